@@ -1,0 +1,15 @@
+// The `weft` command's composition root: each subcommand lives in its own file under cli/ and
+// registers itself here. Only this folder (and */main.ts) constructs concrete adapters.
+import { Command } from 'commander';
+import { registerDemo } from './demo.ts';
+
+const program = new Command();
+program
+  .name('weft')
+  .description('Weft: distributed applications for set-top boxes and cable head-ends')
+  .showHelpAfterError()
+  .configureOutput({ outputError: (s, write) => write(s) });
+
+registerDemo(program);
+
+await program.parseAsync(process.argv);

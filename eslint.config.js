@@ -1,0 +1,49 @@
+// ESLint: type-aware checks plus the layer rules of DESIGN.md section 2 (imports run one way:
+// runtime <- transport, carousel, sandbox <- loader, headend <- devices, cli).
+import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+
+// What each folder must not import (relative paths into these folders).
+const forbidden = {
+  runtime: ['transport', 'carousel', 'sandbox', 'loader', 'headend', 'devices', 'apps', 'cli', 'bench'],
+  transport: ['carousel', 'sandbox', 'loader', 'headend', 'devices', 'apps', 'cli', 'bench'],
+  carousel: ['transport', 'sandbox', 'loader', 'headend', 'devices', 'apps', 'cli', 'bench'],
+  sandbox: ['transport', 'carousel', 'loader', 'headend', 'devices', 'apps', 'cli', 'bench'],
+  loader: ['headend', 'devices', 'apps', 'cli', 'bench'],
+  headend: ['loader', 'devices', 'apps', 'cli', 'bench'],
+  devices: ['cli', 'bench'],
+  apps: ['transport', 'carousel', 'sandbox', 'loader', 'headend', 'devices', 'cli', 'bench'],
+};
+const layerRules = Object.entries(forbidden).map(([folder, banned]) => ({
+  files: [`${folder}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          { group: banned.flatMap((b) => [`../${b}/*`, `../../${b}/*`, `../${b}`, `../../${b}`]), message: `${folder}/ may not import this layer (DESIGN.md section 2)` },
+          ...(folder === 'runtime' || folder === 'apps'
+            ? [{ group: ['node:*', 'mqtt', 'aedes', 'quickjs-emscripten*', 'better-sqlite3', 'ioredis'], message: `${folder}/ is platform-neutral: no node: or adapter packages` }]
+            : []),
+        ],
+      },
+    ],
+  },
+}));
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'dist/', '**/*.mjs', '**/*.js', 'apps/**/dist/'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    plugins: { 'import-x': importX },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'import-x/no-cycle': ['error', { maxDepth: 10 }],
+    },
+  },
+  ...layerRules,
+);

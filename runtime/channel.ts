@@ -1,0 +1,281 @@
+// The sans-IO request/reply engine. It is fed envelopes (`receive`) and given a writer; it
+// numbers messages, matches replies, enforces deadlines from an injected clock, and on close
+// fails every pending request, so nothing hangs. It owns no socket and no timer source.
+
+import type { Address } from './address.ts';
+import { type Clock, type TimerHandle, systemClock } from './clock.ts';
+import { Codes } from './codes.ts';
+import type { Envelope, ErrorBody, Kind } from './envelope.ts';
+import { ArgumentError, ChannelClosedError, RemoteError, TimeoutError, WeftError } from './errors.ts';
+import { rejectUnknown } from './options.ts';
+
+/** What a request handler gets: the envelope, plus the parts most handlers want. */
+export type RequestHandler = (env: Envelope) => unknown;
+export type MessageHandler = (env: Envelope) => void;
+
+export interface ChannelOptions {
+  /** Source address stamped on everything this channel sends. */
+  self: Address;
+  /** Hands an envelope to a transport. A rejection fails the request that wrote it. */
+  write: (env: Envelope) => Promise<void> | void;
+  clock?: Clock;
+  /** Default request deadline, ms. Default 5000. */
+  timeoutMs?: number;
+  /** Answers `req`: return (or resolve) the reply body; throw a WeftError to send its code. */
+  onRequest?: RequestHandler;
+  /** Receives `msg`, `ctl` and `stat`. A `ctl` is acknowledged after this returns without throwing. */
+  onMessage?: MessageHandler;
+  /** Called with errors the channel swallowed (handler bugs, failed reply writes). */
+  onError?: (err: unknown, env?: Envelope) => void;
+  /** Most requests waiting at once; more fail with UNAVAILABLE. Default 100000. */
+  maxPending?: number;
+  /** First message id (uint32). Default random, so a restarted endpoint does not reuse ids. */
+  firstId?: number;
+}
+
+const OPTION_KEYS = ['self', 'write', 'clock', 'timeoutMs', 'onRequest', 'onMessage', 'onError', 'maxPending', 'firstId'];
+
+export interface SendOptions {
+  op?: string;
+  /** Request deadline in ms from now (req, ctl). */
+  timeoutMs?: number;
+}
+
+interface Waiter {
+  resolve: (body: unknown) => void;
+  reject: (err: Error) => void;
+  timer: TimerHandle;
+}
+
+export interface ChannelStats {
+  sent: number;
+  received: number;
+  pending: number;
+  /** Replies whose request had already timed out or was unknown. */
+  stray: number;
+  /** Requests received after their deadline, dropped unanswered. */
+  expired: number;
+  handlerErrors: number;
+}
+
+export class Channel {
+  readonly self: Address;
+  #write: (env: Envelope) => Promise<void> | void;
+  #clock: Clock;
+  #timeoutMs: number;
+  #onRequest: RequestHandler | undefined;
+  #onMessage: MessageHandler | undefined;
+  #onError: (err: unknown, env?: Envelope) => void;
+  #maxPending: number;
+  #nextId: number;
+  #waiting = new Map<number, Waiter>();
+  #closed: Error | undefined;
+  #stats = { sent: 0, received: 0, stray: 0, expired: 0, handlerErrors: 0 };
+
+  constructor(options: ChannelOptions) {
+    rejectUnknown('Channel', options, OPTION_KEYS);
+    if (typeof options.write !== 'function') throw new ArgumentError('Channel: write must be a function', 'write');
+    this.self = options.self;
+    this.#write = options.write;
+    this.#clock = options.clock ?? systemClock;
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.#onRequest = options.onRequest;
+    this.#onMessage = options.onMessage;
+    this.#onError = options.onError ?? (() => {});
+    this.#maxPending = options.maxPending ?? 100_000;
+    this.#nextId = (options.firstId ?? Math.floor(Math.random() * 0xffff_ffff)) >>> 0;
+  }
+
+  get closed(): boolean {
+    return this.#closed !== undefined;
+  }
+
+  stats(): ChannelStats {
+    return { ...this.#stats, pending: this.#waiting.size };
+  }
+
+  /** Send a request and wait for its reply body. Fails with RemoteError, TimeoutError or ChannelClosedError. */
+  request(dst: Address, body?: unknown, options: SendOptions = {}): Promise<unknown> {
+    return this.#expectAnswer('req', dst, body, options);
+  }
+
+  /** Send a control message and wait for its end-to-end `ack`. */
+  control(dst: Address, op: string, body?: unknown, options: Omit<SendOptions, 'op'> = {}): Promise<void> {
+    return this.#expectAnswer('ctl', dst, body, { ...options, op }).then(() => undefined);
+  }
+
+  /** Fire and forget (`msg` or `stat`). Resolves when the transport took it. */
+  async send(dst: Address, body?: unknown, options: { op?: string; kind?: 'msg' | 'stat' } = {}): Promise<void> {
+    rejectUnknown('Channel.send', options, ['op', 'kind']);
+    if (this.#closed) throw new ChannelClosedError('channel closed', { cause: this.#closed });
+    const env = this.#envelope(options.kind ?? 'msg', dst, body, options.op);
+    this.#stats.sent++;
+    await this.#write(env);
+  }
+
+  /** Feed one incoming envelope. Never throws: failures go to onError and to the sender as `err`. */
+  receive(env: Envelope): void {
+    if (this.#closed) return;
+    this.#stats.received++;
+    switch (env.kind) {
+      case 'rep':
+      case 'ack':
+        this.#settle(env, (w) => w.resolve(env.body));
+        return;
+      case 'err':
+        this.#settle(env, (w) => w.reject(remoteError(env.body)));
+        return;
+      case 'req':
+        this.#serve(env);
+        return;
+      case 'msg':
+      case 'stat':
+      case 'ctl':
+        this.#deliver(env);
+        return;
+    }
+  }
+
+  /** Fail every pending request with ChannelClosedError; later sends throw. Idempotent. */
+  close(reason?: Error): void {
+    if (this.#closed) return;
+    this.#closed = reason ?? new ChannelClosedError();
+    const err = new ChannelClosedError('channel closed with the request pending', { cause: reason });
+    for (const [id, w] of this.#waiting) {
+      this.#clock.clearTimeout(w.timer);
+      this.#waiting.delete(id);
+      w.reject(err);
+    }
+  }
+
+  #expectAnswer(kind: 'req' | 'ctl', dst: Address, body: unknown, options: SendOptions): Promise<unknown> {
+    rejectUnknown(kind === 'req' ? 'Channel.request' : 'Channel.control', options, ['op', 'timeoutMs']);
+    if (this.#closed) return Promise.reject(new ChannelClosedError('channel closed', { cause: this.#closed }));
+    if (this.#waiting.size >= this.#maxPending) {
+      return Promise.reject(new RemoteError(Codes.UNAVAILABLE, `too many pending requests (${this.#maxPending})`));
+    }
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const env = this.#envelope(kind, dst, body, options.op);
+    env.deadline = this.#clock.now() + timeoutMs;
+    return new Promise<unknown>((resolve, reject) => {
+      const timer = this.#clock.setTimeout(() => {
+        if (this.#waiting.delete(env.id)) {
+          reject(new TimeoutError(`${kind} ${env.op ?? ''} got no answer within ${timeoutMs} ms`.replace('  ', ' '), timeoutMs));
+        }
+      }, timeoutMs);
+      this.#waiting.set(env.id, { resolve, reject, timer });
+      this.#stats.sent++;
+      let written: Promise<void> | void;
+      try {
+        written = this.#write(env);
+      } catch (e) {
+        written = Promise.reject(e);
+      }
+      if (written instanceof Promise) {
+        written.catch((e: unknown) => {
+          const w = this.#waiting.get(env.id);
+          if (w === undefined) return;
+          this.#clock.clearTimeout(w.timer);
+          this.#waiting.delete(env.id);
+          w.reject(e instanceof Error ? e : new Error(String(e)));
+        });
+      }
+    });
+  }
+
+  #envelope(kind: Kind, dst: Address, body: unknown, op: string | undefined): Envelope {
+    const env: Envelope = { v: 1, kind, id: this.#takeId(), src: this.self, dst };
+    if (op !== undefined) env.op = op;
+    if (body !== undefined) env.body = body;
+    return env;
+  }
+
+  #takeId(): number {
+    const id = this.#nextId;
+    this.#nextId = (this.#nextId + 1) >>> 0;
+    return id;
+  }
+
+  #settle(env: Envelope, fn: (w: Waiter) => void): void {
+    const w = env.corr === undefined ? undefined : this.#waiting.get(env.corr);
+    if (w === undefined) {
+      this.#stats.stray++;
+      return;
+    }
+    this.#waiting.delete(env.corr as number);
+    this.#clock.clearTimeout(w.timer);
+    fn(w);
+  }
+
+  #serve(req: Envelope): void {
+    if (req.deadline !== undefined && req.deadline < this.#clock.now()) {
+      this.#stats.expired++;
+      return;
+    }
+    const handler = this.#onRequest;
+    if (handler === undefined) {
+      this.#answer(req, 'err', { code: Codes.NOT_FOUND, message: `no request handler at this address` });
+      return;
+    }
+    let out: unknown;
+    try {
+      out = handler(req);
+    } catch (e) {
+      this.#fail(req, e);
+      return;
+    }
+    if (out instanceof Promise) {
+      out.then(
+        (body: unknown) => this.#answer(req, 'rep', body),
+        (e: unknown) => this.#fail(req, e),
+      );
+    } else {
+      this.#answer(req, 'rep', out);
+    }
+  }
+
+  #deliver(env: Envelope): void {
+    try {
+      this.#onMessage?.(env);
+    } catch (e) {
+      if (env.kind === 'ctl') this.#fail(env, e);
+      else this.#handlerError(e, env);
+      return;
+    }
+    if (env.kind === 'ctl') this.#answer(env, 'ack', undefined);
+  }
+
+  #fail(req: Envelope, e: unknown): void {
+    if (!(e instanceof WeftError)) this.#handlerError(e, req);
+    const body: ErrorBody =
+      e instanceof WeftError ? { code: e.code, message: e.message } : { code: Codes.INTERNAL, message: 'internal error' };
+    this.#answer(req, 'err', body);
+  }
+
+  #handlerError(e: unknown, env: Envelope): void {
+    this.#stats.handlerErrors++;
+    this.#onError(e, env);
+  }
+
+  #answer(to: Envelope, kind: 'rep' | 'err' | 'ack', body: unknown): void {
+    if (this.#closed) return;
+    const env: Envelope = { v: 1, kind, id: this.#takeId(), corr: to.id, src: this.self, dst: to.src };
+    if (to.op !== undefined) env.op = to.op;
+    if (body !== undefined) env.body = body;
+    this.#stats.sent++;
+    try {
+      const w = this.#write(env);
+      if (w instanceof Promise) w.catch((e: unknown) => this.#onError(e, env));
+    } catch (e) {
+      this.#onError(e, env);
+    }
+  }
+}
+
+function remoteError(body: unknown): RemoteError {
+  if (body !== null && typeof body === 'object') {
+    const b = body as Partial<ErrorBody>;
+    if (typeof b.code === 'number' && typeof b.message === 'string') return new RemoteError(b.code, b.message, b.data);
+  }
+  return new RemoteError(Codes.INTERNAL, 'malformed error reply');
+}

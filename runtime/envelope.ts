@@ -1,0 +1,156 @@
+// The envelope codec [c8-c12, c38-c40]: one CBOR record per message, positional fields, a hard
+// size limit. Decoding untrusted bytes yields a DecodeError and nothing else. No I/O here.
+
+import { Decoder, Encoder } from 'cbor-x';
+import { type Address, checkAddress } from './address.ts';
+import { DecodeError, EncodeError } from './errors.ts';
+
+export const ENVELOPE_VERSION = 1;
+
+/** Message kinds. `req` expects `rep` or `err`; `ctl` expects `ack`; `msg` and `stat` expect nothing. */
+export const KINDS = ['msg', 'req', 'rep', 'err', 'ack', 'ctl', 'stat'] as const;
+export type Kind = (typeof KINDS)[number];
+
+export interface Envelope {
+  v: 1;
+  kind: Kind;
+  /** Message id, unique per sending endpoint within the duplicate window (uint32). */
+  id: number;
+  /** For rep, err and ack: the id of the message answered. */
+  corr?: number;
+  src: Address;
+  dst: Address;
+  /** Absolute deadline, ms since the Unix epoch; the receiver drops a request past it. */
+  deadline?: number;
+  /** Operation name: what the body is (`session.setup`, `client-started`, ...). */
+  op?: string;
+  /** Opaque to the protocol: any CBOR-encodable value. */
+  body?: unknown;
+}
+
+/** Body of an `err` envelope. */
+export interface ErrorBody {
+  code: number;
+  message: string;
+  data?: unknown;
+}
+
+export const DEFAULT_MAX_ENVELOPE_BYTES = 1024 * 1024;
+const MAX_OP = 64;
+const U32 = 0xffff_ffff;
+const FIELDS = 9;
+
+export interface CodecOptions {
+  /** Hard limit on one encoded envelope, bytes. Default 1 MiB. */
+  maxBytes?: number;
+}
+
+const kindCode = new Map<Kind, number>(KINDS.map((k, i) => [k, i]));
+
+/**
+ * Encoder/decoder pair with its own buffers (no shared module state). Wire layout, in order:
+ * [version, kind, id, corr|null, src, dst, deadline|null, op|null, body]; an address is
+ * [vaddr|null, queue|null, host|null, port|null]. docs/PROTOCOL.md specifies it.
+ */
+export class EnvelopeCodec {
+  readonly maxBytes: number;
+  #enc = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false, useFloat32: 0, variableMapSize: true });
+  #dec = new Decoder({ useRecords: false, mapsAsObjects: true });
+
+  constructor(options: CodecOptions = {}) {
+    const known = ['maxBytes'];
+    for (const k of Object.keys(options)) if (!known.includes(k)) throw new EncodeError(`unknown codec option "${k}"`);
+    this.maxBytes = options.maxBytes ?? DEFAULT_MAX_ENVELOPE_BYTES;
+  }
+
+  encode(env: Envelope): Uint8Array {
+    const kind = kindCode.get(env.kind);
+    if (kind === undefined) throw new EncodeError(`unknown kind "${String(env.kind)}"`);
+    if (!isU32(env.id)) throw new EncodeError('id must be a uint32');
+    if (env.corr !== undefined && !isU32(env.corr)) throw new EncodeError('corr must be a uint32');
+    if (env.op !== undefined && (typeof env.op !== 'string' || env.op.length > MAX_OP)) {
+      throw new EncodeError(`op must be a string of at most ${MAX_OP} characters`);
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = this.#enc.encode([
+        ENVELOPE_VERSION,
+        kind,
+        env.id,
+        env.corr ?? null,
+        wireAddress(env.src),
+        wireAddress(env.dst),
+        env.deadline ?? null,
+        env.op ?? null,
+        env.body,
+      ]);
+    } catch (cause) {
+      throw new EncodeError('body is not CBOR-encodable', { cause });
+    }
+    if (bytes.length > this.maxBytes) throw new EncodeError(`too large: ${bytes.length} > ${this.maxBytes} bytes`);
+    return bytes;
+  }
+
+  /** Decode untrusted bytes. Throws DecodeError only. */
+  decode(bytes: Uint8Array): Envelope {
+    if (!(bytes instanceof Uint8Array)) throw new DecodeError('input is not bytes');
+    if (bytes.length > this.maxBytes) throw new DecodeError(`too large: ${bytes.length} > ${this.maxBytes} bytes`);
+    if (bytes.length === 0) throw new DecodeError('empty input');
+    // A definite array of 9 (0x89) is the only valid first byte: reject garbage before parsing.
+    if (bytes[0] !== 0x80 + FIELDS) throw new DecodeError('not an envelope record');
+    let raw: unknown;
+    try {
+      raw = this.#dec.decode(bytes);
+    } catch (cause) {
+      throw new DecodeError('malformed CBOR', { cause });
+    }
+    return fromWire(raw);
+  }
+}
+
+function isU32(n: unknown): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= U32;
+}
+
+function wireAddress(a: Address): [string | null, string | null, string | null, number | null] {
+  if (a === null || typeof a !== 'object') throw new EncodeError('address must be an object');
+  return [a.vaddr ?? null, a.queue ?? null, a.udp?.host ?? null, a.udp?.port ?? null];
+}
+
+function fromWire(raw: unknown): Envelope {
+  if (!Array.isArray(raw) || raw.length !== FIELDS) throw new DecodeError('not an envelope record');
+  const [v, kind, id, corr, src, dst, deadline, op, body] = raw as unknown[];
+  if (v !== ENVELOPE_VERSION) throw new DecodeError(`unsupported version ${String(v)}`);
+  const k = typeof kind === 'number' ? KINDS[kind] : undefined;
+  if (k === undefined) throw new DecodeError(`unknown kind ${String(kind)}`);
+  if (!isU32(id)) throw new DecodeError('id is not a uint32');
+  const env: Envelope = { v: 1, kind: k, id, src: addressFromWire(src, 'src'), dst: addressFromWire(dst, 'dst') };
+  if (corr !== null) {
+    if (!isU32(corr)) throw new DecodeError('corr is not a uint32');
+    env.corr = corr;
+  }
+  if (deadline !== null) {
+    if (typeof deadline !== 'number' || !Number.isFinite(deadline) || deadline < 0) throw new DecodeError('bad deadline');
+    env.deadline = deadline;
+  }
+  if (op !== null) {
+    if (typeof op !== 'string' || op.length > MAX_OP) throw new DecodeError('bad op');
+    env.op = op;
+  }
+  if (body !== undefined) env.body = body;
+  return env;
+}
+
+function addressFromWire(raw: unknown, field: string): Address {
+  if (!Array.isArray(raw) || raw.length !== 4) throw new DecodeError(`${field} is not an address`);
+  const [vaddr, queue, host, port] = raw as unknown[];
+  const a: Record<string, unknown> = {};
+  if (vaddr !== null) a.vaddr = vaddr;
+  if (queue !== null) a.queue = queue;
+  if (host !== null || port !== null) a.udp = { host, port };
+  try {
+    return checkAddress(a);
+  } catch (cause) {
+    throw new DecodeError(`${field}: ${(cause as Error).message}`, { cause });
+  }
+}

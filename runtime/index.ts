@@ -1,0 +1,29 @@
+// runtime/: the platform-neutral core shared by box and head-end. No node: imports, no sockets,
+// no QuickJS. This file lists the public exports by name; types apart.
+
+export { Codes, codeName, isCode } from './codes.ts';
+export type { Code, CodeName } from './codes.ts';
+export {
+  WeftError,
+  DecodeError,
+  EncodeError,
+  AddressError,
+  TimeoutError,
+  ChannelClosedError,
+  RemoteError,
+  ArgumentError,
+} from './errors.ts';
+export type { WeftErrorOptions } from './errors.ts';
+export { ok, fail } from './result.ts';
+export type { Result } from './result.ts';
+export { rejectUnknown, positiveInt, nonNegative } from './options.ts';
+export { parseVaddr, formatVaddr, isVaddr, isIpLiteral, checkAddress, formatAddress, sameUdp } from './address.ts';
+export type { Address, UdpAddress, VirtualAddress } from './address.ts';
+export { systemClock, ManualClock } from './clock.ts';
+export type { Clock, TimerHandle } from './clock.ts';
+export { EnvelopeCodec, ENVELOPE_VERSION, KINDS, DEFAULT_MAX_ENVELOPE_BYTES } from './envelope.ts';
+export type { Envelope, ErrorBody, Kind, CodecOptions } from './envelope.ts';
+export { Channel } from './channel.ts';
+export type { ChannelOptions, ChannelStats, SendOptions, RequestHandler, MessageHandler } from './channel.ts';
+export { LocalBus, LocalQueueTransport } from './transport-local.ts';
+export type { Transport, EnvelopeHandler } from './transport.ts';

@@ -1,0 +1,126 @@
+import test from 'ava';
+import { ArgumentError, Channel, ChannelClosedError, Codes, ManualClock, RemoteError, TimeoutError, type Envelope } from '../../runtime/index.ts';
+
+// Two channels wired back to back through arrays: fully deterministic, no transport.
+function pair(clock = new ManualClock()) {
+  const toB: Envelope[] = [];
+  const toA: Envelope[] = [];
+  const a = new Channel({ self: { queue: 'a' }, write: (e) => void toB.push(e), clock, timeoutMs: 1000, firstId: 100 });
+  const flush = async (b: Channel) => {
+    for (let i = 0; i < 5; i++) {
+      while (toB.length) b.receive(toB.shift() as Envelope);
+      while (toA.length) a.receive(toA.shift() as Envelope);
+      await Promise.resolve();
+    }
+  };
+  return { a, toA, toB, clock, flush };
+}
+
+test('request resolves with the reply body; ids count up and corr matches', async (t) => {
+  const { a, toA, toB, clock, flush } = pair();
+  const b = new Channel({ self: { queue: 'b' }, write: (e) => void toA.push(e), clock, onRequest: (e) => ({ got: e.body }) });
+  const p = a.request({ queue: 'b' }, 'x', { op: 'echo' });
+  t.is(toB[0]?.id, 100);
+  t.is(toB[0]?.deadline, clock.now() + 1000);
+  await flush(b);
+  t.deepEqual(await p, { got: 'x' });
+  t.is(a.stats().pending, 0);
+});
+
+test('a request with no reply fails with TimeoutError when the clock passes its deadline', async (t) => {
+  const { a, clock } = pair();
+  const p = a.request({ queue: 'b' }, 1, { timeoutMs: 250 });
+  clock.advance(249);
+  t.is(a.stats().pending, 1);
+  clock.advance(1);
+  const e = await t.throwsAsync(p, { instanceOf: TimeoutError });
+  t.is(e.afterMs, 250);
+  t.is(e.code, Codes.TIMEOUT);
+});
+
+test('close fails every pending request with ChannelClosedError, later sends too', async (t) => {
+  const { a, clock } = pair();
+  const ps = [a.request({ queue: 'b' }), a.request({ queue: 'b' }), a.control({ queue: 'b' }, 'client-started')];
+  a.close();
+  for (const p of ps) await t.throwsAsync(p, { instanceOf: ChannelClosedError });
+  await t.throwsAsync(a.request({ queue: 'b' }), { instanceOf: ChannelClosedError });
+  await t.throwsAsync(a.send({ queue: 'b' }), { instanceOf: ChannelClosedError });
+  t.is(clock.pending, 0, 'timers cleared');
+});
+
+test('a write failure fails the request at once', async (t) => {
+  const a = new Channel({ self: { queue: 'a' }, write: () => Promise.reject(new RemoteError(Codes.UNAVAILABLE, 'link down')), clock: new ManualClock() });
+  const e = await t.throwsAsync(a.request({ queue: 'b' }), { instanceOf: RemoteError });
+  t.is(e.message, 'link down');
+  t.is(a.stats().pending, 0);
+});
+
+test('ctl is acknowledged end to end after the handler returns; a throwing handler sends err', async (t) => {
+  const { a, toA, clock, flush } = pair();
+  const seen: string[] = [];
+  const b = new Channel({
+    self: { queue: 'b' },
+    write: (e) => void toA.push(e),
+    clock,
+    onMessage: (e) => {
+      if (e.op === 'refuse') throw new RemoteError(Codes.FORBIDDEN, 'not yours');
+      seen.push(e.op ?? '');
+    },
+  });
+  const ok = a.control({ queue: 'b' }, 'client-started', { s: 1 });
+  const no = a.control({ queue: 'b' }, 'refuse');
+  await flush(b);
+  await ok;
+  const e = await t.throwsAsync(no, { instanceOf: RemoteError });
+  t.is(e.code, Codes.FORBIDDEN);
+  t.deepEqual(seen, ['client-started']);
+});
+
+test('a request received after its deadline is dropped and counted; a late reply is stray', async (t) => {
+  const { a, toA, toB, clock } = pair();
+  let served = 0;
+  const b = new Channel({ self: { queue: 'b' }, write: (e) => void toA.push(e), clock, onRequest: () => ++served });
+  const p = a.request({ queue: 'b' }, null, { timeoutMs: 100 });
+  clock.advance(150);
+  await t.throwsAsync(p, { instanceOf: TimeoutError });
+  b.receive(toB.shift() as Envelope);
+  t.is(served, 0);
+  t.is(b.stats().expired, 1);
+  a.receive({ v: 1, kind: 'rep', id: 1, corr: 100, src: { queue: 'b' }, dst: { queue: 'a' } });
+  t.is(a.stats().stray, 1);
+});
+
+test('malformed err bodies still give a RemoteError; handler bugs never leak their message', async (t) => {
+  const { a, toA, clock, flush } = pair();
+  const errors: unknown[] = [];
+  const b = new Channel({
+    self: { queue: 'b' },
+    write: (e) => void toA.push(e),
+    clock,
+    onRequest: () => Promise.reject(new Error('password=hunter2')),
+    onError: (e) => errors.push(e),
+  });
+  const p = a.request({ queue: 'b' });
+  await flush(b);
+  const e = await t.throwsAsync(p, { instanceOf: RemoteError });
+  t.is(e.message, 'internal error');
+  t.is(errors.length, 1);
+  const q = a.request({ queue: 'b' });
+  a.receive({ v: 1, kind: 'err', id: 9, corr: 101, src: { queue: 'b' }, dst: { queue: 'a' }, body: 'nonsense' });
+  t.regex((await t.throwsAsync(q, { instanceOf: RemoteError })).message, /malformed error reply/);
+});
+
+test('options are checked by name', (t) => {
+  const e = t.throws(() => new Channel({ self: { queue: 'a' }, write: () => {}, timeout: 5 } as never), { instanceOf: ArgumentError });
+  t.regex(e.message, /unknown option "timeout"/);
+  t.throws(() => new Channel({ self: { queue: 'a' } } as never), { message: /write must be a function/ });
+});
+
+test('maxPending bounds the requests waiting at once', async (t) => {
+  const a = new Channel({ self: { queue: 'a' }, write: () => {}, clock: new ManualClock(), maxPending: 2 });
+  void a.request({ queue: 'b' }).catch(() => {});
+  void a.request({ queue: 'b' }).catch(() => {});
+  const e = await t.throwsAsync(a.request({ queue: 'b' }), { instanceOf: RemoteError });
+  t.is(e.code, Codes.UNAVAILABLE);
+  a.close();
+});
