@@ -27,3 +27,5 @@ export { Channel } from './channel.ts';
 export type { ChannelOptions, ChannelStats, SendOptions, RequestHandler, MessageHandler } from './channel.ts';
 export { LocalBus, LocalQueueTransport } from './transport-local.ts';
 export type { Transport, EnvelopeHandler } from './transport.ts';
+export { Router } from './router.ts';
+export type { Resolver, Route, RouterOptions, RouterStats } from './router.ts';
