@@ -1,0 +1,71 @@
+// VOD catalogue and billing service: titles with prices, and orders recorded once per
+// idempotency key, so a box that retries an order after a cut channel is billed once.
+
+import { Codes, RemoteError } from '../../runtime/index.ts';
+import { onlyKeys, str, type HeadendService } from './service.ts';
+
+export interface Title {
+  id: string;
+  name: string;
+  genre: string;
+  priceCents: number;
+}
+
+export interface Order {
+  orderId: string;
+  boxId: string;
+  titleId: string;
+  priceCents: number;
+  at: number;
+}
+
+export interface VodOptions {
+  titles?: Title[];
+  now: () => number;
+}
+
+export const DEFAULT_TITLES: Title[] = [
+  { id: 'm1', name: 'The Long Signal', genre: 'drama', priceCents: 399 },
+  { id: 'm2', name: 'Carousel Nights', genre: 'comedy', priceCents: 299 },
+  { id: 'm3', name: 'Head-End', genre: 'thriller', priceCents: 499 },
+  { id: 'm4', name: 'Return Path', genre: 'documentary', priceCents: 199 },
+  { id: 'm5', name: 'Set-Top Heroes', genre: 'kids', priceCents: 249 },
+];
+
+export function vodService(o: VodOptions): HeadendService {
+  const titles = new Map((o.titles ?? DEFAULT_TITLES).map((t) => [t.id, t]));
+  const orders = new Map<string, Order>(); // by box + idempotency key
+  let seq = 0;
+  return {
+    name: 'vod',
+    describe: {
+      catalogue: '({genre?}) -> titles',
+      order: '({titleId, key}) -> order; the same key returns the same order (billed once)',
+      orders: '() -> this box\'s orders',
+    },
+    methods: {
+      catalogue: (a) => {
+        const genre = str(onlyKeys(a, ['genre']), 'genre', { optional: true, max: 32 });
+        return [...titles.values()].filter((t) => genre === undefined || t.genre === genre);
+      },
+      order: (a, caller) => {
+        const args = onlyKeys(a, ['titleId', 'key']);
+        const titleId = str(args, 'titleId', { max: 32 }) as string;
+        const key = str(args, 'key', { max: 64 }) as string;
+        if (caller.boxId === undefined) throw new RemoteError(Codes.FORBIDDEN, 'orders come from a box session');
+        const title = titles.get(titleId);
+        if (title === undefined) throw new RemoteError(Codes.NOT_FOUND, `no title "${titleId}"`);
+        const k = `${caller.boxId}/${key}`;
+        const existing = orders.get(k);
+        if (existing !== undefined) return existing;
+        const order: Order = { orderId: `o${++seq}`, boxId: caller.boxId, titleId, priceCents: title.priceCents, at: o.now() };
+        orders.set(k, order);
+        return order;
+      },
+      orders: (a, caller) => {
+        onlyKeys(a, []);
+        return [...orders.values()].filter((x) => x.boxId === caller.boxId);
+      },
+    },
+  };
+}
