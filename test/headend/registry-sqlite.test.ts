@@ -1,0 +1,164 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ArgumentError, ManualClock } from '../../runtime/index.ts';
+import type { RegistryChange } from '../../headend/registry.ts';
+import { SqliteRegistry } from '../../headend/registry-sqlite.ts';
+import { registryContract } from '../_contracts/registry.ts';
+
+const run = promisify(execFile);
+
+function tempDb(): { path: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-registry-'));
+  return { path: join(dir, 'registry.db'), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+registryContract('sqlite', async (clock) => {
+  const db = tempDb();
+  const opened: SqliteRegistry[] = [];
+  const open = (): SqliteRegistry => {
+    const r = new SqliteRegistry({ path: db.path, clock, pollMs: 100 });
+    opened.push(r);
+    return r;
+  };
+  const registry = open();
+  return {
+    registry,
+    second: async () => open(),
+    propagate: () => clock.advance(100),
+    close: async () => {
+      for (const r of opened) await r.close();
+      db.remove();
+    },
+  };
+});
+
+test('sqlite: records and sessions survive closing and reopening the file; epochs continue', async (t) => {
+  const db = tempDb();
+  const clock = new ManualClock();
+  try {
+    const first = new SqliteRegistry({ path: db.path, clock });
+    await first.bind('weft://guide/s1/search', { node: 'node-a', queue: 'q1', udp: { host: '127.0.0.1', port: 7000 } });
+    await first.move('weft://guide/s1/search', { node: 'node-b', udp: { host: '127.0.0.1', port: 7001 } }, 1);
+    await first.createSession({ id: 's1', app: 'guide', box: 'box-1', node: 'node-b', placements: { search: 'box' } });
+    await first.close();
+
+    clock.advance(1000);
+    const again = new SqliteRegistry({ path: db.path, clock });
+    t.deepEqual(await again.lookup('weft://guide/s1/search'), {
+      vaddr: 'weft://guide/s1/search',
+      node: 'node-b',
+      udp: { host: '127.0.0.1', port: 7001 },
+      epoch: 2,
+      updatedAt: clock.now() - 1000,
+    });
+    t.deepEqual((await again.getSession('s1'))?.placements, { search: 'box' });
+    t.deepEqual((await again.listByNode('node-b')).map((r) => r.vaddr), ['weft://guide/s1/search']);
+    const moved = await again.move('weft://guide/s1/search', { node: 'node-c' }, 2);
+    t.true(moved.ok && moved.value.epoch === 3);
+    await again.close();
+  } finally {
+    db.remove();
+  }
+});
+
+test('sqlite: the poll is one cheap version check when nothing changed, and skips our own writes', async (t) => {
+  const db = tempDb();
+  const clock = new ManualClock();
+  const a = new SqliteRegistry({ path: db.path, clock });
+  const b = new SqliteRegistry({ path: db.path, clock });
+  try {
+    t.is(a.poll(), 0);
+    await a.bind('weft://guide/s1/search', { node: 'n' });
+    t.is(a.poll(), 0, 'own write is not reported again');
+    t.is(b.poll(), 1, 'the other connection sees one change');
+    t.is(b.poll(), 0);
+  } finally {
+    await a.close();
+    await b.close();
+    db.remove();
+  }
+});
+
+test('sqlite: a poller that fell behind a pruned change log hears `reset`', async (t) => {
+  const db = tempDb();
+  const clock = new ManualClock();
+  const writer = new SqliteRegistry({ path: db.path, clock, keepChanges: 10 });
+  const slow = new SqliteRegistry({ path: db.path, clock });
+  try {
+    const heard: RegistryChange[] = [];
+    slow.watch((c) => heard.push(c));
+    for (let i = 0; i < 1000; i++) await writer.bind(`weft://guide/s${i}/search`, { node: 'n' });
+    slow.poll();
+    t.deepEqual(heard, [{ kind: 'reset' }]);
+    await writer.move('weft://guide/s5/search', { node: 'm' }, 1);
+    slow.poll();
+    t.deepEqual(heard.at(-1), { kind: 'location', vaddr: 'weft://guide/s5/search', epoch: 2, deleted: false });
+  } finally {
+    await writer.close();
+    await slow.close();
+    db.remove();
+  }
+});
+
+test('sqlite: a write by another process is seen by the version poll', async (t) => {
+  const db = tempDb();
+  const clock = new ManualClock();
+  const here = new SqliteRegistry({ path: db.path, clock, pollMs: 50 });
+  try {
+    await here.bind('weft://guide/s1/search', { node: 'node-a' });
+    const heard: RegistryChange[] = [];
+    here.watch((c) => heard.push(c));
+    const moduleUrl = new URL('../../headend/registry-sqlite.ts', import.meta.url).href;
+    const script = `
+      import { SqliteRegistry } from ${JSON.stringify(moduleUrl)};
+      const r = new SqliteRegistry({ path: ${JSON.stringify(db.path)} });
+      const out = await r.move('weft://guide/s1/search', { node: 'node-b' }, 1);
+      await r.close();
+      if (!out.ok) process.exit(3);`;
+    await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+    t.deepEqual(heard, [], 'nothing before the poll runs');
+    clock.advance(50);
+    t.deepEqual(heard, [{ kind: 'location', vaddr: 'weft://guide/s1/search', epoch: 2, deleted: false }]);
+    t.is((await here.lookup('weft://guide/s1/search'))?.node, 'node-b');
+  } finally {
+    await here.close();
+    db.remove();
+  }
+});
+
+test('sqlite: :memory: works, never polls, and unknown options are refused by name', async (t) => {
+  const clock = new ManualClock();
+  const r = new SqliteRegistry({ path: ':memory:', clock });
+  const stop = r.watch(() => {});
+  t.is(clock.pending, 0);
+  t.true((await r.bind('weft://vod/s/cat', { node: 'n' })).ok);
+  stop();
+  await r.close();
+  t.throws(() => new SqliteRegistry({ path: ':memory:', poll: 5 } as never), { instanceOf: ArgumentError, message: /"poll"/ });
+  t.throws(() => new SqliteRegistry({ path: ':memory:', pollMs: 0 }), { instanceOf: ArgumentError, message: /pollMs/ });
+});
+
+test('sqlite: the poll timer runs only while someone watches', async (t) => {
+  const db = tempDb();
+  const clock = new ManualClock();
+  const r = new SqliteRegistry({ path: db.path, clock });
+  try {
+    t.is(clock.pending, 0);
+    const stop1 = r.watch(() => {});
+    const stop2 = r.watch(() => {});
+    t.is(clock.pending, 1);
+    clock.advance(100);
+    t.is(clock.pending, 1, 'rescheduled');
+    stop1();
+    t.is(clock.pending, 1);
+    stop2();
+    t.is(clock.pending, 0);
+  } finally {
+    await r.close();
+    db.remove();
+  }
+});
