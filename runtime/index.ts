@@ -29,3 +29,5 @@ export { LocalBus, LocalQueueTransport } from './transport-local.ts';
 export type { Transport, EnvelopeHandler } from './transport.ts';
 export { Router } from './router.ts';
 export type { Resolver, Route, RouterOptions, RouterStats } from './router.ts';
+export { checkProfile, CPU_CLASSES } from './device.ts';
+export type { DeviceProfile, ResourceReport, ChannelConditions, CpuClass } from './device.ts';

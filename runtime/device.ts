@@ -1,0 +1,76 @@
+// Device profiles and resource reports: what a box model has (memory, CPU class, storage,
+// channels) and what a running box reports [c5, c41]. Data types and checks only.
+
+import { ArgumentError } from './errors.ts';
+
+export const CPU_CLASSES = ['low', 'mid', 'high'] as const;
+export type CpuClass = (typeof CPU_CLASSES)[number];
+
+export interface ChannelConditions {
+  /** Whether the box has a two-way (return) channel at all. */
+  twoWay: boolean;
+  /** Added one-way latency on the return channel, ms. */
+  latencyMs: number;
+  /** Packet/message loss on the return channel, 0..1. */
+  loss: number;
+  /** Carousel (one-way) bitrate the box tunes, bit/s. */
+  carouselBitrate: number;
+}
+
+export interface DeviceProfile {
+  /** Profile id, e.g. `legacy-sd`. */
+  id: string;
+  description: string;
+  /** Memory for apps (the QuickJS runtime's limit), bytes. */
+  appMemoryBytes: number;
+  cpuClass: CpuClass;
+  /** Relative CPU speed (1 = a modern core); the emulator throttles by it. */
+  cpuFactor: number;
+  /** Device storage for cached modules, bytes (0: none, cold boot every time). */
+  storageBytes: number;
+  channels: ChannelConditions;
+}
+
+/** What a box reports to the head-end, periodically and at session setup [c5]. */
+export interface ResourceReport {
+  boxId: string;
+  profile: string;
+  freeMemoryBytes: number;
+  appMemoryBytes: number;
+  cpuClass: CpuClass;
+  /** Recent CPU load, 0..1. */
+  cpuLoad: number;
+  storageFreeBytes: number;
+  /** Bytes the app's sandbox uses now. */
+  sandboxBytes: number;
+  /** Whether the return channel is up right now. */
+  twoWayUp: boolean;
+  at: number;
+}
+
+export function checkProfile(p: unknown): DeviceProfile {
+  const where = 'device profile';
+  if (p === null || typeof p !== 'object') throw new ArgumentError(`${where} must be an object`);
+  const o = p as Record<string, unknown>;
+  const known = ['id', 'description', 'appMemoryBytes', 'cpuClass', 'cpuFactor', 'storageBytes', 'channels'];
+  const bad = Object.keys(o).filter((k) => !known.includes(k));
+  if (bad.length > 0) throw new ArgumentError(`${where}: unknown field "${bad[0]}"`, bad[0]);
+  if (typeof o.id !== 'string' || !/^[a-z0-9][a-z0-9-]{0,31}$/.test(o.id)) throw new ArgumentError(`${where}: id must be a short kebab-case name`, 'id');
+  const num = (k: string, min: number, max: number): number => {
+    const v = o[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new ArgumentError(`${where} ${String(o.id)}: ${k} must be in ${min}..${max}`, k);
+    return v;
+  };
+  num('appMemoryBytes', 256 * 1024, 64 * 1024 ** 3);
+  num('cpuFactor', 0.01, 10);
+  num('storageBytes', 0, 1024 ** 4);
+  if (!CPU_CLASSES.includes(o.cpuClass as CpuClass)) throw new ArgumentError(`${where} ${o.id}: cpuClass must be one of ${CPU_CLASSES.join(', ')}`, 'cpuClass');
+  const c = o.channels as Record<string, unknown> | undefined;
+  if (c === undefined || c === null || typeof c !== 'object') throw new ArgumentError(`${where} ${o.id}: channels is required`, 'channels');
+  if (typeof c.twoWay !== 'boolean') throw new ArgumentError(`${where} ${o.id}: channels.twoWay must be a boolean`, 'channels.twoWay');
+  for (const [k, max] of [['latencyMs', 60_000], ['loss', 1], ['carouselBitrate', 1e9]] as const) {
+    const v = c[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > max) throw new ArgumentError(`${where} ${o.id}: channels.${k} must be in 0..${max}`, `channels.${k}`);
+  }
+  return p as DeviceProfile;
+}
