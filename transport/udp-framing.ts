@@ -1,0 +1,157 @@
+// UDP datagram framing [c11]: the small binary header in front of each envelope fragment, and
+// the ACK/NACK control datagrams. Pure byte work: no sockets, no timers, no state.
+// docs/PROTOCOL.md ("UDP datagram framing") specifies the layout; change both together.
+
+/** "WF": every Weft datagram starts with these two bytes. */
+export const MAGIC = 0x5746;
+export const FRAME_VERSION = 1;
+
+export const TYPE_DATA = 0;
+export const TYPE_ACK = 1;
+export const TYPE_NACK = 2;
+
+/** The sender wants this transfer acknowledged (req, rep, err, ctl, ack envelopes). */
+export const FLAG_RELIABLE = 0x01;
+/** Last datagram of a sending round: the receiver answers with its state (ACK or NACK) at once. */
+export const FLAG_POLL = 0x02;
+const KNOWN_FLAGS = FLAG_RELIABLE | FLAG_POLL;
+
+/** magic(2) version(1) type(1) flags(1) ackCount(1), then ackCount x uint32 transfer ids. */
+export const COMMON_HEADER = 6;
+/** DATA after the acks: transfer(4) index(2) count(2). */
+export const DATA_FIELDS = 8;
+/** Acks a DATA datagram may carry; the fragment size leaves room for them. */
+export const MAX_PIGGYBACK_ACKS = 8;
+/** Bytes of one DATA header with the most piggybacked acks. */
+export const MAX_DATA_HEADER = COMMON_HEADER + 4 * MAX_PIGGYBACK_ACKS + DATA_FIELDS;
+export const MAX_FRAGMENTS = 0xffff;
+
+export interface DataFrame {
+  type: 'data';
+  flags: number;
+  acks: readonly number[];
+  transfer: number;
+  index: number;
+  count: number;
+  payload: Uint8Array;
+}
+export interface AckFrame {
+  type: 'ack';
+  acks: readonly number[];
+}
+export interface NackFrame {
+  type: 'nack';
+  acks: readonly number[];
+  transfer: number;
+  count: number;
+  /** Bit i (LSB first in byte i>>3) set: the receiver holds fragment i. */
+  received: Uint8Array;
+}
+export type Frame = DataFrame | AckFrame | NackFrame;
+/** Why a datagram was refused; each reason has its own counter. */
+export type Malformed = 'magic' | 'header' | 'fragment';
+export type Parsed = Frame | { type: 'bad'; reason: Malformed };
+
+const NO_ACKS: readonly number[] = Object.freeze([]);
+const BAD_MAGIC = { type: 'bad', reason: 'magic' } as const;
+const BAD_HEADER = { type: 'bad', reason: 'header' } as const;
+const BAD_FRAGMENT = { type: 'bad', reason: 'fragment' } as const;
+
+function common(type: number, flags: number, acks: readonly number[], extra: number): Buffer {
+  const n = acks.length;
+  const b = Buffer.allocUnsafe(COMMON_HEADER + 4 * n + extra);
+  b.writeUInt16BE(MAGIC, 0);
+  b[2] = FRAME_VERSION;
+  b[3] = type;
+  b[4] = flags;
+  b[5] = n;
+  for (let i = 0; i < n; i++) b.writeUInt32BE(acks[i] as number, COMMON_HEADER + 4 * i);
+  return b;
+}
+
+/** Header of one DATA datagram; the fragment payload follows it on the wire. */
+export function dataHeader(flags: number, acks: readonly number[], transfer: number, index: number, count: number): Buffer {
+  const b = common(TYPE_DATA, flags, acks, DATA_FIELDS);
+  const at = COMMON_HEADER + 4 * acks.length;
+  b.writeUInt32BE(transfer >>> 0, at);
+  b.writeUInt16BE(index, at + 4);
+  b.writeUInt16BE(count, at + 6);
+  return b;
+}
+
+/** A standalone ACK datagram for 1..255 completed transfers. */
+export function ackDatagram(acks: readonly number[]): Buffer {
+  if (acks.length < 1 || acks.length > 255) throw new RangeError('an ACK carries 1..255 transfer ids');
+  return common(TYPE_ACK, 0, acks, 0);
+}
+
+/** A NACK: which fragments of an incomplete transfer the receiver holds. */
+export function nackDatagram(transfer: number, count: number, received: Uint8Array): Buffer {
+  const b = common(TYPE_NACK, 0, NO_ACKS, 6 + received.length);
+  b.writeUInt32BE(transfer >>> 0, COMMON_HEADER);
+  b.writeUInt16BE(count, COMMON_HEADER + 4);
+  b.set(received, COMMON_HEADER + 6);
+  return b;
+}
+
+export function bitmapBytes(count: number): number {
+  return (count + 7) >>> 3;
+}
+
+/** Parse one untrusted datagram. Never throws; a bad datagram gives the reason. */
+export function parseDatagram(d: Uint8Array): Parsed {
+  const len = d.length;
+  if (len < 2 || ((d[0] as number) << 8) + (d[1] as number) !== MAGIC) return BAD_MAGIC;
+  if (len < COMMON_HEADER) return BAD_HEADER;
+  const type = d[3] as number;
+  const flags = d[4] as number;
+  const n = d[5] as number;
+  if (d[2] !== FRAME_VERSION || (flags & ~KNOWN_FLAGS) !== 0) return BAD_HEADER;
+  let at = COMMON_HEADER + 4 * n;
+  if (len < at) return BAD_HEADER;
+  let acks = NO_ACKS;
+  if (n > 0) {
+    const list: number[] = new Array<number>(n);
+    for (let i = 0; i < n; i++) list[i] = u32(d, COMMON_HEADER + 4 * i);
+    acks = list;
+  }
+  switch (type) {
+    case TYPE_DATA: {
+      if (len < at + DATA_FIELDS) return BAD_HEADER;
+      const transfer = u32(d, at);
+      const index = u16(d, at + 4);
+      const count = u16(d, at + 6);
+      at += DATA_FIELDS;
+      if (count === 0 || index >= count || len === at) return BAD_FRAGMENT;
+      return { type: 'data', flags, acks, transfer, index, count, payload: d.subarray(at) };
+    }
+    case TYPE_ACK:
+      if (n === 0 || len !== at || flags !== 0) return BAD_HEADER;
+      return { type: 'ack', acks };
+    case TYPE_NACK: {
+      if (len < at + 6 || flags !== 0) return BAD_HEADER;
+      const transfer = u32(d, at);
+      const count = u16(d, at + 4);
+      if (count === 0 || len !== at + 6 + bitmapBytes(count)) return BAD_FRAGMENT;
+      return { type: 'nack', acks, transfer, count, received: d.subarray(at + 6) };
+    }
+    default:
+      return BAD_HEADER;
+  }
+}
+
+function u32(d: Uint8Array, at: number): number {
+  return (((d[at] as number) << 24) | ((d[at + 1] as number) << 16) | ((d[at + 2] as number) << 8) | (d[at + 3] as number)) >>> 0;
+}
+
+function u16(d: Uint8Array, at: number): number {
+  return ((d[at] as number) << 8) | (d[at + 1] as number);
+}
+
+export function hasBit(bitmap: Uint8Array, i: number): boolean {
+  return (((bitmap[i >>> 3] as number) >>> (i & 7)) & 1) === 1;
+}
+
+export function setBit(bitmap: Uint8Array, i: number): void {
+  bitmap[i >>> 3] = (bitmap[i >>> 3] as number) | (1 << (i & 7));
+}

@@ -1,0 +1,78 @@
+// One reliable transfer waiting for its acknowledgement: the encoded envelope, which fragments
+// the receiver is known to hold (from NACKs), retransmission state. No I/O; udp.ts drives it.
+
+import type { TimerHandle } from '../runtime/index.ts';
+import { bitmapBytes, hasBit } from './udp-framing.ts';
+import type { Peer } from './udp-peers.ts';
+
+export class Outgoing {
+  readonly transfer: number;
+  readonly peer: Peer;
+  readonly bytes: Uint8Array;
+  readonly count: number;
+  readonly fragmentBytes: number;
+  /** Absolute deadline (clock ms), Infinity when the envelope has none. */
+  readonly deadline: number;
+  readonly sentAt: number;
+  readonly resolve: () => void;
+  readonly reject: (e: Error) => void;
+  /** Retransmission rounds so far (0: only the first transmission; RTT samples only then). */
+  tries = 0;
+  rto = 0;
+  timer: TimerHandle = 0;
+  #held: Uint8Array | undefined;
+  #have = 0;
+
+  constructor(
+    transfer: number,
+    peer: Peer,
+    bytes: Uint8Array,
+    count: number,
+    fragmentBytes: number,
+    deadline: number,
+    now: number,
+    resolve: () => void,
+    reject: (e: Error) => void,
+  ) {
+    this.transfer = transfer;
+    this.peer = peer;
+    this.bytes = bytes;
+    this.count = count;
+    this.fragmentBytes = fragmentBytes;
+    this.deadline = deadline;
+    this.sentAt = now;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+
+  fragment(i: number): Uint8Array {
+    return this.bytes.subarray(i * this.fragmentBytes, (i + 1) * this.fragmentBytes);
+  }
+
+  /** Indexes of fragments the receiver is not known to hold, in order. */
+  missing(): number[] {
+    const out: number[] = [];
+    const held = this.#held;
+    for (let i = 0; i < this.count; i++) if (held === undefined || !hasBit(held, i)) out.push(i);
+    return out;
+  }
+
+  /** Merge a NACK's bitmap; true when it shows fragments not known held before. */
+  merge(received: Uint8Array): boolean {
+    const held = (this.#held ??= new Uint8Array(bitmapBytes(this.count)));
+    let have = 0;
+    for (let b = 0; b < held.length; b++) {
+      held[b] = (held[b] as number) | (received[b] as number);
+      have += popcount(held[b] as number);
+    }
+    const progress = have > this.#have;
+    this.#have = have;
+    return progress;
+  }
+}
+
+function popcount(x: number): number {
+  let n = 0;
+  for (let v = x; v !== 0; v &= v - 1) n++;
+  return n;
+}

@@ -1,0 +1,158 @@
+// Receive side of UDP transfers: duplicate suppression and fragment reassembly under hard
+// limits (partials per peer and in total, buffered bytes, fragments per transfer, age), so a
+// hostile sender cannot make the process hold unbounded memory. No sockets, no timers here.
+
+import { type DataFrame, bitmapBytes, hasBit, setBit } from './udp-framing.ts';
+import type { Peer } from './udp-peers.ts';
+
+export interface ReassemblyLimits {
+  maxPartialPerPeer: number;
+  maxPartialTotal: number;
+  maxReassemblyBytes: number;
+  reassemblyTimeoutMs: number;
+  maxFragments: number;
+  maxMessageBytes: number;
+  dedupWindowMs: number;
+  maxDedupPerPeer: number;
+}
+
+export interface PartialTransfer {
+  readonly transfer: number;
+  readonly count: number;
+  readonly startedAt: number;
+  readonly frags: (Uint8Array | undefined)[];
+  /** Bitmap of fragments held, as sent in a NACK. */
+  readonly received: Uint8Array;
+  have: number;
+  bytes: number;
+}
+
+export type DropReason = 'partialLimit' | 'bytesLimit' | 'tooLarge' | 'fragment';
+
+export type Accepted =
+  | { kind: 'complete'; bytes: Uint8Array }
+  /** The transfer completed before (within the duplicate window): do not deliver again. */
+  | { kind: 'duplicate' }
+  /** Stored (or already held: `fresh` false); the transfer is still incomplete. */
+  | { kind: 'partial'; partial: PartialTransfer; fresh: boolean }
+  | { kind: 'dropped'; reason: DropReason };
+
+const DUPLICATE: Accepted = { kind: 'duplicate' };
+const drop = {
+  partialLimit: { kind: 'dropped', reason: 'partialLimit' },
+  bytesLimit: { kind: 'dropped', reason: 'bytesLimit' },
+  tooLarge: { kind: 'dropped', reason: 'tooLarge' },
+  fragment: { kind: 'dropped', reason: 'fragment' },
+} as const;
+
+export class Reassembler {
+  readonly limits: ReassemblyLimits;
+  /** Gauges: partial transfers and fragment bytes held right now, over all peers. */
+  partials = 0;
+  bytes = 0;
+
+  constructor(limits: ReassemblyLimits) {
+    this.limits = limits;
+  }
+
+  /** Take one DATA fragment from `peer` at time `now`. */
+  accept(peer: Peer, f: DataFrame, now: number): Accepted {
+    if (this.isDone(peer, f.transfer, now)) return DUPLICATE;
+    if (f.count === 1) {
+      this.#done(peer, f.transfer, now);
+      return { kind: 'complete', bytes: f.payload };
+    }
+    const L = this.limits;
+    if (f.count > L.maxFragments) return drop.fragment;
+    let p = peer.partials.get(f.transfer);
+    if (p === undefined) {
+      if (peer.partials.size >= L.maxPartialPerPeer || this.partials >= L.maxPartialTotal) return drop.partialLimit;
+      if (this.bytes + f.payload.length > L.maxReassemblyBytes) return drop.bytesLimit;
+      p = {
+        transfer: f.transfer,
+        count: f.count,
+        startedAt: now,
+        frags: new Array<Uint8Array | undefined>(f.count),
+        received: new Uint8Array(bitmapBytes(f.count)),
+        have: 0,
+        bytes: 0,
+      };
+      peer.partials.set(f.transfer, p);
+      this.partials++;
+    } else if (p.count !== f.count) {
+      return drop.fragment;
+    }
+    if (hasBit(p.received, f.index)) return { kind: 'partial', partial: p, fresh: false };
+    const size = f.payload.length;
+    if (p.bytes + size > L.maxMessageBytes) {
+      this.#release(peer, p);
+      return drop.tooLarge;
+    }
+    if (this.bytes + size > L.maxReassemblyBytes) return drop.bytesLimit;
+    p.frags[f.index] = f.payload;
+    setBit(p.received, f.index);
+    p.have++;
+    p.bytes += size;
+    this.bytes += size;
+    if (p.have < p.count) return { kind: 'partial', partial: p, fresh: true };
+    const whole = Buffer.allocUnsafe(p.bytes);
+    let at = 0;
+    for (const frag of p.frags) {
+      whole.set(frag as Uint8Array, at);
+      at += (frag as Uint8Array).length;
+    }
+    this.#release(peer, p);
+    this.#done(peer, f.transfer, now);
+    return { kind: 'complete', bytes: whole };
+  }
+
+  /** Whether `transfer` from `peer` completed within the duplicate window. */
+  isDone(peer: Peer, transfer: number, now: number): boolean {
+    const at = peer.completed.get(transfer);
+    return at !== undefined && now - at <= this.limits.dedupWindowMs;
+  }
+
+  /** Drop partial transfers older than the reassembly timeout; returns how many. */
+  sweep(peers: Iterable<Peer>, now: number): number {
+    let expired = 0;
+    const oldest = now - this.limits.reassemblyTimeoutMs;
+    for (const peer of peers) {
+      for (const p of peer.partials.values()) {
+        if (p.startedAt > oldest) break; // insertion order is age order
+        this.#release(peer, p);
+        expired++;
+      }
+      this.#expireDone(peer, now);
+    }
+    return expired;
+  }
+
+  /** Forget everything held for `peer` (evicted or closed). */
+  dropPeer(peer: Peer): void {
+    for (const p of peer.partials.values()) this.#release(peer, p);
+    peer.completed.clear();
+  }
+
+  #release(peer: Peer, p: PartialTransfer): void {
+    if (peer.partials.delete(p.transfer)) {
+      this.partials--;
+      this.bytes -= p.bytes;
+    }
+  }
+
+  #done(peer: Peer, transfer: number, now: number): void {
+    const done = peer.completed;
+    done.delete(transfer);
+    done.set(transfer, now);
+    if (done.size > this.limits.maxDedupPerPeer) done.delete(done.keys().next().value as number);
+    this.#expireDone(peer, now);
+  }
+
+  #expireDone(peer: Peer, now: number): void {
+    const oldest = now - this.limits.dedupWindowMs;
+    for (const [id, at] of peer.completed) {
+      if (at >= oldest) break;
+      peer.completed.delete(id);
+    }
+  }
+}

@@ -1,0 +1,54 @@
+// Counters of the UDP transport, read by the statistics process through Transport.stats().
+// Gauges (pendingSends, partialTransfers, reassemblyBytes, peers, queued) are added on read.
+
+export interface UdpStats {
+  /** Envelopes handed to send / delivered to the handler. */
+  sent: number;
+  received: number;
+  datagramsOut: number;
+  datagramsIn: number;
+  /** RTO-driven retransmission rounds, and NACK-driven ones. */
+  retransmits: number;
+  fastRetransmits: number;
+  /** Reliable transfers acknowledged; acks sent alone, and carried on DATA. */
+  acked: number;
+  acksSent: number;
+  acksPiggybacked: number;
+  nacksSent: number;
+  /** Acks for a transfer we do not have pending (late, duplicated or spoofed). */
+  strayAcks: number;
+  /** Reliable sends that gave up (TimeoutError), or whose deadline had passed before sending. */
+  timeouts: number;
+  expired: number;
+  /** Transfers that arrived again after delivery (suppressed), and repeated fragments. */
+  duplicates: number;
+  duplicateFragments: number;
+  /** Malformed datagrams in total, and by reason. */
+  malformed: number;
+  malformedMagic: number;
+  malformedHeader: number;
+  malformedFragment: number;
+  malformedEnvelope: number;
+  /** Fragments refused by a reassembly limit, and partial transfers that timed out. */
+  droppedPartialLimit: number;
+  droppedBytesLimit: number;
+  droppedTooLarge: number;
+  reassemblyTimeouts: number;
+  /** Envelopes dropped: no handler and the queue full, or queued at close. */
+  dropped: number;
+  handlerErrors: number;
+  socketErrors: number;
+  /** Datagrams the test hook dropped. */
+  filteredIn: number;
+  filteredOut: number;
+}
+
+export function newStats(): UdpStats {
+  return {
+    sent: 0, received: 0, datagramsOut: 0, datagramsIn: 0, retransmits: 0, fastRetransmits: 0, acked: 0, acksSent: 0,
+    acksPiggybacked: 0, nacksSent: 0, strayAcks: 0, timeouts: 0, expired: 0, duplicates: 0, duplicateFragments: 0,
+    malformed: 0, malformedMagic: 0, malformedHeader: 0, malformedFragment: 0, malformedEnvelope: 0,
+    droppedPartialLimit: 0, droppedBytesLimit: 0, droppedTooLarge: 0, reassemblyTimeouts: 0, dropped: 0,
+    handlerErrors: 0, socketErrors: 0, filteredIn: 0, filteredOut: 0,
+  };
+}

@@ -1,0 +1,376 @@
+// The IP/UDP adapter of the Transport port [c11]: envelopes to another server's IP/UDP pair.
+// Reliable kinds are acknowledged and retransmitted with backoff; duplicates are suppressed;
+// large envelopes are fragmented (udp-framing.ts, udp-reassembly.ts). Owns one socket.
+
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { isIPv4 } from 'node:net';
+import {
+  AddressError,
+  ChannelClosedError,
+  Codes,
+  EnvelopeCodec,
+  TimeoutError,
+  WeftError,
+  type Address,
+  type Envelope,
+  type EnvelopeHandler,
+  type TimerHandle,
+  type Transport,
+} from '../runtime/index.ts';
+import { FLAG_POLL, FLAG_RELIABLE, MAX_PIGGYBACK_ACKS, ackDatagram, dataHeader, nackDatagram, parseDatagram, type DataFrame, type NackFrame } from './udp-framing.ts';
+import { resolveOptions, type ResolvedOptions, type UdpTransportOptions } from './udp-options.ts';
+import { Peer, PeerTable } from './udp-peers.ts';
+import { Reassembler } from './udp-reassembly.ts';
+import { newStats, type UdpStats } from './udp-stats.ts';
+import { Outgoing } from './udp-outgoing.ts';
+
+/** Kinds that expect an answer or carry one: sent reliably. msg and stat are best effort. */
+const RELIABLE = new Set<string>(['req', 'rep', 'err', 'ctl', 'ack']);
+
+/** Bind a UDP socket and return the transport on it. Rejects unknown options by name. */
+export async function createUdpTransport(options: UdpTransportOptions = {}): Promise<UdpTransport> {
+  const o = resolveOptions(options);
+  const socket = createSocket({ type: isIPv4(o.host) ? 'udp4' : 'udp6', recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: Error): void => reject(new AddressError(`cannot bind udp ${o.host}:${o.port}: ${e.message}`, { host: o.host, port: o.port }, { cause: e }));
+    socket.once('error', onError);
+    socket.bind(o.port, o.host, () => {
+      socket.off('error', onError);
+      resolve();
+    });
+  });
+  return new UdpTransport(socket, o);
+}
+
+export class UdpTransport implements Transport {
+  readonly kind = 'udp';
+  readonly address: Address;
+  #socket: Socket;
+  #o: ResolvedOptions;
+  #codec: EnvelopeCodec;
+  #peers: PeerTable;
+  #rx: Reassembler;
+  #out = new Map<number, Outgoing>();
+  #nextTransfer = (Math.random() * 0xffff_ffff) >>> 0;
+  #handler: EnvelopeHandler | undefined;
+  #queued: Envelope[] = [];
+  #ackPeers = new Set<Peer>();
+  #ackFlush: NodeJS.Immediate | undefined;
+  #sweepTimer: TimerHandle | undefined;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #stats: UdpStats = newStats();
+  #v4: boolean;
+
+  /** Use createUdpTransport; this takes a bound socket. */
+  constructor(socket: Socket, o: ResolvedOptions) {
+    this.#socket = socket;
+    this.#o = o;
+    this.#codec = new EnvelopeCodec({ maxBytes: o.maxMessageBytes });
+    this.#rx = new Reassembler(o);
+    this.#peers = new PeerTable(o.maxPeers, (p) => this.#rx.dropPeer(p));
+    this.#v4 = socket.address().family === 'IPv4';
+    this.address = { udp: { host: o.host, port: socket.address().port } };
+    socket.on('message', this.#onDatagram);
+    socket.on('error', () => void this.#stats.socketErrors++);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  send(env: Envelope): Promise<void> {
+    if (this.#closed) return Promise.reject(new ChannelClosedError('udp transport closed'));
+    try {
+      const udp = env.dst?.udp;
+      if (udp === undefined) return Promise.reject(new AddressError('udp transport needs dst.udp (resolve virtual addresses first)', env.dst));
+      if (isIPv4(udp.host) !== this.#v4) return Promise.reject(new AddressError(`dst ${udp.host} is not reachable from a ${this.#v4 ? 'IPv4' : 'IPv6'} socket`, env.dst));
+      const bytes = this.#codec.encode(env);
+      const reliable = RELIABLE.has(env.kind);
+      const now = this.#o.clock.now();
+      const deadline = reliable && env.deadline !== undefined ? env.deadline : Infinity;
+      if (deadline <= now) {
+        this.#stats.expired++;
+        return Promise.reject(new TimeoutError(`${env.kind} deadline passed before it was sent`, 0));
+      }
+      const peer = this.#peers.touch(udp.host, udp.port);
+      const transfer = this.#nextTransfer;
+      this.#nextTransfer = (transfer + 1) >>> 0;
+      const count = Math.max(1, Math.ceil(bytes.length / this.#o.fragmentBytes));
+      this.#stats.sent++;
+      if (!reliable) return this.#sendBestEffort(peer, transfer, bytes, count);
+      return new Promise<void>((resolve, reject) => {
+        const out = new Outgoing(transfer, peer, bytes, count, this.#o.fragmentBytes, deadline, now, resolve, reject);
+        out.rto = peer.rto(this.#o.initialRtoMs, this.#o.minRtoMs, this.#o.maxRtoMs);
+        this.#out.set(transfer, out);
+        this.#writeRound(out);
+        this.#arm(out);
+      });
+    } catch (e) {
+      return Promise.reject(e instanceof WeftError ? e : new WeftError(Codes.INTERNAL, `udp send failed: ${String(e)}`, { cause: e }));
+    }
+  }
+
+  onEnvelope(handler: EnvelopeHandler): void {
+    this.#handler = handler;
+    const queued = this.#queued;
+    this.#queued = [];
+    for (const env of queued) this.#deliver(env);
+  }
+
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#closed = true;
+    const err = new ChannelClosedError('udp transport closed with the send pending');
+    for (const out of this.#out.values()) {
+      this.#o.clock.clearTimeout(out.timer);
+      out.reject(err);
+    }
+    this.#out.clear();
+    if (this.#ackFlush !== undefined) clearImmediate(this.#ackFlush);
+    if (this.#sweepTimer !== undefined) this.#o.clock.clearTimeout(this.#sweepTimer);
+    for (const p of this.#peers.values()) this.#rx.dropPeer(p);
+    this.#peers.clear();
+    this.#ackPeers.clear();
+    this.#stats.dropped += this.#queued.length;
+    this.#queued = [];
+    this.#closing = new Promise<void>((resolve) => this.#socket.close(() => resolve()));
+    return this.#closing;
+  }
+
+  stats(): Readonly<Record<string, number>> {
+    return {
+      ...this.#stats,
+      pendingSends: this.#out.size,
+      partialTransfers: this.#rx.partials,
+      reassemblyBytes: this.#rx.bytes,
+      peers: this.#peers.size,
+      queued: this.#queued.length,
+    };
+  }
+
+  /** Measured smoothed round trip to host:port in ms, or undefined before the first sample. */
+  rttMs(host: string, port: number): number | undefined {
+    const srtt = this.#peers.find(host, port)?.srtt;
+    return srtt === undefined || srtt < 0 ? undefined : srtt;
+  }
+
+  // ---- sending ----
+
+  #sendBestEffort(peer: Peer, transfer: number, bytes: Uint8Array, count: number): Promise<void> {
+    const size = this.#o.fragmentBytes;
+    return new Promise<void>((resolve, reject) => {
+      for (let i = 0; i < count; i++) {
+        const last = i === count - 1;
+        const frag = bytes.subarray(i * size, (i + 1) * size);
+        this.#write(peer, dataHeader(0, this.#takeAcks(peer), transfer, i, count), frag, last ? (e) => (e ? reject(sendError(e)) : resolve()) : undefined);
+      }
+    });
+  }
+
+  /** Write every fragment the peer is not known to hold; the last one polls for its state. */
+  #writeRound(out: Outgoing): void {
+    const missing = out.missing();
+    for (let j = 0; j < missing.length; j++) {
+      const i = missing[j] as number;
+      const flags = j === missing.length - 1 ? FLAG_RELIABLE | FLAG_POLL : FLAG_RELIABLE;
+      this.#write(out.peer, dataHeader(flags, this.#takeAcks(out.peer), out.transfer, i, out.count), out.fragment(i));
+    }
+  }
+
+  // [c11] retransmit with exponential backoff until acknowledged, the deadline, or maxRetries.
+  #arm(out: Outgoing): void {
+    const wait = Math.min(out.rto, out.deadline - this.#o.clock.now());
+    out.timer = this.#o.clock.setTimeout(() => this.#onRto(out), Math.max(0, wait));
+  }
+
+  #onRto(out: Outgoing): void {
+    if (this.#out.get(out.transfer) !== out) return;
+    if (out.tries >= this.#o.maxRetries || this.#o.clock.now() >= out.deadline) {
+      this.#out.delete(out.transfer);
+      this.#stats.timeouts++;
+      const ms = this.#o.clock.now() - out.sentAt;
+      out.reject(new TimeoutError(`no acknowledgement from ${out.peer.host}:${out.peer.port} after ${out.tries + 1} transmissions (${ms} ms)`, ms));
+      return;
+    }
+    out.tries++;
+    this.#stats.retransmits++;
+    out.rto = Math.min(this.#o.maxRtoMs, Math.max(out.rto * 2, 1));
+    this.#writeRound(out);
+    this.#arm(out);
+  }
+
+  #onNack(peer: Peer, f: NackFrame): void {
+    const out = this.#out.get(f.transfer);
+    if (out === undefined || out.peer.key !== peer.key || out.count !== f.count) return;
+    // Only a NACK that shows progress triggers a fast round, so rounds are bounded by count.
+    if (!out.merge(f.received)) return;
+    this.#stats.fastRetransmits++;
+    this.#o.clock.clearTimeout(out.timer);
+    this.#writeRound(out);
+    this.#arm(out);
+  }
+
+  #onAcks(peer: Peer, acks: readonly number[]): void {
+    for (const id of acks) {
+      const out = this.#out.get(id);
+      if (out === undefined || out.peer.key !== peer.key) {
+        this.#stats.strayAcks++;
+        continue;
+      }
+      this.#out.delete(id);
+      this.#o.clock.clearTimeout(out.timer);
+      this.#stats.acked++;
+      if (out.tries === 0) peer.sample(this.#o.clock.now() - out.sentAt);
+      out.resolve();
+    }
+  }
+
+  #takeAcks(peer: Peer): number[] {
+    const pending = peer.pendingAcks;
+    if (pending.size === 0) return [];
+    const acks: number[] = [];
+    for (const id of pending) {
+      acks.push(id);
+      pending.delete(id);
+      if (acks.length === MAX_PIGGYBACK_ACKS) break;
+    }
+    this.#stats.acksPiggybacked += acks.length;
+    return acks;
+  }
+
+  #write(peer: Peer, header: Buffer, payload: Uint8Array | undefined, cb?: (e: Error | null) => void): void {
+    const filter = this.#o.dropFilter;
+    if (filter !== undefined) {
+      const whole = payload === undefined ? header : Buffer.concat([header, payload]);
+      if (filter('out', whole, { host: peer.host, port: peer.port })) {
+        this.#stats.filteredOut++;
+        cb?.(null);
+        return;
+      }
+    }
+    this.#stats.datagramsOut++;
+    const msg = payload === undefined ? header : [header, payload];
+    if (cb === undefined) this.#socket.send(msg, peer.port, peer.host);
+    else this.#socket.send(msg, peer.port, peer.host, cb);
+  }
+
+  // Acks wait one event-loop turn so a reply written meanwhile carries them (piggyback).
+  #queueAck(peer: Peer, transfer: number): void {
+    peer.pendingAcks.add(transfer);
+    this.#ackPeers.add(peer);
+    this.#ackFlush ??= setImmediate(this.#flushAcks);
+  }
+
+  #flushAcks = (): void => {
+    this.#ackFlush = undefined;
+    if (this.#closed) return;
+    const perDatagram = Math.min(255, Math.floor((this.#o.mtu - 6) / 4));
+    for (const peer of this.#ackPeers) {
+      const ids = [...peer.pendingAcks];
+      peer.pendingAcks.clear();
+      for (let i = 0; i < ids.length; i += perDatagram) {
+        const chunk = ids.slice(i, i + perDatagram);
+        this.#stats.acksSent += chunk.length;
+        this.#write(peer, ackDatagram(chunk), undefined);
+      }
+    }
+    this.#ackPeers.clear();
+  };
+
+  // ---- receiving ----
+
+  #onDatagram = (msg: Buffer, rinfo: RemoteInfo): void => {
+    if (this.#closed) return;
+    const s = this.#stats;
+    s.datagramsIn++;
+    const filter = this.#o.dropFilter;
+    if (filter !== undefined && filter('in', msg, { host: rinfo.address, port: rinfo.port })) {
+      s.filteredIn++;
+      return;
+    }
+    const f = parseDatagram(msg);
+    if (f.type === 'bad') {
+      s.malformed++;
+      if (f.reason === 'magic') s.malformedMagic++;
+      else if (f.reason === 'header') s.malformedHeader++;
+      else s.malformedFragment++;
+      return;
+    }
+    const peer = this.#peers.touch(rinfo.address, rinfo.port);
+    if (f.acks.length > 0) this.#onAcks(peer, f.acks);
+    if (f.type === 'data') this.#onData(peer, f);
+    else if (f.type === 'nack') this.#onNack(peer, f);
+  };
+
+  #onData(peer: Peer, f: DataFrame): void {
+    const s = this.#stats;
+    const reliable = (f.flags & FLAG_RELIABLE) !== 0;
+    const r = this.#rx.accept(peer, f, this.#o.clock.now());
+    switch (r.kind) {
+      case 'complete': {
+        if (reliable) this.#queueAck(peer, f.transfer);
+        let env: Envelope;
+        try {
+          env = this.#codec.decode(r.bytes);
+        } catch {
+          s.malformed++;
+          s.malformedEnvelope++;
+          return;
+        }
+        s.received++;
+        this.#deliver(env);
+        return;
+      }
+      case 'duplicate':
+        s.duplicates++;
+        if (reliable) this.#queueAck(peer, f.transfer); // the first ack was lost: ack again
+        return;
+      case 'partial':
+        if (!r.fresh) s.duplicateFragments++;
+        this.#armSweep();
+        if (reliable && (f.flags & FLAG_POLL) !== 0) {
+          s.nacksSent++;
+          this.#write(peer, nackDatagram(f.transfer, f.count, r.partial.received), undefined);
+        }
+        return;
+      case 'dropped':
+        if (r.reason === 'fragment') {
+          s.malformed++;
+          s.malformedFragment++;
+        } else if (r.reason === 'partialLimit') s.droppedPartialLimit++;
+        else if (r.reason === 'bytesLimit') s.droppedBytesLimit++;
+        else s.droppedTooLarge++;
+        return;
+    }
+  }
+
+  #deliver(env: Envelope): void {
+    const handler = this.#handler;
+    if (handler === undefined) {
+      if (this.#queued.length < this.#o.maxQueued) this.#queued.push(env);
+      else this.#stats.dropped++;
+      return;
+    }
+    try {
+      handler(env);
+    } catch {
+      this.#stats.handlerErrors++;
+    }
+  }
+
+  // One sweep timer while partial transfers exist: expires them after reassemblyTimeoutMs.
+  #armSweep(): void {
+    if (this.#sweepTimer !== undefined || this.#closed) return;
+    const every = Math.max(5, this.#o.reassemblyTimeoutMs / 4);
+    this.#sweepTimer = this.#o.clock.setTimeout(() => {
+      this.#sweepTimer = undefined;
+      this.#stats.reassemblyTimeouts += this.#rx.sweep(this.#peers.values(), this.#o.clock.now());
+      if (this.#rx.partials > 0) this.#armSweep();
+    }, every);
+  }
+}
+
+function sendError(e: Error): WeftError {
+  return new WeftError(Codes.UNAVAILABLE, `udp send failed: ${e.message}`, { cause: e });
+}
