@@ -1,7 +1,7 @@
 // The registry contract: every adapter of the Registry port (SQLite, Redis) passes these same
 // tests. A test file calls registryContract with a factory of fresh, empty stores.
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { AddressError, ArgumentError, ChannelClosedError, ManualClock } from '../../runtime/index.ts';
 import type { Location, Registry, RegistryChange } from '../../headend/registry.ts';
 
@@ -38,7 +38,7 @@ export function nextChange(r: Registry, pred: (c: RegistryChange) => boolean, ms
 }
 
 export function registryContract(name: string, make: RegistryFactory): void {
-  const run = (title: string, fn: (r: Registry, h: RegistryHarness, clock: ManualClock, t: Parameters<Parameters<typeof test>[1]>[0]) => Promise<void>): void => {
+  const run = (title: string, fn: (r: Registry, h: RegistryHarness, clock: ManualClock, t: ExecutionContext) => Promise<void>): void => {
     test(`${name}: ${title}`, async (t) => {
       const clock = new ManualClock(1_700_000_000_000);
       const h = await make(clock);

@@ -1,0 +1,93 @@
+import test from 'ava';
+import { Redis } from 'ioredis';
+import { ArgumentError, Codes, WeftError } from '../../runtime/index.ts';
+import type { RegistryChange as Change } from '../../headend/registry.ts';
+import { RedisRegistry } from '../../headend/registry-redis.ts';
+import { registryContract, nextChange } from '../_contracts/registry.ts';
+import { needProgram, which } from '../_helpers/env.ts';
+import { type RedisServer, startRedis } from '../_helpers/redis.ts';
+
+const program = which('redis-server');
+
+if (program === undefined) {
+  test('redis registry', (t) => void needProgram(t, 'redis-server', 'the Redis registry adapter'));
+} else {
+  let server: RedisServer | undefined;
+  let n = 0;
+  test.before(async () => {
+    server = await startRedis(program);
+  });
+  test.after.always(async () => {
+    await server?.stop();
+  });
+  const url = (): string => {
+    if (server === undefined) throw new Error('redis-server did not start');
+    return server.url;
+  };
+
+  // Each test gets its own key prefix on the one server, so tests run concurrently.
+  registryContract('redis', async (clock) => {
+    const prefix = `t${++n}:`;
+    const opened: RedisRegistry[] = [];
+    const open = async (): Promise<RedisRegistry> => {
+      const r = await RedisRegistry.open({ url: url(), prefix, clock });
+      opened.push(r);
+      return r;
+    };
+    const registry = await open();
+    return {
+      registry,
+      second: open,
+      propagate: () => {},
+      close: async () => {
+        for (const r of opened) await r.close();
+      },
+    };
+  });
+
+  test('redis: registries with different prefixes do not see each other', async (t) => {
+    const a = await RedisRegistry.open({ url: url(), prefix: 'pa:' });
+    const b = await RedisRegistry.open({ url: url(), prefix: 'pb:' });
+    try {
+      await a.bind('weft://guide/s1/search', { node: 'n' });
+      t.is(await b.lookup('weft://guide/s1/search'), undefined);
+      t.true((await b.bind('weft://guide/s1/search', { node: 'm' })).ok);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('redis: a resubscribe after a dropped connection tells watchers to reset', async (t) => {
+    const r = await RedisRegistry.open({ url: url(), prefix: `reset${++n}:` });
+    const killer = new Redis(url());
+    try {
+      const reset = nextChange(r, (c: Change) => c.kind === 'reset');
+      // Kill the subscriber connection from the server side; ioredis reconnects and resubscribes.
+      const clients = (await killer.client('LIST')) as string;
+      const subs = clients.split('\n').filter((l) => /cmd=(subscribe|ssubscribe)/.test(l) || /sub=1/.test(l));
+      t.true(subs.length >= 1, 'found the subscriber connection');
+      for (const line of subs) {
+        const id = /id=(\d+)/.exec(line)?.[1];
+        if (id !== undefined) await killer.client('KILL', 'ID', id);
+      }
+      t.deepEqual(await reset, { kind: 'reset' } satisfies Change);
+      // Still works afterwards, and changes from others arrive again.
+      const other = await RedisRegistry.open({ url: url(), prefix: r.prefix });
+      const heard = nextChange(r, (c: Change) => c.kind === 'location');
+      await other.bind('weft://guide/s9/search', { node: 'n' });
+      t.is((await heard).kind, 'location');
+      await other.close();
+    } finally {
+      killer.disconnect();
+      await r.close();
+    }
+  });
+
+  test('redis: a server that is not there is refused with UNAVAILABLE; options are checked', async (t) => {
+    const err = await t.throwsAsync(RedisRegistry.open({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 500 }));
+    t.true(err instanceof WeftError && err.code === Codes.UNAVAILABLE);
+    await t.throwsAsync(RedisRegistry.open({ url: url(), db: 2 } as never), { instanceOf: ArgumentError, message: /"db"/ });
+    await t.throwsAsync(RedisRegistry.open({ url: 'http://x' }), { message: /redis:\/\// });
+  });
+}
