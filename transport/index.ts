@@ -3,7 +3,7 @@
 
 export { createUdpTransport, UdpTransport } from './udp.ts';
 export type { UdpTransportOptions, DropFilter } from './udp-options.ts';
-export type { UdpStats } from './udp-stats.ts';
+export type { UdpStats, UdpStatsSnapshot } from './udp-stats.ts';
 // The datagram framing, for tools and tests that speak it directly (docs/PROTOCOL.md).
 export {
   MAGIC,

@@ -50,9 +50,13 @@ export class Reassembler {
   /** Gauges: partial transfers and fragment bytes held right now, over all peers. */
   partials = 0;
   bytes = 0;
+  /** Partial transfers dropped to make room for a peer holding less (see #makeRoom). */
+  evicted = 0;
+  #peers: () => Iterable<Peer>;
 
-  constructor(limits: ReassemblyLimits) {
+  constructor(limits: ReassemblyLimits, peers: () => Iterable<Peer>) {
     this.limits = limits;
+    this.#peers = peers;
   }
 
   /** Take one DATA fragment from `peer` at time `now`. */
@@ -66,8 +70,8 @@ export class Reassembler {
     if (f.count > L.maxFragments) return drop.fragment;
     let p = peer.partials.get(f.transfer);
     if (p === undefined) {
-      if (peer.partials.size >= L.maxPartialPerPeer || this.partials >= L.maxPartialTotal) return drop.partialLimit;
-      if (this.bytes + f.payload.length > L.maxReassemblyBytes) return drop.bytesLimit;
+      if (peer.partials.size >= L.maxPartialPerPeer) return drop.partialLimit;
+      if (this.partials >= L.maxPartialTotal && !this.#makeRoom(peer, 'count')) return drop.partialLimit;
       p = {
         transfer: f.transfer,
         count: f.count,
@@ -88,7 +92,11 @@ export class Reassembler {
       this.#release(peer, p);
       return drop.tooLarge;
     }
-    if (this.bytes + size > L.maxReassemblyBytes) return drop.bytesLimit;
+    while (this.bytes + size > L.maxReassemblyBytes) {
+      if (this.#makeRoom(peer, 'bytes')) continue;
+      if (p.have === 0) this.#release(peer, p);
+      return drop.bytesLimit;
+    }
     p.frags[f.index] = f.payload;
     setBit(p.received, f.index);
     p.have++;
@@ -131,6 +139,32 @@ export class Reassembler {
   dropPeer(peer: Peer): void {
     for (const p of peer.partials.values()) this.#release(peer, p);
     peer.completed.clear();
+  }
+
+  // Over a global limit, the peer holding the most gives up its oldest partial transfer, but
+  // only to a peer holding less: one flooding sender cannot starve the others, only itself.
+  #makeRoom(asking: Peer, by: 'count' | 'bytes'): boolean {
+    const held = (p: Peer): number => {
+      if (by === 'count') return p.partials.size;
+      let n = 0;
+      for (const x of p.partials.values()) n += x.bytes;
+      return n;
+    };
+    let top: Peer | undefined;
+    let most = held(asking);
+    for (const p of this.#peers()) {
+      if (p === asking || p.partials.size === 0) continue;
+      const h = held(p);
+      if (h > most) {
+        top = p;
+        most = h;
+      }
+    }
+    const victim = top === undefined ? undefined : top.partials.values().next().value;
+    if (top === undefined || victim === undefined) return false;
+    this.#release(top, victim);
+    this.evicted++;
+    return true;
   }
 
   #release(peer: Peer, p: PartialTransfer): void {

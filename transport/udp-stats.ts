@@ -1,7 +1,7 @@
 // Counters of the UDP transport, read by the statistics process through Transport.stats().
 // Gauges (pendingSends, partialTransfers, reassemblyBytes, peers, queued) are added on read.
 
-export interface UdpStats {
+export type UdpStats = {
   /** Envelopes handed to send / delivered to the handler. */
   sent: number;
   received: number;
@@ -41,7 +41,21 @@ export interface UdpStats {
   /** Datagrams the test hook dropped. */
   filteredIn: number;
   filteredOut: number;
-}
+};
+
+/** What UdpTransport.stats() returns: the counters plus gauges read at that moment. */
+export type UdpStatsSnapshot = UdpStats & {
+  /** Reliable sends waiting for their ack. */
+  pendingSends: number;
+  /** Partial transfers and their fragment bytes held for reassembly (bounded by the limits). */
+  partialTransfers: number;
+  reassemblyBytes: number;
+  /** Partial transfers dropped so a peer holding less could get in. */
+  evictedPartials: number;
+  peers: number;
+  /** Envelopes waiting for a handler. */
+  queued: number;
+};
 
 export function newStats(): UdpStats {
   return {

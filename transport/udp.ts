@@ -21,7 +21,7 @@ import { FLAG_POLL, FLAG_RELIABLE, MAX_PIGGYBACK_ACKS, ackDatagram, dataHeader, 
 import { resolveOptions, type ResolvedOptions, type UdpTransportOptions } from './udp-options.ts';
 import { Peer, PeerTable } from './udp-peers.ts';
 import { Reassembler } from './udp-reassembly.ts';
-import { newStats, type UdpStats } from './udp-stats.ts';
+import { newStats, type UdpStats, type UdpStatsSnapshot } from './udp-stats.ts';
 import { Outgoing } from './udp-outgoing.ts';
 
 /** Kinds that expect an answer or carry one: sent reliably. msg and stat are best effort. */
@@ -67,8 +67,8 @@ export class UdpTransport implements Transport {
     this.#socket = socket;
     this.#o = o;
     this.#codec = new EnvelopeCodec({ maxBytes: o.maxMessageBytes });
-    this.#rx = new Reassembler(o);
     this.#peers = new PeerTable(o.maxPeers, (p) => this.#rx.dropPeer(p));
+    this.#rx = new Reassembler(o, () => this.#peers.values());
     this.#v4 = socket.address().family === 'IPv4';
     this.address = { udp: { host: o.host, port: socket.address().port } };
     socket.on('message', this.#onDatagram);
@@ -138,11 +138,12 @@ export class UdpTransport implements Transport {
     return this.#closing;
   }
 
-  stats(): Readonly<Record<string, number>> {
+  stats(): UdpStatsSnapshot {
     return {
       ...this.#stats,
       pendingSends: this.#out.size,
       partialTransfers: this.#rx.partials,
+      evictedPartials: this.#rx.evicted,
       reassemblyBytes: this.#rx.bytes,
       peers: this.#peers.size,
       queued: this.#queued.length,
