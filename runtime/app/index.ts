@@ -1,0 +1,36 @@
+// runtime/app: app manifests, the placement rule, signing and verification, mutable state codec.
+// Platform-neutral (WebCrypto, TextEncoder); never evaluates module code. Exports by name.
+
+export { ManifestError, SignatureError } from './errors.ts';
+export type { SignatureProblem } from './errors.ts';
+export {
+  MODULE_KINDS,
+  TIERS,
+  CPU_CLASSES,
+  CAPABILITIES,
+  MAX_MODULES,
+  MAX_MODULE_BYTES,
+  checkManifest,
+  encodeManifest,
+  decodeManifest,
+  servicesUsed,
+} from './manifest.ts';
+export type { Manifest, ModuleEntry, ModuleKind, ModuleNeeds, Tier, CpuClass, Capability } from './manifest.ts';
+export { placeModules } from './placement.ts';
+export type { BoxResources, ModulePlacement, PlacementReason, Side } from './placement.ts';
+export {
+  generateSigningKey,
+  importSigningKey,
+  keyIdOf,
+  trustedKey,
+  trustedKeyToJson,
+  trustedKeyFromJson,
+  signManifest,
+  parseSignature,
+  verifySignature,
+} from './signing.ts';
+export type { SigningKey, TrustedKey, TrustedKeyJson, SignatureFile, Ed25519Jwk, CryptoKeyLike } from './signing.ts';
+export { verifyManifest, verifyModule, verifyApp } from './verify.ts';
+export type { TrustedManifest, VerifiedModule, VerifiedApp, VerifyAppInput } from './verify.ts';
+export { StateCodec, DEFAULT_MAX_STATE_BYTES } from './state.ts';
+export { sha256Hex, toHex, toBase64, fromBase64, utf8, fromUtf8 } from './bytes.ts';

@@ -1,0 +1,79 @@
+// Manifest schema: valid manifests round-trip through the canonical bytes; every kind of
+// invalid input is refused with a ManifestError that names the offending field.
+import test from 'ava';
+import { checkManifest, decodeManifest, encodeManifest, ManifestError, type Manifest } from '../../runtime/app/index.ts';
+
+const HASH = 'a'.repeat(64);
+
+function manifest(): Manifest {
+  return {
+    app: 'guide',
+    version: '1.2.0',
+    modules: [
+      { name: 'ui', kind: 'client', tier: 'boot', file: 'ui.js', sha256: HASH, size: 10, uses: ['ui', 'storage'], needs: {} },
+      { name: 'search', kind: 'mutable', tier: 'fallback-1', file: 'search.js', sha256: HASH, size: 20, uses: [], needs: { memory: 65536, cpu: 'mid' } },
+      { name: 'epg', kind: 'peer', tier: 'boot', file: 'epg.js', sha256: HASH, size: 30, uses: ['services.epg'], needs: {} },
+    ],
+  };
+}
+
+function refused(t: import('ava').ExecutionContext, mutate: (m: Record<string, any>) => void, field: string, words: RegExp): void {
+  const m = structuredClone(manifest()) as unknown as Record<string, any>;
+  mutate(m);
+  const err = t.throws(() => checkManifest(m), { instanceOf: ManifestError });
+  t.is(err?.field, field);
+  t.regex(err?.message ?? '', words);
+}
+
+test('a valid manifest is returned as a canonical copy', (t) => {
+  const m = manifest();
+  const out = checkManifest(m);
+  t.deepEqual(out, m);
+  t.not(out, m);
+  t.not(out.modules[0], m.modules[0]);
+});
+
+test('encode/decode round-trips and key order is canonical whatever the input order', (t) => {
+  const m = manifest();
+  const shuffled = { modules: m.modules.map((e) => ({ needs: e.needs, uses: e.uses, size: e.size, sha256: e.sha256, file: e.file, tier: e.tier, kind: e.kind, name: e.name })), version: m.version, app: m.app };
+  const a = encodeManifest(m);
+  const b = encodeManifest(shuffled as Manifest);
+  t.deepEqual(a, b);
+  t.deepEqual(decodeManifest(a), m);
+  t.true(new TextDecoder().decode(a).startsWith('{\n  "app": "guide",\n  "version": "1.2.0",'));
+});
+
+test('unknown keys are refused by name at every level', (t) => {
+  refused(t, (m) => (m.signer = 'x'), 'signer', /unknown key/);
+  refused(t, (m) => (m.modules[1].entry = 'x'), 'modules[1].entry', /unknown key/);
+  refused(t, (m) => (m.modules[1].needs.gpu = 1), 'modules[1].needs.gpu', /unknown key/);
+});
+
+test('each field is checked and named', (t) => {
+  refused(t, (m) => (m.app = 'Guide'), 'app', /not valid/);
+  refused(t, (m) => (m.version = '1.2'), 'version', /major\.minor\.patch/);
+  refused(t, (m) => (m.modules = []), 'modules', /at least one/);
+  refused(t, (m) => (m.modules = 'ui'), 'modules', /array/);
+  refused(t, (m) => (m.modules[0].kind = 'box'), 'modules[0].kind', /one of client, server, mutable, peer/);
+  refused(t, (m) => (m.modules[2].tier = 'fallback-3'), 'modules[2].tier', /one of boot, fallback-1, fallback-2/);
+  refused(t, (m) => (m.modules[0].file = '../etc/passwd.js'), 'modules[0].file', /no directories/);
+  refused(t, (m) => (m.modules[0].sha256 = 'ABC'), 'modules[0].sha256', /hex/);
+  refused(t, (m) => (m.modules[0].size = -1), 'modules[0].size', /integer/);
+  refused(t, (m) => (m.modules[0].uses = ['network']), 'modules[0].uses[0]', /unknown capability/);
+  refused(t, (m) => (m.modules[0].uses = ['ui', 'ui']), 'modules[0].uses[1]', /duplicate/);
+  refused(t, (m) => (m.modules[1].needs.memory = 1.5), 'modules[1].needs.memory', /integer/);
+  refused(t, (m) => (m.modules[1].needs.cpu = 'turbo'), 'modules[1].needs.cpu', /low, mid, high/);
+  refused(t, (m) => (m.modules[1].name = 'ui'), 'modules[1].name', /duplicate module name/);
+  refused(t, (m) => delete m.modules[1].uses, 'modules[1].uses', /array/);
+});
+
+test('[c6, c7] service bindings: a client may not have one, a peer must', (t) => {
+  refused(t, (m) => m.modules[0].uses.push('services.epg'), 'modules[0].uses', /client module .* cannot use head-end service/);
+  refused(t, (m) => (m.modules[2].uses = ['storage']), 'modules[2].uses', /peer module must declare/);
+});
+
+test('decodeManifest refuses bytes that are not UTF-8 JSON', (t) => {
+  t.is(t.throws(() => decodeManifest(new Uint8Array([0xff, 0xfe])), { instanceOf: ManifestError })?.field, '');
+  t.regex(t.throws(() => decodeManifest(new TextEncoder().encode('{')), { instanceOf: ManifestError })?.message ?? '', /not valid JSON/);
+  t.regex(t.throws(() => decodeManifest(new TextEncoder().encode('[]')), { instanceOf: ManifestError })?.message ?? '', /must be an object/);
+});
