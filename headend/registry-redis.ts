@@ -140,6 +140,7 @@ export class RedisRegistry implements Registry {
 
   async lookup(vaddr: string): Promise<LocationRecord | undefined> {
     this.#open();
+    if (typeof vaddr !== 'string') return undefined;
     const h = await this.#redis.hgetall(`${this.prefix}loc:${vaddr}`);
     return h.epoch === undefined ? undefined : toLocation(h);
   }

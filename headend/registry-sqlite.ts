@@ -26,6 +26,7 @@ import {
   type SessionRecord,
   vaddrKey,
 } from './registry.ts';
+import { type LocationRow, safeParse, SCHEMA, SCHEMA_VERSION, type SessionRow, toLocation, toSession } from './registry-sqlite-schema.ts';
 
 export interface SqliteRegistryOptions {
   /** Database file, or `:memory:` (then nothing survives close, and no other process sees it). */
@@ -40,48 +41,6 @@ export interface SqliteRegistryOptions {
 }
 
 const OPTIONS = ['path', 'clock', 'pollMs', 'keepChanges', 'onError'];
-const SCHEMA_VERSION = 1;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS locations (
-  vaddr TEXT PRIMARY KEY, app TEXT NOT NULL, session TEXT NOT NULL, node TEXT NOT NULL,
-  queue TEXT, udp_host TEXT, udp_port INTEGER, epoch INTEGER NOT NULL, updated_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS locations_node ON locations (node);
-CREATE INDEX IF NOT EXISTS locations_session ON locations (app, session);
-CREATE TABLE IF NOT EXISTS sessions (
-  id TEXT PRIMARY KEY, app TEXT NOT NULL, box TEXT NOT NULL, node TEXT NOT NULL, placements TEXT NOT NULL,
-  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, version INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sessions_node ON sessions (node);
-CREATE INDEX IF NOT EXISTS sessions_app ON sessions (app);
-CREATE TABLE IF NOT EXISTS changes (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, body TEXT NOT NULL
-);
-`;
-
-interface LocationRow {
-  vaddr: string;
-  node: string;
-  queue: string | null;
-  udp_host: string | null;
-  udp_port: number | null;
-  epoch: number;
-  updated_at: number;
-}
-
-interface SessionRow {
-  id: string;
-  app: string;
-  box: string;
-  node: string;
-  placements: string;
-  created_at: number;
-  updated_at: number;
-  version: number;
-}
-
 type Stmt = Database.Statement;
 type LocResult = Result<LocationRecord, Conflict<LocationRecord>>;
 type SessResult = Result<SessionRecord, Conflict<SessionRecord>>;
@@ -118,6 +77,11 @@ export class SqliteRegistry implements Registry {
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
     db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)`).run(String(SCHEMA_VERSION));
+    const found = db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).pluck().get();
+    if (found !== String(SCHEMA_VERSION)) {
+      db.close();
+      throw new ArgumentError(`SqliteRegistry: ${options.path} has registry schema ${String(found)}, this build reads ${SCHEMA_VERSION}`, 'path');
+    }
     const p = (sql: string): Stmt => db.prepare(sql);
     this.#s = {
       getLoc: p('SELECT * FROM locations WHERE vaddr = ?'),
@@ -199,6 +163,7 @@ export class SqliteRegistry implements Registry {
   /** Synchronous lookup for in-process callers that know they hold the SQLite adapter. */
   lookupSync(vaddr: string): LocationRecord | undefined {
     this.#open();
+    if (typeof vaddr !== 'string') return undefined;
     const row = this.#s.getLoc!.get(vaddr) as LocationRow | undefined;
     return row === undefined ? undefined : toLocation(row);
   }
@@ -364,33 +329,5 @@ export class SqliteRegistry implements Registry {
     } catch (e) {
       return Promise.reject(e as Error);
     }
-  }
-}
-
-function toLocation(row: LocationRow): LocationRecord {
-  const r: LocationRecord = { vaddr: row.vaddr, node: row.node, epoch: row.epoch, updatedAt: row.updated_at };
-  if (row.queue !== null) r.queue = row.queue;
-  if (row.udp_host !== null && row.udp_port !== null) r.udp = { host: row.udp_host, port: row.udp_port };
-  return r;
-}
-
-function toSession(row: SessionRow): SessionRecord {
-  return {
-    id: row.id,
-    app: row.app,
-    box: row.box,
-    node: row.node,
-    placements: JSON.parse(row.placements) as SessionRecord['placements'],
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    version: row.version,
-  };
-}
-
-function safeParse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }

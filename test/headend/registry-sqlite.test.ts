@@ -162,3 +162,17 @@ test('sqlite: the poll timer runs only while someone watches', async (t) => {
     db.remove();
   }
 });
+
+test('sqlite: a file written by a newer registry schema is refused, not misread', async (t) => {
+  const db = tempDb();
+  try {
+    await new SqliteRegistry({ path: db.path }).close();
+    const { default: Database } = await import('better-sqlite3');
+    const raw = new Database(db.path);
+    raw.prepare(`UPDATE meta SET value = '2' WHERE key = 'schema'`).run();
+    raw.close();
+    t.throws(() => new SqliteRegistry({ path: db.path }), { instanceOf: ArgumentError, message: /schema 2, this build reads 1/ });
+  } finally {
+    db.remove();
+  }
+});
