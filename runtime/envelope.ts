@@ -2,7 +2,7 @@
 // size limit. Decoding untrusted bytes yields a DecodeError and nothing else. No I/O here.
 
 import { Decoder, Encoder } from 'cbor-x';
-import { type Address, checkAddress } from './address.ts';
+import { type Address, checkAddress, isIpLiteral, parseVaddr } from './address.ts';
 import { DecodeError, EncodeError } from './errors.ts';
 
 export const ENVELOPE_VERSION = 1;
@@ -56,6 +56,11 @@ export class EnvelopeCodec {
   readonly maxBytes: number;
   #enc = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false, useFloat32: 0, variableMapSize: true });
   #dec = new Decoder({ useRecords: false, mapsAsObjects: true });
+  // Address strings that passed full validation before: most traffic repeats a few peers, so
+  // decode skips re-parsing them. Bounded: emptied when full, never trusted without a check.
+  #validVaddr = new Set<string>();
+  #validQueue = new Set<string>();
+  #validHost = new Set<string>();
 
   constructor(options: CodecOptions = {}) {
     const known = ['maxBytes'];
@@ -104,8 +109,88 @@ export class EnvelopeCodec {
     } catch (cause) {
       throw new DecodeError('malformed CBOR', { cause });
     }
-    return fromWire(raw);
+    return this.#fromWire(raw);
   }
+
+  #fromWire(raw: unknown): Envelope {
+    if (!Array.isArray(raw) || raw.length !== FIELDS) throw new DecodeError('not an envelope record');
+    const [v, kind, id, corr, src, dst, deadline, op, body] = raw as unknown[];
+    if (v !== ENVELOPE_VERSION) throw new DecodeError(`unsupported version ${String(v)}`);
+    const k = typeof kind === 'number' ? KINDS[kind] : undefined;
+    if (k === undefined) throw new DecodeError(`unknown kind ${String(kind)}`);
+    if (!isU32(id)) throw new DecodeError('id is not a uint32');
+    const env: Envelope = { v: 1, kind: k, id, src: this.#address(src, 'src'), dst: this.#address(dst, 'dst') };
+    if (corr !== null) {
+      if (!isU32(corr)) throw new DecodeError('corr is not a uint32');
+      env.corr = corr;
+    }
+    if (deadline !== null) {
+      if (typeof deadline !== 'number' || !Number.isFinite(deadline) || deadline < 0) throw new DecodeError('bad deadline');
+      env.deadline = deadline;
+    }
+    if (op !== null) {
+      if (typeof op !== 'string' || op.length > MAX_OP) throw new DecodeError('bad op');
+      env.op = op;
+    }
+    if (body !== undefined) env.body = body;
+    return env;
+  }
+
+  // The same checks as checkAddress, answered from the caches when the strings were seen valid;
+  // anything else takes the full path, which names the error exactly as before.
+  #address(raw: unknown, field: string): Address {
+    if (Array.isArray(raw) && raw.length === 4) {
+      const [vaddr, queue, host, port] = raw as unknown[];
+      const a: Address = {};
+      let ok = true;
+      if (vaddr !== null) {
+        if (typeof vaddr === 'string' && remember(this.#validVaddr, vaddr, isValidVaddr)) a.vaddr = vaddr;
+        else ok = false;
+      }
+      if (queue !== null) {
+        if (typeof queue === 'string' && remember(this.#validQueue, queue, isValidQueue)) a.queue = queue;
+        else ok = false;
+      }
+      if (host !== null || port !== null) {
+        if (typeof host === 'string' && isPort(port) && remember(this.#validHost, host, isIpLiteral)) a.udp = { host, port };
+        else ok = false;
+      }
+      if (ok && (vaddr !== null || queue !== null || host !== null)) return a;
+    }
+    return addressFromWire(raw, field);
+  }
+}
+
+const CACHE_MAX = 1024;
+
+function remember(cache: Set<string>, s: string, valid: (s: string) => boolean): boolean {
+  if (cache.has(s)) return true;
+  if (!valid(s)) return false;
+  if (cache.size >= CACHE_MAX) cache.clear();
+  cache.add(s);
+  return true;
+}
+
+function isValidVaddr(s: string): boolean {
+  try {
+    parseVaddr(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isValidQueue(s: string): boolean {
+  try {
+    checkAddress({ queue: s });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isPort(p: unknown): p is number {
+  return typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
 }
 
 function isU32(n: unknown): n is number {
@@ -115,30 +200,6 @@ function isU32(n: unknown): n is number {
 function wireAddress(a: Address): [string | null, string | null, string | null, number | null] {
   if (a === null || typeof a !== 'object') throw new EncodeError('address must be an object');
   return [a.vaddr ?? null, a.queue ?? null, a.udp?.host ?? null, a.udp?.port ?? null];
-}
-
-function fromWire(raw: unknown): Envelope {
-  if (!Array.isArray(raw) || raw.length !== FIELDS) throw new DecodeError('not an envelope record');
-  const [v, kind, id, corr, src, dst, deadline, op, body] = raw as unknown[];
-  if (v !== ENVELOPE_VERSION) throw new DecodeError(`unsupported version ${String(v)}`);
-  const k = typeof kind === 'number' ? KINDS[kind] : undefined;
-  if (k === undefined) throw new DecodeError(`unknown kind ${String(kind)}`);
-  if (!isU32(id)) throw new DecodeError('id is not a uint32');
-  const env: Envelope = { v: 1, kind: k, id, src: addressFromWire(src, 'src'), dst: addressFromWire(dst, 'dst') };
-  if (corr !== null) {
-    if (!isU32(corr)) throw new DecodeError('corr is not a uint32');
-    env.corr = corr;
-  }
-  if (deadline !== null) {
-    if (typeof deadline !== 'number' || !Number.isFinite(deadline) || deadline < 0) throw new DecodeError('bad deadline');
-    env.deadline = deadline;
-  }
-  if (op !== null) {
-    if (typeof op !== 'string' || op.length > MAX_OP) throw new DecodeError('bad op');
-    env.op = op;
-  }
-  if (body !== undefined) env.body = body;
-  return env;
 }
 
 function addressFromWire(raw: unknown, field: string): Address {

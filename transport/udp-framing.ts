@@ -71,11 +71,17 @@ function common(type: number, flags: number, acks: readonly number[], extra: num
 
 /** Header of one DATA datagram; the fragment payload follows it on the wire. */
 export function dataHeader(flags: number, acks: readonly number[], transfer: number, index: number, count: number): Buffer {
-  const b = common(TYPE_DATA, flags, acks, DATA_FIELDS);
+  return dataDatagram(flags, acks, transfer, index, count, undefined);
+}
+
+/** One whole DATA datagram: header, then a copy of the fragment (one buffer, one iovec). */
+export function dataDatagram(flags: number, acks: readonly number[], transfer: number, index: number, count: number, payload: Uint8Array | undefined): Buffer {
+  const b = common(TYPE_DATA, flags, acks, DATA_FIELDS + (payload === undefined ? 0 : payload.length));
   const at = COMMON_HEADER + 4 * acks.length;
   b.writeUInt32BE(transfer >>> 0, at);
   b.writeUInt16BE(index, at + 4);
   b.writeUInt16BE(count, at + 6);
+  if (payload !== undefined) b.set(payload, at + DATA_FIELDS);
   return b;
 }
 

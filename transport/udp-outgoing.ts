@@ -1,7 +1,6 @@
 // One reliable transfer waiting for its acknowledgement: the encoded envelope, which fragments
 // the receiver is known to hold (from NACKs), retransmission state. No I/O; udp.ts drives it.
 
-import type { TimerHandle } from '../runtime/index.ts';
 import { bitmapBytes, hasBit } from './udp-framing.ts';
 import type { Peer } from './udp-peers.ts';
 
@@ -19,7 +18,8 @@ export class Outgoing {
   /** Retransmission rounds so far (0: only the first transmission; RTT samples only then). */
   tries = 0;
   rto = 0;
-  timer: TimerHandle = 0;
+  /** When the next retransmission round is due (clock ms); a queue entry with another due is stale. */
+  due = 0;
   #held: Uint8Array | undefined;
   #have = 0;
 

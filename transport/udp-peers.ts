@@ -2,14 +2,15 @@
 // retransmission timeout, the duplicate window, partial transfers and acks waiting to go out.
 // Bounded: the table keeps at most maxPeers peers and forgets the least recently heard one.
 
+import { DedupWindow } from './udp-dedup.ts';
 import type { PartialTransfer } from './udp-reassembly.ts';
 
 export class Peer {
   readonly key: string;
   readonly host: string;
   readonly port: number;
-  /** Completed transfer id -> when it completed (ms), oldest first: the duplicate window. */
-  readonly completed = new Map<number, number>();
+  /** Transfers completed recently: the duplicate window. */
+  readonly completed: DedupWindow;
   /** Transfers being reassembled, oldest first. */
   readonly partials = new Map<number, PartialTransfer>();
   /** Transfer ids to acknowledge, sent alone or piggybacked on the next DATA to this peer. */
@@ -17,10 +18,16 @@ export class Peer {
   #srtt = -1;
   #rttvar = 0;
 
-  constructor(host: string, port: number) {
+  /** When a datagram from this peer was last taken (table order for eviction). */
+  lastSeen = 0;
+  /** Set when the table forgot this peer: holders of the object must look it up again. */
+  evicted = false;
+
+  constructor(host: string, port: number, dedupCapacity: number) {
     this.host = host;
     this.port = port;
     this.key = peerKey(host, port);
+    this.completed = new DedupWindow(dedupCapacity);
   }
 
   /** Feed one round-trip sample (ms) from a transfer that was not retransmitted (Karn). */
@@ -49,14 +56,17 @@ export function peerKey(host: string, port: number): string {
   return `${host}|${port}`;
 }
 
-/** Peers by host and port, least recently heard first. */
+/** Peers by host and port; past maxPeers the least recently heard is forgotten. */
 export class PeerTable {
   readonly maxPeers: number;
   #peers = new Map<string, Peer>();
   #onEvict: (p: Peer) => void;
+  #dedupCapacity: number;
+  #tick = 0;
 
-  constructor(maxPeers: number, onEvict: (p: Peer) => void) {
+  constructor(maxPeers: number, dedupCapacity: number, onEvict: (p: Peer) => void) {
     this.maxPeers = maxPeers;
+    this.#dedupCapacity = dedupCapacity;
     this.#onEvict = onEvict;
   }
 
@@ -64,18 +74,21 @@ export class PeerTable {
   touch(host: string, port: number): Peer {
     const key = peerKey(host, port);
     let p = this.#peers.get(key);
-    if (p !== undefined) {
-      this.#peers.delete(key);
+    if (p === undefined) {
+      // A linear scan, only when the table is full and a new peer appears: O(maxPeers).
+      if (this.#peers.size >= this.maxPeers) {
+        let oldest: Peer | undefined;
+        for (const q of this.#peers.values()) if (oldest === undefined || q.lastSeen < oldest.lastSeen) oldest = q;
+        if (oldest !== undefined) {
+          this.#peers.delete(oldest.key);
+          oldest.evicted = true;
+          this.#onEvict(oldest);
+        }
+      }
+      p = new Peer(host, port, this.#dedupCapacity);
       this.#peers.set(key, p);
-      return p;
     }
-    if (this.#peers.size >= this.maxPeers) {
-      const oldest = this.#peers.values().next().value as Peer;
-      this.#peers.delete(oldest.key);
-      this.#onEvict(oldest);
-    }
-    p = new Peer(host, port);
-    this.#peers.set(key, p);
+    p.lastSeen = ++this.#tick;
     return p;
   }
 
@@ -93,6 +106,7 @@ export class PeerTable {
   }
 
   clear(): void {
+    for (const p of this.#peers.values()) p.evicted = true;
     this.#peers.clear();
   }
 }

@@ -116,8 +116,7 @@ export class Reassembler {
 
   /** Whether `transfer` from `peer` completed within the duplicate window. */
   isDone(peer: Peer, transfer: number, now: number): boolean {
-    const at = peer.completed.get(transfer);
-    return at !== undefined && now - at <= this.limits.dedupWindowMs;
+    return peer.completed.has(transfer, now - this.limits.dedupWindowMs);
   }
 
   /** Drop partial transfers older than the reassembly timeout; returns how many. */
@@ -130,7 +129,7 @@ export class Reassembler {
         this.#release(peer, p);
         expired++;
       }
-      this.#expireDone(peer, now);
+      peer.completed.expire(now - this.limits.dedupWindowMs);
     }
     return expired;
   }
@@ -175,18 +174,6 @@ export class Reassembler {
   }
 
   #done(peer: Peer, transfer: number, now: number): void {
-    const done = peer.completed;
-    done.delete(transfer);
-    done.set(transfer, now);
-    if (done.size > this.limits.maxDedupPerPeer) done.delete(done.keys().next().value as number);
-    this.#expireDone(peer, now);
-  }
-
-  #expireDone(peer: Peer, now: number): void {
-    const oldest = now - this.limits.dedupWindowMs;
-    for (const [id, at] of peer.completed) {
-      if (at >= oldest) break;
-      peer.completed.delete(id);
-    }
+    peer.completed.add(transfer, now, now - this.limits.dedupWindowMs);
   }
 }

@@ -17,12 +17,13 @@ import {
   type TimerHandle,
   type Transport,
 } from '../runtime/index.ts';
-import { FLAG_POLL, FLAG_RELIABLE, MAX_PIGGYBACK_ACKS, ackDatagram, dataHeader, nackDatagram, parseDatagram, type DataFrame, type NackFrame } from './udp-framing.ts';
+import { FLAG_POLL, FLAG_RELIABLE, MAX_PIGGYBACK_ACKS, ackDatagram, dataDatagram, nackDatagram, parseDatagram, type DataFrame, type NackFrame } from './udp-framing.ts';
 import { resolveOptions, type ResolvedOptions, type UdpTransportOptions } from './udp-options.ts';
 import { Peer, PeerTable } from './udp-peers.ts';
 import { Reassembler } from './udp-reassembly.ts';
 import { newStats, type UdpStats, type UdpStatsSnapshot } from './udp-stats.ts';
 import { Outgoing } from './udp-outgoing.ts';
+import { RetransmitQueue } from './udp-timers.ts';
 
 /** Kinds that expect an answer or carry one: sent reliably. msg and stat are best effort. */
 const RELIABLE = new Set<string>(['req', 'rep', 'err', 'ctl', 'ack']);
@@ -51,6 +52,7 @@ export class UdpTransport implements Transport {
   #peers: PeerTable;
   #rx: Reassembler;
   #out = new Map<number, Outgoing>();
+  #rtq: RetransmitQueue<Outgoing>;
   #nextTransfer = (Math.random() * 0xffff_ffff) >>> 0;
   #handler: EnvelopeHandler | undefined;
   #queued: Envelope[] = [];
@@ -61,14 +63,16 @@ export class UdpTransport implements Transport {
   #closing: Promise<void> | undefined;
   #stats: UdpStats = newStats();
   #v4: boolean;
+  #lastPeer: Peer | undefined;
 
   /** Use createUdpTransport; this takes a bound socket. */
   constructor(socket: Socket, o: ResolvedOptions) {
     this.#socket = socket;
     this.#o = o;
     this.#codec = new EnvelopeCodec({ maxBytes: o.maxMessageBytes });
-    this.#peers = new PeerTable(o.maxPeers, (p) => this.#rx.dropPeer(p));
+    this.#peers = new PeerTable(o.maxPeers, o.maxDedupPerPeer, (p) => this.#rx.dropPeer(p));
     this.#rx = new Reassembler(o, () => this.#peers.values());
+    this.#rtq = new RetransmitQueue<Outgoing>(o.clock, (out, due) => out.due === due && this.#out.get(out.transfer) === out, (out) => this.#onRto(out));
     this.#v4 = socket.address().family === 'IPv4';
     this.address = { udp: { host: o.host, port: socket.address().port } };
     socket.on('message', this.#onDatagram);
@@ -84,7 +88,8 @@ export class UdpTransport implements Transport {
     try {
       const udp = env.dst?.udp;
       if (udp === undefined) return Promise.reject(new AddressError('udp transport needs dst.udp (resolve virtual addresses first)', env.dst));
-      if (isIPv4(udp.host) !== this.#v4) return Promise.reject(new AddressError(`dst ${udp.host} is not reachable from a ${this.#v4 ? 'IPv4' : 'IPv6'} socket`, env.dst));
+      const peer = this.#peerFor(udp.host, udp.port);
+      if (peer === undefined) return Promise.reject(new AddressError(`dst ${udp.host}:${udp.port} is not reachable from a ${this.#v4 ? 'IPv4' : 'IPv6'} socket`, env.dst));
       const bytes = this.#codec.encode(env);
       const reliable = RELIABLE.has(env.kind);
       const now = this.#o.clock.now();
@@ -93,7 +98,6 @@ export class UdpTransport implements Transport {
         this.#stats.expired++;
         return Promise.reject(new TimeoutError(`${env.kind} deadline passed before it was sent`, 0));
       }
-      const peer = this.#peers.touch(udp.host, udp.port);
       const transfer = this.#nextTransfer;
       this.#nextTransfer = (transfer + 1) >>> 0;
       const count = Math.max(1, Math.ceil(bytes.length / this.#o.fragmentBytes));
@@ -122,15 +126,14 @@ export class UdpTransport implements Transport {
     if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
     const err = new ChannelClosedError('udp transport closed with the send pending');
-    for (const out of this.#out.values()) {
-      this.#o.clock.clearTimeout(out.timer);
-      out.reject(err);
-    }
+    this.#rtq.clear();
+    for (const out of this.#out.values()) out.reject(err);
     this.#out.clear();
     if (this.#ackFlush !== undefined) clearImmediate(this.#ackFlush);
     if (this.#sweepTimer !== undefined) this.#o.clock.clearTimeout(this.#sweepTimer);
     for (const p of this.#peers.values()) this.#rx.dropPeer(p);
     this.#peers.clear();
+    this.#lastPeer = undefined;
     this.#ackPeers.clear();
     this.#stats.dropped += this.#queued.length;
     this.#queued = [];
@@ -158,35 +161,48 @@ export class UdpTransport implements Transport {
 
   // ---- sending ----
 
+  // Most sends go to the peer of the previous one: skip the family check and the table lookup.
+  #peerFor(host: string, port: number): Peer | undefined {
+    const last = this.#lastPeer;
+    if (last !== undefined && last.port === port && last.host === host && !last.evicted) return last;
+    if (typeof host !== 'string' || isIPv4(host) !== this.#v4 || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+    const peer = this.#peers.touch(host, port);
+    this.#lastPeer = peer;
+    return peer;
+  }
+
   #sendBestEffort(peer: Peer, transfer: number, bytes: Uint8Array, count: number): Promise<void> {
     const size = this.#o.fragmentBytes;
     return new Promise<void>((resolve, reject) => {
       for (let i = 0; i < count; i++) {
         const last = i === count - 1;
         const frag = bytes.subarray(i * size, (i + 1) * size);
-        this.#write(peer, dataHeader(0, this.#takeAcks(peer), transfer, i, count), frag, last ? (e) => (e ? reject(sendError(e)) : resolve()) : undefined);
+        this.#write(peer, dataDatagram(0, this.#takeAcks(peer), transfer, i, count, frag), last ? (e) => (e ? reject(sendError(e)) : resolve()) : undefined);
       }
     });
   }
 
   /** Write every fragment the peer is not known to hold; the last one polls for its state. */
   #writeRound(out: Outgoing): void {
+    if (out.count === 1) {
+      this.#write(out.peer, dataDatagram(FLAG_RELIABLE | FLAG_POLL, this.#takeAcks(out.peer), out.transfer, 0, 1, out.bytes));
+      return;
+    }
     const missing = out.missing();
     for (let j = 0; j < missing.length; j++) {
       const i = missing[j] as number;
       const flags = j === missing.length - 1 ? FLAG_RELIABLE | FLAG_POLL : FLAG_RELIABLE;
-      this.#write(out.peer, dataHeader(flags, this.#takeAcks(out.peer), out.transfer, i, out.count), out.fragment(i));
+      this.#write(out.peer, dataDatagram(flags, this.#takeAcks(out.peer), out.transfer, i, out.count, out.fragment(i)));
     }
   }
 
   // [c11] retransmit with exponential backoff until acknowledged, the deadline, or maxRetries.
   #arm(out: Outgoing): void {
-    const wait = Math.min(out.rto, out.deadline - this.#o.clock.now());
-    out.timer = this.#o.clock.setTimeout(() => this.#onRto(out), Math.max(0, wait));
+    out.due = Math.min(this.#o.clock.now() + out.rto, out.deadline);
+    this.#rtq.schedule(out, out.due);
   }
 
   #onRto(out: Outgoing): void {
-    if (this.#out.get(out.transfer) !== out) return;
     if (out.tries >= this.#o.maxRetries || this.#o.clock.now() >= out.deadline) {
       this.#out.delete(out.transfer);
       this.#stats.timeouts++;
@@ -207,7 +223,6 @@ export class UdpTransport implements Transport {
     // Only a NACK that shows progress triggers a fast round, so rounds are bounded by count.
     if (!out.merge(f.received)) return;
     this.#stats.fastRetransmits++;
-    this.#o.clock.clearTimeout(out.timer);
     this.#writeRound(out);
     this.#arm(out);
   }
@@ -220,7 +235,6 @@ export class UdpTransport implements Transport {
         continue;
       }
       this.#out.delete(id);
-      this.#o.clock.clearTimeout(out.timer);
       this.#stats.acked++;
       if (out.tries === 0) peer.sample(this.#o.clock.now() - out.sentAt);
       out.resolve();
@@ -240,20 +254,16 @@ export class UdpTransport implements Transport {
     return acks;
   }
 
-  #write(peer: Peer, header: Buffer, payload: Uint8Array | undefined, cb?: (e: Error | null) => void): void {
+  #write(peer: Peer, datagram: Buffer, cb?: (e: Error | null) => void): void {
     const filter = this.#o.dropFilter;
-    if (filter !== undefined) {
-      const whole = payload === undefined ? header : Buffer.concat([header, payload]);
-      if (filter('out', whole, { host: peer.host, port: peer.port })) {
-        this.#stats.filteredOut++;
-        cb?.(null);
-        return;
-      }
+    if (filter !== undefined && filter('out', datagram, { host: peer.host, port: peer.port })) {
+      this.#stats.filteredOut++;
+      cb?.(null);
+      return;
     }
     this.#stats.datagramsOut++;
-    const msg = payload === undefined ? header : [header, payload];
-    if (cb === undefined) this.#socket.send(msg, peer.port, peer.host);
-    else this.#socket.send(msg, peer.port, peer.host, cb);
+    if (cb === undefined) this.#socket.send(datagram, peer.port, peer.host);
+    else this.#socket.send(datagram, peer.port, peer.host, cb);
   }
 
   // Acks wait one event-loop turn so a reply written meanwhile carries them (piggyback).
@@ -273,7 +283,7 @@ export class UdpTransport implements Transport {
       for (let i = 0; i < ids.length; i += perDatagram) {
         const chunk = ids.slice(i, i + perDatagram);
         this.#stats.acksSent += chunk.length;
-        this.#write(peer, ackDatagram(chunk), undefined);
+        this.#write(peer, ackDatagram(chunk));
       }
     }
     this.#ackPeers.clear();
@@ -332,7 +342,7 @@ export class UdpTransport implements Transport {
         this.#armSweep();
         if (reliable && (f.flags & FLAG_POLL) !== 0) {
           s.nacksSent++;
-          this.#write(peer, nackDatagram(f.transfer, f.count, r.partial.received), undefined);
+          this.#write(peer, nackDatagram(f.transfer, f.count, r.partial.received));
         }
         return;
       case 'dropped':

@@ -1,0 +1,168 @@
+// `npm run bench -- protocol [--quick]`: the message protocol's three speed goals, each against
+// a baseline run in the same process: (a) local-queue messages/s, (b) UDP request/reply round
+// trip vs a raw node:dgram ping-pong, (c) envelope codec vs raw cbor-x records and JSON.
+
+import { createSocket, type Socket } from 'node:dgram';
+import { parseArgs } from 'node:util';
+import { Encoder } from 'cbor-x';
+import { Channel, EnvelopeCodec, LocalBus, type Envelope } from '../runtime/index.ts';
+import { createUdpTransport } from '../transport/index.ts';
+import { percentile, result, type Row, table } from './_report.ts';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const SCALE = values.quick ? 0.1 : 1;
+const LOCAL_MSGS = Math.round(3_000_000 * SCALE);
+const RTTS = Math.round(20_000 * SCALE);
+const CODEC_OPS = Math.round(400_000 * SCALE);
+const ROUNDS = 3;
+const PAYLOAD = 100; // body bytes of the round-trip test (raw ping-pong sends the same)
+
+const ms = (): number => performance.now();
+const median = (xs: number[]): number => percentile(xs, 50);
+const rows: Row[] = [];
+
+// ---- (a) local queue ----
+
+async function localRound(n: number): Promise<number> {
+  const bus = new LocalBus();
+  const a = bus.open('a');
+  const b = bus.open('b');
+  let got = 0;
+  let done: () => void = () => {};
+  const all = new Promise<void>((resolve) => (done = resolve));
+  b.onEnvelope(() => {
+    if (++got === n) done();
+  });
+  const env: Envelope = { v: 1, kind: 'msg', id: 1, src: a.address, dst: b.address, op: 'tick', body: 1 };
+  const t0 = ms();
+  // Batches, so the receiver drains while the sender keeps going (as a busy node would).
+  for (let sent = 0; sent < n; ) {
+    const end = Math.min(n, sent + 10_000);
+    for (; sent < end; sent++) void a.send(env);
+    await Promise.resolve();
+  }
+  await all;
+  const elapsed = ms() - t0;
+  await Promise.all([a.close(), b.close()]);
+  return n / (elapsed / 1000);
+}
+
+// ---- (b) UDP round trip ----
+
+async function udpRound(n: number): Promise<number[]> {
+  const [ta, tb] = await Promise.all([createUdpTransport(), createUdpTransport()]);
+  const server = new Channel({ self: tb.address, write: (e) => tb.send(e), onRequest: (r) => r.body });
+  const client = new Channel({ self: ta.address, write: (e) => ta.send(e) });
+  tb.onEnvelope((e) => server.receive(e));
+  ta.onEnvelope((e) => client.receive(e));
+  const body = new Uint8Array(PAYLOAD).fill(7);
+  const samples: number[] = new Array<number>(n);
+  for (let i = 0; i < 500; i++) await client.request(tb.address, body); // warm up
+  for (let i = 0; i < n; i++) {
+    const t0 = ms();
+    await client.request(tb.address, body);
+    samples[i] = ms() - t0;
+  }
+  await Promise.all([ta.close(), tb.close()]);
+  return samples;
+}
+
+function bind(): Promise<Socket> {
+  const s = createSocket('udp4');
+  return new Promise((resolve) => s.bind(0, '127.0.0.1', () => resolve(s)));
+}
+
+async function rawRound(n: number): Promise<number[]> {
+  const [a, b] = await Promise.all([bind(), bind()]);
+  const bPort = b.address().port;
+  b.on('message', (m, r) => b.send(m, r.port, r.address));
+  const payload = Buffer.alloc(PAYLOAD, 7);
+  const samples: number[] = new Array<number>(n);
+  await new Promise<void>((resolve) => {
+    let i = -500; // warm up
+    let t0 = 0;
+    a.on('message', () => {
+      if (i >= 0) samples[i] = ms() - t0;
+      if (++i === n) return resolve();
+      t0 = ms();
+      a.send(payload, bPort, '127.0.0.1');
+    });
+    t0 = ms();
+    a.send(payload, bPort, '127.0.0.1');
+  });
+  await Promise.all([new Promise<void>((r) => a.close(() => r())), new Promise<void>((r) => b.close(() => r()))]);
+  return samples;
+}
+
+// ---- (c) codec ----
+
+const sample: Envelope = {
+  v: 1,
+  kind: 'req',
+  id: 123456,
+  src: { vaddr: 'weft://guide/s-8f2c/ui' },
+  dst: { vaddr: 'weft://guide/s-8f2c/search', udp: { host: '10.0.0.7', port: 7400 } },
+  deadline: 1_700_000_005_000,
+  op: 'search',
+  body: { q: 'news', limit: 10, page: 2 },
+};
+// The same fields and structure as a plain object, for cbor-x records and JSON.
+const plain = {
+  v: 1,
+  kind: 1,
+  id: 123456,
+  corr: null,
+  src: { vaddr: 'weft://guide/s-8f2c/ui', queue: null, host: null, port: null },
+  dst: { vaddr: 'weft://guide/s-8f2c/search', queue: null, host: '10.0.0.7', port: 7400 },
+  deadline: 1_700_000_005_000,
+  op: 'search',
+  body: { q: 'news', limit: 10, page: 2 },
+};
+
+function timeOps(n: number, fn: () => unknown): number {
+  let sink = 0;
+  for (let i = 0; i < Math.min(n, 50_000); i++) if (fn() !== undefined) sink++; // warm up the JIT
+  const t0 = ms();
+  for (let i = 0; i < n; i++) if (fn() !== undefined) sink++;
+  const elapsed = ms() - t0;
+  if (sink < 0) console.log(sink);
+  return n / (elapsed / 1000);
+}
+
+function codecRound(n: number): { weft: number; cborx: number; json: number } {
+  const codec = new EnvelopeCodec();
+  const records = new Encoder({ useRecords: true, structures: [] });
+  return {
+    weft: timeOps(n, () => codec.decode(codec.encode(sample))),
+    cborx: timeOps(n, () => records.decode(records.encode(plain))),
+    json: timeOps(n, () => JSON.parse(JSON.stringify(plain)) as unknown),
+  };
+}
+
+// ---- run: rounds interleaved so neither side gains from running later ----
+
+const local: number[] = [];
+const ours: number[] = [];
+const raw: number[] = [];
+const codecs: { weft: number; cborx: number; json: number }[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  local.push(await localRound(LOCAL_MSGS));
+  raw.push(...(await rawRound(RTTS)));
+  ours.push(...(await udpRound(RTTS)));
+  codecs.push(codecRound(CODEC_OPS));
+}
+
+const localRate = median(local);
+rows.push({ measure: 'local queue, msgs/s', weft: localRate, baseline: 2_000_000, ratio: localRate / 2_000_000, goal: '>= 1 (2,000,000/s)' });
+const us = (xs: number[], p: number): number => percentile(xs, p) * 1000;
+const rttRatio = us(ours, 50) / us(raw, 50);
+rows.push({ measure: 'UDP req/rep RTT p50, µs', weft: us(ours, 50), baseline: us(raw, 50), ratio: rttRatio, goal: '<= 1.3' });
+rows.push({ measure: 'UDP req/rep RTT p99, µs', weft: us(ours, 99), baseline: us(raw, 99), ratio: us(ours, 99) / us(raw, 99), goal: '(info)' });
+const weft = median(codecs.map((c) => c.weft));
+const cborx = median(codecs.map((c) => c.cborx));
+const json = median(codecs.map((c) => c.json));
+const codecRatio = cborx / weft;
+rows.push({ measure: 'codec encode+decode, ops/s', weft, baseline: cborx, ratio: codecRatio, goal: '<= 1.2 (vs cbor-x records)' });
+rows.push({ measure: 'codec vs JSON, ops/s', weft, baseline: json, ratio: json / weft, goal: '(info)' });
+table(`protocol benchmark (${ROUNDS} rounds interleaved; ratio = weft cost / baseline cost; ${values.quick ? 'quick' : 'full'} run)`, rows);
+result('protocol', { local_msgs_per_s: localRate, udp_rtt_ratio_vs_raw: rttRatio, codec_ratio_vs_cborx: codecRatio });
