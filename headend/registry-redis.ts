@@ -43,6 +43,7 @@ export interface RedisRegistryOptions {
 }
 
 const OPTIONS = ['url', 'prefix', 'clock', 'connectTimeoutMs', 'onError'];
+const PREFIX = /^[A-Za-z0-9_.:-]{0,64}$/;
 
 interface Script {
   text: string;
@@ -73,8 +74,11 @@ export class RedisRegistry implements Registry {
       throw new WeftError(Codes.BAD_REQUEST, 'RedisRegistry: url must be redis://host:port[/db]');
     }
     const timeout = positiveInt('RedisRegistry', 'connectTimeoutMs', options.connectTimeoutMs ?? 3000);
-    const redis = new Redis(options.url, { lazyConnect: true, connectTimeout: timeout, maxRetriesPerRequest: 3 });
-    const sub = redis.duplicate();
+    const prefix = options.prefix ?? 'weft:';
+    if (typeof prefix !== 'string' || !PREFIX.test(prefix)) throw new WeftError(Codes.BAD_REQUEST, `RedisRegistry: prefix must match ${PREFIX.source}`);
+    // Named connections, so an operator (or a test) can tell them apart in CLIENT LIST.
+    const redis = new Redis(options.url, { lazyConnect: true, connectTimeout: timeout, maxRetriesPerRequest: 3, connectionName: `weft-registry:${prefix}` });
+    const sub = redis.duplicate({ connectionName: `weft-registry-sub:${prefix}` });
     redis.on('error', () => {}); // reconnects on its own; commands fail with their own errors
     sub.on('error', () => {});
     try {

@@ -65,8 +65,9 @@ if (program === undefined) {
       const reset = nextChange(r, (c: Change) => c.kind === 'reset');
       // Kill the subscriber connection from the server side; ioredis reconnects and resubscribes.
       const clients = (await killer.client('LIST')) as string;
-      const subs = clients.split('\n').filter((l) => /cmd=(subscribe|ssubscribe)/.test(l) || /sub=1/.test(l));
-      t.true(subs.length >= 1, 'found the subscriber connection');
+      // Only this registry's subscriber: other tests share the server.
+      const subs = clients.split('\n').filter((l) => l.includes(` name=weft-registry-sub:${r.prefix} `));
+      t.is(subs.length, 1, 'found the subscriber connection by its name');
       for (const line of subs) {
         const id = /id=(\d+)/.exec(line)?.[1];
         if (id !== undefined) await killer.client('KILL', 'ID', id);
@@ -89,5 +90,6 @@ if (program === undefined) {
     t.true(err instanceof WeftError && err.code === Codes.UNAVAILABLE);
     await t.throwsAsync(RedisRegistry.open({ url: url(), db: 2 } as never), { instanceOf: ArgumentError, message: /"db"/ });
     await t.throwsAsync(RedisRegistry.open({ url: 'http://x' }), { message: /redis:\/\// });
+    await t.throwsAsync(RedisRegistry.open({ url: url(), prefix: 'a b' }), { message: /prefix/ });
   });
 }

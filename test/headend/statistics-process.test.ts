@@ -32,6 +32,11 @@ function fakeStats(node: string, clock: ManualClock, sessions: () => number): ()
   });
 }
 
+const cpuMs = (since: NodeJS.CpuUsage): number => {
+  const d = process.cpuUsage(since);
+  return (d.user + d.system) / 1000;
+};
+
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** A head-end node's statistics and timing processes on a local queue; every `stat` goes to every other node. */
@@ -160,15 +165,21 @@ test('NodeSampler measures CPU, memory and event-loop delay of this process, and
   });
   try {
     sampler.sample();
+    const wall0 = performance.now();
     await new Promise((resolve) => setTimeout(resolve, 30));
-    const until = performance.now() + 120;
-    while (performance.now() < until); // busy: CPU and a blocked loop
+    // Busy until this process has burnt 100 ms of CPU (however long that takes on a loaded
+    // machine): CPU use, and a loop blocked at least that long.
+    const cpu0 = process.cpuUsage();
+    const blockedFrom = performance.now();
+    while (cpuMs(cpu0) < 100 && performance.now() - blockedFrom < 5000);
+    const blockedMs = performance.now() - blockedFrom;
     await new Promise((resolve) => setTimeout(resolve, 30));
     const s = sampler.sample();
+    const wallMs = performance.now() - wall0;
     t.true(parseNodeStats(s).ok, 'the sample is a valid report');
-    // 120 ms busy in about 180 ms: well over a third of one core, whatever the core count.
-    t.true(s.cpu.util * s.cpu.cores > 0.3 && s.cpu.util <= 1, `cpu util ${s.cpu.util} of ${s.cpu.cores} cores`);
-    t.true(s.loop.maxMs >= 80, `loop max ${s.loop.maxMs} ms`);
+    const busyMs = s.cpu.util * s.cpu.cores * wallMs;
+    t.true(busyMs >= 90 && s.cpu.util <= 1, `cpu util ${s.cpu.util} of ${s.cpu.cores} cores over ${wallMs} ms = ${busyMs} ms busy`);
+    t.true(s.loop.maxMs >= blockedMs * 0.8, `loop max ${s.loop.maxMs} ms, blocked ${blockedMs} ms`);
     t.true(s.memory.rss > 1e6 && s.memory.heapUsed > 0);
     t.is(s.memory.limit, 8e9);
     t.deepEqual([s.node, s.seq, s.intervalMs, s.workers, s.capacity, s.load, s.queue, s.waitMs], ['live', 2, 500, 3, 3, 12, 5, 7]);
