@@ -14,7 +14,7 @@ export class Peer {
   /** Transfers being reassembled, oldest first. */
   readonly partials = new Map<number, PartialTransfer>();
   /** Transfer ids to acknowledge, sent alone or piggybacked on the next DATA to this peer. */
-  readonly pendingAcks = new Set<number>();
+  pendingAcks: number[] = [];
   #srtt = -1;
   #rttvar = 0;
 
@@ -88,6 +88,12 @@ export class PeerTable {
       p = new Peer(host, port, this.#dedupCapacity);
       this.#peers.set(key, p);
     }
+    p.lastSeen = ++this.#tick;
+    return p;
+  }
+
+  /** Mark a peer already held (e.g. memoised by the caller) as just heard from. */
+  seen(p: Peer): Peer {
     p.lastSeen = ++this.#tick;
     return p;
   }

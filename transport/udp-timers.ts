@@ -45,6 +45,11 @@ export class RetransmitQueue<T> {
     return this.#heap.length;
   }
 
+  /** Forget every entry (none is live any more) but keep the timer: re-arming costs more. */
+  forgetAll(): void {
+    this.#heap.length = 0;
+  }
+
   clear(): void {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;

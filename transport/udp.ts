@@ -53,7 +53,8 @@ export class UdpTransport implements Transport {
   #rx: Reassembler;
   #out = new Map<number, Outgoing>();
   #rtq: RetransmitQueue<Outgoing>;
-  #nextTransfer = (Math.random() * 0xffff_ffff) >>> 0;
+  // Ids stay below 2^30 so V8 keeps them as small integers (fast Map keys); the wire allows uint32.
+  #nextTransfer = Math.floor(Math.random() * 0x3fff_ffff);
   #handler: EnvelopeHandler | undefined;
   #queued: Envelope[] = [];
   #ackPeers = new Set<Peer>();
@@ -99,7 +100,7 @@ export class UdpTransport implements Transport {
         return Promise.reject(new TimeoutError(`${env.kind} deadline passed before it was sent`, 0));
       }
       const transfer = this.#nextTransfer;
-      this.#nextTransfer = (transfer + 1) >>> 0;
+      this.#nextTransfer = (transfer + 1) & 0x3fff_ffff;
       const count = Math.max(1, Math.ceil(bytes.length / this.#o.fragmentBytes));
       this.#stats.sent++;
       if (!reliable) return this.#sendBestEffort(peer, transfer, bytes, count);
@@ -164,7 +165,7 @@ export class UdpTransport implements Transport {
   // Most sends go to the peer of the previous one: skip the family check and the table lookup.
   #peerFor(host: string, port: number): Peer | undefined {
     const last = this.#lastPeer;
-    if (last !== undefined && last.port === port && last.host === host && !last.evicted) return last;
+    if (last !== undefined && last.port === port && last.host === host && !last.evicted) return this.#peers.seen(last);
     if (typeof host !== 'string' || isIPv4(host) !== this.#v4 || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
     const peer = this.#peers.touch(host, port);
     this.#lastPeer = peer;
@@ -239,16 +240,18 @@ export class UdpTransport implements Transport {
       if (out.tries === 0) peer.sample(this.#o.clock.now() - out.sentAt);
       out.resolve();
     }
+    if (this.#out.size === 0) this.#rtq.forgetAll();
   }
 
   #takeAcks(peer: Peer): number[] {
     const pending = peer.pendingAcks;
-    if (pending.size === 0) return [];
-    const acks: number[] = [];
-    for (const id of pending) {
-      acks.push(id);
-      pending.delete(id);
-      if (acks.length === MAX_PIGGYBACK_ACKS) break;
+    if (pending.length === 0) return pending;
+    let acks: number[];
+    if (pending.length <= MAX_PIGGYBACK_ACKS) {
+      acks = pending;
+      peer.pendingAcks = [];
+    } else {
+      acks = pending.splice(0, MAX_PIGGYBACK_ACKS);
     }
     this.#stats.acksPiggybacked += acks.length;
     return acks;
@@ -268,7 +271,9 @@ export class UdpTransport implements Transport {
 
   // Acks wait one event-loop turn so a reply written meanwhile carries them (piggyback).
   #queueAck(peer: Peer, transfer: number): void {
-    peer.pendingAcks.add(transfer);
+    const pending = peer.pendingAcks;
+    // Repeats are harmless (a second ack of a transfer is a stray); keep short lists unique.
+    if (pending.length > 16 || !pending.includes(transfer)) pending.push(transfer);
     this.#ackPeers.add(peer);
     this.#ackFlush ??= setImmediate(this.#flushAcks);
   }
@@ -278,8 +283,8 @@ export class UdpTransport implements Transport {
     if (this.#closed) return;
     const perDatagram = Math.min(255, Math.floor((this.#o.mtu - 6) / 4));
     for (const peer of this.#ackPeers) {
-      const ids = [...peer.pendingAcks];
-      peer.pendingAcks.clear();
+      const ids = peer.pendingAcks;
+      peer.pendingAcks = [];
       for (let i = 0; i < ids.length; i += perDatagram) {
         const chunk = ids.slice(i, i + perDatagram);
         this.#stats.acksSent += chunk.length;
@@ -308,7 +313,10 @@ export class UdpTransport implements Transport {
       else s.malformedFragment++;
       return;
     }
-    const peer = this.#peers.touch(rinfo.address, rinfo.port);
+    const last = this.#lastPeer;
+    const peer =
+      last !== undefined && last.port === rinfo.port && last.host === rinfo.address && !last.evicted ? this.#peers.seen(last) : this.#peers.touch(rinfo.address, rinfo.port);
+    this.#lastPeer = peer;
     if (f.acks.length > 0) this.#onAcks(peer, f.acks);
     if (f.type === 'data') this.#onData(peer, f);
     else if (f.type === 'nack') this.#onNack(peer, f);
