@@ -1,0 +1,196 @@
+// Options of the MQTT adapter: names, defaults, validation (unknown names are refused by name).
+// Each default says why it is what it is; docs/OPERATIONS.md repeats them for operators.
+
+import {
+  type Address,
+  ArgumentError,
+  type Clock,
+  DEFAULT_MAX_ENVELOPE_BYTES,
+  checkAddress,
+  nonNegative,
+  positiveInt,
+  rejectUnknown,
+  systemClock,
+} from '../runtime/index.ts';
+import type { RateLimit } from './mqtt-ingress.ts';
+import { TopicScheme, boxAddress, headendAddress, isEndpointId } from './mqtt-topics.ts';
+import { type BackoffPolicy, type DeadPathPolicy, backoffPolicy, deadPathPolicy } from './reconnect.ts';
+
+export type MqttRole = 'box' | 'headend';
+export type LinkState = 'up' | 'down' | 'closed';
+
+/** Something worth a log line: a counted rejection, a link change, a fallback. */
+export interface MqttLogEvent {
+  event: 'reject' | 'link' | 'fallback';
+  reason: string;
+  box?: string;
+  topic?: string;
+  detail?: string;
+}
+
+export interface MqttTransportOptions {
+  /** `box`: one set-top box; publishes on its `up` topics, reads its inbox. `headend`: a node; reads every box's `up` topics, publishes to inboxes. */
+  role: MqttRole;
+  /** Broker URL `mqtt://host:port` (loopback or the plant's broker cluster). */
+  url: string;
+  /** Box id or head-end node id: the MQTT username and client id the broker ACL keys on. */
+  id: string;
+  /** The broker password of this identity. */
+  password?: string;
+  /** First topic levels. Default `weft`: one broker can host several plants under different prefixes. */
+  prefix?: string;
+  /** 4 = MQTT 3.1.1 (default; aedes speaks only this), 5 = MQTT 5 (session and message expiry, shared subscriptions). */
+  protocolVersion?: 4 | 5;
+  /** MQTT 5: how long the broker keeps this session (its inbox subscription and queued QoS 1 messages) after a drop, s. Default 120 for a box (rides out a reconnect), 0 for a head-end node. */
+  sessionExpirySec?: number;
+  /** MQTT 5, head-end: read the ingress through `$share/<group>/...` so several nodes split the boxes. Default none. */
+  shareGroup?: string;
+  /** What peers put in `dst` to reach this endpoint. Default `weft://box/<id>/inbox` or `weft://headend/<id>/ingress`. */
+  address?: Address;
+  /** Head-end: the box hosting a virtual address (the registry). Consulted before the learned routes. */
+  locate?: (vaddr: string) => string | undefined;
+  /** MQTT keepalive, s. Default 30: the broker drops a silent box within 45 s. */
+  keepaliveSec?: number;
+  /** An established link with QoS 1 sends waiting and nothing heard for this long gets a PINGREQ probe; no answer within the connect timeout means the path is dead. Default 1000 ms. */
+  linkSilenceMs?: number;
+  deadPath?: Partial<DeadPathPolicy>;
+  backoff?: Partial<BackoffPolicy>;
+  /** Largest envelope, bytes (the codec limit). Default 1 MiB. */
+  maxBytes?: number;
+  /** Head-end: per-box ingress rate; excess is dropped and counted. Default 200/s, burst 400. */
+  rateLimit?: RateLimit;
+  /** QoS of `msg`. Default 0 (fire and forget; `stat` is always 0; req/rep/err/ctl/ack always 1). */
+  msgQos?: 0 | 1;
+  /** Envelopes kept while no handler is set. Default 1024. */
+  maxQueued?: number;
+  /** QoS 1 message ids remembered to drop broker redeliveries. Default 16384. */
+  dedupWindow?: number;
+  clock?: Clock;
+  /** Jitter source of the reconnect backoff. Default Math.random. */
+  random?: () => number;
+  /** Rejections, link changes and fallbacks. Default: one stderr line per (reason, box), then every 1000th. */
+  log?: (e: MqttLogEvent) => void;
+  /** Called when the link goes up or down after the first connect, and on close. */
+  onLink?: (state: LinkState, cause?: Error) => void;
+}
+
+export interface ResolvedMqttOptions {
+  role: MqttRole;
+  host: string;
+  port: number;
+  id: string;
+  password: string | undefined;
+  topics: TopicScheme;
+  protocolVersion: 4 | 5;
+  sessionExpirySec: number;
+  shareGroup: string | undefined;
+  address: Address;
+  locate: ((vaddr: string) => string | undefined) | undefined;
+  keepaliveSec: number;
+  linkSilenceMs: number;
+  deadPath: DeadPathPolicy;
+  backoff: BackoffPolicy;
+  maxBytes: number;
+  rateLimit: RateLimit;
+  msgQos: 0 | 1;
+  maxQueued: number;
+  dedupWindow: number;
+  clock: Clock;
+  random: () => number;
+  log: (e: MqttLogEvent) => void;
+  onLink: ((state: LinkState, cause?: Error) => void) | undefined;
+}
+
+const KEYS = [
+  'role', 'url', 'id', 'password', 'prefix', 'protocolVersion', 'sessionExpirySec', 'shareGroup', 'address', 'locate',
+  'keepaliveSec', 'linkSilenceMs', 'deadPath', 'backoff', 'maxBytes', 'rateLimit', 'msgQos', 'maxQueued', 'dedupWindow',
+  'clock', 'random', 'log', 'onLink',
+];
+
+const W = 'MqttTransport';
+
+export function resolveMqttOptions(o: MqttTransportOptions): ResolvedMqttOptions {
+  if (o === null || typeof o !== 'object') throw new ArgumentError(`${W}: options are required`);
+  rejectUnknown(W, o, KEYS);
+  if (o.role !== 'box' && o.role !== 'headend') throw new ArgumentError(`${W}: role must be "box" or "headend"`, 'role');
+  if (!isEndpointId(o.id)) throw new ArgumentError(`${W}: id must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`, 'id');
+  const { host, port } = parseUrl(o.url);
+  const version = o.protocolVersion ?? 4;
+  if (version !== 4 && version !== 5) throw new ArgumentError(`${W}: protocolVersion must be 4 or 5`, 'protocolVersion');
+  if (o.shareGroup !== undefined) {
+    if (o.role !== 'headend' || version !== 5) throw new ArgumentError(`${W}: shareGroup needs role "headend" and protocolVersion 5`, 'shareGroup');
+    if (!isEndpointId(o.shareGroup)) throw new ArgumentError(`${W}: bad shareGroup`, 'shareGroup');
+  }
+  if (o.locate !== undefined && typeof o.locate !== 'function') throw new ArgumentError(`${W}: locate must be a function`, 'locate');
+  const msgQos = o.msgQos ?? 0;
+  if (msgQos !== 0 && msgQos !== 1) throw new ArgumentError(`${W}: msgQos must be 0 or 1`, 'msgQos');
+  const rate = o.rateLimit ?? { perSec: 200, burst: 400 };
+  rejectUnknown(`${W}.rateLimit`, rate, ['perSec', 'burst']);
+  nonNegative(W, 'rateLimit.perSec', rate.perSec);
+  positiveInt(W, 'rateLimit.burst', rate.burst);
+  return {
+    role: o.role,
+    host,
+    port,
+    id: o.id,
+    password: o.password,
+    topics: new TopicScheme(o.prefix),
+    protocolVersion: version,
+    sessionExpirySec: nonNegative(W, 'sessionExpirySec', o.sessionExpirySec ?? (o.role === 'box' ? 120 : 0)),
+    shareGroup: o.shareGroup,
+    address: o.address === undefined ? (o.role === 'box' ? boxAddress(o.id) : headendAddress(o.id)) : checkAddress(o.address),
+    locate: o.locate,
+    keepaliveSec: positiveInt(W, 'keepaliveSec', o.keepaliveSec ?? 30, 65535),
+    linkSilenceMs: nonNegative(W, 'linkSilenceMs', o.linkSilenceMs ?? 1000),
+    deadPath: deadPathPolicy(`${W}.deadPath`, o.deadPath),
+    backoff: backoffPolicy(`${W}.backoff`, o.backoff),
+    maxBytes: positiveInt(W, 'maxBytes', o.maxBytes ?? DEFAULT_MAX_ENVELOPE_BYTES, 256 * 1024 * 1024),
+    rateLimit: { perSec: rate.perSec, burst: rate.burst },
+    msgQos,
+    maxQueued: positiveInt(W, 'maxQueued', o.maxQueued ?? 1024),
+    dedupWindow: positiveInt(W, 'dedupWindow', o.dedupWindow ?? 16_384),
+    clock: o.clock ?? systemClock,
+    random: o.random ?? Math.random,
+    log: o.log ?? throttledStderrLog('weft mqtt'),
+    onLink: o.onLink,
+  };
+}
+
+function parseUrl(url: unknown): { host: string; port: number } {
+  if (typeof url !== 'string') throw new ArgumentError(`${W}: url must be a string like mqtt://127.0.0.1:1883`, 'url');
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ArgumentError(`${W}: bad url "${url}"`, 'url');
+  }
+  if (u.protocol !== 'mqtt:' && u.protocol !== 'tcp:') throw new ArgumentError(`${W}: only mqtt:// (TCP) urls are supported, got ${u.protocol}`, 'url');
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  const port = u.port === '' ? 1883 : Number(u.port);
+  return { host, port };
+}
+
+/** A log line's fields, as both the adapter and the embedded broker report them. */
+export interface LogFields {
+  event: string;
+  reason: string;
+  box?: string;
+  who?: string;
+  topic?: string;
+  detail?: string;
+}
+
+/** Default log: the first line per (event, reason, who), then every 1000th, so a flood does not flood stderr. */
+export function throttledStderrLog(tag: string): (e: LogFields) => void {
+  const seen = new Map<string, number>();
+  return (e) => {
+    const who = e.box ?? e.who ?? '';
+    const key = `${e.event}|${e.reason}|${who}`;
+    const n = (seen.get(key) ?? 0) + 1;
+    if (seen.size > 10_000) seen.clear();
+    seen.set(key, n);
+    if (n === 1 || n % 1000 === 0) {
+      process.stderr.write(`${tag}: ${e.event} ${e.reason}${who ? ` by=${who}` : ''}${e.topic ? ` topic=${e.topic}` : ''}${e.detail ? ` ${e.detail}` : ''}${n > 1 ? ` (x${n})` : ''}\n`);
+    }
+  };
+}
