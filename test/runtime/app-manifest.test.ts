@@ -17,8 +17,11 @@ function manifest(): Manifest {
   };
 }
 
-function refused(t: import('ava').ExecutionContext, mutate: (m: Record<string, any>) => void, field: string, words: RegExp): void {
-  const m = structuredClone(manifest()) as unknown as Record<string, any>;
+type Entry = Record<string, unknown> & { needs: Record<string, unknown>; uses: unknown[] };
+type Loose = Record<string, unknown> & { modules: Entry[] };
+
+function refused(t: import('ava').ExecutionContext, mutate: (m: Loose) => void, field: string, words: RegExp): void {
+  const m = structuredClone(manifest()) as unknown as Loose;
   mutate(m);
   const err = t.throws(() => checkManifest(m), { instanceOf: ManifestError });
   t.is(err?.field, field);
@@ -45,31 +48,31 @@ test('encode/decode round-trips and key order is canonical whatever the input or
 
 test('unknown keys are refused by name at every level', (t) => {
   refused(t, (m) => (m.signer = 'x'), 'signer', /unknown key/);
-  refused(t, (m) => (m.modules[1].entry = 'x'), 'modules[1].entry', /unknown key/);
-  refused(t, (m) => (m.modules[1].needs.gpu = 1), 'modules[1].needs.gpu', /unknown key/);
+  refused(t, (m) => (m.modules[1]!.entry = 'x'), 'modules[1].entry', /unknown key/);
+  refused(t, (m) => (m.modules[1]!.needs.gpu = 1), 'modules[1].needs.gpu', /unknown key/);
 });
 
 test('each field is checked and named', (t) => {
   refused(t, (m) => (m.app = 'Guide'), 'app', /not valid/);
   refused(t, (m) => (m.version = '1.2'), 'version', /major\.minor\.patch/);
   refused(t, (m) => (m.modules = []), 'modules', /at least one/);
-  refused(t, (m) => (m.modules = 'ui'), 'modules', /array/);
-  refused(t, (m) => (m.modules[0].kind = 'box'), 'modules[0].kind', /one of client, server, mutable, peer/);
-  refused(t, (m) => (m.modules[2].tier = 'fallback-3'), 'modules[2].tier', /one of boot, fallback-1, fallback-2/);
-  refused(t, (m) => (m.modules[0].file = '../etc/passwd.js'), 'modules[0].file', /no directories/);
-  refused(t, (m) => (m.modules[0].sha256 = 'ABC'), 'modules[0].sha256', /hex/);
-  refused(t, (m) => (m.modules[0].size = -1), 'modules[0].size', /integer/);
-  refused(t, (m) => (m.modules[0].uses = ['network']), 'modules[0].uses[0]', /unknown capability/);
-  refused(t, (m) => (m.modules[0].uses = ['ui', 'ui']), 'modules[0].uses[1]', /duplicate/);
-  refused(t, (m) => (m.modules[1].needs.memory = 1.5), 'modules[1].needs.memory', /integer/);
-  refused(t, (m) => (m.modules[1].needs.cpu = 'turbo'), 'modules[1].needs.cpu', /low, mid, high/);
-  refused(t, (m) => (m.modules[1].name = 'ui'), 'modules[1].name', /duplicate module name/);
-  refused(t, (m) => delete m.modules[1].uses, 'modules[1].uses', /array/);
+  refused(t, (m) => ((m as Record<string, unknown>).modules = 'ui'), 'modules', /array/);
+  refused(t, (m) => (m.modules[0]!.kind = 'box'), 'modules[0].kind', /one of client, server, mutable, peer/);
+  refused(t, (m) => (m.modules[2]!.tier = 'fallback-3'), 'modules[2].tier', /one of boot, fallback-1, fallback-2/);
+  refused(t, (m) => (m.modules[0]!.file = '../etc/passwd.js'), 'modules[0].file', /no directories/);
+  refused(t, (m) => (m.modules[0]!.sha256 = 'ABC'), 'modules[0].sha256', /hex/);
+  refused(t, (m) => (m.modules[0]!.size = -1), 'modules[0].size', /integer/);
+  refused(t, (m) => (m.modules[0]!.uses = ['network']), 'modules[0].uses[0]', /unknown capability/);
+  refused(t, (m) => (m.modules[0]!.uses = ['ui', 'ui']), 'modules[0].uses[1]', /duplicate/);
+  refused(t, (m) => (m.modules[1]!.needs.memory = 1.5), 'modules[1].needs.memory', /integer/);
+  refused(t, (m) => (m.modules[1]!.needs.cpu = 'turbo'), 'modules[1].needs.cpu', /low, mid, high/);
+  refused(t, (m) => (m.modules[1]!.name = 'ui'), 'modules[1].name', /duplicate module name/);
+  refused(t, (m) => delete (m.modules[1] as Record<string, unknown>).uses, 'modules[1].uses', /array/);
 });
 
 test('[c6, c7] service bindings: a client may not have one, a peer must', (t) => {
-  refused(t, (m) => m.modules[0].uses.push('services.epg'), 'modules[0].uses', /client module .* cannot use head-end service/);
-  refused(t, (m) => (m.modules[2].uses = ['storage']), 'modules[2].uses', /peer module must declare/);
+  refused(t, (m) => m.modules[0]!.uses.push('services.epg'), 'modules[0].uses', /client module .* cannot use head-end service/);
+  refused(t, (m) => (m.modules[2]!.uses = ['storage']), 'modules[2].uses', /peer module must declare/);
 });
 
 test('decodeManifest refuses bytes that are not UTF-8 JSON', (t) => {

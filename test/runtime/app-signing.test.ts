@@ -37,7 +37,7 @@ async function signedApp() {
   return { key, jwk, manifest, manifestBytes, signature, bytes, trusted: [await trustedKey(key.publicKey, 'dev')] };
 }
 
-function problem(t: import('ava').ExecutionContext, r: { ok: boolean; error?: unknown }, p: string): SignatureError {
+function problem(t: import('ava').ExecutionContext, r: { ok: boolean; error?: unknown }, p: SignatureError['problem']): SignatureError {
   t.false(r.ok);
   t.true(r.error instanceof SignatureError, String(r.error));
   const e = r.error as SignatureError;

@@ -1,0 +1,53 @@
+// What a ModuleSandbox needs from its app (implemented by AppSandbox): limits, injected clock and
+// sinks, the per-app storage, and the entry/pump machinery. Types only: keeps the two apart.
+
+import type { QuickJSContext } from 'quickjs-emscripten';
+import type { Clock } from '../runtime/index.ts';
+import type { ModuleEntry, StateCodec } from '../runtime/app/index.ts';
+import type { SandboxError } from './errors.ts';
+import type { Capabilities } from './host-api.ts';
+import type { SandboxLimits } from './limits.ts';
+import type { ServiceHandler } from './link.ts';
+import type { AppStorage } from './storage.ts';
+
+/** How one entry into guest code went. */
+export interface EntryRun<T> {
+  value: T;
+  /** Wall time of the entry, ms, from the injected `now`. */
+  elapsed: number;
+  /** The engine's interrupt fired because the deadline passed. */
+  interrupted: boolean;
+}
+
+/** The module whose entry (or settled promise) caused the jobs being pumped. */
+export interface JobOrigin {
+  readonly name: string;
+  record(fault: 'deadline' | 'memory' | 'stack' | 'too-large' | 'exception', detail: string): void;
+}
+
+export interface Retiring {
+  readonly name: string;
+  readonly ctx: QuickJSContext;
+}
+
+export interface AppCore {
+  readonly app: string;
+  readonly session: string;
+  readonly limits: Readonly<SandboxLimits>;
+  readonly clock: Clock;
+  readonly storage: AppStorage;
+  readonly state: StateCodec;
+  readonly device: unknown;
+  readonly ui: ((scene: unknown, module: string) => void) | undefined;
+  readonly services: Readonly<Record<string, ServiceHandler>> | undefined;
+  capabilities(entry: ModuleEntry): Capabilities;
+  /** Run guest code with the deadline armed; entries never nest. */
+  runEntry<T>(deadlineMs: number, fn: () => T): EntryRun<T>;
+  /**
+   * Run pending promise jobs, each under its own deadline, then let modules settle. Every entry
+   * ends with a pump that drains the queue, so the jobs of a pump were all caused by `origin`.
+   */
+  pump(origin: JobOrigin | undefined): void;
+  /** A module was destroyed (err: the fatal fault, if any): forget it, free its context when safe. */
+  retire(module: Retiring, err: SandboxError | undefined): void;
+}

@@ -1,0 +1,287 @@
+// One app's sandbox: one QuickJS runtime (memory and stack limits from the device profile), one
+// context per module, the deadline interrupt and the watchdog, the promise-job pump, per-app
+// storage. Box and head-end run the same module artifacts in it; `side` says which one this is.
+
+import type { QuickJSContext, QuickJSRuntime } from 'quickjs-emscripten';
+import { ArgumentError, type Clock, fail, ok, rejectUnknown, type Result, systemClock } from '../runtime/index.ts';
+import { type ModuleEntry, servicesUsed, StateCodec, type VerifiedModule } from '../runtime/app/index.ts';
+import type { AppCore, EntryRun, JobOrigin, Retiring } from './app-core.ts';
+import type { Engine } from './engine.ts';
+import { SandboxError } from './errors.ts';
+import type { Capabilities } from './host-api.ts';
+import { resolveLimits, type SandboxLimits } from './limits.ts';
+import type { MessageLink, ServiceHandler } from './link.ts';
+import { classify, describeThrown } from './marshal.ts';
+import { ModuleSandbox } from './module.ts';
+import { AppStorage, type KeyValueStore, MemoryStore } from './storage.ts';
+
+export interface AppSandboxOptions {
+  /** App id; every module loaded must belong to it. */
+  app: string;
+  /** `box`: refuses server and peer modules [c6]; `headend`: refuses client modules. */
+  side: 'box' | 'headend';
+  /** Session id used in the modules' virtual addresses; `*` for portions shared by all sessions. */
+  session?: string;
+  /** From the device profile on a box (memoryBytes, storageQuota), from node config on a head-end. */
+  limits?: Partial<SandboxLimits>;
+  /** Timers (weft.setTimeout) and reply expiry. Default: the system clock. */
+  clock?: Clock;
+  /** Monotonic milliseconds for deadlines and the watchdog. Default: performance.now. */
+  now?: () => number;
+  /** Backing store of weft.storage. Default: in memory. */
+  storage?: KeyValueStore;
+  /** What weft.device.info() returns (model, memory, cpu, ...): JSON data. */
+  device?: Record<string, unknown>;
+  /** Receives weft.ui.show(scene) from modules declaring `ui`. */
+  ui?: (scene: unknown, module: string) => void;
+  /** Head-end services; presence makes weft.services available to modules that declare them [c7]. */
+  services?: Record<string, ServiceHandler>;
+  /** Told about every module stopped by a fatal fault (after it was destroyed). */
+  onFault?: (err: SandboxError) => void;
+}
+
+const OPTION_KEYS = ['app', 'side', 'session', 'limits', 'clock', 'now', 'storage', 'device', 'ui', 'services', 'onFault'];
+
+export interface LoadOptions {
+  /** Where weft.send / weft.request go; a runtime Channel bound to this module's address. */
+  link?: MessageLink;
+}
+
+export class AppSandbox implements AppCore {
+  readonly app: string;
+  readonly side: 'box' | 'headend';
+  readonly session: string;
+  readonly limits: Readonly<SandboxLimits>;
+  readonly clock: Clock;
+  readonly storage: AppStorage;
+  readonly state: StateCodec;
+  readonly device: unknown;
+  readonly ui: ((scene: unknown, module: string) => void) | undefined;
+  readonly services: Readonly<Record<string, ServiceHandler>> | undefined;
+  #now: () => number;
+  #onFault: ((err: SandboxError) => void) | undefined;
+  #rt: QuickJSRuntime;
+  #modules = new Map<string, ModuleSandbox>();
+  #zombies: QuickJSContext[] = [];
+  #deadline = Infinity;
+  #interrupted = false;
+  #depth = 0;
+  #pumping = false;
+  #destroyed = false;
+  #stats = { faults: 0, interruptedJobs: 0, jobs: 0 };
+
+  constructor(engine: Engine, options: AppSandboxOptions) {
+    rejectUnknown('AppSandbox', options, OPTION_KEYS);
+    if (typeof options.app !== 'string' || options.app.length === 0) throw new ArgumentError('AppSandbox: app is required', 'app');
+    if (options.side !== 'box' && options.side !== 'headend') throw new ArgumentError('AppSandbox: side must be box or headend', 'side');
+    if (options.side === 'box' && options.services !== undefined) throw new ArgumentError('AppSandbox: services exist on the head-end only', 'services');
+    this.app = options.app;
+    this.side = options.side;
+    this.session = options.session ?? '*';
+    this.limits = Object.freeze(resolveLimits('AppSandbox', options.limits));
+    this.clock = options.clock ?? systemClock;
+    this.#now = options.now ?? (() => performance.now());
+    this.storage = new AppStorage(options.storage ?? new MemoryStore(), this.limits.storageQuota);
+    this.state = new StateCodec(this.limits.maxStateBytes);
+    this.device = JSON.parse(JSON.stringify(options.device ?? {})) as unknown;
+    this.ui = options.ui;
+    this.services = options.services === undefined ? undefined : Object.freeze({ ...options.services });
+    this.#onFault = options.onFault;
+    this.#rt = engine.quickjs.newRuntime();
+    this.#rt.setMemoryLimit(this.limits.memoryBytes);
+    this.#rt.setMaxStackSize(this.limits.stackBytes);
+    // The deadline interrupt [sandbox]: polled by the engine while guest code runs.
+    this.#rt.setInterruptHandler(() => {
+      if (this.#now() <= this.#deadline) return false;
+      this.#interrupted = true;
+      return true;
+    });
+  }
+
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  /** Create the module's context, install `weft`, evaluate its verified text. Refusals and guest
+   *  failures are values; the module is then already destroyed. */
+  load(mod: VerifiedModule, options: LoadOptions = {}): Result<ModuleSandbox, SandboxError> {
+    rejectUnknown('AppSandbox.load', options, ['link']);
+    const refused = this.#admit(mod);
+    if (refused !== undefined) return fail(refused);
+    const ctx = this.#rt.newContext();
+    let m: ModuleSandbox;
+    try {
+      m = new ModuleSandbox(this, mod, ctx, options.link);
+    } catch (e) {
+      ctx.dispose();
+      return fail(new SandboxError('memory', `${this.app}/${mod.entry.name}`, `could not set up the context: ${(e as Error).message}`));
+    }
+    this.#modules.set(m.name, m);
+    const r = m.evaluate(mod.source);
+    return r.ok ? ok(m) : fail(r.error);
+  }
+
+  module(name: string): ModuleSandbox | undefined {
+    return this.#modules.get(name);
+  }
+
+  modules(): ModuleSandbox[] {
+    return [...this.#modules.values()];
+  }
+
+  /** A remote-control key press, to every started module that declares `ui`. */
+  pressKey(key: string): void {
+    if (typeof key !== 'string' || key.length === 0 || key.length > 32) throw new ArgumentError('pressKey: key must be a short string', 'key');
+    for (const m of this.modules()) m.key(key);
+  }
+
+  /** Destroy every module, then the runtime. Idempotent. */
+  destroy(): void {
+    if (this.#destroyed) return;
+    for (const m of this.modules()) m.destroy();
+    this.#destroyed = true;
+    for (const ctx of this.#zombies) ctx.dispose();
+    this.#zombies = [];
+    this.#rt.removeInterruptHandler();
+    this.#rt.dispose();
+  }
+
+  /** Handles and contexts still alive; 0 after destroy() (tests assert it). */
+  liveHandles(): number {
+    let n = this.#zombies.filter((c) => c.alive).length + (this.#rt.alive ? 1 : 0);
+    for (const m of this.#modules.values()) n += m.stats().liveHandles + (m.ctx.alive ? 1 : 0);
+    return n;
+  }
+
+  /** The runtime's heap use, bytes (QuickJS accounting, shared by all modules of the app). */
+  memoryUsed(): number {
+    const h = this.#rt.computeMemoryUsage();
+    try {
+      const anyCtx = [...this.#modules.values()][0]?.ctx;
+      const usage = (anyCtx ?? this.#systemless()).dump(h) as { memory_used_size: number };
+      return usage.memory_used_size;
+    } finally {
+      h.dispose();
+    }
+  }
+
+  stats(): { faults: number; interruptedJobs: number; jobs: number; modules: number; zombies: number } {
+    return { ...this.#stats, modules: this.#modules.size, zombies: this.#zombies.length };
+  }
+
+  // ---- AppCore ----------------------------------------------------------------------------
+
+  capabilities(entry: ModuleEntry): Capabilities {
+    const services = servicesUsed(entry);
+    return {
+      storage: entry.uses.includes('storage'),
+      device: entry.uses.includes('device'),
+      ui: entry.uses.includes('ui'),
+      services: this.services !== undefined && services.length > 0 ? services : undefined,
+    };
+  }
+
+  runEntry<T>(deadlineMs: number, fn: () => T): EntryRun<T> {
+    if (this.#depth > 0) throw new SandboxError('state', this.app, 're-entrant call into guest code from a host callback');
+    this.#depth++;
+    const start = this.#now();
+    this.#deadline = start + deadlineMs;
+    this.#interrupted = false;
+    try {
+      const value = fn();
+      return { value, elapsed: this.#now() - start, interrupted: this.#interrupted };
+    } finally {
+      this.#deadline = Infinity;
+      this.#depth--;
+    }
+  }
+
+  pump(origin: JobOrigin | undefined): void {
+    if (this.#pumping || this.#destroyed || this.#depth > 0) return;
+    this.#pumping = true;
+    let n = 0;
+    const max = this.limits.maxJobs;
+    try {
+      while (n < max && this.#rt.hasPendingJob()) {
+        n++;
+        // One job per deadline: an interrupted job must not cut short the job after it.
+        const run = this.runEntry(this.limits.deadlineMs, () => this.#rt.executePendingJobs(1));
+        const r = run.value;
+        if (r.error) {
+          const thrown = describeThrown(r.error.context, r.error);
+          r.error.dispose();
+          const fault = run.interrupted ? 'deadline' : classify(thrown);
+          origin?.record(fault === 'stack' || fault === 'memory' || fault === 'too-large' || fault === 'deadline' ? fault : 'exception', `promise job: ${thrown.text}`);
+        } else if (run.interrupted) {
+          // The engine turns an interrupt inside a promise job into a rejection; the queue was
+          // empty before origin's entry, so the job was origin's.
+          this.#stats.interruptedJobs++;
+          origin?.record('deadline', `a promise job ran past its ${this.limits.deadlineMs} ms deadline`);
+        }
+      }
+      this.#stats.jobs += n;
+    } finally {
+      this.#pumping = false;
+    }
+    if (n >= max && this.#rt.hasPendingJob()) return this.#storm(origin, max);
+    for (const m of this.modules()) m.afterPump();
+    this.#reap();
+  }
+
+  /** Jobs that never drain cannot be stopped per module (they are queued in the shared runtime
+   *  and call no host function), so the app runtime stops; the host and other apps go on. */
+  #storm(origin: JobOrigin | undefined, max: number): void {
+    const detail = `more than ${max} promise jobs in one event (a microtask storm); the app runtime is stopped`;
+    origin?.record('deadline', detail);
+    const cause = new SandboxError('state', this.app, `stopped with the app runtime: ${origin?.name ?? 'a module'} caused ${detail}`);
+    for (const m of this.modules()) m.abort(cause);
+    this.destroy();
+  }
+
+  retire(module: Retiring, err: SandboxError | undefined): void {
+    if (this.#modules.get(module.name) === module) this.#modules.delete(module.name);
+    // A context with promise jobs still queued stays alive (host calls refuse) until they ran.
+    this.#zombies.push(module.ctx);
+    this.#reap();
+    if (err !== undefined) {
+      this.#stats.faults++;
+      try {
+        this.#onFault?.(err);
+      } catch {
+        /* a faulty observer must not take the sandbox down */
+      }
+    }
+  }
+
+  #reap(): void {
+    if (this.#depth > 0 || this.#zombies.length === 0 || this.#destroyed) return;
+    if (this.#rt.hasPendingJob()) {
+      this.pump(undefined);
+      if (this.#destroyed || this.#rt.hasPendingJob()) return;
+    }
+    for (const ctx of this.#zombies) ctx.dispose();
+    this.#zombies = [];
+  }
+
+  #admit(mod: VerifiedModule): SandboxError | undefined {
+    const where = `${this.app}/${mod.entry.name}`;
+    if (this.#destroyed) return new SandboxError('state', where, 'the app sandbox is destroyed');
+    if (mod.app !== this.app) return new SandboxError('capability', where, `module of app ${mod.app} cannot load into ${this.app}`);
+    if (this.#modules.has(mod.entry.name)) return new SandboxError('state', where, 'a module by that name is already loaded');
+    const services = servicesUsed(mod.entry);
+    if (this.side === 'box') {
+      // [c6, c7] peer and server modules, and anything bound to a head-end service, never run on a box.
+      if (mod.entry.kind === 'server' || mod.entry.kind === 'peer') return new SandboxError('capability', where, `a ${mod.entry.kind} module never runs on a box`);
+      if (services.length > 0) return new SandboxError('capability', where, `uses head-end service "${services[0]}", so it is pinned to the head-end`);
+    } else if (mod.entry.kind === 'client') {
+      return new SandboxError('capability', where, 'a client module runs on the box only');
+    }
+    const missing = services.find((s) => this.services?.[s] === undefined);
+    if (missing !== undefined) return new SandboxError('capability', where, `this head-end has no service "${missing}"`);
+    return undefined;
+  }
+
+  #systemless(): QuickJSContext {
+    throw new SandboxError('state', this.app, 'memoryUsed() needs at least one loaded module');
+  }
+}
