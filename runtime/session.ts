@@ -21,7 +21,7 @@ export const SessionOps = {
   /** ctl box -> server portion: the client portion is running [c42]. */
   clientStarted: 'client-started',
   /** stat box -> head-end: resources, periodically [c5]. */
-  report: 'box.report',
+  report: 'stats.box',
   /** req box -> head-end: a mutable module that ran on the box moves back, state included [c31]. */
   mutableReturn: 'mutable.return',
   /** ctl head-end -> box: move a mutable module to the box (state included) or off it. */
