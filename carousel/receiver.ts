@@ -1,0 +1,367 @@
+// The receiver: fed TS bytes, it acquires the modules of the requested tiers [c1, c3]. Joins
+// mid-cycle (blocks before the DII are buffered), any order, loss, reordering and duplicates,
+// FEC repair, CRC and SHA-256 checks, progress events, and per-module restarts on a version
+// change. Sans-IO: no socket, no timer. Untrusted bytes never throw; they count in stats().
+
+import { ArgumentError, positiveInt, rejectUnknown } from '../runtime/index.ts';
+import { type GroupState, type ModState, assemble, blockCount, codeBlockOf, fecState, groupProgress, tryRepair } from './acquisition.ts';
+import { toHex } from './bytes.ts';
+import { type DdbMessage, type DiiMessage, type DsiMessage, decodeSection } from './dsmcc.ts';
+import { CarouselError } from './errors.ts';
+import { sha256Hex } from './hash.ts';
+import { type CarouselModule, type ModuleKind, TIERS, type Tier, isTier } from './module-set.ts';
+import { SectionDepacketizer, TS_PACKET, parseTsHeader } from './ts.ts';
+
+export type ReceiverEvent =
+  | { kind: 'dsi'; transactionId: number; appId: string; appVersion: string; groups: number }
+  | { kind: 'progress'; tier: Tier; fraction: number; modulesDone: number; modulesTotal: number; bytesTotal: number }
+  | { kind: 'module'; module: CarouselModule; repaired: boolean; cached: boolean }
+  | { kind: 'tier'; tier: Tier; modules: CarouselModule[] }
+  | { kind: 'version'; transactionId: number; previous: number; restarted: string[]; kept: string[] }
+  | { kind: 'corrupt'; name: string; error: CarouselError };
+
+export interface ReceiverOptions {
+  /** Tiers to acquire. Default ['boot']. */
+  tiers?: Tier[];
+  /** PID of the carousel sections. Default 0x0200 (the broadcaster's default). */
+  pid?: number;
+  /** Accept only this downloadId (when several carousels share a PID). Default: any. */
+  downloadId?: number;
+  /** Bytes of blocks kept before their DII arrives. Default 16 MiB. */
+  maxBufferBytes?: number;
+  /** Verified modules from device storage by SHA-256 (warm boot): skips acquiring them. */
+  cached?: (sha256: string) => Uint8Array | undefined;
+  onEvent?: (e: ReceiverEvent) => void;
+}
+
+export interface ReceiverStats {
+  packets: number;
+  badPackets: number;
+  sections: number;
+  badSections: number;
+  discontinuities: number;
+  blocks: number;
+  duplicateBlocks: number;
+  badBlocks: number;
+  buffered: number;
+  repairedBlocks: number;
+  corrupt: number;
+  lastError: string | undefined;
+}
+
+const KEYS = ['tiers', 'pid', 'downloadId', 'maxBufferBytes', 'cached', 'onEvent'];
+
+export class CarouselReceiver {
+  readonly tiers: readonly Tier[];
+  #pid: number;
+  #downloadId: number | undefined;
+  #maxBuffer: number;
+  #cached: ReceiverOptions['cached'];
+  #emit: (e: ReceiverEvent) => void;
+  #ts: SectionDepacketizer;
+  #dsi: DsiMessage | undefined;
+  #groups = new Map<number, GroupState>();
+  #modules = new Map<number, ModState>();
+  #pending = new Map<string, Map<number, Uint8Array>>();
+  #pendingBytes = 0;
+  #tierDone = new Map<Tier, number>();
+  #lastFraction = new Map<Tier, number>();
+  #stats: Omit<ReceiverStats, 'discontinuities'> = {
+    packets: 0, badPackets: 0, sections: 0, badSections: 0, blocks: 0, duplicateBlocks: 0, badBlocks: 0, buffered: 0, repairedBlocks: 0, corrupt: 0, lastError: undefined,
+  };
+
+  constructor(options: ReceiverOptions = {}) {
+    rejectUnknown('CarouselReceiver', options, KEYS);
+    const tiers = options.tiers ?? ['boot'];
+    if (!Array.isArray(tiers) || tiers.length === 0 || !tiers.every(isTier)) {
+      throw new ArgumentError(`CarouselReceiver: tiers must be a non-empty list of ${TIERS.join(', ')}`, 'tiers');
+    }
+    this.tiers = [...new Set(tiers)];
+    this.#pid = positiveInt('CarouselReceiver', 'pid', options.pid ?? 0x0200, 0x1ffe);
+    this.#downloadId = options.downloadId;
+    this.#maxBuffer = options.maxBufferBytes ?? 16 * 1024 * 1024;
+    this.#cached = options.cached;
+    this.#emit = options.onEvent ?? (() => {});
+    this.#ts = new SectionDepacketizer(this.#pid);
+  }
+
+  /** True when every requested tier is acquired and verified for the current DSI. */
+  get done(): boolean {
+    return this.tiers.every((t) => this.tierDone(t));
+  }
+
+  tierDone(tier: Tier): boolean {
+    return this.#dsi !== undefined && this.#tierDone.get(tier) === this.#dsi.transactionId;
+  }
+
+  /** Verified modules of the requested tiers (the manifest and signature among them). */
+  modules(): CarouselModule[] {
+    const out: CarouselModule[] = [];
+    for (const m of this.#modules.values()) if (m.wanted && m.done !== undefined && m.kind !== 'fec') out.push(publicModule(m));
+    return out;
+  }
+
+  stats(): ReceiverStats {
+    return { ...this.#stats, discontinuities: this.#ts.stats().discontinuities };
+  }
+
+  /** Feed a datagram or any run of whole 188-byte packets. Never throws on bad input. */
+  push(bytes: Uint8Array): void {
+    if (bytes.length % TS_PACKET !== 0) this.#bad('ts', `${bytes.length} bytes is not a whole number of packets`);
+    for (let at = 0; at + TS_PACKET <= bytes.length; at += TS_PACKET) this.pushPacket(bytes.subarray(at, at + TS_PACKET));
+  }
+
+  pushPacket(p: Uint8Array): void {
+    this.#stats.packets++;
+    let h;
+    try {
+      h = parseTsHeader(p);
+    } catch (e) {
+      this.#stats.badPackets++;
+      this.#note(e);
+      return;
+    }
+    if (h.pid === this.#pid) this.#ts.push(p, h, (s) => this.pushSection(s));
+  }
+
+  /** Feed one complete section (the depacketizer does this; tests may too). */
+  pushSection(s: Uint8Array): void {
+    this.#stats.sections++;
+    let msg;
+    try {
+      msg = decodeSection(s);
+    } catch (e) {
+      this.#stats.badSections++;
+      this.#note(e);
+      return;
+    }
+    if (msg.type === 'ddb') this.#onDdb(msg);
+    else if (msg.type === 'dii') this.#onDii(msg);
+    else this.#onDsi(msg);
+  }
+
+  #note(e: unknown): void {
+    if (!(e instanceof CarouselError)) throw e; // a bug, not bad input
+    this.#stats.lastError = e.message;
+  }
+
+  #bad(where: 'ts', reason: string): void {
+    this.#stats.badPackets++;
+    this.#stats.lastError = new CarouselError(where, reason).message;
+  }
+
+  #onDsi(m: DsiMessage): void {
+    if (this.#dsi?.transactionId === m.transactionId) return;
+    this.#dsi = m;
+    const idents = new Set(m.groups.map((g) => (g.groupId >>> 1) & 0x7fff));
+    for (const [ident, g] of this.#groups) {
+      if (idents.has(ident)) continue;
+      this.#groups.delete(ident);
+      for (const mod of g.modules) if (this.#modules.get(mod.id) === mod) this.#modules.delete(mod.id);
+    }
+    this.#emit({ kind: 'dsi', transactionId: m.transactionId, appId: m.appId, appVersion: m.appVersion, groups: m.groups.length });
+    this.#checkTiers();
+  }
+
+  #onDii(m: DiiMessage): void {
+    if (this.#downloadId !== undefined && m.downloadId !== this.#downloadId) return;
+    const ident = (m.transactionId >>> 1) & 0x7fff;
+    const old = this.#groups.get(ident);
+    if (old !== undefined && old.transactionId === m.transactionId) return;
+    const tier = m.modules.find((e) => e.info.kind === 'fec')?.info.tier ?? m.modules[0]?.info.tier ?? 'boot';
+    const kept: string[] = [];
+    const restarted: string[] = [];
+    const fresh: ModState[] = [];
+    const modules = m.modules.map((e) => {
+      const sha = toHex(e.info.sha256);
+      const prev = this.#modules.get(e.id);
+      if (prev !== undefined && prev.version === e.version && prev.size === e.size && prev.sha256 === sha && prev.name === e.info.name) {
+        if (prev.wanted && prev.kind !== 'fec') kept.push(prev.name);
+        return prev;
+      }
+      const wanted = this.tiers.includes(e.info.tier);
+      if (prev !== undefined && prev.wanted && prev.kind !== 'fec') restarted.push(prev.name);
+      const st: ModState = {
+        id: e.id, version: e.version, size: e.size, name: e.info.name, kind: e.info.kind, tier: e.info.tier, sha256: sha, wanted,
+        blocks: new Array<Uint8Array | undefined>(blockCount(e.size, m.blockSize)), have: 0, done: undefined, repaired: false, cached: false,
+      };
+      fresh.push(st);
+      return st;
+    });
+    if (old !== undefined) {
+      const now = new Set(modules);
+      for (const mod of old.modules) {
+        if (now.has(mod)) continue;
+        if (this.#modules.get(mod.id) === mod) this.#modules.delete(mod.id);
+        if (mod.wanted && mod.kind !== 'fec' && !restarted.includes(mod.name)) restarted.push(mod.name);
+      }
+    }
+    for (const st of modules) this.#modules.set(st.id, st);
+    const repair = modules.find((s) => s.kind === 'fec');
+    const layout = m.modules.find((e) => e.info.kind === 'fec')?.info.fec;
+    const g: GroupState = { ident, transactionId: m.transactionId, tier, blockSize: m.blockSize, modules, fec: undefined };
+    g.fec = fecState(modules, repair, layout, m.blockSize);
+    this.#groups.set(ident, g);
+    if (old !== undefined) this.#emit({ kind: 'version', transactionId: m.transactionId, previous: old.transactionId, restarted, kept });
+    for (const st of modules) {
+      if (fresh.includes(st) && st.wanted) this.#adopt(g, st);
+      else this.#takePending(st.id); // old versions, or blocks this box does not want
+    }
+    for (let i = 0; i < (g.fec?.code.length ?? 0); i++) this.#repaired(g, i);
+    for (const st of modules) this.#maybeComplete(st);
+    this.#progress(tier, true);
+    this.#checkTiers();
+  }
+
+  // A new module state: blocks from the cache or from the pre-DII buffer.
+  #adopt(g: GroupState, st: ModState): void {
+    const hit = st.kind === 'fec' ? undefined : this.#cached?.(st.sha256);
+    if (hit !== undefined && hit.length === st.size && sha256Hex(hit) === st.sha256) {
+      for (let b = 0; b < st.blocks.length; b++) st.blocks[b] = hit.subarray(b * g.blockSize, Math.min((b + 1) * g.blockSize, st.size));
+      st.have = st.blocks.length;
+      st.cached = true;
+    }
+    const blocks = this.#takePending(st.id).get(st.version);
+    if (blocks !== undefined) for (const [n, data] of blocks) this.#store(g, st, n, data);
+  }
+
+  // Remove and return the buffered blocks of a module id, by version.
+  #takePending(id: number): Map<number, Map<number, Uint8Array>> {
+    const out = new Map<number, Map<number, Uint8Array>>();
+    for (const [key, blocks] of this.#pending) {
+      const [kid, kver] = key.split(':').map(Number) as [number, number];
+      if (kid !== id) continue;
+      this.#pending.delete(key);
+      for (const b of blocks.values()) this.#pendingBytes -= b.length;
+      out.set(kver, blocks);
+    }
+    return out;
+  }
+
+  #onDdb(m: DdbMessage): void {
+    if (this.#downloadId !== undefined && m.downloadId !== this.#downloadId) return;
+    this.#stats.blocks++;
+    const st = this.#modules.get(m.moduleId);
+    if (st === undefined || st.version !== m.version) {
+      this.#buffer(m);
+      return;
+    }
+    if (!st.wanted || st.done !== undefined) {
+      this.#stats.duplicateBlocks++;
+      return;
+    }
+    const g = this.#groupOf(st);
+    if (g === undefined) return;
+    this.#store(g, st, m.block, m.data);
+    this.#progress(st.tier, false);
+  }
+
+  #buffer(m: DdbMessage): void {
+    if (this.#pendingBytes + m.data.length > this.#maxBuffer) return;
+    const key = `${m.moduleId}:${m.version}`;
+    let blocks = this.#pending.get(key);
+    if (blocks === undefined) this.#pending.set(key, (blocks = new Map()));
+    if (blocks.has(m.block)) return;
+    blocks.set(m.block, m.data);
+    this.#pendingBytes += m.data.length;
+    this.#stats.buffered++;
+  }
+
+  #store(g: GroupState, st: ModState, n: number, data: Uint8Array): void {
+    const expect = Math.min(g.blockSize, st.size - n * g.blockSize);
+    if (n >= st.blocks.length || data.length !== expect) {
+      this.#stats.badBlocks++;
+      return;
+    }
+    if (st.blocks[n] !== undefined || st.done !== undefined) {
+      this.#stats.duplicateBlocks++;
+      return;
+    }
+    st.blocks[n] = data;
+    st.have++;
+    const cb = codeBlockOf(g, st, n);
+    if (cb >= 0) this.#repaired(g, cb);
+    this.#maybeComplete(st);
+  }
+
+  #repaired(g: GroupState, index: number): void {
+    let fixed: ModState[];
+    try {
+      fixed = tryRepair(g, index);
+    } catch (e) {
+      this.#note(e);
+      return;
+    }
+    for (const m of fixed) {
+      this.#stats.repairedBlocks++;
+      this.#maybeComplete(m);
+    }
+  }
+
+  #maybeComplete(st: ModState): void {
+    if (!st.wanted || st.done !== undefined || st.have < st.blocks.length || st.kind === 'fec') return;
+    const bytes = assemble(st);
+    if (sha256Hex(bytes) !== st.sha256) {
+      // CRCs passed, yet the module is not what the DII promised: start it over.
+      st.blocks.fill(undefined);
+      st.have = 0;
+      this.#stats.corrupt++;
+      this.#emit({ kind: 'corrupt', name: st.name, error: new CarouselError('module', `SHA-256 mismatch in ${JSON.stringify(st.name)}`) });
+      return;
+    }
+    st.done = bytes;
+    this.#emit({ kind: 'module', module: publicModule(st), repaired: st.repaired, cached: st.cached });
+    this.#progress(st.tier, true);
+    this.#checkTiers();
+  }
+
+  #groupOf(st: ModState): GroupState | undefined {
+    for (const g of this.#groups.values()) if (g.modules.includes(st)) return g;
+    return undefined;
+  }
+
+  #progress(tier: Tier, force: boolean): void {
+    if (!this.tiers.includes(tier)) return;
+    let have = 0;
+    let need = 0;
+    let done = 0;
+    let total = 0;
+    let bytes = 0;
+    for (const g of this.#groups.values()) {
+      if (g.tier !== tier) continue;
+      const p = groupProgress(g);
+      have += p.have;
+      need += p.need;
+      for (const m of g.modules) {
+        if (m.kind === 'fec') continue;
+        total++;
+        bytes += m.size;
+        if (m.done !== undefined) done++;
+      }
+    }
+    const fraction = need === 0 ? (total === done ? 1 : 0) : done === total ? 1 : Math.min(0.999, have / need);
+    const last = this.#lastFraction.get(tier) ?? -1;
+    if (!force && fraction - last < 0.01) return;
+    this.#lastFraction.set(tier, fraction);
+    this.#emit({ kind: 'progress', tier, fraction, modulesDone: done, modulesTotal: total, bytesTotal: bytes });
+  }
+
+  #checkTiers(): void {
+    const dsi = this.#dsi;
+    if (dsi === undefined) return;
+    for (const tier of this.tiers) {
+      if (this.#tierDone.get(tier) === dsi.transactionId) continue;
+      const groups = dsi.groups.filter((g) => g.tier === tier);
+      const states = groups.map((d) => this.#groups.get((d.groupId >>> 1) & 0x7fff));
+      const ready = states.every((s, i) => s !== undefined && s.transactionId === groups[i]?.groupId && s.modules.every((m) => m.kind === 'fec' || m.done !== undefined));
+      if (!ready) continue;
+      this.#tierDone.set(tier, dsi.transactionId);
+      const mods = states.flatMap((s) => (s as GroupState).modules.filter((m) => m.kind !== 'fec').map(publicModule));
+      this.#emit({ kind: 'tier', tier, modules: mods });
+    }
+  }
+}
+
+function publicModule(m: ModState): CarouselModule {
+  return { name: m.name, kind: m.kind as ModuleKind, tier: m.tier, bytes: m.done as Uint8Array, sha256: m.sha256 };
+}

@@ -1,0 +1,143 @@
+// The UDP adapter of the carousel: paces a Broadcaster's datagrams onto a multicast group (or a
+// unicast address where multicast is unavailable) and hands received datagrams to a callback.
+// The only socket code of the carousel; time comes from an injected clock.
+
+import { type Socket, createSocket } from 'node:dgram';
+import { ArgumentError, type Clock, type TimerHandle, isIpLiteral, positiveInt, rejectUnknown, systemClock } from '../runtime/index.ts';
+import type { Broadcaster } from './broadcaster.ts';
+
+export interface ServeUdpOptions {
+  /** Multicast group (e.g. 239.10.0.1); with `port`. */
+  group?: string;
+  port?: number;
+  /** Unicast destination instead of a group (loopback tests, networks without multicast). */
+  unicast?: { host: string; port: number };
+  /** Multicast TTL. Default 1: the carousel stays on the local segment unless told otherwise. */
+  ttl?: number;
+  /** Address of the interface to send multicast on. Default: the system's choice. */
+  interface?: string;
+  clock?: Clock;
+  /** Pacing tick, ms. Default 4: short enough that 2 Mbit/s leaves in bursts of one or two datagrams. */
+  tickMs?: number;
+  /** Stop after this many datagrams (tests, one-shot sends). Default: never. */
+  limit?: number;
+}
+
+export interface UdpServer {
+  readonly sent: number;
+  readonly errors: number;
+  /** Resolves when `limit` datagrams went out (never without a limit). */
+  readonly finished: Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ListenUdpOptions {
+  /** Port to bind; 0 picks a free one. */
+  port: number;
+  /** Address to bind. Default 127.0.0.1, or 0.0.0.0 when joining a group. */
+  host?: string;
+  group?: string;
+  interface?: string;
+}
+
+export interface UdpListener {
+  readonly port: number;
+  readonly received: number;
+  close(): Promise<void>;
+}
+
+/** Send `b`'s stream at its bitrate until closed. */
+export async function serveUdp(b: Broadcaster, options: ServeUdpOptions): Promise<UdpServer> {
+  rejectUnknown('serveUdp', options, ['group', 'port', 'unicast', 'ttl', 'interface', 'clock', 'tickMs', 'limit']);
+  const dest = destination(options);
+  const clock = options.clock ?? systemClock;
+  const tickMs = options.tickMs ?? 4;
+  const limit = options.limit ?? Infinity;
+  const socket = createSocket({ type: 'udp4' });
+  await bind(socket, 0, undefined);
+  if (options.group !== undefined) {
+    socket.setMulticastTTL(options.ttl ?? 1);
+    socket.setMulticastLoopback(true);
+    if (options.interface !== undefined) socket.setMulticastInterface(options.interface);
+  }
+  const start = clock.now();
+  let sent = 0;
+  let errors = 0;
+  let closed = false;
+  let timer: TimerHandle | undefined;
+  let finish: () => void = () => {};
+  const finished = new Promise<void>((r) => (finish = r));
+  const tick = (): void => {
+    if (closed) return;
+    const due = Math.min(limit, Math.floor((clock.now() - start) / b.datagramMs) + 1);
+    // Catch up after a late tick, but never flood: at most 64 datagrams per tick.
+    for (let n = 0; sent < due && n < 64; n++) {
+      const d = b.nextDatagram();
+      if (d === undefined) break;
+      sent++;
+      socket.send(d, dest.port, dest.host, (err) => {
+        if (err) errors++;
+      });
+    }
+    if (sent >= limit) {
+      finish();
+      return;
+    }
+    timer = clock.setTimeout(tick, tickMs);
+  };
+  tick();
+  return {
+    get sent() {
+      return sent;
+    },
+    get errors() {
+      return errors;
+    },
+    finished,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      if (timer !== undefined) clock.clearTimeout(timer);
+      await new Promise<void>((r) => socket.close(() => r()));
+    },
+  };
+}
+
+/** Bind a socket (joining `group` if given) and pass each datagram to `onDatagram`. */
+export async function listenUdp(options: ListenUdpOptions, onDatagram: (d: Uint8Array) => void): Promise<UdpListener> {
+  rejectUnknown('listenUdp', options, ['port', 'host', 'group', 'interface']);
+  if (options.group !== undefined && !isIpLiteral(options.group)) throw new ArgumentError('listenUdp: group must be an IP literal', 'group');
+  const socket = createSocket({ type: 'udp4', reuseAddr: options.group !== undefined });
+  let received = 0;
+  socket.on('message', (msg) => {
+    received++;
+    onDatagram(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength));
+  });
+  await bind(socket, options.port, options.host ?? (options.group !== undefined ? '0.0.0.0' : '127.0.0.1'));
+  if (options.group !== undefined) socket.addMembership(options.group, options.interface);
+  return {
+    port: socket.address().port,
+    get received() {
+      return received;
+    },
+    close: () => new Promise<void>((r) => socket.close(() => r())),
+  };
+}
+
+function destination(o: ServeUdpOptions): { host: string; port: number } {
+  if ((o.group === undefined) === (o.unicast === undefined)) throw new ArgumentError('serveUdp: give either group + port or unicast', 'group');
+  const d = o.unicast ?? { host: o.group as string, port: o.port as number };
+  if (!isIpLiteral(d.host)) throw new ArgumentError('serveUdp: destination must be an IP literal', 'group');
+  positiveInt('serveUdp', 'port', d.port, 65535);
+  return d;
+}
+
+function bind(socket: Socket, port: number, host: string | undefined): Promise<void> {
+  return new Promise((resolveBind, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, host, () => {
+      socket.off('error', reject);
+      resolveBind();
+    });
+  });
+}
