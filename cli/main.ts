@@ -2,6 +2,7 @@
 // registers itself here. Only this folder (and */main.ts) constructs concrete adapters.
 import { Command } from 'commander';
 import { registerDemo } from './demo.ts';
+import { registerCarousel } from './carousel.ts';
 
 const program = new Command();
 program
@@ -11,5 +12,6 @@ program
   .configureOutput({ outputError: (s, write) => write(s) });
 
 registerDemo(program);
+registerCarousel(program);
 
 await program.parseAsync(process.argv);
