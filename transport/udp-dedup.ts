@@ -1,74 +1,63 @@
-// The duplicate window of one peer: transfer ids completed in the last `windowMs`, at most
-// `capacity` of them. A ring keeps them in completion order so expiry and eviction are O(1);
-// a Map answers membership. No Map iteration on the hot path (deleted entries make it slow).
+// The duplicate window of one peer: transfer ids completed in the last `windowMs`. A
+// direct-mapped table (slot = id mod size) answers in O(1) without a Map: Weft senders number
+// transfers consecutively, so the last `capacity` ids never collide. It grows on demand.
 
 export class DedupWindow {
   readonly capacity: number;
   #ids: Uint32Array;
   #at: Float64Array;
-  #head = 0;
-  #size = 0;
-  #when = new Map<number, number>();
+  #mask: number;
 
   constructor(capacity: number) {
-    this.capacity = capacity;
-    // Grown on demand: most peers never need the full capacity.
-    this.#ids = new Uint32Array(Math.min(capacity, 64));
-    this.#at = new Float64Array(this.#ids.length);
-  }
-
-  get size(): number {
-    return this.#size;
+    // A power of two, so the slot is a mask; at least the requested capacity.
+    let size = 1;
+    while (size < capacity) size *= 2;
+    this.capacity = size;
+    const first = Math.min(size, 64);
+    this.#ids = new Uint32Array(first);
+    this.#at = new Float64Array(first).fill(NaN);
+    this.#mask = first - 1;
   }
 
   /** Whether `id` completed at or after `since`. */
   has(id: number, since: number): boolean {
-    const at = this.#when.get(id);
-    return at !== undefined && at >= since;
+    const slot = id & this.#mask;
+    return this.#ids[slot] === id && (this.#at[slot] as number) >= since;
   }
 
-  /** Record `id` as completed at `now`; forgets entries older than `since` and past capacity. */
+  /**
+   * Record `id` as completed at `now`. Its slot's previous id is forgotten: past `capacity`
+   * consecutive ids (or on a collision of non-consecutive ones) the oldest go first.
+   */
   add(id: number, now: number, since: number): void {
-    this.expire(since);
-    if (this.#size === this.capacity) this.#shift();
-    if (this.#size === this.#ids.length) this.#grow();
-    const tail = (this.#head + this.#size) % this.#ids.length;
-    this.#ids[tail] = id;
-    this.#at[tail] = now;
-    this.#size++;
-    this.#when.set(id, now);
-  }
-
-  /** Forget entries completed before `since`. */
-  expire(since: number): void {
-    while (this.#size > 0 && (this.#at[this.#head] as number) < since) this.#shift();
+    let slot = id & this.#mask;
+    const held = this.#at[slot] as number;
+    if (held >= since && this.#ids[slot] !== id && this.#ids.length < this.capacity) {
+      this.#grow(since);
+      slot = id & this.#mask;
+    }
+    this.#ids[slot] = id >>> 0;
+    this.#at[slot] = now;
   }
 
   clear(): void {
-    this.#head = 0;
-    this.#size = 0;
-    this.#when.clear();
+    this.#at.fill(NaN);
   }
 
-  #shift(): void {
-    const id = this.#ids[this.#head] as number;
-    // A re-added id has a newer time in the map: only drop the map entry if it is this one.
-    if (this.#when.get(id) === this.#at[this.#head]) this.#when.delete(id);
-    this.#head = (this.#head + 1) % this.#ids.length;
-    this.#size--;
-  }
-
-  #grow(): void {
-    const n = Math.min(this.capacity, this.#ids.length * 2);
-    const ids = new Uint32Array(n);
-    const at = new Float64Array(n);
-    for (let i = 0; i < this.#size; i++) {
-      const j = (this.#head + i) % this.#ids.length;
-      ids[i] = this.#ids[j] as number;
-      at[i] = this.#at[j] as number;
+  // Double the table and re-place the entries still inside the window.
+  #grow(since: number): void {
+    const ids = this.#ids;
+    const at = this.#at;
+    const size = ids.length * 2;
+    this.#ids = new Uint32Array(size);
+    this.#at = new Float64Array(size).fill(NaN);
+    this.#mask = size - 1;
+    for (let i = 0; i < ids.length; i++) {
+      const t = at[i] as number;
+      if (!(t >= since)) continue;
+      const slot = (ids[i] as number) & this.#mask;
+      this.#ids[slot] = ids[i] as number;
+      this.#at[slot] = t;
     }
-    this.#ids = ids;
-    this.#at = at;
-    this.#head = 0;
   }
 }

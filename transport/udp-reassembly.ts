@@ -129,7 +129,6 @@ export class Reassembler {
         this.#release(peer, p);
         expired++;
       }
-      peer.completed.expire(now - this.limits.dedupWindowMs);
     }
     return expired;
   }
