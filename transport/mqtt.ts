@@ -50,6 +50,8 @@ interface Conn {
   watch: TimerHandle | undefined;
   /** QoS 0 sends waiting for the socket to drain. */
   draining: Pending[];
+  /** Remove this transport's listeners from the client. */
+  detach: () => void;
 }
 
 export type MqttStats = Record<
@@ -362,14 +364,16 @@ export class MqttTransport implements Transport {
         return socket;
       }, options);
       if (socket === undefined) throw new Error('mqtt.js did not open its stream');
-      const conn: Conn = { client, socket, up: false, pending: new Set(), acking: 0, lastRx: o.clock.now(), probeAt: undefined, watch: undefined, draining: [] };
+      const conn: Conn = { client, socket, up: false, pending: new Set(), acking: 0, lastRx: o.clock.now(), probeAt: undefined, watch: undefined, draining: [], detach: () => {} };
       const fail = (err: Error, timedOut: boolean): void => {
         if (settled) return;
         settled = true;
         o.clock.clearTimeout(timer);
         this.#timeouts = timedOut ? this.#timeouts + 1 : 0;
         this.#stats.connectFailures++;
-        client.removeAllListeners();
+        client.removeListener('error', onError);
+        client.removeListener('close', onClose);
+        client.removeListener('connect', onConnect);
         client.on('error', () => {});
         client.end(true);
         reject(err);
@@ -378,9 +382,11 @@ export class MqttTransport implements Transport {
         () => fail(new TimeoutError(`no CONNACK from ${o.host}:${o.port} within ${Math.round(timeoutMs)} ms: dead path`, timeoutMs), true),
         timeoutMs,
       );
-      client.on('error', (e) => fail(connectError(e, o), false));
-      client.on('close', () => fail(new LinkDownError(`connection to ${o.host}:${o.port} closed before it was up`), false));
-      client.once('connect', (connack: IConnackPacket) => {
+      const onError = (e: Error): void => fail(connectError(e, o), false);
+      const onClose = (): void => fail(new LinkDownError(`connection to ${o.host}:${o.port} closed before it was up`), false);
+      client.on('error', onError);
+      client.on('close', onClose);
+      const onConnect = (connack: IConnackPacket): void => {
         if (tcpAt > 0) this.#rtt.sample(performance.now() - tcpAt);
         this.#timeouts = 0;
         o.clock.clearTimeout(timer);
@@ -394,16 +400,20 @@ export class MqttTransport implements Transport {
           }
         }
         client.subscribe(filter, { qos: 1 }, (err, granted) => {
-          if (err) return fail(new LinkDownError(`subscribe to ${filter} failed: ${err.message}`, { cause: err }), false);
+          if (err) {
+            const refused = (err as { packet?: { granted?: unknown[] } }).packet?.granted?.some((g) => typeof g === 'number' && g >= 0x80);
+            return fail(refused ? new BrokerRefusedError(`the broker refused the subscription ${filter}`, 0x80, { cause: err }) : new LinkDownError(`subscribe to ${filter} failed: ${err.message}`, { cause: err }), false);
+          }
           if (granted?.[0]?.qos !== 1 && granted?.[0]?.qos !== 0) return fail(new BrokerRefusedError(`the broker refused the subscription ${filter}`), false);
           if (settled) return;
           settled = true;
           o.clock.clearTimeout(timer);
-          client.removeAllListeners('error');
-          client.removeAllListeners('close');
+          client.removeListener('error', onError);
+          client.removeListener('close', onClose);
           resolve(conn);
         });
-      });
+      };
+      client.once('connect', onConnect);
     });
   }
 
@@ -411,10 +421,20 @@ export class MqttTransport implements Transport {
     const { client } = conn;
     conn.up = true;
     conn.lastRx = this.#o.clock.now();
+    const onRx = (): void => void (conn.lastRx = this.#o.clock.now());
+    const onError = (e: Error): void => this.#lost(conn, e);
+    const onClose = (): void => this.#lost(conn, new Error('connection closed'));
     client.on('message', this.#onMessage);
-    client.on('packetreceive', () => (conn.lastRx = this.#o.clock.now()));
-    client.on('error', (e) => this.#lost(conn, e));
-    client.on('close', () => this.#lost(conn, new Error('connection closed')));
+    client.on('packetreceive', onRx);
+    client.on('error', onError);
+    client.on('close', onClose);
+    conn.detach = () => {
+      client.removeListener('message', this.#onMessage);
+      client.removeListener('packetreceive', onRx);
+      client.removeListener('error', onError);
+      client.removeListener('close', onClose);
+      client.on('error', () => {}); // late socket errors of a retired connection are expected
+    };
     this.#conn = conn;
     this.#stats.connects++;
   }
@@ -439,9 +459,7 @@ export class MqttTransport implements Transport {
     const waiting = [...conn.pending];
     conn.pending.clear();
     for (const p of waiting) p.reject(err);
-    conn.client.removeAllListeners('message');
-    conn.client.removeAllListeners('error');
-    conn.client.on('error', () => {});
+    conn.detach();
   }
 
   async #reconnect(): Promise<void> {
@@ -508,11 +526,12 @@ export function openRawClient(url: string, options: IClientOptions = {}): Promis
       client.end(true);
       reject(e);
     };
+    const onClose = (): void => onError(new Error('closed before CONNACK'));
     client.once('error', onError);
-    client.once('close', () => onError(new Error('closed before CONNACK')));
+    client.once('close', onClose);
     client.once('connect', () => {
       client.removeListener('error', onError);
-      client.removeAllListeners('close');
+      client.removeListener('close', onClose);
       client.on('error', () => {});
       resolve(client);
     });
