@@ -17,7 +17,8 @@ import {
   type TimerHandle,
   type Transport,
 } from '../runtime/index.ts';
-import { FLAG_POLL, FLAG_RELIABLE, MAX_PIGGYBACK_ACKS, ackDatagram, dataDatagram, nackDatagram, parseDatagram, type DataFrame, type NackFrame } from './udp-framing.ts';
+import { AckBatcher } from './udp-acks.ts';
+import { FLAG_POLL, FLAG_RELIABLE, dataDatagram, nackDatagram, parseDatagram, type DataFrame, type NackFrame } from './udp-framing.ts';
 import { resolveOptions, type ResolvedOptions, type UdpTransportOptions } from './udp-options.ts';
 import { Peer, PeerTable } from './udp-peers.ts';
 import { Reassembler } from './udp-reassembly.ts';
@@ -57,8 +58,7 @@ export class UdpTransport implements Transport {
   #nextTransfer = Math.floor(Math.random() * 0x3fff_ffff);
   #handler: EnvelopeHandler | undefined;
   #queued: Envelope[] = [];
-  #ackPeers = new Set<Peer>();
-  #ackFlush: NodeJS.Immediate | undefined;
+  #acks: AckBatcher;
   #sweepTimer: TimerHandle | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -73,6 +73,8 @@ export class UdpTransport implements Transport {
     this.#codec = new EnvelopeCodec({ maxBytes: o.maxMessageBytes });
     this.#peers = new PeerTable(o.maxPeers, o.maxDedupPerPeer, (p) => this.#rx.dropPeer(p));
     this.#rx = new Reassembler(o, () => this.#peers.values());
+    // Acks wait one event-loop turn so a reply written meanwhile carries them (piggyback).
+    this.#acks = new AckBatcher(o.mtu, (peer, d) => this.#write(peer, d));
     this.#rtq = new RetransmitQueue<Outgoing>(o.clock, (out, due) => out.due === due && this.#out.get(out.transfer) === out, (out) => this.#onRto(out));
     this.#v4 = socket.address().family === 'IPv4';
     this.address = { udp: { host: o.host, port: socket.address().port } };
@@ -130,12 +132,11 @@ export class UdpTransport implements Transport {
     this.#rtq.clear();
     for (const out of this.#out.values()) out.reject(err);
     this.#out.clear();
-    if (this.#ackFlush !== undefined) clearImmediate(this.#ackFlush);
+    this.#acks.clear();
     if (this.#sweepTimer !== undefined) this.#o.clock.clearTimeout(this.#sweepTimer);
     for (const p of this.#peers.values()) this.#rx.dropPeer(p);
     this.#peers.clear();
     this.#lastPeer = undefined;
-    this.#ackPeers.clear();
     this.#stats.dropped += this.#queued.length;
     this.#queued = [];
     this.#closing = new Promise<void>((resolve) => this.#socket.close(() => resolve()));
@@ -146,6 +147,8 @@ export class UdpTransport implements Transport {
     return {
       ...this.#stats,
       pendingSends: this.#out.size,
+      acksSent: this.#acks.sent,
+      acksPiggybacked: this.#acks.piggybacked,
       partialTransfers: this.#rx.partials,
       evictedPartials: this.#rx.evicted,
       reassemblyBytes: this.#rx.bytes,
@@ -178,7 +181,7 @@ export class UdpTransport implements Transport {
       for (let i = 0; i < count; i++) {
         const last = i === count - 1;
         const frag = bytes.subarray(i * size, (i + 1) * size);
-        this.#write(peer, dataDatagram(0, this.#takeAcks(peer), transfer, i, count, frag), last ? (e) => (e ? reject(sendError(e)) : resolve()) : undefined);
+        this.#write(peer, dataDatagram(0, this.#acks.take(peer), transfer, i, count, frag), last ? (e) => (e ? reject(sendError(e)) : resolve()) : undefined);
       }
     });
   }
@@ -186,14 +189,14 @@ export class UdpTransport implements Transport {
   /** Write every fragment the peer is not known to hold; the last one polls for its state. */
   #writeRound(out: Outgoing): void {
     if (out.count === 1) {
-      this.#write(out.peer, dataDatagram(FLAG_RELIABLE | FLAG_POLL, this.#takeAcks(out.peer), out.transfer, 0, 1, out.bytes));
+      this.#write(out.peer, dataDatagram(FLAG_RELIABLE | FLAG_POLL, this.#acks.take(out.peer), out.transfer, 0, 1, out.bytes));
       return;
     }
     const missing = out.missing();
     for (let j = 0; j < missing.length; j++) {
       const i = missing[j] as number;
       const flags = j === missing.length - 1 ? FLAG_RELIABLE | FLAG_POLL : FLAG_RELIABLE;
-      this.#write(out.peer, dataDatagram(flags, this.#takeAcks(out.peer), out.transfer, i, out.count, out.fragment(i)));
+      this.#write(out.peer, dataDatagram(flags, this.#acks.take(out.peer), out.transfer, i, out.count, out.fragment(i)));
     }
   }
 
@@ -243,20 +246,6 @@ export class UdpTransport implements Transport {
     if (this.#out.size === 0) this.#rtq.forgetAll();
   }
 
-  #takeAcks(peer: Peer): number[] {
-    const pending = peer.pendingAcks;
-    if (pending.length === 0) return pending;
-    let acks: number[];
-    if (pending.length <= MAX_PIGGYBACK_ACKS) {
-      acks = pending;
-      peer.pendingAcks = [];
-    } else {
-      acks = pending.splice(0, MAX_PIGGYBACK_ACKS);
-    }
-    this.#stats.acksPiggybacked += acks.length;
-    return acks;
-  }
-
   #write(peer: Peer, datagram: Buffer, cb?: (e: Error | null) => void): void {
     const filter = this.#o.dropFilter;
     if (filter !== undefined && filter('out', datagram, { host: peer.host, port: peer.port })) {
@@ -268,31 +257,6 @@ export class UdpTransport implements Transport {
     if (cb === undefined) this.#socket.send(datagram, peer.port, peer.host);
     else this.#socket.send(datagram, peer.port, peer.host, cb);
   }
-
-  // Acks wait one event-loop turn so a reply written meanwhile carries them (piggyback).
-  #queueAck(peer: Peer, transfer: number): void {
-    const pending = peer.pendingAcks;
-    // Repeats are harmless (a second ack of a transfer is a stray); keep short lists unique.
-    if (pending.length > 16 || !pending.includes(transfer)) pending.push(transfer);
-    this.#ackPeers.add(peer);
-    this.#ackFlush ??= setImmediate(this.#flushAcks);
-  }
-
-  #flushAcks = (): void => {
-    this.#ackFlush = undefined;
-    if (this.#closed) return;
-    const perDatagram = Math.min(255, Math.floor((this.#o.mtu - 6) / 4));
-    for (const peer of this.#ackPeers) {
-      const ids = peer.pendingAcks;
-      peer.pendingAcks = [];
-      for (let i = 0; i < ids.length; i += perDatagram) {
-        const chunk = ids.slice(i, i + perDatagram);
-        this.#stats.acksSent += chunk.length;
-        this.#write(peer, ackDatagram(chunk));
-      }
-    }
-    this.#ackPeers.clear();
-  };
 
   // ---- receiving ----
 
@@ -328,7 +292,7 @@ export class UdpTransport implements Transport {
     const r = this.#rx.accept(peer, f, this.#o.clock.now());
     switch (r.kind) {
       case 'complete': {
-        if (reliable) this.#queueAck(peer, f.transfer);
+        if (reliable) this.#acks.queue(peer, f.transfer);
         let env: Envelope;
         try {
           env = this.#codec.decode(r.bytes);
@@ -343,7 +307,7 @@ export class UdpTransport implements Transport {
       }
       case 'duplicate':
         s.duplicates++;
-        if (reliable) this.#queueAck(peer, f.transfer); // the first ack was lost: ack again
+        if (reliable) this.#acks.queue(peer, f.transfer); // the first ack was lost: ack again
         return;
       case 'partial':
         if (!r.fresh) s.duplicateFragments++;
