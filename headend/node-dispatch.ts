@@ -1,0 +1,55 @@
+// Where an envelope goes on a node: a portion instance by queue id, a main-thread endpoint by
+// virtual address, a hosted module by virtual address (least-loaded instance), else onward
+// through the router (UDP to the node the registry names, MQTT to a box) [c8-c12, c31].
+
+import { parseVaddr, type Address, type Envelope } from '../runtime/index.ts';
+
+export interface Hosted {
+  module: string;
+  iids: string[];
+}
+
+/** The node's local tables, kept in one place so routing reads one structure. */
+export class DispatchTable {
+  /** Main-thread endpoints by vaddr: sessions, stats, control, services, modules. */
+  readonly endpoints = new Map<string, (env: Envelope) => void>();
+  /** Hosted modules by vaddr: which instances serve it. */
+  readonly hosted = new Map<string, Hosted>();
+
+  host(vaddr: string, module: string, iid: string): void {
+    const h = this.hosted.get(vaddr);
+    if (h === undefined) this.hosted.set(vaddr, { module, iids: [iid] });
+    else if (!h.iids.includes(iid)) h.iids.push(iid);
+  }
+
+  /** Remove an instance; returns the vaddrs no instance serves any more. */
+  unhost(iid: string): string[] {
+    const gone: string[] = [];
+    for (const [v, h] of this.hosted) {
+      h.iids = h.iids.filter((x) => x !== iid);
+      if (h.iids.length === 0) {
+        this.hosted.delete(v);
+        gone.push(v);
+      }
+    }
+    return gone;
+  }
+}
+
+/** The module name of a vaddr (its third segment), or undefined. */
+export function moduleOf(vaddr: string | undefined): string | undefined {
+  if (vaddr === undefined) return undefined;
+  try {
+    return parseVaddr(vaddr).module;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `dst` without the parts that point at this node (a stale location after a move). */
+export function withoutLocal(dst: Address, selfUdp: Address['udp']): Address {
+  const out: Address = {};
+  if (dst.vaddr !== undefined) out.vaddr = dst.vaddr;
+  if (dst.udp !== undefined && !(selfUdp !== undefined && dst.udp.host === selfUdp.host && dst.udp.port === selfUdp.port)) out.udp = dst.udp;
+  return out;
+}

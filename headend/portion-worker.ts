@@ -1,0 +1,156 @@
+// A portion worker thread: hosts server-portion instances, each an AppSandbox (one QuickJS
+// runtime, one context per module) with a Channel per module. It verifies what it is given
+// before evaluating it, and talks to the main thread only through portion-protocol messages.
+
+import { parentPort } from 'node:worker_threads';
+import { Channel, formatVaddr, type Envelope } from '../runtime/index.ts';
+import { trustedKeyFromJson, verifyApp, type TrustedKeyJson } from '../runtime/app/index.ts';
+import { AppSandbox, channelHandlers, loadEngine, type ModuleSandbox, type ServiceHandler } from '../sandbox/index.ts';
+import { SERVICE_CLIENT, SERVICES_NAME, type FromWorker, type PortionSpec, type ToWorker } from './portion-protocol.ts';
+
+interface Instance {
+  spec: PortionSpec;
+  sandbox: AppSandbox;
+  channels: Map<string, Channel>;
+}
+
+const port = parentPort;
+if (port === null) throw new Error('portion-worker must run in a worker thread');
+const post = (m: FromWorker): void => port.postMessage(m);
+const engine = await loadEngine();
+const instances = new Map<string, Instance>();
+let busyMs = 0;
+let served = 0;
+
+async function start(spec: PortionSpec): Promise<void> {
+  const trusted = spec.trusted.map((k) => trustedKeyFromJson(k as TrustedKeyJson));
+  const wanted = new Set(spec.modules);
+  const verified = await verifyApp({
+    manifest: spec.manifest,
+    signature: spec.signature,
+    trusted: await Promise.all(trusted),
+    modules: new Map(Object.entries(spec.sources)),
+    select: (e) => wanted.has(e.name),
+  });
+  if (!verified.ok) {
+    post({ t: 'started', iid: spec.iid, ok: false, error: verified.error.message });
+    return;
+  }
+  const channels = new Map<string, Channel>();
+  // weft.services.request(name, {method, args}) becomes a request to the node's service host
+  // [c34-c36], sent from the instance's own service address so the host knows app and session.
+  const servicesAddr = { vaddr: formatVaddr({ app: 'headend', session: spec.node, module: SERVICES_NAME }) };
+  const svc = new Channel({
+    self: { vaddr: formatVaddr({ app: spec.app, session: spec.session, module: SERVICE_CLIENT }) },
+    write: (env: Envelope) => post({ t: 'out', iid: spec.iid, env }),
+  });
+  channels.set(SERVICE_CLIENT, svc);
+  const services: Record<string, ServiceHandler> = {};
+  for (const name of spec.services) {
+    services[name] = (body) => {
+      const b = (body ?? {}) as { method?: unknown; args?: unknown };
+      return svc.request(servicesAddr, b.args, { op: `svc.${name}.${String(b.method)}` });
+    };
+  }
+  const sandbox = new AppSandbox(engine, {
+    app: spec.app,
+    side: 'headend',
+    session: spec.session,
+    ...(spec.memoryBytes === undefined ? {} : { limits: { memoryBytes: spec.memoryBytes } }),
+    services,
+    onFault: (err) => post({ t: 'fault', iid: spec.iid, module: err.where, error: err.message }),
+  });
+  const inst: Instance = { spec, sandbox, channels };
+  const refuse = (error: string): void => {
+    for (const ch of channels.values()) ch.close();
+    sandbox.destroy();
+    post({ t: 'started', iid: spec.iid, ok: false, error });
+  };
+  for (const name of spec.modules) {
+    const mod = verified.value.modules.get(name);
+    if (mod === undefined) continue;
+    const self = { vaddr: formatVaddr({ app: spec.app, session: spec.session, module: name }) };
+    const ref: { m?: ModuleSandbox } = {};
+    const ch = new Channel({
+      self,
+      write: (env: Envelope) => post({ t: 'out', iid: spec.iid, env }),
+      ...channelHandlers(() => ref.m),
+    });
+    channels.set(name, ch);
+    const loaded = sandbox.load(mod, { link: ch });
+    if (!loaded.ok) return refuse(loaded.error.message);
+    ref.m = loaded.value;
+    const state = spec.states?.[name];
+    if (state !== undefined) {
+      const r = ref.m.restore(state);
+      if (!r.ok) return refuse(r.error.message);
+    }
+  }
+  for (const m of sandbox.modules()) {
+    const r = m.start();
+    if (!r.ok) return refuse(r.error.message);
+  }
+  instances.set(spec.iid, inst);
+  post({ t: 'started', iid: spec.iid, ok: true });
+}
+
+function deliver(iid: string, module: string, env: Envelope): void {
+  const inst = instances.get(iid);
+  const ch = inst?.channels.get(module);
+  if (ch === undefined) return;
+  const t0 = performance.now();
+  try {
+    ch.receive(env);
+  } finally {
+    busyMs += performance.now() - t0;
+    served++;
+  }
+}
+
+function snapshot(rid: number, iid: string): void {
+  const inst = instances.get(iid);
+  if (inst === undefined) return post({ t: 'snapshot', rid, error: `no instance ${iid}` });
+  const states: Record<string, Uint8Array> = {};
+  for (const m of inst.sandbox.modules()) {
+    if (m.entry.kind !== 'mutable' && m.entry.kind !== 'server') continue;
+    const r = m.snapshot();
+    if (r.ok) states[m.name] = r.value;
+  }
+  post({ t: 'snapshot', rid, states });
+}
+
+function stop(rid: number, iid: string): void {
+  const inst = instances.get(iid);
+  if (inst !== undefined) {
+    for (const ch of inst.channels.values()) ch.close();
+    inst.sandbox.destroy();
+    instances.delete(iid);
+  }
+  post({ t: 'stopped', rid });
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'start':
+      start(m.spec).catch((e: unknown) => post({ t: 'started', iid: m.spec.iid, ok: false, error: (e as Error).message }));
+      return;
+    case 'env':
+      deliver(m.iid, m.module, m.env);
+      return;
+    case 'snapshot':
+      snapshot(m.rid, m.iid);
+      return;
+    case 'stop':
+      stop(m.rid, m.iid);
+      return;
+  }
+});
+
+setInterval(() => {
+  let inflight = 0;
+  for (const i of instances.values()) for (const ch of i.channels.values()) inflight += ch.stats().pending;
+  post({ t: 'load', busyMs, served, inflight });
+  busyMs = 0;
+}, 500).unref();
+
+post({ t: 'ready' });

@@ -1,0 +1,198 @@
+// Session setup on the head-end [c26, c41-c45]: a box asks for a server portion; the balancer
+// picks a node from the statistics [c43]; the portion starts there with its virtual addresses;
+// mutable modules are placed from the box's resources [c5]; the box downloads its modules from
+// the selected node [c41]. Also the node-to-node control operations and re-placement after a
+// node dies.
+
+import {
+  Codes,
+  RemoteError,
+  SessionOps,
+  checkModuleGet,
+  checkOpenRequest,
+  formatVaddr,
+  type Address,
+  type Envelope,
+  type OpenReply,
+  type OpenRequest,
+  type ResourceReport,
+  type Result,
+  type UdpAddress,
+} from '../runtime/index.ts';
+import { placeModules, type ModulePlacement } from '../runtime/app/index.ts';
+import type { AppCatalog } from './app-catalog.ts';
+import type { ClusterView, PlacementPolicy } from './policy/index.ts';
+import type { Registry } from './registry.ts';
+import type { StatisticsProcess } from './statistics-process.ts';
+
+/** What the session manager needs of its node (HeadendNode satisfies it). */
+export interface SessionHost {
+  readonly id: string;
+  readonly registry: Registry;
+  readonly catalog: AppCatalog;
+  readonly policy: PlacementPolicy;
+  readonly statistics: StatisticsProcess;
+  readonly boxOf: Map<string, string>;
+  readonly clock: { now(): number };
+  peerUdp(node: string): UdpAddress | undefined;
+  startPortion(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Promise<Result<string, Error>>;
+  request(dst: Address, body: unknown, op: string, timeoutMs?: number): Promise<unknown>;
+}
+
+export const ControlOps = {
+  start: 'portion.start',
+} as const;
+
+const REPORT_EVERY_MS = 5000;
+
+interface Live {
+  app: string;
+  box: string;
+  node: string;
+  placements: ModulePlacement[];
+}
+
+export class SessionManager {
+  #host: SessionHost;
+  #live = new Map<string, Live>();
+  #boxes = new Map<string, ResourceReport>();
+  #n = 0;
+  readonly counters = { opened: 0, refused: 0, replaced: 0, downloads: 0, reports: 0 };
+
+  constructor(host: SessionHost) {
+    this.#host = host;
+  }
+
+  get count(): number {
+    return this.#live.size;
+  }
+
+  perApp(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const s of this.#live.values()) out[s.app] = (out[s.app] ?? 0) + 1;
+    return out;
+  }
+
+  boxOfSession(_app: string, session: string): string | undefined {
+    return this.#live.get(session)?.box;
+  }
+
+  /** Latest resource report of a box [c5]. */
+  report(box: string): ResourceReport | undefined {
+    return this.#boxes.get(box);
+  }
+
+  /** Requests to the session ingress. */
+  handle(env: Envelope): Promise<unknown> {
+    if (env.op === SessionOps.open) return this.open(checkOpenRequest(env.body));
+    return Promise.reject(new RemoteError(Codes.NOT_FOUND, `no session operation "${env.op ?? ''}"`));
+  }
+
+  async open(req: OpenRequest): Promise<OpenReply> {
+    const h = this.#host;
+    const pub = h.catalog.get(req.app);
+    if (pub === undefined) {
+      this.counters.refused++;
+      throw new RemoteError(Codes.NOT_FOUND, `no app "${req.app}"`);
+    }
+    this.#boxes.set(req.boxId, req.report);
+    // [c5] mutable modules go to the box only when its reported resources cover their needs.
+    const placements = placeModules(pub.manifest, { memory: req.report.freeMemoryBytes, storage: req.report.storageFreeBytes, cpu: req.report.cpuClass });
+    const session = `s${(++this.#n).toString(36)}${Math.floor(Math.random() * 0xffffff).toString(36)}`;
+    const onHeadend = placements.filter((p) => p.side === 'headend').map((p) => p.module);
+    const states: Record<string, Uint8Array> = {};
+    for (const r of req.running ?? []) if (onHeadend.includes(r.module)) states[r.module] = r.state;
+    const node = await this.#startSomewhere(req.app, session, onHeadend, states);
+    const modules = pub.manifest.modules.map((m) => {
+      const p = placements.find((x) => x.module === m.name) as ModulePlacement;
+      return { module: m.name, side: p.side, vaddr: formatVaddr({ app: req.app, session, module: m.name }) };
+    });
+    for (const m of modules) {
+      if (m.side !== 'box') continue;
+      h.boxOf.set(m.vaddr, req.boxId);
+      await h.registry.bind(m.vaddr, { node: `box.${req.boxId}` });
+    }
+    await h.registry.createSession({ id: session, app: req.app, box: req.boxId, node, placements: Object.fromEntries(modules.map((m) => [m.module, m.side])) });
+    this.#live.set(session, { app: req.app, box: req.boxId, node, placements });
+    this.counters.opened++;
+    const entry = pub.manifest.modules.find((m) => onHeadend.includes(m.name) && m.kind !== 'mutable') ?? pub.manifest.modules.find((m) => onHeadend.includes(m.name));
+    const boot = new Set(pub.manifest.modules.filter((m) => m.tier === 'boot').map((m) => m.name));
+    return {
+      session,
+      node,
+      dasp: formatVaddr({ app: req.app, session, module: entry?.name ?? (modules[0]?.module as string) }),
+      modules,
+      // [c41] what the box does not have from the carousel's boot tier it downloads from the chosen node.
+      download: modules.filter((m) => m.side === 'box' && !boot.has(m.module)).map((m) => m.module),
+      reportEveryMs: REPORT_EVERY_MS,
+    };
+  }
+
+  /** `module.get` [c41]: the code of a module of the session's app, from this node. */
+  moduleGet(env: Envelope): unknown {
+    const req = checkModuleGet(env.body);
+    const live = this.#live.get(req.session);
+    const app = live?.app ?? env.src.vaddr?.split('/')[2];
+    const pub = app === undefined ? undefined : this.#host.catalog.get(app);
+    const entry = pub?.manifest.modules.find((m) => m.name === req.module);
+    if (pub === undefined || entry === undefined) throw new RemoteError(Codes.NOT_FOUND, `no module "${req.module}" for session ${req.session}`);
+    if (entry.kind === 'server' || entry.kind === 'peer') throw new RemoteError(Codes.FORBIDDEN, `module "${req.module}" runs on the head-end only`);
+    this.counters.downloads++;
+    return { module: entry.name, code: pub.sources[entry.name], sha256: entry.sha256 };
+  }
+
+  /** Node-to-node control: start a portion here for a session placed by another node. */
+  async control(env: Envelope): Promise<unknown> {
+    if (env.op !== ControlOps.start) throw new RemoteError(Codes.NOT_FOUND, `no control operation "${env.op ?? ''}"`);
+    const b = env.body as { app: string; session: string; modules: string[]; box?: string; states?: Record<string, Uint8Array> };
+    const r = await this.#host.startPortion(b.app, b.session, b.modules, b.states);
+    if (!r.ok) throw new RemoteError(Codes.UNAVAILABLE, r.error.message);
+    if (b.box !== undefined) this.#live.set(b.session, { app: b.app, box: b.box, node: this.#host.id, placements: [] });
+    return { iid: r.value };
+  }
+
+  /** A box's periodic resource report [c5]. */
+  boxReport(env: Envelope): void {
+    const r = env.body as ResourceReport | undefined;
+    if (r === undefined || typeof r.boxId !== 'string') return;
+    this.counters.reports++;
+    this.#boxes.set(r.boxId, r);
+  }
+
+  /** Re-place the sessions of a dead node [c16]: start their portions on live nodes. */
+  async replaceFrom(dead: string): Promise<number> {
+    const h = this.#host;
+    const sessions = await h.registry.listSessions({ node: dead });
+    let n = 0;
+    for (const s of sessions) {
+      const pub = h.catalog.get(s.app);
+      if (pub === undefined) continue;
+      const modules = Object.entries(s.placements).filter(([, side]) => side === 'headend').map(([m]) => m);
+      const node = await this.#startSomewhere(s.app, s.id, modules, {}, [dead]);
+      await h.registry.updateSession(s.id, { node }, s.version);
+      n++;
+    }
+    this.counters.replaced += n;
+    return n;
+  }
+
+  // [c41 step 3, c43] the balancer picks from the cluster view; this node starts it or asks the chosen one.
+  async #startSomewhere(app: string, session: string, modules: string[], states: Record<string, Uint8Array>, exclude: string[] = []): Promise<string> {
+    const h = this.#host;
+    const view: ClusterView = h.statistics.clusterView();
+    const choice = view.nodes.length === 0 ? undefined : h.policy.place(view, { app, cost: 1, exclude });
+    const chosen = choice?.ok === true ? choice.value.node : h.id;
+    const udp = h.peerUdp(chosen);
+    if (chosen !== h.id && udp !== undefined) {
+      try {
+        await h.request({ vaddr: formatVaddr({ app: 'headend', session: chosen, module: 'control' }), udp }, { app, session, modules, states }, ControlOps.start, 10_000);
+        return chosen;
+      } catch {
+        // The chosen node failed to start it: run it here rather than fail the box.
+      }
+    }
+    const r = await h.startPortion(app, session, modules, states);
+    if (!r.ok) throw new RemoteError(Codes.UNAVAILABLE, `could not start ${app} for ${session}: ${r.error.message}`);
+    return h.id;
+  }
+}

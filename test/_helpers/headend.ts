@@ -1,0 +1,55 @@
+// Real head-end nodes for tests: UDP transports on loopback, a SQLite registry (shared file or
+// memory), a pre-warmed worker pool running the real portion worker (QuickJS), the services.
+
+import { ManualClock, type Clock } from '../../runtime/index.ts';
+import type { TrustedKeyJson } from '../../runtime/app/index.ts';
+import { createUdpTransport } from '../../transport/index.ts';
+import { AppCatalog, type PublishedApp } from '../../headend/app-catalog.ts';
+import { HeadendNode } from '../../headend/node.ts';
+import { SqliteRegistry } from '../../headend/registry-sqlite.ts';
+import type { Registry } from '../../headend/registry.ts';
+import { guideService, vodService } from '../../headend/services/index.ts';
+import { WorkerPool } from '../../headend/worker-pool.ts';
+
+export const WORKER_ENTRY = new URL('../../headend/portion-worker.ts', import.meta.url);
+
+export interface TestNodeOptions {
+  id: string;
+  registry: Registry;
+  apps: PublishedApp[];
+  trusted: TrustedKeyJson[];
+  intervalMs?: number;
+  clock?: Clock;
+}
+
+export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
+  const udp = await createUdpTransport({ host: '127.0.0.1', port: 0 });
+  const catalog = new AppCatalog();
+  for (const a of o.apps) catalog.add(a);
+  const pool = new WorkerPool({ entry: WORKER_ENTRY, spare: 1, max: 8 });
+  const node = new HeadendNode({
+    id: o.id,
+    udp,
+    registry: o.registry,
+    catalog,
+    pool,
+    trusted: o.trusted,
+    services: [guideService({ from: Date.UTC(2026, 10, 26, 18), channels: 8, hours: 12 }), vodService({ now: () => Date.now() })],
+    intervalMs: o.intervalMs ?? 200,
+    ...(o.clock === undefined ? {} : { clock: o.clock }),
+  });
+  const close = node.close.bind(node);
+  node.close = async () => {
+    await close();
+    await pool.close();
+    await udp.close();
+  };
+  await node.start();
+  return node;
+}
+
+export function memoryRegistry(clock?: Clock): SqliteRegistry {
+  return new SqliteRegistry({ path: ':memory:', ...(clock === undefined ? {} : { clock }) });
+}
+
+export { ManualClock };
