@@ -31,5 +31,5 @@ export { Router } from './router.ts';
 export type { Resolver, Route, RouterOptions, RouterStats } from './router.ts';
 export { checkProfile, CPU_CLASSES } from './device.ts';
 export type { DeviceProfile, ResourceReport, ChannelConditions, CpuClass } from './device.ts';
-export { SESSIONS_VADDR, STATS_VADDR, SessionOps, checkReport, checkOpenRequest, checkOpenReply, checkModuleGet } from './session.ts';
-export type { OpenRequest, OpenReply, PlacedModule, ModuleGetRequest, ModuleGetReply } from './session.ts';
+export { SESSIONS_VADDR, STATS_VADDR, SessionOps, modulesVaddr, checkReport, checkOpenRequest, checkOpenReply, checkModuleGet, checkModuleGetReply, checkClientStarted } from './session.ts';
+export type { OpenRequest, OpenReply, PlacedModule, ModuleGetRequest, ModuleGetReply, ClientStarted } from './session.ts';

@@ -13,6 +13,11 @@ export const SESSIONS_VADDR = 'weft://headend/*/sessions';
 /** Where boxes send periodic `box.report` stats. */
 export const STATS_VADDR = 'weft://headend/*/stats';
 
+/** Where a box sends `module.get`: the module endpoint of the node the session reply named [c41]. */
+export function modulesVaddr(node: string): string {
+  return `weft://headend/${node}/modules`;
+}
+
 export const SessionOps = {
   /** req box -> head-end: ask for a server portion [c41 step 2, c45 step 2]. */
   open: 'session.open',
@@ -73,6 +78,12 @@ export interface ModuleGetReply {
   sha256: string;
   /** State to restore (a mutable module moving from the head-end to the box). */
   state?: Uint8Array;
+}
+
+/** Body of `ctl client-started` [c42]: the session and the modules now running on the box. */
+export interface ClientStarted {
+  session: string;
+  modules: string[];
 }
 
 const bad = (msg: string): RemoteError => new RemoteError(Codes.BAD_REQUEST, msg);
@@ -145,4 +156,21 @@ export function checkOpenReply(v: unknown): OpenReply {
   }
   nonNeg(o, 'reportEveryMs', 'reply');
   return o as unknown as OpenReply;
+}
+
+/** Box side: a `module.get` reply; the loader still checks `code` against its signed manifest. */
+export function checkModuleGetReply(v: unknown): ModuleGetReply {
+  const o = obj(v, 'module.get reply', ['module', 'code', 'sha256', 'state']);
+  text(o, 'module', 'module.get reply', 64);
+  if (!(o.code instanceof Uint8Array)) throw bad('module.get reply.code must be bytes');
+  if (typeof o.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.sha256)) throw bad('module.get reply.sha256 must be 64 lower-case hex digits');
+  if (o.state !== undefined && !(o.state instanceof Uint8Array)) throw bad('module.get reply.state must be bytes');
+  return o as unknown as ModuleGetReply;
+}
+
+export function checkClientStarted(v: unknown): ClientStarted {
+  const o = obj(v, 'client-started', ['session', 'modules']);
+  text(o, 'session', 'client-started', 64);
+  if (!Array.isArray(o.modules) || o.modules.length > 64 || !o.modules.every((m) => typeof m === 'string')) throw bad('client-started.modules must be an array of at most 64 names');
+  return o as unknown as ClientStarted;
 }
