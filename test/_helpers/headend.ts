@@ -4,6 +4,7 @@
 import { ManualClock, type Clock } from '../../runtime/index.ts';
 import type { TrustedKeyJson } from '../../runtime/app/index.ts';
 import { createUdpTransport } from '../../transport/index.ts';
+import { connectMqttTransport } from '../../transport/mqtt.ts';
 import { AppCatalog, type PublishedApp } from '../../headend/app-catalog.ts';
 import { HeadendNode } from '../../headend/node.ts';
 import { SqliteRegistry } from '../../headend/registry-sqlite.ts';
@@ -20,6 +21,8 @@ export interface TestNodeOptions {
   trusted: TrustedKeyJson[];
   intervalMs?: number;
   clock?: Clock;
+  /** Join an MQTT broker as a head-end identity (boxes reach the node through it). */
+  mqtt?: { url: string; password: string };
 }
 
 export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
@@ -27,9 +30,16 @@ export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
   const catalog = new AppCatalog();
   for (const a of o.apps) catalog.add(a);
   const pool = new WorkerPool({ entry: WORKER_ENTRY, spare: 1, max: 8 });
+  const boxLocations = new Map<string, string>();
+  const mqtt =
+    o.mqtt === undefined
+      ? undefined
+      : await connectMqttTransport({ role: 'headend', url: o.mqtt.url, id: o.id, password: o.mqtt.password, log: () => {}, locate: (v) => boxLocations.get(v), deadPath: { initialRttMs: 1000 } });
   const node = new HeadendNode({
     id: o.id,
     udp,
+    ...(mqtt === undefined ? {} : { mqtt }),
+    boxLocations,
     registry: o.registry,
     catalog,
     pool,
@@ -43,6 +53,7 @@ export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
     await close();
     await pool.close();
     await udp.close();
+    await mqtt?.close();
   };
   await node.start();
   return node;
