@@ -22,6 +22,7 @@ export interface EntryRun<T> {
 /** The module whose entry (or settled promise) caused the jobs being pumped. */
 export interface JobOrigin {
   readonly name: string;
+  stopping(): boolean;
   record(fault: 'deadline' | 'memory' | 'stack' | 'too-large' | 'exception', detail: string): void;
 }
 
@@ -41,8 +42,11 @@ export interface AppCore {
   readonly ui: ((scene: unknown, module: string) => void) | undefined;
   readonly services: Readonly<Record<string, ServiceHandler>> | undefined;
   capabilities(entry: ModuleEntry): Capabilities;
-  /** Run guest code with the deadline armed; entries never nest. */
-  runEntry<T>(deadlineMs: number, fn: () => T): EntryRun<T>;
+  /** The engine's WebAssembly memory is at its cap (allocations are failing). */
+  exhausted(): boolean;
+  /** Run guest code with the deadline armed; entries never nest. When `abort` turns true (a
+   *  fatal fault was recorded) the engine is interrupted at its next poll, deadline or not. */
+  runEntry<T>(deadlineMs: number, fn: () => T, abort?: () => boolean): EntryRun<T>;
   /**
    * Run pending promise jobs, each under its own deadline, then let modules settle. Every entry
    * ends with a pump that drains the queue, so the jobs of a pump were all caused by `origin`.

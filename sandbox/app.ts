@@ -59,11 +59,13 @@ export class AppSandbox implements AppCore {
   readonly ui: ((scene: unknown, module: string) => void) | undefined;
   readonly services: Readonly<Record<string, ServiceHandler>> | undefined;
   #now: () => number;
+  #engine: Engine;
   #onFault: ((err: SandboxError) => void) | undefined;
   #rt: QuickJSRuntime;
   #modules = new Map<string, ModuleSandbox>();
   #zombies: QuickJSContext[] = [];
   #deadline = Infinity;
+  #abort: (() => boolean) | undefined;
   #interrupted = false;
   #depth = 0;
   #pumping = false;
@@ -87,12 +89,13 @@ export class AppSandbox implements AppCore {
     this.ui = options.ui;
     this.services = options.services === undefined ? undefined : Object.freeze({ ...options.services });
     this.#onFault = options.onFault;
+    this.#engine = engine;
     this.#rt = engine.quickjs.newRuntime();
     this.#rt.setMemoryLimit(this.limits.memoryBytes);
     this.#rt.setMaxStackSize(this.limits.stackBytes);
     // The deadline interrupt [sandbox]: polled by the engine while guest code runs.
     this.#rt.setInterruptHandler(() => {
-      if (this.#now() <= this.#deadline) return false;
+      if (this.#now() <= this.#deadline && this.#abort?.() !== true) return false;
       this.#interrupted = true;
       return true;
     });
@@ -181,17 +184,23 @@ export class AppSandbox implements AppCore {
     };
   }
 
-  runEntry<T>(deadlineMs: number, fn: () => T): EntryRun<T> {
+  exhausted(): boolean {
+    return this.#engine.exhausted();
+  }
+
+  runEntry<T>(deadlineMs: number, fn: () => T, abort?: () => boolean): EntryRun<T> {
     if (this.#depth > 0) throw new SandboxError('state', this.app, 're-entrant call into guest code from a host callback');
     this.#depth++;
     const start = this.#now();
     this.#deadline = start + deadlineMs;
+    this.#abort = abort;
     this.#interrupted = false;
     try {
       const value = fn();
       return { value, elapsed: this.#now() - start, interrupted: this.#interrupted };
     } finally {
       this.#deadline = Infinity;
+      this.#abort = undefined;
       this.#depth--;
     }
   }
@@ -205,12 +214,12 @@ export class AppSandbox implements AppCore {
       while (n < max && this.#rt.hasPendingJob()) {
         n++;
         // One job per deadline: an interrupted job must not cut short the job after it.
-        const run = this.runEntry(this.limits.deadlineMs, () => this.#rt.executePendingJobs(1));
+        const run = this.runEntry(this.limits.deadlineMs, () => this.#rt.executePendingJobs(1), origin?.stopping);
         const r = run.value;
         if (r.error) {
           const thrown = describeThrown(r.error.context, r.error);
           r.error.dispose();
-          const fault = run.interrupted ? 'deadline' : classify(thrown);
+          const fault = run.interrupted ? 'deadline' : thrown.undescribable && this.exhausted() ? 'memory' : classify(thrown);
           origin?.record(fault === 'stack' || fault === 'memory' || fault === 'too-large' || fault === 'deadline' ? fault : 'exception', `promise job: ${thrown.text}`);
         } else if (run.interrupted) {
           // The engine turns an interrupt inside a promise job into a rejection; the queue was

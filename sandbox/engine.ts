@@ -1,7 +1,15 @@
-// The QuickJS engine: loads the WebAssembly module once per composition root (no singleton here).
-// Only this file picks a quickjs-emscripten build variant: release-sync in production, debug-sync for leak tests.
+// The QuickJS engine: one WebAssembly instance with a hard memory cap, loaded by a composition
+// root and passed to the AppSandboxes that share it (no singleton here). Only this file picks a
+// quickjs-emscripten build variant: release-sync in production, debug-sync for leak tests.
 
-import { DEBUG_SYNC, newQuickJSWASMModuleFromVariant, RELEASE_SYNC, TestQuickJSWASMModule, type QuickJSWASMModule } from 'quickjs-emscripten';
+import {
+  DEBUG_SYNC,
+  newQuickJSWASMModuleFromVariant,
+  newVariant,
+  RELEASE_SYNC,
+  TestQuickJSWASMModule,
+  type QuickJSWASMModule,
+} from 'quickjs-emscripten';
 import { ArgumentError, rejectUnknown } from '../runtime/index.ts';
 
 export interface Engine {
@@ -9,28 +17,59 @@ export interface Engine {
   readonly variant: 'release' | 'debug';
   /** The raw quickjs-emscripten module, for benchmarks that compare against it. */
   readonly quickjs: QuickJSWASMModule;
+  /** The hard cap of the instance's WebAssembly memory, bytes: no guest of any app sharing this
+   *  engine can take more from the host process. */
+  readonly maxMemoryBytes: number;
+  /** True when the instance's memory has grown to (nearly) its cap: allocations are failing. */
+  exhausted(): boolean;
   /**
    * Debug variant only: throws when any runtime or context made through this engine is still
-   * alive, or the leak sanitizer finds un-freed wasm memory. A no-op check on release.
+   * alive, or the leak sanitizer finds un-freed wasm memory. A no-op on release.
    */
   assertNoLeaks(): void;
 }
 
 export interface EngineOptions {
   variant?: 'release' | 'debug';
+  /** WebAssembly memory cap, bytes; default 64 MiB. This QuickJS build needs at least 16 MiB. */
+  maxMemoryBytes?: number;
 }
 
-/** Load the engine. Call once at start-up and pass the result to every AppSandbox. */
+// No DOM lib in this project: the one WebAssembly API used here, typed by hand.
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+const Wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => WasmMemory } }).WebAssembly;
+
+const PAGE = 65536;
+/** The release and debug builds both declare a 16 MiB initial memory. */
+const MIN_MEMORY = 16 * 1024 * 1024;
+export const DEFAULT_ENGINE_MEMORY = 64 * 1024 * 1024;
+
+/**
+ * Load an engine. Apps that share it share its memory cap, so a box gives its running app one
+ * engine and a head-end node one engine per app (or per worker) when apps must not starve
+ * each other. QuickJS's own per-runtime limit counts allocations under emscripten (malloc sizes
+ * are not available to it), so this cap is what bounds the bytes.
+ */
 export async function loadEngine(options: EngineOptions = {}): Promise<Engine> {
-  rejectUnknown('loadEngine', options, ['variant']);
+  rejectUnknown('loadEngine', options, ['variant', 'maxMemoryBytes']);
   const variant = options.variant ?? 'release';
-  if (variant === 'release') {
-    const quickjs = await newQuickJSWASMModuleFromVariant(RELEASE_SYNC);
-    return { variant, quickjs, assertNoLeaks: () => {} };
+  if (variant !== 'release' && variant !== 'debug') throw new ArgumentError(`loadEngine: variant must be release or debug, got ${String(variant)}`, 'variant');
+  const max = options.maxMemoryBytes ?? DEFAULT_ENGINE_MEMORY;
+  if (!Number.isInteger(max) || max < MIN_MEMORY || max > 2 ** 31) {
+    throw new ArgumentError(`loadEngine: maxMemoryBytes must be an integer in ${MIN_MEMORY}..${2 ** 31} (this QuickJS build starts at 16 MiB)`, 'maxMemoryBytes');
   }
-  if (variant !== 'debug') throw new ArgumentError(`loadEngine: variant must be release or debug, got ${String(variant)}`, 'variant');
-  // [sandbox] TestQuickJSWASMModule tracks every runtime and context it made, so a leaked one
-  // is reported by name of the count; the debug build adds the leak sanitizer on top.
-  const test = new TestQuickJSWASMModule(await newQuickJSWASMModuleFromVariant(DEBUG_SYNC));
-  return { variant, quickjs: test as unknown as QuickJSWASMModule, assertNoLeaks: () => test.assertNoMemoryAllocated() };
+  const pages = Math.ceil(max / PAGE);
+  const memory = new Wasm.Memory({ initial: MIN_MEMORY / PAGE, maximum: pages });
+  const base = variant === 'release' ? RELEASE_SYNC : DEBUG_SYNC;
+  const loaded = await newQuickJSWASMModuleFromVariant(newVariant(base, { wasmMemory: memory as never }));
+  const maxMemoryBytes = pages * PAGE;
+  // Growth happens in steps, and an allocation fails when it does not fit the rest: "nearly".
+  const exhausted = (): boolean => memory.buffer.byteLength >= maxMemoryBytes - maxMemoryBytes / 16;
+  if (variant === 'release') return { variant, quickjs: loaded, maxMemoryBytes, exhausted, assertNoLeaks: () => {} };
+  // TestQuickJSWASMModule tracks every runtime and context made through it, so a leaked one is
+  // reported; the debug build adds the leak sanitizer on top.
+  const test = new TestQuickJSWASMModule(loaded);
+  return { variant, quickjs: test as unknown as QuickJSWASMModule, maxMemoryBytes, exhausted, assertNoLeaks: () => test.assertNoMemoryAllocated() };
 }

@@ -15,6 +15,8 @@ export interface GuestTarget {
   /** The context's own JSON.parse, taken before module code ran. */
   readonly parse: QuickJSHandle;
   readonly record: Recorder;
+  /** True once the module is destroyed or has a fatal fault recorded. */
+  stopping(): boolean;
 }
 
 /**
@@ -37,7 +39,7 @@ export function callGuest(t: GuestTarget, fn: QuickJSHandle, args: readonly unkn
     thrown = describeThrown(t.ctx, r.error);
     r.error.dispose();
     return undefined;
-  });
+  }, t.stopping);
   for (const h of handles) h.dispose();
   judge(t, what, deadlineMs, run, thrown);
   return run.value;
@@ -60,16 +62,20 @@ export function evalModule(t: GuestTarget, source: string, file: string, deadlin
   return run.value;
 }
 
-/** Decide which fault, if any, an entry stands for. The watchdog's verdict comes first: the
- *  engine could not interrupt the entry in time (a long native or host call). */
+/** Decide which fault, if any, an entry stands for. An entry that outlived its deadline plus
+ *  grace is the watchdog's: the engine could not interrupt it in time (a long native or host
+ *  call). A limit the guest hit (memory, stack, size) is named even then. */
 export function judge(t: GuestTarget, what: string, deadlineMs: number, run: EntryRun<unknown>, thrown: Thrown | undefined): void {
   const grace = t.app.limits.watchdogGraceMs;
-  if (run.elapsed > deadlineMs + grace) {
-    t.record('watchdog', `${what} held the host for ${Math.round(run.elapsed)} ms (deadline ${deadlineMs} ms + ${grace} ms grace)`);
+  const held = run.elapsed > deadlineMs + grace ? `held the host for ${Math.round(run.elapsed)} ms (deadline ${deadlineMs} ms + ${grace} ms grace)` : undefined;
+  const fault = thrown === undefined ? undefined : run.interrupted ? 'deadline' : thrown.undescribable && t.app.exhausted() ? 'memory' : classify(thrown);
+  if (held !== undefined && (fault === undefined || fault === 'deadline' || fault === 'exception')) {
+    t.record('watchdog', `${what} ${held}`);
+  } else if (fault === 'deadline') {
+    t.record('deadline', `${what} ran past its ${deadlineMs} ms deadline`);
+  } else if (fault !== undefined && thrown !== undefined) {
+    t.record(fault, `${what}: ${thrown.text}${held === undefined ? '' : ` (and ${held})`}`);
   }
-  if (thrown === undefined) return;
-  if (run.interrupted) t.record('deadline', `${what} ran past its ${deadlineMs} ms deadline`);
-  else t.record(classify(thrown), `${what}: ${thrown.text}`);
 }
 
 /** Read a returned guest value as JSON data, under a deadline (toJSON may run guest code). */

@@ -90,6 +90,8 @@ export interface Thrown {
   text: string;
   name: string | undefined;
   message: string;
+  /** An object the engine could not even describe (typical when memory is exhausted). */
+  undescribable: boolean;
 }
 
 const MAX_TEXT = 240;
@@ -107,7 +109,7 @@ export function describeThrown(ctx: QuickJSContext, h: QuickJSHandle): Thrown {
   if (t === 'object' && v !== null && typeof v === 'object' && typeof (v as { message?: unknown }).message === 'string') {
     const { name, message } = v as { name?: unknown; message: string };
     const n = typeof name === 'string' ? name : 'Error';
-    return { text: clip(`${n}: ${message}`), name: n, message: clip(message) };
+    return { text: clip(`${n}: ${message}`), name: n, message: clip(message), undescribable: false };
   }
   let shown: string;
   try {
@@ -116,7 +118,8 @@ export function describeThrown(ctx: QuickJSContext, h: QuickJSHandle): Thrown {
     shown = '?';
   }
   const kind = t === 'object' && v === null ? 'null' : t;
-  return { text: clip(`non-Error value thrown (${kind}): ${shown}`), name: undefined, message: clip(shown) };
+  const undescribable = t === 'object' && (v === undefined || v === '');
+  return { text: clip(`non-Error value thrown (${kind}): ${shown}`), name: undefined, message: clip(shown), undescribable };
 }
 
 /** Which fault an uncaught guest error stands for, from the engine's own messages. */

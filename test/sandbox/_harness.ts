@@ -56,8 +56,8 @@ export class Apps {
     this.#engine = engine;
   }
 
-  make(options: Partial<AppSandboxOptions> = {}): AppSandbox {
-    const app = new AppSandbox(this.#engine, { app: 'test', side: 'box', clock: this.clock, ...options });
+  make(options: Partial<AppSandboxOptions> = {}, engine: Engine = this.#engine): AppSandbox {
+    const app = new AppSandbox(engine, { app: 'test', side: 'box', clock: this.clock, ...options });
     this.#made.push(app);
     return app;
   }
