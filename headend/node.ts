@@ -338,7 +338,10 @@ export class HeadendNode {
   async #peerDead(node: string, reason: string): Promise<void> {
     this.statistics.setAlive(node, false);
     this.#log(`node ${node} is dead (${reason})`);
-    await this.sessions.replaceFrom(node);
+    // One survivor re-places: the lowest id among the nodes this one believes alive, so two
+    // survivors do not both restart the same sessions.
+    const alive = [this.id, ...this.peers().filter((p) => p !== node && this.timing.isAlive(p) !== false)].sort();
+    if (alive[0] === this.id) await this.sessions.replaceFrom(node);
   }
 
   #onBox(vaddr: string): boolean {
