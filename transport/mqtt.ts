@@ -374,6 +374,7 @@ export class MqttTransport implements Transport {
         client.removeListener('error', onError);
         client.removeListener('close', onClose);
         client.removeListener('connect', onConnect);
+        client.removeListener('message', this.#onMessage);
         client.on('error', () => {});
         client.end(true);
         reject(err);
@@ -386,6 +387,8 @@ export class MqttTransport implements Transport {
       const onClose = (): void => fail(new LinkDownError(`connection to ${o.host}:${o.port} closed before it was up`), false);
       client.on('error', onError);
       client.on('close', onClose);
+      // A resumed MQTT 5 session delivers what was queued right after CONNACK, before SUBACK.
+      client.on('message', this.#onMessage);
       const onConnect = (connack: IConnackPacket): void => {
         if (tcpAt > 0) this.#rtt.sample(performance.now() - tcpAt);
         this.#timeouts = 0;
@@ -424,7 +427,6 @@ export class MqttTransport implements Transport {
     const onRx = (): void => void (conn.lastRx = this.#o.clock.now());
     const onError = (e: Error): void => this.#lost(conn, e);
     const onClose = (): void => this.#lost(conn, new Error('connection closed'));
-    client.on('message', this.#onMessage);
     client.on('packetreceive', onRx);
     client.on('error', onError);
     client.on('close', onClose);

@@ -1,6 +1,7 @@
 // Shared set-up for the MQTT tests: a broker (embedded aedes or a real mosquitto) with a head-end
 // identity and a few box identities, and connected transports on it. No assertions here.
 
+import { type Socket, connect, createServer } from 'node:net';
 import { staticCredentials, type Credential } from '../../headend/broker-auth.ts';
 import { startAedesBroker, type AedesBrokerOptions, type EmbeddedBroker } from '../../headend/broker-aedes.ts';
 import { connectMqttTransport, type MqttTransport } from '../../transport/mqtt.ts';
@@ -9,6 +10,7 @@ import { startMosquitto, type MosquittoOptions, type RunningMosquitto } from './
 
 export const USERS: Credential[] = [
   { role: 'headend', id: 'node-1', password: 'node-1-secret' },
+  { role: 'headend', id: 'node-2', password: 'node-2-secret' },
   { role: 'box', id: 'box-a', password: 'box-a-secret' },
   { role: 'box', id: 'box-b', password: 'box-b-secret' },
   { role: 'box', id: 'box-c', password: 'box-c-secret' },
@@ -56,4 +58,49 @@ export async function until(cond: () => boolean, ms = 3000, what = 'condition'):
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+export interface CuttableProxy {
+  port: number;
+  url: string;
+  /** Stop forwarding both ways, keeping every socket open: a dead path, not a closed one. New connections are accepted and go nowhere. */
+  cut(): void;
+  heal(): void;
+  close(): Promise<void>;
+}
+
+/** A loopback TCP proxy to `target` that can silently black-hole traffic (no RST, no FIN). */
+export async function cuttableProxy(target: URL | string): Promise<CuttableProxy> {
+  const u = typeof target === 'string' ? new URL(target) : target;
+  const sockets = new Set<Socket>();
+  let dead = false;
+  const server = createServer({ noDelay: true }, (inbound) => {
+    sockets.add(inbound);
+    inbound.on('error', () => {});
+    inbound.once('close', () => sockets.delete(inbound));
+    if (dead) return; // accept and say nothing
+    const outbound = connect({ host: u.hostname, port: Number(u.port), noDelay: true });
+    sockets.add(outbound);
+    outbound.on('error', () => inbound.destroy());
+    outbound.once('close', () => {
+      sockets.delete(outbound);
+      inbound.destroy();
+    });
+    inbound.once('close', () => outbound.destroy());
+    inbound.on('data', (b) => void (dead || outbound.write(b)));
+    outbound.on('data', (b) => void (dead || inbound.write(b)));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    cut: () => void (dead = true),
+    heal: () => void (dead = false),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
 }
