@@ -90,7 +90,7 @@ export class AppSandbox implements AppCore {
     this.services = options.services === undefined ? undefined : Object.freeze({ ...options.services });
     this.#onFault = options.onFault;
     this.#engine = engine;
-    this.#rt = engine.quickjs.newRuntime();
+    this.#rt = engine.newRuntime();
     this.#rt.setMemoryLimit(this.limits.memoryBytes);
     this.#rt.setMaxStackSize(this.limits.stackBytes);
     // The deadline interrupt [sandbox]: polled by the engine while guest code runs.

@@ -2,14 +2,7 @@
 // root and passed to the AppSandboxes that share it (no singleton here). Only this file picks a
 // quickjs-emscripten build variant: release-sync in production, debug-sync for leak tests.
 
-import {
-  DEBUG_SYNC,
-  newQuickJSWASMModuleFromVariant,
-  newVariant,
-  RELEASE_SYNC,
-  TestQuickJSWASMModule,
-  type QuickJSWASMModule,
-} from 'quickjs-emscripten';
+import { DEBUG_SYNC, newQuickJSWASMModuleFromVariant, newVariant, RELEASE_SYNC, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten';
 import { ArgumentError, rejectUnknown } from '../runtime/index.ts';
 
 export interface Engine {
@@ -22,16 +15,22 @@ export interface Engine {
   readonly maxMemoryBytes: number;
   /** True when the instance's memory has grown to (nearly) its cap: allocations are failing. */
   exhausted(): boolean;
+  /** A new QuickJS runtime, counted until it is disposed. */
+  newRuntime(): QuickJSRuntime;
+  /** Runtimes made by newRuntime() that are still alive. */
+  liveRuntimes(): number;
   /**
-   * Debug variant only: throws when any runtime or context made through this engine is still
-   * alive, or the leak sanitizer finds un-freed wasm memory. A no-op on release.
+   * Throws when a runtime made here is still alive, or (debug build) the leak sanitizer finds
+   * un-freed wasm memory. The debug build also aborts when a runtime is disposed with objects
+   * still alive in it, so a leaked handle fails the test that caused it.
    */
   assertNoLeaks(): void;
 }
 
 export interface EngineOptions {
   variant?: 'release' | 'debug';
-  /** WebAssembly memory cap, bytes; default 64 MiB. This QuickJS build needs at least 16 MiB. */
+  /** WebAssembly memory cap, bytes; default 64 MiB (1 GiB for the debug build, whose leak
+   *  sanitizer needs room). This QuickJS build needs at least 16 MiB. */
   maxMemoryBytes?: number;
 }
 
@@ -45,6 +44,7 @@ const PAGE = 65536;
 /** The release and debug builds both declare a 16 MiB initial memory. */
 const MIN_MEMORY = 16 * 1024 * 1024;
 export const DEFAULT_ENGINE_MEMORY = 64 * 1024 * 1024;
+const DEFAULT_DEBUG_MEMORY = 1024 * 1024 * 1024;
 
 /**
  * Load an engine. Apps that share it share its memory cap, so a box gives its running app one
@@ -56,7 +56,7 @@ export async function loadEngine(options: EngineOptions = {}): Promise<Engine> {
   rejectUnknown('loadEngine', options, ['variant', 'maxMemoryBytes']);
   const variant = options.variant ?? 'release';
   if (variant !== 'release' && variant !== 'debug') throw new ArgumentError(`loadEngine: variant must be release or debug, got ${String(variant)}`, 'variant');
-  const max = options.maxMemoryBytes ?? DEFAULT_ENGINE_MEMORY;
+  const max = options.maxMemoryBytes ?? (variant === 'debug' ? DEFAULT_DEBUG_MEMORY : DEFAULT_ENGINE_MEMORY);
   if (!Number.isInteger(max) || max < MIN_MEMORY || max > 2 ** 31) {
     throw new ArgumentError(`loadEngine: maxMemoryBytes must be an integer in ${MIN_MEMORY}..${2 ** 31} (this QuickJS build starts at 16 MiB)`, 'maxMemoryBytes');
   }
@@ -67,9 +67,24 @@ export async function loadEngine(options: EngineOptions = {}): Promise<Engine> {
   const maxMemoryBytes = pages * PAGE;
   // Growth happens in steps, and an allocation fails when it does not fit the rest: "nearly".
   const exhausted = (): boolean => memory.buffer.byteLength >= maxMemoryBytes - maxMemoryBytes / 16;
-  if (variant === 'release') return { variant, quickjs: loaded, maxMemoryBytes, exhausted, assertNoLeaks: () => {} };
-  // TestQuickJSWASMModule tracks every runtime and context made through it, so a leaked one is
-  // reported; the debug build adds the leak sanitizer on top.
-  const test = new TestQuickJSWASMModule(loaded);
-  return { variant, quickjs: test as unknown as QuickJSWASMModule, maxMemoryBytes, exhausted, assertNoLeaks: () => test.assertNoMemoryAllocated() };
+  const runtimes = new Set<QuickJSRuntime>();
+  const liveRuntimes = (): number => [...runtimes].filter((r) => r.alive).length;
+  return {
+    variant,
+    quickjs: loaded,
+    maxMemoryBytes,
+    exhausted,
+    newRuntime: () => {
+      for (const r of runtimes) if (!r.alive) runtimes.delete(r);
+      const rt = loaded.newRuntime();
+      runtimes.add(rt);
+      return rt;
+    },
+    liveRuntimes,
+    assertNoLeaks: () => {
+      const live = liveRuntimes();
+      if (live > 0) throw new Error(`${live} QuickJS runtime(s) still alive`);
+      if (variant === 'debug' && loaded.getFFI().QTS_RecoverableLeakCheck() !== 0) throw new Error('the leak sanitizer found un-freed wasm memory');
+    },
+  };
 }
