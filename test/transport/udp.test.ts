@@ -15,6 +15,7 @@ import {
 } from '../../runtime/index.ts';
 import { createUdpTransport, parseDatagram, type UdpTransport, type UdpTransportOptions } from '../../transport/index.ts';
 import { transportContract } from '../_contracts/transport.ts';
+import { requireAll } from '../_helpers/env.ts';
 import { collect, prng, rawPeer } from '../_helpers/udp.ts';
 
 transportContract('udp', async () => {
@@ -54,6 +55,30 @@ test('udp: binds an ephemeral port, reports it, and refuses unknown or bad optio
   await t.throwsAsync(createUdpTransport({ host: 'localhost' }), { instanceOf: ArgumentError, message: /host must be an IP literal/ });
   await t.throwsAsync(createUdpTransport({ mtu: 100 }), { instanceOf: ArgumentError, message: /mtu/ });
   await t.throwsAsync(createUdpTransport({ host: '192.0.2.1' }), { instanceOf: AddressError, message: /cannot bind/ });
+});
+
+test('udp: works over IPv6 loopback too', async (t) => {
+  const probe = await createUdpTransport({ host: '::1' }).catch((e: unknown) => e as Error);
+  if (probe instanceof Error) {
+    // A host without IPv6 loopback: only CI must have it.
+    if (requireAll) t.fail(`cannot bind ::1 (${probe.message}); WEFT_REQUIRE_ALL=1 makes this a failure`);
+    else t.log(`SKIPPED: no IPv6 loopback here (${probe.message})`);
+    t.pass();
+    return;
+  }
+  await probe.close();
+  const p = await pair({ host: '::1' }, { host: '::1' });
+  try {
+    t.is(p.a.address.udp?.host, '::1');
+    const server = new Channel({ self: p.b.address, write: (e) => p.b.send(e), onRequest: (r) => ({ got: r.body }) });
+    const client = new Channel({ self: p.a.address, write: (e) => p.a.send(e) });
+    p.b.onEnvelope((e) => server.receive(e));
+    p.a.onEnvelope((e) => client.receive(e));
+    t.deepEqual(await client.request(p.b.address, 'v6'), { got: 'v6' });
+    await t.throwsAsync(p.a.send({ v: 1, kind: 'msg', id: 1, src: p.a.address, dst: { udp: { host: '127.0.0.1', port: 9 } } }), { instanceOf: AddressError });
+  } finally {
+    await p.close();
+  }
 });
 
 test('udp: refuses what it cannot send with typed errors, never a throw', async (t) => {
