@@ -1,0 +1,46 @@
+// The `weft` global as app modules see it: types only (the sandbox builds the object). Modules
+// write `declare const weft: Weft;` and import nothing else at run time from outside apps/.
+
+/** A weft:// virtual address, or an address object. */
+export type AddressLike = string | { vaddr?: string; queue?: string; udp?: { host: string; port: number } };
+
+export interface RequestOptions {
+  /** Milliseconds before the request fails with code TIMEOUT (3). */
+  timeout?: number;
+}
+
+/** What a failed request rejects with: `code` is the wire code (runtime/codes.ts). */
+export interface WeftRequestError extends Error {
+  code: number;
+}
+
+export interface Weft {
+  /** This module's own virtual address, weft://<app>/<session>/<module>. */
+  readonly self: string;
+  /** The virtual address of another module of the same app and session. */
+  address(module: string): string;
+  /** Fire and forget. The body is JSON data (64 KiB of JSON at most). */
+  send(addr: AddressLike, body?: unknown): void;
+  request(addr: AddressLike, body?: unknown, options?: RequestOptions): Promise<unknown>;
+  on(kind: 'message', handler: (body: unknown, from: AddressLike) => void | Promise<void>): void;
+  /** The handler's return value (or resolved value) is the reply body. */
+  on(kind: 'request', handler: (body: unknown, from: AddressLike) => unknown): void;
+  on(kind: 'key', handler: (key: string) => void | Promise<void>): void;
+  on(kind: 'start' | 'pause' | 'resume', handler: () => void | Promise<void>): void;
+  setTimeout(fn: () => void | Promise<void>, ms: number): number;
+  clearTimeout(id: number): void;
+  /** Present when the manifest declares `storage`. Per-app, with a quota. */
+  readonly storage?: {
+    get(key: string): unknown;
+    /** Throws a QuotaError when the app's quota is full. */
+    set(key: string, value: unknown): void;
+    delete(key: string): void;
+    keys(): string[];
+  };
+  /** Present when the manifest declares `device`. */
+  readonly device?: { info(): Record<string, unknown> };
+  /** Present when the manifest declares `ui`; keys arrive through on('key'). */
+  readonly ui?: { show(scene: unknown): void };
+  /** Head-end only, for modules that declare `services.<name>` [c7]. */
+  readonly services?: { request(name: string, body?: unknown, options?: RequestOptions): Promise<unknown> };
+}
