@@ -58,9 +58,9 @@ export class EnvelopeCodec {
   #dec = new Decoder({ useRecords: false, mapsAsObjects: true });
   // Address strings that passed full validation before: most traffic repeats a few peers, so
   // decode skips re-parsing them. Bounded: emptied when full, never trusted without a check.
-  #validVaddr = new Set<string>();
-  #validQueue = new Set<string>();
-  #validHost = new Set<string>();
+  #validVaddr = new ValidStrings(isValidVaddr);
+  #validQueue = new ValidStrings(isValidQueue);
+  #validHost = new ValidStrings(isIpLiteral);
 
   constructor(options: CodecOptions = {}) {
     const known = ['maxBytes'];
@@ -114,12 +114,20 @@ export class EnvelopeCodec {
 
   #fromWire(raw: unknown): Envelope {
     if (!Array.isArray(raw) || raw.length !== FIELDS) throw new DecodeError('not an envelope record');
-    const [v, kind, id, corr, src, dst, deadline, op, body] = raw as unknown[];
+    // Indexed reads, not destructuring: this runs once per message (iterator protocol costs).
+    const w = raw as unknown[];
+    const v = w[0];
+    const kind = w[1];
+    const id = w[2];
+    const corr = w[3];
+    const deadline = w[6];
+    const op = w[7];
+    const body = w[8];
     if (v !== ENVELOPE_VERSION) throw new DecodeError(`unsupported version ${String(v)}`);
     const k = typeof kind === 'number' ? KINDS[kind] : undefined;
     if (k === undefined) throw new DecodeError(`unknown kind ${String(kind)}`);
     if (!isU32(id)) throw new DecodeError('id is not a uint32');
-    const env: Envelope = { v: 1, kind: k, id, src: this.#address(src, 'src'), dst: this.#address(dst, 'dst') };
+    const env: Envelope = { v: 1, kind: k, id, src: this.#address(w[4], 'src'), dst: this.#address(w[5], 'dst') };
     if (corr !== null) {
       if (!isU32(corr)) throw new DecodeError('corr is not a uint32');
       env.corr = corr;
@@ -140,19 +148,23 @@ export class EnvelopeCodec {
   // anything else takes the full path, which names the error exactly as before.
   #address(raw: unknown, field: string): Address {
     if (Array.isArray(raw) && raw.length === 4) {
-      const [vaddr, queue, host, port] = raw as unknown[];
+      const w = raw as unknown[];
+      const vaddr = w[0];
+      const queue = w[1];
+      const host = w[2];
+      const port = w[3];
       const a: Address = {};
       let ok = true;
       if (vaddr !== null) {
-        if (typeof vaddr === 'string' && remember(this.#validVaddr, vaddr, isValidVaddr)) a.vaddr = vaddr;
+        if (typeof vaddr === 'string' && this.#validVaddr.check(vaddr)) a.vaddr = vaddr;
         else ok = false;
       }
       if (queue !== null) {
-        if (typeof queue === 'string' && remember(this.#validQueue, queue, isValidQueue)) a.queue = queue;
+        if (typeof queue === 'string' && this.#validQueue.check(queue)) a.queue = queue;
         else ok = false;
       }
       if (host !== null || port !== null) {
-        if (typeof host === 'string' && isPort(port) && remember(this.#validHost, host, isIpLiteral)) a.udp = { host, port };
+        if (typeof host === 'string' && isPort(port) && this.#validHost.check(host)) a.udp = { host, port };
         else ok = false;
       }
       if (ok && (vaddr !== null || queue !== null || host !== null)) return a;
@@ -163,12 +175,32 @@ export class EnvelopeCodec {
 
 const CACHE_MAX = 1024;
 
-function remember(cache: Set<string>, s: string, valid: (s: string) => boolean): boolean {
-  if (cache.has(s)) return true;
-  if (!valid(s)) return false;
-  if (cache.size >= CACHE_MAX) cache.clear();
-  cache.add(s);
-  return true;
+/**
+ * Strings that passed a validity check before. The last few are compared first (a decoded
+ * string is fresh: `===` compares its characters, cheaper than hashing it for the Set).
+ */
+class ValidStrings {
+  #set = new Set<string>();
+  #recent: string[] = ['', '', '', ''];
+  #next = 0;
+  #valid: (s: string) => boolean;
+
+  constructor(valid: (s: string) => boolean) {
+    this.#valid = valid;
+  }
+
+  check(s: string): boolean {
+    const r = this.#recent;
+    if (s === r[0] || s === r[1] || s === r[2] || s === r[3]) return s !== '' || this.#valid(s);
+    if (!this.#set.has(s)) {
+      if (!this.#valid(s)) return false;
+      if (this.#set.size >= CACHE_MAX) this.#set.clear();
+      this.#set.add(s);
+    }
+    r[this.#next] = s;
+    this.#next = (this.#next + 1) & 3;
+    return true;
+  }
 }
 
 function isValidVaddr(s: string): boolean {
