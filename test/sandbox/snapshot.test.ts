@@ -2,7 +2,7 @@
 // restore(state) on the other before start. Bad snapshots and bad state are named refusals.
 import test from 'ava';
 import { StateCodec } from '../../runtime/app/index.ts';
-import { loadEngine } from '../../sandbox/index.ts';
+import { loadEngine, type SandboxFault } from '../../sandbox/index.ts';
 import { Apps, one, verified } from './_harness.ts';
 
 const engine = await loadEngine();
@@ -74,7 +74,7 @@ test('refusals: no export, not loaded, state that does not decode, state over th
 test('a snapshot or restore that misbehaves stops the module with the cause', async (t) => {
   const apps = new Apps(engine);
   const app = apps.make({ limits: { deadlineMs: 30, startDeadlineMs: 60 } });
-  const cases: [string, string, RegExp][] = [
+  const cases: [string, SandboxFault, RegExp][] = [
     ['export function snapshot() { return () => 1; }', 'exception', /not a function|must be JSON data/],
     ['export async function snapshot() { return {}; }', 'exception', /not a promise/],
     ['export function snapshot() { for (;;) {} }', 'deadline', /snapshot\(\) ran past/],
