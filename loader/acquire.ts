@@ -1,0 +1,264 @@
+// Acquisition from the carousel [c1-c3]: feeds the tuner's datagrams to a receiver for the tiers
+// wanted, verifies what arrives against the signed manifest before anything can run, keeps
+// verified bytes for a warm boot, and keeps watching for a new version. Nothing unverified leaves.
+
+import { type CarouselModule, CarouselReceiver, type ReceiverEvent, type Tier } from '../carousel/index.ts';
+import {
+  type Manifest,
+  type SignatureError,
+  type TrustedKey,
+  type TrustedManifest,
+  type VerifiedModule,
+  verifyManifest,
+  verifyModule,
+} from '../runtime/app/index.ts';
+import type { AppIndex, ModuleCache } from './module-cache.ts';
+import type { Tuned, Tuner } from './ports.ts';
+
+/** A verified app: the trusted manifest and the modules of the tiers acquired so far. */
+export interface AcquiredApp {
+  readonly trusted: TrustedManifest;
+  readonly manifest: Manifest;
+  /** SHA-256 of the manifest bytes: what tells one version from another. */
+  readonly manifestSha: string;
+  /** Verified modules (client and mutable) by name. */
+  readonly modules: ReadonlyMap<string, VerifiedModule>;
+  readonly tiers: readonly Tier[];
+  readonly fromCache: boolean;
+}
+
+export type AcquireEvent =
+  | { kind: 'dsi'; app: string; version: string }
+  | { kind: 'verified'; app: AcquiredApp }
+  /** A different version than the one delivered last was acquired and verified. */
+  | { kind: 'update'; app: AcquiredApp }
+  | { kind: 'refused'; problem: string; module?: string; message: string }
+  | { kind: 'corrupt'; module: string }
+  | { kind: 'progress'; tier: Tier; fraction: number }
+  | { kind: 'cache-full'; module: string };
+
+export interface AcquirerOptions {
+  tuner: Tuner;
+  trusted: readonly TrustedKey[];
+  /** Accept only this app id (a box tuned to a channel with several apps). Default: the one on air. */
+  app?: string;
+  cache?: ModuleCache;
+  now: () => number;
+  onEvent: (e: AcquireEvent) => void;
+}
+
+const RUNNABLE = new Set(['client', 'mutable']);
+
+export interface AcquireStats {
+  refused: number;
+  corrupt: number;
+  verified: number;
+  updates: number;
+  /** Receivers made: one per tier set wanted, plus one per refusal (re-acquisition). */
+  receivers: number;
+  receiver: ReturnType<CarouselReceiver['stats']>;
+}
+
+export class Acquirer {
+  #o: AcquirerOptions;
+  #tiers: Tier[] = ['boot'];
+  #rx: CarouselReceiver;
+  #gen = 0;
+  #tuned: Tuned | undefined;
+  /** Verified bytes by SHA-256: what a fresh receiver need not fetch again. */
+  #verified = new Map<string, Uint8Array>();
+  #current: AcquiredApp | undefined;
+  #stats: Omit<AcquireStats, 'receiver'> = { refused: 0, corrupt: 0, verified: 0, updates: 0, receivers: 0 };
+
+  constructor(options: AcquirerOptions) {
+    this.#o = options;
+    this.#rx = this.#receiver();
+  }
+
+  get tiers(): readonly Tier[] {
+    return this.#tiers;
+  }
+
+  /** The app delivered last (verified or update), if any. */
+  get current(): AcquiredApp | undefined {
+    return this.#current;
+  }
+
+  stats(): AcquireStats {
+    return { ...this.#stats, receiver: this.#rx.stats() };
+  }
+
+  async tune(): Promise<void> {
+    if (this.#tuned !== undefined) return;
+    this.#tuned = await this.#o.tuner.tune((d) => this.#rx.push(d));
+  }
+
+  async close(): Promise<void> {
+    this.#gen++;
+    const t = this.#tuned;
+    this.#tuned = undefined;
+    await t?.close();
+  }
+
+  /** Acquire these tiers (a new receiver; verified modules come from memory or the cache at once). */
+  want(tiers: Tier[]): void {
+    this.#tiers = [...new Set<Tier>(['boot', ...tiers])];
+    this.#rx = this.#receiver();
+  }
+
+  /** Warm boot: the app last verified, from device storage, verified again. */
+  async warm(): Promise<AcquiredApp | undefined> {
+    const cache = this.#o.cache;
+    const idx = cache?.loadApp(this.#o.app);
+    if (cache === undefined || idx === undefined) return undefined;
+    const manifest = cache.get(idx.manifest);
+    const signature = cache.get(idx.signature);
+    if (manifest === undefined || signature === undefined) return undefined;
+    const t = await verifyManifest(manifest, signature, this.#o.trusted);
+    if (!t.ok) {
+      cache.forget(idx.app); // signed by a key no longer trusted, or torn: cold boot instead
+      return undefined;
+    }
+    const modules = new Map<string, VerifiedModule>();
+    const tiers = new Set<Tier>(['boot']);
+    for (const entry of t.value.manifest.modules) {
+      if (!RUNNABLE.has(entry.kind)) continue;
+      const sha = idx.modules[entry.name];
+      const bytes = sha === undefined ? undefined : cache.get(sha);
+      if (bytes === undefined) {
+        if (entry.tier === 'boot') return undefined; // not all of the boot tier was kept
+        tiers.delete(entry.tier);
+        continue;
+      }
+      const v = await verifyModule(t.value, entry.name, bytes);
+      if (!v.ok) {
+        cache.forget(idx.app);
+        return undefined;
+      }
+      modules.set(entry.name, v.value);
+      this.#verified.set(entry.sha256, bytes);
+      if (entry.tier !== 'boot') tiers.add(entry.tier);
+    }
+    this.#verified.set(idx.manifest, manifest);
+    this.#verified.set(idx.signature, signature);
+    const app: AcquiredApp = { trusted: t.value, manifest: t.value.manifest, manifestSha: idx.manifest, modules, tiers: ['boot'], fromCache: true };
+    this.#current = app;
+    this.#stats.verified++;
+    return app;
+  }
+
+  #receiver(): CarouselReceiver {
+    const gen = ++this.#gen;
+    this.#stats.receivers++;
+    const rx: CarouselReceiver = new CarouselReceiver({
+      tiers: this.#tiers,
+      cached: (sha) => this.#verified.get(sha) ?? this.#o.cache?.get(sha),
+      onEvent: (e) => {
+        if (gen === this.#gen) this.#onReceiver(e, rx, gen);
+      },
+    });
+    return rx;
+  }
+
+  #onReceiver(e: ReceiverEvent, rx: CarouselReceiver, gen: number): void {
+    const emit = this.#o.onEvent;
+    switch (e.kind) {
+      case 'dsi':
+        if (this.#o.app === undefined || e.appId === this.#o.app) emit({ kind: 'dsi', app: e.appId, version: e.appVersion });
+        return;
+      case 'corrupt':
+        this.#stats.corrupt++;
+        emit({ kind: 'corrupt', module: e.name });
+        return;
+      case 'progress':
+        emit({ kind: 'progress', tier: e.tier, fraction: e.fraction });
+        return;
+      case 'tier':
+        if (rx.done) void this.#verify(rx.modules(), gen);
+        return;
+      default:
+        return;
+    }
+  }
+
+  async #verify(got: CarouselModule[], gen: number): Promise<void> {
+    const r = await this.#check(got);
+    if (gen !== this.#gen) return; // superseded while verifying
+    if (!r.ok) {
+      this.#stats.refused++;
+      this.#o.onEvent(r.error);
+      // [c1] refused bytes never run: acquire again from the carousel (the next cycle, or the
+      // next version) with a fresh receiver; verified modules are not fetched twice.
+      this.#rx = this.#receiver();
+      return;
+    }
+    if (r.value === undefined) return; // another app's carousel
+    const app = r.value;
+    const prev = this.#current;
+    this.#current = app;
+    this.#stats.verified++;
+    if (prev !== undefined && prev.manifestSha !== app.manifestSha) {
+      this.#stats.updates++;
+      this.#o.onEvent({ kind: 'update', app });
+    } else {
+      this.#o.onEvent({ kind: 'verified', app });
+    }
+  }
+
+  async #check(got: CarouselModule[]): Promise<{ ok: true; value: AcquiredApp | undefined } | { ok: false; error: AcquireEvent & { kind: 'refused' } }> {
+    const refuse = (problem: string, message: string, module?: string): { ok: false; error: AcquireEvent & { kind: 'refused' } } => ({
+      ok: false,
+      error: module === undefined ? { kind: 'refused', problem, message } : { kind: 'refused', problem, module, message },
+    });
+    const manifest = got.find((m) => m.kind === 'manifest');
+    const signature = got.find((m) => m.kind === 'signature');
+    if (manifest === undefined) return refuse('no-manifest', 'the boot tier carries no manifest');
+    const t = await verifyManifest(manifest.bytes, signature?.bytes, this.#o.trusted);
+    if (!t.ok) return refuse(problemOf(t.error), t.error.message);
+    const m = t.value.manifest;
+    if (this.#o.app !== undefined && m.app !== this.#o.app) return { ok: true, value: undefined };
+    const modules = new Map<string, VerifiedModule>();
+    const keep: [string, Uint8Array][] = [[manifest.sha256, manifest.bytes]];
+    if (signature !== undefined) keep.push([signature.sha256, signature.bytes]);
+    for (const entry of m.modules) {
+      if (!RUNNABLE.has(entry.kind) || !this.#tiers.includes(entry.tier)) continue;
+      const c = got.find((x) => x.name === entry.name);
+      // A manifest naming a module the carousel does not carry is a half-switched version.
+      if (c === undefined) return refuse('missing-module', `${entry.name} is in the manifest but not on the carousel`, entry.name);
+      const v = await verifyModule(t.value, entry.name, c.bytes);
+      if (!v.ok) return refuse(problemOf(v.error), v.error.message, entry.name);
+      modules.set(entry.name, v.value);
+      keep.push([entry.sha256, c.bytes]);
+    }
+    for (const [sha, bytes] of keep) this.#verified.set(sha, bytes);
+    this.#store(m, manifest.sha256, signature?.sha256, modules, keep);
+    // The receiver checked the bytes against this hash before handing them over.
+    return { ok: true, value: { trusted: t.value, manifest: m, manifestSha: manifest.sha256, modules, tiers: this.#tiers, fromCache: false } };
+  }
+
+  // Warm boot: keep the verified bytes in device storage, then the index that names them.
+  #store(m: Manifest, manifestSha: string, signatureSha: string | undefined, modules: ReadonlyMap<string, VerifiedModule>, keep: [string, Uint8Array][]): void {
+    const cache = this.#o.cache;
+    if (cache === undefined || signatureSha === undefined || cache.storage.capacity === 0) return;
+    const stored: Record<string, string> = {};
+    const prev = cache.loadApp(m.app);
+    for (const [name, mod] of modules) stored[name] = mod.entry.sha256;
+    // Modules of other tiers verified earlier for this same manifest stay cached.
+    if (prev?.manifest === manifestSha) for (const [k, v] of Object.entries(prev.modules)) stored[k] ??= v;
+    const index: AppIndex = { app: m.app, version: m.version, manifest: manifestSha, signature: signatureSha, modules: stored, at: this.#o.now() };
+    const shas = new Set([manifestSha, signatureSha, ...Object.values(stored)]);
+    cache.saveApp({ ...index, modules: {} }); // mark what is in use before evicting for room
+    for (const [sha, bytes] of keep) {
+      if (!shas.has(sha) || cache.put(sha, bytes)) continue;
+      const name = [...modules.values()].find((v) => v.entry.sha256 === sha)?.entry.name ?? sha.slice(0, 12);
+      this.#o.onEvent({ kind: 'cache-full', module: name });
+      if (sha === manifestSha || sha === signatureSha) return cache.forget(m.app);
+      for (const [k, v] of Object.entries(stored)) if (v === sha) delete stored[k];
+    }
+    if (!cache.saveApp(index)) this.#o.onEvent({ kind: 'cache-full', module: 'index' });
+  }
+}
+
+function problemOf(e: { problem?: string; field?: string }): string {
+  return (e as SignatureError).problem ?? 'bad-manifest';
+}

@@ -1,0 +1,465 @@
+// The box: runs the boot table (boot-table.ts) over the carousel acquirer, the app runner, the
+// two-way channel manager and session setup [c1, c2, c41, c42, c45]. Events are handled one at
+// a time, in order; long work (acquisition, dialing, session setup) ends in a new event.
+
+import {
+  type DeviceProfile,
+  type OpenReply,
+  type ResourceReport,
+  SESSIONS_VADDR,
+  STATS_VADDR,
+  SessionOps,
+  type TimerHandle,
+} from '../runtime/index.ts';
+import type { Tier } from '../carousel/index.ts';
+import { type AcquireEvent, type AcquiredApp, Acquirer } from './acquire.ts';
+import { AppRunner } from './app-runner.ts';
+import { type Action, type BootEvent, type BootState, step } from './boot-table.ts';
+import type { BoxEvent } from './box-events.ts';
+import { type ChannelEvent, ChannelManager } from './channel-manager.ts';
+import { cpuClock } from './cpu.ts';
+import { DeviceKeyValue, ModuleCache } from './module-cache.ts';
+import { type BoxOptions, type ResolvedBoxOptions, resolveBoxOptions } from './options.ts';
+import { setupSession } from './session-setup.ts';
+import { BoxSwitch } from './switch.ts';
+
+interface Detail {
+  app?: AcquiredApp;
+  error?: Error;
+}
+
+export interface HistoryEntry {
+  state: BootState;
+  event: BootEvent;
+  action: Action;
+  at: number;
+}
+
+const FALLBACK_TIERS: Tier[] = ['fallback-1', 'fallback-2'];
+
+export class Box {
+  readonly id: string;
+  readonly profile: DeviceProfile;
+  #o: ResolvedBoxOptions;
+  #state: BootState = 'off';
+  #history: HistoryEntry[] = [];
+  #queue: { event: BootEvent; detail: Detail }[] = [];
+  #draining = false;
+  #acq: Acquirer;
+  #channels: ChannelManager | undefined;
+  #switch: BoxSwitch | undefined;
+  #runner: AppRunner | undefined;
+  #app: AcquiredApp | undefined;
+  #fallbacks = 0;
+  #session: OpenReply | undefined;
+  #timers = new Map<'report' | 'grace' | 'retry', TimerHandle>();
+  #scenes = new Map<string, unknown>();
+  #watchers = new Set<() => void>();
+  #ignored = 0;
+  #tuned = false;
+
+  constructor(options: BoxOptions) {
+    this.#o = resolveBoxOptions(options);
+    this.id = this.#o.boxId;
+    this.profile = this.#o.profile;
+    const cache = this.#o.storage.capacity > 0 ? new ModuleCache(this.#o.storage) : undefined;
+    this.#acq = new Acquirer({
+      tuner: this.#o.tuner,
+      trusted: this.#o.trusted,
+      ...(this.#o.app === undefined ? {} : { app: this.#o.app }),
+      ...(cache === undefined ? {} : { cache }),
+      now: () => this.#o.clock.now(),
+      onEvent: (e) => this.#onAcquire(e),
+    });
+    const dialer = this.#o.dialer;
+    if (dialer !== undefined) this.#channels = new ChannelManager(dialer, this.#o.clock, this.#o.random, this.#o.channel, (e) => this.#onChannel(e));
+  }
+
+  get state(): BootState {
+    return this.#state;
+  }
+
+  get history(): readonly HistoryEntry[] {
+    return this.#history;
+  }
+
+  /** The app version running, if any. */
+  get app(): AcquiredApp | undefined {
+    return this.#app;
+  }
+
+  get session(): OpenReply | undefined {
+    return this.#session;
+  }
+
+  get twoWayUp(): boolean {
+    return this.#channels?.linkUp ?? false;
+  }
+
+  /** Power on. Resolves once the boot sequence is under way. */
+  async start(): Promise<void> {
+    this.#fire('boot');
+    await this.waitFor((b) => b.#tuned || b.state === 'stopped', 60_000);
+  }
+
+  /** Power off: the app stops, the channels close. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped') return;
+    this.#fire('stop');
+    await this.waitFor((b) => b.state === 'stopped', 10_000).catch(() => undefined);
+    await this.#shutdown();
+  }
+
+  /** A remote-control key press, to the modules declaring `ui`. */
+  async pressKey(key: string): Promise<void> {
+    await this.#runner?.pressKey(key);
+  }
+
+  /** What a module last showed (weft.ui.show), or the last scene of any module. */
+  screen(module?: string): unknown {
+    if (module !== undefined) return this.#scenes.get(module);
+    return [...this.#scenes.values()].at(-1);
+  }
+
+  /** Ask a module of the app (wherever it runs now) as the loader. */
+  ask(module: string, body: unknown, timeoutMs?: number): Promise<unknown> {
+    if (this.#switch === undefined) return Promise.reject(new Error('no app is running'));
+    return this.#switch.ask(module, body, timeoutMs);
+  }
+
+  /** Where a module's messages go now: here, held, the head-end, or nowhere (degraded). */
+  where(module: string): 'local' | 'held' | 'remote' | 'absent' {
+    return this.#switch?.where(module) ?? 'absent';
+  }
+
+  /** Modules running on this box now. */
+  running(): string[] {
+    return this.#runner?.running() ?? [];
+  }
+
+  /** The resource report the head-end gets [c5]. */
+  report(): ResourceReport {
+    const used = this.#runner?.memoryUsed() ?? 0;
+    const s = this.#o.storage;
+    return {
+      boxId: this.id,
+      profile: this.profile.id,
+      freeMemoryBytes: Math.max(0, this.profile.appMemoryBytes - used),
+      appMemoryBytes: this.profile.appMemoryBytes,
+      cpuClass: this.profile.cpuClass,
+      cpuLoad: Math.round(this.#o.cpu.load() * 1000) / 1000,
+      storageFreeBytes: Math.max(0, s.capacity - s.used()),
+      sandboxBytes: used,
+      twoWayUp: this.twoWayUp,
+      at: this.#o.clock.now(),
+    };
+  }
+
+  stats(): Record<string, unknown> {
+    return {
+      state: this.#state,
+      ignoredEvents: this.#ignored,
+      acquire: this.#acq.stats(),
+      channel: this.#channels?.stats(),
+      switch: this.#switch?.stats(),
+      storageUsed: this.#o.storage.used(),
+    };
+  }
+
+  /** Resolve when `pred` holds (checked now and after every box event); reject after `ms`. */
+  waitFor(pred: (box: Box) => boolean, ms: number): Promise<void> {
+    if (pred(this)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = this.#o.clock.setTimeout(() => {
+        this.#watchers.delete(check);
+        reject(new Error(`box ${this.id}: condition not met within ${ms} ms (state ${this.#state})`));
+      }, ms);
+      const check = (): void => {
+        if (!pred(this)) return;
+        this.#o.clock.clearTimeout(timer);
+        this.#watchers.delete(check);
+        resolve();
+      };
+      this.#watchers.add(check);
+    });
+  }
+
+  // ---- the state machine ----------------------------------------------------------------
+
+  #fire(event: BootEvent, detail: Detail = {}): void {
+    this.#queue.push({ event, detail });
+    if (!this.#draining) void this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    while (this.#queue.length > 0) {
+      const { event, detail } = this.#queue.shift() as { event: BootEvent; detail: Detail };
+      const row = step(this.#state, event, { twoWay: this.#channels !== undefined, linkUp: this.twoWayUp, fallbacks: this.#fallbacks });
+      if (row === undefined) {
+        this.#ignored++;
+        continue;
+      }
+      const from = this.#state;
+      this.#state = row.to;
+      const at = this.#o.clock.now();
+      this.#history.push({ state: row.to, event, action: row.action, at });
+      this.#emit({ kind: 'state', from, to: row.to, event, action: row.action, at });
+      try {
+        await this.#act(row.action, detail);
+      } catch (e) {
+        this.#emit({ kind: 'error', message: `${row.action}: ${(e as Error).message}` });
+      }
+    }
+    this.#draining = false;
+  }
+
+  async #act(action: Action, d: Detail): Promise<void> {
+    switch (action) {
+      case 'tune': {
+        const warm = await this.#acq.warm();
+        await this.#acq.tune();
+        this.#tuned = true;
+        if (warm !== undefined) this.#fire('warm-hit', { app: warm });
+        return this.#notify();
+      }
+      case 'acquire-boot':
+      case 're-acquire':
+        return; // the acquirer is at it (a refusal already made it start over)
+      case 'start-app':
+        return this.#startApp(d.app);
+      case 'restart-app':
+        await this.#endApp();
+        return this.#startApp(d.app);
+      case 'dial':
+        return this.#dial();
+      case 'acquire-fallback':
+        return this.#acquireNext();
+      case 'start-fallback-dial':
+        await this.#startFallback(d.app);
+        return this.#dial();
+      case 'start-fallback-acquire':
+        await this.#startFallback(d.app);
+        return this.#acquireNext();
+      case 'start-fallback-degraded':
+        await this.#startFallback(d.app);
+        return this.#background();
+      case 'open-session':
+        return this.#openSession();
+      case 'report':
+      case 'resume':
+        this.#clear('grace');
+        return this.#reportNow();
+      case 'hold':
+        this.#clear('report');
+        return this.#arm('grace', this.#o.sessionGraceMs, () => this.#fire('grace-expired'));
+      case 'drop-session':
+        this.#dropSession();
+        if (this.#state === 'degraded') {
+          await this.#startLocal(this.#app);
+          return this.#background();
+        }
+        return this.#acquireNext();
+      case 'background':
+        return this.#background();
+      case 'shutdown':
+        return this.#shutdown();
+    }
+  }
+
+  async #startApp(app: AcquiredApp | undefined): Promise<void> {
+    if (app === undefined) throw new Error('start-app without a verified app');
+    this.#app = app;
+    this.#fallbacks = 0;
+    const o = this.#o;
+    const sw = new BoxSwitch({ app: app.manifest.app, boxId: this.id, cpu: o.cpu, clock: o.clock, timeoutMs: o.requestTimeoutMs });
+    this.#switch = sw;
+    const ch = this.#channels?.channel;
+    if (ch !== undefined) sw.attach(ch.transport);
+    this.#runner = new AppRunner({
+      engine: o.engine,
+      app: app.manifest.app,
+      limits: o.limits,
+      clock: cpuClock(o.clock, o.cpu),
+      cpu: o.cpu,
+      storage: new DeviceKeyValue(o.storage, app.manifest.app),
+      device: { boxId: this.id, profile: this.profile.id, cpuClass: this.profile.cpuClass, appMemoryBytes: this.profile.appMemoryBytes, storageBytes: this.profile.storageBytes, twoWay: this.profile.channels.twoWay },
+      switch: sw,
+      ui: (scene, module) => {
+        this.#scenes.set(module, scene);
+        this.#emit({ kind: 'scene', module, scene });
+      },
+      onFault: (err) => this.#emit({ kind: 'module', module: err.where, action: 'fault', detail: err.message }),
+    });
+    // [c45.1] the client portion runs first, before any server portion exists.
+    for (const mod of app.modules.values()) if (mod.entry.kind === 'client' && mod.entry.tier === 'boot') await this.#startModule(mod.entry.name, app);
+    this.#fire('started');
+  }
+
+  async #startModule(name: string, app: AcquiredApp): Promise<void> {
+    const mod = app.modules.get(name);
+    if (mod === undefined || this.#runner === undefined || this.#runner.has(name)) return;
+    const r = await this.#runner.start(mod);
+    this.#emit(r.ok ? { kind: 'module', module: name, action: 'started' } : { kind: 'module', module: name, action: 'fault', detail: r.error.message });
+  }
+
+  // Modules of the tiers acquired so far that run here without a session: client ones, and the
+  // mutable ones the carousel sent for degraded mode [c2].
+  async #startLocal(app: AcquiredApp | undefined): Promise<void> {
+    if (app === undefined) return;
+    const tiers = new Set<Tier>(['boot', ...FALLBACK_TIERS.slice(0, this.#fallbacks)]);
+    for (const mod of app.modules.values()) {
+      if (tiers.has(mod.entry.tier) && (mod.entry.kind === 'client' || mod.entry.kind === 'mutable')) await this.#startModule(mod.entry.name, app);
+    }
+  }
+
+  async #startFallback(app: AcquiredApp | undefined): Promise<void> {
+    if (app !== undefined && app.manifestSha === this.#app?.manifestSha) this.#app = app; // same version, more tiers
+    this.#fallbacks++;
+    await this.#startLocal(this.#app);
+  }
+
+  #acquireNext(): void {
+    const n = Math.min(this.#fallbacks + 1, FALLBACK_TIERS.length);
+    this.#acq.want(FALLBACK_TIERS.slice(0, n));
+  }
+
+  #dial(): void {
+    if (this.twoWayUp) return this.#fire('link-up');
+    this.#channels?.round();
+  }
+
+  #background(): void {
+    if (this.#channels === undefined) return; // no return channel at all: the carousel is everything
+    if (!this.twoWayUp) return this.#channels.background();
+    // The link is up but the head-end refused: ask again later, with jittered backoff.
+    const p = this.#o.channel.background;
+    this.#arm('retry', p.baseMs * (1 - p.jitter) + this.#o.random() * p.baseMs * p.jitter, () => this.#fire('retry-session'));
+  }
+
+  async #openSession(): Promise<void> {
+    const sw = this.#switch;
+    const runner = this.#runner;
+    const app = this.#app;
+    const loader = sw?.loader;
+    if (sw === undefined || runner === undefined || app === undefined || loader === undefined) return this.#fire('session-failed', { error: new Error('no app or no channel') });
+    // Not awaited: the table goes on handling events (a link drop) while this runs.
+    void setupSession({ boxId: this.id, app, runner, switch: sw, loader, report: () => this.report(), timeoutMs: this.#o.requestTimeoutMs, emit: (e) => this.#emit(e) }).then(
+      (reply) => {
+        this.#session = reply;
+        this.#acq.want([]); // [c1] the fallback tiers are not needed with a session
+        this.#fire('session-ready');
+      },
+      (error: unknown) => this.#fire('session-failed', { error: error as Error }),
+    );
+  }
+
+  #reportNow(): void {
+    const every = this.#session?.reportEveryMs ?? 0;
+    const loader = this.#switch?.loader;
+    if (loader !== undefined) loader.send({ vaddr: STATS_VADDR }, this.report(), { op: SessionOps.report, kind: 'stat' }).catch(() => undefined);
+    if (every > 0) this.#arm('report', every, () => this.#reportNow());
+  }
+
+  #dropSession(): void {
+    this.#clear('report');
+    this.#session = undefined;
+    this.#switch?.setSession(undefined);
+  }
+
+  async #endApp(): Promise<void> {
+    const s = this.#session;
+    const loader = this.#switch?.loader;
+    this.#dropSession();
+    if (s !== undefined && loader !== undefined) {
+      await loader.request({ vaddr: SESSIONS_VADDR }, { session: s.session }, { op: SessionOps.close, timeoutMs: 1000 }).catch(() => undefined);
+    }
+    this.#switch?.detach();
+    this.#runner?.destroy();
+    this.#runner = undefined;
+    this.#scenes.clear();
+    this.#acq.want([]);
+  }
+
+  async #shutdown(): Promise<void> {
+    for (const k of [...this.#timers.keys()]) this.#clear(k);
+    this.#runner?.destroy();
+    this.#runner = undefined;
+    this.#switch?.detach();
+    await this.#channels?.stop();
+    await this.#acq.close();
+  }
+
+  // ---- adapters' events -----------------------------------------------------------------
+
+  #onAcquire(e: AcquireEvent): void {
+    switch (e.kind) {
+      case 'dsi':
+        return this.#fire('dsi');
+      case 'verified':
+        return this.#fire('tier-verified', { app: e.app });
+      case 'update':
+        return this.#fire('update', { app: e.app });
+      case 'refused':
+        this.#emit(e.module === undefined ? { kind: 'refused', problem: e.problem, message: e.message } : { kind: 'refused', problem: e.problem, module: e.module, message: e.message });
+        return this.#fire('tier-refused');
+      case 'corrupt':
+        return this.#emit({ kind: 'corrupt', module: e.module });
+      case 'cache-full':
+        return this.#emit({ kind: 'cache-full', module: e.module });
+      case 'progress':
+        return;
+    }
+  }
+
+  #onChannel(e: ChannelEvent): void {
+    switch (e.kind) {
+      case 'failed':
+        this.#emit({ kind: 'dial', ok: false, ms: e.ms, attempt: e.attempt, deadPath: e.deadPath, error: e.error.message });
+        return this.#fire('dial-failed', { error: e.error });
+      case 'round-over':
+        return;
+      case 'up':
+        this.#switch?.attach(e.channel.transport);
+        this.#emit({ kind: 'dial', ok: true, ms: e.ms, attempt: e.attempt });
+        this.#emit({ kind: 'link', up: true });
+        return this.#fire('link-up');
+      case 'reup':
+        this.#emit({ kind: 'link', up: true, detail: 'reconnected' });
+        return this.#fire('link-up');
+      case 'down':
+        this.#emit({ kind: 'link', up: false, ...(e.cause === undefined ? {} : { detail: e.cause.message }) });
+        return this.#fire('link-down');
+    }
+  }
+
+  #emit(e: BoxEvent): void {
+    try {
+      this.#o.onEvent(e);
+    } catch {
+      /* an observer's bug must not stop the box */
+    }
+    this.#notify();
+  }
+
+  #notify(): void {
+    for (const w of [...this.#watchers]) w();
+  }
+
+  #arm(which: 'report' | 'grace' | 'retry', ms: number, fn: () => void): void {
+    this.#clear(which);
+    this.#timers.set(
+      which,
+      this.#o.clock.setTimeout(() => {
+        this.#timers.delete(which);
+        fn();
+      }, ms),
+    );
+  }
+
+  #clear(which: 'report' | 'grace' | 'retry'): void {
+    const t = this.#timers.get(which);
+    if (t !== undefined) this.#o.clock.clearTimeout(t);
+    this.#timers.delete(which);
+  }
+}

@@ -1,0 +1,189 @@
+// The two-way channel manager [c1, c2]: rounds of connect attempts, bounded, with jittered
+// backoff; a dead path is declared after a few round trips (the dialer's RTT-derived timeout),
+// not a client library's 30 s; an unbounded slow retry in the background when degraded.
+
+import { type Clock, TimeoutError, type TimerHandle } from '../runtime/index.ts';
+import { type BackoffPolicy, reconnectDelay } from '../transport/reconnect.ts';
+import type { Dialer, ReturnChannel } from './ports.ts';
+
+export interface ChannelPolicy {
+  /** Connect attempts in one round before the round gives up. Default 3. */
+  attemptsPerRound: number;
+  /** Backoff between attempts of a round. Default base 250 ms, x2, cap 2 s, half jitter. */
+  round: BackoffPolicy;
+  /** Backoff of the background retry while degraded. Default base 2 s, x2, cap 60 s, half jitter. */
+  background: BackoffPolicy;
+  /** Round-trip estimate before anything was measured, ms (the profile's return path). */
+  rttMs: number;
+}
+
+export const DEFAULT_CHANNEL_POLICY: Readonly<ChannelPolicy> = {
+  attemptsPerRound: 3,
+  round: { windowMs: 0, baseMs: 250, factor: 2, capMs: 2000, jitter: 0.5 },
+  background: { windowMs: 0, baseMs: 2000, factor: 2, capMs: 60_000, jitter: 0.5 },
+  rttMs: 100,
+};
+
+export type ChannelEvent =
+  | { kind: 'failed'; attempt: number; ms: number; deadPath: boolean; error: Error; mode: 'round' | 'background' }
+  | { kind: 'round-over'; attempts: number }
+  | { kind: 'up'; channel: ReturnChannel; ms: number; attempt: number }
+  /** The established link dropped; the transport reconnects on its own. */
+  | { kind: 'down'; cause: Error | undefined }
+  /** The transport reconnected by itself. */
+  | { kind: 'reup' };
+
+export interface ChannelStats {
+  attempts: number;
+  failures: number;
+  deadPaths: number;
+  ups: number;
+  downs: number;
+  lastDialMs: number;
+}
+
+export class ChannelManager {
+  #dialer: Dialer;
+  #clock: Clock;
+  #random: () => number;
+  #policy: ChannelPolicy;
+  #emit: (e: ChannelEvent) => void;
+  #channel: ReturnChannel | undefined;
+  #linkUp = false;
+  #mode: 'idle' | 'round' | 'background' = 'idle';
+  #n = 0;
+  #dialing = false;
+  #timer: TimerHandle | undefined;
+  #timeouts = 0;
+  #rtt: number;
+  #stopped = false;
+  #stats: ChannelStats = { attempts: 0, failures: 0, deadPaths: 0, ups: 0, downs: 0, lastDialMs: 0 };
+
+  constructor(dialer: Dialer, clock: Clock, random: () => number, policy: ChannelPolicy, onEvent: (e: ChannelEvent) => void) {
+    this.#dialer = dialer;
+    this.#clock = clock;
+    this.#random = random;
+    this.#policy = policy;
+    this.#emit = onEvent;
+    this.#rtt = policy.rttMs;
+  }
+
+  /** The established channel (its transport may be reconnecting: see `linkUp`). */
+  get channel(): ReturnChannel | undefined {
+    return this.#channel;
+  }
+
+  get linkUp(): boolean {
+    return this.#linkUp;
+  }
+
+  stats(): ChannelStats {
+    return { ...this.#stats };
+  }
+
+  /** A bounded round of attempts, the first one now. */
+  round(): void {
+    if (this.#stopped || this.#channel !== undefined) return;
+    this.#cancel();
+    this.#mode = 'round';
+    this.#n = 0;
+    this.#attempt();
+  }
+
+  /** Keep trying, slowly and without end, until the channel is up [c2: degraded, not dead]. */
+  background(): void {
+    if (this.#stopped || this.#channel !== undefined) return;
+    if (this.#mode === 'background' && (this.#timer !== undefined || this.#dialing)) return;
+    this.#cancel();
+    this.#mode = 'background';
+    this.#n = 0;
+    if (!this.#dialing) this.#schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#cancel();
+    const ch = this.#channel;
+    this.#channel = undefined;
+    this.#linkUp = false;
+    await ch?.transport.close();
+  }
+
+  #attempt(): void {
+    if (this.#dialing || this.#stopped || this.#channel !== undefined) return;
+    this.#dialing = true;
+    const n = ++this.#n;
+    const mode = this.#mode === 'idle' ? 'round' : this.#mode;
+    this.#stats.attempts++;
+    const t0 = performance.now();
+    let mine: ReturnChannel | undefined;
+    const onLink = (state: 'up' | 'down' | 'closed', cause?: Error): void => {
+      if (this.#stopped || mine === undefined || this.#channel !== mine) return;
+      if (state === 'up') {
+        this.#linkUp = true;
+        this.#emit({ kind: 'reup' });
+      } else if (this.#linkUp) {
+        this.#linkUp = false;
+        this.#stats.downs++;
+        if (state === 'closed') this.#channel = undefined;
+        this.#emit({ kind: 'down', cause });
+      } else if (state === 'closed') {
+        this.#channel = undefined;
+      }
+    };
+    this.#dialer({ rttMs: this.#rtt, consecutiveTimeouts: this.#timeouts, onLink }).then(
+      (ch) => {
+        this.#dialing = false;
+        const ms = performance.now() - t0;
+        this.#stats.lastDialMs = ms;
+        if (this.#stopped || this.#channel !== undefined) {
+          void ch.transport.close();
+          return;
+        }
+        mine = ch;
+        this.#channel = ch;
+        this.#linkUp = true;
+        this.#timeouts = 0;
+        this.#rtt = Math.max(1, ch.rttMs());
+        this.#mode = 'idle';
+        this.#cancel();
+        this.#stats.ups++;
+        this.#emit({ kind: 'up', channel: ch, ms, attempt: n });
+      },
+      (e: unknown) => {
+        this.#dialing = false;
+        const ms = performance.now() - t0;
+        this.#stats.lastDialMs = ms;
+        if (this.#stopped) return;
+        const error = e instanceof Error ? e : new Error(String(e));
+        const deadPath = error instanceof TimeoutError;
+        this.#timeouts = deadPath ? this.#timeouts + 1 : 0;
+        this.#stats.failures++;
+        if (deadPath) this.#stats.deadPaths++;
+        this.#emit({ kind: 'failed', attempt: n, ms, deadPath, error, mode });
+        if (this.#mode === 'round' && this.#n >= this.#policy.attemptsPerRound) {
+          this.#mode = 'idle';
+          this.#emit({ kind: 'round-over', attempts: this.#n });
+        } else if (this.#mode !== 'idle') {
+          this.#schedule();
+        }
+      },
+    );
+  }
+
+  #schedule(): void {
+    if (this.#stopped || this.#timer !== undefined) return;
+    const policy = this.#mode === 'background' ? this.#policy.background : this.#policy.round;
+    // Jittered exponential backoff: boxes that failed together do not retry together.
+    const delay = reconnectDelay(Math.max(1, this.#n), policy, this.#random);
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#attempt();
+    }, delay);
+  }
+
+  #cancel(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}

@@ -1,0 +1,43 @@
+// The Dialer port over MQTT (transport/mqtt.ts, role `box`): one connect attempt whose dead-path
+// timeout is 3 x the RTT estimate + 50 ms, doubled per consecutive timeout. Once up, the
+// transport reconnects on its own with jittered backoff and reports link changes.
+
+import { rejectUnknown } from '../runtime/index.ts';
+import { connectMqttTransport } from '../transport/mqtt.ts';
+import type { MqttLogEvent } from '../transport/mqtt-options.ts';
+import type { BackoffPolicy, DeadPathPolicy } from '../transport/reconnect.ts';
+import type { Dialer } from './ports.ts';
+
+export interface MqttDialerOptions {
+  /** Broker URL of the head-end, `mqtt://host:port`. */
+  url: string;
+  boxId: string;
+  password?: string;
+  prefix?: string;
+  /** Reconnect backoff of an established link that dropped. Default: the transport's (10 s spread window). */
+  backoff?: Partial<BackoffPolicy>;
+  /** Dead-path policy beside the RTT (factor, margin, ceiling). Default 3 x RTT + 50 ms, at most 10 s. */
+  deadPath?: Partial<Omit<DeadPathPolicy, 'initialRttMs'>>;
+  keepaliveSec?: number;
+  log?: (e: MqttLogEvent) => void;
+}
+
+export function mqttDialer(o: MqttDialerOptions): Dialer {
+  rejectUnknown('mqttDialer', o, ['url', 'boxId', 'password', 'prefix', 'backoff', 'deadPath', 'keepaliveSec', 'log']);
+  return async ({ rttMs, consecutiveTimeouts, onLink }) => {
+    const t = await connectMqttTransport({
+      role: 'box',
+      url: o.url,
+      id: o.boxId,
+      ...(o.password === undefined ? {} : { password: o.password }),
+      ...(o.prefix === undefined ? {} : { prefix: o.prefix }),
+      ...(o.backoff === undefined ? {} : { backoff: o.backoff }),
+      ...(o.keepaliveSec === undefined ? {} : { keepaliveSec: o.keepaliveSec }),
+      // A path that timed out before gets twice the time on the next attempt (slow, not dead).
+      deadPath: { ...o.deadPath, initialRttMs: rttMs * 2 ** Math.min(consecutiveTimeouts, 6) },
+      log: o.log ?? (() => {}),
+      onLink,
+    });
+    return { transport: t, rttMs: () => t.rttMs };
+  };
+}

@@ -1,0 +1,23 @@
+// Errors of the box's loader, as WeftError subclasses with wire codes from runtime/codes.ts.
+// Expected outcomes (a refused tier, a failed dial) are events and values, not these.
+
+import { Codes, WeftError, type WeftErrorOptions } from '../runtime/index.ts';
+
+/** A module's message cannot go anywhere now: its target runs on the head-end and the two-way
+ *  channel is down (degraded mode), or the target is being moved or downloaded for too long. */
+export class UnreachableError extends WeftError {
+  readonly target: string;
+  constructor(target: string, message: string, options?: WeftErrorOptions) {
+    super(Codes.UNAVAILABLE, message, options);
+    this.target = target;
+  }
+}
+
+/** Session setup failed: refused by the head-end, timed out, or a download did not verify. */
+export class SessionSetupError extends WeftError {
+  readonly step: 'open' | 'download' | 'verify' | 'start' | 'client-started';
+  constructor(step: SessionSetupError['step'], code: number, message: string, options?: WeftErrorOptions) {
+    super(code, `session setup (${step}): ${message}`, options);
+    this.step = step;
+  }
+}

@@ -1,0 +1,66 @@
+// The ports the box's loader plugs into: the carousel tuner, the return-channel dialer, device
+// storage and the CPU. Interfaces only; adapters live in `*-<tech>.ts` files and in devices/.
+
+import type { Transport } from '../runtime/index.ts';
+
+/** The first channel [c1, c3]: carousel datagrams (whole 188-byte TS packets) from the tuner. */
+export interface Tuner {
+  /** Start delivering datagrams to `onData` until the returned handle is closed. */
+  tune(onData: (bytes: Uint8Array) => void): Promise<Tuned>;
+}
+
+export interface Tuned {
+  close(): Promise<void>;
+}
+
+export type LinkEvent = 'up' | 'down' | 'closed';
+
+export interface DialRequest {
+  /** Round-trip estimate for the dead-path timeout (3 RTT + margin), ms. */
+  rttMs: number;
+  /** Attempts in a row that ended in a dead-path timeout: the adapter doubles its timeout per one. */
+  consecutiveTimeouts: number;
+  /** The adapter reports link changes after the first connect here (it reconnects on its own). */
+  onLink: (state: LinkEvent, cause?: Error) => void;
+}
+
+/** An established two-way channel: the transport, and what it measured. */
+export interface ReturnChannel {
+  readonly transport: Transport;
+  /** Smoothed round-trip time to the head-end's broker, ms. */
+  rttMs(): number;
+}
+
+/**
+ * The second channel [c1, c2]: one connect attempt. Resolves with the channel, or rejects with
+ * TimeoutError (a dead path: nothing answered within the RTT-derived timeout), or another
+ * WeftError (refused, reset, bad credentials).
+ */
+export type Dialer = (request: DialRequest) => Promise<ReturnChannel>;
+
+/**
+ * Device storage (flash or disk) with the profile's capacity. Synchronous: box storage is local
+ * and the carousel receiver asks for cached modules while it parses.
+ */
+export interface DeviceStorage {
+  /** Bytes the device has for Weft (0: none). */
+  readonly capacity: number;
+  used(): number;
+  read(key: string): Uint8Array | undefined;
+  /** False (and nothing written) when it would not fit in the capacity. */
+  write(key: string, bytes: Uint8Array): boolean;
+  remove(key: string): void;
+  keys(): string[];
+}
+
+/**
+ * Where guest code runs. Every entry into the sandbox goes through `run`, never synchronously
+ * (a module's host call must not re-enter the app runtime). The emulator throttles here.
+ */
+export interface Cpu {
+  run<T>(fn: () => T): Promise<T>;
+  /** Share of recent time spent running guest code, 0..1. */
+  load(): number;
+  /** Milliseconds for sandbox deadlines: a slow emulated CPU makes guest time pass faster. */
+  now(): number;
+}

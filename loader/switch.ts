@@ -1,0 +1,352 @@
+// The box's message switch [c18, c39, c40]: routes what modules send to a module running here,
+// to the head-end over the return channel (the proxy of a module placed there), or holds it while
+// a module is downloaded or moved; routes what arrives to the loader or to the module addressed.
+// It never runs guest code synchronously: every entry goes through the CPU port.
+
+import { type Address, Channel, type Clock, Codes, type Envelope, RemoteError, type Transport, formatVaddr, parseVaddr } from '../runtime/index.ts';
+import type { MessageLink, ModuleSandbox } from '../sandbox/index.ts';
+import { UnreachableError } from './errors.ts';
+import type { Cpu } from './ports.ts';
+
+/** The session id of module addresses inside the box before (and besides) the real session. */
+export const LOCAL_SESSION = 'local';
+const MAX_HELD = 256;
+
+/** Something waiting for a module in transit; `sender` is the local module that sent it (none:
+ *  the loader or the network), `from` the address its handler will see. */
+type Held =
+  | { kind: 'req'; body: unknown; sender: string | undefined; from: Address; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: unknown }
+  | { kind: 'msg'; body: unknown; sender: string | undefined; from: Address };
+
+/** Where a module name leads: here, held (moving or loading here), or the head-end (the default once a session exists). */
+type Route = { kind: 'local'; module: ModuleSandbox } | { kind: 'held'; queue: Held[] } | { kind: 'remote' };
+
+export interface SwitchOptions {
+  app: string;
+  boxId: string;
+  cpu: Cpu;
+  clock: Clock;
+  /** Default request deadline, ms. */
+  timeoutMs: number;
+  /** Requests and messages arriving for the loader endpoint. */
+  onLoaderRequest?: (env: Envelope) => unknown;
+  onLoaderMessage?: (env: Envelope) => void;
+}
+
+export interface SwitchStats {
+  local: number;
+  remote: number;
+  held: number;
+  unreachable: number;
+  forwarded: number;
+  unroutable: number;
+}
+
+export class BoxSwitch {
+  readonly app: string;
+  readonly loaderAddress: Address;
+  #o: SwitchOptions;
+  #routes = new Map<string, Route>();
+  #session: string | undefined;
+  #transport: Transport | undefined;
+  #loader: Channel | undefined;
+  #channels = new Map<string, Channel>();
+  #stats: SwitchStats = { local: 0, remote: 0, held: 0, unreachable: 0, forwarded: 0, unroutable: 0 };
+
+  constructor(options: SwitchOptions) {
+    this.#o = options;
+    this.app = options.app;
+    this.loaderAddress = { vaddr: `weft://box/${options.boxId}/loader` };
+  }
+
+  get session(): string | undefined {
+    return this.#session;
+  }
+
+  /** The loader's endpoint channel on the current return channel (undefined without one). */
+  get loader(): Channel | undefined {
+    return this.#loader;
+  }
+
+  stats(): SwitchStats {
+    return { ...this.#stats };
+  }
+
+  /** A return channel is established: incoming envelopes come here. */
+  attach(transport: Transport): void {
+    if (this.#transport === transport) return;
+    this.#dropChannels();
+    this.#transport = transport;
+    this.#loader = this.#channel(this.loaderAddress, {
+      onRequest: (env) => (this.#o.onLoaderRequest ?? notHere)(env),
+      onMessage: (env) => this.#o.onLoaderMessage?.(env),
+    });
+    transport.onEnvelope((env) => this.receive(env));
+  }
+
+  /** The return channel is gone for good (closed): remote calls fail at once. */
+  detach(): void {
+    this.#dropChannels();
+    this.#transport = undefined;
+  }
+
+  /** Session id shared with the server portion [c26], or undefined when there is none. */
+  setSession(session: string | undefined): void {
+    if (session === this.#session) return;
+    for (const ch of this.#channels.values()) ch.close();
+    this.#channels.clear();
+    this.#session = session;
+  }
+
+  /** The address a module has on the network now: its session vaddr, or its box-local one. */
+  addressOf(module: string): Address {
+    return { vaddr: formatVaddr({ app: this.app, session: this.#session ?? LOCAL_SESSION, module }) };
+  }
+
+  /** What a module's weft.send / weft.request use. */
+  link(from: string): MessageLink {
+    return {
+      send: (dst, body) => this.#send(from, dst, body),
+      request: (dst, body, options) => this.#request(from, dst, body, options?.timeoutMs),
+    };
+  }
+
+  /** Ask a module something as the loader (tests, the emulator's screen, diagnostics). */
+  ask(module: string, body: unknown, timeoutMs?: number): Promise<unknown> {
+    return this.#request(undefined, this.addressOf(module), body, timeoutMs);
+  }
+
+  // ---- routes ---------------------------------------------------------------------------
+
+  /** The module runs here: it replaces the proxy that forwarded its messages [c18]. */
+  setLocal(name: string, module: ModuleSandbox): void {
+    const before = this.#routes.get(name);
+    this.#routes.set(name, { kind: 'local', module });
+    if (before?.kind === 'held') this.#release(name, before.queue);
+  }
+
+  /** The module runs on the head-end: its messages go over the return channel. */
+  setRemote(name: string): void {
+    const before = this.#routes.get(name);
+    this.#routes.set(name, { kind: 'remote' });
+    if (before?.kind === 'held') this.#release(name, before.queue);
+  }
+
+  /** The module is being downloaded or moved: its messages wait (bounded) until it lands. */
+  hold(name: string): void {
+    if (this.#routes.get(name)?.kind !== 'held') this.#routes.set(name, { kind: 'held', queue: [] });
+  }
+
+  /** Forget a route (the module stopped); with no session its messages are then unreachable. */
+  remove(name: string): void {
+    const before = this.#routes.get(name);
+    this.#routes.delete(name);
+    if (before?.kind === 'held') this.#release(name, before.queue);
+  }
+
+  where(name: string): 'local' | 'held' | 'remote' | 'absent' {
+    return this.#routeOf(name)?.kind ?? 'absent';
+  }
+
+  // ---- incoming -------------------------------------------------------------------------
+
+  /** One envelope from the return channel. Never throws. */
+  receive(env: Envelope): void {
+    const v = env.dst.vaddr;
+    if (v === this.loaderAddress.vaddr) return this.#loader?.receive(env);
+    const name = this.#moduleOf(v, true);
+    if (name === undefined) {
+      this.#stats.unroutable++;
+      return;
+    }
+    this.#moduleChannel(name)?.receive(env);
+  }
+
+  // ---- internals ------------------------------------------------------------------------
+
+  #send(from: string | undefined, dst: Address, body: unknown): Promise<void> {
+    const name = this.#moduleOf(dst.vaddr, false);
+    const route = name === undefined ? undefined : this.#routeOf(name);
+    if (name !== undefined && route?.kind === 'local') return this.#deliver(route.module, body, this.#from(from));
+    if (name !== undefined && route?.kind === 'held') return this.#enqueue(name, route, { kind: 'msg', body, sender: from, from: this.#from(from) });
+    if (name !== undefined && route === undefined) return Promise.reject(this.#unreachable(name));
+    try {
+      const ch = this.#remote(from, name ?? dst.vaddr ?? 'address');
+      this.#stats.remote++;
+      return ch.send(name === undefined ? dst : this.#sessionAddress(name), body);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  }
+
+  #request(from: string | undefined, dst: Address, body: unknown, timeoutMs: number | undefined): Promise<unknown> {
+    const name = this.#moduleOf(dst.vaddr, false);
+    const route = name === undefined ? undefined : this.#routeOf(name);
+    if (name !== undefined && route?.kind === 'local') return this.#serve(route.module, body, this.#from(from));
+    if (name !== undefined && route?.kind === 'held') return this.#held(name, route, body, from, this.#from(from), timeoutMs);
+    if (name !== undefined && route === undefined) return Promise.reject(this.#unreachable(name));
+    let ch: Channel;
+    try {
+      ch = this.#remote(from, name ?? dst.vaddr ?? 'address');
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    this.#stats.remote++;
+    const options = timeoutMs === undefined ? {} : { timeoutMs };
+    return ch.request(name === undefined ? dst : this.#sessionAddress(name), body, options);
+  }
+
+  #serve(module: ModuleSandbox, body: unknown, from: Address): Promise<unknown> {
+    this.#stats.local++;
+    return this.#o.cpu.run(() => module.serve(body, from));
+  }
+
+  #deliver(module: ModuleSandbox, body: unknown, from: Address): Promise<void> {
+    this.#stats.local++;
+    return this.#o.cpu.run(() => {
+      const r = module.deliver(body, from);
+      if (!r.ok) throw r.error;
+    });
+  }
+
+  #held(name: string, route: Route & { kind: 'held' }, body: unknown, sender: string | undefined, from: Address, timeoutMs: number | undefined): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const ms = timeoutMs ?? this.#o.timeoutMs;
+      const item: Held = { kind: 'req', body, sender, from, resolve, reject, timer: undefined };
+      item.timer = this.#o.clock.setTimeout(() => {
+        const i = route.queue.indexOf(item);
+        if (i >= 0) route.queue.splice(i, 1);
+        reject(new UnreachableError(name, `${name} did not land within ${ms} ms`));
+      }, ms);
+      this.#enqueue(name, route, item).catch((e: unknown) => {
+        this.#o.clock.clearTimeout(item.timer as never);
+        reject(e as Error);
+      });
+    });
+  }
+
+  #enqueue(name: string, route: Route & { kind: 'held' }, item: Held): Promise<void> {
+    if (route.queue.length >= MAX_HELD) return Promise.reject(new UnreachableError(name, `more than ${MAX_HELD} messages wait for ${name}`));
+    this.#stats.held++;
+    route.queue.push(item);
+    return Promise.resolve();
+  }
+
+  // A held module landed (here or on the head-end), or was dropped: what waited goes on, in order.
+  #release(name: string, queue: Held[]): void {
+    const route = this.#routeOf(name);
+    for (const item of queue) {
+      if (item.kind === 'req') this.#o.clock.clearTimeout(item.timer as never);
+      let p: Promise<unknown>;
+      if (route?.kind === 'local') {
+        p = item.kind === 'req' ? this.#serve(route.module, item.body, item.from) : this.#deliver(route.module, item.body, item.from);
+      } else if (route === undefined) {
+        p = Promise.reject(this.#unreachable(name));
+      } else {
+        try {
+          const ch = this.#remote(item.sender, name);
+          p = item.kind === 'req' ? ch.request(this.#sessionAddress(name), item.body) : ch.send(this.#sessionAddress(name), item.body);
+        } catch (e) {
+          p = Promise.reject(e as Error);
+        }
+      }
+      if (item.kind === 'req') p.then(item.resolve, item.reject);
+      else p.catch(() => undefined);
+    }
+  }
+
+  // Without a session nothing is remote: a module not on the box is unreachable (degraded mode).
+  #routeOf(name: string): Route | undefined {
+    const r = this.#routes.get(name);
+    if (r !== undefined && r.kind !== 'remote') return r;
+    return this.#session === undefined ? undefined : { kind: 'remote' };
+  }
+
+  #unreachable(name: string): UnreachableError {
+    this.#stats.unreachable++;
+    return new UnreachableError(name, `${name} is not on this box and there is no session with the head-end (degraded)`);
+  }
+
+  // The module a vaddr names when it is this app's, in the box-local session or the real one.
+  #moduleOf(v: string | undefined, incoming: boolean): string | undefined {
+    if (v === undefined) return undefined;
+    try {
+      const a = parseVaddr(v);
+      if (a.app !== this.app) return undefined;
+      if (a.session === this.#session || (!incoming && a.session === LOCAL_SESSION)) return a.module;
+    } catch {
+      /* not a vaddr: not ours */
+    }
+    return undefined;
+  }
+
+  #from(from: string | undefined): Address {
+    return from === undefined ? this.loaderAddress : this.addressOf(from);
+  }
+
+  #sessionAddress(name: string): Address {
+    return { vaddr: formatVaddr({ app: this.app, session: this.#session as string, module: name }) };
+  }
+
+  // The channel a remote send or request leaves by: the sending module's, or the loader's.
+  #remote(from: string | undefined, target: string): Channel {
+    const ch = this.#transport === undefined ? undefined : from === undefined || this.#session === undefined ? this.#loader : this.#moduleChannel(from);
+    if (ch === undefined || this.#transport === undefined) {
+      this.#stats.unreachable++;
+      throw new UnreachableError(target, `${target} is not on this box and there is no two-way channel`);
+    }
+    return ch;
+  }
+
+  // One Channel per module for traffic across the return channel, its source the session vaddr.
+  #moduleChannel(name: string): Channel | undefined {
+    if (this.#transport === undefined || this.#session === undefined) return undefined;
+    let ch = this.#channels.get(name);
+    if (ch !== undefined) return ch;
+    ch = this.#channel(this.#sessionAddress(name), {
+      onRequest: (env) => this.#incomingRequest(name, env),
+      onMessage: (env) => this.#incomingMessage(name, env),
+    });
+    this.#channels.set(name, ch);
+    return ch;
+  }
+
+  #incomingRequest(name: string, env: Envelope): Promise<unknown> {
+    const route = this.#routes.get(name);
+    if (route?.kind === 'local') return this.#serve(route.module, env.body, env.src);
+    if (route?.kind === 'held') return this.#held(name, route, env.body, undefined, env.src, undefined);
+    // [c31] it moved to the head-end while this was in flight: forward, do not lose it.
+    this.#stats.forwarded++;
+    const loader = this.#loader;
+    if (loader === undefined) return Promise.reject(new UnreachableError(name, `${name} is not on this box`));
+    return loader.request(this.#sessionAddress(name), env.body, env.op === undefined ? {} : { op: env.op });
+  }
+
+  #incomingMessage(name: string, env: Envelope): void {
+    const route = this.#routes.get(name);
+    if (route?.kind === 'local') {
+      this.#deliver(route.module, env.body, env.src).catch(() => undefined);
+    } else if (route?.kind === 'held') {
+      this.#enqueue(name, route, { kind: 'msg', body: env.body, sender: undefined, from: env.src }).catch(() => undefined);
+    } else {
+      this.#stats.forwarded++;
+      this.#loader?.send(this.#sessionAddress(name), env.body, env.op === undefined ? {} : { op: env.op }).catch(() => undefined);
+    }
+  }
+
+  #channel(self: Address, handlers: { onRequest: (env: Envelope) => unknown; onMessage: (env: Envelope) => void }): Channel {
+    const t = this.#transport as Transport;
+    return new Channel({ self, write: (env) => t.send(env), clock: this.#o.clock, timeoutMs: this.#o.timeoutMs, ...handlers });
+  }
+
+  #dropChannels(): void {
+    for (const ch of this.#channels.values()) ch.close();
+    this.#channels.clear();
+    this.#loader?.close();
+    this.#loader = undefined;
+  }
+}
+
+function notHere(env: Envelope): never {
+  throw new RemoteError(Codes.NOT_FOUND, `the box has no operation "${env.op ?? ''}"`);
+}
