@@ -16,7 +16,10 @@ interface Bucket {
   at: number;
 }
 
-/** One token bucket per key (box id). The least recently used key is forgotten past `maxKeys`. */
+/**
+ * One token bucket per key (box id). Past `maxKeys` the oldest key is forgotten (it starts over
+ * with a full burst): insertion order, not use order, so the hot path is one Map lookup.
+ */
 export class TokenBuckets {
   readonly limit: RateLimit;
   #clock: Clock;
@@ -49,12 +52,11 @@ export class TokenBuckets {
         if (!oldest.done) this.#buckets.delete(oldest.value);
       }
       b = { tokens: burst, at: now };
-    } else {
-      this.#buckets.delete(key); // re-insert: Map order is the LRU order
+      this.#buckets.set(key, b);
+    } else if (now !== b.at) {
       b.tokens = Math.min(burst, b.tokens + ((now - b.at) * perSec) / 1000);
       b.at = now;
     }
-    this.#buckets.set(key, b);
     if (b.tokens >= 1) {
       b.tokens -= 1;
       return 0;

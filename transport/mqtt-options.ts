@@ -63,7 +63,7 @@ export interface MqttTransportOptions {
   msgQos?: 0 | 1;
   /** Envelopes kept while no handler is set. Default 1024. */
   maxQueued?: number;
-  /** QoS 1 message ids remembered to drop broker redeliveries. Default 16384. */
+  /** QoS 1 message ids remembered to drop broker redeliveries (only a persistent MQTT 5 session gets those). Default 16384. */
   dedupWindow?: number;
   clock?: Clock;
   /** Jitter source of the reconnect backoff. Default Math.random. */

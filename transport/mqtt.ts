@@ -78,12 +78,14 @@ export class MqttTransport implements Transport {
   #reconnector: Reconnector;
   #conn: Conn | undefined;
   #timeouts = 0;
+  #tick = 0;
   #closed = false;
   #started = false;
   #handler: EnvelopeHandler | undefined;
   #queue: Envelope[] = [];
   #buckets: TokenBuckets;
-  #dedup: DedupWindow;
+  /** Only a persistent session (MQTT 5, session expiry) can have QoS 1 messages redelivered. */
+  #dedup: DedupWindow | undefined;
   #routes = new BoxRoutes();
   #topics = new Map<string, { box: string; topic: string }>();
   #inboxRoot: string;
@@ -101,7 +103,7 @@ export class MqttTransport implements Transport {
     this.#rtt = new RttEstimator(o.deadPath.initialRttMs);
     this.#reconnector = new Reconnector(o.clock, o.backoff, o.random, () => void this.#reconnect());
     this.#buckets = new TokenBuckets(o.rateLimit, o.clock);
-    this.#dedup = new DedupWindow(o.dedupWindow);
+    this.#dedup = o.protocolVersion === 5 && o.sessionExpirySec > 0 ? new DedupWindow(o.dedupWindow) : undefined;
     this.#inboxRoot = `${o.topics.boxRoot}${o.id}/`;
   }
 
@@ -172,7 +174,8 @@ export class MqttTransport implements Transport {
     return new Promise<void>((resolve, reject) => {
       const p: Pending = { resolve, reject };
       conn.pending.add(p);
-      const solo = qos === 1 && conn.acking === 0;
+      // RTT sample: a send alone in flight (no queueing in the number), one in 16 (cheap).
+      const solo = qos === 1 && conn.acking === 0 && (this.#tick++ & 15) === 0;
       const t0 = solo ? performance.now() : 0;
       if (qos === 1) {
         conn.acking++;
@@ -193,6 +196,7 @@ export class MqttTransport implements Transport {
       conn.client.publish(topic, payload, opts, (err) => {
         if (!conn.pending.delete(p)) return; // the link dropped first and already rejected it
         conn.acking--;
+        conn.lastRx = this.#o.clock.now(); // the PUBACK
         if (solo && err === undefined) this.#rtt.sample(performance.now() - t0);
         if (err === undefined || err === null) {
           this.#stats.sent++;
@@ -259,6 +263,7 @@ export class MqttTransport implements Transport {
 
   #onMessage = (topic: string, payload: Buffer): void => {
     this.#stats.received++;
+    if (this.#conn !== undefined) this.#conn.lastRx = this.#o.clock.now();
     if (this.#closed) return;
     if (this.#o.role === 'headend') this.#ingress(topic, payload);
     else this.#inbox(topic, payload);
@@ -284,7 +289,7 @@ export class MqttTransport implements Transport {
     if (owner !== undefined ? owner !== box : !this.#routes.learn(sv, box)) {
       return this.#reject('spoofed', box, topic, `source ${sv} is not on this box`);
     }
-    if (QOS1_KINDS.has(env.kind) && this.#dedup.seen(`${sv}|${env.id}`)) return this.#reject('duplicate', box, topic);
+    if (this.#dedup !== undefined && QOS1_KINDS.has(env.kind) && this.#dedup.seen(`${sv}|${env.id}`)) return this.#reject('duplicate', box, topic);
     this.#deliver(env);
   }
 
@@ -295,8 +300,9 @@ export class MqttTransport implements Transport {
     const env = this.#decode(payload, undefined, topic);
     if (env === undefined) return;
     if (env.dst.vaddr !== SCHEME + topic.slice(root.length)) return this.#reject('badTopic', undefined, topic, 'topic and envelope dst differ');
-    const sv = env.src.vaddr ?? '';
-    if (QOS1_KINDS.has(env.kind) && this.#dedup.seen(`${sv}|${env.id}`)) return this.#reject('duplicate', undefined, topic);
+    if (this.#dedup !== undefined && QOS1_KINDS.has(env.kind) && this.#dedup.seen(`${env.src.vaddr ?? ''}|${env.id}`)) {
+      return this.#reject('duplicate', undefined, topic);
+    }
     this.#deliver(env);
   }
 
@@ -351,6 +357,7 @@ export class MqttTransport implements Transport {
       connectTimeout: NEVER_MS,
       resubscribe: false,
       queueQoSZero: false,
+      log: () => {}, // mqtt.js otherwise formats a debug call per packet step even when debug is off
     };
     if (o.password !== undefined) options.password = o.password;
     if (keep) options.properties = { sessionExpiryInterval: o.sessionExpirySec };
@@ -424,15 +431,12 @@ export class MqttTransport implements Transport {
     const { client } = conn;
     conn.up = true;
     conn.lastRx = this.#o.clock.now();
-    const onRx = (): void => void (conn.lastRx = this.#o.clock.now());
     const onError = (e: Error): void => this.#lost(conn, e);
     const onClose = (): void => this.#lost(conn, new Error('connection closed'));
-    client.on('packetreceive', onRx);
     client.on('error', onError);
     client.on('close', onClose);
     conn.detach = () => {
       client.removeListener('message', this.#onMessage);
-      client.removeListener('packetreceive', onRx);
       client.removeListener('error', onError);
       client.removeListener('close', onClose);
       client.on('error', () => {}); // late socket errors of a retired connection are expected
@@ -512,18 +516,19 @@ export class MqttTransport implements Transport {
     const silent = now - conn.lastRx;
     if (silent < this.#o.linkSilenceMs) return again(this.#o.linkSilenceMs - silent);
     conn.probeAt = now;
+    conn.client.once('packetreceive', () => void (conn.lastRx = clock.now())); // PINGRESP, or anything
     conn.client.sendPing();
     again(this.connectTimeoutMs);
   }
 }
 
-/** A plain mqtt.js client on a TCP_NODELAY socket, for tests, benchmarks and diagnostics (bad-input probes). */
+/** A plain mqtt.js client (its defaults, no reconnect) on a TCP_NODELAY socket, for tests, benchmarks and diagnostics. */
 export function openRawClient(url: string, options: IClientOptions = {}): Promise<MqttClient> {
   const u = new URL(url);
   const host = u.hostname;
   const port = u.port === '' ? 1883 : Number(u.port);
   return new Promise((resolve, reject) => {
-    const client = new MqttClient(() => createConnection({ host, port, noDelay: true }), { reconnectPeriod: 0, connectTimeout: 5000, ...options });
+    const client = new MqttClient(() => createConnection({ host, port, noDelay: true }), { reconnectPeriod: 0, ...options });
     const onError = (e: Error): void => {
       client.end(true);
       reject(e);

@@ -35,14 +35,15 @@ test('token buckets: reserve goes into debt up to the wait allowed, then refuses
   t.is(frozen.reserve('y', 1e9), -1, 'no rate: no debt either');
 });
 
-test('token buckets forget the least recently used key past their size', (t) => {
+test('token buckets forget the oldest key past their size', (t) => {
   const clock = new ManualClock(0);
   const b = new TokenBuckets({ perSec: 1, burst: 1 }, clock, 3);
   for (const k of ['a', 'b', 'c']) t.true(b.take(k));
-  t.false(b.take('a'));
-  t.true(b.take('d')); // evicts b, the least recently used
+  t.false(b.take('b'));
+  t.true(b.take('d')); // evicts a, the oldest
   t.is(b.size, 3);
-  t.true(b.take('b'), 'b starts over with a full bucket');
+  t.false(b.take('b'), 'b is still remembered and still empty');
+  t.true(b.take('a'), 'a starts over with a full bucket');
 });
 
 test('dedup window remembers the last N keys', (t) => {
