@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { registerDemo } from './demo.ts';
 import { registerCarousel } from './carousel.ts';
+import { registerHeadend } from './headend.ts';
 
 const program = new Command();
 program
@@ -13,5 +14,6 @@ program
 
 registerDemo(program);
 registerCarousel(program);
+registerHeadend(program);
 
 await program.parseAsync(process.argv);

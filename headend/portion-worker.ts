@@ -3,7 +3,7 @@
 // before evaluating it, and talks to the main thread only through portion-protocol messages.
 
 import { parentPort } from 'node:worker_threads';
-import { Channel, formatVaddr, type Envelope } from '../runtime/index.ts';
+import { Channel, Codes, RemoteError, formatVaddr, type Envelope } from '../runtime/index.ts';
 import { trustedKeyFromJson, verifyApp, type TrustedKeyJson } from '../runtime/app/index.ts';
 import { AppSandbox, channelHandlers, loadEngine, type ModuleSandbox, type ServiceHandler } from '../sandbox/index.ts';
 import { SERVICE_CLIENT, SERVICES_NAME, type FromWorker, type PortionSpec, type ToWorker } from './portion-protocol.ts';
@@ -37,7 +37,7 @@ async function start(spec: PortionSpec): Promise<void> {
     return;
   }
   const channels = new Map<string, Channel>();
-  // weft.services.request(name, {method, args}) becomes a request to the node's service host
+  // weft.services.request(name, {op, ...args}) becomes a request to the node's service host
   // [c34-c36], sent from the instance's own service address so the host knows app and session.
   const servicesAddr = { vaddr: formatVaddr({ app: 'headend', session: spec.node, module: SERVICES_NAME }) };
   const svc = new Channel({
@@ -47,9 +47,11 @@ async function start(spec: PortionSpec): Promise<void> {
   channels.set(SERVICE_CLIENT, svc);
   const services: Record<string, ServiceHandler> = {};
   for (const name of spec.services) {
+    // weft.services.request('epg', { op: 'listings', day: 0 }) -> op svc.epg.listings, args { day: 0 }
     services[name] = (body) => {
-      const b = (body ?? {}) as { method?: unknown; args?: unknown };
-      return svc.request(servicesAddr, b.args, { op: `svc.${name}.${String(b.method)}` });
+      const { op, ...args } = (body ?? {}) as { op?: unknown };
+      if (typeof op !== 'string') return Promise.reject(new RemoteError(Codes.BAD_REQUEST, `services.request('${name}', body): body.op must name the method`));
+      return svc.request(servicesAddr, args, { op: `svc.${name}.${op}` });
     };
   }
   const sandbox = new AppSandbox(engine, {

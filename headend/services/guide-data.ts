@@ -94,3 +94,21 @@ export function guideService(o: GuideOptions): HeadendService {
     },
   };
 }
+
+/** The guide as the guide app's peer module reads it (`epg` service): per day, minutes since midnight. */
+export function epgService(o: GuideOptions): HeadendService {
+  const all = buildGuide({ ...o, hours: Math.max(o.hours ?? 48, 24) });
+  const day0 = Math.floor(o.from / 86_400_000) * 86_400_000;
+  const listings = (day: number) =>
+    all
+      .filter((p) => p.start >= day0 + day * 86_400_000 && p.start < day0 + (day + 1) * 86_400_000)
+      .map((p, i) => ({ id: `${day}-${p.channel}-${i}`, channel: p.channel, title: p.title, start: Math.round((p.start - day0 - day * 86_400_000) / 60_000), duration: Math.round((p.end - p.start) / 60_000), genre: p.genre }));
+  return {
+    name: 'epg',
+    describe: { listings: '({day}) -> the day\'s programmes, start in minutes since midnight', channels: '() -> channel numbers' },
+    methods: {
+      listings: (a) => listings(int(onlyKeys(a, ['day']), 'day', 0, 0, 13)),
+      channels: (a) => (onlyKeys(a, []), [...new Set(all.map((p) => p.channel))]),
+    },
+  };
+}

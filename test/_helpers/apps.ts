@@ -44,7 +44,7 @@ export const MIXED_APP: ModuleSpec[] = [
     name: 'epg',
     kind: 'peer',
     uses: ['services.guide'],
-    source: `weft.on('request', (b) => weft.services.request('guide', { method: 'search', args: { q: b.q, limit: 2 } }));`,
+    source: `weft.on('request', (b) => weft.services.request('guide', { op: 'search', q: b.q, limit: 2 }));`,
   },
   {
     name: 'search',

@@ -1,0 +1,184 @@
+// The head-end's composition root: builds the concrete adapters (aedes or an external MQTT
+// broker, SQLite or Redis registry, UDP, worker pool, carousel broadcaster) and wires one node.
+// `weft headend up` (embedded defaults) and `weft headend node` (join a cluster) call this.
+
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { ArgumentError, rejectUnknown } from '../runtime/index.ts';
+import type { TrustedKeyJson } from '../runtime/app/index.ts';
+import { createUdpTransport, type UdpTransport } from '../transport/index.ts';
+import { connectMqttTransport, type MqttTransport } from '../transport/mqtt.ts';
+import { Broadcaster, moduleSetFromDir, serveUdp, type UdpServer } from '../carousel/index.ts';
+import { AppCatalog } from './app-catalog.ts';
+import { derivedBoxSecret, derivedCredentials } from './broker-auth.ts';
+import { startAedesBroker, type EmbeddedBroker } from './broker-aedes.ts';
+import { HeadendNode } from './node.ts';
+import { RedisRegistry } from './registry-redis.ts';
+import { SqliteRegistry } from './registry-sqlite.ts';
+import type { Registry } from './registry.ts';
+import { epgService, guideService, vodService } from './services/index.ts';
+import { WorkerPool } from './worker-pool.ts';
+
+export interface HeadendConfig {
+  /** Node id. Default `node-1`. */
+  node?: string;
+  /** `embedded` (aedes in this process, the default) or the URL of a shared broker. */
+  broker?: string;
+  /** Port of the embedded broker. Default 0 (a free one; see `brokerUrl`). */
+  brokerPort?: number;
+  /** This node's broker password (shared broker). Default: derived from the master key. */
+  password?: string;
+  /** MQTT 3.1.1 (4, default) or 5 (session expiry, shared subscriptions: give `shareGroup`). */
+  mqttVersion?: 4 | 5;
+  /** MQTT 5 shared-subscription group, so nodes split the boxes' ingress. */
+  shareGroup?: string;
+  /** `sqlite:<file>` (default `sqlite:.weft/registry.db`), `memory`, or `redis://host:port`. */
+  registry?: string;
+  /** UDP address of this node for other nodes. Default 127.0.0.1, a free port. */
+  udpHost?: string;
+  udpPort?: number;
+  /** Built apps. Default dist/apps. */
+  apps?: string;
+  /** Trusted signing keys: a folder of *.pub.json. Default .weft/keys. */
+  keys?: string;
+  /** Box credential master key (boxes prove HMAC(master, boxId)). Default .weft/master.key, made on first use. */
+  masterKey?: string;
+  /** Broadcast each app's carousel by UDP here (`host:port`, unicast loopback) or to a multicast `group:port`; `off` for none. Default off. */
+  carousel?: string;
+  /** Carousel bitrate, bit/s. Default 2,000,000. */
+  carouselBitrate?: number;
+  /** Statistics and heartbeat interval, ms. Default 1000. */
+  intervalMs?: number;
+  /** Worker threads kept ready. Default 1. */
+  spareThreads?: number;
+  log?: (line: string) => void;
+}
+
+const KEYS = ['node', 'broker', 'brokerPort', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'apps', 'keys', 'masterKey', 'carousel', 'carouselBitrate', 'intervalMs', 'spareThreads', 'log'];
+
+export interface RunningHeadend {
+  node: HeadendNode;
+  brokerUrl: string;
+  broker: EmbeddedBroker | undefined;
+  masterKey: string;
+  registry: Registry;
+  carousels: UdpServer[];
+  /** The password a box needs on this head-end's broker. */
+  boxSecret(boxId: string): string;
+  close(): Promise<void>;
+}
+
+const WORKER = new URL('./portion-worker.ts', import.meta.url);
+
+export async function startHeadend(config: HeadendConfig = {}): Promise<RunningHeadend> {
+  rejectUnknown('startHeadend', config, KEYS);
+  const log = config.log ?? ((l: string) => console.error(l));
+  const id = config.node ?? 'node-1';
+  const masterKey = config.masterKey ?? (await devSecret('.weft/master.key'));
+  const nodePassword = config.password ?? derivedBoxSecret(masterKey, `headend.${id}`);
+  const closers: (() => Promise<unknown>)[] = [];
+  const close = async (): Promise<void> => {
+    for (const c of closers.reverse()) await c().catch((e: unknown) => log(`close: ${(e as Error).message}`));
+  };
+  try {
+    let broker: EmbeddedBroker | undefined;
+    let brokerUrl = config.broker ?? 'embedded';
+    if (brokerUrl === 'embedded') {
+      broker = await startAedesBroker({ credentials: derivedCredentials(masterKey, [{ id, password: nodePassword }]), port: config.brokerPort ?? 0, log: () => {} });
+      closers.push(() => (broker as EmbeddedBroker).close());
+      brokerUrl = broker.url;
+    }
+    const registry = await openRegistry(config.registry ?? 'sqlite:.weft/registry.db');
+    closers.push(() => registry.close());
+    const catalog = await AppCatalog.fromRoot(resolve(config.apps ?? 'dist/apps'));
+    if (catalog.names().length === 0) throw new ArgumentError(`no built apps in ${config.apps ?? 'dist/apps'}: run npm run build`, 'apps');
+    const trusted = await readTrusted(resolve(config.keys ?? '.weft/keys'));
+    const udp: UdpTransport = await createUdpTransport({ host: config.udpHost ?? '127.0.0.1', port: config.udpPort ?? 0 });
+    closers.push(() => udp.close());
+    const boxLocations = new Map<string, string>();
+    const mqtt: MqttTransport = await connectMqttTransport({
+      role: 'headend',
+      url: brokerUrl,
+      id,
+      password: nodePassword,
+      protocolVersion: config.mqttVersion ?? 4,
+      ...(config.shareGroup === undefined ? {} : { shareGroup: config.shareGroup }),
+      locate: (v) => boxLocations.get(v),
+      log: (e) => (e.event === 'reject' ? undefined : log(`mqtt ${e.event}: ${e.reason}${e.detail === undefined ? '' : ` (${e.detail})`}`)),
+    });
+    closers.push(() => mqtt.close());
+    const pool = new WorkerPool({ entry: WORKER, spare: config.spareThreads ?? 1, max: 16 });
+    closers.push(() => pool.close());
+    const from = Date.now();
+    const node = new HeadendNode({
+      id,
+      udp,
+      mqtt,
+      registry,
+      catalog,
+      pool,
+      trusted,
+      boxLocations,
+      services: [epgService({ from, channels: 24 }), guideService({ from, channels: 24 }), vodService({ now: () => Date.now() })],
+      intervalMs: config.intervalMs ?? 1000,
+      log,
+    });
+    await pool.warm();
+    await node.start();
+    closers.push(() => node.close());
+    const carousels = await broadcast(config, catalog);
+    for (const c of carousels) closers.push(() => c.close());
+    return { node, brokerUrl, broker, masterKey, registry, carousels, boxSecret: (boxId) => derivedBoxSecret(masterKey, boxId), close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+async function openRegistry(spec: string): Promise<Registry> {
+  if (spec === 'memory') return new SqliteRegistry({ path: ':memory:' });
+  if (spec.startsWith('sqlite:')) {
+    const path = resolve(spec.slice('sqlite:'.length));
+    await mkdir(dirname(path), { recursive: true });
+    return new SqliteRegistry({ path });
+  }
+  if (spec.startsWith('redis://')) return RedisRegistry.open({ url: spec });
+  throw new ArgumentError(`registry must be sqlite:<file>, memory or redis://host:port, got "${spec}"`, 'registry');
+}
+
+async function readTrusted(dir: string): Promise<TrustedKeyJson[]> {
+  const files = existsSync(dir) ? (await readdir(dir)).filter((f) => f.endsWith('.pub.json')) : [];
+  if (files.length === 0) throw new ArgumentError(`no trusted keys (*.pub.json) in ${dir}: run npm run build`, 'keys');
+  return Promise.all(files.map(async (f) => JSON.parse(await readFile(join(dir, f), 'utf8')) as TrustedKeyJson));
+}
+
+/** A development secret kept in a gitignored file, made on first use. */
+export async function devSecret(file: string): Promise<string> {
+  const path = resolve(file);
+  if (existsSync(path)) return (await readFile(path, 'utf8')).trim();
+  await mkdir(dirname(path), { recursive: true });
+  const s = randomBytes(24).toString('base64url');
+  await writeFile(path, `${s}\n`, { mode: 0o600 });
+  return s;
+}
+
+async function broadcast(config: HeadendConfig, catalog: AppCatalog): Promise<UdpServer[]> {
+  const spec = config.carousel ?? 'off';
+  if (spec === 'off') return [];
+  const m = /^(.+):(\d+)$/.exec(spec);
+  if (m === null) throw new ArgumentError(`carousel must be host:port, group:port or off, got "${spec}"`, 'carousel');
+  const host = m[1] as string;
+  const port = Number(m[2]);
+  const servers: UdpServer[] = [];
+  let i = 0;
+  for (const app of catalog.names()) {
+    const set = await moduleSetFromDir(resolve(config.apps ?? 'dist/apps', app));
+    const b = new Broadcaster(set, { bitrate: config.carouselBitrate ?? 2_000_000 });
+    const multicast = /^2(2[4-9]|3\d)\./.test(host);
+    servers.push(await serveUdp(b, multicast ? { group: host, port: port + i } : { unicast: { host, port: port + i } }));
+    i++;
+  }
+  return servers;
+}
