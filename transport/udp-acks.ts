@@ -1,6 +1,6 @@
 // Outgoing acknowledgements of the UDP transport: queued per peer, taken by the next DATA
-// datagram to that peer (piggyback, up to MAX_PIGGYBACK_ACKS), else sent in ACK datagrams one
-// event-loop turn later. Owns no socket: the transport gives it a writer.
+// datagram to that peer (piggyback, up to MAX_PIGGYBACK_ACKS), else sent in ACK datagrams
+// after ackDelayMs (0: one event-loop turn). Owns no socket: the transport gives it a writer.
 
 import { MAX_PIGGYBACK_ACKS, ackDatagram } from './udp-framing.ts';
 import type { Peer } from './udp-peers.ts';
@@ -9,23 +9,29 @@ export class AckBatcher {
   #write: (peer: Peer, datagram: Buffer) => void;
   #perDatagram: number;
   #peers = new Set<Peer>();
-  #flush: NodeJS.Immediate | undefined;
+  #flush: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  #delayMs: number;
   /** Acks that rode on DATA, and acks sent in ACK datagrams. */
   piggybacked = 0;
   sent = 0;
 
-  constructor(mtu: number, write: (peer: Peer, datagram: Buffer) => void) {
+  constructor(mtu: number, delayMs: number, write: (peer: Peer, datagram: Buffer) => void) {
     this.#perDatagram = Math.min(255, Math.floor((mtu - 6) / 4));
+    this.#delayMs = delayMs;
     this.#write = write;
   }
 
-  /** Acknowledge `transfer` to `peer` soon. Waits one event-loop turn for a DATA to ride on. */
+  /**
+   * Acknowledge `transfer` to `peer` soon. The flush timer is real time, not the transport's
+   * clock: a few ms at most, and tests on a ManualClock still see acks. One timer serves all
+   * peers and is not re-armed while it runs, so a busy request stream costs almost no timers.
+   */
   queue(peer: Peer, transfer: number): void {
     const pending = peer.pendingAcks;
     // Repeats are harmless (a second ack of a transfer is a stray); keep short lists unique.
     if (pending.length > 16 || !pending.includes(transfer)) pending.push(transfer);
     this.#peers.add(peer);
-    this.#flush ??= setImmediate(this.#flushAll);
+    this.#flush ??= this.#delayMs === 0 ? setImmediate(this.#flushAll) : setTimeout(this.#flushAll, this.#delayMs);
   }
 
   /** The acks a DATA datagram to `peer` should carry now (removed from the queue). */
@@ -45,7 +51,10 @@ export class AckBatcher {
 
   /** Drop everything queued and the pending flush (transport closed). */
   clear(): void {
-    if (this.#flush !== undefined) clearImmediate(this.#flush);
+    if (this.#flush !== undefined) {
+      if (this.#delayMs === 0) clearImmediate(this.#flush as NodeJS.Immediate);
+      else clearTimeout(this.#flush as NodeJS.Timeout);
+    }
     this.#flush = undefined;
     for (const p of this.#peers) p.pendingAcks = [];
     this.#peers.clear();

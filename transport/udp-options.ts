@@ -21,6 +21,8 @@ export interface UdpTransportOptions {
   minRtoMs?: number;
   /** Ceiling of the doubled timeout, ms. Default 2000. */
   maxRtoMs?: number;
+  /** How long an ack waits for a DATA to the same peer to ride on, ms (0: one event-loop turn). Default 2. */
+  ackDelayMs?: number;
   /** Retransmissions before send gives up with TimeoutError, when the deadline does not end it first. Default 8. */
   maxRetries?: number;
   /** Largest envelope, bytes (the codec limit). Default 1 MiB. */
@@ -58,6 +60,7 @@ export interface ResolvedOptions extends ReassemblyLimits {
   minRtoMs: number;
   maxRtoMs: number;
   maxRetries: number;
+  ackDelayMs: number;
   maxPeers: number;
   maxQueued: number;
   recvBufferSize: number;
@@ -67,7 +70,7 @@ export interface ResolvedOptions extends ReassemblyLimits {
 }
 
 const KNOWN = [
-  'host', 'port', 'mtu', 'initialRtoMs', 'minRtoMs', 'maxRtoMs', 'maxRetries', 'maxMessageBytes', 'maxPartialPerPeer',
+  'host', 'port', 'mtu', 'initialRtoMs', 'minRtoMs', 'maxRtoMs', 'maxRetries', 'ackDelayMs', 'maxMessageBytes', 'maxPartialPerPeer',
   'maxPartialTotal', 'maxReassemblyBytes', 'reassemblyTimeoutMs', 'dedupWindowMs', 'maxDedupPerPeer', 'maxPeers', 'maxQueued',
   'recvBufferSize', 'sendBufferSize', 'clock', 'dropFilter',
 ];
@@ -91,6 +94,9 @@ export function resolveOptions(o: UdpTransportOptions = {}): ResolvedOptions {
     throw new ArgumentError(`${W}: maxMessageBytes needs more than ${MAX_FRAGMENTS} fragments at this mtu`, 'maxMessageBytes');
   }
   const minRtoMs = num('minRtoMs', o.minRtoMs, 20);
+  // An ack must not wait long enough to make the sender retransmit: at most a quarter of minRtoMs.
+  const ackDelayMs = num('ackDelayMs', o.ackDelayMs, Math.min(2, minRtoMs / 4));
+  if (ackDelayMs * 4 > minRtoMs) throw new ArgumentError(`${W}: ackDelayMs must be at most minRtoMs / 4`, 'ackDelayMs');
   const maxRtoMs = num('maxRtoMs', o.maxRtoMs, 2000);
   if (maxRtoMs < minRtoMs) throw new ArgumentError(`${W}: maxRtoMs must be >= minRtoMs`, 'maxRtoMs');
   if (o.clock !== undefined && (typeof o.clock !== 'object' || typeof o.clock.now !== 'function')) throw new ArgumentError(`${W}: clock must be a Clock`, 'clock');
@@ -104,6 +110,7 @@ export function resolveOptions(o: UdpTransportOptions = {}): ResolvedOptions {
     minRtoMs,
     maxRtoMs,
     maxRetries: o.maxRetries === 0 ? 0 : int('maxRetries', o.maxRetries, 8),
+    ackDelayMs,
     maxMessageBytes,
     // Fragments a receiver accepts per transfer: enough for maxMessageBytes at the smallest mtu.
     maxFragments: Math.min(MAX_FRAGMENTS, Math.ceil(maxMessageBytes / (MIN_MTU - MAX_DATA_HEADER))),

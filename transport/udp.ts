@@ -73,8 +73,8 @@ export class UdpTransport implements Transport {
     this.#codec = new EnvelopeCodec({ maxBytes: o.maxMessageBytes });
     this.#peers = new PeerTable(o.maxPeers, o.maxDedupPerPeer, (p) => this.#rx.dropPeer(p));
     this.#rx = new Reassembler(o, () => this.#peers.values());
-    // Acks wait one event-loop turn so a reply written meanwhile carries them (piggyback).
-    this.#acks = new AckBatcher(o.mtu, (peer, d) => this.#write(peer, d));
+    // Acks wait a moment so a reply written meanwhile carries them (piggyback).
+    this.#acks = new AckBatcher(o.mtu, o.ackDelayMs, (peer, d) => this.#write(peer, d));
     this.#rtq = new RetransmitQueue<Outgoing>(o.clock, (out, due) => out.due === due && this.#out.get(out.transfer) === out, (out) => this.#onRto(out));
     this.#v4 = socket.address().family === 'IPv4';
     this.address = { udp: { host: o.host, port: socket.address().port } };
