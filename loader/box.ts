@@ -42,6 +42,7 @@ export class Box {
   readonly profile: DeviceProfile;
   #o: ResolvedBoxOptions;
   #state: BootState = 'off';
+  #settled: BootState = 'off';
   #history: HistoryEntry[] = [];
   #queue: { event: BootEvent; detail: Detail }[] = [];
   #draining = false;
@@ -75,8 +76,9 @@ export class Box {
     if (dialer !== undefined) this.#channels = new ChannelManager(dialer, this.#o.clock, this.#o.random, this.#o.channel, (e) => this.#onChannel(e));
   }
 
+  /** The state whose entry action has completed (the table itself moves on `#state` first). */
   get state(): BootState {
-    return this.#state;
+    return this.#settled;
   }
 
   get history(): readonly HistoryEntry[] {
@@ -210,6 +212,8 @@ export class Box {
       } catch (e) {
         this.#emit({ kind: 'error', message: `${row.action}: ${(e as Error).message}` });
       }
+      this.#settled = this.#state;
+      this.#notify();
     }
     this.#draining = false;
   }

@@ -83,6 +83,7 @@ export class ChannelManager {
 
   /** A bounded round of attempts, the first one now. */
   round(): void {
+    this.#giveUpReconnecting();
     if (this.#stopped || this.#channel !== undefined) return;
     this.#cancel();
     this.#mode = 'round';
@@ -92,6 +93,7 @@ export class ChannelManager {
 
   /** Keep trying, slowly and without end, until the channel is up [c2: degraded, not dead]. */
   background(): void {
+    this.#giveUpReconnecting();
     if (this.#stopped || this.#channel !== undefined) return;
     if (this.#mode === 'background' && (this.#timer !== undefined || this.#dialing)) return;
     this.#cancel();
@@ -107,6 +109,15 @@ export class ChannelManager {
     this.#channel = undefined;
     this.#linkUp = false;
     await ch?.transport.close();
+  }
+
+  // A dropped link whose transport is still reconnecting on its own reports no failures: the box
+  // asked for a round (or the background retry), so close it and count our own attempts instead.
+  #giveUpReconnecting(): void {
+    const ch = this.#channel;
+    if (ch === undefined || this.#linkUp) return;
+    this.#channel = undefined;
+    void ch.transport.close();
   }
 
   #attempt(): void {

@@ -65,6 +65,8 @@ export interface AppOptions {
   searchMemory?: number;
   /** Replace the carousel bytes of a module (the manifest still names the genuine ones). */
   tamper?: Record<string, string>;
+  /** Bytes of comment added to the UI module, so its acquisition spans many datagrams. */
+  uiPadding?: number;
 }
 
 export interface BuiltApp {
@@ -89,7 +91,7 @@ export async function signer(): Promise<Signer> {
 export async function guideApp(s: Signer, o: AppOptions = {}): Promise<BuiltApp> {
   const version = o.version ?? '1.0.0';
   const specs: [string, ModuleEntry['kind'], ModuleEntry['tier'], string, ModuleEntry['uses'], ModuleEntry['needs']][] = [
-    ['ui', 'client', 'boot', UI(version), ['ui', 'storage'], {}],
+    ['ui', 'client', 'boot', UI(version) + (o.uiPadding ? `/*${'.'.repeat(o.uiPadding)}*/\n` : ''), ['ui', 'storage'], {}],
     ['search', 'mutable', 'fallback-1', SEARCH, [], { memory: o.searchMemory ?? 64 * 1024 }],
     ['listings', 'client', 'fallback-2', LISTINGS, [], {}],
     ['server', 'server', 'boot', SERVER, [], {}],

@@ -31,18 +31,28 @@ export interface CarouselFeed {
   impair(fn: ((d: Uint8Array, i: number) => Uint8Array[]) | undefined): void;
   pause(): void;
   resume(): void;
+  /** While paused: hand exactly `n` datagrams to the box now. */
+  deliver(n: number): void;
 }
 
 /**
  * A carousel on air for one box, in process: `perTick` datagrams every `tickMs` (default 16 per
  * ms, about 13x the 2 Mbit/s air rate). The stream is the real broadcaster's.
  */
-export function carouselFeed(set: ModuleSet, o: CarouselOptions & { perTick?: number; tickMs?: number } = {}): CarouselFeed {
-  const { perTick = 16, tickMs = 1, ...carousel } = o;
+export function carouselFeed(set: ModuleSet, o: CarouselOptions & { perTick?: number; tickMs?: number; paused?: boolean } = {}): CarouselFeed {
+  const { perTick = 16, tickMs = 1, paused: startPaused = false, ...carousel } = o;
   const b = new Broadcaster(set, { bitrate: 2_000_000, diiIntervalMs: 100, fallbackDiiIntervalMs: 200, ...carousel });
   let sent = 0;
-  let paused = false;
+  let paused = startPaused;
   let impair: ((d: Uint8Array, i: number) => Uint8Array[]) | undefined;
+  let sink: ((d: Uint8Array) => void) | undefined;
+  const push = (n: number): void => {
+    for (let i = 0; i < n && sink !== undefined; i++) {
+      const d = b.nextDatagram() as Uint8Array;
+      for (const x of impair === undefined ? [d] : impair(d, sent)) sink(x);
+      sent++;
+    }
+  };
   return {
     broadcaster: b,
     get sent() {
@@ -52,17 +62,19 @@ export function carouselFeed(set: ModuleSet, o: CarouselOptions & { perTick?: nu
     impair: (fn) => void (impair = fn),
     pause: () => void (paused = true),
     resume: () => void (paused = false),
+    deliver: (n) => push(n),
     tuner: {
       tune: (onData) => {
+        sink = onData;
         const timer = setInterval(() => {
-          if (paused) return;
-          for (let i = 0; i < perTick; i++) {
-            const d = b.nextDatagram() as Uint8Array;
-            for (const x of impair === undefined ? [d] : impair(d, sent)) onData(x);
-            sent++;
-          }
+          if (!paused) push(perTick);
         }, tickMs);
-        return Promise.resolve({ close: async () => clearInterval(timer) });
+        return Promise.resolve({
+          close: async () => {
+            clearInterval(timer);
+            sink = undefined;
+          },
+        });
       },
     },
   };

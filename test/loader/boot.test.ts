@@ -60,7 +60,7 @@ test('boots from the carousel, the two-way channel comes up at once, session set
   t.like(box.screen('ui'), { screen: 'now', title: 'News at Ten', n: 1 });
   t.is(he.served.filter((s) => s.module === 'server').length, 1);
   const started = (await box.ask('server', {})) as { started: { session: string; modules: string[] } };
-  t.is(started.started.session, reply?.session, 'the server portion got client-started [c42]');
+  t.is(started.started.session, reply?.session as string, 'the server portion got client-started [c42]');
 
   // Periodic resource reports [c5].
   await until(() => he.reports.length >= 2, 3000, 'two reports');
