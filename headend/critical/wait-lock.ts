@@ -50,6 +50,8 @@ export class WaitLock {
   #queue: Waiter[] = [];
   #head = 0;
   #waiting = 0;
+  #fullSince: number | undefined;
+  #fullMs = 0;
 
   protected constructor(kind: 'queue' | 'semaphore', permits: number, options: WaitLockOptions) {
     rejectUnknown(kind === 'queue' ? 'QueueLock' : 'Semaphore', options, ['clock', 'stats', 'onAcquire', 'name']);
@@ -73,6 +75,15 @@ export class WaitLock {
   get waiting(): number {
     return this.#waiting;
   }
+  /**
+   * Total time (ms, this lock's clock) during which every permit was held. The difference
+   * between two readings over the time between them is the lock's busy fraction: near 1 the
+   * critical section itself is the limit and more threads would not help (PoolState.lockBusy).
+   */
+  saturatedMs(): number {
+    return this.#fullMs + (this.#fullSince === undefined ? 0 : this.#clock.now() - this.#fullSince);
+  }
+
   /** Start time of the oldest request in line (for the thread controller), or undefined. */
   oldestStartedAt(): number | undefined {
     for (let i = this.#head; i < this.#queue.length; i++) {
@@ -129,6 +140,16 @@ export class WaitLock {
   protected setPermitsInternal(n: number): void {
     this.#permits = n;
     this.#drain();
+    this.#checkFull();
+  }
+
+  #checkFull(): void {
+    const now = this.#clock.now();
+    if (this.#held >= this.#permits) this.#fullSince ??= now;
+    else if (this.#fullSince !== undefined) {
+      this.#fullMs += now - this.#fullSince;
+      this.#fullSince = undefined;
+    }
   }
 
   #timeout(startedAt: number, now: number): TimeoutError {
@@ -137,6 +158,7 @@ export class WaitLock {
 
   #grant(startedAt: number, queuedAt: number, now: number): Release {
     this.#held++;
+    if (this.#held >= this.#permits && this.#fullSince === undefined) this.#fullSince = now;
     const wait = now - startedAt;
     this.stats.record(now, wait);
     this.#onAcquire?.(wait, now - queuedAt, now);
@@ -146,6 +168,7 @@ export class WaitLock {
       released = true;
       this.#held--;
       this.#drain();
+      this.#checkFull();
       return true;
     };
   }

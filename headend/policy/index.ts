@@ -17,8 +17,8 @@ export {
   POLICY_KINDS,
 } from './balancer.ts';
 export type { PlacementPolicy, PolicyKind, BalancerOptions, BaselineOptions } from './balancer.ts';
-export { decideScale, scaleConfig, saturated, splitShares, portionShares, pickShare } from './saturation.ts';
-export type { PortionState, ScaleOptions, ScaleConfig, ScaleDecision, SplitEntry } from './saturation.ts';
+export { decideScale, scaleConfig, saturated, splitShares, portionShares, pickShare, pressure } from './saturation.ts';
+export type { PortionState, ScaleOptions, ScaleConfig, ScaleDecision, SplitEntry, ShareOptions } from './saturation.ts';
 export { WaitTargetController, HillClimbController, FixedPool } from './threads.ts';
 export type { WorkerController, ThreadDecision, ThreadAction, PoolState, WaitTargetOptions, HillClimbOptions } from './threads.ts';
 export { SeededRandom, hash01 } from './random.ts';

@@ -19,15 +19,17 @@ export interface PoolState {
   readonly workers: number;
   /** Age of the oldest request still waiting for a worker or the lock (ms), if any [c24]. */
   readonly oldestWaitMs?: number;
+  /**
+   * Fraction of the time since the last decision during which every permit of the critical
+   * section was held (WaitLock.saturatedMs). Near 1 the lock itself is the limit.
+   */
+  readonly lockBusy?: number;
 }
 
 export interface WorkerController {
   readonly name: string;
-  /**
-   * A request reached its critical section `waitMs` after it started [c24]; `lockWaitMs` of that
-   * was spent queued on the lock itself (the rest waiting for a worker), when the node knows it.
-   */
-  observe(at: number, waitMs: number, lockWaitMs?: number): void;
+  /** A request reached its critical section `waitMs` after it started [c24]. */
+  observe(at: number, waitMs: number): void;
   /** `n` requests finished (throughput, for controllers that climb on it). */
   completed(at: number, n?: number): void;
   decide(now: number, pool: PoolState): ThreadDecision;
@@ -44,11 +46,11 @@ export interface WaitTargetOptions {
   cooldownMs?: number;
   /** Calm this long before shrinking by one; and again each holdMs after. Default 5000. */
   holdMs?: number;
-  /** Above this share of the wait spent on the lock itself, more threads would not help. Default 0.8. */
-  lockBoundShare?: number;
+  /** With the lock saturated this much of the time (PoolState.lockBusy), threads would not help. Default 0.95. */
+  lockBusyLimit?: number;
 }
 
-const WT_KNOWN: readonly (keyof WaitTargetOptions)[] = ['targetWaitMs', 'lowWaitMs', 'minWorkers', 'maxWorkers', 'cooldownMs', 'holdMs', 'lockBoundShare'];
+const WT_KNOWN: readonly (keyof WaitTargetOptions)[] = ['targetWaitMs', 'lowWaitMs', 'minWorkers', 'maxWorkers', 'cooldownMs', 'holdMs', 'lockBusyLimit'];
 
 function bounds(where: string, min: number, max: number): void {
   if (!Number.isInteger(min) || min < 1) throw new ArgumentError(`${where}: minWorkers must be an integer >= 1`, 'minWorkers');
@@ -62,16 +64,15 @@ const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.m
  * one: when the wait (or the age of the oldest waiting request) passes the target, it adds
  * workers in proportion to the overshoot (up to doubling), because after a step in load the
  * right count can be several times the current one and one worker per tick would take seconds.
- * When most of the wait is spent on the lock itself, threads would only lengthen the lock queue:
- * it keeps and says `lock-bound` (the case for spawning elsewhere [c25]). It shrinks by one after
+ * When every permit of the critical section is held nearly all the time, threads would only
+ * lengthen the lock's line: it keeps and says `lock-bound` (the case for spawning the portion on
+ * another node [c25], which the node reports as saturation). It shrinks by one after
  * the wait has stayed below lowWaitMs for holdMs, and again each holdMs after.
  */
 export class WaitTargetController implements WorkerController {
   readonly name = 'wait-target';
   readonly #o: Required<WaitTargetOptions>;
   #sum = 0;
-  #lockSum = 0;
-  #lockKnown = 0;
   #n = 0;
   #lastAddAt = -Infinity;
   #calmSince: number | undefined;
@@ -87,7 +88,7 @@ export class WaitTargetController implements WorkerController {
       maxWorkers: options.maxWorkers ?? 64,
       cooldownMs: options.cooldownMs ?? 100,
       holdMs: options.holdMs ?? 5000,
-      lockBoundShare: options.lockBoundShare ?? 0.8,
+      lockBusyLimit: options.lockBusyLimit ?? 0.95,
     };
     bounds('WaitTargetController', this.#o.minWorkers, this.#o.maxWorkers);
     if (!(target > 0)) throw new ArgumentError('WaitTargetController: targetWaitMs must be > 0', 'targetWaitMs');
@@ -98,13 +99,9 @@ export class WaitTargetController implements WorkerController {
     return this.#o;
   }
 
-  observe(_at: number, waitMs: number, lockWaitMs?: number): void {
+  observe(_at: number, waitMs: number): void {
     this.#sum += waitMs;
     this.#n++;
-    if (lockWaitMs !== undefined) {
-      this.#lockSum += Math.min(lockWaitMs, waitMs);
-      this.#lockKnown += waitMs;
-    }
   }
 
   completed(): void {}
@@ -112,15 +109,14 @@ export class WaitTargetController implements WorkerController {
   decide(now: number, pool: PoolState): ThreadDecision {
     const o = this.#o;
     const mean = this.#n > 0 ? this.#sum / this.#n : 0;
-    const lockShare = this.#lockKnown > 0 ? this.#lockSum / this.#lockKnown : 0;
     const wait = Math.max(mean, pool.oldestWaitMs ?? 0);
-    this.#sum = this.#lockSum = this.#lockKnown = this.#n = 0;
+    this.#sum = this.#n = 0;
     const n = clamp(pool.workers, o.minWorkers, o.maxWorkers);
     if (n !== pool.workers) return { action: n > pool.workers ? 'add' : 'shrink', workers: n, reason: 'outside bounds' };
 
     if (wait > o.targetWaitMs) {
       this.#calmSince = undefined;
-      if (lockShare >= o.lockBoundShare) return { action: 'keep', workers: n, reason: 'lock-bound' };
+      if ((pool.lockBusy ?? 0) >= o.lockBusyLimit) return { action: 'keep', workers: n, reason: 'lock-bound' };
       if (now - this.#lastAddAt < o.cooldownMs) return { action: 'keep', workers: n, reason: 'cooling down' };
       if (n >= o.maxWorkers) return { action: 'keep', workers: n, reason: 'at maxWorkers' };
       const step = clamp(Math.ceil(n * Math.min(1, (wait / o.targetWaitMs - 1) / 2)), 1, n);

@@ -155,3 +155,26 @@ test('wait statistics keep only the most recent samples when the ring is full', 
   t.is(snap.maxMs, 24);
   t.is(snap.p50Ms, 19);
 });
+
+test('saturatedMs counts the time every permit was held (the lock-busy signal for the thread controller)', async (t) => {
+  const clock = new ManualClock(0);
+  const s = new Semaphore(2, { clock });
+  const a = s.tryAcquire() as () => boolean;
+  clock.advance(10);
+  t.is(s.saturatedMs(), 0); // one of two permits held
+  const b = s.tryAcquire() as () => boolean;
+  clock.advance(30);
+  t.is(s.saturatedMs(), 30); // still running
+  const pc = s.acquire();
+  a(); // c takes a's permit at once: still full
+  const c = await pc;
+  clock.advance(20);
+  b();
+  clock.advance(100);
+  t.is(s.saturatedMs(), 50);
+  s.setPermits(1); // c alone now fills it
+  clock.advance(5);
+  t.is(s.saturatedMs(), 55);
+  c();
+  t.is(s.saturatedMs(), 55);
+});

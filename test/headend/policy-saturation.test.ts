@@ -9,23 +9,39 @@ function node(id: string, over: Partial<NodeReport> = {}): NodeReport {
   return { node: id, at: NOW - 200, capacity: 8, load: 4, sessions: 10, queue: 2, util: 0.5, waitMs: 1, memUsed: 1, memLimit: 100, ...over };
 }
 const rnd = () => new SeededRandom(9).uniform();
-const cfg = scaleConfig({ highUtil: 0.95, waitTargetMs: 50, lowUtil: 0.6, holdMs: 10_000, cooldownMs: 2000, maxNodes: 3 });
+const cfg = scaleConfig({ highUtil: 0.95, waitTargetMs: 50, hotHoldMs: 0, lowUtil: 0.6, holdMs: 10_000, cooldownMs: 2000, maxNodes: 3 });
+const HOT = { util: 0.99, waitMs: 120 };
 
-test('saturated: too busy or waiting too long for the critical section', (t) => {
-  t.true(saturated(node('a', { util: 0.96 }), cfg));
-  t.true(saturated(node('a', { waitMs: 80 }), cfg));
-  t.false(saturated(node('a', { util: 0.9, waitMs: 10 }), cfg));
+test('saturated: busy and waiting too long for the critical section, both', (t) => {
+  t.true(saturated(node('a', { util: 0.96, waitMs: 80 }), cfg));
+  t.false(saturated(node('a', { util: 0.96, waitMs: 10 }), cfg)); // busy but nobody waits: fine
+  t.false(saturated(node('a', { util: 0.5, waitMs: 80 }), cfg)); // idle workers: a lock problem
+});
+
+test('saturation must last hotHoldMs before a spawn', (t) => {
+  const held = scaleConfig({ hotHoldMs: 3000 });
+  const v = (now: number): ClusterView => ({ now, nodes: [node('a', { at: now, ...HOT }), node('b', { at: now })] });
+  let p: PortionState = { app: 'g', nodes: ['a'], shares: [1], demand: 4 };
+  let r = decideScale(v(NOW), p, held, rnd());
+  t.deepEqual([r.decision.reason, r.hotSince], ['saturated, holding', NOW]);
+  p = { ...p, hotSince: r.hotSince };
+  t.is(decideScale(v(NOW + 2999), p, held, rnd()).decision.kind, 'none');
+  r = decideScale(v(NOW + 3000), p, held, rnd());
+  t.deepEqual([r.decision.kind, r.hotSince], ['spawn', undefined]);
+  // One calm report in between starts the hold again.
+  const calm: ClusterView = { now: NOW + 1000, nodes: [node('a', { at: NOW + 1000 }), node('b', { at: NOW + 1000 })] };
+  t.is(decideScale(calm, p, held, rnd()).hotSince, undefined);
 });
 
 test('spawn on the node with the most room (all apps\' load) once every serving node saturates [c30]', (t) => {
   const view: ClusterView = {
     now: NOW,
     nodes: [
-      node('home', { util: 0.99, load: 8 }),
+      node('home', { ...HOT, load: 8 }),
       node('busy', { load: 7, apps: { vod: 7 } }),
       node('roomy', { load: 1, capacity: 8, apps: { guide: 1 } }),
       node('dead', { alive: false, load: 0 }),
-      node('hot', { load: 0, util: 0.97 }),
+      node('hot', { load: 0, ...HOT }),
     ],
   };
   const p: PortionState = { app: 'guide', nodes: ['home'], shares: [1], demand: 6 };
@@ -37,7 +53,7 @@ test('spawn on the node with the most room (all apps\' load) once every serving 
 });
 
 test('no spawn while cooling down, at maxNodes, or when every candidate is saturated too', (t) => {
-  const hotAll: ClusterView = { now: NOW, nodes: [node('a', { util: 0.99 }), node('b', { util: 0.99 }), node('c', { util: 0.99 }), node('d', { util: 0.99 })] };
+  const hotAll: ClusterView = { now: NOW, nodes: [node('a', HOT), node('b', HOT), node('c', HOT), node('d', HOT)] };
   const base: PortionState = { app: 'g', nodes: ['a'], shares: [1], demand: 4 };
   t.is(decideScale(hotAll, base, cfg, rnd()).decision.reason, 'saturated, every candidate is too');
   const cooling = { ...base, changedAt: NOW - 1000 };
@@ -98,14 +114,29 @@ test('property: shares are a distribution and every node taking a share ends at 
   t.pass();
 });
 
-test('portionShares moves part of the way (damping) and gives a dead node nothing', (t) => {
-  const view: ClusterView = { now: NOW, nodes: [node('a', { load: 8, capacity: 8 }), node('b', { load: 0, capacity: 8 }), node('c', { alive: false })] };
-  const p: PortionState = { app: 'g', nodes: ['a', 'b'], shares: [1, 0], demand: 4 };
-  // other load: a 4, b 0 -> target level (4+4)/16 = 0.5 -> a 0, b 4: target [0, 1]; halfway [0.5, 0.5]
-  t.deepEqual(portionShares(view, p, 0.5), [0.5, 0.5]);
-  t.deepEqual(portionShares(view, p, 1), [0, 1]);
-  const withDead: PortionState = { app: 'g', nodes: ['a', 'c'], shares: [0.5, 0.5], demand: 4 };
-  t.deepEqual(portionShares(view, withDead, 0.5), [1, 0]);
+test('portionShares: a new node starts from the model (at least 1/2n), then shares follow measured pressure', (t) => {
+  const view: ClusterView = {
+    now: NOW,
+    nodes: [node('a', { load: 8, capacity: 8, util: 1, waitMs: 200 }), node('b', { load: 0, capacity: 8, util: 0.1, waitMs: 0 }), node('c', { alive: false })],
+  };
+  // other load: a 4, b 0 -> water-filling gives b everything; half of that is b's seed: weights
+  // 1 : 0.5. Pressure: a = 1 + 200/50 = 5, b = 0.1, weighted mean 3.367; a is multiplied by
+  // exp(-0.5 * 1.633), b by exp(+1.633) capped at e.
+  const fresh: PortionState = { app: 'g', nodes: ['a', 'b'], shares: [1, 0], demand: 4 };
+  const s = portionShares(view, fresh, { damping: 0.5, waitTargetMs: 50 });
+  const mean = (2 / 3) * 5 + (1 / 3) * 0.1;
+  const ea = (2 / 3) * Math.exp(-0.5 * (5 - mean));
+  const eb = (1 / 3) * Math.E;
+  t.deepEqual(s.map((x) => x.toFixed(6)), [ea / (ea + eb), eb / (ea + eb)].map((x) => x.toFixed(6)));
+  t.true((s[1] as number) > 0.7);
+  // Equal pressure leaves shares where they are.
+  const calm: ClusterView = { now: NOW, nodes: [node('a', { util: 0.5 }), node('b', { util: 0.5 })] };
+  t.deepEqual(portionShares(calm, { app: 'g', nodes: ['a', 'b'], shares: [0.7, 0.3], demand: 2 }).map((x) => x.toFixed(6)), ['0.700000', '0.300000']);
+  // The model can say "no room" for a node that is in fact idle; it still gets 1/(2n) to start.
+  const paper: ClusterView = { now: NOW, nodes: [node('a', { load: 2, util: 0.5 }), node('b', { load: 8, util: 0.5 })] };
+  t.deepEqual(portionShares(paper, { app: 'g', nodes: ['a', 'b'], shares: [1, 0], demand: 2 }).map((x) => x.toFixed(6)), ['0.800000', '0.200000']);
+  // A dead node gets nothing; the rest is renormalised.
+  t.deepEqual(portionShares(view, { app: 'g', nodes: ['a', 'c'], shares: [0.5, 0.5], demand: 4 }), [1, 0]);
 });
 
 test('pickShare maps a uniform draw onto the shares', (t) => {

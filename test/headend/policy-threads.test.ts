@@ -20,12 +20,12 @@ test('wait-target reacts to the oldest waiting request even before any sample ar
   t.deepEqual(c.decide(50, { workers: 4, oldestWaitMs: 100 }).action, 'add');
 });
 
-test('wait-target keeps when the wait is spent on the lock itself (threads would not help)', (t) => {
+test('wait-target keeps when the lock itself is saturated (threads would not help)', (t) => {
   const c = new WaitTargetController({ targetWaitMs: 20 });
-  for (let i = 0; i < 5; i++) c.observe(0, 100, 95);
-  t.deepEqual(c.decide(10, { workers: 8 }), { action: 'keep', workers: 8, reason: 'lock-bound' });
-  for (let i = 0; i < 5; i++) c.observe(20, 100, 10);
-  t.is(c.decide(200, { workers: 8 }).action, 'add');
+  for (let i = 0; i < 5; i++) c.observe(0, 100);
+  t.deepEqual(c.decide(10, { workers: 8, lockBusy: 0.99 }), { action: 'keep', workers: 8, reason: 'lock-bound' });
+  for (let i = 0; i < 5; i++) c.observe(20, 100);
+  t.is(c.decide(200, { workers: 8, lockBusy: 0.6 }).action, 'add');
 });
 
 test('wait-target shrinks one worker per hold time of calm, never below minWorkers', (t) => {
