@@ -91,6 +91,30 @@ async function udpRound(n: number): Promise<number[]> {
   return samples;
 }
 
+/** The transports alone (no Channel): where the round trip goes, transport or request engine. */
+async function transportRound(n: number): Promise<number[]> {
+  const [ta, tb] = await Promise.all([createUdpTransport(), createUdpTransport()]);
+  const body = new Uint8Array(PAYLOAD).fill(7);
+  tb.onEnvelope((e) => void tb.send({ v: 1, kind: 'rep', id: e.id, corr: e.id, src: tb.address, dst: e.src, body: e.body }).catch(() => {}));
+  const samples: number[] = new Array<number>(n);
+  await new Promise<void>((resolve) => {
+    let i = -500; // warm up
+    let t0 = 0;
+    const next = (): void => {
+      t0 = ms();
+      void ta.send({ v: 1, kind: 'req', id: i >>> 0, src: ta.address, dst: tb.address, body }).catch(() => {});
+    };
+    ta.onEnvelope(() => {
+      if (i >= 0) samples[i] = ms() - t0;
+      if (++i === n) return resolve();
+      next();
+    });
+    next();
+  });
+  await Promise.all([ta.close(), tb.close()]);
+  return samples;
+}
+
 function bind(): Promise<Socket> {
   const s = createSocket('udp4');
   return new Promise((resolve) => s.bind(0, '127.0.0.1', () => resolve(s)));
@@ -180,6 +204,7 @@ const local: number[] = [];
 const localChannel: number[] = [];
 const ours: number[] = [];
 const raw: number[] = [];
+const bare: number[] = [];
 const codecs: { weft: number; cborx: number; json: number }[] = [];
 for (let r = 0; r < ROUNDS; r++) {
   local.push(await localRound(LOCAL_MSGS));
@@ -189,6 +214,7 @@ for (let r = 0; r < ROUNDS; r++) {
 for (let r = 0; r < RTT_ROUNDS; r++) {
   raw.push(...(await rawRound(RTTS)));
   ours.push(...(await udpRound(RTTS)));
+  bare.push(...(await transportRound(RTTS)));
 }
 
 const localRate = median(local);
@@ -200,6 +226,7 @@ const us = (xs: number[], p: number): number => percentile(xs, p) * 1000;
 const rttRatio = us(ours, 50) / us(raw, 50);
 rows.push({ measure: 'UDP req/rep RTT p50, µs', weft: us(ours, 50), baseline: us(raw, 50), ratio: rttRatio, goal: '<= 1.3' });
 rows.push({ measure: 'UDP req/rep RTT p99, µs', weft: us(ours, 99), baseline: us(raw, 99), ratio: us(ours, 99) / us(raw, 99), goal: '(info)' });
+rows.push({ measure: 'UDP transports only, no Channel, p50 µs', weft: us(bare, 50), baseline: us(raw, 50), ratio: us(bare, 50) / us(raw, 50), goal: '(info)' });
 const weft = median(codecs.map((c) => c.weft));
 const cborx = median(codecs.map((c) => c.cborx));
 const json = median(codecs.map((c) => c.json));
