@@ -61,17 +61,14 @@ export class ReturnPath {
       random: options.random ?? Math.random,
     };
     if (o.loss > 1) throw new ArgumentError('ReturnPath: loss must be in 0..1', 'loss');
-    let self: ReturnPath | undefined;
-    const server = createServer({ noDelay: true }, (s) => {
-      if (self === undefined) s.destroy();
-      else self.#accept(s);
-    });
+    // Connections arrive only after listen(), when `self` below exists.
+    const server = createServer({ noDelay: true }, (s) => self.#accept(s));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
     });
     const addr = server.address();
-    self = new ReturnPath(server, typeof addr === 'object' && addr !== null ? addr.port : 0, o);
+    const self = new ReturnPath(server, typeof addr === 'object' && addr !== null ? addr.port : 0, o);
     return self;
   }
 

@@ -11,7 +11,6 @@ import type { Box, BoxEvent } from '../../loader/index.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
 import { boxBroker, carouselFeed, makeBox } from '../_helpers/box-fixtures.ts';
 import { Responder } from '../_helpers/headend-responder.ts';
-import { until } from '../_helpers/mqtt-fixtures.ts';
 
 const engine = await loadEngine();
 const keys = await signer();
