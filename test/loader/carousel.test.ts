@@ -63,7 +63,8 @@ test('corrupted blocks fail their CRC and are taken again on a later lap; the ap
   feed.impair((d) => {
     if (r() >= 0.2) return [d];
     const c = d.slice();
-    c[8 + Math.floor(r() * 1300)] ^= 0x41; // one byte inside a packet payload
+    const at = 8 + Math.floor(r() * 1300); // one byte inside a packet payload
+    c[at] = (c[at] ?? 0) ^ 0x41;
     return [c];
   });
   const tb = makeBox(engine, keys.trusted, feed.tuner, undefined, { profile: profile('broadcast-only') });
