@@ -10,6 +10,7 @@ export interface ModState {
   id: number;
   version: number;
   size: number;
+  blockSize: number;
   name: string;
   kind: WireKind;
   tier: Tier;
@@ -149,6 +150,36 @@ export function groupProgress(g: GroupState): { have: number; need: number } {
     have += m.done !== undefined ? m.blocks.length : m.have;
   }
   return { have, need };
+}
+
+export interface TierProgress {
+  fraction: number;
+  modulesDone: number;
+  modulesTotal: number;
+  bytesTotal: number;
+}
+
+/** Progress of one tier over the groups known so far (the fraction of symbols still useful). */
+export function tierProgress(groups: Iterable<GroupState>, tier: Tier): TierProgress {
+  let have = 0;
+  let need = 0;
+  let done = 0;
+  let total = 0;
+  let bytes = 0;
+  for (const g of groups) {
+    if (g.tier !== tier) continue;
+    const p = groupProgress(g);
+    have += p.have;
+    need += p.need;
+    for (const m of g.modules) {
+      if (m.kind === 'fec') continue;
+      total++;
+      bytes += m.size;
+      if (m.done !== undefined) done++;
+    }
+  }
+  const fraction = done === total ? 1 : need === 0 ? 0 : Math.min(0.999, have / need);
+  return { fraction, modulesDone: done, modulesTotal: total, bytesTotal: bytes };
 }
 
 /** The module's bytes once every block is in. */

@@ -210,6 +210,7 @@ function decodeDii(r: Reader, transactionId: number): DiiMessage {
     const version = r.u8('moduleVersion');
     const info = decodeModuleInfo(r.take(r.u8('moduleInfoLength'), 'moduleInfo'));
     if (ids.has(id)) r.fail(`moduleId ${id} listed twice`);
+    if (Math.ceil(size / blockSize) > 0x10000) r.fail(`module ${id} of ${size} bytes needs more than 65536 blocks`);
     ids.add(id);
     modules.push({ id, size, version, info });
   }

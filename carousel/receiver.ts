@@ -4,7 +4,7 @@
 // change. Sans-IO: no socket, no timer. Untrusted bytes never throw; they count in stats().
 
 import { ArgumentError, positiveInt, rejectUnknown } from '../runtime/index.ts';
-import { type GroupState, type ModState, assemble, blockCount, codeBlockOf, fecState, groupProgress, tryRepair } from './acquisition.ts';
+import { type GroupState, type ModState, assemble, blockCount, codeBlockOf, fecState, tierProgress, tryRepair } from './acquisition.ts';
 import { toHex } from './bytes.ts';
 import { type DdbMessage, type DiiMessage, type DsiMessage, decodeSection } from './dsmcc.ts';
 import { CarouselError } from './errors.ts';
@@ -41,6 +41,7 @@ export interface ReceiverStats {
   badSections: number;
   discontinuities: number;
   blocks: number;
+  /** Blocks not needed: repeats, or of modules that are done or of tiers not requested. */
   duplicateBlocks: number;
   badBlocks: number;
   buffered: number;
@@ -175,14 +176,15 @@ export class CarouselReceiver {
     const modules = m.modules.map((e) => {
       const sha = toHex(e.info.sha256);
       const prev = this.#modules.get(e.id);
-      if (prev !== undefined && prev.version === e.version && prev.size === e.size && prev.sha256 === sha && prev.name === e.info.name) {
+      const same = prev !== undefined && prev.version === e.version && prev.size === e.size && prev.sha256 === sha && prev.name === e.info.name;
+      if (prev !== undefined && same && prev.blockSize === m.blockSize) {
         if (prev.wanted && prev.kind !== 'fec') kept.push(prev.name);
         return prev;
       }
       const wanted = this.tiers.includes(e.info.tier);
       if (prev !== undefined && prev.wanted && prev.kind !== 'fec') restarted.push(prev.name);
       const st: ModState = {
-        id: e.id, version: e.version, size: e.size, name: e.info.name, kind: e.info.kind, tier: e.info.tier, sha256: sha, wanted,
+        id: e.id, version: e.version, size: e.size, blockSize: m.blockSize, name: e.info.name, kind: e.info.kind, tier: e.info.tier, sha256: sha, wanted,
         blocks: new Array<Uint8Array | undefined>(blockCount(e.size, m.blockSize)), have: 0, done: undefined, repaired: false, cached: false,
       };
       fresh.push(st);
@@ -322,28 +324,10 @@ export class CarouselReceiver {
 
   #progress(tier: Tier, force: boolean): void {
     if (!this.tiers.includes(tier)) return;
-    let have = 0;
-    let need = 0;
-    let done = 0;
-    let total = 0;
-    let bytes = 0;
-    for (const g of this.#groups.values()) {
-      if (g.tier !== tier) continue;
-      const p = groupProgress(g);
-      have += p.have;
-      need += p.need;
-      for (const m of g.modules) {
-        if (m.kind === 'fec') continue;
-        total++;
-        bytes += m.size;
-        if (m.done !== undefined) done++;
-      }
-    }
-    const fraction = need === 0 ? (total === done ? 1 : 0) : done === total ? 1 : Math.min(0.999, have / need);
-    const last = this.#lastFraction.get(tier) ?? -1;
-    if (!force && fraction - last < 0.01) return;
-    this.#lastFraction.set(tier, fraction);
-    this.#emit({ kind: 'progress', tier, fraction, modulesDone: done, modulesTotal: total, bytesTotal: bytes });
+    const p = tierProgress(this.#groups.values(), tier);
+    if (!force && p.fraction - (this.#lastFraction.get(tier) ?? -1) < 0.01) return;
+    this.#lastFraction.set(tier, p.fraction);
+    this.#emit({ kind: 'progress', tier, ...p });
   }
 
   #checkTiers(): void {

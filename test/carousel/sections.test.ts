@@ -79,6 +79,12 @@ test('moduleInfo is at most 255 bytes and keeps unicode names; other descriptors
   t.throws(() => decodeModuleInfo(Uint8Array.of(0x02, 1, 0x41)), { instanceOf: CarouselError, message: /lacks/ });
 });
 
+test('a DII promising a module of more than 65536 blocks is refused (blockNumber is 16 bits)', (t) => {
+  const dii = (size: number) => encodeDii({ transactionId: 0x80000002, downloadId: 1, blockSize: 100, modules: [{ id: 1, size, version: 0, info: info('a.js') }] });
+  t.is((decodeSection(dii(100 * 65536)) as { modules: unknown[] }).modules.length, 1);
+  t.throws(() => decodeSection(dii(100 * 65536 + 1)), { instanceOf: CarouselError, message: /65536 blocks/ });
+});
+
 test('a largest block fits one 4096-byte section; one byte more is refused', (t) => {
   const s = encodeDdb({ downloadId: 1, moduleId: 1, version: 0, block: 0, data: new Uint8Array(MAX_BLOCK_SIZE) }, 0);
   t.is(s.length, 4096);
