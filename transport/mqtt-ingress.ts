@@ -4,6 +4,15 @@
 
 import type { Clock } from '../runtime/index.ts';
 
+/** Something worth a log line: a counted rejection, a link change, a fallback. */
+export interface MqttLogEvent {
+  event: 'reject' | 'link' | 'fallback';
+  reason: string;
+  box?: string;
+  topic?: string;
+  detail?: string;
+}
+
 export interface RateLimit {
   /** Sustained messages per second per box. */
   perSec: number;

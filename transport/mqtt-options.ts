@@ -12,21 +12,14 @@ import {
   rejectUnknown,
   systemClock,
 } from '../runtime/index.ts';
-import type { RateLimit } from './mqtt-ingress.ts';
+import type { MqttLogEvent, RateLimit } from './mqtt-ingress.ts';
+
+export type { MqttLogEvent } from './mqtt-ingress.ts';
 import { TopicScheme, boxAddress, headendAddress, isEndpointId } from './mqtt-topics.ts';
 import { type BackoffPolicy, type DeadPathPolicy, backoffPolicy, deadPathPolicy } from './reconnect.ts';
 
 export type MqttRole = 'box' | 'headend';
 export type LinkState = 'up' | 'down' | 'closed';
-
-/** Something worth a log line: a counted rejection, a link change, a fallback. */
-export interface MqttLogEvent {
-  event: 'reject' | 'link' | 'fallback';
-  reason: string;
-  box?: string;
-  topic?: string;
-  detail?: string;
-}
 
 export interface MqttTransportOptions {
   /** `box`: one set-top box; publishes on its `up` topics, reads its inbox. `headend`: a node; reads every box's `up` topics, publishes to inboxes. */
@@ -153,6 +146,29 @@ export function resolveMqttOptions(o: MqttTransportOptions): ResolvedMqttOptions
     random: o.random ?? Math.random,
     log: o.log ?? throttledStderrLog('weft mqtt'),
     onLink: o.onLink,
+  };
+}
+
+/**
+ * What the mqtt.js client of one connection is given (a plain object; mqtt.ts passes it on).
+ * No reconnects and no offline queue of its own: the transport owns both. Its CONNACK timer is
+ * pushed out of the way: ours, derived from the RTT, decides first.
+ */
+export function clientOptions(o: ResolvedMqttOptions) {
+  const keep = o.protocolVersion === 5 && o.sessionExpirySec > 0;
+  return {
+    clientId: o.id,
+    username: o.id,
+    ...(o.password === undefined ? {} : { password: o.password }),
+    protocolVersion: o.protocolVersion,
+    clean: !keep,
+    ...(keep ? { properties: { sessionExpiryInterval: o.sessionExpirySec } } : {}),
+    keepalive: o.keepaliveSec,
+    reconnectPeriod: 0,
+    connectTimeout: 86_400_000,
+    resubscribe: false,
+    queueQoSZero: false,
+    log: (): void => {}, // mqtt.js otherwise formats a debug call per packet step even with debug off
   };
 }
 

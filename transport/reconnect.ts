@@ -173,3 +173,85 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
 }
+
+/**
+ * Liveness of an established link: while answers are owed (QoS 1 sends in flight) and nothing
+ * was heard for `silenceMs`, send one probe; if that goes unanswered for `probeTimeoutMs()` (the
+ * RTT-derived connect timeout), the path is dead. Checks once more a turn later before saying so,
+ * since a busy event loop may hold unread input: that is not a dead path.
+ */
+export class LinkWatch {
+  #clock: Clock;
+  #silenceMs: number;
+  #probeTimeoutMs: () => number;
+  #owed: () => number;
+  #probe: () => void;
+  #dead: (silentMs: number) => void;
+  #lastRx: number;
+  #probeAt: number | undefined;
+  #timer: TimerHandle | undefined;
+  #stopped = false;
+
+  constructor(
+    clock: Clock,
+    silenceMs: number,
+    probeTimeoutMs: () => number,
+    owed: () => number,
+    probe: () => void,
+    dead: (silentMs: number) => void,
+  ) {
+    this.#clock = clock;
+    this.#silenceMs = silenceMs;
+    this.#probeTimeoutMs = probeTimeoutMs;
+    this.#owed = owed;
+    this.#probe = probe;
+    this.#dead = dead;
+    this.#lastRx = clock.now();
+  }
+
+  /** Something arrived from the broker. */
+  heard(): void {
+    this.#lastRx = this.#clock.now();
+  }
+
+  /** An answer is now owed: make sure a check is scheduled. */
+  arm(): void {
+    if (this.#timer !== undefined || this.#stopped || this.#silenceMs === 0) return;
+    this.#after(this.#silenceMs, false);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #after(ms: number, confirming: boolean): void {
+    this.#timer = this.#clock.setTimeout(() => this.#check(confirming), Math.max(0, ms));
+  }
+
+  #check(confirming: boolean): void {
+    this.#timer = undefined;
+    if (this.#stopped) return;
+    if (this.#owed() === 0) {
+      this.#probeAt = undefined;
+      return;
+    }
+    const now = this.#clock.now();
+    if (this.#probeAt !== undefined) {
+      if (this.#lastRx > this.#probeAt) this.#probeAt = undefined;
+      else {
+        const limit = this.#probeTimeoutMs();
+        if (now - this.#probeAt < limit) return this.#after(limit - (now - this.#probeAt), false);
+        if (!confirming) return this.#after(0, true);
+        this.stop();
+        return this.#dead(now - this.#lastRx);
+      }
+    }
+    const silent = now - this.#lastRx;
+    if (silent < this.#silenceMs) return this.#after(this.#silenceMs - silent, false);
+    this.#probeAt = now;
+    this.#probe();
+    this.#after(this.#probeTimeoutMs(), false);
+  }
+}

@@ -7,6 +7,7 @@ import { which, needProgram } from '../_helpers/env.ts';
 import { aedesBroker, mosquittoBroker, USERS } from '../_helpers/mqtt-fixtures.ts';
 import { probe } from '../_helpers/mqtt-security.ts';
 import type { AclPolicy } from '../../headend/broker-acl.ts';
+import { openRawClient } from '../../transport/mqtt.ts';
 
 const OPEN_ACL: AclPolicy = { mayPublish: () => true, maySubscribe: () => true, mayRead: () => true };
 
@@ -40,7 +41,6 @@ test('aedes: with the ACL loosened, the same probe sees the leaks', async (t) =>
 
 test('aedes: wrong password and unknown users are refused and counted', async (t) => {
   const b = await aedesBroker();
-  const { openRawClient } = await import('../../transport/mqtt.ts');
   try {
     await t.throwsAsync(openRawClient(b.url, { username: 'box-b', clientId: 'box-b', password: 'box-a-secret' }), { message: /Bad username or password/i });
     await t.throwsAsync(openRawClient(b.url, { username: 'mallory', clientId: 'mallory', password: 'x' }), { message: /Bad username or password/i });

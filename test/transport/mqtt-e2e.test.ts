@@ -5,8 +5,8 @@
 // and shared subscriptions split the ingress between head-end nodes.
 
 import test, { type ExecutionContext } from 'ava';
-import { AddressError, Channel, type Envelope } from '../../runtime/index.ts';
-import type { MqttTransport } from '../../transport/mqtt.ts';
+import { AddressError, Channel, EnvelopeCodec, type Envelope } from '../../runtime/index.ts';
+import { openRawClient, type MqttTransport } from '../../transport/mqtt.ts';
 import { boxAddress } from '../../transport/mqtt-topics.ts';
 import { which, needProgram } from '../_helpers/env.ts';
 import { aedesBroker, mosquittoBroker, transport, until, type TestBroker } from '../_helpers/mqtt-fixtures.ts';
@@ -115,6 +115,31 @@ test('mosquitto MQTT 5: head-end nodes share the ingress', async (t) => {
     t.is(counts[0]! + counts[1]!, 40, 'each message reached exactly one node');
     t.true(counts[0]! > 0 && counts[1]! > 0, `split ${counts.join('/')}`);
     await Promise.all([box.close(), ...nodes.map((n) => n.close())]);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('mosquitto MQTT 5: a redelivered QoS 1 message reaches a persistent-session box once', async (t) => {
+  if (needProgram(t, 'mosquitto', 'MQTT 5 duplicate suppression') === undefined) return;
+  const broker = await mosquittoBroker(mosquitto as string);
+  try {
+    const box = await transport(broker.url, 'box-a', { protocolVersion: 5, sessionExpirySec: 60 });
+    const got: unknown[] = [];
+    box.onEnvelope((e) => got.push(e.body));
+    // The head-end's identity, publishing the same QoS 1 envelope twice, as a broker redelivering would.
+    const raw = await openRawClient(broker.url, { username: 'node-2', clientId: 'node-2', password: 'node-2-secret' });
+    const bytes = Buffer.from(new EnvelopeCodec().encode({ v: 1, kind: 'req', id: 77, src: { vaddr: 'weft://headend/node-2/ingress' }, dst: boxAddress('box-a'), body: 'once' }));
+    const topic = 'weft/box/box-a/box/box-a/inbox';
+    await raw.publishAsync(topic, bytes, { qos: 1 });
+    await raw.publishAsync(topic, bytes, { qos: 1, dup: true });
+    const other = Buffer.from(new EnvelopeCodec().encode({ v: 1, kind: 'req', id: 78, src: { vaddr: 'weft://headend/node-2/ingress' }, dst: boxAddress('box-a'), body: 'next' }));
+    await raw.publishAsync(topic, other, { qos: 1 });
+    await until(() => got.includes('next'), 3000, 'the next message');
+    t.deepEqual(got, ['once', 'next']);
+    t.is(box.stats().duplicate, 1);
+    await raw.endAsync();
+    await box.close();
   } finally {
     await broker.close();
   }

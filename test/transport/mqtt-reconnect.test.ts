@@ -7,6 +7,7 @@ import { ArgumentError, ManualClock } from '../../runtime/index.ts';
 import {
   DEFAULT_BACKOFF,
   DEFAULT_DEAD_PATH,
+  LinkWatch,
   Reconnector,
   RttEstimator,
   backoffPolicy,
@@ -122,4 +123,44 @@ test('a reconnector stops cleanly and restarts its count after success', (t) => 
   clock.advance(1000);
   t.is(calls, 1);
   t.is(r.failed(), -1);
+});
+
+test('link watch: silence with answers owed -> one probe; unanswered -> dead; answered -> fine', (t) => {
+  const clock = new ManualClock(0);
+  let owed = 1;
+  let probes = 0;
+  let dead: number | undefined;
+  const w = new LinkWatch(clock, 1000, () => 60, () => owed, () => probes++, (ms) => (dead = ms));
+  w.arm();
+  clock.advance(999);
+  t.is(probes, 0);
+  clock.advance(1);
+  t.is(probes, 1, 'probed after 1 s of silence');
+  clock.advance(59);
+  t.is(dead, undefined);
+  clock.advance(1); // timeout reached: one more look a turn later, then dead
+  clock.advance(0);
+  t.is(dead, 1060);
+  t.is(clock.pending, 0);
+
+  // Answered in time: no death; traffic keeps resetting the silence.
+  dead = undefined;
+  probes = 0;
+  const w2 = new LinkWatch(clock, 1000, () => 60, () => owed, () => probes++, (ms) => (dead = ms));
+  w2.arm();
+  clock.advance(1000);
+  t.is(probes, 1);
+  clock.advance(30);
+  w2.heard(); // the PINGRESP
+  for (let i = 0; i < 10; i++) {
+    clock.advance(500);
+    w2.heard(); // PUBACKs keep coming
+  }
+  t.is(dead, undefined);
+  t.is(probes, 1, 'no probe while the broker keeps answering');
+  // Nothing owed: the watch goes quiet.
+  owed = 0;
+  clock.advance(5000);
+  t.is(clock.pending, 0);
+  w2.stop();
 });
