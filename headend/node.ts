@@ -3,6 +3,7 @@
 // and heartbeats, and routes every envelope: local queues, UDP to other nodes, MQTT to boxes.
 // It receives its transports, registry and pool; it opens no socket itself.
 
+import { availableParallelism } from 'node:os';
 import {
   ArgumentError,
   Channel,
@@ -53,12 +54,16 @@ export interface HeadendNodeOptions {
   intervalMs?: number;
   /** Sandbox memory per portion instance, bytes. */
   portionMemoryBytes?: number;
+  /** Deadline of one event in a portion, ms. Default 1000: wall time on a shared, loaded server. */
+  portionDeadlineMs?: number;
+  /** Work units this server can carry (relative to a one-core server). Default: its CPU cores. */
+  capacity?: number;
   log?: (line: string) => void;
   /** Which box hosts a virtual address; share it with the MQTT transport's `locate`. */
   boxLocations?: Map<string, string>;
 }
 
-const OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'intervalMs', 'portionMemoryBytes', 'log', 'boxLocations'];
+const OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations'];
 /** Registry node id of a location on a box: `box.<boxId>`. */
 export const BOX_NODE_PREFIX = 'box.';
 
@@ -89,6 +94,8 @@ export class HeadendNode {
   #router: Router;
   #sampler: NodeSampler;
   #portionMemory: number | undefined;
+  #portionDeadline: number;
+  #capacity: number;
   #log: (line: string) => void;
   #iid = 0;
   #peers = new Map<string, UdpAddress>();
@@ -113,6 +120,10 @@ export class HeadendNode {
     this.#udp = o.udp;
     this.#mqtt = o.mqtt;
     this.#portionMemory = o.portionMemoryBytes;
+    this.#portionDeadline = o.portionDeadlineMs ?? 1000;
+    // Capacity is the server's, not its thread count: threads grow with load, and counting them
+    // as capacity would draw more sessions to the node that is already busiest.
+    this.#capacity = o.capacity ?? availableParallelism();
     this.#log = o.log ?? (() => {});
     this.resolver = new RegistryResolver({ registry: o.registry, self: o.id });
     const routes = [{ name: 'udp', transport: o.udp, accepts: (d: Address) => d.udp !== undefined }];
@@ -210,6 +221,7 @@ export class HeadendNode {
       services: this.services.names(),
       ...(states === undefined ? {} : { states }),
       ...(this.#portionMemory === undefined ? {} : { memoryBytes: this.#portionMemory }),
+      deadlineMs: this.#portionDeadline,
     };
     const r = await this.portions.start(spec);
     if (!r.ok) return r;
@@ -356,6 +368,7 @@ export class HeadendNode {
     const threads = this.portions.threadStats();
     return {
       workers: threads.length,
+      capacity: this.#capacity,
       sessions: this.sessions.count,
       portions: [],
       queue: threads.reduce((n, t) => n + t.inflight, 0),

@@ -25,6 +25,8 @@ export interface PortionSpec {
   services: string[];
   /** Sandbox memory for this instance, bytes. */
   memoryBytes?: number;
+  /** Deadline of one dispatched event, ms (a loaded head-end needs more than a box's 100 ms). */
+  deadlineMs?: number;
 }
 
 export type ToWorker =

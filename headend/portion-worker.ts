@@ -58,7 +58,7 @@ async function start(spec: PortionSpec): Promise<void> {
     app: spec.app,
     side: 'headend',
     session: spec.session,
-    ...(spec.memoryBytes === undefined ? {} : { limits: { memoryBytes: spec.memoryBytes } }),
+    limits: { ...(spec.memoryBytes === undefined ? {} : { memoryBytes: spec.memoryBytes }), ...(spec.deadlineMs === undefined ? {} : { deadlineMs: spec.deadlineMs }) },
     services,
     onFault: (err) => post({ t: 'fault', iid: spec.iid, module: err.where, error: err.message }),
   });

@@ -48,6 +48,7 @@ export class PortionManager {
   #waiting = new Map<string, (r: Result<void, Error>) => void>();
   #rpc = new Map<number, (m: FromWorker) => void>();
   #rid = 1;
+  #growing: Promise<number> | undefined;
 
   constructor(o: PortionManagerOptions) {
     this.#pool = o.pool;
@@ -86,9 +87,11 @@ export class PortionManager {
   async start(spec: PortionSpec, threadId?: number): Promise<Result<void, Error>> {
     if (this.#instances.has(spec.iid)) throw new ArgumentError(`instance ${spec.iid} exists`, 'iid');
     let t = threadId === undefined ? this.#leastLoaded() : this.#threads.find((x) => x.w.id === threadId);
-    if (t === undefined) {
-      await this.addThread();
-      t = this.#threads[this.#threads.length - 1] as Thread;
+    while (t === undefined) {
+      // One thread grows at a time: a burst of starts shares the new thread instead of each taking one.
+      this.#growing ??= this.addThread().finally(() => (this.#growing = undefined));
+      await this.#growing;
+      t = this.#leastLoaded();
     }
     const thread = t;
     const done = new Promise<Result<void, Error>>((resolve) => this.#waiting.set(spec.iid, resolve));

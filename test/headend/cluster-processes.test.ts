@@ -1,0 +1,99 @@
+// Three head-end nodes as separate processes (`weft headend node`) on a real mosquitto (MQTT 5,
+// shared subscription) and a real redis-server registry place 300 sessions across themselves.
+import test from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Channel, SESSIONS_VADDR, SessionOps, checkOpenReply, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
+import { connectMqttTransport, type MqttTransport } from '../../transport/mqtt.ts';
+import { needProgram } from '../_helpers/env.ts';
+import { startMosquitto } from '../_helpers/mosquitto.ts';
+import { startRedis } from '../_helpers/redis.ts';
+// @ts-expect-error build.mjs is plain JavaScript without types
+import { build } from '../../build.mjs';
+
+const BOXES = 60;
+const PER_BOX = 5;
+const NODES = ['node-1', 'node-2', 'node-3'];
+const CLI = new URL('../../cli/main.ts', import.meta.url).pathname;
+
+function startNode(args: string[]): Promise<{ child: ChildProcess; lines: string[] }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'headend', 'node', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node did not start in 30 s: ${err}`)), 30_000);
+    child.once('exit', (code) => reject(new Error(`node exited with ${code}: ${err}`)));
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+      lines.push(l);
+      if (l.includes('"event":"ready"')) {
+        clearTimeout(timer);
+        resolve({ child, lines });
+      }
+    });
+  });
+}
+
+const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 256 * 1024, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0.1, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: Date.now() });
+
+test('three node processes on mosquitto + redis place 300 sessions across themselves [c13, c15, c32, c41, c43]', async (t) => {
+  const mosquitto = needProgram(t, 'mosquitto', 'the shared MQTT broker of a multi-machine head-end');
+  const redis = needProgram(t, 'redis-server', 'the shared registry of a multi-machine head-end');
+  if (mosquitto === undefined || redis === undefined) return;
+  t.timeout(180_000);
+  const dir = await mkdtemp(join(tmpdir(), 'weft-cluster-'));
+  await build({ out: join(dir, 'dist'), keys: join(dir, 'keys'), quiet: true });
+  const users = [
+    ...NODES.map((id) => ({ id, password: `${id}-pw`, role: 'headend' as const })),
+    ...Array.from({ length: BOXES }, (_, i) => ({ id: `stb-${i}`, password: `stb-${i}-pw`, role: 'box' as const })),
+  ];
+  const rs = await startRedis(redis);
+  const mq = await startMosquitto(mosquitto, { users, ownPasswordFile: true });
+  const procs: ChildProcess[] = [];
+  const boxes: MqttTransport[] = [];
+  try {
+    for (const id of NODES) {
+      const p = await startNode(['--node', id, '--broker', mq.url, '--password', `${id}-pw`, '--mqtt5', '--share-group', 'heads', '--registry', rs.url, '--apps', join(dir, 'dist', 'apps'), '--keys', join(dir, 'keys'), '--interval', '300']);
+      procs.push(p.child);
+    }
+    // Let statistics and heartbeats reach every node before the crowd arrives.
+    await new Promise((r) => setTimeout(r, 1500));
+    const replies: OpenReply[] = [];
+    await Promise.all(
+      Array.from({ length: BOXES }, async (_, i) => {
+        const id = `stb-${i}`;
+        const tr = await connectMqttTransport({ role: 'box', url: mq.url, id, password: `${id}-pw`, protocolVersion: 5, log: () => {}, deadPath: { initialRttMs: 1000 } });
+        boxes.push(tr);
+        const ch = new Channel({ self: { vaddr: `weft://box/${id}/inbox` }, write: (e: Envelope) => tr.send(e), timeoutMs: 30_000 });
+        tr.onEnvelope((e) => ch.receive(e));
+        for (let k = 0; k < PER_BOX; k++) {
+          const r = checkOpenReply(await ch.request({ vaddr: SESSIONS_VADDR }, { app: 'guide', version: '1.0.0', boxId: id, report: report(id) }, { op: SessionOps.open }));
+          replies.push(r);
+          if (k === 0) {
+            // The session's server portion answers wherever it was placed.
+            const search = r.modules.find((m) => m.module === 'search')?.vaddr as string;
+            const s = (await ch.request({ vaddr: search }, { op: 'search', q: 'film', limit: 3 })) as { q: string };
+            t.is(s.q, 'film');
+          }
+        }
+      }),
+    );
+    t.is(replies.length, BOXES * PER_BOX);
+    t.is(new Set(replies.map((r) => r.session)).size, BOXES * PER_BOX, 'session ids are unique across nodes');
+    const byNode = new Map<string, number>();
+    for (const r of replies) byNode.set(r.node, (byNode.get(r.node) ?? 0) + 1);
+    t.log(`sessions per node: ${JSON.stringify(Object.fromEntries(byNode))}`);
+    t.is(byNode.size, 3, 'every node took sessions');
+    for (const n of byNode.values()) t.true(n >= 30, `a node took only ${n} of 300`);
+  } finally {
+    for (const b of boxes) await b.close().catch(() => undefined);
+    for (const p of procs) p.kill('SIGTERM');
+    await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)))));
+    await mq.stop();
+    await rs.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
