@@ -22,18 +22,34 @@ const instances = new Map<string, Instance>();
 let busyMs = 0;
 let served = 0;
 
+// Verified apps, keyed by the exact manifest, signature, keys and module bytes they were
+// verified from: a thousand sessions of one app verify it once per thread, not a thousand times.
+const verifiedApps = new Map<string, Promise<Awaited<ReturnType<typeof verifyApp>>>>();
+
+function appKey(spec: PortionSpec): string {
+  const parts = [Buffer.from(spec.manifest).toString('latin1'), Buffer.from(spec.signature).toString('latin1'), JSON.stringify(spec.trusted)];
+  for (const m of [...spec.modules].sort()) parts.push(m, Buffer.from(spec.sources[m] ?? new Uint8Array()).toString('latin1'));
+  return parts.join('\u0000');
+}
+
+function verified(spec: PortionSpec): Promise<Awaited<ReturnType<typeof verifyApp>>> {
+  const key = appKey(spec);
+  let v = verifiedApps.get(key);
+  if (v === undefined) {
+    const wanted = new Set(spec.modules);
+    v = Promise.all(spec.trusted.map((k) => trustedKeyFromJson(k as TrustedKeyJson))).then((trusted) =>
+      verifyApp({ manifest: spec.manifest, signature: spec.signature, trusted, modules: new Map(Object.entries(spec.sources)), select: (e) => wanted.has(e.name) }),
+    );
+    if (verifiedApps.size >= 64) verifiedApps.clear();
+    verifiedApps.set(key, v);
+  }
+  return v;
+}
+
 async function start(spec: PortionSpec): Promise<void> {
-  const trusted = spec.trusted.map((k) => trustedKeyFromJson(k as TrustedKeyJson));
-  const wanted = new Set(spec.modules);
-  const verified = await verifyApp({
-    manifest: spec.manifest,
-    signature: spec.signature,
-    trusted: await Promise.all(trusted),
-    modules: new Map(Object.entries(spec.sources)),
-    select: (e) => wanted.has(e.name),
-  });
-  if (!verified.ok) {
-    post({ t: 'started', iid: spec.iid, ok: false, error: verified.error.message });
+  const app = await verified(spec);
+  if (!app.ok) {
+    post({ t: 'started', iid: spec.iid, ok: false, error: app.error.message });
     return;
   }
   const channels = new Map<string, Channel>();
@@ -69,7 +85,7 @@ async function start(spec: PortionSpec): Promise<void> {
     post({ t: 'started', iid: spec.iid, ok: false, error });
   };
   for (const name of spec.modules) {
-    const mod = verified.value.modules.get(name);
+    const mod = app.value.modules.get(name);
     if (mod === undefined) continue;
     const self = { vaddr: formatVaddr({ app: spec.app, session: spec.session, module: name }) };
     const ref: { m?: ModuleSandbox } = {};

@@ -11,7 +11,7 @@ export interface PortionManagerOptions {
   /** Envelopes the modules send; the node routes them. */
   onOut: (env: Envelope, iid: string) => void;
   onFault?: (iid: string, module: string, error: string) => void;
-  /** Instances one thread hosts before another thread is used. Default 64. */
+  /** Instances one thread hosts before another thread is used. Default 256 (a QuickJS instance is ~100-300 KB). */
   perThread?: number;
 }
 
@@ -54,7 +54,7 @@ export class PortionManager {
     this.#pool = o.pool;
     this.#onOut = o.onOut;
     this.#onFault = o.onFault ?? (() => {});
-    this.#perThread = o.perThread ?? 64;
+    this.#perThread = o.perThread ?? 256;
   }
 
   get threads(): number {
@@ -88,6 +88,11 @@ export class PortionManager {
     if (this.#instances.has(spec.iid)) throw new ArgumentError(`instance ${spec.iid} exists`, 'iid');
     let t = threadId === undefined ? this.#leastLoaded() : this.#threads.find((x) => x.w.id === threadId);
     while (t === undefined) {
+      if (this.#pool.busy >= this.#pool.max) {
+        // Every thread the pool may have is in use: share the least loaded one.
+        t = this.#leastLoaded(true);
+        if (t !== undefined) break;
+      }
       // One thread grows at a time: a burst of starts shares the new thread instead of each taking one.
       this.#growing ??= this.addThread().finally(() => (this.#growing = undefined));
       await this.#growing;
@@ -149,10 +154,10 @@ export class PortionManager {
     this.#threads = [];
   }
 
-  #leastLoaded(): Thread | undefined {
+  #leastLoaded(overcommit = false): Thread | undefined {
     let best: Thread | undefined;
     for (const t of this.#threads) {
-      if (t.instances.size >= this.#perThread) continue;
+      if (!overcommit && t.instances.size >= this.#perThread) continue;
       if (best === undefined || t.instances.size < best.instances.size) best = t;
     }
     return best;

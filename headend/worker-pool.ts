@@ -61,6 +61,11 @@ export class WorkerPool {
     if (this.#spareTarget < 0 || this.#max < 1) throw new ArgumentError('WorkerPool: spare >= 0 and max >= 1', 'max');
   }
 
+  /** Most threads (in use + spare). */
+  get max(): number {
+    return this.#max;
+  }
+
   /** Threads in use. */
   get busy(): number {
     return this.#busy.size;

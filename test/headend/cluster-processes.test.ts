@@ -45,7 +45,7 @@ test('three node processes on mosquitto + redis place 300 sessions across themse
   if (mosquitto === undefined || redis === undefined) return;
   t.timeout(180_000);
   const dir = await mkdtemp(join(tmpdir(), 'weft-cluster-'));
-  await build({ out: join(dir, 'dist'), keys: join(dir, 'keys'), quiet: true });
+  await build({ out: join(dir, 'dist'), keys: join(dir, 'keys'), quiet: true, firmware: false });
   const users = [
     ...NODES.map((id) => ({ id, password: `${id}-pw`, role: 'headend' as const })),
     ...Array.from({ length: BOXES }, (_, i) => ({ id: `stb-${i}`, password: `stb-${i}-pw`, role: 'box' as const })),

@@ -12,7 +12,7 @@ const legacy = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd'
 
 test('the built guide app on the embedded head-end: search runs on the head-end for a legacy box and reads the epg peer and service [c4-c7, c34]', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'weft-guide-'));
-  await build({ out: join(dir, 'dist'), keys: join(dir, 'keys'), quiet: true });
+  await build({ out: join(dir, 'dist'), keys: join(dir, 'keys'), quiet: true, firmware: false });
   const h = await startHeadend({ registry: 'memory', apps: join(dir, 'dist', 'apps'), keys: join(dir, 'keys'), masterKey: 'a-test-master-key-of-enough-length', intervalMs: 500, log: () => {} });
   const boxT = await connectMqttTransport({ role: 'box', url: h.brokerUrl, id: 'stb-1', password: h.boxSecret('stb-1'), log: () => {}, deadPath: { initialRttMs: 1000 } });
   const box = new Channel({ self: { vaddr: 'weft://box/stb-1/inbox' }, write: (e: Envelope) => boxT.send(e), timeoutMs: 15_000 });
