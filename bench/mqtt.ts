@@ -83,9 +83,10 @@ async function rawRig(url: string): Promise<Rig> {
 
 interface Sample {
   rtt: number[];
-  /** Requests and seconds of the throughput runs, summed over rounds. */
+  /** Requests, seconds and CPU microseconds (this process) of the throughput runs, summed over rounds. */
   done: number;
   seconds: number;
+  cpuUs: number;
 }
 
 async function sequential(rig: Rig, n: number, into: number[] | undefined): Promise<void> {
@@ -98,6 +99,7 @@ async function sequential(rig: Rig, n: number, into: number[] | undefined): Prom
 
 async function windowed(rig: Rig, n: number, into: Sample): Promise<void> {
   let left = n;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: WINDOW }, async () => {
@@ -106,6 +108,8 @@ async function windowed(rig: Rig, n: number, into: Sample): Promise<void> {
   );
   into.done += n;
   into.seconds += (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  into.cpuUs += c.user + c.system;
 }
 
 /**
@@ -116,8 +120,8 @@ async function windowed(rig: Rig, n: number, into: Sample): Promise<void> {
 async function compare(broker: string, urls: [string, string]): Promise<Row> {
   const raw = await rawRig(urls[0]);
   const weft = await weftRig(urls[1]);
-  const rs: Sample = { rtt: [], done: 0, seconds: 0 };
-  const ws: Sample = { rtt: [], done: 0, seconds: 0 };
+  const rs: Sample = { rtt: [], done: 0, seconds: 0, cpuUs: 0 };
+  const ws: Sample = { rtt: [], done: 0, seconds: 0, cpuUs: 0 };
   await sequential(raw, 300, undefined); // warm up
   await sequential(weft, 300, undefined);
   for (let r = 0; r < ROUNDS; r++) {
@@ -138,6 +142,9 @@ async function compare(broker: string, urls: [string, string]): Promise<Row> {
     'raw req/s': rps(rs),
     'weft req/s': rps(ws),
     'tput ratio': rps(ws) / rps(rs),
+    // CPU per request is what the load of other processes cannot blur (aedes: broker included).
+    'raw cpu us/req': rs.cpuUs / rs.done,
+    'weft cpu us/req': ws.cpuUs / ws.done,
   };
 }
 
