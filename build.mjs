@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // build.mjs: esbuild artifacts from plain option objects, each with a metafile and an optional
-// size budget. Today: every app under apps/ -> dist/apps/<app>/ (one minified ES2022 script per
-// module, manifest.json, manifest.sig). A later artifact (the box firmware) adds itself to
-// `artifacts` with a budget. Signs with .weft/keys/dev.jwk.json, made on first use.
+// size budget. Every app under apps/ -> dist/apps/<app>/ (one minified ES2022 script per
+// module, manifest.json, manifest.sig); the box firmware -> dist/firmware/ (budget enforced).
+// Signs with .weft/keys/dev.jwk.json, made on first use.
 //
-//   node build.mjs [--app <name>]... [--out <dir>] [--keys <dir>] [--key <private.jwk.json>] [--quiet]
+//   node build.mjs [--app <name>]... [--out <dir>] [--keys <dir>] [--key <private.jwk.json>] [--no-firmware] [--quiet]
 
 import * as esbuild from 'esbuild';
 import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 const ROOT = dirname(fileURLToPath(import.meta.url));
-const FLAGS = { '--app': 'apps', '--out': 'out', '--keys': 'keys', '--key': 'key', '--quiet': 'quiet' };
+const FLAGS = { '--app': 'apps', '--out': 'out', '--keys': 'keys', '--key': 'key', '--quiet': 'quiet', '--no-firmware': 'noFirmware' };
 const SOURCE_MODULE_KEYS = ['name', 'kind', 'tier', 'entry', 'uses', 'needs'];
 
 /** One esbuild artifact: plain options, and what to do with the output. */
@@ -129,7 +129,88 @@ export async function build(opts = {}) {
   }
   printSizes(rows, log);
   log(`signed with key ${key.keyId}; output in ${relative(process.cwd(), out) || '.'}`);
-  return { keyId: key.keyId, apps: built };
+  const firmware = opts.firmware === false ? undefined : await buildFirmware(join(out, 'firmware'), tools, key, log);
+  return { keyId: key.keyId, apps: built, firmware };
+}
+
+// ---- the box firmware (owned by loader/): dist/firmware/box.mjs, one minified bundle of loader +
+// sandbox + runtime + transport + carousel + packages, the QuickJS wasm beside it, the device
+// profiles and the trusted key as data. Runs with plain `node box.mjs` from that folder alone.
+// Bytes of JS, the wasm excluded. The issue started it at 250 KB; the packages alone (mqtt.js and
+// mqtt-packet, cbor-x, quickjs-emscripten) take about 173 KB and the Weft layers about 127 KB, so
+// the budget is what they need plus ~6% (docs/BOX.md, "Firmware"). Lower it as code shrinks.
+export const FIRMWARE_BUDGET = 320 * 1024;
+
+// Packages whose Node entry pulls in what a box never uses; each replaced by what it needs.
+const FIRMWARE_SHIMS = {
+  mqtt: `module.exports = { MqttClient: require(${JSON.stringify(join(ROOT, 'node_modules', 'mqtt', 'build', 'lib', 'client.js'))}).default };`,
+  'mqtt-version': 'module.exports = { version: "5" };',
+  'readable-stream': 'module.exports = require("node:stream");', // Node's own streams
+  debug: 'module.exports = () => { const f = () => {}; f.enabled = false; f.extend = module.exports; return f; };',
+  'worker-timers': 'module.exports = { setTimeout, clearTimeout, setInterval, clearInterval };', // browser worker timers
+  'lru-cache': // MQTT 5 topic aliases only; the box speaks 3.1.1
+    'class LRUCache { constructor(o) { this.max = o.max; this.m = new Map(); } get size() { return this.m.size; } get(k) { const v = this.m.get(k); if (v !== undefined) { this.m.delete(k); this.m.set(k, v); } return v; } set(k, v) { this.m.delete(k); this.m.set(k, v); if (this.m.size > this.max) this.m.delete(this.m.keys().next().value); return this; } clear() { this.m.clear(); } keys() { return [...this.m.keys()].reverse()[Symbol.iterator](); } } module.exports = { LRUCache };',
+};
+const firmwarePlugin = {
+  name: 'weft-firmware',
+  setup(b) {
+    const pkg = (p) => join(ROOT, 'node_modules', p);
+    b.onResolve({ filter: /^mqtt$/ }, () => ({ path: 'mqtt', namespace: 'weft-shim' })); // the client; the transport opens its own TCP stream
+    b.onResolve({ filter: /^cbor-x$/ }, () => ({ path: pkg('cbor-x/index.js') })); // pure JS, no native extension
+    b.onResolve({ filter: /^\.\.\/\.\.\/package\.json$/ }, (a) => (a.importer.includes('mqtt') ? { path: 'mqtt-version', namespace: 'weft-shim' } : undefined)); // only .version is read
+    b.onResolve({ filter: /^@jitl\/quickjs-wasmfile-(debug-sync|debug-asyncify|release-asyncify)$/ }, (a) => ({ path: a.path, namespace: 'weft-absent' }));
+    b.onResolve({ filter: new RegExp(`^(${Object.keys(FIRMWARE_SHIMS).filter((k) => k !== 'mqtt-version' && k !== 'mqtt').join('|')})$`) }, (a) => ({ path: a.path, namespace: 'weft-shim' }));
+    b.onLoad({ filter: /.*/, namespace: 'weft-shim' }, (a) => ({ contents: FIRMWARE_SHIMS[a.path], loader: 'js', resolveDir: ROOT }));
+    b.onLoad({ filter: /.*/, namespace: 'weft-absent' }, (a) => ({ contents: `const no = () => { throw new Error('${a.path} is not in the firmware'); }; export default { type: 'sync', importFFI: no, importModuleLoader: no };`, loader: 'js' }));
+  },
+};
+
+async function buildFirmware(dir, tools, key, log) {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const r = await esbuild.build({
+    entryPoints: [join(ROOT, 'loader', 'main.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    minify: true,
+    treeShaking: true,
+    legalComments: 'none',
+    charset: 'utf8',
+    metafile: true,
+    write: false,
+    outfile: join(dir, 'box.mjs'),
+    banner: { js: "import{createRequire as __weftRequire}from'node:module';const require=__weftRequire(import.meta.url);" },
+    plugins: [firmwarePlugin],
+    logLevel: 'silent',
+  });
+  const bytes = r.outputFiles[0].contents;
+  const wasm = join(ROOT, 'node_modules', '@jitl', 'quickjs-wasmfile-release-sync', 'dist', 'emscripten-module.wasm');
+  await writeFile(join(dir, 'box.mjs'), bytes);
+  await writeFile(join(dir, 'emscripten-module.wasm'), await readFile(wasm));
+  await writeFile(join(dir, 'profiles.json'), `${JSON.stringify(await profilesData(), null, 2)}\n`);
+  await writeFile(join(dir, 'trusted-keys.json'), `${JSON.stringify([tools.trustedKeyToJson(await tools.trustedKey(key.publicKey, 'dev'))], null, 2)}\n`);
+  await mkdir(join(dir, '..', 'meta'), { recursive: true });
+  await writeFile(join(dir, '..', 'meta', 'firmware.meta.json'), JSON.stringify(r.metafile));
+  const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
+  const parts = {};
+  for (const [file, i] of Object.entries(Object.values(r.metafile.outputs)[0].inputs)) {
+    const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file);
+    const part = m ? m[1] : file.split('/')[0];
+    parts[part] = (parts[part] ?? 0) + i.bytesInOutput;
+  }
+  const top = Object.entries(parts).sort((a, b) => b[1] - a[1]).slice(0, 9).map(([p, n]) => `${p} ${kb(n)}`).join(', ');
+  log(`firmware/box.mjs  ${kb(bytes.length)} of JS (gzip ${kb(gzipSync(bytes).length)}), budget ${kb(FIRMWARE_BUDGET)}; wasm ${kb((await readFile(wasm)).length)}\n  ${top}`);
+  if (bytes.length > FIRMWARE_BUDGET) throw new Error(`firmware/box.mjs: ${bytes.length} bytes is over its budget of ${FIRMWARE_BUDGET}`);
+  return { dir, bytes: bytes.length, budget: FIRMWARE_BUDGET };
+}
+
+/** devices/profiles.ts as data, for boxes that read their profile from a file. */
+async function profilesData() {
+  const r = await esbuild.build({ entryPoints: [join(ROOT, 'devices', 'profiles.ts')], bundle: true, format: 'esm', platform: 'neutral', write: false, logLevel: 'silent' });
+  const mod = await import(`data:text/javascript;base64,${Buffer.from(r.outputFiles[0].text).toString('base64')}`);
+  return mod.PROFILES;
 }
 
 function printSizes(rows, log) {
@@ -146,6 +227,7 @@ function parseArgs(argv) {
     const key = FLAGS[flag];
     if (key === undefined) throw new Error(`unknown option ${flag} (known: ${Object.keys(FLAGS).join(', ')})`);
     if (key === 'quiet') o.quiet = true;
+    else if (key === 'noFirmware') o.firmware = false;
     else {
       const v = argv[++i];
       if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);

@@ -1,0 +1,73 @@
+// The emulated box CPU: guest work runs one job at a time, and after a job that took d ms of
+// this host's time the CPU stays busy d x (1/cpuFactor - 1) ms more, so a box of factor 0.15
+// gets about 15% of a core. Sandbox deadlines see box time (host time / cpuFactor).
+
+import { ArgumentError } from '../runtime/index.ts';
+import { LoadMeter } from '../loader/index.ts';
+import type { Cpu } from '../loader/index.ts';
+
+export class ThrottledCpu implements Cpu {
+  readonly factor: number;
+  #now: () => number;
+  #queue: (() => void)[] = [];
+  #busyUntil = 0;
+  #scheduled = false;
+  #meter: LoadMeter;
+  #stats = { jobs: 0, hostMs: 0, waitedMs: 0 };
+
+  constructor(cpuFactor: number, now: () => number = () => performance.now()) {
+    if (!(cpuFactor > 0 && cpuFactor <= 10)) throw new ArgumentError('ThrottledCpu: cpuFactor must be in (0, 10]', 'cpuFactor');
+    this.factor = cpuFactor;
+    this.#now = now;
+    this.#meter = new LoadMeter(now);
+  }
+
+  stats(): { jobs: number; hostMs: number; waitedMs: number; queued: number } {
+    return { ...this.#stats, queued: this.#queue.length };
+  }
+
+  run<T>(fn: () => T): Promise<T> {
+    const queuedAt = this.#now();
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push(() => {
+        this.#stats.waitedMs += this.#now() - queuedAt;
+        const t0 = this.#now();
+        try {
+          resolve(fn());
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        } finally {
+          const d = this.#now() - t0;
+          this.#stats.jobs++;
+          this.#stats.hostMs += d;
+          this.#meter.add(Math.min(d / this.factor, 1e6));
+          if (this.factor < 1) this.#busyUntil = this.#now() + d * (1 / this.factor - 1);
+        }
+      });
+      this.#schedule();
+    });
+  }
+
+  load(): number {
+    return this.#meter.load();
+  }
+
+  /** Box time for sandbox deadlines: a slow CPU makes the same work take longer. */
+  now(): number {
+    return this.#now() / this.factor;
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#queue.length === 0) return;
+    this.#scheduled = true;
+    const wait = this.#busyUntil - this.#now();
+    const go = (): void => {
+      this.#scheduled = false;
+      const job = this.#queue.shift();
+      job?.();
+      this.#schedule();
+    };
+    if (wait <= 0) queueMicrotask(go);
+    else setTimeout(go, wait);
+  }
+}

@@ -1,0 +1,148 @@
+// A fleet of emulated boxes in one process: one QuickJS engine and one carousel listener shared
+// by all, a mix of device profiles, some with the return channel cut, started staggered.
+
+import { ArgumentError, positiveInt } from '../runtime/index.ts';
+import type { TrustedKey } from '../runtime/app/index.ts';
+import type { Engine } from '../sandbox/index.ts';
+import type { BootState, BoxEvent, Tuned, Tuner } from '../loader/index.ts';
+import { type EmulatedBox, type EmulatedBoxOptions, startEmulatedBox } from './emulator.ts';
+import { PROFILES } from './profiles.ts';
+
+/** `legacy-sd:2,hd-dvr:1` -> weights by profile id. Unknown profiles are refused by name. */
+export function parseMix(spec: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of spec.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const [id, w = '1'] = part.split(':');
+    if (id === undefined || !PROFILES.some((p) => p.id === id)) throw new ArgumentError(`mix: unknown device profile "${id ?? ''}" (known: ${PROFILES.map((p) => p.id).join(', ')})`, 'mix');
+    const n = Number(w);
+    if (!(n > 0) || !Number.isFinite(n)) throw new ArgumentError(`mix: weight of ${id} must be a positive number`, 'mix');
+    out[id] = (out[id] ?? 0) + n;
+  }
+  if (Object.keys(out).length === 0) throw new ArgumentError('mix: name at least one profile', 'mix');
+  return out;
+}
+
+/** Profile ids for `count` boxes in the mix's proportions (largest remainder), interleaved. */
+export function assignProfiles(count: number, mix: Record<string, number>): string[] {
+  const total = Object.values(mix).reduce((a, b) => a + b, 0);
+  const share = Object.entries(mix).map(([id, w]) => ({ id, exact: (count * w) / total }));
+  const n = new Map(share.map((s) => [s.id, Math.floor(s.exact)]));
+  let left = count - [...n.values()].reduce((a, b) => a + b, 0);
+  for (const s of [...share].sort((a, b) => (b.exact % 1) - (a.exact % 1))) {
+    if (left-- <= 0) break;
+    n.set(s.id, (n.get(s.id) ?? 0) + 1);
+  }
+  const out: string[] = [];
+  const used = new Map<string, number>();
+  while (out.length < count) {
+    for (const [id, k] of n) {
+      const u = used.get(id) ?? 0;
+      if (u < k) {
+        out.push(id);
+        used.set(id, u + 1);
+      }
+    }
+  }
+  return out;
+}
+
+/** One tuner fanned out to many boxes: the first box to tune opens it, the last to leave closes it. */
+export class TunerFanout {
+  #source: Tuner;
+  #sinks = new Set<(d: Uint8Array) => void>();
+  #open: Promise<Tuned> | undefined;
+
+  constructor(source: Tuner) {
+    this.#source = source;
+  }
+
+  tuner(): Tuner {
+    return {
+      tune: async (onData) => {
+        this.#sinks.add(onData);
+        this.#open ??= this.#source.tune((d) => {
+          for (const s of this.#sinks) s(d);
+        });
+        await this.#open;
+        return {
+          close: async () => {
+            this.#sinks.delete(onData);
+            if (this.#sinks.size > 0 || this.#open === undefined) return;
+            const t = await this.#open;
+            this.#open = undefined;
+            await t.close();
+          },
+        };
+      },
+    };
+  }
+}
+
+export interface FleetOptions {
+  count: number;
+  mix: Record<string, number>;
+  engine: Engine;
+  /** The carousel, shared by every box. */
+  tuner: Tuner;
+  trusted: readonly TrustedKey[];
+  /** Broker URL and each box's secret. */
+  headend?: { url: string; password: (boxId: string) => string };
+  /** Box ids are `<prefix>-<n>`. Default `box`. */
+  prefix?: string;
+  /** How many boxes (of those with a return channel) get it cut. Default 0. */
+  cut?: number;
+  /** Delay between box starts, ms, so the fleet does not hit the broker at once. Default 20. */
+  staggerMs?: number;
+  stateDir?: string;
+  onEvent?: (boxId: string, e: BoxEvent) => void;
+  /** Per-box options passed to the emulator as is. */
+  box?: Pick<EmulatedBoxOptions, 'throttle' | 'backoff' | 'loader'>;
+}
+
+export interface Fleet {
+  readonly boxes: readonly EmulatedBox[];
+  /** How many boxes are in each state now. */
+  states(): Partial<Record<BootState, number>>;
+  stop(): Promise<void>;
+}
+
+export async function startFleet(o: FleetOptions): Promise<Fleet> {
+  const count = positiveInt('startFleet', 'count', o.count, 10_000);
+  const ids = assignProfiles(count, o.mix);
+  const fan = new TunerFanout(o.tuner);
+  const boxes: EmulatedBox[] = [];
+  let cut = o.cut ?? 0;
+  for (let i = 0; i < count; i++) {
+    const boxId = `${o.prefix ?? 'box'}-${i + 1}`;
+    const profile = ids[i] as string;
+    const twoWay = PROFILES.find((p) => p.id === profile)?.channels.twoWay === true;
+    const cutThis = twoWay && cut > 0;
+    if (cutThis) cut--;
+    boxes.push(
+      await startEmulatedBox({
+        profile,
+        boxId,
+        engine: o.engine,
+        tuner: fan.tuner(),
+        trusted: o.trusted,
+        ...(o.headend === undefined ? {} : { headend: { url: o.headend.url, password: o.headend.password(boxId) } }),
+        ...(o.stateDir === undefined ? {} : { stateDir: o.stateDir }),
+        cutReturn: cutThis,
+        ...(o.onEvent === undefined ? {} : { onEvent: (e: BoxEvent) => o.onEvent?.(boxId, e) }),
+        ...o.box,
+      }),
+    );
+    if (i + 1 < count) await new Promise((r) => setTimeout(r, o.staggerMs ?? 20));
+  }
+  return {
+    boxes,
+    states: () => {
+      const out: Partial<Record<BootState, number>> = {};
+      for (const b of boxes) out[b.box.state] = (out[b.box.state] ?? 0) + 1;
+      return out;
+    },
+    stop: async () => {
+      await Promise.all(boxes.map((b) => b.stop()));
+    },
+  };
+}

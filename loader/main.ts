@@ -1,0 +1,146 @@
+// The box's composition root, and the firmware's entry (dist/firmware/box.mjs): reads the device
+// profile and trusted keys, builds the real adapters (UDP tuner, MQTT dialer, folder storage,
+// QuickJS) and runs one Box, printing its events as JSON lines. No emulation here (devices/ has it).
+//
+//   node box.mjs --device <profile id | file.json> [--headend mqtt://host:port] [--carousel udp://host:port]
+//                [--id <box id>] [--password <secret>] [--trust <keys.json>] [--state-dir <dir>]
+//                [--app <id>] [--exit-on <state | first-module>] [--quiet]
+
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type DeviceProfile, checkProfile } from '../runtime/index.ts';
+import { type TrustedKey, trustedKeyFromJson } from '../runtime/app/index.ts';
+import { loadEngine } from '../sandbox/index.ts';
+import { BOOT_STATES } from './boot-table.ts';
+import { Box } from './box.ts';
+import type { BoxEvent } from './box-events.ts';
+import { mqttDialer } from './dialer-mqtt.ts';
+import { MemoryStorage } from './module-cache.ts';
+import { FolderStorage } from './storage-fs.ts';
+import { udpTuner } from './tuner-udp.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const USAGE = 'usage: box --device <profile id | file.json> [--headend mqtt://host:port] [--carousel udp://host:port] [--id <box id>] [--password <secret>] [--trust <keys.json>] [--state-dir <dir>] [--app <id>] [--exit-on <state | first-module>] [--quiet]';
+
+export interface BoxArgs {
+  device: string;
+  headend: string | undefined;
+  carousel: string;
+  id: string;
+  password: string | undefined;
+  trust: string | undefined;
+  stateDir: string | undefined;
+  app: string | undefined;
+  exitOn: string | undefined;
+  quiet: boolean;
+}
+
+export function parseBoxArgs(argv: string[], env: Record<string, string | undefined> = process.env): BoxArgs {
+  const { values: v } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      device: { type: 'string' },
+      headend: { type: 'string' },
+      carousel: { type: 'string' },
+      id: { type: 'string' },
+      password: { type: 'string' },
+      trust: { type: 'string' },
+      'state-dir': { type: 'string' },
+      app: { type: 'string' },
+      'exit-on': { type: 'string' },
+      quiet: { type: 'boolean' },
+    },
+  });
+  if (v.device === undefined) throw new Error(`--device is required\n${USAGE}`);
+  const exitOn = v['exit-on'];
+  if (exitOn !== undefined && exitOn !== 'first-module' && !(BOOT_STATES as readonly string[]).includes(exitOn)) {
+    throw new Error(`--exit-on must be first-module or a boot state (${BOOT_STATES.join(', ')})`);
+  }
+  return {
+    device: v.device,
+    headend: v.headend,
+    carousel: v.carousel ?? 'udp://127.0.0.1:5500',
+    id: v.id ?? env.WEFT_BOX_ID ?? `box-${process.pid}`,
+    password: v.password ?? env.WEFT_BOX_PASSWORD,
+    trust: v.trust,
+    stateDir: v['state-dir'],
+    app: v.app,
+    exitOn,
+    quiet: v.quiet === true,
+  };
+}
+
+/** A profile by id from profiles.json beside this file, or a profile (or list) in a JSON file. */
+export function loadProfile(device: string, dir = HERE): DeviceProfile {
+  const fromFile = device.endsWith('.json');
+  const file = fromFile ? resolve(device) : join(dir, 'profiles.json');
+  if (!existsSync(file)) throw new Error(fromFile ? `no device file ${file}` : `no profiles.json beside the loader; give --device <file.json>`);
+  const data = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+  const list = Array.isArray(data) ? data : [data];
+  const hit = fromFile && list.length === 1 ? list[0] : list.find((p) => (p as { id?: unknown }).id === device);
+  if (hit === undefined) throw new Error(`unknown device profile "${device}" (known: ${list.map((p) => (p as { id?: string }).id).join(', ')})`);
+  return checkProfile(hit);
+}
+
+/** Trusted keys: --trust <file>, else trusted-keys.json beside this file, else .weft/keys/*.pub.json. */
+export async function loadTrusted(trust: string | undefined, dir = HERE): Promise<TrustedKey[]> {
+  const files: string[] = [];
+  if (trust !== undefined) files.push(resolve(trust));
+  else if (existsSync(join(dir, 'trusted-keys.json'))) files.push(join(dir, 'trusted-keys.json'));
+  else if (existsSync('.weft/keys')) for (const f of readdirSync('.weft/keys')) if (f.endsWith('.pub.json')) files.push(join('.weft/keys', f));
+  const keys: TrustedKey[] = [];
+  for (const f of files) {
+    const data = JSON.parse(readFileSync(f, 'utf8')) as unknown;
+    for (const k of Array.isArray(data) ? data : [data]) keys.push(await trustedKeyFromJson(k));
+  }
+  if (keys.length === 0) throw new Error('no trusted keys: give --trust <keys.json> (the box runs only signed apps)');
+  return keys;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let a: BoxArgs;
+  let profile: DeviceProfile;
+  let trusted: TrustedKey[];
+  try {
+    a = parseBoxArgs(argv);
+    profile = loadProfile(a.device);
+    trusted = await loadTrusted(a.trust);
+  } catch (e) {
+    process.stderr.write(`box: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const print = (o: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify({ box: a.id, t: Math.round(performance.now()), ...o })}\n`);
+  let done: (code: number) => void = () => {};
+  const finished = new Promise<number>((r) => (done = r));
+  const onEvent = (e: BoxEvent): void => {
+    if (!a.quiet || e.kind === 'refused' || e.kind === 'error') print({ ...e });
+    const first = a.exitOn === 'first-module' && e.kind === 'module' && e.action === 'started';
+    if (first || (e.kind === 'state' && e.to === a.exitOn)) setImmediate(() => done(0));
+  };
+  const engine = await loadEngine();
+  const box = new Box({
+    boxId: a.id,
+    profile,
+    engine,
+    tuner: udpTuner(a.carousel),
+    trusted,
+    storage: a.stateDir === undefined ? new MemoryStorage(profile.storageBytes) : new FolderStorage(a.stateDir, profile.storageBytes),
+    ...(a.headend === undefined ? {} : { dialer: mqttDialer({ url: a.headend, boxId: a.id, ...(a.password === undefined ? {} : { password: a.password }) }) }),
+    ...(a.app === undefined ? {} : { app: a.app }),
+    onEvent,
+  });
+  process.once('SIGINT', () => done(0));
+  process.once('SIGTERM', () => done(0));
+  await box.start();
+  const code = await finished;
+  if (a.exitOn !== undefined) print({ kind: 'exit', state: box.state, running: box.running(), rssMb: Math.round(process.memoryUsage().rss / 1e5) / 10 });
+  await box.stop();
+  return code;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  process.exitCode = await main(process.argv.slice(2));
+}
