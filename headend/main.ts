@@ -121,6 +121,8 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
       pool,
       trusted,
       boxLocations,
+      // Without shared subscriptions every node on a shared broker hears every box.
+      boxIngress: config.broker === undefined || config.broker === 'embedded' || config.shareGroup !== undefined ? 'shared' : 'broadcast',
       services: [epgService({ from, channels: 24 }), guideService({ from, channels: 24 }), vodService({ now: () => Date.now() })],
       intervalMs: config.intervalMs ?? 1000,
       log,

@@ -61,9 +61,16 @@ export interface HeadendNodeOptions {
   log?: (line: string) => void;
   /** Which box hosts a virtual address; share it with the MQTT transport's `locate`. */
   boxLocations?: Map<string, string>;
+  /**
+   * How box traffic reaches the nodes. `shared` (default): each box message reaches one node
+   * (one node, or MQTT 5 shared subscriptions), which forwards what is not its own. `broadcast`:
+   * every node hears every box message (MQTT 3.1.1 with several nodes), so a node acts only on
+   * what it hosts, and only the lowest live node serves the shared session ingress.
+   */
+  boxIngress?: 'shared' | 'broadcast';
 }
 
-const OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations'];
+const OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress'];
 /** Registry node id of a location on a box: `box.<boxId>`. */
 export const BOX_NODE_PREFIX = 'box.';
 
@@ -72,6 +79,9 @@ export interface NodeCounters {
   forwarded: number;
   undeliverable: number;
   clientStarted: number;
+  moved: number;
+  /** Box messages heard but left to the node that hosts their destination (broadcast ingress). */
+  notMine: number;
 }
 
 export class HeadendNode {
@@ -101,9 +111,11 @@ export class HeadendNode {
   #peers = new Map<string, UdpAddress>();
   #control: Channel;
   #closed = false;
+  /** Instances being moved: envelopes for them wait here [c31]. */
+  #holding = new Map<string, Envelope[]>();
   /** Boxes hosting a virtual address (mutable and client modules placed on a box). */
   readonly boxOf: Map<string, string>;
-  readonly counters: NodeCounters = { dispatched: 0, forwarded: 0, undeliverable: 0, clientStarted: 0 };
+  readonly counters: NodeCounters = { dispatched: 0, forwarded: 0, undeliverable: 0, clientStarted: 0, moved: 0, notMine: 0 };
 
   constructor(o: HeadendNodeOptions) {
     rejectUnknown('HeadendNode', o, OPTIONS);
@@ -164,7 +176,8 @@ export class HeadendNode {
     this.table.endpoints.set('weft://headend/*/stats', stats);
     this.table.endpoints.set(this.vaddr('stats'), stats);
     o.udp.onEnvelope((e) => this.dispatch(e));
-    o.mqtt?.onEnvelope((e) => this.dispatch(e));
+    const broadcast = o.boxIngress === 'broadcast';
+    o.mqtt?.onEnvelope((e) => (broadcast && !this.#mine(e) ? void this.counters.notMine++ : this.dispatch(e)));
   }
 
   /** `weft://headend/<this node>/<name>`. */
@@ -254,7 +267,7 @@ export class HeadendNode {
     const dst = env.dst;
     if (dst.queue !== undefined && this.portions.has(dst.queue)) {
       const module = moduleOf(dst.vaddr);
-      if (module !== undefined && this.portions.deliver(dst.queue, module, env)) return;
+      if (module !== undefined && this.#deliver(dst.queue, module, env)) return;
     }
     const v = dst.vaddr;
     if (v !== undefined) {
@@ -264,10 +277,69 @@ export class HeadendNode {
       const h = this.table.hosted.get(v);
       if (h !== undefined) {
         const iid = this.portions.pick(h.iids);
-        if (iid !== undefined && this.portions.deliver(iid, h.module, env)) return;
+        if (iid !== undefined && this.#deliver(iid, h.module, env)) return;
       }
     }
     this.#forward(env);
+  }
+
+  /**
+   * Live migration [c31-c33]: hold new envelopes for the instance, let its in-flight requests
+   * finish, snapshot its modules, start it on `to` with that state (which moves the registry
+   * records), stop it here, then forward what was held. Nothing is lost or delivered twice:
+   * each envelope reaches either this instance (before the hold) or the new one.
+   */
+  async movePortion(iid: string, to: string, drainMs = 5000): Promise<Result<string, Error>> {
+    const spec = this.portions.spec(iid);
+    const udp = this.peerUdp(to);
+    if (spec === undefined) return { ok: false, error: new RemoteError(Codes.NOT_FOUND, `no instance ${iid} here`) };
+    if (udp === undefined || to === this.id) return { ok: false, error: new RemoteError(Codes.NOT_FOUND, `no peer node "${to}"`) };
+    const held: Envelope[] = [];
+    this.#holding.set(iid, held);
+    const resume = (): void => {
+      this.#holding.delete(iid);
+      for (const e of held) this.dispatch(e);
+    };
+    const end = Date.now() + drainMs;
+    while (this.portions.inflightOf(iid) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 1));
+    const snap = await this.portions.snapshot(iid);
+    if (!snap.ok) {
+      resume();
+      return snap;
+    }
+    try {
+      await this.request({ vaddr: formatVaddr({ app: 'headend', session: to, module: 'control' }), udp }, { app: spec.app, session: spec.session, modules: spec.modules, states: snap.value }, 'portion.start', 10_000);
+    } catch (e) {
+      resume();
+      return { ok: false, error: e as Error };
+    }
+    await this.stopPortion(iid, false);
+    for (const m of spec.modules) this.resolver.invalidate(formatVaddr({ app: spec.app, session: spec.session, module: m }));
+    this.counters.moved++;
+    resume();
+    return { ok: true, value: to };
+  }
+
+  // With broadcast ingress: is this box message for something on this node?
+  #mine(env: Envelope): boolean {
+    const { queue, vaddr } = env.dst;
+    if (queue !== undefined && this.portions.has(queue)) return true;
+    if (vaddr === undefined) return false;
+    if (vaddr.startsWith('weft://headend/*/')) return this.#leader();
+    return this.table.endpoints.has(vaddr) || this.table.hosted.has(vaddr);
+  }
+
+  #leader(): boolean {
+    return [this.id, ...this.peers().filter((p) => this.timing.isAlive(p) !== false)].sort()[0] === this.id;
+  }
+
+  #deliver(iid: string, module: string, env: Envelope): boolean {
+    const held = this.#holding.get(iid);
+    if (held !== undefined) {
+      held.push(env);
+      return true;
+    }
+    return this.portions.deliver(iid, module, env);
   }
 
   async close(): Promise<void> {
@@ -352,8 +424,7 @@ export class HeadendNode {
     this.#log(`node ${node} is dead (${reason})`);
     // One survivor re-places: the lowest id among the nodes this one believes alive, so two
     // survivors do not both restart the same sessions.
-    const alive = [this.id, ...this.peers().filter((p) => p !== node && this.timing.isAlive(p) !== false)].sort();
-    if (alive[0] === this.id) await this.sessions.replaceFrom(node);
+    if (this.#leader()) await this.sessions.replaceFrom(node);
   }
 
   #onBox(vaddr: string): boolean {

@@ -69,6 +69,11 @@ export class PortionManager {
     return this.#instances.has(iid);
   }
 
+  /** Requests and control messages delivered to the instance and not answered yet. */
+  inflightOf(iid: string): number {
+    return this.#instances.get(iid)?.inflight ?? 0;
+  }
+
   spec(iid: string): PortionSpec | undefined {
     return this.#instances.get(iid)?.spec;
   }
@@ -114,7 +119,7 @@ export class PortionManager {
   deliver(iid: string, module: string, env: Envelope): boolean {
     const inst = this.#instances.get(iid);
     if (inst === undefined) return false;
-    if (env.kind === 'req') {
+    if (env.kind === 'req' || env.kind === 'ctl') {
       inst.inflight++;
       inst.thread.inflight++;
     }
@@ -179,7 +184,7 @@ export class PortionManager {
     switch (m.t) {
       case 'out': {
         const inst = this.#instances.get(m.iid);
-        if (inst !== undefined && (m.env.kind === 'rep' || m.env.kind === 'err') && inst.inflight > 0) {
+        if (inst !== undefined && (m.env.kind === 'rep' || m.env.kind === 'err' || m.env.kind === 'ack') && inst.inflight > 0) {
           inst.inflight--;
           t.inflight = Math.max(0, t.inflight - 1);
         }

@@ -23,6 +23,7 @@ export interface TestNodeOptions {
   clock?: Clock;
   /** Join an MQTT broker as a head-end identity (boxes reach the node through it). */
   mqtt?: { url: string; password: string };
+  boxIngress?: 'shared' | 'broadcast';
 }
 
 export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
@@ -40,6 +41,7 @@ export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
     udp,
     ...(mqtt === undefined ? {} : { mqtt }),
     boxLocations,
+    ...(o.boxIngress === undefined ? {} : { boxIngress: o.boxIngress }),
     registry: o.registry,
     catalog,
     pool,

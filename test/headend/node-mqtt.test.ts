@@ -31,3 +31,32 @@ test('a box reaches its server portion over MQTT through the embedded broker [c3
     await broker.close();
   }
 });
+
+test('MQTT 3.1.1 with two nodes: every node hears every box, yet each session opens once and each request is served once', async (t) => {
+  const broker = await aedesBroker();
+  const { pub, trusted } = await signedApp('mix', MIXED_APP);
+  const registry = memoryRegistry();
+  const n1 = await testNode({ id: 'node-1', registry, apps: [pub], trusted, boxIngress: 'broadcast', mqtt: { url: broker.url, password: secretOf('node-1') } });
+  const n2 = await testNode({ id: 'node-2', registry, apps: [pub], trusted, boxIngress: 'broadcast', mqtt: { url: broker.url, password: secretOf('node-2') } });
+  await n1.refreshPeers();
+  await n2.refreshPeers();
+  const boxT = await transport(broker.url, 'box-b');
+  const ch = new Channel({ self: { vaddr: 'weft://box/box-b/inbox' }, write: (e: Envelope) => boxT.send(e), timeoutMs: 10_000 });
+  boxT.onEnvelope((e) => ch.receive(e));
+  try {
+    const report = { boxId: 'box-b', profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low' as const, cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: Date.now() };
+    const replies = [];
+    for (let i = 0; i < 6; i++) replies.push(checkOpenReply(await ch.request({ vaddr: SESSIONS_VADDR }, { app: 'mix', version: '1.0.0', boxId: 'box-b', report }, { op: SessionOps.open })));
+    t.is((await registry.listSessions({ app: 'mix' })).length, 6, 'one session per open, not one per node');
+    for (const r of replies) t.like(await ch.request({ vaddr: r.dasp }, 'x'), { n: 1 });
+    // Served twice would have counted twice: the second request must see n = 2.
+    for (const r of replies) t.like(await ch.request({ vaddr: r.dasp }, 'y'), { n: 2 });
+    t.true(n1.counters.notMine + n2.counters.notMine > 0, 'each node left the other one its messages');
+  } finally {
+    await boxT.close();
+    await n1.close();
+    await n2.close();
+    await registry.close();
+    await broker.close();
+  }
+});
