@@ -20,3 +20,27 @@ export {
   parseDatagram,
 } from './udp-framing.ts';
 export type { Frame, DataFrame, AckFrame, NackFrame, Parsed, Malformed } from './udp-framing.ts';
+// The MQTT adapter [c39, c40]: box <-> head-end return channel (docs/PROTOCOL.md, "MQTT topics").
+export { connectMqttTransport, MqttTransport, openRawClient } from './mqtt.ts';
+export type { RawMqttClient, RawMqttOptions } from './mqtt.ts';
+export type { MqttStats, Rejection as MqttRejection } from './mqtt-routing.ts';
+export type { MqttTransportOptions, MqttRole, LinkState, MqttLogEvent } from './mqtt-options.ts';
+export { LinkDownError, BrokerRefusedError } from './mqtt-errors.ts';
+export { TopicScheme, boxAddress, headendAddress, boxOf, isEndpointId, BOX_APP, HEADEND_APP, DEFAULT_PREFIX } from './mqtt-topics.ts';
+export type { ParsedTopic } from './mqtt-topics.ts';
+export { TokenBuckets, DedupWindow, BoxRoutes } from './mqtt-ingress.ts';
+export type { RateLimit } from './mqtt-ingress.ts';
+// Connection policy shared by the box loader and the simulator: RTT-derived timeouts, backoff.
+export {
+  connectTimeoutMs,
+  reconnectDelay,
+  backoffPolicy,
+  deadPathPolicy,
+  Reconnector,
+  RttEstimator,
+  LinkWatch,
+  seededRandom,
+  DEFAULT_BACKOFF,
+  DEFAULT_DEAD_PATH,
+} from './reconnect.ts';
+export type { BackoffPolicy, DeadPathPolicy } from './reconnect.ts';
