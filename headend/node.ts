@@ -160,7 +160,7 @@ export class HeadendNode {
       intervalMs,
       udp,
       send: (op, body) => this.#toPeers('stats', 'stat', op, body),
-      onDead: (node, reason) => void this.#peerDead(node, reason),
+      onDead: (node, reason) => void this.#peerDead(node, reason).catch((e: unknown) => this.#log(`re-placing ${node}: ${(e as Error).message}`)),
       onAlive: (node) => this.statistics.setAlive(node, true),
     });
     this.services = new ServiceHost({ services: o.services ?? [], boxOf: (app, session) => this.sessions.boxOfSession(app, session) });
@@ -263,6 +263,7 @@ export class HeadendNode {
 
   /** Route one envelope (from any transport, a portion or an endpoint). Never throws. */
   dispatch(env: Envelope): void {
+    if (this.#closed) return;
     this.counters.dispatched++;
     const dst = env.dst;
     if (dst.queue !== undefined && this.portions.has(dst.queue)) {
@@ -420,6 +421,7 @@ export class HeadendNode {
   }
 
   async #peerDead(node: string, reason: string): Promise<void> {
+    if (this.#closed) return;
     this.statistics.setAlive(node, false);
     this.#log(`node ${node} is dead (${reason})`);
     // One survivor re-places: the lowest id among the nodes this one believes alive, so two
