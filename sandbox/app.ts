@@ -3,7 +3,7 @@
 // storage. Box and head-end run the same module artifacts in it; `side` says which one this is.
 
 import type { QuickJSContext, QuickJSRuntime } from 'quickjs-emscripten';
-import { ArgumentError, type Clock, fail, ok, rejectUnknown, type Result, systemClock } from '../runtime/index.ts';
+import { ArgumentError, type Clock, fail, formatVaddr, ok, rejectUnknown, type Result, systemClock } from '../runtime/index.ts';
 import { type ModuleEntry, servicesUsed, StateCodec, type VerifiedModule } from '../runtime/app/index.ts';
 import type { AppCore, EntryRun, JobOrigin, Retiring } from './app-core.ts';
 import type { Engine } from './engine.ts';
@@ -53,8 +53,9 @@ export class AppSandbox implements AppCore {
   readonly session: string;
   readonly limits: Readonly<SandboxLimits>;
   readonly clock: Clock;
-  readonly storage: AppStorage;
-  readonly state: StateCodec;
+  #storage: AppStorage | undefined;
+  #store: KeyValueStore | undefined;
+  #state: StateCodec | undefined;
   readonly device: unknown;
   readonly ui: ((scene: unknown, module: string) => void) | undefined;
   readonly services: Readonly<Record<string, ServiceHandler>> | undefined;
@@ -80,12 +81,16 @@ export class AppSandbox implements AppCore {
     this.app = options.app;
     this.side = options.side;
     this.session = options.session ?? '*';
-    this.limits = Object.freeze(resolveLimits('AppSandbox', options.limits));
+    try {
+      formatVaddr({ app: this.app, session: this.session, module: 'probe' }); // [c33] both must fit a virtual address
+    } catch (e) {
+      throw new ArgumentError(`AppSandbox: ${(e as Error).message}`, 'session');
+    }
+    this.limits = resolveLimits('AppSandbox', options.limits);
     this.clock = options.clock ?? systemClock;
     this.#now = options.now ?? (() => performance.now());
-    this.storage = new AppStorage(options.storage ?? new MemoryStore(), this.limits.storageQuota);
-    this.state = new StateCodec(this.limits.maxStateBytes);
-    this.device = JSON.parse(JSON.stringify(options.device ?? {})) as unknown;
+    this.#store = options.storage;
+    this.device = options.device === undefined ? {} : (JSON.parse(JSON.stringify(options.device)) as unknown);
     this.ui = options.ui;
     this.services = options.services === undefined ? undefined : Object.freeze({ ...options.services });
     this.#onFault = options.onFault;
@@ -99,6 +104,18 @@ export class AppSandbox implements AppCore {
       this.#interrupted = true;
       return true;
     });
+  }
+
+  /** Per-app storage with its quota (made on first use). */
+  get storage(): AppStorage {
+    this.#storage ??= new AppStorage(this.#store ?? new MemoryStore(), this.limits.storageQuota);
+    return this.#storage;
+  }
+
+  /** The CBOR codec for mutable-module state (made on first use). */
+  get state(): StateCodec {
+    this.#state ??= new StateCodec(this.limits.maxStateBytes);
+    return this.#state;
   }
 
   get destroyed(): boolean {
@@ -233,7 +250,7 @@ export class AppSandbox implements AppCore {
       this.#pumping = false;
     }
     if (n >= max && this.#rt.hasPendingJob()) return this.#storm(origin, max);
-    for (const m of this.modules()) m.afterPump();
+    for (const m of this.#modules.values()) m.afterPump();
     this.#reap();
   }
 

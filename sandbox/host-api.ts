@@ -45,7 +45,7 @@ export interface Capabilities {
 
 const MAX_KEY = 128;
 
-/** Build `weft` in the context and define it as a read-only global. `freeze` is the context's
+/** Build `weft` in the context, frozen, as a global. `freeze` is the context's
  *  own Object.freeze, taken before any module code ran. */
 export function installWeft(ops: HostOps, caps: Capabilities, self: string, freeze: QuickJSHandle): void {
   const ctx = ops.ctx;
@@ -137,7 +137,9 @@ export function installWeft(ops: HostOps, caps: Capabilities, self: string, free
     );
   }
   ctx.callFunction(freeze, ctx.undefined, weft).unwrap().dispose();
-  ctx.defineProp(ctx.global, 'weft', { value: weft, configurable: false, enumerable: false });
+  // A plain global property: a module that replaces its own `weft` only loses its own API (the
+  // host never reads it back), and defineProp costs as much as the rest of this function.
+  ctx.setProp(ctx.global, 'weft', weft);
   weft.dispose();
 }
 

@@ -57,7 +57,8 @@ export const DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
 
 const KEYS = Object.keys(DEFAULT_LIMITS);
 
-export function resolveLimits(where: string, input: Partial<SandboxLimits> | undefined): SandboxLimits {
+export function resolveLimits(where: string, input: Partial<SandboxLimits> | undefined): Readonly<SandboxLimits> {
+  if (input === undefined) return DEFAULT_LIMITS;
   rejectUnknown(`${where}: limits`, input, KEYS);
   const out = { ...DEFAULT_LIMITS, ...input };
   for (const k of KEYS as (keyof SandboxLimits)[]) {
@@ -65,5 +66,5 @@ export function resolveLimits(where: string, input: Partial<SandboxLimits> | und
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ArgumentError(`${where}: limits.${k} must be a positive integer, got ${String(v)}`, k);
   }
   if (out.memoryBytes < 256 * 1024) throw new ArgumentError(`${where}: limits.memoryBytes below 256 KiB cannot hold a context`, 'memoryBytes');
-  return out;
+  return Object.freeze(out);
 }

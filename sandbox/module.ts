@@ -3,7 +3,7 @@
 // destroys the module; every handle it kept is disposed before its context.
 
 import type { QuickJSContext, QuickJSHandle } from 'quickjs-emscripten';
-import { type Address, fail, formatVaddr, ok, type Result } from '../runtime/index.ts';
+import { type Address, fail, ok, type Result } from '../runtime/index.ts';
 import type { ModuleEntry, VerifiedModule } from '../runtime/app/index.ts';
 import type { AppCore } from './app-core.ts';
 import { SandboxError, type SandboxFault } from './errors.ts';
@@ -15,6 +15,8 @@ import { ModuleHost, type HostOwner } from './module-host.ts';
 import { PromiseWatch, type Settle } from './watch.ts';
 
 export type ModuleState = 'loaded' | 'started' | 'paused' | 'destroyed';
+
+const OK: Result<void, SandboxError> = Object.freeze(ok(undefined));
 
 type Queued = { kind: 'message'; body: unknown; from: Address } | { kind: 'request'; body: unknown; from: Address; done: Settle };
 
@@ -56,7 +58,8 @@ export class ModuleSandbox {
     this.entry = mod.entry;
     this.ctx = ctx;
     this.#where = `${app.app}/${this.name}`;
-    this.address = formatVaddr({ app: app.app, session: app.session, module: this.name });
+    // App and session were checked by AppSandbox, the name by the manifest schema [c33].
+    this.address = `weft://${app.app}/${app.session}/${this.name}`;
     // Intrinsics the host relies on are taken before any module code can replace them.
     const json = ctx.getProp(ctx.global, 'JSON');
     const parse = this.#ledger.hold(ctx.getProp(json, 'parse'));
@@ -235,10 +238,12 @@ export class ModuleSandbox {
 
   /** @internal After a job pump: settle watched guest promises; stop on a recorded fault. */
   afterPump(): void {
-    if (this.#state === 'destroyed') return;
-    this.#watch.check(() => this.#fault);
+    if (this.#state === 'destroyed' || (this.#watch.size === 0 && this.#fault === undefined)) return;
+    this.#watch.check(this.#faultNow);
     this.#outcome();
   }
+
+  #faultNow = (): SandboxError | undefined => this.#fault;
 
   /** @internal The app runtime stops under this module: destroy it with `cause`. */
   abort(cause: SandboxError): void {
@@ -335,7 +340,7 @@ export class ModuleSandbox {
 
   /** Stop now if a fault was recorded; report how the last operation went. */
   #outcome(): Result<void, SandboxError> {
-    if (this.#fault === undefined) return ok(undefined);
+    if (this.#fault === undefined) return OK;
     this.#stop(this.#fault);
     return fail(this.#fault);
   }
@@ -343,11 +348,14 @@ export class ModuleSandbox {
   #stop(err: SandboxError | undefined): void {
     if (this.#state === 'destroyed') return;
     this.#state = 'destroyed';
-    const gone = err ?? this.#refuse('state', 'the module was destroyed');
-    for (const q of this.#queue) if (q.kind === 'request') q.done.reject(gone);
+    // The error is made only when someone waits for it: an Error with its stack is not free.
+    if (this.#queue.length > 0 || this.#watch.size > 0) {
+      const gone = err ?? this.#refuse('state', 'the module was destroyed');
+      for (const q of this.#queue) if (q.kind === 'request') q.done.reject(gone);
+      this.#watch.clear(gone);
+    }
     this.#queue = [];
     this.#due = [];
-    this.#watch.clear(gone);
     this.#host.stop();
     this.#ns = undefined;
     this.#ledger.disposeAll();
