@@ -109,13 +109,13 @@ const N = 40;
 const memApp = new AppSandbox(engine, { app: 'bench', side: 'box', limits: { memoryBytes: 64 * 1024 * 1024 } });
 const first = memApp.load(small);
 if (!first.ok) throw first.error;
-const before = memApp.memoryUsed();
+const before = memApp.memoryUsed() ?? 0;
 for (let i = 0; i < N; i++) {
   const extra = (await verified({ [`m${i}`]: SRC })).get(`m${i}`) as VerifiedModule;
   const r = memApp.load(extra);
   if (!r.ok || !r.value.start().ok) throw new Error('a module did not start');
 }
-const kbPerSandbox = (memApp.memoryUsed() - before) / N / 1024;
+const kbPerSandbox = ((memApp.memoryUsed() ?? 0) - before) / N / 1024;
 memApp.destroy();
 
 const rawRt = qjs.newRuntime();

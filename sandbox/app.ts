@@ -173,13 +173,14 @@ export class AppSandbox implements AppCore {
     return n;
   }
 
-  /** The runtime's heap use, bytes (QuickJS accounting, shared by all modules of the app). */
-  memoryUsed(): number {
+  /** QuickJS's estimate of the app runtime's heap, bytes (for resource reports [c5, c41]); it
+   *  walks the heap, so call it per report, not per event. Undefined with no module loaded. */
+  memoryUsed(): number | undefined {
+    const ctx = this.#modules.values().next().value?.ctx;
+    if (ctx === undefined) return undefined;
     const h = this.#rt.computeMemoryUsage();
     try {
-      const anyCtx = [...this.#modules.values()][0]?.ctx;
-      const usage = (anyCtx ?? this.#systemless()).dump(h) as { memory_used_size: number };
-      return usage.memory_used_size;
+      return (ctx.dump(h) as { memory_used_size: number }).memory_used_size;
     } finally {
       h.dispose();
     }
@@ -305,9 +306,5 @@ export class AppSandbox implements AppCore {
     const missing = services.find((s) => this.services?.[s] === undefined);
     if (missing !== undefined) return new SandboxError('capability', where, `this head-end has no service "${missing}"`);
     return undefined;
-  }
-
-  #systemless(): QuickJSContext {
-    throw new SandboxError('state', this.app, 'memoryUsed() needs at least one loaded module');
   }
 }

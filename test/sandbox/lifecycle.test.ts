@@ -167,8 +167,10 @@ test('options and limits are validated and unknown ones refused by name', (t) =>
 test('a destroyed app sandbox refuses loads and releases its runtime', async (t) => {
   const apps = new Apps(engine);
   const app = apps.make();
+  t.is(app.memoryUsed(), undefined);
   const m = app.load(await one(COUNTER));
   t.true(m.ok);
+  t.true((app.memoryUsed() ?? 0) > 10_000, 'a context costs some heap');
   app.destroy();
   t.true(app.destroyed);
   t.is(m.ok && m.value.state, 'destroyed');
