@@ -1,3 +1,6 @@
+// The per-box ACL as a pure policy (and as a mosquitto ACL file), and the credential stores that
+// establish who is a box and who is a head-end node.
+
 import test from 'ava';
 import fc from 'fast-check';
 import { type Identity, mosquittoAclFile, weftAcl } from '../../headend/broker-acl.ts';

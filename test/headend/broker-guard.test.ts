@@ -1,3 +1,6 @@
+// The embedded broker's frame guard: MQTT fixed headers followed across any chunking, and an
+// oversized packet reported from its header, before its body is buffered.
+
 import test from 'ava';
 import fc from 'fast-check';
 import { FrameGuard } from '../../headend/broker-guard.ts';

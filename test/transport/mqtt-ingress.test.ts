@@ -1,3 +1,6 @@
+// The ingress data structures on a fake clock: per-box token buckets, the duplicate window and
+// the vaddr -> box routes that a forged source cannot take over.
+
 import test from 'ava';
 import { ManualClock } from '../../runtime/index.ts';
 import { BoxRoutes, DedupWindow, TokenBuckets } from '../../transport/mqtt-ingress.ts';

@@ -1,3 +1,6 @@
+// The MQTT topic scheme: topics derived from virtual addresses, parsed back, and nothing that
+// could widen a topic (wildcards, empty levels, a foreign box id) ever produced.
+
 import test from 'ava';
 import fc from 'fast-check';
 import { AddressError, formatVaddr } from '../../runtime/index.ts';
