@@ -1,7 +1,7 @@
 // sandbox/: the QuickJS host for app modules. The only folder that imports quickjs-emscripten;
 // imports runtime/ only. Public exports by name; types apart.
 
-export { loadEngine } from './engine.ts';
+export { loadEngine, DEFAULT_ENGINE_MEMORY } from './engine.ts';
 export type { Engine, EngineOptions } from './engine.ts';
 export { AppSandbox } from './app.ts';
 export type { AppSandboxOptions, LoadOptions } from './app.ts';
