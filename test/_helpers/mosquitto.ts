@@ -81,7 +81,15 @@ async function startOnce(program: string, o: MosquittoOptions): Promise<RunningM
   ].join('\n');
   const confFile = join(dir, 'mosquitto.conf');
   writeFileSync(confFile, conf, { mode: 0o600 });
-  const child = spawn(program, ['-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // A small shell keeps watch: when this process dies without stop() (a test worker killed on a
+  // timeout runs no exit handlers), the broker goes too instead of lingering on its port.
+  const watch = [
+    '"$0" -c "$1" & m=$!',
+    'trap \'kill $m 2>/dev/null; wait $m; exit 0\' TERM',
+    'while kill -0 "$2" 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.2; done',
+    'kill $m 2>/dev/null; wait $m',
+  ].join('\n');
+  const child = spawn('/bin/sh', ['-c', watch, program, confFile, String(process.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
   // Kill it if this process exits without stop(). Several brokers may run at once: raise the
