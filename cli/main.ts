@@ -4,6 +4,8 @@ import { Command } from 'commander';
 import { registerDemo } from './demo.ts';
 import { registerCarousel } from './carousel.ts';
 import { registerHeadend } from './headend.ts';
+import { registerBox } from './box.ts';
+import { registerFleet } from './fleet.ts';
 
 const program = new Command();
 program
@@ -15,5 +17,7 @@ program
 registerDemo(program);
 registerCarousel(program);
 registerHeadend(program);
+registerBox(program);
+registerFleet(program);
 
 await program.parseAsync(process.argv);

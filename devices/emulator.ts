@@ -5,8 +5,8 @@
 import { join } from 'node:path';
 import type { DeviceProfile } from '../runtime/index.ts';
 import type { TrustedKey } from '../runtime/app/index.ts';
-import type { Engine } from '../sandbox/index.ts';
-import { Box, type BoxEvent, type BoxOptions, FolderStorage, MemoryStorage, type Tuner, mqttDialer } from '../loader/index.ts';
+import { type Engine, loadEngine } from '../sandbox/index.ts';
+import { Box, type BoxEvent, type BoxOptions, FolderStorage, MemoryStorage, type Tuner, engineMemoryFor, mqttDialer } from '../loader/index.ts';
 import type { BackoffPolicy } from '../transport/reconnect.ts';
 import { ThrottledCpu } from './cpu-throttle.ts';
 import { profile as profileById } from './profiles.ts';
@@ -16,7 +16,9 @@ export interface EmulatedBoxOptions {
   /** A device profile, or the id of one in devices/profiles.ts. */
   profile: DeviceProfile | string;
   boxId: string;
-  engine: Engine;
+  /** A QuickJS engine to share (fleets that trade the per-box memory cap for host memory).
+   *  Default: one of the box's own, its WebAssembly memory capped from the profile. */
+  engine?: Engine;
   tuner: Tuner;
   trusted: readonly TrustedKey[];
   /** The head-end's broker and this box's secret. Absent: a box with no head-end to reach. */
@@ -61,10 +63,12 @@ export async function startEmulatedBox(o: EmulatedBoxOptions): Promise<EmulatedB
   }
   const cpu = o.throttle === false ? undefined : new ThrottledCpu(profile.cpuFactor);
   const storage = o.stateDir === undefined ? new MemoryStorage(profile.storageBytes) : new FolderStorage(join(o.stateDir, o.boxId), profile.storageBytes);
+  // [devices] the QuickJS memory limit: the engine's WebAssembly memory, sized from the profile.
+  const engine = o.engine ?? (await loadEngine({ maxMemoryBytes: engineMemoryFor(profile) }));
   const box = new Box({
     boxId: o.boxId,
     profile,
-    engine: o.engine,
+    engine,
     tuner: o.tuner,
     trusted: o.trusted,
     storage,

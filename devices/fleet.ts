@@ -81,7 +81,8 @@ export class TunerFanout {
 export interface FleetOptions {
   count: number;
   mix: Record<string, number>;
-  engine: Engine;
+  /** One engine for every box (less host memory, no per-box memory cap). Default: one per box. */
+  engine?: Engine;
   /** The carousel, shared by every box. */
   tuner: Tuner;
   trusted: readonly TrustedKey[];
@@ -122,7 +123,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       await startEmulatedBox({
         profile,
         boxId,
-        engine: o.engine,
+        ...(o.engine === undefined ? {} : { engine: o.engine }),
         tuner: fan.tuner(),
         trusted: o.trusted,
         ...(o.headend === undefined ? {} : { headend: { url: o.headend.url, password: o.headend.password(boxId) } }),

@@ -20,11 +20,14 @@ export interface AppRunnerOptions {
   switch: BoxSwitch;
   ui: (scene: unknown, module: string) => void;
   onFault: (err: SandboxError) => void;
+  /** The profile's memory for apps, bytes: a module whose entry takes the app past it is stopped. */
+  memoryLimit: number;
 }
 
 export class AppRunner {
   readonly sandbox: AppSandbox;
   #o: AppRunnerOptions;
+  #checkedAt = -Infinity;
 
   constructor(options: AppRunnerOptions) {
     this.#o = options;
@@ -72,9 +75,30 @@ export class AppRunner {
       }
       const s = m.start();
       if (!s.ok) return fail(s.error);
+      const over = this.checkMemory(name);
+      if (over !== undefined) return fail(over);
       this.#o.switch.setLocal(name, m);
       return ok(m);
     });
+  }
+
+  /**
+   * The memory watch: after guest code of `name` ran, the app's heap (QuickJS's own accounting)
+   * must be within the profile's app memory; past it, that module is stopped as a memory fault.
+   * Measured at most every 20 ms (it walks the heap).
+   */
+  checkMemory(name: string): SandboxError | undefined {
+    const now = performance.now();
+    if (now - this.#checkedAt < 20) return undefined;
+    this.#checkedAt = now;
+    const used = this.memoryUsed();
+    const m = this.sandbox.module(name);
+    if (used <= this.#o.memoryLimit || m === undefined) return undefined;
+    const err = new SandboxError('memory', `${this.#o.app}/${name}`, `the app uses ${used} bytes, over the ${this.#o.memoryLimit} bytes this box has for apps`);
+    m.destroy();
+    this.#o.switch.remove(name);
+    this.#o.onFault(err);
+    return err;
   }
 
   /** Pause a mutable module and take its state for a move (its messages are held meanwhile). */
@@ -108,12 +132,16 @@ export class AppRunner {
   }
 
   pressKey(key: string): Promise<void> {
-    return this.#o.cpu.run(() => this.sandbox.pressKey(key));
+    return this.#o.cpu.run(() => {
+      this.sandbox.pressKey(key);
+      const ui = this.sandbox.modules().find((m) => m.entry.uses.includes('ui'));
+      if (ui !== undefined) this.checkMemory(ui.name);
+    });
   }
 
   /** Bytes the app's runtime uses now (0 before the first module is loaded). */
   memoryUsed(): number {
-    return this.sandbox.modules().length === 0 ? 0 : this.sandbox.memoryUsed();
+    return this.sandbox.modules().length === 0 ? 0 : (this.sandbox.memoryUsed() ?? 0);
   }
 
   destroy(): void {

@@ -276,7 +276,7 @@ export class Box {
     this.#app = app;
     this.#fallbacks = 0;
     const o = this.#o;
-    const sw = new BoxSwitch({ app: app.manifest.app, boxId: this.id, cpu: o.cpu, clock: o.clock, timeoutMs: o.requestTimeoutMs });
+    const sw = new BoxSwitch({ app: app.manifest.app, boxId: this.id, cpu: o.cpu, clock: o.clock, timeoutMs: o.requestTimeoutMs, afterEntry: (m) => void this.#runner?.checkMemory(m) });
     this.#switch = sw;
     const ch = this.#channels?.channel;
     if (ch !== undefined) sw.attach(ch.transport);
@@ -294,6 +294,7 @@ export class Box {
         this.#emit({ kind: 'scene', module, scene });
       },
       onFault: (err) => this.#emit({ kind: 'module', module: err.where, action: 'fault', detail: err.message }),
+      memoryLimit: this.profile.appMemoryBytes,
     });
     // [c45.1] the client portion runs first, before any server portion exists.
     for (const mod of app.modules.values()) if (mod.entry.kind === 'client' && mod.entry.tier === 'boot') await this.#startModule(mod.entry.name, app);

@@ -5,6 +5,7 @@
 export { Box } from './box.ts';
 export type { HistoryEntry } from './box.ts';
 export type { BoxEvent } from './box-events.ts';
+export { engineMemoryFor } from './options.ts';
 export type { BoxOptions } from './options.ts';
 export { BOOT_STATES, BOOT_EVENTS, BOOT_TABLE, ACTIONS, GUARDS, step, formatTable } from './boot-table.ts';
 export type { BootState, BootEvent, BootFacts, Transition, Action, Guard } from './boot-table.ts';

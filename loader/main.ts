@@ -18,6 +18,7 @@ import { Box } from './box.ts';
 import type { BoxEvent } from './box-events.ts';
 import { mqttDialer } from './dialer-mqtt.ts';
 import { MemoryStorage } from './module-cache.ts';
+import { engineMemoryFor } from './options.ts';
 import { FolderStorage } from './storage-fs.ts';
 import { udpTuner } from './tuner-udp.ts';
 
@@ -120,7 +121,7 @@ export async function main(argv: string[]): Promise<number> {
     const first = a.exitOn === 'first-module' && e.kind === 'module' && e.action === 'started';
     if (first || (e.kind === 'state' && e.to === a.exitOn)) setImmediate(() => done(0));
   };
-  const engine = await loadEngine();
+  const engine = await loadEngine({ maxMemoryBytes: engineMemoryFor(profile) });
   const box = new Box({
     boxId: a.id,
     profile,

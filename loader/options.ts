@@ -71,6 +71,17 @@ export interface ResolvedBoxOptions {
   onEvent: (e: import('./box-events.ts').BoxEvent) => void;
 }
 
+/**
+ * WebAssembly memory to give a box's QuickJS engine: the profile's app memory plus the engine's
+ * own (about 7 MiB), never below the 16 MiB this QuickJS build starts with. The engine's cap is
+ * the hard bound; the loader also stops a module whose entry takes the app past the profile's
+ * app memory (QuickJS's own limit counts allocations, not bytes, under emscripten).
+ */
+export function engineMemoryFor(profile: DeviceProfile): number {
+  const MiB = 1024 * 1024;
+  return Math.min(2 ** 31, Math.max(16 * MiB, Math.ceil((profile.appMemoryBytes + 8 * MiB) / (64 * 1024)) * 64 * 1024));
+}
+
 const KEYS = [
   'boxId', 'profile', 'engine', 'tuner', 'trusted', 'dialer', 'storage', 'cpu', 'app', 'clock', 'random', 'channel',
   'requestTimeoutMs', 'sessionGraceMs', 'limits', 'onEvent',

@@ -28,6 +28,8 @@ export interface SwitchOptions {
   clock: Clock;
   /** Default request deadline, ms. */
   timeoutMs: number;
+  /** Called after guest code of a local module ran (the loader's memory watch). */
+  afterEntry?: (module: string) => void;
   /** Requests and messages arriving for the loader endpoint. */
   onLoaderRequest?: (env: Envelope) => unknown;
   onLoaderMessage?: (env: Envelope) => void;
@@ -198,13 +200,18 @@ export class BoxSwitch {
 
   #serve(module: ModuleSandbox, body: unknown, from: Address): Promise<unknown> {
     this.#stats.local++;
-    return this.#o.cpu.run(() => module.serve(body, from));
+    return this.#o.cpu.run(() => {
+      const p = module.serve(body, from);
+      this.#o.afterEntry?.(module.name);
+      return p;
+    });
   }
 
   #deliver(module: ModuleSandbox, body: unknown, from: Address): Promise<void> {
     this.#stats.local++;
     return this.#o.cpu.run(() => {
       const r = module.deliver(body, from);
+      this.#o.afterEntry?.(module.name);
       if (!r.ok) throw r.error;
     });
   }

@@ -67,6 +67,8 @@ export interface AppOptions {
   tamper?: Record<string, string>;
   /** Bytes of comment added to the UI module, so its acquisition spans many datagrams. */
   uiPadding?: number;
+  /** Replace the UI module's source (signed as the genuine one). */
+  uiSource?: string;
 }
 
 export interface BuiltApp {
@@ -91,7 +93,7 @@ export async function signer(): Promise<Signer> {
 export async function guideApp(s: Signer, o: AppOptions = {}): Promise<BuiltApp> {
   const version = o.version ?? '1.0.0';
   const specs: [string, ModuleEntry['kind'], ModuleEntry['tier'], string, ModuleEntry['uses'], ModuleEntry['needs']][] = [
-    ['ui', 'client', 'boot', UI(version) + (o.uiPadding ? `/*${'.'.repeat(o.uiPadding)}*/\n` : ''), ['ui', 'storage'], {}],
+    ['ui', 'client', 'boot', (o.uiSource ?? UI(version)) + (o.uiPadding ? `/*${'.'.repeat(o.uiPadding)}*/\n` : ''), ['ui', 'storage'], {}],
     ['search', 'mutable', 'fallback-1', SEARCH, [], { memory: o.searchMemory ?? 64 * 1024 }],
     ['listings', 'client', 'fallback-2', LISTINGS, [], {}],
     ['server', 'server', 'boot', SERVER, [], {}],
