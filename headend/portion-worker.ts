@@ -17,7 +17,8 @@ interface Instance {
 const port = parentPort;
 if (port === null) throw new Error('portion-worker must run in a worker thread');
 const post = (m: FromWorker): void => port.postMessage(m);
-const engine = await loadEngine();
+// One engine per thread, shared by its instances: its WebAssembly memory is their byte cap.
+const engine = await loadEngine({ maxMemoryBytes: 1024 * 1024 * 1024 });
 const instances = new Map<string, Instance>();
 let busyMs = 0;
 let served = 0;
