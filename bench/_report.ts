@@ -21,9 +21,9 @@ export function fmt(n: number): string {
   return n.toFixed(3);
 }
 
-/** The last line of every benchmark. */
-export function result(bench: string, fields: Record<string, number | string>): void {
-  const out: Record<string, number | string> = { bench };
+/** The last line of every benchmark. `null` marks a figure this run could not measure. */
+export function result(bench: string, fields: Record<string, number | string | null>): void {
+  const out: Record<string, number | string | null> = { bench };
   for (const [k, v] of Object.entries(fields)) out[k] = typeof v === 'number' ? Number(v.toPrecision(4)) : v;
   console.log(JSON.stringify(out));
 }

@@ -27,6 +27,8 @@ export interface BarChartSpec {
   readonly series: readonly { readonly name: string; readonly values: readonly number[] }[];
   readonly width?: number;
   readonly height?: number;
+  /** Clip the axis here; taller bars are cut and labelled with their value. */
+  readonly yMax?: number;
 }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
@@ -124,7 +126,7 @@ export function barChart(spec: BarChartSpec): string {
   const pw = w - M.left - M.right;
   const ph = h - M.top - M.bottom;
   const vals = spec.series.flatMap((s) => s.values).filter((v) => Number.isFinite(v));
-  const top = niceTicks(0, Math.max(1e-9, ...vals) * 1.05).at(-1) ?? 1;
+  const top = spec.yMax ?? niceTicks(0, Math.max(1e-9, ...vals) * 1.05).at(-1) ?? 1;
   const sy = (v: number): number => M.top + ph - (Math.min(v, top) / top) * ph;
   const body: string[] = [];
   for (const t of niceTicks(0, top)) {
@@ -140,6 +142,7 @@ export function barChart(spec: BarChartSpec): string {
       if (!Number.isFinite(v)) return;
       const x = gx + si * barW;
       body.push(`<rect x="${x.toFixed(1)}" y="${sy(v).toFixed(1)}" width="${(barW * 0.92).toFixed(1)}" height="${(M.top + ph - sy(v)).toFixed(1)}" fill="${COLORS[si % COLORS.length]}"><title>${escapeXml(`${s.name} ${c}: ${fmt(v)}`)}</title></rect>`);
+      if (v > top) body.push(`<text x="${(x + barW * 0.46).toFixed(1)}" y="${M.top + 12}" text-anchor="middle" font-size="10" fill="white">${fmt(v)}</text>`);
     });
     body.push(`<text x="${(gx + groupW * 0.4).toFixed(1)}" y="${M.top + ph + 18}" text-anchor="middle">${escapeXml(c)}</text>`);
   });
