@@ -85,7 +85,7 @@ async function countRun(permits: number, sync: boolean, hold: 'pair' | 'queued' 
   for (const x of workers) x.w.postMessage('go');
   const msgs = [...ready, ...(await Promise.all(workers.map((x) => x.next())))];
   await Promise.all(workers.map((x) => x.w.terminate()));
-  return { msgs, counter: shared[0], maxInside: shared[2], totals: sem.totals(), outstanding: sem.outstanding };
+  return { msgs, counter: shared[0] as number, maxInside: shared[2] as number, totals: sem.totals(), outstanding: sem.outstanding };
 }
 
 test('a shared queue lock makes a racy update exact across three worker threads [c20-c22]', async (t) => {
