@@ -10,12 +10,14 @@ export {
   CAPABILITIES,
   MAX_MODULES,
   MAX_MODULE_BYTES,
+  MAX_PERMITS,
+  CRITICAL_GUARDS,
   checkManifest,
   encodeManifest,
   decodeManifest,
   servicesUsed,
 } from './manifest.ts';
-export type { Manifest, ModuleEntry, ModuleKind, ModuleNeeds, Tier, CpuClass, Capability } from './manifest.ts';
+export type { Manifest, ModuleEntry, ModuleKind, ModuleNeeds, ModuleCritical, CriticalGuard, Tier, CpuClass, Capability } from './manifest.ts';
 export { placeModules } from './placement.ts';
 export type { BoxResources, ModulePlacement, PlacementReason, Side } from './placement.ts';
 export {

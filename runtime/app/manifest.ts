@@ -31,6 +31,18 @@ export interface ModuleNeeds {
   cpu?: CpuClass;
 }
 
+/** [c20-c23] A critical section: every request to the module runs inside a wait-and-lock shared by
+ *  all instances of its portion on a node. `queue`: FIFO, one holder [c22, c29]; `semaphore`: FIFO,
+ *  `permits` holders (e.g. a pool of database connections) [c23]. Head-end kinds only. */
+export const CRITICAL_GUARDS = ['queue', 'semaphore'] as const;
+export type CriticalGuard = (typeof CRITICAL_GUARDS)[number];
+
+export interface ModuleCritical {
+  guard: CriticalGuard;
+  /** Holders at once; only with `semaphore` (1..65536). */
+  permits?: number;
+}
+
 export interface ModuleEntry {
   name: string;
   kind: ModuleKind;
@@ -43,6 +55,8 @@ export interface ModuleEntry {
   size: number;
   uses: Capability[];
   needs: ModuleNeeds;
+  /** Optional: the module's requests run inside a wait-and-lock on the head-end [c20-c23]. */
+  critical?: ModuleCritical;
 }
 
 export interface Manifest {
@@ -60,8 +74,10 @@ const FILE = /^[a-z][a-z0-9-]{0,31}\.js$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 const SERVICE = /^services\.[a-z][a-z0-9-]{0,31}$/;
 const MANIFEST_KEYS = ['app', 'version', 'modules'];
-const MODULE_KEYS = ['name', 'kind', 'tier', 'file', 'sha256', 'size', 'uses', 'needs'];
+const MODULE_KEYS = ['name', 'kind', 'tier', 'file', 'sha256', 'size', 'uses', 'needs', 'critical'];
 const NEEDS_KEYS = ['memory', 'storage', 'cpu'];
+const CRITICAL_KEYS = ['guard', 'permits'];
+export const MAX_PERMITS = 65536;
 
 /** The head-end services a module binds (`services.epg` -> `epg`). */
 export function servicesUsed(entry: Pick<ModuleEntry, 'uses'>): string[] {
@@ -110,7 +126,24 @@ function checkModule(input: unknown, at: string): ModuleEntry {
   if (kind === 'peer' && services.length === 0) {
     throw new ManifestError(`${at}.uses`, 'a peer module must declare the head-end service that pins it (services.<name>)');
   }
-  return { name, kind, tier, file, sha256, size, uses, needs };
+  if (m.critical === undefined) return { name, kind, tier, file, sha256, size, uses, needs };
+  // The lock is shared by a portion's threads on one head-end node: a module that may run on a box has none.
+  if (kind !== 'server' && kind !== 'peer') throw new ManifestError(`${at}.critical`, `only server and peer modules run on the head-end and may declare a critical section, not ${kind}`);
+  return { name, kind, tier, file, sha256, size, uses, needs, critical: checkCritical(m.critical, `${at}.critical`) };
+}
+
+function checkCritical(input: unknown, at: string): ModuleCritical {
+  const c = record(input, at);
+  onlyKeys(c, CRITICAL_KEYS, at);
+  const guard = oneOf(c.guard, `${at}.guard`, CRITICAL_GUARDS);
+  if (guard === 'queue') {
+    if (c.permits !== undefined) throw new ManifestError(`${at}.permits`, 'a queue has one holder; permits is for guard "semaphore"');
+    return { guard };
+  }
+  if (c.permits === undefined) throw new ManifestError(`${at}.permits`, 'a semaphore needs permits (an integer in 1..65536)');
+  const permits = integer(c.permits, `${at}.permits`, MAX_PERMITS);
+  if (permits < 1) throw new ManifestError(`${at}.permits`, `must be an integer in 1..${MAX_PERMITS}, got 0`);
+  return { guard, permits };
 }
 
 function checkUses(input: unknown, at: string): Capability[] {

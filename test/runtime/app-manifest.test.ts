@@ -80,3 +80,30 @@ test('decodeManifest refuses bytes that are not UTF-8 JSON', (t) => {
   t.regex(t.throws(() => decodeManifest(new TextEncoder().encode('{')), { instanceOf: ManifestError })?.message ?? '', /not valid JSON/);
   t.regex(t.throws(() => decodeManifest(new TextEncoder().encode('[]')), { instanceOf: ManifestError })?.message ?? '', /must be an object/);
 });
+
+test('[c20-c23] critical: a server or peer module may declare a queue or a semaphore; canonical bytes keep it last', (t) => {
+  const m = manifest();
+  m.modules.push({ name: 'store', kind: 'server', tier: 'boot', file: 'store.js', sha256: HASH, size: 5, uses: [], needs: {}, critical: { guard: 'semaphore', permits: 4 } });
+  m.modules[2]!.critical = { guard: 'queue' };
+  const out = checkManifest(m);
+  t.deepEqual(out.modules[3]?.critical, { guard: 'semaphore', permits: 4 });
+  t.deepEqual(out.modules[2]?.critical, { guard: 'queue' });
+  t.false('critical' in (out.modules[0] as object), 'absent stays absent, so manifests without it keep their signed bytes');
+  const shuffled = structuredClone(m);
+  (shuffled.modules[3] as { critical: unknown }).critical = { permits: 4, guard: 'semaphore' };
+  t.deepEqual(encodeManifest(shuffled), encodeManifest(m));
+  t.regex(new TextDecoder().decode(encodeManifest(m)), /"needs": \{\},\n {6}"critical": \{\n {8}"guard": "semaphore",\n {8}"permits": 4\n/);
+  t.deepEqual(decodeManifest(encodeManifest(m)), out);
+});
+
+test('critical is checked field by field and refused where no head-end lock exists', (t) => {
+  refused(t, (m) => (m.modules[2]!.critical = { guard: 'mutex' }), 'modules[2].critical.guard', /one of queue, semaphore/);
+  refused(t, (m) => (m.modules[2]!.critical = { guard: 'queue', fair: true }), 'modules[2].critical.fair', /unknown key/);
+  refused(t, (m) => (m.modules[2]!.critical = { guard: 'queue', permits: 2 }), 'modules[2].critical.permits', /queue has one holder/);
+  refused(t, (m) => (m.modules[2]!.critical = { guard: 'semaphore' }), 'modules[2].critical.permits', /needs permits/);
+  refused(t, (m) => (m.modules[2]!.critical = { guard: 'semaphore', permits: 0 }), 'modules[2].critical.permits', /1\.\.65536/);
+  refused(t, (m) => (m.modules[2]!.critical = { guard: 'semaphore', permits: 2.5 }), 'modules[2].critical.permits', /integer/);
+  refused(t, (m) => (m.modules[2]!.critical = 'queue'), 'modules[2].critical', /must be an object/);
+  refused(t, (m) => (m.modules[1]!.critical = { guard: 'queue' }), 'modules[1].critical', /only server and peer modules/);
+  refused(t, (m) => (m.modules[0]!.critical = { guard: 'queue' }), 'modules[0].critical', /not client/);
+});
