@@ -1,78 +1,113 @@
-// `weft demo`: what `npm start` runs. Until the box and head-end land it runs the protocol core
-// for real: a guide service and a few client portions exchanging envelopes on local queues.
+// `weft demo` — what `npm start` runs: builds the example apps, starts the embedded head-end
+// (aedes, SQLite, one node, the carousel, services) and a small fleet of emulated boxes of
+// different profiles, then prints a live summary until Ctrl-C (or --seconds) and shuts down.
 import type { Command } from 'commander';
-import { Channel, LocalBus, type Envelope } from '../runtime/index.ts';
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { startHeadend, type RunningHeadend } from '../headend/main.ts';
+import { startDashboard, type Dashboard } from '../headend/dashboard.ts';
+import { TunerFanout, startEmulatedBox, type EmulatedBox } from '../devices/index.ts';
+import { udpTuner } from '../loader/index.ts';
+import { loadTrusted } from '../loader/main.ts';
+import { loadEngine } from '../sandbox/index.ts';
+import { renderSummary, type BoxRow } from './demo-summary.ts';
+// @ts-expect-error build.mjs is plain JavaScript without types
+import { build } from '../build.mjs';
 
-interface DemoOptions {
-  boxes: string;
+interface DemoFlags {
   seconds: string;
+  dashboard: string;
 }
+
+/** The fleet: one box per behaviour the demo shows. */
+const FLEET = [
+  { id: 'stb-legacy', profile: 'legacy-sd', note: 'little memory: search stays on the head-end' },
+  { id: 'stb-4k', profile: 'modern-4k', note: 'room to spare: search runs on the box' },
+  { id: 'stb-dvr', profile: 'hd-dvr', note: 'HD DVR: search on the box, cached modules' },
+  { id: 'stb-cut', profile: 'hd-dvr', note: 'return channel cut: runs on the fallback tiers', cut: true },
+  { id: 'stb-bcast', profile: 'broadcast-only', note: 'no return channel at all: carousel only' },
+] as const;
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('run the embedded demo with a live summary until Ctrl-C')
-    .option('--boxes <n>', 'emulated client portions', '3')
+    .description('the embedded head-end and a small fleet of emulated boxes running the guide app, with a live summary')
     .option('--seconds <n>', 'stop after this many seconds (0: run until Ctrl-C)', '0')
-    .action(async (opts: DemoOptions) => {
-      await runDemo(Number(opts.boxes), Number(opts.seconds));
-    });
+    .option('--dashboard <port>', 'serve the dashboard on this port (0: any free port, off: none)', '0')
+    .action(async (f: DemoFlags) => runDemo(Number(f.seconds), f.dashboard));
 }
 
-async function runDemo(boxes: number, seconds: number): Promise<void> {
-  const bus = new LocalBus();
-  const serviceT = bus.open('guide-service');
-  const titles = ['News at Ten', 'Nature Hour', 'Cup Final', 'Cooking Live', 'Late Film', 'Weather'];
-  const service = new Channel({
-    self: serviceT.address,
-    write: (e: Envelope) => serviceT.send(e),
-    onRequest: (req) => {
-      const q = String((req.body as { q?: unknown } | undefined)?.q ?? '').toLowerCase();
-      return titles.filter((t) => t.toLowerCase().includes(q));
-    },
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (typeof a === 'object' && a !== null ? resolve(a.port) : reject(new Error('no port'))));
+    });
   });
-  serviceT.onEnvelope((e) => service.receive(e));
+}
 
-  const clients = Array.from({ length: boxes }, (_, i) => {
-    const t = bus.open(`box-${i}`);
-    const ch = new Channel({ self: t.address, write: (e: Envelope) => t.send(e) });
-    t.onEnvelope((e) => ch.receive(e));
-    return { t, ch, done: 0, failed: 0 };
+async function runDemo(seconds: number, dashboardPort: string): Promise<void> {
+  const out = (s: string): void => void process.stdout.write(s);
+  out('weft demo: building the example apps ...\n');
+  await build({ quiet: true, firmware: false });
+  await mkdir('.weft', { recursive: true });
+  const carouselPort = await freeUdpPort();
+  const headend: RunningHeadend = await startHeadend({
+    registry: `sqlite:${join('.weft', 'demo-registry.db')}`,
+    brokerPort: 0,
+    carousel: `127.0.0.1:${carouselPort}`,
+    intervalMs: 1000,
+    log: () => {},
   });
+  const engine = await loadEngine();
+  const trusted = await loadTrusted(undefined, process.cwd());
+  // One carousel listener for the whole fleet, as boxes on one cable segment share the stream.
+  const fan = new TunerFanout(udpTuner(`udp://127.0.0.1:${carouselPort}`));
+  const boxes: { id: string; profile: string; note: string; e: EmulatedBox }[] = [];
+  for (const b of FLEET) {
+    const e = await startEmulatedBox({
+      profile: b.profile,
+      boxId: b.id,
+      engine,
+      tuner: fan.tuner(),
+      trusted,
+      headend: { url: headend.brokerUrl, password: headend.boxSecret(b.id) },
+      cutReturn: 'cut' in b && b.cut,
+    });
+    boxes.push({ id: b.id, profile: b.profile, note: b.note, e });
+  }
+  let dashboard: Dashboard | undefined;
+  const rows = (): BoxRow[] =>
+    boxes.map(({ id, profile, note, e }) => ({ id, profile, note, state: e.box.state, session: e.box.session, search: e.box.where('search'), screen: e.box.screen('ui') }));
+  if (dashboardPort !== 'off') dashboard = await startDashboard({ port: Number(dashboardPort), view: () => ({ headend: headend.node, boxes: rows() }) });
+  out(`weft demo: head-end ${headend.node.id} (broker ${headend.brokerUrl}), carousel udp://127.0.0.1:${carouselPort}, ${boxes.length} boxes${dashboard === undefined ? '' : `, dashboard ${dashboard.url}`}\n`);
 
-  let running = true;
-  const stop = (): void => {
-    running = false;
+  let stop = false;
+  const halt = (): void => {
+    stop = true;
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.once('SIGINT', halt);
+  process.once('SIGTERM', halt);
+  const tty = process.stdout.isTTY === true;
   const started = Date.now();
-  const timer = setInterval(() => {
-    const total = clients.reduce((n, c) => n + c.done, 0);
-    const s = service.stats();
-    process.stdout.write(
-      `\rweft demo  ${((Date.now() - started) / 1000).toFixed(0)}s  boxes ${clients.length}  requests ${total}  served ${s.received}  pending ${s.pending}   `,
-    );
-    if (seconds > 0 && Date.now() - started >= seconds * 1000) stop();
-  }, 250);
-
-  await Promise.all(
-    clients.map(async (c, i) => {
-      const words = ['news', 'live', 'film', 'a'];
-      while (running) {
-        try {
-          await c.ch.request(serviceT.address, { q: words[(c.done + i) % words.length] }, { op: 'search' });
-          c.done++;
-        } catch {
-          c.failed++;
-        }
-        if (c.done % 1000 === 0) await new Promise((r) => setImmediate(r));
-      }
-    }),
-  );
-  clearInterval(timer);
-  process.stdout.write('\n');
-  for (const c of clients) await c.t.close();
-  await serviceT.close();
-  console.log('weft demo: stopped cleanly');
+  // What the viewers type on their remotes: a query, then backspace and the next one.
+  const keys = [...'news', 'back', 'back', 'back', 'back', ...'film', 'down', 'back', 'back', 'back', 'back', ...'cup', 'back', 'back', 'back'];
+  let tick = 0;
+  while (!stop && (seconds === 0 || Date.now() - started < seconds * 1000)) {
+    await new Promise((r) => setTimeout(r, 1000));
+    tick++;
+    // The viewers press remote keys now and then: the guide's ui module reacts on screen.
+    for (const b of boxes) if (b.e.box.state === 'up' || b.e.box.state === 'degraded') await b.e.box.pressKey(keys[tick % keys.length] as string).catch(() => undefined);
+    const text = renderSummary(headend.node, rows(), (Date.now() - started) / 1000);
+    if (tty) out(`\x1b[H\x1b[2J${text}`);
+    else if (tick % 5 === 0 || (seconds > 0 && Date.now() - started >= seconds * 1000 - 1000)) out(`${text}\n`);
+  }
+  out('weft demo: stopping ...\n');
+  for (const b of boxes) await b.e.stop();
+  await dashboard?.close();
+  await headend.close();
+  out('weft demo: stopped cleanly\n');
 }

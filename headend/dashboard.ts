@@ -1,0 +1,78 @@
+// The dashboard: one web page for head-end engineers (nodes, load, sessions, placements, what
+// each emulated box shows) that polls /api/state, served from the process that has the data.
+// Loopback only by default; read-only.
+
+import { createServer, type Server } from 'node:http';
+import { rejectUnknown } from '../runtime/index.ts';
+import type { HeadendNode } from './node.ts';
+
+export interface DashboardOptions {
+  port?: number;
+  host?: string;
+  /** What to show: the node and anything else JSON-able (the demo adds its boxes). */
+  view: () => { headend: HeadendNode; boxes?: unknown[] };
+}
+
+export interface Dashboard {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export function dashboardState(node: HeadendNode, boxes: unknown[] = []): unknown {
+  const view = node.statistics.view();
+  return {
+    node: node.id,
+    at: Date.now(),
+    nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, ageMs: e.ageMs, sessions: e.stats.sessions, workers: e.stats.workers, cpu: e.stats.cpu.util, rss: e.stats.memory.rss, loopP99Ms: e.stats.loop.p99Ms, waitMs: e.stats.waitMs })),
+    counters: node.counters,
+    sessions: node.sessions.counters,
+    boxes,
+  };
+}
+
+const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Weft head-end</title>
+<style>body{font:14px system-ui,sans-serif;margin:24px;background:#0f1720;color:#e6edf3}h1{font-size:20px}
+table{border-collapse:collapse;margin:8px 0 20px}td,th{padding:4px 10px;border-bottom:1px solid #2d3a48;text-align:left}
+th{color:#8fa3b8;font-weight:600}.ok{color:#5bd18b}.bad{color:#ff7b72}.muted{color:#8fa3b8}pre{margin:0;font-size:12px}</style></head>
+<body><h1>Weft head-end <span id="node" class="muted"></span></h1>
+<h2>Nodes</h2><table id="nodes"></table><h2>Boxes</h2><table id="boxes"></table><p id="counters" class="muted"></p>
+<script>
+const esc = (s) => String(s).replace(/[&<>]/g, (c) => ({'&':'&amp;','<':'&lt;','>':'&gt;'}[c]));
+function row(cells, tag) { return '<tr>' + cells.map((c) => '<' + tag + '>' + c + '</' + tag + '>').join('') + '</tr>'; }
+async function tick() {
+  const s = await (await fetch('/api/state')).json();
+  document.getElementById('node').textContent = 'served by ' + s.node;
+  document.getElementById('nodes').innerHTML = row(['node','state','sessions','threads','cpu','rss MB','loop p99 ms','wait ms'], 'th') +
+    s.nodes.map((n) => row([esc(n.node), '<span class="' + (n.state === 'ok' ? 'ok' : 'bad') + '">' + n.state + '</span>', n.sessions, n.workers, (n.cpu * 100).toFixed(0) + '%', (n.rss / 1e6).toFixed(0), n.loopP99Ms.toFixed(1), n.waitMs.toFixed(1)], 'td')).join('');
+  document.getElementById('boxes').innerHTML = row(['box','profile','state','session','node','search runs','screen'], 'th') +
+    s.boxes.map((b) => row([esc(b.id), esc(b.profile), esc(b.state), esc(b.session ? b.session.session : '-'), esc(b.session ? b.session.node : '-'), esc(b.search), '<pre>' + esc(JSON.stringify(b.screen ?? null)).slice(0, 160) + '</pre>'], 'td')).join('');
+  document.getElementById('counters').textContent = 'envelopes routed ' + s.counters.dispatched + ', forwarded ' + s.counters.forwarded + ', sessions opened ' + s.sessions.opened + ', module downloads ' + s.sessions.downloads;
+}
+tick(); setInterval(tick, 1000);
+</script></body></html>`;
+
+export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
+  rejectUnknown('startDashboard', options, ['port', 'host', 'view']);
+  const host = options.host ?? '127.0.0.1';
+  const server: Server = createServer((req, res) => {
+    if (req.url === '/api/state') {
+      const v = options.view();
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(dashboardState(v.headend, v.boxes)));
+      return;
+    }
+    if (req.url === '/' || req.url === '/index.html') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(PAGE);
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, resolve);
+  });
+  const a = server.address();
+  const port = typeof a === 'object' && a !== null ? a.port : 0;
+  return { url: `http://${host}:${port}/`, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
