@@ -10,7 +10,7 @@ import { build } from '../../build.mjs';
 
 const legacy = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 256 * 1024, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0.2, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: Date.now() });
 
-test('the built guide app on the embedded head-end: search runs on the head-end for a legacy box and reads the epg peer and service [c4-c7, c34]', async (t) => {
+test('the built guide app on the embedded head-end: search runs on the head-end for a legacy box and reads the epg peer (a horizontal partition) and the service [c4-c7, c19, c34]', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'weft-guide-'));
   await build({ out: join(dir, 'dist'), keys: join(dir, 'keys'), quiet: true, firmware: false });
   const h = await startHeadend({ registry: 'memory', apps: join(dir, 'dist', 'apps'), keys: join(dir, 'keys'), masterKey: 'a-test-master-key-of-enough-length', intervalMs: 500, log: () => {} });

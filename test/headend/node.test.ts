@@ -17,7 +17,7 @@ async function boxClient(nodeUdp: { host: string; port: number }) {
   return { t, ch, at };
 }
 
-test('session setup end to end on one node: portion in a worker thread, peer service call, module download [c41-c45]', async (t) => {
+test('session setup end to end on one node: portion in a worker thread, peer service call, shared session id [c26, c41-c45]', async (t) => {
   const { pub, trusted } = await signedApp('mix', MIXED_APP);
   const registry = memoryRegistry();
   const node = await testNode({ id: 'n1', registry, apps: [pub], trusted });
@@ -51,7 +51,7 @@ test('session setup end to end on one node: portion in a worker thread, peer ser
   }
 });
 
-test('a box with room gets the mutable module placed on it and downloads it from the chosen node [c5, c41]', async (t) => {
+test('a box with room gets the mutable module placed on it and downloads it from the chosen node [c5, c18, c37, c41]', async (t) => {
   const { pub, trusted } = await signedApp('mix', MIXED_APP);
   const registry = memoryRegistry();
   const node = await testNode({ id: 'n1', registry, apps: [pub], trusted });
