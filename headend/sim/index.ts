@@ -3,7 +3,7 @@
 // SVG chart writer for the plots in docs/. Exports by name; types apart.
 
 export { runPlant } from './plant.ts';
-export type { RunResult, RunOptions, SeriesPoint, PolicyFactory } from './plant.ts';
+export type { RunResult, RunOptions, SeriesPoint, PolicyFactory, NodeSummary } from './plant.ts';
 export { comparePolicies } from './compare.ts';
 export type { Comparison } from './compare.ts';
 export { scenario, unequalServers, diurnalFactor, sessionCost, peakSessionRate, DEFAULT_APPS } from './scenario.ts';
