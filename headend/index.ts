@@ -41,3 +41,25 @@ export { TimingProcess, TIMING_OPS, parseHeartbeat } from './timing.ts';
 export type { Heartbeat, TimingOptions, PeerState, DeathReason } from './timing.ts';
 export { RequestTimer } from './timing-requests.ts';
 export type { RequestTimerOptions, RequestTiming, RequestTicket } from './timing-requests.ts';
+export {
+  Balancer,
+  createPolicy,
+  selectNode,
+  selectConfig,
+  decideScale,
+  scaleConfig,
+  portionShares,
+  pickShare,
+  WaitTargetController,
+  HillClimbController,
+  FixedPool,
+  SeededRandom,
+} from './policy/index.ts';
+export type { ClusterView, NodeReport, PlaceRequest, Placement, NoCapacity, PlacementPolicy, PortionState, ScaleDecision, WorkerController, PoolState } from './policy/index.ts';
+export { QueueLock, Semaphore, SharedSemaphore, createSharedQueueLock, WaitStats } from './critical/index.ts';
+export type { Release, WaitSnapshot } from './critical/index.ts';
+export { runPlant, comparePolicies, scenario } from './sim/index.ts';
+export { ServiceHost, guideService, epgService, vodService } from './services/index.ts';
+export type { HeadendService } from './services/index.ts';
+export { startDashboard, dashboardState } from './dashboard.ts';
+export type { Dashboard, DashboardOptions } from './dashboard.ts';
