@@ -45,6 +45,23 @@ export const ControlOps = {
 
 const REPORT_EVERY_MS = 5000;
 
+/** A promise that never settles: the answer to a request another node is answering. */
+const NEVER: Promise<never> = new Promise(() => {});
+
+/** Session id from the request's identity (source + message id), or random without one. */
+export function sessionIdFor(env: Envelope | undefined): string {
+  const seed = env === undefined ? `${Math.random()}|${Date.now()}` : `${env.src.vaddr ?? ''}|${env.src.udp?.host ?? ''}:${env.src.udp?.port ?? ''}|${env.id}|${env.deadline ?? ''}`;
+  // FNV-1a, 64 bits in two halves: short, stable ids with negligible collision odds per plant.
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  for (let i = 0; i < seed.length; i++) {
+    const c = seed.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ c, 0x85ebca6b) >>> 0;
+  }
+  return `s${h1.toString(36)}${h2.toString(36)}`;
+}
+
 interface Live {
   app: string;
   box: string;
@@ -56,7 +73,6 @@ export class SessionManager {
   #host: SessionHost;
   #live = new Map<string, Live>();
   #boxes = new Map<string, ResourceReport>();
-  #n = 0;
   readonly counters = { opened: 0, refused: 0, replaced: 0, downloads: 0, reports: 0 };
 
   constructor(host: SessionHost) {
@@ -84,11 +100,16 @@ export class SessionManager {
 
   /** Requests to the session ingress. */
   handle(env: Envelope): Promise<unknown> {
-    if (env.op === SessionOps.open) return this.open(checkOpenRequest(env.body));
+    if (env.op === SessionOps.open) return this.open(checkOpenRequest(env.body), sessionIdFor(env));
     return Promise.reject(new RemoteError(Codes.NOT_FOUND, `no session operation "${env.op ?? ''}"`));
   }
 
-  async open(req: OpenRequest): Promise<OpenReply> {
+  /**
+   * Open a session. `id` is derived from the request itself, so when two nodes hear the same
+   * request (broadcast ingress, a failover) the registry lets exactly one of them claim it; the
+   * other stays silent and the box gets one answer.
+   */
+  async open(req: OpenRequest, id = sessionIdFor(undefined)): Promise<OpenReply> {
     const h = this.#host;
     const pub = h.catalog.get(req.app);
     if (pub === undefined) {
@@ -98,7 +119,12 @@ export class SessionManager {
     this.#boxes.set(req.boxId, req.report);
     // [c5] mutable modules go to the box only when its reported resources cover their needs.
     const placements = placeModules(pub.manifest, { memory: req.report.freeMemoryBytes, storage: req.report.storageFreeBytes, cpu: req.report.cpuClass });
-    const session = `s${(++this.#n).toString(36)}${Math.floor(Math.random() * 0xffffff).toString(36)}`;
+    const session = id;
+    const claim = await h.registry.createSession({ id: session, app: req.app, box: req.boxId, node: h.id });
+    if (!claim.ok) {
+      if (claim.error.reason === 'exists') return NEVER as Promise<OpenReply>; // another node has it
+      throw new RemoteError(Codes.UNAVAILABLE, `could not record session ${session}: ${claim.error.reason}`);
+    }
     const onHeadend = placements.filter((p) => p.side === 'headend').map((p) => p.module);
     const states: Record<string, Uint8Array> = {};
     for (const r of req.running ?? []) if (onHeadend.includes(r.module)) states[r.module] = r.state;
@@ -112,7 +138,7 @@ export class SessionManager {
       h.boxOf.set(m.vaddr, req.boxId);
       await h.registry.bind(m.vaddr, { node: `box.${req.boxId}` });
     }
-    await h.registry.createSession({ id: session, app: req.app, box: req.boxId, node, placements: Object.fromEntries(modules.map((m) => [m.module, m.side])) });
+    await h.registry.updateSession(session, { node, placements: Object.fromEntries(modules.map((m) => [m.module, m.side])) }, claim.value.version);
     this.#live.set(session, { app: req.app, box: req.boxId, node, placements });
     this.counters.opened++;
     const entry = pub.manifest.modules.find((m) => onHeadend.includes(m.name) && m.kind !== 'mutable') ?? pub.manifest.modules.find((m) => onHeadend.includes(m.name));
