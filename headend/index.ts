@@ -13,7 +13,11 @@ export { WorkerPool } from './worker-pool.ts';
 export type { WorkerPoolOptions, PooledWorker } from './worker-pool.ts';
 export { PortionManager } from './portions.ts';
 export type { PortionManagerOptions, ThreadStats } from './portions.ts';
-export type { PortionSpec } from './portion-protocol.ts';
+export type { PortionSpec, CriticalSpec } from './portion-protocol.ts';
+export { Elastic } from './elastic.ts';
+export type { ElasticOptions, Group } from './elastic.ts';
+export { Replicas, ReplicaOps } from './replicas.ts';
+export type { ReplicaOptions, Spread } from './replicas.ts';
 export { RegistryResolver } from './resolver.ts';
 export type { ResolverOptions, ResolverStats } from './resolver.ts';
 export type {

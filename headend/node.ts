@@ -22,11 +22,13 @@ import {
 } from '../runtime/index.ts';
 import type { TrustedKeyJson } from '../runtime/app/index.ts';
 import type { AppCatalog } from './app-catalog.ts';
+import { Elastic, type ElasticOptions } from './elastic.ts';
 import { DispatchTable, moduleOf, withoutLocal } from './node-dispatch.ts';
 import { Balancer, type PlacementPolicy } from './policy/index.ts';
 import { SERVICES_NAME, type PortionSpec } from './portion-protocol.ts';
 import { PortionManager } from './portions.ts';
 import type { Registry } from './registry.ts';
+import { Replicas, type ReplicaOptions } from './replicas.ts';
 import { RegistryResolver } from './resolver.ts';
 import { ServiceHost, type HeadendService } from './services/index.ts';
 import { SessionManager } from './session-manager.ts';
@@ -68,9 +70,13 @@ export interface HeadendNodeOptions {
    * what it hosts, and only the lowest live node serves the shared session ingress.
    */
   boxIngress?: 'shared' | 'broadcast';
+  /** Worker threads of shared critical portions: controller, cadence, bounds [c20, c27]. */
+  elastic?: ElasticOptions;
+  /** Replicas of saturated shared portions on other nodes: the saturation rule's thresholds [c25, c30]. */
+  replicas?: ReplicaOptions;
 }
 
-const OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress'];
+const OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas'];
 /** Registry node id of a location on a box: `box.<boxId>`. */
 export const BOX_NODE_PREFIX = 'box.';
 
@@ -90,6 +96,10 @@ export class HeadendNode {
   readonly registry: Registry;
   readonly resolver: RegistryResolver;
   readonly portions: PortionManager;
+  /** Critical sections, their waits and the worker threads of shared portions [c20-c24, c27]. */
+  readonly elastic: Elastic;
+  /** This node's shared portions spread to other nodes, and the replicas it runs for others [c25, c30]. */
+  readonly replicas: Replicas;
   readonly statistics: StatisticsProcess;
   readonly timing: TimingProcess;
   readonly sessions: SessionManager;
@@ -146,6 +156,10 @@ export class HeadendNode {
       onOut: (env, iid) => this.#fromPortion(env, iid),
       onFault: (iid, module, error) => this.#log(`portion ${iid} ${module}: ${error}`),
     });
+    this.elastic = new Elastic(
+      { clock: this.clock, portions: this.portions, table: this.table, makeSpec: (a, s, m, st) => this.makeSpec(a, s, m, st), log: (l) => this.#log(l) },
+      o.elastic,
+    );
     const intervalMs = o.intervalMs ?? 1000;
     this.#sampler = new NodeSampler({ node: o.id, clock: this.clock, intervalMs, udp, load: () => this.#load() });
     this.statistics = new StatisticsProcess({
@@ -163,6 +177,7 @@ export class HeadendNode {
       onDead: (node, reason) => void this.#peerDead(node, reason).catch((e: unknown) => this.#log(`re-placing ${node}: ${(e as Error).message}`)),
       onAlive: (node) => this.statistics.setAlive(node, true),
     });
+    this.replicas = new Replicas(this, o.replicas, (l) => this.#log(l));
     this.services = new ServiceHost({ services: o.services ?? [], boxOf: (app, session) => this.sessions.boxOfSession(app, session) });
     this.sessions = new SessionManager(this);
     // Main-thread endpoints, each a Channel whose source carries this node's UDP pair so peers reply directly.
@@ -171,7 +186,7 @@ export class HeadendNode {
     const sessionsHandlers = { onRequest: (e: Envelope) => this.sessions.handle(e) };
     this.#endpoint('weft://headend/*/sessions', sessionsHandlers);
     this.#endpoint(this.vaddr('sessions'), sessionsHandlers);
-    this.#control = this.#endpoint(this.vaddr('control'), { onRequest: (e) => this.sessions.control(e) });
+    this.#control = this.#endpoint(this.vaddr('control'), { onRequest: (e) => (e.op?.startsWith('replica.') === true ? this.replicas.control(e) : this.sessions.control(e)) });
     const stats = (e: Envelope): void => this.#stat(e);
     this.table.endpoints.set('weft://headend/*/stats', stats);
     this.table.endpoints.set(this.vaddr('stats'), stats);
@@ -192,6 +207,7 @@ export class HeadendNode {
     await this.portions.addThread();
     this.statistics.start();
     this.timing.start();
+    this.replicas.start();
   }
 
   /** Re-read cluster membership from the registry. */
@@ -218,9 +234,30 @@ export class HeadendNode {
 
   /** Start an instance of `modules` of an app for a session here; binds their virtual addresses [c31]. */
   async startPortion(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Promise<Result<string, Error>> {
+    const spec = this.makeSpec(app, session, modules, states);
+    if (!spec.ok) return spec;
+    const iid = spec.value.iid;
+    const r = await this.portions.start(spec.value);
+    this.elastic.started(iid, r.ok, app, modules, session === '*' ? 'primary' : undefined);
+    if (!r.ok) return r;
+    for (const m of modules) {
+      const v = formatVaddr({ app, session, module: m });
+      this.table.host(v, m, iid);
+      const bound = await this.registry.bind(v, { node: this.id, queue: iid, udp: this.udpAddress });
+      if (!bound.ok && bound.error.current !== undefined && bound.error.current.node !== this.id) {
+        await this.registry.move(v, { node: this.id, queue: iid, udp: this.udpAddress }, bound.error.current.epoch);
+      }
+    }
+    this.table.host(formatVaddr({ app, session, module: '_svc' }), '_svc', iid);
+    return { ok: true, value: iid };
+  }
+
+  /** What a worker needs to start one instance here: a fresh instance id, critical sections prepared [c20-c23]. */
+  makeSpec(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Result<PortionSpec, Error> {
     const pub = this.catalog.get(app);
     if (pub === undefined) return { ok: false, error: new RemoteError(Codes.NOT_FOUND, `no app "${app}" on node ${this.id}`) };
     const iid = `p${++this.#iid}.${this.id}`;
+    const critical = this.elastic.prepare(iid, pub.manifest, session, modules);
     const spec: PortionSpec = {
       iid,
       node: this.id,
@@ -235,23 +272,14 @@ export class HeadendNode {
       ...(states === undefined ? {} : { states }),
       ...(this.#portionMemory === undefined ? {} : { memoryBytes: this.#portionMemory }),
       deadlineMs: this.#portionDeadline,
+      ...(critical === undefined ? {} : { critical }),
     };
-    const r = await this.portions.start(spec);
-    if (!r.ok) return r;
-    for (const m of modules) {
-      const v = formatVaddr({ app, session, module: m });
-      this.table.host(v, m, iid);
-      const bound = await this.registry.bind(v, { node: this.id, queue: iid, udp: this.udpAddress });
-      if (!bound.ok && bound.error.current !== undefined && bound.error.current.node !== this.id) {
-        await this.registry.move(v, { node: this.id, queue: iid, udp: this.udpAddress }, bound.error.current.epoch);
-      }
-    }
-    this.table.host(formatVaddr({ app, session, module: '_svc' }), '_svc', iid);
-    return { ok: true, value: iid };
+    return { ok: true, value: spec };
   }
 
   /** Stop an instance; unbinds the addresses nothing here serves any more. */
   async stopPortion(iid: string, unbind = true): Promise<void> {
+    await this.elastic.stopping(iid);
     const gone = this.table.unhost(iid);
     await this.portions.stop(iid);
     if (!unbind) return;
@@ -277,6 +305,9 @@ export class HeadendNode {
       if (ep !== undefined) return ep(env);
       const h = this.table.hosted.get(v);
       if (h !== undefined) {
+        // [c30] a share of a spread portion's requests goes to its replica on another node.
+        const away = this.replicas.route(env, v);
+        if (away !== undefined) return this.#forward({ ...env, dst: { vaddr: v, udp: away } });
         const iid = this.portions.pick(h.iids);
         if (iid !== undefined && this.#deliver(iid, h.module, env)) return;
       }
@@ -295,6 +326,8 @@ export class HeadendNode {
     const udp = this.peerUdp(to);
     if (spec === undefined) return { ok: false, error: new RemoteError(Codes.NOT_FOUND, `no instance ${iid} here`) };
     if (udp === undefined || to === this.id) return { ok: false, error: new RemoteError(Codes.NOT_FOUND, `no peer node "${to}"`) };
+    // Threads added for a shared portion go first: the state that moves is the first instance's.
+    await this.elastic.stopping(iid);
     const held: Envelope[] = [];
     this.#holding.set(iid, held);
     const resume = (): void => {
@@ -348,6 +381,8 @@ export class HeadendNode {
     this.#closed = true;
     this.statistics.stop();
     this.timing.stop();
+    this.elastic.close();
+    this.replicas.close();
     this.#router.close();
     await this.portions.close();
     await this.registry.unbind(this.#memberVaddr(this.id)).catch(() => undefined);
@@ -443,7 +478,7 @@ export class HeadendNode {
       workers: threads.length,
       capacity: this.#capacity,
       sessions: this.sessions.count,
-      portions: [],
+      portions: this.elastic.portionStats(),
       queue: threads.reduce((n, t) => n + t.inflight, 0),
       apps: this.sessions.perApp(),
     };

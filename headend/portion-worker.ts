@@ -6,12 +6,17 @@ import { parentPort } from 'node:worker_threads';
 import { Channel, Codes, RemoteError, formatVaddr, type Envelope } from '../runtime/index.ts';
 import { trustedKeyFromJson, verifyApp, type TrustedKeyJson } from '../runtime/app/index.ts';
 import { AppSandbox, channelHandlers, loadEngine, type ModuleSandbox, type ServiceHandler } from '../sandbox/index.ts';
-import { SERVICE_CLIENT, SERVICES_NAME, type FromWorker, type PortionSpec, type ToWorker } from './portion-protocol.ts';
+import { CriticalGuard } from './portion-guard.ts';
+import { SERVICE_CLIENT, SERVICES_NAME, type FromWorker, type ModuleWaits, type PortionSpec, type ToWorker } from './portion-protocol.ts';
 
 interface Instance {
   spec: PortionSpec;
   sandbox: AppSandbox;
   channels: Map<string, Channel>;
+  /** Critical modules' guards [c20-c23]. */
+  guards: Map<string, CriticalGuard>;
+  /** Arrival on the node of the envelope being received now (read by the guard wrappers). */
+  arrival: number;
 }
 
 const port = parentPort;
@@ -79,7 +84,7 @@ async function start(spec: PortionSpec): Promise<void> {
     services,
     onFault: (err) => post({ t: 'fault', iid: spec.iid, module: err.where, error: err.message }),
   });
-  const inst: Instance = { spec, sandbox, channels };
+  const inst: Instance = { spec, sandbox, channels, guards: new Map(), arrival: 0 };
   const refuse = (error: string): void => {
     for (const ch of channels.values()) ch.close();
     sandbox.destroy();
@@ -90,10 +95,14 @@ async function start(spec: PortionSpec): Promise<void> {
     if (mod === undefined) continue;
     const self = { vaddr: formatVaddr({ app: spec.app, session: spec.session, module: name }) };
     const ref: { m?: ModuleSandbox } = {};
+    const handlers = channelHandlers(() => ref.m);
+    const critical = spec.critical?.[name];
+    const guard = critical === undefined ? undefined : new CriticalGuard(critical);
+    if (guard !== undefined) inst.guards.set(name, guard);
     const ch = new Channel({
       self,
       write: (env: Envelope) => post({ t: 'out', iid: spec.iid, env }),
-      ...channelHandlers(() => ref.m),
+      ...(guard === undefined ? handlers : guarded(inst, guard, handlers)),
     });
     channels.set(name, ch);
     const loaded = sandbox.load(mod, { link: ch });
@@ -113,10 +122,22 @@ async function start(spec: PortionSpec): Promise<void> {
   post({ t: 'started', iid: spec.iid, ok: true });
 }
 
-function deliver(iid: string, module: string, env: Envelope): void {
+// [c20-c24] every request and message to a critical module waits its turn and the lock, timed
+// from its arrival on the node; the reply goes out when the handler is done and the lock is free.
+function guarded(inst: Instance, guard: CriticalGuard, h: ReturnType<typeof channelHandlers>): ReturnType<typeof channelHandlers> {
+  return {
+    onRequest: (env) => guard.run(inst.arrival, () => h.onRequest(env)),
+    onMessage: (env) => {
+      guard.run(inst.arrival, () => h.onMessage(env)).catch(() => undefined);
+    },
+  };
+}
+
+function deliver(iid: string, module: string, env: Envelope, at: number): void {
   const inst = instances.get(iid);
   const ch = inst?.channels.get(module);
-  if (ch === undefined) return;
+  if (inst === undefined || ch === undefined) return;
+  inst.arrival = at;
   const t0 = performance.now();
   try {
     ch.receive(env);
@@ -154,7 +175,7 @@ port.on('message', (m: ToWorker) => {
       start(m.spec).catch((e: unknown) => post({ t: 'started', iid: m.spec.iid, ok: false, error: (e as Error).message }));
       return;
     case 'env':
-      deliver(m.iid, m.module, m.env);
+      deliver(m.iid, m.module, m.env, m.at);
       return;
     case 'snapshot':
       snapshot(m.rid, m.iid);
@@ -167,8 +188,16 @@ port.on('message', (m: ToWorker) => {
 
 setInterval(() => {
   let inflight = 0;
-  for (const i of instances.values()) for (const ch of i.channels.values()) inflight += ch.stats().pending;
-  post({ t: 'load', busyMs, served, inflight });
+  const waits: ModuleWaits[] = [];
+  for (const i of instances.values()) {
+    for (const ch of i.channels.values()) inflight += ch.stats().pending;
+    for (const [module, g] of i.guards) {
+      waits.push({ iid: i.spec.iid, module, ...g.snapshot() });
+      busyMs += g.cpuMs;
+      g.cpuMs = 0;
+    }
+  }
+  post({ t: 'load', busyMs, served, inflight, ...(waits.length === 0 ? {} : { waits }) });
   busyMs = 0;
 }, 500).unref();
 

@@ -3,7 +3,7 @@
 // a request is decided here (least in flight), so the node spreads load across its threads.
 
 import { ArgumentError, fail, ok, type Envelope, type Result } from '../runtime/index.ts';
-import type { FromWorker, PortionSpec, ToWorker } from './portion-protocol.ts';
+import { threadNow, type FromWorker, type ModuleWaits, type PortionSpec, type ToWorker } from './portion-protocol.ts';
 import type { PooledWorker, WorkerPool } from './worker-pool.ts';
 
 export interface PortionManagerOptions {
@@ -21,6 +21,8 @@ interface Thread {
   /** Busy ms over the last load report, and envelopes delivered since. */
   busyMs: number;
   inflight: number;
+  /** Critical-section waits of its instances, from the last load report [c24]. */
+  waits: ModuleWaits[];
 }
 
 interface Instance {
@@ -81,7 +83,7 @@ export class PortionManager {
   /** Add a thread now (pre-warmed by the pool) [c20]. */
   async addThread(): Promise<number> {
     const w = await this.#pool.acquire();
-    const t: Thread = { w, instances: new Set(), busyMs: 0, inflight: 0 };
+    const t: Thread = { w, instances: new Set(), busyMs: 0, inflight: 0, waits: [] };
     w.onMessage((m) => this.#fromWorker(t, m as FromWorker));
     w.onExit(() => this.#lost(t));
     this.#threads.push(t);
@@ -116,6 +118,30 @@ export class PortionManager {
     return r;
   }
 
+  /** Start an instance on a thread of its own, taken now from the pool (pre-warmed) [c20]. */
+  async startOnNewThread(spec: PortionSpec): Promise<Result<void, Error>> {
+    if (this.#pool.busy >= this.#pool.max) return fail(new Error(`all ${this.#pool.max} worker threads in use`));
+    let id: number;
+    try {
+      id = await this.addThread();
+    } catch (e) {
+      return fail(e as Error);
+    }
+    const r = await this.start(spec, id);
+    if (!r.ok) await this.#releaseIfIdle(id);
+    return r;
+  }
+
+  /** Room for more threads in the pool. */
+  get threadsLeft(): number {
+    return Math.max(0, this.#pool.max - this.#pool.busy);
+  }
+
+  /** The last critical-section wait reports of an instance's modules (worker load reports). */
+  waitsOf(iid: string): ModuleWaits[] {
+    return this.#instances.get(iid)?.thread.waits.filter((w) => w.iid === iid) ?? [];
+  }
+
   deliver(iid: string, module: string, env: Envelope): boolean {
     const inst = this.#instances.get(iid);
     if (inst === undefined) return false;
@@ -123,7 +149,8 @@ export class PortionManager {
       inst.inflight++;
       inst.thread.inflight++;
     }
-    this.#post(inst.thread, { t: 'env', iid, module, env });
+    // [c24] the arrival on the node, where the request's wait for a critical section starts.
+    this.#post(inst.thread, { t: 'env', iid, module, env, at: threadNow() });
     return true;
   }
 
@@ -145,12 +172,21 @@ export class PortionManager {
     return ok(m.states);
   }
 
-  async stop(iid: string): Promise<void> {
+  /** Stop an instance; with `releaseThread`, a thread left with no instance goes back (never the last). */
+  async stop(iid: string, releaseThread = false): Promise<void> {
     const inst = this.#instances.get(iid);
     if (inst === undefined) return;
     this.#instances.delete(iid);
     inst.thread.instances.delete(iid);
     await this.#call(inst.thread, (rid) => ({ t: 'stop', rid, iid }));
+    if (releaseThread) await this.#releaseIfIdle(inst.thread.w.id);
+  }
+
+  async #releaseIfIdle(id: number): Promise<void> {
+    const t = this.#threads.find((x) => x.w.id === id);
+    if (t === undefined || t.instances.size > 0 || this.#threads.length <= 1) return;
+    this.#threads = this.#threads.filter((x) => x !== t);
+    await this.#pool.release(t.w);
   }
 
   async close(): Promise<void> {
@@ -209,6 +245,7 @@ export class PortionManager {
         return;
       case 'load':
         t.busyMs = m.busyMs;
+        t.waits = m.waits ?? [];
         return;
       case 'ready':
         return;

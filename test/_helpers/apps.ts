@@ -11,6 +11,7 @@ export interface ModuleSpec {
   tier?: ModuleEntry['tier'];
   uses?: ModuleEntry['uses'];
   needs?: ModuleEntry['needs'];
+  critical?: ModuleEntry['critical'];
 }
 
 export async function signedApp(app: string, specs: ModuleSpec[], version = '1.0.0'): Promise<{ pub: PublishedApp; trusted: TrustedKeyJson[] }> {
@@ -20,7 +21,7 @@ export async function signedApp(app: string, specs: ModuleSpec[], version = '1.0
   for (const s of specs) {
     const b = utf8(s.source);
     sources[s.name] = b;
-    modules.push({ name: s.name, kind: s.kind, tier: s.tier ?? 'boot', file: `${s.name}.js`, sha256: await sha256Hex(b), size: b.length, uses: s.uses ?? [], needs: s.needs ?? {} });
+    modules.push({ name: s.name, kind: s.kind, tier: s.tier ?? 'boot', file: `${s.name}.js`, sha256: await sha256Hex(b), size: b.length, uses: s.uses ?? [], needs: s.needs ?? {}, ...(s.critical === undefined ? {} : { critical: s.critical }) });
   }
   const manifest = { app, version, modules };
   const manifestBytes = encodeManifest(manifest);

@@ -6,6 +6,8 @@ import type { TrustedKeyJson } from '../../runtime/app/index.ts';
 import { createUdpTransport } from '../../transport/index.ts';
 import { connectMqttTransport } from '../../transport/mqtt.ts';
 import { AppCatalog, type PublishedApp } from '../../headend/app-catalog.ts';
+import type { ElasticOptions } from '../../headend/elastic.ts';
+import type { ReplicaOptions } from '../../headend/replicas.ts';
 import { HeadendNode } from '../../headend/node.ts';
 import { SqliteRegistry } from '../../headend/registry-sqlite.ts';
 import type { Registry } from '../../headend/registry.ts';
@@ -24,13 +26,18 @@ export interface TestNodeOptions {
   /** Join an MQTT broker as a head-end identity (boxes reach the node through it). */
   mqtt?: { url: string; password: string };
   boxIngress?: 'shared' | 'broadcast';
+  /** Worker threads kept warm and the most the node may run (defaults 1 and 8). */
+  pool?: { spare?: number; max?: number };
+  elastic?: ElasticOptions;
+  replicas?: ReplicaOptions;
+  log?: (line: string) => void;
 }
 
 export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
   const udp = await createUdpTransport({ host: '127.0.0.1', port: 0 });
   const catalog = new AppCatalog();
   for (const a of o.apps) catalog.add(a);
-  const pool = new WorkerPool({ entry: WORKER_ENTRY, spare: 1, max: 8 });
+  const pool = new WorkerPool({ entry: WORKER_ENTRY, spare: o.pool?.spare ?? 1, max: o.pool?.max ?? 8 });
   const boxLocations = new Map<string, string>();
   const mqtt =
     o.mqtt === undefined
@@ -49,6 +56,9 @@ export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
     services: [guideService({ from: Date.UTC(2026, 10, 26, 18), channels: 8, hours: 12 }), vodService({ now: () => Date.now() })],
     intervalMs: o.intervalMs ?? 200,
     ...(o.clock === undefined ? {} : { clock: o.clock }),
+    ...(o.elastic === undefined ? {} : { elastic: o.elastic }),
+    ...(o.replicas === undefined ? {} : { replicas: o.replicas }),
+    ...(o.log === undefined ? {} : { log: o.log }),
   });
   const close = node.close.bind(node);
   node.close = async () => {

@@ -1,0 +1,135 @@
+// Critical portions on a real node [c20-c24, c27-c29]: requests to a module that declares a
+// critical section run inside a wait-and-lock shared by its instances on every worker thread,
+// waits from each request's arrival reach the node's statistics, and a shared portion's threads
+// grow under load and shrink after it.
+import test from 'ava';
+import { Channel, formatVaddr, type Envelope } from '../../runtime/index.ts';
+import { WaitTargetController } from '../../headend/policy/index.ts';
+import { createUdpTransport } from '../../transport/index.ts';
+import { signedApp, type ModuleSpec } from '../_helpers/apps.ts';
+import { memoryRegistry, testNode } from '../_helpers/headend.ts';
+
+// A store whose requests hold the section for `hold` ms (a database call) after `cpu` ms of work,
+// and a front that works `cpu` ms outside the section before calling it.
+const SPIN = `function spin(ms) { const end = Date.now() + ms; while (Date.now() < end) {} }`;
+function app(critical: ModuleSpec['critical']): ModuleSpec[] {
+  return [
+    { name: 'store', kind: 'server', critical, source: `${SPIN}
+      weft.on('request', (b) => new Promise((resolve) => { const s = Date.now(); spin(b.cpu || 0);
+        weft.setTimeout(() => resolve({ s, e: Date.now() }), b.hold || 0); }));` },
+    { name: 'front', kind: 'server', source: `${SPIN}
+      weft.on('request', async (b) => { spin(b.cpu || 0); return weft.request({ vaddr: 'weft://crit/*/store' }, b); });` },
+  ];
+}
+
+async function boxClient() {
+  const t = await createUdpTransport({ host: '127.0.0.1', port: 0 });
+  const ch = new Channel({ self: { vaddr: 'weft://box/b1/inbox', udp: t.address.udp as { host: string; port: number } }, write: (e: Envelope) => t.send(e), timeoutMs: 20_000 });
+  t.onEnvelope((e) => ch.receive(e));
+  return { t, ch };
+}
+
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Most intervals [s, e) open at once. */
+function maxOverlap(xs: { s: number; e: number }[]): number {
+  const ev = xs.flatMap((x) => [[x.s, 1], [x.e, -1]] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let n = 0;
+  let m = 0;
+  for (const [, d] of ev) m = Math.max(m, (n += d));
+  return m;
+}
+
+for (const [critical, permits] of [[{ guard: 'queue' }, 1], [{ guard: 'semaphore', permits: 2 }, 2]] as const) {
+  test(`[c21-c23] a ${critical.guard} guards the section across worker threads: at most ${permits} inside, waits reach the statistics`, async (t) => {
+    const { pub, trusted } = await signedApp('crit', app(critical));
+    const registry = memoryRegistry();
+    // A fixed controller keeps the portion at four instances, each on its own thread.
+    const node = await testNode({ id: 'n1', registry, apps: [pub], trusted, pool: { spare: 3, max: 8 }, elastic: { controller: () => new WaitTargetController({ minWorkers: 4, maxWorkers: 4 }) } });
+    const box = await boxClient();
+    try {
+      const started = await node.startPortion('crit', '*', ['store', 'front']);
+      if (!started.ok) return t.fail(started.error.message);
+      const store = formatVaddr({ app: 'crit', session: '*', module: 'store' });
+      await until(() => (node.elastic.group(store)?.members.length ?? 0) === 4, 15_000, 'four instances');
+      t.deepEqual(node.portions.threadStats().map((x) => x.instances), [1, 1, 1, 1], 'one instance per thread');
+      const got = (await Promise.all(Array.from({ length: 24 }, () => box.ch.request({ vaddr: store, udp: node.udpAddress }, { hold: 15 })))) as { s: number; e: number }[];
+      t.is(maxOverlap(got), permits, 'never more holders than permits, and the permits are used');
+      // Each request's wait from its arrival on the node [c24]: with 24 at once, the last waits for most of the others.
+      const ps = node.elastic.portionStats().find((p) => p.vaddr === store);
+      t.truthy(ps);
+      t.is(ps?.served, 24);
+      t.is(ps?.workers, 4);
+      t.true((ps?.waitEwmaMs ?? 0) > 5, `ewma ${ps?.waitEwmaMs}`);
+      // The workers' reports carry the percentiles (every 500 ms) and the node's report the worst wait.
+      await until(() => (node.elastic.portionStats().find((p) => p.vaddr === store)?.waitP99Ms ?? 0) >= (15 * 24) / permits / 2, 3000, 'p99 from the workers');
+      await until(() => (node.statistics.last?.portions.find((p) => p.vaddr === store)?.served ?? 0) === 24, 3000, 'in the node report');
+      t.true((node.statistics.last?.waitMs ?? 0) > 0);
+      // The front works outside the section and reaches the store through the node: still one section.
+      const via = (await Promise.all(Array.from({ length: 8 }, () => box.ch.request({ vaddr: formatVaddr({ app: 'crit', session: '*', module: 'front' }), udp: node.udpAddress }, { hold: 10, cpu: 1 })))) as { s: number; e: number }[];
+      t.is(maxOverlap(via), permits);
+    } finally {
+      await box.t.close();
+      await node.close();
+      await registry.close();
+    }
+  });
+}
+
+test('[c20, c27] under load the node adds worker threads and the wait falls; when the load stops it shrinks', async (t) => {
+  const { pub, trusted } = await signedApp('crit', app({ guard: 'semaphore', permits: 8 }));
+  const registry = memoryRegistry();
+  const node = await testNode({
+    id: 'n1', registry, apps: [pub], trusted, pool: { spare: 4, max: 10 },
+    elastic: { controller: (_v, max) => new WaitTargetController({ targetWaitMs: 20, holdMs: 300, maxWorkers: max }) },
+  });
+  const box = await boxClient();
+  const front = formatVaddr({ app: 'crit', session: '*', module: 'front' });
+  const store = formatVaddr({ app: 'crit', session: '*', module: 'store' });
+  try {
+    const started = await node.startPortion('crit', '*', ['store', 'front']);
+    if (!started.ok) return t.fail(started.error.message);
+    // Eight clients in a closed loop: one instance serves them one at a time (about 8 x 21 ms of wait each).
+    let running = true;
+    const waits: { at: number; ms: number }[] = [];
+    let last = node.elastic.portionStats();
+    const sampler = setInterval(() => {
+      const p = node.elastic.portionStats().find((x) => x.vaddr === store);
+      if (p !== undefined && p.served > (last.find((x) => x.vaddr === store)?.served ?? 0)) waits.push({ at: Date.now(), ms: p.waitEwmaMs });
+      last = node.elastic.portionStats();
+    }, 100);
+    const t0 = Date.now();
+    const clients = Array.from({ length: 8 }, async () => {
+      while (running) await box.ch.request({ vaddr: front, udp: node.udpAddress }, { hold: 20, cpu: 1 });
+    });
+    await until(() => (node.elastic.group(store)?.members.length ?? 0) >= 4, 15_000, 'threads added');
+    const peak = () => node.elastic.group(store)?.members.length ?? 0;
+    // Keep the load a while longer, then compare the wait early on with the wait at the end.
+    await new Promise((r) => setTimeout(r, 1500));
+    running = false;
+    await Promise.all(clients);
+    clearInterval(sampler);
+    const grown = peak();
+    t.true(grown >= 4, `grew to ${grown}`);
+    t.log(`grew to ${grown}; waits ${waits.map((w) => `${w.at - t0}:${w.ms.toFixed(0)}`).join(" ")}`);
+    const early = Math.max(...waits.filter((w) => w.at - t0 < 600).map((w) => w.ms));
+    const late = waits.filter((w) => Date.now() - w.at < 500).map((w) => w.ms);
+    t.true(late.length > 0);
+    t.true(Math.max(...late) < early / 2, `wait fell from ${early.toFixed(1)} ms to ${Math.max(...late).toFixed(1)} ms`);
+    // Calm: one instance goes per hold time, down to the first one.
+    await until(() => peak() === 1, 15_000, 'shrunk to one');
+    t.is(node.portions.threads, 1, 'the added threads went back to the pool');
+    const after = (await box.ch.request({ vaddr: front, udp: node.udpAddress }, { hold: 1 })) as { s: number; e: number };
+    t.true(after.e >= after.s, 'still served');
+  } finally {
+    await box.t.close();
+    await node.close();
+    await registry.close();
+  }
+});
