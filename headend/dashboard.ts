@@ -33,11 +33,20 @@ export function dashboardState(node: HeadendNode, boxes: unknown[] = []): unknow
 const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Weft head-end</title>
 <style>body{font:14px system-ui,sans-serif;margin:24px;background:#0f1720;color:#e6edf3}h1{font-size:20px}
 table{border-collapse:collapse;margin:8px 0 20px}td,th{padding:4px 10px;border-bottom:1px solid #2d3a48;text-align:left}
-th{color:#8fa3b8;font-weight:600}.ok{color:#5bd18b}.bad{color:#ff7b72}.muted{color:#8fa3b8}pre{margin:0;font-size:12px}</style></head>
+th{color:#8fa3b8;font-weight:600}td{white-space:nowrap;vertical-align:top}.ok{color:#5bd18b}.bad{color:#ff7b72}.muted{color:#8fa3b8}
+.tv{background:#05080c;border:2px solid #3b4b5c;border-radius:6px;padding:6px 10px;width:340px;font-size:12px;white-space:normal}
+.tv b{color:#ffd866}.tv div{color:#c9d6e3}</style></head>
 <body><h1>Weft head-end <span id="node" class="muted"></span></h1>
 <h2>Nodes</h2><table id="nodes"></table><h2>Boxes</h2><table id="boxes"></table><p id="counters" class="muted"></p>
 <script>
 const esc = (s) => String(s).replace(/[&<>]/g, (c) => ({'&':'&amp;','<':'&lt;','>':'&gt;'}[c]));
+const WHERE = { local: 'on the box', remote: 'head-end', held: 'moving', absent: '-' };
+function tv(sc) {
+  if (!sc) return '<span class="muted">(dark)</span>';
+  if (sc.screen === 'detail') return '<div class="tv"><b>' + esc(sc.title) + '</b><div>ch ' + esc(sc.channel) + ' at ' + esc(sc.time) + ', ' + esc(sc.minutes) + ' min, ' + esc(sc.genre) + '</div></div>';
+  const items = (sc.items || []).slice(0, 3).map((i) => '<div>' + (i.focused ? '&#9656; ' : '&nbsp;&nbsp;') + esc(i.time) + ' ch' + esc(i.channel) + ' ' + esc(i.title) + '</div>').join('');
+  return '<div class="tv"><b>' + esc(sc.title) + '</b> &nbsp;search "' + esc(sc.query) + '" &middot; ' + esc(sc.status) + ', ' + esc(sc.total) + ' hits' + items + '</div>';
+}
 function row(cells, tag) { return '<tr>' + cells.map((c) => '<' + tag + '>' + c + '</' + tag + '>').join('') + '</tr>'; }
 async function tick() {
   const s = await (await fetch('/api/state')).json();
@@ -45,7 +54,7 @@ async function tick() {
   document.getElementById('nodes').innerHTML = row(['node','state','sessions','threads','cpu','rss MB','loop p99 ms','wait ms'], 'th') +
     s.nodes.map((n) => row([esc(n.node), '<span class="' + (n.state === 'ok' ? 'ok' : 'bad') + '">' + n.state + '</span>', n.sessions, n.workers, (n.cpu * 100).toFixed(0) + '%', (n.rss / 1e6).toFixed(0), n.loopP99Ms.toFixed(1), n.waitMs.toFixed(1)], 'td')).join('');
   document.getElementById('boxes').innerHTML = row(['box','profile','state','session','node','search runs','screen'], 'th') +
-    s.boxes.map((b) => row([esc(b.id), esc(b.profile), esc(b.state), esc(b.session ? b.session.session : '-'), esc(b.session ? b.session.node : '-'), esc(b.search), '<pre>' + esc(JSON.stringify(b.screen ?? null)).slice(0, 160) + '</pre>'], 'td')).join('');
+    s.boxes.map((b) => row([esc(b.id), esc(b.profile), esc(b.state), esc(b.session ? b.session.session : '-'), esc(b.session ? b.session.node : '-'), esc(WHERE[b.search] || b.search), tv(b.screen)], 'td')).join('');
   document.getElementById('counters').textContent = 'envelopes routed ' + s.counters.dispatched + ', forwarded ' + s.counters.forwarded + ', sessions opened ' + s.sessions.opened + ', module downloads ' + s.sessions.downloads;
 }
 tick(); setInterval(tick, 1000);
