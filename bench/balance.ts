@@ -2,16 +2,20 @@
 // (a) simulator: Weft's policy against P2C (the baseline), JSQ, least-connections, round-robin
 //     and random on one trace at load 0.9 with realistic staleness; the herd test with 10 s stale
 //     reports against random; the simulator's own runtime for a million boxes over a compressed day.
-// (b) live: react_ms and spawn_remote_vs_local need real head-end nodes; printed as null here.
+// (b) live, on real head-end nodes (worker threads, UDP, registry): react_ms after a 4x step in
+//     critical-section time against hill climbing and fixed pools; spawn_remote_vs_local.
+//     `--live` runs only (b) (the simulator's figures are then null).
 
 import { parseArgs } from 'node:util';
 import type { PolicyKind } from '../headend/policy/index.ts';
 import { comparePolicies, runPlant, scenario, type RunResult, type Scenario } from '../headend/sim/index.ts';
 import { result, table } from './_report.ts';
 import { dayScenario, writePlots } from './_balance-plots.ts';
+import { runLive } from './_balance-live.ts';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, plots: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, plots: { type: 'boolean', default: false }, live: { type: 'boolean', default: false } } });
 const quick = values.quick === true;
+const liveOnly = values.live === true;
 const KINDS: PolicyKind[] = ['weft', 'p2c', 'jsq', 'least-connections', 'round-robin', 'random'];
 
 // Realistic staleness: every node reports each second and a balancer sees it 200-300 ms later;
@@ -33,41 +37,43 @@ function rows(results: readonly RunResult[], baseline: RunResult, baseName: stri
   }));
 }
 
-console.log(`(a) simulator: ${fresh.servers.length} servers (4/8/16 workers), ${fresh.boxes.toLocaleString('en-US')} boxes, load ${fresh.load}, ${fresh.balancers} balancers, ${measureMs / 1000} s measured after ${fresh.warmupMs / 1000} s warm-up`);
-const a1 = comparePolicies(fresh, KINDS, 'p2c');
-const p2c = a1.results[KINDS.indexOf('p2c')] as RunResult;
-const weft = a1.results[0] as RunResult;
-const weftNoReplicas = runPlant(fresh, 'weft', { replicas: false });
-table('reports every 1 s, seen 200-300 ms late: sojourn per policy, ratios to P2C', rows([...a1.results, { ...weftNoReplicas, policy: 'weft (no replicas)' }], p2c, 'P2C'));
+function partA(): { p99: number; mean: number; stale: number } {
+  console.log(`(a) simulator: ${fresh.servers.length} servers (4/8/16 workers), ${fresh.boxes.toLocaleString('en-US')} boxes, load ${fresh.load}, ${fresh.balancers} balancers, ${measureMs / 1000} s measured after ${fresh.warmupMs / 1000} s warm-up`);
+  const a1 = comparePolicies(fresh, KINDS, 'p2c');
+  const p2c = a1.results[KINDS.indexOf('p2c')] as RunResult;
+  const weft = a1.results[0] as RunResult;
+  const weftNoReplicas = runPlant(fresh, 'weft', { replicas: false });
+  table('reports every 1 s, seen 200-300 ms late: sojourn per policy, ratios to P2C', rows([...a1.results, { ...weftNoReplicas, policy: 'weft (no replicas)' }], p2c, 'P2C'));
 
-const herdKinds: PolicyKind[] = ['weft', 'random', 'p2c', 'jsq'];
-const a2 = comparePolicies(stale, herdKinds, 'random');
-const random = a2.results[1] as RunResult;
-const weftStale = a2.results[0] as RunResult;
-table('herd test, reports every 10 s: sojourn per policy, ratios to random', rows(a2.results, random, 'random'));
+  const herdKinds: PolicyKind[] = ['weft', 'random', 'p2c', 'jsq'];
+  const a2 = comparePolicies(stale, herdKinds, 'random');
+  const random = a2.results[1] as RunResult;
+  const weftStale = a2.results[0] as RunResult;
+  table('herd test, reports every 10 s: sojourn per policy, ratios to random', rows(a2.results, random, 'random'));
 
-// The simulator's own speed: a million boxes over a compressed day with a failure and a flash crowd.
-const day = dayScenario(quick ? 300_000 : 600_000);
-const dayRun = runPlant(day, 'weft');
-table('simulator runtime, 1,000,000 boxes, compressed day (failure, flash crowd)', [{
-  'sim day s': day.durationMs / 1000, sessions: dayRun.sessions, requests: dayRun.requests, events: dayRun.events,
-  'wall s': dayRun.wallMs / 1000, 'events/s': dayRun.events / (dayRun.wallMs / 1000), 'p99 ms': dayRun.p99Ms,
-}]);
+  // The simulator's own speed: a million boxes over a compressed day with a failure and a flash crowd.
+  const day = dayScenario(quick ? 300_000 : 600_000);
+  const dayRun = runPlant(day, 'weft');
+  table('simulator runtime, 1,000,000 boxes, compressed day (failure, flash crowd)', [{
+    'sim day s': day.durationMs / 1000, sessions: dayRun.sessions, requests: dayRun.requests, events: dayRun.events,
+    'wall s': dayRun.wallMs / 1000, 'events/s': dayRun.events / (dayRun.wallMs / 1000), 'p99 ms': dayRun.p99Ms,
+  }]);
 
-if (values.plots === true) {
-  const files = writePlots({ steady: a1.results, stale: a2.results, day, dayWeft: dayRun, quick });
-  console.log(`\nplots: ${files.join(', ')}`);
+  if (values.plots === true) {
+    const files = writePlots({ steady: a1.results, stale: a2.results, day, dayWeft: dayRun, quick });
+    console.log(`\nplots: ${files.join(', ')}`);
+  }
+  return { p99: weft.p99Ms / p2c.p99Ms, mean: weft.meanMs / p2c.meanMs, stale: weftStale.p99Ms / random.p99Ms };
 }
 
-// (b) live, on real nodes (worker threads, UDP, registry): to be measured by the head-end node
-// work. Until then the figures are null; the simulator's thread model gives an estimate.
-const live = { reactMs: null, spawnRemoteVsLocal: null };
-console.log('\n(b) live react_ms and spawn_remote_vs_local need real head-end nodes: not measured in this run (null).');
+const sim = liveOnly ? undefined : partA();
+const live = await runLive(quick, values.plots === true);
+if (live.files.length > 0) console.log(`\nplots: ${live.files.join(', ')}`);
 
 result('balance', {
-  p99_vs_p2c: weft.p99Ms / p2c.p99Ms,
-  mean_vs_p2c: weft.meanMs / p2c.meanMs,
-  stale_p99_vs_random: weftStale.p99Ms / random.p99Ms,
+  p99_vs_p2c: sim?.p99 ?? null,
+  mean_vs_p2c: sim?.mean ?? null,
+  stale_p99_vs_random: sim?.stale ?? null,
   react_ms: live.reactMs,
   spawn_remote_vs_local: live.spawnRemoteVsLocal,
 });

@@ -45,6 +45,8 @@ interface Lock {
   /** Totals at the last statistics report, and the EWMA of the waits since [c24]. */
   seen: { count: number; sumMs: number };
   ewmaMs: number;
+  /** Requests served by instances that have gone (so `served` never goes back). */
+  doneGone: number;
 }
 
 /** A shared portion whose instances this node grows and shrinks. */
@@ -133,7 +135,7 @@ export class Elastic {
       const permits = e.critical.permits ?? 1;
       let lock = this.#locks.get(vaddr);
       if (lock === undefined) {
-        lock = { vaddr, module: e.name, permits, sem: SharedSemaphore.create(permits, { clock: threadClock }), iids: new Set(), seen: { count: 0, sumMs: 0 }, ewmaMs: 0 };
+        lock = { vaddr, module: e.name, permits, sem: SharedSemaphore.create(permits, { clock: threadClock }), iids: new Set(), seen: { count: 0, sumMs: 0 }, ewmaMs: 0, doneGone: 0 };
         this.#locks.set(vaddr, lock);
       }
       lock.iids.add(iid);
@@ -195,7 +197,7 @@ export class Elastic {
       const sum = t.totalWaitMs - lock.seen.sumMs;
       lock.seen = { count: t.count, sumMs: t.totalWaitMs };
       let queue = 0;
-      let served = 0;
+      let served = lock.doneGone;
       let p50 = 0;
       let p50n = 0;
       let p99 = 0;
@@ -228,8 +230,12 @@ export class Elastic {
   }
 
   #forget(iid: string): void {
+    const probes = this.#probes.get(iid);
     this.#probes.delete(iid);
     for (const [v, lock] of this.#locks) {
+      if (!lock.iids.has(iid)) continue;
+      const p = probes?.get(lock.module);
+      if (p !== undefined) lock.doneGone += Number(Atomics.load(p, PROBE.DONE));
       lock.iids.delete(iid);
       if (lock.iids.size === 0) this.#locks.delete(v);
     }

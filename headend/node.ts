@@ -22,73 +22,21 @@ import {
 } from '../runtime/index.ts';
 import type { TrustedKeyJson } from '../runtime/app/index.ts';
 import type { AppCatalog } from './app-catalog.ts';
-import { Elastic, type ElasticOptions } from './elastic.ts';
+import { Elastic } from './elastic.ts';
+import { movePortion } from './node-migration.ts';
+import { BOX_NODE_PREFIX, NODE_OPTIONS, type HeadendNodeOptions, type NodeCounters } from './node-options.ts';
 import { DispatchTable, moduleOf, withoutLocal } from './node-dispatch.ts';
 import { Balancer, type PlacementPolicy } from './policy/index.ts';
 import { SERVICES_NAME, type PortionSpec } from './portion-protocol.ts';
 import { PortionManager } from './portions.ts';
 import type { Registry } from './registry.ts';
-import { Replicas, type ReplicaOptions } from './replicas.ts';
+import { Replicas } from './replicas.ts';
 import { RegistryResolver } from './resolver.ts';
-import { ServiceHost, type HeadendService } from './services/index.ts';
+import { ServiceHost } from './services/index.ts';
 import { SessionManager } from './session-manager.ts';
 import { NodeSampler } from './statistics-sampler.ts';
 import { StatisticsProcess } from './statistics-process.ts';
 import { TimingProcess } from './timing.ts';
-import type { WorkerPool } from './worker-pool.ts';
-
-export interface HeadendNodeOptions {
-  /** Node id, unique in the cluster. */
-  id: string;
-  /** This node's UDP transport (other nodes reach it at its address) [c11]. */
-  udp: Transport;
-  /** The MQTT transport in the head-end role (boxes). Optional: a node may serve only peers. */
-  mqtt?: Transport;
-  registry: Registry;
-  catalog: AppCatalog;
-  pool: WorkerPool;
-  /** Keys whose signatures the node accepts on apps. */
-  trusted: TrustedKeyJson[];
-  services?: HeadendService[];
-  clock?: Clock;
-  policy?: PlacementPolicy;
-  /** Statistics report and heartbeat interval, ms. Default 1000. */
-  intervalMs?: number;
-  /** Sandbox memory per portion instance, bytes. */
-  portionMemoryBytes?: number;
-  /** Deadline of one event in a portion, ms. Default 1000: wall time on a shared, loaded server. */
-  portionDeadlineMs?: number;
-  /** Work units this server can carry (relative to a one-core server). Default: its CPU cores. */
-  capacity?: number;
-  log?: (line: string) => void;
-  /** Which box hosts a virtual address; share it with the MQTT transport's `locate`. */
-  boxLocations?: Map<string, string>;
-  /**
-   * How box traffic reaches the nodes. `shared` (default): each box message reaches one node
-   * (one node, or MQTT 5 shared subscriptions), which forwards what is not its own. `broadcast`:
-   * every node hears every box message (MQTT 3.1.1 with several nodes), so a node acts only on
-   * what it hosts, and only the lowest live node serves the shared session ingress.
-   */
-  boxIngress?: 'shared' | 'broadcast';
-  /** Worker threads of shared critical portions: controller, cadence, bounds [c20, c27]. */
-  elastic?: ElasticOptions;
-  /** Replicas of saturated shared portions on other nodes: the saturation rule's thresholds [c25, c30]. */
-  replicas?: ReplicaOptions;
-}
-
-const OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas'];
-/** Registry node id of a location on a box: `box.<boxId>`. */
-export const BOX_NODE_PREFIX = 'box.';
-
-export interface NodeCounters {
-  dispatched: number;
-  forwarded: number;
-  undeliverable: number;
-  clientStarted: number;
-  moved: number;
-  /** Box messages heard but left to the node that hosts their destination (broadcast ingress). */
-  notMine: number;
-}
 
 export class HeadendNode {
   readonly id: string;
@@ -122,13 +70,13 @@ export class HeadendNode {
   #control: Channel;
   #closed = false;
   /** Instances being moved: envelopes for them wait here [c31]. */
-  #holding = new Map<string, Envelope[]>();
+  readonly holding = new Map<string, Envelope[]>();
   /** Boxes hosting a virtual address (mutable and client modules placed on a box). */
   readonly boxOf: Map<string, string>;
   readonly counters: NodeCounters = { dispatched: 0, forwarded: 0, undeliverable: 0, clientStarted: 0, moved: 0, notMine: 0 };
 
   constructor(o: HeadendNodeOptions) {
-    rejectUnknown('HeadendNode', o, OPTIONS);
+    rejectUnknown('HeadendNode', o, NODE_OPTIONS);
     const udp = o.udp.address.udp;
     if (udp === undefined) throw new ArgumentError('HeadendNode: udp must be a UDP transport', 'udp');
     this.id = o.id;
@@ -156,10 +104,8 @@ export class HeadendNode {
       onOut: (env, iid) => this.#fromPortion(env, iid),
       onFault: (iid, module, error) => this.#log(`portion ${iid} ${module}: ${error}`),
     });
-    this.elastic = new Elastic(
-      { clock: this.clock, portions: this.portions, table: this.table, makeSpec: (a, s, m, st) => this.makeSpec(a, s, m, st), log: (l) => this.#log(l) },
-      o.elastic,
-    );
+    const makeSpec = (a: string, s: string, m: string[], st?: Record<string, Uint8Array>) => this.makeSpec(a, s, m, st);
+    this.elastic = new Elastic({ clock: this.clock, portions: this.portions, table: this.table, makeSpec, log: (l) => this.#log(l) }, o.elastic);
     const intervalMs = o.intervalMs ?? 1000;
     this.#sampler = new NodeSampler({ node: o.id, clock: this.clock, intervalMs, udp, load: () => this.#load() });
     this.statistics = new StatisticsProcess({
@@ -315,43 +261,9 @@ export class HeadendNode {
     this.#forward(env);
   }
 
-  /**
-   * Live migration [c31-c33]: hold new envelopes for the instance, let its in-flight requests
-   * finish, snapshot its modules, start it on `to` with that state (which moves the registry
-   * records), stop it here, then forward what was held. Nothing is lost or delivered twice:
-   * each envelope reaches either this instance (before the hold) or the new one.
-   */
-  async movePortion(iid: string, to: string, drainMs = 5000): Promise<Result<string, Error>> {
-    const spec = this.portions.spec(iid);
-    const udp = this.peerUdp(to);
-    if (spec === undefined) return { ok: false, error: new RemoteError(Codes.NOT_FOUND, `no instance ${iid} here`) };
-    if (udp === undefined || to === this.id) return { ok: false, error: new RemoteError(Codes.NOT_FOUND, `no peer node "${to}"`) };
-    // Threads added for a shared portion go first: the state that moves is the first instance's.
-    await this.elastic.stopping(iid);
-    const held: Envelope[] = [];
-    this.#holding.set(iid, held);
-    const resume = (): void => {
-      this.#holding.delete(iid);
-      for (const e of held) this.dispatch(e);
-    };
-    const end = Date.now() + drainMs;
-    while (this.portions.inflightOf(iid) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 1));
-    const snap = await this.portions.snapshot(iid);
-    if (!snap.ok) {
-      resume();
-      return snap;
-    }
-    try {
-      await this.request({ vaddr: formatVaddr({ app: 'headend', session: to, module: 'control' }), udp }, { app: spec.app, session: spec.session, modules: spec.modules, states: snap.value }, 'portion.start', 10_000);
-    } catch (e) {
-      resume();
-      return { ok: false, error: e as Error };
-    }
-    await this.stopPortion(iid, false);
-    for (const m of spec.modules) this.resolver.invalidate(formatVaddr({ app: spec.app, session: spec.session, module: m }));
-    this.counters.moved++;
-    resume();
-    return { ok: true, value: to };
+  /** Live migration to node `to` [c31-c33]: nothing lost or delivered twice (node-migration.ts). */
+  movePortion(iid: string, to: string, drainMs = 5000): Promise<Result<string, Error>> {
+    return movePortion(this, iid, to, drainMs);
   }
 
   // With broadcast ingress: is this box message for something on this node?
@@ -368,7 +280,7 @@ export class HeadendNode {
   }
 
   #deliver(iid: string, module: string, env: Envelope): boolean {
-    const held = this.#holding.get(iid);
+    const held = this.holding.get(iid);
     if (held !== undefined) {
       held.push(env);
       return true;
@@ -485,4 +397,5 @@ export class HeadendNode {
   }
 }
 
-export { SERVICES_NAME };
+export { SERVICES_NAME, BOX_NODE_PREFIX };
+export type { HeadendNodeOptions, NodeCounters };

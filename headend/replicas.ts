@@ -114,6 +114,22 @@ export class Replicas {
     this.#timer = undefined;
   }
 
+  /** Start a replica of this node's shared portion on `node` now and give it a share (a spawn decision, by hand). */
+  async spawnOn(vaddr: string, node: string): Promise<Result<string, Error>> {
+    const g = this.#host.elastic.group(vaddr);
+    if (g === undefined || g.role !== 'primary') return { ok: false, error: new Error(`no shared portion ${vaddr} led by this node`) };
+    const s = this.#spreadOf(g);
+    if (s.state.nodes.includes(node) || node === this.#host.id) return { ok: false, error: new Error(`${vaddr} already runs on ${node}`) };
+    return this.#spawn(g, s, node, this.#portionView(g.vaddr, [...s.state.nodes, node]));
+  }
+
+  /** Stop the replica on `node` (a retire decision, by hand). */
+  async retireFrom(vaddr: string, node: string): Promise<void> {
+    const g = this.#host.elastic.group(vaddr);
+    const s = this.#spreads.get(vaddr);
+    if (g !== undefined && s !== undefined) await this.#retire(g, s, node);
+  }
+
   spread(vaddr: string): Spread | undefined {
     for (const s of this.#spreads.values()) if (s.vaddrs.has(vaddr)) return s;
     return undefined;
@@ -224,9 +240,9 @@ export class Replicas {
   }
 
   // [c25, c30 step 3] start the portion on the chosen node, then give it a share.
-  async #spawn(g: Group, s: Spread, node: string, view: ClusterView): Promise<void> {
+  async #spawn(g: Group, s: Spread, node: string, view: ClusterView): Promise<Result<string, Error>> {
     const udp = this.#host.peerUdp(node);
-    if (udp === undefined) return;
+    if (udp === undefined) return { ok: false, error: new Error(`no peer node "${node}"`) };
     const instance = String(s.next++);
     s.busy = true;
     try {
@@ -235,9 +251,11 @@ export class Replicas {
       const grown: PortionState = { ...s.state, nodes: [...s.state.nodes, node], shares: [...s.state.shares, 0], changedAt: view.now };
       s.state = { ...grown, shares: portionShares(view, grown, this.#share) };
       this.#log(`${g.vaddr}: replica ${instance} on ${node}`);
+      return { ok: true, value: `${g.vaddr}/${instance}` };
     } catch (e) {
       s.state = { ...s.state, changedAt: view.now };
       this.#log(`${g.vaddr}: replica on ${node} failed: ${(e as Error).message}`);
+      return { ok: false, error: e as Error };
     } finally {
       s.busy = false;
     }

@@ -30,6 +30,8 @@ export interface TestNodeOptions {
   pool?: { spare?: number; max?: number };
   elastic?: ElasticOptions;
   replicas?: ReplicaOptions;
+  /** Work units the node reports it can carry (HeadendNodeOptions.capacity). */
+  capacity?: number;
   log?: (line: string) => void;
 }
 
@@ -58,6 +60,7 @@ export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
     ...(o.clock === undefined ? {} : { clock: o.clock }),
     ...(o.elastic === undefined ? {} : { elastic: o.elastic }),
     ...(o.replicas === undefined ? {} : { replicas: o.replicas }),
+    ...(o.capacity === undefined ? {} : { capacity: o.capacity }),
     ...(o.log === undefined ? {} : { log: o.log }),
   });
   const close = node.close.bind(node);

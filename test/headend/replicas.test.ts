@@ -26,7 +26,9 @@ test('a saturated node spawns a replica on the node the statistics pick and part
   const registry = memoryRegistry();
   const scale = { hotHoldMs: 300, cooldownMs: 600, holdMs: 800, highUtil: 0.9, lowUtil: 0.5, waitTargetMs: 50 };
   const nodes: HeadendNode[] = [];
-  for (const id of ['n1', 'n2', 'n3']) nodes.push(await testNode({ id, registry, apps: [pub], trusted, intervalMs: 100, replicas: { scale } }));
+  // n3 can carry four times what n2 can: the statistics (capacity and load, every app's) pick it.
+  const capacity: Record<string, number> = { n1: 2, n2: 1, n3: 4 };
+  for (const id of ['n1', 'n2', 'n3']) nodes.push(await testNode({ id, registry, apps: [pub], trusted, intervalMs: 100, capacity: capacity[id], replicas: { scale } }));
   for (const n of nodes) await n.refreshPeers();
   const [n1] = nodes as [HeadendNode];
   const boxT = await createUdpTransport({ host: '127.0.0.1', port: 0 });
@@ -50,7 +52,7 @@ test('a saturated node spawns a replica on the node the statistics pick and part
     });
     await until(() => (n1.replicas.spread(store)?.state.nodes.length ?? 1) >= 2, 15_000, 'a replica');
     const replicaNode = n1.replicas.spread(store)?.state.nodes[1] as string;
-    t.not(replicaNode, 'n1');
+    t.is(replicaNode, 'n3');
     // The replica is in the registry at its own instance address; the portion's address still names n1.
     t.is((await registry.lookup(`${store}/2`))?.node, replicaNode);
     t.is((await registry.lookup(store))?.node, 'n1');

@@ -1,0 +1,65 @@
+// The options, counters and constants of a head-end node (HeadendNode): what a composition root
+// passes in and reads back. Types and constants only.
+
+import type { Clock, Transport } from '../runtime/index.ts';
+import type { TrustedKeyJson } from '../runtime/app/index.ts';
+import type { AppCatalog } from './app-catalog.ts';
+import type { ElasticOptions } from './elastic.ts';
+import type { PlacementPolicy } from './policy/index.ts';
+import type { Registry } from './registry.ts';
+import type { ReplicaOptions } from './replicas.ts';
+import type { HeadendService } from './services/index.ts';
+import type { WorkerPool } from './worker-pool.ts';
+
+export interface HeadendNodeOptions {
+  /** Node id, unique in the cluster. */
+  id: string;
+  /** This node's UDP transport (other nodes reach it at its address) [c11]. */
+  udp: Transport;
+  /** The MQTT transport in the head-end role (boxes). Optional: a node may serve only peers. */
+  mqtt?: Transport;
+  registry: Registry;
+  catalog: AppCatalog;
+  pool: WorkerPool;
+  /** Keys whose signatures the node accepts on apps. */
+  trusted: TrustedKeyJson[];
+  services?: HeadendService[];
+  clock?: Clock;
+  policy?: PlacementPolicy;
+  /** Statistics report and heartbeat interval, ms. Default 1000. */
+  intervalMs?: number;
+  /** Sandbox memory per portion instance, bytes. */
+  portionMemoryBytes?: number;
+  /** Deadline of one event in a portion, ms. Default 1000: wall time on a shared, loaded server. */
+  portionDeadlineMs?: number;
+  /** Work units this server can carry (relative to a one-core server). Default: its CPU cores. */
+  capacity?: number;
+  log?: (line: string) => void;
+  /** Which box hosts a virtual address; share it with the MQTT transport's `locate`. */
+  boxLocations?: Map<string, string>;
+  /**
+   * How box traffic reaches the nodes. `shared` (default): each box message reaches one node
+   * (one node, or MQTT 5 shared subscriptions), which forwards what is not its own. `broadcast`:
+   * every node hears every box message (MQTT 3.1.1 with several nodes), so a node acts only on
+   * what it hosts, and only the lowest live node serves the shared session ingress.
+   */
+  boxIngress?: 'shared' | 'broadcast';
+  /** Worker threads of shared critical portions: controller, cadence, bounds [c20, c27]. */
+  elastic?: ElasticOptions;
+  /** Replicas of saturated shared portions on other nodes: the saturation rule's thresholds [c25, c30]. */
+  replicas?: ReplicaOptions;
+}
+
+export const NODE_OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas'];
+/** Registry node id of a location on a box: `box.<boxId>`. */
+export const BOX_NODE_PREFIX = 'box.';
+
+export interface NodeCounters {
+  dispatched: number;
+  forwarded: number;
+  undeliverable: number;
+  clientStarted: number;
+  moved: number;
+  /** Box messages heard but left to the node that hosts their destination (broadcast ingress). */
+  notMine: number;
+}
