@@ -152,8 +152,8 @@ export class Elastic {
    * An instance prepared above has started (or failed to). With a role, a shared portion's first
    * instance: its group is made and the controller loop runs [c20, c27].
    */
-  started(iid: string, ok: boolean, app: string, modules: readonly string[], role?: 'primary' | 'replica', instance?: string): void {
-    if (!ok) return this.#forget(iid);
+  started(iid: string, running: boolean, app: string, modules: readonly string[], role?: 'primary' | 'replica', instance?: string): void {
+    if (!running) return this.#forget(iid);
     const probes = this.#probes.get(iid);
     if (role === undefined || probes === undefined) return;
     const module = [...probes.keys()][0] as string;
