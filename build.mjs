@@ -15,7 +15,7 @@ import { gzipSync } from 'node:zlib';
 
 const ROOT = dirname(fileURLToPath(import.meta.url));
 const FLAGS = { '--app': 'apps', '--out': 'out', '--keys': 'keys', '--key': 'key', '--quiet': 'quiet', '--no-firmware': 'noFirmware' };
-const SOURCE_MODULE_KEYS = ['name', 'kind', 'tier', 'entry', 'uses', 'needs'];
+const SOURCE_MODULE_KEYS = ['name', 'kind', 'tier', 'entry', 'uses', 'needs', 'critical'];
 
 /** One esbuild artifact: plain options, and what to do with the output. */
 function moduleArtifact(app, mod, appDir) {
@@ -119,7 +119,7 @@ export async function build(opts = {}) {
       const file = `${m.name}.js`;
       await writeFile(join(dir, file), bytes);
       await writeFile(join(out, 'meta', src.app, `${m.name}.meta.json`), JSON.stringify(metafile));
-      modules.push({ name: m.name, kind: m.kind, tier: m.tier, file, sha256: await tools.sha256Hex(bytes), size: bytes.length, uses: m.uses ?? [], needs: m.needs ?? {} });
+      modules.push({ name: m.name, kind: m.kind, tier: m.tier, file, sha256: await tools.sha256Hex(bytes), size: bytes.length, uses: m.uses ?? [], needs: m.needs ?? {}, ...(m.critical === undefined ? {} : { critical: m.critical }) });
       rows.push([src.app, m.name, m.kind, m.tier, bytes.length, gzipSync(bytes).length, m.budget ?? '']);
     }
     const manifestBytes = tools.encodeManifest({ app: src.app, version: src.version, modules });
