@@ -2,26 +2,16 @@
 // two-way channel manager and session setup [c1, c2, c41, c42, c45]. Events are handled one at
 // a time, in order; long work (acquisition, dialing, session setup) ends in a new event.
 
-import {
-  type DeviceProfile,
-  type OpenReply,
-  type ResourceReport,
-  SESSIONS_VADDR,
-  STATS_VADDR,
-  SessionOps,
-  type TimerHandle,
-} from '../runtime/index.ts';
-import type { Tier } from '../carousel/index.ts';
+import { type DeviceProfile, type OpenReply, type ResourceReport, STATS_VADDR, SessionOps } from '../runtime/index.ts';
 import { type AcquireEvent, type AcquiredApp, Acquirer } from './acquire.ts';
-import { AppRunner } from './app-runner.ts';
 import { type Action, type BootEvent, type BootState, step } from './boot-table.ts';
 import type { BoxEvent } from './box-events.ts';
 import { type ChannelEvent, ChannelManager } from './channel-manager.ts';
-import { cpuClock } from './cpu.ts';
-import { DeviceKeyValue, ModuleCache } from './module-cache.ts';
+import { ModuleCache } from './module-cache.ts';
 import { type BoxOptions, type ResolvedBoxOptions, resolveBoxOptions } from './options.ts';
+import { FALLBACK_TIERS, RunningApp } from './running-app.ts';
 import { setupSession } from './session-setup.ts';
-import { BoxSwitch } from './switch.ts';
+import { NamedTimers } from './timers.ts';
 
 interface Detail {
   app?: AcquiredApp;
@@ -35,8 +25,6 @@ export interface HistoryEntry {
   at: number;
 }
 
-const FALLBACK_TIERS: Tier[] = ['fallback-1', 'fallback-2'];
-
 export class Box {
   readonly id: string;
   readonly profile: DeviceProfile;
@@ -48,19 +36,17 @@ export class Box {
   #draining = false;
   #acq: Acquirer;
   #channels: ChannelManager | undefined;
-  #switch: BoxSwitch | undefined;
-  #runner: AppRunner | undefined;
-  #app: AcquiredApp | undefined;
+  #run: RunningApp | undefined;
   #fallbacks = 0;
   #session: OpenReply | undefined;
-  #timers = new Map<'report' | 'grace' | 'retry', TimerHandle>();
-  #scenes = new Map<string, unknown>();
+  #timers: NamedTimers<'report' | 'grace' | 'retry'>;
   #watchers = new Set<() => void>();
   #ignored = 0;
   #tuned = false;
 
   constructor(options: BoxOptions) {
     this.#o = resolveBoxOptions(options);
+    this.#timers = new NamedTimers(this.#o.clock);
     this.id = this.#o.boxId;
     this.profile = this.#o.profile;
     const cache = this.#o.storage.capacity > 0 ? new ModuleCache(this.#o.storage) : undefined;
@@ -87,7 +73,7 @@ export class Box {
 
   /** The app version running, if any. */
   get app(): AcquiredApp | undefined {
-    return this.#app;
+    return this.#run?.app;
   }
 
   get session(): OpenReply | undefined {
@@ -114,34 +100,35 @@ export class Box {
 
   /** A remote-control key press, to the modules declaring `ui`. */
   async pressKey(key: string): Promise<void> {
-    await this.#runner?.pressKey(key);
+    await this.#run?.runner.pressKey(key);
   }
 
   /** What a module last showed (weft.ui.show), or the last scene of any module. */
   screen(module?: string): unknown {
-    if (module !== undefined) return this.#scenes.get(module);
-    return [...this.#scenes.values()].at(-1);
+    const scenes = this.#run?.scenes;
+    if (module !== undefined) return scenes?.get(module);
+    return scenes === undefined ? undefined : [...scenes.values()].at(-1);
   }
 
   /** Ask a module of the app (wherever it runs now) as the loader. */
   ask(module: string, body: unknown, timeoutMs?: number): Promise<unknown> {
-    if (this.#switch === undefined) return Promise.reject(new Error('no app is running'));
-    return this.#switch.ask(module, body, timeoutMs);
+    if (this.#run === undefined) return Promise.reject(new Error('no app is running'));
+    return this.#run.switch.ask(module, body, timeoutMs);
   }
 
   /** Where a module's messages go now: here, held, the head-end, or nowhere (degraded). */
   where(module: string): 'local' | 'held' | 'remote' | 'absent' {
-    return this.#switch?.where(module) ?? 'absent';
+    return this.#run?.switch.where(module) ?? 'absent';
   }
 
   /** Modules running on this box now. */
   running(): string[] {
-    return this.#runner?.running() ?? [];
+    return this.#run?.runner.running() ?? [];
   }
 
   /** The resource report the head-end gets [c5]. */
   report(): ResourceReport {
-    const used = this.#runner?.memoryUsed() ?? 0;
+    const used = this.#run?.runner.memoryUsed() ?? 0;
     const s = this.#o.storage;
     return {
       boxId: this.id,
@@ -163,7 +150,7 @@ export class Box {
       ignoredEvents: this.#ignored,
       acquire: this.#acq.stats(),
       channel: this.#channels?.stats(),
-      switch: this.#switch?.stats(),
+      switch: this.#run?.switch.stats(),
       storageUsed: this.#o.storage.used(),
     };
   }
@@ -252,15 +239,15 @@ export class Box {
         return this.#openSession();
       case 'report':
       case 'resume':
-        this.#clear('grace');
+        this.#timers.clear('grace');
         return this.#reportNow();
       case 'hold':
-        this.#clear('report');
-        return this.#arm('grace', this.#o.sessionGraceMs, () => this.#fire('grace-expired'));
+        this.#timers.clear('report');
+        return this.#timers.arm('grace', this.#o.sessionGraceMs, () => this.#fire('grace-expired'));
       case 'drop-session':
         this.#dropSession();
         if (this.#state === 'degraded') {
-          await this.#startLocal(this.#app);
+          await this.#run?.startLocal(this.#fallbacks);
           return this.#background();
         }
         return this.#acquireNext();
@@ -273,55 +260,16 @@ export class Box {
 
   async #startApp(app: AcquiredApp | undefined): Promise<void> {
     if (app === undefined) throw new Error('start-app without a verified app');
-    this.#app = app;
     this.#fallbacks = 0;
-    const o = this.#o;
-    const sw = new BoxSwitch({ app: app.manifest.app, boxId: this.id, cpu: o.cpu, clock: o.clock, timeoutMs: o.requestTimeoutMs, afterEntry: (m) => void this.#runner?.checkMemory(m) });
-    this.#switch = sw;
-    const ch = this.#channels?.channel;
-    if (ch !== undefined) sw.attach(ch.transport);
-    this.#runner = new AppRunner({
-      engine: o.engine,
-      app: app.manifest.app,
-      limits: o.limits,
-      clock: cpuClock(o.clock, o.cpu),
-      cpu: o.cpu,
-      storage: new DeviceKeyValue(o.storage, app.manifest.app),
-      device: { boxId: this.id, profile: this.profile.id, cpuClass: this.profile.cpuClass, appMemoryBytes: this.profile.appMemoryBytes, storageBytes: this.profile.storageBytes, twoWay: this.profile.channels.twoWay },
-      switch: sw,
-      ui: (scene, module) => {
-        this.#scenes.set(module, scene);
-        this.#emit({ kind: 'scene', module, scene });
-      },
-      onFault: (err) => this.#emit({ kind: 'module', module: err.where, action: 'fault', detail: err.message }),
-      memoryLimit: this.profile.appMemoryBytes,
-    });
-    // [c45.1] the client portion runs first, before any server portion exists.
-    for (const mod of app.modules.values()) if (mod.entry.kind === 'client' && mod.entry.tier === 'boot') await this.#startModule(mod.entry.name, app);
+    this.#run = new RunningApp(app, this.#o, this.#channels?.channel?.transport, (e) => this.#emit(e));
+    await this.#run.startBoot();
     this.#fire('started');
   }
 
-  async #startModule(name: string, app: AcquiredApp): Promise<void> {
-    const mod = app.modules.get(name);
-    if (mod === undefined || this.#runner === undefined || this.#runner.has(name)) return;
-    const r = await this.#runner.start(mod);
-    this.#emit(r.ok ? { kind: 'module', module: name, action: 'started' } : { kind: 'module', module: name, action: 'fault', detail: r.error.message });
-  }
-
-  // Modules of the tiers acquired so far that run here without a session: client ones, and the
-  // mutable ones the carousel sent for degraded mode [c2].
-  async #startLocal(app: AcquiredApp | undefined): Promise<void> {
-    if (app === undefined) return;
-    const tiers = new Set<Tier>(['boot', ...FALLBACK_TIERS.slice(0, this.#fallbacks)]);
-    for (const mod of app.modules.values()) {
-      if (tiers.has(mod.entry.tier) && (mod.entry.kind === 'client' || mod.entry.kind === 'mutable')) await this.#startModule(mod.entry.name, app);
-    }
-  }
-
   async #startFallback(app: AcquiredApp | undefined): Promise<void> {
-    if (app !== undefined && app.manifestSha === this.#app?.manifestSha) this.#app = app; // same version, more tiers
+    if (app !== undefined) this.#run?.adopt(app); // same version, more tiers
     this.#fallbacks++;
-    await this.#startLocal(this.#app);
+    await this.#run?.startLocal(this.#fallbacks);
   }
 
   #acquireNext(): void {
@@ -339,17 +287,16 @@ export class Box {
     if (!this.twoWayUp) return this.#channels.background();
     // The link is up but the head-end refused: ask again later, with jittered backoff.
     const p = this.#o.channel.background;
-    this.#arm('retry', p.baseMs * (1 - p.jitter) + this.#o.random() * p.baseMs * p.jitter, () => this.#fire('retry-session'));
+    this.#timers.arm('retry', p.baseMs * (1 - p.jitter) + this.#o.random() * p.baseMs * p.jitter, () => this.#fire('retry-session'));
   }
 
   async #openSession(): Promise<void> {
-    const sw = this.#switch;
-    const runner = this.#runner;
-    const app = this.#app;
-    const loader = sw?.loader;
-    if (sw === undefined || runner === undefined || app === undefined || loader === undefined) return this.#fire('session-failed', { error: new Error('no app or no channel') });
+    const run = this.#run;
+    const loader = run?.switch.loader;
+    if (run === undefined || loader === undefined) return this.#fire('session-failed', { error: new Error('no app or no channel') });
     // Not awaited: the table goes on handling events (a link drop) while this runs.
-    void setupSession({ boxId: this.id, app, runner, switch: sw, loader, report: () => this.report(), timeoutMs: this.#o.requestTimeoutMs, emit: (e) => this.#emit(e) }).then(
+    const c = { boxId: this.id, app: run.app, runner: run.runner, switch: run.switch, loader, report: () => this.report(), timeoutMs: this.#o.requestTimeoutMs, emit: (e: BoxEvent) => this.#emit(e) };
+    void setupSession(c).then(
       (reply) => {
         this.#session = reply;
         this.#acq.want([]); // [c1] the fallback tiers are not needed with a session
@@ -361,36 +308,30 @@ export class Box {
 
   #reportNow(): void {
     const every = this.#session?.reportEveryMs ?? 0;
-    const loader = this.#switch?.loader;
+    const loader = this.#run?.switch.loader;
     if (loader !== undefined) loader.send({ vaddr: STATS_VADDR }, this.report(), { op: SessionOps.report, kind: 'stat' }).catch(() => undefined);
-    if (every > 0) this.#arm('report', every, () => this.#reportNow());
+    if (every > 0) this.#timers.arm('report', every, () => this.#reportNow());
   }
 
   #dropSession(): void {
-    this.#clear('report');
+    this.#timers.clear('report');
     this.#session = undefined;
-    this.#switch?.setSession(undefined);
+    this.#run?.switch.setSession(undefined);
   }
 
   async #endApp(): Promise<void> {
-    const s = this.#session;
-    const loader = this.#switch?.loader;
+    const s = this.#session?.session;
     this.#dropSession();
-    if (s !== undefined && loader !== undefined) {
-      await loader.request({ vaddr: SESSIONS_VADDR }, { session: s.session }, { op: SessionOps.close, timeoutMs: 1000 }).catch(() => undefined);
-    }
-    this.#switch?.detach();
-    this.#runner?.destroy();
-    this.#runner = undefined;
-    this.#scenes.clear();
+    await this.#run?.end(s);
+    this.#run = undefined;
     this.#acq.want([]);
   }
 
   async #shutdown(): Promise<void> {
-    for (const k of [...this.#timers.keys()]) this.#clear(k);
-    this.#runner?.destroy();
-    this.#runner = undefined;
-    this.#switch?.detach();
+    this.#timers.clearAll();
+    this.#run?.runner.destroy();
+    this.#run?.switch.detach();
+    this.#run = undefined;
     await this.#channels?.stop();
     await this.#acq.close();
   }
@@ -425,7 +366,7 @@ export class Box {
       case 'round-over':
         return;
       case 'up':
-        this.#switch?.attach(e.channel.transport);
+        this.#run?.switch.attach(e.channel.transport);
         this.#emit({ kind: 'dial', ok: true, ms: e.ms, attempt: e.attempt });
         this.#emit({ kind: 'link', up: true });
         return this.#fire('link-up');
@@ -449,22 +390,5 @@ export class Box {
 
   #notify(): void {
     for (const w of [...this.#watchers]) w();
-  }
-
-  #arm(which: 'report' | 'grace' | 'retry', ms: number, fn: () => void): void {
-    this.#clear(which);
-    this.#timers.set(
-      which,
-      this.#o.clock.setTimeout(() => {
-        this.#timers.delete(which);
-        fn();
-      }, ms),
-    );
-  }
-
-  #clear(which: 'report' | 'grace' | 'retry'): void {
-    const t = this.#timers.get(which);
-    if (t !== undefined) this.#o.clock.clearTimeout(t);
-    this.#timers.delete(which);
   }
 }

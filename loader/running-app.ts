@@ -1,0 +1,88 @@
+// One version of the app running on the box: its switch, its sandbox runner, what its modules
+// show, which tiers' modules run. Made by the Box when it starts an app, ended when the app stops
+// or a new version replaces it. No state machine here.
+
+import { SESSIONS_VADDR, SessionOps, type Transport } from '../runtime/index.ts';
+import type { Tier } from '../carousel/index.ts';
+import type { AcquiredApp } from './acquire.ts';
+import { AppRunner } from './app-runner.ts';
+import type { BoxEvent } from './box-events.ts';
+import { cpuClock } from './cpu.ts';
+import { DeviceKeyValue } from './module-cache.ts';
+import type { ResolvedBoxOptions } from './options.ts';
+import { BoxSwitch } from './switch.ts';
+
+export const FALLBACK_TIERS: readonly Tier[] = ['fallback-1', 'fallback-2'];
+
+export class RunningApp {
+  readonly switch: BoxSwitch;
+  readonly runner: AppRunner;
+  readonly scenes = new Map<string, unknown>();
+  #app: AcquiredApp;
+  #emit: (e: BoxEvent) => void;
+
+  constructor(app: AcquiredApp, o: ResolvedBoxOptions, transport: Transport | undefined, emit: (e: BoxEvent) => void) {
+    this.#app = app;
+    this.#emit = emit;
+    const p = o.profile;
+    const name = app.manifest.app;
+    this.switch = new BoxSwitch({ app: name, boxId: o.boxId, cpu: o.cpu, clock: o.clock, timeoutMs: o.requestTimeoutMs, afterEntry: (m) => void this.runner.checkMemory(m) });
+    if (transport !== undefined) this.switch.attach(transport);
+    this.runner = new AppRunner({
+      engine: o.engine,
+      app: name,
+      limits: o.limits,
+      clock: cpuClock(o.clock, o.cpu),
+      cpu: o.cpu,
+      storage: new DeviceKeyValue(o.storage, name),
+      device: { boxId: o.boxId, profile: p.id, cpuClass: p.cpuClass, appMemoryBytes: p.appMemoryBytes, storageBytes: p.storageBytes, twoWay: p.channels.twoWay },
+      switch: this.switch,
+      ui: (scene, module) => {
+        this.scenes.set(module, scene);
+        emit({ kind: 'scene', module, scene });
+      },
+      onFault: (err) => emit({ kind: 'module', module: err.where, action: 'fault', detail: err.message }),
+      memoryLimit: p.appMemoryBytes,
+    });
+  }
+
+  get app(): AcquiredApp {
+    return this.#app;
+  }
+
+  /** More tiers of the same version arrived (same manifest): their modules become startable. */
+  adopt(app: AcquiredApp): void {
+    if (app.manifestSha === this.#app.manifestSha) this.#app = app;
+  }
+
+  /** [c45.1] the client portion runs first, before any server portion exists. */
+  async startBoot(): Promise<void> {
+    for (const mod of this.#app.modules.values()) if (mod.entry.kind === 'client' && mod.entry.tier === 'boot') await this.#start(mod.entry.name);
+  }
+
+  /** Modules of the boot tier and the first `fallbacks` fallback tiers that run here without a
+   *  session: client ones, and the mutable ones the carousel sent for degraded mode [c2]. */
+  async startLocal(fallbacks: number): Promise<void> {
+    const tiers = new Set<Tier>(['boot', ...FALLBACK_TIERS.slice(0, fallbacks)]);
+    for (const mod of this.#app.modules.values()) {
+      if (tiers.has(mod.entry.tier) && (mod.entry.kind === 'client' || mod.entry.kind === 'mutable')) await this.#start(mod.entry.name);
+    }
+  }
+
+  /** Stop: the session (if any) is closed first, then the switch and the sandbox go. */
+  async end(session: string | undefined): Promise<void> {
+    const loader = this.switch.loader;
+    if (session !== undefined && loader !== undefined) {
+      await loader.request({ vaddr: SESSIONS_VADDR }, { session }, { op: SessionOps.close, timeoutMs: 1000 }).catch(() => undefined);
+    }
+    this.switch.detach();
+    this.runner.destroy();
+  }
+
+  async #start(name: string): Promise<void> {
+    const mod = this.#app.modules.get(name);
+    if (mod === undefined || this.runner.has(name)) return;
+    const r = await this.runner.start(mod);
+    this.#emit(r.ok ? { kind: 'module', module: name, action: 'started' } : { kind: 'module', module: name, action: 'fault', detail: r.error.message });
+  }
+}
