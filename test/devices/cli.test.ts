@@ -1,0 +1,65 @@
+// `weft box run` and `weft fleet run` as a user types them: real processes, a carousel on
+// loopback UDP, a trusted-key file; their JSON lines show the boxes booting.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { Broadcaster, serveUdp } from '../../carousel/index.ts';
+import { trustedKeyToJson } from '../../runtime/app/index.ts';
+import { guideApp, signer } from '../_helpers/box-app.ts';
+import { freeUdpPort } from '../_helpers/box-fixtures.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+function weft(args: string[]): Promise<{ code: number | null; lines: Record<string, unknown>[]; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(kill);
+      const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      resolve({ code, lines, err });
+    });
+  });
+}
+
+async function onAir(t: import('ava').ExecutionContext): Promise<{ port: number; trust: string }> {
+  const keys = await signer();
+  const app = await guideApp(keys);
+  const dir = mkdtempSync(join(tmpdir(), 'weft-cli-'));
+  const trust = join(dir, 'trusted.json');
+  writeFileSync(trust, JSON.stringify(keys.trusted.map(trustedKeyToJson)));
+  const port = await freeUdpPort();
+  const air = await serveUdp(new Broadcaster(app.set, { bitrate: 2_000_000, diiIntervalMs: 100 }), { unicast: { host: '127.0.0.1', port } });
+  t.teardown(async () => {
+    await air.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { port, trust };
+}
+
+test('weft box run: a broadcast-only box boots from the carousel and runs degraded', async (t) => {
+  const { port, trust } = await onAir(t);
+  const r = await weft(['box', 'run', '--device', 'broadcast-only', '--carousel', `udp://127.0.0.1:${port}`, '--trust', trust, '--id', 'cli-box', '--seconds', '4']);
+  t.is(r.code, 0, r.err);
+  const states = r.lines.filter((l) => l.kind === 'state').map((l) => l.to);
+  t.true(states.includes('degraded'), JSON.stringify(states));
+  t.true(r.lines.some((l) => l.kind === 'scene' && l.module === 'ui'));
+  t.like(r.lines.at(-1), { kind: 'stopped', box: 'cli-box' });
+});
+
+test('weft fleet run: two boxes share the carousel and report their states', async (t) => {
+  const { port, trust } = await onAir(t);
+  const r = await weft(['fleet', 'run', '--count', '2', '--mix', 'broadcast-only:1', '--carousel', `udp://127.0.0.1:${port}`, '--trust', trust, '--seconds', '5']);
+  t.is(r.code, 0, r.err);
+  const last = r.lines.at(-1) as { event?: string; states?: Record<string, number> };
+  t.is(last.event, 'stopped');
+  const summaries = r.lines.filter((l) => l.event === 'fleet') as { states: Record<string, number> }[];
+  t.true(summaries.length >= 1);
+  t.is(summaries.at(-1)?.states.degraded, 2);
+});
