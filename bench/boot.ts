@@ -21,7 +21,9 @@ import type { BoxEvent, Tuner } from '../loader/index.ts';
 import { build } from '../build.mjs';
 import { percentile, result, table } from './_report.ts';
 
-const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1] || 15);
+const runsAt = process.argv.indexOf('--runs');
+const RUNS = runsAt < 0 ? 15 : Number(process.argv[runsAt + 1]);
+if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error('--runs takes a positive integer');
 const work = mkdtempSync(join(tmpdir(), 'weft-bench-boot-'));
 process.once('exit', () => rmSync(work, { recursive: true, force: true }));
 
