@@ -3,7 +3,7 @@
 // registry-redis, broker-aedes) are imported only by composition roots (headend/main.ts, cli/),
 // so importing this file does not load better-sqlite3, ioredis or aedes.
 
-export { HeadendNode, BOX_NODE_PREFIX } from './node.ts';
+export { HeadendNode } from './node.ts';
 export type { HeadendNodeOptions, NodeCounters } from './node.ts';
 export { SessionManager, ControlOps } from './session-manager.ts';
 export type { SessionHost } from './session-manager.ts';

@@ -51,8 +51,6 @@ export interface HeadendNodeOptions {
 }
 
 export const NODE_OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas'];
-/** Registry node id of a location on a box: `box.<boxId>`. */
-export const BOX_NODE_PREFIX = 'box.';
 
 export interface NodeCounters {
   dispatched: number;

@@ -11,6 +11,7 @@ import {
   RemoteError,
   Router,
   formatVaddr,
+  parseVaddr,
   rejectUnknown,
   systemClock,
   type Address,
@@ -24,7 +25,7 @@ import type { TrustedKeyJson } from '../runtime/app/index.ts';
 import type { AppCatalog } from './app-catalog.ts';
 import { Elastic } from './elastic.ts';
 import { movePortion } from './node-migration.ts';
-import { BOX_NODE_PREFIX, NODE_OPTIONS, type HeadendNodeOptions, type NodeCounters } from './node-options.ts';
+import { NODE_OPTIONS, type HeadendNodeOptions, type NodeCounters } from './node-options.ts';
 import { DispatchTable, moduleOf, withoutLocal } from './node-dispatch.ts';
 import { Balancer, type PlacementPolicy } from './policy/index.ts';
 import { SERVICES_NAME, type PortionSpec } from './portion-protocol.ts';
@@ -223,6 +224,14 @@ export class HeadendNode {
     return { ok: true, value: spec };
   }
 
+  /** Stop every instance of a session on this node (its box closed it). */
+  async stopSession(session: string): Promise<number> {
+    const iids = new Set<string>();
+    for (const h of this.table.hosted.values()) for (const iid of h.iids) if (this.portions.spec(iid)?.session === session) iids.add(iid);
+    for (const iid of iids) await this.stopPortion(iid);
+    return iids.size;
+  }
+
   /** Stop an instance; unbinds the addresses nothing here serves any more. */
   async stopPortion(iid: string, unbind = true): Promise<void> {
     await this.elastic.stopping(iid);
@@ -313,11 +322,18 @@ export class HeadendNode {
       .catch((e: unknown) => this.#undeliverable(env, (e as Error).message));
   }
 
-  // A module placed on a box is recorded as node `box.<id>`; learn it before routing over MQTT.
+  // A module placed on a box is found through its session record (placements and box); learn
+  // it before routing over MQTT.
   async #locateBox(v: string | undefined, dst: Address): Promise<void> {
     if (v === undefined || dst.udp !== undefined || this.#mqtt === undefined || this.#onBox(v)) return;
-    const rec = await this.registry.lookup(v);
-    if (rec !== undefined && rec.node.startsWith(BOX_NODE_PREFIX)) this.boxOf.set(v, rec.node.slice(BOX_NODE_PREFIX.length));
+    let parts;
+    try {
+      parts = parseVaddr(v);
+    } catch {
+      return;
+    }
+    const rec = await this.registry.getSession(parts.session);
+    if (rec !== undefined && rec.app === parts.app && rec.placements[parts.module] === 'box') this.boxOf.set(v, rec.box);
   }
 
   #undeliverable(env: Envelope, why: string): void {
@@ -397,5 +413,5 @@ export class HeadendNode {
   }
 }
 
-export { SERVICES_NAME, BOX_NODE_PREFIX };
+export { SERVICES_NAME };
 export type { HeadendNodeOptions, NodeCounters };

@@ -35,12 +35,16 @@ export interface SessionHost {
   readonly boxOf: Map<string, string>;
   readonly clock: { now(): number };
   peerUdp(node: string): UdpAddress | undefined;
+  /** Stop every instance this node runs for a session; how many were stopped. */
+  stopSession(session: string): Promise<number>;
   startPortion(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Promise<Result<string, Error>>;
   request(dst: Address, body: unknown, op: string, timeoutMs?: number): Promise<unknown>;
 }
 
 export const ControlOps = {
   start: 'portion.start',
+  /** Stop a session's portion on the node that runs it (after a box's session.close). */
+  stop: 'portion.stop',
 } as const;
 
 const REPORT_EVERY_MS = 5000;
@@ -73,7 +77,7 @@ export class SessionManager {
   #host: SessionHost;
   #live = new Map<string, Live>();
   #boxes = new Map<string, ResourceReport>();
-  readonly counters = { opened: 0, refused: 0, replaced: 0, downloads: 0, reports: 0 };
+  readonly counters = { opened: 0, closed: 0, refused: 0, replaced: 0, downloads: 0, reports: 0 };
 
   constructor(host: SessionHost) {
     this.#host = host;
@@ -101,6 +105,7 @@ export class SessionManager {
   /** Requests to the session ingress. */
   handle(env: Envelope): Promise<unknown> {
     if (env.op === SessionOps.open) return this.open(checkOpenRequest(env.body), sessionIdFor(env));
+    if (env.op === SessionOps.close) return this.close(env);
     return Promise.reject(new RemoteError(Codes.NOT_FOUND, `no session operation "${env.op ?? ''}"`));
   }
 
@@ -120,7 +125,10 @@ export class SessionManager {
     // [c5] mutable modules go to the box only when its reported resources cover their needs.
     const placements = placeModules(pub.manifest, { memory: req.report.freeMemoryBytes, storage: req.report.storageFreeBytes, cpu: req.report.cpuClass });
     const session = id;
-    const claim = await h.registry.createSession({ id: session, app: req.app, box: req.boxId, node: h.id });
+    const sides = Object.fromEntries(placements.map((p) => [p.module, p.side]));
+    // One registry write claims the session with its placements; a module on the box is found
+    // through this record (its box), so it needs no location record of its own.
+    const claim = await h.registry.createSession({ id: session, app: req.app, box: req.boxId, node: h.id, placements: sides });
     if (!claim.ok) {
       if (claim.error.reason === 'exists') return NEVER as Promise<OpenReply>; // another node has it
       throw new RemoteError(Codes.UNAVAILABLE, `could not record session ${session}: ${claim.error.reason}`);
@@ -133,12 +141,8 @@ export class SessionManager {
       const p = placements.find((x) => x.module === m.name) as ModulePlacement;
       return { module: m.name, side: p.side, vaddr: formatVaddr({ app: req.app, session, module: m.name }) };
     });
-    for (const m of modules) {
-      if (m.side !== 'box') continue;
-      h.boxOf.set(m.vaddr, req.boxId);
-      await h.registry.bind(m.vaddr, { node: `box.${req.boxId}` });
-    }
-    await h.registry.updateSession(session, { node, placements: Object.fromEntries(modules.map((m) => [m.module, m.side])) }, claim.value.version);
+    for (const m of modules) if (m.side === 'box') h.boxOf.set(m.vaddr, req.boxId);
+    if (node !== h.id) await h.registry.updateSession(session, { node }, claim.value.version);
     this.#live.set(session, { app: req.app, box: req.boxId, node, placements });
     this.counters.opened++;
     const entry = pub.manifest.modules.find((m) => onHeadend.includes(m.name) && m.kind !== 'mutable') ?? pub.manifest.modules.find((m) => onHeadend.includes(m.name));
@@ -152,6 +156,26 @@ export class SessionManager {
       download: modules.filter((m) => m.side === 'box' && !boot.has(m.module)).map((m) => m.module),
       reportEveryMs: REPORT_EVERY_MS,
     };
+  }
+
+  /** `session.close`: the box ended the session; its portion stops wherever it runs and the record goes. */
+  async close(env: Envelope): Promise<unknown> {
+    const b = env.body as { session?: unknown } | undefined;
+    if (typeof b?.session !== 'string' || b.session.length === 0 || b.session.length > 64) throw new RemoteError(Codes.BAD_REQUEST, 'session.close: session must be a session id');
+    const h = this.#host;
+    const rec = await h.registry.getSession(b.session);
+    if (rec === undefined) return { closed: false };
+    // Only the box the session belongs to may close it (the MQTT ingress proves the box).
+    const from = env.src.vaddr ?? '';
+    if (!from.startsWith(`weft://box/${rec.box}/`) && !from.startsWith(`weft://${rec.app}/${rec.id}/`)) throw new RemoteError(Codes.FORBIDDEN, 'a session is closed by its own box');
+    const udp = h.peerUdp(rec.node);
+    if (rec.node === h.id) await h.stopSession(rec.id);
+    else if (udp !== undefined) await h.request({ vaddr: formatVaddr({ app: 'headend', session: rec.node, module: 'control' }), udp }, { session: rec.id }, ControlOps.stop).catch(() => undefined);
+    for (const [v, box] of h.boxOf) if (box === rec.box && v.startsWith(`weft://${rec.app}/${rec.id}/`)) h.boxOf.delete(v);
+    await h.registry.deleteSession(rec.id);
+    this.#live.delete(rec.id);
+    this.counters.closed++;
+    return { closed: true };
   }
 
   /** `module.get` [c41]: the code of a module of the session's app, from this node. */
@@ -169,6 +193,12 @@ export class SessionManager {
 
   /** Node-to-node control: start a portion here for a session placed by another node. */
   async control(env: Envelope): Promise<unknown> {
+    if (env.op === ControlOps.stop) {
+      const id = (env.body as { session?: unknown } | undefined)?.session;
+      if (typeof id !== 'string') throw new RemoteError(Codes.BAD_REQUEST, 'portion.stop: session must be a session id');
+      this.#live.delete(id);
+      return { stopped: await this.#host.stopSession(id) };
+    }
     if (env.op !== ControlOps.start) throw new RemoteError(Codes.NOT_FOUND, `no control operation "${env.op ?? ''}"`);
     const b = env.body as { app: string; session: string; modules: string[]; box?: string; states?: Record<string, Uint8Array> };
     const r = await this.#host.startPortion(b.app, b.session, b.modules, b.states);

@@ -44,6 +44,12 @@ test('session setup end to end on one node: portion in a worker thread, peer ser
     // The mutable module answers from the head-end while the box lacks memory.
     t.like(await box.ch.request(box.at(`weft://mix/${reply.session}/search`), { q: 'film' }), { count: 1 });
     t.is(node.counters.clientStarted, 1);
+    // The box closes the session: its portion stops, its addresses and record go.
+    t.deepEqual(await box.ch.request(box.at(SESSIONS_VADDR), { session: reply.session }, { op: SessionOps.close }), { closed: true });
+    t.false(node.table.hosted.has(reply.dasp));
+    t.is(await registry.lookup(reply.dasp), undefined);
+    t.is(await registry.getSession(reply.session), undefined);
+    await t.throwsAsync(box.ch.request(box.at(reply.dasp), null, { timeoutMs: 3000 }));
   } finally {
     await box.t.close();
     await node.close();
@@ -65,8 +71,11 @@ test('a box with room gets the mutable module placed on it and downloads it from
     t.is(got.sha256, pub.manifest.modules.find((m) => m.name === 'search')?.sha256 ?? 'missing');
     // Server and peer modules never leave the head-end [c6].
     await t.throwsAsync(box.ch.request(box.at(node.vaddr('modules')), { session: reply.session, module: 'epg' }, { op: SessionOps.moduleGet }), { message: /head-end only/ });
-    const rec = await registry.lookup(`weft://mix/${reply.session}/search`);
-    t.is(rec?.node, 'box.b1');
+    // The session record says where every module runs; a module on the box is found through it.
+    const rec = await registry.getSession(reply.session);
+    t.is(rec?.box, 'b1');
+    t.is(rec?.placements.search, 'box');
+    t.is(await registry.lookup(`weft://mix/${reply.session}/search`), undefined, 'no location record for a box module');
   } finally {
     await box.t.close();
     await node.close();
