@@ -33,3 +33,4 @@ export { checkProfile, CPU_CLASSES } from './device.ts';
 export type { DeviceProfile, ResourceReport, ChannelConditions, CpuClass } from './device.ts';
 export { SESSIONS_VADDR, STATS_VADDR, SessionOps, modulesVaddr, checkReport, checkOpenRequest, checkOpenReply, checkModuleGet, checkModuleGetReply, checkClientStarted } from './session.ts';
 export type { OpenRequest, OpenReply, PlacedModule, ModuleGetRequest, ModuleGetReply, ClientStarted } from './session.ts';
+export { seededRandom } from './random.ts';

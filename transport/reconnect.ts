@@ -3,7 +3,7 @@
 // RTTs, not a client library's 30 s), and jittered, capped exponential backoff that spreads a
 // fleet's reconnects over a window. No sockets here; time comes from an injected Clock.
 
-import { ArgumentError, type Clock, type TimerHandle, nonNegative, rejectUnknown } from '../runtime/index.ts';
+import { ArgumentError, type Clock, type TimerHandle, nonNegative, rejectUnknown, seededRandom } from '../runtime/index.ts';
 
 export interface DeadPathPolicy {
   /** Connect timeout = rttFactor * RTT + marginMs. Default 3. */
@@ -162,17 +162,8 @@ export class Reconnector {
   }
 }
 
-/** A small seeded PRNG (mulberry32) for reproducible jitter in tests and the simulator. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** Reproducible jitter for tests and the simulator (runtime's mulberry32). */
+export { seededRandom };
 
 /**
  * Liveness of an established link: while answers are owed (QoS 1 sends in flight) and nothing

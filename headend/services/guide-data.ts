@@ -1,6 +1,7 @@
 // Programme-guide data service: channels and a schedule generated deterministically from a
 // seed (a stand-in for the head-end's EPG feed), with search. Read-only, no I/O.
 
+import { seededRandom } from '../../runtime/index.ts';
 import { int, onlyKeys, str, type HeadendService } from './service.ts';
 
 export interface Programme {
@@ -15,17 +16,6 @@ const GENRES = ['news', 'sport', 'film', 'kids', 'music', 'documentary', 'drama'
 const WORDS = ['Morning', 'Evening', 'Live', 'World', 'City', 'Ocean', 'Mountain', 'Night', 'Cup', 'Final', 'Kitchen', 'Garden', 'Detective', 'Planet', 'Classic', 'Late'];
 const SLOT_MS = 30 * 60_000;
 
-/** Small deterministic PRNG (mulberry32) so every node serves the same guide. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface GuideOptions {
   channels?: number;
@@ -40,7 +30,7 @@ export function buildGuide(o: GuideOptions): Programme[] {
   const hours = o.hours ?? 48;
   const start = Math.floor(o.from / SLOT_MS) * SLOT_MS;
   const end = start + hours * 3_600_000;
-  const r = rng(o.seed ?? 2026);
+  const r = seededRandom(o.seed ?? 2026); // every node serves the same guide
   const out: Programme[] = [];
   for (let ch = 101; ch < 101 + channels; ch++) {
     let t = start;

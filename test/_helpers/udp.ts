@@ -2,7 +2,7 @@
 // (to act as a hostile or misbehaving peer), and an envelope collector that awaits counts.
 
 import { createSocket, type Socket } from 'node:dgram';
-import type { Envelope, Transport } from '../../runtime/index.ts';
+import { seededRandom, type Envelope, type Transport } from '../../runtime/index.ts';
 
 export interface RawPeer {
   socket: Socket;
@@ -70,14 +70,5 @@ export function collect(t: Transport): Collector {
   };
 }
 
-/** A small deterministic PRNG (mulberry32) so lossy-link tests repeat exactly. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic test randomness (runtime's mulberry32). */
+export const prng = seededRandom;

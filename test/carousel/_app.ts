@@ -14,17 +14,10 @@ import {
   makeModule,
   parseTsHeader,
 } from '../../carousel/index.ts';
+import { seededRandom } from '../../runtime/index.ts';
 
-export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic test randomness (runtime's mulberry32). */
+export const prng = seededRandom;
 
 export function randomBytes(n: number, seed: number): Uint8Array {
   const r = prng(seed);
