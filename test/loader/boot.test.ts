@@ -46,7 +46,7 @@ test('boots from the carousel, the two-way channel comes up at once, session set
   t.deepEqual(he.started[0]?.modules.sort(), ['listings', 'search', 'ui']);
   t.is(he.started[0]?.dst, reply?.dasp);
 
-  // [c18] search runs on the box now: the proxy is gone, the head-end never sees its requests.
+  // [c18, c40] search runs on the box now: the proxy is gone, ui and search talk box to box, the head-end never sees it.
   t.is(box.where('search'), 'local');
   t.is(box.where('server'), 'remote');
   await box.pressKey('search');
