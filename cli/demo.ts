@@ -3,7 +3,7 @@
 // different profiles, then prints a live summary until Ctrl-C (or --seconds) and shuts down.
 import type { Command } from 'commander';
 import { mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { startHeadend, type RunningHeadend } from '../headend/main.ts';
 import { startDashboard, type Dashboard } from '../headend/dashboard.ts';
@@ -38,15 +38,13 @@ export function registerDemo(program: Command): void {
     .action(async (f: DemoFlags) => runDemo(Number(f.seconds), f.dashboard));
 }
 
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a !== null ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
+/** A UDP port free on loopback now, for the carousel (a UDP port, so asked of a UDP socket). */
+async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  const port = s.address().port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
 }
 
 async function runDemo(seconds: number, dashboardPort: string): Promise<void> {

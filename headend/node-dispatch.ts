@@ -2,7 +2,7 @@
 // virtual address, a hosted module by virtual address (least-loaded instance), else onward
 // through the router (UDP to the node the registry names, MQTT to a box) [c8-c12, c31].
 
-import { parseVaddr, type Address, type Envelope } from '../runtime/index.ts';
+import { parseVaddr, sameUdp, type Address, type Envelope } from '../runtime/index.ts';
 
 export interface Hosted {
   module: string;
@@ -50,6 +50,6 @@ export function moduleOf(vaddr: string | undefined): string | undefined {
 export function withoutLocal(dst: Address, selfUdp: Address['udp']): Address {
   const out: Address = {};
   if (dst.vaddr !== undefined) out.vaddr = dst.vaddr;
-  if (dst.udp !== undefined && !(selfUdp !== undefined && dst.udp.host === selfUdp.host && dst.udp.port === selfUdp.port)) out.udp = dst.udp;
+  if (dst.udp !== undefined && !sameUdp(dst.udp, selfUdp)) out.udp = dst.udp;
   return out;
 }

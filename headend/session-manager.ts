@@ -76,7 +76,6 @@ interface Live {
 export class SessionManager {
   #host: SessionHost;
   #live = new Map<string, Live>();
-  #boxes = new Map<string, ResourceReport>();
   readonly counters = { opened: 0, closed: 0, refused: 0, replaced: 0, downloads: 0, reports: 0 };
 
   constructor(host: SessionHost) {
@@ -97,10 +96,6 @@ export class SessionManager {
     return this.#live.get(session)?.box;
   }
 
-  /** Latest resource report of a box [c5]. */
-  report(box: string): ResourceReport | undefined {
-    return this.#boxes.get(box);
-  }
 
   /** Requests to the session ingress. */
   handle(env: Envelope): Promise<unknown> {
@@ -121,7 +116,6 @@ export class SessionManager {
       this.counters.refused++;
       throw new RemoteError(Codes.NOT_FOUND, `no app "${req.app}"`);
     }
-    this.#boxes.set(req.boxId, req.report);
     // [c5] mutable modules go to the box only when its reported resources cover their needs.
     const placements = placeModules(pub.manifest, { memory: req.report.freeMemoryBytes, storage: req.report.storageFreeBytes, cpu: req.report.cpuClass });
     const session = id;
@@ -207,12 +201,10 @@ export class SessionManager {
     return { iid: r.value };
   }
 
-  /** A box's periodic resource report [c5]. */
+  /** A box's periodic resource report [c5]: counted; placement uses the report session.open carries. */
   boxReport(env: Envelope): void {
     const r = env.body as ResourceReport | undefined;
-    if (r === undefined || typeof r.boxId !== 'string') return;
-    this.counters.reports++;
-    this.#boxes.set(r.boxId, r);
+    if (r !== undefined && typeof r.boxId === 'string') this.counters.reports++;
   }
 
   /** Re-place the sessions of a dead node [c16]: start their portions on live nodes. */

@@ -3,6 +3,7 @@
 
 import { ManifestError } from './errors.ts';
 import { fromUtf8, utf8 } from './bytes.ts';
+import { CPU_CLASSES, type CpuClass } from '../device.ts';
 
 /** [c4] client: box only; server: head-end only; mutable: either side, placed per session [c5, c18];
  *  peer: head-end only, pinned by the head-end service API it uses [c6, c7]. */
@@ -13,8 +14,8 @@ export type ModuleKind = (typeof MODULE_KINDS)[number];
 export const TIERS = ['boot', 'fallback-1', 'fallback-2'] as const;
 export type Tier = (typeof TIERS)[number];
 
-export const CPU_CLASSES = ['low', 'mid', 'high'] as const;
-export type CpuClass = (typeof CPU_CLASSES)[number];
+// One list of CPU classes for device profiles, reports and module needs.
+export { CPU_CLASSES, type CpuClass };
 
 /** Capabilities a module may declare beside the always-present send/request/on/timers. A
  *  `services.<name>` entry binds a head-end service and so pins the module to the head-end [c7]. */

@@ -2,7 +2,6 @@
 // time so tests stay short; an aedes broker with box identities; a box wired to both. No
 // assertions here.
 
-import { createSocket } from 'node:dgram';
 import { Broadcaster, type CarouselOptions, type ModuleSet } from '../../carousel/index.ts';
 import { staticCredentials, type Credential } from '../../headend/broker-auth.ts';
 import { startAedesBroker, type EmbeddedBroker } from '../../headend/broker-aedes.ts';
@@ -116,11 +115,4 @@ export function makeBox(
   return { box, events };
 }
 
-/** A UDP port free on loopback right now (bound, read, released). */
-export async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
-  const port = s.address().port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+export { freeUdpPort } from './ports.ts';

@@ -5,7 +5,8 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+import { freeTcpPort } from './ports.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mosquittoAclFile } from '../../headend/broker-acl.ts';
@@ -53,7 +54,7 @@ export async function startMosquitto(program: string, options: MosquittoOptions)
 
 async function startOnce(program: string, o: MosquittoOptions): Promise<RunningMosquitto> {
   const dir = mkdtempSync(join(tmpdir(), 'weft-mosquitto-'));
-  const port = await freePort();
+  const port = await freeTcpPort();
   const passwd = join(dir, 'passwd');
   const acl = join(dir, 'acl');
   const logFile = join(dir, 'mosquitto.log');
@@ -132,17 +133,6 @@ function writePasswords(file: string, users: MosquittoUser[], own: boolean): voi
   writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitListening(port: number, child: ChildProcess, withinMs: number): Promise<void> {
   const until = Date.now() + withinMs;

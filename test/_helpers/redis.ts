@@ -2,7 +2,7 @@
 // accepts connections, and kills it afterwards. Callers check for the program with needProgram.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freeTcpPort } from './ports.ts';
 
 export interface RedisServer {
   port: number;
@@ -11,16 +11,6 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 function launch(program: string, port: number): Promise<ChildProcess> {
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'notice'];
@@ -54,7 +44,7 @@ function launch(program: string, port: number): Promise<ChildProcess> {
 export async function startRedis(program: string): Promise<RedisServer> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
+    const port = await freeTcpPort();
     let child: ChildProcess;
     try {
       child = await launch(program, port);
