@@ -9,13 +9,13 @@ import { encodeManifest, generateSigningKey, sha256Hex, signManifest, trustedKey
 import { createUdpTransport } from '../transport/index.ts';
 import { AppCatalog, type PublishedApp } from '../headend/app-catalog.ts';
 import { HeadendNode } from '../headend/node.ts';
-import { FixedPool, HillClimbController, SeededRandom, WaitTargetController, type WorkerController } from '../headend/policy/index.ts';
-import { SqliteRegistry } from '../headend/registry-sqlite.ts';
-import { WorkerPool } from '../headend/worker-pool.ts';
-import { lineChart, reactionMs, throughputBetween, type ThreadSimResult } from '../headend/sim/index.ts';
+import { FixedPool, HillClimbController, SeededRandom, WaitTargetController, type WorkerController } from '../policy/index.ts';
+import { SqliteRegistry } from '../headend/registry/registry-sqlite.ts';
+import { WorkerPool } from '../headend/portions/worker-pool.ts';
+import { lineChart, reactionMs, throughputBetween, type ThreadSimResult } from '../sim/index.ts';
 import { percentile, table } from './_report.ts';
 
-const ENTRY = new URL('../headend/portion-worker.ts', import.meta.url);
+const ENTRY = new URL('../headend/portions/portion-worker.ts', import.meta.url);
 const SOURCE = `function spin(ms) { const end = Date.now() + ms; while (Date.now() < end) {} }
 weft.on('request', (b) => new Promise((r) => { spin(b.cpu); weft.setTimeout(() => r(1), b.hold); }));`;
 

@@ -2,9 +2,9 @@
 // docs/elasticity-*.svg. Also the day scenario the benchmark times. Not a benchmark on its own.
 
 import { writeFileSync } from 'node:fs';
-import { FixedPool, HillClimbController, WaitTargetController } from '../headend/policy/index.ts';
-import type { PolicyKind } from '../headend/policy/index.ts';
-import { barChart, lineChart, runPlant, scenario, simulateThreads, throughputBetween, type RunResult, type Scenario } from '../headend/sim/index.ts';
+import { FixedPool, HillClimbController, WaitTargetController } from '../policy/index.ts';
+import type { PolicyKind } from '../policy/index.ts';
+import { barChart, lineChart, runPlant, scenario, simulateThreads, throughputBetween, type RunResult, type Scenario } from '../sim/index.ts';
 
 /** A million boxes over a compressed day: diurnal peak, a server failure, a VOD flash crowd. */
 export function dayScenario(dayMs: number): Scenario {

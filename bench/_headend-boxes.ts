@@ -4,7 +4,7 @@
 
 import { Channel, SESSIONS_VADDR, SessionOps, type Envelope, type ResourceReport } from '../runtime/index.ts';
 import { connectMqttTransport, type MqttTransport } from '../transport/mqtt.ts';
-import { derivedBoxSecret } from '../headend/broker-auth.ts';
+import { derivedBoxSecret } from '../headend/broker/broker-auth.ts';
 import { percentile } from './_report.ts';
 
 const arg = (name: string): string => {

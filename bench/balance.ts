@@ -7,8 +7,8 @@
 //     `--live` runs only (b) (the simulator's figures are then null).
 
 import { parseArgs } from 'node:util';
-import type { PolicyKind } from '../headend/policy/index.ts';
-import { comparePolicies, runPlant, scenario, type RunResult, type Scenario } from '../headend/sim/index.ts';
+import type { PolicyKind } from '../policy/index.ts';
+import { comparePolicies, runPlant, scenario, type RunResult, type Scenario } from '../sim/index.ts';
 import { result, table } from './_report.ts';
 import { dayScenario, writePlots } from './_balance-plots.ts';
 import { runLive } from './_balance-live.ts';

@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { MqttClient } from 'mqtt';
 import { Broadcaster, moduleSetFromDir, serveUdp } from '../carousel/index.ts';
 import { profile as profileById, startEmulatedBox } from '../devices/index.ts';
-import { staticCredentials } from '../headend/broker-auth.ts';
-import { startAedesBroker } from '../headend/broker-aedes.ts';
+import { staticCredentials } from '../headend/broker/broker-auth.ts';
+import { startAedesBroker } from '../headend/broker/broker-aedes.ts';
 import { importSigningKey, trustedKey } from '../runtime/app/index.ts';
 import type { BoxEvent, Tuner } from '../loader/index.ts';
 // @ts-expect-error build.mjs is plain JavaScript without type declarations

@@ -3,7 +3,7 @@
 // Prints the box's events (states, screens, dials, refusals) as JSON lines until Ctrl-C.
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { derivedBoxSecret } from '../headend/broker-auth.ts';
+import { derivedBoxSecret } from '../headend/broker/broker-auth.ts';
 import { startEmulatedBox } from '../devices/index.ts';
 import { loadTrusted } from '../loader/main.ts';
 import { udpTuner } from '../loader/index.ts';

@@ -12,14 +12,14 @@ import { createUdpTransport, type UdpTransport } from '../transport/index.ts';
 import { connectMqttTransport, type MqttTransport } from '../transport/mqtt.ts';
 import { Broadcaster, moduleSetFromDir, serveUdp, type UdpServer } from '../carousel/index.ts';
 import { AppCatalog } from './app-catalog.ts';
-import { derivedBoxSecret, derivedCredentials } from './broker-auth.ts';
-import { startAedesBroker, type EmbeddedBroker } from './broker-aedes.ts';
+import { derivedBoxSecret, derivedCredentials } from './broker/broker-auth.ts';
+import { startAedesBroker, type EmbeddedBroker } from './broker/broker-aedes.ts';
 import { HeadendNode } from './node.ts';
-import { RedisRegistry } from './registry-redis.ts';
-import { SqliteRegistry } from './registry-sqlite.ts';
-import type { Registry } from './registry.ts';
+import { RedisRegistry } from './registry/registry-redis.ts';
+import { SqliteRegistry } from './registry/registry-sqlite.ts';
+import type { Registry } from './registry/registry.ts';
 import { epgService, guideService, vodService } from './services/index.ts';
-import { WorkerPool } from './worker-pool.ts';
+import { WorkerPool } from './portions/worker-pool.ts';
 
 export interface HeadendConfig {
   /** Node id. Default `node-1`. */
@@ -70,7 +70,7 @@ export interface RunningHeadend {
   close(): Promise<void>;
 }
 
-const WORKER = new URL('./portion-worker.ts', import.meta.url);
+const WORKER = new URL('./portions/portion-worker.ts', import.meta.url);
 
 export async function startHeadend(config: HeadendConfig = {}): Promise<RunningHeadend> {
   rejectUnknown('startHeadend', config, KEYS);

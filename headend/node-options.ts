@@ -4,12 +4,12 @@
 import type { Clock, Transport } from '../runtime/index.ts';
 import type { TrustedKeyJson } from '../runtime/app/index.ts';
 import type { AppCatalog } from './app-catalog.ts';
-import type { ElasticOptions } from './elastic.ts';
-import type { PlacementPolicy } from './policy/index.ts';
-import type { Registry } from './registry.ts';
-import type { ReplicaOptions } from './replicas.ts';
+import type { ElasticOptions } from './portions/elastic.ts';
+import type { PlacementPolicy } from '../policy/index.ts';
+import type { Registry } from './registry/registry.ts';
+import type { ReplicaOptions } from './portions/replicas.ts';
 import type { HeadendService } from './services/index.ts';
-import type { WorkerPool } from './worker-pool.ts';
+import type { WorkerPool } from './portions/worker-pool.ts';
 
 export interface HeadendNodeOptions {
   /** Node id, unique in the cluster. */

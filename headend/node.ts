@@ -23,21 +23,21 @@ import {
 } from '../runtime/index.ts';
 import type { TrustedKeyJson } from '../runtime/app/index.ts';
 import type { AppCatalog } from './app-catalog.ts';
-import { Elastic } from './elastic.ts';
+import { Elastic } from './portions/elastic.ts';
 import { movePortion } from './node-migration.ts';
 import { NODE_OPTIONS, type HeadendNodeOptions, type NodeCounters } from './node-options.ts';
 import { DispatchTable, moduleOf, withoutLocal } from './node-dispatch.ts';
-import { Balancer, type PlacementPolicy } from './policy/index.ts';
-import { SERVICES_NAME, type PortionSpec } from './portion-protocol.ts';
-import { PortionManager } from './portions.ts';
-import type { Registry } from './registry.ts';
-import { Replicas } from './replicas.ts';
-import { RegistryResolver } from './resolver.ts';
+import { Balancer, type PlacementPolicy } from '../policy/index.ts';
+import { SERVICES_NAME, type PortionSpec } from './portions/portion-protocol.ts';
+import { PortionManager } from './portions/portions.ts';
+import type { Registry } from './registry/registry.ts';
+import { Replicas } from './portions/replicas.ts';
+import { RegistryResolver } from './registry/resolver.ts';
 import { ServiceHost } from './services/index.ts';
 import { SessionManager } from './session-manager.ts';
-import { NodeSampler } from './statistics-sampler.ts';
-import { StatisticsProcess } from './statistics-process.ts';
-import { TimingProcess } from './timing.ts';
+import { NodeSampler } from './stats/statistics-sampler.ts';
+import { StatisticsProcess } from './stats/statistics-process.ts';
+import { TimingProcess } from './stats/timing.ts';
 
 export class HeadendNode {
   readonly id: string;

@@ -21,9 +21,9 @@ import {
 } from '../runtime/index.ts';
 import { placeModules, type ModulePlacement } from '../runtime/app/index.ts';
 import type { AppCatalog } from './app-catalog.ts';
-import type { ClusterView, PlacementPolicy } from './policy/index.ts';
-import type { Registry } from './registry.ts';
-import type { StatisticsProcess } from './statistics-process.ts';
+import type { ClusterView, PlacementPolicy } from '../policy/index.ts';
+import type { Registry } from './registry/registry.ts';
+import type { StatisticsProcess } from './stats/statistics-process.ts';
 
 /** What the session manager needs of its node (HeadendNode satisfies it). */
 export interface SessionHost {

@@ -3,7 +3,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { AddressError, ArgumentError, ChannelClosedError, ManualClock } from '../../runtime/index.ts';
-import type { Location, Registry, RegistryChange } from '../../headend/registry.ts';
+import type { Location, Registry, RegistryChange } from '../../headend/registry/registry.ts';
 
 export interface RegistryHarness {
   /** An empty store, opened with `clock`. */

@@ -3,8 +3,8 @@
 // assertions here.
 
 import { Broadcaster, type CarouselOptions, type ModuleSet } from '../../carousel/index.ts';
-import { staticCredentials, type Credential } from '../../headend/broker-auth.ts';
-import { startAedesBroker, type EmbeddedBroker } from '../../headend/broker-aedes.ts';
+import { staticCredentials, type Credential } from '../../headend/broker/broker-auth.ts';
+import { startAedesBroker, type EmbeddedBroker } from '../../headend/broker/broker-aedes.ts';
 import { profile as deviceProfile } from '../../devices/profiles.ts';
 import { Box, type BoxEvent, type BoxOptions, mqttDialer, type Tuner } from '../../loader/index.ts';
 import type { DeviceProfile } from '../../runtime/index.ts';

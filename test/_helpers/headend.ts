@@ -6,15 +6,15 @@ import type { TrustedKeyJson } from '../../runtime/app/index.ts';
 import { createUdpTransport } from '../../transport/index.ts';
 import { connectMqttTransport } from '../../transport/mqtt.ts';
 import { AppCatalog, type PublishedApp } from '../../headend/app-catalog.ts';
-import type { ElasticOptions } from '../../headend/elastic.ts';
-import type { ReplicaOptions } from '../../headend/replicas.ts';
+import type { ElasticOptions } from '../../headend/portions/elastic.ts';
+import type { ReplicaOptions } from '../../headend/portions/replicas.ts';
 import { HeadendNode } from '../../headend/node.ts';
-import { SqliteRegistry } from '../../headend/registry-sqlite.ts';
-import type { Registry } from '../../headend/registry.ts';
+import { SqliteRegistry } from '../../headend/registry/registry-sqlite.ts';
+import type { Registry } from '../../headend/registry/registry.ts';
 import { guideService, vodService } from '../../headend/services/index.ts';
-import { WorkerPool } from '../../headend/worker-pool.ts';
+import { WorkerPool } from '../../headend/portions/worker-pool.ts';
 
-export const WORKER_ENTRY = new URL('../../headend/portion-worker.ts', import.meta.url);
+export const WORKER_ENTRY = new URL('../../headend/portions/portion-worker.ts', import.meta.url);
 
 export interface TestNodeOptions {
   id: string;

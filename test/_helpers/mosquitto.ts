@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { freeTcpPort } from './ports.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mosquittoAclFile } from '../../headend/broker-acl.ts';
+import { mosquittoAclFile } from '../../headend/broker/broker-acl.ts';
 import { TopicScheme } from '../../transport/mqtt-topics.ts';
 
 export interface MosquittoUser {

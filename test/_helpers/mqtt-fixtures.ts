@@ -2,8 +2,8 @@
 // identity and a few box identities, and connected transports on it. No assertions here.
 
 import { type Socket, connect, createServer } from 'node:net';
-import { staticCredentials, type Credential } from '../../headend/broker-auth.ts';
-import { startAedesBroker, type AedesBrokerOptions, type EmbeddedBroker } from '../../headend/broker-aedes.ts';
+import { staticCredentials, type Credential } from '../../headend/broker/broker-auth.ts';
+import { startAedesBroker, type AedesBrokerOptions, type EmbeddedBroker } from '../../headend/broker/broker-aedes.ts';
 import { connectMqttTransport, type MqttTransport } from '../../transport/mqtt.ts';
 import type { MqttTransportOptions } from '../../transport/mqtt-options.ts';
 import { startMosquitto, type MosquittoOptions, type RunningMosquitto } from './mosquitto.ts';

@@ -3,8 +3,8 @@
 
 import test from 'ava';
 import fc from 'fast-check';
-import { type Identity, mosquittoAclFile, weftAcl } from '../../headend/broker-acl.ts';
-import { derivedBoxSecret, derivedCredentials, staticCredentials } from '../../headend/broker-auth.ts';
+import { type Identity, mosquittoAclFile, weftAcl } from '../../headend/broker/broker-acl.ts';
+import { derivedBoxSecret, derivedCredentials, staticCredentials } from '../../headend/broker/broker-auth.ts';
 import { TopicScheme } from '../../transport/mqtt-topics.ts';
 
 const acl = weftAcl(new TopicScheme());

@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import fc from 'fast-check';
-import { FrameGuard } from '../../headend/broker-guard.ts';
+import { FrameGuard } from '../../headend/broker/broker-guard.ts';
 
 /** One MQTT packet: type byte, varint remaining length, body. */
 function packet(type: number, bodyLength: number): Uint8Array {

@@ -6,7 +6,7 @@ import test from 'ava';
 import { which, needProgram } from '../_helpers/env.ts';
 import { aedesBroker, mosquittoBroker, USERS } from '../_helpers/mqtt-fixtures.ts';
 import { probe } from '../_helpers/mqtt-security.ts';
-import type { AclPolicy } from '../../headend/broker-acl.ts';
+import type { AclPolicy } from '../../headend/broker/broker-acl.ts';
 import { openRawClient } from '../../transport/mqtt.ts';
 
 const OPEN_ACL: AclPolicy = { mayPublish: () => true, maySubscribe: () => true, mayRead: () => true };

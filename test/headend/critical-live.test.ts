@@ -4,7 +4,7 @@
 // grow under load and shrink after it.
 import test from 'ava';
 import { Channel, formatVaddr, type Envelope } from '../../runtime/index.ts';
-import { WaitTargetController } from '../../headend/policy/index.ts';
+import { WaitTargetController } from '../../policy/index.ts';
 import { createUdpTransport } from '../../transport/index.ts';
 import { signedApp, type ModuleSpec } from '../_helpers/apps.ts';
 import { memoryRegistry, testNode } from '../_helpers/headend.ts';

@@ -1,10 +1,10 @@
 import test from 'ava';
 import { Worker } from 'node:worker_threads';
 import { ArgumentError, ManualClock, systemClock } from '../../runtime/index.ts';
-import { SharedSemaphore, createSharedQueueLock } from '../../headend/critical/index.ts';
+import { SharedSemaphore, createSharedQueueLock } from '../../headend/portions/critical/index.ts';
 
 // Workers are real threads; they load the same module through the tsx hook the test runs under.
-const MODULE = new URL('../../headend/critical/shared-lock.ts', import.meta.url).href;
+const MODULE = new URL('../../headend/portions/critical/shared-lock.ts', import.meta.url).href;
 const TSX = import.meta.resolve('tsx/esm/api');
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');

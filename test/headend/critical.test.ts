@@ -1,6 +1,6 @@
 import test from 'ava';
 import { ArgumentError, ManualClock, TimeoutError } from '../../runtime/index.ts';
-import { QueueLock, Semaphore, WaitStats } from '../../headend/critical/index.ts';
+import { QueueLock, Semaphore, WaitStats } from '../../headend/portions/critical/index.ts';
 
 const settle = async () => {
   for (let i = 0; i < 5; i++) await Promise.resolve();

@@ -1,8 +1,8 @@
 import test from 'ava';
 import { Redis } from 'ioredis';
 import { ArgumentError, Codes, WeftError } from '../../runtime/index.ts';
-import type { RegistryChange as Change } from '../../headend/registry.ts';
-import { RedisRegistry } from '../../headend/registry-redis.ts';
+import type { RegistryChange as Change } from '../../headend/registry/registry.ts';
+import { RedisRegistry } from '../../headend/registry/registry-redis.ts';
 import { registryContract, nextChange } from '../_contracts/registry.ts';
 import { needProgram, which } from '../_helpers/env.ts';
 import { type RedisServer, startRedis } from '../_helpers/redis.ts';

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ArgumentError, ManualClock } from '../../runtime/index.ts';
-import type { RegistryChange } from '../../headend/registry.ts';
-import { SqliteRegistry } from '../../headend/registry-sqlite.ts';
+import type { RegistryChange } from '../../headend/registry/registry.ts';
+import { SqliteRegistry } from '../../headend/registry/registry-sqlite.ts';
 import { registryContract } from '../_contracts/registry.ts';
 
 const run = promisify(execFile);
@@ -112,7 +112,7 @@ test('sqlite: a write by another process is seen by the version poll', async (t)
     await here.bind('weft://guide/s1/search', { node: 'node-a' });
     const heard: RegistryChange[] = [];
     here.watch((c) => heard.push(c));
-    const moduleUrl = new URL('../../headend/registry-sqlite.ts', import.meta.url).href;
+    const moduleUrl = new URL('../../headend/registry/registry-sqlite.ts', import.meta.url).href;
     const script = `
       import { SqliteRegistry } from ${JSON.stringify(moduleUrl)};
       const r = new SqliteRegistry({ path: ${JSON.stringify(db.path)} });

@@ -1,9 +1,9 @@
 import test from 'ava';
 import { ArgumentError, LocalBus, ManualClock, Router, type Address, type Envelope, type Transport } from '../../runtime/index.ts';
-import type { ChangeListener, LocationRecord, Registry } from '../../headend/registry.ts';
-import { SqliteRegistry } from '../../headend/registry-sqlite.ts';
-import { RedisRegistry } from '../../headend/registry-redis.ts';
-import { RegistryResolver } from '../../headend/resolver.ts';
+import type { ChangeListener, LocationRecord, Registry } from '../../headend/registry/registry.ts';
+import { SqliteRegistry } from '../../headend/registry/registry-sqlite.ts';
+import { RedisRegistry } from '../../headend/registry/registry-redis.ts';
+import { RegistryResolver } from '../../headend/registry/resolver.ts';
 import { nextChange } from '../_contracts/registry.ts';
 import { needProgram } from '../_helpers/env.ts';
 import { startRedis } from '../_helpers/redis.ts';

@@ -1,11 +1,11 @@
 import test from 'ava';
 import { ArgumentError, Channel, ChannelClosedError, LocalBus, ManualClock, type Envelope } from '../../runtime/index.ts';
-import { selectConfig, selectNode } from '../../headend/policy/index.ts';
-import { type NodeStats, parseNodeStats, STAT_OPS } from '../../headend/statistics.ts';
-import type { StatsView } from '../../headend/statistics-aggregate.ts';
-import { StatisticsProcess } from '../../headend/statistics-process.ts';
-import { NodeSampler } from '../../headend/statistics-sampler.ts';
-import { TimingProcess } from '../../headend/timing.ts';
+import { selectConfig, selectNode } from '../../policy/index.ts';
+import { type NodeStats, parseNodeStats, STAT_OPS } from '../../headend/stats/statistics.ts';
+import type { StatsView } from '../../headend/stats/statistics-aggregate.ts';
+import { StatisticsProcess } from '../../headend/stats/statistics-process.ts';
+import { NodeSampler } from '../../headend/stats/statistics-sampler.ts';
+import { TimingProcess } from '../../headend/stats/timing.ts';
 
 const I = 1000;
 

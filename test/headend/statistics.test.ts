@@ -1,9 +1,9 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { ArgumentError, EnvelopeCodec, type Envelope } from '../../runtime/index.ts';
-import { healthy, selectConfig, selectNode } from '../../headend/policy/index.ts';
-import { type BoxStats, type NodeStats, parseBoxStats, parseNodeStats, STAT_OPS } from '../../headend/statistics.ts';
-import { StatsAggregator } from '../../headend/statistics-aggregate.ts';
+import { healthy, selectConfig, selectNode } from '../../policy/index.ts';
+import { type BoxStats, type NodeStats, parseBoxStats, parseNodeStats, STAT_OPS } from '../../headend/stats/statistics.ts';
+import { StatsAggregator } from '../../headend/stats/statistics-aggregate.ts';
 
 const T0 = 1_700_000_000_000;
 

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { ArgumentError } from '../../runtime/index.ts';
-import { RequestTimer } from '../../headend/timing-requests.ts';
+import { RequestTimer } from '../../headend/stats/timing-requests.ts';
 
 function fakeNow(): { now: () => number; advance: (ms: number) => void } {
   let t = 1000;

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { ArgumentError, LocalBus, ManualClock, type Envelope } from '../../runtime/index.ts';
-import { type DeathReason, type Heartbeat, parseHeartbeat, TIMING_OPS, TimingProcess } from '../../headend/timing.ts';
+import { type DeathReason, type Heartbeat, parseHeartbeat, TIMING_OPS, TimingProcess } from '../../headend/stats/timing.ts';
 
 const I = 1000;
 

@@ -1,0 +1,204 @@
+// The embedded MQTT broker (aedes, MQTT 3.1.1) the head-end's composition root starts by
+// default: loopback TCP with TCP_NODELAY, per-box identity and ACL, per-box rate limit, frame
+// size guard; every rejection counted and logged. The only file that imports aedes.
+
+import { type Server, type Socket, createServer } from 'node:net';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import {
+  ArgumentError,
+  type Clock,
+  DEFAULT_MAX_ENVELOPE_BYTES,
+  nonNegative,
+  positiveInt,
+  rejectUnknown,
+  systemClock,
+} from '../../runtime/index.ts';
+import { type RateLimit, TokenBuckets } from '../../transport/mqtt-ingress.ts';
+import { throttledStderrLog } from '../../transport/mqtt-options.ts';
+import { TopicScheme } from '../../transport/mqtt-topics.ts';
+import { type AclPolicy, type Identity, weftAcl } from './broker-acl.ts';
+import type { CredentialStore } from './broker-auth.ts';
+import { FrameGuard, guardReads } from './broker-guard.ts';
+
+export interface BrokerLogEvent {
+  event: 'reject';
+  reason: BrokerRejection;
+  who?: string;
+  topic?: string;
+  detail?: string;
+}
+
+export type BrokerRejection =
+  | 'authFailed' | 'idMismatch' | 'penalized' | 'forbiddenPublish' | 'forbiddenSubscribe' | 'forbiddenForward'
+  | 'tooLarge' | 'rateLimited';
+
+export interface AedesBrokerOptions {
+  /** Who may connect, and as what. Required: the broker has no anonymous access. */
+  credentials: CredentialStore;
+  /** Listen address. Default 127.0.0.1 (the embedded head-end and boxes on one machine). */
+  host?: string;
+  /** Default 0: a free port (see `port` on the result). */
+  port?: number;
+  /** Topic prefix, as in the transports. Default `weft`. */
+  prefix?: string;
+  /** Replace the Weft ACL (tests prove the default is what keeps boxes apart). */
+  acl?: AclPolicy;
+  /** Largest MQTT packet, bytes; checked on the socket before buffering. Default 1 MiB + 4 KiB. */
+  maxPacketBytes?: number;
+  /** Per-box publish rate. Default 200/s with a burst of 400 (a box sends far less). */
+  rateLimit?: RateLimit;
+  /** A box over its rate is slowed (its reads held) up to this long; past it, it is disconnected. Default 1000 ms. */
+  maxThrottleMs?: number;
+  /** A box disconnected for flooding is refused this long. Default 10000 ms. */
+  penaltyMs?: number;
+  clock?: Clock;
+  log?: (e: BrokerLogEvent) => void;
+}
+
+export type BrokerStats = Record<BrokerRejection | 'connections' | 'throttled' | 'clientErrors', number>;
+
+export interface EmbeddedBroker {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  stats(): Readonly<BrokerStats>;
+  close(): Promise<void>;
+}
+
+const KEYS = ['credentials', 'host', 'port', 'prefix', 'acl', 'maxPacketBytes', 'rateLimit', 'maxThrottleMs', 'penaltyMs', 'clock', 'log'];
+const W = 'startAedesBroker';
+
+/** Start aedes on a loopback port with the Weft identity, ACL and limits. */
+export async function startAedesBroker(options: AedesBrokerOptions): Promise<EmbeddedBroker> {
+  rejectUnknown(W, options, KEYS);
+  const creds = options.credentials;
+  if (creds === undefined || typeof creds.verify !== 'function') throw new ArgumentError(`${W}: credentials are required`, 'credentials');
+  const host = options.host ?? '127.0.0.1';
+  const acl = options.acl ?? weftAcl(new TopicScheme(options.prefix));
+  const maxPacket = positiveInt(W, 'maxPacketBytes', options.maxPacketBytes ?? DEFAULT_MAX_ENVELOPE_BYTES + 4096);
+  const rate = options.rateLimit ?? { perSec: 200, burst: 400 };
+  rejectUnknown(`${W}.rateLimit`, rate, ['perSec', 'burst']);
+  const maxThrottleMs = nonNegative(W, 'maxThrottleMs', options.maxThrottleMs ?? 1000);
+  const penaltyMs = nonNegative(W, 'penaltyMs', options.penaltyMs ?? 10_000);
+  const clock = options.clock ?? systemClock;
+  const log = options.log ?? throttledStderrLog('weft broker');
+  const buckets = new TokenBuckets({ perSec: nonNegative(W, 'rateLimit.perSec', rate.perSec), burst: positiveInt(W, 'rateLimit.burst', rate.burst) }, clock);
+  const identities = new WeakMap<Client, Identity>();
+  const penalties = new Map<string, number>();
+  const stats: BrokerStats = {
+    connections: 0, authFailed: 0, idMismatch: 0, penalized: 0, forbiddenPublish: 0, forbiddenSubscribe: 0,
+    forbiddenForward: 0, tooLarge: 0, rateLimited: 0, throttled: 0, clientErrors: 0,
+  };
+  const reject = (reason: BrokerRejection, who: string | undefined, topic?: string, detail?: string): void => {
+    stats[reason]++;
+    const e: BrokerLogEvent = { event: 'reject', reason };
+    if (who !== undefined) e.who = who;
+    if (topic !== undefined) e.topic = topic.length > 200 ? `${topic.slice(0, 200)}...` : topic;
+    if (detail !== undefined) e.detail = detail;
+    log(e);
+  };
+  const refuse = (returnCode: number, message: string): AuthenticateError => Object.assign(new Error(message), { returnCode });
+
+  const aedes = await Aedes.createBroker({
+    maxClientsIdLength: 64,
+    drainTimeout: 10_000,
+    connectTimeout: 10_000,
+    authenticate(client, username, password, done) {
+      const who = typeof username === 'string' ? creds.verify(username, password) : undefined;
+      if (who === undefined) {
+        reject('authFailed', typeof username === 'string' ? username.slice(0, 64) : undefined);
+        return done(refuse(4, 'bad username or password'), null); // [MQTT-3.2.2-3] return code 4
+      }
+      if (client.id !== who.id) {
+        reject('idMismatch', who.id, undefined, `client id "${String(client.id).slice(0, 64)}"`);
+        return done(refuse(2, 'client id must equal the username'), null); // so no box can take over another's session
+      }
+      const until = penalties.get(who.id);
+      if (until !== undefined && until > clock.now()) {
+        reject('penalized', who.id);
+        return done(refuse(3, 'flooding; come back later'), null);
+      }
+      penalties.delete(who.id);
+      identities.set(client, who);
+      done(null, true);
+    },
+    authorizePublish(client, packet, done) {
+      const who = client === null ? undefined : identities.get(client);
+      if (who === undefined || !acl.mayPublish(who, packet.topic)) {
+        reject('forbiddenPublish', who?.id, packet.topic);
+        return done(new Error('publish not allowed on this topic'));
+      }
+      const size = packet.payload?.length ?? 0;
+      if (size > maxPacket) {
+        reject('tooLarge', who.id, packet.topic, `${size} bytes`);
+        return done(new Error('payload too large'));
+      }
+      if (who.role !== 'box') return done(null);
+      const wait = buckets.reserve(who.id, maxThrottleMs);
+      if (wait < 0) {
+        penalties.set(who.id, clock.now() + penaltyMs);
+        if (penalties.size > 100_000) sweep(penalties, clock.now());
+        reject('rateLimited', who.id, packet.topic, `over ${rate.perSec}/s; disconnected for ${penaltyMs} ms`);
+        return done(new Error('rate limit exceeded'));
+      }
+      if (wait === 0) return done(null);
+      // Hold this message: aedes reads the next batch only when this one is done, so the box is
+      // slowed by TCP backpressure instead of losing messages.
+      stats.throttled++;
+      clock.setTimeout(() => done(null), wait);
+    },
+    authorizeSubscribe(client, sub, done) {
+      const who = identities.get(client);
+      if (who === undefined || !acl.maySubscribe(who, sub.topic)) {
+        reject('forbiddenSubscribe', who?.id, sub.topic);
+        return done(null, null); // negated: SUBACK 0x80, the connection stays
+      }
+      done(null, sub);
+    },
+    authorizeForward(client, packet) {
+      const who = identities.get(client);
+      if (who === undefined || !acl.mayRead(who, packet.topic)) {
+        reject('forbiddenForward', who?.id, packet.topic);
+        return null;
+      }
+      return packet;
+    },
+  });
+  aedes.on('clientError', () => void stats.clientErrors++);
+  aedes.on('connectionError', () => void stats.clientErrors++);
+
+  const sockets = new Set<Socket>();
+  const server: Server = createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    guardReads(socket, new FrameGuard(maxPacket), (size) => reject('tooLarge', undefined, undefined, `packet of ${size} bytes`));
+    aedes.handle(socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    host,
+    port,
+    stats: () => ({ ...stats, connections: aedes.connectedClients }),
+    close: () =>
+      (closing ??= new Promise<void>((resolve) => {
+        server.close();
+        for (const s of sockets) s.destroy();
+        aedes.close(() => resolve());
+      })),
+  };
+}
+
+function sweep(penalties: Map<string, number>, now: number): void {
+  for (const [id, until] of penalties) if (until <= now) penalties.delete(id);
+}

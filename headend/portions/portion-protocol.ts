@@ -1,0 +1,97 @@
+// Messages between a node's main thread and its portion workers (structured clone over the
+// worker port). Envelopes cross as objects: same-server delivery needs no encoding [c8, c10].
+
+import type { Clock, Envelope } from '../../runtime/index.ts';
+import type { CriticalGuard } from '../../runtime/app/index.ts';
+import type { WaitSnapshot } from './critical/index.ts';
+
+/**
+ * A clock both sides of the worker port agree on (ms since the epoch, sub-ms resolution): the
+ * node stamps each request's arrival with it and the worker measures waits from that stamp [c24].
+ */
+export function threadNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** A Clock on threadNow (for the locks and waits of critical sections). */
+export const threadClock: Clock = {
+  now: threadNow,
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as Parameters<typeof clearTimeout>[0]),
+};
+
+/**
+ * One critical module of one instance [c20-c23]: the node's wait-and-lock for the module's virtual
+ * address (a SharedSemaphore buffer, the same for every instance on the node) and this instance's
+ * probe, which the worker writes and the node's thread controller reads (PROBE slots).
+ */
+export interface CriticalSpec {
+  guard: CriticalGuard;
+  permits: number;
+  lock: SharedArrayBuffer;
+  probe: SharedArrayBuffer;
+}
+
+/** BigInt64 slots of a probe: oldest waiting request's start (us, 0: none), busy and held time (us), requests done. */
+export const PROBE = { OLDEST_US: 0, BUSY_US: 1, HELD_US: 2, DONE: 3, SLOTS: 4 } as const;
+
+export function newProbe(): SharedArrayBuffer {
+  return new SharedArrayBuffer(PROBE.SLOTS * 8);
+}
+
+/** A worker's wait statistics for one critical module of one instance (in its load reports). */
+export interface ModuleWaits extends WaitSnapshot {
+  iid: string;
+  module: string;
+}
+
+/** Everything a worker needs to start one portion instance; it verifies the app itself. */
+export interface PortionSpec {
+  /** Instance id: the local queue id of this instance on the node [c10]. */
+  iid: string;
+  node: string;
+  app: string;
+  /** Session id, or `*` for a portion shared by all sessions. */
+  session: string;
+  /** Module names of the app to run here (server, peer, and mutable modules placed here). */
+  modules: string[];
+  /** The signed app as published: manifest bytes, signature, module bytes by name. */
+  manifest: Uint8Array;
+  signature: Uint8Array;
+  sources: Record<string, Uint8Array>;
+  /** Trusted signing keys (TrustedKeyJson). */
+  trusted: unknown[];
+  /** Snapshots to restore, by module (a moved portion, or a mutable module coming back) [c31]. */
+  states?: Record<string, Uint8Array>;
+  /** Head-end services the node offers (names for weft.services). */
+  services: string[];
+  /** Sandbox memory for this instance, bytes. */
+  memoryBytes?: number;
+  /** Deadline of one dispatched event, ms (a loaded head-end needs more than a box's 100 ms). */
+  deadlineMs?: number;
+  /** Critical modules by name: their locks and probes [c20-c23]. */
+  critical?: Record<string, CriticalSpec>;
+}
+
+export type ToWorker =
+  | { t: 'start'; spec: PortionSpec }
+  /** `at`: the envelope's arrival on the node (threadNow), where its waits start [c24]. */
+  | { t: 'env'; iid: string; module: string; env: Envelope; at: number }
+  | { t: 'snapshot'; rid: number; iid: string }
+  | { t: 'stop'; rid: number; iid: string };
+
+export type FromWorker =
+  | { t: 'ready' }
+  | { t: 'started'; iid: string; ok: true }
+  | { t: 'started'; iid: string; ok: false; error: string }
+  /** An envelope a module sent: the main thread routes it. */
+  | { t: 'out'; iid: string; env: Envelope }
+  | { t: 'snapshot'; rid: number; states?: Record<string, Uint8Array>; error?: string }
+  | { t: 'stopped'; rid: number }
+  | { t: 'fault'; iid: string; module: string; error: string }
+  | { t: 'load'; busyMs: number; served: number; inflight: number; waits?: ModuleWaits[] };
+
+/** Module name of the node's service host: `weft://headend/<node>/services`. */
+export const SERVICES_NAME = 'services';
+/** Pseudo-module an instance sends service requests from: `weft://<app>/<session>/_svc`. */
+export const SERVICE_CLIENT = '_svc';

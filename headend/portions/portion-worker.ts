@@ -1,0 +1,204 @@
+// A portion worker thread: hosts server-portion instances, each an AppSandbox (one QuickJS
+// runtime, one context per module) with a Channel per module. It verifies what it is given
+// before evaluating it, and talks to the main thread only through portion-protocol messages.
+
+import { parentPort } from 'node:worker_threads';
+import { Channel, Codes, RemoteError, formatVaddr, type Envelope } from '../../runtime/index.ts';
+import { trustedKeyFromJson, verifyApp, type TrustedKeyJson } from '../../runtime/app/index.ts';
+import { AppSandbox, channelHandlers, loadEngine, type ModuleSandbox, type ServiceHandler } from '../../sandbox/index.ts';
+import { CriticalGuard } from './portion-guard.ts';
+import { SERVICE_CLIENT, SERVICES_NAME, type FromWorker, type ModuleWaits, type PortionSpec, type ToWorker } from './portion-protocol.ts';
+
+interface Instance {
+  spec: PortionSpec;
+  sandbox: AppSandbox;
+  channels: Map<string, Channel>;
+  /** Critical modules' guards [c20-c23]. */
+  guards: Map<string, CriticalGuard>;
+  /** Arrival on the node of the envelope being received now (read by the guard wrappers). */
+  arrival: number;
+}
+
+const port = parentPort;
+if (port === null) throw new Error('portion-worker must run in a worker thread');
+const post = (m: FromWorker): void => port.postMessage(m);
+// One engine per thread, shared by its instances: its WebAssembly memory is their byte cap.
+const engine = await loadEngine({ maxMemoryBytes: 1024 * 1024 * 1024 });
+const instances = new Map<string, Instance>();
+let busyMs = 0;
+let served = 0;
+
+// Verified apps, keyed by the exact manifest, signature, keys and module bytes they were
+// verified from: a thousand sessions of one app verify it once per thread, not a thousand times.
+const verifiedApps = new Map<string, Promise<Awaited<ReturnType<typeof verifyApp>>>>();
+
+function appKey(spec: PortionSpec): string {
+  const parts = [Buffer.from(spec.manifest).toString('latin1'), Buffer.from(spec.signature).toString('latin1'), JSON.stringify(spec.trusted)];
+  for (const m of [...spec.modules].sort()) parts.push(m, Buffer.from(spec.sources[m] ?? new Uint8Array()).toString('latin1'));
+  return parts.join('\u0000');
+}
+
+function verified(spec: PortionSpec): Promise<Awaited<ReturnType<typeof verifyApp>>> {
+  const key = appKey(spec);
+  let v = verifiedApps.get(key);
+  if (v === undefined) {
+    const wanted = new Set(spec.modules);
+    v = Promise.all(spec.trusted.map((k) => trustedKeyFromJson(k as TrustedKeyJson))).then((trusted) =>
+      verifyApp({ manifest: spec.manifest, signature: spec.signature, trusted, modules: new Map(Object.entries(spec.sources)), select: (e) => wanted.has(e.name) }),
+    );
+    if (verifiedApps.size >= 64) verifiedApps.clear();
+    verifiedApps.set(key, v);
+  }
+  return v;
+}
+
+async function start(spec: PortionSpec): Promise<void> {
+  const app = await verified(spec);
+  if (!app.ok) {
+    post({ t: 'started', iid: spec.iid, ok: false, error: app.error.message });
+    return;
+  }
+  const channels = new Map<string, Channel>();
+  // weft.services.request(name, {op, ...args}) becomes a request to the node's service host
+  // [c34-c36], sent from the instance's own service address so the host knows app and session.
+  const servicesAddr = { vaddr: formatVaddr({ app: 'headend', session: spec.node, module: SERVICES_NAME }) };
+  const svc = new Channel({
+    self: { vaddr: formatVaddr({ app: spec.app, session: spec.session, module: SERVICE_CLIENT }) },
+    write: (env: Envelope) => post({ t: 'out', iid: spec.iid, env }),
+  });
+  channels.set(SERVICE_CLIENT, svc);
+  const services: Record<string, ServiceHandler> = {};
+  for (const name of spec.services) {
+    // weft.services.request('epg', { op: 'listings', day: 0 }) -> op svc.epg.listings, args { day: 0 }
+    services[name] = (body) => {
+      const { op, ...args } = (body ?? {}) as { op?: unknown };
+      if (typeof op !== 'string') return Promise.reject(new RemoteError(Codes.BAD_REQUEST, `services.request('${name}', body): body.op must name the method`));
+      return svc.request(servicesAddr, args, { op: `svc.${name}.${op}` });
+    };
+  }
+  const sandbox = new AppSandbox(engine, {
+    app: spec.app,
+    side: 'headend',
+    session: spec.session,
+    limits: { ...(spec.memoryBytes === undefined ? {} : { memoryBytes: spec.memoryBytes }), ...(spec.deadlineMs === undefined ? {} : { deadlineMs: spec.deadlineMs }) },
+    services,
+    onFault: (err) => post({ t: 'fault', iid: spec.iid, module: err.where, error: err.message }),
+  });
+  const inst: Instance = { spec, sandbox, channels, guards: new Map(), arrival: 0 };
+  const refuse = (error: string): void => {
+    for (const ch of channels.values()) ch.close();
+    sandbox.destroy();
+    post({ t: 'started', iid: spec.iid, ok: false, error });
+  };
+  for (const name of spec.modules) {
+    const mod = app.value.modules.get(name);
+    if (mod === undefined) continue;
+    const self = { vaddr: formatVaddr({ app: spec.app, session: spec.session, module: name }) };
+    const ref: { m?: ModuleSandbox } = {};
+    const handlers = channelHandlers(() => ref.m);
+    const critical = spec.critical?.[name];
+    const guard = critical === undefined ? undefined : new CriticalGuard(critical);
+    if (guard !== undefined) inst.guards.set(name, guard);
+    const ch = new Channel({
+      self,
+      write: (env: Envelope) => post({ t: 'out', iid: spec.iid, env }),
+      ...(guard === undefined ? handlers : guarded(inst, guard, handlers)),
+    });
+    channels.set(name, ch);
+    const loaded = sandbox.load(mod, { link: ch });
+    if (!loaded.ok) return refuse(loaded.error.message);
+    ref.m = loaded.value;
+    const state = spec.states?.[name];
+    if (state !== undefined) {
+      const r = ref.m.restore(state);
+      if (!r.ok) return refuse(r.error.message);
+    }
+  }
+  for (const m of sandbox.modules()) {
+    const r = m.start();
+    if (!r.ok) return refuse(r.error.message);
+  }
+  instances.set(spec.iid, inst);
+  post({ t: 'started', iid: spec.iid, ok: true });
+}
+
+// [c20-c24] every request and message to a critical module waits its turn and the lock, timed
+// from its arrival on the node; the reply goes out when the handler is done and the lock is free.
+function guarded(inst: Instance, guard: CriticalGuard, h: ReturnType<typeof channelHandlers>): ReturnType<typeof channelHandlers> {
+  return {
+    onRequest: (env) => guard.run(inst.arrival, () => h.onRequest(env)),
+    onMessage: (env) => {
+      guard.run(inst.arrival, () => h.onMessage(env)).catch(() => undefined);
+    },
+  };
+}
+
+function deliver(iid: string, module: string, env: Envelope, at: number): void {
+  const inst = instances.get(iid);
+  const ch = inst?.channels.get(module);
+  if (inst === undefined || ch === undefined) return;
+  inst.arrival = at;
+  const t0 = performance.now();
+  try {
+    ch.receive(env);
+  } finally {
+    busyMs += performance.now() - t0;
+    served++;
+  }
+}
+
+function snapshot(rid: number, iid: string): void {
+  const inst = instances.get(iid);
+  if (inst === undefined) return post({ t: 'snapshot', rid, error: `no instance ${iid}` });
+  const states: Record<string, Uint8Array> = {};
+  for (const m of inst.sandbox.modules()) {
+    if (m.entry.kind !== 'mutable' && m.entry.kind !== 'server') continue;
+    const r = m.snapshot();
+    if (r.ok) states[m.name] = r.value;
+  }
+  post({ t: 'snapshot', rid, states });
+}
+
+function stop(rid: number, iid: string): void {
+  const inst = instances.get(iid);
+  if (inst !== undefined) {
+    for (const ch of inst.channels.values()) ch.close();
+    inst.sandbox.destroy();
+    instances.delete(iid);
+  }
+  post({ t: 'stopped', rid });
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'start':
+      start(m.spec).catch((e: unknown) => post({ t: 'started', iid: m.spec.iid, ok: false, error: (e as Error).message }));
+      return;
+    case 'env':
+      deliver(m.iid, m.module, m.env, m.at);
+      return;
+    case 'snapshot':
+      snapshot(m.rid, m.iid);
+      return;
+    case 'stop':
+      stop(m.rid, m.iid);
+      return;
+  }
+});
+
+setInterval(() => {
+  let inflight = 0;
+  const waits: ModuleWaits[] = [];
+  for (const i of instances.values()) {
+    for (const ch of i.channels.values()) inflight += ch.stats().pending;
+    for (const [module, g] of i.guards) {
+      waits.push({ iid: i.spec.iid, module, ...g.snapshot() });
+      busyMs += g.cpuMs;
+      g.cpuMs = 0;
+    }
+  }
+  post({ t: 'load', busyMs, served, inflight, ...(waits.length === 0 ? {} : { waits }) });
+  busyMs = 0;
+}, 500).unref();
+
+post({ t: 'ready' });

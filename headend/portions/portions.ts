@@ -1,0 +1,262 @@
+// The node's side of its portion workers: starts instances on threads, delivers envelopes to
+// them, takes snapshots, stops them, and adds threads on demand [c14, c20]. Which instance gets
+// a request is decided here (least in flight), so the node spreads load across its threads.
+
+import { ArgumentError, fail, ok, type Envelope, type Result } from '../../runtime/index.ts';
+import { threadNow, type FromWorker, type ModuleWaits, type PortionSpec, type ToWorker } from './portion-protocol.ts';
+import type { PooledWorker, WorkerPool } from './worker-pool.ts';
+
+export interface PortionManagerOptions {
+  pool: WorkerPool;
+  /** Envelopes the modules send; the node routes them. */
+  onOut: (env: Envelope, iid: string) => void;
+  onFault?: (iid: string, module: string, error: string) => void;
+  /** Instances one thread hosts before another thread is used. Default 256 (a QuickJS instance is ~100-300 KB). */
+  perThread?: number;
+}
+
+interface Thread {
+  w: PooledWorker;
+  instances: Set<string>;
+  /** Busy ms over the last load report, and envelopes delivered since. */
+  busyMs: number;
+  inflight: number;
+  /** Critical-section waits of its instances, from the last load report [c24]. */
+  waits: ModuleWaits[];
+}
+
+interface Instance {
+  iid: string;
+  spec: PortionSpec;
+  thread: Thread;
+  /** Requests delivered and not yet answered (replies seen in onOut). */
+  inflight: number;
+}
+
+export interface ThreadStats {
+  id: number;
+  instances: number;
+  busyMs: number;
+  inflight: number;
+}
+
+export class PortionManager {
+  #pool: WorkerPool;
+  #onOut: PortionManagerOptions['onOut'];
+  #onFault: NonNullable<PortionManagerOptions['onFault']>;
+  #perThread: number;
+  #threads: Thread[] = [];
+  #instances = new Map<string, Instance>();
+  #waiting = new Map<string, (r: Result<void, Error>) => void>();
+  #rpc = new Map<number, (m: FromWorker) => void>();
+  #rid = 1;
+  #growing: Promise<number> | undefined;
+
+  constructor(o: PortionManagerOptions) {
+    this.#pool = o.pool;
+    this.#onOut = o.onOut;
+    this.#onFault = o.onFault ?? (() => {});
+    this.#perThread = o.perThread ?? 256;
+  }
+
+  get threads(): number {
+    return this.#threads.length;
+  }
+
+  threadStats(): ThreadStats[] {
+    return this.#threads.map((t) => ({ id: t.w.id, instances: t.instances.size, busyMs: t.busyMs, inflight: t.inflight }));
+  }
+
+  has(iid: string): boolean {
+    return this.#instances.has(iid);
+  }
+
+  /** Requests and control messages delivered to the instance and not answered yet. */
+  inflightOf(iid: string): number {
+    return this.#instances.get(iid)?.inflight ?? 0;
+  }
+
+  spec(iid: string): PortionSpec | undefined {
+    return this.#instances.get(iid)?.spec;
+  }
+
+  /** Add a thread now (pre-warmed by the pool) [c20]. */
+  async addThread(): Promise<number> {
+    const w = await this.#pool.acquire();
+    const t: Thread = { w, instances: new Set(), busyMs: 0, inflight: 0, waits: [] };
+    w.onMessage((m) => this.#fromWorker(t, m as FromWorker));
+    w.onExit(() => this.#lost(t));
+    this.#threads.push(t);
+    return w.id;
+  }
+
+  /** Start an instance on a given thread, or the least loaded one. */
+  async start(spec: PortionSpec, threadId?: number): Promise<Result<void, Error>> {
+    if (this.#instances.has(spec.iid)) throw new ArgumentError(`instance ${spec.iid} exists`, 'iid');
+    let t = threadId === undefined ? this.#leastLoaded() : this.#threads.find((x) => x.w.id === threadId);
+    while (t === undefined) {
+      if (this.#pool.busy >= this.#pool.max) {
+        // Every thread the pool may have is in use: share the least loaded one.
+        t = this.#leastLoaded(true);
+        if (t !== undefined) break;
+      }
+      // One thread grows at a time: a burst of starts shares the new thread instead of each taking one.
+      this.#growing ??= this.addThread().finally(() => (this.#growing = undefined));
+      await this.#growing;
+      t = this.#leastLoaded();
+    }
+    const thread = t;
+    const done = new Promise<Result<void, Error>>((resolve) => this.#waiting.set(spec.iid, resolve));
+    this.#instances.set(spec.iid, { iid: spec.iid, spec, thread, inflight: 0 });
+    thread.instances.add(spec.iid);
+    this.#post(thread, { t: 'start', spec });
+    const r = await done;
+    if (!r.ok) {
+      this.#instances.delete(spec.iid);
+      thread.instances.delete(spec.iid);
+    }
+    return r;
+  }
+
+  /** Start an instance on a thread of its own, taken now from the pool (pre-warmed) [c20]. */
+  async startOnNewThread(spec: PortionSpec): Promise<Result<void, Error>> {
+    if (this.#pool.busy >= this.#pool.max) return fail(new Error(`all ${this.#pool.max} worker threads in use`));
+    let id: number;
+    try {
+      id = await this.addThread();
+    } catch (e) {
+      return fail(e as Error);
+    }
+    const r = await this.start(spec, id);
+    if (!r.ok) await this.#releaseIfIdle(id);
+    return r;
+  }
+
+  /** Room for more threads in the pool. */
+  get threadsLeft(): number {
+    return Math.max(0, this.#pool.max - this.#pool.busy);
+  }
+
+  /** The last critical-section wait reports of an instance's modules (worker load reports). */
+  waitsOf(iid: string): ModuleWaits[] {
+    return this.#instances.get(iid)?.thread.waits.filter((w) => w.iid === iid) ?? [];
+  }
+
+  deliver(iid: string, module: string, env: Envelope): boolean {
+    const inst = this.#instances.get(iid);
+    if (inst === undefined) return false;
+    if (env.kind === 'req' || env.kind === 'ctl') {
+      inst.inflight++;
+      inst.thread.inflight++;
+    }
+    // [c24] the arrival on the node, where the request's wait for a critical section starts.
+    this.#post(inst.thread, { t: 'env', iid, module, env, at: threadNow() });
+    return true;
+  }
+
+  /** Of several instances, the one with the fewest requests in flight [c14]. */
+  pick(iids: readonly string[]): string | undefined {
+    let best: Instance | undefined;
+    for (const id of iids) {
+      const i = this.#instances.get(id);
+      if (i !== undefined && (best === undefined || i.inflight < best.inflight)) best = i;
+    }
+    return best?.iid;
+  }
+
+  async snapshot(iid: string): Promise<Result<Record<string, Uint8Array>, Error>> {
+    const inst = this.#instances.get(iid);
+    if (inst === undefined) return fail(new Error(`no instance ${iid}`));
+    const m = await this.#call(inst.thread, (rid) => ({ t: 'snapshot', rid, iid }));
+    if (m.t !== 'snapshot' || m.states === undefined) return fail(new Error(m.t === 'snapshot' ? (m.error ?? 'snapshot failed') : 'snapshot failed'));
+    return ok(m.states);
+  }
+
+  /** Stop an instance; with `releaseThread`, a thread left with no instance goes back (never the last). */
+  async stop(iid: string, releaseThread = false): Promise<void> {
+    const inst = this.#instances.get(iid);
+    if (inst === undefined) return;
+    this.#instances.delete(iid);
+    inst.thread.instances.delete(iid);
+    await this.#call(inst.thread, (rid) => ({ t: 'stop', rid, iid }));
+    if (releaseThread) await this.#releaseIfIdle(inst.thread.w.id);
+  }
+
+  async #releaseIfIdle(id: number): Promise<void> {
+    const t = this.#threads.find((x) => x.w.id === id);
+    if (t === undefined || t.instances.size > 0 || this.#threads.length <= 1) return;
+    this.#threads = this.#threads.filter((x) => x !== t);
+    await this.#pool.release(t.w);
+  }
+
+  async close(): Promise<void> {
+    for (const iid of [...this.#instances.keys()]) await this.stop(iid);
+    for (const t of this.#threads) await this.#pool.release(t.w);
+    this.#threads = [];
+  }
+
+  #leastLoaded(overcommit = false): Thread | undefined {
+    let best: Thread | undefined;
+    for (const t of this.#threads) {
+      if (!overcommit && t.instances.size >= this.#perThread) continue;
+      if (best === undefined || t.instances.size < best.instances.size) best = t;
+    }
+    return best;
+  }
+
+  #post(t: Thread, m: ToWorker): void {
+    t.w.post(m);
+  }
+
+  #call(t: Thread, make: (rid: number) => ToWorker): Promise<FromWorker> {
+    const rid = this.#rid++;
+    return new Promise((resolve) => {
+      this.#rpc.set(rid, resolve);
+      this.#post(t, make(rid));
+    });
+  }
+
+  #fromWorker(t: Thread, m: FromWorker): void {
+    switch (m.t) {
+      case 'out': {
+        const inst = this.#instances.get(m.iid);
+        if (inst !== undefined && (m.env.kind === 'rep' || m.env.kind === 'err' || m.env.kind === 'ack') && inst.inflight > 0) {
+          inst.inflight--;
+          t.inflight = Math.max(0, t.inflight - 1);
+        }
+        this.#onOut(m.env, m.iid);
+        return;
+      }
+      case 'started': {
+        const w = this.#waiting.get(m.iid);
+        this.#waiting.delete(m.iid);
+        w?.(m.ok ? ok(undefined) : fail(new Error(m.error)));
+        return;
+      }
+      case 'snapshot':
+      case 'stopped': {
+        const r = this.#rpc.get(m.rid);
+        this.#rpc.delete(m.rid);
+        r?.(m);
+        return;
+      }
+      case 'fault':
+        this.#onFault(m.iid, m.module, m.error);
+        return;
+      case 'load':
+        t.busyMs = m.busyMs;
+        t.waits = m.waits ?? [];
+        return;
+      case 'ready':
+        return;
+    }
+  }
+
+  #lost(t: Thread): void {
+    this.#threads = this.#threads.filter((x) => x !== t);
+    for (const iid of t.instances) {
+      this.#instances.delete(iid);
+      this.#onFault(iid, '', 'worker thread exited');
+    }
+  }
+}

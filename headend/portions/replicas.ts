@@ -1,0 +1,294 @@
+// Spawning a shared portion on other servers [c25, c26, c30]: the node where a shared critical
+// portion is bound (its primary) asks the saturation rule each report interval; when it says
+// spawn, it starts a replica on the node the statistics pick (load of this and other apps), and
+// splits the portion's requests between them. Clients keep the one virtual address [c26]; each
+// replica is also reachable at its own instance address (`weft://app/*/module/<n>`) [c31, c32].
+// Decisions are headend/policy's; this file measures, asks and applies.
+
+import {
+  Codes,
+  RemoteError,
+  formatVaddr,
+  rejectUnknown,
+  type Address,
+  type Clock,
+  type Envelope,
+  type Result,
+  type TimerHandle,
+  type UdpAddress,
+} from '../../runtime/index.ts';
+import type { Elastic, Group } from './elastic.ts';
+import type { DispatchTable } from '../node-dispatch.ts';
+import { decideScale, pickShare, portionShares, scaleConfig, type ClusterView, type PortionState, type ScaleConfig, type ScaleOptions, type ShareOptions, type Uniform } from '../../policy/index.ts';
+import type { PortionSpec } from './portion-protocol.ts';
+import type { PortionManager } from './portions.ts';
+import type { Registry } from '../registry/registry.ts';
+import type { StatisticsProcess } from '../stats/statistics-process.ts';
+
+export const ReplicaOps = { start: 'replica.start', stop: 'replica.stop' } as const;
+
+export interface ReplicaOptions {
+  /** Thresholds of the saturation rule (headend/policy decideScale), or false: never spawn. */
+  scale?: ScaleOptions | false;
+  /** How shares follow measured pressure (portionShares). */
+  share?: ShareOptions;
+  /** Decision cadence, ms. Default: the statistics report interval. */
+  everyMs?: number;
+  random?: Uniform;
+}
+
+const OPTIONS = ['scale', 'share', 'everyMs', 'random'];
+
+/** What the replica manager needs of its node (HeadendNode). */
+export interface ReplicaHost {
+  readonly id: string;
+  readonly clock: Clock;
+  readonly udpAddress: UdpAddress;
+  readonly statistics: StatisticsProcess;
+  readonly elastic: Elastic;
+  readonly portions: PortionManager;
+  readonly table: DispatchTable;
+  readonly registry: Registry;
+  peerUdp(node: string): UdpAddress | undefined;
+  request(dst: Address, body: unknown, op: string, timeoutMs?: number): Promise<unknown>;
+  makeSpec(app: string, session: string, modules: string[]): Result<PortionSpec, Error>;
+  stopPortion(iid: string, unbind?: boolean): Promise<void>;
+}
+
+/** A primary's spread: the nodes serving the portion (itself first) and their shares [c30]. */
+export interface Spread {
+  readonly vaddr: string;
+  /** Module addresses whose requests are split. */
+  readonly vaddrs: ReadonlySet<string>;
+  state: PortionState;
+  /** Replica number per node. */
+  readonly instances: Map<string, string>;
+  next: number;
+  busy: boolean;
+  /** Requests sent to each node (routing counts, for tests and the dashboard). */
+  readonly routed: Map<string, number>;
+  last: string;
+}
+
+interface ReplicaBody {
+  app: string;
+  modules: string[];
+  instance: string;
+}
+
+export class Replicas {
+  readonly #host: ReplicaHost;
+  readonly #cfg: ScaleConfig | undefined;
+  readonly #share: ShareOptions;
+  readonly #everyMs: number;
+  readonly #random: Uniform;
+  readonly #log: (line: string) => void;
+  readonly #spreads = new Map<string, Spread>();
+  #timer: TimerHandle | undefined;
+  #closed = false;
+
+  constructor(host: ReplicaHost, options: ReplicaOptions = {}, log: (line: string) => void = () => {}) {
+    rejectUnknown('ReplicaOptions', options, OPTIONS);
+    this.#host = host;
+    this.#log = log;
+    this.#cfg = options.scale === false ? undefined : scaleConfig(options.scale ?? {}, 'ReplicaOptions.scale');
+    this.#share = { waitTargetMs: this.#cfg?.waitTargetMs ?? 50, ...options.share };
+    this.#everyMs = options.everyMs ?? host.statistics.intervalMs;
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** Start deciding (after the node joined). Idempotent. */
+  start(): void {
+    if (this.#cfg === undefined || this.#closed || this.#timer !== undefined) return;
+    this.#timer = this.#host.clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#decideAll()
+        .catch((e: unknown) => this.#log(`replica decisions: ${(e as Error).message}`))
+        .finally(() => this.start());
+    }, this.#everyMs);
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) this.#host.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Start a replica of this node's shared portion on `node` now and give it a share (a spawn decision, by hand). */
+  async spawnOn(vaddr: string, node: string): Promise<Result<string, Error>> {
+    const g = this.#host.elastic.group(vaddr);
+    if (g === undefined || g.role !== 'primary') return { ok: false, error: new Error(`no shared portion ${vaddr} led by this node`) };
+    const s = this.#spreadOf(g);
+    if (s.state.nodes.includes(node) || node === this.#host.id) return { ok: false, error: new Error(`${vaddr} already runs on ${node}`) };
+    return this.#spawn(g, s, node, this.#portionView(g.vaddr, [...s.state.nodes, node]));
+  }
+
+  /** Stop the replica on `node` (a retire decision, by hand). */
+  async retireFrom(vaddr: string, node: string): Promise<void> {
+    const g = this.#host.elastic.group(vaddr);
+    const s = this.#spreads.get(vaddr);
+    if (g !== undefined && s !== undefined) await this.#retire(g, s, node);
+  }
+
+  spread(vaddr: string): Spread | undefined {
+    for (const s of this.#spreads.values()) if (s.vaddrs.has(vaddr)) return s;
+    return undefined;
+  }
+
+  /**
+   * [c30 step 4] Where a request for a hosted address goes: a replica's UDP pair for its share of
+   * the requests, or undefined to serve it here. Only requests from outside this node are split:
+   * a module calling another of its portion keeps the call on its own node.
+   */
+  route(env: Envelope, vaddr: string): UdpAddress | undefined {
+    if (this.#spreads.size === 0 || env.kind === 'rep' || env.kind === 'err' || env.kind === 'ack') return undefined;
+    if (env.src.queue !== undefined && this.#host.portions.has(env.src.queue)) return undefined;
+    const s = this.spread(vaddr);
+    if (s === undefined || s.state.nodes.length < 2) return undefined;
+    const node = s.state.nodes[pickShare(s.state.shares, this.#random())] as string;
+    s.routed.set(node, (s.routed.get(node) ?? 0) + 1);
+    return node === this.#host.id ? undefined : this.#host.peerUdp(node);
+  }
+
+  /** Control requests from a primary: start or stop a replica here. */
+  async control(env: Envelope): Promise<unknown> {
+    const b = checkBody(env.body);
+    if (env.op === ReplicaOps.start) return this.#startHere(b);
+    if (env.op === ReplicaOps.stop) return this.#stopHere(b);
+    throw new RemoteError(Codes.NOT_FOUND, `no control operation "${env.op ?? ''}"`);
+  }
+
+  async #startHere(b: ReplicaBody): Promise<unknown> {
+    const h = this.#host;
+    const existing = this.#replicaGroup(b);
+    if (existing !== undefined) return { iid: existing.members[0] };
+    const spec = h.makeSpec(b.app, '*', b.modules);
+    if (!spec.ok) throw new RemoteError(Codes.NOT_FOUND, spec.error.message);
+    const iid = spec.value.iid;
+    const r = await h.portions.start(spec.value);
+    h.elastic.started(iid, r.ok, b.app, b.modules, 'replica', b.instance);
+    if (!r.ok) throw new RemoteError(Codes.UNAVAILABLE, r.error.message);
+    // [c26] served here under the portion's one address; [c31, c32] and its own instance address in the registry.
+    for (const m of b.modules) {
+      h.table.host(formatVaddr({ app: b.app, session: '*', module: m }), m, iid);
+      const own = formatVaddr({ app: b.app, session: '*', module: m, instance: b.instance });
+      h.table.host(own, m, iid);
+      await h.registry.bind(own, { node: h.id, queue: iid, udp: h.udpAddress });
+    }
+    h.table.host(formatVaddr({ app: b.app, session: '*', module: '_svc' }), '_svc', iid);
+    return { iid };
+  }
+
+  async #stopHere(b: ReplicaBody): Promise<unknown> {
+    const g = this.#replicaGroup(b);
+    if (g === undefined) return { stopped: false };
+    await this.#host.stopPortion(g.members[0] as string, true);
+    return { stopped: true };
+  }
+
+  #replicaGroup(b: ReplicaBody): Group | undefined {
+    return this.#host.elastic.groups().find((g) => g.role === 'replica' && g.app === b.app && g.instance === b.instance);
+  }
+
+  async #decideAll(): Promise<void> {
+    const cfg = this.#cfg as ScaleConfig;
+    const groups = this.#host.elastic.groups().filter((g) => g.role === 'primary');
+    for (const v of this.#spreads.keys()) if (!groups.some((g) => g.vaddr === v)) this.#spreads.delete(v);
+    for (const g of groups) {
+      const s = this.#spreadOf(g);
+      if (s.busy) continue;
+      const view = this.#portionView(g.vaddr, s.state.nodes);
+      const demand = Math.max(0.01, g.occupancy * g.members.length) / Math.max(0.05, s.state.shares[0] ?? 1);
+      const state: PortionState = { ...s.state, demand };
+      const r = decideScale(view, state, cfg, this.#random);
+      s.state = { ...state, calmSince: r.calmSince, hotSince: r.hotSince };
+      s.last = r.decision.kind === 'none' ? r.decision.reason : `${r.decision.kind} ${r.decision.node}: ${r.decision.reason}`;
+      if (r.decision.kind === 'spawn') await this.#spawn(g, s, r.decision.node, view);
+      else if (r.decision.kind === 'retire') await this.#retire(g, s, r.decision.node);
+      else if (s.state.nodes.length > 1) s.state = { ...s.state, shares: portionShares(view, s.state, this.#share) };
+    }
+  }
+
+  #spreadOf(g: Group): Spread {
+    let s = this.#spreads.get(g.vaddr);
+    if (s === undefined) {
+      const vaddrs = new Set(g.modules.map((m) => formatVaddr({ app: g.app, session: '*', module: m })));
+      s = { vaddr: g.vaddr, vaddrs, state: { app: g.app, nodes: [this.#host.id], shares: [1], demand: 0 }, instances: new Map(), next: 2, busy: false, routed: new Map(), last: '' };
+      this.#spreads.set(g.vaddr, s);
+    }
+    return s;
+  }
+
+  /**
+   * The cluster view as this portion sees it: on the nodes serving it, a node is as busy as its
+   * instances of the portion (requests in them per instance, capped at 1) and waits what they
+   * wait. A node whose portion is lock-bound is saturated for this portion although its CPU
+   * idles; other nodes are judged by their own reports, every application's load included.
+   */
+  #portionView(vaddr: string, nodes: readonly string[]): ClusterView {
+    const st = this.#host.statistics;
+    const base = st.clusterView();
+    return {
+      now: base.now,
+      nodes: base.nodes.map((r) => {
+        if (!nodes.includes(r.node)) return r;
+        const p = st.aggregator.node(r.node)?.portions.find((x) => x.vaddr === vaddr);
+        if (p === undefined) return r;
+        return { ...r, util: Math.max(r.util, Math.min(1, p.queue / Math.max(1, p.workers))), waitMs: p.waitEwmaMs };
+      }),
+    };
+  }
+
+  // [c25, c30 step 3] start the portion on the chosen node, then give it a share.
+  async #spawn(g: Group, s: Spread, node: string, view: ClusterView): Promise<Result<string, Error>> {
+    const udp = this.#host.peerUdp(node);
+    if (udp === undefined) return { ok: false, error: new Error(`no peer node "${node}"`) };
+    const instance = String(s.next++);
+    s.busy = true;
+    try {
+      await this.#host.request({ vaddr: formatVaddr({ app: 'headend', session: node, module: 'control' }), udp }, { app: g.app, modules: g.modules, instance }, ReplicaOps.start, 10_000);
+      s.instances.set(node, instance);
+      const grown: PortionState = { ...s.state, nodes: [...s.state.nodes, node], shares: [...s.state.shares, 0], changedAt: view.now };
+      s.state = { ...grown, shares: portionShares(view, grown, this.#share) };
+      this.#log(`${g.vaddr}: replica ${instance} on ${node}`);
+      return { ok: true, value: `${g.vaddr}/${instance}` };
+    } catch (e) {
+      s.state = { ...s.state, changedAt: view.now };
+      this.#log(`${g.vaddr}: replica on ${node} failed: ${(e as Error).message}`);
+      return { ok: false, error: e as Error };
+    } finally {
+      s.busy = false;
+    }
+  }
+
+  async #retire(g: Group, s: Spread, node: string): Promise<void> {
+    const i = s.state.nodes.indexOf(node);
+    const instance = s.instances.get(node);
+    if (i <= 0 || instance === undefined) return;
+    // Stop routing to it first; what is already on its way there is served before it stops.
+    const nodes = s.state.nodes.filter((n) => n !== node);
+    const kept = s.state.shares.filter((_, k) => k !== i);
+    const sum = kept.reduce((a, x) => a + x, 0);
+    s.state = { ...s.state, nodes, shares: kept.map((x) => (sum > 0 ? x / sum : 1 / kept.length)), changedAt: this.#host.statistics.clusterView().now };
+    s.instances.delete(node);
+    const udp = this.#host.peerUdp(node);
+    if (udp === undefined) return;
+    s.busy = true;
+    try {
+      await this.#host.request({ vaddr: formatVaddr({ app: 'headend', session: node, module: 'control' }), udp }, { app: g.app, modules: g.modules, instance }, ReplicaOps.stop, 10_000);
+    } catch (e) {
+      this.#log(`${g.vaddr}: stopping replica ${instance} on ${node}: ${(e as Error).message}`);
+    } finally {
+      s.busy = false;
+    }
+  }
+}
+
+function checkBody(body: unknown): ReplicaBody {
+  const b = body as Partial<ReplicaBody> | undefined;
+  const okModules = Array.isArray(b?.modules) && b.modules.length > 0 && b.modules.every((m) => typeof m === 'string');
+  if (typeof b?.app !== 'string' || !okModules || typeof b.instance !== 'string') {
+    throw new RemoteError(Codes.BAD_REQUEST, 'replica control body must be { app, modules: string[], instance }');
+  }
+  return { app: b.app, modules: b.modules as string[], instance: b.instance };
+}
