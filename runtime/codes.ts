@@ -18,6 +18,14 @@ export const Codes = {
   CAROUSEL: 13, // carousel data was invalid
   CLOSED: 14, // the channel closed with the request pending
   MOVED: 15, // the portion moved; the reply carries its new address
+  // Assigned together for the second wave (trust, faults, rollout, app model, operate), so
+  // parallel work never picks the same number. docs/PROTOCOL.md lists who sends each.
+  QUOTA: 16, // the sender is over a quota (sessions, downloads or bytes per box)
+  NO_SESSION: 17, // the node does not know this session (restart, re-placement): open it again
+  VERSION_MISMATCH: 18, // box and head-end run different versions of the app: re-open the session
+  DRAINING: 19, // the node is leaving: retry, the balancer places the work elsewhere
+  UNAUTHENTICATED: 20, // the sender's identity could not be verified (never answered to strangers)
+  REFUSED: 21, // a session was refused; data.reason names the cause (untrusted key, tampered, ...)
 } as const;
 
 export type CodeName = keyof typeof Codes;

@@ -26,6 +26,20 @@ export interface Envelope {
   op?: string;
   /** Opaque to the protocol: any CBOR-encodable value. */
   body?: unknown;
+  /** Optional extension fields (element 9, present only when set): see EnvelopeExt. */
+  ext?: EnvelopeExt;
+}
+
+/**
+ * Extension fields, assigned once for the second wave (docs/PROTOCOL.md section 1). `by` is the
+ * authenticated principal (`box:<id>` or `node:<id>`) stamped by the node where the message
+ * entered the head-end; a receiver trusts it only from an authenticated node and overwrites it
+ * at MQTT ingress, so a box can never choose it. `tp` is a W3C traceparent, carried only when the
+ * trace is sampled.
+ */
+export interface EnvelopeExt {
+  by?: string;
+  tp?: string;
 }
 
 /** Body of an `err` envelope. */
@@ -39,6 +53,8 @@ export const DEFAULT_MAX_ENVELOPE_BYTES = 1024 * 1024;
 const MAX_OP = 64;
 const U32 = 0xffff_ffff;
 const FIELDS = 9;
+const MAX_EXT_STRING = 200;
+const EXT_KEYS = ['by', 'tp'] as const;
 
 export interface CodecOptions {
   /** Hard limit on one encoded envelope, bytes. Default 1 MiB. */
@@ -76,19 +92,21 @@ export class EnvelopeCodec {
     if (env.op !== undefined && (typeof env.op !== 'string' || env.op.length > MAX_OP)) {
       throw new EncodeError(`op must be a string of at most ${MAX_OP} characters`);
     }
+    const record: unknown[] = [
+      ENVELOPE_VERSION,
+      kind,
+      env.id,
+      env.corr ?? null,
+      wireAddress(env.src),
+      wireAddress(env.dst),
+      env.deadline ?? null,
+      env.op ?? null,
+      env.body,
+    ];
+    if (env.ext !== undefined) record.push(wireExt(env.ext));
     let bytes: Uint8Array;
     try {
-      bytes = this.#enc.encode([
-        ENVELOPE_VERSION,
-        kind,
-        env.id,
-        env.corr ?? null,
-        wireAddress(env.src),
-        wireAddress(env.dst),
-        env.deadline ?? null,
-        env.op ?? null,
-        env.body,
-      ]);
+      bytes = this.#enc.encode(record);
     } catch (cause) {
       throw new EncodeError('body is not CBOR-encodable', { cause });
     }
@@ -101,8 +119,9 @@ export class EnvelopeCodec {
     if (!(bytes instanceof Uint8Array)) throw new DecodeError('input is not bytes');
     if (bytes.length > this.maxBytes) throw new DecodeError(`too large: ${bytes.length} > ${this.maxBytes} bytes`);
     if (bytes.length === 0) throw new DecodeError('empty input');
-    // A definite array of 9 (0x89) is the only valid first byte: reject garbage before parsing.
-    if (bytes[0] !== 0x80 + FIELDS) throw new DecodeError('not an envelope record');
+    // A definite array of 9 (0x89), or 10 with the extension map (0x8a), is the only valid first
+    // byte: reject garbage before parsing.
+    if (bytes[0] !== 0x80 + FIELDS && bytes[0] !== 0x81 + FIELDS) throw new DecodeError('not an envelope record');
     let raw: unknown;
     try {
       raw = this.#dec.decode(bytes);
@@ -113,7 +132,7 @@ export class EnvelopeCodec {
   }
 
   #fromWire(raw: unknown): Envelope {
-    if (!Array.isArray(raw) || raw.length !== FIELDS) throw new DecodeError('not an envelope record');
+    if (!Array.isArray(raw) || (raw.length !== FIELDS && raw.length !== FIELDS + 1)) throw new DecodeError('not an envelope record');
     // Indexed reads, not destructuring: this runs once per message (iterator protocol costs).
     const w = raw as unknown[];
     const v = w[0];
@@ -141,6 +160,7 @@ export class EnvelopeCodec {
       env.op = op;
     }
     if (body !== undefined) env.body = body;
+    if (w.length > FIELDS) env.ext = extFromWire(w[FIELDS]);
     return env;
   }
 
@@ -227,6 +247,32 @@ function isPort(p: unknown): p is number {
 
 function isU32(n: unknown): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= U32;
+}
+
+function wireExt(ext: EnvelopeExt): Record<string, string> {
+  if (ext === null || typeof ext !== 'object') throw new EncodeError('ext must be an object');
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(ext)) {
+    if (v === undefined) continue;
+    if (!(EXT_KEYS as readonly string[]).includes(k)) throw new EncodeError(`unknown ext field "${k}"`);
+    if (typeof v !== 'string' || v.length > MAX_EXT_STRING) throw new EncodeError(`ext.${k} must be a string of at most ${MAX_EXT_STRING} characters`);
+    out[k] = v;
+  }
+  return out;
+}
+
+// Unknown extension keys are ignored (a newer sender may add some); known ones are checked.
+function extFromWire(raw: unknown): EnvelopeExt {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || raw instanceof Uint8Array) throw new DecodeError('ext is not a map');
+  const ext: EnvelopeExt = {};
+  const m = raw as Record<string, unknown>;
+  for (const k of EXT_KEYS) {
+    const v = m[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || v.length > MAX_EXT_STRING) throw new DecodeError(`bad ext.${k}`);
+    ext[k] = v;
+  }
+  return ext;
 }
 
 function wireAddress(a: Address): [string | null, string | null, string | null, number | null] {

@@ -22,7 +22,7 @@ export type { Address, UdpAddress, VirtualAddress } from './address.ts';
 export { systemClock, ManualClock } from './clock.ts';
 export type { Clock, TimerHandle } from './clock.ts';
 export { EnvelopeCodec, ENVELOPE_VERSION, KINDS, DEFAULT_MAX_ENVELOPE_BYTES } from './envelope.ts';
-export type { Envelope, ErrorBody, Kind, CodecOptions } from './envelope.ts';
+export type { Envelope, EnvelopeExt, ErrorBody, Kind, CodecOptions } from './envelope.ts';
 export { Channel } from './channel.ts';
 export type { ChannelOptions, ChannelStats, SendOptions, RequestHandler, MessageHandler } from './channel.ts';
 export { LocalBus, LocalQueueTransport } from './transport-local.ts';

@@ -138,3 +138,18 @@ test('semantic checks: wrong version, unknown kind, bad address are named', (t) 
   const s = Buffer.from(badAddr).toString('latin1').replace('weft://', 'http://');
   t.throws(() => codec.decode(new Uint8Array(Buffer.from(s, 'latin1'))), { instanceOf: DecodeError, message: /dst: virtual address must start/ });
 });
+
+test('the optional ext map (element 9) round-trips, is absent unless set, and is checked on decode', (t) => {
+  const base: Envelope = { v: 1, kind: 'req', id: 7, src: { queue: 'a' }, dst: { vaddr: 'weft://guide/s1/search' }, op: 'q' };
+  t.is(codec.encode(base)[0], 0x89, 'no ext: the 9-element form, bytes unchanged');
+  const withExt = { ...base, ext: { by: 'box:b1', tp: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } };
+  const bytes = codec.encode(withExt);
+  t.is(bytes[0], 0x8a);
+  t.deepEqual(codec.decode(bytes).ext, withExt.ext);
+  t.throws(() => codec.encode({ ...base, ext: { who: 'x' } as never }), { instanceOf: EncodeError, message: /unknown ext field "who"/ });
+  // A string where the map belongs, or a number in a known field, is a DecodeError.
+  const bad = new Uint8Array(bytes);
+  const mapAt = bytes.lastIndexOf(0xa2);
+  bad[mapAt] = 0x60; // empty text instead of the map header
+  t.throws(() => codec.decode(bad.subarray(0, mapAt + 1)), { instanceOf: DecodeError });
+});
