@@ -3,8 +3,9 @@
 // Prints the box's events (states, screens, dials, refusals) as JSON lines until Ctrl-C.
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { numberOption, UserError } from './user-error.ts';
 import { derivedBoxSecret } from '../headend/broker/broker-auth.ts';
-import { startEmulatedBox } from '../devices/index.ts';
+import { profile, startEmulatedBox } from '../devices/index.ts';
 import { loadTrusted } from '../loader/main.ts';
 import { udpTuner } from '../loader/index.ts';
 
@@ -18,7 +19,7 @@ interface Flags {
   trust?: string;
   stateDir?: string;
   cutReturn?: boolean;
-  seconds: string;
+  seconds: number;
 }
 
 /** The box's broker secret: --password, WEFT_BOX_PASSWORD, or derived from the head-end's master key (development). */
@@ -38,9 +39,19 @@ export function untilStopped(seconds: number): Promise<void> {
   });
 }
 
+/** The profile named by --device, or a one-line error that lists the known ones. */
+export function checkProfile(id: string): void {
+  try {
+    profile(id);
+  } catch (e) {
+    throw new UserError((e as Error).message, 'pick one with --device');
+  }
+}
+
 async function run(f: Flags): Promise<void> {
+  checkProfile(f.device);
   const password = boxPassword(f.id, f.password, f.masterKey);
-  if (f.headend !== undefined && password === undefined) throw new Error(`no broker secret for ${f.id}: give --password, WEFT_BOX_PASSWORD or --master-key`);
+  if (f.headend !== undefined && password === undefined) throw new UserError(`no broker secret for box ${f.id}`, 'give --password=<secret>, WEFT_BOX_PASSWORD, or --master-key <file> (npx weft headend up writes .weft/master.key)');
   const print = (o: Record<string, unknown>): void => console.log(JSON.stringify({ box: f.id, ...o }));
   const emu = await startEmulatedBox({
     profile: f.device,
@@ -52,7 +63,7 @@ async function run(f: Flags): Promise<void> {
     cutReturn: f.cutReturn === true,
     onEvent: (e) => print({ ...e }),
   });
-  await untilStopped(Number(f.seconds));
+  await untilStopped(f.seconds);
   await emu.stop();
   print({ kind: 'stopped', report: emu.box.report() });
 }
@@ -71,6 +82,6 @@ export function registerBox(program: Command): void {
     .option('--trust <file>', 'trusted signing keys, JSON (default: .weft/keys/*.pub.json)')
     .option('--state-dir <dir>', 'keep device storage here, so a restart warm-boots')
     .option('--cut-return', 'cut the return channel (a dead path): the box falls back to the carousel tiers')
-    .option('--seconds <n>', 'stop after this many seconds (0: until Ctrl-C)', '0')
+    .option('--seconds <n>', 'stop after this many seconds (0: until Ctrl-C)', numberOption(0), 0)
     .action(async (f: Flags) => run(f));
 }

@@ -4,6 +4,7 @@
 
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { intOption, numberOption } from './user-error.ts';
 import { Broadcaster, carouselModules, dumpCycle, moduleSetFromDir, serveUdp, type CarouselOptions, type ModuleSet } from '../carousel/index.ts';
 
 interface CommonOptions {
@@ -17,8 +18,8 @@ export function registerCarousel(program: Command): void {
   c.command('dump <appDir>')
     .description('write one full carousel cycle as a plain MPEG-TS file (open it with tshark, ffprobe, a mux)')
     .requiredOption('--out <file>', 'output .ts file')
-    .option('--bitrate <bits>', 'bits per second (sets the DII timing in the file)', '2000000')
-    .option('--block-size <bytes>', 'DDB block size (max 4066)')
+    .option('--bitrate <bits>', 'bits per second (sets the DII timing in the file)', intOption(10_000, 1_000_000_000), 2_000_000)
+    .option('--block-size <bytes>', 'DDB block size (max 4066)', intOption(1, 4066))
     .option('--unsigned', 'accept a manifest without manifest.sig (development only)')
     .action(async (appDir: string, opts: CommonOptions & { out: string }) => {
       const set = await load(appDir, opts);
@@ -31,13 +32,13 @@ export function registerCarousel(program: Command): void {
   c.command('serve <appDir>')
     .description('broadcast the carousel over UDP until Ctrl-C')
     .option('--group <ip>', 'multicast group, e.g. 239.10.0.1 (with --port)')
-    .option('--port <n>', 'UDP port of the multicast group')
+    .option('--port <n>', 'UDP port of the multicast group', intOption(1, 65535))
     .option('--unicast <host:port>', 'unicast destination instead, e.g. 127.0.0.1:5500')
     .option('--interface <ip>', 'local interface address for multicast')
-    .option('--ttl <n>', 'multicast TTL', '1')
-    .option('--bitrate <bits>', 'bits per second', '2000000')
-    .option('--block-size <bytes>', 'DDB block size (max 4066)')
-    .option('--seconds <n>', 'stop after this many seconds (0: until Ctrl-C)', '0')
+    .option('--ttl <n>', 'multicast TTL', intOption(0, 255), 1)
+    .option('--bitrate <bits>', 'bits per second', intOption(10_000, 1_000_000_000), 2_000_000)
+    .option('--block-size <bytes>', 'DDB block size (max 4066)', intOption(1, 4066))
+    .option('--seconds <n>', 'stop after this many seconds (0: until Ctrl-C)', numberOption(0), 0)
     .option('--unsigned', 'accept a manifest without manifest.sig (development only)')
     .action(async (appDir: string, opts: CommonOptions & { group?: string; port?: string; unicast?: string; interface?: string; ttl: string; seconds: string }) => {
       const set = await load(appDir, opts);

@@ -2,6 +2,7 @@
 // (aedes, SQLite, one node, the carousel, services) and a small fleet of emulated boxes of
 // different profiles, then prints a live summary until Ctrl-C (or --seconds) and shuts down.
 import type { Command } from 'commander';
+import { intOption, numberOption } from './user-error.ts';
 import { mkdir } from 'node:fs/promises';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ import { renderSummary, type BoxRow } from './demo-summary.ts';
 import { build } from '../build.mjs';
 
 interface DemoFlags {
-  seconds: string;
+  seconds: number;
   dashboard: string;
 }
 
@@ -33,9 +34,9 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description('the embedded head-end and a small fleet of emulated boxes running the guide app, with a live summary')
-    .option('--seconds <n>', 'stop after this many seconds (0: run until Ctrl-C)', '0')
+    .option('--seconds <n>', 'stop after this many seconds (0: run until Ctrl-C)', numberOption(0), 0)
     .option('--dashboard <port>', 'serve the dashboard on this port (0: any free port, off: none)', '0')
-    .action(async (f: DemoFlags) => runDemo(Number(f.seconds), f.dashboard));
+    .action(async (f: DemoFlags) => runDemo(f.seconds, f.dashboard));
 }
 
 /** A UDP port free on loopback now, for the carousel (a UDP port, so asked of a UDP socket). */

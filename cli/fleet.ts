@@ -2,22 +2,23 @@
 // profiles sharing one carousel listener and one QuickJS engine, some with the return channel
 // cut. Prints a summary line (boxes per boot state) every two seconds until Ctrl-C.
 import type { Command } from 'commander';
+import { intOption, numberOption, UserError } from './user-error.ts';
 import { parseMix, startFleet } from '../devices/index.ts';
 import { loadTrusted } from '../loader/main.ts';
 import { udpTuner } from '../loader/index.ts';
 import { boxPassword, untilStopped } from './box.ts';
 
 interface Flags {
-  count: string;
+  count: number;
   mix: string;
   headend?: string;
   carousel: string;
   prefix: string;
-  cut: string;
+  cut: number;
   masterKey: string;
   trust?: string;
   stateDir?: string;
-  seconds: string;
+  seconds: number;
   events?: boolean;
 }
 
@@ -29,18 +30,18 @@ async function run(f: Flags): Promise<void> {
           url: f.headend,
           password: (id: string): string => {
             const p = boxPassword(id, undefined, f.masterKey);
-            if (p === undefined) throw new Error(`no broker secret for ${id}: give --master-key (or WEFT_BOX_PASSWORD)`);
+            if (p === undefined) throw new UserError(`no broker secret for box ${id}`, 'give --master-key <file> (npx weft headend up writes .weft/master.key) or WEFT_BOX_PASSWORD');
             return p;
           },
         };
   const fleet = await startFleet({
-    count: Number(f.count),
+    count: f.count,
     mix: parseMix(f.mix),
     tuner: udpTuner(f.carousel),
     trusted: await loadTrusted(f.trust, process.cwd()),
     ...(headend === undefined ? {} : { headend }),
     prefix: f.prefix,
-    cut: Number(f.cut),
+    cut: f.cut,
     ...(f.stateDir === undefined ? {} : { stateDir: f.stateDir }),
     ...(f.events === true ? { onEvent: (box: string, e: unknown) => console.log(JSON.stringify({ box, ...(e as object) })) } : {}),
   });
@@ -48,7 +49,7 @@ async function run(f: Flags): Promise<void> {
   const timer = setInterval(() => {
     console.log(JSON.stringify({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fleet.boxes.length, states: fleet.states(), rssMb: Math.round(process.memoryUsage().rss / 1e6) }));
   }, 2000);
-  await untilStopped(Number(f.seconds));
+  await untilStopped(f.seconds);
   clearInterval(timer);
   await fleet.stop();
   console.log(JSON.stringify({ event: 'stopped', states: fleet.states() }));
@@ -59,16 +60,16 @@ export function registerFleet(program: Command): void {
   fleet
     .command('run')
     .description('run N emulated boxes with a mix of device profiles')
-    .requiredOption('--count <n>', 'how many boxes')
+    .requiredOption('--count <n>', 'how many boxes', intOption(1, 100_000))
     .option('--mix <spec>', 'profile weights, e.g. legacy-sd:2,hd-dvr:1', 'legacy-sd:1,hd-dvr:1,modern-4k:1,broadcast-only:1')
     .option('--headend <url>', "the head-end's MQTT broker, mqtt://host:port (none: carousel only)")
     .option('--carousel <url>', 'where the carousel arrives: udp://group:port or udp://host:port', 'udp://127.0.0.1:5500')
     .option('--prefix <name>', 'box ids are <prefix>-<n>', 'box')
-    .option('--cut <n>', 'boxes (with a return channel) whose return channel is cut', '0')
+    .option('--cut <n>', 'boxes (with a return channel) whose return channel is cut', intOption(0), 0)
     .option('--master-key <file>', "the head-end's box master key (development)", '.weft/master.key')
     .option('--trust <file>', 'trusted signing keys, JSON (default: .weft/keys/*.pub.json)')
     .option('--state-dir <dir>', 'keep each box\'s device storage under here')
     .option('--events', 'print every box event as a JSON line')
-    .option('--seconds <n>', 'stop after this many seconds (0: until Ctrl-C)', '0')
+    .option('--seconds <n>', 'stop after this many seconds (0: until Ctrl-C)', numberOption(0), 0)
     .action(async (f: Flags) => run(f));
 }

@@ -1,12 +1,13 @@
 // `weft headend up` (the embedded default: aedes, SQLite, one node, carousel, services) and
 // `weft headend node` (join a node to a shared broker and registry on other machines).
 import type { Command } from 'commander';
+import { intOption, numberOption } from './user-error.ts';
 import { startHeadend, type HeadendConfig } from '../headend/main.ts';
 
 interface Flags {
   node: string;
   broker: string;
-  brokerPort?: string;
+  brokerPort?: number;
   password?: string;
   mqtt5?: boolean;
   shareGroup?: string;
@@ -15,7 +16,7 @@ interface Flags {
   apps: string;
   keys: string;
   carousel: string;
-  interval: string;
+  interval: number;
 }
 
 function config(f: Flags): HeadendConfig {
@@ -23,7 +24,7 @@ function config(f: Flags): HeadendConfig {
   return {
     node: f.node,
     broker: f.broker,
-    ...(f.brokerPort === undefined ? {} : { brokerPort: Number(f.brokerPort) }),
+    ...(f.brokerPort === undefined ? {} : { brokerPort: f.brokerPort }),
     ...(f.password === undefined ? {} : { password: f.password }),
     ...(f.mqtt5 === true ? { mqttVersion: 5 as const } : {}),
     ...(f.shareGroup === undefined ? {} : { shareGroup: f.shareGroup }),
@@ -33,7 +34,7 @@ function config(f: Flags): HeadendConfig {
     apps: f.apps,
     keys: f.keys,
     carousel: f.carousel,
-    intervalMs: Number(f.interval),
+    intervalMs: f.interval,
   };
 }
 
@@ -65,12 +66,12 @@ export function registerHeadend(program: Command): void {
       .option('--apps <dir>', 'built apps', 'dist/apps')
       .option('--keys <dir>', 'trusted signing keys (*.pub.json)', '.weft/keys')
       .option('--carousel <spec>', 'broadcast carousels to host:port or group:port, or off', 'off')
-      .option('--interval <ms>', 'statistics and heartbeat interval', '1000')
+      .option('--interval <ms>', 'statistics and heartbeat interval', intOption(10, 3_600_000), 1000)
       .option('--password <secret>', 'this node\'s broker password (default: derived from .weft/master.key)')
       .option('--mqtt5', 'use MQTT 5 (session expiry, shared subscriptions)')
       .option('--share-group <name>', 'MQTT 5 shared subscription group for the box ingress');
   common(h.command('up').description('the embedded default: aedes broker, SQLite registry, one node, services'))
-    .option('--broker-port <port>', 'embedded broker port (0: any)', '1883')
+    .option('--broker-port <port>', 'embedded broker port (0: any)', intOption(0, 65535), 1883)
     .action(async (f: Omit<Flags, 'broker'>) => run({ ...f, broker: 'embedded' }));
   common(h.command('node').description('join a node to a shared MQTT broker and registry'))
     .requiredOption('--broker <url>', 'shared MQTT broker, mqtt://host:port')

@@ -1,0 +1,58 @@
+// User mistakes at the `weft` command end in one line (what, why, what to do) and a non-zero
+// exit, never a Node stack trace; `--debug` adds the stack. Real processes, as a user types them.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+function weft(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['cli/bin.mjs', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => resolve({ code, out, err }));
+  });
+}
+
+const unsigned = mkdtempSync(join(tmpdir(), 'weft-unsigned-'));
+mkdirSync(join(unsigned, 'app'));
+writeFileSync(join(unsigned, 'app', 'manifest.json'), '{}');
+
+const mistakes: [string, string[], RegExp][] = [
+  ['unknown device profile', ['box', 'run', '--device', 'nope', '--seconds', '1'], /unknown device profile "nope".*known: legacy-sd/],
+  ['unknown profile in a fleet mix', ['fleet', 'run', '--count', '2', '--mix', 'foo:1', '--seconds', '1'], /unknown device profile "foo"/],
+  ['a count that is not a number', ['fleet', 'run', '--count', 'x'], /--count.*'x' is invalid/],
+  ['demo seconds that are not a number', ['demo', '--seconds', 'abc'], /--seconds.*'abc' is invalid/],
+  ['a head-end interval that is not a number', ['headend', 'up', '--interval', 'abc'], /--interval.*'abc' is invalid/],
+  ['an unsigned app at headend up', ['headend', 'up', '--apps', unsigned, '--broker-port', '0', '--registry', 'memory'], /manifest\.sig.*npm run build/],
+  ['an unknown option', ['box', 'run', '--device', 'legacy-sd', '--colour', 'red'], /unknown option '--colour'/],
+];
+
+for (const [what, args, message] of mistakes) {
+  test(`${what}: one line, exit 2, no stack`, async (t) => {
+    const r = await weft(args);
+    t.is(r.code, 2, r.err);
+    const lines = r.err.trim().split('\n');
+    t.is(lines.length, 1, r.err);
+    t.regex(r.err, message);
+    t.notRegex(r.err, /\n\s+at /);
+  });
+}
+
+test('--debug adds the stack to the same line', async (t) => {
+  const r = await weft(['--debug', 'headend', 'up', '--apps', unsigned, '--broker-port', '0', '--registry', 'memory']);
+  t.is(r.code, 2);
+  t.regex(r.err, /^weft: file not found: .*manifest\.sig/);
+  t.regex(r.err, /\n\s+at /);
+});
+
+test('--version prints the package version', async (t) => {
+  const r = await weft(['--version']);
+  t.is(r.code, 0);
+  t.regex(r.out.trim(), /^\d+\.\d+\.\d+$/);
+});
