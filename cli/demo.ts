@@ -2,7 +2,7 @@
 // (aedes, SQLite, one node, the carousel, services) and a small fleet of emulated boxes of
 // different profiles, then prints a live summary until Ctrl-C (or --seconds) and shuts down.
 import type { Command } from 'commander';
-import { intOption, numberOption } from './user-error.ts';
+import { numberOption } from './user-error.ts';
 import { mkdir } from 'node:fs/promises';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';

@@ -1,7 +1,7 @@
 // `weft headend up` (the embedded default: aedes, SQLite, one node, carousel, services) and
 // `weft headend node` (join a node to a shared broker and registry on other machines).
 import type { Command } from 'commander';
-import { intOption, numberOption } from './user-error.ts';
+import { intOption } from './user-error.ts';
 import { startHeadend, type HeadendConfig } from '../headend/main.ts';
 
 interface Flags {
