@@ -12,10 +12,10 @@ import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { sourceManifest, typecheckApp } from './scripts/app-source.mjs';
 
 const ROOT = dirname(fileURLToPath(import.meta.url));
 const FLAGS = { '--app': 'apps', '--out': 'out', '--keys': 'keys', '--key': 'key', '--quiet': 'quiet', '--no-firmware': 'noFirmware' };
-const SOURCE_MODULE_KEYS = ['name', 'kind', 'tier', 'entry', 'uses', 'needs', 'critical'];
 
 /** One esbuild artifact: plain options, and what to do with the output. */
 function moduleArtifact(app, mod, appDir) {
@@ -73,19 +73,6 @@ async function signingKey(tools, keysDir, keyFile, log) {
   return key;
 }
 
-/** Read apps/<app>/app.json: the manifest without hashes, sizes and files, plus each entry. */
-async function sourceManifest(appDir) {
-  const file = join(appDir, 'app.json');
-  const src = JSON.parse(await readFile(file, 'utf8'));
-  for (const k of Object.keys(src)) if (!['app', 'version', 'modules'].includes(k)) throw new Error(`${file}: unknown key "${k}"`);
-  if (!Array.isArray(src.modules)) throw new Error(`${file}: modules must be an array`);
-  src.modules.forEach((m, i) => {
-    for (const k of Object.keys(m)) if (![...SOURCE_MODULE_KEYS, 'budget'].includes(k)) throw new Error(`${file}: modules[${i}]: unknown key "${k}"`);
-    if (typeof m.entry !== 'string' || !m.entry.endsWith('.ts')) throw new Error(`${file}: modules[${i}].entry must name a .ts file`);
-  });
-  return src;
-}
-
 async function runArtifact(a) {
   const r = await esbuild.build(a.options);
   const out = r.outputFiles.find((f) => f.path.endsWith('.js'));
@@ -109,6 +96,8 @@ export async function build(opts = {}) {
   for (const name of wanted) {
     const appDir = join(appsRoot, name);
     const src = await sourceManifest(appDir);
+    const typeErrors = await typecheckApp(appDir, src.modules.map((m) => m.entry), join(ROOT, 'tsconfig.json'));
+    if (typeErrors.length > 0) throw new Error(`${src.app}: the modules do not typecheck:\n  ${typeErrors.slice(0, 20).join('\n  ')}`);
     const dir = join(out, 'apps', src.app);
     await rm(dir, { recursive: true, force: true });
     await mkdir(join(out, 'meta', src.app), { recursive: true });
@@ -120,7 +109,7 @@ export async function build(opts = {}) {
       await writeFile(join(dir, file), bytes);
       await writeFile(join(out, 'meta', src.app, `${m.name}.meta.json`), JSON.stringify(metafile));
       modules.push({ name: m.name, kind: m.kind, tier: m.tier, file, sha256: await tools.sha256Hex(bytes), size: bytes.length, uses: m.uses ?? [], needs: m.needs ?? {}, ...(m.critical === undefined ? {} : { critical: m.critical }) });
-      rows.push([src.app, m.name, m.kind, m.tier, bytes.length, gzipSync(bytes).length, m.budget ?? '']);
+      rows.push([src.app, m.name, m.kind, ['server', 'peer'].includes(m.kind) ? '-' : m.tier, bytes.length, gzipSync(bytes).length, m.budget ?? '']);
     }
     const manifestBytes = tools.encodeManifest({ app: src.app, version: src.version, modules });
     await writeFile(join(dir, 'manifest.json'), manifestBytes);
