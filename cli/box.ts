@@ -3,7 +3,9 @@
 // Prints the box's events (states, screens, dials, refusals) as JSON lines until Ctrl-C.
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { numberOption, UserError } from './user-error.ts';
+import { intOption, numberOption, UserError } from './user-error.ts';
+import { keysFromTerminal, parseKeys, parseState, runScript, type Script } from './box-script.ts';
+import type { BootState } from '../loader/index.ts';
 import { derivedBoxSecret } from '../headend/broker/broker-auth.ts';
 import { profile, startEmulatedBox } from '../devices/index.ts';
 import { loadTrusted } from '../loader/main.ts';
@@ -20,6 +22,11 @@ interface Flags {
   stateDir?: string;
   cutReturn?: boolean;
   seconds: number;
+  keys?: string[];
+  keyGap: number;
+  exitOn?: BootState;
+  exitOnScene?: string;
+  timeout?: number;
 }
 
 /** The box's broker secret: --password, WEFT_BOX_PASSWORD, or derived from the head-end's master key (development). */
@@ -28,6 +35,13 @@ export function boxPassword(id: string, password: string | undefined, masterKeyF
   if (process.env.WEFT_BOX_PASSWORD !== undefined) return process.env.WEFT_BOX_PASSWORD;
   if (!existsSync(masterKeyFile)) return undefined;
   return derivedBoxSecret(readFileSync(masterKeyFile, 'utf8').trim(), id);
+}
+
+/** Wait for Ctrl-C, `seconds` (when > 0), or the script's end; the process's exit code. */
+export async function untilDone(seconds: number, script: Script | undefined): Promise<number> {
+  const code = await Promise.race([untilStopped(seconds).then(() => 0), ...(script === undefined ? [] : [script.done])]);
+  script?.stop();
+  return code;
 }
 
 /** Run until Ctrl-C, or for `seconds` when > 0. */
@@ -53,6 +67,10 @@ async function run(f: Flags): Promise<void> {
   const password = boxPassword(f.id, f.password, f.masterKey);
   if (f.headend !== undefined && password === undefined) throw new UserError(`no broker secret for box ${f.id}`, 'give --password=<secret>, WEFT_BOX_PASSWORD, or --master-key <file> (npx weft headend up writes .weft/master.key)');
   const print = (o: Record<string, unknown>): void => console.log(JSON.stringify({ box: f.id, ...o }));
+  let press = (_key: string): void => {};
+  const script = runScript({ keys: f.keys ?? [], gapMs: f.keyGap, ...(f.exitOn === undefined ? {} : { exitOn: f.exitOn }), ...(f.exitOnScene === undefined ? {} : { exitOnScene: f.exitOnScene }), ...(f.timeout === undefined ? {} : { timeoutS: f.timeout }), count: 1, press: (k) => press(k) });
+  let quit = (): void => {};
+  const quitting = new Promise<void>((r) => (quit = r));
   const emu = await startEmulatedBox({
     profile: f.device,
     boxId: f.id,
@@ -61,11 +79,20 @@ async function run(f: Flags): Promise<void> {
     ...(f.headend === undefined || password === undefined ? {} : { headend: { url: f.headend, password } }),
     ...(f.stateDir === undefined ? {} : { stateDir: f.stateDir }),
     cutReturn: f.cutReturn === true,
-    onEvent: (e) => print({ ...e }),
+    onEvent: (e) => {
+      print({ ...e });
+      if (e.kind === 'state') script.onState(e.to);
+      if (e.kind === 'scene') script.onScene((e.scene as { screen?: unknown } | null)?.screen);
+    },
   });
-  await untilStopped(f.seconds);
+  press = (k) => void emu.box.pressKey(k).catch((err: Error) => print({ kind: 'error', message: `key ${k}: ${err.message}` }));
+  const endTerminal = keysFromTerminal(press, quit);
+  const code = await Promise.race([untilDone(f.seconds, script), quitting.then(() => 0)]);
+  script.stop();
+  endTerminal();
   await emu.stop();
   print({ kind: 'stopped', report: emu.box.report() });
+  process.exitCode = code;
 }
 
 export function registerBox(program: Command): void {
@@ -83,5 +110,10 @@ export function registerBox(program: Command): void {
     .option('--state-dir <dir>', 'keep device storage here, so a restart warm-boots')
     .option('--cut-return', 'cut the return channel (a dead path): the box falls back to the carousel tiers')
     .option('--seconds <n>', 'stop after this many seconds (0: until Ctrl-C)', numberOption(0), 0)
+    .option('--keys <list>', 'remote keys to press once the box runs, e.g. "n,e,w,s,down,ok" (a terminal on stdin works as a remote too)', parseKeys)
+    .option('--key-gap <ms>', 'time between scripted keys', intOption(1, 60_000), 300)
+    .option('--exit-on <state>', 'exit 0 when the box reaches this state (up, degraded, ...)', parseState)
+    .option('--exit-on-scene <screen>', 'exit 0 when a module shows a scene with this `screen` (every box, in a fleet)')
+    .option('--timeout <s>', 'with --exit-on: exit 3 when the state is not reached in time', numberOption(0))
     .action(async (f: Flags) => run(f));
 }

@@ -6,7 +6,9 @@ import { intOption, numberOption, UserError } from './user-error.ts';
 import { parseMix, startFleet } from '../devices/index.ts';
 import { loadTrusted } from '../loader/main.ts';
 import { udpTuner } from '../loader/index.ts';
-import { boxPassword, untilStopped } from './box.ts';
+import { boxPassword, untilDone } from './box.ts';
+import { parseKeys, parseState, runScript } from './box-script.ts';
+import type { BootState } from '../loader/index.ts';
 
 interface Flags {
   count: number;
@@ -20,6 +22,11 @@ interface Flags {
   stateDir?: string;
   seconds: number;
   events?: boolean;
+  keys?: string[];
+  keyGap: number;
+  exitOn?: BootState;
+  exitOnScene?: string;
+  timeout?: number;
 }
 
 async function run(f: Flags): Promise<void> {
@@ -34,6 +41,8 @@ async function run(f: Flags): Promise<void> {
             return p;
           },
         };
+  let press = (_key: string): void => {};
+  const script = runScript({ keys: f.keys ?? [], gapMs: f.keyGap, ...(f.exitOn === undefined ? {} : { exitOn: f.exitOn }), ...(f.exitOnScene === undefined ? {} : { exitOnScene: f.exitOnScene }), ...(f.timeout === undefined ? {} : { timeoutS: f.timeout }), count: f.count, press: (k) => press(k) });
   const fleet = await startFleet({
     count: f.count,
     mix: parseMix(f.mix),
@@ -43,16 +52,26 @@ async function run(f: Flags): Promise<void> {
     prefix: f.prefix,
     cut: f.cut,
     ...(f.stateDir === undefined ? {} : { stateDir: f.stateDir }),
-    ...(f.events === true ? { onEvent: (box: string, e: unknown) => console.log(JSON.stringify({ box, ...(e as object) })) } : {}),
+    onEvent: (box: string, e: unknown) => {
+      const ev = e as { kind?: string; to?: BootState; scene?: { screen?: unknown } | null };
+      if (ev.kind === 'state' && ev.to !== undefined) script.onState(ev.to, box);
+      if (ev.kind === 'scene') script.onScene(ev.scene?.screen, box);
+      if (f.events === true) console.log(JSON.stringify({ box, ...(e as object) }));
+    },
   });
+  press = (k) => {
+    for (const b of fleet.boxes) void b.box.pressKey(k).catch(() => undefined);
+  };
   const started = Date.now();
   const timer = setInterval(() => {
     console.log(JSON.stringify({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fleet.boxes.length, states: fleet.states(), rssMb: Math.round(process.memoryUsage().rss / 1e6) }));
   }, 2000);
-  await untilStopped(f.seconds);
+  const code = await untilDone(f.seconds, script);
   clearInterval(timer);
+  const states = fleet.states(); // as they were when the run ended, not after the boxes stopped
   await fleet.stop();
-  console.log(JSON.stringify({ event: 'stopped', states: fleet.states() }));
+  console.log(JSON.stringify({ event: 'stopped', states }));
+  process.exitCode = code;
 }
 
 export function registerFleet(program: Command): void {
@@ -71,5 +90,10 @@ export function registerFleet(program: Command): void {
     .option('--state-dir <dir>', 'keep each box\'s device storage under here')
     .option('--events', 'print every box event as a JSON line')
     .option('--seconds <n>', 'stop after this many seconds (0: until Ctrl-C)', numberOption(0), 0)
+    .option('--keys <list>', 'remote keys every box presses once it runs, e.g. "n,e,w,s"', parseKeys)
+    .option('--key-gap <ms>', 'time between scripted keys', intOption(1, 60_000), 300)
+    .option('--exit-on <state>', 'exit 0 when every box has reached this state (up, degraded, ...)', parseState)
+    .option('--exit-on-scene <screen>', 'exit 0 when a module shows a scene with this `screen` (every box, in a fleet)')
+    .option('--timeout <s>', 'with --exit-on: exit 3 when not every box got there in time', numberOption(0))
     .action(async (f: Flags) => run(f));
 }

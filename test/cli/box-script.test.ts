@@ -1,0 +1,91 @@
+// Scripting boxes from the command line: key scripts, terminal keys, --exit-on/--timeout.
+// Pure parts directly; `weft box run` and `weft fleet run` as real processes on a loopback carousel.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { EXIT, parseKeys, parseState, runScript, terminalKey } from '../../cli/box-script.ts';
+import { Broadcaster, serveUdp } from '../../carousel/index.ts';
+import { trustedKeyToJson } from '../../runtime/app/index.ts';
+import { guideApp, signer } from '../_helpers/box-app.ts';
+import { freeUdpPort } from '../_helpers/box-fixtures.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+test('key scripts: one key per token, characters and names; anything else refused by name', (t) => {
+  t.deepEqual(parseKeys('1,2,ok'), ['1', '2', 'ok']);
+  t.deepEqual(parseKeys('n,e, down ,OK,ch+'), ['n', 'e', 'down', 'ok', 'ch+']);
+  t.throws(() => parseKeys('1,<script>'), { message: /"<script>" is not a remote key/ });
+  t.throws(() => parseKeys(' , '), { message: /no keys given/ });
+  t.is(parseState('up'), 'up');
+  t.throws(() => parseState('happy'), { message: /unknown state "happy"/ });
+  t.is(terminalKey('\x1b[B'), 'down');
+  t.is(terminalKey('\r'), 'ok');
+  t.is(terminalKey('N'), 'n');
+  t.is(terminalKey('\x1b[15~'), undefined);
+});
+
+test('a fleet script ends when every box reached the state, counting each box once', async (t) => {
+  const pressed: string[] = [];
+  const s = runScript({ keys: ['a'], gapMs: 1, exitOn: 'up', count: 2, press: (k) => pressed.push(k) });
+  let ended = false;
+  void s.done.then(() => (ended = true));
+  s.onState('up', 'b1');
+  s.onState('interrupted', 'b1');
+  s.onState('up', 'b1');
+  await Promise.resolve();
+  t.false(ended, 'one box twice is not two boxes');
+  s.onState('up', 'b2');
+  t.is(await s.done, EXIT.reached);
+  t.deepEqual(pressed, ['a'], 'the keys land before the script ends');
+});
+
+function weft(args: string[]): Promise<{ code: number | null; lines: Record<string, unknown>[]; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['cli/bin.mjs', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => resolve({ code, lines: out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>), err }));
+  });
+}
+
+async function onAir(t: ExecutionContext): Promise<string[]> {
+  const keys = await signer();
+  const app = await guideApp(keys);
+  const dir = mkdtempSync(join(tmpdir(), 'weft-script-'));
+  const trust = join(dir, 'trusted.json');
+  writeFileSync(trust, JSON.stringify(keys.trusted.map(trustedKeyToJson)));
+  const port = await freeUdpPort();
+  const air = await serveUdp(new Broadcaster(app.set, { bitrate: 2_000_000, diiIntervalMs: 100 }), { unicast: { host: '127.0.0.1', port } });
+  t.teardown(async () => {
+    await air.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return ['--carousel', `udp://127.0.0.1:${port}`, '--trust', trust];
+}
+
+test('weft box run --keys --exit-on-scene: the keys reach the ui, exit 0 on its answer', async (t) => {
+  const air = await onAir(t);
+  const r = await weft(['box', 'run', '--device', 'broadcast-only', ...air, '--keys', 'search', '--key-gap', '20', '--exit-on-scene', 'results', '--timeout', '120']);
+  t.is(r.code, EXIT.reached, r.err);
+  // The test app's ui answers the `search` key by asking its search module (degraded: on the box).
+  const screens = r.lines.filter((l) => l.kind === 'scene').map((l) => (l.scene as { screen?: string }).screen);
+  t.true(screens.includes('results'), JSON.stringify(screens));
+  t.like(r.lines.at(-1), { kind: 'stopped' });
+});
+
+test('weft box run --exit-on up on a box with no return channel: exit 3 at the timeout', async (t) => {
+  const air = await onAir(t);
+  const r = await weft(['box', 'run', '--device', 'broadcast-only', ...air, '--exit-on', 'up', '--timeout', '1']);
+  t.is(r.code, EXIT.timeout, r.err);
+});
+
+test('weft fleet run --exit-on degraded: exit 0 when every box got there', async (t) => {
+  const air = await onAir(t);
+  const r = await weft(['fleet', 'run', '--count', '2', '--mix', 'broadcast-only:1', ...air, '--exit-on', 'degraded', '--timeout', '120']);
+  t.is(r.code, EXIT.reached, r.err);
+  t.like(r.lines.at(-1), { event: 'stopped', states: { degraded: 2 } });
+});
