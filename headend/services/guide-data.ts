@@ -2,7 +2,7 @@
 // seed (a stand-in for the head-end's EPG feed), with search. Read-only, no I/O.
 
 import { seededRandom } from '../../runtime/index.ts';
-import { int, onlyKeys, str, type HeadendService } from './service.ts';
+import type { HeadendService } from './service.ts';
 
 export interface Programme {
   channel: number;
@@ -45,44 +45,49 @@ export function buildGuide(o: GuideOptions): Programme[] {
   return out;
 }
 
+const MAX_TIME = Number.MAX_SAFE_INTEGER;
+
 export function guideService(o: GuideOptions): HeadendService {
   const all = buildGuide(o);
   const channels = [...new Set(all.map((p) => p.channel))];
   return {
     name: 'guide',
-    describe: {
-      channels: '() -> channel numbers',
-      schedule: '({channel, from?, to?}) -> programmes of one channel in a window',
-      now: '({at?}) -> what is on every channel at a time',
-      search: '({q, limit?}) -> programmes whose title or genre contains q',
-    },
+    doc: 'Programme guide data: channels and their schedules, with search. Times are ms since the Unix epoch. Read-only.',
     methods: {
-      channels: (a) => (onlyKeys(a, []), channels),
-      schedule: (a) => {
-        const args = onlyKeys(a, ['channel', 'from', 'to']);
-        const channel = int(args, 'channel', 0, 1, 9999);
-        const from = int(args, 'from', 0, 0, Number.MAX_SAFE_INTEGER);
-        const to = int(args, 'to', Number.MAX_SAFE_INTEGER, 0, Number.MAX_SAFE_INTEGER);
-        return all.filter((p) => p.channel === channel && p.end > from && p.start < to);
+      channels: { summary: 'The channel numbers of the guide.', args: {}, returns: 'number[]: channel numbers', call: () => channels },
+      schedule: {
+        summary: 'The programmes of one channel that overlap a time window.',
+        args: {
+          channel: { type: 'integer', doc: 'channel number', min: 1, max: 9999 },
+          from: { type: 'integer', doc: 'window start (ms since epoch)', min: 0, max: MAX_TIME, default: 0 },
+          to: { type: 'integer', doc: 'window end (ms since epoch)', min: 0, max: MAX_TIME, default: MAX_TIME },
+        },
+        returns: 'Programme[]: {channel, title, genre, start, end}',
+        call: (a) => all.filter((p) => p.channel === a.channel && p.end > (a.from as number) && p.start < (a.to as number)),
       },
-      now: (a) => {
-        const args = onlyKeys(a, ['at']);
-        const at = int(args, 'at', all[0]?.start ?? 0, 0, Number.MAX_SAFE_INTEGER);
-        return all.filter((p) => p.start <= at && at < p.end);
+      now: {
+        summary: 'What is on every channel at one time.',
+        args: { at: { type: 'integer', doc: 'the time (ms since epoch); default: the start of the guide', min: 0, max: MAX_TIME, default: all[0]?.start ?? 0 } },
+        returns: 'Programme[]: one per channel',
+        call: (a) => all.filter((p) => p.start <= (a.at as number) && (a.at as number) < p.end),
       },
-      search: (a) => {
-        const args = onlyKeys(a, ['q', 'limit']);
-        const q = (str(args, 'q', { max: 64 }) as string).toLowerCase();
-        const limit = int(args, 'limit', 20, 1, 200);
-        const hits: Programme[] = [];
-        for (const p of all) {
-          if (p.title.toLowerCase().includes(q) || p.genre === q) hits.push(p);
-          if (hits.length >= limit) break;
-        }
-        return hits;
+      search: {
+        summary: 'Programmes whose title contains the query, or whose genre is the query.',
+        args: { q: { type: 'string', doc: 'the query, matched case-insensitively', max: 64 }, limit: { type: 'integer', doc: 'most programmes returned', min: 1, max: 200, default: 20 } },
+        returns: 'Programme[]: at most `limit`, in guide order',
+        call: (a) => search(all, (a.q as string).toLowerCase(), a.limit as number),
       },
     },
   };
+}
+
+function search(all: Programme[], q: string, limit: number): Programme[] {
+  const hits: Programme[] = [];
+  for (const p of all) {
+    if (p.title.toLowerCase().includes(q) || p.genre === q) hits.push(p);
+    if (hits.length >= limit) break;
+  }
+  return hits;
 }
 
 /** The guide as the guide app's peer module reads it (`epg` service): per day, minutes since midnight. */
@@ -95,10 +100,15 @@ export function epgService(o: GuideOptions): HeadendService {
       .map((p, i) => ({ id: `${day}-${p.channel}-${i}`, channel: p.channel, title: p.title, start: Math.round((p.start - day0 - day * 86_400_000) / 60_000), duration: Math.round((p.end - p.start) / 60_000), genre: p.genre }));
   return {
     name: 'epg',
-    describe: { listings: '({day}) -> the day\'s programmes, start in minutes since midnight', channels: '() -> channel numbers' },
+    doc: 'The guide by day, as a box-sized listing: start times in minutes since local midnight of the guide\'s first day. Read-only.',
     methods: {
-      listings: (a) => listings(int(onlyKeys(a, ['day']), 'day', 0, 0, 13)),
-      channels: (a) => (onlyKeys(a, []), [...new Set(all.map((p) => p.channel))]),
+      listings: {
+        summary: "One day's programmes.",
+        args: { day: { type: 'integer', doc: 'days after the first day of the guide', min: 0, max: 13, default: 0 } },
+        returns: 'Listing[]: {id, channel, title, start (minutes since midnight), duration (minutes), genre}',
+        call: (a) => listings(a.day as number),
+      },
+      channels: { summary: 'The channel numbers.', args: {}, returns: 'number[]', call: () => [...new Set(all.map((p) => p.channel))] },
     },
   };
 }

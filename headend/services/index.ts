@@ -5,4 +5,6 @@ export { guideService, epgService, buildGuide } from './guide-data.ts';
 export type { Programme, GuideOptions } from './guide-data.ts';
 export { vodService, DEFAULT_TITLES } from './vod.ts';
 export type { Title, Order, VodOptions } from './vod.ts';
-export type { HeadendService, ServiceMethod, CallerInfo } from './service.ts';
+export { checkArgs } from './service.ts';
+export type { HeadendService, MethodSpec, ArgSpec, Args, CallerInfo } from './service.ts';
+export { servicesMarkdown, defaultServices } from './services-doc.ts';

@@ -3,7 +3,7 @@
 // envelope's source virtual address (stamped by the node, never by guest code).
 
 import { Codes, RemoteError, parseVaddr, rejectUnknown, type Envelope } from '../../runtime/index.ts';
-import type { CallerInfo, HeadendService } from './service.ts';
+import { checkArgs, type CallerInfo, type HeadendService } from './service.ts';
 
 export interface ServiceHostOptions {
   services: HeadendService[];
@@ -43,14 +43,20 @@ export class ServiceHost {
     if (!op.startsWith(SERVICE_OP_PREFIX)) throw new RemoteError(Codes.NOT_FOUND, `not a service operation: "${op}"`);
     const [service, method, ...rest] = op.slice(SERVICE_OP_PREFIX.length).split('.');
     const s = service === undefined ? undefined : this.#services.get(service);
-    const fn = s === undefined || method === undefined || rest.length > 0 ? undefined : Object.hasOwn(s.methods, method) ? s.methods[method] : undefined;
-    if (fn === undefined) {
+    const spec = s === undefined || method === undefined || rest.length > 0 ? undefined : Object.hasOwn(s.methods, method) ? s.methods[method] : undefined;
+    if (spec === undefined) {
       this.#stats.errors++;
       throw new RemoteError(Codes.NOT_FOUND, `no service method "${op.slice(SERVICE_OP_PREFIX.length)}"`);
     }
-    const caller = this.#caller(env);
     this.#stats.calls[op] = (this.#stats.calls[op] ?? 0) + 1;
-    return fn((env.body ?? {}) as Record<string, unknown>, caller);
+    let args;
+    try {
+      args = checkArgs(spec, env.body);
+    } catch (e) {
+      this.#stats.errors++;
+      throw e;
+    }
+    return spec.call(args, this.#caller(env));
   };
 
   #caller(env: Envelope): CallerInfo {

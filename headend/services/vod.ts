@@ -2,7 +2,7 @@
 // idempotency key, so a box that retries an order after a cut channel is billed once.
 
 import { Codes, RemoteError } from '../../runtime/index.ts';
-import { onlyKeys, str, type HeadendService } from './service.ts';
+import type { CallerInfo, HeadendService } from './service.ts';
 
 export interface Title {
   id: string;
@@ -36,36 +36,38 @@ export function vodService(o: VodOptions): HeadendService {
   const titles = new Map((o.titles ?? DEFAULT_TITLES).map((t) => [t.id, t]));
   const orders = new Map<string, Order>(); // by box + idempotency key
   let seq = 0;
+  const order = (titleId: string, key: string, caller: CallerInfo): Order => {
+    if (caller.boxId === undefined) throw new RemoteError(Codes.FORBIDDEN, 'orders come from a box session');
+    const title = titles.get(titleId);
+    if (title === undefined) throw new RemoteError(Codes.NOT_FOUND, `no title "${titleId}"`);
+    const k = `${caller.boxId}/${key}`;
+    const existing = orders.get(k);
+    if (existing !== undefined) return existing;
+    const made: Order = { orderId: `o${++seq}`, boxId: caller.boxId, titleId, priceCents: title.priceCents, at: o.now() };
+    orders.set(k, made);
+    return made;
+  };
   return {
     name: 'vod',
-    describe: {
-      catalogue: '({genre?}) -> titles',
-      order: '({titleId, key}) -> order; the same key returns the same order (billed once)',
-      orders: '() -> this box\'s orders',
-    },
+    doc: "Video on demand: the catalogue and the box's orders. An order is billed to the box of the calling session, which the head-end knows from authentication, never from the request.",
     methods: {
-      catalogue: (a) => {
-        const genre = str(onlyKeys(a, ['genre']), 'genre', { optional: true, max: 32 });
-        return [...titles.values()].filter((t) => genre === undefined || t.genre === genre);
+      catalogue: {
+        summary: 'Titles with prices, optionally of one genre.',
+        args: { genre: { type: 'string', doc: 'only titles of this genre', max: 32, optional: true } },
+        returns: 'Title[]: {id, name, genre, priceCents}',
+        call: (a) => [...titles.values()].filter((t) => a.genre === undefined || t.genre === a.genre),
       },
-      order: (a, caller) => {
-        const args = onlyKeys(a, ['titleId', 'key']);
-        const titleId = str(args, 'titleId', { max: 32 }) as string;
-        const key = str(args, 'key', { max: 64 }) as string;
-        if (caller.boxId === undefined) throw new RemoteError(Codes.FORBIDDEN, 'orders come from a box session');
-        const title = titles.get(titleId);
-        if (title === undefined) throw new RemoteError(Codes.NOT_FOUND, `no title "${titleId}"`);
-        const k = `${caller.boxId}/${key}`;
-        const existing = orders.get(k);
-        if (existing !== undefined) return existing;
-        const order: Order = { orderId: `o${++seq}`, boxId: caller.boxId, titleId, priceCents: title.priceCents, at: o.now() };
-        orders.set(k, order);
-        return order;
+      order: {
+        summary: 'Order a title for the calling box; the same key returns the same order, so a retried order is billed once.',
+        args: { titleId: { type: 'string', doc: 'a title id from the catalogue', max: 32 }, key: { type: 'string', doc: 'idempotency key chosen by the caller', max: 64 } },
+        returns: 'Order: {orderId, boxId, titleId, priceCents, at}',
+        errors: [
+          { code: 'FORBIDDEN', when: 'the calling session is not a box session' },
+          { code: 'NOT_FOUND', when: 'no title with that id' },
+        ],
+        call: (a, caller) => order(a.titleId as string, a.key as string, caller),
       },
-      orders: (a, caller) => {
-        onlyKeys(a, []);
-        return [...orders.values()].filter((x) => x.boxId === caller.boxId);
-      },
+      orders: { summary: "The calling box's orders.", args: {}, returns: 'Order[]', call: (_a, caller) => [...orders.values()].filter((x) => x.boxId === caller.boxId) },
     },
   };
 }
