@@ -10,7 +10,7 @@ import { RemoteError } from './errors.ts';
 
 /** Where a box sends `session.open`: the head-end's session ingress (any node may serve it). */
 export const SESSIONS_VADDR = 'weft://headend/*/sessions';
-/** Where boxes send periodic `box.report` stats. */
+/** Where boxes send their periodic `stats.box` reports. */
 export const STATS_VADDR = 'weft://headend/*/stats';
 
 /** Where a box sends `module.get`: the module endpoint of the node the session reply named [c41]. */
