@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { startHeadend, type RunningHeadend } from '../headend/main.ts';
-import { startDashboard, type Dashboard } from '../headend/dashboard.ts';
+import { nodeSource, startConsole, type RunningConsole } from '../headend/console/index.ts';
 import { TunerFanout, startEmulatedBox, type EmulatedBox } from '../devices/index.ts';
 import { udpTuner } from '../loader/index.ts';
 import { loadTrusted } from '../loader/main.ts';
@@ -18,7 +18,7 @@ import { build } from '../build.mjs';
 
 interface DemoFlags {
   seconds: number;
-  dashboard: string;
+  console: string;
 }
 
 /** The fleet: one box per behaviour the demo shows. */
@@ -35,8 +35,8 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description('the embedded head-end and a small fleet of emulated boxes running the guide app, with a live summary')
     .option('--seconds <n>', 'stop after this many seconds (0: run until Ctrl-C)', numberOption(0), 0)
-    .option('--dashboard <port>', 'serve the dashboard on this port (0: any free port, off: none)', '0')
-    .action(async (f: DemoFlags) => runDemo(f.seconds, f.dashboard));
+    .option('--console <port>', 'serve the operator console on this loopback port (0: any free port, off: none)', '0')
+    .action(async (f: DemoFlags) => runDemo(f.seconds, f.console));
 }
 
 /** A UDP port free on loopback now, for the carousel (a UDP port, so asked of a UDP socket). */
@@ -48,7 +48,7 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-async function runDemo(seconds: number, dashboardPort: string): Promise<void> {
+async function runDemo(seconds: number, consolePort: string): Promise<void> {
   const out = (s: string): void => void process.stdout.write(s);
   out('weft demo: building the example apps ...\n');
   await build({ quiet: true, firmware: false });
@@ -78,11 +78,11 @@ async function runDemo(seconds: number, dashboardPort: string): Promise<void> {
     });
     boxes.push({ id: b.id, profile: b.profile, note: b.note, e });
   }
-  let dashboard: Dashboard | undefined;
+  let consoleServer: RunningConsole | undefined;
   const rows = (): BoxRow[] =>
     boxes.map(({ id, profile, note, e }) => ({ id, profile, note, state: e.box.state, session: e.box.session, search: e.box.where('search'), screen: e.box.screen('ui') }));
-  if (dashboardPort !== 'off') dashboard = await startDashboard({ port: Number(dashboardPort), view: () => ({ headend: headend.node, boxes: rows() }) });
-  out(`weft demo: head-end ${headend.node.id} (broker ${headend.brokerUrl}), carousel udp://127.0.0.1:${carouselPort}, ${boxes.length} boxes${dashboard === undefined ? '' : `, dashboard ${dashboard.url}`}\n`);
+  if (consolePort !== 'off') consoleServer = await startConsole({ port: Number(consolePort), source: nodeSource(headend.node, { extra: () => ({ boxes: rows() }) }) });
+  out(`weft demo: head-end ${headend.node.id} (broker ${headend.brokerUrl}), carousel udp://127.0.0.1:${carouselPort}, ${boxes.length} boxes${consoleServer === undefined ? '' : `, console ${consoleServer.url} (operator token ${consoleServer.token})`}\n`);
 
   let stop = false;
   const halt = (): void => {
@@ -106,7 +106,7 @@ async function runDemo(seconds: number, dashboardPort: string): Promise<void> {
   }
   out('weft demo: stopping ...\n');
   for (const b of boxes) await b.e.stop();
-  await dashboard?.close();
+  await consoleServer?.close();
   await headend.close();
   out('weft demo: stopped cleanly\n');
 }

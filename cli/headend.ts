@@ -3,6 +3,8 @@
 import type { Command } from 'commander';
 import { intOption } from './user-error.ts';
 import { startHeadend, type HeadendConfig } from '../headend/main.ts';
+import { nodeSource, startConsole, type RunningConsole } from '../headend/console/index.ts';
+import { UserError } from './user-error.ts';
 
 interface Flags {
   node: string;
@@ -17,6 +19,18 @@ interface Flags {
   keys: string;
   carousel: string;
   interval: number;
+  console: string;
+  consoleToken?: string;
+}
+
+/** `--console host:port` (port 0: any free port, so nodes on one host never collide) or `off`. */
+export function parseConsole(spec: string): { host: string; port: number } | undefined {
+  if (spec === 'off') return undefined;
+  const i = spec.lastIndexOf(':');
+  const host = i < 0 ? spec : spec.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+  const port = i < 0 ? 0 : Number(spec.slice(i + 1));
+  if (host === '' || !Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--console: "${spec}" is not host:port or off`, 'e.g. --console 127.0.0.1:8080, or 0.0.0.0:0 for any port on every interface');
+  return { host, port };
 }
 
 function config(f: Flags): HeadendConfig {
@@ -39,9 +53,17 @@ function config(f: Flags): HeadendConfig {
 }
 
 async function run(f: Flags): Promise<void> {
+  const where = parseConsole(f.console);
   const h = await startHeadend(config(f));
   const n = h.node;
-  console.log(JSON.stringify({ event: 'ready', node: n.id, broker: h.brokerUrl, udp: n.udpAddress, apps: n.catalog.names(), carousels: h.carousels.length }));
+  const token = f.consoleToken ?? process.env.WEFT_CONSOLE_TOKEN;
+  let ops: RunningConsole | undefined;
+  if (where !== undefined) {
+    ops = await startConsole({ ...where, source: nodeSource(n), ...(token === undefined ? {} : { token }), onAction: (name, ok, detail) => console.log(JSON.stringify({ event: 'action', node: n.id, action: name, ok, detail })) });
+  }
+  // The operator token is printed only when this process made it up (no --console-token or WEFT_CONSOLE_TOKEN).
+  const consoleInfo = ops === undefined ? {} : { console: ops.url, ...(token === undefined ? { consoleToken: ops.token } : {}) };
+  console.log(JSON.stringify({ event: 'ready', node: n.id, broker: h.brokerUrl, udp: n.udpAddress, apps: n.catalog.names(), carousels: h.carousels.length, ...consoleInfo }));
   const timer = setInterval(() => {
     const view = n.statistics.view();
     console.log(JSON.stringify({ event: 'stats', node: n.id, sessions: n.sessions.count, nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters }));
@@ -52,6 +74,7 @@ async function run(f: Flags): Promise<void> {
     process.once('SIGTERM', resolve);
   });
   clearInterval(timer);
+  await ops?.close();
   await h.close();
   console.log(JSON.stringify({ event: 'stopped', node: n.id }));
 }
@@ -69,7 +92,9 @@ export function registerHeadend(program: Command): void {
       .option('--interval <ms>', 'statistics and heartbeat interval', intOption(10, 3_600_000), 1000)
       .option('--password <secret>', 'this node\'s broker password (default: derived from .weft/master.key)')
       .option('--mqtt5', 'use MQTT 5 (session expiry, shared subscriptions)')
-      .option('--share-group <name>', 'MQTT 5 shared subscription group for the box ingress');
+      .option('--share-group <name>', 'MQTT 5 shared subscription group for the box ingress')
+      .option('--console <host:port>', 'serve the operator console and /metrics here (port 0: any free port; off: none)', '127.0.0.1:0')
+      .option('--console-token <token>', 'operator token for console actions (default: WEFT_CONSOLE_TOKEN, else a random one printed at start)');
   common(h.command('up').description('the embedded default: aedes broker, SQLite registry, one node, services'))
     .option('--broker-port <port>', 'embedded broker port (0: any)', intOption(0, 65535), 1883)
     .action(async (f: Omit<Flags, 'broker'>) => run({ ...f, broker: 'embedded' }));

@@ -65,5 +65,5 @@ export type { Release, WaitSnapshot } from './portions/critical/index.ts';
 export { runPlant, comparePolicies, scenario } from '../sim/index.ts';
 export { ServiceHost, guideService, epgService, vodService } from './services/index.ts';
 export type { HeadendService } from './services/index.ts';
-export { startDashboard, dashboardState } from './dashboard.ts';
-export type { Dashboard, DashboardOptions } from './dashboard.ts';
+export { startConsole, nodeSource } from './console/index.ts';
+export type { ConsoleOptions, RunningConsole, ConsoleSource, ConsoleSnapshot } from './console/index.ts';

@@ -1,6 +1,6 @@
 // `npm start` runs `weft demo`: the embedded head-end and a fleet showing the three box
 // behaviours. This runs it as a user would, for a few seconds, and reads what it prints and
-// what its dashboard serves.
+// what its console serves.
 import test from 'ava';
 import { spawn } from 'node:child_process';
 
@@ -8,12 +8,12 @@ const CLI = new URL('../../cli/main.ts', import.meta.url).pathname;
 
 test('weft demo shows the legacy box on the head-end, the 4K box running search itself, the cut box degraded, and stops cleanly', async (t) => {
   t.timeout(120_000);
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'demo', '--seconds', '14', '--dashboard', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'demo', '--seconds', '14', '--console', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  let state: { boxes: { id: string; state: string; search: string }[]; nodes: { node: string }[] } | undefined;
+  let state: { extra: { boxes: { id: string; state: string; search: string }[] }; nodes: { node: string }[] } | undefined;
   child.stdout.on('data', (d: Buffer) => {
     out += d.toString();
-    const m = /dashboard (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+    const m = /console (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
     if (m !== null && state === undefined && out.includes('stb-legacy')) {
       state = null as never; // fetch once, after the first summary
       setTimeout(() => {
@@ -35,7 +35,7 @@ test('weft demo shows the legacy box on the head-end, the 4K box running search 
   t.regex(line('stb-bcast'), /degraded/);
   t.regex(last, /node-1\s+ok\s+sessions\s+3/);
   t.regex(out, /weft demo: stopped cleanly/);
-  t.truthy(state, 'the dashboard answered /api/state');
-  t.deepEqual(state?.boxes.map((b) => b.id), ['stb-legacy', 'stb-4k', 'stb-dvr', 'stb-cut', 'stb-bcast']);
+  t.truthy(state, 'the console answered /api/state');
+  t.deepEqual(state?.extra.boxes.map((b) => b.id), ['stb-legacy', 'stb-4k', 'stb-dvr', 'stb-cut', 'stb-bcast']);
   t.is(state?.nodes[0]?.node, 'node-1');
 });

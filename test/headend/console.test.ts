@@ -1,0 +1,102 @@
+// The operator console's HTTP surface without a browser: metrics, state, events, history, and
+// actions behind the operator token. Routes are called through app.fetch (no sockets) except one
+// test through a real server on a free loopback port.
+import test from 'ava';
+import { ConsoleMetrics, History, consoleApp, startConsole, type ConsoleSnapshot, type ConsoleSource } from '../../headend/console/index.ts';
+
+const TOKEN = 'operator-token-0123456789';
+
+function fakeSource(calls: unknown[] = []): ConsoleSource & { snap: ConsoleSnapshot } {
+  const snap: ConsoleSnapshot = {
+    node: 'n1',
+    at: 1_000_000,
+    nodes: [
+      { node: 'n1', state: 'ok', ageMs: 10, sessions: 3, workers: 2, cpu: 0.25, rssBytes: 80e6, loopP99Ms: 4, waitMs: 1.5, load: 3, capacity: 8 },
+      { node: 'n2', state: 'dead', ageMs: 9000, sessions: 0, workers: 2, cpu: 0, rssBytes: 70e6, loopP99Ms: 3, waitMs: 0, load: 0, capacity: 8 },
+    ],
+    counters: { node_dispatched: 100, node_undeliverable: 2, sessions_opened: 5 },
+    errorCounters: ['node_undeliverable'],
+  };
+  return {
+    snap,
+    snapshot: () => structuredClone(snap),
+    actions: {
+      'stop-session': async (args) => {
+        calls.push(args);
+        if (args.session === 'nope') throw new Error('no session "nope"');
+        return { stopped: 1 };
+      },
+    },
+  };
+}
+
+function app(source: ConsoleSource) {
+  return consoleApp({ source, metrics: new ConsoleMetrics(() => source.snapshot()), history: new History(10), token: TOKEN, assets: { '/': { type: 'text/html', body: '<h1>console</h1>' } }, pushEveryMs: 10 });
+}
+
+test('/metrics: node gauges labelled by node only, counters as _total', async (t) => {
+  const r = await app(fakeSource()).request('/metrics');
+  t.is(r.status, 200);
+  t.regex(r.headers.get('content-type') ?? '', /text\/plain/);
+  const text = await r.text();
+  t.regex(text, /^weft_node_sessions\{node="n1"\} 3$/m);
+  t.regex(text, /^weft_node_up\{node="n2"\} 0$/m);
+  t.regex(text, /^weft_node_undeliverable_total 2$/m);
+  t.regex(text, /^weft_sessions_opened_total 5$/m);
+  t.notRegex(text, /session="/, 'no per-session labels');
+});
+
+test('actions need the operator token; with it they run with the body as arguments', async (t) => {
+  const calls: unknown[] = [];
+  const a = app(fakeSource(calls));
+  const post = (path: string, body: string, token?: string) => a.request(path, { method: 'POST', body, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+  t.is((await post('/api/actions/stop-session', '{"session":"s1"}')).status, 401);
+  t.is((await post('/api/actions/stop-session', '{"session":"s1"}', 'wrong-token-0123456789xx')).status, 401);
+  t.deepEqual(calls, [], 'nothing ran without the token');
+  t.is((await post('/api/actions/explode', '{}', TOKEN)).status, 404);
+  t.is((await post('/api/actions/stop-session', 'not json', TOKEN)).status, 400);
+  const ok = await post('/api/actions/stop-session', '{"session":"s1"}', TOKEN);
+  t.deepEqual(await ok.json(), { ok: true, result: { stopped: 1 } });
+  const failed = await post('/api/actions/stop-session', '{"session":"nope"}', TOKEN);
+  t.is(failed.status, 400);
+  t.deepEqual(await failed.json(), { error: 'no session "nope"' });
+  t.deepEqual(calls, [{ session: 's1' }, { session: 'nope' }]);
+});
+
+test('state, history and the event stream', async (t) => {
+  const source = fakeSource();
+  const a = app(source);
+  t.like(await (await a.request('/api/state')).json(), { node: 'n1', counters: { sessions_opened: 5 } });
+  const events = await a.request('/api/events');
+  const reader = events.body?.getReader();
+  const first = new TextDecoder().decode((await reader?.read())?.value);
+  await reader?.cancel();
+  t.regex(first, /^event: state\ndata: \{"node":"n1"/);
+});
+
+test('history: rates from counter deltas over the snapshot clock, bounded to its capacity', (t) => {
+  const source = fakeSource();
+  const h = new History(3);
+  h.sample(source.snapshot());
+  source.snap.at += 5000;
+  source.snap.counters.node_undeliverable = 12;
+  source.snap.counters.node_dispatched = 600;
+  const p = h.sample(source.snapshot());
+  t.is(p.errorsPerS, 2);
+  t.is(p.routedPerS, 100);
+  t.is(p.sessions, 3);
+  t.is(p.nodesUp, 1);
+  h.sample(source.snapshot());
+  h.sample(source.snapshot());
+  t.is(h.points().length, 3);
+});
+
+test('a real server on a free loopback port serves the page and metrics; a short token is refused', async (t) => {
+  await t.throwsAsync(startConsole({ source: fakeSource(), token: 'short' }), { message: /at least 16 characters/ });
+  const c = await startConsole({ source: fakeSource(), token: TOKEN });
+  t.teardown(() => c.close());
+  t.regex(c.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  t.regex(await (await fetch(c.url)).text(), /<title>Weft head-end console<\/title>/);
+  t.regex(await (await fetch(`${c.url}uplot.js`)).text(), /uPlot/);
+  t.regex(await (await fetch(`${c.url}metrics`)).text(), /weft_node_sessions/);
+});
