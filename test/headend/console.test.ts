@@ -14,7 +14,7 @@ function fakeSource(calls: unknown[] = []): ConsoleSource & { snap: ConsoleSnaps
       { node: 'n1', state: 'ok', ageMs: 10, sessions: 3, workers: 2, cpu: 0.25, rssBytes: 80e6, loopP99Ms: 4, waitMs: 1.5, load: 3, capacity: 8 },
       { node: 'n2', state: 'dead', ageMs: 9000, sessions: 0, workers: 2, cpu: 0, rssBytes: 70e6, loopP99Ms: 3, waitMs: 0, load: 0, capacity: 8 },
     ],
-    counters: { node_dispatched: 100, node_undeliverable: 2, sessions_opened: 5 },
+    counters: { node_dispatched: 100, node_undeliverable: 2, sessions_opened: 5, sessions_refused: 0 },
     errorCounters: ['node_undeliverable'],
   };
   return {
@@ -99,4 +99,13 @@ test('a real server on a free loopback port serves the page and metrics; a short
   t.regex(await (await fetch(c.url)).text(), /<title>Weft head-end console<\/title>/);
   t.regex(await (await fetch(`${c.url}uplot.js`)).text(), /uPlot/);
   t.regex(await (await fetch(`${c.url}metrics`)).text(), /weft_node_sessions/);
+});
+
+test('every metric the ready-made Grafana dashboard queries is exported', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const dash = JSON.parse(readFileSync(new URL('../../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+  const text = await (await app(fakeSource()).request('/metrics')).text();
+  const names = new Set(dash.panels.flatMap((p) => p.targets.flatMap((q) => q.expr.match(/weft_[a-z0-9_]+/g) ?? [])));
+  t.true(names.size >= 10);
+  for (const n of names) t.regex(text, new RegExp(`^# TYPE ${n} `, 'm'), `${n} is exported`);
 });
