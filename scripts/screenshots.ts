@@ -19,7 +19,7 @@ try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   await page.goto(url);
   // Every demo box settled: up or degraded.
-  await page.waitForFunction(() => [...document.querySelectorAll('#boxes tbody tr td:nth-child(3)')].filter((td) => /up|degraded/.test(td.textContent ?? '')).length >= 5, undefined, { timeout: 60_000 });
+  await page.locator('#boxes tbody tr td:nth-child(3)', { hasText: /^(up|degraded)$/ }).nth(4).waitFor({ timeout: 60_000 });
   await page.screenshot({ path: `${root}docs/console.png`, fullPage: true });
   console.log('wrote docs/console.png');
 } finally {
