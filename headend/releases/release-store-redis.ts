@@ -1,0 +1,109 @@
+// Redis adapter of the release store, for head-end clusters. One hash per release, keys
+// hash-tagged by app (`{app}`) so each compare-and-set script touches one slot (Redis Cluster
+// safe); the bytes are stored as published. Counters are plain INCRs.
+import { Redis } from 'ioredis';
+import { byAppVersion, checkCounter, checkKey, checkState, sameBytes, type NewRelease, type PublishOutcome, type Release, type ReleaseState, type ReleaseStore, type UpdateOutcome } from './store.ts';
+import { decode, encode } from 'cbor-x';
+
+// KEYS[1] release hash, KEYS[2] the app's version set; ARGV: version, then field/value pairs.
+const PUBLISH = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1`;
+// KEYS[1] release hash; ARGV: expected rev, state, plan.
+const UPDATE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'not-found' end
+if redis.call('HGET', KEYS[1], 'rev') ~= ARGV[1] then return 'stale' end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'plan', ARGV[3], 'rev', tostring(tonumber(ARGV[1]) + 1))
+return 'ok'`;
+
+export class RedisReleaseStore implements ReleaseStore {
+  #redis: Redis;
+  #prefix: string;
+
+  private constructor(redis: Redis, prefix: string) {
+    this.#redis = redis;
+    this.#prefix = prefix;
+  }
+
+  static async open(url: string, prefix = 'weft:'): Promise<RedisReleaseStore> {
+    if (!/^rediss?:\/\//.test(url)) throw new RangeError('RedisReleaseStore: url must be redis://host:port[/db]');
+    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, connectionName: `weft-releases:${prefix}` });
+    redis.on('error', () => {}); // reconnects on its own; commands fail with their own errors
+    await redis.connect();
+    return new RedisReleaseStore(redis, prefix);
+  }
+
+  #key(app: string, version: string): string {
+    return `${this.#prefix}rel:{${app}}:${version}`;
+  }
+
+  #versions(app: string): string {
+    return `${this.#prefix}rel:{${app}}:versions`;
+  }
+
+  async publish(r: NewRelease): Promise<PublishOutcome> {
+    checkKey(r.app, r.version);
+    const sources = encode(Object.fromEntries(Object.entries(r.sources).map(([k, v]) => [k, Buffer.from(v)])));
+    const fields = ['manifest', Buffer.from(r.manifestBytes), 'signature', Buffer.from(r.signature), 'sources', sources, 'state', 'staged', 'publishedBy', r.publishedBy, 'publishedAt', String(r.publishedAt), 'plan', '', 'rev', '1'];
+    const created = (await this.#redis.eval(PUBLISH, 2, this.#key(r.app, r.version), this.#versions(r.app), r.version, ...fields)) === 1;
+    await this.#redis.sadd(`${this.#prefix}rel:apps`, r.app);
+    const release = (await this.get(r.app, r.version)) as Release;
+    if (created) return { ok: true, release, created: true };
+    return sameBytes(release, r) ? { ok: true, release, created: false } : { ok: false, reason: 'different-bytes', existing: release };
+  }
+
+  async get(app: string, version: string): Promise<Release | undefined> {
+    checkKey(app, version);
+    const h = await this.#redis.hgetallBuffer(this.#key(app, version));
+    if (h.rev === undefined) return undefined;
+    const text = (k: string): string => (h[k] ?? Buffer.alloc(0)).toString('utf8');
+    const sources = decode(h.sources as Buffer) as Record<string, Uint8Array>;
+    return {
+      app,
+      version,
+      manifestBytes: new Uint8Array(h.manifest as Buffer),
+      signature: new Uint8Array(h.signature as Buffer),
+      sources: Object.fromEntries(Object.entries(sources).map(([k, v]) => [k, new Uint8Array(v)])),
+      state: checkState(text('state')),
+      publishedBy: text('publishedBy'),
+      publishedAt: Number(text('publishedAt')),
+      plan: text('plan'),
+      rev: Number(text('rev')),
+    };
+  }
+
+  async list(app?: string): Promise<Release[]> {
+    if (app !== undefined) checkKey(app);
+    const apps = app === undefined ? await this.#redis.smembers(`${this.#prefix}rel:apps`) : [app];
+    const out: Release[] = [];
+    for (const a of apps) {
+      for (const v of await this.#redis.smembers(this.#versions(a))) {
+        const r = await this.get(a, v);
+        if (r !== undefined) out.push(r);
+      }
+    }
+    return out.sort(byAppVersion);
+  }
+
+  async update(app: string, version: string, rev: number, patch: { state?: ReleaseState; plan?: string }): Promise<UpdateOutcome> {
+    checkKey(app, version);
+    const r = await this.get(app, version);
+    if (r === undefined) return { ok: false, reason: 'not-found' };
+    const state = patch.state === undefined ? r.state : checkState(patch.state);
+    const res = await this.#redis.eval(UPDATE, 1, this.#key(app, version), String(rev), state, patch.plan ?? r.plan);
+    if (res === 'not-found') return { ok: false, reason: 'not-found' };
+    const now = (await this.get(app, version)) as Release;
+    return res === 'ok' ? { ok: true, release: now } : { ok: false, reason: 'stale', current: now };
+  }
+
+  async bump(counter: string): Promise<number> {
+    checkCounter(counter);
+    return this.#redis.incr(`${this.#prefix}relctr:${counter}`);
+  }
+
+  async close(): Promise<void> {
+    this.#redis.disconnect();
+  }
+}

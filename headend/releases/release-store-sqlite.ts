@@ -1,0 +1,108 @@
+// SQLite adapter of the release store: the embedded head-end's catalog, in its own tables of the
+// registry's database file (WAL; several connections and processes share it). Module bytes are
+// stored as one CBOR blob per release, exactly as published.
+import Database from 'better-sqlite3';
+import { decode, encode } from 'cbor-x';
+import { byAppVersion, checkCounter, checkKey, checkState, sameBytes, type NewRelease, type PublishOutcome, type Release, type ReleaseState, type ReleaseStore, type UpdateOutcome } from './store.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS releases (
+  app TEXT NOT NULL, version TEXT NOT NULL, manifest BLOB NOT NULL, signature BLOB NOT NULL, sources BLOB NOT NULL,
+  state TEXT NOT NULL, published_by TEXT NOT NULL, published_at INTEGER NOT NULL, plan TEXT NOT NULL, rev INTEGER NOT NULL,
+  PRIMARY KEY (app, version)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS release_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+`;
+
+interface Row {
+  app: string;
+  version: string;
+  manifest: Uint8Array;
+  signature: Uint8Array;
+  sources: Uint8Array;
+  state: string;
+  published_by: string;
+  published_at: number;
+  plan: string;
+  rev: number;
+}
+
+export class SqliteReleaseStore implements ReleaseStore {
+  #db: Database.Database;
+
+  /** `path`: the registry's database file (or `:memory:`). */
+  constructor(path: string) {
+    this.#db = new Database(path);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = NORMAL');
+    this.#db.pragma('busy_timeout = 5000');
+    this.#db.exec(SCHEMA);
+  }
+
+  async publish(r: NewRelease): Promise<PublishOutcome> {
+    checkKey(r.app, r.version);
+    return this.#db.transaction((): PublishOutcome => {
+      const existing = this.#row(r.app, r.version);
+      if (existing !== undefined) return sameBytes(existing, r) ? { ok: true, release: existing, created: false } : { ok: false, reason: 'different-bytes', existing };
+      const sources = encode(Object.fromEntries(Object.entries(r.sources).map(([k, v]) => [k, Buffer.from(v)])));
+      this.#db
+        .prepare('INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(r.app, r.version, Buffer.from(r.manifestBytes), Buffer.from(r.signature), sources, 'staged', r.publishedBy, r.publishedAt, '', 1);
+      return { ok: true, release: this.#row(r.app, r.version) as Release, created: true };
+    }).immediate();
+  }
+
+  async get(app: string, version: string): Promise<Release | undefined> {
+    checkKey(app, version);
+    return this.#row(app, version);
+  }
+
+  async list(app?: string): Promise<Release[]> {
+    if (app !== undefined) checkKey(app);
+    const rows = (app === undefined ? this.#db.prepare('SELECT * FROM releases').all() : this.#db.prepare('SELECT * FROM releases WHERE app = ?').all(app)) as Row[];
+    return rows.map(toRelease).sort(byAppVersion);
+  }
+
+  async update(app: string, version: string, rev: number, patch: { state?: ReleaseState; plan?: string }): Promise<UpdateOutcome> {
+    checkKey(app, version);
+    if (patch.state !== undefined) checkState(patch.state);
+    return this.#db.transaction((): UpdateOutcome => {
+      const r = this.#row(app, version);
+      if (r === undefined) return { ok: false, reason: 'not-found' };
+      if (r.rev !== rev) return { ok: false, reason: 'stale', current: r };
+      this.#db.prepare('UPDATE releases SET state = ?, plan = ?, rev = ? WHERE app = ? AND version = ?').run(patch.state ?? r.state, patch.plan ?? r.plan, r.rev + 1, app, version);
+      return { ok: true, release: this.#row(app, version) as Release };
+    }).immediate();
+  }
+
+  async bump(counter: string): Promise<number> {
+    checkCounter(counter);
+    const row = this.#db.prepare('INSERT INTO release_counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value').get(counter) as { value: number };
+    return row.value;
+  }
+
+  async close(): Promise<void> {
+    this.#db.close();
+  }
+
+  #row(app: string, version: string): Release | undefined {
+    const row = this.#db.prepare('SELECT * FROM releases WHERE app = ? AND version = ?').get(app, version) as Row | undefined;
+    return row === undefined ? undefined : toRelease(row);
+  }
+}
+
+function toRelease(row: Row): Release {
+  const sources = decode(row.sources) as Record<string, Uint8Array>;
+  return {
+    app: row.app,
+    version: row.version,
+    manifestBytes: new Uint8Array(row.manifest),
+    signature: new Uint8Array(row.signature),
+    sources: Object.fromEntries(Object.entries(sources).map(([k, v]) => [k, new Uint8Array(v)])),
+    state: checkState(row.state),
+    publishedBy: row.published_by,
+    publishedAt: row.published_at,
+    plan: row.plan,
+    rev: row.rev,
+  };
+}

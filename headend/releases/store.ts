@@ -1,0 +1,131 @@
+// The release store port (issue 15): every published version of every app (the signed manifest
+// and module bytes, exactly as published), its state and its rollout plan, plus durable
+// counters so carousel versions and transaction ids continue across restarts, never from 0.
+// Adapters: release-store-sqlite.ts (embedded), release-store-redis.ts (clusters), memory below.
+
+export const RELEASE_STATES = ['staged', 'rolling', 'live', 'halted', 'rolled-back', 'retired'] as const;
+export type ReleaseState = (typeof RELEASE_STATES)[number];
+
+export interface Release {
+  app: string;
+  version: string;
+  manifestBytes: Uint8Array;
+  signature: Uint8Array;
+  /** Module bytes by module name. */
+  sources: Record<string, Uint8Array>;
+  state: ReleaseState;
+  /** Who published it (the operator login), and when (ms). */
+  publishedBy: string;
+  publishedAt: number;
+  /** The rollout plan as JSON text, or '' before one is set. */
+  plan: string;
+  /** Bumped on every state or plan change: compare-and-set token. */
+  rev: number;
+}
+
+export type NewRelease = Omit<Release, 'state' | 'plan' | 'rev'>;
+
+export type PublishOutcome = { ok: true; release: Release; created: boolean } | { ok: false; reason: 'different-bytes'; existing: Release };
+export type UpdateOutcome = { ok: true; release: Release } | { ok: false; reason: 'not-found' } | { ok: false; reason: 'stale'; current: Release };
+
+export interface ReleaseStore {
+  /** Store a version; publishing the same bytes again is a no-op, other bytes under a published version are refused. */
+  publish(r: NewRelease): Promise<PublishOutcome>;
+  get(app: string, version: string): Promise<Release | undefined>;
+  /** Every version of one app (or of all apps), oldest first; bytes included. */
+  list(app?: string): Promise<Release[]>;
+  /** Change state and/or plan if `rev` is still the record's revision. */
+  update(app: string, version: string, rev: number, patch: { state?: ReleaseState; plan?: string }): Promise<UpdateOutcome>;
+  /** Add one to a named durable counter and return the new value (first call: 1). */
+  bump(counter: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+const APP = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const VERSION = /^\d{1,9}\.\d{1,9}\.\d{1,9}(?:[-+][0-9A-Za-z.-]{1,64})?$/;
+const COUNTER = /^[a-z0-9][a-z0-9.:-]{0,127}$/;
+
+export function checkKey(app: string, version?: string): void {
+  if (typeof app !== 'string' || !APP.test(app)) throw new RangeError(`release store: bad app name ${JSON.stringify(app)}`);
+  if (version !== undefined && (typeof version !== 'string' || !VERSION.test(version))) throw new RangeError(`release store: bad version ${JSON.stringify(version)}`);
+}
+
+export function checkCounter(name: string): void {
+  if (typeof name !== 'string' || !COUNTER.test(name)) throw new RangeError(`release store: bad counter name ${JSON.stringify(name)}`);
+}
+
+export function checkState(s: unknown): ReleaseState {
+  if (typeof s !== 'string' || !(RELEASE_STATES as readonly string[]).includes(s)) throw new RangeError(`release store: unknown state ${JSON.stringify(s)} (known: ${RELEASE_STATES.join(', ')})`);
+  return s as ReleaseState;
+}
+
+/** The same published bytes: manifest, signature and every module. */
+export function sameBytes(a: Pick<Release, 'manifestBytes' | 'signature' | 'sources'>, b: Pick<Release, 'manifestBytes' | 'signature' | 'sources'>): boolean {
+  const eq = (x: Uint8Array, y: Uint8Array | undefined): boolean => y !== undefined && x.length === y.length && x.every((v, i) => v === y[i]);
+  const names = Object.keys(a.sources);
+  return eq(a.manifestBytes, b.manifestBytes) && eq(a.signature, b.signature) && names.length === Object.keys(b.sources).length && names.every((n) => eq(a.sources[n] as Uint8Array, b.sources[n]));
+}
+
+/** Semver order of release versions (pre-releases before their release), for listings and anti-rollback floors. */
+export function compareVersions(a: string, b: string): number {
+  const parse = (v: string): [number[], string] => {
+    const [core = '', pre = ''] = v.split(/-(.*)/s);
+    return [core.split('+')[0]!.split('.').map(Number), pre];
+  };
+  const [ca, pa] = parse(a);
+  const [cb, pb] = parse(b);
+  for (let i = 0; i < 3; i++) if ((ca[i] ?? 0) !== (cb[i] ?? 0)) return (ca[i] ?? 0) - (cb[i] ?? 0);
+  if (pa === pb) return 0;
+  if (pa === '') return 1;
+  if (pb === '') return -1;
+  return pa < pb ? -1 : 1;
+}
+
+/** An in-memory store: tests and a head-end with `--registry memory`. */
+export class MemoryReleaseStore implements ReleaseStore {
+  #rows = new Map<string, Release>();
+  #counters = new Map<string, number>();
+
+  async publish(r: NewRelease): Promise<PublishOutcome> {
+    checkKey(r.app, r.version);
+    const key = `${r.app}@${r.version}`;
+    const existing = this.#rows.get(key);
+    if (existing !== undefined) return sameBytes(existing, r) ? { ok: true, release: existing, created: false } : { ok: false, reason: 'different-bytes', existing };
+    const release: Release = { ...r, state: 'staged', plan: '', rev: 1 };
+    this.#rows.set(key, release);
+    return { ok: true, release, created: true };
+  }
+
+  async get(app: string, version: string): Promise<Release | undefined> {
+    checkKey(app, version);
+    return this.#rows.get(`${app}@${version}`);
+  }
+
+  async list(app?: string): Promise<Release[]> {
+    if (app !== undefined) checkKey(app);
+    return [...this.#rows.values()].filter((r) => app === undefined || r.app === app).sort(byAppVersion);
+  }
+
+  async update(app: string, version: string, rev: number, patch: { state?: ReleaseState; plan?: string }): Promise<UpdateOutcome> {
+    checkKey(app, version);
+    const r = this.#rows.get(`${app}@${version}`);
+    if (r === undefined) return { ok: false, reason: 'not-found' };
+    if (r.rev !== rev) return { ok: false, reason: 'stale', current: r };
+    const next: Release = { ...r, ...(patch.state === undefined ? {} : { state: checkState(patch.state) }), ...(patch.plan === undefined ? {} : { plan: patch.plan }), rev: r.rev + 1 };
+    this.#rows.set(`${app}@${version}`, next);
+    return { ok: true, release: next };
+  }
+
+  async bump(counter: string): Promise<number> {
+    checkCounter(counter);
+    const n = (this.#counters.get(counter) ?? 0) + 1;
+    this.#counters.set(counter, n);
+    return n;
+  }
+
+  async close(): Promise<void> {}
+}
+
+export function byAppVersion(a: Release, b: Release): number {
+  return a.app === b.app ? compareVersions(a.version, b.version) : a.app < b.app ? -1 : 1;
+}

@@ -1,0 +1,61 @@
+// The release store contract every adapter passes (memory, SQLite, Redis).
+import test from 'ava';
+import type { NewRelease, ReleaseStore } from '../../headend/releases/store.ts';
+
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+export function release(app: string, version: string, body = 'v1'): NewRelease {
+  return { app, version, manifestBytes: bytes(`{"app":"${app}","version":"${version}"}`), signature: bytes(`sig-${body}`), sources: { ui: bytes(`ui ${body}`), search: bytes(`search ${body}`) }, publishedBy: 'operator', publishedAt: 1000 };
+}
+
+/** `open(name)` opens the store named `name` afresh (same name: the same data, when the adapter is durable). */
+export function releaseStoreContract(kind: string, open: (name: string) => Promise<ReleaseStore>): void {
+  test(`${kind}: publishing is idempotent for the same bytes and refused for other bytes under a published version`, async (t) => {
+    const s = await open('a');
+    t.teardown(() => s.close());
+    const first = await s.publish(release('guide', '1.0.0'));
+    t.like(first, { ok: true, created: true, release: { state: 'staged', rev: 1, plan: '' } });
+    t.like(await s.publish(release('guide', '1.0.0')), { ok: true, created: false });
+    t.like(await s.publish(release('guide', '1.0.0', 'tampered')), { ok: false, reason: 'different-bytes' });
+    const got = await s.get('guide', '1.0.0');
+    t.deepEqual(got?.sources.ui, bytes('ui v1'));
+    t.is(await s.get('guide', '9.9.9'), undefined);
+  });
+
+  test(`${kind}: state and plan change only with the current revision (compare-and-set)`, async (t) => {
+    const s = await open('b');
+    t.teardown(() => s.close());
+    await s.publish(release('poll', '2.0.0'));
+    const up = await s.update('poll', '2.0.0', 1, { state: 'rolling', plan: '{"waves":[]}' });
+    t.like(up, { ok: true, release: { state: 'rolling', plan: '{"waves":[]}', rev: 2 } });
+    t.like(await s.update('poll', '2.0.0', 1, { state: 'live' }), { ok: false, reason: 'stale', current: { rev: 2, state: 'rolling' } });
+    t.like(await s.update('poll', '3.0.0', 1, { state: 'live' }), { ok: false, reason: 'not-found' });
+    await t.throwsAsync(s.update('poll', '2.0.0', 2, { state: 'sideways' as never }), { message: /unknown state "sideways"/ });
+  });
+
+  test(`${kind}: versions list in semver order, counters only go up`, async (t) => {
+    const s = await open('c');
+    t.teardown(() => s.close());
+    for (const v of ['1.0.10', '1.0.9', '1.0.10-rc.1', '0.9.0']) await s.publish(release('chat', v));
+    t.deepEqual((await s.list('chat')).map((r) => r.version), ['0.9.0', '1.0.9', '1.0.10-rc.1', '1.0.10']);
+    t.is(await s.bump('carousel.transaction'), 1);
+    t.is(await s.bump('carousel.transaction'), 2);
+    await t.throwsAsync(s.publish(release('Bad App', '1.0.0')), { message: /bad app name/ });
+  });
+}
+
+/** For durable adapters: a reopened store has what the first one wrote. */
+export function releaseStoreDurability(kind: string, open: (name: string) => Promise<ReleaseStore>): void {
+  test(`${kind}: releases, states and counters survive a restart`, async (t) => {
+    const s = await open('d');
+    await s.publish(release('guide', '1.2.0'));
+    await s.update('guide', '1.2.0', 1, { state: 'live' });
+    await s.bump('carousel.version.guide');
+    await s.bump('carousel.version.guide');
+    await s.close();
+    const again = await open('d');
+    t.teardown(() => again.close());
+    t.like(await again.get('guide', '1.2.0'), { state: 'live', rev: 2 });
+    t.is(await again.bump('carousel.version.guide'), 3, 'carousel versions continue, never from 0');
+  });
+}
