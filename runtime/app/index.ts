@@ -19,6 +19,7 @@ export {
 } from './manifest.ts';
 export type { Manifest, ModuleEntry, ModuleKind, ModuleNeeds, ModuleCritical, CriticalGuard, Tier, CpuClass, Capability } from './manifest.ts';
 export { placeModules } from './placement.ts';
+export { cohort01 } from './cohort.ts';
 export type { BoxResources, ModulePlacement, PlacementReason, Side } from './placement.ts';
 export {
   generateSigningKey,
