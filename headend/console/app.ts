@@ -2,7 +2,7 @@
 // the console's address (loopback by default); every action needs the operator token as
 // `Authorization: Bearer <token>`. Live updates as Server-Sent Events.
 import { timingSafeEqual } from 'node:crypto';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { History } from './history.ts';
 import type { ConsoleMetrics } from './metrics.ts';
@@ -24,7 +24,12 @@ export interface ConsoleAppOptions {
   pushEveryMs: number;
   /** Called once per action, for the log. */
   onAction?: (name: string, ok: boolean, detail: string) => void;
+  /** More routes on the same server (the releases admin API), given the token guard. */
+  routes?: readonly ConsoleRoutes[];
 }
+
+/** Adds routes to the console's server; `guard` answers 401 without the operator token. */
+export type ConsoleRoutes = (app: Hono, guard: (c: Context) => Response | undefined) => void;
 
 const MAX_ACTION_BODY = 4096;
 
@@ -35,6 +40,9 @@ export function consoleApp(o: ConsoleAppOptions): Hono {
     const got = Buffer.from(header?.startsWith('Bearer ') === true ? header.slice(7) : '');
     return got.length === expected.length && timingSafeEqual(got, expected);
   };
+  const guard = (c: Context): Response | undefined =>
+    authorized(c.req.header('authorization')) ? undefined : c.json({ error: 'an operator token is needed: Authorization: Bearer <token> (printed when the console starts)' }, 401);
+  for (const add of o.routes ?? []) add(app, guard);
   app.get('/metrics', async (c) => c.body(await o.metrics.scrape(), 200, { 'content-type': o.metrics.contentType }));
   app.get('/api/state', (c) => c.json(o.source.snapshot()));
   app.get('/api/history', (c) => c.json(o.history.points()));
@@ -53,7 +61,8 @@ export function consoleApp(o: ConsoleAppOptions): Hono {
   );
   app.post('/api/actions/:name', async (c) => {
     const name = c.req.param('name');
-    if (!authorized(c.req.header('authorization'))) return c.json({ error: 'an operator token is needed: Authorization: Bearer <token> (printed when the console starts)' }, 401);
+    const denied = guard(c);
+    if (denied !== undefined) return denied;
     const action = Object.hasOwn(o.source.actions, name) ? o.source.actions[name] : undefined;
     if (action === undefined) return c.json({ error: `no action "${name}" (known: ${Object.keys(o.source.actions).join(', ')})` }, 404);
     const text = await c.req.text();

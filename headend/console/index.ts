@@ -3,6 +3,7 @@
 export { startConsole } from './server.ts';
 export type { ConsoleOptions, RunningConsole } from './server.ts';
 export { consoleApp } from './app.ts';
+export type { ConsoleRoutes } from './app.ts';
 export { ConsoleMetrics } from './metrics.ts';
 export { History } from './history.ts';
 export type { HistoryPoint } from './history.ts';

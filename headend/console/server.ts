@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { rejectUnknown } from '../../runtime/index.ts';
-import { consoleApp, type Asset } from './app.ts';
+import { consoleApp, type Asset, type ConsoleRoutes } from './app.ts';
 import { History } from './history.ts';
 import { ConsoleMetrics } from './metrics.ts';
 import type { ConsoleSource } from './source.ts';
@@ -23,6 +23,8 @@ export interface ConsoleOptions {
   historyEveryMs?: number;
   pushEveryMs?: number;
   onAction?: (name: string, ok: boolean, detail: string) => void;
+  /** More routes on the same server (the releases admin API). */
+  routes?: readonly ConsoleRoutes[];
 }
 
 export interface RunningConsole {
@@ -32,7 +34,7 @@ export interface RunningConsole {
   close(): Promise<void>;
 }
 
-const KNOWN = ['source', 'host', 'port', 'token', 'historyEveryMs', 'pushEveryMs', 'onAction'];
+const KNOWN = ['source', 'host', 'port', 'token', 'historyEveryMs', 'pushEveryMs', 'onAction', 'routes'];
 
 export async function startConsole(o: ConsoleOptions): Promise<RunningConsole> {
   rejectUnknown('startConsole', o, KNOWN);
@@ -40,7 +42,7 @@ export async function startConsole(o: ConsoleOptions): Promise<RunningConsole> {
   if (token.length < 16) throw new RangeError('startConsole: the operator token must have at least 16 characters');
   const history = new History(720);
   const metrics = new ConsoleMetrics(() => o.source.snapshot());
-  const app = consoleApp({ source: o.source, metrics, history, token, assets: assets(), pushEveryMs: o.pushEveryMs ?? 1000, ...(o.onAction === undefined ? {} : { onAction: o.onAction }) });
+  const app = consoleApp({ source: o.source, metrics, history, token, assets: assets(), pushEveryMs: o.pushEveryMs ?? 1000, ...(o.onAction === undefined ? {} : { onAction: o.onAction }), ...(o.routes === undefined ? {} : { routes: o.routes }) });
   const host = o.host ?? '127.0.0.1';
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: host, port: o.port ?? 0 }, () => resolve(s));

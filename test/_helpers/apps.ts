@@ -1,7 +1,7 @@
 // Signed test apps built in memory: module sources in, a PublishedApp (manifest bytes,
 // signature, sources) and the trusted key out — what a head-end or box would be given.
 
-import { encodeManifest, generateSigningKey, sha256Hex, signManifest, trustedKey, trustedKeyToJson, utf8, type ModuleEntry, type TrustedKeyJson } from '../../runtime/app/index.ts';
+import { encodeManifest, generateSigningKey, sha256Hex, signManifest, trustedKey, trustedKeyToJson, utf8, type ModuleEntry, type SigningKey, type TrustedKeyJson } from '../../runtime/app/index.ts';
 import type { PublishedApp } from '../../headend/app-catalog.ts';
 
 export interface ModuleSpec {
@@ -14,7 +14,7 @@ export interface ModuleSpec {
   critical?: ModuleEntry['critical'];
 }
 
-export async function signedApp(app: string, specs: ModuleSpec[], version = '1.0.0'): Promise<{ pub: PublishedApp; trusted: TrustedKeyJson[] }> {
+export async function signedApp(app: string, specs: ModuleSpec[], version = '1.0.0'): Promise<{ pub: PublishedApp; trusted: TrustedKeyJson[]; key: SigningKey }> {
   const { key } = await generateSigningKey();
   const sources: Record<string, Uint8Array> = {};
   const modules: ModuleEntry[] = [];
@@ -26,7 +26,7 @@ export async function signedApp(app: string, specs: ModuleSpec[], version = '1.0
   const manifest = { app, version, modules };
   const manifestBytes = encodeManifest(manifest);
   const signature = await signManifest(manifestBytes, key);
-  return { pub: { manifest, manifestBytes, signature, sources }, trusted: [trustedKeyToJson(await trustedKey(key.publicKey))] };
+  return { pub: { manifest, manifestBytes, signature, sources }, trusted: [trustedKeyToJson(await trustedKey(key.publicKey))], key };
 }
 
 /** A small app of every kind: a client UI, a server counter, a peer reading the guide service, a mutable search with state. */
