@@ -5,6 +5,16 @@ import { intOption } from './user-error.ts';
 import { startHeadend, type HeadendConfig } from '../headend/main.ts';
 import { nodeSource, startConsole, type RunningConsole } from '../headend/console/index.ts';
 import { UserError } from './user-error.ts';
+import { attachReleases, releaseRoutes, MemoryReleaseStore, type ReleaseStore } from '../headend/releases/index.ts';
+import { SqliteReleaseStore } from '../headend/releases/release-store-sqlite.ts';
+import { RedisReleaseStore } from '../headend/releases/release-store-redis.ts';
+
+/** The release store beside the registry: the same SQLite file, the same Redis, or memory. */
+async function releaseStore(registry: string): Promise<ReleaseStore> {
+  if (registry.startsWith('sqlite:')) return new SqliteReleaseStore(registry.slice('sqlite:'.length));
+  if (registry.startsWith('redis://') || registry.startsWith('rediss://')) return RedisReleaseStore.open(registry);
+  return new MemoryReleaseStore();
+}
 
 interface Flags {
   node: string;
@@ -57,9 +67,17 @@ async function run(f: Flags): Promise<void> {
   const h = await startHeadend(config(f));
   const n = h.node;
   const token = f.consoleToken ?? process.env.WEFT_CONSOLE_TOKEN;
+  const store = await releaseStore(f.registry);
+  const releases = await attachReleases({ catalog: n.catalog, trusted: n.trusted, store, now: () => Date.now(), log: (line) => console.log(JSON.stringify({ event: 'log', node: n.id, line })) });
   let ops: RunningConsole | undefined;
   if (where !== undefined) {
-    ops = await startConsole({ ...where, source: nodeSource(n), ...(token === undefined ? {} : { token }), onAction: (name, ok, detail) => console.log(JSON.stringify({ event: 'action', node: n.id, action: name, ok, detail })) });
+    ops = await startConsole({
+      ...where,
+      source: nodeSource(n),
+      ...(token === undefined ? {} : { token }),
+      onAction: (name, ok, detail) => console.log(JSON.stringify({ event: 'action', node: n.id, action: name, ok, detail })),
+      routes: [(app, guard) => releaseRoutes(app, releases, guard, () => 'operator')],
+    });
   }
   // The operator token is printed only when this process made it up (no --console-token or WEFT_CONSOLE_TOKEN).
   const consoleInfo = ops === undefined ? {} : { console: ops.url, ...(token === undefined ? { consoleToken: ops.token } : {}) };
@@ -75,6 +93,7 @@ async function run(f: Flags): Promise<void> {
   });
   clearInterval(timer);
   await ops?.close();
+  await store.close();
   await h.close();
   console.log(JSON.stringify({ event: 'stopped', node: n.id }));
 }

@@ -8,6 +8,7 @@ import { registerCarousel } from './carousel.ts';
 import { registerHeadend } from './headend.ts';
 import { registerBox } from './box.ts';
 import { registerFleet } from './fleet.ts';
+import { registerApp } from './app.ts';
 import { describeError } from './user-error.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -37,6 +38,7 @@ registerCarousel(program);
 registerHeadend(program);
 registerBox(program);
 registerFleet(program);
+registerApp(program);
 for (const c of program.commands) {
   c.exitOverride();
   for (const sub of c.commands) sub.exitOverride();

@@ -2,6 +2,7 @@
 export { Releases } from './releases.ts';
 export type { PublishInput, ReleaseOutcome, ReleaseSummary } from './releases.ts';
 export { releaseRoutes } from './routes.ts';
+export { attachReleases } from './attach.ts';
 export { MemoryReleaseStore, RELEASE_STATES, compareVersions } from './store.ts';
 export type { Release, ReleaseState, ReleaseStore, NewRelease } from './store.ts';
 export { DEFAULT_PLAN, parsePlan, waveOf, decideWave } from './plan.ts';
