@@ -28,25 +28,35 @@ function screenText(scene: unknown): string {
   return JSON.stringify(scene).slice(0, 60);
 }
 
-export function renderSummary(node: HeadendNode, rows: BoxRow[], elapsedS: number): string {
+/** Where the box runs its search module, in words; degraded boxes run it from the carousel's fallback tier. */
+function searchText(r: BoxRow): string {
+  if (r.search === 'local') return 'on box';
+  if (r.search === 'remote') return 'head-end';
+  if (r.state === 'degraded' || r.state.startsWith('acquiring-fallback')) return 'fallback';
+  return r.search;
+}
+
+/**
+ * The summary, every line cut to `width` columns (80 by default: a terminal that size shows it
+ * whole, and a redraw keeps the console URL on screen).
+ */
+export function renderSummary(node: HeadendNode, rows: BoxRow[], elapsedS: number, o: { consoleUrl?: string; width?: number } = {}): string {
+  const width = Math.max(40, o.width ?? 80);
   const view = node.statistics.view();
   const lines: string[] = [];
-  lines.push(`weft demo  ${elapsedS.toFixed(0)} s   (Ctrl-C stops)`);
+  lines.push(`weft demo  ${elapsedS.toFixed(0)} s  (Ctrl-C stops)`);
+  if (o.consoleUrl !== undefined) lines.push(`console ${o.consoleUrl}`);
   lines.push('');
-  lines.push('head-end nodes');
   for (const e of view.nodes) {
     const s = e.stats;
-    lines.push(`  ${pad(s.node, 10)} ${pad(e.state, 6)} sessions ${String(s.sessions).padStart(3)}  threads ${s.workers}  cpu ${(s.cpu.util * 100).toFixed(0).padStart(3)}%  rss ${(s.memory.rss / 1e6).toFixed(0)} MB  loop p99 ${s.loop.p99Ms.toFixed(1)} ms`);
+    lines.push(`${pad(s.node, 8)} ${pad(e.state, 5)} sessions ${String(s.sessions).padStart(3)}  threads ${s.workers}  cpu ${(s.cpu.util * 100).toFixed(0).padStart(3)}%  rss ${(s.memory.rss / 1e6).toFixed(0)} MB  loop ${s.loop.p99Ms.toFixed(0)} ms`);
   }
   const c = node.counters;
-  lines.push(`  envelopes routed ${c.dispatched}, forwarded ${c.forwarded}, client-started ${c.clientStarted}, module downloads ${node.sessions.counters.downloads}, box reports ${node.sessions.counters.reports}`);
+  lines.push(`routed ${c.dispatched}  forwarded ${c.forwarded}  started ${c.clientStarted}  downloads ${node.sessions.counters.downloads}  reports ${node.sessions.counters.reports}`);
   lines.push('');
-  lines.push(`${pad('box', 10)} ${pad('profile', 15)} ${pad('state', 11)} ${pad('session', 12)} ${pad('search runs', 12)} screen`);
-  for (const r of rows) {
-    const search = r.search === 'local' ? 'on the box' : r.search === 'remote' ? 'head-end' : r.search;
-    lines.push(`${pad(r.id, 10)} ${pad(r.profile, 15)} ${pad(r.state, 11)} ${pad(r.session?.session ?? '-', 12)} ${pad(search, 12)} ${screenText(r.screen)}`);
-  }
+  lines.push(`${pad('box', 10)} ${pad('profile', 14)} ${pad('state', 16)} ${pad('search', 8)} screen`);
+  for (const r of rows) lines.push(`${pad(r.id, 10)} ${pad(r.profile, 14)} ${pad(r.state, 16)} ${pad(searchText(r), 8)} ${screenText(r.screen)}`);
   lines.push('');
   for (const r of rows) lines.push(`  ${pad(r.id, 10)} ${r.note}`);
-  return `${lines.join('\n')}\n`;
+  return `${lines.map((l) => (l.length > width ? `${l.slice(0, width - 1)}~` : l)).join('\n')}\n`;
 }

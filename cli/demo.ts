@@ -100,7 +100,7 @@ async function runDemo(seconds: number, consolePort: string): Promise<void> {
     tick++;
     // The viewers press remote keys now and then: the guide's ui module reacts on screen.
     for (const b of boxes) if (b.e.box.state === 'up' || b.e.box.state === 'degraded') await b.e.box.pressKey(keys[tick % keys.length] as string).catch(() => undefined);
-    const text = renderSummary(headend.node, rows(), (Date.now() - started) / 1000);
+    const text = renderSummary(headend.node, rows(), (Date.now() - started) / 1000, { ...(consoleServer === undefined ? {} : { consoleUrl: `${consoleServer.url} (token ${consoleServer.token})` }), ...(tty ? { width: process.stdout.columns } : {}) });
     if (tty) out(`\x1b[H\x1b[2J${text}`);
     else if (tick % 5 === 0 || (seconds > 0 && Date.now() - started >= seconds * 1000 - 1000)) out(`${text}\n`);
   }
