@@ -14,6 +14,9 @@ export interface PartialTransfer {
   readonly received: Uint8Array;
   have: number;
   bytes: number;
+  /** When a NACK last answered a POLL for it (clock ms), and how many fragments it showed. */
+  nackedAt: number;
+  nackedHave: number;
 }
 
 export class Peer {

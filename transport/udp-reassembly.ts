@@ -69,6 +69,8 @@ export class Reassembler {
         received: new Uint8Array(bitmapBytes(f.count)),
         have: 0,
         bytes: 0,
+        nackedAt: -Infinity,
+        nackedHave: -1,
       };
       peer.partials.set(f.transfer, p);
       this.partials++;
