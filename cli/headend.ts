@@ -1,7 +1,9 @@
 // `weft headend up` (the embedded default: aedes, SQLite, one node, carousel, services) and
 // `weft headend node` (join a node to a shared broker and registry on other machines).
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { startHeadend, type HeadendConfig } from '../headend/main.ts';
+import { ArgumentError } from '../runtime/index.ts';
 
 interface Flags {
   node: string;
@@ -16,11 +18,27 @@ interface Flags {
   keys: string;
   carousel: string;
   interval: string;
+  clusterKeyFile?: string;
+}
+
+/** The UDP cluster key: --cluster-key-file, else WEFT_CLUSTER_KEY, else none (startHeadend decides). */
+function clusterKey(f: Flags): string | undefined {
+  if (f.clusterKeyFile !== undefined) {
+    try {
+      return readFileSync(f.clusterKeyFile, 'utf8').trim();
+    } catch (e) {
+      throw new ArgumentError(`cannot read the cluster key file ${f.clusterKeyFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'clusterKeyFile');
+    }
+  }
+  const env = process.env.WEFT_CLUSTER_KEY?.trim();
+  return env === undefined || env === '' ? undefined : env;
 }
 
 function config(f: Flags): HeadendConfig {
   const [udpHost, udpPort] = (f.udp ?? '127.0.0.1:0').split(':');
+  const key = clusterKey(f);
   return {
+    ...(key === undefined ? {} : { clusterKey: key }),
     node: f.node,
     broker: f.broker,
     ...(f.brokerPort === undefined ? {} : { brokerPort: Number(f.brokerPort) }),
@@ -38,7 +56,16 @@ function config(f: Flags): HeadendConfig {
 }
 
 async function run(f: Flags): Promise<void> {
-  const h = await startHeadend(config(f));
+  let h: Awaited<ReturnType<typeof startHeadend>>;
+  try {
+    h = await startHeadend(config(f));
+  } catch (e) {
+    // A user's mistake (a missing key, a bad flag): one line, no stack.
+    if (!(e instanceof ArgumentError)) throw e;
+    console.error(`weft headend: ${e.message}`);
+    process.exitCode = 2;
+    return;
+  }
   const n = h.node;
   console.log(JSON.stringify({ event: 'ready', node: n.id, broker: h.brokerUrl, udp: n.udpAddress, apps: n.catalog.names(), carousels: h.carousels.length }));
   const timer = setInterval(() => {
@@ -68,7 +95,8 @@ export function registerHeadend(program: Command): void {
       .option('--interval <ms>', 'statistics and heartbeat interval', '1000')
       .option('--password <secret>', 'this node\'s broker password (default: derived from .weft/master.key)')
       .option('--mqtt5', 'use MQTT 5 (session expiry, shared subscriptions)')
-      .option('--share-group <name>', 'MQTT 5 shared subscription group for the box ingress');
+      .option('--share-group <name>', 'MQTT 5 shared subscription group for the box ingress')
+      .option('--cluster-key-file <path>', 'key of the MAC on node-to-node UDP, the same file on every node (or env WEFT_CLUSTER_KEY)');
   common(h.command('up').description('the embedded default: aedes broker, SQLite registry, one node, services'))
     .option('--broker-port <port>', 'embedded broker port (0: any)', '1883')
     .action(async (f: Omit<Flags, 'broker'>) => run({ ...f, broker: 'embedded' }));

@@ -72,10 +72,13 @@ function u32(w: string, name: string, v: unknown): number {
   return v;
 }
 
-/** A sender id from the bound address (FNV-1a 32): stable across restarts on the same port. */
-export function senderOf(host: string, port: number): number {
+/**
+ * A sender id from a stable name (FNV-1a 32), e.g. a node id; the default is the bound
+ * address, stable across restarts on the same port.
+ */
+export function udpSenderId(name: string): number {
   let h = 0x811c9dc5;
-  for (const c of `${host}|${port}`) h = Math.imul(h ^ (c.codePointAt(0) as number), 0x01000193);
+  for (const c of name) h = Math.imul(h ^ (c.codePointAt(0) as number), 0x01000193);
   return h >>> 0;
 }
 

@@ -19,7 +19,7 @@ import {
   type Transport,
 } from '../runtime/index.ts';
 import { AckBatcher } from './udp-acks.ts';
-import { DatagramAuth, senderOf } from './udp-auth.ts';
+import { DatagramAuth, udpSenderId } from './udp-auth.ts';
 import { COMMON_HEADER, FLAG_POLL, FLAG_RELIABLE, NACK_FIELDS, dataDatagram, nackDatagram, parseDatagram, type DataFrame, type NackFrame } from './udp-framing.ts';
 import { resolveOptions, type ResolvedOptions, type UdpTransportOptions } from './udp-options.ts';
 import { Peer, PeerTable, type PartialTransfer } from './udp-peers.ts';
@@ -83,7 +83,7 @@ export class UdpTransport implements Transport {
     this.#v4 = socket.address().family === 'IPv4';
     this.address = { udp: { host: o.host, port: socket.address().port } };
     this.#tail = o.tail;
-    this.#auth = o.auth === undefined ? undefined : new DatagramAuth(o.auth, o.auth.sender ?? senderOf(o.host, socket.address().port));
+    this.#auth = o.auth === undefined ? undefined : new DatagramAuth(o.auth, o.auth.sender ?? udpSenderId(`${o.host}|${socket.address().port}`));
     socket.on('message', this.#onDatagram);
     socket.on('error', () => void this.#stats.socketErrors++);
   }
