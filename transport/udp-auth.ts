@@ -5,7 +5,7 @@
 
 import { ArgumentError, positiveInt, rejectUnknown } from '../runtime/index.ts';
 import { COMMON_HEADER, FLAG_AUTH, MAGIC } from './udp-framing.ts';
-import { HmacSha256, sameBytes } from './udp-mac.ts';
+import { HmacSha256 } from './udp-mac.ts';
 import { ReplayTable } from './udp-replay.ts';
 
 /** sender(4) epoch(6) seq(6) tag(16), at the end of every authenticated datagram. */
@@ -109,7 +109,7 @@ export class DatagramAuth {
     d.writeUInt32BE(this.sender, at);
     d.writeUIntBE(this.epoch, at + 4, 6);
     d.writeUIntBE(this.#seq++, at + 10, 6);
-    d.set(this.#own.digest(d.subarray(0, at + 16)).subarray(0, TAG_BYTES), at + 16);
+    this.#own.sign(d.subarray(0, at + 16), d, at + 16, TAG_BYTES);
   }
 
   /**
@@ -123,7 +123,7 @@ export class DatagramAuth {
     const sender = d.readUInt32BE(at);
     const mac = this.#perNode.get(sender) ?? this.#cluster;
     if (mac === undefined) return 'unknownSender';
-    if (!sameBytes(mac.digest(d.subarray(0, at + 16)).subarray(0, TAG_BYTES), d.subarray(at + 16))) return 'badTag';
+    if (!mac.verify(d.subarray(0, at + 16), d.subarray(at + 16))) return 'badTag';
     const verdict = this.replays.check(sender, d.readUIntBE(at + 4, 6), d.readUIntBE(at + 10, 6));
     if (verdict !== 'fresh') return verdict;
     d[4] = (d[4] as number) & ~FLAG_AUTH;
