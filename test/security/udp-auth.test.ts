@@ -4,12 +4,18 @@
 // strangers get no answer at all, and without the MAC no answer is bigger than its request.
 
 import test from 'ava';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startHeadend } from '../../headend/main.ts';
 import { ArgumentError, Channel, EnvelopeCodec, ManualClock, type Address, type Envelope } from '../../runtime/index.ts';
 import { FLAG_POLL, FLAG_RELIABLE, ackDatagram, createUdpTransport, nackDatagram, parseDatagram, type UdpTransport } from '../../transport/index.ts';
 import { AUTH_TRAILER, DatagramAuth, resolveAuth } from '../../transport/udp-auth.ts';
 import { dataDatagram } from '../../transport/udp-framing.ts';
 import { ReplayTable } from '../../transport/udp-replay.ts';
 import { collect, prng, rawPeer, type Collector, type RawPeer } from '../_helpers/udp.ts';
+// @ts-expect-error build.mjs is plain JavaScript without types
+import { build } from '../../build.mjs';
 
 const KEY = 'weft-cluster-key-for-the-tests-01';
 const OTHER_KEY = 'some-other-cluster-key-entirely-2';
@@ -296,5 +302,33 @@ test('udp auth: with the MAC on, a stranger\'s POLLs get nothing at all', async 
     t.is(v.stats().authMissing, 50);
   } finally {
     await Promise.all([v.close(), h.close()]);
+  }
+});
+
+test('the embedded head-end signs its UDP: an unsigned request to its node is not answered, a signed one is', async (t) => {
+  t.timeout(120_000);
+  const dir = await mkdtemp(join(tmpdir(), 'weft-udp-auth-'));
+  await build({ out: join(dir, 'dist'), keys: join(dir, 'keys'), quiet: true, firmware: false });
+  const h = await startHeadend({ registry: 'memory', apps: join(dir, 'dist', 'apps'), keys: join(dir, 'keys'), masterKey: 'a-test-master-key-of-enough-length', clusterKey: KEY, log: () => {} });
+  const raw = await rawPeer();
+  try {
+    const node = { udp: h.node.udpAddress };
+    const port = h.node.udpAddress.port;
+    const ask = (id: number, reserve: number): Buffer =>
+      data(R | FLAG_POLL, id, 0, 1, codec.encode({ v: 1, kind: 'req', id, src: { udp: { host: '127.0.0.1', port: raw.port } }, dst: { ...node, vaddr: h.node.vaddr('nobody-here') }, op: 'x', body: null }), reserve);
+    await raw.send(ask(1, 0), port);
+    await raw.send(sealed(signer(KEY, 0x1111), ask(2, AUTH_TRAILER)), port);
+    const nodeKey = new DatagramAuth(resolveAuth('test', { key: KEY, sender: 0x1111 }) as NonNullable<ReturnType<typeof resolveAuth>>, 0x1111);
+    const corrOf = (d: Buffer): number | undefined => {
+      const copy = Buffer.from(d);
+      if (nodeKey.open(copy) !== undefined) return undefined;
+      const f = parseDatagram(copy.subarray(0, copy.length - AUTH_TRAILER));
+      return f.type === 'data' ? codec.decode(f.payload).corr : undefined;
+    };
+    await raw.waitFor((d) => corrOf(d) === 2);
+    t.false(raw.got.some((d) => corrOf(d) === 1), 'the unsigned request was dropped');
+  } finally {
+    await Promise.all([h.close(), raw.close()]);
+    await rm(dir, { recursive: true, force: true });
   }
 });
