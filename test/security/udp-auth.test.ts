@@ -63,6 +63,11 @@ async function flushTo(v: UdpTransport, h: RawPeer): Promise<void> {
 
 const sum = (ds: Uint8Array[]): number => ds.reduce((n, d) => n + d.length, 0);
 
+function acksOf(d: Uint8Array): readonly number[] {
+  const f = parseDatagram(d);
+  return f.type === 'bad' ? [] : f.acks;
+}
+
 test('udp auth: forged, wrong-key, tampered, truncated, unsigned and oversized datagrams are dropped before any state is kept', async (t) => {
   const v = await createUdpTransport({ auth: { key: KEY } });
   const rx = collect(v);
@@ -269,12 +274,19 @@ test('udp: a POLL is never answered with more bytes than it had, and the same st
   try {
     const tiny = (transfer: number): Buffer => data(R | FLAG_POLL, transfer, 0, 4994, new Uint8Array([1]));
     const big = data(R | FLAG_POLL, 2, 1, 4994, new Uint8Array(1354).fill(2));
-    const sent = [...Array.from({ length: 100 }, () => tiny(1)), big, ...Array.from({ length: 100 }, () => tiny(2))];
+    // Smallest reliable requests, each twice: every one (and its repeat) is acknowledged.
+    const acked = Array.from({ length: 20 }, (_, i) => data(R | FLAG_POLL, 100 + (i >> 1), 0, 1, new Uint8Array([0x80])));
+    const sent = [...Array.from({ length: 100 }, () => tiny(1)), big, ...Array.from({ length: 100 }, () => tiny(2)), ...acked];
     await sendThenMark(v, rx, h, sent, undefined);
     await flushTo(v, h);
-    const answers = h.got.filter((d) => parseDatagram(d).type === 'nack');
-    t.true(sum(answers) <= sum(sent), `${sum(answers)} bytes answered ${sum(sent)}`);
-    t.is(answers.length, 1, 'only the big POLL is answered, once');
+    // Acks leave after ackDelayMs (real time): wait until all ten transfers were acknowledged.
+    const ackedIds = (): Set<number> => new Set(h.got.flatMap((d) => acksOf(d)));
+    await h.waitFor(() => [...Array(10).keys()].every((i) => ackedIds().has(100 + i)));
+    const back = h.got.filter((d) => parseDatagram(d).type !== 'data');
+    t.true(sum(back) <= sum(sent), `${sum(back)} bytes answered ${sum(sent)}`);
+    t.true(back.filter((d) => parseDatagram(d).type === 'ack').length > 0, 'the reliable ones were acknowledged');
+    const answers = back.filter((d) => parseDatagram(d).type === 'nack');
+    t.is(answers.length, 1, 'only the big POLL is answered with a NACK, once');
     t.true((answers[0]?.length ?? 0) <= big.length);
     t.is(v.stats().nacksSent, 1);
     t.is(v.stats().nacksSuppressed, 200);
