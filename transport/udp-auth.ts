@@ -54,6 +54,7 @@ export function resolveAuth(w: string, v: unknown): ResolvedAuth | undefined {
   }
   if (key === undefined && keys.size === 0) throw new ArgumentError(`${w}: auth needs a cluster key (auth.key) or per-node keys (auth.keys)`, 'auth.key');
   const sender = o.sender === undefined ? undefined : u32(w, 'auth.sender', o.sender);
+  if (sender === undefined && key === undefined) throw new ArgumentError(`${w}: auth.sender is needed with per-node keys and no cluster key`, 'auth.sender');
   if (sender !== undefined && key === undefined && !keys.has(sender)) throw new ArgumentError(`${w}: auth.keys has no key for this sender ${sender}`, 'auth.keys');
   const epoch = o.epoch ?? Date.now();
   if (!Number.isInteger(epoch) || epoch < 0 || epoch > MAX_U48) throw new ArgumentError(`${w}: auth.epoch must be an integer in 0..2^48-1`, 'auth.epoch');

@@ -237,6 +237,7 @@ test('udp auth: options are checked and unknown ones refused by name', async (t)
   await t.throwsAsync(createUdpTransport({ auth: { key: 'short' } }), { instanceOf: ArgumentError, message: /auth.key must be at least 16 bytes/ });
   await t.throwsAsync(createUdpTransport({ auth: {} }), { instanceOf: ArgumentError, message: /needs a cluster key/ });
   await t.throwsAsync(createUdpTransport({ auth: { keys: new Map([[1, KEY]]), sender: 2 } }), { instanceOf: ArgumentError, message: /no key for this sender 2/ });
+  await t.throwsAsync(createUdpTransport({ auth: { keys: new Map([[1, KEY]]) } }), { instanceOf: ArgumentError, message: /auth.sender is needed/ });
   await t.throwsAsync(createUdpTransport({ auth: { key: KEY, epoch: -1 } }), { instanceOf: ArgumentError, message: /auth.epoch/ });
   await t.throwsAsync(createUdpTransport({ auth: 'on' as never }), { instanceOf: ArgumentError, message: /auth must be 'off'/ });
   const off = await createUdpTransport({ auth: 'off' });
