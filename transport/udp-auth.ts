@@ -1,6 +1,7 @@
 // Datagram authentication of the UDP transport: every datagram out gets a trailer (sender,
-// boot epoch, sequence number, truncated HMAC-SHA256 tag); every datagram in is verified and
-// checked against the sender's replay window before the transport keeps any state for it.
+// boot epoch, send time, sequence number, truncated HMAC-SHA256 tag); every datagram in is
+// verified, checked for age and against the sender's replay window before the transport keeps
+// any state for it.
 // Byte work and options only: no sockets. docs/PROTOCOL.md ("Authentication") has the layout.
 
 import { ArgumentError, positiveInt, rejectUnknown } from '../runtime/index.ts';
@@ -8,8 +9,9 @@ import { COMMON_HEADER, FLAG_AUTH, MAGIC } from './udp-framing.ts';
 import { HmacSha256 } from './udp-mac.ts';
 import { ReplayTable } from './udp-replay.ts';
 
-/** sender(4) epoch(6) seq(6) tag(16), at the end of every authenticated datagram. */
-export const AUTH_TRAILER = 32;
+/** sender(4) epoch(6) time(4) seq(6) tag(16), at the end of every authenticated datagram. */
+export const AUTH_TRAILER = 36;
+const TAGGED = AUTH_TRAILER - 16;
 export const TAG_BYTES = 16;
 const MIN_KEY_BYTES = 16;
 const MAX_U48 = 2 ** 48 - 1;
@@ -25,6 +27,12 @@ export interface UdpAuthOptions {
   epoch?: number;
   /** Senders whose replay window is kept; the least recently heard is forgotten past this. Default 1024. */
   maxSenders?: number;
+  /**
+   * A datagram sent longer ago than this (or this far in our future) is refused, ms: bounds a
+   * replay to a receiver that holds no window for its sender (restarted, or the sender evicted).
+   * Needs the nodes' clocks within it. Default 60000.
+   */
+  maxAgeMs?: number;
 }
 
 export interface ResolvedAuth {
@@ -33,17 +41,18 @@ export interface ResolvedAuth {
   sender: number | undefined;
   epoch: number;
   maxSenders: number;
+  maxAgeMs: number;
 }
 
 /** Why a datagram was refused before the transport looked at it; each has its own counter. */
-export type AuthRefusal = 'missing' | 'unknownSender' | 'badTag' | 'replayed' | 'stale';
+export type AuthRefusal = 'missing' | 'unknownSender' | 'badTag' | 'expired' | 'replayed' | 'stale';
 
-const KNOWN = ['key', 'keys', 'sender', 'epoch', 'maxSenders'];
+const KNOWN = ['key', 'keys', 'sender', 'epoch', 'maxSenders', 'maxAgeMs'];
 
 /** Validate the `auth` option: undefined or 'off' means no MAC. Unknown names are refused. */
 export function resolveAuth(w: string, v: unknown): ResolvedAuth | undefined {
   if (v === undefined || v === 'off') return undefined;
-  if (typeof v !== 'object' || v === null) throw new ArgumentError(`${w}: auth must be 'off' or { key, keys?, sender?, epoch?, maxSenders? }`, 'auth');
+  if (typeof v !== 'object' || v === null) throw new ArgumentError(`${w}: auth must be 'off' or { key, keys?, sender?, epoch?, maxSenders?, maxAgeMs? }`, 'auth');
   const o = v as UdpAuthOptions;
   rejectUnknown(`${w} auth`, o, KNOWN);
   const key = o.key === undefined ? undefined : keyBytes(w, 'auth.key', o.key);
@@ -59,7 +68,8 @@ export function resolveAuth(w: string, v: unknown): ResolvedAuth | undefined {
   const epoch = o.epoch ?? Date.now();
   if (!Number.isInteger(epoch) || epoch < 0 || epoch > MAX_U48) throw new ArgumentError(`${w}: auth.epoch must be an integer in 0..2^48-1`, 'auth.epoch');
   const maxSenders = o.maxSenders === undefined ? 1024 : positiveInt(w, 'auth.maxSenders', o.maxSenders);
-  return { key, keys, sender, epoch, maxSenders };
+  const maxAgeMs = o.maxAgeMs === undefined ? 60_000 : positiveInt(w, 'auth.maxAgeMs', o.maxAgeMs);
+  return { key, keys, sender, epoch, maxSenders, maxAgeMs };
 }
 
 function keyBytes(w: string, name: string, k: unknown): Uint8Array {
@@ -87,14 +97,19 @@ export class DatagramAuth {
   readonly sender: number;
   readonly epoch: number;
   readonly replays: ReplayTable;
+  readonly maxAgeMs: number;
+  #now: () => number;
   #own: HmacSha256;
   #cluster: HmacSha256 | undefined;
   #perNode = new Map<number, HmacSha256>();
   #seq = 0;
 
-  constructor(r: ResolvedAuth, sender: number) {
+  /** `now`: the clock of the send time and of the age check, ms (the transport's clock). */
+  constructor(r: ResolvedAuth, sender: number, now: () => number = Date.now) {
     this.sender = sender;
     this.epoch = r.epoch;
+    this.maxAgeMs = r.maxAgeMs;
+    this.#now = now;
     this.replays = new ReplayTable(r.maxSenders);
     this.#cluster = r.key === undefined ? undefined : new HmacSha256(r.key);
     for (const [id, k] of r.keys) this.#perNode.set(id, new HmacSha256(k));
@@ -109,13 +124,15 @@ export class DatagramAuth {
     d[4] = (d[4] as number) | FLAG_AUTH;
     d.writeUInt32BE(this.sender, at);
     writeU48(d, at + 4, this.epoch);
-    writeU48(d, at + 10, this.#seq++);
-    this.#own.sign(d.subarray(0, at + 16), d, at + 16, TAG_BYTES);
+    // Send time in whole seconds since the epoch (uint32: 136 years).
+    d.writeUInt32BE(Math.min(0xffff_ffff, Math.max(0, Math.floor((this.#now() - this.epoch) / 1000))), at + 10);
+    writeU48(d, at + 14, this.#seq++);
+    this.#own.sign(d.subarray(0, at + TAGGED), d, at + TAGGED, TAG_BYTES);
   }
 
   /**
-   * Verify an incoming datagram: MAC first, then the replay window (only authentic datagrams
-   * touch it). On success clears the AUTH flag in place: the frame is d[0, length - AUTH_TRAILER).
+   * Verify an incoming datagram: MAC first, then its age, then the replay window (only
+   * authentic, recent datagrams touch it). On success clears the AUTH flag in place: the frame is d[0, length - AUTH_TRAILER).
    */
   open(d: Buffer): AuthRefusal | undefined {
     const len = d.length;
@@ -124,8 +141,12 @@ export class DatagramAuth {
     const sender = d.readUInt32BE(at);
     const mac = (this.#perNode.size === 0 ? undefined : this.#perNode.get(sender)) ?? this.#cluster;
     if (mac === undefined) return 'unknownSender';
-    if (!mac.verify(d.subarray(0, at + 16), d.subarray(at + 16))) return 'badTag';
-    const verdict = this.replays.check(sender, readU48(d, at + 4), readU48(d, at + 10));
+    if (!mac.verify(d.subarray(0, at + TAGGED), d.subarray(at + TAGGED))) return 'badTag';
+    const epoch = readU48(d, at + 4);
+    // The time field counts whole seconds: allow one more second on the old side.
+    const age = this.#now() - (epoch + d.readUInt32BE(at + 10) * 1000);
+    if (age > this.maxAgeMs + 1000 || age < -this.maxAgeMs) return 'expired';
+    const verdict = this.replays.check(sender, epoch, readU48(d, at + 14));
     if (verdict !== 'fresh') return verdict;
     d[4] = (d[4] as number) & ~FLAG_AUTH;
     return undefined;

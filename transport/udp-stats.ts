@@ -41,6 +41,8 @@ export type UdpStats = {
   authMissing: number;
   authUnknownSender: number;
   authBadTag: number;
+  /** Authentic datagrams sent longer than auth.maxAgeMs ago, or that far ahead (clocks out of step). */
+  authExpired: number;
   /** Authentic datagrams seen before (or behind the 64-datagram window), and from an earlier boot epoch. */
   replayed: number;
   replayedStale: number;
@@ -82,7 +84,7 @@ export function newStats(): UdpStats {
     sent: 0, received: 0, datagramsOut: 0, datagramsIn: 0, retransmits: 0, fastRetransmits: 0, acked: 0, acksSent: 0,
     acksPiggybacked: 0, nacksSent: 0, strayAcks: 0, timeouts: 0, expired: 0, duplicates: 0, duplicateFragments: 0,
     malformed: 0, malformedMagic: 0, malformedHeader: 0, malformedFragment: 0, malformedEnvelope: 0, oversized: 0,
-    unauthenticated: 0, authMissing: 0, authUnknownSender: 0, authBadTag: 0, replayed: 0, replayedStale: 0, nacksSuppressed: 0,
+    unauthenticated: 0, authMissing: 0, authUnknownSender: 0, authBadTag: 0, authExpired: 0, replayed: 0, replayedStale: 0, nacksSuppressed: 0,
     droppedPartialLimit: 0, droppedBytesLimit: 0, droppedTooLarge: 0, reassemblyTimeouts: 0, dropped: 0,
     handlerErrors: 0, socketErrors: 0, filteredIn: 0, filteredOut: 0,
   };
@@ -91,6 +93,7 @@ export function newStats(): UdpStats {
 /** Count a datagram the auth layer refused, in its total and by reason. */
 export function countRefusal(s: UdpStats, why: AuthRefusal): void {
   if (why === 'replayed') s.replayed++;
+  else if (why === 'expired') s.authExpired++;
   else if (why === 'stale') s.replayedStale++;
   else {
     s.unauthenticated++;

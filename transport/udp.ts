@@ -83,7 +83,7 @@ export class UdpTransport implements Transport {
     this.#v4 = socket.address().family === 'IPv4';
     this.address = { udp: { host: o.host, port: socket.address().port } };
     this.#tail = o.tail;
-    this.#auth = o.auth === undefined ? undefined : new DatagramAuth(o.auth, o.auth.sender ?? udpSenderId(`${o.host}|${socket.address().port}`));
+    this.#auth = o.auth === undefined ? undefined : new DatagramAuth(o.auth, o.auth.sender ?? udpSenderId(`${o.host}|${socket.address().port}`), () => o.clock.now());
     socket.on('message', this.#onDatagram);
     socket.on('error', () => void this.#stats.socketErrors++);
   }

@@ -22,8 +22,9 @@ const OTHER_KEY = 'some-other-cluster-key-entirely-2';
 const R = FLAG_RELIABLE;
 const codec = new EnvelopeCodec();
 
-function signer(key: string, sender: number, epoch = 1000): DatagramAuth {
-  return new DatagramAuth(resolveAuth('test', { key, sender, epoch }) as NonNullable<ReturnType<typeof resolveAuth>>, sender);
+/** A peer signing as `sender`; `skewMs` puts its clock that far from ours. */
+function signer(key: string, sender: number, epoch = 1000, skewMs = 0): DatagramAuth {
+  return new DatagramAuth(resolveAuth('test', { key, sender, epoch }) as NonNullable<ReturnType<typeof resolveAuth>>, sender, () => Date.now() + skewMs);
 }
 
 /** A DATA datagram as a peer writes it: unsigned (reserve 0) or with room for the trailer. */
@@ -209,6 +210,24 @@ test('udp auth: a restarted sender (same id, later epoch) is not locked out; its
   }
 });
 
+test('udp auth: a receiver that never heard a sender (restarted) still refuses a recording older than maxAgeMs, or from a clock that far ahead', async (t) => {
+  const v = await createUdpTransport({ auth: { key: KEY, maxAgeMs: 60_000 } });
+  const rx = collect(v);
+  const h = await rawPeer();
+  try {
+    const msg = (s: DatagramAuth, id: number): Buffer => sealed(s, data(0, id, 0, 1, envelope(h, v.address, 'msg', `m${id}`, id), AUTH_TRAILER));
+    const recorded = msg(signer(KEY, 50, 1000, -120_000), 1); // signed two minutes ago
+    const ahead = msg(signer(KEY, 51, 1000, 120_000), 2);
+    const lateButFresh = msg(signer(KEY, 52, 1000, -30_000), 3); // within the bound: accepted
+    await sendThenMark(v, rx, h, [recorded, ahead, lateButFresh], signer(KEY, 0x1111));
+    t.is(v.stats().authExpired, 2);
+    t.deepEqual(rx.got.map((e) => e.body), ['m3', 'mark']);
+    t.is(v.stats().authSenders, 2, 'the expired ones created no window');
+  } finally {
+    await Promise.all([v.close(), h.close()]);
+  }
+});
+
 test('udp auth: per-node keys: each node signs with its own; the cluster key cannot speak for a keyed node', async (t) => {
   const K1 = 'key-of-node-one-0123456789abcdef';
   const K2 = 'key-of-node-two-0123456789abcdef';
@@ -238,6 +257,7 @@ test('udp auth: options are checked and unknown ones refused by name', async (t)
   await t.throwsAsync(createUdpTransport({ auth: {} }), { instanceOf: ArgumentError, message: /needs a cluster key/ });
   await t.throwsAsync(createUdpTransport({ auth: { keys: new Map([[1, KEY]]), sender: 2 } }), { instanceOf: ArgumentError, message: /no key for this sender 2/ });
   await t.throwsAsync(createUdpTransport({ auth: { keys: new Map([[1, KEY]]) } }), { instanceOf: ArgumentError, message: /auth.sender is needed/ });
+  await t.throwsAsync(createUdpTransport({ auth: { key: KEY, maxAgeMs: 0 } }), { instanceOf: ArgumentError, message: /auth.maxAgeMs/ });
   await t.throwsAsync(createUdpTransport({ auth: { key: KEY, epoch: -1 } }), { instanceOf: ArgumentError, message: /auth.epoch/ });
   await t.throwsAsync(createUdpTransport({ auth: 'on' as never }), { instanceOf: ArgumentError, message: /auth must be 'off'/ });
   const off = await createUdpTransport({ auth: 'off' });
