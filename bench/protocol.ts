@@ -1,12 +1,16 @@
 // `npm run bench -- protocol [--quick]`: the message protocol's three speed goals, each against
 // a baseline run in the same process: (a) local-queue messages/s, (b) UDP request/reply round
-// trip vs a raw node:dgram ping-pong, (c) envelope codec vs raw cbor-x records and JSON.
+// trip vs a raw node:dgram ping-pong, with the datagram MAC off and on, (c) envelope codec vs
+// raw cbor-x records and JSON, (d) the MAC's own cost per sign and verify of a 120-byte datagram.
 
 import { createSocket, type Socket } from 'node:dgram';
+import { createHmac } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Encoder } from 'cbor-x';
 import { Channel, EnvelopeCodec, LocalBus, type Envelope } from '../runtime/index.ts';
-import { createUdpTransport } from '../transport/index.ts';
+import { AUTH_TRAILER, createUdpTransport, type UdpTransportOptions } from '../transport/index.ts';
+import { DatagramAuth, resolveAuth } from '../transport/udp-auth.ts';
+import { dataDatagram } from '../transport/udp-framing.ts';
 import { percentile, result, type Row, table } from './_report.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
@@ -17,6 +21,9 @@ const RTT_ROUNDS = 8;
 const CODEC_OPS = Math.round(400_000 * SCALE);
 const ROUNDS = 3;
 const PAYLOAD = 100; // body bytes of the round-trip test (raw ping-pong sends the same)
+const MAC_OPS = Math.round(200_000 * SCALE);
+const MAC_KEY = 'bench-cluster-key-0123456789abcdef';
+const MAC: UdpTransportOptions = { auth: { key: MAC_KEY } };
 
 const ms = (): number => performance.now();
 const median = (xs: number[]): number => percentile(xs, 50);
@@ -73,8 +80,8 @@ async function localChannelRound(n: number): Promise<number> {
 
 // ---- (b) UDP round trip ----
 
-async function udpRound(n: number): Promise<number[]> {
-  const [ta, tb] = await Promise.all([createUdpTransport(), createUdpTransport()]);
+async function udpRound(n: number, options: UdpTransportOptions = {}): Promise<number[]> {
+  const [ta, tb] = await Promise.all([createUdpTransport(options), createUdpTransport(options)]);
   const server = new Channel({ self: tb.address, write: (e) => tb.send(e), onRequest: (r) => r.body });
   const client = new Channel({ self: ta.address, write: (e) => ta.send(e) });
   tb.onEnvelope((e) => server.receive(e));
@@ -198,11 +205,52 @@ function codecRound(n: number): { weft: number; cborx: number; json: number } {
   return { weft, cborx, json };
 }
 
+// ---- (d) the MAC alone ----
+
+/**
+ * CPU µs (not wall time: this machine is shared) per sign and per verify + replay check of a
+ * 120-byte datagram (trailer included), and a plain createHmac per datagram, in alternating slices.
+ */
+function macRound(n: number): { sign: number; verify: number; createHmac: number } {
+  const auth = (sender: number): DatagramAuth => new DatagramAuth(resolveAuth('bench', { key: MAC_KEY, sender }) as NonNullable<ReturnType<typeof resolveAuth>>, sender);
+  const signer = auth(1);
+  const verifier = auth(2);
+  const frame = (): Buffer => dataDatagram(0, [], 7, 0, 1, new Uint8Array(120 - 14 - AUTH_TRAILER).fill(3), AUTH_TRAILER);
+  // Each verify needs a datagram not seen before (the replay window): a pool re-signed, untimed,
+  // before each slice, small enough to stay in cache as a node's receive path would.
+  const SLICE = 2000;
+  const pool = Array.from({ length: SLICE }, frame);
+  const one = frame();
+  const cpuMs = (): number => process.cpuUsage().user / 1000;
+  const spent = [0, 0, 0];
+  const slices = Math.ceil(n / SLICE) + 10; // the first 10 warm the JIT and are not counted
+  for (let k = 0; k < slices; k++) {
+    for (const d of pool) signer.seal(d);
+    let t0 = cpuMs();
+    for (let i = 0; i < SLICE; i++) signer.seal(one);
+    const sign = cpuMs() - t0;
+    t0 = cpuMs();
+    for (let i = 0; i < SLICE; i++) verifier.open(pool[i] as Buffer);
+    const verify = cpuMs() - t0;
+    t0 = cpuMs();
+    for (let i = 0; i < SLICE; i++) createHmac('sha256', MAC_KEY).update(one.subarray(0, 120 - 16)).digest();
+    const plain = cpuMs() - t0;
+    if (k < 10) continue;
+    spent[0] = (spent[0] as number) + sign;
+    spent[1] = (spent[1] as number) + verify;
+    spent[2] = (spent[2] as number) + plain;
+  }
+  const per = (ms: number): number => (ms * 1000) / ((slices - 10) * SLICE);
+  return { sign: per(spent[0] as number), verify: per(spent[1] as number), createHmac: per(spent[2] as number) };
+}
+
 // ---- run: rounds interleaved so neither side gains from running later ----
 
 const local: number[] = [];
 const localChannel: number[] = [];
 const ours: number[] = [];
+const oursMac: number[] = [];
+const macs: { sign: number; verify: number; createHmac: number }[] = [];
 const raw: number[] = [];
 const bare: number[] = [];
 const codecs: { weft: number; cborx: number; json: number }[] = [];
@@ -210,10 +258,12 @@ for (let r = 0; r < ROUNDS; r++) {
   local.push(await localRound(LOCAL_MSGS));
   localChannel.push(await localChannelRound(LOCAL_MSGS / 3));
   codecs.push(codecRound(CODEC_OPS));
+  macs.push(macRound(MAC_OPS));
 }
 for (let r = 0; r < RTT_ROUNDS; r++) {
   raw.push(...(await rawRound(RTTS)));
   ours.push(...(await udpRound(RTTS)));
+  oursMac.push(...(await udpRound(RTTS, MAC)));
   bare.push(...(await transportRound(RTTS)));
 }
 
@@ -226,6 +276,9 @@ const us = (xs: number[], p: number): number => percentile(xs, p) * 1000;
 const rttRatio = us(ours, 50) / us(raw, 50);
 rows.push({ measure: 'UDP req/rep RTT p50, µs', weft: us(ours, 50), baseline: us(raw, 50), ratio: rttRatio, goal: '<= 1.3' });
 rows.push({ measure: 'UDP req/rep RTT p99, µs', weft: us(ours, 99), baseline: us(raw, 99), ratio: us(ours, 99) / us(raw, 99), goal: '(info)' });
+const rttMacRatio = us(oursMac, 50) / us(raw, 50);
+rows.push({ measure: 'UDP req/rep RTT p50 with MAC, µs', weft: us(oursMac, 50), baseline: us(raw, 50), ratio: rttMacRatio, goal: '(info)' });
+rows.push({ measure: 'UDP req/rep RTT p99 with MAC, µs', weft: us(oursMac, 99), baseline: us(raw, 99), ratio: us(oursMac, 99) / us(raw, 99), goal: '(info)' });
 rows.push({ measure: 'UDP transports only, no Channel, p50 µs', weft: us(bare, 50), baseline: us(raw, 50), ratio: us(bare, 50) / us(raw, 50), goal: '(info)' });
 const weft = median(codecs.map((c) => c.weft));
 const cborx = median(codecs.map((c) => c.cborx));
@@ -233,5 +286,18 @@ const json = median(codecs.map((c) => c.json));
 const codecRatio = cborx / weft;
 rows.push({ measure: 'codec encode+decode, ops/s', weft, baseline: cborx, ratio: codecRatio, goal: '<= 1.2 (vs cbor-x records)' });
 rows.push({ measure: 'codec vs JSON, ops/s', weft, baseline: json, ratio: json / weft, goal: '(info)' });
+const macSign = median(macs.map((m) => m.sign));
+const macVerify = median(macs.map((m) => m.verify));
+const macPlain = median(macs.map((m) => m.createHmac));
+rows.push({ measure: 'MAC sign, 120-byte datagram, CPU µs', weft: macSign, baseline: macPlain, ratio: macSign / macPlain, goal: '<= 2.5 µs (vs createHmac)' });
+rows.push({ measure: 'MAC verify + replay check, CPU µs', weft: macVerify, baseline: macPlain, ratio: macVerify / macPlain, goal: '<= 2.5 µs (vs createHmac)' });
 table(`protocol benchmark (rounds interleaved with their baselines; ratio = weft cost / baseline cost, lower is better; ${values.quick ? 'quick' : 'full'} run)`, rows);
-result('protocol', { local_msgs_per_s: localRate, udp_rtt_ratio_vs_raw: rttRatio, codec_ratio_vs_cborx: codecRatio });
+result('protocol', {
+  local_msgs_per_s: localRate,
+  udp_rtt_ratio_vs_raw: rttRatio,
+  udp_rtt_ratio_vs_raw_mac: rttMacRatio,
+  mac_sign_us: macSign,
+  mac_verify_us: macVerify,
+  createhmac_us: macPlain,
+  codec_ratio_vs_cborx: codecRatio,
+});

@@ -1,10 +1,10 @@
 // `weft headend up` (the embedded default: aedes, SQLite, one node, carousel, services) and
 // `weft headend node` (join a node to a shared broker and registry on other machines).
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { intOption } from './user-error.ts';
 import { startHeadend, type HeadendConfig } from '../headend/main.ts';
 import { nodeSource, startConsole, type RunningConsole } from '../headend/console/index.ts';
-import { UserError } from './user-error.ts';
+import { intOption, UserError } from './user-error.ts';
 import { attachReleases, releaseRoutes, MemoryReleaseStore, type ReleaseStore } from '../headend/releases/index.ts';
 import { SqliteReleaseStore } from '../headend/releases/release-store-sqlite.ts';
 import { RedisReleaseStore } from '../headend/releases/release-store-redis.ts';
@@ -31,6 +31,20 @@ interface Flags {
   interval: number;
   console: string;
   consoleToken?: string;
+  clusterKeyFile?: string;
+}
+
+/** The UDP cluster key: --cluster-key-file, else WEFT_CLUSTER_KEY, else none (startHeadend decides). */
+function clusterKey(f: Flags): string | undefined {
+  if (f.clusterKeyFile !== undefined) {
+    try {
+      return readFileSync(f.clusterKeyFile, 'utf8').trim();
+    } catch (e) {
+      throw new UserError(`cannot read the cluster key file ${f.clusterKeyFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  const env = process.env.WEFT_CLUSTER_KEY?.trim();
+  return env === undefined || env === '' ? undefined : env;
 }
 
 /** `--console host:port` (port 0: any free port, so nodes on one host never collide) or `off`. */
@@ -45,7 +59,9 @@ export function parseConsole(spec: string): { host: string; port: number } | und
 
 function config(f: Flags): HeadendConfig {
   const [udpHost, udpPort] = (f.udp ?? '127.0.0.1:0').split(':');
+  const key = clusterKey(f);
   return {
+    ...(key === undefined ? {} : { clusterKey: key }),
     node: f.node,
     broker: f.broker,
     ...(f.brokerPort === undefined ? {} : { brokerPort: f.brokerPort }),
@@ -113,7 +129,8 @@ export function registerHeadend(program: Command): void {
       .option('--mqtt5', 'use MQTT 5 (session expiry, shared subscriptions)')
       .option('--share-group <name>', 'MQTT 5 shared subscription group for the box ingress')
       .option('--console <host:port>', 'serve the operator console and /metrics here (port 0: any free port; off: none)', '127.0.0.1:0')
-      .option('--console-token <token>', 'operator token for console actions (default: WEFT_CONSOLE_TOKEN, else a random one printed at start)');
+      .option('--console-token <token>', 'operator token for console actions (default: WEFT_CONSOLE_TOKEN, else a random one printed at start)')
+      .option('--cluster-key-file <path>', 'key of the MAC on node-to-node UDP, the same file on every node (or env WEFT_CLUSTER_KEY)');
   common(h.command('up').description('the embedded default: aedes broker, SQLite registry, one node, services'))
     .option('--broker-port <port>', 'embedded broker port (0: any)', intOption(0, 65535), 1883)
     .action(async (f: Omit<Flags, 'broker'>) => run({ ...f, broker: 'embedded' }));

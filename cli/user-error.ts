@@ -57,6 +57,8 @@ export function describeError(e: unknown): { line: string; hint?: string; user: 
     default:
       break;
   }
+  // An ArgumentError is a bad option or flag value: its message says which, written for people.
+  if (err.name === 'ArgumentError') return { line: err.message, user: true };
   // Weft's own typed errors (ArgumentError, SignatureError, CarouselError, ...) carry a message
   // written for people; anything else is a bug and says so.
   if (/Error$/.test(err.name) && err.name !== 'Error' && err.name !== 'TypeError' && err.name !== 'RangeError' && err.name !== 'ReferenceError') {

@@ -8,7 +8,7 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ArgumentError, rejectUnknown } from '../runtime/index.ts';
 import type { TrustedKeyJson } from '../runtime/app/index.ts';
-import { createUdpTransport, type UdpTransport } from '../transport/index.ts';
+import { createUdpTransport, udpSenderId, type UdpTransport } from '../transport/index.ts';
 import { connectMqttTransport, type MqttTransport } from '../transport/mqtt.ts';
 import { Broadcaster, moduleSetFromDir, serveUdp, type UdpServer } from '../carousel/index.ts';
 import { AppCatalog } from './app-catalog.ts';
@@ -39,6 +39,11 @@ export interface HeadendConfig {
   /** UDP address of this node for other nodes. Default 127.0.0.1, a free port. */
   udpHost?: string;
   udpPort?: number;
+  /**
+   * Key of the MAC on every node-to-node UDP datagram (>= 16 bytes; docs/PROTOCOL.md). Required
+   * with a shared broker (every node of the cluster is given the same one); embedded: random.
+   */
+  clusterKey?: string | Uint8Array;
   /** Built apps. Default dist/apps. */
   apps?: string;
   /** Trusted signing keys: a folder of *.pub.json. Default .weft/keys. */
@@ -56,7 +61,7 @@ export interface HeadendConfig {
   log?: (line: string) => void;
 }
 
-const KEYS = ['node', 'broker', 'brokerPort', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'apps', 'keys', 'masterKey', 'carousel', 'carouselBitrate', 'intervalMs', 'spareThreads', 'log'];
+const KEYS = ['node', 'broker', 'brokerPort', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'carousel', 'carouselBitrate', 'intervalMs', 'spareThreads', 'log'];
 
 export interface RunningHeadend {
   node: HeadendNode;
@@ -76,6 +81,7 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
   rejectUnknown('startHeadend', config, KEYS);
   const log = config.log ?? ((l: string) => console.error(l));
   const id = config.node ?? 'node-1';
+  const udpKey = clusterKey(config);
   const masterKey = config.masterKey ?? (await devSecret('.weft/master.key'));
   const nodePassword = config.password ?? derivedBoxSecret(masterKey, `headend.${id}`);
   const closers: (() => Promise<unknown>)[] = [];
@@ -95,7 +101,7 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
     const catalog = await AppCatalog.fromRoot(resolve(config.apps ?? 'dist/apps'));
     if (catalog.names().length === 0) throw new ArgumentError(`no built apps in ${config.apps ?? 'dist/apps'}: run npm run build`, 'apps');
     const trusted = await readTrusted(resolve(config.keys ?? '.weft/keys'));
-    const udp: UdpTransport = await createUdpTransport({ host: config.udpHost ?? '127.0.0.1', port: config.udpPort ?? 0 });
+    const udp: UdpTransport = await createUdpTransport({ host: config.udpHost ?? '127.0.0.1', port: config.udpPort ?? 0, auth: { key: udpKey, sender: udpSenderId(id) } });
     closers.push(() => udp.close());
     const boxLocations = new Map<string, string>();
     const mqtt: MqttTransport = await connectMqttTransport({
@@ -137,6 +143,17 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
     await close();
     throw e;
   }
+}
+
+/** One node alone (embedded broker) speaks UDP only to itself: a random key. A cluster shares one. */
+function clusterKey(config: HeadendConfig): string | Uint8Array {
+  const k = config.clusterKey;
+  if (k !== undefined) {
+    if ((typeof k === 'string' ? Buffer.byteLength(k) : k instanceof Uint8Array ? k.length : 0) < 16) throw new ArgumentError('the cluster key must be at least 16 bytes', 'clusterKey');
+    return k;
+  }
+  if (config.broker === undefined || config.broker === 'embedded') return randomBytes(32);
+  throw new ArgumentError('a node on a shared broker needs the cluster key: --cluster-key-file <path> or WEFT_CLUSTER_KEY', 'clusterKey');
 }
 
 async function openRegistry(spec: string): Promise<Registry> {

@@ -3,6 +3,9 @@
 
 export { createUdpTransport, UdpTransport } from './udp.ts';
 export type { UdpTransportOptions, DropFilter } from './udp-options.ts';
+// Datagram authentication (docs/PROTOCOL.md, "Authentication"): the trailer and sender ids.
+export { AUTH_TRAILER, udpSenderId } from './udp-auth.ts';
+export type { UdpAuthOptions } from './udp-auth.ts';
 export type { UdpStats, UdpStatsSnapshot } from './udp-stats.ts';
 // The datagram framing, for tools and tests that speak it directly (docs/PROTOCOL.md).
 export {
@@ -13,6 +16,7 @@ export {
   TYPE_NACK,
   FLAG_RELIABLE,
   FLAG_POLL,
+  FLAG_AUTH,
   MAX_DATA_HEADER,
   dataHeader,
   ackDatagram,

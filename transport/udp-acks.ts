@@ -11,12 +11,15 @@ export class AckBatcher {
   #peers = new Set<Peer>();
   #flush: NodeJS.Immediate | NodeJS.Timeout | undefined;
   #delayMs: number;
+  #reserve: number;
   /** Acks that rode on DATA, and acks sent in ACK datagrams. */
   piggybacked = 0;
   sent = 0;
 
-  constructor(mtu: number, delayMs: number, write: (peer: Peer, datagram: Buffer) => void) {
-    this.#perDatagram = Math.min(255, Math.floor((mtu - 6) / 4));
+  /** `reserve`: trailer bytes each datagram leaves free at its end (authentication). */
+  constructor(mtu: number, delayMs: number, write: (peer: Peer, datagram: Buffer) => void, reserve = 0) {
+    this.#reserve = reserve;
+    this.#perDatagram = Math.min(255, Math.floor((mtu - 6 - reserve) / 4));
     this.#delayMs = delayMs;
     this.#write = write;
   }
@@ -68,7 +71,7 @@ export class AckBatcher {
       for (let i = 0; i < ids.length; i += this.#perDatagram) {
         const chunk = ids.slice(i, i + this.#perDatagram);
         this.sent += chunk.length;
-        this.#write(peer, ackDatagram(chunk));
+        this.#write(peer, ackDatagram(chunk, this.#reserve));
       }
     }
     this.#peers.clear();

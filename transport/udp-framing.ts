@@ -14,12 +14,19 @@ export const TYPE_NACK = 2;
 export const FLAG_RELIABLE = 0x01;
 /** Last datagram of a sending round: the receiver answers with its state (ACK or NACK) at once. */
 export const FLAG_POLL = 0x02;
+/**
+ * The datagram ends with an authentication trailer (udp-auth.ts). The auth layer checks and
+ * clears it before parsing, so the parser refuses it: a receiver without the key drops it.
+ */
+export const FLAG_AUTH = 0x04;
 const KNOWN_FLAGS = FLAG_RELIABLE | FLAG_POLL;
 
 /** magic(2) version(1) type(1) flags(1) ackCount(1), then ackCount x uint32 transfer ids. */
 export const COMMON_HEADER = 6;
 /** DATA after the acks: transfer(4) index(2) count(2). */
 export const DATA_FIELDS = 8;
+/** NACK after the common header: transfer(4) count(2), then the bitmap. */
+export const NACK_FIELDS = 6;
 /** Acks a DATA datagram may carry; the fragment size leaves room for them. */
 export const MAX_PIGGYBACK_ACKS = 8;
 /** Bytes of one DATA header with the most piggybacked acks. */
@@ -57,9 +64,10 @@ const BAD_MAGIC = { type: 'bad', reason: 'magic' } as const;
 const BAD_HEADER = { type: 'bad', reason: 'header' } as const;
 const BAD_FRAGMENT = { type: 'bad', reason: 'fragment' } as const;
 
-function common(type: number, flags: number, acks: readonly number[], extra: number): Buffer {
+// `reserve`: bytes left at the end for the authentication trailer (filled by udp-auth.ts).
+function common(type: number, flags: number, acks: readonly number[], extra: number, reserve: number): Buffer {
   const n = acks.length;
-  const b = Buffer.allocUnsafe(COMMON_HEADER + 4 * n + extra);
+  const b = Buffer.allocUnsafe(COMMON_HEADER + 4 * n + extra + reserve);
   b.writeUInt16BE(MAGIC, 0);
   b[2] = FRAME_VERSION;
   b[3] = type;
@@ -75,8 +83,8 @@ export function dataHeader(flags: number, acks: readonly number[], transfer: num
 }
 
 /** One whole DATA datagram: header, then a copy of the fragment (one buffer, one iovec). */
-export function dataDatagram(flags: number, acks: readonly number[], transfer: number, index: number, count: number, payload: Uint8Array | undefined): Buffer {
-  const b = common(TYPE_DATA, flags, acks, DATA_FIELDS + (payload === undefined ? 0 : payload.length));
+export function dataDatagram(flags: number, acks: readonly number[], transfer: number, index: number, count: number, payload: Uint8Array | undefined, reserve = 0): Buffer {
+  const b = common(TYPE_DATA, flags, acks, DATA_FIELDS + (payload === undefined ? 0 : payload.length), reserve);
   const at = COMMON_HEADER + 4 * acks.length;
   b.writeUInt32BE(transfer >>> 0, at);
   b.writeUInt16BE(index, at + 4);
@@ -86,14 +94,14 @@ export function dataDatagram(flags: number, acks: readonly number[], transfer: n
 }
 
 /** A standalone ACK datagram for 1..255 completed transfers. */
-export function ackDatagram(acks: readonly number[]): Buffer {
+export function ackDatagram(acks: readonly number[], reserve = 0): Buffer {
   if (acks.length < 1 || acks.length > 255) throw new RangeError('an ACK carries 1..255 transfer ids');
-  return common(TYPE_ACK, 0, acks, 0);
+  return common(TYPE_ACK, 0, acks, 0, reserve);
 }
 
 /** A NACK: which fragments of an incomplete transfer the receiver holds. */
-export function nackDatagram(transfer: number, count: number, received: Uint8Array): Buffer {
-  const b = common(TYPE_NACK, 0, NO_ACKS, 6 + received.length);
+export function nackDatagram(transfer: number, count: number, received: Uint8Array, reserve = 0): Buffer {
+  const b = common(TYPE_NACK, 0, NO_ACKS, 6 + received.length, reserve);
   b.writeUInt32BE(transfer >>> 0, COMMON_HEADER);
   b.writeUInt16BE(count, COMMON_HEADER + 4);
   b.set(received, COMMON_HEADER + 6);

@@ -2,6 +2,7 @@
 // Each default says why it is what it is; transport/README.md repeats them for operators.
 
 import { ArgumentError, type Clock, DEFAULT_MAX_ENVELOPE_BYTES, type UdpAddress, isIpLiteral, nonNegative, positiveInt, rejectUnknown, systemClock } from '../runtime/index.ts';
+import { AUTH_TRAILER, resolveAuth, type ResolvedAuth, type UdpAuthOptions } from './udp-auth.ts';
 import { MAX_DATA_HEADER, MAX_FRAGMENTS } from './udp-framing.ts';
 import type { ReassemblyLimits } from './udp-reassembly.ts';
 
@@ -47,6 +48,12 @@ export interface UdpTransportOptions {
   recvBufferSize?: number;
   /** SO_SNDBUF, bytes. Default 4 MiB. */
   sendBufferSize?: number;
+  /**
+   * A MAC (truncated HMAC-SHA256) on every datagram and a replay window per sender, checked
+   * before any other state is kept; datagrams without a valid one are dropped. Default 'off'
+   * (no MAC): both ends need the same key, so the composition root (headend/main.ts) gives it.
+   */
+  auth?: UdpAuthOptions | 'off';
   clock?: Clock;
   dropFilter?: DropFilter;
 }
@@ -67,12 +74,15 @@ export interface ResolvedOptions extends ReassemblyLimits {
   sendBufferSize: number;
   clock: Clock;
   dropFilter: DropFilter | undefined;
+  auth: ResolvedAuth | undefined;
+  /** Bytes at the end of each datagram for the authentication trailer (0 without auth). */
+  tail: number;
 }
 
 const KNOWN = [
   'host', 'port', 'mtu', 'initialRtoMs', 'minRtoMs', 'maxRtoMs', 'maxRetries', 'ackDelayMs', 'maxMessageBytes', 'maxPartialPerPeer',
   'maxPartialTotal', 'maxReassemblyBytes', 'reassemblyTimeoutMs', 'dedupWindowMs', 'maxDedupPerPeer', 'maxPeers', 'maxQueued',
-  'recvBufferSize', 'sendBufferSize', 'clock', 'dropFilter',
+  'recvBufferSize', 'sendBufferSize', 'auth', 'clock', 'dropFilter',
 ];
 const W = 'createUdpTransport';
 const MIN_MTU = 256;
@@ -88,7 +98,9 @@ export function resolveOptions(o: UdpTransportOptions = {}): ResolvedOptions {
   }
   const mtu = int('mtu', o.mtu, 1400, MAX_MTU);
   if (mtu < MIN_MTU) throw new ArgumentError(`${W}: mtu must be at least ${MIN_MTU}`, 'mtu');
-  const fragmentBytes = mtu - MAX_DATA_HEADER;
+  const auth = resolveAuth(W, o.auth);
+  const tail = auth === undefined ? 0 : AUTH_TRAILER;
+  const fragmentBytes = mtu - MAX_DATA_HEADER - tail;
   const maxMessageBytes = int('maxMessageBytes', o.maxMessageBytes, DEFAULT_MAX_ENVELOPE_BYTES);
   if (Math.ceil(maxMessageBytes / fragmentBytes) > MAX_FRAGMENTS) {
     throw new ArgumentError(`${W}: maxMessageBytes needs more than ${MAX_FRAGMENTS} fragments at this mtu`, 'maxMessageBytes');
@@ -113,7 +125,7 @@ export function resolveOptions(o: UdpTransportOptions = {}): ResolvedOptions {
     ackDelayMs,
     maxMessageBytes,
     // Fragments a receiver accepts per transfer: enough for maxMessageBytes at the smallest mtu.
-    maxFragments: Math.min(MAX_FRAGMENTS, Math.ceil(maxMessageBytes / (MIN_MTU - MAX_DATA_HEADER))),
+    maxFragments: Math.min(MAX_FRAGMENTS, Math.ceil(maxMessageBytes / (MIN_MTU - MAX_DATA_HEADER - tail))),
     maxPartialPerPeer: int('maxPartialPerPeer', o.maxPartialPerPeer, 32),
     maxPartialTotal: int('maxPartialTotal', o.maxPartialTotal, 256),
     maxReassemblyBytes: int('maxReassemblyBytes', o.maxReassemblyBytes, 32 * 1024 * 1024),
@@ -126,6 +138,8 @@ export function resolveOptions(o: UdpTransportOptions = {}): ResolvedOptions {
     sendBufferSize: int('sendBufferSize', o.sendBufferSize, 4 * 1024 * 1024),
     clock: o.clock ?? systemClock,
     dropFilter: o.dropFilter,
+    auth,
+    tail,
   };
 }
 

@@ -3,7 +3,21 @@
 // Bounded: the table keeps at most maxPeers peers and forgets the least recently heard one.
 
 import { DedupWindow } from './udp-dedup.ts';
-import type { PartialTransfer } from './udp-reassembly.ts';
+
+/** A transfer being reassembled (udp-reassembly.ts fills it); held by its peer. */
+export interface PartialTransfer {
+  readonly transfer: number;
+  readonly count: number;
+  readonly startedAt: number;
+  readonly frags: (Uint8Array | undefined)[];
+  /** Bitmap of fragments held, as sent in a NACK. */
+  readonly received: Uint8Array;
+  have: number;
+  bytes: number;
+  /** When a NACK last answered a POLL for it (clock ms), and how many fragments it showed. */
+  nackedAt: number;
+  nackedHave: number;
+}
 
 export class Peer {
   readonly key: string;

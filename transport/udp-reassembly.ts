@@ -3,7 +3,7 @@
 // hostile sender cannot make the process hold unbounded memory. No sockets, no timers here.
 
 import { type DataFrame, bitmapBytes, hasBit, setBit } from './udp-framing.ts';
-import type { Peer } from './udp-peers.ts';
+import type { PartialTransfer, Peer } from './udp-peers.ts';
 
 export interface ReassemblyLimits {
   maxPartialPerPeer: number;
@@ -14,17 +14,6 @@ export interface ReassemblyLimits {
   maxMessageBytes: number;
   dedupWindowMs: number;
   maxDedupPerPeer: number;
-}
-
-export interface PartialTransfer {
-  readonly transfer: number;
-  readonly count: number;
-  readonly startedAt: number;
-  readonly frags: (Uint8Array | undefined)[];
-  /** Bitmap of fragments held, as sent in a NACK. */
-  readonly received: Uint8Array;
-  have: number;
-  bytes: number;
 }
 
 export type DropReason = 'partialLimit' | 'bytesLimit' | 'tooLarge' | 'fragment';
@@ -80,6 +69,8 @@ export class Reassembler {
         received: new Uint8Array(bitmapBytes(f.count)),
         have: 0,
         bytes: 0,
+        nackedAt: -Infinity,
+        nackedHave: -1,
       };
       peer.partials.set(f.transfer, p);
       this.partials++;

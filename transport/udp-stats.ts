@@ -1,6 +1,8 @@
 // Counters of the UDP transport, read by the statistics process through Transport.stats().
 // Gauges (pendingSends, partialTransfers, reassemblyBytes, peers, queued) are added on read.
 
+import type { AuthRefusal } from './udp-auth.ts';
+
 export type UdpStats = {
   /** Envelopes handed to send / delivered to the handler. */
   sent: number;
@@ -29,6 +31,23 @@ export type UdpStats = {
   malformedHeader: number;
   malformedFragment: number;
   malformedEnvelope: number;
+  /** Datagrams longer than this transport's mtu, dropped before anything else (bounds the MAC work). */
+  oversized: number;
+  /**
+   * With auth on: datagrams refused before any state was kept, in total and by reason (no
+   * trailer or no AUTH flag, a sender with no key, a tag that does not verify).
+   */
+  unauthenticated: number;
+  authMissing: number;
+  authUnknownSender: number;
+  authBadTag: number;
+  /** Authentic datagrams sent longer than auth.maxAgeMs ago, or that far ahead (clocks out of step). */
+  authExpired: number;
+  /** Authentic datagrams seen before (or behind the 64-datagram window), and from an earlier boot epoch. */
+  replayed: number;
+  replayedStale: number;
+  /** POLLs not answered with a NACK: bigger than the POLL, or the same state answered within minRtoMs. */
+  nacksSuppressed: number;
   /** Fragments refused by a reassembly limit, and partial transfers that timed out. */
   droppedPartialLimit: number;
   droppedBytesLimit: number;
@@ -53,6 +72,9 @@ export type UdpStatsSnapshot = UdpStats & {
   /** Partial transfers dropped so a peer holding less could get in. */
   evictedPartials: number;
   peers: number;
+  /** Senders with a replay window (auth on), and windows forgotten to stay under auth.maxSenders. */
+  authSenders: number;
+  authSendersEvicted: number;
   /** Envelopes waiting for a handler. */
   queued: number;
 };
@@ -61,8 +83,22 @@ export function newStats(): UdpStats {
   return {
     sent: 0, received: 0, datagramsOut: 0, datagramsIn: 0, retransmits: 0, fastRetransmits: 0, acked: 0, acksSent: 0,
     acksPiggybacked: 0, nacksSent: 0, strayAcks: 0, timeouts: 0, expired: 0, duplicates: 0, duplicateFragments: 0,
-    malformed: 0, malformedMagic: 0, malformedHeader: 0, malformedFragment: 0, malformedEnvelope: 0,
+    malformed: 0, malformedMagic: 0, malformedHeader: 0, malformedFragment: 0, malformedEnvelope: 0, oversized: 0,
+    unauthenticated: 0, authMissing: 0, authUnknownSender: 0, authBadTag: 0, authExpired: 0, replayed: 0, replayedStale: 0, nacksSuppressed: 0,
     droppedPartialLimit: 0, droppedBytesLimit: 0, droppedTooLarge: 0, reassemblyTimeouts: 0, dropped: 0,
     handlerErrors: 0, socketErrors: 0, filteredIn: 0, filteredOut: 0,
   };
+}
+
+/** Count a datagram the auth layer refused, in its total and by reason. */
+export function countRefusal(s: UdpStats, why: AuthRefusal): void {
+  if (why === 'replayed') s.replayed++;
+  else if (why === 'expired') s.authExpired++;
+  else if (why === 'stale') s.replayedStale++;
+  else {
+    s.unauthenticated++;
+    if (why === 'missing') s.authMissing++;
+    else if (why === 'unknownSender') s.authUnknownSender++;
+    else s.authBadTag++;
+  }
 }

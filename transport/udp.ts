@@ -1,6 +1,7 @@
 // The IP/UDP adapter of the Transport port [c11]: envelopes to another server's IP/UDP pair.
 // Reliable kinds are acknowledged and retransmitted with backoff; duplicates are suppressed;
-// large envelopes are fragmented (udp-framing.ts, udp-reassembly.ts). Owns one socket.
+// large envelopes are fragmented (udp-framing.ts, udp-reassembly.ts). With `auth`, every
+// datagram is signed and verified (udp-auth.ts) before any peer state is kept. Owns one socket.
 
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
@@ -18,11 +19,12 @@ import {
   type Transport,
 } from '../runtime/index.ts';
 import { AckBatcher } from './udp-acks.ts';
-import { FLAG_POLL, FLAG_RELIABLE, dataDatagram, nackDatagram, parseDatagram, type DataFrame, type NackFrame } from './udp-framing.ts';
+import { DatagramAuth, udpSenderId } from './udp-auth.ts';
+import { COMMON_HEADER, FLAG_POLL, FLAG_RELIABLE, NACK_FIELDS, dataDatagram, nackDatagram, parseDatagram, type DataFrame, type NackFrame } from './udp-framing.ts';
 import { resolveOptions, type ResolvedOptions, type UdpTransportOptions } from './udp-options.ts';
-import { Peer, PeerTable } from './udp-peers.ts';
+import { Peer, PeerTable, type PartialTransfer } from './udp-peers.ts';
 import { Reassembler } from './udp-reassembly.ts';
-import { newStats, type UdpStats, type UdpStatsSnapshot } from './udp-stats.ts';
+import { countRefusal, newStats, type UdpStats, type UdpStatsSnapshot } from './udp-stats.ts';
 import { Outgoing } from './udp-outgoing.ts';
 import { RetransmitQueue } from './udp-timers.ts';
 
@@ -65,6 +67,8 @@ export class UdpTransport implements Transport {
   #stats: UdpStats = newStats();
   #v4: boolean;
   #lastPeer: Peer | undefined;
+  #auth: DatagramAuth | undefined;
+  #tail: number;
 
   /** Use createUdpTransport; this takes a bound socket. */
   constructor(socket: Socket, o: ResolvedOptions) {
@@ -74,10 +78,12 @@ export class UdpTransport implements Transport {
     this.#peers = new PeerTable(o.maxPeers, o.maxDedupPerPeer, (p) => this.#rx.dropPeer(p));
     this.#rx = new Reassembler(o, () => this.#peers.values());
     // Acks wait a moment so a reply written meanwhile carries them (piggyback).
-    this.#acks = new AckBatcher(o.mtu, o.ackDelayMs, (peer, d) => this.#write(peer, d));
+    this.#acks = new AckBatcher(o.mtu, o.ackDelayMs, (peer, d) => this.#write(peer, d), o.tail);
     this.#rtq = new RetransmitQueue<Outgoing>(o.clock, (out, due) => out.due === due && this.#out.get(out.transfer) === out, (out) => this.#onRto(out));
     this.#v4 = socket.address().family === 'IPv4';
     this.address = { udp: { host: o.host, port: socket.address().port } };
+    this.#tail = o.tail;
+    this.#auth = o.auth === undefined ? undefined : new DatagramAuth(o.auth, o.auth.sender ?? udpSenderId(`${o.host}|${socket.address().port}`), () => o.clock.now());
     socket.on('message', this.#onDatagram);
     socket.on('error', () => void this.#stats.socketErrors++);
   }
@@ -153,6 +159,8 @@ export class UdpTransport implements Transport {
       evictedPartials: this.#rx.evicted,
       reassemblyBytes: this.#rx.bytes,
       peers: this.#peers.size,
+      authSenders: this.#auth?.replays.size ?? 0,
+      authSendersEvicted: this.#auth?.replays.evicted ?? 0,
       queued: this.#queued.length,
     };
   }
@@ -181,7 +189,7 @@ export class UdpTransport implements Transport {
       for (let i = 0; i < count; i++) {
         const last = i === count - 1;
         const frag = bytes.subarray(i * size, (i + 1) * size);
-        this.#write(peer, dataDatagram(0, this.#acks.take(peer), transfer, i, count, frag), last ? (e) => (e ? reject(sendError(e)) : resolve()) : undefined);
+        this.#write(peer, dataDatagram(0, this.#acks.take(peer), transfer, i, count, frag, this.#tail), last ? (e) => (e ? reject(sendError(e)) : resolve()) : undefined);
       }
     });
   }
@@ -189,14 +197,14 @@ export class UdpTransport implements Transport {
   /** Write every fragment the peer is not known to hold; the last one polls for its state. */
   #writeRound(out: Outgoing): void {
     if (out.count === 1) {
-      this.#write(out.peer, dataDatagram(FLAG_RELIABLE | FLAG_POLL, this.#acks.take(out.peer), out.transfer, 0, 1, out.bytes));
+      this.#write(out.peer, dataDatagram(FLAG_RELIABLE | FLAG_POLL, this.#acks.take(out.peer), out.transfer, 0, 1, out.bytes, this.#tail));
       return;
     }
     const missing = out.missing();
     for (let j = 0; j < missing.length; j++) {
       const i = missing[j] as number;
       const flags = j === missing.length - 1 ? FLAG_RELIABLE | FLAG_POLL : FLAG_RELIABLE;
-      this.#write(out.peer, dataDatagram(flags, this.#acks.take(out.peer), out.transfer, i, out.count, out.fragment(i)));
+      this.#write(out.peer, dataDatagram(flags, this.#acks.take(out.peer), out.transfer, i, out.count, out.fragment(i), this.#tail));
     }
   }
 
@@ -248,11 +256,13 @@ export class UdpTransport implements Transport {
 
   #write(peer: Peer, datagram: Buffer, cb?: (e: Error | null) => void): void {
     const filter = this.#o.dropFilter;
-    if (filter !== undefined && filter('out', datagram, { host: peer.host, port: peer.port })) {
+    // The hook sees the frame as parseDatagram reads it: before signing, without the trailer.
+    if (filter !== undefined && filter('out', this.#tail === 0 ? datagram : datagram.subarray(0, datagram.length - this.#tail), { host: peer.host, port: peer.port })) {
       this.#stats.filteredOut++;
       cb?.(null);
       return;
     }
+    this.#auth?.seal(datagram);
     this.#stats.datagramsOut++;
     if (cb === undefined) this.#socket.send(datagram, peer.port, peer.host);
     else this.#socket.send(datagram, peer.port, peer.host, cb);
@@ -269,7 +279,17 @@ export class UdpTransport implements Transport {
       s.filteredIn++;
       return;
     }
-    const f = parseDatagram(msg);
+    // Bounded before any work: a datagram longer than our mtu is no peer's (and caps the MAC's cost).
+    if (msg.length > this.#o.mtu) {
+      s.oversized++;
+      return;
+    }
+    const auth = this.#auth;
+    if (auth !== undefined) {
+      const refused = auth.open(msg);
+      if (refused !== undefined) return countRefusal(s, refused);
+    }
+    const f = parseDatagram(this.#tail === 0 ? msg : msg.subarray(0, msg.length - this.#tail));
     if (f.type === 'bad') {
       s.malformed++;
       if (f.reason === 'magic') s.malformedMagic++;
@@ -282,11 +302,11 @@ export class UdpTransport implements Transport {
       last !== undefined && last.port === rinfo.port && last.host === rinfo.address && !last.evicted ? this.#peers.seen(last) : this.#peers.touch(rinfo.address, rinfo.port);
     this.#lastPeer = peer;
     if (f.acks.length > 0) this.#onAcks(peer, f.acks);
-    if (f.type === 'data') this.#onData(peer, f);
+    if (f.type === 'data') this.#onData(peer, f, msg.length - this.#tail);
     else if (f.type === 'nack') this.#onNack(peer, f);
   };
 
-  #onData(peer: Peer, f: DataFrame): void {
+  #onData(peer: Peer, f: DataFrame, size: number): void {
     const s = this.#stats;
     const reliable = (f.flags & FLAG_RELIABLE) !== 0;
     const r = this.#rx.accept(peer, f, this.#o.clock.now());
@@ -312,10 +332,7 @@ export class UdpTransport implements Transport {
       case 'partial':
         if (!r.fresh) s.duplicateFragments++;
         this.#armSweep();
-        if (reliable && (f.flags & FLAG_POLL) !== 0) {
-          s.nacksSent++;
-          this.#write(peer, nackDatagram(f.transfer, f.count, r.partial.received));
-        }
+        if (reliable && (f.flags & FLAG_POLL) !== 0) this.#answerPoll(peer, f, size, r.partial);
         return;
       case 'dropped':
         if (r.reason === 'fragment') {
@@ -326,6 +343,20 @@ export class UdpTransport implements Transport {
         else s.droppedTooLarge++;
         return;
     }
+  }
+
+  // No amplification: a NACK is never bigger than the POLL that asked for it, and the same state
+  // is told at most once per minRtoMs (a sender's next round comes after its RTO anyway).
+  #answerPoll(peer: Peer, f: DataFrame, size: number, p: PartialTransfer): void {
+    const now = this.#o.clock.now();
+    if (COMMON_HEADER + NACK_FIELDS + p.received.length > size || (p.have === p.nackedHave && now - p.nackedAt < this.#o.minRtoMs)) {
+      this.#stats.nacksSuppressed++;
+      return;
+    }
+    p.nackedAt = now;
+    p.nackedHave = p.have;
+    this.#stats.nacksSent++;
+    this.#write(peer, nackDatagram(f.transfer, f.count, p.received, this.#tail));
   }
 
   #deliver(env: Envelope): void {

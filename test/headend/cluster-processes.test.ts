@@ -20,7 +20,7 @@ const NODES = ['node-1', 'node-2', 'node-3'];
 const CLI = new URL('../../cli/main.ts', import.meta.url).pathname;
 
 function startNode(args: string[]): Promise<{ child: ChildProcess; lines: string[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'headend', 'node', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'headend', 'node', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WEFT_CLUSTER_KEY: 'weft-cluster-processes-test-key' } });
   const lines: string[] = [];
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));

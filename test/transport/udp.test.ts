@@ -14,13 +14,20 @@ import {
   type Envelope,
 } from '../../runtime/index.ts';
 import { createUdpTransport, parseDatagram, type UdpTransport, type UdpTransportOptions } from '../../transport/index.ts';
+import { AUTH_TRAILER } from '../../transport/udp-auth.ts';
 import { transportContract } from '../_contracts/transport.ts';
 import { requireAll } from '../_helpers/env.ts';
 import { collect, prng, rawPeer } from '../_helpers/udp.ts';
 
-transportContract('udp', async () => {
-  const a = await createUdpTransport();
-  const b = await createUdpTransport();
+const MAC: UdpTransportOptions = { auth: { key: 'weft-cluster-key-for-the-tests-01' } };
+const MODES: [string, UdpTransportOptions][] = [
+  ['', {}],
+  [' (mac)', MAC],
+];
+
+for (const [mode, mac] of MODES) transportContract(`udp${mode}`, async () => {
+  const a = await createUdpTransport(mac);
+  const b = await createUdpTransport(mac);
   // A bound socket that never answers: the port cannot be taken by anyone else meanwhile.
   const silent = await rawPeer();
   return {
@@ -103,148 +110,154 @@ function signal(): { seen: Promise<void>; fire: () => void } {
   return { seen, fire };
 }
 
-test('udp: a lost request is retransmitted and delivered exactly once; a lost ack is re-sent for the duplicate', async (t) => {
-  const clock = new ManualClock(Date.now());
-  const firstLost = signal();
-  const ackLost = signal();
-  let dropData = 1;
-  let dropAcks = 1;
-  const p = await pair(
-    { clock, initialRtoMs: 50, dropFilter: (dir, d) => dir === 'out' && kindOf(d) === 'data0/1' && dropData-- > 0 && (firstLost.fire(), true) },
-    { dropFilter: (dir, d) => dir === 'out' && kindOf(d) === 'ack' && dropAcks-- > 0 && (ackLost.fire(), true) },
-  );
-  try {
-    const rx = collect(p.b);
-    const sending = p.a.send({ v: 1, kind: 'req', id: 1, src: p.a.address, dst: p.b.address, op: 'once', body: 'hello' });
-    await firstLost.seen;
-    t.is(rx.got.length, 0);
-    clock.advance(50); // first retransmission: b delivers and acks, the ack is lost
-    const [got] = await rx.next(1);
-    t.is(got?.body, 'hello');
-    await ackLost.seen;
-    clock.advance(100); // second retransmission: a duplicate for b, acknowledged again
-    await sending;
-    t.is(p.a.stats().retransmits, 2);
-    t.is(p.b.stats().duplicates, 1);
-    t.is(p.b.stats().received, 1);
-    t.is(p.a.stats().pendingSends, 0);
-    clock.advance(10_000); // nothing is left to retransmit, and no timer stays armed
-    t.is(p.a.stats().retransmits, 2);
-    t.is(clock.pending, 0);
-    await p.a.send({ v: 1, kind: 'msg', id: 2, src: p.a.address, dst: p.b.address, body: 'after' });
-    await rx.next(2);
-    t.deepEqual(rx.got.map((e) => e.body), ['hello', 'after']);
-  } finally {
-    await p.close();
-  }
-});
+// The same reliability cases without and with the MAC (udp-auth.ts): it must change nothing they see.
+for (const [mode, mac] of MODES) {
+  const tail = mac.auth === undefined || mac.auth === 'off' ? 0 : AUTH_TRAILER;
+  const pairM = (a: UdpTransportOptions = {}, b: UdpTransportOptions = {}): ReturnType<typeof pair> => pair({ ...mac, ...a }, { ...mac, ...b });
 
-test('udp: lost fragments are refilled from the NACK, the rest are not sent again', async (t) => {
-  const dropped = new Set<string>();
-  const p = await pair({
-    clock: new ManualClock(Date.now()), // never advanced: no timeout round can interfere
-    dropFilter: (dir, d) => {
-      const k = kindOf(d);
-      if (dir !== 'out' || !['data3/20', 'data7/20'].includes(k) || dropped.has(k)) return false;
-      dropped.add(k);
-      return true;
-    },
-    mtu: 1046, // 1000 payload bytes per fragment
+  test(`udp${mode}: a lost request is retransmitted and delivered exactly once; a lost ack is re-sent for the duplicate`, async (t) => {
+    const clock = new ManualClock(Date.now());
+    const firstLost = signal();
+    const ackLost = signal();
+    let dropData = 1;
+    let dropAcks = 1;
+    const p = await pairM(
+      { clock, initialRtoMs: 50, dropFilter: (dir, d) => dir === 'out' && kindOf(d) === 'data0/1' && dropData-- > 0 && (firstLost.fire(), true) },
+      { dropFilter: (dir, d) => dir === 'out' && kindOf(d) === 'ack' && dropAcks-- > 0 && (ackLost.fire(), true) },
+    );
+    try {
+      const rx = collect(p.b);
+      const sending = p.a.send({ v: 1, kind: 'req', id: 1, src: p.a.address, dst: p.b.address, op: 'once', body: 'hello' });
+      await firstLost.seen;
+      t.is(rx.got.length, 0);
+      clock.advance(50); // first retransmission: b delivers and acks, the ack is lost
+      const [got] = await rx.next(1);
+      t.is(got?.body, 'hello');
+      await ackLost.seen;
+      clock.advance(100); // second retransmission: a duplicate for b, acknowledged again
+      await sending;
+      t.is(p.a.stats().retransmits, 2);
+      t.is(p.b.stats().duplicates, 1);
+      t.is(p.b.stats().received, 1);
+      t.is(p.a.stats().pendingSends, 0);
+      clock.advance(10_000); // nothing is left to retransmit, and no timer stays armed
+      t.is(p.a.stats().retransmits, 2);
+      t.is(clock.pending, 0);
+      await p.a.send({ v: 1, kind: 'msg', id: 2, src: p.a.address, dst: p.b.address, body: 'after' });
+      await rx.next(2);
+      t.deepEqual(rx.got.map((e) => e.body), ['hello', 'after']);
+    } finally {
+      await p.close();
+    }
   });
-  try {
-    const rx = collect(p.b);
-    const body = new Uint8Array(19_500).map((_, i) => (i * 7) & 0xff);
-    await p.a.send({ v: 1, kind: 'ctl', id: 1, src: p.a.address, dst: p.b.address, op: 'big', body });
-    const [got] = await rx.next(1);
-    t.deepEqual(Buffer.from(got?.body as Uint8Array), Buffer.from(body));
-    t.is(p.b.stats().nacksSent, 1);
-    t.is(p.a.stats().fastRetransmits, 1);
-    t.is(p.a.stats().retransmits, 0);
-    t.is(p.a.stats().filteredOut, 2);
-    t.is(p.a.stats().datagramsOut, 20); // 18 of the first round, then the 2 holes
-    t.is(p.b.stats().received, 1);
-  } finally {
-    await p.close();
-  }
-});
 
-test('udp: a lost final fragment is recovered by the timeout round, holes filled, delivered once', async (t) => {
-  const clock = new ManualClock(Date.now());
-  const fourIn = signal();
-  let drop = 1;
-  let arrived = 0;
-  const p = await pair(
-    { clock, mtu: 1046, initialRtoMs: 50, dropFilter: (dir, d) => dir === 'out' && kindOf(d) === 'data4/5' && drop-- > 0 },
-    { dropFilter: (dir) => (dir === 'in' && ++arrived === 4 && fourIn.fire(), false) },
-  );
-  try {
-    const rx = collect(p.b);
-    const sending = p.a.send({ v: 1, kind: 'req', id: 1, src: p.a.address, dst: p.b.address, body: 'z'.repeat(4500) });
-    await fourIn.seen;
-    t.is(p.b.stats().partialTransfers, 1);
-    t.is(p.b.stats().nacksSent, 0); // the polling fragment was the lost one
-    clock.advance(50);
-    await rx.next(1);
-    await sending;
-    t.is(p.a.stats().retransmits, 1);
-    t.is(p.b.stats().duplicateFragments, 4);
-    t.is(p.b.stats().received, 1);
-    t.is(p.b.stats().partialTransfers, 0);
-    t.is(p.b.stats().reassemblyBytes, 0);
-  } finally {
-    await p.close();
-  }
-});
-
-test('udp: requests over a link losing 20% each way all get one answer, each served once', async (t) => {
-  const lossy = (seed: number): UdpTransportOptions => {
-    const rnd = prng(seed);
-    return { initialRtoMs: 20, minRtoMs: 10, maxRetries: 20, dropFilter: (dir) => dir === 'out' && rnd() < 0.2 };
-  };
-  const p = await pair(lossy(1), lossy(2));
-  try {
-    const served = new Map<number, number>();
-    const server = new Channel({
-      self: p.b.address,
-      write: (e) => p.b.send(e),
-      onRequest: (req) => {
-        const n = req.body as number;
-        served.set(n, (served.get(n) ?? 0) + 1);
-        return { n, big: 'x'.repeat(n % 3 === 0 ? 5000 : 10) };
+  test(`udp${mode}: lost fragments are refilled from the NACK, the rest are not sent again`, async (t) => {
+    const dropped = new Set<string>();
+    const p = await pairM({
+      clock: new ManualClock(Date.now()), // never advanced: no timeout round can interfere
+      dropFilter: (dir, d) => {
+        const k = kindOf(d);
+        if (dir !== 'out' || !['data3/20', 'data7/20'].includes(k) || dropped.has(k)) return false;
+        dropped.add(k);
+        return true;
       },
+      mtu: 1046 + tail, // 1000 payload bytes per fragment
     });
-    const client = new Channel({ self: p.a.address, write: (e) => p.a.send(e), timeoutMs: 10_000 });
-    p.b.onEnvelope((e) => server.receive(e));
-    p.a.onEnvelope((e) => client.receive(e));
-    const replies = await Promise.all(Array.from({ length: 60 }, (_, i) => client.request(p.b.address, i)));
-    t.deepEqual(replies.map((r) => (r as { n: number }).n), Array.from({ length: 60 }, (_, i) => i));
-    t.deepEqual([...served.values()].filter((c) => c !== 1), []);
-    t.is(served.size, 60);
-    t.true(p.a.stats().retransmits + p.a.stats().fastRetransmits > 0);
-    t.true(p.b.stats().filteredOut > 0);
-  } finally {
-    await p.close();
-  }
-});
+    try {
+      const rx = collect(p.b);
+      const body = new Uint8Array(19_500).map((_, i) => (i * 7) & 0xff);
+      await p.a.send({ v: 1, kind: 'ctl', id: 1, src: p.a.address, dst: p.b.address, op: 'big', body });
+      const [got] = await rx.next(1);
+      t.deepEqual(Buffer.from(got?.body as Uint8Array), Buffer.from(body));
+      t.is(p.b.stats().nacksSent, 1);
+      t.is(p.a.stats().fastRetransmits, 1);
+      t.is(p.a.stats().retransmits, 0);
+      t.is(p.a.stats().filteredOut, 2);
+      t.is(p.a.stats().datagramsOut, 20); // 18 of the first round, then the 2 holes
+      t.is(p.b.stats().received, 1);
+    } finally {
+      await p.close();
+    }
+  });
 
-test('udp: acks ride on replies, and the round trip is measured', async (t) => {
-  const p = await pair();
-  try {
-    const server = new Channel({ self: p.b.address, write: (e) => p.b.send(e), onRequest: (r) => r.body });
-    const client = new Channel({ self: p.a.address, write: (e) => p.a.send(e) });
-    p.b.onEnvelope((e) => server.receive(e));
-    p.a.onEnvelope((e) => client.receive(e));
-    for (let i = 0; i < 20; i++) t.is(await client.request(p.b.address, i), i);
-    // Each reply carries the ack of its request; each next request the ack of the last reply.
-    t.true(p.b.stats().acksPiggybacked >= 19, `piggybacked ${p.b.stats().acksPiggybacked}`);
-    t.true(p.a.stats().acksPiggybacked >= 19, `piggybacked ${p.a.stats().acksPiggybacked}`);
-    const port = p.b.address.udp?.port as number;
-    const rtt = p.a.rttMs('127.0.0.1', port);
-    t.true(rtt !== undefined && rtt >= 0 && rtt < 1000);
-  } finally {
-    await p.close();
-  }
-});
+  test(`udp${mode}: a lost final fragment is recovered by the timeout round, holes filled, delivered once`, async (t) => {
+    const clock = new ManualClock(Date.now());
+    const fourIn = signal();
+    let drop = 1;
+    let arrived = 0;
+    const p = await pairM(
+      { clock, mtu: 1046 + tail, initialRtoMs: 50, dropFilter: (dir, d) => dir === 'out' && kindOf(d) === 'data4/5' && drop-- > 0 },
+      { dropFilter: (dir) => (dir === 'in' && ++arrived === 4 && fourIn.fire(), false) },
+    );
+    try {
+      const rx = collect(p.b);
+      const sending = p.a.send({ v: 1, kind: 'req', id: 1, src: p.a.address, dst: p.b.address, body: 'z'.repeat(4500) });
+      await fourIn.seen;
+      t.is(p.b.stats().partialTransfers, 1);
+      t.is(p.b.stats().nacksSent, 0); // the polling fragment was the lost one
+      clock.advance(50);
+      await rx.next(1);
+      await sending;
+      t.is(p.a.stats().retransmits, 1);
+      t.is(p.b.stats().duplicateFragments, 4);
+      t.is(p.b.stats().received, 1);
+      t.is(p.b.stats().partialTransfers, 0);
+      t.is(p.b.stats().reassemblyBytes, 0);
+    } finally {
+      await p.close();
+    }
+  });
+
+  test(`udp${mode}: requests over a link losing 20% each way all get one answer, each served once`, async (t) => {
+    const lossy = (seed: number): UdpTransportOptions => {
+      const rnd = prng(seed);
+      return { initialRtoMs: 20, minRtoMs: 10, maxRetries: 20, dropFilter: (dir) => dir === 'out' && rnd() < 0.2 };
+    };
+    const p = await pairM(lossy(1), lossy(2));
+    try {
+      const served = new Map<number, number>();
+      const server = new Channel({
+        self: p.b.address,
+        write: (e) => p.b.send(e),
+        onRequest: (req) => {
+          const n = req.body as number;
+          served.set(n, (served.get(n) ?? 0) + 1);
+          return { n, big: 'x'.repeat(n % 3 === 0 ? 5000 : 10) };
+        },
+      });
+      const client = new Channel({ self: p.a.address, write: (e) => p.a.send(e), timeoutMs: 10_000 });
+      p.b.onEnvelope((e) => server.receive(e));
+      p.a.onEnvelope((e) => client.receive(e));
+      const replies = await Promise.all(Array.from({ length: 60 }, (_, i) => client.request(p.b.address, i)));
+      t.deepEqual(replies.map((r) => (r as { n: number }).n), Array.from({ length: 60 }, (_, i) => i));
+      t.deepEqual([...served.values()].filter((c) => c !== 1), []);
+      t.is(served.size, 60);
+      t.true(p.a.stats().retransmits + p.a.stats().fastRetransmits > 0);
+      t.true(p.b.stats().filteredOut > 0);
+    } finally {
+      await p.close();
+    }
+  });
+
+  test(`udp${mode}: acks ride on replies, and the round trip is measured`, async (t) => {
+    const p = await pairM();
+    try {
+      const server = new Channel({ self: p.b.address, write: (e) => p.b.send(e), onRequest: (r) => r.body });
+      const client = new Channel({ self: p.a.address, write: (e) => p.a.send(e) });
+      p.b.onEnvelope((e) => server.receive(e));
+      p.a.onEnvelope((e) => client.receive(e));
+      for (let i = 0; i < 20; i++) t.is(await client.request(p.b.address, i), i);
+      // Each reply carries the ack of its request; each next request the ack of the last reply.
+      t.true(p.b.stats().acksPiggybacked >= 19, `piggybacked ${p.b.stats().acksPiggybacked}`);
+      t.true(p.a.stats().acksPiggybacked >= 19, `piggybacked ${p.a.stats().acksPiggybacked}`);
+      const port = p.b.address.udp?.port as number;
+      const rtt = p.a.rttMs('127.0.0.1', port);
+      t.true(rtt !== undefined && rtt >= 0 && rtt < 1000);
+    } finally {
+      await p.close();
+    }
+  });
+}
 
 test('udp: with nobody answering, retransmissions back off exponentially, then TimeoutError', async (t) => {
   const clock = new ManualClock(Date.now());
