@@ -8,6 +8,7 @@ import { type GroupState, type ModState, assemble, blockCount, codeBlockOf, fecS
 import { toHex } from './bytes.ts';
 import { type DdbMessage, type DiiMessage, type DsiMessage, decodeSection } from './dsmcc.ts';
 import { CarouselError } from './errors.ts';
+import { HeldBytes } from './held.ts';
 import { sha256Hex } from './hash.ts';
 import { type CarouselModule, type ModuleKind, TIERS, type Tier, isTier } from './module-set.ts';
 import { SectionDepacketizer, TS_PACKET, parseTsHeader } from './ts.ts';
@@ -18,7 +19,9 @@ export type ReceiverEvent =
   | { kind: 'module'; module: CarouselModule; repaired: boolean; cached: boolean }
   | { kind: 'tier'; tier: Tier; modules: CarouselModule[] }
   | { kind: 'version'; transactionId: number; previous: number; restarted: string[]; kept: string[] }
-  | { kind: 'corrupt'; name: string; error: CarouselError };
+  | { kind: 'corrupt'; name: string; error: CarouselError }
+  /** A DII whose new modules would take the bytes held past `maxHeldBytes`: none of it is kept. */
+  | { kind: 'over-quota'; transactionId: number; modules: string[]; bytes: number; heldBytes: number; quotaBytes: number };
 
 export interface ReceiverOptions {
   /** Tiers to acquire. Default ['boot']. */
@@ -27,8 +30,14 @@ export interface ReceiverOptions {
   pid?: number;
   /** Accept only this downloadId (when several carousels share a PID). Default: any. */
   downloadId?: number;
-  /** Bytes of blocks kept before their DII arrives. Default 16 MiB. */
+  /** Bytes of blocks kept before their DII arrives. Default 16 MiB (and never past `maxHeldBytes`). */
   maxBufferBytes?: number;
+  /**
+   * Bytes held for modules (announced by a DII, and early blocks), verified or not: a DII that
+   * would pass it is refused before a block is kept [issue 12]. Default 64 MiB; a box passes its
+   * profile's (loader/acquire.ts `carouselQuotaFor`).
+   */
+  maxHeldBytes?: number;
   /** Verified modules from device storage by SHA-256 (warm boot): skips acquiring them. */
   cached?: (sha256: string) => Uint8Array | undefined;
   onEvent?: (e: ReceiverEvent) => void;
@@ -47,16 +56,23 @@ export interface ReceiverStats {
   buffered: number;
   repairedBlocks: number;
   corrupt: number;
+  /** Bytes held now: modules announced by accepted DIIs plus blocks waiting for their DII. */
+  heldBytes: number;
+  /** DIIs refused because their modules would pass `maxHeldBytes` (each counted once). */
+  quotaRefused: number;
+  /** Blocks of refused DIIs' modules, dropped on arrival. */
+  refusedBlocks: number;
   lastError: string | undefined;
 }
 
-const KEYS = ['tiers', 'pid', 'downloadId', 'maxBufferBytes', 'cached', 'onEvent'];
+const KEYS = ['tiers', 'pid', 'downloadId', 'maxBufferBytes', 'maxHeldBytes', 'cached', 'onEvent'];
 
 export class CarouselReceiver {
   readonly tiers: readonly Tier[];
   #pid: number;
   #downloadId: number | undefined;
   #maxBuffer: number;
+  #held: HeldBytes;
   #cached: ReceiverOptions['cached'];
   #emit: (e: ReceiverEvent) => void;
   #ts: SectionDepacketizer;
@@ -67,8 +83,8 @@ export class CarouselReceiver {
   #pendingBytes = 0;
   #tierDone = new Map<Tier, number>();
   #lastFraction = new Map<Tier, number>();
-  #stats: Omit<ReceiverStats, 'discontinuities'> = {
-    packets: 0, badPackets: 0, sections: 0, badSections: 0, blocks: 0, duplicateBlocks: 0, badBlocks: 0, buffered: 0, repairedBlocks: 0, corrupt: 0, lastError: undefined,
+  #stats: Omit<ReceiverStats, 'discontinuities' | 'heldBytes'> = {
+    packets: 0, badPackets: 0, sections: 0, badSections: 0, blocks: 0, duplicateBlocks: 0, badBlocks: 0, buffered: 0, repairedBlocks: 0, corrupt: 0, quotaRefused: 0, refusedBlocks: 0, lastError: undefined,
   };
 
   constructor(options: ReceiverOptions = {}) {
@@ -80,7 +96,8 @@ export class CarouselReceiver {
     this.tiers = [...new Set(tiers)];
     this.#pid = positiveInt('CarouselReceiver', 'pid', options.pid ?? 0x0200, 0x1ffe);
     this.#downloadId = options.downloadId;
-    this.#maxBuffer = options.maxBufferBytes ?? 16 * 1024 * 1024;
+    this.#held = new HeldBytes(positiveInt('CarouselReceiver', 'maxHeldBytes', options.maxHeldBytes ?? 64 * 1024 * 1024));
+    this.#maxBuffer = Math.min(this.#held.quota, options.maxBufferBytes ?? 16 * 1024 * 1024);
     this.#cached = options.cached;
     this.#emit = options.onEvent ?? (() => {});
     this.#ts = new SectionDepacketizer(this.#pid);
@@ -103,7 +120,7 @@ export class CarouselReceiver {
   }
 
   stats(): ReceiverStats {
-    return { ...this.#stats, discontinuities: this.#ts.stats().discontinuities };
+    return { ...this.#stats, discontinuities: this.#ts.stats().discontinuities, heldBytes: this.#held.reserved + this.#pendingBytes };
   }
 
   /** Feed a datagram or any run of whole 188-byte packets. Never throws on bad input. */
@@ -157,8 +174,7 @@ export class CarouselReceiver {
     const idents = new Set(m.groups.map((g) => (g.groupId >>> 1) & 0x7fff));
     for (const [ident, g] of this.#groups) {
       if (idents.has(ident)) continue;
-      this.#groups.delete(ident);
-      for (const mod of g.modules) if (this.#modules.get(mod.id) === mod) this.#modules.delete(mod.id);
+      this.#dropGroup(g);
     }
     this.#emit({ kind: 'dsi', transactionId: m.transactionId, appId: m.appId, appVersion: m.appVersion, groups: m.groups.length });
     this.#checkTiers();
@@ -169,6 +185,8 @@ export class CarouselReceiver {
     const ident = (m.transactionId >>> 1) & 0x7fff;
     const old = this.#groups.get(ident);
     if (old !== undefined && old.transactionId === m.transactionId) return;
+    if (this.#held.refusedDii(ident, m.transactionId)) return;
+    if (!this.#admit(m, ident, old)) return;
     const tier = m.modules.find((e) => e.info.kind === 'fec')?.info.tier ?? m.modules[0]?.info.tier ?? 'boot';
     const kept: string[] = [];
     const restarted: string[] = [];
@@ -195,10 +213,12 @@ export class CarouselReceiver {
       for (const mod of old.modules) {
         if (now.has(mod)) continue;
         if (this.#modules.get(mod.id) === mod) this.#modules.delete(mod.id);
+        this.#held.release(mod);
         if (mod.wanted && mod.kind !== 'fec' && !restarted.includes(mod.name)) restarted.push(mod.name);
       }
     }
     for (const st of modules) this.#modules.set(st.id, st);
+    for (const st of fresh) if (st.wanted) this.#held.reserve(st);
     const repair = modules.find((s) => s.kind === 'fec');
     const layout = m.modules.find((e) => e.info.kind === 'fec')?.info.fec;
     const g: GroupState = { ident, transactionId: m.transactionId, tier, blockSize: m.blockSize, modules, fec: undefined };
@@ -240,6 +260,31 @@ export class CarouselReceiver {
     return out;
   }
 
+  // [issue 12] Bound what a DII can make the box hold: the modules it adds (wanted ones, all of
+  // their bytes, whether or not blocks ever come) must fit beside what is held, or the whole
+  // DII is refused now, before one of its blocks is kept. A refusal also drops the group it
+  // replaces (the carousel moved past it) and the early blocks of its modules.
+  #admit(m: DiiMessage, ident: number, old: GroupState | undefined): boolean {
+    const need = this.#held.need(m, this.tiers, this.#modules, old?.modules ?? []);
+    const quota = this.#held.quota;
+    if (need.held + need.bytes <= quota) return true;
+    if (old !== undefined) this.#dropGroup(old);
+    for (const e of m.modules) this.#takePending(e.id);
+    this.#held.refuse(ident, m);
+    this.#stats.quotaRefused++;
+    this.#stats.lastError = new CarouselError('module', `DII ${m.transactionId} needs ${need.bytes} bytes beside ${need.held} held, over the ${quota}-byte quota`).message;
+    this.#emit({ kind: 'over-quota', transactionId: m.transactionId, modules: need.modules, bytes: need.bytes, heldBytes: need.held, quotaBytes: quota });
+    return false;
+  }
+
+  #dropGroup(g: GroupState): void {
+    if (this.#groups.get(g.ident) === g) this.#groups.delete(g.ident);
+    for (const mod of g.modules) {
+      if (this.#modules.get(mod.id) === mod) this.#modules.delete(mod.id);
+      this.#held.release(mod);
+    }
+  }
+
   #onDdb(m: DdbMessage): void {
     if (this.#downloadId !== undefined && m.downloadId !== this.#downloadId) return;
     this.#stats.blocks++;
@@ -259,8 +304,12 @@ export class CarouselReceiver {
   }
 
   #buffer(m: DdbMessage): void {
-    if (this.#pendingBytes + m.data.length > this.#maxBuffer) return;
     const key = `${m.moduleId}:${m.version}`;
+    if (this.#held.refusedBlock(key)) {
+      this.#stats.refusedBlocks++;
+      return;
+    }
+    if (this.#pendingBytes + m.data.length > Math.min(this.#maxBuffer, this.#held.quota - this.#held.reserved)) return;
     let blocks = this.#pending.get(key);
     if (blocks === undefined) this.#pending.set(key, (blocks = new Map()));
     if (blocks.has(m.block)) return;

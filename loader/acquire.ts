@@ -35,7 +35,9 @@ export type AcquireEvent =
   | { kind: 'refused'; problem: string; module?: string; message: string }
   | { kind: 'corrupt'; module: string }
   | { kind: 'progress'; tier: Tier; fraction: number }
-  | { kind: 'cache-full'; module: string };
+  | { kind: 'cache-full'; module: string }
+  /** The carousel announced more than the box may hold for modules: refused at the DII [issue 12]. */
+  | { kind: 'over-quota'; message: string };
 
 export interface AcquirerOptions {
   tuner: Tuner;
@@ -43,14 +45,27 @@ export interface AcquirerOptions {
   /** Accept only this app id (a box tuned to a channel with several apps). Default: the one on air. */
   app?: string;
   cache?: ModuleCache;
+  /** Bytes the receiver may hold for modules (see `carouselQuotaFor`). Default: the receiver's. */
+  maxHeldBytes?: number;
   now: () => number;
   onEvent: (e: AcquireEvent) => void;
 }
 
 const RUNNABLE = new Set(['client', 'mutable']);
 
+/**
+ * Bytes a box may hold for carousel modules, verified or not [issue 12]: its app memory, since
+ * every module it acquires must also fit there to run. Storage does not raise it (a cached
+ * module is served from storage, not held twice).
+ */
+export function carouselQuotaFor(profile: { appMemoryBytes: number }): number {
+  return Math.max(1, Math.floor(profile.appMemoryBytes));
+}
+
 export interface AcquireStats {
   refused: number;
+  /** DIIs the receiver refused for passing the module quota. */
+  overQuota: number;
   corrupt: number;
   verified: number;
   updates: number;
@@ -68,7 +83,7 @@ export class Acquirer {
   /** Verified bytes by SHA-256: what a fresh receiver need not fetch again. */
   #verified = new Map<string, Uint8Array>();
   #current: AcquiredApp | undefined;
-  #stats: Omit<AcquireStats, 'receiver'> = { refused: 0, corrupt: 0, verified: 0, updates: 0, receivers: 0 };
+  #stats: Omit<AcquireStats, 'receiver'> = { refused: 0, overQuota: 0, corrupt: 0, verified: 0, updates: 0, receivers: 0 };
 
   constructor(options: AcquirerOptions) {
     this.#o = options;
@@ -174,6 +189,7 @@ export class Acquirer {
     const rx: CarouselReceiver = new CarouselReceiver({
       tiers: this.#tiers,
       cached: (sha) => this.#verified.get(sha) ?? this.#o.cache?.get(sha),
+      ...(this.#o.maxHeldBytes === undefined ? {} : { maxHeldBytes: this.#o.maxHeldBytes }),
       onEvent: (e) => {
         if (gen === this.#gen) this.#onReceiver(e, rx, gen);
       },
@@ -193,6 +209,10 @@ export class Acquirer {
         return;
       case 'progress':
         emit({ kind: 'progress', tier: e.tier, fraction: e.fraction });
+        return;
+      case 'over-quota':
+        this.#stats.overQuota++;
+        emit({ kind: 'over-quota', message: `the carousel announces ${e.bytes} bytes of modules (${e.modules.slice(0, 3).join(', ')}${e.modules.length > 3 ? ', ...' : ''}) beside ${e.heldBytes} held: over this box's ${e.quotaBytes}-byte module quota` });
         return;
       case 'tier':
         if (rx.done) void this.#verify(rx.modules(), gen);

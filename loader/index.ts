@@ -12,7 +12,7 @@ export type { BootState, BootEvent, BootFacts, Transition, Action, Guard } from 
 export type { Tuner, Tuned, Dialer, DialRequest, ReturnChannel, LinkEvent, DeviceStorage, Cpu } from './ports.ts';
 export { ChannelManager, DEFAULT_CHANNEL_POLICY } from './channel-manager.ts';
 export type { ChannelPolicy, ChannelEvent, ChannelStats } from './channel-manager.ts';
-export { Acquirer } from './acquire.ts';
+export { Acquirer, carouselQuotaFor } from './acquire.ts';
 export type { AcquiredApp, AcquireEvent, AcquirerOptions, AcquireStats } from './acquire.ts';
 export { ModuleCache, MemoryStorage, DeviceKeyValue } from './module-cache.ts';
 export type { AppIndex, CacheStats } from './module-cache.ts';
