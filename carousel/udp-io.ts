@@ -38,6 +38,8 @@ export interface ListenUdpOptions {
   host?: string;
   group?: string;
   interface?: string;
+  /** A socket error after listening began (the socket is unusable; the caller closes it). */
+  onError?: (e: Error) => void;
 }
 
 export interface UdpListener {
@@ -105,7 +107,7 @@ export async function serveUdp(b: Broadcaster, options: ServeUdpOptions): Promis
 
 /** Bind a socket (joining `group` if given) and pass each datagram to `onDatagram`. */
 export async function listenUdp(options: ListenUdpOptions, onDatagram: (d: Uint8Array) => void): Promise<UdpListener> {
-  rejectUnknown('listenUdp', options, ['port', 'host', 'group', 'interface']);
+  rejectUnknown('listenUdp', options, ['port', 'host', 'group', 'interface', 'onError']);
   if (options.group !== undefined && !isIpLiteral(options.group)) throw new ArgumentError('listenUdp: group must be an IP literal', 'group');
   const socket = createSocket({ type: 'udp4', reuseAddr: options.group !== undefined });
   let received = 0;
@@ -113,8 +115,19 @@ export async function listenUdp(options: ListenUdpOptions, onDatagram: (d: Uint8
     received++;
     onDatagram(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength));
   });
-  await bind(socket, options.port, options.host ?? (options.group !== undefined ? '0.0.0.0' : '127.0.0.1'));
-  if (options.group !== undefined) socket.addMembership(options.group, options.interface);
+  try {
+    await bind(socket, options.port, options.host ?? (options.group !== undefined ? '0.0.0.0' : '127.0.0.1'));
+    if (options.group !== undefined) socket.addMembership(options.group, options.interface);
+  } catch (e) {
+    try {
+      socket.close(); // a failed join must not keep the port
+    } catch {
+      /* already closed by the failed bind */
+    }
+    throw e;
+  }
+  // After the bind an error event without a listener would end the process: hand it over.
+  socket.on('error', (e) => options.onError?.(e));
   return {
     port: socket.address().port,
     get received() {

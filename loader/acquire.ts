@@ -13,7 +13,7 @@ import {
   verifyModule,
 } from '../runtime/app/index.ts';
 import type { AppIndex, ModuleCache } from './module-cache.ts';
-import type { Tuned, Tuner } from './ports.ts';
+import type { Tuned, Tuner, TunerStatus } from './ports.ts';
 
 /** A verified app: the trusted manifest and the modules of the tiers acquired so far. */
 export interface AcquiredApp {
@@ -37,7 +37,9 @@ export type AcquireEvent =
   | { kind: 'progress'; tier: Tier; fraction: number }
   | { kind: 'cache-full'; module: string }
   /** The carousel announced more than the box may hold for modules: refused at the DII [issue 12]. */
-  | { kind: 'over-quota'; message: string };
+  | { kind: 'over-quota'; message: string }
+  /** A tune attempt's outcome: failures are retried by the tuner on its own backoff. */
+  | { kind: 'tuner'; ok: boolean; attempt: number; message?: string; retryInMs?: number };
 
 export interface AcquirerOptions {
   tuner: Tuner;
@@ -71,6 +73,8 @@ export interface AcquireStats {
   updates: number;
   /** Receivers made: one per tier set wanted, plus one per refusal (re-acquisition). */
   receivers: number;
+  /** Tune attempts reported by the tuner, and how many failed. */
+  tuner: { attempts: number; failures: number; lastError: string | undefined };
   receiver: ReturnType<CarouselReceiver['stats']>;
 }
 
@@ -83,7 +87,7 @@ export class Acquirer {
   /** Verified bytes by SHA-256: what a fresh receiver need not fetch again. */
   #verified = new Map<string, Uint8Array>();
   #current: AcquiredApp | undefined;
-  #stats: Omit<AcquireStats, 'receiver'> = { refused: 0, overQuota: 0, corrupt: 0, verified: 0, updates: 0, receivers: 0 };
+  #stats: Omit<AcquireStats, 'receiver'> = { refused: 0, overQuota: 0, corrupt: 0, verified: 0, updates: 0, receivers: 0, tuner: { attempts: 0, failures: 0, lastError: undefined } };
 
   constructor(options: AcquirerOptions) {
     this.#o = options;
@@ -100,12 +104,24 @@ export class Acquirer {
   }
 
   stats(): AcquireStats {
-    return { ...this.#stats, receiver: this.#rx.stats() };
+    return { ...this.#stats, tuner: { ...this.#stats.tuner }, receiver: this.#rx.stats() };
   }
 
   async tune(): Promise<void> {
     if (this.#tuned !== undefined) return;
-    this.#tuned = await this.#o.tuner.tune((d) => this.#rx.push(d));
+    this.#tuned = await this.#o.tuner.tune(
+      (d) => this.#rx.push(d),
+      (s) => this.#onTuner(s),
+    );
+  }
+
+  #onTuner(s: TunerStatus): void {
+    const t = this.#stats.tuner;
+    t.attempts++;
+    if (s.kind === 'tuned') return this.#o.onEvent({ kind: 'tuner', ok: true, attempt: s.attempt });
+    t.failures++;
+    t.lastError = s.error.message;
+    this.#o.onEvent({ kind: 'tuner', ok: false, attempt: s.attempt, message: s.error.message, retryInMs: Math.round(s.retryInMs) });
   }
 
   async close(): Promise<void> {

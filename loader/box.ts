@@ -354,6 +354,8 @@ export class Box {
         return this.#emit({ kind: 'corrupt', module: e.module });
       case 'cache-full':
         return this.#emit({ kind: 'cache-full', module: e.module });
+      case 'tuner':
+        return this.#emit({ ...e });
       case 'over-quota':
         return this.#emit({ kind: 'refused', problem: 'carousel-quota', message: e.message });
       case 'progress':
