@@ -5,6 +5,7 @@
 import { type Socket, createSocket } from 'node:dgram';
 import { ArgumentError, type Clock, type TimerHandle, isIpLiteral, positiveInt, rejectUnknown, systemClock } from '../runtime/index.ts';
 import type { Broadcaster } from './broadcaster.ts';
+import { isLoopback, listenShared } from './udp-share.ts';
 
 export interface ServeUdpOptions {
   /** Multicast group (e.g. 239.10.0.1); with `port`. */
@@ -51,6 +52,11 @@ export interface ListenUdpOptions {
   interface?: string;
   /** A socket error after listening began (the socket is unusable; the caller closes it). */
   onError?: (e: Error) => void;
+  /**
+   * Share this unicast loopback port with other listeners on the host (udp-share.ts): the first
+   * holds it and forwards to the rest, so several boxes tune one unicast carousel. Default false.
+   */
+  share?: boolean;
 }
 
 export interface UdpListener {
@@ -119,8 +125,13 @@ export async function serveUdp(b: Broadcaster, options: ServeUdpOptions): Promis
 
 /** Bind a socket (joining `group` if given) and pass each datagram to `onDatagram`. */
 export async function listenUdp(options: ListenUdpOptions, onDatagram: (d: Uint8Array) => void): Promise<UdpListener> {
-  rejectUnknown('listenUdp', options, ['port', 'host', 'group', 'interface', 'onError']);
+  rejectUnknown('listenUdp', options, ['port', 'host', 'group', 'interface', 'onError', 'share']);
   if (options.group !== undefined && !isIpLiteral(options.group)) throw new ArgumentError('listenUdp: group must be an IP literal', 'group');
+  if (options.share === true) {
+    const host = options.host ?? '127.0.0.1';
+    if (options.group !== undefined || !isLoopback(host) || options.port === 0) throw new ArgumentError('listenUdp: share needs a loopback host and a fixed port (a group is shared already)', 'share');
+    return listenShared({ port: options.port, host, ...(options.onError === undefined ? {} : { onError: options.onError }) }, onDatagram);
+  }
   const socket = createSocket({ type: 'udp4', reuseAddr: options.group !== undefined });
   let received = 0;
   socket.on('message', (msg) => {

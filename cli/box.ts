@@ -7,6 +7,7 @@ import { derivedBoxSecret } from '../headend/broker/broker-auth.ts';
 import { startEmulatedBox } from '../devices/index.ts';
 import { loadTrusted } from '../loader/main.ts';
 import { udpTuner } from '../loader/index.ts';
+import { DEFAULT_CAROUSEL_URL } from '../carousel/index.ts';
 
 interface Flags {
   device: string;
@@ -42,6 +43,7 @@ async function run(f: Flags): Promise<void> {
   const password = boxPassword(f.id, f.password, f.masterKey);
   if (f.headend !== undefined && password === undefined) throw new Error(`no broker secret for ${f.id}: give --password, WEFT_BOX_PASSWORD or --master-key`);
   const print = (o: Record<string, unknown>): void => console.log(JSON.stringify({ box: f.id, ...o }));
+  const stopped = untilStopped(Number(f.seconds)); // a signal while the box starts (or tunes) ends it too
   const emu = await startEmulatedBox({
     profile: f.device,
     boxId: f.id,
@@ -52,7 +54,7 @@ async function run(f: Flags): Promise<void> {
     cutReturn: f.cutReturn === true,
     onEvent: (e) => print({ ...e }),
   });
-  await untilStopped(Number(f.seconds));
+  await stopped;
   await emu.stop();
   print({ kind: 'stopped', report: emu.box.report() });
 }
@@ -64,7 +66,7 @@ export function registerBox(program: Command): void {
     .description('run one emulated box with a device profile (legacy-sd, hd-dvr, modern-4k, broadcast-only)')
     .requiredOption('--device <profile>', 'device profile id')
     .option('--headend <url>', "the head-end's MQTT broker, mqtt://host:port (none: carousel only)")
-    .option('--carousel <url>', 'where the carousel arrives: udp://group:port (multicast) or udp://host:port', 'udp://127.0.0.1:5500')
+    .option('--carousel <url>', 'where the carousel arrives: udp://group:port (multicast) or udp://host:port (loopback: shared by the boxes of this host)', DEFAULT_CAROUSEL_URL)
     .option('--id <boxId>', 'box id (its broker username)', 'box-1')
     .option('--password <secret>', 'broker secret of this box (default: WEFT_BOX_PASSWORD, or derived from --master-key)')
     .option('--master-key <file>', "the head-end's box master key (development)", '.weft/master.key')

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { parseMix, startFleet } from '../devices/index.ts';
 import { loadTrusted } from '../loader/main.ts';
 import { udpTuner } from '../loader/index.ts';
+import { DEFAULT_CAROUSEL_URL } from '../carousel/index.ts';
 import { boxPassword, untilStopped } from './box.ts';
 
 interface Flags {
@@ -62,7 +63,7 @@ export function registerFleet(program: Command): void {
     .requiredOption('--count <n>', 'how many boxes')
     .option('--mix <spec>', 'profile weights, e.g. legacy-sd:2,hd-dvr:1', 'legacy-sd:1,hd-dvr:1,modern-4k:1,broadcast-only:1')
     .option('--headend <url>', "the head-end's MQTT broker, mqtt://host:port (none: carousel only)")
-    .option('--carousel <url>', 'where the carousel arrives: udp://group:port or udp://host:port', 'udp://127.0.0.1:5500')
+    .option('--carousel <url>', 'where the carousel arrives: udp://group:port or udp://host:port', DEFAULT_CAROUSEL_URL)
     .option('--prefix <name>', 'box ids are <prefix>-<n>', 'box')
     .option('--cut <n>', 'boxes (with a return channel) whose return channel is cut', '0')
     .option('--master-key <file>', "the head-end's box master key (development)", '.weft/master.key')

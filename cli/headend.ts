@@ -2,6 +2,7 @@
 // `weft headend node` (join a node to a shared broker and registry on other machines).
 import type { Command } from 'commander';
 import { startHeadend, type HeadendConfig } from '../headend/main.ts';
+import { DEFAULT_CAROUSEL_TARGET } from '../carousel/index.ts';
 
 interface Flags {
   node: string;
@@ -14,7 +15,7 @@ interface Flags {
   udp?: string;
   apps: string;
   keys: string;
-  carousel: string;
+  carousel?: string;
   interval: string;
 }
 
@@ -32,7 +33,7 @@ function config(f: Flags): HeadendConfig {
     udpPort: Number(udpPort ?? 0),
     apps: f.apps,
     keys: f.keys,
-    carousel: f.carousel,
+    carousel: f.carousel ?? (f.broker === 'embedded' ? DEFAULT_CAROUSEL_TARGET : 'off'),
     intervalMs: Number(f.interval),
   };
 }
@@ -64,7 +65,7 @@ export function registerHeadend(program: Command): void {
       .option('--udp <host:port>', 'UDP address for other nodes (port 0: any)')
       .option('--apps <dir>', 'built apps', 'dist/apps')
       .option('--keys <dir>', 'trusted signing keys (*.pub.json)', '.weft/keys')
-      .option('--carousel <spec>', 'broadcast carousels to host:port or group:port, or off', 'off')
+      .option('--carousel <spec>', `broadcast carousels to host:port or group:port, or off (default: ${DEFAULT_CAROUSEL_TARGET} for up, where boxes listen by default; off for node)`)
       .option('--interval <ms>', 'statistics and heartbeat interval', '1000')
       .option('--password <secret>', 'this node\'s broker password (default: derived from .weft/master.key)')
       .option('--mqtt5', 'use MQTT 5 (session expiry, shared subscriptions)')

@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type DeviceProfile, checkProfile } from '../runtime/index.ts';
 import { type TrustedKey, trustedKeyFromJson } from '../runtime/app/index.ts';
+import { DEFAULT_CAROUSEL_URL } from '../carousel/index.ts';
 import { loadEngine } from '../sandbox/index.ts';
 import { BOOT_STATES } from './boot-table.ts';
 import { Box } from './box.ts';
@@ -63,7 +64,7 @@ export function parseBoxArgs(argv: string[], env: Record<string, string | undefi
   return {
     device: v.device,
     headend: v.headend,
-    carousel: v.carousel ?? 'udp://127.0.0.1:5500',
+    carousel: v.carousel ?? DEFAULT_CAROUSEL_URL,
     id: v.id ?? env.WEFT_BOX_ID ?? `box-${process.pid}`,
     password: v.password ?? env.WEFT_BOX_PASSWORD,
     trust: v.trust,

@@ -3,7 +3,7 @@
 // A tune that fails (no interface can join the group, a socket error) is retried with capped,
 // jittered backoff, counted, and reported as a one-line TunerError; it never throws at the box.
 
-import { type ListenUdpOptions, type UdpListener, listenUdp } from '../carousel/index.ts';
+import { type ListenUdpOptions, type UdpListener, isLoopback, listenUdp } from '../carousel/index.ts';
 import { ArgumentError, type Clock, type TimerHandle, rejectUnknown, systemClock } from '../runtime/index.ts';
 import { type BackoffPolicy, backoffPolicy, reconnectDelay } from '../transport/reconnect.ts';
 import { TunerError } from './errors.ts';
@@ -33,13 +33,15 @@ export interface UdpTuner extends Tuner {
 
 const TUNER_BACKOFF: Partial<BackoffPolicy> = { baseMs: 1000, factor: 2, capMs: 30_000, jitter: 0.5 };
 
-/** `udp://239.10.0.1:5500` (a multicast group) or `udp://127.0.0.1:5500` (listen on that address). */
+/** `udp://239.10.0.1:5500` (a multicast group) or `udp://127.0.0.1:5500` (listen on that address;
+ *  on loopback the port is shared with the other boxes of this host). */
 export function udpTuner(url: string, options: UdpTunerOptions = {}): UdpTuner {
   rejectUnknown('udpTuner', options, ['clock', 'random', 'backoff', 'listen']);
   const u = parseUdpUrl(url);
   const first = Number(u.host.split('.')[0]);
   const multicast = first >= 224 && first <= 239;
-  const spec: ListenUdpOptions = multicast ? { port: u.port, group: u.host } : { port: u.port, host: u.host };
+  // A unicast carousel on loopback is shared by every box process on the host (udp-share.ts).
+  const spec: ListenUdpOptions = multicast ? { port: u.port, group: u.host } : { port: u.port, host: u.host, ...(isLoopback(u.host) ? { share: true } : {}) };
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
   const policy = backoffPolicy('udpTuner', { ...TUNER_BACKOFF, ...options.backoff });
