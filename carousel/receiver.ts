@@ -6,66 +6,17 @@
 import { ArgumentError, positiveInt, rejectUnknown } from '../runtime/index.ts';
 import { type GroupState, type ModState, assemble, blockCount, codeBlockOf, fecState, tierProgress, tryRepair } from './acquisition.ts';
 import { toHex } from './bytes.ts';
-import { type DdbMessage, type DiiMessage, type DsiMessage, decodeSection } from './dsmcc.ts';
+import { type DdbMessage, type DiiMessage, type DsiMessage, type DsmccMessage, decodeSection } from './dsmcc.ts';
 import { CarouselError } from './errors.ts';
 import { HeldBytes } from './held.ts';
 import { sha256Hex } from './hash.ts';
 import { type CarouselModule, type ModuleKind, TIERS, type Tier, isTier } from './module-set.ts';
+import type { ReceiverEvent, ReceiverOptions, ReceiverStats, SharedModules } from './receiver-types.ts';
 import { SectionDepacketizer, TS_PACKET, parseTsHeader } from './ts.ts';
 
-export type ReceiverEvent =
-  | { kind: 'dsi'; transactionId: number; appId: string; appVersion: string; groups: number }
-  | { kind: 'progress'; tier: Tier; fraction: number; modulesDone: number; modulesTotal: number; bytesTotal: number }
-  | { kind: 'module'; module: CarouselModule; repaired: boolean; cached: boolean }
-  | { kind: 'tier'; tier: Tier; modules: CarouselModule[] }
-  | { kind: 'version'; transactionId: number; previous: number; restarted: string[]; kept: string[] }
-  | { kind: 'corrupt'; name: string; error: CarouselError }
-  /** A DII whose new modules would take the bytes held past `maxHeldBytes`: none of it is kept. */
-  | { kind: 'over-quota'; transactionId: number; modules: string[]; bytes: number; heldBytes: number; quotaBytes: number };
+export type { ReceiverEvent, ReceiverOptions, ReceiverStats, SharedModules } from './receiver-types.ts';
 
-export interface ReceiverOptions {
-  /** Tiers to acquire. Default ['boot']. */
-  tiers?: Tier[];
-  /** PID of the carousel sections. Default 0x0200 (the broadcaster's default). */
-  pid?: number;
-  /** Accept only this downloadId (when several carousels share a PID). Default: any. */
-  downloadId?: number;
-  /** Bytes of blocks kept before their DII arrives. Default 16 MiB (and never past `maxHeldBytes`). */
-  maxBufferBytes?: number;
-  /**
-   * Bytes held for modules (announced by a DII, and early blocks), verified or not: a DII that
-   * would pass it is refused before a block is kept [issue 12]. Default 64 MiB; a box passes its
-   * profile's (loader/acquire.ts `carouselQuotaFor`).
-   */
-  maxHeldBytes?: number;
-  /** Verified modules from device storage by SHA-256 (warm boot): skips acquiring them. */
-  cached?: (sha256: string) => Uint8Array | undefined;
-  onEvent?: (e: ReceiverEvent) => void;
-}
-
-export interface ReceiverStats {
-  packets: number;
-  badPackets: number;
-  sections: number;
-  badSections: number;
-  discontinuities: number;
-  blocks: number;
-  /** Blocks not needed: repeats, or of modules that are done or of tiers not requested. */
-  duplicateBlocks: number;
-  badBlocks: number;
-  buffered: number;
-  repairedBlocks: number;
-  corrupt: number;
-  /** Bytes held now: modules announced by accepted DIIs plus blocks waiting for their DII. */
-  heldBytes: number;
-  /** DIIs refused because their modules would pass `maxHeldBytes` (each counted once). */
-  quotaRefused: number;
-  /** Blocks of refused DIIs' modules, dropped on arrival. */
-  refusedBlocks: number;
-  lastError: string | undefined;
-}
-
-const KEYS = ['tiers', 'pid', 'downloadId', 'maxBufferBytes', 'maxHeldBytes', 'cached', 'onEvent'];
+const KEYS = ['tiers', 'pid', 'downloadId', 'maxBufferBytes', 'maxHeldBytes', 'cached', 'shared', 'onEvent'];
 
 export class CarouselReceiver {
   readonly tiers: readonly Tier[];
@@ -74,6 +25,7 @@ export class CarouselReceiver {
   #maxBuffer: number;
   #held: HeldBytes;
   #cached: ReceiverOptions['cached'];
+  #shared: SharedModules | undefined;
   #emit: (e: ReceiverEvent) => void;
   #ts: SectionDepacketizer;
   #dsi: DsiMessage | undefined;
@@ -99,8 +51,14 @@ export class CarouselReceiver {
     this.#held = new HeldBytes(positiveInt('CarouselReceiver', 'maxHeldBytes', options.maxHeldBytes ?? 64 * 1024 * 1024));
     this.#maxBuffer = Math.min(this.#held.quota, options.maxBufferBytes ?? 16 * 1024 * 1024);
     this.#cached = options.cached;
+    this.#shared = options.shared;
     this.#emit = options.onEvent ?? (() => {});
     this.#ts = new SectionDepacketizer(this.#pid);
+  }
+
+  /** PID of the carousel sections this receiver takes. */
+  get pid(): number {
+    return this.#pid;
   }
 
   /** True when every requested tier is acquired and verified for the current DSI. */
@@ -153,9 +111,23 @@ export class CarouselReceiver {
       this.#note(e);
       return;
     }
+    this.pushMessage(msg);
+  }
+
+  /** Feed one decoded message: a shared demux (demux.ts) decodes each section once for many receivers. */
+  pushMessage(msg: DsmccMessage): void {
     if (msg.type === 'ddb') this.#onDdb(msg);
     else if (msg.type === 'dii') this.#onDii(msg);
     else this.#onDsi(msg);
+  }
+
+  /** Whether this block would be kept or used; a demux hands over only those (an idle box: none). */
+  wants(m: DdbMessage): boolean {
+    if (this.#downloadId !== undefined && m.downloadId !== this.#downloadId) return false;
+    const st = this.#modules.get(m.moduleId);
+    if (st === undefined || st.version !== m.version) return !this.#held.refusedBlock(`${m.moduleId}:${m.version}`); // kept for its DII
+    if (st.kind === 'fec') return st.wanted && !this.tierDone(st.tier); // repair symbols help until the tier is in
+    return st.wanted && st.done === undefined;
   }
 
   #note(e: unknown): void {
@@ -299,7 +271,8 @@ export class CarouselReceiver {
     }
     const g = this.#groupOf(st);
     if (g === undefined) return;
-    this.#store(g, st, m.block, m.data);
+    if (this.#shared !== undefined) this.#maybeComplete(st); // verified meanwhile by another box
+    if (st.done === undefined) this.#store(g, st, m.block, m.data);
     this.#progress(st.tier, false);
   }
 
@@ -350,9 +323,12 @@ export class CarouselReceiver {
   }
 
   #maybeComplete(st: ModState): void {
-    if (!st.wanted || st.done !== undefined || st.have < st.blocks.length || st.kind === 'fec') return;
-    const bytes = assemble(st);
-    if (sha256Hex(bytes) !== st.sha256) {
+    if (!st.wanted || st.done !== undefined || st.kind === 'fec') return;
+    // Another receiver of this process verified these very bytes: share them, hash nothing.
+    const shared = this.#shared?.get(st.sha256);
+    if (shared === undefined && st.have < st.blocks.length) return;
+    const bytes = shared ?? assemble(st);
+    if (shared === undefined && sha256Hex(bytes) !== st.sha256) {
       // CRCs passed, yet the module is not what the DII promised: start it over.
       st.blocks.fill(undefined);
       st.have = 0;
@@ -361,6 +337,7 @@ export class CarouselReceiver {
       return;
     }
     st.done = bytes;
+    if (shared === undefined) this.#shared?.put(st.sha256, bytes);
     this.#emit({ kind: 'module', module: publicModule(st), repaired: st.repaired, cached: st.cached });
     this.#progress(st.tier, true);
     this.#checkTiers();

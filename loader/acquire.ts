@@ -2,7 +2,7 @@
 // wanted, verifies what arrives against the signed manifest before anything can run, keeps
 // verified bytes for a warm boot, and keeps watching for a new version. Nothing unverified leaves.
 
-import { type CarouselModule, CarouselReceiver, type ReceiverEvent, type Tier } from '../carousel/index.ts';
+import { type CarouselModule, CarouselReceiver, type DdbMessage, type DsmccMessage, type ReceiverEvent, type Tier } from '../carousel/index.ts';
 import {
   type Manifest,
   type SignatureError,
@@ -109,10 +109,15 @@ export class Acquirer {
 
   async tune(): Promise<void> {
     if (this.#tuned !== undefined) return;
-    this.#tuned = await this.#o.tuner.tune(
-      (d) => this.#rx.push(d),
-      (s) => this.#onTuner(s),
-    );
+    const tuner = this.#o.tuner;
+    const onStatus = (s: TunerStatus): void => this.#onTuner(s);
+    // A shared tuner demuxes once for the whole process; this box takes decoded sections.
+    if (tuner.subscribe !== undefined) {
+      const sink = { pid: this.#rx.pid, wants: (m: DdbMessage) => this.#rx.wants(m), pushMessage: (m: DsmccMessage) => this.#rx.pushMessage(m) };
+      this.#tuned = await tuner.subscribe(sink, onStatus);
+    } else {
+      this.#tuned = await tuner.tune((d) => this.#rx.push(d), onStatus);
+    }
   }
 
   #onTuner(s: TunerStatus): void {
@@ -205,6 +210,7 @@ export class Acquirer {
     const rx: CarouselReceiver = new CarouselReceiver({
       tiers: this.#tiers,
       cached: (sha) => this.#verified.get(sha) ?? this.#o.cache?.get(sha),
+      ...(this.#o.tuner.shared === undefined ? {} : { shared: this.#o.tuner.shared }),
       ...(this.#o.maxHeldBytes === undefined ? {} : { maxHeldBytes: this.#o.maxHeldBytes }),
       onEvent: (e) => {
         if (gen === this.#gen) this.#onReceiver(e, rx, gen);
