@@ -44,7 +44,7 @@ async function run(f: Flags): Promise<void> {
   console.log(JSON.stringify({ event: 'ready', node: n.id, broker: h.brokerUrl, udp: n.udpAddress, apps: n.catalog.names(), carousels: h.carousels.length }));
   const timer = setInterval(() => {
     const view = n.statistics.view();
-    console.log(JSON.stringify({ event: 'stats', node: n.id, sessions: n.sessions.count, nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters }));
+    console.log(JSON.stringify({ event: 'stats', node: n.id, sessions: n.sessions.count, nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters, carousel: carouselStats(h.carousels) }));
   }, 5000);
   timer.unref();
   await new Promise<void>((resolve) => {
@@ -54,6 +54,11 @@ async function run(f: Flags): Promise<void> {
   clearInterval(timer);
   await h.close();
   console.log(JSON.stringify({ event: 'stopped', node: n.id }));
+}
+
+/** Datagrams sent and sends failed over every carousel this head-end broadcasts (udp-io.ts counts them). */
+function carouselStats(servers: { stats(): { sent: number; sendErrors: number } }[]): { sent: number; sendErrors: number } {
+  return servers.reduce((a, c) => ({ sent: a.sent + c.stats().sent, sendErrors: a.sendErrors + c.stats().sendErrors }), { sent: 0, sendErrors: 0 });
 }
 
 export function registerHeadend(program: Command): void {
