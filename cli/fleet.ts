@@ -34,6 +34,7 @@ async function run(f: Flags): Promise<void> {
             return p;
           },
         };
+  const stopped = untilStopped(Number(f.seconds)); // a signal while the fleet starts ends it too
   const fleet = await startFleet({
     count: Number(f.count),
     mix: parseMix(f.mix),
@@ -49,7 +50,7 @@ async function run(f: Flags): Promise<void> {
   const timer = setInterval(() => {
     console.log(JSON.stringify({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fleet.boxes.length, states: fleet.states(), rssMb: Math.round(process.memoryUsage().rss / 1e6) }));
   }, 2000);
-  await untilStopped(Number(f.seconds));
+  await stopped;
   clearInterval(timer);
   await fleet.stop();
   console.log(JSON.stringify({ event: 'stopped', states: fleet.states() }));

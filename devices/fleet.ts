@@ -157,6 +157,8 @@ export interface Fleet {
   readonly boxes: readonly EmulatedBox[];
   /** How many boxes are in each state now. */
   states(): Partial<Record<BootState, number>>;
+  /** The shared carousel demux: sections decoded once for the fleet, blocks no box wanted, shared modules. */
+  carousel(): DemuxStats;
   stop(): Promise<void>;
 }
 
@@ -190,6 +192,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   }
   return {
     boxes,
+    carousel: () => fan.stats(),
     states: () => {
       const out: Partial<Record<BootState, number>> = {};
       for (const b of boxes) out[b.box.state] = (out[b.box.state] ?? 0) + 1;
