@@ -46,108 +46,151 @@ export function isLoopback(address: string): boolean {
 
 /** Listen on a shared unicast port: whoever holds it forwards to the rest. */
 export async function listenShared(o: ShareOptions, onDatagram: (d: Uint8Array) => void): Promise<SharedListener> {
-  const clock = o.clock ?? systemClock;
-  const renewMs = o.renewMs ?? 1000;
-  const leaseMs = renewMs * 3;
-  const maxFollowers = o.maxFollowers ?? 64;
-  const followers = new Map<string, { address: string; port: number; until: number }>();
-  const stats = { followers: 0, forwarded: 0, refusedFollowers: 0, takeovers: 0 };
-  let received = 0;
-  let hub: Socket | undefined;
-  let follower: Socket | undefined;
-  let timer: TimerHandle | undefined;
-  let closed = false;
-  const deliver = (msg: Buffer): void => {
-    received++;
-    onDatagram(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength));
-  };
-  const onHub = (msg: Buffer, from: RemoteInfo): void => {
+  const l = new SharedPort(o, onDatagram);
+  await l.start();
+  return l;
+}
+
+interface Follower {
+  address: string;
+  port: number;
+  until: number;
+}
+
+class SharedPort implements SharedListener {
+  #o: ShareOptions;
+  #clock: Clock;
+  #renewMs: number;
+  #maxFollowers: number;
+  #onDatagram: (d: Uint8Array) => void;
+  #followers = new Map<string, Follower>();
+  #stats = { followers: 0, forwarded: 0, refusedFollowers: 0, takeovers: 0 };
+  #received = 0;
+  #hub: Socket | undefined;
+  #follower: Socket | undefined;
+  #timer: TimerHandle | undefined;
+  #closed = false;
+
+  constructor(o: ShareOptions, onDatagram: (d: Uint8Array) => void) {
+    this.#o = o;
+    this.#clock = o.clock ?? systemClock;
+    this.#renewMs = o.renewMs ?? 1000;
+    this.#maxFollowers = o.maxFollowers ?? 64;
+    this.#onDatagram = onDatagram;
+  }
+
+  get port(): number {
+    return this.#o.port;
+  }
+
+  get received(): number {
+    return this.#received;
+  }
+
+  role(): 'hub' | 'follower' {
+    return this.#hub !== undefined ? 'hub' : 'follower';
+  }
+
+  stats(): { followers: number; forwarded: number; refusedFollowers: number; takeovers: number } {
+    return { ...this.#stats };
+  }
+
+  async start(): Promise<void> {
+    if (await this.#takeOver()) return;
+    const f = createSocket({ type: 'udp4' });
+    await bind(f, 0, '127.0.0.1');
+    f.on('message', (msg, from) => this.#onFollower(msg, from));
+    f.on('error', (e) => this.#o.onError?.(e));
+    this.#follower = f;
+    await this.#renew();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    const h = this.#hub;
+    const f = this.#follower;
+    // Followers race for the port at once instead of at their next renewal.
+    if (h !== undefined) await Promise.all([...this.#followers.values()].map((x) => new Promise<void>((r) => h.send(GONE, x.port, x.address, () => r()))));
+    if (f !== undefined) await new Promise<void>((r) => f.send(BYE, this.#o.port, this.#o.host, () => r()));
+    await Promise.all([h, f].map((s) => (s === undefined ? undefined : new Promise<void>((r) => s.close(() => r())))));
+  }
+
+  #deliver(msg: Buffer): void {
+    this.#received++;
+    this.#onDatagram(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength));
+  }
+
+  #onHub(msg: Buffer, from: RemoteInfo): void {
+    if (isControl(msg)) return this.#control(msg, from);
+    this.#deliver(msg);
+    const now = this.#clock.now();
+    for (const [k, f] of this.#followers) {
+      if (f.until < now) {
+        this.#followers.delete(k);
+        continue;
+      }
+      (this.#hub as Socket).send(msg, f.port, f.address, () => undefined);
+      this.#stats.forwarded++;
+    }
+    this.#stats.followers = this.#followers.size;
+  }
+
+  #control(msg: Buffer, from: RemoteInfo): void {
+    if (!isLoopback(from.address)) return; // never forward off the host
     const key = `${from.address}:${from.port}`;
-    if (isControl(msg)) {
-      if (!isLoopback(from.address)) return; // never forward off the host
-      if (msg.equals(BYE)) followers.delete(key);
-      else if (msg.equals(SUB) && (followers.has(key) || followers.size < maxFollowers)) followers.set(key, { address: from.address, port: from.port, until: clock.now() + leaseMs });
-      else if (msg.equals(SUB)) stats.refusedFollowers++;
-      stats.followers = followers.size;
+    if (msg.equals(BYE)) this.#followers.delete(key);
+    else if (!msg.equals(SUB)) return;
+    else if (this.#followers.has(key) || this.#followers.size < this.#maxFollowers) {
+      this.#followers.set(key, { address: from.address, port: from.port, until: this.#clock.now() + this.#renewMs * 3 });
+    } else this.#stats.refusedFollowers++;
+    this.#stats.followers = this.#followers.size;
+  }
+
+  #onFollower(msg: Buffer, from: RemoteInfo): void {
+    if (from.port !== this.#o.port || from.address !== this.#o.host) return; // only the hub's datagrams
+    if (msg.equals(GONE)) {
+      if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+      void this.#renew();
       return;
     }
-    deliver(msg);
-    const now = clock.now();
-    for (const [k, f] of followers) {
-      if (f.until < now) followers.delete(k);
-      else {
-        (hub as Socket).send(msg, f.port, f.address, () => undefined);
-        stats.forwarded++;
-      }
-    }
-    stats.followers = followers.size;
-  };
+    if (!isControl(msg)) this.#deliver(msg);
+  }
+
   // Take the port if it is free; true when this process is the hub now.
-  const takeOver = async (): Promise<boolean> => {
+  async #takeOver(): Promise<boolean> {
     const s = createSocket({ type: 'udp4' });
     try {
-      await bind(s, o.port, o.host);
+      await bind(s, this.#o.port, this.#o.host);
     } catch {
       closeQuietly(s);
       return false;
     }
-    if (closed) {
-      s.close();
+    if (this.#closed) {
+      closeQuietly(s);
       return false;
     }
-    s.on('message', onHub);
-    s.on('error', (e) => o.onError?.(e));
-    hub = s;
+    s.on('message', (msg, from) => this.#onHub(msg, from));
+    s.on('error', (e) => this.#o.onError?.(e));
+    this.#hub = s;
     return true;
-  };
-  const renew = async (): Promise<void> => {
-    timer = undefined;
-    if (closed || hub !== undefined) return;
-    if (await takeOver()) {
-      stats.takeovers++;
-      const f = follower;
-      follower = undefined;
-      f?.close();
+  }
+
+  // A follower's renewal: take the port if the hub left, else renew the subscription.
+  async #renew(): Promise<void> {
+    this.#timer = undefined;
+    if (this.#closed || this.#hub !== undefined) return;
+    if (await this.#takeOver()) {
+      this.#stats.takeovers++;
+      const f = this.#follower;
+      this.#follower = undefined;
+      if (f !== undefined) closeQuietly(f);
       return;
     }
-    follower?.send(SUB, o.port, o.host, () => undefined);
-    if (!closed) timer = clock.setTimeout(() => void renew(), renewMs);
-  };
-  if (!(await takeOver())) {
-    const f = createSocket({ type: 'udp4' });
-    await bind(f, 0, '127.0.0.1');
-    f.on('message', (msg, from) => {
-      if (from.port !== o.port || from.address !== o.host) return; // only the hub's datagrams
-      if (msg.equals(GONE)) {
-        if (timer !== undefined) clock.clearTimeout(timer);
-        return void renew();
-      }
-      if (!isControl(msg)) deliver(msg);
-    });
-    f.on('error', (e) => o.onError?.(e));
-    follower = f;
-    await renew();
+    this.#follower?.send(SUB, this.#o.port, this.#o.host, () => undefined);
+    if (!this.#closed) this.#timer = this.#clock.setTimeout(() => void this.#renew(), this.#renewMs);
   }
-  return {
-    get port() {
-      return o.port;
-    },
-    get received() {
-      return received;
-    },
-    role: () => (hub !== undefined ? 'hub' : 'follower'),
-    stats: () => ({ ...stats }),
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      if (timer !== undefined) clock.clearTimeout(timer);
-      const h = hub;
-      const f = follower;
-      if (h !== undefined) await Promise.all([...followers.values()].map((x) => new Promise<void>((r) => h.send(GONE, x.port, x.address, () => r()))));
-      if (f !== undefined) await new Promise<void>((r) => f.send(BYE, o.port, o.host, () => r()));
-      await Promise.all([h, f].map((s) => (s === undefined ? undefined : new Promise<void>((r) => s.close(() => r())))));
-    },
-  };
 }
 
 function closeQuietly(s: Socket): void {
