@@ -130,3 +130,29 @@ test('a box whose tuner cannot join starts, reports the failure as one line, ret
   t.is(box.state, 'stopped');
   t.is(clock.pending, 0, 'no retry left behind');
 });
+
+test('a socket that fails after tuning is closed and tuned again on the same backoff', async (t) => {
+  const clock = new ManualClock();
+  const q = statusQueue();
+  let onError: ((e: Error) => void) | undefined;
+  let opened = 0;
+  let closed = 0;
+  const listen = (async (o: { onError?: (e: Error) => void }) => {
+    opened++;
+    onError = o.onError;
+    return { port: 1, received: 0, close: async () => void closed++ };
+  }) as unknown as typeof listenUdp;
+  const tuner = udpTuner('udp://127.0.0.1:5500', { clock, random: seededRandom(4), backoff: { baseMs: 50, capMs: 50 }, listen });
+  const tuned = await tuner.tune(() => {}, q.push);
+  t.is((await q.next()).kind, 'tuned');
+  onError?.(Object.assign(new Error('recvmsg ENOBUFS'), { code: 'ENOBUFS', syscall: 'recvmsg' }));
+  const failed = await q.next();
+  t.true(failed.kind === 'tune-failed' && failed.error.errno === 'ENOBUFS' && failed.retryInMs <= 50);
+  t.is(closed, 1, 'the broken socket was closed');
+  clock.advance(50);
+  t.is((await q.next()).kind, 'tuned');
+  t.is(opened, 2);
+  t.like(tuner.stats(), { socketErrors: 1, tuned: 2 });
+  await tuned.close();
+  t.is(closed, 2);
+});
