@@ -27,6 +27,9 @@ export interface BroadcasterStats {
   /** Data bytes of sections sent per tier since start. */
   tierBytes: Record<string, number>;
   versions: number;
+  /** Datagrams the adapter could not send (udp-io.ts reports them), and the last reason. */
+  sendErrors: number;
+  lastSendError: string | undefined;
 }
 
 export interface CarouselDescription {
@@ -52,7 +55,7 @@ export class Broadcaster {
   #fallbackEvery: number;
   #rounds = 0;
   #draining = false;
-  #stats: BroadcasterStats = { packets: 0, sections: 0, controlSections: 0, nullPackets: 0, tierBytes: {}, versions: 1 };
+  #stats: BroadcasterStats = { packets: 0, sections: 0, controlSections: 0, nullPackets: 0, tierBytes: {}, versions: 1, sendErrors: 0, lastSendError: undefined };
 
   constructor(set: ModuleSet, options: CarouselOptions = {}) {
     this.options = resolveOptions(options);
@@ -96,6 +99,12 @@ export class Broadcaster {
         modules: g.modules.map((m) => ({ id: m.id, name: m.name, version: m.version, size: m.size, fec: m.fec })),
       })),
     };
+  }
+
+  /** The adapter could not send a datagram: counted here so whoever reads stats sees it. */
+  noteSendError(reason: string): void {
+    this.#stats.sendErrors++;
+    this.#stats.lastSendError = reason;
   }
 
   stats(): BroadcasterStats {

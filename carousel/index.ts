@@ -11,9 +11,13 @@ export { Broadcaster, dumpCycle } from './broadcaster.ts';
 export type { BroadcasterStats, CarouselDescription } from './broadcaster.ts';
 export type { CarouselOptions, FecOptions } from './options.ts';
 export { CarouselReceiver } from './receiver.ts';
-export type { ReceiverOptions, ReceiverEvent, ReceiverStats } from './receiver.ts';
+export type { ReceiverOptions, ReceiverEvent, ReceiverStats, SharedModules } from './receiver.ts';
+export { CarouselDemux, VerifiedModules } from './demux.ts';
+export type { DemuxSink, DemuxStats, DemuxOptions } from './demux.ts';
 export { serveUdp, listenUdp } from './udp-io.ts';
-export type { ServeUdpOptions, ListenUdpOptions, UdpServer, UdpListener } from './udp-io.ts';
+export type { ServeUdpOptions, ListenUdpOptions, UdpServer, UdpServerStats, UdpListener } from './udp-io.ts';
+export { listenShared, isLoopback, DEFAULT_CAROUSEL, DEFAULT_CAROUSEL_URL, DEFAULT_CAROUSEL_TARGET } from './udp-share.ts';
+export type { ShareOptions, SharedListener } from './udp-share.ts';
 // The codecs, for tools and tests that speak the wire format directly (docs/CAROUSEL.md).
 export { encodeDsi, encodeDii, encodeDdb, decodeSection, MAX_BLOCK_SIZE, MAX_SECTION, TID_UN_MESSAGE, TID_DDB } from './dsmcc.ts';
 export type { DsiMessage, DiiMessage, DdbMessage, DiiModule, DsiGroup, DsmccMessage } from './dsmcc.ts';

@@ -6,58 +6,26 @@
 import { ArgumentError, positiveInt, rejectUnknown } from '../runtime/index.ts';
 import { type GroupState, type ModState, assemble, blockCount, codeBlockOf, fecState, tierProgress, tryRepair } from './acquisition.ts';
 import { toHex } from './bytes.ts';
-import { type DdbMessage, type DiiMessage, type DsiMessage, decodeSection } from './dsmcc.ts';
+import { type DdbMessage, type DiiMessage, type DsiMessage, type DsmccMessage, decodeSection } from './dsmcc.ts';
 import { CarouselError } from './errors.ts';
+import { HeldBytes } from './held.ts';
 import { sha256Hex } from './hash.ts';
 import { type CarouselModule, type ModuleKind, TIERS, type Tier, isTier } from './module-set.ts';
+import type { ReceiverEvent, ReceiverOptions, ReceiverStats, SharedModules } from './receiver-types.ts';
 import { SectionDepacketizer, TS_PACKET, parseTsHeader } from './ts.ts';
 
-export type ReceiverEvent =
-  | { kind: 'dsi'; transactionId: number; appId: string; appVersion: string; groups: number }
-  | { kind: 'progress'; tier: Tier; fraction: number; modulesDone: number; modulesTotal: number; bytesTotal: number }
-  | { kind: 'module'; module: CarouselModule; repaired: boolean; cached: boolean }
-  | { kind: 'tier'; tier: Tier; modules: CarouselModule[] }
-  | { kind: 'version'; transactionId: number; previous: number; restarted: string[]; kept: string[] }
-  | { kind: 'corrupt'; name: string; error: CarouselError };
+export type { ReceiverEvent, ReceiverOptions, ReceiverStats, SharedModules } from './receiver-types.ts';
 
-export interface ReceiverOptions {
-  /** Tiers to acquire. Default ['boot']. */
-  tiers?: Tier[];
-  /** PID of the carousel sections. Default 0x0200 (the broadcaster's default). */
-  pid?: number;
-  /** Accept only this downloadId (when several carousels share a PID). Default: any. */
-  downloadId?: number;
-  /** Bytes of blocks kept before their DII arrives. Default 16 MiB. */
-  maxBufferBytes?: number;
-  /** Verified modules from device storage by SHA-256 (warm boot): skips acquiring them. */
-  cached?: (sha256: string) => Uint8Array | undefined;
-  onEvent?: (e: ReceiverEvent) => void;
-}
-
-export interface ReceiverStats {
-  packets: number;
-  badPackets: number;
-  sections: number;
-  badSections: number;
-  discontinuities: number;
-  blocks: number;
-  /** Blocks not needed: repeats, or of modules that are done or of tiers not requested. */
-  duplicateBlocks: number;
-  badBlocks: number;
-  buffered: number;
-  repairedBlocks: number;
-  corrupt: number;
-  lastError: string | undefined;
-}
-
-const KEYS = ['tiers', 'pid', 'downloadId', 'maxBufferBytes', 'cached', 'onEvent'];
+const KEYS = ['tiers', 'pid', 'downloadId', 'maxBufferBytes', 'maxHeldBytes', 'cached', 'shared', 'onEvent'];
 
 export class CarouselReceiver {
   readonly tiers: readonly Tier[];
   #pid: number;
   #downloadId: number | undefined;
   #maxBuffer: number;
+  #held: HeldBytes;
   #cached: ReceiverOptions['cached'];
+  #shared: SharedModules | undefined;
   #emit: (e: ReceiverEvent) => void;
   #ts: SectionDepacketizer;
   #dsi: DsiMessage | undefined;
@@ -67,8 +35,8 @@ export class CarouselReceiver {
   #pendingBytes = 0;
   #tierDone = new Map<Tier, number>();
   #lastFraction = new Map<Tier, number>();
-  #stats: Omit<ReceiverStats, 'discontinuities'> = {
-    packets: 0, badPackets: 0, sections: 0, badSections: 0, blocks: 0, duplicateBlocks: 0, badBlocks: 0, buffered: 0, repairedBlocks: 0, corrupt: 0, lastError: undefined,
+  #stats: Omit<ReceiverStats, 'discontinuities' | 'heldBytes'> = {
+    packets: 0, badPackets: 0, sections: 0, badSections: 0, blocks: 0, duplicateBlocks: 0, badBlocks: 0, buffered: 0, repairedBlocks: 0, corrupt: 0, quotaRefused: 0, refusedBlocks: 0, lastError: undefined,
   };
 
   constructor(options: ReceiverOptions = {}) {
@@ -80,10 +48,17 @@ export class CarouselReceiver {
     this.tiers = [...new Set(tiers)];
     this.#pid = positiveInt('CarouselReceiver', 'pid', options.pid ?? 0x0200, 0x1ffe);
     this.#downloadId = options.downloadId;
-    this.#maxBuffer = options.maxBufferBytes ?? 16 * 1024 * 1024;
+    this.#held = new HeldBytes(positiveInt('CarouselReceiver', 'maxHeldBytes', options.maxHeldBytes ?? 64 * 1024 * 1024));
+    this.#maxBuffer = Math.min(this.#held.quota, options.maxBufferBytes ?? 16 * 1024 * 1024);
     this.#cached = options.cached;
+    this.#shared = options.shared;
     this.#emit = options.onEvent ?? (() => {});
     this.#ts = new SectionDepacketizer(this.#pid);
+  }
+
+  /** PID of the carousel sections this receiver takes. */
+  get pid(): number {
+    return this.#pid;
   }
 
   /** True when every requested tier is acquired and verified for the current DSI. */
@@ -103,7 +78,7 @@ export class CarouselReceiver {
   }
 
   stats(): ReceiverStats {
-    return { ...this.#stats, discontinuities: this.#ts.stats().discontinuities };
+    return { ...this.#stats, discontinuities: this.#ts.stats().discontinuities, heldBytes: this.#held.reserved + this.#pendingBytes };
   }
 
   /** Feed a datagram or any run of whole 188-byte packets. Never throws on bad input. */
@@ -136,9 +111,23 @@ export class CarouselReceiver {
       this.#note(e);
       return;
     }
+    this.pushMessage(msg);
+  }
+
+  /** Feed one decoded message: a shared demux (demux.ts) decodes each section once for many receivers. */
+  pushMessage(msg: DsmccMessage): void {
     if (msg.type === 'ddb') this.#onDdb(msg);
     else if (msg.type === 'dii') this.#onDii(msg);
     else this.#onDsi(msg);
+  }
+
+  /** Whether this block would be kept or used; a demux hands over only those (an idle box: none). */
+  wants(m: DdbMessage): boolean {
+    if (this.#downloadId !== undefined && m.downloadId !== this.#downloadId) return false;
+    const st = this.#modules.get(m.moduleId);
+    if (st === undefined || st.version !== m.version) return !this.#held.refusedBlock(`${m.moduleId}:${m.version}`); // kept for its DII
+    if (st.kind === 'fec') return st.wanted && !this.tierDone(st.tier); // repair symbols help until the tier is in
+    return st.wanted && st.done === undefined;
   }
 
   #note(e: unknown): void {
@@ -157,8 +146,7 @@ export class CarouselReceiver {
     const idents = new Set(m.groups.map((g) => (g.groupId >>> 1) & 0x7fff));
     for (const [ident, g] of this.#groups) {
       if (idents.has(ident)) continue;
-      this.#groups.delete(ident);
-      for (const mod of g.modules) if (this.#modules.get(mod.id) === mod) this.#modules.delete(mod.id);
+      this.#dropGroup(g);
     }
     this.#emit({ kind: 'dsi', transactionId: m.transactionId, appId: m.appId, appVersion: m.appVersion, groups: m.groups.length });
     this.#checkTiers();
@@ -169,6 +157,8 @@ export class CarouselReceiver {
     const ident = (m.transactionId >>> 1) & 0x7fff;
     const old = this.#groups.get(ident);
     if (old !== undefined && old.transactionId === m.transactionId) return;
+    if (this.#held.refusedDii(ident, m.transactionId)) return;
+    if (!this.#admit(m, ident, old)) return;
     const tier = m.modules.find((e) => e.info.kind === 'fec')?.info.tier ?? m.modules[0]?.info.tier ?? 'boot';
     const kept: string[] = [];
     const restarted: string[] = [];
@@ -195,10 +185,12 @@ export class CarouselReceiver {
       for (const mod of old.modules) {
         if (now.has(mod)) continue;
         if (this.#modules.get(mod.id) === mod) this.#modules.delete(mod.id);
+        this.#held.release(mod);
         if (mod.wanted && mod.kind !== 'fec' && !restarted.includes(mod.name)) restarted.push(mod.name);
       }
     }
     for (const st of modules) this.#modules.set(st.id, st);
+    for (const st of fresh) if (st.wanted) this.#held.reserve(st);
     const repair = modules.find((s) => s.kind === 'fec');
     const layout = m.modules.find((e) => e.info.kind === 'fec')?.info.fec;
     const g: GroupState = { ident, transactionId: m.transactionId, tier, blockSize: m.blockSize, modules, fec: undefined };
@@ -240,6 +232,31 @@ export class CarouselReceiver {
     return out;
   }
 
+  // [issue 12] Bound what a DII can make the box hold: the modules it adds (wanted ones, all of
+  // their bytes, whether or not blocks ever come) must fit beside what is held, or the whole
+  // DII is refused now, before one of its blocks is kept. A refusal also drops the group it
+  // replaces (the carousel moved past it) and the early blocks of its modules.
+  #admit(m: DiiMessage, ident: number, old: GroupState | undefined): boolean {
+    const need = this.#held.need(m, this.tiers, this.#modules, old?.modules ?? []);
+    const quota = this.#held.quota;
+    if (need.held + need.bytes <= quota) return true;
+    if (old !== undefined) this.#dropGroup(old);
+    for (const e of m.modules) this.#takePending(e.id);
+    this.#held.refuse(ident, m);
+    this.#stats.quotaRefused++;
+    this.#stats.lastError = new CarouselError('module', `DII ${m.transactionId} needs ${need.bytes} bytes beside ${need.held} held, over the ${quota}-byte quota`).message;
+    this.#emit({ kind: 'over-quota', transactionId: m.transactionId, modules: need.modules, bytes: need.bytes, heldBytes: need.held, quotaBytes: quota });
+    return false;
+  }
+
+  #dropGroup(g: GroupState): void {
+    if (this.#groups.get(g.ident) === g) this.#groups.delete(g.ident);
+    for (const mod of g.modules) {
+      if (this.#modules.get(mod.id) === mod) this.#modules.delete(mod.id);
+      this.#held.release(mod);
+    }
+  }
+
   #onDdb(m: DdbMessage): void {
     if (this.#downloadId !== undefined && m.downloadId !== this.#downloadId) return;
     this.#stats.blocks++;
@@ -254,13 +271,18 @@ export class CarouselReceiver {
     }
     const g = this.#groupOf(st);
     if (g === undefined) return;
-    this.#store(g, st, m.block, m.data);
+    if (this.#shared !== undefined) this.#maybeComplete(st); // verified meanwhile by another box
+    if (st.done === undefined) this.#store(g, st, m.block, m.data);
     this.#progress(st.tier, false);
   }
 
   #buffer(m: DdbMessage): void {
-    if (this.#pendingBytes + m.data.length > this.#maxBuffer) return;
     const key = `${m.moduleId}:${m.version}`;
+    if (this.#held.refusedBlock(key)) {
+      this.#stats.refusedBlocks++;
+      return;
+    }
+    if (this.#pendingBytes + m.data.length > Math.min(this.#maxBuffer, this.#held.quota - this.#held.reserved)) return;
     let blocks = this.#pending.get(key);
     if (blocks === undefined) this.#pending.set(key, (blocks = new Map()));
     if (blocks.has(m.block)) return;
@@ -301,9 +323,12 @@ export class CarouselReceiver {
   }
 
   #maybeComplete(st: ModState): void {
-    if (!st.wanted || st.done !== undefined || st.have < st.blocks.length || st.kind === 'fec') return;
-    const bytes = assemble(st);
-    if (sha256Hex(bytes) !== st.sha256) {
+    if (!st.wanted || st.done !== undefined || st.kind === 'fec') return;
+    // Another receiver of this process verified these very bytes: share them, hash nothing.
+    const shared = this.#shared?.get(st.sha256);
+    if (shared === undefined && st.have < st.blocks.length) return;
+    const bytes = shared ?? assemble(st);
+    if (shared === undefined && sha256Hex(bytes) !== st.sha256) {
       // CRCs passed, yet the module is not what the DII promised: start it over.
       st.blocks.fill(undefined);
       st.have = 0;
@@ -312,6 +337,7 @@ export class CarouselReceiver {
       return;
     }
     st.done = bytes;
+    if (shared === undefined) this.#shared?.put(st.sha256, bytes);
     this.#emit({ kind: 'module', module: publicModule(st), repaired: st.repaired, cached: st.cached });
     this.#progress(st.tier, true);
     this.#checkTiers();

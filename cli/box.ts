@@ -10,6 +10,7 @@ import { derivedBoxSecret } from '../headend/broker/broker-auth.ts';
 import { profile, startEmulatedBox } from '../devices/index.ts';
 import { loadTrusted } from '../loader/main.ts';
 import { udpTuner } from '../loader/index.ts';
+import { DEFAULT_CAROUSEL_URL } from '../carousel/index.ts';
 
 interface Flags {
   device: string;
@@ -37,9 +38,9 @@ export function boxPassword(id: string, password: string | undefined, masterKeyF
   return derivedBoxSecret(readFileSync(masterKeyFile, 'utf8').trim(), id);
 }
 
-/** Wait for Ctrl-C, `seconds` (when > 0), or the script's end; the process's exit code. */
-export async function untilDone(seconds: number, script: Script | undefined): Promise<number> {
-  const code = await Promise.race([untilStopped(seconds).then(() => 0), ...(script === undefined ? [] : [script.done])]);
+/** Wait for `stopped` (Ctrl-C or --seconds, from untilStopped) or the script's end; the process's exit code. */
+export async function untilDone(stopped: Promise<void>, script: Script | undefined): Promise<number> {
+  const code = await Promise.race([stopped.then(() => 0), ...(script === undefined ? [] : [script.done])]);
   script?.stop();
   return code;
 }
@@ -67,6 +68,7 @@ async function run(f: Flags): Promise<void> {
   const password = boxPassword(f.id, f.password, f.masterKey);
   if (f.headend !== undefined && password === undefined) throw new UserError(`no broker secret for box ${f.id}`, 'give --password=<secret>, WEFT_BOX_PASSWORD, or --master-key <file> (npx weft headend up writes .weft/master.key)');
   const print = (o: Record<string, unknown>): void => console.log(JSON.stringify({ box: f.id, ...o }));
+  const stopped = untilStopped(f.seconds); // a signal while the box starts (or tunes) ends it too
   let press = (_key: string): void => {};
   const script = runScript({ keys: f.keys ?? [], gapMs: f.keyGap, ...(f.exitOn === undefined ? {} : { exitOn: f.exitOn }), ...(f.exitOnScene === undefined ? {} : { exitOnScene: f.exitOnScene }), ...(f.timeout === undefined ? {} : { timeoutS: f.timeout }), count: 1, press: (k) => press(k) });
   let quit = (): void => {};
@@ -87,7 +89,7 @@ async function run(f: Flags): Promise<void> {
   });
   press = (k) => void emu.box.pressKey(k).catch((err: Error) => print({ kind: 'error', message: `key ${k}: ${err.message}` }));
   const endTerminal = keysFromTerminal(press, quit);
-  const code = await Promise.race([untilDone(f.seconds, script), quitting.then(() => 0)]);
+  const code = await Promise.race([untilDone(stopped, script), quitting.then(() => 0)]);
   script.stop();
   endTerminal();
   await emu.stop();
@@ -102,7 +104,7 @@ export function registerBox(program: Command): void {
     .description('run one emulated box with a device profile (legacy-sd, hd-dvr, modern-4k, broadcast-only)')
     .requiredOption('--device <profile>', 'device profile id')
     .option('--headend <url>', "the head-end's MQTT broker, mqtt://host:port (none: carousel only)")
-    .option('--carousel <url>', 'where the carousel arrives: udp://group:port (multicast) or udp://host:port', 'udp://127.0.0.1:5500')
+    .option('--carousel <url>', 'where the carousel arrives: udp://group:port (multicast) or udp://host:port (loopback: shared by the boxes of this host)', DEFAULT_CAROUSEL_URL)
     .option('--id <boxId>', 'box id (its broker username)', 'box-1')
     .option('--password <secret>', 'broker secret of this box (default: WEFT_BOX_PASSWORD, or derived from --master-key)')
     .option('--master-key <file>', "the head-end's box master key (development)", '.weft/master.key')

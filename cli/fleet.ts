@@ -6,7 +6,8 @@ import { intOption, numberOption, UserError } from './user-error.ts';
 import { parseMix, startFleet } from '../devices/index.ts';
 import { loadTrusted } from '../loader/main.ts';
 import { udpTuner } from '../loader/index.ts';
-import { boxPassword, untilDone } from './box.ts';
+import { DEFAULT_CAROUSEL_URL } from '../carousel/index.ts';
+import { boxPassword, untilDone, untilStopped } from './box.ts';
 import { parseKeys, parseState, runScript } from './box-script.ts';
 import type { BootState } from '../loader/index.ts';
 
@@ -41,6 +42,7 @@ async function run(f: Flags): Promise<void> {
             return p;
           },
         };
+  const stopped = untilStopped(f.seconds); // a signal while the fleet starts ends it too
   let press = (_key: string): void => {};
   const script = runScript({ keys: f.keys ?? [], gapMs: f.keyGap, ...(f.exitOn === undefined ? {} : { exitOn: f.exitOn }), ...(f.exitOnScene === undefined ? {} : { exitOnScene: f.exitOnScene }), ...(f.timeout === undefined ? {} : { timeoutS: f.timeout }), count: f.count, press: (k) => press(k) });
   const fleet = await startFleet({
@@ -66,7 +68,7 @@ async function run(f: Flags): Promise<void> {
   const timer = setInterval(() => {
     console.log(JSON.stringify({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fleet.boxes.length, states: fleet.states(), rssMb: Math.round(process.memoryUsage().rss / 1e6) }));
   }, 2000);
-  const code = await untilDone(f.seconds, script);
+  const code = await untilDone(stopped, script);
   clearInterval(timer);
   const states = fleet.states(); // as they were when the run ended, not after the boxes stopped
   await fleet.stop();
@@ -82,7 +84,7 @@ export function registerFleet(program: Command): void {
     .requiredOption('--count <n>', 'how many boxes', intOption(1, 100_000))
     .option('--mix <spec>', 'profile weights, e.g. legacy-sd:2,hd-dvr:1', 'legacy-sd:1,hd-dvr:1,modern-4k:1,broadcast-only:1')
     .option('--headend <url>', "the head-end's MQTT broker, mqtt://host:port (none: carousel only)")
-    .option('--carousel <url>', 'where the carousel arrives: udp://group:port or udp://host:port', 'udp://127.0.0.1:5500')
+    .option('--carousel <url>', 'where the carousel arrives: udp://group:port or udp://host:port', DEFAULT_CAROUSEL_URL)
     .option('--prefix <name>', 'box ids are <prefix>-<n>', 'box')
     .option('--cut <n>', 'boxes (with a return channel) whose return channel is cut', intOption(0), 0)
     .option('--master-key <file>', "the head-end's box master key (development)", '.weft/master.key')

@@ -15,6 +15,7 @@ async function releaseStore(registry: string): Promise<ReleaseStore> {
   if (registry.startsWith('redis://') || registry.startsWith('rediss://')) return RedisReleaseStore.open(registry);
   return new MemoryReleaseStore();
 }
+import { DEFAULT_CAROUSEL_TARGET } from '../carousel/index.ts';
 
 interface Flags {
   node: string;
@@ -27,7 +28,7 @@ interface Flags {
   udp?: string;
   apps: string;
   keys: string;
-  carousel: string;
+  carousel?: string;
   interval: number;
   console: string;
   consoleToken?: string;
@@ -73,7 +74,7 @@ function config(f: Flags): HeadendConfig {
     udpPort: Number(udpPort ?? 0),
     apps: f.apps,
     keys: f.keys,
-    carousel: f.carousel,
+    carousel: f.carousel ?? (f.broker === 'embedded' ? DEFAULT_CAROUSEL_TARGET : 'off'),
     intervalMs: f.interval,
   };
 }
@@ -100,7 +101,7 @@ async function run(f: Flags): Promise<void> {
   console.log(JSON.stringify({ event: 'ready', node: n.id, broker: h.brokerUrl, udp: n.udpAddress, apps: n.catalog.names(), carousels: h.carousels.length, ...consoleInfo }));
   const timer = setInterval(() => {
     const view = n.statistics.view();
-    console.log(JSON.stringify({ event: 'stats', node: n.id, sessions: n.sessions.count, nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters }));
+    console.log(JSON.stringify({ event: 'stats', node: n.id, sessions: n.sessions.count, nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters, carousel: carouselStats(h.carousels) }));
   }, 5000);
   timer.unref();
   await new Promise<void>((resolve) => {
@@ -114,6 +115,11 @@ async function run(f: Flags): Promise<void> {
   console.log(JSON.stringify({ event: 'stopped', node: n.id }));
 }
 
+/** Datagrams sent and sends failed over every carousel this head-end broadcasts (udp-io.ts counts them). */
+function carouselStats(servers: { stats(): { sent: number; sendErrors: number } }[]): { sent: number; sendErrors: number } {
+  return servers.reduce((a, c) => ({ sent: a.sent + c.stats().sent, sendErrors: a.sendErrors + c.stats().sendErrors }), { sent: 0, sendErrors: 0 });
+}
+
 export function registerHeadend(program: Command): void {
   const h = program.command('headend').description('run head-end nodes');
   const common = (c: Command): Command =>
@@ -123,7 +129,7 @@ export function registerHeadend(program: Command): void {
       .option('--udp <host:port>', 'UDP address for other nodes (port 0: any)')
       .option('--apps <dir>', 'built apps', 'dist/apps')
       .option('--keys <dir>', 'trusted signing keys (*.pub.json)', '.weft/keys')
-      .option('--carousel <spec>', 'broadcast carousels to host:port or group:port, or off', 'off')
+      .option('--carousel <spec>', `broadcast carousels to host:port or group:port, or off (default: ${DEFAULT_CAROUSEL_TARGET} for up, where boxes listen by default; off for node)`)
       .option('--interval <ms>', 'statistics and heartbeat interval', intOption(10, 3_600_000), 1000)
       .option('--password <secret>', 'this node\'s broker password (default: derived from .weft/master.key)')
       .option('--mqtt5', 'use MQTT 5 (session expiry, shared subscriptions)')

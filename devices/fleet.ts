@@ -4,7 +4,8 @@
 import { ArgumentError, positiveInt } from '../runtime/index.ts';
 import type { TrustedKey } from '../runtime/app/index.ts';
 import type { Engine } from '../sandbox/index.ts';
-import type { BootState, BoxEvent, Tuned, Tuner } from '../loader/index.ts';
+import { CarouselDemux, type DemuxOptions, type DemuxStats } from '../carousel/index.ts';
+import type { BootState, BoxEvent, Tuned, Tuner, TunerStatus } from '../loader/index.ts';
 import { type EmulatedBox, type EmulatedBoxOptions, startEmulatedBox } from './emulator.ts';
 import { PROFILES } from './profiles.ts';
 
@@ -46,33 +47,85 @@ export function assignProfiles(count: number, mix: Record<string, number>): stri
   return out;
 }
 
-/** One tuner fanned out to many boxes: the first box to tune opens it, the last to leave closes it. */
+/**
+ * One tuner fanned out to many boxes: the first box to tune opens it, the last to leave closes it.
+ * Boxes that subscribe (the loader's acquirer does) share one demux: each section is decoded once
+ * per process, blocks reach only the boxes that want them, and a module one box verified is
+ * shared with the others [issue 19]. Raw `tune` stays for tools that want datagrams.
+ */
 export class TunerFanout {
   #source: Tuner;
-  #sinks = new Set<(d: Uint8Array) => void>();
+  #raw = new Set<(d: Uint8Array) => void>();
+  #status = new Set<(s: TunerStatus) => void>();
+  #demux: CarouselDemux;
   #open: Promise<Tuned> | undefined;
+  #users = 0;
 
-  constructor(source: Tuner) {
+  constructor(source: Tuner, options: DemuxOptions = {}) {
     this.#source = source;
+    this.#demux = new CarouselDemux(options);
+  }
+
+  /** The shared demux's counters (sections decoded once, blocks no box wanted, shared modules). */
+  stats(): DemuxStats {
+    return this.#demux.stats();
   }
 
   tuner(): Tuner {
     return {
-      tune: async (onData) => {
-        this.#sinks.add(onData);
-        this.#open ??= this.#source.tune((d) => {
-          for (const s of this.#sinks) s(d);
-        });
-        await this.#open;
-        return {
-          close: async () => {
-            this.#sinks.delete(onData);
-            if (this.#sinks.size > 0 || this.#open === undefined) return;
-            const t = await this.#open;
-            this.#open = undefined;
-            await t.close();
-          },
-        };
+      tune: (onData, onStatus) =>
+        this.#join(
+          () => this.#raw.add(onData),
+          () => this.#raw.delete(onData),
+          onStatus,
+        ),
+      subscribe: (sink, onStatus) => {
+        let off: (() => void) | undefined;
+        return this.#join(
+          () => (off = this.#demux.subscribe(sink)),
+          () => off?.(),
+          onStatus,
+        );
+      },
+      shared: this.#demux.shared,
+    };
+  }
+
+  async #join(add: () => void, remove: () => void, onStatus: ((s: TunerStatus) => void) | undefined): Promise<Tuned> {
+    add();
+    if (onStatus !== undefined) this.#status.add(onStatus);
+    this.#users++;
+    const leave = (): void => {
+      remove();
+      if (onStatus !== undefined) this.#status.delete(onStatus);
+      this.#users--;
+    };
+    this.#open ??= this.#source.tune(
+      (d) => {
+        for (const s of this.#raw) s(d);
+        if (this.#demux.subscribers > 0) this.#demux.push(d);
+      },
+      (s) => {
+        for (const f of this.#status) f(s);
+      },
+    );
+    try {
+      await this.#open;
+    } catch (e) {
+      leave();
+      this.#open = undefined; // the next box tries again
+      throw e;
+    }
+    let closed = false;
+    return {
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        leave();
+        if (this.#users > 0 || this.#open === undefined) return;
+        const t = await this.#open;
+        this.#open = undefined;
+        await t.close();
       },
     };
   }
@@ -104,6 +157,8 @@ export interface Fleet {
   readonly boxes: readonly EmulatedBox[];
   /** How many boxes are in each state now. */
   states(): Partial<Record<BootState, number>>;
+  /** The shared carousel demux: sections decoded once for the fleet, blocks no box wanted, shared modules. */
+  carousel(): DemuxStats;
   stop(): Promise<void>;
 }
 
@@ -137,6 +192,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   }
   return {
     boxes,
+    carousel: () => fan.stats(),
     states: () => {
       const out: Partial<Record<BootState, number>> = {};
       for (const b of boxes) out[b.box.state] = (out[b.box.state] ?? 0) + 1;

@@ -2,7 +2,7 @@
 // wanted, verifies what arrives against the signed manifest before anything can run, keeps
 // verified bytes for a warm boot, and keeps watching for a new version. Nothing unverified leaves.
 
-import { type CarouselModule, CarouselReceiver, type ReceiverEvent, type Tier } from '../carousel/index.ts';
+import { type CarouselModule, CarouselReceiver, type DdbMessage, type DsmccMessage, type ReceiverEvent, type Tier } from '../carousel/index.ts';
 import {
   type Manifest,
   type SignatureError,
@@ -13,7 +13,7 @@ import {
   verifyModule,
 } from '../runtime/app/index.ts';
 import type { AppIndex, ModuleCache } from './module-cache.ts';
-import type { Tuned, Tuner } from './ports.ts';
+import type { Tuned, Tuner, TunerStatus } from './ports.ts';
 
 /** A verified app: the trusted manifest and the modules of the tiers acquired so far. */
 export interface AcquiredApp {
@@ -35,7 +35,11 @@ export type AcquireEvent =
   | { kind: 'refused'; problem: string; module?: string; message: string }
   | { kind: 'corrupt'; module: string }
   | { kind: 'progress'; tier: Tier; fraction: number }
-  | { kind: 'cache-full'; module: string };
+  | { kind: 'cache-full'; module: string }
+  /** The carousel announced more than the box may hold for modules: refused at the DII [issue 12]. */
+  | { kind: 'over-quota'; message: string }
+  /** A tune attempt's outcome: failures are retried by the tuner on its own backoff. */
+  | { kind: 'tuner'; ok: boolean; attempt: number; message?: string; retryInMs?: number };
 
 export interface AcquirerOptions {
   tuner: Tuner;
@@ -43,19 +47,34 @@ export interface AcquirerOptions {
   /** Accept only this app id (a box tuned to a channel with several apps). Default: the one on air. */
   app?: string;
   cache?: ModuleCache;
+  /** Bytes the receiver may hold for modules (see `carouselQuotaFor`). Default: the receiver's. */
+  maxHeldBytes?: number;
   now: () => number;
   onEvent: (e: AcquireEvent) => void;
 }
 
 const RUNNABLE = new Set(['client', 'mutable']);
 
+/**
+ * Bytes a box may hold for carousel modules, verified or not [issue 12]: its app memory, since
+ * every module it acquires must also fit there to run. Storage does not raise it (a cached
+ * module is served from storage, not held twice).
+ */
+export function carouselQuotaFor(profile: { appMemoryBytes: number }): number {
+  return Math.max(1, Math.floor(profile.appMemoryBytes));
+}
+
 export interface AcquireStats {
   refused: number;
+  /** DIIs the receiver refused for passing the module quota. */
+  overQuota: number;
   corrupt: number;
   verified: number;
   updates: number;
   /** Receivers made: one per tier set wanted, plus one per refusal (re-acquisition). */
   receivers: number;
+  /** Tune attempts reported by the tuner, and how many failed. */
+  tuner: { attempts: number; failures: number; lastError: string | undefined };
   receiver: ReturnType<CarouselReceiver['stats']>;
 }
 
@@ -68,7 +87,7 @@ export class Acquirer {
   /** Verified bytes by SHA-256: what a fresh receiver need not fetch again. */
   #verified = new Map<string, Uint8Array>();
   #current: AcquiredApp | undefined;
-  #stats: Omit<AcquireStats, 'receiver'> = { refused: 0, corrupt: 0, verified: 0, updates: 0, receivers: 0 };
+  #stats: Omit<AcquireStats, 'receiver'> = { refused: 0, overQuota: 0, corrupt: 0, verified: 0, updates: 0, receivers: 0, tuner: { attempts: 0, failures: 0, lastError: undefined } };
 
   constructor(options: AcquirerOptions) {
     this.#o = options;
@@ -85,12 +104,29 @@ export class Acquirer {
   }
 
   stats(): AcquireStats {
-    return { ...this.#stats, receiver: this.#rx.stats() };
+    return { ...this.#stats, tuner: { ...this.#stats.tuner }, receiver: this.#rx.stats() };
   }
 
   async tune(): Promise<void> {
     if (this.#tuned !== undefined) return;
-    this.#tuned = await this.#o.tuner.tune((d) => this.#rx.push(d));
+    const tuner = this.#o.tuner;
+    const onStatus = (s: TunerStatus): void => this.#onTuner(s);
+    // A shared tuner demuxes once for the whole process; this box takes decoded sections.
+    if (tuner.subscribe !== undefined) {
+      const sink = { pid: this.#rx.pid, wants: (m: DdbMessage) => this.#rx.wants(m), pushMessage: (m: DsmccMessage) => this.#rx.pushMessage(m) };
+      this.#tuned = await tuner.subscribe(sink, onStatus);
+    } else {
+      this.#tuned = await tuner.tune((d) => this.#rx.push(d), onStatus);
+    }
+  }
+
+  #onTuner(s: TunerStatus): void {
+    const t = this.#stats.tuner;
+    t.attempts++;
+    if (s.kind === 'tuned') return this.#o.onEvent({ kind: 'tuner', ok: true, attempt: s.attempt });
+    t.failures++;
+    t.lastError = s.error.message;
+    this.#o.onEvent({ kind: 'tuner', ok: false, attempt: s.attempt, message: s.error.message, retryInMs: Math.round(s.retryInMs) });
   }
 
   async close(): Promise<void> {
@@ -174,6 +210,8 @@ export class Acquirer {
     const rx: CarouselReceiver = new CarouselReceiver({
       tiers: this.#tiers,
       cached: (sha) => this.#verified.get(sha) ?? this.#o.cache?.get(sha),
+      ...(this.#o.tuner.shared === undefined ? {} : { shared: this.#o.tuner.shared }),
+      ...(this.#o.maxHeldBytes === undefined ? {} : { maxHeldBytes: this.#o.maxHeldBytes }),
       onEvent: (e) => {
         if (gen === this.#gen) this.#onReceiver(e, rx, gen);
       },
@@ -193,6 +231,10 @@ export class Acquirer {
         return;
       case 'progress':
         emit({ kind: 'progress', tier: e.tier, fraction: e.fraction });
+        return;
+      case 'over-quota':
+        this.#stats.overQuota++;
+        emit({ kind: 'over-quota', message: `the carousel announces ${e.bytes} bytes of modules (${e.modules.slice(0, 3).join(', ')}${e.modules.length > 3 ? ', ...' : ''}) beside ${e.heldBytes} held: over this box's ${e.quotaBytes}-byte module quota` });
         return;
       case 'tier':
         if (rx.done) void this.#verify(rx.modules(), gen);

@@ -13,4 +13,6 @@ export type BoxEvent =
   | { kind: 'session'; session: string; node: string; placements: Record<string, 'box' | 'headend'> }
   | { kind: 'scene'; module: string; scene: unknown }
   | { kind: 'cache-full'; module: string }
+  /** A tune attempt's outcome; a failure names the carousel and what to do, and is retried. */
+  | { kind: 'tuner'; ok: boolean; attempt: number; message?: string; retryInMs?: number }
   | { kind: 'error'; message: string };

@@ -3,7 +3,7 @@
 // a time, in order; long work (acquisition, dialing, session setup) ends in a new event.
 
 import { type DeviceProfile, type OpenReply, type ResourceReport, STATS_VADDR, SessionOps } from '../runtime/index.ts';
-import { type AcquireEvent, type AcquiredApp, Acquirer } from './acquire.ts';
+import { type AcquireEvent, type AcquiredApp, Acquirer, carouselQuotaFor } from './acquire.ts';
 import { type Action, type BootEvent, type BootState, step } from './boot-table.ts';
 import type { BoxEvent } from './box-events.ts';
 import { type ChannelEvent, ChannelManager } from './channel-manager.ts';
@@ -55,6 +55,7 @@ export class Box {
       trusted: this.#o.trusted,
       ...(this.#o.app === undefined ? {} : { app: this.#o.app }),
       ...(cache === undefined ? {} : { cache }),
+      maxHeldBytes: carouselQuotaFor(this.#o.profile),
       now: () => this.#o.clock.now(),
       onEvent: (e) => this.#onAcquire(e),
     });
@@ -353,6 +354,10 @@ export class Box {
         return this.#emit({ kind: 'corrupt', module: e.module });
       case 'cache-full':
         return this.#emit({ kind: 'cache-full', module: e.module });
+      case 'tuner':
+        return this.#emit({ ...e });
+      case 'over-quota':
+        return this.#emit({ kind: 'refused', problem: 'carousel-quota', message: e.message });
       case 'progress':
         return;
     }

@@ -21,3 +21,20 @@ export class SessionSetupError extends WeftError {
     this.step = step;
   }
 }
+
+/** The tuner could not deliver the carousel: a group it cannot join, a port in use, a socket
+ *  that failed. The message is one line that names the carousel and what to do about it. */
+export class TunerError extends WeftError {
+  /** The carousel URL. */
+  readonly target: string;
+  /** The system error code (ENODEV, EADDRINUSE, ...), or 'unknown'. */
+  readonly errno: string;
+  /** The call that failed (bind, addMembership, ...), when known. */
+  readonly syscall: string | undefined;
+  constructor(target: string, errno: string, syscall: string | undefined, hint: string, options?: WeftErrorOptions) {
+    super(Codes.UNAVAILABLE, `tuner ${target}: ${syscall === undefined ? '' : `${syscall} `}${errno}: ${hint}`, options);
+    this.target = target;
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+}

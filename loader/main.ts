@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type DeviceProfile, checkProfile } from '../runtime/index.ts';
 import { type TrustedKey, trustedKeyFromJson } from '../runtime/app/index.ts';
+import { DEFAULT_CAROUSEL_URL } from '../carousel/index.ts';
 import { loadEngine } from '../sandbox/index.ts';
 import { BOOT_STATES } from './boot-table.ts';
 import { Box } from './box.ts';
@@ -63,7 +64,7 @@ export function parseBoxArgs(argv: string[], env: Record<string, string | undefi
   return {
     device: v.device,
     headend: v.headend,
-    carousel: v.carousel ?? 'udp://127.0.0.1:5500',
+    carousel: v.carousel ?? DEFAULT_CAROUSEL_URL,
     id: v.id ?? env.WEFT_BOX_ID ?? `box-${process.pid}`,
     password: v.password ?? env.WEFT_BOX_PASSWORD,
     trust: v.trust,
@@ -117,10 +118,13 @@ export async function main(argv: string[]): Promise<number> {
   let done: (code: number) => void = () => {};
   const finished = new Promise<number>((r) => (done = r));
   const onEvent = (e: BoxEvent): void => {
-    if (!a.quiet || e.kind === 'refused' || e.kind === 'error') print({ ...e });
+    if (!a.quiet || e.kind === 'refused' || e.kind === 'error' || (e.kind === 'tuner' && !e.ok)) print({ ...e });
     const first = a.exitOn === 'first-module' && e.kind === 'module' && e.action === 'started';
     if (first || (e.kind === 'state' && e.to === a.exitOn)) setImmediate(() => done(0));
   };
+  // Signals end the box in any state, including while it loads or tunes [issue 13].
+  process.once('SIGINT', () => done(0));
+  process.once('SIGTERM', () => done(0));
   const engine = await loadEngine({ maxMemoryBytes: engineMemoryFor(profile) });
   const box = new Box({
     boxId: a.id,
@@ -133,9 +137,9 @@ export async function main(argv: string[]): Promise<number> {
     ...(a.app === undefined ? {} : { app: a.app }),
     onEvent,
   });
-  process.once('SIGINT', () => done(0));
-  process.once('SIGTERM', () => done(0));
-  await box.start();
+  const started = box.start();
+  started.catch(() => undefined); // raced below; a signal may end the box first
+  await Promise.race([started, finished]);
   const code = await finished;
   if (a.exitOn !== undefined) print({ kind: 'exit', state: box.state, running: box.running(), rssMb: Math.round(process.memoryUsage().rss / 1e5) / 10 });
   await box.stop();
@@ -143,5 +147,8 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  process.exitCode = await main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2)).catch((e: unknown) => {
+    process.stderr.write(`box: ${(e as Error).message?.split('\n')[0] ?? String(e)}\n`); // one line, no stack
+    return 1;
+  });
 }

@@ -1,13 +1,30 @@
 // The ports the box's loader plugs into: the carousel tuner, the return-channel dialer, device
 // storage and the CPU. Interfaces only; adapters live in `*-<tech>.ts` files and in devices/.
 
+import type { DemuxSink, SharedModules } from '../carousel/index.ts';
 import type { Transport } from '../runtime/index.ts';
 
 /** The first channel [c1, c3]: carousel datagrams (whole 188-byte TS packets) from the tuner. */
 export interface Tuner {
-  /** Start delivering datagrams to `onData` until the returned handle is closed. */
-  tune(onData: (bytes: Uint8Array) => void): Promise<Tuned>;
+  /**
+   * Start delivering datagrams to `onData` until the returned handle is closed. Resolves once the
+   * first attempt is over, tuned or not: an adapter that could not tune keeps retrying on its own
+   * and reports each outcome to `onStatus`.
+   */
+  tune(onData: (bytes: Uint8Array) => void, onStatus?: (s: TunerStatus) => void): Promise<Tuned>;
+  /**
+   * Offered by a tuner that many boxes of one process share (devices/fleet.ts): it demuxes once
+   * and hands `sink` decoded sections, blocks only when `sink.wants` them. Preferred when present.
+   */
+  subscribe?(sink: DemuxSink, onStatus?: (s: TunerStatus) => void): Promise<Tuned>;
+  /** With `subscribe`: modules any box of the process verified, shared by SHA-256. */
+  readonly shared?: SharedModules;
 }
+
+/** What a tune attempt came to: tuned, or failed with the delay before the next attempt. */
+export type TunerStatus =
+  | { kind: 'tuned'; attempt: number }
+  | { kind: 'tune-failed'; attempt: number; error: import('./errors.ts').TunerError; retryInMs: number };
 
 export interface Tuned {
   close(): Promise<void>;
