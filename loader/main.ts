@@ -26,6 +26,25 @@ import { udpTuner } from './tuner-udp.ts';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const USAGE = 'usage: box --device <profile id | file.json> [--headend mqtt://host:port] [--carousel udp://host:port] [--id <box id>] [--password <secret>] [--trust <keys.json>] [--state-dir <dir>] [--app <id>] [--exit-on <state | first-module>] [--quiet]';
 
+/** `--help`: the same flags and meanings as `weft box run`, for a box that has only the firmware. */
+export const HELP = `${USAGE}
+
+  --device <id|file>     device profile id (profiles.json beside this file) or a profile JSON file
+  --headend <url>        the head-end's MQTT broker, mqtt://host:port (none: carousel only)
+  --carousel <url>       where the carousel arrives: udp://group:port (multicast) or udp://host:port
+  --id <box id>          box id, the broker username (default: WEFT_BOX_ID, else box-<pid>)
+  --password <secret>    broker secret of this box (default: WEFT_BOX_PASSWORD). A secret that
+                         starts with "-" must be given as --password=<secret>. A lab derives one
+                         with: npx weft box secret <box id>
+  --trust <keys.json>    trusted signing keys (default: trusted-keys.json beside this file)
+  --state-dir <dir>      keep device storage here, so a restart warm-boots
+  --app <id>             the app to run when the carousel carries several
+  --exit-on <state>      exit 0 when the box reaches this state (up, degraded, ...) or first-module
+  --quiet                print only refusals, errors and tuner failures
+  --help                 this text
+
+Prints the box's events as JSON lines; SIGINT or SIGTERM stops it in any state.`;
+
 export interface BoxArgs {
   device: string;
   headend: string | undefined;
@@ -39,7 +58,10 @@ export interface BoxArgs {
   quiet: boolean;
 }
 
-export function parseBoxArgs(argv: string[], env: Record<string, string | undefined> = process.env): BoxArgs {
+/** What parseBoxArgs returns for --help. */
+export const HELP_ASKED = 'help' as const;
+
+export function parseBoxArgs(argv: string[], env: Record<string, string | undefined> = process.env): BoxArgs | typeof HELP_ASKED {
   const { values: v } = parseArgs({
     args: argv,
     strict: true,
@@ -54,8 +76,10 @@ export function parseBoxArgs(argv: string[], env: Record<string, string | undefi
       app: { type: 'string' },
       'exit-on': { type: 'string' },
       quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
+  if (v.help === true) return HELP_ASKED;
   if (v.device === undefined) throw new Error(`--device is required\n${USAGE}`);
   const exitOn = v['exit-on'];
   if (exitOn !== undefined && exitOn !== 'first-module' && !(BOOT_STATES as readonly string[]).includes(exitOn)) {
@@ -107,11 +131,16 @@ export async function main(argv: string[]): Promise<number> {
   let profile: DeviceProfile;
   let trusted: TrustedKey[];
   try {
-    a = parseBoxArgs(argv);
+    const parsed = parseBoxArgs(argv);
+    if (parsed === HELP_ASKED) {
+      process.stdout.write(`${HELP}\n`);
+      return 0;
+    }
+    a = parsed;
     profile = loadProfile(a.device);
     trusted = await loadTrusted(a.trust);
   } catch (e) {
-    process.stderr.write(`box: ${(e as Error).message}\n`);
+    process.stderr.write(`box: ${(e as Error).message.split('\n')[0]}; box --help lists the flags\n`);
     return 2;
   }
   const print = (o: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify({ box: a.id, t: Math.round(performance.now()), ...o })}\n`);

@@ -1,0 +1,38 @@
+// The firmware's command line (loader/main.ts, what dist/firmware/box.mjs runs): --help answers
+// with the flags of `weft box run`, a mistake is one line naming --help, a secret that starts with
+// "-" works as --password=.
+import { spawn } from 'node:child_process';
+import test from 'ava';
+import { HELP, HELP_ASKED, parseBoxArgs } from '../../loader/main.ts';
+
+const MAIN = new URL('../../loader/main.ts', import.meta.url).pathname;
+
+function box(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => resolve({ code, out, err }));
+  });
+}
+
+test('--help prints every flag weft box run has, and exits 0', async (t) => {
+  const r = await box(['--help']);
+  t.is(r.code, 0);
+  t.is(r.out, `${HELP}\n`);
+  for (const flag of ['--device', '--headend', '--carousel', '--id', '--password', '--trust', '--state-dir', '--exit-on']) t.true(r.out.includes(`  ${flag} `), flag);
+});
+
+test('an unknown option is one line that points at --help, exit 2', async (t) => {
+  const r = await box(['--device', 'legacy-sd', '--colour', 'red']);
+  t.is(r.code, 2);
+  t.regex(r.err, /^box: Unknown option '--colour'.*; box --help lists the flags\n$/);
+});
+
+test('a password that starts with "-" is taken whole with --password=', (t) => {
+  const a = parseBoxArgs(['--device', 'legacy-sd', '--password=-x9Zq'], {});
+  t.not(a, HELP_ASKED);
+  t.is(a !== HELP_ASKED ? a.password : undefined, '-x9Zq');
+});
