@@ -12,7 +12,7 @@ import { createUdpTransport, type UdpTransport } from '../transport/index.ts';
 import { connectMqttTransport, type MqttTransport } from '../transport/mqtt.ts';
 import { Broadcaster, moduleSetFromDir, serveUdp, type UdpServer } from '../carousel/index.ts';
 import { AppCatalog } from './app-catalog.ts';
-import { derivedBoxSecret, derivedCredentials } from './broker/broker-auth.ts';
+import { derivedBoxSecret, headendCredentials } from './broker/broker-auth.ts';
 import { startAedesBroker, type EmbeddedBroker } from './broker/broker-aedes.ts';
 import { HeadendNode } from './node.ts';
 import { RedisRegistry } from './registry/registry-redis.ts';
@@ -77,7 +77,7 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
   const log = config.log ?? ((l: string) => console.error(l));
   const id = config.node ?? 'node-1';
   const masterKey = config.masterKey ?? (await devSecret('.weft/master.key'));
-  const nodePassword = config.password ?? derivedBoxSecret(masterKey, `headend.${id}`);
+  const { store, nodePassword } = headendCredentials({ boxKey: masterKey, node: id, ...(config.password === undefined ? {} : { password: config.password }) });
   const closers: (() => Promise<unknown>)[] = [];
   const close = async (): Promise<void> => {
     for (const c of closers.reverse()) await c().catch((e: unknown) => log(`close: ${(e as Error).message}`));
@@ -86,7 +86,7 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
     let broker: EmbeddedBroker | undefined;
     let brokerUrl = config.broker ?? 'embedded';
     if (brokerUrl === 'embedded') {
-      broker = await startAedesBroker({ credentials: derivedCredentials(masterKey, [{ id, password: nodePassword }]), port: config.brokerPort ?? 0, log: () => {} });
+      broker = await startAedesBroker({ credentials: store, port: config.brokerPort ?? 0, log: () => {} });
       closers.push(() => (broker as EmbeddedBroker).close());
       brokerUrl = broker.url;
     }

@@ -60,6 +60,19 @@ export function derivedCredentials(masterKey: string | Uint8Array, headends: rea
   };
 }
 
+export interface HeadendCredentials {
+  /** What the embedded broker checks. */
+  store: CredentialStore;
+  /** The password this node logs in with. */
+  nodePassword: string;
+}
+
+/** The credentials a head-end node runs with: its own password and the store of its embedded broker. */
+export function headendCredentials(o: { boxKey: string; node: string; password?: string }): HeadendCredentials {
+  const nodePassword = o.password ?? derivedBoxSecret(o.boxKey, `headend.${o.node}`);
+  return { store: derivedCredentials(o.boxKey, [{ id: o.node, password: nodePassword }]), nodePassword };
+}
+
 function digest(salt: Buffer, password: Uint8Array | string): Buffer {
   return createHash('sha256').update(salt).update(password).digest();
 }
