@@ -66,7 +66,7 @@ export function registerHeadend(program: Command): void {
       .option('--keys <dir>', 'trusted signing keys (*.pub.json)', '.weft/keys')
       .option('--carousel <spec>', 'broadcast carousels to host:port or group:port, or off', 'off')
       .option('--interval <ms>', 'statistics and heartbeat interval', '1000')
-      .option('--password <secret>', 'this node\'s broker password (default: derived from .weft/master.key)')
+      .option('--password <secret>', 'this node\'s broker password (default: derived from .weft/node.key)')
       .option('--mqtt5', 'use MQTT 5 (session expiry, shared subscriptions)')
       .option('--share-group <name>', 'MQTT 5 shared subscription group for the box ingress');
   common(h.command('up').description('the embedded default: aedes broker, SQLite registry, one node, services'))

@@ -28,7 +28,7 @@ export interface HeadendConfig {
   broker?: string;
   /** Port of the embedded broker. Default 0 (a free one; see `brokerUrl`). */
   brokerPort?: number;
-  /** This node's broker password (shared broker). Default: derived from the master key. */
+  /** This node's broker password (shared broker). Default: derived from the node key. */
   password?: string;
   /** MQTT 3.1.1 (4, default) or 5 (session expiry, shared subscriptions: give `shareGroup`). */
   mqttVersion?: 4 | 5;
@@ -45,6 +45,8 @@ export interface HeadendConfig {
   keys?: string;
   /** Box credential master key (boxes prove HMAC(master, boxId)). Default .weft/master.key, made on first use. */
   masterKey?: string;
+  /** Node credential key (nodes prove HMAC(nodeKey, nodeId)), never the box master key. Default .weft/node.key, made on first use. */
+  nodeKey?: string;
   /** Broadcast each app's carousel by UDP here (`host:port`, unicast loopback) or to a multicast `group:port`; `off` for none. Default off. */
   carousel?: string;
   /** Carousel bitrate, bit/s. Default 2,000,000. */
@@ -56,7 +58,7 @@ export interface HeadendConfig {
   log?: (line: string) => void;
 }
 
-const KEYS = ['node', 'broker', 'brokerPort', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'apps', 'keys', 'masterKey', 'carousel', 'carouselBitrate', 'intervalMs', 'spareThreads', 'log'];
+const KEYS = ['node', 'broker', 'brokerPort', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'intervalMs', 'spareThreads', 'log'];
 
 export interface RunningHeadend {
   node: HeadendNode;
@@ -77,7 +79,8 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
   const log = config.log ?? ((l: string) => console.error(l));
   const id = config.node ?? 'node-1';
   const masterKey = config.masterKey ?? (await devSecret('.weft/master.key'));
-  const { store, nodePassword } = headendCredentials({ boxKey: masterKey, node: id, ...(config.password === undefined ? {} : { password: config.password }) });
+  const nodeKey = config.password === undefined ? (config.nodeKey ?? (await devSecret('.weft/node.key'))) : undefined;
+  const { store, nodePassword } = headendCredentials({ boxKey: masterKey, node: id, ...(nodeKey === undefined ? {} : { nodeKey }), ...(config.password === undefined ? {} : { password: config.password }) });
   const closers: (() => Promise<unknown>)[] = [];
   const close = async (): Promise<void> => {
     for (const c of closers.reverse()) await c().catch((e: unknown) => log(`close: ${(e as Error).message}`));

@@ -26,7 +26,7 @@ export interface MqttTransportOptions {
   role: MqttRole;
   /** Broker URL `mqtt://host:port` (loopback or the plant's broker cluster). */
   url: string;
-  /** Box id or head-end node id: the MQTT username and client id the broker ACL keys on. */
+  /** Box id or head-end node id. The MQTT username and client id the broker ACL keys on: the box id, or `<node id>@headend` (`mqttUsername`). */
   id: string;
   /** The broker password of this identity. */
   password?: string;
@@ -150,6 +150,18 @@ export function resolveMqttOptions(o: MqttTransportOptions): ResolvedMqttOptions
 }
 
 /**
+ * Suffix of a head-end node's MQTT username and client id. `@` is outside the endpoint id
+ * alphabet, so no box id can ever name a node: the two namespaces are disjoint by construction
+ * (issue 12, finding 3: a box provisioned as `headend.<node>` logged in as the node).
+ */
+export const NODE_USER_SUFFIX = '@headend';
+
+/** The MQTT username (= client id) of an identity: a box id as is, a node id with `@headend`. */
+export function mqttUsername(role: MqttRole, id: string): string {
+  return role === 'headend' ? `${id}${NODE_USER_SUFFIX}` : id;
+}
+
+/**
  * What the mqtt.js client of one connection is given (a plain object; mqtt.ts passes it on).
  * No reconnects and no offline queue of its own: the transport owns both. Its CONNACK timer is
  * pushed out of the way: ours, derived from the RTT, decides first.
@@ -157,8 +169,8 @@ export function resolveMqttOptions(o: MqttTransportOptions): ResolvedMqttOptions
 export function clientOptions(o: ResolvedMqttOptions) {
   const keep = o.protocolVersion === 5 && o.sessionExpirySec > 0;
   return {
-    clientId: o.id,
-    username: o.id,
+    clientId: mqttUsername(o.role, o.id),
+    username: mqttUsername(o.role, o.id),
     ...(o.password === undefined ? {} : { password: o.password }),
     protocolVersion: o.protocolVersion,
     clean: !keep,

@@ -2,7 +2,8 @@
 // policy used by the embedded broker's hooks, plus the same rules written as a mosquitto ACL
 // file for a real broker. Must not import aedes or mqtt.
 
-import type { TopicScheme } from '../../transport/mqtt-topics.ts';
+import { mqttUsername } from '../../transport/mqtt-options.ts';
+import { isEndpointId, type TopicScheme } from '../../transport/mqtt-topics.ts';
 
 /** Who is on the other end of an MQTT connection, as the credential store established it. */
 export interface Identity {
@@ -30,7 +31,7 @@ export function weftAcl(topics: TopicScheme): AclPolicy {
   const under = (s: string, root: string): boolean => s.length > root.length && s.startsWith(root);
   return {
     mayPublish: (who, topic) =>
-      who.role === 'box' ? under(topic, `${upRoot}${who.id}/`) : under(topic, boxRoot) && !hasWildcard(topic),
+      who.role === 'box' ? isEndpointId(who.id) && under(topic, `${upRoot}${who.id}/`) : under(topic, boxRoot) && !hasWildcard(topic),
     maySubscribe: (who, filter) => {
       if (who.role === 'box') return under(filter, `${boxRoot}${who.id}/`);
       const plain = filter.startsWith('$share/') ? filter.slice(filter.indexOf('/', 7) + 1) : filter;
@@ -46,8 +47,9 @@ function hasWildcard(topic: string): boolean {
 
 /**
  * The same policy as a mosquitto `acl_file`: pattern lines bind each box (username = client id,
- * `use_username_as_clientid true`) to its own topics; each head-end user gets the ingress and the
- * inboxes. Mosquitto checks read access again at delivery, so even a wildcard subscription a box
+ * `use_username_as_clientid true`) to its own topics; each head-end user (`<node>@headend`, a name
+ * no box can have) gets the ingress and the inboxes. The patterns also apply to node users, but
+ * only under `up/<node>@headend/` and `box/<node>@headend/`, topics no box id can name. Mosquitto checks read access again at delivery, so even a wildcard subscription a box
  * manages to make receives only its own inbox.
  */
 export function mosquittoAclFile(topics: TopicScheme, headendIds: readonly string[]): string {
@@ -60,7 +62,7 @@ export function mosquittoAclFile(topics: TopicScheme, headendIds: readonly strin
     '',
   ];
   for (const id of headendIds) {
-    lines.push(`user ${id}`, `topic read ${p}/up/#`, `topic write ${p}/box/#`, '');
+    lines.push(`user ${mqttUsername('headend', id)}`, `topic read ${p}/up/#`, `topic write ${p}/box/#`, '');
   }
   return lines.join('\n');
 }

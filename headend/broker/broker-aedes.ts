@@ -14,7 +14,7 @@ import {
   systemClock,
 } from '../../runtime/index.ts';
 import { type RateLimit, TokenBuckets } from '../../transport/mqtt-ingress.ts';
-import { throttledStderrLog } from '../../transport/mqtt-options.ts';
+import { mqttUsername, throttledStderrLog } from '../../transport/mqtt-options.ts';
 import { TopicScheme } from '../../transport/mqtt-topics.ts';
 import { type AclPolicy, type Identity, weftAcl } from './broker-acl.ts';
 import type { CredentialStore } from './broker-auth.ts';
@@ -109,9 +109,9 @@ export async function startAedesBroker(options: AedesBrokerOptions): Promise<Emb
         reject('authFailed', typeof username === 'string' ? username.slice(0, 64) : undefined);
         return done(refuse(4, 'bad username or password'), null); // [MQTT-3.2.2-3] return code 4
       }
-      if (client.id !== who.id) {
+      if (client.id !== mqttUsername(who.role, who.id)) {
         reject('idMismatch', who.id, undefined, `client id "${String(client.id).slice(0, 64)}"`);
-        return done(refuse(2, 'client id must equal the username'), null); // so no box can take over another's session
+        return done(refuse(2, 'client id must equal the username'), null); // so no box can take over another's (or a node's) session
       }
       const until = penalties.get(who.id);
       if (until !== undefined && until > clock.now()) {

@@ -10,6 +10,7 @@ import { freeTcpPort } from './ports.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mosquittoAclFile } from '../../headend/broker/broker-acl.ts';
+import { mqttUsername } from '../../transport/mqtt-options.ts';
 import { TopicScheme } from '../../transport/mqtt-topics.ts';
 
 export interface MosquittoUser {
@@ -121,14 +122,14 @@ function writePasswords(file: string, users: MosquittoUser[], own: boolean): voi
   const tool = own ? undefined : ['/usr/bin/mosquitto_passwd', '/usr/sbin/mosquitto_passwd'].find((p) => existsSync(p));
   if (tool !== undefined) {
     writeFileSync(file, '', { mode: 0o600 });
-    for (const u of users) execFileSync(tool, ['-b', file, u.id, u.password], { stdio: 'ignore' });
+    for (const u of users) execFileSync(tool, ['-b', file, mqttUsername(u.role, u.id), u.password], { stdio: 'ignore' });
     return;
   }
   // mosquitto 2.x format: $7$<iterations>$<base64 salt>$<base64 PBKDF2-HMAC-SHA512, 64 bytes>
   const lines = users.map((u) => {
     const salt = randomBytes(12);
     const hash = pbkdf2Sync(u.password, salt, 101, 64, 'sha512');
-    return `${u.id}:$7$101$${salt.toString('base64')}$${hash.toString('base64')}`;
+    return `${mqttUsername(u.role, u.id)}:$7$101$${salt.toString('base64')}$${hash.toString('base64')}`;
   });
   writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
 }
