@@ -1,8 +1,10 @@
 // The embedded MQTT broker (aedes, MQTT 3.1.1) the head-end's composition root starts by
-// default: loopback TCP with TCP_NODELAY, per-box identity and ACL, per-box rate limit, frame
-// size guard; every rejection counted and logged. The only file that imports aedes.
+// default: loopback TCP (or TLS, with client certificates) with TCP_NODELAY, per-box identity and
+// ACL, per-box rate limit, frame size and pre-authentication guards; every rejection counted and
+// logged. The only file that imports aedes.
 
-import { type Server, type Socket, createServer } from 'node:net';
+import type { Socket } from 'node:net';
+import type { PeerCertificate } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import {
   ArgumentError,
@@ -18,7 +20,9 @@ import { mqttUsername, throttledStderrLog } from '../../transport/mqtt-options.t
 import { TopicScheme } from '../../transport/mqtt-topics.ts';
 import { type AclPolicy, type Identity, weftAcl } from './broker-acl.ts';
 import type { CredentialStore } from './broker-auth.ts';
-import { FrameGuard, guardReads } from './broker-guard.ts';
+import { type ListenRefusal, listen } from './broker-listen.ts';
+import { type PreauthLimits, PreauthGuard, preauthLimits } from './broker-preauth.ts';
+import { type BrokerTlsOptions, certificateIdentity, resolveBrokerTls } from './broker-tls.ts';
 
 export interface BrokerLogEvent {
   event: 'reject';
@@ -30,7 +34,7 @@ export interface BrokerLogEvent {
 
 export type BrokerRejection =
   | 'authFailed' | 'idMismatch' | 'penalized' | 'forbiddenPublish' | 'forbiddenSubscribe' | 'forbiddenForward'
-  | 'tooLarge' | 'rateLimited';
+  | 'tooLarge' | 'rateLimited' | Exclude<ListenRefusal, 'tooLarge'> | 'badCertificate';
 
 export interface AedesBrokerOptions {
   /** Who may connect, and as what. Required: the broker has no anonymous access. */
@@ -51,11 +55,17 @@ export interface AedesBrokerOptions {
   maxThrottleMs?: number;
   /** A box disconnected for flooding is refused this long. Default 10000 ms. */
   penaltyMs?: number;
+  /** Caps on what unauthenticated connections may hold (see broker-preauth.ts). Default 4 KiB each, 1 MiB and 1024 connections in all. */
+  preauth?: Partial<PreauthLimits>;
+  /** A connection whose CONNECT is not accepted within this long is cut (`connectTimeout`). Default 5000 ms. */
+  connectTimeoutMs?: number;
+  /** Serve MQTT over TLS (mqtts://), optionally with client certificates as identity. Default: plain TCP. */
+  tls?: BrokerTlsOptions;
   clock?: Clock;
   log?: (e: BrokerLogEvent) => void;
 }
 
-export type BrokerStats = Record<BrokerRejection | 'connections' | 'throttled' | 'clientErrors', number>;
+export type BrokerStats = Record<BrokerRejection | 'connections' | 'throttled' | 'clientErrors' | 'preauthHeldBytes' | 'preauthHeldConnections', number>;
 
 export interface EmbeddedBroker {
   readonly url: string;
@@ -65,7 +75,10 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
-const KEYS = ['credentials', 'host', 'port', 'prefix', 'acl', 'maxPacketBytes', 'rateLimit', 'maxThrottleMs', 'penaltyMs', 'clock', 'log'];
+const KEYS = [
+  'credentials', 'host', 'port', 'prefix', 'acl', 'maxPacketBytes', 'rateLimit', 'maxThrottleMs', 'penaltyMs', 'preauth',
+  'connectTimeoutMs', 'tls', 'clock', 'log',
+];
 const W = 'startAedesBroker';
 
 /** Start aedes on a loopback port with the Weft identity, ACL and limits. */
@@ -81,14 +94,19 @@ export async function startAedesBroker(options: AedesBrokerOptions): Promise<Emb
   const maxThrottleMs = nonNegative(W, 'maxThrottleMs', options.maxThrottleMs ?? 1000);
   const penaltyMs = nonNegative(W, 'penaltyMs', options.penaltyMs ?? 10_000);
   const clock = options.clock ?? systemClock;
+  const preauth = new PreauthGuard(preauthLimits(`${W}.preauth`, options.preauth));
+  const connectTimeoutMs = positiveInt(W, 'connectTimeoutMs', options.connectTimeoutMs ?? 5000);
+  const tls = resolveBrokerTls(options.tls);
   const log = options.log ?? throttledStderrLog('weft broker');
   const buckets = new TokenBuckets({ perSec: nonNegative(W, 'rateLimit.perSec', rate.perSec), burst: positiveInt(W, 'rateLimit.burst', rate.burst) }, clock);
   const identities = new WeakMap<Client, Identity>();
   const penalties = new Map<string, number>();
   const stats: BrokerStats = {
     connections: 0, authFailed: 0, idMismatch: 0, penalized: 0, forbiddenPublish: 0, forbiddenSubscribe: 0,
-    forbiddenForward: 0, tooLarge: 0, rateLimited: 0, throttled: 0, clientErrors: 0,
+    forbiddenForward: 0, tooLarge: 0, rateLimited: 0, throttled: 0, clientErrors: 0, preauthConnections: 0, preauthBytes: 0,
+    connectTooLarge: 0, notConnect: 0, connectTimeout: 0, tlsFailed: 0, badCertificate: 0, preauthHeldBytes: 0, preauthHeldConnections: 0,
   };
+  const certs = new WeakMap<object, PeerCertificate>();
   const reject = (reason: BrokerRejection, who: string | undefined, topic?: string, detail?: string): void => {
     stats[reason]++;
     const e: BrokerLogEvent = { event: 'reject', reason };
@@ -100,14 +118,23 @@ export async function startAedesBroker(options: AedesBrokerOptions): Promise<Emb
   const refuse = (returnCode: number, message: string): AuthenticateError => Object.assign(new Error(message), { returnCode });
 
   const aedes = await Aedes.createBroker({
-    maxClientsIdLength: 64,
+    maxClientsIdLength: 73, // a 64-character node id + `@headend`
     drainTimeout: 10_000,
-    connectTimeout: 10_000,
+    connectTimeout: connectTimeoutMs, // ours (on the injected clock) fires first; this is the backstop
     authenticate(client, username, password, done) {
-      const who = typeof username === 'string' ? creds.verify(username, password) : undefined;
+      const peer = certs.get(client.conn);
+      const who = peer !== undefined ? certificateIdentity(peer, tls?.nodeCas ?? []) : typeof username === 'string' ? creds.verify(username, password) : undefined;
       if (who === undefined) {
+        if (peer !== undefined) {
+          reject('badCertificate', undefined, undefined, `subject "${String(peer.subject?.CN).slice(0, 80)}"`);
+          return done(refuse(5, 'the client certificate names no Weft identity'), null); // [MQTT-3.2.2-3] 5: not authorized
+        }
         reject('authFailed', typeof username === 'string' ? username.slice(0, 64) : undefined);
         return done(refuse(4, 'bad username or password'), null); // [MQTT-3.2.2-3] return code 4
+      }
+      if (peer !== undefined && typeof username === 'string' && username !== '' && username !== mqttUsername(who.role, who.id)) {
+        reject('idMismatch', who.id, undefined, `username "${username.slice(0, 64)}" is not the certificate's`);
+        return done(refuse(4, 'username differs from the client certificate'), null);
       }
       if (client.id !== mqttUsername(who.role, who.id)) {
         reject('idMismatch', who.id, undefined, `client id "${String(client.id).slice(0, 64)}"`);
@@ -120,6 +147,7 @@ export async function startAedesBroker(options: AedesBrokerOptions): Promise<Emb
       }
       penalties.delete(who.id);
       identities.set(client, who);
+      listener.authenticated(client.conn);
       done(null, true);
     },
     authorizePublish(client, packet, done) {
@@ -167,33 +195,30 @@ export async function startAedesBroker(options: AedesBrokerOptions): Promise<Emb
   aedes.on('clientError', () => void stats.clientErrors++);
   aedes.on('connectionError', () => void stats.clientErrors++);
 
-  const sockets = new Set<Socket>();
-  const server: Server = createServer({ noDelay: true }, (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    guardReads(socket, new FrameGuard(maxPacket), (size) => reject('tooLarge', undefined, undefined, `packet of ${size} bytes`));
-    aedes.handle(socket);
+  const listener = await listen({
+    host,
+    port: options.port ?? 0,
+    tls,
+    preauth,
+    connectTimeoutMs,
+    maxPacketBytes: maxPacket,
+    clock,
+    onRefuse: (reason, detail) => reject(reason, undefined, undefined, detail),
+    handle(conn: Socket, peer: PeerCertificate | undefined) {
+      if (peer !== undefined) certs.set(conn, peer);
+      aedes.handle(conn);
+    },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  const port = listener.port;
   let closing: Promise<void> | undefined;
   return {
-    url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: `${tls === undefined ? 'mqtt' : 'mqtts'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
     host,
     port,
-    stats: () => ({ ...stats, connections: aedes.connectedClients }),
+    stats: () => ({ ...stats, connections: aedes.connectedClients, preauthHeldBytes: preauth.heldBytes, preauthHeldConnections: preauth.heldConnections }),
     close: () =>
       (closing ??= new Promise<void>((resolve) => {
-        server.close();
-        for (const s of sockets) s.destroy();
+        listener.close();
         aedes.close(() => resolve());
       })),
   };
