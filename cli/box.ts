@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { derivedBoxSecret } from '../headend/broker/broker-auth.ts';
+import { registerBoxSecret } from './box-secret.ts';
 import { startEmulatedBox } from '../devices/index.ts';
 import { loadTrusted } from '../loader/main.ts';
 import { udpTuner } from '../loader/index.ts';
@@ -73,4 +74,5 @@ export function registerBox(program: Command): void {
     .option('--cut-return', 'cut the return channel (a dead path): the box falls back to the carousel tiers')
     .option('--seconds <n>', 'stop after this many seconds (0: until Ctrl-C)', '0')
     .action(async (f: Flags) => run(f));
+  registerBoxSecret(box);
 }
