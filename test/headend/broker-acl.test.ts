@@ -58,6 +58,9 @@ test('the mosquitto ACL file states the same rules', (t) => {
   t.regex(text, /^pattern read weft\/box\/%u\/#$/m);
   t.regex(text, /^user node-2@headend\ntopic read weft\/up\/#\ntopic write weft\/box\/#$/m);
   t.notRegex(text, /readwrite|topic (read|write) #|weft\/#/);
+  t.notRegex(text, /^user node-1$/m, 'node users live in their own namespace');
+  t.throws(() => mosquittoAclFile(new TopicScheme(), ['node-1@headend']), { message: /bad node id/ });
+  t.false(acl.mayPublish({ role: 'box', id: 'node-1@headend' }, 'weft/up/node-1@headend/x/y/z'), 'no box identity outside the box id space');
 });
 
 test('static credentials: right password gives the identity, anything else nothing', (t) => {

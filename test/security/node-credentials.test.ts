@@ -51,14 +51,26 @@ async function attack(url: string): Promise<string[]> {
   return accepted;
 }
 
+/** A box legitimately called `node-1` logs in as a box: it is never the node, and evicts nothing. Returns its SUBACK for the ingress. */
+async function namesake(url: string): Promise<number | undefined> {
+  const c = await openRawClient(url, { username: 'node-1', clientId: 'node-1', password: derivedBoxSecret(BOX_KEY, 'node-1'), reconnectPeriod: 0 });
+  try {
+    const granted = await c.subscribeAsync('weft/up/#', { qos: 1 }).catch(() => [{ qos: 128 }]);
+    return granted[0]?.qos;
+  } finally {
+    await c.endAsync(true);
+  }
+}
+
 test('aedes: a box cannot log in as a node or evict it', async (t) => {
   const p = plant();
   const b = await startAedesBroker({ credentials: p.store, log: () => {} });
   const n = await node(b.url, p.nodePassword);
   try {
     t.deepEqual(await attack(b.url), []);
-    t.is(n.stats().linkDrops, 0, 'the real node kept its connection');
     t.true(b.stats().authFailed + b.stats().idMismatch >= 3, 'each attempt counted');
+    t.is(await namesake(b.url), 128, 'a box called node-1 gets no ingress');
+    t.is(n.stats().linkDrops, 0, 'the real node kept its connection');
   } finally {
     await n.close();
     await b.close();
@@ -80,13 +92,16 @@ test('mosquitto: a box cannot log in as a node or evict it', async (t) => {
     users: [
       { id: 'node-1', role: 'headend', password: p.nodePassword },
       { id: EVIL, role: 'box', password: evilSecret },
+      { id: 'node-1', role: 'box', password: derivedBoxSecret(BOX_KEY, 'node-1') },
     ],
   });
   try {
     const n = await node(m.url, p.nodePassword);
     try {
       t.deepEqual(await attack(m.url), []);
+      await namesake(m.url); // mosquitto grants and filters at delivery; what matters: it logs in as a box
       t.is(n.stats().linkDrops, 0, 'the real node kept its connection');
+      t.regex(m.log(), /New client connected .* as node-1 .*u'node-1'/);
     } finally {
       await n.close();
     }
