@@ -2,10 +2,12 @@
 // certificate (mTLS) beside derived passwords (issue 12, build item 8). The identity comes from
 // the certificate (CN or SAN URI), never from the username. SECURITY.md row "broker: TLS".
 
+import { connect } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { MqttClient, type IClientOptions } from 'mqtt';
 import { staticCredentials } from '../../headend/broker/broker-auth.ts';
 import { type AedesBrokerOptions, type EmbeddedBroker, startAedesBroker } from '../../headend/broker/broker-aedes.ts';
+import { ManualClock } from '../../runtime/index.ts';
 import { connectMqttTransport, type MqttTransport } from '../../transport/mqtt.ts';
 import { type MqttTlsOptions, openSocket, resolveMqttOptions } from '../../transport/mqtt-options.ts';
 import { boxAddress } from '../../transport/mqtt-topics.ts';
@@ -125,6 +127,29 @@ test('aedes TLS: optional certificates keep derived passwords working; required 
     await t.throwsAsync(tlsTransport(optional.url, 'box', 'box-b', withCert(p, undefined, p.nodeCa.cert), secretOf('box-b')));
   } finally {
     await Promise.all([optional.close(), required.close()]);
+  }
+});
+
+test('aedes TLS: a stalled handshake holds a pre-authentication slot until the connect timeout', async (t) => {
+  const p = have(t);
+  if (p === undefined) return;
+  const clock = new ManualClock();
+  const b = await aedesTls(p, 'optional', { clock, preauth: { maxConnections: 1 }, connectTimeoutMs: 2000 });
+  try {
+    const stalled = connect({ host: b.host, port: b.port });
+    stalled.on('error', () => {});
+    const gone = new Promise<void>((resolve) => stalled.once('close', () => resolve()));
+    await until(() => b.stats().preauthHeldConnections === 1, 3000, 'the stalled connection admitted');
+    await t.throwsAsync(tlsTransport(b.url, 'box', 'box-b', withCert(p), secretOf('box-b')));
+    t.is(b.stats().preauthConnections, 1, 'no second handshake while the slot is held');
+    clock.advance(2000);
+    await gone;
+    t.is(b.stats().connectTimeout, 1);
+    const box = await tlsTransport(b.url, 'box', 'box-b', withCert(p), secretOf('box-b'));
+    t.is(b.stats().preauthHeldConnections, 0, 'released once authenticated');
+    await box.close();
+  } finally {
+    await b.close();
   }
 });
 
