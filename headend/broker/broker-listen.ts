@@ -41,6 +41,8 @@ interface Held {
 export async function listen(o: ListenOptions): Promise<Listener> {
   const sockets = new Set<Socket>();
   const held = new WeakMap<object, Held>();
+  // tls.Server hands out the TLS socket with no link to the raw one we admitted: the peer's
+  // address and port name the connection between the two (unique while it is open).
   const handshaking = new Map<string, Held>();
   const peerKey = (s: Socket): string => `${s.remoteAddress ?? ''}|${s.remotePort ?? 0}`;
   const release = (h: Held): void => {

@@ -3,7 +3,7 @@
 // evict the real node, on the embedded broker and on mosquitto. SECURITY.md row "broker: nodes".
 
 import test from 'ava';
-import { derivedBoxSecret, headendCredentials } from '../../headend/broker/broker-auth.ts';
+import { derivedBoxSecret, derivedNodeSecret, headendCredentials } from '../../headend/broker/broker-auth.ts';
 import { startAedesBroker } from '../../headend/broker/broker-aedes.ts';
 import { needProgram } from '../_helpers/env.ts';
 import { startMosquitto } from '../_helpers/mosquitto.ts';
@@ -82,6 +82,17 @@ test('the node password cannot be derived from the box key under any box id', (t
   for (const id of ['node-1', EVIL, 'headend-node-1', 'node-1.headend']) t.not(p.nodePassword, derivedBoxSecret(BOX_KEY, id), id);
   t.not(nodeUser('mqtt://127.0.0.1:1'), 'node-1', 'the node logs in outside the box id space');
   t.throws(() => derivedBoxSecret(BOX_KEY, nodeUser('mqtt://127.0.0.1:1')), { message: /bad box id/ });
+});
+
+test('head-end credentials: a node key is required, and it is never the box key', (t) => {
+  t.throws(() => headendCredentials({ boxKey: BOX_KEY, node: 'node-1' }), { message: /nodeKey/ });
+  t.throws(() => headendCredentials({ boxKey: BOX_KEY, nodeKey: BOX_KEY, node: 'node-1' }), { message: /must not be the box master key/ });
+  t.throws(() => headendCredentials({ boxKey: BOX_KEY, nodeKey: 'short', node: 'node-1' }), { message: /at least 16/ });
+  t.throws(() => headendCredentials({ boxKey: BOX_KEY, nodeKey: NODE_KEY, node: 'node-1', nodekey: 'x' } as never), { message: /nodekey/ });
+  const given = headendCredentials({ boxKey: BOX_KEY, node: 'node-1', password: 'an operator-set password' });
+  t.is(given.nodePassword, 'an operator-set password');
+  t.deepEqual(given.store.verify('node-1@headend', 'an operator-set password'), { role: 'headend', id: 'node-1' });
+  t.deepEqual(plant().store.verify('node-1@headend', derivedNodeSecret(NODE_KEY, 'node-1')), { role: 'headend', id: 'node-1' });
 });
 
 test('mosquitto: a box cannot log in as a node or evict it', async (t) => {
