@@ -3,7 +3,7 @@
 // Knows MQTT only as framing; must not import aedes.
 
 import { type Server, type Socket, createServer } from 'node:net';
-import { type PeerCertificate, type TLSSocket, createServer as createTlsServer } from 'node:tls';
+import { type PeerCertificate, type Server as TlsServer, type TLSSocket, createServer as createTlsServer } from 'node:tls';
 import type { Clock, TimerHandle } from '../../runtime/index.ts';
 import { FrameGuard, guardReads } from './broker-guard.ts';
 import type { PreauthGuard, PreauthRefusal, PreauthTicket } from './broker-preauth.ts';
@@ -37,6 +37,30 @@ interface Held {
   timer: TimerHandle;
 }
 
+/** The TLS server raw connections are handed to once admitted; a presented certificate must verify. */
+function tlsEntry(
+  o: ListenOptions,
+  tls: ResolvedBrokerTls,
+  claim: (s: TLSSocket) => Held | undefined,
+  start: (conn: Socket, h: Held, peer: PeerCertificate | undefined) => void,
+): TlsServer {
+  const server = createTlsServer({ ...tls.server });
+  server.on('secureConnection', (s: TLSSocket) => {
+    const h = claim(s);
+    if (h === undefined) return void s.destroy();
+    s.on('error', () => {});
+    const peer = s.getPeerCertificate(true);
+    const presented = Object.keys(peer).length > 0;
+    if (presented && !s.authorized) {
+      o.onRefuse('tlsFailed', `client certificate: ${String(s.authorizationError)}`);
+      return void s.destroy();
+    }
+    start(s, h, presented ? peer : undefined);
+  });
+  server.on('tlsClientError', (e: Error) => o.onRefuse('tlsFailed', e.message.slice(0, 120)));
+  return server;
+}
+
 /** Listen on `host:port`; each connection is admitted by the guard before any byte is read. */
 export async function listen(o: ListenOptions): Promise<Listener> {
   const sockets = new Set<Socket>();
@@ -64,22 +88,12 @@ export async function listen(o: ListenOptions): Promise<Listener> {
     });
     o.handle(conn, peer);
   };
-  const tlsServer = o.tls === undefined ? undefined : createTlsServer({ ...o.tls.server });
-  tlsServer?.on('secureConnection', (s: TLSSocket) => {
+  const tlsServer = o.tls === undefined ? undefined : tlsEntry(o, o.tls, (s) => {
     const key = peerKey(s);
     const h = handshaking.get(key);
     handshaking.delete(key);
-    if (h === undefined) return void s.destroy();
-    s.on('error', () => {});
-    const peer = s.getPeerCertificate(true);
-    const presented = Object.keys(peer).length > 0;
-    if (presented && !s.authorized) {
-      o.onRefuse('tlsFailed', `client certificate: ${String(s.authorizationError)}`);
-      return void s.destroy();
-    }
-    start(s, h, presented ? peer : undefined);
-  });
-  tlsServer?.on('tlsClientError', (e: Error) => o.onRefuse('tlsFailed', e.message.slice(0, 120)));
+    return h;
+  }, start);
 
   const server: Server = createServer({ noDelay: true }, (raw) => {
     raw.on('error', () => {});
