@@ -25,12 +25,11 @@ export function preauthLimits(where: string, given: Partial<PreauthLimits> | und
   const o = given ?? {};
   rejectUnknown(where, o, ['maxConnectBytes', 'maxBytes', 'maxConnections']);
   const d = DEFAULT_PREAUTH_LIMITS;
-  const limits = {
+  return {
     maxConnectBytes: positiveInt(where, 'maxConnectBytes', o.maxConnectBytes ?? d.maxConnectBytes, 1 << 20),
     maxBytes: positiveInt(where, 'maxBytes', o.maxBytes ?? d.maxBytes),
     maxConnections: positiveInt(where, 'maxConnections', o.maxConnections ?? d.maxConnections),
   };
-  return limits;
 }
 
 /** One unauthenticated connection's share of the budget. */
