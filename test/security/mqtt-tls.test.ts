@@ -16,6 +16,8 @@ import { needProgram, which } from '../_helpers/env.ts';
 import { startMosquitto } from '../_helpers/mosquitto.ts';
 import { USERS, secretOf, until } from '../_helpers/mqtt-fixtures.ts';
 
+// Liveness bounds for two busy cores, not latency goals: a connect attempt waits 3 x 2000 ms + 50.
+const WAIT = 8000;
 const openssl = which('openssl');
 let pki: TestPki | undefined;
 test.before(() => {
@@ -32,7 +34,7 @@ function withCert(p: TestPki, c?: CertFiles, ca = p.ca.cert): MqttTlsOptions {
 }
 
 function tlsTransport(url: string, role: 'box' | 'headend', id: string, tls: MqttTlsOptions, password?: string): Promise<MqttTransport> {
-  return connectMqttTransport({ role, url, id, tls, ...(password === undefined ? {} : { password }), log: () => {}, deadPath: { initialRttMs: 1000 } });
+  return connectMqttTransport({ role, url, id, tls, ...(password === undefined ? {} : { password }), log: () => {}, deadPath: { initialRttMs: 2000 } });
 }
 
 /** A plain mqtt.js client over TLS; rejects when the broker refuses it. */
@@ -71,7 +73,7 @@ async function roundTrip(node: MqttTransport, box: MqttTransport, boxId: string)
   const got: unknown[] = [];
   box.onEnvelope((e) => got.push(e.body));
   await node.send({ v: 1, kind: 'msg', id: 1, src: node.address, dst: boxAddress(boxId), body: 'hello' });
-  await until(() => got.includes('hello'), 3000, `message to ${boxId}`);
+  await until(() => got.includes('hello'), WAIT, `message to ${boxId}`);
 }
 
 test('aedes mTLS: boxes and nodes are who their certificates say; no password needed', async (t) => {
@@ -106,7 +108,7 @@ test('aedes mTLS: the username cannot override the certificate, nor a CA sign be
     await t.throwsAsync(rawTls(b.url, withCert(p, p.client('node-1@headend')), { clientId: 'node-1@headend' }));
     t.is(b.stats().badCertificate, 1);
     await t.throwsAsync(rawTls(b.url, withCert(p, p.client('box-a', { by: 'rogue' })), { clientId: 'box-a' }));
-    await until(() => b.stats().tlsFailed === 1, 3000, 'the rogue certificate counted');
+    await until(() => b.stats().tlsFailed === 1, WAIT, 'the rogue certificate counted');
     t.is(b.stats().connections, 0);
   } finally {
     await b.close();
@@ -122,7 +124,7 @@ test('aedes TLS: optional certificates keep derived passwords working; required 
     const box = await tlsTransport(optional.url, 'box', 'box-b', withCert(p), secretOf('box-b'));
     await box.close();
     await t.throwsAsync(tlsTransport(required.url, 'box', 'box-b', withCert(p), secretOf('box-b')));
-    await until(() => required.stats().tlsFailed >= 1, 3000, 'the handshake refusal counted');
+    await until(() => required.stats().tlsFailed >= 1, WAIT, 'the handshake refusal counted');
     // The client checks the broker too: a CA that did not sign the broker's certificate.
     await t.throwsAsync(tlsTransport(optional.url, 'box', 'box-b', withCert(p, undefined, p.nodeCa.cert), secretOf('box-b')));
   } finally {
@@ -139,7 +141,7 @@ test('aedes TLS: a stalled handshake holds a pre-authentication slot until the c
     const stalled = connect({ host: b.host, port: b.port });
     stalled.on('error', () => {});
     const gone = new Promise<void>((resolve) => stalled.once('close', () => resolve()));
-    await until(() => b.stats().preauthHeldConnections === 1, 3000, 'the stalled connection admitted');
+    await until(() => b.stats().preauthHeldConnections === 1, WAIT, 'the stalled connection admitted');
     await t.throwsAsync(tlsTransport(b.url, 'box', 'box-b', withCert(p), secretOf('box-b')));
     t.is(b.stats().preauthConnections, 1, 'no second handshake while the slot is held');
     clock.advance(2000);
@@ -192,7 +194,7 @@ test('mosquitto mTLS: the certificate CN is the identity, whatever username is s
     await spy.subscribeAsync('weft/box/box-a/#', { qos: 1 });
     await roundTrip(node, victim, 'box-b');
     await node.send({ v: 1, kind: 'msg', id: 2, src: node.address, dst: boxAddress('box-a'), body: 'marker' });
-    await until(() => leaked.some((x) => x.startsWith('weft/box/box-a/')), 3000, 'the marker in box-a inbox');
+    await until(() => leaked.some((x) => x.startsWith('weft/box/box-a/')), WAIT, 'the marker in box-a inbox');
     t.deepEqual(leaked.filter((x) => !x.startsWith('weft/box/box-a/')), []);
     t.is(victim.stats().linkDrops, 0, 'box-b was not evicted');
     await spy.endAsync(true);

@@ -25,7 +25,7 @@ function nodeUser(url: string): string {
 }
 
 function node(url: string, password: string): Promise<MqttTransport> {
-  return connectMqttTransport({ role: 'headend', url, id: 'node-1', password, log: () => {}, deadPath: { initialRttMs: 1000 } });
+  return connectMqttTransport({ role: 'headend', url, id: 'node-1', password, log: () => {}, deadPath: { initialRttMs: 2000 } });
 }
 
 /** Every way the evil box could try to be the node; returns the attempts the broker accepted. */
