@@ -53,7 +53,7 @@ async function weftRig(url: string): Promise<Rig> {
 async function rawRig(url: string): Promise<Rig> {
   const reqTopic = topics.up('box-a', SERVICE.vaddr);
   const repTopic = topics.down('box-a', boxAddress('box-a').vaddr as string);
-  const responder = await openRawClient(url, { username: 'node-1', clientId: 'node-1', password: 'bench-node' });
+  const responder = await openRawClient(url, { username: 'node-1@headend', clientId: 'node-1@headend', password: 'bench-node' });
   const requester = await openRawClient(url, { username: 'box-a', clientId: 'box-a', password: 'bench-box' });
   await responder.subscribeAsync(topics.upFilter(), { qos: 1 });
   await requester.subscribeAsync(topics.downFilter('box-a'), { qos: 1 });

@@ -7,6 +7,7 @@ import { intOption, numberOption, UserError } from './user-error.ts';
 import { keysFromTerminal, parseKeys, parseState, runScript, type Script } from './box-script.ts';
 import type { BootState } from '../loader/index.ts';
 import { derivedBoxSecret } from '../headend/broker/broker-auth.ts';
+import { registerBoxSecret } from './box-secret.ts';
 import { profile, startEmulatedBox } from '../devices/index.ts';
 import { loadTrusted } from '../loader/main.ts';
 import { udpTuner } from '../loader/index.ts';
@@ -118,4 +119,5 @@ export function registerBox(program: Command): void {
     .option('--exit-on-scene <screen>', 'exit 0 when a module shows a scene with this `screen` (every box, in a fleet)')
     .option('--timeout <s>', 'with --exit-on: exit 3 when the state is not reached in time', numberOption(0))
     .action(async (f: Flags) => run(f));
+  registerBoxSecret(box);
 }

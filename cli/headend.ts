@@ -131,7 +131,7 @@ export function registerHeadend(program: Command): void {
       .option('--keys <dir>', 'trusted signing keys (*.pub.json)', '.weft/keys')
       .option('--carousel <spec>', `broadcast carousels to host:port or group:port, or off (default: ${DEFAULT_CAROUSEL_TARGET} for up, where boxes listen by default; off for node)`)
       .option('--interval <ms>', 'statistics and heartbeat interval', intOption(10, 3_600_000), 1000)
-      .option('--password <secret>', 'this node\'s broker password (default: derived from .weft/master.key)')
+      .option('--password <secret>', 'this node\'s broker password (default: derived from .weft/node.key)')
       .option('--mqtt5', 'use MQTT 5 (session expiry, shared subscriptions)')
       .option('--share-group <name>', 'MQTT 5 shared subscription group for the box ingress')
       .option('--console <host:port>', 'serve the operator console and /metrics here (port 0: any free port; off: none)', '127.0.0.1:0')

@@ -12,7 +12,7 @@ import { createUdpTransport, udpSenderId, type UdpTransport } from '../transport
 import { connectMqttTransport, type MqttTransport } from '../transport/mqtt.ts';
 import { Broadcaster, moduleSetFromDir, serveUdp, type UdpServer } from '../carousel/index.ts';
 import { AppCatalog } from './app-catalog.ts';
-import { derivedBoxSecret, derivedCredentials } from './broker/broker-auth.ts';
+import { derivedBoxSecret, headendCredentials } from './broker/broker-auth.ts';
 import { startAedesBroker, type EmbeddedBroker } from './broker/broker-aedes.ts';
 import { HeadendNode } from './node.ts';
 import { RedisRegistry } from './registry/registry-redis.ts';
@@ -28,7 +28,7 @@ export interface HeadendConfig {
   broker?: string;
   /** Port of the embedded broker. Default 0 (a free one; see `brokerUrl`). */
   brokerPort?: number;
-  /** This node's broker password (shared broker). Default: derived from the master key. */
+  /** This node's broker password (shared broker). Default: derived from the node key. */
   password?: string;
   /** MQTT 3.1.1 (4, default) or 5 (session expiry, shared subscriptions: give `shareGroup`). */
   mqttVersion?: 4 | 5;
@@ -50,6 +50,8 @@ export interface HeadendConfig {
   keys?: string;
   /** Box credential master key (boxes prove HMAC(master, boxId)). Default .weft/master.key, made on first use. */
   masterKey?: string;
+  /** Node credential key (nodes prove HMAC(nodeKey, nodeId)), never the box master key. Default .weft/node.key, made on first use. */
+  nodeKey?: string;
   /** Broadcast each app's carousel by UDP here (`host:port`, unicast loopback) or to a multicast `group:port`; `off` for none. Default off. */
   carousel?: string;
   /** Carousel bitrate, bit/s. Default 2,000,000. */
@@ -61,7 +63,7 @@ export interface HeadendConfig {
   log?: (line: string) => void;
 }
 
-const KEYS = ['node', 'broker', 'brokerPort', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'carousel', 'carouselBitrate', 'intervalMs', 'spareThreads', 'log'];
+const KEYS = ['node', 'broker', 'brokerPort', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'intervalMs', 'spareThreads', 'log'];
 
 export interface RunningHeadend {
   node: HeadendNode;
@@ -83,7 +85,8 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
   const id = config.node ?? 'node-1';
   const udpKey = clusterKey(config);
   const masterKey = config.masterKey ?? (await devSecret('.weft/master.key'));
-  const nodePassword = config.password ?? derivedBoxSecret(masterKey, `headend.${id}`);
+  const nodeKey = config.password === undefined ? (config.nodeKey ?? (await devSecret('.weft/node.key'))) : undefined;
+  const { store, nodePassword } = headendCredentials({ boxKey: masterKey, node: id, ...(nodeKey === undefined ? {} : { nodeKey }), ...(config.password === undefined ? {} : { password: config.password }) });
   const closers: (() => Promise<unknown>)[] = [];
   const close = async (): Promise<void> => {
     for (const c of closers.reverse()) await c().catch((e: unknown) => log(`close: ${(e as Error).message}`));
@@ -92,7 +95,7 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
     let broker: EmbeddedBroker | undefined;
     let brokerUrl = config.broker ?? 'embedded';
     if (brokerUrl === 'embedded') {
-      broker = await startAedesBroker({ credentials: derivedCredentials(masterKey, [{ id, password: nodePassword }]), port: config.brokerPort ?? 0, log: () => {} });
+      broker = await startAedesBroker({ credentials: store, port: config.brokerPort ?? 0, log: () => {} });
       closers.push(() => (broker as EmbeddedBroker).close());
       brokerUrl = broker.url;
     }

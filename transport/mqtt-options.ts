@@ -12,6 +12,8 @@ import {
   rejectUnknown,
   systemClock,
 } from '../runtime/index.ts';
+import { type Socket, createConnection, isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { MqttLogEvent, RateLimit } from './mqtt-ingress.ts';
 
 export type { MqttLogEvent } from './mqtt-ingress.ts';
@@ -24,9 +26,11 @@ export type LinkState = 'up' | 'down' | 'closed';
 export interface MqttTransportOptions {
   /** `box`: one set-top box; publishes on its `up` topics, reads its inbox. `headend`: a node; reads every box's `up` topics, publishes to inboxes. */
   role: MqttRole;
-  /** Broker URL `mqtt://host:port` (loopback or the plant's broker cluster). */
+  /** Broker URL `mqtt://host:port` (loopback or the plant's broker cluster), or `mqtts://host:port` (TLS, default port 8883). */
   url: string;
-  /** Box id or head-end node id: the MQTT username and client id the broker ACL keys on. */
+  /** TLS settings of an `mqtts://` url. Default: the system's CAs, no client certificate. */
+  tls?: MqttTlsOptions;
+  /** Box id or head-end node id. The MQTT username and client id the broker ACL keys on: the box id, or `<node id>@headend` (`mqttUsername`). */
   id: string;
   /** The broker password of this identity. */
   password?: string;
@@ -67,10 +71,25 @@ export interface MqttTransportOptions {
   onLink?: (state: LinkState, cause?: Error) => void;
 }
 
+/** PEM text or bytes, as read from a file. */
+export type Pem = string | Uint8Array;
+
+export interface MqttTlsOptions {
+  /** CA certificate(s) the broker's certificate must chain to. Default: the system's. */
+  ca?: Pem | Pem[];
+  /** This endpoint's client certificate (mTLS): the broker takes the identity from it, not from the username. Needs `key`. */
+  cert?: Pem;
+  /** Private key of `cert`. */
+  key?: Pem;
+  /** Name the broker's certificate must carry. Default: the url's host name (for an IP address, its IP SAN). */
+  servername?: string;
+}
+
 export interface ResolvedMqttOptions {
   role: MqttRole;
   host: string;
   port: number;
+  tls: MqttTlsOptions | undefined;
   id: string;
   password: string | undefined;
   topics: TopicScheme;
@@ -95,7 +114,7 @@ export interface ResolvedMqttOptions {
 }
 
 const KEYS = [
-  'role', 'url', 'id', 'password', 'prefix', 'protocolVersion', 'sessionExpirySec', 'shareGroup', 'address', 'locate',
+  'role', 'url', 'tls', 'id', 'password', 'prefix', 'protocolVersion', 'sessionExpirySec', 'shareGroup', 'address', 'locate',
   'keepaliveSec', 'linkSilenceMs', 'deadPath', 'backoff', 'maxBytes', 'rateLimit', 'msgQos', 'maxQueued', 'dedupWindow',
   'clock', 'random', 'log', 'onLink',
 ];
@@ -107,7 +126,8 @@ export function resolveMqttOptions(o: MqttTransportOptions): ResolvedMqttOptions
   rejectUnknown(W, o, KEYS);
   if (o.role !== 'box' && o.role !== 'headend') throw new ArgumentError(`${W}: role must be "box" or "headend"`, 'role');
   if (!isEndpointId(o.id)) throw new ArgumentError(`${W}: id must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`, 'id');
-  const { host, port } = parseUrl(o.url);
+  const { host, port, secure } = parseUrl(o.url);
+  const tls = tlsOptions(o.tls, secure);
   const version = o.protocolVersion ?? 4;
   if (version !== 4 && version !== 5) throw new ArgumentError(`${W}: protocolVersion must be 4 or 5`, 'protocolVersion');
   if (o.shareGroup !== undefined) {
@@ -125,6 +145,7 @@ export function resolveMqttOptions(o: MqttTransportOptions): ResolvedMqttOptions
     role: o.role,
     host,
     port,
+    tls,
     id: o.id,
     password: o.password,
     topics: new TopicScheme(o.prefix),
@@ -150,6 +171,18 @@ export function resolveMqttOptions(o: MqttTransportOptions): ResolvedMqttOptions
 }
 
 /**
+ * Suffix of a head-end node's MQTT username and client id. `@` is outside the endpoint id
+ * alphabet, so no box id can ever name a node: the two namespaces are disjoint by construction
+ * (issue 12, finding 3: a box provisioned as `headend.<node>` logged in as the node).
+ */
+export const NODE_USER_SUFFIX = '@headend';
+
+/** The MQTT username (= client id) of an identity: a box id as is, a node id with `@headend`. */
+export function mqttUsername(role: MqttRole, id: string): string {
+  return role === 'headend' ? `${id}${NODE_USER_SUFFIX}` : id;
+}
+
+/**
  * What the mqtt.js client of one connection is given (a plain object; mqtt.ts passes it on).
  * No reconnects and no offline queue of its own: the transport owns both. Its CONNACK timer is
  * pushed out of the way: ours, derived from the RTT, decides first.
@@ -157,8 +190,8 @@ export function resolveMqttOptions(o: MqttTransportOptions): ResolvedMqttOptions
 export function clientOptions(o: ResolvedMqttOptions) {
   const keep = o.protocolVersion === 5 && o.sessionExpirySec > 0;
   return {
-    clientId: o.id,
-    username: o.id,
+    clientId: mqttUsername(o.role, o.id),
+    username: mqttUsername(o.role, o.id),
     ...(o.password === undefined ? {} : { password: o.password }),
     protocolVersion: o.protocolVersion,
     clean: !keep,
@@ -172,7 +205,54 @@ export function clientOptions(o: ResolvedMqttOptions) {
   };
 }
 
-function parseUrl(url: unknown): { host: string; port: number } {
+/** The connection under one mqtt.js client: TCP with TCP_NODELAY, or TLS over it. */
+export function openSocket(o: Pick<ResolvedMqttOptions, 'host' | 'port' | 'tls'>): Socket {
+  if (o.tls === undefined) return createConnection({ host: o.host, port: o.port, noDelay: true });
+  const { ca, cert, key, servername } = o.tls;
+  const name = servername ?? (isIP(o.host) === 0 ? o.host : undefined);
+  return tlsConnect({
+    socket: createConnection({ host: o.host, port: o.port, noDelay: true }),
+    host: o.host,
+    minVersion: 'TLSv1.2',
+    ...(ca === undefined ? {} : { ca: pems(ca) }),
+    ...(cert === undefined ? {} : { cert: pem(cert) }),
+    ...(key === undefined ? {} : { key: pem(key) }),
+    ...(name === undefined ? {} : { servername: name }),
+  });
+}
+
+function tlsOptions(t: MqttTlsOptions | undefined, secure: boolean): MqttTlsOptions | undefined {
+  if (!secure) {
+    if (t !== undefined) throw new ArgumentError(`${W}: tls needs an mqtts:// url`, 'tls');
+    return undefined;
+  }
+  if (t === undefined) return {};
+  if (t === null || typeof t !== 'object') throw new ArgumentError(`${W}: tls must be an object`, 'tls');
+  rejectUnknown(`${W}.tls`, t, ['ca', 'cert', 'key', 'servername']);
+  for (const p of t.ca === undefined ? [] : Array.isArray(t.ca) ? t.ca : [t.ca]) checkPem(p, 'ca');
+  if (t.cert !== undefined) checkPem(t.cert, 'cert');
+  if (t.key !== undefined) checkPem(t.key, 'key');
+  if ((t.cert === undefined) !== (t.key === undefined)) throw new ArgumentError(`${W}: tls.cert and tls.key go together`, t.cert === undefined ? 'cert' : 'key');
+  if (t.servername !== undefined && (typeof t.servername !== 'string' || t.servername === '' || t.servername.length > 253)) {
+    throw new ArgumentError(`${W}: tls.servername must be a host name`, 'servername');
+  }
+  return { ...t };
+}
+
+function checkPem(v: unknown, name: string): void {
+  const text = typeof v === 'string' ? v : v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, Math.min(v.length, 64 * 1024)).toString('latin1') : undefined;
+  if (text === undefined || !text.includes('-----BEGIN ')) throw new ArgumentError(`${W}: tls.${name} must be PEM text (-----BEGIN ...)`, name);
+}
+
+function pem(v: Pem): string | Buffer {
+  return typeof v === 'string' ? v : Buffer.from(v);
+}
+
+function pems(v: Pem | Pem[]): (string | Buffer)[] {
+  return (Array.isArray(v) ? v : [v]).map(pem);
+}
+
+function parseUrl(url: unknown): { host: string; port: number; secure: boolean } {
   if (typeof url !== 'string') throw new ArgumentError(`${W}: url must be a string like mqtt://127.0.0.1:1883`, 'url');
   let u: URL;
   try {
@@ -180,10 +260,11 @@ function parseUrl(url: unknown): { host: string; port: number } {
   } catch {
     throw new ArgumentError(`${W}: bad url "${url}"`, 'url');
   }
-  if (u.protocol !== 'mqtt:' && u.protocol !== 'tcp:') throw new ArgumentError(`${W}: only mqtt:// (TCP) urls are supported, got ${u.protocol}`, 'url');
+  const secure = u.protocol === 'mqtts:';
+  if (u.protocol !== 'mqtt:' && u.protocol !== 'tcp:' && !secure) throw new ArgumentError(`${W}: only mqtt:// (TCP) and mqtts:// (TLS) urls are supported, got ${u.protocol}`, 'url');
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  const port = u.port === '' ? 1883 : Number(u.port);
-  return { host, port };
+  const port = u.port === '' ? (secure ? 8883 : 1883) : Number(u.port);
+  return { host, port, secure };
 }
 
 /** A log line's fields, as both the adapter and the embedded broker report them. */

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { type IClientOptions, type IClientPublishOptions, type IConnackPacket, MqttClient } from 'mqtt';
 import { type Address, ChannelClosedError, EnvelopeCodec, type Envelope, type EnvelopeHandler, TimeoutError, type Transport } from '../runtime/index.ts';
 import { LinkDownError, connectError, publishError, subscribeError } from './mqtt-errors.ts';
-import { type LinkState, type MqttTransportOptions, type ResolvedMqttOptions, clientOptions, resolveMqttOptions } from './mqtt-options.ts';
+import { type LinkState, type MqttTransportOptions, type ResolvedMqttOptions, clientOptions, openSocket, resolveMqttOptions } from './mqtt-options.ts';
 import { MqttRouting, type MqttStats, QOS1_KINDS } from './mqtt-routing.ts';
 import { LinkWatch, Reconnector, RttEstimator, connectTimeoutMs } from './reconnect.ts';
 
@@ -241,7 +241,7 @@ export class MqttTransport implements Transport {
       let settled = false;
       let socket: Socket | undefined;
       const client = new MqttClient(() => {
-        socket = createConnection({ host: o.host, port: o.port, noDelay: true });
+        socket = openSocket(o);
         socket.once('connect', () => (tcpAt = performance.now()));
         return socket;
       }, options);

@@ -1,9 +1,11 @@
 // The embedded MQTT broker (aedes, MQTT 3.1.1) the head-end's composition root starts by
-// default: loopback TCP with TCP_NODELAY, per-box identity and ACL, per-box rate limit, frame
-// size guard; every rejection counted and logged. The only file that imports aedes.
+// default: loopback TCP (or TLS, with client certificates) with TCP_NODELAY, per-box identity and
+// ACL, per-box rate limit, frame size and pre-authentication guards; every rejection counted and
+// logged. The only file that imports aedes.
 
-import { type Server, type Socket, createServer } from 'node:net';
-import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import type { Socket } from 'node:net';
+import type { PeerCertificate } from 'node:tls';
+import { Aedes, type AedesOptions, type AuthenticateError, type Client } from 'aedes';
 import {
   ArgumentError,
   type Clock,
@@ -14,11 +16,13 @@ import {
   systemClock,
 } from '../../runtime/index.ts';
 import { type RateLimit, TokenBuckets } from '../../transport/mqtt-ingress.ts';
-import { throttledStderrLog } from '../../transport/mqtt-options.ts';
+import { mqttUsername, throttledStderrLog } from '../../transport/mqtt-options.ts';
 import { TopicScheme } from '../../transport/mqtt-topics.ts';
 import { type AclPolicy, type Identity, weftAcl } from './broker-acl.ts';
 import type { CredentialStore } from './broker-auth.ts';
-import { FrameGuard, guardReads } from './broker-guard.ts';
+import { type ListenRefusal, listen } from './broker-listen.ts';
+import { type PreauthLimits, PreauthGuard, preauthLimits } from './broker-preauth.ts';
+import { type BrokerTlsOptions, type ResolvedBrokerTls, certificateIdentity, resolveBrokerTls } from './broker-tls.ts';
 
 export interface BrokerLogEvent {
   event: 'reject';
@@ -30,7 +34,7 @@ export interface BrokerLogEvent {
 
 export type BrokerRejection =
   | 'authFailed' | 'idMismatch' | 'penalized' | 'forbiddenPublish' | 'forbiddenSubscribe' | 'forbiddenForward'
-  | 'tooLarge' | 'rateLimited';
+  | 'tooLarge' | 'rateLimited' | Exclude<ListenRefusal, 'tooLarge'> | 'badCertificate';
 
 export interface AedesBrokerOptions {
   /** Who may connect, and as what. Required: the broker has no anonymous access. */
@@ -51,11 +55,17 @@ export interface AedesBrokerOptions {
   maxThrottleMs?: number;
   /** A box disconnected for flooding is refused this long. Default 10000 ms. */
   penaltyMs?: number;
+  /** Caps on what unauthenticated connections may hold (see broker-preauth.ts). Default 4 KiB each, 1 MiB and 1024 connections in all. */
+  preauth?: Partial<PreauthLimits>;
+  /** A connection whose CONNECT is not accepted within this long is cut (`connectTimeout`). Default 5000 ms. */
+  connectTimeoutMs?: number;
+  /** Serve MQTT over TLS (mqtts://), optionally with client certificates as identity. Default: plain TCP. */
+  tls?: BrokerTlsOptions;
   clock?: Clock;
   log?: (e: BrokerLogEvent) => void;
 }
 
-export type BrokerStats = Record<BrokerRejection | 'connections' | 'throttled' | 'clientErrors', number>;
+export type BrokerStats = Record<BrokerRejection | 'connections' | 'throttled' | 'clientErrors' | 'preauthHeldBytes' | 'preauthHeldConnections', number>;
 
 export interface EmbeddedBroker {
   readonly url: string;
@@ -65,136 +75,209 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
-const KEYS = ['credentials', 'host', 'port', 'prefix', 'acl', 'maxPacketBytes', 'rateLimit', 'maxThrottleMs', 'penaltyMs', 'clock', 'log'];
+const KEYS = [
+  'credentials', 'host', 'port', 'prefix', 'acl', 'maxPacketBytes', 'rateLimit', 'maxThrottleMs', 'penaltyMs', 'preauth',
+  'connectTimeoutMs', 'tls', 'clock', 'log',
+];
 const W = 'startAedesBroker';
 
-/** Start aedes on a loopback port with the Weft identity, ACL and limits. */
-export async function startAedesBroker(options: AedesBrokerOptions): Promise<EmbeddedBroker> {
+interface Resolved {
+  creds: CredentialStore;
+  host: string;
+  port: number;
+  acl: AclPolicy;
+  maxPacket: number;
+  rate: RateLimit;
+  maxThrottleMs: number;
+  penaltyMs: number;
+  clock: Clock;
+  preauth: PreauthGuard;
+  connectTimeoutMs: number;
+  tls: ResolvedBrokerTls | undefined;
+  log: (e: BrokerLogEvent) => void;
+}
+
+function resolve(options: AedesBrokerOptions): Resolved {
   rejectUnknown(W, options, KEYS);
   const creds = options.credentials;
   if (creds === undefined || typeof creds.verify !== 'function') throw new ArgumentError(`${W}: credentials are required`, 'credentials');
-  const host = options.host ?? '127.0.0.1';
-  const acl = options.acl ?? weftAcl(new TopicScheme(options.prefix));
-  const maxPacket = positiveInt(W, 'maxPacketBytes', options.maxPacketBytes ?? DEFAULT_MAX_ENVELOPE_BYTES + 4096);
   const rate = options.rateLimit ?? { perSec: 200, burst: 400 };
   rejectUnknown(`${W}.rateLimit`, rate, ['perSec', 'burst']);
-  const maxThrottleMs = nonNegative(W, 'maxThrottleMs', options.maxThrottleMs ?? 1000);
-  const penaltyMs = nonNegative(W, 'penaltyMs', options.penaltyMs ?? 10_000);
-  const clock = options.clock ?? systemClock;
-  const log = options.log ?? throttledStderrLog('weft broker');
-  const buckets = new TokenBuckets({ perSec: nonNegative(W, 'rateLimit.perSec', rate.perSec), burst: positiveInt(W, 'rateLimit.burst', rate.burst) }, clock);
-  const identities = new WeakMap<Client, Identity>();
-  const penalties = new Map<string, number>();
+  return {
+    creds,
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 0,
+    acl: options.acl ?? weftAcl(new TopicScheme(options.prefix)),
+    maxPacket: positiveInt(W, 'maxPacketBytes', options.maxPacketBytes ?? DEFAULT_MAX_ENVELOPE_BYTES + 4096),
+    rate: { perSec: nonNegative(W, 'rateLimit.perSec', rate.perSec), burst: positiveInt(W, 'rateLimit.burst', rate.burst) },
+    maxThrottleMs: nonNegative(W, 'maxThrottleMs', options.maxThrottleMs ?? 1000),
+    penaltyMs: nonNegative(W, 'penaltyMs', options.penaltyMs ?? 10_000),
+    clock: options.clock ?? systemClock,
+    preauth: new PreauthGuard(preauthLimits(`${W}.preauth`, options.preauth)),
+    connectTimeoutMs: positiveInt(W, 'connectTimeoutMs', options.connectTimeoutMs ?? 5000),
+    tls: resolveBrokerTls(options.tls),
+    log: options.log ?? throttledStderrLog('weft broker'),
+  };
+}
+
+/** What the hooks share: the options, the counters, who each client is. */
+interface Ctx {
+  o: Resolved;
+  stats: BrokerStats;
+  identities: WeakMap<Client, Identity>;
+  penalties: Map<string, number>;
+  certs: WeakMap<object, PeerCertificate>;
+  buckets: TokenBuckets;
+  reject(reason: BrokerRejection, who: string | undefined, topic?: string, detail?: string): void;
+  /** The CONNECT of this connection was accepted (the pre-authentication guard lets go of it). */
+  authenticated(conn: unknown): void;
+}
+
+function newContext(o: Resolved): Ctx {
   const stats: BrokerStats = {
     connections: 0, authFailed: 0, idMismatch: 0, penalized: 0, forbiddenPublish: 0, forbiddenSubscribe: 0,
-    forbiddenForward: 0, tooLarge: 0, rateLimited: 0, throttled: 0, clientErrors: 0,
+    forbiddenForward: 0, tooLarge: 0, rateLimited: 0, throttled: 0, clientErrors: 0, preauthConnections: 0, preauthBytes: 0,
+    connectTooLarge: 0, notConnect: 0, connectTimeout: 0, tlsFailed: 0, badCertificate: 0, preauthHeldBytes: 0, preauthHeldConnections: 0,
   };
-  const reject = (reason: BrokerRejection, who: string | undefined, topic?: string, detail?: string): void => {
-    stats[reason]++;
-    const e: BrokerLogEvent = { event: 'reject', reason };
-    if (who !== undefined) e.who = who;
-    if (topic !== undefined) e.topic = topic.length > 200 ? `${topic.slice(0, 200)}...` : topic;
-    if (detail !== undefined) e.detail = detail;
-    log(e);
+  return {
+    o,
+    stats,
+    identities: new WeakMap(),
+    penalties: new Map(),
+    certs: new WeakMap(),
+    buckets: new TokenBuckets(o.rate, o.clock),
+    reject(reason, who, topic, detail) {
+      stats[reason]++;
+      const e: BrokerLogEvent = { event: 'reject', reason };
+      if (who !== undefined) e.who = who;
+      if (topic !== undefined) e.topic = topic.length > 200 ? `${topic.slice(0, 200)}...` : topic;
+      if (detail !== undefined) e.detail = detail;
+      o.log(e);
+    },
+    authenticated: () => {},
   };
-  const refuse = (returnCode: number, message: string): AuthenticateError => Object.assign(new Error(message), { returnCode });
+}
 
+const refuse = (returnCode: number, message: string): AuthenticateError => Object.assign(new Error(message), { returnCode });
+
+/** CONNECT: the identity from the client certificate (mTLS) or the credentials; client id = that identity's username. */
+function authenticate(c: Ctx): NonNullable<AedesOptions['authenticate']> {
+  return (client, username, password, done) => {
+    const peer = c.certs.get(client.conn);
+    const who = peer !== undefined ? certificateIdentity(peer, c.o.tls?.nodeCas ?? []) : typeof username === 'string' ? c.o.creds.verify(username, password) : undefined;
+    if (who === undefined) {
+      if (peer !== undefined) {
+        c.reject('badCertificate', undefined, undefined, `subject "${String(peer.subject?.CN).slice(0, 80)}"`);
+        return done(refuse(5, 'the client certificate names no Weft identity'), null); // [MQTT-3.2.2-3] 5: not authorized
+      }
+      c.reject('authFailed', typeof username === 'string' ? username.slice(0, 64) : undefined);
+      return done(refuse(4, 'bad username or password'), null); // [MQTT-3.2.2-3] return code 4
+    }
+    if (peer !== undefined && typeof username === 'string' && username !== '' && username !== mqttUsername(who.role, who.id)) {
+      c.reject('idMismatch', who.id, undefined, `username "${username.slice(0, 64)}" is not the certificate's`);
+      return done(refuse(4, 'username differs from the client certificate'), null);
+    }
+    if (client.id !== mqttUsername(who.role, who.id)) {
+      c.reject('idMismatch', who.id, undefined, `client id "${String(client.id).slice(0, 64)}"`);
+      return done(refuse(2, 'client id must equal the username'), null); // so no box can take over another's (or a node's) session
+    }
+    const until = c.penalties.get(who.id);
+    if (until !== undefined && until > c.o.clock.now()) {
+      c.reject('penalized', who.id);
+      return done(refuse(3, 'flooding; come back later'), null);
+    }
+    c.penalties.delete(who.id);
+    c.identities.set(client, who);
+    c.authenticated(client.conn);
+    done(null, true);
+  };
+}
+
+/** PUBLISH: the ACL, the size limit, and a box's rate (held, then cut and penalized). */
+function authorizePublish(c: Ctx): NonNullable<AedesOptions['authorizePublish']> {
+  const { o } = c;
+  return (client, packet, done) => {
+    const who = client === null ? undefined : c.identities.get(client);
+    if (who === undefined || !o.acl.mayPublish(who, packet.topic)) {
+      c.reject('forbiddenPublish', who?.id, packet.topic);
+      return done(new Error('publish not allowed on this topic'));
+    }
+    const size = packet.payload?.length ?? 0;
+    if (size > o.maxPacket) {
+      c.reject('tooLarge', who.id, packet.topic, `${size} bytes`);
+      return done(new Error('payload too large'));
+    }
+    if (who.role !== 'box') return done(null);
+    const wait = c.buckets.reserve(who.id, o.maxThrottleMs);
+    if (wait < 0) {
+      c.penalties.set(who.id, o.clock.now() + o.penaltyMs);
+      if (c.penalties.size > 100_000) sweep(c.penalties, o.clock.now());
+      c.reject('rateLimited', who.id, packet.topic, `over ${o.rate.perSec}/s; disconnected for ${o.penaltyMs} ms`);
+      return done(new Error('rate limit exceeded'));
+    }
+    if (wait === 0) return done(null);
+    // Hold this message: aedes reads the next batch only when this one is done, so the box is
+    // slowed by TCP backpressure instead of losing messages.
+    c.stats.throttled++;
+    o.clock.setTimeout(() => done(null), wait);
+  };
+}
+
+/** Start aedes on a loopback port with the Weft identity, ACL and limits. */
+export async function startAedesBroker(options: AedesBrokerOptions): Promise<EmbeddedBroker> {
+  const o = resolve(options);
+  const c = newContext(o);
   const aedes = await Aedes.createBroker({
-    maxClientsIdLength: 64,
+    maxClientsIdLength: 73, // a 64-character node id + `@headend`
     drainTimeout: 10_000,
-    connectTimeout: 10_000,
-    authenticate(client, username, password, done) {
-      const who = typeof username === 'string' ? creds.verify(username, password) : undefined;
-      if (who === undefined) {
-        reject('authFailed', typeof username === 'string' ? username.slice(0, 64) : undefined);
-        return done(refuse(4, 'bad username or password'), null); // [MQTT-3.2.2-3] return code 4
-      }
-      if (client.id !== who.id) {
-        reject('idMismatch', who.id, undefined, `client id "${String(client.id).slice(0, 64)}"`);
-        return done(refuse(2, 'client id must equal the username'), null); // so no box can take over another's session
-      }
-      const until = penalties.get(who.id);
-      if (until !== undefined && until > clock.now()) {
-        reject('penalized', who.id);
-        return done(refuse(3, 'flooding; come back later'), null);
-      }
-      penalties.delete(who.id);
-      identities.set(client, who);
-      done(null, true);
-    },
-    authorizePublish(client, packet, done) {
-      const who = client === null ? undefined : identities.get(client);
-      if (who === undefined || !acl.mayPublish(who, packet.topic)) {
-        reject('forbiddenPublish', who?.id, packet.topic);
-        return done(new Error('publish not allowed on this topic'));
-      }
-      const size = packet.payload?.length ?? 0;
-      if (size > maxPacket) {
-        reject('tooLarge', who.id, packet.topic, `${size} bytes`);
-        return done(new Error('payload too large'));
-      }
-      if (who.role !== 'box') return done(null);
-      const wait = buckets.reserve(who.id, maxThrottleMs);
-      if (wait < 0) {
-        penalties.set(who.id, clock.now() + penaltyMs);
-        if (penalties.size > 100_000) sweep(penalties, clock.now());
-        reject('rateLimited', who.id, packet.topic, `over ${rate.perSec}/s; disconnected for ${penaltyMs} ms`);
-        return done(new Error('rate limit exceeded'));
-      }
-      if (wait === 0) return done(null);
-      // Hold this message: aedes reads the next batch only when this one is done, so the box is
-      // slowed by TCP backpressure instead of losing messages.
-      stats.throttled++;
-      clock.setTimeout(() => done(null), wait);
-    },
+    connectTimeout: o.connectTimeoutMs, // ours (on the injected clock) fires first; this is the backstop
+    authenticate: authenticate(c),
+    authorizePublish: authorizePublish(c),
     authorizeSubscribe(client, sub, done) {
-      const who = identities.get(client);
-      if (who === undefined || !acl.maySubscribe(who, sub.topic)) {
-        reject('forbiddenSubscribe', who?.id, sub.topic);
+      const who = c.identities.get(client);
+      if (who === undefined || !o.acl.maySubscribe(who, sub.topic)) {
+        c.reject('forbiddenSubscribe', who?.id, sub.topic);
         return done(null, null); // negated: SUBACK 0x80, the connection stays
       }
       done(null, sub);
     },
     authorizeForward(client, packet) {
-      const who = identities.get(client);
-      if (who === undefined || !acl.mayRead(who, packet.topic)) {
-        reject('forbiddenForward', who?.id, packet.topic);
+      const who = c.identities.get(client);
+      if (who === undefined || !o.acl.mayRead(who, packet.topic)) {
+        c.reject('forbiddenForward', who?.id, packet.topic);
         return null;
       }
       return packet;
     },
   });
-  aedes.on('clientError', () => void stats.clientErrors++);
-  aedes.on('connectionError', () => void stats.clientErrors++);
-
-  const sockets = new Set<Socket>();
-  const server: Server = createServer({ noDelay: true }, (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    guardReads(socket, new FrameGuard(maxPacket), (size) => reject('tooLarge', undefined, undefined, `packet of ${size} bytes`));
-    aedes.handle(socket);
+  aedes.on('clientError', () => void c.stats.clientErrors++);
+  aedes.on('connectionError', () => void c.stats.clientErrors++);
+  const listener = await listen({
+    host: o.host,
+    port: o.port,
+    tls: o.tls,
+    preauth: o.preauth,
+    connectTimeoutMs: o.connectTimeoutMs,
+    maxPacketBytes: o.maxPacket,
+    clock: o.clock,
+    onRefuse: (reason, detail) => c.reject(reason, undefined, undefined, detail),
+    handle(conn: Socket, peer: PeerCertificate | undefined) {
+      if (peer !== undefined) c.certs.set(conn, peer);
+      aedes.handle(conn);
+    },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  c.authenticated = (conn) => listener.authenticated(conn);
+  const { host, preauth } = o;
   let closing: Promise<void> | undefined;
   return {
-    url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: `${o.tls === undefined ? 'mqtt' : 'mqtts'}://${host.includes(':') ? `[${host}]` : host}:${listener.port}`,
     host,
-    port,
-    stats: () => ({ ...stats, connections: aedes.connectedClients }),
+    port: listener.port,
+    stats: () => ({ ...c.stats, connections: aedes.connectedClients, preauthHeldBytes: preauth.heldBytes, preauthHeldConnections: preauth.heldConnections }),
     close: () =>
-      (closing ??= new Promise<void>((resolve) => {
-        server.close();
-        for (const s of sockets) s.destroy();
-        aedes.close(() => resolve());
+      (closing ??= new Promise<void>((done) => {
+        listener.close();
+        aedes.close(() => done());
       })),
   };
 }

@@ -1,19 +1,30 @@
-// Broker identities: which username/password pairs are boxes and which are head-end nodes.
-// Either a static table, or box secrets derived from one master key (HMAC), so a plant of
-// 10,000 boxes needs no password table. Constant-time comparisons; no aedes import.
+// Broker identities: which usernames are boxes and which are head-end nodes, and the passwords
+// that prove them. Box secrets derive from the box master key (HMAC), so a plant of 10,000 boxes
+// needs no password table; node secrets come from a separate node key or table, in their own
+// username namespace (`<node>@headend`). Constant-time comparisons; no aedes import.
 
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ArgumentError } from '../../runtime/index.ts';
+import { ArgumentError, rejectUnknown } from '../../runtime/index.ts';
+import { NODE_USER_SUFFIX, mqttUsername } from '../../transport/mqtt-options.ts';
 import { isEndpointId } from '../../transport/mqtt-topics.ts';
 import type { Identity } from './broker-acl.ts';
 
 export interface CredentialStore {
-  /** The identity these credentials prove, or undefined. */
+  /** The identity these credentials prove, or undefined. `username` is the MQTT username. */
   verify(username: string, password: Uint8Array | string | undefined): Identity | undefined;
 }
 
 export interface Credential extends Identity {
   password: string;
+}
+
+/** Who an MQTT username claims to be: `<node>@headend` a node, a plain endpoint id a box. */
+export function claimedIdentity(username: string): Identity | undefined {
+  if (username.endsWith(NODE_USER_SUFFIX)) {
+    const id = username.slice(0, -NODE_USER_SUFFIX.length);
+    return isEndpointId(id) ? { role: 'headend', id } : undefined;
+  }
+  return isEndpointId(username) ? { role: 'box', id: username } : undefined;
 }
 
 /** The secret of box `boxId` under `masterKey`: what the box is provisioned with. */
@@ -22,15 +33,22 @@ export function derivedBoxSecret(masterKey: string | Uint8Array, boxId: string):
   return createHmac('sha256', masterKey).update(`weft-box:${boxId}`).digest('base64url');
 }
 
-/** A fixed table of identities (tests, small plants, head-end nodes). */
+/** The secret of head-end node `nodeId` under the node key (never the box master key). */
+export function derivedNodeSecret(nodeKey: string | Uint8Array, nodeId: string): string {
+  if (!isEndpointId(nodeId)) throw new ArgumentError(`bad node id "${nodeId}"`, 'nodeId');
+  return createHmac('sha256', nodeKey).update(`weft-node:${nodeId}`).digest('base64url');
+}
+
+/** A fixed table of identities (tests, small plants, head-end nodes), keyed by MQTT username. */
 export function staticCredentials(entries: readonly Credential[]): CredentialStore {
   const salt = randomBytes(16);
   const table = new Map<string, { who: Identity; digest: Buffer }>();
   for (const e of entries) {
     if (!isEndpointId(e.id)) throw new ArgumentError(`bad identity "${e.id}"`, 'id');
     if (e.role !== 'box' && e.role !== 'headend') throw new ArgumentError(`bad role for "${e.id}"`, 'role');
-    if (table.has(e.id)) throw new ArgumentError(`identity "${e.id}" listed twice`, 'id');
-    table.set(e.id, { who: { role: e.role, id: e.id }, digest: digest(salt, e.password) });
+    const user = mqttUsername(e.role, e.id);
+    if (table.has(user)) throw new ArgumentError(`identity "${e.id}" listed twice`, 'id');
+    table.set(user, { who: { role: e.role, id: e.id }, digest: digest(salt, e.password) });
   }
   return {
     verify(username, password) {
@@ -43,21 +61,50 @@ export function staticCredentials(entries: readonly Credential[]): CredentialSto
   };
 }
 
-/** Boxes prove `derivedBoxSecret(masterKey, id)`; head-end nodes come from a static table. */
+/** Boxes prove `derivedBoxSecret(masterKey, id)`; head-end nodes come from their own table. */
 export function derivedCredentials(masterKey: string | Uint8Array, headends: readonly Omit<Credential, 'role'>[]): CredentialStore {
   if (masterKey.length < 16) throw new ArgumentError('masterKey must be at least 16 bytes', 'masterKey');
   const nodes = staticCredentials(headends.map((h) => ({ ...h, role: 'headend' as const })));
-  const names = new Set(headends.map((h) => h.id));
   return {
     verify(username, password) {
-      if (names.has(username)) return nodes.verify(username, password);
-      if (!isEndpointId(username)) return undefined;
-      const want = Buffer.from(derivedBoxSecret(masterKey, username));
+      const claim = claimedIdentity(username);
+      if (claim === undefined) return undefined;
+      if (claim.role === 'headend') return nodes.verify(username, password);
+      const want = Buffer.from(derivedBoxSecret(masterKey, claim.id));
       const given = Buffer.from(password ?? '');
       if (given.length !== want.length || !timingSafeEqual(want, given)) return undefined;
-      return { role: 'box', id: username };
+      return claim;
     },
   };
+}
+
+export interface HeadendCredentials {
+  /** What the embedded broker checks. */
+  store: CredentialStore;
+  /** The password this node logs in with. */
+  nodePassword: string;
+}
+
+export interface HeadendKeys {
+  /** Box master key: boxes prove HMAC(boxKey, boxId). */
+  boxKey: string;
+  /** Node key: nodes prove HMAC(nodeKey, nodeId). Must differ from boxKey. Not needed with `password`. */
+  nodeKey?: string;
+  /** This node's id. */
+  node: string;
+  /** This node's password, given instead of deriving it from `nodeKey`. */
+  password?: string;
+}
+
+/** The credentials a head-end node runs with: its own password and the store of its embedded broker. */
+export function headendCredentials(o: HeadendKeys): HeadendCredentials {
+  rejectUnknown('headendCredentials', o, ['boxKey', 'nodeKey', 'node', 'password']);
+  if (o.password === undefined) {
+    if (typeof o.nodeKey !== 'string' || o.nodeKey.length < 16) throw new ArgumentError('headendCredentials: nodeKey of at least 16 bytes is required (or password)', 'nodeKey');
+    if (o.nodeKey === o.boxKey) throw new ArgumentError('headendCredentials: nodeKey must not be the box master key', 'nodeKey');
+  }
+  const nodePassword = o.password ?? derivedNodeSecret(o.nodeKey as string, o.node);
+  return { store: derivedCredentials(o.boxKey, [{ id: o.node, password: nodePassword }]), nodePassword };
 }
 
 function digest(salt: Buffer, password: Uint8Array | string): Buffer {

@@ -1,6 +1,6 @@
 // A size guard for the embedded broker's sockets: scans MQTT fixed headers as bytes arrive and
 // cuts a connection whose next packet declares more than the limit, before the broker buffers it.
-// FrameGuard is pure; guardReads attaches it to a socket. Must not import aedes.
+// FrameGuard is pure; guardReads attaches checks to a socket. Must not import aedes.
 
 import type { Socket } from 'node:net';
 
@@ -56,18 +56,17 @@ export class FrameGuard {
 }
 
 /**
- * Run every read of `socket` through `guard`. aedes reads its connection in paused mode
- * (`readable` + `read()`), so wrapping `read` sees every byte without an extra stream hop.
- * On an oversized packet the socket is destroyed and `onOversize` told the declared size.
+ * Run every read of `socket` through `inspect` (the frame guard, the pre-authentication guard).
+ * aedes reads its connection in paused mode (`readable` + `read()`), so wrapping `read` sees
+ * every byte without an extra stream hop. When `inspect` says no, the socket is destroyed before
+ * the broker sees the chunk.
  */
-export function guardReads(socket: Socket, guard: FrameGuard, onOversize: (size: number) => void): void {
+export function guardReads(socket: Socket, inspect: (chunk: Buffer) => boolean): void {
   const read = socket.read.bind(socket);
   socket.read = (size?: number): Buffer | string | null => {
     const chunk = read(size) as Buffer | string | null;
     if (chunk === null || typeof chunk === 'string') return chunk;
-    const over = guard.feed(chunk);
-    if (over === undefined) return chunk;
-    onOversize(over);
+    if (inspect(chunk)) return chunk;
     socket.destroy();
     return null;
   };

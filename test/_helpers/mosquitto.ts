@@ -1,6 +1,7 @@
 // Starts a real mosquitto on a free loopback port with a generated config: no anonymous access,
 // a password file (mosquitto_passwd when installed, else PBKDF2 lines written here), the Weft
-// per-box ACL, TCP_NODELAY. Stops it and removes its files after. No ava imports (bench uses it).
+// per-box ACL, TCP_NODELAY, optionally TLS with client certificates. Stops it and removes its
+// files after. No ava imports (bench uses it).
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
@@ -10,6 +11,7 @@ import { freeTcpPort } from './ports.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mosquittoAclFile } from '../../headend/broker/broker-acl.ts';
+import { mqttUsername } from '../../transport/mqtt-options.ts';
 import { TopicScheme } from '../../transport/mqtt-topics.ts';
 
 export interface MosquittoUser {
@@ -29,6 +31,16 @@ export interface MosquittoOptions {
   debugLog?: boolean;
   /** Write the password file without mosquitto_passwd even when it is installed. */
   ownPasswordFile?: boolean;
+  /** Serve MQTT over TLS (the url becomes mqtts://). */
+  tls?: MosquittoTls;
+}
+
+export interface MosquittoTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  /** Clients must present a certificate signed by `caFile`; its CN is the username (mTLS). */
+  requireCertificate?: boolean;
 }
 
 export interface RunningMosquitto {
@@ -63,6 +75,7 @@ async function startOnce(program: string, o: MosquittoOptions): Promise<RunningM
   writeFileSync(acl, o.aclText ?? mosquittoAclFile(topics, o.users.filter((u) => u.role === 'headend').map((u) => u.id)), { mode: 0o600 });
   const conf = [
     `listener ${port} 127.0.0.1`,
+    ...tlsLines(o.tls),
     'allow_anonymous false',
     `password_file ${passwd}`,
     `acl_file ${acl}`,
@@ -114,21 +127,30 @@ async function startOnce(program: string, o: MosquittoOptions): Promise<RunningM
     await stop();
     throw new Error(`mosquitto did not start: ${why}`);
   }
-  return { url: `mqtt://127.0.0.1:${port}`, port, dir, log: readLog, stop };
+  return { url: `${o.tls === undefined ? 'mqtt' : 'mqtts'}://127.0.0.1:${port}`, port, dir, log: readLog, stop };
+}
+
+function tlsLines(t: MosquittoTls | undefined): string[] {
+  if (t === undefined) return [];
+  const lines = [`cafile ${t.caFile}`, `certfile ${t.certFile}`, `keyfile ${t.keyFile}`, 'tls_version tlsv1.2'];
+  // The certificate's CN becomes the username: the identity comes from the certificate and the
+  // ACL patterns (%u) apply to it; a username the client sends is ignored.
+  if (t.requireCertificate === true) lines.push('require_certificate true', 'use_identity_as_username true');
+  return lines;
 }
 
 function writePasswords(file: string, users: MosquittoUser[], own: boolean): void {
   const tool = own ? undefined : ['/usr/bin/mosquitto_passwd', '/usr/sbin/mosquitto_passwd'].find((p) => existsSync(p));
   if (tool !== undefined) {
     writeFileSync(file, '', { mode: 0o600 });
-    for (const u of users) execFileSync(tool, ['-b', file, u.id, u.password], { stdio: 'ignore' });
+    for (const u of users) execFileSync(tool, ['-b', file, mqttUsername(u.role, u.id), u.password], { stdio: 'ignore' });
     return;
   }
   // mosquitto 2.x format: $7$<iterations>$<base64 salt>$<base64 PBKDF2-HMAC-SHA512, 64 bytes>
   const lines = users.map((u) => {
     const salt = randomBytes(12);
     const hash = pbkdf2Sync(u.password, salt, 101, 64, 'sha512');
-    return `${u.id}:$7$101$${salt.toString('base64')}$${hash.toString('base64')}`;
+    return `${mqttUsername(u.role, u.id)}:$7$101$${salt.toString('base64')}$${hash.toString('base64')}`;
   });
   writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
 }

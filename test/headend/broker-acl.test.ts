@@ -56,8 +56,11 @@ test('the mosquitto ACL file states the same rules', (t) => {
   const text = mosquittoAclFile(new TopicScheme(), ['node-1', 'node-2']);
   t.regex(text, /^pattern write weft\/up\/%u\/#$/m);
   t.regex(text, /^pattern read weft\/box\/%u\/#$/m);
-  t.regex(text, /^user node-2\ntopic read weft\/up\/#\ntopic write weft\/box\/#$/m);
+  t.regex(text, /^user node-2@headend\ntopic read weft\/up\/#\ntopic write weft\/box\/#$/m);
   t.notRegex(text, /readwrite|topic (read|write) #|weft\/#/);
+  t.notRegex(text, /^user node-1$/m, 'node users live in their own namespace');
+  t.throws(() => mosquittoAclFile(new TopicScheme(), ['node-1@headend']), { message: /bad node id/ });
+  t.false(acl.mayPublish({ role: 'box', id: 'node-1@headend' }, 'weft/up/node-1@headend/x/y/z'), 'no box identity outside the box id space');
 });
 
 test('static credentials: right password gives the identity, anything else nothing', (t) => {
@@ -66,7 +69,8 @@ test('static credentials: right password gives the identity, anything else nothi
     { id: 'node-1', role: 'headend', password: 'pn' },
   ]);
   t.deepEqual(c.verify('box-a', Buffer.from('pa')), { role: 'box', id: 'box-a' });
-  t.deepEqual(c.verify('node-1', 'pn'), { role: 'headend', id: 'node-1' });
+  t.deepEqual(c.verify('node-1@headend', 'pn'), { role: 'headend', id: 'node-1' });
+  t.is(c.verify('node-1', 'pn'), undefined, 'a node logs in only as <id>@headend');
   t.is(c.verify('box-a', 'pn'), undefined);
   t.is(c.verify('box-a', undefined), undefined);
   t.is(c.verify('mallory', 'pa'), undefined);
@@ -79,8 +83,10 @@ test('derived credentials: a box proves HMAC(master, id); head-end nodes come fr
   t.deepEqual(c.verify('box-123', derivedBoxSecret(key, 'box-123')), { role: 'box', id: 'box-123' });
   t.is(c.verify('box-124', derivedBoxSecret(key, 'box-123')), undefined);
   t.is(c.verify('box-123', derivedBoxSecret('another-master-key!', 'box-123')), undefined);
-  t.deepEqual(c.verify('node-1', 'pn'), { role: 'headend', id: 'node-1' });
-  t.is(c.verify('node-1', derivedBoxSecret(key, 'node-1')), undefined, 'a node name is never a box');
+  t.deepEqual(c.verify('node-1@headend', 'pn'), { role: 'headend', id: 'node-1' });
+  t.is(c.verify('node-1@headend', derivedBoxSecret(key, 'node-1')), undefined, 'a box secret never proves a node');
+  t.deepEqual(c.verify('node-1', derivedBoxSecret(key, 'node-1')), { role: 'box', id: 'node-1' }, 'a box called node-1 is a box, never the node');
+  t.is(c.verify('x@headend@headend', 'pn'), undefined);
   t.is(c.verify('a/#', 'x'), undefined);
   t.throws(() => derivedCredentials('short', []));
 });

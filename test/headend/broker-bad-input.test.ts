@@ -37,7 +37,7 @@ async function world(start: () => Promise<TestBroker>, maxBytes?: number): Promi
     server.receive(e);
   });
   const good = await transport(broker.url, 'box-b');
-  const client = new Channel({ self: good.address, write: (e) => good.send(e), timeoutMs: 2000 });
+  const client = new Channel({ self: good.address, write: (e) => good.send(e), timeoutMs: 10_000 }); // a liveness bound, not a latency goal: on two busy cores a round can take seconds
   good.onEnvelope((e) => client.receive(e));
   const raws: RawMqttClient[] = [];
   let asked = 0;

@@ -128,7 +128,7 @@ test('mosquitto MQTT 5: a redelivered QoS 1 message reaches a persistent-session
     const got: unknown[] = [];
     box.onEnvelope((e) => got.push(e.body));
     // The head-end's identity, publishing the same QoS 1 envelope twice, as a broker redelivering would.
-    const raw = await openRawClient(broker.url, { username: 'node-2', clientId: 'node-2', password: 'node-2-secret' });
+    const raw = await openRawClient(broker.url, { username: 'node-2@headend', clientId: 'node-2@headend', password: 'node-2-secret' });
     const bytes = Buffer.from(new EnvelopeCodec().encode({ v: 1, kind: 'req', id: 77, src: { vaddr: 'weft://headend/node-2/ingress' }, dst: boxAddress('box-a'), body: 'once' }));
     const topic = 'weft/box/box-a/box/box-a/inbox';
     await raw.publishAsync(topic, bytes, { qos: 1 });
