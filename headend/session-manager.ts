@@ -24,6 +24,9 @@ import type { AppCatalog } from './app-catalog.ts';
 import type { ClusterView, PlacementPolicy } from '../policy/index.ts';
 import type { Registry } from './registry/registry.ts';
 import type { StatisticsProcess } from './stats/statistics-process.ts';
+import type { BoxLocations } from './node/box-locations.ts';
+import { Endpoint } from './node/endpoints.ts';
+import { Membership } from './node/membership.ts';
 
 /** What the session manager needs of its node (HeadendNode satisfies it). */
 export interface SessionHost {
@@ -32,7 +35,8 @@ export interface SessionHost {
   readonly catalog: AppCatalog;
   readonly policy: PlacementPolicy;
   readonly statistics: StatisticsProcess;
-  readonly boxOf: Map<string, string>;
+  /** Which box hosts a module placed on a box (written only through BoxLocations). */
+  readonly boxes: BoxLocations;
   readonly clock: { now(): number };
   peerUdp(node: string): UdpAddress | undefined;
   /** Stop every instance this node runs for a session; how many were stopped. */
@@ -135,7 +139,7 @@ export class SessionManager {
       const p = placements.find((x) => x.module === m.name) as ModulePlacement;
       return { module: m.name, side: p.side, vaddr: formatVaddr({ app: req.app, session, module: m.name }) };
     });
-    for (const m of modules) if (m.side === 'box') h.boxOf.set(m.vaddr, req.boxId);
+    for (const m of modules) if (m.side === 'box') h.boxes.set(m.vaddr, req.boxId);
     if (node !== h.id) await h.registry.updateSession(session, { node }, claim.value.version);
     this.#live.set(session, { app: req.app, box: req.boxId, node, placements });
     this.counters.opened++;
@@ -164,8 +168,8 @@ export class SessionManager {
     if (!from.startsWith(`weft://box/${rec.box}/`) && !from.startsWith(`weft://${rec.app}/${rec.id}/`)) throw new RemoteError(Codes.FORBIDDEN, 'a session is closed by its own box');
     const udp = h.peerUdp(rec.node);
     if (rec.node === h.id) await h.stopSession(rec.id);
-    else if (udp !== undefined) await h.request({ vaddr: formatVaddr({ app: 'headend', session: rec.node, module: 'control' }), udp }, { session: rec.id }, ControlOps.stop).catch(() => undefined);
-    for (const [v, box] of h.boxOf) if (box === rec.box && v.startsWith(`weft://${rec.app}/${rec.id}/`)) h.boxOf.delete(v);
+    else if (udp !== undefined) await h.request({ vaddr: Membership.vaddr(rec.node, Endpoint.control), udp }, { session: rec.id }, ControlOps.stop).catch(() => undefined);
+    h.boxes.forgetSession(rec.app, rec.id, Object.keys(rec.placements));
     await h.registry.deleteSession(rec.id);
     this.#live.delete(rec.id);
     this.counters.closed++;
@@ -233,7 +237,7 @@ export class SessionManager {
     const udp = h.peerUdp(chosen);
     if (chosen !== h.id && udp !== undefined) {
       try {
-        await h.request({ vaddr: formatVaddr({ app: 'headend', session: chosen, module: 'control' }), udp }, { app, session, modules, states }, ControlOps.start, 10_000);
+        await h.request({ vaddr: Membership.vaddr(chosen, Endpoint.control), udp }, { app, session, modules, states }, ControlOps.start, 10_000);
         return chosen;
       } catch {
         // The chosen node failed to start it: run it here rather than fail the box.

@@ -3,7 +3,7 @@
 // message passes before it is delivered. Each failed check is a counted, logged rejection;
 // nothing here throws on bad input. No mqtt import (transport/mqtt.ts does the I/O).
 
-import { AddressError, type Address, type Envelope, type EnvelopeCodec } from '../runtime/index.ts';
+import { AddressError, VADDR_SCHEME, type Address, type Envelope, type EnvelopeCodec } from '../runtime/index.ts';
 import { BoxRoutes, DedupWindow, type MqttLogEvent, TokenBuckets } from './mqtt-ingress.ts';
 import type { ResolvedMqttOptions } from './mqtt-options.ts';
 import { type TopicScheme, boxOf } from './mqtt-topics.ts';
@@ -18,7 +18,7 @@ export type MqttStats = Record<
 
 /** Kinds that expect or carry an answer: sent at QoS 1, and the ones a broker may redeliver. */
 export const QOS1_KINDS: ReadonlySet<string> = new Set(['req', 'rep', 'err', 'ctl', 'ack']);
-const SCHEME = 'weft://';
+const SCHEME = VADDR_SCHEME;
 
 interface RoutingOptions {
   role: 'box' | 'headend';

@@ -1,0 +1,90 @@
+// Cluster membership of one node [c13, c16]: its member record in the registry, the peers it
+// knows (UDP pairs), the heartbeats that introduce new ones, the leader among the live nodes,
+// and the reports it sends to every peer. Holds no portions and routes nothing itself.
+
+import { formatVaddr, type Envelope, type UdpAddress } from '../../runtime/index.ts';
+import { HEADEND_APP } from '../../transport/mqtt-topics.ts';
+import type { Registry } from '../registry/registry.ts';
+
+/** Prefix of the member records (`weft://headend/*\/member-<node>`). */
+const MEMBER_PREFIX = 'member-';
+
+/** What membership needs of its node. */
+export interface MembershipHost {
+  readonly id: string;
+  readonly udpAddress: UdpAddress;
+  readonly registry: Pick<Registry, 'bind' | 'unbind' | 'listBySession'>;
+  /** Start watching a newly known peer's heartbeats. */
+  expect(node: string): void;
+  /** Liveness as the timing process sees it (undefined: not heard yet). */
+  isAlive(node: string): boolean | undefined;
+  /** Send over UDP (best effort). */
+  sendUdp(env: Envelope): void;
+}
+
+export class Membership {
+  readonly #host: MembershipHost;
+  readonly #peers = new Map<string, UdpAddress>();
+
+  constructor(host: MembershipHost) {
+    this.#host = host;
+  }
+
+  /** `weft://headend/<node>/<name>`. */
+  static vaddr(node: string, name: string): string {
+    return formatVaddr({ app: HEADEND_APP, session: node, module: name });
+  }
+
+  /** Register this node and learn the others. */
+  async join(): Promise<void> {
+    const h = this.#host;
+    await h.registry.bind(memberVaddr(h.id), { node: h.id, udp: h.udpAddress });
+    await this.refresh();
+  }
+
+  async leave(): Promise<void> {
+    await this.#host.registry.unbind(memberVaddr(this.#host.id)).catch(() => undefined);
+  }
+
+  /** Re-read cluster membership from the registry. */
+  async refresh(): Promise<void> {
+    const h = this.#host;
+    for (const r of await h.registry.listBySession(HEADEND_APP, '*')) {
+      if (!r.vaddr.includes(`/${MEMBER_PREFIX}`) || r.node === h.id || r.udp === undefined) continue;
+      if (!this.#peers.has(r.node)) h.expect(r.node);
+      this.#peers.set(r.node, r.udp);
+    }
+  }
+
+  peers(): string[] {
+    return [...this.#peers.keys()];
+  }
+
+  peerUdp(node: string): UdpAddress | undefined {
+    return node === this.#host.id ? this.#host.udpAddress : this.#peers.get(node);
+  }
+
+  /** A heartbeat from a node not known yet introduces it. */
+  heard(env: Envelope): void {
+    const hb = env.body as { node?: unknown; udp?: UdpAddress } | undefined;
+    if (typeof hb?.node === 'string' && hb.node !== this.#host.id && hb.udp !== undefined && !this.#peers.has(hb.node)) this.#peers.set(hb.node, hb.udp);
+  }
+
+  /** The lowest id among the nodes this one believes alive (itself included). */
+  leader(): boolean {
+    const h = this.#host;
+    return [h.id, ...this.peers().filter((p) => h.isAlive(p) !== false)].sort()[0] === h.id;
+  }
+
+  /** One `stat` envelope to `endpoint` on every known peer. */
+  toPeers(endpoint: string, op: string, body: unknown): void {
+    const h = this.#host;
+    for (const [node, udp] of this.#peers) {
+      h.sendUdp({ v: 1, kind: 'stat', id: 0, op, src: { vaddr: Membership.vaddr(h.id, endpoint), udp: h.udpAddress }, dst: { vaddr: Membership.vaddr(node, endpoint), udp }, body });
+    }
+  }
+}
+
+function memberVaddr(node: string): string {
+  return formatVaddr({ app: HEADEND_APP, session: '*', module: `${MEMBER_PREFIX}${node}` });
+}
