@@ -19,6 +19,8 @@ export type MqttStats = Record<
 /** Kinds that expect or carry an answer: sent at QoS 1, and the ones a broker may redeliver. */
 export const QOS1_KINDS: ReadonlySet<string> = new Set(['req', 'rep', 'err', 'ctl', 'ack']);
 const SCHEME = VADDR_SCHEME;
+/** `ext.by` of an envelope a box sent: `box:<authenticated id>` (docs/PROTOCOL.md). */
+export const BOX_PRINCIPAL = 'box:';
 
 interface RoutingOptions {
   role: 'box' | 'headend';
@@ -127,6 +129,9 @@ export class MqttRouting {
       return this.#reject('spoofed', box, topic, `source ${sv} is not on this box`);
     }
     if (o.dedup !== undefined && QOS1_KINDS.has(env.kind) && o.dedup.seen(`${sv}|${env.id}`)) return this.#reject('duplicate', box, topic);
+    // Identity from authentication, never from the body: the topic's box is the broker login
+    // (the ACL confines it to up/<own id>/#); whatever principal the box claimed is overwritten.
+    env.ext = { ...env.ext, by: `${BOX_PRINCIPAL}${box}` };
     return env;
   }
 
