@@ -23,6 +23,8 @@ import type { TrustedKeyJson } from '../runtime/app/index.ts';
 import type { AppCatalog } from './app-catalog.ts';
 import { Elastic } from './portions/elastic.ts';
 import { NODE_OPTIONS, type HeadendNodeOptions, type NodeCounters } from './node-options.ts';
+import { BoxGate } from './node/box-gate.ts';
+import type { RefusalReason } from './node/box-ingress.ts';
 import { BoxLocations } from './node/box-locations.ts';
 import { NodeDispatch } from './node/dispatch.ts';
 import { Endpoint } from './node/endpoints.ts';
@@ -72,6 +74,8 @@ export class HeadendNode {
   /** Which box hosts a virtual address (mutable and client modules placed on a box): its one writer. */
   readonly boxes: BoxLocations;
   readonly #dispatch: NodeDispatch;
+  /** Every envelope from a box passes here before dispatch (docs/SECURITY.md). */
+  readonly #gate: BoxGate;
   readonly #membership: Membership;
   readonly #lifecycle: PortionLifecycle;
   readonly #udp: Transport;
@@ -149,9 +153,22 @@ export class HeadendNode {
     this.services = new ServiceHost({ services: o.services ?? [], boxOf: (app, session) => this.sessions.boxOfSession(app, session) });
     this.sessions = new SessionManager(this);
     this.#control = this.#endpoints();
+    this.#gate = new BoxGate({
+      clock: this.clock,
+      log: (l) => this.#log(l),
+      localOwner: (session) => this.sessions.ownerOf(session),
+      lookup: (session) => this.registry.getSession(session),
+      pass: (e) => this.dispatch(e),
+      reply: (e) => this.dispatch(e),
+    });
     o.udp.onEnvelope((e) => this.dispatch(e));
     const broadcast = o.boxIngress === 'broadcast';
-    o.mqtt?.onEnvelope((e) => (broadcast && !this.#dispatch.mine(e) ? void this.counters.notMine++ : this.dispatch(e)));
+    o.mqtt?.onEnvelope((e) => (broadcast && !this.#dispatch.mine(e) ? void this.counters.notMine++ : this.#gate.admit(e)));
+  }
+
+  /** What the trust boundaries refused, by reason (docs/SECURITY.md); for the statistics and the dashboard. */
+  get security(): { refused: Readonly<Record<RefusalReason, number>> } {
+    return { refused: this.#gate.refusals.counts };
   }
 
   /** The node's local tables: endpoints and hosted modules by virtual address. */

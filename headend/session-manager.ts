@@ -8,6 +8,7 @@ import {
   Codes,
   RemoteError,
   SessionOps,
+  VADDR_SCHEME,
   checkModuleGet,
   checkOpenRequest,
   formatVaddr,
@@ -25,7 +26,9 @@ import type { ClusterView, PlacementPolicy } from '../policy/index.ts';
 import type { Registry } from './registry/registry.ts';
 import type { StatisticsProcess } from './stats/statistics-process.ts';
 import type { BoxLocations } from './node/box-locations.ts';
+import { boxPrincipal } from './node/box-ingress.ts';
 import { Endpoint } from './node/endpoints.ts';
+import { BOX_APP } from '../transport/mqtt-topics.ts';
 import { Membership } from './node/membership.ts';
 
 /** What the session manager needs of its node (HeadendNode satisfies it). */
@@ -100,10 +103,24 @@ export class SessionManager {
     return this.#live.get(session)?.box;
   }
 
+  /** The app and box of a session opened here (the MQTT ingress checks ownership with it). */
+  ownerOf(session: string): { app: string; box: string } | undefined {
+    return this.#live.get(session);
+  }
+
 
   /** Requests to the session ingress. */
   handle(env: Envelope): Promise<unknown> {
-    if (env.op === SessionOps.open) return this.open(checkOpenRequest(env.body), sessionIdFor(env));
+    if (env.op === SessionOps.open) {
+      const req = checkOpenRequest(env.body);
+      // Identity from authentication: a box opens sessions for itself only.
+      const by = boxPrincipal(env);
+      if (by !== undefined && by !== req.boxId) {
+        this.counters.refused++;
+        return Promise.reject(new RemoteError(Codes.FORBIDDEN, `box ${by} cannot open a session for box ${req.boxId}`, { reason: 'identity' }));
+      }
+      return this.open(req, sessionIdFor(env));
+    }
     if (env.op === SessionOps.close) return this.close(env);
     return Promise.reject(new RemoteError(Codes.NOT_FOUND, `no session operation "${env.op ?? ''}"`));
   }
@@ -165,7 +182,9 @@ export class SessionManager {
     if (rec === undefined) return { closed: false };
     // Only the box the session belongs to may close it (the MQTT ingress proves the box).
     const from = env.src.vaddr ?? '';
-    if (!from.startsWith(`weft://box/${rec.box}/`) && !from.startsWith(`weft://${rec.app}/${rec.id}/`)) throw new RemoteError(Codes.FORBIDDEN, 'a session is closed by its own box');
+    const by = boxPrincipal(env);
+    const own = from.startsWith(`${VADDR_SCHEME}${BOX_APP}/${rec.box}/`) || from.startsWith(`${VADDR_SCHEME}${rec.app}/${rec.id}/`);
+    if (!own || (by !== undefined && by !== rec.box)) throw new RemoteError(Codes.FORBIDDEN, 'a session is closed by its own box');
     const udp = h.peerUdp(rec.node);
     if (rec.node === h.id) await h.stopSession(rec.id);
     else if (udp !== undefined) await h.request({ vaddr: Membership.vaddr(rec.node, Endpoint.control), udp }, { session: rec.id }, ControlOps.stop).catch(() => undefined);
