@@ -26,7 +26,7 @@ import { NODE_OPTIONS, type HeadendNodeOptions, type NodeCounters } from './node
 import { BoxGate } from './node/box-gate.ts';
 import type { RefusalReason } from './node/box-ingress.ts';
 import { BoxLocations } from './node/box-locations.ts';
-import { NodeDispatch } from './node/dispatch.ts';
+import { NodeDispatch, type DispatchRefusals } from './node/dispatch.ts';
 import { Endpoint } from './node/endpoints.ts';
 import { PortionLifecycle } from './node/lifecycle.ts';
 import { Membership } from './node/membership.ts';
@@ -108,10 +108,11 @@ export class HeadendNode {
         udpAddress: udp,
         resolver: this.resolver,
         registry: o.registry,
-        portions: { has: (i) => this.portions.has(i), deliver: (i, m, e) => this.portions.deliver(i, m, e), pick: (i) => this.portions.pick(i) },
+        portions: { has: (i) => this.portions.has(i), deliver: (i, m, e) => this.portions.deliver(i, m, e), pick: (i) => this.portions.pick(i), spec: (i) => this.portions.spec(i) },
         replicaRoute: (env, v) => this.replicas.route(env, v),
         leader: () => this.#membership.leader(),
         controlVaddr: () => this.vaddr(Endpoint.control),
+        isNodeUdp: (u) => this.#membership.isNodeUdp(u),
       },
       udp: o.udp,
       mqtt: o.mqtt,
@@ -120,6 +121,7 @@ export class HeadendNode {
     this.#membership = new Membership({
       id: o.id,
       udpAddress: udp,
+      clock: this.clock,
       registry: o.registry,
       expect: (node) => this.timing.expect(node),
       isAlive: (node) => this.timing.isAlive(node),
@@ -167,8 +169,8 @@ export class HeadendNode {
   }
 
   /** What the trust boundaries refused, by reason (docs/SECURITY.md); for the statistics and the dashboard. */
-  get security(): { refused: Readonly<Record<RefusalReason, number>> } {
-    return { refused: this.#gate.refusals.counts };
+  get security(): { refused: Readonly<Record<RefusalReason, number>>; dispatch: Readonly<DispatchRefusals> } {
+    return { refused: this.#gate.refusals.counts, dispatch: this.#dispatch.refused };
   }
 
   /** The node's local tables: endpoints and hosted modules by virtual address. */

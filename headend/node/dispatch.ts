@@ -11,7 +11,7 @@ import type { PortionManager } from '../portions/portions.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { RegistryResolver } from '../registry/resolver.ts';
 import type { BoxLocations } from './box-locations.ts';
-import { DispatchTable, moduleOf, withoutLocal } from './table.ts';
+import { DispatchTable, withoutLocal } from './table.ts';
 
 const BOX_PREFIX = `${VADDR_SCHEME}${BOX_APP}/`;
 /** Endpoints any node may serve (`weft://headend/*` and below): with broadcast ingress only the leader does. */
@@ -22,13 +22,26 @@ export interface DispatchHost {
   readonly udpAddress: UdpAddress;
   readonly resolver: RegistryResolver;
   readonly registry: Pick<Registry, 'getSession'>;
-  readonly portions: Pick<PortionManager, 'has' | 'deliver' | 'pick'>;
+  readonly portions: Pick<PortionManager, 'has' | 'deliver' | 'pick' | 'spec'>;
   /** [c30] the node a share of a spread portion's requests goes to, or undefined for here. */
   replicaRoute(env: Envelope, vaddr: string): UdpAddress | undefined;
   /** With broadcast ingress: does this node serve the shared `weft://headend/*` endpoints? */
   leader(): boolean;
   /** Where this node's error replies come from. */
   controlVaddr(): string;
+  /** Is `udp` a registered node's (this one included)? Only those are sent requests and messages. */
+  isNodeUdp(udp: UdpAddress): Promise<boolean>;
+}
+
+/** Kinds that answer an envelope that came in: they go back to its source, wherever that is. */
+const ANSWERS: ReadonlySet<Envelope['kind']> = new Set(['rep', 'err', 'ack']);
+
+/** What dispatch refused to do (docs/SECURITY.md). */
+export interface DispatchRefusals {
+  /** Requests and messages not sent to a UDP address that is no registered node (no relaying). */
+  relay: number;
+  /** Envelopes whose queue id names an instance that does not serve their virtual address. */
+  queueMismatch: number;
 }
 
 
@@ -42,6 +55,7 @@ export interface DispatchOptions {
 export class NodeDispatch {
   readonly table = new DispatchTable();
   readonly counters: NodeCounters = { dispatched: 0, forwarded: 0, undeliverable: 0, clientStarted: 0, moved: 0, notMine: 0 };
+  readonly refused: DispatchRefusals = { relay: 0, queueMismatch: 0 };
   readonly #host: DispatchHost;
   readonly #boxes: BoxLocations;
   readonly #hasMqtt: boolean;
@@ -68,7 +82,7 @@ export class NodeDispatch {
     const dst = env.dst;
     const h = this.#host;
     if (dst.queue !== undefined && h.portions.has(dst.queue)) {
-      const module = moduleOf(dst.vaddr);
+      const module = this.#queueModule(dst.queue, dst.vaddr);
       if (module !== undefined && this.#deliver(dst.queue, module, env)) return;
     }
     const v = dst.vaddr;
@@ -142,8 +156,37 @@ export class NodeDispatch {
     if (v === undefined && dst.udp === undefined) return this.#undeliverable(env, 'no address left to route');
     this.counters.forwarded++;
     this.#locateBox(v, dst)
-      .then(() => this.#router.send(out))
+      .then(() => this.#mayRelay(env.kind, dst))
+      .then((may) => (may ? this.#router.send(out) : this.#refuseRelay(env)))
       .catch((e: unknown) => this.#undeliverable(env, (e as Error).message));
+  }
+
+  // No relaying: a request or message goes over UDP only to a registered node. Answers go back
+  // to their request's source (the UDP layer bounds their size against strangers).
+  async #mayRelay(kind: Envelope['kind'], dst: Address): Promise<boolean> {
+    if (dst.udp === undefined || ANSWERS.has(kind)) return true;
+    return this.#host.isNodeUdp(dst.udp);
+  }
+
+  #refuseRelay(env: Envelope): void {
+    this.refused.relay++;
+    this.#undeliverable(env, 'not a registered node');
+  }
+
+  // The module a queue id delivers to: only when that instance serves the envelope's virtual
+  // address (same app and session), so a queue id cannot reach another session's instance.
+  #queueModule(queue: string, vaddr: string | undefined): string | undefined {
+    if (vaddr === undefined) return undefined;
+    let v;
+    try {
+      v = parseVaddr(vaddr);
+    } catch {
+      return undefined;
+    }
+    const spec = this.#host.portions.spec(queue);
+    if (spec !== undefined && spec.app === v.app && spec.session === v.session) return v.module;
+    this.refused.queueMismatch++;
+    return undefined;
   }
 
   // A module placed on a box is found through its session record (placements and box); learn

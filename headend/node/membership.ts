@@ -2,9 +2,12 @@
 // knows (UDP pairs), the heartbeats that introduce new ones, the leader among the live nodes,
 // and the reports it sends to every peer. Holds no portions and routes nothing itself.
 
-import { formatVaddr, type Envelope, type UdpAddress } from '../../runtime/index.ts';
+import { formatVaddr, sameUdp, type Clock, type Envelope, type UdpAddress } from '../../runtime/index.ts';
 import { HEADEND_APP } from '../../transport/mqtt-topics.ts';
 import type { Registry } from '../registry/registry.ts';
+
+/** An unknown UDP pair re-reads the member records at most this often, ms (a stranger cannot make us hammer the registry). */
+export const REFRESH_MIN_MS = 1000;
 
 /** Prefix of the member records (`weft://headend/*\/member-<node>`). */
 const MEMBER_PREFIX = 'member-';
@@ -13,6 +16,7 @@ const MEMBER_PREFIX = 'member-';
 export interface MembershipHost {
   readonly id: string;
   readonly udpAddress: UdpAddress;
+  readonly clock: Clock;
   readonly registry: Pick<Registry, 'bind' | 'unbind' | 'listBySession'>;
   /** Start watching a newly known peer's heartbeats. */
   expect(node: string): void;
@@ -25,6 +29,7 @@ export interface MembershipHost {
 export class Membership {
   readonly #host: MembershipHost;
   readonly #peers = new Map<string, UdpAddress>();
+  #refreshedAt = Number.NEGATIVE_INFINITY;
 
   constructor(host: MembershipHost) {
     this.#host = host;
@@ -62,6 +67,22 @@ export class Membership {
 
   peerUdp(node: string): UdpAddress | undefined {
     return node === this.#host.id ? this.#host.udpAddress : this.#peers.get(node);
+  }
+
+  /** Is `udp` this node's or a known peer's? An unknown pair re-reads the registry (rate-limited) first. */
+  async isNodeUdp(udp: UdpAddress): Promise<boolean> {
+    if (this.#known(udp)) return true;
+    const now = this.#host.clock.now();
+    if (now - this.#refreshedAt < REFRESH_MIN_MS) return false;
+    this.#refreshedAt = now;
+    await this.refresh();
+    return this.#known(udp);
+  }
+
+  #known(udp: UdpAddress): boolean {
+    if (sameUdp(udp, this.#host.udpAddress)) return true;
+    for (const p of this.#peers.values()) if (sameUdp(udp, p)) return true;
+    return false;
   }
 
   /** A heartbeat from a node not known yet introduces it. */
