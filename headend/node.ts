@@ -153,7 +153,7 @@ export class HeadendNode {
     });
     this.replicas = new Replicas(this, o.replicas, (l) => this.#log(l));
     this.services = new ServiceHost({ services: o.services ?? [], boxOf: (app, session) => this.sessions.boxOfSession(app, session) });
-    this.sessions = new SessionManager(this);
+    this.sessions = new SessionManager(this, o.quotas);
     this.#control = this.#endpoints();
     this.#gate = new BoxGate({
       clock: this.clock,

@@ -13,6 +13,7 @@ import {
   checkOpenRequest,
   formatVaddr,
   type Address,
+  type Clock,
   type Envelope,
   type OpenReply,
   type OpenRequest,
@@ -27,6 +28,8 @@ import type { Registry } from './registry/registry.ts';
 import type { StatisticsProcess } from './stats/statistics-process.ts';
 import type { BoxLocations } from './node/box-locations.ts';
 import { boxPrincipal } from './node/box-ingress.ts';
+import { SessionQuota, quotaError, resolveQuotas, type BoxQuotas } from './node/quotas.ts';
+import { TokenBuckets } from '../transport/mqtt-ingress.ts';
 import { Endpoint } from './node/endpoints.ts';
 import { BOX_APP } from '../transport/mqtt-topics.ts';
 import { Membership } from './node/membership.ts';
@@ -40,7 +43,7 @@ export interface SessionHost {
   readonly statistics: StatisticsProcess;
   /** Which box hosts a module placed on a box (written only through BoxLocations). */
   readonly boxes: BoxLocations;
-  readonly clock: { now(): number };
+  readonly clock: Clock;
   peerUdp(node: string): UdpAddress | undefined;
   /** Stop every instance this node runs for a session; how many were stopped. */
   stopSession(session: string): Promise<number>;
@@ -83,10 +86,19 @@ interface Live {
 export class SessionManager {
   #host: SessionHost;
   #live = new Map<string, Live>();
+  /** Sessions per box, bounded (docs/SECURITY.md, "quotas"). */
+  readonly #quota: SessionQuota;
+  /** module.get per box. */
+  readonly #downloads: TokenBuckets;
+  readonly #downloadLimit: number;
   readonly counters = { opened: 0, closed: 0, refused: 0, replaced: 0, downloads: 0, reports: 0 };
 
-  constructor(host: SessionHost) {
+  constructor(host: SessionHost, quotas?: BoxQuotas) {
     this.#host = host;
+    const q = resolveQuotas(quotas);
+    this.#quota = new SessionQuota(q, async (id) => (await host.registry.getSession(id)) !== undefined);
+    this.#downloads = new TokenBuckets(q.downloads, host.clock, q.boxes);
+    this.#downloadLimit = q.downloads.burst;
   }
 
   get count(): number {
@@ -137,6 +149,22 @@ export class SessionManager {
       this.counters.refused++;
       throw new RemoteError(Codes.NOT_FOUND, `no app "${req.app}"`);
     }
+    try {
+      await this.#quota.reserve(req.boxId, id);
+    } catch (e) {
+      this.counters.refused++;
+      throw e;
+    }
+    try {
+      return await this.#open(req, id, pub);
+    } catch (e) {
+      this.#quota.release(req.boxId, id);
+      throw e;
+    }
+  }
+
+  async #open(req: OpenRequest, id: string, pub: NonNullable<ReturnType<AppCatalog['get']>>): Promise<OpenReply> {
+    const h = this.#host;
     // [c5] mutable modules go to the box only when its reported resources cover their needs.
     const placements = placeModules(pub.manifest, { memory: req.report.freeMemoryBytes, storage: req.report.storageFreeBytes, cpu: req.report.cpuClass });
     const session = id;
@@ -145,9 +173,13 @@ export class SessionManager {
     // through this record (its box), so it needs no location record of its own.
     const claim = await h.registry.createSession({ id: session, app: req.app, box: req.boxId, node: h.id, placements: sides });
     if (!claim.ok) {
-      if (claim.error.reason === 'exists') return NEVER as Promise<OpenReply>; // another node has it
+      if (claim.error.reason === 'exists') {
+        this.#quota.release(req.boxId, session);
+        return NEVER as Promise<OpenReply>; // another node has it
+      }
       throw new RemoteError(Codes.UNAVAILABLE, `could not record session ${session}: ${claim.error.reason}`);
     }
+    this.#quota.opened(req.boxId, session);
     const onHeadend = placements.filter((p) => p.side === 'headend').map((p) => p.module);
     const states: Record<string, Uint8Array> = {};
     for (const r of req.running ?? []) if (onHeadend.includes(r.module)) states[r.module] = r.state;
@@ -191,6 +223,7 @@ export class SessionManager {
     h.boxes.forgetSession(rec.app, rec.id, Object.keys(rec.placements));
     await h.registry.deleteSession(rec.id);
     this.#live.delete(rec.id);
+    this.#quota.release(rec.box, rec.id);
     this.counters.closed++;
     return { closed: true };
   }
@@ -198,6 +231,11 @@ export class SessionManager {
   /** `module.get` [c41]: the code of a module of the session's app, from this node. */
   moduleGet(env: Envelope): unknown {
     const req = checkModuleGet(env.body);
+    const box = boxPrincipal(env);
+    if (box !== undefined && !this.#downloads.take(box)) {
+      this.counters.refused++;
+      throw quotaError('downloads', `box ${box} is over its module download rate`, this.#downloadLimit);
+    }
     const live = this.#live.get(req.session);
     const app = live?.app ?? env.src.vaddr?.split('/')[2];
     const pub = app === undefined ? undefined : this.#host.catalog.get(app);
@@ -213,6 +251,8 @@ export class SessionManager {
     if (env.op === ControlOps.stop) {
       const id = (env.body as { session?: unknown } | undefined)?.session;
       if (typeof id !== 'string') throw new RemoteError(Codes.BAD_REQUEST, 'portion.stop: session must be a session id');
+      const live = this.#live.get(id);
+      if (live !== undefined) this.#quota.release(live.box, id);
       this.#live.delete(id);
       return { stopped: await this.#host.stopSession(id) };
     }
