@@ -155,14 +155,7 @@ export class HeadendNode {
     this.services = new ServiceHost({ services: o.services ?? [], boxOf: (app, session) => this.sessions.boxOfSession(app, session) });
     this.sessions = new SessionManager(this, o.quotas);
     this.#control = this.#endpoints();
-    this.#gate = new BoxGate({
-      clock: this.clock,
-      log: (l) => this.#log(l),
-      localOwner: (session) => this.sessions.ownerOf(session),
-      lookup: (session) => this.registry.getSession(session),
-      pass: (e) => this.dispatch(e),
-      reply: (e) => this.dispatch(e),
-    });
+    this.#gate = this.#boxGate();
     o.udp.onEnvelope((e) => this.dispatch(e));
     const broadcast = o.boxIngress === 'broadcast';
     o.mqtt?.onEnvelope((e) => (broadcast && !this.#dispatch.mine(e) ? void this.counters.notMine++ : this.#gate.admit(e)));
@@ -288,6 +281,18 @@ export class HeadendNode {
     this.table.endpoints.set(STATS_VADDR, stats);
     this.table.endpoints.set(this.vaddr(Endpoint.stats), stats);
     return this.#endpoint(this.vaddr(Endpoint.control), { onRequest: (e) => (e.op === ReplicaOps.start || e.op === ReplicaOps.stop ? this.replicas.control(e) : this.sessions.control(e)) });
+  }
+
+  // What a box sends passes this gate first: endpoint classes, session ownership (docs/SECURITY.md).
+  #boxGate(): BoxGate {
+    return new BoxGate({
+      clock: this.clock,
+      log: (l) => this.#log(l),
+      localOwner: (session) => this.sessions.ownerOf(session),
+      lookup: (session) => this.registry.getSession(session),
+      pass: (e) => this.dispatch(e),
+      reply: (e) => this.dispatch(e),
+    });
   }
 
   #fromPortion(env: Envelope, iid: string): void {

@@ -42,7 +42,12 @@ export interface DispatchRefusals {
   relay: number;
   /** Envelopes whose queue id names an instance that does not serve their virtual address. */
   queueMismatch: number;
+  /** Envelopes refused because the held queue of a moving instance was full (UNAVAILABLE: retry). */
+  heldFull: number;
 }
+
+/** Envelopes held for one moving instance; more are refused (UNAVAILABLE) rather than kept. */
+export const MAX_HELD = 10_000;
 
 
 export interface DispatchOptions {
@@ -55,7 +60,7 @@ export interface DispatchOptions {
 export class NodeDispatch {
   readonly table = new DispatchTable();
   readonly counters: NodeCounters = { dispatched: 0, forwarded: 0, undeliverable: 0, clientStarted: 0, moved: 0, notMine: 0 };
-  readonly refused: DispatchRefusals = { relay: 0, queueMismatch: 0 };
+  readonly refused: DispatchRefusals = { relay: 0, queueMismatch: 0, heldFull: 0 };
   readonly #host: DispatchHost;
   readonly #boxes: BoxLocations;
   readonly #hasMqtt: boolean;
@@ -140,7 +145,11 @@ export class NodeDispatch {
   #deliver(iid: string, module: string, env: Envelope): boolean {
     const held = this.#holding.get(iid);
     if (held !== undefined) {
-      held.push(env);
+      if (held.length < MAX_HELD) held.push(env);
+      else {
+        this.refused.heldFull++;
+        this.#undeliverable(env, `instance ${iid} is moving; retry`, Codes.UNAVAILABLE);
+      }
       return true;
     }
     return this.#host.portions.deliver(iid, module, env);
@@ -203,11 +212,11 @@ export class NodeDispatch {
     if (rec !== undefined && rec.app === parts.app && rec.placements[parts.module] === 'box') this.#boxes.set(v, rec.box);
   }
 
-  #undeliverable(env: Envelope, why: string): void {
+  #undeliverable(env: Envelope, why: string, code: number = Codes.NOT_FOUND): void {
     this.counters.undeliverable++;
     if (env.kind !== 'req' && env.kind !== 'ctl') return;
     const h = this.#host;
-    const reply: Envelope = { v: 1, kind: 'err', id: 0, corr: env.id, src: { vaddr: h.controlVaddr(), udp: h.udpAddress }, dst: env.src, body: { code: Codes.NOT_FOUND, message: `undeliverable: ${why}` } };
+    const reply: Envelope = { v: 1, kind: 'err', id: 0, corr: env.id, src: { vaddr: h.controlVaddr(), udp: h.udpAddress }, dst: env.src, body: { code, message: `undeliverable: ${why}` } };
     if (env.op !== undefined) reply.op = env.op;
     this.#router.send(reply).catch(() => undefined);
   }

@@ -7,7 +7,7 @@
 import test from 'ava';
 import type { Envelope, Transport, UdpAddress } from '../../runtime/index.ts';
 import { BoxLocations } from '../../headend/node/box-locations.ts';
-import { NodeDispatch, type DispatchHost } from '../../headend/node/dispatch.ts';
+import { MAX_HELD, NodeDispatch, type DispatchHost } from '../../headend/node/dispatch.ts';
 
 const SELF: UdpAddress = { host: '127.0.0.1', port: 4000 };
 const PEER: UdpAddress = { host: '127.0.0.1', port: 4001 };
@@ -100,4 +100,18 @@ test("a queue id reaches only an instance that serves the envelope's virtual add
   t.is(w.d.refused.queueMismatch, 1);
   w.d.dispatch(req({ vaddr: 'weft://mix/s2/counter', queue: 'p2.n1' }));
   t.is(w.delivered[1]?.iid, 'p2.n1', 'a matching queue id still goes straight to its instance');
+});
+
+test('the held queue of a moving instance is bounded; what it holds is released in order', (t) => {
+  const w = world();
+  const release = w.d.hold('p1.n1');
+  for (let i = 0; i <= MAX_HELD; i++) w.d.dispatch({ ...req({ vaddr: 'weft://mix/s1/counter', queue: 'p1.n1' }), id: i + 1 });
+  t.is(w.delivered.length, 0, 'held while moving');
+  t.is(w.d.refused.heldFull, 1, 'one past the bound is refused (UNAVAILABLE), not kept');
+  release();
+  t.is(w.delivered.length, MAX_HELD);
+  t.deepEqual(
+    w.delivered.slice(0, 3).map((x) => x.env.id),
+    [1, 2, 3],
+  );
 });
