@@ -26,6 +26,8 @@ export function dashboardState(node: HeadendNode, boxes: unknown[] = []): unknow
     nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, ageMs: e.ageMs, sessions: e.stats.sessions, workers: e.stats.workers, cpu: e.stats.cpu.util, rss: e.stats.memory.rss, loopP99Ms: e.stats.loop.p99Ms, waitMs: e.stats.waitMs })),
     counters: node.counters,
     sessions: node.sessions.counters,
+    // What the trust boundaries refused (docs/SECURITY.md).
+    security: node.security,
     boxes,
   };
 }
@@ -55,7 +57,8 @@ async function tick() {
     s.nodes.map((n) => row([esc(n.node), '<span class="' + (n.state === 'ok' ? 'ok' : 'bad') + '">' + n.state + '</span>', n.sessions, n.workers, (n.cpu * 100).toFixed(0) + '%', (n.rss / 1e6).toFixed(0), n.loopP99Ms.toFixed(1), n.waitMs.toFixed(1)], 'td')).join('');
   document.getElementById('boxes').innerHTML = row(['box','profile','state','session','node','search runs','screen'], 'th') +
     s.boxes.map((b) => row([esc(b.id), esc(b.profile), esc(b.state), esc(b.session ? b.session.session : '-'), esc(b.session ? b.session.node : '-'), esc(WHERE[b.search] || b.search), tv(b.screen)], 'td')).join('');
-  document.getElementById('counters').textContent = 'envelopes routed ' + s.counters.dispatched + ', forwarded ' + s.counters.forwarded + ', sessions opened ' + s.sessions.opened + ', module downloads ' + s.sessions.downloads;
+  document.getElementById('counters').textContent = 'envelopes routed ' + s.counters.dispatched + ', forwarded ' + s.counters.forwarded + ', sessions opened ' + s.sessions.opened + ', module downloads ' + s.sessions.downloads +
+    ', box envelopes refused ' + Object.values(s.security.refused).reduce((a, b) => a + b, 0) + ', relays refused ' + s.security.dispatch.relay;
 }
 tick(); setInterval(tick, 1000);
 </script></body></html>`;
