@@ -4,7 +4,8 @@
 // order while a lookup is out. Refusals are answered with a typed error, counted and logged once
 // per box per minute. Holds bounded state only; routes nothing itself.
 
-import { Codes, type Clock, type Envelope } from '../../runtime/index.ts';
+import { Codes, parseVaddr, type Clock, type Envelope } from '../../runtime/index.ts';
+import { boxOf } from '../../transport/mqtt-topics.ts';
 import { RefusalLog, boxPrincipal, classifyFromBox, type OwnedCheck, type Refusal } from './box-ingress.ts';
 
 /** Session owners remembered (oldest forgotten first; the registry is asked again). */
@@ -78,23 +79,46 @@ export class BoxGate {
     this.#owners.set(session, owner);
   }
 
+  // The source is the box's own endpoint, or a module of a session it is known to own.
+  #answerable(env: Envelope): boolean {
+    const box = boxPrincipal(env);
+    const src = env.src.vaddr;
+    if (box === undefined || src === undefined) return false;
+    if (boxOf(src) === box) return true;
+    try {
+      return this.#owner(parseVaddr(src).session)?.box === box;
+    } catch {
+      return false;
+    }
+  }
+
   #owner(session: string): SessionOwner | undefined {
     return this.#host.localOwner(session) ?? this.#owners.get(session);
   }
 
-  #verdict(c: OwnedCheck): Verdict {
-    let unknown = false;
+  // `final`: the registry was asked; a session still unknown is refused, not looked up.
+  #verdict(c: OwnedCheck, final = false): Verdict {
+    let unknown: OwnedCheck['sessions'][number] | undefined;
     for (const s of c.sessions) {
       const o = this.#owner(s.session);
-      if (o === undefined) unknown = true;
-      else if (o.box !== c.box || o.app !== s.app) return { reason: 'other-session', code: Codes.FORBIDDEN, message: `session ${s.session} is not this box's` };
+      if (o === undefined) unknown ??= s;
+      else if (o.box !== c.box || o.app !== s.app) return notOwned(s);
     }
-    return unknown ? 'unknown' : 'ok';
+    if (unknown === undefined) return 'ok';
+    return final ? noSession(unknown) : 'unknown';
   }
 
   // Envelopes of one box, in arrival order, each after the lookups it needs.
   async #drain(box: string): Promise<void> {
     const queue = this.#waiting.get(box) as Envelope[];
+    try {
+      await this.#drainQueue(queue);
+    } finally {
+      this.#waiting.delete(box);
+    }
+  }
+
+  async #drainQueue(queue: Envelope[]): Promise<void> {
     while (queue.length > 0) {
       const env = queue[0] as Envelope;
       const c = classifyFromBox(env);
@@ -106,21 +130,30 @@ export class BoxGate {
         }
       }
       queue.shift();
-      const v = 'reason' in c ? c : this.#verdict(c);
+      const v = 'reason' in c ? c : this.#verdict(c, true);
       if (v === 'ok') this.#host.pass(env);
-      else if (v === 'unknown') this.#refuse(env, { reason: 'no-session', code: Codes.NO_SESSION, message: 'no such session: open one first' });
-      else this.#refuse(env, v);
+      else if (v !== 'unknown') this.#refuse(env, v);
     }
-    this.#waiting.delete(box);
   }
 
   #refuse(env: Envelope, r: Refusal): void {
     this.refusals.refused(boxPrincipal(env), r, env);
-    // Never answer a stranger, nor to an address that is not the sender's own.
-    if (r.reason === 'unauthenticated' || r.reason === 'spoofed-source' || r.reason === 'bad-address') return;
+    // Never answer a stranger, nor to an address not proven to be the sender's own.
     if (env.kind !== 'req' && env.kind !== 'ctl') return;
+    if (r.reason === 'unauthenticated' || r.reason === 'spoofed-source' || !this.#answerable(env)) return;
     const reply: Envelope = { v: 1, kind: 'err', id: 0, corr: env.id, src: { vaddr: env.dst.vaddr as string }, dst: env.src, body: { code: r.code, message: r.message, data: { reason: r.reason } } };
     if (env.op !== undefined) reply.op = env.op;
     this.#host.reply(reply);
   }
+}
+
+function notOwned(s: OwnedCheck['sessions'][number]): Refusal {
+  if (s.source) return { reason: 'spoofed-source', code: Codes.FORBIDDEN, message: `sent from session ${s.session}, which is not this box's` };
+  return { reason: 'other-session', code: Codes.FORBIDDEN, message: `session ${s.session} is not this box's` };
+}
+
+// After the lookups: a source nobody opened is spoofed (not answered); a destination is unknown.
+function noSession(s: OwnedCheck['sessions'][number]): Refusal {
+  if (s.source) return { reason: 'spoofed-source', code: Codes.FORBIDDEN, message: `sent from session ${s.session}, which nobody opened` };
+  return { reason: 'no-session', code: Codes.NO_SESSION, message: `no session ${s.session}: open one first` };
 }

@@ -32,7 +32,8 @@ export function boxPrincipal(env: Envelope): string | undefined {
 /** Sessions whose owner must be the sending box before its envelope is dispatched. */
 export interface OwnedCheck {
   box: string;
-  sessions: { app: string; session: string }[];
+  /** `source`: the session of the sending address (a mismatch there is a spoofed source, never answered). */
+  sessions: { app: string; session: string; source: boolean }[];
 }
 
 /** Box-facing endpoints (module name on `weft://headend/<node or *>/`) and the ops each takes. */
@@ -70,7 +71,7 @@ export function classifyFromBox(env: Envelope): Refusal | OwnedCheck {
   if (src.app === BOX_APP ? boxOf(env.src.vaddr as string) !== box : src.app === HEADEND_APP || src.session === '*') {
     return refusal('spoofed-source', 'a box speaks only from its own addresses');
   }
-  if (src.app !== BOX_APP) sessions.push({ app: src.app, session: src.session });
+  if (src.app !== BOX_APP) sessions.push({ app: src.app, session: src.session, source: true });
   if (dst.app === HEADEND_APP) {
     const ops = BOX_FACING.get(dst.module);
     if (ops === undefined || dst.instance !== undefined) return refusal('node-internal', `${dst.module} is not a box-facing endpoint`);
@@ -79,7 +80,7 @@ export function classifyFromBox(env: Envelope): Refusal | OwnedCheck {
   }
   if (dst.app === BOX_APP) return refusal('other-box', 'boxes do not reach other boxes through the head-end');
   if (dst.session === '*') return refusal('shared-portion', 'shared portions are reached by server portions, not boxes');
-  if (!(dst.app === src.app && dst.session === src.session)) sessions.push({ app: dst.app, session: dst.session });
+  if (!(dst.app === src.app && dst.session === src.session)) sessions.push({ app: dst.app, session: dst.session, source: false });
   return { box, sessions };
 }
 
