@@ -237,6 +237,7 @@ export class SessionManager {
       throw quotaError('downloads', `box ${box} is over its module download rate`, this.#downloadLimit);
     }
     const live = this.#live.get(req.session);
+    if (box !== undefined && live !== undefined && live.box !== box) throw new RemoteError(Codes.FORBIDDEN, `session ${req.session} is not box ${box}'s`);
     const app = live?.app ?? env.src.vaddr?.split('/')[2];
     const pub = app === undefined ? undefined : this.#host.catalog.get(app);
     const entry = pub?.manifest.modules.find((m) => m.name === req.module);

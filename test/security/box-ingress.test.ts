@@ -111,3 +111,10 @@ test.serial("a box cannot reach another box's session portion, nor a shared or n
   t.like(await w.a.ch.request({ vaddr: as.dasp }, 'mine'), { n: 1 });
   t.true(w.logs.filter((l) => l.includes('refused box box-a')).length <= 2, 'logged once per box per minute, not per attempt');
 });
+
+test.serial("a box cannot download modules through another box's session", async (t) => {
+  const bs = (await w.registry.listSessions({ app: 'mix' })).find((s) => s.box === 'box-b');
+  if (bs === undefined) return t.fail('box-b has a session');
+  await refusedWith(t, w.a.ch.request({ vaddr: w.node.vaddr('modules') }, { session: bs.id, module: 'search' }, { op: SessionOps.moduleGet }), Codes.FORBIDDEN);
+  t.like(await w.b.ch.request({ vaddr: w.node.vaddr('modules') }, { session: bs.id, module: 'search' }, { op: SessionOps.moduleGet }), { module: 'search' });
+});
