@@ -81,8 +81,12 @@ test('a closed session frees its place in the quota, also when another node clos
 
 test('module downloads per box are rate-limited (QUOTA, data.quota = downloads) and refill with time', async (t) => {
   const w = await world({ downloads: { perSec: 1, burst: 4 } });
-  const s = (await w.sm.handle(openEnv('box-a'))) as { session: string; node: string };
-  const get = (box: string) => () => w.sm.moduleGet(fromBox(box, SessionOps.moduleGet, { session: s.session, module: 'ui' }, `weft://headend/${s.node}/modules`));
+  const mine: Record<string, { session: string; node: string }> = {};
+  for (const box of ['box-a', 'box-b']) mine[box] = (await w.sm.handle(openEnv(box))) as { session: string; node: string };
+  const get = (box: string) => () => {
+    const s = mine[box] as { session: string; node: string };
+    return w.sm.moduleGet(fromBox(box, SessionOps.moduleGet, { session: s.session, module: 'ui' }, `weft://headend/${s.node}/modules`));
+  };
   for (let i = 0; i < 4; i++) t.notThrows(get('box-a'));
   t.is(quotaOf(t.throws(get('box-a'))), 'downloads');
   t.notThrows(get('box-b'), 'per box');
