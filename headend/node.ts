@@ -162,8 +162,8 @@ export class HeadendNode {
   }
 
   /** What the trust boundaries refused, by reason (docs/SECURITY.md); for the statistics and the dashboard. */
-  get security(): { refused: Readonly<Record<RefusalReason, number>>; dispatch: Readonly<DispatchRefusals> } {
-    return { refused: this.#gate.refusals.counts, dispatch: this.#dispatch.refused };
+  get security(): { refused: Readonly<Record<RefusalReason, number>>; dispatch: Readonly<DispatchRefusals>; strangers: number } {
+    return { refused: this.#gate.refusals.counts, dispatch: this.#dispatch.refused, strangers: this.#membership.strangers };
   }
 
   /** The node's local tables: endpoints and hosted modules by virtual address. */
@@ -314,16 +314,14 @@ export class HeadendNode {
   }
 
   #stat(env: Envelope): void {
-    if (env.op === TIMING_OPS.beat) {
-      this.timing.receive(env);
-      this.#membership.heard(env);
-      return;
-    }
     if (env.op === SessionOps.report) {
       this.sessions.boxReport(env);
       return;
     }
-    this.statistics.receive(env);
+    // Heartbeats and node reports count only from nodes with a member record (docs/SECURITY.md).
+    if (!this.#membership.heard(env)) return;
+    if (env.op === TIMING_OPS.beat) this.timing.receive(env);
+    else this.statistics.receive(env);
   }
 
   async #peerDead(node: string, reason: string): Promise<void> {

@@ -1,6 +1,7 @@
 // Cluster membership of one node [c13, c16]: its member record in the registry, the peers it
-// knows (UDP pairs), the heartbeats that introduce new ones, the leader among the live nodes,
-// and the reports it sends to every peer. Holds no portions and routes nothing itself.
+// knows (UDP pairs, from the registry only: a heartbeat never introduces a node by itself), the
+// leader among the live nodes, and the reports it sends to every peer. Holds no portions and
+// routes nothing itself.
 
 import { formatVaddr, sameUdp, type Clock, type Envelope, type UdpAddress } from '../../runtime/index.ts';
 import { HEADEND_APP } from '../../transport/mqtt-topics.ts';
@@ -30,6 +31,7 @@ export class Membership {
   readonly #host: MembershipHost;
   readonly #peers = new Map<string, UdpAddress>();
   #refreshedAt = Number.NEGATIVE_INFINITY;
+  #strangers = 0;
 
   constructor(host: MembershipHost) {
     this.#host = host;
@@ -72,11 +74,31 @@ export class Membership {
   /** Is `udp` this node's or a known peer's? An unknown pair re-reads the registry (rate-limited) first. */
   async isNodeUdp(udp: UdpAddress): Promise<boolean> {
     if (this.#known(udp)) return true;
+    await this.#refreshLimited();
+    return this.#known(udp);
+  }
+
+  /** Is `node` this node or a peer with a member record? */
+  isMember(node: string): boolean {
+    return node === this.#host.id || this.#peers.has(node);
+  }
+
+  /** Reports from nodes without a member record, dropped (docs/SECURITY.md). */
+  get strangers(): number {
+    return this.#strangers;
+  }
+
+  /** Count a report from a stranger, and look in the registry (rate-limited): it may have just joined. */
+  stranger(): void {
+    this.#strangers++;
+    void this.#refreshLimited().catch(() => undefined);
+  }
+
+  async #refreshLimited(): Promise<void> {
     const now = this.#host.clock.now();
-    if (now - this.#refreshedAt < REFRESH_MIN_MS) return false;
+    if (now - this.#refreshedAt < REFRESH_MIN_MS) return;
     this.#refreshedAt = now;
     await this.refresh();
-    return this.#known(udp);
   }
 
   #known(udp: UdpAddress): boolean {
@@ -85,10 +107,15 @@ export class Membership {
     return false;
   }
 
-  /** A heartbeat from a node not known yet introduces it. */
-  heard(env: Envelope): void {
-    const hb = env.body as { node?: unknown; udp?: UdpAddress } | undefined;
-    if (typeof hb?.node === 'string' && hb.node !== this.#host.id && hb.udp !== undefined && !this.#peers.has(hb.node)) this.#peers.set(hb.node, hb.udp);
+  /**
+   * A heartbeat or node report arrived: true when its node is a member. A node not known yet is
+   * looked up in the registry (it may have just joined); its own claim of a UDP pair is never used.
+   */
+  heard(env: Envelope): boolean {
+    const node = (env.body as { node?: unknown } | undefined)?.node;
+    if (typeof node === 'string' && this.isMember(node)) return true;
+    this.stranger();
+    return false;
   }
 
   /** The lowest id among the nodes this one believes alive (itself included). */
