@@ -268,7 +268,13 @@ export class SessionManager {
   /** A box's periodic resource report [c5]: counted; placement uses the report session.open carries. */
   boxReport(env: Envelope): void {
     const r = env.body as ResourceReport | undefined;
-    if (r !== undefined && typeof r.boxId === 'string') this.counters.reports++;
+    if (r === undefined || typeof r.boxId !== 'string') return;
+    const by = boxPrincipal(env);
+    if (by !== undefined && by !== r.boxId) {
+      this.counters.refused++;
+      return;
+    }
+    this.counters.reports++;
   }
 
   /** Re-place the sessions of a dead node [c16]: start their portions on live nodes. */

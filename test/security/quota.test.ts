@@ -112,3 +112,13 @@ test('the box-location map is bounded and forgets a closed session by name', (t)
   t.false(boxes.has('weft://mix/s9/ui'));
   t.throws(() => new BoxLocations(new Map(), 0), { message: /max/ });
 });
+
+test('a resource report is taken only from the box it describes', async (t) => {
+  const w = await world();
+  const report = (box: string, about: string) => ({ ...fromBox(box, SessionOps.report, { boxId: about, profile: 'legacy-sd' }, 'weft://headend/*/stats'), kind: 'stat' as const });
+  w.sm.boxReport(report('box-a', 'box-a'));
+  w.sm.boxReport(report('box-a', 'box-b'));
+  t.is(w.sm.counters.reports, 1, "box-a's report about box-b is dropped");
+  t.is(w.sm.counters.refused, 1);
+  await w.registry.close();
+});
