@@ -15,6 +15,7 @@ import { AppCatalog } from './app-catalog.ts';
 import { derivedBoxSecret, headendCredentials } from './broker/broker-auth.ts';
 import { startAedesBroker, type EmbeddedBroker } from './broker/broker-aedes.ts';
 import { HeadendNode } from './node.ts';
+import type { BoxQuotas } from './node/quotas.ts';
 import { RedisRegistry } from './registry/registry-redis.ts';
 import { SqliteRegistry } from './registry/registry-sqlite.ts';
 import type { Registry } from './registry/registry.ts';
@@ -60,10 +61,12 @@ export interface HeadendConfig {
   intervalMs?: number;
   /** Worker threads kept ready. Default 1. */
   spareThreads?: number;
+  /** Per-box quotas (sessions, module downloads, map bounds); defaults in headend/node/quotas.ts. */
+  quotas?: BoxQuotas;
   log?: (line: string) => void;
 }
 
-const KEYS = ['node', 'broker', 'brokerPort', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'intervalMs', 'spareThreads', 'log'];
+const KEYS = ['node', 'broker', 'brokerPort', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'intervalMs', 'spareThreads', 'quotas', 'log'];
 
 export interface RunningHeadend {
   node: HeadendNode;
@@ -134,6 +137,7 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
       boxIngress: config.broker === undefined || config.broker === 'embedded' || config.shareGroup !== undefined ? 'shared' : 'broadcast',
       services: [epgService({ from, channels: 24 }), guideService({ from, channels: 24 }), vodService({ now: () => Date.now() })],
       intervalMs: config.intervalMs ?? 1000,
+      ...(config.quotas === undefined ? {} : { quotas: config.quotas }),
       log,
     });
     await pool.warm();

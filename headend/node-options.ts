@@ -9,6 +9,7 @@ import type { PlacementPolicy } from '../policy/index.ts';
 import type { Registry } from './registry/registry.ts';
 import type { ReplicaOptions } from './portions/replicas.ts';
 import type { HeadendService } from './services/index.ts';
+import type { BoxQuotas } from './node/quotas.ts';
 import type { WorkerPool } from './portions/worker-pool.ts';
 
 export interface HeadendNodeOptions {
@@ -48,9 +49,11 @@ export interface HeadendNodeOptions {
   elastic?: ElasticOptions;
   /** Replicas of saturated shared portions on other nodes: the saturation rule's thresholds [c25, c30]. */
   replicas?: ReplicaOptions;
+  /** Per-box quotas: sessions per box, module downloads per box, bounds of per-box maps (node/quotas.ts). */
+  quotas?: BoxQuotas;
 }
 
-export const NODE_OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas'];
+export const NODE_OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas', 'quotas'];
 
 export interface NodeCounters {
   dispatched: number;

@@ -1,17 +1,15 @@
-// One head-end server process [c13-c15]: hosts server portions in worker threads, serves the
-// session ingress, the service interface and the module downloads, takes part in statistics
-// and heartbeats, and routes every envelope: local queues, UDP to other nodes, MQTT to boxes.
-// It receives its transports, registry and pool; it opens no socket itself.
+// One head-end server process [c13-c15]: wires its parts and exposes them. Routing (dispatch
+// and its held queue), membership and the portion lifecycle live in headend/node/, each behind a
+// narrow host interface; this class owns the endpoints and the statistics/timing wiring. It
+// receives its transports, registry and pool; it opens no socket itself.
 
 import { availableParallelism } from 'node:os';
 import {
   ArgumentError,
   Channel,
-  Codes,
-  RemoteError,
-  Router,
-  formatVaddr,
-  parseVaddr,
+  SESSIONS_VADDR,
+  STATS_VADDR,
+  SessionOps,
   rejectUnknown,
   systemClock,
   type Address,
@@ -24,20 +22,36 @@ import {
 import type { TrustedKeyJson } from '../runtime/app/index.ts';
 import type { AppCatalog } from './app-catalog.ts';
 import { Elastic } from './portions/elastic.ts';
-import { movePortion } from './node-migration.ts';
 import { NODE_OPTIONS, type HeadendNodeOptions, type NodeCounters } from './node-options.ts';
-import { DispatchTable, moduleOf, withoutLocal } from './node-dispatch.ts';
+import { BoxGate } from './node/box-gate.ts';
+import type { RefusalReason } from './node/box-ingress.ts';
+import { BoxLocations } from './node/box-locations.ts';
+import { NodeDispatch, type DispatchRefusals } from './node/dispatch.ts';
+import { Endpoint } from './node/endpoints.ts';
+import { PortionLifecycle } from './node/lifecycle.ts';
+import { Membership } from './node/membership.ts';
+import { movePortion } from './node/migration.ts';
+import type { DispatchTable } from './node/table.ts';
 import { Balancer, type PlacementPolicy } from '../policy/index.ts';
 import { SERVICES_NAME, type PortionSpec } from './portions/portion-protocol.ts';
 import { PortionManager } from './portions/portions.ts';
 import type { Registry } from './registry/registry.ts';
-import { Replicas } from './portions/replicas.ts';
+import { ReplicaOps, Replicas } from './portions/replicas.ts';
 import { RegistryResolver } from './registry/resolver.ts';
 import { ServiceHost } from './services/index.ts';
 import { SessionManager } from './session-manager.ts';
 import { NodeSampler } from './stats/statistics-sampler.ts';
 import { StatisticsProcess } from './stats/statistics-process.ts';
-import { TimingProcess } from './stats/timing.ts';
+import { TIMING_OPS, TimingProcess } from './stats/timing.ts';
+
+/** Default statistics report and heartbeat interval, ms. */
+const DEFAULT_INTERVAL_MS = 1000;
+/** Default deadline of one event in a portion, ms (wall time on a shared, loaded server). */
+const DEFAULT_PORTION_DEADLINE_MS = 1000;
+/** Default timeout of a node-to-node control request, ms. */
+const CONTROL_TIMEOUT_MS = 5000;
+/** Default time a migration waits for in-flight requests to finish, ms. */
+const DRAIN_MS = 5000;
 
 export class HeadendNode {
   readonly id: string;
@@ -57,24 +71,19 @@ export class HeadendNode {
   readonly trusted: TrustedKeyJson[];
   readonly clock: Clock;
   readonly policy: PlacementPolicy;
-  readonly table = new DispatchTable();
-  #udp: Transport;
-  #mqtt: Transport | undefined;
-  #router: Router;
-  #sampler: NodeSampler;
-  #portionMemory: number | undefined;
-  #portionDeadline: number;
-  #capacity: number;
-  #log: (line: string) => void;
-  #iid = 0;
-  #peers = new Map<string, UdpAddress>();
+  /** Which box hosts a virtual address (mutable and client modules placed on a box): its one writer. */
+  readonly boxes: BoxLocations;
+  readonly #dispatch: NodeDispatch;
+  /** Every envelope from a box passes here before dispatch (docs/SECURITY.md). */
+  readonly #gate: BoxGate;
+  readonly #membership: Membership;
+  readonly #lifecycle: PortionLifecycle;
+  readonly #udp: Transport;
+  readonly #sampler: NodeSampler;
+  readonly #capacity: number;
+  readonly #log: (line: string) => void;
   #control: Channel;
   #closed = false;
-  /** Instances being moved: envelopes for them wait here [c31]. */
-  readonly holding = new Map<string, Envelope[]>();
-  /** Boxes hosting a virtual address (mutable and client modules placed on a box). */
-  readonly boxOf: Map<string, string>;
-  readonly counters: NodeCounters = { dispatched: 0, forwarded: 0, undeliverable: 0, clientStarted: 0, moved: 0, notMine: 0 };
 
   constructor(o: HeadendNodeOptions) {
     rejectUnknown('HeadendNode', o, NODE_OPTIONS);
@@ -82,24 +91,42 @@ export class HeadendNode {
     if (udp === undefined) throw new ArgumentError('HeadendNode: udp must be a UDP transport', 'udp');
     this.id = o.id;
     this.udpAddress = udp;
-    this.boxOf = o.boxLocations ?? new Map();
+    this.boxes = new BoxLocations(o.boxLocations);
     this.registry = o.registry;
     this.catalog = o.catalog;
     this.trusted = o.trusted;
     this.clock = o.clock ?? systemClock;
     this.policy = o.policy ?? new Balancer({ random: Math.random });
     this.#udp = o.udp;
-    this.#mqtt = o.mqtt;
-    this.#portionMemory = o.portionMemoryBytes;
-    this.#portionDeadline = o.portionDeadlineMs ?? 1000;
     // Capacity is the server's, not its thread count: threads grow with load, and counting them
     // as capacity would draw more sessions to the node that is already busiest.
     this.#capacity = o.capacity ?? availableParallelism();
     this.#log = o.log ?? (() => {});
     this.resolver = new RegistryResolver({ registry: o.registry, self: o.id });
-    const routes = [{ name: 'udp', transport: o.udp, accepts: (d: Address) => d.udp !== undefined }];
-    if (o.mqtt !== undefined) routes.push({ name: 'mqtt', transport: o.mqtt, accepts: (d: Address) => d.vaddr !== undefined && d.udp === undefined && d.queue === undefined && this.#onBox(d.vaddr) });
-    this.#router = new Router({ routes, resolver: this.resolver });
+    this.#dispatch = new NodeDispatch({
+      host: {
+        udpAddress: udp,
+        resolver: this.resolver,
+        registry: o.registry,
+        portions: { has: (i) => this.portions.has(i), deliver: (i, m, e) => this.portions.deliver(i, m, e), pick: (i) => this.portions.pick(i), spec: (i) => this.portions.spec(i) },
+        replicaRoute: (env, v) => this.replicas.route(env, v),
+        leader: () => this.#membership.leader(),
+        controlVaddr: () => this.vaddr(Endpoint.control),
+        isNodeUdp: (u) => this.#membership.isNodeUdp(u),
+      },
+      udp: o.udp,
+      mqtt: o.mqtt,
+      boxes: this.boxes,
+    });
+    this.#membership = new Membership({
+      id: o.id,
+      udpAddress: udp,
+      clock: this.clock,
+      registry: o.registry,
+      expect: (node) => this.timing.expect(node),
+      isAlive: (node) => this.timing.isAlive(node),
+      sendUdp: (env) => void this.#udp.send(env).catch(() => undefined),
+    });
     this.portions = new PortionManager({
       pool: o.pool,
       onOut: (env, iid) => this.#fromPortion(env, iid),
@@ -107,50 +134,60 @@ export class HeadendNode {
     });
     const makeSpec = (a: string, s: string, m: string[], st?: Record<string, Uint8Array>) => this.makeSpec(a, s, m, st);
     this.elastic = new Elastic({ clock: this.clock, portions: this.portions, table: this.table, makeSpec, log: (l) => this.#log(l) }, o.elastic);
-    const intervalMs = o.intervalMs ?? 1000;
+    this.#lifecycle = new PortionLifecycle(
+      { id: o.id, udpAddress: udp, registry: o.registry, catalog: o.catalog, trusted: o.trusted, portions: this.portions, elastic: this.elastic, table: this.table, serviceNames: () => this.services.names() },
+      { memoryBytes: o.portionMemoryBytes, deadlineMs: o.portionDeadlineMs ?? DEFAULT_PORTION_DEADLINE_MS },
+    );
+    const intervalMs = o.intervalMs ?? DEFAULT_INTERVAL_MS;
+    const toPeers = (op: string, body: unknown): void => this.#membership.toPeers(Endpoint.stats, op, body);
     this.#sampler = new NodeSampler({ node: o.id, clock: this.clock, intervalMs, udp, load: () => this.#load() });
-    this.statistics = new StatisticsProcess({
-      sample: () => this.#sampler.sample(),
-      clock: this.clock,
-      intervalMs,
-      send: (op, body) => this.#toPeers('stats', 'stat', op, body),
-    });
+    this.statistics = new StatisticsProcess({ sample: () => this.#sampler.sample(), clock: this.clock, intervalMs, send: toPeers });
     this.timing = new TimingProcess({
       node: o.id,
       clock: this.clock,
       intervalMs,
       udp,
-      send: (op, body) => this.#toPeers('stats', 'stat', op, body),
+      send: toPeers,
       onDead: (node, reason) => void this.#peerDead(node, reason).catch((e: unknown) => this.#log(`re-placing ${node}: ${(e as Error).message}`)),
       onAlive: (node) => this.statistics.setAlive(node, true),
     });
     this.replicas = new Replicas(this, o.replicas, (l) => this.#log(l));
     this.services = new ServiceHost({ services: o.services ?? [], boxOf: (app, session) => this.sessions.boxOfSession(app, session) });
-    this.sessions = new SessionManager(this);
-    // Main-thread endpoints, each a Channel whose source carries this node's UDP pair so peers reply directly.
-    this.#endpoint(this.vaddr('services'), { onRequest: this.services.handle });
-    this.#endpoint(this.vaddr('modules'), { onRequest: (e) => this.sessions.moduleGet(e) });
-    const sessionsHandlers = { onRequest: (e: Envelope) => this.sessions.handle(e) };
-    this.#endpoint('weft://headend/*/sessions', sessionsHandlers);
-    this.#endpoint(this.vaddr('sessions'), sessionsHandlers);
-    this.#control = this.#endpoint(this.vaddr('control'), { onRequest: (e) => (e.op?.startsWith('replica.') === true ? this.replicas.control(e) : this.sessions.control(e)) });
-    const stats = (e: Envelope): void => this.#stat(e);
-    this.table.endpoints.set('weft://headend/*/stats', stats);
-    this.table.endpoints.set(this.vaddr('stats'), stats);
+    this.sessions = new SessionManager(this, o.quotas);
+    this.#control = this.#endpoints();
+    this.#gate = this.#boxGate();
     o.udp.onEnvelope((e) => this.dispatch(e));
     const broadcast = o.boxIngress === 'broadcast';
-    o.mqtt?.onEnvelope((e) => (broadcast && !this.#mine(e) ? void this.counters.notMine++ : this.dispatch(e)));
+    o.mqtt?.onEnvelope((e) => (broadcast && !this.#dispatch.mine(e) ? void this.counters.notMine++ : this.#gate.admit(e)));
+  }
+
+  /** What the trust boundaries refused, by reason (docs/SECURITY.md); for the statistics and the dashboard. */
+  get security(): { refused: Readonly<Record<RefusalReason, number>>; dispatch: Readonly<DispatchRefusals>; strangers: number } {
+    return { refused: this.#gate.refusals.counts, dispatch: this.#dispatch.refused, strangers: this.#membership.strangers };
+  }
+
+  /** The node's local tables: endpoints and hosted modules by virtual address. */
+  get table(): DispatchTable {
+    return this.#dispatch.table;
+  }
+
+  get counters(): NodeCounters {
+    return this.#dispatch.counters;
+  }
+
+  /** Read-only view of the box-location map (BoxLocations writes it). */
+  get boxOf(): ReadonlyMap<string, string> {
+    return this.boxes.view;
   }
 
   /** `weft://headend/<this node>/<name>`. */
   vaddr(name: string): string {
-    return formatVaddr({ app: 'headend', session: this.id, module: name });
+    return Membership.vaddr(this.id, name);
   }
 
   /** Join the cluster: register this node, learn the others, start statistics and heartbeats. */
   async start(): Promise<void> {
-    await this.registry.bind(this.#memberVaddr(this.id), { node: this.id, udp: this.udpAddress });
-    await this.refreshPeers();
+    await this.#membership.join();
     await this.portions.addThread();
     this.statistics.start();
     this.timing.start();
@@ -158,143 +195,67 @@ export class HeadendNode {
   }
 
   /** Re-read cluster membership from the registry. */
-  async refreshPeers(): Promise<void> {
-    for (const r of await this.registry.listBySession('headend', '*')) {
-      if (!r.vaddr.includes('/member-') || r.node === this.id || r.udp === undefined) continue;
-      if (!this.#peers.has(r.node)) this.timing.expect(r.node);
-      this.#peers.set(r.node, r.udp);
-    }
+  refreshPeers(): Promise<void> {
+    return this.#membership.refresh();
   }
 
   peers(): string[] {
-    return [...this.#peers.keys()];
+    return this.#membership.peers();
   }
 
   peerUdp(node: string): UdpAddress | undefined {
-    return node === this.id ? this.udpAddress : this.#peers.get(node);
+    return this.#membership.peerUdp(node);
   }
 
   /** Send a request from this node's control endpoint (node-to-node, DASP-to-DASP control) [c17]. */
-  request(dst: Address, body: unknown, op: string, timeoutMs = 5000): Promise<unknown> {
+  request(dst: Address, body: unknown, op: string, timeoutMs = CONTROL_TIMEOUT_MS): Promise<unknown> {
     return this.#control.request(dst, body, { op, timeoutMs });
   }
 
   /** Start an instance of `modules` of an app for a session here; binds their virtual addresses [c31]. */
-  async startPortion(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Promise<Result<string, Error>> {
-    const spec = this.makeSpec(app, session, modules, states);
-    if (!spec.ok) return spec;
-    const iid = spec.value.iid;
-    const r = await this.portions.start(spec.value);
-    this.elastic.started(iid, r.ok, app, modules, session === '*' ? 'primary' : undefined);
-    if (!r.ok) return r;
-    for (const m of modules) {
-      const v = formatVaddr({ app, session, module: m });
-      this.table.host(v, m, iid);
-      const bound = await this.registry.bind(v, { node: this.id, queue: iid, udp: this.udpAddress });
-      if (!bound.ok && bound.error.current !== undefined && bound.error.current.node !== this.id) {
-        await this.registry.move(v, { node: this.id, queue: iid, udp: this.udpAddress }, bound.error.current.epoch);
-      }
-    }
-    this.table.host(formatVaddr({ app, session, module: '_svc' }), '_svc', iid);
-    return { ok: true, value: iid };
+  startPortion(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Promise<Result<string, Error>> {
+    return this.#lifecycle.start(app, session, modules, states);
   }
 
   /** What a worker needs to start one instance here: a fresh instance id, critical sections prepared [c20-c23]. */
   makeSpec(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Result<PortionSpec, Error> {
-    const pub = this.catalog.get(app);
-    if (pub === undefined) return { ok: false, error: new RemoteError(Codes.NOT_FOUND, `no app "${app}" on node ${this.id}`) };
-    const iid = `p${++this.#iid}.${this.id}`;
-    const critical = this.elastic.prepare(iid, pub.manifest, session, modules);
-    const spec: PortionSpec = {
-      iid,
-      node: this.id,
-      app,
-      session,
-      modules,
-      manifest: pub.manifestBytes,
-      signature: pub.signature,
-      sources: Object.fromEntries(modules.map((m) => [m, pub.sources[m] as Uint8Array])),
-      trusted: this.trusted,
-      services: this.services.names(),
-      ...(states === undefined ? {} : { states }),
-      ...(this.#portionMemory === undefined ? {} : { memoryBytes: this.#portionMemory }),
-      deadlineMs: this.#portionDeadline,
-      ...(critical === undefined ? {} : { critical }),
-    };
-    return { ok: true, value: spec };
+    return this.#lifecycle.makeSpec(app, session, modules, states);
   }
 
   /** Stop every instance of a session on this node (its box closed it). */
-  async stopSession(session: string): Promise<number> {
-    const iids = new Set<string>();
-    for (const h of this.table.hosted.values()) for (const iid of h.iids) if (this.portions.spec(iid)?.session === session) iids.add(iid);
-    for (const iid of iids) await this.stopPortion(iid);
-    return iids.size;
+  stopSession(session: string): Promise<number> {
+    return this.#lifecycle.stopSession(session);
   }
 
   /** Stop an instance; unbinds the addresses nothing here serves any more. */
-  async stopPortion(iid: string, unbind = true): Promise<void> {
-    await this.elastic.stopping(iid);
-    const gone = this.table.unhost(iid);
-    await this.portions.stop(iid);
-    if (!unbind) return;
-    for (const v of gone) {
-      const rec = await this.registry.lookup(v);
-      if (rec !== undefined && rec.node === this.id) await this.registry.unbind(v, rec.epoch);
-    }
+  stopPortion(iid: string, unbind = true): Promise<void> {
+    return this.#lifecycle.stop(iid, unbind);
   }
 
   /** Route one envelope (from any transport, a portion or an endpoint). Never throws. */
   dispatch(env: Envelope): void {
-    if (this.#closed) return;
-    this.counters.dispatched++;
-    const dst = env.dst;
-    if (dst.queue !== undefined && this.portions.has(dst.queue)) {
-      const module = moduleOf(dst.vaddr);
-      if (module !== undefined && this.#deliver(dst.queue, module, env)) return;
-    }
-    const v = dst.vaddr;
-    if (v !== undefined) {
-      if (env.kind === 'ctl' && env.op === 'client-started') this.counters.clientStarted++;
-      const ep = this.table.endpoints.get(v);
-      if (ep !== undefined) return ep(env);
-      const h = this.table.hosted.get(v);
-      if (h !== undefined) {
-        // [c30] a share of a spread portion's requests goes to its replica on another node.
-        const away = this.replicas.route(env, v);
-        if (away !== undefined) return this.#forward({ ...env, dst: { vaddr: v, udp: away } });
-        const iid = this.portions.pick(h.iids);
-        if (iid !== undefined && this.#deliver(iid, h.module, env)) return;
-      }
-    }
-    this.#forward(env);
+    if (!this.#closed) this.#dispatch.dispatch(env);
   }
 
-  /** Live migration to node `to` [c31-c33]: nothing lost or delivered twice (node-migration.ts). */
-  movePortion(iid: string, to: string, drainMs = 5000): Promise<Result<string, Error>> {
-    return movePortion(this, iid, to, drainMs);
-  }
-
-  // With broadcast ingress: is this box message for something on this node?
-  #mine(env: Envelope): boolean {
-    const { queue, vaddr } = env.dst;
-    if (queue !== undefined && this.portions.has(queue)) return true;
-    if (vaddr === undefined) return false;
-    if (vaddr.startsWith('weft://headend/*/')) return this.#leader();
-    return this.table.endpoints.has(vaddr) || this.table.hosted.has(vaddr);
-  }
-
-  #leader(): boolean {
-    return [this.id, ...this.peers().filter((p) => this.timing.isAlive(p) !== false)].sort()[0] === this.id;
-  }
-
-  #deliver(iid: string, module: string, env: Envelope): boolean {
-    const held = this.holding.get(iid);
-    if (held !== undefined) {
-      held.push(env);
-      return true;
-    }
-    return this.portions.deliver(iid, module, env);
+  /** Live migration to node `to` [c31-c33]: nothing lost or delivered twice (node/migration.ts). */
+  async movePortion(iid: string, to: string, drainMs = DRAIN_MS): Promise<Result<string, Error>> {
+    const r = await movePortion(
+      {
+        id: this.id,
+        portions: this.portions,
+        elastic: this.elastic,
+        peerUdp: (n) => this.peerUdp(n),
+        hold: (i) => this.#dispatch.hold(i),
+        request: (d, b, op, ms) => this.request(d, b, op, ms),
+        stopPortion: (i, u) => this.stopPortion(i, u),
+        invalidate: (v) => this.resolver.invalidate(v),
+      },
+      iid,
+      to,
+      drainMs,
+    );
+    if (r.ok) this.counters.moved++;
+    return r;
   }
 
   async close(): Promise<void> {
@@ -304,44 +265,34 @@ export class HeadendNode {
     this.timing.stop();
     this.elastic.close();
     this.replicas.close();
-    this.#router.close();
+    this.#dispatch.close();
     await this.portions.close();
-    await this.registry.unbind(this.#memberVaddr(this.id)).catch(() => undefined);
+    await this.#membership.leave();
   }
 
-  // [c31] a message for a portion that is not (or no longer) here goes where the registry says.
-  #forward(env: Envelope): void {
-    const dst = withoutLocal(env.dst, this.udpAddress);
-    const v = dst.vaddr;
-    if (v !== undefined && dst.udp === undefined && env.dst.udp !== undefined) this.resolver.invalidate(v);
-    const out = dst.udp !== env.dst.udp || dst.queue !== env.dst.queue ? { ...env, dst } : env;
-    if (v === undefined && dst.udp === undefined) return this.#undeliverable(env, 'no address left to route');
-    this.counters.forwarded++;
-    this.#locateBox(v, dst)
-      .then(() => this.#router.send(out))
-      .catch((e: unknown) => this.#undeliverable(env, (e as Error).message));
+  // Main-thread endpoints, each a Channel whose source carries this node's UDP pair so peers reply directly.
+  #endpoints(): Channel {
+    this.#endpoint(this.vaddr(Endpoint.services), { onRequest: this.services.handle });
+    this.#endpoint(this.vaddr(Endpoint.modules), { onRequest: (e) => this.sessions.moduleGet(e) });
+    const sessionsHandlers = { onRequest: (e: Envelope) => this.sessions.handle(e) };
+    this.#endpoint(SESSIONS_VADDR, sessionsHandlers);
+    this.#endpoint(this.vaddr(Endpoint.sessions), sessionsHandlers);
+    const stats = (e: Envelope): void => this.#stat(e);
+    this.table.endpoints.set(STATS_VADDR, stats);
+    this.table.endpoints.set(this.vaddr(Endpoint.stats), stats);
+    return this.#endpoint(this.vaddr(Endpoint.control), { onRequest: (e) => (e.op === ReplicaOps.start || e.op === ReplicaOps.stop ? this.replicas.control(e) : this.sessions.control(e)) });
   }
 
-  // A module placed on a box is found through its session record (placements and box); learn
-  // it before routing over MQTT.
-  async #locateBox(v: string | undefined, dst: Address): Promise<void> {
-    if (v === undefined || dst.udp !== undefined || this.#mqtt === undefined || this.#onBox(v)) return;
-    let parts;
-    try {
-      parts = parseVaddr(v);
-    } catch {
-      return;
-    }
-    const rec = await this.registry.getSession(parts.session);
-    if (rec !== undefined && rec.app === parts.app && rec.placements[parts.module] === 'box') this.boxOf.set(v, rec.box);
-  }
-
-  #undeliverable(env: Envelope, why: string): void {
-    this.counters.undeliverable++;
-    if (env.kind !== 'req' && env.kind !== 'ctl') return;
-    const reply: Envelope = { v: 1, kind: 'err', id: 0, corr: env.id, src: { vaddr: this.vaddr('control'), udp: this.udpAddress }, dst: env.src, body: { code: Codes.NOT_FOUND, message: `undeliverable: ${why}` } };
-    if (env.op !== undefined) reply.op = env.op;
-    this.#router.send(reply).catch(() => undefined);
+  // What a box sends passes this gate first: endpoint classes, session ownership (docs/SECURITY.md).
+  #boxGate(): BoxGate {
+    return new BoxGate({
+      clock: this.clock,
+      log: (l) => this.#log(l),
+      localOwner: (session) => this.sessions.ownerOf(session),
+      lookup: (session) => this.registry.getSession(session),
+      pass: (e) => this.dispatch(e),
+      reply: (e) => this.dispatch(e),
+    });
   }
 
   #fromPortion(env: Envelope, iid: string): void {
@@ -363,24 +314,14 @@ export class HeadendNode {
   }
 
   #stat(env: Envelope): void {
-    if (env.op === 'timing.beat') {
-      this.timing.receive(env);
-      const hb = env.body as { node?: unknown; udp?: UdpAddress } | undefined;
-      if (typeof hb?.node === 'string' && hb.node !== this.id && hb.udp !== undefined && !this.#peers.has(hb.node)) this.#peers.set(hb.node, hb.udp);
-      return;
-    }
-    if (env.op === 'stats.box') {
+    if (env.op === SessionOps.report) {
       this.sessions.boxReport(env);
       return;
     }
-    this.statistics.receive(env);
-  }
-
-  #toPeers(endpoint: string, kind: 'stat', op: string, body: unknown): void {
-    for (const [node, udp] of this.#peers) {
-      const env: Envelope = { v: 1, kind, id: 0, op, src: { vaddr: this.vaddr(endpoint), udp: this.udpAddress }, dst: { vaddr: formatVaddr({ app: 'headend', session: node, module: endpoint }), udp }, body };
-      this.#udp.send(env).catch(() => undefined);
-    }
+    // Heartbeats and node reports count only from nodes with a member record (docs/SECURITY.md).
+    if (!this.#membership.heard(env)) return;
+    if (env.op === TIMING_OPS.beat) this.timing.receive(env);
+    else this.statistics.receive(env);
   }
 
   async #peerDead(node: string, reason: string): Promise<void> {
@@ -389,15 +330,7 @@ export class HeadendNode {
     this.#log(`node ${node} is dead (${reason})`);
     // One survivor re-places: the lowest id among the nodes this one believes alive, so two
     // survivors do not both restart the same sessions.
-    if (this.#leader()) await this.sessions.replaceFrom(node);
-  }
-
-  #onBox(vaddr: string): boolean {
-    return vaddr.startsWith('weft://box/') || this.boxOf.has(vaddr);
-  }
-
-  #memberVaddr(node: string): string {
-    return formatVaddr({ app: 'headend', session: '*', module: `member-${node}` });
+    if (this.#membership.leader()) await this.sessions.replaceFrom(node);
   }
 
   #load() {

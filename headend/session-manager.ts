@@ -8,10 +8,12 @@ import {
   Codes,
   RemoteError,
   SessionOps,
+  VADDR_SCHEME,
   checkModuleGet,
   checkOpenRequest,
   formatVaddr,
   type Address,
+  type Clock,
   type Envelope,
   type OpenReply,
   type OpenRequest,
@@ -24,6 +26,13 @@ import type { AppCatalog } from './app-catalog.ts';
 import type { ClusterView, PlacementPolicy } from '../policy/index.ts';
 import type { Registry } from './registry/registry.ts';
 import type { StatisticsProcess } from './stats/statistics-process.ts';
+import type { BoxLocations } from './node/box-locations.ts';
+import { boxPrincipal } from './node/box-ingress.ts';
+import { SessionQuota, quotaError, resolveQuotas, type BoxQuotas } from './node/quotas.ts';
+import { TokenBuckets } from '../transport/mqtt-ingress.ts';
+import { Endpoint } from './node/endpoints.ts';
+import { BOX_APP } from '../transport/mqtt-topics.ts';
+import { Membership } from './node/membership.ts';
 
 /** What the session manager needs of its node (HeadendNode satisfies it). */
 export interface SessionHost {
@@ -32,8 +41,9 @@ export interface SessionHost {
   readonly catalog: AppCatalog;
   readonly policy: PlacementPolicy;
   readonly statistics: StatisticsProcess;
-  readonly boxOf: Map<string, string>;
-  readonly clock: { now(): number };
+  /** Which box hosts a module placed on a box (written only through BoxLocations). */
+  readonly boxes: BoxLocations;
+  readonly clock: Clock;
   peerUdp(node: string): UdpAddress | undefined;
   /** Stop every instance this node runs for a session; how many were stopped. */
   stopSession(session: string): Promise<number>;
@@ -76,10 +86,19 @@ interface Live {
 export class SessionManager {
   #host: SessionHost;
   #live = new Map<string, Live>();
+  /** Sessions per box, bounded (docs/SECURITY.md, "quotas"). */
+  readonly #quota: SessionQuota;
+  /** module.get per box. */
+  readonly #downloads: TokenBuckets;
+  readonly #downloadLimit: number;
   readonly counters = { opened: 0, closed: 0, refused: 0, replaced: 0, downloads: 0, reports: 0 };
 
-  constructor(host: SessionHost) {
+  constructor(host: SessionHost, quotas?: BoxQuotas) {
     this.#host = host;
+    const q = resolveQuotas(quotas);
+    this.#quota = new SessionQuota(q, async (id) => (await host.registry.getSession(id)) !== undefined);
+    this.#downloads = new TokenBuckets(q.downloads, host.clock, q.boxes);
+    this.#downloadLimit = q.downloads.burst;
   }
 
   get count(): number {
@@ -96,10 +115,24 @@ export class SessionManager {
     return this.#live.get(session)?.box;
   }
 
+  /** The app and box of a session opened here (the MQTT ingress checks ownership with it). */
+  ownerOf(session: string): { app: string; box: string } | undefined {
+    return this.#live.get(session);
+  }
+
 
   /** Requests to the session ingress. */
   handle(env: Envelope): Promise<unknown> {
-    if (env.op === SessionOps.open) return this.open(checkOpenRequest(env.body), sessionIdFor(env));
+    if (env.op === SessionOps.open) {
+      const req = checkOpenRequest(env.body);
+      // Identity from authentication: a box opens sessions for itself only.
+      const by = boxPrincipal(env);
+      if (by !== undefined && by !== req.boxId) {
+        this.counters.refused++;
+        return Promise.reject(new RemoteError(Codes.FORBIDDEN, `box ${by} cannot open a session for box ${req.boxId}`, { reason: 'identity' }));
+      }
+      return this.open(req, sessionIdFor(env));
+    }
     if (env.op === SessionOps.close) return this.close(env);
     return Promise.reject(new RemoteError(Codes.NOT_FOUND, `no session operation "${env.op ?? ''}"`));
   }
@@ -116,6 +149,22 @@ export class SessionManager {
       this.counters.refused++;
       throw new RemoteError(Codes.NOT_FOUND, `no app "${req.app}"`);
     }
+    try {
+      await this.#quota.reserve(req.boxId, id);
+    } catch (e) {
+      this.counters.refused++;
+      throw e;
+    }
+    try {
+      return await this.#open(req, id, pub);
+    } catch (e) {
+      this.#quota.release(req.boxId, id);
+      throw e;
+    }
+  }
+
+  async #open(req: OpenRequest, id: string, pub: NonNullable<ReturnType<AppCatalog['get']>>): Promise<OpenReply> {
+    const h = this.#host;
     // [c5] mutable modules go to the box only when its reported resources cover their needs.
     const placements = placeModules(pub.manifest, { memory: req.report.freeMemoryBytes, storage: req.report.storageFreeBytes, cpu: req.report.cpuClass });
     const session = id;
@@ -124,9 +173,13 @@ export class SessionManager {
     // through this record (its box), so it needs no location record of its own.
     const claim = await h.registry.createSession({ id: session, app: req.app, box: req.boxId, node: h.id, placements: sides });
     if (!claim.ok) {
-      if (claim.error.reason === 'exists') return NEVER as Promise<OpenReply>; // another node has it
+      if (claim.error.reason === 'exists') {
+        this.#quota.release(req.boxId, session);
+        return NEVER as Promise<OpenReply>; // another node has it
+      }
       throw new RemoteError(Codes.UNAVAILABLE, `could not record session ${session}: ${claim.error.reason}`);
     }
+    this.#quota.opened(req.boxId, session);
     const onHeadend = placements.filter((p) => p.side === 'headend').map((p) => p.module);
     const states: Record<string, Uint8Array> = {};
     for (const r of req.running ?? []) if (onHeadend.includes(r.module)) states[r.module] = r.state;
@@ -135,7 +188,7 @@ export class SessionManager {
       const p = placements.find((x) => x.module === m.name) as ModulePlacement;
       return { module: m.name, side: p.side, vaddr: formatVaddr({ app: req.app, session, module: m.name }) };
     });
-    for (const m of modules) if (m.side === 'box') h.boxOf.set(m.vaddr, req.boxId);
+    for (const m of modules) if (m.side === 'box') h.boxes.set(m.vaddr, req.boxId);
     if (node !== h.id) await h.registry.updateSession(session, { node }, claim.value.version);
     this.#live.set(session, { app: req.app, box: req.boxId, node, placements });
     this.counters.opened++;
@@ -161,13 +214,16 @@ export class SessionManager {
     if (rec === undefined) return { closed: false };
     // Only the box the session belongs to may close it (the MQTT ingress proves the box).
     const from = env.src.vaddr ?? '';
-    if (!from.startsWith(`weft://box/${rec.box}/`) && !from.startsWith(`weft://${rec.app}/${rec.id}/`)) throw new RemoteError(Codes.FORBIDDEN, 'a session is closed by its own box');
+    const by = boxPrincipal(env);
+    const own = from.startsWith(`${VADDR_SCHEME}${BOX_APP}/${rec.box}/`) || from.startsWith(`${VADDR_SCHEME}${rec.app}/${rec.id}/`);
+    if (!own || (by !== undefined && by !== rec.box)) throw new RemoteError(Codes.FORBIDDEN, 'a session is closed by its own box');
     const udp = h.peerUdp(rec.node);
     if (rec.node === h.id) await h.stopSession(rec.id);
-    else if (udp !== undefined) await h.request({ vaddr: formatVaddr({ app: 'headend', session: rec.node, module: 'control' }), udp }, { session: rec.id }, ControlOps.stop).catch(() => undefined);
-    for (const [v, box] of h.boxOf) if (box === rec.box && v.startsWith(`weft://${rec.app}/${rec.id}/`)) h.boxOf.delete(v);
+    else if (udp !== undefined) await h.request({ vaddr: Membership.vaddr(rec.node, Endpoint.control), udp }, { session: rec.id }, ControlOps.stop).catch(() => undefined);
+    h.boxes.forgetSession(rec.app, rec.id, Object.keys(rec.placements));
     await h.registry.deleteSession(rec.id);
     this.#live.delete(rec.id);
+    this.#quota.release(rec.box, rec.id);
     this.counters.closed++;
     return { closed: true };
   }
@@ -175,7 +231,13 @@ export class SessionManager {
   /** `module.get` [c41]: the code of a module of the session's app, from this node. */
   moduleGet(env: Envelope): unknown {
     const req = checkModuleGet(env.body);
+    const box = boxPrincipal(env);
+    if (box !== undefined && !this.#downloads.take(box)) {
+      this.counters.refused++;
+      throw quotaError('downloads', `box ${box} is over its module download rate`, this.#downloadLimit);
+    }
     const live = this.#live.get(req.session);
+    if (box !== undefined && live !== undefined && live.box !== box) throw new RemoteError(Codes.FORBIDDEN, `session ${req.session} is not box ${box}'s`);
     const app = live?.app ?? env.src.vaddr?.split('/')[2];
     const pub = app === undefined ? undefined : this.#host.catalog.get(app);
     const entry = pub?.manifest.modules.find((m) => m.name === req.module);
@@ -190,6 +252,8 @@ export class SessionManager {
     if (env.op === ControlOps.stop) {
       const id = (env.body as { session?: unknown } | undefined)?.session;
       if (typeof id !== 'string') throw new RemoteError(Codes.BAD_REQUEST, 'portion.stop: session must be a session id');
+      const live = this.#live.get(id);
+      if (live !== undefined) this.#quota.release(live.box, id);
       this.#live.delete(id);
       return { stopped: await this.#host.stopSession(id) };
     }
@@ -204,7 +268,13 @@ export class SessionManager {
   /** A box's periodic resource report [c5]: counted; placement uses the report session.open carries. */
   boxReport(env: Envelope): void {
     const r = env.body as ResourceReport | undefined;
-    if (r !== undefined && typeof r.boxId === 'string') this.counters.reports++;
+    if (r === undefined || typeof r.boxId !== 'string') return;
+    const by = boxPrincipal(env);
+    if (by !== undefined && by !== r.boxId) {
+      this.counters.refused++;
+      return;
+    }
+    this.counters.reports++;
   }
 
   /** Re-place the sessions of a dead node [c16]: start their portions on live nodes. */
@@ -233,7 +303,7 @@ export class SessionManager {
     const udp = h.peerUdp(chosen);
     if (chosen !== h.id && udp !== undefined) {
       try {
-        await h.request({ vaddr: formatVaddr({ app: 'headend', session: chosen, module: 'control' }), udp }, { app, session, modules, states }, ControlOps.start, 10_000);
+        await h.request({ vaddr: Membership.vaddr(chosen, Endpoint.control), udp }, { app, session, modules, states }, ControlOps.start, 10_000);
         return chosen;
       } catch {
         // The chosen node failed to start it: run it here rather than fail the box.

@@ -3,7 +3,7 @@
 // a module is downloaded or moved; routes what arrives to the loader or to the module addressed.
 // It never runs guest code synchronously: every entry goes through the CPU port.
 
-import { type Address, Channel, type Clock, Codes, type Envelope, RemoteError, type Transport, formatVaddr, parseVaddr } from '../runtime/index.ts';
+import { type Address, Channel, type Clock, Codes, type Envelope, RemoteError, type Transport, VADDR_SCHEME, formatVaddr, parseVaddr } from '../runtime/index.ts';
 import type { MessageLink, ModuleSandbox } from '../sandbox/index.ts';
 import { UnreachableError } from './errors.ts';
 import type { Cpu } from './ports.ts';
@@ -58,7 +58,7 @@ export class BoxSwitch {
   constructor(options: SwitchOptions) {
     this.#o = options;
     this.app = options.app;
-    this.loaderAddress = { vaddr: `weft://box/${options.boxId}/loader` };
+    this.loaderAddress = { vaddr: `${VADDR_SCHEME}box/${options.boxId}/loader` };
   }
 
   get session(): string | undefined {

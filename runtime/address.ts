@@ -29,7 +29,9 @@ export interface VirtualAddress {
   instance?: string;
 }
 
-const SCHEME = 'weft://';
+/** The scheme of every virtual address: defined here once, imported everywhere else [c33]. */
+export const VADDR_SCHEME = 'weft://';
+const SCHEME = VADDR_SCHEME;
 const APP = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const QUEUE = /^[A-Za-z0-9_.:/-]{1,128}$/;

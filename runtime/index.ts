@@ -17,7 +17,7 @@ export type { WeftErrorOptions } from './errors.ts';
 export { ok, fail } from './result.ts';
 export type { Result } from './result.ts';
 export { rejectUnknown, positiveInt, nonNegative } from './options.ts';
-export { parseVaddr, formatVaddr, isVaddr, isIpLiteral, checkAddress, formatAddress, sameUdp } from './address.ts';
+export { VADDR_SCHEME, parseVaddr, formatVaddr, isVaddr, isIpLiteral, checkAddress, formatAddress, sameUdp } from './address.ts';
 export type { Address, UdpAddress, VirtualAddress } from './address.ts';
 export { systemClock, ManualClock } from './clock.ts';
 export type { Clock, TimerHandle } from './clock.ts';

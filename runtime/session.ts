@@ -2,20 +2,20 @@
 // well-known addresses and body checks, shared by the loader and the head-end so both sides
 // agree on every field. docs/SESSION.md walks through the sequence.
 
-import { parseVaddr } from './address.ts';
+import { VADDR_SCHEME, parseVaddr } from './address.ts';
 import type { ResourceReport } from './device.ts';
 import { CPU_CLASSES } from './device.ts';
 import { Codes } from './codes.ts';
 import { RemoteError } from './errors.ts';
 
 /** Where a box sends `session.open`: the head-end's session ingress (any node may serve it). */
-export const SESSIONS_VADDR = 'weft://headend/*/sessions';
-/** Where boxes send their periodic `stats.box` reports. */
-export const STATS_VADDR = 'weft://headend/*/stats';
+export const SESSIONS_VADDR = `${VADDR_SCHEME}headend/*/sessions`;
+/** Where boxes send periodic `stats.box` reports. */
+export const STATS_VADDR = `${VADDR_SCHEME}headend/*/stats`;
 
 /** Where a box sends `module.get`: the module endpoint of the node the session reply named [c41]. */
 export function modulesVaddr(node: string): string {
-  return `weft://headend/${node}/modules`;
+  return `${VADDR_SCHEME}headend/${node}/modules`;
 }
 
 export const SessionOps = {

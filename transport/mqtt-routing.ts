@@ -3,7 +3,7 @@
 // message passes before it is delivered. Each failed check is a counted, logged rejection;
 // nothing here throws on bad input. No mqtt import (transport/mqtt.ts does the I/O).
 
-import { AddressError, type Address, type Envelope, type EnvelopeCodec } from '../runtime/index.ts';
+import { AddressError, VADDR_SCHEME, type Address, type Envelope, type EnvelopeCodec } from '../runtime/index.ts';
 import { BoxRoutes, DedupWindow, type MqttLogEvent, TokenBuckets } from './mqtt-ingress.ts';
 import type { ResolvedMqttOptions } from './mqtt-options.ts';
 import { type TopicScheme, boxOf } from './mqtt-topics.ts';
@@ -18,7 +18,9 @@ export type MqttStats = Record<
 
 /** Kinds that expect or carry an answer: sent at QoS 1, and the ones a broker may redeliver. */
 export const QOS1_KINDS: ReadonlySet<string> = new Set(['req', 'rep', 'err', 'ctl', 'ack']);
-const SCHEME = 'weft://';
+const SCHEME = VADDR_SCHEME;
+/** `ext.by` of an envelope a box sent: `box:<authenticated id>` (docs/PROTOCOL.md). */
+export const BOX_PRINCIPAL = 'box:';
 
 interface RoutingOptions {
   role: 'box' | 'headend';
@@ -127,6 +129,9 @@ export class MqttRouting {
       return this.#reject('spoofed', box, topic, `source ${sv} is not on this box`);
     }
     if (o.dedup !== undefined && QOS1_KINDS.has(env.kind) && o.dedup.seen(`${sv}|${env.id}`)) return this.#reject('duplicate', box, topic);
+    // Identity from authentication, never from the body: the topic's box is the broker login
+    // (the ACL confines it to up/<own id>/#); whatever principal the box claimed is overwritten.
+    env.ext = { ...env.ext, by: `${BOX_PRINCIPAL}${box}` };
     return env;
   }
 

@@ -2,7 +2,7 @@
 // for the broker ACL. Pure string functions shared by the adapter, the brokers and the docs;
 // must not import mqtt (transport/mqtt.ts is the only file that does).
 
-import { AddressError, type Address, parseVaddr } from '../runtime/index.ts';
+import { AddressError, VADDR_SCHEME, type Address, parseVaddr } from '../runtime/index.ts';
 
 /** App id reserved for box endpoints: `weft://box/<boxId>/<name>` lives on box <boxId>. */
 export const BOX_APP = 'box';
@@ -10,7 +10,7 @@ export const BOX_APP = 'box';
 export const HEADEND_APP = 'headend';
 export const DEFAULT_PREFIX = 'weft';
 
-const SCHEME = 'weft://';
+const SCHEME = VADDR_SCHEME;
 const BOX_VADDR = `${SCHEME}${BOX_APP}/`;
 /** Box and head-end ids: one MQTT topic level, usable as username and client id (no `+ # / $`). */
 const ENDPOINT_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;

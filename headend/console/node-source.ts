@@ -26,7 +26,14 @@ export function nodeSource(node: HeadendNode, o: { extra?: () => Record<string, 
       for (const [k, v] of Object.entries(node.counters)) counters[`node_${snake(k)}`] = v;
       for (const [k, v] of Object.entries(node.sessions.counters)) counters[`sessions_${snake(k)}`] = v;
       counters.services_errors = node.services.stats().errors;
-      const snap: ConsoleSnapshot = { node: node.id, at: node.clock.now(), nodes, counters, errorCounters: ERROR_COUNTERS.filter((n) => n in counters) };
+      // What the trust boundaries refused (docs/SECURITY.md): every one is an error to look at.
+      const sec = node.security;
+      const refusals: string[] = [];
+      for (const [reason, n] of Object.entries(sec.refused)) refusals.push(put(counters, `box_refused_${snake(reason)}`, n));
+      for (const [what, n] of Object.entries(sec.dispatch)) refusals.push(put(counters, `dispatch_refused_${snake(what)}`, n));
+      refusals.push(put(counters, 'udp_strangers', sec.strangers));
+      const errorCounters = [...ERROR_COUNTERS.filter((n) => n in counters), ...refusals];
+      const snap: ConsoleSnapshot = { node: node.id, at: node.clock.now(), nodes, counters, errorCounters };
       if (o.extra !== undefined) snap.extra = o.extra();
       return snap;
     },
@@ -42,5 +49,10 @@ export function nodeSource(node: HeadendNode, o: { extra?: () => Record<string, 
 }
 
 function snake(s: string): string {
-  return s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`).replace(/-/g, '_');
+}
+
+function put(counters: Record<string, number>, name: string, value: number): string {
+  counters[name] = value;
+  return name;
 }

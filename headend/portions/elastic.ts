@@ -8,7 +8,7 @@ import { fail, formatVaddr, ok, rejectUnknown, type Clock, type Result, type Tim
 import type { Manifest } from '../../runtime/app/index.ts';
 import { SharedSemaphore } from './critical/index.ts';
 import { WaitTargetController, type ThreadDecision, type WorkerController } from '../../policy/index.ts';
-import type { DispatchTable } from '../node-dispatch.ts';
+import type { DispatchTable } from '../node/table.ts';
 import { newProbe, PROBE, threadClock, threadNow, type CriticalSpec, type PortionSpec } from './portion-protocol.ts';
 import type { PortionManager } from './portions.ts';
 import type { PortionStats } from '../stats/statistics.ts';

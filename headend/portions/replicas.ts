@@ -18,7 +18,7 @@ import {
   type UdpAddress,
 } from '../../runtime/index.ts';
 import type { Elastic, Group } from './elastic.ts';
-import type { DispatchTable } from '../node-dispatch.ts';
+import type { DispatchTable } from '../node/table.ts';
 import { decideScale, pickShare, portionShares, scaleConfig, type ClusterView, type PortionState, type ScaleConfig, type ScaleOptions, type ShareOptions, type Uniform } from '../../policy/index.ts';
 import type { PortionSpec } from './portion-protocol.ts';
 import type { PortionManager } from './portions.ts';

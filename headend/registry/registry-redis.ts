@@ -4,7 +4,7 @@
 
 import { Redis } from 'ioredis';
 import { createHash, randomUUID } from 'node:crypto';
-import { ChannelClosedError, type Clock, Codes, fail, ok, positiveInt, rejectUnknown, type Result, systemClock, WeftError } from '../../runtime/index.ts';
+import { ChannelClosedError, type Clock, Codes, fail, ok, positiveInt, rejectUnknown, type Result, systemClock, VADDR_SCHEME, WeftError } from '../../runtime/index.ts';
 import {
   byId,
   byVaddr,
@@ -157,7 +157,7 @@ export class RedisRegistry implements Registry {
   }
 
   async listBySession(app: string, session: string): Promise<LocationRecord[]> {
-    const key = vaddrKey(`weft://${app}/${session}/x`);
+    const key = vaddrKey(`${VADDR_SCHEME}${app}/${session}/x`);
     this.#open();
     return this.#locations(await this.#redis.smembers(`${this.prefix}session-locs:${key.app}/${key.session}`));
   }

@@ -4,7 +4,7 @@
 
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { ArgumentError, ChannelClosedError, type Clock, fail, ok, positiveInt, rejectUnknown, type Result, systemClock, type TimerHandle } from '../../runtime/index.ts';
+import { ArgumentError, ChannelClosedError, type Clock, fail, ok, positiveInt, rejectUnknown, type Result, systemClock, VADDR_SCHEME, type TimerHandle } from '../../runtime/index.ts';
 import {
   ChangeFeed,
   type ChangeListener,
@@ -127,7 +127,7 @@ export class SqliteRegistry implements Registry {
   }
   listBySession(app: string, session: string): Promise<LocationRecord[]> {
     return this.#async(() => {
-      const key = vaddrKey(`weft://${app}/${session}/x`);
+      const key = vaddrKey(`${VADDR_SCHEME}${app}/${session}/x`);
       return (this.#s.bySession!.all(key.app, key.session) as LocationRow[]).map(toLocation);
     });
   }

@@ -1,7 +1,8 @@
 // VOD catalogue and billing service: titles with prices, and orders recorded once per
-// idempotency key, so a box that retries an order after a cut channel is billed once.
+// idempotency key, so a box that retries an order after a cut channel is billed once. Orders are
+// kept per box, at most `maxOrdersPerBox` each (docs/SECURITY.md).
 
-import { Codes, RemoteError } from '../../runtime/index.ts';
+import { Codes, RemoteError, positiveInt, rejectUnknown } from '../../runtime/index.ts';
 import type { CallerInfo, HeadendService } from './service.ts';
 
 export interface Title {
@@ -22,7 +23,11 @@ export interface Order {
 export interface VodOptions {
   titles?: Title[];
   now: () => number;
+  /** Orders one box may hold; past it new orders are refused (QUOTA, data.quota = orders). Default 1,000. */
+  maxOrdersPerBox?: number;
 }
+
+const DEFAULT_MAX_ORDERS_PER_BOX = 1000;
 
 export const DEFAULT_TITLES: Title[] = [
   { id: 'm1', name: 'The Long Signal', genre: 'drama', priceCents: 399 },
@@ -33,18 +38,22 @@ export const DEFAULT_TITLES: Title[] = [
 ];
 
 export function vodService(o: VodOptions): HeadendService {
+  rejectUnknown('vodService', o, ['titles', 'now', 'maxOrdersPerBox']);
+  const maxPerBox = positiveInt('vodService', 'maxOrdersPerBox', o.maxOrdersPerBox ?? DEFAULT_MAX_ORDERS_PER_BOX);
   const titles = new Map((o.titles ?? DEFAULT_TITLES).map((t) => [t.id, t]));
-  const orders = new Map<string, Order>(); // by box + idempotency key
+  const orders = new Map<string, Map<string, Order>>(); // box -> idempotency key -> order
   let seq = 0;
   const order = (titleId: string, key: string, caller: CallerInfo): Order => {
     if (caller.boxId === undefined) throw new RemoteError(Codes.FORBIDDEN, 'orders come from a box session');
     const title = titles.get(titleId);
     if (title === undefined) throw new RemoteError(Codes.NOT_FOUND, `no title "${titleId}"`);
-    const k = `${caller.boxId}/${key}`;
-    const existing = orders.get(k);
+    const mine = orders.get(caller.boxId) ?? new Map<string, Order>();
+    const existing = mine.get(key);
     if (existing !== undefined) return existing;
+    if (mine.size >= maxPerBox) throw new RemoteError(Codes.QUOTA, `box ${caller.boxId} holds ${mine.size} orders, its quota`, { quota: 'orders', limit: maxPerBox });
     const made: Order = { orderId: `o${++seq}`, boxId: caller.boxId, titleId, priceCents: title.priceCents, at: o.now() };
-    orders.set(k, made);
+    mine.set(key, made);
+    orders.set(caller.boxId, mine);
     return made;
   };
   return {
@@ -64,10 +73,11 @@ export function vodService(o: VodOptions): HeadendService {
         errors: [
           { code: 'FORBIDDEN', when: 'the calling session is not a box session' },
           { code: 'NOT_FOUND', when: 'no title with that id' },
+          { code: 'QUOTA', when: 'the box already holds `maxOrdersPerBox` orders (data.quota = orders)' },
         ],
         call: (a, caller) => order(a.titleId as string, a.key as string, caller),
       },
-      orders: { summary: "The calling box's orders.", args: {}, returns: 'Order[]', call: (_a, caller) => [...orders.values()].filter((x) => x.boxId === caller.boxId) },
+      orders: { summary: "The calling box's orders.", args: {}, returns: 'Order[]', call: (_a, caller) => (caller.boxId === undefined ? [] : [...(orders.get(caller.boxId)?.values() ?? [])]) },
     },
   };
 }

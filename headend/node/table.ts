@@ -1,8 +1,7 @@
-// Where an envelope goes on a node: a portion instance by queue id, a main-thread endpoint by
-// virtual address, a hosted module by virtual address (least-loaded instance), else onward
-// through the router (UDP to the node the registry names, MQTT to a box) [c8-c12, c31].
+// The node's local address tables [c8-c12, c31]: main-thread endpoints and hosted modules by
+// virtual address, and the small address helpers dispatch uses. Data only: no routing, no I/O.
 
-import { parseVaddr, sameUdp, type Address, type Envelope } from '../runtime/index.ts';
+import { sameUdp, type Address, type Envelope } from '../../runtime/index.ts';
 
 export interface Hosted {
   module: string;
@@ -33,16 +32,6 @@ export class DispatchTable {
       }
     }
     return gone;
-  }
-}
-
-/** The module name of a vaddr (its third segment), or undefined. */
-export function moduleOf(vaddr: string | undefined): string | undefined {
-  if (vaddr === undefined) return undefined;
-  try {
-    return parseVaddr(vaddr).module;
-  } catch {
-    return undefined;
   }
 }
 

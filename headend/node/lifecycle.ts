@@ -1,0 +1,112 @@
+// The lifecycle of portion instances on one node [c14, c31]: build an instance's spec, start it
+// in a worker, bind its virtual addresses in the registry and the dispatch table; stop it and
+// unbind what nothing here serves any more. Decides no placement (session-manager.ts does).
+
+import { Codes, RemoteError, formatVaddr, type Result, type UdpAddress } from '../../runtime/index.ts';
+import type { TrustedKeyJson } from '../../runtime/app/index.ts';
+import type { AppCatalog } from '../app-catalog.ts';
+import type { Elastic } from '../portions/elastic.ts';
+import { SERVICE_CLIENT, type PortionSpec } from '../portions/portion-protocol.ts';
+import type { PortionManager } from '../portions/portions.ts';
+import type { Registry } from '../registry/registry.ts';
+import type { DispatchTable } from './table.ts';
+
+export interface LifecycleHost {
+  readonly id: string;
+  readonly udpAddress: UdpAddress;
+  readonly registry: Registry;
+  readonly catalog: AppCatalog;
+  readonly trusted: TrustedKeyJson[];
+  readonly portions: PortionManager;
+  readonly elastic: Elastic;
+  readonly table: DispatchTable;
+  /** Names of the services an instance may call. */
+  serviceNames(): string[];
+}
+
+export interface LifecycleLimits {
+  memoryBytes: number | undefined;
+  deadlineMs: number;
+}
+
+export class PortionLifecycle {
+  readonly #host: LifecycleHost;
+  readonly #limits: LifecycleLimits;
+  #iid = 0;
+
+  constructor(host: LifecycleHost, limits: LifecycleLimits) {
+    this.#host = host;
+    this.#limits = limits;
+  }
+
+  /** Start an instance of `modules` of an app for a session here; binds their virtual addresses [c31]. */
+  async start(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Promise<Result<string, Error>> {
+    const h = this.#host;
+    const spec = this.makeSpec(app, session, modules, states);
+    if (!spec.ok) return spec;
+    const iid = spec.value.iid;
+    const r = await h.portions.start(spec.value);
+    h.elastic.started(iid, r.ok, app, modules, session === '*' ? 'primary' : undefined);
+    if (!r.ok) return r;
+    const here = { node: h.id, queue: iid, udp: h.udpAddress };
+    for (const m of modules) {
+      const v = formatVaddr({ app, session, module: m });
+      h.table.host(v, m, iid);
+      const bound = await h.registry.bind(v, here);
+      if (!bound.ok && bound.error.current !== undefined && bound.error.current.node !== h.id) {
+        await h.registry.move(v, here, bound.error.current.epoch);
+      }
+    }
+    h.table.host(formatVaddr({ app, session, module: SERVICE_CLIENT }), SERVICE_CLIENT, iid);
+    return { ok: true, value: iid };
+  }
+
+  /** What a worker needs to start one instance here: a fresh instance id, critical sections prepared [c20-c23]. */
+  makeSpec(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Result<PortionSpec, Error> {
+    const h = this.#host;
+    const pub = h.catalog.get(app);
+    if (pub === undefined) return { ok: false, error: new RemoteError(Codes.NOT_FOUND, `no app "${app}" on node ${h.id}`) };
+    const iid = `p${++this.#iid}.${h.id}`;
+    const critical = h.elastic.prepare(iid, pub.manifest, session, modules);
+    const { memoryBytes, deadlineMs } = this.#limits;
+    const spec: PortionSpec = {
+      iid,
+      node: h.id,
+      app,
+      session,
+      modules,
+      manifest: pub.manifestBytes,
+      signature: pub.signature,
+      sources: Object.fromEntries(modules.map((m) => [m, pub.sources[m] as Uint8Array])),
+      trusted: h.trusted,
+      services: h.serviceNames(),
+      ...(states === undefined ? {} : { states }),
+      ...(memoryBytes === undefined ? {} : { memoryBytes }),
+      deadlineMs,
+      ...(critical === undefined ? {} : { critical }),
+    };
+    return { ok: true, value: spec };
+  }
+
+  /** Stop every instance of a session on this node (its box closed it). */
+  async stopSession(session: string): Promise<number> {
+    const h = this.#host;
+    const iids = new Set<string>();
+    for (const hosted of h.table.hosted.values()) for (const iid of hosted.iids) if (h.portions.spec(iid)?.session === session) iids.add(iid);
+    for (const iid of iids) await this.stop(iid);
+    return iids.size;
+  }
+
+  /** Stop an instance; unbinds the addresses nothing here serves any more. */
+  async stop(iid: string, unbind = true): Promise<void> {
+    const h = this.#host;
+    await h.elastic.stopping(iid);
+    const gone = h.table.unhost(iid);
+    await h.portions.stop(iid);
+    if (!unbind) return;
+    for (const v of gone) {
+      const rec = await h.registry.lookup(v);
+      if (rec !== undefined && rec.node === h.id) await h.registry.unbind(v, rec.epoch);
+    }
+  }
+}

@@ -1,0 +1,62 @@
+// Live migration of a portion instance between nodes [c31-c33]. Sees its node only through
+// MigrationHost (like SessionHost): it holds envelopes through dispatch's held queue and reports
+// the outcome; it writes none of the node's state itself.
+
+import { Codes, RemoteError, formatVaddr, type Address, type Result, type UdpAddress } from '../../runtime/index.ts';
+import type { Elastic } from '../portions/elastic.ts';
+import type { PortionManager } from '../portions/portions.ts';
+import { ControlOps } from '../session-manager.ts';
+import { Endpoint } from './endpoints.ts';
+import { Membership } from './membership.ts';
+
+/** How long the target node may take to start the moved instance, ms. */
+const START_TIMEOUT_MS = 10_000;
+
+/** What a migration needs of its node. */
+export interface MigrationHost {
+  readonly id: string;
+  readonly portions: Pick<PortionManager, 'spec' | 'inflightOf' | 'snapshot'>;
+  readonly elastic: Pick<Elastic, 'stopping'>;
+  peerUdp(node: string): UdpAddress | undefined;
+  /** Hold new envelopes for `iid`; the returned function releases them to wherever it is then. */
+  hold(iid: string): () => void;
+  request(dst: Address, body: unknown, op: string, timeoutMs?: number): Promise<unknown>;
+  /** Stop the instance here without unbinding its addresses (the target took them over). */
+  stopPortion(iid: string, unbind?: boolean): Promise<void>;
+  /** Forget cached locations of these addresses. */
+  invalidate(vaddr: string): void;
+}
+
+/**
+ * Live migration [c31-c33]: hold new envelopes for the instance, let its in-flight requests
+ * finish, snapshot its modules, start it on `to` with that state (which moves the registry
+ * records), stop it here, then forward what was held. Nothing is lost or delivered twice:
+ * each envelope reaches either this instance (before the hold) or the new one.
+ */
+export async function movePortion(host: MigrationHost, iid: string, to: string, drainMs: number): Promise<Result<string, Error>> {
+  const spec = host.portions.spec(iid);
+  const udp = host.peerUdp(to);
+  if (spec === undefined) return { ok: false, error: new RemoteError(Codes.NOT_FOUND, `no instance ${iid} here`) };
+  if (udp === undefined || to === host.id) return { ok: false, error: new RemoteError(Codes.NOT_FOUND, `no peer node "${to}"`) };
+  // Threads added for a shared portion go first: the state that moves is the first instance's.
+  await host.elastic.stopping(iid);
+  const release = host.hold(iid);
+  const end = Date.now() + drainMs;
+  while (host.portions.inflightOf(iid) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 1));
+  const snap = await host.portions.snapshot(iid);
+  if (!snap.ok) {
+    release();
+    return snap;
+  }
+  try {
+    const body = { app: spec.app, session: spec.session, modules: spec.modules, states: snap.value };
+    await host.request({ vaddr: Membership.vaddr(to, Endpoint.control), udp }, body, ControlOps.start, START_TIMEOUT_MS);
+  } catch (e) {
+    release();
+    return { ok: false, error: e as Error };
+  }
+  await host.stopPortion(iid, false);
+  for (const m of spec.modules) host.invalidate(formatVaddr({ app: spec.app, session: spec.session, module: m }));
+  release();
+  return { ok: true, value: to };
+}
