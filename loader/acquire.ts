@@ -268,7 +268,9 @@ export class Acquirer {
     if (prev?.manifest === manifestSha) for (const [k, v] of Object.entries(prev.modules)) stored[k] ??= v;
     const index: AppIndex = { app: m.app, version: m.version, manifest: manifestSha, signature: signatureSha, modules: stored, at: this.#o.now() };
     const shas = new Set([manifestSha, signatureSha, ...Object.values(stored)]);
-    cache.saveApp({ ...index, modules: {} }); // mark what is in use before evicting for room
+    // Mark what is in use before evicting for room, but write the index only after its blobs:
+    // a power cut in between leaves the old index, whose blobs are still there (issue 13.9).
+    cache.keep(shas);
     for (const [sha, bytes] of keep) {
       if (!shas.has(sha) || cache.put(sha, bytes)) continue;
       const name = [...modules.values()].find((v) => v.entry.sha256 === sha)?.entry.name ?? sha.slice(0, 12);
