@@ -14,6 +14,7 @@ import {
 } from '../runtime/app/index.ts';
 import type { AppIndex, ModuleCache } from './module-cache.ts';
 import type { Tuned, Tuner } from './ports.ts';
+import type { RollbackFloor } from './rollback-floor.ts';
 
 /** A verified app: the trusted manifest and the modules of the tiers acquired so far. */
 export interface AcquiredApp {
@@ -43,6 +44,8 @@ export interface AcquirerOptions {
   /** Accept only this app id (a box tuned to a channel with several apps). Default: the one on air. */
   app?: string;
   cache?: ModuleCache;
+  /** Anti-rollback: no version older than the highest verified runs (rollback-floor.ts). */
+  floor?: RollbackFloor;
   now: () => number;
   onEvent: (e: AcquireEvent) => void;
 }
@@ -140,6 +143,8 @@ export class Acquirer {
       cache.forget(idx.app); // signed by a key no longer trusted, or torn: cold boot instead
       return undefined;
     }
+    // [12.9] a cached version below the floor (an old index a cut brought back) never runs.
+    if (this.#o.floor?.check(t.value.manifest.app, t.value.manifest.version).ok === false) return undefined;
     const modules = new Map<string, VerifiedModule>();
     const tiers = new Set<Tier>(['boot']);
     for (const entry of t.value.manifest.modules) {
@@ -163,6 +168,7 @@ export class Acquirer {
     this.#verified.set(idx.manifest, manifest);
     this.#verified.set(idx.signature, signature);
     const app: AcquiredApp = { trusted: t.value, manifest: t.value.manifest, manifestSha: idx.manifest, modules, tiers: ['boot'], fromCache: true };
+    this.#o.floor?.raise(app.manifest.app, app.manifest.version);
     this.#current = app;
     this.#stats.verified++;
     return app;
@@ -238,6 +244,9 @@ export class Acquirer {
     if (!t.ok) return refuse(problemOf(t.error), t.error.message);
     const m = t.value.manifest;
     if (this.#o.app !== undefined && m.app !== this.#o.app) return { ok: true, value: undefined };
+    // [12.9] a validly signed but older version (a replay) is refused before anything is kept.
+    const floor = this.#o.floor?.check(m.app, m.version);
+    if (floor?.ok === false) return refuse('rollback', floor.message);
     const modules = new Map<string, VerifiedModule>();
     const keep: [string, Uint8Array][] = [[manifest.sha256, manifest.bytes]];
     if (signature !== undefined) keep.push([signature.sha256, signature.bytes]);
@@ -253,6 +262,7 @@ export class Acquirer {
     }
     for (const [sha, bytes] of keep) this.#verified.set(sha, bytes);
     this.#store(m, manifest.sha256, signature?.sha256, modules, keep);
+    this.#o.floor?.raise(m.app, m.version); // after the cache: a cut in between boots either version
     // The receiver checked the bytes against this hash before handing them over.
     return { ok: true, value: { trusted: t.value, manifest: m, manifestSha: manifest.sha256, modules, tiers: this.#tiers, fromCache: false } };
   }

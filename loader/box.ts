@@ -9,6 +9,7 @@ import type { BoxEvent } from './box-events.ts';
 import { type ChannelEvent, ChannelManager } from './channel-manager.ts';
 import { ModuleCache } from './module-cache.ts';
 import { type BoxOptions, type ResolvedBoxOptions, resolveBoxOptions } from './options.ts';
+import { RollbackFloor } from './rollback-floor.ts';
 import { FALLBACK_TIERS, RunningApp } from './running-app.ts';
 import { setupSession } from './session-setup.ts';
 import { NamedTimers } from './timers.ts';
@@ -43,6 +44,7 @@ export class Box {
   #watchers = new Set<() => void>();
   #ignored = 0;
   #tuned = false;
+  #floor: RollbackFloor;
 
   constructor(options: BoxOptions) {
     this.#o = resolveBoxOptions(options);
@@ -50,11 +52,13 @@ export class Box {
     this.id = this.#o.boxId;
     this.profile = this.#o.profile;
     const cache = this.#o.storage.capacity > 0 ? new ModuleCache(this.#o.storage) : undefined;
+    this.#floor = new RollbackFloor(this.#o.storage);
     this.#acq = new Acquirer({
       tuner: this.#o.tuner,
       trusted: this.#o.trusted,
       ...(this.#o.app === undefined ? {} : { app: this.#o.app }),
       ...(cache === undefined ? {} : { cache }),
+      floor: this.#floor,
       now: () => this.#o.clock.now(),
       onEvent: (e) => this.#onAcquire(e),
     });
@@ -96,6 +100,11 @@ export class Box {
     this.#fire('stop');
     await this.waitFor((b) => b.state === 'stopped', 10_000).catch(() => undefined);
     await this.#shutdown();
+  }
+
+  /** An operator-signed rollback directive (rollback-floor.ts): the older version it names may run. */
+  allowRollback(directive: Uint8Array, signature: Uint8Array): ReturnType<RollbackFloor['accept']> {
+    return this.#floor.accept(directive, signature, this.#o.trusted);
   }
 
   /** A remote-control key press, to the modules declaring `ui`. */
@@ -149,6 +158,7 @@ export class Box {
       state: this.#state,
       ignoredEvents: this.#ignored,
       acquire: this.#acq.stats(),
+      rollbackFloor: this.#floor.stats(),
       channel: this.#channels?.stats(),
       switch: this.#run?.switch.stats(),
       storageUsed: this.#o.storage.used(),
