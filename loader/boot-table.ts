@@ -28,7 +28,8 @@ export const BOOT_EVENTS = [
   'started', // the app's modules for the tiers so far are running
   'dial-failed', // a connect attempt on the return channel failed (dead path, refused, reset)
   'link-up', // the two-way channel is established (first connect or reconnect)
-  'link-down', // the established two-way channel dropped
+  'link-down', // the established two-way channel dropped (a reset or close: maybe a flap)
+  'link-dead', // the established two-way channel went silent and did not answer its probe: a dead path
   'session-ready', // session.open answered, modules fetched, client-started acknowledged
   'session-failed', // session setup failed (refused, timed out, a download did not verify)
   'retry-session', // degraded with the link up: time to ask for a server portion again
@@ -111,6 +112,10 @@ export const BOOT_TABLE: readonly Transition[] = [
   t('session-setup', 'session-failed', 'acquiring-fallback-2', 'acquire-fallback', 'fallbacks=1'),
   t('session-setup', 'session-failed', 'degraded', 'background', 'fallbacks=2'),
   t('up', 'link-down', 'interrupted', 'hold'),
+  // [13.5] a dead path goes to the fallback tiers at once: the grace period is for flaps.
+  t('up', 'link-dead', 'acquiring-fallback-1', 'drop-session', 'fallbacks=0'),
+  t('up', 'link-dead', 'acquiring-fallback-2', 'drop-session', 'fallbacks=1'),
+  t('up', 'link-dead', 'degraded', 'drop-session', 'fallbacks=2'),
   t('interrupted', 'link-up', 'up', 'resume'),
   t('interrupted', 'grace-expired', 'acquiring-fallback-1', 'drop-session', 'fallbacks=0'),
   t('interrupted', 'grace-expired', 'acquiring-fallback-2', 'drop-session', 'fallbacks=1'),

@@ -385,7 +385,7 @@ export class Box {
         return this.#fire('link-up');
       case 'down':
         this.#emit({ kind: 'link', up: false, ...(e.cause === undefined ? {} : { detail: e.cause.message }) });
-        return this.#fire('link-down');
+        return this.#fire(e.dead ? 'link-dead' : 'link-down');
     }
   }
 

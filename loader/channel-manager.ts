@@ -28,8 +28,8 @@ export type ChannelEvent =
   | { kind: 'failed'; attempt: number; ms: number; deadPath: boolean; error: Error; mode: 'round' | 'background' }
   | { kind: 'round-over'; attempts: number }
   | { kind: 'up'; channel: ReturnChannel; ms: number; attempt: number }
-  /** The established link dropped; the transport reconnects on its own. */
-  | { kind: 'down'; cause: Error | undefined }
+  /** The established link dropped; the transport reconnects on its own. `dead`: its probe went unanswered (a dead path, not a flap). */
+  | { kind: 'down'; cause: Error | undefined; dead: boolean }
   /** The transport reconnected by itself. */
   | { kind: 'reup' };
 
@@ -137,7 +137,7 @@ export class ChannelManager {
         this.#linkUp = false;
         this.#stats.downs++;
         if (state === 'closed') this.#channel = undefined;
-        this.#emit({ kind: 'down', cause });
+        this.#emit({ kind: 'down', cause, dead: isDeadPath(cause) });
       } else if (state === 'closed') {
         this.#channel = undefined;
       }
@@ -197,4 +197,9 @@ export class ChannelManager {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
+}
+
+/** A link that went silent and did not answer its probe (a dead path), as opposed to a reset or close (a flap). */
+export function isDeadPath(cause: Error | undefined): boolean {
+  return cause instanceof TimeoutError || cause?.cause instanceof TimeoutError;
 }

@@ -308,7 +308,8 @@ export class MqttTransport implements Transport {
         client.once('packetreceive', () => conn.watch?.heard()); // PINGRESP, or anything
         client.sendPing();
       },
-      (silentMs) => this.#lost(conn, new LinkDownError(`no answer from the broker for ${Math.round(silentMs)} ms: dead path`)),
+      // The cause marks a silence verdict (a dead path), which the box treats apart from a flap.
+      (silentMs) => this.#lost(conn, new LinkDownError(`no answer from the broker for ${Math.round(silentMs)} ms: dead path`, { cause: new TimeoutError('probe unanswered', silentMs) })),
       { idleProbeMs: o.deadPath.idleProbeMs, ...(o.deadPath.lag === undefined ? {} : { lag: o.deadPath.lag }) },
     );
     const onError = (e: Error): void => this.#lost(conn, e);

@@ -70,8 +70,9 @@ test('the link flaps three times: the session survives, calls fail fast while it
 test('a drop past the grace period: the server portion is given up, the box runs degraded, and gets a new session when the link returns', async (t) => {
   const { box, he, path } = await rig(t, 'box-2', { sessionGraceMs: 300, searchMemory: 8 * 1024 * 1024, profileId: 'legacy-sd' });
   t.is(box.where('search'), 'remote');
-  path.setMode('dead');
-  // The established link notices the dead path through its own probe (a request waits), then the grace runs out.
+  // Cut and kept refused: a drop that could be a flap, so the grace runs (a dead path skips it:
+  // test/loader/silent-cut.test.ts).
+  path.setMode('reset');
   await box.pressKey('search');
   await box.waitFor((b) => b.history.some((h) => h.event === 'grace-expired'), 10_000);
   await box.waitFor((b) => b.running().includes('search'), 10_000);
