@@ -339,7 +339,9 @@ export class HeadendNode {
   #undeliverable(env: Envelope, why: string): void {
     this.counters.undeliverable++;
     if (env.kind !== 'req' && env.kind !== 'ctl') return;
-    const reply: Envelope = { v: 1, kind: 'err', id: 0, corr: env.id, src: { vaddr: this.vaddr('control'), udp: this.udpAddress }, dst: env.src, body: { code: Codes.NOT_FOUND, message: `undeliverable: ${why}` } };
+    // [13.1] a session this node cannot route (a restart lost it): NO_SESSION tells the box to open it again.
+    const code = namesSession(env.dst.vaddr) ? Codes.NO_SESSION : Codes.NOT_FOUND;
+    const reply: Envelope = { v: 1, kind: 'err', id: 0, corr: env.id, src: { vaddr: this.vaddr('control'), udp: this.udpAddress }, dst: env.src, body: { code, message: `undeliverable: ${why}` } };
     if (env.op !== undefined) reply.op = env.op;
     this.#router.send(reply).catch(() => undefined);
   }
@@ -415,3 +417,13 @@ export class HeadendNode {
 
 export { SERVICES_NAME };
 export type { HeadendNodeOptions, NodeCounters };
+
+/** A vaddr of one session of an app (not a node's or a box's endpoint, not `*`). */
+function namesSession(v: string | undefined): boolean {
+  try {
+    const a = parseVaddr(v as string);
+    return a.session !== '*' && a.app !== 'headend' && a.app !== 'box';
+  } catch {
+    return false;
+  }
+}

@@ -11,6 +11,7 @@ import { ModuleCache } from './module-cache.ts';
 import { type BoxOptions, type ResolvedBoxOptions, resolveBoxOptions } from './options.ts';
 import { RollbackFloor } from './rollback-floor.ts';
 import { FALLBACK_TIERS, RunningApp } from './running-app.ts';
+import { SessionLiveness } from './session-liveness.ts';
 import { setupSession } from './session-setup.ts';
 import { NamedTimers } from './timers.ts';
 
@@ -45,6 +46,7 @@ export class Box {
   #ignored = 0;
   #tuned = false;
   #floor: RollbackFloor;
+  #liveness: SessionLiveness;
 
   constructor(options: BoxOptions) {
     this.#o = resolveBoxOptions(options);
@@ -53,6 +55,7 @@ export class Box {
     this.profile = this.#o.profile;
     const cache = this.#o.storage.capacity > 0 ? new ModuleCache(this.#o.storage) : undefined;
     this.#floor = new RollbackFloor(this.#o.storage);
+    this.#liveness = new SessionLiveness(() => this.#session?.session, () => this.#fire('session-lost'), () => this.#o.clock.now());
     this.#acq = new Acquirer({
       tuner: this.#o.tuner,
       trusted: this.#o.trusted,
@@ -159,6 +162,7 @@ export class Box {
       ignoredEvents: this.#ignored,
       acquire: this.#acq.stats(),
       rollbackFloor: this.#floor.stats(),
+      session: { ...this.#liveness.stats },
       channel: this.#channels?.stats(),
       switch: this.#run?.switch.stats(),
       storageUsed: this.#o.storage.used(),
@@ -254,6 +258,8 @@ export class Box {
       case 'hold':
         this.#timers.clear('report');
         return this.#timers.arm('grace', this.#o.sessionGraceMs, () => this.#fire('grace-expired'));
+      case 'reopen-session':
+        return this.#reopenSession();
       case 'drop-session':
         this.#dropSession();
         if (this.#state === 'degraded') {
@@ -271,7 +277,7 @@ export class Box {
   async #startApp(app: AcquiredApp | undefined): Promise<void> {
     if (app === undefined) throw new Error('start-app without a verified app');
     this.#fallbacks = 0;
-    this.#run = new RunningApp(app, this.#o, this.#channels?.channel?.transport, (e) => this.#emit(e));
+    this.#run = new RunningApp(app, this.#o, this.#liveness.wrap(this.#channels?.channel?.transport), (e) => this.#emit(e));
     await this.#run.startBoot();
     this.#fire('started');
   }
@@ -309,11 +315,24 @@ export class Box {
     void setupSession(c).then(
       (reply) => {
         this.#session = reply;
+        this.#liveness.opened();
         this.#acq.want([]); // [c1] the fallback tiers are not needed with a session
         this.#fire('session-ready');
       },
       (error: unknown) => this.#fire('session-failed', { error: error as Error }),
     );
+  }
+
+  // [13.1] the head-end lost the session (NO_SESSION): requests on it fail now with a clear
+  // error, the box is not `up`, and it opens a new one (sending its mutable modules' state)
+  // after a seeded jitter, so a restarted head-end is not stormed by every box at once.
+  #reopenSession(): void {
+    this.#liveness.dropped();
+    this.#dropSession();
+    const delay = SessionLiveness.reopenDelay(this.#o.channel.background.baseMs, this.#o.random);
+    this.#timers.arm('retry', delay, () => {
+      if (this.#state === 'session-setup') void this.#openSession();
+    });
   }
 
   #reportNow(): void {
@@ -376,7 +395,7 @@ export class Box {
       case 'round-over':
         return;
       case 'up':
-        this.#run?.switch.attach(e.channel.transport);
+        this.#run?.switch.attach(this.#liveness.wrap(e.channel.transport));
         this.#emit({ kind: 'dial', ok: true, ms: e.ms, attempt: e.attempt });
         this.#emit({ kind: 'link', up: true });
         return this.#fire('link-up');

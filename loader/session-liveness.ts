@@ -1,0 +1,125 @@
+// Session liveness (issue 13.1): a head-end that lost the box's session (a restart, a
+// re-placement) answers its requests with NO_SESSION. This watches the return channel for that
+// answer about the current session, so the box re-opens it instead of reporting `up` on a dead
+// one. It only looks; the caller of the failed request gets the error as it came.
+
+import { Codes, type Envelope, type EnvelopeHandler, type Transport, parseVaddr } from '../runtime/index.ts';
+
+export interface LivenessStats {
+  /** Requests that came back NO_SESSION: each failed with that clear error at its caller. */
+  noSession: number;
+  /** Times the box found its session gone and set out to re-open it. */
+  lost: number;
+  /** Requests still in flight on the lost session when it was dropped (failed, closed channel). */
+  inFlightFailed: number;
+  /** Session re-opens that succeeded. */
+  reopened: number;
+}
+
+const MAX_TRACKED = 4096;
+
+export class SessionLiveness {
+  #session: () => string | undefined;
+  #onLost: (session: string) => void;
+  #now: () => number;
+  #wrapped = new WeakMap<Transport, Transport>();
+  #lostSession: string | undefined;
+  #reopening = false;
+  /** Requests sent and not yet answered: `<src vaddr>#<id>` -> deadline (bounded). */
+  #inFlight = new Map<string, number>();
+  readonly stats: LivenessStats = { noSession: 0, lost: 0, inFlightFailed: 0, reopened: 0 };
+
+  /** `session()`: the box's session now; `onLost` is called once per session the head-end disowns. */
+  constructor(session: () => string | undefined, onLost: (session: string) => void, now: () => number) {
+    this.#session = session;
+    this.#onLost = onLost;
+    this.#now = now;
+  }
+
+  /** The lost session is being dropped: what is still in flight on it fails now (counted). */
+  dropped(): void {
+    const now = this.#now();
+    for (const deadline of this.#inFlight.values()) if (deadline > now) this.stats.inFlightFailed++;
+    this.#inFlight.clear();
+  }
+
+  /** A session is open again. */
+  opened(): void {
+    if (this.#reopening) this.stats.reopened++;
+    this.#reopening = false;
+  }
+
+  /** The same transport, its incoming envelopes seen here first. One wrapper per transport. */
+  wrap(t: Transport): Transport;
+  wrap(t: Transport | undefined): Transport | undefined;
+  wrap(t: Transport | undefined): Transport | undefined {
+    if (t === undefined) return undefined;
+    let w = this.#wrapped.get(t);
+    if (w === undefined) {
+      w = watched(t, (env) => this.#inspect(env), (env) => this.#sent(env));
+      this.#wrapped.set(t, w);
+    }
+    return w;
+  }
+
+  /** Jittered delay before re-opening: a restarted head-end is not stormed by every box at once. */
+  static reopenDelay(spreadMs: number, random: () => number): number {
+    return Math.max(0, Math.min(1, random())) * spreadMs;
+  }
+
+  #sent(env: Envelope): void {
+    if (env.kind !== 'req') return;
+    if (this.#inFlight.size >= MAX_TRACKED) {
+      const now = this.#now();
+      for (const [k, deadline] of this.#inFlight) if (deadline <= now) this.#inFlight.delete(k);
+      if (this.#inFlight.size >= MAX_TRACKED) return;
+    }
+    this.#inFlight.set(`${env.src.vaddr ?? ''}#${env.id}`, env.deadline ?? Number.POSITIVE_INFINITY);
+  }
+
+  #inspect(env: Envelope): void {
+    if ((env.kind === 'rep' || env.kind === 'err') && env.corr !== undefined) this.#inFlight.delete(`${env.dst.vaddr ?? ''}#${env.corr}`);
+    if (env.kind !== 'err' || codeOf(env.body) !== Codes.NO_SESSION) return;
+    this.stats.noSession++;
+    const current = this.#session();
+    // Only an answer about the session the box has now: a late one about an older session says nothing.
+    if (current === undefined || sessionOf(env.dst.vaddr) !== current || this.#lostSession === current) return;
+    this.#lostSession = current;
+    this.#reopening = true;
+    this.stats.lost++;
+    this.#onLost(current);
+  }
+}
+
+function watched(t: Transport, see: (env: Envelope) => void, sent: (env: Envelope) => void): Transport {
+  return {
+    kind: t.kind,
+    address: t.address,
+    get closed() {
+      return t.closed;
+    },
+    send: (env) => {
+      sent(env);
+      return t.send(env);
+    },
+    onEnvelope: (handler: EnvelopeHandler) =>
+      t.onEnvelope((env) => {
+        handler(env); // the caller gets its answer first
+        see(env);
+      }),
+    close: () => t.close(),
+    stats: () => t.stats(),
+  };
+}
+
+function codeOf(body: unknown): unknown {
+  return body !== null && typeof body === 'object' ? (body as { code?: unknown }).code : undefined;
+}
+
+function sessionOf(v: string | undefined): string | undefined {
+  try {
+    return parseVaddr(v as string).session;
+  } catch {
+    return undefined;
+  }
+}
