@@ -5,7 +5,8 @@
 import { type DeviceProfile, type OpenReply, type ResourceReport, STATS_VADDR, SessionOps } from '../runtime/index.ts';
 import { type AcquireEvent, type AcquiredApp, Acquirer } from './acquire.ts';
 import { type Action, type BootEvent, type BootState, step } from './boot-table.ts';
-import type { BoxEvent } from './box-events.ts';
+import { type BoxEvent, Watchers } from './box-events.ts';
+import { resourceReport } from './box-report.ts';
 import { type ChannelEvent, ChannelManager } from './channel-manager.ts';
 import { ModuleCache } from './module-cache.ts';
 import { type BoxOptions, type ResolvedBoxOptions, resolveBoxOptions } from './options.ts';
@@ -42,7 +43,7 @@ export class Box {
   #fallbacks = 0;
   #session: OpenReply | undefined;
   #timers: NamedTimers<'report' | 'grace' | 'retry'>;
-  #watchers = new Set<() => void>();
+  #watchers: Watchers;
   #ignored = 0;
   #tuned = false;
   #floor: RollbackFloor;
@@ -51,6 +52,7 @@ export class Box {
   constructor(options: BoxOptions) {
     this.#o = resolveBoxOptions(options);
     this.#timers = new NamedTimers(this.#o.clock);
+    this.#watchers = new Watchers(this.#o.clock);
     this.id = this.#o.boxId;
     this.profile = this.#o.profile;
     const cache = this.#o.storage.capacity > 0 ? new ModuleCache(this.#o.storage) : undefined;
@@ -140,20 +142,8 @@ export class Box {
 
   /** The resource report the head-end gets [c5]. */
   report(): ResourceReport {
-    const used = this.#run?.runner.memoryUsed() ?? 0;
-    const s = this.#o.storage;
-    return {
-      boxId: this.id,
-      profile: this.profile.id,
-      freeMemoryBytes: Math.max(0, this.profile.appMemoryBytes - used),
-      appMemoryBytes: this.profile.appMemoryBytes,
-      cpuClass: this.profile.cpuClass,
-      cpuLoad: Math.round(this.#o.cpu.load() * 1000) / 1000,
-      storageFreeBytes: Math.max(0, s.capacity - s.used()),
-      sandboxBytes: used,
-      twoWayUp: this.twoWayUp,
-      at: this.#o.clock.now(),
-    };
+    const { cpu, storage, clock } = this.#o;
+    return resourceReport({ boxId: this.id, profile: this.profile, sandboxBytes: this.#run?.runner.memoryUsed() ?? 0, cpu, storage, twoWayUp: this.twoWayUp, at: clock.now() });
   }
 
   stats(): Record<string, unknown> {
@@ -171,20 +161,7 @@ export class Box {
 
   /** Resolve when `pred` holds (checked now and after every box event); reject after `ms`. */
   waitFor(pred: (box: Box) => boolean, ms: number): Promise<void> {
-    if (pred(this)) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = this.#o.clock.setTimeout(() => {
-        this.#watchers.delete(check);
-        reject(new Error(`box ${this.id}: condition not met within ${ms} ms (state ${this.#state})`));
-      }, ms);
-      const check = (): void => {
-        if (!pred(this)) return;
-        this.#o.clock.clearTimeout(timer);
-        this.#watchers.delete(check);
-        resolve();
-      };
-      this.#watchers.add(check);
-    });
+    return this.#watchers.wait(() => pred(this), ms, () => new Error(`box ${this.id}: condition not met within ${ms} ms (state ${this.#state})`));
   }
 
   // ---- the state machine ----------------------------------------------------------------
@@ -323,9 +300,7 @@ export class Box {
     );
   }
 
-  // [13.1] the head-end lost the session (NO_SESSION): requests on it fail now with a clear
-  // error, the box is not `up`, and it opens a new one (sending its mutable modules' state)
-  // after a seeded jitter, so a restarted head-end is not stormed by every box at once.
+  // [13.1] the head-end lost the session: drop it (not `up`), re-open after a seeded jitter.
   #reopenSession(): void {
     this.#liveness.dropped();
     this.#dropSession();
@@ -418,6 +393,6 @@ export class Box {
   }
 
   #notify(): void {
-    for (const w of [...this.#watchers]) w();
+    this.#watchers.notify();
   }
 }
