@@ -3,7 +3,7 @@
 // answer about the current session, so the box re-opens it instead of reporting `up` on a dead
 // one. It only looks; the caller of the failed request gets the error as it came.
 
-import { Codes, type Envelope, type EnvelopeHandler, type Transport, parseVaddr } from '../runtime/index.ts';
+import { type Clock, Codes, type Envelope, type EnvelopeHandler, RemoteError, type Transport, parseVaddr } from '../runtime/index.ts';
 
 export interface LivenessStats {
   /** Requests that came back NO_SESSION: each failed with that clear error at its caller. */
@@ -89,6 +89,65 @@ export class SessionLiveness {
     this.stats.lost++;
     this.#onLost(current);
   }
+}
+
+interface Retry {
+  sentOn: string | undefined;
+  go: () => void;
+}
+
+/**
+ * Requests answered NO_SESSION [13.1]: the head-end lost the session, so the request ran
+ * nowhere and may go again, once, on the session the box re-opens. Each waits at most its own
+ * deadline, at most `max` wait; the rest get the NO_SESSION error. The switch owns one.
+ */
+export class NoSessionRetries {
+  #clock: Clock;
+  #max: number;
+  #waiting: Retry[] = [];
+  readonly stats = { retried: 0, noSessionFailed: 0 };
+
+  constructor(clock: Clock, max: number) {
+    this.#clock = clock;
+    this.#max = max;
+  }
+
+  /** After a request sent on `sentOn` failed with `e`: go `again` on a new session, or fail. */
+  retry(e: unknown, sentOn: string | undefined, again: () => Promise<unknown>, waitMs: number): Promise<unknown> {
+    if (!isNoSession(e) || this.#waiting.length >= this.#max) return this.fail(e);
+    return new Promise((resolve, reject) => {
+      const r: Retry = {
+        sentOn,
+        go: () => {
+          this.#clock.clearTimeout(timer);
+          this.stats.retried++;
+          again().then(resolve, reject);
+        },
+      };
+      const timer = this.#clock.setTimeout(() => {
+        this.#waiting = this.#waiting.filter((x) => x !== r);
+        this.fail(e).catch(reject);
+      }, waitMs);
+      this.#waiting.push(r);
+    });
+  }
+
+  /** The caller gets the error as it came (counted when it is NO_SESSION). */
+  fail(e: unknown): Promise<never> {
+    if (isNoSession(e)) this.stats.noSessionFailed++;
+    return Promise.reject(e as Error);
+  }
+
+  /** A session is open: what waits from another one goes again now. */
+  opened(session: string): void {
+    const go = this.#waiting.filter((r) => r.sentOn !== session);
+    this.#waiting = this.#waiting.filter((r) => r.sentOn === session);
+    for (const r of go) r.go();
+  }
+}
+
+function isNoSession(e: unknown): boolean {
+  return e instanceof RemoteError && e.code === Codes.NO_SESSION;
 }
 
 function watched(t: Transport, see: (env: Envelope) => void, sent: (env: Envelope) => void): Transport {

@@ -1,10 +1,11 @@
 // Session liveness (issue 13.1): after a head-end restart that kept nothing, the box's session is
-// gone; the head-end answers NO_SESSION, the request fails with that clear code, the box drops
-// the dead session (it is not `up` meanwhile), re-opens it after a seeded jitter with its running
-// mutable modules' state, and works again. The real node answers NO_SESSION too.
+// gone; the head-end answers NO_SESSION, the box drops the dead session (it is not `up`
+// meanwhile), re-opens it after a seeded jitter with its running mutable modules' state, and the
+// request, which ran nowhere, goes again on the new session. The real node answers NO_SESSION too.
 import test from 'ava';
 import { profile } from '../../devices/profiles.ts';
-import { Channel, Codes, type Envelope, RemoteError, SESSIONS_VADDR, SessionOps, checkOpenReply, seededRandom } from '../../runtime/index.ts';
+import { Channel, Codes, type Envelope, ManualClock, RemoteError, SESSIONS_VADDR, SessionOps, checkOpenReply, seededRandom } from '../../runtime/index.ts';
+import { NoSessionRetries } from '../../loader/session-liveness.ts';
 import { loadEngine } from '../../sandbox/index.ts';
 import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
@@ -18,7 +19,7 @@ const keys = await signer();
 
 type Scene = { screen?: string; code?: number; count?: number; n?: number } | undefined;
 
-test('a head-end restart: the request fails with NO_SESSION, the box re-opens its session with its mutable module state and works again', async (t) => {
+test('a head-end restart: NO_SESSION, the box re-opens its session with its mutable module state, and the request goes again there', async (t) => {
   const app = await guideApp(keys);
   const broker = await boxBroker();
   const he = await Responder.start({ url: broker.url, engine, app, trusted: keys.trusted, reportEveryMs: 60_000 });
@@ -39,10 +40,12 @@ test('a head-end restart: the request fails with NO_SESSION, the box re-opens it
 
   he.forgetSessions(); // kill -9 and a restart with nothing kept
   await box.pressKey('now');
-  await box.waitFor(() => scene()?.screen === 'error', 5000);
-  t.is(scene()?.code, Codes.NO_SESSION, 'the caller gets a clear error, not a hang');
   await box.waitFor((b) => b.history.some((h) => h.event === 'session-lost'), 5000);
   await box.waitFor((b) => b.state === 'up' && b.session?.session !== first, 10_000);
+  // NO_SESSION means it ran nowhere: the request went again on the new session.
+  await box.waitFor(() => scene()?.screen === 'now', 5000);
+  t.is(scene()?.n, 1, 'answered by the re-opened session\'s server portion');
+  t.like(box.stats().switch, { retried: 1, noSessionFailed: 0 });
 
   const lostAt = box.history.findIndex((h) => h.event === 'session-lost');
   t.deepEqual(
@@ -56,8 +59,7 @@ test('a head-end restart: the request fails with NO_SESSION, the box re-opens it
   await box.waitFor(() => scene()?.screen === 'results', 3000);
   t.is(scene()?.count, 3, 'its state survived the re-open');
   await box.pressKey('now');
-  await box.waitFor(() => scene()?.screen === 'now', 3000);
-  t.is(scene()?.n, 1, 'a fresh server portion answers');
+  await box.waitFor(() => scene()?.n === 2, 3000);
   t.like(box.stats().session, { lost: 1, reopened: 1 });
   t.true((box.stats().session as { noSession: number }).noSession >= 1);
 });
@@ -89,4 +91,25 @@ test('the real node answers a request for a session it does not know with NO_SES
   // A node endpoint nobody serves is still NOT_FOUND: only a session is re-opened.
   const other = await t.throwsAsync(ch.request({ vaddr: 'weft://headend/node-9/control' }, 'z'), { instanceOf: RemoteError });
   t.not((other as RemoteError).code, Codes.NO_SESSION);
+});
+
+test('NO_SESSION retries: once each, on another session, within the request\'s own deadline and a bound; the rest fail with that code, counted', async (t) => {
+  const clock = new ManualClock(0);
+  const r = new NoSessionRetries(clock, 2);
+  const gone = new RemoteError(Codes.NO_SESSION, 'undeliverable: no route');
+  let sent = 0;
+  const a = r.retry(gone, 's1', () => Promise.resolve(++sent), 1000);
+  const b = r.retry(gone, 's1', () => Promise.resolve(++sent), 1000);
+  const c = r.retry(gone, 's1', () => Promise.resolve(++sent), 1000);
+  await t.throwsAsync(c, { is: gone }, 'past the bound: the error as it came');
+  r.opened('s1'); // the same session again says nothing
+  t.is(sent, 0);
+  r.opened('s2');
+  t.deepEqual(await Promise.all([a, b]), [1, 2]);
+  const late = r.retry(gone, 's2', () => Promise.resolve(++sent), 500);
+  clock.advance(500);
+  await t.throwsAsync(late, { is: gone }, 'no new session within its deadline');
+  const other = new RemoteError(Codes.UNAVAILABLE, 'busy');
+  await t.throwsAsync(r.retry(other, 's2', () => Promise.resolve(0), 500), { is: other }, 'only NO_SESSION goes again');
+  t.deepEqual(r.stats, { retried: 2, noSessionFailed: 2 });
 });
