@@ -2,7 +2,7 @@
 // source of the measured lag, and deadline timers that confirm over a span covering it before
 // they fire. A timer that fires late means our own loop was busy: an answer may sit unread.
 
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import type { Clock, TimerHandle } from '../runtime/index.ts';
 
 /** How late local timers fire now, ms (the recent maximum). */
@@ -11,34 +11,35 @@ export type LagSource = () => number;
 export const NO_LAG: LagSource = () => 0;
 
 /**
- * Node's event-loop delay histogram (native sampling every `resolutionMs`, no JS timer per
- * sample), as the maximum over the last one or two windows. One per process is enough: a fleet
- * of emulated boxes shares one loop, so pass the same source to every dialer.
+ * The local loop's lag as far as answers are concerned: when the loop was saturated
+ * (utilization >= 90 %) over the last slice (>= 100 ms, between calls), every answer queues
+ * behind other work though no single timer is very late, so the lag is that slice, up to
+ * `windowMs` (250 ms; confirmingClock doubles it per span); else 0. Reading the loop's utilization costs no timer and no thread, so every
+ * dialer can have its own (a timer that fires late is covered by confirmingClock itself).
  */
-export function eventLoopLag(o: { windowMs?: number; resolutionMs?: number; now?: () => number } = {}): LagSource {
-  const windowMs = o.windowMs ?? 2000;
-  const now = o.now ?? (() => performance.now());
-  const h = monitorEventLoopDelay({ resolution: o.resolutionMs ?? 20 });
-  h.enable();
-  let last = 0;
-  let at = now();
+export function eventLoopLag(o: { windowMs?: number; sliceMs?: number } = {}): LagSource {
+  const windowMs = o.windowMs ?? 250;
+  const sliceMs = o.sliceMs ?? 100;
+  let elu = performance.eventLoopUtilization();
+  let at = performance.now();
+  let saturated = 0;
   return () => {
-    const t = now();
-    // The histogram counts the sampling period itself into each delay: take it out.
-    const current = h.count > 0 ? Math.max(0, h.max / 1e6 - (o.resolutionMs ?? 20)) : 0;
-    if (t - at >= windowMs) {
-      last = current;
+    const t = performance.now();
+    // One reading per slice: many deadlines falling due in one burst share it.
+    if (t - at >= sliceMs) {
+      const next = performance.eventLoopUtilization();
+      saturated = performance.eventLoopUtilization(next, elu).utilization >= 0.9 ? Math.min(windowMs, t - at) : 0;
+      elu = next;
       at = t;
-      h.reset();
     }
-    return Math.max(last, current);
+    return saturated;
   };
 }
 
 export interface ConfirmOptions {
   /** Lateness within this is scheduling noise, not lag, ms. Default 5. */
   toleranceMs: number;
-  /** Re-arms at most this many times in a row (a CPU that never catches up still gets a verdict). Default 4. */
+  /** Re-arms at most this many times in a row, each span at least twice the last (a CPU that never catches up still gets a verdict: after 15 x the first span at most). Default 4. */
   maxConfirms: number;
   /** Counted each time a deadline was put off because the loop was late (slow, not dead). */
   onConfirm?: (lateMs: number) => void;
@@ -63,18 +64,20 @@ export function confirmingClock(clock: Clock, lag: LagSource, o: Partial<Confirm
     setTimeout: (fn, ms) => {
       const h: Handle = { inner: undefined };
       let confirms = 0;
+      let last = 0;
       const arm = (delay: number): void => {
         const due = clock.now() + delay;
         h.inner = clock.setTimeout(() => {
           const late = Math.max(0, clock.now() - due);
-          // The first check also covers the measured lag (the loop may be busy in bursts that
-          // missed this timer); later ones only a timer that was late again.
-          const measured = confirms === 0 ? lag() : 0;
+          // A span covering the lateness and the measured lag (bounded by maxConfirms).
+          const measured = lag();
           const span = Math.max(late, measured);
           if (span > toleranceMs && confirms < maxConfirms) {
             confirms++;
             o.onConfirm?.(late);
-            return arm(span);
+            // Each span at least twice the last: a loop that stays busy is waited out, boundedly.
+            last = Math.max(span, 2 * last);
+            return arm(last);
           }
           h.inner = undefined;
           fn();

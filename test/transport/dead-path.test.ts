@@ -4,7 +4,7 @@
 // silent cut within 5 s.
 import test from 'ava';
 import { type Clock, ManualClock, type TimerHandle } from '../../runtime/index.ts';
-import { confirmingClock } from '../../transport/lag.ts';
+import { confirmingClock, eventLoopLag } from '../../transport/lag.ts';
 import { LinkWatch, RttEstimator, connectTimeoutMs, deadPathPolicy } from '../../transport/reconnect.ts';
 
 const RTT = 100;
@@ -88,12 +88,22 @@ test('slow CPU (600 ms of measured lag), live broker: the answer read late is no
   t.true(r.probes.length >= 1);
 });
 
-test('slow CPU, dead path: still a verdict, within the bound plus the measured lag', (t) => {
+test('a busy spell (600 ms of lag, then calm), dead path: still a verdict, within the bound plus the measured lag', (t) => {
   const clock = new ManualClock(0);
-  const r = rig(clock, { lag: () => 600 });
+  let reads = 0;
+  const r = rig(clock, { lag: () => (reads++ === 0 ? 600 : 0) });
   clock.advance(1000 + BOUND + 600);
   t.truthy(r.dead);
   t.true((r.dead as number) - 1000 <= BOUND + 600);
+});
+
+test('a loop that stays saturated, dead path: the spans double, four at most, then the verdict', (t) => {
+  const clock = new ManualClock(0);
+  const r = rig(clock, { lag: () => 600 });
+  clock.advance(1000 + BOUND + 600 * 14);
+  t.is(r.dead, undefined, 'no verdict while the loop never had time to read');
+  clock.advance(600);
+  t.true((r.dead as number) - 1000 <= BOUND + 600 * 15);
 });
 
 test('a loop busy in bursts (every timer 400 ms late): the deadline waits it out, the answer read late counts', (t) => {
@@ -125,9 +135,10 @@ test('confirming clock: on an idle loop a deadline fires on time; a late one is 
   const busy = confirmingClock(new BusyClock(inner, () => late), () => 0, { onConfirm: (ms) => confirms.push(ms) });
   const start = inner.now();
   busy.setTimeout(() => fired.push(inner.now() - start), 345);
-  inner.advance(10_000);
+  inner.advance(60_000);
   t.is(confirms.length, 4, 'a loop that never catches up still gets a verdict');
-  t.is(fired[1], 345 + 300 + 4 * (300 + 300));
+  // Fired 300 late, then four spans of 300 x 2^k, each firing 300 late again.
+  t.is(fired[1], 345 + 300 + 300 * 15 + 4 * 300);
   late = 0;
   const h = busy.setTimeout(() => fired.push(-1), 100);
   busy.clearTimeout(h);
@@ -148,4 +159,13 @@ test('idle link: a broker-answered probe every 4 s finds a silent cut within 5 s
   for (let i = 0; i < 6 && r.dead === undefined; i++) clock.advance(1000);
   t.truthy(r.dead);
   t.true((r.dead as number) - cutAt <= 5000, `found ${(r.dead as number) - cutAt} ms after the cut`);
+});
+
+test('event-loop lag: a loop that did nothing but work for a slice reads as saturated, by the slice', (t) => {
+  const lag = eventLoopLag({ sliceMs: 100, windowMs: 1000 });
+  const end = performance.now() + 150;
+  while (performance.now() < end); // the loop never idles: every answer would queue behind this
+  const ms = lag();
+  t.true(ms >= 100 && ms <= 1000, `lag ${ms} ms`);
+  t.is(lag(), ms, 'callers within one slice share the reading');
 });
