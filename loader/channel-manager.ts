@@ -39,6 +39,8 @@ export interface ChannelStats {
   deadPaths: number;
   ups: number;
   downs: number;
+  /** Downs that were a probe's verdict (a dead path), not a reset or close. */
+  deadLinks: number;
   lastDialMs: number;
 }
 
@@ -57,7 +59,7 @@ export class ChannelManager {
   #timeouts = 0;
   #rtt: number;
   #stopped = false;
-  #stats: ChannelStats = { attempts: 0, failures: 0, deadPaths: 0, ups: 0, downs: 0, lastDialMs: 0 };
+  #stats: ChannelStats = { attempts: 0, failures: 0, deadPaths: 0, ups: 0, downs: 0, deadLinks: 0, lastDialMs: 0 };
 
   constructor(dialer: Dialer, clock: Clock, random: () => number, policy: ChannelPolicy, onEvent: (e: ChannelEvent) => void) {
     this.#dialer = dialer;
@@ -137,7 +139,9 @@ export class ChannelManager {
         this.#linkUp = false;
         this.#stats.downs++;
         if (state === 'closed') this.#channel = undefined;
-        this.#emit({ kind: 'down', cause, dead: isDeadPath(cause) });
+        const dead = isDeadPath(cause);
+        if (dead) this.#stats.deadLinks++;
+        this.#emit({ kind: 'down', cause, dead });
       } else if (state === 'closed') {
         this.#channel = undefined;
       }

@@ -32,6 +32,7 @@ test('an idle up box whose return path goes silent finds it by its probe and tak
   t.is(after[0]?.state, 'acquiring-fallback-1', 'straight to the fallback tiers');
   t.false(box.history.some((h) => h.event === 'grace-expired' || h.state === 'interrupted'), 'no grace for a dead path');
   t.is(box.session, undefined, 'the session was given up: the box does not report up on a dead path');
+  t.like(box.stats().channel, { deadLinks: 1 });
   path.setMode('open');
   await box.waitFor((b) => b.state === 'up' && b.history.filter((h) => h.state === 'up').length >= 2, 20_000);
   t.is(he.opens.length, 2, 'a new session once the path is back');
