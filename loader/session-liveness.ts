@@ -3,7 +3,7 @@
 // answer about the current session, so the box re-opens it instead of reporting `up` on a dead
 // one. It only looks; the caller of the failed request gets the error as it came.
 
-import { type Clock, Codes, type Envelope, type EnvelopeHandler, RemoteError, type Transport, parseVaddr } from '../runtime/index.ts';
+import { type Clock, Codes, type Envelope, type EnvelopeHandler, RemoteError, type Transport, WeftError, codeName, parseVaddr } from '../runtime/index.ts';
 
 export interface LivenessStats {
   /** Requests that came back NO_SESSION: each failed with that clear error at its caller. */
@@ -105,7 +105,8 @@ export class NoSessionRetries {
   #clock: Clock;
   #max: number;
   #waiting: Retry[] = [];
-  readonly stats = { retried: 0, noSessionFailed: 0 };
+  /** `failed`: remote requests whose caller got an error, by code name (issue 13.8: none is lost silently). */
+  readonly stats = { retried: 0, noSessionFailed: 0, failed: {} as Record<string, number> };
 
   constructor(clock: Clock, max: number) {
     this.#clock = clock;
@@ -135,6 +136,8 @@ export class NoSessionRetries {
   /** The caller gets the error as it came (counted when it is NO_SESSION). */
   fail(e: unknown): Promise<never> {
     if (isNoSession(e)) this.stats.noSessionFailed++;
+    const name = e instanceof WeftError ? codeName(e.code) : 'OTHER';
+    this.stats.failed[name] = (this.stats.failed[name] ?? 0) + 1;
     return Promise.reject(e as Error);
   }
 

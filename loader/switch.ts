@@ -46,6 +46,8 @@ export interface SwitchStats {
   /** Requests answered NO_SESSION that went again on the re-opened session, and those whose caller got that error [13.1]. */
   retried: number;
   noSessionFailed: number;
+  /** Remote requests whose caller got an error, by code name (UNAVAILABLE: link down, TIMEOUT, NO_SESSION...). */
+  failed: Record<string, number>;
 }
 
 export class BoxSwitch {
@@ -77,7 +79,8 @@ export class BoxSwitch {
   }
 
   stats(): SwitchStats {
-    return { ...this.#stats, ...this.#retries.stats };
+    const r = this.#retries.stats;
+    return { ...this.#stats, retried: r.retried, noSessionFailed: r.noSessionFailed, failed: { ...r.failed } };
   }
 
   /** A return channel is established: incoming envelopes come here. */

@@ -60,6 +60,7 @@ test('the link flaps three times: the session survives, calls fail fast while it
     t.is(scene(box)?.n, served, `round ${i}: the same server portion answers`);
   }
   t.is(he.opens.length, 1, 'one session throughout');
+  t.like(box.stats().switch, { failed: { UNAVAILABLE: 3 } }, 'each call made while the link was down failed with a clear error, counted');
   const downs = box.history.filter((h) => h.state === 'interrupted').length;
   t.is(downs, 3);
   const reportsBefore = he.reports.length;

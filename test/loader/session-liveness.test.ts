@@ -111,5 +111,5 @@ test('NO_SESSION retries: once each, on another session, within the request\'s o
   await t.throwsAsync(late, { is: gone }, 'no new session within its deadline');
   const other = new RemoteError(Codes.UNAVAILABLE, 'busy');
   await t.throwsAsync(r.retry(other, 's2', () => Promise.resolve(0), 500), { is: other }, 'only NO_SESSION goes again');
-  t.deepEqual(r.stats, { retried: 2, noSessionFailed: 2 });
+  t.deepEqual(r.stats, { retried: 2, noSessionFailed: 2, failed: { NO_SESSION: 2, UNAVAILABLE: 1 } });
 });
