@@ -229,9 +229,12 @@ export class Box {
       case 'open-session':
         return this.#openSession();
       case 'report':
-      case 'resume':
+      case 'resume': {
+        const s = action === 'resume' ? this.#session : undefined; // [13.1] did the session outlive the drop?
+        if (s !== undefined) this.#liveness.confirm(this.#run?.switch.loader, s.dasp, { session: s.session, modules: this.running() }, this.#o.requestTimeoutMs);
         this.#timers.clear('grace');
         return this.#reportNow();
+      }
       case 'hold':
         this.#timers.clear('report');
         return this.#timers.arm('grace', this.#o.sessionGraceMs, () => this.#fire('grace-expired'));
@@ -305,9 +308,7 @@ export class Box {
     this.#liveness.dropped();
     this.#dropSession();
     const delay = SessionLiveness.reopenDelay(this.#o.channel.background.baseMs, this.#o.random);
-    this.#timers.arm('retry', delay, () => {
-      if (this.#state === 'session-setup') void this.#openSession();
-    });
+    this.#timers.arm('retry', delay, () => this.#state === 'session-setup' && void this.#openSession());
   }
 
   #reportNow(): void {

@@ -3,7 +3,7 @@
 // answer about the current session, so the box re-opens it instead of reporting `up` on a dead
 // one. It only looks; the caller of the failed request gets the error as it came.
 
-import { type Clock, Codes, type Envelope, type EnvelopeHandler, RemoteError, type Transport, WeftError, codeName, parseVaddr } from '../runtime/index.ts';
+import { type Channel, type Clock, Codes, type Envelope, type EnvelopeHandler, RemoteError, SessionOps, type Transport, WeftError, codeName, parseVaddr } from '../runtime/index.ts';
 
 export interface LivenessStats {
   /** Requests that came back NO_SESSION: each failed with that clear error at its caller. */
@@ -14,6 +14,8 @@ export interface LivenessStats {
   inFlightFailed: number;
   /** Session re-opens that succeeded. */
   reopened: number;
+  /** Sessions confirmed after a reconnect (client-started again). */
+  confirms: number;
 }
 
 const MAX_TRACKED = 4096;
@@ -27,13 +29,27 @@ export class SessionLiveness {
   #reopening = false;
   /** Requests sent and not yet answered: `<src vaddr>#<id>` -> deadline (bounded). */
   #inFlight = new Map<string, number>();
-  readonly stats: LivenessStats = { noSession: 0, lost: 0, inFlightFailed: 0, reopened: 0 };
+  readonly stats: LivenessStats = { noSession: 0, lost: 0, inFlightFailed: 0, reopened: 0, confirms: 0 };
 
   /** `session()`: the box's session now; `onLost` is called once per session the head-end disowns. */
   constructor(session: () => string | undefined, onLost: (session: string) => void, now: () => number) {
     this.#session = session;
     this.#onLost = onLost;
     this.#now = now;
+  }
+
+  /**
+   * After a reconnect: client-started again [c42] (a control message the head-end acknowledges).
+   * A head-end that restarted meanwhile answers NO_SESSION: the session is lost, re-open it.
+   */
+  confirm(loader: Channel | undefined, dasp: string, started: { session: string; modules: string[] }, timeoutMs: number): void {
+    if (loader === undefined) return;
+    this.stats.confirms++;
+    loader.control({ vaddr: dasp }, SessionOps.clientStarted, started, { timeoutMs }).catch((e: unknown) => {
+      if (!isNoSession(e) || this.#session() !== started.session || this.#lostSession === started.session) return;
+      this.stats.noSession++;
+      this.#lost(started.session);
+    });
   }
 
   /** The lost session is being dropped: what is still in flight on it fails now (counted). */
@@ -84,10 +100,14 @@ export class SessionLiveness {
     const current = this.#session();
     // Only an answer about the session the box has now: a late one about an older session says nothing.
     if (current === undefined || sessionOf(env.dst.vaddr) !== current || this.#lostSession === current) return;
-    this.#lostSession = current;
+    this.#lost(current);
+  }
+
+  #lost(session: string): void {
+    this.#lostSession = session;
     this.#reopening = true;
     this.stats.lost++;
-    this.#onLost(current);
+    this.#onLost(session);
   }
 }
 

@@ -122,7 +122,7 @@ export class Responder {
       const a = parseVaddr(v);
       const h = this.#hosted.get(a.session);
       if (h !== undefined) return h.channels.get(a.module)?.receive(env);
-      if (env.kind === 'req' && a.app !== 'box' && a.app !== 'headend') this.#noSession(env);
+      if ((env.kind === 'req' || env.kind === 'ctl') && a.app !== 'box' && a.app !== 'headend') this.#noSession(env);
     } catch {
       /* not an address this responder hosts */
     }

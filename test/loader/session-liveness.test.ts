@@ -4,6 +4,7 @@
 // request, which ran nowhere, goes again on the new session. The real node answers NO_SESSION too.
 import test from 'ava';
 import { profile } from '../../devices/profiles.ts';
+import { ReturnPath } from '../../devices/return-path.ts';
 import { Channel, Codes, type Envelope, ManualClock, RemoteError, SESSIONS_VADDR, SessionOps, checkOpenReply, seededRandom } from '../../runtime/index.ts';
 import { NoSessionRetries } from '../../loader/session-liveness.ts';
 import { loadEngine } from '../../sandbox/index.ts';
@@ -62,6 +63,31 @@ test('a head-end restart: NO_SESSION, the box re-opens its session with its muta
   await box.waitFor(() => scene()?.n === 2, 3000);
   t.like(box.stats().session, { lost: 1, reopened: 1 });
   t.true((box.stats().session as { noSession: number }).noSession >= 1);
+});
+
+test('an idle box whose link dropped while the head-end restarted confirms its session on reconnect, and re-opens it', async (t) => {
+  const app = await guideApp(keys);
+  const broker = await boxBroker();
+  const path = await ReturnPath.start({ target: { host: broker.host, port: broker.port } });
+  const he = await Responder.start({ url: broker.url, engine, app, trusted: keys.trusted, reportEveryMs: 60_000 });
+  const { box } = makeBox(engine, keys.trusted, carouselFeed(app.set).tuner, broker.url, { boxId: 'box-11', profile: profile('hd-dvr'), dialUrl: path.url, random: seededRandom(7) });
+  t.teardown(async () => {
+    await box.stop();
+    await he.close();
+    await path.close();
+    await broker.close();
+  });
+  await box.start();
+  await box.waitFor((b) => b.state === 'up', 10_000);
+  const first = box.session?.session;
+  path.setMode('reset');
+  await box.waitFor((b) => b.state === 'interrupted', 5000);
+  he.forgetSessions(); // the head-end restarted while the box was away
+  path.setMode('open');
+  // Nobody presses a key: the box finds out by itself.
+  await box.waitFor((b) => b.state === 'up' && b.session !== undefined && b.session.session !== first, 15_000);
+  t.is(he.opens.length, 2);
+  t.like(box.stats().session, { lost: 1, reopened: 1 });
 });
 
 test('the real node answers a request for a session it does not know with NO_SESSION, not a bare NOT_FOUND', async (t) => {
