@@ -339,11 +339,20 @@ export class HeadendNode {
   #undeliverable(env: Envelope, why: string): void {
     this.counters.undeliverable++;
     if (env.kind !== 'req' && env.kind !== 'ctl') return;
-    // [13.1] a session this node cannot route (a restart lost it): NO_SESSION tells the box to open it again.
-    const code = namesSession(env.dst.vaddr) ? Codes.NO_SESSION : Codes.NOT_FOUND;
-    const reply: Envelope = { v: 1, kind: 'err', id: 0, corr: env.id, src: { vaddr: this.vaddr('control'), udp: this.udpAddress }, dst: env.src, body: { code, message: `undeliverable: ${why}` } };
-    if (env.op !== undefined) reply.op = env.op;
-    this.#router.send(reply).catch(() => undefined);
+    // [13.1] a session no node has (no record) or this node should have but lost (a restart): NO_SESSION tells the box to open it again.
+    void this.#sessionLost(env.dst.vaddr).then((lost) => {
+      const body = { code: lost ? Codes.NO_SESSION : Codes.NOT_FOUND, message: `undeliverable: ${why}` };
+      const reply: Envelope = { v: 1, kind: 'err', id: 0, corr: env.id, src: { vaddr: this.vaddr('control'), udp: this.udpAddress }, dst: env.src, body };
+      if (env.op !== undefined) reply.op = env.op;
+      return this.#router.send(reply);
+    }).catch(() => undefined);
+  }
+
+  async #sessionLost(v: string | undefined): Promise<boolean> {
+    const session = sessionOf(v);
+    if (session === undefined) return false;
+    const rec = await this.registry.getSession(session).catch(() => null);
+    return rec === undefined || (rec !== null && rec.node === this.id);
   }
 
   #fromPortion(env: Envelope, iid: string): void {
@@ -418,12 +427,12 @@ export class HeadendNode {
 export { SERVICES_NAME };
 export type { HeadendNodeOptions, NodeCounters };
 
-/** A vaddr of one session of an app (not a node's or a box's endpoint, not `*`). */
-function namesSession(v: string | undefined): boolean {
+/** The session a vaddr of an app names (not a node's or a box's endpoint, not `*`). */
+function sessionOf(v: string | undefined): string | undefined {
   try {
     const a = parseVaddr(v as string);
-    return a.session !== '*' && a.app !== 'headend' && a.app !== 'box';
+    return a.session !== '*' && a.app !== 'headend' && a.app !== 'box' ? a.session : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }

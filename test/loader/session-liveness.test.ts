@@ -117,6 +117,12 @@ test('the real node answers a request for a session it does not know with NO_SES
   // A node endpoint nobody serves is still NOT_FOUND: only a session is re-opened.
   const other = await t.throwsAsync(ch.request({ vaddr: 'weft://headend/node-9/control' }, 'z'), { instanceOf: RemoteError });
   t.not((other as RemoteError).code, Codes.NO_SESSION);
+  // Restarted again, this time keeping its registry (a SQLite file): the record names this node, which runs nothing for it.
+  const again = checkOpenReply(await ch.request({ vaddr: SESSIONS_VADDR }, { app: 'mix', version: '1.0.0', boxId: 'box-a', report }, { op: SessionOps.open }));
+  await node.close();
+  node = await testNode({ id: 'node-1', registry, apps: [pub], trusted, mqtt: { url: broker.url, password: secretOf('node-1') } });
+  const kept = await t.throwsAsync(ch.request({ vaddr: again.dasp }, 'w'), { instanceOf: RemoteError });
+  t.is((kept as RemoteError).code, Codes.NO_SESSION);
 });
 
 test('NO_SESSION retries: once each, on another session, within the request\'s own deadline and a bound; the rest fail with that code, counted', async (t) => {
