@@ -1,12 +1,12 @@
 // Session liveness (issue 13.1): a head-end that lost the box's session (a restart, a
 // re-placement) answers its requests with NO_SESSION. This watches the return channel for that
-// answer about the current session, so the box re-opens it instead of reporting `up` on a dead
-// one. It only looks; the caller of the failed request gets the error as it came.
+// answer about the current session (and asks after every reconnect), so the box re-opens it
+// instead of reporting `up` on a dead one; and holds the requests answered NO_SESSION until then.
 
 import { type Channel, type Clock, Codes, type Envelope, type EnvelopeHandler, RemoteError, SessionOps, type Transport, WeftError, codeName, parseVaddr } from '../runtime/index.ts';
 
 export interface LivenessStats {
-  /** Requests that came back NO_SESSION: each failed with that clear error at its caller. */
+  /** Answers NO_SESSION seen (requests go again or fail with it: switch stats `retried`, `noSessionFailed`). */
   noSession: number;
   /** Times the box found its session gone and set out to re-open it. */
   lost: number;
@@ -47,8 +47,7 @@ export class SessionLiveness {
     this.stats.confirms++;
     loader.control({ vaddr: dasp }, SessionOps.clientStarted, started, { timeoutMs }).catch((e: unknown) => {
       if (!isNoSession(e) || this.#session() !== started.session || this.#lostSession === started.session) return;
-      this.stats.noSession++;
-      this.#lost(started.session);
+      this.#lost(started.session); // (the answer itself was counted in #inspect)
     });
   }
 
