@@ -16,7 +16,6 @@ import { loadEngine } from '../sandbox/index.ts';
 import { BOOT_STATES } from './boot-table.ts';
 import { Box } from './box.ts';
 import type { BoxEvent } from './box-events.ts';
-import { eventLoopLag } from '../transport/lag.ts';
 import { mqttDialer } from './dialer-mqtt.ts';
 import { MemoryStorage } from './module-cache.ts';
 import { engineMemoryFor } from './options.ts';
@@ -130,7 +129,7 @@ export async function main(argv: string[]): Promise<number> {
     tuner: udpTuner(a.carousel),
     trusted,
     storage: a.stateDir === undefined ? new MemoryStorage(profile.storageBytes) : new FolderStorage(a.stateDir, profile.storageBytes),
-    ...(a.headend === undefined ? {} : { dialer: mqttDialer({ url: a.headend, boxId: a.id, ...(a.password === undefined ? {} : { password: a.password }), deadPath: { lag: eventLoopLag() } }) }),
+    ...(a.headend === undefined ? {} : { dialer: mqttDialer({ url: a.headend, boxId: a.id, ...(a.password === undefined ? {} : { password: a.password }) }) }),
     ...(a.app === undefined ? {} : { app: a.app }),
     onEvent,
   });
