@@ -105,6 +105,7 @@ export class HeadendNode {
     this.resolver = new RegistryResolver({ registry: o.registry, self: o.id });
     this.#dispatch = new NodeDispatch({
       host: {
+        id: o.id,
         udpAddress: udp,
         resolver: this.resolver,
         registry: o.registry,

@@ -14,6 +14,7 @@ import {
 } from '../runtime/app/index.ts';
 import type { AppIndex, ModuleCache } from './module-cache.ts';
 import type { Tuned, Tuner, TunerStatus } from './ports.ts';
+import type { RollbackFloor } from './rollback-floor.ts';
 
 /** A verified app: the trusted manifest and the modules of the tiers acquired so far. */
 export interface AcquiredApp {
@@ -49,6 +50,8 @@ export interface AcquirerOptions {
   cache?: ModuleCache;
   /** Bytes the receiver may hold for modules (see `carouselQuotaFor`). Default: the receiver's. */
   maxHeldBytes?: number;
+  /** Anti-rollback: no version older than the highest verified runs (rollback-floor.ts). */
+  floor?: RollbackFloor;
   now: () => number;
   onEvent: (e: AcquireEvent) => void;
 }
@@ -176,6 +179,8 @@ export class Acquirer {
       cache.forget(idx.app); // signed by a key no longer trusted, or torn: cold boot instead
       return undefined;
     }
+    // [12.9] a cached version below the floor (an old index a cut brought back) never runs.
+    if (this.#o.floor?.check(t.value.manifest.app, t.value.manifest.version).ok === false) return undefined;
     const modules = new Map<string, VerifiedModule>();
     const tiers = new Set<Tier>(['boot']);
     for (const entry of t.value.manifest.modules) {
@@ -199,6 +204,7 @@ export class Acquirer {
     this.#verified.set(idx.manifest, manifest);
     this.#verified.set(idx.signature, signature);
     const app: AcquiredApp = { trusted: t.value, manifest: t.value.manifest, manifestSha: idx.manifest, modules, tiers: ['boot'], fromCache: true };
+    this.#o.floor?.raise(app.manifest.app, app.manifest.version);
     this.#current = app;
     this.#stats.verified++;
     return app;
@@ -280,6 +286,9 @@ export class Acquirer {
     if (!t.ok) return refuse(problemOf(t.error), t.error.message);
     const m = t.value.manifest;
     if (this.#o.app !== undefined && m.app !== this.#o.app) return { ok: true, value: undefined };
+    // [12.9] a validly signed but older version (a replay) is refused before anything is kept.
+    const floor = this.#o.floor?.check(m.app, m.version);
+    if (floor?.ok === false) return refuse('rollback', floor.message);
     const modules = new Map<string, VerifiedModule>();
     const keep: [string, Uint8Array][] = [[manifest.sha256, manifest.bytes]];
     if (signature !== undefined) keep.push([signature.sha256, signature.bytes]);
@@ -295,6 +304,7 @@ export class Acquirer {
     }
     for (const [sha, bytes] of keep) this.#verified.set(sha, bytes);
     this.#store(m, manifest.sha256, signature?.sha256, modules, keep);
+    this.#o.floor?.raise(m.app, m.version); // after the cache: a cut in between boots either version
     // The receiver checked the bytes against this hash before handing them over.
     return { ok: true, value: { trusted: t.value, manifest: m, manifestSha: manifest.sha256, modules, tiers: this.#tiers, fromCache: false } };
   }
@@ -310,7 +320,9 @@ export class Acquirer {
     if (prev?.manifest === manifestSha) for (const [k, v] of Object.entries(prev.modules)) stored[k] ??= v;
     const index: AppIndex = { app: m.app, version: m.version, manifest: manifestSha, signature: signatureSha, modules: stored, at: this.#o.now() };
     const shas = new Set([manifestSha, signatureSha, ...Object.values(stored)]);
-    cache.saveApp({ ...index, modules: {} }); // mark what is in use before evicting for room
+    // Mark what is in use before evicting for room, but write the index only after its blobs:
+    // a power cut in between leaves the old index, whose blobs are still there (issue 13.9).
+    cache.keep(shas);
     for (const [sha, bytes] of keep) {
       if (!shas.has(sha) || cache.put(sha, bytes)) continue;
       const name = [...modules.values()].find((v) => v.entry.sha256 === sha)?.entry.name ?? sha.slice(0, 12);

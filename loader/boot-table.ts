@@ -28,9 +28,11 @@ export const BOOT_EVENTS = [
   'started', // the app's modules for the tiers so far are running
   'dial-failed', // a connect attempt on the return channel failed (dead path, refused, reset)
   'link-up', // the two-way channel is established (first connect or reconnect)
-  'link-down', // the established two-way channel dropped
+  'link-down', // the established two-way channel dropped (a reset or close: maybe a flap)
+  'link-dead', // the established two-way channel went silent and did not answer its probe: a dead path
   'session-ready', // session.open answered, modules fetched, client-started acknowledged
   'session-failed', // session setup failed (refused, timed out, a download did not verify)
+  'session-lost', // the head-end answered NO_SESSION about the session the box has: it lost it (a restart)
   'retry-session', // degraded with the link up: time to ask for a server portion again
   'grace-expired', // the link stayed down too long: the server portion is given up
   'update', // a new version of the app was acquired and verified
@@ -67,6 +69,7 @@ export const ACTIONS = [
   'hold', // link lost: remote calls fail fast; a grace timer runs
   'resume', // link back: report at once
   'drop-session', // give the server portion up; mutable modules run locally again
+  'reopen-session', // the head-end lost the session: drop it, then open a new one after a seeded jitter
   'background', // retry the return channel (or the session) in the background
   'shutdown',
 ] as const;
@@ -111,6 +114,11 @@ export const BOOT_TABLE: readonly Transition[] = [
   t('session-setup', 'session-failed', 'acquiring-fallback-2', 'acquire-fallback', 'fallbacks=1'),
   t('session-setup', 'session-failed', 'degraded', 'background', 'fallbacks=2'),
   t('up', 'link-down', 'interrupted', 'hold'),
+  t('up', 'session-lost', 'session-setup', 'reopen-session'),
+  // [13.5] a dead path goes to the fallback tiers at once: the grace period is for flaps.
+  t('up', 'link-dead', 'acquiring-fallback-1', 'drop-session', 'fallbacks=0'),
+  t('up', 'link-dead', 'acquiring-fallback-2', 'drop-session', 'fallbacks=1'),
+  t('up', 'link-dead', 'degraded', 'drop-session', 'fallbacks=2'),
   t('interrupted', 'link-up', 'up', 'resume'),
   t('interrupted', 'grace-expired', 'acquiring-fallback-1', 'drop-session', 'fallbacks=0'),
   t('interrupted', 'grace-expired', 'acquiring-fallback-2', 'drop-session', 'fallbacks=1'),

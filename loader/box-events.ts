@@ -1,6 +1,7 @@
 // What a box tells its observers (the emulator's log, the dashboard, tests): state changes with
 // the event and action of the table row taken, refusals, module moves, dials, screens.
 
+import type { Clock } from '../runtime/index.ts';
 import type { Action, BootEvent, BootState } from './boot-table.ts';
 
 export type BoxEvent =
@@ -16,3 +17,35 @@ export type BoxEvent =
   /** A tune attempt's outcome; a failure names the carousel and what to do, and is retried. */
   | { kind: 'tuner'; ok: boolean; attempt: number; message?: string; retryInMs?: number }
   | { kind: 'error'; message: string };
+
+/** Conditions waited on, checked again after every box event; each gives up after its time. */
+export class Watchers {
+  #clock: Clock;
+  #set = new Set<() => void>();
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** Resolve when `pred()` holds (now or at a later `notify`); reject with `timedOut()` after `ms`. */
+  wait(pred: () => boolean, ms: number, timedOut: () => Error): Promise<void> {
+    if (pred()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = this.#clock.setTimeout(() => {
+        this.#set.delete(check);
+        reject(timedOut());
+      }, ms);
+      const check = (): void => {
+        if (!pred()) return;
+        this.#clock.clearTimeout(timer);
+        this.#set.delete(check);
+        resolve();
+      };
+      this.#set.add(check);
+    });
+  }
+
+  notify(): void {
+    for (const w of [...this.#set]) w();
+  }
+}

@@ -5,11 +5,14 @@
 import { type DeviceProfile, type OpenReply, type ResourceReport, STATS_VADDR, SessionOps } from '../runtime/index.ts';
 import { type AcquireEvent, type AcquiredApp, Acquirer, carouselQuotaFor } from './acquire.ts';
 import { type Action, type BootEvent, type BootState, step } from './boot-table.ts';
-import type { BoxEvent } from './box-events.ts';
+import { type BoxEvent, Watchers } from './box-events.ts';
+import { resourceReport } from './box-report.ts';
 import { type ChannelEvent, ChannelManager } from './channel-manager.ts';
 import { ModuleCache } from './module-cache.ts';
 import { type BoxOptions, type ResolvedBoxOptions, resolveBoxOptions } from './options.ts';
+import { RollbackFloor } from './rollback-floor.ts';
 import { FALLBACK_TIERS, RunningApp } from './running-app.ts';
+import { SessionLiveness } from './session-liveness.ts';
 import { setupSession } from './session-setup.ts';
 import { NamedTimers } from './timers.ts';
 
@@ -40,22 +43,28 @@ export class Box {
   #fallbacks = 0;
   #session: OpenReply | undefined;
   #timers: NamedTimers<'report' | 'grace' | 'retry'>;
-  #watchers = new Set<() => void>();
+  #watchers: Watchers;
   #ignored = 0;
   #tuned = false;
+  #floor: RollbackFloor;
+  #liveness: SessionLiveness;
 
   constructor(options: BoxOptions) {
     this.#o = resolveBoxOptions(options);
     this.#timers = new NamedTimers(this.#o.clock);
+    this.#watchers = new Watchers(this.#o.clock);
     this.id = this.#o.boxId;
     this.profile = this.#o.profile;
     const cache = this.#o.storage.capacity > 0 ? new ModuleCache(this.#o.storage) : undefined;
+    this.#floor = new RollbackFloor(this.#o.storage);
+    this.#liveness = new SessionLiveness(() => this.#session?.session, () => this.#fire('session-lost'), () => this.#o.clock.now());
     this.#acq = new Acquirer({
       tuner: this.#o.tuner,
       trusted: this.#o.trusted,
       ...(this.#o.app === undefined ? {} : { app: this.#o.app }),
       ...(cache === undefined ? {} : { cache }),
       maxHeldBytes: carouselQuotaFor(this.#o.profile),
+      floor: this.#floor,
       now: () => this.#o.clock.now(),
       onEvent: (e) => this.#onAcquire(e),
     });
@@ -99,6 +108,11 @@ export class Box {
     await this.#shutdown();
   }
 
+  /** An operator-signed rollback directive (rollback-floor.ts): the older version it names may run. */
+  allowRollback(directive: Uint8Array, signature: Uint8Array): ReturnType<RollbackFloor['accept']> {
+    return this.#floor.accept(directive, signature, this.#o.trusted);
+  }
+
   /** A remote-control key press, to the modules declaring `ui`. */
   async pressKey(key: string): Promise<void> {
     await this.#run?.runner.pressKey(key);
@@ -129,20 +143,8 @@ export class Box {
 
   /** The resource report the head-end gets [c5]. */
   report(): ResourceReport {
-    const used = this.#run?.runner.memoryUsed() ?? 0;
-    const s = this.#o.storage;
-    return {
-      boxId: this.id,
-      profile: this.profile.id,
-      freeMemoryBytes: Math.max(0, this.profile.appMemoryBytes - used),
-      appMemoryBytes: this.profile.appMemoryBytes,
-      cpuClass: this.profile.cpuClass,
-      cpuLoad: Math.round(this.#o.cpu.load() * 1000) / 1000,
-      storageFreeBytes: Math.max(0, s.capacity - s.used()),
-      sandboxBytes: used,
-      twoWayUp: this.twoWayUp,
-      at: this.#o.clock.now(),
-    };
+    const { cpu, storage, clock } = this.#o;
+    return resourceReport({ boxId: this.id, profile: this.profile, sandboxBytes: this.#run?.runner.memoryUsed() ?? 0, cpu, storage, twoWayUp: this.twoWayUp, at: clock.now() });
   }
 
   stats(): Record<string, unknown> {
@@ -150,6 +152,8 @@ export class Box {
       state: this.#state,
       ignoredEvents: this.#ignored,
       acquire: this.#acq.stats(),
+      rollbackFloor: this.#floor.stats(),
+      session: { ...this.#liveness.stats },
       channel: this.#channels?.stats(),
       switch: this.#run?.switch.stats(),
       storageUsed: this.#o.storage.used(),
@@ -158,20 +162,7 @@ export class Box {
 
   /** Resolve when `pred` holds (checked now and after every box event); reject after `ms`. */
   waitFor(pred: (box: Box) => boolean, ms: number): Promise<void> {
-    if (pred(this)) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = this.#o.clock.setTimeout(() => {
-        this.#watchers.delete(check);
-        reject(new Error(`box ${this.id}: condition not met within ${ms} ms (state ${this.#state})`));
-      }, ms);
-      const check = (): void => {
-        if (!pred(this)) return;
-        this.#o.clock.clearTimeout(timer);
-        this.#watchers.delete(check);
-        resolve();
-      };
-      this.#watchers.add(check);
-    });
+    return this.#watchers.wait(() => pred(this), ms, () => new Error(`box ${this.id}: condition not met within ${ms} ms (state ${this.#state})`));
   }
 
   // ---- the state machine ----------------------------------------------------------------
@@ -239,12 +230,17 @@ export class Box {
       case 'open-session':
         return this.#openSession();
       case 'report':
-      case 'resume':
+      case 'resume': {
+        const s = action === 'resume' ? this.#session : undefined; // [13.1] did the session outlive the drop?
+        if (s !== undefined) this.#liveness.confirm(this.#run?.switch.loader, s.dasp, { session: s.session, modules: this.running() }, this.#o.requestTimeoutMs);
         this.#timers.clear('grace');
         return this.#reportNow();
+      }
       case 'hold':
         this.#timers.clear('report');
         return this.#timers.arm('grace', this.#o.sessionGraceMs, () => this.#fire('grace-expired'));
+      case 'reopen-session':
+        return this.#reopenSession();
       case 'drop-session':
         this.#dropSession();
         if (this.#state === 'degraded') {
@@ -262,7 +258,7 @@ export class Box {
   async #startApp(app: AcquiredApp | undefined): Promise<void> {
     if (app === undefined) throw new Error('start-app without a verified app');
     this.#fallbacks = 0;
-    this.#run = new RunningApp(app, this.#o, this.#channels?.channel?.transport, (e) => this.#emit(e));
+    this.#run = new RunningApp(app, this.#o, this.#liveness.wrap(this.#channels?.channel?.transport), (e) => this.#emit(e));
     await this.#run.startBoot();
     this.#fire('started');
   }
@@ -300,11 +296,20 @@ export class Box {
     void setupSession(c).then(
       (reply) => {
         this.#session = reply;
+        this.#liveness.opened();
         this.#acq.want([]); // [c1] the fallback tiers are not needed with a session
         this.#fire('session-ready');
       },
       (error: unknown) => this.#fire('session-failed', { error: error as Error }),
     );
+  }
+
+  // [13.1] the head-end lost the session: drop it (not `up`), re-open after a seeded jitter.
+  #reopenSession(): void {
+    this.#liveness.dropped();
+    this.#dropSession();
+    const delay = SessionLiveness.reopenDelay(this.#o.channel.background.baseMs, this.#o.random);
+    this.#timers.arm('retry', delay, () => this.#state === 'session-setup' && void this.#openSession());
   }
 
   #reportNow(): void {
@@ -371,7 +376,7 @@ export class Box {
       case 'round-over':
         return;
       case 'up':
-        this.#run?.switch.attach(e.channel.transport);
+        this.#run?.switch.attach(this.#liveness.wrap(e.channel.transport));
         this.#emit({ kind: 'dial', ok: true, ms: e.ms, attempt: e.attempt });
         this.#emit({ kind: 'link', up: true });
         return this.#fire('link-up');
@@ -380,7 +385,7 @@ export class Box {
         return this.#fire('link-up');
       case 'down':
         this.#emit({ kind: 'link', up: false, ...(e.cause === undefined ? {} : { detail: e.cause.message }) });
-        return this.#fire('link-down');
+        return this.#fire(e.dead ? 'link-dead' : 'link-down');
     }
   }
 
@@ -394,6 +399,6 @@ export class Box {
   }
 
   #notify(): void {
-    for (const w of [...this.#watchers]) w();
+    this.#watchers.notify();
   }
 }

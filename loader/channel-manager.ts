@@ -28,8 +28,8 @@ export type ChannelEvent =
   | { kind: 'failed'; attempt: number; ms: number; deadPath: boolean; error: Error; mode: 'round' | 'background' }
   | { kind: 'round-over'; attempts: number }
   | { kind: 'up'; channel: ReturnChannel; ms: number; attempt: number }
-  /** The established link dropped; the transport reconnects on its own. */
-  | { kind: 'down'; cause: Error | undefined }
+  /** The established link dropped; the transport reconnects on its own. `dead`: its probe went unanswered (a dead path, not a flap). */
+  | { kind: 'down'; cause: Error | undefined; dead: boolean }
   /** The transport reconnected by itself. */
   | { kind: 'reup' };
 
@@ -39,6 +39,8 @@ export interface ChannelStats {
   deadPaths: number;
   ups: number;
   downs: number;
+  /** Downs that were a probe's verdict (a dead path), not a reset or close. */
+  deadLinks: number;
   lastDialMs: number;
 }
 
@@ -57,7 +59,7 @@ export class ChannelManager {
   #timeouts = 0;
   #rtt: number;
   #stopped = false;
-  #stats: ChannelStats = { attempts: 0, failures: 0, deadPaths: 0, ups: 0, downs: 0, lastDialMs: 0 };
+  #stats: ChannelStats = { attempts: 0, failures: 0, deadPaths: 0, ups: 0, downs: 0, deadLinks: 0, lastDialMs: 0 };
 
   constructor(dialer: Dialer, clock: Clock, random: () => number, policy: ChannelPolicy, onEvent: (e: ChannelEvent) => void) {
     this.#dialer = dialer;
@@ -137,7 +139,9 @@ export class ChannelManager {
         this.#linkUp = false;
         this.#stats.downs++;
         if (state === 'closed') this.#channel = undefined;
-        this.#emit({ kind: 'down', cause });
+        const dead = isDeadPath(cause);
+        if (dead) this.#stats.deadLinks++;
+        this.#emit({ kind: 'down', cause, dead });
       } else if (state === 'closed') {
         this.#channel = undefined;
       }
@@ -197,4 +201,9 @@ export class ChannelManager {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
+}
+
+/** A link that went silent and did not answer its probe (a dead path), as opposed to a reset or close (a flap). */
+export function isDeadPath(cause: Error | undefined): boolean {
+  return cause instanceof TimeoutError || cause?.cause instanceof TimeoutError;
 }

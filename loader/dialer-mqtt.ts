@@ -1,10 +1,12 @@
 // The Dialer port over MQTT (transport/mqtt.ts, role `box`): one connect attempt whose dead-path
-// timeout is 3 x the RTT estimate + 50 ms, doubled per consecutive timeout. Once up, the
-// transport reconnects on its own with jittered backoff and reports link changes.
+// timeout is 3 x the RTT estimate + 50 ms (more with RTT variance), doubled per consecutive
+// timeout, confirmed over the local loop's lag before the verdict. Once up, the link is probed
+// by broker-answered PINGREQs every 4 s, and reconnects on its own with jittered backoff.
 
 import { rejectUnknown } from '../runtime/index.ts';
 import { connectMqttTransport } from '../transport/mqtt.ts';
 import type { MqttLogEvent } from '../transport/mqtt-options.ts';
+import { eventLoopLag } from '../transport/lag.ts';
 import type { BackoffPolicy, DeadPathPolicy } from '../transport/reconnect.ts';
 import type { Dialer } from './ports.ts';
 
@@ -16,7 +18,7 @@ export interface MqttDialerOptions {
   prefix?: string;
   /** Reconnect backoff of an established link that dropped. Default: the transport's (10 s spread window). */
   backoff?: Partial<BackoffPolicy>;
-  /** Dead-path policy beside the RTT (factor, margin, ceiling). Default 3 x RTT + 45 ms (the verdict within 3 RTT + 50), at most 10 s. */
+  /** Dead-path policy beside the RTT (factor, margin, ceiling, idle probe, lag source). Default 3 x RTT + 45 ms (the verdict within 3 RTT + 50 on an idle CPU), at most 10 s; an idle link probed after 4 s of silence (a silent cut found within 5 s); lag: this process's event-loop saturation (transport/lag.ts eventLoopLag). */
   deadPath?: Partial<Omit<DeadPathPolicy, 'initialRttMs'>>;
   keepaliveSec?: number;
   log?: (e: MqttLogEvent) => void;
@@ -24,6 +26,7 @@ export interface MqttDialerOptions {
 
 export function mqttDialer(o: MqttDialerOptions): Dialer {
   rejectUnknown('mqttDialer', o, ['url', 'boxId', 'password', 'prefix', 'backoff', 'deadPath', 'keepaliveSec', 'log']);
+  const lag = o.deadPath?.lag ?? eventLoopLag(); // [13.4] one per dialer: it reads counters, runs no timer
   return async ({ rttMs, consecutiveTimeouts, onLink }) => {
     const t = await connectMqttTransport({
       role: 'box',
@@ -35,7 +38,9 @@ export function mqttDialer(o: MqttDialerOptions): Dialer {
       ...(o.keepaliveSec === undefined ? {} : { keepaliveSec: o.keepaliveSec }),
       // The verdict must land within 3 RTT + 50 ms including the loader's own handling, so the
       // timer fires 5 ms before that. A path that timed out before gets twice the time next.
-      deadPath: { marginMs: 45, ...o.deadPath, initialRttMs: rttMs * 2 ** Math.min(consecutiveTimeouts, 6) },
+      // [13.5] 4 s of silence + a probe timeout of 3 RTT + 45 ms: a silent cut shows within 5 s
+      // for RTTs up to ~300 ms, at one PINGREQ per idle box per 4 s, answered by the broker.
+      deadPath: { marginMs: 45, idleProbeMs: 4000, ...o.deadPath, lag, initialRttMs: rttMs * 2 ** Math.min(consecutiveTimeouts, 6) },
       log: o.log ?? (() => {}),
       onLink,
     });

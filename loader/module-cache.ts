@@ -65,6 +65,11 @@ export class ModuleCache {
     return false;
   }
 
+  /** The blobs the app about to be saved uses: eviction for room spares them. Nothing is written. */
+  keep(shas: Iterable<string>): void {
+    this.#keep = new Set(shas);
+  }
+
   /** Record the app the box runs (after its blobs were put). False when it did not fit. */
   saveApp(index: AppIndex): boolean {
     this.#keep = new Set([index.manifest, index.signature, ...Object.values(index.modules)]);

@@ -6,6 +6,7 @@
 import { type Address, Channel, type Clock, Codes, type Envelope, RemoteError, type Transport, VADDR_SCHEME, formatVaddr, parseVaddr } from '../runtime/index.ts';
 import type { MessageLink, ModuleSandbox } from '../sandbox/index.ts';
 import { UnreachableError } from './errors.ts';
+import { NoSessionRetries } from './session-liveness.ts';
 import type { Cpu } from './ports.ts';
 
 /** The session id of module addresses inside the box before (and besides) the real session. */
@@ -42,6 +43,11 @@ export interface SwitchStats {
   unreachable: number;
   forwarded: number;
   unroutable: number;
+  /** Requests answered NO_SESSION that went again on the re-opened session, and those whose caller got that error [13.1]. */
+  retried: number;
+  noSessionFailed: number;
+  /** Remote requests whose caller got an error, by code name (UNAVAILABLE: link down, TIMEOUT, NO_SESSION...). */
+  failed: Record<string, number>;
 }
 
 export class BoxSwitch {
@@ -53,12 +59,14 @@ export class BoxSwitch {
   #transport: Transport | undefined;
   #loader: Channel | undefined;
   #channels = new Map<string, Channel>();
-  #stats: SwitchStats = { local: 0, remote: 0, held: 0, unreachable: 0, forwarded: 0, unroutable: 0 };
+  #stats = { local: 0, remote: 0, held: 0, unreachable: 0, forwarded: 0, unroutable: 0 };
+  #retries: NoSessionRetries;
 
   constructor(options: SwitchOptions) {
     this.#o = options;
     this.app = options.app;
     this.loaderAddress = { vaddr: `${VADDR_SCHEME}box/${options.boxId}/loader` };
+    this.#retries = new NoSessionRetries(options.clock, MAX_HELD);
   }
 
   get session(): string | undefined {
@@ -71,7 +79,8 @@ export class BoxSwitch {
   }
 
   stats(): SwitchStats {
-    return { ...this.#stats };
+    const r = this.#retries.stats;
+    return { ...this.#stats, retried: r.retried, noSessionFailed: r.noSessionFailed, failed: { ...r.failed } };
   }
 
   /** A return channel is established: incoming envelopes come here. */
@@ -98,6 +107,7 @@ export class BoxSwitch {
     for (const ch of this.#channels.values()) ch.close();
     this.#channels.clear();
     this.#session = session;
+    if (session !== undefined) this.#retries.opened(session);
   }
 
   /** The address a module has on the network now: its session vaddr, or its box-local one. */
@@ -181,7 +191,7 @@ export class BoxSwitch {
     }
   }
 
-  #request(from: string | undefined, dst: Address, body: unknown, timeoutMs: number | undefined): Promise<unknown> {
+  #request(from: string | undefined, dst: Address, body: unknown, timeoutMs: number | undefined, again = false): Promise<unknown> {
     const name = this.#moduleOf(dst.vaddr, false);
     const route = name === undefined ? undefined : this.#routeOf(name);
     if (name !== undefined && route?.kind === 'local') return this.#serve(route.module, body, this.#from(from));
@@ -195,7 +205,10 @@ export class BoxSwitch {
     }
     this.#stats.remote++;
     const options = timeoutMs === undefined ? {} : { timeoutMs };
-    return ch.request(name === undefined ? dst : this.#sessionAddress(name), body, options);
+    const sentOn = this.#session;
+    const p = ch.request(name === undefined ? dst : this.#sessionAddress(name), body, options);
+    if (name === undefined || again) return p.catch((e: unknown) => this.#retries.fail(e));
+    return p.catch((e: unknown) => this.#retries.retry(e, sentOn, () => this.#request(from, dst, body, timeoutMs, true), timeoutMs ?? this.#o.timeoutMs));
   }
 
   #serve(module: ModuleSandbox, body: unknown, from: Address): Promise<unknown> {

@@ -9,6 +9,7 @@ import { type Address, ChannelClosedError, EnvelopeCodec, type Envelope, type En
 import { LinkDownError, connectError, publishError, subscribeError } from './mqtt-errors.ts';
 import { type LinkState, type MqttTransportOptions, type ResolvedMqttOptions, clientOptions, openSocket, resolveMqttOptions } from './mqtt-options.ts';
 import { MqttRouting, type MqttStats, QOS1_KINDS } from './mqtt-routing.ts';
+import { NO_LAG, confirmingClock } from './lag.ts';
 import { LinkWatch, Reconnector, RttEstimator, connectTimeoutMs } from './reconnect.ts';
 
 export type RawMqttClient = MqttClient;
@@ -88,7 +89,7 @@ export class MqttTransport implements Transport {
 
   /** What the next connect attempt allows before it declares the path dead, ms. */
   get connectTimeoutMs(): number {
-    return connectTimeoutMs(this.#rtt.rttMs, this.#o.deadPath, this.#timeouts);
+    return connectTimeoutMs(this.#rtt, this.#o.deadPath, this.#timeouts);
   }
 
   /** The first connect: one attempt; rejects with TimeoutError (dead path), LinkDownError or BrokerRefusedError. */
@@ -234,8 +235,10 @@ export class MqttTransport implements Transport {
   /** One connect attempt: TCP, CONNECT/CONNACK within the RTT-derived timeout, then the subscription. */
   #connectOnce(): Promise<Conn> {
     const o = this.#o;
-    const timeoutMs = connectTimeoutMs(this.#rtt.rttMs, o.deadPath, this.#timeouts);
+    const timeoutMs = connectTimeoutMs(this.#rtt, o.deadPath, this.#timeouts);
     const options: IClientOptions = clientOptions(o);
+    // [13.4] the dead-path deadline confirms over the local loop's lag: a CONNACK read late is slow, not dead.
+    const deadline = confirmingClock(o.clock, o.deadPath.lag ?? NO_LAG);
     return new Promise<Conn>((resolve, reject) => {
       let tcpAt = 0;
       let settled = false;
@@ -250,7 +253,7 @@ export class MqttTransport implements Transport {
       const fail = (err: Error, timedOut: boolean): void => {
         if (settled) return;
         settled = true;
-        o.clock.clearTimeout(timer);
+        deadline.clearTimeout(timer);
         this.#timeouts = timedOut ? this.#timeouts + 1 : 0;
         this.#stats.connectFailures++;
         client.removeListener('error', onError);
@@ -261,7 +264,7 @@ export class MqttTransport implements Transport {
         client.end(true);
         reject(err);
       };
-      let timer = o.clock.setTimeout(
+      let timer = deadline.setTimeout(
         () => fail(new TimeoutError(`no CONNACK from ${o.host}:${o.port} within ${Math.round(timeoutMs)} ms: dead path`, timeoutMs), true),
         timeoutMs,
       );
@@ -270,15 +273,15 @@ export class MqttTransport implements Transport {
       const onConnect = (connack: IConnackPacket): void => {
         if (tcpAt > 0) this.#rtt.sample(performance.now() - tcpAt);
         this.#timeouts = 0;
-        o.clock.clearTimeout(timer);
-        timer = o.clock.setTimeout(() => fail(new TimeoutError(`no SUBACK within ${Math.round(timeoutMs)} ms`, timeoutMs), true), timeoutMs);
+        deadline.clearTimeout(timer);
+        timer = deadline.setTimeout(() => fail(new TimeoutError(`no SUBACK within ${Math.round(timeoutMs)} ms`, timeoutMs), true), timeoutMs);
         const filter = this.#routing.subscription(connack.properties?.sharedSubscriptionAvailable !== false);
         client.subscribe(filter, { qos: 1 }, (err, granted) => {
           const refusal = subscribeError(err ?? undefined, granted?.[0]?.qos, filter);
           if (refusal !== undefined) return fail(refusal, false);
           if (settled) return;
           settled = true;
-          o.clock.clearTimeout(timer);
+          deadline.clearTimeout(timer);
           client.removeListener('error', onError);
           client.removeListener('close', onClose);
           resolve(conn);
@@ -305,7 +308,9 @@ export class MqttTransport implements Transport {
         client.once('packetreceive', () => conn.watch?.heard()); // PINGRESP, or anything
         client.sendPing();
       },
-      (silentMs) => this.#lost(conn, new LinkDownError(`no answer from the broker for ${Math.round(silentMs)} ms: dead path`)),
+      // The cause marks a silence verdict (a dead path), which the box treats apart from a flap.
+      (silentMs) => this.#lost(conn, new LinkDownError(`no answer from the broker for ${Math.round(silentMs)} ms: dead path`, { cause: new TimeoutError('probe unanswered', silentMs) })),
+      { idleProbeMs: o.deadPath.idleProbeMs, ...(o.deadPath.lag === undefined ? {} : { lag: o.deadPath.lag }) },
     );
     const onError = (e: Error): void => this.#lost(conn, e);
     const onClose = (): void => this.#lost(conn, new Error('connection closed'));

@@ -4,6 +4,7 @@
 // fleet's reconnects over a window. No sockets here; time comes from an injected Clock.
 
 import { ArgumentError, type Clock, type TimerHandle, nonNegative, rejectUnknown, seededRandom } from '../runtime/index.ts';
+import { type LagSource, NO_LAG, confirmingClock } from './lag.ts';
 
 export interface DeadPathPolicy {
   /** Connect timeout = rttFactor * RTT + marginMs. Default 3. */
@@ -14,30 +15,41 @@ export interface DeadPathPolicy {
   initialRttMs: number;
   /** Ceiling of the timeout after repeated timeouts double it, ms. Default 10000. */
   maxMs: number;
+  /** Probe an idle established link after this much silence, ms (MQTT PINGREQ, answered by the broker): a silent cut shows within idleProbeMs + the probe timeout. 0 (default): probe only while answers are owed. */
+  idleProbeMs: number;
+  /** Local event-loop lag (lag.ts): deadlines confirm over a span covering it before a verdict. Default: none measured (a late timer still confirms). */
+  lag?: LagSource;
 }
 
-export const DEFAULT_DEAD_PATH: Readonly<DeadPathPolicy> = { rttFactor: 3, marginMs: 50, initialRttMs: 100, maxMs: 10_000 };
+export const DEFAULT_DEAD_PATH: Readonly<DeadPathPolicy> = { rttFactor: 3, marginMs: 50, initialRttMs: 100, maxMs: 10_000, idleProbeMs: 0 };
 
 export function deadPathPolicy(where: string, p: Partial<DeadPathPolicy> = {}): DeadPathPolicy {
-  rejectUnknown(where, p, Object.keys(DEFAULT_DEAD_PATH));
-  const out = { ...DEFAULT_DEAD_PATH, ...p };
-  for (const [k, v] of Object.entries(out)) nonNegative(where, k, v);
-  if (out.rttFactor < 1) throw new ArgumentError(`${where}: rttFactor must be >= 1`, 'rttFactor');
-  return out;
+  rejectUnknown(where, p, [...Object.keys(DEFAULT_DEAD_PATH), 'lag']);
+  const { lag, ...numbers } = { ...DEFAULT_DEAD_PATH, ...p };
+  for (const [k, v] of Object.entries(numbers)) nonNegative(where, k, v);
+  if (numbers.rttFactor < 1) throw new ArgumentError(`${where}: rttFactor must be >= 1`, 'rttFactor');
+  if (lag !== undefined && typeof lag !== 'function') throw new ArgumentError(`${where}: lag must be a function returning ms`, 'lag');
+  return lag === undefined ? numbers : { ...numbers, lag };
 }
 
 /**
- * How long one connect attempt may take before the path counts as dead. Each consecutive
- * timeout doubles it (up to maxMs), so a slow-but-alive broker still gets in.
+ * How long one attempt (or one probe) may go unanswered before the path counts as dead: the
+ * RFC 6298 RTO, SRTT + 4 RTTVAR, but never below rttFactor x SRTT, plus the margin. A bare RTT
+ * is taken with RTTVAR = RTT/2 (RFC 6298 after one sample): 3 x RTT + margin. Each consecutive
+ * timeout doubles it (up to maxMs), so a slow-but-alive broker still gets in. Local lag is not
+ * in this number: the deadline timers confirm over it (lag.ts).
  */
-export function connectTimeoutMs(rttMs: number, policy: DeadPathPolicy, consecutiveTimeouts = 0): number {
-  const base = policy.rttFactor * rttMs + policy.marginMs;
+export function connectTimeoutMs(rtt: number | RttEstimator, policy: DeadPathPolicy, consecutiveTimeouts = 0): number {
+  const srtt = typeof rtt === 'number' ? rtt : rtt.rttMs;
+  const rttvar = typeof rtt === 'number' ? rtt / 2 : rtt.rttVarMs;
+  const base = srtt + Math.max((policy.rttFactor - 1) * srtt, 4 * rttvar) + policy.marginMs;
   return Math.min(policy.maxMs, base * 2 ** Math.min(consecutiveTimeouts, 20));
 }
 
-/** Smoothed round-trip time (RFC 6298 SRTT, gain 1/8); the first sample is taken as is. */
+/** Round-trip time with its variance (RFC 6298 SRTT gain 1/8, RTTVAR gain 1/4); the first sample sets SRTT = R, RTTVAR = R/2. */
 export class RttEstimator {
   #srtt: number | undefined;
+  #rttvar = 0;
   #initial: number;
   #samples = 0;
 
@@ -48,12 +60,23 @@ export class RttEstimator {
   sample(ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) return;
     this.#samples++;
-    this.#srtt = this.#srtt === undefined ? ms : this.#srtt + (ms - this.#srtt) / 8;
+    if (this.#srtt === undefined) {
+      this.#srtt = ms;
+      this.#rttvar = ms / 2;
+      return;
+    }
+    this.#rttvar += (Math.abs(this.#srtt - ms) - this.#rttvar) / 4;
+    this.#srtt += (ms - this.#srtt) / 8;
   }
 
   /** The smoothed RTT, or the initial estimate before any sample. */
   get rttMs(): number {
     return this.#srtt ?? this.#initial;
+  }
+
+  /** The RTT's mean deviation, or half the initial estimate before any sample. */
+  get rttVarMs(): number {
+    return this.#srtt === undefined ? this.#initial / 2 : this.#rttvar;
   }
 
   get samples(): number {
@@ -165,15 +188,29 @@ export class Reconnector {
 /** Reproducible jitter for tests and the simulator (runtime's mulberry32). */
 export { seededRandom };
 
+export interface LinkWatchOptions {
+  /** Local event-loop lag: a verdict waits a span covering it (lag.ts). Default none measured. */
+  lag?: LagSource;
+  /** Probe an idle link after this much silence too, ms (0: only while answers are owed). */
+  idleProbeMs?: number;
+  /** A verdict put off because the local loop was late (counted: slow, not dead). */
+  onConfirm?: (lateMs: number) => void;
+}
+
 /**
- * Liveness of an established link: while answers are owed (QoS 1 sends in flight) and nothing
- * was heard for `silenceMs`, send one probe; if that goes unanswered for `probeTimeoutMs()` (the
- * RTT-derived connect timeout), the path is dead. Checks once more a turn later before saying so,
- * since a busy event loop may hold unread input: that is not a dead path.
+ * Liveness of an established link: when nothing was heard for `silenceMs` while answers are owed
+ * (QoS 1 sends in flight), or for `idleProbeMs` at all, send one probe; if that goes unanswered
+ * for `probeTimeoutMs()` (the RTT-derived timeout), the path is dead. The deadline confirms over
+ * a span covering the local loop's lag before the verdict: input waiting behind a busy loop is
+ * slow, not dead (issue 13.4).
  */
 export class LinkWatch {
   #clock: Clock;
+  /** The probe deadline's clock: it confirms over the local lag before it fires. */
+  #deadline: Clock;
+  #timerClock: Clock;
   #silenceMs: number;
+  #idleProbeMs: number;
   #probeTimeoutMs: () => number;
   #owed: () => number;
   #probe: () => void;
@@ -181,6 +218,7 @@ export class LinkWatch {
   #lastRx: number;
   #probeAt: number | undefined;
   #timer: TimerHandle | undefined;
+  #due = 0;
   #stopped = false;
 
   constructor(
@@ -190,14 +228,19 @@ export class LinkWatch {
     owed: () => number,
     probe: () => void,
     dead: (silentMs: number) => void,
+    o: LinkWatchOptions = {},
   ) {
     this.#clock = clock;
+    this.#timerClock = clock;
+    this.#deadline = confirmingClock(clock, o.lag ?? NO_LAG, o.onConfirm === undefined ? {} : { onConfirm: o.onConfirm });
     this.#silenceMs = silenceMs;
+    this.#idleProbeMs = o.idleProbeMs ?? 0;
     this.#probeTimeoutMs = probeTimeoutMs;
     this.#owed = owed;
     this.#probe = probe;
     this.#dead = dead;
     this.#lastRx = clock.now();
+    if (this.#idleProbeMs > 0) this.#after(this.#idleProbeMs);
   }
 
   /** Something arrived from the broker. */
@@ -205,44 +248,51 @@ export class LinkWatch {
     this.#lastRx = this.#clock.now();
   }
 
-  /** An answer is now owed: make sure a check is scheduled. */
+  /** An answer is now owed: make sure a check is scheduled soon enough. */
   arm(): void {
-    if (this.#timer !== undefined || this.#stopped || this.#silenceMs === 0) return;
-    this.#after(this.#silenceMs, false);
+    if (this.#stopped || this.#silenceMs === 0 || this.#probeAt !== undefined) return;
+    if (this.#timer !== undefined && this.#due <= this.#clock.now() + this.#silenceMs) return;
+    this.#after(this.#silenceMs);
   }
 
   stop(): void {
     this.#stopped = true;
-    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#cancel();
+  }
+
+  #cancel(): void {
+    if (this.#timer !== undefined) this.#timerClock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
-  #after(ms: number, confirming: boolean): void {
-    this.#timer = this.#clock.setTimeout(() => this.#check(confirming), Math.max(0, ms));
+  #after(ms: number, deadline = false): void {
+    this.#cancel();
+    this.#due = this.#clock.now() + Math.max(0, ms);
+    this.#timerClock = deadline ? this.#deadline : this.#clock;
+    this.#timer = this.#timerClock.setTimeout(() => this.#check(), Math.max(0, ms));
   }
 
-  #check(confirming: boolean): void {
+  #check(): void {
     this.#timer = undefined;
     if (this.#stopped) return;
-    if (this.#owed() === 0) {
-      this.#probeAt = undefined;
-      return;
-    }
     const now = this.#clock.now();
     if (this.#probeAt !== undefined) {
-      if (this.#lastRx > this.#probeAt) this.#probeAt = undefined;
+      if (this.#lastRx >= this.#probeAt) this.#probeAt = undefined;
       else {
+        const waited = now - this.#probeAt;
         const limit = this.#probeTimeoutMs();
-        if (now - this.#probeAt < limit) return this.#after(limit - (now - this.#probeAt), false);
-        if (!confirming) return this.#after(0, true);
+        if (waited < limit) return this.#after(limit - waited, true);
         this.stop();
         return this.#dead(now - this.#lastRx);
       }
     }
+    const owed = this.#silenceMs > 0 && this.#owed() > 0;
+    const quiet = owed ? (this.#idleProbeMs > 0 ? Math.min(this.#silenceMs, this.#idleProbeMs) : this.#silenceMs) : this.#idleProbeMs;
+    if (quiet === 0) return; // nothing owed and no idle probing: the next arm() starts again
     const silent = now - this.#lastRx;
-    if (silent < this.#silenceMs) return this.#after(this.#silenceMs - silent, false);
+    if (silent < quiet) return this.#after(quiet - silent);
     this.#probeAt = now;
     this.#probe();
-    this.#after(this.#probeTimeoutMs(), false);
+    this.#after(this.#probeTimeoutMs(), true);
   }
 }

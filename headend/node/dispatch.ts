@@ -19,6 +19,8 @@ const SHARED_HEADEND_PREFIX = `${VADDR_SCHEME}${HEADEND_APP}/*/`;
 
 /** What dispatch needs of its node. */
 export interface DispatchHost {
+  /** This node's id: a session whose record names it, but that it cannot route, was lost here (a restart). */
+  readonly id: string;
   readonly udpAddress: UdpAddress;
   readonly resolver: RegistryResolver;
   readonly registry: Pick<Registry, 'getSession'>;
@@ -216,8 +218,32 @@ export class NodeDispatch {
     this.counters.undeliverable++;
     if (env.kind !== 'req' && env.kind !== 'ctl') return;
     const h = this.#host;
-    const reply: Envelope = { v: 1, kind: 'err', id: 0, corr: env.id, src: { vaddr: h.controlVaddr(), udp: h.udpAddress }, dst: env.src, body: { code, message: `undeliverable: ${why}` } };
-    if (env.op !== undefined) reply.op = env.op;
-    this.#router.send(reply).catch(() => undefined);
+    const answer = async (): Promise<void> => {
+      // [issue 13.1] a session no node has (no record), or one this node should have but lost (a
+      // restart): NO_SESSION tells the box to open it again instead of failing forever.
+      const lost = code === Codes.NOT_FOUND && (await this.#sessionLost(env.dst.vaddr));
+      const body = { code: lost ? Codes.NO_SESSION : code, message: `undeliverable: ${why}` };
+      const reply: Envelope = { v: 1, kind: 'err', id: 0, corr: env.id, src: { vaddr: h.controlVaddr(), udp: h.udpAddress }, dst: env.src, body };
+      if (env.op !== undefined) reply.op = env.op;
+      await this.#router.send(reply);
+    };
+    answer().catch(() => undefined);
+  }
+
+  async #sessionLost(v: string | undefined): Promise<boolean> {
+    const session = sessionOf(v);
+    if (session === undefined) return false;
+    const rec = await this.#host.registry.getSession(session).catch(() => null);
+    return rec === undefined || (rec !== null && rec.node === this.#host.id);
+  }
+}
+
+/** The session a vaddr of an app names (not a node's or a box's endpoint, not `*`). */
+function sessionOf(v: string | undefined): string | undefined {
+  try {
+    const a = parseVaddr(v as string);
+    return a.session !== '*' && a.app !== 'headend' && a.app !== 'box' ? a.session : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -94,6 +94,15 @@ export class Responder {
     return this.#hosted.get(session)?.sandbox.module(module) !== undefined;
   }
 
+  /**
+   * A restart that kept nothing (kill -9 with an in-memory registry): every session is forgotten,
+   * and, as headend/node.ts does, a request for one is answered NO_SESSION.
+   */
+  forgetSessions(): void {
+    for (const h of this.#hosted.values()) h.sandbox.destroy();
+    this.#hosted.clear();
+  }
+
   async close(): Promise<void> {
     for (const h of this.#hosted.values()) h.sandbox.destroy();
     this.#hosted.clear();
@@ -111,7 +120,9 @@ export class Responder {
     if (env.kind === 'ctl' && env.op === SessionOps.clientStarted) this.started.push({ dst: v, ...checkClientStarted(env.body) });
     try {
       const a = parseVaddr(v);
-      this.#hosted.get(a.session)?.channels.get(a.module)?.receive(env);
+      const h = this.#hosted.get(a.session);
+      if (h !== undefined) return h.channels.get(a.module)?.receive(env);
+      if ((env.kind === 'req' || env.kind === 'ctl') && a.app !== 'box' && a.app !== 'headend') this.#noSession(env);
     } catch {
       /* not an address this responder hosts */
     }
@@ -183,6 +194,11 @@ export class Responder {
     }
     const s = loaded.value.start();
     if (!s.ok) throw s.error;
+  }
+
+  #noSession(env: Envelope): void {
+    const body = { code: Codes.NO_SESSION, message: 'undeliverable: no route' };
+    this.#t.send({ v: 1, kind: 'err', id: 0, corr: env.id, src: { vaddr: `weft://headend/${NODE.id}/control` }, dst: env.src, body, ...(env.op === undefined ? {} : { op: env.op }) }).catch(() => undefined);
   }
 
   #moduleGet(env: Envelope): unknown {

@@ -60,6 +60,7 @@ test('the link flaps three times: the session survives, calls fail fast while it
     t.is(scene(box)?.n, served, `round ${i}: the same server portion answers`);
   }
   t.is(he.opens.length, 1, 'one session throughout');
+  t.like(box.stats().switch, { failed: { UNAVAILABLE: 3 } }, 'each call made while the link was down failed with a clear error, counted');
   const downs = box.history.filter((h) => h.state === 'interrupted').length;
   t.is(downs, 3);
   const reportsBefore = he.reports.length;
@@ -70,8 +71,9 @@ test('the link flaps three times: the session survives, calls fail fast while it
 test('a drop past the grace period: the server portion is given up, the box runs degraded, and gets a new session when the link returns', async (t) => {
   const { box, he, path } = await rig(t, 'box-2', { sessionGraceMs: 300, searchMemory: 8 * 1024 * 1024, profileId: 'legacy-sd' });
   t.is(box.where('search'), 'remote');
-  path.setMode('dead');
-  // The established link notices the dead path through its own probe (a request waits), then the grace runs out.
+  // Cut and kept refused: a drop that could be a flap, so the grace runs (a dead path skips it:
+  // test/loader/silent-cut.test.ts).
+  path.setMode('reset');
   await box.pressKey('search');
   await box.waitFor((b) => b.history.some((h) => h.event === 'grace-expired'), 10_000);
   await box.waitFor((b) => b.running().includes('search'), 10_000);
