@@ -30,14 +30,21 @@ export async function movePortion(node: HeadendNode, iid: string, to: string, dr
     return snap;
   }
   try {
-    await node.request({ vaddr: formatVaddr({ app: 'headend', session: to, module: 'control' }), udp }, { app: spec.app, session: spec.session, modules: spec.modules, states: snap.value }, 'portion.start', 10_000);
+    await node.request({ vaddr: formatVaddr({ app: 'headend', session: to, module: 'control' }), udp }, { app: spec.app, session: spec.session, modules: spec.modules, states: snap.value, from: node.id, ...boxOf(node, spec) }, 'portion.start', 10_000);
   } catch (e) {
     resume();
     return { ok: false, error: e as Error };
   }
   await node.stopPortion(iid, false);
+  node.sessions.moved(spec.session);
   for (const m of spec.modules) node.resolver.invalidate(formatVaddr({ app: spec.app, session: spec.session, module: m }));
   node.counters.moved++;
   resume();
   return { ok: true, value: to };
+}
+
+// The session's box goes with its portion, so the new host records the session [c41].
+function boxOf(node: HeadendNode, spec: { app: string; session: string }): { box?: string } {
+  const box = node.sessions.boxOfSession(spec.app, spec.session);
+  return box === undefined ? {} : { box };
 }

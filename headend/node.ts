@@ -30,6 +30,7 @@ import { DispatchTable, moduleOf, withoutLocal } from './node-dispatch.ts';
 import { Balancer, type PlacementPolicy } from '../policy/index.ts';
 import { SERVICES_NAME, type PortionSpec } from './portions/portion-protocol.ts';
 import { PortionManager } from './portions/portions.ts';
+import { PortionStarts } from './portions/start-once.ts';
 import type { Registry } from './registry/registry.ts';
 import { Replicas } from './portions/replicas.ts';
 import { RegistryResolver } from './registry/resolver.ts';
@@ -58,6 +59,8 @@ export class HeadendNode {
   readonly clock: Clock;
   readonly policy: PlacementPolicy;
   readonly table = new DispatchTable();
+  /** One instance per (session, module): starts in flight and the registry claims [c31]. */
+  readonly starts: PortionStarts = new PortionStarts(this);
   #udp: Transport;
   #mqtt: Transport | undefined;
   #router: Router;
@@ -179,24 +182,13 @@ export class HeadendNode {
     return this.#control.request(dst, body, { op, timeoutMs });
   }
 
-  /** Start an instance of `modules` of an app for a session here; binds their virtual addresses [c31]. */
-  async startPortion(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Promise<Result<string, Error>> {
-    const spec = this.makeSpec(app, session, modules, states);
-    if (!spec.ok) return spec;
-    const iid = spec.value.iid;
-    const r = await this.portions.start(spec.value);
-    this.elastic.started(iid, r.ok, app, modules, session === '*' ? 'primary' : undefined);
-    if (!r.ok) return r;
-    for (const m of modules) {
-      const v = formatVaddr({ app, session, module: m });
-      this.table.host(v, m, iid);
-      const bound = await this.registry.bind(v, { node: this.id, queue: iid, udp: this.udpAddress });
-      if (!bound.ok && bound.error.current !== undefined && bound.error.current.node !== this.id) {
-        await this.registry.move(v, { node: this.id, queue: iid, udp: this.udpAddress }, bound.error.current.epoch);
-      }
-    }
-    this.table.host(formatVaddr({ app, session, module: '_svc' }), '_svc', iid);
-    return { ok: true, value: iid };
+  /**
+   * Start an instance of `modules` of an app for a session here, once in the cluster: the registry
+   * claim decides the owner; binds their virtual addresses [c31] (portions/start-once.ts). `from`:
+   * the node whose claim may be taken over (a migration's source, a dead node).
+   */
+  startPortion(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>, from?: string): Promise<Result<string, Error>> {
+    return this.starts.start(app, session, modules, states, from);
   }
 
   /** What a worker needs to start one instance here: a fresh instance id, critical sections prepared [c20-c23]. */
