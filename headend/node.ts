@@ -37,6 +37,7 @@ import { RegistryResolver } from './registry/resolver.ts';
 import { ServiceHost } from './services/index.ts';
 import { SessionManager } from './session-manager.ts';
 import { NodeSampler } from './stats/statistics-sampler.ts';
+import { hostedWork } from './stats/hosted-work.ts';
 import { StatisticsProcess } from './stats/statistics-process.ts';
 import { TimingProcess } from './stats/timing.ts';
 
@@ -397,10 +398,9 @@ export class HeadendNode {
     return {
       workers: threads.length,
       capacity: this.#capacity,
-      sessions: this.sessions.count,
+      work: hostedWork(this.sessions.perApp(), this.elastic.groups()),
       portions: this.elastic.portionStats(),
       queue: threads.reduce((n, t) => n + t.inflight, 0),
-      apps: this.sessions.perApp(),
     };
   }
 }

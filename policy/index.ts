@@ -22,4 +22,6 @@ export type { PortionState, ScaleOptions, ScaleConfig, ScaleDecision, SplitEntry
 export { WaitTargetController, HillClimbController, FixedPool } from './threads.ts';
 export type { WorkerController, ThreadDecision, ThreadAction, PoolState, WaitTargetOptions, HillClimbOptions } from './threads.ts';
 export { SeededRandom, hash01 } from './random.ts';
+export { nodeLoad } from './load.ts';
+export type { HostedWork, NodeLoadFigures } from './load.ts';
 export type { ClusterView, NodeReport, PlaceRequest, Placement, NoCapacity, Uniform } from './types.ts';

@@ -5,6 +5,8 @@
 export { runPlant } from './plant.ts';
 export type { RunResult, RunOptions, SeriesPoint, PolicyFactory, NodeSummary } from './plant.ts';
 export { comparePolicies } from './compare.ts';
+export { replayTrace } from './replay.ts';
+export type { TraceEvent, ReplayNode, ReplayResult } from './replay.ts';
 export type { Comparison } from './compare.ts';
 export { scenario, unequalServers, diurnalFactor, sessionCost, peakSessionRate, DEFAULT_APPS } from './scenario.ts';
 export type { Scenario, AppSpec, ServerSpec, FlashSpec } from './scenario.ts';

@@ -50,13 +50,25 @@ export interface Pair {
   nextRequest(): Promise<Pending>;
 }
 
-/** Nodes `ids` sharing `registry`; every placement goes to `placeOn` (a fixed policy). */
-export function sessionPair(ids: string[], registry: Registry, pub: PublishedApp, placeOn: string): Pair {
+export interface PairOptions {
+  /** Every placement goes to this node (a fixed policy). */
+  placeOn?: string;
+  /** Or this policy, shared by the nodes, on `view`. */
+  policy?: PlacementPolicy;
+  view?: () => ClusterView;
+  /** Deliver node-to-node requests at once (no test control of timing). */
+  autoDeliver?: boolean;
+}
+
+/** Nodes `ids` sharing `registry`. */
+export function sessionPair(ids: string[], registry: Registry, pub: PublishedApp, o: PairOptions): Pair {
   const nodes = new Map<string, PairNode>();
   const pending: Pending[] = [];
   const waiters: ((p: Pending) => void)[] = [];
-  const policy: PlacementPolicy = { name: 'fixed', place: (view) => ok({ node: placeOn, index: view.nodes.findIndex((n) => n.node === placeOn), score: 0 }) };
-  const view: ClusterView = { now: 0, nodes: ids.map((node) => ({ node, at: 0, capacity: 1, load: 0, sessions: 0, queue: 0, util: 0, waitMs: 0, memUsed: 0, memLimit: 1 })) };
+  const placeOn = o.placeOn ?? ids[0] ?? '';
+  const policy: PlacementPolicy = o.policy ?? { name: 'fixed', place: (v) => ok({ node: placeOn, index: v.nodes.findIndex((n) => n.node === placeOn), score: 0 }) };
+  const fixed: ClusterView = { now: 0, nodes: ids.map((node) => ({ node, at: 0, capacity: 1, load: 0, sessions: 0, queue: 0, util: 0, waitMs: 0, memUsed: 0, memLimit: 1 })) };
+  const view = o.view ?? (() => fixed);
   const catalog = new AppCatalog();
   catalog.add(pub);
   for (const id of ids) {
@@ -87,7 +99,7 @@ export function sessionPair(ids: string[], registry: Registry, pub: PublishedApp
       registry,
       catalog,
       policy,
-      statistics: { clusterView: () => view } as never,
+      statistics: { clusterView: view } as never,
       boxOf: new Map(),
       clock: { now: () => 0 },
       peerUdp: (other) => (ids.includes(other) ? { host: '127.0.0.1', port: 1000 + ids.indexOf(other) } : undefined),
@@ -124,7 +136,8 @@ export function sessionPair(ids: string[], registry: Registry, pub: PublishedApp
         },
       };
       pending.push(p);
-      waiters.shift()?.(p);
+      if (o.autoDeliver === true) void p.deliver();
+      else waiters.shift()?.(p);
     });
   }
   return {

@@ -18,7 +18,7 @@ function instances(pair: Pair): string[] {
 test('a remote that claimed the portion and answers after the deadline: one instance, on the remote', async (t) => {
   const { pub } = await signedApp('mix', MIXED_APP);
   const registry = memoryRegistry();
-  const pair = sessionPair(['n1', 'n2'], registry, pub, 'n2');
+  const pair = sessionPair(['n1', 'n2'], registry, pub, { placeOn: 'n2' });
   const n1 = pair.nodes.get('n1')!;
   const n2 = pair.nodes.get('n2')!;
   const slow = gate();
@@ -43,7 +43,7 @@ test('a remote that claimed the portion and answers after the deadline: one inst
 test('a start that reaches the remote only after the deadline and a retry: one instance, where the claim landed', async (t) => {
   const { pub } = await signedApp('mix', MIXED_APP);
   const registry = memoryRegistry();
-  const pair = sessionPair(['n1', 'n2'], registry, pub, 'n2');
+  const pair = sessionPair(['n1', 'n2'], registry, pub, { placeOn: 'n2' });
   const n1 = pair.nodes.get('n1')!;
   const n2 = pair.nodes.get('n2')!;
   const opened = n1.sessions.handle(openEnv) as Promise<{ node: string }>;
@@ -65,7 +65,7 @@ test('a start that reaches the remote only after the deadline and a retry: one i
 test('a repeated start on the host joins the one in flight or returns the running instance', async (t) => {
   const { pub } = await signedApp('mix', MIXED_APP);
   const registry = memoryRegistry();
-  const pair = sessionPair(['n1'], registry, pub, 'n1');
+  const pair = sessionPair(['n1'], registry, pub, { placeOn: 'n1' });
   const n1 = pair.nodes.get('n1')!;
   const slow = gate();
   n1.hold = slow;
