@@ -112,7 +112,7 @@ export class HeadendNode {
     const makeSpec = (a: string, s: string, m: string[], st?: Record<string, Uint8Array>) => this.makeSpec(a, s, m, st);
     this.elastic = new Elastic({ clock: this.clock, portions: this.portions, table: this.table, makeSpec, log: (l) => this.#log(l) }, o.elastic);
     const intervalMs = o.intervalMs ?? 1000;
-    this.#sampler = new NodeSampler({ node: o.id, clock: this.clock, intervalMs, udp, load: () => this.#load() });
+    this.#sampler = new NodeSampler({ node: o.id, clock: this.clock, intervalMs, udp, load: () => this.#load(), ...(o.readings === undefined ? {} : { readings: o.readings }) });
     this.statistics = new StatisticsProcess({
       sample: () => this.#sampler.sample(),
       clock: this.clock,
