@@ -1,6 +1,6 @@
-// headend/policy: the balancing policy as pure functions and small controller objects [c13-c16,
+// policy: the balancing policy as pure functions and small controller objects [c13-c16,
 // c20, c25, c27, c30, c41, c43]. No I/O, no clocks of their own: the live head-end and the
-// simulator (headend/sim) call the same code. Exports by name; types apart.
+// simulator (sim/) call the same code. Exports by name; types apart.
 
 export { selectNode, selectConfig, healthy, score, OVERLOADED } from './select.ts';
 export type { SelectOptions, SelectConfig, PendingOf } from './select.ts';

@@ -1,5 +1,5 @@
-// headend/sim: a discrete-event simulator of a cable plant that runs the same policy code as the
-// live head-end (headend/policy), a worker-thread model for the thread controllers, and a tiny
+// sim: a discrete-event simulator of a cable plant that runs the same policy code as the
+// live head-end (policy/), a worker-thread model for the thread controllers, and a tiny
 // SVG chart writer for the plots in docs/. Exports by name; types apart.
 
 export { runPlant } from './plant.ts';
