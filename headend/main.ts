@@ -15,6 +15,7 @@ import { AppCatalog } from './app-catalog.ts';
 import { derivedBoxSecret, derivedCredentials } from './broker/broker-auth.ts';
 import { startAedesBroker, type EmbeddedBroker } from './broker/broker-aedes.ts';
 import { HeadendNode } from './node.ts';
+import type { PlacementPolicy } from '../policy/index.ts';
 import { RedisRegistry } from './registry/registry-redis.ts';
 import { SqliteRegistry } from './registry/registry-sqlite.ts';
 import type { Registry } from './registry/registry.ts';
@@ -53,10 +54,12 @@ export interface HeadendConfig {
   intervalMs?: number;
   /** Worker threads kept ready. Default 1. */
   spareThreads?: number;
+  /** The placement policy (HeadendNodeOptions.policy). Default: Weft's balancer on Math.random; tests inject a seeded one. */
+  policy?: PlacementPolicy;
   log?: (line: string) => void;
 }
 
-const KEYS = ['node', 'broker', 'brokerPort', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'apps', 'keys', 'masterKey', 'carousel', 'carouselBitrate', 'intervalMs', 'spareThreads', 'log'];
+const KEYS = ['node', 'broker', 'brokerPort', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'apps', 'keys', 'masterKey', 'carousel', 'carouselBitrate', 'intervalMs', 'spareThreads', 'policy', 'log'];
 
 export interface RunningHeadend {
   node: HeadendNode;
@@ -125,6 +128,7 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
       boxIngress: config.broker === undefined || config.broker === 'embedded' || config.shareGroup !== undefined ? 'shared' : 'broadcast',
       services: [epgService({ from, channels: 24 }), guideService({ from, channels: 24 }), vodService({ now: () => Date.now() })],
       intervalMs: config.intervalMs ?? 1000,
+      ...(config.policy === undefined ? {} : { policy: config.policy }),
       log,
     });
     await pool.warm();
