@@ -111,3 +111,26 @@ test('three nodes, every session entering at n1: the seeded balancer spreads the
     await c.close();
   }
 });
+
+test('a moved portion takes its session with it: the new host records it, the old one forgets it, one instance [c31, c32]', async (t) => {
+  const c = await cluster();
+  const [, n2, n3] = c.nodes;
+  try {
+    await c.advance(2 * INTERVAL);
+    const s = checkOpenReply(await c.box.request({ vaddr: 'weft://headend/n2/sessions', udp: n2.udpAddress }, { app: 'mix', version: '1.0.0', boxId: 'm1', report: report('m1') }, { op: SessionOps.open }));
+    t.is(s.node, 'n2');
+    await c.box.request({ vaddr: s.dasp, udp: n2.udpAddress }, { k: 1 });
+    const iid = n2.table.hosted.get(s.dasp)?.iids[0] as string;
+    const moved = await n2.movePortion(iid, 'n3');
+    t.deepEqual(moved, { ok: true, value: 'n3' });
+    t.is((await c.registry.lookup(s.dasp))?.node, 'n3');
+    t.deepEqual([n2.sessions.count, n3.sessions.count], [0, 1]);
+    t.is(n3.sessions.boxOfSession('mix', s.session), 'm1');
+    const r = (await c.box.request({ vaddr: s.dasp, udp: n2.udpAddress }, { k: 2 })) as { n: number };
+    t.is(r.n, 2, 'the state moved with it');
+    const running = c.nodes.flatMap((n) => [...n.pool.instances.values()].filter((p) => p.session === s.session).map(() => n.id));
+    t.deepEqual(running, ['n3']);
+  } finally {
+    await c.close();
+  }
+});
