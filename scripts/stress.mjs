@@ -5,7 +5,9 @@
 // A test that fails only here depends on timing: fix it at its cause (issue 14). It takes
 // minutes, so it is not part of CI. Exit status 1 when anything failed.
 import { spawn } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const SUITES = ['test/headend/**/*.test.ts', 'test/loader/**/*.test.ts', 'test/transport/**/*.test.ts'];
 const KNOWN = ['--runs', '--help'];
@@ -42,16 +44,18 @@ function startHog() {
 }
 
 /** One ava run over the suites; resolves with the titles of the tests that failed. */
-function runOnce() {
+function runOnce(run) {
   return new Promise((resolve) => {
     const ava = spawn(process.execPath, ['node_modules/ava/entrypoints/cli.mjs', '--tap', ...SUITES], { stdio: ['ignore', 'pipe', 'ignore'] });
     const failed = [];
+    const tap = [];
     let rest = '';
     const take = (line) => {
       const m = /^not ok \d+ - (.*?)(?: # .*)?$/.exec(line.trim());
       if (m) failed.push(m[1]);
     };
     ava.stdout.on('data', (chunk) => {
+      tap.push(chunk);
       rest += chunk.toString('utf8');
       const lines = rest.split('\n');
       rest = lines.pop() ?? '';
@@ -61,6 +65,12 @@ function runOnce() {
       take(rest);
       // ava failed without naming a test (a crash, a bad file): count the run as one failure.
       if (code !== 0 && failed.length === 0) failed.push(`ava exited with ${code}`);
+      if (failed.length > 0) {
+        // The failures' messages and stacks, for finding the cause.
+        const file = join(tmpdir(), `weft-stress-${process.pid}-run${run}.tap`);
+        writeFileSync(file, Buffer.concat(tap));
+        process.stderr.write(`stress: run ${run}: TAP with the failures in ${file}\n`);
+      }
       resolve(failed);
     });
   });
@@ -73,7 +83,7 @@ const counts = new Map();
 let failures = 0;
 try {
   for (let r = 1; r <= runs; r++) {
-    const failed = await runOnce();
+    const failed = await runOnce(r);
     failures += failed.length;
     for (const f of failed) counts.set(f, (counts.get(f) ?? 0) + 1);
     process.stderr.write(`stress: run ${r}/${runs}: ${failed.length} failed\n`);
