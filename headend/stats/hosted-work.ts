@@ -14,13 +14,13 @@ export interface HostedGroup {
 }
 
 /**
- * Sessions hosted per app (cost per session: `costOf(app)`, default 1) and the groups. A group's
- * cost is measured, not modelled: its busy workers here (occupancy x instances), which already
- * is the share of its requests this node serves, so its share is 1.
+ * Sessions hosted per app, each of cost 1 (what the session ingress asks the balancer for), and
+ * the groups. A group's cost is measured, not modelled: its busy workers here (occupancy x
+ * instances), which already is the share of its requests this node serves, so its share is 1.
  */
-export function hostedWork(sessions: Readonly<Record<string, number>>, groups: readonly HostedGroup[], costOf: (app: string) => number = () => 1): HostedWork[] {
+export function hostedWork(sessions: Readonly<Record<string, number>>, groups: readonly HostedGroup[]): HostedWork[] {
   const work: HostedWork[] = [];
-  for (const [app, count] of Object.entries(sessions)) work.push({ app, kind: 'session', count, cost: costOf(app) });
+  for (const [app, count] of Object.entries(sessions)) work.push({ app, kind: 'session', count, cost: 1 });
   for (const g of groups) {
     const busy = Math.min(1, Math.max(0, g.occupancy)) * g.members.length;
     work.push({ app: g.app, kind: g.role === 'primary' ? 'shared' : 'replica', count: 1, cost: busy });
