@@ -21,9 +21,3 @@ test('impossible work is a bad argument, not a silent load', (t) => {
   t.throws(() => nodeLoad([{ app: 'a', kind: 'replica', count: 1, cost: 1, share: 1.5 }]), { instanceOf: ArgumentError });
   t.throws(() => nodeLoad([{ app: 'a', kind: 'shared', count: 1, cost: Number.NaN }]), { instanceOf: ArgumentError });
 });
-
-test('a live node\'s hosted work: sessions by app at cost 1, a shared group by its busy workers', async (t) => {
-  const { hostedWork } = await import('../../headend/stats/hosted-work.ts');
-  const work = hostedWork({ guide: 3 }, [{ app: 'guide', role: 'primary', members: ['p1', 'p2'], occupancy: 0.5 }, { app: 'vod', role: 'replica', members: ['p3'], occupancy: 2 }]);
-  t.deepEqual(nodeLoad(work), { load: 3 + 1 + 1, apps: { guide: 4, vod: 1 }, sessions: 3 });
-});
