@@ -1,5 +1,6 @@
 // ESLint: type-aware checks plus the layer rules of DESIGN.md section 2 (imports run one way:
-// runtime <- transport, carousel, sandbox <- loader, headend <- devices, cli).
+// runtime <- transport, carousel, sandbox <- loader, headend <- devices, cli; runtime <- policy <-
+// sim and headend; sim is for bench and tests, never the deployed head-end).
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 
@@ -10,7 +11,11 @@ const forbidden = {
   carousel: ['transport', 'sandbox', 'loader', 'headend', 'devices', 'apps', 'cli', 'bench'],
   sandbox: ['transport', 'carousel', 'loader', 'headend', 'devices', 'apps', 'cli', 'bench'],
   loader: ['headend', 'devices', 'apps', 'cli', 'bench'],
-  headend: ['loader', 'devices', 'apps', 'cli', 'bench'],
+  headend: ['loader', 'devices', 'apps', 'cli', 'bench', 'sim'],
+  // The policy is pure and the simulator runs it: policy imports only runtime, sim only policy and
+  // runtime, so the live head-end and the simulator cannot drift apart (issue 14).
+  policy: ['transport', 'carousel', 'sandbox', 'loader', 'headend', 'devices', 'apps', 'cli', 'bench', 'sim'],
+  sim: ['transport', 'carousel', 'sandbox', 'loader', 'headend', 'devices', 'apps', 'cli', 'bench'],
   devices: ['cli', 'bench'],
   apps: ['transport', 'carousel', 'sandbox', 'loader', 'headend', 'devices', 'cli', 'bench'],
 };
@@ -22,7 +27,7 @@ const layerRules = Object.entries(forbidden).map(([folder, banned]) => ({
       {
         patterns: [
           { group: banned.flatMap((b) => [`../${b}/*`, `../../${b}/*`, `../${b}`, `../../${b}`]), message: `${folder}/ may not import this layer (DESIGN.md section 2)` },
-          ...(folder === 'runtime' || folder === 'apps'
+          ...(folder === 'runtime' || folder === 'apps' || folder === 'policy' || folder === 'sim'
             ? [{ group: ['node:*', 'mqtt', 'aedes', 'quickjs-emscripten*', 'better-sqlite3', 'ioredis'], message: `${folder}/ is platform-neutral: no node: or adapter packages` }]
             : []),
         ],

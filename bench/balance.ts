@@ -4,7 +4,9 @@
 //     reports against random; the simulator's own runtime for a million boxes over a compressed day.
 // (b) live, on real head-end nodes (worker threads, UDP, registry): react_ms after a 4x step in
 //     critical-section time against hill climbing and fixed pools; spawn_remote_vs_local.
-//     `--live` runs only (b) (the simulator's figures are then null).
+//     `--live` runs only (b) and (c) (the simulator's figures are then null).
+// (c) live placement against the simulator: three nodes, every session.open at one of them, 300
+//     sessions: live_spread, live_vs_sim_decisions, live_vs_sim_counts (_balance-placement.ts).
 
 import { parseArgs } from 'node:util';
 import type { PolicyKind } from '../policy/index.ts';
@@ -12,6 +14,7 @@ import { comparePolicies, runPlant, scenario, type RunResult, type Scenario } fr
 import { result, table } from './_report.ts';
 import { dayScenario, writePlots } from './_balance-plots.ts';
 import { runLive } from './_balance-live.ts';
+import { runPlacement } from './_balance-placement.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, plots: { type: 'boolean', default: false }, live: { type: 'boolean', default: false } } });
 const quick = values.quick === true;
@@ -69,6 +72,11 @@ function partA(): { p99: number; mean: number; stale: number } {
 const sim = liveOnly ? undefined : partA();
 const live = await runLive(quick, values.plots === true);
 if (live.files.length > 0) console.log(`\nplots: ${live.files.join(', ')}`);
+const placed = await runPlacement(300);
+table('(c) live placement: 300 sessions entering at n1 of three equal nodes, sessions hosted per node', [
+  { run: 'live', ...placed.hosted },
+  { run: 'simulator, same trace', ...placed.sim },
+]);
 
 result('balance', {
   p99_vs_p2c: sim?.p99 ?? null,
@@ -76,4 +84,7 @@ result('balance', {
   stale_p99_vs_random: sim?.stale ?? null,
   react_ms: live.reactMs,
   spawn_remote_vs_local: live.spawnRemoteVsLocal,
+  live_spread: placed.liveSpread,
+  live_vs_sim_decisions: placed.liveVsSimDecisions,
+  live_vs_sim_counts: placed.liveVsSimCounts,
 });

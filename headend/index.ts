@@ -62,7 +62,6 @@ export {
 export type { ClusterView, NodeReport, PlaceRequest, Placement, NoCapacity, PlacementPolicy, PortionState, ScaleDecision, WorkerController, PoolState } from '../policy/index.ts';
 export { QueueLock, Semaphore, SharedSemaphore, createSharedQueueLock, WaitStats } from './portions/critical/index.ts';
 export type { Release, WaitSnapshot } from './portions/critical/index.ts';
-export { runPlant, comparePolicies, scenario } from '../sim/index.ts';
 export { ServiceHost, guideService, epgService, vodService } from './services/index.ts';
 export type { HeadendService } from './services/index.ts';
 export { startConsole, nodeSource } from './console/index.ts';

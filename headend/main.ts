@@ -16,6 +16,7 @@ import { derivedBoxSecret, headendCredentials } from './broker/broker-auth.ts';
 import { startAedesBroker, type EmbeddedBroker } from './broker/broker-aedes.ts';
 import { HeadendNode } from './node.ts';
 import type { BoxQuotas } from './node/quotas.ts';
+import type { PlacementPolicy } from '../policy/index.ts';
 import { RedisRegistry } from './registry/registry-redis.ts';
 import { SqliteRegistry } from './registry/registry-sqlite.ts';
 import type { Registry } from './registry/registry.ts';
@@ -63,10 +64,12 @@ export interface HeadendConfig {
   spareThreads?: number;
   /** Per-box quotas (sessions, module downloads, map bounds); defaults in headend/node/quotas.ts. */
   quotas?: BoxQuotas;
+  /** The placement policy (HeadendNodeOptions.policy). Default: Weft's balancer on Math.random; tests inject a seeded one. */
+  policy?: PlacementPolicy;
   log?: (line: string) => void;
 }
 
-const KEYS = ['node', 'broker', 'brokerPort', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'intervalMs', 'spareThreads', 'quotas', 'log'];
+const KEYS = ['node', 'broker', 'brokerPort', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'intervalMs', 'spareThreads', 'quotas', 'policy', 'log'];
 
 export interface RunningHeadend {
   node: HeadendNode;
@@ -138,6 +141,7 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
       services: [epgService({ from, channels: 24 }), guideService({ from, channels: 24 }), vodService({ now: () => Date.now() })],
       intervalMs: config.intervalMs ?? 1000,
       ...(config.quotas === undefined ? {} : { quotas: config.quotas }),
+      ...(config.policy === undefined ? {} : { policy: config.policy }),
       log,
     });
     await pool.warm();

@@ -10,7 +10,8 @@ import type { Registry } from './registry/registry.ts';
 import type { ReplicaOptions } from './portions/replicas.ts';
 import type { HeadendService } from './services/index.ts';
 import type { BoxQuotas } from './node/quotas.ts';
-import type { WorkerPool } from './portions/worker-pool.ts';
+import type { PortionPool } from './portions/portions.ts';
+import type { ProcessReadings } from './stats/statistics-sampler.ts';
 
 export interface HeadendNodeOptions {
   /** Node id, unique in the cluster. */
@@ -21,12 +22,15 @@ export interface HeadendNodeOptions {
   mqtt?: Transport;
   registry: Registry;
   catalog: AppCatalog;
-  pool: WorkerPool;
+  /** Threads for portions: a WorkerPool, or an in-thread host in deterministic tests. */
+  pool: PortionPool;
   /** Keys whose signatures the node accepts on apps. */
   trusted: TrustedKeyJson[];
   services?: HeadendService[];
   clock?: Clock;
   policy?: PlacementPolicy;
+  /** CPU, loop-delay and memory readings for the node's reports. Default: this process's. Tests inject them. */
+  readings?: () => ProcessReadings;
   /** Statistics report and heartbeat interval, ms. Default 1000. */
   intervalMs?: number;
   /** Sandbox memory per portion instance, bytes. */
@@ -53,7 +57,7 @@ export interface HeadendNodeOptions {
   quotas?: BoxQuotas;
 }
 
-export const NODE_OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas', 'quotas'];
+export const NODE_OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'readings', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas', 'quotas'];
 
 export interface NodeCounters {
   dispatched: number;

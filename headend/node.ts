@@ -35,12 +35,14 @@ import type { DispatchTable } from './node/table.ts';
 import { Balancer, type PlacementPolicy } from '../policy/index.ts';
 import { SERVICES_NAME, type PortionSpec } from './portions/portion-protocol.ts';
 import { PortionManager } from './portions/portions.ts';
+import { PortionStarts } from './portions/start-once.ts';
 import type { Registry } from './registry/registry.ts';
 import { ReplicaOps, Replicas } from './portions/replicas.ts';
 import { RegistryResolver } from './registry/resolver.ts';
 import { ServiceHost } from './services/index.ts';
 import { SessionManager } from './session-manager.ts';
 import { NodeSampler } from './stats/statistics-sampler.ts';
+import { hostedWork } from './stats/hosted-work.ts';
 import { StatisticsProcess } from './stats/statistics-process.ts';
 import { TIMING_OPS, TimingProcess } from './stats/timing.ts';
 
@@ -82,6 +84,8 @@ export class HeadendNode {
   readonly #sampler: NodeSampler;
   readonly #capacity: number;
   readonly #log: (line: string) => void;
+  /** One instance per (session, module): starts in flight and the registry claims [c31]. */
+  readonly starts: PortionStarts;
   #control: Channel;
   #closed = false;
 
@@ -141,8 +145,17 @@ export class HeadendNode {
     );
     const intervalMs = o.intervalMs ?? DEFAULT_INTERVAL_MS;
     const toPeers = (op: string, body: unknown): void => this.#membership.toPeers(Endpoint.stats, op, body);
-    this.#sampler = new NodeSampler({ node: o.id, clock: this.clock, intervalMs, udp, load: () => this.#load() });
+    this.#sampler = new NodeSampler({ node: o.id, clock: this.clock, intervalMs, udp, load: () => this.#load(), ...(o.readings === undefined ? {} : { readings: o.readings }) });
     this.statistics = new StatisticsProcess({ sample: () => this.#sampler.sample(), clock: this.clock, intervalMs, send: toPeers });
+    this.starts = new PortionStarts({
+      id: o.id,
+      registry: o.registry,
+      udpAddress: udp,
+      table: this.table,
+      portions: this.portions,
+      elastic: this.elastic,
+      makeSpec: (a, se, m, st) => this.#lifecycle.makeSpec(a, se, m, st),
+    });
     this.timing = new TimingProcess({
       node: o.id,
       clock: this.clock,
@@ -213,9 +226,13 @@ export class HeadendNode {
     return this.#control.request(dst, body, { op, timeoutMs });
   }
 
-  /** Start an instance of `modules` of an app for a session here; binds their virtual addresses [c31]. */
-  startPortion(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Promise<Result<string, Error>> {
-    return this.#lifecycle.start(app, session, modules, states);
+  /**
+   * Start an instance of `modules` of an app for a session here, once in the cluster: the registry
+   * claim decides the owner; binds their virtual addresses [c31] (portions/start-once.ts). `from`:
+   * the node whose claim may be taken over (a migration's source, a dead node).
+   */
+  startPortion(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>, from?: string): Promise<Result<string, Error>> {
+    return this.starts.start(app, session, modules, states, from);
   }
 
   /** What a worker needs to start one instance here: a fresh instance id, critical sections prepared [c20-c23]. */
@@ -250,6 +267,8 @@ export class HeadendNode {
         request: (d, b, op, ms) => this.request(d, b, op, ms),
         stopPortion: (i, u) => this.stopPortion(i, u),
         invalidate: (v) => this.resolver.invalidate(v),
+        boxOfSession: (a, s) => this.sessions.boxOfSession(a, s),
+        sessionMoved: (s) => this.sessions.moved(s),
       },
       iid,
       to,
@@ -339,10 +358,9 @@ export class HeadendNode {
     return {
       workers: threads.length,
       capacity: this.#capacity,
-      sessions: this.sessions.count,
+      work: hostedWork(this.sessions.perApp(), this.elastic.groups()),
       portions: this.elastic.portionStats(),
       queue: threads.reduce((n, t) => n + t.inflight, 0),
-      apps: this.sessions.perApp(),
     };
   }
 }

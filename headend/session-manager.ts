@@ -7,6 +7,7 @@
 import {
   Codes,
   RemoteError,
+  TimeoutError,
   SessionOps,
   VADDR_SCHEME,
   checkModuleGet,
@@ -33,6 +34,7 @@ import { TokenBuckets } from '../transport/mqtt-ingress.ts';
 import { Endpoint } from './node/endpoints.ts';
 import { BOX_APP } from '../transport/mqtt-topics.ts';
 import { Membership } from './node/membership.ts';
+import { PortionOwned } from './portions/start-once.ts';
 
 /** What the session manager needs of its node (HeadendNode satisfies it). */
 export interface SessionHost {
@@ -47,7 +49,8 @@ export interface SessionHost {
   peerUdp(node: string): UdpAddress | undefined;
   /** Stop every instance this node runs for a session; how many were stopped. */
   stopSession(session: string): Promise<number>;
-  startPortion(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Promise<Result<string, Error>>;
+  /** Start once in the cluster; a PortionOwned error names the node that runs it (start-once.ts). */
+  startPortion(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>, from?: string): Promise<Result<string, Error>>;
   request(dst: Address, body: unknown, op: string, timeoutMs?: number): Promise<unknown>;
 }
 
@@ -58,6 +61,9 @@ export const ControlOps = {
 } as const;
 
 const REPORT_EVERY_MS = 5000;
+/** How long the placing node waits for a remote portion.start, ms, before asking who runs it. */
+const START_TIMEOUT_MS = 10_000;
+const MAX_MODULES = 64;
 
 /** A promise that never settles: the answer to a request another node is answering. */
 const NEVER: Promise<never> = new Promise(() => {});
@@ -76,11 +82,43 @@ export function sessionIdFor(env: Envelope | undefined): string {
   return `s${h1.toString(36)}${h2.toString(36)}`;
 }
 
+/** A session whose portion this node hosts (not merely placed: issue 14 finding 1). */
 interface Live {
   app: string;
   box: string;
-  node: string;
-  placements: ModulePlacement[];
+}
+
+/** The body of `portion.start`: what the host needs to run the portion and record the session. */
+export interface StartBody {
+  app: string;
+  session: string;
+  modules: string[];
+  states?: Record<string, Uint8Array>;
+  /** The session's box: the host records the session (its load, services, downloads) [c41]. */
+  box?: string;
+  /** The node whose claim the host may take over (a migration's source, a dead node). */
+  from?: string;
+}
+
+/** Checks a `portion.start` body from another node: types and bounds, unknown fields refused. */
+export function checkStartBody(b: unknown): StartBody {
+  const bad = (why: string): never => {
+    throw new RemoteError(Codes.BAD_REQUEST, `portion.start: ${why}`);
+  };
+  if (b === null || typeof b !== 'object') return bad('body must be a map');
+  const o = b as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!['app', 'session', 'modules', 'states', 'box', 'from'].includes(k)) bad(`unknown field "${k}"`);
+  const id = (k: string, v: unknown): void => void (typeof v === 'string' && v.length > 0 && v.length <= 128 ? 0 : bad(`${k} must be a string of 1-128 characters`));
+  id('app', o.app);
+  id('session', o.session);
+  if (o.box !== undefined) id('box', o.box);
+  if (o.from !== undefined) id('from', o.from);
+  const ms = o.modules;
+  if (!Array.isArray(ms) || ms.length === 0 || ms.length > MAX_MODULES) return bad(`modules must be 1-${MAX_MODULES} names`);
+  for (const m of ms) id('module', m);
+  const st = o.states;
+  if (st !== undefined && (st === null || typeof st !== 'object' || Object.values(st).some((v) => !(v instanceof Uint8Array)))) bad('states must map modules to bytes');
+  return o as unknown as StartBody;
 }
 
 export class SessionManager {
@@ -91,7 +129,7 @@ export class SessionManager {
   /** module.get per box. */
   readonly #downloads: TokenBuckets;
   readonly #downloadLimit: number;
-  readonly counters = { opened: 0, closed: 0, refused: 0, replaced: 0, downloads: 0, reports: 0 };
+  readonly counters = { opened: 0, closed: 0, refused: 0, replaced: 0, downloads: 0, reports: 0, startTimeouts: 0 };
 
   constructor(host: SessionHost, quotas?: BoxQuotas) {
     this.#host = host;
@@ -120,6 +158,11 @@ export class SessionManager {
     return this.#live.get(session);
   }
 
+
+  /** The session's portion moved to another node: it no longer counts here. */
+  moved(session: string): void {
+    this.#live.delete(session);
+  }
 
   /** Requests to the session ingress. */
   handle(env: Envelope): Promise<unknown> {
@@ -183,14 +226,13 @@ export class SessionManager {
     const onHeadend = placements.filter((p) => p.side === 'headend').map((p) => p.module);
     const states: Record<string, Uint8Array> = {};
     for (const r of req.running ?? []) if (onHeadend.includes(r.module)) states[r.module] = r.state;
-    const node = await this.#startSomewhere(req.app, session, onHeadend, states);
+    const node = await this.#startSomewhere(req.app, session, onHeadend, states, req.boxId);
     const modules = pub.manifest.modules.map((m) => {
       const p = placements.find((x) => x.module === m.name) as ModulePlacement;
       return { module: m.name, side: p.side, vaddr: formatVaddr({ app: req.app, session, module: m.name }) };
     });
     for (const m of modules) if (m.side === 'box') h.boxes.set(m.vaddr, req.boxId);
     if (node !== h.id) await h.registry.updateSession(session, { node }, claim.value.version);
-    this.#live.set(session, { app: req.app, box: req.boxId, node, placements });
     this.counters.opened++;
     const entry = pub.manifest.modules.find((m) => onHeadend.includes(m.name) && m.kind !== 'mutable') ?? pub.manifest.modules.find((m) => onHeadend.includes(m.name));
     const boot = new Set(pub.manifest.modules.filter((m) => m.tier === 'boot').map((m) => m.name));
@@ -258,11 +300,18 @@ export class SessionManager {
       return { stopped: await this.#host.stopSession(id) };
     }
     if (env.op !== ControlOps.start) throw new RemoteError(Codes.NOT_FOUND, `no control operation "${env.op ?? ''}"`);
-    const b = env.body as { app: string; session: string; modules: string[]; box?: string; states?: Record<string, Uint8Array> };
-    const r = await this.#host.startPortion(b.app, b.session, b.modules, b.states);
+    const b = checkStartBody(env.body);
+    const r = await this.#host.startPortion(b.app, b.session, b.modules, b.states, b.from);
+    // [c31] already running (a retry, or another node won the claim): say where, start nothing.
+    if (!r.ok && r.error instanceof PortionOwned) return { iid: r.error.iid, node: r.error.node };
     if (!r.ok) throw new RemoteError(Codes.UNAVAILABLE, r.error.message);
-    if (b.box !== undefined) this.#live.set(b.session, { app: b.app, box: b.box, node: this.#host.id, placements: [] });
-    return { iid: r.value };
+    if (b.box !== undefined) this.#record(b.session, b.app, b.box);
+    return { iid: r.value, node: this.#host.id };
+  }
+
+  // The session's portion runs here: it counts in this node's load and its box is known here.
+  #record(session: string, app: string, box: string): void {
+    if (session !== '*') this.#live.set(session, { app, box });
   }
 
   /** A box's periodic resource report [c5]: counted; placement uses the report session.open carries. */
@@ -286,7 +335,7 @@ export class SessionManager {
       const pub = h.catalog.get(s.app);
       if (pub === undefined) continue;
       const modules = Object.entries(s.placements).filter(([, side]) => side === 'headend').map(([m]) => m);
-      const node = await this.#startSomewhere(s.app, s.id, modules, {}, [dead]);
+      const node = await this.#startSomewhere(s.app, s.id, modules, {}, s.box, dead);
       await h.registry.updateSession(s.id, { node }, s.version);
       n++;
     }
@@ -294,23 +343,35 @@ export class SessionManager {
     return n;
   }
 
-  // [c41 step 3, c43] the balancer picks from the cluster view; this node starts it or asks the chosen one.
-  async #startSomewhere(app: string, session: string, modules: string[], states: Record<string, Uint8Array>, exclude: string[] = []): Promise<string> {
+  // [c41 step 3, c43] the balancer picks from the cluster view; this node starts it or asks the
+  // chosen one. [c31] one instance per session: a start that times out is resolved by asking the
+  // registry (who claimed it) and the remote again (portion.start is idempotent), never by
+  // starting a second copy; only an unclaimed portion is started here, and the claim decides.
+  async #startSomewhere(app: string, session: string, modules: string[], states: Record<string, Uint8Array>, box: string, dead?: string): Promise<string> {
     const h = this.#host;
     const view: ClusterView = h.statistics.clusterView();
-    const choice = view.nodes.length === 0 ? undefined : h.policy.place(view, { app, cost: 1, exclude });
+    const choice = view.nodes.length === 0 ? undefined : h.policy.place(view, { app, cost: 1, exclude: dead === undefined ? [] : [dead] });
     const chosen = choice?.ok === true ? choice.value.node : h.id;
     const udp = h.peerUdp(chosen);
+    const v0 = formatVaddr({ app, session, module: modules[0] ?? '' });
     if (chosen !== h.id && udp !== undefined) {
-      try {
-        await h.request({ vaddr: Membership.vaddr(chosen, Endpoint.control), udp }, { app, session, modules, states }, ControlOps.start, 10_000);
-        return chosen;
-      } catch {
-        // The chosen node failed to start it: run it here rather than fail the box.
+      const body: StartBody = { app, session, modules, states, box, ...(dead === undefined ? {} : { from: dead }) };
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          const r = (await h.request({ vaddr: Membership.vaddr(chosen, Endpoint.control), udp }, body, ControlOps.start, START_TIMEOUT_MS)) as { node?: unknown } | undefined;
+          return typeof r?.node === 'string' ? r.node : chosen;
+        } catch (e) {
+          if (!(e instanceof TimeoutError)) break; // it could not start it: run it here
+          this.counters.startTimeouts++;
+          const owner = await h.registry.lookup(v0);
+          if (owner !== undefined && owner.node !== dead) return owner.node;
+        }
       }
     }
-    const r = await h.startPortion(app, session, modules, states);
+    const r = await h.startPortion(app, session, modules, states, dead);
+    if (!r.ok && r.error instanceof PortionOwned) return r.error.node;
     if (!r.ok) throw new RemoteError(Codes.UNAVAILABLE, `could not start ${app} for ${session}: ${r.error.message}`);
+    this.#record(session, app, box);
     return h.id;
   }
 }

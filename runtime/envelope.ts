@@ -4,6 +4,7 @@
 import { Decoder, Encoder } from 'cbor-x';
 import { type Address, checkAddress, isIpLiteral, parseVaddr } from './address.ts';
 import { DecodeError, EncodeError } from './errors.ts';
+import { findProtoKey, mapsDecoder, mayHoldProtoKey } from './cbor-keys.ts';
 
 export const ENVELOPE_VERSION = 1;
 
@@ -72,6 +73,7 @@ export class EnvelopeCodec {
   readonly maxBytes: number;
   #enc = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false, useFloat32: 0, variableMapSize: true });
   #dec = new Decoder({ useRecords: false, mapsAsObjects: true });
+  #maps = mapsDecoder();
   // Address strings that passed full validation before: most traffic repeats a few peers, so
   // decode skips re-parsing them. Bounded: emptied when full, never trusted without a check.
   #validVaddr = new ValidStrings(isValidVaddr);
@@ -111,6 +113,8 @@ export class EnvelopeCodec {
       throw new EncodeError('body is not CBOR-encodable', { cause });
     }
     if (bytes.length > this.maxBytes) throw new EncodeError(`too large: ${bytes.length} > ${this.maxBytes} bytes`);
+    const proto = this.#protoKey(bytes);
+    if (proto !== undefined) throw new EncodeError(`a "__proto__" key is refused (${proto})`);
     return bytes;
   }
 
@@ -128,7 +132,22 @@ export class EnvelopeCodec {
     } catch (cause) {
       throw new DecodeError('malformed CBOR', { cause });
     }
-    return this.#fromWire(raw);
+    const env = this.#fromWire(raw);
+    let proto: string | undefined;
+    try {
+      proto = this.#protoKey(bytes);
+    } catch (cause) {
+      throw new DecodeError('malformed CBOR', { cause });
+    }
+    if (proto !== undefined) throw new DecodeError(`a "__proto__" key is refused (${proto})`);
+    return env;
+  }
+
+  // [D11] cbor-x renames a `__proto__` key to `__proto_`; refuse it instead, naming where it is.
+  #protoKey(bytes: Uint8Array): string | undefined {
+    if (!mayHoldProtoKey(bytes)) return undefined;
+    const w = this.#maps.decode(bytes) as unknown[];
+    return findProtoKey(w[8], 'body') ?? findProtoKey(w[FIELDS], 'ext');
   }
 
   #fromWire(raw: unknown): Envelope {

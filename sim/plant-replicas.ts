@@ -3,7 +3,7 @@
 // applies headend/policy's decideScale and portionShares. Node and app are indexes here.
 
 import { decideScale, pickShare, portionShares } from '../policy/index.ts';
-import type { ClusterView, PortionState, ScaleConfig, Uniform } from '../policy/index.ts';
+import type { ClusterView, HostedWork, PortionState, ScaleConfig, Uniform } from '../policy/index.ts';
 
 interface Portion {
   home: number;
@@ -42,19 +42,14 @@ export class ReplicaSet {
     return this.#active.get(home * this.apps.length + app)?.shares[0] ?? 1;
   }
 
-  /** Load node `i` carries for other nodes' portions, added into `apps` by app name; returns the sum. */
-  hostedLoad(i: number, demand: (home: number, app: number) => number, apps: Record<string, number>): number {
-    let load = 0;
+  /** The replicas node `i` runs for other nodes' portions, appended to `work` (policy nodeLoad) [c30]. */
+  hostedWork(i: number, demand: (home: number, app: number) => number, work: HostedWork[]): void {
     for (const p of this.#active.values()) {
       for (let k = 1; k < p.nodes.length; k++) {
         if (p.nodes[k] !== i) continue;
-        const d = demand(p.home, p.app) * (p.shares[k] as number);
-        const name = this.apps[p.app] as string;
-        apps[name] = (apps[name] ?? 0) + d;
-        load += d;
+        work.push({ app: this.apps[p.app] as string, kind: 'replica', count: 1, cost: demand(p.home, p.app), share: p.shares[k] as number });
       }
     }
-    return load;
   }
 
   /** Extra nodes in use over all portions. */

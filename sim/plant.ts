@@ -3,8 +3,8 @@
 // requests to it; servers are FIFO multi-worker queues. Runs the same policy code as the live head-end.
 // Randomness of the trace is a hash of (session, request), so every policy sees the same trace.
 
-import { SeededRandom, createPolicy, hash01, scaleConfig } from '../policy/index.ts';
-import type { NodeReport, PlacementPolicy, PolicyKind } from '../policy/index.ts';
+import { SeededRandom, createPolicy, hash01, nodeLoad, scaleConfig } from '../policy/index.ts';
+import type { HostedWork, NodeReport, PlacementPolicy, PolicyKind } from '../policy/index.ts';
 import { EventHeap } from './heap.ts';
 import { LogHistogram } from './histogram.ts';
 import { ReplicaSet } from './plant-replicas.ts';
@@ -228,16 +228,15 @@ export function runPlant(sc: Scenario, policy: PolicyKind | PolicyFactory, optio
     const util = span > 0 ? ((area[i] as number) - (snapArea[i] as number)) / ((workers[i] as number) * span) : 0;
     snapArea[i] = area[i] as number;
     snapT[i] = now;
-    const apps: Record<string, number> = {};
-    let load = 0;
+    // [D12] the same definition of load as the live sampler: the demand of the hosted portions.
+    const work: HostedWork[] = [];
     for (let a = 0; a < nA; a++) {
-      const own = portionDemand(i, a) * (replicas === undefined ? 1 : replicas.ownShare(i, a));
-      apps[appNames[a] as string] = own;
-      load += own;
+      work.push({ app: appNames[a] as string, kind: 'session', count: homeApp[i * nA + a] as number, cost: costNow(a, now), share: replicas === undefined ? 1 : replicas.ownShare(i, a) });
     }
-    if (replicas !== undefined) load += replicas.hostedLoad(i, portionDemand, apps);
+    replicas?.hostedWork(i, portionDemand, work);
+    const { load, apps, sessions } = nodeLoad(work);
     return {
-      node: ids[i] as string, at: now, capacity: workers[i] as number, load, apps, sessions: homeN[i] as number,
+      node: ids[i] as string, at: now, capacity: workers[i] as number, load, apps, sessions,
       queue: (busy[i] as number) + queues.length(i), util, waitMs: waitEwma[i] as number,
       memUsed: mem[i] as number, memLimit: memLimit[i] as number, alive: true,
     };

@@ -25,6 +25,10 @@ export interface MigrationHost {
   stopPortion(iid: string, unbind?: boolean): Promise<void>;
   /** Forget cached locations of these addresses. */
   invalidate(vaddr: string): void;
+  /** The box of a session this node records, so the new host records the session too [c41]. */
+  boxOfSession(app: string, session: string): string | undefined;
+  /** The session's record moved with its portion: forget it here. */
+  sessionMoved(session: string): void;
 }
 
 /**
@@ -49,13 +53,15 @@ export async function movePortion(host: MigrationHost, iid: string, to: string, 
     return snap;
   }
   try {
-    const body = { app: spec.app, session: spec.session, modules: spec.modules, states: snap.value };
+    const box = host.boxOfSession(spec.app, spec.session);
+    const body = { app: spec.app, session: spec.session, modules: spec.modules, states: snap.value, from: host.id, ...(box === undefined ? {} : { box }) };
     await host.request({ vaddr: Membership.vaddr(to, Endpoint.control), udp }, body, ControlOps.start, START_TIMEOUT_MS);
   } catch (e) {
     release();
     return { ok: false, error: e as Error };
   }
   await host.stopPortion(iid, false);
+  host.sessionMoved(spec.session);
   for (const m of spec.modules) host.invalidate(formatVaddr({ app: spec.app, session: spec.session, module: m }));
   release();
   return { ok: true, value: to };

@@ -6,7 +6,7 @@
 
 import { fail, formatVaddr, ok, rejectUnknown, type Clock, type Result, type TimerHandle } from '../../runtime/index.ts';
 import type { Manifest } from '../../runtime/app/index.ts';
-import { SharedSemaphore } from './critical/index.ts';
+import { SharedSemaphore, mergeWaits, type WaitSnapshot } from './critical/index.ts';
 import { WaitTargetController, type ThreadDecision, type WorkerController } from '../../policy/index.ts';
 import type { DispatchTable } from '../node/table.ts';
 import { newProbe, PROBE, threadClock, threadNow, type CriticalSpec, type PortionSpec } from './portion-protocol.ts';
@@ -198,27 +198,21 @@ export class Elastic {
       lock.seen = { count: t.count, sumMs: t.totalWaitMs };
       let queue = 0;
       let served = lock.doneGone;
-      let p50 = 0;
-      let p50n = 0;
-      let p99 = 0;
-      let max = 0;
+      const windows: WaitSnapshot[] = [];
       for (const iid of lock.iids) {
         queue += this.#host.portions.inflightOf(iid);
         const probe = this.#probes.get(iid)?.get(lock.module);
         if (probe !== undefined) served += Number(Atomics.load(probe, PROBE.DONE));
-        for (const w of this.#host.portions.waitsOf(iid)) {
-          if (w.module !== lock.module) continue;
-          p50 += w.p50Ms * w.windowCount;
-          p50n += w.windowCount;
-          p99 = Math.max(p99, w.p99Ms);
-          max = Math.max(max, w.maxMs);
-        }
+        for (const w of this.#host.portions.waitsOf(iid)) if (w.module === lock.module) windows.push(w);
       }
+      // [c24] the section's percentiles over all its threads' waits: merged histograms, not a
+      // mean of p50s and a max of p99s (neither is a percentile of the section).
+      const waits = mergeWaits(windows);
       // An EWMA over requests: n new waits weigh 1-(1-a)^n. An interval in which nothing waited
       // counts as one zero wait, so an idle portion does not report its last busy minute forever.
       if (n > 0) lock.ewmaMs += (1 - (1 - ALPHA) ** n) * (sum / n - lock.ewmaMs);
       else if (queue === 0) lock.ewmaMs *= 1 - ALPHA;
-      out.push({ vaddr: lock.vaddr, workers: lock.iids.size, queue, served, waitEwmaMs: lock.ewmaMs, waitP50Ms: p50n > 0 ? p50 / p50n : 0, waitP99Ms: p99, waitMaxMs: max });
+      out.push({ vaddr: lock.vaddr, workers: lock.iids.size, queue, served, waitEwmaMs: lock.ewmaMs, waitP50Ms: waits.p50Ms, waitP99Ms: waits.p99Ms, waitMaxMs: waits.maxMs });
     }
     return out;
   }

@@ -6,8 +6,11 @@ import { ArgumentError, fail, ok, type Envelope, type Result } from '../../runti
 import { threadNow, type FromWorker, type ModuleWaits, type PortionSpec, type ToWorker } from './portion-protocol.ts';
 import type { PooledWorker, WorkerPool } from './worker-pool.ts';
 
+/** The threads portions run on: the WorkerPool live, an in-thread host in deterministic tests. */
+export type PortionPool = Pick<WorkerPool, 'acquire' | 'release' | 'busy' | 'max'>;
+
 export interface PortionManagerOptions {
-  pool: WorkerPool;
+  pool: PortionPool;
   /** Envelopes the modules send; the node routes them. */
   onOut: (env: Envelope, iid: string) => void;
   onFault?: (iid: string, module: string, error: string) => void;
@@ -41,7 +44,7 @@ export interface ThreadStats {
 }
 
 export class PortionManager {
-  #pool: WorkerPool;
+  #pool: PortionPool;
   #onOut: PortionManagerOptions['onOut'];
   #onFault: NonNullable<PortionManagerOptions['onFault']>;
   #perThread: number;

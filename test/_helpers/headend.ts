@@ -1,7 +1,13 @@
-// Real head-end nodes for tests: UDP transports on loopback, a SQLite registry (shared file or
-// memory), a pre-warmed worker pool running the real portion worker (QuickJS), the services.
+// Head-end nodes for tests. testNode: the integration tier, real parts (UDP on loopback, a
+// pre-warmed worker pool running the real portion worker in QuickJS). memoryNode: the
+// deterministic tier (in-memory network, manual clock, seeded policy, in-thread portion host,
+// injected process readings). Both: a SQLite registry (shared file or memory), the services.
 
 import { ManualClock, type Clock } from '../../runtime/index.ts';
+import { Balancer, SeededRandom, type PlacementPolicy } from '../../policy/index.ts';
+import type { ProcessReadings } from '../../headend/stats/statistics-sampler.ts';
+import { InThreadPool, type FakeModule } from './in-thread-pool.ts';
+import type { MemoryNet } from './memory-net.ts';
 import type { TrustedKeyJson } from '../../runtime/app/index.ts';
 import { createUdpTransport } from '../../transport/index.ts';
 import { connectMqttTransport } from '../../transport/mqtt.ts';
@@ -32,6 +38,8 @@ export interface TestNodeOptions {
   replicas?: ReplicaOptions;
   /** Work units the node reports it can carry (HeadendNodeOptions.capacity). */
   capacity?: number;
+  /** The placement policy (HeadendNodeOptions.policy); inject a seeded one for reproducible placements. */
+  policy?: PlacementPolicy;
   log?: (line: string) => void;
 }
 
@@ -61,6 +69,7 @@ export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
     ...(o.elastic === undefined ? {} : { elastic: o.elastic }),
     ...(o.replicas === undefined ? {} : { replicas: o.replicas }),
     ...(o.capacity === undefined ? {} : { capacity: o.capacity }),
+    ...(o.policy === undefined ? {} : { policy: o.policy }),
     ...(o.log === undefined ? {} : { log: o.log }),
   });
   const close = node.close.bind(node);
@@ -72,6 +81,63 @@ export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
   };
   await node.start();
   return node;
+}
+
+export interface MemoryNodeOptions {
+  id: string;
+  net: MemoryNet;
+  clock: ManualClock;
+  registry: Registry;
+  apps: PublishedApp[];
+  trusted: TrustedKeyJson[];
+  /** Seed of the node's balancer. Default: a hash of the id. */
+  seed?: number;
+  /** Or the policy itself. */
+  policy?: PlacementPolicy;
+  intervalMs?: number;
+  capacity?: number;
+  /** Handlers of the in-thread portion host, by module (default: echo). */
+  modules?: Record<string, FakeModule>;
+  /** CPU and loop-delay readings. Default: an idle process. */
+  readings?: () => ProcessReadings;
+  log?: (line: string) => void;
+}
+
+export interface MemoryNode extends HeadendNode {
+  readonly pool: InThreadPool;
+}
+
+const IDLE_READINGS = (): ProcessReadings => ({ util: 0, loop: { p50Ms: 0, p99Ms: 0, maxMs: 0 }, rss: 0, heapUsed: 0 });
+
+/** A node of the deterministic tier: nothing here reads the wall clock, Math.random or a socket. */
+export async function memoryNode(o: MemoryNodeOptions): Promise<MemoryNode> {
+  const udp = o.net.open();
+  const catalog = new AppCatalog();
+  for (const a of o.apps) catalog.add(a);
+  const pool = new InThreadPool(o.modules === undefined ? {} : { modules: o.modules });
+  const seed = o.seed ?? [...o.id].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0, 0x811c9dc5);
+  const node = new HeadendNode({
+    id: o.id,
+    udp,
+    registry: o.registry,
+    catalog,
+    pool,
+    trusted: o.trusted,
+    clock: o.clock,
+    policy: o.policy ?? new Balancer({ random: new SeededRandom(seed).uniform() }),
+    readings: o.readings ?? IDLE_READINGS,
+    intervalMs: o.intervalMs ?? 1000,
+    capacity: o.capacity ?? 4,
+    services: [guideService({ from: Date.UTC(2026, 10, 26, 18), channels: 8, hours: 12 })],
+    ...(o.log === undefined ? {} : { log: o.log }),
+  });
+  const close = node.close.bind(node);
+  node.close = async () => {
+    await close();
+    await udp.close();
+  };
+  await node.start();
+  return Object.assign(node, { pool });
 }
 
 export function memoryRegistry(clock?: Clock): SqliteRegistry {

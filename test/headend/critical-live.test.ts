@@ -82,7 +82,10 @@ for (const [critical, permits] of [[{ guard: 'queue' }, 1], [{ guard: 'semaphore
   });
 }
 
-test('[c20, c27] under load the node adds worker threads and the wait falls; when the load stops it shrinks', async (t) => {
+// That the added threads bring the wait down is the controller's property, shown deterministically
+// in test/sim/threads.test.ts; a wall-clock ratio here failed on a loaded machine (issue 14
+// finding 3). This test checks the live loop's actions, waiting on counts, not on time.
+test('[c20, c27] under load the node adds worker threads and keeps serving; when the load stops it shrinks', async (t) => {
   const { pub, trusted } = await signedApp('crit', app({ guard: 'semaphore', permits: 8 }));
   const registry = memoryRegistry();
   const node = await testNode({
@@ -97,31 +100,26 @@ test('[c20, c27] under load the node adds worker threads and the wait falls; whe
     if (!started.ok) return t.fail(started.error.message);
     // Eight clients in a closed loop: one instance serves them one at a time (about 8 x 21 ms of wait each).
     let running = true;
-    const waits: { at: number; ms: number }[] = [];
-    let last = node.elastic.portionStats();
-    const sampler = setInterval(() => {
-      const p = node.elastic.portionStats().find((x) => x.vaddr === store);
-      if (p !== undefined && p.served > (last.find((x) => x.vaddr === store)?.served ?? 0)) waits.push({ at: Date.now(), ms: p.waitEwmaMs });
-      last = node.elastic.portionStats();
-    }, 100);
-    const t0 = Date.now();
+    let served = 0;
+    let afterGrowth: (() => void) | undefined;
     const clients = Array.from({ length: 8 }, async () => {
-      while (running) await box.ch.request({ vaddr: front, udp: node.udpAddress }, { hold: 20, cpu: 1 });
+      while (running) {
+        await box.ch.request({ vaddr: front, udp: node.udpAddress }, { hold: 20, cpu: 1 });
+        served++;
+        afterGrowth?.();
+      }
     });
     await until(() => (node.elastic.group(store)?.members.length ?? 0) >= 4, 15_000, 'threads added');
     const peak = () => node.elastic.group(store)?.members.length ?? 0;
-    // Keep the load a while longer, then compare the wait early on with the wait at the end.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Keep the load for 80 more requests on the grown portion (a count, not a time), then stop.
+    const target = served + 80;
+    await new Promise<void>((resolve) => (afterGrowth = () => served >= target && resolve()));
     running = false;
     await Promise.all(clients);
-    clearInterval(sampler);
     const grown = peak();
     t.true(grown >= 4, `grew to ${grown}`);
-    t.log(`grew to ${grown}; waits ${waits.map((w) => `${w.at - t0}:${w.ms.toFixed(0)}`).join(" ")}`);
-    const early = Math.max(...waits.filter((w) => w.at - t0 < 600).map((w) => w.ms));
-    const late = waits.filter((w) => Date.now() - w.at < 500).map((w) => w.ms);
-    t.true(late.length > 0);
-    t.true(Math.max(...late) < early / 2, `wait fell from ${early.toFixed(1)} ms to ${Math.max(...late).toFixed(1)} ms`);
+    const ps = node.elastic.portionStats().find((x) => x.vaddr === store);
+    t.true((ps?.served ?? 0) >= target, `served ${ps?.served}`);
     // Calm: one instance goes per hold time, down to the first one.
     await until(() => peak() === 1, 15_000, 'shrunk to one');
     // The last retired instance drains and stops; then its thread goes back.

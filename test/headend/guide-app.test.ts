@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Channel, SESSIONS_VADDR, SessionOps, checkOpenReply, type Envelope, type ResourceReport } from '../../runtime/index.ts';
 import { connectMqttTransport } from '../../transport/mqtt.ts';
 import { startHeadend } from '../../headend/main.ts';
+import { Balancer, SeededRandom } from '../../policy/index.ts';
 // @ts-expect-error build.mjs is plain JavaScript without types
 import { build } from '../../build.mjs';
 
@@ -13,7 +14,10 @@ const legacy = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd'
 test('the built guide app on the embedded head-end: search runs on the head-end for a legacy box and reads the epg peer (a horizontal partition) and the service [c4-c7, c19, c34]', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'weft-guide-'));
   await build({ out: join(dir, 'dist'), keys: join(dir, 'keys'), quiet: true, firmware: false });
-  const h = await startHeadend({ registry: 'memory', apps: join(dir, 'dist', 'apps'), keys: join(dir, 'keys'), masterKey: 'a-test-master-key-of-enough-length', intervalMs: 500, log: () => {} });
+  // A seeded policy goes through to the node (startHeadend used to refuse the option).
+  const policy = new Balancer({ random: new SeededRandom(5).uniform() });
+  const h = await startHeadend({ registry: 'memory', apps: join(dir, 'dist', 'apps'), keys: join(dir, 'keys'), masterKey: 'a-test-master-key-of-enough-length', intervalMs: 500, policy, log: () => {} });
+  t.is(h.node.policy, policy);
   const boxT = await connectMqttTransport({ role: 'box', url: h.brokerUrl, id: 'stb-1', password: h.boxSecret('stb-1'), log: () => {}, deadPath: { initialRttMs: 1000 } });
   const box = new Channel({ self: { vaddr: 'weft://box/stb-1/inbox' }, write: (e: Envelope) => boxT.send(e), timeoutMs: 15_000 });
   boxT.onEnvelope((e) => box.receive(e));

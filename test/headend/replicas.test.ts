@@ -35,10 +35,12 @@ test('a saturated node spawns a replica on the node the statistics pick and part
   const box = new Channel({ self: { vaddr: 'weft://box/b/inbox', udp: boxT.address.udp as { host: string; port: number } }, write: (e: Envelope) => boxT.send(e), timeoutMs: 20_000 });
   // Who answered: the reply's source carries the serving node's UDP pair.
   const servedBy = new Map<string, number>();
+  let onServed: (() => void) | undefined;
   const nodeOfPort = (port: number | undefined) => nodes.find((n) => n.udpAddress.port === port)?.id ?? 'other';
   boxT.onEnvelope((e) => {
     if (e.kind === 'rep') servedBy.set(nodeOfPort(e.src.udp?.port), (servedBy.get(nodeOfPort(e.src.udp?.port)) ?? 0) + 1);
     box.receive(e);
+    onServed?.();
   });
   const store = formatVaddr({ app: 'hot', session: '*', module: 'store' });
   try {
@@ -57,7 +59,10 @@ test('a saturated node spawns a replica on the node the statistics pick and part
     t.is((await registry.lookup(`${store}/2`))?.node, replicaNode);
     t.is((await registry.lookup(store))?.node, 'n1');
     const before = new Map(servedBy);
-    await new Promise((r) => setTimeout(r, 800));
+    // Until both have served ten more (counted as replies arrive), not for a fixed time.
+    const since = (node: string): number => (servedBy.get(node) ?? 0) - (before.get(node) ?? 0);
+    await new Promise<void>((resolve) => (onServed = () => since(replicaNode) >= 10 && since('n1') >= 10 && resolve()));
+    onServed = undefined;
     running = false;
     await Promise.all(clients);
     const there = (servedBy.get(replicaNode) ?? 0) - (before.get(replicaNode) ?? 0);

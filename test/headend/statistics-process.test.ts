@@ -156,7 +156,7 @@ test('NodeSampler measures CPU, memory and event-loop delay of this process, and
     loopResolutionMs: 5,
     load: () => ({
       workers: 3,
-      sessions: 12,
+      work: [{ app: 'guide', kind: 'session', count: 12, cost: 1 }],
       portions: [
         { vaddr: 'weft://guide/*/epg', workers: 2, queue: 4, served: 10, waitEwmaMs: 2, waitP50Ms: 1, waitP99Ms: 5, waitMaxMs: 9 },
         { vaddr: 'weft://vod/*/cat', workers: 1, queue: 1, served: 3, waitEwmaMs: 7, waitP50Ms: 6, waitP99Ms: 8, waitMaxMs: 8 },

@@ -8,11 +8,22 @@ import { StateCodec } from '../../runtime/app/index.ts';
 test('snapshot values round-trip', (t) => {
   const codec = new StateCodec();
   fc.assert(
-    fc.property(fc.jsonValue(), (v) => {
+    // A `__proto__` key is refused (its own test below), so the round trip leaves it out.
+    fc.property(fc.jsonValue().filter((v) => !JSON.stringify(v).includes('"__proto__"')), (v) => {
       t.deepEqual(codec.decode(codec.encode(v)), JSON.parse(JSON.stringify(v)));
     }),
     { numRuns: 300 },
   );
+});
+
+// Found at random by the round trip above: cbor-x turned `__proto__` into `__proto_` (DECISIONS.md D11).
+test('a __proto__ key is refused both ways, naming its path; a __proto_ key round-trips', (t) => {
+  const codec = new StateCodec();
+  const v = JSON.parse('{"list":[{"__proto__":{"x":1}}]}') as unknown;
+  t.throws(() => codec.encode(v), { instanceOf: EncodeError, message: /state\.list\[0\]\.__proto__/ });
+  const bytes = new Uint8Array([0xa1, 0x69, ...new TextEncoder().encode('__proto__'), 0x01]);
+  t.throws(() => codec.decode(bytes), { instanceOf: DecodeError, message: /state\.__proto__/ });
+  t.deepEqual(codec.decode(codec.encode({ __proto_: 1 })), { __proto_: 1 });
 });
 
 test('the size limit holds both ways', (t) => {

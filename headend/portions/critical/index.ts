@@ -6,5 +6,5 @@ export { QueueLock, Semaphore, WaitLock } from './wait-lock.ts';
 export type { Release, AcquireOptions, WaitLockOptions } from './wait-lock.ts';
 export { SharedSemaphore, createSharedQueueLock } from './shared-lock.ts';
 export type { SharedLockOptions, SharedWaitTotals } from './shared-lock.ts';
-export { WaitStats } from './wait-stats.ts';
-export type { WaitStatsOptions, WaitSnapshot } from './wait-stats.ts';
+export { WaitStats, mergeWaits, waitBucket, bucketMs } from './wait-stats.ts';
+export type { WaitStatsOptions, WaitSnapshot, MergedWaits } from './wait-stats.ts';

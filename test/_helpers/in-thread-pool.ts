@@ -1,0 +1,110 @@
+// An in-thread portion host for deterministic head-end tests: it speaks the worker protocol of
+// headend/portions/portion-protocol.ts (start, env, snapshot, stop) on the main thread, one
+// message per microtask, and runs plain functions instead of QuickJS modules. The real sandbox
+// and worker threads stay in the integration tier (test/headend/node.test.ts and others).
+
+import type { Envelope } from '../../runtime/index.ts';
+import type { PortionPool } from '../../headend/portions/portions.ts';
+import type { PooledWorker } from '../../headend/portions/worker-pool.ts';
+import type { FromWorker, PortionSpec, ToWorker } from '../../headend/portions/portion-protocol.ts';
+
+/** A module's request handler: the reply body. Default: `{ echo: body, n }` with a per-instance count. */
+export type FakeModule = (body: unknown, env: Envelope, state: { n: number }) => unknown;
+
+export interface InThreadPoolOptions {
+  /** Handlers by module name; modules without one echo. */
+  modules?: Record<string, FakeModule>;
+  /** Most threads. Default 8. */
+  max?: number;
+}
+
+const echo: FakeModule = (body, _env, state) => ({ n: ++state.n, echo: body });
+
+export class InThreadPool implements PortionPool {
+  readonly max: number;
+  readonly #modules: Record<string, FakeModule>;
+  #busy = 0;
+  #nextId = 1;
+  /** Instances started, by iid (their spec), across all threads; stopped ones are removed. */
+  readonly instances = new Map<string, PortionSpec>();
+
+  constructor(options: InThreadPoolOptions = {}) {
+    this.max = options.max ?? 8;
+    this.#modules = options.modules ?? {};
+  }
+
+  get busy(): number {
+    return this.#busy;
+  }
+
+  acquire(): Promise<PooledWorker> {
+    if (this.#busy >= this.max) return Promise.reject(new Error(`all ${this.max} threads in use`));
+    this.#busy++;
+    return Promise.resolve(new FakeThread(this.#nextId++, this.#modules, this.instances));
+  }
+
+  release(_w: PooledWorker): Promise<void> {
+    this.#busy = Math.max(0, this.#busy - 1);
+    return Promise.resolve();
+  }
+}
+
+class FakeThread implements PooledWorker {
+  readonly id: number;
+  #handler: ((m: unknown) => void) | undefined;
+  #states = new Map<string, Map<string, { n: number }>>();
+
+  constructor(
+    id: number,
+    private readonly modules: Record<string, FakeModule>,
+    private readonly instances: Map<string, PortionSpec>,
+  ) {
+    this.id = id;
+  }
+
+  post(msg: unknown): void {
+    queueMicrotask(() => this.#handle(msg as ToWorker));
+  }
+
+  onMessage(handler: (msg: unknown) => void): void {
+    this.#handler = handler;
+  }
+
+  onExit(): void {}
+
+  #reply(m: FromWorker): void {
+    this.#handler?.(m);
+  }
+
+  #handle(m: ToWorker): void {
+    switch (m.t) {
+      case 'start': {
+        const states = new Map<string, { n: number }>();
+        for (const mod of m.spec.modules) {
+          const saved = m.spec.states?.[mod];
+          states.set(mod, { n: saved === undefined ? 0 : (saved[0] ?? 0) });
+        }
+        this.#states.set(m.spec.iid, states);
+        this.instances.set(m.spec.iid, m.spec);
+        return this.#reply({ t: 'started', iid: m.spec.iid, ok: true });
+      }
+      case 'env': {
+        const state = this.#states.get(m.iid)?.get(m.module);
+        if (state === undefined || (m.env.kind !== 'req' && m.env.kind !== 'ctl')) return;
+        const body = (this.modules[m.module] ?? echo)(m.env.body, m.env, state);
+        const rep: Envelope = { v: 1, kind: m.env.kind === 'req' ? 'rep' : 'ack', id: 0, corr: m.env.id, src: { vaddr: m.env.dst.vaddr ?? '' }, dst: m.env.src, body };
+        if (m.env.op !== undefined) rep.op = m.env.op;
+        return this.#reply({ t: 'out', iid: m.iid, env: rep });
+      }
+      case 'snapshot': {
+        const states: Record<string, Uint8Array> = {};
+        for (const [mod, s] of this.#states.get(m.iid) ?? []) states[mod] = Uint8Array.of(s.n);
+        return this.#reply({ t: 'snapshot', rid: m.rid, states });
+      }
+      case 'stop':
+        this.#states.delete(m.iid);
+        this.instances.delete(m.iid);
+        return this.#reply({ t: 'stopped', rid: m.rid });
+    }
+  }
+}
