@@ -23,7 +23,7 @@ export interface EntryRun<T> {
 export interface JobOrigin {
   readonly name: string;
   stopping(): boolean;
-  record(fault: 'deadline' | 'memory' | 'stack' | 'too-large' | 'exception', detail: string): void;
+  record(fault: 'deadline' | 'memory' | 'stack' | 'too-large' | 'exception' | 'storm', detail: string): void;
 }
 
 export interface Retiring {
@@ -52,6 +52,9 @@ export interface AppCore {
    * ends with a pump that drains the queue, so the jobs of a pump were all caused by `origin`.
    */
   pump(origin: JobOrigin | undefined): void;
+  /** A module operation begins / ends: the runtime is never freed while one holds handles. */
+  enter(): void;
+  leave(): void;
   /** A module was destroyed (err: the fatal fault, if any): forget it, free its context when safe. */
   retire(module: Retiring, err: SandboxError | undefined): void;
 }

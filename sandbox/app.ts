@@ -70,8 +70,11 @@ export class AppSandbox implements AppCore {
   #interrupted = false;
   #depth = 0;
   #pumping = false;
+  /** Module operations on the stack: the runtime is freed only when none is (their handles first). */
+  #ops = 0;
   #destroyed = false;
-  #stats = { faults: 0, interruptedJobs: 0, jobs: 0 };
+  #freed = false;
+  #stats = { faults: 0, interruptedJobs: 0, jobs: 0, storms: 0, engineFailures: 0 };
 
   constructor(engine: Engine, options: AppSandboxOptions) {
     rejectUnknown('AppSandbox', options, OPTION_KEYS);
@@ -95,7 +98,7 @@ export class AppSandbox implements AppCore {
     this.services = options.services === undefined ? undefined : Object.freeze({ ...options.services });
     this.#onFault = options.onFault;
     this.#engine = engine;
-    this.#rt = engine.newRuntime();
+    this.#rt = engine.newRuntime(); // a broken engine refuses with SandboxError 'engine'
     this.#rt.setMemoryLimit(this.limits.memoryBytes);
     this.#rt.setMaxStackSize(this.limits.stackBytes);
     // The deadline interrupt [sandbox]: polled by the engine while guest code runs.
@@ -155,15 +158,60 @@ export class AppSandbox implements AppCore {
     for (const m of this.modules()) m.key(key);
   }
 
-  /** Destroy every module, then the runtime. Idempotent. */
+  /** Destroy every module, then the runtime (once no module operation is on the stack: a
+   *  runtime freed under a live handle aborts QuickJS). Idempotent. */
   destroy(): void {
     if (this.#destroyed) return;
-    for (const m of this.modules()) m.destroy();
     this.#destroyed = true;
-    for (const ctx of this.#zombies) ctx.dispose();
-    this.#zombies = [];
-    this.#rt.removeInterruptHandler();
-    this.#rt.dispose();
+    this.enter(); // freed when the last module let go, not after the first
+    try {
+      for (const m of this.modules()) m.destroy();
+    } finally {
+      this.leave();
+    }
+  }
+
+  /** @internal A module operation begins (it may hold handles until it ends). */
+  enter(): void {
+    this.#ops++;
+  }
+
+  /** @internal A module operation ended: a runtime destroyed meanwhile is freed now. */
+  leave(): void {
+    this.#ops--;
+    if (this.#ops === 0 && this.#depth === 0 && this.#destroyed) this.#free();
+  }
+
+  /** The engine the app's runtime lives in (the owner renews it when it is broken). */
+  get engine(): Engine {
+    return this.#engine;
+  }
+
+  #free(): void {
+    if (this.#freed) return;
+    this.#freed = true;
+    try {
+      for (const ctx of this.#zombies) if (ctx.alive) ctx.dispose();
+      this.#zombies = [];
+      this.#rt.removeInterruptHandler();
+      this.#rt.dispose();
+    } catch (e) {
+      // QuickJS aborted (an internal assertion): the instance is unusable. Its owner renews it.
+      this.#zombies = [];
+      this.#engineFailed(e);
+    }
+  }
+
+  #engineFailed(e: unknown): void {
+    const text = e instanceof Error ? e.message : String(e);
+    this.#engine.fail(text);
+    this.#stats.engineFailures++;
+    const err = new SandboxError('engine', this.app, 'the QuickJS instance failed; it is rebuilt and the app restarts', { cause: e });
+    try {
+      this.#onFault?.(err);
+    } catch {
+      /* a faulty observer must not take the sandbox down */
+    }
   }
 
   /** Handles and contexts still alive; 0 after destroy() (tests assert it). */
@@ -186,7 +234,7 @@ export class AppSandbox implements AppCore {
     }
   }
 
-  stats(): { faults: number; interruptedJobs: number; jobs: number; modules: number; zombies: number } {
+  stats(): { faults: number; interruptedJobs: number; jobs: number; storms: number; engineFailures: number; modules: number; zombies: number } {
     return { ...this.#stats, modules: this.#modules.size, zombies: this.#zombies.length };
   }
 
@@ -256,13 +304,20 @@ export class AppSandbox implements AppCore {
   }
 
   /** Jobs that never drain cannot be stopped per module (they are queued in the shared runtime
-   *  and call no host function), so the app runtime stops; the host and other apps go on. */
+   *  and call no host function), so the app runtime stops; the host and other apps go on. The
+   *  runtime itself is freed when the operation that pumped has let go of its handles. */
   #storm(origin: JobOrigin | undefined, max: number): void {
+    this.#stats.storms++;
     const detail = `more than ${max} promise jobs in one event (a microtask storm); the app runtime is stopped`;
-    origin?.record('deadline', detail);
+    origin?.record('storm', detail);
     const cause = new SandboxError('state', this.app, `stopped with the app runtime: ${origin?.name ?? 'a module'} caused ${detail}`);
-    for (const m of this.modules()) m.abort(cause);
-    this.destroy();
+    this.#destroyed = true; // no more pumps or loads while the modules go
+    this.enter();
+    try {
+      for (const m of this.modules()) m.abort(cause);
+    } finally {
+      this.leave();
+    }
   }
 
   retire(module: Retiring, err: SandboxError | undefined): void {
