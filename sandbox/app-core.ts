@@ -17,6 +17,10 @@ export interface EntryRun<T> {
   elapsed: number;
   /** The engine's interrupt fired because the deadline passed. */
   interrupted: boolean;
+  /** The bound that fired was the event's CPU slice, not the entry's own deadline. */
+  sliced: boolean;
+  /** Measured lag added to this entry's deadline and to the watchdog's patience, ms. */
+  lagMs: number;
 }
 
 /** The module whose entry (or settled promise) caused the jobs being pumped. */

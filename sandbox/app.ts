@@ -7,6 +7,7 @@ import { ArgumentError, type Clock, fail, formatVaddr, ok, rejectUnknown, type R
 import { type ModuleEntry, servicesUsed, StateCodec, type VerifiedModule } from '../runtime/app/index.ts';
 import type { AppCore, EntryRun, JobOrigin, Retiring } from './app-core.ts';
 import type { Engine } from './engine.ts';
+import type { LagSource } from './lag.ts';
 import { SandboxError } from './errors.ts';
 import type { Capabilities } from './host-api.ts';
 import { resolveLimits, type SandboxLimits } from './limits.ts';
@@ -38,9 +39,12 @@ export interface AppSandboxOptions {
   services?: Record<string, ServiceHandler>;
   /** Told about every module stopped by a fatal fault (after it was destroyed). */
   onFault?: (err: SandboxError) => void;
+  /** Measured event-loop lag of this thread (a LagMeter shared by its sandboxes): added to
+   *  deadlines, slices and the watchdog, up to limits.maxLagMs. Default: none. */
+  lag?: LagSource;
 }
 
-const OPTION_KEYS = ['app', 'side', 'session', 'limits', 'clock', 'now', 'storage', 'device', 'ui', 'services', 'onFault'];
+const OPTION_KEYS = ['app', 'side', 'session', 'limits', 'clock', 'now', 'storage', 'device', 'ui', 'services', 'onFault', 'lag'];
 
 export interface LoadOptions {
   /** Where weft.send / weft.request go; a runtime Channel bound to this module's address. */
@@ -66,6 +70,10 @@ export class AppSandbox implements AppCore {
   #modules = new Map<string, ModuleSandbox>();
   #zombies: QuickJSContext[] = [];
   #deadline = Infinity;
+  #lag: LagSource | undefined;
+  /** When the module operation now running began, and the lag granted to it (its slice). */
+  #eventStart = 0;
+  #eventLag = 0;
   #abort: (() => boolean) | undefined;
   #interrupted = false;
   #depth = 0;
@@ -74,7 +82,7 @@ export class AppSandbox implements AppCore {
   #ops = 0;
   #destroyed = false;
   #freed = false;
-  #stats = { faults: 0, interruptedJobs: 0, jobs: 0, storms: 0, engineFailures: 0 };
+  #stats = { faults: 0, interruptedJobs: 0, jobs: 0, storms: 0, engineFailures: 0, slices: 0, lagMs: 0 };
 
   constructor(engine: Engine, options: AppSandboxOptions) {
     rejectUnknown('AppSandbox', options, OPTION_KEYS);
@@ -97,6 +105,7 @@ export class AppSandbox implements AppCore {
     this.ui = options.ui;
     this.services = options.services === undefined ? undefined : Object.freeze({ ...options.services });
     this.#onFault = options.onFault;
+    this.#lag = options.lag;
     this.#engine = engine;
     this.#rt = engine.newRuntime(); // a broken engine refuses with SandboxError 'engine'
     this.#rt.setMemoryLimit(this.limits.memoryBytes);
@@ -173,7 +182,14 @@ export class AppSandbox implements AppCore {
 
   /** @internal A module operation begins (it may hold handles until it ends). */
   enter(): void {
-    this.#ops++;
+    if (this.#ops++ === 0) this.#beginEvent();
+  }
+
+  #beginEvent(): void {
+    this.#eventStart = this.#now();
+    const lag = this.#lag?.value() ?? 0;
+    this.#eventLag = Number.isFinite(lag) ? Math.min(Math.max(0, lag), this.limits.maxLagMs) : 0;
+    this.#stats.lagMs = Math.round(this.#eventLag);
   }
 
   /** @internal A module operation ended: a runtime destroyed meanwhile is freed now. */
@@ -234,7 +250,7 @@ export class AppSandbox implements AppCore {
     }
   }
 
-  stats(): { faults: number; interruptedJobs: number; jobs: number; storms: number; engineFailures: number; modules: number; zombies: number } {
+  stats(): { faults: number; interruptedJobs: number; jobs: number; storms: number; engineFailures: number; slices: number; lagMs: number; modules: number; zombies: number } {
     return { ...this.#stats, modules: this.#modules.size, zombies: this.#zombies.length };
   }
 
@@ -256,14 +272,23 @@ export class AppSandbox implements AppCore {
 
   runEntry<T>(deadlineMs: number, fn: () => T, abort?: () => boolean): EntryRun<T> {
     if (this.#depth > 0) throw new SandboxError('state', this.app, 're-entrant call into guest code from a host callback');
+    if (this.#ops === 0) this.#beginEvent();
     this.#depth++;
     const start = this.#now();
-    this.#deadline = start + deadlineMs;
+    // [sandbox] the entry's own deadline, or what is left of the event's CPU slice; both
+    // stretched by the measured lag, so a slow device does not stop healthy code.
+    const own = start + deadlineMs;
+    const slice = this.#eventStart + this.limits.sliceMs;
+    const sliced = slice < own;
+    this.#deadline = Math.min(own, slice) + this.#eventLag;
     this.#abort = abort;
     this.#interrupted = false;
     try {
       const value = fn();
-      return { value, elapsed: this.#now() - start, interrupted: this.#interrupted };
+      const elapsed = this.#now() - start;
+      this.#lag?.busy(elapsed);
+      if (this.#interrupted && sliced) this.#stats.slices++;
+      return { value, elapsed, interrupted: this.#interrupted, sliced: sliced && this.#interrupted, lagMs: this.#eventLag };
     } finally {
       this.#deadline = Infinity;
       this.#abort = undefined;
@@ -291,7 +316,7 @@ export class AppSandbox implements AppCore {
           // The engine turns an interrupt inside a promise job into a rejection; the queue was
           // empty before origin's entry, so the job was origin's.
           this.#stats.interruptedJobs++;
-          origin?.record('deadline', `a promise job ran past its ${this.limits.deadlineMs} ms deadline`);
+          origin?.record('deadline', run.sliced ? `promise jobs used up the event's ${this.limits.sliceMs} ms CPU slice` : `a promise job ran past its ${this.limits.deadlineMs} ms deadline`);
         }
       }
       this.#stats.jobs += n;

@@ -4,14 +4,15 @@
 
 import { parentPort } from 'node:worker_threads';
 import { Channel, Codes, RemoteError, formatVaddr, type Envelope } from '../../runtime/index.ts';
-import { trustedKeyFromJson, verifyApp, type TrustedKeyJson } from '../../runtime/app/index.ts';
-import { AppSandbox, channelHandlers, loadEngine, type ModuleSandbox, type ServiceHandler } from '../../sandbox/index.ts';
+import { trustedKeyFromJson, verifyApp, type TrustedKeyJson, type VerifiedModule } from '../../runtime/app/index.ts';
+import { AppEngines, AppSandbox, channelHandlers, type Engine, type ModuleSandbox, type ServiceHandler } from '../../sandbox/index.ts';
 import { CriticalGuard } from './portion-guard.ts';
 import { SERVICE_CLIENT, SERVICES_NAME, type FromWorker, type ModuleWaits, type PortionSpec, type ToWorker } from './portion-protocol.ts';
 
 interface Instance {
   spec: PortionSpec;
   sandbox: AppSandbox;
+  engine: Engine;
   channels: Map<string, Channel>;
   /** Critical modules' guards [c20-c23]. */
   guards: Map<string, CriticalGuard>;
@@ -22,8 +23,10 @@ interface Instance {
 const port = parentPort;
 if (port === null) throw new Error('portion-worker must run in a worker thread');
 const post = (m: FromWorker): void => port.postMessage(m);
-// One engine per thread, shared by its instances: its WebAssembly memory is their byte cap.
-const engine = await loadEngine({ maxMemoryBytes: 1024 * 1024 * 1024 });
+// One engine per app on this thread (not per session: an engine starts at 16 MiB), dropped when
+// the app's last instance here stops or set aside after a memory fault, so a memory bomb's
+// WebAssembly memory goes back to the OS and never starves another app.
+const engines = new AppEngines({ maxMemoryBytes: 1024 * 1024 * 1024 });
 const instances = new Map<string, Instance>();
 let busyMs = 0;
 let served = 0;
@@ -76,22 +79,46 @@ async function start(spec: PortionSpec): Promise<void> {
       return svc.request(servicesAddr, args, { op: `svc.${name}.${op}` });
     };
   }
-  const sandbox = new AppSandbox(engine, {
+  const engine = await engines.acquire(spec.app);
+  let sandbox: AppSandbox;
+  try {
+    sandbox = newSandbox(spec, engine, services);
+  } catch (e) {
+    engines.release(engine);
+    throw e;
+  }
+  const inst: Instance = { spec, sandbox, engine, channels, guards: new Map(), arrival: 0 };
+  const refuse = (error: string): void => {
+    for (const ch of channels.values()) ch.close();
+    sandbox.destroy();
+    engines.release(engine);
+    post({ t: 'started', iid: spec.iid, ok: false, error });
+  };
+  const r = loadModules(inst, app.value.modules);
+  if (r !== undefined) return refuse(r);
+  instances.set(spec.iid, inst);
+  post({ t: 'started', iid: spec.iid, ok: true });
+}
+
+function newSandbox(spec: PortionSpec, engine: Engine, services: Record<string, ServiceHandler>): AppSandbox {
+  return new AppSandbox(engine, {
     app: spec.app,
     side: 'headend',
     session: spec.session,
     limits: { ...(spec.memoryBytes === undefined ? {} : { memoryBytes: spec.memoryBytes }), ...(spec.deadlineMs === undefined ? {} : { deadlineMs: spec.deadlineMs }) },
     services,
-    onFault: (err) => post({ t: 'fault', iid: spec.iid, module: err.where, error: err.message }),
+    onFault: (err) => {
+      if (err.fault === 'memory' || err.fault === 'engine') engines.retire(engine);
+      post({ t: 'fault', iid: spec.iid, module: err.where, error: err.message });
+    },
   });
-  const inst: Instance = { spec, sandbox, channels, guards: new Map(), arrival: 0 };
-  const refuse = (error: string): void => {
-    for (const ch of channels.values()) ch.close();
-    sandbox.destroy();
-    post({ t: 'started', iid: spec.iid, ok: false, error });
-  };
+}
+
+/** Load, restore and start the instance's modules; the refusal text when one fails. */
+function loadModules(inst: Instance, verifiedModules: ReadonlyMap<string, VerifiedModule>): string | undefined {
+  const { spec, sandbox, channels } = inst;
   for (const name of spec.modules) {
-    const mod = app.value.modules.get(name);
+    const mod = verifiedModules.get(name);
     if (mod === undefined) continue;
     const self = { vaddr: formatVaddr({ app: spec.app, session: spec.session, module: name }) };
     const ref: { m?: ModuleSandbox } = {};
@@ -106,20 +133,19 @@ async function start(spec: PortionSpec): Promise<void> {
     });
     channels.set(name, ch);
     const loaded = sandbox.load(mod, { link: ch });
-    if (!loaded.ok) return refuse(loaded.error.message);
+    if (!loaded.ok) return loaded.error.message;
     ref.m = loaded.value;
     const state = spec.states?.[name];
     if (state !== undefined) {
       const r = ref.m.restore(state);
-      if (!r.ok) return refuse(r.error.message);
+      if (!r.ok) return r.error.message;
     }
   }
   for (const m of sandbox.modules()) {
     const r = m.start();
-    if (!r.ok) return refuse(r.error.message);
+    if (!r.ok) return r.error.message;
   }
-  instances.set(spec.iid, inst);
-  post({ t: 'started', iid: spec.iid, ok: true });
+  return undefined;
 }
 
 // [c20-c24] every request and message to a critical module waits its turn and the lock, timed
@@ -164,6 +190,7 @@ function stop(rid: number, iid: string): void {
   if (inst !== undefined) {
     for (const ch of inst.channels.values()) ch.close();
     inst.sandbox.destroy();
+    engines.release(inst.engine);
     instances.delete(iid);
   }
   post({ t: 'stopped', rid });
