@@ -195,7 +195,9 @@ export class AppSandbox implements AppCore {
   /** @internal A module operation ended: a runtime destroyed meanwhile is freed now. */
   leave(): void {
     this.#ops--;
-    if (this.#ops === 0 && this.#depth === 0 && this.#destroyed) this.#free();
+    if (this.#ops > 0 || this.#depth > 0) return;
+    if (this.#destroyed) this.#free();
+    else this.#reap();
   }
 
   /** The engine the app's runtime lives in (the owner renews it when it is broken). */
@@ -361,7 +363,8 @@ export class AppSandbox implements AppCore {
   }
 
   #reap(): void {
-    if (this.#depth > 0 || this.#zombies.length === 0 || this.#destroyed) return;
+    // A context is disposed only once no module operation holds handles of it.
+    if (this.#depth > 0 || this.#ops > 0 || this.#zombies.length === 0 || this.#destroyed) return;
     if (this.#rt.hasPendingJob()) {
       this.pump(undefined);
       if (this.#destroyed || this.#rt.hasPendingJob()) return;

@@ -11,7 +11,8 @@ export interface SandboxLimits {
   /** Deadline for one dispatched event (handler, timer, settled promise), ms. */
   deadlineMs: number;
   /** CPU slice of one dispatched event, ms: its entry and every promise job it causes together.
-   *  A spinning module holds a thread shared with other apps for at most this (plus lag). */
+   *  A spinning module holds a thread shared with other apps for at most this (plus lag).
+   *  Unless given, the largest of 1000, deadlineMs and startDeadlineMs. */
   sliceMs: number;
   /** Most measured event-loop lag added to deadlines, slices and the watchdog, ms: a loaded
    *  device gets this much more time before healthy code is stopped [issue 13.3]. */
@@ -69,6 +70,7 @@ export function resolveLimits(where: string, input: Partial<SandboxLimits> | und
   if (input === undefined) return DEFAULT_LIMITS;
   rejectUnknown(`${where}: limits`, input, KEYS);
   const out = { ...DEFAULT_LIMITS, ...input };
+  if (input.sliceMs === undefined) out.sliceMs = Math.max(DEFAULT_LIMITS.sliceMs, out.deadlineMs, out.startDeadlineMs);
   for (const k of KEYS as (keyof SandboxLimits)[]) {
     const v = out[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ArgumentError(`${where}: limits.${k} must be a positive integer, got ${String(v)}`, k);

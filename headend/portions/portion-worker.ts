@@ -2,10 +2,11 @@
 // runtime, one context per module) with a Channel per module. It verifies what it is given
 // before evaluating it, and talks to the main thread only through portion-protocol messages.
 
-import { parentPort } from 'node:worker_threads';
-import { Channel, Codes, RemoteError, formatVaddr, type Envelope } from '../../runtime/index.ts';
+import { parentPort, workerData } from 'node:worker_threads';
+import { Channel, type Clock, Codes, RemoteError, formatVaddr, type Envelope } from '../../runtime/index.ts';
 import { trustedKeyFromJson, verifyApp, type TrustedKeyJson, type VerifiedModule } from '../../runtime/app/index.ts';
-import { AppEngines, AppSandbox, channelHandlers, type Engine, type ModuleSandbox, type ServiceHandler } from '../../sandbox/index.ts';
+import { AppEngines, AppSandbox, channelHandlers, type Engine, LagMeter, type ModuleSandbox, type ServiceHandler } from '../../sandbox/index.ts';
+import { FairQueue } from './fair-queue.ts';
 import { CriticalGuard } from './portion-guard.ts';
 import { SERVICE_CLIENT, SERVICES_NAME, type FromWorker, type ModuleWaits, type PortionSpec, type ToWorker } from './portion-protocol.ts';
 
@@ -26,10 +27,33 @@ const post = (m: FromWorker): void => port.postMessage(m);
 // One engine per app on this thread (not per session: an engine starts at 16 MiB), dropped when
 // the app's last instance here stops or set aside after a memory fault, so a memory bomb's
 // WebAssembly memory goes back to the OS and never starves another app.
-const engines = new AppEngines({ maxMemoryBytes: 1024 * 1024 * 1024 });
+// Each app's cap: `engineMemoryBytes` in the pool's data (tests use less), default 512 MiB.
+const engineCap = (workerData as { data?: { engineMemoryBytes?: unknown } } | null)?.data?.engineMemoryBytes;
+const engines = new AppEngines({ maxMemoryBytes: typeof engineCap === 'number' ? engineCap : 512 * 1024 * 1024 });
 const instances = new Map<string, Instance>();
 let busyMs = 0;
 let served = 0;
+
+// [D19] Neighbour isolation by a short CPU slice per event, not a thread per app: one event of
+// a module (its handler and every promise job it causes) holds this thread for at most
+// SLICE_MS plus the measured lag, and the next envelope run is the one of the app that used the
+// least CPU lately, so a spinning app's backlog waits behind its neighbours.
+const SLICE_MS = 100;
+const unrefClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (h) => clearTimeout(h as Parameters<typeof clearTimeout>[0]),
+};
+const lag = new LagMeter({ clock: unrefClock });
+lag.start();
+interface Delivery {
+  iid: string;
+  module: string;
+  env: Envelope;
+  at: number;
+}
+const fair = new FairQueue<Delivery>({ now: () => performance.now() });
+let turnArmed = false;
 
 // Verified apps, keyed by the exact manifest, signature, keys and module bytes they were
 // verified from: a thousand sessions of one app verify it once per thread, not a thousand times.
@@ -105,7 +129,8 @@ function newSandbox(spec: PortionSpec, engine: Engine, services: Record<string, 
     app: spec.app,
     side: 'headend',
     session: spec.session,
-    limits: { ...(spec.memoryBytes === undefined ? {} : { memoryBytes: spec.memoryBytes }), ...(spec.deadlineMs === undefined ? {} : { deadlineMs: spec.deadlineMs }) },
+    limits: { sliceMs: SLICE_MS, ...(spec.memoryBytes === undefined ? {} : { memoryBytes: spec.memoryBytes }), ...(spec.deadlineMs === undefined ? {} : { deadlineMs: spec.deadlineMs }) },
+    lag,
     services,
     onFault: (err) => {
       if (err.fault === 'memory' || err.fault === 'engine') engines.retire(engine);
@@ -159,18 +184,50 @@ function guarded(inst: Instance, guard: CriticalGuard, h: ReturnType<typeof chan
   };
 }
 
-function deliver(iid: string, module: string, env: Envelope, at: number): void {
-  const inst = instances.get(iid);
-  const ch = inst?.channels.get(module);
-  if (inst === undefined || ch === undefined) return;
-  inst.arrival = at;
-  const t0 = performance.now();
-  try {
-    ch.receive(env);
-  } finally {
-    busyMs += performance.now() - t0;
-    served++;
+function deliver(d: Delivery): void {
+  const inst = instances.get(d.iid);
+  if (inst === undefined || !inst.channels.has(d.module)) return;
+  // Shed past the app's bound: a request then fails at the node's request deadline (counted).
+  if (fair.push(inst.spec.app, d)) armTurn();
+}
+
+function armTurn(): void {
+  if (turnArmed) return;
+  turnArmed = true;
+  // One envelope per turn of the event loop: envelopes that arrived meanwhile get their place.
+  setImmediate(turn);
+}
+
+function turn(): void {
+  turnArmed = false;
+  runNext();
+  if (fair.size > 0) armTurn();
+}
+
+/** Before a snapshot or stop, what arrived first runs first (as when delivery was immediate). */
+function flush(): void {
+  while (runNext());
+}
+
+function runNext(): boolean {
+  const next = fair.take();
+  if (next === undefined) return false;
+  const d = next.item;
+  const inst = instances.get(d.iid);
+  const ch = inst?.channels.get(d.module);
+  if (inst !== undefined && ch !== undefined) {
+    inst.arrival = d.at;
+    const t0 = performance.now();
+    try {
+      ch.receive(d.env);
+    } finally {
+      const ms = performance.now() - t0;
+      fair.charge(next.app, ms);
+      busyMs += ms;
+      served++;
+    }
   }
+  return true;
 }
 
 function snapshot(rid: number, iid: string): void {
@@ -202,12 +259,14 @@ port.on('message', (m: ToWorker) => {
       start(m.spec).catch((e: unknown) => post({ t: 'started', iid: m.spec.iid, ok: false, error: (e as Error).message }));
       return;
     case 'env':
-      deliver(m.iid, m.module, m.env, m.at);
+      deliver({ iid: m.iid, module: m.module, env: m.env, at: m.at });
       return;
     case 'snapshot':
+      flush();
       snapshot(m.rid, m.iid);
       return;
     case 'stop':
+      flush();
       stop(m.rid, m.iid);
       return;
   }
@@ -224,7 +283,10 @@ setInterval(() => {
       g.cpuMs = 0;
     }
   }
-  post({ t: 'load', busyMs, served, inflight, ...(waits.length === 0 ? {} : { waits }) });
+  let slices = 0;
+  for (const i of instances.values()) slices += i.sandbox.stats().slices;
+  const sandbox = { ...fair.stats(), ...engines.stats(), engineBytes: engines.memoryBytes(), lagMs: Math.round(lag.value()), slices };
+  post({ t: 'load', busyMs, served, inflight, sandbox, ...(waits.length === 0 ? {} : { waits }) });
   busyMs = 0;
 }, 500).unref();
 

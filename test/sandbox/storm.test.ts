@@ -65,6 +65,21 @@ for (const [name, , poke] of where) {
   });
 }
 
+test('a fault in a promise job queued by top-level code ends as a fault value, not a use-after-free thrown from load()', async (t) => {
+  const engine = await loadEngine();
+  const apps = new Apps(engine);
+  const faults: SandboxError[] = [];
+  const app = apps.make({ limits: LIMITS, onFault: (e) => faults.push(e) });
+  const buddy = await buddyIn(app);
+  const mod = await one(`Promise.resolve().then(() => { for (;;) {} });`, { name: 'late' });
+  let r: ReturnType<AppSandbox['load']> | undefined;
+  t.notThrows(() => void (r = app.load(mod)));
+  t.false(r?.ok, 'the module was stopped while loading');
+  t.deepEqual(faults.map((e) => e.fault), ['deadline']);
+  t.is(await buddy.serve({}, from), 'pong', 'its sibling goes on');
+  apps.finish(t);
+});
+
 test('an owner that destroys the app from onFault during the storm does not abort QuickJS', async (t) => {
   const engine = await loadEngine();
   const apps = new Apps(engine);
