@@ -151,6 +151,7 @@ export class Box {
       acquire: this.#acq.stats(),
       channel: this.#channels?.stats(),
       switch: this.#run?.switch.stats(),
+      app: this.#run?.runner.stats(),
       storageUsed: this.#o.storage.used(),
     };
   }

@@ -303,12 +303,19 @@ export class AppSandbox implements AppCore {
     this.#pumping = true;
     let n = 0;
     const max = this.limits.maxJobs;
+    let storm: string | undefined;
     try {
       while (n < max && this.#rt.hasPendingJob()) {
         n++;
         // One job per deadline: an interrupted job must not cut short the job after it.
         const run = this.runEntry(this.limits.deadlineMs, () => this.#rt.executePendingJobs(1), origin?.stopping);
         const r = run.value;
+        if (run.sliced && this.#rt.hasPendingJob()) {
+          // The event's slice is spent and jobs keep coming: a storm, whatever their number.
+          r.error?.dispose();
+          storm = `${n} promise jobs in one event used up its ${this.limits.sliceMs} ms CPU slice with more queued`;
+          break;
+        }
         if (r.error) {
           const thrown = describeThrown(r.error.context, r.error);
           r.error.dispose();
@@ -325,7 +332,8 @@ export class AppSandbox implements AppCore {
     } finally {
       this.#pumping = false;
     }
-    if (n >= max && this.#rt.hasPendingJob()) return this.#storm(origin, max);
+    if (n >= max && this.#rt.hasPendingJob()) storm = `more than ${max} promise jobs in one event`;
+    if (storm !== undefined) return this.#storm(origin, storm);
     for (const m of this.#modules.values()) m.afterPump();
     this.#reap();
   }
@@ -333,9 +341,9 @@ export class AppSandbox implements AppCore {
   /** Jobs that never drain cannot be stopped per module (they are queued in the shared runtime
    *  and call no host function), so the app runtime stops; the host and other apps go on. The
    *  runtime itself is freed when the operation that pumped has let go of its handles. */
-  #storm(origin: JobOrigin | undefined, max: number): void {
+  #storm(origin: JobOrigin | undefined, what: string): void {
     this.#stats.storms++;
-    const detail = `more than ${max} promise jobs in one event (a microtask storm); the app runtime is stopped`;
+    const detail = `${what} (a microtask storm); the app runtime is stopped`;
     origin?.record('storm', detail);
     const cause = new SandboxError('state', this.app, `stopped with the app runtime: ${origin?.name ?? 'a module'} caused ${detail}`);
     this.#destroyed = true; // no more pumps or loads while the modules go
