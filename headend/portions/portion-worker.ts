@@ -27,9 +27,11 @@ const post = (m: FromWorker): void => port.postMessage(m);
 // One engine per app on this thread (not per session: an engine starts at 16 MiB), dropped when
 // the app's last instance here stops or set aside after a memory fault, so a memory bomb's
 // WebAssembly memory goes back to the OS and never starves another app.
-// Each app's cap: `engineMemoryBytes` in the pool's data (tests use less), default 512 MiB.
-const engineCap = (workerData as { data?: { engineMemoryBytes?: unknown } } | null)?.data?.engineMemoryBytes;
-const engines = new AppEngines({ maxMemoryBytes: typeof engineCap === 'number' ? engineCap : 512 * 1024 * 1024 });
+// From the pool's data: each app's engine cap (default 512 MiB), and for benches that compare
+// against the old behaviour, the slice and the schedule ('fifo': in arrival order, at once).
+const tuning = ((workerData as { data?: unknown } | null)?.data ?? {}) as { engineMemoryBytes?: unknown; sliceMs?: unknown; schedule?: unknown };
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined);
+const engines = new AppEngines({ maxMemoryBytes: num(tuning.engineMemoryBytes) ?? 512 * 1024 * 1024 });
 const instances = new Map<string, Instance>();
 let busyMs = 0;
 let served = 0;
@@ -38,7 +40,8 @@ let served = 0;
 // a module (its handler and every promise job it causes) holds this thread for at most
 // SLICE_MS plus the measured lag, and the next envelope run is the one of the app that used the
 // least CPU lately, so a spinning app's backlog waits behind its neighbours.
-const SLICE_MS = 100;
+const SLICE_MS = num(tuning.sliceMs) ?? 100;
+const FIFO = tuning.schedule === 'fifo';
 const unrefClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
@@ -187,6 +190,7 @@ function guarded(inst: Instance, guard: CriticalGuard, h: ReturnType<typeof chan
 function deliver(d: Delivery): void {
   const inst = instances.get(d.iid);
   if (inst === undefined || !inst.channels.has(d.module)) return;
+  if (FIFO) return run(d, undefined);
   // Shed past the app's bound: a request then fails at the node's request deadline (counted).
   if (fair.push(inst.spec.app, d)) armTurn();
 }
@@ -212,7 +216,11 @@ function flush(): void {
 function runNext(): boolean {
   const next = fair.take();
   if (next === undefined) return false;
-  const d = next.item;
+  run(next.item, next.app);
+  return true;
+}
+
+function run(d: Delivery, app: string | undefined): void {
   const inst = instances.get(d.iid);
   const ch = inst?.channels.get(d.module);
   if (inst !== undefined && ch !== undefined) {
@@ -222,12 +230,11 @@ function runNext(): boolean {
       ch.receive(d.env);
     } finally {
       const ms = performance.now() - t0;
-      fair.charge(next.app, ms);
+      if (app !== undefined) fair.charge(app, ms);
       busyMs += ms;
       served++;
     }
   }
-  return true;
 }
 
 function snapshot(rid: number, iid: string): void {

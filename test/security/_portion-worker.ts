@@ -51,8 +51,9 @@ export class WorkerUnderTest {
     });
   }
 
-  static async start(engineMemoryBytes = 64 << 20): Promise<WorkerUnderTest> {
-    const pool = new WorkerPool({ entry: ENTRY, spare: 0, max: 1, data: { engineMemoryBytes } });
+  /** `data`: the worker's tuning (engineMemoryBytes, and for benches sliceMs and schedule). */
+  static async start(data: { engineMemoryBytes?: number; sliceMs?: number; schedule?: 'fair' | 'fifo' } = {}): Promise<WorkerUnderTest> {
+    const pool = new WorkerPool({ entry: ENTRY, spare: 0, max: 1, data: { engineMemoryBytes: 64 << 20, ...data } });
     // The pool unrefs its threads: hold the test's event loop open until close().
     const keepAlive = setInterval(() => {}, 60_000);
     const w = new WorkerUnderTest(pool, await pool.acquire());

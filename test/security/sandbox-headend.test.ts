@@ -25,7 +25,7 @@ test('a promise storm while a portion starts is refused with a named SandboxErro
 });
 
 test('a memory bomb grows only its own app engine, and the worker gives the memory back when the portion stops', async (t) => {
-  const w = await WorkerUnderTest.start(64 * MiB);
+  const w = await WorkerUnderTest.start({ engineMemoryBytes: 64 * MiB });
   t.teardown(() => w.close());
   const good = await serverApp('good', { m: `weft.on('request', () => new Array(20000).fill(1).length);` });
   const bomb = await serverApp('bomb', { m: `const h = []; weft.on('request', () => { for (;;) h.push(new Array(100000).fill(7)); });` });
