@@ -11,6 +11,9 @@ import type { Cpu } from './ports.ts';
 import { RestartBudget, resolveSupervision, type SupervisionOptions } from './supervisor.ts';
 import { type BoxSwitch, LOCAL_SESSION } from './switch.ts';
 
+/** What a fresh QuickJS instance holds (this build starts at 16 MiB). */
+const ENGINE_START_BYTES = 16 * 1024 * 1024;
+
 export interface AppRunnerOptions {
   engine: Engine;
   app: string;
@@ -208,6 +211,10 @@ export class AppRunner {
     this.#o.lag?.stop();
     for (const m of this.#sandbox.modules()) this.#o.switch.remove(m.name);
     this.#sandbox.destroy();
+    // The app went: give its grown WebAssembly memory back, unless another runtime (a fleet
+    // sharing one engine, or the next version already started) still lives in the instance.
+    const e = this.#o.engine;
+    if (e.liveRuntimes() === 0 && e.memoryBytes() > ENGINE_START_BYTES) e.renew().catch(() => undefined);
   }
 
   // ---- supervision [issue 13.3] -----------------------------------------------------------

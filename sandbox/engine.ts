@@ -114,8 +114,12 @@ export async function loadEngine(options: EngineOptions = {}): Promise<Engine> {
       broken ??= reason.slice(0, 200);
     },
     renew: async () => {
-      if (broken === undefined && liveRuntimes() > 0) throw new SandboxError('state', 'engine', `renew() with ${liveRuntimes()} runtime(s) still alive`);
-      ({ loaded, memory } = await instantiate());
+      const refuse = (): SandboxError => new SandboxError('state', 'engine', `renew() with ${liveRuntimes()} runtime(s) still alive`);
+      if (broken === undefined && liveRuntimes() > 0) throw refuse();
+      const fresh = await instantiate();
+      // A runtime made on the old instance while the new one loaded keeps it.
+      if (broken === undefined && liveRuntimes() > 0) throw refuse();
+      ({ loaded, memory } = fresh);
       runtimes = new Set();
       broken = undefined;
       renewals++;

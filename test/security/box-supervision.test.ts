@@ -8,7 +8,7 @@ import { ManualClock } from '../../runtime/index.ts';
 import { AppRunner, type SupervisionEvent } from '../../loader/app-runner.ts';
 import { BoxSwitch } from '../../loader/switch.ts';
 import type { Cpu } from '../../loader/ports.ts';
-import { loadEngine, MemoryStore, type SandboxError } from '../../sandbox/index.ts';
+import { type Engine, loadEngine, MemoryStore, type SandboxError } from '../../sandbox/index.ts';
 import { verified } from '../sandbox/_harness.ts';
 
 const engine = await loadEngine();
@@ -19,7 +19,7 @@ const COUNTER = `let n = 0;
   export function snapshot() { return { n }; }
   export function restore(s) { n = s.n; }`;
 
-async function rig(sources: Record<string, string>) {
+async function rig(sources: Record<string, string>, o: { engine?: Engine; memoryBytes?: number } = {}) {
   const clock = new ManualClock();
   const cpu: Cpu = { run: (fn) => Promise.resolve().then(fn), load: () => 0, now: () => performance.now() };
   const sw = new BoxSwitch({ app: 'test', boxId: 'box-1', cpu, clock, timeoutMs: 1000 });
@@ -27,9 +27,9 @@ async function rig(sources: Record<string, string>) {
   const events: SupervisionEvent[] = [];
   const waiters: (() => void)[] = [];
   const runner = new AppRunner({
-    engine,
+    engine: o.engine ?? engine,
     app: 'test',
-    limits: { maxJobs: 500 },
+    limits: { maxJobs: 500, ...(o.memoryBytes === undefined ? {} : { memoryBytes: o.memoryBytes }) },
     clock,
     cpu,
     storage: new MemoryStore(),
@@ -130,4 +130,18 @@ test('a promise storm stops the app runtime; a new one is made and the siblings 
   t.not(r.runner.sandbox, first, 'a new app runtime');
   t.is(await r.ask('other', null), 3, 'the sibling resumed from its snapshot');
   t.like(r.runner.stats(), { runtimes: 1, restarts: 2 });
+});
+
+test('when the app goes, the engine its modules grew is renewed: the memory goes back', async (t) => {
+  const own = await loadEngine({ maxMemoryBytes: 128 << 20 });
+  const r = await rig({ big: `const keep = new Array(4e6).fill(1.5); weft.on('request', () => keep.length);` }, { engine: own, memoryBytes: 120 << 20 });
+  t.is(await r.ask('big', null), 4e6);
+  t.true(own.memoryBytes() > 32 << 20, `grown: ${own.memoryBytes()}`);
+  const renewed = own.renewals;
+  r.runner.destroy();
+  await new Promise<void>((resolve) => {
+    const check = (): void => (own.renewals > renewed ? resolve() : void setImmediate(check));
+    check();
+  });
+  t.is(own.memoryBytes(), 16 << 20, 'a fresh instance');
 });
