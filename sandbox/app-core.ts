@@ -62,3 +62,16 @@ export interface AppCore {
   /** A module was destroyed (err: the fatal fault, if any): forget it, free its context when safe. */
   retire(module: Retiring, err: SandboxError | undefined): void;
 }
+
+/** A module's counters (ModuleSandbox.stats()). */
+export interface ModuleStats {
+  events: number;
+  hostCalls: number;
+  sendFailures: number;
+  queued: number;
+  dropped: number;
+  timers: number;
+  pendingRequests: number;
+  watching: number;
+  liveHandles: number;
+}

@@ -172,9 +172,14 @@ export class AppSandbox implements AppCore {
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
-    this.enter(); // freed when the last module let go, not after the first
+    this.#holding(() => this.modules().forEach((m) => m.destroy())); // freed after the last module let go
+  }
+
+  /** Run `fn` as one module operation: the runtime is not freed before it ends. */
+  #holding(fn: () => void): void {
+    this.enter();
     try {
-      for (const m of this.modules()) m.destroy();
+      fn();
     } finally {
       this.leave();
     }
@@ -200,7 +205,7 @@ export class AppSandbox implements AppCore {
     else this.#reap();
   }
 
-  /** The engine the app's runtime lives in (the owner renews it when it is broken). */
+  /** The engine the app's runtime lives in (its owner renews it when broken). */
   get engine(): Engine {
     return this.#engine;
   }
@@ -216,19 +221,13 @@ export class AppSandbox implements AppCore {
     } catch (e) {
       // QuickJS aborted (an internal assertion): the instance is unusable. Its owner renews it.
       this.#zombies = [];
-      this.#engineFailed(e);
-    }
-  }
-
-  #engineFailed(e: unknown): void {
-    const text = e instanceof Error ? e.message : String(e);
-    this.#engine.fail(text);
-    this.#stats.engineFailures++;
-    const err = new SandboxError('engine', this.app, 'the QuickJS instance failed; it is rebuilt and the app restarts', { cause: e });
-    try {
-      this.#onFault?.(err);
-    } catch {
-      /* a faulty observer must not take the sandbox down */
+      this.#engine.fail(e instanceof Error ? e.message : String(e));
+      this.#stats.engineFailures++;
+      try {
+        this.#onFault?.(new SandboxError('engine', this.app, 'the QuickJS instance failed; it is rebuilt and the app restarts', { cause: e }));
+      } catch {
+        /* a faulty observer must not take the sandbox down */
+      }
     }
   }
 
@@ -347,12 +346,7 @@ export class AppSandbox implements AppCore {
     origin?.record('storm', detail);
     const cause = new SandboxError('state', this.app, `stopped with the app runtime: ${origin?.name ?? 'a module'} caused ${detail}`);
     this.#destroyed = true; // no more pumps or loads while the modules go
-    this.enter();
-    try {
-      for (const m of this.modules()) m.abort(cause);
-    } finally {
-      this.leave();
-    }
+    this.#holding(() => this.modules().forEach((m) => m.abort(cause)));
   }
 
   retire(module: Retiring, err: SandboxError | undefined): void {

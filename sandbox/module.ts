@@ -5,7 +5,7 @@
 import type { QuickJSContext, QuickJSHandle } from 'quickjs-emscripten';
 import { type Address, fail, ok, type Result } from '../runtime/index.ts';
 import type { ModuleEntry, VerifiedModule } from '../runtime/app/index.ts';
-import type { AppCore } from './app-core.ts';
+import type { AppCore, ModuleStats } from './app-core.ts';
 import { SandboxError, type SandboxFault } from './errors.ts';
 import { callGuest, evalModule, type GuestTarget, promiseState, readResult } from './guest-call.ts';
 import { installWeft } from './host-api.ts';
@@ -15,22 +15,12 @@ import { ModuleHost, type HostOwner } from './module-host.ts';
 import { PromiseWatch, type Settle } from './watch.ts';
 
 export type ModuleState = 'loaded' | 'started' | 'paused' | 'destroyed';
+export type { ModuleStats } from './app-core.ts';
 
 const OK: Result<void, SandboxError> = Object.freeze(ok(undefined));
 
 type Queued = { kind: 'message'; body: unknown; from: Address } | { kind: 'request'; body: unknown; from: Address; done: Settle };
 
-export interface ModuleStats {
-  events: number;
-  hostCalls: number;
-  sendFailures: number;
-  queued: number;
-  dropped: number;
-  timers: number;
-  pendingRequests: number;
-  watching: number;
-  liveHandles: number;
-}
 
 export class ModuleSandbox {
   readonly name: string;

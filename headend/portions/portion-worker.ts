@@ -228,6 +228,14 @@ function run(d: Delivery, app: string | undefined): void {
     const t0 = performance.now();
     try {
       ch.receive(d.env);
+    } catch (e) {
+      // Only a broken engine throws out of a sandbox: the instance is lost, the thread goes on.
+      const error = `${inst.spec.app}: the portion instance failed: ${(e as Error).message}`.slice(0, 300);
+      if (/^Aborted\(|RuntimeError/.test(`${(e as Error).name} ${(e as Error).message}`)) {
+        inst.engine.fail(error);
+        engines.retire(inst.engine);
+      }
+      post({ t: 'fault', iid: d.iid, module: `${inst.spec.app}/${d.module}`, error });
     } finally {
       const ms = performance.now() - t0;
       if (app !== undefined) fair.charge(app, ms);

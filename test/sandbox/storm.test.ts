@@ -127,3 +127,26 @@ test('renew() refuses while a runtime is alive on a healthy engine', async (t) =
   t.regex(e?.message ?? '', /1 runtime\(s\) still alive/);
   apps.finish(t);
 });
+
+test('if QuickJS does abort while freeing a runtime, the engine is marked broken and a typed engine fault reported', async (t) => {
+  const engine = await loadEngine();
+  const faults: SandboxError[] = [];
+  const apps = new Apps(engine);
+  const app = apps.make({ limits: LIMITS, onFault: (e) => faults.push(e) });
+  const buddy = await buddyIn(app);
+  const leaked = buddy.ctx.newObject(); // a handle nobody owns: JS_FreeRuntime asserts on it
+  t.notThrows(() => app.destroy());
+  t.regex(engine.broken ?? '', /Assertion failed|Aborted/);
+  t.is(faults.at(-1)?.fault, 'engine');
+  t.is(faults.at(-1)?.message, 'test stopped: engine: the QuickJS instance failed; it is rebuilt and the app restarts');
+  t.like(app.stats(), { engineFailures: 1 });
+  t.is(leaked.alive, true);
+  await engine.renew();
+  const again = apps.make({ app: 'again', limits: LIMITS });
+  const r = again.load(await one(BUDDY, { name: 'buddy' }, 'again'));
+  if (!r.ok) return t.fail();
+  r.value.start();
+  t.is(await r.value.serve({}, from), 'pong');
+  again.destroy();
+  t.is(again.liveHandles(), 0);
+});
