@@ -1,18 +1,24 @@
 // The app on the box: one AppSandbox (memory limit from the device profile) with the verified
-// modules loaded into it, each wired to the switch [c18]. Every entry into guest code goes
-// through the CPU port. Loads only VerifiedModule values: nothing unverified can run.
+// modules loaded into it, each wired to the switch [c18], and supervised: a module stopped by a
+// fault restarts from its last snapshot within a restart budget, and when the app runtime itself
+// stops (a promise storm, a failed engine) a new one is made and every module restarts [issue
+// 13.3]. Every entry into guest code goes through the CPU port. Loads only VerifiedModule values.
 
-import { type Clock, type Result, fail, ok } from '../runtime/index.ts';
+import { type Clock, type Result, type TimerHandle, fail, ok } from '../runtime/index.ts';
 import type { VerifiedModule } from '../runtime/app/index.ts';
-import { AppSandbox, type Engine, type KeyValueStore, type ModuleSandbox, SandboxError, type SandboxLimits } from '../sandbox/index.ts';
+import { AppSandbox, type Engine, type KeyValueStore, type LagMeter, type ModuleSandbox, SandboxError, type SandboxLimits } from '../sandbox/index.ts';
 import type { Cpu } from './ports.ts';
+import { RestartBudget, resolveSupervision, type SupervisionOptions } from './supervisor.ts';
 import { type BoxSwitch, LOCAL_SESSION } from './switch.ts';
+
+/** What a fresh QuickJS instance holds (this build starts at 16 MiB). */
+const ENGINE_START_BYTES = 16 * 1024 * 1024;
 
 export interface AppRunnerOptions {
   engine: Engine;
   app: string;
   limits: Partial<SandboxLimits>;
-  /** Timers of the modules; their callbacks enter guest code through `cpu`. */
+  /** Timers of the modules, restarts and checkpoints; their callbacks enter guest code through `cpu`. */
   clock: Clock;
   cpu: Cpu;
   storage: KeyValueStore;
@@ -22,64 +28,112 @@ export interface AppRunnerOptions {
   onFault: (err: SandboxError) => void;
   /** The profile's memory for apps, bytes: a module whose entry takes the app past it is stopped. */
   memoryLimit: number;
+  /** Restart budget, backoff and checkpoint period. Default DEFAULT_SUPERVISION. */
+  supervision?: Partial<SupervisionOptions>;
+  /** Told when a module restarted, or failed for good (its budget spent). */
+  onSupervision?: (e: SupervisionEvent) => void;
+  /** The box's measured event-loop lag (owned here from now on: stopped by destroy()). */
+  lag?: LagMeter;
+}
+
+export interface SupervisionEvent {
+  module: string;
+  action: 'restarted' | 'failed';
+  detail: string;
+}
+
+export interface AppRunnerStats {
+  restarts: number;
+  /** Times the app runtime itself was remade (a storm or a failed engine stopped it). */
+  runtimes: number;
+  checkpoints: number;
+  /** Modules that spent their restart budget, with the fault that ended them. */
+  failed: Record<string, string>;
+  faults: number;
+  lagMs: number;
 }
 
 export class AppRunner {
-  readonly sandbox: AppSandbox;
   #o: AppRunnerOptions;
+  #sandbox: AppSandbox;
   #checkedAt = -Infinity;
+  #budget: RestartBudget;
+  /** Modules this box runs and keeps running: name -> verified module (restarted after a fault). */
+  #kept = new Map<string, VerifiedModule>();
+  #snaps = new Map<string, Uint8Array>();
+  /** Modules that export no snapshot(): not asked again. */
+  #noSnapshot = new Set<string>();
+  #restartTimer: TimerHandle | undefined;
+  #checkpointTimer: TimerHandle | undefined;
+  #destroyed = false;
+  #stats = { restarts: 0, runtimes: 0, checkpoints: 0, faults: 0 };
 
   constructor(options: AppRunnerOptions) {
     this.#o = options;
-    this.sandbox = new AppSandbox(options.engine, {
-      app: options.app,
-      side: 'box',
-      session: LOCAL_SESSION,
-      limits: options.limits,
-      clock: options.clock,
-      now: () => options.cpu.now(),
-      storage: options.storage,
-      device: options.device,
-      ui: options.ui,
-      onFault: (err) => {
-        const name = err.where.slice(err.where.indexOf('/') + 1);
-        // A stopped module no longer answers here; its messages are unreachable, not lost silently.
-        if (this.sandbox.module(name) === undefined) options.switch.remove(name);
-        options.onFault(err);
-      },
-    });
+    this.#budget = new RestartBudget(resolveSupervision(options.supervision), () => options.clock.now());
+    this.#sandbox = this.#newSandbox();
+    options.lag?.start();
+    this.#armCheckpoint();
+  }
+
+  /** The app's sandbox now (a new one after the runtime was remade). */
+  get sandbox(): AppSandbox {
+    return this.#sandbox;
   }
 
   /** Names of the modules running (started or paused). */
   running(): string[] {
-    return this.sandbox.modules().filter((m) => m.state === 'started' || m.state === 'paused').map((m) => m.name);
+    return this.#sandbox.modules().filter((m) => m.state === 'started' || m.state === 'paused').map((m) => m.name);
   }
 
   has(name: string): boolean {
-    return this.sandbox.module(name) !== undefined;
+    return this.#sandbox.module(name) !== undefined;
   }
 
   /** Load, restore (a mutable module arriving with state) and start; then route its messages here. */
   start(mod: VerifiedModule, state?: Uint8Array): Promise<Result<ModuleSandbox, SandboxError>> {
-    return this.#o.cpu.run(() => {
-      const name = mod.entry.name;
-      const loaded = this.sandbox.load(mod, { link: this.#o.switch.link(name) });
-      if (!loaded.ok) return loaded;
-      const m = loaded.value;
-      if (state !== undefined) {
-        const r = m.restore(state);
-        if (!r.ok) {
-          m.destroy();
-          return fail(r.error);
-        }
+    this.#kept.set(mod.entry.name, mod);
+    this.#budget.forget(mod.entry.name);
+    this.#noSnapshot.delete(mod.entry.name);
+    if (state !== undefined) this.#snaps.set(mod.entry.name, state);
+    return this.#runtime().then((r) => (r.ok ? this.#o.cpu.run(() => this.#startNow(mod, state)) : r));
+  }
+
+  /** The app runtime, remade first when a storm or a failed engine stopped it (the supervisor's
+   *  restart then finds it up): a session setup meanwhile is not refused by a dead runtime. */
+  async #runtime(): Promise<Result<void, SandboxError>> {
+    if (!this.#sandbox.destroyed || this.#destroyed) return ok(undefined);
+    if (this.#o.engine.broken !== undefined) await this.#o.engine.renew().catch(() => undefined);
+    if (!this.#sandbox.destroyed || this.#destroyed) return ok(undefined);
+    try {
+      this.#sandbox = this.#newSandbox();
+      this.#stats.runtimes++;
+      return ok(undefined);
+    } catch (e) {
+      const err = e instanceof SandboxError ? e : new SandboxError('engine', this.#o.app, (e as Error).message);
+      this.#o.onFault(err);
+      return fail(err);
+    }
+  }
+
+  #startNow(mod: VerifiedModule, state: Uint8Array | undefined): Result<ModuleSandbox, SandboxError> {
+    const name = mod.entry.name;
+    const loaded = this.#sandbox.load(mod, { link: this.#o.switch.link(name) });
+    if (!loaded.ok) return loaded;
+    const m = loaded.value;
+    if (state !== undefined) {
+      const r = m.restore(state);
+      if (!r.ok) {
+        m.destroy();
+        return fail(r.error);
       }
-      const s = m.start();
-      if (!s.ok) return fail(s.error);
-      const over = this.checkMemory(name);
-      if (over !== undefined) return fail(over);
-      this.#o.switch.setLocal(name, m);
-      return ok(m);
-    });
+    }
+    const s = m.start();
+    if (!s.ok) return fail(s.error);
+    const over = this.checkMemory(name);
+    if (over !== undefined) return fail(over);
+    this.#o.switch.setLocal(name, m);
+    return ok(m);
   }
 
   /**
@@ -92,33 +146,34 @@ export class AppRunner {
     if (now - this.#checkedAt < 20) return undefined;
     this.#checkedAt = now;
     const used = this.memoryUsed();
-    const m = this.sandbox.module(name);
+    const m = this.#sandbox.module(name);
     if (used <= this.#o.memoryLimit || m === undefined) return undefined;
     const err = new SandboxError('memory', `${this.#o.app}/${name}`, `the app uses ${used} bytes, over the ${this.#o.memoryLimit} bytes this box has for apps`);
     m.destroy();
-    this.#o.switch.remove(name);
-    this.#o.onFault(err);
+    this.#faulted(err);
     return err;
   }
 
   /** Pause a mutable module and take its state for a move (its messages are held meanwhile). */
   freeze(name: string): Promise<Result<Uint8Array, SandboxError>> {
     return this.#o.cpu.run(() => {
-      const m = this.sandbox.module(name);
+      const m = this.#sandbox.module(name);
       if (m === undefined) return fail(new SandboxError('state', `${this.#o.app}/${name}`, 'not loaded'));
       this.#o.switch.hold(name);
       if (m.state === 'started') {
         const p = m.pause();
         if (!p.ok) return fail(p.error);
       }
-      return m.snapshot();
+      const s = m.snapshot();
+      if (s.ok) this.#snaps.set(name, s.value);
+      return s;
     });
   }
 
   /** Undo freeze(): the module stays on the box and gets what waited. */
   thaw(name: string): Promise<void> {
     return this.#o.cpu.run(() => {
-      const m = this.sandbox.module(name);
+      const m = this.#sandbox.module(name);
       if (m === undefined) return;
       if (m.state === 'paused') m.resume();
       if (m.state === 'started') this.#o.switch.setLocal(name, m);
@@ -126,26 +181,121 @@ export class AppRunner {
     });
   }
 
-  /** Stop a module here (it moved to the head-end, or the app ends). */
+  /** Stop a module here (it moved to the head-end, or the app ends): not restarted. */
   stop(name: string): void {
-    this.sandbox.module(name)?.destroy();
+    this.#kept.delete(name);
+    this.#snaps.delete(name);
+    this.#sandbox.module(name)?.destroy();
   }
 
   pressKey(key: string): Promise<void> {
     return this.#o.cpu.run(() => {
-      this.sandbox.pressKey(key);
-      const ui = this.sandbox.modules().find((m) => m.entry.uses.includes('ui'));
+      this.#sandbox.pressKey(key);
+      const ui = this.#sandbox.modules().find((m) => m.entry.uses.includes('ui'));
       if (ui !== undefined) this.checkMemory(ui.name);
     });
   }
 
   /** Bytes the app's runtime uses now (0 before the first module is loaded). */
   memoryUsed(): number {
-    return this.sandbox.modules().length === 0 ? 0 : (this.sandbox.memoryUsed() ?? 0);
+    return this.#sandbox.modules().length === 0 ? 0 : (this.#sandbox.memoryUsed() ?? 0);
+  }
+
+  stats(): AppRunnerStats {
+    return { ...this.#stats, failed: Object.fromEntries(this.#budget.failed()), lagMs: Math.round(this.#o.lag?.value() ?? 0) };
   }
 
   destroy(): void {
-    for (const m of this.sandbox.modules()) this.#o.switch.remove(m.name);
-    this.sandbox.destroy();
+    this.#destroyed = true;
+    for (const h of [this.#restartTimer, this.#checkpointTimer]) if (h !== undefined) this.#o.clock.clearTimeout(h);
+    this.#o.lag?.stop();
+    for (const m of this.#sandbox.modules()) this.#o.switch.remove(m.name);
+    this.#sandbox.destroy();
+    // The app went: give its grown WebAssembly memory back, unless another runtime (a fleet
+    // sharing one engine, or the next version already started) still lives in the instance.
+    const e = this.#o.engine;
+    if (e.liveRuntimes() === 0 && e.memoryBytes() > ENGINE_START_BYTES) e.renew().catch(() => undefined);
+  }
+
+  // ---- supervision [issue 13.3] -----------------------------------------------------------
+
+  #newSandbox(): AppSandbox {
+    const o = this.#o;
+    return new AppSandbox(o.engine, {
+      app: o.app,
+      side: 'box',
+      session: LOCAL_SESSION,
+      limits: o.limits,
+      clock: o.clock,
+      now: () => o.cpu.now(),
+      storage: o.storage,
+      device: o.device,
+      ui: o.ui,
+      ...(o.lag === undefined ? {} : { lag: o.lag }),
+      onFault: (err) => this.#faulted(err),
+    });
+  }
+
+  /** A module was stopped by `err` (or the runtime went): route it away, plan its restart. */
+  #faulted(err: SandboxError): void {
+    // A stopped module no longer answers here; its messages are unreachable, not lost silently.
+    for (const name of this.#kept.keys()) if (this.#sandbox.module(name) === undefined) this.#o.switch.remove(name);
+    this.#stats.faults++;
+    this.#o.onFault(err);
+    if (this.#destroyed) return;
+    const slash = err.where.indexOf('/');
+    const name = slash < 0 ? undefined : err.where.slice(slash + 1);
+    // The runtime went (siblings of a storm get a non-fatal 'state' cause naming the app): they
+    // restart with a new runtime, not charged to their budget.
+    if (!err.fatal || name === undefined) return this.#planRestart(this.#budget.options.backoffMs);
+    if (!this.#kept.has(name)) return;
+    const v = this.#budget.onFault(name, err.message);
+    if (v.action === 'restart') return this.#planRestart(v.delayMs);
+    this.#kept.delete(name);
+    this.#o.onSupervision?.({ module: name, action: 'failed', detail: `stopped ${v.restarts + 1} times within ${this.#budget.options.windowMs} ms; last: ${err.message}` });
+  }
+
+  #planRestart(delayMs: number): void {
+    if (this.#destroyed || this.#restartTimer !== undefined) return;
+    this.#restartTimer = this.#o.clock.setTimeout(() => {
+      this.#restartTimer = undefined;
+      void this.#restart();
+    }, delayMs);
+  }
+
+  /** Bring back every kept module that is not running, each from its last snapshot. */
+  async #restart(): Promise<void> {
+    if (this.#destroyed) return;
+    if (!(await this.#runtime()).ok) return this.#planRestart(this.#budget.options.maxBackoffMs);
+    for (const [name, mod] of [...this.#kept]) {
+      if (this.#destroyed || this.#sandbox.module(name) !== undefined || !this.#kept.has(name)) continue;
+      const r = await this.#o.cpu.run(() => this.#startNow(mod, this.#snaps.get(name)));
+      if (!r.ok) continue; // its fault was reported and planned by #faulted
+      this.#stats.restarts++;
+      this.#o.onSupervision?.({ module: name, action: 'restarted', detail: this.#snaps.has(name) ? 'from its last snapshot' : 'from its initial state' });
+    }
+  }
+
+  #armCheckpoint(): void {
+    if (this.#destroyed) return;
+    this.#checkpointTimer = this.#o.clock.setTimeout(() => {
+      this.#checkpointTimer = undefined;
+      this.#checkpoint();
+      this.#armCheckpoint();
+    }, this.#budget.options.checkpointMs);
+  }
+
+  /** The state a restart resumes from: each started module that exports snapshot(). */
+  #checkpoint(): void {
+    for (const m of this.#sandbox.modules()) {
+      if (m.state !== 'started' || !this.#kept.has(m.name) || this.#noSnapshot.has(m.name)) continue;
+      const s = m.snapshot();
+      if (s.ok) {
+        this.#snaps.set(m.name, s.value);
+        this.#stats.checkpoints++;
+      } else if (s.error.fault === 'no-handler') {
+        this.#noSnapshot.add(m.name);
+      }
+    }
   }
 }

@@ -156,6 +156,7 @@ export class Box {
       session: { ...this.#liveness.stats },
       channel: this.#channels?.stats(),
       switch: this.#run?.switch.stats(),
+      app: this.#run?.runner.stats(),
       storageUsed: this.#o.storage.used(),
     };
   }

@@ -3,6 +3,7 @@
 // or a new version replaces it. No state machine here.
 
 import { SESSIONS_VADDR, SessionOps, type Transport } from '../runtime/index.ts';
+import { LagMeter } from '../sandbox/index.ts';
 import type { Tier } from '../carousel/index.ts';
 import type { AcquiredApp } from './acquire.ts';
 import { AppRunner } from './app-runner.ts';
@@ -43,6 +44,17 @@ export class RunningApp {
       },
       onFault: (err) => emit({ kind: 'module', module: err.where, action: 'fault', detail: err.message }),
       memoryLimit: p.appMemoryBytes,
+      // [issue 13.3] deadlines stretch by the lag the box measures, so a loaded box keeps healthy code.
+      lag: new LagMeter({ clock: o.clock, now: () => o.clock.now() }),
+      onSupervision: (e) => {
+        emit({ kind: 'module', module: e.module, action: e.action, detail: e.detail });
+        // A module past its restart budget says so on screen instead of leaving it dead.
+        if (e.action === 'failed' && this.#app.modules.get(e.module)?.entry.uses.includes('ui') === true) {
+          const scene = { failed: true, module: e.module, reason: e.detail };
+          this.scenes.set(e.module, scene);
+          emit({ kind: 'scene', module: e.module, scene });
+        }
+      },
     });
   }
 

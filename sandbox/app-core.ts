@@ -17,13 +17,17 @@ export interface EntryRun<T> {
   elapsed: number;
   /** The engine's interrupt fired because the deadline passed. */
   interrupted: boolean;
+  /** The bound that fired was the event's CPU slice, not the entry's own deadline. */
+  sliced: boolean;
+  /** Measured lag added to this entry's deadline and to the watchdog's patience, ms. */
+  lagMs: number;
 }
 
 /** The module whose entry (or settled promise) caused the jobs being pumped. */
 export interface JobOrigin {
   readonly name: string;
   stopping(): boolean;
-  record(fault: 'deadline' | 'memory' | 'stack' | 'too-large' | 'exception', detail: string): void;
+  record(fault: 'deadline' | 'memory' | 'stack' | 'too-large' | 'exception' | 'storm', detail: string): void;
 }
 
 export interface Retiring {
@@ -52,6 +56,22 @@ export interface AppCore {
    * ends with a pump that drains the queue, so the jobs of a pump were all caused by `origin`.
    */
   pump(origin: JobOrigin | undefined): void;
+  /** A module operation begins / ends: the runtime is never freed while one holds handles. */
+  enter(): void;
+  leave(): void;
   /** A module was destroyed (err: the fatal fault, if any): forget it, free its context when safe. */
   retire(module: Retiring, err: SandboxError | undefined): void;
+}
+
+/** A module's counters (ModuleSandbox.stats()). */
+export interface ModuleStats {
+  events: number;
+  hostCalls: number;
+  sendFailures: number;
+  queued: number;
+  dropped: number;
+  timers: number;
+  pendingRequests: number;
+  watching: number;
+  liveHandles: number;
 }

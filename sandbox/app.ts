@@ -7,6 +7,7 @@ import { ArgumentError, type Clock, fail, formatVaddr, ok, rejectUnknown, type R
 import { type ModuleEntry, servicesUsed, StateCodec, type VerifiedModule } from '../runtime/app/index.ts';
 import type { AppCore, EntryRun, JobOrigin, Retiring } from './app-core.ts';
 import type { Engine } from './engine.ts';
+import type { LagSource } from './lag.ts';
 import { SandboxError } from './errors.ts';
 import type { Capabilities } from './host-api.ts';
 import { resolveLimits, type SandboxLimits } from './limits.ts';
@@ -38,9 +39,12 @@ export interface AppSandboxOptions {
   services?: Record<string, ServiceHandler>;
   /** Told about every module stopped by a fatal fault (after it was destroyed). */
   onFault?: (err: SandboxError) => void;
+  /** Measured event-loop lag of this thread (a LagMeter shared by its sandboxes): added to
+   *  deadlines, slices and the watchdog, up to limits.maxLagMs. Default: none. */
+  lag?: LagSource;
 }
 
-const OPTION_KEYS = ['app', 'side', 'session', 'limits', 'clock', 'now', 'storage', 'device', 'ui', 'services', 'onFault'];
+const OPTION_KEYS = ['app', 'side', 'session', 'limits', 'clock', 'now', 'storage', 'device', 'ui', 'services', 'onFault', 'lag'];
 
 export interface LoadOptions {
   /** Where weft.send / weft.request go; a runtime Channel bound to this module's address. */
@@ -66,12 +70,19 @@ export class AppSandbox implements AppCore {
   #modules = new Map<string, ModuleSandbox>();
   #zombies: QuickJSContext[] = [];
   #deadline = Infinity;
+  #lag: LagSource | undefined;
+  /** When the module operation now running began, and the lag granted to it (its slice). */
+  #eventStart = 0;
+  #eventLag = 0;
   #abort: (() => boolean) | undefined;
   #interrupted = false;
   #depth = 0;
   #pumping = false;
+  /** Module operations on the stack: the runtime is freed only when none is (their handles first). */
+  #ops = 0;
   #destroyed = false;
-  #stats = { faults: 0, interruptedJobs: 0, jobs: 0 };
+  #freed = false;
+  #stats = { faults: 0, interruptedJobs: 0, jobs: 0, storms: 0, engineFailures: 0, slices: 0, lagMs: 0 };
 
   constructor(engine: Engine, options: AppSandboxOptions) {
     rejectUnknown('AppSandbox', options, OPTION_KEYS);
@@ -94,8 +105,9 @@ export class AppSandbox implements AppCore {
     this.ui = options.ui;
     this.services = options.services === undefined ? undefined : Object.freeze({ ...options.services });
     this.#onFault = options.onFault;
+    this.#lag = options.lag;
     this.#engine = engine;
-    this.#rt = engine.newRuntime();
+    this.#rt = engine.newRuntime(); // a broken engine refuses with SandboxError 'engine'
     this.#rt.setMemoryLimit(this.limits.memoryBytes);
     this.#rt.setMaxStackSize(this.limits.stackBytes);
     // The deadline interrupt [sandbox]: polled by the engine while guest code runs.
@@ -155,15 +167,68 @@ export class AppSandbox implements AppCore {
     for (const m of this.modules()) m.key(key);
   }
 
-  /** Destroy every module, then the runtime. Idempotent. */
+  /** Destroy every module, then the runtime (once no module operation is on the stack: a
+   *  runtime freed under a live handle aborts QuickJS). Idempotent. */
   destroy(): void {
     if (this.#destroyed) return;
-    for (const m of this.modules()) m.destroy();
     this.#destroyed = true;
-    for (const ctx of this.#zombies) ctx.dispose();
-    this.#zombies = [];
-    this.#rt.removeInterruptHandler();
-    this.#rt.dispose();
+    this.#holding(() => this.modules().forEach((m) => m.destroy())); // freed after the last module let go
+  }
+
+  /** Run `fn` as one module operation: the runtime is not freed before it ends. */
+  #holding(fn: () => void): void {
+    this.enter();
+    try {
+      fn();
+    } finally {
+      this.leave();
+    }
+  }
+
+  /** @internal A module operation begins (it may hold handles until it ends). */
+  enter(): void {
+    if (this.#ops++ === 0) this.#beginEvent();
+  }
+
+  #beginEvent(): void {
+    this.#eventStart = this.#now();
+    const lag = this.#lag?.value() ?? 0;
+    this.#eventLag = Number.isFinite(lag) ? Math.min(Math.max(0, lag), this.limits.maxLagMs) : 0;
+    this.#stats.lagMs = Math.round(this.#eventLag);
+  }
+
+  /** @internal A module operation ended: a runtime destroyed meanwhile is freed now. */
+  leave(): void {
+    this.#ops--;
+    if (this.#ops > 0 || this.#depth > 0) return;
+    if (this.#destroyed) this.#free();
+    else this.#reap();
+  }
+
+  /** The engine the app's runtime lives in (its owner renews it when broken). */
+  get engine(): Engine {
+    return this.#engine;
+  }
+
+  #free(): void {
+    if (this.#freed) return;
+    this.#freed = true;
+    try {
+      for (const ctx of this.#zombies) if (ctx.alive) ctx.dispose();
+      this.#zombies = [];
+      this.#rt.removeInterruptHandler();
+      this.#rt.dispose();
+    } catch (e) {
+      // QuickJS aborted (an internal assertion): the instance is unusable. Its owner renews it.
+      this.#zombies = [];
+      this.#engine.fail(e instanceof Error ? e.message : String(e));
+      this.#stats.engineFailures++;
+      try {
+        this.#onFault?.(new SandboxError('engine', this.app, 'the QuickJS instance failed; it is rebuilt and the app restarts', { cause: e }));
+      } catch {
+        /* a faulty observer must not take the sandbox down */
+      }
+    }
   }
 
   /** Handles and contexts still alive; 0 after destroy() (tests assert it). */
@@ -186,7 +251,7 @@ export class AppSandbox implements AppCore {
     }
   }
 
-  stats(): { faults: number; interruptedJobs: number; jobs: number; modules: number; zombies: number } {
+  stats(): { faults: number; interruptedJobs: number; jobs: number; storms: number; engineFailures: number; slices: number; lagMs: number; modules: number; zombies: number } {
     return { ...this.#stats, modules: this.#modules.size, zombies: this.#zombies.length };
   }
 
@@ -208,14 +273,23 @@ export class AppSandbox implements AppCore {
 
   runEntry<T>(deadlineMs: number, fn: () => T, abort?: () => boolean): EntryRun<T> {
     if (this.#depth > 0) throw new SandboxError('state', this.app, 're-entrant call into guest code from a host callback');
+    if (this.#ops === 0) this.#beginEvent();
     this.#depth++;
     const start = this.#now();
-    this.#deadline = start + deadlineMs;
+    // [sandbox] the entry's own deadline, or what is left of the event's CPU slice; both
+    // stretched by the measured lag, so a slow device does not stop healthy code.
+    const own = start + deadlineMs;
+    const slice = this.#eventStart + this.limits.sliceMs;
+    const sliced = slice < own;
+    this.#deadline = Math.min(own, slice) + this.#eventLag;
     this.#abort = abort;
     this.#interrupted = false;
     try {
       const value = fn();
-      return { value, elapsed: this.#now() - start, interrupted: this.#interrupted };
+      const elapsed = this.#now() - start;
+      this.#lag?.busy(elapsed);
+      if (this.#interrupted && sliced) this.#stats.slices++;
+      return { value, elapsed, interrupted: this.#interrupted, sliced: sliced && this.#interrupted, lagMs: this.#eventLag };
     } finally {
       this.#deadline = Infinity;
       this.#abort = undefined;
@@ -228,12 +302,19 @@ export class AppSandbox implements AppCore {
     this.#pumping = true;
     let n = 0;
     const max = this.limits.maxJobs;
+    let storm: string | undefined;
     try {
       while (n < max && this.#rt.hasPendingJob()) {
         n++;
         // One job per deadline: an interrupted job must not cut short the job after it.
         const run = this.runEntry(this.limits.deadlineMs, () => this.#rt.executePendingJobs(1), origin?.stopping);
         const r = run.value;
+        if (run.sliced && this.#rt.hasPendingJob()) {
+          // The event's slice is spent and jobs keep coming: a storm, whatever their number.
+          r.error?.dispose();
+          storm = `${n} promise jobs in one event used up its ${this.limits.sliceMs} ms CPU slice with more queued`;
+          break;
+        }
         if (r.error) {
           const thrown = describeThrown(r.error.context, r.error);
           r.error.dispose();
@@ -243,26 +324,29 @@ export class AppSandbox implements AppCore {
           // The engine turns an interrupt inside a promise job into a rejection; the queue was
           // empty before origin's entry, so the job was origin's.
           this.#stats.interruptedJobs++;
-          origin?.record('deadline', `a promise job ran past its ${this.limits.deadlineMs} ms deadline`);
+          origin?.record('deadline', run.sliced ? `promise jobs used up the event's ${this.limits.sliceMs} ms CPU slice` : `a promise job ran past its ${this.limits.deadlineMs} ms deadline`);
         }
       }
       this.#stats.jobs += n;
     } finally {
       this.#pumping = false;
     }
-    if (n >= max && this.#rt.hasPendingJob()) return this.#storm(origin, max);
+    if (n >= max && this.#rt.hasPendingJob()) storm = `more than ${max} promise jobs in one event`;
+    if (storm !== undefined) return this.#storm(origin, storm);
     for (const m of this.#modules.values()) m.afterPump();
     this.#reap();
   }
 
   /** Jobs that never drain cannot be stopped per module (they are queued in the shared runtime
-   *  and call no host function), so the app runtime stops; the host and other apps go on. */
-  #storm(origin: JobOrigin | undefined, max: number): void {
-    const detail = `more than ${max} promise jobs in one event (a microtask storm); the app runtime is stopped`;
-    origin?.record('deadline', detail);
+   *  and call no host function), so the app runtime stops; the host and other apps go on. The
+   *  runtime itself is freed when the operation that pumped has let go of its handles. */
+  #storm(origin: JobOrigin | undefined, what: string): void {
+    this.#stats.storms++;
+    const detail = `${what} (a microtask storm); the app runtime is stopped`;
+    origin?.record('storm', detail);
     const cause = new SandboxError('state', this.app, `stopped with the app runtime: ${origin?.name ?? 'a module'} caused ${detail}`);
-    for (const m of this.modules()) m.abort(cause);
-    this.destroy();
+    this.#destroyed = true; // no more pumps or loads while the modules go
+    this.#holding(() => this.modules().forEach((m) => m.abort(cause)));
   }
 
   retire(module: Retiring, err: SandboxError | undefined): void {
@@ -281,7 +365,8 @@ export class AppSandbox implements AppCore {
   }
 
   #reap(): void {
-    if (this.#depth > 0 || this.#zombies.length === 0 || this.#destroyed) return;
+    // A context is disposed only once no module operation holds handles of it.
+    if (this.#depth > 0 || this.#ops > 0 || this.#zombies.length === 0 || this.#destroyed) return;
     if (this.#rt.hasPendingJob()) {
       this.pump(undefined);
       if (this.#destroyed || this.#rt.hasPendingJob()) return;

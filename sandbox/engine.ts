@@ -1,14 +1,16 @@
 // The QuickJS engine: one WebAssembly instance with a hard memory cap, loaded by a composition
 // root and passed to the AppSandboxes that share it (no singleton here). Only this file picks a
 // quickjs-emscripten build variant: release-sync in production, debug-sync for leak tests.
+// WebAssembly memory never shrinks: renew() swaps in a fresh instance so the old one's pages go.
 
 import { DEBUG_SYNC, newQuickJSWASMModuleFromVariant, newVariant, RELEASE_SYNC, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten';
 import { ArgumentError, rejectUnknown } from '../runtime/index.ts';
+import { SandboxError } from './errors.ts';
 
 export interface Engine {
   /** `release`: the production build. `debug`: assertions + leak sanitizer, slow; for tests. */
   readonly variant: 'release' | 'debug';
-  /** The raw quickjs-emscripten module, for benchmarks that compare against it. */
+  /** The raw quickjs-emscripten module (the current instance), for benchmarks. */
   readonly quickjs: QuickJSWASMModule;
   /** The hard cap of the instance's WebAssembly memory, bytes: no guest of any app sharing this
    *  engine can take more from the host process. */
@@ -19,6 +21,21 @@ export interface Engine {
   newRuntime(): QuickJSRuntime;
   /** Runtimes made by newRuntime() that are still alive. */
   liveRuntimes(): number;
+  /** Bytes of WebAssembly memory the current instance holds (the engine's own accounting;
+   *  it only grows until renew()). */
+  memoryBytes(): number;
+  /** Why the instance is unusable (QuickJS aborted: every call into it would throw), if it is. */
+  readonly broken: string | undefined;
+  /** Mark the instance unusable after a QuickJS abort; newRuntime() refuses until renew(). */
+  fail(reason: string): void;
+  /**
+   * Replace the WebAssembly instance with a fresh one (16 MiB): the old instance's memory goes
+   * back to the host once it is collected. Only when no runtime made here is alive, or the
+   * instance is broken (its runtimes are lost with it). Counted in `renewals`.
+   */
+  renew(): Promise<void>;
+  /** Instances swapped in by renew() so far. */
+  readonly renewals: number;
   /**
    * Throws when a runtime made here is still alive, or (debug build) the leak sanitizer finds
    * un-freed wasm memory. The debug build also aborts when a runtime is disposed with objects
@@ -61,26 +78,55 @@ export async function loadEngine(options: EngineOptions = {}): Promise<Engine> {
     throw new ArgumentError(`loadEngine: maxMemoryBytes must be an integer in ${MIN_MEMORY}..${2 ** 31} (this QuickJS build starts at 16 MiB)`, 'maxMemoryBytes');
   }
   const pages = Math.ceil(max / PAGE);
-  const memory = new Wasm.Memory({ initial: MIN_MEMORY / PAGE, maximum: pages });
   const base = variant === 'release' ? RELEASE_SYNC : DEBUG_SYNC;
-  const loaded = await newQuickJSWASMModuleFromVariant(newVariant(base, { wasmMemory: memory as never }));
+  const instantiate = async (): Promise<{ loaded: QuickJSWASMModule; memory: WasmMemory }> => {
+    const memory = new Wasm.Memory({ initial: MIN_MEMORY / PAGE, maximum: pages });
+    return { memory, loaded: await newQuickJSWASMModuleFromVariant(newVariant(base, { wasmMemory: memory as never })) };
+  };
+  let { loaded, memory } = await instantiate();
   const maxMemoryBytes = pages * PAGE;
   // Growth happens in steps, and an allocation fails when it does not fit the rest: "nearly".
   const exhausted = (): boolean => memory.buffer.byteLength >= maxMemoryBytes - maxMemoryBytes / 16;
-  const runtimes = new Set<QuickJSRuntime>();
+  let runtimes = new Set<QuickJSRuntime>();
+  let broken: string | undefined;
+  let renewals = 0;
   const liveRuntimes = (): number => [...runtimes].filter((r) => r.alive).length;
   return {
     variant,
-    quickjs: loaded,
+    get quickjs() {
+      return loaded;
+    },
     maxMemoryBytes,
     exhausted,
     newRuntime: () => {
+      if (broken !== undefined) throw new SandboxError('engine', 'engine', `the QuickJS instance failed (${broken}); it must be renewed first`);
       for (const r of runtimes) if (!r.alive) runtimes.delete(r);
       const rt = loaded.newRuntime();
       runtimes.add(rt);
       return rt;
     },
-    liveRuntimes,
+    liveRuntimes: () => (broken === undefined ? liveRuntimes() : 0),
+    memoryBytes: () => memory.buffer.byteLength,
+    get broken() {
+      return broken;
+    },
+    fail: (reason) => {
+      broken ??= reason.slice(0, 200);
+    },
+    renew: async () => {
+      const refuse = (): SandboxError => new SandboxError('state', 'engine', `renew() with ${liveRuntimes()} runtime(s) still alive`);
+      if (broken === undefined && liveRuntimes() > 0) throw refuse();
+      const fresh = await instantiate();
+      // A runtime made on the old instance while the new one loaded keeps it.
+      if (broken === undefined && liveRuntimes() > 0) throw refuse();
+      ({ loaded, memory } = fresh);
+      runtimes = new Set();
+      broken = undefined;
+      renewals++;
+    },
+    get renewals() {
+      return renewals;
+    },
     assertNoLeaks: () => {
       const live = liveRuntimes();
       if (live > 0) throw new Error(`${live} QuickJS runtime(s) still alive`);

@@ -11,6 +11,8 @@ export const FATAL_FAULTS = [
   'stack', // the stack-size limit was hit (deep recursion)
   'too-large', // a value handed to the host, or a string, is over its limit
   'host-call-budget', // too many host calls in one event
+  'storm', // more promise jobs in one event than the limit (a microtask storm): the app runtime is stopped
+  'engine', // the QuickJS instance itself failed (an internal assertion); it is rebuilt, its runtimes are lost
   'exception', // the guest threw (an Error or any other value) and did not catch it
   'invalid-module', // the module text does not evaluate (syntax, imports, top-level await left pending)
 ] as const;

@@ -67,12 +67,13 @@ export function evalModule(t: GuestTarget, source: string, file: string, deadlin
  *  call). A limit the guest hit (memory, stack, size) is named even then. */
 export function judge(t: GuestTarget, what: string, deadlineMs: number, run: EntryRun<unknown>, thrown: Thrown | undefined): void {
   const grace = t.app.limits.watchdogGraceMs;
-  const held = run.elapsed > deadlineMs + grace ? `held the host for ${Math.round(run.elapsed)} ms (deadline ${deadlineMs} ms + ${grace} ms grace)` : undefined;
+  const lag = run.lagMs > 0 ? ` + ${Math.round(run.lagMs)} ms measured lag` : '';
+  const held = run.elapsed > deadlineMs + grace + run.lagMs ? `held the host for ${Math.round(run.elapsed)} ms (deadline ${deadlineMs} ms + ${grace} ms grace${lag})` : undefined;
   const fault = thrown === undefined ? undefined : run.interrupted ? 'deadline' : thrown.undescribable && t.app.exhausted() ? 'memory' : classify(thrown);
   if (held !== undefined && (fault === undefined || fault === 'deadline' || fault === 'exception')) {
     t.record('watchdog', `${what} ${held}`);
   } else if (fault === 'deadline') {
-    t.record('deadline', `${what} ran past its ${deadlineMs} ms deadline`);
+    t.record('deadline', run.sliced ? `${what} used up its event's ${t.app.limits.sliceMs} ms CPU slice` : `${what} ran past its ${deadlineMs} ms deadline`);
   } else if (fault !== undefined && thrown !== undefined) {
     t.record(fault, `${what}: ${thrown.text}${held === undefined ? '' : ` (and ${held})`}`);
   }

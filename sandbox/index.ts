@@ -16,3 +16,7 @@ export { AppStorage, MemoryStore } from './storage.ts';
 export type { KeyValueStore } from './storage.ts';
 export { channelHandlers } from './link.ts';
 export type { MessageLink, ServiceHandler, EnvelopeSink } from './link.ts';
+export { AppEngines } from './engines.ts';
+export type { AppEnginesOptions, AppEnginesStats } from './engines.ts';
+export { LagMeter } from './lag.ts';
+export type { LagSource, LagMeterOptions } from './lag.ts';

@@ -10,6 +10,13 @@ export interface SandboxLimits {
   stackBytes: number;
   /** Deadline for one dispatched event (handler, timer, settled promise), ms. */
   deadlineMs: number;
+  /** CPU slice of one dispatched event, ms: its entry and every promise job it causes together.
+   *  A spinning module holds a thread shared with other apps for at most this (plus lag).
+   *  Unless given, the largest of 1000, deadlineMs and startDeadlineMs. */
+  sliceMs: number;
+  /** Most measured event-loop lag added to deadlines, slices and the watchdog, ms: a loaded
+   *  device gets this much more time before healthy code is stopped [issue 13.3]. */
+  maxLagMs: number;
   /** Deadline for evaluating a module's top-level code and restore(), ms. */
   startDeadlineMs: number;
   /** Grace past an entry's deadline, ms. An entry that ran longer than deadline + grace is
@@ -41,6 +48,8 @@ export const DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
   memoryBytes: 8 * 1024 * 1024,
   stackBytes: 256 * 1024,
   deadlineMs: 100,
+  sliceMs: 1000,
+  maxLagMs: 2000,
   startDeadlineMs: 1000,
   watchdogGraceMs: 250,
   maxHostCalls: 10_000,
@@ -61,6 +70,7 @@ export function resolveLimits(where: string, input: Partial<SandboxLimits> | und
   if (input === undefined) return DEFAULT_LIMITS;
   rejectUnknown(`${where}: limits`, input, KEYS);
   const out = { ...DEFAULT_LIMITS, ...input };
+  if (input.sliceMs === undefined) out.sliceMs = Math.max(DEFAULT_LIMITS.sliceMs, out.deadlineMs, out.startDeadlineMs);
   for (const k of KEYS as (keyof SandboxLimits)[]) {
     const v = out[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ArgumentError(`${where}: limits.${k} must be a positive integer, got ${String(v)}`, k);

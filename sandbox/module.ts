@@ -5,7 +5,7 @@
 import type { QuickJSContext, QuickJSHandle } from 'quickjs-emscripten';
 import { type Address, fail, ok, type Result } from '../runtime/index.ts';
 import type { ModuleEntry, VerifiedModule } from '../runtime/app/index.ts';
-import type { AppCore } from './app-core.ts';
+import type { AppCore, ModuleStats } from './app-core.ts';
 import { SandboxError, type SandboxFault } from './errors.ts';
 import { callGuest, evalModule, type GuestTarget, promiseState, readResult } from './guest-call.ts';
 import { installWeft } from './host-api.ts';
@@ -15,22 +15,12 @@ import { ModuleHost, type HostOwner } from './module-host.ts';
 import { PromiseWatch, type Settle } from './watch.ts';
 
 export type ModuleState = 'loaded' | 'started' | 'paused' | 'destroyed';
+export type { ModuleStats } from './app-core.ts';
 
 const OK: Result<void, SandboxError> = Object.freeze(ok(undefined));
 
 type Queued = { kind: 'message'; body: unknown; from: Address } | { kind: 'request'; body: unknown; from: Address; done: Settle };
 
-export interface ModuleStats {
-  events: number;
-  hostCalls: number;
-  sendFailures: number;
-  queued: number;
-  dropped: number;
-  timers: number;
-  pendingRequests: number;
-  watching: number;
-  liveHandles: number;
-}
 
 export class ModuleSandbox {
   readonly name: string;
@@ -72,11 +62,12 @@ export class ModuleSandbox {
       ledger: this.#ledger,
       record: (fault, detail) => this.#record(fault, detail),
       stopping: () => this.#state === 'destroyed' || this.#fault !== undefined,
-      onTimer: (id) => this.#fire(id),
-      onSettled: () => {
-        this.#app.pump(this.#target);
-        this.#outcome();
-      },
+      onTimer: (id) => this.#op(() => this.#fire(id)),
+      onSettled: () =>
+        this.#op(() => {
+          this.#app.pump(this.#target);
+          this.#outcome();
+        }),
     };
     this.#host = new ModuleHost(this.#target, link);
     this.#watch = new PromiseWatch(this.#target, this.#ledger, this.#where);
@@ -113,6 +104,10 @@ export class ModuleSandbox {
 
   /** @internal Evaluate the verified module text (top-level code runs here, state `loaded`). */
   evaluate(source: string): Result<void, SandboxError> {
+    return this.#op(() => this.#evaluate(source));
+  }
+
+  #evaluate(source: string): Result<void, SandboxError> {
     this.#host.beginEvent();
     const h = evalModule(this.#target, source, `${this.#app.app}/${this.entry.file}`, this.#app.limits.startDeadlineMs);
     if (h !== undefined) {
@@ -132,6 +127,10 @@ export class ModuleSandbox {
 
   /** loaded -> started: runs the `start` handler, then what was queued. */
   start(): Result<void, SandboxError> {
+    return this.#op(() => this.#start());
+  }
+
+  #start(): Result<void, SandboxError> {
     if (this.#state !== 'loaded') return fail(this.#refuse('state', `start() needs state loaded, not ${this.#state}`));
     this.#state = 'started';
     this.#emit('start', [], 'start handler');
@@ -141,6 +140,10 @@ export class ModuleSandbox {
 
   /** started -> paused: runs the `pause` handler; later events queue and timers hold. */
   pause(): Result<void, SandboxError> {
+    return this.#op(() => this.#pause());
+  }
+
+  #pause(): Result<void, SandboxError> {
     if (this.#state !== 'started') return fail(this.#refuse('state', `pause() needs state started, not ${this.#state}`));
     this.#emit('pause', [], 'pause handler');
     if (this.#state === 'started') this.#state = 'paused';
@@ -149,6 +152,10 @@ export class ModuleSandbox {
 
   /** paused -> started: runs the `resume` handler, fires held timers, delivers the queue. */
   resume(): Result<void, SandboxError> {
+    return this.#op(() => this.#resume());
+  }
+
+  #resume(): Result<void, SandboxError> {
     if (this.#state !== 'paused') return fail(this.#refuse('state', `resume() needs state paused, not ${this.#state}`));
     this.#state = 'started';
     this.#emit('resume', [], 'resume handler');
@@ -158,13 +165,17 @@ export class ModuleSandbox {
 
   /** Any state -> destroyed: queued requests fail, every handle is disposed. Idempotent. */
   destroy(): void {
-    this.#stop(undefined);
+    this.#op(() => this.#stop(undefined));
   }
 
   // ---- events in ------------------------------------------------------------------------
 
   /** A `msg` for this module, to its `message` handler (queued while loaded or paused). */
   deliver(body: unknown, from: Address): Result<void, SandboxError> {
+    return this.#op(() => this.#deliver(body, from));
+  }
+
+  #deliver(body: unknown, from: Address): Result<void, SandboxError> {
     if (this.#state === 'destroyed') return fail(this.#refuse('state', 'the module is destroyed'));
     if (this.#state !== 'started') return this.#enqueue({ kind: 'message', body, from });
     this.#emit('message', [body, from], 'message handler');
@@ -176,7 +187,7 @@ export class ModuleSandbox {
     return new Promise((resolve, reject) => {
       const done: Settle = { resolve, reject };
       if (this.#state === 'destroyed') return reject(this.#refuse('state', 'the module is destroyed'));
-      if (this.#state === 'started') return this.#serveNow(body, from, done);
+      if (this.#state === 'started') return this.#op(() => this.#serveNow(body, from, done));
       const q = this.#enqueue({ kind: 'request', body, from, done });
       if (!q.ok) reject(q.error);
     });
@@ -185,14 +196,20 @@ export class ModuleSandbox {
   /** A remote-control key; only modules that declare `ui` get keys, and only while started. */
   key(name: string): void {
     if (this.#state !== 'started' || !this.entry.uses.includes('ui')) return;
-    this.#emit('key', [name], 'key handler');
-    this.#outcome();
+    this.#op(() => {
+      this.#emit('key', [name], 'key handler');
+      this.#outcome();
+    });
   }
 
   // ---- mutable state [c4, c18] ----------------------------------------------------------
 
   /** Call the exported snapshot() and encode its value as CBOR for the move. */
   snapshot(): Result<Uint8Array, SandboxError> {
+    return this.#op(() => this.#snapshot());
+  }
+
+  #snapshot(): Result<Uint8Array, SandboxError> {
     if (this.#state === 'destroyed') return fail(this.#refuse('state', 'the module is destroyed'));
     const fn = this.#export('snapshot');
     if (fn === undefined) return fail(this.#refuse('no-handler', 'the module exports no snapshot()'));
@@ -217,6 +234,10 @@ export class ModuleSandbox {
 
   /** Decode CBOR state and pass it to the exported restore(state); only while loaded. */
   restore(bytes: Uint8Array): Result<void, SandboxError> {
+    return this.#op(() => this.#restore(bytes));
+  }
+
+  #restore(bytes: Uint8Array): Result<void, SandboxError> {
     if (this.#state !== 'loaded') return fail(this.#refuse('state', `restore() needs state loaded, not ${this.#state}`));
     let state: unknown;
     try {
@@ -331,6 +352,16 @@ export class ModuleSandbox {
       const q = this.#queue.shift() as Queued;
       if (q.kind === 'message') this.#emit('message', [q.body, q.from], 'message handler');
       else this.#serveNow(q.body, q.from, q.done);
+    }
+  }
+
+  /** Every way into the module holds the app runtime until its handles are let go. */
+  #op<T>(fn: () => T): T {
+    this.#app.enter();
+    try {
+      return fn();
+    } finally {
+      this.#app.leave();
     }
   }
 

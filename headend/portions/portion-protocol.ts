@@ -89,7 +89,25 @@ export type FromWorker =
   | { t: 'snapshot'; rid: number; states?: Record<string, Uint8Array>; error?: string }
   | { t: 'stopped'; rid: number }
   | { t: 'fault'; iid: string; module: string; error: string }
-  | { t: 'load'; busyMs: number; served: number; inflight: number; waits?: ModuleWaits[] };
+  | { t: 'load'; busyMs: number; served: number; inflight: number; waits?: ModuleWaits[]; sandbox?: SandboxLoad };
+
+/** A worker's sandbox figures in its load reports: the fair queue (shed envelopes), the app
+ *  engines (WebAssembly bytes held), measured lag and events cut at their CPU slice. */
+export interface SandboxLoad {
+  queued: number;
+  served: number;
+  shed: number;
+  waiting: number;
+  apps: number;
+  engines: number;
+  loaded: number;
+  discarded: number;
+  retired: number;
+  refused: number;
+  engineBytes: number;
+  lagMs: number;
+  slices: number;
+}
 
 /** Module name of the node's service host: `weft://headend/<node>/services`. */
 export const SERVICES_NAME = 'services';

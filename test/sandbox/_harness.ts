@@ -67,6 +67,7 @@ export class Apps {
     for (const a of this.#made) {
       a.destroy();
       t.is(a.liveHandles(), 0, `${a.app}: live handles after destroy`);
+      t.is(a.engine.broken, undefined, `${a.app}: QuickJS aborted`);
     }
   }
 }

@@ -251,7 +251,7 @@ test('a microtask storm stops its app runtime; the host and other apps keep runn
   stranger.value.start();
   const r = storm.value.deliver({}, from);
   t.false(r.ok);
-  t.is(!r.ok && r.error.fault, 'deadline');
+  t.is(!r.ok && r.error.fault, 'storm');
   t.regex(!r.ok ? r.error.message : '', /microtask storm/);
   t.true(app.destroyed);
   t.is(sibling.value.state, 'destroyed');

@@ -1,0 +1,115 @@
+// A real portion worker thread (headend/portions/portion-worker.ts) driven through its port
+// protocol, with apps signed by a throwaway key: the head-end's sandbox as an attacker meets it.
+// Waits on messages, never on time.
+
+import { encodeManifest, generateSigningKey, type ModuleEntry, sha256Hex, signManifest, trustedKey, trustedKeyToJson, utf8 } from '../../runtime/app/index.ts';
+import type { Envelope } from '../../runtime/index.ts';
+import type { FromWorker, PortionSpec } from '../../headend/portions/portion-protocol.ts';
+import { type PooledWorker, WorkerPool } from '../../headend/portions/worker-pool.ts';
+
+const ENTRY = new URL('../../headend/portions/portion-worker.ts', import.meta.url);
+
+export type AppSpec = Omit<PortionSpec, 'iid' | 'session'>;
+
+/** A signed app of server modules, ready to start as portions. */
+export async function serverApp(app: string, modules: Record<string, string>): Promise<AppSpec> {
+  const { key } = await generateSigningKey();
+  const sources: Record<string, Uint8Array> = {};
+  const entries: ModuleEntry[] = [];
+  for (const [name, src] of Object.entries(modules)) {
+    const b = utf8(src);
+    sources[name] = b;
+    entries.push({ name, kind: 'server', tier: 'boot', file: `${name}.js`, sha256: await sha256Hex(b), size: b.length, uses: [], needs: {} });
+  }
+  const manifest = encodeManifest({ app, version: '1.0.0', modules: entries });
+  return {
+    node: 'n1',
+    app,
+    modules: Object.keys(modules),
+    manifest,
+    signature: await signManifest(manifest, key),
+    sources,
+    trusted: [trustedKeyToJson(await trustedKey(key.publicKey))],
+    services: [],
+    deadlineMs: 1000, // the node's default (docs/DECISIONS.md D7)
+  };
+}
+
+export class WorkerUnderTest {
+  readonly seen: FromWorker[] = [];
+  #pool: WorkerPool;
+  #w: PooledWorker;
+  #waiters = new Set<() => void>();
+  #id = 1;
+
+  private constructor(pool: WorkerPool, w: PooledWorker) {
+    this.#pool = pool;
+    this.#w = w;
+    w.onMessage((m) => {
+      this.seen.push(m as FromWorker);
+      for (const f of [...this.#waiters]) f();
+    });
+  }
+
+  /** `data`: the worker's tuning (engineMemoryBytes, and for benches sliceMs and schedule). */
+  static async start(data: { engineMemoryBytes?: number; sliceMs?: number; schedule?: 'fair' | 'fifo' } = {}): Promise<WorkerUnderTest> {
+    const pool = new WorkerPool({ entry: ENTRY, spare: 0, max: 1, data: { engineMemoryBytes: 64 << 20, ...data } });
+    // The pool unrefs its threads: hold the test's event loop open until close().
+    const keepAlive = setInterval(() => {}, 60_000);
+    const w = new WorkerUnderTest(pool, await pool.acquire());
+    w.#keepAlive = keepAlive;
+    return w;
+  }
+
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
+
+  /** Resolve with the first message (from now on, or already seen after `from`) matching. */
+  next<T extends FromWorker>(pred: (m: FromWorker) => m is T, from = 0): Promise<T> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        const hit = this.seen.slice(from).find(pred);
+        if (hit === undefined) return;
+        this.#waiters.delete(check);
+        resolve(hit);
+      };
+      this.#waiters.add(check);
+      check();
+    });
+  }
+
+  async startPortion(spec: AppSpec, session: string): Promise<FromWorker & { t: 'started' }> {
+    const iid = `${spec.app}.${session}`;
+    const from = this.seen.length;
+    this.#w.post({ t: 'start', spec: { ...spec, iid, session } });
+    return this.next((m): m is FromWorker & { t: 'started' } => m.t === 'started' && m.iid === iid, from);
+  }
+
+  /** Post a request envelope to a module of an instance; returns its message id. */
+  request(app: string, session: string, module: string, body: unknown): number {
+    const id = this.#id++;
+    const env: Envelope = { v: 1, kind: 'req', id, src: { queue: 'tester' }, dst: { vaddr: `weft://${app}/${session}/${module}` }, deadline: Date.now() + 60_000, body };
+    this.#w.post({ t: 'env', iid: `${app}.${session}`, module, env, at: performance.timeOrigin + performance.now() });
+    return id;
+  }
+
+  /** The answer (rep or err) to request `id`. */
+  answer(id: number): Promise<Envelope> {
+    return this.next((m): m is FromWorker & { t: 'out' } => m.t === 'out' && m.env.corr === id && (m.env.kind === 'rep' || m.env.kind === 'err')).then((m) => m.env);
+  }
+
+  async stopPortion(app: string, session: string): Promise<void> {
+    const rid = this.#id++;
+    this.#w.post({ t: 'stop', rid, iid: `${app}.${session}` });
+    await this.next((m): m is FromWorker & { t: 'stopped' } => m.t === 'stopped' && m.rid === rid);
+  }
+
+  /** The next load report posted after now (every 500 ms). */
+  load(): Promise<FromWorker & { t: 'load' }> {
+    return this.next((m): m is FromWorker & { t: 'load' } => m.t === 'load', this.seen.length);
+  }
+
+  close(): Promise<void> {
+    clearInterval(this.#keepAlive);
+    return this.#pool.close();
+  }
+}
