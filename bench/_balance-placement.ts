@@ -1,4 +1,4 @@
-// bench/balance part (c), live placement against the simulator [c13-c16, c41, c43; DECISIONS D12]:
+// bench/balance part (c), live placement against the simulator [c13-c16, c41, c43; DECISIONS D16]:
 // three head-end nodes (in one process: real UDP, worker threads, one SQLite registry), every
 // session.open entering at n1, 300 sessions. n1's balancer records each (view, request) it saw;
 // - live_spread: max/min sessions hosted per node (equal capacities: 1 is perfect);

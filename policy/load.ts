@@ -1,7 +1,7 @@
 // The one definition of a node's load [c13, c16, c30]: the demand of the portions it hosts, in
 // capacity units (workers). The live sampler (headend/stats/statistics-sampler.ts) and the
 // simulator (sim/plant.ts) both report `nodeLoad(...)`, so the policy sees the same world in
-// both. Pure: no clock, no I/O. (docs/DECISIONS.md D12)
+// both. Pure: no clock, no I/O. (docs/DECISIONS.md D16)
 
 import { ArgumentError } from '../runtime/index.ts';
 

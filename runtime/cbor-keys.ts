@@ -1,5 +1,5 @@
 // The one rule for `__proto__` map keys in CBOR we encode or decode (envelopes and module state):
-// refused with a typed error that names the key path (docs/DECISIONS.md D11). cbor-x would
+// refused with a typed error that names the key path (docs/DECISIONS.md D15). cbor-x would
 // otherwise rename the key to `__proto_` on decode, silently changing the value. No I/O here.
 //
 // The common path costs a byte scan: only bytes that contain "__proto__" are decoded a second time

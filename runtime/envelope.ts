@@ -143,7 +143,7 @@ export class EnvelopeCodec {
     return env;
   }
 
-  // [D11] cbor-x renames a `__proto__` key to `__proto_`; refuse it instead, naming where it is.
+  // [D15] cbor-x renames a `__proto__` key to `__proto_`; refuse it instead, naming where it is.
   #protoKey(bytes: Uint8Array): string | undefined {
     if (!mayHoldProtoKey(bytes)) return undefined;
     const w = this.#maps.decode(bytes) as unknown[];

@@ -228,7 +228,7 @@ export function runPlant(sc: Scenario, policy: PolicyKind | PolicyFactory, optio
     const util = span > 0 ? ((area[i] as number) - (snapArea[i] as number)) / ((workers[i] as number) * span) : 0;
     snapArea[i] = area[i] as number;
     snapT[i] = now;
-    // [D12] the same definition of load as the live sampler: the demand of the hosted portions.
+    // [D16] the same definition of load as the live sampler: the demand of the hosted portions.
     const work: HostedWork[] = [];
     for (let a = 0; a < nA; a++) {
       work.push({ app: appNames[a] as string, kind: 'session', count: homeApp[i * nA + a] as number, cost: costNow(a, now), share: replicas === undefined ? 1 : replicas.ownShare(i, a) });

@@ -1,7 +1,7 @@
 // The simulator's placement bookkeeping on a given trace, without queues: sessions arrive (and
 // leave), nodes report at given times with the load the policy defines (nodeLoad), and each
 // arrival is placed by the policy on the latest reports. Used to replay a live run's trace and
-// compare placements with the live head-end's [c13, c16, D12]. Pure: no clock, no I/O.
+// compare placements with the live head-end's [c13, c16, D16]. Pure: no clock, no I/O.
 
 import { ArgumentError } from '../runtime/index.ts';
 import { nodeLoad, type HostedWork, type NodeReport, type PlacementPolicy } from '../policy/index.ts';

@@ -1,4 +1,4 @@
-// Which app's envelope a portion worker runs next [DECISIONS D11]: the app with work that used
+// Which app's envelope a portion worker runs next [DECISIONS D17]: the app with work that used
 // the least CPU lately, one envelope per turn, so a spinning or flooding app waits behind its
 // neighbours instead of in front of them. Per-app FIFO (per-session order is kept), bounded;
 // no timers or threads here: the worker runs one turn per event-loop turn.

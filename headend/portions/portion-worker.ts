@@ -36,7 +36,7 @@ const instances = new Map<string, Instance>();
 let busyMs = 0;
 let served = 0;
 
-// [DECISIONS D11] Neighbour isolation by a short CPU slice per event, not a thread per app: one event of
+// [DECISIONS D17] Neighbour isolation by a short CPU slice per event, not a thread per app: one event of
 // a module (its handler and every promise job it causes) holds this thread for at most
 // SLICE_MS plus the measured lag, and the next envelope run is the one of the app that used the
 // least CPU lately, so a spinning app's backlog waits behind its neighbours.

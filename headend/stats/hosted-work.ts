@@ -1,6 +1,6 @@
 // What a live node hosts, as the policy's HostedWork (policy/load.ts): the sessions whose portion
 // runs here, by app, and each shared portion or replica with its measured busy workers. The
-// sampler turns it into the node's load with nodeLoad, as the simulator does [c13, c16, D12].
+// sampler turns it into the node's load with nodeLoad, as the simulator does [c13, c16, D16].
 
 import type { HostedWork } from '../../policy/index.ts';
 

@@ -12,7 +12,7 @@ import type { NodeStats, PortionStats } from './statistics.ts';
 /** What the node knows that the process cannot measure. Omitted fields get the defaults noted. */
 export interface NodeLoad {
   workers: number;
-  /** What the node hosts: its load, per-app load and sessions are nodeLoad(work) [D12]. */
+  /** What the node hosts: its load, per-app load and sessions are nodeLoad(work) [D16]. */
   work: HostedWork[];
   portions: PortionStats[];
   /** Work units the node can carry. Default: max(1, workers). */

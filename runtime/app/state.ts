@@ -1,6 +1,6 @@
 // Mutable-module state on the move [c4, c18]: the value a module's snapshot() returned, carried
 // between box and head-end as CBOR (cbor-x) with a hard size limit. Decoding untrusted bytes
-// yields a DecodeError and nothing else. A `__proto__` key is refused both ways (docs/DECISIONS.md D11).
+// yields a DecodeError and nothing else. A `__proto__` key is refused both ways (docs/DECISIONS.md D15).
 
 import { Decoder, Encoder } from 'cbor-x';
 import { DecodeError, EncodeError } from '../errors.ts';

@@ -1,4 +1,4 @@
-// headend/stats/hosted-work.ts: what a live node hosts, in the policy's terms (DECISIONS D12).
+// headend/stats/hosted-work.ts: what a live node hosts, in the policy's terms (DECISIONS D16).
 import test from 'ava';
 import { nodeLoad } from '../../policy/index.ts';
 import { hostedWork } from '../../headend/stats/hosted-work.ts';

@@ -1,4 +1,4 @@
-// One definition of a node's load (issue 14 finding 1, D12): the live policy path (session
+// One definition of a node's load (issue 14 finding 1, D16): the live policy path (session
 // ingress -> portion.start on the chosen node -> its sampler -> the statistics aggregator -> the
 // balancer) and the simulator (sim/replay.ts) replay one trace and place every session alike.
 // Every session enters at n1, as in the probe that found n1 reporting all of them as its load.

@@ -1,4 +1,4 @@
-// policy/load.ts: the one definition of a node's load (DECISIONS D12).
+// policy/load.ts: the one definition of a node's load (DECISIONS D16).
 import test from 'ava';
 import { ArgumentError } from '../../runtime/index.ts';
 import { nodeLoad } from '../../policy/index.ts';

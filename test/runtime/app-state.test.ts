@@ -16,7 +16,7 @@ test('snapshot values round-trip', (t) => {
   );
 });
 
-// Found at random by the round trip above: cbor-x turned `__proto__` into `__proto_` (DECISIONS.md D11).
+// Found at random by the round trip above: cbor-x turned `__proto__` into `__proto_` (DECISIONS.md D15).
 test('a __proto__ key is refused both ways, naming its path; a __proto_ key round-trips', (t) => {
   const codec = new StateCodec();
   const v = JSON.parse('{"list":[{"__proto__":{"x":1}}]}') as unknown;

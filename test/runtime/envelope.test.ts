@@ -32,7 +32,7 @@ const address = fc.oneof(
   fc.record({ udp: fc.record({ host: fc.ipV4(), port: fc.integer({ min: 1, max: 65535 }) }) }),
   fc.record({ vaddr: fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/).map((a) => `weft://${a}/*/m`) }),
 );
-// A `__proto__` key is refused (DECISIONS.md D11; its own test below), so the round trip leaves it out.
+// A `__proto__` key is refused (DECISIONS.md D15; its own test below), so the round trip leaves it out.
 const body = fc.oneof(fc.constant(undefined), fc.jsonValue().filter((v) => !JSON.stringify(v).includes('"__proto__"')), fc.uint8Array({ maxLength: 64 }));
 const envelope: fc.Arbitrary<Envelope> = fc
   .record({
@@ -115,7 +115,7 @@ test('hostile structures: deep nesting, huge declared lengths, __proto__ keys', 
   t.is(({} as Record<string, unknown>).polluted, undefined);
 });
 
-// DECISIONS.md D11: one rule for envelopes and module state, never a silent rename to `__proto_`.
+// DECISIONS.md D15: one rule for envelopes and module state, never a silent rename to `__proto_`.
 test('a __proto__ key is refused both ways with its path named, however it is spelled on the wire', (t) => {
   const body = JSON.parse('{"a":[1,{"__proto__":{"x":1}}]}') as unknown;
   const e: Envelope = { v: 1, kind: 'msg', id: 1, src: { queue: 'a' }, dst: { queue: 'b' }, body };
