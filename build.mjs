@@ -128,7 +128,11 @@ export async function build(opts = {}) {
 // Bytes of JS, the wasm excluded. The issue started it at 250 KB; the packages alone (mqtt.js and
 // mqtt-packet, cbor-x, quickjs-emscripten) take about 173 KB and the Weft layers about 127 KB, so
 // the budget is what they need plus ~6% (docs/BOX.md, "Firmware"). Lower it as code shrinks.
-export const FIRMWARE_BUDGET = 320 * 1024;
+// Raised from 320 to 336 KB by the second wave's box safety (session liveness, the anti-rollback
+// floor, supervised modules, tuner retries, the shared carousel port: ~25 KB of Weft code); the
+// way back under 250 KB is a minimal MQTT client in place of mqtt.js + mqtt-packet (~90 KB),
+// issue 19 build 4.
+export const FIRMWARE_BUDGET = 336 * 1024;
 
 // Packages whose Node entry pulls in what a box never uses; each replaced by what it needs.
 const FIRMWARE_SHIMS = {
