@@ -104,7 +104,21 @@ export function headendCredentials(o: HeadendKeys): HeadendCredentials {
     if (o.nodeKey === o.boxKey) throw new ArgumentError('headendCredentials: nodeKey must not be the box master key', 'nodeKey');
   }
   const nodePassword = o.password ?? derivedNodeSecret(o.nodeKey as string, o.node);
-  return { store: derivedCredentials(o.boxKey, [{ id: o.node, password: nodePassword }]), nodePassword };
+  const boxes = derivedCredentials(o.boxKey, [{ id: o.node, password: nodePassword }]);
+  if (o.password !== undefined || o.nodeKey === undefined) return { store: boxes, nodePassword };
+  // With a node key, every node that holds it may join this broker (`weft headend node` beside an
+  // embedded head-end): a node proves HMAC(nodeKey, its id), which no box can derive.
+  const nodeKey = o.nodeKey;
+  const store: CredentialStore = {
+    verify(username, password) {
+      const claim = claimedIdentity(username);
+      if (claim?.role !== 'headend') return boxes.verify(username, password);
+      const want = Buffer.from(derivedNodeSecret(nodeKey, claim.id));
+      const given = Buffer.from(password ?? '');
+      return given.length === want.length && timingSafeEqual(want, given) ? claim : undefined;
+    },
+  };
+  return { store, nodePassword };
 }
 
 function digest(salt: Buffer, password: Uint8Array | string): Buffer {

@@ -120,3 +120,13 @@ test('mosquitto: a box cannot log in as a node or evict it', async (t) => {
     await m.stop();
   }
 });
+
+test('with a node key, any node holding it may join the embedded broker; a box-key secret never passes as a node', (t) => {
+  const boxKey = 'box-master-key-0123456789';
+  const nodeKey = 'node-key-abcdefghijklmnop';
+  const { store } = headendCredentials({ boxKey, nodeKey, node: 'node-1' });
+  t.like(store.verify('node-2@headend', derivedNodeSecret(nodeKey, 'node-2')), { role: 'headend', id: 'node-2' });
+  t.is(store.verify('node-2@headend', derivedBoxSecret(boxKey, 'node-2')), undefined);
+  t.is(store.verify('node-2@headend', derivedNodeSecret(nodeKey, 'node-3')), undefined);
+  t.like(store.verify('box-7', derivedBoxSecret(boxKey, 'box-7')), { role: 'box', id: 'box-7' });
+});
