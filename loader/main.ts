@@ -19,6 +19,7 @@ import type { BoxEvent } from './box-events.ts';
 import { mqttDialer } from './dialer-mqtt.ts';
 import { MemoryStorage } from './module-cache.ts';
 import { engineMemoryFor } from './options.ts';
+import { residentBytes } from './rss.ts';
 import { FolderStorage } from './storage-fs.ts';
 import { udpTuner } from './tuner-udp.ts';
 
@@ -137,7 +138,7 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGTERM', () => done(0));
   await box.start();
   const code = await finished;
-  if (a.exitOn !== undefined) print({ kind: 'exit', state: box.state, running: box.running(), rssMb: Math.round(process.memoryUsage().rss / 1e5) / 10 });
+  if (a.exitOn !== undefined) print({ kind: 'exit', state: box.state, running: box.running(), rssMb: Math.round(residentBytes() / 1e5) / 10 });
   await box.stop();
   return code;
 }
