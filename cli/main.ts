@@ -6,6 +6,7 @@ import { registerCarousel } from './carousel.ts';
 import { registerHeadend } from './headend.ts';
 import { registerBox } from './box.ts';
 import { registerFleet } from './fleet.ts';
+import { registerLab } from './lab.ts';
 
 const program = new Command();
 program
@@ -19,5 +20,6 @@ registerCarousel(program);
 registerHeadend(program);
 registerBox(program);
 registerFleet(program);
+registerLab(program);
 
 await program.parseAsync(process.argv);
