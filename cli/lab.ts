@@ -4,6 +4,35 @@
 import type { Command } from 'commander';
 import { PROFILES } from '../devices/index.ts';
 import { phasesTable, runArm64Lab } from '../devices/lab/arm64.ts';
+import { leftoverNamespaces } from '../devices/lab/netns.ts';
+import { Plant, plantTable } from '../devices/lab/plant.ts';
+
+interface PlantFlags {
+  boxes: string;
+  profile: string;
+  arm64?: boolean;
+  loss: string;
+  timeout: string;
+  install: boolean;
+}
+
+async function plant(f: PlantFlags): Promise<void> {
+  const left = await leftoverNamespaces();
+  if (left.length > 0) console.error(`weft lab: note: namespaces left by an earlier plant that was killed: ${left.join(', ')} (ip netns del <name>)`);
+  const p = new Plant({ boxes: Number(f.boxes), profile: f.profile, arm64: f.arm64 === true, lossPercent: Number(f.loss), install: f.install, stepTimeoutMs: Number(f.timeout) * 1000, log: (l) => console.error(l) });
+  const stop = (): void => p.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const r = await p.run();
+    console.log(plantTable(r));
+    for (const f of r.findings) console.log(`finding: ${f}`);
+    console.log(JSON.stringify({ plant: r.boxes, findings: r.findings }));
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
 
 interface Arm64Flags {
   runs: string;
@@ -36,4 +65,14 @@ export function registerLab(program: Command): void {
         console.log(phasesTable(r));
       }),
     );
+  lab
+    .command('plant')
+    .description('a head-end and N boxes in network namespaces on a bridge, the carousel on multicast 239.77.0.1; cuts and restores return paths and drops carousel datagrams with nft; prints detection and recovery times; removes all it made (also on Ctrl-C). Root; installs iproute2, nftables (Debian) when missing')
+    .option('--boxes <n>', 'boxes: 0 is cut after up, 1 boots cut, 2 boots with carousel loss, more are plain', '3')
+    .option('--profile <id>', 'device profile of the boxes', 'hd-dvr')
+    .option('--arm64', 'run the last box as arm64 under qemu-user (fetches what `lab arm64` does)')
+    .option('--loss <percent>', 'carousel loss on the lossy box', '20')
+    .option('--timeout <s>', 'longest wait for one step (a boot, a detection, a recovery)', '60')
+    .option('--no-install', 'do not apt-get install missing programs; fail and name them instead')
+    .action(async (f: PlantFlags) => oneLine(async () => plant(f)));
 }

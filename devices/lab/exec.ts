@@ -39,7 +39,7 @@ export interface LineChild {
   readonly lines: Line[];
   stderr(): string;
   /** Resolves with the first line (past or future) that matches; rejects on exit or after `timeoutMs`. */
-  waitFor(match: (o: Record<string, unknown>) => boolean, timeoutMs: number, what: string): Promise<Line>;
+  waitFor(match: (o: Record<string, unknown>, l: Line) => boolean, timeoutMs: number, what: string): Promise<Line>;
   /** Resolves with the exit code once the child has ended (null: killed by a signal). */
   exited: Promise<number | null>;
   stop(): Promise<number | null>;
@@ -51,7 +51,7 @@ const MAX_LINES = 20_000;
 export function spawnLines(cmd: string, args: readonly string[], o: { cwd?: string; env?: NodeJS.ProcessEnv; now: () => number; onLine?: (l: Line) => void }): LineChild {
   const child = spawn(cmd, args, { cwd: o.cwd, env: o.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Line[] = [];
-  const waiters = new Set<{ match: (x: Record<string, unknown>) => boolean; hit: (l: Line) => void }>();
+  const waiters = new Set<{ match: (x: Record<string, unknown>, l: Line) => boolean; hit: (l: Line) => void }>();
   let err = '';
   let buf = '';
   let exitCode: number | null | undefined;
@@ -73,7 +73,7 @@ export function spawnLines(cmd: string, args: readonly string[], o: { cwd?: stri
       const l = { atMs: o.now(), o: parsed as Record<string, unknown> };
       if (lines.length < MAX_LINES) lines.push(l);
       o.onLine?.(l);
-      for (const w of waiters) if (w.match(l.o)) w.hit(l);
+      for (const w of waiters) if (w.match(l.o, l)) w.hit(l);
     }
   });
   const exited = new Promise<number | null>((resolve) => {
@@ -87,8 +87,8 @@ export function spawnLines(cmd: string, args: readonly string[], o: { cwd?: stri
       resolve(code);
     });
   });
-  const waitFor = (match: (x: Record<string, unknown>) => boolean, timeoutMs: number, what: string): Promise<Line> => {
-    const seen = lines.find((l) => match(l.o));
+  const waitFor = (match: (x: Record<string, unknown>, l: Line) => boolean, timeoutMs: number, what: string): Promise<Line> => {
+    const seen = lines.find((l) => match(l.o, l));
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise<Line>((resolve, reject) => {
       const w = { match, hit: (l: Line) => done(() => resolve(l)) };

@@ -27,12 +27,23 @@ export function labCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.WEFT_LAB_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'weft-lab');
 }
 
-/** A program on PATH (or the sbin folders root has), or undefined. */
+/**
+ * A system program: the system folders first, then PATH without node_modules folders (npm puts
+ * node_modules/.bin first on PATH, and a package there is named `nft`). Undefined when missing.
+ */
 export function findProgram(cmd: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  for (const dir of (env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/bin', '/sbin', '/bin'])) {
-    if (dir !== '' && existsSync(join(dir, cmd))) return join(dir, cmd);
+  const path = (env.PATH ?? '').split(':').filter((d) => d !== '' && !d.includes('node_modules'));
+  for (const dir of ['/usr/sbin', '/usr/bin', '/sbin', '/bin', ...path]) {
+    if (existsSync(join(dir, cmd))) return join(dir, cmd);
   }
   return undefined;
+}
+
+/** The absolute path of a system program the lab runs, or a LabError naming its Debian package. */
+export function systemProgram(cmd: string, pkg: string): string {
+  const p = findProgram(cmd);
+  if (p === undefined) throw new LabError('programs', `${cmd} is missing: install the Debian package ${pkg}`);
+  return p;
 }
 
 /** Debian packages for programs the lab needs, installed when missing and allowed (root, apt-get). */
