@@ -90,6 +90,11 @@ export class Plant {
     this.#net = new Netns(o.log);
   }
 
+  /** The namespaces this plant makes (gone again once `run` has settled). */
+  get namespaces(): string[] {
+    return ['br', 'he', ...Array.from({ length: this.#o.boxes }, (_, i) => `b${i}`)].map((x) => this.#ns(x));
+  }
+
   abort(): void {
     this.#aborted = true;
     for (const c of this.#children) c.child.kill('SIGTERM');
@@ -122,9 +127,8 @@ export class Plant {
 
   async #wire(): Promise<void> {
     const n = this.#net;
-    const names = ['br', 'he', ...Array.from({ length: this.#o.boxes }, (_, i) => `b${i}`)];
-    this.#o.log(`lab: making network namespaces ${names.map((x) => this.#ns(x)).join(', ')} on ${SUBNET}.0/24; carousel on ${GROUP}:${CAROUSEL_PORT}`);
-    for (const x of names) await n.addNamespace(this.#ns(x));
+    this.#o.log(`lab: making network namespaces ${this.namespaces.join(', ')} on ${SUBNET}.0/24; carousel on ${GROUP}:${CAROUSEL_PORT}`);
+    for (const x of this.namespaces) await n.addNamespace(x);
     await n.addBridge(this.#ns('br'));
     await n.join(this.#ns('br'), 'vhe', this.#ns('he'), HEADEND_ADDR);
     await n.dnatToLoopback(this.#ns('he'), BROKER_PORT);
@@ -185,6 +189,7 @@ export class Plant {
     for (const [i, r] of roles.entries()) if (r === 'lossy-carousel') await this.#lossy(i);
     this.#check();
     o.log(`lab: ${o.boxes} box(es) of ${o.profile}: ${roles.map((r, i) => `plant-${i} ${r}`).join(', ')}${kit === undefined ? '' : `; plant-${o.boxes - 1} is arm64 under qemu-user`}`);
+    this.#check();
     const t0 = this.now();
     const boxes = roles.map((_, i) => this.#startBox(i, built.firmware.dir, masterKey, i === o.boxes - 1 ? kit : undefined));
     const boot = await Promise.all(
