@@ -39,8 +39,9 @@ export interface PlantBox {
   id: string;
   role: BoxRole;
   arm64: boolean;
-  /** ms from spawn to `up` (or to `degraded` for the box cut from boot). */
+  /** ms from spawn to `up` (or to `degraded` for the box cut from boot), or to the deadline. */
   bootMs: number;
+  /** `up` / `degraded` when reached in time, else the state it stood in at the deadline. */
   bootState: string;
   /** States it went through during boot. */
   path: string[];
@@ -192,51 +193,61 @@ export class Plant {
     this.#check();
     const t0 = this.now();
     const boxes = roles.map((_, i) => this.#startBox(i, built.firmware.dir, masterKey, i === o.boxes - 1 ? kit : undefined));
+    const findings: string[] = [];
     const boot = await Promise.all(
       boxes.map(async (c, i) => {
         const want = roles[i] === 'cut-from-boot' ? 'degraded' : 'up';
-        const l = await c.waitFor((x) => x.kind === 'state' && x.to === want, o.stepTimeoutMs, `plant-${i} (${roles[i]}) reaching ${want}`);
+        // A box that does not get there is a finding (with its last words), not the end of the plant.
+        const l = await c.waitFor((x) => x.kind === 'state' && x.to === want, o.stepTimeoutMs, `plant-${i} (${roles[i]}) reaching ${want}`).catch((e: unknown) => {
+          findings.push((e as Error).message);
+          return undefined;
+        });
         const path = c.lines.filter((x) => x.o.kind === 'state').map((x) => String(x.o.to));
-        return { id: `plant-${i}`, role: roles[i] as BoxRole, arm64: kit !== undefined && i === o.boxes - 1, bootMs: Math.round(l.atMs - t0), bootState: want, path };
+        const bootState = l === undefined ? (path.at(-1) ?? 'off') : want;
+        return { id: `plant-${i}`, role: roles[i] as BoxRole, arm64: kit !== undefined && i === o.boxes - 1, bootMs: Math.round((l?.atMs ?? this.now()) - t0), bootState, path };
       }),
     );
     this.#check();
-    const result: PlantResult = { boxes: boot, findings: [] };
+    const result: PlantResult = { boxes: boot, findings };
     await this.#faults(boxes, result);
     return result;
   }
 
-  /** Cut box 0 (up), then restore it and box 1 (cut since boot) together; time what the boxes say. */
+  /**
+   * Box 1 (degraded since boot) gets its path back first, while its background backoff is still
+   * short (it grows to a 60 s cap: loader/channel-manager.ts); then box 0 (up) is cut, and
+   * restored once it noticed. Times are what the boxes say, as their lines arrive.
+   */
   async #faults(boxes: LineChild[], result: PlantResult): Promise<void> {
     const o = this.#o;
-    const first = boxes[0];
+    const r1 = result.boxes[1];
+    if (r1 !== undefined) await this.#restore(1);
+    if (r1?.bootState === 'degraded') {
+      o.log('lab: restored the return path of plant-1 (cut since boot)');
+      r1.recoverMs = await this.#until(boxes[1] as LineChild, (x) => x.kind === 'state' && x.to === 'up', 'plant-1 recovering after the restore', result);
+    }
+    this.#check();
     const r0 = result.boxes[0];
-    if (first === undefined || r0 === undefined) return;
-    const tCut = this.now();
+    if (r0 === undefined || r0.bootState !== 'up') return;
     await this.#cut(0);
     o.log('lab: cut the return path of plant-0');
     const lost = (x: Record<string, unknown>): boolean => (x.kind === 'link' && x.up === false) || (x.kind === 'state' && x.from === 'up');
-    const seen = await first.waitFor((x, l) => l.atMs >= tCut && lost(x), o.stepTimeoutMs, 'plant-0 noticing its cut return path').catch((e: unknown) => {
+    r0.detectMs = await this.#until(boxes[0] as LineChild, lost, 'plant-0 noticing its cut return path', result);
+    this.#check();
+    await this.#restore(0);
+    o.log('lab: restored the return path of plant-0');
+    // A box that never noticed the cut has nothing to recover from.
+    if (r0.detectMs !== undefined) r0.recoverMs = await this.#until(boxes[0] as LineChild, (x) => x.kind === 'state' && x.to === 'up', 'plant-0 recovering after the restore', result);
+  }
+
+  /** ms from now until the box prints a matching line; undefined (and a finding) when it does not in time. */
+  async #until(c: LineChild, match: (x: Record<string, unknown>) => boolean, what: string, result: PlantResult): Promise<number | undefined> {
+    const t = this.now();
+    const l = await c.waitFor((x, line) => line.atMs >= t && match(x), this.#o.stepTimeoutMs, what).catch((e: unknown) => {
       result.findings.push((e as Error).message);
       return undefined;
     });
-    if (seen !== undefined) r0.detectMs = Math.round(seen.atMs - tCut);
-    this.#check();
-    // A box that never noticed the cut has nothing to recover from: only those that went down are timed.
-    const restoring = result.boxes.filter((b) => (b.role === 'cut-after-up' && seen !== undefined) || b.role === 'cut-from-boot');
-    const tBack = this.now();
-    for (const [i, b] of result.boxes.entries()) if (b.role === 'cut-after-up' || b.role === 'cut-from-boot') await this.#restore(i);
-    o.log(`lab: restored the return path of plant-0${restoring.filter((b) => b.role === 'cut-from-boot').map((b) => `, ${b.id}`).join('')}`);
-    await Promise.all(
-      restoring.map(async (b) => {
-        const c = boxes[result.boxes.indexOf(b)] as LineChild;
-        const up = await c.waitFor((x, l) => l.atMs >= tBack && x.kind === 'state' && x.to === 'up', o.stepTimeoutMs, `${b.id} recovering after the restore`).catch((e: unknown) => {
-          result.findings.push((e as Error).message);
-          return undefined;
-        });
-        if (up !== undefined) b.recoverMs = Math.round(up.atMs - tBack);
-      }),
-    );
+    return l === undefined ? undefined : Math.round(l.atMs - t);
   }
 }
 

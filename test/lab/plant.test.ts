@@ -22,10 +22,10 @@ const ready = (t: ExecutionContext): boolean =>
   needRoot(t) && needProgram(t, 'ip', 'network namespaces (iproute2)') !== undefined && needProgram(t, 'nft', 'faults (nftables)') !== undefined;
 
 test.serial('cut, fallback and recovery over a multicast carousel, and nothing left behind', async (t) => {
-  t.timeout(150_000, 'three boxes boot, a cut waits for its detection, two paths recover');
+  t.timeout(150_000, "three boxes boot, a path returns, a cut waits for its detection");
   if (!ready(t)) return;
   const log: string[] = [];
-  const plant = new Plant({ boxes: 3, profile: 'hd-dvr', arm64: false, lossPercent: 20, install: false, stepTimeoutMs: 20_000, log: (l) => log.push(l) });
+  const plant = new Plant({ boxes: 3, profile: 'hd-dvr', arm64: false, lossPercent: 20, install: false, stepTimeoutMs: 30_000, log: (l) => log.push(l) });
   const r = await plant.run();
   t.log(log.join('\n'));
   const [b0, b1, b2] = r.boxes;
@@ -35,7 +35,7 @@ test.serial('cut, fallback and recovery over a multicast carousel, and nothing l
   t.is(b1.bootState, 'degraded');
   t.true(b1.path.includes('acquiring-fallback-1') && b1.path.includes('acquiring-fallback-2'), `cut from boot, it falls back twice: ${b1.path.join('>')}`);
   t.not(b1.recoverMs, undefined, `back up once its return path returns: ${r.findings.join('; ')}`);
-  if (b0.detectMs === undefined) t.log(`FINDING: a cut on a box that is up was not noticed within 20 s: ${r.findings.join('; ')}`);
+  if (b0.detectMs === undefined) t.log(`FINDING: a cut on a box that is up was not noticed within 30 s: ${r.findings.join('; ')}`);
   else t.log(`cut detected in ${b0.detectMs} ms, recovered in ${b0.recoverMs ?? '-'} ms; box 1 recovered in ${b1.recoverMs} ms`);
   const left = await leftoverNamespaces();
   t.deepEqual(plant.namespaces.filter((n) => left.includes(n)), [], 'every namespace it made is gone');
