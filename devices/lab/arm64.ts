@@ -2,18 +2,12 @@
 // qemu-aarch64-static against a native embedded head-end on loopback, per profile: a native boot,
 // a cold qemu boot (empty device storage) and warm ones (storage kept), with their boot phases.
 
-import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startHeadend } from '../../headend/main.ts';
 import { profile as profileById } from '../profiles.ts';
 import { bootOnce, type BootResult } from './boot.ts';
 import { ensureArm64Kit, type Arm64Kit } from './fetch.ts';
 import { LabError, run } from './exec.ts';
-// @ts-expect-error build.mjs is plain JavaScript without type declarations
-import { build } from '../../build.mjs';
+import { withStage } from './stage.ts';
 
 export interface Arm64LabOptions {
   profiles: string[];
@@ -49,71 +43,31 @@ export function checkArm64Options(o: Arm64LabOptions): void {
   for (const p of o.profiles) profileById(p); // names the known ones when wrong
 }
 
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
-  const port = s.address().port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
 export async function runArm64Lab(o: Arm64LabOptions): Promise<Arm64LabResult> {
   checkArm64Options(o);
   const kit = await ensureArm64Kit({ install: o.install, log: o.log, ...(o.cache === undefined ? {} : { cache: o.cache }) });
-  const now = (): number => performance.now();
-  const t0 = now();
+  const t0 = performance.now();
   await run(kit.qemu, ['-L', kit.sysroot, kit.node, '-e', '0'], { step: 'arm64 node -e 0', timeoutMs: 60_000 });
-  const qemuNodeMs = Math.round(now() - t0);
-  const work = await mkdtemp(join(tmpdir(), 'weft-lab-arm64-'));
-  try {
-    const out = join(work, 'dist');
-    const built = (await build({ out, keys: join(work, 'keys'), quiet: true })) as { firmware: { dir: string } };
-    const port = await freeUdpPort();
-    const he = await startHeadend({
-      registry: 'memory',
-      apps: join(out, 'apps'),
-      keys: join(work, 'keys'),
-      masterKey: randomBytes(24).toString('base64url'),
-      carousel: `127.0.0.1:${port}`,
-      brokerPort: 0,
-      log: () => {},
-    });
-    try {
-      const boots: ProfileBoots[] = [];
-      for (const id of o.profiles) {
-        const p = profileById(id);
-        const base = (boxId: string, stateDir?: string): Parameters<typeof bootOnce>[0] => ({
-          firmware: built.firmware.dir,
-          profile: id,
-          boxId,
-          password: he.boxSecret(boxId),
-          headend: p.channels.twoWay ? he.brokerUrl : undefined,
-          carousel: `udp://127.0.0.1:${port}`,
-          until: p.channels.twoWay ? 'up' : 'degraded',
-          timeoutMs: o.timeoutMs ?? 45_000,
-          now,
-          ...(stateDir === undefined ? {} : { stateDir }),
-        });
-        const native = await bootOnce(base(`lab-${id}-native`));
-        const cold: BootResult[] = [];
-        const warm: BootResult[] = [];
-        for (let i = 0; i < o.runs; i++) {
-          const state = join(work, `state-${id}-${i}`);
-          cold.push(await bootOnce({ ...base(`lab-${id}-${i}`, state), arm64: kit }));
-          warm.push(await bootOnce({ ...base(`lab-${id}-${i}`, state), arm64: kit }));
-        }
-        boots.push({ profile: id, native, cold, warm });
-        const show = (b: BootResult): string => (b.reached ? `${b.upMs}` : `${b.state}@${b.upMs}`);
-        o.log(`lab: ${id}: native ${show(native)} ms, qemu cold ${cold.map(show).join('/')} ms, warm ${warm.map(show).join('/')} ms`);
-        for (const b of [native, ...cold, ...warm]) for (const n of b.notes) o.log(`lab: ${id}:   ${n.slice(0, 200)}`);
+  const qemuNodeMs = Math.round(performance.now() - t0);
+  return withStage(async (stage) => {
+    const boots: ProfileBoots[] = [];
+    const timeoutMs = o.timeoutMs ?? 45_000;
+    for (const id of o.profiles) {
+      const native = await bootOnce(stage.spec(id, `lab-${id}-native`, { timeoutMs }));
+      const cold: BootResult[] = [];
+      const warm: BootResult[] = [];
+      for (let i = 0; i < o.runs; i++) {
+        const stateDir = join(stage.work, `state-${id}-${i}`);
+        cold.push(await bootOnce({ ...stage.spec(id, `lab-${id}-${i}`, { stateDir, timeoutMs }), arm64: kit }));
+        warm.push(await bootOnce({ ...stage.spec(id, `lab-${id}-${i}`, { stateDir, timeoutMs }), arm64: kit }));
       }
-      return { kit, qemuNodeMs, boots };
-    } finally {
-      await he.close();
+      boots.push({ profile: id, native, cold, warm });
+      const show = (b: BootResult): string => (b.reached ? `${b.upMs}` : `${b.state}@${b.upMs}`);
+      o.log(`lab: ${id}: native ${show(native)} ms, qemu cold ${cold.map(show).join('/')} ms, warm ${warm.map(show).join('/')} ms`);
+      for (const b of [native, ...cold, ...warm]) for (const n of b.notes) o.log(`lab: ${id}:   ${n.slice(0, 200)}`);
     }
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
+    return { kit, qemuNodeMs, boots };
+  });
 }
 
 export const median = (xs: readonly number[]): number => {

@@ -3,6 +3,7 @@
 // real firmware image; knows nothing of how the head-end was started.
 
 import type { Arm64Kit } from './fetch.ts';
+import { memoryCgroup } from './cgroup.ts';
 import { LabError, spawnLines, type Line } from './exec.ts';
 
 export interface BootSpec {
@@ -18,6 +19,8 @@ export interface BootSpec {
   until: string;
   /** Under qemu-user when given, natively otherwise. */
   arm64?: Arm64Kit;
+  /** Run inside a memory cgroup of this many bytes (root; cgroup.ts). */
+  cgroupBytes?: number;
   timeoutMs: number;
   now: () => number;
 }
@@ -70,11 +73,13 @@ export function noteOf(o: Record<string, unknown>): string | undefined {
 
 /** Boot once to `until` (or to the deadline, then stop it) and exit; rejects with a LabError when the firmware dies. */
 export async function bootOnce(spec: BootSpec): Promise<BootResult> {
-  const { cmd, args } = firmwareCommand(spec, [...boxArgs(spec), '--exit-on', spec.until]);
+  const fw = firmwareCommand(spec, [...boxArgs(spec), '--exit-on', spec.until]);
+  const group = spec.cgroupBytes === undefined ? undefined : await memoryCgroup(spec.cgroupBytes);
+  const { cmd, args } = group === undefined ? fw : group.wrap(fw.cmd, fw.args);
   const t0 = spec.now();
   const env = { PATH: process.env.PATH ?? '', ...(spec.password === undefined ? {} : { WEFT_BOX_PASSWORD: spec.password }) };
   const child = spawnLines(cmd, args, { cwd: spec.firmware, env, now: spec.now });
-  const what = `${spec.arm64 === undefined ? 'native' : 'arm64'} boot of ${spec.profile}`;
+  const what = `${spec.arm64 === undefined ? 'native' : 'arm64'} boot of ${spec.profile}${group === undefined ? '' : ` in ${Math.round((spec.cgroupBytes ?? 0) / 2 ** 20)} MiB`}`;
   try {
     const isExit = (o: Record<string, unknown>): boolean => o.kind === 'exit';
     const exit = await child.waitFor(isExit, spec.timeoutMs, what).catch(async (e: unknown) => {
@@ -83,7 +88,7 @@ export async function bootOnce(spec: BootSpec): Promise<BootResult> {
       return child.waitFor(isExit, 10_000, `${what} (stopping)`);
     });
     const code = await child.exited;
-    if (code !== 0) throw new LabError(what, `the firmware exited with ${code}: ${child.stderr().slice(-300)}`);
+    if (code !== 0) throw new LabError(what, `the firmware exited with ${code}${group?.oomKilled() === true ? ' (OOM-killed)' : ''}: ${child.stderr().slice(-300)}`);
     const phases = child.lines.filter((l: Line) => l.o.kind === 'state').map((l) => ({ state: String(l.o.to), ms: Math.round(l.atMs - t0) }));
     const state = String(exit.o.state);
     const reached = state === spec.until;
@@ -91,7 +96,11 @@ export async function bootOnce(spec: BootSpec): Promise<BootResult> {
     const running = Array.isArray(exit.o.running) ? exit.o.running.map(String) : [];
     const up = reached ? phases.find((p) => p.state === spec.until)?.ms : undefined;
     return { reached, state, upMs: up ?? Math.round(exit.atMs - t0), phases, rssMb: Number(exit.o.rssMb), running, notes };
+  } catch (e) {
+    if (group?.oomKilled() === true) throw new LabError(what, 'OOM-killed', { cause: e });
+    throw e;
   } finally {
     await child.stop();
+    await group?.remove();
   }
 }
