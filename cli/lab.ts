@@ -6,6 +6,8 @@ import { PROFILES } from '../devices/index.ts';
 import { phasesTable, runArm64Lab } from '../devices/lab/arm64.ts';
 import { leftoverNamespaces } from '../devices/lab/netns.ts';
 import { Plant, plantTable } from '../devices/lab/plant.ts';
+import { withStage } from '../devices/lab/stage.ts';
+import { bootVm, buildDisk, ensureVmKit } from '../devices/lab/vm.ts';
 
 interface PlantFlags {
   boxes: string;
@@ -32,6 +34,25 @@ async function plant(f: PlantFlags): Promise<void> {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
+}
+
+interface VmFlags {
+  profile: string;
+  mem?: string;
+  timeout: string;
+  install: boolean;
+}
+
+async function vm(f: VmFlags): Promise<void> {
+  const mem = f.mem === undefined ? undefined : Number(f.mem);
+  if (mem !== undefined && (!Number.isInteger(mem) || mem < 64 || mem > 8192)) throw new Error('--mem must be an integer in 64..8192 (MB)');
+  const log = (l: string): void => console.error(l);
+  const kit = await ensureVmKit({ install: f.install, log });
+  const r = await withStage(async (stage) => bootVm(kit, stage, await buildDisk(kit, stage), { profile: f.profile, ...(mem === undefined ? {} : { memMb: mem }), timeoutMs: Number(f.timeout) * 1000 }));
+  for (const n of r.notes) log(`lab: vm: ${n.slice(0, 200)}`);
+  console.log(`VM ${f.profile} in ${r.memMb} MB: node started ${r.nodeStartMs ?? '-'} ms after power-on; ${r.reached ? 'up' : 'not up'} at ${r.upMs} ms; RSS ${r.rssMb ?? '-'} MB`);
+  for (const p of r.phases) console.log(`  ${String(p.ms).padStart(6)} ms  ${p.state}`);
+  console.log(JSON.stringify({ vm: r }));
 }
 
 interface Arm64Flags {
@@ -65,6 +86,14 @@ export function registerLab(program: Command): void {
         console.log(phasesTable(r));
       }),
     );
+  lab
+    .command('vm')
+    .description('boot the firmware in a qemu-system-aarch64 VM (Debian cloud arm64 kernel, busybox, the arm64 Node) sized from the profile, against a native head-end; prints power-on to up. Installs qemu-system-arm, e2fsprogs, cpio (Debian); caches the kernel and busybox-static (Debian arm64) in the lab cache')
+    .option('--profile <id>', 'device profile (its RAM is the VM memory)', 'legacy-sd')
+    .option('--mem <MB>', 'VM memory instead of the profile\'s RAM')
+    .option('--timeout <s>', 'longest wait for up', '120')
+    .option('--no-install', 'do not apt-get install missing programs; fail and name them instead')
+    .action(async (f: VmFlags) => oneLine(async () => vm(f)));
   lab
     .command('plant')
     .description('a head-end and N boxes in network namespaces on a bridge, the carousel on multicast 239.77.0.1; cuts and restores return paths and drops carousel datagrams with nft; prints detection and recovery times; removes all it made (also on Ctrl-C). Root; installs iproute2, nftables (Debian) when missing')

@@ -88,18 +88,14 @@ export async function fetchArm64Node(cache: string, log: (s: string) => void): P
   return node;
 }
 
-/** A glibc sysroot for arm64 from Debian's packages, fetched with a private apt state under the cache. */
-export async function fetchSysroot(cache: string, log: (s: string) => void): Promise<string> {
-  const root = join(cache, 'sysroot-arm64');
-  const marker = join(root, '.weft-packages');
-  if (existsSync(marker)) return root;
+/** apt-get options for the private arm64 apt state under the cache (its lists, status and archives). */
+async function privateApt(cache: string): Promise<string[]> {
   const sources = DEBIAN_SOURCES.filter((f) => existsSync(f));
-  if (sources.length === 0) throw new LabError('sysroot', `no Debian apt sources (${DEBIAN_SOURCES.join(', ')}): the arm64 sysroot comes from Debian's packages`);
-  log(`lab: fetching Debian arm64 packages ${SYSROOT_PACKAGES.join(', ')} (~3 MB) with a private apt state into ${root} (the host's apt is not changed)`);
+  if (sources.length === 0) throw new LabError('apt', `no Debian apt sources (${DEBIAN_SOURCES.join(', ')}): the arm64 parts come from Debian's packages`);
   const apt = join(cache, 'apt-arm64');
-  for (const d of ['etc/sources.list.d', 'state/lists/partial', 'cache/archives/partial', 'debs']) await mkdir(join(apt, d), { recursive: true });
+  for (const d of ['etc/sources.list.d', 'state/lists/partial', 'cache/archives/partial']) await mkdir(join(apt, d), { recursive: true });
   for (const f of sources) await copyFile(f, join(apt, 'etc/sources.list.d', f.endsWith('.sources') ? 'debian.sources' : 'debian.list'));
-  await writeFile(join(apt, 'state/status'), '');
+  if (!existsSync(join(apt, 'state/status'))) await writeFile(join(apt, 'state/status'), '');
   const opts = [
     ['Dir::Etc::SourceList', join(apt, 'etc/none.list')],
     ['Dir::Etc::SourceParts', join(apt, 'etc/sources.list.d')],
@@ -111,17 +107,47 @@ export async function fetchSysroot(cache: string, log: (s: string) => void): Pro
     ['APT::Sandbox::User', 'root'],
     ['Debug::NoLocking', '1'],
   ].flatMap(([k, v]) => ['-o', `${k}=${v}`]);
-  await run('apt-get', [...opts, 'update', '-qq'], { timeoutMs: 300_000, step: 'apt-get update (arm64, private)' });
-  const debs = join(apt, 'debs');
-  for (const f of await readdir(debs)) await rm(join(debs, f));
-  await run('apt-get', [...opts, 'download', ...SYSROOT_PACKAGES.map((p) => `${p}:arm64`)], { cwd: debs, timeoutMs: 300_000, step: 'apt-get download (arm64)' });
-  const tmp = `${root}.partial`;
+  // Update the private lists once; a later fetch reuses them (delete the cache to refresh).
+  if (!(await readdir(join(apt, 'state/lists'))).some((f) => f.includes('_Packages'))) {
+    await run('apt-get', [...opts, 'update', '-qq'], { timeoutMs: 300_000, step: 'apt-get update (arm64, private)' });
+  }
+  return opts;
+}
+
+/** Download Debian arm64 packages with the private apt state and unpack them into `dest` (fresh). */
+export async function fetchArm64Debs(cache: string, packages: readonly string[], dest: string): Promise<string[]> {
+  const opts = await privateApt(cache);
+  const debs = `${dest}.debs`;
+  await rm(debs, { recursive: true, force: true });
+  await mkdir(debs, { recursive: true });
+  await run('apt-get', [...opts, 'download', ...packages.map((p) => `${p}:arm64`)], { cwd: debs, timeoutMs: 300_000, step: 'apt-get download (arm64)' });
+  const tmp = `${dest}.partial`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
-  for (const f of await readdir(debs)) await run('dpkg-deb', ['-x', join(debs, f), tmp], { step: 'dpkg-deb -x' });
-  await writeFile(join(tmp, '.weft-packages'), `${(await readdir(debs)).join('\n')}\n`);
-  await rm(root, { recursive: true, force: true });
-  await rename(tmp, root);
+  const files = await readdir(debs);
+  for (const f of files) await run('dpkg-deb', ['-x', join(debs, f), tmp], { step: 'dpkg-deb -x' });
+  await rm(debs, { recursive: true, force: true });
+  await rm(dest, { recursive: true, force: true });
+  await rename(tmp, dest);
+  return files;
+}
+
+/** The package a Debian meta package (e.g. linux-image-cloud-arm64) stands for today. */
+export async function resolveArm64Meta(cache: string, meta: string): Promise<string> {
+  const out = await run('apt-cache', [...(await privateApt(cache)), 'depends', meta], { step: `apt-cache depends ${meta}` });
+  const m = /Depends: (\S+)/.exec(out);
+  if (m === null) throw new LabError('apt', `${meta} names no package`);
+  return m[1] as string;
+}
+
+/** A glibc sysroot for arm64 from Debian's packages, fetched with a private apt state under the cache. */
+export async function fetchSysroot(cache: string, log: (s: string) => void): Promise<string> {
+  const root = join(cache, 'sysroot-arm64');
+  const marker = join(root, '.weft-packages');
+  if (existsSync(marker)) return root;
+  log(`lab: fetching Debian arm64 packages ${SYSROOT_PACKAGES.join(', ')} (~3 MB) with a private apt state into ${root} (the host's apt is not changed)`);
+  const files = await fetchArm64Debs(cache, SYSROOT_PACKAGES, root);
+  await writeFile(marker, `${files.join('\n')}\n`);
   return root;
 }
 

@@ -16,6 +16,8 @@ import { build } from '../../build.mjs';
 export interface Stage {
   work: string;
   firmware: string;
+  /** The loopback UDP port the head-end broadcasts the carousel to. */
+  carouselPort: number;
   spec(profile: string, boxId: string, o: { stateDir?: string; timeoutMs: number }): BootSpec;
 }
 
@@ -60,7 +62,7 @@ export async function withStage<T>(fn: (s: Stage) => Promise<T>): Promise<T> {
       };
     };
     try {
-      return await fn({ work, firmware: built.firmware.dir, spec });
+      return await fn({ work, firmware: built.firmware.dir, carouselPort: port, spec });
     } finally {
       await he.close();
     }
