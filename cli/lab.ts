@@ -19,9 +19,9 @@ interface PlantFlags {
 }
 
 async function plant(f: PlantFlags): Promise<void> {
-  const left = await leftoverNamespaces();
-  if (left.length > 0) console.error(`weft lab: note: namespaces left by an earlier plant that was killed: ${left.join(', ')} (ip netns del <name>)`);
   const p = new Plant({ boxes: Number(f.boxes), profile: f.profile, arm64: f.arm64 === true, lossPercent: Number(f.loss), install: f.install, stepTimeoutMs: Number(f.timeout) * 1000, log: (l) => console.error(l) });
+  const left = await leftoverNamespaces().catch(() => []);
+  if (left.length > 0) console.error(`weft lab: note: namespaces left by an earlier plant that was killed: ${left.join(', ')} (ip netns del <name>)`);
   const stop = (): void => p.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -46,9 +46,11 @@ interface VmFlags {
 async function vm(f: VmFlags): Promise<void> {
   const mem = f.mem === undefined ? undefined : Number(f.mem);
   if (mem !== undefined && (!Number.isInteger(mem) || mem < 64 || mem > 8192)) throw new Error('--mem must be an integer in 64..8192 (MB)');
+  const timeout = Number(f.timeout);
+  if (!Number.isFinite(timeout) || timeout < 10 || timeout > 600) throw new Error('--timeout must be in 10..600 s');
   const log = (l: string): void => console.error(l);
   const kit = await ensureVmKit({ install: f.install, log });
-  const r = await withStage(async (stage) => bootVm(kit, stage, await buildDisk(kit, stage), { profile: f.profile, ...(mem === undefined ? {} : { memMb: mem }), timeoutMs: Number(f.timeout) * 1000 }));
+  const r = await withStage(async (stage) => bootVm(kit, stage, await buildDisk(kit, stage), { profile: f.profile, ...(mem === undefined ? {} : { memMb: mem }), timeoutMs: timeout * 1000 }));
   for (const n of r.notes) log(`lab: vm: ${n.slice(0, 200)}`);
   console.log(`VM ${f.profile} in ${r.memMb} MB: node started ${r.nodeStartMs ?? '-'} ms after power-on; ${r.reached ? 'up' : 'not up'} at ${r.upMs} ms; RSS ${r.rssMb ?? '-'} MB`);
   for (const p of r.phases) console.log(`  ${String(p.ms).padStart(6)} ms  ${p.state}`);

@@ -70,6 +70,7 @@ export function checkPlantOptions(o: PlantOptions): void {
   if (bad.length > 0) throw new LabError('lab plant', `unknown option "${bad[0]}"`);
   if (!Number.isInteger(o.boxes) || o.boxes < 1 || o.boxes > 16) throw new LabError('lab plant', '--boxes must be an integer in 1..16');
   if (!Number.isFinite(o.lossPercent) || o.lossPercent < 0 || o.lossPercent > 90) throw new LabError('lab plant', '--loss must be a percent in 0..90');
+  if (!Number.isFinite(o.stepTimeoutMs) || o.stepTimeoutMs < 1000 || o.stepTimeoutMs > 600_000) throw new LabError('lab plant', '--timeout must be in 1..600 s');
   if (!profileById(o.profile).channels.twoWay) throw new LabError('lab plant', `profile ${o.profile} has no return channel: the plant cuts return paths`);
 }
 
