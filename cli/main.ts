@@ -9,6 +9,7 @@ import { registerHeadend } from './headend.ts';
 import { registerBox } from './box.ts';
 import { registerFleet } from './fleet.ts';
 import { registerApp } from './app.ts';
+import { registerLab } from './lab.ts';
 import { describeError } from './user-error.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -39,6 +40,7 @@ registerHeadend(program);
 registerBox(program);
 registerFleet(program);
 registerApp(program);
+registerLab(program);
 for (const c of program.commands) {
   c.exitOverride();
   for (const sub of c.commands) sub.exitOverride();

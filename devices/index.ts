@@ -2,7 +2,8 @@
 // describes) and the fleet (many in one process), with the CPU throttle and the shaped return
 // channel they use. May import every layer but cli/ and bench/. Public exports by name.
 
-export { PROFILES, profile } from './profiles.ts';
+export { PROFILES, profile, labLimits } from './profiles.ts';
+export type { LabLimits } from './profiles.ts';
 export { ThrottledCpu } from './cpu-throttle.ts';
 export { ReturnPath } from './return-path.ts';
 export type { PathMode, ReturnPathOptions, ReturnPathStats } from './return-path.ts';

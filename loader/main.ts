@@ -20,6 +20,7 @@ import type { BoxEvent } from './box-events.ts';
 import { mqttDialer } from './dialer-mqtt.ts';
 import { MemoryStorage } from './module-cache.ts';
 import { engineMemoryFor } from './options.ts';
+import { residentBytes } from './rss.ts';
 import { FolderStorage } from './storage-fs.ts';
 import { udpTuner } from './tuner-udp.ts';
 
@@ -170,7 +171,7 @@ export async function main(argv: string[]): Promise<number> {
   started.catch(() => undefined); // raced below; a signal may end the box first
   await Promise.race([started, finished]);
   const code = await finished;
-  if (a.exitOn !== undefined) print({ kind: 'exit', state: box.state, running: box.running(), rssMb: Math.round(process.memoryUsage().rss / 1e5) / 10 });
+  if (a.exitOn !== undefined) print({ kind: 'exit', state: box.state, running: box.running(), rssMb: Math.round(residentBytes() / 1e5) / 10 });
   await box.stop();
   return code;
 }

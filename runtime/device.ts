@@ -29,6 +29,17 @@ export interface DeviceProfile {
   /** Device storage for cached modules, bytes (0: none, cold boot every time). */
   storageBytes: number;
   channels: ChannelConditions;
+  /** The box's hardware, for harnesses that run the firmware on it (devices/lab/); the loader ignores it. */
+  hardware?: DeviceHardware;
+}
+
+/** What a box model is built from: a lab derives a VM's `-m`, `-cpu`, `-smp` and a cgroup limit from it. */
+export interface DeviceHardware {
+  /** The whole device's RAM (kernel, middleware and the Weft firmware share it), bytes. */
+  ramBytes: number;
+  /** The CPU core, as QEMU names it (`cortex-a53`, `cortex-a72` ...). */
+  cpu: string;
+  cores: number;
 }
 
 /** What a box reports to the head-end, periodically and at session setup [c5]. */
@@ -52,7 +63,7 @@ export function checkProfile(p: unknown): DeviceProfile {
   const where = 'device profile';
   if (p === null || typeof p !== 'object') throw new ArgumentError(`${where} must be an object`);
   const o = p as Record<string, unknown>;
-  const known = ['id', 'description', 'appMemoryBytes', 'cpuClass', 'cpuFactor', 'storageBytes', 'channels'];
+  const known = ['id', 'description', 'appMemoryBytes', 'cpuClass', 'cpuFactor', 'storageBytes', 'channels', 'hardware'];
   const bad = Object.keys(o).filter((k) => !known.includes(k));
   if (bad.length > 0) throw new ArgumentError(`${where}: unknown field "${bad[0]}"`, bad[0]);
   if (typeof o.id !== 'string' || !/^[a-z0-9][a-z0-9-]{0,31}$/.test(o.id)) throw new ArgumentError(`${where}: id must be a short kebab-case name`, 'id');
@@ -72,5 +83,17 @@ export function checkProfile(p: unknown): DeviceProfile {
     const v = c[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > max) throw new ArgumentError(`${where} ${o.id}: channels.${k} must be in 0..${max}`, `channels.${k}`);
   }
+  if (o.hardware !== undefined) checkHardware(o.hardware, `${where} ${o.id}`);
   return p as DeviceProfile;
+}
+
+function checkHardware(h: unknown, where: string): void {
+  if (h === null || typeof h !== 'object') throw new ArgumentError(`${where}: hardware must be an object`, 'hardware');
+  const o = h as Record<string, unknown>;
+  const bad = Object.keys(o).filter((k) => !['ramBytes', 'cpu', 'cores'].includes(k));
+  if (bad.length > 0) throw new ArgumentError(`${where}: unknown field "hardware.${bad[0]}"`, `hardware.${bad[0]}`);
+  const ram = o.ramBytes;
+  if (typeof ram !== 'number' || !Number.isInteger(ram) || ram < 16 * 1024 ** 2 || ram > 64 * 1024 ** 3) throw new ArgumentError(`${where}: hardware.ramBytes must be an integer in 16 MiB..64 GiB`, 'hardware.ramBytes');
+  if (typeof o.cpu !== 'string' || !/^[a-z0-9][a-z0-9.-]{0,31}$/.test(o.cpu)) throw new ArgumentError(`${where}: hardware.cpu must be a QEMU CPU model name`, 'hardware.cpu');
+  if (typeof o.cores !== 'number' || !Number.isInteger(o.cores) || o.cores < 1 || o.cores > 64) throw new ArgumentError(`${where}: hardware.cores must be an integer in 1..64`, 'hardware.cores');
 }

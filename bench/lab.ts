@@ -1,0 +1,79 @@
+// The device lab's figures (issue 18): the firmware natively and as arm64 under qemu-user (cold,
+// warm), its RSS at `up` natively (/proc VmRSS), the smallest memory cgroup it boots in, and the
+// plant's cut detection and recovery, and the VM (qemu-system-aarch64): power-on to `up` in the
+// profile's RAM, and the least memory (32 MB steps down from it) it still gets `up` in.
+// Goals: qemu-user cold <= 2500 ms, warm <= 2000 ms; VM up <= 8000 ms in 128 MB; RSS <= 64 MB; cgroup <= 48 MB; cut detected
+// <= 5000 ms; an up box back <= 2000 ms after its path returns. docs/LAB.md.
+// Run: npm run bench -- lab [--runs N] [--profile p]  (root for the cgroup and the plant)
+
+import { median, phasesTable, runArm64Lab } from '../devices/lab/arm64.ts';
+import { cgroupMemoryKind } from '../devices/lab/cgroup.ts';
+import { cgroupMinimum } from '../devices/lab/footprint.ts';
+import { Plant, plantTable } from '../devices/lab/plant.ts';
+import { withStage } from '../devices/lab/stage.ts';
+import { bootVm, buildDisk, ensureVmKit } from '../devices/lab/vm.ts';
+import { labLimits, profile } from '../devices/profiles.ts';
+import { result } from './_report.ts';
+
+const arg = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? fallback : (process.argv[i + 1] ?? fallback);
+};
+const RUNS = Number(arg('--runs', '3'));
+const PROFILE = arg('--profile', 'legacy-sd');
+if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error('--runs takes a positive integer');
+const log = (l: string): void => console.error(l);
+
+const lab = await runArm64Lab({ profiles: [PROFILE], runs: RUNS, install: true, log });
+console.log(phasesTable(lab));
+const boots = lab.boots[0];
+const reachedMs = (bs: { reached: boolean; upMs: number }[]): number | null => {
+  const ok = bs.filter((b) => b.reached).map((b) => b.upMs);
+  return ok.length === 0 ? null : median(ok);
+};
+
+let cgroupMb: number | null = null;
+if (cgroupMemoryKind() === undefined) log('lab: no memory cgroup here (root and the memory controller): cgroup_min_mb is null');
+else {
+  const m = await withStage((s) => cgroupMinimum(s, PROFILE, { floorMb: 16, ceilMb: 256, stepMb: 4, timeoutMs: 45_000, log }));
+  cgroupMb = m.minMb ?? null;
+}
+
+const vmKit = await ensureVmKit({ install: true, log });
+const vm = await withStage(async (stage) => {
+  const disk = await buildDisk(vmKit, stage);
+  const first = await bootVm(vmKit, stage, disk, { profile: PROFILE, timeoutMs: 90_000 });
+  log(`lab: VM ${PROFILE} in ${first.memMb} MB: ${first.reached ? `up at ${first.upMs} ms` : `not up (${first.notes.slice(-2).join('; ')})`}`);
+  let least = first.reached ? first.memMb : null;
+  for (let mb = labLimits(profile(PROFILE)).vmMemoryMb - 32; least !== null && mb >= 64; mb -= 32) {
+    const r = await bootVm(vmKit, stage, disk, { profile: PROFILE, memMb: mb, timeoutMs: 60_000 });
+    log(`lab: VM ${PROFILE} in ${mb} MB: ${r.reached ? `up at ${r.upMs} ms` : 'not up'}`);
+    if (!r.reached) break;
+    least = mb;
+  }
+  return { upMs: first.reached ? first.upMs : null, least };
+});
+
+let detect: number | null = null;
+let recover: number | null = null;
+if (process.getuid?.() !== 0) log('lab: the plant needs root: plant figures are null');
+else {
+  const plant = new Plant({ boxes: 3, profile: 'hd-dvr', arm64: false, lossPercent: 20, install: true, stepTimeoutMs: 30_000, log });
+  const r = await plant.run();
+  console.log(plantTable(r));
+  for (const f of r.findings) console.log(`finding: ${f}`);
+  detect = r.boxes[0]?.detectMs ?? null;
+  recover = r.boxes[0]?.recoverMs ?? null;
+}
+
+result('lab', {
+  native_up_ms: boots?.native.upMs ?? null,
+  qemu_user_cold_up_ms: reachedMs(boots?.cold ?? []),
+  qemu_user_warm_up_ms: reachedMs(boots?.warm ?? []),
+  vm_power_on_to_up_ms: vm.upMs,
+  vm_min_mem_mb: vm.least,
+  cgroup_min_mb: cgroupMb,
+  rss_up_mb: boots?.native.rssMb ?? null,
+  plant_cut_detect_ms: detect,
+  plant_recover_ms: recover,
+});

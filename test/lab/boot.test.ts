@@ -1,0 +1,21 @@
+// The lab's reading of firmware lines and its command lines, without running anything.
+import test from 'ava';
+import { boxArgs, firmwareCommand, noteOf } from '../../devices/lab/boot.ts';
+
+test('what went wrong on the way is one line per fault, failed dial, refusal or error', (t) => {
+  t.is(noteOf({ kind: 'dial', ok: false, attempt: 1, deadPath: true, error: 'no CONNACK' }), 'dial 1 (dead-path verdict): no CONNACK');
+  t.is(noteOf({ kind: 'dial', ok: true, attempt: 1 }), undefined);
+  t.is(noteOf({ kind: 'module', module: 'ui', action: 'fault', detail: 'watchdog' }), 'fault ui: watchdog');
+  t.is(noteOf({ kind: 'module', module: 'ui', action: 'started' }), undefined);
+  t.is(noteOf({ kind: 'error', message: 'start-app: Lifetime not alive' }), 'error: start-app: Lifetime not alive');
+  t.is(noteOf({ kind: 'state', to: 'up' }), undefined);
+});
+
+test('the firmware runs natively, or as the arm64 Node under qemu-user with the sysroot', (t) => {
+  const args = boxArgs({ profile: 'hd-dvr', boxId: 'b1', password: 'x', headend: 'mqtt://10.0.0.1:1883', carousel: 'udp://239.1.1.1:5500', stateDir: '/s' });
+  t.deepEqual(args, ['--device', 'hd-dvr', '--carousel', 'udp://239.1.1.1:5500', '--id', 'b1', '--headend', 'mqtt://10.0.0.1:1883', '--state-dir', '/s']);
+  t.false(args.includes('x'), 'the password goes by environment, never on the command line');
+  t.deepEqual(firmwareCommand({}, ['--id', 'b1']), { cmd: process.execPath, args: ['box.mjs', '--id', 'b1'] });
+  const kit = { qemu: '/q', node: '/n', sysroot: '/r' };
+  t.deepEqual(firmwareCommand({ arm64: kit }, ['--id', 'b1']), { cmd: '/q', args: ['-L', '/r', '/n', 'box.mjs', '--id', 'b1'] });
+});

@@ -1,0 +1,51 @@
+// The plant: a head-end and three boxes in network namespaces, the carousel on a multicast group.
+// A box booting with its return path cut falls back to the carousel tiers and comes up once the
+// path returns; a box with 20% carousel loss still boots; the plant removes every namespace it
+// made, also when aborted (Ctrl-C). Needs root, ip and nft: skips without, fails under
+// WEFT_REQUIRE_ALL=1.
+import test, { type ExecutionContext } from 'ava';
+import { leftoverNamespaces } from '../../devices/lab/netns.ts';
+import { Plant } from '../../devices/lab/plant.ts';
+import { needProgram, requireAll } from '../_helpers/env.ts';
+
+function needRoot(t: ExecutionContext): boolean {
+  if (process.getuid?.() === 0) return true;
+  if (requireAll) t.fail('the plant needs root (network namespaces): WEFT_REQUIRE_ALL=1 makes this a failure');
+  else {
+    t.log('SKIPPED: the plant needs root (network namespaces, nft)');
+    t.pass();
+  }
+  return false;
+}
+
+const ready = (t: ExecutionContext): boolean =>
+  needRoot(t) && needProgram(t, 'ip', 'network namespaces (iproute2)') !== undefined && needProgram(t, 'nft', 'faults (nftables)') !== undefined;
+
+test.serial('cut, fallback and recovery over a multicast carousel, and nothing left behind', async (t) => {
+  t.timeout(150_000, "three boxes boot, a path returns, a cut waits for its detection");
+  if (!ready(t)) return;
+  const log: string[] = [];
+  const plant = new Plant({ boxes: 3, profile: 'hd-dvr', arm64: false, lossPercent: 20, install: false, stepTimeoutMs: 30_000, log: (l) => log.push(l) });
+  const r = await plant.run();
+  t.log(log.join('\n'));
+  const [b0, b1, b2] = r.boxes;
+  if (b0 === undefined || b1 === undefined || b2 === undefined) return t.fail('three boxes');
+  t.is(b0.bootState, 'up', 'the carousel reached a box in another namespace by multicast, and its broker by DNAT');
+  t.is(b2.bootState, 'up', `a box with 20% carousel loss boots: ${b2.path.join('>')}`);
+  t.is(b1.bootState, 'degraded');
+  t.true(b1.path.includes('acquiring-fallback-1') && b1.path.includes('acquiring-fallback-2'), `cut from boot, it falls back twice: ${b1.path.join('>')}`);
+  t.not(b1.recoverMs, undefined, `back up once its return path returns: ${r.findings.join('; ')}`);
+  if (b0.detectMs === undefined) t.log(`FINDING: a cut on a box that is up was not noticed within 30 s: ${r.findings.join('; ')}`);
+  else t.log(`cut detected in ${b0.detectMs} ms, recovered in ${b0.recoverMs ?? '-'} ms; box 1 recovered in ${b1.recoverMs} ms`);
+  const left = await leftoverNamespaces();
+  t.deepEqual(plant.namespaces.filter((n) => left.includes(n)), [], 'every namespace it made is gone');
+});
+
+test.serial('an aborted plant (Ctrl-C) removes what it made', async (t) => {
+  if (!ready(t)) return;
+  const plant: Plant = new Plant({ boxes: 2, profile: 'hd-dvr', arm64: false, lossPercent: 20, install: false, stepTimeoutMs: 20_000, log: (l) => (l.includes('box(es) of') ? plant.abort() : undefined) });
+  const made = plant.namespaces;
+  await t.throwsAsync(plant.run(), { message: /aborted|ended/ });
+  const left = await leftoverNamespaces();
+  t.deepEqual(made.filter((n) => left.includes(n)), []);
+});
