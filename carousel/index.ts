@@ -14,7 +14,7 @@ export { CarouselReceiver } from './receiver.ts';
 export type { ReceiverOptions, ReceiverEvent, ReceiverStats, SharedModules } from './receiver.ts';
 export { CarouselDemux, VerifiedModules } from './demux.ts';
 export type { DemuxSink, DemuxStats, DemuxOptions } from './demux.ts';
-export { serveUdp, listenUdp } from './udp-io.ts';
+export { serveUdp, listenUdp, freeUdpPort } from './udp-io.ts';
 export type { ServeUdpOptions, ListenUdpOptions, UdpServer, UdpServerStats, UdpListener } from './udp-io.ts';
 export { listenShared, isLoopback, DEFAULT_CAROUSEL, DEFAULT_CAROUSEL_URL, DEFAULT_CAROUSEL_TARGET } from './udp-share.ts';
 export type { ShareOptions, SharedListener } from './udp-share.ts';

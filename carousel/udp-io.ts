@@ -213,3 +213,12 @@ function bind(socket: Socket, port: number, host: string | undefined): Promise<v
     });
   });
 }
+
+/** A UDP port free on loopback now, for a carousel (asked of a UDP socket, since TCP's free ports are another set). */
+export async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  const port = s.address().port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}

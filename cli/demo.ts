@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { numberOption } from './user-error.ts';
 import { mkdir } from 'node:fs/promises';
-import { createSocket } from 'node:dgram';
+import { freeUdpPort } from '../carousel/index.ts';
 import { join } from 'node:path';
 import { startHeadend, type RunningHeadend } from '../headend/main.ts';
 import { nodeSource, startConsole, type RunningConsole } from '../headend/console/index.ts';
@@ -39,14 +39,6 @@ export function registerDemo(program: Command): void {
     .action(async (f: DemoFlags) => runDemo(f.seconds, f.console));
 }
 
-/** A UDP port free on loopback now, for the carousel (a UDP port, so asked of a UDP socket). */
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
-  const port = s.address().port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 async function runDemo(seconds: number, consolePort: string): Promise<void> {
   const out = (s: string): void => void process.stdout.write(s);

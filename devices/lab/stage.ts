@@ -3,7 +3,7 @@
 // loopback UDP port). `spec()` fills a BootSpec for a box of a profile against it.
 
 import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
+import { freeUdpPort } from '../../carousel/index.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,13 +21,6 @@ export interface Stage {
   spec(profile: string, boxId: string, o: { stateDir?: string; timeoutMs: number }): BootSpec;
 }
 
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
-  const port = s.address().port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 /** Build, start the head-end, run `fn` on the stage, and take it all down again. */
 export async function withStage<T>(fn: (s: Stage) => Promise<T>): Promise<T> {

@@ -1,15 +1,9 @@
 // Scripting boxes from the command line: key scripts, terminal keys, --exit-on/--timeout.
 // Pure parts directly; `weft box run` and `weft fleet run` as real processes on a loopback carousel.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { EXIT, parseKeys, parseState, runScript, terminalKey } from '../../cli/box-script.ts';
-import { Broadcaster, serveUdp } from '../../carousel/index.ts';
-import { trustedKeyToJson } from '../../runtime/app/index.ts';
-import { guideApp, signer } from '../_helpers/box-app.ts';
-import { freeUdpPort } from '../_helpers/box-fixtures.ts';
+import { onAir } from '../_helpers/on-air.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -52,23 +46,9 @@ function weft(args: string[]): Promise<{ code: number | null; lines: Record<stri
   });
 }
 
-async function onAir(t: ExecutionContext): Promise<string[]> {
-  const keys = await signer();
-  const app = await guideApp(keys);
-  const dir = mkdtempSync(join(tmpdir(), 'weft-script-'));
-  const trust = join(dir, 'trusted.json');
-  writeFileSync(trust, JSON.stringify(keys.trusted.map(trustedKeyToJson)));
-  const port = await freeUdpPort();
-  const air = await serveUdp(new Broadcaster(app.set, { bitrate: 2_000_000, diiIntervalMs: 100 }), { unicast: { host: '127.0.0.1', port } });
-  t.teardown(async () => {
-    await air.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return ['--carousel', `udp://127.0.0.1:${port}`, '--trust', trust];
-}
 
 test('weft box run --keys --exit-on-scene: the keys reach the ui, exit 0 on its answer', async (t) => {
-  const air = await onAir(t);
+  const { args: air } = await onAir(t);
   const r = await weft(['box', 'run', '--device', 'broadcast-only', ...air, '--keys', 'search', '--key-gap', '20', '--exit-on-scene', 'results', '--timeout', '120']);
   t.is(r.code, EXIT.reached, r.err);
   // The test app's ui answers the `search` key by asking its search module (degraded: on the box).
@@ -78,13 +58,13 @@ test('weft box run --keys --exit-on-scene: the keys reach the ui, exit 0 on its 
 });
 
 test('weft box run --exit-on up on a box with no return channel: exit 3 at the timeout', async (t) => {
-  const air = await onAir(t);
+  const { args: air } = await onAir(t);
   const r = await weft(['box', 'run', '--device', 'broadcast-only', ...air, '--exit-on', 'up', '--timeout', '1']);
   t.is(r.code, EXIT.timeout, r.err);
 });
 
 test('weft fleet run --exit-on degraded: exit 0 when every box got there', async (t) => {
-  const air = await onAir(t);
+  const { args: air } = await onAir(t);
   const r = await weft(['fleet', 'run', '--count', '2', '--mix', 'broadcast-only:1', ...air, '--exit-on', 'degraded', '--timeout', '120']);
   t.is(r.code, EXIT.reached, r.err);
   t.like(r.lines.at(-1), { event: 'stopped', states: { degraded: 2 } });

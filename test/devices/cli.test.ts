@@ -1,14 +1,8 @@
 // `weft box run` and `weft fleet run` as a user types them: real processes, a carousel on
 // loopback UDP, a trusted-key file; their JSON lines show the boxes booting.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import test from 'ava';
-import { Broadcaster, serveUdp } from '../../carousel/index.ts';
-import { trustedKeyToJson } from '../../runtime/app/index.ts';
-import { guideApp, signer } from '../_helpers/box-app.ts';
-import { freeUdpPort } from '../_helpers/box-fixtures.ts';
+import { onAir } from '../_helpers/on-air.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -28,20 +22,6 @@ function weft(args: string[]): Promise<{ code: number | null; lines: Record<stri
   });
 }
 
-async function onAir(t: import('ava').ExecutionContext): Promise<{ port: number; trust: string }> {
-  const keys = await signer();
-  const app = await guideApp(keys);
-  const dir = mkdtempSync(join(tmpdir(), 'weft-cli-'));
-  const trust = join(dir, 'trusted.json');
-  writeFileSync(trust, JSON.stringify(keys.trusted.map(trustedKeyToJson)));
-  const port = await freeUdpPort();
-  const air = await serveUdp(new Broadcaster(app.set, { bitrate: 2_000_000, diiIntervalMs: 100 }), { unicast: { host: '127.0.0.1', port } });
-  t.teardown(async () => {
-    await air.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return { port, trust };
-}
 
 test('weft box run: a broadcast-only box boots from the carousel and runs degraded', async (t) => {
   const { port, trust } = await onAir(t);

@@ -1,14 +1,8 @@
 // [issue 13, finding 7] Two `weft box run` processes on one host tune the same unicast carousel
 // (before: the second printed EADDRINUSE and never tuned). Both boot; SIGTERM ends both.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import test from 'ava';
-import { Broadcaster, serveUdp } from '../../carousel/index.ts';
-import { trustedKeyToJson } from '../../runtime/app/index.ts';
-import { guideApp, signer } from '../_helpers/box-app.ts';
-import { freeUdpPort } from '../_helpers/ports.ts';
+import { onAir } from '../_helpers/on-air.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -48,18 +42,8 @@ function boxRun(args: string[]): Run {
 }
 
 test('two weft box run processes share one unicast carousel port; both boot', async (t) => {
-  const keys = await signer();
-  const app = await guideApp(keys);
-  const dir = mkdtempSync(join(tmpdir(), 'weft-share-'));
-  const trust = join(dir, 'trusted.json');
-  writeFileSync(trust, JSON.stringify(keys.trusted.map(trustedKeyToJson)));
-  const port = await freeUdpPort();
-  const air = await serveUdp(new Broadcaster(app.set, { bitrate: 2_000_000, diiIntervalMs: 100 }), { unicast: { host: '127.0.0.1', port } });
-  t.teardown(async () => {
-    await air.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const common = ['--device', 'broadcast-only', '--carousel', `udp://127.0.0.1:${port}`, '--trust', trust];
+  const { args } = await onAir(t);
+  const common = ['--device', 'broadcast-only', ...args];
   const runs = [boxRun([...common, '--id', 'share-a']), boxRun([...common, '--id', 'share-b'])];
   const degraded = (l: Record<string, unknown>): boolean => l.kind === 'state' && l.to === 'degraded';
   await Promise.all(runs.map((r) => r.until(degraded)));

@@ -47,8 +47,15 @@ test('every README table command has a check here', (t) => {
 
 /** Spawn a long-running command; resolve with the first stdout line matching `ready` (JSON lines). */
 function until(t: ExecutionContext, cmd: string, args: string[], ready: (line: string) => boolean, env: NodeJS.ProcessEnv = process.env): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
-  t.teardown(() => void child.kill('SIGTERM'));
+  // Its own process group: npx runs the command as a child, and both must end with the test.
+  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env, detached: true });
+  t.teardown(() => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
+  });
   return new Promise((resolve, reject) => {
     let buf = '';
     let err = '';
