@@ -3,6 +3,7 @@
 
 import type { Clock } from '../runtime/index.ts';
 import type { Action, BootEvent, BootState } from './boot-table.ts';
+import type { AcquireEvent } from './acquire.ts';
 
 export type BoxEvent =
   | { kind: 'state'; from: BootState; to: BootState; event: BootEvent; action: Action; at: number }
@@ -47,5 +48,22 @@ export class Watchers {
 
   notify(): void {
     for (const w of [...this.#set]) w();
+  }
+}
+
+/** What observers see of an acquisition event that is not a boot-table event, if anything. */
+export function acquireEventShown(e: AcquireEvent): BoxEvent | undefined {
+  switch (e.kind) {
+    case 'refused':
+      return e.module === undefined ? { kind: 'refused', problem: e.problem, message: e.message } : { kind: 'refused', problem: e.problem, module: e.module, message: e.message };
+    case 'corrupt':
+    case 'cache-full':
+      return { kind: e.kind, module: e.module };
+    case 'tuner':
+      return { ...e };
+    case 'over-quota':
+      return { kind: 'refused', problem: 'carousel-quota', message: e.message };
+    default:
+      return undefined;
   }
 }

@@ -5,7 +5,7 @@
 import { type DeviceProfile, type OpenReply, type ResourceReport, STATS_VADDR, SessionOps } from '../runtime/index.ts';
 import { type AcquireEvent, type AcquiredApp, Acquirer, carouselQuotaFor } from './acquire.ts';
 import { type Action, type BootEvent, type BootState, step } from './boot-table.ts';
-import { type BoxEvent, Watchers } from './box-events.ts';
+import { acquireEventShown, type BoxEvent, Watchers } from './box-events.ts';
 import { resourceReport } from './box-report.ts';
 import { type ChannelEvent, ChannelManager } from './channel-manager.ts';
 import { ModuleCache } from './module-cache.ts';
@@ -346,27 +346,12 @@ export class Box {
   // ---- adapters' events -----------------------------------------------------------------
 
   #onAcquire(e: AcquireEvent): void {
-    switch (e.kind) {
-      case 'dsi':
-        return this.#fire('dsi');
-      case 'verified':
-        return this.#fire('tier-verified', { app: e.app });
-      case 'update':
-        return this.#fire('update', { app: e.app });
-      case 'refused':
-        this.#emit(e.module === undefined ? { kind: 'refused', problem: e.problem, message: e.message } : { kind: 'refused', problem: e.problem, module: e.module, message: e.message });
-        return this.#fire('tier-refused');
-      case 'corrupt':
-        return this.#emit({ kind: 'corrupt', module: e.module });
-      case 'cache-full':
-        return this.#emit({ kind: 'cache-full', module: e.module });
-      case 'tuner':
-        return this.#emit({ ...e });
-      case 'over-quota':
-        return this.#emit({ kind: 'refused', problem: 'carousel-quota', message: e.message });
-      case 'progress':
-        return;
-    }
+    if (e.kind === 'dsi') return this.#fire('dsi');
+    if (e.kind === 'verified') return this.#fire('tier-verified', { app: e.app });
+    if (e.kind === 'update') return this.#fire('update', { app: e.app });
+    const shown = acquireEventShown(e);
+    if (shown !== undefined) this.#emit(shown);
+    if (e.kind === 'refused') this.#fire('tier-refused');
   }
 
   #onChannel(e: ChannelEvent): void {

@@ -369,8 +369,7 @@ export class MqttTransport implements Transport {
 /** A plain mqtt.js client (its defaults, no reconnect) on a TCP_NODELAY socket, for tests, benchmarks and diagnostics. */
 export function openRawClient(url: string, options: IClientOptions = {}): Promise<MqttClient> {
   const u = new URL(url);
-  const host = u.hostname;
-  const port = u.port === '' ? 1883 : Number(u.port);
+  const [host, port] = [u.hostname, u.port === '' ? 1883 : Number(u.port)];
   return new Promise((resolve, reject) => {
     const client = new MqttClient(() => createConnection({ host, port, noDelay: true }), { reconnectPeriod: 0, ...options });
     const onError = (e: Error): void => {
