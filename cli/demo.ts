@@ -3,6 +3,10 @@
 // different profiles, then prints a live summary until Ctrl-C (or --seconds) and shuts down.
 import type { Command } from 'commander';
 import { numberOption } from './user-error.ts';
+import { createLogger, lineLog } from '../headend/log.ts';
+
+/** Where the demo keeps its head-end's log (JSON lines), so the summary stays readable. */
+const LOG_FILE = join('.weft', 'demo-headend.log');
 import { mkdir } from 'node:fs/promises';
 import { freeUdpPort } from '../carousel/index.ts';
 import { join } from 'node:path';
@@ -46,12 +50,13 @@ async function runDemo(seconds: number, consolePort: string): Promise<void> {
   await build({ quiet: true, firmware: false });
   await mkdir('.weft', { recursive: true });
   const carouselPort = await freeUdpPort();
+  const logger = createLogger({ component: 'headend', file: LOG_FILE });
   const headend: RunningHeadend = await startHeadend({
     registry: `sqlite:${join('.weft', 'demo-registry.db')}`,
     brokerPort: 0,
     carousel: `127.0.0.1:${carouselPort}`,
     intervalMs: 1000,
-    log: () => {},
+    log: lineLog(logger, 'warn'),
   });
   const engine = await loadEngine();
   const trusted = await loadTrusted(undefined, process.cwd());
@@ -74,7 +79,7 @@ async function runDemo(seconds: number, consolePort: string): Promise<void> {
   const rows = (): BoxRow[] =>
     boxes.map(({ id, profile, note, e }) => ({ id, profile, note, state: e.box.state, session: e.box.session, search: e.box.where('search'), screen: e.box.screen('ui') }));
   if (consolePort !== 'off') consoleServer = await startConsole({ port: Number(consolePort), source: nodeSource(headend.node, { extra: () => ({ boxes: rows() }) }) });
-  out(`weft demo: head-end ${headend.node.id} (broker ${headend.brokerUrl}), carousel udp://127.0.0.1:${carouselPort}, ${boxes.length} boxes${consoleServer === undefined ? '' : `, console ${consoleServer.url} (operator token ${consoleServer.token})`}\n`);
+  out(`weft demo: head-end ${headend.node.id} (broker ${headend.brokerUrl}), carousel udp://127.0.0.1:${carouselPort}, ${boxes.length} boxes${consoleServer === undefined ? '' : `, console ${consoleServer.url} (operator token ${consoleServer.token})`}; head-end log in ${LOG_FILE}\n`);
 
   let stop = false;
   const halt = (): void => {

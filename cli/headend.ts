@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { startHeadend, type HeadendConfig } from '../headend/main.ts';
 import { nodeSource, startConsole, type RunningConsole } from '../headend/console/index.ts';
 import { intOption, UserError } from './user-error.ts';
+import { createLogger, lineLog, type Logger } from '../headend/log.ts';
 import { attachReleases, releaseRoutes, MemoryReleaseStore, type ReleaseStore } from '../headend/releases/index.ts';
 import { SqliteReleaseStore } from '../headend/releases/release-store-sqlite.ts';
 import { RedisReleaseStore } from '../headend/releases/release-store-redis.ts';
@@ -33,6 +34,7 @@ interface Flags {
   console: string;
   consoleToken?: string;
   clusterKeyFile?: string;
+  logLevel?: string;
 }
 
 /** The UDP cluster key: --cluster-key-file, else WEFT_CLUSTER_KEY, else none (startHeadend decides). */
@@ -81,27 +83,33 @@ function config(f: Flags): HeadendConfig {
 
 async function run(f: Flags): Promise<void> {
   const where = parseConsole(f.console);
-  const h = await startHeadend(config(f));
+  let logger: Logger;
+  try {
+    logger = createLogger({ component: 'headend', ...(f.logLevel === undefined ? {} : { level: f.logLevel }) });
+  } catch (e) {
+    throw new UserError(`--log-level: ${(e as Error).message}`);
+  }
+  const h = await startHeadend({ ...config(f), log: lineLog(logger.child({ node: f.node }), 'warn') });
   const n = h.node;
   const token = f.consoleToken ?? process.env.WEFT_CONSOLE_TOKEN;
   const store = await releaseStore(f.registry);
-  const releases = await attachReleases({ catalog: n.catalog, trusted: n.trusted, store, now: () => Date.now(), log: (line) => console.log(JSON.stringify({ event: 'log', node: n.id, line })) });
+  const releases = await attachReleases({ catalog: n.catalog, trusted: n.trusted, store, now: () => Date.now(), log: (line) => logger.info({ event: 'log', node: n.id }, line) });
   let ops: RunningConsole | undefined;
   if (where !== undefined) {
     ops = await startConsole({
       ...where,
       source: nodeSource(n),
       ...(token === undefined ? {} : { token }),
-      onAction: (name, ok, detail) => console.log(JSON.stringify({ event: 'action', node: n.id, action: name, ok, detail })),
+      onAction: (name, ok, detail) => logger.info({ event: 'action', node: n.id, action: name, ok, detail }, `operator action ${name}`),
       routes: [(app, guard) => releaseRoutes(app, releases, guard, () => 'operator')],
     });
   }
   // The operator token is printed only when this process made it up (no --console-token or WEFT_CONSOLE_TOKEN).
   const consoleInfo = ops === undefined ? {} : { console: ops.url, ...(token === undefined ? { consoleToken: ops.token } : {}) };
-  console.log(JSON.stringify({ event: 'ready', node: n.id, broker: h.brokerUrl, udp: n.udpAddress, apps: n.catalog.names(), carousels: h.carousels.length, ...consoleInfo }));
+  logger.info({ event: 'ready', node: n.id, broker: h.brokerUrl, udp: n.udpAddress, apps: n.catalog.names(), carousels: h.carousels.length, ...consoleInfo }, 'ready');
   const timer = setInterval(() => {
     const view = n.statistics.view();
-    console.log(JSON.stringify({ event: 'stats', node: n.id, sessions: n.sessions.count, nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters, carousel: carouselStats(h.carousels) }));
+    logger.info({ event: 'stats', node: n.id, sessions: n.sessions.count, nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters, carousel: carouselStats(h.carousels) }, 'stats');
   }, 5000);
   timer.unref();
   await new Promise<void>((resolve) => {
@@ -112,7 +120,7 @@ async function run(f: Flags): Promise<void> {
   await ops?.close();
   await store.close();
   await h.close();
-  console.log(JSON.stringify({ event: 'stopped', node: n.id }));
+  logger.info({ event: 'stopped', node: n.id }, 'stopped');
 }
 
 /** Datagrams sent and sends failed over every carousel this head-end broadcasts (udp-io.ts counts them). */
@@ -136,6 +144,7 @@ export function registerHeadend(program: Command): void {
       .option('--share-group <name>', 'MQTT 5 shared subscription group for the box ingress')
       .option('--console <host:port>', 'serve the operator console and /metrics here (port 0: any free port; off: none)', '127.0.0.1:0')
       .option('--console-token <token>', 'operator token for console actions (default: WEFT_CONSOLE_TOKEN, else a random one printed at start)')
+      .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default: WEFT_LOG_LEVEL, else info)')
       .option('--cluster-key-file <path>', 'key of the MAC on node-to-node UDP, the same file on every node (or env WEFT_CLUSTER_KEY)');
   common(h.command('up').description('the embedded default: aedes broker, SQLite registry, one node, services'))
     .option('--broker-port <port>', 'embedded broker port (0: any)', intOption(0, 65535), 1883)

@@ -19,7 +19,7 @@ export function checkLevel(level: string): LogLevel {
  */
 export function createLogger(o: { component: string; level?: string; file?: string }): Logger {
   const level = checkLevel(o.level ?? process.env.WEFT_LOG_LEVEL ?? 'info');
-  const dest = o.file === undefined ? destination({ dest: 1, sync: true }) : destination({ dest: o.file, sync: false, mkdir: true, append: true });
+  const dest = o.file === undefined ? destination({ dest: 1, sync: true }) : destination({ dest: o.file, sync: true, mkdir: true, append: true });
   return pino({ level, base: { component: o.component }, timestamp: stdTimeFunctions.epochTime, formatters: { level: (label) => ({ level: label }) } }, dest);
 }
 
