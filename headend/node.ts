@@ -167,7 +167,7 @@ export class HeadendNode {
     });
     this.replicas = new Replicas(this, o.replicas, (l) => this.#log(l));
     this.services = new ServiceHost({ services: o.services ?? [], boxOf: (app, session) => this.sessions.boxOfSession(app, session) });
-    this.sessions = new SessionManager(this, o.quotas);
+    this.sessions = new SessionManager(this, o.quotas, (l) => this.#log(l));
     this.#control = this.#endpoints();
     this.#gate = this.#boxGate();
     o.udp.onEnvelope((e) => this.dispatch(e));

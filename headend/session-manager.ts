@@ -24,6 +24,7 @@ import {
 } from '../runtime/index.ts';
 import { placeModules, type ModulePlacement } from '../runtime/app/index.ts';
 import type { AppCatalog } from './app-catalog.ts';
+import { SessionRefusals } from './session-refusal.ts';
 import type { ClusterView, PlacementPolicy } from '../policy/index.ts';
 import type { Registry } from './registry/registry.ts';
 import type { StatisticsProcess } from './stats/statistics-process.ts';
@@ -131,8 +132,12 @@ export class SessionManager {
   readonly #downloadLimit: number;
   readonly counters = { opened: 0, closed: 0, refused: 0, replaced: 0, downloads: 0, reports: 0, startTimeouts: 0 };
 
-  constructor(host: SessionHost, quotas?: BoxQuotas) {
+  /** Sessions refused because of the app itself (untrusted key, tampered, ...), by reason (issue 16). */
+  readonly refusals: SessionRefusals;
+
+  constructor(host: SessionHost, quotas?: BoxQuotas, log: (line: string) => void = () => {}) {
     this.#host = host;
+    this.refusals = new SessionRefusals(host.clock, log);
     const q = resolveQuotas(quotas);
     this.#quota = new SessionQuota(q, async (id) => (await host.registry.getSession(id)) !== undefined);
     this.#downloads = new TokenBuckets(q.downloads, host.clock, q.boxes);
@@ -202,6 +207,7 @@ export class SessionManager {
       return await this.#open(req, id, pub);
     } catch (e) {
       this.#quota.release(req.boxId, id);
+      if (e instanceof RemoteError && e.remoteCode === Codes.REFUSED) this.counters.refused++;
       throw e;
     }
   }
@@ -370,7 +376,10 @@ export class SessionManager {
     }
     const r = await h.startPortion(app, session, modules, states, dead);
     if (!r.ok && r.error instanceof PortionOwned) return r.error.node;
-    if (!r.ok) throw new RemoteError(Codes.UNAVAILABLE, `could not start ${app} for ${session}: ${r.error.message}`);
+    if (!r.ok) {
+      const version = h.catalog.get(app)?.manifest.version ?? '?';
+      throw this.refusals.refuse(app, version, r.error.message) ?? new RemoteError(Codes.UNAVAILABLE, `could not start ${app} for ${session}: ${r.error.message}`);
+    }
     this.#record(session, app, box);
     return h.id;
   }

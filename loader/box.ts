@@ -301,7 +301,11 @@ export class Box {
         this.#acq.want([]); // [c1] the fallback tiers are not needed with a session
         this.#fire('session-ready');
       },
-      (error: unknown) => this.#fire('session-failed', { error: error as Error }),
+      (error: unknown) => {
+        // The head-end's reason (REFUSED: untrusted key, tampered, ...) reaches the box's observers and CLI.
+        this.#emit({ kind: 'refused', problem: 'session', message: (error as Error).message });
+        this.#fire('session-failed', { error: error as Error });
+      },
     );
   }
 

@@ -32,6 +32,7 @@ export function nodeSource(node: HeadendNode, o: { extra?: () => Record<string, 
       for (const [reason, n] of Object.entries(sec.refused)) refusals.push(put(counters, `box_refused_${snake(reason)}`, n));
       for (const [what, n] of Object.entries(sec.dispatch)) refusals.push(put(counters, `dispatch_refused_${snake(what)}`, n));
       refusals.push(put(counters, 'udp_strangers', sec.strangers));
+      for (const [reason, n] of Object.entries(node.sessions.refusals.counts)) refusals.push(put(counters, `sessions_refused_${snake(reason)}`, n));
       const errorCounters = [...ERROR_COUNTERS.filter((n) => n in counters), ...refusals];
       const snap: ConsoleSnapshot = { node: node.id, at: node.clock.now(), nodes, counters, errorCounters };
       if (o.extra !== undefined) snap.extra = o.extra();
