@@ -21,6 +21,8 @@ export class RunningApp {
   readonly scenes = new Map<string, unknown>();
   #app: AcquiredApp;
   #emit: (e: BoxEvent) => void;
+  /** Faults reported through onFault, so a failed start is not printed a second time (issue 16). */
+  #faults = 0;
 
   constructor(app: AcquiredApp, o: ResolvedBoxOptions, transport: Transport | undefined, emit: (e: BoxEvent) => void) {
     this.#app = app;
@@ -42,7 +44,11 @@ export class RunningApp {
         this.scenes.set(module, scene);
         emit({ kind: 'scene', module, scene });
       },
-      onFault: (err) => emit({ kind: 'module', module: err.where, action: 'fault', detail: err.message }),
+      onFault: (err) => {
+        this.#faults++;
+        // `where` is `app/module`; events name the module alone, as every other module event does.
+        emit({ kind: 'module', module: err.where.slice(err.where.indexOf('/') + 1), action: 'fault', detail: err.message });
+      },
       memoryLimit: p.appMemoryBytes,
       // [issue 13.3] deadlines stretch by the lag the box measures, so a loaded box keeps healthy code.
       lag: new LagMeter({ clock: o.clock, now: () => o.clock.now() }),
@@ -94,7 +100,9 @@ export class RunningApp {
   async #start(name: string): Promise<void> {
     const mod = this.#app.modules.get(name);
     if (mod === undefined || this.runner.has(name)) return;
+    const faults = this.#faults;
     const r = await this.runner.start(mod);
-    this.#emit(r.ok ? { kind: 'module', module: name, action: 'started' } : { kind: 'module', module: name, action: 'fault', detail: r.error.message });
+    if (r.ok) this.#emit({ kind: 'module', module: name, action: 'started' });
+    else if (this.#faults === faults) this.#emit({ kind: 'module', module: name, action: 'fault', detail: r.error.message });
   }
 }

@@ -31,6 +31,10 @@ test('a promise storm in the boot module ends as a fault; the box still dials, s
   const faults = events.filter((e) => e.kind === 'module' && e.action === 'fault');
   t.regex(faults[0]?.kind === 'module' ? (faults[0].detail ?? '') : '', /^guide\/ui stopped: storm: .*\(a microtask storm\); the app runtime is stopped$/);
   t.notRegex(JSON.stringify(events), /Aborted|list_empty/);
+  // Issue 16 finding 8: each fault printed once, under the module's own name (not also as app/module).
+  for (const f of faults) t.false(f.kind === 'module' && f.module.includes('/'), JSON.stringify(f));
+  const pairs = faults.slice(1).filter((f, i) => JSON.stringify(f) === JSON.stringify(faults[i]));
+  t.is(pairs.length, 0, 'no fault event repeated back to back');
   t.is(engine.broken, undefined, 'the engine survived');
   // Supervised: restarted with backoff until the budget is spent, then failed, on screen and in stats.
   await box.waitFor((b) => Object.keys((b.stats().app as { failed?: object } | undefined)?.failed ?? {}).length > 0, 20_000);
