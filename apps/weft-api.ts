@@ -27,6 +27,8 @@ export interface Weft {
   on(kind: 'request', handler: (body: unknown, from: AddressLike) => unknown): void;
   on(kind: 'key', handler: (key: string) => void | Promise<void>): void;
   on(kind: 'start' | 'pause' | 'resume', handler: () => void | Promise<void>): void;
+  /** The box's session with the head-end came up, went down (the box re-opens it by itself) or moved. */
+  on(kind: 'session', handler: (change: { state: 'up' | 'down' | 'moved'; session?: string }) => void | Promise<void>): void;
   setTimeout(fn: () => void | Promise<void>, ms: number): number;
   clearTimeout(id: number): void;
   /** Present when the manifest declares `storage`. Per-app, with a quota. */

@@ -196,6 +196,13 @@ export class AppRunner {
     });
   }
 
+  /** Tell every running module the session changed (`weft.on('session', ...)`, issue 16). */
+  sessionChanged(change: { state: 'up' | 'down' | 'moved'; session?: string }): Promise<void> {
+    return this.#o.cpu.run(() => {
+      for (const m of this.#sandbox.modules()) m.session(change);
+    });
+  }
+
   /** Bytes the app's runtime uses now (0 before the first module is loaded). */
   memoryUsed(): number {
     return this.#sandbox.modules().length === 0 ? 0 : (this.#sandbox.memoryUsed() ?? 0);

@@ -300,6 +300,7 @@ export class Box {
         this.#liveness.opened();
         this.#acq.want([]); // [c1] the fallback tiers are not needed with a session
         this.#fire('session-ready');
+        run.runner.sessionChanged({ state: 'up', session: reply.session }).catch(() => undefined); // weft.on('session')
       },
       (error: unknown) => {
         // The head-end's reason (REFUSED: untrusted key, tampered, ...) reaches the box's observers and CLI.
@@ -326,6 +327,7 @@ export class Box {
 
   #dropSession(): void {
     this.#timers.clear('report');
+    if (this.#session !== undefined) this.#run?.runner.sessionChanged({ state: 'down', session: this.#session.session }).catch(() => undefined);
     this.#session = undefined;
     this.#run?.switch.setSession(undefined);
   }

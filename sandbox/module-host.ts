@@ -11,7 +11,7 @@ import type { MessageLink } from './link.ts';
 import { guestError, toGuest } from './marshal.ts';
 
 /** Kinds a module may register with weft.on. */
-export const EVENT_KINDS = ['message', 'request', 'key', 'start', 'pause', 'resume'] as const;
+export const EVENT_KINDS = ['message', 'request', 'key', 'start', 'pause', 'resume', 'session'] as const;
 
 export interface HostOwner extends GuestTarget {
   readonly name: string;

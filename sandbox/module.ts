@@ -202,6 +202,11 @@ export class ModuleSandbox {
     });
   }
 
+  /** A session change (`up`, `down`, `moved`) to the module's `session` handler, only while started. */
+  session(change: { state: 'up' | 'down' | 'moved'; session?: string }): void {
+    if (this.#state === 'started') this.#op(() => (this.#emit('session', [change], 'session handler'), this.#outcome()));
+  }
+
   // ---- mutable state [c4, c18] ----------------------------------------------------------
 
   /** Call the exported snapshot() and encode its value as CBOR for the move. */

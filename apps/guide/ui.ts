@@ -63,6 +63,11 @@ weft.on('start', () => {
   void refresh();
 });
 
+// The session came up (or back): ask again, so the screen does not stay "offline" until a key.
+weft.on('session', ({ state }) => {
+  if (state === 'up' || state === 'moved') void refresh();
+});
+
 weft.on('key', (key) => {
   if (detail !== undefined) {
     if (key === 'back' || key === 'ok') detail = undefined;
