@@ -136,6 +136,8 @@ export class HeadendNode {
       pool: o.pool,
       onOut: (env, iid) => this.#fromPortion(env, iid),
       onFault: (iid, module, error) => this.#log(`portion ${iid} ${module}: ${error}`),
+      // A module's weft.log line, with where it came from (the instance names app and session).
+      onLog: (iid, module, level, text) => this.#log(`${level} ${this.portions.spec(iid)?.app ?? '?'}/${this.portions.spec(iid)?.session ?? '?'}/${module} [${iid}]: ${text}`),
     });
     const makeSpec = (a: string, s: string, m: string[], st?: Record<string, Uint8Array>) => this.makeSpec(a, s, m, st);
     this.elastic = new Elastic({ clock: this.clock, portions: this.portions, table: this.table, makeSpec, log: (l) => this.#log(l) }, o.elastic);

@@ -25,6 +25,8 @@ export interface AppRunnerOptions {
   device: Record<string, unknown>;
   switch: BoxSwitch;
   ui: (scene: unknown, module: string) => void;
+  /** weft.log.* and console.* lines of the app's modules (bounded per module by the sandbox). */
+  log?: (module: string, level: 'debug' | 'info' | 'warn' | 'error', text: string) => void;
   onFault: (err: SandboxError) => void;
   /** The profile's memory for apps, bytes: a module whose entry takes the app past it is stopped. */
   memoryLimit: number;
@@ -238,6 +240,7 @@ export class AppRunner {
       storage: o.storage,
       device: o.device,
       ui: o.ui,
+      ...(o.log === undefined ? {} : { log: o.log }),
       ...(o.lag === undefined ? {} : { lag: o.lag }),
       onFault: (err) => this.#faulted(err),
     });

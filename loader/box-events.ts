@@ -14,6 +14,7 @@ export type BoxEvent =
   | { kind: 'link'; up: boolean; detail?: string }
   | { kind: 'session'; session: string; node: string; placements: Record<string, 'box' | 'headend'> }
   | { kind: 'scene'; module: string; scene: unknown }
+  | { kind: 'log'; module: string; level: 'debug' | 'info' | 'warn' | 'error'; message: string }
   | { kind: 'cache-full'; module: string }
   /** A tune attempt's outcome; a failure names the carousel and what to do, and is retried. */
   | { kind: 'tuner'; ok: boolean; attempt: number; message?: string; retryInMs?: number }

@@ -145,7 +145,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   // The same line shape as the head-end's pino logs (level, time), from a few bytes of code: the firmware must shrink.
-  const print = (o: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify({ level: o.kind === 'error' || o.kind === 'refused' ? 'warn' : 'info', time: Date.now(), box: a.id, t: Math.round(performance.now()), ...o })}\n`);
+  const print = (o: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify({ level: o.kind === 'log' ? o.level : o.kind === 'error' || o.kind === 'refused' ? 'warn' : 'info', time: Date.now(), box: a.id, t: Math.round(performance.now()), ...o })}\n`);
   let done: (code: number) => void = () => {};
   const finished = new Promise<number>((r) => (done = r));
   const onEvent = (e: BoxEvent): void => {

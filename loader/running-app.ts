@@ -44,6 +44,7 @@ export class RunningApp {
         this.scenes.set(module, scene);
         emit({ kind: 'scene', module, scene });
       },
+      log: (module, level, message) => emit({ kind: 'log', module, level, message }),
       onFault: (err) => {
         this.#faults++;
         // `where` is `app/module`; events name the module alone, as every other module event does.

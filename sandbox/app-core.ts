@@ -44,6 +44,8 @@ export interface AppCore {
   readonly state: StateCodec;
   readonly device: unknown;
   readonly ui: ((scene: unknown, module: string) => void) | undefined;
+  /** Receives weft.log.* and console.* lines, already bounded per module. */
+  readonly log: ((module: string, level: 'debug' | 'info' | 'warn' | 'error', text: string) => void) | undefined;
   readonly services: Readonly<Record<string, ServiceHandler>> | undefined;
   capabilities(entry: ModuleEntry): Capabilities;
   /** The engine's WebAssembly memory is at its cap (allocations are failing). */

@@ -35,6 +35,8 @@ export interface AppSandboxOptions {
   device?: Record<string, unknown>;
   /** Receives weft.ui.show(scene) from modules declaring `ui`. */
   ui?: (scene: unknown, module: string) => void;
+  /** Receives weft.log.* and console.* lines (bounded per module). */
+  log?: (module: string, level: 'debug' | 'info' | 'warn' | 'error', text: string) => void;
   /** Head-end services; presence makes weft.services available to modules that declare them [c7]. */
   services?: Record<string, ServiceHandler>;
   /** Told about every module stopped by a fatal fault (after it was destroyed). */
@@ -44,7 +46,7 @@ export interface AppSandboxOptions {
   lag?: LagSource;
 }
 
-const OPTION_KEYS = ['app', 'side', 'session', 'limits', 'clock', 'now', 'storage', 'device', 'ui', 'services', 'onFault', 'lag'];
+const OPTION_KEYS = ['app', 'side', 'session', 'limits', 'clock', 'now', 'storage', 'device', 'ui', 'log', 'services', 'onFault', 'lag'];
 
 export interface LoadOptions {
   /** Where weft.send / weft.request go; a runtime Channel bound to this module's address. */
@@ -62,6 +64,7 @@ export class AppSandbox implements AppCore {
   #state: StateCodec | undefined;
   readonly device: unknown;
   readonly ui: ((scene: unknown, module: string) => void) | undefined;
+  readonly log: ((module: string, level: 'debug' | 'info' | 'warn' | 'error', text: string) => void) | undefined;
   readonly services: Readonly<Record<string, ServiceHandler>> | undefined;
   #now: () => number;
   #engine: Engine;
@@ -103,6 +106,7 @@ export class AppSandbox implements AppCore {
     this.#store = options.storage;
     this.device = options.device === undefined ? {} : (JSON.parse(JSON.stringify(options.device)) as unknown);
     this.ui = options.ui;
+    this.log = options.log;
     this.services = options.services === undefined ? undefined : Object.freeze({ ...options.services });
     this.#onFault = options.onFault;
     this.#lag = options.lag;

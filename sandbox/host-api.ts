@@ -31,6 +31,8 @@ export interface HostOps {
   deviceInfo(): QuickJSHandle;
   show(scene: unknown): void;
   service(name: string, body: unknown, timeoutMs: number | undefined): QuickJSHandle;
+  /** weft.log.* and console.*: one line to the box's or head-end's log, bounded per module. */
+  log(level: GuestLogLevel, text: string): void;
   /** Cache of parsed address strings; the owner bounds its size. */
   readonly addressCache: Map<string, Address>;
 }
@@ -44,6 +46,10 @@ export interface Capabilities {
 }
 
 const MAX_KEY = 128;
+/** Characters of one guest log line; longer lines are cut. */
+export const MAX_LOG_LINE = 1000;
+export const GUEST_LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type GuestLogLevel = (typeof GUEST_LOG_LEVELS)[number];
 
 /** Build `weft` in the context, frozen, as a global. `freeze` is the context's
  *  own Object.freeze, taken before any module code ran. */
@@ -136,11 +142,39 @@ export function installWeft(ops: HostOps, caps: Capabilities, self: string, free
       }),
     );
   }
+  installLog(ops, weft, freeze, put);
   ctx.callFunction(freeze, ctx.undefined, weft).unwrap().dispose();
   // A plain global property: a module that replaces its own `weft` only loses its own API (the
   // host never reads it back), and defineProp costs as much as the rest of this function.
   ctx.setProp(ctx.global, 'weft', weft);
   weft.dispose();
+}
+
+/** `weft.log.debug|info|warn|error(...args)` and `console` (log = info) on the same functions. */
+function installLog(ops: HostOps, weft: QuickJSHandle, freeze: QuickJSHandle, put: (obj: QuickJSHandle, name: string, fn: (...args: QuickJSHandle[]) => QuickJSHandle | undefined) => void): void {
+  const ctx = ops.ctx;
+  const line = (level: GuestLogLevel) => (...args: QuickJSHandle[]): undefined => {
+    ops.gate('log');
+    const parts = args.map((h) => readString(ctx, h) ?? safeText(() => JSON.stringify(readData(ctx, h, 'weft.log argument').value)));
+    ops.log(level, parts.join(' ').slice(0, MAX_LOG_LINE));
+    return undefined;
+  };
+  namespace(ctx, weft, 'log', freeze, (ns) => {
+    for (const level of GUEST_LOG_LEVELS) put(ns, level, line(level));
+  });
+  const con = ctx.newObject();
+  for (const [name, level] of [['log', 'info'], ['info', 'info'], ['debug', 'debug'], ['warn', 'warn'], ['error', 'error']] as const) put(con, name, line(level));
+  ctx.callFunction(freeze, ctx.undefined, con).unwrap().dispose();
+  ctx.setProp(ctx.global, 'console', con);
+  con.dispose();
+}
+
+function safeText(f: () => string | undefined): string {
+  try {
+    return f() ?? 'undefined';
+  } catch {
+    return '[unprintable]';
+  }
 }
 
 function namespace(ctx: QuickJSContext, weft: QuickJSHandle, name: string, freeze: QuickJSHandle, fill: (ns: QuickJSHandle) => void): void {

@@ -5,12 +5,15 @@
 import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle } from 'quickjs-emscripten';
 import { type Address, Codes, formatVaddr, type TimerHandle, WeftError } from '../runtime/index.ts';
 import type { GuestTarget } from './guest-call.ts';
-import type { HostOps } from './host-api.ts';
+import type { GuestLogLevel, HostOps } from './host-api.ts';
 import type { HandleLedger } from './ledger.ts';
 import type { MessageLink } from './link.ts';
 import { guestError, toGuest } from './marshal.ts';
 
 /** Kinds a module may register with weft.on. */
+const LOG_BURST = 100;
+const LOG_WINDOW_MS = 10_000;
+
 export const EVENT_KINDS = ['message', 'request', 'key', 'start', 'pause', 'resume', 'session'] as const;
 
 export interface HostOwner extends GuestTarget {
@@ -175,6 +178,22 @@ export class ModuleHost implements HostOps {
 
   show(scene: unknown): void {
     this.#o.app.ui?.(scene, this.#o.name);
+  }
+
+  // Bounded per module: LOG_BURST lines per LOG_WINDOW_MS; the rest is counted and said once.
+  #logWindow = { start: -Infinity, lines: 0, dropped: 0 };
+
+  log(level: GuestLogLevel, text: string): void {
+    const sink = this.#o.app.log;
+    if (sink === undefined) return;
+    const w = this.#logWindow;
+    const now = this.#o.app.clock.now();
+    if (now - w.start >= LOG_WINDOW_MS) {
+      if (w.dropped > 0) sink(this.#o.name, 'warn', `${w.dropped} log lines dropped (over ${LOG_BURST} in ${LOG_WINDOW_MS / 1000} s)`);
+      Object.assign(w, { start: now, lines: 0, dropped: 0 });
+    }
+    if (++w.lines > LOG_BURST) w.dropped++;
+    else sink(this.#o.name, level, text);
   }
 
   // ---- internals ----------------------------------------------------------------------

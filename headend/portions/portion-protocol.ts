@@ -89,6 +89,7 @@ export type FromWorker =
   | { t: 'snapshot'; rid: number; states?: Record<string, Uint8Array>; error?: string }
   | { t: 'stopped'; rid: number }
   | { t: 'fault'; iid: string; module: string; error: string }
+  | { t: 'log'; iid: string; module: string; level: 'debug' | 'info' | 'warn' | 'error'; text: string }
   | { t: 'load'; busyMs: number; served: number; inflight: number; waits?: ModuleWaits[]; sandbox?: SandboxLoad };
 
 /** A worker's sandbox figures in its load reports: the fair queue (shed envelopes), the app

@@ -135,6 +135,7 @@ function newSandbox(spec: PortionSpec, engine: Engine, services: Record<string, 
     limits: { sliceMs: SLICE_MS, ...(spec.memoryBytes === undefined ? {} : { memoryBytes: spec.memoryBytes }), ...(spec.deadlineMs === undefined ? {} : { deadlineMs: spec.deadlineMs }) },
     lag,
     services,
+    log: (module, level, text) => post({ t: 'log', iid: spec.iid, module, level, text }),
     onFault: (err) => {
       if (err.fault === 'memory' || err.fault === 'engine') engines.retire(engine);
       post({ t: 'fault', iid: spec.iid, module: err.where, error: err.message });

@@ -14,6 +14,8 @@ export interface PortionManagerOptions {
   /** Envelopes the modules send; the node routes them. */
   onOut: (env: Envelope, iid: string) => void;
   onFault?: (iid: string, module: string, error: string) => void;
+  /** A module's weft.log / console line (bounded per module in the worker). */
+  onLog?: (iid: string, module: string, level: 'debug' | 'info' | 'warn' | 'error', text: string) => void;
   /** Instances one thread hosts before another thread is used. Default 256 (a QuickJS instance is ~100-300 KB). */
   perThread?: number;
 }
@@ -47,6 +49,7 @@ export class PortionManager {
   #pool: PortionPool;
   #onOut: PortionManagerOptions['onOut'];
   #onFault: NonNullable<PortionManagerOptions['onFault']>;
+  #onLog: PortionManagerOptions['onLog'];
   #perThread: number;
   #threads: Thread[] = [];
   #instances = new Map<string, Instance>();
@@ -59,6 +62,7 @@ export class PortionManager {
     this.#pool = o.pool;
     this.#onOut = o.onOut;
     this.#onFault = o.onFault ?? (() => {});
+    this.#onLog = o.onLog;
     this.#perThread = o.perThread ?? 256;
   }
 
@@ -245,6 +249,9 @@ export class PortionManager {
       }
       case 'fault':
         this.#onFault(m.iid, m.module, m.error);
+        return;
+      case 'log':
+        this.#onLog?.(m.iid, m.module, m.level, m.text);
         return;
       case 'load':
         t.busyMs = m.busyMs;
