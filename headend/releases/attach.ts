@@ -4,7 +4,7 @@
 // earlier through the admin API wins over the folder, so a restart keeps what operators shipped.
 import { decodeManifest, trustedKeyFromJson, type TrustedKeyJson } from '../../runtime/app/index.ts';
 import type { AppCatalog } from '../app-catalog.ts';
-import { Releases } from './releases.ts';
+import { Releases, STARTUP } from './releases.ts';
 import type { Release, ReleaseStore } from './store.ts';
 
 export async function attachReleases(o: { catalog: AppCatalog; trusted: readonly TrustedKeyJson[]; store: ReleaseStore; now: () => number; log?: (line: string) => void }): Promise<Releases> {
@@ -14,7 +14,7 @@ export async function attachReleases(o: { catalog: AppCatalog; trusted: readonly
   for (const name of o.catalog.names()) {
     const app = o.catalog.get(name);
     if (app === undefined) continue;
-    const p = await releases.publish({ manifestBytes: app.manifestBytes, signature: app.signature, sources: app.sources }, 'startup');
+    const p = await releases.publish({ manifestBytes: app.manifestBytes, signature: app.signature, sources: app.sources }, STARTUP);
     if (!p.ok) {
       o.log?.(`releases: ${name} from the apps folder was not published: ${p.message}`);
       continue;

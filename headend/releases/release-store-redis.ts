@@ -2,7 +2,7 @@
 // hash-tagged by app (`{app}`) so each compare-and-set script touches one slot (Redis Cluster
 // safe); the bytes are stored as published. Counters are plain INCRs.
 import { Redis } from 'ioredis';
-import { byAppVersion, checkCounter, checkKey, checkState, sameBytes, type NewRelease, type PublishOutcome, type Release, type ReleaseState, type ReleaseStore, type UpdateOutcome } from './store.ts';
+import { byAppVersion, checkCounter, checkKey, checkState, mayReplace, sameBytes, type NewRelease, type PublishOptions, type PublishOutcome, type Release, type ReleaseState, type ReleaseStore, type UpdateOutcome } from './store.ts';
 import { decode, encode } from 'cbor-x';
 
 // KEYS[1] release hash, KEYS[2] the app's version set; ARGV: version, then field/value pairs.
@@ -43,7 +43,7 @@ export class RedisReleaseStore implements ReleaseStore {
     return `${this.#prefix}rel:{${app}}:versions`;
   }
 
-  async publish(r: NewRelease): Promise<PublishOutcome> {
+  async publish(r: NewRelease, o: PublishOptions = {}): Promise<PublishOutcome> {
     checkKey(r.app, r.version);
     const sources = encode(Object.fromEntries(Object.entries(r.sources).map(([k, v]) => [k, Buffer.from(v)])));
     const fields = ['manifest', Buffer.from(r.manifestBytes), 'signature', Buffer.from(r.signature), 'sources', sources, 'state', 'staged', 'publishedBy', r.publishedBy, 'publishedAt', String(r.publishedAt), 'plan', '', 'rev', '1'];
@@ -51,7 +51,10 @@ export class RedisReleaseStore implements ReleaseStore {
     await this.#redis.sadd(`${this.#prefix}rel:apps`, r.app);
     const release = (await this.get(r.app, r.version)) as Release;
     if (created) return { ok: true, release, created: true };
-    return sameBytes(release, r) ? { ok: true, release, created: false } : { ok: false, reason: 'different-bytes', existing: release };
+    if (sameBytes(release, r)) return { ok: true, release, created: false };
+    if (!mayReplace(release, o)) return { ok: false, reason: 'different-bytes', existing: release };
+    await this.#redis.hset(this.#key(r.app, r.version), 'manifest', Buffer.from(r.manifestBytes), 'signature', Buffer.from(r.signature), 'sources', sources, 'publishedAt', String(r.publishedAt), 'rev', String(release.rev + 1));
+    return { ok: true, release: (await this.get(r.app, r.version)) as Release, created: false, replaced: true };
   }
 
   async get(app: string, version: string): Promise<Release | undefined> {

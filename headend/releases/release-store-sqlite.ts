@@ -3,7 +3,7 @@
 // stored as one CBOR blob per release, exactly as published.
 import Database from 'better-sqlite3';
 import { decode, encode } from 'cbor-x';
-import { byAppVersion, checkCounter, checkKey, checkState, sameBytes, type NewRelease, type PublishOutcome, type Release, type ReleaseState, type ReleaseStore, type UpdateOutcome } from './store.ts';
+import { byAppVersion, checkCounter, checkKey, checkState, mayReplace, sameBytes, type NewRelease, type PublishOptions, type PublishOutcome, type Release, type ReleaseState, type ReleaseStore, type UpdateOutcome } from './store.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS releases (
@@ -39,12 +39,16 @@ export class SqliteReleaseStore implements ReleaseStore {
     this.#db.exec(SCHEMA);
   }
 
-  async publish(r: NewRelease): Promise<PublishOutcome> {
+  async publish(r: NewRelease, o: PublishOptions = {}): Promise<PublishOutcome> {
     checkKey(r.app, r.version);
     return this.#db.transaction((): PublishOutcome => {
       const existing = this.#row(r.app, r.version);
-      if (existing !== undefined) return sameBytes(existing, r) ? { ok: true, release: existing, created: false } : { ok: false, reason: 'different-bytes', existing };
       const sources = encode(Object.fromEntries(Object.entries(r.sources).map(([k, v]) => [k, Buffer.from(v)])));
+      if (existing !== undefined && !sameBytes(existing, r) && mayReplace(existing, o)) {
+        this.#db.prepare('UPDATE releases SET manifest = ?, signature = ?, sources = ?, published_at = ?, rev = rev + 1 WHERE app = ? AND version = ?').run(Buffer.from(r.manifestBytes), Buffer.from(r.signature), sources, r.publishedAt, r.app, r.version);
+        return { ok: true, release: this.#row(r.app, r.version) as Release, created: false, replaced: true };
+      }
+      if (existing !== undefined) return sameBytes(existing, r) ? { ok: true, release: existing, created: false } : { ok: false, reason: 'different-bytes', existing };
       this.#db
         .prepare('INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
         .run(r.app, r.version, Buffer.from(r.manifestBytes), Buffer.from(r.signature), sources, 'staged', r.publishedBy, r.publishedAt, '', 1);

@@ -6,6 +6,9 @@ import { verifyApp, type TrustedKey } from '../../runtime/app/index.ts';
 import { DEFAULT_PLAN, parsePlan, type Plan } from './plan.ts';
 import { compareVersions, type Release, type ReleaseState, type ReleaseStore } from './store.ts';
 
+/** The publisher name of the head-end's mirror of its apps folder. */
+export const STARTUP = 'startup';
+
 export interface PublishInput {
   manifestBytes: Uint8Array;
   signature: Uint8Array;
@@ -37,15 +40,20 @@ export class Releases {
     this.#onLive = o.onLive ?? (() => {});
   }
 
-  /** Verify and store a version (state staged). Nothing unverified is ever stored. */
+  /**
+   * Verify and store a version (state staged). Nothing unverified is ever stored. A version's
+   * bytes are immutable, except the head-end's own mirror of its apps folder (`by` = `startup`):
+   * a rebuilt folder replaces what the folder published before (the lab's dev loop).
+   */
   async publish(input: PublishInput, by: string): Promise<ReleaseOutcome> {
     const v = await verifyApp({ manifest: input.manifestBytes, signature: input.signature, modules: new Map(Object.entries(input.sources)), trusted: this.#trusted() });
     if (!v.ok) return { ok: false, code: 'refused', message: `refused: ${v.error.message}` };
     const { app, version, modules } = v.value.manifest;
     const extra = Object.keys(input.sources).filter((n) => !modules.some((m) => m.name === n));
     if (extra.length > 0) return { ok: false, code: 'refused', message: `refused: module "${extra[0]}" is not in the signed manifest` };
-    const r = await this.#store.publish({ app, version, ...input, publishedBy: by, publishedAt: this.#now() });
+    const r = await this.#store.publish({ app, version, ...input, publishedBy: by, publishedAt: this.#now() }, by === STARTUP ? { replaceIfPublishedBy: STARTUP } : {});
     if (!r.ok) return { ok: false, code: 'conflict', message: `${app} ${version} is already published with other bytes; publish a new version` };
+    if (r.replaced === true) return { ok: true, release: r.release, note: 'replaced the bytes the apps folder published before' };
     return { ok: true, release: r.release, ...(r.created ? {} : { note: 'already published (same bytes)' }) };
   }
 

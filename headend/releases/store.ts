@@ -25,12 +25,18 @@ export interface Release {
 
 export type NewRelease = Omit<Release, 'state' | 'plan' | 'rev'>;
 
-export type PublishOutcome = { ok: true; release: Release; created: boolean } | { ok: false; reason: 'different-bytes'; existing: Release };
+export type PublishOutcome = { ok: true; release: Release; created: boolean; replaced?: boolean } | { ok: false; reason: 'different-bytes'; existing: Release };
+
+/** `replaceIfPublishedBy`: other bytes under a published version replace it only when that
+ *  version was published by this publisher (the head-end's mirror of its apps folder, `startup`). */
+export interface PublishOptions {
+  replaceIfPublishedBy?: string;
+}
 export type UpdateOutcome = { ok: true; release: Release } | { ok: false; reason: 'not-found' } | { ok: false; reason: 'stale'; current: Release };
 
 export interface ReleaseStore {
   /** Store a version; publishing the same bytes again is a no-op, other bytes under a published version are refused. */
-  publish(r: NewRelease): Promise<PublishOutcome>;
+  publish(r: NewRelease, o?: PublishOptions): Promise<PublishOutcome>;
   get(app: string, version: string): Promise<Release | undefined>;
   /** Every version of one app (or of all apps), oldest first; bytes included. */
   list(app?: string): Promise<Release[]>;
@@ -86,10 +92,15 @@ export class MemoryReleaseStore implements ReleaseStore {
   #rows = new Map<string, Release>();
   #counters = new Map<string, number>();
 
-  async publish(r: NewRelease): Promise<PublishOutcome> {
+  async publish(r: NewRelease, o: PublishOptions = {}): Promise<PublishOutcome> {
     checkKey(r.app, r.version);
     const key = `${r.app}@${r.version}`;
     const existing = this.#rows.get(key);
+    if (existing !== undefined && !sameBytes(existing, r) && mayReplace(existing, o)) {
+      const release: Release = { ...existing, ...r, publishedBy: existing.publishedBy, rev: existing.rev + 1 };
+      this.#rows.set(key, release);
+      return { ok: true, release, created: false, replaced: true };
+    }
     if (existing !== undefined) return sameBytes(existing, r) ? { ok: true, release: existing, created: false } : { ok: false, reason: 'different-bytes', existing };
     const release: Release = { ...r, state: 'staged', plan: '', rev: 1 };
     this.#rows.set(key, release);
@@ -124,6 +135,10 @@ export class MemoryReleaseStore implements ReleaseStore {
   }
 
   async close(): Promise<void> {}
+}
+
+export function mayReplace(existing: Release, o: PublishOptions): boolean {
+  return o.replaceIfPublishedBy !== undefined && existing.publishedBy === o.replaceIfPublishedBy;
 }
 
 export function byAppVersion(a: Release, b: Release): number {

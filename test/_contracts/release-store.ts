@@ -44,6 +44,20 @@ export function releaseStoreContract(kind: string, open: (name: string) => Promi
   });
 }
 
+export function releaseStoreMirror(kind: string, open: (name: string) => Promise<ReleaseStore>): void {
+  test(`${kind}: the apps folder's mirror may replace its own bytes; nobody else's`, async (t) => {
+    const s = await open('m');
+    t.teardown(() => s.close());
+    await s.publish({ ...release('guide', '1.0.0'), publishedBy: 'startup' });
+    await s.update('guide', '1.0.0', 1, { state: 'live' });
+    const again = await s.publish({ ...release('guide', '1.0.0', 'rebuilt'), publishedBy: 'startup' }, { replaceIfPublishedBy: 'startup' });
+    t.like(again, { ok: true, replaced: true, release: { state: 'live', rev: 3, publishedBy: 'startup' } });
+    t.deepEqual((await s.get('guide', '1.0.0'))?.sources.ui, bytes('ui rebuilt'));
+    await s.publish({ ...release('vod', '1.0.0'), publishedBy: 'operator' });
+    t.like(await s.publish({ ...release('vod', '1.0.0', 'other'), publishedBy: 'startup' }, { replaceIfPublishedBy: 'startup' }), { ok: false, reason: 'different-bytes' });
+  });
+}
+
 /** For durable adapters: a reopened store has what the first one wrote. */
 export function releaseStoreDurability(kind: string, open: (name: string) => Promise<ReleaseStore>): void {
   test(`${kind}: releases, states and counters survive a restart`, async (t) => {

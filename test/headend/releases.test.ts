@@ -6,7 +6,7 @@ import test from 'ava';
 import { MemoryReleaseStore, compareVersions } from '../../headend/releases/store.ts';
 import { SqliteReleaseStore } from '../../headend/releases/release-store-sqlite.ts';
 import { RedisReleaseStore } from '../../headend/releases/release-store-redis.ts';
-import { releaseStoreContract, releaseStoreDurability } from '../_contracts/release-store.ts';
+import { releaseStoreContract, releaseStoreDurability, releaseStoreMirror } from '../_contracts/release-store.ts';
 import { needProgram, which } from '../_helpers/env.ts';
 import { type RedisServer, startRedis } from '../_helpers/redis.ts';
 
@@ -17,16 +17,19 @@ test('semver order: pre-releases before their release, numbers compared as numbe
 });
 
 const stores = new Map<string, MemoryReleaseStore>();
-releaseStoreContract('memory', async (name) => {
+const memory = async (name: string): Promise<MemoryReleaseStore> => {
   const s = stores.get(name) ?? new MemoryReleaseStore();
   stores.set(name, s);
   return s;
-});
+};
+releaseStoreContract('memory', memory);
+releaseStoreMirror('memory', memory);
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-releases-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 releaseStoreContract('sqlite', async (name) => new SqliteReleaseStore(join(dir, `${name}.db`)));
 releaseStoreDurability('sqlite', async (name) => new SqliteReleaseStore(join(dir, `${name}.db`)));
+releaseStoreMirror('sqlite', async (name) => new SqliteReleaseStore(join(dir, `${name}.db`)));
 
 const program = which('redis-server');
 if (program === undefined) {
@@ -42,4 +45,5 @@ if (program === undefined) {
   const open = async (name: string): Promise<RedisReleaseStore> => RedisReleaseStore.open(server?.url ?? 'redis://127.0.0.1:1', `t-${name}:`);
   releaseStoreContract('redis', open);
   releaseStoreDurability('redis', open);
+  releaseStoreMirror('redis', open);
 }
