@@ -207,11 +207,11 @@ export function clientOptions(o: ResolvedMqttOptions) {
 
 /** The connection under one mqtt.js client: TCP with TCP_NODELAY, or TLS over it. */
 export function openSocket(o: Pick<ResolvedMqttOptions, 'host' | 'port' | 'tls'>): Socket {
-  if (o.tls === undefined) return createConnection({ host: o.host, port: o.port, noDelay: true });
+  if (o.tls === undefined) return afterDetach(createConnection({ host: o.host, port: o.port, noDelay: true }));
   const { ca, cert, key, servername } = o.tls;
   const name = servername ?? (isIP(o.host) === 0 ? o.host : undefined);
   return tlsConnect({
-    socket: createConnection({ host: o.host, port: o.port, noDelay: true }),
+    socket: afterDetach(createConnection({ host: o.host, port: o.port, noDelay: true })),
     host: o.host,
     minVersion: 'TLSv1.2',
     ...(ca === undefined ? {} : { ca: pems(ca) }),
@@ -219,6 +219,16 @@ export function openSocket(o: Pick<ResolvedMqttOptions, 'host' | 'port' | 'tls'>
     ...(key === undefined ? {} : { key: pem(key) }),
     ...(name === undefined ? {} : { servername: name }),
   });
+}
+
+/**
+ * mqtt.js reports a socket's errors while it holds the socket, and lets go of it when the link is
+ * ended (a dead-path verdict, close). A reset that arrives after that, common on a cut link, must
+ * not become an uncaught exception that ends the process: the link was already judged and closed.
+ */
+function afterDetach<S extends Socket>(socket: S): S {
+  socket.on('error', () => undefined);
+  return socket;
 }
 
 function tlsOptions(t: MqttTlsOptions | undefined, secure: boolean): MqttTlsOptions | undefined {
