@@ -352,10 +352,7 @@ export class MqttTransport implements Transport {
     if (this.#closed) return;
     try {
       const conn = await this.#connectOnce();
-      if (this.#closed) {
-        await endClient(conn.client);
-        return;
-      }
+      if (this.#closed) return await endClient(conn.client); // closed while this attempt ran
       this.#adopt(conn);
       this.#reconnector.succeeded();
       this.#o.log({ event: 'link', reason: 'up' });
@@ -389,6 +386,7 @@ export function openRawClient(url: string, options: IClientOptions = {}): Promis
 }
 
 function endClient(client: MqttClient): Promise<void> {
+  client.on('error', () => undefined); // a client being ended may still hear its socket reset: expected, not a crash
   return new Promise((resolve) => {
     const force = !client.connected || Object.keys(client.outgoing).length > 0;
     const guard = setTimeout(() => client.end(true, {}, () => resolve()), 1000);
