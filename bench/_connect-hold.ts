@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import { staticCredentials } from '../headend/broker/broker-auth.ts';
 import { startAedesBroker } from '../headend/broker/broker-aedes.ts';
 import { table } from './_report.ts';
+import { mqttFixedHeader } from '../test/_helpers/mqtt-fixtures.ts';
 
 const N = 400;
 
@@ -19,21 +20,9 @@ if (process.argv[2] === '--strangers') {
     let counted = false;
     const once = (): void => void (counted || ((counted = true), finish()));
     s.once('close', once);
-    s.once('connect', () => s.write(Buffer.concat([header(declared), Buffer.alloc(sent, 0x61)]), once));
+    s.once('connect', () => s.write(Buffer.concat([mqttFixedHeader(0x10, declared), Buffer.alloc(sent, 0x61)]), once));
   }
   process.on('message', () => process.exit(0));
-}
-
-function header(length: number): Buffer {
-  const out = [0x10];
-  let n = length;
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
 }
 
 interface Run {

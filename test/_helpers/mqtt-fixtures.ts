@@ -104,3 +104,16 @@ export async function cuttableProxy(target: URL | string): Promise<CuttableProxy
       }),
   };
 }
+
+/** An MQTT fixed header: the type byte (0x10 for CONNECT) and the varint remaining length. */
+export function mqttFixedHeader(type: number, length: number): Buffer {
+  const out = [type];
+  let n = length;
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    out.push(b);
+  } while (n > 0);
+  return Buffer.from(out);
+}

@@ -4,19 +4,8 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { PreauthGuard, type PreauthTicket, preauthLimits } from '../../headend/broker/broker-preauth.ts';
+import { mqttFixedHeader } from '../_helpers/mqtt-fixtures.ts';
 
-/** An MQTT fixed header: type byte and varint remaining length. */
-function header(type: number, length: number): Uint8Array {
-  const out = [type];
-  let n = length;
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Uint8Array.from(out);
-}
 
 const limits = { maxConnectBytes: 1000, maxBytes: 2500, maxConnections: 3 };
 
@@ -37,22 +26,22 @@ test('connections beyond the cap are refused; release frees a slot, once', (t) =
 
 test('a CONNECT declaring more than the limit is refused from its header, before its body', (t) => {
   const g = new PreauthGuard(limits);
-  const big = header(0x10, 1 << 20);
+  const big = mqttFixedHeader(0x10, 1 << 20);
   t.is(g.feed(g.admit() as PreauthTicket, big.subarray(0, 4)), 'connectTooLarge');
   const fits = g.admit() as PreauthTicket;
-  t.is(g.feed(fits, header(0x10, 900)), undefined);
+  t.is(g.feed(fits, mqttFixedHeader(0x10, 900)), undefined);
   t.is(g.feed(fits, new Uint8Array(900)), undefined);
   t.is(g.feed(fits, new Uint8Array(200)), 'connectTooLarge', 'nor more bytes than the limit in all');
-  t.is(g.feed(g.admit() as PreauthTicket, header(0x30, 10)), 'notConnect');
+  t.is(g.feed(g.admit() as PreauthTicket, mqttFixedHeader(0x30, 10)), 'notConnect');
   t.is(g.feed(new PreauthGuard(limits).admit() as PreauthTicket, Uint8Array.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x01])), 'connectTooLarge');
 });
 
 test('bytes held by all unauthenticated connections are capped and returned on release', (t) => {
   const g = new PreauthGuard(limits);
   const [a, b, c] = [g.admit(), g.admit(), g.admit()] as PreauthTicket[];
-  for (const x of [a, b]) t.is(g.feed(x as PreauthTicket, Uint8Array.from([...header(0x10, 995), ...new Uint8Array(995)])), undefined);
+  for (const x of [a, b]) t.is(g.feed(x as PreauthTicket, Uint8Array.from([...mqttFixedHeader(0x10, 995), ...new Uint8Array(995)])), undefined);
   t.is(g.heldBytes, 1996);
-  t.is(g.feed(c as PreauthTicket, Uint8Array.from([...header(0x10, 600), ...new Uint8Array(600)])), 'preauthBytes');
+  t.is(g.feed(c as PreauthTicket, Uint8Array.from([...mqttFixedHeader(0x10, 600), ...new Uint8Array(600)])), 'preauthBytes');
   t.is(g.heldBytes, 1996, 'a refused chunk is not kept');
   g.release(a as PreauthTicket);
   t.is(g.heldBytes, 998);
@@ -80,7 +69,7 @@ test('property: whatever strangers send, the caps hold and release returns every
         } else if (live.length > 0) {
           const x = live[o.i % live.length] as PreauthTicket;
           if (o.k === 'release') g.release(x);
-          else if (g.feed(x, o.connect && x.bytes === 0 ? header(0x10, o.len) : new Uint8Array(o.len)) !== undefined) g.release(x);
+          else if (g.feed(x, o.connect && x.bytes === 0 ? mqttFixedHeader(0x10, o.len) : new Uint8Array(o.len)) !== undefined) g.release(x);
         }
         if (g.heldBytes > limits.maxBytes || g.heldConnections > limits.maxConnections) return false;
         if (live.some((x) => x.bytes > limits.maxConnectBytes)) return false;

@@ -7,19 +7,8 @@ import test from 'ava';
 import { staticCredentials } from '../../headend/broker/broker-auth.ts';
 import { startAedesBroker, type EmbeddedBroker } from '../../headend/broker/broker-aedes.ts';
 import { ManualClock } from '../../runtime/index.ts';
-import { USERS, transport, until } from '../_helpers/mqtt-fixtures.ts';
+import { USERS, mqttFixedHeader, transport, until } from '../_helpers/mqtt-fixtures.ts';
 
-function header(length: number): Buffer {
-  const out = [0x10];
-  let n = length;
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
 
 /** A stranger that sends the start of a CONNECT of `declared` bytes, `sent` bytes of its body, and stops. */
 async function stranger(b: EmbeddedBroker, declared: number, sent: number): Promise<{ socket: Socket; closed: Promise<void> }> {
@@ -27,7 +16,7 @@ async function stranger(b: EmbeddedBroker, declared: number, sent: number): Prom
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   socket.on('error', () => {});
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  socket.write(Buffer.concat([header(declared), Buffer.alloc(sent, 0x61)]));
+  socket.write(Buffer.concat([mqttFixedHeader(0x10, declared), Buffer.alloc(sent, 0x61)]));
   return { socket, closed };
 }
 
