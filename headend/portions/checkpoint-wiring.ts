@@ -29,7 +29,7 @@ interface NodeLike {
 }
 
 /** The host of a node's checkpointer; `timing` is read late (the node makes it after the portions). */
-export function nodeCheckpointHost(node: NodeLike, timing: () => { peers(): { node: string; lastSeen: number }[] }, log: (line: string) => void): CheckpointHost {
+export function nodeCheckpointHost(node: NodeLike, timing: () => { peers(): { node: string; lastSeen: number; intervalMs: number }[] }, log: (line: string) => void): CheckpointHost {
   return {
     id: node.id,
     clock: node.clock,
@@ -37,7 +37,11 @@ export function nodeCheckpointHost(node: NodeLike, timing: () => { peers(): { no
     spec: (iid) => node.portions.spec(iid),
     snapshot: (iid) => node.portions.checkpointSnapshot(iid),
     durability: (app, m) => node.catalog.get(app)?.manifest.modules.find((x) => x.name === m)?.durability ?? 'interval',
-    lastHeard: (n) => timing().peers().find((p) => p.node === n)?.lastSeen,
+    // Alive at its last beat, so dead before the next one was due: the latest it can have acknowledged anything.
+    diedBy: (n) => {
+      const p = timing().peers().find((x) => x.node === n);
+      return p === undefined ? undefined : p.lastSeen + p.intervalMs;
+    },
     log,
   };
 }

@@ -22,8 +22,8 @@ export interface CheckpointHost {
   snapshot(iid: string): Promise<Result<{ states: Record<string, Uint8Array>; queued: number }, Error>>;
   /** The module's declared durability (absent in the manifest: interval). */
   durability(app: string, module: string): Durability;
-  /** When a dead node was last heard (its heartbeats), on this clock. */
-  lastHeard?(node: string): number | undefined;
+  /** The latest a dead node can have been alive (its last heartbeat plus one interval), on this clock. */
+  diedBy?(node: string): number | undefined;
   log(line: string): void;
 }
 
@@ -151,7 +151,8 @@ export class Checkpointer implements PortionObserver {
 
   /**
    * [issue 13.2] The states to start a re-placed portion with: each module's last checkpoint.
-   * `from`: the dead node, whose last heartbeat bounds the loss window counted for interval modules.
+   * `from`: the dead node; from its checkpoint to the latest the node can have lived is the loss
+   * window counted for interval modules (an upper bound: <= checkpointMs + one heartbeat interval).
    * Any portion (a session's or app-wide, `*`) by app, session and modules.
    */
   async restore(app: string, session: string, modules: readonly string[], from?: string): Promise<Record<string, Uint8Array> | undefined> {
@@ -167,7 +168,8 @@ export class Checkpointer implements PortionObserver {
       out[m] = rec.state;
       this.#stats.restored++;
       if (this.#host.durability(app, m) === 'sync') continue;
-      const deadAt = (from === undefined ? undefined : this.#host.lastHeard?.(from)) ?? this.#host.clock.now();
+      const now = this.#host.clock.now();
+      const deadAt = Math.min(now, (from === undefined ? undefined : this.#host.diedBy?.(from)) ?? now);
       const window = Math.max(0, deadAt - rec.writtenAt);
       this.#stats.lostWindowMs += window;
       this.#stats.lostWindowMaxMs = Math.max(this.#stats.lostWindowMaxMs, window);

@@ -130,12 +130,15 @@ return tonumber(version)
 `;
 
 /**
- * putCheckpoint [issue 13.2]: KEYS = checkpoint key; ARGV = vaddr, node, epoch, seq, state, now.
- * One key only (Redis Cluster can run it). Returns {2} when written, {1} when the stored one is
- * newer (a higher epoch, or the same epoch and a seq at least as high). Not published.
+ * putCheckpoint [issue 13.2]: KEYS = checkpoint key, location key; ARGV = vaddr, node, epoch, seq,
+ * state, now. Returns {2} when written, {1} when the stored one is newer (a higher epoch, or the
+ * same epoch and a seq at least as high) or the vaddr's location has moved past the writer's
+ * epoch. Not published. (Redis Cluster: both keys need one hash tag, the vaddr.)
  */
 export const PUT_CHECKPOINT = `
 local k = KEYS[1]
+local loc = redis.call('HGET', KEYS[2], 'epoch')
+if loc and tonumber(loc) > tonumber(ARGV[3]) then return {1} end
 local cur = redis.call('HMGET', k, 'epoch', 'seq')
 if cur[1] then
   local e, s, ne, ns = tonumber(cur[1]), tonumber(cur[2]), tonumber(ARGV[3]), tonumber(ARGV[4])

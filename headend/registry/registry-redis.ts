@@ -229,7 +229,7 @@ export class RedisRegistry implements Registry {
     this.#open();
     const now = this.#clock.now();
     const state = Buffer.from(c.state.buffer, c.state.byteOffset, c.state.byteLength);
-    const out = (await this.#evalKey(this.#scripts.putCkpt, this.#ckptKey(c.vaddr), [c.vaddr, c.node, c.epoch, c.seq, state, now])) as [number];
+    const out = (await this.#evalKeys(this.#scripts.putCkpt, [this.#ckptKey(c.vaddr), `${this.prefix}loc:${c.vaddr}`], [c.vaddr, c.node, c.epoch, c.seq, state, now])) as [number];
     if (out[0] === 1) {
       const current = await this.getCheckpoint(c.vaddr);
       return fail(current === undefined ? { reason: 'stale' } : { reason: 'stale', current });
@@ -250,7 +250,7 @@ export class RedisRegistry implements Registry {
     vaddrKey(vaddr);
     if (upToEpoch !== undefined) checkEpoch('deleteCheckpoint', 'upToEpoch', upToEpoch);
     this.#open();
-    return ((await this.#evalKey(this.#scripts.delCkpt, this.#ckptKey(vaddr), [upToEpoch ?? ''])) as number) === 1;
+    return ((await this.#evalKeys(this.#scripts.delCkpt, [this.#ckptKey(vaddr)], [upToEpoch ?? ''])) as number) === 1;
   }
 
   watch(listener: ChangeListener): () => void {
@@ -319,12 +319,12 @@ export class RedisRegistry implements Registry {
     return `${this.prefix}ckpt:${vaddr}`;
   }
 
-  async #evalKey(s: Script, key: string, args: (string | number | Buffer)[]): Promise<unknown> {
+  async #evalKeys(s: Script, keys: string[], args: (string | number | Buffer)[]): Promise<unknown> {
     try {
-      return await this.#redis.evalsha(s.sha, 1, key, ...args);
+      return await this.#redis.evalsha(s.sha, keys.length, ...keys, ...args);
     } catch (e) {
       if (!(e instanceof Error) || !e.message.startsWith('NOSCRIPT')) throw e;
-      return this.#redis.eval(s.text, 1, key, ...args);
+      return this.#redis.eval(s.text, keys.length, ...keys, ...args);
     }
   }
 

@@ -173,7 +173,10 @@ export class SqliteRegistry implements Registry {
       // [issue 13.2] fenced: an older owner (lower epoch) or an older write (lower seq) loses.
       return this.#write<Result<CheckpointRecord, Conflict<CheckpointRecord>>>(() => {
         const row = this.#s.getCkpt!.get(c.vaddr) as CheckpointRow | undefined;
-        if (row !== undefined && checkpointNewer(row, c)) return [fail({ reason: 'stale', current: toCheckpoint(row) }), undefined];
+        const loc = this.#s.getLoc!.get(c.vaddr) as LocationRow | undefined;
+        if ((row !== undefined && checkpointNewer(row, c)) || (loc !== undefined && loc.epoch > c.epoch)) {
+          return [fail(row === undefined ? { reason: 'stale' } : { reason: 'stale', current: toCheckpoint(row) }), undefined];
+        }
         const now = this.#clock.now();
         this.#s.putCkpt!.run(c.vaddr, c.node, c.epoch, c.seq, Buffer.from(c.state.buffer, c.state.byteOffset, c.state.byteLength), now);
         return [ok({ ...c, writtenAt: now }), undefined];

@@ -134,9 +134,10 @@ export interface Registry {
   /** Sessions matching every given field, sorted by id. */
   listSessions(filter?: SessionFilter): Promise<SessionRecord[]>;
   /**
-   * Write the checkpoint of one module [issue 13.2] unless the stored one is newer: a higher
-   * `epoch` (a later owner of the vaddr) or the same epoch and a `seq` at least as high; then
-   * `stale` with the stored record. Checkpoints are not in the change feed (they change often).
+   * Write the checkpoint of one module [issue 13.2] unless the stored one is newer (a higher
+   * `epoch`: a later owner; or the same epoch and a `seq` at least as high) or the vaddr's
+   * location record has moved past `epoch` (its writer was replaced); then `stale`, with the
+   * stored record if any. Checkpoints are not in the change feed (they change often).
    */
   putCheckpoint(checkpoint: NewCheckpoint): Promise<Result<CheckpointRecord, Conflict<CheckpointRecord>>>;
   getCheckpoint(vaddr: string): Promise<CheckpointRecord | undefined>;

@@ -54,6 +54,17 @@ export function checkpointContract(name: string, make: CheckpointStoreFactory): 
     t.is((await r.getCheckpoint(V))?.node, 'node-b');
   });
 
+  run('a writer whose vaddr the registry has moved past is fenced off, before the new owner wrote anything', async (r, _clock, t) => {
+    await r.bind(V, { node: 'node-a' });
+    t.true((await r.putCheckpoint({ vaddr: V, node: 'node-a', epoch: 1, seq: 1, state: bytes(1) })).ok);
+    await r.move(V, { node: 'node-b' }, 1); // node-a declared dead, its portion re-placed
+    const late = await r.putCheckpoint({ vaddr: V, node: 'node-a', epoch: 1, seq: 2, state: bytes(2) });
+    t.is(late.ok ? 'ok' : late.error.reason, 'stale');
+    t.deepEqual((await r.getCheckpoint(V))?.state, bytes(1), 'the restored state stays what the new owner read');
+    t.true((await r.putCheckpoint({ vaddr: W, node: 'node-b', epoch: 1, seq: 1, state: bytes(1) })).ok, 'a vaddr without a location record is not fenced');
+    t.true((await r.putCheckpoint({ vaddr: V, node: 'node-b', epoch: 2, seq: 1, state: bytes(3) })).ok);
+  });
+
   run('delete removes, but never a checkpoint written at a later epoch than the deleter knew', async (r, _clock, t) => {
     await r.putCheckpoint({ vaddr: V, node: 'node-b', epoch: 3, seq: 1, state: bytes(1) });
     t.false(await r.deleteCheckpoint(V, 2), 'an old owner stopping does not take the new owner\'s state');
