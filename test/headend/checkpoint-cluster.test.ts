@@ -10,6 +10,8 @@ import type { Registry } from '../../headend/registry/registry.ts';
 import { signedApp } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
+import { nodeSource } from '../../headend/console/node-source.ts';
+import { ConsoleMetrics } from '../../headend/console/metrics.ts';
 
 const INTERVAL = 1000;
 const CHECKPOINT_MS = 1000;
@@ -88,6 +90,10 @@ test('sync: every acknowledged increment is in the registry when its reply arriv
       t.deepEqual((await c.registry.getCheckpoint(s.dasp))?.state, Uint8Array.of(i), `checkpoint at reply ${i}`);
     }
     t.is(c.n2.checkpoints.stats().written, N);
+    // The node's stats reach the console and /metrics.
+    const source = nodeSource(c.n2);
+    t.like(source.snapshot().counters, { checkpoint_written: N, checkpoint_bytes: N, checkpoint_deferred: 0, checkpoint_refused: 0, checkpoint_restored: 0, checkpoint_lost_window_ms: 0 });
+    t.regex(await new ConsoleMetrics(() => source.snapshot()).scrape(), new RegExp(`weft_checkpoint_written_total ${N}\n`));
     await c.killN2();
     const rec = await c.registry.lookup(s.dasp);
     t.true(rec !== undefined && rec.node !== 'n2', `re-placed on ${rec?.node}`);
