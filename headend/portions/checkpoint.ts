@@ -39,8 +39,9 @@ interface Tracked {
   session: string;
   modules: readonly string[];
   sync: boolean;
-  /** Whether the registry points the instance's vaddrs here (only the owner writes: not a replica or an extra thread). */
-  owner: 'unknown' | 'yes' | 'no';
+  /** Whether the registry points the instance's vaddrs here (only the owner writes: not a replica
+   *  or an extra thread); `fenced`: it did, and a later owner took them over (a split brain). */
+  owner: 'unknown' | 'yes' | 'no' | 'fenced';
   /** Location epoch of each module's vaddr while this instance owns it (the fencing token). */
   epochs: Map<string, number>;
   /** Hash of each module's last written bytes: an unchanged snapshot is not written again. */
@@ -100,6 +101,7 @@ export class Checkpointer implements PortionObserver {
     // A handler may change state after an await and answer then: the answer marks it too.
     this.#mark(t);
     if (!t.sync || t.owner === 'no') return send(env);
+    if (t.owner === 'fenced') return this.#syncError({ env, send, at: 0 }, SyncCodes.unavailable, `${t.app}/${t.session} runs on another node now; this answer was not made durable`);
     if (t.held.length >= this.options.maxHeld) return this.#syncError({ env, send, at: 0 }, SyncCodes.unavailable, `${this.options.maxHeld} replies of ${t.app}/${t.session} already wait for its checkpoint`);
     // [issue 13.2] sync: the reply waits for the checkpoint that covers it.
     t.held.push({ env, send, at: this.#host.clock.now() });
@@ -202,7 +204,7 @@ export class Checkpointer implements PortionObserver {
   }
 
   #mark(t: Tracked, since = this.#host.clock.now()): void {
-    if (t.owner === 'no') return;
+    if (t.owner === 'no' || t.owner === 'fenced') return;
     t.dirtySince = Math.min(t.dirtySince ?? since, since);
     this.#dirty.add(t);
     this.#arm();
@@ -258,7 +260,7 @@ export class Checkpointer implements PortionObserver {
       return false;
     };
     try {
-      if (!(await this.#owned(t))) return t.owner === 'no' ? true : retry([]);
+      if (!(await this.#owned(t))) return t.owner === 'unknown' ? retry([]) : true;
       // The budget is checked against the last size before a snapshot is taken for nothing.
       if (!this.#budget.has(t.lastBytes)) {
         this.#stats.deferred++;
@@ -340,7 +342,7 @@ export class Checkpointer implements PortionObserver {
       if (!r.ok) {
         // Fenced: the registry moved this vaddr to a later owner; this instance is stale.
         this.#stats.fenced++;
-        t.owner = 'no';
+        t.owner = 'fenced';
         for (const h of covered) this.#syncError(h, SyncCodes.unavailable, `${vaddr} moved to node ${r.error.current?.node ?? '?'}; this answer was not made durable`);
         return { ok: false, error: 'done' };
       }

@@ -53,6 +53,7 @@ test('sync with real workers: each reply finds its count in the registry; anothe
     // checkpoint is fenced, so its sync reply becomes an error and n2's state stays.
     await t.throwsAsync(box.request({ vaddr: s.dasp, udp: n1.udpAddress, queue: old }, {}), { message: /moved to node n2; this answer was not made durable/ });
     t.is(n1.checkpoints.stats().fenced, 1);
+    await t.throwsAsync(box.request({ vaddr: s.dasp, udp: n1.udpAddress, queue: old }, {}), { message: /runs on another node now/ }, 'and every later one');
     t.deepEqual(codec.decode((await registry.getCheckpoint(s.dasp))?.state as Uint8Array), { n: 11 });
   } finally {
     await udp.close();
