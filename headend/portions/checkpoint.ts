@@ -179,6 +179,11 @@ export class Checkpointer implements PortionObserver {
     return Object.keys(out).length === 0 ? undefined : out;
   }
 
+  /** Checkpoint every changed instance now, without waiting for the timer (a drain, a bench). */
+  flush(): Promise<void> {
+    return this.#round();
+  }
+
   /** Take the last round now (a graceful stop keeps what changed), then stop the timer. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -297,6 +302,10 @@ export class Checkpointer implements PortionObserver {
         return false;
       }
       epochs.set(m, rec.epoch);
+      // An instance re-started here at the same epoch (a bind that found its own record) goes on
+      // from the stored seq, or its writes would be refused as older.
+      const stored = await this.#host.registry.getCheckpoint(this.#vaddr(t, m)).catch(() => undefined);
+      if (stored !== undefined && stored.epoch === rec.epoch) t.seq = Math.max(t.seq, stored.seq);
     }
     t.epochs = epochs;
     t.owner = 'yes';

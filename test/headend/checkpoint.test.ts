@@ -185,3 +185,13 @@ test('options are checked by name and bound', (t) => {
   t.throws(() => new Checkpointer(host, { maxCheckpointBytes: 2 * 1024 * 1024, budgetBytesPerSec: 1 << 30 }), { instanceOf: ArgumentError, message: /maxCheckpointBytes/ });
   t.is(new Checkpointer(host).options.checkpointMs, 1000);
 });
+
+test('an instance re-started on the same node at the same location epoch goes on from the stored seq instead of being refused as older', async (t) => {
+  const h = harness();
+  const v = await h.instance('a', 2, 1);
+  await h.registry.putCheckpoint({ vaddr: v, node: 'n1', epoch: 1, seq: 40, state: Uint8Array.of(0) });
+  h.cp.delivered('a');
+  await h.advance(1000);
+  t.like(h.cp.stats(), { written: 1, fenced: 0 });
+  t.like(await h.registry.getCheckpoint(v), { seq: 41, state: Uint8Array.of(1, 1) });
+});
