@@ -142,7 +142,9 @@ function checkModule(input: unknown, at: string): ModuleEntry {
     entry.critical = checkCritical(m.critical, `${at}.critical`);
   }
   if (m.durability !== undefined) {
+    // Only server and mutable modules have their state snapshotted on a head-end (a peer's lives in its service).
     if (kind === 'client') throw new ManifestError(`${at}.durability`, 'a client module runs on the box only; durability is for the state a head-end checkpoints');
+    if (kind === 'peer') throw new ManifestError(`${at}.durability`, 'a peer module keeps no snapshot on the head-end (its state is its service\'s); durability is for server and mutable modules');
     entry.durability = oneOf(m.durability, `${at}.durability`, DURABILITIES);
   }
   return entry;
