@@ -8,6 +8,7 @@ import { StateCodec } from '../../runtime/app/index.ts';
 import { createUdpTransport } from '../../transport/index.ts';
 import { signedApp } from '../_helpers/apps.ts';
 import { memoryRegistry, testNode } from '../_helpers/headend.ts';
+import { until } from '../_helpers/mqtt-fixtures.ts';
 
 const report: ResourceReport = { boxId: 'b1', profile: 'hd-dvr', freeMemoryBytes: 1 << 20, appMemoryBytes: 32 << 20, cpuClass: 'mid', cpuLoad: 0.1, storageFreeBytes: 1 << 20, sandboxBytes: 0, twoWayUp: true, at: 0 };
 
@@ -59,6 +60,35 @@ test('sync with real workers: each reply finds its count in the registry; anothe
     await udp.close();
     await n1.close();
     await n2?.close();
+    await registry.close();
+  }
+});
+
+test('interval with real workers: the changed module is checkpointed by a round (no reply waits); its checkpoint goes when the session closes [issue 13.2]', async (t) => {
+  const { pub, trusted } = await signedApp('tally', [
+    { name: 'ui', kind: 'client', source: `weft.on('message', () => {});` },
+    { name: 'counter', kind: 'server', source: COUNTER },
+  ]);
+  const registry = memoryRegistry();
+  const n1 = await testNode({ id: 'n1', registry, apps: [pub], trusted });
+  const udp = await createUdpTransport({ host: '127.0.0.1', port: 0 });
+  const box = new Channel({ self: { vaddr: 'weft://box/b1/inbox', udp: udp.address.udp as { host: string; port: number } }, write: (e: Envelope) => udp.send(e), timeoutMs: 10_000 });
+  udp.onEnvelope((e) => box.receive(e));
+  try {
+    const s = checkOpenReply(await box.request({ vaddr: SESSIONS_VADDR, udp: n1.udpAddress }, { app: 'tally', version: '1.0.0', boxId: 'b1', report }, { op: SessionOps.open }));
+    for (let i = 1; i <= 5; i++) t.deepEqual(await box.request({ vaddr: s.dasp, udp: n1.udpAddress }, {}), { n: i });
+    // Waits on the counter, not on time: the round comes within checkpointMs of the change.
+    await until(() => n1.checkpoints.stats().written >= 1 && n1.checkpoints.stats().windowMs === 0, 30_000, 'a checkpoint of every change');
+    t.deepEqual(new StateCodec().decode((await registry.getCheckpoint(s.dasp))?.state as Uint8Array), { n: 5 });
+    const written = n1.checkpoints.stats().written;
+    await n1.checkpoints.flush();
+    t.is(n1.checkpoints.stats().written, written, 'nothing changed since: nothing written');
+    // The box closes the session: the portion ends for good and its checkpoint goes with it.
+    t.deepEqual(await box.request({ vaddr: SESSIONS_VADDR, udp: n1.udpAddress }, { session: s.session }, { op: SessionOps.close }), { closed: true });
+    t.is(await registry.getCheckpoint(s.dasp), undefined);
+  } finally {
+    await udp.close();
+    await n1.close();
     await registry.close();
   }
 });
