@@ -18,6 +18,10 @@ export { Elastic } from './portions/elastic.ts';
 export type { ElasticOptions, Group } from './portions/elastic.ts';
 export { Replicas, ReplicaOps } from './portions/replicas.ts';
 export type { ReplicaOptions, Spread } from './portions/replicas.ts';
+export { Checkpointer } from './portions/checkpoint.ts';
+export type { CheckpointHost } from './portions/checkpoint.ts';
+export { MAX_CHECKPOINT_BYTES } from './registry/registry.ts';
+export type { CheckpointOptions, CheckpointStats } from './portions/checkpoint-options.ts';
 export { RegistryResolver } from './registry/resolver.ts';
 export type { ResolverOptions, ResolverStats } from './registry/resolver.ts';
 export type {
@@ -30,6 +34,8 @@ export type {
   SessionFilter,
   PlacementSide,
   Conflict,
+  CheckpointRecord,
+  NewCheckpoint,
   RegistryChange,
   ChangeListener,
 } from './registry/registry.ts';

@@ -19,6 +19,7 @@ import type { BoxQuotas } from './node/quotas.ts';
 import type { PlacementPolicy } from '../policy/index.ts';
 import { RedisRegistry } from './registry/registry-redis.ts';
 import { SqliteRegistry } from './registry/registry-sqlite.ts';
+import type { CheckpointOptions } from './portions/checkpoint-options.ts';
 import type { Registry } from './registry/registry.ts';
 import { epgService, guideService, vodService } from './services/index.ts';
 import { WorkerPool } from './portions/worker-pool.ts';
@@ -66,10 +67,12 @@ export interface HeadendConfig {
   quotas?: BoxQuotas;
   /** The placement policy (HeadendNodeOptions.policy). Default: Weft's balancer on Math.random; tests inject a seeded one. */
   policy?: PlacementPolicy;
+  /** Durable portion state: checkpointMs, byte budget, size bound (docs/OPERATIONS.md section 11) [issue 13.2]. */
+  checkpoints?: CheckpointOptions;
   log?: (line: string) => void;
 }
 
-const KEYS = ['node', 'broker', 'brokerPort', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'intervalMs', 'spareThreads', 'quotas', 'policy', 'log'];
+const KEYS = ['node', 'broker', 'brokerPort', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'intervalMs', 'spareThreads', 'quotas', 'policy', 'checkpoints', 'log'];
 
 export interface RunningHeadend {
   node: HeadendNode;
@@ -142,6 +145,7 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
       intervalMs: config.intervalMs ?? 1000,
       ...(config.quotas === undefined ? {} : { quotas: config.quotas }),
       ...(config.policy === undefined ? {} : { policy: config.policy }),
+      ...(config.checkpoints === undefined ? {} : { checkpoints: config.checkpoints }),
       log,
     });
     await pool.warm();

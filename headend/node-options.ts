@@ -10,6 +10,7 @@ import type { Registry } from './registry/registry.ts';
 import type { ReplicaOptions } from './portions/replicas.ts';
 import type { HeadendService } from './services/index.ts';
 import type { BoxQuotas } from './node/quotas.ts';
+import type { CheckpointOptions } from './portions/checkpoint-options.ts';
 import type { PortionPool } from './portions/portions.ts';
 import type { ProcessReadings } from './stats/statistics-sampler.ts';
 
@@ -55,9 +56,11 @@ export interface HeadendNodeOptions {
   replicas?: ReplicaOptions;
   /** Per-box quotas: sessions per box, module downloads per box, bounds of per-box maps (node/quotas.ts). */
   quotas?: BoxQuotas;
+  /** Durable portion state: checkpoint interval, byte budget, size bound (portions/checkpoint-options.ts) [issue 13.2]. */
+  checkpoints?: CheckpointOptions;
 }
 
-export const NODE_OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'readings', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas', 'quotas'];
+export const NODE_OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'readings', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas', 'quotas', 'checkpoints'];
 
 export interface NodeCounters {
   dispatched: number;

@@ -35,6 +35,8 @@ import type { DispatchTable } from './node/table.ts';
 import { Balancer, type PlacementPolicy } from '../policy/index.ts';
 import { SERVICES_NAME, type PortionSpec } from './portions/portion-protocol.ts';
 import { PortionManager } from './portions/portions.ts';
+import { Checkpointer } from './portions/checkpoint.ts';
+import { nodeCheckpointHost, observeFor } from './portions/checkpoint-wiring.ts';
 import { PortionStarts } from './portions/start-once.ts';
 import type { Registry } from './registry/registry.ts';
 import { ReplicaOps, Replicas } from './portions/replicas.ts';
@@ -68,6 +70,8 @@ export class HeadendNode {
   readonly statistics: StatisticsProcess;
   readonly timing: TimingProcess;
   readonly sessions: SessionManager;
+  /** Durable portion state: checkpoints in the registry, restore on re-placement [issue 13.2]. */
+  readonly checkpoints: Checkpointer;
   readonly services: ServiceHost;
   readonly catalog: AppCatalog;
   readonly trusted: TrustedKeyJson[];
@@ -138,11 +142,13 @@ export class HeadendNode {
       onFault: (iid, module, error) => this.#log(`portion ${iid} ${module}: ${error}`),
       // A module's weft.log line, with where it came from (the instance names app and session).
       onLog: (iid, module, level, text) => this.#log(`${level} ${this.portions.spec(iid)?.app ?? '?'}/${this.portions.spec(iid)?.session ?? '?'}/${module} [${iid}]: ${text}`),
+      observer: observeFor(() => this.checkpoints),
     });
+    this.checkpoints = new Checkpointer(nodeCheckpointHost(this, () => this.timing, (l) => this.#log(l)), o.checkpoints);
     const makeSpec = (a: string, s: string, m: string[], st?: Record<string, Uint8Array>) => this.makeSpec(a, s, m, st);
     this.elastic = new Elastic({ clock: this.clock, portions: this.portions, table: this.table, makeSpec, log: (l) => this.#log(l) }, o.elastic);
     this.#lifecycle = new PortionLifecycle(
-      { id: o.id, udpAddress: udp, registry: o.registry, catalog: o.catalog, trusted: o.trusted, portions: this.portions, elastic: this.elastic, table: this.table, serviceNames: () => this.services.names() },
+      { id: o.id, udpAddress: udp, registry: o.registry, catalog: o.catalog, trusted: o.trusted, portions: this.portions, elastic: this.elastic, table: this.table, serviceNames: () => this.services.names(), ended: (i) => this.checkpoints.ended(i) },
       { memoryBytes: o.portionMemoryBytes, deadlineMs: o.portionDeadlineMs ?? DEFAULT_PORTION_DEADLINE_MS },
     );
     const intervalMs = o.intervalMs ?? DEFAULT_INTERVAL_MS;
@@ -233,8 +239,11 @@ export class HeadendNode {
    * claim decides the owner; binds their virtual addresses [c31] (portions/start-once.ts). `from`:
    * the node whose claim may be taken over (a migration's source, a dead node).
    */
-  startPortion(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>, from?: string): Promise<Result<string, Error>> {
-    return this.starts.start(app, session, modules, states, from);
+  async startPortion(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>, from?: string): Promise<Result<string, Error>> {
+    // [issue 13.2] taken over from a dead node without state: start from its last checkpoint.
+    const none = states === undefined || Object.keys(states).length === 0;
+    const restored = from !== undefined && none ? await this.checkpoints.restore(app, session, modules, from) : undefined;
+    return this.starts.start(app, session, modules, restored ?? states, from);
   }
 
   /** What a worker needs to start one instance here: a fresh instance id, critical sections prepared [c20-c23]. */
@@ -271,6 +280,7 @@ export class HeadendNode {
         invalidate: (v) => this.resolver.invalidate(v),
         boxOfSession: (a, s) => this.sessions.boxOfSession(a, s),
         sessionMoved: (s) => this.sessions.moved(s),
+        checkpoint: (i, st) => this.checkpoints.checkpointNow(i, st),
       },
       iid,
       to,
@@ -288,6 +298,7 @@ export class HeadendNode {
     this.elastic.close();
     this.replicas.close();
     this.#dispatch.close();
+    await this.checkpoints.close();
     await this.portions.close();
     await this.#membership.leave();
   }

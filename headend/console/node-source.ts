@@ -3,7 +3,7 @@
 import type { HeadendNode } from '../node.ts';
 import type { ConsoleAction, ConsoleSnapshot, ConsoleSource, NodeRow } from './source.ts';
 
-const ERROR_COUNTERS = ['node_undeliverable', 'sessions_refused', 'services_errors'];
+const ERROR_COUNTERS = ['node_undeliverable', 'sessions_refused', 'services_errors', 'checkpoint_refused', 'checkpoint_failed', 'checkpoint_fenced', 'checkpoint_sync_errors'];
 
 export function nodeSource(node: HeadendNode, o: { extra?: () => Record<string, unknown>; actions?: Record<string, ConsoleAction> } = {}): ConsoleSource {
   return {
@@ -26,6 +26,8 @@ export function nodeSource(node: HeadendNode, o: { extra?: () => Record<string, 
       for (const [k, v] of Object.entries(node.counters)) counters[`node_${snake(k)}`] = v;
       for (const [k, v] of Object.entries(node.sessions.counters)) counters[`sessions_${snake(k)}`] = v;
       counters.services_errors = node.services.stats().errors;
+      // Durable portion state [issue 13.2]: written, bytes, deferred, refused, restored, loss window ms.
+      for (const [k, v] of Object.entries(node.checkpoints.stats())) counters[`checkpoint_${snake(k)}`] = v;
       // What the trust boundaries refused (docs/SECURITY.md): every one is an error to look at.
       const sec = node.security;
       const refusals: string[] = [];

@@ -22,6 +22,8 @@ export interface LifecycleHost {
   readonly table: DispatchTable;
   /** Names of the services an instance may call. */
   serviceNames(): string[];
+  /** The instance ends for good (not moved): its checkpoints go [issue 13.2]. */
+  ended?(iid: string): Promise<void>;
 }
 
 export interface LifecycleLimits {
@@ -102,6 +104,7 @@ export class PortionLifecycle {
     const h = this.#host;
     await h.elastic.stopping(iid);
     const gone = h.table.unhost(iid);
+    if (unbind) await h.ended?.(iid);
     await h.portions.stop(iid);
     if (!unbind) return;
     for (const v of gone) {

@@ -29,6 +29,8 @@ export interface MigrationHost {
   boxOfSession(app: string, session: string): string | undefined;
   /** The session's record moved with its portion: forget it here. */
   sessionMoved(session: string): void;
+  /** Write the moving instance's snapshot as its checkpoint (a death of the target right after loses nothing) [issue 13.2]. */
+  checkpoint?(iid: string, states: Record<string, Uint8Array>): Promise<Result<number, Error>>;
 }
 
 /**
@@ -52,6 +54,8 @@ export async function movePortion(host: MigrationHost, iid: string, to: string, 
     release();
     return snap;
   }
+  // [issue 13.2] best effort: the state also travels in the start body; a failure is counted there.
+  await host.checkpoint?.(iid, snap.value);
   try {
     const box = host.boxOfSession(spec.app, spec.session);
     const body = { app: spec.app, session: spec.session, modules: spec.modules, states: snap.value, from: host.id, ...(box === undefined ? {} : { box }) };

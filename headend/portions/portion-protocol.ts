@@ -77,7 +77,8 @@ export type ToWorker =
   | { t: 'start'; spec: PortionSpec }
   /** `at`: the envelope's arrival on the node (threadNow), where its waits start [c24]. */
   | { t: 'env'; iid: string; module: string; env: Envelope; at: number }
-  | { t: 'snapshot'; rid: number; iid: string }
+  /** `flush: false` (a checkpoint): do not run queued envelopes first, so fair order holds; the answer says how many wait. */
+  | { t: 'snapshot'; rid: number; iid: string; flush?: false }
   | { t: 'stop'; rid: number; iid: string };
 
 export type FromWorker =
@@ -86,7 +87,8 @@ export type FromWorker =
   | { t: 'started'; iid: string; ok: false; error: string }
   /** An envelope a module sent: the main thread routes it. */
   | { t: 'out'; iid: string; env: Envelope }
-  | { t: 'snapshot'; rid: number; states?: Record<string, Uint8Array>; error?: string }
+  /** `queued`: envelopes of the instance still waiting in the fair queue (a `flush: false` snapshot). */
+  | { t: 'snapshot'; rid: number; states?: Record<string, Uint8Array>; error?: string; queued?: number }
   | { t: 'stopped'; rid: number }
   | { t: 'fault'; iid: string; module: string; error: string }
   | { t: 'log'; iid: string; module: string; level: 'debug' | 'info' | 'warn' | 'error'; text: string }

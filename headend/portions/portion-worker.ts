@@ -56,6 +56,8 @@ interface Delivery {
   at: number;
 }
 const fair = new FairQueue<Delivery>({ now: () => performance.now() });
+/** Envelopes waiting in the fair queue per instance: a checkpoint's snapshot does not cover them. */
+const queuedOf = new Map<string, number>();
 let turnArmed = false;
 
 // Verified apps, keyed by the exact manifest, signature, keys and module bytes they were
@@ -193,7 +195,10 @@ function deliver(d: Delivery): void {
   if (inst === undefined || !inst.channels.has(d.module)) return;
   if (FIFO) return run(d, undefined);
   // Shed past the app's bound: a request then fails at the node's request deadline (counted).
-  if (fair.push(inst.spec.app, d)) armTurn();
+  if (fair.push(inst.spec.app, d)) {
+    queuedOf.set(d.iid, (queuedOf.get(d.iid) ?? 0) + 1);
+    armTurn();
+  }
 }
 
 function armTurn(): void {
@@ -217,6 +222,9 @@ function flush(): void {
 function runNext(): boolean {
   const next = fair.take();
   if (next === undefined) return false;
+  const left = (queuedOf.get(next.item.iid) ?? 1) - 1;
+  if (left > 0) queuedOf.set(next.item.iid, left);
+  else queuedOf.delete(next.item.iid);
   run(next.item, next.app);
   return true;
 }
@@ -246,7 +254,7 @@ function run(d: Delivery, app: string | undefined): void {
   }
 }
 
-function snapshot(rid: number, iid: string): void {
+function snapshot(rid: number, iid: string, queued?: number): void {
   const inst = instances.get(iid);
   if (inst === undefined) return post({ t: 'snapshot', rid, error: `no instance ${iid}` });
   const states: Record<string, Uint8Array> = {};
@@ -255,7 +263,7 @@ function snapshot(rid: number, iid: string): void {
     const r = m.snapshot();
     if (r.ok) states[m.name] = r.value;
   }
-  post({ t: 'snapshot', rid, states });
+  post({ t: 'snapshot', rid, states, ...(queued === undefined ? {} : { queued }) });
 }
 
 function stop(rid: number, iid: string): void {
@@ -278,6 +286,9 @@ port.on('message', (m: ToWorker) => {
       deliver({ iid: m.iid, module: m.module, env: m.env, at: m.at });
       return;
     case 'snapshot':
+      // A checkpoint (flush: false) leaves the queue in its fair order: envelopes still waiting
+      // were not answered, so the snapshot need not cover them; the node re-marks the instance.
+      if (m.flush === false) return snapshot(m.rid, m.iid, queuedOf.get(m.iid) ?? 0);
       flush();
       snapshot(m.rid, m.iid);
       return;

@@ -18,6 +18,19 @@ export interface PortionManagerOptions {
   onLog?: (iid: string, module: string, level: 'debug' | 'info' | 'warn' | 'error', text: string) => void;
   /** Instances one thread hosts before another thread is used. Default 256 (a QuickJS instance is ~100-300 KB). */
   perThread?: number;
+  /** Hears deliveries, envelopes out and stops (the checkpointer, checkpoint.ts) [issue 13.2]. */
+  observer?: PortionObserver;
+}
+
+/**
+ * What the checkpointer sees of instances: an envelope delivered (the state may change), an
+ * envelope out (it calls `send` now, or later: a sync module's reply waits for its checkpoint),
+ * an instance gone.
+ */
+export interface PortionObserver {
+  delivered(iid: string): void;
+  out(iid: string, env: Envelope, send: (env: Envelope) => void): void;
+  stopped(iid: string): void;
 }
 
 interface Thread {
@@ -50,6 +63,7 @@ export class PortionManager {
   #onOut: PortionManagerOptions['onOut'];
   #onFault: NonNullable<PortionManagerOptions['onFault']>;
   #onLog: PortionManagerOptions['onLog'];
+  #observer: PortionObserver | undefined;
   #perThread: number;
   #threads: Thread[] = [];
   #instances = new Map<string, Instance>();
@@ -64,6 +78,7 @@ export class PortionManager {
     this.#onFault = o.onFault ?? (() => {});
     this.#onLog = o.onLog;
     this.#perThread = o.perThread ?? 256;
+    this.#observer = o.observer;
   }
 
   get threads(): number {
@@ -158,6 +173,7 @@ export class PortionManager {
     }
     // [c24] the arrival on the node, where the request's wait for a critical section starts.
     this.#post(inst.thread, { t: 'env', iid, module, env, at: threadNow() });
+    this.#observer?.delivered(iid);
     return true;
   }
 
@@ -169,6 +185,18 @@ export class PortionManager {
       if (i !== undefined && (best === undefined || i.inflight < best.inflight)) best = i;
     }
     return best?.iid;
+  }
+
+  /**
+   * A checkpoint's snapshot [issue 13.2]: the worker's fair order is kept (nothing queued is run
+   * first); `queued` says how many envelopes of the instance wait and are not in the states.
+   */
+  async checkpointSnapshot(iid: string): Promise<Result<{ states: Record<string, Uint8Array>; queued: number }, Error>> {
+    const inst = this.#instances.get(iid);
+    if (inst === undefined) return fail(new Error(`no instance ${iid}`));
+    const m = await this.#call(inst.thread, (rid) => ({ t: 'snapshot', rid, iid, flush: false }));
+    if (m.t !== 'snapshot' || m.states === undefined) return fail(new Error(m.t === 'snapshot' ? (m.error ?? 'snapshot failed') : 'snapshot failed'));
+    return ok({ states: m.states, queued: m.queued ?? 0 });
   }
 
   async snapshot(iid: string): Promise<Result<Record<string, Uint8Array>, Error>> {
@@ -185,6 +213,7 @@ export class PortionManager {
     if (inst === undefined) return;
     this.#instances.delete(iid);
     inst.thread.instances.delete(iid);
+    this.#observer?.stopped(iid);
     await this.#call(inst.thread, (rid) => ({ t: 'stop', rid, iid }));
     if (releaseThread) await this.#releaseIfIdle(inst.thread.w.id);
   }
@@ -231,7 +260,8 @@ export class PortionManager {
           inst.inflight--;
           t.inflight = Math.max(0, t.inflight - 1);
         }
-        this.#onOut(m.env, m.iid);
+        if (this.#observer === undefined) this.#onOut(m.env, m.iid);
+        else this.#observer.out(m.iid, m.env, (e) => this.#onOut(e, m.iid));
         return;
       }
       case 'started': {
@@ -266,6 +296,7 @@ export class PortionManager {
     this.#threads = this.#threads.filter((x) => x !== t);
     for (const iid of t.instances) {
       this.#instances.delete(iid);
+      this.#observer?.stopped(iid);
       this.#onFault(iid, '', 'worker thread exited');
     }
   }

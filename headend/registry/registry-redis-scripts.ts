@@ -128,3 +128,31 @@ redis.call('DEL', k)
 publish(ARGV[3] .. version .. '}')
 return tonumber(version)
 `;
+
+/**
+ * putCheckpoint [issue 13.2]: KEYS = checkpoint key, location key; ARGV = vaddr, node, epoch, seq,
+ * state, now. Returns {2} when written, {1} when the stored one is newer (a higher epoch, or the
+ * same epoch and a seq at least as high) or the vaddr's location has moved past the writer's
+ * epoch. Not published. (Redis Cluster: both keys need one hash tag, the vaddr.)
+ */
+export const PUT_CHECKPOINT = `
+local k = KEYS[1]
+local loc = redis.call('HGET', KEYS[2], 'epoch')
+if loc and tonumber(loc) > tonumber(ARGV[3]) then return {1} end
+local cur = redis.call('HMGET', k, 'epoch', 'seq')
+if cur[1] then
+  local e, s, ne, ns = tonumber(cur[1]), tonumber(cur[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+  if e > ne or (e == ne and s >= ns) then return {1} end
+end
+redis.call('HSET', k, 'vaddr', ARGV[1], 'node', ARGV[2], 'epoch', ARGV[3], 'seq', ARGV[4], 'state', ARGV[5], 'writtenAt', ARGV[6])
+return {2}
+`;
+
+/** deleteCheckpoint: KEYS = checkpoint key; ARGV = most epoch removed|''. Returns 1 when removed. */
+export const DELETE_CHECKPOINT = `
+local e = redis.call('HGET', KEYS[1], 'epoch')
+if not e then return 0 end
+if ARGV[1] ~= '' and tonumber(e) > tonumber(ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`;

@@ -10,7 +10,9 @@ import {
   byVaddr,
   ChangeFeed,
   type ChangeListener,
+  checkCheckpoint,
   checkEpoch,
+  type CheckpointRecord,
   checkId,
   checkLocation,
   checkNewSession,
@@ -19,6 +21,7 @@ import {
   type Conflict,
   type Location,
   type LocationRecord,
+  type NewCheckpoint,
   type NewSession,
   parseChange,
   type Registry,
@@ -28,7 +31,7 @@ import {
   type SessionRecord,
   vaddrKey,
 } from './registry.ts';
-import { BIND, CREATE_SESSION, DELETE_SESSION, MOVE, UNBIND, UPDATE_SESSION } from './registry-redis-scripts.ts';
+import { BIND, CREATE_SESSION, DELETE_CHECKPOINT, DELETE_SESSION, MOVE, PUT_CHECKPOINT, UNBIND, UPDATE_SESSION } from './registry-redis-scripts.ts';
 
 export interface RedisRegistryOptions {
   /** `redis://host:port[/db]`. */
@@ -65,7 +68,7 @@ export class RedisRegistry implements Registry {
   #onError: (err: unknown) => void;
   #origin = randomUUID();
   #closed = false;
-  #scripts = { bind: script(BIND), move: script(MOVE), unbind: script(UNBIND), create: script(CREATE_SESSION), update: script(UPDATE_SESSION), del: script(DELETE_SESSION) };
+  #scripts = { bind: script(BIND), move: script(MOVE), unbind: script(UNBIND), create: script(CREATE_SESSION), update: script(UPDATE_SESSION), del: script(DELETE_SESSION), putCkpt: script(PUT_CHECKPOINT), delCkpt: script(DELETE_CHECKPOINT) };
 
   /** Connect both connections (commands, and the change subscription) and wait until ready. */
   static async open(options: RedisRegistryOptions): Promise<RedisRegistry> {
@@ -220,6 +223,36 @@ export class RedisRegistry implements Registry {
     return out.sort(byId);
   }
 
+  // [issue 13.2] one key per module checkpoint; the script fences older owners and writes.
+  async putCheckpoint(checkpoint: NewCheckpoint): Promise<Result<CheckpointRecord, Conflict<CheckpointRecord>>> {
+    const c = checkCheckpoint('putCheckpoint', checkpoint);
+    this.#open();
+    const now = this.#clock.now();
+    const state = Buffer.from(c.state.buffer, c.state.byteOffset, c.state.byteLength);
+    const out = (await this.#evalKeys(this.#scripts.putCkpt, [this.#ckptKey(c.vaddr), `${this.prefix}loc:${c.vaddr}`], [c.vaddr, c.node, c.epoch, c.seq, state, now])) as [number];
+    if (out[0] === 1) {
+      const current = await this.getCheckpoint(c.vaddr);
+      return fail(current === undefined ? { reason: 'stale' } : { reason: 'stale', current });
+    }
+    return ok({ ...c, writtenAt: now });
+  }
+
+  async getCheckpoint(vaddr: string): Promise<CheckpointRecord | undefined> {
+    this.#open();
+    if (typeof vaddr !== 'string') return undefined;
+    const h = await this.#redis.hgetallBuffer(this.#ckptKey(vaddr));
+    if (h.epoch === undefined || h.state === undefined) return undefined;
+    const text = (k: string): string => h[k]?.toString('utf8') ?? '';
+    return { vaddr: text('vaddr'), node: text('node'), epoch: Number(text('epoch')), seq: Number(text('seq')), state: new Uint8Array(h.state), writtenAt: Number(text('writtenAt')) };
+  }
+
+  async deleteCheckpoint(vaddr: string, upToEpoch?: number): Promise<boolean> {
+    vaddrKey(vaddr);
+    if (upToEpoch !== undefined) checkEpoch('deleteCheckpoint', 'upToEpoch', upToEpoch);
+    this.#open();
+    return ((await this.#evalKeys(this.#scripts.delCkpt, [this.#ckptKey(vaddr)], [upToEpoch ?? ''])) as number) === 1;
+  }
+
   watch(listener: ChangeListener): () => void {
     this.#open();
     return this.#feed.add(listener);
@@ -279,6 +312,19 @@ export class RedisRegistry implements Registry {
     } catch (e) {
       if (!(e instanceof Error) || !e.message.startsWith('NOSCRIPT')) throw e;
       return this.#redis.eval(s.text, 0, this.prefix, ...args);
+    }
+  }
+
+  #ckptKey(vaddr: string): string {
+    return `${this.prefix}ckpt:${vaddr}`;
+  }
+
+  async #evalKeys(s: Script, keys: string[], args: (string | number | Buffer)[]): Promise<unknown> {
+    try {
+      return await this.#redis.evalsha(s.sha, keys.length, ...keys, ...args);
+    } catch (e) {
+      if (!(e instanceof Error) || !e.message.startsWith('NOSCRIPT')) throw e;
+      return this.#redis.eval(s.text, keys.length, ...keys, ...args);
     }
   }
 

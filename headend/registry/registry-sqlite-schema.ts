@@ -1,7 +1,7 @@
 // Tables of the SQLite registry adapter and the row <-> record mapping. Text and pure functions
 // only: the adapter (registry-sqlite.ts) is the one file that imports better-sqlite3.
 
-import type { LocationRecord, SessionRecord } from './registry.ts';
+import type { CheckpointRecord, LocationRecord, SessionRecord } from './registry.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -19,6 +19,11 @@ CREATE TABLE IF NOT EXISTS sessions (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_node ON sessions (node);
 CREATE INDEX IF NOT EXISTS sessions_app ON sessions (app);
+-- Rowid table (not WITHOUT ROWID): rows hold snapshot blobs of up to 1 MiB.
+CREATE TABLE IF NOT EXISTS checkpoints (
+  vaddr TEXT NOT NULL UNIQUE, node TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL, state BLOB NOT NULL,
+  written_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS changes (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, body TEXT NOT NULL
 );
@@ -43,6 +48,19 @@ export interface SessionRow {
   created_at: number;
   updated_at: number;
   version: number;
+}
+
+export interface CheckpointRow {
+  vaddr: string;
+  node: string;
+  epoch: number;
+  seq: number;
+  state: Buffer;
+  written_at: number;
+}
+
+export function toCheckpoint(row: CheckpointRow): CheckpointRecord {
+  return { vaddr: row.vaddr, node: row.node, epoch: row.epoch, seq: row.seq, state: new Uint8Array(row.state), writtenAt: row.written_at };
 }
 
 export function toLocation(row: LocationRow): LocationRecord {

@@ -8,7 +8,10 @@ import { ArgumentError, ChannelClosedError, type Clock, fail, ok, positiveInt, r
 import {
   ChangeFeed,
   type ChangeListener,
+  checkCheckpoint,
   checkEpoch,
+  checkpointNewer,
+  type CheckpointRecord,
   checkId,
   checkLocation,
   checkNewSession,
@@ -17,6 +20,7 @@ import {
   type Conflict,
   type Location,
   type LocationRecord,
+  type NewCheckpoint,
   type NewSession,
   parseChange,
   type Registry,
@@ -26,7 +30,7 @@ import {
   type SessionRecord,
   vaddrKey,
 } from './registry.ts';
-import { type LocationRow, safeParse, SCHEMA, SCHEMA_VERSION, type SessionRow, toLocation, toSession } from './registry-sqlite-schema.ts';
+import { type CheckpointRow, type LocationRow, safeParse, SCHEMA, SCHEMA_VERSION, type SessionRow, toCheckpoint, toLocation, toSession } from './registry-sqlite-schema.ts';
 
 export interface SqliteRegistryOptions {
   /** Database file, or `:memory:` (then nothing survives close, and no other process sees it). */
@@ -95,6 +99,9 @@ export class SqliteRegistry implements Registry {
       updSess: p('UPDATE sessions SET node = ?, placements = ?, updated_at = ?, version = version + 1 WHERE id = ? AND version = ?'),
       delSess: p('DELETE FROM sessions WHERE id = ?'),
       allSess: p('SELECT * FROM sessions WHERE (@node IS NULL OR node = @node) AND (@app IS NULL OR app = @app) ORDER BY id'),
+      getCkpt: p('SELECT * FROM checkpoints WHERE vaddr = ?'),
+      putCkpt: p('INSERT INTO checkpoints (vaddr, node, epoch, seq, state, written_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (vaddr) DO UPDATE SET node = excluded.node, epoch = excluded.epoch, seq = excluded.seq, state = excluded.state, written_at = excluded.written_at'),
+      delCkpt: p('DELETE FROM checkpoints WHERE vaddr = ? AND epoch <= ?'),
       logChange: p('INSERT INTO changes (origin, body) VALUES (?, ?)'),
       readChanges: p('SELECT seq, origin, body FROM changes WHERE seq > ? ORDER BY seq'),
       firstSeq: p('SELECT min(seq) AS first, max(seq) AS last FROM changes'),
@@ -157,6 +164,36 @@ export class SqliteRegistry implements Registry {
     return this.#async(() => {
       const f = checkSessionFilter('listSessions', filter);
       return (this.#s.allSess!.all({ node: f.node ?? null, app: f.app ?? null }) as SessionRow[]).map(toSession);
+    });
+  }
+
+  putCheckpoint(checkpoint: NewCheckpoint): Promise<Result<CheckpointRecord, Conflict<CheckpointRecord>>> {
+    return this.#async(() => {
+      const c = checkCheckpoint('putCheckpoint', checkpoint);
+      // [issue 13.2] fenced: an older owner (lower epoch) or an older write (lower seq) loses.
+      return this.#write<Result<CheckpointRecord, Conflict<CheckpointRecord>>>(() => {
+        const row = this.#s.getCkpt!.get(c.vaddr) as CheckpointRow | undefined;
+        const loc = this.#s.getLoc!.get(c.vaddr) as LocationRow | undefined;
+        if ((row !== undefined && checkpointNewer(row, c)) || (loc !== undefined && loc.epoch > c.epoch)) {
+          return [fail(row === undefined ? { reason: 'stale' } : { reason: 'stale', current: toCheckpoint(row) }), undefined];
+        }
+        const now = this.#clock.now();
+        this.#s.putCkpt!.run(c.vaddr, c.node, c.epoch, c.seq, Buffer.from(c.state.buffer, c.state.byteOffset, c.state.byteLength), now);
+        return [ok({ ...c, writtenAt: now }), undefined];
+      });
+    });
+  }
+  getCheckpoint(vaddr: string): Promise<CheckpointRecord | undefined> {
+    return this.#async(() => {
+      const row = this.#s.getCkpt!.get(vaddr) as CheckpointRow | undefined;
+      return row === undefined ? undefined : toCheckpoint(row);
+    });
+  }
+  deleteCheckpoint(vaddr: string, upToEpoch?: number): Promise<boolean> {
+    return this.#async(() => {
+      vaddrKey(vaddr);
+      if (upToEpoch !== undefined) checkEpoch('deleteCheckpoint', 'upToEpoch', upToEpoch);
+      return this.#write(() => [this.#s.delCkpt!.run(vaddr, upToEpoch ?? Number.MAX_SAFE_INTEGER).changes > 0, undefined]);
     });
   }
 

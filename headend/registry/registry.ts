@@ -66,6 +66,29 @@ export interface SessionFilter {
 }
 
 /**
+ * The last saved state of one module of a portion [issue 13.2], keyed by the module's virtual
+ * address, so it does not matter whether the portion is a session's or the app's (`*`).
+ */
+export interface CheckpointRecord {
+  vaddr: string;
+  /** The node that wrote it. */
+  node: string;
+  /** The vaddr's location epoch the writer held: a writer the registry has moved past is fenced off. */
+  epoch: number;
+  /** The writer's count of checkpoints of this vaddr at this epoch (1, 2, ...): later wins. */
+  seq: number;
+  /** The module's snapshot bytes (StateCodec CBOR), at most MAX_CHECKPOINT_BYTES. */
+  state: Uint8Array;
+  /** ms since the Unix epoch, the writer's registry clock. */
+  writtenAt: number;
+}
+
+export type NewCheckpoint = Omit<CheckpointRecord, 'writtenAt'>;
+
+/** The most bytes of one checkpoint any adapter stores: four times the sandbox's maxStateBytes. */
+export const MAX_CHECKPOINT_BYTES = 1024 * 1024;
+
+/**
  * Why a write did not happen. `exists`: bind/create of a key already there; `stale`: the epoch or
  * version given is not the current one (another writer won); `missing`: no such key.
  */
@@ -110,6 +133,16 @@ export interface Registry {
   deleteSession(id: string): Promise<boolean>;
   /** Sessions matching every given field, sorted by id. */
   listSessions(filter?: SessionFilter): Promise<SessionRecord[]>;
+  /**
+   * Write the checkpoint of one module [issue 13.2] unless the stored one is newer (a higher
+   * `epoch`: a later owner; or the same epoch and a `seq` at least as high) or the vaddr's
+   * location record has moved past `epoch` (its writer was replaced); then `stale`, with the
+   * stored record if any. Checkpoints are not in the change feed (they change often).
+   */
+  putCheckpoint(checkpoint: NewCheckpoint): Promise<Result<CheckpointRecord, Conflict<CheckpointRecord>>>;
+  getCheckpoint(vaddr: string): Promise<CheckpointRecord | undefined>;
+  /** Remove a checkpoint (only one written at `upToEpoch` or before, when given); true when removed. */
+  deleteCheckpoint(vaddr: string, upToEpoch?: number): Promise<boolean>;
   /** Hear changes; returns the function that stops listening. */
   watch(listener: ChangeListener): () => void;
   /** Release the connection or file. Later calls reject. Idempotent. */
@@ -244,6 +277,24 @@ export class ChangeFeed {
   clear(): void {
     this.#listeners.clear();
   }
+}
+
+/** A fresh, validated copy of a checkpoint to write (the bytes are copied, not kept). */
+export function checkCheckpoint(where: string, input: unknown): NewCheckpoint {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new ArgumentError(`${where}: checkpoint must be an object`, 'checkpoint');
+  const { vaddr, node, epoch, seq, state, ...rest } = input as Record<string, unknown>;
+  const extra = Object.keys(rest);
+  if (extra.length > 0) throw new ArgumentError(`${where}: unknown checkpoint field "${extra[0]}"`, extra[0]);
+  if (typeof vaddr !== 'string') throw new ArgumentError(`${where}: vaddr must be a string`, 'vaddr');
+  vaddrKey(vaddr);
+  if (!(state instanceof Uint8Array)) throw new ArgumentError(`${where}: state must be a Uint8Array`, 'state');
+  if (state.byteLength > MAX_CHECKPOINT_BYTES) throw new ArgumentError(`${where}: state of ${state.byteLength} bytes is over the ${MAX_CHECKPOINT_BYTES}-byte bound`, 'state');
+  return { vaddr, node: checkId(where, 'node', node), epoch: checkEpoch(where, 'epoch', epoch), seq: checkEpoch(where, 'seq', seq), state: Uint8Array.from(state) };
+}
+
+/** True when a stored checkpoint (`epoch`, `seq`) is as new as or newer than the one offered. */
+export function checkpointNewer(stored: { epoch: number; seq: number }, offered: { epoch: number; seq: number }): boolean {
+  return stored.epoch > offered.epoch || (stored.epoch === offered.epoch && stored.seq >= offered.seq);
 }
 
 /** Validate a change received from another process (pub/sub text, change-log row). */

@@ -12,12 +12,13 @@ export {
   MAX_MODULE_BYTES,
   MAX_PERMITS,
   CRITICAL_GUARDS,
+  DURABILITIES,
   checkManifest,
   encodeManifest,
   decodeManifest,
   servicesUsed,
 } from './manifest.ts';
-export type { Manifest, ModuleEntry, ModuleKind, ModuleNeeds, ModuleCritical, CriticalGuard, Tier, CpuClass, Capability } from './manifest.ts';
+export type { Manifest, ModuleEntry, ModuleKind, ModuleNeeds, ModuleCritical, CriticalGuard, Durability, Tier, CpuClass, Capability } from './manifest.ts';
 export { placeModules } from './placement.ts';
 export { cohort01 } from './cohort.ts';
 export type { BoxResources, ModulePlacement, PlacementReason, Side } from './placement.ts';

@@ -44,6 +44,12 @@ export interface ModuleCritical {
   permits?: number;
 }
 
+/** [issue 13.2] How much of a head-end module's acknowledged state a node death may lose.
+ *  `interval` (the default, absent from the bytes): at most the node's checkpointMs of updates,
+ *  counted; `sync`: none, its replies wait for the checkpoint write. docs/OPERATIONS.md. */
+export const DURABILITIES = ['interval', 'sync'] as const;
+export type Durability = (typeof DURABILITIES)[number];
+
 export interface ModuleEntry {
   name: string;
   kind: ModuleKind;
@@ -58,6 +64,8 @@ export interface ModuleEntry {
   needs: ModuleNeeds;
   /** Optional: the module's requests run inside a wait-and-lock on the head-end [c20-c23]. */
   critical?: ModuleCritical;
+  /** Optional: checkpoint durability on the head-end (absent: `interval`) [issue 13.2]. */
+  durability?: Durability;
 }
 
 export interface Manifest {
@@ -75,7 +83,7 @@ const FILE = /^[a-z][a-z0-9-]{0,31}\.js$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 const SERVICE = /^services\.[a-z][a-z0-9-]{0,31}$/;
 const MANIFEST_KEYS = ['app', 'version', 'modules'];
-const MODULE_KEYS = ['name', 'kind', 'tier', 'file', 'sha256', 'size', 'uses', 'needs', 'critical'];
+const MODULE_KEYS = ['name', 'kind', 'tier', 'file', 'sha256', 'size', 'uses', 'needs', 'critical', 'durability'];
 const NEEDS_KEYS = ['memory', 'storage', 'cpu'];
 const CRITICAL_KEYS = ['guard', 'permits'];
 export const MAX_PERMITS = 65536;
@@ -127,10 +135,19 @@ function checkModule(input: unknown, at: string): ModuleEntry {
   if (kind === 'peer' && services.length === 0) {
     throw new ManifestError(`${at}.uses`, 'a peer module must declare the head-end service that pins it (services.<name>)');
   }
-  if (m.critical === undefined) return { name, kind, tier, file, sha256, size, uses, needs };
-  // The lock is shared by a portion's threads on one head-end node: a module that may run on a box has none.
-  if (kind !== 'server' && kind !== 'peer') throw new ManifestError(`${at}.critical`, `only server and peer modules run on the head-end and may declare a critical section, not ${kind}`);
-  return { name, kind, tier, file, sha256, size, uses, needs, critical: checkCritical(m.critical, `${at}.critical`) };
+  const entry: ModuleEntry = { name, kind, tier, file, sha256, size, uses, needs };
+  if (m.critical !== undefined) {
+    // The lock is shared by a portion's threads on one head-end node: a module that may run on a box has none.
+    if (kind !== 'server' && kind !== 'peer') throw new ManifestError(`${at}.critical`, `only server and peer modules run on the head-end and may declare a critical section, not ${kind}`);
+    entry.critical = checkCritical(m.critical, `${at}.critical`);
+  }
+  if (m.durability !== undefined) {
+    // Only server and mutable modules have their state snapshotted on a head-end (a peer's lives in its service).
+    if (kind === 'client') throw new ManifestError(`${at}.durability`, 'a client module runs on the box only; durability is for the state a head-end checkpoints');
+    if (kind === 'peer') throw new ManifestError(`${at}.durability`, 'a peer module keeps no snapshot on the head-end (its state is its service\'s); durability is for server and mutable modules');
+    entry.durability = oneOf(m.durability, `${at}.durability`, DURABILITIES);
+  }
+  return entry;
 }
 
 function checkCritical(input: unknown, at: string): ModuleCritical {

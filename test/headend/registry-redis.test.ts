@@ -4,6 +4,7 @@ import { ArgumentError, Codes, WeftError } from '../../runtime/index.ts';
 import type { RegistryChange as Change } from '../../headend/registry/registry.ts';
 import { RedisRegistry } from '../../headend/registry/registry-redis.ts';
 import { registryContract, nextChange } from '../_contracts/registry.ts';
+import { checkpointContract } from '../_contracts/registry-checkpoints.ts';
 import { needProgram, which } from '../_helpers/env.ts';
 import { type RedisServer, startRedis } from '../_helpers/redis.ts';
 
@@ -43,6 +44,11 @@ if (program === undefined) {
         for (const r of opened) await r.close();
       },
     };
+  });
+
+  checkpointContract('redis', async (clock) => {
+    const registry = await RedisRegistry.open({ url: url(), prefix: `c${++n}:`, clock });
+    return { registry, close: () => registry.close() };
   });
 
   test('redis: registries with different prefixes do not see each other', async (t) => {

@@ -8,6 +8,7 @@ import { ArgumentError, ManualClock } from '../../runtime/index.ts';
 import type { RegistryChange } from '../../headend/registry/registry.ts';
 import { SqliteRegistry } from '../../headend/registry/registry-sqlite.ts';
 import { registryContract } from '../_contracts/registry.ts';
+import { checkpointContract } from '../_contracts/registry-checkpoints.ts';
 
 const run = promisify(execFile);
 
@@ -34,6 +35,18 @@ registryContract('sqlite', async (clock) => {
       db.remove();
     },
   };
+});
+
+checkpointContract('sqlite', async (clock) => {
+  const db = tempDb();
+  const registry = new SqliteRegistry({ path: db.path, clock });
+  return { registry, close: async () => (await registry.close(), db.remove()) };
+});
+
+// The embedded head-end's `--registry memory` and the deterministic test tier.
+checkpointContract('sqlite in memory', async (clock) => {
+  const registry = new SqliteRegistry({ path: ':memory:', clock });
+  return { registry, close: () => registry.close() };
 });
 
 test('sqlite: records and sessions survive closing and reopening the file; epochs continue', async (t) => {

@@ -138,6 +138,7 @@ function handRegistry(): { registry: Registry; answer: (rec: LocationRecord | un
       return () => (listener = () => {});
     },
     bind: no, move: no, unbind: no, listByNode: no, listBySession: no, createSession: no, updateSession: no, getSession: no, deleteSession: no, listSessions: no,
+    putCheckpoint: no, getCheckpoint: no, deleteCheckpoint: no,
     close: async () => {},
   };
   return { registry, answer: (rec) => pending.shift()?.(rec), emit: (c) => listener(c), lookups: () => lookups };

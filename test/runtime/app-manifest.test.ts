@@ -107,3 +107,22 @@ test('critical is checked field by field and refused where no head-end lock exis
   refused(t, (m) => (m.modules[1]!.critical = { guard: 'queue' }), 'modules[1].critical', /only server and peer modules/);
   refused(t, (m) => (m.modules[0]!.critical = { guard: 'queue' }), 'modules[0].critical', /not client/);
 });
+
+test('[issue 13.2] durability: a head-end module may say "sync" or "interval"; absent stays absent (the default, interval)', (t) => {
+  const m = manifest();
+  m.modules.push({ name: 'tally', kind: 'server', tier: 'boot', file: 'tally.js', sha256: HASH, size: 5, uses: [], needs: {}, durability: 'sync' });
+  m.modules[1]!.durability = 'interval';
+  const out = checkManifest(m);
+  t.is(out.modules[3]?.durability, 'sync');
+  t.is(out.modules[1]?.durability, 'interval');
+  t.false('durability' in (out.modules[0] as object), 'absent stays absent, so manifests without it keep their signed bytes');
+  t.regex(new TextDecoder().decode(encodeManifest(m)), /"needs": \{\},\n {6}"durability": "sync"\n/);
+  t.deepEqual(decodeManifest(encodeManifest(m)), out);
+});
+
+test('durability is checked by name and refused on client and peer modules, whose state no head-end snapshots', (t) => {
+  refused(t, (m) => (m.modules[1]!.durability = 'always'), 'modules[1].durability', /one of interval, sync/);
+  refused(t, (m) => (m.modules[1]!.durability = true), 'modules[1].durability', /one of interval, sync/);
+  refused(t, (m) => (m.modules[0]!.durability = 'sync'), 'modules[0].durability', /client module runs on the box/);
+  refused(t, (m) => (m.modules[2]!.durability = 'sync'), 'modules[2].durability', /peer module keeps no snapshot/);
+});

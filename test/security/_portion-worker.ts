@@ -103,6 +103,13 @@ export class WorkerUnderTest {
     await this.next((m): m is FromWorker & { t: 'stopped' } => m.t === 'stopped' && m.rid === rid);
   }
 
+  /** A snapshot of an instance; `flush: false` is a checkpoint's (queued envelopes stay queued). */
+  async snapshot(app: string, session: string, flush?: false): Promise<FromWorker & { t: 'snapshot' }> {
+    const rid = this.#id++;
+    this.#w.post({ t: 'snapshot', rid, iid: `${app}.${session}`, ...(flush === undefined ? {} : { flush }) });
+    return this.next((m): m is FromWorker & { t: 'snapshot' } => m.t === 'snapshot' && m.rid === rid);
+  }
+
   /** The next load report posted after now (every 500 ms). */
   load(): Promise<FromWorker & { t: 'load' }> {
     return this.next((m): m is FromWorker & { t: 'load' } => m.t === 'load', this.seen.length);
