@@ -20,6 +20,7 @@ import type { BoxEvent } from './box-events.ts';
 import { mqttDialer } from './dialer-mqtt.ts';
 import { MemoryStorage } from './module-cache.ts';
 import { engineMemoryFor } from './options.ts';
+import { applyFirmwareFlags, memoryBreakdown } from './memory.ts';
 import { residentBytes } from './rss.ts';
 import { FolderStorage } from './storage-fs.ts';
 import { udpTuner } from './tuner-udp.ts';
@@ -156,6 +157,7 @@ export async function main(argv: string[]): Promise<number> {
   // Signals end the box in any state, including while it loads or tunes [issue 13].
   process.once('SIGINT', () => done(0));
   process.once('SIGTERM', () => done(0));
+  applyFirmwareFlags();
   const engine = await loadEngine({ maxMemoryBytes: engineMemoryFor(profile) });
   const box = new Box({
     boxId: a.id,
@@ -172,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
   started.catch(() => undefined); // raced below; a signal may end the box first
   await Promise.race([started, finished]);
   const code = await finished;
-  if (a.exitOn !== undefined) print({ kind: 'exit', state: box.state, running: box.running(), rssMb: Math.round(residentBytes() / 1e5) / 10 });
+  if (a.exitOn !== undefined) print({ kind: 'exit', state: box.state, running: box.running(), rssMb: Math.round(residentBytes() / 1e5) / 10, mem: memoryBreakdown(engine.memoryBytes()) });
   await box.stop();
   return code;
 }

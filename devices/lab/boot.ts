@@ -2,6 +2,7 @@
 // the state it should reach, with the time each boot state was entered (the phases). Runs the
 // real firmware image; knows nothing of how the head-end was started.
 
+import { FIRMWARE_NODE_FLAGS } from '../../loader/memory.ts';
 import type { Arm64Kit } from './fetch.ts';
 import { memoryCgroup } from './cgroup.ts';
 import { LabError, spawnLines, type Line } from './exec.ts';
@@ -47,10 +48,10 @@ export interface BootResult {
   notes: string[];
 }
 
-/** The command line that runs the firmware (natively, or the arm64 Node under qemu-user). */
+/** The command line that runs the firmware (natively, or the arm64 Node under qemu-user), with the firmware's Node flags. */
 export function firmwareCommand(spec: Pick<BootSpec, 'arm64'>, boxArgs: string[]): { cmd: string; args: string[] } {
-  if (spec.arm64 === undefined) return { cmd: process.execPath, args: ['box.mjs', ...boxArgs] };
-  return { cmd: spec.arm64.qemu, args: ['-L', spec.arm64.sysroot, spec.arm64.node, 'box.mjs', ...boxArgs] };
+  if (spec.arm64 === undefined) return { cmd: process.execPath, args: [...FIRMWARE_NODE_FLAGS, 'box.mjs', ...boxArgs] };
+  return { cmd: spec.arm64.qemu, args: ['-L', spec.arm64.sysroot, spec.arm64.node, ...FIRMWARE_NODE_FLAGS, 'box.mjs', ...boxArgs] };
 }
 
 export function boxArgs(s: Omit<BootSpec, 'until' | 'timeoutMs' | 'now' | 'arm64' | 'firmware'>): string[] {

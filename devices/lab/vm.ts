@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { chmod, cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { FIRMWARE_NODE_FLAGS } from '../../loader/memory.ts';
 import { labLimits, profile as profileById } from '../profiles.ts';
 import { type BootPhase, noteOf } from './boot.ts';
 import { LabError, run, spawnLines } from './exec.ts';
@@ -91,7 +92,7 @@ async function buildInitrd(kit: VmKit, dir: string, box: string[], password: str
     'mount -t ext4 -o ro /dev/vda /mnt || echo WEFT-VM-NO-DISK',
     'ip link set lo up; ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up; ip route add default via 10.0.2.2',
     'echo WEFT-VM-NODE-START',
-    `cd /mnt/fw && ${password === undefined ? '' : `WEFT_BOX_PASSWORD=${shq(password)} `}/mnt/lib/ld-linux-aarch64.so.1 --library-path ${libs} /mnt/node box.mjs ${box.map(shq).join(' ')}`,
+    `cd /mnt/fw && ${password === undefined ? '' : `WEFT_BOX_PASSWORD=${shq(password)} `}/mnt/lib/ld-linux-aarch64.so.1 --library-path ${libs} /mnt/node ${FIRMWARE_NODE_FLAGS.join(' ')} box.mjs ${box.map(shq).join(' ')}`,
     'echo WEFT-VM-DONE $?',
     'poweroff -f',
   ].join('\n');
