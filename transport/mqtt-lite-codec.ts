@@ -116,13 +116,13 @@ export function parsePacket(first: number, body: Buffer): LitePacket {
       if (body.length !== 0) fail('PINGRESP length');
       return { type: 'pingresp' };
     default:
-      return fail(`packet type ${type} is not one a broker sends this client`);
+      return fail(`packet type ${type} from a broker`);
   }
 }
 
 function parsePublish(flags: number, body: Buffer): LitePacket {
   const qos = (flags >> 1) & 3;
-  if (qos > 1) fail(`PUBLISH QoS ${qos} (this client subscribes at most QoS 1)`); // [MQTT-3.3.1-4], [MQTT-3.8.4-6]
+  if (qos > 1) fail(`PUBLISH QoS ${qos}`); // [MQTT-3.3.1-4], [MQTT-3.8.4-6]
   if (qos === 0 && (flags & 8) !== 0) fail('DUP on a QoS 0 PUBLISH'); // [MQTT-3.3.1-2]
   if (body.length < 2) fail('PUBLISH length');
   const n = body.readUInt16BE(0);
@@ -134,7 +134,7 @@ function parsePublish(flags: number, body: Buffer): LitePacket {
   } catch {
     return fail('PUBLISH topic is not UTF-8'); // [MQTT-1.5.3-1]
   }
-  if (topic === '' || /[+#\0]/.test(topic)) fail('PUBLISH topic empty or with a wildcard or NUL'); // [MQTT-3.3.2-1, -2], [MQTT-1.5.3-2]
+  if (topic === '' || /[+#\0]/.test(topic)) fail('PUBLISH topic empty, wildcard or NUL'); // [MQTT-3.3.2-1, -2], [MQTT-1.5.3-2]
   const id = qos === 1 ? id16(body, idAt) : 0;
   return { type: 'publish', topic, payload: body.subarray(idAt + (qos === 1 ? 2 : 0)), qos: qos as 0 | 1, dup: (flags & 8) !== 0, retain: (flags & 1) !== 0, id };
 }

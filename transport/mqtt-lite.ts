@@ -25,6 +25,10 @@ export interface LiteClientOptions {
 const CONNACK_REFUSALS = ['', 'unacceptable protocol version', 'identifier rejected', 'server unavailable', 'bad user name or password', 'not authorized'];
 const W = 'LiteMqttClient';
 
+function violation(what: string, cause?: unknown): Error {
+  return new Error(`mqtt protocol violation by the broker: ${what}`, { cause });
+}
+
 /** An Error as mqtt.js shapes a CONNACK refusal: `code` is the return code (mqtt-errors.ts reads it). */
 function refusal(rc: number): Error & { code: number } {
   return Object.assign(new Error(`Connection refused: ${CONNACK_REFUSALS[rc] ?? rc}`), { code: rc });
@@ -151,14 +155,14 @@ export class LiteMqttClient extends EventEmitter implements MqttClientLike {
       this.#handle(p);
     }
     // A broker that breaks the protocol gets no further reading: the link is dropped.
-    if (bad !== undefined) this.#fail(new Error(`mqtt protocol violation by the broker: ${(bad as Error).message}`, { cause: bad }));
+    if (bad !== undefined) this.#fail(violation((bad as Error).message, bad));
   }
 
   #handle(p: LitePacket): void {
-    if (!this.connected && p.type !== 'connack') return this.#fail(new Error(`mqtt protocol violation by the broker: ${p.type} before CONNACK`));
+    if (!this.connected && p.type !== 'connack') return this.#fail(violation(`${p.type} before CONNACK`));
     switch (p.type) {
       case 'connack':
-        if (this.connected) return this.#fail(new Error('mqtt protocol violation by the broker: a second CONNACK'));
+        if (this.connected) return this.#fail(violation('a second CONNACK'));
         if (p.returnCode !== 0) return this.#fail(refusal(p.returnCode));
         this.connected = true;
         this.#keepalive();
@@ -180,7 +184,7 @@ export class LiteMqttClient extends EventEmitter implements MqttClientLike {
         const cb = this.#subscribing.get(p.id);
         if (cb === undefined) return;
         this.#subscribing.delete(p.id);
-        if (p.granted.length !== 1) return this.#fail(new Error('mqtt protocol violation by the broker: SUBACK for one filter with several codes'));
+        if (p.granted.length !== 1) return this.#fail(violation('SUBACK codes for one filter'));
         cb(null, p.granted);
         return;
       }

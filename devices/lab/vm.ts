@@ -9,7 +9,7 @@ import { chmod, cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FIRMWARE_NODE_FLAGS } from '../../loader/memory.ts';
 import { labLimits, profile as profileById } from '../profiles.ts';
-import { type BootPhase, noteOf } from './boot.ts';
+import { type BootPhase, EMULATION_CPU_SCALE, noteOf } from './boot.ts';
 import { LabError, run, spawnLines } from './exec.ts';
 import { ensureArm64Kit, ensurePrograms, fetchArm64Debs, labCacheDir, resolveArm64Meta } from './fetch.ts';
 import type { Stage } from './stage.ts';
@@ -110,7 +110,7 @@ export async function bootVm(kit: VmKit, stage: Stage, disk: string, o: { profil
   const memMb = o.memMb ?? limits.vmMemoryMb;
   const spec = stage.spec(o.profile, `vm-${o.profile}`, { timeoutMs: o.timeoutMs });
   const headend = spec.headend === undefined ? [] : ['--headend', spec.headend.replace('127.0.0.1', '10.0.2.2')];
-  const box = ['--device', o.profile, '--carousel', 'udp://0.0.0.0:5500', '--id', spec.boxId, ...headend, '--exit-on', spec.until];
+  const box = ['--device', o.profile, '--carousel', 'udp://0.0.0.0:5500', '--id', spec.boxId, ...headend, '--exit-on', spec.until, '--cpu-scale', String(EMULATION_CPU_SCALE)];
   const initrd = await buildInitrd(kit, stage.work, box, spec.password);
   const args = ['-M', 'virt', '-cpu', limits.cpu, '-smp', String(limits.cores), '-m', String(memMb), '-kernel', kit.kernel, '-initrd', initrd];
   args.push('-append', 'console=ttyAMA0 quiet panic=-1', '-drive', `file=${disk},format=raw,if=none,id=d0,readonly=on`, '-device', 'virtio-blk-device,drive=d0');

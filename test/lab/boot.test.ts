@@ -17,5 +17,5 @@ test('the firmware runs natively, or as the arm64 Node under qemu-user with the 
   t.false(args.includes('x'), 'the password goes by environment, never on the command line');
   t.deepEqual(firmwareCommand({}, ['--id', 'b1']), { cmd: process.execPath, args: ['--v8-pool-size=1', '--max-semi-space-size=1', 'box.mjs', '--id', 'b1'] });
   const kit = { qemu: '/q', node: '/n', sysroot: '/r' };
-  t.deepEqual(firmwareCommand({ arm64: kit }, ['--id', 'b1']), { cmd: '/q', args: ['-L', '/r', '/n', '--v8-pool-size=1', '--max-semi-space-size=1', 'box.mjs', '--id', 'b1'] });
+  t.deepEqual(firmwareCommand({ arm64: kit }, ['--id', 'b1']), { cmd: '/q', args: ['-L', '/r', '/n', '--v8-pool-size=1', '--max-semi-space-size=1', 'box.mjs', '--id', 'b1', '--cpu-scale', '3'] });
 });
