@@ -20,7 +20,7 @@ import type { BoxEvent } from './box-events.ts';
 import { mqttDialer } from './dialer-mqtt.ts';
 import { MemoryStorage } from './module-cache.ts';
 import { engineMemoryFor } from './options.ts';
-import { applyFirmwareFlags, memoryBreakdown } from './memory.ts';
+import { memoryBreakdown } from './memory.ts';
 import { residentBytes } from './rss.ts';
 import { FolderStorage } from './storage-fs.ts';
 import { udpTuner } from './tuner-udp.ts';
@@ -164,7 +164,6 @@ export async function main(argv: string[]): Promise<number> {
   // Signals end the box in any state, including while it loads or tunes [issue 13].
   process.once('SIGINT', () => done(0));
   process.once('SIGTERM', () => done(0));
-  applyFirmwareFlags();
   const engine = await loadEngine({ maxMemoryBytes: engineMemoryFor(profile) });
   const box = new Box({
     boxId: a.id,

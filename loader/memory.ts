@@ -4,16 +4,6 @@
 // code and libraries, shared with every process that maps them). Reads, never throws.
 
 import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-
-/**
- * V8 flags the firmware sets on itself before QuickJS's wasm is compiled (they are read at
- * compile time, so no launcher has to pass them): compile each wasm function on its first call
- * instead of all ~490 KB up front, and keep the baseline (Liftoff) code instead of recompiling
- * hot functions with TurboFan in background threads. Both cut the memory peak of a boot and
- * its CPU, most under emulation (docs/LAB.md, "Memory" and "Boot under emulation").
- */
-export const FIRMWARE_WASM_FLAGS = ['--wasm-lazy-compilation', '--no-wasm-tier-up'] as const;
 
 /**
  * Node flags for the command line that starts the firmware (`node <flags> box.mjs`; they size
@@ -23,10 +13,8 @@ export const FIRMWARE_WASM_FLAGS = ['--wasm-lazy-compilation', '--no-wasm-tier-u
  * Measured natively: RSS at `up` 75-95 MB without them, 64-68 MB with them (docs/BOX.md).
  */
 export const FIRMWARE_NODE_FLAGS = ['--v8-pool-size=1', '--max-semi-space-size=1'] as const;
-
-export function applyFirmwareFlags(flags: readonly string[] = FIRMWARE_WASM_FLAGS): void {
-  for (const f of flags) setFlagsFromString(f);
-}
+// No wasm flags: this V8 (11.3) already compiles QuickJS's wasm lazily (a 490 KB module in 6 ms of
+// CPU) and tiers up only hot functions; --no-wasm-tier-up measured nothing and would slow the guest.
 
 export interface MemoryBreakdown {
   /** V8 heap in use / reserved, MB. */
