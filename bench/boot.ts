@@ -17,6 +17,7 @@ import { staticCredentials } from '../headend/broker/broker-auth.ts';
 import { startAedesBroker } from '../headend/broker/broker-aedes.ts';
 import { importSigningKey, trustedKey } from '../runtime/app/index.ts';
 import type { BoxEvent, Tuner } from '../loader/index.ts';
+import { FIRMWARE_NODE_FLAGS } from '../loader/memory.ts';
 // @ts-expect-error build.mjs is plain JavaScript without type declarations
 import { build } from '../build.mjs';
 import { percentile, result, table } from './_report.ts';
@@ -67,7 +68,8 @@ const firmwareKb = statSync(join(fw, 'box.mjs')).size / 1024;
 const state = join(work, 'state');
 const set = await moduleSetFromDir(join(out, 'apps', 'guide'));
 const air = await serveUdp(new Broadcaster(set, { bitrate: 2_000_000 }), { unicast: { host: '127.0.0.1', port: 45_871 } });
-const boxArgs = (device: string): string[] => ['box.mjs', '--device', device, '--carousel', 'udp://127.0.0.1:45871', '--state-dir', state, '--exit-on', 'first-module', '--quiet'];
+// The firmware as a box starts it: with its Node flags (loader/memory.ts).
+const boxArgs = (device: string): string[] => [...FIRMWARE_NODE_FLAGS, 'box.mjs', '--device', device, '--carousel', 'udp://127.0.0.1:45871', '--state-dir', state, '--exit-on', 'first-module', '--quiet'];
 const isExit = (l: string): boolean => l.includes('"kind":"exit"');
 await timed(boxArgs('modern-4k'), fw, isExit);
 await air.close();
@@ -131,8 +133,8 @@ table('Box boot (firmware, warm boot from device storage; medians)', [
   { measure: 'boot overhead over node start (goal <= 150)', ms: bootMs - nodeMs, ratio: (bootMs - nodeMs) / 150 },
 ]);
 table('Memory and size', [
-  { measure: 'RSS with the guide ui running, MB (goal <= 80)', value: rssMb, of: 80 },
-  { measure: 'firmware JS, KB (budget)', value: firmwareKb, of: built.firmware.budget / 1024 },
+  { measure: 'RSS with the guide ui running, MB (goal <= 64)', value: rssMb, of: 64 },
+  { measure: 'firmware JS, KB (budget; goal <= 250)', value: firmwareKb, of: built.firmware.budget / 1024 },
 ]);
 table(`Fallback decision on a dead return path (RTT ${rtt} ms; p50 of ${decisions.length})`, [
   { measure: 'box: connecting -> acquiring fallback-1', ms: fallbackMs, ratio: 1 },

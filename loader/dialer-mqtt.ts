@@ -2,9 +2,12 @@
 // timeout is 3 x the RTT estimate + 50 ms (more with RTT variance), doubled per consecutive
 // timeout, confirmed over the local loop's lag before the verdict. Once up, the link is probed
 // by broker-answered PINGREQs every 4 s, and reconnects on its own with jittered backoff.
+// The client is the box's own MQTT 3.1.1 client (transport/mqtt-lite.ts), not mqtt.js: the
+// firmware carries ~6 KB for it instead of ~90 KB.
 
 import { rejectUnknown } from '../runtime/index.ts';
 import { connectMqttTransport } from '../transport/mqtt.ts';
+import { liteMqttClient } from '../transport/mqtt-lite.ts';
 import type { MqttLogEvent } from '../transport/mqtt-options.ts';
 import { eventLoopLag } from '../transport/lag.ts';
 import type { BackoffPolicy, DeadPathPolicy } from '../transport/reconnect.ts';
@@ -30,6 +33,7 @@ export function mqttDialer(o: MqttDialerOptions): Dialer {
   return async ({ rttMs, consecutiveTimeouts, onLink }) => {
     const t = await connectMqttTransport({
       role: 'box',
+      client: liteMqttClient,
       url: o.url,
       id: o.boxId,
       ...(o.password === undefined ? {} : { password: o.password }),

@@ -4,7 +4,7 @@
 //
 //   node box.mjs --device <profile id | file.json> [--headend mqtt://host:port] [--carousel udp://host:port]
 //                [--id <box id>] [--password <secret>] [--trust <keys.json>] [--state-dir <dir>]
-//                [--app <id>] [--exit-on <state | first-module>] [--quiet]
+//                [--app <id>] [--exit-on <state | first-module>] [--cpu-scale <n>] [--quiet]
 
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -13,19 +13,20 @@ import { parseArgs } from 'node:util';
 import { type DeviceProfile, checkProfile } from '../runtime/index.ts';
 import { type TrustedKey, trustedKeyFromJson } from '../runtime/app/index.ts';
 import { DEFAULT_CAROUSEL_URL } from '../carousel/index.ts';
-import { loadEngine } from '../sandbox/index.ts';
+import { DEFAULT_LIMITS, loadEngine } from '../sandbox/index.ts';
 import { BOOT_STATES } from './boot-table.ts';
 import { Box } from './box.ts';
 import type { BoxEvent } from './box-events.ts';
 import { mqttDialer } from './dialer-mqtt.ts';
 import { MemoryStorage } from './module-cache.ts';
 import { engineMemoryFor } from './options.ts';
+import { memoryBreakdown } from './memory.ts';
 import { residentBytes } from './rss.ts';
 import { FolderStorage } from './storage-fs.ts';
 import { udpTuner } from './tuner-udp.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const USAGE = 'usage: box --device <profile id | file.json> [--headend mqtt://host:port] [--carousel udp://host:port] [--id <box id>] [--password <secret>] [--trust <keys.json>] [--state-dir <dir>] [--app <id>] [--exit-on <state | first-module>] [--quiet]';
+const USAGE = 'usage: box --device <profile id | file.json> [--headend mqtt://host:port] [--carousel udp://host:port] [--id <box id>] [--password <secret>] [--trust <keys.json>] [--state-dir <dir>] [--app <id>] [--exit-on <state | first-module>] [--cpu-scale <n>] [--quiet]';
 
 /** `--help`: the same flags and meanings as `weft box run`, for a box that has only the firmware. */
 export const HELP = `${USAGE}
@@ -41,6 +42,8 @@ export const HELP = `${USAGE}
   --state-dir <dir>      keep device storage here, so a restart warm-boots
   --app <id>             the app to run when the carousel carries several
   --exit-on <state>      exit 0 when the box reaches this state (up, degraded, ...) or first-module
+  --cpu-scale <n>        this CPU is n (1-100) times slower than the device it stands for (an
+                         emulator): the sandbox's time limits stretch by n (default 1)
   --quiet                print only refusals, errors and tuner failures
   --help                 this text
 
@@ -57,6 +60,7 @@ export interface BoxArgs {
   app: string | undefined;
   exitOn: string | undefined;
   quiet: boolean;
+  cpuScale: number;
 }
 
 /** What parseBoxArgs returns for --help. */
@@ -77,6 +81,7 @@ export function parseBoxArgs(argv: string[], env: Record<string, string | undefi
       app: { type: 'string' },
       'exit-on': { type: 'string' },
       quiet: { type: 'boolean' },
+      'cpu-scale': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -86,7 +91,10 @@ export function parseBoxArgs(argv: string[], env: Record<string, string | undefi
   if (exitOn !== undefined && exitOn !== 'first-module' && !(BOOT_STATES as readonly string[]).includes(exitOn)) {
     throw new Error(`--exit-on must be first-module or a boot state (${BOOT_STATES.join(', ')})`);
   }
+  const cpuScale = Number(v['cpu-scale'] ?? 1);
+  if (!(cpuScale >= 1 && cpuScale <= 100)) throw new Error('--cpu-scale must be a number in 1..100');
   return {
+    cpuScale,
     device: v.device,
     headend: v.headend,
     carousel: v.carousel ?? DEFAULT_CAROUSEL_URL,
@@ -166,13 +174,15 @@ export async function main(argv: string[]): Promise<number> {
     storage: a.stateDir === undefined ? new MemoryStorage(profile.storageBytes) : new FolderStorage(a.stateDir, profile.storageBytes),
     ...(a.headend === undefined ? {} : { dialer: mqttDialer({ url: a.headend, boxId: a.id, ...(a.password === undefined ? {} : { password: a.password }) }) }),
     ...(a.app === undefined ? {} : { app: a.app }),
+    // Under an emulator the guest's work takes n times the device's time: so do its deadlines.
+    ...(a.cpuScale === 1 ? {} : { limits: { deadlineMs: DEFAULT_LIMITS.deadlineMs * a.cpuScale, startDeadlineMs: DEFAULT_LIMITS.startDeadlineMs * a.cpuScale, watchdogGraceMs: DEFAULT_LIMITS.watchdogGraceMs * a.cpuScale } }),
     onEvent,
   });
   const started = box.start();
   started.catch(() => undefined); // raced below; a signal may end the box first
   await Promise.race([started, finished]);
   const code = await finished;
-  if (a.exitOn !== undefined) print({ kind: 'exit', state: box.state, running: box.running(), rssMb: Math.round(residentBytes() / 1e5) / 10 });
+  if (a.exitOn !== undefined) print({ kind: 'exit', state: box.state, running: box.running(), rssMb: Math.round(residentBytes() / 1e5) / 10, mem: memoryBreakdown(engine.memoryBytes()) });
   await box.stop();
   return code;
 }

@@ -27,6 +27,9 @@ export type { Frame, DataFrame, AckFrame, NackFrame, Parsed, Malformed } from '.
 // The MQTT adapter [c39, c40]: box <-> head-end return channel (docs/PROTOCOL.md, "MQTT topics").
 export { connectMqttTransport, MqttTransport, openRawClient } from './mqtt.ts';
 export type { RawMqttClient, RawMqttOptions } from './mqtt.ts';
+export { LiteMqttClient, liteMqttClient } from './mqtt-lite.ts';
+export type { LiteClientOptions } from './mqtt-lite.ts';
+export type { MqttClientLike, MqttClientFactory, ClientSpec as MqttClientSpec } from './mqtt-client.ts';
 export type { MqttStats, Rejection as MqttRejection } from './mqtt-routing.ts';
 export type { MqttTransportOptions, MqttRole, LinkState, MqttLogEvent } from './mqtt-options.ts';
 export { LinkDownError, BrokerRefusedError } from './mqtt-errors.ts';

@@ -15,6 +15,7 @@ import {
 import { type Socket, createConnection, isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { MqttLogEvent, RateLimit } from './mqtt-ingress.ts';
+import type { ClientSpec, MqttClientFactory } from './mqtt-client.ts';
 
 export type { MqttLogEvent } from './mqtt-ingress.ts';
 import { TopicScheme, boxAddress, headendAddress, isEndpointId } from './mqtt-topics.ts';
@@ -69,6 +70,8 @@ export interface MqttTransportOptions {
   log?: (e: MqttLogEvent) => void;
   /** Called when the link goes up or down after the first connect, and on close. */
   onLink?: (state: LinkState, cause?: Error) => void;
+  /** The MQTT client of each connection. Default mqtt.js (3.1.1 and 5); the box firmware gives `liteMqttClient` (mqtt-lite.ts, 3.1.1 only, ~6 KB). */
+  client?: MqttClientFactory;
 }
 
 /** PEM text or bytes, as read from a file. */
@@ -111,12 +114,13 @@ export interface ResolvedMqttOptions {
   random: () => number;
   log: (e: MqttLogEvent) => void;
   onLink: ((state: LinkState, cause?: Error) => void) | undefined;
+  client: MqttClientFactory | undefined;
 }
 
 const KEYS = [
   'role', 'url', 'tls', 'id', 'password', 'prefix', 'protocolVersion', 'sessionExpirySec', 'shareGroup', 'address', 'locate',
   'keepaliveSec', 'linkSilenceMs', 'deadPath', 'backoff', 'maxBytes', 'rateLimit', 'msgQos', 'maxQueued', 'dedupWindow',
-  'clock', 'random', 'log', 'onLink',
+  'clock', 'random', 'log', 'onLink', 'client',
 ];
 
 const W = 'MqttTransport';
@@ -134,6 +138,7 @@ export function resolveMqttOptions(o: MqttTransportOptions): ResolvedMqttOptions
     if (o.role !== 'headend' || version !== 5) throw new ArgumentError(`${W}: shareGroup needs role "headend" and protocolVersion 5`, 'shareGroup');
     if (!isEndpointId(o.shareGroup)) throw new ArgumentError(`${W}: bad shareGroup`, 'shareGroup');
   }
+  if (o.client !== undefined && typeof o.client !== 'function') throw new ArgumentError(`${W}: client must be a client factory (liteMqttClient)`, 'client');
   if (o.locate !== undefined && typeof o.locate !== 'function') throw new ArgumentError(`${W}: locate must be a function`, 'locate');
   const msgQos = o.msgQos ?? 0;
   if (msgQos !== 0 && msgQos !== 1) throw new ArgumentError(`${W}: msgQos must be 0 or 1`, 'msgQos');
@@ -167,6 +172,7 @@ export function resolveMqttOptions(o: MqttTransportOptions): ResolvedMqttOptions
     random: o.random ?? Math.random,
     log: o.log ?? throttledStderrLog('weft mqtt'),
     onLink: o.onLink,
+    client: o.client,
   };
 }
 
@@ -202,6 +208,25 @@ export function clientOptions(o: ResolvedMqttOptions) {
     resubscribe: false,
     queueQoSZero: false,
     log: (): void => {}, // mqtt.js otherwise formats a debug call per packet step even with debug off
+  };
+}
+
+/** Room for a PUBLISH's topic and header beside the largest envelope. */
+const PACKET_OVERHEAD = 64 * 1024;
+
+/** What one connection's client is told by the transport: the client factory's input (the mqtt.js default reads clientOptions(o) instead). */
+export function clientSpec(o: ResolvedMqttOptions): ClientSpec {
+  const keep = o.protocolVersion === 5 && o.sessionExpirySec > 0;
+  return {
+    clientId: mqttUsername(o.role, o.id),
+    username: mqttUsername(o.role, o.id),
+    password: o.password,
+    protocolVersion: o.protocolVersion,
+    clean: !keep,
+    sessionExpirySec: keep ? o.sessionExpirySec : undefined,
+    keepaliveSec: o.keepaliveSec,
+    maxPacketBytes: o.maxBytes + PACKET_OVERHEAD,
+    clock: o.clock,
   };
 }
 

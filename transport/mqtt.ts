@@ -4,10 +4,11 @@
 
 import { type Socket, createConnection } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { type IClientOptions, type IClientPublishOptions, type IConnackPacket, MqttClient } from 'mqtt';
+import { type IClientOptions, MqttClient } from 'mqtt';
 import { type Address, ChannelClosedError, EnvelopeCodec, type Envelope, type EnvelopeHandler, TimeoutError, type Transport } from '../runtime/index.ts';
+import type { ConnackLike, MqttClientLike, PublishOptionsLike } from './mqtt-client.ts';
 import { LinkDownError, connectError, publishError, subscribeError } from './mqtt-errors.ts';
-import { type LinkState, type MqttTransportOptions, type ResolvedMqttOptions, clientOptions, openSocket, resolveMqttOptions } from './mqtt-options.ts';
+import { type LinkState, type MqttTransportOptions, type ResolvedMqttOptions, clientOptions, clientSpec, openSocket, resolveMqttOptions } from './mqtt-options.ts';
 import { MqttRouting, type MqttStats, QOS1_KINDS } from './mqtt-routing.ts';
 import { NO_LAG, confirmingClock } from './lag.ts';
 import { LinkWatch, Reconnector, RttEstimator, connectTimeoutMs } from './reconnect.ts';
@@ -15,8 +16,8 @@ import { LinkWatch, Reconnector, RttEstimator, connectTimeoutMs } from './reconn
 export type RawMqttClient = MqttClient;
 export type { IClientOptions as RawMqttOptions } from 'mqtt';
 
-const QOS0: IClientPublishOptions = { qos: 0 };
-const QOS1: IClientPublishOptions = { qos: 1 };
+const QOS0: PublishOptionsLike = { qos: 0 };
+const QOS1: PublishOptionsLike = { qos: 1 };
 
 interface Pending {
   resolve: () => void;
@@ -25,7 +26,7 @@ interface Pending {
 
 /** One broker connection. A new one per (re)connect: nothing of a dead link is carried over. */
 interface Conn {
-  client: MqttClient;
+  client: MqttClientLike;
   socket: Socket;
   up: boolean;
   pending: Set<Pending>;
@@ -236,19 +237,19 @@ export class MqttTransport implements Transport {
   #connectOnce(): Promise<Conn> {
     const o = this.#o;
     const timeoutMs = connectTimeoutMs(this.#rtt, o.deadPath, this.#timeouts);
-    const options: IClientOptions = clientOptions(o);
+    const newClient = o.client ?? ((open: () => Socket): MqttClientLike => new MqttClient(open, clientOptions(o) satisfies IClientOptions));
     // [13.4] the dead-path deadline confirms over the local loop's lag: a CONNACK read late is slow, not dead.
     const deadline = confirmingClock(o.clock, o.deadPath.lag ?? NO_LAG);
     return new Promise<Conn>((resolve, reject) => {
       let tcpAt = 0;
       let settled = false;
       let socket: Socket | undefined;
-      const client = new MqttClient(() => {
+      const client = newClient(() => {
         socket = openSocket(o);
         socket.once('connect', () => (tcpAt = performance.now()));
         return socket;
-      }, options);
-      if (socket === undefined) throw new Error('mqtt.js did not open its stream');
+      }, clientSpec(o));
+      if (socket === undefined) throw new Error('the MQTT client did not open its stream');
       const conn: Conn = { client, socket, up: false, pending: new Set(), acking: 0, watch: undefined, draining: [], detach: () => {} };
       const fail = (err: Error, timedOut: boolean): void => {
         if (settled) return;
@@ -270,7 +271,7 @@ export class MqttTransport implements Transport {
       );
       const onError = (e: Error): void => fail(connectError(e, `${o.host}:${o.port}`, o.id), false);
       const onClose = (): void => fail(new LinkDownError(`connection to ${o.host}:${o.port} closed before it was up`), false);
-      const onConnect = (connack: IConnackPacket): void => {
+      const onConnect = (connack: ConnackLike): void => {
         if (tcpAt > 0) this.#rtt.sample(performance.now() - tcpAt);
         this.#timeouts = 0;
         deadline.clearTimeout(timer);
@@ -385,7 +386,7 @@ export function openRawClient(url: string, options: IClientOptions = {}): Promis
   });
 }
 
-function endClient(client: MqttClient): Promise<void> {
+function endClient(client: MqttClientLike): Promise<void> {
   client.on('error', () => undefined); // a client being ended may still hear its socket reset: expected, not a crash
   return new Promise((resolve) => {
     const force = !client.connected || Object.keys(client.outgoing).length > 0;

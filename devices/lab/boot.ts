@@ -2,6 +2,7 @@
 // the state it should reach, with the time each boot state was entered (the phases). Runs the
 // real firmware image; knows nothing of how the head-end was started.
 
+import { FIRMWARE_NODE_FLAGS } from '../../loader/memory.ts';
 import type { Arm64Kit } from './fetch.ts';
 import { memoryCgroup } from './cgroup.ts';
 import { LabError, spawnLines, type Line } from './exec.ts';
@@ -47,10 +48,21 @@ export interface BootResult {
   notes: string[];
 }
 
-/** The command line that runs the firmware (natively, or the arm64 Node under qemu-user). */
+/**
+ * How much slower QEMU's TCG runs the firmware than the arm64 device it stands for: `node -e 0`
+ * costs ~1.05 s of CPU under qemu-user here against ~0.08 s natively (13x the host), and a
+ * Cortex-A53 is about 4x slower than this host, so an emulated box is ~3x slower than a real
+ * one. Passed as `--cpu-scale` so the sandbox's deadlines stretch with it: unscaled, the guide's
+ * ui evaluation (1.3-1.5 s under TCG) overran its 1 s start deadline and was restarted, a fault
+ * no device would see (docs/LAB.md, "Boot under emulation").
+ */
+export const EMULATION_CPU_SCALE = 3;
+
+/** The command line that runs the firmware (natively, or the arm64 Node under qemu-user), with the firmware's Node flags. */
 export function firmwareCommand(spec: Pick<BootSpec, 'arm64'>, boxArgs: string[]): { cmd: string; args: string[] } {
-  if (spec.arm64 === undefined) return { cmd: process.execPath, args: ['box.mjs', ...boxArgs] };
-  return { cmd: spec.arm64.qemu, args: ['-L', spec.arm64.sysroot, spec.arm64.node, 'box.mjs', ...boxArgs] };
+  if (spec.arm64 === undefined) return { cmd: process.execPath, args: [...FIRMWARE_NODE_FLAGS, 'box.mjs', ...boxArgs] };
+  const scale = ['--cpu-scale', String(EMULATION_CPU_SCALE)];
+  return { cmd: spec.arm64.qemu, args: ['-L', spec.arm64.sysroot, spec.arm64.node, ...FIRMWARE_NODE_FLAGS, 'box.mjs', ...boxArgs, ...scale] };
 }
 
 export function boxArgs(s: Omit<BootSpec, 'until' | 'timeoutMs' | 'now' | 'arm64' | 'firmware'>): string[] {

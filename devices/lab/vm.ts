@@ -7,8 +7,9 @@
 import { existsSync } from 'node:fs';
 import { chmod, cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { FIRMWARE_NODE_FLAGS } from '../../loader/memory.ts';
 import { labLimits, profile as profileById } from '../profiles.ts';
-import { type BootPhase, noteOf } from './boot.ts';
+import { type BootPhase, EMULATION_CPU_SCALE, noteOf } from './boot.ts';
 import { LabError, run, spawnLines } from './exec.ts';
 import { ensureArm64Kit, ensurePrograms, fetchArm64Debs, labCacheDir, resolveArm64Meta } from './fetch.ts';
 import type { Stage } from './stage.ts';
@@ -91,7 +92,7 @@ async function buildInitrd(kit: VmKit, dir: string, box: string[], password: str
     'mount -t ext4 -o ro /dev/vda /mnt || echo WEFT-VM-NO-DISK',
     'ip link set lo up; ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up; ip route add default via 10.0.2.2',
     'echo WEFT-VM-NODE-START',
-    `cd /mnt/fw && ${password === undefined ? '' : `WEFT_BOX_PASSWORD=${shq(password)} `}/mnt/lib/ld-linux-aarch64.so.1 --library-path ${libs} /mnt/node box.mjs ${box.map(shq).join(' ')}`,
+    `cd /mnt/fw && ${password === undefined ? '' : `WEFT_BOX_PASSWORD=${shq(password)} `}/mnt/lib/ld-linux-aarch64.so.1 --library-path ${libs} /mnt/node ${FIRMWARE_NODE_FLAGS.join(' ')} box.mjs ${box.map(shq).join(' ')}`,
     'echo WEFT-VM-DONE $?',
     'poweroff -f',
   ].join('\n');
@@ -109,7 +110,7 @@ export async function bootVm(kit: VmKit, stage: Stage, disk: string, o: { profil
   const memMb = o.memMb ?? limits.vmMemoryMb;
   const spec = stage.spec(o.profile, `vm-${o.profile}`, { timeoutMs: o.timeoutMs });
   const headend = spec.headend === undefined ? [] : ['--headend', spec.headend.replace('127.0.0.1', '10.0.2.2')];
-  const box = ['--device', o.profile, '--carousel', 'udp://0.0.0.0:5500', '--id', spec.boxId, ...headend, '--exit-on', spec.until];
+  const box = ['--device', o.profile, '--carousel', 'udp://0.0.0.0:5500', '--id', spec.boxId, ...headend, '--exit-on', spec.until, '--cpu-scale', String(EMULATION_CPU_SCALE)];
   const initrd = await buildInitrd(kit, stage.work, box, spec.password);
   const args = ['-M', 'virt', '-cpu', limits.cpu, '-smp', String(limits.cores), '-m', String(memMb), '-kernel', kit.kernel, '-initrd', initrd];
   args.push('-append', 'console=ttyAMA0 quiet panic=-1', '-drive', `file=${disk},format=raw,if=none,id=d0,readonly=on`, '-device', 'virtio-blk-device,drive=d0');

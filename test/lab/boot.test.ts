@@ -15,7 +15,7 @@ test('the firmware runs natively, or as the arm64 Node under qemu-user with the 
   const args = boxArgs({ profile: 'hd-dvr', boxId: 'b1', password: 'x', headend: 'mqtt://10.0.0.1:1883', carousel: 'udp://239.1.1.1:5500', stateDir: '/s' });
   t.deepEqual(args, ['--device', 'hd-dvr', '--carousel', 'udp://239.1.1.1:5500', '--id', 'b1', '--headend', 'mqtt://10.0.0.1:1883', '--state-dir', '/s']);
   t.false(args.includes('x'), 'the password goes by environment, never on the command line');
-  t.deepEqual(firmwareCommand({}, ['--id', 'b1']), { cmd: process.execPath, args: ['box.mjs', '--id', 'b1'] });
+  t.deepEqual(firmwareCommand({}, ['--id', 'b1']), { cmd: process.execPath, args: ['--v8-pool-size=1', '--max-semi-space-size=1', 'box.mjs', '--id', 'b1'] });
   const kit = { qemu: '/q', node: '/n', sysroot: '/r' };
-  t.deepEqual(firmwareCommand({ arm64: kit }, ['--id', 'b1']), { cmd: '/q', args: ['-L', '/r', '/n', 'box.mjs', '--id', 'b1'] });
+  t.deepEqual(firmwareCommand({ arm64: kit }, ['--id', 'b1']), { cmd: '/q', args: ['-L', '/r', '/n', '--v8-pool-size=1', '--max-semi-space-size=1', 'box.mjs', '--id', 'b1', '--cpu-scale', '3'] });
 });

@@ -31,6 +31,14 @@ test('an unknown option is one line that points at --help, exit 2', async (t) =>
   t.regex(r.err, /^box: Unknown option '--colour'.*; box --help lists the flags\n$/);
 });
 
+test('--cpu-scale: a number in 1..100, default 1 (an emulated box stretches its deadlines by it)', (t) => {
+  const a = parseBoxArgs(['--device', 'legacy-sd', '--cpu-scale', '3'], {});
+  t.is(a !== HELP_ASKED ? a.cpuScale : undefined, 3);
+  const d = parseBoxArgs(['--device', 'legacy-sd'], {});
+  t.is(d !== HELP_ASKED ? d.cpuScale : undefined, 1);
+  for (const bad of ['0', '101', 'fast', '']) t.throws(() => parseBoxArgs(['--device', 'legacy-sd', '--cpu-scale', bad], {}), { message: /--cpu-scale must be a number in 1\.\.100/ });
+});
+
 test('a password that starts with "-" is taken whole with --password=', (t) => {
   const a = parseBoxArgs(['--device', 'legacy-sd', '--password=-x9Zq'], {});
   t.not(a, HELP_ASKED);

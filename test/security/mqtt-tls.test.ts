@@ -9,6 +9,7 @@ import { staticCredentials } from '../../headend/broker/broker-auth.ts';
 import { type AedesBrokerOptions, type EmbeddedBroker, startAedesBroker } from '../../headend/broker/broker-aedes.ts';
 import { ManualClock } from '../../runtime/index.ts';
 import { connectMqttTransport, type MqttTransport } from '../../transport/mqtt.ts';
+import { liteMqttClient } from '../../transport/mqtt-lite.ts';
 import { type MqttTlsOptions, openSocket, resolveMqttOptions } from '../../transport/mqtt-options.ts';
 import { boxAddress } from '../../transport/mqtt-topics.ts';
 import { type CertFiles, type TestPki, makePki } from '../_helpers/certs.ts';
@@ -33,8 +34,8 @@ function withCert(p: TestPki, c?: CertFiles, ca = p.ca.cert): MqttTlsOptions {
   return { ca, ...(c === undefined ? {} : { cert: c.cert, key: c.key }) };
 }
 
-function tlsTransport(url: string, role: 'box' | 'headend', id: string, tls: MqttTlsOptions, password?: string): Promise<MqttTransport> {
-  return connectMqttTransport({ role, url, id, tls, ...(password === undefined ? {} : { password }), log: () => {}, deadPath: { initialRttMs: 2000 } });
+function tlsTransport(url: string, role: 'box' | 'headend', id: string, tls: MqttTlsOptions, password?: string, client?: 'lite'): Promise<MqttTransport> {
+  return connectMqttTransport({ role, url, id, tls, ...(password === undefined ? {} : { password }), ...(client === undefined ? {} : { client: liteMqttClient }), log: () => {}, deadPath: { initialRttMs: 2000 } });
 }
 
 /** A plain mqtt.js client over TLS; rejects when the broker refuses it. */
@@ -89,6 +90,24 @@ test('aedes mTLS: boxes and nodes are who their certificates say; no password ne
     await roundTrip(node, byUri, 'box-c');
     await Promise.all([node.close(), box.close(), byUri.close()]);
     t.is(b.stats().authFailed + b.stats().badCertificate + b.stats().tlsFailed, 0);
+  } finally {
+    await b.close();
+  }
+});
+
+test('aedes TLS with the box firmware\'s own MQTT client: by certificate and by password', async (t) => {
+  const p = have(t);
+  if (p === undefined) return;
+  const b = await aedesTls(p, 'optional');
+  try {
+    const node = await tlsTransport(b.url, 'headend', 'node-1', withCert(p, p.client('node-1@headend', { by: 'nodeCa' })));
+    const byCert = await tlsTransport(b.url, 'box', 'box-a', withCert(p, p.client('box-a')), undefined, 'lite');
+    const byPassword = await tlsTransport(b.url, 'box', 'box-b', withCert(p), secretOf('box-b'), 'lite');
+    await roundTrip(node, byCert, 'box-a');
+    await roundTrip(node, byPassword, 'box-b');
+    // The broker's certificate is checked by the lite client's stream too.
+    await t.throwsAsync(tlsTransport(b.url, 'box', 'box-c', withCert(p, undefined, p.nodeCa.cert), secretOf('box-c'), 'lite'));
+    await Promise.all([node.close(), byCert.close(), byPassword.close()]);
   } finally {
     await b.close();
   }
