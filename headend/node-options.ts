@@ -8,6 +8,7 @@ import type { ElasticOptions } from './portions/elastic.ts';
 import type { PlacementPolicy } from '../policy/index.ts';
 import type { Registry } from './registry/registry.ts';
 import type { ReplicaOptions } from './portions/replicas.ts';
+import type { AppWideOptions } from './portions/shared-app.ts';
 import type { HeadendService } from './services/index.ts';
 import type { BoxQuotas } from './node/quotas.ts';
 import type { PortionPool } from './portions/portions.ts';
@@ -55,9 +56,11 @@ export interface HeadendNodeOptions {
   replicas?: ReplicaOptions;
   /** Per-box quotas: sessions per box, module downloads per box, bounds of per-box maps (node/quotas.ts). */
   quotas?: BoxQuotas;
+  /** App-wide modules (`"scope": "app"`): checkpoint store and duplicate window (portions/shared-app.ts). */
+  appWide?: AppWideOptions;
 }
 
-export const NODE_OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'readings', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas', 'quotas'];
+export const NODE_OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'readings', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas', 'quotas', 'appWide'];
 
 export interface NodeCounters {
   dispatched: number;

@@ -44,6 +44,12 @@ export interface ModuleCritical {
   permits?: number;
 }
 
+/** Whose instance a server module is (issue 16): `session` (default) runs one per session; `app`
+ *  runs one logical instance for the whole app, reached by every session at one
+ *  address, in session `*` (docs/APPS.md "App-wide modules"); its `storage` is the app's. */
+export const SCOPES = ['session', 'app'] as const;
+export type Scope = (typeof SCOPES)[number];
+
 export interface ModuleEntry {
   name: string;
   kind: ModuleKind;
@@ -58,6 +64,9 @@ export interface ModuleEntry {
   needs: ModuleNeeds;
   /** Optional: the module's requests run inside a wait-and-lock on the head-end [c20-c23]. */
   critical?: ModuleCritical;
+  /** Present only as `app` (an app-wide server module); absent means `session`, so manifests
+   *  without it keep their signed bytes. */
+  scope?: 'app';
 }
 
 export interface Manifest {
@@ -75,7 +84,7 @@ const FILE = /^[a-z][a-z0-9-]{0,31}\.js$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 const SERVICE = /^services\.[a-z][a-z0-9-]{0,31}$/;
 const MANIFEST_KEYS = ['app', 'version', 'modules'];
-const MODULE_KEYS = ['name', 'kind', 'tier', 'file', 'sha256', 'size', 'uses', 'needs', 'critical'];
+const MODULE_KEYS = ['name', 'kind', 'tier', 'file', 'sha256', 'size', 'uses', 'needs', 'critical', 'scope'];
 const NEEDS_KEYS = ['memory', 'storage', 'cpu'];
 const CRITICAL_KEYS = ['guard', 'permits'];
 export const MAX_PERMITS = 65536;
@@ -127,10 +136,24 @@ function checkModule(input: unknown, at: string): ModuleEntry {
   if (kind === 'peer' && services.length === 0) {
     throw new ManifestError(`${at}.uses`, 'a peer module must declare the head-end service that pins it (services.<name>)');
   }
-  if (m.critical === undefined) return { name, kind, tier, file, sha256, size, uses, needs };
-  // The lock is shared by a portion's threads on one head-end node: a module that may run on a box has none.
-  if (kind !== 'server' && kind !== 'peer') throw new ManifestError(`${at}.critical`, `only server and peer modules run on the head-end and may declare a critical section, not ${kind}`);
-  return { name, kind, tier, file, sha256, size, uses, needs, critical: checkCritical(m.critical, `${at}.critical`) };
+  const scope = checkScope(m.scope, kind, `${at}.scope`);
+  const out: ModuleEntry = { name, kind, tier, file, sha256, size, uses, needs };
+  if (m.critical !== undefined) {
+    // The lock is shared by a portion's threads on one head-end node: a module that may run on a box has none.
+    if (kind !== 'server' && kind !== 'peer') throw new ManifestError(`${at}.critical`, `only server and peer modules run on the head-end and may declare a critical section, not ${kind}`);
+    out.critical = checkCritical(m.critical, `${at}.critical`);
+  }
+  if (scope === 'app') out.scope = scope;
+  return out;
+}
+
+// An app-wide instance serves every session from the head-end: a module that may run on a box
+// (client, mutable) cannot be one, and a peer module is pinned per session by its service [c7].
+function checkScope(input: unknown, kind: ModuleKind, at: string): Scope {
+  if (input === undefined) return 'session';
+  const scope = oneOf(input, at, SCOPES);
+  if (scope === 'app' && kind !== 'server') throw new ManifestError(at, `only a server module may be app-wide ("scope": "app"); this one is ${kind}`);
+  return scope;
 }
 
 function checkCritical(input: unknown, at: string): ModuleCritical {

@@ -12,6 +12,7 @@ export interface ModuleSpec {
   uses?: ModuleEntry['uses'];
   needs?: ModuleEntry['needs'];
   critical?: ModuleEntry['critical'];
+  scope?: ModuleEntry['scope'];
 }
 
 export async function signedApp(app: string, specs: ModuleSpec[], version = '1.0.0'): Promise<{ pub: PublishedApp; trusted: TrustedKeyJson[]; key: SigningKey }> {
@@ -21,7 +22,7 @@ export async function signedApp(app: string, specs: ModuleSpec[], version = '1.0
   for (const s of specs) {
     const b = utf8(s.source);
     sources[s.name] = b;
-    modules.push({ name: s.name, kind: s.kind, tier: s.tier ?? 'boot', file: `${s.name}.js`, sha256: await sha256Hex(b), size: b.length, uses: s.uses ?? [], needs: s.needs ?? {}, ...(s.critical === undefined ? {} : { critical: s.critical }) });
+    modules.push({ name: s.name, kind: s.kind, tier: s.tier ?? 'boot', file: `${s.name}.js`, sha256: await sha256Hex(b), size: b.length, uses: s.uses ?? [], needs: s.needs ?? {}, ...(s.critical === undefined ? {} : { critical: s.critical }), ...(s.scope === undefined ? {} : { scope: s.scope }) });
   }
   const manifest = { app, version, modules };
   const manifestBytes = encodeManifest(manifest);
