@@ -17,11 +17,12 @@ function read(): Totals {
   return { question: QUESTION, options: OPTIONS, totals, votes: typeof votes === 'number' ? votes : 0, sessions: typeof sessions === 'number' ? sessions : 0 };
 }
 
+// A bad request is answered with `{ error }`: a handler that throws would stop the module for everyone.
 weft.on('request', (body) => {
   const req = body as TallyRequest | null;
   if (req?.op === 'totals') return read();
-  if (req?.op !== 'vote') throw new Error('tally: op must be "vote" or "totals"');
-  if (!Number.isInteger(req.choice) || req.choice < 0 || req.choice >= OPTIONS.length) throw new Error(`tally: choice must be 0..${OPTIONS.length - 1}`);
+  if (req?.op !== 'vote') return { error: 'op must be "vote" or "totals"' };
+  if (!Number.isInteger(req.choice) || req.choice < 0 || req.choice >= OPTIONS.length) return { error: `choice must be 0..${OPTIONS.length - 1}` };
   const t = read();
   t.totals[req.choice] = (t.totals[req.choice] ?? 0) + 1;
   t.votes++;
