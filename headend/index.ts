@@ -18,6 +18,10 @@ export { Elastic } from './portions/elastic.ts';
 export type { ElasticOptions, Group } from './portions/elastic.ts';
 export { Replicas, ReplicaOps } from './portions/replicas.ts';
 export type { ReplicaOptions, Spread } from './portions/replicas.ts';
+export { AppWide, MemoryCheckpoints, appWideInstanceId, appWideModules, encodeCheckpoint, decodeCheckpoint } from './portions/shared-app.ts';
+export type { AppWideOptions, SharedCheckpoints, AppWideCounters } from './portions/shared-app.ts';
+export { DedupWindow } from './portions/shared-dedup.ts';
+export type { DedupStats, DedupRecord } from './portions/shared-dedup.ts';
 export { RegistryResolver } from './registry/resolver.ts';
 export type { ResolverOptions, ResolverStats } from './registry/resolver.ts';
 export type {

@@ -5,7 +5,7 @@
 // to it. Requests carry ids and a bounded window drops retried duplicates (shared-dedup.ts).
 // Starts, claims, forwards and remembers replies; routes nothing itself (the node's dispatch does).
 
-import { Codes, formatVaddr, ok, parseVaddr, rejectUnknown, type Clock, type Envelope, type Result, type UdpAddress } from '../../runtime/index.ts';
+import { ArgumentError, Codes, formatVaddr, ok, parseVaddr, rejectUnknown, type Clock, type Envelope, type Result, type UdpAddress } from '../../runtime/index.ts';
 import { fromBase64, toBase64, utf8, fromUtf8, type Manifest } from '../../runtime/app/index.ts';
 import type { AppCatalog } from '../app-catalog.ts';
 import type { DispatchTable } from '../node/table.ts';
@@ -115,6 +115,13 @@ export class AppWide {
 
   constructor(host: AppWideHost, options: AppWideOptions = {}) {
     rejectUnknown('AppWideOptions', options, OPTIONS);
+    for (const k of ['dedupEntries', 'dedupAgeMs'] as const) {
+      const v = options[k];
+      if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new ArgumentError(`AppWideOptions: ${k} must be a positive integer, got ${String(v)}`, k);
+    }
+    if (options.checkpoints !== undefined && (typeof options.checkpoints.save !== 'function' || typeof options.checkpoints.load !== 'function')) {
+      throw new ArgumentError('AppWideOptions: checkpoints must have save(id, bytes) and load(id)', 'checkpoints');
+    }
     this.#h = host;
     this.#o = options;
   }
