@@ -172,7 +172,7 @@ export class HeadendNode {
       onAlive: (node) => this.statistics.setAlive(node, true),
     });
     this.replicas = new Replicas(this, o.replicas, (l) => this.#log(l));
-    this.appWide = new AppWide({ ...this.#appWideHost(), isAlive: (n) => this.timing.isAlive(n) }, o.appWide);
+    this.appWide = new AppWide({ ...this.#appWideHost(), isAlive: (n) => this.timing.isAlive(n), isMember: (n) => this.#isMember(n) }, o.appWide);
     this.services = new ServiceHost({ services: o.services ?? [], boxOf: (app, session) => this.sessions.boxOfSession(app, session) });
     this.sessions = new SessionManager(this, o.quotas, (l) => this.#log(l));
     this.#control = this.#endpoints();
@@ -297,6 +297,7 @@ export class HeadendNode {
     this.timing.stop();
     this.elastic.close();
     this.replicas.close();
+    await this.appWide.close().catch(() => undefined);
     this.#dispatch.close();
     await this.portions.close();
     await this.#membership.leave();
@@ -332,6 +333,12 @@ export class HeadendNode {
     env.src = { ...env.src, queue: iid, udp: this.udpAddress };
     if (this.appWide.replied(env, iid)) return; // an app-wide reply waits for its checkpoint
     this.dispatch(env);
+  }
+
+  async #isMember(node: string): Promise<boolean> {
+    if (this.#membership.isMember(node)) return true;
+    await this.#membership.refresh().catch(() => undefined);
+    return this.#membership.isMember(node);
   }
 
   #appWideHost() {

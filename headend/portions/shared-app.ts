@@ -6,30 +6,16 @@
 // Starts, claims, forwards and remembers replies; routes nothing itself (the node's dispatch does).
 
 import { ArgumentError, Codes, formatVaddr, ok, parseVaddr, rejectUnknown, type Clock, type Envelope, type Result, type UdpAddress } from '../../runtime/index.ts';
-import { fromBase64, toBase64, utf8, fromUtf8, type Manifest } from '../../runtime/app/index.ts';
+import type { Manifest } from '../../runtime/app/index.ts';
 import type { AppCatalog } from '../app-catalog.ts';
 import type { DispatchTable } from '../node/table.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { PortionSpec } from './portion-protocol.ts';
 import type { PortionManager } from './portions.ts';
-import { DedupWindow, type DedupRecord } from './shared-dedup.ts';
+import { DedupWindow } from './shared-dedup.ts';
+import { decodeCheckpoint, encodeCheckpoint, type SharedCheckpoints } from './shared-checkpoint.ts';
 
-/** Where app-wide checkpoints go (the registry's checkpoint records when merged; memory in tests). */
-export interface SharedCheckpoints {
-  save(instanceId: string, bytes: Uint8Array): Promise<void>;
-  load(instanceId: string): Promise<Uint8Array | undefined>;
-}
-
-export class MemoryCheckpoints implements SharedCheckpoints {
-  readonly saved = new Map<string, Uint8Array>();
-  save(id: string, bytes: Uint8Array): Promise<void> {
-    this.saved.set(id, bytes);
-    return Promise.resolve();
-  }
-  load(id: string): Promise<Uint8Array | undefined> {
-    return Promise.resolve(this.saved.get(id));
-  }
-}
+export { MemoryCheckpoints, decodeCheckpoint, encodeCheckpoint, type SharedCheckpoints } from './shared-checkpoint.ts';
 
 export interface AppWideOptions {
   /** Checkpoint store. With one, each reply of the instance leaves only after a checkpoint that
@@ -59,6 +45,8 @@ export interface AppWideHost {
   makeSpec(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Result<PortionSpec, Error>;
   /** Liveness of a peer as the timing process sees it (undefined: not heard yet). */
   isAlive(node: string): boolean | undefined;
+  /** Does `node` have a member record (re-reading the registry when it is not known yet)? */
+  isMember(node: string): Promise<boolean>;
   /** Route an envelope (the node's dispatch). */
   send(env: Envelope): void;
   /** Hand an envelope with a UDP destination straight to the router (a forward to the writer's node). */
@@ -183,7 +171,9 @@ export class AppWide {
     if (this.#writers.has(app)) return ok(h.id);
     const v0 = formatVaddr({ app, session: '*', module: modules[0] as string });
     const cur = await h.registry.lookup(v0);
-    if (cur !== undefined && cur.node !== h.id && h.isAlive(cur.node) !== false) return ok(cur.node);
+    // The owner stands while it is a member that has not been declared dead (a node that left or
+    // never came back after a restart has no member record).
+    if (cur !== undefined && cur.node !== h.id && h.isAlive(cur.node) !== false && (await h.isMember(cur.node))) return ok(cur.node);
     const saved = await this.#o.checkpoints?.load(appWideInstanceId(app)).catch(() => undefined);
     const restored = saved === undefined ? undefined : decodeCheckpoint(saved);
     const spec = h.makeSpec(app, '*', modules, restored?.states);
@@ -283,9 +273,17 @@ export class AppWide {
     return ok(encodeCheckpoint(app, s.value, w.window.records()));
   }
 
-  /** The instance stopped here (node closing, instance lost): forget it, the claim is released by the caller. */
-  stopped(iid: string): void {
-    for (const [app, w] of this.#writers) if (w.iid === iid) this.#writers.delete(app);
+  /** The node is leaving: give the claims back so the next session's node takes them at once. */
+  async close(): Promise<void> {
+    const h = this.#h;
+    for (const w of this.#writers.values()) {
+      for (const m of w.modules) {
+        const v = formatVaddr({ app: w.app, session: '*', module: m });
+        const rec = await h.registry.lookup(v).catch(() => undefined);
+        if (rec !== undefined && rec.node === h.id && rec.queue === w.iid) await h.registry.unbind(v, rec.epoch).catch(() => undefined);
+      }
+    }
+    this.#writers.clear();
   }
 
   // Group commit: replies leave after a checkpoint taken after they were produced.
@@ -360,31 +358,4 @@ function answer(req: Envelope, kind: 'rep' | 'err', body: unknown, udp: UdpAddre
   const out: Envelope = { v: 1, kind, id: 0, corr: req.id, src: src ?? { vaddr: req.dst.vaddr ?? '', udp }, dst: req.src, body };
   if (req.op !== undefined) out.op = req.op;
   return out;
-}
-
-interface Checkpoint {
-  states: Record<string, Uint8Array>;
-  window: DedupRecord[];
-}
-
-/** Checkpoint bytes: UTF-8 JSON `{v:1, app, states: {module: base64}, window}`. */
-export function encodeCheckpoint(app: string, states: Record<string, Uint8Array>, window: DedupRecord[]): Uint8Array {
-  const s: Record<string, string> = {};
-  for (const [k, v] of Object.entries(states)) s[k] = toBase64(v);
-  return utf8(JSON.stringify({ v: 1, app, states: s, window }));
-}
-
-export function decodeCheckpoint(bytes: Uint8Array): Checkpoint | undefined {
-  try {
-    const o = JSON.parse(fromUtf8(bytes) ?? '') as { v?: unknown; states?: Record<string, unknown>; window?: unknown };
-    if (o.v !== 1 || o.states === undefined || !Array.isArray(o.window)) return undefined;
-    const states: Record<string, Uint8Array> = {};
-    for (const [k, v] of Object.entries(o.states)) {
-      const b = typeof v === 'string' ? fromBase64(v) : undefined;
-      if (b !== undefined) states[k] = b;
-    }
-    return { states, window: o.window as DedupRecord[] };
-  } catch {
-    return undefined;
-  }
 }

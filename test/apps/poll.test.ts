@@ -105,7 +105,14 @@ test(`poll: ${BOXES} boxes x ${VOTES} votes over three nodes (mosquitto + redis)
     await kill(victim);
     for (let r = VOTES / 2; r < VOTES; r++) await press(r);
     const acked = (): number => f.boxes.reduce((a, b) => a + ((b.box.screen('ui') as PollScene)?.acked ?? 0), 0);
-    await until(`every vote acknowledged (${acked()} of ${BOXES * VOTES})`, 180_000, () => acked() === BOXES * VOTES);
+    await until(`every vote acknowledged (${acked()} of ${BOXES * VOTES})`, 180_000, () => acked() === BOXES * VOTES).catch((e: unknown) => {
+      // What a failure needs to be understood: where the votes stand, what the nodes said.
+      t.log(`acked ${acked()}; states ${JSON.stringify(f.states())}; first scenes ${JSON.stringify(f.boxes.slice(0, 3).map((b) => b.box.screen('ui')))}`);
+      t.log(`switch ${JSON.stringify(f.boxes[0]?.box.stats().switch)}`);
+      for (const n of nodes) t.log(`${n.id}${n.dead ? ' (dead)' : ''}: ${JSON.stringify(n.node.appWide.counters)} ${JSON.stringify(n.node.counters)} refused ${JSON.stringify(n.node.security.refused)}`);
+      t.log(logs.slice(-30).join('\n'));
+      throw e;
+    });
     const survivors = nodes.filter((n) => !n.dead);
     const newOwner = (await survivors[0]?.registry.lookup(TALLY))?.node;
     t.true(newOwner !== undefined && newOwner !== victim.id, `re-placed on ${newOwner}`);
