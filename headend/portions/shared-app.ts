@@ -27,6 +27,8 @@ export interface AppWideOptions {
 }
 
 const OPTIONS = ['checkpoints', 'dedupEntries', 'dedupAgeMs'];
+/** Longest a checkpoint (snapshot and save) may hold replies back, ms; then they go, counted as a failure. */
+const CHECKPOINT_TIMEOUT_MS = 5000;
 /** Duplicates waiting for one request still running; more are dropped (the sender retries). */
 const MAX_JOINED = 8;
 /** A body field naming a request across retries a module makes itself (docs/APPS.md). */
@@ -293,10 +295,8 @@ export class AppWide {
     try {
       while (w.held.length > 0) {
         const batch = w.held.splice(0);
-        const snap = await this.snapshot(w.app);
         try {
-          if (!snap.ok) throw snap.error;
-          await this.#o.checkpoints?.save(appWideInstanceId(w.app), snap.value);
+          await this.#bounded(this.#checkpoint(w.app), CHECKPOINT_TIMEOUT_MS);
           this.counters.checkpoints++;
         } catch (e) {
           // Availability over durability: the replies still go; the failure is counted and logged.
@@ -308,6 +308,24 @@ export class AppWide {
     } finally {
       w.saving = false;
     }
+  }
+
+  async #checkpoint(app: string): Promise<void> {
+    const snap = await this.snapshot(app);
+    if (!snap.ok) throw snap.error;
+    await this.#o.checkpoints?.save(appWideInstanceId(app), snap.value);
+  }
+
+  // A snapshot whose worker went away never answers: bound the wait so held replies always go.
+  #bounded(p: Promise<void>, ms: number): Promise<void> {
+    const clock = this.#h.clock;
+    return new Promise((resolve, reject) => {
+      const timer = clock.setTimeout(() => reject(new Error(`no checkpoint within ${ms} ms`)), ms);
+      p.then(
+        () => (clock.clearTimeout(timer), resolve()),
+        (e: unknown) => (clock.clearTimeout(timer), reject(e as Error)),
+      );
+    });
   }
 
   #abandon(w: Writer, env: Envelope): void {

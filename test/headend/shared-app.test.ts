@@ -6,7 +6,7 @@
 import test from 'ava';
 import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
 import type { PlacementPolicy } from '../../policy/index.ts';
-import { MemoryCheckpoints, appWideInstanceId, decodeCheckpoint } from '../../headend/portions/shared-app.ts';
+import { MemoryCheckpoints, appWideInstanceId, decodeCheckpoint, type SharedCheckpoints } from '../../headend/portions/shared-app.ts';
 import { signedApp, type ModuleSpec } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import type { FakeModule } from '../_helpers/in-thread-pool.ts';
@@ -26,12 +26,11 @@ const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd'
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 const here = (id: string): PlacementPolicy => ({ name: 'here', place: (view) => ok({ node: id, index: view.nodes.findIndex((n) => n.node === id), score: 0 }) });
 
-async function cluster() {
+async function cluster(checkpoints: SharedCheckpoints = new MemoryCheckpoints()) {
   const { pub, trusted } = await signedApp('poll', POLL);
   const clock = new ManualClock();
   const net = new MemoryNet();
   const registry = memoryRegistry(clock);
-  const checkpoints = new MemoryCheckpoints();
   const nodes: MemoryNode[] = [];
   for (const id of ['n1', 'n2', 'n3']) {
     nodes.push(await memoryNode({ id, net, clock, registry, apps: [pub], trusted, intervalMs: INTERVAL, policy: here(id), modules: { tally }, appWide: { checkpoints } }));
@@ -57,7 +56,7 @@ async function cluster() {
     await boxT.close();
     await registry.close();
   };
-  return { clock, net, registry, checkpoints, nodes: nodes as [MemoryNode, MemoryNode, MemoryNode], box, boxT, raw, advance, open, close };
+  return { clock, net, registry, checkpoints: checkpoints as MemoryCheckpoints, nodes: nodes as [MemoryNode, MemoryNode, MemoryNode], box, boxT, raw, advance, open, close };
 }
 
 type C = Awaited<ReturnType<typeof cluster>>;
@@ -167,6 +166,26 @@ test('a replica of the app-wide instance forwards to the one writer: its request
     await c.boxT.send({ ...env, dst: { vaddr: 'weft://poll/*/tally', udp: n1.udpAddress } });
     await c.advance(10);
     t.deepEqual(c.raw.filter((e) => e.corr === 777).map((e) => e.body), [{ total: 15 }, { total: 15 }], 'forwarded and direct copies count once');
+  } finally {
+    await c.close();
+  }
+});
+
+test('a checkpoint that never finishes holds replies back 5 s at most, then they go and the failure is counted', async (t) => {
+  const stuck: SharedCheckpoints = { save: () => new Promise(() => {}), load: () => Promise.resolve(undefined) };
+  const c = await cluster(stuck);
+  const [n1] = c.nodes;
+  try {
+    await c.advance(2 * INTERVAL);
+    const s = await c.open(n1, 'b-stuck');
+    let answered: number | undefined;
+    const p = vote(c, n1, s, { votes: 2 }).then((n) => (answered = n));
+    await c.advance(4000);
+    t.is(answered, undefined, 'held while the checkpoint runs');
+    await c.advance(1500);
+    await p;
+    t.is(answered, 2);
+    t.is(n1.appWide.counters.checkpointFailures, 1);
   } finally {
     await c.close();
   }
