@@ -343,7 +343,7 @@ export class HeadendNode {
 
   #appWideHost() {
     const makeSpec = (a: string, s: string, m: string[], st?: Record<string, Uint8Array>) => this.makeSpec(a, s, m, st);
-    return { id: this.id, clock: this.clock, udpAddress: this.udpAddress, registry: this.registry, catalog: this.catalog, table: this.table, portions: this.portions, elastic: this.elastic, makeSpec, send: (e: Envelope) => this.dispatch(e), sendUdp: (e: Envelope) => void this.#dispatch.send(e).catch(() => undefined), log: (l: string) => this.#log(l) };
+    return { id: this.id, clock: this.clock, udpAddress: this.udpAddress, registry: this.registry, catalog: this.catalog, table: this.table, portions: this.portions, elastic: this.elastic, makeSpec, stopInstance: (i: string) => this.stopPortion(i, false), send: (e: Envelope) => this.dispatch(e), sendUdp: (e: Envelope) => void this.#dispatch.send(e).catch(() => undefined), log: (l: string) => this.#log(l) };
   }
 
   #endpoint(vaddr: string, handlers: { onRequest?: (e: Envelope) => unknown; onMessage?: (e: Envelope) => void }): Channel {

@@ -12,8 +12,8 @@ import type { DispatchTable } from '../node/table.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { PortionSpec } from './portion-protocol.ts';
 import type { PortionManager } from './portions.ts';
-import { DedupWindow } from './shared-dedup.ts';
-import { decodeCheckpoint, encodeCheckpoint, type SharedCheckpoints } from './shared-checkpoint.ts';
+import { DedupWindow, dedupKey } from './shared-dedup.ts';
+import { bounded, decodeCheckpoint, encodeCheckpoint, type SharedCheckpoints } from './shared-checkpoint.ts';
 
 export { MemoryCheckpoints, decodeCheckpoint, encodeCheckpoint, type SharedCheckpoints } from './shared-checkpoint.ts';
 
@@ -31,8 +31,6 @@ const OPTIONS = ['checkpoints', 'dedupEntries', 'dedupAgeMs'];
 const CHECKPOINT_TIMEOUT_MS = 5000;
 /** Duplicates waiting for one request still running; more are dropped (the sender retries). */
 const MAX_JOINED = 8;
-/** A body field naming a request across retries a module makes itself (docs/APPS.md). */
-const RID = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 /** What the app-wide manager needs of its node (HeadendNode). */
 export interface AppWideHost {
@@ -49,6 +47,8 @@ export interface AppWideHost {
   isAlive(node: string): boolean | undefined;
   /** Does `node` have a member record (re-reading the registry when it is not known yet)? */
   isMember(node: string): Promise<boolean>;
+  /** Stop an instance here without touching the registry (a writer that lost its claim). */
+  stopInstance(iid: string): Promise<void>;
   /** Route an envelope (the node's dispatch). */
   send(env: Envelope): void;
   /** Hand an envelope with a UDP destination straight to the router (a forward to the writer's node). */
@@ -84,6 +84,10 @@ export interface AppWideCounters {
   duplicates: number;
   checkpoints: number;
   checkpointFailures: number;
+  /** Writers here that found their claim taken (they had been judged dead): stopped, their traffic forwarded. */
+  demoted: number;
+  /** Replies not sent because the claim had moved (their senders retry at the new writer). */
+  withheld: number;
 }
 
 /** The app-scope modules of a manifest, in manifest order. */
@@ -97,11 +101,12 @@ export function appWideInstanceId(app: string): string {
 }
 
 export class AppWide {
-  readonly counters: AppWideCounters = { started: 0, restored: 0, takenOver: 0, forwarded: 0, duplicates: 0, checkpoints: 0, checkpointFailures: 0 };
+  readonly counters: AppWideCounters = { started: 0, restored: 0, takenOver: 0, forwarded: 0, duplicates: 0, checkpoints: 0, checkpointFailures: 0, demoted: 0, withheld: 0 };
   readonly #h: AppWideHost;
   readonly #o: AppWideOptions;
   readonly #writers = new Map<string, Writer>();
   readonly #inflight = new Map<string, Promise<Result<string | undefined, Error>>>();
+  readonly #unwatch: () => void;
 
   constructor(host: AppWideHost, options: AppWideOptions = {}) {
     rejectUnknown('AppWideOptions', options, OPTIONS);
@@ -114,6 +119,11 @@ export class AppWide {
     }
     this.#h = host;
     this.#o = options;
+    // [fencing] a node judged dead while it still ran loses its claim to a survivor: when the
+    // registry says the claim moved, this writer stops, so two writers never both answer for long.
+    this.#unwatch = host.registry.watch((c) => {
+      if (c.kind === 'reset' || (c.kind === 'location' && [...this.#writers.values()].some((w) => c.vaddr === v0Of(w)))) void this.#fence();
+    });
   }
 
   /** The writer's duplicate window of an app on this node (tests, the dashboard). */
@@ -176,9 +186,7 @@ export class AppWide {
     // The owner stands while it is a member that has not been declared dead (a node that left or
     // never came back after a restart has no member record).
     if (cur !== undefined && cur.node !== h.id && h.isAlive(cur.node) !== false && (await h.isMember(cur.node))) return ok(cur.node);
-    const saved = await this.#o.checkpoints?.load(appWideInstanceId(app)).catch(() => undefined);
-    const restored = saved === undefined ? undefined : decodeCheckpoint(saved);
-    const spec = h.makeSpec(app, '*', modules, restored?.states);
+    const spec = h.makeSpec(app, '*', modules);
     if (!spec.ok) return spec;
     const loc = { node: h.id, queue: spec.value.iid, udp: h.udpAddress };
     // [one owner] the claim decides: a bind, or a move away from a dead (or restarted) owner.
@@ -188,6 +196,11 @@ export class AppWide {
       return ok(claim.error.current?.node);
     }
     if (cur !== undefined) this.counters.takenOver++;
+    // Claim first, then read the checkpoint: a writer judged dead that still runs checks its claim
+    // after each checkpoint and before it answers (#commit), so whatever it answered is in here.
+    const saved = await this.#o.checkpoints?.load(appWideInstanceId(app)).catch(() => undefined);
+    const restored = saved === undefined ? undefined : decodeCheckpoint(saved);
+    if (restored !== undefined) spec.value.states = restored.states;
     const r = await h.portions.start(spec.value);
     h.elastic.started(spec.value.iid, r.ok, app, modules, 'primary');
     if (!r.ok) {
@@ -277,6 +290,7 @@ export class AppWide {
 
   /** The node is leaving: give the claims back so the next session's node takes them at once. */
   async close(): Promise<void> {
+    this.#unwatch();
     const h = this.#h;
     for (const w of this.#writers.values()) {
       for (const m of w.modules) {
@@ -296,12 +310,20 @@ export class AppWide {
       while (w.held.length > 0) {
         const batch = w.held.splice(0);
         try {
-          await this.#bounded(this.#checkpoint(w.app), CHECKPOINT_TIMEOUT_MS);
+          await bounded(this.#h.clock, this.#checkpoint(w.app), CHECKPOINT_TIMEOUT_MS);
           this.counters.checkpoints++;
         } catch (e) {
           // Availability over durability: the replies still go; the failure is counted and logged.
           this.counters.checkpointFailures++;
           this.#h.log(`app-wide ${w.app}: checkpoint failed: ${(e as Error).message}`);
+        }
+        // [fencing] answer only while the claim is still this writer's: a successor read the
+        // checkpoint after its claim, so what it may lack was never acknowledged (the sender retries there).
+        const rec = await this.#h.registry.lookup(v0Of(w)).catch(() => null);
+        if (rec !== null && (rec?.node !== this.#h.id || rec.queue !== w.iid)) {
+          this.counters.withheld += batch.length;
+          void this.#fence();
+          return;
         }
         for (const e of batch) this.#h.send(e);
       }
@@ -310,22 +332,23 @@ export class AppWide {
     }
   }
 
+  async #fence(): Promise<void> {
+    const h = this.#h;
+    for (const [app, w] of [...this.#writers]) {
+      const rec = await h.registry.lookup(v0Of(w)).catch(() => null);
+      if (rec === null || (rec !== undefined && rec.node === h.id && rec.queue === w.iid)) continue;
+      if (this.#writers.get(app) !== w) continue;
+      this.#writers.delete(app);
+      this.counters.demoted++;
+      h.log(`app-wide ${app}: the claim moved to ${rec?.node ?? 'nobody'}; stopping ${w.iid} here`);
+      await h.stopInstance(w.iid).catch(() => undefined);
+    }
+  }
+
   async #checkpoint(app: string): Promise<void> {
     const snap = await this.snapshot(app);
     if (!snap.ok) throw snap.error;
     await this.#o.checkpoints?.save(appWideInstanceId(app), snap.value);
-  }
-
-  // A snapshot whose worker went away never answers: bound the wait so held replies always go.
-  #bounded(p: Promise<void>, ms: number): Promise<void> {
-    const clock = this.#h.clock;
-    return new Promise((resolve, reject) => {
-      const timer = clock.setTimeout(() => reject(new Error(`no checkpoint within ${ms} ms`)), ms);
-      p.then(
-        () => (clock.clearTimeout(timer), resolve()),
-        (e: unknown) => (clock.clearTimeout(timer), reject(e as Error)),
-      );
-    });
   }
 
   #abandon(w: Writer, env: Envelope): void {
@@ -356,16 +379,8 @@ export class AppWide {
   }
 }
 
-/**
- * The key a request is known by in the window. A body `rid` (a module's own retry id) counts per
- * box, or per app for requests from the app's own portions; otherwise the envelope id per sender.
- */
-export function dedupKey(app: string, env: Envelope): string {
-  const by = env.ext?.by;
-  const rid = (env.body as { rid?: unknown } | null | undefined)?.rid;
-  if (typeof rid === 'string' && RID.test(rid)) return by?.startsWith('box:') === true ? `r|${by}|${rid}` : `r|app:${app}|${rid}`;
-  const s = env.src;
-  return `e|${by ?? ''}|${s.vaddr ?? ''}|${s.queue ?? ''}|${s.udp?.host ?? ''}:${s.udp?.port ?? ''}|${env.id}`;
+function v0Of(w: Writer): string {
+  return formatVaddr({ app: w.app, session: '*', module: w.modules[0] as string });
 }
 
 function replyKey(id: number, to: Envelope['src']): string {

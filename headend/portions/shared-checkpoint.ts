@@ -3,6 +3,7 @@
 // head-end storage (`_storage`) and the duplicate window. Codec and port only; no I/O here.
 
 import { fromBase64, toBase64, utf8, fromUtf8 } from '../../runtime/app/index.ts';
+import type { Clock } from '../../runtime/index.ts';
 import type { DedupRecord } from './shared-dedup.ts';
 
 /** Where app-wide checkpoints go (the registry's checkpoint records when merged; memory in tests). */
@@ -47,4 +48,15 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `p`, or a rejection after `ms` on `clock`: a snapshot whose worker went away never answers. */
+export function bounded(clock: Clock, p: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = clock.setTimeout(() => reject(new Error(`no checkpoint within ${ms} ms`)), ms);
+    p.then(
+      () => (clock.clearTimeout(timer), resolve()),
+      (e: unknown) => (clock.clearTimeout(timer), reject(e as Error)),
+    );
+  });
 }

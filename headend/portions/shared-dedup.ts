@@ -3,7 +3,7 @@
 // counts once. Keys are chosen by the caller (shared-app.ts); bounded in entries, age and the
 // bytes of replies kept. Pure over an injected clock; no I/O.
 
-import type { Clock } from '../../runtime/index.ts';
+import type { Clock, Envelope } from '../../runtime/index.ts';
 
 /** Entries kept at most (oldest dropped first). */
 export const DEDUP_MAX_ENTRIES = 20_000;
@@ -11,6 +11,21 @@ export const DEDUP_MAX_ENTRIES = 20_000;
 export const DEDUP_MAX_AGE_MS = 10 * 60_000;
 /** A reply body longer than this (as JSON) is not kept; its duplicate is answered `{ duplicate: true }`. */
 export const DEDUP_MAX_REPLY_CHARS = 4096;
+
+/** A body field naming a request across retries a module makes itself (docs/APPS.md). */
+const RID = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/**
+ * The key a request is known by in the window. A body `rid` (a module's own retry id) counts per
+ * box, or per app for requests from the app's own portions; otherwise the envelope id per sender.
+ */
+export function dedupKey(app: string, env: Envelope): string {
+  const by = env.ext?.by;
+  const rid = (env.body as { rid?: unknown } | null | undefined)?.rid;
+  if (typeof rid === 'string' && RID.test(rid)) return by?.startsWith('box:') === true ? `r|${by}|${rid}` : `r|app:${app}|${rid}`;
+  const s = env.src;
+  return `e|${by ?? ''}|${s.vaddr ?? ''}|${s.queue ?? ''}|${s.udp?.host ?? ''}:${s.udp?.port ?? ''}|${env.id}`;
+}
 
 export interface CachedReply {
   kind: 'rep' | 'err';

@@ -133,12 +133,17 @@ test('the owner dies: another node claims the instance and restores its checkpoi
     await c.advance(INTERVAL);
     const owner = (await c.registry.lookup('weft://poll/*/tally'))?.node;
     t.true(owner === 'n2' || owner === 'n3', `re-placed on ${owner}`);
-    t.deepEqual(wideInstances(c).filter((n) => n !== 'n1'), [owner as string], 'one claim won');
+    t.deepEqual(wideInstances(c), [owner as string], 'one claim won, and n1 stopped its own instance when the claim moved');
+    t.is(n1.appWide.counters.demoted, 1, 'fenced: n1 heard in the registry that its claim was taken');
     const counted = n2.appWide.counters.restored + n3.appWide.counters.restored;
     t.is(counted, 1, 'restored from its checkpoint');
     // The box never got the answer to v5 (say): its retry is answered from the restored window.
     t.is(await vote(c, n3, s, { votes: 1, rid: 'v5' }), 5);
     t.is(await vote(c, n3, s, { votes: 1, rid: 'v6' }), 6);
+    // n1 was only partitioned: back, it is no writer any more; what reaches it goes to the owner.
+    c.net.heal(n1.udpAddress);
+    t.is(n1.appWide.writerIid('poll'), undefined);
+    t.is(await vote(c, n1, s, { votes: 1, rid: 'v7' }), 7);
   } finally {
     await c.close();
   }
