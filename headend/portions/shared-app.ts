@@ -12,7 +12,7 @@ import type { DispatchTable } from '../node/table.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { PortionSpec } from './portion-protocol.ts';
 import type { PortionManager } from './portions.ts';
-import { DedupWindow, dedupKey } from './shared-dedup.ts';
+import { DEDUP_MAX_ENTRIES, DedupWindow, dedupKey } from './shared-dedup.ts';
 import { bounded, decodeCheckpoint, encodeCheckpoint, type SharedCheckpoints } from './shared-checkpoint.ts';
 
 export { MemoryCheckpoints, decodeCheckpoint, encodeCheckpoint, type SharedCheckpoints } from './shared-checkpoint.ts';
@@ -243,6 +243,9 @@ export class AppWide {
     const key = dedupKey(spec.app, env);
     const seen = w.window.see(key);
     if (seen.kind === 'new') {
+      // Bounded like the window: a request whose instance never answered is dropped oldest first.
+      const oldest = w.pending.size >= DEDUP_MAX_ENTRIES ? w.pending.entries().next().value : undefined;
+      if (oldest !== undefined) void (w.pending.delete(oldest[0]), w.byKey.delete(oldest[1].key));
       const p: Pending = { key, joined: [] };
       w.pending.set(replyKey(env.id, env.src), p);
       w.byKey.set(key, p);

@@ -9,6 +9,8 @@ import type { Clock, Envelope } from '../../runtime/index.ts';
 export const DEDUP_MAX_ENTRIES = 20_000;
 /** How long a finished request is remembered, ms: longer than any retry schedule of a box. */
 export const DEDUP_MAX_AGE_MS = 10 * 60_000;
+/** A request still running after this long is forgotten (its instance was lost): a retry runs it again. */
+export const DEDUP_MAX_PENDING_MS = 60_000;
 /** A reply body longer than this (as JSON) is not kept; its duplicate is answered `{ duplicate: true }`. */
 export const DEDUP_MAX_REPLY_CHARS = 4096;
 
@@ -130,10 +132,11 @@ export class DedupWindow {
   }
 
   #expire(): void {
-    const cut = this.#clock.now() - this.#maxAgeMs;
+    const now = this.#clock.now();
+    const cut = now - Math.min(this.#maxAgeMs, DEDUP_MAX_PENDING_MS);
     for (const [k, e] of this.#entries) {
       if (e.at >= cut) break; // insertion order is time order
-      if (e.state === 'pending') continue;
+      if (e.state === 'pending' ? now - e.at < DEDUP_MAX_PENDING_MS : now - e.at < this.#maxAgeMs) continue;
       this.#entries.delete(k);
       this.stats.evicted++;
     }

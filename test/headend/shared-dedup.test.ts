@@ -3,7 +3,7 @@
 // entries, age (injected clock) and reply size; a checkpoint round-trips it.
 import test from 'ava';
 import { ManualClock } from '../../runtime/index.ts';
-import { DEDUP_MAX_REPLY_CHARS, DedupWindow } from '../../headend/portions/shared-dedup.ts';
+import { DEDUP_MAX_PENDING_MS, DEDUP_MAX_REPLY_CHARS, DedupWindow } from '../../headend/portions/shared-dedup.ts';
 
 test('new, then running, then answered with the first reply', (t) => {
   const w = new DedupWindow(new ManualClock());
@@ -26,7 +26,9 @@ test('bounded: the oldest entry goes past the count, a finished one past its age
   clock.advance(1001);
   w.see('z');
   t.deepEqual(w.records().map((r) => r[0]), [], 'finished entries older than the age are gone');
-  t.deepEqual(w.see('a'), { kind: 'pending' }, 'a running request is never aged out');
+  t.deepEqual(w.see('a'), { kind: 'pending' }, 'a running request is not aged out by the reply age');
+  clock.advance(DEDUP_MAX_PENDING_MS);
+  t.deepEqual(w.see('a'), { kind: 'new' }, 'but one whose instance never answered is forgotten after a minute: a retry runs it');
   w.done('big', 'rep', 'x'.repeat(DEDUP_MAX_REPLY_CHARS + 1));
   t.deepEqual(w.see('big'), { kind: 'done', reply: { kind: 'rep', json: undefined } });
 });
