@@ -108,7 +108,7 @@ export async function build(opts = {}) {
       const file = `${m.name}.js`;
       await writeFile(join(dir, file), bytes);
       await writeFile(join(out, 'meta', src.app, `${m.name}.meta.json`), JSON.stringify(metafile));
-      modules.push({ name: m.name, kind: m.kind, tier: m.tier, file, sha256: await tools.sha256Hex(bytes), size: bytes.length, uses: m.uses ?? [], needs: m.needs ?? {}, ...(m.critical === undefined ? {} : { critical: m.critical }), ...(m.durability === undefined ? {} : { durability: m.durability }) });
+      modules.push({ name: m.name, kind: m.kind, tier: m.tier, file, sha256: await tools.sha256Hex(bytes), size: bytes.length, uses: m.uses ?? [], needs: m.needs ?? {}, ...(m.critical === undefined ? {} : { critical: m.critical }), ...(m.durability === undefined ? {} : { durability: m.durability }), ...(m.scope === undefined ? {} : { scope: m.scope }) });
       rows.push([src.app, m.name, m.kind, ['server', 'peer'].includes(m.kind) ? '-' : m.tier, bytes.length, gzipSync(bytes).length, m.budget ?? '']);
     }
     const manifestBytes = tools.encodeManifest({ app: src.app, version: src.version, modules });

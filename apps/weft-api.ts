@@ -17,7 +17,9 @@ export interface WeftRequestError extends Error {
 export interface Weft {
   /** This module's own virtual address, weft://<app>/<session>/<module>. */
   readonly self: string;
-  /** The virtual address of another module of the same app and session. */
+  /** The virtual address of another module of the same app and session. For an app-wide module
+   *  (`"scope": "app"`) this is the session's view of it, which the head-end maps to its one
+   *  address `weft://<app>/*\/<module>`. */
   address(module: string): string;
   /** Fire and forget. The body is JSON data (64 KiB of JSON at most). */
   send(addr: AddressLike, body?: unknown): void;
@@ -31,7 +33,15 @@ export interface Weft {
   on(kind: 'session', handler: (change: { state: 'up' | 'down' | 'moved'; session?: string }) => void | Promise<void>): void;
   setTimeout(fn: () => void | Promise<void>, ms: number): number;
   clearTimeout(id: number): void;
-  /** Present when the manifest declares `storage`. Per-app, with a quota. */
+  /**
+   * Present when the manifest declares `storage`; JSON values under string keys, with a quota.
+   * Whose it is depends on where the module runs (docs/APPS.md "Storage"):
+   * - on the box: the app's, shared by every module of the app on that box, kept across reboots;
+   * - on the head-end, a session-scope module (the default): its session's, shared by the
+   *   session's head-end modules, gone when the session ends;
+   * - on the head-end, an app-scope module (`"scope": "app"`): the app's, one for every session,
+   *   carried in the instance's checkpoints when it is re-placed.
+   */
   readonly storage?: {
     get(key: string): unknown;
     /** Throws a QuotaError when the app's quota is full. */
@@ -43,6 +53,9 @@ export interface Weft {
   readonly device?: { info(): Record<string, unknown> };
   /** Present when the manifest declares `ui`; keys arrive through on('key'). */
   readonly ui?: { show(scene: unknown): void };
+  /** One line to the box's or the head-end's log, with app, session and module; `console.*` maps
+   *  here too. Lines are cut at 1,000 characters, 100 per module per 10 s. */
+  readonly log: { debug(...args: unknown[]): void; info(...args: unknown[]): void; warn(...args: unknown[]): void; error(...args: unknown[]): void };
   /** Head-end only, for modules that declare `services.<name>` [c7]. */
   readonly services?: { request(name: string, body?: unknown, options?: RequestOptions): Promise<unknown> };
 }

@@ -22,6 +22,10 @@ export { Checkpointer } from './portions/checkpoint.ts';
 export type { CheckpointHost } from './portions/checkpoint.ts';
 export { MAX_CHECKPOINT_BYTES } from './registry/registry.ts';
 export type { CheckpointOptions, CheckpointStats } from './portions/checkpoint-options.ts';
+export { AppWide, MemoryCheckpoints, appWideInstanceId, appWideModules, encodeCheckpoint, decodeCheckpoint } from './portions/shared-app.ts';
+export type { AppWideOptions, SharedCheckpoints, AppWideCounters } from './portions/shared-app.ts';
+export { DedupWindow } from './portions/shared-dedup.ts';
+export type { DedupStats, DedupRecord } from './portions/shared-dedup.ts';
 export { RegistryResolver } from './registry/resolver.ts';
 export type { ResolverOptions, ResolverStats } from './registry/resolver.ts';
 export type {

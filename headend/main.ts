@@ -22,6 +22,7 @@ import { SqliteRegistry } from './registry/registry-sqlite.ts';
 import type { CheckpointOptions } from './portions/checkpoint-options.ts';
 import type { Registry } from './registry/registry.ts';
 import { epgService, guideService, vodService } from './services/index.ts';
+import { RegistryAppCheckpoints } from './portions/shared-registry.ts';
 import { WorkerPool } from './portions/worker-pool.ts';
 
 export interface HeadendConfig {
@@ -146,6 +147,8 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
       ...(config.quotas === undefined ? {} : { quotas: config.quotas }),
       ...(config.policy === undefined ? {} : { policy: config.policy }),
       ...(config.checkpoints === undefined ? {} : { checkpoints: config.checkpoints }),
+      // App-wide instances keep their state, storage and duplicate window in the registry too.
+      appWide: { checkpoints: new RegistryAppCheckpoints(registry, id) },
       log,
     });
     await pool.warm();

@@ -8,6 +8,7 @@ import type { ElasticOptions } from './portions/elastic.ts';
 import type { PlacementPolicy } from '../policy/index.ts';
 import type { Registry } from './registry/registry.ts';
 import type { ReplicaOptions } from './portions/replicas.ts';
+import type { AppWideOptions } from './portions/shared-app.ts';
 import type { HeadendService } from './services/index.ts';
 import type { BoxQuotas } from './node/quotas.ts';
 import type { CheckpointOptions } from './portions/checkpoint-options.ts';
@@ -58,9 +59,11 @@ export interface HeadendNodeOptions {
   quotas?: BoxQuotas;
   /** Durable portion state: checkpoint interval, byte budget, size bound (portions/checkpoint-options.ts) [issue 13.2]. */
   checkpoints?: CheckpointOptions;
+  /** App-wide modules (`"scope": "app"`): checkpoint store and duplicate window (portions/shared-app.ts). */
+  appWide?: AppWideOptions;
 }
 
-export const NODE_OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'readings', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas', 'quotas', 'checkpoints'];
+export const NODE_OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'readings', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas', 'quotas', 'checkpoints', 'appWide'];
 
 export interface NodeCounters {
   dispatched: number;

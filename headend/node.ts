@@ -40,6 +40,7 @@ import { nodeCheckpointHost, observeFor } from './portions/checkpoint-wiring.ts'
 import { PortionStarts } from './portions/start-once.ts';
 import type { Registry } from './registry/registry.ts';
 import { ReplicaOps, Replicas } from './portions/replicas.ts';
+import { AppWide } from './portions/shared-app.ts';
 import { RegistryResolver } from './registry/resolver.ts';
 import { ServiceHost } from './services/index.ts';
 import { SessionManager } from './session-manager.ts';
@@ -67,6 +68,8 @@ export class HeadendNode {
   readonly elastic: Elastic;
   /** This node's shared portions spread to other nodes, and the replicas it runs for others [c25, c30]. */
   readonly replicas: Replicas;
+  /** App-wide instances this node runs as their one writer, their duplicate windows and checkpoints (issue 16). */
+  readonly appWide: AppWide;
   readonly statistics: StatisticsProcess;
   readonly timing: TimingProcess;
   readonly sessions: SessionManager;
@@ -119,6 +122,7 @@ export class HeadendNode {
         registry: o.registry,
         portions: { has: (i) => this.portions.has(i), deliver: (i, m, e) => this.portions.deliver(i, m, e), pick: (i) => this.portions.pick(i), spec: (i) => this.portions.spec(i) },
         replicaRoute: (env, v) => this.replicas.route(env, v),
+        appWide: { front: (i, m, e) => this.appWide.front(i, m, e), sharedAddress: (v) => this.appWide.sharedAddress(v) },
         leader: () => this.#membership.leader(),
         controlVaddr: () => this.vaddr(Endpoint.control),
         isNodeUdp: (u) => this.#membership.isNodeUdp(u),
@@ -174,6 +178,7 @@ export class HeadendNode {
       onAlive: (node) => this.statistics.setAlive(node, true),
     });
     this.replicas = new Replicas(this, o.replicas, (l) => this.#log(l));
+    this.appWide = new AppWide({ ...this.#appWideHost(), isAlive: (n) => this.timing.isAlive(n), isMember: (n) => this.#isMember(n) }, o.appWide);
     this.services = new ServiceHost({ services: o.services ?? [], boxOf: (app, session) => this.sessions.boxOfSession(app, session) });
     this.sessions = new SessionManager(this, o.quotas, (l) => this.#log(l));
     this.#control = this.#endpoints();
@@ -251,6 +256,11 @@ export class HeadendNode {
     return this.#lifecycle.makeSpec(app, session, modules, states);
   }
 
+  /** The app's app-wide instance runs somewhere: its node (portions/shared-app.ts). */
+  ensureAppWide(app: string): Promise<Result<string | undefined, Error>> {
+    return this.appWide.ensure(app);
+  }
+
   /** Stop every instance of a session on this node (its box closed it). */
   stopSession(session: string): Promise<number> {
     return this.#lifecycle.stopSession(session);
@@ -297,6 +307,7 @@ export class HeadendNode {
     this.timing.stop();
     this.elastic.close();
     this.replicas.close();
+    await this.appWide.close().catch(() => undefined);
     this.#dispatch.close();
     await this.checkpoints.close();
     await this.portions.close();
@@ -331,7 +342,19 @@ export class HeadendNode {
   #fromPortion(env: Envelope, iid: string): void {
     // Stamp the instance and this node into the source so a reply finds this very instance.
     env.src = { ...env.src, queue: iid, udp: this.udpAddress };
+    if (this.appWide.replied(env, iid)) return; // an app-wide reply waits for its checkpoint
     this.dispatch(env);
+  }
+
+  async #isMember(node: string): Promise<boolean> {
+    if (this.#membership.isMember(node)) return true;
+    await this.#membership.refresh().catch(() => undefined);
+    return this.#membership.isMember(node);
+  }
+
+  #appWideHost() {
+    const makeSpec = (a: string, s: string, m: string[], st?: Record<string, Uint8Array>) => this.makeSpec(a, s, m, st);
+    return { id: this.id, clock: this.clock, udpAddress: this.udpAddress, registry: this.registry, catalog: this.catalog, table: this.table, portions: this.portions, elastic: this.elastic, makeSpec, stopInstance: (i: string) => this.stopPortion(i, false), send: (e: Envelope) => this.dispatch(e), sendUdp: (e: Envelope) => void this.#dispatch.send(e).catch(() => undefined), log: (l: string) => this.#log(l) };
   }
 
   #endpoint(vaddr: string, handlers: { onRequest?: (e: Envelope) => unknown; onMessage?: (e: Envelope) => void }): Channel {
@@ -361,6 +384,8 @@ export class HeadendNode {
     if (this.#closed) return;
     this.statistics.setAlive(node, false);
     this.#log(`node ${node} is dead (${reason})`);
+    // App-wide instances it ran: every survivor tries, the registry claim picks one (issue 16).
+    await this.appWide.replaceFrom(node);
     // One survivor re-places: the lowest id among the nodes this one believes alive, so two
     // survivors do not both restart the same sessions.
     if (this.#membership.leader()) await this.sessions.replaceFrom(node);

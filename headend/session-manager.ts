@@ -36,6 +36,7 @@ import { Endpoint } from './node/endpoints.ts';
 import { BOX_APP } from '../transport/mqtt-topics.ts';
 import { Membership } from './node/membership.ts';
 import { PortionOwned } from './portions/start-once.ts';
+import { appWideModules } from './portions/shared-app.ts';
 
 /** What the session manager needs of its node (HeadendNode satisfies it). */
 export interface SessionHost {
@@ -53,6 +54,8 @@ export interface SessionHost {
   /** Start once in the cluster; a PortionOwned error names the node that runs it (start-once.ts). */
   startPortion(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>, from?: string): Promise<Result<string, Error>>;
   request(dst: Address, body: unknown, op: string, timeoutMs?: number): Promise<unknown>;
+  /** The app's app-wide instance runs somewhere (issue 16): the node, or an error. */
+  ensureAppWide?(app: string): Promise<Result<string | undefined, Error>>;
 }
 
 export const ControlOps = {
@@ -163,7 +166,6 @@ export class SessionManager {
     return this.#live.get(session);
   }
 
-
   /** The session's portion moved to another node: it no longer counts here. */
   moved(session: string): void {
     this.#live.delete(session);
@@ -215,7 +217,9 @@ export class SessionManager {
   async #open(req: OpenRequest, id: string, pub: NonNullable<ReturnType<AppCatalog['get']>>): Promise<OpenReply> {
     const h = this.#host;
     // [c5] mutable modules go to the box only when its reported resources cover their needs.
-    const placements = placeModules(pub.manifest, { memory: req.report.freeMemoryBytes, storage: req.report.storageFreeBytes, cpu: req.report.cpuClass });
+    // App-wide modules are no session's: they run once for the app (portions/shared-app.ts).
+    const wide = appWideModules(pub.manifest);
+    const placements = placeModules(pub.manifest, { memory: req.report.freeMemoryBytes, storage: req.report.storageFreeBytes, cpu: req.report.cpuClass }).filter((p) => !wide.includes(p.module));
     const session = id;
     const sides = Object.fromEntries(placements.map((p) => [p.module, p.side]));
     // One registry write claims the session with its placements; a module on the box is found
@@ -232,8 +236,10 @@ export class SessionManager {
     const onHeadend = placements.filter((p) => p.side === 'headend').map((p) => p.module);
     const states: Record<string, Uint8Array> = {};
     for (const r of req.running ?? []) if (onHeadend.includes(r.module)) states[r.module] = r.state;
-    const node = await this.#startSomewhere(req.app, session, onHeadend, states, req.boxId);
-    const modules = pub.manifest.modules.map((m) => {
+    if (wide.length > 0) await this.#appWide(req.app);
+    const node = onHeadend.length === 0 ? h.id : await this.#startSomewhere(req.app, session, onHeadend, states, req.boxId);
+    if (onHeadend.length === 0) this.#record(session, req.app, req.boxId);
+    const modules = pub.manifest.modules.filter((m) => !wide.includes(m.name)).map((m) => {
       const p = placements.find((x) => x.module === m.name) as ModulePlacement;
       return { module: m.name, side: p.side, vaddr: formatVaddr({ app: req.app, session, module: m.name }) };
     });
@@ -245,7 +251,7 @@ export class SessionManager {
     return {
       session,
       node,
-      dasp: formatVaddr({ app: req.app, session, module: entry?.name ?? (modules[0]?.module as string) }),
+      dasp: formatVaddr({ app: req.app, session, module: entry?.name ?? wide[0] ?? (modules[0]?.module as string) }),
       modules,
       // [c41] what the box does not have from the carousel's boot tier it downloads from the chosen node.
       download: modules.filter((m) => m.side === 'box' && !boot.has(m.module)).map((m) => m.module),
@@ -341,12 +347,20 @@ export class SessionManager {
       const pub = h.catalog.get(s.app);
       if (pub === undefined) continue;
       const modules = Object.entries(s.placements).filter(([, side]) => side === 'headend').map(([m]) => m);
-      const node = await this.#startSomewhere(s.app, s.id, modules, {}, s.box, dead);
+      const node = modules.length === 0 ? h.id : await this.#startSomewhere(s.app, s.id, modules, {}, s.box, dead);
       await h.registry.updateSession(s.id, { node }, s.version);
       n++;
     }
     this.counters.replaced += n;
     return n;
+  }
+
+  // The app's app-wide instance must run before a session may reach it; its failure refuses the session.
+  async #appWide(app: string): Promise<void> {
+    const r = await this.#host.ensureAppWide?.(app);
+    if (r === undefined || r.ok) return;
+    const version = this.#host.catalog.get(app)?.manifest.version ?? '?';
+    throw this.refusals.refuse(app, version, r.error.message) ?? new RemoteError(Codes.UNAVAILABLE, `could not start ${app}'s app-wide modules: ${r.error.message}`);
   }
 
   // [c41 step 3, c43] the balancer picks from the cluster view; this node starts it or asks the

@@ -18,7 +18,17 @@ export type BoxEvent =
   | { kind: 'cache-full'; module: string }
   /** A tune attempt's outcome; a failure names the carousel and what to do, and is retried. */
   | { kind: 'tuner'; ok: boolean; attempt: number; message?: string; retryInMs?: number }
+  /** The box asks for a session again in `inMs` (after `refusals` REFUSED answers in a row). */
+  | { kind: 'session-retry'; inMs: number; refusals: number }
   | { kind: 'error'; message: string };
+
+/** One step of the box's boot table, as `Box.history` keeps it. */
+export interface HistoryEntry {
+  state: BootState;
+  event: BootEvent;
+  action: Action;
+  at: number;
+}
 
 /** Conditions waited on, checked again after every box event; each gives up after its time. */
 export class Watchers {

@@ -5,7 +5,7 @@
 import { type DeviceProfile, type OpenReply, type ResourceReport, STATS_VADDR, SessionOps } from '../runtime/index.ts';
 import { type AcquireEvent, type AcquiredApp, Acquirer, carouselQuotaFor } from './acquire.ts';
 import { type Action, type BootEvent, type BootState, step } from './boot-table.ts';
-import { acquireEventShown, type BoxEvent, Watchers } from './box-events.ts';
+import { acquireEventShown, type BoxEvent, type HistoryEntry, Watchers } from './box-events.ts';
 import { resourceReport } from './box-report.ts';
 import { type ChannelEvent, ChannelManager } from './channel-manager.ts';
 import { ModuleCache } from './module-cache.ts';
@@ -13,19 +13,13 @@ import { type BoxOptions, type ResolvedBoxOptions, resolveBoxOptions } from './o
 import { RollbackFloor } from './rollback-floor.ts';
 import { FALLBACK_TIERS, RunningApp } from './running-app.ts';
 import { SessionLiveness } from './session-liveness.ts';
+import { SessionRetry } from './session-retry.ts';
 import { setupSession } from './session-setup.ts';
 import { NamedTimers } from './timers.ts';
 
 interface Detail {
   app?: AcquiredApp;
   error?: Error;
-}
-
-export interface HistoryEntry {
-  state: BootState;
-  event: BootEvent;
-  action: Action;
-  at: number;
 }
 
 export class Box {
@@ -48,6 +42,7 @@ export class Box {
   #tuned = false;
   #floor: RollbackFloor;
   #liveness: SessionLiveness;
+  #retry = new SessionRetry();
 
   constructor(options: BoxOptions) {
     this.#o = resolveBoxOptions(options);
@@ -184,6 +179,7 @@ export class Box {
       }
       const from = this.#state;
       this.#state = row.to;
+      if (row.to === 'degraded' || row.to === 'stopped') this.#run?.switch.abandonWaiting(`no session: the box is ${row.to}`);
       const at = this.#o.clock.now();
       this.#history.push({ state: row.to, event, action: row.action, at });
       this.#emit({ kind: 'state', from, to: row.to, event, action: row.action, at });
@@ -259,7 +255,8 @@ export class Box {
   async #startApp(app: AcquiredApp | undefined): Promise<void> {
     if (app === undefined) throw new Error('start-app without a verified app');
     this.#fallbacks = 0;
-    this.#run = new RunningApp(app, this.#o, this.#liveness.wrap(this.#channels?.channel?.transport), (e) => this.#emit(e));
+    const expecting = (): boolean => this.#channels !== undefined && this.#state !== 'degraded' && this.#state !== 'stopped'; // a session is on its way
+    this.#run = new RunningApp(app, this.#o, this.#liveness.wrap(this.#channels?.channel?.transport), (e) => this.#emit(e), expecting);
     await this.#run.startBoot();
     this.#fire('started');
   }
@@ -283,9 +280,10 @@ export class Box {
   #background(): void {
     if (this.#channels === undefined) return; // no return channel at all: the carousel is everything
     if (!this.twoWayUp) return this.#channels.background();
-    // The link is up but the head-end refused: ask again later, with jittered backoff.
-    const p = this.#o.channel.background;
-    this.#timers.arm('retry', p.baseMs * (1 - p.jitter) + this.#o.random() * p.baseMs * p.jitter, () => this.#fire('retry-session'));
+    // The link is up but the head-end refused: ask again later, jittered; REFUSED in a row backs off exponentially.
+    const inMs = this.#retry.delayMs(this.#o.channel.background, this.#o.random);
+    this.#emit({ kind: 'session-retry', inMs, refusals: this.#retry.refusals });
+    this.#timers.arm('retry', inMs, () => this.#fire('retry-session'));
   }
 
   async #openSession(): Promise<void> {
@@ -297,6 +295,8 @@ export class Box {
     void setupSession(c).then(
       (reply) => {
         this.#session = reply;
+        this.#retry.succeeded();
+        run.switch.sessionReady(); // requests made before the session was up go now
         this.#liveness.opened();
         this.#acq.want([]); // [c1] the fallback tiers are not needed with a session
         this.#fire('session-ready');
@@ -305,6 +305,7 @@ export class Box {
       (error: unknown) => {
         // The head-end's reason (REFUSED: untrusted key, tampered, ...) reaches the box's observers and CLI.
         this.#emit({ kind: 'refused', problem: 'session', message: (error as Error).message });
+        this.#retry.failed(error);
         this.#fire('session-failed', { error: error as Error });
       },
     );

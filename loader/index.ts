@@ -3,7 +3,7 @@
 // carousel, sandbox; never headend or devices. Public exports by name; types apart.
 
 export { Box } from './box.ts';
-export type { HistoryEntry } from './box.ts';
+export type { HistoryEntry } from './box-events.ts';
 export type { BoxEvent } from './box-events.ts';
 export { engineMemoryFor } from './options.ts';
 export type { BoxOptions } from './options.ts';

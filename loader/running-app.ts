@@ -24,12 +24,13 @@ export class RunningApp {
   /** Faults reported through onFault, so a failed start is not printed a second time (issue 16). */
   #faults = 0;
 
-  constructor(app: AcquiredApp, o: ResolvedBoxOptions, transport: Transport | undefined, emit: (e: BoxEvent) => void) {
+  /** `expecting`: is a session on its way? Modules' requests for the head-end then wait for it. */
+  constructor(app: AcquiredApp, o: ResolvedBoxOptions, transport: Transport | undefined, emit: (e: BoxEvent) => void, expecting?: () => boolean) {
     this.#app = app;
     this.#emit = emit;
     const p = o.profile;
     const name = app.manifest.app;
-    this.switch = new BoxSwitch({ app: name, boxId: o.boxId, cpu: o.cpu, clock: o.clock, timeoutMs: o.requestTimeoutMs, afterEntry: (m) => void this.runner.checkMemory(m) });
+    this.switch = new BoxSwitch({ app: name, boxId: o.boxId, cpu: o.cpu, clock: o.clock, timeoutMs: o.requestTimeoutMs, afterEntry: (m) => void this.runner.checkMemory(m), ...(expecting === undefined ? {} : { expecting }) });
     if (transport !== undefined) this.switch.attach(transport);
     this.runner = new AppRunner({
       engine: o.engine,

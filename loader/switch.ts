@@ -7,6 +7,7 @@ import { type Address, Channel, type Clock, Codes, type Envelope, RemoteError, t
 import type { MessageLink, ModuleSandbox } from '../sandbox/index.ts';
 import { UnreachableError } from './errors.ts';
 import { NoSessionRetries } from './session-liveness.ts';
+import { SessionWait, type SessionWaitStats } from './session-wait.ts';
 import type { Cpu } from './ports.ts';
 
 /** The session id of module addresses inside the box before (and besides) the real session. */
@@ -34,6 +35,9 @@ export interface SwitchOptions {
   /** Requests and messages arriving for the loader endpoint. */
   onLoaderRequest?: (env: Envelope) => unknown;
   onLoaderMessage?: (env: Envelope) => void;
+  /** Is a session on its way (the box dials or sets one up)? Then a module's request to the
+   *  head-end waits for it within its deadline instead of failing at once (issue 16). */
+  expecting?: () => boolean;
 }
 
 export interface SwitchStats {
@@ -48,6 +52,8 @@ export interface SwitchStats {
   noSessionFailed: number;
   /** Remote requests whose caller got an error, by code name (UNAVAILABLE: link down, TIMEOUT, NO_SESSION...). */
   failed: Record<string, number>;
+  /** Requests made before the session was up: went once it was, or expired waiting. */
+  sessionWait: SessionWaitStats;
 }
 
 export class BoxSwitch {
@@ -61,12 +67,14 @@ export class BoxSwitch {
   #channels = new Map<string, Channel>();
   #stats = { local: 0, remote: 0, held: 0, unreachable: 0, forwarded: 0, unroutable: 0 };
   #retries: NoSessionRetries;
+  #wait: SessionWait;
 
   constructor(options: SwitchOptions) {
     this.#o = options;
     this.app = options.app;
     this.loaderAddress = { vaddr: `${VADDR_SCHEME}box/${options.boxId}/loader` };
     this.#retries = new NoSessionRetries(options.clock, MAX_HELD);
+    this.#wait = new SessionWait(options.clock);
   }
 
   get session(): string | undefined {
@@ -80,7 +88,7 @@ export class BoxSwitch {
 
   stats(): SwitchStats {
     const r = this.#retries.stats;
-    return { ...this.#stats, retried: r.retried, noSessionFailed: r.noSessionFailed, failed: { ...r.failed } };
+    return { ...this.#stats, retried: r.retried, noSessionFailed: r.noSessionFailed, failed: { ...r.failed }, sessionWait: { ...this.#wait.stats } };
   }
 
   /** A return channel is established: incoming envelopes come here. */
@@ -108,6 +116,16 @@ export class BoxSwitch {
     this.#channels.clear();
     this.#session = session;
     if (session !== undefined) this.#retries.opened(session);
+  }
+
+  /** The session is set up (placements applied): requests that waited for it go now. */
+  sessionReady(): void {
+    if (this.#session !== undefined) this.#wait.opened();
+  }
+
+  /** No session is coming now (degraded, stopped): requests waiting for one fail at once. */
+  abandonWaiting(why: string): void {
+    this.#wait.abandon(why);
   }
 
   /** The address a module has on the network now: its session vaddr, or its box-local one. */
@@ -193,6 +211,11 @@ export class BoxSwitch {
 
   #request(from: string | undefined, dst: Address, body: unknown, timeoutMs: number | undefined, again = false): Promise<unknown> {
     const name = this.#moduleOf(dst.vaddr, false);
+    // Before the session is up, a module's request for the head-end waits for it (its deadline).
+    if (this.#session === undefined && from !== undefined && this.#o.expecting?.() === true) {
+      const r = name === undefined ? undefined : this.#routes.get(name);
+      if (r === undefined || r.kind === 'remote') return this.#wait.wait(name ?? dst.vaddr ?? 'address', timeoutMs ?? this.#o.timeoutMs, (left) => this.#request(from, dst, body, left, again));
+    }
     const route = name === undefined ? undefined : this.#routeOf(name);
     if (name !== undefined && route?.kind === 'local') return this.#serve(route.module, body, this.#from(from));
     if (name !== undefined && route?.kind === 'held') return this.#held(name, route, body, from, this.#from(from), timeoutMs);

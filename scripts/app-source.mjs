@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-const MODULE_KEYS = ['name', 'kind', 'tier', 'entry', 'uses', 'needs', 'critical', 'durability', 'budget'];
+const MODULE_KEYS = ['name', 'kind', 'tier', 'entry', 'uses', 'needs', 'critical', 'durability', 'scope', 'budget'];
 const CAROUSEL_KINDS = ['client', 'mutable']; // the kinds that can travel to a box
 const SIZE = /^(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?$/i;
 const UNIT = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };

@@ -25,6 +25,8 @@ export interface DispatchHost {
   readonly resolver: RegistryResolver;
   readonly registry: Pick<Registry, 'getSession'>;
   readonly portions: Pick<PortionManager, 'has' | 'deliver' | 'pick' | 'spec'>;
+  /** App-wide modules (issue 16): the writer's front (duplicates, forwarding) and a session's view of them. */
+  readonly appWide?: { front(iid: string, module: string, env: Envelope): boolean; sharedAddress(vaddr: string): string | undefined };
   /** [c30] the node a share of a spread portion's requests goes to, or undefined for here. */
   replicaRoute(env: Envelope, vaddr: string): UdpAddress | undefined;
   /** With broadcast ingress: does this node serve the shared `weft://headend/*` endpoints? */
@@ -105,6 +107,9 @@ export class NodeDispatch {
         const iid = h.portions.pick(hosted.iids);
         if (iid !== undefined && this.#deliver(iid, hosted.module, env)) return;
       }
+      // A session's view of an app-wide module (`weft://app/<session>/m`) is its one address `weft://app/*/m`.
+      const shared = hosted === undefined ? h.appWide?.sharedAddress(v) : undefined;
+      if (shared !== undefined) return this.dispatch({ ...env, dst: { vaddr: shared } });
     }
     this.#forward(env);
   }
@@ -145,6 +150,7 @@ export class NodeDispatch {
   }
 
   #deliver(iid: string, module: string, env: Envelope): boolean {
+    if (this.#host.appWide?.front(iid, module, env) === true) return true;
     const held = this.#holding.get(iid);
     if (held !== undefined) {
       if (held.length < MAX_HELD) held.push(env);

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Channel, type Clock, Codes, RemoteError, formatVaddr, type Envelope } from '../../runtime/index.ts';
 import { trustedKeyFromJson, verifyApp, type TrustedKeyJson, type VerifiedModule } from '../../runtime/app/index.ts';
-import { AppEngines, AppSandbox, channelHandlers, type Engine, LagMeter, type ModuleSandbox, type ServiceHandler } from '../../sandbox/index.ts';
+import { AppEngines, AppSandbox, channelHandlers, type Engine, LagMeter, MemoryStore, type ModuleSandbox, type ServiceHandler } from '../../sandbox/index.ts';
 import { FairQueue } from './fair-queue.ts';
 import { CriticalGuard } from './portion-guard.ts';
 import { SERVICE_CLIENT, SERVICES_NAME, type FromWorker, type ModuleWaits, type PortionSpec, type ToWorker } from './portion-protocol.ts';
@@ -134,6 +134,7 @@ function newSandbox(spec: PortionSpec, engine: Engine, services: Record<string, 
     app: spec.app,
     side: 'headend',
     session: spec.session,
+    ...(spec.session === '*' ? { storage: appStorage(spec.states?.[APP_STORAGE]) } : {}),
     limits: { sliceMs: SLICE_MS, ...(spec.memoryBytes === undefined ? {} : { memoryBytes: spec.memoryBytes }), ...(spec.deadlineMs === undefined ? {} : { deadlineMs: spec.deadlineMs }) },
     lag,
     services,
@@ -143,6 +144,18 @@ function newSandbox(spec: PortionSpec, engine: Engine, services: Record<string, 
       post({ t: 'fault', iid: spec.iid, module: err.where, error: err.message });
     },
   });
+}
+
+// [issue 16] An app-wide instance's weft.storage is the app's: it goes into its snapshots (under a
+// key no module can have) and comes back when the instance is restored elsewhere.
+const APP_STORAGE = '_storage';
+
+function appStorage(saved: Uint8Array | undefined): MemoryStore {
+  const store = new MemoryStore();
+  if (saved === undefined) return store;
+  const o = JSON.parse(Buffer.from(saved).toString('utf8')) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(o)) if (typeof v === 'string') store.set(k, v);
+  return store;
 }
 
 /** Load, restore and start the instance's modules; the refusal text when one fails. */
@@ -262,6 +275,10 @@ function snapshot(rid: number, iid: string, queued?: number): void {
     if (m.entry.kind !== 'mutable' && m.entry.kind !== 'server') continue;
     const r = m.snapshot();
     if (r.ok) states[m.name] = r.value;
+  }
+  if (inst.spec.session === '*') {
+    const st = inst.sandbox.storage;
+    states[APP_STORAGE] = new Uint8Array(Buffer.from(JSON.stringify(Object.fromEntries(st.keys().map((k) => [k, st.get(k)]))), 'utf8'));
   }
   post({ t: 'snapshot', rid, states, ...(queued === undefined ? {} : { queued }) });
 }

@@ -50,6 +50,12 @@ export interface ModuleCritical {
 export const DURABILITIES = ['interval', 'sync'] as const;
 export type Durability = (typeof DURABILITIES)[number];
 
+/** Whose instance a server module is (issue 16): `session` (default) runs one per session; `app`
+ *  runs one logical instance for the whole app, reached by every session at one
+ *  address, in session `*` (docs/APPS.md "App-wide modules"); its `storage` is the app's. */
+export const SCOPES = ['session', 'app'] as const;
+export type Scope = (typeof SCOPES)[number];
+
 export interface ModuleEntry {
   name: string;
   kind: ModuleKind;
@@ -66,6 +72,9 @@ export interface ModuleEntry {
   critical?: ModuleCritical;
   /** Optional: checkpoint durability on the head-end (absent: `interval`) [issue 13.2]. */
   durability?: Durability;
+  /** Present only as `app` (an app-wide server module); absent means `session`, so manifests
+   *  without it keep their signed bytes. */
+  scope?: 'app';
 }
 
 export interface Manifest {
@@ -83,7 +92,7 @@ const FILE = /^[a-z][a-z0-9-]{0,31}\.js$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 const SERVICE = /^services\.[a-z][a-z0-9-]{0,31}$/;
 const MANIFEST_KEYS = ['app', 'version', 'modules'];
-const MODULE_KEYS = ['name', 'kind', 'tier', 'file', 'sha256', 'size', 'uses', 'needs', 'critical', 'durability'];
+const MODULE_KEYS = ['name', 'kind', 'tier', 'file', 'sha256', 'size', 'uses', 'needs', 'critical', 'durability', 'scope'];
 const NEEDS_KEYS = ['memory', 'storage', 'cpu'];
 const CRITICAL_KEYS = ['guard', 'permits'];
 export const MAX_PERMITS = 65536;
@@ -135,6 +144,7 @@ function checkModule(input: unknown, at: string): ModuleEntry {
   if (kind === 'peer' && services.length === 0) {
     throw new ManifestError(`${at}.uses`, 'a peer module must declare the head-end service that pins it (services.<name>)');
   }
+  const scope = checkScope(m.scope, kind, `${at}.scope`);
   const entry: ModuleEntry = { name, kind, tier, file, sha256, size, uses, needs };
   if (m.critical !== undefined) {
     // The lock is shared by a portion's threads on one head-end node: a module that may run on a box has none.
@@ -147,7 +157,17 @@ function checkModule(input: unknown, at: string): ModuleEntry {
     if (kind === 'peer') throw new ManifestError(`${at}.durability`, 'a peer module keeps no snapshot on the head-end (its state is its service\'s); durability is for server and mutable modules');
     entry.durability = oneOf(m.durability, `${at}.durability`, DURABILITIES);
   }
+  if (scope === 'app') entry.scope = scope;
   return entry;
+}
+
+// An app-wide instance serves every session from the head-end: a module that may run on a box
+// (client, mutable) cannot be one, and a peer module is pinned per session by its service [c7].
+function checkScope(input: unknown, kind: ModuleKind, at: string): Scope {
+  if (input === undefined) return 'session';
+  const scope = oneOf(input, at, SCOPES);
+  if (scope === 'app' && kind !== 'server') throw new ManifestError(at, `only a server module may be app-wide ("scope": "app"); this one is ${kind}`);
+  return scope;
 }
 
 function checkCritical(input: unknown, at: string): ModuleCritical {

@@ -13,6 +13,7 @@ export interface ModuleSpec {
   needs?: ModuleEntry['needs'];
   critical?: ModuleEntry['critical'];
   durability?: ModuleEntry['durability'];
+  scope?: ModuleEntry['scope'];
 }
 
 export async function signedApp(app: string, specs: ModuleSpec[], version = '1.0.0'): Promise<{ pub: PublishedApp; trusted: TrustedKeyJson[]; key: SigningKey }> {
@@ -22,7 +23,7 @@ export async function signedApp(app: string, specs: ModuleSpec[], version = '1.0
   for (const s of specs) {
     const b = utf8(s.source);
     sources[s.name] = b;
-    modules.push({ name: s.name, kind: s.kind, tier: s.tier ?? 'boot', file: `${s.name}.js`, sha256: await sha256Hex(b), size: b.length, uses: s.uses ?? [], needs: s.needs ?? {}, ...(s.critical === undefined ? {} : { critical: s.critical }), ...(s.durability === undefined ? {} : { durability: s.durability }) });
+    modules.push({ name: s.name, kind: s.kind, tier: s.tier ?? 'boot', file: `${s.name}.js`, sha256: await sha256Hex(b), size: b.length, uses: s.uses ?? [], needs: s.needs ?? {}, ...(s.critical === undefined ? {} : { critical: s.critical }), ...(s.durability === undefined ? {} : { durability: s.durability }), ...(s.scope === undefined ? {} : { scope: s.scope }) });
   }
   const manifest = { app, version, modules };
   const manifestBytes = encodeManifest(manifest);

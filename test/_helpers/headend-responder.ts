@@ -38,8 +38,10 @@ export interface ResponderOptions {
   trusted: TrustedKey[];
   /** Override the placement rule for a module (default: runtime/app placeModules on the report). */
   place?: (module: string, report: ResourceReport) => 'box' | 'headend' | undefined;
-  /** Refuse this many session.open requests first (NO_CAPACITY). */
+  /** Refuse this many session.open requests first (NO_CAPACITY, or `refuseCode`). */
   refuse?: number;
+  /** The code of those refusals (default NO_CAPACITY; REFUSED for a refusal of the app itself). */
+  refuseCode?: number;
   /** Change the code served by module.get (a tampered download). */
   tamper?: (module: string, code: Uint8Array) => Uint8Array;
   reportEveryMs?: number;
@@ -138,7 +140,8 @@ export class Responder {
     this.opens.push(req);
     if (this.#refuse > 0) {
       this.#refuse--;
-      throw new RemoteError(Codes.NO_CAPACITY, 'no node can take the session now');
+      if (this.#o.refuseCode === Codes.REFUSED) throw new RemoteError(Codes.REFUSED, 'session refused: untrusted-key', { reason: 'untrusted-key' });
+      throw new RemoteError(this.#o.refuseCode ?? Codes.NO_CAPACITY, 'no node can take the session now');
     }
     const manifest = this.#o.app.manifest;
     const session = `s${++this.#n}`;

@@ -14,6 +14,7 @@ import { connectMqttTransport } from '../../transport/mqtt.ts';
 import { AppCatalog, type PublishedApp } from '../../headend/app-catalog.ts';
 import type { ElasticOptions } from '../../headend/portions/elastic.ts';
 import type { ReplicaOptions } from '../../headend/portions/replicas.ts';
+import type { AppWideOptions } from '../../headend/portions/shared-app.ts';
 import { HeadendNode } from '../../headend/node.ts';
 import { SqliteRegistry } from '../../headend/registry/registry-sqlite.ts';
 import type { Registry } from '../../headend/registry/registry.ts';
@@ -41,6 +42,7 @@ export interface TestNodeOptions {
   /** The placement policy (HeadendNodeOptions.policy); inject a seeded one for reproducible placements. */
   policy?: PlacementPolicy;
   log?: (line: string) => void;
+  appWide?: AppWideOptions;
 }
 
 export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
@@ -71,6 +73,7 @@ export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
     ...(o.capacity === undefined ? {} : { capacity: o.capacity }),
     ...(o.policy === undefined ? {} : { policy: o.policy }),
     ...(o.log === undefined ? {} : { log: o.log }),
+    ...(o.appWide === undefined ? {} : { appWide: o.appWide }),
   });
   const close = node.close.bind(node);
   node.close = async () => {
@@ -101,6 +104,9 @@ export interface MemoryNodeOptions {
   /** CPU and loop-delay readings. Default: an idle process. */
   readings?: () => ProcessReadings;
   log?: (line: string) => void;
+  /** App-wide modules: checkpoint store, duplicate window. */
+  appWide?: AppWideOptions;
+  replicas?: ReplicaOptions;
 }
 
 export interface MemoryNode extends HeadendNode {
@@ -130,6 +136,8 @@ export async function memoryNode(o: MemoryNodeOptions): Promise<MemoryNode> {
     capacity: o.capacity ?? 4,
     services: [guideService({ from: Date.UTC(2026, 10, 26, 18), channels: 8, hours: 12 })],
     ...(o.log === undefined ? {} : { log: o.log }),
+    ...(o.appWide === undefined ? {} : { appWide: o.appWide }),
+    ...(o.replicas === undefined ? {} : { replicas: o.replicas }),
   });
   const close = node.close.bind(node);
   node.close = async () => {

@@ -30,6 +30,11 @@ export class MemoryNet {
     this.#cut.add(key(udp));
   }
 
+  /** Undo `cut`: the endpoint is reachable again (a node that was only partitioned, not dead). */
+  heal(udp: UdpAddress): void {
+    this.#cut.delete(key(udp));
+  }
+
   /** @internal */
   route(from: UdpAddress, env: Envelope): Promise<void> {
     const to = env.dst.udp;

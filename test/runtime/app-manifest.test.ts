@@ -126,3 +126,21 @@ test('durability is checked by name and refused on client and peer modules, whos
   refused(t, (m) => (m.modules[0]!.durability = 'sync'), 'modules[0].durability', /client module runs on the box/);
   refused(t, (m) => (m.modules[2]!.durability = 'sync'), 'modules[2].durability', /peer module keeps no snapshot/);
 });
+
+test('scope (issue 16): a server module may be app-wide; "session" is the default and is not written', (t) => {
+  const m = manifest() as unknown as Loose;
+  m.modules.push({ name: 'tally', kind: 'server', tier: 'boot', file: 'tally.js', sha256: HASH, size: 5, uses: ['storage'], needs: {}, critical: { guard: 'queue' }, scope: 'app' });
+  m.modules.push({ name: 'ballot', kind: 'server', tier: 'boot', file: 'ballot.js', sha256: HASH, size: 5, uses: [], needs: {}, scope: 'session' });
+  const out = checkManifest(m);
+  t.is(out.modules[3]?.scope, 'app');
+  t.false('scope' in (out.modules[4] as object), 'the default is left out, so manifests without it keep their signed bytes');
+  t.regex(new TextDecoder().decode(encodeManifest(out)), /"critical": \{\n {8}"guard": "queue"\n {6}\},\n {6}"scope": "app"\n/);
+  t.deepEqual(decodeManifest(encodeManifest(out)), out);
+});
+
+test('scope is refused by name on anything but a server module, and must be session or app', (t) => {
+  refused(t, (m) => (m.modules[0]!.scope = 'app'), 'modules[0].scope', /only a server module may be app-wide .* this one is client/);
+  refused(t, (m) => (m.modules[1]!.scope = 'app'), 'modules[1].scope', /this one is mutable/);
+  refused(t, (m) => (m.modules[2]!.scope = 'app'), 'modules[2].scope', /this one is peer/);
+  refused(t, (m) => (m.modules[2]!.scope = 'cluster'), 'modules[2].scope', /one of session, app/);
+});
