@@ -134,7 +134,7 @@ export class NoSessionRetries {
 
   /** After a request sent on `sentOn` failed with `e`: go `again` on a new session, or fail. */
   retry(e: unknown, sentOn: string | undefined, again: () => Promise<unknown>, waitMs: number): Promise<unknown> {
-    if (!isNoSession(e) || this.#waiting.length >= this.#max) return this.fail(e);
+    if (!isNoSession(e) || this.#waiting.length >= this.#max || waitMs <= 0) return this.fail(e);
     return new Promise((resolve, reject) => {
       const r: Retry = {
         sentOn,

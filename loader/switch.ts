@@ -8,6 +8,7 @@ import type { MessageLink, ModuleSandbox } from '../sandbox/index.ts';
 import { UnreachableError } from './errors.ts';
 import { NoSessionRetries } from './session-liveness.ts';
 import type { Cpu } from './ports.ts';
+import { type RequestCounts, RequestLedger, type Tracked } from './request-ledger.ts';
 
 /** The session id of module addresses inside the box before (and besides) the real session. */
 export const LOCAL_SESSION = 'local';
@@ -16,7 +17,7 @@ const MAX_HELD = 256;
 /** Something waiting for a module in transit; `sender` is the local module that sent it (none:
  *  the loader or the network), `from` the address its handler will see. */
 type Held =
-  | { kind: 'req'; body: unknown; sender: string | undefined; from: Address; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: unknown }
+  | { kind: 'req'; body: unknown; sender: string | undefined; from: Address; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: unknown; deadline: number }
   | { kind: 'msg'; body: unknown; sender: string | undefined; from: Address };
 
 /** Where a module name leads: here, held (moving or loading here), or the head-end (the default once a session exists). */
@@ -48,6 +49,8 @@ export interface SwitchStats {
   noSessionFailed: number;
   /** Remote requests whose caller got an error, by code name (UNAVAILABLE: link down, TIMEOUT, NO_SESSION...). */
   failed: Record<string, number>;
+  /** The fate of every request that left for the head-end or waited for a module [13.8]. */
+  requests: RequestCounts;
 }
 
 export class BoxSwitch {
@@ -61,12 +64,14 @@ export class BoxSwitch {
   #channels = new Map<string, Channel>();
   #stats = { local: 0, remote: 0, held: 0, unreachable: 0, forwarded: 0, unroutable: 0 };
   #retries: NoSessionRetries;
+  #ledger: RequestLedger;
 
   constructor(options: SwitchOptions) {
     this.#o = options;
     this.app = options.app;
     this.loaderAddress = { vaddr: `${VADDR_SCHEME}box/${options.boxId}/loader` };
     this.#retries = new NoSessionRetries(options.clock, MAX_HELD);
+    this.#ledger = new RequestLedger(options.clock);
   }
 
   get session(): string | undefined {
@@ -80,7 +85,7 @@ export class BoxSwitch {
 
   stats(): SwitchStats {
     const r = this.#retries.stats;
-    return { ...this.#stats, retried: r.retried, noSessionFailed: r.noSessionFailed, failed: { ...r.failed } };
+    return { ...this.#stats, retried: r.retried, noSessionFailed: r.noSessionFailed, failed: { ...r.failed }, requests: this.#ledger.counts() };
   }
 
   /** A return channel is established: incoming envelopes come here. */
@@ -191,12 +196,27 @@ export class BoxSwitch {
     }
   }
 
-  #request(from: string | undefined, dst: Address, body: unknown, timeoutMs: number | undefined, again = false): Promise<unknown> {
+  // Every request that does not run here at once is followed to its end by the ledger [13.8].
+  #request(from: string | undefined, dst: Address, body: unknown, timeoutMs: number | undefined): Promise<unknown> {
     const name = this.#moduleOf(dst.vaddr, false);
     const route = name === undefined ? undefined : this.#routeOf(name);
     if (name !== undefined && route?.kind === 'local') return this.#serve(route.module, body, this.#from(from));
-    if (name !== undefined && route?.kind === 'held') return this.#held(name, route, body, from, this.#from(from), timeoutMs);
     if (name !== undefined && route === undefined) return Promise.reject(this.#unreachable(name));
+    return this.#ledger.track(timeoutMs ?? this.#o.timeoutMs, (t) => this.#onward(from, dst, name, route, body, t));
+  }
+
+  // A request that goes again [13.1] goes to the module it named, wherever that runs now.
+  #again(from: string | undefined, dst: Address, name: string, body: unknown, t: Tracked): Promise<unknown> {
+    const route = this.#routeOf(name);
+    if (route?.kind === 'local') return this.#serve(route.module, body, this.#from(from));
+    if (route === undefined) return Promise.reject(this.#unreachable(name));
+    return this.#onward(from, dst, name, route, body, t);
+  }
+
+  // Held until its module lands, or across the return channel; a retry gets only what is left of
+  // the request's own deadline, so the caller hears by then [13.8].
+  #onward(from: string | undefined, dst: Address, name: string | undefined, route: Route | undefined, body: unknown, t: Tracked): Promise<unknown> {
+    if (name !== undefined && route?.kind === 'held') return this.#held(name, route, body, from, this.#from(from), t.remaining());
     let ch: Channel;
     try {
       ch = this.#remote(from, name ?? dst.vaddr ?? 'address');
@@ -204,11 +224,15 @@ export class BoxSwitch {
       return Promise.reject(e as Error);
     }
     this.#stats.remote++;
-    const options = timeoutMs === undefined ? {} : { timeoutMs };
     const sentOn = this.#session;
-    const p = ch.request(name === undefined ? dst : this.#sessionAddress(name), body, options);
-    if (name === undefined || again) return p.catch((e: unknown) => this.#retries.fail(e));
-    return p.catch((e: unknown) => this.#retries.retry(e, sentOn, () => this.#request(from, dst, body, timeoutMs, true), timeoutMs ?? this.#o.timeoutMs));
+    const p = ch.request(name === undefined ? dst : this.#sessionAddress(name), body, { timeoutMs: Math.max(1, t.remaining()) });
+    if (name === undefined || t.wentAgain) return p.catch((e: unknown) => this.#retries.fail(e));
+    return p.catch((e: unknown) =>
+      this.#retries.retry(e, sentOn, () => {
+        t.retried();
+        return this.#again(from, dst, name, body, t);
+      }, t.remaining()),
+    );
   }
 
   #serve(module: ModuleSandbox, body: unknown, from: Address): Promise<unknown> {
@@ -232,7 +256,7 @@ export class BoxSwitch {
   #held(name: string, route: Route & { kind: 'held' }, body: unknown, sender: string | undefined, from: Address, timeoutMs: number | undefined): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const ms = timeoutMs ?? this.#o.timeoutMs;
-      const item: Held = { kind: 'req', body, sender, from, resolve, reject, timer: undefined };
+      const item: Held = { kind: 'req', body, sender, from, resolve, reject, timer: undefined, deadline: this.#o.clock.now() + ms };
       item.timer = this.#o.clock.setTimeout(() => {
         const i = route.queue.indexOf(item);
         if (i >= 0) route.queue.splice(i, 1);
@@ -265,7 +289,8 @@ export class BoxSwitch {
       } else {
         try {
           const ch = this.#remote(item.sender, name);
-          p = item.kind === 'req' ? ch.request(this.#sessionAddress(name), item.body) : ch.send(this.#sessionAddress(name), item.body);
+          // What is left of the request's own deadline, not a fresh one: its caller hears by then [13.8].
+          p = item.kind === 'req' ? ch.request(this.#sessionAddress(name), item.body, { timeoutMs: Math.max(1, item.deadline - this.#o.clock.now()) }) : ch.send(this.#sessionAddress(name), item.body);
         } catch (e) {
           p = Promise.reject(e as Error);
         }

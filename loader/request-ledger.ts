@@ -1,0 +1,124 @@
+// The fate of every request a box sends to the head-end [issue 13.8]: answered, answered after a
+// retry, or failed with an error the caller got, counted by code. Nothing may vanish: a request
+// still unsettled a grace after its own deadline is ended here with a TimeoutError and counted
+// `overdue` (each one a bug to find: something on the way dropped it without telling the caller).
+
+import { type Clock, TimeoutError, WeftError, codeName } from '../runtime/index.ts';
+
+/** What the box report (stats.box) and the fleet summary carry: cumulative counts. */
+export interface RequestCounts {
+  /** Requests sent to the head-end (each counted once, however often it went). */
+  sent: number;
+  /** Answered on the first try. */
+  ok: number;
+  /** Answered after going again (NO_SESSION, then the re-opened session). */
+  retried: number;
+  /** Failed with an error that reached the caller (every code, `overdue` included). */
+  failed: number;
+  /** Of those, ended here because nothing else ended them by their deadline (would have been lost). */
+  overdue: number;
+}
+
+/** One request being followed: `retried()` when it goes again. */
+export interface Tracked {
+  /** When the request's own deadline falls (clock ms). */
+  readonly deadline: number;
+  /** The time left before the deadline, ms (0 when past it). */
+  remaining(): number;
+  /** It goes again (once at most): its answer then counts as `retried`. */
+  retried(): void;
+  readonly wentAgain: boolean;
+}
+
+/** Past the deadline before the ledger ends a request itself: the channel's own timer goes first. */
+export function overdueGraceMs(timeoutMs: number): number {
+  return Math.min(1000, Math.max(50, timeoutMs / 10));
+}
+
+export class RequestLedger {
+  #clock: Clock;
+  #counts: RequestCounts = { sent: 0, ok: 0, retried: 0, failed: 0, overdue: 0 };
+  #byCode: Record<string, number> = {};
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  counts(): RequestCounts {
+    return { ...this.#counts };
+  }
+
+  /** Failures by code name (TIMEOUT, UNAVAILABLE, NO_SESSION, CLOSED ...). */
+  failedByCode(): Record<string, number> {
+    return { ...this.#byCode };
+  }
+
+  /** Follow one request of `timeoutMs`: `run` sends it (and may send it again through `t.retried()`). */
+  track(timeoutMs: number, run: (t: Tracked) => Promise<unknown>): Promise<unknown> {
+    this.#counts.sent++;
+    const clock = this.#clock;
+    const deadline = clock.now() + timeoutMs;
+    let again = false;
+    const t: Tracked = {
+      deadline,
+      remaining: () => Math.max(0, deadline - clock.now()),
+      retried: () => void (again = true),
+      get wentAgain() {
+        return again;
+      },
+    };
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const guard = clock.setTimeout(() => {
+        if (done) return;
+        done = true;
+        this.#counts.overdue++;
+        this.#failed(new TimeoutError(`no answer and no error within ${timeoutMs} ms (ended by the box)`, timeoutMs));
+        reject(new TimeoutError(`request got no answer within ${timeoutMs} ms`, timeoutMs));
+      }, timeoutMs + overdueGraceMs(timeoutMs));
+      let p: Promise<unknown>;
+      try {
+        p = run(t);
+      } catch (e) {
+        p = Promise.reject(e as Error);
+      }
+      p.then(
+        (v) => {
+          if (done) return;
+          done = true;
+          clock.clearTimeout(guard);
+          if (again) this.#counts.retried++;
+          else this.#counts.ok++;
+          resolve(v);
+        },
+        (e: unknown) => {
+          if (done) return;
+          done = true;
+          clock.clearTimeout(guard);
+          this.#failed(e);
+          reject(e as Error);
+        },
+      );
+    });
+  }
+
+  #failed(e: unknown): void {
+    this.#counts.failed++;
+    const name = e instanceof WeftError ? codeName(e.code) : 'OTHER';
+    this.#byCode[name] = (this.#byCode[name] ?? 0) + 1;
+  }
+}
+
+/** Fleet summary: the counts of many boxes added up. */
+export function sumCounts(all: readonly (RequestCounts | undefined)[]): RequestCounts {
+  const out: RequestCounts = { sent: 0, ok: 0, retried: 0, failed: 0, overdue: 0 };
+  for (const c of all) {
+    if (c === undefined) continue;
+    out.sent += c.sent;
+    out.ok += c.ok;
+    out.retried += c.retried;
+    out.failed += c.failed;
+    out.overdue += c.overdue;
+  }
+  return out;
+}

@@ -1,0 +1,136 @@
+// Issue 13.8: every request a box sends to the head-end ends, by its own deadline, in an answer
+// (first try or after a retry) or an error its caller gets, and each is counted. Deterministic:
+// a hand transport and a manual clock; the head-end's answers are written by the test.
+import test from 'ava';
+import { BoxSwitch } from '../../loader/switch.ts';
+import { RequestLedger, overdueGraceMs, sumCounts } from '../../loader/request-ledger.ts';
+import { Codes, type Envelope, type EnvelopeHandler, ManualClock, RemoteError, TimeoutError, type Transport } from '../../runtime/index.ts';
+import type { Cpu } from '../../loader/ports.ts';
+
+const cpu: Cpu = { run: async (fn) => fn(), load: () => 0, now: () => 0 };
+
+function handTransport(): { t: Transport; sent: Envelope[]; answer: (to: Envelope, kind: 'rep' | 'err', body: unknown) => void } {
+  const sent: Envelope[] = [];
+  let handler: EnvelopeHandler = () => {};
+  const t: Transport = {
+    kind: 'hand',
+    address: { vaddr: 'weft://box/b1/link' },
+    closed: false,
+    send: (env) => {
+      sent.push(env);
+      return Promise.resolve();
+    },
+    onEnvelope: (h) => void (handler = h),
+    close: () => Promise.resolve(),
+    stats: () => ({}),
+  };
+  const answer = (to: Envelope, kind: 'rep' | 'err', body: unknown): void => handler({ v: 1, kind, id: 9_000 + sent.length, corr: to.id, src: to.dst, dst: to.src, body });
+  return { t, sent, answer };
+}
+
+function setup(): { clock: ManualClock; sw: BoxSwitch; hand: ReturnType<typeof handTransport> } {
+  const clock = new ManualClock(0);
+  const sw = new BoxSwitch({ app: 'guide', boxId: 'b1', cpu, clock, timeoutMs: 5000 });
+  const hand = handTransport();
+  sw.attach(hand.t);
+  sw.setSession('s1');
+  return { clock, sw, hand };
+}
+
+/** Settles the promise's outcome into a box the test can read at a chosen moment of the clock. */
+function watch(p: Promise<unknown>): { state: 'pending' | 'ok' | 'failed'; error?: unknown; value?: unknown } {
+  const o: { state: 'pending' | 'ok' | 'failed'; error?: unknown; value?: unknown } = { state: 'pending' };
+  p.then(
+    (value) => Object.assign(o, { state: 'ok', value }),
+    (error: unknown) => Object.assign(o, { state: 'failed', error }),
+  );
+  return o;
+}
+
+const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+test('a request answered NO_SESSION that goes again on the re-opened session still ends by its own deadline (it took a fresh one before)', async (t) => {
+  const { clock, sw, hand } = setup();
+  const out = watch(sw.link('ui').request({ vaddr: 'weft://guide/s1/epg' }, { op: 'channels' }, { timeoutMs: 1000 }));
+  await flush();
+  clock.advance(100);
+  hand.answer(hand.sent[0] as Envelope, 'err', { code: Codes.NO_SESSION, message: 'undeliverable: no route' });
+  await flush();
+  clock.advance(800); // the box re-opens its session at 900 ms
+  sw.setSession('s2');
+  await flush();
+  t.is(hand.sent.length, 2, 'it went again on the new session');
+  t.is(hand.sent[1]?.dst.vaddr, 'weft://guide/s2/epg');
+  clock.advance(100); // the request's own deadline; the new session never answers
+  await flush();
+  t.is(out.state, 'failed', 'the caller hears by the deadline it asked for');
+  t.true(out.error instanceof TimeoutError);
+  t.like(sw.stats().requests, { sent: 1, ok: 0, retried: 0, failed: 1, overdue: 0 });
+});
+
+test('a request held for a module in transit that lands on the head-end ends by its own deadline (it took the default one before)', async (t) => {
+  const { clock, sw, hand } = setup();
+  sw.hold('search');
+  const out = watch(sw.link('ui').request({ vaddr: 'weft://guide/s1/search' }, 'q', { timeoutMs: 1000 }));
+  await flush();
+  clock.advance(900);
+  sw.setRemote('search');
+  await flush();
+  t.is(hand.sent.length, 1);
+  clock.advance(100);
+  await flush();
+  t.is(out.state, 'failed', 'no answer from the head-end: the caller hears at its deadline');
+  t.true(out.error instanceof TimeoutError);
+  t.like(sw.stats().requests, { sent: 1, failed: 1, overdue: 0 });
+});
+
+test('answered, answered after a retry, failed with a code: each counted once, and the sum is what was sent', async (t) => {
+  const { clock, sw, hand } = setup();
+  const link = sw.link('ui');
+  const a = watch(link.request({ vaddr: 'weft://guide/s1/epg' }, 1, { timeoutMs: 1000 }));
+  const b = watch(link.request({ vaddr: 'weft://guide/s1/epg' }, 2, { timeoutMs: 1000 }));
+  const c = watch(link.request({ vaddr: 'weft://guide/s1/epg' }, 3, { timeoutMs: 1000 }));
+  await flush();
+  const [ea, eb, ec] = hand.sent as [Envelope, Envelope, Envelope];
+  hand.answer(ea, 'rep', 'one');
+  hand.answer(eb, 'err', { code: Codes.NO_SESSION, message: 'gone' });
+  hand.answer(ec, 'err', { code: Codes.UNAVAILABLE, message: 'busy' });
+  await flush();
+  sw.setSession('s2');
+  await flush();
+  hand.answer(hand.sent[3] as Envelope, 'rep', 'two');
+  await flush();
+  t.deepEqual([a.state, b.state, c.state], ['ok', 'ok', 'failed']);
+  t.is((c.error as RemoteError).code, Codes.UNAVAILABLE);
+  t.deepEqual(sw.stats().requests, { sent: 3, ok: 1, retried: 1, failed: 1, overdue: 0 });
+  clock.advance(10_000);
+  await flush();
+  t.deepEqual(sw.stats().requests, { sent: 3, ok: 1, retried: 1, failed: 1, overdue: 0 }, 'nothing counted twice later');
+});
+
+test('the ledger ends a request nothing else ended, a grace after its deadline, with a TimeoutError, counted overdue', async (t) => {
+  const clock = new ManualClock(0);
+  const ledger = new RequestLedger(clock);
+  const out = watch(ledger.track(1000, () => new Promise(() => {}))); // dropped on the way: never settles
+  clock.advance(1000 + overdueGraceMs(1000) - 1);
+  await flush();
+  t.is(out.state, 'pending');
+  clock.advance(1);
+  await flush();
+  t.is(out.state, 'failed');
+  t.true(out.error instanceof TimeoutError);
+  t.deepEqual(ledger.counts(), { sent: 1, ok: 0, retried: 0, failed: 1, overdue: 1 });
+  t.deepEqual(ledger.failedByCode(), { TIMEOUT: 1 });
+  t.deepEqual(sumCounts([ledger.counts(), undefined, ledger.counts()]), { sent: 2, ok: 0, retried: 0, failed: 2, overdue: 2 });
+});
+
+test('a request failed by a closed channel (the session dropped) reaches its caller with that error, counted', async (t) => {
+  const { sw } = setup();
+  const out = watch(sw.link('ui').request({ vaddr: 'weft://guide/s1/epg' }, 1, { timeoutMs: 1000 }));
+  await flush();
+  sw.setSession(undefined);
+  await flush();
+  t.is(out.state, 'failed');
+  t.like(sw.stats().requests, { sent: 1, failed: 1, overdue: 0 });
+  t.true(out.error instanceof Error && !(out.error instanceof RemoteError && out.error.code === Codes.NO_SESSION));
+});
