@@ -3,21 +3,10 @@
 // still unsettled a grace after its own deadline is ended here with a TimeoutError and counted
 // `overdue` (each one a bug to find: something on the way dropped it without telling the caller).
 
-import { type Clock, TimeoutError, WeftError, codeName } from '../runtime/index.ts';
+import { type Clock, type RequestOutcomes, TimeoutError, WeftError, codeName } from '../runtime/index.ts';
 
-/** What the box report (stats.box) and the fleet summary carry: cumulative counts. */
-export interface RequestCounts {
-  /** Requests sent to the head-end (each counted once, however often it went). */
-  sent: number;
-  /** Answered on the first try. */
-  ok: number;
-  /** Answered after going again (NO_SESSION, then the re-opened session). */
-  retried: number;
-  /** Failed with an error that reached the caller (every code, `overdue` included). */
-  failed: number;
-  /** Of those, ended here because nothing else ended them by their deadline (would have been lost). */
-  overdue: number;
-}
+/** What the box report (stats.box, runtime/device.ts) and the fleet summary carry: cumulative counts. */
+export type RequestCounts = RequestOutcomes;
 
 /** One request being followed: `retried()` when it goes again. */
 export interface Tracked {
@@ -121,4 +110,9 @@ export function sumCounts(all: readonly (RequestCounts | undefined)[]): RequestC
     out.overdue += c.overdue;
   }
   return out;
+}
+
+/** The fleet summary's `requests` [13.8]: every box's report counts added up. */
+export function fleetRequests(boxes: readonly { report(): { requests?: RequestOutcomes } }[]): RequestCounts {
+  return sumCounts(boxes.map((b) => b.report().requests));
 }

@@ -4,8 +4,14 @@
 import test from 'ava';
 import { BoxSwitch } from '../../loader/switch.ts';
 import { RequestLedger, overdueGraceMs, sumCounts } from '../../loader/request-ledger.ts';
-import { Codes, type Envelope, type EnvelopeHandler, ManualClock, RemoteError, TimeoutError, type Transport } from '../../runtime/index.ts';
+import { Codes, type Envelope, type EnvelopeHandler, ManualClock, RemoteError, TimeoutError, type Transport, checkReport, seededRandom } from '../../runtime/index.ts';
 import type { Cpu } from '../../loader/ports.ts';
+import { profile } from '../../devices/profiles.ts';
+import { loadEngine } from '../../sandbox/index.ts';
+import { guideApp, signer } from '../_helpers/box-app.ts';
+import { boxBroker, carouselFeed, makeBox } from '../_helpers/box-fixtures.ts';
+import { Responder } from '../_helpers/headend-responder.ts';
+import { until } from '../_helpers/mqtt-fixtures.ts';
 
 const cpu: Cpu = { run: async (fn) => fn(), load: () => 0, now: () => 0 };
 
@@ -133,4 +139,35 @@ test('a request failed by a closed channel (the session dropped) reaches its cal
   t.is(out.state, 'failed');
   t.like(sw.stats().requests, { sent: 1, failed: 1, overdue: 0 });
   t.true(out.error instanceof Error && !(out.error instanceof RemoteError && out.error.code === Codes.NO_SESSION));
+});
+
+test('the resource report carries the request counts; the head-end refuses malformed ones by name', (t) => {
+  const base = { boxId: 'b1', profile: 'legacy-sd', freeMemoryBytes: 1, appMemoryBytes: 2, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 };
+  const requests = { sent: 3, ok: 1, retried: 1, failed: 1, overdue: 0 };
+  t.deepEqual(checkReport({ ...base, requests }).requests, requests);
+  t.is(checkReport(base).requests, undefined, 'optional: a box without an app has none');
+  t.throws(() => checkReport({ ...base, requests: { ...requests, lost: 1 } }), { message: /report\.requests: unknown field "lost"/ });
+  t.throws(() => checkReport({ ...base, requests: { ...requests, ok: -1 } }), { message: /report\.requests\.ok must be an integer >= 0/ });
+  t.throws(() => checkReport({ ...base, requests: { ...requests, sent: 1.5 } }), { message: /requests\.sent/ });
+});
+
+test('a live box: what became of its requests reaches the head-end in its stats.box report', async (t) => {
+  const engine = await loadEngine();
+  const keys = await signer();
+  const app = await guideApp(keys);
+  const broker = await boxBroker();
+  const he = await Responder.start({ url: broker.url, engine, app, trusted: keys.trusted, reportEveryMs: 100 });
+  const { box } = makeBox(engine, keys.trusted, carouselFeed(app.set).tuner, broker.url, { boxId: 'box-12', profile: profile('hd-dvr'), random: seededRandom(3) });
+  t.teardown(async () => {
+    await box.stop();
+    await he.close();
+    await broker.close();
+  });
+  await box.start();
+  await box.waitFor((b) => b.state === 'up', 10_000);
+  await box.pressKey('now');
+  await box.waitFor(() => (box.screen('ui') as { n?: number } | undefined)?.n === 1, 5000);
+  t.like(box.stats().switch, { requests: { ok: 1, failed: 0, overdue: 0 } });
+  await until(() => he.reports.some((r) => r.boxId === 'box-12' && (r.requests?.ok ?? 0) >= 1), 10_000, 'a report with the answered request');
+  t.like(he.reports.findLast((r) => r.requests !== undefined)?.requests, { ok: 1, retried: 0, failed: 0, overdue: 0 });
 });
