@@ -12,6 +12,10 @@ import { guideApp, signer } from '../_helpers/box-app.ts';
 import { boxBroker, carouselFeed, makeBox } from '../_helpers/box-fixtures.ts';
 import { Responder } from '../_helpers/headend-responder.ts';
 import { until } from '../_helpers/mqtt-fixtures.ts';
+import { BOX_RECONNECT } from '../../loader/dialer-mqtt.ts';
+import { DEFAULT_CHANNEL_POLICY } from '../../loader/channel-manager.ts';
+import { SessionLiveness } from '../../loader/session-liveness.ts';
+import { DEFAULT_BACKOFF, backoffPolicy, reconnectDelay } from '../../transport/reconnect.ts';
 
 const cpu: Cpu = { run: async (fn) => fn(), load: () => 0, now: () => 0 };
 
@@ -170,4 +174,14 @@ test('a live box: what became of its requests reaches the head-end in its stats.
   t.like(box.stats().switch, { requests: { ok: 1, failed: 0, overdue: 0 } });
   await until(() => he.reports.some((r) => r.boxId === 'box-12' && (r.requests?.ok ?? 0) >= 1), 10_000, 'a report with the answered request');
   t.like(he.reports.findLast((r) => r.requests !== undefined)?.requests, { ok: 1, retried: 0, failed: 0, overdue: 0 });
+});
+
+test('recovery budget after a head-end restart: the latest first reconnect plus the latest re-open fit well inside the 10 s goal (the 10 s reconnect window alone used it all)', (t) => {
+  const policy = backoffPolicy('box', { ...DEFAULT_BACKOFF, ...BOX_RECONNECT });
+  const latest = (): number => 1 - 1e-9;
+  const reconnect = reconnectDelay(0, policy, latest);
+  const reopen = SessionLiveness.reopenDelay(DEFAULT_CHANNEL_POLICY.background.baseMs, latest);
+  // What is left (>= 2 s) pays for the CONNACK, the NO_SESSION answer and the session open.
+  t.true(reconnect + reopen <= 8000, `worst case ${Math.round(reconnect + reopen)} ms before the open is sent`);
+  t.true(policy.windowMs >= 1000, 'still spread: a restarted broker is not hit by the whole fleet at once');
 });
