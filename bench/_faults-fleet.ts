@@ -112,7 +112,10 @@ const beats = boxes.map((b, i) =>
 function summary(kind: string): object {
   let deadPaths = 0;
   let deadLinks = 0;
+  const overdueAt: Record<string, number> = {};
   for (const b of boxes) {
+    const sw = b.box.stats().switch as { overdueAt?: Record<string, number> } | undefined;
+    for (const [k, v] of Object.entries(sw?.overdueAt ?? {})) overdueAt[k] = (overdueAt[k] ?? 0) + v;
     const ch = b.box.stats().channel as { deadPaths?: number; deadLinks?: number } | undefined;
     deadPaths += ch?.deadPaths ?? 0;
     deadLinks += ch?.deadLinks ?? 0;
@@ -125,6 +128,7 @@ function summary(kind: string): object {
     states: fleet.states(),
     fate,
     ledger: fleetRequests(boxes.map((b) => b.box)),
+    overdueAt,
     recovered: mark === undefined ? null : { n: times.length, p50_s: percentile(times, 50) / 1000, p99_s: percentile(times, 99) / 1000, max_s: Math.max(0, ...times) / 1000 },
     falseDeadPaths: { dial: deadPaths, link: deadLinks },
     cuts: detected,

@@ -126,6 +126,7 @@ async function headendRestart(): Promise<{ recovered: number; p99: number; ready
     log(`silent cut: ${(e as Error).message.slice(0, 200)}`);
   }
   const fin = await stopFleet(fleet);
+  log(`head-end restart: overdue requests by stage ${JSON.stringify(fin.overdueAt)}`);
   await he.stop();
   return { recovered: r.n, p99: r.p99_s, readyS, fin, warm, cutS, cutVerdict };
 }
@@ -153,6 +154,7 @@ async function brokerRestart(): Promise<{ recovered: number; p99: number; fin: J
   const r = recoveredOf(rec);
   log(`mosquitto: ${r.n} of ${BROKER_BOXES} served again, p99 ${r.p99_s} s after the restart`);
   const fin = await stopFleet(fleet);
+  log(`mosquitto: overdue requests by stage ${JSON.stringify(fin.overdueAt)}`);
   await he.stop();
   await m.stop();
   return { recovered: r.n, p99: r.p99_s, fin };

@@ -17,6 +17,8 @@ export interface Tracked {
   /** It goes again (once at most): its answer then counts as `retried`. */
   retried(): void;
   readonly wentAgain: boolean;
+  /** Where it is now (`sent`, `awaiting-session`, `held` ...): an overdue one is counted by it. */
+  stage: string;
 }
 
 /** Past the deadline before the ledger ends a request itself: the channel's own timer goes first. */
@@ -28,6 +30,7 @@ export class RequestLedger {
   #clock: Clock;
   #counts: RequestCounts = { sent: 0, ok: 0, retried: 0, failed: 0, overdue: 0 };
   #byCode: Record<string, number> = {};
+  #overdueAt: Record<string, number> = {};
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -35,6 +38,11 @@ export class RequestLedger {
 
   counts(): RequestCounts {
     return { ...this.#counts };
+  }
+
+  /** Overdue requests by the stage they were stuck in: where requests vanish. */
+  overdueByStage(): Record<string, number> {
+    return { ...this.#overdueAt };
   }
 
   /** Failures by code name (TIMEOUT, UNAVAILABLE, NO_SESSION, CLOSED ...). */
@@ -55,6 +63,7 @@ export class RequestLedger {
       get wentAgain() {
         return again;
       },
+      stage: 'sending',
     };
     return new Promise((resolve, reject) => {
       let done = false;
@@ -62,6 +71,7 @@ export class RequestLedger {
         if (done) return;
         done = true;
         this.#counts.overdue++;
+        this.#overdueAt[t.stage] = (this.#overdueAt[t.stage] ?? 0) + 1;
         this.#failed(new TimeoutError(`no answer and no error within ${timeoutMs} ms (ended by the box)`, timeoutMs));
         reject(new TimeoutError(`request got no answer within ${timeoutMs} ms`, timeoutMs));
       }, timeoutMs + overdueGraceMs(timeoutMs));

@@ -51,6 +51,8 @@ export interface SwitchStats {
   failed: Record<string, number>;
   /** The fate of every request that left for the head-end or waited for a module [13.8]. */
   requests: RequestCounts;
+  /** Requests the ledger had to end, by the stage they were stuck in (each one a bug to find). */
+  overdueAt: Record<string, number>;
 }
 
 export class BoxSwitch {
@@ -85,7 +87,7 @@ export class BoxSwitch {
 
   stats(): SwitchStats {
     const r = this.#retries.stats;
-    return { ...this.#stats, retried: r.retried, noSessionFailed: r.noSessionFailed, failed: { ...r.failed }, requests: this.#ledger.counts() };
+    return { ...this.#stats, retried: r.retried, noSessionFailed: r.noSessionFailed, failed: { ...r.failed }, requests: this.#ledger.counts(), overdueAt: this.#ledger.overdueByStage() };
   }
 
   /** A return channel is established: incoming envelopes come here. */
@@ -216,6 +218,7 @@ export class BoxSwitch {
   // Held until its module lands, or across the return channel; a retry gets only what is left of
   // the request's own deadline, so the caller hears by then [13.8].
   #onward(from: string | undefined, dst: Address, name: string | undefined, route: Route | undefined, body: unknown, t: Tracked): Promise<unknown> {
+    t.stage = route?.kind === 'held' ? 'held' : 'sent';
     if (name !== undefined && route?.kind === 'held') return this.#held(name, route, body, from, this.#from(from), t.remaining());
     let ch: Channel;
     try {
@@ -231,7 +234,7 @@ export class BoxSwitch {
       this.#retries.retry(e, sentOn, () => {
         t.retried();
         return this.#again(from, dst, name, body, t);
-      }, t.remaining()),
+      }, t.remaining(), { now: this.#session, stage: (stage) => (t.stage = stage) }),
     );
   }
 

@@ -185,3 +185,20 @@ test('recovery budget after a head-end restart: the latest first reconnect plus 
   t.true(reconnect + reopen <= 8000, `worst case ${Math.round(reconnect + reopen)} ms before the open is sent`);
   t.true(policy.windowMs >= 1000, 'still spread: a restarted broker is not hit by the whole fleet at once');
 });
+
+test('a NO_SESSION answer that arrives after the box already re-opened its session goes again at once (it waited out its deadline for a re-open that had happened)', async (t) => {
+  const { clock, sw, hand } = setup();
+  const out = watch(sw.ask('epg', { op: 'channels' }, 1000)); // the loader's channel outlives the session
+  await flush();
+  sw.setSession('s2'); // another request's NO_SESSION made the box re-open first
+  await flush();
+  hand.answer(hand.sent[0] as Envelope, 'err', { code: Codes.NO_SESSION, message: 'undeliverable: no route' });
+  await flush();
+  t.is(hand.sent.length, 2, 'sent again without waiting');
+  t.is(hand.sent[1]?.dst.vaddr, 'weft://guide/s2/epg');
+  hand.answer(hand.sent[1] as Envelope, 'rep', [1, 2]);
+  await flush();
+  t.is(out.state, 'ok');
+  t.like(sw.stats().requests, { sent: 1, retried: 1, failed: 0, overdue: 0 });
+  clock.advance(5000);
+});
