@@ -76,9 +76,15 @@ function ask(i: number, b: EmulatedBox): void {
   fate.asked++;
   fate.open++;
   let settled = false;
-  const guard = setTimeout(() => {
-    if (!settled) fate.lost++; // no answer, no error: lost (the ledger should have ended it)
-  }, LOST_AFTER);
+  // No answer, no error a second past its deadline: lost. Re-armed until performance.now() agrees
+  // (a timer may fire early by the loop's stale cached time after a long turn).
+  const check = (): void => {
+    if (settled) return;
+    const left = at + LOST_AFTER - now();
+    if (left > 0) guard = setTimeout(check, left);
+    else fate.lost++;
+  };
+  let guard = setTimeout(check, LOST_AFTER);
   b.box.ask('epg', { op: 'channels' }, DEADLINE).then(
     () => {
       settled = true;
@@ -136,6 +142,35 @@ function summary(kind: string): object {
   };
 }
 
+// ---- counters held by sessions (node death): guide/search counts the queries it answered ------
+const SEARCH = { op: 'search', q: 'news' };
+
+/** Every up box sends `k` searches, one after another; each answered one is an acknowledged update. */
+async function updates(k: number): Promise<{ i: number; node: string | undefined; session: string | undefined; acked: number }[]> {
+  return Promise.all(
+    boxes.map(async (b, i) => {
+      let acked = 0;
+      for (let n = 0; n < k && b.box.state === 'up'; n++) acked += await b.box.ask('search', SEARCH, 5000).then(() => 1, () => 0);
+      return { i, node: b.box.session?.node, session: b.box.session?.session, acked };
+    }),
+  );
+}
+
+/** Each box's search count as its (possibly re-placed or re-opened) session answers it, within 60 s. */
+async function readCounters(): Promise<{ i: number; node: string | undefined; session: string | undefined; queries: number | null }[]> {
+  return Promise.all(
+    boxes.map(async (b, i) => {
+      const until = now() + 60_000;
+      while (now() < until) {
+        const r = (await b.box.ask('search', { op: 'stats' }, 3000).catch(() => undefined)) as { queries?: unknown } | undefined;
+        if (typeof r?.queries === 'number') return { i, node: b.box.session?.node, session: b.box.session?.session, queries: r.queries };
+        await new Promise((res) => setTimeout(res, 500));
+      }
+      return { i, node: b.box.session?.node, session: b.box.session?.session, queries: null };
+    }),
+  );
+}
+
 const lines = createInterface({ input: process.stdin });
 for await (const line of lines) {
   const [cmd, a] = line.trim().split(/\s+/);
@@ -150,6 +185,10 @@ for await (const line of lines) {
       cuts.set(i, now());
       b.path.setMode('dead');
     }
+  } else if (cmd === 'updates') {
+    print({ event: 'updates', boxes: await updates(Number(a)) });
+  } else if (cmd === 'read') {
+    print({ event: 'read', boxes: await readCounters() });
   } else if (cmd === 'summary') {
     print(summary('summary'));
   } else if (cmd === 'stop') {

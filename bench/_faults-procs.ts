@@ -102,6 +102,8 @@ export interface HeadendSpec {
   udp?: string;
   clusterKeyFile?: string;
   intervalMs?: number;
+  /** MQTT 5 with this shared-subscription group for the box ingress (several nodes on one broker). */
+  shareGroup?: string;
 }
 
 /** `weft headend up|node`, cwd `work` (its .weft/ keys): resolves once it printed `ready`. */
@@ -109,6 +111,7 @@ export async function startHeadendProcess(s: HeadendSpec): Promise<JsonChild> {
   const common = ['--node', s.node, '--registry', s.registry, '--apps', join(s.work, 'dist', 'apps'), '--keys', join(s.work, 'keys'), '--carousel', s.carousel, '--console', 'off', '--interval', String(s.intervalMs ?? 1000)];
   if (s.udp !== undefined) common.push('--udp', s.udp);
   if (s.clusterKeyFile !== undefined) common.push('--cluster-key-file', s.clusterKeyFile);
+  if (s.shareGroup !== undefined) common.push('--mqtt5', '--share-group', s.shareGroup);
   const args = 'embeddedPort' in s.broker ? ['headend', 'up', '--broker-port', String(s.broker.embeddedPort), ...common] : ['headend', 'node', '--broker', s.broker.url, '--password', s.broker.password, ...common];
   const c = new JsonChild(`headend ${s.node}`, process.execPath, [join(ROOT, 'cli', 'bin.mjs'), ...args], s.work);
   await c.next((j) => j.event === 'ready', 60_000, 'ready');

@@ -67,14 +67,23 @@ export class RequestLedger {
     };
     return new Promise((resolve, reject) => {
       let done = false;
-      const guard = clock.setTimeout(() => {
+      const endAt = deadline + overdueGraceMs(timeoutMs);
+      // A timer may fire before the clock says its time came (Node's timers start from the loop's
+      // cached time, stale after a long turn): the guard re-arms until the clock agrees.
+      const check = (): void => {
         if (done) return;
+        const left = endAt - clock.now();
+        if (left > 0) {
+          guard = clock.setTimeout(check, Math.max(1, left));
+          return;
+        }
         done = true;
         this.#counts.overdue++;
         this.#overdueAt[t.stage] = (this.#overdueAt[t.stage] ?? 0) + 1;
         this.#failed(new TimeoutError(`no answer and no error within ${timeoutMs} ms (ended by the box)`, timeoutMs));
         reject(new TimeoutError(`request got no answer within ${timeoutMs} ms`, timeoutMs));
-      }, timeoutMs + overdueGraceMs(timeoutMs));
+      };
+      let guard = clock.setTimeout(check, endAt - clock.now());
       let p: Promise<unknown>;
       try {
         p = run(t);

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { BoxSwitch } from '../../loader/switch.ts';
 import { RequestLedger, overdueGraceMs, sumCounts } from '../../loader/request-ledger.ts';
-import { Codes, type Envelope, type EnvelopeHandler, ManualClock, RemoteError, TimeoutError, type Transport, checkReport, seededRandom } from '../../runtime/index.ts';
+import { type Clock, Codes, type Envelope, type EnvelopeHandler, ManualClock, RemoteError, TimeoutError, type Transport, checkReport, seededRandom } from '../../runtime/index.ts';
 import type { Cpu } from '../../loader/ports.ts';
 import { profile } from '../../devices/profiles.ts';
 import { loadEngine } from '../../sandbox/index.ts';
@@ -201,4 +201,31 @@ test('a NO_SESSION answer that arrives after the box already re-opened its sessi
   t.is(out.state, 'ok');
   t.like(sw.stats().requests, { sent: 1, retried: 1, failed: 0, overdue: 0 });
   clock.advance(5000);
+});
+
+test('the ledger never ends a request before its deadline by the clock, even when timers fire early (a loop whose cached time is stale)', async (t) => {
+  const inner = new ManualClock(0);
+  // The first timer comes due 400 ms early against now(), as Node's does when set at the end of a
+  // 400 ms turn of the loop (its start is the turn's cached time); later ones are on time.
+  let stale = 400;
+  const early: Clock = {
+    now: () => inner.now(),
+    setTimeout: (fn, ms) => {
+      const h = inner.setTimeout(fn, Math.max(0, ms - stale));
+      stale = 0;
+      return h;
+    },
+    clearTimeout: (h) => inner.clearTimeout(h),
+  };
+  const ledger = new RequestLedger(early);
+  let answer: (v: unknown) => void = () => {};
+  const out = watch(ledger.track(3000, () => new Promise((r) => (answer = r))));
+  inner.advance(3000 + overdueGraceMs(3000) - 400); // the first guard timer fires here
+  await flush();
+  t.is(out.state, 'pending', 'still inside its deadline and grace by the clock: not overdue');
+  answer('late but in time');
+  await flush();
+  t.is(out.state, 'ok');
+  t.deepEqual(ledger.counts(), { sent: 1, ok: 1, retried: 0, failed: 0, overdue: 0 });
+  inner.advance(10_000);
 });
