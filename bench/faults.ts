@@ -112,7 +112,7 @@ async function headendRestart(): Promise<{ recovered: number; p99: number; ready
   log(`head-end restarted (ready after ${readyS.toFixed(1)} s); waiting for every box to be served again`);
   const rec = await pollFleet(fleet, (s) => recoveredOf(s).n === BOXES, 60_000);
   const r = recoveredOf(rec);
-  log(`${r.n} of ${BOXES} served again, p99 ${r.p99_s} s after the restart`);
+  log(`${r.n} of ${BOXES} served again, p99 ${r.p99_s} s after the restart; states ${JSON.stringify(rec.states)}`);
   // 2. a silent cut of an idle up box: box 0 stops asking first, so it is idle when cut.
   await new Promise((res) => setTimeout(res, 2000));
   fleet.send('cut 0');

@@ -21,9 +21,13 @@ export interface Tracked {
   stage: string;
 }
 
-/** Past the deadline before the ledger ends a request itself: the channel's own timer goes first. */
+/**
+ * Past the deadline before the ledger ends a request itself: the channel's own timer goes first.
+ * Generous (half the timeout, 1 s to 5 s): on a loaded host one turn of the loop can outlast a
+ * short grace, and a request whose own timer is merely late is not a lost one.
+ */
 export function overdueGraceMs(timeoutMs: number): number {
-  return Math.min(1000, Math.max(50, timeoutMs / 10));
+  return Math.min(5000, Math.max(1000, timeoutMs / 2));
 }
 
 export class RequestLedger {
