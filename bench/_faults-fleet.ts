@@ -39,10 +39,16 @@ const cuts = new Map<number, number>();
 const detected: { box: number; s: number; verdict: string }[] = [];
 // The first dead-path verdicts, with what the box saw (on a healthy head-end each is a false one).
 const verdicts: object[] = [];
+// After a mark: when each box had its link back and its session ready again (where recovery goes).
+let mark: number | undefined;
+let linkBack = new Map<number, number>();
+let sessionBack = new Map<number, number>();
 function onBoxEvent(id: string, e: { kind: string; to?: string; event?: string; deadPath?: boolean; ms?: number; error?: string }): void {
   const dead = (e.kind === 'dial' && e.deadPath === true) || (e.kind === 'state' && e.event === 'link-dead');
   if (dead && verdicts.length < 20) verdicts.push({ box: id, s: Math.round(now()) / 1000, kind: e.kind, ...(e.ms === undefined ? {} : { ms: Math.round(e.ms) }), ...(e.error === undefined ? {} : { error: e.error }) });
   const i = Number(id.slice(id.lastIndexOf('-') + 1)) - 1; // box ids are <prefix>-<n>
+  if (mark !== undefined && e.kind === 'state' && e.event === 'link-up' && !linkBack.has(i)) linkBack.set(i, now() - mark);
+  if (mark !== undefined && e.kind === 'state' && e.event === 'session-ready' && !sessionBack.has(i)) sessionBack.set(i, now() - mark);
   if (!cuts.has(i) || e.kind !== 'state') return;
   if (e.event !== 'link-dead' && e.event !== 'link-down') return;
   detected.push({ box: i, s: (now() - (cuts.get(i) as number)) / 1000, verdict: e.event });
@@ -67,7 +73,6 @@ print({ event: 'started', boxes: boxes.length, s: now() / 1000 });
 
 // ---- requests and their fates ---------------------------------------------------------------
 const fate = { asked: 0, ok: 0, failed: {} as Record<string, number>, lost: 0, open: 0 };
-let mark: number | undefined;
 let recovered = new Map<number, number>();
 let asking = ASK_EVERY > 0;
 
@@ -136,6 +141,7 @@ function summary(kind: string): object {
     ledger: fleetRequests(boxes.map((b) => b.box)),
     overdueAt,
     recovered: mark === undefined ? null : { n: times.length, p50_s: percentile(times, 50) / 1000, p99_s: percentile(times, 99) / 1000, max_s: Math.max(0, ...times) / 1000 },
+    phases: mark === undefined ? null : { link_p99_s: percentile([...linkBack.values()], 99) / 1000, links: linkBack.size, session_p99_s: percentile([...sessionBack.values()], 99) / 1000, sessions: sessionBack.size },
     falseDeadPaths: { dial: deadPaths, link: deadLinks },
     cuts: detected,
     verdicts,
@@ -177,6 +183,8 @@ for await (const line of lines) {
   if (cmd === 'mark') {
     mark = now();
     recovered = new Map();
+    linkBack = new Map();
+    sessionBack = new Map();
   } else if (cmd === 'cut') {
     const i = Number(a);
     const b = boxes[i];

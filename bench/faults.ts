@@ -112,7 +112,7 @@ async function headendRestart(): Promise<{ recovered: number; p99: number; ready
   log(`head-end restarted (ready after ${readyS.toFixed(1)} s); waiting for every box to be served again`);
   const rec = await pollFleet(fleet, (s) => recoveredOf(s).n === BOXES, 60_000);
   const r = recoveredOf(rec);
-  log(`${r.n} of ${BOXES} served again, p99 ${r.p99_s} s after the restart; states ${JSON.stringify(rec.states)}`);
+  log(`${r.n} of ${BOXES} served again, p99 ${r.p99_s} s after the restart; states ${JSON.stringify(rec.states)}; phases ${JSON.stringify(rec.phases)}`);
   // 2. a silent cut of an idle up box: box 0 stops asking first, so it is idle when cut.
   await new Promise((res) => setTimeout(res, 2000));
   fleet.send('cut 0');
@@ -152,7 +152,7 @@ async function brokerRestart(): Promise<{ recovered: number; p99: number; fin: J
   fleet.send('mark');
   const rec = await pollFleet(fleet, (s) => recoveredOf(s).n === BROKER_BOXES, 60_000);
   const r = recoveredOf(rec);
-  log(`mosquitto: ${r.n} of ${BROKER_BOXES} served again, p99 ${r.p99_s} s after the restart`);
+  log(`mosquitto: ${r.n} of ${BROKER_BOXES} served again, p99 ${r.p99_s} s after the restart; phases ${JSON.stringify(rec.phases)}`);
   const fin = await stopFleet(fleet);
   log(`mosquitto: overdue requests by stage ${JSON.stringify(fin.overdueAt)}`);
   await he.stop();
