@@ -1,7 +1,8 @@
 // The box side of bench/faults, in a process of its own (a fleet of devices/fleet.ts, as `weft
 // fleet run` runs it): every box that is `up` asks the head-end's epg module every --ask-every ms,
 // and the fate of each request is counted here, independently of the box's own ledger: answered,
-// failed with an error the caller got (by code), or lost (neither, a second past its deadline).
+// failed with an error the caller got (by code), late (either, more than a second past its
+// deadline), or lost (neither, by the end of the run).
 // Commands on stdin, one per line: `mark` (recovery is timed from now: each box's first answer
 // to a request it sent after the mark), `cut <i>` (box i's return path goes silent: time to its
 // dead-link verdict), `summary`, `stop`. Prints JSON lines; the last is {"event":"final",...}.
@@ -72,7 +73,9 @@ const boxes = fleet.boxes;
 print({ event: 'started', boxes: boxes.length, s: now() / 1000 });
 
 // ---- requests and their fates ---------------------------------------------------------------
-const fate = { asked: 0, ok: 0, failed: {} as Record<string, number>, lost: 0, open: 0 };
+// ok / failed (by code) / late (heard, but more than a second past its deadline: this process's
+// loop was that far behind) / lost (never heard at all, counted at the end: `open` after the wait).
+const fate = { asked: 0, ok: 0, failed: {} as Record<string, number>, late: 0, lost: 0, open: 0 };
 let recovered = new Map<number, number>();
 let asking = ASK_EVERY > 0;
 
@@ -80,30 +83,18 @@ function ask(i: number, b: EmulatedBox): void {
   const at = now();
   fate.asked++;
   fate.open++;
-  let settled = false;
-  // No answer, no error a second past its deadline: lost. Re-armed until performance.now() agrees
-  // (a timer may fire early by the loop's stale cached time after a long turn).
-  const check = (): void => {
-    if (settled) return;
-    const left = at + LOST_AFTER - now();
-    if (left > 0) guard = setTimeout(check, left);
-    else fate.lost++;
+  const settle = (): void => {
+    fate.open--;
+    if (now() - at > LOST_AFTER) fate.late++;
   };
-  let guard = setTimeout(check, LOST_AFTER);
   b.box.ask('epg', { op: 'channels' }, DEADLINE).then(
     () => {
-      settled = true;
-      clearTimeout(guard);
-      fate.open--;
-      if (now() - at > LOST_AFTER) return;
+      settle();
       fate.ok++;
       if (mark !== undefined && at >= mark && !recovered.has(i)) recovered.set(i, now() - mark);
     },
     (e: unknown) => {
-      settled = true;
-      clearTimeout(guard);
-      fate.open--;
-      if (now() - at > LOST_AFTER) return;
+      settle();
       const code = e instanceof WeftError ? codeName(e.code) : 'OTHER';
       fate.failed[code] = (fate.failed[code] ?? 0) + 1;
     },
@@ -202,8 +193,10 @@ for await (const line of lines) {
   } else if (cmd === 'stop') {
     asking = false;
     for (const t of beats) clearTimeout(t);
-    const until = now() + LOST_AFTER + 500;
+    // Every request has a deadline: wait well past the last one, then whatever is open is lost.
+    const until = now() + LOST_AFTER + 10_000;
     while (fate.open > 0 && now() < until) await new Promise((r) => setTimeout(r, 50));
+    fate.lost = fate.open;
     print(summary('final'));
     await Promise.race([fleet.stop(), new Promise((r) => setTimeout(r, 10_000))]);
     process.exit(0);

@@ -64,6 +64,7 @@ interface Fates {
   asked: number;
   ok: number;
   failed: Record<string, number>;
+  late: number;
   lost: number;
 }
 const fateOf = (s: Json): Fates => s.fate as Fates;
@@ -197,7 +198,7 @@ async function bootStorm(): Promise<{ up: number; deadPaths: number; deadLinks: 
 
 let exitCode = 0;
 const row = (run: string, f: Fates | undefined): Record<string, string | number>[] =>
-  f === undefined ? [] : [{ run, asked: f.asked, ok: f.ok, failed: failedSum(f), lost: f.lost, codes: JSON.stringify(f.failed) }];
+  f === undefined ? [] : [{ run, asked: f.asked, ok: f.ok, failed: failedSum(f), 'late (>1 s)': f.late, lost: f.lost, codes: JSON.stringify(f.failed) }];
 try {
   const a = runs('restart') ? await headendRestart() : undefined;
   const b = runs('broker') ? await brokerRestart() : undefined;
@@ -207,7 +208,7 @@ try {
   const fb = b === undefined ? undefined : fateOf(b.fin);
   const la = a === undefined ? undefined : ledgerOf(a.fin);
   const lb = b === undefined ? undefined : ledgerOf(b.fin);
-  table('request fates (bench-side: every request the fleets sent)', [
+  table('request fates (bench-side: every request the fleets sent; late = heard more than 1 s past its deadline; lost = never heard)', [
     ...row('before the kill (baseline)', a === undefined ? undefined : fateOf(a.warm)),
     ...row(`head-end kill -9 + restart, ${BOXES} boxes (whole run)`, fa),
     ...row(`mosquitto kill -9 + restart, ${BROKER_BOXES} boxes (whole run)`, fb),
