@@ -178,6 +178,10 @@ test('a broker that answered CONNACK but is slow to SUBACK is slow, not a dead p
 test('a SUBACK that never comes after a CONNACK fails the connect as a link error, never as a dead-path TimeoutError', async (t) => {
   const b = await slowSubackBroker();
   t.teardown(b.close);
-  const err = await t.throwsAsync(transport(b.url, 'box-a', { deadPath: { initialRttMs: 20, maxMs: 300 } }), { instanceOf: LinkDownError, message: /no SUBACK within 300 ms of the CONNACK/ });
+  const clock = new ManualClock(0); // nothing times out until the test moves the box's clock
+  const connecting = transport(b.url, 'box-a', { clock, deadPath: { initialRttMs: 20, maxMs: 300 } });
+  await b.subscribed;
+  clock.advance(300);
+  const err = await t.throwsAsync(connecting, { instanceOf: LinkDownError, message: /no SUBACK within 300 ms of the CONNACK/ });
   t.false(err instanceof TimeoutError);
 });
