@@ -10,6 +10,7 @@ import { DEFAULT_CAROUSEL_URL } from '../carousel/index.ts';
 import { boxPassword, untilDone, untilStopped } from './box.ts';
 import { parseKeys, parseState, runScript } from './box-script.ts';
 import type { BootState } from '../loader/index.ts';
+import { fleetRequests } from '../loader/request-ledger.ts';
 
 interface Flags {
   count: number;
@@ -66,13 +67,14 @@ async function run(f: Flags): Promise<void> {
   };
   const started = Date.now();
   const timer = setInterval(() => {
-    console.log(JSON.stringify({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fleet.boxes.length, states: fleet.states(), rssMb: Math.round(process.memoryUsage().rss / 1e6) }));
+    console.log(JSON.stringify({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fleet.boxes.length, states: fleet.states(), requests: fleetRequests(fleet.boxes.map((b) => b.box)), rssMb: Math.round(process.memoryUsage().rss / 1e6) }));
   }, 2000);
   const code = await untilDone(stopped, script);
   clearInterval(timer);
   const states = fleet.states(); // as they were when the run ended, not after the boxes stopped
+  const requests = fleetRequests(fleet.boxes.map((b) => b.box)); // [13.8] what became of every request
   await fleet.stop();
-  console.log(JSON.stringify({ event: 'stopped', states }));
+  console.log(JSON.stringify({ event: 'stopped', states, requests }));
   process.exitCode = code;
 }
 

@@ -1,7 +1,7 @@
 // The resource report a box sends the head-end [c5]: memory, CPU, storage, sandbox use, and
 // whether the return channel is up. A pure function of what the box has now.
 
-import type { DeviceProfile, ResourceReport } from '../runtime/index.ts';
+import type { DeviceProfile, RequestOutcomes, ResourceReport } from '../runtime/index.ts';
 import type { Cpu, DeviceStorage } from './ports.ts';
 
 export interface ReportInputs {
@@ -13,6 +13,8 @@ export interface ReportInputs {
   storage: DeviceStorage;
   twoWayUp: boolean;
   at: number;
+  /** The switch's request ledger, when an app runs [13.8]. */
+  requests?: RequestOutcomes;
 }
 
 export function resourceReport(i: ReportInputs): ResourceReport {
@@ -27,5 +29,6 @@ export function resourceReport(i: ReportInputs): ResourceReport {
     sandboxBytes: i.sandboxBytes,
     twoWayUp: i.twoWayUp,
     at: i.at,
+    ...(i.requests === undefined ? {} : { requests: { ...i.requests } }),
   };
 }

@@ -139,7 +139,8 @@ export class Box {
   /** The resource report the head-end gets [c5]. */
   report(): ResourceReport {
     const { cpu, storage, clock } = this.#o;
-    return resourceReport({ boxId: this.id, profile: this.profile, sandboxBytes: this.#run?.runner.memoryUsed() ?? 0, cpu, storage, twoWayUp: this.twoWayUp, at: clock.now() });
+    const requests = this.#run?.switch.stats().requests; // [13.8] what became of its requests reaches the head-end
+    return resourceReport({ boxId: this.id, profile: this.profile, sandboxBytes: this.#run?.runner.memoryUsed() ?? 0, cpu, storage, twoWayUp: this.twoWayUp, at: clock.now(), ...(requests === undefined ? {} : { requests }) });
   }
 
   stats(): Record<string, unknown> {

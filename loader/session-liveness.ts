@@ -132,22 +132,30 @@ export class NoSessionRetries {
     this.#max = max;
   }
 
-  /** After a request sent on `sentOn` failed with `e`: go `again` on a new session, or fail. */
-  retry(e: unknown, sentOn: string | undefined, again: () => Promise<unknown>, waitMs: number): Promise<unknown> {
-    if (!isNoSession(e) || this.#waiting.length >= this.#max) return this.fail(e);
+  /**
+   * After a request sent on `sentOn` failed with `e`: go `again` on a new session, or fail. `o.now`:
+   * the session open at this moment; when it is already another one, the request goes at once
+   * (it waited for a re-open that had happened, until its deadline, before). `o.stage` follows it.
+   */
+  retry(e: unknown, sentOn: string | undefined, again: () => Promise<unknown>, waitMs: number, o: { now?: string | undefined; stage?: (s: string) => void } = {}): Promise<unknown> {
+    const stage = o.stage ?? (() => {});
+    if (!isNoSession(e) || this.#waiting.length >= this.#max || waitMs <= 0) return this.fail(e);
     return new Promise((resolve, reject) => {
       const r: Retry = {
         sentOn,
         go: () => {
           this.#clock.clearTimeout(timer);
           this.stats.retried++;
+          stage('retried');
           again().then(resolve, reject);
         },
       };
+      stage('awaiting-session');
       const timer = this.#clock.setTimeout(() => {
         this.#waiting = this.#waiting.filter((x) => x !== r);
         this.fail(e).catch(reject);
       }, waitMs);
+      if (o.now !== undefined && o.now !== sentOn) return r.go();
       this.#waiting.push(r);
     });
   }

@@ -9,6 +9,7 @@ import { UnreachableError } from './errors.ts';
 import { NoSessionRetries } from './session-liveness.ts';
 import { SessionWait, type SessionWaitStats } from './session-wait.ts';
 import type { Cpu } from './ports.ts';
+import { type RequestCounts, RequestLedger, type Tracked } from './request-ledger.ts';
 
 /** The session id of module addresses inside the box before (and besides) the real session. */
 export const LOCAL_SESSION = 'local';
@@ -17,7 +18,7 @@ const MAX_HELD = 256;
 /** Something waiting for a module in transit; `sender` is the local module that sent it (none:
  *  the loader or the network), `from` the address its handler will see. */
 type Held =
-  | { kind: 'req'; body: unknown; sender: string | undefined; from: Address; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: unknown }
+  | { kind: 'req'; body: unknown; sender: string | undefined; from: Address; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: unknown; deadline: number }
   | { kind: 'msg'; body: unknown; sender: string | undefined; from: Address };
 
 /** Where a module name leads: here, held (moving or loading here), or the head-end (the default once a session exists). */
@@ -54,6 +55,10 @@ export interface SwitchStats {
   failed: Record<string, number>;
   /** Requests made before the session was up: went once it was, or expired waiting. */
   sessionWait: SessionWaitStats;
+  /** The fate of every request that left for the head-end or waited for a module [13.8]. */
+  requests: RequestCounts;
+  /** Requests the ledger had to end, by the stage they were stuck in (each one a bug to find). */
+  overdueAt: Record<string, number>;
 }
 
 export class BoxSwitch {
@@ -68,6 +73,7 @@ export class BoxSwitch {
   #stats = { local: 0, remote: 0, held: 0, unreachable: 0, forwarded: 0, unroutable: 0 };
   #retries: NoSessionRetries;
   #wait: SessionWait;
+  #ledger: RequestLedger;
 
   constructor(options: SwitchOptions) {
     this.#o = options;
@@ -75,6 +81,7 @@ export class BoxSwitch {
     this.loaderAddress = { vaddr: `${VADDR_SCHEME}box/${options.boxId}/loader` };
     this.#retries = new NoSessionRetries(options.clock, MAX_HELD);
     this.#wait = new SessionWait(options.clock);
+    this.#ledger = new RequestLedger(options.clock);
   }
 
   get session(): string | undefined {
@@ -88,7 +95,7 @@ export class BoxSwitch {
 
   stats(): SwitchStats {
     const r = this.#retries.stats;
-    return { ...this.#stats, retried: r.retried, noSessionFailed: r.noSessionFailed, failed: { ...r.failed }, sessionWait: { ...this.#wait.stats } };
+    return { ...this.#stats, retried: r.retried, noSessionFailed: r.noSessionFailed, failed: { ...r.failed }, sessionWait: { ...this.#wait.stats }, requests: this.#ledger.counts(), overdueAt: this.#ledger.overdueByStage() };
   }
 
   /** A return channel is established: incoming envelopes come here. */
@@ -209,17 +216,33 @@ export class BoxSwitch {
     }
   }
 
-  #request(from: string | undefined, dst: Address, body: unknown, timeoutMs: number | undefined, again = false): Promise<unknown> {
+  // Every request that does not run here at once is followed to its end by the ledger [13.8].
+  #request(from: string | undefined, dst: Address, body: unknown, timeoutMs: number | undefined): Promise<unknown> {
     const name = this.#moduleOf(dst.vaddr, false);
     // Before the session is up, a module's request for the head-end waits for it (its deadline).
     if (this.#session === undefined && from !== undefined && this.#o.expecting?.() === true) {
       const r = name === undefined ? undefined : this.#routes.get(name);
-      if (r === undefined || r.kind === 'remote') return this.#wait.wait(name ?? dst.vaddr ?? 'address', timeoutMs ?? this.#o.timeoutMs, (left) => this.#request(from, dst, body, left, again));
+      if (r === undefined || r.kind === 'remote') return this.#wait.wait(name ?? dst.vaddr ?? 'address', timeoutMs ?? this.#o.timeoutMs, (left) => this.#request(from, dst, body, left));
     }
     const route = name === undefined ? undefined : this.#routeOf(name);
     if (name !== undefined && route?.kind === 'local') return this.#serve(route.module, body, this.#from(from));
-    if (name !== undefined && route?.kind === 'held') return this.#held(name, route, body, from, this.#from(from), timeoutMs);
     if (name !== undefined && route === undefined) return Promise.reject(this.#unreachable(name));
+    return this.#ledger.track(timeoutMs ?? this.#o.timeoutMs, (t) => this.#onward(from, dst, name, route, body, t));
+  }
+
+  // A request that goes again [13.1] goes to the module it named, wherever that runs now.
+  #again(from: string | undefined, dst: Address, name: string, body: unknown, t: Tracked): Promise<unknown> {
+    const route = this.#routeOf(name);
+    if (route?.kind === 'local') return this.#serve(route.module, body, this.#from(from));
+    if (route === undefined) return Promise.reject(this.#unreachable(name));
+    return this.#onward(from, dst, name, route, body, t);
+  }
+
+  // Held until its module lands, or across the return channel; a retry gets only what is left of
+  // the request's own deadline, so the caller hears by then [13.8].
+  #onward(from: string | undefined, dst: Address, name: string | undefined, route: Route | undefined, body: unknown, t: Tracked): Promise<unknown> {
+    t.stage = route?.kind === 'held' ? 'held' : 'sent';
+    if (name !== undefined && route?.kind === 'held') return this.#held(name, route, body, from, this.#from(from), t.remaining());
     let ch: Channel;
     try {
       ch = this.#remote(from, name ?? dst.vaddr ?? 'address');
@@ -227,11 +250,15 @@ export class BoxSwitch {
       return Promise.reject(e as Error);
     }
     this.#stats.remote++;
-    const options = timeoutMs === undefined ? {} : { timeoutMs };
     const sentOn = this.#session;
-    const p = ch.request(name === undefined ? dst : this.#sessionAddress(name), body, options);
-    if (name === undefined || again) return p.catch((e: unknown) => this.#retries.fail(e));
-    return p.catch((e: unknown) => this.#retries.retry(e, sentOn, () => this.#request(from, dst, body, timeoutMs, true), timeoutMs ?? this.#o.timeoutMs));
+    const p = ch.request(name === undefined ? dst : this.#sessionAddress(name), body, { timeoutMs: Math.max(1, t.remaining()) });
+    if (name === undefined || t.wentAgain) return p.catch((e: unknown) => this.#retries.fail(e));
+    return p.catch((e: unknown) =>
+      this.#retries.retry(e, sentOn, () => {
+        t.retried();
+        return this.#again(from, dst, name, body, t);
+      }, t.remaining(), { now: this.#session, stage: (stage) => (t.stage = stage) }),
+    );
   }
 
   #serve(module: ModuleSandbox, body: unknown, from: Address): Promise<unknown> {
@@ -255,7 +282,7 @@ export class BoxSwitch {
   #held(name: string, route: Route & { kind: 'held' }, body: unknown, sender: string | undefined, from: Address, timeoutMs: number | undefined): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const ms = timeoutMs ?? this.#o.timeoutMs;
-      const item: Held = { kind: 'req', body, sender, from, resolve, reject, timer: undefined };
+      const item: Held = { kind: 'req', body, sender, from, resolve, reject, timer: undefined, deadline: this.#o.clock.now() + ms };
       item.timer = this.#o.clock.setTimeout(() => {
         const i = route.queue.indexOf(item);
         if (i >= 0) route.queue.splice(i, 1);
@@ -288,7 +315,8 @@ export class BoxSwitch {
       } else {
         try {
           const ch = this.#remote(item.sender, name);
-          p = item.kind === 'req' ? ch.request(this.#sessionAddress(name), item.body) : ch.send(this.#sessionAddress(name), item.body);
+          // What is left of the request's own deadline, not a fresh one: its caller hears by then [13.8].
+          p = item.kind === 'req' ? ch.request(this.#sessionAddress(name), item.body, { timeoutMs: Math.max(1, item.deadline - this.#o.clock.now()) }) : ch.send(this.#sessionAddress(name), item.body);
         } catch (e) {
           p = Promise.reject(e as Error);
         }

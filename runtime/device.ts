@@ -57,7 +57,24 @@ export interface ResourceReport {
   /** Whether the return channel is up right now. */
   twoWayUp: boolean;
   at: number;
+  /** What became of the requests the box sent the head-end since it started [issue 13.8]. */
+  requests?: RequestOutcomes;
 }
+
+/** Cumulative request fates: each request sent ends in exactly one of ok, retried or failed. */
+export interface RequestOutcomes {
+  sent: number;
+  /** Answered on the first try. */
+  ok: number;
+  /** Answered after going again (NO_SESSION, then the re-opened session). */
+  retried: number;
+  /** Failed with an error the caller got. */
+  failed: number;
+  /** Of the failed, those the box itself ended past their deadline: nothing else had (would have been lost). */
+  overdue: number;
+}
+
+export const REQUEST_OUTCOME_KEYS = ['sent', 'ok', 'retried', 'failed', 'overdue'] as const;
 
 export function checkProfile(p: unknown): DeviceProfile {
   const where = 'device profile';

@@ -30,7 +30,7 @@ export type { Transport, EnvelopeHandler } from './transport.ts';
 export { Router } from './router.ts';
 export type { Resolver, Route, RouterOptions, RouterStats } from './router.ts';
 export { checkProfile, CPU_CLASSES } from './device.ts';
-export type { DeviceProfile, DeviceHardware, ResourceReport, ChannelConditions, CpuClass } from './device.ts';
+export type { DeviceProfile, DeviceHardware, ResourceReport, RequestOutcomes, ChannelConditions, CpuClass } from './device.ts';
 export { SESSIONS_VADDR, STATS_VADDR, SessionOps, modulesVaddr, checkReport, checkOpenRequest, checkOpenReply, checkModuleGet, checkModuleGetReply, checkClientStarted } from './session.ts';
 export type { OpenRequest, OpenReply, PlacedModule, ModuleGetRequest, ModuleGetReply, ClientStarted } from './session.ts';
 export { seededRandom } from './random.ts';

@@ -4,7 +4,7 @@
 
 import { VADDR_SCHEME, parseVaddr } from './address.ts';
 import type { ResourceReport } from './device.ts';
-import { CPU_CLASSES } from './device.ts';
+import { CPU_CLASSES, REQUEST_OUTCOME_KEYS } from './device.ts';
 import { Codes } from './codes.ts';
 import { RemoteError } from './errors.ts';
 
@@ -108,13 +108,17 @@ function nonNeg(o: Record<string, unknown>, k: string, what: string): number {
 }
 
 export function checkReport(v: unknown): ResourceReport {
-  const keys = ['boxId', 'profile', 'freeMemoryBytes', 'appMemoryBytes', 'cpuClass', 'cpuLoad', 'storageFreeBytes', 'sandboxBytes', 'twoWayUp', 'at'];
+  const keys = ['boxId', 'profile', 'freeMemoryBytes', 'appMemoryBytes', 'cpuClass', 'cpuLoad', 'storageFreeBytes', 'sandboxBytes', 'twoWayUp', 'at', 'requests'];
   const o = obj(v, 'report', keys);
   text(o, 'boxId', 'report');
   text(o, 'profile', 'report', 32);
   for (const k of ['freeMemoryBytes', 'appMemoryBytes', 'cpuLoad', 'storageFreeBytes', 'sandboxBytes', 'at']) nonNeg(o, k, 'report');
   if (!CPU_CLASSES.includes(o.cpuClass as never)) throw bad(`report.cpuClass must be one of ${CPU_CLASSES.join(', ')}`);
   if (typeof o.twoWayUp !== 'boolean') throw bad('report.twoWayUp must be a boolean');
+  if (o.requests !== undefined) {
+    const r = obj(o.requests, 'report.requests', REQUEST_OUTCOME_KEYS);
+    for (const k of REQUEST_OUTCOME_KEYS) if (!Number.isSafeInteger(r[k]) || (r[k] as number) < 0) throw bad(`report.requests.${k} must be an integer >= 0`);
+  }
   return o as unknown as ResourceReport;
 }
 

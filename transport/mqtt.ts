@@ -275,7 +275,9 @@ export class MqttTransport implements Transport {
         if (tcpAt > 0) this.#rtt.sample(performance.now() - tcpAt);
         this.#timeouts = 0;
         deadline.clearTimeout(timer);
-        timer = deadline.setTimeout(() => fail(new TimeoutError(`no SUBACK within ${Math.round(timeoutMs)} ms`, timeoutMs), true), timeoutMs);
+        // [13.4] a CONNACK came back over this path: a late SUBACK is a slow broker, not a dead path.
+        const subMs = Math.max(timeoutMs, o.deadPath.maxMs);
+        timer = deadline.setTimeout(() => fail(new LinkDownError(`no SUBACK within ${Math.round(subMs)} ms of the CONNACK: the broker is slow`), false), subMs);
         const filter = this.#routing.subscription(connack.properties?.sharedSubscriptionAvailable !== false);
         client.subscribe(filter, { qos: 1 }, (err, granted) => {
           const refusal = subscribeError(err ?? undefined, granted?.[0]?.qos, filter);

@@ -37,7 +37,9 @@ test('weft fleet run: two boxes share the carousel and report their states', asy
   const { port, trust } = await onAir(t);
   const r = await weft(['fleet', 'run', '--count', '2', '--mix', 'broadcast-only:1', '--carousel', `udp://127.0.0.1:${port}`, '--trust', trust, '--exit-on', 'degraded', '--timeout', '120']);
   t.is(r.code, 0, r.err);
-  const last = r.lines.at(-1) as { event?: string; states?: Record<string, number> };
+  const last = r.lines.at(-1) as { event?: string; states?: Record<string, number>; requests?: unknown };
   t.is(last.event, 'stopped');
   t.is(last.states?.degraded, 2);
+  // [13.8] the fleet summary counts what became of every request (none here: no head-end).
+  t.deepEqual(last.requests, { sent: 0, ok: 0, retried: 0, failed: 0, overdue: 0 });
 });

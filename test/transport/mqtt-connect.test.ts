@@ -5,7 +5,7 @@
 
 import { createServer, type Socket } from 'node:net';
 import test from 'ava';
-import { Channel, ChannelClosedError, Codes, TimeoutError, WeftError } from '../../runtime/index.ts';
+import { Channel, ChannelClosedError, Codes, ManualClock, TimeoutError, WeftError } from '../../runtime/index.ts';
 import { BrokerRefusedError, LinkDownError } from '../../transport/mqtt-errors.ts';
 import type { LinkState } from '../../transport/mqtt-options.ts';
 import { boxAddress } from '../../transport/mqtt-topics.ts';
@@ -131,4 +131,57 @@ test('a request to an offline box fails by its deadline with TimeoutError (3.1.1
   } finally {
     await b.close();
   }
+});
+
+/** A broker that answers CONNECT with CONNACK and holds SUBACK until `release()` (or for ever). */
+async function slowSubackBroker(): Promise<{ url: string; subscribed: Promise<void>; release: () => void; close: () => void }> {
+  const held: Socket[] = [];
+  let release = (): void => {};
+  let onSubscribe = (): void => {};
+  const subscribed = new Promise<void>((r) => (onSubscribe = r));
+  const server = createServer((s) => {
+    held.push(s);
+    s.on('data', (d: Buffer) => {
+      if (d[0] === 0x10) s.write(Buffer.from([0x20, 0x02, 0x00, 0x00])); // CONNACK, accepted
+      if (d[0] === 0x82) {
+        const id = d.subarray(2, 4); // SUBSCRIBE: the packet id follows the remaining length (one byte here)
+        release = () => void s.write(Buffer.concat([Buffer.from([0x90, 0x03]), id, Buffer.from([0x01])]));
+        onSubscribe();
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`,
+    subscribed,
+    release: () => release(),
+    close: () => {
+      for (const s of held) s.destroy();
+      server.close();
+    },
+  };
+}
+
+test('a broker that answered CONNACK but is slow to SUBACK is slow, not a dead path: the connect waits for it (issue 13.4)', async (t) => {
+  const b = await slowSubackBroker();
+  t.teardown(b.close);
+  const clock = new ManualClock(0);
+  const connecting = transport(b.url, 'box-a', { clock, deadPath: { initialRttMs: 20, maxMs: 60_000 } });
+  await b.subscribed;
+  clock.advance(1000); // far past 3 x RTT + 50 ms (110 ms) after the CONNACK, on the box's clock: no verdict
+  b.release();
+  const box = await connecting;
+  t.is(box.link, 'up');
+  await box.close();
+});
+
+test('a SUBACK that never comes after a CONNACK fails the connect as a link error, never as a dead-path TimeoutError', async (t) => {
+  const b = await slowSubackBroker();
+  t.teardown(b.close);
+  const clock = new ManualClock(0); // nothing times out until the test moves the box's clock
+  const connecting = transport(b.url, 'box-a', { clock, deadPath: { initialRttMs: 20, maxMs: 300 } });
+  await b.subscribed;
+  clock.advance(300);
+  const err = await t.throwsAsync(connecting, { instanceOf: LinkDownError, message: /no SUBACK within 300 ms of the CONNACK/ });
+  t.false(err instanceof TimeoutError);
 });
