@@ -30,6 +30,7 @@ import { NodeDispatch, type DispatchRefusals } from './node/dispatch.ts';
 import { Endpoint } from './node/endpoints.ts';
 import { PortionLifecycle } from './node/lifecycle.ts';
 import { Membership } from './node/membership.ts';
+import { DRAIN_OPS, Drain, drainHost, type DrainOptions, type DrainProgress } from './node/drain.ts';
 import { movePortion } from './node/migration.ts';
 import type { DispatchTable } from './node/table.ts';
 import { Balancer, type PlacementPolicy } from '../policy/index.ts';
@@ -86,6 +87,8 @@ export class HeadendNode {
   readonly #log: (line: string) => void;
   /** One instance per (session, module): starts in flight and the registry claims [c31]. */
   readonly starts: PortionStarts;
+  /** Graceful drain: no new work, instances moved away at a rate cap, then leave (node/drain.ts). */
+  readonly drainer: Drain;
   #control: Channel;
   #closed = false;
 
@@ -170,6 +173,9 @@ export class HeadendNode {
     this.replicas = new Replicas(this, o.replicas, (l) => this.#log(l));
     this.services = new ServiceHost({ services: o.services ?? [], boxOf: (app, session) => this.sessions.boxOfSession(app, session) });
     this.sessions = new SessionManager(this, o.quotas, (l) => this.#log(l));
+    // Leaving, in order: no more box traffic, no reports or beats, no member record; then the peers are told.
+    const leave = [() => (o.mqtt as { stopIngress?: () => Promise<void> } | undefined)?.stopIngress?.(), () => this.statistics.stop(), () => this.timing.stop(), () => this.replicas.close(), () => this.#membership.leave(), () => this.#membership.toPeers(Endpoint.stats, DRAIN_OPS.leave, { node: this.id })];
+    this.drainer = new Drain(drainHost(this, (iid, to) => this.movePortion(iid, to), leave, (l) => this.#log(l)));
     this.#control = this.#endpoints();
     this.#gate = this.#boxGate();
     o.udp.onEnvelope((e) => this.dispatch(e));
@@ -280,6 +286,11 @@ export class HeadendNode {
     return r;
   }
 
+  /** Drain this node: it takes no new work, moves its instances away at a rate cap and leaves (node/drain.ts). */
+  drain(o?: DrainOptions): Promise<DrainProgress> {
+    return this.drainer.start(o);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -342,8 +353,17 @@ export class HeadendNode {
     }
     // Heartbeats and node reports count only from nodes with a member record (docs/SECURITY.md).
     if (!this.#membership.heard(env)) return;
+    if (env.op === DRAIN_OPS.leave) return this.#peerLeft(env);
     if (env.op === TIMING_OPS.beat) this.timing.receive(env);
     else this.statistics.receive(env);
+  }
+
+  #peerLeft(env: Envelope): void {
+    const node = this.#membership.left(env);
+    if (node === undefined) return;
+    this.timing.forget(node);
+    this.statistics.setAlive(node, false);
+    this.#log(`node ${node} left the cluster`);
   }
 
   async #peerDead(node: string, reason: string): Promise<void> {
@@ -359,7 +379,8 @@ export class HeadendNode {
     const threads = this.portions.threadStats();
     return {
       workers: threads.length,
-      capacity: this.#capacity,
+      // A draining node reports no capacity, so no balancer places new work on it.
+      capacity: this.drainer.active ? 0 : this.#capacity,
       work: hostedWork(this.sessions.perApp(), this.elastic.groups()),
       portions: this.elastic.portionStats(),
       queue: threads.reduce((n, t) => n + t.inflight, 0),

@@ -11,6 +11,7 @@ import type { MemoryNet } from './memory-net.ts';
 import type { TrustedKeyJson } from '../../runtime/app/index.ts';
 import { createUdpTransport } from '../../transport/index.ts';
 import { connectMqttTransport } from '../../transport/mqtt.ts';
+import type { MqttTransportOptions } from '../../transport/mqtt-options.ts';
 import { AppCatalog, type PublishedApp } from '../../headend/app-catalog.ts';
 import type { ElasticOptions } from '../../headend/portions/elastic.ts';
 import type { ReplicaOptions } from '../../headend/portions/replicas.ts';
@@ -30,7 +31,7 @@ export interface TestNodeOptions {
   intervalMs?: number;
   clock?: Clock;
   /** Join an MQTT broker as a head-end identity (boxes reach the node through it). */
-  mqtt?: { url: string; password: string };
+  mqtt?: { url: string; password: string; extra?: Partial<MqttTransportOptions> };
   boxIngress?: 'shared' | 'broadcast';
   /** Worker threads kept warm and the most the node may run (defaults 1 and 8). */
   pool?: { spare?: number; max?: number };
@@ -52,7 +53,7 @@ export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
   const mqtt =
     o.mqtt === undefined
       ? undefined
-      : await connectMqttTransport({ role: 'headend', url: o.mqtt.url, id: o.id, password: o.mqtt.password, log: () => {}, locate: (v) => boxLocations.get(v), deadPath: { initialRttMs: 1000 } });
+      : await connectMqttTransport({ role: 'headend', url: o.mqtt.url, id: o.id, password: o.mqtt.password, log: () => {}, locate: (v) => boxLocations.get(v), deadPath: { initialRttMs: 1000 }, ...o.mqtt.extra });
   const node = new HeadendNode({
     id: o.id,
     udp,
