@@ -12,6 +12,7 @@ import type { HeadendService } from './services/index.ts';
 import type { BoxQuotas } from './node/quotas.ts';
 import type { PortionPool } from './portions/portions.ts';
 import type { ProcessReadings } from './stats/statistics-sampler.ts';
+import type { NodeTracer } from './trace/tracer.ts';
 
 export interface HeadendNodeOptions {
   /** Node id, unique in the cluster. */
@@ -55,9 +56,11 @@ export interface HeadendNodeOptions {
   replicas?: ReplicaOptions;
   /** Per-box quotas: sessions per box, module downloads per box, bounds of per-box maps (node/quotas.ts). */
   quotas?: BoxQuotas;
+  /** Spans and trace-id log lines for sampled envelopes (headend/trace/); absent: tracing off. */
+  tracer?: NodeTracer;
 }
 
-export const NODE_OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'readings', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas', 'quotas'];
+export const NODE_OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'readings', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas', 'quotas', 'tracer'];
 
 export interface NodeCounters {
   dispatched: number;

@@ -33,6 +33,7 @@ import { Membership } from './node/membership.ts';
 import { DRAIN_OPS, Drain, drainHost, type DrainOptions, type DrainProgress } from './node/drain.ts';
 import { movePortion } from './node/migration.ts';
 import type { DispatchTable } from './node/table.ts';
+import type { NodeTracer } from './trace/tracer.ts';
 import { Balancer, type PlacementPolicy } from '../policy/index.ts';
 import { SERVICES_NAME, type PortionSpec } from './portions/portion-protocol.ts';
 import { PortionManager } from './portions/portions.ts';
@@ -85,6 +86,7 @@ export class HeadendNode {
   readonly #sampler: NodeSampler;
   readonly #capacity: number;
   readonly #log: (line: string) => void;
+  readonly #tracer: NodeTracer | undefined;
   /** One instance per (session, module): starts in flight and the registry claims [c31]. */
   readonly starts: PortionStarts;
   /** Graceful drain: no new work, instances moved away at a rate cap, then leave (node/drain.ts). */
@@ -109,6 +111,7 @@ export class HeadendNode {
     // as capacity would draw more sessions to the node that is already busiest.
     this.#capacity = o.capacity ?? availableParallelism();
     this.#log = o.log ?? (() => {});
+    this.#tracer = o.tracer;
     this.resolver = new RegistryResolver({ registry: o.registry, self: o.id });
     this.#dispatch = new NodeDispatch({
       host: {
@@ -116,11 +119,12 @@ export class HeadendNode {
         udpAddress: udp,
         resolver: this.resolver,
         registry: o.registry,
-        portions: { has: (i) => this.portions.has(i), deliver: (i, m, e) => this.portions.deliver(i, m, e), pick: (i) => this.portions.pick(i), spec: (i) => this.portions.spec(i) },
+        portions: { has: (i) => this.portions.has(i), deliver: (i, m, e) => (e.ext?.tp !== undefined && this.#tracer?.portionIn(e, i, m), this.portions.deliver(i, m, e)), pick: (i) => this.portions.pick(i), spec: (i) => this.portions.spec(i) },
         replicaRoute: (env, v) => this.replicas.route(env, v),
         leader: () => this.#membership.leader(),
         controlVaddr: () => this.vaddr(Endpoint.control),
         isNodeUdp: (u) => this.#membership.isNodeUdp(u),
+        onUndeliverable: (e, why) => void (e.ext?.tp !== undefined && this.#tracer?.failed(e, why)),
       },
       udp: o.udp,
       mqtt: o.mqtt,
@@ -260,7 +264,10 @@ export class HeadendNode {
 
   /** Route one envelope (from any transport, a portion or an endpoint). Never throws. */
   dispatch(env: Envelope): void {
-    if (!this.#closed) this.#dispatch.dispatch(env);
+    if (this.#closed) return;
+    // [issue 17] a sampled envelope goes on in this hop's span; unsampled ones cost this one check.
+    if (env.ext?.tp !== undefined && this.#tracer !== undefined) env.ext = { ...env.ext, tp: this.#tracer.route(env) ?? env.ext.tp };
+    this.#dispatch.dispatch(env);
   }
 
   /** Live migration to node `to` [c31-c33]: nothing lost or delivered twice (node/migration.ts). */
@@ -331,6 +338,7 @@ export class HeadendNode {
   #fromPortion(env: Envelope, iid: string): void {
     // Stamp the instance and this node into the source so a reply finds this very instance.
     env.src = { ...env.src, queue: iid, udp: this.udpAddress };
+    if (env.ext?.tp !== undefined) this.#tracer?.portionOut(env, iid);
     this.dispatch(env);
   }
 

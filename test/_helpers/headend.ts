@@ -16,6 +16,7 @@ import { AppCatalog, type PublishedApp } from '../../headend/app-catalog.ts';
 import type { ElasticOptions } from '../../headend/portions/elastic.ts';
 import type { ReplicaOptions } from '../../headend/portions/replicas.ts';
 import { HeadendNode } from '../../headend/node.ts';
+import type { NodeTracer } from '../../headend/trace/tracer.ts';
 import { SqliteRegistry } from '../../headend/registry/registry-sqlite.ts';
 import type { Registry } from '../../headend/registry/registry.ts';
 import { guideService, vodService } from '../../headend/services/index.ts';
@@ -31,7 +32,8 @@ export interface TestNodeOptions {
   intervalMs?: number;
   clock?: Clock;
   /** Join an MQTT broker as a head-end identity (boxes reach the node through it). */
-  mqtt?: { url: string; password: string; extra?: Partial<MqttTransportOptions> };
+  /** `ingress: false`: the node publishes to boxes but hears none (MqttTransport.stopIngress). */
+  mqtt?: { url: string; password: string; extra?: Partial<MqttTransportOptions>; ingress?: false };
   boxIngress?: 'shared' | 'broadcast';
   /** Worker threads kept warm and the most the node may run (defaults 1 and 8). */
   pool?: { spare?: number; max?: number };
@@ -42,6 +44,7 @@ export interface TestNodeOptions {
   /** The placement policy (HeadendNodeOptions.policy); inject a seeded one for reproducible placements. */
   policy?: PlacementPolicy;
   log?: (line: string) => void;
+  tracer?: NodeTracer;
 }
 
 export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
@@ -54,6 +57,7 @@ export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
     o.mqtt === undefined
       ? undefined
       : await connectMqttTransport({ role: 'headend', url: o.mqtt.url, id: o.id, password: o.mqtt.password, log: () => {}, locate: (v) => boxLocations.get(v), deadPath: { initialRttMs: 1000 }, ...o.mqtt.extra });
+  if (o.mqtt?.ingress === false) await mqtt?.stopIngress();
   const node = new HeadendNode({
     id: o.id,
     udp,
@@ -72,6 +76,7 @@ export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
     ...(o.capacity === undefined ? {} : { capacity: o.capacity }),
     ...(o.policy === undefined ? {} : { policy: o.policy }),
     ...(o.log === undefined ? {} : { log: o.log }),
+    ...(o.tracer === undefined ? {} : { tracer: o.tracer }),
   });
   const close = node.close.bind(node);
   node.close = async () => {
