@@ -30,7 +30,7 @@ import { NodeDispatch, type DispatchRefusals } from './node/dispatch.ts';
 import { Endpoint } from './node/endpoints.ts';
 import { PortionLifecycle } from './node/lifecycle.ts';
 import { Membership } from './node/membership.ts';
-import { DRAIN_OPS, Drain, drainHost, type DrainOptions, type DrainProgress } from './node/drain.ts';
+import { DRAIN_OPS, Drain, drainAsked, drainHost, type DrainOptions, type DrainProgress } from './node/drain.ts';
 import { movePortion } from './node/migration.ts';
 import type { DispatchTable } from './node/table.ts';
 import type { NodeTracer } from './trace/tracer.ts';
@@ -310,7 +310,6 @@ export class HeadendNode {
     await this.#membership.leave();
   }
 
-  // Main-thread endpoints, each a Channel whose source carries this node's UDP pair so peers reply directly.
   #endpoints(): Channel {
     this.#endpoint(this.vaddr(Endpoint.services), { onRequest: this.services.handle });
     this.#endpoint(this.vaddr(Endpoint.modules), { onRequest: (e) => this.sessions.moduleGet(e) });
@@ -320,7 +319,8 @@ export class HeadendNode {
     const stats = (e: Envelope): void => this.#stat(e);
     this.table.endpoints.set(STATS_VADDR, stats);
     this.table.endpoints.set(this.vaddr(Endpoint.stats), stats);
-    return this.#endpoint(this.vaddr(Endpoint.control), { onRequest: (e) => (e.op === ReplicaOps.start || e.op === ReplicaOps.stop ? this.replicas.control(e) : this.sessions.control(e)) });
+    const control = (e: Envelope): unknown => (e.op === DRAIN_OPS.drain ? drainAsked(this.drainer, e.body) : this.sessions.control(e));
+    return this.#endpoint(this.vaddr(Endpoint.control), { onRequest: (e) => (e.op === ReplicaOps.start || e.op === ReplicaOps.stop ? this.replicas.control(e) : control(e)) });
   }
 
   // What a box sends passes this gate first: endpoint classes, session ownership (docs/SECURITY.md).

@@ -34,6 +34,8 @@ export interface SwitchOptions {
   /** Requests and messages arriving for the loader endpoint. */
   onLoaderRequest?: (env: Envelope) => unknown;
   onLoaderMessage?: (env: Envelope) => void;
+  /** The box's sampling decision for its modules' requests (runtime/trace.ts); absent: tracing off. */
+  traceparent?: () => string | undefined;
 }
 
 export interface SwitchStats {
@@ -326,7 +328,7 @@ export class BoxSwitch {
     ch = this.#channel(this.#sessionAddress(name), {
       onRequest: (env) => this.#incomingRequest(name, env),
       onMessage: (env) => this.#incomingMessage(name, env),
-    });
+    }, true);
     this.#channels.set(name, ch);
     return ch;
   }
@@ -354,9 +356,11 @@ export class BoxSwitch {
     }
   }
 
-  #channel(self: Address, handlers: { onRequest: (env: Envelope) => unknown; onMessage: (env: Envelope) => void }): Channel {
+  // A module's channel starts traces when the box samples them; the loader's own never does.
+  #channel(self: Address, handlers: { onRequest: (env: Envelope) => unknown; onMessage: (env: Envelope) => void }, traced = false): Channel {
     const t = this.#transport as Transport;
-    return new Channel({ self, write: (env) => t.send(env), clock: this.#o.clock, timeoutMs: this.#o.timeoutMs, ...handlers });
+    const tp = traced ? this.#o.traceparent : undefined;
+    return new Channel({ self, write: (env) => t.send(env), clock: this.#o.clock, timeoutMs: this.#o.timeoutMs, ...handlers, ...(tp === undefined ? {} : { traceparent: tp }) });
   }
 
   #dropChannels(): void {

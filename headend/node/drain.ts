@@ -3,7 +3,7 @@
 // then leave the cluster so the process can exit. Sees its node only through DrainHost; owns
 // the drain's state and progress (shown by the console and /metrics), never a portion itself.
 
-import { ArgumentError, rejectUnknown, type Clock, type Result } from '../../runtime/index.ts';
+import { ArgumentError, Codes, RemoteError, rejectUnknown, type Clock, type Result } from '../../runtime/index.ts';
 import type { PlacementPolicy } from '../../policy/index.ts';
 import type { PortionManager } from '../portions/portions.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -42,7 +42,11 @@ export interface DrainOptions {
 const DRAIN_OPTIONS = ['ratePerS', 'leave', 'attempts'];
 
 /** The `stat` a leaving node sends its peers, body `{node}`: they forget it at once instead of declaring it dead. */
-export const DRAIN_OPS = { leave: 'member.leave' } as const;
+export const DRAIN_OPS = {
+  leave: 'member.leave',
+  /** A control request from a peer (its console acting for an operator): body DrainOptions; the answer is the progress. */
+  drain: 'node.drain',
+} as const;
 const DEFAULT_RATE = 20;
 const MAX_RATE = 10_000;
 const DEFAULT_ATTEMPTS = 3;
@@ -180,6 +184,22 @@ export class Drain {
 }
 
 export { DRAIN_OPTIONS };
+
+/**
+ * A peer asked this node to drain (control op `node.drain`, node-to-node only, under the cluster
+ * MAC): checks the body as DrainOptions, starts the drain in the background and answers with the
+ * progress so far; failures of the drain itself show in its progress, not in this answer.
+ */
+export function drainAsked(drain: Drain, body: unknown): DrainProgress {
+  const o = body ?? {};
+  if (typeof o !== 'object' || Array.isArray(o)) throw new RemoteError(Codes.BAD_REQUEST, 'node.drain: body must be a map of drain options');
+  try {
+    void drain.start(o as DrainOptions).catch(() => undefined);
+  } catch (e) {
+    throw new RemoteError(Codes.BAD_REQUEST, `node.drain: ${(e as Error).message}`);
+  }
+  return drain.progress;
+}
 
 /** The parts of a node a drain reads (HeadendNode has them all). */
 export interface DrainNodeParts {
