@@ -3,6 +3,7 @@
 // cut. Prints a summary line (boxes per boot state) every two seconds until Ctrl-C.
 import type { Command } from 'commander';
 import { intOption, numberOption, UserError } from './user-error.ts';
+import { ipOption } from './net-options.ts';
 import { parseMix, startFleet } from '../devices/index.ts';
 import { loadTrusted } from '../loader/main.ts';
 import { udpTuner } from '../loader/index.ts';
@@ -28,6 +29,7 @@ interface Flags {
   exitOn?: BootState;
   exitOnScene?: string;
   timeout?: number;
+  interface?: string;
 }
 
 async function run(f: Flags): Promise<void> {
@@ -48,7 +50,7 @@ async function run(f: Flags): Promise<void> {
   const fleet = await startFleet({
     count: f.count,
     mix: parseMix(f.mix),
-    tuner: udpTuner(f.carousel),
+    tuner: udpTuner(f.carousel, f.interface === undefined ? {} : { interface: f.interface }),
     trusted: await loadTrusted(f.trust, process.cwd()),
     ...(headend === undefined ? {} : { headend }),
     prefix: f.prefix,
@@ -97,5 +99,6 @@ export function registerFleet(program: Command): void {
     .option('--exit-on <state>', 'exit 0 when every box has reached this state (up, degraded, ...)', parseState)
     .option('--exit-on-scene <screen>', 'exit 0 when a module shows a scene with this `screen` (every box, in a fleet)')
     .option('--timeout <s>', 'with --exit-on: exit 3 when not every box got there in time', numberOption(0))
+    .option('--interface <ip>', 'local interface address to join a multicast carousel on (default: the system\'s choice)', ipOption('the address of a local interface'))
     .action(async (f: Flags) => run(f));
 }

@@ -17,9 +17,9 @@ export function checkLevel(level: string): LogLevel {
  * A logger for one process: to stdout by default, or appended to `file` (the demo keeps its
  * head-end's log there). `component` is on every line; children add fields (`node`, `session`).
  */
-export function createLogger(o: { component: string; level?: string; file?: string; recent?: { write(line: string): void } }): Logger {
+export function createLogger(o: { component: string; level?: string; file?: string; stderr?: boolean; recent?: { write(line: string): void } }): Logger {
   const level = checkLevel(o.level ?? process.env.WEFT_LOG_LEVEL ?? 'info');
-  const dest = o.file === undefined ? destination({ dest: 1, sync: true }) : destination({ dest: o.file, sync: true, mkdir: true, append: true });
+  const dest = o.file === undefined ? destination({ dest: o.stderr === true ? 2 : 1, sync: true }) : destination({ dest: o.file, sync: true, mkdir: true, append: true });
   // `recent` (the console's LogRing) gets the warnings and errors as well.
   const out = o.recent === undefined ? dest : multistream([{ level, stream: dest }, { level: 'warn', stream: o.recent }]);
   return pino({ level, base: { component: o.component }, timestamp: stdTimeFunctions.epochTime, formatters: { level: (label) => ({ level: label }) } }, out);
