@@ -41,11 +41,13 @@ test('a node drains under live box traffic: 0 failed requests, state moves, the 
   try {
     for (const [i, id] of NODES.entries()) {
       const password = users.find((u) => u.id === id)?.password as string;
-      nodes.push(await testNode({ id, registry, apps: [pub], trusted, policy: preferNode2(i + 1), mqtt: { url: broker.url, password, extra: { protocolVersion: 5, shareGroup: 'weft' } } }));
+      // Beats every 5 s (dead after 12.5 s of silence): on this shared machine a starved process can
+      // miss shorter deadlines, and a false death re-places sessions from scratch: a failover, not a drain.
+      nodes.push(await testNode({ id, registry, apps: [pub], trusted, policy: preferNode2(i + 1), intervalMs: 5000, mqtt: { url: broker.url, password, extra: { protocolVersion: 5, shareGroup: 'weft' } } }));
     }
     const [n1, n2, n3] = nodes as [HeadendNode, HeadendNode, HeadendNode];
     for (const n of nodes) await n.refreshPeers();
-    await until(() => nodes.every((n) => n.statistics.clusterView().nodes.length === 3), 20_000, 'every node sees three');
+    await until(() => nodes.every((n) => n.statistics.clusterView().nodes.length === 3), 60_000, 'every node sees three');
     const channels = await Promise.all(
       BOXES.map(async (b) => {
         const bt = await transport(broker.url, b);
