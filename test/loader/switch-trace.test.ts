@@ -10,7 +10,7 @@ function rig(traceparent?: () => string | undefined) {
   const cpu: Cpu = { run: (fn) => Promise.resolve().then(fn), load: () => 0, now: () => 0 };
   const seen: Envelope[] = [];
   // The return channel as the switch sees it: what the box sends is kept here.
-  const box: Transport = { kind: 'test', address: { vaddr: 'weft://box/b/inbox' }, send: (e) => (seen.push(e), Promise.resolve()), onEnvelope: () => {}, close: () => Promise.resolve() };
+  const box: Transport = { kind: 'test', address: { vaddr: 'weft://box/b/inbox' }, send: (e) => (seen.push(e), Promise.resolve()), onEnvelope: () => {}, close: () => Promise.resolve(), closed: false, stats: () => ({}) };
   const sw = new BoxSwitch({ app: 'mix', boxId: 'b', cpu, clock, timeoutMs: 1000, ...(traceparent === undefined ? {} : { traceparent }) });
   sw.attach(box);
   sw.setSession('s1');
