@@ -210,6 +210,8 @@ export class SessionManager {
     } catch (e) {
       this.#quota.release(req.boxId, id);
       if (e instanceof RemoteError && e.remoteCode === Codes.REFUSED) this.counters.refused++;
+      // Refused by a draining node: the box opens again elsewhere, under a new id; drop this claim.
+      if (e instanceof RemoteError && e.remoteCode === Codes.DRAINING) await this.#host.registry.deleteSession(id).catch(() => false);
       throw e;
     }
   }

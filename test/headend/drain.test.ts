@@ -1,7 +1,10 @@
 // The drain's own logic (headend/node/drain.ts) against a fake node: a manual clock paces the
 // moves, targets fail on purpose, and nothing reads the wall clock or a socket.
 import test from 'ava';
-import { ManualClock, fail, ok, type Result } from '../../runtime/index.ts';
+import { Codes, ManualClock, fail, ok, type RemoteError, type Result } from '../../runtime/index.ts';
+import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
+import { memoryNode, memoryRegistry } from '../_helpers/headend.ts';
+import { MemoryNet } from '../_helpers/memory-net.ts';
 import { Drain, type DrainHost, type DrainProgress } from '../../headend/node/drain.ts';
 
 interface Fake {
@@ -90,4 +93,24 @@ test('drain options are checked by name and range', (t) => {
   t.throws(() => d.start({ ratePerS: 0 }), { message: /ratePerS/ });
   t.throws(() => d.start({ attempts: 0 }), { message: /attempts/ });
   t.false(d.active, 'a refused start changes nothing');
+});
+
+test('a drained node alone answers session.open with DRAINING (19) and keeps no record of the refused session', async (t) => {
+  const { pub, trusted } = await signedApp('mix', MIXED_APP);
+  const clock = new ManualClock();
+  const net = new MemoryNet();
+  const registry = memoryRegistry(clock);
+  const n1 = await memoryNode({ id: 'n1', net, clock, registry, apps: [pub], trusted });
+  t.teardown(async () => {
+    await n1.close();
+    await registry.close();
+  });
+  const done = n1.drain({ leave: false });
+  clock.advance(1000);
+  t.like(await done, { state: 'drained', total: 0 });
+  const report = { boxId: 'b1', profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low' as const, cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 };
+  const e = await t.throwsAsync(n1.sessions.open({ app: 'mix', version: '1.0.0', boxId: 'b1', report }, 's-refused'));
+  t.is((e as RemoteError).remoteCode, Codes.DRAINING);
+  t.is(await registry.getSession('s-refused'), undefined, 'the refused session left no record behind');
+  t.is(n1.sessions.count, 0);
 });
