@@ -177,7 +177,6 @@ export class HeadendNode {
     this.replicas = new Replicas(this, o.replicas, (l) => this.#log(l));
     this.services = new ServiceHost({ services: o.services ?? [], boxOf: (app, session) => this.sessions.boxOfSession(app, session) });
     this.sessions = new SessionManager(this, o.quotas, (l) => this.#log(l));
-    // Leaving, in order: no more box traffic, no reports or beats, no member record; then the peers are told.
     const leave = [() => (o.mqtt as { stopIngress?: () => Promise<void> } | undefined)?.stopIngress?.(), () => this.statistics.stop(), () => this.timing.stop(), () => this.replicas.close(), () => this.#membership.leave(), () => this.#membership.toPeers(Endpoint.stats, DRAIN_OPS.leave, { node: this.id })];
     this.drainer = new Drain(drainHost(this, (iid, to) => this.movePortion(iid, to), leave, (l) => this.#log(l)));
     this.#control = this.#endpoints();
@@ -310,6 +309,7 @@ export class HeadendNode {
     await this.#membership.leave();
   }
 
+  // Main-thread endpoints, each a Channel whose source carries this node's UDP pair so peers reply directly.
   #endpoints(): Channel {
     this.#endpoint(this.vaddr(Endpoint.services), { onRequest: this.services.handle });
     this.#endpoint(this.vaddr(Endpoint.modules), { onRequest: (e) => this.sessions.moduleGet(e) });

@@ -212,7 +212,10 @@ export interface DrainNodeParts {
   readonly registry: Pick<Registry, 'getSession' | 'updateSession'>;
 }
 
-/** A DrainHost over a node's parts; moving and leaving stay the node's. */
+/**
+ * A DrainHost over a node's parts; moving and leaving stay the node's. `leaveSteps` run in order:
+ * no more box traffic, no reports or beats, no member record, then the notice to the peers.
+ */
 export function drainHost(n: DrainNodeParts, move: DrainHost['move'], leaveSteps: readonly (() => unknown)[], log: (line: string) => void): DrainHost {
   return {
     id: n.id,
