@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from './user-error.ts';
 
-interface Common {
+export interface Common {
   headend: string;
   token?: string;
   json?: boolean;
@@ -23,7 +23,8 @@ function base(o: Common): { url: string; token: string | undefined } {
   return { url: url.href.replace(/\/?$/, '/'), token: o.token ?? process.env.WEFT_CONSOLE_TOKEN };
 }
 
-async function call(o: Common, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+/** A call to the console's admin API (token from --token or WEFT_CONSOLE_TOKEN); failures are one-line user errors. */
+export async function call(o: Common, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
   const { url, token } = base(o);
   if (method === 'POST' && token === undefined) throw new UserError('no operator token', "give --token or WEFT_CONSOLE_TOKEN (the head-end prints it in its ready line as consoleToken)");
   let r: Response;
@@ -53,7 +54,7 @@ export function readBuiltApp(dir: string): { manifest: string; signature: string
   return { manifest: manifestBytes.toString('base64'), signature: read('manifest.sig').toString('base64'), sources };
 }
 
-function print(o: Common, value: unknown, text: () => string): void {
+export function print(o: Common, value: unknown, text: () => string): void {
   console.log(o.json === true ? JSON.stringify(value) : text());
 }
 

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { intOption, numberOption, UserError } from './user-error.ts';
+import { envTraceRate, ipOption, rateOption } from './net-options.ts';
 import { keysFromTerminal, parseKeys, parseState, runScript, type Script } from './box-script.ts';
 import type { BootState } from '../loader/index.ts';
 import { derivedBoxSecret } from '../headend/broker/broker-auth.ts';
@@ -29,6 +30,8 @@ interface Flags {
   exitOn?: BootState;
   exitOnScene?: string;
   timeout?: number;
+  interface?: string;
+  traceRate?: number;
 }
 
 /** The box's broker secret: --password, WEFT_BOX_PASSWORD, or derived from the head-end's master key (development). */
@@ -77,11 +80,12 @@ async function run(f: Flags): Promise<void> {
   const emu = await startEmulatedBox({
     profile: f.device,
     boxId: f.id,
-    tuner: udpTuner(f.carousel),
+    tuner: udpTuner(f.carousel, f.interface === undefined ? {} : { interface: f.interface }),
     trusted: await loadTrusted(f.trust, process.cwd()),
     ...(f.headend === undefined || password === undefined ? {} : { headend: { url: f.headend, password } }),
     ...(f.stateDir === undefined ? {} : { stateDir: f.stateDir }),
     cutReturn: f.cutReturn === true,
+    loader: { traceRate: f.traceRate ?? envTraceRate() },
     onEvent: (e) => {
       print({ ...e });
       if (e.kind === 'state') script.onState(e.to);
@@ -118,6 +122,8 @@ export function registerBox(program: Command): void {
     .option('--exit-on <state>', 'exit 0 when the box reaches this state (up, degraded, ...)', parseState)
     .option('--exit-on-scene <screen>', 'exit 0 when a module shows a scene with this `screen` (every box, in a fleet)')
     .option('--timeout <s>', 'with --exit-on: exit 3 when the state is not reached in time', numberOption(0))
+    .option('--interface <ip>', 'local interface address to join a multicast carousel on (default: the system\'s choice)', ipOption('the address of a local interface'))
+    .option('--trace-rate <0..1>', "share of the modules' requests that start a W3C trace (default: WEFT_TRACE_RATE, else 0: off)", rateOption)
     .action(async (f: Flags) => run(f));
   registerBoxSecret(box);
 }

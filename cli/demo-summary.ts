@@ -60,3 +60,14 @@ export function renderSummary(node: HeadendNode, rows: BoxRow[], elapsedS: numbe
   for (const r of rows) lines.push(`  ${pad(r.id, 10)} ${r.note}`);
   return `${lines.map((l) => (l.length > width ? `${l.slice(0, width - 1)}~` : l)).join('\n')}\n`;
 }
+
+/** The same summary as one JSON object (`weft demo --json`): what a script reads instead of the text. */
+export function summaryObject(node: HeadendNode, rows: BoxRow[], elapsedS: number): Record<string, unknown> {
+  return {
+    event: 'summary',
+    s: Math.round(elapsedS),
+    nodes: node.statistics.view().nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions, workers: e.stats.workers, cpu: e.stats.cpu.util, rssBytes: e.stats.memory.rss, loopP99Ms: e.stats.loop.p99Ms })),
+    counters: { ...node.counters, downloads: node.sessions.counters.downloads, reports: node.sessions.counters.reports },
+    boxes: rows.map((r) => ({ id: r.id, profile: r.profile, state: r.state, session: r.session?.session ?? null, search: searchText(r), screen: r.screen ?? null })),
+  };
+}

@@ -16,13 +16,14 @@ import { TunerFanout, startEmulatedBox, type EmulatedBox } from '../devices/inde
 import { udpTuner } from '../loader/index.ts';
 import { loadTrusted } from '../loader/main.ts';
 import { loadEngine } from '../sandbox/index.ts';
-import { renderSummary, type BoxRow } from './demo-summary.ts';
+import { renderSummary, summaryObject, type BoxRow } from './demo-summary.ts';
 // @ts-expect-error build.mjs is plain JavaScript without types
 import { build } from '../build.mjs';
 
 interface DemoFlags {
   seconds: number;
   console: string;
+  json?: boolean;
 }
 
 /** The fleet: one box per behaviour the demo shows. */
@@ -40,12 +41,15 @@ export function registerDemo(program: Command): void {
     .description('the embedded head-end and a small fleet of emulated boxes running the guide app, with a live summary')
     .option('--seconds <n>', 'stop after this many seconds (0: run until Ctrl-C)', numberOption(0), 0)
     .option('--console <port>', 'serve the operator console on this loopback port (0: any free port, off: none)', '0')
-    .action(async (f: DemoFlags) => runDemo(f.seconds, f.console));
+    .option('--json', 'print one JSON object per line (start, ready, a summary every 5 s and at the end, stopped) instead of the text summary')
+    .action(async (f: DemoFlags) => runDemo(f.seconds, f.console, f.json === true));
 }
 
 
-async function runDemo(seconds: number, consolePort: string): Promise<void> {
-  const out = (s: string): void => void process.stdout.write(s);
+async function runDemo(seconds: number, consolePort: string, json: boolean): Promise<void> {
+  const text = (s: string): void => void process.stdout.write(s);
+  // --json: each line an object; the text lines become {event, message}.
+  const out = (s: string): void => (json ? text(`${JSON.stringify({ event: 'demo', message: s.trim() })}\n`) : text(s));
   out('weft demo: building the example apps ...\n');
   await build({ quiet: true, firmware: false });
   await mkdir('.weft', { recursive: true });
@@ -79,7 +83,8 @@ async function runDemo(seconds: number, consolePort: string): Promise<void> {
   const rows = (): BoxRow[] =>
     boxes.map(({ id, profile, note, e }) => ({ id, profile, note, state: e.box.state, session: e.box.session, search: e.box.where('search'), screen: e.box.screen('ui') }));
   if (consolePort !== 'off') consoleServer = await startConsole({ port: Number(consolePort), source: nodeSource(headend.node, { extra: () => ({ boxes: rows() }) }) });
-  out(`weft demo: head-end ${headend.node.id} (broker ${headend.brokerUrl}), carousel udp://127.0.0.1:${carouselPort}, ${boxes.length} boxes${consoleServer === undefined ? '' : `, console ${consoleServer.url} (operator token ${consoleServer.token})`}; head-end log in ${LOG_FILE}\n`);
+  if (json) text(`${JSON.stringify({ event: 'ready', node: headend.node.id, broker: headend.brokerUrl, carousel: `udp://127.0.0.1:${carouselPort}`, boxes: boxes.length, ...(consoleServer === undefined ? {} : { console: consoleServer.url, consoleToken: consoleServer.token }), log: LOG_FILE })}\n`);
+  else out(`weft demo: head-end ${headend.node.id} (broker ${headend.brokerUrl}), carousel udp://127.0.0.1:${carouselPort}, ${boxes.length} boxes${consoleServer === undefined ? '' : `, console ${consoleServer.url} (operator token ${consoleServer.token})`}; head-end log in ${LOG_FILE}\n`);
 
   let stop = false;
   const halt = (): void => {
@@ -97,9 +102,14 @@ async function runDemo(seconds: number, consolePort: string): Promise<void> {
     tick++;
     // The viewers press remote keys now and then: the guide's ui module reacts on screen.
     for (const b of boxes) if (b.e.box.state === 'up' || b.e.box.state === 'degraded') await b.e.box.pressKey(keys[tick % keys.length] as string).catch(() => undefined);
-    const text = renderSummary(headend.node, rows(), (Date.now() - started) / 1000, { ...(consoleServer === undefined ? {} : { consoleUrl: `${consoleServer.url} (token ${consoleServer.token})` }), ...(tty ? { width: process.stdout.columns } : {}) });
-    if (tty) out(`\x1b[H\x1b[2J${text}`);
-    else if (tick % 5 === 0 || (seconds > 0 && Date.now() - started >= seconds * 1000 - 1000)) out(`${text}\n`);
+    const due = tick % 5 === 0 || (seconds > 0 && Date.now() - started >= seconds * 1000 - 1000);
+    if (json) {
+      if (due) text(`${JSON.stringify(summaryObject(headend.node, rows(), (Date.now() - started) / 1000))}\n`);
+      continue;
+    }
+    const summary = renderSummary(headend.node, rows(), (Date.now() - started) / 1000, { ...(consoleServer === undefined ? {} : { consoleUrl: `${consoleServer.url} (token ${consoleServer.token})` }), ...(tty ? { width: process.stdout.columns } : {}) });
+    if (tty) text(`\x1b[H\x1b[2J${summary}`);
+    else if (due) text(`${summary}\n`);
   }
   out('weft demo: stopping ...\n');
   for (const b of boxes) await b.e.stop();

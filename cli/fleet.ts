@@ -3,6 +3,7 @@
 // cut. Prints a summary line (boxes per boot state) every two seconds until Ctrl-C.
 import type { Command } from 'commander';
 import { intOption, numberOption, UserError } from './user-error.ts';
+import { envTraceRate, ipOption, rateOption } from './net-options.ts';
 import { parseMix, startFleet } from '../devices/index.ts';
 import { loadTrusted } from '../loader/main.ts';
 import { udpTuner } from '../loader/index.ts';
@@ -29,6 +30,8 @@ interface Flags {
   exitOn?: BootState;
   exitOnScene?: string;
   timeout?: number;
+  interface?: string;
+  traceRate?: number;
 }
 
 async function run(f: Flags): Promise<void> {
@@ -49,11 +52,12 @@ async function run(f: Flags): Promise<void> {
   const fleet = await startFleet({
     count: f.count,
     mix: parseMix(f.mix),
-    tuner: udpTuner(f.carousel),
+    tuner: udpTuner(f.carousel, f.interface === undefined ? {} : { interface: f.interface }),
     trusted: await loadTrusted(f.trust, process.cwd()),
     ...(headend === undefined ? {} : { headend }),
     prefix: f.prefix,
     cut: f.cut,
+    box: { loader: { traceRate: f.traceRate ?? envTraceRate() } },
     ...(f.stateDir === undefined ? {} : { stateDir: f.stateDir }),
     onEvent: (box: string, e: unknown) => {
       const ev = e as { kind?: string; to?: BootState; scene?: { screen?: unknown } | null };
@@ -99,5 +103,7 @@ export function registerFleet(program: Command): void {
     .option('--exit-on <state>', 'exit 0 when every box has reached this state (up, degraded, ...)', parseState)
     .option('--exit-on-scene <screen>', 'exit 0 when a module shows a scene with this `screen` (every box, in a fleet)')
     .option('--timeout <s>', 'with --exit-on: exit 3 when not every box got there in time', numberOption(0))
+    .option('--interface <ip>', 'local interface address to join a multicast carousel on (default: the system\'s choice)', ipOption('the address of a local interface'))
+    .option('--trace-rate <0..1>', "share of the modules' requests that start a W3C trace (default: WEFT_TRACE_RATE, else 0: off)", rateOption)
     .action(async (f: Flags) => run(f));
 }

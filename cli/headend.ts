@@ -5,6 +5,10 @@ import type { Command } from 'commander';
 import { startHeadend, type HeadendConfig } from '../headend/main.ts';
 import { nodeSource, startConsole, type RunningConsole } from '../headend/console/index.ts';
 import { intOption, UserError } from './user-error.ts';
+import { ipOption, ttlOption } from './net-options.ts';
+import { registerDrain } from './headend-drain.ts';
+import { LogRing } from '../headend/console/log-ring.ts';
+import { OtelNodeTracer } from '../headend/trace/tracer-otel.ts';
 import { createLogger, lineLog, type Logger } from '../headend/log.ts';
 import { attachReleases, releaseRoutes, MemoryReleaseStore, type ReleaseStore } from '../headend/releases/index.ts';
 import { SqliteReleaseStore } from '../headend/releases/release-store-sqlite.ts';
@@ -35,6 +39,11 @@ interface Flags {
   consoleToken?: string;
   clusterKeyFile?: string;
   logLevel?: string;
+  host?: string;
+  interface?: string;
+  ttl?: number;
+  json?: boolean;
+  otlp?: string;
 }
 
 /** The UDP cluster key: --cluster-key-file, else WEFT_CLUSTER_KEY, else none (startHeadend decides). */
@@ -78,18 +87,27 @@ function config(f: Flags): HeadendConfig {
     keys: f.keys,
     carousel: f.carousel ?? (f.broker === 'embedded' ? DEFAULT_CAROUSEL_TARGET : 'off'),
     intervalMs: f.interval,
+    ...(f.host === undefined ? {} : { brokerHost: f.host }),
+    ...(f.interface === undefined ? {} : { carouselInterface: f.interface }),
+    ...(f.ttl === undefined ? {} : { carouselTtl: f.ttl }),
   };
 }
 
 async function run(f: Flags): Promise<void> {
   const where = parseConsole(f.console);
   let logger: Logger;
+  const recent = new LogRing(100);
   try {
-    logger = createLogger({ component: 'headend', ...(f.logLevel === undefined ? {} : { level: f.logLevel }) });
+    // --json: stdout carries only state objects (ready, stats, drain, stopped); the log goes to stderr.
+    logger = createLogger({ component: 'headend', recent, ...(f.json === true ? { stderr: true } : {}), ...(f.logLevel === undefined ? {} : { level: f.logLevel }) });
   } catch (e) {
     throw new UserError(`--log-level: ${(e as Error).message}`);
   }
-  const h = await startHeadend({ ...config(f), log: lineLog(logger.child({ node: f.node }), 'warn') });
+  const state = (o: Record<string, unknown>, msg: string): void => (f.json === true ? console.log(JSON.stringify(o)) : logger.info(o, msg));
+  const otlp = f.otlp ?? process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  // Spans are made only for envelopes a box sampled (--trace-rate on the boxes); exported only with --otlp.
+  const tracer = new OtelNodeTracer({ node: f.node, logger: logger.child({ node: f.node }), ...(otlp === undefined || otlp === '' ? {} : { export: otlp }) });
+  const h = await startHeadend({ ...config(f), tracer, log: lineLog(logger.child({ node: f.node }), 'warn') });
   const n = h.node;
   const token = f.consoleToken ?? process.env.WEFT_CONSOLE_TOKEN;
   const store = await releaseStore(f.registry);
@@ -98,7 +116,7 @@ async function run(f: Flags): Promise<void> {
   if (where !== undefined) {
     ops = await startConsole({
       ...where,
-      source: nodeSource(n),
+      source: nodeSource(n, { logs: recent }),
       ...(token === undefined ? {} : { token }),
       onAction: (name, ok, detail) => logger.info({ event: 'action', node: n.id, action: name, ok, detail }, `operator action ${name}`),
       routes: [(app, guard) => releaseRoutes(app, releases, guard, () => 'operator')],
@@ -106,21 +124,33 @@ async function run(f: Flags): Promise<void> {
   }
   // The operator token is printed only when this process made it up (no --console-token or WEFT_CONSOLE_TOKEN).
   const consoleInfo = ops === undefined ? {} : { console: ops.url, ...(token === undefined ? { consoleToken: ops.token } : {}) };
-  logger.info({ event: 'ready', node: n.id, broker: h.brokerUrl, udp: n.udpAddress, apps: n.catalog.names(), carousels: h.carousels.length, ...consoleInfo }, 'ready');
+  state({ event: 'ready', node: n.id, broker: h.brokerUrl, udp: n.udpAddress, apps: n.catalog.names(), carousels: h.carousels.length, ...consoleInfo }, 'ready');
   const timer = setInterval(() => {
     const view = n.statistics.view();
-    logger.info({ event: 'stats', node: n.id, sessions: n.sessions.count, nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters, carousel: carouselStats(h.carousels) }, 'stats');
+    state({ event: 'stats', node: n.id, sessions: n.sessions.count, nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters, carousel: carouselStats(h.carousels) }, 'stats');
   }, 5000);
   timer.unref();
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+  // A drain (console action or `weft headend drain`) that ends with the node out of the cluster ends the process.
+  let drained = (): void => {};
+  const left = new Promise<void>((resolve) => (drained = resolve));
+  n.drainer.onProgress((p) => {
+    state({ event: 'drain', node: n.id, ...p }, `drain ${p.state}`);
+    if (p.state === 'left') drained();
   });
+  await Promise.race([
+    new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    }),
+    // Answers to what was forwarded just before the node left still pass its UDP socket: a short grace.
+    left.then(() => new Promise((r) => setTimeout(r, 2 * f.interval))),
+  ]);
   clearInterval(timer);
   await ops?.close();
   await store.close();
   await h.close();
-  logger.info({ event: 'stopped', node: n.id }, 'stopped');
+  await tracer.close();
+  state({ event: 'stopped', node: n.id }, 'stopped');
 }
 
 /** Datagrams sent and sends failed over every carousel this head-end broadcasts (udp-io.ts counts them). */
@@ -145,11 +175,17 @@ export function registerHeadend(program: Command): void {
       .option('--console <host:port>', 'serve the operator console and /metrics here (port 0: any free port; off: none)', '127.0.0.1:0')
       .option('--console-token <token>', 'operator token for console actions (default: WEFT_CONSOLE_TOKEN, else a random one printed at start)')
       .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default: WEFT_LOG_LEVEL, else info)')
-      .option('--cluster-key-file <path>', 'key of the MAC on node-to-node UDP, the same file on every node (or env WEFT_CLUSTER_KEY)');
+      .option('--cluster-key-file <path>', 'key of the MAC on node-to-node UDP, the same file on every node (or env WEFT_CLUSTER_KEY)')
+      .option('--interface <ip>', 'local interface address the multicast carousel is sent on (default: the system\'s choice)', ipOption('the address of a local interface'))
+      .option('--ttl <n>', 'multicast TTL of the carousel (1: this segment only)', ttlOption)
+      .option('--otlp <url>', 'export trace spans over OTLP/HTTP, e.g. http://collector:4318/v1/traces (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; default: none)')
+      .option('--json', 'stdout carries only state objects, one JSON object per line (ready, stats, drain, stopped); the log goes to stderr');
   common(h.command('up').description('the embedded default: aedes broker, SQLite registry, one node, services'))
     .option('--broker-port <port>', 'embedded broker port (0: any)', intOption(0, 65535), 1883)
+    .option('--host <ip>', 'address the embedded broker binds (0.0.0.0: boxes on other machines)', ipOption('an address to bind'), '127.0.0.1')
     .action(async (f: Omit<Flags, 'broker'>) => run({ ...f, broker: 'embedded' }));
   common(h.command('node').description('join a node to a shared MQTT broker and registry'))
     .requiredOption('--broker <url>', 'shared MQTT broker, mqtt://host:port')
     .action(async (f: Flags) => run(f));
+  registerDrain(h);
 }

@@ -16,6 +16,7 @@ interface PlantFlags {
   loss: string;
   timeout: string;
   install: boolean;
+  json?: boolean;
 }
 
 async function plant(f: PlantFlags): Promise<void> {
@@ -27,8 +28,10 @@ async function plant(f: PlantFlags): Promise<void> {
   process.once('SIGTERM', stop);
   try {
     const r = await p.run();
-    console.log(plantTable(r));
-    for (const f of r.findings) console.log(`finding: ${f}`);
+    if (f.json !== true) {
+      console.log(plantTable(r));
+      for (const x of r.findings) console.log(`finding: ${x}`);
+    }
     console.log(JSON.stringify({ plant: r.boxes, findings: r.findings }));
   } finally {
     process.off('SIGINT', stop);
@@ -41,6 +44,7 @@ interface VmFlags {
   mem?: string;
   timeout: string;
   install: boolean;
+  json?: boolean;
 }
 
 async function vm(f: VmFlags): Promise<void> {
@@ -52,8 +56,10 @@ async function vm(f: VmFlags): Promise<void> {
   const kit = await ensureVmKit({ install: f.install, log });
   const r = await withStage(async (stage) => bootVm(kit, stage, await buildDisk(kit, stage), { profile: f.profile, ...(mem === undefined ? {} : { memMb: mem }), timeoutMs: timeout * 1000 }));
   for (const n of r.notes) log(`lab: vm: ${n.slice(0, 200)}`);
-  console.log(`VM ${f.profile} in ${r.memMb} MB: node started ${r.nodeStartMs ?? '-'} ms after power-on; ${r.reached ? 'up' : 'not up'} at ${r.upMs} ms; RSS ${r.rssMb ?? '-'} MB`);
-  for (const p of r.phases) console.log(`  ${String(p.ms).padStart(6)} ms  ${p.state}`);
+  if (f.json !== true) {
+    console.log(`VM ${f.profile} in ${r.memMb} MB: node started ${r.nodeStartMs ?? '-'} ms after power-on; ${r.reached ? 'up' : 'not up'} at ${r.upMs} ms; RSS ${r.rssMb ?? '-'} MB`);
+    for (const p of r.phases) console.log(`  ${String(p.ms).padStart(6)} ms  ${p.state}`);
+  }
   console.log(JSON.stringify({ vm: r }));
 }
 
@@ -61,6 +67,7 @@ interface Arm64Flags {
   runs: string;
   profile?: string[];
   install: boolean;
+  json?: boolean;
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -82,10 +89,11 @@ export function registerLab(program: Command): void {
     .option('--runs <n>', 'cold and warm qemu boots per profile', '1')
     .option('--profile <id>', `device profile, repeatable (${PROFILES.map((p) => p.id).join(', ')}; default all)`, collect)
     .option('--no-install', 'do not apt-get install missing programs; fail and name them instead')
+    .option('--json', 'print the results as one JSON object instead of the table')
     .action(async (f: Arm64Flags) =>
       oneLine(async () => {
         const r = await runArm64Lab({ profiles: f.profile ?? PROFILES.map((p) => p.id), runs: Number(f.runs), install: f.install, log: (l) => console.error(l) });
-        console.log(phasesTable(r));
+        console.log(f.json === true ? JSON.stringify({ arm64: r }) : phasesTable(r));
       }),
     );
   lab
@@ -95,6 +103,7 @@ export function registerLab(program: Command): void {
     .option('--mem <MB>', 'VM memory instead of the profile\'s RAM')
     .option('--timeout <s>', 'longest wait for up', '120')
     .option('--no-install', 'do not apt-get install missing programs; fail and name them instead')
+    .option('--json', 'print only the JSON result line (no text summary)')
     .action(async (f: VmFlags) => oneLine(async () => vm(f)));
   lab
     .command('plant')
@@ -105,5 +114,6 @@ export function registerLab(program: Command): void {
     .option('--loss <percent>', 'carousel loss on the lossy box', '20')
     .option('--timeout <s>', 'longest wait for one step (a boot, a detection, a recovery)', '60')
     .option('--no-install', 'do not apt-get install missing programs; fail and name them instead')
+    .option('--json', 'print only the JSON result line (no table, no findings text)')
     .action(async (f: PlantFlags) => oneLine(async () => plant(f)));
 }

@@ -2,7 +2,7 @@
 // the time, the component and whatever fields the event has (node, session, box, trace). The
 // level comes from --log-level or WEFT_LOG_LEVEL. The box and firmware keep their own tiny
 // logger writing the same line shape (loader/log.ts): pino would grow the firmware.
-import { pino, destination, stdTimeFunctions, type Logger } from 'pino';
+import { pino, destination, multistream, stdTimeFunctions, type Logger } from 'pino';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -17,10 +17,12 @@ export function checkLevel(level: string): LogLevel {
  * A logger for one process: to stdout by default, or appended to `file` (the demo keeps its
  * head-end's log there). `component` is on every line; children add fields (`node`, `session`).
  */
-export function createLogger(o: { component: string; level?: string; file?: string }): Logger {
+export function createLogger(o: { component: string; level?: string; file?: string; stderr?: boolean; recent?: { write(line: string): void } }): Logger {
   const level = checkLevel(o.level ?? process.env.WEFT_LOG_LEVEL ?? 'info');
-  const dest = o.file === undefined ? destination({ dest: 1, sync: true }) : destination({ dest: o.file, sync: true, mkdir: true, append: true });
-  return pino({ level, base: { component: o.component }, timestamp: stdTimeFunctions.epochTime, formatters: { level: (label) => ({ level: label }) } }, dest);
+  const dest = o.file === undefined ? destination({ dest: o.stderr === true ? 2 : 1, sync: true }) : destination({ dest: o.file, sync: true, mkdir: true, append: true });
+  // `recent` (the console's LogRing) gets the warnings and errors as well.
+  const out = o.recent === undefined ? dest : multistream([{ level, stream: dest }, { level: 'warn', stream: o.recent }]);
+  return pino({ level, base: { component: o.component }, timestamp: stdTimeFunctions.epochTime, formatters: { level: (label) => ({ level: label }) } }, out);
 }
 
 /** The `(line) => void` callbacks the head-end's parts take, as info lines of a logger. */

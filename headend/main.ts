@@ -15,6 +15,7 @@ import { AppCatalog } from './app-catalog.ts';
 import { derivedBoxSecret, headendCredentials } from './broker/broker-auth.ts';
 import { startAedesBroker, type EmbeddedBroker } from './broker/broker-aedes.ts';
 import { HeadendNode } from './node.ts';
+import type { NodeTracer } from './trace/tracer.ts';
 import type { BoxQuotas } from './node/quotas.ts';
 import type { PlacementPolicy } from '../policy/index.ts';
 import { RedisRegistry } from './registry/registry-redis.ts';
@@ -32,6 +33,8 @@ export interface HeadendConfig {
   broker?: string;
   /** Port of the embedded broker. Default 0 (a free one; see `brokerUrl`). */
   brokerPort?: number;
+  /** Address the embedded broker binds (`0.0.0.0` for boxes on other machines). Default 127.0.0.1. */
+  brokerHost?: string;
   /** This node's broker password (shared broker). Default: derived from the node key. */
   password?: string;
   /** MQTT 3.1.1 (4, default) or 5 (session expiry, shared subscriptions: give `shareGroup`). */
@@ -60,6 +63,12 @@ export interface HeadendConfig {
   carousel?: string;
   /** Carousel bitrate, bit/s. Default 2,000,000. */
   carouselBitrate?: number;
+  /** Local interface address a multicast carousel is sent on. Default: the system's choice. */
+  carouselInterface?: string;
+  /** Multicast TTL of the carousel (hops). Default 1: the local segment only. */
+  carouselTtl?: number;
+  /** Spans and trace-id log lines for sampled envelopes (headend/trace/). Default: none. */
+  tracer?: NodeTracer;
   /** Statistics and heartbeat interval, ms. Default 1000. */
   intervalMs?: number;
   /** Worker threads kept ready. Default 1. */
@@ -73,7 +82,7 @@ export interface HeadendConfig {
   log?: (line: string) => void;
 }
 
-const KEYS = ['node', 'broker', 'brokerPort', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'intervalMs', 'spareThreads', 'quotas', 'policy', 'checkpoints', 'log'];
+const KEYS = ['node', 'broker', 'brokerPort', 'brokerHost', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'carouselInterface', 'carouselTtl', 'tracer', 'intervalMs', 'spareThreads', 'quotas', 'policy', 'checkpoints', 'log'];
 
 export interface RunningHeadend {
   node: HeadendNode;
@@ -105,7 +114,7 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
     let broker: EmbeddedBroker | undefined;
     let brokerUrl = config.broker ?? 'embedded';
     if (brokerUrl === 'embedded') {
-      broker = await startAedesBroker({ credentials: store, port: config.brokerPort ?? 0, log: () => {} });
+      broker = await startAedesBroker({ credentials: store, port: config.brokerPort ?? 0, ...(config.brokerHost === undefined ? {} : { host: config.brokerHost }), log: () => {} });
       closers.push(() => (broker as EmbeddedBroker).close());
       brokerUrl = broker.url;
     }
@@ -149,6 +158,7 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
       ...(config.checkpoints === undefined ? {} : { checkpoints: config.checkpoints }),
       // App-wide instances keep their state, storage and duplicate window in the registry too.
       appWide: { checkpoints: new RegistryAppCheckpoints(registry, id) },
+      ...(config.tracer === undefined ? {} : { tracer: config.tracer }),
       log,
     });
     await pool.warm();
@@ -214,7 +224,8 @@ async function broadcast(config: HeadendConfig, catalog: AppCatalog): Promise<Ud
     const set = await moduleSetFromDir(resolve(config.apps ?? 'dist/apps', app));
     const b = new Broadcaster(set, { bitrate: config.carouselBitrate ?? 2_000_000 });
     const multicast = /^2(2[4-9]|3\d)\./.test(host);
-    servers.push(await serveUdp(b, multicast ? { group: host, port: port + i } : { unicast: { host, port: port + i } }));
+    const mc = { ...(config.carouselInterface === undefined ? {} : { interface: config.carouselInterface }), ...(config.carouselTtl === undefined ? {} : { ttl: config.carouselTtl }) };
+    servers.push(await serveUdp(b, multicast ? { group: host, port: port + i, ...mc } : { unicast: { host, port: port + i } }));
     i++;
   }
   return servers;

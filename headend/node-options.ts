@@ -14,6 +14,7 @@ import type { BoxQuotas } from './node/quotas.ts';
 import type { CheckpointOptions } from './portions/checkpoint-options.ts';
 import type { PortionPool } from './portions/portions.ts';
 import type { ProcessReadings } from './stats/statistics-sampler.ts';
+import type { NodeTracer } from './trace/tracer.ts';
 
 export interface HeadendNodeOptions {
   /** Node id, unique in the cluster. */
@@ -61,9 +62,11 @@ export interface HeadendNodeOptions {
   checkpoints?: CheckpointOptions;
   /** App-wide modules (`"scope": "app"`): checkpoint store and duplicate window (portions/shared-app.ts). */
   appWide?: AppWideOptions;
+  /** Spans and trace-id log lines for sampled envelopes (headend/trace/); absent: tracing off. */
+  tracer?: NodeTracer;
 }
 
-export const NODE_OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'readings', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas', 'quotas', 'checkpoints', 'appWide'];
+export const NODE_OPTIONS = ['id', 'udp', 'mqtt', 'registry', 'catalog', 'pool', 'trusted', 'services', 'clock', 'policy', 'readings', 'intervalMs', 'portionMemoryBytes', 'portionDeadlineMs', 'capacity', 'log', 'boxLocations', 'boxIngress', 'elastic', 'replicas', 'quotas', 'checkpoints', 'appWide', 'tracer'];
 
 export interface NodeCounters {
   dispatched: number;

@@ -30,8 +30,10 @@ import { NodeDispatch, type DispatchRefusals } from './node/dispatch.ts';
 import { Endpoint } from './node/endpoints.ts';
 import { PortionLifecycle } from './node/lifecycle.ts';
 import { Membership } from './node/membership.ts';
+import { DRAIN_OPS, Drain, drainAsked, drainHost, type DrainOptions, type DrainProgress } from './node/drain.ts';
 import { movePortion } from './node/migration.ts';
 import type { DispatchTable } from './node/table.ts';
+import type { NodeTracer } from './trace/tracer.ts';
 import { Balancer, type PlacementPolicy } from '../policy/index.ts';
 import { SERVICES_NAME, type PortionSpec } from './portions/portion-protocol.ts';
 import { PortionManager } from './portions/portions.ts';
@@ -91,8 +93,11 @@ export class HeadendNode {
   readonly #sampler: NodeSampler;
   readonly #capacity: number;
   readonly #log: (line: string) => void;
+  readonly #tracer: NodeTracer | undefined;
   /** One instance per (session, module): starts in flight and the registry claims [c31]. */
   readonly starts: PortionStarts;
+  /** Graceful drain: no new work, instances moved away at a rate cap, then leave (node/drain.ts). */
+  readonly drainer: Drain;
   #control: Channel;
   #closed = false;
 
@@ -113,6 +118,7 @@ export class HeadendNode {
     // as capacity would draw more sessions to the node that is already busiest.
     this.#capacity = o.capacity ?? availableParallelism();
     this.#log = o.log ?? (() => {});
+    this.#tracer = o.tracer;
     this.resolver = new RegistryResolver({ registry: o.registry, self: o.id });
     this.#dispatch = new NodeDispatch({
       host: {
@@ -120,12 +126,13 @@ export class HeadendNode {
         udpAddress: udp,
         resolver: this.resolver,
         registry: o.registry,
-        portions: { has: (i) => this.portions.has(i), deliver: (i, m, e) => this.portions.deliver(i, m, e), pick: (i) => this.portions.pick(i), spec: (i) => this.portions.spec(i) },
+        portions: { has: (i) => this.portions.has(i), deliver: (i, m, e) => (e.ext?.tp !== undefined && this.#tracer?.portionIn(e, i, m), this.portions.deliver(i, m, e)), pick: (i) => this.portions.pick(i), spec: (i) => this.portions.spec(i) },
         replicaRoute: (env, v) => this.replicas.route(env, v),
         appWide: { front: (i, m, e) => this.appWide.front(i, m, e), sharedAddress: (v) => this.appWide.sharedAddress(v) },
         leader: () => this.#membership.leader(),
         controlVaddr: () => this.vaddr(Endpoint.control),
         isNodeUdp: (u) => this.#membership.isNodeUdp(u),
+        onUndeliverable: (e, why) => void (e.ext?.tp !== undefined && this.#tracer?.failed(e, why)),
       },
       udp: o.udp,
       mqtt: o.mqtt,
@@ -181,6 +188,8 @@ export class HeadendNode {
     this.appWide = new AppWide({ ...this.#appWideHost(), isAlive: (n) => this.timing.isAlive(n), isMember: (n) => this.#isMember(n) }, o.appWide);
     this.services = new ServiceHost({ services: o.services ?? [], boxOf: (app, session) => this.sessions.boxOfSession(app, session) });
     this.sessions = new SessionManager(this, o.quotas, (l) => this.#log(l));
+    const leave = [() => (o.mqtt as { stopIngress?: () => Promise<void> } | undefined)?.stopIngress?.(), () => this.statistics.stop(), () => this.timing.stop(), () => this.replicas.close(), () => this.#membership.leave(), () => this.#membership.toPeers(Endpoint.stats, DRAIN_OPS.leave, { node: this.id })];
+    this.drainer = new Drain(drainHost(this, (iid, to) => this.movePortion(iid, to), leave, (l) => this.#log(l)));
     this.#control = this.#endpoints();
     this.#gate = this.#boxGate();
     o.udp.onEnvelope((e) => this.dispatch(e));
@@ -273,7 +282,10 @@ export class HeadendNode {
 
   /** Route one envelope (from any transport, a portion or an endpoint). Never throws. */
   dispatch(env: Envelope): void {
-    if (!this.#closed) this.#dispatch.dispatch(env);
+    if (this.#closed) return;
+    // [issue 17] a sampled envelope goes on in this hop's span; unsampled ones cost this one check.
+    if (env.ext?.tp !== undefined && this.#tracer !== undefined) env.ext = { ...env.ext, tp: this.#tracer.route(env) ?? env.ext.tp };
+    this.#dispatch.dispatch(env);
   }
 
   /** Live migration to node `to` [c31-c33]: nothing lost or delivered twice (node/migration.ts). */
@@ -300,6 +312,11 @@ export class HeadendNode {
     return r;
   }
 
+  /** Drain this node: it takes no new work, moves its instances away at a rate cap and leaves (node/drain.ts). */
+  drain(o?: DrainOptions): Promise<DrainProgress> {
+    return this.drainer.start(o);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -324,7 +341,8 @@ export class HeadendNode {
     const stats = (e: Envelope): void => this.#stat(e);
     this.table.endpoints.set(STATS_VADDR, stats);
     this.table.endpoints.set(this.vaddr(Endpoint.stats), stats);
-    return this.#endpoint(this.vaddr(Endpoint.control), { onRequest: (e) => (e.op === ReplicaOps.start || e.op === ReplicaOps.stop ? this.replicas.control(e) : this.sessions.control(e)) });
+    const control = (e: Envelope): unknown => (e.op === DRAIN_OPS.drain ? drainAsked(this.drainer, e.body) : this.sessions.control(e));
+    return this.#endpoint(this.vaddr(Endpoint.control), { onRequest: (e) => (e.op === ReplicaOps.start || e.op === ReplicaOps.stop ? this.replicas.control(e) : control(e)) });
   }
 
   // What a box sends passes this gate first: endpoint classes, session ownership (docs/SECURITY.md).
@@ -342,6 +360,7 @@ export class HeadendNode {
   #fromPortion(env: Envelope, iid: string): void {
     // Stamp the instance and this node into the source so a reply finds this very instance.
     env.src = { ...env.src, queue: iid, udp: this.udpAddress };
+    if (env.ext?.tp !== undefined) this.#tracer?.portionOut(env, iid);
     if (this.appWide.replied(env, iid)) return; // an app-wide reply waits for its checkpoint
     this.dispatch(env);
   }
@@ -376,8 +395,17 @@ export class HeadendNode {
     }
     // Heartbeats and node reports count only from nodes with a member record (docs/SECURITY.md).
     if (!this.#membership.heard(env)) return;
+    if (env.op === DRAIN_OPS.leave) return this.#peerLeft(env);
     if (env.op === TIMING_OPS.beat) this.timing.receive(env);
     else this.statistics.receive(env);
+  }
+
+  #peerLeft(env: Envelope): void {
+    const node = this.#membership.left(env);
+    if (node === undefined) return;
+    this.timing.forget(node);
+    this.statistics.setAlive(node, false);
+    this.#log(`node ${node} left the cluster`);
   }
 
   async #peerDead(node: string, reason: string): Promise<void> {
@@ -395,7 +423,8 @@ export class HeadendNode {
     const threads = this.portions.threadStats();
     return {
       workers: threads.length,
-      capacity: this.#capacity,
+      // A draining node reports no capacity, so no balancer places new work on it.
+      capacity: this.drainer.active ? 0 : this.#capacity,
       work: hostedWork(this.sessions.perApp(), this.elastic.groups()),
       portions: this.elastic.portionStats(),
       queue: threads.reduce((n, t) => n + t.inflight, 0),

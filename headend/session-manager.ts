@@ -56,6 +56,8 @@ export interface SessionHost {
   request(dst: Address, body: unknown, op: string, timeoutMs?: number): Promise<unknown>;
   /** The app's app-wide instance runs somewhere (issue 16): the node, or an error. */
   ensureAppWide?(app: string): Promise<Result<string | undefined, Error>>;
+  /** Active while the node drains (node/drain.ts): it places no new work on itself. */
+  readonly drainer?: { readonly active: boolean };
 }
 
 export const ControlOps = {
@@ -210,6 +212,8 @@ export class SessionManager {
     } catch (e) {
       this.#quota.release(req.boxId, id);
       if (e instanceof RemoteError && e.remoteCode === Codes.REFUSED) this.counters.refused++;
+      // Refused by a draining node: the box opens again elsewhere, under a new id; drop this claim.
+      if (e instanceof RemoteError && e.remoteCode === Codes.DRAINING) await this.#host.registry.deleteSession(id).catch(() => false);
       throw e;
     }
   }
@@ -313,6 +317,8 @@ export class SessionManager {
     }
     if (env.op !== ControlOps.start) throw new RemoteError(Codes.NOT_FOUND, `no control operation "${env.op ?? ''}"`);
     const b = checkStartBody(env.body);
+    // A draining node takes no new portion; the placing node runs it itself (#startSomewhere).
+    if (this.#host.drainer?.active === true && b.from === undefined) throw new RemoteError(Codes.DRAINING, `node ${this.#host.id} is draining`);
     const r = await this.#host.startPortion(b.app, b.session, b.modules, b.states, b.from);
     // [c31] already running (a retry, or another node won the claim): say where, start nothing.
     if (!r.ok && r.error instanceof PortionOwned) return { iid: r.error.iid, node: r.error.node };
@@ -370,7 +376,9 @@ export class SessionManager {
   async #startSomewhere(app: string, session: string, modules: string[], states: Record<string, Uint8Array>, box: string, dead?: string): Promise<string> {
     const h = this.#host;
     const view: ClusterView = h.statistics.clusterView();
-    const choice = view.nodes.length === 0 ? undefined : h.policy.place(view, { app, cost: 1, exclude: dead === undefined ? [] : [dead] });
+    const draining = h.drainer?.active === true;
+    const exclude = [...(dead === undefined ? [] : [dead]), ...(draining ? [h.id] : [])];
+    const choice = view.nodes.length === 0 ? undefined : h.policy.place(view, { app, cost: 1, exclude });
     const chosen = choice?.ok === true ? choice.value.node : h.id;
     const udp = h.peerUdp(chosen);
     const v0 = formatVaddr({ app, session, module: modules[0] ?? '' });
@@ -388,6 +396,8 @@ export class SessionManager {
         }
       }
     }
+    // [issue 17] a draining node never runs new work itself: DRAINING, and the box opens again.
+    if (draining) throw new RemoteError(Codes.DRAINING, `node ${h.id} is draining and no other node took ${app}`);
     const r = await h.startPortion(app, session, modules, states, dead);
     if (!r.ok && r.error instanceof PortionOwned) return r.error.node;
     if (!r.ok) {

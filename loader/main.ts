@@ -10,7 +10,8 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type DeviceProfile, checkProfile } from '../runtime/index.ts';
+import { isIP } from 'node:net';
+import { type DeviceProfile, checkProfile, checkSampleRate } from '../runtime/index.ts';
 import { type TrustedKey, trustedKeyFromJson } from '../runtime/app/index.ts';
 import { DEFAULT_CAROUSEL_URL } from '../carousel/index.ts';
 import { DEFAULT_LIMITS, loadEngine } from '../sandbox/index.ts';
@@ -26,7 +27,7 @@ import { FolderStorage } from './storage-fs.ts';
 import { udpTuner } from './tuner-udp.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const USAGE = 'usage: box --device <profile id | file.json> [--headend mqtt://host:port] [--carousel udp://host:port] [--id <box id>] [--password <secret>] [--trust <keys.json>] [--state-dir <dir>] [--app <id>] [--exit-on <state | first-module>] [--cpu-scale <n>] [--quiet]';
+const USAGE = 'usage: box --device <profile id | file.json> [--headend mqtt://host:port] [--carousel udp://host:port] [--id <box id>] [--password <secret>] [--trust <keys.json>] [--state-dir <dir>] [--app <id>] [--exit-on <state | first-module>] [--cpu-scale <n>] [--interface <ip>] [--trace-rate <0..1>] [--quiet]';
 
 /** `--help`: the same flags and meanings as `weft box run`, for a box that has only the firmware. */
 export const HELP = `${USAGE}
@@ -44,6 +45,9 @@ export const HELP = `${USAGE}
   --exit-on <state>      exit 0 when the box reaches this state (up, degraded, ...) or first-module
   --cpu-scale <n>        this CPU is n (1-100) times slower than the device it stands for (an
                          emulator): the sandbox's time limits stretch by n (default 1)
+  --interface <ip>       local interface address to join a multicast carousel on
+  --trace-rate <0..1>    share of the modules' requests that start a W3C trace (default:
+                         WEFT_TRACE_RATE, else 0: off)
   --quiet                print only refusals, errors and tuner failures
   --help                 this text
 
@@ -61,6 +65,8 @@ export interface BoxArgs {
   exitOn: string | undefined;
   quiet: boolean;
   cpuScale: number;
+  interface: string | undefined;
+  traceRate: number;
 }
 
 /** What parseBoxArgs returns for --help. */
@@ -82,6 +88,8 @@ export function parseBoxArgs(argv: string[], env: Record<string, string | undefi
       'exit-on': { type: 'string' },
       quiet: { type: 'boolean' },
       'cpu-scale': { type: 'string' },
+      interface: { type: 'string' },
+      'trace-rate': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -93,6 +101,9 @@ export function parseBoxArgs(argv: string[], env: Record<string, string | undefi
   }
   const cpuScale = Number(v['cpu-scale'] ?? 1);
   if (!(cpuScale >= 1 && cpuScale <= 100)) throw new Error('--cpu-scale must be a number in 1..100');
+  if (v.interface !== undefined && isIP(v.interface) === 0) throw new Error(`--interface must be an IP address of a local interface, got "${v.interface}"`);
+  const rate = v['trace-rate'] ?? env.WEFT_TRACE_RATE ?? '0';
+  const traceRate = checkSampleRate(rate.trim() === '' ? NaN : Number(rate), '--trace-rate');
   return {
     cpuScale,
     device: v.device,
@@ -105,6 +116,8 @@ export function parseBoxArgs(argv: string[], env: Record<string, string | undefi
     app: v.app,
     exitOn,
     quiet: v.quiet === true,
+    interface: v.interface,
+    traceRate,
   };
 }
 
@@ -169,7 +182,8 @@ export async function main(argv: string[]): Promise<number> {
     boxId: a.id,
     profile,
     engine,
-    tuner: udpTuner(a.carousel),
+    tuner: udpTuner(a.carousel, a.interface === undefined ? {} : { interface: a.interface }),
+    traceRate: a.traceRate,
     trusted,
     storage: a.stateDir === undefined ? new MemoryStorage(profile.storageBytes) : new FolderStorage(a.stateDir, profile.storageBytes),
     ...(a.headend === undefined ? {} : { dialer: mqttDialer({ url: a.headend, boxId: a.id, ...(a.password === undefined ? {} : { password: a.password }) }) }),

@@ -10,6 +10,7 @@ import {
   positiveInt,
   rejectUnknown,
   systemClock,
+  traceSampler,
 } from '../runtime/index.ts';
 import type { TrustedKey } from '../runtime/app/index.ts';
 import type { Engine, SandboxLimits } from '../sandbox/index.ts';
@@ -50,6 +51,8 @@ export interface BoxOptions {
   /** Overrides of the sandbox limits derived from the profile. */
   limits?: Partial<SandboxLimits>;
   onEvent?: (e: import('./box-events.ts').BoxEvent) => void;
+  /** Share of the modules' requests that start a W3C trace (0..1). Default 0: tracing off, nothing added to the wire. */
+  traceRate?: number;
 }
 
 export interface ResolvedBoxOptions {
@@ -69,6 +72,8 @@ export interface ResolvedBoxOptions {
   sessionGraceMs: number;
   limits: Partial<SandboxLimits>;
   onEvent: (e: import('./box-events.ts').BoxEvent) => void;
+  /** The sampling decision per module request; undefined when tracing is off. */
+  traceparent: (() => string | undefined) | undefined;
 }
 
 /**
@@ -84,7 +89,7 @@ export function engineMemoryFor(profile: DeviceProfile): number {
 
 const KEYS = [
   'boxId', 'profile', 'engine', 'tuner', 'trusted', 'dialer', 'storage', 'cpu', 'app', 'clock', 'random', 'channel',
-  'requestTimeoutMs', 'sessionGraceMs', 'limits', 'onEvent',
+  'requestTimeoutMs', 'sessionGraceMs', 'limits', 'onEvent', 'traceRate',
 ];
 const ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const W = 'Box';
@@ -108,6 +113,12 @@ export function resolveBoxOptions(o: BoxOptions): ResolvedBoxOptions {
     rttMs: nonNegative(W, 'channel.rttMs', c.rttMs ?? profileRtt),
   };
   const storage = o.storage ?? new MemoryStorage(profile.storageBytes);
+  let traceparent: (() => string | undefined) | undefined;
+  try {
+    traceparent = traceSampler(o.traceRate ?? 0, o.random ?? Math.random);
+  } catch (e) {
+    throw new ArgumentError(`${W}: ${(e as Error).message}`, 'traceRate');
+  }
   return {
     boxId: o.boxId,
     profile,
@@ -130,5 +141,6 @@ export function resolveBoxOptions(o: BoxOptions): ResolvedBoxOptions {
       ...o.limits,
     },
     onEvent: o.onEvent ?? (() => {}),
+    traceparent,
   };
 }

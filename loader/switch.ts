@@ -39,6 +39,8 @@ export interface SwitchOptions {
   /** Is a session on its way (the box dials or sets one up)? Then a module's request to the
    *  head-end waits for it within its deadline instead of failing at once (issue 16). */
   expecting?: () => boolean;
+  /** The box's sampling decision for its modules' requests (runtime/trace.ts); absent: tracing off. */
+  traceparent?: () => string | undefined;
 }
 
 export interface SwitchStats {
@@ -377,7 +379,7 @@ export class BoxSwitch {
     ch = this.#channel(this.#sessionAddress(name), {
       onRequest: (env) => this.#incomingRequest(name, env),
       onMessage: (env) => this.#incomingMessage(name, env),
-    });
+    }, true);
     this.#channels.set(name, ch);
     return ch;
   }
@@ -405,9 +407,11 @@ export class BoxSwitch {
     }
   }
 
-  #channel(self: Address, handlers: { onRequest: (env: Envelope) => unknown; onMessage: (env: Envelope) => void }): Channel {
+  // A module's channel starts traces when the box samples them; the loader's own never does.
+  #channel(self: Address, handlers: { onRequest: (env: Envelope) => unknown; onMessage: (env: Envelope) => void }, traced = false): Channel {
     const t = this.#transport as Transport;
-    return new Channel({ self, write: (env) => t.send(env), clock: this.#o.clock, timeoutMs: this.#o.timeoutMs, ...handlers });
+    const tp = traced ? this.#o.traceparent : undefined;
+    return new Channel({ self, write: (env) => t.send(env), clock: this.#o.clock, timeoutMs: this.#o.timeoutMs, ...handlers, ...(tp === undefined ? {} : { traceparent: tp }) });
   }
 
   #dropChannels(): void {

@@ -16,6 +16,8 @@ export interface UdpTunerOptions {
   backoff?: Partial<BackoffPolicy>;
   /** The listener (tests inject failures). Default carousel/udp-io.ts `listenUdp`. */
   listen?: (o: ListenUdpOptions, onDatagram: (d: Uint8Array) => void) => Promise<UdpListener>;
+  /** Local interface address to join a multicast carousel on. Default: the system's choice. */
+  interface?: string;
 }
 
 export interface TunerStats {
@@ -36,12 +38,12 @@ const TUNER_BACKOFF: Partial<BackoffPolicy> = { baseMs: 1000, factor: 2, capMs: 
 /** `udp://239.10.0.1:5500` (a multicast group) or `udp://127.0.0.1:5500` (listen on that address;
  *  on loopback the port is shared with the other boxes of this host). */
 export function udpTuner(url: string, options: UdpTunerOptions = {}): UdpTuner {
-  rejectUnknown('udpTuner', options, ['clock', 'random', 'backoff', 'listen']);
+  rejectUnknown('udpTuner', options, ['clock', 'random', 'backoff', 'listen', 'interface']);
   const u = parseUdpUrl(url);
   const first = Number(u.host.split('.')[0]);
   const multicast = first >= 224 && first <= 239;
   // A unicast carousel on loopback is shared by every box process on the host (udp-share.ts).
-  const spec: ListenUdpOptions = multicast ? { port: u.port, group: u.host } : { port: u.port, host: u.host, ...(isLoopback(u.host) ? { share: true } : {}) };
+  const spec: ListenUdpOptions = multicast ? { port: u.port, group: u.host, ...(options.interface === undefined ? {} : { interface: options.interface }) } : { port: u.port, host: u.host, ...(isLoopback(u.host) ? { share: true } : {}) };
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
   const policy = backoffPolicy('udpTuner', { ...TUNER_BACKOFF, ...options.backoff });

@@ -31,9 +31,15 @@ export interface ChannelOptions {
   maxPending?: number;
   /** First message id (uint32). Default random, so a restarted endpoint does not reuse ids. */
   firstId?: number;
+  /**
+   * The sampling decision for each request this channel starts: a W3C traceparent for a sampled
+   * one (sent as `ext.tp`), undefined for the rest (runtime/trace.ts traceSampler). Absent: no
+   * request starts a trace. Replies always carry the traceparent of their request back.
+   */
+  traceparent?: () => string | undefined;
 }
 
-const OPTION_KEYS = ['self', 'write', 'clock', 'timeoutMs', 'onRequest', 'onMessage', 'onError', 'maxPending', 'firstId'];
+const OPTION_KEYS = ['self', 'write', 'clock', 'timeoutMs', 'onRequest', 'onMessage', 'onError', 'maxPending', 'firstId', 'traceparent'];
 
 export interface SendOptions {
   op?: string;
@@ -68,6 +74,7 @@ export class Channel {
   #onError: (err: unknown, env?: Envelope) => void;
   #maxPending: number;
   #nextId: number;
+  #traceparent: (() => string | undefined) | undefined;
   #waiting = new Map<number, Waiter>();
   #closed: Error | undefined;
   #stats = { sent: 0, received: 0, stray: 0, expired: 0, handlerErrors: 0 };
@@ -84,6 +91,7 @@ export class Channel {
     this.#onError = options.onError ?? (() => {});
     this.#maxPending = options.maxPending ?? 100_000;
     this.#nextId = (options.firstId ?? Math.floor(Math.random() * 0xffff_ffff)) >>> 0;
+    this.#traceparent = options.traceparent;
   }
 
   get closed(): boolean {
@@ -157,6 +165,10 @@ export class Channel {
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     const env = this.#envelope(kind, dst, body, options.op);
     env.deadline = this.#clock.now() + timeoutMs;
+    if (this.#traceparent !== undefined) {
+      const tp = this.#traceparent();
+      if (tp !== undefined) env.ext = { tp };
+    }
     return new Promise<unknown>((resolve, reject) => {
       const timer = this.#clock.setTimeout(() => {
         if (this.#waiting.delete(env.id)) {
@@ -262,6 +274,8 @@ export class Channel {
     const env: Envelope = { v: 1, kind, id: this.#takeId(), corr: to.id, src: this.self, dst: to.src };
     if (to.op !== undefined) env.op = to.op;
     if (body !== undefined) env.body = body;
+    // [issue 17] the answer goes back in its request's trace.
+    if (to.ext?.tp !== undefined) env.ext = { tp: to.ext.tp };
     this.#stats.sent++;
     try {
       const w = this.#write(env);

@@ -24,6 +24,8 @@ export type { Clock, TimerHandle } from './clock.ts';
 export { EnvelopeCodec, ENVELOPE_VERSION, KINDS, DEFAULT_MAX_ENVELOPE_BYTES } from './envelope.ts';
 export type { Envelope, EnvelopeExt, ErrorBody, Kind, CodecOptions } from './envelope.ts';
 export { Channel } from './channel.ts';
+export { parseTraceparent, formatTraceparent, newTrace, childSpan, traceSampler, checkSampleRate } from './trace.ts';
+export type { TraceContext } from './trace.ts';
 export type { ChannelOptions, ChannelStats, SendOptions, RequestHandler, MessageHandler } from './channel.ts';
 export { LocalBus, LocalQueueTransport } from './transport-local.ts';
 export type { Transport, EnvelopeHandler } from './transport.ts';

@@ -40,6 +40,8 @@ export interface MqttClientLike {
   publish(topic: string, payload: Buffer, opts: PublishOptionsLike, cb?: (err?: Error) => void): unknown;
   /** `granted[0].qos` is the SUBACK return code (0x80: refused). */
   subscribe(filter: string, opts: { qos: 0 | 1 }, cb: (err: Error | null | undefined, granted?: { qos: number }[]) => void): unknown;
+  /** UNSUBSCRIBE (mqtt.js; the head-end's drain). The box's lite client has none: it never leaves a filter. */
+  unsubscribe?(filter: string, cb: (err?: Error | null) => void): unknown;
   /** One PINGREQ now (the transport's dead-path probe: the broker answers it). */
   sendPing(): void;
   /** `force`: drop the stream now; else DISCONNECT and end it. `cb` once it is closed. */

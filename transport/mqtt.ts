@@ -62,6 +62,8 @@ export class MqttTransport implements Transport {
   #started = false;
   #handler: EnvelopeHandler | undefined;
   #queue: Envelope[] = [];
+  /** The ingress filter subscribed on the current connection (head-end role). */
+  #filter: string | undefined;
   #stats = { sent: 0, received: 0, dropped: 0, handlerErrors: 0, connects: 0, connectFailures: 0, linkDrops: 0 };
 
   /** Use connectMqttTransport; this takes resolved options and does not connect. */
@@ -183,6 +185,20 @@ export class MqttTransport implements Transport {
     }
   }
 
+  /**
+   * A draining head-end node leaving (headend/node/drain.ts): unsubscribe the box ingress, so the
+   * broker hands box traffic to the other nodes; what arrived before the UNSUBACK is still
+   * delivered, and sends keep working. Resolves once the broker acknowledged.
+   */
+  stopIngress(): Promise<void> {
+    const client = this.#conn?.client;
+    const filter = this.#filter;
+    if (this.role !== 'headend' || client === undefined || filter === undefined) return Promise.resolve();
+    const unsubscribe = client.unsubscribe?.bind(client);
+    if (unsubscribe === undefined) return Promise.reject(new Error('this MQTT client cannot unsubscribe (the head-end uses mqtt.js)'));
+    return new Promise<void>((resolve, reject) => unsubscribe(filter, (err) => (err === undefined || err === null ? resolve() : reject(err))));
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -279,6 +295,7 @@ export class MqttTransport implements Transport {
         const subMs = Math.max(timeoutMs, o.deadPath.maxMs);
         timer = deadline.setTimeout(() => fail(new LinkDownError(`no SUBACK within ${Math.round(subMs)} ms of the CONNACK: the broker is slow`), false), subMs);
         const filter = this.#routing.subscription(connack.properties?.sharedSubscriptionAvailable !== false);
+        this.#filter = filter;
         client.subscribe(filter, { qos: 1 }, (err, granted) => {
           const refusal = subscribeError(err ?? undefined, granted?.[0]?.qos, filter);
           if (refusal !== undefined) return fail(refusal, false);

@@ -8,4 +8,5 @@ export { ConsoleMetrics } from './metrics.ts';
 export { History } from './history.ts';
 export type { HistoryPoint } from './history.ts';
 export { nodeSource } from './node-source.ts';
-export type { ConsoleSource, ConsoleSnapshot, ConsoleAction, NodeRow } from './source.ts';
+export { LogRing } from './log-ring.ts';
+export type { ConsoleSource, ConsoleSnapshot, ConsoleAction, NodeRow, DrainView, LogLine } from './source.ts';

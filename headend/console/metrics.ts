@@ -5,6 +5,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { ConsoleSnapshot, NodeRow } from './source.ts';
 
 type NodeField = Exclude<keyof NodeRow, 'node' | 'state'>;
+const DRAIN_STATES = ['serving', 'draining', 'drained', 'left', 'stuck'];
 const NODE_GAUGES: [NodeField, string, string][] = [
   ['sessions', 'weft_node_sessions', 'sessions hosted by the node'],
   ['workers', 'weft_node_workers', 'worker threads of the node'],
@@ -46,6 +47,27 @@ export class ConsoleMetrics {
       collect() {
         this.reset();
         for (const n of fresh().nodes) this.set({ node: n.node }, n.state === 'ok' ? 1 : 0);
+      },
+    });
+
+    // The drain of this node (headend/node/drain.ts): 1 on its current state, and what is left.
+    new Gauge({
+      name: 'weft_drain_state',
+      help: "this node's drain state: 1 on the current one (serving, draining, drained, left, stuck)",
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const d = fresh().drain;
+        if (d !== undefined) for (const s of DRAIN_STATES) this.set({ state: s }, d.state === s ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'weft_drain_remaining',
+      help: 'portion instances still to move off this node while it drains',
+      registers: [this.registry],
+      collect() {
+        this.set(fresh().drain?.remaining ?? 0);
       },
     });
   }

@@ -1,17 +1,23 @@
 // The console's view of a HeadendNode: the one place that knows the node's fields. Counters are
 // named `<component>_<name>` so metrics and the console's error panel share one list.
 import type { HeadendNode } from '../node.ts';
+import { DRAIN_OPS } from '../node/drain.ts';
+import { Endpoint } from '../node/endpoints.ts';
+import { Membership } from '../node/membership.ts';
+import type { LogRing } from './log-ring.ts';
 import type { ConsoleAction, ConsoleSnapshot, ConsoleSource, NodeRow } from './source.ts';
 
 const ERROR_COUNTERS = ['node_undeliverable', 'sessions_refused', 'services_errors', 'checkpoint_refused', 'checkpoint_failed', 'checkpoint_fenced', 'checkpoint_sync_errors'];
 
-export function nodeSource(node: HeadendNode, o: { extra?: () => Record<string, unknown>; actions?: Record<string, ConsoleAction> } = {}): ConsoleSource {
+export function nodeSource(node: HeadendNode, o: { extra?: () => Record<string, unknown>; actions?: Record<string, ConsoleAction>; logs?: LogRing } = {}): ConsoleSource {
   return {
     snapshot: (): ConsoleSnapshot => {
       const view = node.statistics.view();
+      const drain = node.drainer.progress;
       const nodes: NodeRow[] = view.nodes.map((e) => ({
         node: e.stats.node,
-        state: e.state,
+        // A live node reporting no capacity is draining (headend/node/drain.ts); this one knows its own state.
+        state: e.stats.node === node.id && drain.state !== 'serving' ? drain.state : e.state === 'ok' && e.stats.capacity === 0 ? 'draining' : e.state,
         ageMs: e.ageMs,
         sessions: e.stats.sessions,
         workers: e.stats.workers,
@@ -36,7 +42,10 @@ export function nodeSource(node: HeadendNode, o: { extra?: () => Record<string, 
       refusals.push(put(counters, 'udp_strangers', sec.strangers));
       for (const [reason, n] of Object.entries(node.sessions.refusals.counts)) refusals.push(put(counters, `sessions_refused_${snake(reason)}`, n));
       const errorCounters = [...ERROR_COUNTERS.filter((n) => n in counters), ...refusals];
-      const snap: ConsoleSnapshot = { node: node.id, at: node.clock.now(), nodes, counters, errorCounters };
+      counters.drain_moved = drain.moved;
+      counters.drain_failed = drain.failed;
+      const snap: ConsoleSnapshot = { node: node.id, at: node.clock.now(), nodes, counters, errorCounters: [...errorCounters, 'drain_failed'], drain: { state: drain.state, total: drain.total, moved: drain.moved, failed: drain.failed, remaining: drain.remaining, ratePerS: drain.ratePerS, ...(drain.lastError === undefined ? {} : { lastError: drain.lastError }) } };
+      if (o.logs !== undefined) snap.logs = o.logs.lines();
       if (o.extra !== undefined) snap.extra = o.extra();
       return snap;
     },
@@ -45,6 +54,21 @@ export function nodeSource(node: HeadendNode, o: { extra?: () => Record<string, 
         const session = args.session;
         if (typeof session !== 'string' || session.length === 0 || session.length > 128) throw new Error('stop-session needs {session: "<id>"}');
         return { session, stopped: await node.stopSession(session) };
+      },
+      // This node, or a peer by its control endpoint (node-to-node, under the cluster MAC).
+      drain: async (args) => {
+        const target = args.node ?? node.id;
+        const rate = args.ratePerS;
+        if (typeof target !== 'string' || target.length === 0 || target.length > 128) throw new Error('drain needs {node: "<id>"} (and optionally ratePerS)');
+        if (rate !== undefined && (typeof rate !== 'number' || !(rate > 0) || rate > 10_000)) throw new Error('drain: ratePerS must be a number in (0, 10000]');
+        const opts = rate === undefined ? {} : { ratePerS: rate };
+        if (target === node.id) {
+          void node.drain(opts).catch(() => undefined);
+          return { node: target, ...node.drainer.progress };
+        }
+        const udp = node.peerUdp(target);
+        if (udp === undefined) throw new Error(`no node "${target}" in this cluster (known: ${[node.id, ...node.peers()].join(', ')})`);
+        return { node: target, ...((await node.request({ vaddr: Membership.vaddr(target, Endpoint.control), udp }, opts, DRAIN_OPS.drain)) as object) };
       },
       ...o.actions,
     },

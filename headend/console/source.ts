@@ -27,8 +27,32 @@ export interface ConsoleSnapshot {
   counters: Record<string, number>;
   /** The names in `counters` that count failures, for the console's error panel. */
   errorCounters: string[];
+  /** This node's drain (headend/node/drain.ts): state and progress, for the drain panel and /metrics. */
+  drain?: DrainView;
+  /** Recent warnings and errors of this process, newest last (log-ring.ts), with their trace ids. */
+  logs?: LogLine[];
   /** Anything else the composition root adds (the demo adds its emulated boxes). */
   extra?: Record<string, unknown>;
+}
+
+export interface DrainView {
+  state: string;
+  total: number;
+  moved: number;
+  failed: number;
+  remaining: number;
+  ratePerS: number;
+  lastError?: string;
+}
+
+/** One log line as the console shows it. */
+export interface LogLine {
+  at: number;
+  level: string;
+  msg: string;
+  node?: string;
+  trace_id?: string;
+  span_id?: string;
 }
 
 /** An operator action: validated arguments in, a JSON-able result out, or a thrown Error whose message the operator sees. */

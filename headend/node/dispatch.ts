@@ -35,6 +35,8 @@ export interface DispatchHost {
   controlVaddr(): string;
   /** Is `udp` a registered node's (this one included)? Only those are sent requests and messages. */
   isNodeUdp(udp: UdpAddress): Promise<boolean>;
+  /** An envelope could not be delivered (the tracer records a sampled one's failure). */
+  onUndeliverable?(env: Envelope, why: string): void;
 }
 
 /** Kinds that answer an envelope that came in: they go back to its source, wherever that is. */
@@ -222,6 +224,7 @@ export class NodeDispatch {
 
   #undeliverable(env: Envelope, why: string, code: number = Codes.NOT_FOUND): void {
     this.counters.undeliverable++;
+    this.#host.onUndeliverable?.(env, why);
     if (env.kind !== 'req' && env.kind !== 'ctl') return;
     const h = this.#host;
     const answer = async (): Promise<void> => {

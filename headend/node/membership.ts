@@ -63,6 +63,19 @@ export class Membership {
     }
   }
 
+  /**
+   * A peer's leave notice (node/drain.ts): from that peer's own UDP pair only, it is no longer a
+   * peer nor a candidate leader. Gives the node that left, or undefined when the notice is refused.
+   */
+  left(env: Envelope): string | undefined {
+    const node = (env.body as { node?: unknown } | undefined)?.node;
+    if (typeof node !== 'string' || node === this.#host.id) return undefined;
+    const udp = this.#peers.get(node);
+    if (udp === undefined || env.src.udp === undefined || !sameUdp(udp, env.src.udp)) return undefined;
+    this.#peers.delete(node);
+    return node;
+  }
+
   peers(): string[] {
     return [...this.#peers.keys()];
   }

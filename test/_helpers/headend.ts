@@ -11,11 +11,13 @@ import type { MemoryNet } from './memory-net.ts';
 import type { TrustedKeyJson } from '../../runtime/app/index.ts';
 import { createUdpTransport } from '../../transport/index.ts';
 import { connectMqttTransport } from '../../transport/mqtt.ts';
+import type { MqttTransportOptions } from '../../transport/mqtt-options.ts';
 import { AppCatalog, type PublishedApp } from '../../headend/app-catalog.ts';
 import type { ElasticOptions } from '../../headend/portions/elastic.ts';
 import type { ReplicaOptions } from '../../headend/portions/replicas.ts';
 import type { AppWideOptions } from '../../headend/portions/shared-app.ts';
 import { HeadendNode } from '../../headend/node.ts';
+import type { NodeTracer } from '../../headend/trace/tracer.ts';
 import { SqliteRegistry } from '../../headend/registry/registry-sqlite.ts';
 import type { Registry } from '../../headend/registry/registry.ts';
 import { guideService, vodService } from '../../headend/services/index.ts';
@@ -31,7 +33,8 @@ export interface TestNodeOptions {
   intervalMs?: number;
   clock?: Clock;
   /** Join an MQTT broker as a head-end identity (boxes reach the node through it). */
-  mqtt?: { url: string; password: string };
+  /** `ingress: false`: the node publishes to boxes but hears none (MqttTransport.stopIngress). */
+  mqtt?: { url: string; password: string; extra?: Partial<MqttTransportOptions>; ingress?: false };
   boxIngress?: 'shared' | 'broadcast';
   /** Worker threads kept warm and the most the node may run (defaults 1 and 8). */
   pool?: { spare?: number; max?: number };
@@ -43,6 +46,7 @@ export interface TestNodeOptions {
   policy?: PlacementPolicy;
   log?: (line: string) => void;
   appWide?: AppWideOptions;
+  tracer?: NodeTracer;
 }
 
 export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
@@ -54,7 +58,8 @@ export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
   const mqtt =
     o.mqtt === undefined
       ? undefined
-      : await connectMqttTransport({ role: 'headend', url: o.mqtt.url, id: o.id, password: o.mqtt.password, log: () => {}, locate: (v) => boxLocations.get(v), deadPath: { initialRttMs: 1000 } });
+      : await connectMqttTransport({ role: 'headend', url: o.mqtt.url, id: o.id, password: o.mqtt.password, log: () => {}, locate: (v) => boxLocations.get(v), deadPath: { initialRttMs: 1000 }, ...o.mqtt.extra });
+  if (o.mqtt?.ingress === false) await mqtt?.stopIngress();
   const node = new HeadendNode({
     id: o.id,
     udp,
@@ -74,6 +79,7 @@ export async function testNode(o: TestNodeOptions): Promise<HeadendNode> {
     ...(o.policy === undefined ? {} : { policy: o.policy }),
     ...(o.log === undefined ? {} : { log: o.log }),
     ...(o.appWide === undefined ? {} : { appWide: o.appWide }),
+    ...(o.tracer === undefined ? {} : { tracer: o.tracer }),
   });
   const close = node.close.bind(node);
   node.close = async () => {

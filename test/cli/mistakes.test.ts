@@ -31,6 +31,14 @@ const mistakes: [string, string[], RegExp][] = [
   ['a head-end interval that is not a number', ['headend', 'up', '--interval', 'abc'], /--interval.*'abc' is invalid/],
   ['an unsigned app at headend up', ['headend', 'up', '--apps', unsigned, '--broker-port', '0', '--registry', 'memory'], /manifest\.sig.*npm run build/],
   ['an unknown option', ['box', 'run', '--device', 'legacy-sd', '--colour', 'red'], /unknown option '--colour'/],
+  ['a carousel TTL out of range', ['headend', 'up', '--ttl', '300'], /--ttl.*'300' is invalid.*between 0 and 255/],
+  ['a carousel TTL that is not a number', ['headend', 'node', '--broker', 'mqtt://127.0.0.1:1', '--ttl', 'x'], /--ttl.*'x' is invalid/],
+  ['an interface that is a name, not an address', ['headend', 'up', '--interface', 'eth0'], /--interface.*'eth0' is invalid.*not an IP address/],
+  ['a box interface that is not an address', ['box', 'run', '--device', 'legacy-sd', '--interface', 'lan'], /--interface.*'lan' is invalid/],
+  ['a broker host that is not an address', ['headend', 'up', '--host', 'my box'], /--host.*is invalid.*not an IP address/],
+  ['a trace rate over 1', ['box', 'run', '--device', 'legacy-sd', '--trace-rate', '5'], /--trace-rate.*'5' is invalid.*0\.\.1/],
+  ['a drain without an operator token', ['headend', 'drain', 'node-2', '--headend', 'http://127.0.0.1:9/'], /no operator token.*--token or WEFT_CONSOLE_TOKEN/],
+  ['a drain aimed at the MQTT broker', ['headend', 'drain', 'node-2', '--headend', 'mqtt://127.0.0.1:1883', '--token', 'x'], /--headend: mqtt: is not http: or https:/],
 ];
 
 for (const [what, args, message] of mistakes) {

@@ -36,6 +36,7 @@ const CHECKED: Record<string, string> = {
   'node dist/firmware/box.mjs --device <profile> --headend <url>': "legacy-sd, the up head-end's broker, until the box is up",
   'npx weft app publish dist/apps/guide --headend <console url> --token <token>': "the up head-end's console and token",
   'weft app list|status|promote|halt|rollback': 'covered by test/cli/app.test.ts',
+  'npx weft headend drain <node> --headend <console url> --token <token>': "node-2 (the Redis node below), through its console and the token its ready line prints, with --wait: node-2's process exits",
   'npx weft carousel dump dist/apps/guide --out guide.ts': 'run as written; the file is whole TS packets',
 };
 
@@ -113,7 +114,16 @@ test.serial('the README commands work as written', async (t) => {
   const server = await startRedis(redis);
   t.teardown(() => server.stop());
   const env = { ...process.env, WEFT_CLUSTER_KEY: 'readme-cluster-key-0123456789' };
-  await until(t, 'npx', ['weft', 'headend', 'node', '--broker', ready.broker, '--registry', server.url, '--node', 'node-2'], (l) => l.includes('"event":"ready"'), env);
+  const node2 = await until(t, 'npx', ['weft', 'headend', 'node', '--broker', ready.broker, '--registry', server.url, '--node', 'node-2'], (l) => l.includes('"event":"ready"'), env);
+
+  // npx weft headend drain <node> --headend <console url> --token <token>: node-2 drains, leaves and its process ends.
+  const n2 = JSON.parse(node2.line) as { console: string; consoleToken?: string };
+  const token = n2.consoleToken ?? process.env.WEFT_CONSOLE_TOKEN; // printed only when the node made it up
+  const exited = new Promise<number | null>((resolve) => node2.child.once('exit', resolve));
+  const drained = await sh(`npx weft headend drain node-2 --headend ${n2.console} --token ${token ?? ''} --wait --timeout 120`);
+  t.regex(drained.stdout, /^drain started: node-2/m);
+  t.regex(drained.stdout, /node-2: left/);
+  t.is(await exited, 0, "node-2's process ended by itself once it left");
 });
 
 test('npm run check: its typecheck and lint run (its tests are this run)', async (t) => {

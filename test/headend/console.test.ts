@@ -2,7 +2,12 @@
 // actions behind the operator token. Routes are called through app.fetch (no sockets) except one
 // test through a real server on a free loopback port.
 import test from 'ava';
-import { ConsoleMetrics, History, consoleApp, startConsole, type ConsoleSnapshot, type ConsoleSource } from '../../headend/console/index.ts';
+import { ConsoleMetrics, History, consoleApp, nodeSource, startConsole, type ConsoleSnapshot, type ConsoleSource } from '../../headend/console/index.ts';
+import { LogRing } from '../../headend/console/log-ring.ts';
+import { createLogger } from '../../headend/log.ts';
+import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
+import { memoryRegistry, testNode } from '../_helpers/headend.ts';
+import { until } from '../_helpers/mqtt-fixtures.ts';
 
 const TOKEN = 'operator-token-0123456789';
 
@@ -108,4 +113,50 @@ test('every metric the ready-made Grafana dashboard queries is exported', async 
   const names = new Set(dash.panels.flatMap((p) => p.targets.flatMap((q) => q.expr.match(/weft_[a-z0-9_]+/g) ?? [])));
   t.true(names.size >= 10);
   for (const n of names) t.regex(text, new RegExp(`^# TYPE ${n} `, 'm'), `${n} is exported`);
+});
+
+test('/metrics shows the drain: a gauge on its state and what remains to move', async (t) => {
+  const src = fakeSource();
+  src.snap.drain = { state: 'draining', total: 4, moved: 1, failed: 0, remaining: 3, ratePerS: 20 };
+  const text = await (await app(src).request('/metrics')).text();
+  t.regex(text, /^weft_drain_state\{state="draining"\} 1$/m);
+  t.regex(text, /^weft_drain_state\{state="serving"\} 0$/m);
+  t.regex(text, /^weft_drain_remaining 3$/m);
+});
+
+test('the log ring keeps the last warnings and errors with their trace ids, bounded', (t) => {
+  const ring = new LogRing(3);
+  const log = createLogger({ component: 'headend', level: 'info', file: '/dev/null', recent: ring });
+  log.info('routine');
+  log.warn({ node: 'n2', trace_id: 'a'.repeat(32), span_id: 'b'.repeat(16) }, 'undeliverable');
+  log.error({ node: 'n2' }, 'x'.repeat(1000));
+  t.deepEqual(ring.lines().map((l) => [l.level, l.node, l.trace_id?.length]), [['warn', 'n2', 32], ['error', 'n2', undefined]], 'info stays out of the ring');
+  t.is(ring.lines()[1]?.msg.length, 300, 'a long message is cut');
+  for (let i = 0; i < 5; i++) log.warn(`w${i}`);
+  t.deepEqual(ring.lines().map((l) => l.msg), ['w2', 'w3', 'w4']);
+  ring.write('not json');
+  t.is(ring.malformed, 1);
+});
+
+test('the drain action drains this node or a peer through its control endpoint; the peer leaves and the console shows it', async (t) => {
+  const { pub, trusted } = await signedApp('mix', MIXED_APP);
+  const registry = memoryRegistry();
+  const n1 = await testNode({ id: 'n1', registry, apps: [pub], trusted });
+  const n2 = await testNode({ id: 'n2', registry, apps: [pub], trusted });
+  t.teardown(async () => {
+    await n1.close();
+    await n2.close();
+    await registry.close();
+  });
+  await n1.refreshPeers();
+  await n2.refreshPeers();
+  const src = nodeSource(n1);
+  await t.throwsAsync(src.actions.drain?.({ node: 'n9' }) ?? Promise.reject(new Error('none')), { message: /no node "n9" in this cluster \(known: n1, n2\)/ });
+  await t.throwsAsync(src.actions.drain?.({ node: 'n2', ratePerS: -1 }) ?? Promise.reject(new Error('none')), { message: /ratePerS/ });
+  const r = (await src.actions.drain?.({ node: 'n2' })) as { node: string; state: string };
+  t.like(r, { node: 'n2' });
+  await until(() => n2.drainer.progress.state === 'left', 10_000, 'n2 left');
+  await until(() => !n1.peers().includes('n2'), 10_000, 'n1 forgot n2');
+  t.is(src.snapshot().drain?.state, 'serving', "n1's own drain panel: serving");
+  t.is(nodeSource(n2).snapshot().drain?.state, 'left');
 });

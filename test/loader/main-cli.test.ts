@@ -22,7 +22,7 @@ test('--help prints every flag weft box run has, and exits 0', async (t) => {
   const r = await box(['--help']);
   t.is(r.code, 0);
   t.is(r.out, `${HELP}\n`);
-  for (const flag of ['--device', '--headend', '--carousel', '--id', '--password', '--trust', '--state-dir', '--exit-on']) t.true(r.out.includes(`  ${flag} `), flag);
+  for (const flag of ['--device', '--headend', '--carousel', '--id', '--password', '--trust', '--state-dir', '--exit-on', '--interface', '--trace-rate']) t.true(r.out.includes(`  ${flag} `), flag);
 });
 
 test('an unknown option is one line that points at --help, exit 2', async (t) => {
@@ -43,4 +43,14 @@ test('a password that starts with "-" is taken whole with --password=', (t) => {
   const a = parseBoxArgs(['--device', 'legacy-sd', '--password=-x9Zq'], {});
   t.not(a, HELP_ASKED);
   t.is(a !== HELP_ASKED ? a.password : undefined, '-x9Zq');
+});
+
+test('--interface and --trace-rate mean what they mean on weft box run; bad values are refused by name', (t) => {
+  const a = parseBoxArgs(['--device', 'legacy-sd', '--interface', '192.168.7.2', '--trace-rate', '0.25'], {});
+  t.like(a, { interface: '192.168.7.2', traceRate: 0.25 });
+  t.like(parseBoxArgs(['--device', 'legacy-sd'], { WEFT_TRACE_RATE: '1' }), { traceRate: 1 });
+  t.like(parseBoxArgs(['--device', 'legacy-sd'], {}), { traceRate: 0, interface: undefined });
+  t.throws(() => parseBoxArgs(['--device', 'legacy-sd', '--interface', 'eth0'], {}), { message: /--interface must be an IP address/ });
+  t.throws(() => parseBoxArgs(['--device', 'legacy-sd', '--trace-rate', '2'], {}), { message: /--trace-rate must be a number in 0\.\.1/ });
+  t.throws(() => parseBoxArgs(['--device', 'legacy-sd', '--trace-rate', 'x'], {}), { message: /--trace-rate/ });
 });

@@ -50,7 +50,7 @@ function renderNodes(s) {
       drain.disabled = !actions.includes('drain');
       drain.title = drain.disabled ? 'drain is not available on this head-end' : `move ${n.node}'s sessions elsewhere, then stop it`;
       drain.addEventListener('click', () => void act('drain', { node: n.node }));
-      return row([n.node, el('span', n.state, n.state === 'ok' ? 'ok' : 'bad'), n.sessions, n.workers, `${Math.round(n.cpu * 100)}%`, Math.round(n.rssBytes / 1e6), n.loopP99Ms.toFixed(1), n.waitMs.toFixed(1), `${n.load.toFixed(1)} / ${n.capacity.toFixed(1)}`, drain]);
+      return row([n.node, el('span', n.state, n.state === 'ok' ? 'ok' : n.state === 'draining' ? 'warn' : 'bad'), n.sessions, n.workers, `${Math.round(n.cpu * 100)}%`, Math.round(n.rssBytes / 1e6), n.loopP99Ms.toFixed(1), n.waitMs.toFixed(1), `${n.load.toFixed(1)} / ${n.capacity.toFixed(1)}`, drain]);
     }),
   );
 }
@@ -58,6 +58,28 @@ function renderNodes(s) {
 function renderCounters(s) {
   $('errors').replaceChildren(...s.errorCounters.map((n) => el('li', `${n.replace(/_/g, ' ')}: ${s.counters[n]}`, s.counters[n] > 0 ? 'hot' : '')));
   $('counters').replaceChildren(...Object.entries(s.counters).map(([n, v]) => el('li', `${n.replace(/_/g, ' ')}: ${v}`)));
+}
+
+// The last warnings and errors of the serving node, newest first, with the trace id to look up.
+function renderLogs(s) {
+  const lines = (s.logs || []).slice().reverse();
+  if (lines.length === 0) return $('logs').replaceChildren(el('li', 'none', 'muted'));
+  $('logs').replaceChildren(
+    ...lines.map((l) => {
+      const li = el('li', undefined, l.level === 'warn' ? 'warn' : 'bad');
+      li.append(el('span', `${new Date(l.at).toISOString().slice(11, 19)} ${l.level} ${l.node || ''} `, 'muted'), el('span', l.msg));
+      if (l.trace_id) li.append(el('span', ` trace_id=${l.trace_id}`, 'trace'));
+      return li;
+    }),
+  );
+}
+
+function renderDrain(s) {
+  const d = s.drain;
+  if (!d) return;
+  const text = d.state === 'serving' ? `${s.node} is serving` : `${s.node}: ${d.state}, ${d.moved} of ${d.total} moved, ${d.remaining} left, ${d.failed} failed (at most ${d.ratePerS}/s)${d.lastError ? `; last error: ${d.lastError}` : ''}`;
+  $('drain').textContent = text;
+  $('drain').className = d.state === 'serving' ? 'muted' : d.state === 'stuck' ? 'bad' : 'warn';
 }
 
 function renderBoxes(s) {
@@ -72,6 +94,8 @@ function render(s) {
   $('node').textContent = `served by ${s.node}`;
   renderNodes(s);
   renderCounters(s);
+  renderLogs(s);
+  renderDrain(s);
   renderBoxes(s);
 }
 
