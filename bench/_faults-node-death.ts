@@ -3,9 +3,11 @@
 // and counts the searches it answered. Each box sends searches (each answer an acknowledged
 // update); the node holding most of them is killed -9; once the survivor has re-placed them (or
 // the boxes re-opened), each box reads its count. Updates lost = acknowledged - read, summed over
-// the sessions that were on the dead node. checkpoint_ms: the checkpoint interval in force, null
-// where the head-end has no checkpoints (this branch: state is not kept across a re-placement).
+// the sessions that were on the dead node. checkpoint_ms: the checkpoint interval in force (the
+// head-end's default, headend/portions/checkpoint-options.ts): the goal is lost <= the updates
+// acknowledged in that window before the kill.
 
+import { resolveCheckpointOptions } from '../headend/portions/checkpoint-options.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { freeTcpPort, freeUdpPort } from '../test/_helpers/ports.ts';
@@ -99,5 +101,5 @@ export async function nodeDeath(s: NodeDeathSpec): Promise<NodeDeathResult | und
   for (const c of Object.values(he)) await c.stop();
   await m.stop();
   await redis.stop();
-  return { sessions: onDead.length, acked, lost, unread, checkpointMs: null };
+  return { sessions: onDead.length, acked, lost, unread, checkpointMs: resolveCheckpointOptions(undefined).checkpointMs };
 }
