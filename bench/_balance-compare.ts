@@ -25,6 +25,26 @@ export interface Comparison {
   sim: Record<string, number>;
   /** Indexes of the decisions the replayed policy made differently (for the bench's diagnosis). */
   differing: number[];
+  /**
+   * Decisions whose view, with the balancer's own placements not yet in a report (those after
+   * the report's `at`), put some node off its hosted count then: what the policy was told wrong.
+   */
+  viewOff: number;
+}
+
+/** How many decisions saw some node's load plus pending placements differ from what it hosted. */
+function viewOff(log: readonly Decision[]): number {
+  const placed = new Map<string, number[]>();
+  let off = 0;
+  for (const d of log) {
+    const wrong = d.view.nodes.some((n) => {
+      const times = placed.get(n.node) ?? [];
+      return n.load + times.filter((t) => t > n.at).length !== times.length;
+    });
+    if (wrong) off++;
+    if (d.node !== undefined) placed.set(d.node, [...(placed.get(d.node) ?? []), d.view.now]);
+  }
+  return off;
 }
 
 export function compareLive(log: readonly Decision[], hosted: Readonly<Record<string, number>>, seed: number): Comparison {
@@ -52,5 +72,5 @@ export function compareLive(log: readonly Decision[], hosted: Readonly<Record<st
   const replay = replayTrace(ids.map((node) => ({ node, capacity: capacity.get(node) ?? 1 })), trace, new Balancer({ random: new SeededRandom(seed).uniform() }));
   let worst = 0;
   for (const id of ids) worst = Math.max(worst, Math.abs((hosted[id] ?? 0) - (replay.hosted[id] ?? 0)) / Math.max(1, replay.hosted[id] ?? 0));
-  return { liveSpread, liveVsSimDecisions: log.length === 0 ? 1 : differing.length / log.length, liveVsSimCounts: worst, sim: { ...replay.hosted }, differing };
+  return { liveSpread, liveVsSimDecisions: log.length === 0 ? 1 : differing.length / log.length, liveVsSimCounts: worst, sim: { ...replay.hosted }, differing, viewOff: viewOff(log) };
 }

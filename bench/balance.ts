@@ -81,7 +81,7 @@ table('(c) live placement, three node processes (one MQTT broker, one SQLite reg
   { run: 'live (open replies)', ...placed.replied },
   { run: 'simulator, same trace', ...placed.sim },
 ]);
-console.log(`decisions recorded at n1: ${placed.decisions}, elsewhere: ${placed.elsewhere}; differing from the simulator's policy: ${placed.differing.length}`);
+console.log(`decisions recorded at n1: ${placed.decisions}, elsewhere: ${placed.elsewhere}; differing from the simulator's policy: ${placed.differing.length}; whose view put a node off its hosted count: ${placed.viewOff}`);
 
 result('balance', {
   p99_vs_p2c: sim?.p99 ?? null,
