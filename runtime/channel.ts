@@ -33,6 +33,8 @@ export interface ChannelOptions {
   firstId?: number;
 }
 
+/** A deadline timer this late (ms) fired after a stall of our own loop, not on time. */
+const LATE_MS = 5;
 const OPTION_KEYS = ['self', 'write', 'clock', 'timeoutMs', 'onRequest', 'onMessage', 'onError', 'maxPending', 'firstId'];
 
 export interface SendOptions {
@@ -158,11 +160,16 @@ export class Channel {
     const env = this.#envelope(kind, dst, body, options.op);
     env.deadline = this.#clock.now() + timeoutMs;
     return new Promise<unknown>((resolve, reject) => {
-      const timer = this.#clock.setTimeout(() => {
-        if (this.#waiting.delete(env.id)) {
-          reject(new TimeoutError(`${kind} ${env.op ?? ''} got no answer within ${timeoutMs} ms`.replace('  ', ' '), timeoutMs));
-        }
-      }, timeoutMs);
+      const expire = (late: boolean) => (): void => {
+        const w = this.#waiting.get(env.id);
+        if (w === undefined) return;
+        // [13.4] Fired late: our loop stalled, and timers run before input, so the reply may sit
+        // unread. Decide one turn later, once (slow is not dead).
+        if (!late && this.#clock.now() - (env.deadline as number) > LATE_MS) return void (w.timer = this.#clock.setTimeout(expire(true), 1));
+        this.#waiting.delete(env.id);
+        reject(new TimeoutError(`${kind} ${env.op ?? ''} got no answer within ${timeoutMs} ms`.replace('  ', ' '), timeoutMs));
+      };
+      const timer = this.#clock.setTimeout(expire(false), timeoutMs);
       this.#waiting.set(env.id, { resolve, reject, timer });
       this.#stats.sent++;
       let written: Promise<void> | void;

@@ -3,39 +3,9 @@
 // loop read its input (one turn), then decides. Seen under `npm run test:stress`: after a stall
 // of ~5 s, "no acknowledgement after 1 transmissions (5171 ms)" with the ack already received.
 import test from 'ava';
-import type { Clock, TimerHandle, Envelope } from '../../runtime/index.ts';
-import { TimeoutError } from '../../runtime/index.ts';
+import { TimeoutError, type Clock, type Envelope } from '../../runtime/index.ts';
 import { createUdpTransport } from '../../transport/index.ts';
-
-/** A clock the test moves: `stall` jumps time without running timers; `fire` runs the due ones, late. */
-class StallClock implements Clock {
-  #now = Date.now();
-  #seq = 0;
-  #timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.#now;
-  }
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const id = ++this.#seq;
-    this.#timers.set(id, { at: this.#now + ms, fn });
-    return id as unknown as TimerHandle;
-  }
-  clearTimeout(h: TimerHandle): void {
-    this.#timers.delete(h as unknown as number);
-  }
-  stall(ms: number): void {
-    this.#now += ms;
-  }
-  /** Run every timer due by now (in due order), leaving the clock where it is. */
-  fire(): void {
-    for (;;) {
-      const due = [...this.#timers].filter(([, t]) => t.at <= this.#now).sort((a, b) => a[1].at - b[1].at)[0];
-      if (due === undefined) return;
-      this.#timers.delete(due[0]);
-      due[1].fn();
-    }
-  }
-}
+import { StallClock } from '../_helpers/stall-clock.ts';
 
 const env = (clock: Clock, port: number): Envelope => ({ v: 1, kind: 'req', id: 1, src: { vaddr: 'weft://t/a/x' }, dst: { vaddr: 'weft://t/b/x', udp: { host: '127.0.0.1', port } }, deadline: clock.now() + 5000, body: 'hello' });
 
