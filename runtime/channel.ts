@@ -164,8 +164,10 @@ export class Channel {
         const w = this.#waiting.get(env.id);
         if (w === undefined) return;
         // [13.4] Fired late: our loop stalled, and timers run before input, so the reply may sit
-        // unread. Decide one turn later, once (slow is not dead).
-        if (!late && this.#clock.now() - (env.deadline as number) > LATE_MS) return void (w.timer = this.#clock.setTimeout(expire(true), 1));
+        // unread, or come as soon as a peer stalled with us runs. Wait once more, as long as the
+        // stall (at most the timeout again), then decide (slow is not dead).
+        const lateMs = this.#clock.now() - (env.deadline as number);
+        if (!late && lateMs > LATE_MS) return void (w.timer = this.#clock.setTimeout(expire(true), Math.min(lateMs, timeoutMs)));
         this.#waiting.delete(env.id);
         reject(new TimeoutError(`${kind} ${env.op ?? ''} got no answer within ${timeoutMs} ms`.replace('  ', ' '), timeoutMs));
       };

@@ -29,13 +29,14 @@ export class Outgoing {
 
   /**
    * The give-up verdict's timer fired more than LATE_VERDICT_MS after `due`: this process's loop was
-   * stalled, and timers run before input in a loop turn. Put the verdict off one turn (`due` moves
-   * to now + 1), once, so an acknowledgement already received is read first (slow is not dead).
+   * stalled, and timers run before input in a loop turn. Put the verdict off one timeout (`rto`,
+   * at least a turn), once, so an acknowledgement already received, or one a peer stalled with us
+   * sends as soon as it runs, is read first (slow is not dead).
    */
   putOffLate(now: number): boolean {
     if (this.#putOff || now - this.due <= LATE_VERDICT_MS) return false;
     this.#putOff = true;
-    this.due = now + 1;
+    this.due = now + Math.max(1, this.rto);
     return true;
   }
 

@@ -1,7 +1,7 @@
 // A retransmission timer that fires late means this process's loop was stalled (a busy machine):
 // the acknowledgement may be sitting unread in the socket. The give-up verdict first lets the
-// loop read its input (one turn), then decides. Seen under `npm run test:stress`: after a stall
-// of ~5 s, "no acknowledgement after 1 transmissions (5171 ms)" with the ack already received.
+// loop read its input (one retransmission timeout more), then decides. Seen in `npm run
+// test:stress`: "no acknowledgement after 1 transmissions (5171 ms)" after a stall of ~5 s.
 import test from 'ava';
 import { TimeoutError, type Clock, type Envelope } from '../../runtime/index.ts';
 import { createUdpTransport } from '../../transport/index.ts';
@@ -27,7 +27,7 @@ test('a give-up timer that fired after a stall past the deadline waits one turn:
   }
 });
 
-test('with no acknowledgement at all, the late verdict still comes: a TimeoutError one turn later', async (t) => {
+test('with no acknowledgement at all, the late verdict still comes: a TimeoutError one retransmission timeout later', async (t) => {
   const clock = new StallClock();
   const a = await createUdpTransport({ clock });
   const b = await createUdpTransport();
@@ -41,7 +41,7 @@ test('with no acknowledgement at all, the late verdict still comes: a TimeoutErr
     sent.catch(() => undefined).finally(() => (settled = true));
     await new Promise((r) => setImmediate(r));
     t.false(settled, 'not decided in the turn the late timer fired');
-    clock.stall(1);
+    clock.stall(1000); // one retransmission timeout of our own running time later
     clock.fire(); // on time now: the verdict
     const err = await t.throwsAsync(sent);
     t.true(err instanceof TimeoutError, `got ${err?.name}`);
