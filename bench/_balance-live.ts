@@ -91,7 +91,7 @@ export interface StepOptions {
 }
 
 /** One run of the step on a fresh node with `controller`; bins of completions as the simulator gives them. */
-export type StepRun = ThreadSimResult & { workers: number[] };
+export type StepRun = ThreadSimResult & { workers: number[]; failed: number };
 
 export async function stepRun(name: string, controller: () => WorkerController, o: StepOptions): Promise<StepRun> {
   const live = await cluster(['step'], o.spare, o.maxThreads, controller, false);
@@ -109,6 +109,7 @@ export async function stepRun(name: string, controller: () => WorkerController, 
     const workers = new Array<number>(nBins).fill(0);
     const t0 = performance.now();
     let i = 0;
+    let failed = 0;
     const pending: Promise<unknown>[] = [];
     while (i < sends.length) {
       const now = performance.now() - t0;
@@ -116,10 +117,15 @@ export async function stepRun(name: string, controller: () => WorkerController, 
         const hold = (sends[i] as number) >= o.warmMs ? o.holdMs * o.stepX : o.holdMs;
         i++;
         pending.push(
-          live.box.request({ vaddr: STORE, udp: node.udpAddress }, { hold, cpu: o.cpuMs }).then(() => {
-            const b = Math.floor((performance.now() - t0) / o.binMs);
-            if (b < nBins) done[b] = (done[b] ?? 0) + 1;
-          }),
+          live.box.request({ vaddr: STORE, udp: node.udpAddress }, { hold, cpu: o.cpuMs }).then(
+            () => {
+              const b = Math.floor((performance.now() - t0) / o.binMs);
+              if (b < nBins) done[b] = (done[b] ?? 0) + 1;
+            },
+            // A request that failed (a worker starved past its deadline on a loaded machine) is
+            // not a completion: counted and shown, it does not end the benchmark.
+            () => void failed++,
+          ),
         );
       }
       const b = Math.floor(now / o.binMs);
@@ -128,7 +134,7 @@ export async function stepRun(name: string, controller: () => WorkerController, 
     }
     await Promise.all(pending);
     const bins = done.map((d, k) => ({ t: (k + 1) * o.binMs, throughputPerS: (d * 1000) / o.binMs, workers: workers[k] ?? 0, meanWaitMs: 0 }));
-    return { controller: name, bins, completed: sends.length, maxWorkers: Math.max(...workers), meanWaitMs: 0, workers };
+    return { controller: name, bins, completed: sends.length - failed, maxWorkers: Math.max(...workers), meanWaitMs: 0, workers, failed };
   } finally {
     await live.close();
   }
@@ -220,6 +226,7 @@ export async function runLive(quick: boolean, plots: boolean): Promise<{ reactMs
     'react ms, each run': adaptive.find((rs) => rs.includes(r))?.map((x) => react(x).toFixed(0)).join(' ') ?? '',
     'workers at step': r.workers[o.warmMs / o.binMs] ?? 0,
     'max workers': r.maxWorkers,
+    failed: r.failed,
   }));
   table(`throughput after a ${o.stepX}x step in critical-section time; react = time until a 300 ms window stays >= 90% of the best fixed pool (${best.controller}); median of ${reps}`, rows);
   const runs = adaptive.map(median);

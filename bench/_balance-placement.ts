@@ -1,122 +1,158 @@
-// bench/balance part (c), live placement against the simulator [c13-c16, c41, c43; DECISIONS D16]:
-// three head-end nodes (in one process: real UDP, worker threads, one SQLite registry), every
-// session.open entering at n1, 300 sessions. n1's balancer records each (view, request) it saw;
-// - live_spread: max/min sessions hosted per node (equal capacities: 1 is perfect);
-// - live_vs_sim_decisions: the recorded pairs replayed through the simulator's policy (a fresh
-//   seeded Weft balancer): the fraction of decisions that differ;
-// - live_vs_sim_counts: the same trace (opens and report rounds) through sim/replay.ts: the
-//   largest relative difference in sessions hosted per node.
+// bench/balance part (c), live placement against the simulator [c13-c16, c41, c43; D16], the
+// multi-process part of the bench: three node PROCESSES (bench/_balance-node.ts, startHeadend as
+// `weft headend node` runs it) on one MQTT broker (aedes, here) and one SQLite registry file;
+// boxes connect over MQTT and every session.open enters at n1 (a shared broker without shared
+// subscriptions: every node hears each box, only the leader n1 answers the `*` sessions
+// endpoint). n1's seeded balancer records each (view, request, choice) to a file; the figures
+// come from bench/_balance-compare.ts.
 
-import { Channel, SESSIONS_VADDR, SessionOps, checkOpenReply, type Envelope, type ResourceReport, type Result } from '../runtime/index.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Channel, SESSIONS_VADDR, SessionOps, checkOpenReply, type Envelope, type ResourceReport } from '../runtime/index.ts';
 import { encodeManifest, generateSigningKey, sha256Hex, signManifest, trustedKey, trustedKeyToJson, utf8 } from '../runtime/app/index.ts';
-import { createUdpTransport } from '../transport/index.ts';
-import { AppCatalog } from '../headend/app-catalog.ts';
-import { HeadendNode } from '../headend/node.ts';
-import { SqliteRegistry } from '../headend/registry/registry-sqlite.ts';
-import { WorkerPool } from '../headend/portions/worker-pool.ts';
-import { Balancer, SeededRandom, type ClusterView, type NoCapacity, type Placement, type PlaceRequest, type PlacementPolicy } from '../policy/index.ts';
-import { replayTrace, type TraceEvent } from '../sim/index.ts';
+import { connectMqttTransport, type MqttTransport } from '../transport/mqtt.ts';
+import { derivedBoxSecret, derivedCredentials } from '../headend/broker/broker-auth.ts';
+import { startAedesBroker } from '../headend/broker/broker-aedes.ts';
+import { compareLive, type Comparison, type Decision } from './_balance-compare.ts';
 
-const ENTRY = new URL('../headend/portions/portion-worker.ts', import.meta.url);
+const NODE = new URL('./_balance-node.ts', import.meta.url).pathname;
 const SEED = 2026;
-const CAPACITY = 4;
+const IDS = ['n1', 'n2', 'n3'];
+const BOXES = 30;
+// The default report and heartbeat interval: at 200 ms a node starved for 500 ms on a loaded machine
+// was declared dead and its sessions placed again elsewhere (two instances of each).
+const INTERVAL_MS = 1000;
 
-interface Decision {
-  view: ClusterView;
-  req: PlaceRequest;
-  node: string | undefined;
+export interface PlacementFigures extends Comparison {
+  hosted: Record<string, number>;
+  /** Sessions per node as the open replies named the host (a cross-check of `hosted`). */
+  replied: Record<string, number>;
+  /** Decisions recorded at n1, and by the other nodes (0: every open entered at n1). */
+  decisions: number;
+  elsewhere: number;
 }
 
-/** Weft's balancer, recording what it saw and chose. */
-class Recording implements PlacementPolicy {
-  readonly name = 'weft';
-  readonly log: Decision[] = [];
-  readonly #inner = new Balancer({ random: new SeededRandom(SEED).uniform() });
-  place(view: ClusterView, req: PlaceRequest): Result<Placement, NoCapacity> {
-    const r = this.#inner.place(view, req);
-    this.log.push({ view: structuredClone(view) as ClusterView, req: { ...req }, node: r.ok ? r.value.node : undefined });
-    return r;
-  }
-}
-
-async function app() {
+/** The app: one server module; a signed folder as `npm run build` writes it, and its trusted key. */
+async function writeApp(dir: string): Promise<{ apps: string; keys: string }> {
   const { key } = await generateSigningKey();
   const bytes = utf8(`weft.on('request', (b) => b);`);
   const manifest = { app: 'place', version: '1.0.0', modules: [{ name: 'svc', kind: 'server' as const, tier: 'boot' as const, file: 'svc.js', sha256: await sha256Hex(bytes), size: bytes.length, uses: [], needs: {} }] };
   const manifestBytes = encodeManifest(manifest);
-  return { pub: { manifest, manifestBytes, signature: await signManifest(manifestBytes, key), sources: { svc: bytes } }, trusted: [trustedKeyToJson(await trustedKey(key.publicKey))] };
+  const apps = join(dir, 'apps');
+  const keys = join(dir, 'keys');
+  await mkdir(join(apps, 'place'), { recursive: true });
+  await mkdir(keys, { recursive: true });
+  await writeFile(join(apps, 'place', 'manifest.json'), manifestBytes);
+  await writeFile(join(apps, 'place', 'manifest.sig'), await signManifest(manifestBytes, key));
+  await writeFile(join(apps, 'place', 'svc.js'), bytes);
+  await writeFile(join(keys, 'bench.pub.json'), JSON.stringify(trustedKeyToJson(await trustedKey(key.publicKey))));
+  return { apps, keys };
+}
+
+/** A node process and the JSON lines it printed; `when` waits for a line (or the process's end). */
+class NodeProcess {
+  readonly lines: Record<string, unknown>[] = [];
+  #waiters: { test: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void; reject: (e: Error) => void }[] = [];
+  #err = '';
+  #exited = false;
+  constructor(readonly child: ChildProcess) {
+    child.stderr?.on('data', (d: Buffer) => (this.#err = (this.#err + d.toString()).slice(-4000)));
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (text) => {
+      let l: Record<string, unknown>;
+      try {
+        l = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      this.lines.push(l);
+      this.#waiters = this.#waiters.filter((w) => (w.test(l) ? (w.resolve(l), false) : true));
+    });
+    // 'close', not 'exit': every line the process printed has been read by then.
+    child.once('close', (code) => {
+      this.#exited = true;
+      for (const w of this.#waiters) w.reject(new Error(`node exited (${code}) before the line it was waited for: ${this.#err}`));
+      this.#waiters = [];
+    });
+  }
+  when(event: string): Promise<Record<string, unknown>> {
+    const test = (l: Record<string, unknown>) => l.event === event;
+    const seen = this.lines.find(test);
+    if (seen !== undefined) return Promise.resolve(seen);
+    if (this.#exited) return Promise.reject(new Error(`node exited: ${this.#err}`));
+    return new Promise((resolve, reject) => this.#waiters.push({ test, resolve, reject }));
+  }
+  async stop(): Promise<void> {
+    if (this.#exited) return;
+    const gone = new Promise((r) => this.child.once('close', r));
+    this.child.kill('SIGTERM');
+    await gone;
+  }
 }
 
 const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: Date.now() });
 
-export interface PlacementFigures {
-  liveSpread: number;
-  liveVsSimDecisions: number;
-  liveVsSimCounts: number;
-  hosted: Record<string, number>;
-  sim: Record<string, number>;
+/** Open `sessions` sessions from BOXES boxes over MQTT, one at a time; gives the node of each reply. */
+async function openAll(url: string, masterKey: string, sessions: number): Promise<string[]> {
+  const boxes: { tr: MqttTransport; ch: Channel }[] = [];
+  try {
+    for (let b = 0; b < BOXES; b++) {
+      const id = `stb-${b}`;
+      const tr = await connectMqttTransport({ role: 'box', url, id, password: derivedBoxSecret(masterKey, id), log: () => {} });
+      const ch = new Channel({ self: { vaddr: `weft://box/${id}/inbox` }, write: (e: Envelope) => tr.send(e), timeoutMs: 30_000 });
+      tr.onEnvelope((e) => ch.receive(e));
+      boxes.push({ tr, ch });
+    }
+    const nodes: string[] = [];
+    for (let i = 0; i < sessions; i++) {
+      const id = `stb-${i % BOXES}`;
+      const { ch } = boxes[i % BOXES] as { ch: Channel };
+      const r = checkOpenReply(await ch.request({ vaddr: SESSIONS_VADDR }, { app: 'place', version: '1.0.0', boxId: id, report: report(id) }, { op: SessionOps.open }));
+      nodes.push(r.node);
+    }
+    return nodes;
+  } finally {
+    for (const b of boxes) await b.tr.close().catch(() => undefined);
+  }
+}
+
+async function readLog(file: string): Promise<Decision[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Decision);
 }
 
 export async function runPlacement(sessions: number): Promise<PlacementFigures> {
-  const { pub, trusted } = await app();
-  const registry = new SqliteRegistry({ path: ':memory:' });
-  const ids = ['n1', 'n2', 'n3'];
-  const recording = new Recording();
-  const nodes: HeadendNode[] = [];
-  const closers: (() => Promise<void>)[] = [];
-  for (const id of ids) {
-    const udp = await createUdpTransport({ host: '127.0.0.1', port: 0 });
-    const catalog = new AppCatalog();
-    catalog.add(pub);
-    const pool = new WorkerPool({ entry: ENTRY, spare: 1, max: 4 });
-    await pool.warm();
-    const policy = id === 'n1' ? recording : new Balancer({ random: new SeededRandom(SEED + ids.indexOf(id)).uniform() });
-    const node = new HeadendNode({ id, udp, registry, catalog, pool, trusted, policy, capacity: CAPACITY, intervalMs: 200, replicas: { scale: false } });
-    await node.start();
-    nodes.push(node);
-    closers.push(() => node.close(), () => pool.close(), () => udp.close());
-  }
-  for (const n of nodes) await n.refreshPeers();
-  const boxT = await createUdpTransport({ host: '127.0.0.1', port: 0 });
-  const box = new Channel({ self: { vaddr: 'weft://box/bench/inbox', udp: boxT.address.udp as { host: string; port: number } }, write: (e: Envelope) => boxT.send(e), timeoutMs: 60_000 });
-  boxT.onEnvelope((e) => box.receive(e));
-  const n1 = nodes[0] as HeadendNode;
+  const dir = await mkdtemp(join(tmpdir(), 'weft-balance-'));
+  const { apps, keys } = await writeApp(dir);
+  const masterKey = randomBytes(24).toString('base64url');
+  const passwords = Object.fromEntries(IDS.map((id) => [id, randomBytes(12).toString('base64url')]));
+  const broker = await startAedesBroker({ credentials: derivedCredentials(masterKey, IDS.map((id) => ({ id, password: passwords[id] as string }))), port: 0, log: () => {} });
+  const env = { ...process.env, WEFT_CLUSTER_KEY: randomBytes(24).toString('base64url'), WEFT_BENCH_MASTER_KEY: masterKey };
+  const procs: NodeProcess[] = [];
   try {
-    // Wait (on reports, not a time) until n1 sees all three nodes.
-    while (n1.statistics.clusterView().nodes.length < ids.length) await new Promise((r) => setTimeout(r, 50));
-    for (let i = 0; i < sessions; i++) {
-      checkOpenReply(await box.request({ vaddr: SESSIONS_VADDR, udp: n1.udpAddress }, { app: 'place', version: '1.0.0', boxId: `b${i}`, report: report(`b${i}`) }, { op: SessionOps.open }));
+    for (const [i, id] of IDS.entries()) {
+      const args = ['--node', id, '--broker', broker.url, '--password', passwords[id] as string, '--registry', `sqlite:${join(dir, 'registry.db')}`, '--apps', apps, '--keys', keys, '--interval', String(INTERVAL_MS), '--seed', String(SEED + i), '--record', join(dir, `${id}.jsonl`), '--expect', String(IDS.length)];
+      const p = new NodeProcess(spawn(process.execPath, ['--import', 'tsx', NODE, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env }));
+      procs.push(p);
+      await p.when('ready');
     }
-    const hosted = Object.fromEntries(nodes.map((n) => [n.id, n.sessions.count]));
-    return { ...compare(recording.log, hosted, ids), hosted };
+    // Every node must see every other before the first open (each says so; no timed wait).
+    await Promise.all(procs.map((p) => p.when('cluster')));
+    const replies = await openAll(broker.url, masterKey, sessions);
+    await Promise.all(procs.map((p) => p.stop()));
+    const hosted: Record<string, number> = {};
+    for (const [i, id] of IDS.entries()) hosted[id] = Number((await (procs[i] as NodeProcess).when('hosted')).sessions);
+    const replied: Record<string, number> = Object.fromEntries(IDS.map((id) => [id, replies.filter((n) => n === id).length]));
+    const log = await readLog(join(dir, 'n1.jsonl'));
+    let elsewhere = 0;
+    for (const id of IDS.slice(1)) elsewhere += (await readLog(join(dir, `${id}.jsonl`))).length;
+    return { ...compareLive(log, hosted, SEED), hosted, replied, decisions: log.length, elsewhere };
   } finally {
-    await boxT.close();
-    for (const c of closers) await c();
-    await registry.close();
+    for (const p of procs) await p.stop();
+    await broker.close();
+    await rm(dir, { recursive: true, force: true });
   }
-}
-
-function compare(log: readonly Decision[], hosted: Record<string, number>, ids: string[]): Omit<PlacementFigures, 'hosted'> {
-  const counts = Object.values(hosted);
-  const liveSpread = Math.max(...counts) / Math.max(1, Math.min(...counts));
-  // (1) the recorded pairs through the simulator's policy object, seeded alike.
-  const sim = new Balancer({ random: new SeededRandom(SEED).uniform() });
-  let differ = 0;
-  for (const d of log) {
-    const r = sim.place(d.view, d.req);
-    if ((r.ok ? r.value.node : undefined) !== d.node) differ++;
-  }
-  // (2) the trace through the simulator's bookkeeping: a report round wherever the view changed.
-  const trace: TraceEvent[] = [];
-  let lastAt = '';
-  log.forEach((d, i) => {
-    const at = d.view.nodes.map((n) => n.at).join(',');
-    if (at !== lastAt) trace.push({ kind: 'report', at: d.view.now });
-    lastAt = at;
-    trace.push({ kind: 'open', session: `s${i}`, app: d.req.app, cost: d.req.cost ?? 1 });
-  });
-  const replay = replayTrace(ids.map((node) => ({ node, capacity: CAPACITY })), trace, new Balancer({ random: new SeededRandom(SEED).uniform() }));
-  let worst = 0;
-  for (const id of ids) worst = Math.max(worst, Math.abs((hosted[id] ?? 0) - (replay.hosted[id] ?? 0)) / Math.max(1, replay.hosted[id] ?? 0));
-  return { liveSpread, liveVsSimDecisions: log.length === 0 ? 1 : differ / log.length, liveVsSimCounts: worst, sim: { ...replay.hosted } };
 }

@@ -22,14 +22,25 @@ export function dayScenario(dayMs: number): Scenario {
 const DOCS = new URL('../docs/', import.meta.url);
 const seconds = (series: RunResult['series'], f: (p: RunResult['series'][number]) => number) => series.map((p) => [p.t / 1000, f(p)] as const);
 
-export function writePlots(input: { steady: readonly RunResult[]; stale: readonly RunResult[]; day: Scenario; dayWeft: RunResult; quick: boolean }): string[] {
+type Write = (name: string, svg: string) => void;
+type PlotInput = { steady: readonly RunResult[]; stale: readonly RunResult[]; day: Scenario; dayWeft: RunResult; quick: boolean };
+
+export function writePlots(input: PlotInput): string[] {
   const files: string[] = [];
-  const write = (name: string, svg: string) => {
+  const write: Write = (name, svg) => {
     writeFileSync(new URL(name, DOCS), svg);
     files.push(`docs/${name}`);
   };
+  policyPlots(input, write);
+  stalenessPlot(input.quick, write);
+  dayPlots(input, write);
+  threadPlots(write);
+  hotspotPlot(write);
+  return files;
+}
 
-  // 1. Policies at load 0.9: 1 s and 10 s stale reports.
+// 1. Policies at load 0.9: 1 s and 10 s stale reports.
+function policyPlots(input: PlotInput, write: Write): void {
   const names = input.steady.map((r) => r.policy);
   write('elasticity-policies.svg', barChart({
     title: 'Sojourn at load 0.9, reports every 1 s (200-300 ms late)',
@@ -45,13 +56,15 @@ export function writePlots(input: { steady: readonly RunResult[]; stale: readonl
     series: [{ name: 'p99', values: input.stale.map((r) => r.p99Ms) }],
     yMax: Math.max(...input.stale.filter((r) => r.policy !== 'jsq').map((r) => r.p99Ms)) * 2 || (staleWeft?.p99Ms ?? 1) * 3,
   }));
+}
 
-  // 2. p99 against report interval.
-  const intervals = input.quick ? [1000, 10_000] : [250, 1000, 3000, 10_000];
+// 2. p99 against report interval.
+function stalenessPlot(quick: boolean, write: Write): void {
+  const intervals = quick ? [1000, 10_000] : [250, 1000, 3000, 10_000];
   const kinds: PolicyKind[] = ['weft', 'p2c', 'least-connections', 'random', 'jsq'];
   const byKind = new Map<string, [number, number][]>(kinds.map((k) => [k, []]));
   for (const iv of intervals) {
-    const sc = scenario({ load: 0.9, warmupMs: 150_000, durationMs: 150_000 + (input.quick ? 60_000 : 150_000), reports: { intervalMs: iv, delayMs: 200, jitterMs: 100 }, replicas: {} });
+    const sc = scenario({ load: 0.9, warmupMs: 150_000, durationMs: 150_000 + (quick ? 60_000 : 150_000), reports: { intervalMs: iv, delayMs: 200, jitterMs: 100 }, replicas: {} });
     for (const k of kinds) byKind.get(k)?.push([iv / 1000, runPlant(sc, k).p99Ms]);
   }
   write('elasticity-staleness.svg', lineChart({
@@ -61,8 +74,10 @@ export function writePlots(input: { steady: readonly RunResult[]; stale: readonl
     yLog: true,
     series: kinds.map((k) => ({ name: k, points: byKind.get(k) ?? [] })),
   }));
+}
 
-  // 3. A compressed day with a million boxes.
+// 3. A compressed day with a million boxes.
+function dayPlots(input: PlotInput, write: Write): void {
   const dayKinds: PolicyKind[] = ['p2c', 'least-connections', 'random'];
   const dayRuns = [input.dayWeft, ...dayKinds.map((k) => runPlant(input.day, k))];
   const fail = input.day.failure;
@@ -90,8 +105,10 @@ export function writePlots(input: { steady: readonly RunResult[]; stale: readonl
       { name: 'max util', points: seconds(input.dayWeft.series, (p) => p.maxUtil) },
     ],
   }));
+}
 
-  // 4. Thread controllers after a 4x step in critical-section time.
+// 4. Thread controllers after a 4x step in critical-section time.
+function threadPlots(write: Write): void {
   const run = { stepAtMs: 2000, durationMs: 10_000 };
   const fixed = [8, 16, 24, 32, 48].map((n) => simulateThreads(new FixedPool(n), run));
   const best = fixed.reduce((a, b) => (throughputBetween(b, 2000, 10_000) > throughputBetween(a, 2000, 10_000) ? b : a));
@@ -111,8 +128,10 @@ export function writePlots(input: { steady: readonly RunResult[]; stale: readonl
     markers: [{ x: 2, label: 'critical section 4x slower' }],
     series: ctl.map((r) => ({ name: r.controller, points: r.bins.map((b) => [b.t / 1000, b.workers] as const) })),
   }));
+}
 
-  // 5. A hot spot: a 16-worker server runs 2x slower for two minutes; replicas on and off.
+// 5. A hot spot: a 16-worker server runs 2x slower for two minutes; replicas on and off.
+function hotspotPlot(write: Write): void {
   const hot = (replicas: boolean) =>
     runPlant(scenario({ load: 0.8, warmupMs: 180_000, durationMs: 420_000, slowdown: { atMs: 240_000, durationMs: 120_000, server: 1, factor: 2 }, replicas: replicas ? {} : null }), 'weft');
   const on = hot(true);
@@ -128,5 +147,4 @@ export function writePlots(input: { steady: readonly RunResult[]; stale: readonl
       { name: 'replicas off', points: seconds(off.series.filter((p) => p.t > 150_000), (p) => p.p99Ms) },
     ],
   }));
-  return files;
 }

@@ -319,17 +319,25 @@ export class SessionManager {
     const b = checkStartBody(env.body);
     // A draining node takes no new portion; the placing node runs it itself (#startSomewhere).
     if (this.#host.drainer?.active === true && b.from === undefined) throw new RemoteError(Codes.DRAINING, `node ${this.#host.id} is draining`);
+    const undo = b.box === undefined ? () => {} : this.#hosting(b.session, b.app, b.box);
     const r = await this.#host.startPortion(b.app, b.session, b.modules, b.states, b.from);
+    if (!r.ok) undo();
     // [c31] already running (a retry, or another node won the claim): say where, start nothing.
     if (!r.ok && r.error instanceof PortionOwned) return { iid: r.error.iid, node: r.error.node };
     if (!r.ok) throw new RemoteError(Codes.UNAVAILABLE, r.error.message);
-    if (b.box !== undefined) this.#record(b.session, b.app, b.box);
     return { iid: r.value, node: this.#host.id };
   }
 
   // The session's portion runs here: it counts in this node's load and its box is known here.
   #record(session: string, app: string, box: string): void {
     if (session !== '*') this.#live.set(session, { app, box });
+  }
+
+  // [D16] Counted from when this node takes the start (a balancer trusts reports measured after its decision).
+  #hosting(session: string, app: string, box: string): () => void {
+    if (this.#live.has(session)) return () => {};
+    this.#record(session, app, box);
+    return () => void this.#live.delete(session);
   }
 
   /** A box's periodic resource report [c5]: counted; placement uses the report session.open carries. */
@@ -398,13 +406,14 @@ export class SessionManager {
     }
     // [issue 17] a draining node never runs new work itself: DRAINING, and the box opens again.
     if (draining) throw new RemoteError(Codes.DRAINING, `node ${h.id} is draining and no other node took ${app}`);
+    const undo = this.#hosting(session, app, box);
     const r = await h.startPortion(app, session, modules, states, dead);
+    if (!r.ok) undo();
     if (!r.ok && r.error instanceof PortionOwned) return r.error.node;
     if (!r.ok) {
       const version = h.catalog.get(app)?.manifest.version ?? '?';
       throw this.refusals.refuse(app, version, r.error.message) ?? new RemoteError(Codes.UNAVAILABLE, `could not start ${app} for ${session}: ${r.error.message}`);
     }
-    this.#record(session, app, box);
     return h.id;
   }
 }

@@ -39,6 +39,8 @@ export interface ChannelOptions {
   traceparent?: () => string | undefined;
 }
 
+/** A deadline timer this late (ms) fired after a stall of our own loop, not on time. */
+const LATE_MS = 5;
 const OPTION_KEYS = ['self', 'write', 'clock', 'timeoutMs', 'onRequest', 'onMessage', 'onError', 'maxPending', 'firstId', 'traceparent'];
 
 export interface SendOptions {
@@ -170,11 +172,18 @@ export class Channel {
       if (tp !== undefined) env.ext = { tp };
     }
     return new Promise<unknown>((resolve, reject) => {
-      const timer = this.#clock.setTimeout(() => {
-        if (this.#waiting.delete(env.id)) {
-          reject(new TimeoutError(`${kind} ${env.op ?? ''} got no answer within ${timeoutMs} ms`.replace('  ', ' '), timeoutMs));
-        }
-      }, timeoutMs);
+      const expire = (late: boolean) => (): void => {
+        const w = this.#waiting.get(env.id);
+        if (w === undefined) return;
+        // [13.4] Fired late: our loop stalled, and timers run before input, so the reply may sit
+        // unread, or come as soon as a peer stalled with us runs. Wait once more, as long as the
+        // stall (at most the timeout again), then decide (slow is not dead).
+        const lateMs = this.#clock.now() - (env.deadline as number);
+        if (!late && lateMs > LATE_MS) return void (w.timer = this.#clock.setTimeout(expire(true), Math.min(lateMs, timeoutMs)));
+        this.#waiting.delete(env.id);
+        reject(new TimeoutError(`${kind} ${env.op ?? ''} got no answer within ${timeoutMs} ms`.replace('  ', ' '), timeoutMs));
+      };
+      const timer = this.#clock.setTimeout(expire(false), timeoutMs);
       this.#waiting.set(env.id, { resolve, reject, timer });
       this.#stats.sent++;
       let written: Promise<void> | void;

@@ -112,6 +112,20 @@ export function installWeft(ops: HostOps, caps: Capabilities, self: string, free
   ctx.setProp(weft, 'self', selfH);
   selfH.dispose();
 
+  installCapabilities(ops, caps, weft, freeze, put, data);
+  installLog(ops, weft, freeze);
+  ctx.callFunction(freeze, ctx.undefined, weft).unwrap().dispose();
+  // A plain global property: a module that replaces its own `weft` only loses its own API (the
+  // host never reads it back), and defineProp costs as much as the rest of this function.
+  ctx.setProp(ctx.global, 'weft', weft);
+  weft.dispose();
+}
+
+type Put = (obj: QuickJSHandle, name: string, fn: (...args: QuickJSHandle[]) => QuickJSHandle | undefined) => void;
+
+/** The namespaces a module has only when its capabilities say so: storage, device, ui, services. */
+function installCapabilities(ops: HostOps, caps: Capabilities, weft: QuickJSHandle, freeze: QuickJSHandle, put: Put, data: (h: QuickJSHandle | undefined, what: string) => unknown): void {
+  const ctx = ops.ctx;
   if (caps.storage) {
     namespace(ctx, weft, 'storage', freeze, (ns) => {
       put(ns, 'get', (k) => (ops.gate('storage.get'), ops.storageGet(key(ctx, k))));
@@ -142,12 +156,6 @@ export function installWeft(ops: HostOps, caps: Capabilities, self: string, free
       }),
     );
   }
-  installLog(ops, weft, freeze);
-  ctx.callFunction(freeze, ctx.undefined, weft).unwrap().dispose();
-  // A plain global property: a module that replaces its own `weft` only loses its own API (the
-  // host never reads it back), and defineProp costs as much as the rest of this function.
-  ctx.setProp(ctx.global, 'weft', weft);
-  weft.dispose();
 }
 
 /** `weft.log.debug|info|warn|error(...args)`, and `console` as the same frozen object (its `log`

@@ -54,163 +54,203 @@ const EV_CPU_DONE = 2;
 const EV_TICK = 3;
 const EV_READY = 4;
 
+type Resolved = Required<ThreadSimOptions>;
+
 export function simulateThreads(controller: WorkerController, options: ThreadSimOptions = {}): ThreadSimResult {
-  const o = {
+  const o: Resolved = {
     seed: 1, ratePerS: 400, criticalMs: 10, stepX: 4, stepAtMs: 2000, cpuMs: 2, cores: 2, permits: 32, workers: 8,
     spawnMs: 1, threadOverhead: 0.01, tickMs: 50, durationMs: 8000, binMs: 100, ...options,
   };
-  const rng = new SeededRandom(o.seed);
-  const heap = new EventHeap(1024);
-  const start: number[] = [];
-  const cpuLeft: number[] = [];
-  const waitQ: number[] = [];
-  let waitHead = 0;
-  const lockQ: number[] = [];
-  let lockHead = 0;
-  let holders = 0;
-  let workers = o.workers;
-  let target = o.workers;
-  let busy = 0;
-  let now = 0;
+  return new ThreadSim(controller, o).run();
+}
+
+/** One run's state; each event kind is one method. */
+class ThreadSim {
+  readonly #c: WorkerController;
+  readonly #o: Resolved;
+  readonly #rng: SeededRandom;
+  readonly #heap = new EventHeap(1024);
+  readonly #start: number[] = [];
+  readonly #cpuLeft: number[] = [];
+  readonly #waitQ: number[] = [];
+  #waitHead = 0;
+  readonly #lockQ: number[] = [];
+  #lockHead = 0;
+  #holders = 0;
+  #workers: number;
+  #target: number;
+  #busy = 0;
+  #now = 0;
   // Processor sharing: jobs in the CPU phase progress together at `rate` each.
-  const cpuJobs: number[] = [];
-  const cpuEnd: number[] = [];
-  let vt = 0;
-  let vtAt = 0;
-  let cpuVersion = 0;
-  const rate = (): number => Math.min(1, o.cores / Math.max(1, cpuJobs.length)) / (1 + o.threadOverhead * Math.max(0, workers - o.cores));
-  const advanceVt = (): void => {
-    vt += (now - vtAt) * rate();
-    vtAt = now;
-  };
-  const scheduleCpu = (): void => {
-    cpuVersion++;
-    if (cpuJobs.length === 0) return;
-    let m = Infinity;
-    for (const e of cpuEnd) m = Math.min(m, e);
-    heap.push(now + Math.max(0, m - vt) / rate(), EV_CPU_DONE, 0, cpuVersion);
-  };
-
-  const bins: ThreadSimBin[] = [];
-  let binDone = 0;
-  let binWait = 0;
-  let binWaits = 0;
-  let completed = 0;
-  let waitSum = 0;
-  let waits = 0;
-  let maxWorkers = workers;
+  readonly #cpuJobs: number[] = [];
+  readonly #cpuEnd: number[] = [];
+  #vt = 0;
+  #vtAt = 0;
+  #cpuVersion = 0;
+  readonly #bins: ThreadSimBin[] = [];
+  #binDone = 0;
+  #binWait = 0;
+  #binWaits = 0;
+  #completed = 0;
+  #waitSum = 0;
+  #waits = 0;
+  #maxWorkers: number;
   // Every request draws its numbers at arrival, so every controller sees the same trace.
-  const critUnit: number[] = [];
-  const crit = (r: number): number => (critUnit[r] as number) * (now >= o.stepAtMs ? o.criticalMs * o.stepX : o.criticalMs);
-
+  readonly #critUnit: number[] = [];
   // Time with every permit held, for PoolState.lockBusy.
-  let fullMs = 0;
-  let fullSince = -1;
-  let fullAtTick = 0;
-  const fullNow = (): number => fullMs + (fullSince >= 0 ? now - fullSince : 0);
-  const acquire = (r: number): void => {
-    holders++;
-    if (holders >= o.permits && fullSince < 0) fullSince = now;
-    const wait = now - (start[r] as number);
-    controller.observe(now, wait);
-    waitSum += wait;
-    waits++;
-    binWait += wait;
-    binWaits++;
-    heap.push(now + crit(r), EV_LOCK_DONE, r);
-  };
-  const onWorker = (r: number): void => {
-    busy++;
-    if (holders < o.permits && lockHead === lockQ.length) acquire(r);
-    else lockQ.push(r);
-  };
-  const freeWorker = (): void => {
-    busy--;
-    if (workers > target && busy < workers) {
-      workers--;
+  #fullMs = 0;
+  #fullSince = -1;
+  #fullAtTick = 0;
+
+  constructor(controller: WorkerController, o: Resolved) {
+    this.#c = controller;
+    this.#o = o;
+    this.#rng = new SeededRandom(o.seed);
+    this.#workers = o.workers;
+    this.#target = o.workers;
+    this.#maxWorkers = o.workers;
+  }
+
+  run(): ThreadSimResult {
+    const o = this.#o;
+    const heap = this.#heap;
+    heap.push(this.#rng.exp(1000 / o.ratePerS), EV_ARRIVE, 0);
+    heap.push(o.tickMs, EV_TICK, 0);
+    let nextBin = o.binMs;
+    while (heap.pop()) {
+      this.#now = heap.time;
+      while (this.#now >= nextBin) {
+        this.#bins.push({ t: nextBin, throughputPerS: (this.#binDone * 1000) / o.binMs, workers: this.#workers, meanWaitMs: this.#binWaits > 0 ? this.#binWait / this.#binWaits : 0 });
+        this.#binDone = this.#binWait = this.#binWaits = 0;
+        nextBin += o.binMs;
+      }
+      if (this.#now > o.durationMs) break;
+      if (heap.kind === EV_ARRIVE) this.#arrive();
+      else if (heap.kind === EV_LOCK_DONE) this.#lockDone(heap.arg);
+      else if (heap.kind === EV_CPU_DONE) this.#cpuDone(heap.aux);
+      else if (heap.kind === EV_TICK) this.#tick();
+      else if (heap.kind === EV_READY) this.#ready(heap.arg);
+    }
+    return { controller: this.#c.name, bins: this.#bins, completed: this.#completed, maxWorkers: this.#maxWorkers, meanWaitMs: this.#waits > 0 ? this.#waitSum / this.#waits : 0 };
+  }
+
+  #rate(): number {
+    const o = this.#o;
+    return Math.min(1, o.cores / Math.max(1, this.#cpuJobs.length)) / (1 + o.threadOverhead * Math.max(0, this.#workers - o.cores));
+  }
+
+  #advanceVt(): void {
+    this.#vt += (this.#now - this.#vtAt) * this.#rate();
+    this.#vtAt = this.#now;
+  }
+
+  #scheduleCpu(): void {
+    this.#cpuVersion++;
+    if (this.#cpuJobs.length === 0) return;
+    let m = Infinity;
+    for (const e of this.#cpuEnd) m = Math.min(m, e);
+    this.#heap.push(this.#now + Math.max(0, m - this.#vt) / this.#rate(), EV_CPU_DONE, 0, this.#cpuVersion);
+  }
+
+  #crit(r: number): number {
+    const o = this.#o;
+    return (this.#critUnit[r] as number) * (this.#now >= o.stepAtMs ? o.criticalMs * o.stepX : o.criticalMs);
+  }
+
+  #fullNow(): number {
+    return this.#fullMs + (this.#fullSince >= 0 ? this.#now - this.#fullSince : 0);
+  }
+
+  #acquire(r: number): void {
+    this.#holders++;
+    if (this.#holders >= this.#o.permits && this.#fullSince < 0) this.#fullSince = this.#now;
+    const wait = this.#now - (this.#start[r] as number);
+    this.#c.observe(this.#now, wait);
+    this.#waitSum += wait;
+    this.#waits++;
+    this.#binWait += wait;
+    this.#binWaits++;
+    this.#heap.push(this.#now + this.#crit(r), EV_LOCK_DONE, r);
+  }
+
+  #onWorker(r: number): void {
+    this.#busy++;
+    if (this.#holders < this.#o.permits && this.#lockHead === this.#lockQ.length) this.#acquire(r);
+    else this.#lockQ.push(r);
+  }
+
+  #freeWorker(): void {
+    this.#busy--;
+    if (this.#workers > this.#target && this.#busy < this.#workers) {
+      this.#workers--;
       return;
     }
-    if (waitHead < waitQ.length) onWorker(waitQ[waitHead++] as number);
-  };
-
-  heap.push(rng.exp(1000 / o.ratePerS), EV_ARRIVE, 0);
-  heap.push(o.tickMs, EV_TICK, 0);
-  let nextBin = o.binMs;
-  while (heap.pop()) {
-    now = heap.time;
-    while (now >= nextBin) {
-      bins.push({ t: nextBin, throughputPerS: (binDone * 1000) / o.binMs, workers, meanWaitMs: binWaits > 0 ? binWait / binWaits : 0 });
-      binDone = binWait = binWaits = 0;
-      nextBin += o.binMs;
-    }
-    if (now > o.durationMs) break;
-    switch (heap.kind) {
-      case EV_ARRIVE: {
-        const r = start.length;
-        start.push(now);
-        cpuLeft.push(rng.exp(o.cpuMs));
-        critUnit.push(rng.exp(1));
-        heap.push(now + rng.exp(1000 / o.ratePerS), EV_ARRIVE, 0);
-        if (busy < workers) onWorker(r);
-        else waitQ.push(r);
-        break;
-      }
-      case EV_LOCK_DONE: {
-        const r = heap.arg;
-        holders--;
-        while (holders < o.permits && lockHead < lockQ.length) acquire(lockQ[lockHead++] as number);
-        if (holders < o.permits && fullSince >= 0) {
-          fullMs += now - fullSince;
-          fullSince = -1;
-        }
-        advanceVt();
-        cpuJobs.push(r);
-        cpuEnd.push(vt + (cpuLeft[r] as number));
-        scheduleCpu();
-        break;
-      }
-      case EV_CPU_DONE: {
-        if (heap.aux !== cpuVersion) break;
-        advanceVt();
-        let k = 0;
-        for (let j = 1; j < cpuEnd.length; j++) if ((cpuEnd[j] as number) < (cpuEnd[k] as number)) k = j;
-        cpuJobs.splice(k, 1);
-        cpuEnd.splice(k, 1);
-        completed++;
-        binDone++;
-        controller.completed(now, 1);
-        freeWorker();
-        scheduleCpu();
-        break;
-      }
-      case EV_TICK: {
-        const oldest = waitHead < waitQ.length ? now - (start[waitQ[waitHead] as number] as number) : 0;
-        const full = fullNow();
-        const d = controller.decide(now, { workers: target, oldestWaitMs: oldest, lockBusy: (full - fullAtTick) / o.tickMs });
-        fullAtTick = full;
-        if (d.workers > target) heap.push(now + o.spawnMs, EV_READY, d.workers - target);
-        else if (d.workers < target) {
-          // Idle workers leave now; busy ones when they finish.
-          advanceVt();
-          const idle = Math.max(0, workers - busy);
-          workers -= Math.min(idle, target - d.workers);
-          scheduleCpu();
-        }
-        target = d.workers;
-        heap.push(now + o.tickMs, EV_TICK, 0);
-        break;
-      }
-      case EV_READY: {
-        advanceVt();
-        workers += heap.arg;
-        maxWorkers = Math.max(maxWorkers, workers);
-        while (busy < workers && waitHead < waitQ.length) onWorker(waitQ[waitHead++] as number);
-        scheduleCpu();
-        break;
-      }
-    }
+    if (this.#waitHead < this.#waitQ.length) this.#onWorker(this.#waitQ[this.#waitHead++] as number);
   }
-  return { controller: controller.name, bins, completed, maxWorkers, meanWaitMs: waits > 0 ? waitSum / waits : 0 };
+
+  #arrive(): void {
+    const r = this.#start.length;
+    this.#start.push(this.#now);
+    this.#cpuLeft.push(this.#rng.exp(this.#o.cpuMs));
+    this.#critUnit.push(this.#rng.exp(1));
+    this.#heap.push(this.#now + this.#rng.exp(1000 / this.#o.ratePerS), EV_ARRIVE, 0);
+    if (this.#busy < this.#workers) this.#onWorker(r);
+    else this.#waitQ.push(r);
+  }
+
+  #lockDone(r: number): void {
+    this.#holders--;
+    while (this.#holders < this.#o.permits && this.#lockHead < this.#lockQ.length) this.#acquire(this.#lockQ[this.#lockHead++] as number);
+    if (this.#holders < this.#o.permits && this.#fullSince >= 0) {
+      this.#fullMs += this.#now - this.#fullSince;
+      this.#fullSince = -1;
+    }
+    this.#advanceVt();
+    this.#cpuJobs.push(r);
+    this.#cpuEnd.push(this.#vt + (this.#cpuLeft[r] as number));
+    this.#scheduleCpu();
+  }
+
+  #cpuDone(version: number): void {
+    if (version !== this.#cpuVersion) return;
+    this.#advanceVt();
+    const ends = this.#cpuEnd;
+    let k = 0;
+    for (let j = 1; j < ends.length; j++) if ((ends[j] as number) < (ends[k] as number)) k = j;
+    this.#cpuJobs.splice(k, 1);
+    ends.splice(k, 1);
+    this.#completed++;
+    this.#binDone++;
+    this.#c.completed(this.#now, 1);
+    this.#freeWorker();
+    this.#scheduleCpu();
+  }
+
+  #tick(): void {
+    const o = this.#o;
+    const oldest = this.#waitHead < this.#waitQ.length ? this.#now - (this.#start[this.#waitQ[this.#waitHead] as number] as number) : 0;
+    const full = this.#fullNow();
+    const d = this.#c.decide(this.#now, { workers: this.#target, oldestWaitMs: oldest, lockBusy: (full - this.#fullAtTick) / o.tickMs });
+    this.#fullAtTick = full;
+    if (d.workers > this.#target) this.#heap.push(this.#now + o.spawnMs, EV_READY, d.workers - this.#target);
+    else if (d.workers < this.#target) {
+      // Idle workers leave now; busy ones when they finish.
+      this.#advanceVt();
+      const idle = Math.max(0, this.#workers - this.#busy);
+      this.#workers -= Math.min(idle, this.#target - d.workers);
+      this.#scheduleCpu();
+    }
+    this.#target = d.workers;
+    this.#heap.push(this.#now + o.tickMs, EV_TICK, 0);
+  }
+
+  #ready(added: number): void {
+    this.#advanceVt();
+    this.#workers += added;
+    this.#maxWorkers = Math.max(this.#maxWorkers, this.#workers);
+    while (this.#busy < this.#workers && this.#waitHead < this.#waitQ.length) this.#onWorker(this.#waitQ[this.#waitHead++] as number);
+    this.#scheduleCpu();
+  }
 }
 
 /**

@@ -4,6 +4,9 @@
 import { bitmapBytes, hasBit } from './udp-framing.ts';
 import type { Peer } from './udp-peers.ts';
 
+/** A retransmission timer this late (ms) fired after a stall of our own loop (lag.ts's tolerance). */
+const LATE_VERDICT_MS = 5;
+
 export class Outgoing {
   readonly transfer: number;
   readonly peer: Peer;
@@ -20,8 +23,22 @@ export class Outgoing {
   rto = 0;
   /** When the next retransmission round is due (clock ms); a queue entry with another due is stale. */
   due = 0;
+  #putOff = false;
   #held: Uint8Array | undefined;
   #have = 0;
+
+  /**
+   * The give-up verdict's timer fired more than LATE_VERDICT_MS after `due`: this process's loop was
+   * stalled, and timers run before input in a loop turn. Put the verdict off one timeout (`rto`,
+   * at least a turn), once, so an acknowledgement already received, or one a peer stalled with us
+   * sends as soon as it runs, is read first (slow is not dead).
+   */
+  putOffLate(now: number): boolean {
+    if (this.#putOff || now - this.due <= LATE_VERDICT_MS) return false;
+    this.#putOff = true;
+    this.due = now + Math.max(1, this.rto);
+    return true;
+  }
 
   constructor(
     transfer: number,

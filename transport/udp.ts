@@ -216,6 +216,8 @@ export class UdpTransport implements Transport {
 
   #onRto(out: Outgoing): void {
     if (out.tries >= this.#o.maxRetries || this.#o.clock.now() >= out.deadline) {
+      // [13.4] Fired late (our loop stalled; timers run before input): the ack may sit unread.
+      if (out.putOffLate(this.#o.clock.now())) return this.#rtq.schedule(out, out.due);
       this.#out.delete(out.transfer);
       this.#stats.timeouts++;
       const ms = this.#o.clock.now() - out.sentAt;

@@ -23,6 +23,9 @@ export interface Heartbeat {
 }
 
 /** `missed-beats`: silent too long. `restarted`: a new incarnation, so what ran there is gone. */
+/** A check timer this late (ms) fired after a stall of our own loop, not on time. */
+const LATE_CHECK_MS = 5;
+
 export type DeathReason = 'missed-beats' | 'restarted';
 
 export interface PeerState {
@@ -100,11 +103,16 @@ export class TimingProcess {
   /** Beat now and every interval; check peers every quarter interval. Idempotent. */
   start(): void {
     if (this.running) return;
-    const check = (): void => {
+    const every = this.intervalMs / 4;
+    const check = (due: number, putOff: boolean) => (): void => {
+      const now = this.#clock.now();
+      // [13.4] Fired late: our own loop stalled, and timers run before input, so the peers' beats
+      // may sit unread. Judge one turn later, once (a busy node is not a dead peer).
+      if (!putOff && now - due > LATE_CHECK_MS) return void (this.#checkTimer = this.#clock.setTimeout(check(now + 1, true), 1));
       this.check();
-      this.#checkTimer = this.#clock.setTimeout(check, this.intervalMs / 4);
+      this.#checkTimer = this.#clock.setTimeout(check(this.#clock.now() + every, false), every);
     };
-    this.#checkTimer = this.#clock.setTimeout(check, this.intervalMs / 4);
+    this.#checkTimer = this.#clock.setTimeout(check(this.#clock.now() + every, false), every);
     if (this.#send !== undefined) {
       const beat = (): void => {
         this.beat();

@@ -58,13 +58,15 @@ test('two-way never up: the dead path is found in 3 RTT + 50 ms, the box ends on
   );
   const first = dials(events)[0];
   t.true(first?.deadPath, 'no CONNACK: a dead path, not a refusal');
-  // 3 x 40 + 50 = 170 ms decides it on an idle CPU (mqtt.js alone would wait 30 s). On a busy
-  // one the deadline confirms over the loop's lag first (slow is not dead), so only the order of
-  // magnitude is checked here; test/transport/dead-path.test.ts pins the bound on a fake clock.
-  t.true((first?.ms ?? 0) >= 160 && (first?.ms ?? 0) < 3000, `decided in ${first?.ms} ms`);
-  const fallbackAt = box.history.find((h) => h.state === 'acquiring-fallback-1')?.at ?? 0;
-  const connectingAt = box.history.find((h) => h.state === 'connecting')?.at ?? 0;
-  t.true(fallbackAt - connectingAt < 3000, 'fallback-1 is acquired right after the first dead-path verdict');
+  // The deadline is 3 x 40 + 45 = 165 ms, the verdict landing within 3 RTT + 50 ms (mqtt.js alone
+  // would wait 30 s). When it lands depends on the CPU: a busy one first confirms the deadline over
+  // the loop's lag (slow is not dead), so the wall time is only bounded below here, and
+  // test/transport/dead-path.test.ts pins the verdict's time on a fake clock.
+  t.regex(first?.error ?? '', /within 165 ms: dead path/);
+  t.true((first?.ms ?? 0) >= 160, `decided in ${first?.ms} ms`);
+  const fallback = box.history.findIndex((h) => h.state === 'acquiring-fallback-1');
+  t.is(box.history[fallback - 1]?.state, 'connecting', 'fallback-1 is acquired right after the first dead-path verdict');
+  t.is(box.history[fallback]?.event, 'dial-failed');
 
   // Degraded, not dead: the client UI, the local search and the listings all work [c2].
   t.deepEqual(box.running().sort(), ['listings', 'search', 'ui']);
