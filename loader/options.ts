@@ -49,6 +49,8 @@ export interface BoxOptions {
   sessionGraceMs?: number;
   /** Overrides of the sandbox limits derived from the profile. */
   limits?: Partial<SandboxLimits>;
+  /** Resource reports this often, ms, instead of the interval the head-end's session reply names (emulated fleets at scale). */
+  reportEveryMs?: number;
   onEvent?: (e: import('./box-events.ts').BoxEvent) => void;
 }
 
@@ -68,6 +70,7 @@ export interface ResolvedBoxOptions {
   requestTimeoutMs: number;
   sessionGraceMs: number;
   limits: Partial<SandboxLimits>;
+  reportEveryMs: number | undefined;
   onEvent: (e: import('./box-events.ts').BoxEvent) => void;
 }
 
@@ -84,7 +87,7 @@ export function engineMemoryFor(profile: DeviceProfile): number {
 
 const KEYS = [
   'boxId', 'profile', 'engine', 'tuner', 'trusted', 'dialer', 'storage', 'cpu', 'app', 'clock', 'random', 'channel',
-  'requestTimeoutMs', 'sessionGraceMs', 'limits', 'onEvent',
+  'requestTimeoutMs', 'sessionGraceMs', 'limits', 'reportEveryMs', 'onEvent',
 ];
 const ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const W = 'Box';
@@ -129,6 +132,7 @@ export function resolveBoxOptions(o: BoxOptions): ResolvedBoxOptions {
       storageQuota: storage.capacity > 0 ? Math.max(16 * KB, Math.min(1024 * KB, Math.floor(storage.capacity / 16))) : 16 * KB,
       ...o.limits,
     },
+    reportEveryMs: o.reportEveryMs === undefined ? undefined : positiveInt(W, 'reportEveryMs', o.reportEveryMs),
     onEvent: o.onEvent ?? (() => {}),
   };
 }
