@@ -92,18 +92,17 @@ async function runHere(f: FleetFlags, mix: Record<string, number>): Promise<void
   const startAt = at === undefined ? undefined : (i: number): number => at[i] ?? 0;
   const reportEveryMs = f.reportInterval === undefined ? undefined : Math.round(f.reportInterval * 1000);
   const headend = f.headend === undefined ? undefined : { url: f.headend, password: passwordOf(f) };
-  const tuner = udpTuner(f.carousel);
-  const trusted = await loadTrusted(f.trust, process.cwd());
+  const trusted = (): ReturnType<typeof loadTrusted> => loadTrusted(f.trust, process.cwd());
   let fleet: { watch: FleetWatch; states(): Partial<Record<string, number>>; stop(): Promise<void>; boxes: readonly unknown[] };
   if (f.light === true && headend !== undefined) {
-    const app = f.app === undefined ? await appOnAir(tuner, trusted, 120_000) : parseApp(f.app);
+    const app = f.app === undefined ? await appOnAir(udpTuner(f.carousel), await trusted(), 120_000) : parseApp(f.app); // no carousel, no keys with --app
     fleet = startLightFleet({ count: f.count, mix, headend, app, prefix: f.prefix, first: f.first, ...(startAt === undefined ? {} : { startAt }), ...(reportEveryMs === undefined ? {} : { reportEveryMs }), random, onEvent }, (boxId, password) => mqttDialer({ url: headend.url, boxId, password }));
   } else {
     const full = await startFleet({
       count: f.count,
       mix,
-      tuner,
-      trusted,
+      tuner: udpTuner(f.carousel),
+      trusted: await trusted(),
       ...(headend === undefined ? {} : { headend }),
       prefix: f.prefix,
       first: f.first,
