@@ -4,7 +4,7 @@
 //     to its server portion (the guide's epg module, `channels`): p50/p99 ms.
 //   --mode capacity: --clients boxes open --n sessions in a closed loop, then close them all:
 //     the head-end's setup capacity per second (what the fleet's arrival rate is set from).
-import { Channel, SESSIONS_VADDR, SessionOps, checkOpenReply, type Envelope, type OpenReply, type ResourceReport } from '../runtime/index.ts';
+import { Channel, SESSIONS_VADDR, SessionOps, checkOpenReply, modulesVaddr, type Envelope, type OpenReply, type ResourceReport } from '../runtime/index.ts';
 import { connectMqttTransport, type MqttTransport } from '../transport/mqtt.ts';
 import { derivedBoxSecret } from '../headend/broker/broker-auth.ts';
 import { percentile } from './_report.ts';
@@ -38,6 +38,8 @@ async function box(id: string): Promise<Box> {
 
 async function open(b: Box): Promise<OpenReply> {
   const r = checkOpenReply(await b.ch.request({ vaddr: SESSIONS_VADDR }, { app: 'guide', version: '1.0.0', boxId: b.id, report: report(b.id) }, { op: SessionOps.open }));
+  // What a full box does next: download the modules placed on it that the carousel's boot tier lacks.
+  for (const module of r.download) await b.ch.request({ vaddr: modulesVaddr(r.node) }, { session: r.session, module }, { op: SessionOps.moduleGet });
   await b.ch.control({ vaddr: r.dasp }, SessionOps.clientStarted, { session: r.session, modules: [] });
   return r;
 }
@@ -67,30 +69,35 @@ async function requests(): Promise<Record<string, number>> {
   return { n: N, p50: percentile(lat, 50), p99: percentile(lat, 99) };
 }
 
+// Each setup is a box arriving: a new connection (TCP, CONNECT, authentication, SUBSCRIBE),
+// session.open, its downloads and client-started; --clients of them at a time. Sessions and
+// connections are closed after the measurement.
 async function capacity(): Promise<Record<string, number>> {
-  const boxes = await Promise.all(Array.from({ length: Number(arg('clients', '20')) }, (_, i) => box(`${PREFIX}-${i + 1}`)));
+  const clients = Number(arg('clients', '20'));
   const opened: { b: Box; session: string }[] = [];
   const lat: number[] = [];
   let next = 0;
-  const loop = async (warm: number): Promise<number> => {
-    const total = warm > 0 ? warm : N;
-    next = 0;
+  const loop = async (total: number, measure: boolean): Promise<number> => {
     const t0 = performance.now();
     await Promise.all(
-      boxes.map(async (b) => {
-        while (next++ < total) {
+      Array.from({ length: clients }, async () => {
+        while (next < total) {
+          const n = ++next;
           const s = performance.now();
+          const b = await box(`${PREFIX}-${n}`);
           opened.push({ b, session: (await open(b)).session });
-          if (warm === 0) lat.push(performance.now() - s);
+          if (measure) lat.push(performance.now() - s);
         }
       }),
     );
-    return total / ((performance.now() - t0) / 1000);
+    return (measure ? total - clients * 2 : total) / ((performance.now() - t0) / 1000);
   };
-  await loop(boxes.length * 2); // warm: threads started, code compiled
-  const perS = await loop(0);
-  for (const o of opened) await o.b.ch.request({ vaddr: SESSIONS_VADDR }, { session: o.session }, { op: SessionOps.close }).catch(() => undefined);
-  for (const b of boxes) await b.t.close();
+  await loop(clients * 2, false); // warm: threads started, code compiled
+  const perS = await loop(clients * 2 + N, true);
+  for (const o of opened) {
+    await o.b.ch.request({ vaddr: SESSIONS_VADDR }, { session: o.session }, { op: SessionOps.close }).catch(() => undefined);
+    await o.b.t.close();
+  }
   return { perS, p50: percentile(lat, 50), p99: percentile(lat, 99) };
 }
 

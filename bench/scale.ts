@@ -36,8 +36,14 @@ const REPORT_S = Number(flag('report-interval', '60'));
 const PROCS = flag('procs', 'auto');
 const BROKERS = flag('brokers', 'aedes,mosquitto').split(',');
 const PHASES = new Set(flag('phases', 'full,light,storm').split(','));
+/** Full boxes booting per second the fleet itself can afford: a full box's boot costs the fleet
+ *  ~40 ms of CPU (QuickJS start, verification, the first checkpoint), so 20/s is 0.8 of a core of
+ *  this 2-core machine: the fleet, not the head-end, limits the rate here. `--full-rate` to change. */
+const FLEET_BOOTS_PER_S = Number(flag('full-rate', '20'));
 const STORM_WINDOW_S = 10; // transport/reconnect.ts DEFAULT_BACKOFF.windowMs: the first reconnect is spread over it
 const NODE = 'node-1';
+/** The setup capacity probe: 20 boxes arriving at a time, 300 measured (bench/_scale-probe.ts). */
+const CAPACITY = ['--clients', '20', '--n', '300', '--prefix', 'cap'];
 
 const dir = await mkdtemp(join(tmpdir(), 'weft-bench-scale-'));
 await build({ out: join(dir, 'dist'), keys: join(dir, 'keys'), quiet: true, firmware: false });
@@ -101,15 +107,20 @@ const common = (url: string, carousel: number): string[] => ['--headend', url, '
 const probeArgs = (url: string, mode: string, extra: string[] = []): string[] => ['--url', url, '--master', MASTER, '--mode', mode, ...extra];
 const out: Record<string, number | null> = {};
 const rows: { case: string; [k: string]: string | number }[] = [];
+/** Each case as it is measured, so a run cut short still shows what it measured. */
+const row = (r: { case: string; [k: string]: string | number }): void => {
+  rows.push(r);
+  console.log(`measured: ${JSON.stringify(r)}`);
+};
 
 async function fullPhase(): Promise<void> {
   const broker = await aedes();
   const { h, carousel } = await headend(broker);
   try {
-    const cap = await probe(probeArgs(broker.url, 'capacity', ['--clients', '50', '--n', '400', '--prefix', 'cap']));
-    const rate = SHARE * (cap.perS ?? 0);
+    const cap = await probe(probeArgs(broker.url, 'capacity', CAPACITY));
+    const rate = Math.min(SHARE * (cap.perS ?? 0), FLEET_BOOTS_PER_S);
     console.log(`head-end setup capacity ${cap.perS?.toFixed(0)}/s (p99 ${cap.p99?.toFixed(1)} ms): ${FULL} full boxes arrive at ${rate.toFixed(0)}/s`);
-    const fleet = startFleetCli(['--count', String(FULL), '--mix', 'legacy-sd:1,hd-dvr:1,modern-4k:1', '--engine', 'shared', '--rate', String(rate), ...common(broker.url, carousel)]);
+    const fleet = startFleetCli(['--count', String(FULL), '--mix', 'legacy-sd:1,hd-dvr:1,modern-4k:1', '--engine', 'shared', '--rate', String(rate), '--report-interval', String(REPORT_S), ...common(broker.url, carousel)]);
     try {
       const arrivalS = FULL / rate;
       const up = await fleet.until((l) => (l.states.up ?? 0) === FULL, (arrivalS + 120) * 1000, `${FULL} boxes up`);
@@ -123,7 +134,7 @@ async function fullPhase(): Promise<void> {
       out.idle_cpu_ms_per_box_s = idleMs;
       out.setup_capacity_per_s = cap.perS ?? null;
       out.full_procs = idle.procs;
-      rows.push({ case: `${FULL} full boxes, ${idle.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: idle.states.up ?? 0, 'boot p50 s': (idle.boot.p50 ?? NaN) / 1000, 'boot p95 s': (idle.boot.p95 ?? NaN) / 1000, 'dial dead paths': idle.channel.deadPaths, 'link dead paths': idle.channel.deadLinks, 'idle ms/box/s': idleMs, 'fleet rss MB': idle.rssMb });
+      row({ case: `${FULL} full boxes, ${idle.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: idle.states.up ?? 0, 'boot p50 s': (idle.boot.p50 ?? NaN) / 1000, 'boot p95 s': (idle.boot.p95 ?? NaN) / 1000, 'dial dead paths': idle.channel.deadPaths, 'link dead paths': idle.channel.deadLinks, 'idle ms/box/s': idleMs, 'fleet rss MB': idle.rssMb });
     } finally {
       await fleet.stop();
     }
@@ -137,10 +148,10 @@ async function lightPhase(kind: string): Promise<void> {
   const ids = Array.from({ length: LIGHT }, (_, i) => `light-${i + 1}`);
   const program = which('mosquitto');
   if (kind === 'mosquitto' && program === undefined) return void console.log('mosquitto is not installed: light boxes on aedes only');
-  const broker = kind === 'mosquitto' ? await mosquitto(program as string, [...ids, 'probe-1', ...Array.from({ length: 50 }, (_, i) => `cap-${i + 1}`)]) : await aedes();
+  const broker = kind === 'mosquitto' ? await mosquitto(program as string, [...ids, 'probe-1', ...Array.from({ length: 400 }, (_, i) => `cap-${i + 1}`)]) : await aedes();
   const { h, carousel } = await headend(broker);
   try {
-    const cap = await probe(probeArgs(broker.url, 'capacity', ['--clients', '50', '--n', '400', '--prefix', 'cap']));
+    const cap = await probe(probeArgs(broker.url, 'capacity', CAPACITY));
     const unloaded = await probe(probeArgs(broker.url, 'request', ['--n', '500']));
     await settle();
     const rss0 = process.memoryUsage().rss + (broker.pid === undefined ? 0 : rssOf(broker.pid));
@@ -158,7 +169,7 @@ async function lightPhase(kind: string): Promise<void> {
       out[`kb_per_light_box_headend_${kind}`] = kb;
       out[`request_p99_ratio_loaded_${kind}`] = ratio;
       out[`light_boot_p95_s_${kind}`] = (up.boot.p95 ?? NaN) / 1000;
-      rows.push({ case: `${LIGHT} light boxes on ${kind}, ${up.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: up.states.up ?? 0, 'boot p95 s': (up.boot.p95 ?? NaN) / 1000, 'kB/box head-end': kb, 'sessions': h.node.sessions.count, 'p99 unloaded ms': unloaded.p99 ?? NaN, 'p99 loaded ms': loaded.p99 ?? NaN, ratio, 'dial dead paths': up.channel.deadPaths, 'link dead paths': up.channel.deadLinks });
+      row({ case: `${LIGHT} light boxes on ${kind}, ${up.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: up.states.up ?? 0, 'boot p95 s': (up.boot.p95 ?? NaN) / 1000, 'kB/box head-end': kb, 'sessions': h.node.sessions.count, 'p99 unloaded ms': unloaded.p99 ?? NaN, 'p99 loaded ms': loaded.p99 ?? NaN, ratio, 'dial dead paths': up.channel.deadPaths, 'link dead paths': up.channel.deadLinks });
       if (PHASES.has('storm') && broker.restart !== undefined) await storm(kind, broker, fleet);
     } finally {
       await fleet.stop();
@@ -179,7 +190,7 @@ async function storm(kind: string, broker: Broker, fleet: ReturnType<typeof star
   const s = (performance.now() - t0) / 1000;
   out[`storm_settle_s_${kind}`] = s;
   out[`storm_false_dead_paths_${kind}`] = settled.channel.deadPaths + settled.channel.deadLinks - dead0;
-  rows.push({ case: `reconnect storm of ${LIGHT} after an ${kind} restart (window ${STORM_WINDOW_S} s)`, up: settled.states.up ?? 0, 'settle s': s, 'goal s': STORM_WINDOW_S + 5, 'dead paths': out[`storm_false_dead_paths_${kind}`] ?? NaN });
+  row({ case: `reconnect storm of ${LIGHT} after an ${kind} restart (window ${STORM_WINDOW_S} s)`, up: settled.states.up ?? 0, 'settle s': s, 'goal s': STORM_WINDOW_S + 5, 'dead paths': out[`storm_false_dead_paths_${kind}`] ?? NaN });
 }
 
 try {
