@@ -1,7 +1,7 @@
 // `weft fleet run --procs 2` and `--light` as a user types them [issue 19, build 5]: real child
 // processes, a carousel on loopback, a head-end counterpart on an embedded broker that knows each
 // box by the master-key derivation; one summary and one `stopped` line for the whole fleet.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,4 +63,28 @@ test('--light without a head-end is a one-line user error', async (t) => {
   t.is(r.code, 2);
   t.regex(r.err, /--light boxes need a head-end/);
   t.notRegex(r.err, /\n\s+at /, 'no stack');
+});
+
+test('--procs 2: SIGTERM to the fleet ends both children and prints the final states', async (t) => {
+  const { args } = await onAir(t);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'fleet', 'run', '--count', '2', '--procs', '2', '--mix', 'broadcast-only:1', ...args, '--summary-every', '0.5'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let buf = '';
+  const booted = new Promise<void>((resolve) =>
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const parts = buf.split('\n');
+      buf = parts.pop() ?? '';
+      lines.push(...parts);
+      if (parts.some((l) => l.includes('"procs":2') && l.includes('"degraded":2'))) resolve();
+    }),
+  );
+  await booted;
+  const kids = execFileSync('ps', ['--ppid', String(child.pid), '-o', 'pid=']).toString().trim().split(/\s+/).map(Number).filter((n) => n > 0);
+  t.is(kids.length, 2, 'two fleet processes');
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  t.is(await exited, 0);
+  t.true(lines.some((l) => l === '{"event":"stopped","states":{"degraded":2}}') || buf === '{"event":"stopped","states":{"degraded":2}}', lines.slice(-3).join('\n'));
+  for (const pid of kids) t.throws(() => process.kill(pid, 0), undefined, `child ${pid} is gone`);
 });
