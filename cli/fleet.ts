@@ -1,24 +1,31 @@
-// `weft fleet run`: many emulated boxes in one process (devices/fleet.ts), a mix of device
-// profiles sharing one carousel listener and one QuickJS engine, some with the return channel
-// cut. Prints a summary line (boxes per boot state) every two seconds until Ctrl-C.
+// `weft fleet run`: many emulated boxes (devices/fleet.ts), a mix of device profiles sharing one
+// carousel demux per process, some with the return channel cut; `--light` boxes have only the
+// channel, reports and a session (devices/fleet-light.ts). `--procs N|auto` spreads them over
+// child processes (cli/fleet-procs.ts). Prints a summary line every two seconds until Ctrl-C.
+import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { intOption, numberOption, UserError } from './user-error.ts';
 import { envTraceRate, ipOption, rateOption } from './net-options.ts';
-import { parseMix, startFleet } from '../devices/index.ts';
+import { appOnAir, arrivals, parseMix, parseOpenFilesLimit, planProcs, startFleet, startLightFleet, type ChildSummary, type FleetWatch } from '../devices/index.ts';
 import { loadTrusted } from '../loader/main.ts';
-import { udpTuner } from '../loader/index.ts';
+import { mqttDialer, udpTuner } from '../loader/index.ts';
 import { DEFAULT_CAROUSEL_URL } from '../carousel/index.ts';
+import { loadEngine } from '../sandbox/index.ts';
+import { seededRandom } from '../runtime/index.ts';
 import { boxPassword, untilDone, untilStopped } from './box.ts';
 import { parseKeys, parseState, runScript } from './box-script.ts';
 import type { BootState } from '../loader/index.ts';
 import { fleetRequests } from '../loader/request-ledger.ts';
+import { runProcs } from './fleet-procs.ts';
 
-interface Flags {
+export interface FleetFlags {
   count: number;
   mix: string;
   headend?: string;
   carousel: string;
   prefix: string;
+  first: number;
   cut: number;
   masterKey: string;
   trust?: string;
@@ -32,58 +39,122 @@ interface Flags {
   timeout?: number;
   interface?: string;
   traceRate?: number;
+  procs: 'auto' | number;
+  light?: boolean;
+  app?: string;
+  reportInterval?: number;
+  rate?: number;
+  seed: number;
+  engine: 'box' | 'shared';
+  summaryEvery: number;
 }
 
-async function run(f: Flags): Promise<void> {
-  const headend =
-    f.headend === undefined
-      ? undefined
-      : {
-          url: f.headend,
-          password: (id: string): string => {
-            const p = boxPassword(id, undefined, f.masterKey);
-            if (p === undefined) throw new UserError(`no broker secret for box ${id}`, 'give --master-key <file> (npx weft headend up writes .weft/master.key) or WEFT_BOX_PASSWORD');
-            return p;
-          },
-        };
+/** The hard open-files limit of this process (each box holds at least one socket). */
+export function openFilesLimit(): number {
+  try {
+    return parseOpenFilesLimit(readFileSync('/proc/self/limits', 'utf8')) ?? 1024;
+  } catch {
+    return 1024; // not Linux: the common default
+  }
+}
+
+export function procsFor(f: Pick<FleetFlags, 'procs' | 'count' | 'light'>): number {
+  if (f.procs !== 'auto') return Math.min(f.procs, f.count);
+  return planProcs({ boxes: f.count, cores: availableParallelism(), openFiles: openFilesLimit(), light: f.light === true });
+}
+
+async function run(f: FleetFlags): Promise<void> {
+  if (f.light === true && f.headend === undefined) throw new UserError('--light boxes need a head-end', 'give --headend mqtt://host:port');
+  if (f.light === true && (f.keys !== undefined || f.exitOnScene !== undefined)) throw new UserError('--light boxes run no app: --keys and --exit-on-scene do not apply', 'drop them, or run full boxes');
+  const mix = parseMix(f.mix);
+  const procs = procsFor(f);
+  if (procs > 1) return runProcs(f, procs);
+  return runHere(f, mix);
+}
+
+function passwordOf(f: FleetFlags): (id: string) => string {
+  return (id) => {
+    const p = boxPassword(id, undefined, f.masterKey);
+    if (p === undefined) throw new UserError(`no broker secret for box ${id}`, 'give --master-key <file> (npx weft headend up writes .weft/master.key) or WEFT_BOX_PASSWORD');
+    return p;
+  };
+}
+
+/** The boxes of this process (all of them, or a child's slice). */
+async function runHere(f: FleetFlags, mix: Record<string, number>): Promise<void> {
   const stopped = untilStopped(f.seconds); // a signal while the fleet starts ends it too
   let press = (_key: string): void => {};
   const script = runScript({ keys: f.keys ?? [], gapMs: f.keyGap, ...(f.exitOn === undefined ? {} : { exitOn: f.exitOn }), ...(f.exitOnScene === undefined ? {} : { exitOnScene: f.exitOnScene }), ...(f.timeout === undefined ? {} : { timeoutS: f.timeout }), count: f.count, press: (k) => press(k) });
-  const fleet = await startFleet({
-    count: f.count,
-    mix: parseMix(f.mix),
-    tuner: udpTuner(f.carousel, f.interface === undefined ? {} : { interface: f.interface }),
-    trusted: await loadTrusted(f.trust, process.cwd()),
-    ...(headend === undefined ? {} : { headend }),
-    prefix: f.prefix,
-    cut: f.cut,
-    box: { loader: { traceRate: f.traceRate ?? envTraceRate() } },
-    ...(f.stateDir === undefined ? {} : { stateDir: f.stateDir }),
-    onEvent: (box: string, e: unknown) => {
-      const ev = e as { kind?: string; to?: BootState; scene?: { screen?: unknown } | null };
-      if (ev.kind === 'state' && ev.to !== undefined) script.onState(ev.to, box);
-      if (ev.kind === 'scene') script.onScene(ev.scene?.screen, box);
-      if (f.events === true) console.log(JSON.stringify({ box, ...(e as object) }));
-    },
-  });
-  press = (k) => {
-    for (const b of fleet.boxes) void b.box.pressKey(k).catch(() => undefined);
+  const onEvent = (box: string, e: unknown): void => {
+    const ev = e as { kind?: string; to?: BootState; scene?: { screen?: unknown } | null };
+    if (ev.kind === 'state' && ev.to !== undefined) script.onState(ev.to, box);
+    if (ev.kind === 'scene') script.onScene(ev.scene?.screen, box);
+    if (f.events === true) console.log(JSON.stringify({ box, ...(e as object) }));
   };
+  const random = seededRandom(f.seed + f.first);
+  const at = f.rate === undefined ? undefined : arrivals(f.count, f.rate, random);
+  const startAt = at === undefined ? undefined : (i: number): number => at[i] ?? 0;
+  const reportEveryMs = f.reportInterval === undefined ? undefined : Math.round(f.reportInterval * 1000);
+  const headend = f.headend === undefined ? undefined : { url: f.headend, password: passwordOf(f) };
+  const trusted = (): ReturnType<typeof loadTrusted> => loadTrusted(f.trust, process.cwd());
+  let requests = (): ReturnType<typeof fleetRequests> | undefined => undefined; // [13.8] full boxes keep a ledger
+  let fleet: { watch: FleetWatch; states(): Partial<Record<string, number>>; stop(): Promise<void>; boxes: readonly unknown[] };
+  if (f.light === true && headend !== undefined) {
+    const app = f.app === undefined ? await appOnAir(udpTuner(f.carousel), await trusted(), 120_000) : parseApp(f.app); // no carousel, no keys with --app
+    fleet = startLightFleet({ count: f.count, mix, headend, app, prefix: f.prefix, first: f.first, ...(startAt === undefined ? {} : { startAt }), ...(reportEveryMs === undefined ? {} : { reportEveryMs }), random, onEvent }, (boxId, password) => mqttDialer({ url: headend.url, boxId, password }));
+  } else {
+    const full = await startFleet({
+      count: f.count,
+      mix,
+      tuner: udpTuner(f.carousel, f.interface === undefined ? {} : { interface: f.interface }),
+      trusted: await trusted(),
+      ...(headend === undefined ? {} : { headend }),
+      prefix: f.prefix,
+      first: f.first,
+      cut: f.cut,
+      ...(f.engine === 'shared' ? { engine: await loadEngine({ maxMemoryBytes: 2 ** 31 }) } : {}),
+      ...(startAt === undefined ? {} : { startAt }),
+      ...(f.stateDir === undefined ? {} : { stateDir: f.stateDir }),
+      box: { loader: { traceRate: f.traceRate ?? envTraceRate(), ...(reportEveryMs === undefined ? {} : { reportEveryMs }) } },
+      onEvent,
+    });
+    press = (k) => {
+      for (const b of full.boxes) void b.box.pressKey(k).catch(() => undefined);
+    };
+    fleet = full;
+    requests = () => fleetRequests(full.boxes.map((b) => b.box));
+  }
   const started = Date.now();
-  const timer = setInterval(() => {
-    console.log(JSON.stringify({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fleet.boxes.length, states: fleet.states(), requests: fleetRequests(fleet.boxes.map((b) => b.box)), rssMb: Math.round(process.memoryUsage().rss / 1e6) }));
-  }, 2000);
+  const summary = (): ChildSummary & { s: number } => ({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fleet.boxes.length, states: fleet.states() as Record<string, number>, rssMb: Math.round(process.memoryUsage().rss / 1e6), cpuMs: cpuMs(), channel: { ...fleet.watch.channel }, booted: fleet.watch.takeBooted().map((ms) => Math.round(ms)), requests: requests() });
+  const timer = setInterval(() => console.log(JSON.stringify(summary())), f.summaryEvery * 1000);
   const code = await untilDone(stopped, script);
   clearInterval(timer);
+  console.log(JSON.stringify(summary())); // the last word of a child: its final counts
   const states = fleet.states(); // as they were when the run ended, not after the boxes stopped
-  const requests = fleetRequests(fleet.boxes.map((b) => b.box)); // [13.8] what became of every request
+  const fates = requests(); // [13.8] what became of every request
   await fleet.stop();
-  console.log(JSON.stringify({ event: 'stopped', states, requests }));
+  console.log(JSON.stringify({ event: 'stopped', states, requests: fates }));
   process.exitCode = code;
 }
 
+function cpuMs(): number {
+  const c = process.cpuUsage();
+  return Math.round((c.user + c.system) / 1000);
+}
+
+function parseApp(spec: string): { app: string; version: string } {
+  const m = /^([A-Za-z0-9_][A-Za-z0-9_.-]{0,63})@([0-9A-Za-z.+-]{1,64})$/.exec(spec);
+  if (m === null) throw new UserError(`--app: "${spec}" is not <app>@<version>`, 'e.g. --app guide@1.0.0, or leave it out to take the app on the carousel');
+  return { app: m[1] as string, version: m[2] as string };
+}
+
+function parseProcs(v: string): 'auto' | number {
+  if (v === 'auto') return 'auto';
+  return intOption(1, 256)(v);
+}
+
 export function registerFleet(program: Command): void {
-  const fleet = program.command('fleet').description('fleets of emulated set-top boxes in one process');
+  const fleet = program.command('fleet').description('fleets of emulated set-top boxes, in one process or spread over several');
   fleet
     .command('run')
     .description('run N emulated boxes with a mix of device profiles')
@@ -92,7 +163,16 @@ export function registerFleet(program: Command): void {
     .option('--headend <url>', "the head-end's MQTT broker, mqtt://host:port (none: carousel only)")
     .option('--carousel <url>', 'where the carousel arrives: udp://group:port or udp://host:port', DEFAULT_CAROUSEL_URL)
     .option('--prefix <name>', 'box ids are <prefix>-<n>', 'box')
+    .option('--first <n>', 'number of the first box', intOption(0, 10_000_000), 1)
     .option('--cut <n>', 'boxes (with a return channel) whose return channel is cut', intOption(0), 0)
+    .option('--procs <n|auto>', 'spread the boxes over this many processes; auto: by cores, boxes and the open-files limit', parseProcs, 1)
+    .option('--light', 'light boxes: the return channel, reports and a session only (no carousel app, no QuickJS), for connection-scale tests')
+    .option('--app <name@version>', 'with --light: the app to open sessions for (default: the one on the carousel)')
+    .option('--report-interval <s>', "resource reports this often instead of the head-end's interval (5 s)", numberOption(0.05))
+    .option('--rate <per-s>', 'boxes start as jittered (Poisson) arrivals at this rate instead of every 20 ms', numberOption(0.001))
+    .option('--seed <n>', 'seed of the arrivals and of light boxes\' jitter', intOption(0), 1)
+    .option('--engine <box|shared>', 'full boxes: a QuickJS engine each (the profile\'s memory cap) or one per process (big fleets)', parseEngine, 'box')
+    .option('--summary-every <s>', 'seconds between summary lines', numberOption(0.1), 2)
     .option('--master-key <file>', "the head-end's box master key (development)", '.weft/master.key')
     .option('--trust <file>', 'trusted signing keys, JSON (default: .weft/keys/*.pub.json)')
     .option('--state-dir <dir>', 'keep each box\'s device storage under here')
@@ -105,5 +185,10 @@ export function registerFleet(program: Command): void {
     .option('--timeout <s>', 'with --exit-on: exit 3 when not every box got there in time', numberOption(0))
     .option('--interface <ip>', 'local interface address to join a multicast carousel on (default: the system\'s choice)', ipOption('the address of a local interface'))
     .option('--trace-rate <0..1>', "share of the modules' requests that start a W3C trace (default: WEFT_TRACE_RATE, else 0: off)", rateOption)
-    .action(async (f: Flags) => run(f));
+    .action(async (f: FleetFlags) => run(f));
+}
+
+function parseEngine(v: string): 'box' | 'shared' {
+  if (v === 'box' || v === 'shared') return v;
+  throw new UserError(`--engine: "${v}" is neither box nor shared`, 'box: one engine per box (default); shared: one per process');
 }

@@ -33,7 +33,7 @@ export interface EmulatedBoxOptions {
   backoff?: Partial<BackoffPolicy>;
   onEvent?: (e: BoxEvent) => void;
   /** Passed to the loader as is (channel policy, timeouts, grace). */
-  loader?: Pick<BoxOptions, 'channel' | 'requestTimeoutMs' | 'sessionGraceMs' | 'app' | 'clock' | 'random' | 'traceRate'>;
+  loader?: Pick<BoxOptions, 'channel' | 'requestTimeoutMs' | 'sessionGraceMs' | 'app' | 'clock' | 'random' | 'traceRate' | 'reportEveryMs'>;
 }
 
 export interface EmulatedBox {

@@ -8,6 +8,7 @@ import { CarouselDemux, type DemuxOptions, type DemuxStats } from '../carousel/i
 import type { BootState, BoxEvent, Tuned, Tuner, TunerStatus } from '../loader/index.ts';
 import { type EmulatedBox, type EmulatedBoxOptions, startEmulatedBox } from './emulator.ts';
 import { PROFILES } from './profiles.ts';
+import { FleetWatch } from './fleet-watch.ts';
 
 /** `legacy-sd:2,hd-dvr:1` -> weights by profile id. Unknown profiles are refused by name. */
 export function parseMix(spec: string): Record<string, number> {
@@ -141,12 +142,15 @@ export interface FleetOptions {
   trusted: readonly TrustedKey[];
   /** Broker URL and each box's secret. */
   headend?: { url: string; password: (boxId: string) => string };
-  /** Box ids are `<prefix>-<n>`. Default `box`. */
+  /** Box ids are `<prefix>-<first + i>`. Defaults `box` and 1. */
   prefix?: string;
+  first?: number;
   /** How many boxes (of those with a return channel) get it cut. Default 0. */
   cut?: number;
   /** Delay between box starts, ms, so the fleet does not hit the broker at once. Default 20. */
   staggerMs?: number;
+  /** When box i starts, ms after the fleet's start (fleet-plan.ts `arrivals`); replaces `staggerMs`. */
+  startAt?: (i: number) => number;
   stateDir?: string;
   onEvent?: (boxId: string, e: BoxEvent) => void;
   /** Per-box options passed to the emulator as is. */
@@ -159,6 +163,8 @@ export interface Fleet {
   states(): Partial<Record<BootState, number>>;
   /** The shared carousel demux: sections decoded once for the fleet, blocks no box wanted, shared modules. */
   carousel(): DemuxStats;
+  /** Boot times and channel counters from the boxes' events. */
+  readonly watch: FleetWatch;
   stop(): Promise<void>;
 }
 
@@ -167,9 +173,16 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const ids = assignProfiles(count, o.mix);
   const fan = new TunerFanout(o.tuner);
   const boxes: EmulatedBox[] = [];
+  const watch = new FleetWatch();
   let cut = o.cut ?? 0;
+  const t0 = performance.now();
   for (let i = 0; i < count; i++) {
-    const boxId = `${o.prefix ?? 'box'}-${i + 1}`;
+    const boxId = `${o.prefix ?? 'box'}-${(o.first ?? 1) + i}`;
+    if (o.startAt !== undefined) {
+      const due = t0 + o.startAt(i) - performance.now();
+      if (due > 1) await new Promise((r) => setTimeout(r, due));
+    }
+    watch.starting(boxId);
     const profile = ids[i] as string;
     const twoWay = PROFILES.find((p) => p.id === profile)?.channels.twoWay === true;
     const cutThis = twoWay && cut > 0;
@@ -184,15 +197,19 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         ...(o.headend === undefined ? {} : { headend: { url: o.headend.url, password: o.headend.password(boxId) } }),
         ...(o.stateDir === undefined ? {} : { stateDir: o.stateDir }),
         cutReturn: cutThis,
-        ...(o.onEvent === undefined ? {} : { onEvent: (e: BoxEvent) => o.onEvent?.(boxId, e) }),
+        onEvent: (e: BoxEvent) => {
+          watch.event(boxId, e);
+          o.onEvent?.(boxId, e);
+        },
         ...o.box,
       }),
     );
-    if (i + 1 < count) await new Promise((r) => setTimeout(r, o.staggerMs ?? 20));
+    if (i + 1 < count && o.startAt === undefined) await new Promise((r) => setTimeout(r, o.staggerMs ?? 20));
   }
   return {
     boxes,
     carousel: () => fan.stats(),
+    watch,
     states: () => {
       const out: Partial<Record<BootState, number>> = {};
       for (const b of boxes) out[b.box.state] = (out[b.box.state] ?? 0) + 1;
@@ -203,3 +220,4 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     },
   };
 }
+

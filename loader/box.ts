@@ -321,7 +321,7 @@ export class Box {
   }
 
   #reportNow(): void {
-    const every = this.#session?.reportEveryMs ?? 0;
+    const every = this.#session === undefined ? 0 : (this.#o.reportEveryMs ?? this.#session.reportEveryMs);
     const loader = this.#run?.switch.loader;
     if (loader !== undefined) loader.send({ vaddr: STATS_VADDR }, this.report(), { op: SessionOps.report, kind: 'stat' }).catch(() => undefined);
     if (every > 0) this.#timers.arm('report', every, () => this.#reportNow());

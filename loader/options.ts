@@ -50,6 +50,8 @@ export interface BoxOptions {
   sessionGraceMs?: number;
   /** Overrides of the sandbox limits derived from the profile. */
   limits?: Partial<SandboxLimits>;
+  /** Resource reports this often, ms, instead of the interval the head-end's session reply names (emulated fleets at scale). */
+  reportEveryMs?: number;
   onEvent?: (e: import('./box-events.ts').BoxEvent) => void;
   /** Share of the modules' requests that start a W3C trace (0..1). Default 0: tracing off, nothing added to the wire. */
   traceRate?: number;
@@ -71,6 +73,7 @@ export interface ResolvedBoxOptions {
   requestTimeoutMs: number;
   sessionGraceMs: number;
   limits: Partial<SandboxLimits>;
+  reportEveryMs: number | undefined;
   onEvent: (e: import('./box-events.ts').BoxEvent) => void;
   /** The sampling decision per module request; undefined when tracing is off. */
   traceparent: (() => string | undefined) | undefined;
@@ -89,7 +92,7 @@ export function engineMemoryFor(profile: DeviceProfile): number {
 
 const KEYS = [
   'boxId', 'profile', 'engine', 'tuner', 'trusted', 'dialer', 'storage', 'cpu', 'app', 'clock', 'random', 'channel',
-  'requestTimeoutMs', 'sessionGraceMs', 'limits', 'onEvent', 'traceRate',
+  'requestTimeoutMs', 'sessionGraceMs', 'limits', 'reportEveryMs', 'onEvent', 'traceRate',
 ];
 const ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const W = 'Box';
@@ -140,6 +143,7 @@ export function resolveBoxOptions(o: BoxOptions): ResolvedBoxOptions {
       storageQuota: storage.capacity > 0 ? Math.max(16 * KB, Math.min(1024 * KB, Math.floor(storage.capacity / 16))) : 16 * KB,
       ...o.limits,
     },
+    reportEveryMs: o.reportEveryMs === undefined ? undefined : positiveInt(W, 'reportEveryMs', o.reportEveryMs),
     onEvent: o.onEvent ?? (() => {}),
     traceparent,
   };

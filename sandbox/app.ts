@@ -85,6 +85,7 @@ export class AppSandbox implements AppCore {
   #ops = 0;
   #destroyed = false;
   #freed = false;
+  #entries = 0;
   #stats = { faults: 0, interruptedJobs: 0, jobs: 0, storms: 0, engineFailures: 0, slices: 0, lagMs: 0 };
 
   constructor(engine: Engine, options: AppSandboxOptions) {
@@ -275,8 +276,14 @@ export class AppSandbox implements AppCore {
     return this.#engine.exhausted();
   }
 
+  /** Entries into guest code so far: a caller that reads the same count twice knows no guest code ran in between. */
+  get entries(): number {
+    return this.#entries;
+  }
+
   runEntry<T>(deadlineMs: number, fn: () => T, abort?: () => boolean): EntryRun<T> {
     if (this.#depth > 0) throw new SandboxError('state', this.app, 're-entrant call into guest code from a host callback');
+    this.#entries++;
     if (this.#ops === 0) this.#beginEvent();
     this.#depth++;
     const start = this.#now();

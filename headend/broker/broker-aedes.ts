@@ -223,6 +223,15 @@ function authorizePublish(c: Ctx): NonNullable<AedesOptions['authorizePublish']>
   };
 }
 
+/**
+ * aedes' `concurrency` for its message emitter: 0, no global queue. Past its default (100
+ * deliveries in flight) mqemitter queues messages and drains the queue recursively, so a backlog
+ * under a connection storm overflowed the stack and took the node down near 8,000 boxes
+ * (bench -- scale; test/headend/broker-backlog.test.ts). Per-client bounds stay: aedes'
+ * in-flight limit per client, our per-box rate limit and pre-authentication caps.
+ */
+export const BROKER_CONCURRENCY = 0;
+
 /** Start aedes on a loopback port with the Weft identity, ACL and limits. */
 export async function startAedesBroker(options: AedesBrokerOptions): Promise<EmbeddedBroker> {
   const o = resolve(options);
@@ -230,6 +239,7 @@ export async function startAedesBroker(options: AedesBrokerOptions): Promise<Emb
   const aedes = await Aedes.createBroker({
     maxClientsIdLength: 73, // a 64-character node id + `@headend`
     drainTimeout: 10_000,
+    concurrency: BROKER_CONCURRENCY,
     connectTimeout: o.connectTimeoutMs, // ours (on the injected clock) fires first; this is the backstop
     authenticate: authenticate(c),
     authorizePublish: authorizePublish(c),

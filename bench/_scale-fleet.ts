@@ -1,0 +1,85 @@
+// bench/scale's handles on its processes: a `weft fleet run` (its summary lines read as they
+// come, waited on by condition, never by sleeping), the measuring probe, and a process's RSS.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { fleetLine, type FleetLine } from '../cli/fleet-procs.ts';
+import { parseSummary } from '../devices/index.ts';
+
+const BIN = fileURLToPath(new URL('../cli/bin.mjs', import.meta.url));
+const PROBE = fileURLToPath(new URL('./_scale-probe.ts', import.meta.url));
+
+export interface RunningFleet {
+  /** The latest summary line (the parent's, all processes added up). */
+  last(): FleetLine | undefined;
+  /** Resolve with the first summary line (from now on) that satisfies `pred`; reject after `ms` or when the fleet exits. */
+  until(pred: (l: FleetLine) => boolean, ms: number, what: string): Promise<FleetLine>;
+  /** SIGTERM the fleet (it ends its children) and wait for it. */
+  stop(): Promise<void>;
+  readonly child: ChildProcess;
+}
+
+export function startFleetCli(args: string[]): RunningFleet {
+  const child = spawn(process.execPath, [BIN, 'fleet', 'run', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let last: FleetLine | undefined;
+  const booted: number[] = []; // a fleet in one process prints its own line: boot times come as deltas
+  const waiters = new Set<(l: FleetLine | undefined) => void>();
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+    if (!line.startsWith('{"event":"fleet"')) return;
+    const one = parseSummary(line);
+    if (one !== undefined) booted.push(...one.booted);
+    const l = one === undefined ? (JSON.parse(line) as FleetLine) : fleetLine({ ...one, procs: 1, alive: 1, died: 0, booted }, 0);
+    last = l;
+    for (const w of [...waiters]) w(l);
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  void exited.then(() => {
+    for (const w of [...waiters]) w(undefined);
+  });
+  return {
+    child,
+    last: () => last,
+    until: (pred, ms, what) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(w);
+          reject(new Error(`fleet: ${what} not reached within ${ms / 1000} s (last: ${JSON.stringify(last)})`));
+        }, ms);
+        const w = (l: FleetLine | undefined): void => {
+          if (l !== undefined && !pred(l)) return;
+          clearTimeout(timer);
+          waiters.delete(w);
+          if (l === undefined) reject(new Error(`fleet exited before ${what} (last: ${JSON.stringify(last)})`));
+          else resolve(l);
+        };
+        waiters.add(w);
+      }),
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Run the probe (bench/_scale-probe.ts) to its one JSON line. */
+export function probe(args: string[]): Promise<Record<string, number>> {
+  const child = spawn(process.execPath, ['--import', 'tsx', PROBE, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) =>
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop() as string) as Record<string, number>) : reject(new Error(`probe ${args.join(' ')} failed (${String(code)})`)))),
+  );
+}
+
+/** Resident memory of a process, bytes (Linux /proc). */
+export function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m === null ? 0 : Number(m[1]) * 1024;
+}
+
+/** Wait for the event loop to turn over a few times and the GC to have had a chance. */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+  (globalThis as { gc?: () => void }).gc?.();
+}

@@ -1,0 +1,215 @@
+// bench/scale [issue 19, builds 5-6]: a fleet that emulates a city against one head-end node.
+//   full:  --boxes full boxes (QuickJS apps, carousel, shaped return paths) spread over processes
+//          by `weft fleet run --procs auto`, arriving as a Poisson process at --share (0.6) of the
+//          head-end's setup capacity measured first; boot p95 (a box's start to `up`), dead-path
+//          verdicts (all false: no path is cut), idle fleet CPU per box per second.
+//   light: --light boxes (channel, reports every --report-interval s, session) held by the node on
+//          embedded aedes and on mosquitto: head-end memory per box, one full box's request p99
+//          loaded / unloaded, then (aedes) a broker restart: the reconnect storm's settle time
+//          against its jitter window (the transport's 10 s) and its dead-path verdicts.
+// Usage: npm run bench -- scale [--boxes 5000] [--light 18000] [--idle-s 20] [--brokers aedes,mosquitto]
+//        [--phases full,light,storm] [--procs auto]. Develop with small sizes (--boxes 200 --light 1000).
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startHeadend, type RunningHeadend } from '../headend/main.ts';
+import { headendCredentials, derivedBoxSecret } from '../headend/broker/broker-auth.ts';
+import { startAedesBroker, type EmbeddedBroker } from '../headend/broker/broker-aedes.ts';
+import { startMosquitto, type RunningMosquitto } from '../test/_helpers/mosquitto.ts';
+import { freeTcpPort, freeUdpPort } from '../test/_helpers/ports.ts';
+import { which } from '../test/_helpers/env.ts';
+import { probe, rssOf, settle, startFleetCli } from './_scale-fleet.ts';
+import { result, table } from './_report.ts';
+// @ts-expect-error build.mjs is plain JavaScript without types
+import { build } from '../build.mjs';
+
+const flag = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? dflt : (process.argv[i + 1] ?? dflt);
+};
+const FULL = Number(flag('boxes', '5000'));
+const LIGHT = Number(flag('light', '18000'));
+const IDLE_S = Number(flag('idle-s', '20'));
+const SHARE = Number(flag('share', '0.6'));
+const REPORT_S = Number(flag('report-interval', '60'));
+const PROCS = flag('procs', 'auto');
+const BROKERS = flag('brokers', 'aedes,mosquitto').split(',');
+const PHASES = new Set(flag('phases', 'full,light,storm').split(','));
+/** Full boxes booting per second the fleet itself can afford: a full box's boot costs the fleet
+ *  ~40 ms of CPU (QuickJS start, verification, the first checkpoint), so 20/s is 0.8 of a core of
+ *  this 2-core machine: the fleet, not the head-end, limits the rate here. `--full-rate` to change. */
+const FLEET_BOOTS_PER_S = Number(flag('full-rate', '20'));
+const STORM_WINDOW_S = 10; // transport/reconnect.ts DEFAULT_BACKOFF.windowMs: the first reconnect is spread over it
+const NODE = 'node-1';
+/** The setup capacity probe: 20 boxes arriving at a time, 300 measured (bench/_scale-probe.ts). */
+const CAPACITY = ['--clients', '20', '--n', '300', '--prefix', 'cap'];
+
+const dir = await mkdtemp(join(tmpdir(), 'weft-bench-scale-'));
+await build({ out: join(dir, 'dist'), keys: join(dir, 'keys'), quiet: true, firmware: false });
+const MASTER = randomBytes(24).toString('base64url');
+const NODE_KEY = randomBytes(24).toString('base64url');
+const masterFile = join(dir, 'master.key');
+await writeFile(masterFile, `${MASTER}\n`);
+const { readdir, readFile } = await import('node:fs/promises');
+const pubs = (await readdir(join(dir, 'keys'))).filter((f) => f.endsWith('.pub.json'));
+const trustFile = join(dir, 'trusted.json');
+await writeFile(trustFile, JSON.stringify(await Promise.all(pubs.map(async (f) => JSON.parse(await readFile(join(dir, 'keys', f), 'utf8')) as unknown))));
+const creds = headendCredentials({ boxKey: MASTER, node: NODE, nodeKey: NODE_KEY });
+
+interface Broker {
+  url: string;
+  pid: number | undefined;
+  restart?: () => Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function aedes(): Promise<Broker> {
+  const port = await freeTcpPort();
+  let b: EmbeddedBroker = await startAedesBroker({ credentials: creds.store, port, log: () => {} });
+  return {
+    url: b.url,
+    pid: undefined, // in this process
+    restart: async () => {
+      await b.close(); // every connection drops at once
+      b = await startAedesBroker({ credentials: creds.store, port, log: () => {} });
+    },
+    stop: () => b.close(),
+  };
+}
+
+async function mosquitto(program: string, ids: string[]): Promise<Broker> {
+  const users = [{ id: NODE, role: 'headend' as const, password: creds.nodePassword }, ...ids.map((id) => ({ id, role: 'box' as const, password: derivedBoxSecret(MASTER, id) }))];
+  const m: RunningMosquitto = await startMosquitto(program, { users, ownPasswordFile: true });
+  const pid = Number((await import('node:child_process')).execFileSync('pgrep', ['-n', '-f', join(m.dir, 'mosquitto.conf')]).toString().trim());
+  return { url: m.url, pid: Number.isFinite(pid) ? pid : undefined, stop: () => m.stop() };
+}
+
+async function headend(broker: Broker): Promise<{ h: RunningHeadend; carousel: number }> {
+  const carousel = await freeUdpPort();
+  const h = await startHeadend({
+    node: NODE,
+    broker: broker.url,
+    password: creds.nodePassword,
+    clusterKey: randomBytes(32),
+    registry: `sqlite:${join(dir, `registry-${Date.now()}.db`)}`,
+    apps: join(dir, 'dist', 'apps'),
+    keys: join(dir, 'keys'),
+    masterKey: MASTER,
+    carousel: `127.0.0.1:${carousel}`,
+    spareThreads: 2,
+    log: () => {},
+  });
+  return { h, carousel };
+}
+
+const common = (url: string, carousel: number): string[] => ['--headend', url, '--carousel', `udp://127.0.0.1:${carousel}`, '--trust', trustFile, '--master-key', masterFile, '--procs', PROCS === 'auto' ? 'auto' : PROCS, '--summary-every', '1'];
+const probeArgs = (url: string, mode: string, extra: string[] = []): string[] => ['--url', url, '--master', MASTER, '--mode', mode, ...extra];
+const out: Record<string, number | null> = {};
+const rows: { case: string; [k: string]: string | number }[] = [];
+/** Each case as it is measured, so a run cut short still shows what it measured. */
+const row = (r: { case: string; [k: string]: string | number }): void => {
+  rows.push(r);
+  console.log(`measured: ${JSON.stringify(r)}`);
+};
+
+async function fullPhase(): Promise<void> {
+  const broker = await aedes();
+  const { h, carousel } = await headend(broker);
+  try {
+    const cap = await probe(probeArgs(broker.url, 'capacity', CAPACITY));
+    const rate = Math.min(SHARE * (cap.perS ?? 0), FLEET_BOOTS_PER_S);
+    console.log(`head-end setup capacity ${cap.perS?.toFixed(0)}/s (p99 ${cap.p99?.toFixed(1)} ms): ${FULL} full boxes arrive at ${rate.toFixed(0)}/s`);
+    const fleet = startFleetCli(['--count', String(FULL), '--mix', 'legacy-sd:1,hd-dvr:1,modern-4k:1', '--engine', 'shared', '--rate', String(rate), '--report-interval', String(REPORT_S), ...common(broker.url, carousel)]);
+    try {
+      const arrivalS = FULL / rate;
+      const up = await fleet.until((l) => (l.states.up ?? 0) === FULL, (arrivalS + 120) * 1000, `${FULL} boxes up`);
+      const c0 = up.cpuMs;
+      const t0 = performance.now();
+      const idle = await fleet.until((l) => performance.now() - t0 >= IDLE_S * 1000 && l.cpuMs > c0, (IDLE_S + 30) * 1000, 'the idle window');
+      const idleMs = ((idle.cpuMs - c0) / FULL / ((performance.now() - t0) / 1000));
+      out.full_boxes = (idle.states.up ?? 0);
+      out.full_boot_p95_s = (idle.boot.p95 ?? NaN) / 1000;
+      out.false_dead_paths = idle.channel.deadPaths + idle.channel.deadLinks;
+      out.idle_cpu_ms_per_box_s = idleMs;
+      out.setup_capacity_per_s = cap.perS ?? null;
+      out.full_procs = idle.procs;
+      row({ case: `${FULL} full boxes, ${idle.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: idle.states.up ?? 0, 'boot p50 s': (idle.boot.p50 ?? NaN) / 1000, 'boot p95 s': (idle.boot.p95 ?? NaN) / 1000, 'dial dead paths': idle.channel.deadPaths, 'link dead paths': idle.channel.deadLinks, 'idle ms/box/s': idleMs, 'fleet rss MB': idle.rssMb });
+    } finally {
+      await fleet.stop();
+    }
+  } finally {
+    await h.close();
+    await broker.stop();
+  }
+}
+
+async function lightPhase(kind: string): Promise<void> {
+  const ids = Array.from({ length: LIGHT }, (_, i) => `light-${i + 1}`);
+  const program = which('mosquitto');
+  if (kind === 'mosquitto' && program === undefined) return void console.log('mosquitto is not installed: light boxes on aedes only');
+  const broker = kind === 'mosquitto' ? await mosquitto(program as string, [...ids, 'probe-1', ...Array.from({ length: 400 }, (_, i) => `cap-${i + 1}`)]) : await aedes();
+  const { h, carousel } = await headend(broker);
+  try {
+    const cap = await probe(probeArgs(broker.url, 'capacity', CAPACITY));
+    const unloaded = await probe(probeArgs(broker.url, 'request', ['--n', '500']));
+    await settle();
+    const rss0 = process.memoryUsage().rss + (broker.pid === undefined ? 0 : rssOf(broker.pid));
+    const rate = SHARE * (cap.perS ?? 0); // sessions arrive below the node's setup capacity, as the full boxes do
+    console.log(`${kind}: setup capacity ${cap.perS?.toFixed(0)}/s: ${LIGHT} light boxes arrive at ${rate.toFixed(0)}/s`);
+    const fleet = startFleetCli(['--count', String(LIGHT), '--light', '--app', 'guide@1.0.0', '--prefix', 'light', '--mix', 'legacy-sd:1,hd-dvr:1,modern-4k:1', '--rate', String(rate), '--report-interval', String(REPORT_S), ...common(broker.url, carousel)]);
+    try {
+      const up = await fleet.until((l) => (l.states.up ?? 0) === LIGHT, (LIGHT / rate + 180) * 1000, `${LIGHT} light boxes up`);
+      await settle();
+      const rss1 = process.memoryUsage().rss + (broker.pid === undefined ? 0 : rssOf(broker.pid));
+      const loaded = await probe(probeArgs(broker.url, 'request', ['--n', '500']));
+      const kb = (rss1 - rss0) / 1024 / LIGHT;
+      const ratio = (loaded.p99 ?? NaN) / (unloaded.p99 ?? NaN);
+      out[`light_boxes_held_${kind}`] = up.states.up ?? 0;
+      out[`kb_per_light_box_headend_${kind}`] = kb;
+      out[`request_p99_ratio_loaded_${kind}`] = ratio;
+      out[`light_boot_p95_s_${kind}`] = (up.boot.p95 ?? NaN) / 1000;
+      row({ case: `${LIGHT} light boxes on ${kind}, ${up.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: up.states.up ?? 0, 'boot p95 s': (up.boot.p95 ?? NaN) / 1000, 'kB/box head-end': kb, 'sessions': h.node.sessions.count, 'p99 unloaded ms': unloaded.p99 ?? NaN, 'p99 loaded ms': loaded.p99 ?? NaN, ratio, 'dial dead paths': up.channel.deadPaths, 'link dead paths': up.channel.deadLinks });
+      if (PHASES.has('storm') && broker.restart !== undefined) await storm(kind, broker, fleet);
+    } finally {
+      await fleet.stop();
+    }
+  } finally {
+    await h.close();
+    await broker.stop();
+  }
+}
+
+async function storm(kind: string, broker: Broker, fleet: ReturnType<typeof startFleetCli>): Promise<void> {
+  const before = fleet.last();
+  const dead0 = before === undefined ? 0 : before.channel.deadPaths + before.channel.deadLinks;
+  const t0 = performance.now();
+  await broker.restart?.();
+  await fleet.until((l) => (l.states.up ?? 0) < LIGHT, 30_000, 'the boxes to see the broker go');
+  const settled = await fleet.until((l) => (l.states.up ?? 0) === LIGHT, (STORM_WINDOW_S + 120) * 1000, 'the storm to settle');
+  const s = (performance.now() - t0) / 1000;
+  out[`storm_settle_s_${kind}`] = s;
+  out[`storm_false_dead_paths_${kind}`] = settled.channel.deadPaths + settled.channel.deadLinks - dead0;
+  row({ case: `reconnect storm of ${LIGHT} after an ${kind} restart (window ${STORM_WINDOW_S} s)`, up: settled.states.up ?? 0, 'settle s': s, 'goal s': STORM_WINDOW_S + 5, 'dead paths': out[`storm_false_dead_paths_${kind}`] ?? NaN });
+}
+
+try {
+  if (PHASES.has('full')) await fullPhase();
+  if (PHASES.has('light')) for (const b of BROKERS) await lightPhase(b);
+} finally {
+  table('scale: a fleet that emulates a city against one head-end node', rows);
+  await rm(dir, { recursive: true, force: true });
+}
+const pick = (k: string): number | null => out[`${k}_aedes`] ?? out[`${k}_mosquitto`] ?? null;
+result('scale', {
+  full_boxes: out.full_boxes ?? null,
+  full_boot_p95_s: out.full_boot_p95_s ?? null,
+  false_dead_paths: out.false_dead_paths ?? null,
+  idle_cpu_ms_per_box_s: out.idle_cpu_ms_per_box_s ?? null,
+  light_boxes_held: pick('light_boxes_held'),
+  kb_per_light_box_headend: pick('kb_per_light_box_headend'),
+  request_p99_ratio_loaded: pick('request_p99_ratio_loaded'),
+  storm_settle_s: pick('storm_settle_s'),
+  storm_false_dead_paths: pick('storm_false_dead_paths'),
+  ...out,
+});

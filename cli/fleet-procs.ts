@@ -1,0 +1,98 @@
+// `weft fleet run --procs N|auto`, the parent's side: one child `weft fleet run` per slice of
+// boxes (devices/fleet-procs.ts), their summaries added into one line, their box events passed
+// through, their final states added into one `stopped` line. Ctrl-C or SIGTERM ends every child;
+// a child that dies is printed as a `child-exit` line and makes the exit code 1.
+import { fileURLToPath } from 'node:url';
+import { FleetProcs, slices, type ChildExit, type FleetTotals, type Slice } from '../devices/index.ts';
+import { untilStopped } from './box.ts';
+import type { FleetFlags } from './fleet.ts';
+
+const BIN = fileURLToPath(new URL('./bin.mjs', import.meta.url));
+
+/** The child's command line: this fleet's flags for its slice, in one process. */
+export function childArgs(f: FleetFlags, s: Slice, proc: number, procs: number): string[] {
+  const a = ['fleet', 'run', '--count', String(s.count), '--first', String(s.first), '--cut', String(s.cut), '--procs', '1'];
+  const add = (flag: string, v: string | number | undefined): void => void (v === undefined ? 0 : a.push(flag, String(v)));
+  add('--mix', f.mix);
+  add('--headend', f.headend);
+  add('--carousel', f.carousel);
+  add('--prefix', f.prefix);
+  add('--master-key', f.masterKey);
+  add('--trust', f.trust);
+  add('--state-dir', f.stateDir);
+  add('--keys', f.keys?.join(','));
+  add('--key-gap', f.keyGap);
+  add('--exit-on', f.exitOn);
+  add('--exit-on-scene', f.exitOnScene);
+  add('--timeout', f.timeout);
+  add('--app', f.app);
+  add('--report-interval', f.reportInterval);
+  add('--rate', f.rate === undefined ? undefined : f.rate / procs); // the fleet's rate, split evenly
+  add('--seed', f.seed + proc * 7919);
+  add('--engine', f.engine);
+  add('--summary-every', f.summaryEvery);
+  add('--interface', f.interface);
+  add('--trace-rate', f.traceRate);
+  if (f.events === true) a.push('--events');
+  if (f.light === true) a.push('--light');
+  return a;
+}
+
+export interface FleetLine {
+  event: 'fleet';
+  s: number;
+  procs: number;
+  alive: number;
+  died: number;
+  boxes: number;
+  states: Record<string, number>;
+  rssMb: number;
+  cpuMs: number;
+  channel: FleetTotals['channel'];
+  boot: { n: number; p50: number | null; p95: number | null; max: number | null };
+}
+
+/** The parent's summary line: the children's latest summaries added up, boot times over all boxes. */
+export function fleetLine(t: FleetTotals, s: number): FleetLine {
+  const sorted = [...t.booted].sort((a, b) => a - b);
+  const pct = (p: number): number | null => (sorted.length === 0 ? null : (sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number));
+  return { event: 'fleet', s, procs: t.procs, alive: t.alive, died: t.died, boxes: t.boxes, states: t.states, rssMb: t.rssMb, cpuMs: t.cpuMs, channel: t.channel, boot: { n: sorted.length, p50: pct(50), p95: pct(95), max: sorted.at(-1) ?? null } };
+}
+
+export async function runProcs(f: FleetFlags, procs: number): Promise<void> {
+  const final: Record<string, number> = {};
+  const fleet = new FleetProcs({
+    slices: slices(f.count, procs, f.cut, f.first),
+    command: (s, proc) => [process.execPath, BIN, ...childArgs(f, s, proc, procs)],
+    onLine: (line) => {
+      const stopped = /^\{"event":"stopped","states":(\{[^}]*\})\}$/.exec(line);
+      if (stopped === null) return console.log(line); // box events and anything else, as the child said it
+      for (const [k, n] of Object.entries(JSON.parse(stopped[1] as string) as Record<string, number>)) final[k] = (final[k] ?? 0) + n;
+    },
+    onExit: (e) => reportExit(e),
+  });
+  const started = Date.now();
+  const line = (): string => JSON.stringify(fleetLine(fleet.totals(), Math.round((Date.now() - started) / 1000)));
+  const timer = setInterval(() => console.log(line()), f.summaryEvery * 1000);
+  const signalled = untilStopped(f.seconds).then(() => 'stop' as const);
+  const outcome = await Promise.race([fleet.exited(), signalled]);
+  const exits = outcome === 'stop' ? await fleet.stop() : outcome;
+  clearInterval(timer);
+  console.log(line());
+  console.log(JSON.stringify({ event: 'stopped', states: final }));
+  process.exitCode = exitCode(exits, outcome === 'stop');
+}
+
+function reportExit(e: ChildExit): void {
+  if (!e.died) return;
+  const why = e.signal === null ? `exit code ${String(e.code)}` : `signal ${e.signal}`;
+  console.log(JSON.stringify({ event: 'child-exit', proc: e.proc, pid: e.pid ?? null, code: e.code, signal: e.signal, first: e.slice.first, count: e.slice.count }));
+  console.error(`weft fleet: process ${e.proc} (boxes ${e.slice.first}-${e.slice.first + e.slice.count - 1}) died: ${why}`);
+}
+
+/** 1 when a child died; else, when the children ended by themselves, the worst script verdict (3: timed out). */
+export function exitCode(exits: ChildExit[], stopped: boolean): number {
+  if (exits.some((e) => e.died)) return 1;
+  if (stopped) return 0;
+  return Math.max(0, ...exits.map((e) => e.code ?? 1));
+}

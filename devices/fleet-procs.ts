@@ -1,0 +1,158 @@
+// A fleet spread over child processes (`weft fleet run --procs N|auto`): starts one child per
+// slice of boxes, reads their JSON lines, sums their summaries into one, passes every other line
+// through, ends them all on stop(), and reports a child that exits on its own, never hiding it.
+// The child is any command that prints the summary lines below (cli/fleet.ts does).
+
+import type { RequestCounts } from '../loader/request-ledger.ts';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { ArgumentError } from '../runtime/index.ts';
+import type { Slice } from './fleet-plan.ts';
+
+/** What a child prints about its part of the fleet, one JSON line every report interval. */
+export interface ChildSummary {
+  event: 'fleet';
+  boxes: number;
+  states: Record<string, number>;
+  rssMb: number;
+  /** CPU time of the child so far, ms (process.cpuUsage). */
+  cpuMs: number;
+  /** Channel counters summed over its boxes: dead-path verdicts on dial and on an established link. */
+  channel: { deadPaths: number; deadLinks: number; failures: number; downs: number };
+  /** Boot times (a box's own start to its first `up`, ms) of boxes that came up since the last line. */
+  booted: number[];
+  /** Full boxes: what became of their requests [issue 13.8] (loader/request-ledger.ts). */
+  requests?: RequestCounts | undefined;
+}
+
+export interface ChildExit {
+  proc: number;
+  pid: number | undefined;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  slice: Slice;
+  /** Exited before the fleet was told to stop, without a script's verdict (0 or 3): a death. */
+  died: boolean;
+}
+
+export interface FleetProcsOptions {
+  slices: Slice[];
+  /** argv (program first) of the child running one slice. */
+  command: (slice: Slice, proc: number) => string[];
+  /** A line a child printed that is not its summary (a box event, a message). */
+  onLine?: (line: string, proc: number) => void;
+  onExit?: (e: ChildExit) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface FleetTotals {
+  procs: number;
+  alive: number;
+  died: number;
+  boxes: number;
+  states: Record<string, number>;
+  rssMb: number;
+  cpuMs: number;
+  channel: ChildSummary['channel'];
+  /** Every boot time reported so far, ms. */
+  booted: number[];
+}
+
+/** Exit codes a child ends with by itself on purpose: its script reached its goal, or timed out. */
+const VERDICTS = new Set([0, 3]);
+const KILL_AFTER_MS = 10_000;
+
+export class FleetProcs {
+  #children: { child: ChildProcess; slice: Slice; exited: Promise<ChildExit> }[] = [];
+  #last = new Map<number, ChildSummary>();
+  #booted: number[] = [];
+  #stopping = false;
+  #died = 0;
+  #alive = 0;
+
+  constructor(o: FleetProcsOptions) {
+    if (!Array.isArray(o.slices) || o.slices.length === 0) throw new ArgumentError('FleetProcs: at least one slice', 'slices');
+    o.slices.forEach((slice, proc) => {
+      const [program, ...args] = o.command(slice, proc);
+      if (program === undefined) throw new ArgumentError('FleetProcs: command is empty', 'command');
+      const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'inherit'], env: o.env ?? process.env });
+      this.#alive++;
+      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => this.#line(line, proc, o.onLine));
+      const exited = new Promise<ChildExit>((resolve) => {
+        let over = false;
+        const done = (code: number | null, signal: NodeJS.Signals | null): void => {
+          if (over) return;
+          over = true;
+          this.#alive--;
+          const died = !this.#stopping && !(code !== null && VERDICTS.has(code));
+          if (died) this.#died++;
+          const e: ChildExit = { proc, pid: child.pid, code, signal, slice, died };
+          o.onExit?.(e);
+          resolve(e);
+        };
+        child.once('exit', done);
+        child.once('error', () => {
+          if (child.pid === undefined) done(127, null); // could not start: no exit event will come
+        });
+      });
+      this.#children.push({ child, slice, exited });
+    });
+  }
+
+  /** Resolves when every child has exited (by itself, or after stop()). */
+  exited(): Promise<ChildExit[]> {
+    return Promise.all(this.#children.map((c) => c.exited));
+  }
+
+  /** SIGTERM to every child still running; SIGKILL to any still there after 10 s. */
+  async stop(): Promise<ChildExit[]> {
+    this.#stopping = true;
+    for (const { child } of this.#children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const kill = setTimeout(() => {
+      for (const { child } of this.#children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }, KILL_AFTER_MS);
+    kill.unref();
+    const out = await this.exited();
+    clearTimeout(kill);
+    return out;
+  }
+
+  /** The children's latest summaries added up, and every boot time reported so far. */
+  totals(): FleetTotals {
+    const t: FleetTotals = { procs: this.#children.length, alive: this.#alive, died: this.#died, boxes: 0, states: {}, rssMb: 0, cpuMs: 0, channel: { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0 }, booted: this.#booted };
+    for (const s of this.#last.values()) {
+      t.boxes += s.boxes;
+      t.rssMb += s.rssMb;
+      t.cpuMs += s.cpuMs;
+      for (const [k, n] of Object.entries(s.states)) t.states[k] = (t.states[k] ?? 0) + n;
+      for (const k of ['deadPaths', 'deadLinks', 'failures', 'downs'] as const) t.channel[k] += s.channel[k];
+    }
+    return t;
+  }
+
+  #line(line: string, proc: number, onLine: FleetProcsOptions['onLine']): void {
+    const s = parseSummary(line);
+    if (s === undefined) return onLine?.(line, proc);
+    this.#last.set(proc, s);
+    for (const ms of s.booted) this.#booted.push(ms);
+  }
+}
+
+/** A child's summary line, or undefined for any other line (checked: a child is another program). */
+export function parseSummary(line: string): ChildSummary | undefined {
+  if (!line.startsWith('{"event":"fleet"')) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  const o = v as Partial<ChildSummary>;
+  const num = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+  if (o.event !== 'fleet' || !num(o.boxes) || !num(o.rssMb) || !num(o.cpuMs)) return undefined;
+  if (o.states === null || typeof o.states !== 'object' || !Object.values(o.states).every(num)) return undefined;
+  const c = o.channel;
+  if (c === undefined || c === null || ![c.deadPaths, c.deadLinks, c.failures, c.downs].every(num)) return undefined;
+  if (!Array.isArray(o.booted) || !o.booted.every(num)) return undefined;
+  return { event: 'fleet', boxes: o.boxes, states: o.states, rssMb: o.rssMb, cpuMs: o.cpuMs, channel: c, booted: o.booted };
+}

@@ -1,0 +1,64 @@
+// What a fleet's summary counts from its boxes' events, full or light alike: each box's boot time
+// (its own start to its first `up`) and the channel's verdicts (dead paths on dial and on an
+// established link, failed dials, drops). Events only: no box is polled [issue 19].
+
+export interface ChannelCounts {
+  /** Dial attempts that timed out: a dead-path verdict before the link was up. */
+  deadPaths: number;
+  /** Established links judged dead (their probe unanswered), not a reset or a close. */
+  deadLinks: number;
+  /** Dial attempts that failed, whatever the reason. */
+  failures: number;
+  /** Established links that went down. */
+  downs: number;
+}
+
+/** The parts of a box event (BoxEvent or LightEvent) counted here. */
+type Seen =
+  | { kind: 'state'; to: string; event?: string }
+  | { kind: 'dial'; ok: boolean; deadPath?: boolean }
+  | { kind: 'link'; up: boolean; dead?: boolean }
+  | { kind: string };
+
+export class FleetWatch {
+  #start = new Map<string, number>();
+  #fresh: number[] = [];
+  #now: () => number;
+  readonly channel: ChannelCounts = { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0 };
+
+  constructor(now: () => number = () => performance.now()) {
+    this.#now = now;
+  }
+
+  /** The box is being started now (its boot time counts from here). */
+  starting(boxId: string): void {
+    this.#start.set(boxId, this.#now());
+  }
+
+  event(boxId: string, e: Seen): void {
+    if (e.kind === 'state' && 'to' in e) {
+      if (e.to === 'up') this.#up(boxId);
+      if ('event' in e && e.event === 'link-dead') this.channel.deadLinks++; // a full box's table row
+    } else if (e.kind === 'dial' && 'ok' in e && !e.ok) {
+      this.channel.failures++;
+      if (e.deadPath === true) this.channel.deadPaths++;
+    } else if (e.kind === 'link' && 'up' in e && !e.up) {
+      this.channel.downs++;
+      if ('dead' in e && e.dead === true) this.channel.deadLinks++; // a light box says so on the link event
+    }
+  }
+
+  /** Boot times (ms) of boxes that came up since the last call. */
+  takeBooted(): number[] {
+    const out = this.#fresh;
+    this.#fresh = [];
+    return out;
+  }
+
+  #up(boxId: string): void {
+    const t = this.#start.get(boxId);
+    if (t === undefined) return;
+    this.#start.delete(boxId); // the first `up` only: a later reconnect is not a boot
+    this.#fresh.push(this.#now() - t);
+  }
+}
