@@ -61,13 +61,15 @@ export function fleetLine(t: FleetTotals, s: number): FleetLine {
 
 export async function runProcs(f: FleetFlags, procs: number): Promise<void> {
   const final: Record<string, number> = {};
+  const requests: Record<string, number> = {}; // [13.8] the children's request fates, added up
   const fleet = new FleetProcs({
     slices: slices(f.count, procs, f.cut, f.first),
     command: (s, proc) => [process.execPath, BIN, ...childArgs(f, s, proc, procs)],
     onLine: (line) => {
-      const stopped = /^\{"event":"stopped","states":(\{[^}]*\})\}$/.exec(line);
-      if (stopped === null) return console.log(line); // box events and anything else, as the child said it
-      for (const [k, n] of Object.entries(JSON.parse(stopped[1] as string) as Record<string, number>)) final[k] = (final[k] ?? 0) + n;
+      const stopped = stoppedLine(line);
+      if (stopped === undefined) return console.log(line); // box events and anything else, as the child said it
+      addCounts(final, stopped.states);
+      addCounts(requests, stopped.requests);
     },
     onExit: (e) => reportExit(e),
   });
@@ -79,7 +81,7 @@ export async function runProcs(f: FleetFlags, procs: number): Promise<void> {
   const exits = outcome === 'stop' ? await fleet.stop() : outcome;
   clearInterval(timer);
   console.log(line());
-  console.log(JSON.stringify({ event: 'stopped', states: final }));
+  console.log(JSON.stringify({ event: 'stopped', states: final, ...(Object.keys(requests).length === 0 ? {} : { requests }) }));
   process.exitCode = exitCode(exits, outcome === 'stop');
 }
 
@@ -95,4 +97,21 @@ export function exitCode(exits: ChildExit[], stopped: boolean): number {
   if (exits.some((e) => e.died)) return 1;
   if (stopped) return 0;
   return Math.max(0, ...exits.map((e) => e.code ?? 1));
+}
+
+/** A child's last line, `{"event":"stopped","states":{..},"requests"?:{..}}`, or undefined. */
+export function stoppedLine(line: string): { states: unknown; requests: unknown } | undefined {
+  if (!line.startsWith('{"event":"stopped"')) return undefined;
+  try {
+    const o = JSON.parse(line) as { event?: unknown; states?: unknown; requests?: unknown };
+    return o.event === 'stopped' ? { states: o.states, requests: o.requests } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Add the finite numbers of `from` (a child's counts) into `into`; anything else is ignored. */
+function addCounts(into: Record<string, number>, from: unknown): void {
+  if (from === null || typeof from !== 'object') return;
+  for (const [k, n] of Object.entries(from)) if (typeof n === 'number' && Number.isFinite(n)) into[k] = (into[k] ?? 0) + n;
 }

@@ -31,7 +31,7 @@ test('--procs 2: two processes share out the boxes, one summary and one stopped 
   const { args } = await onAir(t);
   const r = await weft(['fleet', 'run', '--count', '4', '--procs', '2', '--mix', 'broadcast-only:1', ...args, '--exit-on', 'degraded', '--timeout', '120', '--summary-every', '0.5']);
   t.is(r.code, 0, r.err);
-  t.deepEqual(r.lines.at(-1), { event: 'stopped', states: { degraded: 4 } });
+  t.deepEqual(r.lines.at(-1), { event: 'stopped', states: { degraded: 4 }, requests: { sent: 0, ok: 0, retried: 0, failed: 0, overdue: 0 } }, 'states and request fates of both children added up');
   const fleet = r.lines.filter((l) => l.event === 'fleet');
   t.true(fleet.length > 0);
   t.like(fleet.at(-1), { procs: 2, boxes: 4, states: { degraded: 4 }, died: 0 });
@@ -85,6 +85,7 @@ test('--procs 2: SIGTERM to the fleet ends both children and prints the final st
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   t.is(await exited, 0);
-  t.true(lines.some((l) => l === '{"event":"stopped","states":{"degraded":2}}') || buf === '{"event":"stopped","states":{"degraded":2}}', lines.slice(-3).join('\n'));
+  const last = '{"event":"stopped","states":{"degraded":2},"requests":{"sent":0,"ok":0,"retried":0,"failed":0,"overdue":0}}';
+  t.true(lines.some((l) => l === last) || buf === last, lines.slice(-3).join('\n'));
   for (const pid of kids) t.throws(() => process.kill(pid, 0), undefined, `child ${pid} is gone`);
 });
