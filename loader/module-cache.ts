@@ -33,6 +33,8 @@ const HEX64 = /^[0-9a-f]{64}$/;
 export class ModuleCache {
   readonly storage: DeviceStorage;
   #keep = new Set<string>();
+  /** Blobs of the last-known-good version (probation-box.ts): never evicted for room. */
+  #spare = new Set<string>();
   #stats: CacheStats = { hits: 0, misses: 0, writes: 0, refused: 0, evicted: 0 };
 
   constructor(storage: DeviceStorage) {
@@ -70,6 +72,11 @@ export class ModuleCache {
     this.#keep = new Set(shas);
   }
 
+  /** Keep these blobs through every eviction (the last-known-good version a probation reverts to). */
+  spare(shas: Iterable<string>): void {
+    this.#spare = new Set(shas);
+  }
+
   /** Record the app the box runs (after its blobs were put). False when it did not fit. */
   saveApp(index: AppIndex): boolean {
     this.#keep = new Set([index.manifest, index.signature, ...Object.values(index.modules)]);
@@ -102,7 +109,7 @@ export class ModuleCache {
   #evict(): boolean {
     let n = 0;
     for (const k of this.storage.keys()) {
-      if (k.startsWith(BLOB) && !this.#keep.has(k.slice(BLOB.length))) {
+      if (k.startsWith(BLOB) && !this.#keep.has(k.slice(BLOB.length)) && !this.#spare.has(k.slice(BLOB.length))) {
         this.storage.remove(k);
         n++;
       }
@@ -112,7 +119,7 @@ export class ModuleCache {
   }
 }
 
-function parseIndex(bytes: Uint8Array | undefined): AppIndex | undefined {
+export function parseIndex(bytes: Uint8Array | undefined): AppIndex | undefined {
   if (bytes === undefined) return undefined;
   try {
     const o = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as Partial<AppIndex>;

@@ -49,6 +49,10 @@ export interface BoxOptions {
   sessionGraceMs?: number;
   /** Overrides of the sandbox limits derived from the profile. */
   limits?: Partial<SandboxLimits>;
+  /** Explicit rollout groups this box belongs to (a rollout directive may name them). Default none. */
+  groups?: string[];
+  /** How long a new version's boot modules have to report ready before it reverts, ms (probation.ts). Default 30000. */
+  readyMs?: number;
   onEvent?: (e: import('./box-events.ts').BoxEvent) => void;
 }
 
@@ -68,6 +72,8 @@ export interface ResolvedBoxOptions {
   requestTimeoutMs: number;
   sessionGraceMs: number;
   limits: Partial<SandboxLimits>;
+  groups: readonly string[];
+  readyMs: number;
   onEvent: (e: import('./box-events.ts').BoxEvent) => void;
 }
 
@@ -84,7 +90,7 @@ export function engineMemoryFor(profile: DeviceProfile): number {
 
 const KEYS = [
   'boxId', 'profile', 'engine', 'tuner', 'trusted', 'dialer', 'storage', 'cpu', 'app', 'clock', 'random', 'channel',
-  'requestTimeoutMs', 'sessionGraceMs', 'limits', 'onEvent',
+  'requestTimeoutMs', 'sessionGraceMs', 'limits', 'groups', 'readyMs', 'onEvent',
 ];
 const ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const W = 'Box';
@@ -108,6 +114,8 @@ export function resolveBoxOptions(o: BoxOptions): ResolvedBoxOptions {
     rttMs: nonNegative(W, 'channel.rttMs', c.rttMs ?? profileRtt),
   };
   const storage = o.storage ?? new MemoryStorage(profile.storageBytes);
+  const groups = o.groups ?? [];
+  if (!Array.isArray(groups) || groups.length > 16 || groups.some((g) => typeof g !== 'string' || !/^[a-z0-9][a-z0-9-]{0,31}$/.test(g))) throw new ArgumentError(`${W}: groups must be at most 16 short names`, 'groups');
   return {
     boxId: o.boxId,
     profile,
@@ -129,6 +137,8 @@ export function resolveBoxOptions(o: BoxOptions): ResolvedBoxOptions {
       storageQuota: storage.capacity > 0 ? Math.max(16 * KB, Math.min(1024 * KB, Math.floor(storage.capacity / 16))) : 16 * KB,
       ...o.limits,
     },
+    groups: [...groups],
+    readyMs: positiveInt(W, 'readyMs', o.readyMs ?? 30_000),
     onEvent: o.onEvent ?? (() => {}),
   };
 }
