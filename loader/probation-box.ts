@@ -66,7 +66,7 @@ export interface BoxProbationOptions {
   /** The box's timers (cleared at shutdown); this uses the one named `probation`. */
   timers: ProbationTimer;
   readyMs: number;
-  /** The version running now (read when the boot table says it started). */
+  /** The version about to start (the acquirer's current, read when the table starts or restarts the app). */
   current: () => AcquiredApp | undefined;
   /** Verify and load a cached version (Acquirer.warm with an index). */
   warm: (index: AppIndex) => Promise<AcquiredApp | undefined>;
@@ -86,7 +86,6 @@ export class BoxProbation {
   #probationMs = DEFAULT_PROBATION_MS;
   /** The candidate manifest the last pick chose, if it chose one. */
   #candidate: { app: string; sha: string; version: string } | undefined;
-  #rollbacks = new Set<string>();
   #stats: ProbationStats = { trials: 0, committed: 0, reverted: 0, reacquired: 0, directives: 0, directivesRefused: 0 };
 
   constructor(o: BoxProbationOptions) {
@@ -114,7 +113,7 @@ export class BoxProbation {
     this.#candidate = undefined;
     const d = await this.#directive(got);
     if (d === undefined) return own;
-    await this.#rollback(got);
+    await this.#rollback(got, d);
     this.#probationMs = Math.round(d.probationS * 1000);
     if (!rolloutTarget(d, { boxId: this.#o.boxId, profile: this.#o.profile, groups: this.#o.groups }).candidate) return own;
     const manifest = got.find((m) => m.name === `${ROLLOUT_NAMES.next}manifest.json`);
@@ -164,7 +163,8 @@ export class BoxProbation {
 
   /** Every box event: a start begins a trial, module starts, faults and crash loops decide one, a refusal ends a candidate. */
   event(e: BoxEvent): void {
-    if (e.kind === 'state' && e.event === 'started') {
+    // The table's start actions run after this event: the trial begins before any module reports ready.
+    if (e.kind === 'state' && (e.action === 'start-app' || e.action === 'restart-app')) {
       const app = this.#o.current();
       if (app !== undefined) this.started(app);
       return;
@@ -240,12 +240,12 @@ export class BoxProbation {
     return d;
   }
 
-  // [12.9] the trust issue's rollback directive rides along after a rollback: the floor admits exactly the version it names.
-  async #rollback(got: CarouselModule[]): Promise<void> {
+  // [12.9] the trust issue's rollback directive rides along after a rollback: the floor admits
+  // exactly the version it names. Offered only while the floor refuses the live version.
+  async #rollback(got: CarouselModule[], d: RolloutDirective): Promise<void> {
     const rb = got.find((m) => m.name === ROLLOUT_NAMES.rollback);
     const sig = got.find((m) => m.name === ROLLOUT_NAMES.rollbackSignature);
-    if (rb === undefined || sig === undefined || this.#rollbacks.has(rb.sha256)) return;
-    this.#rollbacks.add(rb.sha256);
+    if (rb === undefined || sig === undefined || this.#o.floor.check(d.app, d.live).ok) return;
     await this.#o.floor.accept(rb.bytes, sig.bytes, this.#o.trusted);
   }
 

@@ -18,7 +18,7 @@ export interface RolloutView {
   live: Release;
   /** The rolling or halted version above live, if any. */
   candidate?: Release;
-  /** The highest version above live that boxes may have run (candidate, rolled back, retired). */
+  /** The highest version above live, other than the candidate, that boxes may have run (rolled back, retired): boxes get a rollback directive to live. */
   above?: Release;
 }
 
@@ -28,7 +28,7 @@ export function rolloutView(releases: readonly Release[]): RolloutView | undefin
   if (live === undefined) return undefined;
   const newer = releases.filter((r) => compareVersions(r.version, live.version) > 0 && r.state !== 'staged').sort((a, b) => compareVersions(a.version, b.version));
   const candidate = newer.filter((r) => r.state === 'rolling' || r.state === 'halted').at(-1);
-  const above = newer.at(-1);
+  const above = newer.filter((r) => r !== candidate).at(-1);
   return { live, ...(candidate === undefined ? {} : { candidate }), ...(above === undefined ? {} : { above }) };
 }
 
