@@ -7,6 +7,7 @@ import { nodeSource, startConsole, type RunningConsole } from '../headend/consol
 import { intOption, UserError } from './user-error.ts';
 import { createLogger, lineLog, type Logger } from '../headend/log.ts';
 import { attachReleases, releaseRoutes, MemoryReleaseStore, type ReleaseStore } from '../headend/releases/index.ts';
+import { operatorSigner, startRollout } from '../headend/releases/rollout-start.ts';
 import { SqliteReleaseStore } from '../headend/releases/release-store-sqlite.ts';
 import { RedisReleaseStore } from '../headend/releases/release-store-redis.ts';
 
@@ -35,6 +36,26 @@ interface Flags {
   consoleToken?: string;
   clusterKeyFile?: string;
   logLevel?: string;
+  operatorKey?: string;
+}
+
+/** The operator key that signs rollout directives: --operator-key, else <keys>/operator.jwk.json, else the lab's <keys>/dev.jwk.json. */
+function operatorKeyText(f: Flags): string | undefined {
+  if (f.operatorKey !== undefined) {
+    try {
+      return readFileSync(f.operatorKey, 'utf8');
+    } catch (e) {
+      throw new UserError(`cannot read the operator key ${f.operatorKey}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  for (const name of ['operator.jwk.json', 'dev.jwk.json']) {
+    try {
+      return readFileSync(`${f.keys}/${name}`, 'utf8');
+    } catch {
+      /* the next candidate */
+    }
+  }
+  return undefined;
 }
 
 /** The UDP cluster key: --cluster-key-file, else WEFT_CLUSTER_KEY, else none (startHeadend decides). */
@@ -94,6 +115,9 @@ async function run(f: Flags): Promise<void> {
   const token = f.consoleToken ?? process.env.WEFT_CONSOLE_TOKEN;
   const store = await releaseStore(f.registry);
   const releases = await attachReleases({ catalog: n.catalog, trusted: n.trusted, store, now: () => Date.now(), log: (line) => logger.info({ event: 'log', node: n.id }, line) });
+  const rollout = await startRollout({ releases, store, carousels: h.broadcasters, reports: n.sessions, sign: await operatorSigner(operatorKeyText(f)), now: () => Date.now(), log: (line) => logger.info({ event: 'log', node: n.id }, line) });
+  const rolloutTimer = setInterval(() => void rollout.driver.tick().catch((e: unknown) => logger.warn({ event: 'log', node: n.id }, `rollout: ${(e as Error).message}`)), 1000);
+  rolloutTimer.unref();
   let ops: RunningConsole | undefined;
   if (where !== undefined) {
     ops = await startConsole({
@@ -117,6 +141,7 @@ async function run(f: Flags): Promise<void> {
     process.once('SIGTERM', resolve);
   });
   clearInterval(timer);
+  clearInterval(rolloutTimer);
   await ops?.close();
   await store.close();
   await h.close();
@@ -145,6 +170,7 @@ export function registerHeadend(program: Command): void {
       .option('--console <host:port>', 'serve the operator console and /metrics here (port 0: any free port; off: none)', '127.0.0.1:0')
       .option('--console-token <token>', 'operator token for console actions (default: WEFT_CONSOLE_TOKEN, else a random one printed at start)')
       .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default: WEFT_LOG_LEVEL, else info)')
+      .option('--operator-key <file>', 'operator signing key (JWK) for rollout directives (default: <keys>/operator.jwk.json, else the lab\'s <keys>/dev.jwk.json)')
       .option('--cluster-key-file <path>', 'key of the MAC on node-to-node UDP, the same file on every node (or env WEFT_CLUSTER_KEY)');
   common(h.command('up').description('the embedded default: aedes broker, SQLite registry, one node, services'))
     .option('--broker-port <port>', 'embedded broker port (0: any)', intOption(0, 65535), 1883)

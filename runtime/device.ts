@@ -57,6 +57,8 @@ export interface ResourceReport {
   /** Whether the return channel is up right now. */
   twoWayUp: boolean;
   at: number;
+  /** Probation outcomes of app versions (issue 15): `{app, version, outcome, reason?, at}`, at most 8. */
+  rollout?: { app: string; version: string; outcome: 'probation' | 'committed' | 'reverted'; reason?: string; at: number }[];
 }
 
 export function checkProfile(p: unknown): DeviceProfile {

@@ -108,13 +108,15 @@ function nonNeg(o: Record<string, unknown>, k: string, what: string): number {
 }
 
 export function checkReport(v: unknown): ResourceReport {
-  const keys = ['boxId', 'profile', 'freeMemoryBytes', 'appMemoryBytes', 'cpuClass', 'cpuLoad', 'storageFreeBytes', 'sandboxBytes', 'twoWayUp', 'at'];
+  const keys = ['boxId', 'profile', 'freeMemoryBytes', 'appMemoryBytes', 'cpuClass', 'cpuLoad', 'storageFreeBytes', 'sandboxBytes', 'twoWayUp', 'at', 'rollout'];
   const o = obj(v, 'report', keys);
   text(o, 'boxId', 'report');
   text(o, 'profile', 'report', 32);
   for (const k of ['freeMemoryBytes', 'appMemoryBytes', 'cpuLoad', 'storageFreeBytes', 'sandboxBytes', 'at']) nonNeg(o, k, 'report');
   if (!CPU_CLASSES.includes(o.cpuClass as never)) throw bad(`report.cpuClass must be one of ${CPU_CLASSES.join(', ')}`);
   if (typeof o.twoWayUp !== 'boolean') throw bad('report.twoWayUp must be a boolean');
+  // [issue 15] probation outcomes (loader/probation-box.ts); the head-end's rollout tally checks each entry.
+  if (o.rollout !== undefined && (!Array.isArray(o.rollout) || o.rollout.length > 8)) throw bad('report.rollout must be an array of at most 8 outcomes');
   return o as unknown as ResourceReport;
 }
 
