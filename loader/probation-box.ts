@@ -76,6 +76,8 @@ export interface BoxProbationOptions {
   reacquire: () => void;
   /** An outcome to tell the head-end now, when the channel is up. */
   report: () => void;
+  /** An outcome for the box's observers. */
+  emit: (e: BoxEvent) => void;
 }
 
 export class BoxProbation {
@@ -150,7 +152,8 @@ export class BoxProbation {
     }
     if (this.#p.trial?.sha === app.manifestSha) return;
     const expect = [...app.modules.values()].filter((m) => m.entry.kind === 'client' && m.entry.tier === 'boot').map((m) => m.entry.name);
-    this.#p.begin({ sha: app.manifestSha, version: app.manifest.version, expect, probationMs: this.#probationMs });
+    // A first version has nothing to go back to: it commits as soon as its modules are ready.
+    this.#p.begin({ sha: app.manifestSha, version: app.manifest.version, expect, probationMs: r.lkg === undefined ? 0 : this.#probationMs });
     this.#stats.trials++;
     this.#outcome(name, app.manifest.version, 'probation');
     this.#arm();
@@ -260,6 +263,7 @@ export class BoxProbation {
     const o: RolloutOutcome = { app, version, outcome, ...(reason === undefined ? {} : { reason }), at: this.#o.clock.now() };
     r.outcomes = [...r.outcomes.filter((x) => x.version !== version), o].slice(-MAX_OUTCOMES);
     this.#save(app);
+    this.#o.emit({ kind: 'probation', app, version, outcome, ...(reason === undefined ? {} : { reason }) });
     this.#o.report();
   }
 
@@ -293,6 +297,6 @@ function parseRecord(bytes: Uint8Array | undefined): Record_ | undefined {
 }
 
 /** The box's probation from its resolved options (box.ts stays a wiring of parts). */
-export function boxProbation(o: ResolvedBoxOptions, cache: ModuleCache | undefined, floor: RollbackFloor, timers: ProbationTimer, hooks: Pick<BoxProbationOptions, 'current' | 'warm' | 'run' | 'reacquire' | 'report'>): BoxProbation {
+export function boxProbation(o: ResolvedBoxOptions, cache: ModuleCache | undefined, floor: RollbackFloor, timers: ProbationTimer, hooks: Pick<BoxProbationOptions, 'current' | 'warm' | 'run' | 'reacquire' | 'report' | 'emit'>): BoxProbation {
   return new BoxProbation({ boxId: o.boxId, profile: o.profile.id, groups: o.groups, trusted: o.trusted, storage: o.storage, cache, floor, clock: o.clock, timers, readyMs: o.readyMs, ...hooks });
 }
