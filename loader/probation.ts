@@ -1,8 +1,10 @@
 // Probation of a new app version on the box (issue 15): the decision alone, on an injected
 // `now`, with no timers, storage or sandbox. A version commits when every boot-tier client module
-// reported ready (started) and nothing faulted for the probation time after that; a module
-// fault, a crash loop (the supervisor's budget, supervisor.ts) or no ready within `readyMs`
-// reverts it. probation-box.ts wires it to the box.
+// reported ready (started, or restarted by the supervisor) and stayed healthy for the probation
+// time after that; more module faults than `faultsAllowed` (one by default: a slow box's single
+// watchdog stop is forgiven, a version that faults on every start is not), a crash loop (the
+// supervisor's budget, supervisor.ts) or no ready within `readyMs` reverts it. probation-box.ts
+// wires it to the box.
 
 import type { BoxEvent } from './box-events.ts';
 
@@ -22,16 +24,20 @@ export interface Trial {
 
 export class Probation {
   readonly readyMs: number;
+  readonly faultsAllowed: number;
   #now: () => number;
+  #faults = 0;
   #trial: Trial | undefined;
   #since = 0;
   #ready = new Set<string>();
   #readyAt: number | undefined;
 
-  constructor(o: { now: () => number; readyMs: number }) {
+  constructor(o: { now: () => number; readyMs: number; faultsAllowed?: number }) {
     if (!Number.isFinite(o.readyMs) || o.readyMs <= 0) throw new RangeError('probation: readyMs must be a positive number');
     this.#now = o.now;
     this.readyMs = o.readyMs;
+    this.faultsAllowed = o.faultsAllowed ?? 1;
+    if (!Number.isInteger(this.faultsAllowed) || this.faultsAllowed < 0) throw new RangeError('probation: faultsAllowed must be an integer >= 0');
   }
 
   /** The version on trial, if any. */
@@ -50,6 +56,7 @@ export class Probation {
     this.#trial = { ...t, expect: [...t.expect] };
     this.#since = this.#now();
     this.#ready = new Set();
+    this.#faults = 0;
     this.#readyAt = t.expect.length === 0 ? this.#since : undefined;
   }
 
@@ -63,8 +70,8 @@ export class Probation {
     const t = this.#trial;
     if (t === undefined || e.kind !== 'module') return undefined;
     if (e.action === 'failed') return { kind: 'revert', reason: 'crash-loop', detail: `${e.module} passed its restart budget: ${e.detail ?? ''}`.trim() };
-    if (e.action === 'fault') return { kind: 'revert', reason: 'module-fault', detail: `${e.module}: ${e.detail ?? 'fault'}` };
-    if (e.action === 'started' && t.expect.includes(e.module)) {
+    if (e.action === 'fault' && ++this.#faults > this.faultsAllowed) return { kind: 'revert', reason: 'module-fault', detail: `${e.module}: ${e.detail ?? 'fault'}` };
+    if ((e.action === 'started' || e.action === 'restarted') && t.expect.includes(e.module)) {
       this.#ready.add(e.module);
       if (this.#readyAt === undefined && t.expect.every((m) => this.#ready.has(m))) this.#readyAt = this.#now();
     }

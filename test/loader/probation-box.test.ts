@@ -139,3 +139,18 @@ test('a box outside the wave stays on the live version; one that joins later fol
   await until(c, (x) => x.box.running().includes('ui'));
   t.is(c.box.app?.manifest.version, '1.0.0');
 });
+
+test('a box without storage (legacy-sd) follows the rollback directive too: its floor lives in memory, it has no cache to revert from', async (t) => {
+  const v1 = await guideApp(keys, { version: '1.0.0' });
+  const v2 = await guideApp(keys, { version: '1.0.1' });
+  const clock = new SkewClock();
+  t.teardown(() => clock.close());
+  const feed = carouselFeed(await setOf({ live: release(v1, 'live'), candidate: release(v2, 'rolling', rolling(100, 0)) }, 1));
+  const b = makeBox(engine, keys.trusted, feed.tuner, undefined, { profile: profile('legacy-sd'), storage: new MemoryStorage(0), boxId: 'box-sd', clock });
+  t.teardown(() => b.box.stop());
+  await b.box.start();
+  await until(b, (x) => x.box.app?.manifest.version === '1.0.1' && stat(x).committed === 1);
+  feed.update(await setOf({ live: release(v1, 'live'), above: release(v2, 'rolled-back') }, 2));
+  await until(b, (x) => x.box.app?.manifest.version === '1.0.0' && stat(x).committed === 2);
+  t.like(b.box.stats().rollbackFloor, { directivesAccepted: 1 });
+});
