@@ -43,3 +43,11 @@ test('the box picks the candidate exactly when the head-end counts it in the wav
   t.false(rolloutTarget(group, { boxId: 'box-1' }).candidate);
   t.deepEqual(rolloutTarget({ ...base, state: 'rolled-back', candidate: { version: '1.0.1', percent: 100 } }, { boxId: 'box-1' }), { version: '1.0.0', candidate: false });
 });
+
+test('cohorts of short, sequential fleet ids spread evenly: every tenth of [0, 1) gets its share', (t) => {
+  // `f0-1`..`f3-250` (bench/rollout.ts, devices/fleet.ts): plain FNV-1a left their high bits clustered.
+  const ids = Array.from({ length: 4 }, (_, p) => Array.from({ length: 250 }, (_, i) => `f${p}-${i + 1}`)).flat();
+  const bins = new Array<number>(10).fill(0);
+  for (const id of ids) bins[Math.floor(cohort01(id, 'guide') * 10)]!++;
+  t.true(bins.every((n) => n >= 60 && n <= 140), `boxes per tenth: ${bins.join(', ')}`);
+});
