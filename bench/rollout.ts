@@ -87,6 +87,9 @@ interface BoxView {
   tried: Set<string>;
 }
 const boxes = new Map<string, BoxView>();
+/** Every probation event with the time it arrived, for the breakdown of publish_to_all_s. */
+const marks: { at: number; version: string; outcome: string }[] = [];
+const headAt: { at: number; msg: string }[] = [];
 const cutBoxes = new Set<string>();
 function onBoxLine(l: Line): void {
   const id = typeof l.box === 'string' ? l.box : undefined;
@@ -95,6 +98,7 @@ function onBoxLine(l: Line): void {
   boxes.set(id, b);
   if (process.env.ROLLOUT_DEBUG === id && l.kind !== 'scene') console.error(JSON.stringify(l).slice(0, 300));
   if (l.kind !== 'probation' || typeof l.version !== 'string') return;
+  marks.push({ at: performance.now(), version: l.version, outcome: String(l.outcome) });
   if (l.outcome === 'probation') {
     b.running = l.version;
     b.tried.add(l.version);
@@ -142,7 +146,10 @@ async function weft(args: string[]): Promise<void> {
 await run(process.execPath, ['build.mjs', '--out', join(work, 'dist'), '--keys', join(work, 'keys'), '--no-firmware', '--quiet'], { cwd: ROOT });
 cpSync(join(work, 'dist', 'apps', 'guide'), join(work, 'apps', 'guide'), { recursive: true });
 const port = await freeUdpPort();
-spawnLines(['headend', 'up', '--broker-port', '0', '--registry', `sqlite:${join(work, 'registry.db')}`, '--apps', join(work, 'apps'), '--keys', join(work, 'keys'), '--carousel', `127.0.0.1:${port}`, '--console-token', TOKEN, '--log-level', 'info'], (l) => headLines.push(l));
+spawnLines(['headend', 'up', '--broker-port', '0', '--registry', `sqlite:${join(work, 'registry.db')}`, '--apps', join(work, 'apps'), '--keys', join(work, 'keys'), '--carousel', `127.0.0.1:${port}`, '--console-token', TOKEN, '--log-level', 'info'], (l) => {
+  headLines.push(l);
+  if (typeof l.msg === 'string' && l.msg.startsWith('rollout:')) headAt.push({ at: performance.now(), msg: l.msg });
+});
 await until(() => headLines.some((l) => l.event === 'ready'), 'head-end ready line');
 const ready = headLines.find((l) => l.event === 'ready') as Line;
 const at = ['--headend', String(ready.console), '--token', TOKEN];
@@ -171,12 +178,28 @@ const planFile = (name: string, probationS: number, budget: number): string => {
 };
 
 // Publish the good version: waves of 10% then 100%.
-const t0 = performance.now();
+// t0 is when the head-end accepted the plan: the two `weft app` processes' own start-up (seconds
+// of tsx on a busy machine) is the CLI's, not the rollout's.
+const tCli = performance.now();
 await weft(['app', 'publish', good, ...at]);
 await weft(['app', 'promote', 'guide', '1.0.1', '--plan', planFile('good.json', PROBATION_S, 0.05), ...at]);
+const t0 = performance.now();
 const t1 = await until(() => onVersion('1.0.1') === BOXES, `${BOXES} boxes on 1.0.1`, '1.0.1');
 await until(() => headLines.some((l) => typeof l.msg === 'string' && /guide 1\.0\.1 is live/.test(l.msg)), '1.0.1 live');
 const publishS = (t1 - t0) / 1000;
+// Where the time went: the head-end's decisions, and when boxes took and committed the version.
+const since = (at: number): number => Math.round((at - t0) / 100) / 10;
+const m1 = marks.filter((m) => m.version === '1.0.1');
+const first = (o: string): number => since(m1.find((m) => m.outcome === o)?.at ?? t0);
+const lastOf = (o: string): number => since(m1.filter((m) => m.outcome === o).at(-1)?.at ?? t0);
+table('publish 1.0.1: seconds after the head-end took the plan', [
+  { what: 'weft app publish + promote (CLI processes)', s: -since(tCli) },
+  ...headAt.filter((h) => h.msg.includes('1.0.1')).map((h) => ({ what: h.msg.slice(0, 60), s: since(h.at) })),
+  { what: 'first box on probation', s: first('probation') },
+  { what: 'first box committed', s: first('committed') },
+  { what: 'last box on probation', s: lastOf('probation') },
+  { what: 'last box committed', s: lastOf('committed') },
+]);
 
 // The bad version: it must stop at its first wave, and every box must come back.
 await weft(['app', 'publish', bad, ...at]);
