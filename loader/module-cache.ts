@@ -59,7 +59,7 @@ export class ModuleCache {
     const key = BLOB + sha256;
     this.#keep.add(sha256);
     if (this.storage.read(key)?.length === bytes.length) return true;
-    if (this.storage.write(key, bytes) || (this.#evict() && this.storage.write(key, bytes))) {
+    if (this.storage.write(key, bytes) || (this.#evict() && this.storage.write(key, bytes)) || (this.#evict(true) && this.storage.write(key, bytes))) {
       this.#stats.writes++;
       return true;
     }
@@ -72,7 +72,8 @@ export class ModuleCache {
     this.#keep = new Set(shas);
   }
 
-  /** Keep these blobs through every eviction (the last-known-good version a probation reverts to). */
+  /** Evict these blobs only when nothing else makes room (the last-known-good version a probation
+   *  reverts to; on a device with room for one version the running one still wins). */
   spare(shas: Iterable<string>): void {
     this.#spare = new Set(shas);
   }
@@ -82,7 +83,7 @@ export class ModuleCache {
     this.#keep = new Set([index.manifest, index.signature, ...Object.values(index.modules)]);
     const bytes = new TextEncoder().encode(JSON.stringify(index));
     const key = APP + index.app;
-    if (this.storage.write(key, bytes) || (this.#evict() && this.storage.write(key, bytes))) return true;
+    if (this.storage.write(key, bytes) || (this.#evict() && this.storage.write(key, bytes)) || (this.#evict(true) && this.storage.write(key, bytes))) return true;
     this.#stats.refused++;
     return false;
   }
@@ -105,11 +106,12 @@ export class ModuleCache {
     this.#evict();
   }
 
-  // Remove every blob and app index the current app does not use. True when anything went.
-  #evict(): boolean {
+  // Remove every blob and app index the current app does not use (`spared` ones too only when
+  // asked: the last resort for room). True when anything went.
+  #evict(spared = false): boolean {
     let n = 0;
     for (const k of this.storage.keys()) {
-      if (k.startsWith(BLOB) && !this.#keep.has(k.slice(BLOB.length)) && !this.#spare.has(k.slice(BLOB.length))) {
+      if (k.startsWith(BLOB) && !this.#keep.has(k.slice(BLOB.length)) && (spared || !this.#spare.has(k.slice(BLOB.length)))) {
         this.storage.remove(k);
         n++;
       }

@@ -13,7 +13,7 @@ import { parseIndex, type AppIndex, type ModuleCache } from './module-cache.ts';
 import type { DeviceStorage } from './ports.ts';
 import type { ResolvedBoxOptions } from './options.ts';
 import { Probation, type ProbationReason, type ProbationVerdict } from './probation.ts';
-import type { RollbackFloor } from './rollback-floor.ts';
+import { compareVersions, type RollbackFloor } from './rollback-floor.ts';
 
 /** One probation outcome, as the box reports it (stats.box `rollout`). */
 export interface RolloutOutcome {
@@ -124,9 +124,15 @@ export class BoxProbation {
     return { manifest, signature: got.find((m) => m.name === `${ROLLOUT_NAMES.next}manifest.sig`), prefix: ROLLOUT_NAMES.next };
   }
 
-  /** The Acquirer's `holdFloor`: a version on (or about to go on) probation does not raise the floor. */
-  holdFloor(app: string, sha: string): boolean {
+  /**
+   * The Acquirer's `holdFloor`: a version on (or about to go on) probation does not raise the
+   * floor; one below the floor runs only because a signed rollback directive named it, and the
+   * floor follows the operator down at once, as without probation.
+   */
+  holdFloor(app: string, sha: string, version: string): boolean {
     const lkg = this.#load(app).lkg;
+    const floor = this.#o.floor.floor(app);
+    if (floor !== undefined && compareVersions(version, floor) < 0) return false;
     return lkg !== undefined && lkg.manifest !== sha;
   }
 
@@ -161,7 +167,7 @@ export class BoxProbation {
 
   /** What the Acquirer needs: `pick` and `holdFloor`. */
   acquirerHooks(): Pick<AcquirerOptions, 'pick' | 'holdFloor'> {
-    return { pick: (got) => this.pick(got), holdFloor: (m, sha) => this.holdFloor(m.app, sha) };
+    return { pick: (got) => this.pick(got), holdFloor: (m, sha) => this.holdFloor(m.app, sha, m.version) };
   }
 
   /** Every box event: a start begins a trial, module starts, faults and crash loops decide one, a refusal ends a candidate. */
