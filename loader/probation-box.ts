@@ -158,8 +158,10 @@ export class BoxProbation {
     }
     if (this.#p.trial?.sha === app.manifestSha) return;
     const expect = [...app.modules.values()].filter((m) => m.entry.kind === 'client' && m.entry.tier === 'boot').map((m) => m.entry.name);
-    // A first version has nothing to go back to: it commits as soon as its modules are ready.
-    this.#p.begin({ sha: app.manifestSha, version: app.manifest.version, expect, probationMs: r.lkg === undefined ? 0 : this.#probationMs });
+    // A first version has nothing to go back to: it commits as soon as its modules are ready, and
+    // only a crash loop or no ready fails it (a slow box's watchdog stops are the supervisor's).
+    const first = r.lkg === undefined;
+    this.#p.begin({ sha: app.manifestSha, version: app.manifest.version, expect, probationMs: first ? 0 : this.#probationMs, ...(first ? { faultsAllowed: Number.MAX_SAFE_INTEGER } : {}) });
     this.#stats.trials++;
     this.#outcome(name, app.manifest.version, 'probation');
     this.#arm();

@@ -20,6 +20,8 @@ export interface Trial {
   /** The modules that must report ready (boot-tier client modules). */
   expect: readonly string[];
   probationMs: number;
+  /** Faults forgiven in this trial (default: the Probation's `faultsAllowed`). */
+  faultsAllowed?: number;
 }
 
 export class Probation {
@@ -70,7 +72,7 @@ export class Probation {
     const t = this.#trial;
     if (t === undefined || e.kind !== 'module') return undefined;
     if (e.action === 'failed') return { kind: 'revert', reason: 'crash-loop', detail: `${e.module} passed its restart budget: ${e.detail ?? ''}`.trim() };
-    if (e.action === 'fault' && ++this.#faults > this.faultsAllowed) return { kind: 'revert', reason: 'module-fault', detail: `${e.module}: ${e.detail ?? 'fault'}` };
+    if (e.action === 'fault' && ++this.#faults > (t.faultsAllowed ?? this.faultsAllowed)) return { kind: 'revert', reason: 'module-fault', detail: `${e.module}: ${e.detail ?? 'fault'}` };
     if ((e.action === 'started' || e.action === 'restarted') && t.expect.includes(e.module)) {
       this.#ready.add(e.module);
       if (this.#readyAt === undefined && t.expect.every((m) => this.#ready.has(m))) this.#readyAt = this.#now();

@@ -31,6 +31,13 @@ test('a second module fault or a crash loop during probation reverts at once; on
   t.like(b.p.event({ kind: 'module', module: 'ui', action: 'failed', detail: 'budget' }), { kind: 'revert', reason: 'crash-loop' });
 });
 
+test('a trial may forgive more faults (a first version, with nothing to go back to); a crash loop still fails it', (t) => {
+  const p = new Probation({ now: () => 0, readyMs: 1_000 });
+  p.begin({ sha: 'b'.repeat(64), version: '1.0.0', expect: ['ui'], probationMs: 0, faultsAllowed: Number.MAX_SAFE_INTEGER });
+  for (let i = 0; i < 3; i++) t.is(p.event({ kind: 'module', module: 'ui', action: 'fault', detail: 'watchdog' }), undefined);
+  t.like(p.event({ kind: 'module', module: 'ui', action: 'failed', detail: 'budget' }), { kind: 'revert', reason: 'crash-loop' });
+});
+
 test('no ready within readyMs reverts, naming the module that never came up', (t) => {
   const { p, at } = trial();
   p.event({ kind: 'module', module: 'ui', action: 'started' });
