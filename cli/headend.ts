@@ -11,6 +11,7 @@ import { LogRing } from '../headend/console/log-ring.ts';
 import { OtelNodeTracer } from '../headend/trace/tracer-otel.ts';
 import { createLogger, lineLog, type Logger } from '../headend/log.ts';
 import { attachReleases, releaseRoutes, MemoryReleaseStore, type ReleaseStore } from '../headend/releases/index.ts';
+import { operatorSigner, startRollout } from '../headend/releases/rollout-start.ts';
 import { SqliteReleaseStore } from '../headend/releases/release-store-sqlite.ts';
 import { RedisReleaseStore } from '../headend/releases/release-store-redis.ts';
 
@@ -44,6 +45,26 @@ interface Flags {
   ttl?: number;
   json?: boolean;
   otlp?: string;
+  operatorKey?: string;
+}
+
+/** The operator key that signs rollout directives: --operator-key, else <keys>/operator.jwk.json, else the lab's <keys>/dev.jwk.json. */
+function operatorKeyText(f: Flags): string | undefined {
+  if (f.operatorKey !== undefined) {
+    try {
+      return readFileSync(f.operatorKey, 'utf8');
+    } catch (e) {
+      throw new UserError(`cannot read the operator key ${f.operatorKey}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  for (const name of ['operator.jwk.json', 'dev.jwk.json']) {
+    try {
+      return readFileSync(`${f.keys}/${name}`, 'utf8');
+    } catch {
+      /* the next candidate */
+    }
+  }
+  return undefined;
 }
 
 /** The UDP cluster key: --cluster-key-file, else WEFT_CLUSTER_KEY, else none (startHeadend decides). */
@@ -112,6 +133,9 @@ async function run(f: Flags): Promise<void> {
   const token = f.consoleToken ?? process.env.WEFT_CONSOLE_TOKEN;
   const store = await releaseStore(f.registry);
   const releases = await attachReleases({ catalog: n.catalog, trusted: n.trusted, store, now: () => Date.now(), log: (line) => logger.info({ event: 'log', node: n.id }, line) });
+  const rollout = await startRollout({ releases, store, carousels: h.broadcasters, reports: n.sessions, sign: await operatorSigner(operatorKeyText(f)), now: () => Date.now(), log: (line) => logger.info({ event: 'log', node: n.id }, line) });
+  const rolloutTimer = setInterval(() => void rollout.driver.tick().catch((e: unknown) => logger.warn({ event: 'log', node: n.id }, `rollout: ${(e as Error).message}`)), 1000);
+  rolloutTimer.unref();
   let ops: RunningConsole | undefined;
   if (where !== undefined) {
     ops = await startConsole({
@@ -146,6 +170,7 @@ async function run(f: Flags): Promise<void> {
     left.then(() => new Promise((r) => setTimeout(r, 2 * f.interval))),
   ]);
   clearInterval(timer);
+  clearInterval(rolloutTimer);
   await ops?.close();
   await store.close();
   await h.close();
@@ -179,6 +204,7 @@ export function registerHeadend(program: Command): void {
       .option('--interface <ip>', 'local interface address the multicast carousel is sent on (default: the system\'s choice)', ipOption('the address of a local interface'))
       .option('--ttl <n>', 'multicast TTL of the carousel (1: this segment only)', ttlOption)
       .option('--otlp <url>', 'export trace spans over OTLP/HTTP, e.g. http://collector:4318/v1/traces (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; default: none)')
+      .option('--operator-key <file>', 'operator signing key (JWK) for rollout directives (default: <keys>/operator.jwk.json, else the lab\'s <keys>/dev.jwk.json)')
       .option('--json', 'stdout carries only state objects, one JSON object per line (ready, stats, drain, stopped); the log goes to stderr');
   common(h.command('up').description('the embedded default: aedes broker, SQLite registry, one node, services'))
     .option('--broker-port <port>', 'embedded broker port (0: any)', intOption(0, 65535), 1883)

@@ -91,6 +91,8 @@ export interface RunningHeadend {
   masterKey: string;
   registry: Registry;
   carousels: UdpServer[];
+  /** Each app's carousel broadcaster, by app id: the rollout driver updates what it carries (issue 15). */
+  broadcasters: Map<string, Broadcaster>;
   /** The password a box needs on this head-end's broker. */
   boxSecret(boxId: string): string;
   close(): Promise<void>;
@@ -164,9 +166,10 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
     await pool.warm();
     await node.start();
     closers.push(() => node.close());
-    const carousels = await broadcast(config, catalog);
+    const broadcasters = new Map<string, Broadcaster>();
+    const carousels = await broadcast(config, catalog, broadcasters);
     for (const c of carousels) closers.push(() => c.close());
-    return { node, brokerUrl, broker, masterKey, registry, carousels, boxSecret: (boxId) => derivedBoxSecret(masterKey, boxId), close };
+    return { node, brokerUrl, broker, masterKey, registry, carousels, broadcasters, boxSecret: (boxId) => derivedBoxSecret(masterKey, boxId), close };
   } catch (e) {
     await close();
     throw e;
@@ -211,7 +214,7 @@ export async function devSecret(file: string): Promise<string> {
   return s;
 }
 
-async function broadcast(config: HeadendConfig, catalog: AppCatalog): Promise<UdpServer[]> {
+async function broadcast(config: HeadendConfig, catalog: AppCatalog, broadcasters: Map<string, Broadcaster>): Promise<UdpServer[]> {
   const spec = config.carousel ?? 'off';
   if (spec === 'off') return [];
   const m = /^(.+):(\d+)$/.exec(spec);
@@ -223,6 +226,7 @@ async function broadcast(config: HeadendConfig, catalog: AppCatalog): Promise<Ud
   for (const app of catalog.names()) {
     const set = await moduleSetFromDir(resolve(config.apps ?? 'dist/apps', app));
     const b = new Broadcaster(set, { bitrate: config.carouselBitrate ?? 2_000_000 });
+    broadcasters.set(app, b);
     const multicast = /^2(2[4-9]|3\d)\./.test(host);
     const mc = { ...(config.carouselInterface === undefined ? {} : { interface: config.carouselInterface }), ...(config.carouselTtl === undefined ? {} : { ttl: config.carouselTtl }) };
     servers.push(await serveUdp(b, multicast ? { group: host, port: port + i, ...mc } : { unicast: { host, port: port + i } }));

@@ -136,6 +136,8 @@ export class SessionManager {
   readonly #downloads: TokenBuckets;
   readonly #downloadLimit: number;
   readonly counters = { opened: 0, closed: 0, refused: 0, replaced: 0, downloads: 0, reports: 0, startTimeouts: 0 };
+  /** Every box report taken (its sender checked): the rollout tally reads probation outcomes from it (issue 15). */
+  onReport: (report: ResourceReport) => void = () => {};
 
   /** Sessions refused because of the app itself (untrusted key, tampered, ...), by reason (issue 16). */
   readonly refusals: SessionRefusals;
@@ -350,6 +352,7 @@ export class SessionManager {
       return;
     }
     this.counters.reports++;
+    this.onReport(r);
   }
 
   /** Re-place the sessions of a dead node [c16]: start their portions on live nodes. */

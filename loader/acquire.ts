@@ -52,11 +52,22 @@ export interface AcquirerOptions {
   maxHeldBytes?: number;
   /** Anti-rollback: no version older than the highest verified runs (rollback-floor.ts). */
   floor?: RollbackFloor;
+  /** Which version of the boot tier to run (a rollout directive, probation-box.ts). Default: the carousel's own manifest. */
+  pick?: (got: CarouselModule[]) => Promise<VersionPick>;
+  /** A version that must not raise the floor when verified (it runs on probation; the floor rises on commit). */
+  holdFloor?: (m: Manifest, manifestSha: string) => boolean;
   now: () => number;
   onEvent: (e: AcquireEvent) => void;
 }
 
 const RUNNABLE = new Set(['client', 'mutable']);
+
+/** The manifest chosen among what the boot tier carries; its modules are named `prefix + name`. */
+export interface VersionPick {
+  manifest: CarouselModule | undefined;
+  signature: CarouselModule | undefined;
+  prefix: string;
+}
 
 /**
  * Bytes a box may hold for carousel modules, verified or not [issue 12]: its app memory, since
@@ -166,10 +177,10 @@ export class Acquirer {
     this.#o.onEvent({ kind: 'verified', app });
   }
 
-  /** Warm boot: the app last verified, from device storage, verified again. */
-  async warm(): Promise<AcquiredApp | undefined> {
+  /** Warm boot: the app last verified (or the version `index` names), from device storage, verified again. */
+  async warm(index?: AppIndex): Promise<AcquiredApp | undefined> {
     const cache = this.#o.cache;
-    const idx = cache?.loadApp(this.#o.app);
+    const idx = index ?? cache?.loadApp(this.#o.app);
     if (cache === undefined || idx === undefined) return undefined;
     const manifest = cache.get(idx.manifest);
     const signature = cache.get(idx.signature);
@@ -204,7 +215,7 @@ export class Acquirer {
     this.#verified.set(idx.manifest, manifest);
     this.#verified.set(idx.signature, signature);
     const app: AcquiredApp = { trusted: t.value, manifest: t.value.manifest, manifestSha: idx.manifest, modules, tiers: ['boot'], fromCache: true };
-    this.#o.floor?.raise(app.manifest.app, app.manifest.version);
+    if (this.#o.holdFloor?.(app.manifest, app.manifestSha) !== true) this.#o.floor?.raise(app.manifest.app, app.manifest.version);
     this.#current = app;
     this.#stats.verified++;
     return app;
@@ -279,8 +290,8 @@ export class Acquirer {
       ok: false,
       error: module === undefined ? { kind: 'refused', problem, message } : { kind: 'refused', problem, module, message },
     });
-    const manifest = got.find((m) => m.kind === 'manifest');
-    const signature = got.find((m) => m.kind === 'signature');
+    const pick = this.#o.pick === undefined ? { manifest: got.find((m) => m.kind === 'manifest'), signature: got.find((m) => m.kind === 'signature'), prefix: '' } : await this.#o.pick(got);
+    const { manifest, signature } = pick;
     if (manifest === undefined) return refuse('no-manifest', 'the boot tier carries no manifest');
     const t = await verifyManifest(manifest.bytes, signature?.bytes, this.#o.trusted);
     if (!t.ok) return refuse(problemOf(t.error), t.error.message);
@@ -294,7 +305,7 @@ export class Acquirer {
     if (signature !== undefined) keep.push([signature.sha256, signature.bytes]);
     for (const entry of m.modules) {
       if (!RUNNABLE.has(entry.kind) || !this.#tiers.includes(entry.tier)) continue;
-      const c = got.find((x) => x.name === entry.name);
+      const c = got.find((x) => x.name === pick.prefix + entry.name);
       // A manifest naming a module the carousel does not carry is a half-switched version.
       if (c === undefined) return refuse('missing-module', `${entry.name} is in the manifest but not on the carousel`, entry.name);
       const v = await verifyModule(t.value, entry.name, c.bytes);
@@ -304,7 +315,7 @@ export class Acquirer {
     }
     for (const [sha, bytes] of keep) this.#verified.set(sha, bytes);
     this.#store(m, manifest.sha256, signature?.sha256, modules, keep);
-    this.#o.floor?.raise(m.app, m.version); // after the cache: a cut in between boots either version
+    if (this.#o.holdFloor?.(m, manifest.sha256) !== true) this.#o.floor?.raise(m.app, m.version); // after the cache: a cut in between boots either version
     // The receiver checked the bytes against this hash before handing them over.
     return { ok: true, value: { trusted: t.value, manifest: m, manifestSha: manifest.sha256, modules, tiers: this.#tiers, fromCache: false } };
   }

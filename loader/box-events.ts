@@ -16,6 +16,8 @@ export type BoxEvent =
   | { kind: 'scene'; module: string; scene: unknown }
   | { kind: 'log'; module: string; level: 'debug' | 'info' | 'warn' | 'error'; message: string }
   | { kind: 'cache-full'; module: string }
+  /** A version went on probation, committed, or was reverted from (issue 15, probation-box.ts). */
+  | { kind: 'probation'; app: string; version: string; outcome: 'probation' | 'committed' | 'reverted'; reason?: string }
   /** A tune attempt's outcome; a failure names the carousel and what to do, and is retried. */
   | { kind: 'tuner'; ok: boolean; attempt: number; message?: string; retryInMs?: number }
   /** The box asks for a session again in `inMs` (after `refusals` REFUSED answers in a row). */

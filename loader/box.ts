@@ -11,6 +11,7 @@ import { type ChannelEvent, ChannelManager } from './channel-manager.ts';
 import { ModuleCache } from './module-cache.ts';
 import { type BoxOptions, type ResolvedBoxOptions, resolveBoxOptions } from './options.ts';
 import { RollbackFloor } from './rollback-floor.ts';
+import { boxProbation, type BoxProbation } from './probation-box.ts';
 import { FALLBACK_TIERS, RunningApp } from './running-app.ts';
 import { SessionLiveness } from './session-liveness.ts';
 import { SessionRetry } from './session-retry.ts';
@@ -36,13 +37,14 @@ export class Box {
   #run: RunningApp | undefined;
   #fallbacks = 0;
   #session: OpenReply | undefined;
-  #timers: NamedTimers<'report' | 'grace' | 'retry'>;
+  #timers: NamedTimers<'report' | 'grace' | 'retry' | 'probation'>;
   #watchers: Watchers;
   #ignored = 0;
   #tuned = false;
   #floor: RollbackFloor;
   #liveness: SessionLiveness;
   #retry = new SessionRetry();
+  #probation: BoxProbation;
 
   constructor(options: BoxOptions) {
     this.#o = resolveBoxOptions(options);
@@ -53,13 +55,13 @@ export class Box {
     const cache = this.#o.storage.capacity > 0 ? new ModuleCache(this.#o.storage) : undefined;
     this.#floor = new RollbackFloor(this.#o.storage);
     this.#liveness = new SessionLiveness(() => this.#session?.session, () => this.#fire('session-lost'), () => this.#o.clock.now());
+    this.#probation = boxProbation(this.#o, cache, this.#floor, this.#timers, { current: () => this.#acq.current, warm: (i) => this.#acq.warm(i), run: (app) => this.#fire('update', { app }), reacquire: () => this.#acq.want([]), report: () => this.#reportNow(), emit: (e) => this.#emit(e) });
     this.#acq = new Acquirer({
-      tuner: this.#o.tuner,
-      trusted: this.#o.trusted,
+      tuner: this.#o.tuner, trusted: this.#o.trusted,
       ...(this.#o.app === undefined ? {} : { app: this.#o.app }),
       ...(cache === undefined ? {} : { cache }),
       maxHeldBytes: carouselQuotaFor(this.#o.profile),
-      floor: this.#floor,
+      floor: this.#floor, ...this.#probation.acquirerHooks(), // [issue 15] rollout directive, probation
       now: () => this.#o.clock.now(),
       onEvent: (e) => this.#onAcquire(e),
     });
@@ -149,6 +151,7 @@ export class Box {
       ignoredEvents: this.#ignored,
       acquire: this.#acq.stats(),
       rollbackFloor: this.#floor.stats(),
+      probation: this.#probation.stats(),
       session: { ...this.#liveness.stats },
       channel: this.#channels?.stats(),
       switch: this.#run?.switch.stats(),
@@ -323,7 +326,7 @@ export class Box {
   #reportNow(): void {
     const every = this.#session === undefined ? 0 : (this.#o.reportEveryMs ?? this.#session.reportEveryMs);
     const loader = this.#run?.switch.loader;
-    if (loader !== undefined) loader.send({ vaddr: STATS_VADDR }, this.report(), { op: SessionOps.report, kind: 'stat' }).catch(() => undefined);
+    if (loader !== undefined) loader.send({ vaddr: STATS_VADDR }, { ...this.report(), rollout: this.#probation.outcomes() }, { op: SessionOps.report, kind: 'stat' }).catch(() => undefined);
     if (every > 0) this.#timers.arm('report', every, () => this.#reportNow());
   }
 
@@ -384,6 +387,7 @@ export class Box {
   }
 
   #emit(e: BoxEvent): void {
+    this.#probation.event(e);
     try {
       this.#o.onEvent(e);
     } catch {

@@ -33,6 +33,8 @@ const HEX64 = /^[0-9a-f]{64}$/;
 export class ModuleCache {
   readonly storage: DeviceStorage;
   #keep = new Set<string>();
+  /** Blobs of the last-known-good version (probation-box.ts): never evicted for room. */
+  #spare = new Set<string>();
   #stats: CacheStats = { hits: 0, misses: 0, writes: 0, refused: 0, evicted: 0 };
 
   constructor(storage: DeviceStorage) {
@@ -57,7 +59,7 @@ export class ModuleCache {
     const key = BLOB + sha256;
     this.#keep.add(sha256);
     if (this.storage.read(key)?.length === bytes.length) return true;
-    if (this.storage.write(key, bytes) || (this.#evict() && this.storage.write(key, bytes))) {
+    if (this.storage.write(key, bytes) || (this.#evict() && this.storage.write(key, bytes)) || (this.#evict(true) && this.storage.write(key, bytes))) {
       this.#stats.writes++;
       return true;
     }
@@ -70,12 +72,18 @@ export class ModuleCache {
     this.#keep = new Set(shas);
   }
 
+  /** Evict these blobs only when nothing else makes room (the last-known-good version a probation
+   *  reverts to; on a device with room for one version the running one still wins). */
+  spare(shas: Iterable<string>): void {
+    this.#spare = new Set(shas);
+  }
+
   /** Record the app the box runs (after its blobs were put). False when it did not fit. */
   saveApp(index: AppIndex): boolean {
     this.#keep = new Set([index.manifest, index.signature, ...Object.values(index.modules)]);
     const bytes = new TextEncoder().encode(JSON.stringify(index));
     const key = APP + index.app;
-    if (this.storage.write(key, bytes) || (this.#evict() && this.storage.write(key, bytes))) return true;
+    if (this.storage.write(key, bytes) || (this.#evict() && this.storage.write(key, bytes)) || (this.#evict(true) && this.storage.write(key, bytes))) return true;
     this.#stats.refused++;
     return false;
   }
@@ -98,11 +106,12 @@ export class ModuleCache {
     this.#evict();
   }
 
-  // Remove every blob and app index the current app does not use. True when anything went.
-  #evict(): boolean {
+  // Remove every blob and app index the current app does not use (`spared` ones too only when
+  // asked: the last resort for room). True when anything went.
+  #evict(spared = false): boolean {
     let n = 0;
     for (const k of this.storage.keys()) {
-      if (k.startsWith(BLOB) && !this.#keep.has(k.slice(BLOB.length))) {
+      if (k.startsWith(BLOB) && !this.#keep.has(k.slice(BLOB.length)) && (spared || !this.#spare.has(k.slice(BLOB.length)))) {
         this.storage.remove(k);
         n++;
       }
@@ -112,7 +121,7 @@ export class ModuleCache {
   }
 }
 
-function parseIndex(bytes: Uint8Array | undefined): AppIndex | undefined {
+export function parseIndex(bytes: Uint8Array | undefined): AppIndex | undefined {
   if (bytes === undefined) return undefined;
   try {
     const o = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as Partial<AppIndex>;

@@ -52,6 +52,10 @@ export interface BoxOptions {
   limits?: Partial<SandboxLimits>;
   /** Resource reports this often, ms, instead of the interval the head-end's session reply names (emulated fleets at scale). */
   reportEveryMs?: number;
+  /** Explicit rollout groups this box belongs to (a rollout directive may name them). Default none. */
+  groups?: string[];
+  /** How long a new version's boot modules have to report ready before it reverts, ms (probation.ts). Default 30000. */
+  readyMs?: number;
   onEvent?: (e: import('./box-events.ts').BoxEvent) => void;
   /** Share of the modules' requests that start a W3C trace (0..1). Default 0: tracing off, nothing added to the wire. */
   traceRate?: number;
@@ -74,6 +78,8 @@ export interface ResolvedBoxOptions {
   sessionGraceMs: number;
   limits: Partial<SandboxLimits>;
   reportEveryMs: number | undefined;
+  groups: readonly string[];
+  readyMs: number;
   onEvent: (e: import('./box-events.ts').BoxEvent) => void;
   /** The sampling decision per module request; undefined when tracing is off. */
   traceparent: (() => string | undefined) | undefined;
@@ -92,7 +98,7 @@ export function engineMemoryFor(profile: DeviceProfile): number {
 
 const KEYS = [
   'boxId', 'profile', 'engine', 'tuner', 'trusted', 'dialer', 'storage', 'cpu', 'app', 'clock', 'random', 'channel',
-  'requestTimeoutMs', 'sessionGraceMs', 'limits', 'reportEveryMs', 'onEvent', 'traceRate',
+  'requestTimeoutMs', 'sessionGraceMs', 'limits', 'reportEveryMs', 'groups', 'readyMs', 'onEvent', 'traceRate',
 ];
 const ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const W = 'Box';
@@ -122,6 +128,8 @@ export function resolveBoxOptions(o: BoxOptions): ResolvedBoxOptions {
   } catch (e) {
     throw new ArgumentError(`${W}: ${(e as Error).message}`, 'traceRate');
   }
+  const groups = o.groups ?? [];
+  if (!Array.isArray(groups) || groups.length > 16 || groups.some((g) => typeof g !== 'string' || !/^[a-z0-9][a-z0-9-]{0,31}$/.test(g))) throw new ArgumentError(`${W}: groups must be at most 16 short names`, 'groups');
   return {
     boxId: o.boxId,
     profile,
@@ -144,6 +152,8 @@ export function resolveBoxOptions(o: BoxOptions): ResolvedBoxOptions {
       ...o.limits,
     },
     reportEveryMs: o.reportEveryMs === undefined ? undefined : positiveInt(W, 'reportEveryMs', o.reportEveryMs),
+    groups: [...groups],
+    readyMs: positiveInt(W, 'readyMs', o.readyMs ?? 30_000),
     onEvent: o.onEvent ?? (() => {}),
     traceparent,
   };

@@ -59,6 +59,8 @@ export interface ResourceReport {
   at: number;
   /** What became of the requests the box sent the head-end since it started [issue 13.8]. */
   requests?: RequestOutcomes;
+  /** Probation outcomes of app versions (issue 15): `{app, version, outcome, reason?, at}`, at most 8. */
+  rollout?: { app: string; version: string; outcome: 'probation' | 'committed' | 'reverted'; reason?: string; at: number }[];
 }
 
 /** Cumulative request fates: each request sent ends in exactly one of ok, retried or failed. */

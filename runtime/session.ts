@@ -108,7 +108,7 @@ function nonNeg(o: Record<string, unknown>, k: string, what: string): number {
 }
 
 export function checkReport(v: unknown): ResourceReport {
-  const keys = ['boxId', 'profile', 'freeMemoryBytes', 'appMemoryBytes', 'cpuClass', 'cpuLoad', 'storageFreeBytes', 'sandboxBytes', 'twoWayUp', 'at', 'requests'];
+  const keys = ['boxId', 'profile', 'freeMemoryBytes', 'appMemoryBytes', 'cpuClass', 'cpuLoad', 'storageFreeBytes', 'sandboxBytes', 'twoWayUp', 'at', 'requests', 'rollout'];
   const o = obj(v, 'report', keys);
   text(o, 'boxId', 'report');
   text(o, 'profile', 'report', 32);
@@ -119,6 +119,8 @@ export function checkReport(v: unknown): ResourceReport {
     const r = obj(o.requests, 'report.requests', REQUEST_OUTCOME_KEYS);
     for (const k of REQUEST_OUTCOME_KEYS) if (!Number.isSafeInteger(r[k]) || (r[k] as number) < 0) throw bad(`report.requests.${k} must be an integer >= 0`);
   }
+  // [issue 15] probation outcomes (loader/probation-box.ts); the head-end's rollout tally checks each entry.
+  if (o.rollout !== undefined && (!Array.isArray(o.rollout) || o.rollout.length > 8)) throw bad('report.rollout must be an array of at most 8 outcomes');
   return o as unknown as ResourceReport;
 }
 

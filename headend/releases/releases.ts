@@ -32,6 +32,8 @@ export class Releases {
   #trusted: () => readonly TrustedKey[];
   #now: () => number;
   #onLive: (r: Release) => void;
+  /** Any state change of an app's versions (the rollout driver puts the new plan on the carousel). */
+  onChange: (app: string) => void = () => {};
 
   constructor(o: { store: ReleaseStore; trusted: () => readonly TrustedKey[]; now: () => number; onLive?: (r: Release) => void }) {
     this.#store = o.store;
@@ -119,6 +121,7 @@ export class Releases {
 
   async #set(r: Release, state: ReleaseState, plan: string): Promise<ReleaseOutcome> {
     const u = await this.#store.update(r.app, r.version, r.rev, { state, plan });
+    if (u.ok) this.onChange(r.app);
     if (u.ok) return { ok: true, release: u.release };
     return u.reason === 'not-found' ? notFound(r.app, r.version) : { ok: false, code: 'conflict', message: `${r.app} ${r.version} changed meanwhile (now ${u.current.state}); try again` };
   }

@@ -21,6 +21,8 @@ export {
 export type { Manifest, ModuleEntry, ModuleKind, ModuleNeeds, ModuleCritical, CriticalGuard, Durability, Tier, CpuClass, Capability } from './manifest.ts';
 export { placeModules } from './placement.ts';
 export { cohort01 } from './cohort.ts';
+export { encodeRollout, parseRollout, rolloutTarget, ROLLOUT_STATES, ROLLOUT_NAMES, MAX_DIRECTIVE_BYTES } from './rollout.ts';
+export type { RolloutDirective, RolloutCandidate, RolloutState, RolloutTarget } from './rollout.ts';
 export type { BoxResources, ModulePlacement, PlacementReason, Side } from './placement.ts';
 export {
   generateSigningKey,

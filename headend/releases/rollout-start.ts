@@ -1,0 +1,43 @@
+// Wires the rollout loop into a running head-end (issue 15): box reports feed the tally, every
+// state change of a version puts the new plan on the app's carousel, and the plan found in the
+// release store goes on air at once (a restarted head-end resumes mid-rollout). The caller owns
+// the timer that calls `tick` (cli/headend.ts) and the operator key that signs.
+import { importSigningKey, signManifest } from '../../runtime/app/index.ts';
+import type { ResourceReport } from '../../runtime/index.ts';
+import type { Releases } from './releases.ts';
+import type { DirectiveSigner } from './rollout-carousel.ts';
+import { RolloutDriver, type CarouselSink } from './rollout-driver.ts';
+import { RolloutTally } from './rollout-tally.ts';
+import type { ReleaseStore } from './store.ts';
+
+export interface RolloutLoop {
+  driver: RolloutDriver;
+  tally: RolloutTally;
+}
+
+export async function startRollout(o: {
+  releases: Releases;
+  store: ReleaseStore;
+  carousels: ReadonlyMap<string, CarouselSink>;
+  /** Where box reports arrive (SessionManager.onReport). */
+  reports: { onReport: (r: ResourceReport) => void };
+  sign?: DirectiveSigner;
+  now: () => number;
+  log?: (line: string) => void;
+  maxBoxes?: number;
+}): Promise<RolloutLoop> {
+  const tally = new RolloutTally(o.maxBoxes === undefined ? {} : { maxBoxes: o.maxBoxes });
+  const driver = new RolloutDriver({ releases: o.releases, store: o.store, tally, carousels: o.carousels, ...(o.sign === undefined ? {} : { sign: o.sign }), now: o.now, ...(o.log === undefined ? {} : { log: o.log }) });
+  o.reports.onReport = (r) => tally.report(r);
+  o.releases.onChange = (app) => void driver.refresh(app);
+  if (o.sign === undefined) o.log?.('rollout: no operator key, so the carousel carries the live version only (no rollout directive)');
+  for (const app of o.carousels.keys()) await driver.refresh(app);
+  return { driver, tally };
+}
+
+/** A signer from an operator key file (JWK, as build.mjs writes keys); undefined when the file is absent. */
+export async function operatorSigner(jwkText: string | undefined): Promise<DirectiveSigner | undefined> {
+  if (jwkText === undefined) return undefined;
+  const key = await importSigningKey(JSON.parse(jwkText));
+  return (bytes) => signManifest(bytes, key);
+}
