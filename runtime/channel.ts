@@ -3,8 +3,9 @@
 // fails every pending request, so nothing hangs. It owns no socket and no timer source.
 
 import type { Address } from './address.ts';
-import { type Clock, type TimerHandle, systemClock } from './clock.ts';
+import { type Clock, systemClock } from './clock.ts';
 import { Codes } from './codes.ts';
+import { DeadlineWheel } from './deadlines.ts';
 import type { Envelope, ErrorBody, Kind } from './envelope.ts';
 import { ArgumentError, ChannelClosedError, RemoteError, TimeoutError, WeftError } from './errors.ts';
 import { rejectUnknown } from './options.ts';
@@ -33,6 +34,10 @@ export interface ChannelOptions {
   firstId?: number;
 }
 
+/** A deadline timer this late (ms) fired after a stall of our own loop, not on time. */
+const LATE_MS = 5;
+/** Stale wheel entries tolerated beyond twice the pending count before the wheel is compacted. */
+const WHEEL_SLACK = 1024;
 const OPTION_KEYS = ['self', 'write', 'clock', 'timeoutMs', 'onRequest', 'onMessage', 'onError', 'maxPending', 'firstId'];
 
 export interface SendOptions {
@@ -42,9 +47,16 @@ export interface SendOptions {
 }
 
 interface Waiter {
+  id: number;
   resolve: (body: unknown) => void;
   reject: (err: Error) => void;
-  timer: TimerHandle;
+  /** When the deadline wheel fails it (clock ms). */
+  due: number;
+  /** The verdict was put off once after a late timer. */
+  putOff: boolean;
+  kind: 'req' | 'ctl';
+  op: string | undefined;
+  timeoutMs: number;
 }
 
 export interface ChannelStats {
@@ -69,6 +81,8 @@ export class Channel {
   #maxPending: number;
   #nextId: number;
   #waiting = new Map<number, Waiter>();
+  // [c11] one timer for all pending deadlines, not one per request.
+  #wheel: DeadlineWheel<Waiter>;
   #closed: Error | undefined;
   #stats = { sent: 0, received: 0, stray: 0, expired: 0, handlerErrors: 0 };
 
@@ -84,6 +98,7 @@ export class Channel {
     this.#onError = options.onError ?? (() => {});
     this.#maxPending = options.maxPending ?? 100_000;
     this.#nextId = (options.firstId ?? Math.floor(Math.random() * 0xffff_ffff)) >>> 0;
+    this.#wheel = new DeadlineWheel<Waiter>(this.#clock, (w, due) => w.due === due && this.#waiting.get(w.id) === w, (w, now) => this.#expire(w, now));
   }
 
   get closed(): boolean {
@@ -141,8 +156,8 @@ export class Channel {
     if (this.#closed) return;
     this.#closed = reason ?? new ChannelClosedError();
     const err = new ChannelClosedError('channel closed with the request pending', { cause: reason });
+    this.#wheel.stop();
     for (const [id, w] of this.#waiting) {
-      this.#clock.clearTimeout(w.timer);
       this.#waiting.delete(id);
       w.reject(err);
     }
@@ -158,12 +173,10 @@ export class Channel {
     const env = this.#envelope(kind, dst, body, options.op);
     env.deadline = this.#clock.now() + timeoutMs;
     return new Promise<unknown>((resolve, reject) => {
-      const timer = this.#clock.setTimeout(() => {
-        if (this.#waiting.delete(env.id)) {
-          reject(new TimeoutError(`${kind} ${env.op ?? ''} got no answer within ${timeoutMs} ms`.replace('  ', ' '), timeoutMs));
-        }
-      }, timeoutMs);
-      this.#waiting.set(env.id, { resolve, reject, timer });
+      const w: Waiter = { id: env.id, resolve, reject, due: env.deadline as number, putOff: false, kind, op: env.op, timeoutMs };
+      this.#waiting.set(env.id, w);
+      this.#wheel.add(w, w.due);
+      if (this.#wheel.size > 2 * this.#waiting.size + WHEEL_SLACK) this.#wheel.compact();
       this.#stats.sent++;
       let written: Promise<void> | void;
       try {
@@ -173,10 +186,8 @@ export class Channel {
       }
       if (written instanceof Promise) {
         written.catch((e: unknown) => {
-          const w = this.#waiting.get(env.id);
-          if (w === undefined) return;
-          this.#clock.clearTimeout(w.timer);
-          this.#waiting.delete(env.id);
+          if (this.#waiting.get(env.id) !== w) return;
+          this.#forget(env.id);
           w.reject(e instanceof Error ? e : new Error(String(e)));
         });
       }
@@ -202,9 +213,26 @@ export class Channel {
       this.#stats.stray++;
       return;
     }
-    this.#waiting.delete(env.corr as number);
-    this.#clock.clearTimeout(w.timer);
+    this.#forget(env.corr as number);
     fn(w);
+  }
+
+  #forget(id: number): void {
+    this.#waiting.delete(id);
+    if (this.#waiting.size === 0) this.#wheel.forgetAll();
+  }
+
+  #expire(w: Waiter, now: number): void {
+    // [13.4] Fired late: our loop stalled, and timers run before input, so the reply may sit
+    // unread. Decide one turn later, once (slow is not dead).
+    if (!w.putOff && now - w.due > LATE_MS) {
+      w.putOff = true;
+      w.due = now + 1;
+      this.#wheel.add(w, w.due);
+      return;
+    }
+    this.#forget(w.id);
+    w.reject(new TimeoutError(`${w.kind} ${w.op ?? ''} got no answer within ${w.timeoutMs} ms`.replace('  ', ' '), w.timeoutMs));
   }
 
   #serve(req: Envelope): void {
