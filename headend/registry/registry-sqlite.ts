@@ -31,7 +31,6 @@ import {
   vaddrKey,
 } from './registry.ts';
 import { type CheckpointRow, type LocationRow, safeParse, SCHEMA, SCHEMA_VERSION, type SessionRow, toCheckpoint, toLocation, toSession } from './registry-sqlite-schema.ts';
-import { SqliteBatch, type BatchStats } from './sqlite-batch.ts';
 
 export interface SqliteRegistryOptions {
   /** Database file, or `:memory:` (then nothing survives close, and no other process sees it). */
@@ -65,8 +64,6 @@ export class SqliteRegistry implements Registry {
   #lastSeq = 0;
   #writes = 0;
   #s: Record<string, Stmt>;
-  // One commit per event-loop turn for the async calls, not one per call (sqlite-batch.ts).
-  #batch: SqliteBatch;
 
   constructor(options: SqliteRegistryOptions) {
     rejectUnknown('SqliteRegistry', options, OPTIONS);
@@ -78,7 +75,6 @@ export class SqliteRegistry implements Registry {
     this.#feed = new ChangeFeed(options.onError ?? (() => {}));
     const db = new Database(options.path);
     this.#db = db;
-    this.#batch = new SqliteBatch(db);
     db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode loses nothing when the process dies, only on power loss (docs/REGISTRY.md).
     db.pragma('synchronous = NORMAL');
@@ -201,15 +197,9 @@ export class SqliteRegistry implements Registry {
     });
   }
 
-  /** Transactions committed for the async calls, and the calls they carried (calls / batches = batching). */
-  batchStats(): BatchStats {
-    return { ...this.#batch.stats };
-  }
-
   /** Synchronous lookup for in-process callers that know they hold the SQLite adapter. */
   lookupSync(vaddr: string): LocationRecord | undefined {
     this.#open();
-    this.#batch.flush();
     if (typeof vaddr !== 'string') return undefined;
     const row = this.#s.getLoc!.get(vaddr) as LocationRow | undefined;
     return row === undefined ? undefined : toLocation(row);
@@ -299,7 +289,6 @@ export class SqliteRegistry implements Registry {
 
   close(): Promise<void> {
     if (!this.#closed) {
-      this.#batch.flush(); // calls made before close complete
       this.#closed = true;
       if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -339,8 +328,6 @@ export class SqliteRegistry implements Registry {
   // deadlock upgrading), the change logged in the same transaction, listeners told after commit.
   #write<T>(fn: () => [T, RegistryChange | undefined]): T {
     this.#open();
-    if (this.#batch.running) return this.#writeInBatch(fn);
-    this.#batch.flush(); // calls queued before this synchronous one go first
     const tx = this.#db.transaction((): [T, RegistryChange | undefined] => {
       const [out, change] = fn();
       if (change !== undefined) {
@@ -351,17 +338,6 @@ export class SqliteRegistry implements Registry {
     });
     const [out, change] = tx.immediate();
     if (change !== undefined) this.#feed.emit(change);
-    return out;
-  }
-
-  // Inside a batch (already in a transaction, this call's savepoint): listeners hear after the commit.
-  #writeInBatch<T>(fn: () => [T, RegistryChange | undefined]): T {
-    const [out, change] = fn();
-    if (change !== undefined) {
-      this.#s.logChange!.run(this.#origin, JSON.stringify(change));
-      if (++this.#writes % 1000 === 0) this.#s.prune!.run(this.#lastLogged() - this.#keep);
-      this.#batch.afterCommit(() => this.#feed.emit(change));
-    }
     return out;
   }
 
@@ -386,9 +362,9 @@ export class SqliteRegistry implements Registry {
   #async<T>(fn: () => T): Promise<T> {
     try {
       this.#open();
+      return Promise.resolve(fn());
     } catch (e) {
       return Promise.reject(e as Error);
     }
-    return this.#batch.run(fn);
   }
 }

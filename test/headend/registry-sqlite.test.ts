@@ -189,26 +189,3 @@ test('sqlite: a file written by a newer registry schema is refused, not misread'
     db.remove();
   }
 });
-
-test('sqlite: the async calls of one turn share one commit; a bad call fails alone; watchers hear after the commit', async (t) => {
-  const db = tempDb();
-  const r = new SqliteRegistry({ path: db.path, clock: new ManualClock(), pollMs: 100 });
-  t.teardown(async () => {
-    await r.close();
-    db.remove();
-  });
-  const heard: RegistryChange[] = [];
-  const stop = r.watch((c) => void heard.push(c));
-  const binds = Array.from({ length: 20 }, (_, i) => r.bind(`weft://guide/s${i}/ui`, { node: 'n1', queue: `q${i}` }));
-  const bad = r.bind('not a vaddr', { node: 'n1' });
-  t.is(heard.length, 0, 'nothing committed yet in this turn');
-  const done = await Promise.all(binds);
-  t.true(done.every((x) => x.ok));
-  await t.throwsAsync(bad, { name: 'AddressError' });
-  t.deepEqual(r.batchStats(), { batches: 1, calls: 21 }, 'one commit for the turn');
-  t.is(heard.length, 20);
-  // A synchronous call runs the queued ones first, so order holds.
-  void r.bind('weft://guide/late/ui', { node: 'n2' });
-  t.is(r.lookupSync('weft://guide/late/ui')?.node, 'n2');
-  stop();
-});
