@@ -219,7 +219,8 @@ export class Channel {
 
   #forget(id: number): void {
     this.#waiting.delete(id);
-    if (this.#waiting.size === 0) this.#wheel.forgetAll();
+    // Nothing pending: no timer either (a timer left armed would hold a process open on exit).
+    if (this.#waiting.size === 0) this.#wheel.stop();
   }
 
   #expire(w: Waiter, now: number): void {

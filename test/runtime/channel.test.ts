@@ -168,3 +168,11 @@ test('a deadline whose timer fires late waits one turn, once: a reply read then 
   await t.throwsAsync(lost, { instanceOf: TimeoutError });
   t.is(a.stats().pending, 0);
 });
+
+test('once nothing is pending, no timer is left armed (a process could not exit)', async (t) => {
+  const { a, toB, clock } = pair();
+  const p = a.request({ queue: 'b' }, 1);
+  a.receive({ v: 1, kind: 'rep', id: 1, corr: toB[0]?.id, src: { queue: 'b' }, dst: { queue: 'a' }, body: 'ok' });
+  t.is(await p, 'ok');
+  t.is(clock.pending, 0);
+});
