@@ -50,15 +50,7 @@ export class DeadlineWheel<T> {
     if (due < this.#armedAt) this.#arm(due);
   }
 
-  /**
-   * Nothing is pending any more (the owner knows): drop every entry but keep the timer, which
-   * then fires once for nothing; re-arming a timer per request would cost more.
-   */
-  forgetAll(): void {
-    this.#heap.length = 0;
-  }
-
-  /** Drop every entry and the timer (the owner closed). */
+  /** Drop every entry and the timer (nothing pending, or the owner closed). */
   stop(): void {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
