@@ -26,13 +26,25 @@ const RATE = arg('rate', 500);
 const dir = await mkdtemp(join(tmpdir(), 'weft-bench-headend-'));
 await build({ out: join(dir, 'dist'), keys: join(dir, 'keys'), quiet: true, firmware: false });
 const MASTER = 'bench-master-key-0123456789';
-const h = await startHeadend({ registry: `sqlite:${join(dir, 'registry.db')}`, apps: join(dir, 'dist', 'apps'), keys: join(dir, 'keys'), masterKey: MASTER, spareThreads: 2, log: () => {} });
+const h = await startHeadend({ registry: `sqlite:${join(dir, 'registry.db')}`, apps: join(dir, 'dist', 'apps'), keys: join(dir, 'keys'), masterKey: MASTER, spareThreads: 2, log: () => {},
+  // Each emulated box opens many sessions (it stands in for many boxes): lift the per-box quota
+  // (default 16) above what one box opens here, or the run ends with QUOTA.
+  quotas: { sessionsPerBox: 2 * Math.ceil(SESSIONS / BOXES) + 2 } });
 // The boxes run in a process of their own (bench/_headend-boxes.ts), as boxes would.
 const child = spawn(process.execPath, ['--import', 'tsx', new URL('./_headend-boxes.ts', import.meta.url).pathname, '--url', h.brokerUrl, '--master', MASTER, '--modules', h.node.vaddr('modules'), '--boxes', String(BOXES), '--sessions', String(SESSIONS), '--rate', String(RATE)], { stdio: ['ignore', 'pipe', 'inherit'] });
 let out = '';
-child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+// The head-end process's CPU (all its threads, the embedded broker included) at each phase mark.
+const cpuAt = new Map<string, number>();
+child.stdout.on('data', (d: Buffer) => {
+  const now = process.cpuUsage();
+  out += d.toString();
+  for (const m of d.toString().matchAll(/^mark (\w+)$/gm)) cpuAt.set(m[1] as string, (now.user + now.system) / 1000);
+});
 const code = await new Promise<number | null>((r) => child.once('exit', r));
 if (code !== 0) throw new Error(`the box process failed (${String(code)})`);
+const cpuMs = (from: string, to: string): number => (cpuAt.get(to) ?? NaN) - (cpuAt.get(from) ?? NaN);
+const cpuPerSetup = cpuMs('capacity', 'end') / SESSIONS;
+const cpuPerRoundtrip = cpuMs('baseline', 'capacity') / SESSIONS;
 const { baseline, capacity: setups, offered } = JSON.parse(out.trim().split('\n').pop() as string) as Record<'baseline' | 'capacity' | 'offered', { perS: number; p50: number; p99: number }>;
 const resolver = h.node.resolver;
 const some = `weft://guide/${(await h.registry.listSessions({ app: 'guide' }))[0]?.id ?? 'x'}/epg`;
@@ -49,6 +61,7 @@ table(`session setup, ${BOXES} boxes over MQTT, ${SESSIONS} sessions, one embedd
   { case: `session.open, open loop at ${RATE}/s offered`, 'per s': offered.perS, 'p50 ms': offered.p50, 'p99 ms': offered.p99 },
 ]);
 const cachedP99us = percentile(lat, 99) * 1000;
+console.log(`head-end CPU per setup ${cpuPerSetup.toFixed(3)} ms, per baseline round trip ${cpuPerRoundtrip.toFixed(3)} ms (process.cpuUsage, all threads)`);
 console.log(`cached resolve p99 ${cachedP99us.toFixed(3)} us (timer resolution included); sessions live: ${h.node.sessions.count}`);
 await h.close();
 await rm(dir, { recursive: true, force: true });
@@ -57,5 +70,7 @@ result('headend', {
   setup_p99_ms: offered.p99,
   offered_per_s: RATE,
   setups_vs_roundtrip: setups.perS / baseline.perS,
+  cpu_ms_per_setup: cpuPerSetup,
+  cpu_ms_per_roundtrip: cpuPerRoundtrip,
   resolve_cached_p99_us: cachedP99us,
 });

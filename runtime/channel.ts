@@ -3,8 +3,9 @@
 // fails every pending request, so nothing hangs. It owns no socket and no timer source.
 
 import type { Address } from './address.ts';
-import { type Clock, type TimerHandle, systemClock } from './clock.ts';
+import { type Clock, systemClock } from './clock.ts';
 import { Codes } from './codes.ts';
+import { DeadlineWheel } from './deadlines.ts';
 import type { Envelope, ErrorBody, Kind } from './envelope.ts';
 import { ArgumentError, ChannelClosedError, RemoteError, TimeoutError, WeftError } from './errors.ts';
 import { rejectUnknown } from './options.ts';
@@ -41,6 +42,8 @@ export interface ChannelOptions {
 
 /** A deadline timer this late (ms) fired after a stall of our own loop, not on time. */
 const LATE_MS = 5;
+/** Stale wheel entries tolerated beyond twice the pending count before the wheel is compacted. */
+const WHEEL_SLACK = 1024;
 const OPTION_KEYS = ['self', 'write', 'clock', 'timeoutMs', 'onRequest', 'onMessage', 'onError', 'maxPending', 'firstId', 'traceparent'];
 
 export interface SendOptions {
@@ -50,9 +53,16 @@ export interface SendOptions {
 }
 
 interface Waiter {
+  id: number;
   resolve: (body: unknown) => void;
   reject: (err: Error) => void;
-  timer: TimerHandle;
+  /** When the deadline wheel fails it (clock ms). */
+  due: number;
+  /** The verdict was put off once after a late timer. */
+  putOff: boolean;
+  kind: 'req' | 'ctl';
+  op: string | undefined;
+  timeoutMs: number;
 }
 
 export interface ChannelStats {
@@ -78,6 +88,8 @@ export class Channel {
   #nextId: number;
   #traceparent: (() => string | undefined) | undefined;
   #waiting = new Map<number, Waiter>();
+  // [c11] one timer for all pending deadlines, not one per request.
+  #wheel: DeadlineWheel<Waiter>;
   #closed: Error | undefined;
   #stats = { sent: 0, received: 0, stray: 0, expired: 0, handlerErrors: 0 };
 
@@ -94,6 +106,7 @@ export class Channel {
     this.#maxPending = options.maxPending ?? 100_000;
     this.#nextId = (options.firstId ?? Math.floor(Math.random() * 0xffff_ffff)) >>> 0;
     this.#traceparent = options.traceparent;
+    this.#wheel = new DeadlineWheel<Waiter>(this.#clock, (w, due) => w.due === due && this.#waiting.get(w.id) === w, (w, now) => this.#expire(w, now));
   }
 
   get closed(): boolean {
@@ -151,8 +164,8 @@ export class Channel {
     if (this.#closed) return;
     this.#closed = reason ?? new ChannelClosedError();
     const err = new ChannelClosedError('channel closed with the request pending', { cause: reason });
+    this.#wheel.stop();
     for (const [id, w] of this.#waiting) {
-      this.#clock.clearTimeout(w.timer);
       this.#waiting.delete(id);
       w.reject(err);
     }
@@ -172,19 +185,10 @@ export class Channel {
       if (tp !== undefined) env.ext = { tp };
     }
     return new Promise<unknown>((resolve, reject) => {
-      const expire = (late: boolean) => (): void => {
-        const w = this.#waiting.get(env.id);
-        if (w === undefined) return;
-        // [13.4] Fired late: our loop stalled, and timers run before input, so the reply may sit
-        // unread, or come as soon as a peer stalled with us runs. Wait once more, as long as the
-        // stall (at most the timeout again), then decide (slow is not dead).
-        const lateMs = this.#clock.now() - (env.deadline as number);
-        if (!late && lateMs > LATE_MS) return void (w.timer = this.#clock.setTimeout(expire(true), Math.min(lateMs, timeoutMs)));
-        this.#waiting.delete(env.id);
-        reject(new TimeoutError(`${kind} ${env.op ?? ''} got no answer within ${timeoutMs} ms`.replace('  ', ' '), timeoutMs));
-      };
-      const timer = this.#clock.setTimeout(expire(false), timeoutMs);
-      this.#waiting.set(env.id, { resolve, reject, timer });
+      const w: Waiter = { id: env.id, resolve, reject, due: env.deadline as number, putOff: false, kind, op: env.op, timeoutMs };
+      this.#waiting.set(env.id, w);
+      this.#wheel.add(w, w.due);
+      if (this.#wheel.size > 2 * this.#waiting.size + WHEEL_SLACK) this.#wheel.compact();
       this.#stats.sent++;
       let written: Promise<void> | void;
       try {
@@ -194,10 +198,8 @@ export class Channel {
       }
       if (written instanceof Promise) {
         written.catch((e: unknown) => {
-          const w = this.#waiting.get(env.id);
-          if (w === undefined) return;
-          this.#clock.clearTimeout(w.timer);
-          this.#waiting.delete(env.id);
+          if (this.#waiting.get(env.id) !== w) return;
+          this.#forget(env.id);
           w.reject(e instanceof Error ? e : new Error(String(e)));
         });
       }
@@ -223,9 +225,27 @@ export class Channel {
       this.#stats.stray++;
       return;
     }
-    this.#waiting.delete(env.corr as number);
-    this.#clock.clearTimeout(w.timer);
+    this.#forget(env.corr as number);
     fn(w);
+  }
+
+  #forget(id: number): void {
+    this.#waiting.delete(id);
+    // Nothing pending: no timer either (a timer left armed would hold a process open on exit).
+    if (this.#waiting.size === 0) this.#wheel.stop();
+  }
+
+  #expire(w: Waiter, now: number): void {
+    // [13.4] Fired late: our loop stalled, and timers run before input, so the reply may sit
+    // unread. Decide one turn later, once (slow is not dead).
+    if (!w.putOff && now - w.due > LATE_MS) {
+      w.putOff = true;
+      w.due = now + 1;
+      this.#wheel.add(w, w.due);
+      return;
+    }
+    this.#forget(w.id);
+    w.reject(new TimeoutError(`${w.kind} ${w.op ?? ''} got no answer within ${w.timeoutMs} ms`.replace('  ', ' '), w.timeoutMs));
   }
 
   #serve(req: Envelope): void {

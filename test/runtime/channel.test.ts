@@ -124,3 +124,55 @@ test('maxPending bounds the requests waiting at once', async (t) => {
   t.is(e.code, Codes.UNAVAILABLE);
   a.close();
 });
+
+test('pending deadlines share one clock timer (a deadline wheel), and still fail in order', async (t) => {
+  const { a, toB, clock } = pair();
+  const ps = Array.from({ length: 1000 }, (_, i) => a.request({ queue: 'b' }, i, { timeoutMs: 100 + (i % 10) }));
+  t.is(clock.pending, 1, 'one timer for 1000 pending requests');
+  // Answer the first half; the rest time out at their own deadlines.
+  for (const req of toB.slice(0, 500)) a.receive({ v: 1, kind: 'rep', id: 1, corr: req.id, src: { queue: 'b' }, dst: { queue: 'a' }, body: 'ok' });
+  const failed: number[] = [];
+  ps.forEach((p, i) => p.catch(() => failed.push(i)));
+  clock.advance(104);
+  await Promise.resolve();
+  t.is(a.stats().pending, 250, 'deadlines 100..104 of the unanswered half failed, 105..109 wait');
+  clock.advance(10);
+  for (const p of ps.slice(500)) await t.throwsAsync(p, { instanceOf: TimeoutError });
+  t.deepEqual(failed.slice(0, 3), [500, 510, 520], "earliest deadline first, ties in request order");
+  t.is(a.stats().pending, 0);
+  t.is(clock.pending, 0, 'the wheel re-arms nothing once empty');
+});
+
+test('a deadline whose timer fires late waits one turn, once: a reply read then still counts', async (t) => {
+  // A clock whose timers fire only when the test says, at whatever time it then is (a stall).
+  let now = 1_000;
+  const timers = new Map<number, () => void>();
+  let seq = 0;
+  const clock = { now: () => now, setTimeout: (fn: () => void) => (timers.set(++seq, fn), seq), clearTimeout: (h: unknown) => void timers.delete(h as number) };
+  const fireAll = (): void => {
+    const due = [...timers.values()];
+    timers.clear();
+    for (const fn of due) fn();
+  };
+  const sent: Envelope[] = [];
+  const a = new Channel({ self: { queue: 'a' }, write: (e) => void sent.push(e), clock, timeoutMs: 100 });
+  const late = a.request({ queue: 'b' });
+  const lost = a.request({ queue: 'b' });
+  now += 100 + 50; // the loop stalled 50 ms past the deadline
+  fireAll();
+  t.is(a.stats().pending, 2, 'put off, not failed');
+  a.receive({ v: 1, kind: 'rep', id: 9, corr: sent[0]?.id, src: { queue: 'b' }, dst: { queue: 'a' }, body: 'slow' });
+  t.is(await late, 'slow');
+  now += 60; // late again: the second verdict is not put off
+  fireAll();
+  await t.throwsAsync(lost, { instanceOf: TimeoutError });
+  t.is(a.stats().pending, 0);
+});
+
+test('once nothing is pending, no timer is left armed (a process could not exit)', async (t) => {
+  const { a, toB, clock } = pair();
+  const p = a.request({ queue: 'b' }, 1);
+  a.receive({ v: 1, kind: 'rep', id: 1, corr: toB[0]?.id, src: { queue: 'b' }, dst: { queue: 'a' }, body: 'ok' });
+  t.is(await p, 'ok');
+  t.is(clock.pending, 0);
+});

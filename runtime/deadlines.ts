@@ -1,0 +1,115 @@
+// The Channel's deadline wheel: every pending request's deadline in one min-heap, served by one
+// clock timer armed at the earliest due time, so a request costs no timer call of its own.
+// Settled entries are not removed at once; they are skipped when they surface. Owns no policy.
+
+import type { Clock, TimerHandle } from './clock.ts';
+
+interface Entry<T> {
+  due: number;
+  /** Insertion order: entries due at the same ms fire in the order they were added. */
+  seq: number;
+  item: T;
+}
+
+export class DeadlineWheel<T> {
+  #clock: Clock;
+  #heap: Entry<T>[] = [];
+  #seq = 0;
+  #timer: TimerHandle | undefined;
+  #armedAt = Infinity;
+  #live: (item: T, due: number) => boolean;
+  #fire: (item: T, now: number) => void;
+
+  /**
+   * `live(item, due)`: whether the entry is still wanted (its request pending with that due time).
+   * `fire(item, now)`: the entry fell due; it may `add` again (a put-off verdict).
+   */
+  constructor(clock: Clock, live: (item: T, due: number) => boolean, fire: (item: T, now: number) => void) {
+    this.#clock = clock;
+    this.#live = live;
+    this.#fire = fire;
+  }
+
+  /** Entries held, stale ones included (tests and stats). */
+  get size(): number {
+    return this.#heap.length;
+  }
+
+  add(item: T, due: number): void {
+    const h = this.#heap;
+    const e: Entry<T> = { due, seq: this.#seq++, item };
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(e, h[parent] as Entry<T>)) break;
+      h[i] = h[parent] as Entry<T>;
+      i = parent;
+    }
+    h[i] = e;
+    if (due < this.#armedAt) this.#arm(due);
+  }
+
+  /** Drop every entry and the timer (nothing pending, or the owner closed). */
+  stop(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armedAt = Infinity;
+    this.#heap = [];
+  }
+
+  /** Rebuild from live entries only (stale ones are settled requests): bounds the heap under a
+   * stream whose pending set never empties. */
+  compact(): void {
+    const kept = this.#heap.filter((e) => this.#live(e.item, e.due));
+    kept.sort((a, b) => (before(a, b) ? -1 : 1));
+    this.#heap = kept; // a sorted array is a valid min-heap
+  }
+
+  #arm(due: number): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#armedAt = due;
+    this.#timer = this.#clock.setTimeout(this.#onTimer, Math.max(0, due - this.#clock.now()));
+  }
+
+  #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#armedAt = Infinity;
+    const now = this.#clock.now();
+    for (;;) {
+      const top = this.#heap[0];
+      if (top === undefined) return;
+      if (!this.#live(top.item, top.due)) {
+        this.#pop();
+        continue;
+      }
+      if (top.due > now) break;
+      this.#pop();
+      this.#fire(top.item, now); // may add again
+    }
+    const next = this.#heap[0];
+    if (next !== undefined && next.due < this.#armedAt) this.#arm(next.due);
+  };
+
+  #pop(): void {
+    const h = this.#heap;
+    const last = h.pop() as Entry<T>;
+    if (h.length === 0) return;
+    const n = h.length;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && before(h[r] as Entry<T>, h[l] as Entry<T>) ? r : l;
+      if (!before(h[c] as Entry<T>, last)) break;
+      h[i] = h[c] as Entry<T>;
+      i = c;
+    }
+    h[i] = last;
+  }
+}
+
+function before<T>(a: Entry<T>, b: Entry<T>): boolean {
+  return a.due < b.due || (a.due === b.due && a.seq < b.seq);
+}
