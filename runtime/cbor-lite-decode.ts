@@ -11,12 +11,15 @@ export const MAX_DECODE_DEPTH = 128;
 const DECODER_OPTIONS = ['useRecords', 'mapsAsObjects'];
 const utf8 = new TextDecoder();
 const MAP_TAG = 259;
+const EMPTY = new Uint8Array(0);
 
 /** Decodes one CBOR item; each decoder is independent (no shared module state). */
 export class Decoder {
   readonly #objects: boolean;
-  #src: Uint8Array = new Uint8Array(0);
-  #view: DataView = new DataView(this.#src.buffer);
+  #src: Uint8Array = EMPTY;
+  // Floats and 64-bit integers are read from a copy in this scratch: no DataView per input.
+  #scratch = new Uint8Array(8);
+  #view = new DataView(this.#scratch.buffer);
   #pos = 0;
   #budget = 0;
 
@@ -31,7 +34,6 @@ export class Decoder {
   decode(bytes: Uint8Array): unknown {
     if (!(bytes instanceof Uint8Array)) throw new Error('cbor-lite: input must be a Uint8Array');
     this.#src = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#pos = 0;
     this.#budget = bytes.length; // items that containers may declare, summed: each takes >= 1 byte
     try {
@@ -39,8 +41,13 @@ export class Decoder {
       if (this.#pos !== bytes.length) throw new Error(`cbor-lite: ${bytes.length - this.#pos} bytes after the item`);
       return v;
     } finally {
-      this.#src = new Uint8Array(0);
+      this.#src = EMPTY; // hold no reference to the caller's bytes
     }
+  }
+
+  #dv(p: number, n: number): DataView {
+    for (let i = 0; i < n; i++) this.#scratch[i] = this.#src[p + i] as number;
+    return this.#view;
   }
 
   #need(n: number): void {
@@ -59,19 +66,19 @@ export class Decoder {
       case 0x19:
         this.#need(2);
         this.#pos += 2;
-        return this.#view.getUint16(p);
+        return (this.#src[p] as number) * 0x100 + (this.#src[p + 1] as number);
       case 0x1a:
         this.#need(4);
         this.#pos += 4;
-        return this.#view.getUint32(p);
+        return u32(this.#src, p);
       case 0x1b:
         this.#need(8);
         this.#pos += 8;
         if (major > 1) {
-          if (this.#view.getUint32(p) !== 0) throw new Error('cbor-lite: a length past 2^32');
-          return this.#view.getUint32(p + 4);
+          if (u32(this.#src, p) !== 0) throw new Error('cbor-lite: a length past 2^32');
+          return u32(this.#src, p + 4);
         }
-        return this.#view.getBigUint64(p);
+        return this.#dv(p, 8).getBigUint64(0);
       default:
         throw new Error(ai === 0x1f ? 'cbor-lite: indefinite lengths are refused' : `cbor-lite: reserved additional info ${ai}`);
     }
@@ -123,14 +130,15 @@ export class Decoder {
     const s = this.#src;
     const start = this.#pos;
     this.#pos += n;
-    if (n <= 32) {
-      let out = '';
-      for (let i = start; i < start + n; i++) {
-        const c = s[i] as number;
+    if (n <= 64) {
+      // Short ASCII (keys, addresses, ops) without the decoder's call overhead.
+      const units = new Array<number>(n);
+      for (let i = 0; i < n; i++) {
+        const c = s[start + i] as number;
         if (c >= 0x80) return utf8.decode(s.subarray(start, start + n));
-        out += String.fromCharCode(c);
+        units[i] = c;
       }
-      return out;
+      return String.fromCharCode.apply(null, units);
     }
     return utf8.decode(s.subarray(start, start + n));
   }
@@ -178,19 +186,23 @@ export class Decoder {
       case 25:
         this.#need(2);
         this.#pos += 2;
-        return half(this.#view.getUint16(p));
+        return half((this.#src[p] as number) * 0x100 + (this.#src[p + 1] as number));
       case 26:
         this.#need(4);
         this.#pos += 4;
-        return this.#view.getFloat32(p);
+        return this.#dv(p, 4).getFloat32(0);
       case 27:
         this.#need(8);
         this.#pos += 8;
-        return this.#view.getFloat64(p);
+        return this.#dv(p, 8).getFloat64(0);
       default:
         throw new Error(ai === 31 ? 'cbor-lite: a break outside an indefinite item' : `cbor-lite: simple value ${ai} is refused`);
     }
   }
+}
+
+function u32(s: Uint8Array, p: number): number {
+  return (s[p] as number) * 0x100_0000 + (((s[p + 1] as number) << 16) | ((s[p + 2] as number) << 8) | (s[p + 3] as number));
 }
 
 /** A map key as an object property name, exactly as cbor-x names it. */
