@@ -12,6 +12,7 @@ const DECODER_OPTIONS = ['useRecords', 'mapsAsObjects'];
 const utf8 = new TextDecoder();
 const MAP_TAG = 259;
 const EMPTY = new Uint8Array(0);
+const KEY_SLOTS = 512;
 
 /** Decodes one CBOR item; each decoder is independent (no shared module state). */
 export class Decoder {
@@ -22,6 +23,8 @@ export class Decoder {
   #view = new DataView(this.#scratch.buffer);
   #pos = 0;
   #budget = 0;
+  #keyBytes = new Array<Uint8Array | undefined>(KEY_SLOTS);
+  #keyStrings = new Array<string | undefined>(KEY_SLOTS);
 
   constructor(options: Record<string, unknown> = {}) {
     for (const k of Object.keys(options)) if (!DECODER_OPTIONS.includes(k)) throw new Error(`cbor-lite: unknown decoder option "${k}"`);
@@ -146,10 +149,36 @@ export class Decoder {
   #object(n: number, depth: number): Record<string, unknown> {
     const o: Record<string, unknown> = {};
     for (let i = 0; i < n; i++) {
-      const k = safeKey(this.#item(depth + 1, true));
+      const k = this.#key(depth);
       o[k] = this.#item(depth + 1, true);
     }
     return o;
+  }
+
+  // A short text key is looked up by its bytes first: state and bodies repeat their keys, and a
+  // hit costs a compare instead of a new string. Bounded: KEY_SLOTS entries, each replaced on miss.
+  #key(depth: number): string {
+    const s = this.#src;
+    const ib = s[this.#pos] as number;
+    const n = ib - 0x60;
+    const start = this.#pos + 1;
+    if (n < 1 || n > 0x17 || n > s.length - start) return safeKey(this.#item(depth + 1, true));
+    let h = n;
+    for (let i = start; i < start + n; i++) h = (h * 31 + (s[i] as number)) | 0;
+    const slot = h & (KEY_SLOTS - 1);
+    const hit = this.#keyBytes[slot];
+    if (hit !== undefined && hit.length === n) {
+      let i = 0;
+      while (i < n && hit[i] === s[start + i]) i++;
+      if (i === n) {
+        this.#pos = start + n;
+        return this.#keyStrings[slot] as string;
+      }
+    }
+    const k = safeKey(this.#item(depth + 1, true));
+    this.#keyBytes[slot] = s.slice(start, start + n);
+    this.#keyStrings[slot] = k;
+    return k;
   }
 
   #map(n: number, depth: number, objects: boolean): Map<unknown, unknown> {

@@ -107,7 +107,8 @@ export class Encoder {
   #bigint(n: bigint): void {
     const neg = n < 0n;
     const u = neg ? -n - 1n : n;
-    if (u >= 1n << 64n) throw new Error('cbor-lite: a bigint beyond 64 bits is not encoded');
+    // cbor-x writes -2^64 itself as a tag-3 bignum, so it is refused here with the rest.
+    if (u >= (neg ? (1n << 64n) - 1n : 1n << 64n)) throw new Error('cbor-lite: a bigint beyond 64 bits is not encoded');
     this.#room(9);
     this.#buf[this.#pos++] = neg ? 0x3b : 0x1b;
     this.#view.setBigUint64(this.#pos, u);
