@@ -37,6 +37,8 @@ test('dist/firmware runs a box with plain node from a folder of its own', async 
   // The box speaks MQTT with its own client (transport/mqtt-lite.ts): no mqtt.js, no mqtt-packet.
   const meta = JSON.parse(readFileSync(join(work, 'dist', 'meta', 'firmware.meta.json'), 'utf8')) as { inputs: Record<string, unknown> };
   t.deepEqual(Object.keys(meta.inputs).filter((f) => /node_modules\/(mqtt|mqtt-packet|bl|readable-stream)\//.test(f)), []);
+  // Its CBOR is runtime/cbor-lite.ts (byte-identical for what Weft encodes), not cbor-x.
+  t.deepEqual(Object.keys(meta.inputs).filter((f) => /node_modules\/cbor-x\//.test(f)), []);
 
   // The image: the firmware folder alone, far from the repository's node_modules.
   const image = join(work, 'image');
