@@ -237,10 +237,12 @@ export class Channel {
 
   #expire(w: Waiter, now: number): void {
     // [13.4] Fired late: our loop stalled, and timers run before input, so the reply may sit
-    // unread. Decide one turn later, once (slow is not dead).
-    if (!w.putOff && now - w.due > LATE_MS) {
+    // unread, or come as soon as a peer stalled with us runs. Wait once more, as long as the
+    // stall (at most the timeout again), then decide (slow is not dead).
+    const lateMs = now - w.due;
+    if (!w.putOff && lateMs > LATE_MS) {
       w.putOff = true;
-      w.due = now + 1;
+      w.due = now + Math.min(lateMs, w.timeoutMs);
       this.#wheel.add(w, w.due);
       return;
     }
