@@ -3,11 +3,12 @@
 // a time, in order; long work (acquisition, dialing, session setup) ends in a new event.
 
 import { type DeviceProfile, type OpenReply, type ResourceReport, STATS_VADDR, SessionOps } from '../runtime/index.ts';
-import { type AcquireEvent, type AcquiredApp, Acquirer, carouselQuotaFor } from './acquire.ts';
+import { type AcquiredApp, Acquirer, carouselQuotaFor } from './acquire.ts';
 import { type Action, type BootEvent, type BootState, step } from './boot-table.ts';
-import { acquireEventShown, type BoxEvent, type HistoryEntry, Watchers } from './box-events.ts';
+import { type AdapterHooks, type Detail, onAcquire, onChannel } from './box-adapters.ts';
+import { type BoxEvent, type HistoryEntry, Watchers } from './box-events.ts';
 import { resourceReport } from './box-report.ts';
-import { type ChannelEvent, ChannelManager } from './channel-manager.ts';
+import { ChannelManager } from './channel-manager.ts';
 import { ModuleCache } from './module-cache.ts';
 import { type BoxOptions, type ResolvedBoxOptions, resolveBoxOptions } from './options.ts';
 import { RollbackFloor } from './rollback-floor.ts';
@@ -17,11 +18,6 @@ import { SessionLiveness } from './session-liveness.ts';
 import { SessionRetry } from './session-retry.ts';
 import { setupSession } from './session-setup.ts';
 import { NamedTimers } from './timers.ts';
-
-interface Detail {
-  app?: AcquiredApp;
-  error?: Error;
-}
 
 export class Box {
   readonly id: string;
@@ -45,6 +41,7 @@ export class Box {
   #liveness: SessionLiveness;
   #retry = new SessionRetry();
   #probation: BoxProbation;
+  #hooks: AdapterHooks = { fire: (ev, d) => this.#fire(ev, d), emit: (e) => this.#emit(e), attach: (t) => this.#run?.switch.attach(this.#liveness.wrap(t)) };
 
   constructor(options: BoxOptions) {
     this.#o = resolveBoxOptions(options);
@@ -63,10 +60,10 @@ export class Box {
       maxHeldBytes: carouselQuotaFor(this.#o.profile),
       floor: this.#floor, ...this.#probation.acquirerHooks(), // [issue 15] rollout directive, probation
       now: () => this.#o.clock.now(),
-      onEvent: (e) => this.#onAcquire(e),
+      onEvent: (e) => onAcquire(e, this.#hooks),
     });
     const dialer = this.#o.dialer;
-    if (dialer !== undefined) this.#channels = new ChannelManager(dialer, this.#o.clock, this.#o.random, this.#o.channel, (e) => this.#onChannel(e));
+    if (dialer !== undefined) this.#channels = new ChannelManager(dialer, this.#o.clock, this.#o.random, this.#o.channel, (e) => onChannel(e, this.#hooks));
   }
 
   /** The state whose entry action has completed (the table itself moves on `#state` first). */
@@ -352,38 +349,6 @@ export class Box {
     this.#run = undefined;
     await this.#channels?.stop();
     await this.#acq.close();
-  }
-
-  // ---- adapters' events -----------------------------------------------------------------
-
-  #onAcquire(e: AcquireEvent): void {
-    if (e.kind === 'dsi') return this.#fire('dsi');
-    if (e.kind === 'verified') return this.#fire('tier-verified', { app: e.app });
-    if (e.kind === 'update') return this.#fire('update', { app: e.app });
-    const shown = acquireEventShown(e);
-    if (shown !== undefined) this.#emit(shown);
-    if (e.kind === 'refused') this.#fire('tier-refused');
-  }
-
-  #onChannel(e: ChannelEvent): void {
-    switch (e.kind) {
-      case 'failed':
-        this.#emit({ kind: 'dial', ok: false, ms: e.ms, attempt: e.attempt, deadPath: e.deadPath, error: e.error.message });
-        return this.#fire('dial-failed', { error: e.error });
-      case 'round-over':
-        return;
-      case 'up':
-        this.#run?.switch.attach(this.#liveness.wrap(e.channel.transport));
-        this.#emit({ kind: 'dial', ok: true, ms: e.ms, attempt: e.attempt });
-        this.#emit({ kind: 'link', up: true });
-        return this.#fire('link-up');
-      case 'reup':
-        this.#emit({ kind: 'link', up: true, detail: 'reconnected' });
-        return this.#fire('link-up');
-      case 'down':
-        this.#emit({ kind: 'link', up: false, ...(e.cause === undefined ? {} : { detail: e.cause.message }) });
-        return this.#fire(e.dead ? 'link-dead' : 'link-down');
-    }
   }
 
   #emit(e: BoxEvent): void {

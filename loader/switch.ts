@@ -3,65 +3,22 @@
 // a module is downloaded or moved; routes what arrives to the loader or to the module addressed.
 // It never runs guest code synchronously: every entry goes through the CPU port.
 
-import { type Address, Channel, type Clock, Codes, type Envelope, RemoteError, type Transport, VADDR_SCHEME, formatVaddr, parseVaddr } from '../runtime/index.ts';
+import { type Address, Channel, Codes, type Envelope, RemoteError, type Transport, VADDR_SCHEME, formatVaddr, parseVaddr } from '../runtime/index.ts';
 import type { MessageLink, ModuleSandbox } from '../sandbox/index.ts';
 import { UnreachableError } from './errors.ts';
 import { NoSessionRetries } from './session-liveness.ts';
-import { SessionWait, type SessionWaitStats } from './session-wait.ts';
-import type { Cpu } from './ports.ts';
-import { type RequestCounts, RequestLedger, type Tracked } from './request-ledger.ts';
+import { SessionWait } from './session-wait.ts';
+import { type Held, MAX_HELD, enqueueHeld, holdRequest } from './switch-held.ts';
+import { RequestLedger, type Tracked } from './request-ledger.ts';
+import type { SwitchOptions, SwitchStats } from './switch-options.ts';
 
 /** The session id of module addresses inside the box before (and besides) the real session. */
 export const LOCAL_SESSION = 'local';
-const MAX_HELD = 256;
-
-/** Something waiting for a module in transit; `sender` is the local module that sent it (none:
- *  the loader or the network), `from` the address its handler will see. */
-type Held =
-  | { kind: 'req'; body: unknown; sender: string | undefined; from: Address; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: unknown; deadline: number }
-  | { kind: 'msg'; body: unknown; sender: string | undefined; from: Address };
 
 /** Where a module name leads: here, held (moving or loading here), or the head-end (the default once a session exists). */
 type Route = { kind: 'local'; module: ModuleSandbox } | { kind: 'held'; queue: Held[] } | { kind: 'remote' };
 
-export interface SwitchOptions {
-  app: string;
-  boxId: string;
-  cpu: Cpu;
-  clock: Clock;
-  /** Default request deadline, ms. */
-  timeoutMs: number;
-  /** Called after guest code of a local module ran (the loader's memory watch). */
-  afterEntry?: (module: string) => void;
-  /** Requests and messages arriving for the loader endpoint. */
-  onLoaderRequest?: (env: Envelope) => unknown;
-  onLoaderMessage?: (env: Envelope) => void;
-  /** Is a session on its way (the box dials or sets one up)? Then a module's request to the
-   *  head-end waits for it within its deadline instead of failing at once (issue 16). */
-  expecting?: () => boolean;
-  /** The box's sampling decision for its modules' requests (runtime/trace.ts); absent: tracing off. */
-  traceparent?: () => string | undefined;
-}
-
-export interface SwitchStats {
-  local: number;
-  remote: number;
-  held: number;
-  unreachable: number;
-  forwarded: number;
-  unroutable: number;
-  /** Requests answered NO_SESSION that went again on the re-opened session, and those whose caller got that error [13.1]. */
-  retried: number;
-  noSessionFailed: number;
-  /** Remote requests whose caller got an error, by code name (UNAVAILABLE: link down, TIMEOUT, NO_SESSION...). */
-  failed: Record<string, number>;
-  /** Requests made before the session was up: went once it was, or expired waiting. */
-  sessionWait: SessionWaitStats;
-  /** The fate of every request that left for the head-end or waited for a module [13.8]. */
-  requests: RequestCounts;
-  /** Requests the ledger had to end, by the stage they were stuck in (each one a bug to find). */
-  overdueAt: Record<string, number>;
-}
+export type { SwitchOptions, SwitchStats } from './switch-options.ts';
 
 export class BoxSwitch {
   readonly app: string;
@@ -282,26 +239,11 @@ export class BoxSwitch {
   }
 
   #held(name: string, route: Route & { kind: 'held' }, body: unknown, sender: string | undefined, from: Address, timeoutMs: number | undefined): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const ms = timeoutMs ?? this.#o.timeoutMs;
-      const item: Held = { kind: 'req', body, sender, from, resolve, reject, timer: undefined, deadline: this.#o.clock.now() + ms };
-      item.timer = this.#o.clock.setTimeout(() => {
-        const i = route.queue.indexOf(item);
-        if (i >= 0) route.queue.splice(i, 1);
-        reject(new UnreachableError(name, `${name} did not land within ${ms} ms`));
-      }, ms);
-      this.#enqueue(name, route, item).catch((e: unknown) => {
-        this.#o.clock.clearTimeout(item.timer as never);
-        reject(e as Error);
-      });
-    });
+    return holdRequest(this.#o.clock, this.#stats, name, route.queue, body, sender, from, timeoutMs ?? this.#o.timeoutMs);
   }
 
   #enqueue(name: string, route: Route & { kind: 'held' }, item: Held): Promise<void> {
-    if (route.queue.length >= MAX_HELD) return Promise.reject(new UnreachableError(name, `more than ${MAX_HELD} messages wait for ${name}`));
-    this.#stats.held++;
-    route.queue.push(item);
-    return Promise.resolve();
+    return enqueueHeld(name, route.queue, item, this.#stats);
   }
 
   // A held module landed (here or on the head-end), or was dropped: what waited goes on, in order.

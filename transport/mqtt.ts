@@ -1,8 +1,8 @@
 // The MQTT adapter of the Transport port [c39, c40]: the box <-> head-end return channel. Both
-// sides use this one class (role `box` or `headend`). The only file that imports mqtt; topics and
+// sides use this one class (role `box` or `headend`). With mqtt-raw.ts, the only files that import mqtt; topics and
 // input checks live in mqtt-routing.ts, timing policy in reconnect.ts, options in mqtt-options.ts.
 
-import { type Socket, createConnection } from 'node:net';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type IClientOptions, MqttClient } from 'mqtt';
 import { type Address, ChannelClosedError, EnvelopeCodec, type Envelope, type EnvelopeHandler, TimeoutError, type Transport } from '../runtime/index.ts';
@@ -12,6 +12,9 @@ import { type LinkState, type MqttTransportOptions, type ResolvedMqttOptions, cl
 import { MqttRouting, type MqttStats, QOS1_KINDS } from './mqtt-routing.ts';
 import { NO_LAG, confirmingClock } from './lag.ts';
 import { LinkWatch, Reconnector, RttEstimator, connectTimeoutMs } from './reconnect.ts';
+import { endClient } from './mqtt-raw.ts';
+
+export { openRawClient } from './mqtt-raw.ts';
 
 export type RawMqttClient = MqttClient;
 export type { IClientOptions as RawMqttOptions } from 'mqtt';
@@ -381,38 +384,4 @@ export class MqttTransport implements Transport {
       if (!this.#closed) this.#reconnector.failed();
     }
   }
-}
-
-/** A plain mqtt.js client (its defaults, no reconnect) on a TCP_NODELAY socket, for tests, benchmarks and diagnostics. */
-export function openRawClient(url: string, options: IClientOptions = {}): Promise<MqttClient> {
-  const u = new URL(url);
-  const [host, port] = [u.hostname, u.port === '' ? 1883 : Number(u.port)];
-  return new Promise((resolve, reject) => {
-    const client = new MqttClient(() => createConnection({ host, port, noDelay: true }), { reconnectPeriod: 0, ...options });
-    const onError = (e: Error): void => {
-      client.end(true);
-      reject(e);
-    };
-    const onClose = (): void => onError(new Error('closed before CONNACK'));
-    client.once('error', onError);
-    client.once('close', onClose);
-    client.once('connect', () => {
-      client.removeListener('error', onError);
-      client.removeListener('close', onClose);
-      client.on('error', () => {});
-      resolve(client);
-    });
-  });
-}
-
-function endClient(client: MqttClientLike): Promise<void> {
-  client.on('error', () => undefined); // a client being ended may still hear its socket reset: expected, not a crash
-  return new Promise((resolve) => {
-    const force = !client.connected || Object.keys(client.outgoing).length > 0;
-    const guard = setTimeout(() => client.end(true, {}, () => resolve()), 1000);
-    client.end(force, {}, () => {
-      clearTimeout(guard);
-      resolve();
-    });
-  });
 }
