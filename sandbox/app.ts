@@ -8,6 +8,7 @@ import { type ModuleEntry, servicesUsed, StateCodec, type VerifiedModule } from 
 import type { AppCore, EntryRun, JobOrigin, Retiring } from './app-core.ts';
 import type { Engine } from './engine.ts';
 import type { LagSource } from './lag.ts';
+import { StarveCheck, processCpuMs } from './starve.ts';
 import { SandboxError } from './errors.ts';
 import type { Capabilities } from './host-api.ts';
 import { resolveLimits, type SandboxLimits } from './limits.ts';
@@ -44,9 +45,12 @@ export interface AppSandboxOptions {
   /** Measured event-loop lag of this thread (a LagMeter shared by its sandboxes): added to
    *  deadlines, slices and the watchdog, up to limits.maxLagMs. Default: none. */
   lag?: LagSource;
+  /** This process's CPU time, ms (default: process.cpuUsage, or none when `now` is given): a
+   *  deadline passed while the process was starved is not the guest's (starve.ts). */
+  cpu?: () => number;
 }
 
-const OPTION_KEYS = ['app', 'side', 'session', 'limits', 'clock', 'now', 'storage', 'device', 'ui', 'log', 'services', 'onFault', 'lag'];
+const OPTION_KEYS = ['app', 'side', 'session', 'limits', 'clock', 'now', 'storage', 'device', 'ui', 'log', 'services', 'onFault', 'lag', 'cpu'];
 
 export interface LoadOptions {
   /** Where weft.send / weft.request go; a runtime Channel bound to this module's address. */
@@ -67,6 +71,7 @@ export class AppSandbox implements AppCore {
   readonly log: ((module: string, level: 'debug' | 'info' | 'warn' | 'error', text: string) => void) | undefined;
   readonly services: Readonly<Record<string, ServiceHandler>> | undefined;
   #now: () => number;
+  #starve: StarveCheck;
   #engine: Engine;
   #onFault: ((err: SandboxError) => void) | undefined;
   #rt: QuickJSRuntime;
@@ -104,6 +109,7 @@ export class AppSandbox implements AppCore {
     this.limits = resolveLimits('AppSandbox', options.limits);
     this.clock = options.clock ?? systemClock;
     this.#now = options.now ?? (() => performance.now());
+    this.#starve = new StarveCheck(options.cpu ?? (options.now === undefined ? processCpuMs : undefined));
     this.#store = options.storage;
     this.device = options.device === undefined ? {} : (JSON.parse(JSON.stringify(options.device)) as unknown);
     this.ui = options.ui;
@@ -118,6 +124,8 @@ export class AppSandbox implements AppCore {
     // The deadline interrupt [sandbox]: polled by the engine while guest code runs.
     this.#rt.setInterruptHandler(() => {
       if (this.#now() <= this.#deadline && this.#abort?.() !== true) return false;
+      // Past the deadline while the process was starved: slow, not spinning; at most 4x as long.
+      if (this.#abort?.() !== true && this.#starve.starved(this.#now(), 4 * (this.#deadline - this.#eventStart))) return false;
       this.#interrupted = true;
       return true;
     });
@@ -197,6 +205,7 @@ export class AppSandbox implements AppCore {
 
   #beginEvent(): void {
     this.#eventStart = this.#now();
+    this.#starve.begin(this.#eventStart);
     const lag = this.#lag?.value() ?? 0;
     this.#eventLag = Number.isFinite(lag) ? Math.min(Math.max(0, lag), this.limits.maxLagMs) : 0;
     this.#stats.lagMs = Math.round(this.#eventLag);

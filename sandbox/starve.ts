@@ -1,0 +1,34 @@
+// Was the host starved of CPU while a guest ran? A deadline is read on the wall clock, and on a
+// loaded box or head-end the whole process can sit unscheduled while a healthy handler runs: the
+// wall time passes, the guest's CPU time does not. Slow is not dead [issue 13.3]: when less than
+// half of the wall time since the event began was this process's CPU time, the interrupt lets the
+// guest go on, up to a cap, so a spinning guest (which uses the CPU) is still stopped on time.
+
+/** This process's CPU time, ms (all threads: another busy thread makes the check stricter, never looser). */
+export function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+export class StarveCheck {
+  readonly #cpu: (() => number) | undefined;
+  #wall0 = 0;
+  #cpu0 = 0;
+
+  /** `cpu`: ms of CPU time; undefined turns the check off (a virtual clock has no CPU to compare). */
+  constructor(cpu: (() => number) | undefined) {
+    this.#cpu = cpu;
+  }
+
+  begin(wallNow: number): void {
+    this.#wall0 = wallNow;
+    if (this.#cpu !== undefined) this.#cpu0 = this.#cpu();
+  }
+
+  /** True when the wall time since begin() is under `capMs` and less than half of it was CPU time. */
+  starved(wallNow: number, capMs: number): boolean {
+    if (this.#cpu === undefined) return false;
+    const wall = wallNow - this.#wall0;
+    return wall < capMs && this.#cpu() - this.#cpu0 < wall / 2;
+  }
+}
