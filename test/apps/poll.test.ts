@@ -5,6 +5,7 @@
 // for the registry's checkpoint records); a replica of `tally` is started by load through injected
 // thresholds. The final tally equals the votes sent, exactly. WEFT_POLL_BOXES sets the fleet size
 // (default 60 on a shared 2-core CI; 300 is the issue's goal, run with WEFT_POLL_BOXES=300).
+import { until } from '../_helpers/mqtt-fixtures.ts';
 import test from 'ava';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -45,14 +46,6 @@ interface Running {
 
 type PollScene = { screen?: string; acked?: number; votes?: number; options?: { votes: number }[] } | undefined;
 
-async function until(what: string, ms: number, ok: () => boolean | Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 test(`poll: ${BOXES} boxes x ${VOTES} votes over three nodes (mosquitto + redis), the tally's node killed midway, a replica by load: counted exactly`, async (t) => {
   const mosquitto = needProgram(t, 'mosquitto', 'the shared MQTT broker of a multi-node head-end');
   const redis = needProgram(t, 'redis-server', 'the shared registry of a multi-node head-end');
@@ -88,7 +81,7 @@ test(`poll: ${BOXES} boxes x ${VOTES} votes over three nodes (mosquitto + redis)
       box: { throttle: false, loader: { requestTimeoutMs: 5000 } },
     });
     const f = fleet;
-    await until(`every box up (${JSON.stringify(f.states())})`, 120_000, () => f.states().up === BOXES);
+    await until(() => f.states().up === BOXES, 120_000, 'every box up');
     const expected = [0, 0, 0];
     const press = async (round: number): Promise<void> => {
       for (const [i, b] of f.boxes.entries()) {
@@ -105,7 +98,7 @@ test(`poll: ${BOXES} boxes x ${VOTES} votes over three nodes (mosquitto + redis)
     await kill(victim);
     for (let r = VOTES / 2; r < VOTES; r++) await press(r);
     const acked = (): number => f.boxes.reduce((a, b) => a + ((b.box.screen('ui') as PollScene)?.acked ?? 0), 0);
-    await until(`every vote acknowledged (${acked()} of ${BOXES * VOTES})`, 180_000, () => acked() === BOXES * VOTES).catch((e: unknown) => {
+    await until(() => acked() === BOXES * VOTES, 180_000, `every vote acknowledged (${BOXES * VOTES})`).catch((e: unknown) => {
       // What a failure needs to be understood: where the votes stand, what the nodes said.
       t.log(`acked ${acked()}; states ${JSON.stringify(f.states())}; first scenes ${JSON.stringify(f.boxes.slice(0, 3).map((b) => b.box.screen('ui')))}`);
       t.log(`switch ${JSON.stringify(f.boxes[0]?.box.stats().switch)}`);
