@@ -32,6 +32,7 @@ import { PortionLifecycle } from './node/lifecycle.ts';
 import { Membership } from './node/membership.ts';
 import { DRAIN_OPS, Drain, drainAsked, drainHost, type DrainOptions, type DrainProgress } from './node/drain.ts';
 import { movePortion } from './node/migration.ts';
+import { appWideHost, dispatchHost, migrationHost, nodeLoad } from './node/node-hosts.ts';
 import type { DispatchTable } from './node/table.ts';
 import type { NodeTracer } from './trace/tracer.ts';
 import { Balancer, type PlacementPolicy } from '../policy/index.ts';
@@ -47,7 +48,6 @@ import { RegistryResolver } from './registry/resolver.ts';
 import { ServiceHost } from './services/index.ts';
 import { SessionManager } from './session-manager.ts';
 import { NodeSampler } from './stats/statistics-sampler.ts';
-import { hostedWork } from './stats/hosted-work.ts';
 import { StatisticsProcess } from './stats/statistics-process.ts';
 import { TIMING_OPS, TimingProcess } from './stats/timing.ts';
 
@@ -121,19 +121,7 @@ export class HeadendNode {
     this.#tracer = o.tracer;
     this.resolver = new RegistryResolver({ registry: o.registry, self: o.id });
     this.#dispatch = new NodeDispatch({
-      host: {
-        id: o.id,
-        udpAddress: udp,
-        resolver: this.resolver,
-        registry: o.registry,
-        portions: { has: (i) => this.portions.has(i), deliver: (i, m, e) => (e.ext?.tp !== undefined && this.#tracer?.portionIn(e, i, m), this.portions.deliver(i, m, e)), pick: (i) => this.portions.pick(i), spec: (i) => this.portions.spec(i) },
-        replicaRoute: (env, v) => this.replicas.route(env, v),
-        appWide: { front: (i, m, e) => this.appWide.front(i, m, e), sharedAddress: (v) => this.appWide.sharedAddress(v) },
-        leader: () => this.#membership.leader(),
-        controlVaddr: () => this.vaddr(Endpoint.control),
-        isNodeUdp: (u) => this.#membership.isNodeUdp(u),
-        onUndeliverable: (e, why) => void (e.ext?.tp !== undefined && this.#tracer?.failed(e, why)),
-      },
+      host: dispatchHost(this, () => this.#membership, this.#tracer, Endpoint.control),
       udp: o.udp,
       mqtt: o.mqtt,
       boxes: this.boxes,
@@ -164,17 +152,10 @@ export class HeadendNode {
     );
     const intervalMs = o.intervalMs ?? DEFAULT_INTERVAL_MS;
     const toPeers = (op: string, body: unknown): void => this.#membership.toPeers(Endpoint.stats, op, body);
-    this.#sampler = new NodeSampler({ node: o.id, clock: this.clock, intervalMs, udp, load: () => this.#load(), ...(o.readings === undefined ? {} : { readings: o.readings }) });
+    this.#sampler = new NodeSampler({ node: o.id, clock: this.clock, intervalMs, udp, load: () => nodeLoad(this, this.#capacity), ...(o.readings === undefined ? {} : { readings: o.readings }) });
     this.statistics = new StatisticsProcess({ sample: () => this.#sampler.sample(), clock: this.clock, intervalMs, send: toPeers });
-    this.starts = new PortionStarts({
-      id: o.id,
-      registry: o.registry,
-      udpAddress: udp,
-      table: this.table,
-      portions: this.portions,
-      elastic: this.elastic,
-      makeSpec: (a, se, m, st) => this.#lifecycle.makeSpec(a, se, m, st),
-    });
+    const startSpec = (a: string, se: string, m: string[], st?: Record<string, Uint8Array>) => this.#lifecycle.makeSpec(a, se, m, st);
+    this.starts = new PortionStarts({ id: o.id, registry: o.registry, udpAddress: udp, table: this.table, portions: this.portions, elastic: this.elastic, makeSpec: startSpec });
     this.timing = new TimingProcess({
       node: o.id,
       clock: this.clock,
@@ -185,13 +166,19 @@ export class HeadendNode {
       onAlive: (node) => this.statistics.setAlive(node, true),
     });
     this.replicas = new Replicas(this, o.replicas, (l) => this.#log(l));
-    this.appWide = new AppWide({ ...this.#appWideHost(), isAlive: (n) => this.timing.isAlive(n), isMember: (n) => this.#isMember(n) }, o.appWide);
+    this.appWide = new AppWide({ ...appWideHost(this, this.#dispatch, (l) => this.#log(l)), isAlive: (n) => this.timing.isAlive(n), isMember: (n) => this.#isMember(n) }, o.appWide);
     this.services = new ServiceHost({ services: o.services ?? [], boxOf: (app, session) => this.sessions.boxOfSession(app, session) });
     this.sessions = new SessionManager(this, o.quotas, (l) => this.#log(l));
     const leave = [() => (o.mqtt as { stopIngress?: () => Promise<void> } | undefined)?.stopIngress?.(), () => this.statistics.stop(), () => this.timing.stop(), () => this.replicas.close(), () => this.#membership.leave(), () => this.#membership.toPeers(Endpoint.stats, DRAIN_OPS.leave, { node: this.id })];
     this.drainer = new Drain(drainHost(this, (iid, to) => this.movePortion(iid, to), leave, (l) => this.#log(l)));
     this.#control = this.#endpoints();
     this.#gate = this.#boxGate();
+    this.#listen(o);
+  }
+
+  // Envelopes from peers go straight to dispatch; from boxes through the gate (and, with broadcast
+  // ingress, only those this node serves).
+  #listen(o: HeadendNodeOptions): void {
     o.udp.onEnvelope((e) => this.dispatch(e));
     const broadcast = o.boxIngress === 'broadcast';
     o.mqtt?.onEnvelope((e) => (broadcast && !this.#dispatch.mine(e) ? void this.counters.notMine++ : this.#gate.admit(e)));
@@ -290,24 +277,7 @@ export class HeadendNode {
 
   /** Live migration to node `to` [c31-c33]: nothing lost or delivered twice (node/migration.ts). */
   async movePortion(iid: string, to: string, drainMs = DRAIN_MS): Promise<Result<string, Error>> {
-    const r = await movePortion(
-      {
-        id: this.id,
-        portions: this.portions,
-        elastic: this.elastic,
-        peerUdp: (n) => this.peerUdp(n),
-        hold: (i) => this.#dispatch.hold(i),
-        request: (d, b, op, ms) => this.request(d, b, op, ms),
-        stopPortion: (i, u) => this.stopPortion(i, u),
-        invalidate: (v) => this.resolver.invalidate(v),
-        boxOfSession: (a, s) => this.sessions.boxOfSession(a, s),
-        sessionMoved: (s) => this.sessions.moved(s),
-        checkpoint: (i, st) => this.checkpoints.checkpointNow(i, st),
-      },
-      iid,
-      to,
-      drainMs,
-    );
+    const r = await movePortion(migrationHost(this, this.#dispatch), iid, to, drainMs);
     if (r.ok) this.counters.moved++;
     return r;
   }
@@ -371,11 +341,6 @@ export class HeadendNode {
     return this.#membership.isMember(node);
   }
 
-  #appWideHost() {
-    const makeSpec = (a: string, s: string, m: string[], st?: Record<string, Uint8Array>) => this.makeSpec(a, s, m, st);
-    return { id: this.id, clock: this.clock, udpAddress: this.udpAddress, registry: this.registry, catalog: this.catalog, table: this.table, portions: this.portions, elastic: this.elastic, makeSpec, stopInstance: (i: string) => this.stopPortion(i, false), send: (e: Envelope) => this.dispatch(e), sendUdp: (e: Envelope) => void this.#dispatch.send(e).catch(() => undefined), log: (l: string) => this.#log(l) };
-  }
-
   #endpoint(vaddr: string, handlers: { onRequest?: (e: Envelope) => unknown; onMessage?: (e: Envelope) => void }): Channel {
     const ch = new Channel({
       self: { vaddr, udp: this.udpAddress },
@@ -417,18 +382,6 @@ export class HeadendNode {
     // One survivor re-places: the lowest id among the nodes this one believes alive, so two
     // survivors do not both restart the same sessions.
     if (this.#membership.leader()) await this.sessions.replaceFrom(node);
-  }
-
-  #load() {
-    const threads = this.portions.threadStats();
-    return {
-      workers: threads.length,
-      // A draining node reports no capacity, so no balancer places new work on it.
-      capacity: this.drainer.active ? 0 : this.#capacity,
-      work: hostedWork(this.sessions.perApp(), this.elastic.groups()),
-      portions: this.elastic.portionStats(),
-      queue: threads.reduce((n, t) => n + t.inflight, 0),
-    };
   }
 }
 

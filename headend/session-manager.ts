@@ -37,6 +37,9 @@ import { BOX_APP } from '../transport/mqtt-topics.ts';
 import { Membership } from './node/membership.ts';
 import { PortionOwned } from './portions/start-once.ts';
 import { appWideModules } from './portions/shared-app.ts';
+import { ControlOps, checkStartBody, sessionIdFor, type StartBody } from './session-wire.ts';
+
+export { ControlOps, checkStartBody, sessionIdFor, type StartBody } from './session-wire.ts';
 
 /** What the session manager needs of its node (HeadendNode satisfies it). */
 export interface SessionHost {
@@ -60,71 +63,17 @@ export interface SessionHost {
   readonly drainer?: { readonly active: boolean };
 }
 
-export const ControlOps = {
-  start: 'portion.start',
-  /** Stop a session's portion on the node that runs it (after a box's session.close). */
-  stop: 'portion.stop',
-} as const;
-
 const REPORT_EVERY_MS = 5000;
 /** How long the placing node waits for a remote portion.start, ms, before asking who runs it. */
 const START_TIMEOUT_MS = 10_000;
-const MAX_MODULES = 64;
 
 /** A promise that never settles: the answer to a request another node is answering. */
 const NEVER: Promise<never> = new Promise(() => {});
-
-/** Session id from the request's identity (source + message id), or random without one. */
-export function sessionIdFor(env: Envelope | undefined): string {
-  const seed = env === undefined ? `${Math.random()}|${Date.now()}` : `${env.src.vaddr ?? ''}|${env.src.udp?.host ?? ''}:${env.src.udp?.port ?? ''}|${env.id}|${env.deadline ?? ''}`;
-  // FNV-1a, 64 bits in two halves: short, stable ids with negligible collision odds per plant.
-  let h1 = 0x811c9dc5;
-  let h2 = 0x01000193;
-  for (let i = 0; i < seed.length; i++) {
-    const c = seed.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
-    h2 = Math.imul(h2 ^ c, 0x85ebca6b) >>> 0;
-  }
-  return `s${h1.toString(36)}${h2.toString(36)}`;
-}
 
 /** A session whose portion this node hosts (not merely placed: issue 14 finding 1). */
 interface Live {
   app: string;
   box: string;
-}
-
-/** The body of `portion.start`: what the host needs to run the portion and record the session. */
-export interface StartBody {
-  app: string;
-  session: string;
-  modules: string[];
-  states?: Record<string, Uint8Array>;
-  /** The session's box: the host records the session (its load, services, downloads) [c41]. */
-  box?: string;
-  /** The node whose claim the host may take over (a migration's source, a dead node). */
-  from?: string;
-}
-
-/** Checks a `portion.start` body from another node: types and bounds, unknown fields refused. */
-export function checkStartBody(b: unknown): StartBody {
-  const bad = (why: string): never => {
-    throw new RemoteError(Codes.BAD_REQUEST, `portion.start: ${why}`);
-  };
-  if (b === null || typeof b !== 'object') return bad('body must be a map');
-  const o = b as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!['app', 'session', 'modules', 'states', 'box', 'from'].includes(k)) bad(`unknown field "${k}"`);
-  const id = (k: string, v: unknown): void => void (typeof v === 'string' && v.length > 0 && v.length <= 128 ? 0 : bad(`${k} must be a string of 1-128 characters`));
-  id('app', o.app);
-  id('session', o.session);
-  if (o.box !== undefined) id('box', o.box);
-  if (o.from !== undefined) id('from', o.from);
-  const ms = o.modules;
-  if (!Array.isArray(ms) || ms.length === 0 || ms.length > MAX_MODULES) return bad(`modules must be 1-${MAX_MODULES} names`);
-  for (const m of ms) id('module', m);
-  const st = o.states;
-  if (st !== undefined && (st === null || typeof st !== 'object' || Object.values(st).some((v) => !(v instanceof Uint8Array)))) bad('states must map modules to bytes');
-  return o as unknown as StartBody;
 }
 
 export class SessionManager {

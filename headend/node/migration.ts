@@ -5,7 +5,7 @@
 import { Codes, RemoteError, formatVaddr, type Address, type Result, type UdpAddress } from '../../runtime/index.ts';
 import type { Elastic } from '../portions/elastic.ts';
 import type { PortionManager } from '../portions/portions.ts';
-import { ControlOps } from '../session-manager.ts';
+import { ControlOps } from '../session-wire.ts';
 import { Endpoint } from './endpoints.ts';
 import { Membership } from './membership.ts';
 
