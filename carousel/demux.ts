@@ -7,7 +7,7 @@ import { positiveInt, rejectUnknown } from '../runtime/index.ts';
 import { type DdbMessage, type DsmccMessage, decodeSection } from './dsmcc.ts';
 import { CarouselError } from './errors.ts';
 import type { SharedModules } from './receiver-types.ts';
-import { SectionDepacketizer, TS_PACKET, parseTsHeader } from './ts.ts';
+import { SectionDepacketizer, walkTsPackets } from './ts.ts';
 
 /** A receiver, as the demux sees it (CarouselReceiver is one). */
 export interface DemuxSink {
@@ -101,24 +101,7 @@ export class CarouselDemux {
 
   /** Feed a datagram (whole 188-byte packets). Never throws on bad input. */
   push(bytes: Uint8Array): void {
-    if (bytes.length % TS_PACKET !== 0) {
-      this.#stats.badPackets++;
-      this.#stats.lastError = new CarouselError('ts', `${bytes.length} bytes is not a whole number of packets`).message;
-    }
-    for (let at = 0; at + TS_PACKET <= bytes.length; at += TS_PACKET) {
-      const p = bytes.subarray(at, at + TS_PACKET);
-      this.#stats.packets++;
-      let h;
-      try {
-        h = parseTsHeader(p);
-      } catch (e) {
-        this.#stats.badPackets++;
-        this.#note(e);
-        continue;
-      }
-      const pid = h.pid;
-      this.#pids.get(pid)?.dp.push(p, h, (s) => this.#section(pid, s));
-    }
+    walkTsPackets(bytes, this.#stats, (p, h) => this.#pids.get(h.pid)?.dp.push(p, h, (s) => this.#section(h.pid, s)));
   }
 
   #section(pid: number, s: Uint8Array): void {

@@ -12,7 +12,7 @@ import { HeldBytes } from './held.ts';
 import { sha256Hex } from './hash.ts';
 import { type CarouselModule, type ModuleKind, TIERS, type Tier, isTier } from './module-set.ts';
 import type { ReceiverEvent, ReceiverOptions, ReceiverStats, SharedModules } from './receiver-types.ts';
-import { SectionDepacketizer, TS_PACKET, parseTsHeader } from './ts.ts';
+import { SectionDepacketizer, walkTsPackets } from './ts.ts';
 
 export type { ReceiverEvent, ReceiverOptions, ReceiverStats, SharedModules } from './receiver-types.ts';
 
@@ -83,21 +83,7 @@ export class CarouselReceiver {
 
   /** Feed a datagram or any run of whole 188-byte packets. Never throws on bad input. */
   push(bytes: Uint8Array): void {
-    if (bytes.length % TS_PACKET !== 0) this.#bad('ts', `${bytes.length} bytes is not a whole number of packets`);
-    for (let at = 0; at + TS_PACKET <= bytes.length; at += TS_PACKET) this.pushPacket(bytes.subarray(at, at + TS_PACKET));
-  }
-
-  pushPacket(p: Uint8Array): void {
-    this.#stats.packets++;
-    let h;
-    try {
-      h = parseTsHeader(p);
-    } catch (e) {
-      this.#stats.badPackets++;
-      this.#note(e);
-      return;
-    }
-    if (h.pid === this.#pid) this.#ts.push(p, h, (s) => this.pushSection(s));
+    walkTsPackets(bytes, this.#stats, (p, h) => (h.pid === this.#pid ? this.#ts.push(p, h, (s) => this.pushSection(s)) : undefined));
   }
 
   /** Feed one complete section (the depacketizer does this; tests may too). */
@@ -133,11 +119,6 @@ export class CarouselReceiver {
   #note(e: unknown): void {
     if (!(e instanceof CarouselError)) throw e; // a bug, not bad input
     this.#stats.lastError = e.message;
-  }
-
-  #bad(where: 'ts', reason: string): void {
-    this.#stats.badPackets++;
-    this.#stats.lastError = new CarouselError(where, reason).message;
   }
 
   #onDsi(m: DsiMessage): void {

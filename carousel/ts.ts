@@ -126,6 +126,39 @@ export function parseTsHeader(p: Uint8Array): TsHeader {
   return { pid: ((b1 & 0x1f) << 8) | (p[2] as number), pusi: (b1 & 0x40) !== 0, cc: b3 & 0x0f, payload: afc & 0x01 ? payload : -1 };
 }
 
+/** What a packet walk counts: packets seen, packets refused, and the last refusal's message. */
+export interface PacketCounts {
+  packets: number;
+  badPackets: number;
+  lastError?: string;
+}
+
+/**
+ * Walk a datagram's whole 188-byte packets, handing each good one and its header to `onPacket`.
+ * A short tail or a bad header is counted in `counts`, never thrown; an error that is not a
+ * CarouselError is a bug and is thrown.
+ */
+export function walkTsPackets(bytes: Uint8Array, counts: PacketCounts, onPacket: (p: Uint8Array, h: TsHeader) => void): void {
+  if (bytes.length % TS_PACKET !== 0) {
+    counts.badPackets++;
+    counts.lastError = new CarouselError('ts', `${bytes.length} bytes is not a whole number of packets`).message;
+  }
+  for (let at = 0; at + TS_PACKET <= bytes.length; at += TS_PACKET) {
+    const p = bytes.subarray(at, at + TS_PACKET);
+    counts.packets++;
+    let h;
+    try {
+      h = parseTsHeader(p);
+    } catch (e) {
+      if (!(e instanceof CarouselError)) throw e;
+      counts.badPackets++;
+      counts.lastError = e.message;
+      continue;
+    }
+    onPacket(p, h);
+  }
+}
+
 export interface DepacketizerStats {
   packets: number;
   discontinuities: number;
