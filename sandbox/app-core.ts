@@ -21,6 +21,9 @@ export interface EntryRun<T> {
   sliced: boolean;
   /** Measured lag added to this entry's deadline and to the watchdog's patience, ms. */
   lagMs: number;
+  /** The entry outlived its deadline while the process was starved of CPU (starve.ts): slow, not
+   *  held, so the watchdog does not judge it (within the same 4x cap as the interrupt). */
+  starved?: boolean;
 }
 
 /** The module whose entry (or settled promise) caused the jobs being pumped. */

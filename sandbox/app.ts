@@ -272,7 +272,9 @@ export class AppSandbox implements AppCore {
       const elapsed = this.#now() - start;
       this.#lag?.busy(elapsed);
       if (this.#interrupted && sliced) this.#stats.slices++;
-      return { value, elapsed, interrupted: this.#interrupted, sliced: sliced && this.#interrupted, lagMs: this.#eventLag };
+      // Asked only of an entry that overran (one CPU-time read): was the process starved meanwhile?
+      const starved = elapsed > deadlineMs && this.#starve.starved(this.#now(), 4 * (deadlineMs + this.limits.watchdogGraceMs + this.#eventLag));
+      return { value, elapsed, interrupted: this.#interrupted, sliced: sliced && this.#interrupted, lagMs: this.#eventLag, starved };
     } finally {
       this.#deadline = Infinity;
       this.#abort = undefined;

@@ -68,7 +68,8 @@ export function evalModule(t: GuestTarget, source: string, file: string, deadlin
 export function judge(t: GuestTarget, what: string, deadlineMs: number, run: EntryRun<unknown>, thrown: Thrown | undefined): void {
   const grace = t.app.limits.watchdogGraceMs;
   const lag = run.lagMs > 0 ? ` + ${Math.round(run.lagMs)} ms measured lag` : '';
-  const held = run.elapsed > deadlineMs + grace + run.lagMs ? `held the host for ${Math.round(run.elapsed)} ms (deadline ${deadlineMs} ms + ${grace} ms grace${lag})` : undefined;
+  // A starved process held nothing: its guest got too little CPU to finish sooner (starve.ts).
+  const held = run.elapsed > deadlineMs + grace + run.lagMs && run.starved !== true ? `held the host for ${Math.round(run.elapsed)} ms (deadline ${deadlineMs} ms + ${grace} ms grace${lag})` : undefined;
   const fault = thrown === undefined ? undefined : run.interrupted ? 'deadline' : thrown.undescribable && t.app.exhausted() ? 'memory' : classify(thrown);
   if (held !== undefined && (fault === undefined || fault === 'deadline' || fault === 'exception')) {
     t.record('watchdog', `${what} ${held}`);

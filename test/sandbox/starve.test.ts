@@ -47,3 +47,25 @@ test('starvation has a cap: a guest that spins forever is stopped even with no C
   t.is(err.fault, 'deadline');
   apps.finish(t);
 });
+
+test('starved past deadline + grace: the watchdog does not judge a handler the CPU never reached', async (t) => {
+  const apps = new Apps(engine);
+  const app = apps.make({ ...ticking(), cpu: () => 0, limits: { deadlineMs: 100, watchdogGraceMs: 1 } });
+  const m = app.load(await one(LONG, { name: 'long' }));
+  if (!m.ok) return t.fail(m.error.message);
+  m.value.start();
+  t.is(await m.value.serve({}, from), 'done');
+  apps.finish(t);
+});
+
+test('with the CPU keeping up, an overrun past deadline + grace is still the watchdog\'s or the deadline\'s', async (t) => {
+  const apps = new Apps(engine);
+  const time = ticking();
+  const app = apps.make({ now: time.now, cpu: () => time.now(), limits: { deadlineMs: 100, watchdogGraceMs: 1 } });
+  const m = app.load(await one(LONG, { name: 'long' }));
+  if (!m.ok) return t.fail(m.error.message);
+  m.value.start();
+  const err = (await t.throwsAsync(m.value.serve({}, from))) as SandboxError;
+  t.true(err.fault === 'deadline' || err.fault === 'watchdog', err.fault);
+  apps.finish(t);
+});
