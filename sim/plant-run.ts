@@ -1,6 +1,6 @@
-// One run of the cable-plant simulator: the events that change the plant (arrivals, requests,
-// completions, failures) as methods over its state (plant-state.ts), and the event loop. runPlant
-// (plant.ts) builds the balancers and drives it; this file makes no policy of its own.
+// One run of the cable-plant simulator [c13-c16, c25, c30]: the events that change the plant
+// (arrivals, requests, completions, failures) as methods over its state (plant-state.ts), and the
+// event loop. runPlant (plant.ts) builds the balancers and drives it; this file makes no policy.
 
 import { hash01 } from '../policy/index.ts';
 import type { NodeReport, PlacementPolicy } from '../policy/index.ts';
