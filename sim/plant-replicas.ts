@@ -1,6 +1,6 @@
 // Replicated portions in the simulator [c25, c30]: which (home node, app) portions have extra
 // nodes and their shares, the load each node carries for them, and the per-report tick that
-// applies headend/policy's decideScale and portionShares. Node and app are indexes here.
+// applies policy/'s decideScale and portionShares. Node and app are indexes here.
 
 import { decideScale, pickShare, portionShares } from '../policy/index.ts';
 import type { ClusterView, HostedWork, PortionState, ScaleConfig, Uniform } from '../policy/index.ts';

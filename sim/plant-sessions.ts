@@ -1,5 +1,5 @@
 // The simulator's tables: one slot per live session in parallel typed arrays (reused
-// through a free list, doubled when full) and one FIFO line per node. Storage only; plant.ts acts.
+// through a free list, doubled when full) and one FIFO line per node. Storage only; plant-run.ts acts.
 
 export const THINKING = 0;
 export const QUEUED = 1;

@@ -1,6 +1,6 @@
 // Scenarios of the cable-plant simulator: boxes, servers of unequal capacity, applications, a
 // diurnal curve, a flash crowd, a server failure and how stale the statistics are. Data and
-// validation only; headend/sim/plant.ts runs them.
+// validation only; plant.ts runs them.
 
 import { ArgumentError, rejectUnknown } from '../runtime/index.ts';
 import { SeededRandom } from '../policy/index.ts';

@@ -1,6 +1,6 @@
 // A discrete-event model of one server portion's worker threads [c20, c24, c27]: requests wait
 // for a worker, then for a counting semaphore guarding the critical section, then use a core
-// (processor sharing). A worker controller (headend/policy) resizes the pool as it would live.
+// (processor sharing). A worker controller (policy/) resizes the pool as it would live.
 
 import { SeededRandom } from '../policy/index.ts';
 import type { WorkerController } from '../policy/index.ts';
