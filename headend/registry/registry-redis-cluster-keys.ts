@@ -1,8 +1,8 @@
-// Key layout and URL of the Redis Cluster registry adapter: which hash tag each key carries (so
-// a compare-and-set script stays on one shard) and the `redis-cluster://` seed list. Pure; no
-// ioredis import.
+// Key layout, URL and options of the Redis Cluster registry adapter: which hash tag each key
+// carries (so a compare-and-set script stays on one shard), the `redis-cluster://` seed list and
+// the checked options. Pure; no ioredis import.
 
-import { ArgumentError } from '../../runtime/index.ts';
+import { ArgumentError, type Clock, positiveInt, rejectUnknown } from '../../runtime/index.ts';
 import { vaddrKey } from './registry.ts';
 
 /** The most seed nodes a URL may list. */
@@ -81,4 +81,46 @@ export class ClusterKeys {
   sessions(): string {
     return `${this.prefix}{sessions}`;
   }
+}
+
+export interface RedisClusterRegistryOptions {
+  /** `redis-cluster://host:port[,host:port...]`: seed nodes; the rest are discovered. */
+  url: string;
+  /** Prepended to every key and to the change channel. Default `weft:`. */
+  prefix?: string;
+  clock?: Clock;
+  /** How long to wait for the cluster to be ready, ms. Default 5000. */
+  connectTimeoutMs?: number;
+  /** Replicas that must hold a claim, move or unbind before it is answered (WAIT). Default 1; 0 skips WAIT. */
+  waitReplicas?: number;
+  /** How long WAIT may hold a write, ms; a write it times out on is answered and counted (`stats.waitShort`). Default 100. */
+  waitTimeoutMs?: number;
+  /** Listener errors and unreadable change messages. Default: ignored. */
+  onError?: (err: unknown) => void;
+}
+
+/** What went wrong or was weakened, for statistics. */
+export interface ClusterRegistryStats {
+  /** Writes answered after WAIT saw fewer replicas than asked: they can vanish if their master dies now. */
+  waitShort: number;
+  /** Calls that failed on the cluster (a failover in progress, no shard for a slot): UNAVAILABLE. */
+  failed: number;
+  /** `reset` changes sent to watchers: a lost subscriber, or a node left the cluster (a failover). */
+  resets: number;
+}
+
+const OPTIONS = ['url', 'prefix', 'clock', 'connectTimeoutMs', 'waitReplicas', 'waitTimeoutMs', 'onError'];
+const PREFIX = /^[A-Za-z0-9_.:-]{0,64}$/;
+
+/** The options, checked by name; ArgumentError otherwise. */
+export function checkClusterOptions(options: RedisClusterRegistryOptions): { seeds: Seed[]; timeout: number; prefix: string; replicas: number; waitMs: number } {
+  rejectUnknown('RedisClusterRegistry', options, OPTIONS);
+  const seeds = parseClusterUrl(options.url);
+  const timeout = positiveInt('RedisClusterRegistry', 'connectTimeoutMs', options.connectTimeoutMs ?? 5000);
+  const prefix = options.prefix ?? 'weft:';
+  if (typeof prefix !== 'string' || !PREFIX.test(prefix)) throw new ArgumentError(`RedisClusterRegistry: prefix must match ${PREFIX.source}`, 'prefix');
+  const replicas = options.waitReplicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 0 || replicas > 5) throw new ArgumentError('RedisClusterRegistry: waitReplicas must be an integer 0-5', 'waitReplicas');
+  const waitMs = positiveInt('RedisClusterRegistry', 'waitTimeoutMs', options.waitTimeoutMs ?? 100);
+  return { seeds, timeout, prefix, replicas, waitMs };
 }

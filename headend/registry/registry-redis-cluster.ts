@@ -5,7 +5,7 @@
 
 import { Cluster, Redis } from 'ioredis';
 import { createHash, randomUUID } from 'node:crypto';
-import { ArgumentError, ChannelClosedError, type Clock, Codes, fail, ok, positiveInt, rejectUnknown, type Result, systemClock, VADDR_SCHEME, WeftError } from '../../runtime/index.ts';
+import { ChannelClosedError, type Clock, Codes, fail, ok, type Result, systemClock, VADDR_SCHEME, WeftError } from '../../runtime/index.ts';
 import {
   byId,
   byVaddr,
@@ -29,40 +29,14 @@ import {
   type SessionPatch,
   type SessionRecord,
 } from './registry.ts';
+
+export type { ClusterRegistryStats, RedisClusterRegistryOptions };
 import { DELETE_CHECKPOINT } from './registry-redis-scripts.ts';
 import { CLUSTER_BIND, CLUSTER_CREATE_SESSION, CLUSTER_DELETE_SESSION, CLUSTER_MOVE, CLUSTER_PUT_CHECKPOINT, CLUSTER_UNBIND, CLUSTER_UPDATE_SESSION } from './registry-redis-cluster-scripts.ts';
-import { ClusterKeys, parseClusterUrl } from './registry-redis-cluster-keys.ts';
+import { checkClusterOptions, ClusterKeys, type ClusterRegistryStats, type RedisClusterRegistryOptions } from './registry-redis-cluster-keys.ts';
 import { ClusterChangeFeed, EpochMemory } from './registry-redis-cluster-feed.ts';
 import { pairs, toLocation, toSession } from './registry-redis.ts';
 
-export interface RedisClusterRegistryOptions {
-  /** `redis-cluster://host:port[,host:port...]`: seed nodes; the rest are discovered. */
-  url: string;
-  /** Prepended to every key and to the change channel. Default `weft:`. */
-  prefix?: string;
-  clock?: Clock;
-  /** How long to wait for the cluster to be ready, ms. Default 5000. */
-  connectTimeoutMs?: number;
-  /** Replicas that must hold a claim, move or unbind before it is answered (WAIT). Default 1; 0 skips WAIT. */
-  waitReplicas?: number;
-  /** How long WAIT may hold a write, ms; a write it times out on is answered and counted (`stats.waitShort`). Default 100. */
-  waitTimeoutMs?: number;
-  /** Listener errors and unreadable change messages. Default: ignored. */
-  onError?: (err: unknown) => void;
-}
-
-/** What went wrong or was weakened, for statistics. */
-export interface ClusterRegistryStats {
-  /** Writes answered after WAIT saw fewer replicas than asked: they can vanish if their master dies now. */
-  waitShort: number;
-  /** Calls that failed on the cluster (a failover in progress, no shard for a slot): UNAVAILABLE. */
-  failed: number;
-  /** `reset` changes sent to watchers: a lost subscriber, or a node left the cluster (a failover). */
-  resets: number;
-}
-
-const OPTIONS = ['url', 'prefix', 'clock', 'connectTimeoutMs', 'waitReplicas', 'waitTimeoutMs', 'onError'];
-const PREFIX = /^[A-Za-z0-9_.:-]{0,64}$/;
 const ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
 interface Script {
@@ -92,14 +66,7 @@ export class RedisClusterRegistry implements Registry {
 
   /** Connect to the cluster, subscribe to the change channel, and wait until both are ready. */
   static async open(options: RedisClusterRegistryOptions): Promise<RedisClusterRegistry> {
-    rejectUnknown('RedisClusterRegistry', options, OPTIONS);
-    const seeds = parseClusterUrl(options.url);
-    const timeout = positiveInt('RedisClusterRegistry', 'connectTimeoutMs', options.connectTimeoutMs ?? 5000);
-    const prefix = options.prefix ?? 'weft:';
-    if (typeof prefix !== 'string' || !PREFIX.test(prefix)) throw new ArgumentError(`RedisClusterRegistry: prefix must match ${PREFIX.source}`, 'prefix');
-    const replicas = options.waitReplicas ?? 1;
-    if (!Number.isInteger(replicas) || replicas < 0 || replicas > 5) throw new ArgumentError('RedisClusterRegistry: waitReplicas must be an integer 0-5', 'waitReplicas');
-    const waitMs = positiveInt('RedisClusterRegistry', 'waitTimeoutMs', options.waitTimeoutMs ?? 100);
+    const { seeds, timeout, prefix, replicas, waitMs } = checkClusterOptions(options);
     const cluster = new Cluster(seeds, {
       lazyConnect: true,
       enableAutoPipelining: true,
