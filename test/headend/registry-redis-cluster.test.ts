@@ -7,6 +7,7 @@ import { registryContract, nextChange } from '../_contracts/registry.ts';
 import { checkpointContract } from '../_contracts/registry-checkpoints.ts';
 import { needProgram, which } from '../_helpers/env.ts';
 import { type RedisCluster, startRedisCluster } from '../_helpers/redis-cluster.ts';
+import { slotOf } from '../_helpers/redis-slot.ts';
 
 const program = which('redis-server');
 const cli = which('redis-cli');
@@ -123,14 +124,4 @@ if (program === undefined || cli === undefined) {
     const err = await t.throwsAsync(RedisClusterRegistry.open({ url: 'redis-cluster://127.0.0.1:1', connectTimeoutMs: 500 }));
     t.true(err instanceof WeftError && err.code === Codes.UNAVAILABLE);
   });
-}
-
-/** The hash slot of a key with hash tag `tag` (CRC16/XMODEM mod 16384), as Redis computes it. */
-function slotOf(tag: string): number {
-  let crc = 0;
-  for (const b of Buffer.from(tag)) {
-    crc ^= b << 8;
-    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc % 16384;
 }
