@@ -23,8 +23,17 @@ export interface RedisCluster {
   nodes: ClusterNode[];
   /** `redis-cluster://127.0.0.1:p1,127.0.0.1:p2,...` (every node as a seed). */
   url: string;
-  /** SIGKILL the master serving `slot` and wait until its replica serves it and the cluster is ok. */
-  killMasterOf(slot: number): Promise<{ killed: ClusterNode; promoted: ClusterNode }>;
+  /**
+   * SIGKILL the master serving `slot` and wait until its replica serves it and the cluster is ok.
+   * `afterKill` runs once the master is dead, before the wait (to resume a detached replica).
+   */
+  killMasterOf(slot: number, afterKill?: () => void): Promise<{ killed: ClusterNode; promoted: ClusterNode }>;
+  /**
+   * Cut the replica of the master serving `slot` off its master so that writes acknowledged from
+   * now on exist only on the master: SIGSTOP the replica, then close its replication link on the
+   * master. Gives the function that resumes it (SIGCONT).
+   */
+  detachReplicaOf(slot: number): Promise<() => void>;
   /** The node serving `slot` as master now. */
   masterOf(slot: number): Promise<ClusterNode>;
   /** Kill every server and remove the data directory. Idempotent. */
@@ -86,7 +95,7 @@ async function launchNode(program: string, dir: string, nodeTimeoutMs: number): 
     const port = await freeTcpPort();
     const bus = await freeTcpPort();
     try {
-      const child = await launchRedis(program, port, ['--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(nodeTimeoutMs), '--dir', dir]);
+      const child = await launchRedis(program, port, ['--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(nodeTimeoutMs), '--cluster-replica-validity-factor', '0', '--dir', dir]);
       child.removeAllListeners('exit');
       const id = await ask(port, (r) => r.call('CLUSTER', 'MYID') as Promise<string>);
       return { port, child, id };
@@ -150,12 +159,22 @@ export async function startRedisCluster(program: string, cli: string, options: C
     url: `redis-cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`,
     masterOf,
     stop,
-    async killMasterOf(slot) {
+    async detachReplicaOf(slot) {
+      const master = await masterOf(slot);
+      const replica = (await view()).find((n) => n.master === master.id);
+      const node = replica === undefined ? undefined : byPort(replica.port);
+      if (node === undefined) throw new Error(`redis cluster: the master of slot ${slot} has no replica`);
+      node.child.kill('SIGSTOP');
+      await ask(master.port, (r) => r.call('CLIENT', 'KILL', 'TYPE', 'replica'));
+      return () => void node.child.kill('SIGCONT');
+    },
+    async killMasterOf(slot, afterKill) {
       const killed = await masterOf(slot);
       const exited = new Promise<void>((resolve) => killed.child.once('exit', () => resolve()));
       killed.child.kill('SIGKILL');
       await exited;
       dead.add(killed);
+      afterKill?.();
       let promoted: ClusterNode | undefined;
       await waitFor(`a replica taking over slot ${slot}`, readyMs, async () => {
         const m = await masterOf(slot).catch(() => undefined);

@@ -89,3 +89,57 @@ test('redis-cluster: a master killed during a claim storm of two nodes leaves ev
     await cluster.stop();
   }
 });
+
+test('redis-cluster: claims acknowledged only by a master that then dies vanish; each is found, and no epoch repeats', async (t) => {
+  if (needProgram(t, 'redis-server', 'the Redis Cluster failover test') === undefined || program === undefined) return;
+  if (needProgram(t, 'redis-cli', 'creating the Redis Cluster') === undefined || cli === undefined) return;
+  const cluster = await startRedisCluster(program, cli, { nodeTimeoutMs: 1000 });
+  const opened: RedisClusterRegistry[] = [];
+  try {
+    const a = await RedisClusterRegistry.open({ url: cluster.url, prefix: 'lost:', waitTimeoutMs: 20 });
+    opened.push(a);
+    const b = await RedisClusterRegistry.open({ url: cluster.url, prefix: 'lost:' });
+    opened.push(b);
+    const runsA = new Set<string>();
+    const runsB = new Set<string>();
+    const ka = new ClaimKeeper({ registry: a, onLost: (v) => runsA.delete(v) });
+    const kb = new ClaimKeeper({ registry: b, onLost: (v) => runsB.delete(v) });
+    // Sessions whose keys live on the victim's shard.
+    const slot = slotOf('s7');
+    const victim = await cluster.masterOf(slot);
+    const sessions: string[] = [];
+    for (let i = 0; sessions.length < 12 && i < 400; i++) if ((await cluster.masterOf(slotOf(`s${i}`))) === victim) sessions.push(`s${i}`);
+    const vaddrs = sessions.map((s) => `weft://guide/${s}/main`);
+    const heardByB = new Set<string>();
+    b.watch((c) => void (c.kind === 'location' && heardByB.add(c.vaddr)));
+
+    const resume = await cluster.detachReplicaOf(slot);
+    for (const v of vaddrs) {
+      const got = await ka.claim(v, { node: 'node-a', queue: `a.${v}` });
+      t.true(got.ok && got.value.epoch === 1, v);
+      runsA.add(v);
+    }
+    t.is(a.stats.waitShort, vaddrs.length, 'every claim was answered without a replica, and counted');
+    await until(() => heardByB.size === vaddrs.length, 10_000, 'node-b hearing the claims');
+    await cluster.killMasterOf(slot, resume);
+
+    // node-b claims the same portions while node-a's keeper finds its claims gone.
+    for (const v of vaddrs) if ((await kb.claim(v, { node: 'node-b', queue: `b.${v}` })).ok) runsB.add(v);
+    await until(() => a.stats.resets > 0 && b.stats.resets > 0, 30_000, 'a reset on both registries');
+    for (let round = 0; round < 3; round++) await Promise.all([ka.settled(), kb.settled()]);
+
+    for (const v of vaddrs) {
+      const rec = await b.lookup(v);
+      const believers = [runsA.has(v) ? 'node-a' : undefined, runsB.has(v) ? 'node-b' : undefined].filter((x) => x !== undefined);
+      t.deepEqual(believers, [rec?.node], `${v}: one believer, the one the record names`);
+      t.true((rec?.epoch ?? 0) >= 2, `${v}: epoch ${String(rec?.epoch)} does not repeat the lost claim's epoch 1`);
+    }
+    t.is(ka.stats.rebound + ka.stats.lost, vaddrs.length, 'every vanished claim was found: bound again or lost to node-b');
+    t.log('node-a', JSON.stringify(ka.stats), 'node-b', JSON.stringify(kb.stats));
+    ka.close();
+    kb.close();
+  } finally {
+    for (const r of opened) await r.close();
+    await cluster.stop();
+  }
+});
