@@ -124,3 +124,16 @@ export function checkClusterOptions(options: RedisClusterRegistryOptions): { see
   const waitMs = positiveInt('RedisClusterRegistry', 'waitTimeoutMs', options.waitTimeoutMs ?? 100);
   return { seeds, timeout, prefix, replicas, waitMs };
 }
+
+/** The cluster hash slot of a key (CRC16/XMODEM of its hash tag, or of the key, mod 16384). */
+export function hashSlot(key: string): number {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  const part = close > open + 1 ? key.slice(open + 1, close) : key;
+  let crc = 0;
+  for (const b of Buffer.from(part, 'utf8')) {
+    crc ^= b << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}

@@ -4,7 +4,7 @@
 // are supersets kept outside the scripts and filtered on read. docs/REGISTRY.md "Redis Cluster".
 
 import { Cluster, Redis } from 'ioredis';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { ChannelClosedError, type Clock, Codes, fail, ok, type Result, systemClock, VADDR_SCHEME, WeftError } from '../../runtime/index.ts';
 import {
   byId,
@@ -36,19 +36,14 @@ import { CLUSTER_BIND, CLUSTER_CREATE_SESSION, CLUSTER_DELETE_SESSION, CLUSTER_M
 import { checkClusterOptions, ClusterKeys, type ClusterRegistryStats, type RedisClusterRegistryOptions } from './registry-redis-cluster-keys.ts';
 import { ClusterChangeFeed, EpochMemory } from './registry-redis-cluster-feed.ts';
 import { pairs, toLocation, toSession } from './registry-redis.ts';
+import { type Arg, ClusterWriter, type Script, script } from './registry-redis-cluster-writer.ts';
 
 const ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
-interface Script {
-  text: string;
-  sha: string;
-}
-const script = (text: string): Script => ({ text, sha: createHash('sha1').update(text).digest('hex') });
 const SCRIPTS = { bind: script(CLUSTER_BIND), move: script(CLUSTER_MOVE), unbind: script(CLUSTER_UNBIND), create: script(CLUSTER_CREATE_SESSION), update: script(CLUSTER_UPDATE_SESSION), del: script(CLUSTER_DELETE_SESSION), putCkpt: script(CLUSTER_PUT_CHECKPOINT), delCkpt: script(DELETE_CHECKPOINT) };
 
 type LocResult = Result<LocationRecord, Conflict<LocationRecord>>;
 type SessResult = Result<SessionRecord, Conflict<SessionRecord>>;
-type Arg = string | number | Buffer;
 
 export class RedisClusterRegistry implements Registry {
   readonly kind = 'redis-cluster';
@@ -61,7 +56,7 @@ export class RedisClusterRegistry implements Registry {
   readonly #changes: ClusterChangeFeed;
   readonly #epochs = new EpochMemory();
   readonly #origin = randomUUID();
-  readonly #wait: { replicas: number; ms: number };
+  readonly #writer: ClusterWriter;
   #closed = false;
 
   /** Connect to the cluster, subscribe to the change channel, and wait until both are ready. */
@@ -98,7 +93,7 @@ export class RedisClusterRegistry implements Registry {
     this.prefix = prefix;
     this.#keys = new ClusterKeys(prefix);
     this.#clock = options.clock ?? systemClock;
-    this.#wait = wait;
+    this.#writer = new ClusterWriter(cluster, wait, () => void this.stats.waitShort++);
     const onError = options.onError ?? (() => {});
     this.#feed = new ChangeFeed(onError);
     this.#changes = new ClusterChangeFeed({
@@ -125,9 +120,9 @@ export class RedisClusterRegistry implements Registry {
     const loc = checkLocation('bind', location);
     this.#open();
     const now = this.#clock.now();
-    await this.#indexAdd(this.#keys.nodeLocs(loc.node), vaddr);
     const head = this.#head({ kind: 'location', vaddr, deleted: false }, 'epoch');
-    const out = (await this.#write(SCRIPTS.bind, [this.#keys.loc(vaddr), this.#keys.sessionLocs(app, session)], [this.#keys.channel, vaddr, `${app}/${session}`, ...locArgs(loc), now, this.#epochs.get(vaddr), head])) as [number, unknown];
+    const args = [this.#keys.channel, vaddr, `${app}/${session}`, ...locArgs(loc), now, this.#epochs.get(vaddr), head];
+    const out = (await this.#withIndex(this.#keys.nodeLocs(loc.node), vaddr, () => this.#write(SCRIPTS.bind, [this.#keys.loc(vaddr), this.#keys.sessionLocs(app, session)], args))) as [number, unknown];
     if (out[0] === 0) {
       const current = toLocation(pairs(out[1] as string[]));
       this.#epochs.saw(vaddr, current.epoch);
@@ -147,9 +142,9 @@ export class RedisClusterRegistry implements Registry {
     checkEpoch('move', 'expectedEpoch', expectedEpoch);
     this.#open();
     const now = this.#clock.now();
-    await this.#indexAdd(this.#keys.nodeLocs(loc.node), vaddr);
     const head = this.#head({ kind: 'location', vaddr, deleted: false }, 'epoch');
-    const out = (await this.#write(SCRIPTS.move, [key], [this.#keys.channel, expectedEpoch, ...locArgs(loc), now, this.#epochs.get(vaddr), head])) as [number, unknown, string?];
+    const args = [this.#keys.channel, expectedEpoch, ...locArgs(loc), now, this.#epochs.get(vaddr), head];
+    const out = (await this.#withIndex(this.#keys.nodeLocs(loc.node), vaddr, () => this.#write(SCRIPTS.move, [key], args))) as [number, unknown, string?];
     const stillMine = async (): Promise<boolean> => (await this.lookup(vaddr))?.node === loc.node;
     if (out[0] !== 2) {
       await this.#prune(this.#keys.nodeLocs(loc.node), vaddr, stillMine);
@@ -330,24 +325,9 @@ export class RedisClusterRegistry implements Registry {
     return last === undefined ? text : `${text.slice(0, -1)},"${last}":`;
   }
 
-  /** Run a script on its shard, then (claims and moves) WAIT for replicas in the same pipeline. */
+  /** Run a script on its shard; claims, moves and unbinds then WAIT for replicas (group-committed). */
   async #write(s: Script, keys: string[], args: Arg[], wait = true): Promise<unknown> {
-    const replicas = wait ? this.#wait.replicas : 0;
-    const run = async (text: boolean): Promise<[Error | null, unknown][]> => {
-      const p = this.#cluster.pipeline();
-      if (text) p.eval(s.text, keys.length, ...keys, ...args);
-      else p.evalsha(s.sha, keys.length, ...keys, ...args);
-      if (replicas > 0) p.wait(replicas, this.#wait.ms);
-      return (await p.exec()) ?? [];
-    };
-    const rows = await this.#read(async () => {
-      const first = await run(false);
-      return first[0]?.[0]?.message.startsWith('NOSCRIPT') === true ? run(true) : first;
-    });
-    const [err, out] = rows[0] ?? [new Error('empty pipeline reply'), undefined];
-    if (err !== null) throw this.#unavailable(err);
-    if (replicas > 0 && Number(rows[1]?.[1] ?? 0) < replicas) this.stats.waitShort++;
-    return out;
+    return this.#read(() => this.#writer.write(s, keys, args, wait));
   }
 
   /** A cluster call; failures (failover in progress, no shard) become UNAVAILABLE, counted. */
@@ -367,6 +347,18 @@ export class RedisClusterRegistry implements Registry {
   /** Indexes across shards are supersets: add before the record is written. */
   async #indexAdd(set: string, member: string): Promise<void> {
     await this.#read(() => this.#cluster.sadd(set, member));
+  }
+
+  /**
+   * The index entry and the write leave in the same turn (the entry first), so a process that
+   * dies after sending has sent both: a record is never without its entry. A failed add is made
+   * again once the write is done.
+   */
+  async #withIndex(set: string, member: string, write: () => Promise<unknown>): Promise<unknown> {
+    const [added, out] = await Promise.allSettled([this.#indexAdd(set, member), write()]);
+    if (out.status === 'rejected') throw out.reason;
+    if (added.status === 'rejected') await this.#indexAdd(set, member);
+    return out.value;
   }
 
   /** Remove an index entry, then put it back if the record still belongs (a racing writer). */

@@ -1,11 +1,4 @@
-// The Redis Cluster hash slot of a hash tag (CRC16/XMODEM mod 16384), as Redis computes it, so a
-// test can find the master that serves a session's keys.
+// The Redis Cluster hash slot of a session's keys, so a test can find the master that serves them.
+import { hashSlot } from '../../headend/registry/registry-redis-cluster-keys.ts';
 
-export function slotOf(tag: string): number {
-  let crc = 0;
-  for (const b of Buffer.from(tag)) {
-    crc ^= b << 8;
-    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc % 16384;
-}
+export const slotOf = (tag: string): number => hashSlot(`{${tag}}`);

@@ -1,7 +1,8 @@
 import test from 'ava';
 import { ArgumentError, Codes, WeftError } from '../../runtime/index.ts';
 import { RedisClusterRegistry } from '../../headend/registry/registry-redis-cluster.ts';
-import { parseClusterUrl } from '../../headend/registry/registry-redis-cluster-keys.ts';
+import { hashSlot, parseClusterUrl } from '../../headend/registry/registry-redis-cluster-keys.ts';
+import { Redis } from 'ioredis';
 import { EpochMemory, MAX_REMEMBERED_EPOCHS } from '../../headend/registry/registry-redis-cluster-feed.ts';
 import { registryContract, nextChange } from '../_contracts/registry.ts';
 import { checkpointContract } from '../_contracts/registry-checkpoints.ts';
@@ -23,6 +24,15 @@ test('redis-cluster: the URL lists seed nodes; anything else is refused in one l
     t.false(e?.message.includes('\n'), 'one line');
     t.is((e as ArgumentError | undefined)?.name, 'ArgumentError');
   }
+});
+
+test('redis-cluster: hash slots are computed as Redis does, from the hash tag when there is one', (t) => {
+  // Values from CLUSTER KEYSLOT on redis-server 7.
+  t.is(hashSlot('foo'), 12182);
+  t.is(hashSlot('123456789'), 12739);
+  t.is(hashSlot('weft:{s1}loc:weft://guide/s1/search'), hashSlot('{s1}'));
+  t.is(hashSlot('a{}b'), hashSlot('a{}b'), 'an empty tag hashes the whole key');
+  t.not(hashSlot('a{}b'), hashSlot(''));
 });
 
 test('redis-cluster: the epoch memory is bounded and only goes up', (t) => {
@@ -113,6 +123,32 @@ if (program === undefined || cli === undefined) {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  // Serial: it counts WAIT commands on the servers, so nothing else may write meanwhile.
+  test.serial('redis-cluster: concurrent claims on one master share their WAITs (group commit), each still confirmed by a replica', async (t) => {
+    const r = await RedisClusterRegistry.open({ url: url(), prefix: `gc${++n}:` });
+    const waits = async (): Promise<number> => {
+      let sum = 0;
+      for (const node of cluster?.nodes ?? []) {
+        const c = new Redis({ port: node.port, host: '127.0.0.1', lazyConnect: true });
+        await c.connect();
+        sum += Number(/cmdstat_wait:calls=(\d+)/.exec(await c.info('commandstats'))?.[1] ?? 0);
+        c.disconnect();
+      }
+      return sum;
+    };
+    try {
+      const before = await waits();
+      // One session: every key on one master.
+      const outs = await Promise.all(Array.from({ length: 60 }, (_, i) => r.bind(`weft://guide/sgc/m${i}`, { node: 'node-a' })));
+      t.true(outs.every((o) => o.ok));
+      const used = (await waits()) - before;
+      t.true(used >= 1 && used <= 10, `${used} WAITs for 60 claims`);
+      t.is(r.stats.waitShort, 0);
+    } finally {
+      await r.close();
     }
   });
 
