@@ -1,5 +1,5 @@
-// Script writes of the Redis Cluster registry, with group-committed WAIT: the writes of one
-// event-loop turn that go to one master share a pipeline ending in one WAIT. WAIT blocks its
+// Script writes of the Redis Cluster registry, batched and with group-committed WAIT: the writes
+// of one event-loop turn that go to one master share a pipeline, ending in one WAIT if they wait. WAIT blocks its
 // connection until a replica has everything written before it, so a WAIT per write would let one
 // write per replica round trip through each master; one per batch covers them all. Takes the
 // cluster from its owner (registry-redis-cluster.ts); type imports only.
@@ -18,6 +18,7 @@ export const script = (text: string): Script => ({ text, sha: createHash('sha1')
 export type Arg = string | number | Buffer;
 
 interface Pending {
+  wait: boolean;
   s: Script;
   keys: string[];
   args: Arg[];
@@ -42,16 +43,19 @@ export class ClusterWriter {
     this.#onShort = onShort;
   }
 
-  /** Run a script on its shard; with `wait`, answer once WAIT has run after it. Throws what the cluster threw. */
+  /**
+   * Run a script on its shard; with `wait`, answer once WAIT has run after it. The writes of one
+   * turn to one master go in one pipeline either way. Throws what the cluster threw.
+   */
   write(s: Script, keys: string[], args: Arg[], wait: boolean): Promise<unknown> {
-    if (!wait || this.#wait.replicas === 0) return this.#single(s, keys, args, false);
+    const w = wait && this.#wait.replicas > 0;
     return new Promise((resolve, reject) => {
       // Grouped by the master ioredis would send the first key to now; ioredis checks again.
       const slot = hashSlot(keys[0] ?? '');
-      const group = this.#cluster.slots[slot]?.[0] ?? `slot:${slot}`;
+      const group = `${this.#cluster.slots[slot]?.[0] ?? `slot:${slot}`}|${String(w)}`;
       let list = this.#groups.get(group);
       if (list === undefined) this.#groups.set(group, (list = []));
-      list.push({ s, keys, args, resolve, reject });
+      list.push({ wait: w, s, keys, args, resolve, reject });
       if (list.length >= MAX_BATCH) {
         this.#groups.delete(group);
         void this.#flush(list);
@@ -69,7 +73,7 @@ export class ClusterWriter {
     for (const list of groups) void this.#flush(list);
   }
 
-  /** One pipeline: the scripts (EVALSHA, or EVAL with `text`), then one WAIT. */
+  /** One pipeline: the scripts (EVALSHA, or EVAL with `text`), then one WAIT if they wait. */
   async #flush(list: Pending[], text = false): Promise<void> {
     let rows: [Error | null, unknown][];
     try {
@@ -78,23 +82,23 @@ export class ClusterWriter {
         if (text) p.eval(w.s.text, w.keys.length, ...w.keys, ...w.args);
         else p.evalsha(w.s.sha, w.keys.length, ...w.keys, ...w.args);
       }
-      p.wait(this.#wait.replicas, this.#wait.ms);
+      if (list[0]?.wait === true) p.wait(this.#wait.replicas, this.#wait.ms);
       rows = (await p.exec()) ?? [];
     } catch (e) {
       // Refused before sending: the batch's keys now span masters (a reshard, a failover) so
       // each goes alone. Anything else may have run: the callers get the error, not a second run.
-      if (e instanceof Error && /same slot|slots allocation|same node/i.test(e.message)) for (const w of list) this.#single(w.s, w.keys, w.args, true).then(w.resolve, w.reject);
+      if (e instanceof Error && /same slot|slots allocation|same node/i.test(e.message)) for (const w of list) this.#single(w.s, w.keys, w.args, w.wait).then(w.resolve, w.reject);
       else for (const w of list) w.reject(e);
       return;
     }
-    const acked = Number(rows[list.length]?.[1] ?? 0);
+    const short = list[0]?.wait === true && Number(rows[list.length]?.[1] ?? 0) < this.#wait.replicas;
     const unknown: Pending[] = [];
     for (const [i, w] of list.entries()) {
       const [err, out] = rows[i] ?? [new Error('no reply in the pipeline'), undefined];
       if (err?.message.startsWith('NOSCRIPT') === true && !text) unknown.push(w);
       else if (err !== null) w.reject(err);
       else {
-        if (acked < this.#wait.replicas) this.#onShort();
+        if (short) this.#onShort();
         w.resolve(out);
       }
     }
