@@ -95,6 +95,8 @@ export interface RedisClusterRegistryOptions {
   waitReplicas?: number;
   /** How long WAIT may hold a write, ms; a write it times out on is answered and counted (`stats.waitShort`). Default 100. */
   waitTimeoutMs?: number;
+  /** How long one registry call may take before it fails with UNAVAILABLE (its outcome unknown), ms. Default 5000. */
+  callTimeoutMs?: number;
   /** Listener errors and unreadable change messages. Default: ignored. */
   onError?: (err: unknown) => void;
 }
@@ -109,11 +111,11 @@ export interface ClusterRegistryStats {
   resets: number;
 }
 
-const OPTIONS = ['url', 'prefix', 'clock', 'connectTimeoutMs', 'waitReplicas', 'waitTimeoutMs', 'onError'];
+const OPTIONS = ['url', 'prefix', 'clock', 'connectTimeoutMs', 'waitReplicas', 'waitTimeoutMs', 'callTimeoutMs', 'onError'];
 const PREFIX = /^[A-Za-z0-9_.:-]{0,64}$/;
 
 /** The options, checked by name; ArgumentError otherwise. */
-export function checkClusterOptions(options: RedisClusterRegistryOptions): { seeds: Seed[]; timeout: number; prefix: string; replicas: number; waitMs: number } {
+export function checkClusterOptions(options: RedisClusterRegistryOptions): { seeds: Seed[]; timeout: number; prefix: string; replicas: number; waitMs: number; callMs: number } {
   rejectUnknown('RedisClusterRegistry', options, OPTIONS);
   const seeds = parseClusterUrl(options.url);
   const timeout = positiveInt('RedisClusterRegistry', 'connectTimeoutMs', options.connectTimeoutMs ?? 5000);
@@ -122,7 +124,8 @@ export function checkClusterOptions(options: RedisClusterRegistryOptions): { see
   const replicas = options.waitReplicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 0 || replicas > 5) throw new ArgumentError('RedisClusterRegistry: waitReplicas must be an integer 0-5', 'waitReplicas');
   const waitMs = positiveInt('RedisClusterRegistry', 'waitTimeoutMs', options.waitTimeoutMs ?? 100);
-  return { seeds, timeout, prefix, replicas, waitMs };
+  const callMs = positiveInt('RedisClusterRegistry', 'callTimeoutMs', options.callTimeoutMs ?? 5000);
+  return { seeds, timeout, prefix, replicas, waitMs, callMs };
 }
 
 /** The cluster hash slot of a key (CRC16/XMODEM of its hash tag, or of the key, mod 16384). */

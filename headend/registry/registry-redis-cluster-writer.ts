@@ -18,6 +18,8 @@ export const script = (text: string): Script => ({ text, sha: createHash('sha1')
 export type Arg = string | number | Buffer;
 
 interface Pending {
+  /** Redirections (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) this write has had. */
+  redirects: number;
   wait: boolean;
   s: Script;
   keys: string[];
@@ -25,6 +27,10 @@ interface Pending {
   resolve: (out: unknown) => void;
   reject: (err: unknown) => void;
 }
+
+/** Replies that mean the script did not run on that node: send it where the slot is now. */
+const REDIRECT = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
+const MAX_REDIRECTS = 5;
 
 /** The most writes one pipeline carries before its WAIT. */
 const MAX_BATCH = 256;
@@ -49,21 +55,23 @@ export class ClusterWriter {
    */
   write(s: Script, keys: string[], args: Arg[], wait: boolean): Promise<unknown> {
     const w = wait && this.#wait.replicas > 0;
-    return new Promise((resolve, reject) => {
-      // Grouped by the master ioredis would send the first key to now; ioredis checks again.
-      const slot = hashSlot(keys[0] ?? '');
-      const group = `${this.#cluster.slots[slot]?.[0] ?? `slot:${slot}`}|${String(w)}`;
-      let list = this.#groups.get(group);
-      if (list === undefined) this.#groups.set(group, (list = []));
-      list.push({ wait: w, s, keys, args, resolve, reject });
-      if (list.length >= MAX_BATCH) {
-        this.#groups.delete(group);
-        void this.#flush(list);
-      } else if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => this.#flushAll());
-      }
-    });
+    return new Promise((resolve, reject) => this.#enqueue({ redirects: 0, wait: w, s, keys, args, resolve, reject }));
+  }
+
+  // Grouped by the master ioredis would send the first key to now; ioredis checks again.
+  #enqueue(p: Pending): void {
+    const slot = hashSlot(p.keys[0] ?? '');
+    const group = `${this.#cluster.slots[slot]?.[0] ?? `slot:${slot}`}|${String(p.wait)}`;
+    let list = this.#groups.get(group);
+    if (list === undefined) this.#groups.set(group, (list = []));
+    list.push(p);
+    if (list.length >= MAX_BATCH) {
+      this.#groups.delete(group);
+      void this.#flush(list);
+    } else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#flushAll());
+    }
   }
 
   #flushAll(): void {
@@ -93,9 +101,11 @@ export class ClusterWriter {
     }
     const short = list[0]?.wait === true && Number(rows[list.length]?.[1] ?? 0) < this.#wait.replicas;
     const unknown: Pending[] = [];
+    const moved: Pending[] = [];
     for (const [i, w] of list.entries()) {
       const [err, out] = rows[i] ?? [new Error('no reply in the pipeline'), undefined];
       if (err?.message.startsWith('NOSCRIPT') === true && !text) unknown.push(w);
+      else if (err !== null && REDIRECT.test(err.message) && w.redirects < MAX_REDIRECTS) moved.push(w);
       else if (err !== null) w.reject(err);
       else {
         if (short) this.#onShort();
@@ -104,6 +114,15 @@ export class ClusterWriter {
     }
     // A master that had not seen the script (new, or just promoted): once more with its text.
     if (unknown.length > 0) await this.#flush(unknown, true);
+    // Not run there (a failover moved the slot, which ioredis does not follow for a pipeline whose
+    // WAIT succeeded): learn the new owners, then send again.
+    if (moved.length > 0) {
+      await new Promise<void>((resolve) => this.#cluster.refreshSlotsCache(() => resolve()));
+      for (const w of moved) {
+        w.redirects++;
+        this.#enqueue(w);
+      }
+    }
   }
 
   /** One script in its own pipeline (EVALSHA, EVAL when the shard lacks it), with WAIT when asked. */

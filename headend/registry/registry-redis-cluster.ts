@@ -38,6 +38,8 @@ import { ClusterChangeFeed, EpochMemory } from './registry-redis-cluster-feed.ts
 import { pairs, toLocation, toSession } from './registry-redis.ts';
 import { type Arg, ClusterWriter, type Script, script } from './registry-redis-cluster-writer.ts';
 
+/** The shortest time between two resets for nodes leaving the topology, ms. */
+const RESET_COALESCE_MS = 250;
 const ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
 const SCRIPTS = { bind: script(CLUSTER_BIND), move: script(CLUSTER_MOVE), unbind: script(CLUSTER_UNBIND), create: script(CLUSTER_CREATE_SESSION), update: script(CLUSTER_UPDATE_SESSION), del: script(CLUSTER_DELETE_SESSION), putCkpt: script(CLUSTER_PUT_CHECKPOINT), delCkpt: script(DELETE_CHECKPOINT) };
@@ -58,10 +60,13 @@ export class RedisClusterRegistry implements Registry {
   readonly #origin = randomUUID();
   readonly #writer: ClusterWriter;
   #closed = false;
+  #resetTimer: NodeJS.Timeout | undefined;
+  #resetAgain = false;
+  readonly #callMs: number;
 
   /** Connect to the cluster, subscribe to the change channel, and wait until both are ready. */
   static async open(options: RedisClusterRegistryOptions): Promise<RedisClusterRegistry> {
-    const { seeds, timeout, prefix, replicas, waitMs } = checkClusterOptions(options);
+    const { seeds, timeout, prefix, replicas, waitMs, callMs } = checkClusterOptions(options);
     const cluster = new Cluster(seeds, {
       lazyConnect: true,
       enableAutoPipelining: true,
@@ -78,7 +83,7 @@ export class RedisClusterRegistry implements Registry {
     } finally {
       clearTimeout(timer);
     }
-    const r = new RedisClusterRegistry(cluster, prefix, options, { replicas, ms: waitMs });
+    const r = new RedisClusterRegistry(cluster, prefix, options, { replicas, ms: waitMs }, callMs);
     try {
       await r.#changes.start();
     } catch (cause) {
@@ -88,7 +93,8 @@ export class RedisClusterRegistry implements Registry {
     return r;
   }
 
-  private constructor(cluster: Cluster, prefix: string, options: RedisClusterRegistryOptions, wait: { replicas: number; ms: number }) {
+  private constructor(cluster: Cluster, prefix: string, options: RedisClusterRegistryOptions, wait: { replicas: number; ms: number }, callMs: number) {
+    this.#callMs = callMs;
     this.#cluster = cluster;
     this.prefix = prefix;
     this.#keys = new ClusterKeys(prefix);
@@ -110,9 +116,25 @@ export class RedisClusterRegistry implements Registry {
     });
     // A node leaving the topology is a failover (or a removal): writes its master acknowledged
     // may not have reached the replica now serving, so every cache starts over.
-    cluster.on('-node', () => {
-      if (!this.#closed) this.#changes.reset();
-    });
+    cluster.on('-node', () => this.#nodeLeft());
+  }
+
+  // During a failover the pool drops and re-adds the dead node many times (nodes disagree until
+  // gossip settles): one reset at once, then at most one more per RESET_COALESCE_MS while it lasts.
+  #nodeLeft(): void {
+    if (this.#closed) return;
+    if (this.#resetTimer !== undefined) {
+      this.#resetAgain = true;
+      return;
+    }
+    this.#changes.reset();
+    this.#resetTimer = setTimeout(() => {
+      this.#resetTimer = undefined;
+      if (this.#resetAgain) {
+        this.#resetAgain = false;
+        this.#nodeLeft();
+      }
+    }, RESET_COALESCE_MS);
   }
 
   async bind(vaddr: string, location: Location): Promise<LocResult> {
@@ -316,6 +338,7 @@ export class RedisClusterRegistry implements Registry {
     this.#closed = true;
     this.#feed.clear();
     this.#changes.stop();
+    clearTimeout(this.#resetTimer);
     await this.#cluster.quit().catch(() => this.#cluster.disconnect());
   }
 
@@ -332,10 +355,14 @@ export class RedisClusterRegistry implements Registry {
 
   /** A cluster call; failures (failover in progress, no shard) become UNAVAILABLE, counted. */
   async #read<T>(fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${this.#callMs} ms`)), this.#callMs)));
     try {
-      return await fn();
+      return await Promise.race([fn(), late]);
     } catch (e) {
       throw this.#unavailable(e);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
