@@ -152,6 +152,38 @@ if (program === undefined || cli === undefined) {
     }
   });
 
+  test('redis-cluster: a subscriber whose connection drops moves to a node and tells watchers to reset; changes arrive again', async (t) => {
+    const prefix = `sub${++n}:`;
+    const r = await RedisClusterRegistry.open({ url: url(), prefix });
+    const other = await RedisClusterRegistry.open({ url: url(), prefix });
+    try {
+      const reset = nextChange(r, (c) => c.kind === 'reset');
+      // Find r's subscriber by its connection name on whichever node it sits, and cut it there.
+      let cut = 0;
+      for (const node of cluster?.nodes ?? []) {
+        const c = new Redis({ port: node.port, host: '127.0.0.1', lazyConnect: true });
+        await c.connect();
+        const lines = ((await c.client('LIST')) as string).split('\n').filter((l) => l.includes(` name=weft-registry-sub:${prefix} `));
+        // Both registries share the prefix, so their subscribers share the name: cut both.
+        for (const line of lines) {
+          const id = /id=(\d+)/.exec(line)?.[1];
+          if (id !== undefined) await c.client('KILL', 'ID', id);
+          cut++;
+        }
+        c.disconnect();
+      }
+      t.is(cut, 2, 'found both subscribers by name');
+      t.deepEqual(await reset, { kind: 'reset' });
+      t.is(r.stats.resets, 1);
+      const heard = nextChange(r, (c) => c.kind === 'location' && c.vaddr === 'weft://guide/s77/search');
+      await other.bind('weft://guide/s77/search', { node: 'n' });
+      t.deepEqual(await heard, { kind: 'location', vaddr: 'weft://guide/s77/search', epoch: 1, deleted: false });
+    } finally {
+      await r.close();
+      await other.close();
+    }
+  });
+
   test('redis-cluster: options are checked by name; an unreachable cluster is UNAVAILABLE', async (t) => {
     await t.throwsAsync(RedisClusterRegistry.open({ url: url(), db: 2 } as never), { instanceOf: ArgumentError, message: /"db"/ });
     await t.throwsAsync(RedisClusterRegistry.open({ url: 'redis://127.0.0.1:6379' }), { instanceOf: ArgumentError, message: /redis-cluster:\/\// });
