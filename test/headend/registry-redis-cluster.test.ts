@@ -158,20 +158,25 @@ if (program === undefined || cli === undefined) {
     const other = await RedisClusterRegistry.open({ url: url(), prefix });
     try {
       const reset = nextChange(r, (c) => c.kind === 'reset');
-      // Find r's subscriber by its connection name on whichever node it sits, and cut it there.
-      let cut = 0;
+      // Find the subscribers by their connection name on whichever nodes they sit (both
+      // registries share the prefix, so the name), all before cutting any: a cut one moves.
+      const found: { port: number; id: string }[] = [];
       for (const node of cluster?.nodes ?? []) {
         const c = new Redis({ port: node.port, host: '127.0.0.1', lazyConnect: true });
         await c.connect();
-        const lines = ((await c.client('LIST')) as string).split('\n').filter((l) => l.includes(` name=weft-registry-sub:${prefix} `));
-        // Both registries share the prefix, so their subscribers share the name: cut both.
-        for (const line of lines) {
+        for (const line of ((await c.client('LIST')) as string).split('\n')) {
           const id = /id=(\d+)/.exec(line)?.[1];
-          if (id !== undefined) await c.client('KILL', 'ID', id);
-          cut++;
+          if (line.includes(` name=weft-registry-sub:${prefix} `) && id !== undefined) found.push({ port: node.port, id });
         }
         c.disconnect();
       }
+      for (const f of found) {
+        const c = new Redis({ port: f.port, host: '127.0.0.1', lazyConnect: true });
+        await c.connect();
+        await c.client('KILL', 'ID', f.id);
+        c.disconnect();
+      }
+      const cut = found.length;
       t.is(cut, 2, 'found both subscribers by name');
       t.deepEqual(await reset, { kind: 'reset' });
       t.is(r.stats.resets, 1);
