@@ -189,6 +189,31 @@ if (program === undefined || cli === undefined) {
     }
   });
 
+  test('redis-cluster: a second owner at the same epoch (a node that never heard of a lost claim) fences the first one\'s checkpoints', async (t) => {
+    const prefix = `fence${++n}:`;
+    const a = await RedisClusterRegistry.open({ url: url(), prefix });
+    try {
+      const v = 'weft://guide/s5/search';
+      t.true((await a.bind(v, { node: 'node-a' })).ok);
+      t.true((await a.putCheckpoint({ vaddr: v, node: 'node-a', epoch: 1, seq: 1, state: new Uint8Array([1]) })).ok);
+      // As after a failover that lost node-a's claim: the record is gone, and node-b, which has
+      // seen no epoch of it (a fresh registry with no memory), claims it at epoch 1 too.
+      await a.unbind(v);
+      const b = await RedisClusterRegistry.open({ url: url(), prefix });
+      const got = await b.bind(v, { node: 'node-b' });
+      await b.close();
+      t.is(got.ok ? got.value.epoch : 0, 1, 'the same epoch as the lost claim');
+      const late = await a.putCheckpoint({ vaddr: v, node: 'node-a', epoch: 1, seq: 2, state: new Uint8Array([2]) });
+      t.is(late.ok ? 'ok' : late.error.reason, 'stale', 'node-a is told apart by its node, not its epoch');
+      // node-a itself remembers epoch 1, so its own claim again would be epoch 2.
+      await a.unbind(v);
+      const again = await a.bind(v, { node: 'node-a' });
+      t.is(again.ok ? again.value.epoch : 0, 2);
+    } finally {
+      await a.close();
+    }
+  });
+
   test('redis-cluster: options are checked by name; an unreachable cluster is UNAVAILABLE', async (t) => {
     await t.throwsAsync(RedisClusterRegistry.open({ url: url(), db: 2 } as never), { instanceOf: ArgumentError, message: /"db"/ });
     await t.throwsAsync(RedisClusterRegistry.open({ url: 'redis://127.0.0.1:6379' }), { instanceOf: ArgumentError, message: /redis-cluster:\/\// });
