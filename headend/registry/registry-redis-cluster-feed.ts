@@ -21,6 +21,8 @@ export interface ClusterFeedOptions {
 
 /** The longest pause between rounds of trying every node for a subscriber, ms. */
 const MAX_BACKOFF_MS = 2000;
+/** The shortest time between two resets for nodes leaving the topology, ms. */
+const RESET_COALESCE_MS = 250;
 
 export class ClusterChangeFeed {
   readonly #o: ClusterFeedOptions;
@@ -29,6 +31,8 @@ export class ClusterChangeFeed {
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
   #rounds = 0;
+  #resetTimer: NodeJS.Timeout | undefined;
+  #resetAgain = false;
 
   constructor(options: ClusterFeedOptions) {
     this.#o = options;
@@ -44,9 +48,29 @@ export class ClusterChangeFeed {
     if (!this.#stopped) this.#o.emit({ kind: 'reset' });
   }
 
+  // A node left the topology (a failover): writes may have been undone. During a failover the
+  // pool drops and re-adds the dead node many times (nodes disagree until gossip settles): one
+  // reset at once, then at most one more per RESET_COALESCE_MS while it lasts.
+  nodeLeft(): void {
+    if (this.#stopped) return;
+    if (this.#resetTimer !== undefined) {
+      this.#resetAgain = true;
+      return;
+    }
+    this.reset();
+    this.#resetTimer = setTimeout(() => {
+      this.#resetTimer = undefined;
+      if (this.#resetAgain) {
+        this.#resetAgain = false;
+        this.nodeLeft();
+      }
+    }, RESET_COALESCE_MS);
+  }
+
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#resetTimer);
     this.#sub?.disconnect();
     this.#sub = undefined;
   }

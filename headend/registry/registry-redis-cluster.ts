@@ -38,8 +38,6 @@ import { ClusterChangeFeed, EpochMemory } from './registry-redis-cluster-feed.ts
 import { pairs, toLocation, toSession } from './registry-redis.ts';
 import { type Arg, ClusterWriter, type Script, script } from './registry-redis-cluster-writer.ts';
 
-/** The shortest time between two resets for nodes leaving the topology, ms. */
-const RESET_COALESCE_MS = 250;
 const ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
 const SCRIPTS = { bind: script(CLUSTER_BIND), move: script(CLUSTER_MOVE), unbind: script(CLUSTER_UNBIND), create: script(CLUSTER_CREATE_SESSION), update: script(CLUSTER_UPDATE_SESSION), del: script(CLUSTER_DELETE_SESSION), putCkpt: script(CLUSTER_PUT_CHECKPOINT), delCkpt: script(DELETE_CHECKPOINT) };
@@ -60,8 +58,6 @@ export class RedisClusterRegistry implements Registry {
   readonly #origin = randomUUID();
   readonly #writer: ClusterWriter;
   #closed = false;
-  #resetTimer: NodeJS.Timeout | undefined;
-  #resetAgain = false;
   readonly #callMs: number;
 
   /** Connect to the cluster, subscribe to the change channel, and wait until both are ready. */
@@ -116,25 +112,7 @@ export class RedisClusterRegistry implements Registry {
     });
     // A node leaving the topology is a failover (or a removal): writes its master acknowledged
     // may not have reached the replica now serving, so every cache starts over.
-    cluster.on('-node', () => this.#nodeLeft());
-  }
-
-  // During a failover the pool drops and re-adds the dead node many times (nodes disagree until
-  // gossip settles): one reset at once, then at most one more per RESET_COALESCE_MS while it lasts.
-  #nodeLeft(): void {
-    if (this.#closed) return;
-    if (this.#resetTimer !== undefined) {
-      this.#resetAgain = true;
-      return;
-    }
-    this.#changes.reset();
-    this.#resetTimer = setTimeout(() => {
-      this.#resetTimer = undefined;
-      if (this.#resetAgain) {
-        this.#resetAgain = false;
-        this.#nodeLeft();
-      }
-    }, RESET_COALESCE_MS);
+    cluster.on('-node', () => this.#changes.nodeLeft());
   }
 
   async bind(vaddr: string, location: Location): Promise<LocResult> {
@@ -338,7 +316,6 @@ export class RedisClusterRegistry implements Registry {
     this.#closed = true;
     this.#feed.clear();
     this.#changes.stop();
-    clearTimeout(this.#resetTimer);
     await this.#cluster.quit().catch(() => this.#cluster.disconnect());
   }
 
