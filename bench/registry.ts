@@ -1,6 +1,8 @@
-// `npm run bench -- registry [--keys N]`: virtual-address resolve latency [c12, c32]. Cached
-// (RegistryResolver hit) against a plain Map lookup baseline timed the same way in the same run;
-// uncached (registry lookup through the resolver) on SQLite and on a throwaway redis-server.
+// `npm run bench -- registry [--keys N] [--claims N]`: virtual-address resolve latency [c12, c32].
+// Cached (RegistryResolver hit) against a plain Map lookup baseline timed the same way in the same
+// run; uncached (registry lookup through the resolver) on SQLite, on a throwaway redis-server and
+// on a throwaway Redis Cluster (three masters, a replica each); and claims (binds of new vaddrs,
+// 32 in flight) per second with their p99 on one Redis beside the cluster, with and without WAIT.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,10 +15,15 @@ import { RegistryResolver } from '../headend/registry/resolver.ts';
 import type { Address } from '../runtime/index.ts';
 import { which } from '../test/_helpers/env.ts';
 import { startRedis } from '../test/_helpers/redis.ts';
+import { startRedisCluster } from '../test/_helpers/redis-cluster.ts';
+import { RedisClusterRegistry } from '../headend/registry/registry-redis-cluster.ts';
 import { percentile, result, type Row, table } from './_report.ts';
 
-const { values } = parseArgs({ options: { keys: { type: 'string', default: '10000' } } });
+const { values } = parseArgs({ options: { keys: { type: 'string', default: '10000' }, claims: { type: 'string', default: '20000' } } });
 const KEYS = Number(values.keys);
+const CLAIMS = Number(values.claims);
+const CLAIM_LANES = 32;
+if (!Number.isInteger(KEYS) || KEYS < 100 || !Number.isInteger(CLAIMS) || CLAIMS < 100) throw new Error('--keys and --claims must be whole numbers >= 100');
 const CACHED_SAMPLES = 300_000;
 const SQLITE_SAMPLES = 30_000;
 const REDIS_SAMPLES = 10_000;
@@ -93,6 +100,7 @@ function uncached(resolver: RegistryResolver): (k: number) => Promise<unknown> |
 }
 
 const rows: Row[] = [];
+const claimRows: Row[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'weft-bench-registry-'));
 const sqlite = new SqliteRegistry({ path: join(dir, 'registry.db') });
 try {
@@ -117,31 +125,46 @@ try {
   rows.push(row('resolve, uncached: SQLite', lite, base));
   resolver.close();
 
-  let redis: Stat | undefined;
+  const remote: Record<string, number | string> = {};
   const program = which('redis-server');
+  const cli = which('redis-cli');
   if (program === undefined) {
-    console.log('redis-server is not installed: the Redis row is skipped');
+    console.log('redis-server is not installed: the Redis rows are skipped');
   } else {
     const server = await startRedis(program);
-    const reg = await RedisRegistry.open({ url: server.url });
     try {
-      await fill(reg);
-      const rr = new RegistryResolver({ registry: reg, self: 'node-a', maxEntries: KEYS * 2 });
-      redis = await timeAsync(REDIS_SAMPLES, uncached(rr));
-      rows.push(row('resolve, uncached: Redis (loopback)', redis, base));
-      rr.close();
+      const reg = await RedisRegistry.open({ url: server.url });
+      await measureRemote('Redis', 'redis', reg, base, remote);
     } finally {
-      await reg.close();
       await server.stop();
+    }
+    if (cli === undefined) console.log('redis-cli is not installed: the Redis Cluster rows are skipped');
+    else {
+      const cluster = await startRedisCluster(program, cli);
+      try {
+        await measureRemote('Redis Cluster, WAIT 1', 'cluster', await RedisClusterRegistry.open({ url: cluster.url, prefix: 'w1:' }), base, remote);
+        await measureRemote('Redis Cluster, no WAIT', 'cluster_nowait', await RedisClusterRegistry.open({ url: cluster.url, prefix: 'w0:', waitReplicas: 0 }), base, remote, false);
+      } finally {
+        await cluster.stop();
+      }
     }
   }
 
   table(`registry resolve latency, ${KEYS} vaddrs (us; each call timed alone, timer included)`, rows);
+  table(`claims: ${CLAIMS} binds of new vaddrs, ${CLAIM_LANES} in flight`, claimRows);
   console.log(`goal: cached p99 <= 1 us -> ${cached.p99 <= 1 ? 'met' : 'NOT met'} (${cached.p99.toFixed(3)} us)`);
   result('registry', {
     resolve_cached_p99_us: cached.p99,
     resolve_uncached_sqlite_p99_us: lite.p99,
-    resolve_uncached_redis_p99_us: redis?.p99 ?? 'skipped',
+    resolve_uncached_redis_p99_us: remote.redis_resolve_p99_us ?? 'skipped',
+    resolve_uncached_cluster_p99_us: remote.cluster_resolve_p99_us ?? 'skipped',
+    claims_per_s_redis: remote.redis_claims_per_s ?? 'skipped',
+    claim_p99_ms_redis: remote.redis_claim_p99_ms ?? 'skipped',
+    claims_per_s_cluster: remote.cluster_claims_per_s ?? 'skipped',
+    claim_p99_ms_cluster: remote.cluster_claim_p99_ms ?? 'skipped',
+    claims_per_s_cluster_nowait: remote.cluster_nowait_claims_per_s ?? 'skipped',
+    claim_p99_ms_cluster_nowait: remote.cluster_nowait_claim_p99_ms ?? 'skipped',
+    cluster_vs_redis_claims_per_s: typeof remote.cluster_claims_per_s === 'number' && typeof remote.redis_claims_per_s === 'number' ? remote.cluster_claims_per_s / remote.redis_claims_per_s : 'skipped',
     map_p99_us: base.p99,
     cached_vs_map_p99: cached.p99 / base.p99,
   });
@@ -152,4 +175,40 @@ try {
 
 function row(name: string, s: Stat, base: Stat): Row {
   return { case: name, p50_us: s.p50, p99_us: s.p99, mean_us: s.mean, p99_vs_map: s.p99 / base.p99 };
+}
+
+/** Uncached resolves and a claim storm on a registry over the network; closes it. */
+async function measureRemote(name: string, key: string, reg: Registry, base: Stat, out: Record<string, number | string>, resolve = true): Promise<void> {
+  try {
+    if (resolve) {
+      await fill(reg);
+      const rr = new RegistryResolver({ registry: reg, self: 'node-a', maxEntries: KEYS * 2 });
+      const s = await timeAsync(REDIS_SAMPLES, uncached(rr));
+      rows.push(row(`resolve, uncached: ${name} (loopback)`, s, base));
+      out[`${key}_resolve_p99_us`] = s.p99;
+      rr.close();
+    }
+    const c = await claimStorm(reg, key);
+    claimRows.push({ registry: name, claims_per_s: c.perSec, p50_ms: c.p50, p99_ms: c.p99 });
+    out[`${key}_claims_per_s`] = c.perSec;
+    out[`${key}_claim_p99_ms`] = c.p99;
+  } finally {
+    await reg.close();
+  }
+}
+
+/** CLAIMS binds of new vaddrs (one per session, so they spread over shards), CLAIM_LANES in flight. */
+async function claimStorm(reg: Registry, tag: string): Promise<{ perSec: number; p50: number; p99: number }> {
+  const ns: number[] = [];
+  const t0 = now();
+  await Promise.all(Array.from({ length: CLAIM_LANES }, async (_, lane) => {
+    for (let i = lane; i < CLAIMS; i += CLAIM_LANES) {
+      const s = now();
+      const got = await reg.bind(`weft://bench/${tag}-${i}/main`, { node: 'node-a', queue: `q.${i}` });
+      ns.push(Number(now() - s));
+      if (!got.ok) throw new Error(`claim ${i} refused: ${got.error.reason}`);
+    }
+  }));
+  const secs = Number(now() - t0) / 1e9;
+  return { perSec: CLAIMS / secs, p50: percentile(ns, 50) / 1e6, p99: percentile(ns, 99) / 1e6 };
 }

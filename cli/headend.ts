@@ -188,7 +188,7 @@ export function registerHeadend(program: Command): void {
   const common = (c: Command): Command =>
     c
       .option('--node <id>', 'node id', 'node-1')
-      .option('--registry <spec>', 'sqlite:<file>, memory or redis://host:port', 'sqlite:.weft/registry.db')
+      .option('--registry <spec>', 'sqlite:<file>, memory, redis://host:port or redis-cluster://host:port[,host:port...]', 'sqlite:.weft/registry.db')
       .option('--udp <host:port>', 'UDP address for other nodes (port 0: any)')
       .option('--apps <dir>', 'built apps', 'dist/apps')
       .option('--keys <dir>', 'trusted signing keys (*.pub.json)', '.weft/keys')

@@ -19,6 +19,7 @@ import type { NodeTracer } from './trace/tracer.ts';
 import type { BoxQuotas } from './node/quotas.ts';
 import type { PlacementPolicy } from '../policy/index.ts';
 import { RedisRegistry } from './registry/registry-redis.ts';
+import { RedisClusterRegistry } from './registry/registry-redis-cluster.ts';
 import { SqliteRegistry } from './registry/registry-sqlite.ts';
 import type { CheckpointOptions } from './portions/checkpoint-options.ts';
 import type { Registry } from './registry/registry.ts';
@@ -41,7 +42,7 @@ export interface HeadendConfig {
   mqttVersion?: 4 | 5;
   /** MQTT 5 shared-subscription group, so nodes split the boxes' ingress. */
   shareGroup?: string;
-  /** `sqlite:<file>` (default `sqlite:.weft/registry.db`), `memory`, or `redis://host:port`. */
+  /** `sqlite:<file>` (default `sqlite:.weft/registry.db`), `memory`, `redis://host:port`, or `redis-cluster://host:port[,host:port...]`. */
   registry?: string;
   /** UDP address of this node for other nodes. Default 127.0.0.1, a free port. */
   udpHost?: string;
@@ -195,7 +196,8 @@ async function openRegistry(spec: string): Promise<Registry> {
     return new SqliteRegistry({ path });
   }
   if (spec.startsWith('redis://')) return RedisRegistry.open({ url: spec });
-  throw new ArgumentError(`registry must be sqlite:<file>, memory or redis://host:port, got "${spec}"`, 'registry');
+  if (spec.startsWith('redis-cluster://')) return RedisClusterRegistry.open({ url: spec });
+  throw new ArgumentError(`registry must be sqlite:<file>, memory, redis://host:port or redis-cluster://host:port[,host:port...], got "${spec}"`, 'registry');
 }
 
 async function readTrusted(dir: string): Promise<TrustedKeyJson[]> {

@@ -7,7 +7,16 @@ import { Membership } from '../node/membership.ts';
 import type { LogRing } from './log-ring.ts';
 import type { ConsoleAction, ConsoleSnapshot, ConsoleSource, NodeRow } from './source.ts';
 
-const ERROR_COUNTERS = ['node_undeliverable', 'sessions_refused', 'services_errors', 'checkpoint_refused', 'checkpoint_failed', 'checkpoint_fenced', 'checkpoint_sync_errors'];
+const ERROR_COUNTERS = ['node_undeliverable', 'sessions_refused', 'services_errors', 'checkpoint_refused', 'checkpoint_failed', 'checkpoint_fenced', 'checkpoint_sync_errors', 'registry_wait_short', 'registry_failed'];
+
+/** The registry adapter's numeric `stats`, if it keeps any. */
+function registryStats(node: HeadendNode): Record<string, number> {
+  const stats = (node.registry as { stats?: unknown }).stats;
+  const out: Record<string, number> = {};
+  if (stats === null || typeof stats !== 'object') return out;
+  for (const [k, v] of Object.entries(stats)) if (typeof v === 'number') out[k] = v;
+  return out;
+}
 
 export function nodeSource(node: HeadendNode, o: { extra?: () => Record<string, unknown>; actions?: Record<string, ConsoleAction>; logs?: LogRing } = {}): ConsoleSource {
   return {
@@ -34,6 +43,8 @@ export function nodeSource(node: HeadendNode, o: { extra?: () => Record<string, 
       counters.services_errors = node.services.stats().errors;
       // Durable portion state [issue 13.2]: written, bytes, deferred, refused, restored, loss window ms.
       for (const [k, v] of Object.entries(node.checkpoints.stats())) counters[`checkpoint_${snake(k)}`] = v;
+      // Adapters that count their own trouble (Redis Cluster: waitShort, failed, resets).
+      for (const [k, v] of Object.entries(registryStats(node))) counters[`registry_${snake(k)}`] = v;
       // What the trust boundaries refused (docs/SECURITY.md): every one is an error to look at.
       const sec = node.security;
       const refusals: string[] = [];

@@ -337,21 +337,21 @@ function locArgs(loc: Location): (string | number)[] {
   return [loc.node, loc.queue ?? '', loc.udp?.host ?? '', loc.udp?.port ?? ''];
 }
 
-function pairs(flat: string[] | undefined): Record<string, string> {
+export function pairs(flat: string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (flat === undefined) return out;
   for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i] as string] = flat[i + 1] as string;
   return out;
 }
 
-function toLocation(h: Record<string, string>): LocationRecord {
+export function toLocation(h: Record<string, string>): LocationRecord {
   const r: LocationRecord = { vaddr: h.vaddr ?? '', node: h.node ?? '', epoch: Number(h.epoch), updatedAt: Number(h.updatedAt) };
   if (h.queue !== undefined) r.queue = h.queue;
   if (h.host !== undefined && h.port !== undefined) r.udp = { host: h.host, port: Number(h.port) };
   return r;
 }
 
-function toSession(h: Record<string, string>): SessionRecord {
+export function toSession(h: Record<string, string>): SessionRecord {
   return {
     id: h.id ?? '',
     app: h.app ?? '',

@@ -12,8 +12,9 @@ export interface RedisServer {
 }
 
 
-function launch(program: string, port: number): Promise<ChildProcess> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'notice'];
+/** Start one redis-server on `port` with `extra` arguments; resolves when it accepts connections. */
+export function launchRedis(program: string, port: number, extra: string[] = []): Promise<ChildProcess> {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'notice', ...extra];
   const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let log = '';
@@ -47,7 +48,7 @@ export async function startRedis(program: string): Promise<RedisServer> {
     const port = await freeTcpPort();
     let child: ChildProcess;
     try {
-      child = await launch(program, port);
+      child = await launchRedis(program, port);
     } catch (e) {
       lastError = e;
       continue;

@@ -30,3 +30,13 @@ test('weft headend node: a missing cluster key or key file is one line on stderr
   t.is(unreadable.code, 2);
   t.is(unreadable.stderr, 'weft: cannot read the cluster key file /nonexistent/weft.key: ENOENT\n');
 });
+
+test('weft headend node: a redis-cluster:// registry URL that is not a seed list is one line on stderr, exit code 2', async (t) => {
+  const env = { ...process.env, WEFT_CLUSTER_KEY: 'a-cluster-key-of-32-bytes-000000' };
+  const base = ['headend', 'node', '--broker', 'mqtt://127.0.0.1:1'];
+  const [noPort, empty] = await Promise.all([weft([...base, '--registry', 'redis-cluster://10.0.0.1'], env), weft([...base, '--registry', 'redis-cluster://'], env)]);
+  t.is(noPort.code, 2);
+  t.is(noPort.stderr, 'weft: registry must be redis-cluster://host:port[,host:port...]: "10.0.0.1" is not host:port (port 1-65535)\n');
+  t.is(empty.code, 2);
+  t.regex(empty.stderr, /^weft: registry must be redis-cluster:\/\/host:port\[,host:port\.\.\.\] with 1 to 32 seed nodes, got "redis-cluster:\/\/"\n$/);
+});
