@@ -133,8 +133,11 @@ async function run(f: Flags): Promise<void> {
   const token = f.consoleToken ?? process.env.WEFT_CONSOLE_TOKEN;
   const store = await releaseStore(f.registry);
   const releases = await attachReleases({ catalog: n.catalog, trusted: n.trusted, store, now: () => Date.now(), log: (line) => logger.info({ event: 'log', node: n.id }, line) });
-  const rollout = await startRollout({ releases, store, carousels: h.broadcasters, reports: n.sessions, sign: await operatorSigner(operatorKeyText(f)), now: () => Date.now(), log: (line) => logger.info({ event: 'log', node: n.id }, line) });
-  const rolloutTimer = setInterval(() => void rollout.driver.tick().catch((e: unknown) => logger.warn({ event: 'log', node: n.id }, `rollout: ${(e as Error).message}`)), 1000);
+  const rollout = await startRollout({ releases, store, carousels: h.broadcasters, reports: n.sessions, catalog: n.catalog, sign: await operatorSigner(operatorKeyText(f)), now: () => Date.now(), log: (line) => logger.info({ event: 'log', node: n.id }, line) });
+  const rolloutTimer = setInterval(() => {
+    void rollout.driver.tick().catch((e: unknown) => logger.warn({ event: 'log', node: n.id }, `rollout: ${(e as Error).message}`));
+    void rollout.sync?.sync(); // [issue 15.6] a change made through another node reaches this node's catalog
+  }, 1000);
   rolloutTimer.unref();
   let ops: RunningConsole | undefined;
   if (where !== undefined) {

@@ -84,7 +84,7 @@ export class SessionManager {
   /** module.get per box. */
   readonly #downloads: TokenBuckets;
   readonly #downloadLimit: number;
-  readonly counters = { opened: 0, closed: 0, refused: 0, replaced: 0, downloads: 0, reports: 0, startTimeouts: 0 };
+  readonly counters = { opened: 0, closed: 0, refused: 0, replaced: 0, downloads: 0, reports: 0, startTimeouts: 0, mismatched: 0 };
   /** Every box report taken (its sender checked): the rollout tally reads probation outcomes from it (issue 15). */
   onReport: (report: ResourceReport) => void = () => {};
 
@@ -122,6 +122,7 @@ export class SessionManager {
   /** The session's portion moved to another node: it no longer counts here. */
   moved(session: string): void {
     this.#live.delete(session);
+    this.#host.catalog.unpin(session);
   }
 
   /** Requests to the session ingress. */
@@ -147,10 +148,15 @@ export class SessionManager {
    */
   async open(req: OpenRequest, id = sessionIdFor(undefined)): Promise<OpenReply> {
     const h = this.#host;
-    const pub = h.catalog.get(req.app);
-    if (pub === undefined) {
+    if (h.catalog.get(req.app) === undefined) {
       this.counters.refused++;
       throw new RemoteError(Codes.NOT_FOUND, `no app "${req.app}"`);
+    }
+    // [issue 15.6] the box pairs with the server portion of exactly the version it runs, or none.
+    const pub = h.catalog.get(req.app, req.version);
+    if (pub === undefined) {
+      this.counters.mismatched++;
+      throw new RemoteError(Codes.VERSION_MISMATCH, `${req.app} ${req.version} is not served here (serving ${h.catalog.versions(req.app).join(', ')}); open again on the version the carousel names`, { app: req.app, version: req.version, serving: h.catalog.versions(req.app) });
     }
     try {
       await this.#quota.reserve(req.boxId, id);
@@ -162,6 +168,7 @@ export class SessionManager {
       return await this.#open(req, id, pub);
     } catch (e) {
       this.#quota.release(req.boxId, id);
+      h.catalog.unpin(id);
       if (e instanceof RemoteError && e.remoteCode === Codes.REFUSED) this.counters.refused++;
       // Refused by a draining node: the box opens again elsewhere, under a new id; drop this claim.
       if (e instanceof RemoteError && e.remoteCode === Codes.DRAINING) await this.#host.registry.deleteSession(id).catch(() => false);
@@ -188,6 +195,7 @@ export class SessionManager {
       throw new RemoteError(Codes.UNAVAILABLE, `could not record session ${session}: ${claim.error.reason}`);
     }
     this.#quota.opened(req.boxId, session);
+    h.catalog.pin(session, pub.manifest.version);
     const onHeadend = placements.filter((p) => p.side === 'headend').map((p) => p.module);
     const states: Record<string, Uint8Array> = {};
     for (const r of req.running ?? []) if (onHeadend.includes(r.module)) states[r.module] = r.state;
@@ -233,6 +241,7 @@ export class SessionManager {
     await h.registry.deleteSession(rec.id);
     this.#live.delete(rec.id);
     this.#quota.release(rec.box, rec.id);
+    h.catalog.unpin(rec.id);
     this.counters.closed++;
     return { closed: true };
   }
@@ -248,7 +257,7 @@ export class SessionManager {
     const live = this.#live.get(req.session);
     if (box !== undefined && live !== undefined && live.box !== box) throw new RemoteError(Codes.FORBIDDEN, `session ${req.session} is not box ${box}'s`);
     const app = live?.app ?? env.src.vaddr?.split('/')[2];
-    const pub = app === undefined ? undefined : this.#host.catalog.get(app);
+    const pub = app === undefined ? undefined : this.#host.catalog.forSession(app, req.session);
     const entry = pub?.manifest.modules.find((m) => m.name === req.module);
     if (pub === undefined || entry === undefined) throw new RemoteError(Codes.NOT_FOUND, `no module "${req.module}" for session ${req.session}`);
     if (entry.kind === 'server' || entry.kind === 'peer') throw new RemoteError(Codes.FORBIDDEN, `module "${req.module}" runs on the head-end only`);
@@ -264,15 +273,18 @@ export class SessionManager {
       const live = this.#live.get(id);
       if (live !== undefined) this.#quota.release(live.box, id);
       this.#live.delete(id);
+      this.#host.catalog.unpin(id);
       return { stopped: await this.#host.stopSession(id) };
     }
     if (env.op !== ControlOps.start) throw new RemoteError(Codes.NOT_FOUND, `no control operation "${env.op ?? ''}"`);
     const b = checkStartBody(env.body);
     // A draining node takes no new portion; the placing node runs it itself (#startSomewhere).
     if (this.#host.drainer?.active === true && b.from === undefined) throw new RemoteError(Codes.DRAINING, `node ${this.#host.id} is draining`);
+    if (b.version !== undefined) this.#host.catalog.pin(b.session, b.version);
     const undo = b.box === undefined ? () => {} : this.#hosting(b.session, b.app, b.box);
     const r = await this.#host.startPortion(b.app, b.session, b.modules, b.states, b.from);
     if (!r.ok) undo();
+    if (!r.ok && b.version !== undefined) this.#host.catalog.unpin(b.session);
     // [c31] already running (a retry, or another node won the claim): say where, start nothing.
     if (!r.ok && r.error instanceof PortionOwned) return { iid: r.error.iid, node: r.error.node };
     if (!r.ok) throw new RemoteError(Codes.UNAVAILABLE, r.error.message);
@@ -343,7 +355,8 @@ export class SessionManager {
     const udp = h.peerUdp(chosen);
     const v0 = formatVaddr({ app, session, module: modules[0] ?? '' });
     if (chosen !== h.id && udp !== undefined) {
-      const body: StartBody = { app, session, modules, states, box, ...(dead === undefined ? {} : { from: dead }) };
+      const version = h.catalog.pinned(session);
+      const body: StartBody = { app, session, modules, states, box, ...(dead === undefined ? {} : { from: dead }), ...(version === undefined ? {} : { version }) };
       for (let attempt = 0; attempt < 2; attempt++) {
         try {
           const r = (await h.request({ vaddr: Membership.vaddr(chosen, Endpoint.control), udp }, body, ControlOps.start, START_TIMEOUT_MS)) as { node?: unknown } | undefined;

@@ -36,6 +36,8 @@ export interface StartBody {
   box?: string;
   /** The node whose claim the host may take over (a migration's source, a dead node). */
   from?: string;
+  /** The app version the session pairs with (its box runs it) [issue 15.6]; absent: the host's live one. */
+  version?: string;
 }
 
 /** Checks a `portion.start` body from another node: types and bounds, unknown fields refused. */
@@ -45,12 +47,13 @@ export function checkStartBody(b: unknown): StartBody {
   };
   if (b === null || typeof b !== 'object') return bad('body must be a map');
   const o = b as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!['app', 'session', 'modules', 'states', 'box', 'from'].includes(k)) bad(`unknown field "${k}"`);
+  for (const k of Object.keys(o)) if (!['app', 'session', 'modules', 'states', 'box', 'from', 'version'].includes(k)) bad(`unknown field "${k}"`);
   const id = (k: string, v: unknown): void => void (typeof v === 'string' && v.length > 0 && v.length <= 128 ? 0 : bad(`${k} must be a string of 1-128 characters`));
   id('app', o.app);
   id('session', o.session);
   if (o.box !== undefined) id('box', o.box);
   if (o.from !== undefined) id('from', o.from);
+  if (o.version !== undefined && (typeof o.version !== 'string' || !/^[0-9A-Za-z.+-]{1,32}$/.test(o.version))) bad('version must be an app version');
   const ms = o.modules;
   if (!Array.isArray(ms) || ms.length === 0 || ms.length > MAX_MODULES) return bad(`modules must be 1-${MAX_MODULES} names`);
   for (const m of ms) id('module', m);
