@@ -22,11 +22,13 @@ import {
   type Result,
   type UdpAddress,
 } from '../runtime/index.ts';
-import { placeModules, type ModulePlacement } from '../runtime/app/index.ts';
+import { placeModules } from '../runtime/app/index.ts';
+import { openReply, placedModules } from './session-reply.ts';
 import type { AppCatalog } from './app-catalog.ts';
 import { SessionRefusals } from './session-refusal.ts';
 import type { ClusterView, PlacementPolicy } from '../policy/index.ts';
-import type { Registry } from './registry/registry.ts';
+import type { Registry, SessionRecord } from './registry/registry.ts';
+import { SessionSwitch } from './session-switch.ts';
 import type { StatisticsProcess } from './stats/statistics-process.ts';
 import type { BoxLocations } from './node/box-locations.ts';
 import { boxPrincipal } from './node/box-ingress.ts';
@@ -61,9 +63,10 @@ export interface SessionHost {
   ensureAppWide?(app: string): Promise<Result<string | undefined, Error>>;
   /** Active while the node drains (node/drain.ts): it places no new work on itself. */
   readonly drainer?: { readonly active: boolean };
+  /** Switch a session's portion here to another app version, state included [issue 15.6]. */
+  upgradeSession?(session: string, version: string, modules?: string[]): Promise<Result<string, Error>>;
 }
 
-const REPORT_EVERY_MS = 5000;
 /** How long the placing node waits for a remote portion.start, ms, before asking who runs it. */
 const START_TIMEOUT_MS = 10_000;
 
@@ -90,10 +93,13 @@ export class SessionManager {
 
   /** Sessions refused because of the app itself (untrusted key, tampered, ...), by reason (issue 16). */
   readonly refusals: SessionRefusals;
+  /** Sessions whose box switched app version: their portion switches in place [issue 15.6]. */
+  readonly switches: SessionSwitch;
 
   constructor(host: SessionHost, quotas?: BoxQuotas, log: (line: string) => void = () => {}) {
     this.#host = host;
     this.refusals = new SessionRefusals(host.clock, log);
+    this.switches = new SessionSwitch(host);
     const q = resolveQuotas(quotas);
     this.#quota = new SessionQuota(q, async (id) => (await host.registry.getSession(id)) !== undefined);
     this.#downloads = new TokenBuckets(q.downloads, host.clock, q.boxes);
@@ -158,6 +164,10 @@ export class SessionManager {
       this.counters.mismatched++;
       throw new RemoteError(Codes.VERSION_MISMATCH, `${req.app} ${req.version} is not served here (serving ${h.catalog.versions(req.app).join(', ')}); open again on the version the carousel names`, { app: req.app, version: req.version, serving: h.catalog.versions(req.app) });
     }
+    if (req.previous !== undefined) {
+      const r = await this.switches.open({ ...req, previous: req.previous }, pub, (old) => this.#end(old));
+      if (r !== undefined) return r;
+    }
     try {
       await this.#quota.reserve(req.boxId, id);
     } catch (e) {
@@ -202,24 +212,11 @@ export class SessionManager {
     if (wide.length > 0) await this.#appWide(req.app);
     const node = onHeadend.length === 0 ? h.id : await this.#startSomewhere(req.app, session, onHeadend, states, req.boxId);
     if (onHeadend.length === 0) this.#record(session, req.app, req.boxId);
-    const modules = pub.manifest.modules.filter((m) => !wide.includes(m.name)).map((m) => {
-      const p = placements.find((x) => x.module === m.name) as ModulePlacement;
-      return { module: m.name, side: p.side, vaddr: formatVaddr({ app: req.app, session, module: m.name }) };
-    });
+    const modules = placedModules(pub.manifest, session, placements, wide);
     for (const m of modules) if (m.side === 'box') h.boxes.set(m.vaddr, req.boxId);
     if (node !== h.id) await h.registry.updateSession(session, { node }, claim.value.version);
     this.counters.opened++;
-    const entry = pub.manifest.modules.find((m) => onHeadend.includes(m.name) && m.kind !== 'mutable') ?? pub.manifest.modules.find((m) => onHeadend.includes(m.name));
-    const boot = new Set(pub.manifest.modules.filter((m) => m.tier === 'boot').map((m) => m.name));
-    return {
-      session,
-      node,
-      dasp: formatVaddr({ app: req.app, session, module: entry?.name ?? wide[0] ?? (modules[0]?.module as string) }),
-      modules,
-      // [c41] what the box does not have from the carousel's boot tier it downloads from the chosen node.
-      download: modules.filter((m) => m.side === 'box' && !boot.has(m.module)).map((m) => m.module),
-      reportEveryMs: REPORT_EVERY_MS,
-    };
+    return openReply(pub.manifest, session, node, modules, onHeadend, wide);
   }
 
   /** `session.close`: the box ended the session; its portion stops wherever it runs and the record goes. */
@@ -234,6 +231,13 @@ export class SessionManager {
     const by = boxPrincipal(env);
     const own = from.startsWith(`${VADDR_SCHEME}${BOX_APP}/${rec.box}/`) || from.startsWith(`${VADDR_SCHEME}${rec.app}/${rec.id}/`);
     if (!own || (by !== undefined && by !== rec.box)) throw new RemoteError(Codes.FORBIDDEN, 'a session is closed by its own box');
+    await this.#end(rec);
+    return { closed: true };
+  }
+
+  // A session ends: its portion stops wherever it runs and the record goes.
+  async #end(rec: SessionRecord): Promise<void> {
+    const h = this.#host;
     const udp = h.peerUdp(rec.node);
     if (rec.node === h.id) await h.stopSession(rec.id);
     else if (udp !== undefined) await h.request({ vaddr: Membership.vaddr(rec.node, Endpoint.control), udp }, { session: rec.id }, ControlOps.stop).catch(() => undefined);
@@ -243,7 +247,6 @@ export class SessionManager {
     this.#quota.release(rec.box, rec.id);
     h.catalog.unpin(rec.id);
     this.counters.closed++;
-    return { closed: true };
   }
 
   /** `module.get` [c41]: the code of a module of the session's app, from this node. */
@@ -276,6 +279,7 @@ export class SessionManager {
       this.#host.catalog.unpin(id);
       return { stopped: await this.#host.stopSession(id) };
     }
+    if (env.op === ControlOps.upgrade) return this.switches.control(env.body);
     if (env.op !== ControlOps.start) throw new RemoteError(Codes.NOT_FOUND, `no control operation "${env.op ?? ''}"`);
     const b = checkStartBody(env.body);
     // A draining node takes no new portion; the placing node runs it itself (#startSomewhere).
