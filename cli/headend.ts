@@ -12,6 +12,7 @@ import { OtelNodeTracer } from '../headend/trace/tracer-otel.ts';
 import { createLogger, lineLog, type Logger } from '../headend/log.ts';
 import { attachReleases, releaseRoutes, MemoryReleaseStore, type ReleaseStore } from '../headend/releases/index.ts';
 import { operatorSigner, startRollout } from '../headend/releases/rollout-start.ts';
+import { ClusterRollout } from '../headend/releases/rollout-cluster.ts';
 import { SqliteReleaseStore } from '../headend/releases/release-store-sqlite.ts';
 import { RedisReleaseStore } from '../headend/releases/release-store-redis.ts';
 
@@ -134,8 +135,10 @@ async function run(f: Flags): Promise<void> {
   const store = await releaseStore(f.registry);
   const releases = await attachReleases({ catalog: n.catalog, trusted: n.trusted, store, now: () => Date.now(), log: (line) => logger.info({ event: 'log', node: n.id }, line) });
   const rollout = await startRollout({ releases, store, carousels: h.broadcasters, reports: n.sessions, catalog: n.catalog, sign: await operatorSigner(operatorKeyText(f)), now: () => Date.now(), log: (line) => logger.info({ event: 'log', node: n.id }, line) });
+  // [issue 15] one driver per cluster: the registry's lease picks it; the other nodes relay their boxes' reports to it.
+  const cluster = new ClusterRollout(n, rollout, n.sessions);
   const rolloutTimer = setInterval(() => {
-    void rollout.driver.tick().catch((e: unknown) => logger.warn({ event: 'log', node: n.id }, `rollout: ${(e as Error).message}`));
+    void cluster.tick().catch((e: unknown) => logger.warn({ event: 'log', node: n.id }, `rollout: ${(e as Error).message}`));
     void rollout.sync?.sync(); // [issue 15.6] a change made through another node reaches this node's catalog
   }, 1000);
   rolloutTimer.unref();
@@ -174,6 +177,7 @@ async function run(f: Flags): Promise<void> {
   ]);
   clearInterval(timer);
   clearInterval(rolloutTimer);
+  await cluster.release().catch(() => undefined);
   await ops?.close();
   await store.close();
   await h.close();
