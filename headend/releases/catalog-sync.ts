@@ -70,6 +70,7 @@ export class CatalogSync {
         if (keep.has(v) || !this.#catalog.remove(name, v)) continue; // a pinned session keeps its version
         this.#have.delete(`${name}@${v}`);
         this.#stats.removed++;
+        this.#log(`releases: no longer serving ${name} ${v}`);
       }
     }
   }
@@ -81,5 +82,6 @@ export class CatalogSync {
     this.#catalog.add({ manifest: decodeManifest(r.manifestBytes), manifestBytes: r.manifestBytes, signature: r.signature, sources: r.sources }, { current });
     this.#have.set(key, r.publishedAt);
     this.#stats.added++;
+    this.#log(`releases: serving ${r.app} ${r.version} ${current ? 'as live' : 'beside live'}`);
   }
 }
