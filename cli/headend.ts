@@ -157,7 +157,9 @@ async function run(f: Flags): Promise<void> {
   state({ event: 'ready', node: n.id, broker: h.brokerUrl, udp: n.udpAddress, apps: n.catalog.names(), carousels: h.carousels.length, ...consoleInfo }, 'ready');
   const timer = setInterval(() => {
     const view = n.statistics.view();
-    state({ event: 'stats', node: n.id, sessions: n.sessions.count, nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters, carousel: carouselStats(h.carousels) }, 'stats');
+    // [issue 15.6] version pairing: sessions switched in place, switches that failed, opens refused VERSION_MISMATCH.
+    const pairing = { switched: n.sessions.switches.stats.switched, switchFailed: n.sessions.switches.stats.failed, upgraded: n.upgrades.upgraded, mismatched: n.sessions.counters.mismatched };
+    state({ event: 'stats', node: n.id, sessions: n.sessions.count, pairing, nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters, carousel: carouselStats(h.carousels) }, 'stats');
   }, 5000);
   timer.unref();
   // A drain (console action or `weft headend drain`) that ends with the node out of the cluster ends the process.
