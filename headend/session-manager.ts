@@ -215,6 +215,7 @@ export class SessionManager {
     const modules = placedModules(pub.manifest, session, placements, wide);
     for (const m of modules) if (m.side === 'box') h.boxes.set(m.vaddr, req.boxId);
     if (node !== h.id) await h.registry.updateSession(session, { node }, claim.value.version);
+    if (node !== h.id) h.catalog.unpin(session); // its host pinned it (portion.start carries the version)
     this.counters.opened++;
     return openReply(pub.manifest, session, node, modules, onHeadend, wide);
   }

@@ -66,6 +66,11 @@ export class SessionSwitch {
       .map((p) => ({ ...p, side: rec.placements[p.module] ?? p.side }));
     const onHeadend = placements.filter((p) => p.side === 'headend').map((p) => p.module);
     const version = pub.manifest.version;
+    if (onHeadend.length === 0 && rec.node !== h.id) {
+      // Nothing runs on the head-end to switch, and the pairing lives on another node: open afresh.
+      await end(rec);
+      return undefined;
+    }
     const r = onHeadend.length === 0 ? ({ ok: true, value: '' } as const) : await this.#upgrade(rec, { session: rec.id, version, modules: onHeadend });
     if (!r.ok) {
       if (r.error instanceof RemoteError && r.error.remoteCode === Codes.VERSION_MISMATCH) throw r.error;

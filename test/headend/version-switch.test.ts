@@ -56,6 +56,8 @@ test('the open reaches another node than the host: the host switches on portion.
   try {
     const s = await r.open(n1, 'b1', '1.0.0');
     t.is(s.node, 'n2');
+    t.is(n2.catalog.pinned(s.session), '1.0.0', 'the host pins the session');
+    t.is(n1.catalog.pinned(s.session), undefined, 'the placing node keeps no pin for a session it does not host');
     await r.ask(n2, s);
     const e = await t.throwsAsync(r.open(n1, 'b1', '1.0.1', s.session));
     t.true(e instanceof RemoteError && e.remoteCode === Codes.VERSION_MISMATCH, (e as Error).message);
