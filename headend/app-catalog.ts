@@ -19,7 +19,7 @@ export interface PublishedApp {
   sources: Record<string, Uint8Array>;
 }
 
-/** Versions of one app kept at most (live, candidate, retired ones with sessions left); the oldest unpinned goes first. */
+/** Versions of one app kept (live, candidate, retired ones with sessions left); past it the oldest unpinned goes first. */
 export const MAX_VERSIONS = 8;
 /** Sessions pinned at most per catalog (a node hosts far fewer; a flood of opens cannot grow it). */
 export const MAX_PINS = 1_000_000;
@@ -95,7 +95,7 @@ export class AppCatalog {
     const current = this.#apps.get(app)?.manifest.version;
     for (const v of [...vs.keys()]) {
       if (vs.size <= MAX_VERSIONS) return;
-      if (v !== current) vs.delete(v);
+      if (v !== current && !this.#pinned(v)) vs.delete(v); // a session's version stays while it runs
     }
   }
 

@@ -67,8 +67,12 @@ test('AppCatalog: unknown options refused by name; at most MAX_VERSIONS per app,
   const c = new AppCatalog();
   t.throws(() => c.add(v1, { curent: true } as never), { message: /unknown option "curent"/ });
   c.add(v1);
-  for (let i = 2; i < 12; i++) c.add({ ...v2, manifest: { ...v2.manifest, version: `1.0.${i}` } }, { current: false });
+  c.add({ ...v2, manifest: { ...v2.manifest, version: '1.0.2' } }, { current: false });
+  c.pin('s-old', '1.0.2');
+  for (let i = 3; i < 12; i++) c.add({ ...v2, manifest: { ...v2.manifest, version: `1.0.${i}` } }, { current: false });
   t.is(c.versions('guide').length, 8);
   t.is(c.get('guide')?.manifest.version, '1.0.0');
-  t.true(c.versions('guide').includes('1.0.0'));
+  t.true(c.versions('guide').includes('1.0.0'), 'the current version stays');
+  t.true(c.versions('guide').includes('1.0.2'), 'a version a session is pinned to stays');
+  t.false(c.versions('guide').includes('1.0.3'), 'the oldest unpinned went first');
 });
