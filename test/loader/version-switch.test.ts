@@ -3,6 +3,7 @@
 // switches the server portion in place and client and server change versions at the same point.
 import test from 'ava';
 import { profile } from '../../devices/profiles.ts';
+import { Codes } from '../../runtime/index.ts';
 import { loadEngine } from '../../sandbox/index.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
 import { boxBroker, carouselFeed, makeBox } from '../_helpers/box-fixtures.ts';
@@ -34,4 +35,21 @@ test('a new version on the carousel: the box opens its session again naming the 
   t.is(second?.version, '1.0.1');
   t.is(second?.previous, first, 'the open of the new version names the session of the old one');
   t.deepEqual(he.closes, [], 'the old session was not closed: the head-end switches it');
+});
+
+test('a head-end that does not serve the box\'s version answers VERSION_MISMATCH: the box opens again on its version and comes up', async (t) => {
+  const app = await guideApp(keys, { version: '1.0.0' });
+  const broker = await boxBroker();
+  const he = await Responder.start({ url: broker.url, engine, app, trusted: keys.trusted, refuse: 1, refuseCode: Codes.VERSION_MISMATCH });
+  const { box, events } = makeBox(engine, keys.trusted, carouselFeed(app.set).tuner, broker.url, { profile: profile('modern-4k') });
+  t.teardown(async () => {
+    await box.stop();
+    await he.close();
+    await broker.close();
+  });
+  await box.start();
+  await box.waitFor((b) => b.state === 'up', 20_000);
+  t.is(he.opens.length, 2, 'refused once, then opened');
+  t.deepEqual(he.opens.map((o) => o.version), ['1.0.0', '1.0.0']);
+  t.true(events.some((e) => e.kind === 'refused' && e.problem === 'session'), 'the refusal reached the box\'s observers');
 });
