@@ -91,6 +91,13 @@ const boxes = new Map<string, BoxView>();
 const marks: { at: number; version: string; outcome: string }[] = [];
 const headAt: { at: number; msg: string }[] = [];
 const cutBoxes = new Set<string>();
+/** Each fleet process's latest request fates (sent, ok, retried, failed, overdue: loader/request-ledger.ts), and how many summaries it printed. */
+const fates = new Map<number, { n: number; requests: Record<string, number> }>();
+function onFleetLine(p: number, l: Line): void {
+  if (l.event !== 'fleet' || l.requests === null || typeof l.requests !== 'object') return;
+  fates.set(p, { n: (fates.get(p)?.n ?? 0) + 1, requests: l.requests as Record<string, number> });
+}
+const fateSum = (k: string): number => [...fates.values()].reduce((a, f) => a + (f.requests[k] ?? 0), 0);
 function onBoxLine(l: Line): void {
   const id = typeof l.box === 'string' ? l.box : undefined;
   if (id === undefined) return;
@@ -165,7 +172,7 @@ for (let p = 0; p < PROCS; p++) {
     const twoWay = PROFILES.find((x) => x.id === profile)?.channels.twoWay === true;
     if (!twoWay || cut-- > 0) cutBoxes.add(id);
   }
-  spawnLines(['fleet', 'run', '--count', String(count), '--prefix', `f${p}`, '--headend', String(ready.broker), '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--cut', String(Math.round(count * 0.75 * CUT)), '--mix', MIX, '--events'], onBoxLine);
+  spawnLines(['fleet', 'run', '--count', String(count), '--prefix', `f${p}`, '--headend', String(ready.broker), '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--cut', String(Math.round(count * 0.75 * CUT)), '--mix', MIX, '--events', '--summary-every', '1'], (l) => (onFleetLine(p, l), onBoxLine(l)));
 }
 await until(() => onVersion('1.0.0') === BOXES, `${BOXES} boxes on 1.0.0`, '1.0.0');
 const good = await version('1.0.1');
@@ -212,6 +219,13 @@ const wave = [...boxes.keys()].filter((id) => cohort01(id, 'guide') * 100 < FIRS
 const cutIds = [...cutBoxes];
 const cutOk = cutIds.filter((id) => boxes.get(id)?.running === '1.0.1').length;
 const stranded = [...boxes.values()].filter((b) => b.running !== '1.0.1').length;
+// [issue 15.6] A box's request ledger starts again with each version's app, so the fleets' sums
+// are the requests of the version every box runs at the end (since its last switch), not counts
+// across the switches: printed as such; requests across a switch are counted by the tests
+// (test/headend/version-switch*.test.ts). A fresh summary from every fleet process first.
+const seen = new Map([...fates].map(([p, f]) => [p, f.n]));
+await until(() => [...fates].every(([p, f]) => f.n > (seen.get(p) ?? 0)), 'a request summary from every fleet process');
+const pairing = headLines.filter((l) => l.event === 'stats').at(-1)?.pairing as { switched?: number; switchFailed?: number; mismatched?: number } | undefined;
 const repairS = (1.8 * BOXES) / 1000;
 const budgetPublish = 2 * cycle + 2 * PROBATION_S + repairS;
 const budgetRollback = 2 * cycle + repairS;
@@ -228,7 +242,13 @@ result('rollout', {
   bad_wave_budget: wave,
   rollback_all_s: rollbackS,
   rollback_cut_boxes_ok: cutIds.length === 0 ? null : cutOk / cutIds.length,
-  requests_lost: null, // server portions are not upgraded side by side yet (docs/ROLLOUT.md)
+  requests_lost: null, // not separable from the fleets' per-app ledgers (above)
+  last_version_requests_sent: fateSum('sent'),
+  last_version_requests_failed: fateSum('failed'),
+  last_version_requests_overdue: fateSum('overdue'),
+  sessions_switched: pairing?.switched ?? null,
+  switches_failed: pairing?.switchFailed ?? null,
+  opens_mismatched: pairing?.mismatched ?? null,
   stranded,
   carousel_cycle_s: cycle,
   probation_s: PROBATION_S,

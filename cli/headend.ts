@@ -12,6 +12,7 @@ import { OtelNodeTracer } from '../headend/trace/tracer-otel.ts';
 import { createLogger, lineLog, type Logger } from '../headend/log.ts';
 import { attachReleases, releaseRoutes, MemoryReleaseStore, type ReleaseStore } from '../headend/releases/index.ts';
 import { operatorSigner, startRollout } from '../headend/releases/rollout-start.ts';
+import { ClusterRollout } from '../headend/releases/rollout-cluster.ts';
 import { SqliteReleaseStore } from '../headend/releases/release-store-sqlite.ts';
 import { RedisReleaseStore } from '../headend/releases/release-store-redis.ts';
 
@@ -133,8 +134,13 @@ async function run(f: Flags): Promise<void> {
   const token = f.consoleToken ?? process.env.WEFT_CONSOLE_TOKEN;
   const store = await releaseStore(f.registry);
   const releases = await attachReleases({ catalog: n.catalog, trusted: n.trusted, store, now: () => Date.now(), log: (line) => logger.info({ event: 'log', node: n.id }, line) });
-  const rollout = await startRollout({ releases, store, carousels: h.broadcasters, reports: n.sessions, sign: await operatorSigner(operatorKeyText(f)), now: () => Date.now(), log: (line) => logger.info({ event: 'log', node: n.id }, line) });
-  const rolloutTimer = setInterval(() => void rollout.driver.tick().catch((e: unknown) => logger.warn({ event: 'log', node: n.id }, `rollout: ${(e as Error).message}`)), 1000);
+  const rollout = await startRollout({ releases, store, carousels: h.broadcasters, reports: n.sessions, catalog: n.catalog, sign: await operatorSigner(operatorKeyText(f)), now: () => Date.now(), log: (line) => logger.info({ event: 'log', node: n.id }, line) });
+  // [issue 15] one driver per cluster: the registry's lease picks it; the other nodes relay their boxes' reports to it.
+  const cluster = new ClusterRollout(n, rollout, n.sessions);
+  const rolloutTimer = setInterval(() => {
+    void cluster.tick().catch((e: unknown) => logger.warn({ event: 'log', node: n.id }, `rollout: ${(e as Error).message}`));
+    void rollout.sync?.sync(); // [issue 15.6] a change made through another node reaches this node's catalog
+  }, 1000);
   rolloutTimer.unref();
   let ops: RunningConsole | undefined;
   if (where !== undefined) {
@@ -151,7 +157,9 @@ async function run(f: Flags): Promise<void> {
   state({ event: 'ready', node: n.id, broker: h.brokerUrl, udp: n.udpAddress, apps: n.catalog.names(), carousels: h.carousels.length, ...consoleInfo }, 'ready');
   const timer = setInterval(() => {
     const view = n.statistics.view();
-    state({ event: 'stats', node: n.id, sessions: n.sessions.count, nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters, carousel: carouselStats(h.carousels) }, 'stats');
+    // [issue 15.6] version pairing: sessions switched in place, switches that failed, opens refused VERSION_MISMATCH.
+    const pairing = { switched: n.sessions.switches.stats.switched, switchFailed: n.sessions.switches.stats.failed, upgraded: n.upgrades.upgraded, mismatched: n.sessions.counters.mismatched };
+    state({ event: 'stats', node: n.id, sessions: n.sessions.count, pairing, nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters, carousel: carouselStats(h.carousels) }, 'stats');
   }, 5000);
   timer.unref();
   // A drain (console action or `weft headend drain`) that ends with the node out of the cluster ends the process.
@@ -171,6 +179,7 @@ async function run(f: Flags): Promise<void> {
   ]);
   clearInterval(timer);
   clearInterval(rolloutTimer);
+  await cluster.release().catch(() => undefined);
   await ops?.close();
   await store.close();
   await h.close();

@@ -1,6 +1,10 @@
 // The apps a head-end serves: each as published (manifest bytes, signature, module bytes), read
 // from built app folders (dist/apps/<app>/). The catalog checks the manifest's shape; signature
 // checks happen where code is evaluated (portion workers, boxes), against trusted keys.
+// [issue 15.6] Versions side by side: each app has a current (live) version, what new sessions
+// get when they name none, and may keep others (a rollout's candidate, a retired live version
+// whose sessions still run); a session is pinned to the version its box runs, and its portion
+// starts with exactly that version's modules (version pairing, docs/ROLLOUT.md).
 
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,18 +19,84 @@ export interface PublishedApp {
   sources: Record<string, Uint8Array>;
 }
 
-export class AppCatalog {
-  #apps = new Map<string, PublishedApp>();
+/** Versions of one app kept (live, candidate, retired ones with sessions left); past it the oldest unpinned goes first. */
+export const MAX_VERSIONS = 8;
+/** Sessions pinned at most per catalog (a node hosts far fewer; a flood of opens cannot grow it). */
+export const MAX_PINS = 1_000_000;
 
-  add(app: PublishedApp): void {
+export class AppCatalog {
+  /** app -> its current (live) version. */
+  #apps = new Map<string, PublishedApp>();
+  /** app -> version -> published bytes, the current one included. */
+  #versions = new Map<string, Map<string, PublishedApp>>();
+  /** session -> the app version it pairs with. */
+  #pins = new Map<string, string>();
+
+  /** Serve a version; `current` (default true) makes it what sessions get when they name no version. */
+  add(app: PublishedApp, o: { current?: boolean } = {}): void {
+    for (const k of Object.keys(o)) if (k !== 'current') throw new ArgumentError(`AppCatalog.add: unknown option "${k}"`, k);
     for (const m of app.manifest.modules) {
       if (!(app.sources[m.name] instanceof Uint8Array)) throw new ArgumentError(`app ${app.manifest.app}: no bytes for module "${m.name}"`, 'sources');
     }
-    this.#apps.set(app.manifest.app, app);
+    const name = app.manifest.app;
+    if (o.current !== false || !this.#apps.has(name)) this.#apps.set(name, app);
+    let vs = this.#versions.get(name);
+    if (vs === undefined) this.#versions.set(name, (vs = new Map()));
+    vs.delete(app.manifest.version); // re-added: newest in insertion order
+    vs.set(app.manifest.version, app);
+    this.#trim(name, vs);
   }
 
-  get(app: string): PublishedApp | undefined {
-    return this.#apps.get(app);
+  /** The current version of an app, or exactly `version` when given (undefined when not served). */
+  get(app: string, version?: string): PublishedApp | undefined {
+    if (version === undefined) return this.#apps.get(app);
+    return this.#versions.get(app)?.get(version);
+  }
+
+  /** The versions of an app served here, oldest added first. */
+  versions(app: string): string[] {
+    return [...(this.#versions.get(app)?.keys() ?? [])];
+  }
+
+  /** Stop serving a version (not the current one); sessions pinned to it keep it until they end. */
+  remove(app: string, version: string): boolean {
+    const vs = this.#versions.get(app);
+    if (vs === undefined || this.#apps.get(app)?.manifest.version === version || this.#pinned(version)) return false;
+    return vs.delete(version);
+  }
+
+  /** Pair a session with a version (its box runs it): its portions start with that version's modules. */
+  pin(session: string, version: string): void {
+    if (!this.#pins.has(session) && this.#pins.size >= MAX_PINS) throw new ArgumentError(`AppCatalog.pin: over ${MAX_PINS} sessions pinned`, 'session');
+    this.#pins.set(session, version);
+  }
+
+  unpin(session: string): void {
+    this.#pins.delete(session);
+  }
+
+  /** The version a session pairs with, if pinned. */
+  pinned(session: string): string | undefined {
+    return this.#pins.get(session);
+  }
+
+  /** What a session's portion runs: its pinned version, else the current one. */
+  forSession(app: string, session: string): PublishedApp | undefined {
+    const v = this.#pins.get(session);
+    return v === undefined ? this.get(app) : this.get(app, v);
+  }
+
+  #pinned(version: string): boolean {
+    for (const v of this.#pins.values()) if (v === version) return true;
+    return false;
+  }
+
+  #trim(app: string, vs: Map<string, PublishedApp>): void {
+    const current = this.#apps.get(app)?.manifest.version;
+    for (const v of [...vs.keys()]) {
+      if (vs.size <= MAX_VERSIONS) return;
+      if (v !== current && !this.#pinned(v)) vs.delete(v); // a session's version stays while it runs
+    }
   }
 
   names(): string[] {

@@ -32,6 +32,7 @@ import { PortionLifecycle } from './node/lifecycle.ts';
 import { Membership } from './node/membership.ts';
 import { DRAIN_OPS, Drain, drainAsked, drainHost, type DrainOptions, type DrainProgress } from './node/drain.ts';
 import { movePortion } from './node/migration.ts';
+import { upgradeHostOf, upgradeSession, type UpgradeStats } from './node/version-upgrade.ts';
 import { appWideHost, dispatchHost, migrationHost, nodeLoad } from './node/node-hosts.ts';
 import type { DispatchTable } from './node/table.ts';
 import type { NodeTracer } from './trace/tracer.ts';
@@ -79,6 +80,8 @@ export class HeadendNode {
   readonly checkpoints: Checkpointer;
   readonly services: ServiceHost;
   readonly catalog: AppCatalog;
+  /** Sessions switched to another app version in place [issue 15.6]. */
+  readonly upgrades: UpgradeStats = { upgraded: 0, failed: 0, already: 0 };
   readonly trusted: TrustedKeyJson[];
   readonly clock: Clock;
   readonly policy: PlacementPolicy;
@@ -280,6 +283,11 @@ export class HeadendNode {
     const r = await movePortion(migrationHost(this, this.#dispatch), iid, to, drainMs);
     if (r.ok) this.counters.moved++;
     return r;
+  }
+
+  /** Switch a session's portion here to another app version, state included (node/version-upgrade.ts) [issue 15.6]. */
+  upgradeSession(session: string, version: string, modules?: string[], drainMs = DRAIN_MS): Promise<Result<string, Error>> {
+    return upgradeSession(upgradeHostOf(this, (i) => this.#dispatch.hold(i), (a, s, m, st) => this.#lifecycle.start(a, s, m, st)), { session, version, ...(modules === undefined ? {} : { modules }) }, drainMs, this.upgrades);
   }
 
   /** Drain this node: it takes no new work, moves its instances away at a rate cap and leaves (node/drain.ts). */

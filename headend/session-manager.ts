@@ -22,11 +22,13 @@ import {
   type Result,
   type UdpAddress,
 } from '../runtime/index.ts';
-import { placeModules, type ModulePlacement } from '../runtime/app/index.ts';
+import { placeModules } from '../runtime/app/index.ts';
+import { openReply, placedModules } from './session-reply.ts';
 import type { AppCatalog } from './app-catalog.ts';
 import { SessionRefusals } from './session-refusal.ts';
 import type { ClusterView, PlacementPolicy } from '../policy/index.ts';
-import type { Registry } from './registry/registry.ts';
+import type { Registry, SessionRecord } from './registry/registry.ts';
+import { SessionSwitch } from './session-switch.ts';
 import type { StatisticsProcess } from './stats/statistics-process.ts';
 import type { BoxLocations } from './node/box-locations.ts';
 import { boxPrincipal } from './node/box-ingress.ts';
@@ -61,9 +63,10 @@ export interface SessionHost {
   ensureAppWide?(app: string): Promise<Result<string | undefined, Error>>;
   /** Active while the node drains (node/drain.ts): it places no new work on itself. */
   readonly drainer?: { readonly active: boolean };
+  /** Switch a session's portion here to another app version, state included [issue 15.6]. */
+  upgradeSession?(session: string, version: string, modules?: string[]): Promise<Result<string, Error>>;
 }
 
-const REPORT_EVERY_MS = 5000;
 /** How long the placing node waits for a remote portion.start, ms, before asking who runs it. */
 const START_TIMEOUT_MS = 10_000;
 
@@ -84,16 +87,19 @@ export class SessionManager {
   /** module.get per box. */
   readonly #downloads: TokenBuckets;
   readonly #downloadLimit: number;
-  readonly counters = { opened: 0, closed: 0, refused: 0, replaced: 0, downloads: 0, reports: 0, startTimeouts: 0 };
+  readonly counters = { opened: 0, closed: 0, refused: 0, replaced: 0, downloads: 0, reports: 0, startTimeouts: 0, mismatched: 0 };
   /** Every box report taken (its sender checked): the rollout tally reads probation outcomes from it (issue 15). */
   onReport: (report: ResourceReport) => void = () => {};
 
   /** Sessions refused because of the app itself (untrusted key, tampered, ...), by reason (issue 16). */
   readonly refusals: SessionRefusals;
+  /** Sessions whose box switched app version: their portion switches in place [issue 15.6]. */
+  readonly switches: SessionSwitch;
 
   constructor(host: SessionHost, quotas?: BoxQuotas, log: (line: string) => void = () => {}) {
     this.#host = host;
     this.refusals = new SessionRefusals(host.clock, log);
+    this.switches = new SessionSwitch(host);
     const q = resolveQuotas(quotas);
     this.#quota = new SessionQuota(q, async (id) => (await host.registry.getSession(id)) !== undefined);
     this.#downloads = new TokenBuckets(q.downloads, host.clock, q.boxes);
@@ -122,6 +128,7 @@ export class SessionManager {
   /** The session's portion moved to another node: it no longer counts here. */
   moved(session: string): void {
     this.#live.delete(session);
+    this.#host.catalog.unpin(session);
   }
 
   /** Requests to the session ingress. */
@@ -147,10 +154,19 @@ export class SessionManager {
    */
   async open(req: OpenRequest, id = sessionIdFor(undefined)): Promise<OpenReply> {
     const h = this.#host;
-    const pub = h.catalog.get(req.app);
-    if (pub === undefined) {
+    if (h.catalog.get(req.app) === undefined) {
       this.counters.refused++;
       throw new RemoteError(Codes.NOT_FOUND, `no app "${req.app}"`);
+    }
+    // [issue 15.6] the box pairs with the server portion of exactly the version it runs, or none.
+    const pub = h.catalog.get(req.app, req.version);
+    if (pub === undefined) {
+      this.counters.mismatched++;
+      throw new RemoteError(Codes.VERSION_MISMATCH, `${req.app} ${req.version} is not served here (serving ${h.catalog.versions(req.app).join(', ')}); open again on the version the carousel names`, { app: req.app, version: req.version, serving: h.catalog.versions(req.app) });
+    }
+    if (req.previous !== undefined) {
+      const r = await this.switches.open({ ...req, previous: req.previous }, pub, (old) => this.#end(old));
+      if (r !== undefined) return r;
     }
     try {
       await this.#quota.reserve(req.boxId, id);
@@ -162,6 +178,7 @@ export class SessionManager {
       return await this.#open(req, id, pub);
     } catch (e) {
       this.#quota.release(req.boxId, id);
+      h.catalog.unpin(id);
       if (e instanceof RemoteError && e.remoteCode === Codes.REFUSED) this.counters.refused++;
       // Refused by a draining node: the box opens again elsewhere, under a new id; drop this claim.
       if (e instanceof RemoteError && e.remoteCode === Codes.DRAINING) await this.#host.registry.deleteSession(id).catch(() => false);
@@ -188,30 +205,19 @@ export class SessionManager {
       throw new RemoteError(Codes.UNAVAILABLE, `could not record session ${session}: ${claim.error.reason}`);
     }
     this.#quota.opened(req.boxId, session);
+    h.catalog.pin(session, pub.manifest.version);
     const onHeadend = placements.filter((p) => p.side === 'headend').map((p) => p.module);
     const states: Record<string, Uint8Array> = {};
     for (const r of req.running ?? []) if (onHeadend.includes(r.module)) states[r.module] = r.state;
     if (wide.length > 0) await this.#appWide(req.app);
     const node = onHeadend.length === 0 ? h.id : await this.#startSomewhere(req.app, session, onHeadend, states, req.boxId);
     if (onHeadend.length === 0) this.#record(session, req.app, req.boxId);
-    const modules = pub.manifest.modules.filter((m) => !wide.includes(m.name)).map((m) => {
-      const p = placements.find((x) => x.module === m.name) as ModulePlacement;
-      return { module: m.name, side: p.side, vaddr: formatVaddr({ app: req.app, session, module: m.name }) };
-    });
+    const modules = placedModules(pub.manifest, session, placements, wide);
     for (const m of modules) if (m.side === 'box') h.boxes.set(m.vaddr, req.boxId);
     if (node !== h.id) await h.registry.updateSession(session, { node }, claim.value.version);
+    if (node !== h.id) h.catalog.unpin(session); // its host pinned it (portion.start carries the version)
     this.counters.opened++;
-    const entry = pub.manifest.modules.find((m) => onHeadend.includes(m.name) && m.kind !== 'mutable') ?? pub.manifest.modules.find((m) => onHeadend.includes(m.name));
-    const boot = new Set(pub.manifest.modules.filter((m) => m.tier === 'boot').map((m) => m.name));
-    return {
-      session,
-      node,
-      dasp: formatVaddr({ app: req.app, session, module: entry?.name ?? wide[0] ?? (modules[0]?.module as string) }),
-      modules,
-      // [c41] what the box does not have from the carousel's boot tier it downloads from the chosen node.
-      download: modules.filter((m) => m.side === 'box' && !boot.has(m.module)).map((m) => m.module),
-      reportEveryMs: REPORT_EVERY_MS,
-    };
+    return openReply(pub.manifest, session, node, modules, onHeadend, wide);
   }
 
   /** `session.close`: the box ended the session; its portion stops wherever it runs and the record goes. */
@@ -226,6 +232,13 @@ export class SessionManager {
     const by = boxPrincipal(env);
     const own = from.startsWith(`${VADDR_SCHEME}${BOX_APP}/${rec.box}/`) || from.startsWith(`${VADDR_SCHEME}${rec.app}/${rec.id}/`);
     if (!own || (by !== undefined && by !== rec.box)) throw new RemoteError(Codes.FORBIDDEN, 'a session is closed by its own box');
+    await this.#end(rec);
+    return { closed: true };
+  }
+
+  // A session ends: its portion stops wherever it runs and the record goes.
+  async #end(rec: SessionRecord): Promise<void> {
+    const h = this.#host;
     const udp = h.peerUdp(rec.node);
     if (rec.node === h.id) await h.stopSession(rec.id);
     else if (udp !== undefined) await h.request({ vaddr: Membership.vaddr(rec.node, Endpoint.control), udp }, { session: rec.id }, ControlOps.stop).catch(() => undefined);
@@ -233,8 +246,8 @@ export class SessionManager {
     await h.registry.deleteSession(rec.id);
     this.#live.delete(rec.id);
     this.#quota.release(rec.box, rec.id);
+    h.catalog.unpin(rec.id);
     this.counters.closed++;
-    return { closed: true };
   }
 
   /** `module.get` [c41]: the code of a module of the session's app, from this node. */
@@ -248,7 +261,7 @@ export class SessionManager {
     const live = this.#live.get(req.session);
     if (box !== undefined && live !== undefined && live.box !== box) throw new RemoteError(Codes.FORBIDDEN, `session ${req.session} is not box ${box}'s`);
     const app = live?.app ?? env.src.vaddr?.split('/')[2];
-    const pub = app === undefined ? undefined : this.#host.catalog.get(app);
+    const pub = app === undefined ? undefined : this.#host.catalog.forSession(app, req.session);
     const entry = pub?.manifest.modules.find((m) => m.name === req.module);
     if (pub === undefined || entry === undefined) throw new RemoteError(Codes.NOT_FOUND, `no module "${req.module}" for session ${req.session}`);
     if (entry.kind === 'server' || entry.kind === 'peer') throw new RemoteError(Codes.FORBIDDEN, `module "${req.module}" runs on the head-end only`);
@@ -264,15 +277,19 @@ export class SessionManager {
       const live = this.#live.get(id);
       if (live !== undefined) this.#quota.release(live.box, id);
       this.#live.delete(id);
+      this.#host.catalog.unpin(id);
       return { stopped: await this.#host.stopSession(id) };
     }
+    if (env.op === ControlOps.upgrade) return this.switches.control(env.body);
     if (env.op !== ControlOps.start) throw new RemoteError(Codes.NOT_FOUND, `no control operation "${env.op ?? ''}"`);
     const b = checkStartBody(env.body);
     // A draining node takes no new portion; the placing node runs it itself (#startSomewhere).
     if (this.#host.drainer?.active === true && b.from === undefined) throw new RemoteError(Codes.DRAINING, `node ${this.#host.id} is draining`);
+    if (b.version !== undefined) this.#host.catalog.pin(b.session, b.version);
     const undo = b.box === undefined ? () => {} : this.#hosting(b.session, b.app, b.box);
     const r = await this.#host.startPortion(b.app, b.session, b.modules, b.states, b.from);
     if (!r.ok) undo();
+    if (!r.ok && b.version !== undefined) this.#host.catalog.unpin(b.session);
     // [c31] already running (a retry, or another node won the claim): say where, start nothing.
     if (!r.ok && r.error instanceof PortionOwned) return { iid: r.error.iid, node: r.error.node };
     if (!r.ok) throw new RemoteError(Codes.UNAVAILABLE, r.error.message);
@@ -343,7 +360,8 @@ export class SessionManager {
     const udp = h.peerUdp(chosen);
     const v0 = formatVaddr({ app, session, module: modules[0] ?? '' });
     if (chosen !== h.id && udp !== undefined) {
-      const body: StartBody = { app, session, modules, states, box, ...(dead === undefined ? {} : { from: dead }) };
+      const version = h.catalog.pinned(session);
+      const body: StartBody = { app, session, modules, states, box, ...(dead === undefined ? {} : { from: dead }), ...(version === undefined ? {} : { version }) };
       for (let attempt = 0; attempt < 2; attempt++) {
         try {
           const r = (await h.request({ vaddr: Membership.vaddr(chosen, Endpoint.control), udp }, body, ControlOps.start, START_TIMEOUT_MS)) as { node?: unknown } | undefined;

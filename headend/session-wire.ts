@@ -8,6 +8,8 @@ export const ControlOps = {
   start: 'portion.start',
   /** Stop a session's portion on the node that runs it (after a box's session.close). */
   stop: 'portion.stop',
+  /** Switch a session's portion to another app version in place, state included [issue 15.6]. */
+  upgrade: 'portion.upgrade',
 } as const;
 
 const MAX_MODULES = 64;
@@ -36,6 +38,29 @@ export interface StartBody {
   box?: string;
   /** The node whose claim the host may take over (a migration's source, a dead node). */
   from?: string;
+  /** The app version the session pairs with (its box runs it) [issue 15.6]; absent: the host's live one. */
+  version?: string;
+}
+
+/** The body of `portion.upgrade`: the session, the version its box now runs, the new version's head-end modules. */
+export interface UpgradeBody {
+  session: string;
+  version: string;
+  modules: string[];
+}
+
+/** Checks a `portion.upgrade` body from another node: types and bounds, unknown fields refused. */
+export function checkUpgradeBody(b: unknown): UpgradeBody {
+  const bad = (why: string): never => {
+    throw new RemoteError(Codes.BAD_REQUEST, `portion.upgrade: ${why}`);
+  };
+  if (b === null || typeof b !== 'object' || Array.isArray(b)) return bad('body must be a map');
+  const o = b as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!['session', 'version', 'modules'].includes(k)) bad(`unknown field "${k}"`);
+  if (typeof o.session !== 'string' || o.session.length === 0 || o.session.length > 128) bad('session must be a string of 1-128 characters');
+  if (typeof o.version !== 'string' || !/^[0-9A-Za-z.+-]{1,32}$/.test(o.version)) bad('version must be an app version');
+  if (!Array.isArray(o.modules) || o.modules.length === 0 || o.modules.length > MAX_MODULES || o.modules.some((m) => typeof m !== 'string' || m.length === 0 || m.length > 128)) bad(`modules must be 1-${MAX_MODULES} names`);
+  return o as unknown as UpgradeBody;
 }
 
 /** Checks a `portion.start` body from another node: types and bounds, unknown fields refused. */
@@ -45,12 +70,13 @@ export function checkStartBody(b: unknown): StartBody {
   };
   if (b === null || typeof b !== 'object') return bad('body must be a map');
   const o = b as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!['app', 'session', 'modules', 'states', 'box', 'from'].includes(k)) bad(`unknown field "${k}"`);
+  for (const k of Object.keys(o)) if (!['app', 'session', 'modules', 'states', 'box', 'from', 'version'].includes(k)) bad(`unknown field "${k}"`);
   const id = (k: string, v: unknown): void => void (typeof v === 'string' && v.length > 0 && v.length <= 128 ? 0 : bad(`${k} must be a string of 1-128 characters`));
   id('app', o.app);
   id('session', o.session);
   if (o.box !== undefined) id('box', o.box);
   if (o.from !== undefined) id('from', o.from);
+  if (o.version !== undefined && (typeof o.version !== 'string' || !/^[0-9A-Za-z.+-]{1,32}$/.test(o.version))) bad('version must be an app version');
   const ms = o.modules;
   if (!Array.isArray(ms) || ms.length === 0 || ms.length > MAX_MODULES) return bad(`modules must be 1-${MAX_MODULES} names`);
   for (const m of ms) id('module', m);

@@ -33,6 +33,8 @@ export class Box {
   #run: RunningApp | undefined;
   #fallbacks = 0;
   #session: OpenReply | undefined;
+  /** [issue 15.6-7] The session of the version the box switched away from: the next open continues it. */
+  #previous: string | undefined;
   #timers: NamedTimers<'report' | 'grace' | 'retry' | 'probation'>;
   #watchers: Watchers;
   #ignored = 0;
@@ -210,7 +212,7 @@ export class Box {
       case 'start-app':
         return this.#startApp(d.app);
       case 'restart-app':
-        await this.#endApp();
+        await this.#endApp(true);
         return this.#startApp(d.app);
       case 'dial':
         return this.#dial();
@@ -292,10 +294,12 @@ export class Box {
     const loader = run?.switch.loader;
     if (run === undefined || loader === undefined) return this.#fire('session-failed', { error: new Error('no app or no channel') });
     // Not awaited: the table goes on handling events (a link drop) while this runs.
-    const c = { boxId: this.id, app: run.app, runner: run.runner, switch: run.switch, loader, report: () => this.report(), timeoutMs: this.#o.requestTimeoutMs, emit: (e: BoxEvent) => this.#emit(e) };
+    const previous = this.#previous;
+    const c = { boxId: this.id, app: run.app, runner: run.runner, switch: run.switch, loader, report: () => this.report(), timeoutMs: this.#o.requestTimeoutMs, emit: (e: BoxEvent) => this.#emit(e), ...(previous === undefined ? {} : { previous }) };
     void setupSession(c).then(
       (reply) => {
         this.#session = reply;
+        this.#previous = undefined;
         this.#retry.succeeded();
         run.switch.sessionReady(); // requests made before the session was up go now
         this.#liveness.opened();
@@ -334,10 +338,13 @@ export class Box {
     this.#run?.switch.setSession(undefined);
   }
 
-  async #endApp(): Promise<void> {
+  // `switching`: another version starts next; its open continues this session, so it is not closed
+  // (the head-end switches its server portion in place, state included: issue 15.6-7).
+  async #endApp(switching = false): Promise<void> {
     const s = this.#session?.session;
     this.#dropSession();
-    await this.#run?.end(s);
+    if (switching && s !== undefined) this.#previous = s;
+    await this.#run?.end(switching ? undefined : s);
     this.#run = undefined;
     this.#acq.want([]);
   }

@@ -31,6 +31,8 @@ export interface SetupContext {
   report: () => ResourceReport;
   timeoutMs: number;
   emit: (e: BoxEvent) => void;
+  /** The session this open continues after a version switch (issue 15.6-7). */
+  previous?: string;
 }
 
 /** Set a session up. On failure the modules that were frozen for the move run on, unmoved. */
@@ -47,7 +49,7 @@ export async function setupSession(c: SetupContext): Promise<OpenReply> {
       if (!s.ok) throw new SessionSetupError('open', s.error.code, `${name} gave no state: ${s.error.message}`);
       running.push({ module: name, state: s.value });
     }
-    const body = { app: manifest.app, version: manifest.version, boxId: c.boxId, report: c.report(), ...(running.length > 0 ? { running } : {}) };
+    const body = { app: manifest.app, version: manifest.version, boxId: c.boxId, report: c.report(), ...(running.length > 0 ? { running } : {}), ...(c.previous === undefined ? {} : { previous: c.previous }) };
     const reply = await c.loader.request({ vaddr: SESSIONS_VADDR }, body, { op: SessionOps.open, timeoutMs: c.timeoutMs }).catch((e: unknown) => {
       throw new SessionSetupError('open', e instanceof WeftError ? e.code : Codes.INTERNAL, (e as Error).message, { cause: e });
     });

@@ -43,6 +43,12 @@ export interface OpenRequest {
   report: ResourceReport;
   /** Mutable modules the box already runs locally (after fallback), with their snapshots. */
   running?: { module: string; state: Uint8Array }[];
+  /**
+   * The session this open continues (issue 15.6-7): the box switched app version, so the head-end
+   * moves that session's server portion to `version` in place, state included, under the same
+   * session id, instead of opening a new one. Absent, unknown or not this box's: a fresh open.
+   */
+  previous?: string;
 }
 
 export interface PlacedModule {
@@ -125,11 +131,12 @@ export function checkReport(v: unknown): ResourceReport {
 }
 
 export function checkOpenRequest(v: unknown): OpenRequest {
-  const o = obj(v, 'session.open', ['app', 'version', 'boxId', 'report', 'running']);
+  const o = obj(v, 'session.open', ['app', 'version', 'boxId', 'report', 'running', 'previous']);
   text(o, 'app', 'session.open', 63);
   text(o, 'version', 'session.open', 32);
   text(o, 'boxId', 'session.open');
   checkReport(o.report);
+  if (o.previous !== undefined) text(o, 'previous', 'session.open', 64);
   if (o.running !== undefined) {
     if (!Array.isArray(o.running) || o.running.length > 64) throw bad('session.open.running must be an array of at most 64');
     for (const r of o.running) {

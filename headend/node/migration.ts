@@ -3,6 +3,7 @@
 // the outcome; it writes none of the node's state itself.
 
 import { Codes, RemoteError, formatVaddr, type Address, type Result, type UdpAddress } from '../../runtime/index.ts';
+import { decodeManifest } from '../../runtime/app/index.ts';
 import type { Elastic } from '../portions/elastic.ts';
 import type { PortionManager } from '../portions/portions.ts';
 import { ControlOps } from '../session-wire.ts';
@@ -58,7 +59,9 @@ export async function movePortion(host: MigrationHost, iid: string, to: string, 
   await host.checkpoint?.(iid, snap.value);
   try {
     const box = host.boxOfSession(spec.app, spec.session);
-    const body = { app: spec.app, session: spec.session, modules: spec.modules, states: snap.value, from: host.id, ...(box === undefined ? {} : { box }) };
+    // [issue 15.6] the session keeps its version on the new node.
+    const version = decodeManifest(spec.manifest).version;
+    const body = { app: spec.app, session: spec.session, modules: spec.modules, states: snap.value, from: host.id, version, ...(box === undefined ? {} : { box }) };
     await host.request({ vaddr: Membership.vaddr(to, Endpoint.control), udp }, body, ControlOps.start, START_TIMEOUT_MS);
   } catch (e) {
     release();

@@ -9,10 +9,14 @@ import type { DirectiveSigner } from './rollout-carousel.ts';
 import { RolloutDriver, type CarouselSink } from './rollout-driver.ts';
 import { RolloutTally } from './rollout-tally.ts';
 import type { ReleaseStore } from './store.ts';
+import type { AppCatalog } from '../app-catalog.ts';
+import { CatalogSync } from './catalog-sync.ts';
 
 export interface RolloutLoop {
   driver: RolloutDriver;
   tally: RolloutTally;
+  /** Keeps the node's catalog serving live and the candidate beside it (when given a catalog). */
+  sync?: CatalogSync;
 }
 
 export async function startRollout(o: {
@@ -25,14 +29,21 @@ export async function startRollout(o: {
   now: () => number;
   log?: (line: string) => void;
   maxBoxes?: number;
+  /** The node's app catalog: serves the candidate's server portion beside live's [issue 15.6]. */
+  catalog?: AppCatalog;
 }): Promise<RolloutLoop> {
   const tally = new RolloutTally(o.maxBoxes === undefined ? {} : { maxBoxes: o.maxBoxes });
   const driver = new RolloutDriver({ releases: o.releases, store: o.store, tally, carousels: o.carousels, ...(o.sign === undefined ? {} : { sign: o.sign }), now: o.now, ...(o.log === undefined ? {} : { log: o.log }) });
   o.reports.onReport = (r) => tally.report(r);
-  o.releases.onChange = (app) => void driver.refresh(app);
+  const sync = o.catalog === undefined ? undefined : new CatalogSync({ catalog: o.catalog, store: o.store, ...(o.log === undefined ? {} : { log: o.log }) });
+  o.releases.onChange = (app) => {
+    void sync?.sync(app);
+    void driver.refresh(app);
+  };
   if (o.sign === undefined) o.log?.('rollout: no operator key, so the carousel carries the live version only (no rollout directive)');
+  await sync?.sync();
   for (const app of o.carousels.keys()) await driver.refresh(app);
-  return { driver, tally };
+  return { driver, tally, ...(sync === undefined ? {} : { sync }) };
 }
 
 /** A signer from an operator key file (JWK, as build.mjs writes keys); undefined when the file is absent. */

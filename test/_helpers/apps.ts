@@ -16,8 +16,9 @@ export interface ModuleSpec {
   scope?: ModuleEntry['scope'];
 }
 
-export async function signedApp(app: string, specs: ModuleSpec[], version = '1.0.0'): Promise<{ pub: PublishedApp; trusted: TrustedKeyJson[]; key: SigningKey }> {
-  const { key } = await generateSigningKey();
+/** `signWith`: sign with this key (two versions of one app by one publisher); default a new key. */
+export async function signedApp(app: string, specs: ModuleSpec[], version = '1.0.0', signWith?: SigningKey): Promise<{ pub: PublishedApp; trusted: TrustedKeyJson[]; key: SigningKey }> {
+  const key = signWith ?? (await generateSigningKey()).key;
   const sources: Record<string, Uint8Array> = {};
   const modules: ModuleEntry[] = [];
   for (const s of specs) {

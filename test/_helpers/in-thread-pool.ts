@@ -9,7 +9,7 @@ import type { PooledWorker } from '../../headend/portions/worker-pool.ts';
 import type { FromWorker, PortionSpec, ToWorker } from '../../headend/portions/portion-protocol.ts';
 
 /** A module's request handler: the reply body. Default: `{ echo: body, n }` with a per-instance count. */
-export type FakeModule = (body: unknown, env: Envelope, state: { n: number }) => unknown;
+export type FakeModule = (body: unknown, env: Envelope, state: { n: number }, spec: PortionSpec) => unknown;
 
 export interface InThreadPoolOptions {
   /** Handlers by module name; modules without one echo. */
@@ -91,7 +91,8 @@ class FakeThread implements PooledWorker {
       case 'env': {
         const state = this.#states.get(m.iid)?.get(m.module);
         if (state === undefined || (m.env.kind !== 'req' && m.env.kind !== 'ctl')) return;
-        const body = (this.modules[m.module] ?? echo)(m.env.body, m.env, state);
+        const spec = this.instances.get(m.iid) as PortionSpec;
+        const body = (this.modules[m.module] ?? echo)(m.env.body, m.env, state, spec);
         const rep: Envelope = { v: 1, kind: m.env.kind === 'req' ? 'rep' : 'ack', id: 0, corr: m.env.id, src: { vaddr: m.env.dst.vaddr ?? '' }, dst: m.env.src, body };
         if (m.env.op !== undefined) rep.op = m.env.op;
         return this.#reply({ t: 'out', iid: m.iid, env: rep });

@@ -1,0 +1,87 @@
+// Which versions of each app a node serves, derived from the release store's states (issue 15.6):
+// the live version is the catalog's current one (new sessions naming no version, the carousel's
+// own manifest); a rolling or halted candidate is served beside it, so boxes the directive puts on
+// the candidate pair with the candidate's server portion. Other versions leave the catalog once no
+// session is pinned to them. Every node of a cluster runs it on its own timer: a change made
+// through another node's admin API reaches this node's catalog within one sync.
+import { decodeManifest } from '../../runtime/app/index.ts';
+import type { AppCatalog } from '../app-catalog.ts';
+import type { Release, ReleaseStore } from './store.ts';
+
+export interface CatalogSyncStats {
+  syncs: number;
+  /** Versions added to the catalog (as current or beside it), and removed. */
+  added: number;
+  removed: number;
+  /** Syncs that failed (the store did not answer); the next one tries again. */
+  failed: number;
+}
+
+/** The versions an app's sessions may pair with: live, and the candidate beside it. */
+export function servedReleases(releases: readonly Release[]): { live?: Release; beside: Release[] } {
+  const live = releases.filter((r) => r.state === 'live').at(-1);
+  return { ...(live === undefined ? {} : { live }), beside: releases.filter((r) => r.state === 'rolling' || r.state === 'halted') };
+}
+
+export class CatalogSync {
+  readonly #catalog: AppCatalog;
+  readonly #store: ReleaseStore;
+  readonly #log: (line: string) => void;
+  /** `app@version` -> publishedAt of the bytes in the catalog (a startup re-publish changes it). */
+  readonly #have = new Map<string, number>();
+  readonly #stats: CatalogSyncStats = { syncs: 0, added: 0, removed: 0, failed: 0 };
+  #busy: Promise<void> | undefined;
+
+  constructor(o: { catalog: AppCatalog; store: ReleaseStore; log?: (line: string) => void }) {
+    this.#catalog = o.catalog;
+    this.#store = o.store;
+    this.#log = o.log ?? (() => {});
+  }
+
+  stats(): CatalogSyncStats {
+    return { ...this.#stats };
+  }
+
+  /** Bring the catalog in line with the store (one app, or every app); one sync at a time. */
+  sync(app?: string): Promise<void> {
+    const run = (this.#busy ?? Promise.resolve()).then(() => this.#sync(app));
+    this.#busy = run.finally(() => {
+      if (this.#busy === run) this.#busy = undefined;
+    });
+    return run;
+  }
+
+  async #sync(app: string | undefined): Promise<void> {
+    let all: Release[];
+    try {
+      all = await this.#store.list(app);
+    } catch (e) {
+      this.#stats.failed++;
+      return this.#log(`releases: catalog sync failed: ${(e as Error).message}`);
+    }
+    this.#stats.syncs++;
+    const apps = new Set(all.map((r) => r.app));
+    for (const name of apps) {
+      const { live, beside } = servedReleases(all.filter((r) => r.app === name));
+      if (live !== undefined) this.#add(live, true);
+      for (const r of beside) this.#add(r, false);
+      const keep = new Set([live, ...beside].filter((r) => r !== undefined).map((r) => r.version));
+      for (const v of this.#catalog.versions(name)) {
+        if (keep.has(v) || !this.#catalog.remove(name, v)) continue; // a pinned session keeps its version
+        this.#have.delete(`${name}@${v}`);
+        this.#stats.removed++;
+        this.#log(`releases: no longer serving ${name} ${v}`);
+      }
+    }
+  }
+
+  #add(r: Release, current: boolean): void {
+    const key = `${r.app}@${r.version}`;
+    const isCurrent = this.#catalog.get(r.app)?.manifest.version === r.version;
+    if (this.#have.get(key) === r.publishedAt && this.#catalog.get(r.app, r.version) !== undefined && isCurrent === current) return;
+    this.#catalog.add({ manifest: decodeManifest(r.manifestBytes), manifestBytes: r.manifestBytes, signature: r.signature, sources: r.sources }, { current });
+    this.#have.set(key, r.publishedAt);
+    this.#stats.added++;
+    this.#log(`releases: serving ${r.app} ${r.version} ${current ? 'as live' : 'beside live'}`);
+  }
+}

@@ -1,0 +1,114 @@
+// A box that switches app version (a rollout's candidate, a commit's new live, a revert) opens its
+// session again naming the one it had (`previous`, issue 15.6-7). The session keeps its id and
+// its virtual addresses; its server portion switches version in place on the node that hosts it,
+// state included (node/version-upgrade.ts), so the box's client and the head-end's server change
+// formats at the same point and no request to the session is lost. Anything else (an unknown
+// session, another box's) is a fresh open; a switch that fails ends the old session and opens anew.
+
+import { Codes, RemoteError, type Address, type OpenReply, type OpenRequest, type Result, type UdpAddress } from '../runtime/index.ts';
+import { placeModules, type ModulePlacement } from '../runtime/app/index.ts';
+import type { AppCatalog, PublishedApp } from './app-catalog.ts';
+import type { BoxLocations } from './node/box-locations.ts';
+import type { Registry, SessionRecord } from './registry/registry.ts';
+import { Endpoint } from './node/endpoints.ts';
+import { Membership } from './node/membership.ts';
+import { appWideModules } from './portions/shared-app.ts';
+import { openReply, placedModules } from './session-reply.ts';
+import { ControlOps, checkUpgradeBody, type UpgradeBody } from './session-wire.ts';
+
+export interface SwitchHost {
+  readonly id: string;
+  readonly registry: Registry;
+  readonly catalog: AppCatalog;
+  readonly boxes: BoxLocations;
+  peerUdp(node: string): UdpAddress | undefined;
+  request(dst: Address, body: unknown, op: string, timeoutMs?: number): Promise<unknown>;
+  /** Switch a session's portion on this node to `version` (HeadendNode.upgradeSession). */
+  upgradeSession?(session: string, version: string, modules?: string[]): Promise<Result<string, Error>>;
+}
+
+export interface SwitchStats {
+  /** Sessions that switched version in place. */
+  switched: number;
+  /** Opens naming a session that is not this box's (or gone): opened fresh. */
+  unknown: number;
+  /** Switches that failed: the old session ended, a fresh one opened (its server state lost). */
+  failed: number;
+}
+
+/** How long the hosting node may take to switch, ms (it waits for in-flight requests first). */
+const UPGRADE_TIMEOUT_MS = 15_000;
+
+export class SessionSwitch {
+  readonly #h: SwitchHost;
+  readonly stats: SwitchStats = { switched: 0, unknown: 0, failed: 0 };
+
+  constructor(host: SwitchHost) {
+    this.#h = host;
+  }
+
+  /**
+   * The open of a box that names its previous session: the reply for that session on `pub`'s
+   * version, or undefined when a fresh open must follow (after `end(old)` when a switch failed).
+   * VERSION_MISMATCH from the hosting node goes to the box as it is.
+   */
+  async open(req: OpenRequest & { previous: string }, pub: PublishedApp, end: (old: SessionRecord) => Promise<void>): Promise<OpenReply | undefined> {
+    const h = this.#h;
+    const rec = await h.registry.getSession(req.previous);
+    if (rec === undefined || rec.box !== req.boxId || rec.app !== req.app) {
+      this.stats.unknown++;
+      return undefined;
+    }
+    const wide = appWideModules(pub.manifest);
+    // [c5] the new version places its mutable modules where the session had them (their state is there).
+    const placements: ModulePlacement[] = placeModules(pub.manifest, { memory: req.report.freeMemoryBytes, storage: req.report.storageFreeBytes, cpu: req.report.cpuClass })
+      .filter((p) => !wide.includes(p.module))
+      .map((p) => ({ ...p, side: rec.placements[p.module] ?? p.side }));
+    const onHeadend = placements.filter((p) => p.side === 'headend').map((p) => p.module);
+    const version = pub.manifest.version;
+    if (onHeadend.length === 0 && rec.node !== h.id) {
+      // Nothing runs on the head-end to switch, and the pairing lives on another node: open afresh.
+      await end(rec);
+      return undefined;
+    }
+    const r = onHeadend.length === 0 ? ({ ok: true, value: '' } as const) : await this.#upgrade(rec, { session: rec.id, version, modules: onHeadend });
+    if (!r.ok) {
+      if (r.error instanceof RemoteError && r.error.remoteCode === Codes.VERSION_MISMATCH) throw r.error;
+      this.stats.failed++;
+      await end(rec);
+      return undefined;
+    }
+    if (rec.node === h.id) h.catalog.pin(rec.id, version);
+    const modules = placedModules(pub.manifest, rec.id, placements, wide);
+    for (const m of modules) if (m.side === 'box') h.boxes.set(m.vaddr, req.boxId);
+    this.stats.switched++;
+    return openReply(pub.manifest, rec.id, rec.node, modules, onHeadend, wide);
+  }
+
+  /** `portion.upgrade` from the node a box's open reached: switch here. */
+  async control(body: unknown): Promise<unknown> {
+    const b = checkUpgradeBody(body);
+    const r = await this.#local(b);
+    if (!r.ok) throw r.error instanceof RemoteError ? r.error : new RemoteError(Codes.UNAVAILABLE, r.error.message);
+    return { iid: r.value, node: this.#h.id };
+  }
+
+  async #upgrade(rec: SessionRecord, b: UpgradeBody): Promise<Result<string, Error>> {
+    const h = this.#h;
+    if (rec.node === h.id) return this.#local(b);
+    const udp = h.peerUdp(rec.node);
+    if (udp === undefined) return { ok: false, error: new RemoteError(Codes.NO_SESSION, `session ${rec.id} is on ${rec.node}, which is gone`) };
+    try {
+      const r = (await h.request({ vaddr: Membership.vaddr(rec.node, Endpoint.control), udp }, b, ControlOps.upgrade, UPGRADE_TIMEOUT_MS)) as { iid?: unknown };
+      return { ok: true, value: typeof r?.iid === 'string' ? r.iid : '' };
+    } catch (e) {
+      return { ok: false, error: e as Error };
+    }
+  }
+
+  #local(b: UpgradeBody): Promise<Result<string, Error>> {
+    const up = this.#h.upgradeSession;
+    if (up === undefined) return Promise.resolve({ ok: false, error: new RemoteError(Codes.UNAVAILABLE, `node ${this.#h.id} cannot switch versions`) });
+    return up.call(this.#h, b.session, b.version, b.modules);
+  }
+}

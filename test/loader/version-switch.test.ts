@@ -1,0 +1,55 @@
+// A box that switches app version continues its session (issue 15.6-7): the old version's
+// session is not closed; the new version's session.open names it as `previous`, so the head-end
+// switches the server portion in place and client and server change versions at the same point.
+import test from 'ava';
+import { profile } from '../../devices/profiles.ts';
+import { Codes } from '../../runtime/index.ts';
+import { loadEngine } from '../../sandbox/index.ts';
+import { guideApp, signer } from '../_helpers/box-app.ts';
+import { boxBroker, carouselFeed, makeBox } from '../_helpers/box-fixtures.ts';
+import { Responder } from '../_helpers/headend-responder.ts';
+
+const engine = await loadEngine();
+const keys = await signer();
+
+test('a new version on the carousel: the box opens its session again naming the previous one, and does not close it', async (t) => {
+  const v1 = await guideApp(keys, { version: '1.0.0' });
+  const v2 = await guideApp(keys, { version: '1.0.1' });
+  const broker = await boxBroker();
+  const he = await Responder.start({ url: broker.url, engine, app: v1, trusted: keys.trusted });
+  const feed = carouselFeed(v1.set);
+  const { box } = makeBox(engine, keys.trusted, feed.tuner, broker.url, { profile: profile('modern-4k') });
+  t.teardown(async () => {
+    await box.stop();
+    await he.close();
+    await broker.close();
+  });
+  await box.start();
+  await box.waitFor((b) => b.state === 'up', 20_000);
+  const first = box.session?.session as string;
+  t.is(he.opens.length, 1);
+  t.is(he.opens[0]?.previous, undefined, 'a first open continues nothing');
+  feed.update(v2.set);
+  await box.waitFor((b) => he.opens.some((o) => o.version === '1.0.1') && b.session !== undefined && b.state === 'up', 20_000);
+  const second = he.opens.find((o) => o.version === '1.0.1');
+  t.is(second?.version, '1.0.1');
+  t.is(second?.previous, first, 'the open of the new version names the session of the old one');
+  t.deepEqual(he.closes, [], 'the old session was not closed: the head-end switches it');
+});
+
+test('a head-end that does not serve the box\'s version answers VERSION_MISMATCH: the box opens again on its version and comes up', async (t) => {
+  const app = await guideApp(keys, { version: '1.0.0' });
+  const broker = await boxBroker();
+  const he = await Responder.start({ url: broker.url, engine, app, trusted: keys.trusted, refuse: 1, refuseCode: Codes.VERSION_MISMATCH });
+  const { box, events } = makeBox(engine, keys.trusted, carouselFeed(app.set).tuner, broker.url, { profile: profile('modern-4k') });
+  t.teardown(async () => {
+    await box.stop();
+    await he.close();
+    await broker.close();
+  });
+  await box.start();
+  await box.waitFor((b) => b.state === 'up', 20_000);
+  t.is(he.opens.length, 2, 'refused once, then opened');
+  t.deepEqual(he.opens.map((o) => o.version), ['1.0.0', '1.0.0']);
+  t.true(events.some((e) => e.kind === 'refused' && e.problem === 'session'), 'the refusal reached the box\'s observers');
+});
