@@ -46,10 +46,27 @@ test('every README table command has a check here', (t) => {
   for (const c of found) t.true(c in CHECKED, `README command without a check in test/docs/readme.test.ts: ${c}`);
 });
 
+// Process groups still running: ended with this process too, so a test killed on a timeout (its
+// teardowns never run) leaves no head-end holding port 1883 for the next test.
+const groups = new Set<number>();
+const endGroups = (): void => {
+  for (const g of groups) {
+    try {
+      process.kill(-g, 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
+  }
+};
+process.once('exit', endGroups);
+for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => (endGroups(), process.exit(1)));
+
 /** Spawn a long-running command; resolve with the first stdout line matching `ready` (JSON lines). */
 function until(t: ExecutionContext, cmd: string, args: string[], ready: (line: string) => boolean, env: NodeJS.ProcessEnv = process.env): Promise<{ child: ChildProcess; line: string }> {
   // Its own process group: npx runs the command as a child, and both must end with the test.
   const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env, detached: true });
+  if (child.pid !== undefined) groups.add(child.pid);
+  child.once('exit', () => child.pid !== undefined && groups.delete(child.pid));
   t.teardown(() => {
     try {
       if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
