@@ -6,12 +6,13 @@
 // firmware carries ~6 KB for it instead of ~90 KB.
 
 import { rejectUnknown } from '../runtime/index.ts';
-import { connectMqttTransport } from '../transport/mqtt.ts';
+import { type MqttTransport, connectMqttTransport } from '../transport/mqtt.ts';
+import { SuspectPathError } from '../transport/mqtt-errors.ts';
 import { liteMqttClient } from '../transport/mqtt-lite.ts';
 import type { MqttLogEvent } from '../transport/mqtt-options.ts';
 import { eventLoopLag } from '../transport/lag.ts';
 import type { BackoffPolicy, DeadPathPolicy } from '../transport/reconnect.ts';
-import type { Dialer } from './ports.ts';
+import type { DialRequest, Dialer, ReturnChannel } from './ports.ts';
 
 /**
  * [13.1, 13.8] A box that lost its broker tries again within 5 s (uniform), not the transport's
@@ -35,27 +36,90 @@ export interface MqttDialerOptions {
   log?: (e: MqttLogEvent) => void;
 }
 
+/**
+ * [13.4] How long a dial's connection stays open past its dead-path verdict for a late CONNACK, ms
+ * from its CONNECT: as long as the reconnect spread window. A broker that has not answered a
+ * CONNECT in 5 s is far behind; a box that then dials afresh (jittered) costs it no more than the
+ * waiting. The 500-box boot saw CONNACKs up to ~2.4 s after the CONNECT (docs/PERFORMANCE.md).
+ */
+export const BOX_LATE_MS = 5000;
+
+/** The request a transport's late channel and link changes go to: the latest one that waited on it. */
+interface Route {
+  req: DialRequest;
+}
+
+/** The transport of a dial that timed out with its connection kept. */
+interface Kept {
+  t: MqttTransport;
+  route: Route;
+  /** A request waits on it now (the late channel goes to that request, not to onLate). */
+  waiting: boolean;
+}
+
 export function mqttDialer(o: MqttDialerOptions): Dialer {
   rejectUnknown('mqttDialer', o, ['url', 'boxId', 'password', 'prefix', 'backoff', 'deadPath', 'keepaliveSec', 'log']);
   const lag = o.deadPath?.lag ?? eventLoopLag(); // [13.4] one per dialer: it reads counters, runs no timer
-  return async ({ rttMs, consecutiveTimeouts, onLink }) => {
-    const t = await connectMqttTransport({
-      role: 'box',
-      client: liteMqttClient,
-      url: o.url,
-      id: o.boxId,
-      ...(o.password === undefined ? {} : { password: o.password }),
-      ...(o.prefix === undefined ? {} : { prefix: o.prefix }),
-      backoff: { ...BOX_RECONNECT, ...o.backoff },
-      ...(o.keepaliveSec === undefined ? {} : { keepaliveSec: o.keepaliveSec }),
-      // The verdict must land within 3 RTT + 50 ms including the loader's own handling, so the
-      // timer fires 5 ms before that. A path that timed out before gets twice the time next.
-      // [13.5] 4 s of silence + a probe timeout of 3 RTT + 45 ms: a silent cut shows within 5 s
-      // for RTTs up to ~300 ms, at one PINGREQ per idle box per 4 s, answered by the broker.
-      deadPath: { marginMs: 45, idleProbeMs: 4000, ...o.deadPath, lag, initialRttMs: rttMs * 2 ** Math.min(consecutiveTimeouts, 6) },
-      log: o.log ?? (() => {}),
-      onLink,
+  let kept: Kept | undefined;
+  const channel = (t: MqttTransport): ReturnChannel => ({ transport: t, rttMs: () => t.rttMs, verdictsUndone: t.verdictsUndone });
+
+  /** Keep a transport whose start timed out with its connection open: a late CONNACK goes to the box. */
+  const keep = (t: MqttTransport, route: Route): void => {
+    const k: Kept = { t, route, waiting: false };
+    kept = k;
+    void t.late.then((up) => {
+      if (kept === k) kept = undefined;
+      if (!up || k.waiting) return; // given up, or the waiting request takes it
+      if (k.route.req.onLate?.(channel(t)) !== true) void t.close();
     });
-    return { transport: t, rttMs: () => t.rttMs };
   };
+
+  /** A retry while a dial's connection is kept: wait on that CONNECT again, sending no second one. */
+  const again = async (k: Kept, req: DialRequest): Promise<ReturnChannel> => {
+    k.route.req = req;
+    k.waiting = true;
+    try {
+      await k.t.retryStart();
+      return channel(k.t);
+    } finally {
+      k.waiting = false;
+    }
+  };
+
+  const dialer: Dialer = async (req) => {
+    const k = kept;
+    if (k !== undefined && k.t.lingering) return again(k, req);
+    kept = undefined;
+    const route: Route = { req };
+    try {
+      const t = await connectMqttTransport({
+        role: 'box',
+        client: liteMqttClient,
+        url: o.url,
+        id: o.boxId,
+        ...(o.password === undefined ? {} : { password: o.password }),
+        ...(o.prefix === undefined ? {} : { prefix: o.prefix }),
+        backoff: { ...BOX_RECONNECT, ...o.backoff },
+        ...(o.keepaliveSec === undefined ? {} : { keepaliveSec: o.keepaliveSec }),
+        // The verdict must land within 3 RTT + 50 ms including the loader's own handling, so the
+        // timer fires 5 ms before that. A path that timed out before gets twice the time next.
+        // [13.5] 4 s of silence + a probe timeout of 3 RTT + 45 ms: a silent cut shows within 5 s
+        // for RTTs up to ~300 ms, at one PINGREQ per idle box per 4 s, answered by the broker.
+        deadPath: { marginMs: 45, idleProbeMs: 4000, lateMs: BOX_LATE_MS, ...o.deadPath, lag, initialRttMs: req.rttMs * 2 ** Math.min(req.consecutiveTimeouts, 6) },
+        log: o.log ?? (() => {}),
+        // Link changes go to the request whose channel this became (a late one: a later request's).
+        onLink: (state, cause) => route.req.onLink(state, cause),
+      });
+      return channel(t);
+    } catch (e) {
+      if (e instanceof SuspectPathError) keep(e.transport, route);
+      throw e;
+    }
+  };
+  dialer.close = async () => {
+    const k = kept;
+    kept = undefined;
+    await k?.t.close();
+  };
+  return dialer;
 }
