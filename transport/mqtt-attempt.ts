@@ -43,8 +43,6 @@ export interface AttemptHooks {
 
 export class ConnectAttempt {
   readonly conn: Conn;
-  /** On the transport's clock: when this attempt's CONNECT went out. */
-  readonly startedAt: number;
   /** Dead-path verdicts given on this connection while its CONNACK had not come. */
   verdicts = 0;
   /** Resolves at the SUBACK; rejects when the client fails, closes, is refused, or is abandoned. */
@@ -63,7 +61,6 @@ export class ConnectAttempt {
   constructor(o: ResolvedMqttOptions, h: AttemptHooks, subackMs: number) {
     this.#o = o;
     this.#h = h;
-    this.startedAt = o.clock.now();
     this.done = new Promise<Conn>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;

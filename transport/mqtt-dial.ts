@@ -1,8 +1,9 @@
 // The MQTT transport's connect attempts (mqtt.ts): each waits for its CONNACK until a deadline of
 // a few RTTs, confirmed over the local loop's lag, then gives the dead-path verdict. With
 // deadPath.lateMs the verdict's connection stays open (issue 13.4: a broker behind on its
-// CONNECTs is slow, not dead): a CONNACK within lateMs of the CONNECT makes the link up on it, and
-// a retry meanwhile waits on it again instead of sending a second CONNECT. No sockets here.
+// CONNECTs is slow, not dead): a CONNACK within lateMs of the first verdict makes the link up on
+// it, and a retry meanwhile waits on it again instead of sending a second CONNECT (under the same
+// client id, a second CONNECT would also take the first connection over). No sockets here.
 
 import { type Clock, TimeoutError, type TimerHandle } from '../runtime/index.ts';
 import type { AttemptHooks, ConnectAttempt } from './mqtt-attempt.ts';
@@ -35,6 +36,8 @@ export class MqttDial {
   /** The attempt a caller waits on now. */
   #awaited: ConnectAttempt | undefined;
   #kept: ConnectAttempt | undefined;
+  /** On the clock: when the kept attempt is given up. */
+  #keptUntil = 0;
   #keptTimer: TimerHandle | undefined;
 
   constructor(o: ResolvedMqttOptions, rtt: RttEstimator, deadline: Clock, host: DialHost) {
@@ -49,10 +52,9 @@ export class MqttDial {
     return connectTimeoutMs(this.#rtt, this.#o.deadPath, this.#timeouts);
   }
 
-  /** The attempt kept open after its verdict for a late CONNACK, while within `deadPath.lateMs` of its CONNECT. */
+  /** The attempt kept open after its verdict for a late CONNACK, while within `deadPath.lateMs` of that verdict. */
   get kept(): ConnectAttempt | undefined {
-    const kept = this.#kept;
-    return kept !== undefined && this.#o.clock.now() - kept.startedAt < this.#o.deadPath.lateMs ? kept : undefined;
+    return this.#kept !== undefined && this.#o.clock.now() < this.#keptUntil ? this.#kept : undefined;
   }
 
   /** A new attempt, or the kept one (no second CONNECT). */
@@ -65,9 +67,9 @@ export class MqttDial {
     return this.#await(this.#host.open(hooks, Math.max(timeoutMs, o.deadPath.maxMs)), timeoutMs);
   }
 
-  /** Wait for `a` (the kept attempt) once more, for the current timeout. */
+  /** Wait for `a` (the kept attempt) once more: for the current timeout, but not past the end of its keeping. */
   wait(a: ConnectAttempt): Promise<ConnectAttempt> {
-    return this.#await(a, this.timeoutMs);
+    return this.#await(a, Math.max(0, Math.min(this.timeoutMs, this.#keptUntil - this.#o.clock.now())));
   }
 
   /** `a` is in use or gone: it is no longer kept. */
@@ -129,7 +131,8 @@ export class MqttDial {
     this.#host.failed();
     a.verdicts++;
     const what = `no CONNACK from ${o.host}:${o.port} within ${Math.round(timeoutMs)} ms: dead path`;
-    if (!this.#host.isClosed() && o.clock.now() - a.startedAt < o.deadPath.lateMs) {
+    const keep = this.#kept === a ? o.clock.now() < this.#keptUntil : o.deadPath.lateMs > 0;
+    if (keep && !this.#host.isClosed()) {
       if (this.#kept !== a) this.#keep(a);
       return this.#host.suspect(`${what} (its connection stays open for a late CONNACK)`, timeoutMs);
     }
@@ -139,17 +142,18 @@ export class MqttDial {
     return err;
   }
 
-  /** [13.4] Keep `a` open after its verdict, up to `deadPath.lateMs` from its CONNECT. */
+  /** [13.4] Keep `a` open after its first verdict, for `deadPath.lateMs`. */
   #keep(a: ConnectAttempt): void {
     const o = this.#o;
     this.#kept = a;
+    this.#keptUntil = o.clock.now() + o.deadPath.lateMs;
     this.#keptTimer = o.clock.setTimeout(() => {
       this.#keptTimer = undefined;
       if (this.#kept !== a || this.#awaited === a) return; // a retry waits on it: its own deadline decides
       this.release(a);
-      a.abandon(new LinkDownError(`no CONNACK from ${o.host}:${o.port} within ${o.deadPath.lateMs} ms of the CONNECT: given up`));
+      a.abandon(new LinkDownError(`no CONNACK from ${o.host}:${o.port} within ${o.deadPath.lateMs} ms of the dead-path verdict: given up`));
       this.#host.lateOver();
-    }, a.startedAt + o.deadPath.lateMs - o.clock.now());
+    }, o.deadPath.lateMs);
     a.done.then(
       () => {
         if (this.#kept !== a || this.#awaited === a || this.#host.isClosed()) return;

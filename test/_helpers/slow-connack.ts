@@ -17,6 +17,8 @@ export interface SlowConnackBroker {
   connected(n: number): Promise<void>;
   /** Answer connection `i`'s CONNECT now (0 = the first), or as soon as it arrives. */
   release(i: number): void;
+  /** Reset connection `i` (the broker drops it). */
+  drop(i: number): void;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export async function slowConnackBroker(): Promise<SlowConnackBroker> {
   const conns: Conn[] = [];
   const waiters: { n: number; resolve: () => void }[] = [];
   const sockets = new Set<Socket>();
+  const early = new Set<number>(); // released before they connected
   let opened = 0;
   let closed = 0;
   let connects = 0;
@@ -76,7 +79,7 @@ export async function slowConnackBroker(): Promise<SlowConnackBroker> {
   const server: Server = createServer({ noDelay: true }, (socket) => {
     opened++;
     sockets.add(socket);
-    const c: Conn = { socket, buf: Buffer.alloc(0), connect: false, released: false, answered: false };
+    const c: Conn = { socket, buf: Buffer.alloc(0), connect: false, released: early.has(conns.length), answered: false };
     conns.push(c);
     socket.on('error', () => {});
     socket.once('close', () => {
@@ -106,10 +109,11 @@ export async function slowConnackBroker(): Promise<SlowConnackBroker> {
     connected: (n) => (connects >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
     release: (i) => {
       const c = conns[i];
-      if (c === undefined) throw new Error(`no connection ${i}`);
+      if (c === undefined) return void early.add(i);
       c.released = true;
       answer(c);
     },
+    drop: (i) => void conns[i]?.socket.resetAndDestroy(),
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));

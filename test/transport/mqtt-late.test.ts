@@ -5,6 +5,7 @@
 
 import test from 'ava';
 import { ManualClock, TimeoutError } from '../../runtime/index.ts';
+import type { LinkState } from '../../transport/mqtt-options.ts';
 import { SuspectPathError } from '../../transport/mqtt-errors.ts';
 import { liteMqttClient } from '../../transport/mqtt-lite.ts';
 import type { MqttClientFactory } from '../../transport/mqtt-client.ts';
@@ -91,7 +92,7 @@ for (const [name, client] of CLIENTS) {
     await box.close();
   });
 
-  test(`${name}: lateMs bounds the wait: past it the connection is closed and the transport with it`, async (t) => {
+  test(`${name}: lateMs bounds the wait: past it (from the verdict) the connection is closed and the transport with it`, async (t) => {
     const b = await slowConnackBroker();
     t.teardown(() => b.close());
     const clock = new ManualClock(0);
@@ -100,15 +101,37 @@ for (const [name, client] of CLIENTS) {
     clock.advance(110);
     const err = await t.throwsAsync(connecting, { instanceOf: SuspectPathError });
     const box = err.transport;
-    clock.advance(389);
+    clock.advance(499);
     t.true(box.lingering);
     clock.advance(1);
-    t.false(await box.late, 'given up: no CONNACK within lateMs of the dial');
+    t.false(await box.late, 'given up: no CONNACK within lateMs of the verdict');
     t.is(box.link, 'closed');
     await until(() => b.closed === 1, 3000, 'the connection to close');
     b.release(0); // too late: nobody is listening
     t.is(box.stats().lateAdopted, 0);
     await t.throwsAsync(box.retryStart(), { message: /not lingering/ });
+  });
+
+  test(`${name}: a retry never waits past the end of the keeping: its verdict there is final`, async (t) => {
+    const b = await slowConnackBroker();
+    t.teardown(() => b.close());
+    const clock = new ManualClock(0);
+    const connecting = transport(b.url, 'box-a', { ...c, clock, deadPath: { ...DEAD, lateMs: 300 } });
+    await b.connected(1);
+    clock.advance(110); // kept until 410
+    const box = (await t.throwsAsync(connecting, { instanceOf: SuspectPathError })).transport;
+    const second = box.retryStart();
+    clock.advance(220);
+    await t.throwsAsync(second, { instanceOf: SuspectPathError });
+    const third = box.retryStart();
+    clock.advance(80); // 440 ms would be due; the keeping ends at 410
+    const err = await t.throwsAsync(third, { instanceOf: TimeoutError });
+    t.false(err instanceof SuspectPathError);
+    t.is(err.afterMs, 80);
+    t.is(box.link, 'closed');
+    t.false(await box.late);
+    await until(() => b.closed === 1, 3000, 'the connection to close');
+    t.is(b.opened, 1);
   });
 
   test(`${name}: close() of a lingering transport ends its connection at once`, async (t) => {
@@ -125,3 +148,25 @@ for (const [name, client] of CLIENTS) {
     await until(() => b.closed === 1, 3000, 'the connection to close');
   });
 }
+
+test('an established link that dropped: a reconnect attempt past its verdict is kept, and its late CONNACK brings the link back with no second CONNECT', async (t) => {
+  const b = await slowConnackBroker();
+  t.teardown(() => b.close());
+  const clock = new ManualClock(0);
+  const links: LinkState[] = [];
+  b.release(0);
+  const box = await transport(b.url, 'box-a', { client: liteMqttClient, clock, random: () => 0.5, backoff: { windowMs: 100 }, deadPath: { ...DEAD, lateMs: 5000 }, onLink: (s) => links.push(s) });
+  t.teardown(() => box.close());
+  b.drop(0);
+  await until(() => box.link === 'down', 3000, 'the drop');
+  clock.advance(50); // the first reconnect: uniform in the 100 ms window
+  await b.connected(2);
+  clock.advance(Math.ceil(box.connectTimeoutMs));
+  await until(() => box.stats().connectFailures === 1, 3000, 'the verdict on the reconnect');
+  t.is(box.link, 'down');
+  b.release(1);
+  await until(() => box.link === 'up', 3000, 'the late CONNACK to be adopted');
+  t.deepEqual(links, ['down', 'up']);
+  t.like(box.stats(), { connects: 2, linkDrops: 1, lateAdopted: 1 });
+  t.is(b.opened, 2, 'one connection per link: no re-dial after the verdict');
+});
