@@ -55,6 +55,8 @@ interface Kept {
   route: Route;
   /** A request waits on it now (the late channel goes to that request, not to onLate). */
   waiting: boolean;
+  /** It came up and was handed to the box: no longer this dialer's to close. */
+  handed: boolean;
 }
 
 export function mqttDialer(o: MqttDialerOptions): Dialer {
@@ -65,12 +67,13 @@ export function mqttDialer(o: MqttDialerOptions): Dialer {
 
   /** Keep a transport whose start timed out with its connection open: a late CONNACK goes to the box. */
   const keep = (t: MqttTransport, route: Route): void => {
-    const k: Kept = { t, route, waiting: false };
+    const k: Kept = { t, route, waiting: false, handed: false };
     kept = k;
     void t.late.then((up) => {
       if (kept === k) kept = undefined;
       if (!up || k.waiting) return; // given up, or the waiting request takes it
-      if (k.route.req.onLate?.(channel(t)) !== true) void t.close();
+      k.handed = k.route.req.onLate?.(channel(t)) === true;
+      if (!k.handed) void t.close();
     });
   };
 
@@ -80,6 +83,7 @@ export function mqttDialer(o: MqttDialerOptions): Dialer {
     k.waiting = true;
     try {
       await k.t.retryStart();
+      k.handed = true;
       return channel(k.t);
     } finally {
       k.waiting = false;
@@ -90,6 +94,7 @@ export function mqttDialer(o: MqttDialerOptions): Dialer {
     const k = kept;
     if (k !== undefined && k.t.lingering) return again(k, req);
     kept = undefined;
+    if (k !== undefined && !k.handed) void k.t.close(); // past its keeping: no CONNECT of ours may take the new one over
     const route: Route = { req };
     try {
       const t = await connectMqttTransport({
@@ -119,7 +124,7 @@ export function mqttDialer(o: MqttDialerOptions): Dialer {
   dialer.close = async () => {
     const k = kept;
     kept = undefined;
-    await k?.t.close();
+    if (k !== undefined && !k.handed) await k.t.close();
   };
   return dialer;
 }
