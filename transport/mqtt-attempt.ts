@@ -41,98 +41,92 @@ export interface AttemptHooks {
   onConnack: () => void;
 }
 
-export class ConnectAttempt {
+/** One connect attempt (closures, not a class: the firmware counts every byte, and locals minify). */
+export interface ConnectAttempt {
   readonly conn: Conn;
   /** Dead-path verdicts given on this connection while its CONNACK had not come. */
-  verdicts = 0;
+  verdicts: number;
   /** Resolves at the SUBACK; rejects when the client fails, closes, is refused, or is abandoned. */
   readonly done: Promise<Conn>;
-  #o: ResolvedMqttOptions;
-  #h: AttemptHooks;
-  #answered = false;
-  #settled = false;
-  #resolve: (c: Conn) => void = () => {};
-  #reject: (e: Error) => void = () => {};
-  #timer: TimerHandle | undefined;
-  #onError = (e: Error): void => this.#fail(connectError(e, `${this.#o.host}:${this.#o.port}`, this.#o.id));
-  #onClose = (): void => this.#fail(new LinkDownError(`connection to ${this.#o.host}:${this.#o.port} closed before it was up`));
-
-  /** `subackMs`: how long the SUBACK may take after the CONNACK (a slow broker, not a dead path). */
-  constructor(o: ResolvedMqttOptions, h: AttemptHooks, subackMs: number) {
-    this.#o = o;
-    this.#h = h;
-    this.done = new Promise<Conn>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
-    this.done.catch(() => {}); // an abandoned attempt nobody waits for is not an unhandled rejection
-    let tcpAt = 0;
-    let socket: Socket | undefined;
-    const client = h.newClient(() => {
-      socket = openSocket(o);
-      socket.once('connect', () => (tcpAt = performance.now()));
-      return socket;
-    }, h.spec);
-    if (socket === undefined) throw new Error('the MQTT client did not open its stream');
-    this.conn = { client, socket, up: false, pending: new Set(), acking: 0, watch: undefined, draining: [], detach: () => {} };
-    client.on('error', this.#onError);
-    client.on('close', this.#onClose);
-    client.once('connect', (connack: ConnackLike) => {
-      if (this.#settled) return;
-      this.#answered = true;
-      if (tcpAt > 0) h.rtt.sample(performance.now() - tcpAt);
-      h.onConnack();
-      this.#subscribe(connack, subackMs);
-    });
-    client.on('message', h.onMessage);
-  }
-
   /** The CONNACK came: whatever happens next is not a dead path. */
-  get answered(): boolean {
-    return this.#answered;
-  }
-
-  get settled(): boolean {
-    return this.#settled;
-  }
-
+  readonly answered: boolean;
+  readonly settled: boolean;
   /** Give the attempt up: its client ends now and `done` rejects with `err`. */
-  abandon(err: Error): void {
-    this.#fail(err);
-  }
+  abandon(err: Error): void;
+}
 
-  #subscribe(connack: ConnackLike, subackMs: number): void {
-    const { client } = this.conn;
-    // [13.4] a CONNACK came back over this path: a late SUBACK is a slow broker, not a dead path.
-    this.#timer = this.#h.deadline.setTimeout(() => this.#fail(new LinkDownError(`no SUBACK within ${Math.round(subackMs)} ms of the CONNACK: the broker is slow`)), subackMs);
-    const filter = this.#h.subscription(connack.properties?.sharedSubscriptionAvailable !== false);
-    client.subscribe(filter, { qos: 1 }, (err, granted) => {
-      const refusal = subscribeError(err ?? undefined, granted?.[0]?.qos, filter);
-      if (refusal !== undefined) return this.#fail(refusal);
-      if (this.#settled) return;
-      this.#settled = true;
-      this.#clearTimer();
-      client.removeListener('error', this.#onError);
-      client.removeListener('close', this.#onClose);
-      this.#resolve(this.conn);
-    });
-  }
-
-  #fail(err: Error): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#clearTimer();
-    const { client } = this.conn;
-    client.removeListener('error', this.#onError);
-    client.removeListener('close', this.#onClose);
-    client.removeListener('message', this.#h.onMessage);
+/** Opens the connection now; `subackMs`: how long the SUBACK may take after the CONNACK (a slow broker, not a dead path). */
+export function connectAttempt(o: ResolvedMqttOptions, h: AttemptHooks, subackMs: number): ConnectAttempt {
+  const where = `${o.host}:${o.port}`;
+  let answered = false;
+  let settled = false;
+  let timer: TimerHandle | undefined;
+  let resolve: (c: Conn) => void = () => {};
+  let reject: (e: Error) => void = () => {};
+  const done = new Promise<Conn>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  done.catch(() => {}); // an abandoned attempt nobody waits for is not an unhandled rejection
+  let tcpAt = 0;
+  let socket: Socket | undefined;
+  const client = h.newClient(() => {
+    socket = openSocket(o);
+    socket.once('connect', () => (tcpAt = performance.now()));
+    return socket;
+  }, h.spec);
+  if (socket === undefined) throw new Error('the MQTT client did not open its stream');
+  const conn: Conn = { client, socket, up: false, pending: new Set(), acking: 0, watch: undefined, draining: [], detach: () => {} };
+  const clearTimer = (): void => {
+    if (timer !== undefined) h.deadline.clearTimeout(timer);
+    timer = undefined;
+  };
+  const fail = (err: Error): void => {
+    if (settled) return;
+    settled = true;
+    clearTimer();
+    client.removeListener('error', onError);
+    client.removeListener('close', onClose);
+    client.removeListener('message', h.onMessage);
     client.on('error', () => {});
     client.end(true);
-    this.#reject(err);
-  }
-
-  #clearTimer(): void {
-    if (this.#timer !== undefined) this.#h.deadline.clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
+    reject(err);
+  };
+  const onError = (e: Error): void => fail(connectError(e, where, o.id));
+  const onClose = (): void => fail(new LinkDownError(`connection to ${where} closed before it was up`));
+  client.on('error', onError);
+  client.on('close', onClose);
+  client.once('connect', (connack: ConnackLike) => {
+    if (settled) return;
+    answered = true;
+    if (tcpAt > 0) h.rtt.sample(performance.now() - tcpAt);
+    h.onConnack();
+    // [13.4] a CONNACK came back over this path: a late SUBACK is a slow broker, not a dead path.
+    timer = h.deadline.setTimeout(() => fail(new LinkDownError(`no SUBACK within ${Math.round(subackMs)} ms of the CONNACK: the broker is slow`)), subackMs);
+    const filter = h.subscription(connack.properties?.sharedSubscriptionAvailable !== false);
+    client.subscribe(filter, { qos: 1 }, (err, granted) => {
+      const refusal = subscribeError(err ?? undefined, granted?.[0]?.qos, filter);
+      if (refusal !== undefined) return fail(refusal);
+      if (settled) return;
+      settled = true;
+      clearTimer();
+      client.removeListener('error', onError);
+      client.removeListener('close', onClose);
+      resolve(conn);
+    });
+  });
+  // A resumed MQTT 5 session delivers what was queued right after CONNACK, before SUBACK.
+  client.on('message', h.onMessage);
+  return {
+    conn,
+    verdicts: 0,
+    done,
+    get answered() {
+      return answered;
+    },
+    get settled() {
+      return settled;
+    },
+    abandon: fail,
+  };
 }

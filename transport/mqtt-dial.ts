@@ -26,145 +26,136 @@ export interface DialHost {
   lateOver(): void;
 }
 
-export class MqttDial {
-  #o: ResolvedMqttOptions;
-  #host: DialHost;
-  #rtt: RttEstimator;
-  /** Dead-path deadlines, confirmed over the local loop's lag [13.4]: a CONNACK read late is slow, not dead. */
-  #deadline: Clock;
-  #timeouts = 0;
-  /** The attempt a caller waits on now. */
-  #awaited: ConnectAttempt | undefined;
-  #kept: ConnectAttempt | undefined;
-  /** On the clock: when the kept attempt is given up. */
-  #keptUntil = 0;
-  #keptTimer: TimerHandle | undefined;
-
-  constructor(o: ResolvedMqttOptions, rtt: RttEstimator, deadline: Clock, host: DialHost) {
-    this.#o = o;
-    this.#rtt = rtt;
-    this.#deadline = deadline;
-    this.#host = host;
-  }
-
+/** The dial's face to its transport (closures, not a class: the firmware counts every byte, and locals minify). */
+export interface MqttDial {
   /** What the next wait for a CONNACK allows before the verdict, ms (doubled per verdict in a row). */
-  get timeoutMs(): number {
-    return connectTimeoutMs(this.#rtt, this.#o.deadPath, this.#timeouts);
-  }
-
+  readonly timeoutMs: number;
   /** The attempt kept open after its verdict for a late CONNACK, while within `deadPath.lateMs` of that verdict. */
-  get kept(): ConnectAttempt | undefined {
-    return this.#kept !== undefined && this.#o.clock.now() < this.#keptUntil ? this.#kept : undefined;
-  }
-
+  readonly kept: ConnectAttempt | undefined;
   /** A new attempt, or the kept one (no second CONNECT). */
-  dial(): Promise<ConnectAttempt> {
-    const o = this.#o;
-    const kept = this.kept;
-    if (kept !== undefined) return this.wait(kept);
-    const timeoutMs = this.timeoutMs;
-    const hooks = { deadline: this.#deadline, rtt: this.#rtt, onConnack: () => void (this.#timeouts = 0) };
-    return this.#await(this.#host.open(hooks, Math.max(timeoutMs, o.deadPath.maxMs)), timeoutMs);
-  }
-
+  dial(): Promise<ConnectAttempt>;
   /** Wait for `a` (the kept attempt) once more: for the current timeout, but not past the end of its keeping. */
-  wait(a: ConnectAttempt): Promise<ConnectAttempt> {
-    return this.#await(a, Math.max(0, Math.min(this.timeoutMs, this.#keptUntil - this.#o.clock.now())));
-  }
-
+  wait(a: ConnectAttempt): Promise<ConnectAttempt>;
   /** `a` is in use or gone: it is no longer kept. */
-  release(a: ConnectAttempt): void {
-    if (this.#kept !== a) return;
-    this.#kept = undefined;
-    if (this.#keptTimer !== undefined) this.#o.clock.clearTimeout(this.#keptTimer);
-    this.#keptTimer = undefined;
-  }
-
+  release(a: ConnectAttempt): void;
   /** The transport closes: a kept attempt ends now. */
-  close(err: Error): void {
-    const kept = this.#kept;
-    if (kept === undefined) return;
-    this.release(kept);
-    kept.abandon(err);
-  }
+  close(err: Error): void;
+}
+
+/** `deadline`: the dead-path deadlines' clock, confirmed over the local loop's lag [13.4] (a CONNACK read late is slow, not dead). */
+export function mqttDial(o: ResolvedMqttOptions, rtt: RttEstimator, deadline: Clock, host: DialHost): MqttDial {
+  const { clock, deadPath } = o;
+  let timeouts = 0;
+  let awaited: ConnectAttempt | undefined; // the attempt a caller waits on now
+  let kept: ConnectAttempt | undefined;
+  let keptUntil = 0; // on the clock: when the kept attempt is given up
+  let keptTimer: TimerHandle | undefined;
+  const timeoutMs = (): number => connectTimeoutMs(rtt, deadPath, timeouts);
+  const keptNow = (): ConnectAttempt | undefined => (kept !== undefined && clock.now() < keptUntil ? kept : undefined);
+
+  const release = (a: ConnectAttempt): void => {
+    if (kept !== a) return;
+    kept = undefined;
+    if (keptTimer !== undefined) clock.clearTimeout(keptTimer);
+    keptTimer = undefined;
+  };
+
+  /** [13.4] Keep `a` open after its first verdict, for `deadPath.lateMs`. */
+  const keep = (a: ConnectAttempt): void => {
+    kept = a;
+    keptUntil = clock.now() + deadPath.lateMs;
+    keptTimer = clock.setTimeout(() => {
+      keptTimer = undefined;
+      if (kept !== a || awaited === a) return; // a retry waits on it: its own deadline decides
+      release(a);
+      a.abandon(new LinkDownError(`no CONNACK ${deadPath.lateMs} ms after the verdict`));
+      host.lateOver();
+    }, deadPath.lateMs);
+    a.done.then(
+      () => {
+        if (kept !== a || awaited === a || host.isClosed()) return;
+        release(a);
+        host.lateUp(a); // the late CONNACK (and SUBACK) came while nobody waited
+      },
+      () => {
+        if (kept !== a || awaited === a) return;
+        release(a);
+        host.lateOver();
+      },
+    );
+  };
+
+  /** The dead-path verdict on `a`: the attempt is given up, or kept open for a late CONNACK. */
+  const verdict = (a: ConnectAttempt, ms: number): Error => {
+    timeouts++;
+    host.failed();
+    a.verdicts++;
+    const what = `no CONNACK from ${o.host}:${o.port} within ${Math.round(ms)} ms: dead path`;
+    if ((kept === a ? clock.now() < keptUntil : deadPath.lateMs > 0) && !host.isClosed()) {
+      if (kept !== a) keep(a);
+      return host.suspect(`${what} (kept for a late CONNACK)`, ms);
+    }
+    release(a);
+    const err = new TimeoutError(what, ms);
+    a.abandon(err);
+    return err;
+  };
 
   /**
-   * Wait up to `timeoutMs` for `a`'s CONNACK (then for its SUBACK, which it bounds itself). At the
+   * Wait up to `ms` for `a`'s CONNACK (then for its SUBACK, which it bounds itself). At the
    * deadline: the dead-path verdict, a TimeoutError; with `deadPath.lateMs` the host's suspect
    * error (a TimeoutError too) while the connection stays open.
    */
-  #await(a: ConnectAttempt, timeoutMs: number): Promise<ConnectAttempt> {
-    this.#awaited = a;
+  const wait = (a: ConnectAttempt, ms: number): Promise<ConnectAttempt> => {
+    awaited = a;
     return new Promise<ConnectAttempt>((resolve, reject) => {
       let timer: TimerHandle | undefined;
       let over = false;
       const done = (): boolean => {
         if (over) return false; // an earlier wait on the same attempt, settled at its verdict
         over = true;
-        if (timer !== undefined) this.#deadline.clearTimeout(timer);
-        timer = undefined;
-        if (this.#awaited === a) this.#awaited = undefined;
+        if (timer !== undefined) deadline.clearTimeout(timer);
+        if (awaited === a) awaited = undefined;
         return true;
       };
       a.done.then(
         () => void (done() && resolve(a)),
         (e: unknown) => {
           if (!done()) return;
-          this.#timeouts = 0;
-          this.#host.failed();
-          this.release(a);
+          timeouts = 0;
+          host.failed();
+          release(a);
           reject(e as Error);
         },
       );
-      timer = this.#deadline.setTimeout(() => {
+      timer = deadline.setTimeout(() => {
         timer = undefined;
         if (a.answered || a.settled || !done()) return; // a CONNACK came: the SUBACK has its own bound
-        reject(this.#verdict(a, timeoutMs));
-      }, timeoutMs);
+        reject(verdict(a, ms));
+      }, ms);
     });
-  }
+  };
 
-  /** The dead-path verdict on `a`: the attempt is given up, or kept open for a late CONNACK. */
-  #verdict(a: ConnectAttempt, timeoutMs: number): Error {
-    const o = this.#o;
-    this.#timeouts++;
-    this.#host.failed();
-    a.verdicts++;
-    const what = `no CONNACK from ${o.host}:${o.port} within ${Math.round(timeoutMs)} ms: dead path`;
-    const keep = this.#kept === a ? o.clock.now() < this.#keptUntil : o.deadPath.lateMs > 0;
-    if (keep && !this.#host.isClosed()) {
-      if (this.#kept !== a) this.#keep(a);
-      return this.#host.suspect(`${what} (its connection stays open for a late CONNACK)`, timeoutMs);
-    }
-    this.release(a);
-    const err = new TimeoutError(what, timeoutMs);
-    a.abandon(err);
-    return err;
-  }
-
-  /** [13.4] Keep `a` open after its first verdict, for `deadPath.lateMs`. */
-  #keep(a: ConnectAttempt): void {
-    const o = this.#o;
-    this.#kept = a;
-    this.#keptUntil = o.clock.now() + o.deadPath.lateMs;
-    this.#keptTimer = o.clock.setTimeout(() => {
-      this.#keptTimer = undefined;
-      if (this.#kept !== a || this.#awaited === a) return; // a retry waits on it: its own deadline decides
-      this.release(a);
-      a.abandon(new LinkDownError(`no CONNACK from ${o.host}:${o.port} within ${o.deadPath.lateMs} ms of the dead-path verdict: given up`));
-      this.#host.lateOver();
-    }, o.deadPath.lateMs);
-    a.done.then(
-      () => {
-        if (this.#kept !== a || this.#awaited === a || this.#host.isClosed()) return;
-        this.release(a);
-        this.#host.lateUp(a); // the late CONNACK (and SUBACK) came while nobody waited
-      },
-      () => {
-        if (this.#kept !== a || this.#awaited === a) return;
-        this.release(a);
-        this.#host.lateOver();
-      },
-    );
-  }
+  return {
+    get timeoutMs() {
+      return timeoutMs();
+    },
+    get kept() {
+      return keptNow();
+    },
+    dial: () => {
+      const k = keptNow();
+      if (k !== undefined) return wait(k, Math.min(timeoutMs(), keptUntil - clock.now()));
+      const ms = timeoutMs();
+      return wait(host.open({ deadline, rtt, onConnack: () => void (timeouts = 0) }, Math.max(ms, deadPath.maxMs)), ms);
+    },
+    wait: (a) => wait(a, Math.max(0, Math.min(timeoutMs(), keptUntil - clock.now()))),
+    release,
+    close: (err) => {
+      const k = kept;
+      if (k === undefined) return;
+      release(k);
+      k.abandon(err);
+    },
+  };
 }

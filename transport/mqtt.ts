@@ -7,8 +7,8 @@ import { performance } from 'node:perf_hooks';
 import { type IClientOptions, MqttClient } from 'mqtt';
 import { type Address, ChannelClosedError, EnvelopeCodec, type Envelope, type EnvelopeHandler, TimeoutError, type Transport } from '../runtime/index.ts';
 import type { MqttClientLike, PublishOptionsLike } from './mqtt-client.ts';
-import { type AttemptHooks, type Conn, ConnectAttempt } from './mqtt-attempt.ts';
-import { MqttDial } from './mqtt-dial.ts';
+import { type AttemptHooks, type Conn, type ConnectAttempt, connectAttempt } from './mqtt-attempt.ts';
+import { type MqttDial, mqttDial } from './mqtt-dial.ts';
 import { LinkDownError, SuspectPathError, publishError } from './mqtt-errors.ts';
 import { type LinkState, type MqttTransportOptions, type ResolvedMqttOptions, clientOptions, clientSpec, resolveMqttOptions } from './mqtt-options.ts';
 import { MqttRouting, type MqttStats, QOS1_KINDS } from './mqtt-routing.ts';
@@ -72,7 +72,7 @@ export class MqttTransport implements Transport {
     this.#rtt = new RttEstimator(o.deadPath.initialRttMs);
     this.#reconnector = new Reconnector(o.clock, o.backoff, o.random, () => void this.#reconnect());
     // [13.4] the dead-path deadlines confirm over the local loop's lag: a CONNACK read late is slow, not dead.
-    this.#dial = new MqttDial(o, this.#rtt, confirmingClock(o.clock, o.deadPath.lag ?? NO_LAG), {
+    this.#dial = mqttDial(o, this.#rtt, confirmingClock(o.clock, o.deadPath.lag ?? NO_LAG), {
       isClosed: () => this.#closed,
       open: (hooks, subackMs) => this.#open(hooks, subackMs),
       suspect: (message, afterMs) => new SuspectPathError(message, afterMs, this),
@@ -134,7 +134,7 @@ export class MqttTransport implements Transport {
   /** After a SuspectPathError: wait for the same connection's CONNACK once more (the deadline doubled), sending nothing new. */
   async retryStart(): Promise<void> {
     const a = this.#dial.kept;
-    if (!this.lingering || a === undefined) throw new Error('MqttTransport.retryStart: not lingering after a start that timed out');
+    if (!this.lingering || a === undefined) throw new Error('MqttTransport.retryStart: not lingering');
     await this.#settle(this.#dial.wait(a));
   }
 
@@ -243,7 +243,7 @@ export class MqttTransport implements Transport {
     this.#closed = true;
     this.#reconnector.stop();
     this.#settleLate(false);
-    this.#dial.close(new ChannelClosedError('mqtt transport closed while waiting for a late CONNACK'));
+    this.#dial.close(new ChannelClosedError('mqtt transport closed'));
     const conn = this.#conn;
     this.#conn = undefined;
     this.#queue = [];
@@ -295,7 +295,7 @@ export class MqttTransport implements Transport {
     const o = this.#o;
     const newClient = o.client ?? ((open: () => Socket): MqttClientLike => new MqttClient(open, clientOptions(o) satisfies IClientOptions));
     const subscription = (shared: boolean): string => (this.#filter = this.#routing.subscription(shared));
-    return new ConnectAttempt(o, { ...hooks, newClient, spec: clientSpec(o), subscription, onMessage: this.#onMessage }, subackMs);
+    return connectAttempt(o, { ...hooks, newClient, spec: clientSpec(o), subscription, onMessage: this.#onMessage }, subackMs);
   }
 
   /** A connection kept for a late CONNACK ended without one: a transport that never came up is done. */
