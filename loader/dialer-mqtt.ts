@@ -3,7 +3,9 @@
 // timeout, confirmed over the local loop's lag before the verdict. Once up, the link is probed
 // by broker-answered PINGREQs every 4 s, and reconnects on its own with jittered backoff.
 // The client is the box's own MQTT 3.1.1 client (transport/mqtt-lite.ts), not mqtt.js: the
-// firmware carries ~6 KB for it instead of ~90 KB.
+// firmware carries ~6 KB for it instead of ~90 KB. A dial that timed out keeps its connection for
+// a late CONNACK (issue 13.4): the next request waits on it again, and a CONNACK between requests
+// goes to the box through `onLate`.
 
 import { rejectUnknown } from '../runtime/index.ts';
 import { type MqttTransport, connectMqttTransport } from '../transport/mqtt.ts';
@@ -30,7 +32,7 @@ export interface MqttDialerOptions {
   prefix?: string;
   /** Reconnect backoff of an established link that dropped. Default: the transport's, with BOX_RECONNECT's 5 s spread window. */
   backoff?: Partial<BackoffPolicy>;
-  /** Dead-path policy beside the RTT (factor, margin, ceiling, idle probe, lag source). Default 3 x RTT + 45 ms (the verdict within 3 RTT + 50 on an idle CPU), at most 10 s; an idle link probed after 4 s of silence (a silent cut found within 5 s); lag: this process's event-loop saturation (transport/lag.ts eventLoopLag). */
+  /** Dead-path policy beside the RTT (factor, margin, ceiling, idle probe, lag source). Default 3 x RTT + 45 ms (the verdict within 3 RTT + 50 on an idle CPU), at most 10 s; an idle link probed after 4 s of silence (a silent cut found within 5 s); lag: this process's event-loop saturation (transport/lag.ts eventLoopLag); lateMs: BOX_LATE_MS (a timed-out dial's connection kept 5 s for a late CONNACK). */
   deadPath?: Partial<Omit<DeadPathPolicy, 'initialRttMs'>>;
   keepaliveSec?: number;
   log?: (e: MqttLogEvent) => void;
