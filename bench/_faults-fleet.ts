@@ -114,13 +114,17 @@ const beats = boxes.map((b, i) =>
 function summary(kind: string): object {
   let deadPaths = 0;
   let deadLinks = 0;
+  let lateAdopted = 0;
+  let undone = 0;
   const overdueAt: Record<string, number> = {};
   for (const b of boxes) {
     const sw = b.box.stats().switch as { overdueAt?: Record<string, number> } | undefined;
     for (const [k, v] of Object.entries(sw?.overdueAt ?? {})) overdueAt[k] = (overdueAt[k] ?? 0) + v;
-    const ch = b.box.stats().channel as { deadPaths?: number; deadLinks?: number } | undefined;
+    const ch = b.box.stats().channel as { deadPaths?: number; deadLinks?: number; lateAdopted?: number; deadPathsUndone?: number } | undefined;
     deadPaths += ch?.deadPaths ?? 0;
     deadLinks += ch?.deadLinks ?? 0;
+    lateAdopted += ch?.lateAdopted ?? 0;
+    undone += ch?.deadPathsUndone ?? 0;
   }
   const times = [...recovered.values()];
   return {
@@ -133,7 +137,10 @@ function summary(kind: string): object {
     overdueAt,
     recovered: mark === undefined ? null : { n: times.length, p50_s: percentile(times, 50) / 1000, p99_s: percentile(times, 99) / 1000, max_s: Math.max(0, ...times) / 1000 },
     phases: mark === undefined ? null : { link_p99_s: percentile([...linkBack.values()], 99) / 1000, links: linkBack.size, session_p99_s: percentile([...sessionBack.values()], 99) / 1000, sessions: sessionBack.size },
-    falseDeadPaths: { dial: deadPaths, link: deadLinks },
+    // dial: every dial verdict given; undone: those on a connection that came up after all (its late
+    // CONNACK adopted, issue 13.4), on lateAdopted connections. On a healthy head-end every verdict is
+    // false; dial - undone of them stayed wrong (the box went on as if the path were dead).
+    falseDeadPaths: { dial: deadPaths, link: deadLinks, undone, lateAdopted },
     cuts: detected,
     verdicts,
   };

@@ -2,7 +2,8 @@
 //   full:  --boxes full boxes (QuickJS apps, carousel, shaped return paths) spread over processes
 //          by `weft fleet run --procs auto`, arriving as a Poisson process at --share (0.6) of the
 //          head-end's setup capacity measured first; boot p95 (a box's start to `up`), dead-path
-//          verdicts (all false: no path is cut), idle fleet CPU per box per second.
+//          verdicts (all false: no path is cut; beside them the ones a late CONNACK undid), idle
+//          fleet CPU per box per second.
 //   light: --light boxes (channel, reports every --report-interval s, session) held by the node on
 //          embedded aedes and on mosquitto: head-end memory per box, one full box's request p99
 //          loaded / unloaded, then (aedes) a broker restart: the reconnect storm's settle time
@@ -130,11 +131,14 @@ async function fullPhase(): Promise<void> {
       const idleMs = ((idle.cpuMs - c0) / FULL / ((performance.now() - t0) / 1000));
       out.full_boxes = (idle.states.up ?? 0);
       out.full_boot_p95_s = (idle.boot.p95 ?? NaN) / 1000;
-      out.false_dead_paths = idle.channel.deadPaths + idle.channel.deadLinks;
+      // [13.4] verdicts that stayed wrong (a late CONNACK adopted undoes its connection's), and every verdict beside it.
+      out.false_dead_paths = idle.channel.deadPaths - idle.channel.deadPathsUndone + idle.channel.deadLinks;
+      out.dead_verdicts = idle.channel.deadPaths + idle.channel.deadLinks;
+      out.dial_late_adopted = idle.channel.lateAdopted;
       out.idle_cpu_ms_per_box_s = idleMs;
       out.setup_capacity_per_s = cap.perS ?? null;
       out.full_procs = idle.procs;
-      row({ case: `${FULL} full boxes, ${idle.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: idle.states.up ?? 0, 'boot p50 s': (idle.boot.p50 ?? NaN) / 1000, 'boot p95 s': (idle.boot.p95 ?? NaN) / 1000, 'dial dead paths': idle.channel.deadPaths, 'link dead paths': idle.channel.deadLinks, 'idle ms/box/s': idleMs, 'fleet rss MB': idle.rssMb });
+      row({ case: `${FULL} full boxes, ${idle.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: idle.states.up ?? 0, 'boot p50 s': (idle.boot.p50 ?? NaN) / 1000, 'boot p95 s': (idle.boot.p95 ?? NaN) / 1000, 'dial dead paths': idle.channel.deadPaths, 'undone (late CONNACK)': idle.channel.deadPathsUndone, 'link dead paths': idle.channel.deadLinks, 'idle ms/box/s': idleMs, 'fleet rss MB': idle.rssMb });
     } finally {
       await fleet.stop();
     }
@@ -182,15 +186,18 @@ async function lightPhase(kind: string): Promise<void> {
 
 async function storm(kind: string, broker: Broker, fleet: ReturnType<typeof startFleetCli>): Promise<void> {
   const before = fleet.last();
-  const dead0 = before === undefined ? 0 : before.channel.deadPaths + before.channel.deadLinks;
+  const verdicts = (l: typeof before): number => (l === undefined ? 0 : l.channel.deadPaths + l.channel.deadLinks);
+  const undone = (l: typeof before): number => (l === undefined ? 0 : l.channel.deadPathsUndone);
+  const dead0 = verdicts(before);
   const t0 = performance.now();
   await broker.restart?.();
   await fleet.until((l) => (l.states.up ?? 0) < LIGHT, 30_000, 'the boxes to see the broker go');
   const settled = await fleet.until((l) => (l.states.up ?? 0) === LIGHT, (STORM_WINDOW_S + 120) * 1000, 'the storm to settle');
   const s = (performance.now() - t0) / 1000;
   out[`storm_settle_s_${kind}`] = s;
-  out[`storm_false_dead_paths_${kind}`] = settled.channel.deadPaths + settled.channel.deadLinks - dead0;
-  row({ case: `reconnect storm of ${LIGHT} after an ${kind} restart (window ${STORM_WINDOW_S} s)`, up: settled.states.up ?? 0, 'settle s': s, 'goal s': STORM_WINDOW_S + 5, 'dead paths': out[`storm_false_dead_paths_${kind}`] ?? NaN });
+  out[`storm_dead_verdicts_${kind}`] = verdicts(settled) - dead0;
+  out[`storm_false_dead_paths_${kind}`] = verdicts(settled) - dead0 - (undone(settled) - undone(before));
+  row({ case: `reconnect storm of ${LIGHT} after an ${kind} restart (window ${STORM_WINDOW_S} s)`, up: settled.states.up ?? 0, 'settle s': s, 'goal s': STORM_WINDOW_S + 5, 'dead paths': out[`storm_dead_verdicts_${kind}`] ?? NaN, 'undone (late CONNACK)': undone(settled) - undone(before) });
 }
 
 try {
@@ -205,6 +212,8 @@ result('scale', {
   full_boxes: out.full_boxes ?? null,
   full_boot_p95_s: out.full_boot_p95_s ?? null,
   false_dead_paths: out.false_dead_paths ?? null,
+  dead_verdicts: out.dead_verdicts ?? null,
+  dial_late_adopted: out.dial_late_adopted ?? null,
   idle_cpu_ms_per_box_s: out.idle_cpu_ms_per_box_s ?? null,
   light_boxes_held: pick('light_boxes_held'),
   kb_per_light_box_headend: pick('kb_per_light_box_headend'),

@@ -35,7 +35,7 @@ export type LightState = 'off' | 'connecting' | 'session-setup' | 'up' | 'interr
 
 export type LightEvent =
   | { kind: 'state'; from: LightState; to: LightState; at: number }
-  | { kind: 'dial'; ok: boolean; ms: number; attempt: number; deadPath?: boolean; error?: string }
+  | { kind: 'dial'; ok: boolean; ms: number; attempt: number; deadPath?: boolean; error?: string; undone?: number }
   | { kind: 'link'; up: boolean; dead?: boolean; detail?: string }
   | { kind: 'session'; session: string; node: string }
   | { kind: 'refused'; problem: 'session'; message: string };
@@ -143,7 +143,7 @@ export class LightBox {
         this.#to('degraded');
         return this.#channels.background();
       case 'up':
-        this.#emit({ kind: 'dial', ok: true, ms: e.ms, attempt: e.attempt });
+        this.#emit({ kind: 'dial', ok: true, ms: e.ms, attempt: e.attempt, ...(e.late === true ? { undone: e.channel.verdictsUndone ?? 0 } : {}) });
         this.#attach(e.channel.transport);
         return this.#open();
       case 'reup':

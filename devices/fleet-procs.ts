@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { ArgumentError } from '../runtime/index.ts';
 import type { Slice } from './fleet-plan.ts';
+import type { ChannelCounts } from './fleet-watch.ts';
 
 /** What a child prints about its part of the fleet, one JSON line every report interval. */
 export interface ChildSummary {
@@ -18,7 +19,7 @@ export interface ChildSummary {
   /** CPU time of the child so far, ms (process.cpuUsage). */
   cpuMs: number;
   /** Channel counters summed over its boxes: dead-path verdicts on dial and on an established link. */
-  channel: { deadPaths: number; deadLinks: number; failures: number; downs: number };
+  channel: ChannelCounts;
   /** Boot times (a box's own start to its first `up`, ms) of boxes that came up since the last line. */
   booted: number[];
   /** Full boxes: what became of their requests [issue 13.8] (loader/request-ledger.ts). */
@@ -119,13 +120,13 @@ export class FleetProcs {
 
   /** The children's latest summaries added up, and every boot time reported so far. */
   totals(): FleetTotals {
-    const t: FleetTotals = { procs: this.#children.length, alive: this.#alive, died: this.#died, boxes: 0, states: {}, rssMb: 0, cpuMs: 0, channel: { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0 }, booted: this.#booted };
+    const t: FleetTotals = { procs: this.#children.length, alive: this.#alive, died: this.#died, boxes: 0, states: {}, rssMb: 0, cpuMs: 0, channel: { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0 }, booted: this.#booted };
     for (const s of this.#last.values()) {
       t.boxes += s.boxes;
       t.rssMb += s.rssMb;
       t.cpuMs += s.cpuMs;
       for (const [k, n] of Object.entries(s.states)) t.states[k] = (t.states[k] ?? 0) + n;
-      for (const k of ['deadPaths', 'deadLinks', 'failures', 'downs'] as const) t.channel[k] += s.channel[k];
+      for (const k of ['deadPaths', 'deadLinks', 'failures', 'downs', 'lateAdopted', 'deadPathsUndone'] as const) t.channel[k] += s.channel[k];
     }
     return t;
   }
@@ -153,6 +154,9 @@ export function parseSummary(line: string): ChildSummary | undefined {
   if (o.states === null || typeof o.states !== 'object' || !Object.values(o.states).every(num)) return undefined;
   const c = o.channel;
   if (c === undefined || c === null || ![c.deadPaths, c.deadLinks, c.failures, c.downs].every(num)) return undefined;
+  // [13.4] late adoptions: absent from a fleet older than them (0), a number otherwise.
+  const late = { lateAdopted: c.lateAdopted ?? 0, deadPathsUndone: c.deadPathsUndone ?? 0 };
+  if (!num(late.lateAdopted) || !num(late.deadPathsUndone)) return undefined;
   if (!Array.isArray(o.booted) || !o.booted.every(num)) return undefined;
-  return { event: 'fleet', boxes: o.boxes, states: o.states, rssMb: o.rssMb, cpuMs: o.cpuMs, channel: c, booted: o.booted };
+  return { event: 'fleet', boxes: o.boxes, states: o.states, rssMb: o.rssMb, cpuMs: o.cpuMs, channel: { ...c, ...late }, booted: o.booted };
 }

@@ -11,12 +11,16 @@ export interface ChannelCounts {
   failures: number;
   /** Established links that went down. */
   downs: number;
+  /** Dials that came up on a connection judged dead before: its broker answered late (issue 13.4). */
+  lateAdopted: number;
+  /** Of `deadPaths`, the verdicts those late connections undid (`deadPaths - deadPathsUndone` stayed wrong). */
+  deadPathsUndone: number;
 }
 
 /** The parts of a box event (BoxEvent or LightEvent) counted here. */
 type Seen =
   | { kind: 'state'; to: string; event?: string }
-  | { kind: 'dial'; ok: boolean; deadPath?: boolean }
+  | { kind: 'dial'; ok: boolean; deadPath?: boolean; undone?: number }
   | { kind: 'link'; up: boolean; dead?: boolean }
   | { kind: string };
 
@@ -24,7 +28,7 @@ export class FleetWatch {
   #start = new Map<string, number>();
   #fresh: number[] = [];
   #now: () => number;
-  readonly channel: ChannelCounts = { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0 };
+  readonly channel: ChannelCounts = { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0 };
 
   constructor(now: () => number = () => performance.now()) {
     this.#now = now;
@@ -42,6 +46,9 @@ export class FleetWatch {
     } else if (e.kind === 'dial' && 'ok' in e && !e.ok) {
       this.channel.failures++;
       if (e.deadPath === true) this.channel.deadPaths++;
+    } else if (e.kind === 'dial' && 'undone' in e && (e.undone ?? 0) > 0) {
+      this.channel.lateAdopted++;
+      this.channel.deadPathsUndone += e.undone ?? 0;
     } else if (e.kind === 'link' && 'up' in e && !e.up) {
       this.channel.downs++;
       if ('dead' in e && e.dead === true) this.channel.deadLinks++; // a light box says so on the link event

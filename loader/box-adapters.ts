@@ -38,7 +38,7 @@ export function onChannel(e: ChannelEvent, h: AdapterHooks): void {
       return;
     case 'up':
       h.attach(e.channel.transport);
-      h.emit({ kind: 'dial', ok: true, ms: e.ms, attempt: e.attempt });
+      h.emit({ kind: 'dial', ok: true, ms: e.ms, attempt: e.attempt, ...(e.late === true ? { undone: e.channel.verdictsUndone ?? 0 } : {}) });
       h.emit({ kind: 'link', up: true });
       return h.fire('link-up');
     case 'reup':

@@ -10,7 +10,8 @@ export type BoxEvent =
   | { kind: 'refused'; problem: string; module?: string; message: string }
   | { kind: 'corrupt'; module: string }
   | { kind: 'module'; module: string; action: 'started' | 'stopped' | 'downloaded' | 'moved-to-headend' | 'kept-on-box' | 'fault' | 'restarted' | 'failed'; detail?: string }
-  | { kind: 'dial'; ok: boolean; ms: number; attempt: number; deadPath?: boolean; error?: string }
+  /** `undone` (ok only): the dead-path verdicts this connection had before its broker answered late (issue 13.4). */
+  | { kind: 'dial'; ok: boolean; ms: number; attempt: number; deadPath?: boolean; error?: string; undone?: number }
   | { kind: 'link'; up: boolean; detail?: string }
   | { kind: 'session'; session: string; node: string; placements: Record<string, 'box' | 'headend'> }
   | { kind: 'scene'; module: string; scene: unknown }

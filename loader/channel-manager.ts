@@ -27,7 +27,8 @@ export const DEFAULT_CHANNEL_POLICY: Readonly<ChannelPolicy> = {
 export type ChannelEvent =
   | { kind: 'failed'; attempt: number; ms: number; deadPath: boolean; error: Error; mode: 'round' | 'background' }
   | { kind: 'round-over'; attempts: number }
-  | { kind: 'up'; channel: ReturnChannel; ms: number; attempt: number }
+  /** `late`: on a connection an earlier verdict judged dead; its broker answered after all (issue 13.4). */
+  | { kind: 'up'; channel: ReturnChannel; ms: number; attempt: number; late?: true }
   /** The established link dropped; the transport reconnects on its own. `dead`: its probe went unanswered (a dead path, not a flap). */
   | { kind: 'down'; cause: Error | undefined; dead: boolean }
   /** The transport reconnected by itself. */
@@ -42,6 +43,10 @@ export interface ChannelStats {
   /** Downs that were a probe's verdict (a dead path), not a reset or close. */
   deadLinks: number;
   lastDialMs: number;
+  /** Ups on a connection kept open past its dead-path verdict, whose broker answered late (dial_late_adopted). */
+  lateAdopted: number;
+  /** Of `deadPaths`, the verdicts on connections that came up after all: `deadPaths - deadPathsUndone` stayed wrong or were right. */
+  deadPathsUndone: number;
 }
 
 export class ChannelManager {
@@ -59,7 +64,7 @@ export class ChannelManager {
   #timeouts = 0;
   #rtt: number;
   #stopped = false;
-  #stats: ChannelStats = { attempts: 0, failures: 0, deadPaths: 0, ups: 0, downs: 0, deadLinks: 0, lastDialMs: 0 };
+  #stats: ChannelStats = { attempts: 0, failures: 0, deadPaths: 0, ups: 0, downs: 0, deadLinks: 0, lastDialMs: 0, lateAdopted: 0, deadPathsUndone: 0 };
 
   constructor(dialer: Dialer, clock: Clock, random: () => number, policy: ChannelPolicy, onEvent: (e: ChannelEvent) => void) {
     this.#dialer = dialer;
@@ -110,7 +115,7 @@ export class ChannelManager {
     const ch = this.#channel;
     this.#channel = undefined;
     this.#linkUp = false;
-    await ch?.transport.close();
+    await Promise.all([ch?.transport.close(), this.#dialer.close?.()]);
   }
 
   // A dropped link whose transport is still reconnecting on its own reports no failures: the box
@@ -146,7 +151,14 @@ export class ChannelManager {
         this.#channel = undefined;
       }
     };
-    this.#dialer({ rttMs: this.#rtt, consecutiveTimeouts: this.#timeouts, onLink }).then(
+    // [13.4] A channel whose broker answered after this attempt's verdict, handed over between attempts.
+    const onLate = (ch: ReturnChannel): boolean => {
+      if (this.#stopped || this.#channel !== undefined) return false;
+      mine = ch;
+      this.#up(ch, performance.now() - t0, n);
+      return true;
+    };
+    this.#dialer({ rttMs: this.#rtt, consecutiveTimeouts: this.#timeouts, onLink, onLate }).then(
       (ch) => {
         this.#dialing = false;
         const ms = performance.now() - t0;
@@ -156,14 +168,7 @@ export class ChannelManager {
           return;
         }
         mine = ch;
-        this.#channel = ch;
-        this.#linkUp = true;
-        this.#timeouts = 0;
-        this.#rtt = Math.max(1, ch.rttMs());
-        this.#mode = 'idle';
-        this.#cancel();
-        this.#stats.ups++;
-        this.#emit({ kind: 'up', channel: ch, ms, attempt: n });
+        this.#up(ch, ms, n);
       },
       (e: unknown) => {
         this.#dialing = false;
@@ -184,6 +189,22 @@ export class ChannelManager {
         }
       },
     );
+  }
+
+  #up(ch: ReturnChannel, ms: number, attempt: number): void {
+    this.#channel = ch;
+    this.#linkUp = true;
+    this.#timeouts = 0;
+    this.#rtt = Math.max(1, ch.rttMs());
+    this.#mode = 'idle';
+    this.#cancel();
+    this.#stats.ups++;
+    const undone = ch.verdictsUndone ?? 0;
+    if (undone > 0) {
+      this.#stats.lateAdopted++;
+      this.#stats.deadPathsUndone += undone;
+    }
+    this.#emit({ kind: 'up', channel: ch, ms, attempt, ...(undone > 0 ? { late: true as const } : {}) });
   }
 
   #schedule(): void {

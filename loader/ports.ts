@@ -39,6 +39,12 @@ export interface DialRequest {
   consecutiveTimeouts: number;
   /** The adapter reports link changes after the first connect here (it reconnects on its own). */
   onLink: (state: LinkEvent, cause?: Error) => void;
+  /**
+   * [13.4] A dial that timed out (a dead-path verdict) may keep its connection open for a while; if
+   * the broker answers late, the adapter hands the channel here, between attempts. True: taken
+   * (the box is up on it); false: not wanted (the adapter closes it).
+   */
+  onLate?: (channel: ReturnChannel) => boolean;
 }
 
 /** An established two-way channel: the transport, and what it measured. */
@@ -46,14 +52,17 @@ export interface ReturnChannel {
   readonly transport: Transport;
   /** Smoothed round-trip time to the head-end's broker, ms. */
   rttMs(): number;
+  /** Dead-path verdicts given on this channel's connection before its broker answered (0 or absent: none). */
+  readonly verdictsUndone?: number;
 }
 
 /**
  * The second channel [c1, c2]: one connect attempt. Resolves with the channel, or rejects with
  * TimeoutError (a dead path: nothing answered within the RTT-derived timeout), or another
- * WeftError (refused, reset, bad credentials).
+ * WeftError (refused, reset, bad credentials). `close`, when present, ends whatever the adapter
+ * keeps between attempts (a connection waiting for a late answer): the box calls it when it stops.
  */
-export type Dialer = (request: DialRequest) => Promise<ReturnChannel>;
+export type Dialer = ((request: DialRequest) => Promise<ReturnChannel>) & { close?: () => Promise<void> };
 
 /**
  * Device storage (flash or disk) with the profile's capacity. Synchronous: box storage is local

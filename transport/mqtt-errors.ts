@@ -1,12 +1,27 @@
 // Errors of the MQTT adapter, as WeftError subclasses with wire codes from runtime/codes.ts.
 // A send never hangs: it resolves, or rejects with one of these or a runtime error class.
 
-import { Codes, WeftError, type WeftErrorOptions } from '../runtime/index.ts';
+import { Codes, TimeoutError, WeftError, type WeftErrorOptions } from '../runtime/index.ts';
+import type { MqttTransport } from './mqtt.ts';
 
 /** The link to the broker is down (dropped, reconnecting, or never came up). Retryable. */
 export class LinkDownError extends WeftError {
   constructor(message: string, options?: WeftErrorOptions) {
     super(Codes.UNAVAILABLE, message, options);
+  }
+}
+
+/**
+ * A dead-path verdict (no CONNACK by the deadline: the box's fallback starts, as for any
+ * TimeoutError) whose connection stays open for a late CONNACK (issue 13.4): `transport` comes up
+ * on it if the broker answers within `deadPath.lateMs` (its `late` resolves true), with no second
+ * CONNECT. Close `transport` when it is no longer wanted.
+ */
+export class SuspectPathError extends TimeoutError {
+  readonly transport: MqttTransport;
+  constructor(message: string, afterMs: number, transport: MqttTransport, options?: WeftErrorOptions) {
+    super(message, afterMs, options);
+    this.transport = transport;
   }
 }
 

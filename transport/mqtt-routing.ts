@@ -12,7 +12,7 @@ export type Rejection = 'badTopic' | 'tooLarge' | 'malformed' | 'rateLimited' | 
 
 /** The adapter's counters, for the statistics process. */
 export type MqttStats = Record<
-  'sent' | 'received' | 'dropped' | 'queued' | 'handlerErrors' | 'connects' | 'connectFailures' | 'linkDrops' | 'rttMs' | Rejection,
+  'sent' | 'received' | 'dropped' | 'queued' | 'handlerErrors' | 'connects' | 'connectFailures' | 'linkDrops' | 'lateAdopted' | 'lateAbandoned' | 'rttMs' | Rejection,
   number
 >;
 

@@ -6,12 +6,14 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type IClientOptions, MqttClient } from 'mqtt';
 import { type Address, ChannelClosedError, EnvelopeCodec, type Envelope, type EnvelopeHandler, TimeoutError, type Transport } from '../runtime/index.ts';
-import type { ConnackLike, MqttClientLike, PublishOptionsLike } from './mqtt-client.ts';
-import { LinkDownError, connectError, publishError, subscribeError } from './mqtt-errors.ts';
-import { type LinkState, type MqttTransportOptions, type ResolvedMqttOptions, clientOptions, clientSpec, openSocket, resolveMqttOptions } from './mqtt-options.ts';
+import type { MqttClientLike, PublishOptionsLike } from './mqtt-client.ts';
+import { type AttemptHooks, type Conn, type ConnectAttempt, connectAttempt } from './mqtt-attempt.ts';
+import { type MqttDial, mqttDial } from './mqtt-dial.ts';
+import { LinkDownError, SuspectPathError, publishError } from './mqtt-errors.ts';
+import { type LinkState, type MqttTransportOptions, type ResolvedMqttOptions, clientOptions, clientSpec, resolveMqttOptions } from './mqtt-options.ts';
 import { MqttRouting, type MqttStats, QOS1_KINDS } from './mqtt-routing.ts';
 import { NO_LAG, confirmingClock } from './lag.ts';
-import { LinkWatch, Reconnector, RttEstimator, connectTimeoutMs } from './reconnect.ts';
+import { LinkWatch, Reconnector, RttEstimator } from './reconnect.ts';
 import { endClient } from './mqtt-raw.ts';
 
 export { openRawClient } from './mqtt-raw.ts';
@@ -25,21 +27,6 @@ const QOS1: PublishOptionsLike = { qos: 1 };
 interface Pending {
   resolve: () => void;
   reject: (e: Error) => void;
-}
-
-/** One broker connection. A new one per (re)connect: nothing of a dead link is carried over. */
-interface Conn {
-  client: MqttClientLike;
-  socket: Socket;
-  up: boolean;
-  pending: Set<Pending>;
-  /** QoS 1 sends waiting for PUBACK. */
-  acking: number;
-  watch: LinkWatch | undefined;
-  /** QoS 0 sends waiting for the socket to drain. */
-  draining: Pending[];
-  /** Remove this transport's listeners from the client. */
-  detach: () => void;
 }
 
 /** Connect (one attempt, failing fast on a dead path) and return the transport; it then reconnects on its own. */
@@ -59,7 +46,6 @@ export class MqttTransport implements Transport {
   #rtt: RttEstimator;
   #reconnector: Reconnector;
   #conn: Conn | undefined;
-  #timeouts = 0;
   #tick = 0;
   #closed = false;
   #started = false;
@@ -67,7 +53,14 @@ export class MqttTransport implements Transport {
   #queue: Envelope[] = [];
   /** The ingress filter subscribed on the current connection (head-end role). */
   #filter: string | undefined;
-  #stats = { sent: 0, received: 0, dropped: 0, handlerErrors: 0, connects: 0, connectFailures: 0, linkDrops: 0 };
+  #stats = { sent: 0, received: 0, dropped: 0, handlerErrors: 0, connects: 0, connectFailures: 0, linkDrops: 0, lateAdopted: 0, lateAbandoned: 0 };
+  /** Connect attempts: deadlines, verdicts, the one kept open for a late CONNACK (deadPath.lateMs). */
+  #dial: MqttDial;
+  #everUp = false;
+  #undone = 0;
+  #settleLate: (up: boolean) => void = () => {};
+  /** Resolves true once the link is up (at once after a start that succeeded), false when the transport gave up without ever being up. */
+  readonly late: Promise<boolean>;
 
   /** Use connectMqttTransport; this takes resolved options and does not connect. */
   constructor(o: ResolvedMqttOptions) {
@@ -78,6 +71,25 @@ export class MqttTransport implements Transport {
     this.#routing = new MqttRouting(o, this.#codec);
     this.#rtt = new RttEstimator(o.deadPath.initialRttMs);
     this.#reconnector = new Reconnector(o.clock, o.backoff, o.random, () => void this.#reconnect());
+    // [13.4] the dead-path deadlines confirm over the local loop's lag: a CONNACK read late is slow, not dead.
+    this.#dial = mqttDial(o, this.#rtt, confirmingClock(o.clock, o.deadPath.lag ?? NO_LAG), {
+      isClosed: () => this.#closed,
+      open: (hooks, subackMs) => this.#open(hooks, subackMs),
+      suspect: (message, afterMs) => new SuspectPathError(message, afterMs, this),
+      failed: () => void this.#stats.connectFailures++,
+      lateUp: (a) => {
+        const reconnecting = this.#everUp;
+        this.#adoptAttempt(a);
+        if (reconnecting) this.#reconnected();
+      },
+      lateOver: () => this.#lateOver(),
+    });
+    this.late = new Promise<boolean>((resolve) => {
+      this.#settleLate = (up) => {
+        this.#settleLate = () => {};
+        resolve(up);
+      };
+    });
   }
 
   get closed(): boolean {
@@ -95,18 +107,42 @@ export class MqttTransport implements Transport {
 
   /** What the next connect attempt allows before it declares the path dead, ms. */
   get connectTimeoutMs(): number {
-    return connectTimeoutMs(this.#rtt, this.#o.deadPath, this.#timeouts);
+    return this.#dial.timeoutMs;
   }
 
-  /** The first connect: one attempt; rejects with TimeoutError (dead path), LinkDownError or BrokerRefusedError. */
+  /** After a start that failed with SuspectPathError: its connection is still open for a late CONNACK (`late` tells the outcome). */
+  get lingering(): boolean {
+    return !this.#closed && !this.#everUp && this.#dial.kept !== undefined;
+  }
+
+  /** Dead-path verdicts given on the connection in use before its CONNACK came (0: none; issue 13.4). */
+  get verdictsUndone(): number {
+    return this.#undone;
+  }
+
+  /**
+   * The first connect: one attempt; rejects with TimeoutError (dead path), LinkDownError or
+   * BrokerRefusedError. With `deadPath.lateMs`, a dead-path verdict is a SuspectPathError and the
+   * transport stays open, waiting for a late CONNACK (`late`, `retryStart`) up to that bound.
+   */
   async start(): Promise<void> {
     if (this.#started) throw new Error('MqttTransport.start: already started');
     this.#started = true;
+    await this.#settle(this.#dial.dial());
+  }
+
+  /** After a SuspectPathError: wait for the same connection's CONNACK once more (the deadline doubled), sending nothing new. */
+  async retryStart(): Promise<void> {
+    const a = this.#dial.kept;
+    if (!this.lingering || a === undefined) throw new Error('MqttTransport.retryStart: not lingering');
+    await this.#settle(this.#dial.wait(a));
+  }
+
+  async #settle(attempt: Promise<ConnectAttempt>): Promise<void> {
     try {
-      this.#adopt(await this.#connectOnce());
+      this.#adoptAttempt(await attempt);
     } catch (e) {
-      this.#closed = true;
-      this.#reconnector.stop();
+      if (!(e instanceof SuspectPathError)) this.#giveUp();
       throw e;
     }
   }
@@ -206,6 +242,8 @@ export class MqttTransport implements Transport {
     if (this.#closed) return;
     this.#closed = true;
     this.#reconnector.stop();
+    this.#settleLate(false);
+    this.#dial.close(new ChannelClosedError('mqtt transport closed'));
     const conn = this.#conn;
     this.#conn = undefined;
     this.#queue = [];
@@ -252,70 +290,33 @@ export class MqttTransport implements Transport {
     }
   }
 
-  /** One connect attempt: TCP, CONNECT/CONNACK within the RTT-derived timeout, then the subscription. */
-  #connectOnce(): Promise<Conn> {
+  /** Opens one connection for the dial (mqtt-dial.ts): the client, its CONNECT, the subscription. */
+  #open(hooks: Pick<AttemptHooks, 'deadline' | 'rtt' | 'onConnack'>, subackMs: number): ConnectAttempt {
     const o = this.#o;
-    const timeoutMs = connectTimeoutMs(this.#rtt, o.deadPath, this.#timeouts);
     const newClient = o.client ?? ((open: () => Socket): MqttClientLike => new MqttClient(open, clientOptions(o) satisfies IClientOptions));
-    // [13.4] the dead-path deadline confirms over the local loop's lag: a CONNACK read late is slow, not dead.
-    const deadline = confirmingClock(o.clock, o.deadPath.lag ?? NO_LAG);
-    return new Promise<Conn>((resolve, reject) => {
-      let tcpAt = 0;
-      let settled = false;
-      let socket: Socket | undefined;
-      const client = newClient(() => {
-        socket = openSocket(o);
-        socket.once('connect', () => (tcpAt = performance.now()));
-        return socket;
-      }, clientSpec(o));
-      if (socket === undefined) throw new Error('the MQTT client did not open its stream');
-      const conn: Conn = { client, socket, up: false, pending: new Set(), acking: 0, watch: undefined, draining: [], detach: () => {} };
-      const fail = (err: Error, timedOut: boolean): void => {
-        if (settled) return;
-        settled = true;
-        deadline.clearTimeout(timer);
-        this.#timeouts = timedOut ? this.#timeouts + 1 : 0;
-        this.#stats.connectFailures++;
-        client.removeListener('error', onError);
-        client.removeListener('close', onClose);
-        client.removeListener('connect', onConnect);
-        client.removeListener('message', this.#onMessage);
-        client.on('error', () => {});
-        client.end(true);
-        reject(err);
-      };
-      let timer = deadline.setTimeout(
-        () => fail(new TimeoutError(`no CONNACK from ${o.host}:${o.port} within ${Math.round(timeoutMs)} ms: dead path`, timeoutMs), true),
-        timeoutMs,
-      );
-      const onError = (e: Error): void => fail(connectError(e, `${o.host}:${o.port}`, o.id), false);
-      const onClose = (): void => fail(new LinkDownError(`connection to ${o.host}:${o.port} closed before it was up`), false);
-      const onConnect = (connack: ConnackLike): void => {
-        if (tcpAt > 0) this.#rtt.sample(performance.now() - tcpAt);
-        this.#timeouts = 0;
-        deadline.clearTimeout(timer);
-        // [13.4] a CONNACK came back over this path: a late SUBACK is a slow broker, not a dead path.
-        const subMs = Math.max(timeoutMs, o.deadPath.maxMs);
-        timer = deadline.setTimeout(() => fail(new LinkDownError(`no SUBACK within ${Math.round(subMs)} ms of the CONNACK: the broker is slow`), false), subMs);
-        const filter = this.#routing.subscription(connack.properties?.sharedSubscriptionAvailable !== false);
-        this.#filter = filter;
-        client.subscribe(filter, { qos: 1 }, (err, granted) => {
-          const refusal = subscribeError(err ?? undefined, granted?.[0]?.qos, filter);
-          if (refusal !== undefined) return fail(refusal, false);
-          if (settled) return;
-          settled = true;
-          deadline.clearTimeout(timer);
-          client.removeListener('error', onError);
-          client.removeListener('close', onClose);
-          resolve(conn);
-        });
-      };
-      client.on('error', onError);
-      client.on('close', onClose);
-      client.once('connect', onConnect);
-      // A resumed MQTT 5 session delivers what was queued right after CONNACK, before SUBACK.
-      client.on('message', this.#onMessage);
-    });
+    const subscription = (shared: boolean): string => (this.#filter = this.#routing.subscription(shared));
+    return connectAttempt(o, { ...hooks, newClient, spec: clientSpec(o), subscription, onMessage: this.#onMessage }, subackMs);
+  }
+
+  /** A connection kept for a late CONNACK ended without one: a transport that never came up is done. */
+  #lateOver(): void {
+    this.#stats.lateAbandoned++;
+    if (!this.#everUp) this.#giveUp();
+  }
+
+  #giveUp(): void {
+    this.#closed = true;
+    this.#reconnector.stop();
+    this.#settleLate(false);
+  }
+
+  #adoptAttempt(a: ConnectAttempt): void {
+    this.#dial.release(a);
+    this.#undone = a.verdicts;
+    if (a.verdicts > 0) this.#stats.lateAdopted++;
+    this.#adopt(a.conn);
+    this.#everUp = true;
+    this.#settleLate(true);
   }
 
   #adopt(conn: Conn): void {
@@ -374,14 +375,18 @@ export class MqttTransport implements Transport {
   async #reconnect(): Promise<void> {
     if (this.#closed) return;
     try {
-      const conn = await this.#connectOnce();
-      if (this.#closed) return await endClient(conn.client); // closed while this attempt ran
-      this.#adopt(conn);
-      this.#reconnector.succeeded();
-      this.#o.log({ event: 'link', reason: 'up' });
-      this.#o.onLink?.('up');
+      const a = await this.#dial.dial();
+      if (this.#closed) return await endClient(a.conn.client); // closed while this attempt ran
+      this.#adoptAttempt(a);
+      this.#reconnected();
     } catch {
       if (!this.#closed) this.#reconnector.failed();
     }
+  }
+
+  #reconnected(): void {
+    this.#reconnector.succeeded();
+    this.#o.log({ event: 'link', reason: 'up' });
+    this.#o.onLink?.('up');
   }
 }

@@ -17,11 +17,19 @@ export interface DeadPathPolicy {
   maxMs: number;
   /** Probe an idle established link after this much silence, ms (MQTT PINGREQ, answered by the broker): a silent cut shows within idleProbeMs + the probe timeout. 0 (default): probe only while answers are owed. */
   idleProbeMs: number;
+  /**
+   * How long a connect attempt's connection stays open after its first dead-path verdict, for a
+   * late CONNACK, ms (issue 13.4: a broker behind on its CONNECTs is slow, not dead). The verdict
+   * still comes at its deadline; a CONNACK within this makes the link up on that connection (no
+   * second CONNECT), and a retry meanwhile waits on it again, never past this. 0 (default): the
+   * connection is torn down at the verdict.
+   */
+  lateMs: number;
   /** Local event-loop lag (lag.ts): deadlines confirm over a span covering it before a verdict. Default: none measured (a late timer still confirms). */
   lag?: LagSource;
 }
 
-export const DEFAULT_DEAD_PATH: Readonly<DeadPathPolicy> = { rttFactor: 3, marginMs: 50, initialRttMs: 100, maxMs: 10_000, idleProbeMs: 0 };
+export const DEFAULT_DEAD_PATH: Readonly<DeadPathPolicy> = { rttFactor: 3, marginMs: 50, initialRttMs: 100, maxMs: 10_000, idleProbeMs: 0, lateMs: 0 };
 
 export function deadPathPolicy(where: string, p: Partial<DeadPathPolicy> = {}): DeadPathPolicy {
   rejectUnknown(where, p, [...Object.keys(DEFAULT_DEAD_PATH), 'lag']);

@@ -1,0 +1,161 @@
+// The MQTT transport's connect attempts (mqtt.ts): each waits for its CONNACK until a deadline of
+// a few RTTs, confirmed over the local loop's lag, then gives the dead-path verdict. With
+// deadPath.lateMs the verdict's connection stays open (issue 13.4: a broker behind on its
+// CONNECTs is slow, not dead): a CONNACK within lateMs of the first verdict makes the link up on
+// it, and a retry meanwhile waits on it again instead of sending a second CONNECT (under the same
+// client id, a second CONNECT would also take the first connection over). No sockets here.
+
+import { type Clock, TimeoutError, type TimerHandle } from '../runtime/index.ts';
+import type { AttemptHooks, ConnectAttempt } from './mqtt-attempt.ts';
+import { LinkDownError } from './mqtt-errors.ts';
+import type { ResolvedMqttOptions } from './mqtt-options.ts';
+import { type RttEstimator, connectTimeoutMs } from './reconnect.ts';
+
+/** What the dial needs of its transport. */
+export interface DialHost {
+  isClosed(): boolean;
+  /** A new attempt (a new connection and CONNECT) with these hooks; its SUBACK may take `subackMs`. */
+  open(hooks: Pick<AttemptHooks, 'deadline' | 'rtt' | 'onConnack'>, subackMs: number): ConnectAttempt;
+  /** The verdict's error when the connection stays open (SuspectPathError, naming the transport). */
+  suspect(message: string, afterMs: number): Error;
+  /** Counted: a verdict, or an attempt that failed otherwise. */
+  failed(): void;
+  /** A kept attempt came up while nobody waited on it. */
+  lateUp(a: ConnectAttempt): void;
+  /** A kept attempt ended without its CONNACK while nobody waited on it. */
+  lateOver(): void;
+}
+
+/** The dial's face to its transport (closures, not a class: the firmware counts every byte, and locals minify). */
+export interface MqttDial {
+  /** What the next wait for a CONNACK allows before the verdict, ms (doubled per verdict in a row). */
+  readonly timeoutMs: number;
+  /** The attempt kept open after its verdict for a late CONNACK, while within `deadPath.lateMs` of that verdict. */
+  readonly kept: ConnectAttempt | undefined;
+  /** A new attempt, or the kept one (no second CONNECT). */
+  dial(): Promise<ConnectAttempt>;
+  /** Wait for `a` (the kept attempt) once more: for the current timeout, but not past the end of its keeping. */
+  wait(a: ConnectAttempt): Promise<ConnectAttempt>;
+  /** `a` is in use or gone: it is no longer kept. */
+  release(a: ConnectAttempt): void;
+  /** The transport closes: a kept attempt ends now. */
+  close(err: Error): void;
+}
+
+/** `deadline`: the dead-path deadlines' clock, confirmed over the local loop's lag [13.4] (a CONNACK read late is slow, not dead). */
+export function mqttDial(o: ResolvedMqttOptions, rtt: RttEstimator, deadline: Clock, host: DialHost): MqttDial {
+  const { clock, deadPath } = o;
+  let timeouts = 0;
+  let awaited: ConnectAttempt | undefined; // the attempt a caller waits on now
+  let kept: ConnectAttempt | undefined;
+  let keptUntil = 0; // on the clock: when the kept attempt is given up
+  let keptTimer: TimerHandle | undefined;
+  const timeoutMs = (): number => connectTimeoutMs(rtt, deadPath, timeouts);
+  const keptNow = (): ConnectAttempt | undefined => (kept !== undefined && clock.now() < keptUntil ? kept : undefined);
+
+  const release = (a: ConnectAttempt): void => {
+    if (kept !== a) return;
+    kept = undefined;
+    if (keptTimer !== undefined) clock.clearTimeout(keptTimer);
+    keptTimer = undefined;
+  };
+
+  /** [13.4] Keep `a` open after its first verdict, for `deadPath.lateMs`. */
+  const keep = (a: ConnectAttempt): void => {
+    kept = a;
+    keptUntil = clock.now() + deadPath.lateMs;
+    keptTimer = clock.setTimeout(() => {
+      keptTimer = undefined;
+      if (kept !== a || awaited === a) return; // a retry waits on it: its own deadline decides
+      release(a);
+      a.abandon(new LinkDownError(`no CONNACK ${deadPath.lateMs} ms after the verdict`));
+      host.lateOver();
+    }, deadPath.lateMs);
+    a.done.then(
+      () => {
+        if (kept !== a || awaited === a || host.isClosed()) return;
+        release(a);
+        host.lateUp(a); // the late CONNACK (and SUBACK) came while nobody waited
+      },
+      () => {
+        if (kept !== a || awaited === a) return;
+        release(a);
+        host.lateOver();
+      },
+    );
+  };
+
+  /** The dead-path verdict on `a`: the attempt is given up, or kept open for a late CONNACK. */
+  const verdict = (a: ConnectAttempt, ms: number): Error => {
+    timeouts++;
+    host.failed();
+    a.verdicts++;
+    const what = `no CONNACK from ${o.host}:${o.port} within ${Math.round(ms)} ms: dead path`;
+    if ((kept === a ? clock.now() < keptUntil : deadPath.lateMs > 0) && !host.isClosed()) {
+      if (kept !== a) keep(a);
+      return host.suspect(`${what} (kept for a late CONNACK)`, ms);
+    }
+    release(a);
+    const err = new TimeoutError(what, ms);
+    a.abandon(err);
+    return err;
+  };
+
+  /**
+   * Wait up to `ms` for `a`'s CONNACK (then for its SUBACK, which it bounds itself). At the
+   * deadline: the dead-path verdict, a TimeoutError; with `deadPath.lateMs` the host's suspect
+   * error (a TimeoutError too) while the connection stays open.
+   */
+  const wait = (a: ConnectAttempt, ms: number): Promise<ConnectAttempt> => {
+    awaited = a;
+    return new Promise<ConnectAttempt>((resolve, reject) => {
+      let timer: TimerHandle | undefined;
+      let over = false;
+      const done = (): boolean => {
+        if (over) return false; // an earlier wait on the same attempt, settled at its verdict
+        over = true;
+        if (timer !== undefined) deadline.clearTimeout(timer);
+        if (awaited === a) awaited = undefined;
+        return true;
+      };
+      a.done.then(
+        () => void (done() && resolve(a)),
+        (e: unknown) => {
+          if (!done()) return;
+          timeouts = 0;
+          host.failed();
+          release(a);
+          reject(e as Error);
+        },
+      );
+      timer = deadline.setTimeout(() => {
+        timer = undefined;
+        if (a.answered || a.settled || !done()) return; // a CONNACK came: the SUBACK has its own bound
+        reject(verdict(a, ms));
+      }, ms);
+    });
+  };
+
+  return {
+    get timeoutMs() {
+      return timeoutMs();
+    },
+    get kept() {
+      return keptNow();
+    },
+    dial: () => {
+      const k = keptNow();
+      if (k !== undefined) return wait(k, Math.min(timeoutMs(), keptUntil - clock.now()));
+      const ms = timeoutMs();
+      return wait(host.open({ deadline, rtt, onConnack: () => void (timeouts = 0) }, Math.max(ms, deadPath.maxMs)), ms);
+    },
+    wait: (a) => wait(a, Math.max(0, Math.min(timeoutMs(), keptUntil - clock.now()))),
+    release,
+    close: (err) => {
+      const k = kept;
+      if (k === undefined) return;
+      release(k);
+      k.abandon(err);
+    },
+  };
+}
