@@ -240,7 +240,9 @@ export async function startAedesBroker(options: AedesBrokerOptions): Promise<Emb
     maxClientsIdLength: 73, // a 64-character node id + `@headend`
     drainTimeout: 10_000,
     concurrency: BROKER_CONCURRENCY,
-    connectTimeout: o.connectTimeoutMs, // ours (on the injected clock) fires first; this is the backstop
+    // Ours (on the injected clock) fires first and may wait once more after a stall (D27): the
+    // backstop leaves room for that.
+    connectTimeout: 3 * o.connectTimeoutMs,
     authenticate: authenticate(c),
     authorizePublish: authorizePublish(c),
     authorizeSubscribe(client, sub, done) {

@@ -104,11 +104,11 @@ export async function listen(o: ListenOptions): Promise<Listener> {
     }
     sockets.add(raw);
     const h: Held = { ticket, timer: 0 as TimerHandle };
-    h.timer = o.clock.setTimeout(() => {
+    h.timer = lateOnce(o.clock, o.connectTimeoutMs, (t) => (h.timer = t), () => {
       if (h.ticket.released) return;
       o.onRefuse('connectTimeout', `no accepted CONNECT within ${o.connectTimeoutMs} ms`);
       raw.destroy();
-    }, o.connectTimeoutMs);
+    });
     const key = peerKey(raw);
     raw.once('close', () => {
       sockets.delete(raw);
@@ -138,4 +138,21 @@ export async function listen(o: ListenOptions): Promise<Listener> {
       for (const s of sockets) s.destroy();
     },
   };
+}
+
+/** How late a timer may fire and still count as on time, ms (loader/lag.ts's tolerance). */
+const LATE_TOLERANCE_MS = 5;
+
+/**
+ * A give-up timer that, when it fires late (the process stalled: the CONNECT may sit unread in
+ * the socket), waits once more for as long as the stall, at most `ms` again, before `fire` (D27).
+ * `rearm` receives the second timer so a clear finds it.
+ */
+export function lateOnce(clock: Clock, ms: number, rearm: (t: TimerHandle) => void, fire: () => void): TimerHandle {
+  const due = clock.now() + ms;
+  return clock.setTimeout(() => {
+    const late = clock.now() - due;
+    if (late <= LATE_TOLERANCE_MS) return fire();
+    rearm(clock.setTimeout(fire, Math.min(late, ms)));
+  }, ms);
 }

@@ -8,6 +8,7 @@ import { staticCredentials } from '../../headend/broker/broker-auth.ts';
 import { startAedesBroker, type EmbeddedBroker } from '../../headend/broker/broker-aedes.ts';
 import { ManualClock } from '../../runtime/index.ts';
 import { USERS, mqttFixedHeader, transport, until } from '../_helpers/mqtt-fixtures.ts';
+import { StallClock } from '../_helpers/stall-clock.ts';
 
 
 /** A stranger that sends the start of a CONNECT of `declared` bytes, `sent` bytes of its body, and stops. */
@@ -82,4 +83,23 @@ test('unfinished CONNECTs: caps on connections and bytes, then the connect timeo
 test('options: unknown names and bad values refused by name', async (t) => {
   await t.throwsAsync(startAedesBroker({ credentials: staticCredentials(USERS), preauth: { maxBytez: 1 } as never }), { message: /maxBytez/ });
   await t.throwsAsync(startAedesBroker({ credentials: staticCredentials(USERS), connectTimeoutMs: 0 }), { message: /connectTimeoutMs/ });
+});
+
+test('a connect timeout that fires late, after a stall of the broker, waits once more before it cuts (D27)', async (t) => {
+  const clock = new StallClock(0);
+  const b = await startAedesBroker({ credentials: staticCredentials(USERS), log: () => {}, clock, connectTimeoutMs: 5000 });
+  try {
+    const s = await stranger(b, 3000, 10);
+    await until(() => held(b)[0] === 1, WAIT, 'the unfinished CONNECT is held');
+    clock.stall(12_000); // the process sat unscheduled: the CONNECT could have been in the socket
+    clock.fire();
+    t.is(b.stats().connectTimeout, 0, 'a late timer does not judge at once');
+    t.is(held(b)[0], 1);
+    clock.stall(5000);
+    clock.fire();
+    await s.closed;
+    t.is(b.stats().connectTimeout, 1, 'once only: the second timer cuts');
+  } finally {
+    await b.close();
+  }
 });
