@@ -1,0 +1,74 @@
+// The firmware's V8 startup snapshot for the lab (issue 18 build 6): made from
+// dist/firmware/box-snapshot.cjs by the Node that will run it (the arm64 Node under qemu-user, or
+// this Node), once per firmware, and kept in the lab cache under a name with the hash of the
+// bundle, the Node binary and the flags in it. A snapshot is specific to the V8 build, the
+// architecture and the V8 flags (another flag set is refused at start), so nothing else may reuse it.
+
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FIRMWARE_NODE_FLAGS } from '../../loader/memory.ts';
+import type { Arm64Kit } from './fetch.ts';
+import { LabError, run } from './exec.ts';
+
+/** The snapshot-able bundle build.mjs writes beside box.mjs (build.mjs SNAPSHOT_ENTRY). */
+export const SNAPSHOT_ENTRY = 'box-snapshot.cjs';
+
+export interface FirmwareSnapshot {
+  /** The blob, for `node --snapshot-blob <blob> box.mjs ...`. */
+  blob: string;
+  /** Whether it was made now (false: found in the cache). */
+  built: boolean;
+  /** ms the build took (0 when cached). */
+  buildMs: number;
+}
+
+function fileHash(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(file)
+      .on('data', (d) => h.update(d))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')));
+  });
+}
+
+/** The cache name of a snapshot: what it was made from decides it. */
+export async function snapshotName(firmware: string, node: string, arch: string): Promise<string> {
+  const entry = join(firmware, SNAPSHOT_ENTRY);
+  if (!existsSync(entry)) throw new LabError('snapshot', `no ${SNAPSHOT_ENTRY} in ${firmware}: build the firmware again (npm run build)`);
+  const h = createHash('sha256');
+  h.update(await fileHash(entry));
+  // The Node binary by size and change time: hashing 90 MB each boot would cost more than it saves.
+  const st = statSync(node);
+  h.update(`${node}\0${st.size}\0${st.mtimeMs}\0${FIRMWARE_NODE_FLAGS.join(' ')}`);
+  return `box-${arch}-${h.digest('hex').slice(0, 16)}.blob`;
+}
+
+/**
+ * The snapshot of the firmware in `firmware` for the arm64 Node under qemu-user (`kit`), or for
+ * this Node natively; built into `<cache>/snapshots` when not there yet.
+ */
+export async function ensureSnapshot(o: { firmware: string; cache: string; arm64?: Arm64Kit; log: (s: string) => void; timeoutMs?: number }): Promise<FirmwareSnapshot> {
+  const node = o.arm64?.node ?? process.execPath;
+  const arch = o.arm64 === undefined ? process.arch : 'arm64';
+  const dir = join(o.cache, 'snapshots');
+  const blob = join(dir, await snapshotName(o.firmware, node, arch));
+  if (existsSync(blob)) return { blob, built: false, buildMs: 0 };
+  await mkdir(dir, { recursive: true });
+  const tmp = `${blob}.${process.pid}.partial`;
+  // The same V8 flags as the boots: V8 refuses a snapshot made under other flags.
+  const nodeArgs = [...FIRMWARE_NODE_FLAGS, '--snapshot-blob', tmp, '--build-snapshot', SNAPSHOT_ENTRY];
+  const [cmd, args] = o.arm64 === undefined ? [node, nodeArgs] : [o.arm64.qemu, ['-L', o.arm64.sysroot, node, ...nodeArgs]];
+  o.log(`lab: building the firmware's startup snapshot for ${arch} (once per firmware) into ${blob}`);
+  const t0 = performance.now();
+  try {
+    await run(cmd, args, { cwd: o.firmware, timeoutMs: o.timeoutMs ?? 120_000, step: `snapshot build (${arch})` });
+    if (!existsSync(tmp)) throw new LabError(`snapshot build (${arch})`, 'node wrote no blob');
+    await rename(tmp, blob);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  return { blob, built: true, buildMs: Math.round(performance.now() - t0) };
+}

@@ -1,0 +1,45 @@
+// The firmware's V8 startup snapshot, natively (the qemu-user path is in arm64.test.ts): built from
+// the box-snapshot.cjs build.mjs writes, cached under a name that changes with what it was made
+// from, and a box started from it boots to `up` against the embedded head-end like box.mjs does
+// (the snapshot bundle has no import.meta, no dynamic import, and no WebAssembly while it is built).
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { bootOnce } from '../../devices/lab/boot.ts';
+import { ensureSnapshot, SNAPSHOT_ENTRY, snapshotName } from '../../devices/lab/snapshot.ts';
+import { withStage } from '../../devices/lab/stage.ts';
+
+test('a box started from the snapshot boots to up, and the snapshot is made once per firmware', async (t) => {
+  t.timeout(120_000);
+  const cache = mkdtempSync(join(tmpdir(), 'weft-lab-snap-'));
+  t.teardown(() => rmSync(cache, { recursive: true, force: true }));
+  const log: string[] = [];
+  await withStage(async (stage) => {
+    const first = await ensureSnapshot({ firmware: stage.firmware, cache, log: (l) => log.push(l) });
+    t.true(first.built, 'made now');
+    const again = await ensureSnapshot({ firmware: stage.firmware, cache, log: (l) => log.push(l) });
+    t.deepEqual([again.built, again.blob], [false, first.blob], 'found in the cache the second time');
+    const r = await bootOnce({ ...stage.spec('hd-dvr', 'snap-box', { timeoutMs: 60_000 }), snapshot: first.blob });
+    t.true(r.reached, `from the snapshot: ${r.state}; ${r.notes.join('; ')}`);
+    t.deepEqual(r.phases[0]?.state, 'tuning');
+    t.true((r.cpuMs ?? 0) > 0, 'the exit line carries the CPU time');
+  });
+});
+
+test('the cache name changes with the bundle and the Node that runs it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-lab-snapname-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, SNAPSHOT_ENTRY), 'one');
+  const node = join(dir, 'node');
+  copyFileSync(process.execPath, node);
+  const a = await snapshotName(dir, node, 'arm64');
+  t.regex(a, /^box-arm64-[0-9a-f]{16}\.blob$/);
+  t.is(await snapshotName(dir, node, 'arm64'), a, 'stable');
+  writeFileSync(join(dir, SNAPSHOT_ENTRY), 'two');
+  t.not(await snapshotName(dir, node, 'arm64'), a, 'another bundle, another snapshot');
+  writeFileSync(join(dir, SNAPSHOT_ENTRY), 'one');
+  t.not(await snapshotName(dir, process.execPath, 'arm64'), a, 'another Node, another snapshot');
+  rmSync(join(dir, SNAPSHOT_ENTRY));
+  await t.throwsAsync(snapshotName(dir, node, 'arm64'), { message: /no box-snapshot\.cjs in .*npm run build/ });
+});
