@@ -10,6 +10,8 @@ import { median, phasesTable, runArm64Lab } from '../devices/lab/arm64.ts';
 import { cgroupMemoryKind } from '../devices/lab/cgroup.ts';
 import { cgroupMinimum } from '../devices/lab/footprint.ts';
 import { Plant, plantTable } from '../devices/lab/plant.ts';
+import { labCacheDir } from '../devices/lab/fetch.ts';
+import { ensureSnapshot } from '../devices/lab/snapshot.ts';
 import { withStage } from '../devices/lab/stage.ts';
 import { bootVm, buildDisk, ensureVmKit } from '../devices/lab/vm.ts';
 import { labLimits, profile } from '../devices/profiles.ts';
@@ -41,7 +43,8 @@ else {
 
 const vmKit = await ensureVmKit({ install: true, log });
 const vm = await withStage(async (stage) => {
-  const disk = await buildDisk(vmKit, stage);
+  const snap = await ensureSnapshot({ firmware: stage.firmware, cache: labCacheDir(), arm64: vmKit.arm64, cpu: labLimits(profile(PROFILE)).cpu, log });
+  const disk = await buildDisk(vmKit, stage, snap.blob);
   const first = await bootVm(vmKit, stage, disk, { profile: PROFILE, timeoutMs: 90_000 });
   log(`lab: VM ${PROFILE} in ${first.memMb} MB: ${first.reached ? `up at ${first.upMs} ms` : `not up (${first.notes.slice(-2).join('; ')})`}`);
   let least = first.reached ? first.memMb : null;

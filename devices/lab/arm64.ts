@@ -3,7 +3,7 @@
 // a cold qemu boot (empty device storage) and warm ones (storage kept), with their boot phases.
 
 import { join } from 'node:path';
-import { profile as profileById } from '../profiles.ts';
+import { labLimits, profile as profileById } from '../profiles.ts';
 import { bootOnce, type BootResult } from './boot.ts';
 import { ensureArm64Kit, labCacheDir, type Arm64Kit } from './fetch.ts';
 import { LabError, run } from './exec.ts';
@@ -31,14 +31,16 @@ export interface ProfileBoots {
   warm: BootResult[];
   /** Cold qemu boots without the snapshot (only with `baseline`). */
   baseline: BootResult[];
+  /** qemu-user's CPU model: the profile's (labLimits). */
+  cpu: string;
+  /** The snapshot the qemu boots started from (undefined: they loaded box.mjs). */
+  snapshot: FirmwareSnapshot | undefined;
 }
 
 export interface Arm64LabResult {
   kit: Arm64Kit;
   /** `node -e 0` under qemu-user, ms: the floor of any boot there. */
   qemuNodeMs: number;
-  /** The snapshot the qemu boots started from (undefined: they loaded box.mjs). */
-  snapshot: FirmwareSnapshot | undefined;
   boots: ProfileBoots[];
 }
 
@@ -62,26 +64,28 @@ export async function runArm64Lab(o: Arm64LabOptions): Promise<Arm64LabResult> {
   return withStage(async (stage) => {
     const boots: ProfileBoots[] = [];
     const timeoutMs = o.timeoutMs ?? 45_000;
-    const snapshot = o.snapshot === false ? undefined : await ensureSnapshot({ firmware: stage.firmware, cache, arm64: kit, log: o.log });
-    const fromSnapshot = snapshot === undefined ? {} : { snapshot: snapshot.blob };
     for (const id of o.profiles) {
+      // qemu-user runs the profile's CPU model, and the snapshot is made for that model.
+      const cpu = labLimits(profileById(id)).cpu;
+      const snapshot = o.snapshot === false ? undefined : await ensureSnapshot({ firmware: stage.firmware, cache, arm64: kit, cpu, log: o.log });
+      const qemu = { arm64: kit, cpu, ...(snapshot === undefined ? {} : { snapshot: snapshot.blob }) };
       const native = await bootOnce(stage.spec(id, `lab-${id}-native`, { timeoutMs }));
       const cold: BootResult[] = [];
       const warm: BootResult[] = [];
       const baseline: BootResult[] = [];
       for (let i = 0; i < o.runs; i++) {
         const stateDir = join(stage.work, `state-${id}-${i}`);
-        if (o.baseline === true) baseline.push(await bootOnce({ ...stage.spec(id, `lab-${id}-b${i}`, { stateDir: `${stateDir}-b`, timeoutMs }), arm64: kit }));
-        cold.push(await bootOnce({ ...stage.spec(id, `lab-${id}-${i}`, { stateDir, timeoutMs }), arm64: kit, ...fromSnapshot }));
-        warm.push(await bootOnce({ ...stage.spec(id, `lab-${id}-${i}`, { stateDir, timeoutMs }), arm64: kit, ...fromSnapshot }));
+        if (o.baseline === true) baseline.push(await bootOnce({ ...stage.spec(id, `lab-${id}-b${i}`, { stateDir: `${stateDir}-b`, timeoutMs }), arm64: kit, cpu }));
+        cold.push(await bootOnce({ ...stage.spec(id, `lab-${id}-${i}`, { stateDir, timeoutMs }), ...qemu }));
+        warm.push(await bootOnce({ ...stage.spec(id, `lab-${id}-${i}`, { stateDir, timeoutMs }), ...qemu }));
       }
-      boots.push({ profile: id, native, cold, warm, baseline });
+      boots.push({ profile: id, native, cold, warm, baseline, cpu, snapshot });
       const show = (b: BootResult): string => (b.reached ? `${b.upMs}` : `${b.state}@${b.upMs}`);
       const base = baseline.length === 0 ? '' : `, without the snapshot cold ${baseline.map(show).join('/')} ms`;
       o.log(`lab: ${id}: native ${show(native)} ms, qemu cold ${cold.map(show).join('/')} ms, warm ${warm.map(show).join('/')} ms${base}`);
       for (const b of [native, ...cold, ...warm, ...baseline]) for (const n of b.notes) o.log(`lab: ${id}:   ${n.slice(0, 200)}`);
     }
-    return { kit, qemuNodeMs, snapshot, boots };
+    return { kit, qemuNodeMs, boots };
   });
 }
 
@@ -104,6 +108,6 @@ export function phasesTable(r: Arm64LabResult): string {
     for (const [kind, bs] of kinds) for (const b of bs) rows.push([p.profile, kind, ...states.map((s) => at(b, s)), b.reached ? 'ok' : b.state, String(b.cpuMs ?? '-'), String(b.rssMb)]);
   }
   const w = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
-  const snap = r.snapshot === undefined ? 'qemu boots load box.mjs' : `qemu boots start from the snapshot ${r.snapshot.blob}${r.snapshot.built ? ` (built now in ${r.snapshot.buildMs} ms)` : ''}`;
-  return [`arm64 node -e 0 under qemu-user: ${r.qemuNodeMs} ms; ${snap}; boot phases in ms from spawn / CPU ms used by then:`, ...rows.map((row) => row.map((c, i) => c.padStart(w[i] ?? 0)).join('  '))].join('\n');
+  const snaps = r.boots.map((p) => `${p.profile} (-cpu ${p.cpu}): ${p.snapshot === undefined ? 'box.mjs' : `snapshot${p.snapshot.built ? ` built now in ${p.snapshot.buildMs} ms` : ''}`}`);
+  return [`arm64 node -e 0 under qemu-user: ${r.qemuNodeMs} ms; qemu boots: ${snaps.join(', ')}; boot phases in ms from spawn / CPU ms used by then:`, ...rows.map((row) => row.map((c, i) => c.padStart(w[i] ?? 0)).join('  '))].join('\n');
 }

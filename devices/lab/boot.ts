@@ -21,6 +21,8 @@ export interface BootSpec {
   until: string;
   /** Under qemu-user when given, natively otherwise. */
   arm64?: Arm64Kit;
+  /** qemu-user's CPU model (`-cpu`, the profile's: labLimits); qemu's default (`max`) when absent. */
+  cpu?: string;
   /** Start from this V8 startup snapshot of the firmware (snapshot.ts), not by loading box.mjs. */
   snapshot?: string;
   /** Run inside a memory cgroup of this many bytes (root; cgroup.ts). */
@@ -49,7 +51,8 @@ export function statCpuTicks(stat: string): number | undefined {
 }
 
 const TICK_MS = 10; // USER_HZ is 100 on Linux
-function procCpuMs(pid: number | undefined): number | undefined {
+/** CPU time (user + system) of a running process so far, ms; undefined when it is gone. */
+export function procCpuMs(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
     const t = statCpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
@@ -88,15 +91,16 @@ export interface BootResult {
 export const EMULATION_CPU_SCALE = 3;
 
 /** The command line that runs the firmware (natively, or the arm64 Node under qemu-user), with the firmware's Node flags. */
-export function firmwareCommand(spec: Pick<BootSpec, 'arm64' | 'snapshot'>, boxArgs: string[]): { cmd: string; args: string[] } {
+export function firmwareCommand(spec: Pick<BootSpec, 'arm64' | 'snapshot' | 'cpu'>, boxArgs: string[]): { cmd: string; args: string[] } {
   // From a snapshot, box.mjs is not loaded: it names the firmware's folder (snapshot-entry.ts).
   const node = [...FIRMWARE_NODE_FLAGS, ...(spec.snapshot === undefined ? [] : ['--snapshot-blob', spec.snapshot]), 'box.mjs', ...boxArgs];
   if (spec.arm64 === undefined) return { cmd: process.execPath, args: node };
   const scale = ['--cpu-scale', String(EMULATION_CPU_SCALE)];
-  return { cmd: spec.arm64.qemu, args: ['-L', spec.arm64.sysroot, spec.arm64.node, ...node, ...scale] };
+  const cpu = spec.cpu === undefined ? [] : ['-cpu', spec.cpu];
+  return { cmd: spec.arm64.qemu, args: [...cpu, '-L', spec.arm64.sysroot, spec.arm64.node, ...node, ...scale] };
 }
 
-export function boxArgs(s: Omit<BootSpec, 'until' | 'timeoutMs' | 'now' | 'arm64' | 'firmware' | 'snapshot'>): string[] {
+export function boxArgs(s: Omit<BootSpec, 'until' | 'timeoutMs' | 'now' | 'arm64' | 'firmware' | 'snapshot' | 'cpu'>): string[] {
   return [
     '--device', s.profile,
     '--carousel', s.carousel,

@@ -35,7 +35,7 @@ function fileHash(file: string): Promise<string> {
 }
 
 /** The cache name of a snapshot: what it was made from decides it. */
-export async function snapshotName(firmware: string, node: string, arch: string): Promise<string> {
+export async function snapshotName(firmware: string, node: string, arch: string, cpu = 'host'): Promise<string> {
   const entry = join(firmware, SNAPSHOT_ENTRY);
   if (!existsSync(entry)) throw new LabError('snapshot', `no ${SNAPSHOT_ENTRY} in ${firmware}: build the firmware again (npm run build)`);
   const h = createHash('sha256');
@@ -43,25 +43,29 @@ export async function snapshotName(firmware: string, node: string, arch: string)
   // The Node binary by size and change time: hashing 90 MB each boot would cost more than it saves.
   const st = statSync(node);
   h.update(`${node}\0${st.size}\0${st.mtimeMs}\0${FIRMWARE_NODE_FLAGS.join(' ')}`);
-  return `box-${arch}-${h.digest('hex').slice(0, 16)}.blob`;
+  return `box-${arch}-${cpu}-${h.digest('hex').slice(0, 16)}.blob`;
 }
 
 /**
- * The snapshot of the firmware in `firmware` for the arm64 Node under qemu-user (`kit`), or for
- * this Node natively; built into `<cache>/snapshots` when not there yet.
+ * The snapshot of the firmware in `firmware` for the arm64 Node under qemu-user (`kit`) on the CPU
+ * model `cpu`, or for this Node natively; built into `<cache>/snapshots` when not there yet. V8
+ * refuses a snapshot made on a CPU with other features ("different V8 configurations"): one made
+ * under qemu-user `-cpu cortex-a53` serves a VM with `-cpu cortex-a53`, not qemu-user's default.
  */
-export async function ensureSnapshot(o: { firmware: string; cache: string; arm64?: Arm64Kit; log: (s: string) => void; timeoutMs?: number }): Promise<FirmwareSnapshot> {
+export async function ensureSnapshot(o: { firmware: string; cache: string; arm64?: Arm64Kit; cpu?: string; log: (s: string) => void; timeoutMs?: number }): Promise<FirmwareSnapshot> {
   const node = o.arm64?.node ?? process.execPath;
   const arch = o.arm64 === undefined ? process.arch : 'arm64';
+  const cpu = o.arm64 === undefined ? 'host' : (o.cpu ?? 'max');
+  if (!/^[a-z0-9-]{1,32}$/.test(cpu)) throw new LabError('snapshot', `bad CPU model "${cpu}"`);
   const dir = join(o.cache, 'snapshots');
-  const blob = join(dir, await snapshotName(o.firmware, node, arch));
+  const blob = join(dir, await snapshotName(o.firmware, node, arch, cpu));
   if (existsSync(blob)) return { blob, built: false, buildMs: 0 };
   await mkdir(dir, { recursive: true });
   const tmp = `${blob}.${process.pid}.partial`;
   // The same V8 flags as the boots: V8 refuses a snapshot made under other flags.
   const nodeArgs = [...FIRMWARE_NODE_FLAGS, '--snapshot-blob', tmp, '--build-snapshot', SNAPSHOT_ENTRY];
-  const [cmd, args] = o.arm64 === undefined ? [node, nodeArgs] : [o.arm64.qemu, ['-L', o.arm64.sysroot, node, ...nodeArgs]];
-  o.log(`lab: building the firmware's startup snapshot for ${arch} (once per firmware) into ${blob}`);
+  const [cmd, args] = o.arm64 === undefined ? [node, nodeArgs] : [o.arm64.qemu, ['-cpu', cpu, '-L', o.arm64.sysroot, node, ...nodeArgs]];
+  o.log(`lab: building the firmware's startup snapshot for ${arch} ${cpu} (once per firmware) into ${blob}`);
   const t0 = performance.now();
   try {
     await run(cmd, args, { cwd: o.firmware, timeoutMs: o.timeoutMs ?? 120_000, step: `snapshot build (${arch})` });

@@ -27,7 +27,8 @@ test('the firmware boots as arm64 under qemu-user, cold and warm, and reports it
   const r = await runArm64Lab({ profiles: ['hd-dvr'], runs: 1, install: false, timeoutMs: 60_000, log: (l) => log.push(l) });
   t.log(log.join('\n'));
   t.is(elfMachine(r.kit.node), 183, 'the Node that ran is an AArch64 binary');
-  t.truthy(r.snapshot, 'the qemu boots started from the snapshot');
+  t.truthy(r.boots[0]?.snapshot, 'the qemu boots started from the snapshot');
+  t.is(r.boots[0]?.cpu, 'cortex-a53', "qemu-user runs the profile's CPU model");
   const [boots] = r.boots;
   if (boots === undefined) return t.fail('no boots');
   t.true(boots.native.reached, `native boot: ${boots.native.notes.join('; ')}`);

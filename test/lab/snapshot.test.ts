@@ -34,7 +34,8 @@ test('the cache name changes with the bundle and the Node that runs it', async (
   const node = join(dir, 'node');
   copyFileSync(process.execPath, node);
   const a = await snapshotName(dir, node, 'arm64');
-  t.regex(a, /^box-arm64-[0-9a-f]{16}\.blob$/);
+  t.regex(a, /^box-arm64-host-[0-9a-f]{16}\.blob$/);
+  t.not(await snapshotName(dir, node, 'arm64', 'cortex-a53'), a, 'another CPU model, another snapshot');
   t.is(await snapshotName(dir, node, 'arm64'), a, 'stable');
   writeFileSync(join(dir, SNAPSHOT_ENTRY), 'two');
   t.not(await snapshotName(dir, node, 'arm64'), a, 'another bundle, another snapshot');
