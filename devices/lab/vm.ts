@@ -88,14 +88,14 @@ async function findModule(dir: string, name: string): Promise<string> {
  * the firmware starts from it in the VM too.
  */
 export async function buildDisk(kit: VmKit, stage: Stage, snapshot?: string): Promise<VmDisk> {
-  const root = join(stage.work, 'vm-root');
+  const root = join(stage.work, snapshot === undefined ? 'vm-root' : 'vm-root-snapshot');
   await mkdir(root, { recursive: true });
   await cp(join(kit.sysroot, 'lib'), join(root, 'lib'), { recursive: true, verbatimSymlinks: true });
   await cp(join(kit.sysroot, 'usr', 'lib'), join(root, 'usr', 'lib'), { recursive: true, verbatimSymlinks: true });
   await cp(kit.node, join(root, 'node'));
   await cp(stage.firmware, join(root, 'fw'), { recursive: true });
   if (snapshot !== undefined) await cp(snapshot, join(root, 'fw', VM_BLOB));
-  const img = join(stage.work, 'vm-root.img');
+  const img = `${root}.img`;
   await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', root, img, '256M'], { step: 'mke2fs' });
   return { img, snapshot: snapshot !== undefined };
 }
