@@ -173,7 +173,9 @@ async function buildFirmware(dir, tools, key, log) {
   const bytes = r.outputFiles[0].contents;
   const wasm = join(ROOT, 'node_modules', '@jitl', 'quickjs-wasmfile-release-sync', 'dist', 'emscripten-module.wasm');
   await writeFile(join(dir, 'box.mjs'), bytes);
-  await writeFile(join(dir, SNAPSHOT_ENTRY), await snapshotBundle());
+  // Beside the firmware folder, not in it: a box image is that folder alone and runs box.mjs.
+  await mkdir(join(dir, '..', 'snapshot'), { recursive: true });
+  await writeFile(join(dir, '..', 'snapshot', SNAPSHOT_ENTRY), await snapshotBundle());
   await writeFile(join(dir, 'emscripten-module.wasm'), await readFile(wasm));
   await writeFile(join(dir, 'profiles.json'), `${JSON.stringify(await profilesData(), null, 2)}\n`);
   await writeFile(join(dir, 'trusted-keys.json'), `${JSON.stringify([tools.trustedKeyToJson(await tools.trustedKey(key.publicKey, 'dev'))], null, 2)}\n`);
@@ -194,7 +196,8 @@ async function buildFirmware(dir, tools, key, log) {
 }
 
 // The same firmware as one CommonJS script for a V8 startup snapshot (`node --build-snapshot`
-// takes only that): loader/snapshot-entry.ts runs main() when the snapshot is started. No budget
+// takes only that), dist/snapshot/box-snapshot.cjs: loader/snapshot-entry.ts runs main() when the
+// snapshot is started. No budget
 // of its own (box.mjs's holds for the code); it is not shipped to boxes that run box.mjs. The
 // snapshot blob itself is per architecture and Node build, so it is made where it runs (the lab
 // makes it under qemu-user once per firmware: devices/lab/snapshot.ts).

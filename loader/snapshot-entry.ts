@@ -1,4 +1,4 @@
-// The firmware as a V8 startup snapshot (dist/firmware/box-snapshot.cjs, built by build.mjs):
+// The firmware as a V8 startup snapshot (dist/snapshot/box-snapshot.cjs, built by build.mjs):
 // `node --snapshot-blob box.blob --build-snapshot box-snapshot.cjs` evaluates the whole bundle
 // once and saves the heap; `node --snapshot-blob box.blob <firmware>/box.mjs <box flags>` then
 // starts from that heap and runs main() with no parse or evaluation of the bundle (issue 18: under

@@ -1,5 +1,5 @@
 // The firmware's V8 startup snapshot for the lab (issue 18 build 6): made from
-// dist/firmware/box-snapshot.cjs by the Node that will run it (the arm64 Node under qemu-user, or
+// dist/snapshot/box-snapshot.cjs by the Node that will run it (the arm64 Node under qemu-user, or
 // this Node), once per firmware, and kept in the lab cache under a name with the hash of the
 // bundle, the Node binary and the flags in it. A snapshot is specific to the V8 build, the
 // architecture and the V8 flags (another flag set is refused at start), so nothing else may reuse it.
@@ -12,8 +12,9 @@ import { FIRMWARE_NODE_FLAGS } from '../../loader/memory.ts';
 import type { Arm64Kit } from './fetch.ts';
 import { LabError, run } from './exec.ts';
 
-/** The snapshot-able bundle build.mjs writes beside box.mjs (build.mjs SNAPSHOT_ENTRY). */
+/** The snapshot-able bundle build.mjs writes (build.mjs SNAPSHOT_ENTRY), in `snapshot/` beside the firmware folder. */
 export const SNAPSHOT_ENTRY = 'box-snapshot.cjs';
+export const snapshotEntry = (firmware: string): string => join(firmware, '..', 'snapshot', SNAPSHOT_ENTRY);
 
 export interface FirmwareSnapshot {
   /** The blob, for `node --snapshot-blob <blob> box.mjs ...`. */
@@ -36,8 +37,8 @@ function fileHash(file: string): Promise<string> {
 
 /** The cache name of a snapshot: what it was made from decides it. */
 export async function snapshotName(firmware: string, node: string, arch: string, cpu = 'host'): Promise<string> {
-  const entry = join(firmware, SNAPSHOT_ENTRY);
-  if (!existsSync(entry)) throw new LabError('snapshot', `no ${SNAPSHOT_ENTRY} in ${firmware}: build the firmware again (npm run build)`);
+  const entry = snapshotEntry(firmware);
+  if (!existsSync(entry)) throw new LabError('snapshot', `no ${entry}: build the firmware again (npm run build)`);
   const h = createHash('sha256');
   h.update(await fileHash(entry));
   // The Node binary by size and change time: hashing 90 MB each boot would cost more than it saves.
@@ -63,7 +64,7 @@ export async function ensureSnapshot(o: { firmware: string; cache: string; arm64
   await mkdir(dir, { recursive: true });
   const tmp = `${blob}.${process.pid}.partial`;
   // The same V8 flags as the boots: V8 refuses a snapshot made under other flags.
-  const nodeArgs = [...FIRMWARE_NODE_FLAGS, '--snapshot-blob', tmp, '--build-snapshot', SNAPSHOT_ENTRY];
+  const nodeArgs = [...FIRMWARE_NODE_FLAGS, '--snapshot-blob', tmp, '--build-snapshot', snapshotEntry(o.firmware)];
   const [cmd, args] = o.arm64 === undefined ? [node, nodeArgs] : [o.arm64.qemu, ['-cpu', cpu, '-L', o.arm64.sysroot, node, ...nodeArgs]];
   o.log(`lab: building the firmware's startup snapshot for ${arch} ${cpu} (once per firmware) into ${blob}`);
   const t0 = performance.now();

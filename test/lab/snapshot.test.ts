@@ -2,12 +2,12 @@
 // the box-snapshot.cjs build.mjs writes, cached under a name that changes with what it was made
 // from, and a box started from it boots to `up` against the embedded head-end like box.mjs does
 // (the snapshot bundle has no import.meta, no dynamic import, and no WebAssembly while it is built).
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { bootOnce } from '../../devices/lab/boot.ts';
-import { ensureSnapshot, SNAPSHOT_ENTRY, snapshotName } from '../../devices/lab/snapshot.ts';
+import { ensureSnapshot, snapshotEntry, snapshotName } from '../../devices/lab/snapshot.ts';
 import { withStage } from '../../devices/lab/stage.ts';
 
 test('a box started from the snapshot boots to up, and the snapshot is made once per firmware', async (t) => {
@@ -28,19 +28,22 @@ test('a box started from the snapshot boots to up, and the snapshot is made once
 });
 
 test('the cache name changes with the bundle and the Node that runs it', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'weft-lab-snapname-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, SNAPSHOT_ENTRY), 'one');
-  const node = join(dir, 'node');
+  const root = mkdtempSync(join(tmpdir(), 'weft-lab-snapname-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const dir = join(root, 'firmware');
+  mkdirSync(join(root, 'snapshot'), { recursive: true });
+  const entry = snapshotEntry(dir);
+  writeFileSync(entry, 'one');
+  const node = join(root, 'node');
   copyFileSync(process.execPath, node);
   const a = await snapshotName(dir, node, 'arm64');
   t.regex(a, /^box-arm64-host-[0-9a-f]{16}\.blob$/);
   t.not(await snapshotName(dir, node, 'arm64', 'cortex-a53'), a, 'another CPU model, another snapshot');
   t.is(await snapshotName(dir, node, 'arm64'), a, 'stable');
-  writeFileSync(join(dir, SNAPSHOT_ENTRY), 'two');
+  writeFileSync(entry, 'two');
   t.not(await snapshotName(dir, node, 'arm64'), a, 'another bundle, another snapshot');
-  writeFileSync(join(dir, SNAPSHOT_ENTRY), 'one');
+  writeFileSync(entry, 'one');
   t.not(await snapshotName(dir, process.execPath, 'arm64'), a, 'another Node, another snapshot');
-  rmSync(join(dir, SNAPSHOT_ENTRY));
-  await t.throwsAsync(snapshotName(dir, node, 'arm64'), { message: /no box-snapshot\.cjs in .*npm run build/ });
+  rmSync(entry);
+  await t.throwsAsync(snapshotName(dir, node, 'arm64'), { message: /no .*box-snapshot\.cjs: build the firmware again \(npm run build\)/ });
 });
