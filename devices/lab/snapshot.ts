@@ -6,7 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FIRMWARE_NODE_FLAGS } from '../../loader/memory.ts';
 import type { Arm64Kit } from './fetch.ts';
@@ -15,6 +15,18 @@ import { LabError, run } from './exec.ts';
 /** The snapshot-able bundle build.mjs writes (build.mjs SNAPSHOT_ENTRY), in `snapshot/` beside the firmware folder. */
 export const SNAPSHOT_ENTRY = 'box-snapshot.cjs';
 export const snapshotEntry = (firmware: string): string => join(firmware, '..', 'snapshot', SNAPSHOT_ENTRY);
+
+/** Blobs kept in the cache (~5 MB each; every firmware build makes a new one): the newest. */
+export const SNAPSHOTS_KEPT = 8;
+
+/** Delete all but the `keep` most recently made blobs in `dir`. */
+export async function pruneSnapshots(dir: string, keep = SNAPSHOTS_KEPT): Promise<string[]> {
+  const blobs = (await readdir(dir)).filter((f) => f.startsWith('box-') && f.endsWith('.blob'));
+  const dated = await Promise.all(blobs.map(async (f) => ({ f, t: (await stat(join(dir, f))).mtimeMs })));
+  const old = dated.sort((a, b) => b.t - a.t).slice(keep).map((x) => x.f);
+  for (const f of old) await rm(join(dir, f), { force: true });
+  return old;
+}
 
 export interface FirmwareSnapshot {
   /** The blob, for `node --snapshot-blob <blob> box.mjs ...`. */
@@ -75,5 +87,6 @@ export async function ensureSnapshot(o: { firmware: string; cache: string; arm64
   } finally {
     await rm(tmp, { force: true });
   }
+  await pruneSnapshots(dir);
   return { blob, built: true, buildMs: Math.round(performance.now() - t0) };
 }

@@ -2,12 +2,12 @@
 // the box-snapshot.cjs build.mjs writes, cached under a name that changes with what it was made
 // from, and a box started from it boots to `up` against the embedded head-end like box.mjs does
 // (the snapshot bundle has no import.meta, no dynamic import, and no WebAssembly while it is built).
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { bootOnce } from '../../devices/lab/boot.ts';
-import { ensureSnapshot, snapshotEntry, snapshotName } from '../../devices/lab/snapshot.ts';
+import { ensureSnapshot, pruneSnapshots, SNAPSHOTS_KEPT, snapshotEntry, snapshotName } from '../../devices/lab/snapshot.ts';
 import { withStage } from '../../devices/lab/stage.ts';
 
 test('a box started from the snapshot boots to up, and the snapshot is made once per firmware', async (t) => {
@@ -46,4 +46,17 @@ test('the cache name changes with the bundle and the Node that runs it', async (
   t.not(await snapshotName(dir, process.execPath, 'arm64'), a, 'another Node, another snapshot');
   rmSync(entry);
   await t.throwsAsync(snapshotName(dir, node, 'arm64'), { message: /no .*box-snapshot\.cjs: build the firmware again \(npm run build\)/ });
+});
+
+test('the cache keeps only the newest snapshots', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-lab-snapprune-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const names = Array.from({ length: SNAPSHOTS_KEPT + 3 }, (_, i) => `box-arm64-max-${String(i).padStart(16, '0')}.blob`);
+  names.forEach((n, i) => {
+    writeFileSync(join(dir, n), 'x');
+    utimesSync(join(dir, n), 1000 + i, 1000 + i); // blob i made at second 1000 + i
+  });
+  writeFileSync(join(dir, 'notes.txt'), 'not a blob');
+  t.deepEqual((await pruneSnapshots(dir)).sort(), names.slice(0, 3), 'the three oldest go');
+  t.deepEqual(readdirSync(dir).sort(), [...names.slice(3), 'notes.txt'].sort());
 });
