@@ -173,6 +173,9 @@ async function buildFirmware(dir, tools, key, log) {
   const bytes = r.outputFiles[0].contents;
   const wasm = join(ROOT, 'node_modules', '@jitl', 'quickjs-wasmfile-release-sync', 'dist', 'emscripten-module.wasm');
   await writeFile(join(dir, 'box.mjs'), bytes);
+  // Beside the firmware folder, not in it: a box image is that folder alone and runs box.mjs.
+  await mkdir(join(dir, '..', 'snapshot'), { recursive: true });
+  await writeFile(join(dir, '..', 'snapshot', SNAPSHOT_ENTRY), await snapshotBundle());
   await writeFile(join(dir, 'emscripten-module.wasm'), await readFile(wasm));
   await writeFile(join(dir, 'profiles.json'), `${JSON.stringify(await profilesData(), null, 2)}\n`);
   await writeFile(join(dir, 'trusted-keys.json'), `${JSON.stringify([tools.trustedKeyToJson(await tools.trustedKey(key.publicKey, 'dev'))], null, 2)}\n`);
@@ -190,6 +193,50 @@ async function buildFirmware(dir, tools, key, log) {
   for (const [p, n] of Object.entries(parts).sort((a, b) => b[1] - a[1])) log(`  ${p.padEnd(38)}${kb(n).padStart(9)}  ${((100 * n) / bytes.length).toFixed(1).padStart(5)}%`);
   if (bytes.length > FIRMWARE_BUDGET) throw new Error(`firmware/box.mjs: ${bytes.length} bytes is over its budget of ${FIRMWARE_BUDGET}`);
   return { dir, bytes: bytes.length, budget: FIRMWARE_BUDGET };
+}
+
+// The same firmware as one CommonJS script for a V8 startup snapshot (`node --build-snapshot`
+// takes only that), dist/snapshot/box-snapshot.cjs: loader/snapshot-entry.ts runs main() when the
+// snapshot is started. No budget
+// of its own (box.mjs's holds for the code); it is not shipped to boxes that run box.mjs. The
+// snapshot blob itself is per architecture and Node build, so it is made where it runs (the lab
+// makes it under qemu-user once per firmware: devices/lab/snapshot.ts).
+export const SNAPSHOT_ENTRY = 'box-snapshot.cjs';
+
+// node:tls cannot be in a startup snapshot (Node 20 aborts: "Unknown external reference"); the
+// box needs it only to dial mqtts://, so the snapshot gets it when it dials.
+const snapshotPlugin = {
+  name: 'weft-snapshot',
+  setup(b) {
+    b.onResolve({ filter: /^node:tls$/ }, () => ({ path: 'node:tls', namespace: 'weft-lazy' }));
+    b.onLoad({ filter: /.*/, namespace: 'weft-lazy' }, () => ({ contents: "module.exports = { connect: (...a) => process.getBuiltinModule('node:tls').connect(...a) };", loader: 'js' }));
+  },
+};
+
+async function snapshotBundle() {
+  const r = await esbuild.build({
+    entryPoints: [join(ROOT, 'loader', 'snapshot-entry.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    minify: true,
+    treeShaking: true,
+    legalComments: 'none',
+    charset: 'utf8',
+    write: false,
+    // Evaluated when the snapshot is built, run where the firmware is: the entry sets the URL then.
+    // WebAssembly is absent while a snapshot is built (Node 20) and present when it runs, so code
+    // that takes `globalThis.WebAssembly` at load (sandbox/engine.ts) gets a stand-in that looks
+    // the real one up on each use.
+    define: { 'import.meta.url': 'globalThis.__weftImportMetaUrl', 'globalThis.WebAssembly': '__weftWasm' },
+    banner: { js: 'var __weftWasm=new Proxy({},{get:(_,k)=>globalThis.WebAssembly[k]});' },
+    // A snapshot has no dynamic import() (quickjs-emscripten imports node:module): require it.
+    supported: { 'dynamic-import': false },
+    plugins: [firmwarePlugin, snapshotPlugin],
+    logLevel: 'silent',
+  });
+  return r.outputFiles[0].contents;
 }
 
 /** devices/profiles.ts as data, for boxes that read their profile from a file. */

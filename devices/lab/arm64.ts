@@ -3,10 +3,11 @@
 // a cold qemu boot (empty device storage) and warm ones (storage kept), with their boot phases.
 
 import { join } from 'node:path';
-import { profile as profileById } from '../profiles.ts';
+import { labLimits, profile as profileById } from '../profiles.ts';
 import { bootOnce, type BootResult } from './boot.ts';
-import { ensureArm64Kit, type Arm64Kit } from './fetch.ts';
+import { ensureArm64Kit, labCacheDir, type Arm64Kit } from './fetch.ts';
 import { LabError, run } from './exec.ts';
+import { ensureSnapshot, type FirmwareSnapshot } from './snapshot.ts';
 import { withStage } from './stage.ts';
 
 export interface Arm64LabOptions {
@@ -16,6 +17,10 @@ export interface Arm64LabOptions {
   install: boolean;
   cache?: string;
   timeoutMs?: number;
+  /** Start the qemu boots from the firmware's V8 startup snapshot (snapshot.ts). Default true. */
+  snapshot?: boolean;
+  /** Also boot cold under qemu-user without the snapshot, as the baseline beside it. Default false. */
+  baseline?: boolean;
   log: (line: string) => void;
 }
 
@@ -24,6 +29,12 @@ export interface ProfileBoots {
   native: BootResult;
   cold: BootResult[];
   warm: BootResult[];
+  /** Cold qemu boots without the snapshot (only with `baseline`). */
+  baseline: BootResult[];
+  /** qemu-user's CPU model: the profile's (labLimits). */
+  cpu: string;
+  /** The snapshot the qemu boots started from (undefined: they loaded box.mjs). */
+  snapshot: FirmwareSnapshot | undefined;
 }
 
 export interface Arm64LabResult {
@@ -33,7 +44,7 @@ export interface Arm64LabResult {
   boots: ProfileBoots[];
 }
 
-const OPTION_KEYS = ['profiles', 'runs', 'install', 'cache', 'timeoutMs', 'log'];
+const OPTION_KEYS = ['profiles', 'runs', 'install', 'cache', 'timeoutMs', 'snapshot', 'baseline', 'log'];
 
 export function checkArm64Options(o: Arm64LabOptions): void {
   const bad = Object.keys(o).filter((k) => !OPTION_KEYS.includes(k));
@@ -45,7 +56,8 @@ export function checkArm64Options(o: Arm64LabOptions): void {
 
 export async function runArm64Lab(o: Arm64LabOptions): Promise<Arm64LabResult> {
   checkArm64Options(o);
-  const kit = await ensureArm64Kit({ install: o.install, log: o.log, ...(o.cache === undefined ? {} : { cache: o.cache }) });
+  const cache = o.cache ?? labCacheDir();
+  const kit = await ensureArm64Kit({ install: o.install, log: o.log, cache });
   const t0 = performance.now();
   await run(kit.qemu, ['-L', kit.sysroot, kit.node, '-e', '0'], { step: 'arm64 node -e 0', timeoutMs: 60_000 });
   const qemuNodeMs = Math.round(performance.now() - t0);
@@ -53,18 +65,25 @@ export async function runArm64Lab(o: Arm64LabOptions): Promise<Arm64LabResult> {
     const boots: ProfileBoots[] = [];
     const timeoutMs = o.timeoutMs ?? 45_000;
     for (const id of o.profiles) {
+      // qemu-user runs the profile's CPU model, and the snapshot is made for that model.
+      const cpu = labLimits(profileById(id)).cpu;
+      const snapshot = o.snapshot === false ? undefined : await ensureSnapshot({ firmware: stage.firmware, cache, arm64: kit, cpu, log: o.log });
+      const qemu = { arm64: kit, cpu, ...(snapshot === undefined ? {} : { snapshot: snapshot.blob }) };
       const native = await bootOnce(stage.spec(id, `lab-${id}-native`, { timeoutMs }));
       const cold: BootResult[] = [];
       const warm: BootResult[] = [];
+      const baseline: BootResult[] = [];
       for (let i = 0; i < o.runs; i++) {
         const stateDir = join(stage.work, `state-${id}-${i}`);
-        cold.push(await bootOnce({ ...stage.spec(id, `lab-${id}-${i}`, { stateDir, timeoutMs }), arm64: kit }));
-        warm.push(await bootOnce({ ...stage.spec(id, `lab-${id}-${i}`, { stateDir, timeoutMs }), arm64: kit }));
+        if (o.baseline === true) baseline.push(await bootOnce({ ...stage.spec(id, `lab-${id}-b${i}`, { stateDir: `${stateDir}-b`, timeoutMs }), arm64: kit, cpu }));
+        cold.push(await bootOnce({ ...stage.spec(id, `lab-${id}-${i}`, { stateDir, timeoutMs }), ...qemu }));
+        warm.push(await bootOnce({ ...stage.spec(id, `lab-${id}-${i}`, { stateDir, timeoutMs }), ...qemu }));
       }
-      boots.push({ profile: id, native, cold, warm });
+      boots.push({ profile: id, native, cold, warm, baseline, cpu, snapshot });
       const show = (b: BootResult): string => (b.reached ? `${b.upMs}` : `${b.state}@${b.upMs}`);
-      o.log(`lab: ${id}: native ${show(native)} ms, qemu cold ${cold.map(show).join('/')} ms, warm ${warm.map(show).join('/')} ms`);
-      for (const b of [native, ...cold, ...warm]) for (const n of b.notes) o.log(`lab: ${id}:   ${n.slice(0, 200)}`);
+      const base = baseline.length === 0 ? '' : `, without the snapshot cold ${baseline.map(show).join('/')} ms`;
+      o.log(`lab: ${id}: native ${show(native)} ms, qemu cold ${cold.map(show).join('/')} ms, warm ${warm.map(show).join('/')} ms${base}`);
+      for (const b of [native, ...cold, ...warm, ...baseline]) for (const n of b.notes) o.log(`lab: ${id}:   ${n.slice(0, 200)}`);
     }
     return { kit, qemuNodeMs, boots };
   });
@@ -78,12 +97,17 @@ export const median = (xs: readonly number[]): number => {
 /** The phases table the CLI prints: one row per profile and kind, one column per boot state. */
 export function phasesTable(r: Arm64LabResult): string {
   const states = ['tuning', 'acquiring-boot', 'starting', 'connecting', 'session-setup', 'up', 'degraded'];
-  const rows: string[][] = [['profile', 'boot', ...states, 'end', 'rss MB']];
-  const at = (b: BootResult, s: string): string => String(b.phases.find((p) => p.state === s)?.ms ?? '-');
+  const rows: string[][] = [['profile', 'boot', ...states, 'end', 'cpu ms', 'rss MB']];
+  // ms from spawn, and the CPU used by then (ms) where /proc gave it.
+  const at = (b: BootResult, s: string): string => {
+    const p = b.phases.find((x) => x.state === s);
+    return p === undefined ? '-' : p.cpuMs === undefined ? String(p.ms) : `${p.ms}/${p.cpuMs}`;
+  };
   for (const p of r.boots) {
-    const kinds: [string, BootResult[]][] = [['native', [p.native]], ['qemu cold', p.cold], ['qemu warm', p.warm]];
-    for (const [kind, bs] of kinds) for (const b of bs) rows.push([p.profile, kind, ...states.map((s) => at(b, s)), b.reached ? 'ok' : b.state, String(b.rssMb)]);
+    const kinds: [string, BootResult[]][] = [['native', [p.native]], ['qemu cold', p.cold], ['qemu warm', p.warm], ['qemu cold, no snapshot', p.baseline]];
+    for (const [kind, bs] of kinds) for (const b of bs) rows.push([p.profile, kind, ...states.map((s) => at(b, s)), b.reached ? 'ok' : b.state, String(b.cpuMs ?? '-'), String(b.rssMb)]);
   }
   const w = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
-  return [`arm64 node -e 0 under qemu-user: ${r.qemuNodeMs} ms; boot phases in ms from spawn:`, ...rows.map((row) => row.map((c, i) => c.padStart(w[i] ?? 0)).join('  '))].join('\n');
+  const snaps = r.boots.map((p) => `${p.profile} (-cpu ${p.cpu}): ${p.snapshot === undefined ? 'box.mjs' : `snapshot${p.snapshot.built ? ` built now in ${p.snapshot.buildMs} ms` : ''}`}`);
+  return [`arm64 node -e 0 under qemu-user: ${r.qemuNodeMs} ms; qemu boots: ${snaps.join(', ')}; boot phases in ms from spawn / CPU ms used by then:`, ...rows.map((row) => row.map((c, i) => c.padStart(w[i] ?? 0)).join('  '))].join('\n');
 }

@@ -2,6 +2,7 @@
 // the state it should reach, with the time each boot state was entered (the phases). Runs the
 // real firmware image; knows nothing of how the head-end was started.
 
+import { readFileSync } from 'node:fs';
 import { FIRMWARE_NODE_FLAGS } from '../../loader/memory.ts';
 import type { Arm64Kit } from './fetch.ts';
 import { memoryCgroup } from './cgroup.ts';
@@ -20,6 +21,10 @@ export interface BootSpec {
   until: string;
   /** Under qemu-user when given, natively otherwise. */
   arm64?: Arm64Kit;
+  /** qemu-user's CPU model (`-cpu`, the profile's: labLimits); qemu's default (`max`) when absent. */
+  cpu?: string;
+  /** Start from this V8 startup snapshot of the firmware (snapshot.ts), not by loading box.mjs. */
+  snapshot?: string;
   /** Run inside a memory cgroup of this many bytes (root; cgroup.ts). */
   cgroupBytes?: number;
   timeoutMs: number;
@@ -30,6 +35,31 @@ export interface BootPhase {
   state: string;
   /** ms from spawn, on the lab's clock. */
   ms: number;
+  /**
+   * CPU time (user + system) the boot had used when the lab read the line, ms (/proc, 10 ms
+   * ticks; under qemu-user the emulator's): where a boot's work goes, whatever the machine's load.
+   */
+  cpuMs?: number;
+}
+
+/** utime + stime of a /proc/<pid>/stat text, in clock ticks; undefined when malformed. */
+export function statCpuTicks(stat: string): number | undefined {
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const user = Number(f[11]);
+  const sys = Number(f[12]);
+  return Number.isInteger(user) && Number.isInteger(sys) ? user + sys : undefined;
+}
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+/** CPU time (user + system) of a running process so far, ms; undefined when it is gone. */
+export function procCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const t = statCpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    return t === undefined ? undefined : t * TICK_MS;
+  } catch {
+    return undefined; // gone, or no /proc
+  }
 }
 
 export interface BootResult {
@@ -42,6 +72,8 @@ export interface BootResult {
   phases: BootPhase[];
   /** The firmware's RSS at exit (/proc VmRSS; under qemu-user it includes the emulator). */
   rssMb: number;
+  /** The firmware's CPU time (user + system) at exit, ms: steadier than wall time on a shared machine. */
+  cpuMs: number | undefined;
   /** Modules running at exit. */
   running: string[];
   /** What went wrong on the way (module faults, dead-path verdicts, refusals, errors), one line each. */
@@ -59,13 +91,16 @@ export interface BootResult {
 export const EMULATION_CPU_SCALE = 3;
 
 /** The command line that runs the firmware (natively, or the arm64 Node under qemu-user), with the firmware's Node flags. */
-export function firmwareCommand(spec: Pick<BootSpec, 'arm64'>, boxArgs: string[]): { cmd: string; args: string[] } {
-  if (spec.arm64 === undefined) return { cmd: process.execPath, args: [...FIRMWARE_NODE_FLAGS, 'box.mjs', ...boxArgs] };
+export function firmwareCommand(spec: Pick<BootSpec, 'arm64' | 'snapshot' | 'cpu'>, boxArgs: string[]): { cmd: string; args: string[] } {
+  // From a snapshot, box.mjs is not loaded: it names the firmware's folder (snapshot-entry.ts).
+  const node = [...FIRMWARE_NODE_FLAGS, ...(spec.snapshot === undefined ? [] : ['--snapshot-blob', spec.snapshot]), 'box.mjs', ...boxArgs];
+  if (spec.arm64 === undefined) return { cmd: process.execPath, args: node };
   const scale = ['--cpu-scale', String(EMULATION_CPU_SCALE)];
-  return { cmd: spec.arm64.qemu, args: ['-L', spec.arm64.sysroot, spec.arm64.node, ...FIRMWARE_NODE_FLAGS, 'box.mjs', ...boxArgs, ...scale] };
+  const cpu = spec.cpu === undefined ? [] : ['-cpu', spec.cpu];
+  return { cmd: spec.arm64.qemu, args: [...cpu, '-L', spec.arm64.sysroot, spec.arm64.node, ...node, ...scale] };
 }
 
-export function boxArgs(s: Omit<BootSpec, 'until' | 'timeoutMs' | 'now' | 'arm64' | 'firmware'>): string[] {
+export function boxArgs(s: Omit<BootSpec, 'until' | 'timeoutMs' | 'now' | 'arm64' | 'firmware' | 'snapshot' | 'cpu'>): string[] {
   return [
     '--device', s.profile,
     '--carousel', s.carousel,
@@ -90,7 +125,13 @@ export async function bootOnce(spec: BootSpec): Promise<BootResult> {
   const { cmd, args } = group === undefined ? fw : group.wrap(fw.cmd, fw.args);
   const t0 = spec.now();
   const env = { PATH: process.env.PATH ?? '', ...(spec.password === undefined ? {} : { WEFT_BOX_PASSWORD: spec.password }) };
-  const child = spawnLines(cmd, args, { cwd: spec.firmware, env, now: spec.now });
+  // The CPU at each state line, read as it arrives (the firmware itself, not a cgroup wrapper).
+  const cpuAt = new Map<Line, number>();
+  const onLine = (l: Line): void => {
+    const ms = group === undefined && l.o.kind === 'state' ? procCpuMs(child.child.pid) : undefined;
+    if (ms !== undefined) cpuAt.set(l, ms);
+  };
+  const child = spawnLines(cmd, args, { cwd: spec.firmware, env, now: spec.now, onLine });
   const what = `${spec.arm64 === undefined ? 'native' : 'arm64'} boot of ${spec.profile}${group === undefined ? '' : ` in ${Math.round((spec.cgroupBytes ?? 0) / 2 ** 20)} MiB`}`;
   try {
     const isExit = (o: Record<string, unknown>): boolean => o.kind === 'exit';
@@ -101,13 +142,13 @@ export async function bootOnce(spec: BootSpec): Promise<BootResult> {
     });
     const code = await child.exited;
     if (code !== 0) throw new LabError(what, `the firmware exited with ${code}${group?.oomKilled() === true ? ' (OOM-killed)' : ''}: ${child.stderr().slice(-300)}`);
-    const phases = child.lines.filter((l: Line) => l.o.kind === 'state').map((l) => ({ state: String(l.o.to), ms: Math.round(l.atMs - t0) }));
+    const phases = child.lines.filter((l: Line) => l.o.kind === 'state').map((l) => ({ state: String(l.o.to), ms: Math.round(l.atMs - t0), ...(cpuAt.has(l) ? { cpuMs: cpuAt.get(l) } : {}) }));
     const state = String(exit.o.state);
     const reached = state === spec.until;
     const notes = child.lines.map((l) => noteOf(l.o)).filter((n): n is string => n !== undefined);
     const running = Array.isArray(exit.o.running) ? exit.o.running.map(String) : [];
     const up = reached ? phases.find((p) => p.state === spec.until)?.ms : undefined;
-    return { reached, state, upMs: up ?? Math.round(exit.atMs - t0), phases, rssMb: Number(exit.o.rssMb), running, notes };
+    return { reached, state, upMs: up ?? Math.round(exit.atMs - t0), phases, rssMb: Number(exit.o.rssMb), cpuMs: typeof exit.o.cpuMs === 'number' ? exit.o.cpuMs : undefined, running, notes };
   } catch (e) {
     if (group?.oomKilled() === true) throw new LabError(what, 'OOM-killed', { cause: e });
     throw e;

@@ -1,7 +1,9 @@
 // `weft lab plant`: a head-end namespace and N box namespaces on a bridge, the carousel on a real
 // multicast group, the broker reached through a DNAT rule, and scripted faults with nft: box 0's
 // return path is cut after it is up and restored; box 1 boots with its return path cut (it falls
-// back to the carousel tiers) and gets it back; box 2 boots with loss on the broadcast path.
+// back to the carousel tiers) and gets it back; box 2 boots with loss on the broadcast path; with
+// `arm64` the last box runs under qemu-user (from the firmware's snapshot) and is cut and restored
+// once up, like box 0.
 // Detection and recovery times come from the boxes' own events. Everything it made is removed at
 // the end, on failure and on abort (Ctrl-C). Only addresses inside its namespaces are used.
 
@@ -11,15 +13,23 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { derivedBoxSecret } from '../../headend/broker/broker-auth.ts';
-import { profile as profileById } from '../profiles.ts';
+import { labLimits, profile as profileById } from '../profiles.ts';
 import { boxArgs, firmwareCommand } from './boot.ts';
-import { ensureArm64Kit, ensurePrograms, systemProgram, type Arm64Kit } from './fetch.ts';
+import { ensureArm64Kit, ensurePrograms, labCacheDir, systemProgram, type Arm64Kit } from './fetch.ts';
+import { ensureSnapshot } from './snapshot.ts';
 import { LabError, spawnLines, type LineChild } from './exec.ts';
 import { NETNS_PREFIX, Netns } from './netns.ts';
 // @ts-expect-error build.mjs is plain JavaScript without type declarations
 import { build } from '../../build.mjs';
 
 export type BoxRole = 'cut-after-up' | 'cut-from-boot' | 'lossy-carousel' | 'plain';
+
+/** How the arm64 box runs: under qemu-user with the profile's CPU model, from the firmware's snapshot. */
+interface QemuBox {
+  arm64: Arm64Kit;
+  cpu: string;
+  snapshot: string;
+}
 const ROLES: BoxRole[] = ['cut-after-up', 'cut-from-boot', 'lossy-carousel'];
 
 export interface PlantOptions {
@@ -171,10 +181,10 @@ export class Plant {
     });
   }
 
-  #startBox(i: number, firmware: string, masterKey: string, kit: Arm64Kit | undefined): LineChild {
+  #startBox(i: number, firmware: string, masterKey: string, qemu: QemuBox | undefined): LineChild {
     const id = `plant-${i}`;
     const args = boxArgs({ profile: this.#o.profile, boxId: id, password: undefined, headend: `mqtt://${HEADEND_ADDR}:${BROKER_PORT}`, carousel: `udp://${GROUP}:${CAROUSEL_PORT}` });
-    const fw = firmwareCommand(kit === undefined ? {} : { arm64: kit }, args);
+    const fw = firmwareCommand(qemu ?? {}, args);
     const env = { PATH: process.env.PATH ?? '', WEFT_BOX_PASSWORD: derivedBoxSecret(masterKey, id) };
     const c = spawnLines(systemProgram('ip', 'iproute2'), ['netns', 'exec', this.#ns(`b${i}`), fw.cmd, ...fw.args], { cwd: firmware, env, now: this.now });
     this.#children.push(c);
@@ -184,6 +194,9 @@ export class Plant {
   async #script(work: string, kit: Arm64Kit | undefined): Promise<PlantResult> {
     const o = this.#o;
     const built = (await build({ out: join(work, 'dist'), keys: join(work, 'keys'), quiet: true })) as { firmware: { dir: string } };
+    // The arm64 box as `lab arm64` runs it: the profile's CPU model, from the firmware's snapshot.
+    const cpu = labLimits(profileById(o.profile)).cpu;
+    const qemu = kit === undefined ? undefined : { arm64: kit, cpu, snapshot: (await ensureSnapshot({ firmware: built.firmware.dir, cache: labCacheDir(), arm64: kit, cpu, log: o.log })).blob };
     const masterKey = randomBytes(24).toString('base64url');
     await this.#startHeadend(work, masterKey);
     const roles = Array.from({ length: o.boxes }, (_, i) => roleOf(i));
@@ -193,7 +206,7 @@ export class Plant {
     o.log(`lab: ${o.boxes} box(es) of ${o.profile}: ${roles.map((r, i) => `plant-${i} ${r}`).join(', ')}${kit === undefined ? '' : `; plant-${o.boxes - 1} is arm64 under qemu-user`}`);
     this.#check();
     const t0 = this.now();
-    const boxes = roles.map((_, i) => this.#startBox(i, built.firmware.dir, masterKey, i === o.boxes - 1 ? kit : undefined));
+    const boxes = roles.map((_, i) => this.#startBox(i, built.firmware.dir, masterKey, i === o.boxes - 1 ? qemu : undefined));
     const findings: string[] = [];
     const boot = await Promise.all(
       boxes.map(async (c, i) => {
@@ -228,17 +241,26 @@ export class Plant {
       r1.recoverMs = await this.#until(boxes[1] as LineChild, (x) => x.kind === 'state' && x.to === 'up', 'plant-1 recovering after the restore', result);
     }
     this.#check();
-    const r0 = result.boxes[0];
-    if (r0 === undefined || r0.bootState !== 'up') return;
-    await this.#cut(0);
-    o.log('lab: cut the return path of plant-0');
+    await this.#cutOnceUp(0, boxes, result);
+    // The arm64 box (the last), when it is another than box 0, gets the same cut after box 0's.
+    const last = result.boxes.length - 1;
+    if (last > 0 && result.boxes[last]?.arm64 === true) await this.#cutOnceUp(last, boxes, result);
+  }
+
+  /** Cut box i's return path once it is up, restore it when the box noticed (or after the timeout), time both. */
+  async #cutOnceUp(i: number, boxes: LineChild[], result: PlantResult): Promise<void> {
+    const b = result.boxes[i];
+    const c = boxes[i];
+    if (b === undefined || c === undefined || b.bootState !== 'up') return;
+    await this.#cut(i);
+    this.#o.log(`lab: cut the return path of ${b.id}`);
     const lost = (x: Record<string, unknown>): boolean => (x.kind === 'link' && x.up === false) || (x.kind === 'state' && x.from === 'up');
-    r0.detectMs = await this.#until(boxes[0] as LineChild, lost, 'plant-0 noticing its cut return path', result);
+    b.detectMs = await this.#until(c, lost, `${b.id} noticing its cut return path`, result);
     this.#check();
-    await this.#restore(0);
-    o.log('lab: restored the return path of plant-0');
+    await this.#restore(i);
+    this.#o.log(`lab: restored the return path of ${b.id}`);
     // A box that never noticed the cut has nothing to recover from.
-    if (r0.detectMs !== undefined) r0.recoverMs = await this.#until(boxes[0] as LineChild, (x) => x.kind === 'state' && x.to === 'up', 'plant-0 recovering after the restore', result);
+    if (b.detectMs !== undefined) b.recoverMs = await this.#until(c, (x) => x.kind === 'state' && x.to === 'up', `${b.id} recovering after the restore`, result);
   }
 
   /** ms from now until the box prints a matching line; undefined (and a finding) when it does not in time. */

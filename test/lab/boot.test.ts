@@ -1,6 +1,6 @@
 // The lab's reading of firmware lines and its command lines, without running anything.
 import test from 'ava';
-import { boxArgs, firmwareCommand, noteOf } from '../../devices/lab/boot.ts';
+import { boxArgs, firmwareCommand, noteOf, statCpuTicks } from '../../devices/lab/boot.ts';
 
 test('what went wrong on the way is one line per fault, failed dial, refusal or error', (t) => {
   t.is(noteOf({ kind: 'dial', ok: false, attempt: 1, deadPath: true, error: 'no CONNACK' }), 'dial 1 (dead-path verdict): no CONNACK');
@@ -18,4 +18,20 @@ test('the firmware runs natively, or as the arm64 Node under qemu-user with the 
   t.deepEqual(firmwareCommand({}, ['--id', 'b1']), { cmd: process.execPath, args: ['--v8-pool-size=1', '--max-semi-space-size=1', 'box.mjs', '--id', 'b1'] });
   const kit = { qemu: '/q', node: '/n', sysroot: '/r' };
   t.deepEqual(firmwareCommand({ arm64: kit }, ['--id', 'b1']), { cmd: '/q', args: ['-L', '/r', '/n', '--v8-pool-size=1', '--max-semi-space-size=1', 'box.mjs', '--id', 'b1', '--cpu-scale', '3'] });
+});
+
+test('from a snapshot, node is given the blob and box.mjs names the firmware folder', (t) => {
+  const kit = { qemu: '/q', node: '/n', sysroot: '/r' };
+  t.deepEqual(firmwareCommand({ arm64: kit, snapshot: '/c/box.blob' }, ['--id', 'b1']), {
+    cmd: '/q',
+    args: ['-L', '/r', '/n', '--v8-pool-size=1', '--max-semi-space-size=1', '--snapshot-blob', '/c/box.blob', 'box.mjs', '--id', 'b1', '--cpu-scale', '3'],
+  });
+  t.deepEqual(firmwareCommand({ snapshot: '/c/box.blob' }, []).args, ['--v8-pool-size=1', '--max-semi-space-size=1', '--snapshot-blob', '/c/box.blob', 'box.mjs']);
+});
+
+test('CPU ticks from /proc/<pid>/stat, whatever the command name holds', (t) => {
+  const fields = (comm: string): string => `4242 (${comm}) S 1 4242 4242 0 -1 4194560 1195 0 0 0 37 5 0 0 20 0 1 0 100 1000 200`;
+  t.is(statCpuTicks(fields('node')), 42);
+  t.is(statCpuTicks(fields('a) b (c')), 42, 'a name with parentheses and spaces');
+  t.is(statCpuTicks('garbage'), undefined);
 });

@@ -41,6 +41,26 @@ test.serial('cut, fallback and recovery over a multicast carousel, and nothing l
   t.deepEqual(plant.namespaces.filter((n) => left.includes(n)), [], 'every namespace it made is gone');
 });
 
+test.serial('an arm64 box under qemu-user in a box namespace: its cut is noticed and it comes back', async (t) => {
+  t.timeout(150_000, 'a TCG boot on two shared cores, a detection and a recovery');
+  if (!ready(t)) return;
+  if (needProgram(t, 'qemu-aarch64-static', 'the arm64 box runs under qemu-user (Debian qemu-user-static)') === undefined) return;
+  const log: string[] = [];
+  // One box: box 0 is both the arm64 box and the one cut once up.
+  const plant = new Plant({ boxes: 1, profile: 'hd-dvr', arm64: true, lossPercent: 0, install: false, stepTimeoutMs: 40_000, log: (l) => log.push(l) });
+  const r = await plant.run();
+  t.log(log.join('\n'));
+  const [b] = r.boxes;
+  if (b === undefined) return t.fail('one box');
+  t.true(b.arm64);
+  t.is(b.bootState, 'up', `the arm64 box booted over the multicast carousel: ${b.path.join('>')}; ${r.findings.join('; ')}`);
+  t.not(b.detectMs, undefined, `its cut was noticed: ${r.findings.join('; ')}`);
+  t.not(b.recoverMs, undefined, `it came back once the path returned: ${r.findings.join('; ')}`);
+  t.log(`arm64 box: up in ${b.bootMs} ms, cut detected in ${b.detectMs} ms, recovered in ${b.recoverMs} ms`);
+  const left = await leftoverNamespaces();
+  t.deepEqual(plant.namespaces.filter((n) => left.includes(n)), [], 'every namespace it made is gone');
+});
+
 test.serial('an aborted plant (Ctrl-C) removes what it made', async (t) => {
   if (!ready(t)) return;
   const plant: Plant = new Plant({ boxes: 2, profile: 'hd-dvr', arm64: false, lossPercent: 20, install: false, stepTimeoutMs: 20_000, log: (l) => (l.includes('box(es) of') ? plant.abort() : undefined) });
