@@ -46,6 +46,9 @@ export interface MqttDialerOptions {
  */
 export const BOX_LATE_MS = 5000;
 
+/** The box's dead-path margin beside 3 x RTT, ms: the verdict within 3 RTT + 50 ms on an idle CPU. */
+export const DEAD_PATH_MARGIN_MS = 45;
+
 /** The request a transport's late channel and link changes go to: the latest one that waited on it. */
 interface Route {
   req: DialRequest;
@@ -112,7 +115,7 @@ export function mqttDialer(o: MqttDialerOptions): Dialer {
         // timer fires 5 ms before that. A path that timed out before gets twice the time next.
         // [13.5] 4 s of silence + a probe timeout of 3 RTT + 45 ms: a silent cut shows within 5 s
         // for RTTs up to ~300 ms, at one PINGREQ per idle box per 4 s, answered by the broker.
-        deadPath: { marginMs: 45, idleProbeMs: 4000, lateMs: BOX_LATE_MS, ...o.deadPath, lag, initialRttMs: req.rttMs * 2 ** Math.min(req.consecutiveTimeouts, 6) },
+        deadPath: { marginMs: DEAD_PATH_MARGIN_MS, idleProbeMs: 4000, lateMs: BOX_LATE_MS, ...o.deadPath, lag, initialRttMs: req.rttMs * 2 ** Math.min(req.consecutiveTimeouts, 6) },
         log: o.log ?? (() => {}),
         // Link changes go to the request whose channel this became (a late one: a later request's).
         onLink: (state, cause) => route.req.onLink(state, cause),

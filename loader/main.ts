@@ -18,7 +18,7 @@ import { DEFAULT_LIMITS, loadEngine } from '../sandbox/index.ts';
 import { BOOT_STATES } from './boot-table.ts';
 import { Box } from './box.ts';
 import type { BoxEvent } from './box-events.ts';
-import { mqttDialer } from './dialer-mqtt.ts';
+import { DEAD_PATH_MARGIN_MS, mqttDialer } from './dialer-mqtt.ts';
 import { MemoryStorage } from './module-cache.ts';
 import { engineMemoryFor } from './options.ts';
 import { memoryBreakdown } from './memory.ts';
@@ -194,7 +194,7 @@ export async function main(argv: string[]): Promise<number> {
     traceRate: a.traceRate,
     trusted,
     storage: a.stateDir === undefined ? new MemoryStorage(profile.storageBytes) : new FolderStorage(a.stateDir, profile.storageBytes),
-    ...(a.headend === undefined ? {} : { dialer: mqttDialer({ url: a.headend, boxId: a.id, ...(a.password === undefined ? {} : { password: a.password }) }) }),
+    ...(a.headend === undefined ? {} : { dialer: mqttDialer({ url: a.headend, boxId: a.id, ...(a.password === undefined ? {} : { password: a.password }), ...emulatedDeadPath(a.cpuScale) }) }),
     ...(a.app === undefined ? {} : { app: a.app }),
     // Under an emulator the guest's work takes n times the device's time: so do its deadlines.
     ...(a.cpuScale === 1 ? {} : { limits: { deadlineMs: DEFAULT_LIMITS.deadlineMs * a.cpuScale, startDeadlineMs: DEFAULT_LIMITS.startDeadlineMs * a.cpuScale, watchdogGraceMs: DEFAULT_LIMITS.watchdogGraceMs * a.cpuScale } }),
@@ -217,4 +217,13 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(p
       return 1;
     })
     .then((code) => (process.exitCode = code));
+}
+
+/**
+ * An emulated box (`--cpu-scale N`) spends N times the CPU on each CONNECT and reply it handles:
+ * the dead-path margin (the local work beside the RTT) stretches by N, so a qemu box is not
+ * judged dead by its own slowness; the RTT part is the network's and stays.
+ */
+export function emulatedDeadPath(cpuScale: number): { deadPath?: { marginMs: number } } {
+  return cpuScale === 1 ? {} : { deadPath: { marginMs: Math.round(DEAD_PATH_MARGIN_MS * cpuScale) } };
 }

@@ -3,7 +3,8 @@
 // "-" works as --password=.
 import { spawn } from 'node:child_process';
 import test from 'ava';
-import { HELP, HELP_ASKED, parseBoxArgs } from '../../loader/main.ts';
+import { HELP, HELP_ASKED, emulatedDeadPath, parseBoxArgs } from '../../loader/main.ts';
+import { DEAD_PATH_MARGIN_MS } from '../../loader/dialer-mqtt.ts';
 
 const MAIN = new URL('../../loader/main.ts', import.meta.url).pathname;
 
@@ -53,4 +54,11 @@ test('--interface and --trace-rate mean what they mean on weft box run; bad valu
   t.throws(() => parseBoxArgs(['--device', 'legacy-sd', '--interface', 'eth0'], {}), { message: /--interface must be an IP address/ });
   t.throws(() => parseBoxArgs(['--device', 'legacy-sd', '--trace-rate', '2'], {}), { message: /--trace-rate must be a number in 0\.\.1/ });
   t.throws(() => parseBoxArgs(['--device', 'legacy-sd', '--trace-rate', 'x'], {}), { message: /--trace-rate/ });
+});
+
+test('--cpu-scale stretches the dead-path margin (the local work beside the RTT) by the scale; a native box keeps 3 RTT + 50 ms', (t) => {
+  const a = parseBoxArgs(['--device', 'legacy-sd', '--cpu-scale', '3']);
+  if (a === HELP_ASKED) return t.fail();
+  t.deepEqual(emulatedDeadPath(a.cpuScale), { deadPath: { marginMs: 3 * DEAD_PATH_MARGIN_MS } });
+  t.deepEqual(emulatedDeadPath(1), {});
 });
