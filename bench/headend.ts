@@ -35,10 +35,16 @@ const child = spawn(process.execPath, ['--import', 'tsx', new URL('./_headend-bo
 let out = '';
 // The head-end process's CPU (all its threads, the embedded broker included) at each phase mark.
 const cpuAt = new Map<string, number>();
+// Under `node --cpu-prof` the marks' monotonic time (us, the profiles' clock) goes to stderr, so
+// scripts/cpu-profile.mjs can sum one phase: --from <capacity> --to <end>.
+const profiled = process.execArgv.some((a) => a.startsWith('--cpu-prof'));
 child.stdout.on('data', (d: Buffer) => {
   const now = process.cpuUsage();
   out += d.toString();
-  for (const m of d.toString().matchAll(/^mark (\w+)$/gm)) cpuAt.set(m[1] as string, (now.user + now.system) / 1000);
+  for (const m of d.toString().matchAll(/^mark (\w+)$/gm)) {
+    cpuAt.set(m[1] as string, (now.user + now.system) / 1000);
+    if (profiled) console.error(`profile mark ${m[1] as string} ${process.hrtime.bigint() / 1000n}`);
+  }
 });
 const code = await new Promise<number | null>((r) => child.once('exit', r));
 if (code !== 0) throw new Error(`the box process failed (${String(code)})`);
