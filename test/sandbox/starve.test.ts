@@ -47,3 +47,19 @@ test('starvation has a cap: a guest that spins forever is stopped even with no C
   t.is(err.fault, 'deadline');
   apps.finish(t);
 });
+
+test('events that begin within a millisecond share one CPU reading (a system call)', async (t) => {
+  const apps = new Apps(engine);
+  let wall = 0;
+  let reads = 0;
+  const app = apps.make({ now: () => wall, cpu: () => (reads++, wall), limits: { deadlineMs: 100, watchdogGraceMs: 100_000 } });
+  const m = app.load(await one(`weft.on('request', (b) => b);`, { name: 'quick' }));
+  if (!m.ok) return t.fail(m.error.message);
+  m.value.start();
+  for (let i = 0; i < 5; i++) t.is(await m.value.serve(i, from), i);
+  t.is(reads, 1, 'load, start and five requests at one wall instant read the CPU once');
+  wall += 5;
+  t.is(await m.value.serve('later', from), 'later');
+  t.is(reads, 2, 'an event 5 ms later reads it again');
+  apps.finish(t);
+});
