@@ -8,7 +8,7 @@ import type { ModuleEntry, VerifiedModule } from '../runtime/app/index.ts';
 import type { AppCore, ModuleStats } from './app-core.ts';
 import { SandboxError, type SandboxFault } from './errors.ts';
 import { callGuest, evalModule, type GuestTarget, promiseState, readResult } from './guest-call.ts';
-import { installWeft } from './host-api.ts';
+import { installWeft, namesLog } from './host-api.ts';
 import { HandleLedger } from './ledger.ts';
 import type { MessageLink } from './link.ts';
 import { ModuleHost, type HostOwner } from './module-host.ts';
@@ -72,7 +72,7 @@ export class ModuleSandbox {
     this.#host = new ModuleHost(this.#target, link);
     this.#watch = new PromiseWatch(this.#target, this.#ledger, this.#where);
     try {
-      installWeft(this.#host, app.capabilities(mod.entry), this.address, prepared.freeze);
+      installWeft(this.#host, { ...app.capabilities(mod.entry), log: namesLog(mod.source) }, this.address, prepared.freeze);
     } finally {
       prepared.freeze.dispose();
     }
