@@ -8,7 +8,7 @@ import { type ModuleEntry, servicesUsed, StateCodec, type VerifiedModule } from 
 import type { AppCore, EntryRun, JobOrigin, Retiring } from './app-core.ts';
 import type { Engine } from './engine.ts';
 import type { LagSource } from './lag.ts';
-import { StarveCheck, processCpuMs } from './starve.ts';
+import { PROCESS_CPU_READING, StarveCheck, processCpuMs } from './starve.ts';
 import { SandboxError } from './errors.ts';
 import type { Capabilities } from './host-api.ts';
 import { resolveLimits, type SandboxLimits } from './limits.ts';
@@ -75,7 +75,8 @@ export class AppSandbox implements AppCore {
     this.limits = resolveLimits('AppSandbox', options.limits);
     this.clock = options.clock ?? systemClock;
     this.#now = options.now ?? (() => performance.now());
-    this.#starve = new StarveCheck(options.cpu ?? (options.now === undefined ? processCpuMs : undefined));
+    // The default CPU and wall clocks are the thread's own: their last reading is shared.
+    this.#starve = options.cpu === undefined && options.now === undefined ? new StarveCheck(processCpuMs, PROCESS_CPU_READING) : new StarveCheck(options.cpu);
     this.#store = options.storage;
     this.device = options.device === undefined ? {} : (JSON.parse(JSON.stringify(options.device)) as unknown);
     this.ui = options.ui;

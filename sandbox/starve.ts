@@ -13,17 +13,28 @@ export function processCpuMs(): number {
 /** Wall ms for which begin() reuses the last CPU reading (see begin). */
 const FRESH_MS = 1;
 
+/** The last CPU reading and the wall time (performance.now) it was taken at. */
+export interface CpuReading {
+  value: number;
+  at: number;
+}
+
+/** The last reading of processCpuMs on this thread, shared by the sandboxes that use it with
+ *  performance.now: a cache of one process-wide counter, so a burst of sandbox starts (a head-end
+ *  under setups) reads it once per millisecond, not once per sandbox [issue 19.2]. */
+export const PROCESS_CPU_READING: CpuReading = { value: 0, at: -Infinity };
+
 export class StarveCheck {
   readonly #cpu: (() => number) | undefined;
+  readonly #last: CpuReading;
   #wall0 = 0;
   #cpu0 = 0;
-  /** The last CPU reading and the wall time it was taken at. */
-  #read = 0;
-  #readAt = -Infinity;
 
-  /** `cpu`: ms of CPU time; undefined turns the check off (a virtual clock has no CPU to compare). */
-  constructor(cpu: (() => number) | undefined) {
+  /** `cpu`: ms of CPU time; undefined turns the check off (a virtual clock has no CPU to compare).
+   *  `last`: where the last reading is kept (shared by checks on the same CPU and wall clocks). */
+  constructor(cpu: (() => number) | undefined, last: CpuReading = { value: 0, at: -Infinity }) {
     this.#cpu = cpu;
+    this.#last = last;
   }
 
   /**
@@ -35,8 +46,9 @@ export class StarveCheck {
   begin(wallNow: number): void {
     this.#wall0 = wallNow;
     if (this.#cpu === undefined) return;
-    if (!(wallNow - this.#readAt < FRESH_MS && wallNow >= this.#readAt)) this.#take(wallNow);
-    this.#cpu0 = this.#read;
+    const last = this.#last;
+    if (!(wallNow - last.at < FRESH_MS && wallNow >= last.at)) this.#take(wallNow);
+    this.#cpu0 = last.value;
   }
 
   /** True when the wall time since begin() is under `capMs` and less than half of it was CPU time. */
@@ -47,8 +59,9 @@ export class StarveCheck {
   }
 
   #take(wallNow: number): number {
-    this.#read = (this.#cpu as () => number)();
-    this.#readAt = wallNow;
-    return this.#read;
+    const v = (this.#cpu as () => number)();
+    this.#last.value = v;
+    this.#last.at = wallNow;
+    return v;
   }
 }
