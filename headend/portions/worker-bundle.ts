@@ -2,12 +2,12 @@
 // already brings), so a new worker thread loads one file instead of registering tsx and
 // transpiling the tree through the loader thread: ~400 ms of CPU per thread before, ~145 after
 // (issue 19.3; a node adds a thread every 256 instances). Packages stay outside the bundle,
-// imported by absolute file URL, so the file can live in the OS temp directory.
+// imported by absolute file URL, so the file can live in a private temporary directory.
 
-import { createHash } from 'node:crypto';
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // Bundles by entry: a cache of immutable files for the life of the process (as Node caches
@@ -44,15 +44,11 @@ async function bundle(file: string): Promise<URL> {
   const out = await esbuild.build({ entryPoints: [file], bundle: true, format: 'esm', platform: 'node', target: 'node20', write: false, logLevel: 'silent', plugins: [external] });
   const code = out.outputFiles[0]?.text;
   if (code === undefined) throw new Error('esbuild wrote nothing');
-  const dir = join(tmpdir(), 'weft-workers');
-  await mkdir(dir, { recursive: true });
-  const path = join(dir, `${createHash('sha256').update(code).digest('hex').slice(0, 24)}.mjs`);
-  const exists = await stat(path).then((s) => s.size === Buffer.byteLength(code), () => false);
-  if (!exists) {
-    // Content-addressed, written whole then renamed: a process never imports a half-written file.
-    const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, code);
-    await rename(tmp, path);
-  }
+  // A directory of this process's own (mkdtemp: mode 0700, a random name), not a shared,
+  // predictable path another local user could fill first; removed when the process exits.
+  const dir = await mkdtemp(join(tmpdir(), 'weft-worker-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, `${basename(file, '.ts')}.mjs`);
+  await writeFile(path, code, { mode: 0o600 });
   return pathToFileURL(path);
 }
