@@ -6,7 +6,8 @@
 //     same two arguments; ours adds the address parse, size checks, budget and the link call.
 import type { QuickJSHandle } from 'quickjs-emscripten';
 import { encodeManifest, generateSigningKey, sha256Hex, signManifest, trustedKey, utf8, verifyApp, type VerifiedModule } from '../runtime/app/index.ts';
-import { AppSandbox, loadEngine } from '../sandbox/index.ts';
+import { AppSandbox, loadEngine, WarmRuntime } from '../sandbox/index.ts';
+import { HandleLedger } from '../sandbox/ledger.ts';
 import { percentile, result, table } from './_report.ts';
 
 const engine = await loadEngine();
@@ -30,7 +31,7 @@ async function verified(sources: Record<string, string>): Promise<Map<string, Ve
   if (!r.ok) throw r.error;
   return new Map(r.value.modules);
 }
-const mods = await verified({ small: SRC, loop: LOOP });
+const mods = await verified({ small: SRC, loop: LOOP, logs: `${SRC}\n// logs: console.log`, warm: SRC });
 const small = mods.get('small') as VerifiedModule;
 
 // ---- 1. module start -------------------------------------------------------------------
@@ -102,6 +103,52 @@ function interleaved(a: () => void, b: () => void, batch: number, rounds: number
 }
 
 const [rawUs, oursUs] = interleaved(rawStart, oursStart, 20, 100);
+
+// ---- 1b. what each guarantee costs (issue 19.2) ------------------------------------------
+
+/** Median CPU us per call of `fn` over rounds of `batch`, with `setup` (untimed) before each round. */
+function perCall(fn: (i: number) => void, batch = 20, rounds = 60, setup?: () => void): number {
+  const xs: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    setup?.();
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < batch; i++) fn(i);
+    const c = process.cpuUsage(c0);
+    xs.push((c.user + c.system) / batch);
+  }
+  return percentile(xs.slice(5), 50);
+}
+const startOf = (mod: VerifiedModule, warm?: WarmRuntime): void => {
+  const app = new AppSandbox(engine, { app: 'bench', side: 'box', limits: { memoryBytes: MEMORY, stackBytes: STACK }, ...(warm === undefined ? {} : { warm }) });
+  const m = app.load(mod);
+  if (!m.ok || !m.value.start().ok) throw new Error('the bench module did not start');
+  app.destroy();
+};
+let warmed: WarmRuntime[] = [];
+const warmStartUs = perCall((i) => startOf(mods.get('warm') as VerifiedModule, warmed[i]), 20, 60, () => (warmed = Array.from({ length: 20 }, () => new WarmRuntime(engine, 1))));
+const logStartUs = perCall(() => startOf(mods.get('logs') as VerifiedModule));
+const plainStartUs = perCall(() => startOf(small));
+const probeRt = qjs.newRuntime();
+const probeCtx = probeRt.newContext();
+const intrinsicsUs = perCall(() => {
+  for (const [o, p] of [['JSON', 'parse'], ['Object', 'freeze']] as const) {
+    const h = probeCtx.getProp(probeCtx.global, o);
+    probeCtx.getProp(h, p).dispose();
+    h.dispose();
+  }
+}, 200);
+const interruptUs = perCall(() => {
+  probeRt.setInterruptHandler(() => false);
+  probeRt.removeInterruptHandler();
+}, 200);
+const cpuReadUs = perCall(() => void process.cpuUsage(), 200);
+const ledger = new HandleLedger();
+const ledgerUs = perCall(() => {
+  const h = probeCtx.newNumber(1);
+  ledger.release(ledger.hold(h));
+}, 200) - perCall(() => probeCtx.newNumber(1).dispose(), 200);
+probeCtx.dispose();
+probeRt.dispose();
 
 // ---- 2. memory per module sandbox --------------------------------------------------------
 
@@ -188,6 +235,14 @@ table('module start (median CPU per start, us)', [
   { case: 'raw quickjs-emscripten: runtime, limits, interrupt, context, same frozen weft, eval, start', us: rawUs },
   { case: 'AppSandbox + load + start + destroy', us: oursUs },
 ]);
+table('what each guarantee costs (median CPU us; a start as above)', [
+  { case: 'deadline interrupt: set + remove the handler, per runtime', us: interruptUs },
+  { case: 'starvation check: one CPU reading (now one per ms per thread, not per event)', us: cpuReadUs },
+  { case: 'handle bookkeeping: ledger hold + release, per kept handle', us: ledgerUs },
+  { case: 'intrinsics capture: JSON.parse + Object.freeze taken, per context', us: intrinsicsUs },
+  { case: 'weft.log + console install: start of a module naming them less one that does not', us: logStartUs - plainStartUs },
+  { case: 'runtime + context made ahead (warm): a start adopting one, vs raw', us: warmStartUs },
+]);
 table('memory per module sandbox (QuickJS heap, KB)', [
   { case: `raw context + eval, ${N} in one runtime`, kb: rawKb },
   { case: `module in an app sandbox (context, weft, module), ${N} in one app`, kb: kbPerSandbox },
@@ -199,6 +254,8 @@ table(`host call round trip (median CPU per call over ${CALLS}-call loops, us)`,
 console.log(`\nengine: WebAssembly memory cap ${engine.maxMemoryBytes >> 20} MiB; raw and ours share it.`);
 result('sandbox', {
   start_ratio_vs_raw: oursUs / rawUs,
+  warm_start_ratio_vs_raw: warmStartUs / rawUs,
+  log_install_us: logStartUs - plainStartUs,
   kb_per_sandbox: kbPerSandbox,
   hostcall_ratio_vs_raw: oursCallUs / rawCallUs,
 });

@@ -74,6 +74,8 @@ export interface HeadendConfig {
   intervalMs?: number;
   /** Worker threads kept ready. Default 1. */
   spareThreads?: number;
+  /** Warm app sandboxes each worker thread keeps per app build, so a setup does not pay a QuickJS start (0: none). Default 2 [issue 19.3]. */
+  warmSandboxes?: number;
   /** Per-box quotas (sessions, module downloads, map bounds); defaults in headend/node/quotas.ts. */
   quotas?: BoxQuotas;
   /** The placement policy (HeadendNodeOptions.policy). Default: Weft's balancer on Math.random; tests inject a seeded one. */
@@ -83,7 +85,7 @@ export interface HeadendConfig {
   log?: (line: string) => void;
 }
 
-const KEYS = ['node', 'broker', 'brokerPort', 'brokerHost', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'carouselInterface', 'carouselTtl', 'tracer', 'intervalMs', 'spareThreads', 'quotas', 'policy', 'checkpoints', 'log'];
+const KEYS = ['node', 'broker', 'brokerPort', 'brokerHost', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'carouselInterface', 'carouselTtl', 'tracer', 'intervalMs', 'spareThreads', 'warmSandboxes', 'quotas', 'policy', 'checkpoints', 'log'];
 
 export interface RunningHeadend {
   node: HeadendNode;
@@ -140,7 +142,9 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
       log: (e) => (e.event === 'reject' ? undefined : log(`mqtt ${e.event}: ${e.reason}${e.detail === undefined ? '' : ` (${e.detail})`}`)),
     });
     closers.push(() => mqtt.close());
-    const pool = new WorkerPool({ entry: WORKER, spare: config.spareThreads ?? 1, max: 16 });
+    const warm = config.warmSandboxes;
+    if (warm !== undefined && (!Number.isInteger(warm) || warm < 0 || warm > 64)) throw new ArgumentError('startHeadend: warmSandboxes must be an integer in 0..64', 'warmSandboxes');
+    const pool = new WorkerPool({ entry: WORKER, spare: config.spareThreads ?? 1, max: 16, ...(warm === undefined ? {} : { data: { warmPerBuild: warm } }) });
     closers.push(() => pool.close());
     const from = Date.now();
     const node = new HeadendNode({

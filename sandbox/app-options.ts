@@ -7,6 +7,7 @@ import type { SandboxError } from './errors.ts';
 import type { SandboxLimits } from './limits.ts';
 import type { MessageLink, ServiceHandler } from './link.ts';
 import type { KeyValueStore } from './storage.ts';
+import type { WarmRuntime } from './warm.ts';
 
 export interface AppSandboxOptions {
   /** App id; every module loaded must belong to it. */
@@ -39,9 +40,12 @@ export interface AppSandboxOptions {
   /** This process's CPU time, ms (default: process.cpuUsage, or none when `now` is given): a
    *  deadline passed while the process was starved is not the guest's (starve.ts). */
   cpu?: () => number;
+  /** A runtime made ahead of need (warm.ts, from the same engine): adopted, used by this
+   *  sandbox only and freed with it; its prepared contexts go to the first modules loaded. */
+  warm?: WarmRuntime;
 }
 
-export const OPTION_KEYS = ['app', 'side', 'session', 'limits', 'clock', 'now', 'storage', 'device', 'ui', 'log', 'services', 'onFault', 'lag', 'cpu'];
+export const OPTION_KEYS = ['app', 'side', 'session', 'limits', 'clock', 'now', 'storage', 'device', 'ui', 'log', 'services', 'onFault', 'lag', 'cpu', 'warm'];
 
 export interface LoadOptions {
   /** Where weft.send / weft.request go; a runtime Channel bound to this module's address. */

@@ -8,7 +8,7 @@ import { type ModuleEntry, servicesUsed, StateCodec, type VerifiedModule } from 
 import type { AppCore, EntryRun, JobOrigin, Retiring } from './app-core.ts';
 import type { Engine } from './engine.ts';
 import type { LagSource } from './lag.ts';
-import { StarveCheck, processCpuMs } from './starve.ts';
+import { PROCESS_CPU_READING, StarveCheck, processCpuMs } from './starve.ts';
 import { SandboxError } from './errors.ts';
 import type { Capabilities } from './host-api.ts';
 import { resolveLimits, type SandboxLimits } from './limits.ts';
@@ -17,6 +17,7 @@ import { classify, describeThrown } from './marshal.ts';
 import { ModuleSandbox } from './module.ts';
 import { AppStorage, type KeyValueStore, MemoryStore } from './storage.ts';
 import { OPTION_KEYS, type AppSandboxOptions, type LoadOptions } from './app-options.ts';
+import { disposePrepared, type PreparedContext, prepareContext, WarmRuntime } from './warm.ts';
 
 export type { AppSandboxOptions, LoadOptions } from './app-options.ts';
 
@@ -38,6 +39,8 @@ export class AppSandbox implements AppCore {
   #engine: Engine;
   #onFault: ((err: SandboxError) => void) | undefined;
   #rt: QuickJSRuntime;
+  /** Contexts prepared ahead (a warm runtime's), for the next modules loaded. */
+  #spare: PreparedContext[];
   #modules = new Map<string, ModuleSandbox>();
   #zombies: QuickJSContext[] = [];
   #deadline = Infinity;
@@ -72,7 +75,8 @@ export class AppSandbox implements AppCore {
     this.limits = resolveLimits('AppSandbox', options.limits);
     this.clock = options.clock ?? systemClock;
     this.#now = options.now ?? (() => performance.now());
-    this.#starve = new StarveCheck(options.cpu ?? (options.now === undefined ? processCpuMs : undefined));
+    // The default CPU and wall clocks are the thread's own: their last reading is shared.
+    this.#starve = options.cpu === undefined && options.now === undefined ? new StarveCheck(processCpuMs, PROCESS_CPU_READING) : new StarveCheck(options.cpu);
     this.#store = options.storage;
     this.device = options.device === undefined ? {} : (JSON.parse(JSON.stringify(options.device)) as unknown);
     this.ui = options.ui;
@@ -81,7 +85,10 @@ export class AppSandbox implements AppCore {
     this.#onFault = options.onFault;
     this.#lag = options.lag;
     this.#engine = engine;
-    this.#rt = engine.newRuntime(); // a broken engine refuses with SandboxError 'engine'
+    if (options.warm !== undefined && (!(options.warm instanceof WarmRuntime) || options.warm.engine !== engine)) throw new ArgumentError('AppSandbox: warm must be a WarmRuntime of the same engine', 'warm');
+    const adopted = options.warm?.adopt(); // once: a warm runtime is never shared by two sandboxes
+    this.#rt = adopted?.rt ?? engine.newRuntime(); // a broken engine refuses with SandboxError 'engine'
+    this.#spare = adopted?.contexts ?? [];
     this.#rt.setMemoryLimit(this.limits.memoryBytes);
     this.#rt.setMaxStackSize(this.limits.stackBytes);
     // The deadline interrupt [sandbox]: polled by the engine while guest code runs.
@@ -116,12 +123,12 @@ export class AppSandbox implements AppCore {
     rejectUnknown('AppSandbox.load', options, ['link']);
     const refused = this.#admit(mod);
     if (refused !== undefined) return fail(refused);
-    const ctx = this.#rt.newContext();
+    const prepared = this.#spare.pop() ?? prepareContext(this.#rt);
     let m: ModuleSandbox;
     try {
-      m = new ModuleSandbox(this, mod, ctx, options.link);
+      m = new ModuleSandbox(this, mod, prepared, options.link);
     } catch (e) {
-      ctx.dispose();
+      disposePrepared(prepared);
       return fail(new SandboxError('memory', `${this.app}/${mod.entry.name}`, `could not set up the context: ${(e as Error).message}`));
     }
     this.#modules.set(m.name, m);
@@ -191,6 +198,8 @@ export class AppSandbox implements AppCore {
     if (this.#freed) return;
     this.#freed = true;
     try {
+      for (const p of this.#spare) disposePrepared(p);
+      this.#spare = [];
       for (const ctx of this.#zombies) if (ctx.alive) ctx.dispose();
       this.#zombies = [];
       this.#rt.removeInterruptHandler();
@@ -198,6 +207,7 @@ export class AppSandbox implements AppCore {
     } catch (e) {
       // QuickJS aborted (an internal assertion): the instance is unusable. Its owner renews it.
       this.#zombies = [];
+      this.#spare = [];
       this.#engine.fail(e instanceof Error ? e.message : String(e));
       this.#stats.engineFailures++;
       try {
@@ -211,6 +221,7 @@ export class AppSandbox implements AppCore {
   /** Handles and contexts still alive; 0 after destroy() (tests assert it). */
   liveHandles(): number {
     let n = this.#zombies.filter((c) => c.alive).length + (this.#rt.alive ? 1 : 0);
+    for (const p of this.#spare) n += [p.ctx, p.parse, p.freeze].filter((h) => h.alive).length;
     for (const m of this.#modules.values()) n += m.stats().liveHandles + (m.ctx.alive ? 1 : 0);
     return n;
   }

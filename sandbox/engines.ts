@@ -93,6 +93,13 @@ export class AppEngines {
     this.#drop(h);
   }
 
+  /** The engine is its app's current one: held, not retired, not broken (a warm runtime made in
+   *  it may still be handed out). */
+  isCurrent(engine: Engine): boolean {
+    const h = this.#find(engine);
+    return h !== undefined && !h.retired && engine.broken === undefined;
+  }
+
   /** WebAssembly bytes held by every engine here (the engines' own accounting). */
   memoryBytes(): number {
     let n = 0;

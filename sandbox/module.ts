@@ -8,11 +8,12 @@ import type { ModuleEntry, VerifiedModule } from '../runtime/app/index.ts';
 import type { AppCore, ModuleStats } from './app-core.ts';
 import { SandboxError, type SandboxFault } from './errors.ts';
 import { callGuest, evalModule, type GuestTarget, promiseState, readResult } from './guest-call.ts';
-import { installWeft } from './host-api.ts';
+import { installWeft, namesLog } from './host-api.ts';
 import { HandleLedger } from './ledger.ts';
 import type { MessageLink } from './link.ts';
 import { ModuleHost, type HostOwner } from './module-host.ts';
 import { PromiseWatch, type Settle } from './watch.ts';
+import type { PreparedContext } from './warm.ts';
 
 export type ModuleState = 'loaded' | 'started' | 'paused' | 'destroyed';
 export type { ModuleStats } from './app-core.ts';
@@ -42,7 +43,8 @@ export class ModuleSandbox {
   #stats = { events: 0, dropped: 0 };
 
   /** @internal Made by AppSandbox.load, which then calls evaluate(). */
-  constructor(app: AppCore, mod: VerifiedModule, ctx: QuickJSContext, link: MessageLink | undefined) {
+  constructor(app: AppCore, mod: VerifiedModule, prepared: PreparedContext, link: MessageLink | undefined) {
+    const ctx = prepared.ctx;
     this.#app = app;
     this.name = mod.entry.name;
     this.entry = mod.entry;
@@ -50,10 +52,8 @@ export class ModuleSandbox {
     this.#where = `${app.app}/${this.name}`;
     // App and session were checked by AppSandbox, the name by the manifest schema [c33].
     this.address = `weft://${app.app}/${app.session}/${this.name}`;
-    // Intrinsics the host relies on are taken before any module code can replace them.
-    const json = ctx.getProp(ctx.global, 'JSON');
-    const parse = this.#ledger.hold(ctx.getProp(json, 'parse'));
-    json.dispose();
+    // Intrinsics the host relies on were taken before any module code could replace them.
+    const parse = this.#ledger.hold(prepared.parse);
     this.#target = {
       app,
       ctx,
@@ -71,13 +71,10 @@ export class ModuleSandbox {
     };
     this.#host = new ModuleHost(this.#target, link);
     this.#watch = new PromiseWatch(this.#target, this.#ledger, this.#where);
-    const object = ctx.getProp(ctx.global, 'Object');
-    const freeze = ctx.getProp(object, 'freeze');
-    object.dispose();
     try {
-      installWeft(this.#host, app.capabilities(mod.entry), this.address, freeze);
+      installWeft(this.#host, { ...app.capabilities(mod.entry), log: namesLog(mod.source) }, this.address, prepared.freeze);
     } finally {
-      freeze.dispose();
+      prepared.freeze.dispose();
     }
   }
 

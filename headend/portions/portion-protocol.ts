@@ -110,6 +110,10 @@ export interface SandboxLoad {
   engineBytes: number;
   lagMs: number;
   slices: number;
+  /** Warm app sandboxes held, and starts that found one or none (since the thread began) [issue 19.3]. */
+  warm: number;
+  warmHits: number;
+  warmMisses: number;
 }
 
 /** Module name of the node's service host: `weft://headend/<node>/services`. */

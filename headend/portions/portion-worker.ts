@@ -5,9 +5,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Channel, type Clock, Codes, RemoteError, formatVaddr, type Envelope } from '../../runtime/index.ts';
 import { trustedKeyFromJson, verifyApp, type TrustedKeyJson, type VerifiedModule } from '../../runtime/app/index.ts';
-import { AppEngines, AppSandbox, channelHandlers, type Engine, LagMeter, MemoryStore, type ModuleSandbox, type ServiceHandler } from '../../sandbox/index.ts';
+import { AppEngines, AppSandbox, channelHandlers, type Engine, LagMeter, MemoryStore, type ModuleSandbox, type ServiceHandler, type WarmRuntime } from '../../sandbox/index.ts';
 import { FairQueue } from './fair-queue.ts';
 import { CriticalGuard } from './portion-guard.ts';
+import { WorkerWarmth } from './worker-warm.ts';
 import { SERVICE_CLIENT, SERVICES_NAME, type FromWorker, type ModuleWaits, type PortionSpec, type ToWorker } from './portion-protocol.ts';
 
 interface Instance {
@@ -29,9 +30,11 @@ const post = (m: FromWorker): void => port.postMessage(m);
 // WebAssembly memory goes back to the OS and never starves another app.
 // From the pool's data: each app's engine cap (default 512 MiB), and for benches that compare
 // against the old behaviour, the slice and the schedule ('fifo': in arrival order, at once).
-const tuning = ((workerData as { data?: unknown } | null)?.data ?? {}) as { engineMemoryBytes?: unknown; sliceMs?: unknown; schedule?: unknown };
+const tuning = ((workerData as { data?: unknown } | null)?.data ?? {}) as { engineMemoryBytes?: unknown; sliceMs?: unknown; schedule?: unknown; warmPerBuild?: unknown };
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined);
 const engines = new AppEngines({ maxMemoryBytes: num(tuning.engineMemoryBytes) ?? 512 * 1024 * 1024 });
+// [issue 19.3] Warm app sandboxes per app build (0 turns them off, for before/after benches).
+const warmth = new WorkerWarmth(engines, tuning.warmPerBuild === 0 ? 0 : (num(tuning.warmPerBuild) ?? 2));
 const instances = new Map<string, Instance>();
 let busyMs = 0;
 let served = 0;
@@ -70,8 +73,7 @@ function appKey(spec: PortionSpec): string {
   return parts.join('\u0000');
 }
 
-function verified(spec: PortionSpec): Promise<Awaited<ReturnType<typeof verifyApp>>> {
-  const key = appKey(spec);
+function verified(spec: PortionSpec, key: string): Promise<Awaited<ReturnType<typeof verifyApp>>> {
   let v = verifiedApps.get(key);
   if (v === undefined) {
     const wanted = new Set(spec.modules);
@@ -85,7 +87,8 @@ function verified(spec: PortionSpec): Promise<Awaited<ReturnType<typeof verifyAp
 }
 
 async function start(spec: PortionSpec): Promise<void> {
-  const app = await verified(spec);
+  const key = appKey(spec);
+  const app = await verified(spec, key);
   if (!app.ok) {
     post({ t: 'started', iid: spec.iid, ok: false, error: app.error.message });
     return;
@@ -108,11 +111,15 @@ async function start(spec: PortionSpec): Promise<void> {
       return svc.request(servicesAddr, args, { op: `svc.${name}.${op}` });
     };
   }
-  const engine = await engines.acquire(spec.app);
+  // A warm runtime carries its engine lease; a cold start takes one.
+  const build = WorkerWarmth.build(key, spec.modules.length);
+  const warm = warmth.take(build);
+  const engine = warm?.engine ?? (await engines.acquire(spec.app));
   let sandbox: AppSandbox;
   try {
-    sandbox = newSandbox(spec, engine, services);
+    sandbox = newSandbox(spec, engine, services, warm);
   } catch (e) {
+    warm?.dispose();
     engines.release(engine);
     throw e;
   }
@@ -127,10 +134,12 @@ async function start(spec: PortionSpec): Promise<void> {
   if (r !== undefined) return refuse(r);
   instances.set(spec.iid, inst);
   post({ t: 'started', iid: spec.iid, ok: true });
+  warmth.refillSoon(build, spec.app, spec.modules.length); // after the reply, off the setup's path
 }
 
-function newSandbox(spec: PortionSpec, engine: Engine, services: Record<string, ServiceHandler>): AppSandbox {
+function newSandbox(spec: PortionSpec, engine: Engine, services: Record<string, ServiceHandler>, warm: WarmRuntime | undefined): AppSandbox {
   return new AppSandbox(engine, {
+    ...(warm === undefined ? {} : { warm }),
     app: spec.app,
     side: 'headend',
     session: spec.session,
@@ -140,10 +149,16 @@ function newSandbox(spec: PortionSpec, engine: Engine, services: Record<string, 
     services,
     log: (module, level, text) => post({ t: 'log', iid: spec.iid, module, level, text }),
     onFault: (err) => {
-      if (err.fault === 'memory' || err.fault === 'engine') engines.retire(engine);
+      if (err.fault === 'memory' || err.fault === 'engine') retire(engine);
       post({ t: 'fault', iid: spec.iid, module: err.where, error: err.message });
     },
   });
+}
+
+/** An engine set aside (a memory fault, or QuickJS failed): its warm runtimes go with it. */
+function retire(engine: Engine): void {
+  engines.retire(engine);
+  warmth.retired(engine);
 }
 
 // [issue 16] An app-wide instance's weft.storage is the app's: it goes into its snapshots (under a
@@ -255,7 +270,7 @@ function run(d: Delivery, app: string | undefined): void {
       const error = `${inst.spec.app}: the portion instance failed: ${(e as Error).message}`.slice(0, 300);
       if (/^Aborted\(|RuntimeError/.test(`${(e as Error).name} ${(e as Error).message}`)) {
         inst.engine.fail(error);
-        engines.retire(inst.engine);
+        retire(inst.engine);
       }
       post({ t: 'fault', iid: d.iid, module: `${inst.spec.app}/${d.module}`, error });
     } finally {
@@ -329,7 +344,8 @@ setInterval(() => {
   }
   let slices = 0;
   for (const i of instances.values()) slices += i.sandbox.stats().slices;
-  const sandbox = { ...fair.stats(), ...engines.stats(), engineBytes: engines.memoryBytes(), lagMs: Math.round(lag.value()), slices };
+  const w = warmth.stats();
+  const sandbox = { ...fair.stats(), ...engines.stats(), engineBytes: engines.memoryBytes(), lagMs: Math.round(lag.value()), slices, warm: w.warm, warmHits: w.hits, warmMisses: w.misses };
   post({ t: 'load', busyMs, served, inflight, sandbox, ...(waits.length === 0 ? {} : { waits }) });
   busyMs = 0;
 }, 500).unref();

@@ -3,7 +3,7 @@
 // a request is decided here (least in flight), so the node spreads load across its threads.
 
 import { ArgumentError, fail, ok, type Envelope, type Result } from '../../runtime/index.ts';
-import { threadNow, type FromWorker, type ModuleWaits, type PortionSpec, type ToWorker } from './portion-protocol.ts';
+import { threadNow, type FromWorker, type ModuleWaits, type PortionSpec, type SandboxLoad, type ToWorker } from './portion-protocol.ts';
 import type { PooledWorker, WorkerPool } from './worker-pool.ts';
 
 /** The threads portions run on: the WorkerPool live, an in-thread host in deterministic tests. */
@@ -41,6 +41,8 @@ interface Thread {
   inflight: number;
   /** Critical-section waits of its instances, from the last load report [c24]. */
   waits: ModuleWaits[];
+  /** The worker's sandbox figures from its last load report (warm sandbox hits among them). */
+  sandbox: SandboxLoad | undefined;
 }
 
 interface Instance {
@@ -56,6 +58,8 @@ export interface ThreadStats {
   instances: number;
   busyMs: number;
   inflight: number;
+  /** From the worker's last load report (every 500 ms); undefined before the first. */
+  sandbox?: SandboxLoad;
 }
 
 export class PortionManager {
@@ -86,7 +90,7 @@ export class PortionManager {
   }
 
   threadStats(): ThreadStats[] {
-    return this.#threads.map((t) => ({ id: t.w.id, instances: t.instances.size, busyMs: t.busyMs, inflight: t.inflight }));
+    return this.#threads.map((t) => ({ id: t.w.id, instances: t.instances.size, busyMs: t.busyMs, inflight: t.inflight, ...(t.sandbox === undefined ? {} : { sandbox: t.sandbox }) }));
   }
 
   has(iid: string): boolean {
@@ -105,7 +109,7 @@ export class PortionManager {
   /** Add a thread now (pre-warmed by the pool) [c20]. */
   async addThread(): Promise<number> {
     const w = await this.#pool.acquire();
-    const t: Thread = { w, instances: new Set(), busyMs: 0, inflight: 0, waits: [] };
+    const t: Thread = { w, instances: new Set(), busyMs: 0, inflight: 0, waits: [], sandbox: undefined };
     w.onMessage((m) => this.#fromWorker(t, m as FromWorker));
     w.onExit(() => this.#lost(t));
     this.#threads.push(t);
@@ -286,6 +290,7 @@ export class PortionManager {
       case 'load':
         t.busyMs = m.busyMs;
         t.waits = m.waits ?? [];
+        t.sandbox = m.sandbox;
         return;
       case 'ready':
         return;

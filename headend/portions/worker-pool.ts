@@ -4,6 +4,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { ArgumentError, ChannelClosedError, rejectUnknown } from '../../runtime/index.ts';
+import { bundledEntry } from './worker-bundle.ts';
 
 export interface WorkerPoolOptions {
   /** Module the worker runs (file URL; .ts is supported through tsx). */
@@ -16,6 +17,9 @@ export interface WorkerPoolOptions {
   data?: unknown;
   /** Resource limits per worker (V8 heap, MB). */
   maxOldGenerationSizeMb?: number;
+  /** Start a .ts entry from one bundled file (worker-bundle.ts) instead of through tsx. Default
+   *  true; threads asked for before the bundle is ready, or when it cannot be made, use tsx. */
+  bundle?: boolean;
 }
 
 export interface PooledWorker {
@@ -49,9 +53,12 @@ export class WorkerPool {
   #nextId = 1;
   #closed = false;
   #started = 0;
+  /** The bundled entry once made (undefined: not yet, or none), and the wait for it. */
+  #bundled: URL | undefined;
+  #bundling: Promise<void>;
 
   constructor(options: WorkerPoolOptions) {
-    rejectUnknown('WorkerPool', options, ['entry', 'spare', 'max', 'data', 'maxOldGenerationSizeMb']);
+    rejectUnknown('WorkerPool', options, ['entry', 'spare', 'max', 'data', 'maxOldGenerationSizeMb', 'bundle']);
     if (!(options.entry instanceof URL)) throw new ArgumentError('WorkerPool: entry must be a file URL', 'entry');
     this.entry = options.entry;
     this.#spareTarget = options.spare ?? 1;
@@ -59,6 +66,12 @@ export class WorkerPool {
     this.#data = options.data;
     this.#heapMb = options.maxOldGenerationSizeMb;
     if (this.#spareTarget < 0 || this.#max < 1) throw new ArgumentError('WorkerPool: spare >= 0 and max >= 1', 'max');
+    this.#bundling = options.bundle === false ? Promise.resolve() : bundledEntry(this.entry).then((u) => void (this.#bundled = u));
+  }
+
+  /** Threads start from the bundled entry (worker-bundle.ts), not through tsx. */
+  get bundled(): boolean {
+    return this.#bundled !== undefined;
   }
 
   /** Most threads (in use + spare). */
@@ -83,12 +96,15 @@ export class WorkerPool {
 
   /** Start the spare threads and wait until they are ready. */
   async warm(): Promise<void> {
+    await this.#bundling;
     this.#refill();
     await Promise.all(this.#spare.map((s) => s.ready));
   }
 
   /** Take a ready thread (a spare when there is one) and start a replacement spare. */
   async acquire(): Promise<PooledWorker> {
+    if (this.#closed) throw new ChannelClosedError('worker pool closed');
+    if (this.#spare.length === 0) await this.#bundling;
     if (this.#closed) throw new ChannelClosedError('worker pool closed');
     let slot = this.#spare.shift();
     if (slot === undefined) {
@@ -127,7 +143,7 @@ export class WorkerPool {
     const id = this.#nextId++;
     this.#started++;
     const worker = new Worker(BOOT, {
-      workerData: { entry: this.entry.href, workerId: id, data: this.#data },
+      workerData: { entry: (this.#bundled ?? this.entry).href, workerId: id, data: this.#data },
       ...(this.#heapMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: this.#heapMb } }),
     });
     const slot: Slot = { id, worker, ready: Promise.resolve(), handler: undefined, queued: [], exitHandlers: [], error: undefined };

@@ -45,3 +45,17 @@ test('a module logging in a loop is bounded: 100 lines per 10 s, the rest counte
   t.is(lines.length, 201);
   apps.finish(t);
 });
+
+test('weft.log and console are installed only in a module whose text names them (lazy: 4 host functions less per start)', async (t) => {
+  const apps = new Apps(engine);
+  const app = apps.make();
+  const probe = `[typeof weft['l' + 'og'], typeof globalThis['con' + 'sole']]`;
+  const silent = app.load(await one(`weft.on('request', () => ${probe});`, { name: 'silent' }));
+  const talks = app.load(await one(`weft.on('request', () => ${probe}); const quiet = () => console;`, { name: 'talks' }));
+  if (!silent.ok || !talks.ok) return t.fail('a module did not load');
+  silent.value.start();
+  talks.value.start();
+  t.deepEqual(await silent.value.serve(null, { queue: 'tester' }), ['undefined', 'undefined']);
+  t.deepEqual(await talks.value.serve(null, { queue: 'tester' }), ['object', 'object']);
+  apps.finish(t);
+});

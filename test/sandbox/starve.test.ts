@@ -3,6 +3,7 @@
 // polls against CPU, never milliseconds.
 import test from 'ava';
 import { loadEngine, type SandboxError } from '../../sandbox/index.ts';
+import { StarveCheck } from '../../sandbox/starve.ts';
 import { Apps, one } from './_harness.ts';
 
 const engine = await loadEngine();
@@ -68,4 +69,33 @@ test('with the CPU keeping up, an overrun past deadline + grace is still the wat
   const err = (await t.throwsAsync(m.value.serve({}, from))) as SandboxError;
   t.true(err.fault === 'deadline' || err.fault === 'watchdog', err.fault);
   apps.finish(t);
+});
+
+test('events that begin within a millisecond share one CPU reading (a system call)', async (t) => {
+  const apps = new Apps(engine);
+  let wall = 0;
+  let reads = 0;
+  const app = apps.make({ now: () => wall, cpu: () => (reads++, wall), limits: { deadlineMs: 100, watchdogGraceMs: 100_000 } });
+  const m = app.load(await one(`weft.on('request', (b) => b);`, { name: 'quick' }));
+  if (!m.ok) return t.fail(m.error.message);
+  m.value.start();
+  for (let i = 0; i < 5; i++) t.is(await m.value.serve(i, from), i);
+  t.is(reads, 1, 'load, start and five requests at one wall instant read the CPU once');
+  wall += 5;
+  t.is(await m.value.serve('later', from), 'later');
+  t.is(reads, 2, 'an event 5 ms later reads it again');
+  apps.finish(t);
+});
+
+test('checks that share a reading (the sandboxes of a thread on its own clocks) read the CPU once per millisecond between them', (t) => {
+  let reads = 0;
+  const cpu = (): number => (reads++, 0);
+  const last = { value: 0, at: -Infinity };
+  const checks = Array.from({ length: 10 }, () => new StarveCheck(cpu, last));
+  for (const c of checks) c.begin(100);
+  t.is(reads, 1, 'ten sandboxes starting in the same millisecond');
+  checks[0]?.begin(101.5);
+  t.is(reads, 2);
+  t.true(checks[1]?.starved(300, 1000), 'the deadline check reads afresh: no CPU since its begin');
+  t.is(reads, 3);
 });

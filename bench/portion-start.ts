@@ -1,0 +1,86 @@
+// bench/portion-start: the worker's part of a session setup (issue 19.3), measured where the
+// head-end bench cannot resolve it on a shared machine.
+//  1. a portion start in a real worker thread, from the `start` message to its `started` answer,
+//     warm (a warm app sandbox taken) against cold (warmPerBuild 0) in the same run, starts spaced
+//     so the refill gets its turn (the moderate-load case warm sandboxes are for);
+//  2. a worker thread's boot CPU from the bundled entry against booting through tsx.
+// Usage: npm run bench -- portion-start [--starts 300]
+
+import { WorkerPool } from '../headend/portions/worker-pool.ts';
+import { serverApp, WorkerUnderTest } from '../test/security/_portion-worker.ts';
+import { percentile, result, table } from './_report.ts';
+
+const arg = (name: string, dflt: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? dflt : Number(process.argv[i + 1]);
+};
+const STARTS = arg('starts', 300);
+const SRC = `let n = 0;
+weft.on('request', (b) => ({ n: ++n, b }));
+export function snapshot() { return { n }; }`;
+
+const app = await serverApp('bench', { epg: SRC, search: SRC });
+const keepAlive = setInterval(() => {}, 60_000); // pools unref their threads
+
+/** Start/answer latency (ms) of `n` portions of 2 modules, 5 ms apart (the refill's turn). */
+async function starts(w: WorkerUnderTest, tag: string, n: number): Promise<number[]> {
+  const lat: number[] = [];
+  for (let i = 0; i < n; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+    const t0 = performance.now();
+    const r = await w.startPortion(app, `${tag}${i}`);
+    lat.push(performance.now() - t0);
+    if (!r.ok) throw new Error(r.error);
+  }
+  return lat;
+}
+
+// Both workers at once, so the machine's load falls on both columns alike.
+const cold = await WorkerUnderTest.start({ warmPerBuild: 0 });
+const warm = await WorkerUnderTest.start({ warmPerBuild: 2 });
+const lc: number[] = [];
+const lw: number[] = [];
+for (let round = 0; round < STARTS / 50; round++) {
+  await Promise.all([starts(cold, `c${round}-`, 50).then((l) => lc.push(...l)), starts(warm, `w${round}-`, 50).then((l) => lw.push(...l))]);
+}
+const hits = (await warm.load()).sandbox?.warmHits ?? 0;
+await cold.close();
+await warm.close();
+
+async function bootCpuMs(bundle: boolean): Promise<number> {
+  const pool = new WorkerPool({ entry: new URL('../headend/portions/portion-worker.ts', import.meta.url), spare: 1, max: 2, bundle });
+  await pool.warm();
+  const c0 = process.cpuUsage();
+  await pool.acquire(); // takes the spare and boots its replacement
+  await pool.warm();
+  const c = process.cpuUsage(c0);
+  await pool.close();
+  return (c.user + c.system) / 1000;
+}
+const boots: { bundled: number[]; tsx: number[] } = { bundled: [], tsx: [] };
+for (let i = 0; i < 3; i++) {
+  boots.bundled.push(await bootCpuMs(true));
+  boots.tsx.push(await bootCpuMs(false));
+}
+clearInterval(keepAlive);
+
+const coldP50 = percentile(lc, 50);
+const warmP50 = percentile(lw, 50);
+table(`portion start in a worker, 2 modules, start -> started (ms), ${lc.length} each`, [
+  { case: 'cold (warmPerBuild 0)', p50: coldP50, p99: percentile(lc, 99) },
+  { case: `warm (warmPerBuild 2; ${hits} hits)`, p50: warmP50, p99: percentile(lw, 99) },
+]);
+table('worker thread boot (process CPU, ms, median of 3)', [
+  { case: 'through tsx', ms: percentile(boots.tsx, 50) },
+  { case: 'bundled entry', ms: percentile(boots.bundled, 50) },
+]);
+result('portion-start', {
+  cold_p50_ms: coldP50,
+  warm_p50_ms: warmP50,
+  warm_ratio_vs_cold: warmP50 / coldP50,
+  warm_hits: hits,
+  starts: lw.length,
+  boot_cpu_ms_tsx: percentile(boots.tsx, 50),
+  boot_cpu_ms_bundled: percentile(boots.bundled, 50),
+  boot_ratio_bundled_vs_tsx: percentile(boots.bundled, 50) / percentile(boots.tsx, 50),
+});

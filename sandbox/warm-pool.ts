@@ -1,0 +1,161 @@
+// Warm runtimes kept ready per app build (issue 19.3): a setup takes one instead of paying a
+// QuickJS runtime and its contexts, and its owner refills after the reply, off the critical path.
+// Bounded per build and in builds; a runtime is handed out once and never comes back.
+
+import { ArgumentError, rejectUnknown } from '../runtime/index.ts';
+import type { AppEngines } from './engines.ts';
+import type { Engine } from './engine.ts';
+import { WarmRuntime } from './warm.ts';
+
+export interface WarmPoolOptions {
+  /** Where each app's engine comes from; a warm runtime holds a lease on its app's engine. */
+  engines: AppEngines;
+  /** Warm runtimes kept per build. Default 2: a burst of setups of one app takes them while the refill catches up. */
+  perBuild?: number;
+  /** Builds kept warm; the least recently used one goes past it (its runtimes freed). Default 8. */
+  maxBuilds?: number;
+}
+
+export interface WarmPoolStats {
+  /** Warm runtimes held now, over all builds. */
+  warm: number;
+  builds: number;
+  /** Takes answered with a warm runtime, and takes that found none (the caller starts cold). */
+  hits: number;
+  misses: number;
+  /** Warm runtimes made. */
+  refills: number;
+  /** Warm runtimes freed unused: their build evicted, their engine retired or broken, or the pool closed. */
+  discarded: number;
+  /** Refills that failed (the engine refused: too many engines, or broken). */
+  failed: number;
+}
+
+interface Build {
+  app: string;
+  ready: WarmRuntime[];
+  /** Refills in flight (an engine may still be loading). */
+  making: number;
+}
+
+export class WarmPool {
+  readonly #engines: AppEngines;
+  readonly #perBuild: number;
+  readonly #maxBuilds: number;
+  /** By build key; Map order is recency (a take or refill moves the build to the end). */
+  readonly #builds = new Map<string, Build>();
+  #closed = false;
+  #stats = { hits: 0, misses: 0, refills: 0, discarded: 0, failed: 0 };
+
+  constructor(options: WarmPoolOptions) {
+    rejectUnknown('WarmPool', options, ['engines', 'perBuild', 'maxBuilds']);
+    this.#engines = options.engines;
+    this.#perBuild = options.perBuild ?? 2;
+    this.#maxBuilds = options.maxBuilds ?? 8;
+    if (!Number.isInteger(this.#perBuild) || this.#perBuild < 0 || this.#perBuild > 64) throw new ArgumentError('WarmPool: perBuild must be an integer in 0..64', 'perBuild');
+    if (!Number.isInteger(this.#maxBuilds) || this.#maxBuilds < 1 || this.#maxBuilds > 256) throw new ArgumentError('WarmPool: maxBuilds must be an integer in 1..256', 'maxBuilds');
+  }
+
+  /**
+   * A warm runtime of `build`, or undefined (counted as a miss). One of a retired or broken
+   * engine is freed, not handed out. The caller adopts it into an AppSandbox and owns the
+   * engine lease it carries (AppEngines.release when that sandbox is destroyed).
+   */
+  take(build: string): WarmRuntime | undefined {
+    const b = this.#builds.get(build);
+    if (b !== undefined) this.#touch(build, b);
+    while (b !== undefined && b.ready.length > 0) {
+      const w = b.ready.shift() as WarmRuntime;
+      if (this.#engines.isCurrent(w.engine)) {
+        this.#stats.hits++;
+        return w;
+      }
+      this.#discard(w);
+    }
+    this.#stats.misses++;
+    return undefined;
+  }
+
+  /** Whether `build` is below its count (counting refills in flight). */
+  wants(build: string): boolean {
+    const b = this.#builds.get(build);
+    return !this.#closed && this.#perBuild > 0 && (b === undefined || b.ready.length + b.making < this.#perBuild);
+  }
+
+  /**
+   * Make one warm runtime of `build` (app `app`, `contexts` prepared contexts) if it is below its
+   * count. Resolves to whether it still wants more, so the caller can spread refills over turns
+   * of its event loop. Never throws: a refused engine is counted in `failed`.
+   */
+  async refillOne(build: string, app: string, contexts: number): Promise<boolean> {
+    if (!this.wants(build)) return false;
+    let b = this.#builds.get(build);
+    if (b === undefined) {
+      b = { app, ready: [], making: 0 };
+      this.#builds.set(build, b);
+      this.#evict();
+    }
+    this.#touch(build, b);
+    b.making++;
+    let engine: Engine | undefined;
+    try {
+      engine = await this.#engines.acquire(app);
+      const w = new WarmRuntime(engine, contexts);
+      engine = undefined; // the lease is the warm runtime's now
+      if (this.#closed || this.#builds.get(build) !== b) {
+        this.#discard(w);
+        return false;
+      }
+      b.ready.push(w);
+      this.#stats.refills++;
+    } catch {
+      this.#stats.failed++;
+      if (engine !== undefined) this.#engines.release(engine);
+      return false;
+    } finally {
+      b.making--;
+    }
+    return this.wants(build);
+  }
+
+  /** Free every warm runtime of an engine set aside (a memory fault) so it can be dropped. */
+  discardEngine(engine: Engine): void {
+    for (const b of this.#builds.values()) {
+      const keep = b.ready.filter((w) => w.engine !== engine);
+      for (const w of b.ready) if (w.engine === engine) this.#discard(w);
+      b.ready = keep;
+    }
+  }
+
+  stats(): WarmPoolStats {
+    let warm = 0;
+    for (const b of this.#builds.values()) warm += b.ready.length;
+    return { warm, builds: this.#builds.size, ...this.#stats };
+  }
+
+  /** Free every warm runtime (handles, contexts, runtime each) and refuse refills from now on. */
+  close(): void {
+    this.#closed = true;
+    for (const b of this.#builds.values()) for (const w of b.ready) this.#discard(w);
+    this.#builds.clear();
+  }
+
+  #touch(key: string, b: Build): void {
+    this.#builds.delete(key);
+    this.#builds.set(key, b);
+  }
+
+  #evict(): void {
+    while (this.#builds.size > this.#maxBuilds) {
+      const [key, old] = this.#builds.entries().next().value as [string, Build];
+      this.#builds.delete(key);
+      for (const w of old.ready) this.#discard(w);
+    }
+  }
+
+  #discard(w: WarmRuntime): void {
+    this.#stats.discarded++;
+    w.dispose();
+    this.#engines.release(w.engine);
+  }
+}
