@@ -37,7 +37,8 @@ const layerRules = Object.entries(forbidden).map(([folder, banned]) => ({
 }));
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '**/*.mjs', '**/*.js', 'apps/**/dist/', 'guide.ts'] } // guide.ts: the README's carousel dump (MPEG-TS),
+  // guide.ts: the README's carousel dump (MPEG-TS packets, not TypeScript).
+  { ignores: ['node_modules/', 'dist/', '**/*.mjs', '**/*.js', 'apps/**/dist/', 'guide.ts'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
