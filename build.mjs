@@ -150,6 +150,9 @@ const firmwarePlugin = {
   },
 };
 
+/** Compile-time facts of the firmware build (transport/mqtt.ts reads `globalThis.WEFT_FIRMWARE`). */
+const FIRMWARE_DEFINE = { 'globalThis.WEFT_FIRMWARE': 'true' };
+
 async function buildFirmware(dir, tools, key, log) {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
@@ -167,6 +170,9 @@ async function buildFirmware(dir, tools, key, log) {
     write: false,
     outfile: join(dir, 'box.mjs'),
     banner: { js: "import{createRequire as __weftRequire}from'node:module';const require=__weftRequire(import.meta.url);" },
+    // The box always brings its own MQTT client (transport/mqtt-lite.ts): the mqtt.js default path
+    // of the shared transport is dead code here, and this lets esbuild drop it.
+    define: FIRMWARE_DEFINE,
     plugins: [firmwarePlugin],
     logLevel: 'silent',
   });
@@ -229,7 +235,7 @@ async function snapshotBundle() {
     // WebAssembly is absent while a snapshot is built (Node 20) and present when it runs, so code
     // that takes `globalThis.WebAssembly` at load (sandbox/engine.ts) gets a stand-in that looks
     // the real one up on each use.
-    define: { 'import.meta.url': 'globalThis.__weftImportMetaUrl', 'globalThis.WebAssembly': '__weftWasm' },
+    define: { ...FIRMWARE_DEFINE, 'import.meta.url': 'globalThis.__weftImportMetaUrl', 'globalThis.WebAssembly': '__weftWasm' },
     banner: { js: 'var __weftWasm=new Proxy({},{get:(_,k)=>globalThis.WebAssembly[k]});' },
     // A snapshot has no dynamic import() (quickjs-emscripten imports node:module): require it.
     supported: { 'dynamic-import': false },

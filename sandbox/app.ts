@@ -17,7 +17,7 @@ import { classify, describeThrown } from './marshal.ts';
 import { ModuleSandbox } from './module.ts';
 import { AppStorage, type KeyValueStore, MemoryStore } from './storage.ts';
 import { OPTION_KEYS, type AppSandboxOptions, type LoadOptions } from './app-options.ts';
-import { disposePrepared, type PreparedContext, prepareContext, WarmRuntime } from './warm.ts';
+import { disposePrepared, isWarmRuntime, type PreparedContext, prepareContext } from './warm.ts';
 
 export type { AppSandboxOptions, LoadOptions } from './app-options.ts';
 
@@ -85,7 +85,7 @@ export class AppSandbox implements AppCore {
     this.#onFault = options.onFault;
     this.#lag = options.lag;
     this.#engine = engine;
-    if (options.warm !== undefined && (!(options.warm instanceof WarmRuntime) || options.warm.engine !== engine)) throw new ArgumentError('AppSandbox: warm must be a WarmRuntime of the same engine', 'warm');
+    if (options.warm !== undefined && (!isWarmRuntime(options.warm) || options.warm.engine !== engine)) throw new ArgumentError('AppSandbox: warm must be a WarmRuntime of the same engine', 'warm');
     const adopted = options.warm?.adopt(); // once: a warm runtime is never shared by two sandboxes
     this.#rt = adopted?.rt ?? engine.newRuntime(); // a broken engine refuses with SandboxError 'engine'
     this.#spare = adopted?.contexts ?? [];

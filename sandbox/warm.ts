@@ -48,6 +48,15 @@ export interface Adopted {
 
 const MAX_CONTEXTS = 16;
 
+/** Every WarmRuntime made: an AppSandbox checks membership, not `instanceof`, so a box (which never
+ *  makes one) does not carry the class in its firmware. */
+const made = new WeakSet<object>();
+
+/** Is `x` a WarmRuntime made here (not a look-alike)? */
+export function isWarmRuntime(x: unknown): x is WarmRuntime {
+  return typeof x === 'object' && x !== null && made.has(x);
+}
+
 export class WarmRuntime {
   readonly engine: Engine;
   /** Contexts made ahead (one per module the instance is expected to load). */
@@ -61,6 +70,7 @@ export class WarmRuntime {
     if (!Number.isInteger(contexts) || contexts < 0 || contexts > MAX_CONTEXTS) throw new ArgumentError(`WarmRuntime: contexts must be an integer in 0..${MAX_CONTEXTS}`, 'contexts');
     this.engine = engine;
     this.size = contexts;
+    made.add(this);
     const rt = engine.newRuntime();
     this.#rt = rt;
     try {

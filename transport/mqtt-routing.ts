@@ -5,6 +5,7 @@
 
 import { AddressError, VADDR_SCHEME, type Address, type Envelope, type EnvelopeCodec } from '../runtime/index.ts';
 import { BoxRoutes, DedupWindow, type MqttLogEvent, TokenBuckets } from './mqtt-ingress.ts';
+import { headendOnly } from './firmware-build.ts';
 import type { ResolvedMqttOptions } from './mqtt-options.ts';
 import { type TopicScheme, boxOf } from './mqtt-topics.ts';
 
@@ -42,7 +43,7 @@ interface RoutingOptions {
 
 export class MqttRouting {
   readonly rejected: Record<Rejection, number> = { badTopic: 0, tooLarge: 0, malformed: 0, rateLimited: 0, spoofed: 0, duplicate: 0 };
-  readonly routes = new BoxRoutes();
+  readonly routes: BoxRoutes = globalThis.WEFT_FIRMWARE === true ? headendOnly('BoxRoutes') : new BoxRoutes();
   #o: RoutingOptions;
   #topics = new Map<string, { box: string; topic: string }>();
   #inboxRoot: string;
@@ -54,7 +55,7 @@ export class MqttRouting {
       topics: r.topics,
       codec,
       maxBytes: r.maxBytes,
-      buckets: new TokenBuckets(r.rateLimit, r.clock),
+      buckets: globalThis.WEFT_FIRMWARE === true ? headendOnly('TokenBuckets') : new TokenBuckets(r.rateLimit, r.clock),
       // Only a persistent session (MQTT 5 session expiry) can have QoS 1 messages redelivered.
       dedup: r.protocolVersion === 5 && r.sessionExpirySec > 0 ? new DedupWindow(r.dedupWindow) : undefined,
       locate: r.locate,

@@ -15,10 +15,12 @@ import { MqttRouting, type MqttStats, QOS1_KINDS } from './mqtt-routing.ts';
 import { NO_LAG, confirmingClock } from './lag.ts';
 import { LinkWatch, Reconnector, RttEstimator } from './reconnect.ts';
 import { endClient } from './mqtt-raw.ts';
+import { noMqttJs } from './firmware-build.ts';
 
 export { openRawClient } from './mqtt-raw.ts';
 
 export type RawMqttClient = MqttClient;
+
 export type { IClientOptions as RawMqttOptions } from 'mqtt';
 
 const QOS0: PublishOptionsLike = { qos: 0 };
@@ -293,7 +295,8 @@ export class MqttTransport implements Transport {
   /** Opens one connection for the dial (mqtt-dial.ts): the client, its CONNECT, the subscription. */
   #open(hooks: Pick<AttemptHooks, 'deadline' | 'rtt' | 'onConnack'>, subackMs: number): ConnectAttempt {
     const o = this.#o;
-    const newClient = o.client ?? ((open: () => Socket): MqttClientLike => new MqttClient(open, clientOptions(o) satisfies IClientOptions));
+    // The firmware build defines WEFT_FIRMWARE (build.mjs): a box always passes its own client.
+    const newClient = o.client ?? (globalThis.WEFT_FIRMWARE === true ? noMqttJs : (open: () => Socket): MqttClientLike => new MqttClient(open, clientOptions(o) satisfies IClientOptions));
     const subscription = (shared: boolean): string => (this.#filter = this.#routing.subscription(shared));
     return connectAttempt(o, { ...hooks, newClient, spec: clientSpec(o), subscription, onMessage: this.#onMessage }, subackMs);
   }
