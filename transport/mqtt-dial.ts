@@ -42,48 +42,71 @@ export interface MqttDial {
   close(err: Error): void;
 }
 
-/** `deadline`: the dead-path deadlines' clock, confirmed over the local loop's lag [13.4] (a CONNACK read late is slow, not dead). */
-export function mqttDial(o: ResolvedMqttOptions, rtt: RttEstimator, deadline: Clock, host: DialHost): MqttDial {
-  const { clock, deadPath } = o;
-  let timeouts = 0;
-  let awaited: ConnectAttempt | undefined; // the attempt a caller waits on now
-  let kept: ConnectAttempt | undefined;
-  let keptUntil = 0; // on the clock: when the kept attempt is given up
-  let keptTimer: TimerHandle | undefined;
-  const timeoutMs = (): number => connectTimeoutMs(rtt, deadPath, timeouts);
-  const keptNow = (): ConnectAttempt | undefined => (kept !== undefined && clock.now() < keptUntil ? kept : undefined);
+/** The attempt kept open after its verdict (issue 13.4): until when, and its release. */
+interface Keeper {
+  readonly kept: ConnectAttempt | undefined;
+  /** On the clock: when the kept attempt is given up. */
+  readonly until: number;
+  keep(a: ConnectAttempt): void;
+  release(a: ConnectAttempt): void;
+}
 
+/** [13.4] Keeps one attempt open after its first verdict for `deadPath.lateMs`; `awaited`: the attempt a caller waits on now (its own deadline decides). */
+function keeper(o: ResolvedMqttOptions, host: DialHost, awaited: () => ConnectAttempt | undefined): Keeper {
+  const { clock, deadPath } = o;
+  let kept: ConnectAttempt | undefined;
+  let until = 0;
+  let timer: TimerHandle | undefined;
   const release = (a: ConnectAttempt): void => {
     if (kept !== a) return;
     kept = undefined;
-    if (keptTimer !== undefined) clock.clearTimeout(keptTimer);
-    keptTimer = undefined;
+    if (timer !== undefined) clock.clearTimeout(timer);
+    timer = undefined;
   };
-
-  /** [13.4] Keep `a` open after its first verdict, for `deadPath.lateMs`. */
   const keep = (a: ConnectAttempt): void => {
     kept = a;
-    keptUntil = clock.now() + deadPath.lateMs;
-    keptTimer = clock.setTimeout(() => {
-      keptTimer = undefined;
-      if (kept !== a || awaited === a) return; // a retry waits on it: its own deadline decides
+    until = clock.now() + deadPath.lateMs;
+    timer = clock.setTimeout(() => {
+      timer = undefined;
+      if (kept !== a || awaited() === a) return; // a retry waits on it: its own deadline decides
       release(a);
       a.abandon(new LinkDownError(`no CONNACK ${deadPath.lateMs} ms after the verdict`));
       host.lateOver();
     }, deadPath.lateMs);
     a.done.then(
       () => {
-        if (kept !== a || awaited === a || host.isClosed()) return;
+        if (kept !== a || awaited() === a || host.isClosed()) return;
         release(a);
         host.lateUp(a); // the late CONNACK (and SUBACK) came while nobody waited
       },
       () => {
-        if (kept !== a || awaited === a) return;
+        if (kept !== a || awaited() === a) return;
         release(a);
         host.lateOver();
       },
     );
   };
+  return {
+    get kept() {
+      return kept;
+    },
+    get until() {
+      return until;
+    },
+    keep,
+    release,
+  };
+}
+
+/** `deadline`: the dead-path deadlines' clock, confirmed over the local loop's lag [13.4] (a CONNACK read late is slow, not dead). */
+export function mqttDial(o: ResolvedMqttOptions, rtt: RttEstimator, deadline: Clock, host: DialHost): MqttDial {
+  const { clock, deadPath } = o;
+  let timeouts = 0;
+  let awaited: ConnectAttempt | undefined; // the attempt a caller waits on now
+  const k = keeper(o, host, () => awaited);
+  const release = k.release;
+  const timeoutMs = (): number => connectTimeoutMs(rtt, deadPath, timeouts);
+  const keptNow = (): ConnectAttempt | undefined => (k.kept !== undefined && clock.now() < k.until ? k.kept : undefined);
 
   /** The dead-path verdict on `a`: the attempt is given up, or kept open for a late CONNACK. */
   const verdict = (a: ConnectAttempt, ms: number): Error => {
@@ -91,8 +114,8 @@ export function mqttDial(o: ResolvedMqttOptions, rtt: RttEstimator, deadline: Cl
     host.failed();
     a.verdicts++;
     const what = `no CONNACK from ${o.host}:${o.port} within ${Math.round(ms)} ms: dead path`;
-    if ((kept === a ? clock.now() < keptUntil : deadPath.lateMs > 0) && !host.isClosed()) {
-      if (kept !== a) keep(a);
+    if ((k.kept === a ? clock.now() < k.until : deadPath.lateMs > 0) && !host.isClosed()) {
+      if (k.kept !== a) k.keep(a);
       return host.suspect(`${what} (kept for a late CONNACK)`, ms);
     }
     release(a);
@@ -101,11 +124,8 @@ export function mqttDial(o: ResolvedMqttOptions, rtt: RttEstimator, deadline: Cl
     return err;
   };
 
-  /**
-   * Wait up to `ms` for `a`'s CONNACK (then for its SUBACK, which it bounds itself). At the
-   * deadline: the dead-path verdict, a TimeoutError; with `deadPath.lateMs` the host's suspect
-   * error (a TimeoutError too) while the connection stays open.
-   */
+  // Wait up to `ms` for `a`'s CONNACK (its SUBACK it bounds itself); at the deadline the verdict: a
+  // TimeoutError, or with `deadPath.lateMs` the host's suspect error while the connection stays open.
   const wait = (a: ConnectAttempt, ms: number): Promise<ConnectAttempt> => {
     awaited = a;
     return new Promise<ConnectAttempt>((resolve, reject) => {
@@ -144,18 +164,18 @@ export function mqttDial(o: ResolvedMqttOptions, rtt: RttEstimator, deadline: Cl
       return keptNow();
     },
     dial: () => {
-      const k = keptNow();
-      if (k !== undefined) return wait(k, Math.min(timeoutMs(), keptUntil - clock.now()));
+      const kn = keptNow();
+      if (kn !== undefined) return wait(kn, Math.min(timeoutMs(), k.until - clock.now()));
       const ms = timeoutMs();
       return wait(host.open({ deadline, rtt, onConnack: () => void (timeouts = 0) }, Math.max(ms, deadPath.maxMs)), ms);
     },
-    wait: (a) => wait(a, Math.max(0, Math.min(timeoutMs(), keptUntil - clock.now()))),
+    wait: (a) => wait(a, Math.max(0, Math.min(timeoutMs(), k.until - clock.now()))),
     release,
     close: (err) => {
-      const k = kept;
-      if (k === undefined) return;
-      release(k);
-      k.abandon(err);
+      const a = k.kept;
+      if (a === undefined) return;
+      release(a);
+      a.abandon(err);
     },
   };
 }
