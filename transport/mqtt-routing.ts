@@ -57,7 +57,8 @@ export class MqttRouting {
       maxBytes: r.maxBytes,
       buckets: globalThis.WEFT_FIRMWARE === true ? headendOnly('TokenBuckets') : new TokenBuckets(r.rateLimit, r.clock),
       // Only a persistent session (MQTT 5 session expiry) can have QoS 1 messages redelivered.
-      dedup: r.protocolVersion === 5 && r.sessionExpirySec > 0 ? new DedupWindow(r.dedupWindow) : undefined,
+      // The firmware's client speaks MQTT 3.1.1 only (transport/mqtt-lite.ts): never a persistent session there.
+      dedup: globalThis.WEFT_FIRMWARE !== true && r.protocolVersion === 5 && r.sessionExpirySec > 0 ? new DedupWindow(r.dedupWindow) : undefined,
       locate: r.locate,
       shareGroup: r.shareGroup,
       log: r.log,
