@@ -37,6 +37,11 @@ export interface DispatchHost {
   isNodeUdp(udp: UdpAddress): Promise<boolean>;
   /** An envelope could not be delivered (the tracer records a sampled one's failure). */
   onUndeliverable?(env: Envelope, why: string): void;
+  /**
+   * A start of `vaddr` in flight here (settles when it ends, either way), else undefined. The
+   * registry names this node from the start's claim on, before the worker runs the instance.
+   */
+  starting?(vaddr: string): Promise<unknown> | undefined;
 }
 
 /** Kinds that answer an envelope that came in: they go back to its source, wherever that is. */
@@ -50,6 +55,12 @@ export interface DispatchRefusals {
   queueMismatch: number;
   /** Envelopes refused because the held queue of a moving instance was full (UNAVAILABLE: retry). */
   heldFull: number;
+}
+
+/** Envelopes that waited here for a start in flight (the new host of a move, before its worker ran it). */
+export interface DispatchWaits {
+  /** Envelopes held until their instance's start ended. */
+  forStart: number;
 }
 
 /** Envelopes held for one moving instance; more are refused (UNAVAILABLE) rather than kept. */
@@ -67,12 +78,15 @@ export class NodeDispatch {
   readonly table = new DispatchTable();
   readonly counters: NodeCounters = { dispatched: 0, forwarded: 0, undeliverable: 0, clientStarted: 0, moved: 0, notMine: 0 };
   readonly refused: DispatchRefusals = { relay: 0, queueMismatch: 0, heldFull: 0 };
+  readonly waits: DispatchWaits = { forStart: 0 };
   readonly #host: DispatchHost;
   readonly #boxes: BoxLocations;
   readonly #hasMqtt: boolean;
   readonly #router: Router;
   /** Instances being moved: envelopes for them wait here [c31]. */
   readonly #holding = new Map<string, Envelope[]>();
+  /** Addresses whose start is in flight here: envelopes for them wait until it ends [c31]. */
+  readonly #starting = new Map<string, Envelope[]>();
   #closed = false;
 
   constructor(o: DispatchOptions) {
@@ -112,6 +126,9 @@ export class NodeDispatch {
       // A session's view of an app-wide module (`weft://app/<session>/m`) is its one address `weft://app/*/m`.
       const shared = hosted === undefined ? h.appWide?.sharedAddress(v) : undefined;
       if (shared !== undefined) return this.dispatch({ ...env, dst: { vaddr: shared } });
+      // [c31] the registry may already send it here while the worker still starts it: wait, don't forward.
+      const start = hosted === undefined ? h.starting?.(v) : undefined;
+      if (start !== undefined) return this.#awaitStart(v, start, env);
     }
     this.#forward(env);
   }
@@ -149,6 +166,30 @@ export class NodeDispatch {
   close(): void {
     this.#closed = true;
     this.#router.close();
+  }
+
+  // Held in arrival order until the start ends, then routed again: to the instance once it runs
+  // here, else wherever the registry says (a failed start gave its claim back).
+  #awaitStart(v: string, start: Promise<unknown>, env: Envelope): void {
+    const waiting = this.#starting.get(v);
+    if (waiting !== undefined) {
+      if (waiting.length < MAX_HELD) {
+        waiting.push(env);
+        this.waits.forStart++;
+      } else {
+        this.refused.heldFull++;
+        this.#undeliverable(env, `${v} is starting here; retry`, Codes.UNAVAILABLE);
+      }
+      return;
+    }
+    const held = [env];
+    this.waits.forStart++;
+    this.#starting.set(v, held);
+    const release = (): void => {
+      this.#starting.delete(v);
+      for (const e of held) this.dispatch(e);
+    };
+    start.then(release, release);
   }
 
   #deliver(iid: string, module: string, env: Envelope): boolean {
