@@ -57,11 +57,6 @@ export interface DispatchRefusals {
   heldFull: number;
 }
 
-/** Envelopes that waited here for a start in flight (the new host of a move, before its worker ran it). */
-export interface DispatchWaits {
-  /** Envelopes held until their instance's start ended. */
-  forStart: number;
-}
 
 /** Envelopes held for one moving instance; more are refused (UNAVAILABLE) rather than kept. */
 export const MAX_HELD = 10_000;
@@ -78,7 +73,6 @@ export class NodeDispatch {
   readonly table = new DispatchTable();
   readonly counters: NodeCounters = { dispatched: 0, forwarded: 0, undeliverable: 0, clientStarted: 0, moved: 0, notMine: 0 };
   readonly refused: DispatchRefusals = { relay: 0, queueMismatch: 0, heldFull: 0 };
-  readonly waits: DispatchWaits = { forStart: 0 };
   readonly #host: DispatchHost;
   readonly #boxes: BoxLocations;
   readonly #hasMqtt: boolean;
@@ -173,17 +167,11 @@ export class NodeDispatch {
   #awaitStart(v: string, start: Promise<unknown>, env: Envelope): void {
     const waiting = this.#starting.get(v);
     if (waiting !== undefined) {
-      if (waiting.length < MAX_HELD) {
-        waiting.push(env);
-        this.waits.forStart++;
-      } else {
-        this.refused.heldFull++;
-        this.#undeliverable(env, `${v} is starting here; retry`, Codes.UNAVAILABLE);
-      }
-      return;
+      if (waiting.length < MAX_HELD) return void waiting.push(env);
+      this.refused.heldFull++;
+      return this.#undeliverable(env, `${v} is starting here; retry`, Codes.UNAVAILABLE);
     }
     const held = [env];
-    this.waits.forStart++;
     this.#starting.set(v, held);
     const release = (): void => {
       this.#starting.delete(v);
