@@ -37,6 +37,31 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
   }
 }
 
+/**
+ * Resolve when the group is down to one instance; reject when `ticksPerStep` controller ticks (a
+ * new decision each) pass without an instance retired. At 50 ms ticks and a 300 ms hold a step
+ * takes about 6 ticks plus the retirement.
+ */
+async function shrinks(group: () => { members: readonly string[]; last: unknown } | undefined, ticksPerStep: number): Promise<void> {
+  let last = group()?.last;
+  let size = group()?.members.length ?? 0;
+  let ticks = 0;
+  while (size > 1) {
+    await new Promise((r) => setTimeout(r, 5));
+    const g = group();
+    if (g === undefined) throw new Error('the group is gone');
+    if (g.last !== last) {
+      last = g.last;
+      ticks++;
+    }
+    if (g.members.length < size) {
+      size = g.members.length;
+      ticks = 0;
+    }
+    if (ticks > ticksPerStep) throw new Error(`no instance retired in ${ticksPerStep} controller ticks (still ${size})`);
+  }
+}
+
 /** Most intervals [s, e) open at once. */
 function maxOverlap(xs: { s: number; e: number }[]): number {
   const ev = xs.flatMap((x) => [[x.s, 1], [x.e, -1]] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
@@ -120,8 +145,10 @@ test('[c20, c27] under load the node adds worker threads and keeps serving; when
     t.true(grown >= 4, `grew to ${grown}`);
     const ps = node.elastic.portionStats().find((x) => x.vaddr === store);
     t.true((ps?.served ?? 0) >= target, `served ${ps?.served}`);
-    // Calm: one instance goes per hold time, down to the first one.
-    await until(() => peak() === 1, 15_000, 'shrunk to one');
+    // Calm: one instance goes per hold time, down to the first one. Measured in the controller's
+    // ticks, not wall time: 15 s of wall time ran out under the stress hog (a starved process
+    // ticks less often; the controller reads the clock, so the hold still passes in fewer ticks).
+    await shrinks(() => node.elastic.group(store), 200);
     // The last retired instance drains and stops; then its thread goes back.
     await until(() => node.portions.threads === 1, 5000, 'the added threads went back to the pool');
     t.is(node.portions.threads, 1);
