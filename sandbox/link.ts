@@ -11,8 +11,12 @@ export interface MessageLink {
   request(dst: Address, body?: unknown, options?: { timeoutMs?: number }): Promise<unknown>;
 }
 
-/** A head-end service behind weft.services.request(name, body) [c34-c36]. */
-export type ServiceHandler = (body: unknown) => unknown;
+/**
+ * A head-end service behind weft.services.request(name, body) [c34-c36]. `timeoutMs` is the
+ * call's deadline (the guest's `timeout`, else the app's replyTimeoutMs): a handler that asks
+ * elsewhere must wait that long, not a shorter default of its own.
+ */
+export type ServiceHandler = (body: unknown, timeoutMs: number) => unknown;
 
 /** What a module's Channel needs to hand it incoming requests and messages. */
 export interface EnvelopeSink {

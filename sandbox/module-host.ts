@@ -124,7 +124,7 @@ export class ModuleHost implements HostOps {
     const handler = this.#o.app.services?.[name];
     if (handler === undefined) throw guestError('Error', `weft.services.request: no service "${name}" on this head-end`);
     const ms = timeoutMs ?? this.#o.app.limits.replyTimeoutMs;
-    return this.#promise('weft.services.request', () => withTimeout(Promise.resolve().then(() => handler(body)), ms, this.#o.app.clock, name));
+    return this.#promise('weft.services.request', () => withTimeout(Promise.resolve().then(() => handler(body, ms)), ms, this.#o.app.clock, name));
   }
 
   on(kind: string, fn: QuickJSHandle): void {

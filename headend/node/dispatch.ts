@@ -37,6 +37,11 @@ export interface DispatchHost {
   isNodeUdp(udp: UdpAddress): Promise<boolean>;
   /** An envelope could not be delivered (the tracer records a sampled one's failure). */
   onUndeliverable?(env: Envelope, why: string): void;
+  /**
+   * A start of `vaddr` in flight here (settles when it ends, either way), else undefined. The
+   * registry names this node from the start's claim on, before the worker runs the instance.
+   */
+  starting?(vaddr: string): Promise<unknown> | undefined;
 }
 
 /** Kinds that answer an envelope that came in: they go back to its source, wherever that is. */
@@ -51,6 +56,7 @@ export interface DispatchRefusals {
   /** Envelopes refused because the held queue of a moving instance was full (UNAVAILABLE: retry). */
   heldFull: number;
 }
+
 
 /** Envelopes held for one moving instance; more are refused (UNAVAILABLE) rather than kept. */
 export const MAX_HELD = 10_000;
@@ -73,6 +79,8 @@ export class NodeDispatch {
   readonly #router: Router;
   /** Instances being moved: envelopes for them wait here [c31]. */
   readonly #holding = new Map<string, Envelope[]>();
+  /** Addresses whose start is in flight here: envelopes for them wait until it ends [c31]. */
+  readonly #starting = new Map<string, Envelope[]>();
   #closed = false;
 
   constructor(o: DispatchOptions) {
@@ -112,6 +120,9 @@ export class NodeDispatch {
       // A session's view of an app-wide module (`weft://app/<session>/m`) is its one address `weft://app/*/m`.
       const shared = hosted === undefined ? h.appWide?.sharedAddress(v) : undefined;
       if (shared !== undefined) return this.dispatch({ ...env, dst: { vaddr: shared } });
+      // [c31] the registry may already send it here while the worker still starts it: wait, don't forward.
+      const start = hosted === undefined ? h.starting?.(v) : undefined;
+      if (start !== undefined) return this.#awaitStart(v, start, env);
     }
     this.#forward(env);
   }
@@ -149,6 +160,24 @@ export class NodeDispatch {
   close(): void {
     this.#closed = true;
     this.#router.close();
+  }
+
+  // Held in arrival order until the start ends, then routed again: to the instance once it runs
+  // here, else wherever the registry says (a failed start gave its claim back).
+  #awaitStart(v: string, start: Promise<unknown>, env: Envelope): void {
+    const waiting = this.#starting.get(v);
+    if (waiting !== undefined) {
+      if (waiting.length < MAX_HELD) return void waiting.push(env);
+      this.refused.heldFull++;
+      return this.#undeliverable(env, `${v} is starting here; retry`, Codes.UNAVAILABLE);
+    }
+    const held = [env];
+    this.#starting.set(v, held);
+    const release = (): void => {
+      this.#starting.delete(v);
+      for (const e of held) this.dispatch(e);
+    };
+    start.then(release, release);
   }
 
   #deliver(iid: string, module: string, env: Envelope): boolean {

@@ -5,6 +5,7 @@
 import type { Address, Clock, Envelope, Result, UdpAddress } from '../../runtime/index.ts';
 import type { Elastic } from '../portions/elastic.ts';
 import type { PortionManager } from '../portions/portions.ts';
+import type { PortionStarts } from '../portions/start-once.ts';
 import type { PortionSpec } from '../portions/portion-protocol.ts';
 import type { Replicas } from '../portions/replicas.ts';
 import type { AppWide } from '../portions/shared-app.ts';
@@ -37,6 +38,7 @@ export interface NodeParts {
   readonly appWide: AppWide;
   readonly sessions: SessionManager;
   readonly checkpoints: Checkpointer;
+  readonly starts: Pick<PortionStarts, 'starting'>;
   readonly drainer: { readonly active: boolean };
   vaddr(name: string): string;
   peerUdp(node: string): UdpAddress | undefined;
@@ -60,6 +62,7 @@ export function dispatchHost(n: NodeParts, membership: () => Pick<Membership, 'l
     controlVaddr: () => n.vaddr(controlName),
     isNodeUdp: (u) => membership().isNodeUdp(u),
     onUndeliverable: (e, why) => void (e.ext?.tp !== undefined && tracer?.failed(e, why)),
+    starting: (v) => n.starts.starting(v),
   };
 }
 

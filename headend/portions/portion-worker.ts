@@ -105,10 +105,12 @@ async function start(spec: PortionSpec): Promise<void> {
   const services: Record<string, ServiceHandler> = {};
   for (const name of spec.services) {
     // weft.services.request('epg', { op: 'listings', day: 0 }) -> op svc.epg.listings, args { day: 0 }
-    services[name] = (body) => {
+    // The sandbox's deadline for the call, not the Channel's 5 s default: a loaded head-end
+    // answered the guide's search after 5 s (cluster-processes under test:stress).
+    services[name] = (body, timeoutMs) => {
       const { op, ...args } = (body ?? {}) as { op?: unknown };
       if (typeof op !== 'string') return Promise.reject(new RemoteError(Codes.BAD_REQUEST, `services.request('${name}', body): body.op must name the method`));
-      return svc.request(servicesAddr, args, { op: `svc.${name}.${op}` });
+      return svc.request(servicesAddr, args, { op: `svc.${name}.${op}`, timeoutMs });
     };
   }
   // A warm runtime carries its engine lease; a cold start takes one.

@@ -69,6 +69,11 @@ export class PortionStarts {
     return p;
   }
 
+  /** The start in flight here whose claim is `vaddr` (settles when it ends), else undefined. */
+  starting(vaddr: string): Promise<Result<string, Error>> | undefined {
+    return this.#inflight.get(vaddr);
+  }
+
   async #start(v0: string, app: string, session: string, modules: string[], states: Record<string, Uint8Array> | undefined, from: string | undefined): Promise<Result<string, Error>> {
     const h = this.#host;
     const here = h.table.hosted.get(v0)?.iids[0];

@@ -27,6 +27,8 @@ export class InThreadPool implements PortionPool {
   #nextId = 1;
   /** Instances started, by iid (their spec), across all threads; stopped ones are removed. */
   readonly instances = new Map<string, PortionSpec>();
+  /** When set, every start waits for it before it runs (a slow worker: the start is in flight). */
+  holdStarts: { wait: () => Promise<void> } | undefined;
 
   constructor(options: InThreadPoolOptions = {}) {
     this.max = options.max ?? 8;
@@ -40,7 +42,7 @@ export class InThreadPool implements PortionPool {
   acquire(): Promise<PooledWorker> {
     if (this.#busy >= this.max) return Promise.reject(new Error(`all ${this.max} threads in use`));
     this.#busy++;
-    return Promise.resolve(new FakeThread(this.#nextId++, this.#modules, this.instances));
+    return Promise.resolve(new FakeThread(this.#nextId++, this.#modules, this.instances, () => this.holdStarts));
   }
 
   release(_w: PooledWorker): Promise<void> {
@@ -58,12 +60,16 @@ class FakeThread implements PooledWorker {
     id: number,
     private readonly modules: Record<string, FakeModule>,
     private readonly instances: Map<string, PortionSpec>,
+    private readonly held: () => { wait: () => Promise<void> } | undefined,
   ) {
     this.id = id;
   }
 
   post(msg: unknown): void {
-    queueMicrotask(() => this.#handle(msg as ToWorker));
+    const m = msg as ToWorker;
+    const hold = m.t === 'start' ? this.held() : undefined;
+    if (hold !== undefined) void hold.wait().then(() => this.#handle(m));
+    else queueMicrotask(() => this.#handle(m));
   }
 
   onMessage(handler: (msg: unknown) => void): void {

@@ -60,6 +60,7 @@ test('three node processes on mosquitto + redis place 300 sessions across themse
     // No wait for statistics: the shared subscription hands each session.open to one node, and a
     // node without reports yet places on itself, so the sessions spread either way.
     const replies: OpenReply[] = [];
+    const firsts: { ch: Channel; search: string }[] = [];
     await Promise.all(
       Array.from({ length: BOXES }, async (_, i) => {
         const id = `stb-${i}`;
@@ -70,15 +71,17 @@ test('three node processes on mosquitto + redis place 300 sessions across themse
         for (let k = 0; k < PER_BOX; k++) {
           const r = checkOpenReply(await ch.request({ vaddr: SESSIONS_VADDR }, { app: 'guide', version: '1.0.0', boxId: id, report: report(id) }, { op: SessionOps.open }));
           replies.push(r);
-          if (k === 0) {
-            // The session's server portion answers wherever it was placed.
-            const search = r.modules.find((m) => m.module === 'search')?.vaddr as string;
-            const s = (await ch.request({ vaddr: search }, { op: 'search', q: 'film', limit: 3 })) as { q: string };
-            t.is(s.q, 'film');
-          }
+          if (k === 0) firsts.push({ ch, search: r.modules.find((m) => m.module === 'search')?.vaddr as string });
         }
       }),
     );
+    // Each box's first session's server portion answers wherever it was placed. Asked after the
+    // opens, not among them: the guide's search gives its epg call 5 s (apps/guide/search.ts),
+    // which 300 portion starts beside the stress hog outran (test:stress, 5 of 5 runs).
+    for (const f of firsts) {
+      const s = (await f.ch.request({ vaddr: f.search }, { op: 'search', q: 'film', limit: 3 })) as { q: string };
+      t.is(s.q, 'film');
+    }
     t.is(replies.length, BOXES * PER_BOX);
     t.is(new Set(replies.map((r) => r.session)).size, BOXES * PER_BOX, 'session ids are unique across nodes');
     const byNode = new Map<string, number>();

@@ -10,7 +10,8 @@ import { signedApp, type ModuleSpec } from '../_helpers/apps.ts';
 import { memoryRegistry, testNode } from '../_helpers/headend.ts';
 
 // A store whose requests hold the section for `hold` ms (a database call) after `cpu` ms of work,
-// and a front that works `cpu` ms outside the section before calling it.
+// and a front that works `cpu` ms outside the section before calling it, within the box's own
+// 20 s deadline (the default 5 s cut the front under the stress hog while the box still waited).
 const SPIN = `function spin(ms) { const end = Date.now() + ms; while (Date.now() < end) {} }`;
 function app(critical: ModuleSpec['critical']): ModuleSpec[] {
   return [
@@ -18,7 +19,7 @@ function app(critical: ModuleSpec['critical']): ModuleSpec[] {
       weft.on('request', (b) => new Promise((resolve) => { const s = Date.now(); spin(b.cpu || 0);
         weft.setTimeout(() => resolve({ s, e: Date.now() }), b.hold || 0); }));` },
     { name: 'front', kind: 'server', source: `${SPIN}
-      weft.on('request', async (b) => { spin(b.cpu || 0); return weft.request({ vaddr: 'weft://crit/*/store' }, b); });` },
+      weft.on('request', async (b) => { spin(b.cpu || 0); return weft.request({ vaddr: 'weft://crit/*/store' }, b, { timeout: 20000 }); });` },
   ];
 }
 
@@ -34,6 +35,33 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out: ${what}`);
     await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Resolve when `done(size)` holds for the group's instance count; reject when `ticksPerStep`
+ * controller ticks (a new decision each) pass without the count changing. Ticks, not wall time:
+ * 15 s ran out under the stress hog; a starved process ticks less often, and the controller reads
+ * the clock, so its holds still pass in fewer ticks. At 50 ms ticks and a 300 ms hold a step of
+ * the shrink takes about 6 ticks plus the retirement.
+ */
+async function steps(group: () => { members: readonly string[]; last: unknown } | undefined, done: (size: number) => boolean, ticksPerStep: number, what: string): Promise<void> {
+  let last = group()?.last;
+  let size = group()?.members.length ?? 0;
+  let ticks = 0;
+  while (!done(size)) {
+    await new Promise((r) => setTimeout(r, 5));
+    const g = group();
+    if (g === undefined) continue; // not yet formed: ava's timeout bounds the wait
+    if (g.last !== last) {
+      last = g.last;
+      ticks++;
+    }
+    if (g.members.length !== size) {
+      size = g.members.length;
+      ticks = 0;
+    }
+    if (ticks > ticksPerStep) throw new Error(`${what}: no instance added or retired in ${ticksPerStep} controller ticks (still ${size})`);
   }
 }
 
@@ -57,7 +85,7 @@ for (const [critical, permits] of [[{ guard: 'queue' }, 1], [{ guard: 'semaphore
       const started = await node.startPortion('crit', '*', ['store', 'front']);
       if (!started.ok) return t.fail(started.error.message);
       const store = formatVaddr({ app: 'crit', session: '*', module: 'store' });
-      await until(() => (node.elastic.group(store)?.members.length ?? 0) === 4, 15_000, 'four instances');
+      await steps(() => node.elastic.group(store), (n) => n === 4, 200, 'four instances');
       t.deepEqual(node.portions.threadStats().map((x) => x.instances), [1, 1, 1, 1], 'one instance per thread');
       const got = (await Promise.all(Array.from({ length: 24 }, () => box.ch.request({ vaddr: store, udp: node.udpAddress }, { hold: 15 })))) as { s: number; e: number }[];
       t.is(maxOverlap(got), permits, 'never more holders than permits, and the permits are used');
@@ -109,7 +137,7 @@ test('[c20, c27] under load the node adds worker threads and keeps serving; when
         afterGrowth?.();
       }
     });
-    await until(() => (node.elastic.group(store)?.members.length ?? 0) >= 4, 15_000, 'threads added');
+    await steps(() => node.elastic.group(store), (n) => n >= 4, 200, 'threads added');
     const peak = () => node.elastic.group(store)?.members.length ?? 0;
     // Keep the load for 80 more requests on the grown portion (a count, not a time), then stop.
     const target = served + 80;
@@ -120,8 +148,10 @@ test('[c20, c27] under load the node adds worker threads and keeps serving; when
     t.true(grown >= 4, `grew to ${grown}`);
     const ps = node.elastic.portionStats().find((x) => x.vaddr === store);
     t.true((ps?.served ?? 0) >= target, `served ${ps?.served}`);
-    // Calm: one instance goes per hold time, down to the first one.
-    await until(() => peak() === 1, 15_000, 'shrunk to one');
+    // Calm: one instance goes per hold time, down to the first one. Measured in the controller's
+    // ticks, not wall time: 15 s of wall time ran out under the stress hog (a starved process
+    // ticks less often; the controller reads the clock, so the hold still passes in fewer ticks).
+    await steps(() => node.elastic.group(store), (n) => n === 1, 200, 'shrunk to one');
     // The last retired instance drains and stops; then its thread goes back.
     await until(() => node.portions.threads === 1, 5000, 'the added threads went back to the pool');
     t.is(node.portions.threads, 1);

@@ -209,6 +209,25 @@ test('[c7] services on the head-end: declared ones only, and absent on a box', a
   apps.finish(t);
 });
 
+test('[c7] a service handler is given the call\'s deadline: the guest\'s timeout, else replyTimeoutMs', async (t) => {
+  // The head-end's handler forwards the call over a Channel; without the deadline it used the
+  // Channel's 5 s default, cutting a guest that allowed 30 s (cluster-processes under load).
+  const apps = new Apps(engine);
+  const deadlines: unknown[] = [];
+  const headend = apps.make({ side: 'headend', services: { epg: (_body, timeoutMs) => (deadlines.push(timeoutMs), 'rows') } });
+  const r = headend.load(
+    await one(
+      `weft.on('request', async () => [await weft.services.request('epg', {}, { timeout: 12000 }), await weft.services.request('epg', {})]);`,
+      { kind: 'peer', uses: ['services.epg'] },
+    ),
+  );
+  if (!r.ok) return t.fail(r.error.message);
+  r.value.start();
+  t.deepEqual(await r.value.serve(null, from), ['rows', 'rows']);
+  t.deepEqual(deadlines, [12000, 30000]);
+  apps.finish(t);
+});
+
 test('a request to a module without a request handler is refused, and the module keeps running', async (t) => {
   const apps = new Apps(engine);
   const app = apps.make();

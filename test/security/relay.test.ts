@@ -28,7 +28,7 @@ function fakeUdp(sent: Envelope[]): Transport {
   };
 }
 
-function world() {
+function world(starting?: DispatchHost['starting']) {
   const sent: Envelope[] = [];
   const delivered: { iid: string; module: string; env: Envelope }[] = [];
   const specs: Record<string, { app: string; session: string }> = { 'p1.n1': { app: 'mix', session: 's1' }, 'p2.n1': { app: 'mix', session: 's2' } };
@@ -50,6 +50,7 @@ function world() {
       settled++;
       return Promise.resolve(u.port === SELF.port || u.port === PEER.port);
     },
+    starting,
   } as unknown as DispatchHost;
   const d = new NodeDispatch({ host, udp: fakeUdp(sent), boxes: new BoxLocations() });
   d.table.host('weft://mix/s1/counter', 'counter', 'p1.n1');
@@ -114,4 +115,19 @@ test('the held queue of a moving instance is bounded; what it holds is released 
     w.delivered.slice(0, 3).map((x) => x.env.id),
     [1, 2, 3],
   );
+});
+
+test('envelopes waiting for a start in flight here are bounded; the start delivers them in order [c31]', async (t) => {
+  let started!: () => void;
+  const start = new Promise<void>((r) => (started = r));
+  const w = world((v) => (v === 'weft://mix/s3/counter' ? start : undefined));
+  for (let i = 0; i <= MAX_HELD; i++) w.d.dispatch({ ...req({ vaddr: 'weft://mix/s3/counter' }), id: i + 1 });
+  t.is(w.sent.length, 0, 'nothing forwarded or answered while the start is in flight');
+  t.is(w.d.refused.heldFull, 1, 'one past the bound is refused (UNAVAILABLE), not kept');
+  w.d.table.host('weft://mix/s3/counter', 'counter', 'p2.n1');
+  started();
+  await start;
+  await new Promise((r) => setImmediate(r));
+  t.is(w.delivered.length, MAX_HELD, 'each held envelope reaches the instance once it runs');
+  t.deepEqual(w.delivered.slice(0, 3).map((x) => x.env.id), [1, 2, 3]);
 });
