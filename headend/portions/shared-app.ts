@@ -1,7 +1,7 @@
 // App-wide server portions (issue 16, manifest `"scope": "app"`): one logical instance per app,
 // reached by every session at `weft://<app>/*/<module>`. Its node is decided by a registry claim
 // (one owner cluster-wide) and re-claimed when that node dies, restoring its checkpoint. It is the
-// single writer (DECISIONS "D?? App-wide state: one writer"): threads and replicas of it forward
+// single writer (DECISIONS "D22 App-wide state: one writer"): threads and replicas of it forward
 // to it. Requests carry ids and a bounded window drops retried duplicates (shared-dedup.ts).
 // Starts, claims, forwards and remembers replies; routes nothing itself (the node's dispatch does).
 

@@ -2,7 +2,7 @@
 // keys all carry one hash tag (the session, or `app/*` for app-wide portions), so it runs on one
 // shard. The cross-shard indexes (by node, by app, all sessions) are kept by the adapter outside
 // the scripts. Every script PUBLISHes its change (classic pub/sub: the cluster bus carries it to
-// every node; docs/DECISIONS.md "D?? Registry on Redis Cluster"). Text only; no imports.
+// every node; docs/DECISIONS.md "D35 Registry on Redis Cluster"). Text only; no imports.
 
 /**
  * bind: KEYS = location, session index; ARGV = channel, vaddr, app/session, node, queue|'',
