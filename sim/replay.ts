@@ -26,6 +26,9 @@ export interface ReplayResult {
   readonly hosted: Readonly<Record<string, number>>;
 }
 
+/** How long after its report round an open is decided, ms: the live balancer decides on a report measured earlier. */
+const DECIDED_AFTER_MS = 0.001;
+
 /** Replay `trace` on `nodes` with `policy` (one balancer, reports delivered without delay). */
 export function replayTrace(nodes: readonly ReplayNode[], trace: readonly TraceEvent[], policy: PlacementPolicy): ReplayResult {
   if (nodes.length === 0) throw new ArgumentError('replayTrace: nodes must not be empty', 'nodes');
@@ -37,7 +40,10 @@ export function replayTrace(nodes: readonly ReplayNode[], trace: readonly TraceE
       view = { now: e.at, nodes: nodes.map((n) => report(n, e.at, home)) };
     } else if (e.kind === 'open') {
       const cost = e.cost ?? 1;
-      const r = view.nodes.length === 0 ? undefined : policy.place(view, { app: e.app, cost });
+      // Decided after the report it reads: a placement at the report's own time would count as
+      // included in it (policy/ledger.ts), so the opens of one report round would forget each other.
+      const at = { now: view.now + DECIDED_AFTER_MS, nodes: view.nodes };
+      const r = view.nodes.length === 0 ? undefined : policy.place(at, { app: e.app, cost });
       const node = r?.ok === true ? r.value.node : undefined;
       placements.push({ session: e.session, node });
       if (node !== undefined) home.set(e.session, { node, app: e.app, cost });

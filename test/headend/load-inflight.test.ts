@@ -72,6 +72,9 @@ test('reports sampled while starts are in flight: the live policy path and the s
   const trace: TraceEvent[] = [{ kind: 'report', at: clock.now() }];
   const live: string[] = [];
   for (let i = 0; i < 60; i++) {
+    // As on a live node: the view is read at decision time, after the reports it holds.
+    clock.advance(1);
+    view = aggregator.clusterView(clock.now());
     const held = holdStarts(pair);
     const opened = pair.nodes.get('n1')!.sessions.handle(openEnv(i)) as Promise<{ node: string; session: string }>;
     await held.launched;

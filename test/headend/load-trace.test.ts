@@ -49,6 +49,9 @@ test('one trace, the live policy path and the simulator: the same placements and
       view = aggregator.clusterView(clock.now());
       trace.push({ kind: 'report', at: clock.now() });
     }
+    // As on a live node: the view is read at decision time, after the reports it holds.
+    clock.advance(1);
+    view = aggregator.clusterView(clock.now());
     const reply = (await pair.nodes.get('n1')!.sessions.handle(openEnv(i))) as { node: string; session: string };
     live.push(reply.node);
     trace.push({ kind: 'open', session: reply.session, app: 'mix' });
