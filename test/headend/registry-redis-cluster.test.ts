@@ -4,8 +4,8 @@ import { RedisClusterRegistry } from '../../headend/registry/registry-redis-clus
 import { hashSlot, parseClusterUrl } from '../../headend/registry/registry-redis-cluster-keys.ts';
 import { Redis } from 'ioredis';
 import { EpochMemory, MAX_REMEMBERED_EPOCHS } from '../../headend/registry/registry-redis-cluster-feed.ts';
-import { registryContract, nextChange } from '../_contracts/registry.ts';
-import { checkpointContract } from '../_contracts/registry-checkpoints.ts';
+import { nextChange } from '../_contracts/registry.ts';
+import { serverRegistryContracts } from '../_contracts/registry-server.ts';
 import { needProgram, which } from '../_helpers/env.ts';
 import { type RedisCluster, startRedisCluster } from '../_helpers/redis-cluster.ts';
 import { slotOf } from '../_helpers/redis-slot.ts';
@@ -62,29 +62,7 @@ if (program === undefined || cli === undefined) {
     return cluster.url;
   };
 
-  registryContract('redis-cluster', async (clock) => {
-    const prefix = `t${++n}:`;
-    const opened: RedisClusterRegistry[] = [];
-    const open = async (): Promise<RedisClusterRegistry> => {
-      const r = await RedisClusterRegistry.open({ url: url(), prefix, clock });
-      opened.push(r);
-      return r;
-    };
-    const registry = await open();
-    return {
-      registry,
-      second: open,
-      propagate: () => {},
-      close: async () => {
-        for (const r of opened) await r.close();
-      },
-    };
-  });
-
-  checkpointContract('redis-cluster', async (clock) => {
-    const registry = await RedisClusterRegistry.open({ url: url(), prefix: `c${++n}:`, clock });
-    return { registry, close: () => registry.close() };
-  });
+  serverRegistryContracts('redis-cluster', (prefix, clock) => RedisClusterRegistry.open({ url: url(), prefix, clock }));
 
   test('redis-cluster: a session, its locations and checkpoints share one hash slot; the node index spans shards', async (t) => {
     const r = await RedisClusterRegistry.open({ url: url(), prefix: `slot${++n}:` });

@@ -3,8 +3,8 @@ import { Redis } from 'ioredis';
 import { ArgumentError, Codes, WeftError } from '../../runtime/index.ts';
 import type { RegistryChange as Change } from '../../headend/registry/registry.ts';
 import { RedisRegistry } from '../../headend/registry/registry-redis.ts';
-import { registryContract, nextChange } from '../_contracts/registry.ts';
-import { checkpointContract } from '../_contracts/registry-checkpoints.ts';
+import { nextChange } from '../_contracts/registry.ts';
+import { serverRegistryContracts } from '../_contracts/registry-server.ts';
 import { needProgram, which } from '../_helpers/env.ts';
 import { type RedisServer, startRedis } from '../_helpers/redis.ts';
 
@@ -26,30 +26,7 @@ if (program === undefined) {
     return server.url;
   };
 
-  // Each test gets its own key prefix on the one server, so tests run concurrently.
-  registryContract('redis', async (clock) => {
-    const prefix = `t${++n}:`;
-    const opened: RedisRegistry[] = [];
-    const open = async (): Promise<RedisRegistry> => {
-      const r = await RedisRegistry.open({ url: url(), prefix, clock });
-      opened.push(r);
-      return r;
-    };
-    const registry = await open();
-    return {
-      registry,
-      second: open,
-      propagate: () => {},
-      close: async () => {
-        for (const r of opened) await r.close();
-      },
-    };
-  });
-
-  checkpointContract('redis', async (clock) => {
-    const registry = await RedisRegistry.open({ url: url(), prefix: `c${++n}:`, clock });
-    return { registry, close: () => registry.close() };
-  });
+  serverRegistryContracts('redis', (prefix, clock) => RedisRegistry.open({ url: url(), prefix, clock }));
 
   test('redis: registries with different prefixes do not see each other', async (t) => {
     const a = await RedisRegistry.open({ url: url(), prefix: 'pa:' });
