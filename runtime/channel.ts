@@ -6,6 +6,7 @@ import type { Address } from './address.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { Codes } from './codes.ts';
 import { DeadlineWheel } from './deadlines.ts';
+import { LATE_TIMER_MS } from './late-timer.ts';
 import type { Envelope, ErrorBody, Kind } from './envelope.ts';
 import { ArgumentError, ChannelClosedError, RemoteError, TimeoutError, WeftError } from './errors.ts';
 import { rejectUnknown } from './options.ts';
@@ -40,8 +41,6 @@ export interface ChannelOptions {
   traceparent?: () => string | undefined;
 }
 
-/** A deadline timer this late (ms) fired after a stall of our own loop, not on time. */
-const LATE_MS = 5;
 /** Stale wheel entries tolerated beyond twice the pending count before the wheel is compacted. */
 const WHEEL_SLACK = 1024;
 const OPTION_KEYS = ['self', 'write', 'clock', 'timeoutMs', 'onRequest', 'onMessage', 'onError', 'maxPending', 'firstId', 'traceparent'];
@@ -240,7 +239,7 @@ export class Channel {
     // unread, or come as soon as a peer stalled with us runs. Wait once more, as long as the
     // stall (at most the timeout again), then decide (slow is not dead).
     const lateMs = now - w.due;
-    if (!w.putOff && lateMs > LATE_MS) {
+    if (!w.putOff && lateMs > LATE_TIMER_MS) {
       w.putOff = true;
       w.due = now + Math.min(lateMs, w.timeoutMs);
       this.#wheel.add(w, w.due);

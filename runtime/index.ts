@@ -20,6 +20,7 @@ export { rejectUnknown, positiveInt, nonNegative } from './options.ts';
 export { VADDR_SCHEME, parseVaddr, formatVaddr, isVaddr, isIpLiteral, checkAddress, formatAddress, sameUdp } from './address.ts';
 export type { Address, UdpAddress, VirtualAddress } from './address.ts';
 export { systemClock, ManualClock } from './clock.ts';
+export { LATE_TIMER_MS, lateOnce } from './late-timer.ts';
 export type { Clock, TimerHandle } from './clock.ts';
 export { EnvelopeCodec, ENVELOPE_VERSION, KINDS, DEFAULT_MAX_ENVELOPE_BYTES } from './envelope.ts';
 export type { Envelope, EnvelopeExt, ErrorBody, Kind, CodecOptions } from './envelope.ts';

@@ -1,11 +1,10 @@
 // One reliable transfer waiting for its acknowledgement: the encoded envelope, which fragments
 // the receiver is known to hold (from NACKs), retransmission state. No I/O; udp.ts drives it.
 
+import { LATE_TIMER_MS } from '../runtime/index.ts';
 import { bitmapBytes, hasBit } from './udp-framing.ts';
 import type { Peer } from './udp-peers.ts';
 
-/** A retransmission timer this late (ms) fired after a stall of our own loop (lag.ts's tolerance). */
-const LATE_VERDICT_MS = 5;
 
 export class Outgoing {
   readonly transfer: number;
@@ -28,13 +27,13 @@ export class Outgoing {
   #have = 0;
 
   /**
-   * The give-up verdict's timer fired more than LATE_VERDICT_MS after `due`: this process's loop was
+   * The give-up verdict's timer fired more than LATE_TIMER_MS after `due`: this process's loop was
    * stalled, and timers run before input in a loop turn. Put the verdict off one timeout (`rto`,
    * at least a turn), once, so an acknowledgement already received, or one a peer stalled with us
    * sends as soon as it runs, is read first (slow is not dead).
    */
   putOffLate(now: number): boolean {
-    if (this.#putOff || now - this.due <= LATE_VERDICT_MS) return false;
+    if (this.#putOff || now - this.due <= LATE_TIMER_MS) return false;
     this.#putOff = true;
     this.due = now + Math.max(1, this.rto);
     return true;

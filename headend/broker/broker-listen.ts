@@ -4,7 +4,7 @@
 
 import { type Server, type Socket, createServer } from 'node:net';
 import { type PeerCertificate, type Server as TlsServer, type TLSSocket, createServer as createTlsServer } from 'node:tls';
-import type { Clock, TimerHandle } from '../../runtime/index.ts';
+import { lateOnce, type Clock, type TimerHandle } from '../../runtime/index.ts';
 import { FrameGuard, guardReads } from './broker-guard.ts';
 import type { PreauthGuard, PreauthRefusal, PreauthTicket } from './broker-preauth.ts';
 import type { ResolvedBrokerTls } from './broker-tls.ts';
@@ -138,21 +138,4 @@ export async function listen(o: ListenOptions): Promise<Listener> {
       for (const s of sockets) s.destroy();
     },
   };
-}
-
-/** How late a timer may fire and still count as on time, ms (loader/lag.ts's tolerance). */
-const LATE_TOLERANCE_MS = 5;
-
-/**
- * A give-up timer that, when it fires late (the process stalled: the CONNECT may sit unread in
- * the socket), waits once more for as long as the stall, at most `ms` again, before `fire` (D27).
- * `rearm` receives the second timer so a clear finds it.
- */
-export function lateOnce(clock: Clock, ms: number, rearm: (t: TimerHandle) => void, fire: () => void): TimerHandle {
-  const due = clock.now() + ms;
-  return clock.setTimeout(() => {
-    const late = clock.now() - due;
-    if (late <= LATE_TOLERANCE_MS) return fire();
-    rearm(clock.setTimeout(fire, Math.min(late, ms)));
-  }, ms);
 }

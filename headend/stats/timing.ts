@@ -2,7 +2,7 @@
 // when its beats stop (or when it comes back as a new incarnation, having lost its portions).
 // Time comes from the injected clock; beats leave through the injected `send`; no sockets here.
 
-import { ArgumentError, type Clock, type Envelope, fail, ok, positiveInt, rejectUnknown, type Result, systemClock, type TimerHandle, type UdpAddress } from '../../runtime/index.ts';
+import { ArgumentError, type Clock, type Envelope, fail, LATE_TIMER_MS, ok, positiveInt, rejectUnknown, type Result, systemClock, type TimerHandle, type UdpAddress } from '../../runtime/index.ts';
 import { parseUdp } from './statistics.ts';
 
 export const TIMING_OPS = {
@@ -23,8 +23,6 @@ export interface Heartbeat {
 }
 
 /** `missed-beats`: silent too long. `restarted`: a new incarnation, so what ran there is gone. */
-/** A check timer this late (ms) fired after a stall of our own loop, not on time. */
-const LATE_CHECK_MS = 5;
 
 export type DeathReason = 'missed-beats' | 'restarted';
 
@@ -108,7 +106,7 @@ export class TimingProcess {
       const now = this.#clock.now();
       // [13.4] Fired late: our own loop stalled, and timers run before input, so the peers' beats
       // may sit unread. Judge one turn later, once (a busy node is not a dead peer).
-      if (!putOff && now - due > LATE_CHECK_MS) return void (this.#checkTimer = this.#clock.setTimeout(check(now + 1, true), 1));
+      if (!putOff && now - due > LATE_TIMER_MS) return void (this.#checkTimer = this.#clock.setTimeout(check(now + 1, true), 1));
       this.check();
       this.#checkTimer = this.#clock.setTimeout(check(this.#clock.now() + every, false), every);
     };
