@@ -27,3 +27,20 @@ test('dedup window: random ids collide at worst, and a new window starts empty',
   t.true(w.has(0xffff_ffff - 64, 0));
   t.false(w.has(0xffff_ffff, 0));
 });
+
+test('dedup window: a collision that survives one growth grows again instead of forgetting a live id', (t) => {
+  // 77 and 205 share slot 13 of the first 64-slot table and slot 77 of a 128-slot one: one
+  // doubling is not enough. Before, the second add overwrote 77 after a single growth, so a
+  // straggler of transfer 77 was taken as new (udp-hostile's random marker ids hit this 1 in 128).
+  const w = new DedupWindow(1024);
+  w.add(77, 1, 0);
+  w.add(205, 2, 0);
+  t.true(w.has(77, 0), 'the earlier id is still remembered');
+  t.true(w.has(205, 0));
+  // At full capacity a collision still forgets the older id (the bound holds).
+  const full = new DedupWindow(64);
+  for (let i = 0; i < 64; i++) full.add(i, 1, 0);
+  full.add(64, 2, 0);
+  t.false(full.has(0, 0));
+  t.true(full.has(64, 0));
+});
