@@ -71,3 +71,17 @@ export function summaryObject(node: HeadendNode, rows: BoxRow[], elapsedS: numbe
     boxes: rows.map((r) => ({ id: r.id, profile: r.profile, state: r.state, session: r.session?.session ?? null, search: searchText(r), screen: r.screen ?? null })),
   };
 }
+
+/**
+ * Whether every box shows the behaviour the demo is for: its state and where its search runs
+ * (as the summary words it) match `expect`, and the node's statistics count the sessions of
+ * the boxes that are up. What `--until-settled` waits for instead of a fixed time.
+ */
+export function fleetSettled(node: HeadendNode, rows: BoxRow[], fleet: readonly { id: string; expect: readonly [string, string] }[]): boolean {
+  for (const f of fleet) {
+    const r = rows.find((x) => x.id === f.id);
+    if (r === undefined || r.state !== f.expect[0] || searchText(r) !== f.expect[1]) return false;
+  }
+  const up = rows.filter((r) => r.state === 'up').length;
+  return node.statistics.view().nodes.some((e) => e.stats.sessions === up);
+}

@@ -16,7 +16,7 @@ import { TunerFanout, startEmulatedBox, type EmulatedBox } from '../devices/inde
 import { udpTuner } from '../loader/index.ts';
 import { loadTrusted } from '../loader/main.ts';
 import { loadEngine } from '../sandbox/index.ts';
-import { renderSummary, summaryObject, type BoxRow } from './demo-summary.ts';
+import { fleetSettled, renderSummary, summaryObject, type BoxRow } from './demo-summary.ts';
 // @ts-expect-error build.mjs is plain JavaScript without types
 import { build } from '../build.mjs';
 
@@ -24,15 +24,17 @@ interface DemoFlags {
   seconds: number;
   console: string;
   json?: boolean;
+  untilSettled?: boolean;
 }
 
 /** The fleet: one box per behaviour the demo shows. */
+/** `expect`: the state and search placement (as the summary words it) the box settles in. */
 const FLEET = [
-  { id: 'stb-legacy', profile: 'legacy-sd', note: 'little memory: search stays on the head-end' },
-  { id: 'stb-4k', profile: 'modern-4k', note: 'room to spare: search runs on the box' },
-  { id: 'stb-dvr', profile: 'hd-dvr', note: 'HD DVR: search on the box, cached modules' },
-  { id: 'stb-cut', profile: 'hd-dvr', note: 'return channel cut: runs on the fallback tiers', cut: true },
-  { id: 'stb-bcast', profile: 'broadcast-only', note: 'no return channel at all: carousel only' },
+  { id: 'stb-legacy', profile: 'legacy-sd', note: 'little memory: search stays on the head-end', expect: ['up', 'head-end'] },
+  { id: 'stb-4k', profile: 'modern-4k', note: 'room to spare: search runs on the box', expect: ['up', 'on box'] },
+  { id: 'stb-dvr', profile: 'hd-dvr', note: 'HD DVR: search on the box, cached modules', expect: ['up', 'on box'] },
+  { id: 'stb-cut', profile: 'hd-dvr', note: 'return channel cut: runs on the fallback tiers', cut: true, expect: ['degraded', 'fallback'] },
+  { id: 'stb-bcast', profile: 'broadcast-only', note: 'no return channel at all: carousel only', expect: ['degraded', 'fallback'] },
 ] as const;
 
 export function registerDemo(program: Command): void {
@@ -42,11 +44,12 @@ export function registerDemo(program: Command): void {
     .option('--seconds <n>', 'stop after this many seconds (0: run until Ctrl-C)', numberOption(0), 0)
     .option('--console <port>', 'serve the operator console on this loopback port (0: any free port, off: none)', '0')
     .option('--json', 'print one JSON object per line (start, ready, a summary every 5 s and at the end, stopped) instead of the text summary')
-    .action(async (f: DemoFlags) => runDemo(f.seconds, f.console, f.json === true));
+    .option('--until-settled', 'stop as soon as every box shows its behaviour (and the node counts their sessions), --seconds being the cap')
+    .action(async (f: DemoFlags) => runDemo(f.seconds, f.console, f.json === true, f.untilSettled === true));
 }
 
 
-async function runDemo(seconds: number, consolePort: string, json: boolean): Promise<void> {
+async function runDemo(seconds: number, consolePort: string, json: boolean, untilSettled: boolean): Promise<void> {
   const text = (s: string): void => void process.stdout.write(s);
   // --json: each line an object; the text lines become {event, message}.
   const out = (s: string): void => (json ? text(`${JSON.stringify({ event: 'demo', message: s.trim() })}\n`) : text(s));
@@ -102,7 +105,9 @@ async function runDemo(seconds: number, consolePort: string, json: boolean): Pro
     tick++;
     // The viewers press remote keys now and then: the guide's ui module reacts on screen.
     for (const b of boxes) if (b.e.box.state === 'up' || b.e.box.state === 'degraded') await b.e.box.pressKey(keys[tick % keys.length] as string).catch(() => undefined);
-    const due = tick % 5 === 0 || (seconds > 0 && Date.now() - started >= seconds * 1000 - 1000);
+    const settled = untilSettled && fleetSettled(headend.node, rows(), FLEET);
+    if (settled) stop = true;
+    const due = settled || tick % 5 === 0 || (seconds > 0 && Date.now() - started >= seconds * 1000 - 1000);
     if (json) {
       if (due) text(`${JSON.stringify(summaryObject(headend.node, rows(), (Date.now() - started) / 1000))}\n`);
       continue;
