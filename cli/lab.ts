@@ -58,7 +58,8 @@ async function vm(f: VmFlags): Promise<void> {
   const log = (l: string): void => console.error(l);
   const kit = await ensureVmKit({ install: f.install, log });
   const r = await withStage(async (stage) => {
-    const snap = f.snapshot === true ? await ensureSnapshot({ firmware: stage.firmware, cache: labCacheDir(), arm64: kit.arm64, cpu: labLimits(profile(f.profile)).cpu, log }) : undefined;
+    // From the snapshot by default: with QuickJS's wasm on Liftoff it holds no more memory than box.mjs (docs/LAB.md).
+    const snap = f.snapshot !== false ? await ensureSnapshot({ firmware: stage.firmware, cache: labCacheDir(), arm64: kit.arm64, cpu: labLimits(profile(f.profile)).cpu, log }) : undefined;
     return bootVm(kit, stage, await buildDisk(kit, stage, snap?.blob), { profile: f.profile, ...(mem === undefined ? {} : { memMb: mem }), timeoutMs: timeout * 1000 });
   });
   for (const n of r.notes) log(`lab: vm: ${n.slice(0, 200)}`);
@@ -114,7 +115,7 @@ export function registerLab(program: Command): void {
     .option('--profile <id>', 'device profile (its RAM is the VM memory)', 'legacy-sd')
     .option('--mem <MB>', 'VM memory instead of the profile\'s RAM')
     .option('--timeout <s>', 'longest wait for up', '120')
-    .option('--snapshot', "start the firmware from its V8 startup snapshot (built under qemu-user, cached): less CPU to start, ~10 MB more memory")
+    .option('--no-snapshot', "load box.mjs instead of starting the firmware from its V8 startup snapshot (built under qemu-user once per firmware, cached)")
     .option('--no-install', 'do not apt-get install missing programs; fail and name them instead')
     .option('--json', 'print only the JSON result line (no text summary)')
     .action(async (f: VmFlags) => oneLine(async () => vm(f)));
