@@ -9,7 +9,8 @@
 // snapshot too (with wasm on Liftoff it costs no memory there), with a VM boot loading box.mjs
 // beside it (vm_plain_*). CPU figures (ms of the emulator's CPU) are beside the wall
 // times: this machine is shared, and a boot's CPU moves far less with the load than its wall time.
-// The plant runs an arm64 box too (the last), cut and restored after box 0.
+// The plant runs an arm64 box (qemu-user) and a VM box (qemu-system on a tap in its bridge) too,
+// each cut and restored after box 0.
 // Run: npm run bench -- lab [--runs N] [--profile p]  (root for the cgroup and the plant)
 
 import { median, phasesTable, runArm64Lab } from '../devices/lab/arm64.ts';
@@ -78,9 +79,12 @@ let detect: number | null = null;
 let recover: number | null = null;
 let armDetect: number | null = null;
 let armRecover: number | null = null;
+let vmBoot: number | null = null;
+let vmDetect: number | null = null;
+let vmRecover: number | null = null;
 if (process.getuid?.() !== 0) log('lab: the plant needs root: plant figures are null');
 else {
-  const plant = new Plant({ boxes: 4, profile: 'hd-dvr', arm64: true, lossPercent: 20, install: true, stepTimeoutMs: 30_000, log });
+  const plant = new Plant({ boxes: 5, profile: 'hd-dvr', arm64: true, vm: true, lossPercent: 20, install: true, stepTimeoutMs: 30_000, log });
   const r = await plant.run();
   console.log(plantTable(r));
   for (const f of r.findings) console.log(`finding: ${f}`);
@@ -88,6 +92,10 @@ else {
   recover = r.boxes[0]?.recoverMs ?? null;
   armDetect = r.boxes[3]?.detectMs ?? null;
   armRecover = r.boxes[3]?.recoverMs ?? null;
+  const v = r.boxes[4];
+  vmBoot = v?.bootState === 'up' ? v.bootMs : null;
+  vmDetect = v?.detectMs ?? null;
+  vmRecover = v?.recoverMs ?? null;
 }
 
 result('lab', {
@@ -111,5 +119,8 @@ result('lab', {
   plant_recover_ms: recover,
   plant_arm64_cut_detect_ms: armDetect,
   plant_arm64_recover_ms: armRecover,
+  plant_vm_boot_ms: vmBoot,
+  plant_vm_cut_detect_ms: vmDetect,
+  plant_vm_recover_ms: vmRecover,
   load_average: Number((loadavg()[0] ?? 0).toFixed(1)),
 });
