@@ -1,7 +1,7 @@
 // A box inside a memory cgroup: the firmware boots natively to `up` within the cgroup limit the
 // lab derives from its profile (legacy-sd: half of 128 MiB), and is OOM-killed in 12 MiB (20 MiB
-// is enough since wasm stays on Liftoff: docs/LAB.md); the groups are removed afterwards. Needs root and a memory cgroup: skips without, fails under
-// WEFT_REQUIRE_ALL=1.
+// is enough since wasm stays on Liftoff: docs/LAB.md); the groups are removed afterwards. Needs
+// root and a memory cgroup: skips without, fails under WEFT_REQUIRE_ALL=1.
 import { readdirSync } from 'node:fs';
 import test from 'ava';
 import { cgroupMemoryKind } from '../../devices/lab/cgroup.ts';
