@@ -173,7 +173,9 @@ export async function bootVm(kit: VmKit, stage: Stage, disk: VmDisk, o: { profil
   const headend = spec.headend === undefined ? [] : ['--headend', spec.headend.replace('127.0.0.1', '10.0.2.2')];
   const box = ['--device', o.profile, '--carousel', 'udp://0.0.0.0:5500', '--id', spec.boxId, ...headend, '--exit-on', spec.until, '--cpu-scale', String(EMULATION_CPU_SCALE)];
   const initrd = await buildInitrd(kit, stage.work, box, spec.password, disk.snapshot);
-  const args = vmArgs(kit, { profile: o.profile, memMb, initrd, disk, netdev: `user,id=n0,hostfwd=udp:127.0.0.1:${stage.carouselPort}-:5500` });
+  // slirp's hostfwd binds its own port: the stage's carousel port is held by the stage (stage.ts).
+  const relay = await stage.carouselRelay();
+  const args = vmArgs(kit, { profile: o.profile, memMb, initrd, disk, netdev: `user,id=n0,hostfwd=udp:127.0.0.1:${relay.port}-:5500` });
   const t0 = spec.now();
   // The VM's CPU (all of qemu: the vCPU and its I/O) at each line: comparable under any load.
   const cpuAt = new Map<Line, number>();
@@ -209,5 +211,6 @@ export async function bootVm(kit: VmKit, stage: Stage, disk: VmDisk, o: { profil
     };
   } finally {
     await vm.stop();
+    await relay.close();
   }
 }
