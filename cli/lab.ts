@@ -15,6 +15,7 @@ interface PlantFlags {
   boxes: string;
   profile: string;
   arm64?: boolean;
+  vm?: boolean;
   loss: string;
   timeout: string;
   install: boolean;
@@ -22,7 +23,7 @@ interface PlantFlags {
 }
 
 async function plant(f: PlantFlags): Promise<void> {
-  const p = new Plant({ boxes: Number(f.boxes), profile: f.profile, arm64: f.arm64 === true, lossPercent: Number(f.loss), install: f.install, stepTimeoutMs: Number(f.timeout) * 1000, log: (l) => console.error(l) });
+  const p = new Plant({ boxes: Number(f.boxes), profile: f.profile, arm64: f.arm64 === true, vm: f.vm === true, lossPercent: Number(f.loss), install: f.install, stepTimeoutMs: Number(f.timeout) * 1000, log: (l) => console.error(l) });
   const left = await leftoverNamespaces().catch(() => []);
   if (left.length > 0) console.error(`weft lab: note: namespaces left by an earlier plant that was killed: ${left.join(', ')} (ip netns del <name>)`);
   const stop = (): void => p.abort();
@@ -58,7 +59,8 @@ async function vm(f: VmFlags): Promise<void> {
   const log = (l: string): void => console.error(l);
   const kit = await ensureVmKit({ install: f.install, log });
   const r = await withStage(async (stage) => {
-    const snap = f.snapshot === true ? await ensureSnapshot({ firmware: stage.firmware, cache: labCacheDir(), arm64: kit.arm64, cpu: labLimits(profile(f.profile)).cpu, log }) : undefined;
+    // From the snapshot by default: with QuickJS's wasm on Liftoff it holds no more memory than box.mjs (docs/LAB.md).
+    const snap = f.snapshot !== false ? await ensureSnapshot({ firmware: stage.firmware, cache: labCacheDir(), arm64: kit.arm64, cpu: labLimits(profile(f.profile)).cpu, log }) : undefined;
     return bootVm(kit, stage, await buildDisk(kit, stage, snap?.blob), { profile: f.profile, ...(mem === undefined ? {} : { memMb: mem }), timeoutMs: timeout * 1000 });
   });
   for (const n of r.notes) log(`lab: vm: ${n.slice(0, 200)}`);
@@ -114,7 +116,7 @@ export function registerLab(program: Command): void {
     .option('--profile <id>', 'device profile (its RAM is the VM memory)', 'legacy-sd')
     .option('--mem <MB>', 'VM memory instead of the profile\'s RAM')
     .option('--timeout <s>', 'longest wait for up', '120')
-    .option('--snapshot', "start the firmware from its V8 startup snapshot (built under qemu-user, cached): less CPU to start, ~10 MB more memory")
+    .option('--no-snapshot', "load box.mjs instead of starting the firmware from its V8 startup snapshot (built under qemu-user once per firmware, cached)")
     .option('--no-install', 'do not apt-get install missing programs; fail and name them instead')
     .option('--json', 'print only the JSON result line (no text summary)')
     .action(async (f: VmFlags) => oneLine(async () => vm(f)));
@@ -124,6 +126,7 @@ export function registerLab(program: Command): void {
     .option('--boxes <n>', 'boxes: 0 is cut after up, 1 boots cut, 2 boots with carousel loss, more are plain', '3')
     .option('--profile <id>', 'device profile of the boxes', 'hd-dvr')
     .option('--arm64', 'run the last box as arm64 under qemu-user (fetches what `lab arm64` does)')
+    .option('--vm', 'run the last box as an arm64 VM (qemu-system-aarch64, the profile\'s RAM) on a tap in the plant\'s bridge (fetches what `lab vm` does); with --arm64 that box is the one before it')
     .option('--loss <percent>', 'carousel loss on the lossy box', '20')
     .option('--timeout <s>', 'longest wait for one step (a boot, a detection, a recovery)', '60')
     .option('--no-install', 'do not apt-get install missing programs; fail and name them instead')

@@ -11,10 +11,16 @@ import { readFileSync } from 'node:fs';
  * worker thread instead of one per core (each thread keeps its own malloc arena and stacks), and
  * a 1 MiB young generation instead of up to 16 MiB (the box allocates little and often).
  * Measured natively: RSS at `up` 75-95 MB without them, 64-68 MB with them (docs/BOX.md).
+ *
+ * And QuickJS's wasm stays on Liftoff, V8's baseline compiler: no dynamic tiering, no tier-up
+ * (both flags: `--no-wasm-tier-up` alone leaves dynamic tiering on). TurboFan's recompilation of
+ * QuickJS's hot functions (its interpreter loop is one huge function) held up to ~20 MB of
+ * compiler zones on the platform worker's malloc arena, returned only when the compile ended:
+ * the first-boot spike (RSS at `up` 63-84 MB, now 56-57 MB on every boot; docs/LAB.md). The cost:
+ * CPU-heavy guest code runs ~1.5x slower once TurboFan would have warmed it (a boot's guest code
+ * runs once or twice and never got there), and no compile CPU is spent, which TCG pays dearly.
  */
-export const FIRMWARE_NODE_FLAGS = ['--v8-pool-size=1', '--max-semi-space-size=1'] as const;
-// No wasm flags: this V8 (11.3) already compiles QuickJS's wasm lazily (a 490 KB module in 6 ms of
-// CPU) and tiers up only hot functions; --no-wasm-tier-up measured nothing and would slow the guest.
+export const FIRMWARE_NODE_FLAGS = ['--v8-pool-size=1', '--max-semi-space-size=1', '--no-wasm-dynamic-tiering', '--no-wasm-tier-up'] as const;
 
 export interface MemoryBreakdown {
   /** V8 heap in use / reserved, MB. */

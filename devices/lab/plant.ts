@@ -2,8 +2,9 @@
 // multicast group, the broker reached through a DNAT rule, and scripted faults with nft: box 0's
 // return path is cut after it is up and restored; box 1 boots with its return path cut (it falls
 // back to the carousel tiers) and gets it back; box 2 boots with loss on the broadcast path; with
-// `arm64` the last box runs under qemu-user (from the firmware's snapshot) and is cut and restored
-// once up, like box 0.
+// `arm64` the last box runs under qemu-user (from the firmware's snapshot), and with `vm` the last
+// box is a qemu-system VM on a tap in the plant's bridge (plant-vm.ts; the arm64 box is then the
+// one before it); each is cut and restored once up, like box 0.
 // Detection and recovery times come from the boxes' own events. Everything it made is removed at
 // the end, on failure and on abort (Ctrl-C). Only addresses inside its namespaces are used.
 
@@ -17,6 +18,8 @@ import { labLimits, profile as profileById } from '../profiles.ts';
 import { boxArgs, firmwareCommand } from './boot.ts';
 import { ensureArm64Kit, ensurePrograms, labCacheDir, systemProgram, type Arm64Kit } from './fetch.ts';
 import { ensureSnapshot } from './snapshot.ts';
+import { cutVmBox, restoreVmBox, vmBoxCommand, wireVmBox } from './plant-vm.ts';
+import { ensureVmKit, type VmKit } from './vm.ts';
 import { LabError, spawnLines, type LineChild } from './exec.ts';
 import { NETNS_PREFIX, Netns } from './netns.ts';
 // @ts-expect-error build.mjs is plain JavaScript without type declarations
@@ -35,8 +38,10 @@ const ROLES: BoxRole[] = ['cut-after-up', 'cut-from-boot', 'lossy-carousel'];
 export interface PlantOptions {
   boxes: number;
   profile: string;
-  /** Run the last box as arm64 under qemu-user. */
+  /** Run the last box as arm64 under qemu-user (the one before the VM box with `vm`). */
   arm64: boolean;
+  /** Run the last box as an arm64 VM (qemu-system-aarch64) on a tap in the plant's bridge. */
+  vm?: boolean;
   /** Percent of carousel datagrams the lossy box drops. */
   lossPercent: number;
   install: boolean;
@@ -48,7 +53,9 @@ export interface PlantOptions {
 export interface PlantBox {
   id: string;
   role: BoxRole;
+  /** arm64 under qemu-user, or (`vm`) in a qemu-system VM; natively when both are false. */
   arm64: boolean;
+  vm: boolean;
   /** ms from spawn to `up` (or to `degraded` for the box cut from boot), or to the deadline. */
   bootMs: number;
   /** `up` / `degraded` when reached in time, else the state it stood in at the deadline. */
@@ -73,7 +80,7 @@ const GROUP = '239.77.0.1';
 const CAROUSEL_PORT = 5500;
 const BROKER_PORT = 1883;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const OPTION_KEYS = ['boxes', 'profile', 'arm64', 'lossPercent', 'install', 'stepTimeoutMs', 'log'];
+const OPTION_KEYS = ['boxes', 'profile', 'arm64', 'vm', 'lossPercent', 'install', 'stepTimeoutMs', 'log'];
 
 export function checkPlantOptions(o: PlantOptions): void {
   const bad = Object.keys(o).filter((k) => !OPTION_KEYS.includes(k));
@@ -81,10 +88,18 @@ export function checkPlantOptions(o: PlantOptions): void {
   if (!Number.isInteger(o.boxes) || o.boxes < 1 || o.boxes > 16) throw new LabError('lab plant', '--boxes must be an integer in 1..16');
   if (!Number.isFinite(o.lossPercent) || o.lossPercent < 0 || o.lossPercent > 90) throw new LabError('lab plant', '--loss must be a percent in 0..90');
   if (!Number.isFinite(o.stepTimeoutMs) || o.stepTimeoutMs < 1000 || o.stepTimeoutMs > 600_000) throw new LabError('lab plant', '--timeout must be in 1..600 s');
+  if (o.arm64 && o.vm === true && o.boxes < 2) throw new LabError('lab plant', '--arm64 with --vm needs --boxes 2 or more (the VM is the last box, the arm64 box the one before)');
   if (!profileById(o.profile).channels.twoWay) throw new LabError('lab plant', `profile ${o.profile} has no return channel: the plant cuts return paths`);
 }
 
 export const roleOf = (i: number): BoxRole => ROLES[i] ?? 'plain';
+
+/** How box i of a plant runs: the VM is the last box, the arm64 box the last one that is not the VM. */
+export function kindOf(o: Pick<PlantOptions, 'boxes' | 'arm64' | 'vm'>, i: number): 'native' | 'arm64' | 'vm' {
+  const vm = o.vm === true;
+  if (vm && i === o.boxes - 1) return 'vm';
+  return o.arm64 && i === o.boxes - 1 - (vm ? 1 : 0) ? 'arm64' : 'native';
+}
 
 /** A running plant; `abort()` (Ctrl-C) stops its processes so `run` ends and cleans up. */
 export class Plant {
@@ -93,6 +108,7 @@ export class Plant {
   readonly #children: LineChild[] = [];
   readonly #tag = randomBytes(2).toString('hex');
   #aborted = false;
+  #vmKit: VmKit | undefined;
   #stopping = false;
   readonly now = (): number => performance.now();
 
@@ -124,6 +140,7 @@ export class Plant {
     if (process.getuid?.() !== 0) throw new LabError('lab plant', 'needs root (network namespaces, nft)');
     await ensurePrograms({ ip: 'iproute2', nft: 'nftables', sysctl: 'procps' }, this.#o);
     const kit = this.#o.arm64 ? await ensureArm64Kit({ install: this.#o.install, log: this.#o.log }) : undefined;
+    this.#vmKit = this.#o.vm === true ? await ensureVmKit({ install: this.#o.install, log: this.#o.log }) : undefined;
     const work = await mkdtemp(join(tmpdir(), 'weft-lab-plant-'));
     try {
       await this.#wire();
@@ -147,17 +164,20 @@ export class Plant {
     for (let i = 0; i < this.#o.boxes; i++) {
       await n.join(this.#ns('br'), `vb${i}`, this.#ns(`b${i}`), `${SUBNET}.${10 + i}`);
       await n.addFaultTable(this.#ns(`b${i}`));
+      if (kindOf(this.#o, i) === 'vm') await wireVmBox(n, this.#ns(`b${i}`));
     }
   }
 
   async #cut(i: number): Promise<void> {
     const ns = this.#ns(`b${i}`);
+    if (kindOf(this.#o, i) === 'vm') return cutVmBox(this.#net, ns, HEADEND_ADDR, BROKER_PORT);
     await this.#net.nft(ns, ['add', 'rule', 'inet', 'weft', 'out', 'ip', 'daddr', HEADEND_ADDR, 'tcp', 'dport', String(BROKER_PORT), 'drop']);
     await this.#net.nft(ns, ['add', 'rule', 'inet', 'weft', 'in', 'ip', 'saddr', HEADEND_ADDR, 'tcp', 'sport', String(BROKER_PORT), 'drop']);
   }
 
   async #restore(i: number): Promise<void> {
     const ns = this.#ns(`b${i}`);
+    if (kindOf(this.#o, i) === 'vm') await restoreVmBox(this.#net, ns);
     await this.#net.nft(ns, ['flush', 'chain', 'inet', 'weft', 'out']);
     await this.#net.nft(ns, ['flush', 'chain', 'inet', 'weft', 'in']);
   }
@@ -181,11 +201,14 @@ export class Plant {
     });
   }
 
-  #startBox(i: number, firmware: string, masterKey: string, qemu: QemuBox | undefined): LineChild {
-    const id = `plant-${i}`;
-    const args = boxArgs({ profile: this.#o.profile, boxId: id, password: undefined, headend: `mqtt://${HEADEND_ADDR}:${BROKER_PORT}`, carousel: `udp://${GROUP}:${CAROUSEL_PORT}` });
-    const fw = firmwareCommand(qemu ?? {}, args);
-    const env = { PATH: process.env.PATH ?? '', WEFT_BOX_PASSWORD: derivedBoxSecret(masterKey, id) };
+  #boxArgs(i: number): string[] {
+    return boxArgs({ profile: this.#o.profile, boxId: `plant-${i}`, password: undefined, headend: `mqtt://${HEADEND_ADDR}:${BROKER_PORT}`, carousel: `udp://${GROUP}:${CAROUSEL_PORT}` });
+  }
+
+  /** Box i natively or under qemu-user; or, given `vm` (qemu-system's command), the VM box. */
+  #startBox(i: number, firmware: string, masterKey: string, qemu: QemuBox | undefined, vm: string[] | undefined): LineChild {
+    const fw = vm === undefined ? firmwareCommand(qemu ?? {}, this.#boxArgs(i)) : { cmd: vm[0] as string, args: vm.slice(1) };
+    const env = { PATH: process.env.PATH ?? '', WEFT_BOX_PASSWORD: derivedBoxSecret(masterKey, `plant-${i}`) };
     const c = spawnLines(systemProgram('ip', 'iproute2'), ['netns', 'exec', this.#ns(`b${i}`), fw.cmd, ...fw.args], { cwd: firmware, env, now: this.now });
     this.#children.push(c);
     return c;
@@ -198,15 +221,17 @@ export class Plant {
     const cpu = labLimits(profileById(o.profile)).cpu;
     const qemu = kit === undefined ? undefined : { arm64: kit, cpu, snapshot: (await ensureSnapshot({ firmware: built.firmware.dir, cache: labCacheDir(), arm64: kit, cpu, log: o.log })).blob };
     const masterKey = randomBytes(24).toString('base64url');
+    const vm = this.#vmKit === undefined ? undefined : await this.#vmCommand(this.#vmKit, work, built.firmware.dir, masterKey);
     await this.#startHeadend(work, masterKey);
     const roles = Array.from({ length: o.boxes }, (_, i) => roleOf(i));
     for (const [i, r] of roles.entries()) if (r === 'cut-from-boot') await this.#cut(i);
     for (const [i, r] of roles.entries()) if (r === 'lossy-carousel') await this.#lossy(i);
     this.#check();
-    o.log(`lab: ${o.boxes} box(es) of ${o.profile}: ${roles.map((r, i) => `plant-${i} ${r}`).join(', ')}${kit === undefined ? '' : `; plant-${o.boxes - 1} is arm64 under qemu-user`}`);
+    const kinds = roles.map((_, i) => kindOf(o, i));
+    o.log(`lab: ${o.boxes} box(es) of ${o.profile}: ${roles.map((r, i) => `plant-${i} ${r}${kinds[i] === 'native' ? '' : ` (${kinds[i] === 'vm' ? 'a VM on a tap' : 'arm64 under qemu-user'})`}`).join(', ')}`);
     this.#check();
     const t0 = this.now();
-    const boxes = roles.map((_, i) => this.#startBox(i, built.firmware.dir, masterKey, i === o.boxes - 1 ? qemu : undefined));
+    const boxes = roles.map((_, i) => this.#startBox(i, built.firmware.dir, masterKey, kinds[i] === 'arm64' ? qemu : undefined, kinds[i] === 'vm' ? vm : undefined));
     const findings: string[] = [];
     const boot = await Promise.all(
       boxes.map(async (c, i) => {
@@ -218,7 +243,7 @@ export class Plant {
         });
         const path = c.lines.filter((x) => x.o.kind === 'state').map((x) => String(x.o.to));
         const bootState = l === undefined ? (path.at(-1) ?? 'off') : want;
-        return { id: `plant-${i}`, role: roles[i] as BoxRole, arm64: kit !== undefined && i === o.boxes - 1, bootMs: Math.round((l?.atMs ?? this.now()) - t0), bootState, path };
+        return { id: `plant-${i}`, role: roles[i] as BoxRole, arm64: kinds[i] !== 'native', vm: kinds[i] === 'vm', bootMs: Math.round((l?.atMs ?? this.now()) - t0), bootState, path };
       }),
     );
     this.#check();
@@ -242,9 +267,16 @@ export class Plant {
     }
     this.#check();
     await this.#cutOnceUp(0, boxes, result);
-    // The arm64 box (the last), when it is another than box 0, gets the same cut after box 0's.
-    const last = result.boxes.length - 1;
-    if (last > 0 && result.boxes[last]?.arm64 === true) await this.#cutOnceUp(last, boxes, result);
+    // The arm64 and VM boxes, when they are others than box 0, get the same cut after box 0's.
+    for (const [i, b] of result.boxes.entries()) if (i > 0 && b.arm64) await this.#cutOnceUp(i, boxes, result);
+  }
+
+  /** The VM box's qemu-system command (plant-vm.ts): from the firmware's snapshot made for the VM's CPU model. */
+  async #vmCommand(kit: VmKit, work: string, firmware: string, masterKey: string): Promise<string[]> {
+    const i = this.#o.boxes - 1;
+    const cpu = labLimits(profileById(this.#o.profile)).cpu;
+    const snapshot = (await ensureSnapshot({ firmware, cache: labCacheDir(), arm64: kit.arm64, cpu, log: this.#o.log })).blob;
+    return vmBoxCommand(kit, { work, firmware, snapshot, profile: this.#o.profile, box: this.#boxArgs(i), password: derivedBoxSecret(masterKey, `plant-${i}`), addr: `${SUBNET}.${10 + i}` });
   }
 
   /** Cut box i's return path once it is up, restore it when the box noticed (or after the timeout), time both. */
@@ -277,7 +309,7 @@ export class Plant {
 /** The plant's table: one row per box. */
 export function plantTable(r: PlantResult): string {
   const rows = [['box', 'role', 'boot ms', 'boot end', 'detect ms', 'recover ms', 'boot path']];
-  for (const b of r.boxes) rows.push([`${b.id}${b.arm64 ? ' (arm64)' : ''}`, b.role, String(b.bootMs), b.bootState, String(b.detectMs ?? '-'), String(b.recoverMs ?? '-'), b.path.join('>')]);
+  for (const b of r.boxes) rows.push([`${b.id}${b.vm ? ' (vm)' : b.arm64 ? ' (arm64)' : ''}`, b.role, String(b.bootMs), b.bootState, String(b.detectMs ?? '-'), String(b.recoverMs ?? '-'), b.path.join('>')]);
   const w = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
   return rows.map((row) => row.map((c, i) => (i < 6 ? c.padEnd(w[i] ?? 0) : c)).join('  ')).join('\n');
 }

@@ -90,7 +90,7 @@ async function findModule(dir: string, name: string): Promise<string> {
  * command). With `snapshot` (a blob made by the same arm64 Node with the same flags: snapshot.ts)
  * the firmware starts from it in the VM too.
  */
-export async function buildDisk(kit: VmKit, stage: Stage, snapshot?: string): Promise<VmDisk> {
+export async function buildDisk(kit: VmKit, stage: Pick<Stage, 'work' | 'firmware'>, snapshot?: string): Promise<VmDisk> {
   const root = join(stage.work, snapshot === undefined ? 'vm-root' : 'vm-root-snapshot');
   await mkdir(root, { recursive: true });
   await cp(join(kit.sysroot, 'lib'), join(root, 'lib'), { recursive: true, verbatimSymlinks: true });
@@ -109,7 +109,23 @@ const step = (name: string): string => `echo '{"kind":"vm","step":"${name}"}'`;
 
 const shq = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
 
-async function buildInitrd(kit: VmKit, dir: string, box: string[], password: string | undefined, snapshot: boolean): Promise<string> {
+/** The VM's eth0: its address and routes (`ip route add <route>`), set by /init. */
+export interface VmNet {
+  addr: string;
+  routes: string[];
+}
+/** QEMU user networking: the host is 10.0.2.2. */
+export const USER_NET: VmNet = { addr: '10.0.2.15/24', routes: ['default via 10.0.2.2'] };
+
+function netLines(net: VmNet): string {
+  // They go into /init's shell script: only what an address or a route can hold.
+  const bad = [net.addr, ...net.routes].find((x) => !/^[a-z0-9./ ]{1,60}$/.test(x));
+  if (bad !== undefined) throw new LabError('vm image', `refusing network setting "${bad}"`);
+  return ['ip link set lo up', `ip addr add ${net.addr} dev eth0`, 'ip link set eth0 up', ...net.routes.map((r) => `ip route add ${r}`)].join('; ');
+}
+
+/** The initramfs that runs the firmware with `box` flags and powers off; per boot (it carries the box's command). */
+export async function buildInitrd(kit: VmKit, dir: string, box: string[], password: string | undefined, snapshot: boolean, net: VmNet = USER_NET): Promise<string> {
   const r = join(dir, 'initrd');
   await rm(r, { recursive: true, force: true });
   for (const d of ['bin', 'lib', 'proc', 'sys', 'dev', 'mnt', 'tmp']) await mkdir(join(r, d), { recursive: true });
@@ -125,7 +141,7 @@ async function buildInitrd(kit: VmKit, dir: string, box: string[], password: str
     step('modules'),
     'mount -t ext4 -o ro /dev/vda /mnt || echo WEFT-VM-NO-DISK',
     step('disk'),
-    'ip link set lo up; ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up; ip route add default via 10.0.2.2',
+    netLines(net),
     step('net'),
     `cd /mnt/fw && ${password === undefined ? '' : `WEFT_BOX_PASSWORD=${shq(password)} `}/mnt/lib/ld-linux-aarch64.so.1 --library-path ${libs} /mnt/node ${FIRMWARE_NODE_FLAGS.join(' ')} ${snapshot ? `--snapshot-blob ${VM_BLOB} ` : ''}box.mjs ${box.map(shq).join(' ')}`,
     'echo WEFT-VM-DONE $?',
@@ -138,6 +154,16 @@ async function buildInitrd(kit: VmKit, dir: string, box: string[], password: str
   return out;
 }
 
+/** qemu-system-aarch64's arguments: the profile's CPU and cores, `memMb`, the kernel, the initramfs and disk, one virtio NIC on `netdev` (id n0). */
+export function vmArgs(kit: VmKit, o: { profile: string; memMb: number; initrd: string; disk: VmDisk; netdev: string }): string[] {
+  const limits = labLimits(profileById(o.profile));
+  return [
+    '-M', 'virt', '-cpu', limits.cpu, '-smp', String(limits.cores), '-m', String(o.memMb), '-kernel', kit.kernel, '-initrd', o.initrd,
+    '-append', KERNEL_CMDLINE, '-drive', `file=${o.disk.img},format=raw,if=none,id=d0,readonly=on`, '-device', 'virtio-blk-device,drive=d0',
+    '-netdev', o.netdev, '-device', 'virtio-net-device,netdev=n0', '-nographic', '-no-reboot',
+  ];
+}
+
 /** Boot the VM once: power-on to `up` (or `degraded`), within `timeoutMs`. */
 export async function bootVm(kit: VmKit, stage: Stage, disk: VmDisk, o: { profile: string; memMb?: number; timeoutMs: number }): Promise<VmResult> {
   const p = profileById(o.profile);
@@ -147,9 +173,9 @@ export async function bootVm(kit: VmKit, stage: Stage, disk: VmDisk, o: { profil
   const headend = spec.headend === undefined ? [] : ['--headend', spec.headend.replace('127.0.0.1', '10.0.2.2')];
   const box = ['--device', o.profile, '--carousel', 'udp://0.0.0.0:5500', '--id', spec.boxId, ...headend, '--exit-on', spec.until, '--cpu-scale', String(EMULATION_CPU_SCALE)];
   const initrd = await buildInitrd(kit, stage.work, box, spec.password, disk.snapshot);
-  const args = ['-M', 'virt', '-cpu', limits.cpu, '-smp', String(limits.cores), '-m', String(memMb), '-kernel', kit.kernel, '-initrd', initrd];
-  args.push('-append', KERNEL_CMDLINE, '-drive', `file=${disk.img},format=raw,if=none,id=d0,readonly=on`, '-device', 'virtio-blk-device,drive=d0');
-  args.push('-netdev', `user,id=n0,hostfwd=udp:127.0.0.1:${stage.carouselPort}-:5500`, '-device', 'virtio-net-device,netdev=n0', '-nographic', '-no-reboot');
+  // slirp's hostfwd binds its own port: the stage's carousel port is held by the stage (stage.ts).
+  const relay = await stage.carouselRelay();
+  const args = vmArgs(kit, { profile: o.profile, memMb, initrd, disk, netdev: `user,id=n0,hostfwd=udp:127.0.0.1:${relay.port}-:5500` });
   const t0 = spec.now();
   // The VM's CPU (all of qemu: the vCPU and its I/O) at each line: comparable under any load.
   const cpuAt = new Map<Line, number>();
@@ -185,5 +211,6 @@ export async function bootVm(kit: VmKit, stage: Stage, disk: VmDisk, o: { profil
     };
   } finally {
     await vm.stop();
+    await relay.close();
   }
 }

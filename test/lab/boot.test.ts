@@ -1,6 +1,10 @@
 // The lab's reading of firmware lines and its command lines, without running anything.
 import test from 'ava';
 import { boxArgs, firmwareCommand, noteOf, statCpuTicks } from '../../devices/lab/boot.ts';
+import { FIRMWARE_NODE_FLAGS } from '../../loader/memory.ts';
+
+/** The firmware's Node flags (loader/memory.ts) come first, before the snapshot and box.mjs. */
+const FW = FIRMWARE_NODE_FLAGS;
 
 test('what went wrong on the way is one line per fault, failed dial, refusal or error', (t) => {
   t.is(noteOf({ kind: 'dial', ok: false, attempt: 1, deadPath: true, error: 'no CONNACK' }), 'dial 1 (dead-path verdict): no CONNACK');
@@ -15,18 +19,18 @@ test('the firmware runs natively, or as the arm64 Node under qemu-user with the 
   const args = boxArgs({ profile: 'hd-dvr', boxId: 'b1', password: 'x', headend: 'mqtt://10.0.0.1:1883', carousel: 'udp://239.1.1.1:5500', stateDir: '/s' });
   t.deepEqual(args, ['--device', 'hd-dvr', '--carousel', 'udp://239.1.1.1:5500', '--id', 'b1', '--headend', 'mqtt://10.0.0.1:1883', '--state-dir', '/s']);
   t.false(args.includes('x'), 'the password goes by environment, never on the command line');
-  t.deepEqual(firmwareCommand({}, ['--id', 'b1']), { cmd: process.execPath, args: ['--v8-pool-size=1', '--max-semi-space-size=1', 'box.mjs', '--id', 'b1'] });
+  t.deepEqual(firmwareCommand({}, ['--id', 'b1']), { cmd: process.execPath, args: [...FW, 'box.mjs', '--id', 'b1'] });
   const kit = { qemu: '/q', node: '/n', sysroot: '/r' };
-  t.deepEqual(firmwareCommand({ arm64: kit }, ['--id', 'b1']), { cmd: '/q', args: ['-L', '/r', '/n', '--v8-pool-size=1', '--max-semi-space-size=1', 'box.mjs', '--id', 'b1', '--cpu-scale', '3'] });
+  t.deepEqual(firmwareCommand({ arm64: kit }, ['--id', 'b1']), { cmd: '/q', args: ['-L', '/r', '/n', ...FW, 'box.mjs', '--id', 'b1', '--cpu-scale', '3'] });
 });
 
 test('from a snapshot, node is given the blob and box.mjs names the firmware folder', (t) => {
   const kit = { qemu: '/q', node: '/n', sysroot: '/r' };
   t.deepEqual(firmwareCommand({ arm64: kit, snapshot: '/c/box.blob' }, ['--id', 'b1']), {
     cmd: '/q',
-    args: ['-L', '/r', '/n', '--v8-pool-size=1', '--max-semi-space-size=1', '--snapshot-blob', '/c/box.blob', 'box.mjs', '--id', 'b1', '--cpu-scale', '3'],
+    args: ['-L', '/r', '/n', ...FW, '--snapshot-blob', '/c/box.blob', 'box.mjs', '--id', 'b1', '--cpu-scale', '3'],
   });
-  t.deepEqual(firmwareCommand({ snapshot: '/c/box.blob' }, []).args, ['--v8-pool-size=1', '--max-semi-space-size=1', '--snapshot-blob', '/c/box.blob', 'box.mjs']);
+  t.deepEqual(firmwareCommand({ snapshot: '/c/box.blob' }, []).args, [...FW, '--snapshot-blob', '/c/box.blob', 'box.mjs']);
 });
 
 test('CPU ticks from /proc/<pid>/stat, whatever the command name holds', (t) => {

@@ -5,7 +5,7 @@
 // WEFT_REQUIRE_ALL=1.
 import test, { type ExecutionContext } from 'ava';
 import { leftoverNamespaces } from '../../devices/lab/netns.ts';
-import { Plant } from '../../devices/lab/plant.ts';
+import { checkPlantOptions, kindOf, Plant } from '../../devices/lab/plant.ts';
 import { needProgram, requireAll } from '../_helpers/env.ts';
 
 function needRoot(t: ExecutionContext): boolean {
@@ -68,4 +68,35 @@ test.serial('an aborted plant (Ctrl-C) removes what it made', async (t) => {
   await t.throwsAsync(plant.run(), { message: /aborted|ended/ });
   const left = await leftoverNamespaces();
   t.deepEqual(made.filter((n) => left.includes(n)), []);
+});
+
+test('which box runs how: the VM is the last box, the arm64 box the last other one', (t) => {
+  const kinds = (o: { boxes: number; arm64: boolean; vm?: boolean }): string[] => Array.from({ length: o.boxes }, (_, i) => kindOf(o, i));
+  t.deepEqual(kinds({ boxes: 3, arm64: false }), ['native', 'native', 'native']);
+  t.deepEqual(kinds({ boxes: 3, arm64: true }), ['native', 'native', 'arm64']);
+  t.deepEqual(kinds({ boxes: 3, arm64: false, vm: true }), ['native', 'native', 'vm']);
+  t.deepEqual(kinds({ boxes: 4, arm64: true, vm: true }), ['native', 'native', 'arm64', 'vm']);
+  t.deepEqual(kinds({ boxes: 1, arm64: false, vm: true }), ['vm']);
+  t.throws(() => checkPlantOptions({ boxes: 1, profile: 'hd-dvr', arm64: true, vm: true, lossPercent: 0, install: false, stepTimeoutMs: 10_000, log: () => {} }), { message: /--boxes 2 or more/ });
+});
+
+test.serial('a VM box on a tap in the plant\'s bridge: the carousel reaches it by multicast, its cut is noticed and it comes back', async (t) => {
+  t.timeout(300_000, 'a VM boot under TCG on two shared cores (and its snapshot made under qemu-user when not cached), a detection and a recovery');
+  if (!ready(t)) return;
+  if (needProgram(t, 'qemu-system-aarch64', 'the VM box (Debian qemu-system-arm)') === undefined) return;
+  if (needProgram(t, 'qemu-aarch64-static', 'the VM\'s snapshot is made under qemu-user (Debian qemu-user-static)') === undefined) return;
+  const log: string[] = [];
+  // One box: box 0 is the VM and the one cut once up.
+  const plant = new Plant({ boxes: 1, profile: 'hd-dvr', arm64: false, vm: true, lossPercent: 0, install: false, stepTimeoutMs: 60_000, log: (l) => log.push(l) });
+  const r = await plant.run();
+  t.log(log.join('\n'));
+  const [b] = r.boxes;
+  if (b === undefined) return t.fail('one box');
+  t.true(b.vm && b.arm64, 'an arm64 VM');
+  t.is(b.bootState, 'up', `the VM booted over the multicast carousel on the plant's bridge: ${b.path.join('>')}; ${r.findings.join('; ')}`);
+  t.not(b.detectMs, undefined, `its cut (in its namespace's bridge) was noticed: ${r.findings.join('; ')}`);
+  t.not(b.recoverMs, undefined, `it came back once the path returned: ${r.findings.join('; ')}`);
+  t.log(`VM box: up in ${b.bootMs} ms from power-on, cut detected in ${b.detectMs} ms, recovered in ${b.recoverMs} ms`);
+  const left = await leftoverNamespaces();
+  t.deepEqual(plant.namespaces.filter((n) => left.includes(n)), [], 'every namespace it made is gone');
 });
