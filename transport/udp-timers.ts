@@ -24,9 +24,9 @@ export class RetransmitQueue<T> {
     return this.#wheel.size;
   }
 
-  /** Forget every entry (none is live any more) and the timer. */
+  /** Forget every entry (none is live any more); the timer is kept unref'd for the next send (runtime/deadlines.ts idle). */
   forgetAll(): void {
-    this.#wheel.stop();
+    this.#wheel.idle();
   }
 
   clear(): void {
