@@ -61,12 +61,14 @@ export class DeadlineWheel<T> {
   /**
    * Nothing is pending: drop every entry. A Node timer stays armed, unref'd (it fires at most once
    * more, finding nothing, and never holds the process open); a clock whose handles cannot be
-   * unref'd (ManualClock) has its timer cleared, as by stop().
+   * unref'd (ManualClock) has its timer cleared, as by stop(). `hold`: an owner that holds the
+   * process open anyway (a socket) keeps the timer ref'd, saving the ref/unref per request.
    */
-  idle(): void {
+  idle(hold = false): void {
     const t = this.#timer as Partial<Refable> | undefined;
     if (t?.unref === undefined) return this.stop();
     this.#heap.length = 0;
+    if (hold) return;
     t.unref();
     this.#unrefd = true;
   }

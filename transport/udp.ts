@@ -22,7 +22,7 @@ import { AckBatcher } from './udp-acks.ts';
 import { DatagramAuth, udpSenderId } from './udp-auth.ts';
 import { COMMON_HEADER, FLAG_POLL, FLAG_RELIABLE, MAX_DATA_HEADER, NACK_FIELDS, dataDatagram, dataDatagramAround, encodeForDatagram, nackDatagram, parseDatagram, type DataFrame, type NackFrame } from './udp-framing.ts';
 import { resolveOptions, type ResolvedOptions, type UdpTransportOptions } from './udp-options.ts';
-import { Peer, PeerTable, type PartialTransfer } from './udp-peers.ts';
+import { Peer, PeerTable, literalLookup, type PartialTransfer } from './udp-peers.ts';
 import { Reassembler } from './udp-reassembly.ts';
 import { countRefusal, newStats, type UdpStats, type UdpStatsSnapshot } from './udp-stats.ts';
 import { Outgoing } from './udp-outgoing.ts';
@@ -34,7 +34,7 @@ const RELIABLE = new Set<string>(['req', 'rep', 'err', 'ctl', 'ack']);
 /** Bind a UDP socket and return the transport on it. Rejects unknown options by name. */
 export async function createUdpTransport(options: UdpTransportOptions = {}): Promise<UdpTransport> {
   const o = resolveOptions(options);
-  const socket = createSocket({ type: isIPv4(o.host) ? 'udp4' : 'udp6', recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize });
+  const socket = createSocket({ type: isIPv4(o.host) ? 'udp4' : 'udp6', recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize, lookup: literalLookup });
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error): void => reject(new AddressError(`cannot bind udp ${o.host}:${o.port}: ${e.message}`, { host: o.host, port: o.port }, { cause: e }));
     socket.once('error', onError);

@@ -23,3 +23,27 @@ test('a datagram written around the envelope in place is byte for byte the copie
     }
   }
 });
+
+test('a send resolves no name: the socket writes to the IP literal at once, without dns.lookup', async (t) => {
+  const dns = (await import('node:dns')).default;
+  const original = dns.lookup;
+  let lookups = 0;
+  dns.lookup = ((...args: Parameters<typeof original>) => {
+    lookups++;
+    return (original as (...a: unknown[]) => void)(...args);
+  }) as typeof original;
+  try {
+    const { Channel } = await import('../../runtime/index.ts');
+    const { createUdpTransport } = await import('../../transport/index.ts');
+    const [a, b] = await Promise.all([createUdpTransport(), createUdpTransport()]);
+    const server = new Channel({ self: b.address, write: (e) => b.send(e), onRequest: (r) => r.body });
+    const client = new Channel({ self: a.address, write: (e) => a.send(e) });
+    b.onEnvelope((e) => server.receive(e));
+    a.onEnvelope((e) => client.receive(e));
+    for (let i = 0; i < 10; i++) t.is(await client.request(b.address, i), i);
+    await Promise.all([a.close(), b.close()]);
+  } finally {
+    dns.lookup = original;
+  }
+  t.is(lookups, 0);
+});
