@@ -120,7 +120,7 @@ export class EnvelopeCodec {
     }
     const n = bytes.length - before - after;
     if (n > this.maxBytes) throw new EncodeError(`too large: ${n} > ${this.maxBytes} bytes`);
-    const proto = this.#protoKey(before + after > 0 ? bytes.subarray(before, before + n) : bytes);
+    const proto = mayHoldProtoKey(bytes, before, before + n) ? this.#protoKey(bytes.subarray(before, before + n)) : undefined;
     if (proto !== undefined) throw new EncodeError(`a "__proto__" key is refused (${proto})`);
     return bytes;
   }
