@@ -17,10 +17,10 @@ export function mapsDecoder(): Decoder {
   return new Decoder({ useRecords: false, mapsAsObjects: false });
 }
 
-/** Whether `bytes` may hold a `__proto__` key (false positives allowed, no false negatives). */
-export function mayHoldProtoKey(bytes: Uint8Array): boolean {
-  let i = bytes.indexOf(0x5f);
-  while (i >= 0 && i + NEEDLE.length <= bytes.length) {
+/** Whether `bytes` (its first `end` bytes) may hold a `__proto__` key (false positives allowed, no false negatives). */
+export function mayHoldProtoKey(bytes: Uint8Array, from = 0, end = bytes.length): boolean {
+  let i = bytes.indexOf(0x5f, from);
+  while (i >= 0 && i + NEEDLE.length <= end) {
     let k = 1;
     while (k < NEEDLE.length && bytes[i + k] === NEEDLE[k]) k++;
     if (k === NEEDLE.length) return true;

@@ -230,8 +230,9 @@ export class Channel {
 
   #forget(id: number): void {
     this.#waiting.delete(id);
-    // Nothing pending: no timer either (a timer left armed would hold a process open on exit).
-    if (this.#waiting.size === 0) this.#wheel.stop();
+    // Nothing pending: the wheel's timer no longer holds the process open (unref'd, or cleared),
+    // and the next request re-uses it instead of setting one of its own.
+    if (this.#waiting.size === 0) this.#wheel.idle();
   }
 
   #expire(w: Waiter, now: number): void {

@@ -1,6 +1,8 @@
 // The Channel's deadline wheel: every pending request's deadline in one min-heap, served by one
 // clock timer armed at the earliest due time, so a request costs no timer call of its own.
 // Settled entries are not removed at once; they are skipped when they surface. Owns no policy.
+// Idle (nothing pending), the timer stays armed but unref'd where the clock's handles allow it, so
+// a request after a reply costs no timer call, and an idle wheel never holds a process open.
 
 import type { Clock, TimerHandle } from './clock.ts';
 
@@ -17,6 +19,8 @@ export class DeadlineWheel<T> {
   #seq = 0;
   #timer: TimerHandle | undefined;
   #armedAt = Infinity;
+  /** The armed timer was unref'd by idle(): it no longer holds the process open. */
+  #unrefd = false;
   #live: (item: T, due: number) => boolean;
   #fire: (item: T, now: number) => void;
 
@@ -48,6 +52,25 @@ export class DeadlineWheel<T> {
     }
     h[i] = e;
     if (due < this.#armedAt) this.#arm(due);
+    else if (this.#unrefd) {
+      this.#unrefd = false;
+      (this.#timer as Refable).ref();
+    }
+  }
+
+  /**
+   * Nothing is pending: drop every entry. A Node timer stays armed, unref'd (it fires at most once
+   * more, finding nothing, and never holds the process open); a clock whose handles cannot be
+   * unref'd (ManualClock) has its timer cleared, as by stop(). `hold`: an owner that holds the
+   * process open anyway (a socket) keeps the timer ref'd, saving the ref/unref per request.
+   */
+  idle(hold = false): void {
+    const t = this.#timer as Partial<Refable> | undefined;
+    if (t?.unref === undefined) return this.stop();
+    this.#heap.length = 0;
+    if (hold) return;
+    t.unref();
+    this.#unrefd = true;
   }
 
   /** Drop every entry and the timer (nothing pending, or the owner closed). */
@@ -55,6 +78,7 @@ export class DeadlineWheel<T> {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#armedAt = Infinity;
+    this.#unrefd = false;
     this.#heap = [];
   }
 
@@ -69,12 +93,14 @@ export class DeadlineWheel<T> {
   #arm(due: number): void {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#armedAt = due;
+    this.#unrefd = false;
     this.#timer = this.#clock.setTimeout(this.#onTimer, Math.max(0, due - this.#clock.now()));
   }
 
   #onTimer = (): void => {
     this.#timer = undefined;
     this.#armedAt = Infinity;
+    this.#unrefd = false;
     const now = this.#clock.now();
     for (;;) {
       const top = this.#heap[0];
@@ -108,6 +134,12 @@ export class DeadlineWheel<T> {
     }
     h[i] = last;
   }
+}
+
+/** A Node timer handle: ref/unref say whether it holds the process open. */
+interface Refable {
+  ref(): unknown;
+  unref(): unknown;
 }
 
 function before<T>(a: Entry<T>, b: Entry<T>): boolean {

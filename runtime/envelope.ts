@@ -5,6 +5,7 @@ import { Decoder, Encoder } from 'cbor-x';
 import { type Address, checkAddress, isIpLiteral, parseVaddr } from './address.ts';
 import { DecodeError, EncodeError } from './errors.ts';
 import { findProtoKey, mapsDecoder, mayHoldProtoKey } from './cbor-keys.ts';
+import { EnvelopeFrames } from './envelope-fast.ts';
 
 export const ENVELOPE_VERSION = 1;
 
@@ -74,6 +75,8 @@ export class EnvelopeCodec {
   #enc = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false, useFloat32: 0, variableMapSize: true });
   #dec = new Decoder({ useRecords: false, mapsAsObjects: true });
   #maps = mapsDecoder();
+  // [issue 19] the frame by hand, the body by cbor-x, same bytes; left out of the firmware (size).
+  #fast = globalThis.WEFT_FIRMWARE === true ? undefined : new EnvelopeFrames(this.#enc, this.#dec);
   // Address strings that passed full validation before: most traffic repeats a few peers, so
   // decode skips re-parsing them. Bounded: emptied when full, never trusted without a check.
   #validVaddr = new ValidStrings(isValidVaddr);
@@ -86,7 +89,11 @@ export class EnvelopeCodec {
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_ENVELOPE_BYTES;
   }
 
-  encode(env: Envelope): Uint8Array {
+  /**
+   * The envelope's bytes; with `before`/`after`, that many bytes are left free in front and behind
+   * for the caller (a datagram's header and trailer), so a transport sends it without a copy.
+   */
+  encode(env: Envelope, before = 0, after = 0): Uint8Array {
     const kind = kindCode.get(env.kind);
     if (kind === undefined) throw new EncodeError(`unknown kind "${String(env.kind)}"`);
     if (!isU32(env.id)) throw new EncodeError('id must be a uint32');
@@ -94,26 +101,26 @@ export class EnvelopeCodec {
     if (env.op !== undefined && (typeof env.op !== 'string' || env.op.length > MAX_OP)) {
       throw new EncodeError(`op must be a string of at most ${MAX_OP} characters`);
     }
-    const record: unknown[] = [
-      ENVELOPE_VERSION,
-      kind,
-      env.id,
-      env.corr ?? null,
-      wireAddress(env.src),
-      wireAddress(env.dst),
-      env.deadline ?? null,
-      env.op ?? null,
-      env.body,
-    ];
-    if (env.ext !== undefined) record.push(wireExt(env.ext));
-    let bytes: Uint8Array;
+    const ext = env.ext === undefined ? undefined : wireExt(env.ext);
+    let bytes: Uint8Array | undefined;
     try {
-      bytes = this.#enc.encode(record);
+      bytes = this.#fast?.encode(env, kind, ext, before, after);
+      if (bytes === undefined) {
+        const record: unknown[] = [ENVELOPE_VERSION, kind, env.id, env.corr ?? null, wireAddress(env.src), wireAddress(env.dst), env.deadline ?? null, env.op ?? null, env.body];
+        if (ext !== undefined) record.push(ext);
+        bytes = this.#enc.encode(record);
+        if (before + after > 0) {
+          const framed = new Uint8Array(before + bytes.length + after);
+          framed.set(bytes, before);
+          bytes = framed;
+        }
+      }
     } catch (cause) {
-      throw new EncodeError('body is not CBOR-encodable', { cause });
+      throw cause instanceof EncodeError ? cause : new EncodeError('body is not CBOR-encodable', { cause });
     }
-    if (bytes.length > this.maxBytes) throw new EncodeError(`too large: ${bytes.length} > ${this.maxBytes} bytes`);
-    const proto = this.#protoKey(bytes);
+    const n = bytes.length - before - after;
+    if (n > this.maxBytes) throw new EncodeError(`too large: ${n} > ${this.maxBytes} bytes`);
+    const proto = mayHoldProtoKey(bytes, before, before + n) ? this.#protoKey(bytes.subarray(before, before + n)) : undefined;
     if (proto !== undefined) throw new EncodeError(`a "__proto__" key is refused (${proto})`);
     return bytes;
   }
@@ -128,7 +135,7 @@ export class EnvelopeCodec {
     if (bytes[0] !== 0x80 + FIELDS && bytes[0] !== 0x81 + FIELDS) throw new DecodeError('not an envelope record');
     let raw: unknown;
     try {
-      raw = this.#dec.decode(bytes);
+      raw = this.#fast?.decode(bytes) ?? this.#dec.decode(bytes);
     } catch (cause) {
       throw new DecodeError('malformed CBOR', { cause });
     }

@@ -110,31 +110,35 @@ export class MqttRouting {
 
   /** Head-end: everything from boxes. The topic proves which box sent it (the broker ACL). */
   #ingress(topic: string, payload: Uint8Array): Envelope | undefined {
-    const o = this.#o;
-    const root = o.topics.upRoot;
-    const slash = topic.startsWith(root) ? topic.indexOf('/', root.length) : -1;
-    if (slash < 0) return this.#reject('badTopic', undefined, topic);
-    const box = topic.slice(root.length, slash);
-    if (!o.buckets.take(box)) return this.#reject('rateLimited', box, topic);
-    const env = this.#decode(payload, box, topic);
-    if (env === undefined) return undefined;
-    if (env.dst.vaddr !== SCHEME + topic.slice(slash + 1)) return this.#reject('badTopic', box, topic, 'topic and envelope dst differ');
-    // The source it claims must be that box's: never a local queue or a server's IP/UDP pair
-    // (a reply would go there), never another box's address.
-    const src = env.src;
-    const sv = src.vaddr;
-    if (sv === undefined || src.queue !== undefined || src.udp !== undefined) {
-      return this.#reject('spoofed', box, topic, 'a box names itself by virtual address only');
+    // A box has no ingress: the firmware build drops this head-end path (its size budget).
+    if (globalThis.WEFT_FIRMWARE !== true) {
+      const o = this.#o;
+      const root = o.topics.upRoot;
+      const slash = topic.startsWith(root) ? topic.indexOf('/', root.length) : -1;
+      if (slash < 0) return this.#reject('badTopic', undefined, topic);
+      const box = topic.slice(root.length, slash);
+      if (!o.buckets.take(box)) return this.#reject('rateLimited', box, topic);
+      const env = this.#decode(payload, box, topic);
+      if (env === undefined) return undefined;
+      if (env.dst.vaddr !== SCHEME + topic.slice(slash + 1)) return this.#reject('badTopic', box, topic, 'topic and envelope dst differ');
+      // The source it claims must be that box's: never a local queue or a server's IP/UDP pair
+      // (a reply would go there), never another box's address.
+      const src = env.src;
+      const sv = src.vaddr;
+      if (sv === undefined || src.queue !== undefined || src.udp !== undefined) {
+        return this.#reject('spoofed', box, topic, 'a box names itself by virtual address only');
+      }
+      const owner = boxOf(sv) ?? o.locate?.(sv);
+      if (owner !== undefined ? owner !== box : !this.routes.learn(sv, box)) {
+        return this.#reject('spoofed', box, topic, `source ${sv} is not on this box`);
+      }
+      if (o.dedup !== undefined && QOS1_KINDS.has(env.kind) && o.dedup.seen(`${sv}|${env.id}`)) return this.#reject('duplicate', box, topic);
+      // Identity from authentication, never from the body: the topic's box is the broker login
+      // (the ACL confines it to up/<own id>/#); whatever principal the box claimed is overwritten.
+      env.ext = { ...env.ext, by: `${BOX_PRINCIPAL}${box}` };
+      return env;
     }
-    const owner = boxOf(sv) ?? o.locate?.(sv);
-    if (owner !== undefined ? owner !== box : !this.routes.learn(sv, box)) {
-      return this.#reject('spoofed', box, topic, `source ${sv} is not on this box`);
-    }
-    if (o.dedup !== undefined && QOS1_KINDS.has(env.kind) && o.dedup.seen(`${sv}|${env.id}`)) return this.#reject('duplicate', box, topic);
-    // Identity from authentication, never from the body: the topic's box is the broker login
-    // (the ACL confines it to up/<own id>/#); whatever principal the box claimed is overwritten.
-    env.ext = { ...env.ext, by: `${BOX_PRINCIPAL}${box}` };
-    return env;
+    return undefined;
   }
 
   /** Box: its inbox. Only the head-end can publish here (the broker ACL); still checked. */

@@ -234,10 +234,13 @@ export class MqttTransport implements Transport {
   stopIngress(): Promise<void> {
     const client = this.#conn?.client;
     const filter = this.#filter;
-    if (this.role !== 'headend' || client === undefined || filter === undefined) return Promise.resolve();
-    const unsubscribe = client.unsubscribe?.bind(client);
-    if (unsubscribe === undefined) return Promise.reject(new Error('this MQTT client cannot unsubscribe (the head-end uses mqtt.js)'));
-    return new Promise<void>((resolve, reject) => unsubscribe(filter, (err) => (err === undefined || err === null ? resolve() : reject(err))));
+    // A box never leaves its inbox: the firmware build drops this head-end path (its size budget).
+    if (globalThis.WEFT_FIRMWARE !== true && this.role === 'headend' && client !== undefined && filter !== undefined) {
+      const unsubscribe = client.unsubscribe?.bind(client);
+      if (unsubscribe === undefined) return Promise.reject(new Error('this MQTT client cannot unsubscribe (the head-end uses mqtt.js)'));
+      return new Promise<void>((resolve, reject) => unsubscribe(filter, (err) => (err === undefined || err === null ? resolve() : reject(err))));
+    }
+    return Promise.resolve();
   }
 
   async close(): Promise<void> {

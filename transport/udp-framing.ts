@@ -2,6 +2,8 @@
 // the ACK/NACK control datagrams. Pure byte work: no sockets, no timers, no state.
 // docs/PROTOCOL.md ("UDP datagram framing") specifies the layout; change both together.
 
+import type { Envelope, EnvelopeCodec } from '../runtime/index.ts';
+
 /** "WF": every Weft datagram starts with these two bytes. */
 export const MAGIC = 0x5746;
 export const FRAME_VERSION = 1;
@@ -91,6 +93,35 @@ export function dataDatagram(flags: number, acks: readonly number[], transfer: n
   b.writeUInt16BE(count, at + 6);
   if (payload !== undefined) b.set(payload, at + DATA_FIELDS);
   return b;
+}
+
+/** The envelope encoded with room for a DATA header in front and `tail` bytes behind (for dataDatagramAround). */
+export function encodeForDatagram(codec: EnvelopeCodec, env: Envelope, tail: number): Buffer {
+  const f = codec.encode(env, MAX_DATA_HEADER, tail);
+  return Buffer.isBuffer(f) ? f : Buffer.from(f.buffer, f.byteOffset, f.byteLength);
+}
+
+/**
+ * A DATA datagram around a payload already in place, without a copy: `framed` holds
+ * MAX_DATA_HEADER free bytes, the payload, then the trailer's room (EnvelopeCodec.encode with
+ * room); the header is written just before the payload and the datagram starts there.
+ */
+export function dataDatagramAround(framed: Buffer, flags: number, acks: readonly number[], transfer: number, index: number, count: number): Buffer {
+  const n = acks.length;
+  const start = MAX_DATA_HEADER - COMMON_HEADER - 4 * n - DATA_FIELDS;
+  const b = framed;
+  b[start] = MAGIC >> 8;
+  b[start + 1] = MAGIC & 0xff;
+  b[start + 2] = FRAME_VERSION;
+  b[start + 3] = TYPE_DATA;
+  b[start + 4] = flags;
+  b[start + 5] = n;
+  for (let i = 0; i < n; i++) b.writeUInt32BE(acks[i] as number, start + COMMON_HEADER + 4 * i);
+  const at = MAX_DATA_HEADER - DATA_FIELDS;
+  b.writeUInt32BE(transfer >>> 0, at);
+  b.writeUInt16BE(index, at + 4);
+  b.writeUInt16BE(count, at + 6);
+  return start === 0 ? b : b.subarray(start);
 }
 
 /** A standalone ACK datagram for 1..255 completed transfers. */

@@ -2,7 +2,19 @@
 // retransmission timeout, the duplicate window, partial transfers and acks waiting to go out.
 // Bounded: the table keeps at most maxPeers peers and forgets the least recently heard one.
 
+import { isIPv6 } from 'node:net';
 import { DedupWindow } from './udp-dedup.ts';
+
+/**
+ * The socket's `lookup`: peers are IP literals (checked before a send: runtime/address.ts, and
+ * the socket's family in udp.ts), so no resolver runs per datagram, and the datagram is written
+ * at once instead of after a deferred callback (node:dgram's default dns.lookup: a regex and a
+ * process.nextTick per send).
+ */
+export function literalLookup(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  if (family === 6 && !isIPv6(address)) return cb(new Error(`udp peer ${address} is not an IPv6 literal`), address, 6);
+  cb(null, address, family === 6 ? 6 : 4);
+}
 
 /** A transfer being reassembled (udp-reassembly.ts fills it); held by its peer. */
 export interface PartialTransfer {

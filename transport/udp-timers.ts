@@ -24,9 +24,9 @@ export class RetransmitQueue<T> {
     return this.#wheel.size;
   }
 
-  /** Forget every entry (none is live any more) and the timer. */
+  /** Forget every entry (none is live any more); the timer is kept for the next send (runtime/deadlines.ts idle): the socket holds the process open anyway, and close() clears it. */
   forgetAll(): void {
-    this.#wheel.stop();
+    this.#wheel.idle(true);
   }
 
   clear(): void {

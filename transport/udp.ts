@@ -20,9 +20,9 @@ import {
 } from '../runtime/index.ts';
 import { AckBatcher } from './udp-acks.ts';
 import { DatagramAuth, udpSenderId } from './udp-auth.ts';
-import { COMMON_HEADER, FLAG_POLL, FLAG_RELIABLE, NACK_FIELDS, dataDatagram, nackDatagram, parseDatagram, type DataFrame, type NackFrame } from './udp-framing.ts';
+import { COMMON_HEADER, FLAG_POLL, FLAG_RELIABLE, MAX_DATA_HEADER, NACK_FIELDS, dataDatagram, dataDatagramAround, encodeForDatagram, nackDatagram, parseDatagram, type DataFrame, type NackFrame } from './udp-framing.ts';
 import { resolveOptions, type ResolvedOptions, type UdpTransportOptions } from './udp-options.ts';
-import { Peer, PeerTable, type PartialTransfer } from './udp-peers.ts';
+import { Peer, PeerTable, literalLookup, type PartialTransfer } from './udp-peers.ts';
 import { Reassembler } from './udp-reassembly.ts';
 import { countRefusal, newStats, type UdpStats, type UdpStatsSnapshot } from './udp-stats.ts';
 import { Outgoing } from './udp-outgoing.ts';
@@ -34,7 +34,7 @@ const RELIABLE = new Set<string>(['req', 'rep', 'err', 'ctl', 'ack']);
 /** Bind a UDP socket and return the transport on it. Rejects unknown options by name. */
 export async function createUdpTransport(options: UdpTransportOptions = {}): Promise<UdpTransport> {
   const o = resolveOptions(options);
-  const socket = createSocket({ type: isIPv4(o.host) ? 'udp4' : 'udp6', recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize });
+  const socket = createSocket({ type: isIPv4(o.host) ? 'udp4' : 'udp6', recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize, lookup: literalLookup });
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error): void => reject(new AddressError(`cannot bind udp ${o.host}:${o.port}: ${e.message}`, { host: o.host, port: o.port }, { cause: e }));
     socket.once('error', onError);
@@ -99,7 +99,9 @@ export class UdpTransport implements Transport {
       if (udp === undefined) return Promise.reject(new AddressError('udp transport needs dst.udp (resolve virtual addresses first)', env.dst));
       const peer = this.#peerFor(udp.host, udp.port);
       if (peer === undefined) return Promise.reject(new AddressError(`dst ${udp.host}:${udp.port} is not reachable from a ${this.#v4 ? 'IPv4' : 'IPv6'} socket`, env.dst));
-      const bytes = this.#codec.encode(env);
+      // [issue 19] encoded straight into the datagram: room for the header in front, the trailer behind.
+      const framed = encodeForDatagram(this.#codec, env, this.#tail);
+      const bytes = framed.subarray(MAX_DATA_HEADER, framed.length - this.#tail);
       const reliable = RELIABLE.has(env.kind);
       const now = this.#o.clock.now();
       const deadline = reliable && env.deadline !== undefined ? env.deadline : Infinity;
@@ -111,13 +113,14 @@ export class UdpTransport implements Transport {
       this.#nextTransfer = (transfer + 1) & 0x3fff_ffff;
       const count = Math.max(1, Math.ceil(bytes.length / this.#o.fragmentBytes));
       this.#stats.sent++;
-      if (!reliable) return this.#sendBestEffort(peer, transfer, bytes, count);
+      if (!reliable) return this.#sendBestEffort(peer, transfer, framed, bytes, count);
       return new Promise<void>((resolve, reject) => {
         const out = new Outgoing(transfer, peer, bytes, count, this.#o.fragmentBytes, deadline, now, resolve, reject);
         out.rto = peer.rto(this.#o.initialRtoMs, this.#o.minRtoMs, this.#o.maxRtoMs);
         this.#out.set(transfer, out);
-        this.#writeRound(out);
-        this.#arm(out);
+        if (count === 1) this.#write(peer, dataDatagramAround(framed, FLAG_RELIABLE | FLAG_POLL, this.#acks.take(peer), transfer, 0, 1));
+        else this.#writeRound(out);
+        this.#arm(out, now);
       });
     } catch (e) {
       return Promise.reject(e instanceof WeftError ? e : new WeftError(Codes.INTERNAL, `udp send failed: ${String(e)}`, { cause: e }));
@@ -183,13 +186,15 @@ export class UdpTransport implements Transport {
     return peer;
   }
 
-  #sendBestEffort(peer: Peer, transfer: number, bytes: Uint8Array, count: number): Promise<void> {
+  #sendBestEffort(peer: Peer, transfer: number, framed: Buffer, bytes: Uint8Array, count: number): Promise<void> {
     const size = this.#o.fragmentBytes;
     return new Promise<void>((resolve, reject) => {
+      const done = (e: Error | null): void => (e ? reject(sendError(e)) : resolve());
+      if (count === 1) return this.#write(peer, dataDatagramAround(framed, 0, this.#acks.take(peer), transfer, 0, 1), done);
       for (let i = 0; i < count; i++) {
         const last = i === count - 1;
         const frag = bytes.subarray(i * size, (i + 1) * size);
-        this.#write(peer, dataDatagram(0, this.#acks.take(peer), transfer, i, count, frag, this.#tail), last ? (e) => (e ? reject(sendError(e)) : resolve()) : undefined);
+        this.#write(peer, dataDatagram(0, this.#acks.take(peer), transfer, i, count, frag, this.#tail), last ? done : undefined);
       }
     });
   }
@@ -209,8 +214,8 @@ export class UdpTransport implements Transport {
   }
 
   // [c11] retransmit with exponential backoff until acknowledged, the deadline, or maxRetries.
-  #arm(out: Outgoing): void {
-    out.due = Math.min(this.#o.clock.now() + out.rto, out.deadline);
+  #arm(out: Outgoing, now = this.#o.clock.now()): void {
+    out.due = Math.min(now + out.rto, out.deadline);
     this.#rtq.schedule(out, out.due);
   }
 
@@ -241,7 +246,7 @@ export class UdpTransport implements Transport {
     this.#arm(out);
   }
 
-  #onAcks(peer: Peer, acks: readonly number[]): void {
+  #onAcks(peer: Peer, acks: readonly number[], now: number): void {
     for (const id of acks) {
       const out = this.#out.get(id);
       if (out === undefined || out.peer.key !== peer.key) {
@@ -250,7 +255,7 @@ export class UdpTransport implements Transport {
       }
       this.#out.delete(id);
       this.#stats.acked++;
-      if (out.tries === 0) peer.sample(this.#o.clock.now() - out.sentAt);
+      if (out.tries === 0) peer.sample(now - out.sentAt);
       out.resolve();
     }
     if (this.#out.size === 0) this.#rtq.forgetAll();
@@ -303,15 +308,16 @@ export class UdpTransport implements Transport {
     const peer =
       last !== undefined && last.port === rinfo.port && last.host === rinfo.address && !last.evicted ? this.#peers.seen(last) : this.#peers.touch(rinfo.address, rinfo.port);
     this.#lastPeer = peer;
-    if (f.acks.length > 0) this.#onAcks(peer, f.acks);
-    if (f.type === 'data') this.#onData(peer, f, msg.length - this.#tail);
+    const now = this.#o.clock.now();
+    if (f.acks.length > 0) this.#onAcks(peer, f.acks, now);
+    if (f.type === 'data') this.#onData(peer, f, msg.length - this.#tail, now);
     else if (f.type === 'nack') this.#onNack(peer, f);
   };
 
-  #onData(peer: Peer, f: DataFrame, size: number): void {
+  #onData(peer: Peer, f: DataFrame, size: number, now: number): void {
     const s = this.#stats;
     const reliable = (f.flags & FLAG_RELIABLE) !== 0;
-    const r = this.#rx.accept(peer, f, this.#o.clock.now());
+    const r = this.#rx.accept(peer, f, now);
     switch (r.kind) {
       case 'complete': {
         if (reliable) this.#acks.queue(peer, f.transfer);
