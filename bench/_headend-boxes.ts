@@ -19,6 +19,10 @@ const MODULES = arg('modules');
 const BOXES = Number(arg('boxes'));
 const SESSIONS = Number(arg('sessions'));
 const RATE = Number(arg('rate'));
+// Requests of each kind sent before the first mark, so the marks measure a warmed process: a cold
+// head-end spent ~0.5 ms of CPU per request compiling its paths (the first 600 round trips cost
+// 2-3x the next ones: docs/PERFORMANCE.md, "per-message cost").
+const WARMUP = process.argv.includes('--warmup') ? Number(arg('warmup')) : 2000;
 
 const report = (boxId: string, modern: boolean): ResourceReport => ({
   boxId,
@@ -88,9 +92,11 @@ async function openLoop(rate: number, total: number): Promise<Run> {
 /** Tells the head-end process a phase starts or ends, so it can read its own CPU time then. */
 const mark = (what: string): void => void process.stdout.write(`mark ${what}\n`);
 
-await closedLoop(BOXES, open); // warm: threads started, code paths compiled
+const refused = (b: (typeof boxes)[number]): Promise<unknown> => b.ch.request({ vaddr: MODULES }, { session: 'none', module: 'ui' }, { op: SessionOps.moduleGet }).catch(() => undefined);
+await closedLoop(Math.max(BOXES, Math.round(WARMUP / 10)), open); // warm: threads started, code paths compiled
+await closedLoop(WARMUP, refused);
 mark('baseline');
-const baseline = await closedLoop(SESSIONS, (b) => b.ch.request({ vaddr: MODULES }, { session: 'none', module: 'ui' }, { op: SessionOps.moduleGet }).catch(() => undefined));
+const baseline = await closedLoop(SESSIONS, refused);
 mark('capacity');
 const capacity = await closedLoop(SESSIONS, open);
 mark('end');

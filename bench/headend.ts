@@ -2,8 +2,10 @@
 // one embedded head-end (aedes, SQLite, one node), beside a baseline measured in the same run:
 // a bare request/reply over the same broker (what a setup costs beyond the round trip). The
 // boxes run in a child process (bench/_headend-boxes.ts).
-// Usage: npm run bench -- headend [--boxes 50] [--sessions 1000] [--rate 500] [--warm 2]
-// (--warm: warm app sandboxes per build in each worker thread; 0 for the cold-start comparison)
+// Usage: npm run bench -- headend [--boxes 50] [--sessions 1000] [--rate 500] [--warm 2] [--local-link 1] [--warmup 2000]
+// (--warm: warm app sandboxes per build in each worker thread; 0 for the cold-start comparison;
+// --local-link 0: the node is a TCP client of its own embedded broker, as before issue 19's fourth pass;
+// --warmup: refused round trips, and a tenth as many setups, before the measured phases; 0 as before)
 // setups_per_s is the closed-loop capacity; setup_p99_ms the p99 with setups arriving at --rate.
 
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,19 +25,21 @@ const BOXES = arg('boxes', 50);
 const SESSIONS = arg('sessions', 1000);
 const RATE = arg('rate', 500);
 const WARM = arg('warm', 2);
+const LOCAL_LINK = arg('local-link', 1) !== 0;
+const WARMUP = arg('warmup', 2000);
 
 
 const dir = await mkdtemp(join(tmpdir(), 'weft-bench-headend-'));
 await build({ out: join(dir, 'dist'), keys: join(dir, 'keys'), quiet: true, firmware: false });
 const MASTER = 'bench-master-key-0123456789';
-const h = await startHeadend({ registry: `sqlite:${join(dir, 'registry.db')}`, apps: join(dir, 'dist', 'apps'), keys: join(dir, 'keys'), masterKey: MASTER, spareThreads: 2, warmSandboxes: WARM, log: () => {},
+const h = await startHeadend({ registry: `sqlite:${join(dir, 'registry.db')}`, apps: join(dir, 'dist', 'apps'), keys: join(dir, 'keys'), masterKey: MASTER, spareThreads: 2, warmSandboxes: WARM, localLink: LOCAL_LINK, log: () => {},
   // Each emulated box opens many sessions (it stands in for many boxes): lift the per-box quota
   // (default 16) above what one box opens here, or the run ends with QUOTA.
   // The closed loops hand work to whichever box is free, so one box may open far more than its
   // share: the quota is lifted above every session the run opens.
   quotas: { sessionsPerBox: 2 * SESSIONS + BOXES } });
 // The boxes run in a process of their own (bench/_headend-boxes.ts), as boxes would.
-const child = spawn(process.execPath, ['--import', 'tsx', new URL('./_headend-boxes.ts', import.meta.url).pathname, '--url', h.brokerUrl, '--master', MASTER, '--modules', h.node.vaddr('modules'), '--boxes', String(BOXES), '--sessions', String(SESSIONS), '--rate', String(RATE)], { stdio: ['ignore', 'pipe', 'inherit'] });
+const child = spawn(process.execPath, ['--import', 'tsx', new URL('./_headend-boxes.ts', import.meta.url).pathname, '--url', h.brokerUrl, '--master', MASTER, '--modules', h.node.vaddr('modules'), '--boxes', String(BOXES), '--sessions', String(SESSIONS), '--rate', String(RATE), '--warmup', String(WARMUP)], { stdio: ['ignore', 'pipe', 'inherit'] });
 let out = '';
 // The head-end process's CPU (all its threads, the embedded broker included) at each phase mark.
 const cpuAt = new Map<string, number>();
@@ -85,6 +89,8 @@ result('headend', {
   setup_p99_ms: offered.p99,
   offered_per_s: RATE,
   warm_per_build: WARM,
+  local_link: LOCAL_LINK ? 1 : 0,
+  warmup: WARMUP,
   warm_hits: warmHits,
   warm_misses: warmMisses,
   setups_vs_roundtrip: setups.perS / baseline.perS,

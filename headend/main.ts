@@ -14,6 +14,7 @@ import { Broadcaster, moduleSetFromDir, serveUdp, type UdpServer } from '../caro
 import { AppCatalog } from './app-catalog.ts';
 import { derivedBoxSecret, headendCredentials } from './broker/broker-auth.ts';
 import { startAedesBroker, type EmbeddedBroker } from './broker/broker-aedes.ts';
+import { localClientFactory } from './broker/broker-local.ts';
 import { HeadendNode } from './node.ts';
 import type { NodeTracer } from './trace/tracer.ts';
 import type { BoxQuotas } from './node/quotas.ts';
@@ -38,6 +39,12 @@ export interface HeadendConfig {
   brokerHost?: string;
   /** This node's broker password (shared broker). Default: derived from the node key. */
   password?: string;
+  /**
+   * With the embedded broker: the node publishes and subscribes by function call instead of as an
+   * MQTT client over loopback TCP to its own process (most of a message's head-end CPU, issue 19).
+   * Default true; false for the A/B bench (`bench -- headend --local-link 0`).
+   */
+  localLink?: boolean;
   /** MQTT 3.1.1 (4, default) or 5 (session expiry, shared subscriptions: give `shareGroup`). */
   mqttVersion?: 4 | 5;
   /** MQTT 5 shared-subscription group, so nodes split the boxes' ingress. */
@@ -85,7 +92,7 @@ export interface HeadendConfig {
   log?: (line: string) => void;
 }
 
-const KEYS = ['node', 'broker', 'brokerPort', 'brokerHost', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'carouselInterface', 'carouselTtl', 'tracer', 'intervalMs', 'spareThreads', 'warmSandboxes', 'quotas', 'policy', 'checkpoints', 'log'];
+const KEYS = ['node', 'broker', 'brokerPort', 'brokerHost', 'localLink', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'carouselInterface', 'carouselTtl', 'tracer', 'intervalMs', 'spareThreads', 'warmSandboxes', 'quotas', 'policy', 'checkpoints', 'log'];
 
 export interface RunningHeadend {
   node: HeadendNode;
@@ -131,7 +138,10 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
     const udp: UdpTransport = await createUdpTransport({ host: config.udpHost ?? '127.0.0.1', port: config.udpPort ?? 0, auth: { key: udpKey, sender: udpSenderId(id) } });
     closers.push(() => udp.close());
     const boxLocations = new Map<string, string>();
+    if (config.localLink !== undefined && typeof config.localLink !== 'boolean') throw new ArgumentError('startHeadend: localLink must be a boolean', 'localLink');
+    const local = broker !== undefined && config.localLink !== false ? localClientFactory(broker.local) : undefined;
     const mqtt: MqttTransport = await connectMqttTransport({
+      ...(local === undefined ? {} : { client: local }),
       role: 'headend',
       url: brokerUrl,
       id,

@@ -6,12 +6,19 @@ import { ArgumentError, rejectUnknown } from '../runtime/index.ts';
 import type { AppEngines } from './engines.ts';
 import type { Engine } from './engine.ts';
 import { WarmRuntime } from './warm.ts';
+import { TakeRate, warmTarget } from './warm-rate.ts';
 
 export interface WarmPoolOptions {
   /** Where each app's engine comes from; a warm runtime holds a lease on its app's engine. */
   engines: AppEngines;
-  /** Warm runtimes kept per build. Default 2: a burst of setups of one app takes them while the refill catches up. */
+  /** Warm runtimes kept per build at least. Default 2: a burst of setups of one app takes them while the refill catches up. */
   perBuild?: number;
+  /** At most, per build, however fast its takes come (the count follows their rate, warm-rate.ts). Default max(perBuild, 8). */
+  maxPerBuild?: number;
+  /** Takes to cover at the observed rate: how long a busy worker may go without a turn to refill, ms. Default 250. */
+  horizonMs?: number;
+  /** Clock of the take rate, ms. Default performance.now. */
+  now?: () => number;
   /** Builds kept warm; the least recently used one goes past it (its runtimes freed). Default 8. */
   maxBuilds?: number;
 }
@@ -25,6 +32,8 @@ export interface WarmPoolStats {
   misses: number;
   /** Warm runtimes made. */
   refills: number;
+  /** What the builds want held now, from their take rates (perBuild each when idle). */
+  wanted: number;
   /** Warm runtimes freed unused: their build evicted, their engine retired or broken, or the pool closed. */
   discarded: number;
   /** Refills that failed (the engine refused: too many engines, or broken). */
@@ -36,23 +45,33 @@ interface Build {
   ready: WarmRuntime[];
   /** Refills in flight (an engine may still be loading). */
   making: number;
+  rate: TakeRate;
 }
 
 export class WarmPool {
   readonly #engines: AppEngines;
   readonly #perBuild: number;
   readonly #maxBuilds: number;
+  readonly #maxPerBuild: number;
+  readonly #horizonMs: number;
+  readonly #now: () => number;
   /** By build key; Map order is recency (a take or refill moves the build to the end). */
   readonly #builds = new Map<string, Build>();
   #closed = false;
   #stats = { hits: 0, misses: 0, refills: 0, discarded: 0, failed: 0 };
 
   constructor(options: WarmPoolOptions) {
-    rejectUnknown('WarmPool', options, ['engines', 'perBuild', 'maxBuilds']);
+    rejectUnknown('WarmPool', options, ['engines', 'perBuild', 'maxPerBuild', 'horizonMs', 'now', 'maxBuilds']);
     this.#engines = options.engines;
     this.#perBuild = options.perBuild ?? 2;
     this.#maxBuilds = options.maxBuilds ?? 8;
+    this.#maxPerBuild = options.maxPerBuild ?? Math.max(this.#perBuild, 8);
+    this.#horizonMs = options.horizonMs ?? 250;
+    this.#now = options.now ?? (() => performance.now());
     if (!Number.isInteger(this.#perBuild) || this.#perBuild < 0 || this.#perBuild > 64) throw new ArgumentError('WarmPool: perBuild must be an integer in 0..64', 'perBuild');
+    if (!Number.isInteger(this.#maxPerBuild) || this.#maxPerBuild < this.#perBuild || this.#maxPerBuild > 64) throw new ArgumentError('WarmPool: maxPerBuild must be an integer in perBuild..64', 'maxPerBuild');
+    if (!(this.#horizonMs >= 0 && this.#horizonMs <= 60_000)) throw new ArgumentError('WarmPool: horizonMs must be in 0..60000', 'horizonMs');
+    if (typeof this.#now !== 'function') throw new ArgumentError('WarmPool: now must be a function', 'now');
     if (!Number.isInteger(this.#maxBuilds) || this.#maxBuilds < 1 || this.#maxBuilds > 256) throw new ArgumentError('WarmPool: maxBuilds must be an integer in 1..256', 'maxBuilds');
   }
 
@@ -62,8 +81,8 @@ export class WarmPool {
    * engine lease it carries (AppEngines.release when that sandbox is destroyed).
    */
   take(build: string): WarmRuntime | undefined {
-    const b = this.#builds.get(build);
-    if (b !== undefined) this.#touch(build, b);
+    const b = this.#perBuild > 0 && !this.#closed ? this.#build(build, undefined) : undefined;
+    b?.rate.take(this.#now());
     while (b !== undefined && b.ready.length > 0) {
       const w = b.ready.shift() as WarmRuntime;
       if (this.#engines.isCurrent(w.engine)) {
@@ -76,10 +95,10 @@ export class WarmPool {
     return undefined;
   }
 
-  /** Whether `build` is below its count (counting refills in flight). */
+  /** Whether `build` is below its count (counting refills in flight): perBuild, more while its takes come fast. */
   wants(build: string): boolean {
     const b = this.#builds.get(build);
-    return !this.#closed && this.#perBuild > 0 && (b === undefined || b.ready.length + b.making < this.#perBuild);
+    return !this.#closed && this.#perBuild > 0 && (b === undefined ? this.#perBuild : this.#target(b)) > (b === undefined ? 0 : b.ready.length + b.making);
   }
 
   /**
@@ -89,13 +108,7 @@ export class WarmPool {
    */
   async refillOne(build: string, app: string, contexts: number): Promise<boolean> {
     if (!this.wants(build)) return false;
-    let b = this.#builds.get(build);
-    if (b === undefined) {
-      b = { app, ready: [], making: 0 };
-      this.#builds.set(build, b);
-      this.#evict();
-    }
-    this.#touch(build, b);
+    const b = this.#build(build, app);
     b.making++;
     let engine: Engine | undefined;
     try {
@@ -129,8 +142,12 @@ export class WarmPool {
 
   stats(): WarmPoolStats {
     let warm = 0;
-    for (const b of this.#builds.values()) warm += b.ready.length;
-    return { warm, builds: this.#builds.size, ...this.#stats };
+    let wanted = 0;
+    for (const b of this.#builds.values()) {
+      warm += b.ready.length;
+      wanted += this.#target(b);
+    }
+    return { warm, wanted, builds: this.#builds.size, ...this.#stats };
   }
 
   /** Free every warm runtime (handles, contexts, runtime each) and refuse refills from now on. */
@@ -140,9 +157,23 @@ export class WarmPool {
     this.#builds.clear();
   }
 
-  #touch(key: string, b: Build): void {
-    this.#builds.delete(key);
-    this.#builds.set(key, b);
+  /** The build's entry, made when new (a take counts toward its rate before its first refill), and moved to most recent. */
+  #build(key: string, app: string | undefined): Build {
+    let b = this.#builds.get(key);
+    if (b === undefined) {
+      b = { app: app ?? '', ready: [], making: 0, rate: new TakeRate(this.#now()) };
+      this.#builds.set(key, b);
+      this.#evict();
+    } else {
+      if (app !== undefined) b.app = app;
+      this.#builds.delete(key);
+      this.#builds.set(key, b);
+    }
+    return b;
+  }
+
+  #target(b: Build): number {
+    return warmTarget(b.rate.perSec(this.#now()), this.#horizonMs, this.#perBuild, this.#maxPerBuild);
   }
 
   #evict(): void {

@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Clock, TimerHandle } from '../runtime/index.ts';
-import type { ClientSpec, ConnackLike, MqttClientLike } from './mqtt-client.ts';
+import type { ClientSpec, ConnackLike, MqttClientLike, StreamLike } from './mqtt-client.ts';
 import { LinkDownError, connectError, subscribeError } from './mqtt-errors.ts';
 import { type ResolvedMqttOptions, openSocket } from './mqtt-options.ts';
 import type { LinkWatch, RttEstimator } from './reconnect.ts';
@@ -14,7 +14,7 @@ import type { LinkWatch, RttEstimator } from './reconnect.ts';
 /** One broker connection. A new one per (re)connect: nothing of a dead link is carried over. */
 export interface Conn {
   client: MqttClientLike;
-  socket: Socket;
+  socket: StreamLike;
   up: boolean;
   pending: Set<{ resolve: () => void; reject: (e: Error) => void }>;
   /** QoS 1 sends waiting for PUBACK. */
@@ -75,8 +75,9 @@ export function connectAttempt(o: ResolvedMqttOptions, h: AttemptHooks, subackMs
     socket.once('connect', () => (tcpAt = performance.now()));
     return socket;
   }, h.spec);
-  if (socket === undefined) throw new Error('the MQTT client did not open its stream');
-  const conn: Conn = { client, socket, up: false, pending: new Set(), acking: 0, watch: undefined, draining: [], detach: () => {} };
+  const stream = socket ?? client.local; // a client of the broker in this process opens none
+  if (stream === undefined) throw new Error('the MQTT client did not open its stream');
+  const conn: Conn = { client, socket: stream, up: false, pending: new Set(), acking: 0, watch: undefined, draining: [], detach: () => {} };
   const clearTimer = (): void => {
     if (timer !== undefined) h.deadline.clearTimeout(timer);
     timer = undefined;

@@ -46,6 +46,14 @@ export interface MqttClientLike {
   sendPing(): void;
   /** `force`: drop the stream now; else DISCONNECT and end it. `cb` once it is closed. */
   end(force?: boolean, opts?: object, cb?: () => void): unknown;
+  /** A client of a broker in the same process opens no stream; this stands in for it (headend/broker/broker-local.ts). */
+  readonly local?: StreamLike;
+}
+
+/** What the transport reads of a connection's stream: whether a QoS 0 send must wait for its drain. */
+export interface StreamLike {
+  readonly writableNeedDrain: boolean;
+  once(event: 'drain', l: () => void): unknown;
 }
 
 /** What one connection's client is told: the CONNECT fields and the bounds. */

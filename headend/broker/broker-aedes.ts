@@ -20,6 +20,7 @@ import { mqttUsername, throttledStderrLog } from '../../transport/mqtt-options.t
 import { TopicScheme } from '../../transport/mqtt-topics.ts';
 import { type AclPolicy, type Identity, weftAcl } from './broker-acl.ts';
 import type { CredentialStore } from './broker-auth.ts';
+import type { LocalBroker } from './broker-local.ts';
 import { type ListenRefusal, listen } from './broker-listen.ts';
 import { type PreauthLimits, PreauthGuard, preauthLimits } from './broker-preauth.ts';
 import { type BrokerTlsOptions, type ResolvedBrokerTls, certificateIdentity, resolveBrokerTls } from './broker-tls.ts';
@@ -71,6 +72,8 @@ export interface EmbeddedBroker {
   readonly url: string;
   readonly host: string;
   readonly port: number;
+  /** For the node of this process only: publish and subscribe by function call (broker-local.ts). */
+  readonly local: LocalBroker;
   stats(): Readonly<BrokerStats>;
   close(): Promise<void>;
 }
@@ -285,12 +288,35 @@ export async function startAedesBroker(options: AedesBrokerOptions): Promise<Emb
     url: `${o.tls === undefined ? 'mqtt' : 'mqtts'}://${host.includes(':') ? `[${host}]` : host}:${listener.port}`,
     host,
     port: listener.port,
+    local: localBroker(aedes),
     stats: () => ({ ...c.stats, connections: aedes.connectedClients, preauthHeldBytes: preauth.heldBytes, preauthHeldConnections: preauth.heldConnections }),
     close: () =>
       (closing ??= new Promise<void>((done) => {
         listener.close();
         aedes.close(() => done());
       })),
+  };
+}
+
+/** The node of this process publishes and subscribes directly: trusted, so no ACL, rate or frame guard (those stay on every socket). */
+function localBroker(aedes: Aedes): LocalBroker {
+  return {
+    get closed() {
+      return aedes.closed;
+    },
+    publish: (topic, payload, qos, done) => aedes.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, (err) => done(err ?? undefined)),
+    subscribe(filter, deliver, done) {
+      const fn = (packet: { topic: string; payload: string | Buffer }, cb: () => void): void => {
+        deliver(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
+        cb();
+      };
+      aedes.subscribe(filter, fn, () => done());
+      return (off) => aedes.unsubscribe(filter, fn, off);
+    },
+    onClose(l) {
+      aedes.once('closed', l);
+      return () => void aedes.removeListener('closed', l);
+    },
   };
 }
 

@@ -158,3 +158,53 @@ test('a module that faults in a warm runtime stops only its own instance', async
   engines.release(warm.engine);
   pool.close();
 });
+
+test('at rate: a build taken 40 times a second is kept with more than perBuild warm (up to maxPerBuild), and falls back when idle', async (t) => {
+  const engines = new AppEngines();
+  let now = 0;
+  const pool = new WarmPool({ engines, perBuild: 2, maxPerBuild: 6, horizonMs: 100, now: () => now });
+  const taken: WarmRuntime[] = [];
+  const takeOne = (): void => {
+    const w = pool.take('b1');
+    if (w !== undefined) taken.push(w);
+  };
+  let made = 0;
+  while (await pool.refillOne('b1', 'test', 1)) made++;
+  t.is(pool.stats().warm, 2, 'idle: the floor, perBuild');
+  // 40 takes in the first second (4 per 100 ms): the target becomes 40/s x 100 ms = 4.
+  for (let i = 0; i < 40; i++) {
+    now = i * 25;
+    takeOne();
+    if (i % 4 === 0) await pool.refillOne('b1', 'test', 1);
+  }
+  now = 1000;
+  await fill(pool, 'b1', 'test');
+  t.is(pool.stats().warm, 4, 'kept for 100 ms of takes at the observed rate');
+  t.is(pool.stats().wanted, 4);
+  // 200/s would want 20: capped at maxPerBuild.
+  for (let i = 0; i < 200; i++) {
+    now = 1000 + i * 5;
+    takeOne();
+  }
+  now = 2000;
+  await fill(pool, 'b1', 'test');
+  t.is(pool.stats().warm, 6, 'never past maxPerBuild');
+  // Idle seconds halve the rate: back to the floor, and refills stop there (the extra ones stay until taken).
+  now = 10_000;
+  t.is(pool.stats().wanted, 2);
+  t.false(await pool.refillOne('b1', 'test', 1));
+  t.true(made >= 1);
+  for (const w of taken) {
+    w.dispose();
+    engines.release(w.engine);
+  }
+  pool.close();
+});
+
+test('warm pool options: maxPerBuild below perBuild, a bad horizon or clock are refused by name', (t) => {
+  const engines = new AppEngines();
+  t.throws(() => new WarmPool({ engines, perBuild: 4, maxPerBuild: 2 }), { message: /maxPerBuild/ });
+  t.throws(() => new WarmPool({ engines, horizonMs: -1 }), { message: /horizonMs/ });
+  t.throws(() => new WarmPool({ engines, now: 5 as unknown as () => number }), { message: /now/ });
+  t.throws(() => new WarmPool({ engines, perBuld: 2 } as never), { message: /perBuld/ });
+});
