@@ -10,13 +10,16 @@
 //          against its jitter window (the transport's 10 s) and its dead-path verdicts.
 // Usage: npm run bench -- scale [--boxes 5000] [--light 18000] [--idle-s 20] [--brokers aedes,mosquitto]
 //        [--phases full,light,storm] [--procs auto]. Develop with small sizes (--boxes 200 --light 1000).
+//        --brokers aedes-inloop: the baseline, aedes on the node's own loop (before broker-thread.ts).
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHeadend, type RunningHeadend } from '../headend/main.ts';
 import { headendCredentials, derivedBoxSecret } from '../headend/broker/broker-auth.ts';
 import { startAedesBroker, type EmbeddedBroker } from '../headend/broker/broker-aedes.ts';
+import { startAedesBrokerThread } from '../headend/broker/broker-thread.ts';
 import { startMosquitto, type RunningMosquitto } from '../test/_helpers/mosquitto.ts';
 import { freeTcpPort, freeUdpPort } from '../test/_helpers/ports.ts';
 import { which } from '../test/_helpers/env.ts';
@@ -65,7 +68,24 @@ interface Broker {
   stop(): Promise<void>;
 }
 
+/** aedes as the node embeds it: in a worker thread of the node's process (broker-thread.ts). */
 async function aedes(): Promise<Broker> {
+  const port = await freeTcpPort();
+  const start = (): Promise<EmbeddedBroker> => startAedesBrokerThread({ keys: { boxKey: MASTER, node: NODE, nodeKey: NODE_KEY }, port });
+  let b: EmbeddedBroker = await start();
+  return {
+    url: b.url,
+    pid: undefined, // in this process
+    restart: async () => {
+      await b.close(); // every connection drops at once
+      b = await start();
+    },
+    stop: () => b.close(),
+  };
+}
+
+/** The baseline: aedes on the node's own event loop (the embedding before broker-thread.ts). */
+async function aedesInLoop(): Promise<Broker> {
   const port = await freeTcpPort();
   let b: EmbeddedBroker = await startAedesBroker({ credentials: creds.store, port, log: () => {} });
   return {
@@ -152,7 +172,7 @@ async function lightPhase(kind: string): Promise<void> {
   const ids = Array.from({ length: LIGHT }, (_, i) => `light-${i + 1}`);
   const program = which('mosquitto');
   if (kind === 'mosquitto' && program === undefined) return void console.log('mosquitto is not installed: light boxes on aedes only');
-  const broker = kind === 'mosquitto' ? await mosquitto(program as string, [...ids, 'probe-1', ...Array.from({ length: 400 }, (_, i) => `cap-${i + 1}`)]) : await aedes();
+  const broker = kind === 'mosquitto' ? await mosquitto(program as string, [...ids, 'probe-1', ...Array.from({ length: 400 }, (_, i) => `cap-${i + 1}`)]) : kind === 'aedes-inloop' ? await aedesInLoop() : await aedes();
   const { h, carousel } = await headend(broker);
   try {
     const cap = await probe(probeArgs(broker.url, 'capacity', CAPACITY));
@@ -161,10 +181,17 @@ async function lightPhase(kind: string): Promise<void> {
     const rss0 = process.memoryUsage().rss + (broker.pid === undefined ? 0 : rssOf(broker.pid));
     const rate = SHARE * (cap.perS ?? 0); // sessions arrive below the node's setup capacity, as the full boxes do
     console.log(`${kind}: setup capacity ${cap.perS?.toFixed(0)}/s: ${LIGHT} light boxes arrive at ${rate.toFixed(0)}/s`);
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    const heap0 = process.memoryUsage();
+    loop.enable();
     const fleet = startFleetCli(['--count', String(LIGHT), '--light', '--app', 'guide@1.0.0', '--prefix', 'light', '--mix', 'legacy-sd:1,hd-dvr:1,modern-4k:1', '--rate', String(rate), '--report-interval', String(REPORT_S), ...common(broker.url, carousel)]);
     try {
       const up = await fleet.until((l) => (l.states.up ?? 0) === LIGHT, (LIGHT / rate + 180) * 1000, `${LIGHT} light boxes up`);
+      loop.disable();
       await settle();
+      const heap1 = process.memoryUsage();
+      // Where the node's memory went (this process: the node, aedes when embedded, the worker threads).
+      console.log(`${kind}: head-end loop delay during arrivals p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms, max ${(loop.max / 1e6).toFixed(0)} ms; per box: main heap ${((heap1.heapUsed - heap0.heapUsed) / 1024 / LIGHT).toFixed(1)} kB, external ${((heap1.external - heap0.external) / 1024 / LIGHT).toFixed(1)} kB, rss ${((heap1.rss - heap0.rss) / 1024 / LIGHT).toFixed(1)} kB`);
       const rss1 = process.memoryUsage().rss + (broker.pid === undefined ? 0 : rssOf(broker.pid));
       const loaded = await probe(probeArgs(broker.url, 'request', ['--n', '500']));
       const kb = (rss1 - rss0) / 1024 / LIGHT;
@@ -173,7 +200,9 @@ async function lightPhase(kind: string): Promise<void> {
       out[`kb_per_light_box_headend_${kind}`] = kb;
       out[`request_p99_ratio_loaded_${kind}`] = ratio;
       out[`light_boot_p95_s_${kind}`] = (up.boot.p95 ?? NaN) / 1000;
-      row({ case: `${LIGHT} light boxes on ${kind}, ${up.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: up.states.up ?? 0, 'boot p95 s': (up.boot.p95 ?? NaN) / 1000, 'kB/box head-end': kb, 'sessions': h.node.sessions.count, 'p99 unloaded ms': unloaded.p99 ?? NaN, 'p99 loaded ms': loaded.p99 ?? NaN, ratio, 'dial dead paths': up.channel.deadPaths, 'link dead paths': up.channel.deadLinks });
+      // [13.4] as for full boxes: verdicts a late CONNACK undid are not false dead paths.
+      out[`light_false_dead_paths_${kind}`] = up.channel.deadPaths - up.channel.deadPathsUndone + up.channel.deadLinks;
+      row({ case: `${LIGHT} light boxes on ${kind}, ${up.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: up.states.up ?? 0, 'boot p95 s': (up.boot.p95 ?? NaN) / 1000, 'kB/box head-end': kb, 'sessions': h.node.sessions.count, 'p99 unloaded ms': unloaded.p99 ?? NaN, 'p99 loaded ms': loaded.p99 ?? NaN, ratio, 'dial dead paths': up.channel.deadPaths, 'undone (late CONNACK)': up.channel.deadPathsUndone, 'link dead paths': up.channel.deadLinks });
       if (PHASES.has('storm') && broker.restart !== undefined) await storm(kind, broker, fleet);
     } finally {
       await fleet.stop();
