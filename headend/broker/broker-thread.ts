@@ -21,7 +21,7 @@ export interface BrokerThreadSpec {
 
 export type BrokerThreadMessage =
   | { t: 'ready'; url: string; host: string; port: number }
-  | { t: 'stats'; stats: BrokerStats }
+  | { t: 'stats'; stats: BrokerStats; heapUsed: number }
   | { t: 'log'; e: BrokerLogEvent }
   | { t: 'failed'; message: string }
   | { t: 'closed' };
@@ -42,6 +42,8 @@ export interface ThreadBroker extends EmbeddedBroker {
   readonly restarts: number;
   /** Set once the thread died more often in a row than it may be restarted. */
   readonly failed: BrokerThreadError | undefined;
+  /** The thread's V8 heap in use at its last counters, bytes (aedes' clients, subscriptions, buffers). */
+  readonly heapUsedBytes: number;
   /** Resolves when the current thread listens (after a restart: the new one); rejects if it cannot start. */
   whenUp(): Promise<void>;
 }
@@ -75,6 +77,7 @@ export async function startAedesBrokerThread(o: BrokerThreadOptions): Promise<Th
   let restarts = 0;
   let inARow = 0;
   let failed: BrokerThreadError | undefined;
+  let heapUsed = 0;
 
   const spawn = (spec: BrokerThreadSpec): Running => {
     const worker = new Worker(BOOT, { workerData: { entry: entry.href, data: spec } });
@@ -87,7 +90,10 @@ export async function startAedesBrokerThread(o: BrokerThreadOptions): Promise<Th
         inARow = 0;
         ready(m);
       }
-      else if (m.t === 'stats') stats = m.stats;
+      else if (m.t === 'stats') {
+        stats = m.stats;
+        heapUsed = m.heapUsed;
+      }
       else if (m.t === 'log') log(m.e);
       else if (m.t === 'failed') fail(new BrokerThreadError(`the broker thread failed: ${m.message}`));
     });
@@ -123,6 +129,9 @@ export async function startAedesBrokerThread(o: BrokerThreadOptions): Promise<Th
     },
     get failed() {
       return failed;
+    },
+    get heapUsedBytes() {
+      return heapUsed;
     },
     whenUp: () => cur.ready.then(() => undefined),
     stats: () => ({ ...stats }),

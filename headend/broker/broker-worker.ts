@@ -3,6 +3,7 @@
 // garbage collection. Builds the credential store from the keys it is given (a store holds
 // functions and cannot cross threads), forwards rejections and counters, closes when told.
 
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { headendCredentials } from './broker-auth.ts';
 import { type BrokerLogEvent, type BrokerStats, type EmbeddedBroker, startAedesBroker } from './broker-aedes.ts';
@@ -24,7 +25,8 @@ async function main(spec: BrokerThreadSpec): Promise<void> {
     timer = undefined;
     const s: BrokerStats = broker.stats();
     const text = JSON.stringify(s);
-    if (text !== last) post({ t: 'stats', stats: s });
+    // The heap rides along (not compared): what this broker holds per connection (bench -- scale).
+    if (text !== last) post({ t: 'stats', stats: s, heapUsed: getHeapStatistics().used_heap_size });
     last = text;
   };
   const soon = (): void => void (timer ??= setTimeout(pushStats, STATS_EVERY_MS));
