@@ -10,7 +10,8 @@
 //          against its jitter window (the transport's 10 s) and its dead-path verdicts.
 // Usage: npm run bench -- scale [--boxes 5000] [--light 18000] [--idle-s 20] [--brokers aedes,mosquitto]
 //        [--phases full,light,storm] [--procs auto]. Develop with small sizes (--boxes 200 --light 1000).
-//        --brokers aedes-inloop: the baseline, aedes on the node's own loop (before broker-thread.ts).
+//        --brokers aedes-thread: aedes in a worker thread of the node's process (broker-thread.ts), beside
+//        aedes on the node's loop (the default embedding) for the A/B.
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -38,6 +39,8 @@ const IDLE_S = Number(flag('idle-s', '20'));
 const SHARE = Number(flag('share', '0.6'));
 const REPORT_S = Number(flag('report-interval', '60'));
 const PROCS = flag('procs', 'auto');
+/** Longest wait for every light box to be up, s (default: the arrivals' span + 180 s); a cut run still records what it held. */
+const MAX_S = Number(flag('max-s', '0'));
 const BROKERS = flag('brokers', 'aedes,mosquitto').split(',');
 const PHASES = new Set(flag('phases', 'full,light,storm').split(','));
 /** Full boxes booting per second the fleet itself can afford: a full box's boot costs the fleet
@@ -70,8 +73,8 @@ interface Broker {
   stop(): Promise<void>;
 }
 
-/** aedes as the node embeds it: in a worker thread of the node's process (broker-thread.ts). */
-async function aedes(): Promise<Broker> {
+/** aedes in a worker thread of the node's process (broker-thread.ts): its own event loop. */
+async function aedesThread(): Promise<Broker> {
   const port = await freeTcpPort();
   const start = (): Promise<ThreadBroker> => startAedesBrokerThread({ keys: { boxKey: MASTER, node: NODE, nodeKey: NODE_KEY }, port });
   let b: ThreadBroker = await start();
@@ -87,8 +90,8 @@ async function aedes(): Promise<Broker> {
   };
 }
 
-/** The baseline: aedes on the node's own event loop (the embedding before broker-thread.ts). */
-async function aedesInLoop(): Promise<Broker> {
+/** aedes as the node embeds it by default: on the node's own event loop. */
+async function aedes(): Promise<Broker> {
   const port = await freeTcpPort();
   let b: EmbeddedBroker = await startAedesBroker({ credentials: creds.store, port, log: () => {} });
   return {
@@ -175,7 +178,7 @@ async function lightPhase(kind: string): Promise<void> {
   const ids = Array.from({ length: LIGHT }, (_, i) => `light-${i + 1}`);
   const program = which('mosquitto');
   if (kind === 'mosquitto' && program === undefined) return void console.log('mosquitto is not installed: light boxes on aedes only');
-  const broker = kind === 'mosquitto' ? await mosquitto(program as string, [...ids, 'probe-1', ...Array.from({ length: 400 }, (_, i) => `cap-${i + 1}`)]) : kind === 'aedes-inloop' ? await aedesInLoop() : await aedes();
+  const broker = kind === 'mosquitto' ? await mosquitto(program as string, [...ids, 'probe-1', ...Array.from({ length: 400 }, (_, i) => `cap-${i + 1}`)]) : kind === 'aedes-thread' ? await aedesThread() : await aedes();
   const { h, carousel } = await headend(broker);
   try {
     const cap = await probe(probeArgs(broker.url, 'capacity', CAPACITY));
@@ -191,7 +194,14 @@ async function lightPhase(kind: string): Promise<void> {
     const fleet = startFleetCli(['--count', String(LIGHT), '--light', '--app', 'guide@1.0.0', '--prefix', 'light', '--mix', 'legacy-sd:1,hd-dvr:1,modern-4k:1', '--rate', String(rate), '--report-interval', String(REPORT_S), ...common(broker.url, carousel)]);
     try {
       // A fleet that does not get every box up in time is a result too (recorded, the next broker runs).
-      const up = await fleet.until((l) => (l.states.up ?? 0) === LIGHT, (LIGHT / rate + 180) * 1000, `${LIGHT} light boxes up`).catch((e: unknown) => {
+      // Progress every 30 s, so a long run shows where it stands.
+      const t0 = performance.now();
+      const progress = setInterval(() => {
+        const l = fleet.last();
+        if (l !== undefined) console.log(`${kind} +${Math.round((performance.now() - t0) / 1000)} s: ${JSON.stringify(l.states)} dead paths ${l.channel.deadPaths} (undone ${l.channel.deadPathsUndone}) links ${l.channel.deadLinks}; sessions ${h.node.sessions.count}; rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB; loop p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms max ${(loop.max / 1e6).toFixed(0)} ms`);
+      }, 30_000);
+      const waitS = MAX_S > 0 ? MAX_S : LIGHT / rate + 180;
+      const up = await fleet.until((l) => (l.states.up ?? 0) === LIGHT, waitS * 1000, `${LIGHT} light boxes up`).finally(() => clearInterval(progress)).catch((e: unknown) => {
         const l = fleet.last();
         if (l === undefined) throw e;
         console.log(`${kind}: ${(e as Error).message.split(' (last')[0]}: ${l.states.up ?? 0} up`);

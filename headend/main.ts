@@ -14,7 +14,6 @@ import { Broadcaster, moduleSetFromDir, serveUdp, type UdpServer } from '../caro
 import { AppCatalog } from './app-catalog.ts';
 import { derivedBoxSecret, headendCredentials } from './broker/broker-auth.ts';
 import { startAedesBroker, type EmbeddedBroker } from './broker/broker-aedes.ts';
-import { startAedesBrokerThread } from './broker/broker-thread.ts';
 import { HeadendNode } from './node.ts';
 import type { NodeTracer } from './trace/tracer.ts';
 import type { BoxQuotas } from './node/quotas.ts';
@@ -31,14 +30,12 @@ import { WorkerPool } from './portions/worker-pool.ts';
 export interface HeadendConfig {
   /** Node id. Default `node-1`. */
   node?: string;
-  /** `embedded` (aedes in this process, the default; see `brokerThread`) or the URL of a shared broker. */
+  /** `embedded` (aedes in this process, the default) or the URL of a shared broker. */
   broker?: string;
   /** Port of the embedded broker. Default 0 (a free one; see `brokerUrl`). */
   brokerPort?: number;
   /** Address the embedded broker binds (`0.0.0.0` for boxes on other machines). Default 127.0.0.1. */
   brokerHost?: string;
-  /** The embedded broker in a worker thread of its own (true, default), so CONNACK and PINGRESP do not wait on the node's loop (broker/broker-thread.ts); false: on the node's loop. */
-  brokerThread?: boolean;
   /** This node's broker password (shared broker). Default: derived from the node key. */
   password?: string;
   /** MQTT 3.1.1 (4, default) or 5 (session expiry, shared subscriptions: give `shareGroup`). */
@@ -88,7 +85,7 @@ export interface HeadendConfig {
   log?: (line: string) => void;
 }
 
-const KEYS = ['node', 'broker', 'brokerPort', 'brokerHost', 'brokerThread', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'carouselInterface', 'carouselTtl', 'tracer', 'intervalMs', 'spareThreads', 'warmSandboxes', 'quotas', 'policy', 'checkpoints', 'log'];
+const KEYS = ['node', 'broker', 'brokerPort', 'brokerHost', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'carouselInterface', 'carouselTtl', 'tracer', 'intervalMs', 'spareThreads', 'warmSandboxes', 'quotas', 'policy', 'checkpoints', 'log'];
 
 export interface RunningHeadend {
   node: HeadendNode;
@@ -113,8 +110,7 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
   const udpKey = clusterKey(config);
   const masterKey = config.masterKey ?? (await devSecret('.weft/master.key'));
   const nodeKey = config.password === undefined ? (config.nodeKey ?? (await devSecret('.weft/node.key'))) : undefined;
-  const keys = { boxKey: masterKey, node: id, ...(nodeKey === undefined ? {} : { nodeKey }), ...(config.password === undefined ? {} : { password: config.password }) };
-  const { store, nodePassword } = headendCredentials(keys);
+  const { store, nodePassword } = headendCredentials({ boxKey: masterKey, node: id, ...(nodeKey === undefined ? {} : { nodeKey }), ...(config.password === undefined ? {} : { password: config.password }) });
   const closers: (() => Promise<unknown>)[] = [];
   const close = async (): Promise<void> => {
     for (const c of closers.reverse()) await c().catch((e: unknown) => log(`close: ${(e as Error).message}`));
@@ -123,8 +119,7 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
     let broker: EmbeddedBroker | undefined;
     let brokerUrl = config.broker ?? 'embedded';
     if (brokerUrl === 'embedded') {
-      const where = { port: config.brokerPort ?? 0, ...(config.brokerHost === undefined ? {} : { host: config.brokerHost }) };
-      broker = config.brokerThread === false ? await startAedesBroker({ credentials: store, ...where, log: () => {} }) : await startAedesBrokerThread({ keys, ...where });
+      broker = await startAedesBroker({ credentials: store, port: config.brokerPort ?? 0, ...(config.brokerHost === undefined ? {} : { host: config.brokerHost }), log: () => {} });
       closers.push(() => (broker as EmbeddedBroker).close());
       brokerUrl = broker.url;
     }

@@ -37,7 +37,8 @@ export interface BrokerThreadOptions extends BrokerThreadBrokerOptions {
   onFailed?: (e: BrokerThreadError) => void;
 }
 
-export interface ThreadBroker extends EmbeddedBroker {
+/** The broker in its thread: what EmbeddedBroker offers over the wire (no in-process link: it lives in another isolate). */
+export interface ThreadBroker extends Pick<EmbeddedBroker, 'url' | 'host' | 'port' | 'stats' | 'close'> {
   /** Threads that died and were started again. */
   readonly restarts: number;
   /** Set once the thread died more often in a row than it may be restarted. */
