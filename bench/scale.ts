@@ -198,7 +198,7 @@ async function lightPhase(kind: string): Promise<void> {
       const t0 = performance.now();
       const progress = setInterval(() => {
         const l = fleet.last();
-        if (l !== undefined) console.log(`${kind} +${Math.round((performance.now() - t0) / 1000)} s: ${JSON.stringify(l.states)} dead paths ${l.channel.deadPaths} (undone ${l.channel.deadPathsUndone}) links ${l.channel.deadLinks}; sessions ${h.node.sessions.count}; rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB; loop p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms max ${(loop.max / 1e6).toFixed(0)} ms`);
+        if (l !== undefined) console.log(`${kind} +${Math.round((performance.now() - t0) / 1000)} s: ${JSON.stringify(l.states)} dead paths ${l.channel.deadPaths} (undone ${l.channel.deadPathsUndone}) links ${l.channel.deadLinks}; sessions ${h.node.sessions.count} (late opens ended ${h.node.sessions.lateOpens.ended}); rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB; loop p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms max ${(loop.max / 1e6).toFixed(0)} ms`);
       }, 30_000);
       const waitS = MAX_S > 0 ? MAX_S : LIGHT / rate + 180;
       const up = await fleet.until((l) => (l.states.up ?? 0) === LIGHT, waitS * 1000, `${LIGHT} light boxes up`).finally(() => clearInterval(progress)).catch((e: unknown) => {
@@ -225,7 +225,7 @@ async function lightPhase(kind: string): Promise<void> {
       out[`light_boot_p95_s_${kind}`] = (up.boot.p95 ?? NaN) / 1000;
       // [13.4] as for full boxes: verdicts a late CONNACK undid are not false dead paths.
       out[`light_false_dead_paths_${kind}`] = up.channel.deadPaths - up.channel.deadPathsUndone + up.channel.deadLinks;
-      row({ case: `${LIGHT} light boxes on ${kind}, ${up.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: up.states.up ?? 0, 'boot p95 s': (up.boot.p95 ?? NaN) / 1000, 'kB/box head-end': kb, 'sessions': h.node.sessions.count, 'p99 unloaded ms': unloaded.p99 ?? NaN, 'p99 loaded ms': loaded.p99 ?? NaN, ratio, 'dial dead paths': up.channel.deadPaths, 'undone (late CONNACK)': up.channel.deadPathsUndone, 'link dead paths': up.channel.deadLinks });
+      row({ case: `${LIGHT} light boxes on ${kind}, ${up.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: up.states.up ?? 0, 'boot p95 s': (up.boot.p95 ?? NaN) / 1000, 'kB/box head-end': kb, 'sessions': h.node.sessions.count, 'late opens ended': h.node.sessions.lateOpens.ended, 'p99 unloaded ms': unloaded.p99 ?? NaN, 'p99 loaded ms': loaded.p99 ?? NaN, ratio, 'dial dead paths': up.channel.deadPaths, 'undone (late CONNACK)': up.channel.deadPathsUndone, 'link dead paths': up.channel.deadLinks });
       if (PHASES.has('storm') && broker.restart !== undefined && (up.states.up ?? 0) === LIGHT) await storm(kind, broker, fleet);
     } finally {
       await fleet.stop();
