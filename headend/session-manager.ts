@@ -29,6 +29,7 @@ import { SessionRefusals } from './session-refusal.ts';
 import type { ClusterView, PlacementPolicy } from '../policy/index.ts';
 import type { Registry, SessionRecord } from './registry/registry.ts';
 import { SessionSwitch } from './session-switch.ts';
+import { LateOpens } from './session-late.ts';
 import type { StatisticsProcess } from './stats/statistics-process.ts';
 import type { BoxLocations } from './node/box-locations.ts';
 import { boxPrincipal } from './node/box-ingress.ts';
@@ -95,6 +96,8 @@ export class SessionManager {
   readonly refusals: SessionRefusals;
   /** Sessions whose box switched app version: their portion switches in place [issue 15.6]. */
   readonly switches: SessionSwitch;
+  /** Opens that finished after their box gave up: ended at once [issue 19.6]. */
+  readonly lateOpens = new LateOpens(() => this.#host, (rec) => this.#end(rec));
 
   constructor(host: SessionHost, quotas?: BoxQuotas, log: (line: string) => void = () => {}) {
     this.#host = host;
@@ -141,7 +144,7 @@ export class SessionManager {
         this.counters.refused++;
         return Promise.reject(new RemoteError(Codes.FORBIDDEN, `box ${by} cannot open a session for box ${req.boxId}`, { reason: 'identity' }));
       }
-      return this.open(req, sessionIdFor(env));
+      return this.open(req, sessionIdFor(env)).then((r) => this.lateOpens.settle(env, r));
     }
     if (env.op === SessionOps.close) return this.close(env);
     return Promise.reject(new RemoteError(Codes.NOT_FOUND, `no session operation "${env.op ?? ''}"`));
