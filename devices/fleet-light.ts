@@ -80,6 +80,8 @@ export class LightBox {
   #loader: Channel | undefined;
   #transport: Transport | undefined;
   #session: OpenReply | undefined;
+  /** The session given up on a dead path: the next open names it so the head-end continues it. */
+  #previous: string | undefined;
   #opening = false;
   #report: TimerHandle | undefined;
   #retryTimer: TimerHandle | undefined;
@@ -153,7 +155,8 @@ export class LightBox {
         this.#emit({ kind: 'link', up: false, dead: e.dead, ...(e.cause === undefined ? {} : { detail: e.cause.message }) });
         this.#clearTimers();
         if (e.dead) {
-          this.#session = undefined; // a dead path: the head-end gives the session up; dial again
+          this.#previous = this.#session?.session ?? this.#previous; // as the full box: continued, not orphaned
+          this.#session = undefined; // a dead path: dial again, then open naming it
           this.#to('connecting');
           return this.#channels.round();
         }
@@ -175,7 +178,8 @@ export class LightBox {
     if (loader === undefined || this.#opening || this.#state === 'stopped') return;
     this.#opening = true;
     this.#to('session-setup');
-    const body = { app: this.#o.app.app, version: this.#o.app.version, boxId: this.id, report: this.report() };
+    const previous = this.#previous;
+    const body = { app: this.#o.app.app, version: this.#o.app.version, boxId: this.id, report: this.report(), ...(previous === undefined ? {} : { previous }) };
     const timeoutMs = this.#o.requestTimeoutMs;
     void loader
       .request({ vaddr: SESSIONS_VADDR }, body, { op: SessionOps.open, timeoutMs })
@@ -191,6 +195,7 @@ export class LightBox {
           if (this.stats.opens > 0) this.stats.reopened++;
           this.stats.opens++;
           this.#tries = 0;
+          this.#previous = undefined;
           this.#session = r;
           this.#emit({ kind: 'session', session: r.session, node: r.node });
           this.#to('up');

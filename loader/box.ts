@@ -242,6 +242,8 @@ export class Box {
       case 'reopen-session':
         return this.#reopenSession();
       case 'drop-session':
+        // The head-end never heard it go: the next open names it, to be continued, not orphaned.
+        this.#previous = this.#session?.session ?? this.#previous;
         this.#dropSession();
         if (this.#state === 'degraded') {
           await this.#run?.startLocal(this.#fallbacks);

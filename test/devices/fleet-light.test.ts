@@ -38,6 +38,8 @@ class Wire implements Transport {
 interface FakeHeadend {
   dialer: Dialer;
   opens: number;
+  /** What each open named as `previous`. */
+  previous: (string | undefined)[];
   reports: number;
   started: string[];
   known: Set<string>;
@@ -47,7 +49,7 @@ interface FakeHeadend {
 }
 
 function headend(clock: ManualClock, reportEveryMs = 5000): FakeHeadend {
-  const h: FakeHeadend = { opens: 0, reports: 0, started: [], known: new Set(), refuse: 0, dials: 0, dialer: () => Promise.reject(new Error('unset')) };
+  const h: FakeHeadend = { previous: [], opens: 0, reports: 0, started: [], known: new Set(), refuse: 0, dials: 0, dialer: () => Promise.reject(new Error('unset')) };
   h.dialer = (req) => {
     h.dials++;
     h.onLink = req.onLink;
@@ -59,6 +61,7 @@ function headend(clock: ManualClock, reportEveryMs = 5000): FakeHeadend {
       onRequest: (env) => {
         if (env.op !== SessionOps.open) throw new RemoteError(Codes.BAD_REQUEST, 'no');
         if (h.refuse > 0 && h.refuse-- > 0) throw new RemoteError(Codes.UNAVAILABLE, 'busy');
+        h.previous.push((env.body as { previous?: string }).previous);
         const session = `s${++h.opens}`;
         h.known.add(session);
         return { session, node: 'n1', dasp: `weft://app/${session}/ui`, modules: [], download: [], reportEveryMs };
@@ -166,6 +169,9 @@ test('a refused open is retried with backoff; a dead link dials again; no dead p
   t.true(events.some((e) => e.kind === 'link' && e.dead === true));
   t.is(h.dials, 2, 'a dead link is given up and dialed again');
   t.is(b.state, 'up');
+  // The head-end never heard the session given up: the open after the dead path names it.
+  t.is(h.previous.at(-1), 's1', 'the open after a dead path continues the session it gave up');
+  t.is(h.previous.filter((p) => p !== undefined).length, 1);
   await b.stop();
 });
 

@@ -26,6 +26,7 @@ test('an idle up box whose return path goes silent finds it by its probe and tak
   });
   await box.start();
   await box.waitFor((b) => b.state === 'up', 10_000);
+  const first = box.session?.session as string;
   path.setMode('dead'); // packets dropped both ways, no reset: nothing tells the box
   await box.waitFor((b) => b.history.some((h) => h.event === 'link-dead'), 15_000);
   const after = box.history.slice(box.history.findIndex((h) => h.event === 'link-dead'));
@@ -35,5 +36,8 @@ test('an idle up box whose return path goes silent finds it by its probe and tak
   t.like(box.stats().channel, { deadLinks: 1 });
   path.setMode('open');
   await box.waitFor((b) => b.state === 'up' && b.history.filter((h) => h.state === 'up').length >= 2, 20_000);
-  t.is(he.opens.length, 2, 'a new session once the path is back');
+  t.is(he.opens.length, 2, 'a session again once the path is back');
+  // The head-end never heard the box give the session up: the open names it, so the head-end
+  // continues it (state included) instead of holding a second, orphaned one (scale, wave 4).
+  t.is(he.opens[1]?.previous, first, 'the open after a dead path names the session it gave up');
 });
