@@ -244,6 +244,14 @@ await weft(['app', 'promote', 'guide', '1.0.2', '--plan', planFile('bad.json', 6
 const tHalt = await until(() => headLines.some((l) => typeof l.msg === 'string' && /guide 1\.0\.2 halted/.test(l.msg)), '1.0.2 halted');
 const tBack = await until(() => onVersion('1.0.1') === BOXES, `${BOXES} boxes back on 1.0.1`, '1.0.1');
 const rollbackS = (tBack - tHalt) / 1000;
+// The rollback's parts: the halt's directive on air -> each box that tried 1.0.2 ran 1.0.1 again (its `reverted`).
+const reverts = probationMarks.filter((m) => m.version === '1.0.2' && m.outcome === 'reverted' && m.at >= tHalt).map((m) => m.at - tHalt);
+table('rollback: seconds after the halt', [
+  { what: 'first box reverted', s: reverts.length === 0 ? NaN : Math.min(...reverts) / 1000 },
+  { what: 'median box reverted', s: reverts.length === 0 ? NaN : (reverts.sort((x, y) => x - y)[Math.floor(reverts.length / 2)] as number) / 1000 },
+  { what: 'last box reverted', s: reverts.length === 0 ? NaN : Math.max(...reverts) / 1000 },
+  { what: 'every box committed on 1.0.1', s: rollbackS },
+]);
 const hit = [...boxes.values()].filter((b) => b.tried.has('1.0.2')).length;
 const wave = [...boxes.keys()].filter((id) => cohort01(id, 'guide') * 100 < FIRST_WAVE).length;
 const cutIds = [...cutBoxes];
