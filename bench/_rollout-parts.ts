@@ -44,9 +44,10 @@ const mp = (xs: number[]): string => (xs.length === 0 ? '-' : `${s(percentile(xs
 
 /**
  * The parts of each wave of `version`: `starts[w]` is when wave w went on air, `decided[w]` when
- * the head-end promoted it (or made it live); `waveOf(box)` is the box's first wave.
+ * the head-end promoted it (or made it live); `waveOf(box)` is the box's first wave; `heard(box)`:
+ * the head-end hears its reports (a return channel), so it counts towards the quorum.
  */
-export function waveParts(version: string, marks: Map<string, BoxMarks>, waveOf: (box: string) => number | undefined, starts: number[], decided: number[], quorum: number): WavePart[] {
+export function waveParts(version: string, marks: Map<string, BoxMarks>, waveOf: (box: string) => number | undefined, starts: number[], decided: number[], quorum: number, heard: (box: string) => boolean): WavePart[] {
   const out: WavePart[] = [];
   for (let w = 0; w < starts.length; w++) {
     const start = starts[w] as number;
@@ -56,8 +57,9 @@ export function waveParts(version: string, marks: Map<string, BoxMarks>, waveOf:
     const ready = ids.filter((b) => get(b).ready.has(version)).map((b) => (get(b).ready.get(version) as number) - (get(b).took.get(version) as number));
     const repair = ids.filter((b) => get(b).session.has(version)).map((b) => (get(b).session.get(version) as number) - (get(b).took.get(version) as number));
     const probation = ids.filter((b) => get(b).ready.has(version) && get(b).committed.has(version)).map((b) => (get(b).committed.get(version) as number) - (get(b).ready.get(version) as number));
-    const commits = ids.map((b) => get(b).committed.get(version)).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
-    const qth = commits[Math.max(0, Math.ceil(quorum * ids.length) - 1)];
+    const counted = ids.filter(heard);
+    const commits = counted.map((b) => get(b).committed.get(version)).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+    const qth = commits[Math.max(0, Math.ceil(quorum * counted.length) - 1)];
     const d = decided[w];
     out.push({ wave: w, boxes: ids.length, carousel_s: mp(carousel), restart_ready_s: mp(ready), repair_s: mp(repair), probation_s: mp(probation), report_decide_s: qth === undefined || d === undefined ? NaN : s(d - qth) });
   }

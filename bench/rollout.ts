@@ -180,6 +180,7 @@ const ready = headLines.find((l) => l.event === 'ready') as Line;
 const at = ['--headend', String(ready.console), '--token', TOKEN];
 const per = Math.ceil(BOXES / PROCS);
 const MIX = 'hd-dvr:1,modern-4k:1,legacy-sd:1,broadcast-only:1';
+const KEYED_MIX = 'hd-dvr:1,modern-4k:1,legacy-sd:1';
 // Process 0 presses the keys and has no cut box (its request counts are the upgrades' alone); the others carry the cut ones.
 const cutPer = Math.round((BOXES * 0.75 * CUT) / (PROCS - 1));
 const keys = Array.from({ length: Math.ceil((3 * LIMIT_MS) / KEY_GAP_MS) }, (_, i) => 'abcdefghijklmnopqrstuvwxyz'[i % 26]).join(',');
@@ -188,13 +189,15 @@ for (let p = 0; p < PROCS; p++) {
   const cutN = p === 0 ? 0 : Math.min(cutPer, Math.floor(count * 0.75));
   let cut = cutN;
   // The fleet's own assignment (devices/fleet.ts): profiles in the mix's order, the first `cut` two-way boxes cut.
-  for (const [i, profile] of assignProfiles(count, parseMix(MIX)).entries()) {
+  // The key-pressing fleet has no broadcast-only box either: without a return channel its requests are not the upgrades'.
+  const mix = p === 0 ? KEYED_MIX : MIX;
+  for (const [i, profile] of assignProfiles(count, parseMix(mix)).entries()) {
     const id = `f${p}-${i + 1}`;
     boxes.set(id, { profile, tried: new Set() });
     const twoWay = PROFILES.find((x) => x.id === profile)?.channels.twoWay === true;
     if (!twoWay || cut-- > 0) cutBoxes.add(id);
   }
-  spawnLines(['fleet', 'run', '--count', String(count), '--prefix', `f${p}`, '--headend', String(ready.broker), '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--cut', String(cutN), '--mix', MIX, '--events', '--summary-every', '1', ...(p === 0 ? ['--keys', keys, '--key-gap', String(KEY_GAP_MS)] : [])], (l) => (onFleetLine(p, l), onBoxLine(l)));
+  spawnLines(['fleet', 'run', '--count', String(count), '--prefix', `f${p}`, '--headend', String(ready.broker), '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--cut', String(cutN), '--mix', mix, '--events', '--summary-every', '1', ...(p === 0 ? ['--keys', keys, '--key-gap', String(KEY_GAP_MS)] : [])], (l) => (onFleetLine(p, l), onBoxLine(l)));
 }
 await until(() => onVersion('1.0.0') === BOXES, `${BOXES} boxes on 1.0.0`, '1.0.0');
 const good = await version('1.0.1');
@@ -222,7 +225,8 @@ const cpu1 = { fleet: fleetCpuS(), head: await cpuSecondsOf(head.pid) };
 const reqPublish = keyed();
 const waveOfBox = (id: string): number | undefined => (cohort01(id, 'guide') * 100 < FIRST_WAVE ? 0 : 1);
 const decidedAt = headAt.filter((h) => h.msg.includes('1.0.1') && /promoted|is live/.test(h.msg)).map((h) => h.at);
-const parts = waveParts('1.0.1', marks, waveOfBox, [t0, decidedAt[0] ?? NaN], decidedAt, 0.8);
+// The head-end counts the boxes it hears from: the quorum's box is found among those with a return channel.
+const parts = waveParts('1.0.1', marks, waveOfBox, [t0, decidedAt[0] ?? NaN], decidedAt, 0.8, (id) => !cutBoxes.has(id));
 table('publish 1.0.1, per wave: median / p95 seconds of each part (the quorum is 80%)', parts.map((p) => ({ ...p })));
 // Where the time went: the head-end's decisions, and when boxes took and committed the version.
 const since = (at: number): number => Math.round((at - t0) / 100) / 10;
@@ -264,8 +268,9 @@ const seen = new Map([...fates].map(([p, f]) => [p, f.n]));
 await until(() => [...fates].every(([p, f]) => f.n > (seen.get(p) ?? 0) + 6), 'six request summaries from every fleet process');
 const reqEnd = keyed();
 const delta = (a: Record<string, number>, b: Record<string, number>, k: string): number => (b[k] ?? 0) - (a[k] ?? 0);
-const lost = delta(req0, reqEnd, 'failed') + delta(req0, reqEnd, 'overdue');
-const inFlight = (['ok', 'retried', 'failed', 'overdue'] as const).reduce((a, k) => a - delta(req0, reqEnd, k), delta(req0, reqEnd, 'sent'));
+// An overdue request is also counted failed (loader/request-ledger.ts): failed is every request whose caller got no answer.
+const lost = delta(req0, reqEnd, 'failed');
+const inFlight = (['ok', 'retried', 'failed'] as const).reduce((a, k) => a - delta(req0, reqEnd, k), delta(req0, reqEnd, 'sent'));
 const pairing = headLines.filter((l) => l.event === 'stats').at(-1)?.pairing as { switched?: number; switchFailed?: number; mismatched?: number } | undefined;
 const repairS = (1.8 * BOXES) / 1000;
 const budgetPublish = 2 * cycle + 2 * PROBATION_S + repairS;
