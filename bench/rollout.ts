@@ -183,7 +183,8 @@ const MIX = 'hd-dvr:1,modern-4k:1,legacy-sd:1,broadcast-only:1';
 const KEYED_MIX = 'hd-dvr:1,modern-4k:1,legacy-sd:1';
 // Process 0 presses the keys and has no cut box (its request counts are the upgrades' alone); the others carry the cut ones.
 const cutPer = Math.round((BOXES * 0.75 * CUT) / (PROCS - 1));
-const keys = Array.from({ length: Math.ceil((3 * LIMIT_MS) / KEY_GAP_MS) }, (_, i) => 'abcdefghijklmnopqrstuvwxyz'[i % 26]).join(',');
+// A letter then back, over and over: each key is one search of a one-letter (or empty) query (apps/guide/ui.ts).
+const keys = Array.from({ length: Math.ceil((3 * LIMIT_MS) / KEY_GAP_MS) }, (_, i) => (i % 2 === 0 ? 'abcdefghijklmnopqrstuvwxyz'[(i / 2) % 26] : 'back')).join(',');
 for (let p = 0; p < PROCS; p++) {
   const count = Math.min(per, BOXES - p * per);
   const cutN = p === 0 ? 0 : Math.min(cutPer, Math.floor(count * 0.75));
