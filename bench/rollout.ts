@@ -201,6 +201,12 @@ for (let p = 0; p < PROCS; p++) {
   spawnLines(['fleet', 'run', '--count', String(count), '--prefix', `f${p}`, '--headend', String(ready.broker), '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--cut', String(cutN), '--mix', mix, '--events', '--summary-every', '1', ...(p === 0 ? ['--keys', keys, '--key-gap', String(KEY_GAP_MS)] : [])], (l) => (onFleetLine(p, l), onBoxLine(l)));
 }
 await until(() => onVersion('1.0.0') === BOXES, `${BOXES} boxes on 1.0.0`, '1.0.0');
+// A same-run baseline: the key-pressing fleet's requests over 20 summaries (1 s apart) with no upgrade
+// running, so a loss during the upgrades can be told from what the loaded fleet loses anyway.
+const base0 = keyed();
+const baseN = fates.get(0)?.n ?? 0;
+await until(() => (fates.get(0)?.n ?? 0) >= baseN + 20, 'a 20 s baseline of requests');
+const base1 = keyed();
 const good = await version('1.0.1');
 const bad = await version('1.0.2', BAD_PROFILE);
 const cycle = await cycleS(join(work, 'apps', 'guide'), good);
@@ -292,6 +298,8 @@ result('rollout', {
   // Requests of the key-pressing fleet from the publish to every box back on 1.0.1: failed or never answered.
   requests_lost: lost,
   requests_sent: delta(req0, reqEnd, 'sent'),
+  baseline_requests_sent: (base1.sent ?? 0) - (base0.sent ?? 0),
+  baseline_requests_failed: (base1.failed ?? 0) - (base0.failed ?? 0),
   requests_sent_publish: delta(req0, reqPublish, 'sent'),
   requests_sent_rollback: delta(reqPublish, reqEnd, 'sent'),
   requests_failed: delta(req0, reqEnd, 'failed'),
