@@ -19,8 +19,9 @@ export interface CarouselSink {
 
 export interface DriverStats {
   ticks: number;
-  /** Decisions made on a box report (a wave's count changed), between ticks. */
+  /** Decisions made on a box report (a wave's count changed), between ticks, and those that failed (logged). */
   onReport: number;
+  onReportFailed: number;
   promoted: number;
   finished: number;
   halted: number;
@@ -50,10 +51,12 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 export class RolloutDriver {
   #o: RolloutDriverOptions;
   #busy = false;
+  /** Settles when the decision running now (a tick's or a report's) ends. */
+  #idle: Promise<void> = Promise.resolve();
   /** Refreshes run one after another, so the last state change is the last set on air. */
   #chain: Promise<unknown> = Promise.resolve();
   #directives = new Map<string, RolloutDirective>();
-  #stats: DriverStats = { ticks: 0, onReport: 0, promoted: 0, finished: 0, halted: 0, rolledBack: 0, published: 0, failed: 0 };
+  #stats: DriverStats = { ticks: 0, onReport: 0, onReportFailed: 0, promoted: 0, finished: 0, halted: 0, rolledBack: 0, published: 0, failed: 0 };
   /** `app@version` -> its plan, as the last tick or change read it: a report is judged against it without the store. */
   #rolling = new Map<string, RollingPlan>();
   /** Versions whose count changed since the last decision, and the decision pending for them. */
@@ -79,7 +82,7 @@ export class RolloutDriver {
   async tick(): Promise<Map<string, WaveDecision>> {
     const out = new Map<string, WaveDecision>();
     if (this.#busy) return out; // a slow store: the next tick decides
-    this.#busy = true;
+    const done = this.#enter();
     try {
       this.#stats.ticks++;
       const rolling = new Map<string, RollingPlan>();
@@ -93,7 +96,7 @@ export class RolloutDriver {
       }
       this.#rolling = rolling;
     } finally {
-      this.#busy = false;
+      done();
     }
     return out;
   }
@@ -107,7 +110,27 @@ export class RolloutDriver {
   reported(key: string): void {
     if (!this.active || !this.#rolling.has(key)) return;
     this.#dirty.add(key);
-    this.#soon ??= nextTurn().then(() => this.#decideDirty());
+    this.#soon ??= this.#later();
+  }
+
+  #later(): Promise<void> {
+    return nextTurn()
+      .then(() => this.#decideDirty())
+      .catch((e: unknown) => {
+        this.#stats.onReportFailed++;
+        this.#o.log?.(`rollout: a decision on reports failed (the next tick decides): ${(e as Error).message}`);
+      });
+  }
+
+  // Mark a decision running; the function given back ends it.
+  #enter(): () => void {
+    this.#busy = true;
+    let end = (): void => {};
+    this.#idle = new Promise((resolve) => (end = resolve));
+    return () => {
+      this.#busy = false;
+      end();
+    };
   }
 
   /** The report-driven decisions pending now, settled (tests). */
@@ -116,9 +139,9 @@ export class RolloutDriver {
   }
 
   async #decideDirty(): Promise<void> {
+    while (this.#busy) await this.#idle; // a tick is deciding: after it, with what it read
+    const done = this.#enter();
     try {
-      while (this.#busy) await nextTurn(); // a tick is deciding: after it, with what it read
-      this.#busy = true;
       const keys = [...this.#dirty];
       this.#dirty.clear();
       for (const key of keys) {
@@ -137,10 +160,10 @@ export class RolloutDriver {
         else this.#rolling.delete(key);
       }
     } finally {
-      this.#busy = false;
+      done();
       this.#soon = undefined;
+      if (this.#dirty.size > 0) this.#soon = this.#later();
     }
-    if (this.#dirty.size > 0) this.#soon = nextTurn().then(() => this.#decideDirty());
   }
 
   #decide(app: string, version: string, plan: RollingPlan): WaveDecision {

@@ -150,3 +150,24 @@ test('a wave is decided on the report that completes its quorum or passes its bu
   t.is(await state(bad, '1.0.1'), 'rolled-back', 'halted and rolled back on the report that passed the budget');
   t.is(bad.driver.stats().ticks, 0);
 });
+
+test('a decision on reports that fails (the store is down) is counted and logged, and the next tick decides', async (t) => {
+  class FlakyStore extends MemoryReleaseStore {
+    down = false;
+    override async get(app: string, version: string): Promise<Release | undefined> {
+      if (this.down) throw new Error('store down');
+      return super.get(app, version);
+    }
+  }
+  const store = new FlakyStore();
+  const l = await loop(store);
+  await rolling(l);
+  store.down = true;
+  await l.report('reverted', 0.5);
+  await l.driver.settled();
+  t.is(l.driver.stats().onReportFailed, 1);
+  store.down = false;
+  t.is(await state(l, '1.0.1'), 'rolling');
+  t.like((await l.driver.tick()).get('guide@1.0.1'), { kind: 'halt' });
+  t.is(await state(l, '1.0.1'), 'rolled-back');
+});
