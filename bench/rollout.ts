@@ -31,7 +31,8 @@ const arg = (name: string): string | undefined => {
 const BOXES = Number(arg('boxes') ?? process.env.ROLLOUT_BOXES ?? 1000);
 const PROCS = Number(arg('procs') ?? process.env.ROLLOUT_PROCS ?? 4);
 if (!(Number.isInteger(BOXES) && BOXES >= 4 && Number.isInteger(PROCS) && PROCS >= 2 && PROCS <= 64)) throw new RangeError('rollout bench: --boxes >= 4, --procs 2..64');
-const KEY_GAP_MS = 2000;
+/** Seconds between the first fleet's key presses; ROLLOUT_KEY_GAP_MS=0: no keys (requests_lost then counts only the boxes' own requests). */
+const KEY_GAP_MS = Number(process.env.ROLLOUT_KEY_GAP_MS ?? 2000);
 const CUT = Number(process.env.ROLLOUT_CUT ?? 0.05); // of the boxes with a return channel
 const PROBATION_S = Number(process.env.ROLLOUT_PROBATION_S ?? 5);
 const FIRST_WAVE = 10; // percent
@@ -184,7 +185,7 @@ const KEYED_MIX = 'hd-dvr:1,modern-4k:1,legacy-sd:1';
 // Process 0 presses the keys and has no cut box (its request counts are the upgrades' alone); the others carry the cut ones.
 const cutPer = Math.round((BOXES * 0.75 * CUT) / (PROCS - 1));
 // A letter then back, over and over: each key is one search of a one-letter (or empty) query (apps/guide/ui.ts).
-const keys = Array.from({ length: Math.ceil((3 * LIMIT_MS) / KEY_GAP_MS) }, (_, i) => (i % 2 === 0 ? 'abcdefghijklmnopqrstuvwxyz'[(i / 2) % 26] : 'back')).join(',');
+const keys = Array.from({ length: KEY_GAP_MS > 0 ? Math.ceil((3 * LIMIT_MS) / KEY_GAP_MS) : 0 }, (_, i) => (i % 2 === 0 ? 'abcdefghijklmnopqrstuvwxyz'[(i / 2) % 26] : 'back')).join(',');
 for (let p = 0; p < PROCS; p++) {
   const count = Math.min(per, BOXES - p * per);
   const cutN = p === 0 ? 0 : Math.min(cutPer, Math.floor(count * 0.75));
@@ -198,7 +199,7 @@ for (let p = 0; p < PROCS; p++) {
     const twoWay = PROFILES.find((x) => x.id === profile)?.channels.twoWay === true;
     if (!twoWay || cut-- > 0) cutBoxes.add(id);
   }
-  spawnLines(['fleet', 'run', '--count', String(count), '--prefix', `f${p}`, '--headend', String(ready.broker), '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--cut', String(cutN), '--mix', mix, '--events', '--summary-every', '1', ...(p === 0 ? ['--keys', keys, '--key-gap', String(KEY_GAP_MS)] : [])], (l) => (onFleetLine(p, l), onBoxLine(l)));
+  spawnLines(['fleet', 'run', '--count', String(count), '--prefix', `f${p}`, '--headend', String(ready.broker), '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--cut', String(cutN), '--mix', mix, '--events', '--summary-every', '1', ...(p === 0 && KEY_GAP_MS > 0 ? ['--keys', keys, '--key-gap', String(KEY_GAP_MS)] : [])], (l) => (onFleetLine(p, l), onBoxLine(l)));
 }
 await until(() => onVersion('1.0.0') === BOXES, `${BOXES} boxes on 1.0.0`, '1.0.0');
 // A same-run baseline: the key-pressing fleet's requests over 20 summaries (1 s apart) with no upgrade
