@@ -4,7 +4,11 @@
 // and a bad one whose ui faults on start on hd-dvr boxes. Measures publish-to-every-box, the bad
 // version's reach (its first wave only), and rollback-to-every-box including the cut boxes, and
 // prints them beside the budget (carousel cycles + probation + re-pairing at the measured setup
-// rate of ~1.8 s per 1,000 sessions). Run: npm run bench -- rollout
+// rate of ~1.8 s per 1,000 sessions), with each part of the publish time (bench/_rollout-parts.ts),
+// the fleet's and the head-end's CPU seconds during it, and the requests lost across both
+// upgrades: the first fleet process (no cut boxes) presses a key every KEY_GAP_MS on every box,
+// each a search its server portion may answer, and its boxes' ledgers span their version switches.
+// Run: npm run bench -- rollout [--boxes N] [--procs N]
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,10 +21,18 @@ import { assignProfiles, parseMix } from '../devices/fleet.ts';
 import { PROFILES } from '../devices/profiles.ts';
 import type { Release } from '../headend/releases/index.ts';
 import { result, table } from './_report.ts';
+import { cpuSecondsOf, newMarks, noteEvent, waveParts, type BoxMarks } from './_rollout-parts.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
-const BOXES = Number(process.env.ROLLOUT_BOXES ?? 1000);
-const PROCS = Number(process.env.ROLLOUT_PROCS ?? 4);
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? undefined : process.argv[i + 1];
+};
+const BOXES = Number(arg('boxes') ?? process.env.ROLLOUT_BOXES ?? 1000);
+const PROCS = Number(arg('procs') ?? process.env.ROLLOUT_PROCS ?? 4);
+if (!(Number.isInteger(BOXES) && BOXES >= 4 && Number.isInteger(PROCS) && PROCS >= 2 && PROCS <= 64)) throw new RangeError('rollout bench: --boxes >= 4, --procs 2..64');
+/** Seconds between the first fleet's key presses; ROLLOUT_KEY_GAP_MS=0: no keys (requests_lost then counts only the boxes' own requests). */
+const KEY_GAP_MS = Number(process.env.ROLLOUT_KEY_GAP_MS ?? 2000);
 const CUT = Number(process.env.ROLLOUT_CUT ?? 0.05); // of the boxes with a return channel
 const PROBATION_S = Number(process.env.ROLLOUT_PROBATION_S ?? 5);
 const FIRST_WAVE = 10; // percent
@@ -88,24 +100,31 @@ interface BoxView {
 }
 const boxes = new Map<string, BoxView>();
 /** Every probation event with the time it arrived, for the breakdown of publish_to_all_s. */
-const marks: { at: number; version: string; outcome: string }[] = [];
+const probationMarks: { at: number; version: string; outcome: string }[] = [];
 const headAt: { at: number; msg: string }[] = [];
 const cutBoxes = new Set<string>();
 /** Each fleet process's latest request fates (sent, ok, retried, failed, overdue: loader/request-ledger.ts), and how many summaries it printed. */
-const fates = new Map<number, { n: number; requests: Record<string, number> }>();
+const fates = new Map<number, { n: number; requests: Record<string, number>; cpuMs: number }>();
 function onFleetLine(p: number, l: Line): void {
   if (l.event !== 'fleet' || l.requests === null || typeof l.requests !== 'object') return;
-  fates.set(p, { n: (fates.get(p)?.n ?? 0) + 1, requests: l.requests as Record<string, number> });
+  fates.set(p, { n: (fates.get(p)?.n ?? 0) + 1, requests: l.requests as Record<string, number>, cpuMs: typeof l.cpuMs === 'number' ? l.cpuMs : NaN });
 }
-const fateSum = (k: string): number => [...fates.values()].reduce((a, f) => a + (f.requests[k] ?? 0), 0);
+const fleetCpuS = (): number => [...fates.values()].reduce((a, f) => a + f.cpuMs, 0) / 1000;
+/** The key-pressing fleet's request counts now (cumulative over every box's life, across versions). */
+const keyed = (): Record<string, number> => ({ ...(fates.get(0)?.requests ?? {}) });
+const marks = new Map<string, BoxMarks>();
 function onBoxLine(l: Line): void {
   const id = typeof l.box === 'string' ? l.box : undefined;
   if (id === undefined) return;
   const b = boxes.get(id) ?? { tried: new Set<string>() };
   boxes.set(id, b);
   if (process.env.ROLLOUT_DEBUG === id && l.kind !== 'scene') console.error(JSON.stringify(l).slice(0, 300));
+  if (l.kind === 'probation' && l.outcome === 'probation' && typeof l.version === 'string') b.running = l.version;
+  const m = marks.get(id) ?? newMarks();
+  marks.set(id, m);
+  noteEvent(m, l, performance.now(), b.running);
   if (l.kind !== 'probation' || typeof l.version !== 'string') return;
-  marks.push({ at: performance.now(), version: l.version, outcome: String(l.outcome) });
+  probationMarks.push({ at: performance.now(), version: l.version, outcome: String(l.outcome) });
   if (l.outcome === 'probation') {
     b.running = l.version;
     b.tried.add(l.version);
@@ -153,7 +172,7 @@ async function weft(args: string[]): Promise<void> {
 await run(process.execPath, ['build.mjs', '--out', join(work, 'dist'), '--keys', join(work, 'keys'), '--no-firmware', '--quiet'], { cwd: ROOT });
 cpSync(join(work, 'dist', 'apps', 'guide'), join(work, 'apps', 'guide'), { recursive: true });
 const port = await freeUdpPort();
-spawnLines(['headend', 'up', '--broker-port', '0', '--registry', `sqlite:${join(work, 'registry.db')}`, '--apps', join(work, 'apps'), '--keys', join(work, 'keys'), '--carousel', `127.0.0.1:${port}`, '--console-token', TOKEN, '--log-level', 'info'], (l) => {
+const head = spawnLines(['headend', 'up', '--broker-port', '0', '--registry', `sqlite:${join(work, 'registry.db')}`, '--apps', join(work, 'apps'), '--keys', join(work, 'keys'), '--carousel', `127.0.0.1:${port}`, '--console-token', TOKEN, '--log-level', 'info'], (l) => {
   headLines.push(l);
   if (typeof l.msg === 'string' && l.msg.startsWith('rollout:')) headAt.push({ at: performance.now(), msg: l.msg });
 });
@@ -162,19 +181,33 @@ const ready = headLines.find((l) => l.event === 'ready') as Line;
 const at = ['--headend', String(ready.console), '--token', TOKEN];
 const per = Math.ceil(BOXES / PROCS);
 const MIX = 'hd-dvr:1,modern-4k:1,legacy-sd:1,broadcast-only:1';
+const KEYED_MIX = 'hd-dvr:1,modern-4k:1,legacy-sd:1';
+// Process 0 presses the keys and has no cut box (its request counts are the upgrades' alone); the others carry the cut ones.
+const cutPer = Math.round((BOXES * 0.75 * CUT) / (PROCS - 1));
+// A letter then back, over and over: each key is one search of a one-letter (or empty) query (apps/guide/ui.ts).
+const keys = Array.from({ length: KEY_GAP_MS > 0 ? Math.ceil((3 * LIMIT_MS) / KEY_GAP_MS) : 0 }, (_, i) => (i % 2 === 0 ? 'abcdefghijklmnopqrstuvwxyz'[(i / 2) % 26] : 'back')).join(',');
 for (let p = 0; p < PROCS; p++) {
   const count = Math.min(per, BOXES - p * per);
-  let cut = Math.round(count * 0.75 * CUT);
+  const cutN = p === 0 ? 0 : Math.min(cutPer, Math.floor(count * 0.75));
+  let cut = cutN;
   // The fleet's own assignment (devices/fleet.ts): profiles in the mix's order, the first `cut` two-way boxes cut.
-  for (const [i, profile] of assignProfiles(count, parseMix(MIX)).entries()) {
+  // The key-pressing fleet has no broadcast-only box either: without a return channel its requests are not the upgrades'.
+  const mix = p === 0 ? KEYED_MIX : MIX;
+  for (const [i, profile] of assignProfiles(count, parseMix(mix)).entries()) {
     const id = `f${p}-${i + 1}`;
     boxes.set(id, { profile, tried: new Set() });
     const twoWay = PROFILES.find((x) => x.id === profile)?.channels.twoWay === true;
     if (!twoWay || cut-- > 0) cutBoxes.add(id);
   }
-  spawnLines(['fleet', 'run', '--count', String(count), '--prefix', `f${p}`, '--headend', String(ready.broker), '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--cut', String(Math.round(count * 0.75 * CUT)), '--mix', MIX, '--events', '--summary-every', '1'], (l) => (onFleetLine(p, l), onBoxLine(l)));
+  spawnLines(['fleet', 'run', '--count', String(count), '--prefix', `f${p}`, '--headend', String(ready.broker), '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--cut', String(cutN), '--mix', mix, '--events', '--summary-every', '1', ...(p === 0 && KEY_GAP_MS > 0 ? ['--keys', keys, '--key-gap', String(KEY_GAP_MS)] : [])], (l) => (onFleetLine(p, l), onBoxLine(l)));
 }
 await until(() => onVersion('1.0.0') === BOXES, `${BOXES} boxes on 1.0.0`, '1.0.0');
+// A same-run baseline: the key-pressing fleet's requests over 20 summaries (1 s apart) with no upgrade
+// running, so a loss during the upgrades can be told from what the loaded fleet loses anyway.
+const base0 = keyed();
+const baseN = fates.get(0)?.n ?? 0;
+await until(() => (fates.get(0)?.n ?? 0) >= baseN + 20, 'a 20 s baseline of requests');
+const base1 = keyed();
 const good = await version('1.0.1');
 const bad = await version('1.0.2', BAD_PROFILE);
 const cycle = await cycleS(join(work, 'apps', 'guide'), good);
@@ -191,12 +224,21 @@ const tCli = performance.now();
 await weft(['app', 'publish', good, ...at]);
 await weft(['app', 'promote', 'guide', '1.0.1', '--plan', planFile('good.json', PROBATION_S, 0.05), ...at]);
 const t0 = performance.now();
+const cpu0 = { fleet: fleetCpuS(), head: await cpuSecondsOf(head.pid) };
+const req0 = keyed();
 const t1 = await until(() => onVersion('1.0.1') === BOXES, `${BOXES} boxes on 1.0.1`, '1.0.1');
 await until(() => headLines.some((l) => typeof l.msg === 'string' && /guide 1\.0\.1 is live/.test(l.msg)), '1.0.1 live');
 const publishS = (t1 - t0) / 1000;
+const cpu1 = { fleet: fleetCpuS(), head: await cpuSecondsOf(head.pid) };
+const reqPublish = keyed();
+const waveOfBox = (id: string): number | undefined => (cohort01(id, 'guide') * 100 < FIRST_WAVE ? 0 : 1);
+const decidedAt = headAt.filter((h) => h.msg.includes('1.0.1') && /promoted|is live/.test(h.msg)).map((h) => h.at);
+// The head-end counts the boxes it hears from: the quorum's box is found among those with a return channel.
+const parts = waveParts('1.0.1', marks, waveOfBox, [t0, decidedAt[0] ?? NaN], decidedAt, 0.8, (id) => !cutBoxes.has(id));
+table('publish 1.0.1, per wave: median / p95 seconds of each part (the quorum is 80%)', parts.map((p) => ({ ...p })));
 // Where the time went: the head-end's decisions, and when boxes took and committed the version.
 const since = (at: number): number => Math.round((at - t0) / 100) / 10;
-const m1 = marks.filter((m) => m.version === '1.0.1');
+const m1 = probationMarks.filter((m) => m.version === '1.0.1');
 const first = (o: string): number => since(m1.find((m) => m.outcome === o)?.at ?? t0);
 const lastOf = (o: string): number => since(m1.filter((m) => m.outcome === o).at(-1)?.at ?? t0);
 table('publish 1.0.1: seconds after the head-end took the plan', [
@@ -214,17 +256,29 @@ await weft(['app', 'promote', 'guide', '1.0.2', '--plan', planFile('bad.json', 6
 const tHalt = await until(() => headLines.some((l) => typeof l.msg === 'string' && /guide 1\.0\.2 halted/.test(l.msg)), '1.0.2 halted');
 const tBack = await until(() => onVersion('1.0.1') === BOXES, `${BOXES} boxes back on 1.0.1`, '1.0.1');
 const rollbackS = (tBack - tHalt) / 1000;
+// The rollback's parts: the halt's directive on air -> each box that tried 1.0.2 ran 1.0.1 again (its `reverted`).
+const reverts = probationMarks.filter((m) => m.version === '1.0.2' && m.outcome === 'reverted' && m.at >= tHalt).map((m) => m.at - tHalt);
+table('rollback: seconds after the halt', [
+  { what: 'first box reverted', s: reverts.length === 0 ? NaN : Math.min(...reverts) / 1000 },
+  { what: 'median box reverted', s: reverts.length === 0 ? NaN : (reverts.sort((x, y) => x - y)[Math.floor(reverts.length / 2)] as number) / 1000 },
+  { what: 'last box reverted', s: reverts.length === 0 ? NaN : Math.max(...reverts) / 1000 },
+  { what: 'every box committed on 1.0.1', s: rollbackS },
+]);
 const hit = [...boxes.values()].filter((b) => b.tried.has('1.0.2')).length;
 const wave = [...boxes.keys()].filter((id) => cohort01(id, 'guide') * 100 < FIRST_WAVE).length;
 const cutIds = [...cutBoxes];
 const cutOk = cutIds.filter((id) => boxes.get(id)?.running === '1.0.1').length;
 const stranded = [...boxes.values()].filter((b) => b.running !== '1.0.1').length;
-// [issue 15.6] A box's request ledger starts again with each version's app, so the fleets' sums
-// are the requests of the version every box runs at the end (since its last switch), not counts
-// across the switches: printed as such; requests across a switch are counted by the tests
-// (test/headend/version-switch*.test.ts). A fresh summary from every fleet process first.
+// [issue 15.6] A box's request ledger spans its version switches: a fresh summary from every
+// fleet process first, so the requests of the last seconds are counted.
 const seen = new Map([...fates].map(([p, f]) => [p, f.n]));
-await until(() => [...fates].every(([p, f]) => f.n > (seen.get(p) ?? 0)), 'a request summary from every fleet process');
+// Six more summaries (1 s apart): a request lost at the end is ended by its ledger (deadline + grace) by then.
+await until(() => [...fates].every(([p, f]) => f.n > (seen.get(p) ?? 0) + 6), 'six request summaries from every fleet process');
+const reqEnd = keyed();
+const delta = (a: Record<string, number>, b: Record<string, number>, k: string): number => (b[k] ?? 0) - (a[k] ?? 0);
+// An overdue request is also counted failed (loader/request-ledger.ts): failed is every request whose caller got no answer.
+const lost = delta(req0, reqEnd, 'failed');
+const inFlight = (['ok', 'retried', 'failed'] as const).reduce((a, k) => a - delta(req0, reqEnd, k), delta(req0, reqEnd, 'sent'));
 const pairing = headLines.filter((l) => l.event === 'stats').at(-1)?.pairing as { switched?: number; switchFailed?: number; mismatched?: number } | undefined;
 const repairS = (1.8 * BOXES) / 1000;
 const budgetPublish = 2 * cycle + 2 * PROBATION_S + repairS;
@@ -242,10 +296,20 @@ result('rollout', {
   bad_wave_budget: wave,
   rollback_all_s: rollbackS,
   rollback_cut_boxes_ok: cutIds.length === 0 ? null : cutOk / cutIds.length,
-  requests_lost: null, // not separable from the fleets' per-app ledgers (above)
-  last_version_requests_sent: fateSum('sent'),
-  last_version_requests_failed: fateSum('failed'),
-  last_version_requests_overdue: fateSum('overdue'),
+  // Requests of the key-pressing fleet from the publish to every box back on 1.0.1: failed or never answered.
+  requests_lost: lost,
+  requests_sent: delta(req0, reqEnd, 'sent'),
+  baseline_requests_sent: (base1.sent ?? 0) - (base0.sent ?? 0),
+  baseline_requests_failed: (base1.failed ?? 0) - (base0.failed ?? 0),
+  requests_sent_publish: delta(req0, reqPublish, 'sent'),
+  requests_sent_rollback: delta(reqPublish, reqEnd, 'sent'),
+  requests_failed: delta(req0, reqEnd, 'failed'),
+  requests_overdue: delta(req0, reqEnd, 'overdue'),
+  requests_in_flight: inFlight,
+  fleet_cpu_s_publish: cpu1.fleet - cpu0.fleet,
+  headend_cpu_s_publish: cpu1.head - cpu0.head,
+  wave1_report_decide_s: parts[0]?.report_decide_s ?? null,
+  wave2_report_decide_s: parts[1]?.report_decide_s ?? null,
   sessions_switched: pairing?.switched ?? null,
   switches_failed: pairing?.switchFailed ?? null,
   opens_mismatched: pairing?.mismatched ?? null,

@@ -10,18 +10,10 @@ import { registerDrain } from './headend-drain.ts';
 import { LogRing } from '../headend/console/log-ring.ts';
 import { OtelNodeTracer } from '../headend/trace/tracer-otel.ts';
 import { createLogger, lineLog, type Logger } from '../headend/log.ts';
-import { attachReleases, releaseRoutes, MemoryReleaseStore, type ReleaseStore } from '../headend/releases/index.ts';
+import { attachReleases, releaseRoutes } from '../headend/releases/index.ts';
 import { operatorSigner, startRollout } from '../headend/releases/rollout-start.ts';
 import { ClusterRollout } from '../headend/releases/rollout-cluster.ts';
-import { SqliteReleaseStore } from '../headend/releases/release-store-sqlite.ts';
-import { RedisReleaseStore } from '../headend/releases/release-store-redis.ts';
-
-/** The release store beside the registry: the same SQLite file, the same Redis, or memory. */
-async function releaseStore(registry: string): Promise<ReleaseStore> {
-  if (registry.startsWith('sqlite:')) return new SqliteReleaseStore(registry.slice('sqlite:'.length));
-  if (registry.startsWith('redis://') || registry.startsWith('rediss://')) return RedisReleaseStore.open(registry);
-  return new MemoryReleaseStore();
-}
+import { openReleaseStore } from '../headend/releases/open-store.ts';
 import { DEFAULT_CAROUSEL_TARGET } from '../carousel/index.ts';
 
 interface Flags {
@@ -132,7 +124,7 @@ async function run(f: Flags): Promise<void> {
   const h = await startHeadend({ ...config(f), tracer, log: lineLog(logger.child({ node: f.node }), 'warn') });
   const n = h.node;
   const token = f.consoleToken ?? process.env.WEFT_CONSOLE_TOKEN;
-  const store = await releaseStore(f.registry);
+  const store = await openReleaseStore(f.registry);
   const releases = await attachReleases({ catalog: n.catalog, trusted: n.trusted, store, now: () => Date.now(), log: (line) => logger.info({ event: 'log', node: n.id }, line) });
   const rollout = await startRollout({ releases, store, carousels: h.broadcasters, reports: n.sessions, catalog: n.catalog, sign: await operatorSigner(operatorKeyText(f)), now: () => Date.now(), log: (line) => logger.info({ event: 'log', node: n.id }, line) });
   // [issue 15] one driver per cluster: the registry's lease picks it; the other nodes relay their boxes' reports to it.
@@ -158,7 +150,7 @@ async function run(f: Flags): Promise<void> {
   const timer = setInterval(() => {
     const view = n.statistics.view();
     // [issue 15.6] version pairing: sessions switched in place, switches that failed, opens refused VERSION_MISMATCH.
-    const pairing = { switched: n.sessions.switches.stats.switched, switchFailed: n.sessions.switches.stats.failed, upgraded: n.upgrades.upgraded, mismatched: n.sessions.counters.mismatched };
+    const pairing = { switched: n.sessions.switches.stats.switched, switchFailed: n.sessions.switches.stats.failed, upgraded: n.upgrades.upgraded, mismatched: n.sessions.counters.mismatched, replaceMismatched: n.sessions.counters.replaceMismatched, unrecorded: n.sessions.switches.stats.unrecorded };
     state({ event: 'stats', node: n.id, sessions: n.sessions.count, pairing, nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters, carousel: carouselStats(h.carousels) }, 'stats');
   }, 5000);
   timer.unref();

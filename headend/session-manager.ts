@@ -30,6 +30,7 @@ import type { ClusterView, PlacementPolicy } from '../policy/index.ts';
 import type { Registry, SessionRecord } from './registry/registry.ts';
 import { SessionSwitch } from './session-switch.ts';
 import { LateOpens } from './session-late.ts';
+import { giveUp, pairingOf } from './session-pairing.ts';
 import type { StatisticsProcess } from './stats/statistics-process.ts';
 import type { BoxLocations } from './node/box-locations.ts';
 import { boxPrincipal } from './node/box-ingress.ts';
@@ -88,7 +89,7 @@ export class SessionManager {
   /** module.get per box. */
   readonly #downloads: TokenBuckets;
   readonly #downloadLimit: number;
-  readonly counters = { opened: 0, closed: 0, refused: 0, replaced: 0, downloads: 0, reports: 0, startTimeouts: 0, mismatched: 0 };
+  readonly counters = { opened: 0, closed: 0, refused: 0, replaced: 0, downloads: 0, reports: 0, startTimeouts: 0, mismatched: 0, replaceMismatched: 0 };
   /** Every box report taken (its sender checked): the rollout tally reads probation outcomes from it (issue 15). */
   onReport: (report: ResourceReport) => void = () => {};
 
@@ -199,7 +200,7 @@ export class SessionManager {
     const sides = Object.fromEntries(placements.map((p) => [p.module, p.side]));
     // One registry write claims the session with its placements; a module on the box is found
     // through this record (its box), so it needs no location record of its own.
-    const claim = await h.registry.createSession({ id: session, app: req.app, box: req.boxId, node: h.id, placements: sides });
+    const claim = await h.registry.createSession({ id: session, app: req.app, box: req.boxId, node: h.id, placements: sides, appVersion: pub.manifest.version });
     if (!claim.ok) {
       if (claim.error.reason === 'exists') {
         this.#quota.release(req.boxId, session);
@@ -324,16 +325,20 @@ export class SessionManager {
     this.onReport(r);
   }
 
-  /** Re-place the sessions of a dead node [c16]: start their portions on live nodes. */
+  /** Re-place the sessions of a dead node [c16] on live nodes, each on the version its box runs [issue 15.6]. */
   async replaceFrom(dead: string): Promise<number> {
     const h = this.#host;
     const sessions = await h.registry.listSessions({ node: dead });
     let n = 0;
     for (const s of sessions) {
-      const pub = h.catalog.get(s.app);
-      if (pub === undefined) continue;
+      const pair = pairingOf(h.catalog, s);
+      if (pair.kind === 'mismatch') this.counters.replaceMismatched++;
+      if (pair.kind === 'mismatch') await giveUp(h.registry, h.boxes, s);
+      if (pair.kind !== 'serve') continue;
+      if (pair.version !== undefined) h.catalog.pin(s.id, pair.version); // its start (here or portion.start) takes that version
       const modules = Object.entries(s.placements).filter(([, side]) => side === 'headend').map(([m]) => m);
       const node = modules.length === 0 ? h.id : await this.#startSomewhere(s.app, s.id, modules, {}, s.box, dead);
+      if (node !== h.id) h.catalog.unpin(s.id);
       await h.registry.updateSession(s.id, { node }, s.version);
       n++;
     }

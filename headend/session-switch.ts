@@ -14,6 +14,7 @@ import { Endpoint } from './node/endpoints.ts';
 import { Membership } from './node/membership.ts';
 import { appWideModules } from './portions/shared-app.ts';
 import { openReply, placedModules } from './session-reply.ts';
+import { recordVersion } from './session-pairing.ts';
 import { ControlOps, checkUpgradeBody, type UpgradeBody } from './session-wire.ts';
 
 export interface SwitchHost {
@@ -34,6 +35,8 @@ export interface SwitchStats {
   unknown: number;
   /** Switches that failed: the old session ended, a fresh one opened (its server state lost). */
   failed: number;
+  /** Switches whose new version could not be written to the session record (it went meanwhile). */
+  unrecorded: number;
 }
 
 /** How long the hosting node may take to switch, ms (it waits for in-flight requests first). */
@@ -41,7 +44,7 @@ const UPGRADE_TIMEOUT_MS = 15_000;
 
 export class SessionSwitch {
   readonly #h: SwitchHost;
-  readonly stats: SwitchStats = { switched: 0, unknown: 0, failed: 0 };
+  readonly stats: SwitchStats = { switched: 0, unknown: 0, failed: 0, unrecorded: 0 };
 
   constructor(host: SwitchHost) {
     this.#h = host;
@@ -79,6 +82,8 @@ export class SessionSwitch {
       return undefined;
     }
     if (rec.node === h.id) h.catalog.pin(rec.id, version);
+    // A survivor that re-places the session later starts this version (session-pairing.ts).
+    if (!(await recordVersion(h.registry, rec, version))) this.stats.unrecorded++;
     const modules = placedModules(pub.manifest, rec.id, placements, wide);
     for (const m of modules) if (m.side === 'box') h.boxes.set(m.vaddr, req.boxId);
     this.stats.switched++;

@@ -14,6 +14,7 @@ import { type BoxOptions, type ResolvedBoxOptions, resolveBoxOptions } from './o
 import { RollbackFloor } from './rollback-floor.ts';
 import { boxProbation, type BoxProbation } from './probation-box.ts';
 import { FALLBACK_TIERS, RunningApp } from './running-app.ts';
+import { RequestLedger } from './request-ledger.ts';
 import { SessionLiveness } from './session-liveness.ts';
 import { SessionRetry } from './session-retry.ts';
 import { setupSession } from './session-setup.ts';
@@ -43,11 +44,14 @@ export class Box {
   #liveness: SessionLiveness;
   #retry = new SessionRetry();
   #probation: BoxProbation;
+  /** [13.8, issue 15.6] every request's fate over the box's life, across app versions. */
+  #ledger: RequestLedger;
   #hooks: AdapterHooks = { fire: (ev, d) => this.#fire(ev, d), emit: (e) => this.#emit(e), attach: (t) => this.#run?.switch.attach(this.#liveness.wrap(t)) };
 
   constructor(options: BoxOptions) {
     this.#o = resolveBoxOptions(options);
     this.#timers = new NamedTimers(this.#o.clock);
+    this.#ledger = new RequestLedger(this.#o.clock);
     this.#watchers = new Watchers(this.#o.clock);
     this.id = this.#o.boxId;
     this.profile = this.#o.profile;
@@ -261,7 +265,7 @@ export class Box {
     if (app === undefined) throw new Error('start-app without a verified app');
     this.#fallbacks = 0;
     const expecting = (): boolean => this.#channels !== undefined && this.#state !== 'degraded' && this.#state !== 'stopped'; // a session is on its way
-    this.#run = new RunningApp(app, this.#o, this.#liveness.wrap(this.#channels?.channel?.transport), (e) => this.#emit(e), expecting);
+    this.#run = new RunningApp(app, this.#o, this.#liveness.wrap(this.#channels?.channel?.transport), (e) => this.#emit(e), this.#ledger, expecting);
     await this.#run.startBoot();
     this.#fire('started');
   }

@@ -12,6 +12,7 @@ import { cpuClock } from './cpu.ts';
 import { DeviceKeyValue } from './module-cache.ts';
 import type { ResolvedBoxOptions } from './options.ts';
 import { BoxSwitch } from './switch.ts';
+import type { RequestLedger } from './request-ledger.ts';
 
 export const FALLBACK_TIERS: readonly Tier[] = ['fallback-1', 'fallback-2'];
 
@@ -25,12 +26,12 @@ export class RunningApp {
   #faults = 0;
 
   /** `expecting`: is a session on its way? Modules' requests for the head-end then wait for it. */
-  constructor(app: AcquiredApp, o: ResolvedBoxOptions, transport: Transport | undefined, emit: (e: BoxEvent) => void, expecting?: () => boolean) {
+  constructor(app: AcquiredApp, o: ResolvedBoxOptions, transport: Transport | undefined, emit: (e: BoxEvent) => void, ledger: RequestLedger, expecting?: () => boolean) {
     this.#app = app;
     this.#emit = emit;
     const p = o.profile;
     const name = app.manifest.app;
-    this.switch = new BoxSwitch({ app: name, boxId: o.boxId, cpu: o.cpu, clock: o.clock, timeoutMs: o.requestTimeoutMs, afterEntry: (m) => void this.runner.checkMemory(m), ...(expecting === undefined ? {} : { expecting }), ...(o.traceparent === undefined ? {} : { traceparent: o.traceparent }) });
+    this.switch = new BoxSwitch({ app: name, boxId: o.boxId, cpu: o.cpu, clock: o.clock, timeoutMs: o.requestTimeoutMs, ledger, afterEntry: (m) => void this.runner.checkMemory(m), ...(expecting === undefined ? {} : { expecting }), ...(o.traceparent === undefined ? {} : { traceparent: o.traceparent }) });
     if (transport !== undefined) this.switch.attach(transport);
     this.runner = new AppRunner({
       engine: o.engine,

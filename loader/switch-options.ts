@@ -2,7 +2,7 @@
 
 import type { Clock, Envelope } from '../runtime/index.ts';
 import type { Cpu } from './ports.ts';
-import type { RequestCounts } from './request-ledger.ts';
+import type { RequestCounts, RequestLedger } from './request-ledger.ts';
 import type { SessionWaitStats } from './session-wait.ts';
 
 export interface SwitchOptions {
@@ -22,6 +22,8 @@ export interface SwitchOptions {
   expecting?: () => boolean;
   /** The box's sampling decision for its modules' requests (runtime/trace.ts); absent: tracing off. */
   traceparent?: () => string | undefined;
+  /** The box's ledger, kept across app versions (issue 15.6); default: this switch's own. */
+  ledger?: RequestLedger;
 }
 
 export interface SwitchStats {

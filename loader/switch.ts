@@ -40,7 +40,7 @@ export class BoxSwitch {
     this.loaderAddress = { vaddr: `${VADDR_SCHEME}box/${options.boxId}/loader` };
     this.#retries = new NoSessionRetries(options.clock, MAX_HELD);
     this.#wait = new SessionWait(options.clock);
-    this.#ledger = new RequestLedger(options.clock);
+    this.#ledger = options.ledger ?? new RequestLedger(options.clock);
   }
 
   get session(): string | undefined {

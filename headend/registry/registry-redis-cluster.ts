@@ -211,7 +211,7 @@ export class RedisClusterRegistry implements Registry {
     const sets = [this.#keys.sessions(), this.#keys.nodeSessions(s.node), this.#keys.appSessions(s.app)];
     for (const set of sets) await this.#indexAdd(set, s.id);
     const change = this.#head({ kind: 'session', id: s.id, version: 1, deleted: false });
-    const out = (await this.#write(SCRIPTS.create, [this.#keys.session(s.id)], [this.#keys.channel, s.id, s.app, s.box, s.node, JSON.stringify(s.placements), now, change], false)) as [number, string[]?];
+    const out = (await this.#write(SCRIPTS.create, [this.#keys.session(s.id)], [this.#keys.channel, s.id, s.app, s.box, s.node, JSON.stringify(s.placements), now, change, s.appVersion ?? ''], false)) as [number, string[]?];
     if (out[0] === 0) {
       const current = toSession(pairs(out[1]));
       if (current.node !== s.node) await this.#prune(sets[1] as string, s.id, async () => (await this.getSession(s.id))?.node === s.node);
@@ -229,7 +229,7 @@ export class RedisClusterRegistry implements Registry {
     if (!ID.test(id)) return fail({ reason: 'missing' });
     if (p.node !== undefined) await this.#indexAdd(this.#keys.nodeSessions(p.node), id);
     const change = this.#head({ kind: 'session', id, version: expectedVersion + 1, deleted: false });
-    const args = [this.#keys.channel, expectedVersion, p.node ?? '', p.placements === undefined ? '' : JSON.stringify(p.placements), this.#clock.now(), change];
+    const args = [this.#keys.channel, expectedVersion, p.node ?? '', p.placements === undefined ? '' : JSON.stringify(p.placements), this.#clock.now(), change, p.appVersion ?? ''];
     const out = (await this.#write(SCRIPTS.update, [this.#keys.session(id)], args, false)) as [number, string[]?, string?];
     const onNode = (n: string) => async (): Promise<boolean> => (await this.getSession(id))?.node === n;
     if (out[0] !== 2 && p.node !== undefined) await this.#prune(this.#keys.nodeSessions(p.node), id, onNode(p.node));

@@ -170,7 +170,7 @@ export class RedisRegistry implements Registry {
     this.#open();
     const now = this.#clock.now();
     const change: RegistryChange = { kind: 'session', id: s.id, version: 1, deleted: false };
-    const out = (await this.#eval(this.#scripts.create, [s.id, s.app, s.box, s.node, JSON.stringify(s.placements), now, this.#wire(change)])) as [number, string[]?];
+    const out = (await this.#eval(this.#scripts.create, [s.id, s.app, s.box, s.node, JSON.stringify(s.placements), now, this.#wire(change), s.appVersion ?? ''])) as [number, string[]?];
     if (out[0] === 0) return fail({ reason: 'exists', current: toSession(pairs(out[1])) });
     this.#feed.emit(change);
     return ok({ ...s, createdAt: now, updatedAt: now, version: 1 });
@@ -181,7 +181,7 @@ export class RedisRegistry implements Registry {
     checkEpoch('updateSession', 'expectedVersion', expectedVersion);
     this.#open();
     const change: RegistryChange = { kind: 'session', id, version: expectedVersion + 1, deleted: false };
-    const args = [id, expectedVersion, p.node ?? '', p.placements === undefined ? '' : JSON.stringify(p.placements), this.#clock.now(), this.#wire(change)];
+    const args = [id, expectedVersion, p.node ?? '', p.placements === undefined ? '' : JSON.stringify(p.placements), this.#clock.now(), this.#wire(change), p.appVersion ?? ''];
     const out = (await this.#eval(this.#scripts.update, args)) as [number, string[]?];
     if (out[0] === 0) return fail({ reason: 'missing' });
     const rec = toSession(pairs(out[1]));
@@ -358,6 +358,7 @@ export function toSession(h: Record<string, string>): SessionRecord {
     box: h.box ?? '',
     node: h.node ?? '',
     placements: JSON.parse(h.placements ?? '{}') as SessionRecord['placements'],
+    ...(h.appVersion === undefined ? {} : { appVersion: h.appVersion }),
     createdAt: Number(h.createdAt),
     updatedAt: Number(h.updatedAt),
     version: Number(h.version),

@@ -15,7 +15,7 @@ CREATE INDEX IF NOT EXISTS locations_node ON locations (node);
 CREATE INDEX IF NOT EXISTS locations_session ON locations (app, session);
 CREATE TABLE IF NOT EXISTS sessions (
   id TEXT PRIMARY KEY, app TEXT NOT NULL, box TEXT NOT NULL, node TEXT NOT NULL, placements TEXT NOT NULL,
-  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, version INTEGER NOT NULL
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, version INTEGER NOT NULL, app_version TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_node ON sessions (node);
 CREATE INDEX IF NOT EXISTS sessions_app ON sessions (app);
@@ -48,7 +48,12 @@ export interface SessionRow {
   created_at: number;
   updated_at: number;
   version: number;
+  /** Null in rows written before sessions carried their app version. */
+  app_version: string | null;
 }
+
+/** Files made before sessions carried their app version get the column (nullable: additive, same schema version). */
+export const ADD_APP_VERSION = 'ALTER TABLE sessions ADD COLUMN app_version TEXT';
 
 export interface CheckpointRow {
   vaddr: string;
@@ -77,6 +82,7 @@ export function toSession(row: SessionRow): SessionRecord {
     box: row.box,
     node: row.node,
     placements: JSON.parse(row.placements) as SessionRecord['placements'],
+    ...(row.app_version === null || row.app_version === undefined ? {} : { appVersion: row.app_version }),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     version: row.version,

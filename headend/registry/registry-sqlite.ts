@@ -30,7 +30,7 @@ import {
   type SessionRecord,
   vaddrKey,
 } from './registry.ts';
-import { type CheckpointRow, type LocationRow, safeParse, SCHEMA, SCHEMA_VERSION, type SessionRow, toCheckpoint, toLocation, toSession } from './registry-sqlite-schema.ts';
+import { ADD_APP_VERSION, type CheckpointRow, type LocationRow, safeParse, SCHEMA, SCHEMA_VERSION, type SessionRow, toCheckpoint, toLocation, toSession } from './registry-sqlite-schema.ts';
 
 export interface SqliteRegistryOptions {
   /** Database file, or `:memory:` (then nothing survives close, and no other process sees it). */
@@ -80,6 +80,7 @@ export class SqliteRegistry implements Registry {
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
+    if (!(db.prepare('PRAGMA table_info(sessions)').all() as { name: string }[]).some((c) => c.name === 'app_version')) db.exec(ADD_APP_VERSION);
     db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)`).run(String(SCHEMA_VERSION));
     const found = db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).pluck().get();
     if (found !== String(SCHEMA_VERSION)) {
@@ -95,8 +96,8 @@ export class SqliteRegistry implements Registry {
       byNode: p('SELECT * FROM locations WHERE node = ? ORDER BY vaddr'),
       bySession: p('SELECT * FROM locations WHERE app = ? AND session = ? ORDER BY vaddr'),
       getSess: p('SELECT * FROM sessions WHERE id = ?'),
-      insSess: p('INSERT INTO sessions (id, app, box, node, placements, created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, 1)'),
-      updSess: p('UPDATE sessions SET node = ?, placements = ?, updated_at = ?, version = version + 1 WHERE id = ? AND version = ?'),
+      insSess: p('INSERT INTO sessions (id, app, box, node, placements, created_at, updated_at, version, app_version) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)'),
+      updSess: p('UPDATE sessions SET node = ?, placements = ?, updated_at = ?, version = version + 1, app_version = ? WHERE id = ? AND version = ?'),
       delSess: p('DELETE FROM sessions WHERE id = ?'),
       allSess: p('SELECT * FROM sessions WHERE (@node IS NULL OR node = @node) AND (@app IS NULL OR app = @app) ORDER BY id'),
       getCkpt: p('SELECT * FROM checkpoints WHERE vaddr = ?'),
@@ -304,7 +305,7 @@ export class SqliteRegistry implements Registry {
       const row = this.#s.getSess!.get(s.id) as SessionRow | undefined;
       if (row !== undefined) return [fail({ reason: 'exists', current: toSession(row) }), undefined];
       const now = this.#clock.now();
-      this.#s.insSess!.run(s.id, s.app, s.box, s.node, JSON.stringify(s.placements), now, now);
+      this.#s.insSess!.run(s.id, s.app, s.box, s.node, JSON.stringify(s.placements), now, now, s.appVersion ?? null);
       return [ok({ ...s, createdAt: now, updatedAt: now, version: 1 }), { kind: 'session', id: s.id, version: 1, deleted: false }];
     });
   }
@@ -318,8 +319,9 @@ export class SqliteRegistry implements Registry {
       if (row.version !== expectedVersion) return [fail({ reason: 'stale', current: toSession(row) }), undefined];
       const now = this.#clock.now();
       const placements = p.placements ?? (JSON.parse(row.placements) as SessionRecord['placements']);
-      this.#s.updSess!.run(p.node ?? row.node, JSON.stringify(placements), now, id, expectedVersion);
-      const out = { ...toSession(row), node: p.node ?? row.node, placements, updatedAt: now, version: expectedVersion + 1 };
+      const appVersion = p.appVersion ?? row.app_version;
+      this.#s.updSess!.run(p.node ?? row.node, JSON.stringify(placements), now, appVersion, id, expectedVersion);
+      const out = toSession({ ...row, node: p.node ?? row.node, placements: JSON.stringify(placements), updated_at: now, version: expectedVersion + 1, app_version: appVersion });
       return [ok(out), { kind: 'session', id, version: out.version, deleted: false }];
     });
   }

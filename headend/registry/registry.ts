@@ -41,6 +41,8 @@ export interface SessionRecord {
   node: string;
   /** module name -> side, for the app's mutable modules. */
   placements: Record<string, PlacementSide>;
+  /** [issue 15.6] the app version the session pairs with (its box runs it); absent: the live one. */
+  appVersion?: string;
   createdAt: number;
   updatedAt: number;
   /** 1 when created, +1 on every update; the compare-and-set token. */
@@ -53,11 +55,14 @@ export interface NewSession {
   box: string;
   node: string;
   placements?: Record<string, PlacementSide>;
+  appVersion?: string;
 }
 
 export interface SessionPatch {
   node?: string;
   placements?: Record<string, PlacementSide>;
+  /** The session switched app version with its box (docs/ROLLOUT.md). */
+  appVersion?: string;
 }
 
 export interface SessionFilter {
@@ -152,6 +157,13 @@ export interface Registry {
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const APP = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+/** An app version as manifests spell it (semver, bounded): stored, never interpreted here. */
+const APP_VERSION = /^[0-9A-Za-z][0-9A-Za-z.+-]{0,79}$/;
+
+export function checkAppVersion(where: string, v: unknown): string {
+  if (typeof v !== 'string' || !APP_VERSION.test(v)) throw new ArgumentError(`${where}: appVersion must match ${APP_VERSION.source}, got ${JSON.stringify(v)}`, 'appVersion');
+  return v;
+}
 
 /** The app and session segments of a vaddr, validating it. */
 export function vaddrKey(vaddr: string): { app: string; session: string } {
@@ -201,9 +213,9 @@ export function checkPlacements(where: string, input: unknown): Record<string, P
   return out;
 }
 
-export function checkNewSession(where: string, input: unknown): Required<NewSession> {
+export function checkNewSession(where: string, input: unknown): Required<Omit<NewSession, 'appVersion'>> & Pick<NewSession, 'appVersion'> {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new ArgumentError(`${where}: session must be an object`, 'session');
-  const { id, app, box, node, placements, ...rest } = input as Record<string, unknown>;
+  const { id, app, box, node, placements, appVersion, ...rest } = input as Record<string, unknown>;
   const extra = Object.keys(rest);
   if (extra.length > 0) throw new ArgumentError(`${where}: unknown session field "${extra[0]}"`, extra[0]);
   if (typeof id !== 'string' || !SEGMENT.test(id)) throw new ArgumentError(`${where}: session id must be a vaddr segment, got ${JSON.stringify(id)}`, 'id');
@@ -214,17 +226,19 @@ export function checkNewSession(where: string, input: unknown): Required<NewSess
     box: checkId(where, 'box', box),
     node: checkId(where, 'node', node),
     placements: placements === undefined ? {} : checkPlacements(where, placements),
+    ...(appVersion === undefined ? {} : { appVersion: checkAppVersion(where, appVersion) }),
   };
 }
 
 export function checkSessionPatch(where: string, input: unknown): SessionPatch {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new ArgumentError(`${where}: patch must be an object`, 'patch');
-  const { node, placements, ...rest } = input as Record<string, unknown>;
+  const { node, placements, appVersion, ...rest } = input as Record<string, unknown>;
   const extra = Object.keys(rest);
   if (extra.length > 0) throw new ArgumentError(`${where}: unknown patch field "${extra[0]}"`, extra[0]);
   const out: SessionPatch = {};
   if (node !== undefined) out.node = checkId(where, 'node', node);
   if (placements !== undefined) out.placements = checkPlacements(where, placements);
+  if (appVersion !== undefined) out.appVersion = checkAppVersion(where, appVersion);
   return out;
 }
 

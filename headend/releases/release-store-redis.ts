@@ -1,7 +1,9 @@
-// Redis adapter of the release store, for head-end clusters. One hash per release, keys
-// hash-tagged by app (`{app}`) so each compare-and-set script touches one slot (Redis Cluster
-// safe); the bytes are stored as published. Counters are plain INCRs.
-import { Redis } from 'ioredis';
+// Redis adapter of the release store, for head-end clusters: one Redis (`redis://`) or a Redis
+// Cluster (`redis-cluster://seed,...`). One hash per release, keys hash-tagged by app (`{app}`)
+// so each compare-and-set script touches one slot; every other command names one key (the app
+// list, a counter). The bytes are stored as published. Counters are plain INCRs.
+import { Cluster, Redis } from 'ioredis';
+import { parseClusterUrl } from '../registry/registry-redis-cluster-keys.ts';
 import { byAppVersion, checkCounter, checkKey, checkState, mayReplace, sameBytes, type NewRelease, type PublishOptions, type PublishOutcome, type Release, type ReleaseState, type ReleaseStore, type UpdateOutcome } from './store.ts';
 import { decode, encode } from 'cbor-x';
 
@@ -18,29 +20,60 @@ if redis.call('HGET', KEYS[1], 'rev') ~= ARGV[1] then return 'stale' end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'plan', ARGV[3], 'rev', tostring(tonumber(ARGV[1]) + 1))
 return 'ok'`;
 
+/** The keys of one release and of its app's version set: one hash tag, so one slot in a cluster. */
+export function releaseKeys(prefix: string, app: string, version: string): { release: string; versions: string } {
+  return { release: `${prefix}rel:{${app}}:${version}`, versions: `${prefix}rel:{${app}}:versions` };
+}
+
+/** How long a cluster may take to answer its first slots query, ms. */
+const CLUSTER_CONNECT_MS = 10_000;
+
 export class RedisReleaseStore implements ReleaseStore {
-  #redis: Redis;
+  readonly kind: 'redis' | 'redis-cluster';
+  #redis: Redis | Cluster;
   #prefix: string;
 
-  private constructor(redis: Redis, prefix: string) {
+  private constructor(redis: Redis | Cluster, prefix: string) {
     this.#redis = redis;
     this.#prefix = prefix;
+    this.kind = redis instanceof Cluster ? 'redis-cluster' : 'redis';
   }
 
+  /** `redis://host:port[/db]` or `redis-cluster://host:port[,host:port...]` (seed nodes). */
   static async open(url: string, prefix = 'weft:'): Promise<RedisReleaseStore> {
-    if (!/^rediss?:\/\//.test(url)) throw new RangeError('RedisReleaseStore: url must be redis://host:port[/db]');
+    if (url.startsWith('redis-cluster://')) return RedisReleaseStore.#openCluster(url, prefix);
+    if (!/^rediss?:\/\//.test(url)) throw new RangeError('RedisReleaseStore: url must be redis://host:port[/db] or redis-cluster://host:port[,host:port...]');
     const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, connectionName: `weft-releases:${prefix}` });
     redis.on('error', () => {}); // reconnects on its own; commands fail with their own errors
     await redis.connect();
     return new RedisReleaseStore(redis, prefix);
   }
 
+  static async #openCluster(url: string, prefix: string): Promise<RedisReleaseStore> {
+    const cluster = new Cluster(parseClusterUrl(url), {
+      lazyConnect: true,
+      slotsRefreshTimeout: CLUSTER_CONNECT_MS,
+      redisOptions: { connectTimeout: CLUSTER_CONNECT_MS, maxRetriesPerRequest: 3, connectionName: `weft-releases:${prefix}` },
+    });
+    cluster.on('error', () => {}); // the pool reconnects; commands fail with their own errors
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([cluster.connect(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`cluster not ready in ${CLUSTER_CONNECT_MS} ms`)), CLUSTER_CONNECT_MS)))]);
+    } catch (e) {
+      cluster.disconnect();
+      throw new Error(`RedisReleaseStore: cannot reach the cluster at ${url}: ${(e as Error).message}`, { cause: e });
+    } finally {
+      clearTimeout(timer);
+    }
+    return new RedisReleaseStore(cluster, prefix);
+  }
+
   #key(app: string, version: string): string {
-    return `${this.#prefix}rel:{${app}}:${version}`;
+    return releaseKeys(this.#prefix, app, version).release;
   }
 
   #versions(app: string): string {
-    return `${this.#prefix}rel:{${app}}:versions`;
+    return releaseKeys(this.#prefix, app, '0.0.0').versions;
   }
 
   async publish(r: NewRelease, o: PublishOptions = {}): Promise<PublishOutcome> {

@@ -28,6 +28,7 @@ interface Row {
 }
 
 export class SqliteReleaseStore implements ReleaseStore {
+  readonly kind = 'sqlite';
   #db: Database.Database;
 
   /** `path`: the registry's database file (or `:memory:`). */

@@ -5,7 +5,8 @@
 // driver counts each wave over the whole fleet, not over the boxes of one node: a box's report is
 // relayed when the box is new to this node or its rollout outcomes changed, and all of them again
 // when the holder changes. Relayed reports are `stats.box` stat envelopes from this node's stats
-// endpoint (node-to-node UDP, MAC'd like every peer datagram).
+// endpoint (node-to-node UDP, MAC'd like every peer datagram). A changed report goes to a known
+// holder at once (the holder decides on reports, not only on ticks); the tick catches up the rest.
 import { SessionOps, formatVaddr, type Envelope, type ResourceReport, type UdpAddress } from '../../runtime/index.ts';
 import type { Registry } from '../registry/registry.ts';
 import { Endpoint } from '../node/endpoints.ts';
@@ -41,11 +42,18 @@ export interface ClusterRolloutStats {
   overflow: number;
 }
 
+/** A box's last report heard here and whether the holder has it. */
+interface Relayed {
+  body: ResourceReport;
+  key: string;
+  sent: boolean;
+}
+
 export class ClusterRollout {
   readonly #n: ClusterNode;
   readonly #loop: RolloutLoop;
   /** boxId -> the last report body heard here and whether the holder has it. */
-  readonly #boxes = new Map<string, { body: ResourceReport; key: string; sent: boolean }>();
+  readonly #boxes = new Map<string, Relayed>();
   #holder: string | undefined;
   readonly #stats: ClusterRolloutStats = { drove: 0, relayedTicks: 0, relayed: 0, takeovers: 0, overflow: 0 };
 
@@ -53,10 +61,13 @@ export class ClusterRollout {
   constructor(node: ClusterNode, loop: RolloutLoop, reports: { onReport: (r: ResourceReport) => void }) {
     this.#n = node;
     this.#loop = loop;
+    loop.driver.active = false; // until a tick finds this node holds the lease: never two drivers
     const local = reports.onReport;
     reports.onReport = (r) => {
       local(r);
-      this.#note(r);
+      const b = this.#note(r);
+      const holder = this.#holder;
+      if (b !== undefined && holder !== undefined && holder !== node.id) this.#send(holder, b);
     };
   }
 
@@ -86,6 +97,7 @@ export class ClusterRollout {
     const holder = await this.holder();
     if (holder !== this.#holder) for (const b of this.#boxes.values()) b.sent = false; // a new holder hears everything
     this.#holder = holder;
+    this.#loop.driver.active = holder === this.#n.id;
     if (holder === this.#n.id) {
       this.#stats.drove++;
       await this.#loop.driver.tick();
@@ -101,31 +113,38 @@ export class ClusterRollout {
     if (cur !== undefined && cur.node === this.#n.id) await this.#n.registry.unbind(DRIVER_VADDR, cur.epoch);
   }
 
-  #note(r: ResourceReport): void {
+  // The box's entry when its report is new or changed (to relay), else undefined.
+  #note(r: ResourceReport): Relayed | undefined {
     const key = `${r.profile}|${JSON.stringify((r as { rollout?: unknown }).rollout ?? [])}`;
     const had = this.#boxes.get(r.boxId);
-    if (had !== undefined && had.key === key) return;
+    if (had !== undefined && had.key === key) return undefined;
     if (had === undefined && this.#boxes.size >= MAX_BOXES) {
       this.#stats.overflow++;
-      return;
+      return undefined;
     }
-    this.#boxes.set(r.boxId, { body: r, key, sent: false });
+    const b = { body: r, key, sent: false };
+    this.#boxes.set(r.boxId, b);
+    return b;
   }
 
   #relay(holder: string): void {
-    const n = this.#n;
-    const udp = n.peerUdp(holder);
-    if (udp === undefined) return; // not a known peer yet: the next tick
     let left = MAX_RELAY_PER_TICK;
     for (const b of this.#boxes.values()) {
       if (b.sent) continue;
-      if (left-- === 0) return;
-      const { boxId, profile } = b.body;
-      const rollout = (b.body as { rollout?: unknown }).rollout;
-      const body = { boxId, profile, ...(rollout === undefined ? {} : { rollout }) };
-      n.dispatch({ v: 1, kind: 'stat', id: 0, op: SessionOps.report, src: { vaddr: Membership.vaddr(n.id, Endpoint.stats), udp: n.udpAddress }, dst: { vaddr: Membership.vaddr(holder, Endpoint.stats), udp }, body });
-      b.sent = true;
-      this.#stats.relayed++;
+      if (left-- === 0 || !this.#send(holder, b)) return;
     }
+  }
+
+  #send(holder: string, b: Relayed): boolean {
+    const n = this.#n;
+    const udp = n.peerUdp(holder);
+    if (udp === undefined) return false; // not a known peer yet: the next tick
+    const { boxId, profile } = b.body;
+    const rollout = (b.body as { rollout?: unknown }).rollout;
+    const body = { boxId, profile, ...(rollout === undefined ? {} : { rollout }) };
+    n.dispatch({ v: 1, kind: 'stat', id: 0, op: SessionOps.report, src: { vaddr: Membership.vaddr(n.id, Endpoint.stats), udp: n.udpAddress }, dst: { vaddr: Membership.vaddr(holder, Endpoint.stats), udp }, body });
+    b.sent = true;
+    this.#stats.relayed++;
+    return true;
   }
 }

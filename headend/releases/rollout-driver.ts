@@ -19,6 +19,9 @@ export interface CarouselSink {
 
 export interface DriverStats {
   ticks: number;
+  /** Decisions made on a box report (a wave's count changed), between ticks, and those that failed (logged). */
+  onReport: number;
+  onReportFailed: number;
   promoted: number;
   finished: number;
   halted: number;
@@ -42,13 +45,25 @@ export interface RolloutDriverOptions {
 
 type RollingPlan = Plan & { wave: number; waveStartedAt: number };
 
+/** The next turn of the event loop: reports that arrive together are decided once. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export class RolloutDriver {
   #o: RolloutDriverOptions;
   #busy = false;
+  /** Settles when the decision running now (a tick's or a report's) ends. */
+  #idle: Promise<void> = Promise.resolve();
   /** Refreshes run one after another, so the last state change is the last set on air. */
   #chain: Promise<unknown> = Promise.resolve();
   #directives = new Map<string, RolloutDirective>();
-  #stats: DriverStats = { ticks: 0, promoted: 0, finished: 0, halted: 0, rolledBack: 0, published: 0, failed: 0 };
+  #stats: DriverStats = { ticks: 0, onReport: 0, onReportFailed: 0, promoted: 0, finished: 0, halted: 0, rolledBack: 0, published: 0, failed: 0 };
+  /** `app@version` -> its plan, as the last tick or change read it: a report is judged against it without the store. */
+  #rolling = new Map<string, RollingPlan>();
+  /** Versions whose count changed since the last decision, and the decision pending for them. */
+  #dirty = new Set<string>();
+  #soon: Promise<void> | undefined;
+  /** False on a node that does not hold the cluster's driver lease (rollout-cluster.ts): it decides nothing. */
+  active = true;
 
   constructor(o: RolloutDriverOptions) {
     this.#o = o;
@@ -67,20 +82,92 @@ export class RolloutDriver {
   async tick(): Promise<Map<string, WaveDecision>> {
     const out = new Map<string, WaveDecision>();
     if (this.#busy) return out; // a slow store: the next tick decides
-    this.#busy = true;
+    const done = this.#enter();
     try {
       this.#stats.ticks++;
+      const rolling = new Map<string, RollingPlan>();
       for (const r of await this.#o.store.list()) {
         if (r.state !== 'rolling' || r.plan === '') continue;
         const plan = JSON.parse(r.plan) as RollingPlan;
-        const d = decideWave(plan, plan.wave, this.#o.tally.counts(r.app, r.version, plan, plan.wave), (this.#o.now() - plan.waveStartedAt) / 1000);
+        rolling.set(`${r.app}@${r.version}`, plan);
+        const d = this.#decide(r.app, r.version, plan);
         out.set(`${r.app}@${r.version}`, d);
         if (d.kind !== 'wait') await this.#apply(r.app, r.version, d);
       }
+      this.#rolling = rolling;
     } finally {
-      this.#busy = false;
+      done();
     }
     return out;
+  }
+
+  /**
+   * A box report changed the count of `app@version` (RolloutTally.report): decide it on the next
+   * turn instead of at the next tick, so a wave promotes when its quorum reports and halts when its
+   * budget is passed, not up to a tick later. Judged against the plan the last tick read; a decision
+   * other than wait is made again on the store's current record before it is applied.
+   */
+  reported(key: string): void {
+    if (!this.active || !this.#rolling.has(key)) return;
+    this.#dirty.add(key);
+    this.#soon ??= this.#later();
+  }
+
+  #later(): Promise<void> {
+    return nextTurn()
+      .then(() => this.#decideDirty())
+      .catch((e: unknown) => {
+        this.#stats.onReportFailed++;
+        this.#o.log?.(`rollout: a decision on reports failed (the next tick decides): ${(e as Error).message}`);
+      });
+  }
+
+  // Mark a decision running; the function given back ends it.
+  #enter(): () => void {
+    this.#busy = true;
+    let end = (): void => {};
+    this.#idle = new Promise((resolve) => (end = resolve));
+    return () => {
+      this.#busy = false;
+      end();
+    };
+  }
+
+  /** The report-driven decisions pending now, settled (tests). */
+  async settled(): Promise<void> {
+    while (this.#soon !== undefined) await this.#soon;
+  }
+
+  async #decideDirty(): Promise<void> {
+    while (this.#busy) await this.#idle; // a tick is deciding: after it, with what it read
+    const done = this.#enter();
+    try {
+      const keys = [...this.#dirty];
+      this.#dirty.clear();
+      for (const key of keys) {
+        const cached = this.#rolling.get(key);
+        const [app = '', version = ''] = key.split('@');
+        if (cached === undefined || this.#decide(app, version, cached).kind === 'wait') continue;
+        const r = await this.#o.store.get(app, version);
+        if (r?.state !== 'rolling' || r.plan === '') continue;
+        const plan = JSON.parse(r.plan) as RollingPlan;
+        const d = this.#decide(app, version, plan);
+        if (d.kind === 'wait') continue;
+        this.#stats.onReport++;
+        await this.#apply(app, version, d);
+        const now = await this.#o.store.get(app, version);
+        if (now?.state === 'rolling') this.#rolling.set(key, JSON.parse(now.plan) as RollingPlan);
+        else this.#rolling.delete(key);
+      }
+    } finally {
+      done();
+      this.#soon = undefined;
+      if (this.#dirty.size > 0) this.#soon = this.#later();
+    }
+  }
+
+  #decide(app: string, version: string, plan: RollingPlan): WaveDecision {
+    return decideWave(plan, plan.wave, this.#o.tally.counts(app, version, plan, plan.wave), (this.#o.now() - plan.waveStartedAt) / 1000);
   }
 
   /** Put an app's current plan on its carousel (after any state change, and at start: a restart resumes). */
@@ -95,7 +182,10 @@ export class RolloutDriver {
     const sign = this.#o.sign;
     if (sink === undefined || sign === undefined) return false;
     try {
-      const view = rolloutView(await this.#o.store.list(app));
+      const all = await this.#o.store.list(app);
+      for (const r of all) if (r.state === 'rolling' && r.plan !== '') this.#rolling.set(`${r.app}@${r.version}`, JSON.parse(r.plan) as RollingPlan);
+      for (const key of this.#rolling.keys()) if (key.startsWith(`${app}@`) && !all.some((r) => r.state === 'rolling' && `${r.app}@${r.version}` === key)) this.#rolling.delete(key);
+      const view = rolloutView(all);
       if (view === undefined) return false;
       const { set, directive } = await rolloutModuleSet(view, await this.#o.store.bump(`rollout.${app}`), sign);
       sink.update(set);

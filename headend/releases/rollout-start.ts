@@ -34,7 +34,10 @@ export async function startRollout(o: {
 }): Promise<RolloutLoop> {
   const tally = new RolloutTally(o.maxBoxes === undefined ? {} : { maxBoxes: o.maxBoxes });
   const driver = new RolloutDriver({ releases: o.releases, store: o.store, tally, carousels: o.carousels, ...(o.sign === undefined ? {} : { sign: o.sign }), now: o.now, ...(o.log === undefined ? {} : { log: o.log }) });
-  o.reports.onReport = (r) => tally.report(r);
+  // A report that changes a wave's count is decided at once: a quorum promotes, a budget halts, on that report.
+  o.reports.onReport = (r) => {
+    for (const key of tally.report(r)) driver.reported(key);
+  };
   const sync = o.catalog === undefined ? undefined : new CatalogSync({ catalog: o.catalog, store: o.store, ...(o.log === undefined ? {} : { log: o.log }) });
   o.releases.onChange = (app) => {
     void sync?.sync(app);

@@ -59,19 +59,24 @@ export class RolloutTally {
     return { ...this.#stats, boxes: this.#seen.size };
   }
 
-  /** A box report (its body as sent, the login already checked against boxId). */
-  report(body: unknown): void {
+  /**
+   * A box report (its body as sent, the login already checked against boxId). Gives the
+   * `app@version` keys whose count this report changed (a box newly committed or reverted): the
+   * driver decides those at once, not at its next tick.
+   */
+  report(body: unknown): string[] {
     const b = body as { boxId?: unknown; profile?: unknown; rollout?: unknown } | null;
-    if (b === null || typeof b !== 'object' || typeof b.boxId !== 'string' || !ID.test(b.boxId)) return;
+    if (b === null || typeof b !== 'object' || typeof b.boxId !== 'string' || !ID.test(b.boxId)) return [];
     const part = parseRolloutPart(b.rollout);
     if (part !== undefined && 'malformed' in part) {
       this.#stats.malformed++;
-      return;
+      return [];
     }
     if (!this.#seen.has(b.boxId) && this.#seen.size >= this.maxBoxes) {
       this.#stats.overflow++;
-      return;
+      return [];
     }
+    const changed: string[] = [];
     this.#stats.reports++;
     this.#seen.set(b.boxId, typeof b.profile === 'string' && b.profile.length <= 32 ? b.profile : undefined);
     for (const o of part?.outcomes ?? []) {
@@ -79,8 +84,11 @@ export class RolloutTally {
       let m = this.#outcomes.get(key);
       if (m === undefined) this.#outcomes.set(key, (m = new Map()));
       const had = m.get(b.boxId);
-      if (had === undefined || had.at <= o.at) m.set(b.boxId, o);
+      if (had !== undefined && had.at > o.at) continue;
+      m.set(b.boxId, o);
+      if (o.outcome !== 'probation' && had?.outcome !== o.outcome) changed.push(key);
     }
+    return changed;
   }
 
   /** The counts of wave `wave` of `plan` for `app@version`. */

@@ -35,6 +35,8 @@ export interface PublishOptions {
 export type UpdateOutcome = { ok: true; release: Release } | { ok: false; reason: 'not-found' } | { ok: false; reason: 'stale'; current: Release };
 
 export interface ReleaseStore {
+  /** `memory`, `sqlite`, `redis` or `redis-cluster`, for logs and the node's state. */
+  readonly kind: string;
   /** Store a version; publishing the same bytes again is a no-op, other bytes under a published version are refused. */
   publish(r: NewRelease, o?: PublishOptions): Promise<PublishOutcome>;
   get(app: string, version: string): Promise<Release | undefined>;
@@ -89,6 +91,7 @@ export function compareVersions(a: string, b: string): number {
 
 /** An in-memory store: tests and a head-end with `--registry memory`. */
 export class MemoryReleaseStore implements ReleaseStore {
+  readonly kind = 'memory';
   #rows = new Map<string, Release>();
   #counters = new Map<string, number>();
 

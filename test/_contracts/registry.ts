@@ -163,6 +163,23 @@ export function registryContract(name: string, make: RegistryFactory): void {
     t.deepEqual((await r.listSessions({ app: 'guide' })).map((s) => s.id), ['s3']);
   });
 
+  run('sessions: the app version a session pairs with is kept across updates until a switch changes it (issue 15.6)', async (r, _h, clock, t) => {
+    const t0 = clock.now();
+    const created = await r.createSession({ id: 's1', app: 'guide', box: 'box-1', node: 'node-a', placements: { epg: 'headend' }, appVersion: '1.0.2' });
+    const want = { id: 's1', app: 'guide', box: 'box-1', node: 'node-a', placements: { epg: 'headend' }, appVersion: '1.0.2', createdAt: t0, updatedAt: t0, version: 1 };
+    t.deepEqual(created, { ok: true, value: want });
+    t.deepEqual(await r.getSession('s1'), want);
+    const moved = await r.updateSession('s1', { node: 'node-b' }, 1);
+    t.is(moved.ok ? moved.value.appVersion : 'refused', '1.0.2');
+    t.true((await r.updateSession('s1', { placements: { epg: 'headend', ui: 'box' } }, 2)).ok);
+    t.is((await r.listSessions({ node: 'node-b' }))[0]?.appVersion, '1.0.2');
+    const switched = await r.updateSession('s1', { appVersion: '1.0.1' }, 3);
+    t.is(switched.ok ? switched.value.appVersion : 'refused', '1.0.1');
+    t.deepEqual(await r.getSession('s1'), { ...want, node: 'node-b', placements: { epg: 'headend', ui: 'box' }, appVersion: '1.0.1', version: 4 });
+    await t.throwsAsync(r.createSession({ id: 's2', app: 'guide', box: 'b', node: 'n', appVersion: 'x y' }), { instanceOf: ArgumentError, message: /appVersion/ });
+    await t.throwsAsync(r.updateSession('s1', { appVersion: '' }, 4), { instanceOf: ArgumentError, message: /appVersion/ });
+  });
+
   run('bad input is refused by name before anything is written', async (r, _h, _clock, t) => {
     await t.throwsAsync(r.bind('http://x/y/z', A), { instanceOf: AddressError });
     await t.throwsAsync(r.bind(V, { node: 'n', where: 'x' } as unknown as Location), { instanceOf: ArgumentError, message: /unknown location field "where"/ });

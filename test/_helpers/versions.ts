@@ -11,7 +11,14 @@ import type { FakeModule } from './in-thread-pool.ts';
 import { MemoryNet } from './memory-net.ts';
 
 const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
-const here = (id: string): PlacementPolicy => ({ name: 'here', place: (view) => ok({ node: id, index: view.nodes.findIndex((n) => n.node === id), score: 0 }) });
+/** Places on `id`; when `id` is excluded (it died), on the first node that is not. */
+const here = (id: string): PlacementPolicy => ({
+  name: 'here',
+  place: (view, req) => {
+    const node = req.exclude?.includes(id) === true ? (view.nodes.find((n) => !(req.exclude ?? []).includes(n.node))?.node ?? id) : id;
+    return ok({ node, index: view.nodes.findIndex((n) => n.node === node), score: 0 });
+  },
+});
 /** The server module: counts, and says which version's code runs. */
 const counter: FakeModule = (_b, _e, st, spec) => ({ n: ++st.n, version: decodeManifest(spec.manifest).version });
 
@@ -39,6 +46,6 @@ export async function rig(apps: PublishedApp[], trusted: Awaited<ReturnType<type
     await boxT.close();
     await registry.close();
   };
-  return { clock, registry, nodes, box, open, ask, close };
+  return { clock, net, registry, nodes, box, open, ask, close };
 }
 

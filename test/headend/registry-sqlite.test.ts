@@ -78,6 +78,27 @@ test('sqlite: records and sessions survive closing and reopening the file; epoch
   }
 });
 
+test('sqlite: a file written before sessions carried their app version opens, keeps its sessions and takes the version (issue 15.6)', async (t) => {
+  const db = tempDb();
+  try {
+    const first = new SqliteRegistry({ path: db.path });
+    await first.createSession({ id: 's1', app: 'guide', box: 'box-1', node: 'node-a', placements: { epg: 'headend' } });
+    await first.close();
+    // The column as an earlier build left the file: gone.
+    await run(process.execPath, ['-e', `const D = require('better-sqlite3'); const d = new D(${JSON.stringify(db.path)}); d.exec('ALTER TABLE sessions DROP COLUMN app_version'); d.close();`]);
+    const again = new SqliteRegistry({ path: db.path });
+    const old = await again.getSession('s1');
+    t.is(old?.appVersion, undefined);
+    t.is(old?.node, 'node-a');
+    const switched = await again.updateSession('s1', { appVersion: '1.0.2' }, 1);
+    t.is(switched.ok ? switched.value.appVersion : 'refused', '1.0.2');
+    t.is((await again.getSession('s1'))?.appVersion, '1.0.2');
+    await again.close();
+  } finally {
+    db.remove();
+  }
+});
+
 test('sqlite: the poll is one cheap version check when nothing changed, and skips our own writes', async (t) => {
   const db = tempDb();
   const clock = new ManualClock();

@@ -1,12 +1,17 @@
-// The release store on every adapter: memory, SQLite (a file, reopened), Redis (a real server).
+// The release store on every adapter: memory, SQLite (a file, reopened), Redis (a real server),
+// Redis Cluster (three masters with replicas); and the store a head-end picks for its registry spec.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { MemoryReleaseStore, compareVersions } from '../../headend/releases/store.ts';
 import { SqliteReleaseStore } from '../../headend/releases/release-store-sqlite.ts';
-import { RedisReleaseStore } from '../../headend/releases/release-store-redis.ts';
-import { releaseStoreContract, releaseStoreDurability, releaseStoreMirror } from '../_contracts/release-store.ts';
+import { RedisReleaseStore, releaseKeys } from '../../headend/releases/release-store-redis.ts';
+import { openReleaseStore } from '../../headend/releases/open-store.ts';
+import { hashSlot } from '../../headend/registry/registry-redis-cluster-keys.ts';
+import { type RedisCluster, startRedisCluster } from '../_helpers/redis-cluster.ts';
+import { release, releaseStoreContract, releaseStoreDurability, releaseStoreMirror } from '../_contracts/release-store.ts';
+import type { ReleaseStore } from '../../headend/releases/store.ts';
 import { needProgram, which } from '../_helpers/env.ts';
 import { type RedisServer, startRedis } from '../_helpers/redis.ts';
 
@@ -46,4 +51,47 @@ if (program === undefined) {
   releaseStoreContract('redis', open);
   releaseStoreDurability('redis', open);
   releaseStoreMirror('redis', open);
+}
+
+test('the release store beside the registry: the same SQLite file, memory, and bad specs refused by name', async (t) => {
+  const file = await openReleaseStore(`sqlite:${join(dir, 'spec.db')}`);
+  t.is(file.kind, 'sqlite');
+  await file.close();
+  const mem = await openReleaseStore('memory');
+  t.is(mem.kind, 'memory');
+  await t.throwsAsync(openReleaseStore('postgres://x'), { message: /registry must be/ });
+});
+
+test('Redis keys of one release and its app\'s version list share one hash slot (each compare-and-set in one slot)', (t) => {
+  for (const [app, version] of [['guide', '1.0.0'], ['poll', '2.3.4-rc.1'], ['a', '0.0.1']] as const) {
+    const k = releaseKeys('weft:', app, version);
+    t.is(hashSlot(k.release), hashSlot(k.versions), `${k.release} and ${k.versions}`);
+  }
+});
+
+const cli = which('redis-cli');
+if (program === undefined || cli === undefined) {
+  test('redis-cluster release store', (t) => void needProgram(t, program === undefined ? 'redis-server' : 'redis-cli', 'the Redis Cluster release store'));
+} else {
+  let cluster: RedisCluster | undefined;
+  test.before(async () => {
+    cluster = await startRedisCluster(program, cli);
+  });
+  test.after.always(async () => {
+    await cluster?.stop();
+  });
+  const openCluster = async (name: string): Promise<ReleaseStore> => openReleaseStore(cluster?.url ?? 'redis-cluster://127.0.0.1:1', { prefix: `t-${name}:` });
+  releaseStoreContract('redis-cluster', openCluster);
+  releaseStoreDurability('redis-cluster', openCluster);
+  releaseStoreMirror('redis-cluster', openCluster);
+
+  test('redis-cluster: a head-end on a redis-cluster:// registry keeps its releases in the cluster, not in memory', async (t) => {
+    const a = await openCluster('spec');
+    t.teardown(() => a.close());
+    t.is(a.kind, 'redis-cluster');
+    await a.publish(release('guide', '1.0.0'));
+    const b = await openCluster('spec');
+    t.teardown(() => b.close());
+    t.is((await b.get('guide', '1.0.0'))?.state, 'staged', 'a second connection (another node) sees it');
+  });
 }

@@ -114,3 +114,22 @@ test('the holder dies: the other node takes the lease over only once it is decla
     await c.close();
   }
 });
+
+test('once the holder is known, a changed report heard by another node is relayed at once and the holder decides on it, no tick needed', async (t) => {
+  const c = await cluster();
+  const [n1, n2] = c.nodes;
+  const [d1, d2] = c.drivers;
+  try {
+    await d1.tick();
+    await d2.tick();
+    const ticks = [d1.stats().drove, d2.stats().relayedTicks];
+    for (const [i, b] of WAVE.entries()) await c.report(i % 2 === 0 ? n1 : n2, b, i % 2 === 0 ? 'committed' : 'reverted');
+    for (let i = 0; i < 20 && (await c.store.get('guide', '1.0.1'))?.state === 'rolling'; i++) await settle();
+    t.is((await c.store.get('guide', '1.0.1'))?.state, 'rolled-back', 'halted on the relayed reports');
+    t.deepEqual([d1.stats().drove, d2.stats().relayedTicks], ticks, 'no tick ran meanwhile');
+    t.true(d2.stats().relayed >= 1, 'n2 relayed on the report');
+    t.is(d2.stats().drove, 0, 'n2 never decided');
+  } finally {
+    await c.close();
+  }
+});

@@ -127,3 +127,47 @@ test('a malformed rollout part is dropped and counted; the tally holds at most m
   for (const id of ['a', 'b', 'c']) small.report({ boxId: id });
   t.like(small.stats(), { boxes: 2, overflow: 1 });
 });
+
+test('a wave is decided on the report that completes its quorum or passes its budget, not at the next tick; a node that does not drive decides nothing', async (t) => {
+  const l = await loop();
+  await rolling(l);
+  l.at.now += 60_000; // the wave's probation is over when its boxes commit (they began theirs after it started)
+  await l.report('committed');
+  await l.driver.settled();
+  t.is(l.driver.stats().ticks, 0, 'no tick ran');
+  t.is(l.driver.stats().onReport, 1);
+  t.like(await l.onAir(), { state: 'rolling', candidate: { percent: 100 } }, 'promoted on the report');
+
+  const bad = await loop();
+  await rolling(bad);
+  bad.driver.active = false; // another node holds the cluster's lease
+  await bad.report('reverted', 0.5);
+  await bad.driver.settled();
+  t.is(await state(bad, '1.0.1'), 'rolling', 'not this node\'s decision');
+  bad.driver.active = true;
+  await bad.report('reverted', 0.6); // later reports from the same boxes: outcomes unchanged except the new ones
+  await bad.driver.settled();
+  t.is(await state(bad, '1.0.1'), 'rolled-back', 'halted and rolled back on the report that passed the budget');
+  t.is(bad.driver.stats().ticks, 0);
+});
+
+test('a decision on reports that fails (the store is down) is counted and logged, and the next tick decides', async (t) => {
+  class FlakyStore extends MemoryReleaseStore {
+    down = false;
+    override async get(app: string, version: string): Promise<Release | undefined> {
+      if (this.down) throw new Error('store down');
+      return super.get(app, version);
+    }
+  }
+  const store = new FlakyStore();
+  const l = await loop(store);
+  await rolling(l);
+  store.down = true;
+  await l.report('reverted', 0.5);
+  await l.driver.settled();
+  t.is(l.driver.stats().onReportFailed, 1);
+  store.down = false;
+  t.is(await state(l, '1.0.1'), 'rolling');
+  t.like((await l.driver.tick()).get('guide@1.0.1'), { kind: 'halt' });
+  t.is(await state(l, '1.0.1'), 'rolled-back');
+});

@@ -38,6 +38,7 @@ test('the server portion switches from 1.0.0 to 1.0.1 in place: same session, st
     t.is(n1.upgrades.upgraded, 1);
     t.is(n1.sessions.switches.stats.switched, 1);
     t.is(n1.catalog.pinned(s.session), '1.0.1');
+    t.is((await r.registry.getSession(s.session))?.appVersion, '1.0.1', 'the record follows: a survivor re-placing it later starts 1.0.1');
     // Opened again (a retried switch): nothing happens twice.
     const again = await r.open(n1, 'b1', '1.0.1', s.session);
     t.is(again.session, s.session);
@@ -67,6 +68,7 @@ test('the open reaches another node than the host: the host switches on portion.
     t.is(reply.session, s.session);
     t.is(reply.node, 'n2');
     t.deepEqual(await r.ask(n2, s), { n: 3, version: '1.0.1' });
+    t.is((await r.registry.getSession(s.session))?.appVersion, '1.0.1', 'recorded by the node the open reached');
     t.is(n2.upgrades.upgraded, 1);
     t.deepEqual(instancesOf(r.nodes, s.session).map((x) => x.split(':')[0]), ['n2']);
   } finally {

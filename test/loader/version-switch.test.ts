@@ -53,3 +53,27 @@ test('a head-end that does not serve the box\'s version answers VERSION_MISMATCH
   t.deepEqual(he.opens.map((o) => o.version), ['1.0.0', '1.0.0']);
   t.true(events.some((e) => e.kind === 'refused' && e.problem === 'session'), 'the refusal reached the box\'s observers');
 });
+
+test('the box counts its requests across versions: its report\'s ledger is the box\'s, not the running version\'s (issue 15.6, requests_lost)', async (t) => {
+  const v1 = await guideApp(keys, { version: '1.0.0' });
+  const v2 = await guideApp(keys, { version: '1.0.1' });
+  const broker = await boxBroker();
+  const he = await Responder.start({ url: broker.url, engine, app: v1, trusted: keys.trusted });
+  const feed = carouselFeed(v1.set);
+  const { box } = makeBox(engine, keys.trusted, feed.tuner, broker.url, { profile: profile('modern-4k') });
+  t.teardown(async () => {
+    await box.stop();
+    await he.close();
+    await broker.close();
+  });
+  await box.start();
+  await box.waitFor((b) => b.state === 'up', 20_000);
+  for (let i = 0; i < 2; i++) await box.ask('epg', { op: 'now' }).catch(() => undefined);
+  t.is(box.report().requests?.sent, 2);
+  feed.update(v2.set);
+  await box.waitFor((b) => he.opens.some((o) => o.version === '1.0.1') && b.session !== undefined && b.state === 'up', 20_000);
+  await box.ask('epg', { op: 'now' }).catch(() => undefined);
+  const after = box.report().requests;
+  t.is(after?.sent, 3, 'the two of 1.0.0 are still counted after the switch');
+  t.is((after?.ok ?? 0) + (after?.retried ?? 0) + (after?.failed ?? 0) + (after?.overdue ?? 0), 3, 'each ended once');
+});
