@@ -13,3 +13,14 @@ export const goldenEnvelopes: Record<string, Envelope> = {
   ctl: { v: 1, kind: 'ctl', id: 3, src: box, dst: { vaddr: 'weft://headend/*/sessions' }, deadline: 1_700_000_010_000, op: 'client-started', body: { session: 's-8f2c' } },
   stat: { v: 1, kind: 'stat', id: 4, src: { udp: { host: '10.0.0.7', port: 7400 } }, dst: { queue: 'stats' }, op: 'node.load', body: { cpu: 0.42, mem: 123456789, lagMs: 1.5, bytes: new Uint8Array([1, 2, 3]) } },
 };
+
+/** An envelope from generated fields, leaving out the optional ones that came out undefined. */
+export function envelopeOf(r: Omit<Envelope, 'v'>): Envelope {
+  const e: Envelope = { v: 1, kind: r.kind, id: r.id, src: r.src, dst: r.dst };
+  if (r.corr !== undefined) e.corr = r.corr;
+  if (r.deadline !== undefined) e.deadline = r.deadline;
+  if (r.op !== undefined) e.op = r.op;
+  if (r.body !== undefined) e.body = r.body;
+  if (r.ext !== undefined) e.ext = r.ext;
+  return e;
+}

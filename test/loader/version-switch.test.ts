@@ -1,7 +1,7 @@
 // A box that switches app version continues its session (issue 15.6-7): the old version's
 // session is not closed; the new version's session.open names it as `previous`, so the head-end
 // switches the server portion in place and client and server change versions at the same point.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { profile } from '../../devices/profiles.ts';
 import { Codes } from '../../runtime/index.ts';
 import { loadEngine } from '../../sandbox/index.ts';
@@ -12,7 +12,8 @@ import { Responder } from '../_helpers/headend-responder.ts';
 const engine = await loadEngine();
 const keys = await signer();
 
-test('a new version on the carousel: the box opens its session again naming the previous one, and does not close it', async (t) => {
+/** A modern-4k box up on 1.0.0 against a head-end serving it; 1.0.1 ready to go on the carousel. */
+async function upOnFirstVersion(t: ExecutionContext) {
   const v1 = await guideApp(keys, { version: '1.0.0' });
   const v2 = await guideApp(keys, { version: '1.0.1' });
   const broker = await boxBroker();
@@ -26,6 +27,11 @@ test('a new version on the carousel: the box opens its session again naming the 
   });
   await box.start();
   await box.waitFor((b) => b.state === 'up', 20_000);
+  return { v2, he, feed, box };
+}
+
+test('a new version on the carousel: the box opens its session again naming the previous one, and does not close it', async (t) => {
+  const { v2, he, feed, box } = await upOnFirstVersion(t);
   const first = box.session?.session as string;
   t.is(he.opens.length, 1);
   t.is(he.opens[0]?.previous, undefined, 'a first open continues nothing');
@@ -55,19 +61,7 @@ test('a head-end that does not serve the box\'s version answers VERSION_MISMATCH
 });
 
 test('the box counts its requests across versions: its report\'s ledger is the box\'s, not the running version\'s (issue 15.6, requests_lost)', async (t) => {
-  const v1 = await guideApp(keys, { version: '1.0.0' });
-  const v2 = await guideApp(keys, { version: '1.0.1' });
-  const broker = await boxBroker();
-  const he = await Responder.start({ url: broker.url, engine, app: v1, trusted: keys.trusted });
-  const feed = carouselFeed(v1.set);
-  const { box } = makeBox(engine, keys.trusted, feed.tuner, broker.url, { profile: profile('modern-4k') });
-  t.teardown(async () => {
-    await box.stop();
-    await he.close();
-    await broker.close();
-  });
-  await box.start();
-  await box.waitFor((b) => b.state === 'up', 20_000);
+  const { v2, he, feed, box } = await upOnFirstVersion(t);
   for (let i = 0; i < 2; i++) await box.ask('epg', { op: 'now' }).catch(() => undefined);
   t.is(box.report().requests?.sent, 2);
   feed.update(v2.set);

@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { EnvelopeCodec, KINDS, type Envelope } from '../../runtime/index.ts';
-import { goldenEnvelopes } from '../_fixtures/envelopes.ts';
+import { envelopeOf, goldenEnvelopes } from '../_fixtures/envelopes.ts';
 
 // The codec's fast path (runtime/envelope-fast.ts) against its general path, which is what the
 // firmware runs: a codec built while WEFT_FIRMWARE is true has no fast path.
@@ -48,15 +48,7 @@ const envelope: fc.Arbitrary<Envelope> = fc
     body,
     ext: fc.option(fc.record({ by: fc.option(fc.string({ maxLength: 40 }), { nil: undefined }), tp: fc.option(fc.string({ maxLength: 60 }), { nil: undefined }) }, { requiredKeys: [] }), { nil: undefined }),
   })
-  .map((r) => {
-    const e: Envelope = { v: 1, kind: r.kind, id: r.id, src: r.src, dst: r.dst };
-    if (r.corr !== undefined) e.corr = r.corr;
-    if (r.deadline !== undefined) e.deadline = r.deadline;
-    if (r.op !== undefined) e.op = r.op;
-    if (r.body !== undefined) e.body = r.body;
-    if (r.ext !== undefined) e.ext = r.ext;
-    return e;
-  });
+  .map(envelopeOf);
 
 /** What decoding gives, compared exactly (classes of byte strings included), or the error's name and message. */
 function outcome(codec: EnvelopeCodec, bytes: Uint8Array): unknown {

@@ -2,7 +2,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { DecodeError, EncodeError, EnvelopeCodec, KINDS, type Envelope } from '../../runtime/index.ts';
-import { goldenEnvelopes } from '../_fixtures/envelopes.ts';
+import { envelopeOf, goldenEnvelopes } from '../_fixtures/envelopes.ts';
 
 const golden = JSON.parse(readFileSync(new URL('../_fixtures/envelopes.golden.json', import.meta.url), 'utf8')) as Record<string, string>;
 const codec = new EnvelopeCodec();
@@ -45,14 +45,7 @@ const envelope: fc.Arbitrary<Envelope> = fc
     op: fc.option(fc.string({ maxLength: 64 }), { nil: undefined }),
     body,
   })
-  .map((r) => {
-    const e: Envelope = { v: 1, kind: r.kind, id: r.id, src: r.src, dst: r.dst };
-    if (r.corr !== undefined) e.corr = r.corr;
-    if (r.deadline !== undefined) e.deadline = r.deadline;
-    if (r.op !== undefined) e.op = r.op;
-    if (r.body !== undefined) e.body = r.body;
-    return e;
-  });
+  .map(envelopeOf);
 
 test('property: encode then decode is the identity', (t) => {
   fc.assert(
