@@ -23,10 +23,15 @@ export class LateOpens {
     this.#end = end;
   }
 
-  /** The reply as it was; when `env`'s deadline passed before it, its session is ended first (nobody waits for it). */
+  /**
+   * The reply as it was; when `env`'s deadline passed before it, its session is ended first
+   * (nobody waits for it), unless the open continued the session it names as `previous`: that
+   * one existed before the request, the box still holds it and its retry names it again.
+   */
   async settle(env: Envelope, reply: OpenReply): Promise<OpenReply> {
     const h = this.#host();
     if (env.deadline === undefined || h.clock.now() <= env.deadline) return reply;
+    if ((env.body as { previous?: unknown } | undefined)?.previous === reply.session) return reply;
     const rec = await h.registry.getSession(reply.session);
     if (rec === undefined) return reply;
     this.ended++;

@@ -54,3 +54,17 @@ test('an open without a deadline is kept whatever the clock does', async (t) => 
   t.is(n1.sessions.count, 1);
   t.is(n1.sessions.lateOpens.ended, 0);
 });
+
+test('a late open that continues a session (it names it as previous) does not end it: the session existed before the request', async (t) => {
+  const { n1, clock, registry, open } = await node(t);
+  const first = checkOpenReply(await n1.sessions.handle(open('b4', clock.now() + 5000, 4)));
+  // The box gave the session up on a dead path and opens again naming it; the node is slow.
+  const again = open('b4', clock.now() + 5000, 5);
+  (again.body as { previous?: string }).previous = first.session;
+  const pending = n1.sessions.handle(again);
+  clock.advance(5001);
+  const continued = checkOpenReply(await pending);
+  t.is(continued.session, first.session, 'the same session, continued');
+  t.is(n1.sessions.lateOpens.ended, 0, 'not ended: the box still has it, and its retry names it again');
+  t.not(await registry.getSession(first.session), undefined);
+});
