@@ -10,6 +10,7 @@ import { LATE_TIMER_MS } from './late-timer.ts';
 import type { Envelope, ErrorBody, Kind } from './envelope.ts';
 import { ArgumentError, ChannelClosedError, RemoteError, TimeoutError, WeftError } from './errors.ts';
 import { rejectUnknown } from './options.ts';
+import type { SendDone } from './transport.ts';
 
 /** What a request handler gets: the envelope, plus the parts most handlers want. */
 export type RequestHandler = (env: Envelope) => unknown;
@@ -18,8 +19,13 @@ export type MessageHandler = (env: Envelope) => void;
 export interface ChannelOptions {
   /** Source address stamped on everything this channel sends. */
   self: Address;
-  /** Hands an envelope to a transport. A rejection fails the request that wrote it. */
-  write: (env: Envelope) => Promise<void> | void;
+  /** Hands an envelope to a transport. A rejection fails the request that wrote it. Give this or `post`. */
+  write?: (env: Envelope) => Promise<void> | void;
+  /**
+   * The callback form of `write` (Transport.post, Router.post): no promise per message inside the
+   * core. A `done` with an error fails the request that posted it. Give this or `write`.
+   */
+  post?: (env: Envelope, done: SendDone) => void;
   clock?: Clock;
   /** Default request deadline, ms. Default 5000. */
   timeoutMs?: number;
@@ -43,12 +49,18 @@ export interface ChannelOptions {
 
 /** Stale wheel entries tolerated beyond twice the pending count before the wheel is compacted. */
 const WHEEL_SLACK = 1024;
-const OPTION_KEYS = ['self', 'write', 'clock', 'timeoutMs', 'onRequest', 'onMessage', 'onError', 'maxPending', 'firstId', 'traceparent'];
+const OPTION_KEYS = ['self', 'write', 'post', 'clock', 'timeoutMs', 'onRequest', 'onMessage', 'onError', 'maxPending', 'firstId', 'traceparent'];
 
 export interface SendOptions {
   op?: string;
   /** Request deadline in ms from now (req, ctl). */
   timeoutMs?: number;
+}
+
+interface Posting {
+  post: (env: Envelope, done: SendDone) => void;
+  request: SendDone;
+  answer: SendDone;
 }
 
 interface Waiter {
@@ -78,6 +90,8 @@ export interface ChannelStats {
 export class Channel {
   readonly self: Address;
   #write: (env: Envelope) => Promise<void> | void;
+  /** With `post`: the writer and one callback for every request and answer posted (no closure per message). */
+  #posting: Posting | undefined;
   #clock: Clock;
   #timeoutMs: number;
   #onRequest: RequestHandler | undefined;
@@ -94,9 +108,32 @@ export class Channel {
 
   constructor(options: ChannelOptions) {
     rejectUnknown('Channel', options, OPTION_KEYS);
-    if (typeof options.write !== 'function') throw new ArgumentError('Channel: write must be a function', 'write');
+    // The firmware's Channels write (a box sends a few requests a minute): the build drops post.
+    if (globalThis.WEFT_FIRMWARE !== true && options.post !== undefined) {
+      if (typeof options.post !== 'function' || options.write !== undefined) throw new ArgumentError('Channel: post must be a function, given instead of write', 'post');
+      const post = options.post;
+      this.#posting = {
+        post: (env, done) => {
+          try {
+            post(env, done);
+          } catch (e) {
+            done(e instanceof Error ? e : new Error(String(e)), env);
+          }
+        },
+        // Only a failure matters to a request: its reply settles it.
+        request: (err, env) => {
+          const w = err === undefined ? undefined : this.#waiting.get(env.id);
+          if (w === undefined) return;
+          this.#forget(env.id);
+          w.reject(err as Error);
+        },
+        answer: (err, env) => {
+          if (err !== undefined) this.#onError(err, env);
+        },
+      };
+    } else if (typeof options.write !== 'function') throw new ArgumentError('Channel: write must be a function', 'write');
     this.self = options.self;
-    this.#write = options.write;
+    this.#write = options.write as (env: Envelope) => Promise<void> | void;
     this.#clock = options.clock ?? systemClock;
     this.#timeoutMs = options.timeoutMs ?? 5000;
     this.#onRequest = options.onRequest;
@@ -132,6 +169,10 @@ export class Channel {
     if (this.#closed) throw new ChannelClosedError('channel closed', { cause: this.#closed });
     const env = this.#envelope(options.kind ?? 'msg', dst, body, options.op);
     this.#stats.sent++;
+    if (globalThis.WEFT_FIRMWARE !== true && this.#posting !== undefined) {
+      const post = this.#posting.post;
+      return new Promise<void>((resolve, reject) => post(env, (e) => (e === undefined ? resolve() : reject(e))));
+    }
     await this.#write(env);
   }
 
@@ -189,6 +230,7 @@ export class Channel {
       this.#wheel.add(w, w.due);
       if (this.#wheel.size > 2 * this.#waiting.size + WHEEL_SLACK) this.#wheel.compact();
       this.#stats.sent++;
+      if (globalThis.WEFT_FIRMWARE !== true && this.#posting !== undefined) return this.#posting.post(env, this.#posting.request);
       let written: Promise<void> | void;
       try {
         written = this.#write(env);
@@ -308,6 +350,7 @@ export class Channel {
     // [issue 17] the answer goes back in its request's trace.
     if (to.ext?.tp !== undefined) env.ext = { tp: to.ext.tp };
     this.#stats.sent++;
+    if (globalThis.WEFT_FIRMWARE !== true && this.#posting !== undefined) return this.#posting.post(env, this.#posting.answer);
     try {
       const w = this.#write(env);
       if (w instanceof Promise) w.catch((e: unknown) => this.#onError(e, env));

@@ -29,7 +29,8 @@ export { parseTraceparent, formatTraceparent, newTrace, childSpan, traceSampler,
 export type { TraceContext } from './trace.ts';
 export type { ChannelOptions, ChannelStats, SendOptions, RequestHandler, MessageHandler } from './channel.ts';
 export { LocalBus, LocalQueueTransport } from './transport-local.ts';
-export type { Transport, EnvelopeHandler } from './transport.ts';
+export { postVia } from './transport.ts';
+export type { Transport, EnvelopeHandler, SendDone } from './transport.ts';
 export { Router } from './router.ts';
 export type { Resolver, Route, RouterOptions, RouterStats } from './router.ts';
 export { checkProfile, CPU_CLASSES } from './device.ts';

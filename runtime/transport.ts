@@ -6,6 +6,11 @@ import type { Address } from './address.ts';
 import type { Envelope } from './envelope.ts';
 
 export type EnvelopeHandler = (env: Envelope) => void;
+/**
+ * Told once how a posted envelope fared: `err` undefined at the moment `send` would resolve, else
+ * the error it would reject with. Gets the envelope back, so one callback serves every post.
+ */
+export type SendDone = (err: Error | undefined, env: Envelope) => void;
 
 export interface Transport {
   /** What the adapter is (`local`, `udp`, `mqtt`), for logs and statistics. */
@@ -18,6 +23,12 @@ export interface Transport {
    * (AddressError, TimeoutError, ChannelClosedError, EncodeError); never throws synchronously.
    */
   send(env: Envelope): Promise<void>;
+  /**
+   * [issue 19] `send` without a promise: the request path inside the core (Channel, router,
+   * dispatch) posts, so a message costs no promise per hop. Same outcomes as `send`, told to
+   * `done`; never throws. Optional: `postVia` falls back to `send`.
+   */
+  post?(env: Envelope, done: SendDone): void;
   /** Set the one receiver of incoming envelopes (a Channel's `receive`, or a router). */
   onEnvelope(handler: EnvelopeHandler): void;
   /** Stop sending and receiving; pending sends reject with ChannelClosedError. Idempotent. */
@@ -25,4 +36,13 @@ export interface Transport {
   readonly closed: boolean;
   /** Counters for the statistics process: sent, received, dropped, malformed, ... */
   stats(): Readonly<Record<string, number>>;
+}
+
+/** Post `env` on `t`: its callback send where it has one, else its promise one. Never throws. */
+export function postVia(t: Transport, env: Envelope, done: SendDone): void {
+  if (t.post !== undefined) return t.post(env, done);
+  t.send(env).then(
+    () => done(undefined, env),
+    (e: unknown) => done(e instanceof Error ? e : new Error(String(e)), env),
+  );
 }

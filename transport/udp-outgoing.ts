@@ -1,7 +1,7 @@
 // One reliable transfer waiting for its acknowledgement: the encoded envelope, which fragments
 // the receiver is known to hold (from NACKs), retransmission state. No I/O; udp.ts drives it.
 
-import { LATE_TIMER_MS } from '../runtime/index.ts';
+import { LATE_TIMER_MS, type Envelope, type SendDone } from '../runtime/index.ts';
 import { bitmapBytes, hasBit } from './udp-framing.ts';
 import type { Peer } from './udp-peers.ts';
 
@@ -15,8 +15,9 @@ export class Outgoing {
   /** Absolute deadline (clock ms), Infinity when the envelope has none. */
   readonly deadline: number;
   readonly sentAt: number;
-  readonly resolve: () => void;
-  readonly reject: (e: Error) => void;
+  /** The envelope sent, told back to `done` (one callback serves every post). */
+  readonly env: Envelope;
+  readonly done: SendDone;
   /** Retransmission rounds so far (0: only the first transmission; RTT samples only then). */
   tries = 0;
   rto = 0;
@@ -47,8 +48,8 @@ export class Outgoing {
     fragmentBytes: number,
     deadline: number,
     now: number,
-    resolve: () => void,
-    reject: (e: Error) => void,
+    env: Envelope,
+    done: SendDone,
   ) {
     this.transfer = transfer;
     this.peer = peer;
@@ -57,8 +58,16 @@ export class Outgoing {
     this.fragmentBytes = fragmentBytes;
     this.deadline = deadline;
     this.sentAt = now;
-    this.resolve = resolve;
-    this.reject = reject;
+    this.env = env;
+    this.done = done;
+  }
+
+  resolve(): void {
+    this.done(undefined, this.env);
+  }
+
+  reject(e: Error): void {
+    this.done(e, this.env);
   }
 
   fragment(i: number): Uint8Array {

@@ -15,6 +15,7 @@ import {
   type Address,
   type Envelope,
   type EnvelopeHandler,
+  type SendDone,
   type TimerHandle,
   type Transport,
 } from '../runtime/index.ts';
@@ -93,12 +94,16 @@ export class UdpTransport implements Transport {
   }
 
   send(env: Envelope): Promise<void> {
-    if (this.#closed) return Promise.reject(new ChannelClosedError('udp transport closed'));
+    return new Promise<void>((resolve, reject) => this.post(env, (e) => (e === undefined ? resolve() : reject(e))));
+  }
+  /** [issue 19] `send` without a promise (runtime/transport.ts): `done` is told the outcome. Never throws. */
+  post(env: Envelope, done: SendDone): void {
+    if (this.#closed) return done(new ChannelClosedError('udp transport closed'), env);
     try {
       const udp = env.dst?.udp;
-      if (udp === undefined) return Promise.reject(new AddressError('udp transport needs dst.udp (resolve virtual addresses first)', env.dst));
+      if (udp === undefined) return done(new AddressError('udp transport needs dst.udp (resolve virtual addresses first)', env.dst), env);
       const peer = this.#peerFor(udp.host, udp.port);
-      if (peer === undefined) return Promise.reject(new AddressError(`dst ${udp.host}:${udp.port} is not reachable from a ${this.#v4 ? 'IPv4' : 'IPv6'} socket`, env.dst));
+      if (peer === undefined) return done(new AddressError(`dst ${udp.host}:${udp.port} is not reachable from a ${this.#v4 ? 'IPv4' : 'IPv6'} socket`, env.dst), env);
       // [issue 19] encoded straight into the datagram: room for the header in front, the trailer behind.
       const framed = encodeForDatagram(this.#codec, env, this.#tail);
       const bytes = framed.subarray(MAX_DATA_HEADER, framed.length - this.#tail);
@@ -107,23 +112,22 @@ export class UdpTransport implements Transport {
       const deadline = reliable && env.deadline !== undefined ? env.deadline : Infinity;
       if (deadline <= now) {
         this.#stats.expired++;
-        return Promise.reject(new TimeoutError(`${env.kind} deadline passed before it was sent`, 0));
+        return done(new TimeoutError(`${env.kind} deadline passed before it was sent`, 0), env);
       }
       const transfer = this.#nextTransfer;
       this.#nextTransfer = (transfer + 1) & 0x3fff_ffff;
       const count = Math.max(1, Math.ceil(bytes.length / this.#o.fragmentBytes));
       this.#stats.sent++;
-      if (!reliable) return this.#sendBestEffort(peer, transfer, framed, bytes, count);
-      return new Promise<void>((resolve, reject) => {
-        const out = new Outgoing(transfer, peer, bytes, count, this.#o.fragmentBytes, deadline, now, resolve, reject);
-        out.rto = peer.rto(this.#o.initialRtoMs, this.#o.minRtoMs, this.#o.maxRtoMs);
-        this.#out.set(transfer, out);
-        if (count === 1) this.#write(peer, dataDatagramAround(framed, FLAG_RELIABLE | FLAG_POLL, this.#acks.take(peer), transfer, 0, 1));
-        else this.#writeRound(out);
-        this.#arm(out, now);
-      });
+      if (!reliable) return this.#sendBestEffort(peer, transfer, framed, bytes, count, env, done);
+      const out = new Outgoing(transfer, peer, bytes, count, this.#o.fragmentBytes, deadline, now, env, done);
+      out.rto = peer.rto(this.#o.initialRtoMs, this.#o.minRtoMs, this.#o.maxRtoMs);
+      if (count === 1) this.#write(peer, dataDatagramAround(framed, FLAG_RELIABLE | FLAG_POLL, this.#acks.take(peer), transfer, 0, 1));
+      else this.#writeRound(out);
+      // Held once written: a write that threw leaves nothing pending to be told twice.
+      this.#out.set(transfer, out);
+      this.#arm(out, now);
     } catch (e) {
-      return Promise.reject(e instanceof WeftError ? e : new WeftError(Codes.INTERNAL, `udp send failed: ${String(e)}`, { cause: e }));
+      done(e instanceof WeftError ? e : new WeftError(Codes.INTERNAL, `udp send failed: ${String(e)}`, { cause: e }), env);
     }
   }
 
@@ -186,17 +190,15 @@ export class UdpTransport implements Transport {
     return peer;
   }
 
-  #sendBestEffort(peer: Peer, transfer: number, framed: Buffer, bytes: Uint8Array, count: number): Promise<void> {
+  #sendBestEffort(peer: Peer, transfer: number, framed: Buffer, bytes: Uint8Array, count: number, env: Envelope, done: SendDone): void {
     const size = this.#o.fragmentBytes;
-    return new Promise<void>((resolve, reject) => {
-      const done = (e: Error | null): void => (e ? reject(sendError(e)) : resolve());
-      if (count === 1) return this.#write(peer, dataDatagramAround(framed, 0, this.#acks.take(peer), transfer, 0, 1), done);
-      for (let i = 0; i < count; i++) {
-        const last = i === count - 1;
-        const frag = bytes.subarray(i * size, (i + 1) * size);
-        this.#write(peer, dataDatagram(0, this.#acks.take(peer), transfer, i, count, frag, this.#tail), last ? done : undefined);
-      }
-    });
+    const sent = (e: Error | null): void => done(e ? sendError(e) : undefined, env);
+    if (count === 1) return this.#write(peer, dataDatagramAround(framed, 0, this.#acks.take(peer), transfer, 0, 1), sent);
+    for (let i = 0; i < count; i++) {
+      const last = i === count - 1;
+      const frag = bytes.subarray(i * size, (i + 1) * size);
+      this.#write(peer, dataDatagram(0, this.#acks.take(peer), transfer, i, count, frag, this.#tail), last ? sent : undefined);
+    }
   }
 
   /** Write every fragment the peer is not known to hold; the last one polls for its state. */

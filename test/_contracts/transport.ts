@@ -2,7 +2,7 @@
 // these same tests. A test file calls transportContract with a factory of connected pairs.
 
 import test from 'ava';
-import { Channel, ChannelClosedError, Codes, ManualClock, RemoteError, WeftError, type Address, type Envelope, type Transport } from '../../runtime/index.ts';
+import { Channel, ChannelClosedError, Codes, ManualClock, RemoteError, WeftError, postVia, type Address, type Envelope, type Transport } from '../../runtime/index.ts';
 
 export interface TransportPair {
   a: Transport;
@@ -103,6 +103,34 @@ export function transportContract(name: string, make: () => Promise<TransportPai
       t.notRegex(e2.message, /secret/);
       const many = await Promise.all(Array.from({ length: 200 }, (_, i) => client.request(p.b.address, i)));
       t.deepEqual(many.map((r) => (r as { echo: number }).echo), Array.from({ length: 200 }, (_, i) => i));
+    } finally {
+      await p.close();
+    }
+  });
+
+  test(`${name}: Channels that post (callback sends, issue 19) get the same replies, errors and close as send`, async (t) => {
+    const p = await make();
+    try {
+      const server = new Channel({
+        self: p.b.address,
+        post: (e, done) => postVia(p.b, e, done),
+        onRequest: (req) => {
+          if (req.op === 'fail') throw new RemoteError(Codes.NOT_FOUND, 'no such programme');
+          return req.body;
+        },
+      });
+      const client = new Channel({ self: p.a.address, post: (e, done) => postVia(p.a, e, done), clock: new ManualClock(Date.now()), timeoutMs: TEST_LIMIT_MS });
+      p.b.onEnvelope((e) => server.receive(e));
+      p.a.onEnvelope((e) => client.receive(e));
+      t.deepEqual(await client.request(p.b.address, { q: 'news' }), { q: 'news' });
+      const e1 = await t.throwsAsync(client.request(p.b.address, null, { op: 'fail' }), { instanceOf: RemoteError });
+      t.is(e1.code, Codes.NOT_FOUND);
+      const many = await Promise.all(Array.from({ length: 100 }, (_, i) => client.request(p.b.address, i)));
+      t.deepEqual(many, Array.from({ length: 100 }, (_, i) => i));
+      await p.a.close();
+      const done = await new Promise<[Error | undefined, Envelope]>((resolve) => postVia(p.a, { v: 1, kind: 'msg', id: 1, src: p.a.address, dst: p.b.address }, (e, env) => resolve([e, env])));
+      t.true(done[0] instanceof ChannelClosedError, `got ${String(done[0])}`);
+      t.is(done[1].id, 1, 'done gets the envelope back');
     } finally {
       await p.close();
     }
