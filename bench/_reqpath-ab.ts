@@ -32,12 +32,16 @@ const cpuUs = (): number => {
   return c.user + c.system;
 };
 
+type Writer = Pick<newRuntime.ChannelOptions, 'write' | 'post'>;
+/** A transport's callback send where it has one (issue 19; as the node's endpoints use it), else its promise send. */
+const writer = (t: newRuntime.Transport): Writer => (t.post !== undefined ? { post: (e, done) => t.post?.(e, done) } : { write: (e) => t.send(e) });
+
 /** One round: a Channel request/reply over two UDP transports; [RTT p50 us, CPU us per round trip]. */
 async function round(R: Runtime, T: Transports): Promise<[number, number]> {
   const opts = mac ? { auth: { key: 'bench-cluster-key-0123456789abcdef' } } : {};
   const [ta, tb] = await Promise.all([T.createUdpTransport(opts), T.createUdpTransport(opts)]);
-  const server = new R.Channel({ self: tb.address, write: (e) => tb.send(e), onRequest: (r) => r.body });
-  const client = new R.Channel({ self: ta.address, write: (e) => ta.send(e) });
+  const server = new R.Channel({ self: tb.address, ...writer(tb), onRequest: (r) => r.body });
+  const client = new R.Channel({ self: ta.address, ...writer(ta) });
   tb.onEnvelope((e) => server.receive(e));
   ta.onEnvelope((e) => client.receive(e));
   const body = new Uint8Array(100).fill(7);

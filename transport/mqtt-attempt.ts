@@ -5,23 +5,30 @@
 
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Clock, TimerHandle } from '../runtime/index.ts';
+import type { Clock, Envelope, SendDone, TimerHandle } from '../runtime/index.ts';
 import type { ClientSpec, ConnackLike, MqttClientLike, StreamLike } from './mqtt-client.ts';
 import { LinkDownError, connectError, subscribeError } from './mqtt-errors.ts';
 import { type ResolvedMqttOptions, openSocket } from './mqtt-options.ts';
 import type { LinkWatch, RttEstimator } from './reconnect.ts';
+
+/** A send waiting on its connection: the envelope and whom to tell (runtime/transport.ts post). */
+export interface PendingSend {
+  env: Envelope;
+  done: SendDone;
+}
 
 /** One broker connection. A new one per (re)connect: nothing of a dead link is carried over. */
 export interface Conn {
   client: MqttClientLike;
   socket: StreamLike;
   up: boolean;
-  pending: Set<{ resolve: () => void; reject: (e: Error) => void }>;
+  /** Sends not yet confirmed: each is told its outcome once (a link drop tells them all). */
+  pending: Set<PendingSend>;
   /** QoS 1 sends waiting for PUBACK. */
   acking: number;
   watch: LinkWatch | undefined;
   /** QoS 0 sends waiting for the socket to drain. */
-  draining: { resolve: () => void; reject: (e: Error) => void }[];
+  draining: PendingSend[];
   /** Remove this transport's listeners from the client. */
   detach: () => void;
 }

@@ -5,9 +5,9 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type IClientOptions, MqttClient } from 'mqtt';
-import { type Address, ChannelClosedError, EnvelopeCodec, type Envelope, type EnvelopeHandler, TimeoutError, type Transport } from '../runtime/index.ts';
+import { type Address, ChannelClosedError, EnvelopeCodec, type Envelope, type EnvelopeHandler, type SendDone, TimeoutError, type Transport } from '../runtime/index.ts';
 import type { MqttClientLike, PublishOptionsLike } from './mqtt-client.ts';
-import { type AttemptHooks, type Conn, type ConnectAttempt, connectAttempt } from './mqtt-attempt.ts';
+import { type AttemptHooks, type Conn, type ConnectAttempt, type PendingSend, connectAttempt } from './mqtt-attempt.ts';
 import { type MqttDial, mqttDial } from './mqtt-dial.ts';
 import { LinkDownError, SuspectPathError, publishError } from './mqtt-errors.ts';
 import { type LinkState, type MqttTransportOptions, type ResolvedMqttOptions, clientOptions, clientSpec, resolveMqttOptions } from './mqtt-options.ts';
@@ -25,11 +25,6 @@ export type { IClientOptions as RawMqttOptions } from 'mqtt';
 
 const QOS0: PublishOptionsLike = { qos: 0 };
 const QOS1: PublishOptionsLike = { qos: 1 };
-
-interface Pending {
-  resolve: () => void;
-  reject: (e: Error) => void;
-}
 
 /** Connect (one attempt, failing fast on a dead path) and return the transport; it then reconnects on its own. */
 export async function connectMqttTransport(options: MqttTransportOptions): Promise<MqttTransport> {
@@ -159,19 +154,24 @@ export class MqttTransport implements Transport {
   }
 
   send(env: Envelope): Promise<void> {
-    if (this.#closed) return Promise.reject(new ChannelClosedError('mqtt transport closed'));
+    return new Promise<void>((resolve, reject) => this.post(env, (e) => (e === undefined ? resolve() : reject(e))));
+  }
+
+  /** [issue 19] `send` without a promise (runtime/transport.ts): `done` is told the outcome. Never throws. */
+  post(env: Envelope, done: SendDone): void {
+    if (this.#closed) return done(new ChannelClosedError('mqtt transport closed'), env);
     let topic: string;
     let bytes: Uint8Array;
     try {
       topic = this.#routing.topicFor(env.dst);
       bytes = this.#codec.encode(env);
     } catch (e) {
-      return Promise.reject(e);
+      return done(e as Error, env);
     }
     const conn = this.#conn;
     if (conn === undefined) {
       this.#stats.dropped++;
-      return Promise.reject(new LinkDownError('link to the broker is down (reconnecting)'));
+      return done(new LinkDownError('link to the broker is down (reconnecting)'), env);
     }
     const qos = QOS1_KINDS.has(env.kind) ? 1 : env.kind === 'msg' ? this.#o.msgQos : 0;
     const payload = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -180,38 +180,36 @@ export class MqttTransport implements Transport {
       // MQTT 5 message expiry: a broker holding this for an offline box drops it once stale.
       opts = { qos, properties: { messageExpiryInterval: Math.max(1, Math.ceil((env.deadline - this.#o.clock.now()) / 1000)) } };
     }
-    return new Promise<void>((resolve, reject) => {
-      const p: Pending = { resolve, reject };
-      conn.pending.add(p);
-      if (qos === 0) {
-        // Nothing to confirm: done when the socket took it, or at its next drain (one listener
-        // per connection, not one per message).
-        conn.client.publish(topic, payload, opts);
-        this.#stats.sent++;
-        if (conn.socket.writableNeedDrain) this.#awaitDrain(conn, p);
-        else {
-          conn.pending.delete(p);
-          resolve();
-        }
-        return;
+    const p: PendingSend = { env, done };
+    conn.pending.add(p);
+    if (qos === 0) {
+      // Nothing to confirm: done when the socket took it, or at its next drain (one listener
+      // per connection, not one per message).
+      conn.client.publish(topic, payload, opts);
+      this.#stats.sent++;
+      if (conn.socket.writableNeedDrain) this.#awaitDrain(conn, p);
+      else {
+        conn.pending.delete(p);
+        done(undefined, env);
       }
-      // RTT sample: a send alone in flight (no queueing in the number), one in 16 (cheap).
-      const solo = conn.acking === 0 && (this.#tick++ & 15) === 0;
-      const t0 = solo ? performance.now() : 0;
-      conn.acking++;
-      conn.watch?.arm();
-      conn.client.publish(topic, payload, opts, (err) => {
-        if (!conn.pending.delete(p)) return; // the link dropped first and already rejected it
-        conn.acking--;
-        conn.watch?.heard(); // the PUBACK
-        if (err === undefined || err === null) {
-          if (solo) this.#rtt.sample(performance.now() - t0);
-          this.#stats.sent++;
-          resolve();
-        } else {
-          reject(publishError(err));
-        }
-      });
+      return;
+    }
+    // RTT sample: a send alone in flight (no queueing in the number), one in 16 (cheap).
+    const solo = conn.acking === 0 && (this.#tick++ & 15) === 0;
+    const t0 = solo ? performance.now() : 0;
+    conn.acking++;
+    conn.watch?.arm();
+    conn.client.publish(topic, payload, opts, (err) => {
+      if (!conn.pending.delete(p)) return; // the link dropped first and already told it
+      conn.acking--;
+      conn.watch?.heard(); // the PUBACK
+      if (err === undefined || err === null) {
+        if (solo) this.#rtt.sample(performance.now() - t0);
+        this.#stats.sent++;
+        done(undefined, env);
+      } else {
+        done(publishError(err), env);
+      }
     });
   }
 
@@ -263,13 +261,13 @@ export class MqttTransport implements Transport {
     return { ...this.#stats, ...this.#routing.rejected, queued: this.#queue.length, rttMs: Math.round(this.#rtt.rttMs * 1000) / 1000 };
   }
 
-  #awaitDrain(conn: Conn, p: Pending): void {
+  #awaitDrain(conn: Conn, p: PendingSend): void {
     conn.draining.push(p);
     if (conn.draining.length > 1) return;
     conn.socket.once('drain', () => {
       const waiting = conn.draining;
       conn.draining = [];
-      for (const w of waiting) if (conn.pending.delete(w)) w.resolve();
+      for (const w of waiting) if (conn.pending.delete(w)) w.done(undefined, w.env);
     });
   }
 
@@ -374,7 +372,7 @@ export class MqttTransport implements Transport {
     conn.watch?.stop();
     const waiting = [...conn.pending];
     conn.pending.clear();
-    for (const p of waiting) p.reject(err);
+    for (const p of waiting) p.done(err, p.env);
     conn.detach();
   }
 
