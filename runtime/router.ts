@@ -7,7 +7,7 @@ import { formatAddress } from './address.ts';
 import type { Envelope } from './envelope.ts';
 import { AddressError, ArgumentError, ChannelClosedError } from './errors.ts';
 import { rejectUnknown } from './options.ts';
-import type { Transport } from './transport.ts';
+import { postVia, type SendDone, type Transport } from './transport.ts';
 
 /** Maps a virtual address to where it lives now [c12, c32]. */
 export interface Resolver {
@@ -72,6 +72,24 @@ export class Router {
     }
     this.#stats.unroutable++;
     throw new AddressError(`no route to ${formatAddress(env.dst)}`, env.dst);
+  }
+
+  /**
+   * [issue 19] `send` without a promise where the route is direct (the request path: replies,
+   * datagrams to a node, envelopes to a box): `done` is told the outcome. Never throws.
+   */
+  post(env: Envelope, done: SendDone): void {
+    if (this.#closed) return done(new ChannelClosedError('router closed'), env);
+    const direct = this.#pick(env.dst);
+    if (direct === undefined) {
+      this.send(env).then(
+        () => done(undefined, env),
+        (e: unknown) => done(e instanceof Error ? e : new Error(String(e)), env),
+      );
+      return;
+    }
+    this.#stats.routed[direct.name] = (this.#stats.routed[direct.name] ?? 0) + 1;
+    postVia(direct.transport, env, done);
   }
 
   close(): void {

@@ -203,10 +203,20 @@ export class NodeDispatch {
     const out = dst.udp !== env.dst.udp || dst.queue !== env.dst.queue ? { ...env, dst } : env;
     if (v === undefined && dst.udp === undefined) return this.#undeliverable(env, 'no address left to route');
     this.counters.forwarded++;
+    // [issue 19] nothing to look up (an answer, or a box already known): posted now, no promise per hop.
+    if (!this.#mustLocate(v, dst) && (dst.udp === undefined || ANSWERS.has(env.kind))) return this.#router.post(out, this.#forwarded);
     this.#locateBox(v, dst)
       .then(() => this.#mayRelay(env.kind, dst))
       .then((may) => (may ? this.#router.send(out) : this.#refuseRelay(env)))
       .catch((e: unknown) => this.#undeliverable(env, (e as Error).message));
+  }
+
+  #forwarded = (e: Error | undefined, out: Envelope): void => {
+    if (e !== undefined) this.#undeliverable(out, e.message);
+  };
+
+  #mustLocate(v: string | undefined, dst: Address): v is string {
+    return v !== undefined && dst.udp === undefined && this.#hasMqtt && !this.onBox(v);
   }
 
   // No relaying: a request or message goes over UDP only to a registered node. Answers go back
@@ -240,7 +250,7 @@ export class NodeDispatch {
   // A module placed on a box is found through its session record (placements and box); learn
   // it before routing over MQTT.
   async #locateBox(v: string | undefined, dst: Address): Promise<void> {
-    if (v === undefined || dst.udp !== undefined || !this.#hasMqtt || this.onBox(v)) return;
+    if (!this.#mustLocate(v, dst)) return;
     let parts;
     try {
       parts = parseVaddr(v);
