@@ -40,9 +40,10 @@ async function weftRig(url: string): Promise<Rig> {
   const common: Partial<MqttTransportOptions> = { rateLimit: UNLIMITED, log: () => {}, deadPath: { initialRttMs: 1000 } };
   const node = await connectMqttTransport({ role: 'headend', url, id: 'node-1', password: 'bench-node', ...common });
   const box = await connectMqttTransport({ role: 'box', url, id: 'box-a', password: 'bench-box', ...common });
-  const server = new Channel({ self: SERVICE, write: (e) => node.send(e), onRequest: (req) => req.body });
+  // Channels post (issue 19: the callback send, as the node's endpoints do through dispatch).
+  const server = new Channel({ self: SERVICE, post: (e, done) => node.post(e, done), onRequest: (req) => req.body });
   node.onEnvelope((e) => server.receive(e));
-  const client = new Channel({ self: box.address, write: (e) => box.send(e), timeoutMs: 10_000 });
+  const client = new Channel({ self: box.address, post: (e, done) => box.post(e, done), timeoutMs: 10_000 });
   box.onEnvelope((e) => client.receive(e));
   return {
     once: () => client.request(SERVICE, BODY).then(() => undefined),
