@@ -95,20 +95,29 @@ export function dataDatagram(flags: number, acks: readonly number[], transfer: n
   return b;
 }
 
-/** The envelope encoded with room for a DATA header in front and `tail` bytes behind (for dataDatagramAround). */
-export function encodeForDatagram(codec: EnvelopeCodec, env: Envelope, tail: number): Buffer {
-  const f = codec.encode(env, MAX_DATA_HEADER, tail);
+/** Bytes of a DATA header carrying `acks` piggybacked acknowledgements. */
+export function dataHeaderBytes(acks: number): number {
+  return COMMON_HEADER + 4 * acks + DATA_FIELDS;
+}
+
+/**
+ * The envelope encoded with `room` bytes for a DATA header in front (at most MAX_DATA_HEADER; the
+ * exact header's size saves a view per datagram) and `tail` bytes behind (for dataDatagramAround).
+ */
+export function encodeForDatagram(codec: EnvelopeCodec, env: Envelope, tail: number, room = MAX_DATA_HEADER): Buffer {
+  const f = codec.encode(env, room, tail);
   return Buffer.isBuffer(f) ? f : Buffer.from(f.buffer, f.byteOffset, f.byteLength);
 }
 
 /**
- * A DATA datagram around a payload already in place, without a copy: `framed` holds
- * MAX_DATA_HEADER free bytes, the payload, then the trailer's room (EnvelopeCodec.encode with
- * room); the header is written just before the payload and the datagram starts there.
+ * A DATA datagram around a payload already in place, without a copy: `framed` holds `room` free
+ * bytes (at least the header's), the payload, then the trailer's room (encodeForDatagram); the
+ * header is written just before the payload and the datagram starts there.
  */
-export function dataDatagramAround(framed: Buffer, flags: number, acks: readonly number[], transfer: number, index: number, count: number): Buffer {
+export function dataDatagramAround(framed: Buffer, flags: number, acks: readonly number[], transfer: number, index: number, count: number, room = MAX_DATA_HEADER): Buffer {
   const n = acks.length;
-  const start = MAX_DATA_HEADER - COMMON_HEADER - 4 * n - DATA_FIELDS;
+  const start = room - dataHeaderBytes(n);
+  if (start < 0) throw new RangeError(`no room for ${n} acks in front of the payload`);
   const b = framed;
   b[start] = MAGIC >> 8;
   b[start + 1] = MAGIC & 0xff;
@@ -117,7 +126,7 @@ export function dataDatagramAround(framed: Buffer, flags: number, acks: readonly
   b[start + 4] = flags;
   b[start + 5] = n;
   for (let i = 0; i < n; i++) b.writeUInt32BE(acks[i] as number, start + COMMON_HEADER + 4 * i);
-  const at = MAX_DATA_HEADER - DATA_FIELDS;
+  const at = room - DATA_FIELDS;
   b.writeUInt32BE(transfer >>> 0, at);
   b.writeUInt16BE(index, at + 4);
   b.writeUInt16BE(count, at + 6);

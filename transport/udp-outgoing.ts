@@ -9,7 +9,6 @@ import type { Peer } from './udp-peers.ts';
 export class Outgoing {
   readonly transfer: number;
   readonly peer: Peer;
-  readonly bytes: Uint8Array;
   readonly count: number;
   readonly fragmentBytes: number;
   /** Absolute deadline (clock ms), Infinity when the envelope has none. */
@@ -26,6 +25,11 @@ export class Outgoing {
   #putOff = false;
   #held: Uint8Array | undefined;
   #have = 0;
+  /** The encoded envelope: `room` bytes in front of it and `tail` behind (encodeForDatagram). */
+  #framed: Uint8Array;
+  #room: number;
+  #tail: number;
+  #bytes: Uint8Array | undefined;
 
   /**
    * The give-up verdict's timer fired more than LATE_TIMER_MS after `due`: this process's loop was
@@ -43,7 +47,9 @@ export class Outgoing {
   constructor(
     transfer: number,
     peer: Peer,
-    bytes: Uint8Array,
+    framed: Uint8Array,
+    room: number,
+    tail: number,
     count: number,
     fragmentBytes: number,
     deadline: number,
@@ -53,7 +59,9 @@ export class Outgoing {
   ) {
     this.transfer = transfer;
     this.peer = peer;
-    this.bytes = bytes;
+    this.#framed = framed;
+    this.#room = room;
+    this.#tail = tail;
     this.count = count;
     this.fragmentBytes = fragmentBytes;
     this.deadline = deadline;
@@ -68,6 +76,11 @@ export class Outgoing {
 
   reject(e: Error): void {
     this.done(e, this.env);
+  }
+
+  /** The encoded envelope; a view made only when a round re-sends it (a reply usually acks it first). */
+  get bytes(): Uint8Array {
+    return (this.#bytes ??= this.#framed.subarray(this.#room, this.#framed.length - this.#tail));
   }
 
   fragment(i: number): Uint8Array {

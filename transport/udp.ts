@@ -5,23 +5,11 @@
 
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
-import {
-  AddressError,
-  ChannelClosedError,
-  Codes,
-  EnvelopeCodec,
-  TimeoutError,
-  WeftError,
-  type Address,
-  type Envelope,
-  type EnvelopeHandler,
-  type SendDone,
-  type TimerHandle,
-  type Transport,
-} from '../runtime/index.ts';
+import { AddressError, ChannelClosedError, Codes, EnvelopeCodec, TimeoutError, WeftError } from '../runtime/index.ts';
+import type { Address, Envelope, EnvelopeHandler, SendDone, TimerHandle, Transport } from '../runtime/index.ts';
 import { AckBatcher } from './udp-acks.ts';
 import { DatagramAuth, udpSenderId } from './udp-auth.ts';
-import { COMMON_HEADER, FLAG_POLL, FLAG_RELIABLE, MAX_DATA_HEADER, NACK_FIELDS, dataDatagram, dataDatagramAround, encodeForDatagram, nackDatagram, parseDatagram, type DataFrame, type NackFrame } from './udp-framing.ts';
+import { COMMON_HEADER, FLAG_POLL, FLAG_RELIABLE, MAX_PIGGYBACK_ACKS, NACK_FIELDS, dataDatagram, dataHeaderBytes, dataDatagramAround, encodeForDatagram, nackDatagram, parseDatagram, type DataFrame, type NackFrame } from './udp-framing.ts';
 import { resolveOptions, type ResolvedOptions, type UdpTransportOptions } from './udp-options.ts';
 import { Peer, PeerTable, literalLookup, type PartialTransfer } from './udp-peers.ts';
 import { Reassembler } from './udp-reassembly.ts';
@@ -104,9 +92,10 @@ export class UdpTransport implements Transport {
       if (udp === undefined) return done(new AddressError('udp transport needs dst.udp (resolve virtual addresses first)', env.dst), env);
       const peer = this.#peerFor(udp.host, udp.port);
       if (peer === undefined) return done(new AddressError(`dst ${udp.host}:${udp.port} is not reachable from a ${this.#v4 ? 'IPv4' : 'IPv6'} socket`, env.dst), env);
-      // [issue 19] encoded straight into the datagram: room for the header in front, the trailer behind.
-      const framed = encodeForDatagram(this.#codec, env, this.#tail);
-      const bytes = framed.subarray(MAX_DATA_HEADER, framed.length - this.#tail);
+      // [issue 19] encoded into the datagram: room for its header (and the acks acks.take gives) in front, the trailer behind.
+      const room = dataHeaderBytes(Math.min(peer.pendingAcks.length, MAX_PIGGYBACK_ACKS));
+      const framed = encodeForDatagram(this.#codec, env, this.#tail, room);
+      const size = framed.length - room - this.#tail;
       const reliable = RELIABLE.has(env.kind);
       const now = this.#o.clock.now();
       const deadline = reliable && env.deadline !== undefined ? env.deadline : Infinity;
@@ -116,14 +105,13 @@ export class UdpTransport implements Transport {
       }
       const transfer = this.#nextTransfer;
       this.#nextTransfer = (transfer + 1) & 0x3fff_ffff;
-      const count = Math.max(1, Math.ceil(bytes.length / this.#o.fragmentBytes));
+      const count = Math.max(1, Math.ceil(size / this.#o.fragmentBytes));
       this.#stats.sent++;
-      if (!reliable) return this.#sendBestEffort(peer, transfer, framed, bytes, count, env, done);
-      const out = new Outgoing(transfer, peer, bytes, count, this.#o.fragmentBytes, deadline, now, env, done);
+      if (!reliable) return this.#sendBestEffort(peer, transfer, framed, room, count, env, done);
+      const out = new Outgoing(transfer, peer, framed, room, this.#tail, count, this.#o.fragmentBytes, deadline, now, env, done);
       out.rto = peer.rto(this.#o.initialRtoMs, this.#o.minRtoMs, this.#o.maxRtoMs);
-      if (count === 1) this.#write(peer, dataDatagramAround(framed, FLAG_RELIABLE | FLAG_POLL, this.#acks.take(peer), transfer, 0, 1));
+      if (count === 1) this.#write(peer, dataDatagramAround(framed, FLAG_RELIABLE | FLAG_POLL, this.#acks.take(peer), transfer, 0, 1, room));
       else this.#writeRound(out);
-      // Held once written: a write that threw leaves nothing pending to be told twice.
       this.#out.set(transfer, out);
       this.#arm(out, now);
     } catch (e) {
@@ -190,10 +178,11 @@ export class UdpTransport implements Transport {
     return peer;
   }
 
-  #sendBestEffort(peer: Peer, transfer: number, framed: Buffer, bytes: Uint8Array, count: number, env: Envelope, done: SendDone): void {
+  #sendBestEffort(peer: Peer, transfer: number, framed: Buffer, room: number, count: number, env: Envelope, done: SendDone): void {
     const size = this.#o.fragmentBytes;
     const sent = (e: Error | null): void => done(e ? sendError(e) : undefined, env);
-    if (count === 1) return this.#write(peer, dataDatagramAround(framed, 0, this.#acks.take(peer), transfer, 0, 1), sent);
+    if (count === 1) return this.#write(peer, dataDatagramAround(framed, 0, this.#acks.take(peer), transfer, 0, 1, room), sent);
+    const bytes = framed.subarray(room, framed.length - this.#tail);
     for (let i = 0; i < count; i++) {
       const last = i === count - 1;
       const frag = bytes.subarray(i * size, (i + 1) * size);

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { EnvelopeCodec, type Envelope } from '../../runtime/index.ts';
 import { AUTH_TRAILER } from '../../transport/index.ts';
-import { MAX_DATA_HEADER, MAX_PIGGYBACK_ACKS, dataDatagram, dataDatagramAround, encodeForDatagram, parseDatagram } from '../../transport/udp-framing.ts';
+import { MAX_DATA_HEADER, MAX_PIGGYBACK_ACKS, dataDatagram, dataDatagramAround, dataHeaderBytes, encodeForDatagram, parseDatagram } from '../../transport/udp-framing.ts';
 
 const codec = new EnvelopeCodec();
 const env: Envelope = { v: 1, kind: 'req', id: 9, src: { udp: { host: '10.0.0.1', port: 7400 } }, dst: { udp: { host: '10.0.0.2', port: 7401 } }, deadline: 1_700_000_005_000, op: 'echo', body: new Uint8Array(100).fill(7) };
@@ -22,6 +22,41 @@ test('a datagram written around the envelope in place is byte for byte the copie
       if (f.type === 'data') t.is(hex(codec.decode(f.payload).body as Uint8Array), hex(env.body as Uint8Array));
     }
   }
+});
+
+test('with the exact header room in front, the datagram is the encoded buffer itself (no view), the same bytes', (t) => {
+  for (const tail of [0, AUTH_TRAILER]) {
+    for (let n = 0; n <= MAX_PIGGYBACK_ACKS; n++) {
+      const acks = Array.from({ length: n }, (_, i) => 0x3fff_0000 + i);
+      const room = dataHeaderBytes(n);
+      const framed = encodeForDatagram(codec, env, tail, room);
+      const inPlace = dataDatagramAround(framed, 3, acks, 0x1234_5678, 0, 1, room);
+      t.is(inPlace, framed, `${n} acks: written in place, returned as is`);
+      const copied = dataDatagram(3, acks, 0x1234_5678, 0, 1, codec.encode(env), tail);
+      t.is(hex(inPlace.subarray(0, inPlace.length - tail)), hex(copied.subarray(0, copied.length - tail)), `${n} acks, trailer ${tail}`);
+    }
+  }
+  t.throws(() => dataDatagramAround(encodeForDatagram(codec, env, 0, dataHeaderBytes(0)), 3, [1], 1, 0, 1, dataHeaderBytes(0)), { instanceOf: RangeError });
+});
+
+test('a reliable send of one datagram makes one Buffer view (the encoder\'s), not three', async (t) => {
+  const { createUdpTransport } = await import('../../transport/index.ts');
+  const [a, sink] = await Promise.all([createUdpTransport(), createUdpTransport()]);
+  const dst = sink.address;
+  const original = Buffer.prototype.subarray;
+  let views = 0;
+  Buffer.prototype.subarray = function (this: Buffer, ...args: Parameters<typeof original>) {
+    views++;
+    return original.apply(this, args);
+  } as typeof original;
+  const N = 50;
+  try {
+    for (let i = 0; i < N; i++) void a.send({ ...env, id: i, dst, deadline: undefined }).catch(() => undefined);
+  } finally {
+    Buffer.prototype.subarray = original;
+  }
+  t.true(views <= N + 2, `${views} views for ${N} sends`);
+  await Promise.all([a.close(), sink.close()]);
 });
 
 test('a send resolves no name: the socket writes to the IP literal at once, without dns.lookup', async (t) => {
