@@ -154,7 +154,7 @@ export class MqttTransport implements Transport {
   }
 
   send(env: Envelope): Promise<void> {
-    return new Promise<void>((resolve, reject) => this.post(env, (e) => (e === undefined ? resolve() : reject(e))));
+    return new Promise<void>((resolve, reject) => this.post(env, (e) => (e ? reject(e) : resolve())));
   }
 
   /** [issue 19] `send` without a promise (runtime/transport.ts): `done` is told the outcome. Never throws. */
