@@ -81,6 +81,7 @@ console.log(`cached resolve p99 ${cachedP99us.toFixed(3)} us (timer resolution i
 const warmOf = (k: 'warmHits' | 'warmMisses'): number => h.node.portions.threadStats().reduce((n, t) => n + (t.sandbox?.[k] ?? 0), 0);
 // Registry writes per transaction over the whole run (the SQLite adapter batches a turn's writes).
 const ws = 'writeStats' in h.registry ? (h.registry as { writeStats(): { writes: number; commits: number } }).writeStats() : undefined;
+const threads = h.node.portions.threads;
 const warmHits = warmOf('warmHits');
 const warmMisses = warmOf('warmMisses');
 console.log(`warm sandboxes: ${warmHits} hits, ${warmMisses} misses (all phases)`);
@@ -95,7 +96,7 @@ result('headend', {
   warmup: WARMUP,
   warm_hits: warmHits,
   warm_misses: warmMisses,
-  threads: h.node.portions.threads,
+  threads,
   registry_writes_per_commit: ws === undefined || ws.commits === 0 ? null : ws.writes / ws.commits,
   setups_vs_roundtrip: setups.perS / baseline.perS,
   cpu_ms_per_setup: cpuPerSetup,
