@@ -2,6 +2,7 @@
 // them, takes snapshots, stops them, and adds threads on demand [c14, c20]. Which instance gets
 // a request is decided here (least in flight), so the node spreads load across its threads.
 
+import { availableParallelism } from 'node:os';
 import { ArgumentError, fail, ok, positiveInt, rejectUnknown, type Envelope, type Result } from '../../runtime/index.ts';
 import { threadNow, type FromWorker, type ModuleWaits, type PortionSpec, type SandboxLoad, type ToWorker } from './portion-protocol.ts';
 import type { PooledWorker, WorkerPool } from './worker-pool.ts';
@@ -21,6 +22,9 @@ export interface PortionManagerOptions {
   perThread?: number;
   /** Engine bytes (from a thread's load report) past which it takes no new instance. Default 256 MiB. */
   threadMemoryBytes?: number;
+  /** Threads new instances are spread over from the start (their starts and requests use that
+   *  many cores); more come only when these fill up. Default: the cores (availableParallelism). */
+  spread?: number;
   /** Hears deliveries, envelopes out and stops (the checkpointer, checkpoint.ts) [issue 13.2]. */
   observer?: PortionObserver;
 }
@@ -72,6 +76,7 @@ export class PortionManager {
   #onLog: PortionManagerOptions['onLog'];
   #observer: PortionObserver | undefined;
   #room: ThreadLimits;
+  #spread: number;
   #threads: Thread[] = [];
   #instances = new Map<string, Instance>();
   #waiting = new Map<string, (r: Result<void, Error>) => void>();
@@ -80,12 +85,13 @@ export class PortionManager {
   #growing: Promise<number> | undefined;
 
   constructor(o: PortionManagerOptions) {
-    rejectUnknown('PortionManager', o, ['pool', 'onOut', 'onFault', 'onLog', 'perThread', 'threadMemoryBytes', 'observer']);
+    rejectUnknown('PortionManager', o, ['pool', 'onOut', 'onFault', 'onLog', 'perThread', 'threadMemoryBytes', 'spread', 'observer']);
     this.#pool = o.pool;
     this.#onOut = o.onOut;
     this.#onFault = o.onFault ?? (() => {});
     this.#onLog = o.onLog;
     // [issue 19] a thread per memory filled, not per 256 instances (thread-room.ts).
+    this.#spread = positiveInt('PortionManager', 'spread', o.spread ?? availableParallelism(), 64);
     this.#room = { perThread: positiveInt('PortionManager', 'perThread', o.perThread ?? PER_THREAD), memoryBytes: positiveInt('PortionManager', 'threadMemoryBytes', o.threadMemoryBytes ?? THREAD_MEMORY_BYTES) };
     this.#observer = o.observer;
   }
@@ -124,7 +130,7 @@ export class PortionManager {
   /** Start an instance on a given thread, or the least loaded one. */
   async start(spec: PortionSpec, threadId?: number): Promise<Result<void, Error>> {
     if (this.#instances.has(spec.iid)) throw new ArgumentError(`instance ${spec.iid} exists`, 'iid');
-    let t = threadId === undefined ? this.#leastLoaded() : this.#threads.find((x) => x.w.id === threadId);
+    let t = threadId === undefined ? this.#pick() : this.#threads.find((x) => x.w.id === threadId);
     while (t === undefined) {
       if (this.#pool.busy >= this.#pool.max) {
         // Every thread the pool may have is in use: share the least loaded one.
@@ -134,7 +140,7 @@ export class PortionManager {
       // One thread grows at a time: a burst of starts shares the new thread instead of each taking one.
       this.#growing ??= this.addThread().finally(() => (this.#growing = undefined));
       await this.#growing;
-      t = this.#leastLoaded();
+      t = this.#pick();
     }
     const thread = t;
     const done = new Promise<Result<void, Error>>((resolve) => this.#waiting.set(spec.iid, resolve));
@@ -238,6 +244,13 @@ export class PortionManager {
     for (const iid of [...this.#instances.keys()]) await this.stop(iid);
     for (const t of this.#threads) await this.#pool.release(t.w);
     this.#threads = [];
+  }
+
+  // While fewer threads than `spread`, a start finds no thread with instances (one grows), so
+  // starts and requests use the cores; an empty thread is taken first.
+  #pick(): Thread | undefined {
+    const t = this.#leastLoaded();
+    return t !== undefined && t.instances.size > 0 && this.#threads.length < this.#spread && this.#pool.busy < this.#pool.max ? undefined : t;
   }
 
   #leastLoaded(overcommit = false): Thread | undefined {

@@ -48,15 +48,28 @@ const load = (engineBytes: number): FromWorker => ({ t: 'load', busyMs: 0, serve
 
 test('1,000 small instances stay on one thread: no thread boots per 256 setups (failed before: 4 threads)', async (t) => {
   const pool = new FakePool();
-  const pm = new PortionManager({ pool, onOut: () => {} });
+  const pm = new PortionManager({ pool, onOut: () => {}, spread: 1 });
   for (let i = 0; i < 1000; i++) t.true((await pm.start(spec(i))).ok);
   t.is(pm.threads, 1);
   t.is(pool.threads.length, 1);
 });
 
+test('instances spread over `spread` threads from the start (the cores), and no further while those have room', async (t) => {
+  const pool = new FakePool();
+  const pm = new PortionManager({ pool, onOut: () => {}, spread: 2 });
+  const starts = [];
+  for (let i = 0; i < 600; i++) starts.push(pm.start(spec(i)));
+  t.true((await Promise.all(starts)).every((r) => r.ok), 'a burst of starts shares the threads as they come');
+  t.is(pm.threads, 2);
+  const n = pm.threadStats().map((s) => s.instances);
+  t.is((n[0] ?? 0) + (n[1] ?? 0), 600);
+  for (let i = 600; i < 1000; i++) t.true((await pm.start(spec(i))).ok);
+  t.deepEqual(pm.threadStats().map((s) => s.instances), [500, 500], 'each start to the thread with fewer instances');
+});
+
 test('a thread whose engines reported the memory budget takes no new instance: the next start adds a thread', async (t) => {
   const pool = new FakePool();
-  const pm = new PortionManager({ pool, onOut: () => {}, threadMemoryBytes: 64 << 20 });
+  const pm = new PortionManager({ pool, onOut: () => {}, threadMemoryBytes: 64 << 20, spread: 1 });
   t.true((await pm.start(spec(0))).ok);
   pool.threads[0]?.say(load(63 << 20));
   t.true((await pm.start(spec(1))).ok);
@@ -74,7 +87,7 @@ test('a thread whose engines reported the memory budget takes no new instance: t
 
 test('the instance cap still bounds a thread, and every thread full shares the least loaded one', async (t) => {
   const pool = new FakePool();
-  const pm = new PortionManager({ pool: Object.assign(pool, {}), onOut: () => {}, perThread: 2 });
+  const pm = new PortionManager({ pool, onOut: () => {}, perThread: 2, spread: 1 });
   for (let i = 0; i < 5; i++) t.true((await pm.start(spec(i))).ok);
   t.deepEqual(pm.threadStats().map((s) => s.instances), [2, 2, 1]);
 });
@@ -91,5 +104,6 @@ test('PortionManager options are checked by name', (t) => {
   const pool = new FakePool();
   t.throws(() => new PortionManager({ pool, onOut: () => {}, threadMemoryBytes: 0 }), { message: /threadMemoryBytes/ });
   t.throws(() => new PortionManager({ pool, onOut: () => {}, perThread: 1.5 }), { message: /perThread/ });
+  t.throws(() => new PortionManager({ pool, onOut: () => {}, spread: 0 }), { message: /spread/ });
   t.throws(() => new PortionManager({ pool, onOut: () => {}, perTread: 4 } as never), { message: /perTread/ });
 });
