@@ -79,6 +79,9 @@ console.log(`head-end CPU per setup ${cpuPerSetup.toFixed(3)} ms, per baseline r
 console.log(`cached resolve p99 ${cachedP99us.toFixed(3)} us (timer resolution included); sessions live: ${h.node.sessions.count}`);
 // Warm sandbox takes over the whole run, from the workers' last load reports (every 500 ms).
 const warmOf = (k: 'warmHits' | 'warmMisses'): number => h.node.portions.threadStats().reduce((n, t) => n + (t.sandbox?.[k] ?? 0), 0);
+// Registry writes per transaction over the whole run (the SQLite adapter batches a turn's writes).
+const ws = 'writeStats' in h.registry ? (h.registry as { writeStats(): { writes: number; commits: number } }).writeStats() : undefined;
+const threads = h.node.portions.threads;
 const warmHits = warmOf('warmHits');
 const warmMisses = warmOf('warmMisses');
 console.log(`warm sandboxes: ${warmHits} hits, ${warmMisses} misses (all phases)`);
@@ -93,6 +96,8 @@ result('headend', {
   warmup: WARMUP,
   warm_hits: warmHits,
   warm_misses: warmMisses,
+  threads,
+  registry_writes_per_commit: ws === undefined || ws.commits === 0 ? null : ws.writes / ws.commits,
   setups_vs_roundtrip: setups.perS / baseline.perS,
   cpu_ms_per_setup: cpuPerSetup,
   cpu_ms_per_roundtrip: cpuPerRoundtrip,

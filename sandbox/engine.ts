@@ -88,6 +88,7 @@ export async function loadEngine(options: EngineOptions = {}): Promise<Engine> {
   // Growth happens in steps, and an allocation fails when it does not fit the rest: "nearly".
   const exhausted = (): boolean => memory.buffer.byteLength >= maxMemoryBytes - maxMemoryBytes / 16;
   let runtimes = new Set<QuickJSRuntime>();
+  let sweepAt = 64;
   let broken: string | undefined;
   let renewals = 0;
   const liveRuntimes = (): number => [...runtimes].filter((r) => r.alive).length;
@@ -100,7 +101,11 @@ export async function loadEngine(options: EngineOptions = {}): Promise<Engine> {
     exhausted,
     newRuntime: () => {
       if (broken !== undefined) throw new SandboxError('engine', 'engine', `the QuickJS instance failed (${broken}); it must be renewed first`);
-      for (const r of runtimes) if (!r.alive) runtimes.delete(r);
+      // Dead ones are swept when the set doubles, not per call: O(1) amortized (issue 19).
+      if (runtimes.size >= sweepAt) {
+        for (const r of runtimes) if (!r.alive) runtimes.delete(r);
+        sweepAt = 2 * runtimes.size + 64;
+      }
       const rt = loaded.newRuntime();
       runtimes.add(rt);
       return rt;

@@ -2,9 +2,11 @@
 // them, takes snapshots, stops them, and adds threads on demand [c14, c20]. Which instance gets
 // a request is decided here (least in flight), so the node spreads load across its threads.
 
-import { ArgumentError, fail, ok, type Envelope, type Result } from '../../runtime/index.ts';
+import { availableParallelism } from 'node:os';
+import { ArgumentError, fail, ok, positiveInt, rejectUnknown, type Envelope, type Result } from '../../runtime/index.ts';
 import { threadNow, type FromWorker, type ModuleWaits, type PortionSpec, type SandboxLoad, type ToWorker } from './portion-protocol.ts';
 import type { PooledWorker, WorkerPool } from './worker-pool.ts';
+import { PER_THREAD, THREAD_MEMORY_BYTES, threadHasRoom, type ThreadLimits } from './thread-room.ts';
 
 /** The threads portions run on: the WorkerPool live, an in-thread host in deterministic tests. */
 export type PortionPool = Pick<WorkerPool, 'acquire' | 'release' | 'busy' | 'max'>;
@@ -16,8 +18,13 @@ export interface PortionManagerOptions {
   onFault?: (iid: string, module: string, error: string) => void;
   /** A module's weft.log / console line (bounded per module in the worker). */
   onLog?: (iid: string, module: string, level: 'debug' | 'info' | 'warn' | 'error', text: string) => void;
-  /** Instances one thread hosts before another thread is used. Default 256 (a QuickJS instance is ~100-300 KB). */
+  /** Instances one thread hosts at most before another thread is used. Default 4,096 (thread-room.ts). */
   perThread?: number;
+  /** Engine bytes (from a thread's load report) past which it takes no new instance. Default 256 MiB. */
+  threadMemoryBytes?: number;
+  /** Threads new instances are spread over from the start (their starts and requests use that
+   *  many cores); more come only when these fill up. Default: the cores (availableParallelism). */
+  spread?: number;
   /** Hears deliveries, envelopes out and stops (the checkpointer, checkpoint.ts) [issue 13.2]. */
   observer?: PortionObserver;
 }
@@ -68,7 +75,8 @@ export class PortionManager {
   #onFault: NonNullable<PortionManagerOptions['onFault']>;
   #onLog: PortionManagerOptions['onLog'];
   #observer: PortionObserver | undefined;
-  #perThread: number;
+  #room: ThreadLimits;
+  #spread: number;
   #threads: Thread[] = [];
   #instances = new Map<string, Instance>();
   #waiting = new Map<string, (r: Result<void, Error>) => void>();
@@ -77,11 +85,14 @@ export class PortionManager {
   #growing: Promise<number> | undefined;
 
   constructor(o: PortionManagerOptions) {
+    rejectUnknown('PortionManager', o, ['pool', 'onOut', 'onFault', 'onLog', 'perThread', 'threadMemoryBytes', 'spread', 'observer']);
     this.#pool = o.pool;
     this.#onOut = o.onOut;
     this.#onFault = o.onFault ?? (() => {});
     this.#onLog = o.onLog;
-    this.#perThread = o.perThread ?? 256;
+    // [issue 19] a thread per memory filled, not per 256 instances (thread-room.ts).
+    this.#spread = positiveInt('PortionManager', 'spread', o.spread ?? availableParallelism(), 64);
+    this.#room = { perThread: positiveInt('PortionManager', 'perThread', o.perThread ?? PER_THREAD), memoryBytes: positiveInt('PortionManager', 'threadMemoryBytes', o.threadMemoryBytes ?? THREAD_MEMORY_BYTES) };
     this.#observer = o.observer;
   }
 
@@ -119,7 +130,7 @@ export class PortionManager {
   /** Start an instance on a given thread, or the least loaded one. */
   async start(spec: PortionSpec, threadId?: number): Promise<Result<void, Error>> {
     if (this.#instances.has(spec.iid)) throw new ArgumentError(`instance ${spec.iid} exists`, 'iid');
-    let t = threadId === undefined ? this.#leastLoaded() : this.#threads.find((x) => x.w.id === threadId);
+    let t = threadId === undefined ? this.#pick() : this.#threads.find((x) => x.w.id === threadId);
     while (t === undefined) {
       if (this.#pool.busy >= this.#pool.max) {
         // Every thread the pool may have is in use: share the least loaded one.
@@ -129,7 +140,7 @@ export class PortionManager {
       // One thread grows at a time: a burst of starts shares the new thread instead of each taking one.
       this.#growing ??= this.addThread().finally(() => (this.#growing = undefined));
       await this.#growing;
-      t = this.#leastLoaded();
+      t = this.#pick();
     }
     const thread = t;
     const done = new Promise<Result<void, Error>>((resolve) => this.#waiting.set(spec.iid, resolve));
@@ -235,10 +246,17 @@ export class PortionManager {
     this.#threads = [];
   }
 
+  // While fewer threads than `spread`, a start finds no thread with instances (one grows), so
+  // starts and requests use the cores; an empty thread is taken first.
+  #pick(): Thread | undefined {
+    const t = this.#leastLoaded();
+    return t !== undefined && t.instances.size > 0 && this.#threads.length < this.#spread && this.#pool.busy < this.#pool.max ? undefined : t;
+  }
+
   #leastLoaded(overcommit = false): Thread | undefined {
     let best: Thread | undefined;
     for (const t of this.#threads) {
-      if (!overcommit && t.instances.size >= this.#perThread) continue;
+      if (!overcommit && !threadHasRoom({ instances: t.instances.size, engineBytes: t.sandbox?.engineBytes }, this.#room)) continue;
       if (best === undefined || t.instances.size < best.instances.size) best = t;
     }
     return best;

@@ -1,7 +1,7 @@
 // A TypeScript worker entry bundled once per process into one plain ES module (esbuild, which tsx
 // already brings), so a new worker thread loads one file instead of registering tsx and
 // transpiling the tree through the loader thread: ~400 ms of CPU per thread before, ~145 after
-// (issue 19.3; a node adds a thread every 256 instances). Packages stay outside the bundle,
+// (issue 19.3; a node adds a thread when one fills up: thread-room.ts). Packages stay outside the bundle,
 // imported by absolute file URL, so the file can live in a private temporary directory.
 
 import { rmSync } from 'node:fs';

@@ -30,6 +30,7 @@ import {
   type SessionRecord,
   vaddrKey,
 } from './registry.ts';
+import { WriteBatch, type WriteFn, type WriteStats } from './sqlite-write-batch.ts';
 import { ADD_APP_VERSION, type CheckpointRow, type LocationRow, safeParse, SCHEMA, SCHEMA_VERSION, type SessionRow, toCheckpoint, toLocation, toSession } from './registry-sqlite-schema.ts';
 
 export interface SqliteRegistryOptions {
@@ -42,9 +43,11 @@ export interface SqliteRegistryOptions {
   keepChanges?: number;
   /** Listener errors (a watcher that threw). Default: ignored after counting. */
   onError?: (err: unknown) => void;
+  /** Async writes of one turn commit in one transaction (sqlite-write-batch.ts). Default true. */
+  batchWrites?: boolean;
 }
 
-const OPTIONS = ['path', 'clock', 'pollMs', 'keepChanges', 'onError'];
+const OPTIONS = ['path', 'clock', 'pollMs', 'keepChanges', 'onError', 'batchWrites'];
 type Stmt = Database.Statement;
 type LocResult = Result<LocationRecord, Conflict<LocationRecord>>;
 type SessResult = Result<SessionRecord, Conflict<SessionRecord>>;
@@ -64,6 +67,9 @@ export class SqliteRegistry implements Registry {
   #lastSeq = 0;
   #writes = 0;
   #s: Record<string, Stmt>;
+  #tx: Database.Transaction<(fn: WriteFn<unknown>) => [unknown, RegistryChange | undefined]>; // one write, logged: alone, or a savepoint in a batch
+  #batch: WriteBatch | undefined;
+  #alone = 0; // writes committed alone (synchronous ones, or all with batchWrites false)
 
   constructor(options: SqliteRegistryOptions) {
     rejectUnknown('SqliteRegistry', options, OPTIONS);
@@ -112,17 +118,27 @@ export class SqliteRegistry implements Registry {
     const bounds = this.#s.firstSeq!.get() as { first: number | null; last: number | null };
     this.#lastSeq = bounds.last ?? 0;
     this.#dataVersion = this.#s.dataVersion!.get() as number;
+    this.#tx = db.transaction((fn: WriteFn<unknown>) => this.#logged(fn));
+    if (options.batchWrites !== undefined && typeof options.batchWrites !== 'boolean') throw new ArgumentError('SqliteRegistry: batchWrites must be a boolean', 'batchWrites');
+    const all = db.transaction((body: () => void) => body());
+    if (options.batchWrites !== false) this.#batch = new WriteBatch({ transaction: (body) => all.immediate(body), savepoint: (fn) => this.#tx(fn) as never, alone: (fn) => this.#tx.immediate(fn) as never, emit: (c) => this.#feed.emit(c) });
+  }
+
+  /** Writes committed and the transactions that held them (a batch commits many in one). */
+  writeStats(): WriteStats {
+    const b = this.#batch?.stats ?? { writes: 0, commits: 0, fallbacks: 0 };
+    return { writes: b.writes + this.#alone, commits: b.commits + this.#alone, fallbacks: b.fallbacks };
   }
 
   // The async port over the synchronous core. A throw becomes a rejection.
   bind(vaddr: string, location: Location): Promise<Result<LocationRecord, Conflict<LocationRecord>>> {
-    return this.#async(() => this.bindSync(vaddr, location));
+    return this.#later(() => this.bindSync(vaddr, location));
   }
   move(vaddr: string, location: Location, expectedEpoch: number): Promise<Result<LocationRecord, Conflict<LocationRecord>>> {
-    return this.#async(() => this.moveSync(vaddr, location, expectedEpoch));
+    return this.#later(() => this.moveSync(vaddr, location, expectedEpoch));
   }
   unbind(vaddr: string, expectedEpoch?: number): Promise<Result<LocationRecord, Conflict<LocationRecord>>> {
-    return this.#async(() => this.unbindSync(vaddr, expectedEpoch));
+    return this.#later(() => this.unbindSync(vaddr, expectedEpoch));
   }
   lookup(vaddr: string): Promise<LocationRecord | undefined> {
     return this.#async(() => this.lookupSync(vaddr));
@@ -140,10 +156,10 @@ export class SqliteRegistry implements Registry {
     });
   }
   createSession(session: NewSession): Promise<Result<SessionRecord, Conflict<SessionRecord>>> {
-    return this.#async(() => this.#createSession(session));
+    return this.#later(() => this.#createSession(session));
   }
   updateSession(id: string, patch: SessionPatch, expectedVersion: number): Promise<Result<SessionRecord, Conflict<SessionRecord>>> {
-    return this.#async(() => this.#updateSession(id, patch, expectedVersion));
+    return this.#later(() => this.#updateSession(id, patch, expectedVersion));
   }
   getSession(id: string): Promise<SessionRecord | undefined> {
     return this.#async(() => {
@@ -152,7 +168,7 @@ export class SqliteRegistry implements Registry {
     });
   }
   deleteSession(id: string): Promise<boolean> {
-    return this.#async(() =>
+    return this.#later(() =>
       this.#write(() => {
         const row = this.#s.getSess!.get(id) as SessionRow | undefined;
         if (row === undefined) return [false, undefined];
@@ -201,6 +217,7 @@ export class SqliteRegistry implements Registry {
   /** Synchronous lookup for in-process callers that know they hold the SQLite adapter. */
   lookupSync(vaddr: string): LocationRecord | undefined {
     this.#open();
+    this.#batch?.flush(); // what was asked before this read is applied first
     if (typeof vaddr !== 'string') return undefined;
     const row = this.#s.getLoc!.get(vaddr) as LocationRow | undefined;
     return row === undefined ? undefined : toLocation(row);
@@ -290,6 +307,7 @@ export class SqliteRegistry implements Registry {
 
   close(): Promise<void> {
     if (!this.#closed) {
+      this.#batch?.flush(); // writes asked before close commit and answer
       this.#closed = true;
       if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -330,17 +348,21 @@ export class SqliteRegistry implements Registry {
   // deadlock upgrading), the change logged in the same transaction, listeners told after commit.
   #write<T>(fn: () => [T, RegistryChange | undefined]): T {
     this.#open();
-    const tx = this.#db.transaction((): [T, RegistryChange | undefined] => {
-      const [out, change] = fn();
-      if (change !== undefined) {
-        this.#s.logChange!.run(this.#origin, JSON.stringify(change));
-        if (++this.#writes % 1000 === 0) this.#s.prune!.run(this.#lastLogged() - this.#keep);
-      }
-      return [out, change];
-    });
-    const [out, change] = tx.immediate();
+    if (this.#batch?.join(fn) === true) return undefined as T; // #later answers through the batch
+    this.#batch?.flush(); // a synchronous write comes after the writes asked before it
+    const [out, change] = this.#tx.immediate(fn) as [T, RegistryChange | undefined];
+    this.#alone++;
     if (change !== undefined) this.#feed.emit(change);
     return out;
+  }
+
+  #logged<T>(fn: WriteFn<T>): [T, RegistryChange | undefined] {
+    const [out, change] = fn();
+    if (change !== undefined) {
+      this.#s.logChange!.run(this.#origin, JSON.stringify(change));
+      if (++this.#writes % 1000 === 0) this.#s.prune!.run(this.#lastLogged() - this.#keep);
+    }
+    return [out, change];
   }
 
   #lastLogged(): number {
@@ -361,9 +383,15 @@ export class SqliteRegistry implements Registry {
     if (this.#closed) throw new ChannelClosedError('registry closed');
   }
 
+  // An async write: its checks run now (a throw rejects now), the write joins the turn's batch.
+  #later<T>(call: () => T): Promise<T> {
+    return this.#batch === undefined ? this.#async(call) : this.#batch.ask(call, () => this.#open());
+  }
+
   #async<T>(fn: () => T): Promise<T> {
     try {
       this.#open();
+      this.#batch?.flush(); // a read sees every write asked before it
       return Promise.resolve(fn());
     } catch (e) {
       return Promise.reject(e as Error);

@@ -154,8 +154,10 @@ export async function memoryNode(o: MemoryNodeOptions): Promise<MemoryNode> {
   return Object.assign(node, { pool });
 }
 
+/** The deterministic tier's registry: one transaction per write, so a write settles within
+ *  microtasks as the ManualClock tests step (the live node batches a turn's writes). */
 export function memoryRegistry(clock?: Clock): SqliteRegistry {
-  return new SqliteRegistry({ path: ':memory:', ...(clock === undefined ? {} : { clock }) });
+  return new SqliteRegistry({ path: ':memory:', batchWrites: false, ...(clock === undefined ? {} : { clock }) });
 }
 
 export { ManualClock };
