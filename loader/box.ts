@@ -264,8 +264,11 @@ export class Box {
   async #startApp(app: AcquiredApp | undefined): Promise<void> {
     if (app === undefined) throw new Error('start-app without a verified app');
     this.#fallbacks = 0;
+    // [issue 18.6] The engine may still be loading (loader/main.ts hands its promise over): the
+    // carousel work ran beside it; the first module's evaluation is what has to wait for it.
+    const engine = await this.#o.engine;
     const expecting = (): boolean => this.#channels !== undefined && this.#state !== 'degraded' && this.#state !== 'stopped'; // a session is on its way
-    this.#run = new RunningApp(app, this.#o, this.#liveness.wrap(this.#channels?.channel?.transport), (e) => this.#emit(e), this.#ledger, expecting);
+    this.#run = new RunningApp(app, { ...this.#o, engine }, this.#liveness.wrap(this.#channels?.channel?.transport), (e) => this.#emit(e), this.#ledger, expecting);
     await this.#run.startBoot();
     this.#fire('started');
   }

@@ -185,7 +185,13 @@ export async function main(argv: string[]): Promise<number> {
   // Signals end the box in any state, including while it loads or tunes [issue 13].
   process.once('SIGINT', () => done(0));
   process.once('SIGTERM', () => done(0));
-  const engine = await loadEngine({ maxMemoryBytes: engineMemoryFor(profile) });
+  // [issue 18.6] Not awaited: the box tunes and acquires the boot tier while QuickJS compiles; a
+  // failed load ends the firmware as it did when it was awaited here (one line, exit 1).
+  const engine = loadEngine({ maxMemoryBytes: engineMemoryFor(profile) });
+  engine.catch((e: unknown) => {
+    process.stderr.write(`box: ${(e as Error).message.split('\n')[0]}\n`);
+    done(1);
+  });
   const box = new Box({
     boxId: a.id,
     profile,
@@ -204,7 +210,7 @@ export async function main(argv: string[]): Promise<number> {
   started.catch(() => undefined); // raced below; a signal may end the box first
   await Promise.race([started, finished]);
   const code = await finished;
-  if (a.exitOn !== undefined) print({ kind: 'exit', state: box.state, running: box.running(), rssMb: Math.round(residentBytes() / 1e5) / 10, cpuMs: cpuMs(), mem: memoryBreakdown(engine.memoryBytes()) });
+  if (a.exitOn !== undefined) print({ kind: 'exit', state: box.state, running: box.running(), rssMb: Math.round(residentBytes() / 1e5) / 10, cpuMs: cpuMs(), mem: memoryBreakdown((await engine.catch(() => undefined))?.memoryBytes() ?? 0) });
   await box.stop();
   return code;
 }
