@@ -204,7 +204,7 @@ export async function main(argv: string[]): Promise<number> {
   // wait: the first app start's one-time costs (under qemu-user ~0.35 s of CPU) are paid there. A
   // failed load ends the firmware as it did when it was awaited before the box (one line, exit 1).
   engine.then(
-    (e) => /^(off|tuning|acquiring-boot)$/.test(box.state) && warmEngine(e),
+    (e) => /^(off|tuning|acquiring-boot)$/.test(box.history.at(-1)?.state ?? 'off') && warmEngine(e), // the table's state: `state` is the settled one
     (e: unknown) => {
       process.stderr.write(`box: ${(e as Error).message.split('\n')[0]}\n`);
       done(1);
