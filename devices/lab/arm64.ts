@@ -135,7 +135,7 @@ export function phasesTable(r: Arm64LabResult): string {
   // ms from spawn, and the CPU used by then (ms) where /proc gave it.
   const at = (b: BootResult, s: string): string => {
     const p = b.phases.find((x) => x.state === s);
-    return p === undefined ? '-' : p.cpuMs === undefined ? String(p.ms) : `${p.ms}/${p.cpuMs}`;
+    return p === undefined ? '-' : [p.ms, p.cpuMs, p.mainCpuMs].filter((x) => x !== undefined).join('/');
   };
   for (const p of r.boots) {
     const kinds: [string, BootResult[]][] = [['native', [p.native]], ['qemu cold', p.cold], ['qemu warm', p.warm], ['qemu cold, no snapshot', p.baseline], ['against cold', p.againstCold], ['against warm', p.againstWarm]];
@@ -143,5 +143,5 @@ export function phasesTable(r: Arm64LabResult): string {
   }
   const w = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
   const snaps = r.boots.map((p) => `${p.profile} (-cpu ${p.cpu}): ${p.snapshot === undefined ? 'box.mjs' : `snapshot${p.snapshot.built ? ` built now in ${p.snapshot.buildMs} ms` : ''}`}`);
-  return [`arm64 node -e 0 under qemu-user: ${r.qemuNodeMs} ms; qemu boots: ${snaps.join(', ')}; boot phases in ms from spawn / CPU ms used by then:`, ...rows.map((row) => row.map((c, i) => c.padStart(w[i] ?? 0)).join('  '))].join('\n');
+  return [`arm64 node -e 0 under qemu-user: ${r.qemuNodeMs} ms; qemu boots: ${snaps.join(', ')}; boot phases in ms from spawn / CPU ms used by then / of which the main thread's:`, ...rows.map((row) => row.map((c, i) => c.padStart(w[i] ?? 0)).join('  '))].join('\n');
 }
