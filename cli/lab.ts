@@ -79,6 +79,7 @@ interface Arm64Flags {
   install: boolean;
   snapshot: boolean;
   baseline?: boolean;
+  against?: string;
   json?: boolean;
 }
 
@@ -102,11 +103,12 @@ export function registerLab(program: Command): void {
     .option('--profile <id>', `device profile, repeatable (${PROFILES.map((p) => p.id).join(', ')}; default all)`, collect)
     .option('--no-snapshot', "qemu boots load box.mjs instead of starting from the firmware's V8 startup snapshot (built under qemu-user once per firmware, cached)")
     .option('--baseline', 'also boot cold under qemu-user without the snapshot, to compare')
+    .option('--against <dir>', 'also boot an older build (the --out folder of node build.mjs) cold and warm, alternating with this one (A/B)')
     .option('--no-install', 'do not apt-get install missing programs; fail and name them instead')
     .option('--json', 'print the results as one JSON object instead of the table')
     .action(async (f: Arm64Flags) =>
       oneLine(async () => {
-        const r = await runArm64Lab({ profiles: f.profile ?? PROFILES.map((p) => p.id), runs: Number(f.runs), install: f.install, snapshot: f.snapshot, baseline: f.baseline === true, log: (l) => console.error(l) });
+        const r = await runArm64Lab({ profiles: f.profile ?? PROFILES.map((p) => p.id), runs: Number(f.runs), install: f.install, snapshot: f.snapshot, baseline: f.baseline === true, ...(f.against === undefined ? {} : { against: f.against }), log: (l) => console.error(l) });
         console.log(f.json === true ? JSON.stringify({ arm64: r }) : phasesTable(r));
       }),
     );

@@ -43,6 +43,8 @@ export class Box {
   #floor: RollbackFloor;
   #liveness: SessionLiveness;
   #retry = new SessionRetry();
+  /** [issue 18.6] The dial begun beside the app's start: under way, or its first failure. */
+  #early: 'dialing' | Error | undefined;
   #probation: BoxProbation;
   /** [13.8, issue 15.6] every request's fate over the box's life, across app versions. */
   #ledger: RequestLedger;
@@ -69,7 +71,10 @@ export class Box {
       onEvent: (e) => onAcquire(e, this.#hooks),
     });
     const dialer = this.#o.dialer;
-    if (dialer !== undefined) this.#channels = new ChannelManager(dialer, this.#o.clock, this.#o.random, this.#o.channel, (e) => onChannel(e, this.#hooks));
+    if (dialer !== undefined) this.#channels = new ChannelManager(dialer, this.#o.clock, this.#o.random, this.#o.channel, (e) => {
+      if (e.kind === 'failed' && this.#early === 'dialing') this.#early = e.error;
+      onChannel(e, this.#hooks);
+    });
   }
 
   /** The state whose entry action has completed (the table itself moves on `#state` first). */
@@ -179,7 +184,8 @@ export class Box {
     this.#draining = true;
     while (this.#queue.length > 0) {
       const { event, detail } = this.#queue.shift() as { event: BootEvent; detail: Detail };
-      const row = step(this.#state, event, { twoWay: this.#channels !== undefined, linkUp: this.twoWayUp, fallbacks: this.#fallbacks });
+      // A link the early dial brought up is taken in `connecting`, as when the box dialed there.
+      const row = step(this.#state, event, { twoWay: this.#channels !== undefined, linkUp: this.twoWayUp && (event !== 'started' || this.#early === undefined), fallbacks: this.#fallbacks });
       if (row === undefined) {
         this.#ignored++;
         continue;
@@ -264,8 +270,17 @@ export class Box {
   async #startApp(app: AcquiredApp | undefined): Promise<void> {
     if (app === undefined) throw new Error('start-app without a verified app');
     this.#fallbacks = 0;
+    // [issue 18.6] The dial of `connecting` begins now, beside the app's start (and the engine's load).
+    this.#early = undefined;
+    if (this.#channels !== undefined && !this.twoWayUp) {
+      this.#early = 'dialing';
+      this.#channels.round();
+    }
+    // [issue 18.6] The engine may still be loading (loader/main.ts hands its promise over): the
+    // carousel work ran beside it; the first module's evaluation is what has to wait for it.
+    const engine = await this.#o.engine;
     const expecting = (): boolean => this.#channels !== undefined && this.#state !== 'degraded' && this.#state !== 'stopped'; // a session is on its way
-    this.#run = new RunningApp(app, this.#o, this.#liveness.wrap(this.#channels?.channel?.transport), (e) => this.#emit(e), this.#ledger, expecting);
+    this.#run = new RunningApp(app, { ...this.#o, engine }, this.#liveness.wrap(this.#channels?.channel?.transport), (e) => this.#emit(e), this.#ledger, expecting);
     await this.#run.startBoot();
     this.#fire('started');
   }
@@ -282,8 +297,12 @@ export class Box {
   }
 
   #dial(): void {
+    const early = this.#early;
+    this.#early = undefined;
     if (this.twoWayUp) return this.#fire('link-up');
-    this.#channels?.round();
+    // The early dial failed while the app started: that failure is the one `connecting` waits for.
+    if (early instanceof Error) return this.#fire('dial-failed', { error: early });
+    if (early === undefined || this.#channels?.dialing !== true) this.#channels?.round();
   }
 
   #background(): void {

@@ -84,6 +84,11 @@ export class ChannelManager {
     return this.#linkUp;
   }
 
+  /** A round or the background retry is under way (an attempt in flight or scheduled). */
+  get dialing(): boolean {
+    return this.#mode !== 'idle';
+  }
+
   stats(): ChannelStats {
     return { ...this.#stats };
   }

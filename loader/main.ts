@@ -14,7 +14,7 @@ import { isIP } from 'node:net';
 import { type DeviceProfile, checkProfile, checkSampleRate } from '../runtime/index.ts';
 import { type TrustedKey, trustedKeyFromJson } from '../runtime/app/index.ts';
 import { DEFAULT_CAROUSEL_URL } from '../carousel/index.ts';
-import { DEFAULT_LIMITS, loadEngine } from '../sandbox/index.ts';
+import { DEFAULT_LIMITS, loadEngine, warmEngine } from '../sandbox/index.ts';
 import { BOOT_STATES } from './boot-table.ts';
 import { Box } from './box.ts';
 import type { BoxEvent } from './box-events.ts';
@@ -29,7 +29,8 @@ import { udpTuner } from './tuner-udp.ts';
 // The firmware's folder, read when needed (not at load): a startup snapshot of the firmware is
 // evaluated where it was built and run from wherever the firmware is (loader/snapshot-entry.ts).
 const here = (): string => dirname(fileURLToPath(import.meta.url));
-const USAGE = 'usage: box --device <profile id | file.json> [--headend mqtt://host:port] [--carousel udp://host:port] [--id <box id>] [--password <secret>] [--trust <keys.json>] [--state-dir <dir>] [--app <id>] [--exit-on <state | first-module>] [--cpu-scale <n>] [--interface <ip>] [--trace-rate <0..1>] [--quiet]';
+// The flags are listed under it in HELP (every error names --help): the firmware is short of bytes.
+const USAGE = 'usage: box --device <profile id | file.json> [flags below]';
 
 /** `--help`: the same flags and meanings as `weft box run`, for a box that has only the firmware. */
 export const HELP = `${USAGE}
@@ -38,18 +39,14 @@ export const HELP = `${USAGE}
   --headend <url>        the head-end's MQTT broker, mqtt://host:port (none: carousel only)
   --carousel <url>       where the carousel arrives: udp://group:port (multicast) or udp://host:port
   --id <box id>          box id, the broker username (default: WEFT_BOX_ID, else box-<pid>)
-  --password <secret>    broker secret of this box (default: WEFT_BOX_PASSWORD). A secret that
-                         starts with "-" must be given as --password=<secret>. A lab derives one
-                         with: npx weft box secret <box id>
+  --password <secret>    broker secret (default: WEFT_BOX_PASSWORD; "-..." as --password=<secret>)
   --trust <keys.json>    trusted signing keys (default: trusted-keys.json beside this file)
   --state-dir <dir>      keep device storage here, so a restart warm-boots
   --app <id>             the app to run when the carousel carries several
   --exit-on <state>      exit 0 when the box reaches this state (up, degraded, ...) or first-module
-  --cpu-scale <n>        this CPU is n (1-100) times slower than the device it stands for (an
-                         emulator): the sandbox's time limits stretch by n (default 1)
+  --cpu-scale <n>        an emulator n (1-100) times slower than the device: time limits x n (default 1)
   --interface <ip>       local interface address to join a multicast carousel on
-  --trace-rate <0..1>    share of the modules' requests that start a W3C trace (default:
-                         WEFT_TRACE_RATE, else 0: off)
+  --trace-rate <0..1>    share of module requests that start a W3C trace (WEFT_TRACE_RATE, 0: off)
   --quiet                print only refusals, errors and tuner failures
   --help                 this text
 
@@ -96,7 +93,7 @@ export function parseBoxArgs(argv: string[], env: Record<string, string | undefi
     },
   });
   if (v.help === true) return HELP_ASKED;
-  if (v.device === undefined) throw new Error(`--device is required\n${USAGE}`);
+  if (v.device === undefined) throw new Error('--device is required');
   const exitOn = v['exit-on'];
   if (exitOn !== undefined && exitOn !== 'first-module' && !(BOOT_STATES as readonly string[]).includes(exitOn)) {
     throw new Error(`--exit-on must be first-module or a boot state (${BOOT_STATES.join(', ')})`);
@@ -185,7 +182,8 @@ export async function main(argv: string[]): Promise<number> {
   // Signals end the box in any state, including while it loads or tunes [issue 13].
   process.once('SIGINT', () => done(0));
   process.once('SIGTERM', () => done(0));
-  const engine = await loadEngine({ maxMemoryBytes: engineMemoryFor(profile) });
+  // [issue 18.6] Not awaited: the box tunes and acquires the boot tier while QuickJS compiles.
+  const engine = loadEngine({ maxMemoryBytes: engineMemoryFor(profile) });
   const box = new Box({
     boxId: a.id,
     profile,
@@ -200,11 +198,21 @@ export async function main(argv: string[]): Promise<number> {
     ...(a.cpuScale === 1 ? {} : { limits: { deadlineMs: DEFAULT_LIMITS.deadlineMs * a.cpuScale, startDeadlineMs: DEFAULT_LIMITS.startDeadlineMs * a.cpuScale, watchdogGraceMs: DEFAULT_LIMITS.watchdogGraceMs * a.cpuScale } }),
     onEvent,
   });
+  // [issue 18.6] An engine that arrives while the box still awaits the carousel is warmed up in the
+  // wait: the first app start's one-time costs (under qemu-user ~0.35 s of CPU) are paid there. A
+  // failed load ends the firmware as it did when it was awaited before the box (one line, exit 1).
+  engine.then(
+    (e) => /^(off|tuning|acquiring-boot)$/.test(box.history.at(-1)?.state ?? 'off') && warmEngine(e), // the table's state: `state` is the settled one
+    (e: unknown) => {
+      process.stderr.write(`box: ${(e as Error).message.split('\n')[0]}\n`);
+      done(1);
+    },
+  );
   const started = box.start();
   started.catch(() => undefined); // raced below; a signal may end the box first
   await Promise.race([started, finished]);
   const code = await finished;
-  if (a.exitOn !== undefined) print({ kind: 'exit', state: box.state, running: box.running(), rssMb: Math.round(residentBytes() / 1e5) / 10, cpuMs: cpuMs(), mem: memoryBreakdown(engine.memoryBytes()) });
+  if (a.exitOn !== undefined) print({ kind: 'exit', state: box.state, running: box.running(), rssMb: Math.round(residentBytes() / 1e5) / 10, cpuMs: cpuMs(), mem: memoryBreakdown((await engine.catch(() => undefined))?.memoryBytes() ?? 0) });
   await box.stop();
   return code;
 }

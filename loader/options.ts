@@ -25,8 +25,10 @@ export interface BoxOptions {
   boxId: string;
   /** What the box has: app memory (the QuickJS limit), CPU class, storage, return channel. */
   profile: DeviceProfile;
-  /** The QuickJS engine (loaded once per process; a fleet shares one). */
-  engine: Engine;
+  /** The QuickJS engine (loaded once per process; a fleet shares one), or the promise of it: the
+   *  box tunes, waits for the DSI and acquires the boot tier while it loads, and awaits it where
+   *  the first module is evaluated (issue 18.6: under emulation the two ran one after the other). */
+  engine: Engine | Promise<Engine>;
   /** The carousel tuner (first channel). */
   tuner: Tuner;
   /** Keys whose manifest signatures this box accepts. Nothing else runs. */
@@ -64,7 +66,7 @@ export interface BoxOptions {
 export interface ResolvedBoxOptions {
   boxId: string;
   profile: DeviceProfile;
-  engine: Engine;
+  engine: Engine | Promise<Engine>;
   tuner: Tuner;
   trusted: readonly TrustedKey[];
   dialer: Dialer | undefined;

@@ -3,7 +3,7 @@
 // or a new version replaces it. No state machine here.
 
 import { SESSIONS_VADDR, SessionOps, type Transport } from '../runtime/index.ts';
-import { LagMeter } from '../sandbox/index.ts';
+import { type Engine, LagMeter } from '../sandbox/index.ts';
 import type { Tier } from '../carousel/index.ts';
 import type { AcquiredApp } from './acquire.ts';
 import { AppRunner } from './app-runner.ts';
@@ -26,7 +26,7 @@ export class RunningApp {
   #faults = 0;
 
   /** `expecting`: is a session on its way? Modules' requests for the head-end then wait for it. */
-  constructor(app: AcquiredApp, o: ResolvedBoxOptions, transport: Transport | undefined, emit: (e: BoxEvent) => void, ledger: RequestLedger, expecting?: () => boolean) {
+  constructor(app: AcquiredApp, o: ResolvedBoxOptions & { engine: Engine }, transport: Transport | undefined, emit: (e: BoxEvent) => void, ledger: RequestLedger, expecting?: () => boolean) {
     this.#app = app;
     this.#emit = emit;
     const p = o.profile;

@@ -40,6 +40,11 @@ export interface BootPhase {
    * ticks; under qemu-user the emulator's): where a boot's work goes, whatever the machine's load.
    */
   cpuMs?: number;
+  /**
+   * Of `cpuMs`, the main thread's (/proc/<pid>/task/<pid>): the thread the boot's steps run on.
+   * The rest is V8's worker compiling QuickJS's wasm beside it (issue 18.6), and GC helpers.
+   */
+  mainCpuMs?: number;
 }
 
 /** utime + stime of a /proc/<pid>/stat text, in clock ticks; undefined when malformed. */
@@ -51,11 +56,11 @@ export function statCpuTicks(stat: string): number | undefined {
 }
 
 const TICK_MS = 10; // USER_HZ is 100 on Linux
-/** CPU time (user + system) of a running process so far, ms; undefined when it is gone. */
-export function procCpuMs(pid: number | undefined): number | undefined {
+/** CPU time (user + system) of a running process so far (`mainThread`: of its main thread), ms; undefined when it is gone. */
+export function procCpuMs(pid: number | undefined, mainThread = false): number | undefined {
   if (pid === undefined) return undefined;
   try {
-    const t = statCpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    const t = statCpuTicks(readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8'));
     return t === undefined ? undefined : t * TICK_MS;
   } catch {
     return undefined; // gone, or no /proc
@@ -126,10 +131,10 @@ export async function bootOnce(spec: BootSpec): Promise<BootResult> {
   const t0 = spec.now();
   const env = { PATH: process.env.PATH ?? '', ...(spec.password === undefined ? {} : { WEFT_BOX_PASSWORD: spec.password }) };
   // The CPU at each state line, read as it arrives (the firmware itself, not a cgroup wrapper).
-  const cpuAt = new Map<Line, number>();
+  const cpuAt = new Map<Line, [number, number | undefined]>();
   const onLine = (l: Line): void => {
     const ms = group === undefined && l.o.kind === 'state' ? procCpuMs(child.child.pid) : undefined;
-    if (ms !== undefined) cpuAt.set(l, ms);
+    if (ms !== undefined) cpuAt.set(l, [ms, procCpuMs(child.child.pid, true)]);
   };
   const child = spawnLines(cmd, args, { cwd: spec.firmware, env, now: spec.now, onLine });
   const what = `${spec.arm64 === undefined ? 'native' : 'arm64'} boot of ${spec.profile}${group === undefined ? '' : ` in ${Math.round((spec.cgroupBytes ?? 0) / 2 ** 20)} MiB`}`;
@@ -142,7 +147,11 @@ export async function bootOnce(spec: BootSpec): Promise<BootResult> {
     });
     const code = await child.exited;
     if (code !== 0) throw new LabError(what, `the firmware exited with ${code}${group?.oomKilled() === true ? ' (OOM-killed)' : ''}: ${child.stderr().slice(-300)}`);
-    const phases = child.lines.filter((l: Line) => l.o.kind === 'state').map((l) => ({ state: String(l.o.to), ms: Math.round(l.atMs - t0), ...(cpuAt.has(l) ? { cpuMs: cpuAt.get(l) } : {}) }));
+    const cpu = (l: Line): Partial<BootPhase> => {
+      const [all, main] = cpuAt.get(l) ?? [];
+      return all === undefined ? {} : { cpuMs: all, ...(main === undefined ? {} : { mainCpuMs: main }) };
+    };
+    const phases = child.lines.filter((l: Line) => l.o.kind === 'state').map((l) => ({ state: String(l.o.to), ms: Math.round(l.atMs - t0), ...cpu(l) }));
     const state = String(exit.o.state);
     const reached = state === spec.until;
     const notes = child.lines.map((l) => noteOf(l.o)).filter((n): n is string => n !== undefined);

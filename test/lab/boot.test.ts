@@ -1,6 +1,7 @@
 // The lab's reading of firmware lines and its command lines, without running anything.
+import { Worker } from 'node:worker_threads';
 import test from 'ava';
-import { boxArgs, firmwareCommand, noteOf, statCpuTicks } from '../../devices/lab/boot.ts';
+import { boxArgs, firmwareCommand, noteOf, procCpuMs, statCpuTicks } from '../../devices/lab/boot.ts';
 import { FIRMWARE_NODE_FLAGS } from '../../loader/memory.ts';
 
 /** The firmware's Node flags (loader/memory.ts) come first, before the snapshot and box.mjs. */
@@ -31,6 +32,18 @@ test('from a snapshot, node is given the blob and box.mjs names the firmware fol
     args: ['-L', '/r', '/n', ...FW, '--snapshot-blob', '/c/box.blob', 'box.mjs', '--id', 'b1', '--cpu-scale', '3'],
   });
   t.deepEqual(firmwareCommand({ snapshot: '/c/box.blob' }, []).args, [...FW, '--snapshot-blob', '/c/box.blob', 'box.mjs']);
+});
+
+test('the CPU of a process and of its main thread, from /proc: what a worker thread uses is not counted on the main thread', async (t) => {
+  const before = procCpuMs(process.pid, true) ?? 0;
+  // ~300 ms of CPU on another thread while this one waits (CPU time: the machine's load does not matter).
+  const burn = `const { cpuUsage } = process; const t0 = cpuUsage(); let x = 0; while ((cpuUsage(t0).user + cpuUsage(t0).system) / 1000 < 300) x += Math.sqrt(x + 1); require('node:worker_threads').parentPort.postMessage(x);`;
+  await new Promise((resolve, reject) => new Worker(burn, { eval: true }).once('message', resolve).once('error', reject));
+  const main = (procCpuMs(process.pid, true) ?? 0) - before;
+  const all = procCpuMs(process.pid) ?? 0;
+  t.true(all >= 300, `the process used ${all} ms`);
+  t.true(main < 200, `the main thread used ${main} ms of it: the worker's 300 ms are not counted`);
+  t.is(procCpuMs(2 ** 22 + 7, true), undefined, 'gone');
 });
 
 test('CPU ticks from /proc/<pid>/stat, whatever the command name holds', (t) => {
