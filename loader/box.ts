@@ -20,6 +20,10 @@ import { SessionRetry } from './session-retry.ts';
 import { setupSession } from './session-setup.ts';
 import { NamedTimers } from './timers.ts';
 
+/** How long a version switch waits for the old version's requests in flight, ms (their answers
+ *  come within a round trip; a wedged one does not hold a rollback back longer than this). */
+const SETTLE_MS = 2000;
+
 export class Box {
   readonly id: string;
   readonly profile: DeviceProfile;
@@ -347,6 +351,7 @@ export class Box {
   // `switching`: another version starts next; its open continues this session, so it is not closed
   // (the head-end switches its server portion in place, state included: issue 15.6-7).
   async #endApp(switching = false): Promise<void> {
+    if (switching) await this.#run?.switch.settled(SETTLE_MS); // its callers get their answers first
     const s = this.#session?.session;
     this.#dropSession();
     if (switching && s !== undefined) this.#previous = s;
