@@ -113,11 +113,21 @@ const fleetCpuS = (): number => [...fates.values()].reduce((a, f) => a + f.cpuMs
 /** The key-pressing fleet's request counts now (cumulative over every box's life, across versions). */
 const keyed = (): Record<string, number> => ({ ...(fates.get(0)?.requests ?? {}) });
 const marks = new Map<string, BoxMarks>();
+/** Each box's last module fault (its detail), and every revert of a version with that fault: why a good version went back. */
+const lastFault = new Map<string, string>();
+const revertLog: { box: string; version: string; reason: string; fault: string | undefined; keyed: boolean }[] = [];
 function onBoxLine(l: Line): void {
   const id = typeof l.box === 'string' ? l.box : undefined;
   if (id === undefined) return;
   const b = boxes.get(id) ?? { tried: new Set<string>() };
   boxes.set(id, b);
+  if (l.kind === 'module' && l.action === 'fault') lastFault.set(id, `${String(l.module)}: ${String(l.detail)}`.slice(0, 160));
+  if (l.kind === 'probation' && l.outcome === 'reverted') {
+    const r = { box: id, version: String(l.version), reason: String(l.reason), fault: lastFault.get(id), keyed: id.startsWith('f0-') };
+    revertLog.push(r);
+    // A good version going back is the bench's failure to explain: said at once (bounded), not only in the last table.
+    if (r.version === '1.0.1' && revertLog.filter((x) => x.version === '1.0.1').length <= 20) console.error(`rollout bench: ${id} (${b.profile ?? '?'}) reverted 1.0.1: ${r.reason}; last fault: ${r.fault ?? 'none'}`);
+  }
   if (process.env.ROLLOUT_DEBUG === id && l.kind !== 'scene') console.error(JSON.stringify(l).slice(0, 300));
   if (l.kind === 'probation' && l.outcome === 'probation' && typeof l.version === 'string') b.running = l.version;
   const m = marks.get(id) ?? newMarks();
@@ -284,6 +294,8 @@ const repairS = (1.8 * BOXES) / 1000;
 const budgetPublish = 2 * cycle + 2 * PROBATION_S + repairS;
 const budgetRollback = 2 * cycle + repairS;
 
+const goodReverts = revertLog.filter((r) => r.version === '1.0.1');
+if (goodReverts.length > 0) table('reverts of the good 1.0.1 (the first 10)', goodReverts.slice(0, 10).map((r) => ({ ...r, fault: r.fault ?? "none", keyed: String(r.keyed) })));
 table('rollout', [
   { part: 'publish -> every box', measured_s: publishS, budget_s: budgetPublish, carousel_cycle_s: cycle, probation_s: 2 * PROBATION_S, repair_s: repairS },
   { part: 'halt -> every box back', measured_s: rollbackS, budget_s: budgetRollback, carousel_cycle_s: cycle, probation_s: 0, repair_s: repairS },
@@ -314,6 +326,8 @@ result('rollout', {
   switches_failed: pairing?.switchFailed ?? null,
   opens_mismatched: pairing?.mismatched ?? null,
   stranded,
+  good_reverted: goodReverts.length,
+  good_reverted_keyed: goodReverts.filter((r) => r.keyed).length,
   carousel_cycle_s: cycle,
   probation_s: PROBATION_S,
   repair_s: repairS,
