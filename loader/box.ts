@@ -23,10 +23,6 @@ import { NamedTimers } from './timers.ts';
 /** How long a version switch waits for the old version's requests in flight, ms (their answers
  *  come within a round trip; a wedged one does not hold a rollback back longer than this). */
 const SETTLE_MS = 2000;
-/** Key presses a box holds while its CPU has not run them yet; more are dropped and counted, as a
- *  remote-control receiver's queue does. Unbounded, a busy box's keys backed up in front of a new
- *  version's start until probation reverted it for no ready (bench rollout, 200 keyed boxes). */
-const MAX_KEYS = 8;
 
 export class Box {
   readonly id: string;
@@ -54,9 +50,6 @@ export class Box {
   #probation: BoxProbation;
   /** [13.8, issue 15.6] every request's fate over the box's life, across app versions. */
   #ledger: RequestLedger;
-  /** Key presses waiting for the CPU, and those dropped because MAX_KEYS already waited. */
-  #keys = 0;
-  #keysDropped = 0;
   #hooks: AdapterHooks = { fire: (ev, d) => this.#fire(ev, d), emit: (e) => this.#emit(e), attach: (t) => this.#run?.switch.attach(this.#liveness.wrap(t)) };
 
   constructor(options: BoxOptions) {
@@ -69,7 +62,7 @@ export class Box {
     const cache = this.#o.storage.capacity > 0 ? new ModuleCache(this.#o.storage) : undefined;
     this.#floor = new RollbackFloor(this.#o.storage);
     this.#liveness = new SessionLiveness(() => this.#session?.session, () => this.#fire('session-lost'), () => this.#o.clock.now());
-    this.#probation = boxProbation(this.#o, cache, this.#floor, this.#timers, { current: () => this.#acq.current, warm: (i) => this.#acq.warm(i), run: (app) => this.#fire('update', { app }), reacquire: () => this.#acq.want([]), report: () => this.#reportNow(), emit: (e) => this.#emit(e) });
+    this.#probation = boxProbation(this.#o, cache, this.#floor, this.#timers, { current: () => this.#acq.current, warm: (i) => this.#acq.warm(i), run: (app) => this.#fire('update', { app }), reacquire: () => this.#acq.want([]), report: () => this.#reportNow(), emit: (e) => this.#emit(e), lag: () => this.#run?.runner.stats().lagMs ?? 0 });
     this.#acq = new Acquirer({
       tuner: this.#o.tuner, trusted: this.#o.trusted,
       ...(this.#o.app === undefined ? {} : { app: this.#o.app }),
@@ -124,15 +117,9 @@ export class Box {
     return this.#floor.accept(directive, signature, this.#o.trusted);
   }
 
-  /** A remote-control key press, to the modules declaring `ui` (dropped past MAX_KEYS waiting). */
+  /** A remote-control key press, to the modules declaring `ui`. */
   async pressKey(key: string): Promise<void> {
-    if (this.#keys >= MAX_KEYS) return void this.#keysDropped++;
-    this.#keys++;
-    try {
-      await this.#run?.runner.pressKey(key);
-    } finally {
-      this.#keys--;
-    }
+    await this.#run?.runner.pressKey(key);
   }
 
   /** What a module last showed (weft.ui.show), or the last scene of any module. */
@@ -169,7 +156,6 @@ export class Box {
     return {
       state: this.#state,
       ignoredEvents: this.#ignored,
-      keysDropped: this.#keysDropped,
       acquire: this.#acq.stats(),
       rollbackFloor: this.#floor.stats(),
       probation: this.#probation.stats(),
