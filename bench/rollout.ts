@@ -6,7 +6,8 @@
 // prints them beside the budget (carousel cycles + probation + re-pairing at the measured setup
 // rate of ~1.8 s per 1,000 sessions), with each part of the publish time (bench/_rollout-parts.ts),
 // the fleet's and the head-end's CPU seconds during it, and the requests lost across both
-// upgrades: the first fleet process (no cut boxes) presses a key every KEY_GAP_MS on every box,
+// upgrades: the first fleet process (no cut boxes, at most ROLLOUT_KEYED_MAX = 100 of them)
+// presses a key every KEY_GAP_MS on every box,
 // each a search its server portion may answer, and its boxes' ledgers span their version switches.
 // Run: npm run bench -- rollout [--boxes N] [--procs N]
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -113,11 +114,21 @@ const fleetCpuS = (): number => [...fates.values()].reduce((a, f) => a + f.cpuMs
 /** The key-pressing fleet's request counts now (cumulative over every box's life, across versions). */
 const keyed = (): Record<string, number> => ({ ...(fates.get(0)?.requests ?? {}) });
 const marks = new Map<string, BoxMarks>();
+/** Each box's last module fault (its detail), and every revert of a version with that fault: why a good version went back. */
+const lastFault = new Map<string, string>();
+const revertLog: { box: string; version: string; reason: string; fault: string | undefined; keyed: boolean }[] = [];
 function onBoxLine(l: Line): void {
   const id = typeof l.box === 'string' ? l.box : undefined;
   if (id === undefined) return;
   const b = boxes.get(id) ?? { tried: new Set<string>() };
   boxes.set(id, b);
+  if (l.kind === 'module' && l.action === 'fault') lastFault.set(id, `${String(l.module)}: ${String(l.detail)}`.slice(0, 160));
+  if (l.kind === 'probation' && l.outcome === 'reverted') {
+    const r = { box: id, version: String(l.version), reason: String(l.reason), fault: lastFault.get(id), keyed: id.startsWith('f0-') };
+    revertLog.push(r);
+    // A good version going back is the bench's failure to explain: said at once (bounded), not only in the last table.
+    if (r.version === '1.0.1' && revertLog.filter((x) => x.version === '1.0.1').length <= 20) console.error(`rollout bench: ${id} (${b.profile ?? '?'}) reverted 1.0.1: ${r.reason}; last fault: ${r.fault ?? 'none'}`);
+  }
   if (process.env.ROLLOUT_DEBUG === id && l.kind !== 'scene') console.error(JSON.stringify(l).slice(0, 300));
   if (l.kind === 'probation' && l.outcome === 'probation' && typeof l.version === 'string') b.running = l.version;
   const m = marks.get(id) ?? newMarks();
@@ -179,7 +190,12 @@ const head = spawnLines(['headend', 'up', '--broker-port', '0', '--registry', `s
 await until(() => headLines.some((l) => l.event === 'ready'), 'head-end ready line');
 const ready = headLines.find((l) => l.event === 'ready') as Line;
 const at = ['--headend', String(ready.console), '--token', TOKEN];
-const per = Math.ceil(BOXES / PROCS);
+// The key-pressing process holds at most KEYED_MAX boxes: 200 pressing keys in one process (a key
+// every 2 s each, their search on the box) lagged that process 25 s at load ~20, so its boxes
+// took no version in 240 s; the others share the rest.
+const KEYED_MAX = Number(process.env.ROLLOUT_KEYED_MAX ?? 100);
+const keyedN = Math.min(Math.ceil(BOXES / PROCS), KEYED_MAX);
+const per = Math.ceil((BOXES - keyedN) / (PROCS - 1));
 const MIX = 'hd-dvr:1,modern-4k:1,legacy-sd:1,broadcast-only:1';
 const KEYED_MIX = 'hd-dvr:1,modern-4k:1,legacy-sd:1';
 // Process 0 presses the keys and has no cut box (its request counts are the upgrades' alone); the others carry the cut ones.
@@ -187,7 +203,7 @@ const cutPer = Math.round((BOXES * 0.75 * CUT) / (PROCS - 1));
 // A letter then back, over and over: each key is one search of a one-letter (or empty) query (apps/guide/ui.ts).
 const keys = Array.from({ length: KEY_GAP_MS > 0 ? Math.ceil((3 * LIMIT_MS) / KEY_GAP_MS) : 0 }, (_, i) => (i % 2 === 0 ? 'abcdefghijklmnopqrstuvwxyz'[(i / 2) % 26] : 'back')).join(',');
 for (let p = 0; p < PROCS; p++) {
-  const count = Math.min(per, BOXES - p * per);
+  const count = p === 0 ? keyedN : Math.min(per, BOXES - keyedN - (p - 1) * per);
   const cutN = p === 0 ? 0 : Math.min(cutPer, Math.floor(count * 0.75));
   let cut = cutN;
   // The fleet's own assignment (devices/fleet.ts): profiles in the mix's order, the first `cut` two-way boxes cut.
@@ -284,6 +300,8 @@ const repairS = (1.8 * BOXES) / 1000;
 const budgetPublish = 2 * cycle + 2 * PROBATION_S + repairS;
 const budgetRollback = 2 * cycle + repairS;
 
+const goodReverts = revertLog.filter((r) => r.version === '1.0.1');
+if (goodReverts.length > 0) table('reverts of the good 1.0.1 (the first 10)', goodReverts.slice(0, 10).map((r) => ({ ...r, fault: r.fault ?? "none", keyed: String(r.keyed) })));
 table('rollout', [
   { part: 'publish -> every box', measured_s: publishS, budget_s: budgetPublish, carousel_cycle_s: cycle, probation_s: 2 * PROBATION_S, repair_s: repairS },
   { part: 'halt -> every box back', measured_s: rollbackS, budget_s: budgetRollback, carousel_cycle_s: cycle, probation_s: 0, repair_s: repairS },
@@ -314,6 +332,8 @@ result('rollout', {
   switches_failed: pairing?.switchFailed ?? null,
   opens_mismatched: pairing?.mismatched ?? null,
   stranded,
+  good_reverted: goodReverts.length,
+  good_reverted_keyed: goodReverts.filter((r) => r.keyed).length,
   carousel_cycle_s: cycle,
   probation_s: PROBATION_S,
   repair_s: repairS,

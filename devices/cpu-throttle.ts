@@ -1,6 +1,7 @@
 // The emulated box CPU: guest work runs one job at a time, and after a job that took d ms of
 // this host's time the CPU stays busy d x (1/cpuFactor - 1) ms more, so a box of factor 0.15
-// gets about 15% of a core. Sandbox deadlines see box time (host time / cpuFactor).
+// gets about 15% of a core (counted from when the box's CPU was free, so a host that runs the
+// next job late does not slow the box further). Sandbox deadlines see box time (host time / cpuFactor).
 
 import { ArgumentError } from '../runtime/index.ts';
 import { LoadMeter } from '../loader/index.ts';
@@ -41,7 +42,11 @@ export class ThrottledCpu implements Cpu {
           this.#stats.jobs++;
           this.#stats.hostMs += d;
           this.#meter.add(Math.min(d / this.factor, 1e6));
-          if (this.factor < 1) this.#busyUntil = this.#now() + d * (1 / this.factor - 1);
+          // The box's CPU ran this job from when it was free (or the job came), not from when the
+          // host got round to it: a late timer is the host's delay, not the box's busy time. Timed
+          // from the host's run, a fleet process at load ~20 gave each box one job per turn of its
+          // loop, and the box's queue grew past a new version's 30 s ready (bench rollout).
+          if (this.factor < 1) this.#busyUntil = Math.max(this.#busyUntil, queuedAt) + d / this.factor;
         }
       });
       this.#schedule();

@@ -81,7 +81,7 @@ export class HeadendNode {
   readonly services: ServiceHost;
   readonly catalog: AppCatalog;
   /** Sessions switched to another app version in place [issue 15.6]. */
-  readonly upgrades: UpgradeStats = { upgraded: 0, failed: 0, already: 0 };
+  readonly upgrades: UpgradeStats = { upgraded: 0, failed: 0, already: 0, repinned: 0 };
   readonly trusted: TrustedKeyJson[];
   readonly clock: Clock;
   readonly policy: PlacementPolicy;

@@ -20,6 +20,10 @@ import { SessionRetry } from './session-retry.ts';
 import { setupSession } from './session-setup.ts';
 import { NamedTimers } from './timers.ts';
 
+/** How long a version switch waits for the old version's requests in flight, ms (their answers
+ *  come within a round trip; a wedged one does not hold a rollback back longer than this). */
+const SETTLE_MS = 2000;
+
 export class Box {
   readonly id: string;
   readonly profile: DeviceProfile;
@@ -60,7 +64,7 @@ export class Box {
     const cache = this.#o.storage.capacity > 0 ? new ModuleCache(this.#o.storage) : undefined;
     this.#floor = new RollbackFloor(this.#o.storage);
     this.#liveness = new SessionLiveness(() => this.#session?.session, () => this.#fire('session-lost'), () => this.#o.clock.now());
-    this.#probation = boxProbation(this.#o, cache, this.#floor, this.#timers, { current: () => this.#acq.current, warm: (i) => this.#acq.warm(i), run: (app) => this.#fire('update', { app }), reacquire: () => this.#acq.want([]), report: () => this.#reportNow(), emit: (e) => this.#emit(e) });
+    this.#probation = boxProbation(this.#o, cache, this.#floor, this.#timers, { current: () => this.#acq.current, warm: (i) => this.#acq.warm(i), run: (app) => this.#fire('update', { app }), reacquire: () => this.#acq.want([]), report: () => this.#reportNow(), emit: (e) => this.#emit(e), lag: () => this.#run?.runner.stats().lagMs ?? 0 });
     this.#acq = new Acquirer({
       tuner: this.#o.tuner, trusted: this.#o.trusted,
       ...(this.#o.app === undefined ? {} : { app: this.#o.app }),
@@ -366,6 +370,7 @@ export class Box {
   // `switching`: another version starts next; its open continues this session, so it is not closed
   // (the head-end switches its server portion in place, state included: issue 15.6-7).
   async #endApp(switching = false): Promise<void> {
+    if (switching) await this.#run?.switch.settled(SETTLE_MS); // its callers get their answers first
     const s = this.#session?.session;
     this.#dropSession();
     if (switching && s !== undefined) this.#previous = s;

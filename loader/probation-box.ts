@@ -78,6 +78,8 @@ export interface BoxProbationOptions {
   report: () => void;
   /** An outcome for the box's observers. */
   emit: (e: BoxEvent) => void;
+  /** The box's measured loop lag now, ms: the ready deadline stretches by it (probation.ts). */
+  lag?: () => number;
 }
 
 export class BoxProbation {
@@ -92,7 +94,7 @@ export class BoxProbation {
 
   constructor(o: BoxProbationOptions) {
     this.#o = o;
-    this.#p = new Probation({ now: () => o.clock.now(), readyMs: o.readyMs });
+    this.#p = new Probation({ now: () => o.clock.now(), readyMs: o.readyMs, ...(o.lag === undefined ? {} : { lag: o.lag }) });
   }
 
   stats(): ProbationStats & { trial: string | undefined } {
@@ -305,6 +307,6 @@ function parseRecord(bytes: Uint8Array | undefined): Record_ | undefined {
 }
 
 /** The box's probation from its resolved options (box.ts stays a wiring of parts). */
-export function boxProbation(o: ResolvedBoxOptions, cache: ModuleCache | undefined, floor: RollbackFloor, timers: ProbationTimer, hooks: Pick<BoxProbationOptions, 'current' | 'warm' | 'run' | 'reacquire' | 'report' | 'emit'>): BoxProbation {
+export function boxProbation(o: ResolvedBoxOptions, cache: ModuleCache | undefined, floor: RollbackFloor, timers: ProbationTimer, hooks: Pick<BoxProbationOptions, 'current' | 'warm' | 'run' | 'reacquire' | 'report' | 'emit' | 'lag'>): BoxProbation {
   return new BoxProbation({ boxId: o.boxId, profile: o.profile.id, groups: o.groups, trusted: o.trusted, storage: o.storage, cache, floor, clock: o.clock, timers, readyMs: o.readyMs, ...hooks });
 }

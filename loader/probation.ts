@@ -28,15 +28,18 @@ export class Probation {
   readonly readyMs: number;
   readonly faultsAllowed: number;
   #now: () => number;
+  #lag: () => number;
   #faults = 0;
   #trial: Trial | undefined;
   #since = 0;
   #ready = new Set<string>();
   #readyAt: number | undefined;
 
-  constructor(o: { now: () => number; readyMs: number; faultsAllowed?: number }) {
+  /** `lag`: the box's measured event-loop lag now, ms (sandbox/lag.ts); the ready deadline stretches by it. */
+  constructor(o: { now: () => number; readyMs: number; faultsAllowed?: number; lag?: () => number }) {
     if (!Number.isFinite(o.readyMs) || o.readyMs <= 0) throw new RangeError('probation: readyMs must be a positive number');
     this.#now = o.now;
+    this.#lag = o.lag ?? (() => 0);
     this.readyMs = o.readyMs;
     this.faultsAllowed = o.faultsAllowed ?? 1;
     if (!Number.isInteger(this.faultsAllowed) || this.faultsAllowed < 0) throw new RangeError('probation: faultsAllowed must be an integer >= 0');
@@ -86,7 +89,8 @@ export class Probation {
     if (t === undefined) return undefined;
     const now = this.#now();
     if (this.#readyAt === undefined) {
-      if (now - this.#since < this.readyMs) return undefined;
+      // [13.3] slow is not dead: a starved box (its loop lagging) has not yet given the version its readyMs.
+      if (now < this.#readyDue()) return undefined;
       const missing = t.expect.filter((m) => !this.#ready.has(m));
       return { kind: 'revert', reason: 'no-ready', detail: `${missing.join(', ')} not ready within ${this.readyMs} ms` };
     }
@@ -97,6 +101,10 @@ export class Probation {
   due(): number | undefined {
     const t = this.#trial;
     if (t === undefined) return undefined;
-    return this.#readyAt === undefined ? this.#since + this.readyMs : this.#readyAt + t.probationMs;
+    return this.#readyAt === undefined ? this.#readyDue() : this.#readyAt + t.probationMs;
+  }
+
+  #readyDue(): number {
+    return this.#since + this.readyMs + Math.max(0, this.#lag());
   }
 }

@@ -33,6 +33,9 @@ export class BoxSwitch {
   #retries: NoSessionRetries;
   #wait: SessionWait;
   #ledger: RequestLedger;
+  /** Requests of this version to the head-end not yet ended, and who waits for none to be left. */
+  #pending = 0;
+  #idle: (() => void)[] = [];
 
   constructor(options: SwitchOptions) {
     this.#o = options;
@@ -186,7 +189,27 @@ export class BoxSwitch {
     const route = name === undefined ? undefined : this.#routeOf(name);
     if (name !== undefined && route?.kind === 'local') return this.#serve(route.module, body, this.#from(from));
     if (name !== undefined && route === undefined) return Promise.reject(this.#unreachable(name));
-    return this.#ledger.track(timeoutMs ?? this.#o.timeoutMs, (t) => this.#onward(from, dst, name, route, body, t));
+    this.#pending++;
+    const p = this.#ledger.track(timeoutMs ?? this.#o.timeoutMs, (t) => this.#onward(from, dst, name, route, body, t));
+    p.then(this.#ended, this.#ended);
+    return p;
+  }
+
+  #ended = (): void => {
+    if (--this.#pending === 0) for (const go of this.#idle.splice(0)) go();
+  };
+
+  /**
+   * [issue 15.6] Before the box switches version: resolves once every request this version sent
+   * ended (answered to its caller, which still runs), or after `ms`. Closing the session first
+   * failed them CLOSED while the head-end was answering them (requests_lost in bench rollout).
+   */
+  settled(ms: number): Promise<void> {
+    return new Promise((go) => {
+      if (this.#pending === 0) return go();
+      const timer = this.#o.clock.setTimeout(go, ms);
+      this.#idle.push(() => (this.#o.clock.clearTimeout(timer), go()));
+    });
   }
 
   // A request that goes again [13.1] goes to the module it named, wherever that runs now.

@@ -32,6 +32,8 @@ export interface MigrationHost {
   sessionMoved(session: string): void;
   /** Write the moving instance's snapshot as its checkpoint (a death of the target right after loses nothing) [issue 13.2]. */
   checkpoint?(iid: string, states: Record<string, Uint8Array>): Promise<Result<number, Error>>;
+  /** The version the session is pinned to here (a switch that only re-pinned leaves the instance's manifest older). */
+  pinned?(session: string): string | undefined;
 }
 
 /**
@@ -60,7 +62,7 @@ export async function movePortion(host: MigrationHost, iid: string, to: string, 
   try {
     const box = host.boxOfSession(spec.app, spec.session);
     // [issue 15.6] the session keeps its version on the new node.
-    const version = decodeManifest(spec.manifest).version;
+    const version = host.pinned?.(spec.session) ?? decodeManifest(spec.manifest).version;
     const body = { app: spec.app, session: spec.session, modules: spec.modules, states: snap.value, from: host.id, version, ...(box === undefined ? {} : { box }) };
     await host.request({ vaddr: Membership.vaddr(to, Endpoint.control), udp }, body, ControlOps.start, START_TIMEOUT_MS);
   } catch (e) {

@@ -80,6 +80,7 @@ export function migrationHost(n: NodeParts, dispatch: Pick<NodeDispatch, 'hold'>
     boxOfSession: (a, s) => n.sessions.boxOfSession(a, s),
     sessionMoved: (s) => n.sessions.moved(s),
     checkpoint: (i, st) => n.checkpoints.checkpointNow(i, st),
+    pinned: (s) => n.catalog.pinned(s),
   };
 }
 

@@ -8,7 +8,7 @@
 
 import { Codes, RemoteError, type Result } from '../../runtime/index.ts';
 import type { PortionManager } from '../portions/portions.ts';
-import type { AppCatalog } from '../app-catalog.ts';
+import type { AppCatalog, PublishedApp } from '../app-catalog.ts';
 import type { DispatchTable } from './table.ts';
 
 export interface UpgradeHost {
@@ -32,6 +32,8 @@ export interface UpgradeStats {
   failed: number;
   /** Upgrades asked again for the version the session already runs (a retried open): nothing done. */
   already: number;
+  /** Switches whose head-end modules are byte for byte the old version's: re-pinned, the instance runs on. */
+  repinned: number;
 }
 
 /** The instance of a session's server portion on this node (the first, for a shared one). */
@@ -50,9 +52,18 @@ export async function upgradeSession(host: UpgradeHost, to: { session: string; v
     stats.already++;
     return { ok: true, value: iid }; // a retried open: already on that version
   }
-  if (host.catalog.get(spec.app, version) === undefined) return { ok: false, error: new RemoteError(Codes.VERSION_MISMATCH, `node ${host.id} does not serve ${spec.app} ${version}`, { app: spec.app, version }) };
-  const release = host.hold(iid);
+  const next = host.catalog.get(spec.app, version);
+  if (next === undefined) return { ok: false, error: new RemoteError(Codes.VERSION_MISMATCH, `node ${host.id} does not serve ${spec.app} ${version}`, { app: spec.app, version }) };
   const before = host.catalog.pinned(session);
+  // The same head-end code in both versions (a release that changed the box's modules only): the
+  // instance already runs the new version's bytes, so the switch is a pin; nothing is held or restarted.
+  const prev = before === undefined ? undefined : host.catalog.get(spec.app, before);
+  if (prev !== undefined && sameCode(prev, next, spec.modules, to.modules ?? spec.modules)) {
+    host.catalog.pin(session, version);
+    stats.repinned++;
+    return { ok: true, value: iid };
+  }
+  const release = host.hold(iid);
   try {
     await host.idle(iid, drainMs);
     const snap = await host.portions.snapshot(iid);
@@ -73,6 +84,13 @@ export async function upgradeSession(host: UpgradeHost, to: { session: string; v
   } finally {
     release(); // [c31] held envelopes go to whichever instance now serves the addresses
   }
+}
+
+/** Both versions run exactly these modules on the head-end, each with the same bytes (signed SHA-256). */
+function sameCode(a: PublishedApp, b: PublishedApp, running: readonly string[], wanted: readonly string[]): boolean {
+  if (running.length !== wanted.length || !wanted.every((m) => running.includes(m))) return false;
+  const sha = (p: PublishedApp, m: string): string | undefined => p.manifest.modules.find((e) => e.name === m)?.sha256;
+  return wanted.every((m) => sha(a, m) !== undefined && sha(a, m) === sha(b, m));
 }
 
 function fail(stats: UpgradeStats, error: Error): Result<string, Error> {

@@ -63,6 +63,8 @@ export class Responder {
   /** Requests the head-end-side modules served: module name and body. */
   readonly served: { module: string; session: string; body: unknown }[] = [];
   readonly replies: OpenReply[] = [];
+  /** When set, a request to a head-end-side module waits for the promise it returns (a slow answer). */
+  gate: ((module: string) => Promise<void> | undefined) | undefined;
   #o: ResponderOptions;
   #t: MqttTransport;
   #trusted!: TrustedManifest;
@@ -184,7 +186,8 @@ export class Responder {
       write: (env) => this.#t.send(env),
       onRequest: (env) => {
         this.served.push({ module: name, session: h.session, body: env.body });
-        return handlers.onRequest(env);
+        const wait = this.gate?.(name);
+        return wait === undefined ? handlers.onRequest(env) : wait.then(() => handlers.onRequest(env));
       },
       onMessage: handlers.onMessage,
     });

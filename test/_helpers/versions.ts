@@ -28,6 +28,13 @@ export async function twoVersions(): Promise<{ v100: PublishedApp; v101: Publish
   return { v100: a.pub, v101: b.pub, trusted: a.trusted };
 }
 
+/** Two versions whose head-end code is byte for byte the same (a release that changed only the box's side). */
+export async function sameServerCode(): Promise<{ v100: PublishedApp; v101: PublishedApp; trusted: Awaited<ReturnType<typeof signedApp>>['trusted'] }> {
+  const a = await signedApp('mix', MIXED_APP, '1.0.0');
+  const b = await signedApp('mix', MIXED_APP, '1.0.1', a.key);
+  return { v100: a.pub, v101: b.pub, trusted: a.trusted };
+}
+
 export async function rig(apps: PublishedApp[], trusted: Awaited<ReturnType<typeof signedApp>>['trusted'], ids = ['n1'], placeOn?: string) {
   const clock = new ManualClock();
   const net = new MemoryNet();

@@ -175,3 +175,24 @@ test('a fleet in one process: one carousel listener, a mix of profiles, one retu
   t.is(he.opens.length, 3);
   t.deepEqual(new TunerFanout(feed.tuner) instanceof TunerFanout, true);
 });
+
+test('the CPU throttle counts a job from when the box\'s CPU was free, not from when the host ran it: after a late timer the backlog runs at once (bench rollout, 1,000 boxes)', async (t) => {
+  const clock = { now: 0 };
+  const cpu = new ThrottledCpu(0.5, () => clock.now);
+  const order: string[] = [];
+  // Three jobs queued together; each takes 10 ms of host time (the fake clock moves as it runs).
+  const a = cpu.run(() => ((clock.now += 10), order.push('a')));
+  const b = cpu.run(() => {
+    clock.now += 10;
+    order.push('b');
+    setImmediate(() => order.push('next turn'));
+  });
+  const c = cpu.run(() => ((clock.now += 10), order.push('c')));
+  await a;
+  // The host comes back to the box long after its CPU was free again (a loaded fleet process).
+  clock.now = 1_000;
+  await Promise.all([b, c]);
+  await new Promise((r) => setImmediate(r));
+  // b's box time was 10-40 ms of the box's clock: c's turn came long ago, so it runs at once.
+  t.deepEqual(order, ['a', 'b', 'c', 'next turn'], 'c did not wait another timer after b');
+});

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Channel, SESSIONS_VADDR, SessionOps, checkOpenReply, type Envelope, type ResourceReport } from '../../runtime/index.ts';
-import { decodeManifest, encodeManifest, importSigningKey, signManifest } from '../../runtime/app/index.ts';
+import { decodeManifest, encodeManifest, importSigningKey, sha256Hex, signManifest, utf8 } from '../../runtime/app/index.ts';
 import { connectMqttTransport } from '../../transport/mqtt.ts';
 import { startHeadend } from '../../headend/main.ts';
 import { AppCatalog } from '../../headend/app-catalog.ts';
@@ -22,11 +22,14 @@ test('the guide\'s search portion switches from 1.0.0 to 1.0.1 in its worker wit
   const dir = await mkdtemp(join(tmpdir(), 'weft-switch-'));
   await build({ out: join(dir, 'dist'), keys: join(dir, 'keys'), quiet: true, firmware: false });
   const h = await startHeadend({ registry: 'memory', apps: join(dir, 'dist', 'apps'), keys: join(dir, 'keys'), masterKey: 'a-test-master-key-of-enough-length', intervalMs: 500, log: () => {} });
-  // 1.0.1: the same code under a new version, signed with the build's dev key, served beside live.
+  // 1.0.1: the search module changed (a comment: new bytes, so its instance really switches; the
+  // same bytes would only be re-pinned), signed with the build's dev key, served beside live.
   const v100 = await AppCatalog.readDir(join(dir, 'dist', 'apps', 'guide'));
-  const manifestBytes = encodeManifest({ ...v100.manifest, version: '1.0.1' });
+  const search101 = new Uint8Array([...(v100.sources.search as Uint8Array), ...utf8('\n// 1.0.1\n')]);
+  const sha101 = await sha256Hex(search101);
+  const manifestBytes = encodeManifest({ ...v100.manifest, version: '1.0.1', modules: v100.manifest.modules.map((m) => (m.name === 'search' ? { ...m, sha256: sha101, size: search101.length } : m)) });
   const key = await importSigningKey(JSON.parse(await readFile(join(dir, 'keys', 'dev.jwk.json'), 'utf8')));
-  h.node.catalog.add({ ...v100, manifest: decodeManifest(manifestBytes), manifestBytes, signature: await signManifest(manifestBytes, key) }, { current: false });
+  h.node.catalog.add({ ...v100, sources: { ...v100.sources, search: search101 }, manifest: decodeManifest(manifestBytes), manifestBytes, signature: await signManifest(manifestBytes, key) }, { current: false });
   const boxT = await connectMqttTransport({ role: 'box', url: h.brokerUrl, id: 'stb-1', password: h.boxSecret('stb-1'), log: () => {}, deadPath: { initialRttMs: 1000 } });
   const box = new Channel({ self: { vaddr: 'weft://box/stb-1/inbox' }, write: (e: Envelope) => boxT.send(e), timeoutMs: 30_000 });
   boxT.onEnvelope((e) => box.receive(e));

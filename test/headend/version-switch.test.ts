@@ -4,7 +4,7 @@
 import test from 'ava';
 import { Codes, RemoteError } from '../../runtime/index.ts';
 import type { MemoryNode } from '../_helpers/headend.ts';
-import { rig, twoVersions } from '../_helpers/versions.ts';
+import { rig, sameServerCode, twoVersions } from '../_helpers/versions.ts';
 
 const instancesOf = (nodes: MemoryNode[], session: string): string[] => nodes.flatMap((n) => [...n.pool.instances.values()].filter((p) => p.session === session).map((p) => `${n.id}:${p.iid}`));
 
@@ -91,6 +91,31 @@ test('a previous session that is unknown or another box\'s is ignored: a fresh s
     const fresh = await r.open(n1, 'b2', '1.0.1', 'sgone');
     t.deepEqual(await r.ask(n1, fresh), { n: 1, version: '1.0.1' });
     t.is(n1.sessions.switches.stats.unknown, 2);
+  } finally {
+    await r.close();
+  }
+});
+
+test('a switch between versions whose head-end code is the same bytes is a re-pin: the instance runs on, nothing held or restarted, every request answered once', async (t) => {
+  const { v100, v101, trusted } = await sameServerCode();
+  const r = await rig([v100], trusted);
+  const [n1] = r.nodes as [MemoryNode];
+  n1.catalog.add(v101, { current: false });
+  try {
+    const s = await r.open(n1, 'b1', '1.0.0');
+    await r.ask(n1, s);
+    const before = instancesOf(r.nodes, s.session);
+    const during = [r.ask(n1, s), r.ask(n1, s)];
+    const reply = await r.open(n1, 'b1', '1.0.1', s.session);
+    during.push(r.ask(n1, s));
+    const counts = (await Promise.all(during)).map((a) => a.n).sort((a, b) => a - b);
+    t.is(reply.session, s.session);
+    t.deepEqual(counts, [2, 3, 4], 'each answered once, in the one instance');
+    t.deepEqual(instancesOf(r.nodes, s.session), before, 'the same instance: not restarted');
+    t.is(n1.upgrades.repinned, 1);
+    t.is(n1.upgrades.upgraded, 0);
+    t.is(n1.catalog.pinned(s.session), '1.0.1', 'pinned to the new version');
+    t.is((await r.registry.getSession(s.session))?.appVersion, '1.0.1', 'and recorded: a re-placement starts 1.0.1');
   } finally {
     await r.close();
   }

@@ -58,3 +58,23 @@ test('other events and ended trials decide nothing', (t) => {
   t.throws(() => new Probation({ now: () => 0, readyMs: 0 }), { instanceOf: RangeError });
   t.throws(() => new Probation({ now: () => 0, readyMs: 1, faultsAllowed: -1 }), { instanceOf: RangeError });
 });
+
+test('no ready within readyMs reverts, but the deadline stretches by the box\'s measured loop lag: a starved box has not given the version its time (issue 15, 13.3)', (t) => {
+  const at = { now: 0, lag: 0 };
+  const p = new Probation({ now: () => at.now, readyMs: 30_000, lag: () => at.lag });
+  p.begin({ sha: 'c'.repeat(64), version: '1.0.1', expect: ['ui'], probationMs: 5_000 });
+  // The fleet process of 200 key-pressing boxes lagged 25 s: the ui's start waited behind it.
+  at.lag = 25_000;
+  at.now = 30_000;
+  t.is(p.check(), undefined, 'starved: not judged yet');
+  t.is(p.due(), 55_000, 'judged again once the lag is made up');
+  at.now = 40_000;
+  t.is(p.event({ kind: 'module', module: 'ui', action: 'started' }), undefined, 'it started: ready');
+  at.now = 45_000;
+  t.deepEqual(p.check(), { kind: 'commit' });
+  // On a box that is not lagging, the gate is as before: no ready after 30 s reverts.
+  at.lag = 0;
+  p.begin({ sha: 'd'.repeat(64), version: '1.0.2', expect: ['ui'], probationMs: 5_000 });
+  at.now += 30_000;
+  t.like(p.check(), { kind: 'revert', reason: 'no-ready' });
+});

@@ -229,3 +229,36 @@ test('the ledger never ends a request before its deadline by the clock, even whe
   t.deepEqual(ledger.counts(), { sent: 1, ok: 1, retried: 0, failed: 0, overdue: 0 });
   inner.advance(10_000);
 });
+
+test('before a version switch the box waits for its requests in flight: settled() resolves when the last one is answered, or after its bound (issue 15.6)', async (t) => {
+  const { clock, sw, hand } = setup();
+  let done = false;
+  const idle = (p: Promise<unknown>): void => void p.then(() => (done = true));
+  idle(sw.settled(2000));
+  await flush();
+  t.true(done, 'nothing in flight: at once');
+  const a = watch(sw.ask('search', { q: 'a' }));
+  const b = watch(sw.ask('search', { q: 'b' }));
+  done = false;
+  idle(sw.settled(2000));
+  hand.answer(hand.sent[0] as Envelope, 'rep', { hits: [] });
+  await flush();
+  t.is(a.state, 'ok');
+  t.false(done, 'one request is still in flight');
+  hand.answer(hand.sent[1] as Envelope, 'rep', { hits: [] });
+  await flush();
+  t.is(b.state, 'ok');
+  t.true(done, 'settled once the last answer reached its caller');
+  // A request that is never answered holds the switch back only for the bound.
+  const c = watch(sw.ask('search', { q: 'c' }));
+  done = false;
+  idle(sw.settled(2000));
+  clock.advance(1999);
+  await flush();
+  t.false(done);
+  clock.advance(1);
+  await flush();
+  t.true(done, 'the bound passed');
+  t.is(c.state, 'pending', 'the request itself is not failed by the wait: its own deadline ends it');
+  t.deepEqual(sw.stats().requests, { sent: 3, ok: 2, retried: 0, failed: 0, overdue: 0 });
+});

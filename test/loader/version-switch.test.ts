@@ -19,7 +19,7 @@ async function upOnFirstVersion(t: ExecutionContext) {
   const broker = await boxBroker();
   const he = await Responder.start({ url: broker.url, engine, app: v1, trusted: keys.trusted });
   const feed = carouselFeed(v1.set);
-  const { box } = makeBox(engine, keys.trusted, feed.tuner, broker.url, { profile: profile('modern-4k') });
+  const { box, events } = makeBox(engine, keys.trusted, feed.tuner, broker.url, { profile: profile('modern-4k') });
   t.teardown(async () => {
     await box.stop();
     await he.close();
@@ -27,7 +27,7 @@ async function upOnFirstVersion(t: ExecutionContext) {
   });
   await box.start();
   await box.waitFor((b) => b.state === 'up', 20_000);
-  return { v2, he, feed, box };
+  return { v2, he, feed, box, events };
 }
 
 test('a new version on the carousel: the box opens its session again naming the previous one, and does not close it', async (t) => {
@@ -70,4 +70,25 @@ test('the box counts its requests across versions: its report\'s ledger is the b
   const after = box.report().requests;
   t.is(after?.sent, 3, 'the two of 1.0.0 are still counted after the switch');
   t.is((after?.ok ?? 0) + (after?.retried ?? 0) + (after?.failed ?? 0) + (after?.overdue ?? 0), 3, 'each ended once');
+});
+
+test('a request in flight when the box switches version is answered to the old version\'s caller before the switch, not failed CLOSED (issue 15: requests_lost)', async (t) => {
+  const { v2, he, feed, box, events } = await upOnFirstVersion(t);
+  let reached!: () => void;
+  const atServer = new Promise<void>((r) => (reached = r));
+  let answer!: () => void;
+  he.gate = (m) => (m === 'server' ? (reached(), new Promise<void>((r) => (answer = r))) : undefined);
+  const before = box.report().requests;
+  void box.pressKey('now'); // the ui asks the server portion; the head-end holds the answer
+  await atServer;
+  feed.update(v2.set);
+  // The box has decided to switch (the table's restart of the app) while the request is in flight.
+  await box.waitFor(() => events.some((e) => e.kind === 'state' && e.action === 'restart-app'), 20_000);
+  he.gate = undefined;
+  answer();
+  await box.waitFor((b) => b.state === 'up' && b.app?.manifest.version === '1.0.1' && b.session !== undefined, 20_000);
+  const after = box.report().requests;
+  t.is((after?.failed ?? 0) - (before?.failed ?? 0), 0, 'no request failed: the switch waited for the answer');
+  t.is((after?.ok ?? 0) - (before?.ok ?? 0), 1, 'the request was answered');
+  t.true(events.some((e) => e.kind === 'scene' && (e.scene as { screen?: string; version?: string }).screen === 'now' && (e.scene as { version?: string }).version === '1.0.0'), 'the old ui showed the answer');
 });
