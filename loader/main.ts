@@ -14,7 +14,7 @@ import { isIP } from 'node:net';
 import { type DeviceProfile, checkProfile, checkSampleRate } from '../runtime/index.ts';
 import { type TrustedKey, trustedKeyFromJson } from '../runtime/app/index.ts';
 import { DEFAULT_CAROUSEL_URL } from '../carousel/index.ts';
-import { DEFAULT_LIMITS, loadEngine, warmEngine } from '../sandbox/index.ts';
+import { DEFAULT_LIMITS, loadEngine } from '../sandbox/index.ts';
 import { BOOT_STATES } from './boot-table.ts';
 import { Box } from './box.ts';
 import type { BoxEvent } from './box-events.ts';
@@ -198,16 +198,12 @@ export async function main(argv: string[]): Promise<number> {
     ...(a.cpuScale === 1 ? {} : { limits: { deadlineMs: DEFAULT_LIMITS.deadlineMs * a.cpuScale, startDeadlineMs: DEFAULT_LIMITS.startDeadlineMs * a.cpuScale, watchdogGraceMs: DEFAULT_LIMITS.watchdogGraceMs * a.cpuScale } }),
     onEvent,
   });
-  // [issue 18.6] An engine that arrives while the box still awaits the carousel is warmed up in the
-  // wait: the first app start's one-time costs (under qemu-user ~0.35 s of CPU) are paid there. A
+  // [issue 18.6] The engine loads while the box tunes (the box awaits it before its first module). A
   // failed load ends the firmware as it did when it was awaited before the box (one line, exit 1).
-  engine.then(
-    (e) => /^(off|tuning|acquiring-boot)$/.test(box.history.at(-1)?.state ?? 'off') && warmEngine(e), // the table's state: `state` is the settled one
-    (e: unknown) => {
-      process.stderr.write(`box: ${(e as Error).message.split('\n')[0]}\n`);
-      done(1);
-    },
-  );
+  engine.catch((e: unknown) => {
+    process.stderr.write(`box: ${(e as Error).message.split('\n')[0]}\n`);
+    done(1);
+  });
   const started = box.start();
   started.catch(() => undefined); // raced below; a signal may end the box first
   await Promise.race([started, finished]);

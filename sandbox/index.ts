@@ -2,7 +2,6 @@
 // imports runtime/ only. Public exports by name; types apart.
 
 export { loadEngine, DEFAULT_ENGINE_MEMORY } from './engine.ts';
-export { warmEngine } from './engine-warm.ts';
 export type { Engine, EngineOptions } from './engine.ts';
 export { AppSandbox } from './app.ts';
 export type { AppSandboxOptions, LoadOptions } from './app.ts';
