@@ -76,7 +76,7 @@ async function setupOnce(c: SetupContext): Promise<OpenReply> {
     }
     const body = { app: manifest.app, version: manifest.version, boxId: c.boxId, report: c.report(), ...(running.length > 0 ? { running } : {}), ...(c.previous === undefined ? {} : { previous: c.previous }) };
     const reply = await c.loader.request({ vaddr: SESSIONS_VADDR }, body, { op: SessionOps.open, timeoutMs: c.timeoutMs }).catch((e: unknown) => {
-      throw new SessionSetupError('open', e instanceof WeftError ? e.code : Codes.INTERNAL, (e as Error).message, { cause: e });
+      throw failed('open', e);
     });
     const r = checkReply(reply, manifest.app);
     await apply(c, r, new Set(frozen));
@@ -86,6 +86,11 @@ async function setupOnce(c: SetupContext): Promise<OpenReply> {
     for (const name of frozen) if (c.runner.has(name)) await c.runner.thaw(name);
     throw e;
   }
+}
+
+/** A step's request failed: its code (INTERNAL when it has none) and message, the error as cause. */
+function failed(step: SessionSetupError['step'], e: unknown, prefix = ''): SessionSetupError {
+  return new SessionSetupError(step, e instanceof WeftError ? e.code : Codes.INTERNAL, prefix + (e as Error).message, { cause: e });
 }
 
 function checkReply(v: unknown, app: string): OpenReply {
@@ -144,7 +149,7 @@ async function apply(c: SetupContext, r: OpenReply, frozen: Set<string>): Promis
   // [c42] the client portion runs: tell the server portion.
   const started = { session: r.session, modules: c.runner.running() };
   await c.loader.control({ vaddr: r.dasp }, SessionOps.clientStarted, started, { timeoutMs: c.timeoutMs }).catch((e: unknown) => {
-    throw new SessionSetupError('client-started', e instanceof WeftError ? e.code : Codes.INTERNAL, (e as Error).message, { cause: e });
+    throw failed('client-started', e);
   });
 }
 
@@ -157,7 +162,7 @@ async function fetchAndStart(c: SetupContext, r: OpenReply, name: string): Promi
     reply = checkModuleGetReply(raw);
   } catch (e) {
     c.switch.remove(name);
-    throw new SessionSetupError('download', e instanceof WeftError ? e.code : Codes.INTERNAL, `${name}: ${(e as Error).message}`, { cause: e });
+    throw failed('download', e, `${name}: `);
   }
   const entry = c.app.manifest.modules.find((m) => m.name === name);
   const v = entry === undefined || reply.module !== name || reply.sha256 !== entry.sha256 ? undefined : await verifyModule(c.app.trusted, name, reply.code);
