@@ -77,6 +77,8 @@ interface Broker {
   /** The broker thread's heap in use, bytes (aedes in its worker thread only). */
   heap?: () => number;
   pid: number | undefined;
+  /** The embedded broker's refusals (aedes on the loop): what cut a CONNECT before the node saw it. */
+  refusals?: () => string;
   restart?: () => Promise<void>;
   stop(): Promise<void>;
 }
@@ -105,6 +107,10 @@ async function aedes(): Promise<Broker> {
   return {
     url: b.url,
     pid: undefined, // in this process
+    refusals: () => {
+      const st = b.stats();
+      return `preauth cut ${st.preauthConnections}, connect timeouts ${st.connectTimeout}, penalized ${st.penalized}, client errors ${st.clientErrors}, unauthenticated held ${st.preauthHeldConnections}`;
+    },
     restart: async () => {
       await b.close(); // every connection drops at once
       b = await startAedesBroker({ credentials: creds.store, port, log: () => {} });
@@ -208,7 +214,7 @@ async function lightPhase(kind: string): Promise<void> {
       const t0 = performance.now();
       const progress = setInterval(() => {
         const l = fleet.last();
-        if (l !== undefined) console.log(`${kind} +${Math.round((performance.now() - t0) / 1000)} s: ${JSON.stringify(l.states)} dead paths ${l.channel.deadPaths} (undone ${l.channel.deadPathsUndone}) links ${l.channel.deadLinks}; sessions ${h.node.sessions.count} (late opens ended ${h.node.sessions.lateOpens.ended}, QUOTA setups ${refusedSetups(h)}, setups in flight ${h.node.sessions.admission.stats.inFlight}); rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB; loop p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms max ${(loop.max / 1e6).toFixed(0)} ms`);
+        if (l !== undefined) console.log(`${kind} +${Math.round((performance.now() - t0) / 1000)} s: ${JSON.stringify(l.states)} dead paths ${l.channel.deadPaths} (undone ${l.channel.deadPathsUndone}) links ${l.channel.deadLinks}; sessions ${h.node.sessions.count} (late opens ended ${h.node.sessions.lateOpens.ended}, QUOTA setups ${refusedSetups(h)}, setups in flight ${h.node.sessions.admission.stats.inFlight}); rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB; loop p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms max ${(loop.max / 1e6).toFixed(0)} ms${broker.refusals === undefined ? '' : `; broker: ${broker.refusals()}`}`);
       }, 30_000);
       const waitS = MAX_S > 0 ? MAX_S : LIGHT / rate + 180;
       const up = await fleet.until((l) => (l.states.up ?? 0) === LIGHT, waitS * 1000, `${LIGHT} light boxes up`).finally(() => clearInterval(progress)).catch((e: unknown) => {
