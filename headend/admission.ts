@@ -9,9 +9,9 @@ import { ArgumentError, Codes, RemoteError, type Clock, fail, nonNegative, ok, p
 export interface AdmissionOptions {
   /** Setups in flight at most, whatever is measured: the ceiling, a bound on what opens in flight hold. Default 1024 (2 s of a quiet node's ~500 setups/s; on a slower node the measured age refuses first). */
   maxInFlight?: number;
-  /** Below this many setups in flight the node is never past capacity: one slow open (a remote start) is not a queue. Default 8. */
+  /** Past capacity only when this many setups in flight have each waited too long (below): one slow or stuck open is not a queue. Default 8. */
   minInFlight?: number;
-  /** Past capacity when the oldest setup in flight has waited more than this share of the new open's time left. Default 0.5. */
+  /** Too long: more than this share of the new open's time left. Default 0.5. */
   ageShare?: number;
   /** Time left of an open that carries no deadline, ms. Default 5000 (the box's session.open deadline). */
   budgetMs?: number;
@@ -54,7 +54,7 @@ export function resolveAdmission(o: AdmissionOptions | undefined): ResolvedAdmis
 export interface AdmissionStats {
   /** Opens let in. */
   admitted: number;
-  /** Opens answered QUOTA because the oldest setup in flight waited past its share of the deadline. */
+  /** Opens answered QUOTA because minInFlight setups in flight waited past their share of the deadline. */
   refusedBehind: number;
   /** Opens answered QUOTA at the ceiling (maxInFlight). */
   refusedCeiling: number;
@@ -106,9 +106,8 @@ export class Admission {
     this.#expire(now);
     const n = this.#inFlight.size;
     if (n >= this.#o.maxInFlight) return this.#refuse(now, 'ceiling');
-    const oldest = this.#inFlight.values().next().value;
     const left = deadline === undefined ? this.#o.budgetMs : Math.max(0, deadline - now);
-    if (n >= this.#o.minInFlight && oldest !== undefined && now - oldest > this.#o.ageShare * left) return this.#refuse(now, 'behind');
+    if (this.#waitedLonger(now - this.#o.ageShare * left) >= this.#o.minInFlight) return this.#refuse(now, 'behind');
     const t = ++this.#ticket;
     this.#inFlight.set(t, now);
     this.#stats.admitted++;
@@ -147,6 +146,19 @@ export class Admission {
     const at = Math.min(max, Math.max(this.#slot, now + drain));
     this.#slot = Math.min(max, at + (rate > 0 ? 1 / rate : MIN_RETRY_MS));
     return Math.round(Math.max(MIN_RETRY_MS, at - now));
+  }
+
+  // Setups in flight started before `before`, counted oldest first and no further than minInFlight.
+  // [wave 5, mosquitto 6,000 at 176/s] the oldest alone refused 1,448 opens a node finished in
+  // time with admission off: one open that never settles here (a duplicate whose claim exists
+  // answers never) made every open after it look late.
+  #waitedLonger(before: number): number {
+    let k = 0;
+    for (const at of this.#inFlight.values()) {
+      if (at >= before || k >= this.#o.minInFlight) break;
+      k++;
+    }
+    return k;
   }
 
   #completed(now: number): void {

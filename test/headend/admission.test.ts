@@ -126,6 +126,17 @@ test('the ceiling refuses past maxInFlight whatever the age; its hint drains at 
   t.like(!r2.ok && (r2.error.data as object), { retryAfterMs: 500 }, 'the next refusal one slot (100 ms) later');
 });
 
+test('one stuck open does not make every later open look late: refused only when minInFlight setups waited too long', (t) => {
+  const clock = new ManualClock(0);
+  const a = new Admission(clock);
+  a.admit(clock.now() + 5000); // never settles (a duplicate open whose claim exists is answered by no one here)
+  clock.advance(3000);
+  const fresh = Array.from({ length: 10 }, () => a.admit(clock.now() + 5000));
+  t.true(fresh.every((r) => r.ok), 'eleven in flight, only one of them old: let in');
+  for (const r of fresh) if (r.ok) r.value();
+  t.is(a.stats.refusedBehind, 0);
+});
+
 test('a hint is bounded by maxRetryMs; a setup that never settles stops counting after 60 s', (t) => {
   const clock = new ManualClock(0);
   const a = new Admission(clock, { maxInFlight: 2, minInFlight: 1, maxRetryMs: 1000 });
