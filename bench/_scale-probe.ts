@@ -7,6 +7,7 @@
 import { Channel, SESSIONS_VADDR, SessionOps, checkOpenReply, modulesVaddr, type Envelope, type OpenReply, type ResourceReport } from '../runtime/index.ts';
 import { connectMqttTransport, type MqttTransport } from '../transport/mqtt.ts';
 import { derivedBoxSecret } from '../headend/broker/broker-auth.ts';
+import { quotaWaitMs } from '../loader/index.ts';
 import { percentile } from './_report.ts';
 
 const arg = (name: string, dflt?: string): string => {
@@ -37,7 +38,13 @@ async function box(id: string): Promise<Box> {
 }
 
 async function open(b: Box): Promise<OpenReply> {
-  const r = checkOpenReply(await b.ch.request({ vaddr: SESSIONS_VADDR }, { app: 'guide', version: '1.0.0', boxId: b.id, report: report(b.id) }, { op: SessionOps.open }));
+  const ask = (): Promise<unknown> => b.ch.request({ vaddr: SESSIONS_VADDR }, { app: 'guide', version: '1.0.0', boxId: b.id, report: report(b.id) }, { op: SessionOps.open });
+  // [issue 19.6] a node past its setup capacity says when to come back (QUOTA setups): as a box, wait and open again.
+  const again = (e: unknown): Promise<unknown> => {
+    const ms = quotaWaitMs(e, Math.random);
+    return ms === undefined ? Promise.reject(e as Error) : new Promise((r) => setTimeout(r, ms)).then(ask).catch(again);
+  };
+  const r = checkOpenReply(await ask().catch(again));
   // What a full box does next: download the modules placed on it that the carousel's boot tier lacks.
   for (const module of r.download) await b.ch.request({ vaddr: modulesVaddr(r.node) }, { session: r.session, module }, { op: SessionOps.moduleGet });
   await b.ch.control({ vaddr: r.dasp }, SessionOps.clientStarted, { session: r.session, modules: [] });

@@ -9,7 +9,7 @@
 //          loaded / unloaded, then (aedes) a broker restart: the reconnect storm's settle time
 //          against its jitter window (the transport's 10 s) and its dead-path verdicts.
 // Usage: npm run bench -- scale [--boxes 5000] [--light 18000] [--idle-s 20] [--brokers aedes,mosquitto]
-//        [--phases full,light,storm] [--procs auto]. Develop with small sizes (--boxes 200 --light 1000).
+//        [--phases full,light,storm] [--procs auto] [--admission on|off]. Develop with small sizes (--boxes 200 --light 1000).
 //        --brokers aedes-thread: aedes in a worker thread of the node's process (broker-thread.ts), beside
 //        aedes on the node's loop (the default embedding) for the A/B.
 import { randomBytes } from 'node:crypto';
@@ -42,6 +42,9 @@ const PROCS = flag('procs', 'auto');
 /** Longest wait for every light box to be up, s (default: the arrivals' span + 180 s); a cut run still records what it held. */
 const MAX_S = Number(flag('max-s', '0'));
 const BROKERS = flag('brokers', 'aedes,mosquitto').split(',');
+/** [issue 19.6] `off`: the node never answers QUOTA (setups), for the A/B against admission (the default, `on`). */
+const ADMISSION = flag('admission', 'on');
+if (ADMISSION !== 'on' && ADMISSION !== 'off') throw new Error(`--admission must be on or off, got ${ADMISSION}`);
 const PHASES = new Set(flag('phases', 'full,light,storm').split(','));
 /** Full boxes booting per second the fleet itself can afford: a full box's boot costs the fleet
  *  ~40 ms of CPU (QuickJS start, verification, the first checkpoint), so 20/s is 0.8 of a core of
@@ -63,12 +66,19 @@ const pubs = (await readdir(join(dir, 'keys'))).filter((f) => f.endsWith('.pub.j
 const trustFile = join(dir, 'trusted.json');
 await writeFile(trustFile, JSON.stringify(await Promise.all(pubs.map(async (f) => JSON.parse(await readFile(join(dir, 'keys', f), 'utf8')) as unknown))));
 const creds = headendCredentials({ boxKey: MASTER, node: NODE, nodeKey: NODE_KEY });
+/** [issue 19.6] Opens the node answered QUOTA (setups) because it was past its setup capacity. */
+const refusedSetups = (h: RunningHeadend): number => {
+  const a = h.node.sessions.admission.stats;
+  return a.refusedBehind + a.refusedCeiling;
+};
 
 interface Broker {
   url: string;
   /** The broker thread's heap in use, bytes (aedes in its worker thread only). */
   heap?: () => number;
   pid: number | undefined;
+  /** The embedded broker's refusals (aedes on the loop): what cut a CONNECT before the node saw it. */
+  refusals?: () => string;
   restart?: () => Promise<void>;
   stop(): Promise<void>;
 }
@@ -97,6 +107,10 @@ async function aedes(): Promise<Broker> {
   return {
     url: b.url,
     pid: undefined, // in this process
+    refusals: () => {
+      const st = b.stats();
+      return `preauth cut ${st.preauthConnections}, connect timeouts ${st.connectTimeout}, penalized ${st.penalized}, client errors ${st.clientErrors}, unauthenticated held ${st.preauthHeldConnections}`;
+    },
     restart: async () => {
       await b.close(); // every connection drops at once
       b = await startAedesBroker({ credentials: creds.store, port, log: () => {} });
@@ -125,6 +139,7 @@ async function headend(broker: Broker): Promise<{ h: RunningHeadend; carousel: n
     masterKey: MASTER,
     carousel: `127.0.0.1:${carousel}`,
     spareThreads: 2,
+    ...(ADMISSION === 'off' ? { quotas: { setups: { maxInFlight: 1_000_000, minInFlight: 1_000_000 } } } : {}),
     log: () => {},
   });
   return { h, carousel };
@@ -164,7 +179,8 @@ async function fullPhase(): Promise<void> {
       out.idle_cpu_ms_per_box_s = idleMs;
       out.setup_capacity_per_s = cap.perS ?? null;
       out.full_procs = idle.procs;
-      row({ case: `${FULL} full boxes, ${idle.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: idle.states.up ?? 0, 'boot p50 s': (idle.boot.p50 ?? NaN) / 1000, 'boot p95 s': (idle.boot.p95 ?? NaN) / 1000, 'dial dead paths': idle.channel.deadPaths, 'undone (late CONNACK)': idle.channel.deadPathsUndone, 'link dead paths': idle.channel.deadLinks, 'idle ms/box/s': idleMs, 'fleet rss MB': idle.rssMb });
+      out.full_setups_refused = refusedSetups(h);
+      row({ case: `${FULL} full boxes, ${idle.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: idle.states.up ?? 0, 'boot p50 s': (idle.boot.p50 ?? NaN) / 1000, 'boot p95 s': (idle.boot.p95 ?? NaN) / 1000, 'dial dead paths': idle.channel.deadPaths, 'undone (late CONNACK)': idle.channel.deadPathsUndone, 'link dead paths': idle.channel.deadLinks, 'idle ms/box/s': idleMs, 'fleet rss MB': idle.rssMb, 'QUOTA setups': refusedSetups(h) });
     } finally {
       await fleet.stop();
     }
@@ -198,7 +214,7 @@ async function lightPhase(kind: string): Promise<void> {
       const t0 = performance.now();
       const progress = setInterval(() => {
         const l = fleet.last();
-        if (l !== undefined) console.log(`${kind} +${Math.round((performance.now() - t0) / 1000)} s: ${JSON.stringify(l.states)} dead paths ${l.channel.deadPaths} (undone ${l.channel.deadPathsUndone}) links ${l.channel.deadLinks}; sessions ${h.node.sessions.count} (late opens ended ${h.node.sessions.lateOpens.ended}); rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB; loop p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms max ${(loop.max / 1e6).toFixed(0)} ms`);
+        if (l !== undefined) console.log(`${kind} +${Math.round((performance.now() - t0) / 1000)} s: ${JSON.stringify(l.states)} dead paths ${l.channel.deadPaths} (undone ${l.channel.deadPathsUndone}) links ${l.channel.deadLinks}; sessions ${h.node.sessions.count} (late opens ended ${h.node.sessions.lateOpens.ended}, QUOTA setups ${refusedSetups(h)}, setups in flight ${h.node.sessions.admission.stats.inFlight}); rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB; loop p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms max ${(loop.max / 1e6).toFixed(0)} ms${broker.refusals === undefined ? '' : `; broker: ${broker.refusals()}`}`);
       }, 30_000);
       const waitS = MAX_S > 0 ? MAX_S : LIGHT / rate + 180;
       const up = await fleet.until((l) => (l.states.up ?? 0) === LIGHT, waitS * 1000, `${LIGHT} light boxes up`).finally(() => clearInterval(progress)).catch((e: unknown) => {
@@ -220,12 +236,13 @@ async function lightPhase(kind: string): Promise<void> {
       const kb = (rss1 - rss0) / 1024 / LIGHT;
       const ratio = (loaded.p99 ?? NaN) / (unloaded.p99 ?? NaN);
       out[`light_boxes_held_${kind}`] = up.states.up ?? 0;
+      out[`setups_refused_${kind}`] = refusedSetups(h);
       out[`kb_per_light_box_headend_${kind}`] = kb;
       out[`request_p99_ratio_loaded_${kind}`] = ratio;
       out[`light_boot_p95_s_${kind}`] = (up.boot.p95 ?? NaN) / 1000;
       // [13.4] as for full boxes: verdicts a late CONNACK undid are not false dead paths.
       out[`light_false_dead_paths_${kind}`] = up.channel.deadPaths - up.channel.deadPathsUndone + up.channel.deadLinks;
-      row({ case: `${LIGHT} light boxes on ${kind}, ${up.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: up.states.up ?? 0, 'boot p95 s': (up.boot.p95 ?? NaN) / 1000, 'kB/box head-end': kb, 'sessions': h.node.sessions.count, 'late opens ended': h.node.sessions.lateOpens.ended, 'p99 unloaded ms': unloaded.p99 ?? NaN, 'p99 loaded ms': loaded.p99 ?? NaN, ratio, 'dial dead paths': up.channel.deadPaths, 'undone (late CONNACK)': up.channel.deadPathsUndone, 'link dead paths': up.channel.deadLinks });
+      row({ case: `${LIGHT} light boxes on ${kind}, ${up.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: up.states.up ?? 0, 'boot p95 s': (up.boot.p95 ?? NaN) / 1000, 'kB/box head-end': kb, 'sessions': h.node.sessions.count, 'late opens ended': h.node.sessions.lateOpens.ended, 'QUOTA setups': refusedSetups(h), 'p99 unloaded ms': unloaded.p99 ?? NaN, 'p99 loaded ms': loaded.p99 ?? NaN, ratio, 'dial dead paths': up.channel.deadPaths, 'undone (late CONNACK)': up.channel.deadPathsUndone, 'link dead paths': up.channel.deadLinks });
       if (PHASES.has('storm') && broker.restart !== undefined && (up.states.up ?? 0) === LIGHT) await storm(kind, broker, fleet);
     } finally {
       await fleet.stop();

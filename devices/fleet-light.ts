@@ -23,7 +23,7 @@ import {
   rejectUnknown,
   systemClock,
 } from '../runtime/index.ts';
-import { Acquirer, type ChannelEvent, ChannelManager, type ChannelStats, DEFAULT_CHANNEL_POLICY, type Dialer, type Tuner } from '../loader/index.ts';
+import { Acquirer, type ChannelEvent, ChannelManager, type ChannelStats, DEFAULT_CHANNEL_POLICY, type Dialer, type Tuner, quotaWaitMs } from '../loader/index.ts';
 import type { TrustedKey } from '../runtime/app/index.ts';
 import { backoffPolicy, type BackoffPolicy } from '../transport/reconnect.ts';
 import { profile as profileById } from './profiles.ts';
@@ -38,7 +38,9 @@ export type LightEvent =
   | { kind: 'dial'; ok: boolean; ms: number; attempt: number; deadPath?: boolean; error?: string; undone?: number }
   | { kind: 'link'; up: boolean; dead?: boolean; detail?: string }
   | { kind: 'session'; session: string; node: string }
-  | { kind: 'refused'; problem: 'session'; message: string };
+  | { kind: 'refused'; problem: 'session'; message: string }
+  /** [issue 19.6] The head-end is past its setup capacity (QUOTA setups): the box opens again in `inMs`. */
+  | { kind: 'deferred'; inMs: number };
 
 export interface LightBoxOptions {
   boxId: string;
@@ -63,6 +65,8 @@ export interface LightStats {
   openFailures: number;
   reports: number;
   reopened: number;
+  /** Opens answered QUOTA (setups) and waited out: not failures, not dead paths [issue 19.6]. */
+  deferred: number;
 }
 
 const KEYS = ['boxId', 'profile', 'dialer', 'app', 'reportEveryMs', 'requestTimeoutMs', 'retry', 'clock', 'random', 'onEvent'];
@@ -86,7 +90,7 @@ export class LightBox {
   #report: TimerHandle | undefined;
   #retryTimer: TimerHandle | undefined;
   #tries = 0;
-  readonly stats: LightStats = { opens: 0, openFailures: 0, reports: 0, reopened: 0 };
+  readonly stats: LightStats = { opens: 0, openFailures: 0, reports: 0, reopened: 0, deferred: 0 };
 
   constructor(o: LightBoxOptions) {
     rejectUnknown('LightBox', o, KEYS);
@@ -204,6 +208,8 @@ export class LightBox {
         (e: unknown) => {
           this.#opening = false;
           if (this.#state === 'stopped' || loader !== this.#loader) return;
+          const wait = quotaWaitMs(e, this.#random);
+          if (wait !== undefined) return this.#deferred(wait);
           this.stats.openFailures++;
           this.#emit({ kind: 'refused', problem: 'session', message: (e as Error).message });
           this.#retryLater();
@@ -225,6 +231,17 @@ export class LightBox {
       this.#clearTimers();
       this.#open();
     });
+  }
+
+  // The head-end said when to come back: wait that (jittered, capped), still in session-setup; the backoff does not grow.
+  #deferred(ms: number): void {
+    this.stats.deferred++;
+    this.#emit({ kind: 'deferred', inMs: ms });
+    this.#clearRetry();
+    this.#retryTimer = this.#clock.setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#channels.linkUp) this.#open();
+    }, ms);
   }
 
   #retryLater(): void {

@@ -30,6 +30,7 @@ import type { ClusterView, PlacementPolicy } from '../policy/index.ts';
 import type { Registry, SessionRecord } from './registry/registry.ts';
 import { SessionSwitch } from './session-switch.ts';
 import { LateOpens } from './session-late.ts';
+import { Admission } from './admission.ts';
 import { giveUp, pairingOf } from './session-pairing.ts';
 import type { StatisticsProcess } from './stats/statistics-process.ts';
 import type { BoxLocations } from './node/box-locations.ts';
@@ -99,6 +100,7 @@ export class SessionManager {
   readonly switches: SessionSwitch;
   /** Opens that finished after their box gave up: ended at once [issue 19.6]. */
   readonly lateOpens = new LateOpens(() => this.#host, (rec) => this.#end(rec));
+  readonly admission: Admission; // [issue 19.6] past its setup capacity the node answers QUOTA at once
 
   constructor(host: SessionHost, quotas?: BoxQuotas, log: (line: string) => void = () => {}) {
     this.#host = host;
@@ -108,6 +110,7 @@ export class SessionManager {
     this.#quota = new SessionQuota(q, async (id) => (await host.registry.getSession(id)) !== undefined);
     this.#downloads = new TokenBuckets(q.downloads, host.clock, q.boxes);
     this.#downloadLimit = q.downloads.burst;
+    this.admission = new Admission(host.clock, q.setups);
   }
 
   get count(): number {
@@ -145,7 +148,7 @@ export class SessionManager {
         this.counters.refused++;
         return Promise.reject(new RemoteError(Codes.FORBIDDEN, `box ${by} cannot open a session for box ${req.boxId}`, { reason: 'identity' }));
       }
-      return this.open(req, sessionIdFor(env)).then((r) => this.lateOpens.settle(env, r));
+      return this.admission.run(env.deadline, () => this.open(req, sessionIdFor(env)).then((r) => this.lateOpens.settle(env, r)));
     }
     if (env.op === SessionOps.close) return this.close(env);
     return Promise.reject(new RemoteError(Codes.NOT_FOUND, `no session operation "${env.op ?? ''}"`));

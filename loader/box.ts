@@ -324,7 +324,7 @@ export class Box {
     if (run === undefined || loader === undefined) return this.#fire('session-failed', { error: new Error('no app or no channel') });
     // Not awaited: the table goes on handling events (a link drop) while this runs.
     const previous = this.#previous;
-    const c = { boxId: this.id, app: run.app, runner: run.runner, switch: run.switch, loader, report: () => this.report(), timeoutMs: this.#o.requestTimeoutMs, emit: (e: BoxEvent) => this.#emit(e), ...(previous === undefined ? {} : { previous }) };
+    const c = { boxId: this.id, app: run.app, runner: run.runner, switch: run.switch, loader, report: () => this.report(), timeoutMs: this.#o.requestTimeoutMs, emit: (e: BoxEvent) => this.#emit(e), clock: this.#o.clock, random: this.#o.random, ...(previous === undefined ? {} : { previous }) };
     void setupSession(c).then(
       (reply) => {
         this.#session = reply;

@@ -29,4 +29,5 @@ export type { FileSystem, FolderStorageOptions, FolderStorageStats } from './sto
 export { RollbackFloor, compareVersions } from './rollback-floor.ts';
 export type { RollbackDirective, FloorVerdict, FloorStats } from './rollback-floor.ts';
 export { SessionLiveness, NoSessionRetries } from './session-liveness.ts';
+export { quotaWaitMs, QUOTA_WAIT_CAP_MS } from './session-quota.ts';
 export type { LivenessStats } from './session-liveness.ts';

@@ -4,6 +4,7 @@
 
 import {
   type Channel,
+  type Clock,
   Codes,
   type OpenReply,
   type ResourceReport,
@@ -21,6 +22,7 @@ import type { AppRunner } from './app-runner.ts';
 import type { BoxEvent } from './box-events.ts';
 import { SessionSetupError } from './errors.ts';
 import type { BoxSwitch } from './switch.ts';
+import { quotaWaitMs } from './session-quota.ts';
 
 export interface SetupContext {
   boxId: string;
@@ -33,10 +35,33 @@ export interface SetupContext {
   emit: (e: BoxEvent) => void;
   /** The session this open continues after a version switch (issue 15.6-7). */
   previous?: string;
+  /** [issue 19.6] A QUOTA (setups) answer is waited out on this clock (its hint, jittered, capped) and the open sent again. */
+  clock: Clock;
+  random: () => number;
 }
 
-/** Set a session up. On failure the modules that were frozen for the move run on, unmoved. */
+/** QUOTA (setups) answers waited out before the open counts as failed: at most 8 x 30 s. */
+const MAX_DEFERRALS = 8;
+
+/**
+ * Set a session up. A head-end past its setup capacity says when to come back: the box waits in
+ * session-setup (its modules run, their requests wait for the session) and opens again.
+ */
 export async function setupSession(c: SetupContext): Promise<OpenReply> {
+  for (let n = 0; ; n++) {
+    try {
+      return await setupOnce(c);
+    } catch (e) {
+      const ms = n < MAX_DEFERRALS ? quotaWaitMs(e, c.random) : undefined;
+      if (ms === undefined) throw e;
+      c.emit({ kind: 'session-retry', inMs: ms, refusals: 0 });
+      await new Promise<void>((r) => c.clock.setTimeout(r, ms));
+    }
+  }
+}
+
+/** One open. On failure the modules that were frozen for the move run on, unmoved. */
+async function setupOnce(c: SetupContext): Promise<OpenReply> {
   const manifest = c.app.manifest;
   const mutable = new Set(manifest.modules.filter((m) => m.kind === 'mutable').map((m) => m.name));
   // [c31] mutable modules running here (after a fallback) offer their state with the request;
@@ -51,7 +76,7 @@ export async function setupSession(c: SetupContext): Promise<OpenReply> {
     }
     const body = { app: manifest.app, version: manifest.version, boxId: c.boxId, report: c.report(), ...(running.length > 0 ? { running } : {}), ...(c.previous === undefined ? {} : { previous: c.previous }) };
     const reply = await c.loader.request({ vaddr: SESSIONS_VADDR }, body, { op: SessionOps.open, timeoutMs: c.timeoutMs }).catch((e: unknown) => {
-      throw new SessionSetupError('open', e instanceof WeftError ? e.code : Codes.INTERNAL, (e as Error).message, { cause: e });
+      throw failed('open', e);
     });
     const r = checkReply(reply, manifest.app);
     await apply(c, r, new Set(frozen));
@@ -61,6 +86,11 @@ export async function setupSession(c: SetupContext): Promise<OpenReply> {
     for (const name of frozen) if (c.runner.has(name)) await c.runner.thaw(name);
     throw e;
   }
+}
+
+/** A step's request failed: its code (INTERNAL when it has none) and message, the error as cause. */
+function failed(step: SessionSetupError['step'], e: unknown, prefix = ''): SessionSetupError {
+  return new SessionSetupError(step, e instanceof WeftError ? e.code : Codes.INTERNAL, prefix + (e as Error).message, { cause: e });
 }
 
 function checkReply(v: unknown, app: string): OpenReply {
@@ -119,7 +149,7 @@ async function apply(c: SetupContext, r: OpenReply, frozen: Set<string>): Promis
   // [c42] the client portion runs: tell the server portion.
   const started = { session: r.session, modules: c.runner.running() };
   await c.loader.control({ vaddr: r.dasp }, SessionOps.clientStarted, started, { timeoutMs: c.timeoutMs }).catch((e: unknown) => {
-    throw new SessionSetupError('client-started', e instanceof WeftError ? e.code : Codes.INTERNAL, (e as Error).message, { cause: e });
+    throw failed('client-started', e);
   });
 }
 
@@ -132,7 +162,7 @@ async function fetchAndStart(c: SetupContext, r: OpenReply, name: string): Promi
     reply = checkModuleGetReply(raw);
   } catch (e) {
     c.switch.remove(name);
-    throw new SessionSetupError('download', e instanceof WeftError ? e.code : Codes.INTERNAL, `${name}: ${(e as Error).message}`, { cause: e });
+    throw failed('download', e, `${name}: `);
   }
   const entry = c.app.manifest.modules.find((m) => m.name === name);
   const v = entry === undefined || reply.module !== name || reply.sha256 !== entry.sha256 ? undefined : await verifyModule(c.app.trusted, name, reply.code);

@@ -333,7 +333,7 @@ export class Channel {
   #fail(req: Envelope, e: unknown): void {
     if (!(e instanceof WeftError)) this.#handlerError(e, req);
     const body: ErrorBody =
-      e instanceof WeftError ? { code: e.code, message: e.message } : { code: Codes.INTERNAL, message: 'internal error' };
+      e instanceof WeftError ? { code: e.code, message: e.message, ...(e instanceof RemoteError && e.data !== undefined ? { data: e.data } : {}) } : { code: Codes.INTERNAL, message: 'internal error' }; // data: QUOTA's retryAfterMs, REFUSED's reason (PROTOCOL.md)
     this.#answer(req, 'err', body);
   }
 

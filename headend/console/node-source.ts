@@ -40,6 +40,8 @@ export function nodeSource(node: HeadendNode, o: { extra?: () => Record<string, 
       const counters: Record<string, number> = {};
       for (const [k, v] of Object.entries(node.counters)) counters[`node_${snake(k)}`] = v;
       for (const [k, v] of Object.entries(node.sessions.counters)) counters[`sessions_${snake(k)}`] = v;
+      const adm = node.sessions.admission.stats; // [issue 19.6] opens let in, and answered QUOTA (setups) past capacity
+      for (const k of ['admitted', 'refusedBehind', 'refusedCeiling', 'stale'] as const) counters[`admission_${snake(k)}`] = adm[k];
       counters.services_errors = node.services.stats().errors;
       // Durable portion state [issue 13.2]: written, bytes, deferred, refused, restored, loss window ms.
       for (const [k, v] of Object.entries(node.checkpoints.stats())) counters[`checkpoint_${snake(k)}`] = v;

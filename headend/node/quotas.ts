@@ -5,6 +5,7 @@
 
 import { ArgumentError, Codes, RemoteError, rejectUnknown, positiveInt, nonNegative } from '../../runtime/index.ts';
 import type { RateLimit } from '../../transport/mqtt-ingress.ts';
+import { type AdmissionOptions, DEFAULT_ADMISSION, resolveAdmission } from '../admission.ts';
 
 export interface BoxQuotas {
   /** Sessions one box may hold open through this node. Default 16: a box runs a few apps at once, each one session. */
@@ -15,6 +16,8 @@ export interface BoxQuotas {
   downloads?: RateLimit;
   /** Boxes whose download rate is remembered (oldest forgotten first). Default 100,000. */
   boxes?: number;
+  /** Session setups in flight: past them an open is answered QUOTA (`setups`) at once [issue 19.6]; headend/admission.ts. */
+  setups?: AdmissionOptions;
 }
 
 export type ResolvedQuotas = Required<BoxQuotas>;
@@ -24,9 +27,10 @@ export const DEFAULT_QUOTAS: ResolvedQuotas = {
   sessions: 100_000,
   downloads: { perSec: 2, burst: 32 },
   boxes: 100_000,
+  setups: DEFAULT_ADMISSION,
 };
 
-const KEYS = ['sessionsPerBox', 'sessions', 'downloads', 'boxes'];
+const KEYS = ['sessionsPerBox', 'sessions', 'downloads', 'boxes', 'setups'];
 const W = 'HeadendNode quotas';
 
 /** Validate quotas and fill the defaults; throws ArgumentError naming the bad option. */
@@ -40,7 +44,7 @@ export function resolveQuotas(q: BoxQuotas | undefined): ResolvedQuotas {
   const d = q.downloads ?? DEFAULT_QUOTAS.downloads;
   rejectUnknown(`${W}.downloads`, d, ['perSec', 'burst']);
   const downloads = { perSec: nonNegative(W, 'downloads.perSec', d.perSec), burst: positiveInt(W, 'downloads.burst', d.burst) };
-  return { sessionsPerBox, sessions, downloads, boxes: positiveInt(W, 'boxes', q.boxes ?? DEFAULT_QUOTAS.boxes) };
+  return { sessionsPerBox, sessions, downloads, boxes: positiveInt(W, 'boxes', q.boxes ?? DEFAULT_QUOTAS.boxes), setups: resolveAdmission(q.setups) };
 }
 
 /** A refusal for being over quota `quota` (docs/PROTOCOL.md: code QUOTA, data.quota names it). */

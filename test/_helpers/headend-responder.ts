@@ -42,6 +42,8 @@ export interface ResponderOptions {
   refuse?: number;
   /** The code of those refusals (default NO_CAPACITY; REFUSED for a refusal of the app itself). */
   refuseCode?: number;
+  /** The `data` of those refusals (e.g. QUOTA's `{quota: 'setups', retryAfterMs}`). */
+  refuseData?: unknown;
   /** Change the code served by module.get (a tampered download). */
   tamper?: (module: string, code: Uint8Array) => Uint8Array;
   reportEveryMs?: number;
@@ -143,7 +145,7 @@ export class Responder {
     if (this.#refuse > 0) {
       this.#refuse--;
       if (this.#o.refuseCode === Codes.REFUSED) throw new RemoteError(Codes.REFUSED, 'session refused: untrusted-key', { reason: 'untrusted-key' });
-      throw new RemoteError(this.#o.refuseCode ?? Codes.NO_CAPACITY, 'no node can take the session now');
+      throw new RemoteError(this.#o.refuseCode ?? Codes.NO_CAPACITY, 'no node can take the session now', this.#o.refuseData);
     }
     const manifest = this.#o.app.manifest;
     const session = `s${++this.#n}`;

@@ -44,6 +44,8 @@ interface FakeHeadend {
   started: string[];
   known: Set<string>;
   refuse: number;
+  /** What those refusals throw (default UNAVAILABLE). */
+  refuseWith?: RemoteError;
   onLink?: (s: LinkEvent, cause?: Error) => void;
   dials: number;
 }
@@ -60,7 +62,7 @@ function headend(clock: ManualClock, reportEveryMs = 5000): FakeHeadend {
       write: (env) => link.wire?.deliver(env),
       onRequest: (env) => {
         if (env.op !== SessionOps.open) throw new RemoteError(Codes.BAD_REQUEST, 'no');
-        if (h.refuse > 0 && h.refuse-- > 0) throw new RemoteError(Codes.UNAVAILABLE, 'busy');
+        if (h.refuse > 0 && h.refuse-- > 0) throw h.refuseWith ?? new RemoteError(Codes.UNAVAILABLE, 'busy');
         h.previous.push((env.body as { previous?: string }).previous);
         const session = `s${++h.opens}`;
         h.known.add(session);
@@ -172,6 +174,34 @@ test('a refused open is retried with backoff; a dead link dials again; no dead p
   // The head-end never heard the session given up: the open after the dead path names it.
   t.is(h.previous.at(-1), 's1', 'the open after a dead path continues the session it gave up');
   t.is(h.previous.filter((p) => p !== undefined).length, 1);
+  await b.stop();
+});
+
+test('a QUOTA (setups) answer is waited out for its hint: still in session-setup, not a failure, no growing backoff', async (t) => {
+  const clock = new ManualClock();
+  const h = headend(clock);
+  h.refuse = 2;
+  h.refuseWith = new RemoteError(Codes.QUOTA, 'past capacity', { quota: 'setups', limit: 8, retryAfterMs: 4000 });
+  const events: LightEvent[] = [];
+  const b = box(h, clock, events);
+  const attempts = (): number => 2 - h.refuse + h.previous.length;
+  b.start();
+  await settle();
+  t.is(b.state, 'session-setup', 'waiting to open again, not degraded');
+  // The usual retry would come within 2 s (background base, jittered); the hint says 4-6 s.
+  clock.advance(3999);
+  await settle();
+  t.is(attempts(), 1, 'no open before the hint');
+  clock.advance(2001);
+  await settle();
+  t.is(attempts(), 2, 'the second open came within hint + half');
+  clock.advance(6000);
+  await settle();
+  t.is(b.state, 'up');
+  t.is(b.stats.deferred, 2);
+  t.is(b.stats.openFailures, 0);
+  t.deepEqual(events.filter((e) => e.kind === 'deferred').map((e) => (e as { inMs: number }).inMs >= 4000 && (e as { inMs: number }).inMs <= 6000), [true, true]);
+  t.is(b.channelStats().deadPaths, 0);
   await b.stop();
 });
 
