@@ -144,8 +144,16 @@ function checkModule(input: unknown, at: string): ModuleEntry {
   if (kind === 'peer' && services.length === 0) {
     throw new ManifestError(`${at}.uses`, 'a peer module must declare the head-end service that pins it (services.<name>)');
   }
-  const scope = checkScope(m.scope, kind, `${at}.scope`);
   const entry: ModuleEntry = { name, kind, tier, file, sha256, size, uses, needs };
+  // A box acts on none of critical, durability and scope: the firmware leaves them out of its copy
+  // unread (their keys are still known), and the head-end checks them where it publishes and
+  // places (transport/firmware-build.ts; the firmware's byte budget).
+  return globalThis.WEFT_FIRMWARE === true ? entry : headendFields(m, kind, entry, at);
+}
+
+/** The fields only a head-end acts on, checked against the module's kind. */
+function headendFields(m: Record<string, unknown>, kind: ModuleKind, entry: ModuleEntry, at: string): ModuleEntry {
+  const scope = checkScope(m.scope, kind, `${at}.scope`);
   if (m.critical !== undefined) {
     // The lock is shared by a portion's threads on one head-end node: a module that may run on a box has none.
     if (kind !== 'server' && kind !== 'peer') throw new ManifestError(`${at}.critical`, `only server and peer modules run on the head-end and may declare a critical section, not ${kind}`);

@@ -144,3 +144,28 @@ test('scope is refused by name on anything but a server module, and must be sess
   refused(t, (m) => (m.modules[2]!.scope = 'app'), 'modules[2].scope', /this one is peer/);
   refused(t, (m) => (m.modules[2]!.scope = 'cluster'), 'modules[2].scope', /one of session, app/);
 });
+
+// The firmware (build.mjs defines WEFT_FIRMWARE) keeps only what a box acts on: critical,
+// durability and scope are left out of its copy unread; everything else is checked as on the head-end.
+function asFirmware<T>(run: () => T): T {
+  globalThis.WEFT_FIRMWARE = true;
+  try {
+    return run();
+  } finally {
+    globalThis.WEFT_FIRMWARE = undefined;
+  }
+}
+
+test('firmware: the head-end-only fields are left out of the box copy, and the rest is checked as before', (t) => {
+  const m = structuredClone(manifest()) as unknown as Loose;
+  m.modules.push({ name: 'tally', kind: 'server', tier: 'boot', file: 'tally.js', sha256: HASH, size: 5, uses: [], needs: {}, durability: 'sync', scope: 'app', critical: { guard: 'queue' } });
+  const out = asFirmware(() => checkManifest(m));
+  t.deepEqual(out.modules[3], { name: 'tally', kind: 'server', tier: 'boot', file: 'tally.js', sha256: HASH, size: 5, uses: [], needs: {} });
+  t.deepEqual(checkManifest(m).modules[3]?.durability, 'sync', 'the head-end keeps and checks them');
+  (m.modules[0] as Record<string, unknown>).color = 'red';
+  const err = asFirmware(() => t.throws(() => checkManifest(m), { instanceOf: ManifestError }));
+  t.is(err?.field, 'modules[0].color', 'unknown keys are still refused on the box');
+  delete (m.modules[0] as Record<string, unknown>).color;
+  m.modules[0]!.uses = ['services.epg'];
+  t.is(asFirmware(() => t.throws(() => checkManifest(m), { instanceOf: ManifestError }))?.field, 'modules[0].uses', 'a client bound to a head-end service is still refused');
+});
