@@ -19,10 +19,7 @@ import { SessionLiveness } from './session-liveness.ts';
 import { SessionRetry } from './session-retry.ts';
 import { setupSession } from './session-setup.ts';
 import { NamedTimers } from './timers.ts';
-
-/** How long a version switch waits for the old version's requests in flight, ms (their answers
- *  come within a round trip; a wedged one does not hold a rollback back longer than this). */
-const SETTLE_MS = 2000;
+import { EarlyDial } from './early-dial.ts';
 
 export class Box {
   readonly id: string;
@@ -47,8 +44,7 @@ export class Box {
   #floor: RollbackFloor;
   #liveness: SessionLiveness;
   #retry = new SessionRetry();
-  /** [issue 18.6] The dial begun beside the app's start: under way, or its first failure. */
-  #early: 'dialing' | Error | undefined;
+  #early = new EarlyDial();
   #probation: BoxProbation;
   /** [13.8, issue 15.6] every request's fate over the box's life, across app versions. */
   #ledger: RequestLedger;
@@ -76,7 +72,7 @@ export class Box {
     });
     const dialer = this.#o.dialer;
     if (dialer !== undefined) this.#channels = new ChannelManager(dialer, this.#o.clock, this.#o.random, this.#o.channel, (e) => {
-      if (e.kind === 'failed' && this.#early === 'dialing') this.#early = e.error;
+      if (e.kind === 'failed') this.#early.failed(e.error);
       onChannel(e, this.#hooks);
     });
   }
@@ -189,7 +185,7 @@ export class Box {
     while (this.#queue.length > 0) {
       const { event, detail } = this.#queue.shift() as { event: BootEvent; detail: Detail };
       // A link the early dial brought up is taken in `connecting`, as when the box dialed there.
-      const row = step(this.#state, event, { twoWay: this.#channels !== undefined, linkUp: this.twoWayUp && (event !== 'started' || this.#early === undefined), fallbacks: this.#fallbacks });
+      const row = step(this.#state, event, { twoWay: this.#channels !== undefined, linkUp: this.twoWayUp && (event !== 'started' || !this.#early.pending), fallbacks: this.#fallbacks });
       if (row === undefined) {
         this.#ignored++;
         continue;
@@ -274,12 +270,7 @@ export class Box {
   async #startApp(app: AcquiredApp | undefined): Promise<void> {
     if (app === undefined) throw new Error('start-app without a verified app');
     this.#fallbacks = 0;
-    // [issue 18.6] The dial of `connecting` begins now, beside the app's start (and the engine's load).
-    this.#early = undefined;
-    if (this.#channels !== undefined && !this.twoWayUp) {
-      this.#early = 'dialing';
-      this.#channels.round();
-    }
+    this.#early.begin(this.#channels, this.twoWayUp); // [issue 18.6] beside the app's start
     // [issue 18.6] The engine may still be loading (loader/main.ts hands its promise over): the
     // carousel work ran beside it; the first module's evaluation is what has to wait for it.
     const engine = await this.#o.engine;
@@ -301,8 +292,7 @@ export class Box {
   }
 
   #dial(): void {
-    const early = this.#early;
-    this.#early = undefined;
+    const early = this.#early.take();
     if (this.twoWayUp) return this.#fire('link-up');
     // The early dial failed while the app started: that failure is the one `connecting` waits for.
     if (early instanceof Error) return this.#fire('dial-failed', { error: early });
@@ -370,7 +360,7 @@ export class Box {
   // `switching`: another version starts next; its open continues this session, so it is not closed
   // (the head-end switches its server portion in place, state included: issue 15.6-7).
   async #endApp(switching = false): Promise<void> {
-    if (switching) await this.#run?.switch.settled(SETTLE_MS); // its callers get their answers first
+    if (switching) await this.#run?.switch.settled(); // its callers get their answers first
     const s = this.#session?.session;
     this.#dropSession();
     if (switching && s !== undefined) this.#previous = s;

@@ -12,6 +12,10 @@ import { type Held, MAX_HELD, enqueueHeld, holdRequest } from './switch-held.ts'
 import { RequestLedger, type Tracked } from './request-ledger.ts';
 import type { SwitchOptions, SwitchStats } from './switch-options.ts';
 
+/** How long a version switch waits for the old version's requests in flight, ms (their answers
+ *  come within a round trip; a wedged one does not hold a rollback back longer than this). */
+const SETTLE_MS = 2000;
+
 /** The session id of module addresses inside the box before (and besides) the real session. */
 export const LOCAL_SESSION = 'local';
 
@@ -204,7 +208,7 @@ export class BoxSwitch {
    * ended (answered to its caller, which still runs), or after `ms`. Closing the session first
    * failed them CLOSED while the head-end was answering them (requests_lost in bench rollout).
    */
-  settled(ms: number): Promise<void> {
+  settled(ms = SETTLE_MS): Promise<void> {
     return new Promise((go) => {
       if (this.#pending === 0) return go();
       const timer = this.#o.clock.setTimeout(go, ms);

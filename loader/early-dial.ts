@@ -1,0 +1,32 @@
+// [issue 18.6] The dial of `connecting`, begun when `start-app` begins so that it runs beside the
+// app's start (and the engine's load). `connecting` then takes its outcome: under way, or its
+// first failure; the boot table and the states a box shows are the same as when it dialed there.
+
+import type { ChannelManager } from './channel-manager.ts';
+
+export class EarlyDial {
+  #state: 'dialing' | Error | undefined;
+
+  /** At `start-app`: round 1 begins now unless there is no return channel or the link is up. */
+  begin(channels: ChannelManager | undefined, linkUp: boolean): void {
+    this.#state = channels === undefined || linkUp ? undefined : 'dialing';
+    if (this.#state !== undefined) channels?.round();
+  }
+
+  /** A channel failure while the early dial is under way is its outcome. */
+  failed(error: Error): void {
+    if (this.#state === 'dialing') this.#state = error;
+  }
+
+  /** Begun and not yet taken by `connecting` (a link it brought up is taken there). */
+  get pending(): boolean {
+    return this.#state !== undefined;
+  }
+
+  /** At `connecting`: the outcome so far, and forget it. */
+  take(): 'dialing' | Error | undefined {
+    const s = this.#state;
+    this.#state = undefined;
+    return s;
+  }
+}
