@@ -116,3 +116,12 @@ export function makeBox(
 }
 
 export { freeUdpPort } from './ports.ts';
+
+type Closable = { stop(): Promise<unknown> } | { close(): Promise<unknown> };
+
+/** When the test ends, stop or close `parts` one after the other, in the order given (the box first). */
+export function teardownInOrder(t: { teardown(fn: () => Promise<void>): void }, ...parts: Closable[]): void {
+  t.teardown(async () => {
+    for (const p of parts) await ('stop' in p ? p.stop() : p.close());
+  });
+}

@@ -3,36 +3,21 @@
 // queueing the open until the box's deadline passes (the box retries, retries amplify the load).
 // Deterministic: a manual clock; the node's portion starts held in flight (InThreadPool.holdStarts).
 import test from 'ava';
-import { ArgumentError, Codes, ManualClock, RemoteError, SessionOps, checkOpenReply, ok, type Envelope, type ResourceReport } from '../../runtime/index.ts';
-import type { PlacementPolicy } from '../../policy/index.ts';
+import { ArgumentError, Codes, ManualClock, RemoteError, checkOpenReply, type Envelope } from '../../runtime/index.ts';
 import { Admission, resolveAdmission } from '../../headend/admission.ts';
 import { resolveQuotas } from '../../headend/node/quotas.ts';
-import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
-import { memoryNode, memoryRegistry } from '../_helpers/headend.ts';
-import { MemoryNet } from '../_helpers/memory-net.ts';
+import { openRig } from '../_helpers/open-rig.ts';
 
-const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
-const here: PlacementPolicy = { name: 'here', place: (view) => ok({ node: 'n1', index: view.nodes.findIndex((n) => n.node === 'n1'), score: 0 }) };
 const flush = async (): Promise<void> => {
   for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
 };
 
 async function node(t: import('ava').ExecutionContext) {
-  const { pub, trusted } = await signedApp('mix', MIXED_APP);
-  const clock = new ManualClock(1_000_000);
-  const net = new MemoryNet();
-  const registry = memoryRegistry(clock);
-  const n1 = await memoryNode({ id: 'n1', net, clock, registry, apps: [pub], trusted, policy: here });
-  t.teardown(async () => {
-    n1.pool.holdStarts = undefined;
-    await n1.close();
-    await registry.close();
-  });
+  const rig = await openRig(t);
+  const { n1, clock } = rig;
+  t.teardown(() => void (n1.pool.holdStarts = undefined)); // AVA runs teardowns last-first: before the node closes
   let id = 0;
-  const open = (boxId: string): Envelope => ({
-    v: 1, kind: 'req', id: ++id, src: { vaddr: `weft://box/${boxId}/loader` }, dst: { vaddr: 'weft://headend/n1/sessions' }, deadline: clock.now() + 5000, op: SessionOps.open,
-    body: { app: 'mix', version: '1.0.0', boxId, report: report(boxId) },
-  } as Envelope);
+  const open = (boxId: string): Envelope => rig.open(boxId, clock.now() + 5000, ++id);
   // The node's portion starts wait until released: its setups stay in flight, as on a saturated node.
   let release: () => void = () => {};
   const held = new Promise<void>((r) => (release = r));

@@ -3,34 +3,11 @@
 // instance. At 18,000 arriving light boxes a saturated node kept them: 17,390 sessions for 6,145
 // boxes up (bench -- scale). Deterministic tier: one node, a manual clock, no sockets.
 import test from 'ava';
-import { ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type ResourceReport } from '../../runtime/index.ts';
-import type { PlacementPolicy } from '../../policy/index.ts';
-import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
-import { memoryNode, memoryRegistry } from '../_helpers/headend.ts';
-import { MemoryNet } from '../_helpers/memory-net.ts';
-
-const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
-const here: PlacementPolicy = { name: 'here', place: (view) => ok({ node: 'n1', index: view.nodes.findIndex((n) => n.node === 'n1'), score: 0 }) };
-
-async function node(t: import('ava').ExecutionContext) {
-  const { pub, trusted } = await signedApp('mix', MIXED_APP);
-  const clock = new ManualClock(1_000_000);
-  const net = new MemoryNet();
-  const registry = memoryRegistry(clock);
-  const n1 = await memoryNode({ id: 'n1', net, clock, registry, apps: [pub], trusted, policy: here });
-  t.teardown(async () => {
-    await n1.close();
-    await registry.close();
-  });
-  const open = (boxId: string, deadline: number, id: number): Envelope => ({
-    v: 1, kind: 'req', id, src: { vaddr: `weft://box/${boxId}/loader` }, dst: { vaddr: 'weft://headend/n1/sessions' }, deadline, op: SessionOps.open,
-    body: { app: 'mix', version: '1.0.0', boxId, report: report(boxId) },
-  } as Envelope);
-  return { n1, clock, registry, open };
-}
+import { checkOpenReply } from '../../runtime/index.ts';
+import { openRig } from '../_helpers/open-rig.ts';
 
 test('an open that finishes after its deadline is ended at once and counted; one in time is kept', async (t) => {
-  const { n1, clock, registry, open } = await node(t);
+  const { n1, clock, registry, open } = await openRig(t);
   const inTime = checkOpenReply(await n1.sessions.handle(open('b1', clock.now() + 5000, 1)));
   t.is(n1.sessions.count, 1);
   // The box gives up at its deadline while the node is still opening (its registry claim and
@@ -45,7 +22,7 @@ test('an open that finishes after its deadline is ended at once and counted; one
 });
 
 test('an open without a deadline is kept whatever the clock does', async (t) => {
-  const { n1, clock, open } = await node(t);
+  const { n1, clock, open } = await openRig(t);
   const env = open('b3', 0, 3);
   delete env.deadline;
   const pending = n1.sessions.handle(env);
@@ -56,7 +33,7 @@ test('an open without a deadline is kept whatever the clock does', async (t) => 
 });
 
 test('a late open that continues a session (it names it as previous) does not end it: the session existed before the request', async (t) => {
-  const { n1, clock, registry, open } = await node(t);
+  const { n1, clock, registry, open } = await openRig(t);
   const first = checkOpenReply(await n1.sessions.handle(open('b4', clock.now() + 5000, 4)));
   // The box gave the session up on a dead path and opens again naming it; the node is slow.
   const again = open('b4', clock.now() + 5000, 5);

@@ -4,7 +4,7 @@ import test from 'ava';
 import { profile } from '../../devices/profiles.ts';
 import { loadEngine } from '../../sandbox/index.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
-import { boxBroker, carouselFeed, makeBox } from '../_helpers/box-fixtures.ts';
+import { boxBroker, carouselFeed, makeBox, teardownInOrder } from '../_helpers/box-fixtures.ts';
 import { Responder } from '../_helpers/headend-responder.ts';
 import { until } from '../_helpers/mqtt-fixtures.ts';
 
@@ -17,11 +17,7 @@ test('boots from the carousel, the two-way channel comes up at once, session set
   const he = await Responder.start({ url: broker.url, engine, app, trusted: keys.trusted });
   const feed = carouselFeed(app.set);
   const { box, events } = makeBox(engine, keys.trusted, feed.tuner, broker.url, { profile: profile('modern-4k') });
-  t.teardown(async () => {
-    await box.stop();
-    await he.close();
-    await broker.close();
-  });
+  teardownInOrder(t, box, he, broker);
   await box.start();
   await box.waitFor((b) => b.state === 'up', 10_000);
 
@@ -77,11 +73,7 @@ test('a box short of memory gets the mutable module placed on the head-end and t
   const he = await Responder.start({ url: broker.url, engine, app, trusted: keys.trusted });
   const feed = carouselFeed(app.set);
   const { box } = makeBox(engine, keys.trusted, feed.tuner, broker.url, { profile: profile('legacy-sd'), boxId: 'box-2' });
-  t.teardown(async () => {
-    await box.stop();
-    await he.close();
-    await broker.close();
-  });
+  teardownInOrder(t, box, he, broker);
   await box.start();
   await box.waitFor((b) => b.state === 'up', 10_000);
   const reply = he.replies[0];

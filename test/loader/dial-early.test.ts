@@ -7,7 +7,7 @@ import { ReturnPath } from '../../devices/return-path.ts';
 import type { BoxEvent } from '../../loader/index.ts';
 import { type Engine, loadEngine } from '../../sandbox/index.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
-import { boxBroker, carouselFeed, makeBox } from '../_helpers/box-fixtures.ts';
+import { boxBroker, carouselFeed, makeBox, teardownInOrder } from '../_helpers/box-fixtures.ts';
 import { Responder } from '../_helpers/headend-responder.ts';
 
 const engine = await loadEngine();
@@ -36,12 +36,7 @@ async function setup(t: import('ava').ExecutionContext, mode: 'open' | 'dead', b
     engine: loading.promise,
     channel: { rttMs: 40, round: { baseMs: 50, capMs: 200 }, background: { baseMs: 100, capMs: 300 } },
   });
-  t.teardown(async () => {
-    await box.stop();
-    await he.close();
-    await path.close();
-    await broker.close();
-  });
+  teardownInOrder(t, box, he, path, broker);
   await box.start();
   return { box, events, he, loading };
 }

@@ -9,7 +9,7 @@ import { StateCodec } from '../../runtime/app/index.ts';
 import { loadEngine } from '../../sandbox/index.ts';
 import type { Box, BoxEvent } from '../../loader/index.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
-import { boxBroker, carouselFeed, makeBox } from '../_helpers/box-fixtures.ts';
+import { boxBroker, carouselFeed, makeBox, teardownInOrder } from '../_helpers/box-fixtures.ts';
 import { Responder } from '../_helpers/headend-responder.ts';
 
 const engine = await loadEngine();
@@ -37,12 +37,7 @@ async function setup(t: import('ava').ExecutionContext, o: { profileId: string; 
     dialUrl: path.url,
     channel: { rttMs: o.rttMs ?? 100, ...FAST },
   });
-  t.teardown(async () => {
-    await box.stop();
-    await he.close();
-    await path.close();
-    await broker.close();
-  });
+  teardownInOrder(t, box, he, path, broker);
   await box.start();
   return { box, events, he, path, feed };
 }

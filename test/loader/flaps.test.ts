@@ -8,7 +8,7 @@ import { Codes } from '../../runtime/index.ts';
 import { loadEngine } from '../../sandbox/index.ts';
 import type { Box } from '../../loader/index.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
-import { boxBroker, carouselFeed, makeBox } from '../_helpers/box-fixtures.ts';
+import { boxBroker, carouselFeed, makeBox, teardownInOrder } from '../_helpers/box-fixtures.ts';
 import { Responder } from '../_helpers/headend-responder.ts';
 import { until } from '../_helpers/mqtt-fixtures.ts';
 
@@ -29,12 +29,7 @@ async function rig(t: import('ava').ExecutionContext, boxId: string, extra: { se
     dialUrl: path.url,
     ...(extra.sessionGraceMs === undefined ? {} : { sessionGraceMs: extra.sessionGraceMs }),
   });
-  t.teardown(async () => {
-    await box.stop();
-    await he.close();
-    await path.close();
-    await broker.close();
-  });
+  teardownInOrder(t, box, he, path, broker);
   await box.start();
   await box.waitFor((b) => b.state === 'up', 10_000);
   return { box, events, he, path };

@@ -9,7 +9,7 @@ import type { Cpu } from '../../loader/ports.ts';
 import { profile } from '../../devices/profiles.ts';
 import { loadEngine } from '../../sandbox/index.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
-import { boxBroker, carouselFeed, makeBox } from '../_helpers/box-fixtures.ts';
+import { boxBroker, carouselFeed, makeBox, teardownInOrder } from '../_helpers/box-fixtures.ts';
 import { Responder } from '../_helpers/headend-responder.ts';
 import { until } from '../_helpers/mqtt-fixtures.ts';
 import { BOX_RECONNECT } from '../../loader/dialer-mqtt.ts';
@@ -162,11 +162,7 @@ test('a live box: what became of its requests reaches the head-end in its stats.
   const broker = await boxBroker();
   const he = await Responder.start({ url: broker.url, engine, app, trusted: keys.trusted, reportEveryMs: 100 });
   const { box } = makeBox(engine, keys.trusted, carouselFeed(app.set).tuner, broker.url, { boxId: 'box-12', profile: profile('hd-dvr'), random: seededRandom(3) });
-  t.teardown(async () => {
-    await box.stop();
-    await he.close();
-    await broker.close();
-  });
+  teardownInOrder(t, box, he, broker);
   await box.start();
   await box.waitFor((b) => b.state === 'up', 10_000);
   await box.pressKey('now');

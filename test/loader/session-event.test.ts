@@ -4,7 +4,7 @@ import test from 'ava';
 import { profile } from '../../devices/profiles.ts';
 import { loadEngine } from '../../sandbox/index.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
-import { boxBroker, carouselFeed, makeBox } from '../_helpers/box-fixtures.ts';
+import { boxBroker, carouselFeed, makeBox, teardownInOrder } from '../_helpers/box-fixtures.ts';
 import { Responder } from '../_helpers/headend-responder.ts';
 
 const engine = await loadEngine();
@@ -17,11 +17,7 @@ test('a client module hears the session come up, with its id', async (t) => {
   const broker = await boxBroker();
   const he = await Responder.start({ url: broker.url, engine, app, trusted: keys.trusted });
   const { box } = makeBox(engine, keys.trusted, carouselFeed(app.set).tuner, broker.url, { profile: profile('modern-4k') });
-  t.teardown(async () => {
-    await box.stop();
-    await he.close();
-    await broker.close();
-  });
+  teardownInOrder(t, box, he, broker);
   await box.start();
   await box.waitFor((b) => (b.screen('ui') as { session?: string } | undefined)?.session === 'up', 20_000);
   t.like(box.screen('ui'), { screen: 'home', session: 'up', id: box.session?.session });

@@ -10,7 +10,7 @@ import { NoSessionRetries } from '../../loader/session-liveness.ts';
 import { loadEngine } from '../../sandbox/index.ts';
 import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
-import { boxBroker, carouselFeed, makeBox } from '../_helpers/box-fixtures.ts';
+import { boxBroker, carouselFeed, makeBox, teardownInOrder } from '../_helpers/box-fixtures.ts';
 import { memoryRegistry, testNode } from '../_helpers/headend.ts';
 import { Responder } from '../_helpers/headend-responder.ts';
 import { aedesBroker, secretOf, transport } from '../_helpers/mqtt-fixtures.ts';
@@ -25,11 +25,7 @@ test('a head-end restart: NO_SESSION, the box re-opens its session with its muta
   const broker = await boxBroker();
   const he = await Responder.start({ url: broker.url, engine, app, trusted: keys.trusted, reportEveryMs: 60_000 });
   const { box } = makeBox(engine, keys.trusted, carouselFeed(app.set).tuner, broker.url, { boxId: 'box-10', profile: profile('hd-dvr'), random: seededRandom(42) });
-  t.teardown(async () => {
-    await box.stop();
-    await he.close();
-    await broker.close();
-  });
+  teardownInOrder(t, box, he, broker);
   const scene = (): Scene => box.screen('ui') as Scene;
   await box.start();
   await box.waitFor((b) => b.state === 'up', 10_000);
@@ -71,12 +67,7 @@ test('an idle box whose link dropped while the head-end restarted confirms its s
   const path = await ReturnPath.start({ target: { host: broker.host, port: broker.port } });
   const he = await Responder.start({ url: broker.url, engine, app, trusted: keys.trusted, reportEveryMs: 60_000 });
   const { box } = makeBox(engine, keys.trusted, carouselFeed(app.set).tuner, broker.url, { boxId: 'box-11', profile: profile('hd-dvr'), dialUrl: path.url, random: seededRandom(7) });
-  t.teardown(async () => {
-    await box.stop();
-    await he.close();
-    await path.close();
-    await broker.close();
-  });
+  teardownInOrder(t, box, he, path, broker);
   await box.start();
   await box.waitFor((b) => b.state === 'up', 10_000);
   const first = box.session?.session;

@@ -11,7 +11,7 @@ import type { BoxEvent } from '../../loader/index.ts';
 import { SessionSetupError } from '../../loader/errors.ts';
 import { QUOTA_WAIT_CAP_MS, quotaWaitMs } from '../../loader/session-quota.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
-import { boxBroker, carouselFeed, makeBox } from '../_helpers/box-fixtures.ts';
+import { boxBroker, carouselFeed, makeBox, teardownInOrder } from '../_helpers/box-fixtures.ts';
 import { Responder } from '../_helpers/headend-responder.ts';
 
 const quota = (data: unknown): RemoteError => new RemoteError(Codes.QUOTA, 'busy', data);
@@ -39,11 +39,7 @@ test('a full box answered QUOTA (setups) waits the hint and opens again, without
   const broker = await boxBroker();
   const he = await Responder.start({ url: broker.url, engine, app, trusted: keys.trusted, refuse: 2, refuseCode: Codes.QUOTA, refuseData: { quota: 'setups', retryAfterMs: 200 } });
   const { box, events } = makeBox(engine, keys.trusted, carouselFeed(app.set).tuner, broker.url, { profile: profile('modern-4k'), boxId: 'box-9', random: seededRandom(11) });
-  t.teardown(async () => {
-    await box.stop();
-    await he.close();
-    await broker.close();
-  });
+  teardownInOrder(t, box, he, broker);
   await box.start();
   await box.waitFor((b) => b.state === "up", 30_000).catch((e: unknown) => { t.log(events.map((x) => JSON.stringify(x)).join("\n")); throw e; });
   const retries = events.filter((e): e is Extract<BoxEvent, { kind: 'session-retry' }> => e.kind === 'session-retry');

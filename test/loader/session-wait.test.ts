@@ -7,7 +7,7 @@ import { Codes, seededRandom } from '../../runtime/index.ts';
 import { loadEngine } from '../../sandbox/index.ts';
 import type { BoxEvent } from '../../loader/index.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
-import { boxBroker, carouselFeed, makeBox } from '../_helpers/box-fixtures.ts';
+import { boxBroker, carouselFeed, makeBox, teardownInOrder } from '../_helpers/box-fixtures.ts';
 import { Responder } from '../_helpers/headend-responder.ts';
 
 const engine = await loadEngine();
@@ -27,11 +27,7 @@ test('a request made at start, before the session is up, waits for it and is ans
   const broker = await boxBroker();
   const he = await Responder.start({ url: broker.url, engine, app, trusted: keys.trusted });
   const { box } = makeBox(engine, keys.trusted, carouselFeed(app.set).tuner, broker.url, { profile: profile('modern-4k') });
-  t.teardown(async () => {
-    await box.stop();
-    await he.close();
-    await broker.close();
-  });
+  teardownInOrder(t, box, he, broker);
   await box.start();
   await box.waitFor((b) => b.screen('ui') !== undefined, 25_000);
   t.like(box.screen('ui'), { screen: 'now', title: 'News at Ten' }, 'not UNAVAILABLE at once');
@@ -65,11 +61,7 @@ test('REFUSED sessions are asked for again with capped exponential backoff, seed
     random: seededRandom(7),
     channel: { rttMs: 100, round: { baseMs: 50, capMs: 200 }, background: { baseMs: 20, factor: 2, capMs: 320, jitter: 0.5 } },
   });
-  t.teardown(async () => {
-    await box.stop();
-    await he.close();
-    await broker.close();
-  });
+  teardownInOrder(t, box, he, broker);
   const retries = (): Extract<BoxEvent, { kind: 'session-retry' }>[] => events.filter((e): e is Extract<BoxEvent, { kind: 'session-retry' }> => e.kind === 'session-retry');
   await box.start();
   await box.waitFor(() => retries().length >= 6, 30_000).catch((e: unknown) => { t.log(events.map((x) => JSON.stringify(x)).join("\n")); throw e; });

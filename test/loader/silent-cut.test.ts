@@ -6,7 +6,7 @@ import { profile } from '../../devices/profiles.ts';
 import { ReturnPath } from '../../devices/return-path.ts';
 import { loadEngine } from '../../sandbox/index.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
-import { boxBroker, carouselFeed, makeBox } from '../_helpers/box-fixtures.ts';
+import { boxBroker, carouselFeed, makeBox, teardownInOrder } from '../_helpers/box-fixtures.ts';
 import { Responder } from '../_helpers/headend-responder.ts';
 
 const engine = await loadEngine();
@@ -18,12 +18,7 @@ test('an idle up box whose return path goes silent finds it by its probe and tak
   const path = await ReturnPath.start({ target: { host: broker.host, port: broker.port } });
   const he = await Responder.start({ url: broker.url, engine, app, trusted: keys.trusted, reportEveryMs: 60_000 });
   const { box } = makeBox(engine, keys.trusted, carouselFeed(app.set).tuner, broker.url, { boxId: 'box-9', profile: profile('hd-dvr'), dialUrl: path.url });
-  t.teardown(async () => {
-    await box.stop();
-    await he.close();
-    await path.close();
-    await broker.close();
-  });
+  teardownInOrder(t, box, he, path, broker);
   await box.start();
   await box.waitFor((b) => b.state === 'up', 10_000);
   const first = box.session?.session as string;

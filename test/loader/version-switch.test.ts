@@ -6,7 +6,7 @@ import { profile } from '../../devices/profiles.ts';
 import { Codes } from '../../runtime/index.ts';
 import { loadEngine } from '../../sandbox/index.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
-import { boxBroker, carouselFeed, makeBox } from '../_helpers/box-fixtures.ts';
+import { boxBroker, carouselFeed, makeBox, teardownInOrder } from '../_helpers/box-fixtures.ts';
 import { Responder } from '../_helpers/headend-responder.ts';
 
 const engine = await loadEngine();
@@ -20,11 +20,7 @@ async function upOnFirstVersion(t: ExecutionContext) {
   const he = await Responder.start({ url: broker.url, engine, app: v1, trusted: keys.trusted });
   const feed = carouselFeed(v1.set);
   const { box, events } = makeBox(engine, keys.trusted, feed.tuner, broker.url, { profile: profile('modern-4k') });
-  t.teardown(async () => {
-    await box.stop();
-    await he.close();
-    await broker.close();
-  });
+  teardownInOrder(t, box, he, broker);
   await box.start();
   await box.waitFor((b) => b.state === 'up', 20_000);
   return { v2, he, feed, box, events };
@@ -48,11 +44,7 @@ test('a head-end that does not serve the box\'s version answers VERSION_MISMATCH
   const broker = await boxBroker();
   const he = await Responder.start({ url: broker.url, engine, app, trusted: keys.trusted, refuse: 1, refuseCode: Codes.VERSION_MISMATCH });
   const { box, events } = makeBox(engine, keys.trusted, carouselFeed(app.set).tuner, broker.url, { profile: profile('modern-4k') });
-  t.teardown(async () => {
-    await box.stop();
-    await he.close();
-    await broker.close();
-  });
+  teardownInOrder(t, box, he, broker);
   await box.start();
   await box.waitFor((b) => b.state === 'up', 20_000);
   t.is(he.opens.length, 2, 'refused once, then opened');
