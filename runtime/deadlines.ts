@@ -67,7 +67,8 @@ export class DeadlineWheel<T> {
   idle(hold = false): void {
     const t = this.#timer as Partial<Refable> | undefined;
     if (t?.unref === undefined) return this.stop();
-    this.#heap.length = 0;
+    // A ping-pong holds one entry here: pop it (a `length = 0` store is a runtime call).
+    if (this.#heap.pop() !== undefined && this.#heap.length > 0) this.#heap = [];
     if (hold) return;
     t.unref();
     this.#unrefd = true;

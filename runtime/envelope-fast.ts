@@ -7,7 +7,8 @@
 
 import type { Decoder, Encoder } from 'cbor-x';
 import type { Address } from './address.ts';
-import type { Envelope } from './envelope.ts';
+import { type Envelope, KINDS } from './envelope.ts';
+import { DecodeError } from './errors.ts';
 
 /** The general path decides: the frame is not in the common shape. (An object, not a Symbol():
  * the firmware build must see this module as free of side effects to leave it out.) */
@@ -16,6 +17,8 @@ const CHUNK = 64 * 1024;
 /** Bytes of the frame beside its strings: array headers, ids, port numbers, deadline, simple values. */
 const FRAME_FIXED = 64;
 const MAX_TEXT = 0xffff;
+/** EnvelopeCodec's limit on `op` (envelope.ts). */
+const MAX_OP = 64;
 const STRING_CACHE = 8;
 
 export class EnvelopeFrames {
@@ -29,6 +32,7 @@ export class EnvelopeFrames {
   // Input cursor and the recent strings decoded (most traffic names the same few peers).
   #b: Uint8Array = new Uint8Array(0);
   #p = 0;
+  #end = 0;
   #strs: string[] = [];
   #strBytes: Uint8Array[] = [];
   #nextStr = 0;
@@ -38,9 +42,13 @@ export class EnvelopeFrames {
   /** Node's Buffer, which cbor-x writes as a plain byte string like Uint8Array. */
   #buffer = (globalThis as { Buffer?: unknown }).Buffer;
 
-  constructor(enc: Encoder, dec: Decoder) {
+  /** Checks one decoded address (EnvelopeCodec's, with its caches of valid strings). */
+  #address: (raw: unknown[], field: string) => Address;
+
+  constructor(enc: Encoder, dec: Decoder, address: (raw: unknown[], field: string) => Address) {
     this.#enc = enc;
     this.#dec = dec;
+    this.#address = address;
   }
 
   /**
@@ -76,9 +84,9 @@ export class EnvelopeFrames {
     t[p++] = kind;
     p = uint(t, p, env.id);
     p = env.corr === undefined ? nil(t, p) : uint(t, p, env.corr);
-    p = this.#address(t, p, src);
+    p = this.#writeAddress(t, p, src);
     if (p < 0) return undefined;
-    p = this.#address(t, p, dst);
+    p = this.#writeAddress(t, p, dst);
     if (p < 0) return undefined;
     const d = env.deadline;
     if (d === undefined || d === null) p = nil(t, p);
@@ -106,25 +114,70 @@ export class EnvelopeFrames {
     return t.subarray(start, p + after);
   }
 
-  /** The record as cbor-x decodes it (before EnvelopeCodec checks its meaning), or undefined for the general path. */
-  decode(b: Uint8Array): unknown[] | undefined {
-    if (b[0] !== 0x89 || b[1] !== 1) return undefined;
+  // The fields of the last frame decode() read (EnvelopeCodec checks their meaning): no array per
+  // message, none per address. `kind`, `id` are numbers; the others null where the wire has null.
+  kind = 0;
+  id = 0;
+  corr: number | null = null;
+  /** Each address as cbor-x decodes one, [vaddr, queue, host, port]: two arrays filled in place. */
+  readonly src: unknown[] = [null, null, null, null];
+  readonly dst: unknown[] = [null, null, null, null];
+  deadline: number | null = null;
+  op: string | null = null;
+  body: unknown;
+
+  /**
+   * Read the record in `b` from `from` to `end` (a datagram's payload in place) into the fields
+   * above, as cbor-x would decode it; false for the general path (nothing is half-read then).
+   */
+  decode(b: Uint8Array, from = 0, end = b.length): boolean {
+    if (b[from] !== 0x89 || b[from + 1] !== 1) return false;
     this.#b = b;
-    this.#p = 2;
+    this.#p = from + 2;
+    this.#end = end;
     const kind = this.#uint();
     const id = this.#uint();
     const corr = this.#uintOrNull();
-    const src = this.#addr();
-    const dst = this.#addr();
+    if (kind === NO || id === NO || corr === NO || this.#addr(0) === NO || this.#addr(1) === NO) return false;
     const deadline = this.#deadline();
     const op = this.#textOrNull();
-    if (kind === NO || id === NO || corr === NO || src === NO || dst === NO || deadline === NO || op === NO) return undefined;
+    if (deadline === NO || op === NO) return false;
     const body = this.#body();
-    if (body === NO) return undefined;
-    return [1, kind, id, corr, src, dst, deadline, op, body];
+    if (body === NO) return false;
+    this.kind = kind as number;
+    this.id = id as number;
+    this.corr = corr as number | null;
+    this.deadline = deadline as number | null;
+    this.op = op as string | null;
+    this.body = body;
+    return true;
   }
 
-  #address(t: Uint8Array, p: number, a: Address): number {
+  /**
+   * The envelope of the frame decode() read, its fields checked as EnvelopeCodec checks the general
+   * path's, in the same order and with the same errors.
+   */
+  envelope(): Envelope {
+    const address = this.#address;
+    const k = KINDS[this.kind];
+    if (k === undefined) throw new DecodeError(`unknown kind ${this.kind}`);
+    const env: Envelope = { v: 1, kind: k, id: this.id, src: address(this.src, 'src'), dst: address(this.dst, 'dst') };
+    if (this.corr !== null) env.corr = this.corr;
+    const deadline = this.deadline;
+    if (deadline !== null) {
+      if (!Number.isFinite(deadline) || deadline < 0) throw new DecodeError('bad deadline');
+      env.deadline = deadline;
+    }
+    const op = this.op;
+    if (op !== null) {
+      if (op.length > MAX_OP) throw new DecodeError('bad op');
+      env.op = op;
+    }
+    if (this.body !== undefined) env.body = this.body;
+    return env;
+  }
+
+  #writeAddress(t: Uint8Array, p: number, a: Address): number {
     if (a === null || typeof a !== 'object') return -1;
     t[p++] = 0x84;
     p = a.vaddr === undefined || a.vaddr === null ? nil(t, p) : text(t, p, a.vaddr);
@@ -149,13 +202,14 @@ export class EnvelopeFrames {
 
   #uint(): number | typeof NO {
     const b = this.#b;
-    const h = b[this.#p++];
-    if (h === undefined) return NO;
+    const end = this.#end;
+    if (this.#p >= end) return NO;
+    const h = b[this.#p++] as number;
     if (h < 0x18) return h;
     const p = this.#p;
-    if (h === 0x18 && p < b.length) return (this.#p = p + 1), b[p] as number;
-    if (h === 0x19 && p + 1 < b.length) return (this.#p = p + 2), ((b[p] as number) << 8) | (b[p + 1] as number);
-    if (h === 0x1a && p + 3 < b.length) return (this.#p = p + 4), ((b[p] as number) * 0x100_0000 + (((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number)));
+    if (h === 0x18 && p < end) return (this.#p = p + 1), b[p] as number;
+    if (h === 0x19 && p + 1 < end) return (this.#p = p + 2), ((b[p] as number) << 8) | (b[p + 1] as number);
+    if (h === 0x1a && p + 3 < end) return (this.#p = p + 4), ((b[p] as number) * 0x100_0000 + (((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number)));
     return NO;
   }
 
@@ -169,32 +223,40 @@ export class EnvelopeFrames {
     const b = this.#b;
     const p = this.#p;
     if (b[p] !== 0xfb) return this.#uintOrNull();
-    if (p + 8 >= b.length) return NO;
+    if (p + 8 >= this.#end) return NO;
     for (let i = 0; i < 8; i++) this.#f64b[this.#le ? 7 - i : i] = b[p + 1 + i] as number;
     this.#p = p + 9;
     return this.#f64[0] as number;
   }
 
-  #addr(): unknown[] | typeof NO {
+  /** One address into the src (0) or dst (1) fields. */
+  #addr(which: 0 | 1): true | typeof NO {
     if (this.#b[this.#p++] !== 0x84) return NO;
     const vaddr = this.#textOrNull();
     const queue = this.#textOrNull();
     const host = this.#textOrNull();
     const port = this.#uintOrNull();
     if (vaddr === NO || queue === NO || host === NO || port === NO) return NO;
-    return [vaddr, queue, host, port];
+    const a = which === 0 ? this.src : this.dst;
+    a[0] = vaddr;
+    a[1] = queue;
+    a[2] = host;
+    a[3] = port;
+    return true;
   }
 
   #textOrNull(): string | null | typeof NO {
     const b = this.#b;
+    const end = this.#end;
     let p = this.#p;
-    const h = b[p++];
+    if (p >= end) return NO;
+    const h = b[p++] as number;
     if (h === 0xf6) return (this.#p = p), null;
     let n: number;
-    if (h !== undefined && h >= 0x60 && h < 0x78) n = h - 0x60;
-    else if (h === 0x78 && p < b.length) n = b[p++] as number;
+    if (h >= 0x60 && h < 0x78) n = h - 0x60;
+    else if (h === 0x78 && p < end) n = b[p++] as number;
     else return NO;
-    if (p + n > b.length) return NO;
+    if (p + n > end) return NO;
     this.#p = p + n;
     return this.#ascii(b, p, n);
   }
@@ -219,24 +281,26 @@ export class EnvelopeFrames {
     const slot = this.#nextStr;
     this.#nextStr = (slot + 1) % STRING_CACHE;
     this.#strs[slot] = out;
-    this.#strBytes[slot] = b.slice(p, p + n);
+    // A copy (Buffer's slice is a view): the input's memory may be reused for other bytes later.
+    this.#strBytes[slot] = Uint8Array.prototype.slice.call(b, p, p + n);
     return out;
   }
 
   #body(): unknown {
     const b = this.#b;
+    const end = this.#end;
     const p = this.#p;
+    if (p >= end) return NO;
     const h = b[p] as number;
-    if (h === 0xf7 && p + 1 === b.length) return undefined;
+    if (h === 0xf7 && p + 1 === end) return undefined;
     let n = -1;
     let at = p + 1;
     if (h >= 0x40 && h < 0x58) n = h - 0x40;
-    else if (h === 0x58) n = b[at++] ?? -1;
-    else if (h === 0x59) n = at + 1 < b.length ? ((b[at] as number) << 8) | (b[(at += 2) - 1] as number) : -1;
-    if (n >= 0 && at + n === b.length) return b.subarray(at, at + n);
-    if (p >= b.length) return NO;
+    else if (h === 0x58) n = at < end ? (b[at++] as number) : -1;
+    else if (h === 0x59) n = at + 1 < end ? ((b[at] as number) << 8) | (b[(at += 2) - 1] as number) : -1;
+    if (n >= 0 && at + n === end) return b.subarray(at, at + n);
     try {
-      return this.#dec.decode(b.subarray(p));
+      return this.#dec.decode(b.subarray(p, end));
     } catch {
       return NO;
     }

@@ -76,7 +76,7 @@ export class EnvelopeCodec {
   #dec = new Decoder({ useRecords: false, mapsAsObjects: true });
   #maps = mapsDecoder();
   // [issue 19] the frame by hand, the body by cbor-x, same bytes; left out of the firmware (size).
-  #fast = globalThis.WEFT_FIRMWARE === true ? undefined : new EnvelopeFrames(this.#enc, this.#dec);
+  #fast = globalThis.WEFT_FIRMWARE === true ? undefined : new EnvelopeFrames(this.#enc, this.#dec, (raw, field) => this.#address(raw, field));
   // Address strings that passed full validation before: most traffic repeats a few peers, so
   // decode skips re-parsing them. Bounded: emptied when full, never trusted without a check.
   #validVaddr = new ValidStrings(isValidVaddr);
@@ -125,24 +125,33 @@ export class EnvelopeCodec {
     return bytes;
   }
 
-  /** Decode untrusted bytes. Throws DecodeError only. */
-  decode(bytes: Uint8Array): Envelope {
+  /**
+   * Decode untrusted bytes: all of `bytes`, or those from `from` to `end` (a datagram's payload,
+   * read in place). Throws DecodeError only.
+   */
+  decode(bytes: Uint8Array, from = 0, end = bytes.length): Envelope {
     if (!(bytes instanceof Uint8Array)) throw new DecodeError('input is not bytes');
-    if (bytes.length > this.maxBytes) throw new DecodeError(`too large: ${bytes.length} > ${this.maxBytes} bytes`);
-    if (bytes.length === 0) throw new DecodeError('empty input');
+    const n = end - from;
+    if (n > this.maxBytes) throw new DecodeError(`too large: ${n} > ${this.maxBytes} bytes`);
+    if (n <= 0) throw new DecodeError('empty input');
     // A definite array of 9 (0x89), or 10 with the extension map (0x8a), is the only valid first
     // byte: reject garbage before parsing.
-    if (bytes[0] !== 0x80 + FIELDS && bytes[0] !== 0x81 + FIELDS) throw new DecodeError('not an envelope record');
-    let raw: unknown;
-    try {
-      raw = this.#fast?.decode(bytes) ?? this.#dec.decode(bytes);
-    } catch (cause) {
-      throw new DecodeError('malformed CBOR', { cause });
+    if (bytes[from] !== 0x80 + FIELDS && bytes[from] !== 0x81 + FIELDS) throw new DecodeError('not an envelope record');
+    const fast = this.#fast;
+    let env: Envelope;
+    if (globalThis.WEFT_FIRMWARE !== true && fast?.decode(bytes, from, end) === true) env = fast.envelope();
+    else {
+      let raw: unknown;
+      try {
+        raw = this.#dec.decode(bytes.subarray(from, end));
+      } catch (cause) {
+        throw new DecodeError('malformed CBOR', { cause });
+      }
+      env = this.#fromWire(raw);
     }
-    const env = this.#fromWire(raw);
     let proto: string | undefined;
     try {
-      proto = this.#protoKey(bytes);
+      proto = mayHoldProtoKey(bytes, from, end) ? this.#protoKey(bytes.subarray(from, end)) : undefined;
     } catch (cause) {
       throw new DecodeError('malformed CBOR', { cause });
     }

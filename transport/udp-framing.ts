@@ -125,11 +125,14 @@ export function dataDatagramAround(framed: Buffer, flags: number, acks: readonly
   b[start + 3] = TYPE_DATA;
   b[start + 4] = flags;
   b[start + 5] = n;
-  for (let i = 0; i < n; i++) b.writeUInt32BE(acks[i] as number, start + COMMON_HEADER + 4 * i);
+  for (let i = 0; i < n; i++) put32(b, start + COMMON_HEADER + 4 * i, acks[i] as number);
+  // Byte stores, not Buffer's writeUInt*BE (argument checks per call): this runs per datagram.
   const at = room - DATA_FIELDS;
-  b.writeUInt32BE(transfer >>> 0, at);
-  b.writeUInt16BE(index, at + 4);
-  b.writeUInt16BE(count, at + 6);
+  put32(b, at, transfer);
+  b[at + 4] = index >>> 8;
+  b[at + 5] = index & 0xff;
+  b[at + 6] = count >>> 8;
+  b[at + 7] = count & 0xff;
   return start === 0 ? b : b.subarray(start);
 }
 
@@ -150,6 +153,29 @@ export function nackDatagram(transfer: number, count: number, received: Uint8Arr
 
 export function bitmapBytes(count: number): number {
   return (count + 7) >>> 3;
+}
+
+/**
+ * [issue 19] Where the payload of `d` (its first `end` bytes) starts when it is a valid DATA
+ * datagram of one fragment, the common case, read in place: no frame object, no payload view.
+ * -1 for anything else, which parseDatagram() then judges. Agrees with parseDatagram (property test).
+ */
+export function singleData(d: Uint8Array, end: number): number {
+  if (end < COMMON_HEADER || d[0] !== MAGIC >> 8 || d[1] !== (MAGIC & 0xff) || d[2] !== FRAME_VERSION || d[3] !== TYPE_DATA) return -1;
+  const at = COMMON_HEADER + 4 * (d[5] as number) + DATA_FIELDS;
+  // count (the last two header bytes) 1, index 0, flags known, a payload behind.
+  if (end <= at || d[at - 1] !== 1 || d[at - 2] !== 0 || d[at - 3] !== 0 || d[at - 4] !== 0 || ((d[4] as number) & ~KNOWN_FLAGS) !== 0) return -1;
+  return at;
+}
+
+/** The `i`th acknowledgement a datagram carries (singleData's: header byte 5 says how many). */
+export function ackAt(d: Uint8Array, i: number): number {
+  return u32(d, COMMON_HEADER + 4 * i);
+}
+
+/** The transfer id of a DATA datagram whose payload starts at `at` (singleData). */
+export function transferBefore(d: Uint8Array, at: number): number {
+  return u32(d, at - DATA_FIELDS);
 }
 
 /** Parse one untrusted datagram. Never throws; a bad datagram gives the reason. */
@@ -192,6 +218,13 @@ export function parseDatagram(d: Uint8Array): Parsed {
     default:
       return BAD_HEADER;
   }
+}
+
+function put32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = (v >>> 16) & 0xff;
+  b[at + 2] = (v >>> 8) & 0xff;
+  b[at + 3] = v & 0xff;
 }
 
 function u32(d: Uint8Array, at: number): number {

@@ -105,6 +105,13 @@ export class Reassembler {
     return { kind: 'complete', bytes: whole };
   }
 
+  /** A transfer of one fragment (udp.ts reads it in place): true when new, now recorded done; false for a duplicate. */
+  single(peer: Peer, transfer: number, now: number): boolean {
+    if (this.isDone(peer, transfer, now)) return false;
+    this.#done(peer, transfer, now);
+    return true;
+  }
+
   /** Whether `transfer` from `peer` completed within the duplicate window. */
   isDone(peer: Peer, transfer: number, now: number): boolean {
     return peer.completed.has(transfer, now - this.limits.dedupWindowMs);

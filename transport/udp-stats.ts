@@ -2,6 +2,7 @@
 // Gauges (pendingSends, partialTransfers, reassemblyBytes, peers, queued) are added on read.
 
 import type { AuthRefusal } from './udp-auth.ts';
+import type { Malformed } from './udp-framing.ts';
 
 export type UdpStats = {
   /** Envelopes handed to send / delivered to the handler. */
@@ -101,4 +102,12 @@ export function countRefusal(s: UdpStats, why: AuthRefusal): void {
     else if (why === 'unknownSender') s.authUnknownSender++;
     else s.authBadTag++;
   }
+}
+
+/** Counts a datagram parseDatagram refused, by its reason. */
+export function countMalformed(s: UdpStats, why: Malformed): void {
+  s.malformed++;
+  if (why === 'magic') s.malformedMagic++;
+  else if (why === 'header') s.malformedHeader++;
+  else s.malformedFragment++;
 }

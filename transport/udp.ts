@@ -9,11 +9,11 @@ import { AddressError, ChannelClosedError, Codes, EnvelopeCodec, TimeoutError, W
 import type { Address, Envelope, EnvelopeHandler, SendDone, TimerHandle, Transport } from '../runtime/index.ts';
 import { AckBatcher } from './udp-acks.ts';
 import { DatagramAuth, udpSenderId } from './udp-auth.ts';
-import { COMMON_HEADER, FLAG_POLL, FLAG_RELIABLE, MAX_PIGGYBACK_ACKS, NACK_FIELDS, dataDatagram, dataHeaderBytes, dataDatagramAround, encodeForDatagram, nackDatagram, parseDatagram, type DataFrame, type NackFrame } from './udp-framing.ts';
+import { COMMON_HEADER, FLAG_POLL, FLAG_RELIABLE, MAX_PIGGYBACK_ACKS, NACK_FIELDS, ackAt, dataDatagram, dataHeaderBytes, dataDatagramAround, encodeForDatagram, nackDatagram, parseDatagram, singleData, transferBefore, type DataFrame, type NackFrame } from './udp-framing.ts';
 import { resolveOptions, type ResolvedOptions, type UdpTransportOptions } from './udp-options.ts';
 import { Peer, PeerTable, literalLookup, type PartialTransfer } from './udp-peers.ts';
 import { Reassembler } from './udp-reassembly.ts';
-import { countRefusal, newStats, type UdpStats, type UdpStatsSnapshot } from './udp-stats.ts';
+import { countMalformed, countRefusal, newStats, type UdpStats, type UdpStatsSnapshot } from './udp-stats.ts';
 import { Outgoing } from './udp-outgoing.ts';
 import { RetransmitQueue } from './udp-timers.ts';
 
@@ -180,7 +180,7 @@ export class UdpTransport implements Transport {
 
   #sendBestEffort(peer: Peer, transfer: number, framed: Buffer, room: number, count: number, env: Envelope, done: SendDone): void {
     const size = this.#o.fragmentBytes;
-    const sent = (e: Error | null): void => done(e ? sendError(e) : undefined, env);
+    const sent = (e: Error | null): void => done(e ? new WeftError(Codes.UNAVAILABLE, `udp send failed: ${e.message}`, { cause: e }) : undefined, env);
     if (count === 1) return this.#write(peer, dataDatagramAround(framed, 0, this.#acks.take(peer), transfer, 0, 1, room), sent);
     const bytes = framed.subarray(room, framed.length - this.#tail);
     for (let i = 0; i < count; i++) {
@@ -238,18 +238,31 @@ export class UdpTransport implements Transport {
   }
 
   #onAcks(peer: Peer, acks: readonly number[], now: number): void {
-    for (const id of acks) {
-      const out = this.#out.get(id);
-      if (out === undefined || out.peer.key !== peer.key) {
-        this.#stats.strayAcks++;
-        continue;
-      }
-      this.#out.delete(id);
-      this.#stats.acked++;
-      if (out.tries === 0) peer.sample(now - out.sentAt);
-      out.resolve();
-    }
+    for (const id of acks) this.#onAck(peer, id, now);
     if (this.#out.size === 0) this.#rtq.forgetAll();
+  }
+
+  #onAck(peer: Peer, id: number, now: number): void {
+    const out = this.#out.get(id);
+    if (out === undefined || out.peer.key !== peer.key) return void this.#stats.strayAcks++;
+    this.#out.delete(id);
+    this.#stats.acked++;
+    if (out.tries === 0) peer.sample(now - out.sentAt);
+    out.resolve();
+  }
+
+  /** A whole envelope's bytes (from..end of `bytes`), decoded and delivered; counted when malformed. */
+  #open(bytes: Uint8Array, from: number, end: number): void {
+    let env: Envelope;
+    try {
+      env = this.#codec.decode(bytes, from, end);
+    } catch {
+      this.#stats.malformed++;
+      this.#stats.malformedEnvelope++;
+      return;
+    }
+    this.#stats.received++;
+    this.#deliver(env);
   }
 
   #write(peer: Peer, datagram: Buffer, cb?: (e: Error | null) => void): void {
@@ -287,43 +300,41 @@ export class UdpTransport implements Transport {
       const refused = auth.open(msg);
       if (refused !== undefined) return countRefusal(s, refused);
     }
-    const f = parseDatagram(this.#tail === 0 ? msg : msg.subarray(0, msg.length - this.#tail));
-    if (f.type === 'bad') {
-      s.malformed++;
-      if (f.reason === 'magic') s.malformedMagic++;
-      else if (f.reason === 'header') s.malformedHeader++;
-      else s.malformedFragment++;
-      return;
-    }
+    const end = msg.length - this.#tail;
+    const at = singleData(msg, end);
+    const f = at < 0 ? parseDatagram(this.#tail === 0 ? msg : msg.subarray(0, end)) : undefined;
+    if (f?.type === 'bad') return countMalformed(s, f.reason);
     const last = this.#lastPeer;
     const peer =
       last !== undefined && last.port === rinfo.port && last.host === rinfo.address && !last.evicted ? this.#peers.seen(last) : this.#peers.touch(rinfo.address, rinfo.port);
     this.#lastPeer = peer;
     const now = this.#o.clock.now();
+    if (f === undefined) return this.#onSingle(peer, msg, at, end, now);
     if (f.acks.length > 0) this.#onAcks(peer, f.acks, now);
-    if (f.type === 'data') this.#onData(peer, f, msg.length - this.#tail, now);
+    if (f.type === 'data') this.#onData(peer, f, end, now);
     else if (f.type === 'nack') this.#onNack(peer, f);
   };
+
+  // [issue 19] A DATA datagram of one fragment, read in place (udp-framing.ts singleData): what
+  // #onAcks and #onData's `complete` and `duplicate` do, without the frame, its acks or a payload view.
+  #onSingle(peer: Peer, d: Buffer, at: number, end: number, now: number): void {
+    const n = d[5] as number;
+    for (let i = 0; i < n; i++) this.#onAck(peer, ackAt(d, i), now);
+    if (n > 0 && this.#out.size === 0) this.#rtq.forgetAll();
+    const transfer = transferBefore(d, at);
+    if (((d[4] as number) & FLAG_RELIABLE) !== 0) this.#acks.queue(peer, transfer);
+    if (this.#rx.single(peer, transfer, now)) this.#open(d, at, end);
+    else this.#stats.duplicates++;
+  }
 
   #onData(peer: Peer, f: DataFrame, size: number, now: number): void {
     const s = this.#stats;
     const reliable = (f.flags & FLAG_RELIABLE) !== 0;
     const r = this.#rx.accept(peer, f, now);
     switch (r.kind) {
-      case 'complete': {
+      case 'complete':
         if (reliable) this.#acks.queue(peer, f.transfer);
-        let env: Envelope;
-        try {
-          env = this.#codec.decode(r.bytes);
-        } catch {
-          s.malformed++;
-          s.malformedEnvelope++;
-          return;
-        }
-        s.received++;
-        this.#deliver(env);
-        return;
-      }
+        return this.#open(r.bytes, 0, r.bytes.length);
       case 'duplicate':
         s.duplicates++;
         if (reliable) this.#acks.queue(peer, f.transfer); // the first ack was lost: ack again
@@ -382,8 +393,4 @@ export class UdpTransport implements Transport {
       if (this.#rx.partials > 0) this.#armSweep();
     }, every);
   }
-}
-
-function sendError(e: Error): WeftError {
-  return new WeftError(Codes.UNAVAILABLE, `udp send failed: ${e.message}`, { cause: e });
 }

@@ -122,3 +122,38 @@ test('a sent envelope is never overwritten by later ones (a UDP sender holds it 
   for (let i = 0; i < 500; i++) fast.encode({ ...e, id: i, body: new Uint8Array(900).fill(i & 0xff) });
   t.is(hex(first), copy);
 });
+
+test('property: decoding in place (from, end) gives what decoding the bytes alone gives, on both paths', (t) => {
+  fc.assert(
+    fc.property(envelope, fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ maxLength: 20 }), (e, front, back) => {
+      let inner: Uint8Array;
+      try {
+        inner = general.encode(e);
+      } catch {
+        return;
+      }
+      const framed = Buffer.concat([front, inner, back]);
+      for (const codec of [fast, general]) t.deepEqual(outcome(codec, inner), inPlace(codec, framed, front.length, front.length + inner.length));
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+function inPlace(codec: EnvelopeCodec, bytes: Uint8Array, from: number, end: number): unknown {
+  try {
+    const env = codec.decode(bytes, from, end);
+    return { env, bodyClass: (env.body as object | undefined)?.constructor?.name };
+  } catch (e) {
+    return { error: (e as Error).name, message: (e as Error).message };
+  }
+}
+
+test('a string remembered by the decoder is a copy: input memory written over later does not change what decodes', (t) => {
+  const codec = new EnvelopeCodec();
+  const at = (app: string): Envelope => ({ v: 1, kind: 'msg', id: 1, src: { vaddr: `weft://${app}/s/m` }, dst: { queue: 'q1' } });
+  const first = Buffer.from(codec.encode(at('aaaa')));
+  t.is(codec.decode(first).src.vaddr, 'weft://aaaa/s/m');
+  // The same memory, reused for other bytes (a pooled or recycled buffer): "aaaa" becomes "bbbb".
+  first.set(Buffer.from('bbbb'), first.indexOf('aaaa'));
+  t.is(codec.decode(Buffer.from(codec.encode(at('bbbb')))).src.vaddr, 'weft://bbbb/s/m');
+});
