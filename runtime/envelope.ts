@@ -120,7 +120,7 @@ export class EnvelopeCodec {
     }
     const n = bytes.length - before - after;
     if (n > this.maxBytes) throw new EncodeError(`too large: ${n} > ${this.maxBytes} bytes`);
-    const proto = mayHoldProtoKey(bytes, before, before + n) ? this.#protoKey(bytes.subarray(before, before + n)) : undefined;
+    const proto = this.#fast?.plain !== true && mayHoldProtoKey(bytes, before, before + n) ? this.#protoKey(bytes.subarray(before, before + n)) : undefined;
     if (proto !== undefined) throw new EncodeError(`a "__proto__" key is refused (${proto})`);
     return bytes;
   }
@@ -139,8 +139,11 @@ export class EnvelopeCodec {
     if (bytes[from] !== 0x80 + FIELDS && bytes[from] !== 0x81 + FIELDS) throw new DecodeError('not an envelope record');
     const fast = this.#fast;
     let env: Envelope;
-    if (globalThis.WEFT_FIRMWARE !== true && fast?.decode(bytes, from, end) === true) env = fast.envelope();
-    else {
+    let plain = false;
+    if (globalThis.WEFT_FIRMWARE !== true && fast?.decode(bytes, from, end) === true) {
+      env = fast.envelope();
+      plain = fast.plain;
+    } else {
       let raw: unknown;
       try {
         raw = this.#dec.decode(bytes.subarray(from, end));
@@ -151,7 +154,7 @@ export class EnvelopeCodec {
     }
     let proto: string | undefined;
     try {
-      proto = mayHoldProtoKey(bytes, from, end) ? this.#protoKey(bytes.subarray(from, end)) : undefined;
+      proto = !plain && mayHoldProtoKey(bytes, from, end) ? this.#protoKey(bytes.subarray(from, end)) : undefined;
     } catch (cause) {
       throw new DecodeError('malformed CBOR', { cause });
     }
