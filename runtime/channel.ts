@@ -154,7 +154,7 @@ export class Channel {
   }
 
   /** Send a request and wait for its reply body. Fails with RemoteError, TimeoutError or ChannelClosedError. */
-  request(dst: Address, body?: unknown, options: SendOptions = {}): Promise<unknown> {
+  request(dst: Address, body?: unknown, options?: SendOptions): Promise<unknown> {
     return this.#expectAnswer('req', dst, body, options);
   }
 
@@ -211,14 +211,15 @@ export class Channel {
     }
   }
 
-  #expectAnswer(kind: 'req' | 'ctl', dst: Address, body: unknown, options: SendOptions): Promise<unknown> {
+  // `options` undefined (most requests): nothing to check, no object made for it.
+  #expectAnswer(kind: 'req' | 'ctl', dst: Address, body: unknown, options: SendOptions | undefined): Promise<unknown> {
     rejectUnknown(kind === 'req' ? 'Channel.request' : 'Channel.control', options, ['op', 'timeoutMs']);
     if (this.#closed) return Promise.reject(new ChannelClosedError('channel closed', { cause: this.#closed }));
     if (this.#waiting.size >= this.#maxPending) {
       return Promise.reject(new RemoteError(Codes.UNAVAILABLE, `too many pending requests (${this.#maxPending})`));
     }
-    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
-    const env = this.#envelope(kind, dst, body, options.op);
+    const timeoutMs = options?.timeoutMs ?? this.#timeoutMs;
+    const env = this.#envelope(kind, dst, body, options?.op);
     env.deadline = this.#clock.now() + timeoutMs;
     if (this.#traceparent !== undefined) {
       const tp = this.#traceparent();

@@ -60,3 +60,22 @@ test('the kept timer is ref-ed again while a request waits, and still fails it a
   await t.throwsAsync(lost, { instanceOf: TimeoutError });
   t.is(c.sets(), 2);
 });
+
+test('a request without options checks no options object: no Object.keys per request', async (t) => {
+  const c = refClock();
+  const client = echoPair(c.clock);
+  t.is(await client.request({ queue: 'b' }, 0), 0); // warm
+  const original = Object.keys;
+  let calls = 0;
+  Object.keys = ((o: object) => {
+    calls++;
+    return original(o);
+  }) as typeof Object.keys;
+  try {
+    for (let i = 0; i < 100; i++) t.is(await client.request({ queue: 'b' }, i), i);
+  } finally {
+    Object.keys = original;
+  }
+  t.is(calls, 0);
+  t.throws(() => void client.request({ queue: 'b' }, 1, { bogus: 1 } as never), { message: /unknown option "bogus"/ });
+});
