@@ -120,7 +120,7 @@ export class MqttRouting {
       if (!o.buckets.take(box)) return this.#reject('rateLimited', box, topic);
       const env = this.#decode(payload, box, topic);
       if (env === undefined) return undefined;
-      if (env.dst.vaddr !== SCHEME + topic.slice(slash + 1)) return this.#reject('badTopic', box, topic, 'topic and envelope dst differ');
+      if (!namesTopic(env.dst.vaddr, topic, slash + 1)) return this.#reject('badTopic', box, topic, 'topic and envelope dst differ');
       // The source it claims must be that box's: never a local queue or a server's IP/UDP pair
       // (a reply would go there), never another box's address.
       const src = env.src;
@@ -135,7 +135,9 @@ export class MqttRouting {
       if (o.dedup !== undefined && QOS1_KINDS.has(env.kind) && o.dedup.seen(`${sv}|${env.id}`)) return this.#reject('duplicate', box, topic);
       // Identity from authentication, never from the body: the topic's box is the broker login
       // (the ACL confines it to up/<own id>/#); whatever principal the box claimed is overwritten.
-      env.ext = { ...env.ext, by: `${BOX_PRINCIPAL}${box}` };
+      const by = BOX_PRINCIPAL + box;
+      // The spread only when the box sent an ext (a trace): most envelopes carry none.
+      env.ext = env.ext === undefined ? { by } : { ...env.ext, by };
       return env;
     }
     return undefined;
@@ -172,4 +174,9 @@ export class MqttRouting {
     this.#o.log(e);
     return undefined;
   }
+}
+
+/** Whether `vaddr` is `weft://` and then exactly the topic from `at` on: compared in place, no string made. */
+function namesTopic(vaddr: string | undefined, topic: string, at: number): boolean {
+  return vaddr !== undefined && vaddr.length - SCHEME.length === topic.length - at && vaddr.startsWith(SCHEME) && topic.startsWith(vaddr.slice(SCHEME.length), at);
 }
