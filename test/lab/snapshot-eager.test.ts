@@ -3,7 +3,7 @@
 // functions, where the plain bundle had each first call parse and compile (under TCG, ~0.2-0.3 s
 // of a warm boot's CPU). V8's function-event log says which functions were compiled after start.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -50,10 +50,9 @@ test('a box started from the firmware snapshot compiles none of its own function
 });
 
 test('the eager script compiles a bundle in full, and the bundle alone does not', async (t) => {
-  t.timeout(60_000);
+  t.timeout(120_000);
   const dir = mkdtempSync(join(tmpdir(), 'weft-snap-eager-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const { writeFileSync } = await import('node:fs');
   const bundle = `function later(x) { return [x, x * 2].map((y) => y + 1); }
 require('node:v8').startupSnapshot.setDeserializeMainFunction(() => { process.exitCode = later(1)[1] === 3 ? 0 : 1; });`;
   writeFileSync(join(dir, 'plain.cjs'), bundle);
