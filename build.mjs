@@ -181,7 +181,7 @@ async function buildFirmware(dir, tools, key, log) {
   await writeFile(join(dir, 'box.mjs'), bytes);
   // Beside the firmware folder, not in it: a box image is that folder alone and runs box.mjs.
   await mkdir(join(dir, '..', 'snapshot'), { recursive: true });
-  await writeFile(join(dir, '..', 'snapshot', SNAPSHOT_ENTRY), await snapshotBundle());
+  await writeFile(join(dir, '..', 'snapshot', SNAPSHOT_ENTRY), eagerSnapshotScript(await snapshotBundle()));
   await writeFile(join(dir, 'emscripten-module.wasm'), await readFile(wasm));
   await writeFile(join(dir, 'profiles.json'), `${JSON.stringify(await profilesData(), null, 2)}\n`);
   await writeFile(join(dir, 'trusted-keys.json'), `${JSON.stringify([tools.trustedKeyToJson(await tools.trustedKey(key.publicKey, 'dev'))], null, 2)}\n`);
@@ -243,6 +243,29 @@ async function snapshotBundle() {
     logLevel: 'silent',
   });
   return r.outputFiles[0].contents;
+}
+
+/**
+ * The snapshot script: the bundle compiled eagerly, every function of it to bytecode, so the
+ * snapshot holds the bytecode and a box compiles none of its own functions as it boots (issue 18
+ * build 6: under TCG each first call paid a parse and a compile; a warm boot spent ~0.2-0.3 s of
+ * its ~2.2 s of CPU so). V8 compiles Function-constructor code lazily unless --no-lazy-eval; the flag
+ * is set back before the snapshot is made, so the box runs with the firmware's flags alone (a
+ * snapshot built under other flags is refused) and code it compiles later is lazy as before.
+ */
+export function eagerSnapshotScript(bundle) {
+  const text = typeof bundle === 'string' ? bundle : new TextDecoder().decode(bundle);
+  return `'use strict';
+const v8 = require('node:v8');
+let body;
+v8.setFlagsFromString('--no-lazy-eval');
+try {
+  body = new Function('require', ${JSON.stringify(`${text}\n//# sourceURL=${SNAPSHOT_ENTRY}`)});
+} finally {
+  v8.setFlagsFromString('--lazy-eval');
+}
+body(require);
+`;
 }
 
 /** devices/profiles.ts as data, for boxes that read their profile from a file. */

@@ -6,7 +6,7 @@
 import { ArgumentError, positiveInt, rejectUnknown } from '../runtime/index.ts';
 import { type GroupState, type ModState, assemble, blockCount, codeBlockOf, fecState, tierProgress, tryRepair } from './acquisition.ts';
 import { toHex } from './bytes.ts';
-import { type DdbMessage, type DiiMessage, type DsiMessage, type DsmccMessage, decodeSection } from './dsmcc.ts';
+import { type DdbMessage, type DiiMessage, type DsiMessage, type DsmccMessage, TID_DDB, decodeSection } from './dsmcc.ts';
 import { CarouselError } from './errors.ts';
 import { HeldBytes } from './held.ts';
 import { sha256Hex } from './hash.ts';
@@ -89,6 +89,11 @@ export class CarouselReceiver {
   /** Feed one complete section (the depacketizer does this; tests may too). */
   pushSection(s: Uint8Array): void {
     this.#stats.sections++;
+    // [issue 18] A block of a module that is done or not wanted is known by its header (table_id_extension
+    // is the moduleId; the version follows the adaptation header): dropped before the CRC and the decode,
+    // as #onDdb would, this is most of a warm box's carousel CPU. A lying header drops only what the CRC would.
+    const st = s[0] === TID_DDB && this.#downloadId === undefined ? this.#modules.get(((s[3] as number) << 8) | (s[4] as number)) : undefined;
+    if (st && !(st.wanted && !st.done) && st.version === s[22 + (s[17] as number)]) return void (this.#stats.blocks++, this.#stats.duplicateBlocks++);
     let msg;
     try {
       msg = decodeSection(s);

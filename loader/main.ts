@@ -35,20 +35,20 @@ const USAGE = 'usage: box --device <profile id | file.json> [flags below]';
 /** `--help`: the same flags and meanings as `weft box run`, for a box that has only the firmware. */
 export const HELP = `${USAGE}
 
-  --device <id|file>     device profile id (profiles.json beside this file) or a profile JSON file
-  --headend <url>        the head-end's MQTT broker, mqtt://host:port (none: carousel only)
-  --carousel <url>       where the carousel arrives: udp://group:port (multicast) or udp://host:port
-  --id <box id>          box id, the broker username (default: WEFT_BOX_ID, else box-<pid>)
-  --password <secret>    broker secret (default: WEFT_BOX_PASSWORD; "-..." as --password=<secret>)
-  --trust <keys.json>    trusted signing keys (default: trusted-keys.json beside this file)
-  --state-dir <dir>      keep device storage here, so a restart warm-boots
-  --app <id>             the app to run when the carousel carries several
-  --exit-on <state>      exit 0 when the box reaches this state (up, degraded, ...) or first-module
-  --cpu-scale <n>        an emulator n (1-100) times slower than the device: time limits x n (default 1)
-  --interface <ip>       local interface address to join a multicast carousel on
-  --trace-rate <0..1>    share of module requests that start a W3C trace (WEFT_TRACE_RATE, 0: off)
-  --quiet                print only refusals, errors and tuner failures
-  --help                 this text
+  --device <id|file>   device profile id (profiles.json beside this file) or a profile JSON file
+  --headend <url>      the head-end's MQTT broker, mqtt://host:port (none: carousel only)
+  --carousel <url>     where the carousel arrives: udp://group:port (multicast) or udp://host:port
+  --id <box id>        box id, the broker username (default: WEFT_BOX_ID, else box-<pid>)
+  --password <secret>  broker secret (default: WEFT_BOX_PASSWORD; "-..." as --password=<secret>)
+  --trust <keys.json>  trusted signing keys (default: trusted-keys.json beside this file)
+  --state-dir <dir>    keep device storage here, so a restart warm-boots
+  --app <id>           the app to run when the carousel carries several
+  --exit-on <state>    exit 0 when the box reaches this state (up, degraded, ...) or first-module
+  --cpu-scale <n>      an emulator n (1-100) times slower than the device: time limits x n (default 1)
+  --interface <ip>     local interface address to join a multicast carousel on
+  --trace-rate <0..1>  share of module requests that start a W3C trace (WEFT_TRACE_RATE, 0: off)
+  --quiet              print only refusals, errors and tuner failures
+  --help               this text
 
 Prints the box's events as JSON lines; SIGINT or SIGTERM stops it in any state.`;
 
