@@ -2,7 +2,7 @@
 // relies on (JSON.parse, Object.freeze) are taken before any guest code exists in them. An
 // AppSandbox adopts one at most once and it dies with that sandbox: it never holds guest code.
 
-import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten';
+import { DefaultIntrinsics, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime } from 'quickjs-emscripten';
 import { ArgumentError } from '../runtime/index.ts';
 import type { Engine } from './engine.ts';
 import { SandboxError } from './errors.ts';
@@ -16,9 +16,19 @@ export interface PreparedContext {
   readonly freeze: QuickJSHandle;
 }
 
-/** A new context of `rt` with its intrinsics taken (nothing but the engine has run in it). */
-export function prepareContext(rt: QuickJSRuntime): PreparedContext {
-  const ctx = rt.newContext();
+// Every default intrinsic but the typed arrays (ArrayBuffer, DataView, the typed arrays; this
+// build's WeakRef and FinalizationRegistry come only with the default set): about a third of a
+// context's cost, for the many modules that never use them (issue 19.2, D??).
+const LEAN = { intrinsics: { ...DefaultIntrinsics, TypedArrays: false } };
+
+/** Does module text name a global that only the full set of intrinsics has? Like namesLog, a
+ *  name built at run time is not seen: such a module finds it undefined. */
+export const namesTypedArrays = (source: string): boolean => /ArrayB|DataV|Atomics|WeakR|Finaliz|(Int|Uint|Float|Big)\w*Array/.test(source);
+
+/** A new context of `rt` with its intrinsics taken (nothing but the engine has run in it);
+ *  `lean`: without the typed arrays. */
+export function prepareContext(rt: QuickJSRuntime, lean?: boolean): PreparedContext {
+  const ctx = rt.newContext(lean ? LEAN : {});
   try {
     const json = ctx.getProp(ctx.global, 'JSON');
     const parse = ctx.getProp(json, 'parse');
