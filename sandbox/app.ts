@@ -123,8 +123,12 @@ export class AppSandbox implements AppCore {
     rejectUnknown('AppSandbox.load', options, ['link']);
     const refused = this.#admit(mod);
     if (refused !== undefined) return fail(refused);
-    // A warm context has every intrinsic (made before the module was known); a cold one only what the text names.
-    const prepared = this.#spare.pop() ?? prepareContext(this.#rt, !namesTypedArrays(mod.source));
+    // A cold context has only the intrinsics the text names; a warm one is taken unless it is
+    // lean and the module names a typed array (D??).
+    const full = namesTypedArrays(mod.source);
+    let prepared = this.#spare.pop();
+    if (prepared?.lean && full) prepared = void disposePrepared(prepared);
+    prepared ??= prepareContext(this.#rt, !full);
     let m: ModuleSandbox;
     try {
       m = new ModuleSandbox(this, mod, prepared, options.link);

@@ -14,6 +14,8 @@ export interface PreparedContext {
   readonly parse: QuickJSHandle;
   /** The context's own Object.freeze (the `weft` object), let go once `weft` is built. */
   readonly freeze: QuickJSHandle;
+  /** Made without the typed arrays: only for a module whose text names none (D??). */
+  readonly lean?: boolean;
 }
 
 // Every default intrinsic but the typed arrays (ArrayBuffer, DataView, the typed arrays; this
@@ -23,7 +25,7 @@ const LEAN = { intrinsics: { ...DefaultIntrinsics, TypedArrays: false } };
 
 /** Does module text name a global that only the full set of intrinsics has? Like namesLog, a
  *  name built at run time is not seen: such a module finds it undefined. */
-export const namesTypedArrays = (source: string): boolean => /ArrayB|DataV|Atomics|WeakR|Finaliz|(Int|Uint|Float|Big)\w*Array/.test(source);
+export const namesTypedArrays = (source: string): boolean => /ArrayB|DataV|Atomics|WeakR|Finaliz|\d\w*Array/.test(source);
 
 /** A new context of `rt` with its intrinsics taken (nothing but the engine has run in it);
  *  `lean`: without the typed arrays. */
@@ -36,7 +38,7 @@ export function prepareContext(rt: QuickJSRuntime, lean?: boolean): PreparedCont
     const object = ctx.getProp(ctx.global, 'Object');
     const freeze = ctx.getProp(object, 'freeze');
     object.dispose();
-    return { ctx, parse, freeze };
+    return { ctx, parse, freeze, lean };
   } catch (e) {
     ctx.dispose();
     throw e;
@@ -75,8 +77,9 @@ export class WarmRuntime {
   #contexts: PreparedContext[] = [];
   #state: 'warm' | 'adopted' | 'disposed' = 'warm';
 
-  /** A runtime of `engine` with `contexts` prepared contexts (0..16). Throws SandboxError 'engine' on a broken engine. */
-  constructor(engine: Engine, contexts: number) {
+  /** A runtime of `engine` with `contexts` prepared contexts (0..16), `lean` ones (no typed
+   *  arrays) for a build none of whose modules names them. Throws SandboxError 'engine' on a broken engine. */
+  constructor(engine: Engine, contexts: number, lean = false) {
     if (!Number.isInteger(contexts) || contexts < 0 || contexts > MAX_CONTEXTS) throw new ArgumentError(`WarmRuntime: contexts must be an integer in 0..${MAX_CONTEXTS}`, 'contexts');
     this.engine = engine;
     this.size = contexts;
@@ -84,7 +87,7 @@ export class WarmRuntime {
     const rt = engine.newRuntime();
     this.#rt = rt;
     try {
-      for (let i = 0; i < contexts; i++) this.#contexts.push(prepareContext(rt));
+      for (let i = 0; i < contexts; i++) this.#contexts.push(prepareContext(rt, lean));
     } catch (e) {
       this.dispose();
       throw e;

@@ -49,3 +49,14 @@ test('a warm context (made before the module was known) keeps every intrinsic', 
   const got = await probe(t, PROBE, new WarmRuntime(engine, 1));
   t.is(got.lean, 'function,function,function,function,function');
 });
+
+test('a lean warm context (made for a build that names no typed array) serves such a module lean', async (t) => {
+  const got = await probe(t, PROBE, new WarmRuntime(engine, 1, true));
+  t.is(got.lean, 'undefined,undefined,undefined,undefined,undefined');
+  t.is(got.rest, REST);
+});
+
+test('a lean warm context is not given to a module that names a typed array: it gets a full one', async (t) => {
+  const got = await probe(t, `${PROBE}\n// Uint8Array`, new WarmRuntime(engine, 1, true));
+  t.is(got.lean, 'function,function,function,function,function');
+});
