@@ -1,5 +1,7 @@
 // bench/sandbox: the sandbox against raw quickjs-emscripten doing the same work, in one process.
 //  1. module start: runtime + context + a `weft` with the same functions + eval of a small module
+//     (one that names no typed array: its context has none, D??; `typed_start_ratio_vs_raw` is a
+//     module that names one, with every intrinsic as in raw's default context)
 //     + its start handler, then disposal; ours is AppSandbox + load + start + destroy.
 //  2. memory per module sandbox: QuickJS heap per extra module in one app runtime.
 //  3. host call: a guest loop of weft.send(addr, body) against a raw newFunction that reads the
@@ -31,7 +33,7 @@ async function verified(sources: Record<string, string>): Promise<Map<string, Ve
   if (!r.ok) throw r.error;
   return new Map(r.value.modules);
 }
-const mods = await verified({ small: SRC, loop: LOOP, logs: `${SRC}\n// logs: console.log`, warm: SRC });
+const mods = await verified({ small: SRC, loop: LOOP, logs: `${SRC}\n// logs: console.log`, warm: SRC, typed: `${SRC}\n// keeps bytes in a Uint8Array` });
 const small = mods.get('small') as VerifiedModule;
 
 // ---- 1. module start -------------------------------------------------------------------
@@ -127,6 +129,11 @@ const startOf = (mod: VerifiedModule, warm?: WarmRuntime): void => {
 let warmed: WarmRuntime[] = [];
 const warmStartUs = perCall((i) => startOf(mods.get('warm') as VerifiedModule, warmed[i]), 20, 60, () => (warmed = Array.from({ length: 20 }, () => new WarmRuntime(engine, 1))));
 const logStartUs = perCall(() => startOf(mods.get('logs') as VerifiedModule));
+// A module that names a typed array gets every intrinsic, as raw's default context has (D??):
+// measured against raw the same way, in a run of its own.
+const typedStart = (): void => startOf(mods.get('typed') as VerifiedModule);
+const [rawTypedUs, typedUs] = interleaved(rawStart, typedStart, 20, 50);
+const typedStartUs = perCall(typedStart);
 const plainStartUs = perCall(() => startOf(small));
 const probeRt = qjs.newRuntime();
 const probeCtx = probeRt.newContext();
@@ -242,6 +249,7 @@ table('what each guarantee costs (median CPU us; a start as above)', [
   { case: 'intrinsics capture: JSON.parse + Object.freeze taken, per context', us: intrinsicsUs },
   { case: 'weft.log + console install: start of a module naming them less one that does not', us: logStartUs - plainStartUs },
   { case: 'runtime + context made ahead (warm): a start adopting one, vs raw', us: warmStartUs },
+  { case: 'typed arrays (and WeakRef): start of a module naming Uint8Array less one that does not', us: typedStartUs - plainStartUs },
 ]);
 table('memory per module sandbox (QuickJS heap, KB)', [
   { case: `raw context + eval, ${N} in one runtime`, kb: rawKb },
@@ -256,6 +264,8 @@ result('sandbox', {
   start_ratio_vs_raw: oursUs / rawUs,
   warm_start_ratio_vs_raw: warmStartUs / rawUs,
   log_install_us: logStartUs - plainStartUs,
+  // The same start for a module whose text names a typed array: every intrinsic, like raw's context.
+  typed_start_ratio_vs_raw: typedUs / rawTypedUs,
   kb_per_sandbox: kbPerSandbox,
   hostcall_ratio_vs_raw: oursCallUs / rawCallUs,
 });

@@ -17,7 +17,7 @@ import { classify, describeThrown } from './marshal.ts';
 import { ModuleSandbox } from './module.ts';
 import { AppStorage, type KeyValueStore, MemoryStore } from './storage.ts';
 import { OPTION_KEYS, type AppSandboxOptions, type LoadOptions } from './app-options.ts';
-import { disposePrepared, isWarmRuntime, type PreparedContext, prepareContext } from './warm.ts';
+import { disposePrepared, isWarmRuntime, namesTypedArrays, type PreparedContext, prepareContext } from './warm.ts';
 
 export type { AppSandboxOptions, LoadOptions } from './app-options.ts';
 
@@ -123,7 +123,12 @@ export class AppSandbox implements AppCore {
     rejectUnknown('AppSandbox.load', options, ['link']);
     const refused = this.#admit(mod);
     if (refused !== undefined) return fail(refused);
-    const prepared = this.#spare.pop() ?? prepareContext(this.#rt);
+    // A cold context has only the intrinsics the text names; a warm one is taken unless it is
+    // lean and the module names a typed array (D??).
+    const full = namesTypedArrays(mod.source);
+    let prepared = this.#spare.pop();
+    if (prepared?.lean && full) prepared = void disposePrepared(prepared);
+    prepared ??= prepareContext(this.#rt, !full);
     let m: ModuleSandbox;
     try {
       m = new ModuleSandbox(this, mod, prepared, options.link);

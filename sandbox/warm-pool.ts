@@ -102,18 +102,19 @@ export class WarmPool {
   }
 
   /**
-   * Make one warm runtime of `build` (app `app`, `contexts` prepared contexts) if it is below its
-   * count. Resolves to whether it still wants more, so the caller can spread refills over turns
-   * of its event loop. Never throws: a refused engine is counted in `failed`.
+   * Make one warm runtime of `build` (app `app`, `contexts` prepared contexts, `lean` ones when
+   * none of the build's modules names a typed array) if it is below its count. Resolves to
+   * whether it still wants more, so the caller can spread refills over turns of its event loop.
+   * Never throws: a refused engine is counted in `failed`.
    */
-  async refillOne(build: string, app: string, contexts: number): Promise<boolean> {
+  async refillOne(build: string, app: string, contexts: number, lean = false): Promise<boolean> {
     if (!this.wants(build)) return false;
     const b = this.#build(build, app);
     b.making++;
     let engine: Engine | undefined;
     try {
       engine = await this.#engines.acquire(app);
-      const w = new WarmRuntime(engine, contexts);
+      const w = new WarmRuntime(engine, contexts, lean);
       engine = undefined; // the lease is the warm runtime's now
       if (this.#closed || this.#builds.get(build) !== b) {
         this.#discard(w);

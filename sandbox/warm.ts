@@ -2,7 +2,7 @@
 // relies on (JSON.parse, Object.freeze) are taken before any guest code exists in them. An
 // AppSandbox adopts one at most once and it dies with that sandbox: it never holds guest code.
 
-import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten';
+import { DefaultIntrinsics, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime } from 'quickjs-emscripten';
 import { ArgumentError } from '../runtime/index.ts';
 import type { Engine } from './engine.ts';
 import { SandboxError } from './errors.ts';
@@ -14,11 +14,23 @@ export interface PreparedContext {
   readonly parse: QuickJSHandle;
   /** The context's own Object.freeze (the `weft` object), let go once `weft` is built. */
   readonly freeze: QuickJSHandle;
+  /** Made without the typed arrays: only for a module whose text names none (D??). */
+  readonly lean?: boolean;
 }
 
-/** A new context of `rt` with its intrinsics taken (nothing but the engine has run in it). */
-export function prepareContext(rt: QuickJSRuntime): PreparedContext {
-  const ctx = rt.newContext();
+// Every default intrinsic but the typed arrays (ArrayBuffer, DataView, the typed arrays; this
+// build's WeakRef and FinalizationRegistry come only with the default set): about a third of a
+// context's cost, for the many modules that never use them (issue 19.2, D??).
+const LEAN = { intrinsics: { ...DefaultIntrinsics, TypedArrays: false } };
+
+/** Does module text name a global that only the full set of intrinsics has? Like namesLog, a
+ *  name built at run time is not seen: such a module finds it undefined. */
+export const namesTypedArrays = (source: string): boolean => /ArrayB|DataV|Atomics|WeakR|Finaliz|\d\w*Array/.test(source);
+
+/** A new context of `rt` with its intrinsics taken (nothing but the engine has run in it);
+ *  `lean`: without the typed arrays. */
+export function prepareContext(rt: QuickJSRuntime, lean?: boolean): PreparedContext {
+  const ctx = rt.newContext(lean ? LEAN : {});
   try {
     const json = ctx.getProp(ctx.global, 'JSON');
     const parse = ctx.getProp(json, 'parse');
@@ -26,7 +38,7 @@ export function prepareContext(rt: QuickJSRuntime): PreparedContext {
     const object = ctx.getProp(ctx.global, 'Object');
     const freeze = ctx.getProp(object, 'freeze');
     object.dispose();
-    return { ctx, parse, freeze };
+    return { ctx, parse, freeze, lean };
   } catch (e) {
     ctx.dispose();
     throw e;
@@ -65,8 +77,9 @@ export class WarmRuntime {
   #contexts: PreparedContext[] = [];
   #state: 'warm' | 'adopted' | 'disposed' = 'warm';
 
-  /** A runtime of `engine` with `contexts` prepared contexts (0..16). Throws SandboxError 'engine' on a broken engine. */
-  constructor(engine: Engine, contexts: number) {
+  /** A runtime of `engine` with `contexts` prepared contexts (0..16), `lean` ones (no typed
+   *  arrays) for a build none of whose modules names them. Throws SandboxError 'engine' on a broken engine. */
+  constructor(engine: Engine, contexts: number, lean = false) {
     if (!Number.isInteger(contexts) || contexts < 0 || contexts > MAX_CONTEXTS) throw new ArgumentError(`WarmRuntime: contexts must be an integer in 0..${MAX_CONTEXTS}`, 'contexts');
     this.engine = engine;
     this.size = contexts;
@@ -74,7 +87,7 @@ export class WarmRuntime {
     const rt = engine.newRuntime();
     this.#rt = rt;
     try {
-      for (let i = 0; i < contexts; i++) this.#contexts.push(prepareContext(rt));
+      for (let i = 0; i < contexts; i++) this.#contexts.push(prepareContext(rt, lean));
     } catch (e) {
       this.dispose();
       throw e;

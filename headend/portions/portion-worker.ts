@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Channel, type Clock, Codes, RemoteError, formatVaddr, type Envelope } from '../../runtime/index.ts';
 import { trustedKeyFromJson, verifyApp, type TrustedKeyJson, type VerifiedModule } from '../../runtime/app/index.ts';
-import { AppEngines, AppSandbox, channelHandlers, type Engine, LagMeter, MemoryStore, type ModuleSandbox, type ServiceHandler, type WarmRuntime } from '../../sandbox/index.ts';
+import { AppEngines, AppSandbox, channelHandlers, type Engine, LagMeter, MemoryStore, type ModuleSandbox, namesTypedArrays, type ServiceHandler, type WarmRuntime } from '../../sandbox/index.ts';
 import { FairQueue } from './fair-queue.ts';
 import { CriticalGuard } from './portion-guard.ts';
 import { WorkerWarmth } from './worker-warm.ts';
@@ -136,7 +136,9 @@ async function start(spec: PortionSpec): Promise<void> {
   if (r !== undefined) return refuse(r);
   instances.set(spec.iid, inst);
   post({ t: 'started', iid: spec.iid, ok: true });
-  warmth.refillSoon(build, spec.app, spec.modules.length); // after the reply, off the setup's path
+  // After the reply, off the setup's path; lean contexts when no module of the build names a typed array.
+  const lean = spec.modules.every((m) => !namesTypedArrays(app.value.modules.get(m)?.source ?? 'Uint8Array'));
+  warmth.refillSoon(build, spec.app, spec.modules.length, lean);
 }
 
 function newSandbox(spec: PortionSpec, engine: Engine, services: Record<string, ServiceHandler>, warm: WarmRuntime | undefined): AppSandbox {

@@ -23,12 +23,13 @@ export class WorkerWarmth {
     return this.#pool.take(build);
   }
 
-  /** Top the build up after the start was answered: one runtime per turn until it is full. */
-  refillSoon(build: string, app: string, modules: number): void {
+  /** Top the build up after the start was answered: one runtime per turn until it is full
+   *  (`lean` contexts when none of the build's modules names a typed array, D??). */
+  refillSoon(build: string, app: string, modules: number, lean = false): void {
     if (this.#refilling.has(build) || !this.#pool.wants(build)) return;
     this.#refilling.add(build);
     const step = (): void => {
-      void this.#pool.refillOne(build, app, modules).then((more) => {
+      void this.#pool.refillOne(build, app, modules, lean).then((more) => {
         if (more) setImmediate(step);
         else this.#refilling.delete(build);
       });

@@ -48,3 +48,25 @@ test('warmPerBuild 0: every start is cold and nothing is kept', async (t) => {
     await w.close();
   }
 });
+
+// D??: a build whose modules name no typed array is refilled with lean contexts, so a warm start
+// gets the same context as a cold one; a build that names one keeps every intrinsic.
+const PROBE = `weft.on('request', () => typeof globalThis['Ar' + 'rayBuffer']);`;
+for (const [label, source, expected] of [['names none', PROBE, 'undefined'], ['names Uint8Array', `${PROBE} // Uint8Array`, 'function']] as const) {
+  test(`warm and cold starts see the same intrinsics: a build that ${label}`, async (t) => {
+    const w = await WorkerUnderTest.start({ warmPerBuild: 1 });
+    try {
+      const app = await serverApp('lean', { m: source });
+      t.like(await w.startPortion(app, 's1'), { ok: true });
+      await loadUntil(w, (l) => (l.sandbox?.warm ?? 0) >= 1);
+      t.like(await w.startPortion(app, 's2'), { ok: true });
+      await loadUntil(w, (l) => (l.sandbox?.warmHits ?? 0) >= 1);
+      t.is((await w.answer(w.request('lean', 's1', 'm', null))).body, expected, 'cold');
+      t.is((await w.answer(w.request('lean', 's2', 'm', null))).body, expected, 'warm');
+      await w.stopPortion('lean', 's1');
+      await w.stopPortion('lean', 's2');
+    } finally {
+      await w.close();
+    }
+  });
+}
