@@ -71,6 +71,44 @@ test('a registry that fails is retried, counted, and after maxAttempts the claim
   await reg.close();
 });
 
+test('a record this node moves onto another of its instances is held anew, not lost; an instance let go hears nothing more', async (t) => {
+  const reg = new SqliteRegistry({ path: ':memory:' });
+  const lost: string[] = [];
+  const ka = new ClaimKeeper({ registry: reg, onLost: (v) => lost.push(v), backoff: now });
+  const A2 = { node: 'node-a', queue: 'a.2' };
+  t.true((await ka.claim(V, A)).ok);
+  // A version upgrade: the new instance takes the record; the change reaches the keeper first.
+  const moved = await reg.move(V, A2, 1);
+  t.true(moved.ok);
+  ka.hold(V, A2, 2);
+  await ka.settled();
+  t.deepEqual(lost, [], 'the check of the old claim sees it replaced and stands down');
+  t.is(ka.stats.checked, 1);
+  t.true((await ka.claim('weft://guide/s1/epg', A2)).ok);
+  t.deepEqual(ka.forgetInstance('a.2').map((x) => [x.vaddr, x.loc.queue]), [[V, 'a.2'], ['weft://guide/s1/epg', 'a.2']]);
+  t.deepEqual(ka.held(), []);
+  await reg.move(V, B, 2); // a move-out's target takes it: no loss on the source
+  await ka.settled();
+  t.deepEqual(lost, []);
+  ka.close();
+  await reg.close();
+});
+
+test('a claim taken back after a failed move-out is read first: in another\'s name it is lost, with the instance that held it', async (t) => {
+  const reg = new SqliteRegistry({ path: ':memory:' });
+  const lost: [string, string | undefined, string | undefined][] = [];
+  const ka = new ClaimKeeper({ registry: reg, onLost: (v, owner, mine) => lost.push([v, owner?.node, mine.queue]), backoff: now });
+  t.true((await ka.claim(V, A)).ok);
+  const given = ka.forgetInstance('a.1');
+  await reg.move(V, B, 1); // the target started it; its answer never came back
+  for (const g of given) ka.hold(g.vaddr, g.loc);
+  await ka.settled();
+  t.deepEqual(lost, [[V, 'node-b', 'a.1']]);
+  t.deepEqual(ka.held(), []);
+  ka.close();
+  await reg.close();
+});
+
 test('options are checked by name', (t) => {
   const reg = new SqliteRegistry({ path: ':memory:' });
   t.throws(() => new ClaimKeeper({ registry: reg, onLost: () => {}, ttl: 1 } as never), { instanceOf: ArgumentError, message: /"ttl"/ });
