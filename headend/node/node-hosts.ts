@@ -97,7 +97,11 @@ export function claimsHost(n: Omit<NodeParts, 'claims'>, dispatch: Pick<NodeDisp
     registry: n.registry,
     log,
     stopLost: async (iid) => {
-      const spec = n.portions.spec(iid);
+      let spec = n.portions.spec(iid);
+      // A start still in flight finishes first (it routes and binds its addresses), then stops.
+      const v0 = spec === undefined ? undefined : formatVaddr({ app: spec.app, session: spec.session, module: spec.modules[0] ?? '' });
+      if (v0 !== undefined) await n.starts.starting(v0)?.catch(() => undefined);
+      spec = n.portions.spec(iid);
       if (spec === undefined) return false;
       const release = dispatch.hold(iid);
       try {

@@ -34,8 +34,9 @@ export interface PortionClaimStats extends ClaimStats {
 export class PortionClaims implements ClaimWrites {
   readonly keeper: ClaimKeeper;
   readonly #h: PortionClaimsHost;
-  /** Instances being stopped for a lost claim: their other lost addresses add nothing. */
-  readonly #stopping = new Set<string>();
+  /** Instances being stopped for a lost claim, with the addresses they let go (given back after the stop). */
+  readonly #stopping = new Map<string, { vaddr: string; loc: Location }[]>();
+  readonly #stops = new Set<Promise<void>>();
   #copiesStopped = 0;
   #stopErrors = 0;
 
@@ -55,11 +56,11 @@ export class PortionClaims implements ClaimWrites {
     throw new RemoteError(Codes.UNAVAILABLE, `registry unavailable: could not claim ${vaddr}`);
   }
 
-  /** Move onto one of this node's instances and hold the record. */
+  /** Move onto one of this node's instances and hold the record (retried as a bind is). */
   async move(vaddr: string, loc: Location, expectedEpoch: number): ReturnType<Registry['move']> {
-    const r = await this.#h.registry.move(vaddr, loc, expectedEpoch);
-    if (r.ok) this.keeper.hold(vaddr, loc, r.value.epoch);
-    return r;
+    const r = await this.keeper.move(vaddr, loc, expectedEpoch);
+    if (r.ok || r.error.reason !== 'unavailable') return r as Awaited<ReturnType<Registry['move']>>;
+    throw new RemoteError(Codes.UNAVAILABLE, `registry unavailable: could not move ${vaddr}`);
   }
 
   /** Let go, then unbind: the unbind's own change is no loss. */
@@ -74,7 +75,14 @@ export class PortionClaims implements ClaimWrites {
 
   /** Instance `iid` stops here (ended, moved, upgraded away): its claims are let go; nothing is unbound. */
   letGo(iid: string): void {
-    this.keeper.forgetInstance(iid);
+    const gone = this.keeper.forgetInstance(iid);
+    this.#stopping.get(iid)?.push(...gone);
+  }
+
+  /** Resolves when no claim, check or stop of a lost copy is in flight. */
+  async settled(): Promise<void> {
+    await this.keeper.settled();
+    await Promise.all([...this.#stops]);
   }
 
   /**
@@ -96,23 +104,29 @@ export class PortionClaims implements ClaimWrites {
   #lost(vaddr: string, owner: LocationRecord | undefined, mine: Location): void {
     const iid = mine.queue;
     if (iid === undefined || this.#stopping.has(iid)) return;
-    this.#stopping.add(iid);
-    // Its other addresses go with it: let go now, given back below if still in its name.
+    // Its other addresses go with it: let go now (and any its start still binds, through letGo),
+    // given back after the stop if still in its name.
     const others = this.keeper.forgetInstance(iid);
+    this.#stopping.set(iid, others);
     const whose = owner === undefined ? 'could not be read' : `names ${owner.node}${owner.queue === undefined ? '' : ` (${owner.queue})`}`;
-    void this.#stop(iid, others)
+    const p = this.#stop(iid, others)
       .then((stopped) => {
         if (!stopped) return;
         this.#copiesStopped++;
         this.#h.log(`portion ${iid}: the record of ${vaddr} ${whose}; the copy here is stopped`);
       })
-      .finally(() => this.#stopping.delete(iid));
+      .finally(() => {
+        this.#stopping.delete(iid);
+        this.#stops.delete(p);
+      });
+    this.#stops.add(p);
   }
 
   async #stop(iid: string, others: { vaddr: string; loc: Location }[]): Promise<boolean> {
     let stopped = false;
     try {
       stopped = await this.#h.stopLost(iid);
+      others.push(...this.keeper.forgetInstance(iid));
       // An address still in the stopped instance's name is unbound, so the owner's bind takes it.
       for (const { vaddr, loc } of others) {
         const rec = await this.#h.registry.lookup(vaddr);

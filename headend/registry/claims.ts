@@ -2,8 +2,9 @@
 // writes (Redis Cluster's asynchronous replication) [c31]. A claim is a bind naming this node and
 // one instance (`queue`); the owner is who the record names, never who remembers binding. On a
 // change to a held vaddr, or a `reset` (a failover, a lost subscription), the keeper reads the
-// record again: still this instance's, kept; gone, bound again (the instance still runs); another
-// owner's, lost: `onLost` stops the copy. Registry calls only; the node runs instances
+// record again: still this instance's, kept; gone, bound again (the instance still runs) unless
+// another writer removed it on purpose (the feed told of its unbind: a survivor gave the session
+// up); another owner's, lost: `onLost` stops the copy. Registry calls only; the node runs instances
 // (headend/portions/portion-claims.ts wires a node's portions to its keeper).
 
 import { ArgumentError, type Result } from '../../runtime/index.ts';
@@ -20,6 +21,7 @@ export interface ClaimKeeperOptions {
 }
 
 export interface ClaimStats {
+  /** Claims and moves taken and held. */
   claimed: number;
   /** Claims refused: another instance holds the vaddr. */
   refused: number;
@@ -51,6 +53,8 @@ export class ClaimKeeper {
   readonly #byQueue = new Map<string, Set<string>>();
   readonly #checking = new Map<string, Promise<void>>();
   #again = new Set<string>();
+  /** Held vaddrs another writer unbound (the feed said so): gone on purpose, not lost in a failover. */
+  #removed = new Set<string>();
   #busy = 0;
   #idle: (() => void)[] = [];
   #closed = false;
@@ -67,7 +71,11 @@ export class ClaimKeeper {
       if (c.kind === 'reset') for (const v of this.#held.keys()) this.#check(v);
       // Any write to a held vaddr, even at the epoch held: a claim lost in a failover can be made
       // again by another node at the same epoch if that node never heard of the lost one.
-      else if (c.kind === 'location' && this.#held.has(c.vaddr)) this.#check(c.vaddr);
+      else if (c.kind === 'location' && this.#held.has(c.vaddr)) {
+        // This node lets go before it unbinds, so a held vaddr's unbind is another writer's.
+        if (c.deleted) this.#removed.add(c.vaddr);
+        this.#check(c.vaddr);
+      }
     });
   }
 
@@ -80,8 +88,20 @@ export class ClaimKeeper {
    * Claim `vaddr` for `loc` (whose `queue` names the instance). A failed call is retried: a bind
    * whose reply was lost but which landed is found as this instance's own record and kept.
    */
-  async claim(vaddr: string, loc: Location): Promise<Result<LocationRecord, ClaimRefusal>> {
-    const out = await this.#tracked(() => this.#retry(() => this.#registry.bind(vaddr, loc)));
+  claim(vaddr: string, loc: Location): Promise<Result<LocationRecord, ClaimRefusal>> {
+    return this.#take(vaddr, loc, () => this.#registry.bind(vaddr, loc));
+  }
+
+  /**
+   * Move `vaddr` onto `loc` (taking a portion over at `expectedEpoch`) and hold it, retried as a
+   * claim is: a move that landed before its reply was lost is found as this instance's record.
+   */
+  move(vaddr: string, loc: Location, expectedEpoch: number): Promise<Result<LocationRecord, ClaimRefusal>> {
+    return this.#take(vaddr, loc, () => this.#registry.move(vaddr, loc, expectedEpoch));
+  }
+
+  async #take(vaddr: string, loc: Location, write: () => ReturnType<Registry['bind']>): Promise<Result<LocationRecord, ClaimRefusal>> {
+    const out = await this.#tracked(() => this.#retry(write));
     if (out === null) return { ok: false, error: { reason: 'unavailable' } };
     if (out.ok || same(out.error.current, loc)) {
       const rec = out.ok ? out.value : (out.error.current as LocationRecord);
@@ -142,6 +162,7 @@ export class ClaimKeeper {
     this.#unwatch();
     this.#held.clear();
     this.#byQueue.clear();
+    this.#removed.clear();
   }
 
   #hold(vaddr: string, h: Held): void {
@@ -157,6 +178,7 @@ export class ClaimKeeper {
   #drop(vaddr: string, h: Held): void {
     if (this.#held.get(vaddr) !== h) return;
     this.#held.delete(vaddr);
+    this.#removed.delete(vaddr);
     const q = h.loc.queue ?? '';
     const set = this.#byQueue.get(q);
     set?.delete(vaddr);
@@ -183,6 +205,7 @@ export class ClaimKeeper {
     // Let go or held anew meanwhile (this node moved it to another of its instances): that claim's own.
     if (this.#held.get(vaddr) !== h) return;
     if (rec === null) return this.#lose(vaddr, h, undefined); // could not read: stop rather than risk two copies
+    if (rec === undefined && this.#removed.delete(vaddr)) return this.#lose(vaddr, h, undefined);
     if (rec === undefined) {
       // [c31] the record vanished (a claim its master acknowledged, lost in the failover): the
       // instance still runs, so claim it again; whoever binds first owns it.

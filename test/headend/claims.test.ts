@@ -5,6 +5,7 @@ import { ArgumentError } from '../../runtime/index.ts';
 import { ClaimKeeper } from '../../headend/registry/claims.ts';
 import type { LocationRecord, Registry } from '../../headend/registry/registry.ts';
 import { SqliteRegistry } from '../../headend/registry/registry-sqlite.ts';
+import { lossyRegistry } from '../_helpers/lossy-registry.ts';
 
 const V = 'weft://guide/s1/main';
 const A = { node: 'node-a', queue: 'a.1' };
@@ -31,10 +32,11 @@ test('a claim held, refused to a second node; a move to another owner stops the 
 });
 
 test('a held record that vanished (a lost write) is bound again; a retried bind that had landed is kept', async (t) => {
-  const reg = new SqliteRegistry({ path: ':memory:' });
+  const reg = lossyRegistry(new SqliteRegistry({ path: ':memory:' }));
   const ka = new ClaimKeeper({ registry: reg, onLost: () => t.fail('not lost'), backoff: now });
   t.true((await ka.claim(V, A)).ok);
-  await reg.unbind(V); // the write vanishing, as seen by the change feed
+  await reg.lose(V); // the write vanishing with its master: no word on the feed
+  reg.failover(); // the adapter's reset when a node leaves the topology
   await ka.settled();
   t.is(ka.stats.rebound, 1);
   t.is((await reg.lookup(V))?.queue, 'a.1');
@@ -43,6 +45,20 @@ test('a held record that vanished (a lost write) is bound again; a retried bind 
   const again = await ka.claim(V, A);
   t.true(again.ok);
   t.is(ka.stats.refused, 0);
+  ka.close();
+  await reg.close();
+});
+
+test('a held record another writer unbinds (a survivor gave the session up) is not bound again: the copy stops', async (t) => {
+  const reg = new SqliteRegistry({ path: ':memory:' });
+  const lost: [string, LocationRecord | undefined][] = [];
+  const ka = new ClaimKeeper({ registry: reg, onLost: (v, owner) => lost.push([v, owner]), backoff: now });
+  t.true((await ka.claim(V, A)).ok);
+  await reg.unbind(V); // the feed tells of the unbind: on purpose, not a failover
+  await ka.settled();
+  t.deepEqual(lost, [[V, undefined]]);
+  t.is(await reg.lookup(V), undefined);
+  t.is(ka.stats.rebound, 0);
   ka.close();
   await reg.close();
 });
