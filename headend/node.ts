@@ -132,7 +132,7 @@ export class HeadendNode {
       mqtt: o.mqtt,
       boxes: this.boxes,
     });
-    this.claims = new PortionClaims(claimsHost(this, this.#dispatch, (l) => this.#log(l)));
+    this.claims = new PortionClaims(claimsHost(this, (l) => this.#log(l)));
     this.#membership = new Membership({
       id: o.id,
       udpAddress: udp,

@@ -89,10 +89,9 @@ export function migrationHost(n: NodeParts, dispatch: Pick<NodeDispatch, 'hold'>
 
 /**
  * What the node's claims need (portions/portion-claims.ts): a copy whose claim another node holds
- * stops as a move-out's source does, without unbinding; what arrives for it meanwhile is held and
- * then goes to the owner, and the session no longer counts here.
+ * stops as a move-out's source does, without unbinding, and its session no longer counts here.
  */
-export function claimsHost(n: Omit<NodeParts, 'claims'>, dispatch: Pick<NodeDispatch, 'hold'>, log: (line: string) => void): PortionClaimsHost {
+export function claimsHost(n: Omit<NodeParts, 'claims'>, log: (line: string) => void): PortionClaimsHost {
   return {
     registry: n.registry,
     log,
@@ -103,13 +102,13 @@ export function claimsHost(n: Omit<NodeParts, 'claims'>, dispatch: Pick<NodeDisp
       if (v0 !== undefined) await n.starts.starting(v0)?.catch(() => undefined);
       spec = n.portions.spec(iid);
       if (spec === undefined) return false;
-      const release = dispatch.hold(iid);
+      // No hold of its envelopes (a move or upgrade of it may hold them): the stop unhosts it and
+      // forgets it in one turn, after which what comes for it is routed by the registry.
       try {
         await n.stopPortion(iid, false);
       } finally {
         if (spec.session !== '*') n.sessions.moved(spec.session);
         for (const m of spec.modules) n.resolver.invalidate(formatVaddr({ app: spec.app, session: spec.session, module: m }));
-        release();
       }
       return true;
     },

@@ -2,9 +2,10 @@
 // writes (Redis Cluster's asynchronous replication) [c31]. A claim is a bind naming this node and
 // one instance (`queue`); the owner is who the record names, never who remembers binding. On a
 // change to a held vaddr, or a `reset` (a failover, a lost subscription), the keeper reads the
-// record again: still this instance's, kept; gone, bound again (the instance still runs) unless
-// another writer removed it on purpose (the feed told of its unbind: a survivor gave the session
-// up); another owner's, lost: `onLost` stops the copy. Registry calls only; the node runs instances
+// record again: still this instance's, kept; another instance of this node's (it moved it), let
+// go; gone, bound again (the instance still runs) unless another writer removed it on purpose
+// (the feed told of its unbind: a survivor gave the session up); another node's, lost: `onLost`
+// stops the copy. Registry calls only; the node runs instances
 // (headend/portions/portion-claims.ts wires a node's portions to its keeper).
 
 import { ArgumentError, type Result } from '../../runtime/index.ts';
@@ -219,6 +220,9 @@ export class ClaimKeeper {
       h.epoch = rec.epoch;
       return;
     }
+    // Another instance of this node (the node moved the record itself, a version upgrade): its
+    // own claim, held by that write; nothing here to stop.
+    if (rec !== undefined && rec.node === h.loc.node) return this.#drop(vaddr, h);
     this.#lose(vaddr, h, rec);
   }
 
