@@ -5,7 +5,7 @@
 // a move-out lets go. A held record found in another's name stops the copy here through the
 // node's stop path, counted and logged once. Registry calls and bookkeeping only.
 
-import { Codes, RemoteError } from '../../runtime/index.ts';
+import { Codes, RemoteError, rejectUnknown } from '../../runtime/index.ts';
 import { ClaimKeeper, type ClaimKeeperOptions, type ClaimStats } from '../registry/claims.ts';
 import type { Location, LocationRecord, Registry } from '../registry/registry.ts';
 
@@ -41,6 +41,7 @@ export class PortionClaims implements ClaimWrites {
   #stopErrors = 0;
 
   constructor(host: PortionClaimsHost, options: Pick<ClaimKeeperOptions, 'backoff' | 'maxAttempts'> = {}) {
+    rejectUnknown('PortionClaims', options, ['backoff', 'maxAttempts']);
     this.#h = host;
     this.keeper = new ClaimKeeper({ registry: host.registry, onLost: (v, owner, mine) => this.#lost(v, owner, mine), ...options });
   }

@@ -4,12 +4,13 @@
 // nodes ran a copy; now the one the record does not name stops its copy through the node's stop
 // path, and the session's requests reach the owner. A setup costs the keeper no read.
 import test from 'ava';
-import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
+import { ArgumentError, Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
 import type { PlacementPolicy } from '../../policy/index.ts';
 import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import { lossyRegistry, type LossyRegistry } from '../_helpers/lossy-registry.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
+import { PortionClaims } from '../../headend/portions/portion-claims.ts';
 
 const INTERVAL = 1000;
 const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
@@ -149,4 +150,10 @@ test('setups cost the keeper no read; a session closed or moved out lets go of i
   } finally {
     await c.close();
   }
+});
+
+test('PortionClaims options are checked by name', async (t) => {
+  const registry = memoryRegistry();
+  t.throws(() => new PortionClaims({ registry, stopLost: () => Promise.resolve(false), log: () => {} }, { onLost: () => {} } as never), { instanceOf: ArgumentError, message: /onLost/ });
+  await registry.close();
 });
