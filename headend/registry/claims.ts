@@ -101,14 +101,25 @@ export class ClaimKeeper {
     return this.#take(vaddr, loc, () => this.#registry.move(vaddr, loc, expectedEpoch));
   }
 
+  // On every setup's path: one async frame, the retry loop only after a failure (issue 19.7 cost).
   async #take(vaddr: string, loc: Location, write: () => ReturnType<Registry['bind']>): Promise<Result<LocationRecord, ClaimRefusal>> {
-    const out = await this.#tracked(() => this.#retry(write));
+    let out: Awaited<ReturnType<Registry['bind']>> | null;
+    this.#busy++;
+    try {
+      try {
+        out = await write();
+      } catch {
+        out = await this.#retry(write, 1);
+      }
+    } finally {
+      this.#untrack();
+    }
     if (out === null) return { ok: false, error: { reason: 'unavailable' } };
     if (out.ok || same(out.error.current, loc)) {
       const rec = out.ok ? out.value : (out.error.current as LocationRecord);
       if (!this.#closed) this.#hold(vaddr, { loc, epoch: rec.epoch });
       this.stats.claimed++;
-      return { ok: true, value: rec };
+      return out.ok ? out : { ok: true, value: rec };
     }
     this.stats.refused++;
     return out;
@@ -234,16 +245,23 @@ export class ClaimKeeper {
   }
 
   /** `fn`, retried after a backoff while it throws; null after maxAttempts failures. */
-  async #retry<T>(fn: () => Promise<T>): Promise<T | null> {
-    for (let attempt = 1; ; attempt++) {
+  async #retry<T>(fn: () => Promise<T>, failed = 0): Promise<T | null> {
+    for (let attempt = failed + 1; ; attempt++) {
+      if (attempt > 1) {
+        if (attempt > this.#maxAttempts || this.#closed) return null;
+        this.stats.retries++;
+        await this.#backoff(attempt - 1);
+      }
       try {
         return await fn();
       } catch {
-        if (attempt >= this.#maxAttempts || this.#closed) return null;
-        this.stats.retries++;
-        await this.#backoff(attempt);
+        // the next attempt, after its backoff
       }
     }
+  }
+
+  #untrack(): void {
+    if (--this.#busy === 0 && this.#idle.length > 0) for (const r of this.#idle.splice(0)) r();
   }
 
   async #tracked<T>(fn: () => Promise<T>): Promise<T> {
@@ -251,7 +269,7 @@ export class ClaimKeeper {
     try {
       return await fn();
     } finally {
-      if (--this.#busy === 0) for (const r of this.#idle.splice(0)) r();
+      this.#untrack();
     }
   }
 }
