@@ -41,7 +41,7 @@ async function pair() {
     await boxT.close();
     await registry.close();
   };
-  return { clock, registry, nodes: nodes as [MemoryNode, MemoryNode], box, open, copies, logs, close };
+  return { clock, net, registry, nodes: nodes as [MemoryNode, MemoryNode], box, open, copies, logs, close };
 }
 
 /** The modules of the session's portion on the head-end, as its host started them. */
@@ -147,6 +147,31 @@ test('setups cost the keeper no read; a session closed or moved out lets go of i
     t.false(n1.claims.keeper.held().includes(closing.dasp));
     t.is(await c.registry.lookup(closing.dasp), undefined);
     t.is(n1.claims.stats.lost, 0);
+  } finally {
+    await c.close();
+  }
+});
+
+test('a move whose answer is lost after the target took the portion: the source takes its claims back, finds them the target\'s and stops its copy [c31]', async (t) => {
+  const c = await pair();
+  const [n1, n2] = c.nodes;
+  try {
+    const s = await c.open('b1', n1);
+    const iid = n1.table.hosted.get(s.dasp)?.iids[0] as string;
+    // n2 takes the records, and falls silent at that moment: its answer never reaches n1.
+    const unwatch = c.registry.watch((ch) => void (ch.kind === 'location' && ch.vaddr === s.dasp && c.net.cut(n2.udpAddress)));
+    const moving = n1.movePortion(iid, 'n2');
+    for (let i = 0; i < 100 && !c.copies(s.session).includes('n2'); i++) await settle();
+    unwatch();
+    c.clock.advance(10_000); // n1's portion.start deadline
+    const moved = await moving;
+    t.false(moved.ok, 'the move failed as far as n1 can tell');
+    await n1.claims.settled();
+    t.deepEqual(c.copies(s.session), ['n2'], 'one copy: the record names n2, so n1 stopped its own');
+    t.is(n1.claims.stats.copiesStopped, 1);
+    c.net.heal(n2.udpAddress);
+    const r = (await c.box.request({ vaddr: s.dasp, udp: n1.udpAddress }, { k: 1 })) as { echo: unknown };
+    t.deepEqual(r.echo, { k: 1 }, 'what reaches n1 goes to n2');
   } finally {
     await c.close();
   }
