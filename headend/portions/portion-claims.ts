@@ -109,7 +109,7 @@ export class PortionClaims implements ClaimWrites {
     // given back after the stop if still in its name.
     const others = this.keeper.forgetInstance(iid);
     this.#stopping.set(iid, others);
-    const whose = owner === undefined ? 'could not be read' : `names ${owner.node}${owner.queue === undefined ? '' : ` (${owner.queue})`}`;
+    const whose = owner === undefined ? 'is gone (unbound by another) or could not be read' : `names ${owner.node}${owner.queue === undefined ? '' : ` (${owner.queue})`}`;
     const p = this.#stop(iid, others)
       .then((stopped) => {
         if (!stopped) return;
