@@ -63,7 +63,7 @@ test('a claim acknowledged then lost, and claimed by another node: the copy the 
     await c.registry.lose(s.dasp);
     const started = await n2.startPortion('mix', s.session, modules);
     t.true(started.ok, 'n2 took the claim');
-    await settle();
+    await n1.claims.settled();
     t.is((await c.registry.lookup(s.dasp))?.node, 'n2');
     t.deepEqual(c.copies(s.session), ['n2'], 'one copy, on the node its record names');
     t.is(n1.claims.stats.copiesStopped, 1);
@@ -94,8 +94,7 @@ test('the feed misses the other node\'s claim: the reset after the failover has 
     t.is(n1.claims.stats.checked, 0);
     const held = n1.claims.keeper.held().length;
     c.registry.failover();
-    await n1.claims.keeper.settled();
-    await settle();
+    await n1.claims.settled();
     t.is(n1.claims.stats.checked, held, 'every held address read once after the reset');
     for (const s of sessions) t.deepEqual(c.copies(s.session), s === lost ? ['n2'] : ['n1'], s.session);
     t.is(n1.claims.stats.copiesStopped, 1);
