@@ -11,6 +11,7 @@ import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend
 import { lossyRegistry, type LossyRegistry } from '../_helpers/lossy-registry.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
 import { PortionClaims } from '../../headend/portions/portion-claims.ts';
+import { nodeSource } from '../../headend/console/index.ts';
 
 const INTERVAL = 1000;
 const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
@@ -69,6 +70,9 @@ test('a claim acknowledged then lost, and claimed by another node: the copy the 
     t.is(n1.claims.stats.copiesStopped, 1);
     t.is(n1.claims.stats.lost, 1, 'one portion lost (its other addresses went with it)');
     t.is(c.logs.filter((l) => l.startsWith('n1 ') && l.includes('the copy here is stopped')).length, 1, 'logged once');
+    const snap = nodeSource(n1).snapshot();
+    t.like(snap.counters, { claims_copies_stopped: 1, claims_lost: 1, claims_stop_errors: 0 });
+    t.true(snap.errorCounters.includes('claims_copies_stopped'), 'on the console\'s error panel');
     t.is(n1.sessions.count, 0, 'the session no longer counts on n1');
     // The box still talks to n1 (its ingress): the request reaches n2's instance and is answered.
     const r = (await c.box.request({ vaddr: s.dasp, udp: n1.udpAddress }, { k: 2 })) as { n: number; echo: unknown };
