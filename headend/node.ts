@@ -33,7 +33,7 @@ import { Membership } from './node/membership.ts';
 import { DRAIN_OPS, Drain, drainAsked, drainHost, type DrainOptions, type DrainProgress } from './node/drain.ts';
 import { movePortion } from './node/migration.ts';
 import { upgradeHostOf, upgradeSession, type UpgradeStats } from './node/version-upgrade.ts';
-import { appWideHost, dispatchHost, migrationHost, nodeLoad } from './node/node-hosts.ts';
+import { appWideHost, claimsHost, dispatchHost, migrationHost, nodeLoad } from './node/node-hosts.ts';
 import type { DispatchTable } from './node/table.ts';
 import type { NodeTracer } from './trace/tracer.ts';
 import { Balancer, type PlacementPolicy } from '../policy/index.ts';
@@ -42,6 +42,7 @@ import { PortionManager } from './portions/portions.ts';
 import { Checkpointer } from './portions/checkpoint.ts';
 import { nodeCheckpointHost, observeFor } from './portions/checkpoint-wiring.ts';
 import { PortionStarts } from './portions/start-once.ts';
+import { PortionClaims } from './portions/portion-claims.ts';
 import type { Registry } from './registry/registry.ts';
 import { ReplicaOps, Replicas } from './portions/replicas.ts';
 import { AppWide } from './portions/shared-app.ts';
@@ -99,6 +100,8 @@ export class HeadendNode {
   readonly #tracer: NodeTracer | undefined;
   /** One instance per (session, module): starts in flight and the registry claims [c31]. */
   readonly starts: PortionStarts;
+  /** Every address this node claims for its portions, held against lost writes; a lost one stops its copy [c31]. */
+  readonly claims: PortionClaims;
   /** Graceful drain: no new work, instances moved away at a rate cap, then leave (node/drain.ts). */
   readonly drainer: Drain;
   #control: Channel;
@@ -129,6 +132,7 @@ export class HeadendNode {
       mqtt: o.mqtt,
       boxes: this.boxes,
     });
+    this.claims = new PortionClaims(claimsHost(this, (l) => this.#log(l)));
     this.#membership = new Membership({
       id: o.id,
       udpAddress: udp,
@@ -150,7 +154,7 @@ export class HeadendNode {
     const makeSpec = (a: string, s: string, m: string[], st?: Record<string, Uint8Array>) => this.makeSpec(a, s, m, st);
     this.elastic = new Elastic({ clock: this.clock, portions: this.portions, table: this.table, makeSpec, log: (l) => this.#log(l) }, o.elastic);
     this.#lifecycle = new PortionLifecycle(
-      { id: o.id, udpAddress: udp, registry: o.registry, catalog: o.catalog, trusted: o.trusted, portions: this.portions, elastic: this.elastic, table: this.table, serviceNames: () => this.services.names(), ended: (i) => this.checkpoints.ended(i) },
+      { id: o.id, udpAddress: udp, registry: this.claims, catalog: o.catalog, trusted: o.trusted, portions: this.portions, elastic: this.elastic, table: this.table, serviceNames: () => this.services.names(), ended: (i) => this.checkpoints.ended(i), letGo: (i) => this.claims.letGo(i) },
       { memoryBytes: o.portionMemoryBytes, deadlineMs: o.portionDeadlineMs ?? DEFAULT_PORTION_DEADLINE_MS },
     );
     const intervalMs = o.intervalMs ?? DEFAULT_INTERVAL_MS;
@@ -158,7 +162,7 @@ export class HeadendNode {
     this.#sampler = new NodeSampler({ node: o.id, clock: this.clock, intervalMs, udp, load: () => nodeLoad(this, this.#capacity), ...(o.readings === undefined ? {} : { readings: o.readings }) });
     this.statistics = new StatisticsProcess({ sample: () => this.#sampler.sample(), clock: this.clock, intervalMs, send: toPeers });
     const startSpec = (a: string, se: string, m: string[], st?: Record<string, Uint8Array>) => this.#lifecycle.makeSpec(a, se, m, st);
-    this.starts = new PortionStarts({ id: o.id, registry: o.registry, udpAddress: udp, table: this.table, portions: this.portions, elastic: this.elastic, makeSpec: startSpec });
+    this.starts = new PortionStarts({ id: o.id, registry: this.claims, udpAddress: udp, table: this.table, portions: this.portions, elastic: this.elastic, makeSpec: startSpec });
     this.timing = new TimingProcess({
       node: o.id,
       clock: this.clock,
@@ -302,6 +306,7 @@ export class HeadendNode {
     this.timing.stop();
     this.elastic.close();
     this.replicas.close();
+    this.claims.close();
     await this.appWide.close().catch(() => undefined);
     this.#dispatch.close();
     await this.checkpoints.close();
@@ -362,10 +367,7 @@ export class HeadendNode {
   }
 
   #stat(env: Envelope): void {
-    if (env.op === SessionOps.report) {
-      this.sessions.boxReport(env);
-      return;
-    }
+    if (env.op === SessionOps.report) return this.sessions.boxReport(env);
     // Heartbeats and node reports count only from nodes with a member record (docs/SECURITY.md).
     if (!this.#membership.heard(env)) return;
     if (env.op === DRAIN_OPS.leave) return this.#peerLeft(env);

@@ -7,7 +7,7 @@ import { Membership } from '../node/membership.ts';
 import type { LogRing } from './log-ring.ts';
 import type { ConsoleAction, ConsoleSnapshot, ConsoleSource, NodeRow } from './source.ts';
 
-const ERROR_COUNTERS = ['node_undeliverable', 'sessions_refused', 'services_errors', 'checkpoint_refused', 'checkpoint_failed', 'checkpoint_fenced', 'checkpoint_sync_errors', 'registry_wait_short', 'registry_failed'];
+const ERROR_COUNTERS = ['node_undeliverable', 'sessions_refused', 'services_errors', 'checkpoint_refused', 'checkpoint_failed', 'checkpoint_fenced', 'checkpoint_sync_errors', 'registry_wait_short', 'registry_failed', 'claims_copies_stopped', 'claims_stop_errors'];
 
 /** The registry adapter's numeric `stats`, if it keeps any. */
 function registryStats(node: HeadendNode): Record<string, number> {
@@ -47,6 +47,8 @@ export function nodeSource(node: HeadendNode, o: { extra?: () => Record<string, 
       for (const [k, v] of Object.entries(node.checkpoints.stats())) counters[`checkpoint_${snake(k)}`] = v;
       // Adapters that count their own trouble (Redis Cluster: waitShort, failed, resets).
       for (const [k, v] of Object.entries(registryStats(node))) counters[`registry_${snake(k)}`] = v;
+      // [c31] the node's held claims (portions/portion-claims.ts): a copy stopped is an error to look at.
+      for (const [k, v] of Object.entries(node.claims.stats)) counters[`claims_${snake(k)}`] = v;
       // What the trust boundaries refused (docs/SECURITY.md): every one is an error to look at.
       const sec = node.security;
       const refusals: string[] = [];

@@ -8,13 +8,14 @@ import type { AppCatalog } from '../app-catalog.ts';
 import type { Elastic } from '../portions/elastic.ts';
 import { SERVICE_CLIENT, type PortionSpec } from '../portions/portion-protocol.ts';
 import type { PortionManager } from '../portions/portions.ts';
-import type { Registry } from '../registry/registry.ts';
+import { ours, type ClaimWrites } from '../portions/portion-claims.ts';
 import type { DispatchTable } from './table.ts';
 
 export interface LifecycleHost {
   readonly id: string;
   readonly udpAddress: UdpAddress;
-  readonly registry: Registry;
+  /** The node's held claims (portions/portion-claims.ts). */
+  readonly registry: ClaimWrites;
   readonly catalog: AppCatalog;
   readonly trusted: TrustedKeyJson[];
   readonly portions: PortionManager;
@@ -24,6 +25,8 @@ export interface LifecycleHost {
   serviceNames(): string[];
   /** The instance ends for good (not moved): its checkpoints go [issue 13.2]. */
   ended?(iid: string): Promise<void>;
+  /** The instance stops here (however): the node's keeper lets go of its claims, unbinding nothing. */
+  letGo?(iid: string): void;
 }
 
 export interface LifecycleLimits {
@@ -55,7 +58,8 @@ export class PortionLifecycle {
       const v = formatVaddr({ app, session, module: m });
       h.table.host(v, m, iid);
       const bound = await h.registry.bind(v, here);
-      if (!bound.ok && bound.error.current !== undefined && bound.error.current.node !== h.id) {
+      // Another node's record, or the old instance's here (a version upgrade): the new one takes it.
+      if (!bound.ok && bound.error.current !== undefined && !ours(bound.error.current, here)) {
         await h.registry.move(v, here, bound.error.current.epoch);
       }
     }
@@ -106,6 +110,7 @@ export class PortionLifecycle {
   async stop(iid: string, unbind = true): Promise<void> {
     const h = this.#host;
     await h.elastic.stopping(iid);
+    h.letGo?.(iid);
     const gone = h.table.unhost(iid);
     if (unbind) await h.ended?.(iid);
     await h.portions.stop(iid);

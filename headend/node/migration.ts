@@ -34,6 +34,8 @@ export interface MigrationHost {
   checkpoint?(iid: string, states: Record<string, Uint8Array>): Promise<Result<number, Error>>;
   /** The version the session is pinned to here (a switch that only re-pinned leaves the instance's manifest older). */
   pinned?(session: string): string | undefined;
+  /** The instance's claims go to the target (their change is no loss here); the function takes them back, read first. */
+  handOver?(iid: string): () => void;
 }
 
 /**
@@ -59,6 +61,7 @@ export async function movePortion(host: MigrationHost, iid: string, to: string, 
   }
   // [issue 13.2] best effort: the state also travels in the start body; a failure is counted there.
   await host.checkpoint?.(iid, snap.value);
+  const takeBack = host.handOver?.(iid);
   try {
     const box = host.boxOfSession(spec.app, spec.session);
     // [issue 15.6] the session keeps its version on the new node.
@@ -66,6 +69,9 @@ export async function movePortion(host: MigrationHost, iid: string, to: string, 
     const body = { app: spec.app, session: spec.session, modules: spec.modules, states: snap.value, from: host.id, version, ...(box === undefined ? {} : { box }) };
     await host.request({ vaddr: Membership.vaddr(to, Endpoint.control), udp }, body, ControlOps.start, START_TIMEOUT_MS);
   } catch (e) {
+    // [c31] the target may have taken the records all the same (its answer lost): then the copy
+    // here is the one that stops (portions/portion-claims.ts), and the record names the one that runs.
+    takeBack?.();
     release();
     return { ok: false, error: e as Error };
   }

@@ -2,10 +2,11 @@
 // and the load figure its sampler reports. Each is built from the node's public parts (passed in
 // structurally, so nothing here imports node.ts) plus the private ones the node passes by hand.
 
-import type { Address, Clock, Envelope, Result, UdpAddress } from '../../runtime/index.ts';
+import { formatVaddr, type Address, type Clock, type Envelope, type Result, type UdpAddress } from '../../runtime/index.ts';
 import type { Elastic } from '../portions/elastic.ts';
 import type { PortionManager } from '../portions/portions.ts';
 import type { PortionStarts } from '../portions/start-once.ts';
+import type { PortionClaims, PortionClaimsHost } from '../portions/portion-claims.ts';
 import type { PortionSpec } from '../portions/portion-protocol.ts';
 import type { Replicas } from '../portions/replicas.ts';
 import type { AppWide } from '../portions/shared-app.ts';
@@ -38,6 +39,7 @@ export interface NodeParts {
   readonly appWide: AppWide;
   readonly sessions: SessionManager;
   readonly checkpoints: Checkpointer;
+  readonly claims: Pick<PortionClaims, 'handOver'>;
   readonly starts: Pick<PortionStarts, 'starting'>;
   readonly drainer: { readonly active: boolean };
   vaddr(name: string): string;
@@ -81,11 +83,40 @@ export function migrationHost(n: NodeParts, dispatch: Pick<NodeDispatch, 'hold'>
     sessionMoved: (s) => n.sessions.moved(s),
     checkpoint: (i, st) => n.checkpoints.checkpointNow(i, st),
     pinned: (s) => n.catalog.pinned(s),
+    handOver: (i) => n.claims.handOver(i),
+  };
+}
+
+/**
+ * What the node's claims need (portions/portion-claims.ts): a copy whose claim another node holds
+ * stops as a move-out's source does, without unbinding, and its session no longer counts here.
+ */
+export function claimsHost(n: Omit<NodeParts, 'claims'>, log: (line: string) => void): PortionClaimsHost {
+  return {
+    registry: n.registry,
+    log,
+    stopLost: async (iid) => {
+      let spec = n.portions.spec(iid);
+      // A start still in flight finishes first (it routes and binds its addresses), then stops.
+      const v0 = spec === undefined ? undefined : formatVaddr({ app: spec.app, session: spec.session, module: spec.modules[0] ?? '' });
+      if (v0 !== undefined) await n.starts.starting(v0)?.catch(() => undefined);
+      spec = n.portions.spec(iid);
+      if (spec === undefined) return false;
+      // No hold of its envelopes (a move or upgrade of it may hold them): the stop unhosts it and
+      // forgets it in one turn, after which what comes for it is routed by the registry.
+      try {
+        await n.stopPortion(iid, false);
+      } finally {
+        if (spec.session !== '*') n.sessions.moved(spec.session);
+        for (const m of spec.modules) n.resolver.invalidate(formatVaddr({ app: spec.app, session: spec.session, module: m }));
+      }
+      return true;
+    },
   };
 }
 
 /** What the app-wide writer needs of its node (portions/shared-app.ts). */
-export function appWideHost(n: Omit<NodeParts, 'appWide' | 'sessions' | 'checkpoints' | 'replicas'>, dispatch: Pick<NodeDispatch, 'send'>, log: (line: string) => void) {
+export function appWideHost(n: Omit<NodeParts, 'appWide' | 'sessions' | 'checkpoints' | 'replicas' | 'claims'>, dispatch: Pick<NodeDispatch, 'send'>, log: (line: string) => void) {
   const makeSpec: MakeSpec = (a, s, m, st) => n.makeSpec(a, s, m, st);
   return { id: n.id, clock: n.clock, udpAddress: n.udpAddress, registry: n.registry, catalog: n.catalog, table: n.table, portions: n.portions, elastic: n.elastic, makeSpec, stopInstance: (i: string) => n.stopPortion(i, false), send: (e: Envelope) => n.dispatch(e), sendUdp: (e: Envelope) => void dispatch.send(e).catch(() => undefined), log };
 }

@@ -49,6 +49,8 @@ export interface ReplicaHost {
   readonly portions: PortionManager;
   readonly table: DispatchTable;
   readonly registry: Registry;
+  /** The node's held claims (portion-claims.ts): a replica's own address is held like any claim. */
+  readonly claims?: Pick<Registry, 'bind'>;
   peerUdp(node: string): UdpAddress | undefined;
   request(dst: Address, body: unknown, op: string, timeoutMs?: number): Promise<unknown>;
   makeSpec(app: string, session: string, modules: string[]): Result<PortionSpec, Error>;
@@ -173,7 +175,7 @@ export class Replicas {
       h.table.host(formatVaddr({ app: b.app, session: '*', module: m }), m, iid);
       const own = formatVaddr({ app: b.app, session: '*', module: m, instance: b.instance });
       h.table.host(own, m, iid);
-      await h.registry.bind(own, { node: h.id, queue: iid, udp: h.udpAddress });
+      await (h.claims ?? h.registry).bind(own, { node: h.id, queue: iid, udp: h.udpAddress });
     }
     h.table.host(formatVaddr({ app: b.app, session: '*', module: '_svc' }), '_svc', iid);
     return { iid };

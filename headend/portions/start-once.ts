@@ -6,7 +6,7 @@
 
 import { formatVaddr, ok, type Result, type UdpAddress } from '../../runtime/index.ts';
 import type { DispatchTable } from '../node/table.ts';
-import type { Registry } from '../registry/registry.ts';
+import { ours, type ClaimWrites } from './portion-claims.ts';
 import type { PortionSpec } from './portion-protocol.ts';
 
 /** A portion already runs: on `node` (this one or another) as instance `iid`. */
@@ -24,7 +24,8 @@ export class PortionOwned extends Error {
 /** What one start needs of its node (HeadendNode satisfies it). */
 export interface StartHost {
   readonly id: string;
-  readonly registry: Registry;
+  /** The node's held claims (portion-claims.ts), or a registry where nothing is held. */
+  readonly registry: ClaimWrites;
   readonly udpAddress: UdpAddress;
   readonly table: DispatchTable;
   readonly portions: { start(spec: PortionSpec): Promise<Result<void, Error>> };
@@ -121,8 +122,9 @@ export class PortionStarts {
       const v = formatVaddr({ app, session, module: m });
       h.table.host(v, m, iid);
       if (i === 0) continue; // claimed in #start
+      // [c31] another node's record, or another instance's here (a stale one): this instance takes it.
       const bound = await h.registry.bind(v, loc);
-      if (!bound.ok && bound.error.current !== undefined && bound.error.current.node !== h.id) await h.registry.move(v, loc, bound.error.current.epoch);
+      if (!bound.ok && bound.error.current !== undefined && !ours(bound.error.current, loc)) await h.registry.move(v, loc, bound.error.current.epoch);
     }
     h.table.host(formatVaddr({ app, session, module: '_svc' }), '_svc', iid);
     return ok(iid);

@@ -109,6 +109,8 @@ export interface ClusterRegistryStats {
   failed: number;
   /** `reset` changes sent to watchers: a lost subscriber, or a node left the cluster (a failover). */
   resets: number;
+  /** Reads answered MOVED/ASK/TRYAGAIN/CLUSTERDOWN (a slot moved in a failover), sent again after a slot refresh. */
+  redirected: number;
 }
 
 const OPTIONS = ['url', 'prefix', 'clock', 'connectTimeoutMs', 'waitReplicas', 'waitTimeoutMs', 'callTimeoutMs', 'onError'];

@@ -29,8 +29,11 @@ interface Pending {
 }
 
 /** Replies that mean the script did not run on that node: send it where the slot is now. */
-const REDIRECT = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
-const MAX_REDIRECTS = 5;
+export const REDIRECT = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
+export const MAX_REDIRECTS = 5;
+
+/** Learn the slots' owners again (after a failover; ioredis does not for autopipelined commands). */
+export const refreshSlots = (cluster: Cluster): Promise<void> => new Promise<void>((resolve) => cluster.refreshSlotsCache(() => resolve()));
 
 /** The most writes one pipeline carries before its WAIT. */
 const MAX_BATCH = 256;
@@ -117,7 +120,7 @@ export class ClusterWriter {
     // Not run there (a failover moved the slot, which ioredis does not follow for a pipeline whose
     // WAIT succeeded): learn the new owners, then send again.
     if (moved.length > 0) {
-      await new Promise<void>((resolve) => this.#cluster.refreshSlotsCache(() => resolve()));
+      await refreshSlots(this.#cluster);
       for (const w of moved) {
         w.redirects++;
         this.#enqueue(w);

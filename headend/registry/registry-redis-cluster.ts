@@ -36,7 +36,7 @@ import { CLUSTER_BIND, CLUSTER_CREATE_SESSION, CLUSTER_DELETE_SESSION, CLUSTER_M
 import { checkClusterOptions, ClusterKeys, type ClusterRegistryStats, type RedisClusterRegistryOptions } from './registry-redis-cluster-keys.ts';
 import { ClusterChangeFeed, EpochMemory } from './registry-redis-cluster-feed.ts';
 import { pairs, toLocation, toSession } from './registry-redis.ts';
-import { type Arg, ClusterWriter, type Script, script } from './registry-redis-cluster-writer.ts';
+import { type Arg, ClusterWriter, MAX_REDIRECTS, REDIRECT, refreshSlots, type Script, script } from './registry-redis-cluster-writer.ts';
 
 const ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
@@ -48,7 +48,7 @@ type SessResult = Result<SessionRecord, Conflict<SessionRecord>>;
 export class RedisClusterRegistry implements Registry {
   readonly kind = 'redis-cluster';
   readonly prefix: string;
-  readonly stats: ClusterRegistryStats = { waitShort: 0, failed: 0, resets: 0 };
+  readonly stats: ClusterRegistryStats = { waitShort: 0, failed: 0, resets: 0, redirected: 0 };
   readonly #cluster: Cluster;
   readonly #keys: ClusterKeys;
   readonly #clock: Clock;
@@ -332,14 +332,20 @@ export class RedisClusterRegistry implements Registry {
 
   /** A cluster call; failures (failover in progress, no shard) become UNAVAILABLE, counted. */
   async #read<T>(fn: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${this.#callMs} ms`)), this.#callMs)));
-    try {
-      return await Promise.race([fn(), late]);
-    } catch (e) {
-      throw this.#unavailable(e);
-    } finally {
-      clearTimeout(timer);
+    for (let redirects = 0; ; redirects++) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${this.#callMs} ms`)), this.#callMs)));
+      try {
+        return await Promise.race([fn(), late]);
+      } catch (e) {
+        // A failover moved the slot: an autopipelined read gets MOVED without ioredis learning the
+        // new owner, so every later read would too. Learn it and read again (a few times at most).
+        if (!(e instanceof Error && REDIRECT.test(e.message)) || redirects >= MAX_REDIRECTS) throw this.#unavailable(e);
+        this.stats.redirected++;
+        await refreshSlots(this.#cluster);
+      } finally {
+        clearTimeout(timer);
+      }
     }
   }
 

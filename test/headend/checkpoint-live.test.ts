@@ -8,6 +8,7 @@ import { StateCodec } from '../../runtime/app/index.ts';
 import { createUdpTransport } from '../../transport/index.ts';
 import { signedApp } from '../_helpers/apps.ts';
 import { memoryRegistry, testNode } from '../_helpers/headend.ts';
+import { lossyRegistry } from '../_helpers/lossy-registry.ts';
 import { until } from '../_helpers/mqtt-fixtures.ts';
 
 const report: ResourceReport = { boxId: 'b1', profile: 'hd-dvr', freeMemoryBytes: 1 << 20, appMemoryBytes: 32 << 20, cpuClass: 'mid', cpuLoad: 0.1, storageFreeBytes: 1 << 20, sandboxBytes: 0, twoWayUp: true, at: 0 };
@@ -23,7 +24,9 @@ test('sync with real workers: each reply finds its count in the registry; anothe
     { name: 'counter', kind: 'server', source: COUNTER, durability: 'sync' },
   ]);
   const registry = memoryRegistry();
-  const n1 = await testNode({ id: 'n1', registry, apps: [pub], trusted });
+  // n1's view of the registry, whose change feed the test can hold back (a subscriber away).
+  const n1view = lossyRegistry(registry);
+  const n1 = await testNode({ id: 'n1', registry: n1view, apps: [pub], trusted });
   let n2: Awaited<ReturnType<typeof testNode>> | undefined;
   const udp = await createUdpTransport({ host: '127.0.0.1', port: 0 });
   const box = new Channel({ self: { vaddr: 'weft://box/b1/inbox', udp: udp.address.udp as { host: string; port: number } }, write: (e: Envelope) => udp.send(e), timeoutMs: 10_000 });
@@ -43,6 +46,7 @@ test('sync with real workers: each reply finds its count in the registry; anothe
     const old = n1.table.hosted.get(s.dasp)?.iids[0] as string;
     n2 = await testNode({ id: 'n2', registry, apps: [pub], trusted });
     await n1.refreshPeers();
+    n1view.feedDown(); // n1 does not hear of the take-over yet, so its copy runs on (a split brain)
     const r = await n2.startPortion('tally', s.session, ['counter'], undefined, 'n1');
     t.true(r.ok);
     t.is((await registry.lookup(s.dasp))?.node, 'n2');
@@ -56,6 +60,13 @@ test('sync with real workers: each reply finds its count in the registry; anothe
     t.is(n1.checkpoints.stats().fenced, 1);
     await t.throwsAsync(box.request({ vaddr: s.dasp, udp: n1.udpAddress, queue: old }, {}), { message: /runs on another node now/ }, 'and every later one');
     t.deepEqual(codec.decode((await registry.getCheckpoint(s.dasp))?.state as Uint8Array), { n: 11 });
+    // n1 hears of it (a reset): its keeper finds the record in n2's name and stops the copy, so
+    // what reaches n1 for the session goes to n2 [c31] (headend/portions/portion-claims.ts).
+    n1view.failover();
+    await n1.claims.settled();
+    t.false(n1.portions.has(old));
+    t.is(n1.claims.stats.copiesStopped, 1);
+    t.deepEqual(await box.request({ vaddr: s.dasp, udp: n1.udpAddress, queue: old }, {}), { n: 12 });
   } finally {
     await udp.close();
     await n1.close();
