@@ -5,100 +5,13 @@
 // to it. Requests carry ids and a bounded window drops retried duplicates (shared-dedup.ts).
 // Starts, claims, forwards and remembers replies; routes nothing itself (the node's dispatch does).
 
-import { ArgumentError, Codes, formatVaddr, ok, parseVaddr, rejectUnknown, type Clock, type Envelope, type Result, type UdpAddress } from '../../runtime/index.ts';
-import type { Manifest } from '../../runtime/app/index.ts';
-import type { AppCatalog } from '../app-catalog.ts';
-import type { DispatchTable } from '../node/table.ts';
-import type { Registry } from '../registry/registry.ts';
-import type { PortionSpec } from './portion-protocol.ts';
-import type { PortionManager } from './portions.ts';
+import { ArgumentError, Codes, formatVaddr, ok, parseVaddr, rejectUnknown, type Envelope, type Result } from '../../runtime/index.ts';
 import { DEDUP_MAX_ENTRIES, DedupWindow, dedupKey } from './shared-dedup.ts';
-import { bounded, decodeCheckpoint, encodeCheckpoint, type SharedCheckpoints } from './shared-checkpoint.ts';
+import { bounded, decodeCheckpoint, encodeCheckpoint } from './shared-checkpoint.ts';
+import { CHECKPOINT_TIMEOUT_MS, MAX_JOINED, OPTIONS, answer, appWideInstanceId, appWideModules, replyKey, v0Of, type AppWideCounters, type AppWideHost, type AppWideOptions, type Pending, type Writer } from './shared-parts.ts';
 
 export { MemoryCheckpoints, decodeCheckpoint, encodeCheckpoint, type SharedCheckpoints } from './shared-checkpoint.ts';
-
-export interface AppWideOptions {
-  /** Checkpoint store. With one, each reply of the instance leaves only after a checkpoint that
-   *  includes it (group commit), so a re-placed instance lost no acknowledged request. */
-  checkpoints?: SharedCheckpoints;
-  /** Duplicate window: entries and age, ms (shared-dedup.ts defaults). */
-  dedupEntries?: number;
-  dedupAgeMs?: number;
-}
-
-const OPTIONS = ['checkpoints', 'dedupEntries', 'dedupAgeMs'];
-/** Longest a checkpoint (snapshot and save) may hold replies back, ms; then they go, counted as a failure. */
-const CHECKPOINT_TIMEOUT_MS = 5000;
-/** Duplicates waiting for one request still running; more are dropped (the sender retries). */
-const MAX_JOINED = 8;
-
-/** What the app-wide manager needs of its node (HeadendNode). */
-export interface AppWideHost {
-  readonly id: string;
-  readonly clock: Clock;
-  readonly udpAddress: UdpAddress;
-  readonly registry: Registry;
-  readonly catalog: AppCatalog;
-  readonly table: DispatchTable;
-  readonly portions: Pick<PortionManager, 'start' | 'snapshot' | 'spec' | 'deliver'>;
-  readonly elastic: { started(iid: string, running: boolean, app: string, modules: readonly string[], role?: 'primary' | 'replica'): void };
-  makeSpec(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Result<PortionSpec, Error>;
-  /** Liveness of a peer as the timing process sees it (undefined: not heard yet). */
-  isAlive(node: string): boolean | undefined;
-  /** Does `node` have a member record (re-reading the registry when it is not known yet)? */
-  isMember(node: string): Promise<boolean>;
-  /** Stop an instance here without touching the registry (a writer that lost its claim). */
-  stopInstance(iid: string): Promise<void>;
-  /** Route an envelope (the node's dispatch). */
-  send(env: Envelope): void;
-  /** Hand an envelope with a UDP destination straight to the router (a forward to the writer's node). */
-  sendUdp(env: Envelope): void;
-  log(line: string): void;
-}
-
-interface Pending {
-  key: string;
-  joined: Envelope[];
-}
-
-/** The app-wide instance this node runs as the one writer. */
-interface Writer {
-  app: string;
-  iid: string;
-  modules: string[];
-  window: DedupWindow;
-  /** Requests running, by reply key (corr + reply address). */
-  pending: Map<string, Pending>;
-  byKey: Map<string, Pending>;
-  /** Replies waiting for the checkpoint that includes them. */
-  held: Envelope[];
-  saving: boolean;
-}
-
-export interface AppWideCounters {
-  started: number;
-  restored: number;
-  takenOver: number;
-  /** Requests a thread or replica of the instance sent on to the writer. */
-  forwarded: number;
-  duplicates: number;
-  checkpoints: number;
-  checkpointFailures: number;
-  /** Writers here that found their claim taken (they had been judged dead): stopped, their traffic forwarded. */
-  demoted: number;
-  /** Replies not sent because the claim had moved (their senders retry at the new writer). */
-  withheld: number;
-}
-
-/** The app-scope modules of a manifest, in manifest order. */
-export function appWideModules(m: Manifest): string[] {
-  return m.modules.filter((e) => e.scope === 'app').map((e) => e.name);
-}
-
-/** The stable id of an app's app-wide instance, the same on every node and across re-placements. */
-export function appWideInstanceId(app: string): string {
-  return `${app}/*`;
-}
+export { appWideInstanceId, appWideModules, type AppWideCounters, type AppWideHost, type AppWideOptions } from './shared-parts.ts';
 
 export class AppWide {
   readonly counters: AppWideCounters = { started: 0, restored: 0, takenOver: 0, forwarded: 0, duplicates: 0, checkpoints: 0, checkpointFailures: 0, demoted: 0, withheld: 0 };
@@ -382,16 +295,3 @@ export class AppWide {
   }
 }
 
-function v0Of(w: Writer): string {
-  return formatVaddr({ app: w.app, session: '*', module: w.modules[0] as string });
-}
-
-function replyKey(id: number, to: Envelope['src']): string {
-  return `${id}|${to.vaddr ?? ''}|${to.queue ?? ''}|${to.udp?.host ?? ''}:${to.udp?.port ?? ''}`;
-}
-
-function answer(req: Envelope, kind: 'rep' | 'err', body: unknown, udp: UdpAddress, src?: Envelope['src']): Envelope {
-  const out: Envelope = { v: 1, kind, id: 0, corr: req.id, src: src ?? { vaddr: req.dst.vaddr ?? '', udp }, dst: req.src, body };
-  if (req.op !== undefined) out.op = req.op;
-  return out;
-}
