@@ -3,7 +3,7 @@
 // (instance ids, reply keys, answers). No I/O here.
 
 import type { Clock, Envelope, Result, UdpAddress } from '../../runtime/index.ts';
-import { formatVaddr } from '../../runtime/index.ts';
+import { Codes, formatVaddr } from '../../runtime/index.ts';
 import type { Manifest } from '../../runtime/app/index.ts';
 import type { AppCatalog } from '../app-catalog.ts';
 import type { DispatchTable } from '../node/table.ts';
@@ -60,6 +60,10 @@ export interface Pending {
 /** The app-wide instance this node runs as the one writer. */
 export interface Writer {
   app: string;
+  /** Its app-wide code (shared-versions.ts): its claim, checkpoint and duplicate window are this code's. */
+  tag: string;
+  /** Does it also answer at the untagged `weft://<app>/*\/<module>` (the live code's instance)? */
+  alias: boolean;
   iid: string;
   modules: string[];
   window: DedupWindow;
@@ -84,6 +88,10 @@ export interface AppWideCounters {
   demoted: number;
   /** Replies not sent because the claim had moved (their senders retry at the new writer). */
   withheld: number;
+  /** Instances of a code that is not live stopped here because no session pins it any more (issue 15.6). */
+  retired: number;
+  /** Session requests for a version this node does not serve (not routed; the sender retries). */
+  unserved: number;
 }
 
 /** The app-scope modules of a manifest, in manifest order. */
@@ -91,13 +99,15 @@ export function appWideModules(m: Manifest): string[] {
   return m.modules.filter((e) => e.scope === 'app').map((e) => e.name);
 }
 
-/** The stable id of an app's app-wide instance, the same on every node and across re-placements. */
-export function appWideInstanceId(app: string): string {
-  return `${app}/*`;
+/** The stable id of an app's app-wide instance of one code (its checkpoint's name), the same on
+ *  every node and across re-placements; without a tag, the id used before versions (read once). */
+export function appWideInstanceId(app: string, tag?: string): string {
+  return tag === undefined ? `${app}/*` : `${app}/*/${tag}`;
 }
 
+/** The writer's claim: its first module's tagged address. */
 export function v0Of(w: Writer): string {
-  return formatVaddr({ app: w.app, session: '*', module: w.modules[0] as string });
+  return formatVaddr({ app: w.app, session: '*', module: w.modules[0] as string, instance: w.tag });
 }
 
 export function replyKey(id: number, to: Envelope['src']): string {
@@ -108,4 +118,42 @@ export function answer(req: Envelope, kind: 'rep' | 'err', body: unknown, udp: U
   const out: Envelope = { v: 1, kind, id: 0, corr: req.id, src: src ?? { vaddr: req.dst.vaddr ?? '', udp }, dst: req.src, body };
   if (req.op !== undefined) out.op = req.op;
   return out;
+}
+
+export function isAppWide(m: Manifest | undefined, module: string): boolean {
+  return m?.modules.find((e) => e.name === module)?.scope === 'app';
+}
+
+export async function bindOrMove(h: Pick<AppWideHost, 'registry'>, v: string, loc: { node: string; queue: string; udp: UdpAddress }): Promise<void> {
+  const b = await h.registry.bind(v, loc);
+  if (!b.ok && b.error.current !== undefined) await h.registry.move(v, loc, b.error.current.epoch);
+}
+
+/** A spec with `version`'s modules: the session `*` is pinned to it for the (synchronous) make. */
+export function specFor(h: Pick<AppWideHost, 'catalog' | 'makeSpec'>, app: string, version: string, modules: string[]): Result<PortionSpec, Error> {
+  const before = h.catalog.pinned('*');
+  h.catalog.pin('*', version);
+  try {
+    return h.makeSpec(app, '*', modules);
+  } finally {
+    if (before === undefined) h.catalog.unpin('*');
+    else h.catalog.pin('*', before);
+  }
+}
+
+// [single writer] a thread or replica of the instance sends the request on to the writer of its
+// code's queue, unchanged (same id and source), so the writer's window sees one request however it arrived.
+export function forwardToWriter(h: AppWideHost, counters: AppWideCounters, to: { app: string; tag: string; module: string }, env: Envelope): void {
+  const v = formatVaddr({ app: to.app, session: '*', module: to.module, instance: to.tag });
+  counters.forwarded++;
+  h.registry
+    .lookup(v)
+    .then((rec) => {
+      if (rec === undefined || rec.queue === undefined || rec.node === h.id) throw new Error(`no writer for ${v}`);
+      if (rec.udp === undefined) throw new Error(`no UDP pair for the writer of ${v}`);
+      h.sendUdp({ ...env, dst: { vaddr: v, queue: rec.queue, udp: rec.udp } });
+    })
+    .catch((e: unknown) => {
+      if (env.kind === 'req') h.send(answer(env, 'err', { code: Codes.UNAVAILABLE, message: `${(e as Error).message}: retry` }, h.udpAddress));
+    });
 }
