@@ -1,0 +1,83 @@
+// App-wide modules during a rollout, on real processes (issue 15.6, scope: app): `weft headend up`
+// serving the poll, `weft box run` boxes voting through its app-wide `tally`. A candidate whose
+// tally code changed runs its own tally beside the live one: a box of the plan's profile votes
+// into the candidate's, a box outside it into the live one's, each seeing only its version's
+// counts; rolled back, the box is counted by the live tally again and the candidate's stops.
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { decodeManifest, encodeManifest, importSigningKey, sha256Hex, signManifest, utf8 } from '../../runtime/app/index.ts';
+import { freeUdpPort } from '../_helpers/ports.ts';
+import { WeftProc } from '../_helpers/weft-proc.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const run = promisify(execFile);
+const work = mkdtempSync(join(tmpdir(), 'weft-rollout-shared-'));
+const TOKEN = 'rollout-shared-token-0123456789';
+test.after.always(() => rmSync(work, { recursive: true, force: true }));
+
+const weft = (args: string[]): Promise<string> => run(process.execPath, ['cli/bin.mjs', ...args], { cwd: ROOT }).then((r) => r.stdout);
+type Scene = { options: { votes: number }[]; acked: number };
+const scene = (l: Record<string, unknown>): Scene | undefined => (l.kind === 'scene' && (l.scene as { screen?: unknown }).screen === 'poll' ? (l.scene as Scene) : undefined);
+/** A poll scene once `acked` votes are counted, showing `votes` per option. */
+const shows = (acked: number, votes: number[]) => (l: Record<string, unknown>) => {
+  const s = scene(l);
+  return s !== undefined && s.acked === acked && JSON.stringify(s.options.map((o) => o.votes)) === JSON.stringify(votes);
+};
+const headendSays = (re: RegExp) => (l: Record<string, unknown>) => typeof l.msg === 'string' && re.test(l.msg);
+
+/** The built poll at 1.0.1 with a changed tally (new app-wide code), signed with the build's dev key. */
+async function candidate(): Promise<string> {
+  const dir = join(work, 'poll-1.0.1');
+  cpSync(join(work, 'apps', 'poll'), dir, { recursive: true });
+  const m = decodeManifest(readFileSync(join(dir, 'manifest.json')));
+  const tally = m.modules.find((x) => x.name === 'tally');
+  if (tally === undefined) throw new Error('the poll has no tally module');
+  const bytes = utf8(`${readFileSync(join(dir, tally.file), 'utf8')}\n// 1.0.1: a new tally\n`);
+  writeFileSync(join(dir, tally.file), bytes);
+  Object.assign(tally, { sha256: await sha256Hex(bytes), size: bytes.length });
+  const manifest = encodeManifest({ ...m, version: '1.0.1' });
+  writeFileSync(join(dir, 'manifest.json'), manifest);
+  writeFileSync(join(dir, 'manifest.sig'), await signManifest(manifest, await importSigningKey(JSON.parse(readFileSync(join(work, 'keys', 'dev.jwk.json'), 'utf8')))));
+  return dir;
+}
+
+test.serial('a candidate with a new tally counts its boxes in its own instance beside the live one; rolled back, its instance stops', async (t) => {
+  t.timeout(240_000); // a build, a head-end and three boxes on a shared machine
+  await run(process.execPath, ['build.mjs', '--out', join(work, 'dist'), '--keys', join(work, 'keys'), '--no-firmware', '--quiet'], { cwd: ROOT });
+  cpSync(join(work, 'dist', 'apps', 'poll'), join(work, 'apps', 'poll'), { recursive: true });
+  const plan = join(work, 'plan.json'); // only hd-dvr boxes take the candidate; probation long enough that it stays rolling
+  writeFileSync(plan, JSON.stringify({ waves: [{ percent: 100, probationS: 3600, errorBudget: 0.5 }], quorum: 0.9, stallS: 3600, profiles: ['hd-dvr'] }));
+  const port = await freeUdpPort();
+  const h = WeftProc.start(['headend', 'up', '--broker-port', '0', '--registry', `sqlite:${join(work, 'registry.db')}`, '--apps', join(work, 'apps'), '--keys', join(work, 'keys'), '--carousel', `127.0.0.1:${port}`, '--console-token', TOKEN, '--interval', '200']);
+  t.teardown(() => h.stop());
+  const ready = await h.until((l) => l.event === 'ready', 'the head-end ready line');
+  const at = ['--headend', String(ready.console), '--token', TOKEN];
+  const box = (id: string, device: string, keys: string): WeftProc => {
+    const b = WeftProc.start(['box', 'run', '--device', device, '--id', id, '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--state-dir', join(work, id), '--headend', String(ready.broker), '--keys', keys]);
+    t.teardown(() => b.stop());
+    return b;
+  };
+
+  const a = box('box-a', 'legacy-sd', '1,1');
+  await a.until(shows(2, [2, 0, 0]), 'box-a\'s two votes counted by the live tally');
+
+  await weft(['app', 'publish', await candidate(), ...at]);
+  await weft(['app', 'promote', 'poll', '1.0.1', '--plan', plan, ...at]);
+  const b = box('box-b', 'hd-dvr', '3');
+  await b.until((l) => l.kind === 'probation' && l.version === '1.0.1', 'box-b runs the candidate');
+  await b.until(shows(1, [0, 0, 1]), 'box-b\'s vote counted by the candidate\'s own tally, which never saw 1.0.0\'s votes');
+  await h.until(headendSays(/app-wide poll 1\.0\.1 .*tally runs here/), 'the candidate\'s tally started beside the live one');
+
+  const c = box('box-c', 'legacy-sd', '2');
+  await c.until(shows(1, [2, 1, 0]), 'box-c (not in the plan) votes into the live tally, which never saw box-b\'s vote');
+
+  const from = b.lines.length;
+  await weft(['app', 'rollback', 'poll', '1.0.1', ...at]);
+  await b.until((l) => scene(l) !== undefined && JSON.stringify(scene(l)?.options.map((o) => o.votes)) === '[2,1,0]', 'box-b, rolled back, reads the live tally', 60_000, from);
+  await h.until(headendSays(/app-wide poll \(c[0-9a-f]+\): no session is pinned to it; stopped/), 'the candidate\'s tally stops once no session is pinned to it');
+  t.pass();
+});
