@@ -4,12 +4,12 @@
 // into the candidate's, a box outside it into the live one's, each seeing only its version's
 // counts; rolled back, the box is counted by the live tally again and the candidate's stops.
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { decodeManifest, encodeManifest, importSigningKey, sha256Hex, signManifest, utf8 } from '../../runtime/app/index.ts';
+import { pollWithNewTally } from '../_helpers/poll-versions.ts';
 import { freeUdpPort } from '../_helpers/ports.ts';
 import { WeftProc } from '../_helpers/weft-proc.ts';
 
@@ -28,22 +28,6 @@ const shows = (acked: number, votes: number[]) => (l: Record<string, unknown>) =
   return s !== undefined && s.acked === acked && JSON.stringify(s.options.map((o) => o.votes)) === JSON.stringify(votes);
 };
 const headendSays = (re: RegExp) => (l: Record<string, unknown>) => typeof l.msg === 'string' && re.test(l.msg);
-
-/** The built poll at 1.0.1 with a changed tally (new app-wide code), signed with the build's dev key. */
-async function candidate(): Promise<string> {
-  const dir = join(work, 'poll-1.0.1');
-  cpSync(join(work, 'apps', 'poll'), dir, { recursive: true });
-  const m = decodeManifest(readFileSync(join(dir, 'manifest.json')));
-  const tally = m.modules.find((x) => x.name === 'tally');
-  if (tally === undefined) throw new Error('the poll has no tally module');
-  const bytes = utf8(`${readFileSync(join(dir, tally.file), 'utf8')}\n// 1.0.1: a new tally\n`);
-  writeFileSync(join(dir, tally.file), bytes);
-  Object.assign(tally, { sha256: await sha256Hex(bytes), size: bytes.length });
-  const manifest = encodeManifest({ ...m, version: '1.0.1' });
-  writeFileSync(join(dir, 'manifest.json'), manifest);
-  writeFileSync(join(dir, 'manifest.sig'), await signManifest(manifest, await importSigningKey(JSON.parse(readFileSync(join(work, 'keys', 'dev.jwk.json'), 'utf8')))));
-  return dir;
-}
 
 test.serial('a candidate with a new tally counts its boxes in its own instance beside the live one; rolled back, its instance stops', async (t) => {
   t.timeout(240_000); // a build, a head-end and three boxes on a shared machine
@@ -65,7 +49,7 @@ test.serial('a candidate with a new tally counts its boxes in its own instance b
   const a = box('box-a', 'legacy-sd', '1,1');
   await a.until(shows(2, [2, 0, 0]), 'box-a\'s two votes counted by the live tally');
 
-  await weft(['app', 'publish', await candidate(), ...at]);
+  await weft(['app', 'publish', await pollWithNewTally(join(work, 'apps', 'poll'), join(work, 'poll-1.0.1'), join(work, 'keys', 'dev.jwk.json'), '1.0.1'), ...at]);
   await weft(['app', 'promote', 'poll', '1.0.1', '--plan', plan, ...at]);
   const b = box('box-b', 'hd-dvr', '3');
   await b.until((l) => l.kind === 'probation' && l.version === '1.0.1', 'box-b runs the candidate');
