@@ -14,7 +14,7 @@ import { bounded, decodeCheckpoint, encodeCheckpoint } from './shared-checkpoint
 import type { PublishedApp } from '../app-catalog.ts';
 import { Retirement, type RetireHost } from './shared-retire.ts';
 import { SharedVersions, taggedVaddr } from './shared-versions.ts';
-import { CHECKPOINT_TIMEOUT_MS, MAX_JOINED, OPTIONS, answer, bindOrMove, forwardToWriter, isAppWide, specFor, appWideInstanceId, appWideModules, replyKey, v0Of, type AppWideCounters, type AppWideHost, type AppWideOptions, type Pending, type Writer } from './shared-parts.ts';
+import { CHECKPOINT_TIMEOUT_MS, MAX_JOINED, OPTIONS, answer, bindOrMove, releaseClaims, forwardToWriter, isAppWide, specFor, appWideInstanceId, appWideModules, replyKey, v0Of, type AppWideCounters, type AppWideHost, type AppWideOptions, type Pending, type Writer } from './shared-parts.ts';
 
 export { MemoryCheckpoints, decodeCheckpoint, encodeCheckpoint, type SharedCheckpoints } from './shared-checkpoint.ts';
 export { appWideInstanceId, appWideModules, type AppWideCounters, type AppWideHost, type AppWideOptions } from './shared-parts.ts';
@@ -84,7 +84,9 @@ export class AppWide {
     if (v.session === '*' || v.instance !== undefined) return undefined;
     const { app, module } = v;
     if (!isAppWide(this.#h.catalog.get(app)?.manifest, module)) return undefined;
-    const version = this.#v.single(app) ? undefined : this.#v.versionOf(app, v.session);
+    if (this.#v.single(app)) return this.#addressFor(app, undefined, module);
+    this.#retire.soon(); // versions side by side: one may have become unpinned (a promotion changes no session)
+    const version = this.#v.versionOf(app, v.session);
     if (!(version instanceof Promise)) return this.#addressFor(app, version, module);
     return version.then((ver) => this.#addressFor(app, ver, module));
   }
@@ -287,7 +289,7 @@ export class AppWide {
   async close(): Promise<void> {
     this.#unwatch();
     this.#retire.close();
-    for (const w of this.#writers.values()) await this.#release(w);
+    for (const w of this.#writers.values()) await releaseClaims(this.#h, w);
     this.#writers.clear();
     this.#byIid.clear();
   }
@@ -296,16 +298,6 @@ export class AppWide {
     const s = await this.#h.portions.snapshot(w.iid);
     if (!s.ok) return s;
     return ok(encodeCheckpoint(w.app, s.value, w.window.records()));
-  }
-
-  // Unbind what this writer holds: its tagged addresses, and the untagged ones if they are its.
-  async #release(w: Writer): Promise<void> {
-    const h = this.#h;
-    const vs = w.modules.flatMap((m) => [taggedVaddr(w.app, m, w.tag), formatVaddr({ app: w.app, session: '*', module: m })]);
-    for (const v of vs) {
-      const rec = await h.registry.lookup(v).catch(() => undefined);
-      if (rec !== undefined && rec.node === h.id && rec.queue === w.iid) await h.registry.unbind(v, rec.epoch).catch(() => undefined);
-    }
   }
 
   #drop(w: Writer): void {
@@ -323,11 +315,11 @@ export class AppWide {
       liveTag: (app) => this.#v.liveTag(app),
       pinnedTags: (app) => this.#v.pinnedTags(app),
       retire: async (w) => {
-        if (this.#writers.get(`${w.app}|${w.tag}`) !== w || w.saving || w.held.length > 0 || w.pending.size > 0) return false;
+        if (this.#writers.get(`${w.app}|${w.tag}`) !== w || w.saving || w.held.length > 0) return false; // its group commit first
         // Its last state stays under its own code's name: the code never restores another's.
         if (this.#o.checkpoints !== undefined) await bounded(h.clock, this.#checkpoint(w), CHECKPOINT_TIMEOUT_MS).catch(() => void this.counters.checkpointFailures++);
         this.#drop(w);
-        await this.#release(w);
+        await releaseClaims(this.#h, w);
         await h.stopInstance(w.iid).catch(() => undefined);
         this.counters.retired++;
         h.log(`app-wide ${w.app} (${w.tag}): no session is pinned to it; stopped ${w.iid}`);

@@ -129,6 +129,15 @@ export async function bindOrMove(h: Pick<AppWideHost, 'registry'>, v: string, lo
   if (!b.ok && b.error.current !== undefined) await h.registry.move(v, loc, b.error.current.epoch);
 }
 
+/** Unbind what a writer holds: its tagged addresses, and the untagged ones if they are its. */
+export async function releaseClaims(h: Pick<AppWideHost, 'registry' | 'id'>, w: Writer): Promise<void> {
+  const vs = w.modules.flatMap((m) => [formatVaddr({ app: w.app, session: '*', module: m, instance: w.tag }), formatVaddr({ app: w.app, session: '*', module: m })]);
+  for (const v of vs) {
+    const rec = await h.registry.lookup(v).catch(() => undefined);
+    if (rec !== undefined && rec.node === h.id && rec.queue === w.iid) await h.registry.unbind(v, rec.epoch).catch(() => undefined);
+  }
+}
+
 /** A spec with `version`'s modules: the session `*` is pinned to it for the (synchronous) make. */
 export function specFor(h: Pick<AppWideHost, 'catalog' | 'makeSpec'>, app: string, version: string, modules: string[]): Result<PortionSpec, Error> {
   const before = h.catalog.pinned('*');

@@ -191,3 +191,23 @@ test('a checkpoint from before versions (untagged) is read by the live code\'s i
     await c.close();
   }
 });
+
+test('promoted when every session already runs the candidate: the old live instance stops after the next request, and nothing is lost', async (t) => {
+  const c = await cluster();
+  const [n1] = c.nodes;
+  try {
+    const a = await c.open(n1, 'b-a', '1.0.0');
+    t.deepEqual(await c.vote(n1, a, 2), { total: 2, version: '1.0.0' });
+    const a2 = await c.open(n1, 'b-a', '1.0.1', a.session);
+    t.deepEqual(await c.vote(n1, a2, 1), { total: 1, version: '1.0.1' });
+    await c.advance(3 * INTERVAL);
+    t.deepEqual(c.wide(), ['n1:1.0.0', 'n1:1.0.1'], 'the live version\'s instance runs on while it is live, pinned or not');
+    c.promote(c.v101); // no session changes: every one is on 1.0.1 already
+    t.deepEqual(await c.vote(n1, a2, 1), { total: 2, version: '1.0.1' });
+    await c.advance(3 * INTERVAL);
+    t.deepEqual(c.wide(), ['n1:1.0.1']);
+    t.is(n1.appWide.counters.retired, 1);
+  } finally {
+    await c.close();
+  }
+});
