@@ -49,12 +49,7 @@ export class AppWide {
     // [fencing] a node judged dead while it still ran loses its claim to a survivor: when the
     // registry says the claim moved, this writer stops, so two writers never both answer for long.
     this.#unwatch = host.registry.watch((c) => {
-      if (c.kind === 'session') {
-        this.#v.forget(c.id);
-        this.#retire.soon();
-        return;
-      }
-      if (c.kind === 'reset') this.#v.forget();
+      if (c.kind === 'session') return this.#retire.soon();
       for (const [k, v] of this.#up) if (c.kind === 'reset' || c.vaddr === v) this.#up.delete(k);
       if (c.kind === 'reset' || [...this.#writers.values()].some((w) => c.vaddr === v0Of(w))) void this.#fence();
     });

@@ -12,9 +12,6 @@ import { decodeManifest, type Manifest } from '../../runtime/app/index.ts';
 import type { AppCatalog, PublishedApp } from '../app-catalog.ts';
 import type { Registry } from '../registry/registry.ts';
 
-/** Session versions remembered from the registry at most; past it the memory starts again. */
-export const MAX_REMEMBERED = 50_000;
-
 /** The tag of a manifest's app-wide code: `c` and 16 hex digits of a SHA-256 over its app-wide entries. */
 export function appWideTag(m: Manifest): string {
   const parts = m.modules.filter((e) => e.scope === 'app').map((e) => JSON.stringify([e.name, e.sha256, e.critical ?? null, e.durability ?? null, e.uses, e.needs]));
@@ -26,17 +23,11 @@ export function taggedVaddr(app: string, module: string, tag: string): string {
   return formatVaddr({ app, session: '*', module, instance: tag });
 }
 
-/** What the registry told us of a session: its version, or null (none recorded: the live one). */
-type Known = string | null;
-
 export class SharedVersions {
   readonly #catalog: AppCatalog;
   readonly #registry: Registry;
   readonly #tags = new WeakMap<Manifest, string>();
   readonly #byBytes = new WeakMap<Uint8Array, string>();
-  readonly #sessions = new Map<string, Known>();
-  /** Bumped on every session change: a registry read that began before one is not remembered. */
-  #gen = 0;
 
   constructor(catalog: AppCatalog, registry: Registry) {
     this.#catalog = catalog;
@@ -71,27 +62,10 @@ export class SharedVersions {
   versionOf(app: string, session: string): string | undefined | Promise<string | undefined> {
     const pin = this.#catalog.pinned(session);
     if (pin !== undefined) return pin;
-    const known = this.#sessions.get(session);
-    if (known !== undefined) return known ?? undefined;
-    const gen = this.#gen;
     return this.#registry.getSession(session).then(
-      (rec) => {
-        const v = rec?.app === app ? rec.appVersion : undefined;
-        if (gen === this.#gen && rec !== undefined) {
-          if (this.#sessions.size >= MAX_REMEMBERED) this.#sessions.clear();
-          this.#sessions.set(session, v ?? null);
-        }
-        return v;
-      },
+      (rec) => (rec?.app === app ? rec.appVersion : undefined),
       () => undefined,
     );
-  }
-
-  /** The registry says a session changed (a switch, an end) or everything may have. */
-  forget(session?: string): void {
-    this.#gen++;
-    if (session === undefined) this.#sessions.clear();
-    else this.#sessions.delete(session);
   }
 
   /**

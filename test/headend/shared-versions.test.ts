@@ -8,6 +8,7 @@ import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, ty
 import { decodeManifest } from '../../runtime/app/index.ts';
 import type { PlacementPolicy } from '../../policy/index.ts';
 import type { PublishedApp } from '../../headend/app-catalog.ts';
+import type { ChangeListener } from '../../headend/registry/registry.ts';
 import { MemoryCheckpoints, decodeCheckpoint, encodeCheckpoint } from '../../headend/portions/shared-app.ts';
 import { appWideInstanceId } from '../../headend/portions/shared-parts.ts';
 import { appWideTag } from '../../headend/portions/shared-versions.ts';
@@ -37,7 +38,7 @@ async function versions(sameShared = false) {
   return { v100: a.pub, v101: b.pub, trusted: a.trusted };
 }
 
-async function cluster(sameShared = false, seed?: (c: MemoryCheckpoints) => void) {
+async function cluster(sameShared = false, seed?: (c: MemoryCheckpoints) => void, lateOn?: string) {
   const { v100, v101, trusted } = await versions(sameShared);
   const clock = new ManualClock();
   const net = new MemoryNet();
@@ -45,7 +46,15 @@ async function cluster(sameShared = false, seed?: (c: MemoryCheckpoints) => void
   const checkpoints = new MemoryCheckpoints();
   seed?.(checkpoints);
   const nodes: MemoryNode[] = [];
-  for (const id of ['n1', 'n2']) nodes.push(await memoryNode({ id, net, clock, registry, apps: [v100], trusted, intervalMs: INTERVAL, policy: here(id), modules: { tally }, appWide: { checkpoints } }));
+  // `lateOn`: that node hears no session changes from the registry (a change feed that is late).
+  const late = new Proxy(registry, {
+    get(target, p) {
+      if (p === 'watch') return (l: ChangeListener) => target.watch((ch) => (ch.kind === 'session' ? undefined : l(ch)));
+      const v = Reflect.get(target, p, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  for (const id of ['n1', 'n2']) nodes.push(await memoryNode({ id, net, clock, registry: id === lateOn ? late : registry, apps: [v100], trusted, intervalMs: INTERVAL, policy: here(id), modules: { tally }, appWide: { checkpoints } }));
   // A rollout: 1.0.1 is the candidate beside the live 1.0.0 on every node.
   for (const n of nodes) n.catalog.add(v101, { current: false });
   for (const n of nodes) await n.refreshPeers();
@@ -207,6 +216,19 @@ test('promoted when every session already runs the candidate: the old live insta
     await c.advance(3 * INTERVAL);
     t.deepEqual(c.wide(), ['n1:1.0.1']);
     t.is(n1.appWide.counters.retired, 1);
+  } finally {
+    await c.close();
+  }
+});
+
+test('a node that hears of a switch late still routes the session\'s next request to the new version: it reads the session\'s record, not a memory of it', async (t) => {
+  const c = await cluster(false, undefined, 'n2');
+  const [n1, n2] = c.nodes;
+  try {
+    const s = await c.open(n1, 'b-a', '1.0.0');
+    t.deepEqual(await c.vote(n2, s, 1), { total: 1, version: '1.0.0' }, 'entered at n2, which does not host the session');
+    const s2 = await c.open(n1, 'b-a', '1.0.1', s.session);
+    t.deepEqual(await c.vote(n2, s2, 1), { total: 1, version: '1.0.1' }, 'the switch was answered after its record was written: n2 reads it');
   } finally {
     await c.close();
   }
