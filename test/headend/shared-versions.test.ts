@@ -233,3 +233,18 @@ test('a node that hears of a switch late still routes the session\'s next reques
     await c.close();
   }
 });
+
+test('a request for a version this node does not serve is not routed to another version: counted, the sender told to retry', async (t) => {
+  const c = await cluster();
+  const [n1, n2] = c.nodes;
+  const v102 = (await signedApp('poll', poll(`weft.on('request', (b) => b);\n// 1.0.2`), '1.0.2')).pub;
+  n1.catalog.add(v102, { current: false }); // n2 has not synced it yet
+  try {
+    const s = await c.open(n1, 'b-new', '1.0.2');
+    await t.throwsAsync(c.vote(n2, s, 1));
+    t.is(n2.appWide.counters.unserved, 1);
+    t.deepEqual(await c.vote(n1, s, 1), { total: 1, version: '1.0.2' }, 'its host serves it');
+  } finally {
+    await c.close();
+  }
+});
