@@ -20,13 +20,12 @@ const TOKEN = 'rollout-shared-token-0123456789';
 test.after.always(() => rmSync(work, { recursive: true, force: true }));
 
 const weft = (args: string[]): Promise<string> => run(process.execPath, ['cli/bin.mjs', ...args], { cwd: ROOT }).then((r) => r.stdout);
-type Scene = { options: { votes: number }[]; acked: number };
+type Scene = { options: { votes: number }[]; acked: number; sent: number };
 const scene = (l: Record<string, unknown>): Scene | undefined => (l.kind === 'scene' && (l.scene as { screen?: unknown }).screen === 'poll' ? (l.scene as Scene) : undefined);
-/** A poll scene once `acked` votes are counted, showing `votes` per option. */
-const shows = (acked: number, votes: number[]) => (l: Record<string, unknown>) => {
-  const s = scene(l);
-  return s !== undefined && s.acked === acked && JSON.stringify(s.options.map((o) => o.votes)) === JSON.stringify(votes);
-};
+const votes = (l: Record<string, unknown>): number[] => scene(l)?.options.map((o) => o.votes) ?? [];
+/** A poll scene once at least one vote for `option` is counted. Each box presses its key three
+ *  times: a loaded box may restart its ui (its key queue with it), so the counts are compared, not fixed. */
+const counted = (option: number) => (l: Record<string, unknown>) => (scene(l)?.acked ?? 0) >= 1 && (votes(l)[option] ?? 0) >= 1;
 const headendSays = (re: RegExp) => (l: Record<string, unknown>) => typeof l.msg === 'string' && re.test(l.msg);
 
 test.serial('a candidate with a new tally counts its boxes in its own instance beside the live one; rolled back, its instance stops', async (t) => {
@@ -40,28 +39,31 @@ test.serial('a candidate with a new tally counts its boxes in its own instance b
   t.teardown(() => h.stop());
   const ready = await h.until((l) => l.event === 'ready', 'the head-end ready line');
   const at = ['--headend', String(ready.console), '--token', TOKEN];
-  const box = (id: string, device: string, keys: string): WeftProc => {
-    const b = WeftProc.start(['box', 'run', '--device', device, '--id', id, '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--state-dir', join(work, id), '--headend', String(ready.broker), '--keys', keys]);
+  const box = (id: string, device: string, key: string): WeftProc => {
+    const b = WeftProc.start(['box', 'run', '--device', device, '--id', id, '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--state-dir', join(work, id), '--headend', String(ready.broker), '--keys', `${key},${key},${key}`, '--key-gap', '700']);
     t.teardown(() => b.stop());
     return b;
   };
 
-  const a = box('box-a', 'legacy-sd', '1,1');
-  await a.until(shows(2, [2, 0, 0]), 'box-a\'s two votes counted by the live tally');
+  const a = box('box-a', 'legacy-sd', '1');
+  await a.until(counted(0), 'box-a\'s votes counted by the live tally');
 
   await weft(['app', 'publish', await pollWithNewTally(join(work, 'apps', 'poll'), join(work, 'poll-1.0.1'), join(work, 'keys', 'dev.jwk.json'), '1.0.1'), ...at]);
   await weft(['app', 'promote', 'poll', '1.0.1', '--plan', plan, ...at]);
   const b = box('box-b', 'hd-dvr', '3');
   await b.until((l) => l.kind === 'probation' && l.version === '1.0.1', 'box-b runs the candidate');
-  await b.until(shows(1, [0, 0, 1]), 'box-b\'s vote counted by the candidate\'s own tally, which never saw 1.0.0\'s votes');
+  const onCandidate = votes(await b.until(counted(2), 'box-b\'s vote counted'));
+  t.is(onCandidate[0], 0, `box-b's votes are counted by the candidate's own tally, which never saw 1.0.0's (${JSON.stringify(onCandidate)})`);
   await h.until(headendSays(/app-wide poll 1\.0\.1 .*tally runs here/), 'the candidate\'s tally started beside the live one');
 
   const c = box('box-c', 'legacy-sd', '2');
-  await c.until(shows(1, [2, 1, 0]), 'box-c (not in the plan) votes into the live tally, which never saw box-b\'s vote');
+  const onLive = votes(await c.until(counted(1), 'box-c\'s vote counted'));
+  t.true((onLive[0] ?? 0) >= 1 && onLive[2] === 0, `box-c (not in the plan) votes into the live tally, which never saw box-b's votes (${JSON.stringify(onLive)})`);
 
   const from = b.lines.length;
   await weft(['app', 'rollback', 'poll', '1.0.1', ...at]);
-  await b.until((l) => scene(l) !== undefined && JSON.stringify(scene(l)?.options.map((o) => o.votes)) === '[2,1,0]', 'box-b, rolled back, reads the live tally', 60_000, from);
+  // The rolled-back ui's first reading, before any vote of its own (a fresh ui: nothing sent).
+  const back = votes(await b.until((l) => scene(l)?.sent === 0 && (votes(l)[0] ?? 0) >= 1, 'box-b, rolled back, reads the live tally', 60_000, from));
+  t.is(back[2], 0, `the live tally never counted box-b's candidate votes (${JSON.stringify(back)})`);
   await h.until(headendSays(/app-wide poll \(c[0-9a-f]+\): no session is pinned to it; stopped/), 'the candidate\'s tally stops once no session is pinned to it');
-  t.pass();
 });
