@@ -24,6 +24,7 @@ export { MAX_CHECKPOINT_BYTES } from './registry/registry.ts';
 export type { CheckpointOptions, CheckpointStats } from './portions/checkpoint-options.ts';
 export { AppWide, MemoryCheckpoints, appWideInstanceId, appWideModules, encodeCheckpoint, decodeCheckpoint } from './portions/shared-app.ts';
 export type { AppWideOptions, SharedCheckpoints, AppWideCounters } from './portions/shared-app.ts';
+export { appWideTag } from './portions/shared-versions.ts';
 export { DedupWindow } from './portions/shared-dedup.ts';
 export type { DedupStats, DedupRecord } from './portions/shared-dedup.ts';
 export { RegistryResolver } from './registry/resolver.ts';

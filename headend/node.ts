@@ -259,9 +259,9 @@ export class HeadendNode {
     return this.#lifecycle.makeSpec(app, session, modules, states);
   }
 
-  /** The app's app-wide instance runs somewhere: its node (portions/shared-app.ts). */
-  ensureAppWide(app: string): Promise<Result<string | undefined, Error>> {
-    return this.appWide.ensure(app);
+  /** The app's app-wide instance (of `version`'s code) runs somewhere: its node (portions/shared-app.ts). */
+  ensureAppWide(app: string, version?: string): Promise<Result<string | undefined, Error>> {
+    return this.appWide.ensure(app, version);
   }
 
   /** Stop every instance of a session on this node (its box closed it). */

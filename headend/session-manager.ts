@@ -63,7 +63,7 @@ export interface SessionHost {
   startPortion(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>, from?: string): Promise<Result<string, Error>>;
   request(dst: Address, body: unknown, op: string, timeoutMs?: number): Promise<unknown>;
   /** The app's app-wide instance runs somewhere (issue 16): the node, or an error. */
-  ensureAppWide?(app: string): Promise<Result<string | undefined, Error>>;
+  ensureAppWide?(app: string, version?: string): Promise<Result<string | undefined, Error>>;
   /** Active while the node drains (node/drain.ts): it places no new work on itself. */
   readonly drainer?: { readonly active: boolean };
   /** Switch a session's portion here to another app version, state included [issue 15.6]. */
@@ -216,7 +216,7 @@ export class SessionManager {
     const onHeadend = placements.filter((p) => p.side === 'headend').map((p) => p.module);
     const states: Record<string, Uint8Array> = {};
     for (const r of req.running ?? []) if (onHeadend.includes(r.module)) states[r.module] = r.state;
-    if (wide.length > 0) await this.#appWide(req.app);
+    if (wide.length > 0) await this.#appWide(req.app, pub.manifest.version);
     const node = onHeadend.length === 0 ? h.id : await this.#startSomewhere(req.app, session, onHeadend, states, req.boxId);
     if (onHeadend.length === 0) this.#record(session, req.app, req.boxId);
     const modules = placedModules(pub.manifest, session, placements, wide);
@@ -350,10 +350,9 @@ export class SessionManager {
   }
 
   // The app's app-wide instance must run before a session may reach it; its failure refuses the session.
-  async #appWide(app: string): Promise<void> {
-    const r = await this.#host.ensureAppWide?.(app);
+  async #appWide(app: string, version: string): Promise<void> {
+    const r = await this.#host.ensureAppWide?.(app, version); // its version's app-wide code (issue 15.6)
     if (r === undefined || r.ok) return;
-    const version = this.#host.catalog.get(app)?.manifest.version ?? '?';
     throw this.refusals.refuse(app, version, r.error.message) ?? new RemoteError(Codes.UNAVAILABLE, `could not start ${app}'s app-wide modules: ${r.error.message}`);
   }
 

@@ -26,7 +26,7 @@ export interface DispatchHost {
   readonly registry: Pick<Registry, 'getSession'>;
   readonly portions: Pick<PortionManager, 'has' | 'deliver' | 'pick' | 'spec'>;
   /** App-wide modules (issue 16): the writer's front (duplicates, forwarding) and a session's view of them. */
-  readonly appWide?: { front(iid: string, module: string, env: Envelope): boolean; sharedAddress(vaddr: string): string | undefined };
+  readonly appWide?: { front(iid: string, module: string, env: Envelope): boolean; sharedAddress(vaddr: string): string | Promise<string | undefined> | undefined };
   /** [c30] the node a share of a spread portion's requests goes to, or undefined for here. */
   replicaRoute(env: Envelope, vaddr: string): UdpAddress | undefined;
   /** With broadcast ingress: does this node serve the shared `weft://headend/*` endpoints? */
@@ -118,8 +118,10 @@ export class NodeDispatch {
         if (iid !== undefined && this.#deliver(iid, hosted.module, env)) return;
       }
       // A session's view of an app-wide module (`weft://app/<session>/m`) is its one address `weft://app/*/m`.
+      // Its version's instance (issue 15.6); a promise when the session's version or instance is looked up first.
       const shared = hosted === undefined ? h.appWide?.sharedAddress(v) : undefined;
-      if (shared !== undefined) return this.dispatch({ ...env, dst: { vaddr: shared } });
+      if (typeof shared === 'string') return this.dispatch({ ...env, dst: { vaddr: shared } });
+      if (shared !== undefined) return void shared.then((s) => (s === undefined ? this.#forward(env) : this.dispatch({ ...env, dst: { vaddr: s } })));
       // [c31] the registry may already send it here while the worker still starts it: wait, don't forward.
       const start = hosted === undefined ? h.starting?.(v) : undefined;
       if (start !== undefined) return this.#awaitStart(v, start, env);

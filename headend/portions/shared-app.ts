@@ -1,112 +1,37 @@
-// App-wide server portions (issue 16, manifest `"scope": "app"`): one logical instance per app,
-// reached by every session at `weft://<app>/*/<module>`. Its node is decided by a registry claim
-// (one owner cluster-wide) and re-claimed when that node dies, restoring its checkpoint. It is the
-// single writer (DECISIONS "D22 App-wide state: one writer"): threads and replicas of it forward
-// to it. Requests carry ids and a bounded window drops retried duplicates (shared-dedup.ts).
+// App-wide server portions (issue 16, manifest `"scope": "app"`): one logical instance per app
+// and app-wide code (issue 15.6: versions whose app-wide code differs run side by side, each
+// session reaching its own version's, shared-versions.ts), claimed at `weft://<app>/*/<module>/<tag>`;
+// the live code's instance also answers at `weft://<app>/*/<module>`. Its node is decided by a
+// registry claim (one owner cluster-wide) and re-claimed when that node dies, restoring its
+// checkpoint. It is the single writer (DECISIONS "D22 App-wide state: one writer"): threads and
+// replicas of it forward to it. Requests carry ids and a bounded window drops retried duplicates
+// (shared-dedup.ts). An instance of a code no session pins any more stops (shared-retire.ts).
 // Starts, claims, forwards and remembers replies; routes nothing itself (the node's dispatch does).
 
-import { ArgumentError, Codes, formatVaddr, ok, parseVaddr, rejectUnknown, type Clock, type Envelope, type Result, type UdpAddress } from '../../runtime/index.ts';
-import type { Manifest } from '../../runtime/app/index.ts';
-import type { AppCatalog } from '../app-catalog.ts';
-import type { DispatchTable } from '../node/table.ts';
-import type { Registry } from '../registry/registry.ts';
-import type { PortionSpec } from './portion-protocol.ts';
-import type { PortionManager } from './portions.ts';
+import { ArgumentError, formatVaddr, ok, parseVaddr, rejectUnknown, type Envelope, type Result } from '../../runtime/index.ts';
 import { DEDUP_MAX_ENTRIES, DedupWindow, dedupKey } from './shared-dedup.ts';
-import { bounded, decodeCheckpoint, encodeCheckpoint, type SharedCheckpoints } from './shared-checkpoint.ts';
+import { bounded, decodeCheckpoint, encodeCheckpoint } from './shared-checkpoint.ts';
+import type { PublishedApp } from '../app-catalog.ts';
+import { Retirement, type RetireHost } from './shared-retire.ts';
+import { SharedVersions, taggedVaddr } from './shared-versions.ts';
+import { CHECKPOINT_TIMEOUT_MS, MAX_JOINED, OPTIONS, answer, bindOrMove, releaseClaims, forwardToWriter, isAppWide, specFor, appWideInstanceId, appWideModules, replyKey, v0Of, type AppWideCounters, type AppWideHost, type AppWideOptions, type Pending, type Writer } from './shared-parts.ts';
 
 export { MemoryCheckpoints, decodeCheckpoint, encodeCheckpoint, type SharedCheckpoints } from './shared-checkpoint.ts';
-
-export interface AppWideOptions {
-  /** Checkpoint store. With one, each reply of the instance leaves only after a checkpoint that
-   *  includes it (group commit), so a re-placed instance lost no acknowledged request. */
-  checkpoints?: SharedCheckpoints;
-  /** Duplicate window: entries and age, ms (shared-dedup.ts defaults). */
-  dedupEntries?: number;
-  dedupAgeMs?: number;
-}
-
-const OPTIONS = ['checkpoints', 'dedupEntries', 'dedupAgeMs'];
-/** Longest a checkpoint (snapshot and save) may hold replies back, ms; then they go, counted as a failure. */
-const CHECKPOINT_TIMEOUT_MS = 5000;
-/** Duplicates waiting for one request still running; more are dropped (the sender retries). */
-const MAX_JOINED = 8;
-
-/** What the app-wide manager needs of its node (HeadendNode). */
-export interface AppWideHost {
-  readonly id: string;
-  readonly clock: Clock;
-  readonly udpAddress: UdpAddress;
-  readonly registry: Registry;
-  readonly catalog: AppCatalog;
-  readonly table: DispatchTable;
-  readonly portions: Pick<PortionManager, 'start' | 'snapshot' | 'spec' | 'deliver'>;
-  readonly elastic: { started(iid: string, running: boolean, app: string, modules: readonly string[], role?: 'primary' | 'replica'): void };
-  makeSpec(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Result<PortionSpec, Error>;
-  /** Liveness of a peer as the timing process sees it (undefined: not heard yet). */
-  isAlive(node: string): boolean | undefined;
-  /** Does `node` have a member record (re-reading the registry when it is not known yet)? */
-  isMember(node: string): Promise<boolean>;
-  /** Stop an instance here without touching the registry (a writer that lost its claim). */
-  stopInstance(iid: string): Promise<void>;
-  /** Route an envelope (the node's dispatch). */
-  send(env: Envelope): void;
-  /** Hand an envelope with a UDP destination straight to the router (a forward to the writer's node). */
-  sendUdp(env: Envelope): void;
-  log(line: string): void;
-}
-
-interface Pending {
-  key: string;
-  joined: Envelope[];
-}
-
-/** The app-wide instance this node runs as the one writer. */
-interface Writer {
-  app: string;
-  iid: string;
-  modules: string[];
-  window: DedupWindow;
-  /** Requests running, by reply key (corr + reply address). */
-  pending: Map<string, Pending>;
-  byKey: Map<string, Pending>;
-  /** Replies waiting for the checkpoint that includes them. */
-  held: Envelope[];
-  saving: boolean;
-}
-
-export interface AppWideCounters {
-  started: number;
-  restored: number;
-  takenOver: number;
-  /** Requests a thread or replica of the instance sent on to the writer. */
-  forwarded: number;
-  duplicates: number;
-  checkpoints: number;
-  checkpointFailures: number;
-  /** Writers here that found their claim taken (they had been judged dead): stopped, their traffic forwarded. */
-  demoted: number;
-  /** Replies not sent because the claim had moved (their senders retry at the new writer). */
-  withheld: number;
-}
-
-/** The app-scope modules of a manifest, in manifest order. */
-export function appWideModules(m: Manifest): string[] {
-  return m.modules.filter((e) => e.scope === 'app').map((e) => e.name);
-}
-
-/** The stable id of an app's app-wide instance, the same on every node and across re-placements. */
-export function appWideInstanceId(app: string): string {
-  return `${app}/*`;
-}
+export { appWideInstanceId, appWideModules, type AppWideCounters, type AppWideHost, type AppWideOptions } from './shared-parts.ts';
 
 export class AppWide {
-  readonly counters: AppWideCounters = { started: 0, restored: 0, takenOver: 0, forwarded: 0, duplicates: 0, checkpoints: 0, checkpointFailures: 0, demoted: 0, withheld: 0 };
+  readonly counters: AppWideCounters = { started: 0, restored: 0, takenOver: 0, forwarded: 0, duplicates: 0, checkpoints: 0, checkpointFailures: 0, demoted: 0, withheld: 0, retired: 0, unserved: 0 };
   readonly #h: AppWideHost;
   readonly #o: AppWideOptions;
+  /** Writers here by `<app>|<tag>`, and by instance id. */
   readonly #writers = new Map<string, Writer>();
+  readonly #byIid = new Map<string, Writer>();
+  /** Codes known to run (here or at a live owner), `<app>|<tag>` -> the claim's vaddr: routed without a wait. */
+  readonly #up = new Map<string, string>();
   readonly #inflight = new Map<string, Promise<Result<string | undefined, Error>>>();
   readonly #unwatch: () => void;
+  readonly #v: SharedVersions;
+  readonly #retire: Retirement;
 
   constructor(host: AppWideHost, options: AppWideOptions = {}) {
     rejectUnknown('AppWideOptions', options, OPTIONS);
@@ -119,24 +44,32 @@ export class AppWide {
     }
     this.#h = host;
     this.#o = options;
+    this.#v = new SharedVersions(host.catalog, host.registry);
+    this.#retire = new Retirement(this.#retireHost());
     // [fencing] a node judged dead while it still ran loses its claim to a survivor: when the
     // registry says the claim moved, this writer stops, so two writers never both answer for long.
     this.#unwatch = host.registry.watch((c) => {
-      if (c.kind === 'reset' || (c.kind === 'location' && [...this.#writers.values()].some((w) => c.vaddr === v0Of(w)))) void this.#fence();
+      if (c.kind === 'session') return this.#retire.soon();
+      for (const [k, v] of this.#up) if (c.kind === 'reset' || c.vaddr === v) this.#up.delete(k);
+      if (c.kind === 'reset' || [...this.#writers.values()].some((w) => c.vaddr === v0Of(w))) void this.#fence();
     });
   }
 
-  /** The writer's duplicate window of an app on this node (tests, the dashboard). */
-  window(app: string): DedupWindow | undefined {
-    return this.#writers.get(app)?.window;
+  /** The writer's duplicate window of an app's instance on this node (the live version's, or `version`'s). */
+  window(app: string, version?: string): DedupWindow | undefined {
+    return this.#writer(app, version)?.window;
   }
 
-  writerIid(app: string): string | undefined {
-    return this.#writers.get(app)?.iid;
+  writerIid(app: string, version?: string): string | undefined {
+    return this.#writer(app, version)?.iid;
   }
 
-  /** `weft://<app>/*\/<module>` for a session's view of an app-wide module, else undefined. */
-  sharedAddress(vaddr: string): string | undefined {
+  /**
+   * The instance a session's view of an app-wide module (`weft://<app>/<session>/<module>`) reaches:
+   * its version's code's tagged address; a promise when the session's version or its instance must
+   * be looked up or started first (it settles to undefined when it cannot be served). Else undefined.
+   */
+  sharedAddress(vaddr: string): string | Promise<string | undefined> | undefined {
     let v;
     try {
       v = parseVaddr(vaddr);
@@ -144,49 +77,82 @@ export class AppWide {
       return undefined;
     }
     if (v.session === '*' || v.instance !== undefined) return undefined;
-    const entry = this.#h.catalog.get(v.app)?.manifest.modules.find((m) => m.name === v.module);
-    return entry?.scope === 'app' ? formatVaddr({ app: v.app, session: '*', module: v.module }) : undefined;
+    const { app, module } = v;
+    if (!isAppWide(this.#h.catalog.get(app)?.manifest, module)) return undefined;
+    if (this.#v.single(app)) return this.#addressFor(app, undefined, module);
+    this.#retire.soon(); // versions side by side: one may have become unpinned (a promotion changes no session)
+    const version = this.#v.versionOf(app, v.session);
+    if (!(version instanceof Promise)) return this.#addressFor(app, version, module);
+    return version.then((ver) => this.#addressFor(app, ver, module));
   }
 
   /**
-   * Make sure the app's app-wide instance runs somewhere: the node its claim names while that node
-   * lives, else here (a claim taken over from a dead node restores its checkpoint). Gives the node.
+   * Make sure the app's instance for `version`'s app-wide code (default: the live version's) runs
+   * somewhere: the node its claim names while that node lives, else here (a claim taken over from
+   * a dead node restores its checkpoint). Gives the node.
    */
-  ensure(app: string): Promise<Result<string | undefined, Error>> {
-    const running = this.#inflight.get(app);
+  ensure(app: string, version?: string): Promise<Result<string | undefined, Error>> {
+    const pub = version === undefined ? this.#h.catalog.get(app) : this.#h.catalog.get(app, version);
+    if (pub === undefined) return Promise.resolve(ok(undefined));
+    const key = `${app}|${this.#v.tag(pub)}`;
+    const running = this.#inflight.get(key);
     if (running !== undefined) return running;
-    const p = this.#ensure(app).finally(() => this.#inflight.delete(app));
-    this.#inflight.set(app, p);
+    const p = this.#ensure(app, pub).finally(() => this.#inflight.delete(key));
+    this.#inflight.set(key, p);
     return p;
   }
 
-  /** A peer died: re-claim the app-wide instances it ran (every survivor tries; the claim decides). */
+  /** A peer died: re-claim the app-wide instances it ran, of every code served here (every survivor tries; the claim decides). */
   async replaceFrom(dead: string): Promise<number> {
     let n = 0;
     for (const app of this.#h.catalog.names()) {
-      const pub = this.#h.catalog.get(app);
-      const mods = pub === undefined ? [] : appWideModules(pub.manifest);
-      if (mods.length === 0) continue;
-      const rec = await this.#h.registry.lookup(formatVaddr({ app, session: '*', module: mods[0] as string }));
-      if (rec?.node !== dead) continue;
-      const r = await this.ensure(app);
-      if (r.ok && r.value === this.#h.id) n++;
+      const seen = new Set<string>();
+      for (const version of this.#h.catalog.versions(app)) {
+        const pub = this.#h.catalog.get(app, version) as PublishedApp;
+        const tag = this.#v.tag(pub);
+        const mods = appWideModules(pub.manifest);
+        if (mods.length === 0 || seen.has(tag)) continue;
+        seen.add(tag);
+        const rec = await this.#h.registry.lookup(taggedVaddr(app, mods[0] as string, tag));
+        if (rec?.node !== dead) continue;
+        const r = await this.ensure(app, version);
+        if (r.ok && r.value === this.#h.id) n++;
+      }
     }
     return n;
   }
 
-  async #ensure(app: string): Promise<Result<string | undefined, Error>> {
+  #addressFor(app: string, version: string | undefined, module: string): string | Promise<string | undefined> | undefined {
+    const pub = version === undefined ? this.#h.catalog.get(app) : this.#h.catalog.get(app, version);
+    if (pub === undefined || !isAppWide(pub.manifest, module)) {
+      this.counters.unserved++;
+      return undefined;
+    }
+    const tag = this.#v.tag(pub);
+    const to = taggedVaddr(app, module, tag);
+    if (this.#up.has(`${app}|${tag}`)) return to;
+    return this.ensure(app, pub.manifest.version).then(
+      (r) => (r.ok && r.value !== undefined ? to : undefined),
+      () => undefined,
+    );
+  }
+
+  async #ensure(app: string, pub: PublishedApp): Promise<Result<string | undefined, Error>> {
     const h = this.#h;
-    const pub = h.catalog.get(app);
-    const modules = pub === undefined ? [] : appWideModules(pub.manifest);
+    const modules = appWideModules(pub.manifest);
     if (modules.length === 0) return ok(undefined);
-    if (this.#writers.has(app)) return ok(h.id);
-    const v0 = formatVaddr({ app, session: '*', module: modules[0] as string });
+    const tag = this.#v.tag(pub);
+    const key = `${app}|${tag}`;
+    if (this.#writers.has(key)) return ok(h.id);
+    const v0 = taggedVaddr(app, modules[0] as string, tag);
     const cur = await h.registry.lookup(v0);
     // The owner stands while it is a member that has not been declared dead (a node that left or
     // never came back after a restart has no member record).
-    if (cur !== undefined && cur.node !== h.id && h.isAlive(cur.node) !== false && (await h.isMember(cur.node))) return ok(cur.node);
-    const spec = h.makeSpec(app, '*', modules);
+    if (cur !== undefined && cur.node !== h.id && h.isAlive(cur.node) !== false && (await h.isMember(cur.node))) {
+      this.#up.set(key, v0);
+      return ok(cur.node);
+    }
+    const spec = specFor(this.#h, app, pub.manifest.version, modules);
     if (!spec.ok) return spec;
     const loc = { node: h.id, queue: spec.value.iid, udp: h.udpAddress };
     // [one owner] the claim decides: a bind, or a move away from a dead (or restarted) owner.
@@ -196,23 +162,25 @@ export class AppWide {
       return ok(claim.error.current?.node);
     }
     if (cur !== undefined) this.counters.takenOver++;
+    const alias = tag === this.#v.liveTag(app);
     // Claim first, then read the checkpoint: a writer judged dead that still runs checks its claim
     // after each checkpoint and before it answers (#commit), so whatever it answered is in here.
-    const saved = await this.#o.checkpoints?.load(appWideInstanceId(app)).catch(() => undefined);
+    // Each code reads only its own; the live code reads the one from before versions once, if any.
+    const load = (id: string): Promise<Uint8Array | undefined> => this.#o.checkpoints?.load(id).catch(() => undefined) ?? Promise.resolve(undefined);
+    const saved = (await load(appWideInstanceId(app, tag))) ?? (alias ? await load(appWideInstanceId(app)) : undefined);
     const restored = saved === undefined ? undefined : decodeCheckpoint(saved);
     if (restored !== undefined) spec.value.states = restored.states;
     const r = await h.portions.start(spec.value);
-    h.elastic.started(spec.value.iid, r.ok, app, modules, 'primary');
+    // Only the live code's instance grows threads and replicas (their group is the untagged address).
+    h.elastic.started(spec.value.iid, r.ok, app, modules, alias ? 'primary' : undefined);
     if (!r.ok) {
       await h.registry.unbind(v0, claim.value.epoch);
       return r;
     }
     for (const m of modules) {
-      const v = formatVaddr({ app, session: '*', module: m });
+      const v = taggedVaddr(app, m, tag);
       h.table.host(v, m, spec.value.iid);
-      if (v === v0) continue;
-      const b = await h.registry.bind(v, loc);
-      if (!b.ok && b.error.current !== undefined) await h.registry.move(v, loc, b.error.current.epoch);
+      if (v !== v0) await bindOrMove(h, v, loc);
     }
     h.table.host(formatVaddr({ app, session: '*', module: '_svc' }), '_svc', spec.value.iid);
     const window = new DedupWindow(h.clock, this.#o.dedupEntries, this.#o.dedupAgeMs);
@@ -220,10 +188,32 @@ export class AppWide {
       window.restore(restored.window);
       this.counters.restored++;
     }
-    this.#writers.set(app, { app, iid: spec.value.iid, modules, window, pending: new Map(), byKey: new Map(), held: [], saving: false });
+    const w: Writer = { app, tag, alias: false, iid: spec.value.iid, modules, window, pending: new Map(), byKey: new Map(), held: [], saving: false };
+    this.#writers.set(key, w);
+    this.#byIid.set(w.iid, w);
+    this.#up.set(key, v0);
+    if (alias) await this.#adopt(w);
     this.counters.started++;
-    h.log(`app-wide ${app}: ${modules.join(', ')} runs here as ${spec.value.iid}${restored === undefined ? '' : ' (restored from its checkpoint)'}`);
+    h.log(`app-wide ${app} ${pub.manifest.version} (${tag}): ${modules.join(', ')} runs here as ${spec.value.iid}${restored === undefined ? '' : ' (restored from its checkpoint)'}`);
     return ok(h.id);
+  }
+
+  // The untagged addresses go to the live code's instance: what apps, operators and replicas used
+  // before versions. Taken only when no other writer here has them (one table entry per address).
+  async #adopt(w: Writer): Promise<void> {
+    if ([...this.#writers.values()].some((x) => x.app === w.app && x.alias)) return;
+    w.alias = true;
+    const loc = { node: this.#h.id, queue: w.iid, udp: this.#h.udpAddress };
+    for (const m of w.modules) {
+      const v = formatVaddr({ app: w.app, session: '*', module: m });
+      this.#h.table.host(v, m, w.iid);
+      await bindOrMove(this.#h, v, loc);
+    }
+  }
+
+  #writer(app: string, version?: string): Writer | undefined {
+    const pub = version === undefined ? this.#h.catalog.get(app) : this.#h.catalog.get(app, version);
+    return pub === undefined ? undefined : this.#writers.get(`${app}|${this.#v.tag(pub)}`);
   }
 
   /**
@@ -233,10 +223,11 @@ export class AppWide {
   front(iid: string, module: string, env: Envelope): boolean {
     const spec = this.#h.portions.spec(iid);
     if (spec === undefined || spec.session !== '*') return false;
-    const w = this.#writers.get(spec.app);
+    const tag = this.#byIid.get(iid)?.tag ?? this.#v.tagOfBytes(spec.manifest);
+    const w = this.#writers.get(`${spec.app}|${tag}`);
     if (w === undefined) {
-      if (this.#h.catalog.get(spec.app)?.manifest.modules.find((m) => m.name === module)?.scope !== 'app') return false;
-      this.#toWriter(spec.app, module, env);
+      if (!isAppWide(this.#h.catalog.get(spec.app)?.manifest, module)) return false;
+      forwardToWriter(this.#h, this.counters, { app: spec.app, tag, module }, env);
       return true;
     }
     if (env.kind !== 'req') return this.#h.portions.deliver(w.iid, module, env);
@@ -266,7 +257,7 @@ export class AppWide {
   /** A reply from an instance (its source stamped): true when this manager sends it on (held for a checkpoint). */
   replied(env: Envelope, iid: string): boolean {
     if ((env.kind !== 'rep' && env.kind !== 'err') || env.corr === undefined) return false;
-    const w = [...this.#writers.values()].find((x) => x.iid === iid);
+    const w = this.#byIid.get(iid);
     const p = w?.pending.get(replyKey(env.corr, env.dst));
     if (w === undefined || p === undefined) return false;
     w.pending.delete(replyKey(env.corr, env.dst));
@@ -282,27 +273,56 @@ export class AppWide {
     return true;
   }
 
-  /** The instance's state as one checkpoint: module snapshots (its storage included) and the window. */
-  async snapshot(app: string): Promise<Result<Uint8Array, Error>> {
-    const w = this.#writers.get(app);
-    if (w === undefined) return { ok: false, error: new Error(`no app-wide instance of ${app} here`) };
-    const s = await this.#h.portions.snapshot(w.iid);
-    if (!s.ok) return s;
-    return ok(encodeCheckpoint(app, s.value, w.window.records()));
+  /** The state of the app's instance here (the live version's, or `version`'s) as one checkpoint: module snapshots (its storage included) and the window. */
+  snapshot(app: string, version?: string): Promise<Result<Uint8Array, Error>> {
+    const w = this.#writer(app, version);
+    if (w === undefined) return Promise.resolve({ ok: false, error: new Error(`no app-wide instance of ${app} ${version ?? '(live)'} here`) });
+    return this.#snapshot(w);
   }
 
   /** The node is leaving: give the claims back so the next session's node takes them at once. */
   async close(): Promise<void> {
     this.#unwatch();
-    const h = this.#h;
-    for (const w of this.#writers.values()) {
-      for (const m of w.modules) {
-        const v = formatVaddr({ app: w.app, session: '*', module: m });
-        const rec = await h.registry.lookup(v).catch(() => undefined);
-        if (rec !== undefined && rec.node === h.id && rec.queue === w.iid) await h.registry.unbind(v, rec.epoch).catch(() => undefined);
-      }
-    }
+    this.#retire.close();
+    for (const w of this.#writers.values()) await releaseClaims(this.#h, w);
     this.#writers.clear();
+    this.#byIid.clear();
+  }
+
+  async #snapshot(w: Writer): Promise<Result<Uint8Array, Error>> {
+    const s = await this.#h.portions.snapshot(w.iid);
+    if (!s.ok) return s;
+    return ok(encodeCheckpoint(w.app, s.value, w.window.records()));
+  }
+
+  #drop(w: Writer): void {
+    this.#writers.delete(`${w.app}|${w.tag}`);
+    this.#byIid.delete(w.iid);
+    this.#up.delete(`${w.app}|${w.tag}`);
+  }
+
+  // What the retirement of unpinned codes needs of this manager (shared-retire.ts).
+  #retireHost(): RetireHost {
+    const h = this.#h;
+    return {
+      clock: h.clock,
+      writers: () => [...this.#writers.values()],
+      liveTag: (app) => this.#v.liveTag(app),
+      pinnedTags: (app) => this.#v.pinnedTags(app),
+      retire: async (w) => {
+        if (this.#writers.get(`${w.app}|${w.tag}`) !== w || w.saving || w.held.length > 0) return false; // its group commit first
+        // Its last state stays under its own code's name: the code never restores another's.
+        if (this.#o.checkpoints !== undefined) await bounded(h.clock, this.#checkpoint(w), CHECKPOINT_TIMEOUT_MS).catch(() => void this.counters.checkpointFailures++);
+        this.#drop(w);
+        await releaseClaims(this.#h, w);
+        await h.stopInstance(w.iid).catch(() => undefined);
+        this.counters.retired++;
+        h.log(`app-wide ${w.app} (${w.tag}): no session is pinned to it; stopped ${w.iid}`);
+        return true;
+      },
+      adopt: (w) => this.#adopt(w),
+      log: h.log,
+    };
   }
 
   // Group commit: replies leave after a checkpoint taken after they were produced.
@@ -313,7 +333,7 @@ export class AppWide {
       while (w.held.length > 0) {
         const batch = w.held.splice(0);
         try {
-          await bounded(this.#h.clock, this.#checkpoint(w.app), CHECKPOINT_TIMEOUT_MS);
+          await bounded(this.#h.clock, this.#checkpoint(w), CHECKPOINT_TIMEOUT_MS);
           this.counters.checkpoints++;
         } catch (e) {
           // Availability over durability: the replies still go; the failure is counted and logged.
@@ -337,21 +357,21 @@ export class AppWide {
 
   async #fence(): Promise<void> {
     const h = this.#h;
-    for (const [app, w] of [...this.#writers]) {
+    for (const w of [...this.#writers.values()]) {
       const rec = await h.registry.lookup(v0Of(w)).catch(() => null);
       if (rec === null || (rec !== undefined && rec.node === h.id && rec.queue === w.iid)) continue;
-      if (this.#writers.get(app) !== w) continue;
-      this.#writers.delete(app);
+      if (this.#byIid.get(w.iid) !== w) continue;
+      this.#drop(w);
       this.counters.demoted++;
-      h.log(`app-wide ${app}: the claim moved to ${rec?.node ?? 'nobody'}; stopping ${w.iid} here`);
+      h.log(`app-wide ${w.app} (${w.tag}): the claim moved to ${rec?.node ?? 'nobody'}; stopping ${w.iid} here`);
       await h.stopInstance(w.iid).catch(() => undefined);
     }
   }
 
-  async #checkpoint(app: string): Promise<void> {
-    const snap = await this.snapshot(app);
+  async #checkpoint(w: Writer): Promise<void> {
+    const snap = await this.#snapshot(w);
     if (!snap.ok) throw snap.error;
-    await this.#o.checkpoints?.save(appWideInstanceId(app), snap.value);
+    await this.#o.checkpoints?.save(appWideInstanceId(w.app, w.tag), snap.value);
   }
 
   #abandon(w: Writer, env: Envelope): void {
@@ -363,35 +383,4 @@ export class AppWide {
     }
   }
 
-  // [single writer] a thread or replica of the instance sends the request on to the writer's queue,
-  // unchanged (same id and source), so the writer's window sees one request however it arrived.
-  #toWriter(app: string, module: string, env: Envelope): void {
-    const h = this.#h;
-    const v = formatVaddr({ app, session: '*', module });
-    this.counters.forwarded++;
-    h.registry
-      .lookup(v)
-      .then((rec) => {
-        if (rec === undefined || rec.queue === undefined || rec.node === h.id) throw new Error(`no writer for ${v}`);
-        if (rec.udp === undefined) throw new Error(`no UDP pair for the writer of ${v}`);
-        h.sendUdp({ ...env, dst: { vaddr: v, queue: rec.queue, udp: rec.udp } });
-      })
-      .catch((e: unknown) => {
-        if (env.kind === 'req') h.send(answer(env, 'err', { code: Codes.UNAVAILABLE, message: `${(e as Error).message}: retry` }, h.udpAddress));
-      });
-  }
-}
-
-function v0Of(w: Writer): string {
-  return formatVaddr({ app: w.app, session: '*', module: w.modules[0] as string });
-}
-
-function replyKey(id: number, to: Envelope['src']): string {
-  return `${id}|${to.vaddr ?? ''}|${to.queue ?? ''}|${to.udp?.host ?? ''}:${to.udp?.port ?? ''}`;
-}
-
-function answer(req: Envelope, kind: 'rep' | 'err', body: unknown, udp: UdpAddress, src?: Envelope['src']): Envelope {
-  const out: Envelope = { v: 1, kind, id: 0, corr: req.id, src: src ?? { vaddr: req.dst.vaddr ?? '', udp }, dst: req.src, body };
-  if (req.op !== undefined) out.op = req.op;
-  return out;
 }

@@ -2,10 +2,12 @@
 // kept in the registry's checkpoint records beside the per-module ones, so `headend up` and
 // `headend node` keep an app-wide instance's state, storage and duplicate window across the
 // death of its node. The record's key is `weft://<app>/*/_appwide`: `_` cannot start a manifest
-// module name, so it never meets a module's own checkpoint. Fenced like the others: written at
-// the epoch of this node's claim, so a writer the registry moved past is refused as stale.
+// module name, so it never meets a module's own checkpoint. Each app-wide code has its own record
+// (issue 15.6): `weft://<app>/*/_appwide/<tag>` for the instance id `<app>/*/<tag>`; the untagged
+// record (from before versions) is only read. Fenced like the others: written at the epoch of
+// this node's claim of that code, so a writer the registry moved past is refused as stale.
 
-import { formatVaddr } from '../../runtime/index.ts';
+import { formatVaddr, parseVaddr } from '../../runtime/index.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { SharedCheckpoints } from './shared-checkpoint.ts';
 
@@ -23,10 +25,10 @@ export class RegistryAppCheckpoints implements SharedCheckpoints {
   }
 
   async save(instanceId: string, bytes: Uint8Array): Promise<void> {
-    const app = appOf(instanceId);
-    const epoch = await this.#claimEpoch(app);
+    const { app, tag } = partsOf(instanceId);
+    const epoch = await this.#claimEpoch(app, tag);
     if (epoch === undefined) throw new Error(`app-wide checkpoint of ${app}: this node (${this.#node}) holds no claim`);
-    const vaddr = formatVaddr({ app, session: '*', module: KEY_MODULE });
+    const vaddr = keyOf(instanceId);
     let seq = this.#seq.get(instanceId);
     if (seq === undefined) seq = (await this.#registry.getCheckpoint(vaddr))?.seq ?? 0;
     seq++;
@@ -39,19 +41,25 @@ export class RegistryAppCheckpoints implements SharedCheckpoints {
   }
 
   async load(instanceId: string): Promise<Uint8Array | undefined> {
-    const rec = await this.#registry.getCheckpoint(formatVaddr({ app: appOf(instanceId), session: '*', module: KEY_MODULE }));
+    const rec = await this.#registry.getCheckpoint(keyOf(instanceId));
     this.#seq.delete(instanceId);
     return rec?.state;
   }
 
-  /** The epoch of this node's claim: its first (by vaddr) binding of the app's `*` session. */
-  async #claimEpoch(app: string): Promise<number | undefined> {
-    const mine = (await this.#registry.listBySession(app, '*')).filter((r) => r.node === this.#node);
+  /** The epoch of this node's claim of the code: its first (by vaddr) binding of the app's `*` session with that tag. */
+  async #claimEpoch(app: string, tag: string | undefined): Promise<number | undefined> {
+    const mine = (await this.#registry.listBySession(app, '*')).filter((r) => r.node === this.#node && parseVaddr(r.vaddr).instance === tag);
     return mine[0]?.epoch;
   }
 }
 
-function appOf(instanceId: string): string {
-  const i = instanceId.indexOf('/');
-  return i < 0 ? instanceId : instanceId.slice(0, i);
+/** `<app>/*` or `<app>/*\/<tag>`. */
+function partsOf(instanceId: string): { app: string; tag: string | undefined } {
+  const [app = instanceId, , tag] = instanceId.split('/');
+  return { app, tag };
+}
+
+function keyOf(instanceId: string): string {
+  const { app, tag } = partsOf(instanceId);
+  return formatVaddr({ app, session: '*', module: KEY_MODULE, ...(tag === undefined ? {} : { instance: tag }) });
 }

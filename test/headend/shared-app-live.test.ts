@@ -6,6 +6,7 @@ import test from 'ava';
 import { Channel, SESSIONS_VADDR, SessionOps, checkOpenReply, type Envelope, type ResourceReport } from '../../runtime/index.ts';
 import { createUdpTransport } from '../../transport/index.ts';
 import { MemoryCheckpoints, appWideInstanceId, decodeCheckpoint } from '../../headend/portions/shared-app.ts';
+import { appWideTag } from '../../headend/portions/shared-versions.ts';
 import { signedApp, type ModuleSpec } from '../_helpers/apps.ts';
 import { memoryRegistry, testNode } from '../_helpers/headend.ts';
 import { until } from '../_helpers/mqtt-fixtures.ts';
@@ -77,7 +78,7 @@ test('a session\'s server module reaches the app-wide module through its session
     const writers = (): number => [n1, n2].filter((n) => n.appWide.writerIid('vote') !== undefined).length;
     await until(() => writers() === 1, 10_000, 'one writer of the app-wide module');
     t.is(writers(), 1);
-    const cp = decodeCheckpoint(checkpoints.saved.get(appWideInstanceId('vote')) as Uint8Array);
+    const cp = decodeCheckpoint(checkpoints.saved.get(appWideInstanceId('vote', appWideTag(pub.manifest))) as Uint8Array);
     t.deepEqual(JSON.parse(Buffer.from(cp?.states._storage ?? new Uint8Array()).toString('utf8')), { total: '6' }, 'its storage is in its checkpoint');
   } finally {
     await bt.close();

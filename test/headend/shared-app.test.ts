@@ -7,6 +7,7 @@ import test from 'ava';
 import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
 import type { PlacementPolicy } from '../../policy/index.ts';
 import { MemoryCheckpoints, appWideInstanceId, decodeCheckpoint, type SharedCheckpoints } from '../../headend/portions/shared-app.ts';
+import { appWideTag } from '../../headend/portions/shared-versions.ts';
 import { signedApp, type ModuleSpec } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import type { FakeModule } from '../_helpers/in-thread-pool.ts';
@@ -56,7 +57,7 @@ async function cluster(checkpoints: SharedCheckpoints = new MemoryCheckpoints())
     await boxT.close();
     await registry.close();
   };
-  return { clock, net, registry, checkpoints: checkpoints as MemoryCheckpoints, nodes: nodes as [MemoryNode, MemoryNode, MemoryNode], box, boxT, raw, advance, open, close };
+  return { pub, clock, net, registry, checkpoints: checkpoints as MemoryCheckpoints, nodes: nodes as [MemoryNode, MemoryNode, MemoryNode], box, boxT, raw, advance, open, close };
 }
 
 type C = Awaited<ReturnType<typeof cluster>>;
@@ -123,7 +124,7 @@ test('the owner dies: another node claims the instance and restores its checkpoi
     let total = 0;
     for (let i = 1; i <= 5; i++) total = await vote(c, n2, s, { votes: 1, rid: `v${i}` });
     t.is(total, 5);
-    const cp = decodeCheckpoint(c.checkpoints.saved.get(appWideInstanceId('poll')) as Uint8Array);
+    const cp = decodeCheckpoint(c.checkpoints.saved.get(appWideInstanceId('poll', appWideTag(c.pub.manifest))) as Uint8Array);
     t.deepEqual([...(cp?.states.tally ?? [])], [5], 'every acknowledged vote is in the checkpoint');
     // n1 (the owner) dies without a word.
     c.net.cut(n1.udpAddress);

@@ -1,0 +1,59 @@
+// A `weft` child process printing JSON lines (head-ends, boxes), for tests on real processes:
+// `until` waits for a line that matches (no sleeps), `stop` ends it with SIGTERM and waits.
+import { spawn, type ChildProcess } from 'node:child_process';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+export class WeftProc {
+  readonly lines: Record<string, unknown>[] = [];
+  #waiters = new Set<() => void>();
+  err = '';
+  constructor(readonly child: ChildProcess) {
+    let buf = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          this.lines.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          continue;
+        }
+        for (const w of [...this.#waiters]) w();
+      }
+    });
+    child.stderr?.on('data', (d: Buffer) => (this.err += d.toString()));
+  }
+
+  /** `weft <args>` from the repository root. */
+  static start(args: string[]): WeftProc {
+    return new WeftProc(spawn(process.execPath, ['cli/bin.mjs', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+
+  /** The first line (from index `from` on) that matches, seen or to come. */
+  until(pred: (l: Record<string, unknown>) => boolean, what: string, ms = 60_000, from = 0): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        const hit = this.lines.slice(from).find(pred);
+        if (hit === undefined) return;
+        this.#waiters.delete(check);
+        clearTimeout(timer);
+        resolve(hit);
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(check);
+        reject(new Error(`timed out waiting for ${what}; last lines ${JSON.stringify(this.lines.slice(-8))} ${this.err.slice(-500)}`));
+      }, ms);
+      this.#waiters.add(check);
+      check();
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.child.kill('SIGTERM');
+    await exited;
+  }
+}

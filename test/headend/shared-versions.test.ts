@@ -1,0 +1,250 @@
+// App-wide modules across versions (issue 15.6, scope: app): during a rollout each version's
+// app-wide code runs its own instance, chosen on the head-end from the session's pinned version;
+// a session that switches reaches the new version's instance; an instance no session pins any
+// more stops; checkpoints are kept per code, so one version's state never restores into the
+// other's code. Deterministic tier: two nodes, one manual clock, an in-thread portion host.
+import test from 'ava';
+import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
+import { decodeManifest } from '../../runtime/app/index.ts';
+import type { PlacementPolicy } from '../../policy/index.ts';
+import type { PublishedApp } from '../../headend/app-catalog.ts';
+import type { ChangeListener } from '../../headend/registry/registry.ts';
+import { MemoryCheckpoints, decodeCheckpoint, encodeCheckpoint } from '../../headend/portions/shared-app.ts';
+import { appWideInstanceId } from '../../headend/portions/shared-parts.ts';
+import { appWideTag } from '../../headend/portions/shared-versions.ts';
+import { signedApp, type ModuleSpec } from '../_helpers/apps.ts';
+import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
+import type { FakeModule } from '../_helpers/in-thread-pool.ts';
+import { MemoryNet } from '../_helpers/memory-net.ts';
+
+const INTERVAL = 1000;
+const poll = (tallySource: string): ModuleSpec[] => [
+  { name: 'ui', kind: 'client', source: `weft.on('key', () => {});` },
+  { name: 'ballot', kind: 'server', source: `weft.on('request', (b) => b);` },
+  { name: 'tally', kind: 'server', scope: 'app', critical: { guard: 'queue' }, source: tallySource },
+];
+/** The app-wide module: adds `votes`, and says which version's code counted them. */
+const tally: FakeModule = (body, _env, state, spec) => {
+  state.n += (body as { votes?: number } | undefined)?.votes ?? 0;
+  return { total: state.n, version: decodeManifest(spec.manifest).version };
+};
+const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+const here = (id: string): PlacementPolicy => ({ name: 'here', place: (view) => ok({ node: id, index: view.nodes.findIndex((n) => n.node === id), score: 0 }) });
+
+async function versions(sameShared = false) {
+  const a = await signedApp('poll', poll(`weft.on('request', (b) => b);`), '1.0.0');
+  const b = await signedApp('poll', poll(`weft.on('request', (b) => b);${sameShared ? '' : '\n// 1.0.1'}`), '1.0.1', a.key);
+  return { v100: a.pub, v101: b.pub, trusted: a.trusted };
+}
+
+async function cluster(sameShared = false, seed?: (c: MemoryCheckpoints) => void, lateOn?: string) {
+  const { v100, v101, trusted } = await versions(sameShared);
+  const clock = new ManualClock();
+  const net = new MemoryNet();
+  const registry = memoryRegistry(clock);
+  const checkpoints = new MemoryCheckpoints();
+  seed?.(checkpoints);
+  const nodes: MemoryNode[] = [];
+  // `lateOn`: that node hears no session changes from the registry (a change feed that is late).
+  const late = new Proxy(registry, {
+    get(target, p) {
+      if (p === 'watch') return (l: ChangeListener) => target.watch((ch) => (ch.kind === 'session' ? undefined : l(ch)));
+      const v = Reflect.get(target, p, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  for (const id of ['n1', 'n2']) nodes.push(await memoryNode({ id, net, clock, registry: id === lateOn ? late : registry, apps: [v100], trusted, intervalMs: INTERVAL, policy: here(id), modules: { tally }, appWide: { checkpoints } }));
+  // A rollout: 1.0.1 is the candidate beside the live 1.0.0 on every node.
+  for (const n of nodes) n.catalog.add(v101, { current: false });
+  for (const n of nodes) await n.refreshPeers();
+  const boxT = net.open();
+  const box = new Channel({ self: { vaddr: 'weft://box/b/inbox', udp: boxT.address.udp }, write: (e: Envelope) => boxT.send(e), clock, timeoutMs: 15_000 });
+  boxT.onEnvelope((e) => box.receive(e));
+  const advance = async (ms: number): Promise<void> => {
+    for (let left = ms; left > 0; left -= INTERVAL / 4) {
+      clock.advance(Math.min(left, INTERVAL / 4));
+      await settle();
+    }
+  };
+  const open = async (n: MemoryNode, boxId: string, version: string, previous?: string): Promise<OpenReply> =>
+    checkOpenReply(await box.request({ vaddr: `weft://headend/${n.id}/sessions`, udp: n.udpAddress }, { app: 'poll', version, boxId, report: report(boxId), ...(previous === undefined ? {} : { previous }) }, { op: SessionOps.open }));
+  const vote = async (n: MemoryNode, s: OpenReply, votes: number): Promise<{ total: number; version: string }> =>
+    (await box.request({ vaddr: `weft://poll/${s.session}/tally`, udp: n.udpAddress }, { votes })) as { total: number; version: string };
+  const promote = (pub: PublishedApp): void => {
+    for (const n of nodes) n.catalog.add(pub);
+  };
+  const wide = (): string[] => nodes.flatMap((n) => [...n.pool.instances.values()].filter((p) => p.session === '*').map((p) => `${n.id}:${decodeManifest(p.manifest).version}`)).sort();
+  const close = async (): Promise<void> => {
+    for (const n of nodes) await n.close();
+    await boxT.close();
+    await registry.close();
+  };
+  await advance(2 * INTERVAL);
+  return { v100, v101, clock, net, registry, checkpoints, nodes: nodes as [MemoryNode, MemoryNode], open, vote, promote, wide, advance, close };
+}
+
+test('two versions live at once: sessions on 1.0.0 reach the 1.0.0 instance, sessions on 1.0.1 the 1.0.1 one, from either node', async (t) => {
+  const c = await cluster();
+  const [n1, n2] = c.nodes;
+  try {
+    const old = await c.open(n1, 'b-old', '1.0.0');
+    const cand = await c.open(n2, 'b-new', '1.0.1');
+    t.deepEqual(await c.vote(n1, old, 2), { total: 2, version: '1.0.0' });
+    t.deepEqual(await c.vote(n2, cand, 5), { total: 5, version: '1.0.1' }, 'the candidate counts in its own instance');
+    // A box's request may enter at a node that does not host its session.
+    t.deepEqual(await c.vote(n2, old, 1), { total: 3, version: '1.0.0' });
+    t.deepEqual(await c.vote(n1, cand, 1), { total: 6, version: '1.0.1' });
+    t.deepEqual(c.wide(), ['n1:1.0.0', 'n2:1.0.1'], 'one instance per version in the cluster');
+    // The live version keeps the address existing apps and operators use.
+    t.is((await c.registry.lookup('weft://poll/*/tally'))?.node, 'n1');
+    t.is((await c.registry.lookup(`weft://poll/*/tally/${appWideTag(c.v101.manifest)}`))?.node, 'n2', 'the candidate is claimed under its own tag: one owner per version');
+  } finally {
+    await c.close();
+  }
+});
+
+test('a session that switches version moves to the new version\'s instance; the old one stops when no session is pinned to it after the promotion', async (t) => {
+  const c = await cluster();
+  const [n1, n2] = c.nodes;
+  try {
+    const a = await c.open(n1, 'b-a', '1.0.0');
+    const b = await c.open(n2, 'b-b', '1.0.0');
+    t.deepEqual(await c.vote(n1, a, 4), { total: 4, version: '1.0.0' });
+    const a2 = await c.open(n1, 'b-a', '1.0.1', a.session);
+    t.is(a2.session, a.session, 'the same session, switched');
+    t.deepEqual(await c.vote(n1, a2, 1), { total: 1, version: '1.0.1' }, 'its votes now go to the 1.0.1 instance');
+    t.deepEqual(await c.vote(n2, b, 1), { total: 5, version: '1.0.0' }, 'b is still on 1.0.0');
+    c.promote(c.v101);
+    const b2 = await c.open(n2, 'b-b', '1.0.1', b.session);
+    t.deepEqual(await c.vote(n2, b2, 1), { total: 2, version: '1.0.1' });
+    await c.advance(3 * INTERVAL);
+    t.deepEqual(c.wide(), ['n1:1.0.1'], 'the 1.0.0 instance stopped: no session is pinned to it');
+    t.is(n1.appWide.counters.retired, 1);
+    t.is((await c.registry.lookup('weft://poll/*/tally'))?.queue, n1.appWide.writerIid('poll'), 'the new live code\'s instance took the untagged address');
+    const kept = decodeCheckpoint(c.checkpoints.saved.get(appWideInstanceId('poll', appWideTag(c.v100.manifest))) as Uint8Array);
+    t.deepEqual([...(kept?.states.tally ?? [])], [5], 'its checkpoint is kept, under its own version');
+  } finally {
+    await c.close();
+  }
+});
+
+test('after a rollback the candidate\'s instance stops; started again, it restores its own checkpoint, never the other version\'s', async (t) => {
+  const c = await cluster();
+  const [n1, n2] = c.nodes;
+  try {
+    const live = await c.open(n1, 'b-live', '1.0.0');
+    t.deepEqual(await c.vote(n1, live, 7), { total: 7, version: '1.0.0' });
+    const cand = await c.open(n2, 'b-cand', '1.0.1');
+    t.deepEqual(await c.vote(n2, cand, 3), { total: 3, version: '1.0.1' });
+    // Rolled back: the box returns to 1.0.0.
+    const back = await c.open(n2, 'b-cand', '1.0.0', cand.session);
+    t.deepEqual(await c.vote(n2, back, 1), { total: 8, version: '1.0.0' });
+    await c.advance(3 * INTERVAL);
+    t.deepEqual(c.wide(), ['n1:1.0.0'], 'the candidate\'s instance stopped');
+    t.is(n2.appWide.counters.retired, 1);
+    // Rolled out again: its instance starts from its own state (3), not from 1.0.0's (8).
+    const again = await c.open(n2, 'b-cand', '1.0.1', back.session);
+    t.deepEqual(await c.vote(n2, again, 1), { total: 4, version: '1.0.1' });
+  } finally {
+    await c.close();
+  }
+});
+
+test('the node of the candidate\'s instance dies: a survivor restores the candidate from the candidate\'s checkpoint', async (t) => {
+  const c = await cluster();
+  const [n1, n2] = c.nodes;
+  try {
+    const live = await c.open(n1, 'b-live', '1.0.0');
+    await c.vote(n1, live, 9);
+    const cand = await c.open(n2, 'b-cand', '1.0.1');
+    t.deepEqual(await c.vote(n2, cand, 2), { total: 2, version: '1.0.1' });
+    c.net.cut(n2.udpAddress);
+    n2.statistics.stop();
+    n2.timing.stop();
+    for (let i = 0; i < 20 && n1.timing.isAlive('n2') !== false; i++) await c.advance(INTERVAL / 2);
+    await c.advance(INTERVAL);
+    t.is((await c.registry.lookup(`weft://poll/*/tally/${appWideTag(c.v101.manifest)}`))?.node, 'n1', 're-claimed by the survivor');
+    t.deepEqual(c.wide().filter((w) => w.startsWith('n1')), ['n1:1.0.0', 'n1:1.0.1']);
+    t.deepEqual(await c.vote(n1, live, 0), { total: 9, version: '1.0.0' });
+    t.deepEqual(await c.vote(n1, cand, 1), { total: 3, version: '1.0.1' }, 'the candidate\'s session, re-placed, goes on from the candidate\'s state');
+  } finally {
+    await c.close();
+  }
+});
+
+test('versions whose app-wide code is byte for byte the same share one instance and its state', async (t) => {
+  const c = await cluster(true);
+  const [n1, n2] = c.nodes;
+  try {
+    const old = await c.open(n1, 'b-old', '1.0.0');
+    const cand = await c.open(n2, 'b-new', '1.0.1');
+    t.is((await c.vote(n1, old, 2)).total, 2);
+    t.is((await c.vote(n2, cand, 3)).total, 5, 'one state across the two versions');
+    t.is(c.wide().length, 1);
+  } finally {
+    await c.close();
+  }
+});
+
+test('a checkpoint from before versions (untagged) is read by the live code\'s instance only, never by a candidate\'s', async (t) => {
+  const c = await cluster(false, (cp) => cp.saved.set(appWideInstanceId('poll'), encodeCheckpoint('poll', { tally: Uint8Array.of(40) }, [])));
+  const [n1, n2] = c.nodes;
+  try {
+    const cand = await c.open(n2, 'b-new', '1.0.1');
+    t.deepEqual(await c.vote(n2, cand, 1), { total: 1, version: '1.0.1' }, 'the candidate starts from nothing');
+    const live = await c.open(n1, 'b-old', '1.0.0');
+    t.deepEqual(await c.vote(n1, live, 1), { total: 41, version: '1.0.0' }, 'the live code goes on from the old checkpoint');
+    t.truthy(c.checkpoints.saved.get(appWideInstanceId('poll', appWideTag(c.v100.manifest))), 'and writes its own from then on');
+  } finally {
+    await c.close();
+  }
+});
+
+test('promoted when every session already runs the candidate: the old live instance stops after the next request, and nothing is lost', async (t) => {
+  const c = await cluster();
+  const [n1] = c.nodes;
+  try {
+    const a = await c.open(n1, 'b-a', '1.0.0');
+    t.deepEqual(await c.vote(n1, a, 2), { total: 2, version: '1.0.0' });
+    const a2 = await c.open(n1, 'b-a', '1.0.1', a.session);
+    t.deepEqual(await c.vote(n1, a2, 1), { total: 1, version: '1.0.1' });
+    await c.advance(3 * INTERVAL);
+    t.deepEqual(c.wide(), ['n1:1.0.0', 'n1:1.0.1'], 'the live version\'s instance runs on while it is live, pinned or not');
+    c.promote(c.v101); // no session changes: every one is on 1.0.1 already
+    t.deepEqual(await c.vote(n1, a2, 1), { total: 2, version: '1.0.1' });
+    await c.advance(3 * INTERVAL);
+    t.deepEqual(c.wide(), ['n1:1.0.1']);
+    t.is(n1.appWide.counters.retired, 1);
+  } finally {
+    await c.close();
+  }
+});
+
+test('a node that hears of a switch late still routes the session\'s next request to the new version: it reads the session\'s record, not a memory of it', async (t) => {
+  const c = await cluster(false, undefined, 'n2');
+  const [n1, n2] = c.nodes;
+  try {
+    const s = await c.open(n1, 'b-a', '1.0.0');
+    t.deepEqual(await c.vote(n2, s, 1), { total: 1, version: '1.0.0' }, 'entered at n2, which does not host the session');
+    const s2 = await c.open(n1, 'b-a', '1.0.1', s.session);
+    t.deepEqual(await c.vote(n2, s2, 1), { total: 1, version: '1.0.1' }, 'the switch was answered after its record was written: n2 reads it');
+  } finally {
+    await c.close();
+  }
+});
+
+test('a request for a version this node does not serve is not routed to another version: counted, the sender told to retry', async (t) => {
+  const c = await cluster();
+  const [n1, n2] = c.nodes;
+  const v102 = (await signedApp('poll', poll(`weft.on('request', (b) => b);\n// 1.0.2`), '1.0.2')).pub;
+  n1.catalog.add(v102, { current: false }); // n2 has not synced it yet
+  try {
+    const s = await c.open(n1, 'b-new', '1.0.2');
+    await t.throwsAsync(c.vote(n2, s, 1));
+    t.is(n2.appWide.counters.unserved, 1);
+    t.deepEqual(await c.vote(n1, s, 1), { total: 1, version: '1.0.2' }, 'its host serves it');
+  } finally {
+    await c.close();
+  }
+});
