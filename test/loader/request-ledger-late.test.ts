@@ -4,7 +4,7 @@
 // for seconds; 633 of its 747 lost baseline requests were ended `overdue` by this guard (stage
 // `sent`), their answers read a turn later. Deterministic: a clock whose timers fire late.
 import test from 'ava';
-import { RequestLedger, overdueGraceMs } from '../../loader/request-ledger.ts';
+import { RequestLedger, fleetRequests, overdueGraceMs } from '../../loader/request-ledger.ts';
 import { TimeoutError } from '../../runtime/index.ts';
 import { StallClock } from '../_helpers/stall-clock.ts';
 
@@ -63,4 +63,17 @@ test('a guard on time ends the request on time (a timer a few ms late is not a s
   await flush();
   t.true(error instanceof TimeoutError);
   t.is(ledger.counts().overdue, 1);
+});
+
+test("the fleet summary adds up each box's ledger counts without building its report (which measures the sandbox's memory)", (t) => {
+  let reports = 0;
+  const box = (sent: number) => ({
+    requests: () => ({ sent, ok: sent, retried: 0, failed: 0, overdue: 0 }),
+    report: () => {
+      reports++;
+      return { requests: { sent, ok: sent, retried: 0, failed: 0, overdue: 0 } };
+    },
+  });
+  t.deepEqual(fleetRequests([box(2), box(3)]), { sent: 5, ok: 5, retried: 0, failed: 0, overdue: 0 });
+  t.is(reports, 0);
 });
