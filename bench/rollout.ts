@@ -105,10 +105,10 @@ const probationMarks: { at: number; version: string; outcome: string }[] = [];
 const headAt: { at: number; msg: string }[] = [];
 const cutBoxes = new Set<string>();
 /** Each fleet process's latest request fates (sent, ok, retried, failed, overdue: loader/request-ledger.ts), and how many summaries it printed. */
-const fates = new Map<number, { n: number; requests: Record<string, number>; cpuMs: number }>();
+const fates = new Map<number, { n: number; requests: Record<string, number>; cpuMs: number; up: number }>();
 function onFleetLine(p: number, l: Line): void {
   if (l.event !== 'fleet' || l.requests === null || typeof l.requests !== 'object') return;
-  fates.set(p, { n: (fates.get(p)?.n ?? 0) + 1, requests: l.requests as Record<string, number>, cpuMs: typeof l.cpuMs === 'number' ? l.cpuMs : NaN });
+  fates.set(p, { n: (fates.get(p)?.n ?? 0) + 1, requests: l.requests as Record<string, number>, cpuMs: typeof l.cpuMs === 'number' ? l.cpuMs : NaN, up: Number((l.states as Record<string, unknown> | undefined)?.up ?? 0) });
 }
 const fleetCpuS = (): number => [...fates.values()].reduce((a, f) => a + f.cpuMs, 0) / 1000;
 /** The key-pressing fleet's request counts now (cumulative over every box's life, across versions). */
@@ -218,6 +218,13 @@ for (let p = 0; p < PROCS; p++) {
   spawnLines(['fleet', 'run', '--count', String(count), '--prefix', `f${p}`, '--headend', String(ready.broker), '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--cut', String(cutN), '--mix', mix, '--events', '--summary-every', '1', ...(p === 0 && KEY_GAP_MS > 0 ? ['--keys', keys, '--key-gap', String(KEY_GAP_MS)] : [])], (l) => (onFleetLine(p, l), onBoxLine(l)));
 }
 await until(() => onVersion('1.0.0') === BOXES, `${BOXES} boxes on 1.0.0`, '1.0.0');
+// Pacing: the baseline and the publish start from a settled fleet, every box with a return channel
+// `up` (a session). A box commits its first version when its modules run, before its session: at
+// 1,000 boxes the baseline began while 3 of 4 fleet processes were still opening sessions, and
+// the key-pressing process, stalled by the machine's load, lost requests the upgrades never saw.
+// 99%: one box between sessions (a reconnect) does not hold the run.
+const twoWayUncut = [...boxes.keys()].filter((id) => !cutBoxes.has(id)).length;
+await until(() => fates.size === PROCS && [...fates.values()].reduce((a, f) => a + f.up, 0) >= Math.ceil(0.99 * twoWayUncut), `${twoWayUncut} boxes up`);
 // A same-run baseline: the key-pressing fleet's requests over 20 summaries (1 s apart) with no upgrade
 // running, so a loss during the upgrades can be told from what the loaded fleet loses anyway.
 const base0 = keyed();

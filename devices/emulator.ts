@@ -11,6 +11,7 @@ import type { BackoffPolicy } from '../transport/reconnect.ts';
 import { ThrottledCpu } from './cpu-throttle.ts';
 import { profile as profileById } from './profiles.ts';
 import { ReturnPath } from './return-path.ts';
+import type { VerifyShare } from './verify-share.ts';
 
 export interface EmulatedBoxOptions {
   /** A device profile, or the id of one in devices/profiles.ts. */
@@ -32,6 +33,8 @@ export interface EmulatedBoxOptions {
   /** Reconnect backoff of the MQTT link after a drop. Default: the transport's. */
   backoff?: Partial<BackoffPolicy>;
   onEvent?: (e: BoxEvent) => void;
+  /** Signature checks shared with the other boxes of this process (verify-share.ts). Default: the box verifies its own. */
+  verifyShare?: VerifyShare;
   /** Passed to the loader as is (channel policy, timeouts, grace). */
   loader?: Pick<BoxOptions, 'channel' | 'requestTimeoutMs' | 'sessionGraceMs' | 'app' | 'clock' | 'random' | 'traceRate' | 'reportEveryMs'>;
 }
@@ -70,7 +73,7 @@ export async function startEmulatedBox(o: EmulatedBoxOptions): Promise<EmulatedB
     profile,
     engine,
     tuner: o.tuner,
-    trusted: o.trusted,
+    trusted: o.verifyShare === undefined ? o.trusted : o.verifyShare.keys(o.trusted),
     storage,
     ...(dialer === undefined ? {} : { dialer }),
     ...(cpu === undefined ? {} : { cpu }),

@@ -9,6 +9,7 @@ import type { BootState, BoxEvent, Tuned, Tuner, TunerStatus } from '../loader/i
 import { type EmulatedBox, type EmulatedBoxOptions, startEmulatedBox } from './emulator.ts';
 import { PROFILES } from './profiles.ts';
 import { FleetWatch } from './fleet-watch.ts';
+import { VerifyShare } from './verify-share.ts';
 
 /** `legacy-sd:2,hd-dvr:1` -> weights by profile id. Unknown profiles are refused by name. */
 export function parseMix(spec: string): Record<string, number> {
@@ -172,6 +173,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const count = positiveInt('startFleet', 'count', o.count, 10_000);
   const ids = assignProfiles(count, o.mix);
   const fan = new TunerFanout(o.tuner);
+  const verifyShare = new VerifyShare(); // one signature check per process, not per box [issue 15]
   const boxes: EmulatedBox[] = [];
   const watch = new FleetWatch();
   let cut = o.cut ?? 0;
@@ -194,6 +196,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         ...(o.engine === undefined ? {} : { engine: o.engine }),
         tuner: fan.tuner(),
         trusted: o.trusted,
+        verifyShare,
         ...(o.headend === undefined ? {} : { headend: { url: o.headend.url, password: o.headend.password(boxId) } }),
         ...(o.stateDir === undefined ? {} : { stateDir: o.stateDir }),
         cutReturn: cutThis,

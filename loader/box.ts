@@ -14,7 +14,7 @@ import { type BoxOptions, type ResolvedBoxOptions, resolveBoxOptions } from './o
 import { RollbackFloor } from './rollback-floor.ts';
 import { boxProbation, type BoxProbation } from './probation-box.ts';
 import { FALLBACK_TIERS, RunningApp } from './running-app.ts';
-import { RequestLedger } from './request-ledger.ts';
+import { RequestLedger, type RequestCounts } from './request-ledger.ts';
 import { SessionLiveness } from './session-liveness.ts';
 import { SessionRetry } from './session-retry.ts';
 import { setupSession } from './session-setup.ts';
@@ -151,6 +151,11 @@ export class Box {
     const { cpu, storage, clock } = this.#o;
     const requests = this.#run?.switch.stats().requests; // [13.8] what became of its requests reaches the head-end
     return resourceReport({ boxId: this.id, profile: this.profile, sandboxBytes: this.#run?.runner.memoryUsed() ?? 0, cpu, storage, twoWayUp: this.twoWayUp, at: clock.now(), ...(requests === undefined ? {} : { requests }) });
+  }
+
+  /** What became of its requests so far [13.8], without building a report (fleet summaries). */
+  requests(): RequestCounts {
+    return this.#ledger.counts();
   }
 
   stats(): Record<string, unknown> {

@@ -17,6 +17,9 @@ export interface TrustedKey {
   keyId: string;
   publicKey: Uint8Array;
   name?: string;
+  /** Checks signatures for this key instead of WebCrypto: only an emulator's per-process share
+   *  (devices/verify-share.ts). Never from a key file: trustedKeyFromJson makes no functions. */
+  verify?: (bytes: Uint8Array, sig: Uint8Array) => Promise<boolean>;
 }
 
 /** The JSON form of a trusted key, as kept in key files and device configuration. */
@@ -130,6 +133,7 @@ export function parseSignature(bytes: Uint8Array): { keyId: string; sig: Uint8Ar
 
 /** Check a signature against the manifest bytes with one public key. */
 export async function verifySignature(manifestBytes: Uint8Array, sig: Uint8Array, key: TrustedKey): Promise<boolean> {
+  if (key.verify) return key.verify(manifestBytes, sig);
   const pub = await subtle().importKey('raw', key.publicKey, ALG, false, ['verify']);
   return subtle().verify(ALG, pub, sig, concatBytes(CONTEXT, manifestBytes));
 }
