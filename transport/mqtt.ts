@@ -50,7 +50,7 @@ export class MqttTransport implements Transport {
   #queue: Envelope[] = [];
   /** The ingress filter subscribed on the current connection (head-end role). */
   #filter: string | undefined;
-  #stats = { sent: 0, received: 0, dropped: 0, handlerErrors: 0, connects: 0, connectFailures: 0, linkDrops: 0, lateAdopted: 0, lateAbandoned: 0 };
+  #stats = { sent: 0, received: 0, dropped: 0, handlerErrors: 0, connects: 0, connectFailures: 0, linkDrops: 0, lateAdopted: 0, lateAbandoned: 0, busy: 0 };
   /** Connect attempts: deadlines, verdicts, the one kept open for a late CONNACK (deadPath.lateMs). */
   #dial: MqttDial;
   #everUp = false;
@@ -74,6 +74,7 @@ export class MqttTransport implements Transport {
       open: (hooks, subackMs) => this.#open(hooks, subackMs),
       suspect: (message, afterMs) => new SuspectPathError(message, afterMs, this),
       failed: () => void this.#stats.connectFailures++,
+      busy: () => void this.#stats.busy++,
       lateUp: (a) => {
         const reconnecting = this.#everUp;
         this.#adoptAttempt(a);
@@ -251,13 +252,14 @@ export class MqttTransport implements Transport {
     this.#conn = undefined;
     this.#queue = [];
     if (conn !== undefined) {
-      this.#retire(conn, new ChannelClosedError('mqtt transport closed with the send pending'));
+      this.#retire(conn, new ChannelClosedError('mqtt transport closed'));
       await endClient(conn.client);
     }
     this.#o.onLink?.('closed');
   }
 
-  stats(): Readonly<MqttStats> {
+  /** `busy`: CONNACKs "server unavailable" (or drops before any) waited out (issue 19.6). */
+  stats(): Readonly<MqttStats & { busy: number }> {
     return { ...this.#stats, ...this.#routing.rejected, queued: this.#queue.length, rttMs: Math.round(this.#rtt.rttMs * 1000) / 1000 };
   }
 

@@ -15,8 +15,10 @@ export interface SlowConnackBroker {
   readonly connects: number;
   /** Resolves once `n` CONNECT packets arrived. */
   connected(n: number): Promise<void>;
-  /** Answer connection `i`'s CONNECT now (0 = the first), or as soon as it arrives. */
-  release(i: number): void;
+  /** Answer connection `i`'s CONNECT now (0 = the first), or as soon as it arrives; `returnCode` 3: "server unavailable", then the broker closes it (issue 19.6). */
+  release(i: number, returnCode?: number): void;
+  /** Close connection `i` (a FIN, no CONNACK) as soon as it is accepted: mosquitto past max_connections. */
+  hangUp(i: number): void;
   /** Reset connection `i` (the broker drops it). */
   drop(i: number): void;
   close(): Promise<void>;
@@ -28,6 +30,7 @@ interface Conn {
   connect: boolean;
   released: boolean;
   answered: boolean;
+  rc: number;
 }
 
 /** One MQTT packet off the front of `buf`: its type, flags and body, and the rest, or undefined when incomplete. */
@@ -51,14 +54,16 @@ export async function slowConnackBroker(): Promise<SlowConnackBroker> {
   const conns: Conn[] = [];
   const waiters: { n: number; resolve: () => void }[] = [];
   const sockets = new Set<Socket>();
-  const early = new Set<number>(); // released before they connected
+  const early = new Map<number, number>(); // released before they connected: their return code
+  const hungUp = new Set<number>();
   let opened = 0;
   let closed = 0;
   let connects = 0;
   const answer = (c: Conn): void => {
     if (!c.connect || !c.released || c.answered || c.socket.destroyed) return;
     c.answered = true;
-    c.socket.write(Buffer.from([0x20, 0x02, 0x00, 0x00])); // CONNACK, accepted
+    c.socket.write(Buffer.from([0x20, 0x02, 0x00, c.rc])); // CONNACK: accepted, or refused with rc
+    if (c.rc !== 0) c.socket.end(); // [MQTT-3.2.2-5] a refusal closes the connection
   };
   const onPacket = (c: Conn, type: number, flags: number, body: Buffer): void => {
     if (type === 1) {
@@ -79,7 +84,8 @@ export async function slowConnackBroker(): Promise<SlowConnackBroker> {
   const server: Server = createServer({ noDelay: true }, (socket) => {
     opened++;
     sockets.add(socket);
-    const c: Conn = { socket, buf: Buffer.alloc(0), connect: false, released: early.has(conns.length), answered: false };
+    const c: Conn = { socket, buf: Buffer.alloc(0), connect: false, released: early.has(conns.length), answered: false, rc: early.get(conns.length) ?? 0 };
+    if (hungUp.has(conns.length)) socket.end();
     conns.push(c);
     socket.on('error', () => {});
     socket.once('close', () => {
@@ -107,12 +113,14 @@ export async function slowConnackBroker(): Promise<SlowConnackBroker> {
       return connects;
     },
     connected: (n) => (connects >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
-    release: (i) => {
+    release: (i, rc = 0) => {
       const c = conns[i];
-      if (c === undefined) return void early.add(i);
+      if (c === undefined) return void early.set(i, rc);
       c.released = true;
+      c.rc = rc;
       answer(c);
     },
+    hangUp: (i) => void hungUp.add(i),
     drop: (i) => void conns[i]?.socket.resetAndDestroy(),
     close: async () => {
       for (const s of sockets) s.destroy();
