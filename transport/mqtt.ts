@@ -335,7 +335,9 @@ export class MqttTransport implements Transport {
       () => this.connectTimeoutMs,
       () => conn.acking,
       () => {
-        client.once('packetreceive', () => conn.watch?.heard()); // PINGRESP, or anything
+        // [19.6] Its answer's time is an RTT sample (RFC 6298): a broker whose loop runs late widens the probe's deadline.
+        const t0 = o.clock.now();
+        client.once('packetreceive', () => (this.#rtt.sample(o.clock.now() - t0), conn.watch?.heard())); // PINGRESP, or anything
         client.sendPing();
       },
       // The cause marks a silence verdict (a dead path), which the box treats apart from a flap.

@@ -19,6 +19,12 @@ export interface SlowConnackBroker {
   release(i: number, returnCode?: number): void;
   /** Close connection `i` (a FIN, no CONNACK) as soon as it is accepted: mosquitto past max_connections. */
   hangUp(i: number): void;
+  /** PINGREQs received so far (answered at once unless `holdPings`). */
+  readonly pings: number;
+  /** From now on PINGRESPs wait for `answerPings()`: a broker whose loop runs late. */
+  holdPings(): void;
+  /** Send every PINGRESP held, and answer at once again. */
+  answerPings(): void;
   /** Reset connection `i` (the broker drops it). */
   drop(i: number): void;
   close(): Promise<void>;
@@ -56,6 +62,8 @@ export async function slowConnackBroker(): Promise<SlowConnackBroker> {
   const sockets = new Set<Socket>();
   const early = new Map<number, number>(); // released before they connected: their return code
   const hungUp = new Set<number>();
+  let pings = 0;
+  let held: Conn[] | undefined; // PINGRESPs owed while holding
   let opened = 0;
   let closed = 0;
   let connects = 0;
@@ -75,7 +83,11 @@ export async function slowConnackBroker(): Promise<SlowConnackBroker> {
     if (!c.answered) return;
     const id = body.subarray(0, 2);
     if (type === 8) c.socket.write(Buffer.concat([Buffer.from([0x90, 0x03]), id, Buffer.from([0x01])])); // SUBACK
-    if (type === 12) c.socket.write(Buffer.from([0xd0, 0x00])); // PINGRESP
+    if (type === 12) {
+      pings++;
+      if (held !== undefined) held.push(c);
+      else c.socket.write(Buffer.from([0xd0, 0x00])); // PINGRESP
+    }
     if (type === 3 && ((flags >> 1) & 3) === 1) {
       const at = 2 + body.readUInt16BE(0); // a QoS 1 PUBLISH: its packet id follows the topic
       c.socket.write(Buffer.concat([Buffer.from([0x40, 0x02]), body.subarray(at, at + 2)])); // PUBACK
@@ -121,6 +133,15 @@ export async function slowConnackBroker(): Promise<SlowConnackBroker> {
       answer(c);
     },
     hangUp: (i) => void hungUp.add(i),
+    get pings() {
+      return pings;
+    },
+    holdPings: () => void (held ??= []),
+    answerPings: () => {
+      const owed = held ?? [];
+      held = undefined;
+      for (const c of owed) if (!c.socket.destroyed) c.socket.write(Buffer.from([0xd0, 0x00]));
+    },
     drop: (i) => void conns[i]?.socket.resetAndDestroy(),
     close: async () => {
       for (const s of sockets) s.destroy();

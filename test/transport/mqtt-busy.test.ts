@@ -121,3 +121,21 @@ test('lite: a reconnect after the link dropped waits out a busy broker too (the 
   t.deepEqual(links, ['down', 'up']);
   t.like(box.stats(), { busy: 1, linkDrops: 1, connects: 2 });
 });
+
+test('lite: a probe answered late (the broker\'s loop behind) is an RTT sample: the next probe\'s deadline widens by it', async (t) => {
+  const b = await slowConnackBroker();
+  t.teardown(() => b.close());
+  const clock = new ManualClock(0);
+  b.release(0);
+  const box = await transport(b.url, 'box-a', { client: liteMqttClient, clock, deadPath: { initialRttMs: 1000, idleProbeMs: 4000 } });
+  t.teardown(() => box.close());
+  const before = box.connectTimeoutMs; // from the CONNACK's loopback RTT: ~3 x 1 ms + 50
+  b.holdPings();
+  clock.advance(4000); // the idle probe
+  await until(() => b.pings === 1, 3000, 'the PINGREQ');
+  clock.advance(40); // the broker's loop is 40 ms late: within the deadline, so not a dead path
+  b.answerPings();
+  await until(() => box.connectTimeoutMs !== before, 3000, 'the late PINGRESP to be sampled');
+  t.is(box.link, 'up');
+  t.true(box.connectTimeoutMs >= before + 30, `the deadline widened from ${before} to ${box.connectTimeoutMs} ms`);
+});
