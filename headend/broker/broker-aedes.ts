@@ -24,9 +24,14 @@ import type { LocalBroker } from './broker-local.ts';
 import { type ListenRefusal, listen } from './broker-listen.ts';
 import { type PreauthLimits, PreauthGuard, preauthLimits } from './broker-preauth.ts';
 import { type BrokerTlsOptions, type ResolvedBrokerTls, certificateIdentity, resolveBrokerTls } from './broker-tls.ts';
-import { ConnectGate, type ConnectGateOptions, type ConnectGateStats, resolveConnectGate } from './broker-connect-gate.ts';
+import { ConnectGate, type ConnectGateOptions, type ConnectGateStats, loopDelay, resolveConnectGate } from './broker-connect-gate.ts';
 
-const gateOf = (o: ReturnType<typeof resolveConnectGate>): ConnectGate | undefined => (o === undefined ? undefined : new ConnectGate(o));
+/** The gate with its lag source: the options', else the broker loop's delay (stopped at close). */
+function gateOf(o: ReturnType<typeof resolveConnectGate>): { gate: ConnectGate; lag: () => number; stop: () => void } | undefined {
+  if (o === undefined) return undefined;
+  const own = o.lag === undefined ? loopDelay() : undefined;
+  return { gate: new ConnectGate(o), lag: o.lag ?? own?.lag ?? (() => 0), stop: () => own?.stop() };
+}
 
 export interface BrokerLogEvent {
   event: 'reject';
@@ -104,7 +109,7 @@ interface Resolved {
   preauth: PreauthGuard;
   connectTimeoutMs: number;
   tls: ResolvedBrokerTls | undefined;
-  gate: ConnectGate | undefined;
+  gate: ReturnType<typeof gateOf>;
   log: (e: BrokerLogEvent) => void;
 }
 
@@ -198,8 +203,9 @@ function authenticate(c: Ctx): NonNullable<AedesOptions['authenticate']> {
       return done(refuse(2, 'client id must equal the username'), null); // so no box can take over another's (or a node's) session
     }
     // [19.6] Past its connect capacity: CONNACK 3 now, before the box subscribes, opens a session and probes on this loop.
-    if (who.role === 'box' && c.o.gate?.admit(c.sojournMs(client.conn)) === false) {
-      c.reject('busy', who.id, undefined, `CONNECT read ${Math.round(c.sojournMs(client.conn))} ms after its accept`);
+    const g = c.o.gate;
+    if (who.role === 'box' && g !== undefined && !g.gate.admit(c.sojournMs(client.conn), g.lag())) {
+      c.reject('busy', who.id, undefined, `CONNECT read ${Math.round(c.sojournMs(client.conn))} ms after its accept, loop ${Math.round(g.lag())} ms late`);
       return done(refuse(3, 'server busy; come back later'), null); // [MQTT-3.2.2-3] 3: server unavailable
     }
     const until = c.penalties.get(who.id);
@@ -309,10 +315,11 @@ export async function startAedesBroker(options: AedesBrokerOptions): Promise<Emb
     port: listener.port,
     local: localBroker(aedes),
     stats: () => ({ ...c.stats, connections: aedes.connectedClients, preauthHeldBytes: preauth.heldBytes, preauthHeldConnections: preauth.heldConnections }),
-    gateStats: () => o.gate?.stats,
+    gateStats: () => o.gate?.gate.stats,
     close: () =>
       (closing ??= new Promise<void>((done) => {
         listener.close();
+        o.gate?.stop();
         aedes.close(() => done());
       })),
   };

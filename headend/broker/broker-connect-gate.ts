@@ -3,8 +3,9 @@
 // its link on the same loop, so the lag grows and the boxes already held miss their PINGRESPs
 // (dead links). Past its connect capacity the broker answers a box's CONNECT with CONNACK 3
 // "server unavailable" at once; the box waits its backoff and comes back (transport/mqtt-dial.ts).
-// Pure: the sojourn is measured by the caller (broker-listen.ts, on the broker's clock).
+// The rule is pure: the caller measures (the sojourn: broker-listen.ts; the loop's delay: loopDelay).
 
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ArgumentError, nonNegative, positiveInt, rejectUnknown } from '../../runtime/index.ts';
 
 export interface ConnectGateOptions {
@@ -14,13 +15,42 @@ export interface ConnectGateOptions {
    * with the profiles' return paths), so a refusal reaches the box before its verdict.
    */
   targetMs?: number;
+  /**
+   * How late the broker's event loop runs now, ms: a connection waits that long in the kernel's
+   * accept queue before its sojourn starts. Default `loopDelay()` (the broker's own loop).
+   */
+  lag?: () => number;
   /** Past capacity when this many CONNECTs in a row each waited past `targetMs` (a standing queue, not one slow read); the next on time clears it. Default 8. */
   minLate?: number;
 }
 
-export type ResolvedConnectGate = Required<ConnectGateOptions>;
+export type ResolvedConnectGate = Required<Omit<ConnectGateOptions, 'lag'>> & Pick<ConnectGateOptions, 'lag'>;
 
 export const DEFAULT_CONNECT_GATE: Readonly<ResolvedConnectGate> = { targetMs: 100, minLate: 8 };
+
+/**
+ * The loop's delay as a lag source: the largest delay of the event loop (Node's histogram, 10 ms
+ * resolution, no JS timer) over the last slice of >= 100 ms, read at most once a slice. `stop`
+ * ends the histogram.
+ */
+export function loopDelay(sliceMs = 100): { lag: () => number; stop: () => void } {
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  let at = performance.now();
+  let last = 0;
+  return {
+    lag: () => {
+      const t = performance.now();
+      if (t - at >= sliceMs) {
+        last = h.count > 0 ? h.max / 1e6 : t - at; // no sample in a whole slice: the loop was stuck that long
+        h.reset();
+        at = t;
+      }
+      return last;
+    },
+    stop: () => h.disable(),
+  };
+}
 
 const W = 'startAedesBroker connectGate';
 
@@ -29,10 +59,12 @@ export function resolveConnectGate(o: ConnectGateOptions | 'off' | undefined): R
   if (o === 'off') return undefined;
   if (o === undefined) return DEFAULT_CONNECT_GATE;
   if (typeof o !== 'object' || o === null) throw new ArgumentError(`${W}: an object or 'off'`, 'connectGate');
-  rejectUnknown(W, o, Object.keys(DEFAULT_CONNECT_GATE));
+  rejectUnknown(W, o, [...Object.keys(DEFAULT_CONNECT_GATE), 'lag']);
+  if (o.lag !== undefined && typeof o.lag !== 'function') throw new ArgumentError(`${W}: lag must be a function returning ms`, 'lag');
   return {
     targetMs: nonNegative(W, 'targetMs', o.targetMs ?? DEFAULT_CONNECT_GATE.targetMs),
     minLate: positiveInt(W, 'minLate', o.minLate ?? DEFAULT_CONNECT_GATE.minLate, 1_000_000),
+    ...(o.lag === undefined ? {} : { lag: o.lag }),
   };
 }
 
@@ -67,8 +99,12 @@ export class ConnectGate {
     return { ...this.#stats, late: this.#late };
   }
 
-  /** A box's CONNECT reached authentication `sojournMs` after its connection was accepted: true lets it in, false: answer CONNACK 3. */
-  admit(sojournMs: number): boolean {
+  /**
+   * A box's CONNECT reached authentication `sojournMs` after its connection was accepted, on a
+   * loop running `lagMs` late (its wait in the accept queue): true lets it in, false: answer CONNACK 3.
+   */
+  admit(sojournMs: number, lagMs = 0): boolean {
+    sojournMs += Number.isFinite(lagMs) && lagMs > 0 ? lagMs : 0;
     if (!Number.isFinite(sojournMs) || sojournMs < 0) sojournMs = 0; // unmeasured: judged on time
     if (sojournMs > this.#stats.maxSojournMs) this.#stats.maxSojournMs = sojournMs;
     this.#late = sojournMs > this.#o.targetMs ? this.#late + 1 : 0;

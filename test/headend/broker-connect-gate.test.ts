@@ -6,7 +6,7 @@
 import test from 'ava';
 import { connect, type Socket } from 'node:net';
 import { ArgumentError, ManualClock } from '../../runtime/index.ts';
-import { ConnectGate, DEFAULT_CONNECT_GATE, resolveConnectGate } from '../../headend/broker/broker-connect-gate.ts';
+import { ConnectGate, DEFAULT_CONNECT_GATE, loopDelay, resolveConnectGate } from '../../headend/broker/broker-connect-gate.ts';
 import { encodeConnect } from '../../transport/mqtt-lite-codec.ts';
 import { mqttUsername } from '../../transport/mqtt-options.ts';
 import { USERS, aedesBroker, secretOf, until } from '../_helpers/mqtt-fixtures.ts';
@@ -51,7 +51,7 @@ async function raw(url: string): Promise<{ send(id: string, username: string, pa
 
 test('aedes: box CONNECTs read late get CONNACK 3 once the queue stands; a node is never refused; on time lets boxes in again', async (t) => {
   const clock = new ManualClock(0);
-  const b = await aedesBroker({ clock, connectGate: { targetMs: 100, minLate: 2 } });
+  const b = await aedesBroker({ clock, connectGate: { targetMs: 100, minLate: 2, lag: () => 0 } });
   t.teardown(() => b.close());
   const box = (id: string): [string, string, string] => [id, id, secretOf(id)];
   const node = USERS.find((u) => u.role === 'headend');
@@ -84,4 +84,24 @@ test('aedes: connectGate off never refuses', async (t) => {
   clock.advance(10_000 / 4);
   for (const [i, c] of conns.entries()) t.is(await c.send(`box-${'ab'[i]}`, `box-${'ab'[i]}`, secretOf(`box-${'ab'[i]}`)), 0);
   t.is(b.aedes?.gateStats(), undefined);
+});
+
+test('the loop\'s delay counts: a CONNECT read at once after its accept on a loop running late waited in the accept queue', (t) => {
+  const g = new ConnectGate({ targetMs: 100, minLate: 2 });
+  t.true(g.admit(0, 150));
+  t.false(g.admit(0, 150), 'two in a row on a loop 150 ms late: refused though each was read at once');
+  t.true(g.admit(0, 20));
+  t.true(g.admit(60, 30), '90 ms in all: on time');
+  t.like(g.stats, { refused: 1, late: 0, maxSojournMs: 150 });
+  t.throws(() => resolveConnectGate({ lag: 5 } as never), { instanceOf: ArgumentError, message: /lag/ });
+});
+
+test('loopDelay reads the loop\'s delay: a loop blocked for 150 ms shows at least that much', async (t) => {
+  const d = loopDelay(0);
+  t.teardown(() => d.stop());
+  await new Promise((r) => setImmediate(r));
+  const end = performance.now() + 150;
+  while (performance.now() < end); // the loop held
+  await new Promise((r) => setImmediate(r));
+  t.true(d.lag() >= 100, `measured ${d.lag()} ms`);
 });
