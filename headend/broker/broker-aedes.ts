@@ -70,7 +70,7 @@ export interface AedesBrokerOptions {
   connectTimeoutMs?: number;
   /** Serve MQTT over TLS (mqtts://), optionally with client certificates as identity. Default: plain TCP. */
   tls?: BrokerTlsOptions;
-  /** [19.6] Past its connect capacity the broker answers a box's CONNECT with CONNACK 3 (broker-connect-gate.ts); `'off'`: never. Default on, 8 CONNECTs in a row read over 100 ms after their accept. */
+  /** [19.6] Past its connect capacity the broker answers a box's CONNECT with CONNACK 3 (broker-connect-gate.ts); `'off'`: never. Default on: 8 box CONNECTs in a row that waited over 100 ms (sojourn from accept plus the loop's delay). */
   connectGate?: ConnectGateOptions | 'off';
   clock?: Clock;
   log?: (e: BrokerLogEvent) => void;
