@@ -276,7 +276,7 @@ function tlsOptions(t: MqttTlsOptions | undefined, secure: boolean): MqttTlsOpti
 
 function checkPem(v: unknown, name: string): void {
   const text = typeof v === 'string' ? v : v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, Math.min(v.length, 64 * 1024)).toString('latin1') : undefined;
-  if (text === undefined || !text.includes('-----BEGIN ')) throw new ArgumentError(`${W}: tls.${name} must be PEM text (-----BEGIN ...)`, name);
+  if (text === undefined || !text.includes('-----BEGIN ')) throw new ArgumentError(`${W}: tls.${name} must be PEM text`, name);
 }
 
 function pem(v: Pem): string | Buffer {

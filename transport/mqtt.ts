@@ -172,7 +172,7 @@ export class MqttTransport implements Transport {
     const conn = this.#conn;
     if (conn === undefined) {
       this.#stats.dropped++;
-      return done(new LinkDownError('link to the broker is down (reconnecting)'), env);
+      return done(new LinkDownError('link down (reconnecting)'), env);
     }
     const qos = QOS1_KINDS.has(env.kind) ? 1 : env.kind === 'msg' ? this.#o.msgQos : 0;
     const payload = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -360,7 +360,7 @@ export class MqttTransport implements Transport {
 
   #lost(conn: Conn, cause: Error): void {
     if (!conn.up) return;
-    const err = cause instanceof LinkDownError ? cause : new LinkDownError(`link to the broker lost: ${cause.message}`, { cause });
+    const err = cause instanceof LinkDownError ? cause : new LinkDownError(`link lost: ${cause.message}`, { cause });
     if (this.#conn === conn) this.#conn = undefined;
     this.#retire(conn, err);
     conn.client.end(true);
