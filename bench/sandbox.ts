@@ -1,6 +1,6 @@
 // bench/sandbox: the sandbox against raw quickjs-emscripten doing the same work, in one process.
 //  1. module start: runtime + context + a `weft` with the same functions + eval of a small module
-//     (one that names no typed array: its context has none, D??; `typed_start_ratio_vs_raw` is a
+//     (one that names no typed array: its context has none, D63; `typed_start_ratio_vs_raw` is a
 //     module that names one, with every intrinsic as in raw's default context)
 //     + its start handler, then disposal; ours is AppSandbox + load + start + destroy.
 //  2. memory per module sandbox: QuickJS heap per extra module in one app runtime.
@@ -129,7 +129,7 @@ const startOf = (mod: VerifiedModule, warm?: WarmRuntime): void => {
 let warmed: WarmRuntime[] = [];
 const warmStartUs = perCall((i) => startOf(mods.get('warm') as VerifiedModule, warmed[i]), 20, 60, () => (warmed = Array.from({ length: 20 }, () => new WarmRuntime(engine, 1))));
 const logStartUs = perCall(() => startOf(mods.get('logs') as VerifiedModule));
-// A module that names a typed array gets every intrinsic, as raw's default context has (D??):
+// A module that names a typed array gets every intrinsic, as raw's default context has (D63):
 // measured against raw the same way, in a run of its own.
 const typedStart = (): void => startOf(mods.get('typed') as VerifiedModule);
 const [rawTypedUs, typedUs] = interleaved(rawStart, typedStart, 20, 50);

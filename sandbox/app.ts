@@ -124,7 +124,7 @@ export class AppSandbox implements AppCore {
     const refused = this.#admit(mod);
     if (refused !== undefined) return fail(refused);
     // A cold context has only the intrinsics the text names; a warm one is taken unless it is
-    // lean and the module names a typed array (D??).
+    // lean and the module names a typed array (D63).
     const full = namesTypedArrays(mod.source);
     let prepared = this.#spare.pop();
     if (prepared?.lean && full) prepared = void disposePrepared(prepared);

@@ -14,13 +14,13 @@ export interface PreparedContext {
   readonly parse: QuickJSHandle;
   /** The context's own Object.freeze (the `weft` object), let go once `weft` is built. */
   readonly freeze: QuickJSHandle;
-  /** Made without the typed arrays: only for a module whose text names none (D??). */
+  /** Made without the typed arrays: only for a module whose text names none (D63). */
   readonly lean?: boolean;
 }
 
 // Every default intrinsic but the typed arrays (ArrayBuffer, DataView, the typed arrays; this
 // build's WeakRef and FinalizationRegistry come only with the default set): about a third of a
-// context's cost, for the many modules that never use them (issue 19.2, D??).
+// context's cost, for the many modules that never use them (issue 19.2, D63).
 const LEAN = { intrinsics: { ...DefaultIntrinsics, TypedArrays: false } };
 
 /** Does module text name a global that only the full set of intrinsics has? Like namesLog, a

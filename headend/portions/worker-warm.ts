@@ -24,7 +24,7 @@ export class WorkerWarmth {
   }
 
   /** Top the build up after the start was answered: one runtime per turn until it is full
-   *  (`lean` contexts when none of the build's modules names a typed array, D??). */
+   *  (`lean` contexts when none of the build's modules names a typed array, D63). */
   refillSoon(build: string, app: string, modules: number, lean = false): void {
     if (this.#refilling.has(build) || !this.#pool.wants(build)) return;
     this.#refilling.add(build);

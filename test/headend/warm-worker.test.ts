@@ -49,7 +49,7 @@ test('warmPerBuild 0: every start is cold and nothing is kept', async (t) => {
   }
 });
 
-// D??: a build whose modules name no typed array is refilled with lean contexts, so a warm start
+// D63: a build whose modules name no typed array is refilled with lean contexts, so a warm start
 // gets the same context as a cold one; a build that names one keeps every intrinsic.
 const PROBE = `weft.on('request', () => typeof globalThis['Ar' + 'rayBuffer']);`;
 for (const [label, source, expected] of [['names none', PROBE, 'undefined'], ['names Uint8Array', `${PROBE} // Uint8Array`, 'function']] as const) {

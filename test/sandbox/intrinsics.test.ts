@@ -1,6 +1,6 @@
 // A module's context carries the typed-array intrinsics (ArrayBuffer, DataView, the typed arrays,
 // with WeakRef and FinalizationRegistry, which come with them) only when its text names one of
-// them: the rest of the language is the same in both (issue 19.2, D?? lean contexts).
+// them: the rest of the language is the same in both (issue 19.2, D63 lean contexts).
 import test, { type ExecutionContext } from 'ava';
 import { loadEngine, WarmRuntime } from '../../sandbox/index.ts';
 import { Apps, one } from './_harness.ts';
