@@ -9,7 +9,7 @@
 //          loaded / unloaded, then (aedes) a broker restart: the reconnect storm's settle time
 //          against its jitter window (the transport's 10 s) and its dead-path verdicts.
 // Usage: npm run bench -- scale [--boxes 5000] [--light 18000] [--idle-s 20] [--brokers aedes,mosquitto]
-//        [--phases full,light,storm] [--procs auto] [--admission on|off]. Develop with small sizes (--boxes 200 --light 1000).
+//        [--phases full,light,storm] [--procs auto] [--admission on|off] [--connect-gate on|off]. Develop with small sizes (--boxes 200 --light 1000).
 //        --brokers aedes-thread: aedes in a worker thread of the node's process (broker-thread.ts), beside
 //        aedes on the node's loop (the default embedding) for the A/B.
 import { randomBytes } from 'node:crypto';
@@ -45,6 +45,10 @@ const BROKERS = flag('brokers', 'aedes,mosquitto').split(',');
 /** [issue 19.6] `off`: the node never answers QUOTA (setups), for the A/B against admission (the default, `on`). */
 const ADMISSION = flag('admission', 'on');
 if (ADMISSION !== 'on' && ADMISSION !== 'off') throw new Error(`--admission must be on or off, got ${ADMISSION}`);
+/** [issue 19.6] `off`: embedded aedes never answers CONNACK 3 (broker-connect-gate.ts), for the A/B against the gate (the default, `on`). */
+const GATE = flag('connect-gate', 'on');
+if (GATE !== 'on' && GATE !== 'off') throw new Error(`--connect-gate must be on or off, got ${GATE}`);
+const gateOption = GATE === 'off' ? { connectGate: 'off' as const } : {};
 const PHASES = new Set(flag('phases', 'full,light,storm').split(','));
 /** Full boxes booting per second the fleet itself can afford: a full box's boot costs the fleet
  *  ~40 ms of CPU (QuickJS start, verification, the first checkpoint), so 20/s is 0.8 of a core of
@@ -79,6 +83,8 @@ interface Broker {
   pid: number | undefined;
   /** The embedded broker's refusals (aedes on the loop): what cut a CONNECT before the node saw it. */
   refusals?: () => string;
+  /** CONNECTs answered CONNACK 3 by the connect gate (aedes on the loop). */
+  busy?: () => number;
   restart?: () => Promise<void>;
   stop(): Promise<void>;
 }
@@ -103,17 +109,21 @@ async function aedesThread(): Promise<Broker> {
 /** aedes as the node embeds it by default: on the node's own event loop. */
 async function aedes(): Promise<Broker> {
   const port = await freeTcpPort();
-  let b: EmbeddedBroker = await startAedesBroker({ credentials: creds.store, port, log: () => {} });
+  let b: EmbeddedBroker = await startAedesBroker({ credentials: creds.store, port, log: () => {}, ...gateOption });
+  let busy0 = 0; // CONNACK 3 of the brokers before a restart
   return {
     url: b.url,
     pid: undefined, // in this process
     refusals: () => {
       const st = b.stats();
-      return `preauth cut ${st.preauthConnections}, connect timeouts ${st.connectTimeout}, penalized ${st.penalized}, client errors ${st.clientErrors}, unauthenticated held ${st.preauthHeldConnections}`;
+      const g = b.gateStats();
+      return `preauth cut ${st.preauthConnections}, connect timeouts ${st.connectTimeout}, penalized ${st.penalized}, client errors ${st.clientErrors}, unauthenticated held ${st.preauthHeldConnections}, CONNACK 3 (gate ${GATE}) ${st.busy}, CONNECT sojourn max ${g === undefined ? '-' : Math.round(g.maxSojournMs)} ms`;
     },
+    busy: () => busy0 + b.stats().busy,
     restart: async () => {
+      busy0 += b.stats().busy;
       await b.close(); // every connection drops at once
-      b = await startAedesBroker({ credentials: creds.store, port, log: () => {} });
+      b = await startAedesBroker({ credentials: creds.store, port, log: () => {}, ...gateOption });
     },
     stop: () => b.close(),
   };
@@ -237,12 +247,13 @@ async function lightPhase(kind: string): Promise<void> {
       const ratio = (loaded.p99 ?? NaN) / (unloaded.p99 ?? NaN);
       out[`light_boxes_held_${kind}`] = up.states.up ?? 0;
       out[`setups_refused_${kind}`] = refusedSetups(h);
+      if (broker.busy !== undefined) out[`connack_busy_${kind}`] = broker.busy();
       out[`kb_per_light_box_headend_${kind}`] = kb;
       out[`request_p99_ratio_loaded_${kind}`] = ratio;
       out[`light_boot_p95_s_${kind}`] = (up.boot.p95 ?? NaN) / 1000;
       // [13.4] as for full boxes: verdicts a late CONNACK undid are not false dead paths.
       out[`light_false_dead_paths_${kind}`] = up.channel.deadPaths - up.channel.deadPathsUndone + up.channel.deadLinks;
-      row({ case: `${LIGHT} light boxes on ${kind}, ${up.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: up.states.up ?? 0, 'boot p95 s': (up.boot.p95 ?? NaN) / 1000, 'kB/box head-end': kb, 'sessions': h.node.sessions.count, 'late opens ended': h.node.sessions.lateOpens.ended, 'QUOTA setups': refusedSetups(h), 'p99 unloaded ms': unloaded.p99 ?? NaN, 'p99 loaded ms': loaded.p99 ?? NaN, ratio, 'dial dead paths': up.channel.deadPaths, 'undone (late CONNACK)': up.channel.deadPathsUndone, 'link dead paths': up.channel.deadLinks });
+      row({ case: `${LIGHT} light boxes on ${kind}, ${up.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: up.states.up ?? 0, 'boot p95 s': (up.boot.p95 ?? NaN) / 1000, 'kB/box head-end': kb, 'sessions': h.node.sessions.count, 'late opens ended': h.node.sessions.lateOpens.ended, 'QUOTA setups': refusedSetups(h), 'p99 unloaded ms': unloaded.p99 ?? NaN, 'p99 loaded ms': loaded.p99 ?? NaN, ratio, 'dial dead paths': up.channel.deadPaths, 'undone (late CONNACK)': up.channel.deadPathsUndone, 'link dead paths': up.channel.deadLinks, 'CONNACK 3': broker.busy?.() ?? '-' });
       if (PHASES.has('storm') && broker.restart !== undefined && (up.states.up ?? 0) === LIGHT) await storm(kind, broker, fleet);
     } finally {
       await fleet.stop();
@@ -258,6 +269,7 @@ async function storm(kind: string, broker: Broker, fleet: ReturnType<typeof star
   const verdicts = (l: typeof before): number => (l === undefined ? 0 : l.channel.deadPaths + l.channel.deadLinks);
   const undone = (l: typeof before): number => (l === undefined ? 0 : l.channel.deadPathsUndone);
   const dead0 = verdicts(before);
+  const busy0 = broker.busy?.() ?? 0;
   const t0 = performance.now();
   await broker.restart?.();
   await fleet.until((l) => (l.states.up ?? 0) < LIGHT, 30_000, 'the boxes to see the broker go');
@@ -266,7 +278,7 @@ async function storm(kind: string, broker: Broker, fleet: ReturnType<typeof star
   out[`storm_settle_s_${kind}`] = s;
   out[`storm_dead_verdicts_${kind}`] = verdicts(settled) - dead0;
   out[`storm_false_dead_paths_${kind}`] = verdicts(settled) - dead0 - (undone(settled) - undone(before));
-  row({ case: `reconnect storm of ${LIGHT} after an ${kind} restart (window ${STORM_WINDOW_S} s)`, up: settled.states.up ?? 0, 'settle s': s, 'goal s': STORM_WINDOW_S + 5, 'dead paths': out[`storm_dead_verdicts_${kind}`] ?? NaN, 'undone (late CONNACK)': undone(settled) - undone(before) });
+  row({ case: `reconnect storm of ${LIGHT} after an ${kind} restart (window ${STORM_WINDOW_S} s)`, up: settled.states.up ?? 0, 'settle s': s, 'goal s': STORM_WINDOW_S + 5, 'dead paths': out[`storm_dead_verdicts_${kind}`] ?? NaN, 'undone (late CONNACK)': undone(settled) - undone(before), 'CONNACK 3': (broker.busy?.() ?? 0) - busy0 });
 }
 
 try {

@@ -10,7 +10,7 @@ declare global {
 
 /** The firmware carries no mqtt.js: a transport there must be given its client. */
 export function noMqttJs(): never {
-  throw new Error('MqttTransport: the firmware has no mqtt.js; pass a client (transport/mqtt-lite.ts)');
+  throw new Error('MqttTransport: no mqtt.js in the firmware: pass a client');
 }
 
 /** A stand-in for a head-end-only table in the firmware (always a box): any use throws. */

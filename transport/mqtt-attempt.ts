@@ -100,8 +100,9 @@ export function connectAttempt(o: ResolvedMqttOptions, h: AttemptHooks, subackMs
     client.end(true);
     reject(err);
   };
-  const onError = (e: Error): void => fail(connectError(e, where, o.id));
-  const onClose = (): void => fail(new LinkDownError(`connection to ${where} closed before it was up`));
+  // [19.6] A broker that took the TCP connection and dropped it before its CONNACK is busy, not gone.
+  const onError = (e: Error): void => fail(connectError(e, where, o.id, tcpAt > 0 && !answered));
+  const onClose = (): void => fail(connectError(new Error('closed before it was up'), where, o.id, tcpAt > 0 && !answered));
   client.on('error', onError);
   client.on('close', onClose);
   client.once('connect', (connack: ConnackLike) => {

@@ -7,9 +7,12 @@
 
 import { type Clock, TimeoutError, type TimerHandle } from '../runtime/index.ts';
 import type { AttemptHooks, ConnectAttempt } from './mqtt-attempt.ts';
-import { LinkDownError } from './mqtt-errors.ts';
+import { BrokerBusyError, LinkDownError } from './mqtt-errors.ts';
 import type { ResolvedMqttOptions } from './mqtt-options.ts';
-import { type RttEstimator, connectTimeoutMs } from './reconnect.ts';
+import { type RttEstimator, connectTimeoutMs, reconnectDelay } from './reconnect.ts';
+
+/** [19.6] Busy answers in a row a dial waits out before it fails (a LinkDownError, never a dead path): with the box's backoff 1-2 min. */
+export const BUSY_TRIES = 7;
 
 /** What the dial needs of its transport. */
 export interface DialHost {
@@ -20,6 +23,8 @@ export interface DialHost {
   suspect(message: string, afterMs: number): Error;
   /** Counted: a verdict, or an attempt that failed otherwise. */
   failed(): void;
+  /** Counted: a busy broker (BrokerBusyError) waited out; the dial tries again after it. */
+  busy(): void;
   /** A kept attempt came up while nobody waited on it. */
   lateUp(a: ConnectAttempt): void;
   /** A kept attempt ended without its CONNACK while nobody waited on it. */
@@ -98,32 +103,32 @@ function keeper(o: ResolvedMqttOptions, host: DialHost, awaited: () => ConnectAt
   };
 }
 
+/** The dead-path verdict on `a` after `ms`: the attempt is given up (a TimeoutError), or kept open for a late CONNACK (the host's suspect error). */
+function verdict(o: ResolvedMqttOptions, host: DialHost, k: Keeper, a: ConnectAttempt, ms: number): Error {
+  host.failed();
+  a.verdicts++;
+  const what = `no CONNACK from ${o.host}:${o.port} within ${Math.round(ms)} ms: dead path`;
+  if ((k.kept === a ? o.clock.now() < k.until : o.deadPath.lateMs > 0) && !host.isClosed()) {
+    if (k.kept !== a) k.keep(a);
+    return host.suspect(`${what} (kept open)`, ms);
+  }
+  k.release(a);
+  const err = new TimeoutError(what, ms);
+  a.abandon(err);
+  return err;
+}
+
 /** `deadline`: the dead-path deadlines' clock, confirmed over the local loop's lag [13.4] (a CONNACK read late is slow, not dead). */
 export function mqttDial(o: ResolvedMqttOptions, rtt: RttEstimator, deadline: Clock, host: DialHost): MqttDial {
   const { clock, deadPath } = o;
   let timeouts = 0;
   let awaited: ConnectAttempt | undefined; // the attempt a caller waits on now
+  let busy = 0; // busy answers in a row
+  let pause: ((err: Error) => void) | undefined; // ends the wait after a busy answer
   const k = keeper(o, host, () => awaited);
   const release = k.release;
   const timeoutMs = (): number => connectTimeoutMs(rtt, deadPath, timeouts);
   const keptNow = (): ConnectAttempt | undefined => (k.kept !== undefined && clock.now() < k.until ? k.kept : undefined);
-
-  /** The dead-path verdict on `a`: the attempt is given up, or kept open for a late CONNACK. */
-  const verdict = (a: ConnectAttempt, ms: number): Error => {
-    timeouts++;
-    host.failed();
-    a.verdicts++;
-    const what = `no CONNACK from ${o.host}:${o.port} within ${Math.round(ms)} ms: dead path`;
-    if ((k.kept === a ? clock.now() < k.until : deadPath.lateMs > 0) && !host.isClosed()) {
-      if (k.kept !== a) k.keep(a);
-      return host.suspect(`${what} (kept for a late CONNACK)`, ms);
-    }
-    release(a);
-    const err = new TimeoutError(what, ms);
-    a.abandon(err);
-    return err;
-  };
-
   // Wait up to `ms` for `a`'s CONNACK (its SUBACK it bounds itself); at the deadline the verdict: a
   // TimeoutError, or with `deadPath.lateMs` the host's suspect error while the connection stays open.
   const wait = (a: ConnectAttempt, ms: number): Promise<ConnectAttempt> => {
@@ -143,19 +148,37 @@ export function mqttDial(o: ResolvedMqttOptions, rtt: RttEstimator, deadline: Cl
         (e: unknown) => {
           if (!done()) return;
           timeouts = 0;
-          host.failed();
           release(a);
+          // [19.6] A busy broker is alive: wait its backoff plus seeded jitter and dial again (not a verdict, no fallback).
+          if (e instanceof BrokerBusyError && busy < BUSY_TRIES && !host.isClosed()) {
+            host.busy();
+            const t = clock.setTimeout(() => {
+              pause = undefined;
+              dial().then(resolve, reject);
+            }, reconnectDelay(++busy, o.backoff, o.random));
+            pause = (err) => (clock.clearTimeout(t), reject(err));
+            return;
+          }
+          busy = 0;
+          host.failed();
           reject(e as Error);
         },
       );
       timer = deadline.setTimeout(() => {
         timer = undefined;
         if (a.answered || a.settled || !done()) return; // a CONNACK came: the SUBACK has its own bound
-        reject(verdict(a, ms));
+        timeouts++;
+        reject(verdict(o, host, k, a, ms));
       }, ms);
     });
   };
 
+  const dial = (): Promise<ConnectAttempt> => {
+    const kn = keptNow();
+    if (kn !== undefined) return wait(kn, Math.min(timeoutMs(), k.until - clock.now()));
+    const ms = timeoutMs();
+    return wait(host.open({ deadline, rtt, onConnack: () => void (timeouts = busy = 0) }, Math.max(ms, deadPath.maxMs)), ms);
+  };
   return {
     get timeoutMs() {
       return timeoutMs();
@@ -163,15 +186,12 @@ export function mqttDial(o: ResolvedMqttOptions, rtt: RttEstimator, deadline: Cl
     get kept() {
       return keptNow();
     },
-    dial: () => {
-      const kn = keptNow();
-      if (kn !== undefined) return wait(kn, Math.min(timeoutMs(), k.until - clock.now()));
-      const ms = timeoutMs();
-      return wait(host.open({ deadline, rtt, onConnack: () => void (timeouts = 0) }, Math.max(ms, deadPath.maxMs)), ms);
-    },
+    dial,
     wait: (a) => wait(a, Math.max(0, Math.min(timeoutMs(), k.until - clock.now()))),
     release,
     close: (err) => {
+      pause?.(err); // a busy wait ends with the transport
+      pause = undefined;
       const a = k.kept;
       if (a === undefined) return;
       release(a);

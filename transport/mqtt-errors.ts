@@ -25,6 +25,14 @@ export class SuspectPathError extends TimeoutError {
   }
 }
 
+/**
+ * The broker is alive and busy (issue 19.6): it answered CONNACK "server unavailable" (3.1.1 rc 3;
+ * MQTT 5 0x88, 0x89 "server busy", 0x97), or took the TCP connection and closed it before any
+ * CONNACK (mosquitto past max_connections, a pre-authentication cap). Not a dead path: the dial
+ * waits its backoff plus jitter and tries again (mqtt-dial.ts), counted as `busy`.
+ */
+export class BrokerBusyError extends LinkDownError {}
+
 /** The broker refused: bad credentials, an identity it does not know, or a topic the ACL denies. */
 export class BrokerRefusedError extends WeftError {
   /** The MQTT return/reason code the broker sent, when it sent one. */
@@ -35,26 +43,24 @@ export class BrokerRefusedError extends WeftError {
   }
 }
 
-/** A failed connect attempt as a typed error: refusals by CONNACK code, everything else link-down. */
-export function connectError(e: Error & { code?: unknown }, where: string, id: string): Error {
-  if (typeof e.code === 'number') {
-    // CONNACK return codes 3 (3.1.1) and 0x88, 0x89, 0x97 (5) mean "not now": retry later.
-    if (e.code === 3 || e.code === 0x88 || e.code === 0x89 || e.code === 0x97) return new LinkDownError(`broker at ${where} is unavailable: ${e.message}`, { cause: e });
-    return new BrokerRefusedError(`broker at ${where} refused ${id}: ${e.message}`, e.code, { cause: e });
-  }
-  return new LinkDownError(`cannot connect to ${where}: ${e.message}`, { cause: e });
+/** A failed connect attempt as a typed error: refusals by CONNACK code, busy (`tcp`: the TCP connection was up, no CONNACK came), else link-down. */
+export function connectError(e: Error & { code?: unknown }, where: string, id: string, tcp?: boolean): Error {
+  const c = e.code;
+  if (typeof c === 'number' && c !== 3 && c !== 0x88 && c !== 0x89 && c !== 0x97) return new BrokerRefusedError(`broker at ${where} refused ${id}: ${e.message}`, c, { cause: e });
+  // CONNACK return codes 3 (3.1.1) and 0x88, 0x89, 0x97 (5) mean "not now": retry later.
+  return tcp === true || typeof c === 'number' ? new BrokerBusyError(`broker at ${where} is busy: ${e.message}`, { cause: e }) : new LinkDownError(`cannot connect to ${where}: ${e.message}`, { cause: e });
 }
 
 /** A publish the broker did not take: an MQTT 5 reason code >= 0x80 is a refusal (e.g. 0x87, ACL). */
 export function publishError(e: Error & { code?: unknown }): Error {
-  if (typeof e.code === 'number' && e.code >= 0x80) return new BrokerRefusedError(`the broker refused the message: ${e.message}`, e.code, { cause: e });
+  if (typeof e.code === 'number' && e.code >= 0x80) return new BrokerRefusedError(`message refused: ${e.message}`, e.code, { cause: e });
   return new LinkDownError(`publish failed: ${e.message}`, { cause: e });
 }
 
 /** The outcome of the one subscription a transport makes: undefined when granted (QoS 0 or 1). */
 export function subscribeError(err: (Error & { packet?: { granted?: unknown[] } }) | undefined, granted: number | undefined, filter: string): Error | undefined {
   const refused = err !== undefined ? (err.packet?.granted?.some((g) => typeof g === 'number' && g >= 0x80) ?? false) : granted !== 0 && granted !== 1;
-  if (refused) return new BrokerRefusedError(`the broker refused the subscription ${filter}`, 0x80, { cause: err });
+  if (refused) return new BrokerRefusedError(`subscription ${filter} refused`, 0x80, { cause: err });
   if (err !== undefined) return new LinkDownError(`subscribe to ${filter} failed: ${err.message}`, { cause: err });
   return undefined;
 }

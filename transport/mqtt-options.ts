@@ -138,7 +138,7 @@ export function resolveMqttOptions(o: MqttTransportOptions): ResolvedMqttOptions
     if (o.role !== 'headend' || version !== 5) throw new ArgumentError(`${W}: shareGroup needs role "headend" and protocolVersion 5`, 'shareGroup');
     if (!isEndpointId(o.shareGroup)) throw new ArgumentError(`${W}: bad shareGroup`, 'shareGroup');
   }
-  if (o.client !== undefined && typeof o.client !== 'function') throw new ArgumentError(`${W}: client must be a client factory (liteMqttClient)`, 'client');
+  if (o.client !== undefined && typeof o.client !== 'function') throw new ArgumentError(`${W}: client must be a function`, 'client');
   if (o.locate !== undefined && typeof o.locate !== 'function') throw new ArgumentError(`${W}: locate must be a function`, 'locate');
   const msgQos = o.msgQos ?? 0;
   if (msgQos !== 0 && msgQos !== 1) throw new ArgumentError(`${W}: msgQos must be 0 or 1`, 'msgQos');
@@ -276,7 +276,7 @@ function tlsOptions(t: MqttTlsOptions | undefined, secure: boolean): MqttTlsOpti
 
 function checkPem(v: unknown, name: string): void {
   const text = typeof v === 'string' ? v : v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, Math.min(v.length, 64 * 1024)).toString('latin1') : undefined;
-  if (text === undefined || !text.includes('-----BEGIN ')) throw new ArgumentError(`${W}: tls.${name} must be PEM text (-----BEGIN ...)`, name);
+  if (text === undefined || !text.includes('-----BEGIN ')) throw new ArgumentError(`${W}: tls.${name} must be PEM text`, name);
 }
 
 function pem(v: Pem): string | Buffer {
@@ -288,7 +288,7 @@ function pems(v: Pem | Pem[]): (string | Buffer)[] {
 }
 
 function parseUrl(url: unknown): { host: string; port: number; secure: boolean } {
-  if (typeof url !== 'string') throw new ArgumentError(`${W}: url must be a string like mqtt://127.0.0.1:1883`, 'url');
+  if (typeof url !== 'string') throw new ArgumentError(`${W}: url must be a string (mqtt://host:port)`, 'url');
   let u: URL;
   try {
     u = new URL(url);
@@ -296,7 +296,7 @@ function parseUrl(url: unknown): { host: string; port: number; secure: boolean }
     throw new ArgumentError(`${W}: bad url "${url}"`, 'url');
   }
   const secure = u.protocol === 'mqtts:';
-  if (u.protocol !== 'mqtt:' && u.protocol !== 'tcp:' && !secure) throw new ArgumentError(`${W}: only mqtt:// (TCP) and mqtts:// (TLS) urls are supported, got ${u.protocol}`, 'url');
+  if (u.protocol !== 'mqtt:' && u.protocol !== 'tcp:' && !secure) throw new ArgumentError(`${W}: url must be mqtt:// or mqtts://, got ${u.protocol}`, 'url');
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
   const port = u.port === '' ? (secure ? 8883 : 1883) : Number(u.port);
   return { host, port, secure };

@@ -50,7 +50,7 @@ export class MqttTransport implements Transport {
   #queue: Envelope[] = [];
   /** The ingress filter subscribed on the current connection (head-end role). */
   #filter: string | undefined;
-  #stats = { sent: 0, received: 0, dropped: 0, handlerErrors: 0, connects: 0, connectFailures: 0, linkDrops: 0, lateAdopted: 0, lateAbandoned: 0 };
+  #stats = { sent: 0, received: 0, dropped: 0, handlerErrors: 0, connects: 0, connectFailures: 0, linkDrops: 0, lateAdopted: 0, lateAbandoned: 0, busy: 0 };
   /** Connect attempts: deadlines, verdicts, the one kept open for a late CONNACK (deadPath.lateMs). */
   #dial: MqttDial;
   #everUp = false;
@@ -74,6 +74,7 @@ export class MqttTransport implements Transport {
       open: (hooks, subackMs) => this.#open(hooks, subackMs),
       suspect: (message, afterMs) => new SuspectPathError(message, afterMs, this),
       failed: () => void this.#stats.connectFailures++,
+      busy: () => void this.#stats.busy++,
       lateUp: (a) => {
         const reconnecting = this.#everUp;
         this.#adoptAttempt(a);
@@ -171,7 +172,7 @@ export class MqttTransport implements Transport {
     const conn = this.#conn;
     if (conn === undefined) {
       this.#stats.dropped++;
-      return done(new LinkDownError('link to the broker is down (reconnecting)'), env);
+      return done(new LinkDownError('link down (reconnecting)'), env);
     }
     const qos = QOS1_KINDS.has(env.kind) ? 1 : env.kind === 'msg' ? this.#o.msgQos : 0;
     const payload = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -251,13 +252,14 @@ export class MqttTransport implements Transport {
     this.#conn = undefined;
     this.#queue = [];
     if (conn !== undefined) {
-      this.#retire(conn, new ChannelClosedError('mqtt transport closed with the send pending'));
+      this.#retire(conn, new ChannelClosedError('mqtt transport closed'));
       await endClient(conn.client);
     }
     this.#o.onLink?.('closed');
   }
 
-  stats(): Readonly<MqttStats> {
+  /** `busy`: CONNACKs "server unavailable" (or drops before any) waited out (issue 19.6). */
+  stats(): Readonly<MqttStats & { busy: number }> {
     return { ...this.#stats, ...this.#routing.rejected, queued: this.#queue.length, rttMs: Math.round(this.#rtt.rttMs * 1000) / 1000 };
   }
 
@@ -333,7 +335,9 @@ export class MqttTransport implements Transport {
       () => this.connectTimeoutMs,
       () => conn.acking,
       () => {
-        client.once('packetreceive', () => conn.watch?.heard()); // PINGRESP, or anything
+        // [19.6] Its answer's time is an RTT sample (RFC 6298): a broker whose loop runs late widens the probe's deadline.
+        const t0 = o.clock.now();
+        client.once('packetreceive', () => (this.#rtt.sample(o.clock.now() - t0), conn.watch?.heard())); // PINGRESP, or anything
         client.sendPing();
       },
       // The cause marks a silence verdict (a dead path), which the box treats apart from a flap.
@@ -356,7 +360,7 @@ export class MqttTransport implements Transport {
 
   #lost(conn: Conn, cause: Error): void {
     if (!conn.up) return;
-    const err = cause instanceof LinkDownError ? cause : new LinkDownError(`link to the broker lost: ${cause.message}`, { cause });
+    const err = cause instanceof LinkDownError ? cause : new LinkDownError(`link lost: ${cause.message}`, { cause });
     if (this.#conn === conn) this.#conn = undefined;
     this.#retire(conn, err);
     conn.client.end(true);

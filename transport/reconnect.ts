@@ -36,7 +36,7 @@ export function deadPathPolicy(where: string, p: Partial<DeadPathPolicy> = {}): 
   const { lag, ...numbers } = { ...DEFAULT_DEAD_PATH, ...p };
   for (const [k, v] of Object.entries(numbers)) nonNegative(where, k, v);
   if (numbers.rttFactor < 1) throw new ArgumentError(`${where}: rttFactor must be >= 1`, 'rttFactor');
-  if (lag !== undefined && typeof lag !== 'function') throw new ArgumentError(`${where}: lag must be a function returning ms`, 'lag');
+  if (lag !== undefined && typeof lag !== 'function') throw new ArgumentError(`${where}: lag must be a function`, 'lag');
   return lag === undefined ? numbers : { ...numbers, lag };
 }
 

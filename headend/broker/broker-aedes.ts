@@ -24,6 +24,14 @@ import type { LocalBroker } from './broker-local.ts';
 import { type ListenRefusal, listen } from './broker-listen.ts';
 import { type PreauthLimits, PreauthGuard, preauthLimits } from './broker-preauth.ts';
 import { type BrokerTlsOptions, type ResolvedBrokerTls, certificateIdentity, resolveBrokerTls } from './broker-tls.ts';
+import { ConnectGate, type ConnectGateOptions, type ConnectGateStats, loopDelay, resolveConnectGate } from './broker-connect-gate.ts';
+
+/** The gate with its lag source: the options', else the broker loop's delay (stopped at close). */
+function gateOf(o: ReturnType<typeof resolveConnectGate>): { gate: ConnectGate; lag: () => number; stop: () => void } | undefined {
+  if (o === undefined) return undefined;
+  const own = o.lag === undefined ? loopDelay() : undefined;
+  return { gate: new ConnectGate(o), lag: o.lag ?? own?.lag ?? (() => 0), stop: () => own?.stop() };
+}
 
 export interface BrokerLogEvent {
   event: 'reject';
@@ -35,7 +43,7 @@ export interface BrokerLogEvent {
 
 export type BrokerRejection =
   | 'authFailed' | 'idMismatch' | 'penalized' | 'forbiddenPublish' | 'forbiddenSubscribe' | 'forbiddenForward'
-  | 'tooLarge' | 'rateLimited' | Exclude<ListenRefusal, 'tooLarge'> | 'badCertificate';
+  | 'tooLarge' | 'rateLimited' | Exclude<ListenRefusal, 'tooLarge'> | 'badCertificate' | 'busy';
 
 export interface AedesBrokerOptions {
   /** Who may connect, and as what. Required: the broker has no anonymous access. */
@@ -62,6 +70,8 @@ export interface AedesBrokerOptions {
   connectTimeoutMs?: number;
   /** Serve MQTT over TLS (mqtts://), optionally with client certificates as identity. Default: plain TCP. */
   tls?: BrokerTlsOptions;
+  /** [19.6] Past its connect capacity the broker answers a box's CONNECT with CONNACK 3 (broker-connect-gate.ts); `'off'`: never. Default on: 8 box CONNECTs in a row that waited over 100 ms (sojourn from accept plus the loop's delay). */
+  connectGate?: ConnectGateOptions | 'off';
   clock?: Clock;
   log?: (e: BrokerLogEvent) => void;
 }
@@ -75,12 +85,14 @@ export interface EmbeddedBroker {
   /** For the node of this process only: publish and subscribe by function call (broker-local.ts). */
   readonly local: LocalBroker;
   stats(): Readonly<BrokerStats>;
+  /** [19.6] The connect gate's counters (undefined with `connectGate: 'off'`). */
+  gateStats(): ConnectGateStats | undefined;
   close(): Promise<void>;
 }
 
 const KEYS = [
   'credentials', 'host', 'port', 'prefix', 'acl', 'maxPacketBytes', 'rateLimit', 'maxThrottleMs', 'penaltyMs', 'preauth',
-  'connectTimeoutMs', 'tls', 'clock', 'log',
+  'connectTimeoutMs', 'tls', 'connectGate', 'clock', 'log',
 ];
 const W = 'startAedesBroker';
 
@@ -97,6 +109,7 @@ interface Resolved {
   preauth: PreauthGuard;
   connectTimeoutMs: number;
   tls: ResolvedBrokerTls | undefined;
+  gate: ReturnType<typeof gateOf>;
   log: (e: BrokerLogEvent) => void;
 }
 
@@ -119,6 +132,7 @@ function resolve(options: AedesBrokerOptions): Resolved {
     preauth: new PreauthGuard(preauthLimits(`${W}.preauth`, options.preauth)),
     connectTimeoutMs: positiveInt(W, 'connectTimeoutMs', options.connectTimeoutMs ?? 5000),
     tls: resolveBrokerTls(options.tls),
+    gate: gateOf(resolveConnectGate(options.connectGate)),
     log: options.log ?? throttledStderrLog('weft broker'),
   };
 }
@@ -134,6 +148,8 @@ interface Ctx {
   reject(reason: BrokerRejection, who: string | undefined, topic?: string, detail?: string): void;
   /** The CONNECT of this connection was accepted (the pre-authentication guard lets go of it). */
   authenticated(conn: unknown): void;
+  /** How long ago this connection was accepted, ms (the listener's). */
+  sojournMs(conn: unknown): number;
 }
 
 function newContext(o: Resolved): Ctx {
@@ -141,6 +157,7 @@ function newContext(o: Resolved): Ctx {
     connections: 0, authFailed: 0, idMismatch: 0, penalized: 0, forbiddenPublish: 0, forbiddenSubscribe: 0,
     forbiddenForward: 0, tooLarge: 0, rateLimited: 0, throttled: 0, clientErrors: 0, preauthConnections: 0, preauthBytes: 0,
     connectTooLarge: 0, notConnect: 0, connectTimeout: 0, tlsFailed: 0, badCertificate: 0, preauthHeldBytes: 0, preauthHeldConnections: 0,
+    busy: 0,
   };
   return {
     o,
@@ -158,6 +175,7 @@ function newContext(o: Resolved): Ctx {
       o.log(e);
     },
     authenticated: () => {},
+    sojournMs: () => NaN,
   };
 }
 
@@ -183,6 +201,12 @@ function authenticate(c: Ctx): NonNullable<AedesOptions['authenticate']> {
     if (client.id !== mqttUsername(who.role, who.id)) {
       c.reject('idMismatch', who.id, undefined, `client id "${String(client.id).slice(0, 64)}"`);
       return done(refuse(2, 'client id must equal the username'), null); // so no box can take over another's (or a node's) session
+    }
+    // [19.6] Past its connect capacity: CONNACK 3 now, before the box subscribes, opens a session and probes on this loop.
+    const g = c.o.gate;
+    if (who.role === 'box' && g !== undefined && !g.gate.admit(c.sojournMs(client.conn), g.lag())) {
+      c.reject('busy', who.id, undefined, `CONNECT read ${Math.round(c.sojournMs(client.conn))} ms after its accept, loop ${Math.round(g.lag())} ms late`);
+      return done(refuse(3, 'server busy; come back later'), null); // [MQTT-3.2.2-3] 3: server unavailable
     }
     const until = c.penalties.get(who.id);
     if (until !== undefined && until > c.o.clock.now()) {
@@ -282,6 +306,7 @@ export async function startAedesBroker(options: AedesBrokerOptions): Promise<Emb
     },
   });
   c.authenticated = (conn) => listener.authenticated(conn);
+  c.sojournMs = (conn) => listener.sojournMs(conn);
   const { host, preauth } = o;
   let closing: Promise<void> | undefined;
   return {
@@ -290,9 +315,11 @@ export async function startAedesBroker(options: AedesBrokerOptions): Promise<Emb
     port: listener.port,
     local: localBroker(aedes),
     stats: () => ({ ...c.stats, connections: aedes.connectedClients, preauthHeldBytes: preauth.heldBytes, preauthHeldConnections: preauth.heldConnections }),
+    gateStats: () => o.gate?.gate.stats,
     close: () =>
       (closing ??= new Promise<void>((done) => {
         listener.close();
+        o.gate?.stop();
         aedes.close(() => done());
       })),
   };

@@ -29,12 +29,16 @@ export interface Listener {
   readonly port: number;
   /** The broker accepted this connection's CONNECT: it no longer counts against the caps. */
   authenticated(conn: unknown): void;
+  /** [19.6] How long ago this connection was accepted, ms on the listener's clock (NaN: not one of ours). */
+  sojournMs(conn: unknown): number;
   close(): void;
 }
 
 interface Held {
   ticket: PreauthTicket;
   timer: TimerHandle;
+  /** When the TCP connection was accepted, on the clock. */
+  at: number;
 }
 
 /** The TLS server raw connections are handed to once admitted; a presented certificate must verify. */
@@ -60,6 +64,8 @@ function tlsEntry(
   server.on('tlsClientError', (e: Error) => o.onRefuse('tlsFailed', e.message.slice(0, 120)));
   return server;
 }
+
+const heldOf = (held: WeakMap<object, Held>, conn: unknown): Held | undefined => (typeof conn === 'object' && conn !== null ? held.get(conn) : undefined);
 
 /** Listen on `host:port`; each connection is admitted by the guard before any byte is read. */
 export async function listen(o: ListenOptions): Promise<Listener> {
@@ -103,7 +109,7 @@ export async function listen(o: ListenOptions): Promise<Listener> {
       return void raw.destroy();
     }
     sockets.add(raw);
-    const h: Held = { ticket, timer: 0 as TimerHandle };
+    const h: Held = { ticket, timer: 0 as TimerHandle, at: o.clock.now() };
     h.timer = lateOnce(o.clock, o.connectTimeoutMs, (t) => (h.timer = t), () => {
       if (h.ticket.released) return;
       o.onRefuse('connectTimeout', `no accepted CONNECT within ${o.connectTimeoutMs} ms`);
@@ -130,9 +136,10 @@ export async function listen(o: ListenOptions): Promise<Listener> {
   return {
     port: typeof addr === 'object' && addr !== null ? addr.port : 0,
     authenticated(conn) {
-      const h = typeof conn === 'object' && conn !== null ? held.get(conn) : undefined;
+      const h = heldOf(held, conn);
       if (h !== undefined) release(h);
     },
+    sojournMs: (conn) => o.clock.now() - (heldOf(held, conn)?.at ?? NaN),
     close() {
       server.close();
       for (const s of sockets) s.destroy();

@@ -15,8 +15,16 @@ export interface SlowConnackBroker {
   readonly connects: number;
   /** Resolves once `n` CONNECT packets arrived. */
   connected(n: number): Promise<void>;
-  /** Answer connection `i`'s CONNECT now (0 = the first), or as soon as it arrives. */
-  release(i: number): void;
+  /** Answer connection `i`'s CONNECT now (0 = the first), or as soon as it arrives; `returnCode` 3: "server unavailable", then the broker closes it (issue 19.6). */
+  release(i: number, returnCode?: number): void;
+  /** Close connection `i` (a FIN, no CONNACK) as soon as it is accepted: mosquitto past max_connections. */
+  hangUp(i: number): void;
+  /** PINGREQs received so far (answered at once unless `holdPings`). */
+  readonly pings: number;
+  /** From now on PINGRESPs wait for `answerPings()`: a broker whose loop runs late. */
+  holdPings(): void;
+  /** Send every PINGRESP held, and answer at once again. */
+  answerPings(): void;
   /** Reset connection `i` (the broker drops it). */
   drop(i: number): void;
   close(): Promise<void>;
@@ -28,6 +36,7 @@ interface Conn {
   connect: boolean;
   released: boolean;
   answered: boolean;
+  rc: number;
 }
 
 /** One MQTT packet off the front of `buf`: its type, flags and body, and the rest, or undefined when incomplete. */
@@ -51,14 +60,18 @@ export async function slowConnackBroker(): Promise<SlowConnackBroker> {
   const conns: Conn[] = [];
   const waiters: { n: number; resolve: () => void }[] = [];
   const sockets = new Set<Socket>();
-  const early = new Set<number>(); // released before they connected
+  const early = new Map<number, number>(); // released before they connected: their return code
+  const hungUp = new Set<number>();
+  let pings = 0;
+  let held: Conn[] | undefined; // PINGRESPs owed while holding
   let opened = 0;
   let closed = 0;
   let connects = 0;
   const answer = (c: Conn): void => {
     if (!c.connect || !c.released || c.answered || c.socket.destroyed) return;
     c.answered = true;
-    c.socket.write(Buffer.from([0x20, 0x02, 0x00, 0x00])); // CONNACK, accepted
+    c.socket.write(Buffer.from([0x20, 0x02, 0x00, c.rc])); // CONNACK: accepted, or refused with rc
+    if (c.rc !== 0) c.socket.end(); // [MQTT-3.2.2-5] a refusal closes the connection
   };
   const onPacket = (c: Conn, type: number, flags: number, body: Buffer): void => {
     if (type === 1) {
@@ -70,7 +83,11 @@ export async function slowConnackBroker(): Promise<SlowConnackBroker> {
     if (!c.answered) return;
     const id = body.subarray(0, 2);
     if (type === 8) c.socket.write(Buffer.concat([Buffer.from([0x90, 0x03]), id, Buffer.from([0x01])])); // SUBACK
-    if (type === 12) c.socket.write(Buffer.from([0xd0, 0x00])); // PINGRESP
+    if (type === 12) {
+      pings++;
+      if (held !== undefined) held.push(c);
+      else c.socket.write(Buffer.from([0xd0, 0x00])); // PINGRESP
+    }
     if (type === 3 && ((flags >> 1) & 3) === 1) {
       const at = 2 + body.readUInt16BE(0); // a QoS 1 PUBLISH: its packet id follows the topic
       c.socket.write(Buffer.concat([Buffer.from([0x40, 0x02]), body.subarray(at, at + 2)])); // PUBACK
@@ -79,7 +96,8 @@ export async function slowConnackBroker(): Promise<SlowConnackBroker> {
   const server: Server = createServer({ noDelay: true }, (socket) => {
     opened++;
     sockets.add(socket);
-    const c: Conn = { socket, buf: Buffer.alloc(0), connect: false, released: early.has(conns.length), answered: false };
+    const c: Conn = { socket, buf: Buffer.alloc(0), connect: false, released: early.has(conns.length), answered: false, rc: early.get(conns.length) ?? 0 };
+    if (hungUp.has(conns.length)) socket.end();
     conns.push(c);
     socket.on('error', () => {});
     socket.once('close', () => {
@@ -107,11 +125,22 @@ export async function slowConnackBroker(): Promise<SlowConnackBroker> {
       return connects;
     },
     connected: (n) => (connects >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
-    release: (i) => {
+    release: (i, rc = 0) => {
       const c = conns[i];
-      if (c === undefined) return void early.add(i);
+      if (c === undefined) return void early.set(i, rc);
       c.released = true;
+      c.rc = rc;
       answer(c);
+    },
+    hangUp: (i) => void hungUp.add(i),
+    get pings() {
+      return pings;
+    },
+    holdPings: () => void (held ??= []),
+    answerPings: () => {
+      const owed = held ?? [];
+      held = undefined;
+      for (const c of owed) if (!c.socket.destroyed) c.socket.write(Buffer.from([0xd0, 0x00]));
     },
     drop: (i) => void conns[i]?.socket.resetAndDestroy(),
     close: async () => {

@@ -1,0 +1,107 @@
+// [issue 19.6] The embedded broker past its connect capacity answers a box's CONNECT with CONNACK 3
+// (server unavailable) instead of letting it subscribe and open a session on a loop that is behind.
+// The rule (broker-connect-gate.ts) judges the queue by each CONNECT's sojourn from its accept,
+// measured on the broker's clock: here a fake one, advanced while connections wait to send.
+
+import test from 'ava';
+import { connect, type Socket } from 'node:net';
+import { ArgumentError, ManualClock } from '../../runtime/index.ts';
+import { ConnectGate, DEFAULT_CONNECT_GATE, loopDelay, resolveConnectGate } from '../../headend/broker/broker-connect-gate.ts';
+import { encodeConnect } from '../../transport/mqtt-lite-codec.ts';
+import { mqttUsername } from '../../transport/mqtt-options.ts';
+import { USERS, aedesBroker, secretOf, until } from '../_helpers/mqtt-fixtures.ts';
+
+test('the rule: minLate CONNECTs in a row past the target refuse; one on time opens the gate again', (t) => {
+  const g = new ConnectGate({ targetMs: 100, minLate: 3 });
+  t.true(g.admit(150));
+  t.true(g.admit(150), 'two late in a row: one slow read is not a queue');
+  t.false(g.admit(150), 'the third: a standing queue');
+  t.false(g.admit(400));
+  t.true(g.admit(20), 'read on time: no queue any more');
+  t.true(g.admit(101));
+  t.like(g.stats, { admitted: 4, refused: 2, late: 1, maxSojournMs: 400 });
+  t.true(g.admit(Number.NaN), 'unmeasured (not one of the listener\'s connections): judged on time');
+  t.is(g.stats.late, 0);
+});
+
+test('options: defaults, off, and unknown or bad options refused by name', (t) => {
+  t.deepEqual(resolveConnectGate(undefined), DEFAULT_CONNECT_GATE);
+  t.is(resolveConnectGate('off'), undefined);
+  t.deepEqual(resolveConnectGate({ minLate: 2 }), { targetMs: 100, minLate: 2 });
+  t.throws(() => resolveConnectGate({ target: 5 } as never), { instanceOf: ArgumentError, message: /target/ });
+  t.throws(() => resolveConnectGate({ minLate: 0 }), { instanceOf: ArgumentError, message: /minLate/ });
+  t.throws(() => resolveConnectGate({ targetMs: -1 }), { instanceOf: ArgumentError, message: /targetMs/ });
+});
+
+/** A raw connection that sends its CONNECT when told and reports the CONNACK's return code. */
+async function raw(url: string): Promise<{ send(id: string, username: string, password: string): Promise<number>; close(): void }> {
+  const u = new URL(url);
+  const s: Socket = connect(Number(u.port), u.hostname);
+  s.on('error', () => {});
+  await new Promise((r) => s.once('connect', r));
+  return {
+    send: (id, username, password) =>
+      new Promise<number>((resolve, reject) => {
+        s.once('data', (d: Buffer) => (d[0] === 0x20 ? resolve(d[3] as number) : reject(new Error(`not a CONNACK: ${d.toString('hex')}`))));
+        s.write(encodeConnect({ clientId: id, username, password, clean: true, keepaliveSec: 30 }));
+      }),
+    close: () => void s.destroy(),
+  };
+}
+
+test('aedes: box CONNECTs read late get CONNACK 3 once the queue stands; a node is never refused; on time lets boxes in again', async (t) => {
+  const clock = new ManualClock(0);
+  const b = await aedesBroker({ clock, connectGate: { targetMs: 100, minLate: 2, lag: () => 0 } });
+  t.teardown(() => b.close());
+  const box = (id: string): [string, string, string] => [id, id, secretOf(id)];
+  const node = USERS.find((u) => u.role === 'headend');
+  if (node === undefined) throw new Error('no node in the fixtures');
+  // Four connections accepted, none has sent its CONNECT yet; then the broker is 150 ms behind.
+  const conns = await Promise.all([raw(b.url), raw(b.url), raw(b.url), raw(b.url)]);
+  t.teardown(() => conns.forEach((c) => c.close()));
+  await until(() => b.aedes?.stats().preauthHeldConnections === 4, 3000, 'the broker to accept all four');
+  clock.advance(150);
+  const [c0, c1, c2, c3] = conns as [typeof conns[0], typeof conns[0], typeof conns[0], typeof conns[0]];
+  t.is(await c0.send(...box('box-a')), 0, 'one late CONNECT: not yet a queue');
+  t.is(await c1.send(...box('box-b')), 3, 'the second in a row: server unavailable');
+  t.is(await c2.send(mqttUsername('headend', node.id), mqttUsername('headend', node.id), node.password), 0, 'a node gets in whatever the queue');
+  t.is(await c3.send(...box('box-c')), 3);
+  const fresh = await raw(b.url);
+  t.teardown(() => fresh.close());
+  await until(() => b.aedes?.stats().preauthHeldConnections === 1, 3000, 'the fresh connection accepted');
+  t.is(await fresh.send(...box('box-b')), 0, 'read on time: boxes get in again');
+  t.like(b.aedes?.stats(), { busy: 2 });
+  t.like(b.aedes?.gateStats(), { refused: 2, admitted: 2, maxSojournMs: 150 });
+});
+
+test('aedes: connectGate off never refuses', async (t) => {
+  const clock = new ManualClock(0);
+  const b = await aedesBroker({ clock, connectGate: 'off' });
+  t.teardown(() => b.close());
+  const conns = await Promise.all([raw(b.url), raw(b.url)]);
+  t.teardown(() => conns.forEach((c) => c.close()));
+  await until(() => b.aedes?.stats().preauthHeldConnections === 2, 3000, 'the broker to accept both');
+  clock.advance(10_000 / 4);
+  for (const [i, c] of conns.entries()) t.is(await c.send(`box-${'ab'[i]}`, `box-${'ab'[i]}`, secretOf(`box-${'ab'[i]}`)), 0);
+  t.is(b.aedes?.gateStats(), undefined);
+});
+
+test('the loop\'s delay counts: a CONNECT read at once after its accept on a loop running late waited in the accept queue', (t) => {
+  const g = new ConnectGate({ targetMs: 100, minLate: 2 });
+  t.true(g.admit(0, 150));
+  t.false(g.admit(0, 150), 'two in a row on a loop 150 ms late: refused though each was read at once');
+  t.true(g.admit(0, 20));
+  t.true(g.admit(60, 30), '90 ms in all: on time');
+  t.like(g.stats, { refused: 1, late: 0, maxSojournMs: 150 });
+  t.throws(() => resolveConnectGate({ lag: 5 } as never), { instanceOf: ArgumentError, message: /lag/ });
+});
+
+test('loopDelay reads the loop\'s delay: a loop blocked for 150 ms shows at least that much', async (t) => {
+  const d = loopDelay(0);
+  t.teardown(() => d.stop());
+  await new Promise((r) => setImmediate(r));
+  const end = performance.now() + 150;
+  while (performance.now() < end); // the loop held
+  await new Promise((r) => setImmediate(r));
+  t.true(d.lag() >= 100, `measured ${d.lag()} ms`);
+});
