@@ -100,9 +100,12 @@ export function connectAttempt(o: ResolvedMqttOptions, h: AttemptHooks, subackMs
     client.end(true);
     reject(err);
   };
-  // [19.6] A broker that took the TCP connection and dropped it before its CONNACK is busy, not gone.
-  const onError = (e: Error): void => fail(connectError(e, where, o.id, tcpAt > 0 && !answered));
-  const onClose = (): void => fail(connectError(new Error('closed before it was up'), where, o.id, tcpAt > 0 && !answered));
+  // [19.6] A broker that took the TCP connection and dropped it before its CONNACK is busy, not
+  // gone. Over TLS only a CONNACK code says busy: a close there may be a refused handshake (TLS 1.3
+  // refuses a client certificate after the client's side is done), which a retry cannot fix.
+  const busyDrop = (): boolean => o.tls === undefined && tcpAt > 0 && !answered;
+  const onError = (e: Error): void => fail(connectError(e, where, o.id, busyDrop()));
+  const onClose = (): void => fail(connectError(new Error('closed before it was up'), where, o.id, busyDrop()));
   client.on('error', onError);
   client.on('close', onClose);
   client.once('connect', (connack: ConnackLike) => {

@@ -27,8 +27,9 @@ export class SuspectPathError extends TimeoutError {
 
 /**
  * The broker is alive and busy (issue 19.6): it answered CONNACK "server unavailable" (3.1.1 rc 3;
- * MQTT 5 0x88, 0x89 "server busy", 0x97), or took the TCP connection and closed it before any
- * CONNACK (mosquitto past max_connections, a pre-authentication cap). Not a dead path: the dial
+ * MQTT 5 0x88, 0x89 "server busy", 0x97), or took a plain TCP connection and closed it before any
+ * CONNACK (mosquitto past max_connections, a pre-authentication cap; over TLS such a close may be
+ * a refused certificate, so only a CONNACK code says busy there). Not a dead path: the dial
  * waits its backoff plus jitter and tries again (mqtt-dial.ts), counted as `busy`.
  */
 export class BrokerBusyError extends LinkDownError {}

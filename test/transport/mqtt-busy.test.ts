@@ -102,6 +102,16 @@ test('a refused TCP connect (nothing listening) is a plain link-down failure at 
   t.false(err instanceof BrokerBusyError);
 });
 
+test('over TLS a close before any CONNACK fails at once, not busy: it may be a refused handshake, which no retry fixes', async (t) => {
+  const b = await slowConnackBroker();
+  t.teardown(() => b.close());
+  b.hangUp(0);
+  const url = b.url.replace('mqtt://', 'mqtts://');
+  const err = await t.throwsAsync(transport(url, 'box-a', { client: liteMqttClient, clock: new ManualClock(0), tls: {} }), { instanceOf: LinkDownError });
+  t.false(err instanceof BrokerBusyError);
+  t.is(b.opened, 1, 'no second dial');
+});
+
 test('lite: a reconnect after the link dropped waits out a busy broker too (the storm after a restart)', async (t) => {
   const b = await slowConnackBroker();
   t.teardown(() => b.close());
