@@ -1,7 +1,6 @@
-// One head-end server process [c13-c15]: wires its parts and exposes them. Routing (dispatch
-// and its held queue), membership and the portion lifecycle live in headend/node/, each behind a
-// narrow host interface; this class owns the endpoints and the statistics/timing wiring. It
-// receives its transports, registry and pool; it opens no socket itself.
+// One head-end server process [c13-c15]: wires its parts and exposes them. Routing, membership and
+// the portion lifecycle live in headend/node/, each behind a narrow host interface; this class
+// owns the endpoints and the statistics/timing wiring. It opens no socket itself.
 
 import { availableParallelism } from 'node:os';
 import {
@@ -43,6 +42,7 @@ import { Checkpointer } from './portions/checkpoint.ts';
 import { nodeCheckpointHost, observeFor } from './portions/checkpoint-wiring.ts';
 import { PortionStarts } from './portions/start-once.ts';
 import { PortionClaims } from './portions/portion-claims.ts';
+import { SessionRecords } from './session-records.ts';
 import type { Registry } from './registry/registry.ts';
 import { ReplicaOps, Replicas } from './portions/replicas.ts';
 import { AppWide } from './portions/shared-app.ts';
@@ -65,7 +65,9 @@ const DRAIN_MS = 5000;
 export class HeadendNode {
   readonly id: string;
   readonly udpAddress: UdpAddress;
+  /** The registry; this node's session writes go through `records`, which keeps them (session-records.ts). */
   readonly registry: Registry;
+  readonly records: SessionRecords;
   readonly resolver: RegistryResolver;
   readonly portions: PortionManager;
   /** Critical sections, their waits and the worker threads of shared portions [c20-c24, c27]. */
@@ -114,14 +116,14 @@ export class HeadendNode {
     this.id = o.id;
     this.udpAddress = udp;
     this.boxes = new BoxLocations(o.boxLocations);
-    this.registry = o.registry;
+    this.records = new SessionRecords(o.registry, { id: o.id, hosts: (s) => this.sessions.ownerOf(s) !== undefined });
+    this.registry = this.records.registry;
     this.catalog = o.catalog;
     this.trusted = o.trusted;
     this.clock = o.clock ?? systemClock;
     this.policy = o.policy ?? new Balancer({ random: Math.random });
     this.#udp = o.udp;
-    // Capacity is the server's, not its thread count: threads grow with load, and counting them
-    // as capacity would draw more sessions to the node that is already busiest.
+    // Capacity is the server's, not its thread count (threads grow with load: the busiest would draw more).
     this.#capacity = o.capacity ?? availableParallelism();
     this.#log = o.log ?? (() => {});
     this.#tracer = o.tracer;
@@ -183,8 +185,7 @@ export class HeadendNode {
     this.#listen(o);
   }
 
-  // Envelopes from peers go straight to dispatch; from boxes through the gate (and, with broadcast
-  // ingress, only those this node serves).
+  // Envelopes from peers go straight to dispatch; from boxes through the gate (broadcast ingress: only those served here).
   #listen(o: HeadendNodeOptions): void {
     o.udp.onEnvelope((e) => this.dispatch(e));
     const broadcast = o.boxIngress === 'broadcast';
@@ -307,6 +308,7 @@ export class HeadendNode {
     this.elastic.close();
     this.replicas.close();
     this.claims.close();
+    this.records.close();
     await this.appWide.close().catch(() => undefined);
     this.#dispatch.close();
     await this.checkpoints.close();
@@ -389,8 +391,7 @@ export class HeadendNode {
     this.#log(`node ${node} is dead (${reason})`);
     // App-wide instances it ran: every survivor tries, the registry claim picks one (issue 16).
     await this.appWide.replaceFrom(node);
-    // One survivor re-places: the lowest id among the nodes this one believes alive, so two
-    // survivors do not both restart the same sessions.
+    // One survivor re-places (the lowest id this one believes alive): two never restart the same sessions.
     if (this.#membership.leader()) await this.sessions.replaceFrom(node);
   }
 }

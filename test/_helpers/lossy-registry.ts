@@ -1,6 +1,6 @@
 // A registry that loses acknowledged writes, as Redis Cluster does when a master dies before its
 // replica has a claim (docs/REGISTRY.md "What a failover can undo"), for the deterministic tier:
-// `lose(vaddr)` removes a record without a word on the change feed; `feedDown()` holds back what
+// `lose(vaddr)` and `loseSession(id)` remove a record without a word on the change feed; `feedDown()` holds back what
 // the feed would tell watchers (a subscriber moving to another node) until `failover()`, which
 // sends the `reset` the Redis Cluster adapter sends when a node leaves the topology. Everything
 // else is the wrapped registry's.
@@ -10,6 +10,8 @@ import type { ChangeListener, Registry, RegistryChange } from '../../headend/reg
 export interface LossyRegistry extends Registry {
   /** The record of `vaddr` vanishes (its write was acknowledged, then lost); watchers hear nothing. */
   lose(vaddr: string): Promise<void>;
+  /** The session record `id` vanishes (its write was acknowledged, then lost); watchers hear nothing. */
+  loseSession(id: string): Promise<void>;
   /** From now on changes are not told to watchers (they are dropped, as a subscriber away misses them). */
   feedDown(): void;
   /** The feed is back and says changes may have been missed: every watcher gets `reset`. */
@@ -35,6 +37,14 @@ export function lossyRegistry(inner: Registry): LossyRegistry {
       try {
         const rec = await inner.lookup(vaddr);
         if (rec !== undefined) await inner.unbind(vaddr, rec.epoch);
+      } finally {
+        muted--;
+      }
+    },
+    async loseSession(id: string) {
+      muted++;
+      try {
+        await inner.deleteSession(id);
       } finally {
         muted--;
       }

@@ -4,46 +4,11 @@
 // nodes ran a copy; now the one the record does not name stops its copy through the node's stop
 // path, and the session's requests reach the owner. A setup costs the keeper no read.
 import test from 'ava';
-import { ArgumentError, Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
-import type { PlacementPolicy } from '../../policy/index.ts';
-import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
-import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
-import { lossyRegistry, type LossyRegistry } from '../_helpers/lossy-registry.ts';
-import { MemoryNet } from '../_helpers/memory-net.ts';
+import { ArgumentError, type OpenReply } from '../../runtime/index.ts';
+import { memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
+import { lossyPair as pair, settle } from '../_helpers/lossy-pair.ts';
 import { PortionClaims } from '../../headend/portions/portion-claims.ts';
 import { nodeSource } from '../../headend/console/index.ts';
-
-const INTERVAL = 1000;
-const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
-/** Let every envelope, registry write and portion message already queued run (no time passes). */
-const settle = async (): Promise<void> => {
-  for (let i = 0; i < 4; i++) await new Promise((r) => setImmediate(r));
-};
-/** Every session goes to n1. */
-const onN1: PlacementPolicy = { name: 'n1', place: (view) => ok({ node: 'n1', index: view.nodes.findIndex((n) => n.node === 'n1'), score: 0 }) };
-
-async function pair() {
-  const { pub, trusted } = await signedApp('mix', MIXED_APP);
-  const clock = new ManualClock();
-  const net = new MemoryNet();
-  const registry: LossyRegistry = lossyRegistry(memoryRegistry(clock));
-  const logs: string[] = [];
-  const nodes: MemoryNode[] = [];
-  for (const id of ['n1', 'n2']) nodes.push(await memoryNode({ id, net, clock, registry, apps: [pub], trusted, intervalMs: INTERVAL, policy: onN1, log: (l) => logs.push(`${id} ${l}`) }));
-  for (const n of nodes) await n.refreshPeers();
-  const boxT = net.open();
-  const box = new Channel({ self: { vaddr: 'weft://box/b/inbox', udp: boxT.address.udp }, write: (e: Envelope) => boxT.send(e), clock, timeoutMs: 15_000 });
-  boxT.onEnvelope((e) => box.receive(e));
-  const open = async (boxId: string, via: MemoryNode): Promise<OpenReply> =>
-    checkOpenReply(await box.request({ vaddr: `weft://headend/${via.id}/sessions`, udp: via.udpAddress }, { app: 'mix', version: '1.0.0', boxId, report: report(boxId) }, { op: SessionOps.open }));
-  const copies = (session: string): string[] => nodes.flatMap((n) => [...n.pool.instances.values()].filter((p) => p.session === session).map(() => n.id));
-  const close = async (): Promise<void> => {
-    for (const n of nodes) await n.close();
-    await boxT.close();
-    await registry.close();
-  };
-  return { clock, net, registry, nodes: nodes as [MemoryNode, MemoryNode], box, open, copies, logs, close };
-}
 
 /** The modules of the session's portion on the head-end, as its host started them. */
 function headendModules(n: MemoryNode, session: string): string[] {
