@@ -10,6 +10,13 @@ import { lossyPair, settle } from '../_helpers/lossy-pair.ts';
 
 type Pair = Awaited<ReturnType<typeof lossyPair>>;
 
+/** The records of `sessions` vanish without a word on the feed, then the failover's `reset`; `n`'s checks done. */
+async function loseInFailover(c: Pair, n: MemoryNode, ...sessions: string[]): Promise<void> {
+  for (const s of sessions) await c.registry.loseSession(s);
+  c.registry.failover();
+  await n.records.settled();
+}
+
 function closeSession(c: Pair, via: MemoryNode, session: string): Promise<unknown> {
   return c.box.request({ vaddr: `weft://headend/${via.id}/sessions`, udp: via.udpAddress }, { session }, { op: SessionOps.close });
 }
@@ -21,9 +28,7 @@ test('a session record lost in a failover is written again by its host: the box 
     const s = await c.open('b', n1);
     await settle();
     t.deepEqual(c.copies(s.session), ['n1']);
-    await c.registry.loseSession(s.session);
-    c.registry.failover();
-    await n1.records.settled();
+    await loseInFailover(c, n1, s.session);
     t.like(await c.registry.getSession(s.session), { node: 'n1', box: 'b', app: 'mix' });
     t.like(await closeSession(c, n1, s.session), { closed: true });
     await settle();
@@ -59,9 +64,7 @@ test('a lost record of a session that no longer runs on its node is not written 
     const s = await c.open('b', n1);
     await settle();
     n1.sessions.moved(s.session); // it stopped counting here (its portion went away)
-    await c.registry.loseSession(s.session);
-    c.registry.failover();
-    await n1.records.settled();
+    await loseInFailover(c, n1, s.session);
     t.is(await c.registry.getSession(s.session), undefined);
     t.like(n1.records.stats, { rewritten: 0, held: 0 });
   } finally {
@@ -82,10 +85,7 @@ test('a session opened on one node and placed on another is held by its host onl
     t.is(n2.records.heldRecord(s.session), undefined, 'the entry node let go once the record named the host');
     t.like(n1.records.heldRecord(s.session), { node: 'n1', box: 'b' });
     t.is(n1.records.stats.checked, 1);
-    await c.registry.loseSession(s.session);
-    await c.registry.loseSession(local[0]!.session);
-    c.registry.failover();
-    await n1.records.settled();
+    await loseInFailover(c, n1, s.session, local[0]!.session);
     t.like(await c.registry.getSession(s.session), { node: 'n1', box: 'b' });
     t.like(await c.registry.getSession(local[0]!.session), { node: 'n1', box: 'b1' });
     t.like(n1.records.stats, { rewritten: 2, held: 3 });
