@@ -47,18 +47,20 @@ test('a live node declared dead: after the re-placement every address of the ses
   const registry = memoryRegistry(clock);
   const logs: string[] = [];
   let session = '';
-  let n1!: MemoryNode;
+  let claim = ''; // the portion's claim (its first address): n2 takes it by move, ungated
+  let held = 0;
+  const n1 = await memoryNode({ id: 'n1', net, clock, registry, apps: [pub], trusted, intervalMs: INTERVAL, policy: here('n1'), log: (l) => logs.push(`n1 ${l}`) });
   const copies = (nodes: MemoryNode[]): string[] => nodes.flatMap((n) => [...n.pool.instances.values()].filter((p) => p.session === session).map(() => n.id));
   // n2's bind of the session's other addresses, refused while n1's copy still holds them, answers
   // only once n1 has stopped its copy and let go (n1 stalled, n2 ran ahead: the order seen in the dumps).
   const n2Registry = gated(registry, (vaddr, refused) => {
-    if (!refused || session === '' || !vaddr.includes(`/${session}/`)) return undefined;
+    if (!refused || session === '' || !vaddr.includes(`/${session}/`) || vaddr === claim) return undefined;
+    held++;
     return (async () => {
       await settleUntil(() => !copies([n1]).includes('n1'));
       await n1.claims.settled();
     })();
   });
-  n1 = await memoryNode({ id: 'n1', net, clock, registry, apps: [pub], trusted, intervalMs: INTERVAL, policy: here('n1'), log: (l) => logs.push(`n1 ${l}`) });
   const n2 = await memoryNode({ id: 'n2', net, clock, registry: n2Registry, apps: [pub], trusted, intervalMs: INTERVAL, policy: here('n2'), log: (l) => logs.push(`n2 ${l}`) });
   await n1.refreshPeers();
   await n2.refreshPeers();
@@ -71,6 +73,7 @@ test('a live node declared dead: after the re-placement every address of the ses
     const modules = [...n1.pool.instances.values()].find((p) => p.session === s.session)?.modules ?? [];
     t.true(modules.length >= 2, `a portion of several addresses (${modules.join(',')})`);
     session = s.session;
+    claim = formatVaddr({ app: 'mix', session, module: modules[0] ?? '' });
     // n2 believes n1 dead (its beats were late) and re-places n1's sessions; n1 runs on.
     t.is(await n2.sessions.replaceFrom('n1'), 1);
     await settleUntil(() => copies([n1, n2]).join() === 'n2');
@@ -89,8 +92,10 @@ test('a live node declared dead: after the re-placement every address of the ses
         t.truthy(r, `${m} via ${via.id}`);
       }
     }
+    t.true(held >= 1, 'the new host\'s bind was refused while the old copy held the address');
     t.is(n1.claims.stats.copiesStopped, 1);
     t.is(n1.claims.stats.stopErrors, 0);
+    t.is(n2.starts.counters.restUnbound, 0);
   } finally {
     await n1.close();
     await n2.close();
