@@ -6,6 +6,7 @@
 
 import { formatVaddr, ok, type Result, type UdpAddress } from '../../runtime/index.ts';
 import type { DispatchTable } from '../node/table.ts';
+import type { Location } from '../registry/registry.ts';
 import { ours, type ClaimWrites } from './portion-claims.ts';
 import type { PortionSpec } from './portion-protocol.ts';
 
@@ -42,12 +43,17 @@ export interface StartCounters {
   ownedElsewhere: number;
   /** Claims taken over from a node named by the caller (migration, a dead node's sessions). */
   takenOver: number;
+  /** Addresses of a started instance left unbound: their record kept changing under REST_ATTEMPTS binds. */
+  restUnbound: number;
 }
+
+/** Bind-or-move rounds for each further address of an instance before it is counted unbound. */
+const REST_ATTEMPTS = 4;
 
 export class PortionStarts {
   readonly #host: StartHost;
   readonly #inflight = new Map<string, Promise<Result<string, Error>>>();
-  readonly counters: StartCounters = { started: 0, joined: 0, ownedElsewhere: 0, takenOver: 0 };
+  readonly counters: StartCounters = { started: 0, joined: 0, ownedElsewhere: 0, takenOver: 0, restUnbound: 0 };
 
   constructor(host: StartHost) {
     this.#host = host;
@@ -121,12 +127,28 @@ export class PortionStarts {
     for (const [i, m] of modules.entries()) {
       const v = formatVaddr({ app, session, module: m });
       h.table.host(v, m, iid);
-      if (i === 0) continue; // claimed in #start
-      // [c31] another node's record, or another instance's here (a stale one): this instance takes it.
-      const bound = await h.registry.bind(v, loc);
-      if (!bound.ok && bound.error.current !== undefined && !ours(bound.error.current, loc)) await h.registry.move(v, loc, bound.error.current.epoch);
+      if (i !== 0) await this.#bindRest(v, loc); // the first was claimed in #start
     }
     h.table.host(formatVaddr({ app, session, module: '_svc' }), '_svc', iid);
     return ok(iid);
+  }
+
+  /**
+   * [c31] Bind a further address of a started instance. Another node's record, or another
+   * instance's here (a stale one), is taken by move. A copy that lost the portion (a false death)
+   * unbinds what it still holds: if that lands between the refused bind and the move, the move
+   * finds no record and the address is bound again; a record that changed is read again.
+   */
+  async #bindRest(v: string, loc: Location): Promise<void> {
+    const h = this.#host;
+    for (let attempt = 0; attempt < REST_ATTEMPTS; attempt++) {
+      const bound = await h.registry.bind(v, loc);
+      const cur = bound.ok ? undefined : bound.error.current;
+      if (bound.ok || (cur !== undefined && ours(cur, loc))) return;
+      if (cur === undefined) continue;
+      const moved = await h.registry.move(v, loc, cur.epoch);
+      if (moved.ok || (moved.error.current !== undefined && ours(moved.error.current, loc))) return;
+    }
+    this.counters.restUnbound++;
   }
 }

@@ -76,7 +76,7 @@ test('a repeated start on the host joins the one in flight or returns the runnin
   const c = await n1.starts.start('mix', 's1', ['counter']);
   t.true(ra.ok && rb.ok && c.ok);
   t.is(n1.instances.size, 1);
-  t.deepEqual(n1.starts.counters, { started: 1, joined: 2, ownedElsewhere: 0, takenOver: 0 });
+  t.deepEqual(n1.starts.counters, { started: 1, joined: 2, ownedElsewhere: 0, takenOver: 0, restUnbound: 0 });
   await registry.close();
 });
 
