@@ -215,10 +215,12 @@ export class Box {
   async #act(action: Action, d: Detail): Promise<void> {
     switch (action) {
       case 'tune': {
-        const warm = await this.#acq.warm();
-        await this.#acq.tune();
+        // [issue 18.6] The dial, the tune and a warm boot's check of its cached app run together (a module
+        // is trusted only once its check passed); a DSI heard meanwhile must not make a warm boot a cold one.
+        this.#early.begin(this.#channels, this.twoWayUp);
+        const [warm] = await Promise.all([this.#acq.warm(), this.#acq.tune()]);
         this.#tuned = true;
-        if (warm !== undefined) this.#fire('warm-hit', { app: warm });
+        if (warm !== undefined) this.#queue = [...this.#queue.filter((q) => q.event !== 'dsi'), { event: 'warm-hit', detail: { app: warm } }];
         return this.#notify();
       }
       case 'acquire-boot':
@@ -275,7 +277,6 @@ export class Box {
   async #startApp(app: AcquiredApp | undefined): Promise<void> {
     if (app === undefined) throw new Error('start-app without a verified app');
     this.#fallbacks = 0;
-    this.#early.begin(this.#channels, this.twoWayUp); // [issue 18.6] beside the app's start
     // [issue 18.6] The engine may still be loading (loader/main.ts hands its promise over): the
     // carousel work ran beside it; the first module's evaluation is what has to wait for it.
     const engine = await this.#o.engine;

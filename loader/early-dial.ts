@@ -1,13 +1,14 @@
-// [issue 18.6] The dial of `connecting`, begun when `start-app` begins so that it runs beside the
-// app's start (and the engine's load). `connecting` then takes its outcome: under way, or its
-// first failure; the boot table and the states a box shows are the same as when it dialed there.
+// [issue 18.6] The dial of `connecting`, begun at power-on (the `tune` action) so that it runs
+// beside the tune, a warm boot's check of its cached app, the carousel wait and the app's start
+// (and the engine's load). `connecting` then takes its outcome: under way, or its first failure;
+// the boot table and the states a box shows are the same as when it dialed there.
 
 import type { ChannelManager } from './channel-manager.ts';
 
 export class EarlyDial {
   #state: 'dialing' | Error | undefined;
 
-  /** At `start-app`: round 1 begins now unless there is no return channel or the link is up. */
+  /** At power-on: round 1 begins now unless there is no return channel or the link is up. */
   begin(channels: ChannelManager | undefined, linkUp: boolean): void {
     this.#state = channels === undefined || linkUp ? undefined : 'dialing';
     if (this.#state !== undefined) channels?.round();

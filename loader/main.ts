@@ -35,22 +35,22 @@ const USAGE = 'usage: box --device <profile id | file.json> [flags below]';
 /** `--help`: the same flags and meanings as `weft box run`, for a box that has only the firmware. */
 export const HELP = `${USAGE}
 
-  --device <id|file>   device profile id (profiles.json beside this file) or a profile JSON file
+  --device <id|file>   profile id (profiles.json here) or a profile JSON file
   --headend <url>      the head-end's MQTT broker, mqtt://host:port (none: carousel only)
-  --carousel <url>     where the carousel arrives: udp://group:port (multicast) or udp://host:port
+  --carousel <url>     the carousel: udp://group:port (multicast) or udp://host:port
   --id <box id>        box id, the broker username (default: WEFT_BOX_ID, else box-<pid>)
   --password <secret>  broker secret (default: WEFT_BOX_PASSWORD; "-..." as --password=<secret>)
-  --trust <keys.json>  trusted signing keys (default: trusted-keys.json beside this file)
+  --trust <keys.json>  trusted signing keys (default: trusted-keys.json here)
   --state-dir <dir>    keep device storage here, so a restart warm-boots
   --app <id>           the app to run when the carousel carries several
-  --exit-on <state>    exit 0 when the box reaches this state (up, degraded, ...) or first-module
-  --cpu-scale <n>      an emulator n (1-100) times slower than the device: time limits x n (default 1)
-  --interface <ip>     local interface address to join a multicast carousel on
+  --exit-on <state>    exit 0 on reaching this state (up, degraded, ...) or first-module
+  --cpu-scale <n>      emulated n (1-100) times slower than the device: time limits x n
+  --interface <ip>     local address to join a multicast carousel on
   --trace-rate <0..1>  share of module requests that start a W3C trace (WEFT_TRACE_RATE, 0: off)
   --quiet              print only refusals, errors and tuner failures
   --help               this text
 
-Prints the box's events as JSON lines; SIGINT or SIGTERM stops it in any state.`;
+Prints its events as JSON lines; SIGINT or SIGTERM stops it in any state.`;
 
 export interface BoxArgs {
   device: string;
@@ -135,8 +135,9 @@ export function loadProfile(device: string, dir = here()): DeviceProfile {
 /** Trusted keys: --trust <file>, else trusted-keys.json beside this file, else .weft/keys/*.pub.json. */
 export async function loadTrusted(trust: string | undefined, dir = here()): Promise<TrustedKey[]> {
   const files: string[] = [];
+  const beside = join(dir, 'trusted-keys.json');
   if (trust !== undefined) files.push(resolve(trust));
-  else if (existsSync(join(dir, 'trusted-keys.json'))) files.push(join(dir, 'trusted-keys.json'));
+  else if (existsSync(beside)) files.push(beside);
   else if (existsSync('.weft/keys')) for (const f of readdirSync('.weft/keys')) if (f.endsWith('.pub.json')) files.push(join('.weft/keys', f));
   const keys: TrustedKey[] = [];
   for (const f of files) {
@@ -147,6 +148,9 @@ export async function loadTrusted(trust: string | undefined, dir = here()): Prom
   return keys;
 }
 
+/** A failure as one line on stderr, no stack (`box: <its message's first line><tail>`). */
+const say = (e: unknown, tail = ''): void => void process.stderr.write(`box: ${String((e as Error)?.message ?? e).split('\n')[0]}${tail}\n`);
+
 /** CPU time of this process so far, ms (under an emulator: the emulator's, which is the boot's cost there). */
 const cpuMs = (): number => {
   const u = process.cpuUsage();
@@ -154,6 +158,13 @@ const cpuMs = (): number => {
 };
 
 export async function main(argv: string[]): Promise<number> {
+  // [issue 18.6] QuickJS's wasm compiles on V8's worker from the first moment: the arguments, the
+  // profile and the keys are read beside it (they were read before it began: ~0.13 s under qemu).
+  // A failed compile, or no file here (a run from source): the engine compiles its own, as before.
+  let wasm: Promise<unknown> | undefined;
+  try {
+    wasm = (globalThis as unknown as { WebAssembly: { compile(b: Uint8Array): Promise<unknown> } }).WebAssembly.compile(readFileSync(join(here(), 'emscripten-module.wasm'))).catch(() => undefined);
+  } catch {}
   let a: BoxArgs;
   let profile: DeviceProfile;
   let trusted: TrustedKey[];
@@ -167,7 +178,7 @@ export async function main(argv: string[]): Promise<number> {
     profile = loadProfile(a.device);
     trusted = await loadTrusted(a.trust);
   } catch (e) {
-    process.stderr.write(`box: ${(e as Error).message.split('\n')[0]}; box --help lists the flags\n`);
+    say(e, '; box --help lists the flags');
     return 2;
   }
   // The same line shape as the head-end's pino logs (level, time), from a few bytes of code: the firmware must shrink.
@@ -183,7 +194,7 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', () => done(0));
   process.once('SIGTERM', () => done(0));
   // [issue 18.6] Not awaited: the box tunes and acquires the boot tier while QuickJS compiles.
-  const engine = loadEngine({ maxMemoryBytes: engineMemoryFor(profile) });
+  const engine = loadEngine({ maxMemoryBytes: engineMemoryFor(profile), wasmModule: wasm });
   const box = new Box({
     boxId: a.id,
     profile,
@@ -201,7 +212,7 @@ export async function main(argv: string[]): Promise<number> {
   // [issue 18.6] The engine loads while the box tunes (the box awaits it before its first module). A
   // failed load ends the firmware as it did when it was awaited before the box (one line, exit 1).
   engine.catch((e: unknown) => {
-    process.stderr.write(`box: ${(e as Error).message.split('\n')[0]}\n`);
+    say(e);
     done(1);
   });
   const started = box.start();
@@ -217,7 +228,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(p
   // No top-level await: the same module is bundled as CommonJS for the startup snapshot.
   void main(process.argv.slice(2))
     .catch((e: unknown) => {
-      process.stderr.write(`box: ${(e as Error).message?.split('\n')[0] ?? String(e)}\n`); // one line, no stack
+      say(e);
       return 1;
     })
     .then((code) => (process.exitCode = code));

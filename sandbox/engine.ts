@@ -49,6 +49,13 @@ export interface EngineOptions {
   /** WebAssembly memory cap, bytes; default 64 MiB (1 GiB for the debug build, whose leak
    *  sanitizer needs room). This QuickJS build needs at least 16 MiB. */
   maxMemoryBytes?: number;
+  /** QuickJS's wasm, compiled already or being compiled (`WebAssembly.compile` of
+   *  emscripten-module.wasm): the firmware begins it before it reads its arguments (issue 18.6),
+   *  and renew() instantiates it again. Resolving to undefined (a compile that failed), or
+   *  absent: the variant reads and compiles its own, as before (its failure is the load's).
+   *  Never handed to the variant unresolved: a module that is not there would reject inside
+   *  emscripten's instantiateWasm, which nobody awaits (an unhandled rejection). */
+  wasmModule?: Promise<unknown>;
 }
 
 // No DOM lib in this project: the one WebAssembly API used here, typed by hand.
@@ -70,18 +77,18 @@ const DEFAULT_DEBUG_MEMORY = 1024 * 1024 * 1024;
  * are not available to it), so this cap is what bounds the bytes.
  */
 export async function loadEngine(options: EngineOptions = {}): Promise<Engine> {
-  rejectUnknown('loadEngine', options, ['variant', 'maxMemoryBytes']);
+  rejectUnknown('loadEngine', options, ['variant', 'maxMemoryBytes', 'wasmModule']);
   const variant = options.variant ?? 'release';
   if (variant !== 'release' && variant !== 'debug') throw new ArgumentError(`loadEngine: variant must be release or debug, got ${String(variant)}`, 'variant');
   const max = options.maxMemoryBytes ?? (variant === 'debug' ? DEFAULT_DEBUG_MEMORY : DEFAULT_ENGINE_MEMORY);
   if (!Number.isInteger(max) || max < MIN_MEMORY || max > 2 ** 31) {
-    throw new ArgumentError(`loadEngine: maxMemoryBytes must be an integer in ${MIN_MEMORY}..${2 ** 31} (this QuickJS build starts at 16 MiB)`, 'maxMemoryBytes');
+    throw new ArgumentError(`loadEngine: maxMemoryBytes must be an integer in ${MIN_MEMORY}..${2 ** 31} (16 MiB to 2 GiB)`, 'maxMemoryBytes');
   }
   const pages = Math.ceil(max / PAGE);
   const base = variant === 'release' ? RELEASE_SYNC : DEBUG_SYNC;
   const instantiate = async (): Promise<{ loaded: QuickJSWASMModule; memory: WasmMemory }> => {
     const memory = new Wasm.Memory({ initial: MIN_MEMORY / PAGE, maximum: pages });
-    return { memory, loaded: await newQuickJSWASMModuleFromVariant(newVariant(base, { wasmMemory: memory as never })) };
+    return { memory, loaded: await newQuickJSWASMModuleFromVariant(newVariant(base, { wasmMemory: memory as never, wasmModule: (await options.wasmModule) as never })) };
   };
   let { loaded, memory } = await instantiate();
   const maxMemoryBytes = pages * PAGE;

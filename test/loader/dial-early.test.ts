@@ -1,4 +1,5 @@
-// [issue 18.6] The box begins its dial when it begins the app's start (under emulation the dial
+// [issue 18.6] The box begins its dial before its app's start (at the app's start since wave 5,
+// at power-on since wave 7: test/loader/boot-overlap.test.ts; under emulation the dial had
 // waited for the app's start, which waited for the engine): the states it shows and what it does
 // when the dial fails are unchanged; `connecting` only finds the dial's outcome there sooner.
 import test from 'ava';

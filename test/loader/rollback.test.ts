@@ -51,7 +51,9 @@ test('a box warm-booted from its cached v1.0.1 refuses a replayed, validly signe
   t.false(versionsShown(b.events).includes('1.0.0'), 'v1.0.0 never ran');
   t.false(b.box.history.some((h) => h.event === 'update'));
   t.is(new ModuleCache(storage).loadApp('guide')?.version, '1.0.1', 'the cache still holds v1.0.1');
-  t.like(b.box.stats().rollbackFloor, { refused: 1 });
+  // The carousel is heard while the cached app is checked (issue 18.6, wave 7): a receiver the
+  // box then replaced may have refused the replay too before this reads the count.
+  t.true((b.box.stats().rollbackFloor as { refused: number }).refused >= 1);
 });
 
 test('the floor outlives the cache: a box whose cache was lost still refuses the older version, and boots nothing older', async (t) => {
