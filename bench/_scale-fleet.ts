@@ -20,8 +20,10 @@ export interface RunningFleet {
   readonly child: ChildProcess;
 }
 
-export function startFleetCli(args: string[]): RunningFleet {
-  const child = spawn(process.execPath, [BIN, 'fleet', 'run', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** `profDir`: the fleet process writes a V8 CPU profile there when it exits (`--procs 1` only: children are not profiled). */
+export function startFleetCli(args: string[], profDir?: string): RunningFleet {
+  const prof = profDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir];
+  const child = spawn(process.execPath, [...prof, BIN, 'fleet', 'run', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let last: FleetLine | undefined;
   const booted: number[] = []; // a fleet in one process prints its own line: boot times come as deltas
   const waiters = new Set<(l: FleetLine | undefined) => void>();

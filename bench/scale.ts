@@ -45,6 +45,8 @@ const BROKERS = flag('brokers', 'aedes,mosquitto').split(',');
 /** [issue 19.6] `off`: the node never answers QUOTA (setups), for the A/B against admission (the default, `on`). */
 const ADMISSION = flag('admission', 'on');
 if (ADMISSION !== 'on' && ADMISSION !== 'off') throw new Error(`--admission must be on or off, got ${ADMISSION}`);
+/** The full fleet's process writes a CPU profile here on exit (with --procs 1), to see what a boot costs it. */
+const PROF_DIR = flag('prof-dir', '');
 const PHASES = new Set(flag('phases', 'full,light,storm').split(','));
 /** Full boxes booting per second the fleet itself can afford: a full box's boot costs the fleet
  *  ~40 ms of CPU (QuickJS start, verification, the first checkpoint), so 20/s is 0.8 of a core of
@@ -162,7 +164,7 @@ async function fullPhase(): Promise<void> {
     const cap = await probe(probeArgs(broker.url, 'capacity', CAPACITY));
     const rate = Math.min(SHARE * (cap.perS ?? 0), FLEET_BOOTS_PER_S);
     console.log(`head-end setup capacity ${cap.perS?.toFixed(0)}/s (p99 ${cap.p99?.toFixed(1)} ms): ${FULL} full boxes arrive at ${rate.toFixed(0)}/s`);
-    const fleet = startFleetCli(['--count', String(FULL), '--mix', 'legacy-sd:1,hd-dvr:1,modern-4k:1', '--engine', 'shared', '--rate', String(rate), '--report-interval', String(REPORT_S), ...common(broker.url, carousel)]);
+    const fleet = startFleetCli(['--count', String(FULL), '--mix', 'legacy-sd:1,hd-dvr:1,modern-4k:1', '--engine', 'shared', '--rate', String(rate), '--report-interval', String(REPORT_S), ...common(broker.url, carousel)], PROF_DIR === '' ? undefined : PROF_DIR);
     try {
       const arrivalS = FULL / rate;
       const up = await fleet.until((l) => (l.states.up ?? 0) === FULL, (arrivalS + 120) * 1000, `${FULL} boxes up`);
