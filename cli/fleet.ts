@@ -16,7 +16,7 @@ import { seededRandom } from '../runtime/index.ts';
 import { boxPassword, untilDone, untilStopped } from './box.ts';
 import { parseKeys, parseState, runScript } from './box-script.ts';
 import type { BootState } from '../loader/index.ts';
-import { fleetRequests } from '../loader/request-ledger.ts';
+import type { RequestCounts } from '../loader/request-ledger.ts';
 import { runProcs } from './fleet-procs.ts';
 
 export interface FleetFlags {
@@ -97,7 +97,7 @@ async function runHere(f: FleetFlags, mix: Record<string, number>): Promise<void
   const reportEveryMs = f.reportInterval === undefined ? undefined : Math.round(f.reportInterval * 1000);
   const headend = f.headend === undefined ? undefined : { url: f.headend, password: passwordOf(f) };
   const trusted = (): ReturnType<typeof loadTrusted> => loadTrusted(f.trust, process.cwd());
-  let requests = (): ReturnType<typeof fleetRequests> | undefined => undefined; // [13.8] full boxes keep a ledger
+  let requests = (): RequestCounts | undefined => undefined; // [13.8] full boxes keep a ledger
   let fleet: { watch: FleetWatch; states(): Partial<Record<string, number>>; stop(): Promise<void>; boxes: readonly unknown[] };
   if (f.light === true && headend !== undefined) {
     const app = f.app === undefined ? await appOnAir(udpTuner(f.carousel), await trusted(), 120_000) : parseApp(f.app); // no carousel, no keys with --app
@@ -122,7 +122,7 @@ async function runHere(f: FleetFlags, mix: Record<string, number>): Promise<void
       for (const b of full.boxes) void b.box.pressKey(k).catch(() => undefined);
     };
     fleet = full;
-    requests = () => fleetRequests(full.boxes.map((b) => b.box));
+    requests = () => full.requests();
   }
   const started = Date.now();
   const summary = (): ChildSummary & { s: number } => ({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fleet.boxes.length, states: fleet.states() as Record<string, number>, rssMb: Math.round(process.memoryUsage().rss / 1e6), cpuMs: cpuMs(), channel: { ...fleet.watch.channel }, booted: fleet.watch.takeBooted().map((ms) => Math.round(ms)), requests: requests() });

@@ -5,7 +5,8 @@ import { ArgumentError, positiveInt } from '../runtime/index.ts';
 import type { TrustedKey } from '../runtime/app/index.ts';
 import type { Engine } from '../sandbox/index.ts';
 import { CarouselDemux, type DemuxOptions, type DemuxStats } from '../carousel/index.ts';
-import type { BootState, BoxEvent, Tuned, Tuner, TunerStatus } from '../loader/index.ts';
+import type { BootState, BoxEvent, SwitchStats, Tuned, Tuner, TunerStatus } from '../loader/index.ts';
+import { type RequestCounts, sumCounts } from '../loader/request-ledger.ts';
 import { type EmulatedBox, type EmulatedBoxOptions, startEmulatedBox } from './emulator.ts';
 import { PROFILES } from './profiles.ts';
 import { FleetWatch } from './fleet-watch.ts';
@@ -165,7 +166,16 @@ export interface Fleet {
   carousel(): DemuxStats;
   /** Boot times and channel counters from the boxes' events. */
   readonly watch: FleetWatch;
+  /** What became of the boxes' requests [13.8], added up from each box's switch. */
+  requests(): RequestCounts;
   stop(): Promise<void>;
+}
+
+/** The boxes' request fates without taking their reports: a report measures the app's QuickJS heap
+ *  (a walk of it), which a fleet summary once a second paid for every box (a third of an idle
+ *  300-box fleet's CPU) [issue 19.5]. */
+export function requestCounts(boxes: readonly { box: { stats(): Record<string, unknown> } }[]): RequestCounts {
+  return sumCounts(boxes.map((b) => (b.box.stats().switch as SwitchStats | undefined)?.requests));
 }
 
 export async function startFleet(o: FleetOptions): Promise<Fleet> {
@@ -210,6 +220,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     boxes,
     carousel: () => fan.stats(),
     watch,
+    requests: () => requestCounts(boxes),
     states: () => {
       const out: Partial<Record<BootState, number>> = {};
       for (const b of boxes) out[b.box.state] = (out[b.box.state] ?? 0) + 1;

@@ -9,7 +9,7 @@ export { ReturnPath } from './return-path.ts';
 export type { PathMode, ReturnPathOptions, ReturnPathStats } from './return-path.ts';
 export { startEmulatedBox } from './emulator.ts';
 export type { EmulatedBox, EmulatedBoxOptions } from './emulator.ts';
-export { startFleet, parseMix, assignProfiles, TunerFanout } from './fleet.ts';
+export { startFleet, parseMix, assignProfiles, requestCounts, TunerFanout } from './fleet.ts';
 export type { Fleet, FleetOptions } from './fleet.ts';
 export { LightBox, startLightFleet, appOnAir } from './fleet-light.ts';
 export type { LightBoxOptions, LightEvent, LightFleet, LightFleetOptions, LightState, LightStats } from './fleet-light.ts';

@@ -9,6 +9,7 @@ import { connectMqttTransport } from '../../transport/mqtt.ts';
 import { LinkDownError } from '../../transport/mqtt-errors.ts';
 import { ReturnPath, ThrottledCpu, TunerFanout, assignProfiles, parseMix, profile, startEmulatedBox, startFleet } from '../../devices/index.ts';
 import type { BoxEvent } from '../../loader/index.ts';
+import { fleetRequests } from '../../loader/request-ledger.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
 import { boxBroker, boxSecret, carouselFeed } from '../_helpers/box-fixtures.ts';
 import { Responder } from '../_helpers/headend-responder.ts';
@@ -180,6 +181,16 @@ test('a fleet in one process: one carousel listener, a mix of profiles, one retu
   t.true(fleet.boxes[0]?.path?.mode === 'dead', 'the first box with a return channel got it cut');
   t.is(he.opens.length, 3);
   t.deepEqual(new TunerFanout(feed.tuner) instanceof TunerFanout, true);
+  // [issue 19.5] The summary's request counts are the boxes' own, taken without a report: a
+  // report walks the app's QuickJS heap, once per box per summary line.
+  const byReport = fleetRequests(fleet.boxes.map((b) => b.box));
+  let reports = 0;
+  for (const b of fleet.boxes) {
+    const report = b.box.report.bind(b.box);
+    b.box.report = () => (reports++, report());
+  }
+  t.deepEqual(fleet.requests(), byReport);
+  t.is(reports, 0);
 });
 
 test('the CPU throttle counts a job from when the box\'s CPU was free, not from when the host ran it: after a late timer the backlog runs at once (bench rollout, 1,000 boxes)', async (t) => {
