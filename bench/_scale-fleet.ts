@@ -26,12 +26,14 @@ export function startFleetCli(args: string[], profDir?: string): RunningFleet {
   const child = spawn(process.execPath, [...prof, BIN, 'fleet', 'run', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let last: FleetLine | undefined;
   const booted: number[] = []; // a fleet in one process prints its own line: boot times come as deltas
+  const held: number[] = []; // and so do its arrival gate's holds
   const waiters = new Set<(l: FleetLine | undefined) => void>();
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
     if (!line.startsWith('{"event":"fleet"')) return;
     const one = parseSummary(line);
     if (one !== undefined) booted.push(...one.booted);
-    const l = one === undefined ? (JSON.parse(line) as FleetLine) : fleetLine({ ...one, procs: 1, alive: 1, died: 0, booted }, 0);
+    if (one !== undefined) held.push(...(one.held ?? []));
+    const l = one === undefined ? (JSON.parse(line) as FleetLine) : fleetLine({ ...one, procs: 1, alive: 1, died: 0, booted, held, capacityPerS: one.capacityPerS ?? null }, 0);
     last = l;
     for (const w of [...waiters]) w(l);
   });

@@ -27,6 +27,9 @@ type Seen =
 export class FleetWatch {
   #start = new Map<string, number>();
   #fresh: number[] = [];
+  /** Started, not yet up or degraded: still booting (the arrival gate bounds them, fleet-pace.ts). */
+  #booting = new Set<string>();
+  #settled = 0;
   #now: () => number;
   readonly channel: ChannelCounts = { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0 };
 
@@ -37,10 +40,22 @@ export class FleetWatch {
   /** The box is being started now (its boot time counts from here). */
   starting(boxId: string): void {
     this.#start.set(boxId, this.#now());
+    this.#booting.add(boxId);
+  }
+
+  /** Boxes started and not yet up or degraded. */
+  booting(): number {
+    return this.#booting.size;
+  }
+
+  /** Boxes whose boot ended, up or degraded. */
+  settled(): number {
+    return this.#settled;
   }
 
   event(boxId: string, e: Seen): void {
     if (e.kind === 'state' && 'to' in e) {
+      if ((e.to === 'up' || e.to === 'degraded') && this.#booting.delete(boxId)) this.#settled++;
       if (e.to === 'up') this.#up(boxId);
       if ('event' in e && e.event === 'link-dead') this.channel.deadLinks++; // a full box's table row
     } else if (e.kind === 'dial' && 'ok' in e && !e.ok) {

@@ -14,6 +14,8 @@ export type { Fleet, FleetOptions } from './fleet.ts';
 export { LightBox, startLightFleet, appOnAir } from './fleet-light.ts';
 export type { LightBoxOptions, LightEvent, LightFleet, LightFleetOptions, LightState, LightStats } from './fleet-light.ts';
 export { FleetWatch } from './fleet-watch.ts';
+export { BootPacer } from './fleet-pace.ts';
+export type { BootProgress, PaceOptions, PaceStats } from './fleet-pace.ts';
 export type { ChannelCounts } from './fleet-watch.ts';
 export { planProcs, slices, arrivals, boxesPerProcLimit, parseOpenFilesLimit, fdsPerBox } from './fleet-plan.ts';
 export type { ProcPlanInput, Slice } from './fleet-plan.ts';
