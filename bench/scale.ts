@@ -168,7 +168,7 @@ async function fullUp(fleet: RunningFleet, waitS: number, t0: number): Promise<{
   let arrivalS: number | undefined;
   const progress = setInterval(() => {
     const l = fleet.last();
-    if (l !== undefined) console.log(`full +${Math.round((performance.now() - t0) / 1000)} s: ${JSON.stringify(l.states)} boot p95 ${l.boot.p95} ms held p95 ${l.held?.p95 ?? '-'} ms capacity ${l.capacityPerS?.toFixed(1) ?? '-'}/s cpu ${l.cpuMs} ms`);
+    if (l !== undefined) console.log(`full +${Math.round((performance.now() - t0) / 1000)} s: ${JSON.stringify(l.states)} boot p95 ${l.boot.p95} ms held p95 ${l.held?.p95 ?? '-'} ms capacity ${l.capacityPerS?.toFixed(1) ?? '-'}/s cpu ${l.cpuMs} ms; mean ms by state ${JSON.stringify(l.phases ?? {})}`);
   }, 30_000);
   const line = await fleet
     .until((l) => ((arrivalS ??= l.boxes === FULL ? (performance.now() - t0) / 1000 : undefined), (l.states.up ?? 0) === FULL), waitS * 1000, `${FULL} boxes up`)
@@ -205,6 +205,7 @@ async function fullPhase(): Promise<void> {
       out.fleet_boot_capacity_per_s = up.line.capacityPerS ?? null;
       out.fleet_held_p95_s = up.line.held?.p95 === undefined || up.line.held.p95 === null ? null : up.line.held.p95 / 1000;
       out.fleet_cpu_ms_per_boot = up.line.cpuMs / FULL;
+      console.log(`full: mean ms a booted box spent in each state: ${JSON.stringify(up.line.phases ?? {})}`);
       out.full_boot_p95_s = (idle.boot.p95 ?? NaN) / 1000;
       // [13.4] verdicts that stayed wrong (a late CONNACK adopted undoes its connection's), and every verdict beside it.
       out.false_dead_paths = idle.channel.deadPaths - idle.channel.deadPathsUndone + idle.channel.deadLinks;

@@ -54,12 +54,16 @@ export interface FleetLine {
   /** [issue 19.5] With an arrival gate (`--pace`): how long boxes were held before they started, ms, and the fleet's boot capacity. */
   held?: { n: number; p50: number | null; p95: number | null; max: number | null };
   capacityPerS?: number | null;
+  /** Mean time a booted box spent in each state before its first `up`, ms. */
+  phases?: Record<string, number>;
 }
 
 /** The parent's summary line: the children's latest summaries added up, boot times over all boxes. */
 export function fleetLine(t: FleetTotals, s: number): FleetLine {
   const gate = t.held.length === 0 && t.capacityPerS === null ? {} : { held: spread(t.held), capacityPerS: t.capacityPerS };
-  return { event: 'fleet', s, procs: t.procs, alive: t.alive, died: t.died, boxes: t.boxes, states: t.states, rssMb: t.rssMb, cpuMs: t.cpuMs, channel: t.channel, boot: spread(t.booted), ...gate };
+  const n = t.booted.length;
+  const phases = n === 0 ? {} : { phases: Object.fromEntries(Object.entries(t.phaseMs).map(([k, ms]) => [k, Math.round(ms / n)])) };
+  return { event: 'fleet', s, procs: t.procs, alive: t.alive, died: t.died, boxes: t.boxes, states: t.states, rssMb: t.rssMb, cpuMs: t.cpuMs, channel: t.channel, boot: spread(t.booted), ...gate, ...phases };
 }
 
 function spread(ms: readonly number[]): FleetLine['boot'] {

@@ -28,6 +28,8 @@ export interface ChildSummary {
   held?: number[] | undefined;
   /** With an arrival gate: the boots per second this process can afford (PaceStats). */
   capacityPerS?: number | null | undefined;
+  /** Time its boxes spent in each state before their first `up`, ms, added up (FleetWatch.phaseMs). */
+  phaseMs?: Record<string, number> | undefined;
 }
 
 export interface ChildExit {
@@ -65,6 +67,8 @@ export interface FleetTotals {
   held: number[];
   /** The children's boot capacities added up, boots/s (null: no child has a gate). */
   capacityPerS: number | null;
+  /** Time boxes spent in each state before their first `up`, ms, added over the children. */
+  phaseMs: Record<string, number>;
 }
 
 /** Exit codes a child ends with by itself on purpose: its script reached its goal, or timed out. */
@@ -129,7 +133,7 @@ export class FleetProcs {
 
   /** The children's latest summaries added up, and every boot time reported so far. */
   totals(): FleetTotals {
-    const t: FleetTotals = { procs: this.#children.length, alive: this.#alive, died: this.#died, boxes: 0, states: {}, rssMb: 0, cpuMs: 0, channel: { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0 }, booted: this.#booted, held: this.#held, capacityPerS: null };
+    const t: FleetTotals = { procs: this.#children.length, alive: this.#alive, died: this.#died, boxes: 0, states: {}, rssMb: 0, cpuMs: 0, channel: { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0 }, booted: this.#booted, held: this.#held, capacityPerS: null, phaseMs: {} };
     for (const s of this.#last.values()) {
       t.boxes += s.boxes;
       t.rssMb += s.rssMb;
@@ -137,6 +141,7 @@ export class FleetProcs {
       for (const [k, n] of Object.entries(s.states)) t.states[k] = (t.states[k] ?? 0) + n;
       for (const k of ['deadPaths', 'deadLinks', 'failures', 'downs', 'lateAdopted', 'deadPathsUndone'] as const) t.channel[k] += s.channel[k];
       if (typeof s.capacityPerS === 'number') t.capacityPerS = (t.capacityPerS ?? 0) + s.capacityPerS;
+      for (const [k, ms] of Object.entries(s.phaseMs ?? {})) t.phaseMs[k] = (t.phaseMs[k] ?? 0) + ms;
     }
     return t;
   }
@@ -172,6 +177,7 @@ export function parseSummary(line: string): ChildSummary | undefined {
   // [issue 19.5] the arrival gate's holds and capacity: absent without a gate.
   if (o.held !== undefined && !(Array.isArray(o.held) && o.held.every(num))) return undefined;
   if (o.capacityPerS !== undefined && o.capacityPerS !== null && !num(o.capacityPerS)) return undefined;
-  const gate = { ...(o.held === undefined ? {} : { held: o.held }), ...(o.capacityPerS === undefined ? {} : { capacityPerS: o.capacityPerS }) };
+  if (o.phaseMs !== undefined && (o.phaseMs === null || typeof o.phaseMs !== 'object' || !Object.values(o.phaseMs).every(num))) return undefined;
+  const gate = { ...(o.held === undefined ? {} : { held: o.held }), ...(o.capacityPerS === undefined ? {} : { capacityPerS: o.capacityPerS }), ...(o.phaseMs === undefined ? {} : { phaseMs: o.phaseMs }) };
   return { event: 'fleet', boxes: o.boxes, states: o.states, rssMb: o.rssMb, cpuMs: o.cpuMs, channel: { ...c, ...late }, booted: o.booted, ...gate };
 }

@@ -77,3 +77,19 @@ test('the watch counts a box booting from its start until it is up or degraded, 
   t.is(w.settled(), 2);
   t.deepEqual(w.takeBooted(), [700, 700]);
 });
+
+test('the watch adds up where each boot\'s time went, state by state, over the boxes that came up', (t) => {
+  let now = 0;
+  const w = new FleetWatch(() => now);
+  w.starting('a');
+  now = 100;
+  w.event('a', { kind: 'state', to: 'tuning' });
+  now = 400;
+  w.event('a', { kind: 'state', to: 'starting' });
+  now = 1_000;
+  w.event('a', { kind: 'state', to: 'up' });
+  w.starting('b'); // not up yet: not counted
+  now = 5_000;
+  w.event('b', { kind: 'state', to: 'tuning' });
+  t.deepEqual(w.phaseMs, { off: 100, tuning: 300, starting: 600 });
+});
