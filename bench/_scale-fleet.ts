@@ -33,7 +33,7 @@ export function startFleetCli(args: string[], profDir?: string): RunningFleet {
     const one = parseSummary(line);
     if (one !== undefined) booted.push(...one.booted);
     if (one !== undefined) held.push(...(one.held ?? []));
-    const l = one === undefined ? (JSON.parse(line) as FleetLine) : fleetLine({ ...one, procs: 1, alive: 1, died: 0, booted, held, capacityPerS: one.capacityPerS ?? null, phaseMs: one.phaseMs ?? {} }, 0);
+    const l = one === undefined ? (JSON.parse(line) as FleetLine) : fleetLine({ ...one, procs: 1, alive: 1, died: 0, booted, held, capacityPerS: one.capacityPerS ?? null, phaseMs: one.phaseMs ?? {}, startSpanMs: one.startSpanMs ?? 0 }, 0);
     last = l;
     for (const w of [...waiters]) w(l);
   });

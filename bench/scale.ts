@@ -162,16 +162,14 @@ const row = (r: { case: string; [k: string]: string | number }): void => {
   console.log(`measured: ${JSON.stringify(r)}`);
 };
 
-/** Wait for every full box to be up (or for `waitS`: a cut run records what it held), printing
- *  progress every 30 s; with when the last box started (s after `t0`), from the first line with all of them. */
-async function fullUp(fleet: RunningFleet, waitS: number, t0: number): Promise<{ line: FleetLine; arrivalS: number | undefined }> {
-  let arrivalS: number | undefined;
+/** Wait for every full box to be up (or for `waitS`: a cut run records what it held), printing progress every 30 s. */
+async function fullUp(fleet: RunningFleet, waitS: number, t0: number): Promise<{ line: FleetLine }> {
   const progress = setInterval(() => {
     const l = fleet.last();
     if (l !== undefined) console.log(`full +${Math.round((performance.now() - t0) / 1000)} s: ${JSON.stringify(l.states)} boot p95 ${l.boot.p95} ms held p95 ${l.held?.p95 ?? '-'} ms capacity ${l.capacityPerS?.toFixed(1) ?? '-'}/s cpu ${l.cpuMs} ms; mean ms by state ${JSON.stringify(l.phases ?? {})}`);
   }, 30_000);
   const line = await fleet
-    .until((l) => ((arrivalS ??= l.boxes === FULL ? (performance.now() - t0) / 1000 : undefined), (l.states.up ?? 0) === FULL), waitS * 1000, `${FULL} boxes up`)
+    .until((l) => (l.states.up ?? 0) === FULL, waitS * 1000, `${FULL} boxes up`)
     .finally(() => clearInterval(progress))
     .catch((e: unknown) => {
       const l = fleet.last();
@@ -179,7 +177,7 @@ async function fullUp(fleet: RunningFleet, waitS: number, t0: number): Promise<{
       console.log(`full: ${(e as Error).message.split(' (last')[0]}: ${l.states.up ?? 0} up`);
       return l;
     });
-  return { line, arrivalS };
+  return { line };
 }
 
 async function fullPhase(): Promise<void> {
@@ -201,7 +199,7 @@ async function fullPhase(): Promise<void> {
       out.full_boxes = (idle.states.up ?? 0);
       // [issue 19.5] both paces: the head-end's (the offered rate) and the fleet's (its gate).
       out.arrival_rate_offered_per_s = rate;
-      out.arrival_rate_per_s = up.arrivalS === undefined ? null : FULL / up.arrivalS;
+      out.arrival_rate_per_s = up.line.startedPerS ?? null; // first to last start inside the fleet (its processes' own start-up excluded)
       out.fleet_boot_capacity_per_s = up.line.capacityPerS ?? null;
       out.fleet_held_p95_s = up.line.held?.p95 === undefined || up.line.held.p95 === null ? null : up.line.held.p95 / 1000;
       out.fleet_cpu_ms_per_boot = up.line.cpuMs / FULL;

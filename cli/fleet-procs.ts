@@ -56,6 +56,8 @@ export interface FleetLine {
   capacityPerS?: number | null;
   /** Mean time a booted box spent in each state before its first `up`, ms. */
   phases?: Record<string, number>;
+  /** Boxes started per second: the boxes over the longest process's first-to-last start. */
+  startedPerS?: number;
 }
 
 /** The parent's summary line: the children's latest summaries added up, boot times over all boxes. */
@@ -63,7 +65,8 @@ export function fleetLine(t: FleetTotals, s: number): FleetLine {
   const gate = t.held.length === 0 && t.capacityPerS === null ? {} : { held: spread(t.held), capacityPerS: t.capacityPerS };
   const n = t.booted.length;
   const phases = n === 0 ? {} : { phases: Object.fromEntries(Object.entries(t.phaseMs).map(([k, ms]) => [k, Math.round(ms / n)])) };
-  return { event: 'fleet', s, procs: t.procs, alive: t.alive, died: t.died, boxes: t.boxes, states: t.states, rssMb: t.rssMb, cpuMs: t.cpuMs, channel: t.channel, boot: spread(t.booted), ...gate, ...phases };
+  const started = t.startSpanMs > 0 ? { startedPerS: Math.round((100 * t.boxes) / (t.startSpanMs / 1000)) / 100 } : {};
+  return { event: 'fleet', s, procs: t.procs, alive: t.alive, died: t.died, boxes: t.boxes, states: t.states, rssMb: t.rssMb, cpuMs: t.cpuMs, channel: t.channel, boot: spread(t.booted), ...gate, ...phases, ...started };
 }
 
 function spread(ms: readonly number[]): FleetLine['boot'] {

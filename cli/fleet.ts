@@ -131,7 +131,7 @@ async function runHere(f: FleetFlags, mix: Record<string, number>): Promise<void
     gate = () => (full.pacer === undefined ? {} : { held: full.pacer.takeHeld().map((ms) => Math.round(ms)), capacityPerS: full.pacer.stats().capacityPerS });
   }
   const started = Date.now();
-  const summary = (): ChildSummary & { s: number } => ({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fleet.boxes.length, states: fleet.states() as Record<string, number>, rssMb: Math.round(process.memoryUsage().rss / 1e6), cpuMs: cpuMs(), channel: { ...fleet.watch.channel }, booted: fleet.watch.takeBooted().map((ms) => Math.round(ms)), requests: requests(), phaseMs: roundAll(fleet.watch.phaseMs), ...gate() });
+  const summary = (): ChildSummary & { s: number } => ({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fleet.boxes.length, states: fleet.states() as Record<string, number>, rssMb: Math.round(process.memoryUsage().rss / 1e6), cpuMs: cpuMs(), channel: { ...fleet.watch.channel }, booted: fleet.watch.takeBooted().map((ms) => Math.round(ms)), requests: requests(), phaseMs: roundAll(fleet.watch.phaseMs), startSpanMs: Math.round(fleet.watch.startSpanMs()), ...gate() });
   const timer = setInterval(() => console.log(JSON.stringify(summary())), f.summaryEvery * 1000);
   const code = await untilDone(stopped, script);
   clearInterval(timer);

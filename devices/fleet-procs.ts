@@ -30,6 +30,8 @@ export interface ChildSummary {
   capacityPerS?: number | null | undefined;
   /** Time its boxes spent in each state before their first `up`, ms, added up (FleetWatch.phaseMs). */
   phaseMs?: Record<string, number> | undefined;
+  /** From its first box's start to its last's, ms (FleetWatch.startSpanMs). */
+  startSpanMs?: number | undefined;
 }
 
 export interface ChildExit {
@@ -69,6 +71,8 @@ export interface FleetTotals {
   capacityPerS: number | null;
   /** Time boxes spent in each state before their first `up`, ms, added over the children. */
   phaseMs: Record<string, number>;
+  /** The longest of the children's start spans, ms (they start together). */
+  startSpanMs: number;
 }
 
 /** Exit codes a child ends with by itself on purpose: its script reached its goal, or timed out. */
@@ -133,7 +137,7 @@ export class FleetProcs {
 
   /** The children's latest summaries added up, and every boot time reported so far. */
   totals(): FleetTotals {
-    const t: FleetTotals = { procs: this.#children.length, alive: this.#alive, died: this.#died, boxes: 0, states: {}, rssMb: 0, cpuMs: 0, channel: { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0 }, booted: this.#booted, held: this.#held, capacityPerS: null, phaseMs: {} };
+    const t: FleetTotals = { procs: this.#children.length, alive: this.#alive, died: this.#died, boxes: 0, states: {}, rssMb: 0, cpuMs: 0, channel: { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0 }, booted: this.#booted, held: this.#held, capacityPerS: null, phaseMs: {}, startSpanMs: 0 };
     for (const s of this.#last.values()) {
       t.boxes += s.boxes;
       t.rssMb += s.rssMb;
@@ -142,6 +146,7 @@ export class FleetProcs {
       for (const k of ['deadPaths', 'deadLinks', 'failures', 'downs', 'lateAdopted', 'deadPathsUndone'] as const) t.channel[k] += s.channel[k];
       if (typeof s.capacityPerS === 'number') t.capacityPerS = (t.capacityPerS ?? 0) + s.capacityPerS;
       for (const [k, ms] of Object.entries(s.phaseMs ?? {})) t.phaseMs[k] = (t.phaseMs[k] ?? 0) + ms;
+      t.startSpanMs = Math.max(t.startSpanMs, s.startSpanMs ?? 0);
     }
     return t;
   }
@@ -178,6 +183,7 @@ export function parseSummary(line: string): ChildSummary | undefined {
   if (o.held !== undefined && !(Array.isArray(o.held) && o.held.every(num))) return undefined;
   if (o.capacityPerS !== undefined && o.capacityPerS !== null && !num(o.capacityPerS)) return undefined;
   if (o.phaseMs !== undefined && (o.phaseMs === null || typeof o.phaseMs !== 'object' || !Object.values(o.phaseMs).every(num))) return undefined;
-  const gate = { ...(o.held === undefined ? {} : { held: o.held }), ...(o.capacityPerS === undefined ? {} : { capacityPerS: o.capacityPerS }), ...(o.phaseMs === undefined ? {} : { phaseMs: o.phaseMs }) };
+  if (o.startSpanMs !== undefined && !num(o.startSpanMs)) return undefined;
+  const gate = { ...(o.startSpanMs === undefined ? {} : { startSpanMs: o.startSpanMs }), ...(o.held === undefined ? {} : { held: o.held }), ...(o.capacityPerS === undefined ? {} : { capacityPerS: o.capacityPerS }), ...(o.phaseMs === undefined ? {} : { phaseMs: o.phaseMs }) };
   return { event: 'fleet', boxes: o.boxes, states: o.states, rssMb: o.rssMb, cpuMs: o.cpuMs, channel: { ...c, ...late }, booted: o.booted, ...gate };
 }

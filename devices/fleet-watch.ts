@@ -35,6 +35,8 @@ export class FleetWatch {
   /** Time boxes spent in each state before their first `up`, ms, added over the boxes up so far:
    *  where a boot's time goes (tuning, acquiring, starting, connecting, session-setup) [issue 19.5]. */
   readonly phaseMs: Record<string, number> = {};
+  #firstStart: number | undefined;
+  #lastStart = 0;
   #now: () => number;
   readonly channel: ChannelCounts = { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0 };
 
@@ -45,8 +47,15 @@ export class FleetWatch {
   /** The box is being started now (its boot time counts from here). */
   starting(boxId: string): void {
     this.#start.set(boxId, this.#now());
+    this.#firstStart ??= this.#now();
+    this.#lastStart = this.#now();
     this.#booting.add(boxId);
     this.#phase.set(boxId, { state: 'off', at: this.#now(), acc: {} });
+  }
+
+  /** From the first box's start to the last's so far, ms (0 before two starts): the arrivals' span. */
+  startSpanMs(): number {
+    return this.#firstStart === undefined ? 0 : this.#lastStart - this.#firstStart;
   }
 
   /** Boxes started and not yet up or degraded. */

@@ -93,3 +93,13 @@ test('the watch adds up where each boot\'s time went, state by state, over the b
   w.event('b', { kind: 'state', to: 'tuning' });
   t.deepEqual(w.phaseMs, { off: 100, tuning: 300, starting: 600 });
 });
+
+test('the watch knows the span of its starts: the arrival rate the fleet really offered', (t) => {
+  let now = 50;
+  const w = new FleetWatch(() => now);
+  t.is(w.startSpanMs(), 0);
+  w.starting('a');
+  now = 2_050;
+  w.starting('b');
+  t.is(w.startSpanMs(), 2_000);
+});
