@@ -41,7 +41,7 @@ const IDLE_S = Number(flag('idle-s', '20'));
 const SHARE = Number(flag('share', '0.6'));
 const REPORT_S = Number(flag('report-interval', '60'));
 const PROCS = flag('procs', 'auto');
-/** Longest wait for every light box to be up, s (default: the arrivals' span + 180 s); a cut run still records what it held. */
+/** Longest wait for every light (full) box to be up, s (default: the arrivals' span + 180 (240) s); a cut run still records what it held. */
 const MAX_S = Number(flag('max-s', '0'));
 const BROKERS = flag('brokers', 'aedes,mosquitto').split(',');
 /** [issue 19.6] `off`: the node never answers QUOTA (setups), for the A/B against admission (the default, `on`). */
@@ -191,7 +191,7 @@ async function fullPhase(): Promise<void> {
     const t0 = performance.now();
     const fleet = startFleetCli(['--count', String(FULL), '--mix', 'legacy-sd:1,hd-dvr:1,modern-4k:1', '--engine', 'shared', '--rate', String(rate), ...pace, '--report-interval', String(REPORT_S), ...common(broker.url, carousel)], PROF_DIR === '' ? undefined : PROF_DIR);
     try {
-      const up = await fullUp(fleet, FULL / rate + 240, t0);
+      const up = await fullUp(fleet, MAX_S > 0 ? MAX_S : FULL / rate + 240, t0);
       const c0 = up.line.cpuMs;
       const i0 = performance.now();
       const idle = await fleet.until((l) => performance.now() - i0 >= IDLE_S * 1000 && l.cpuMs > c0, (IDLE_S + 30) * 1000, 'the idle window');
