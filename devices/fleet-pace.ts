@@ -74,11 +74,11 @@ export class BootPacer {
     this.#progress = progress;
   }
 
-  /** Resolves when a box may start now; with the ms it was held (0: at once). */
-  async admit(): Promise<number> {
-    const t0 = this.#now();
+  /** Resolves when a box due at `dueAt` (default: now) may start; with the ms it started after
+   *  its arrival (0: on time). A box the process got to late waited in the fleet's queue too. */
+  async admit(dueAt: number = this.#now()): Promise<number> {
     while (!this.#room()) await this.#sleep(this.#checkMs);
-    const held = this.#now() - t0;
+    const held = Math.max(0, this.#now() - dueAt);
     if (held > 0) {
       this.#stats.held++;
       this.#stats.heldMs += held;

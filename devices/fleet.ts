@@ -196,11 +196,10 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const t0 = performance.now();
   for (let i = 0; i < count; i++) {
     const boxId = `${o.prefix ?? 'box'}-${(o.first ?? 1) + i}`;
-    if (o.startAt !== undefined) {
-      const due = t0 + o.startAt(i) - performance.now();
-      if (due > 1) await new Promise((r) => setTimeout(r, due));
-    }
-    await pacer?.admit();
+    const dueAt = o.startAt === undefined ? performance.now() : t0 + o.startAt(i);
+    if (dueAt - performance.now() > 1) await new Promise((r) => setTimeout(r, dueAt - performance.now()));
+    // How late the box starts after its arrival: the gate's hold and a host that got to it late.
+    await pacer?.admit(dueAt);
     watch.starting(boxId);
     const profile = ids[i] as string;
     const twoWay = PROFILES.find((p) => p.id === profile)?.channels.twoWay === true;

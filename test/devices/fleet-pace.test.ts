@@ -103,3 +103,10 @@ test('the watch knows the span of its starts: the arrival rate the fleet really 
   w.starting('b');
   t.is(w.startSpanMs(), 2_000);
 });
+
+test('a box the process got to after its arrival counts as held for the time it was late', async (t) => {
+  const { s, pacer } = rig();
+  s.t = 1_000;
+  t.is(await pacer.admit(700), 300, 'due at 700, started at 1,000 with the gate open');
+  t.is(await pacer.admit(1_200), 0, 'due later than now: on time');
+});
