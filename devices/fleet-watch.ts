@@ -27,6 +27,16 @@ type Seen =
 export class FleetWatch {
   #start = new Map<string, number>();
   #fresh: number[] = [];
+  /** Started, not yet up or degraded: still booting (the arrival gate bounds them, fleet-pace.ts). */
+  #booting = new Set<string>();
+  #settled = 0;
+  /** A booting box's state now, since when, and its time in each state so far. */
+  #phase = new Map<string, { state: string; at: number; acc: Record<string, number> }>();
+  /** Time boxes spent in each state before their first `up`, ms, added over the boxes up so far:
+   *  where a boot's time goes (tuning, acquiring, starting, connecting, session-setup) [issue 19.5]. */
+  readonly phaseMs: Record<string, number> = {};
+  #firstStart: number | undefined;
+  #lastStart = 0;
   #now: () => number;
   readonly channel: ChannelCounts = { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0 };
 
@@ -37,10 +47,31 @@ export class FleetWatch {
   /** The box is being started now (its boot time counts from here). */
   starting(boxId: string): void {
     this.#start.set(boxId, this.#now());
+    this.#firstStart ??= this.#now();
+    this.#lastStart = this.#now();
+    this.#booting.add(boxId);
+    this.#phase.set(boxId, { state: 'off', at: this.#now(), acc: {} });
+  }
+
+  /** From the first box's start to the last's so far, ms (0 before two starts): the arrivals' span. */
+  startSpanMs(): number {
+    return this.#firstStart === undefined ? 0 : this.#lastStart - this.#firstStart;
+  }
+
+  /** Boxes started and not yet up or degraded. */
+  booting(): number {
+    return this.#booting.size;
+  }
+
+  /** Boxes whose boot ended, up or degraded. */
+  settled(): number {
+    return this.#settled;
   }
 
   event(boxId: string, e: Seen): void {
     if (e.kind === 'state' && 'to' in e) {
+      this.#moved(boxId, e.to);
+      if ((e.to === 'up' || e.to === 'degraded') && this.#booting.delete(boxId)) this.#settled++;
       if (e.to === 'up') this.#up(boxId);
       if ('event' in e && e.event === 'link-dead') this.channel.deadLinks++; // a full box's table row
     } else if (e.kind === 'dial' && 'ok' in e && !e.ok) {
@@ -60,6 +91,18 @@ export class FleetWatch {
     const out = this.#fresh;
     this.#fresh = [];
     return out;
+  }
+
+  #moved(boxId: string, to: string): void {
+    const p = this.#phase.get(boxId);
+    if (p === undefined) return;
+    const now = this.#now();
+    p.acc[p.state] = (p.acc[p.state] ?? 0) + (now - p.at);
+    p.state = to;
+    p.at = now;
+    if (to !== 'up') return;
+    this.#phase.delete(boxId);
+    for (const [k, ms] of Object.entries(p.acc)) this.phaseMs[k] = (this.phaseMs[k] ?? 0) + ms;
   }
 
   #up(boxId: string): void {
