@@ -172,15 +172,35 @@ const row = (r: { case: string; [k: string]: string | number }): void => {
   console.log(`measured: ${JSON.stringify(r)}`);
 };
 
+/** [issue 19.5] Each second in which a dead-path verdict came (one that no late CONNACK undid): the
+ *  verdicts by kind and phase, the fleet's and the head-end's longest loop delay that second. */
+function verdictLog(fleet: RunningFleet, t0: number): { log: string[]; stop: () => void } {
+  const second = monitorEventLoopDelay({ resolution: 10 }); // this process: the node and aedes
+  second.enable();
+  const log: string[] = [];
+  let prev: Record<string, number> = {};
+  const stop = fleet.onLine((l) => {
+    const v = l.verdicts ?? {};
+    const fresh = Object.entries(v).filter(([k, n]) => !k.startsWith('undone@') && n > (prev[k] ?? 0)).map(([k, n]) => `${k} +${n - (prev[k] ?? 0)}`);
+    if (fresh.length > 0 && log.length < 80) log.push(`+${Math.round((performance.now() - t0) / 1000)} s, ${l.states.up ?? 0} up: ${fresh.join(', ')}; fleet loop max ${l.loopMaxMs ?? '-'} ms, head-end loop max ${Math.round(second.max / 1e6)} ms`);
+    prev = { ...v };
+    second.reset();
+  });
+  return { log, stop: () => (stop(), second.disable()) };
+}
+
 /** Wait for every full box to be up (or for `waitS`: a cut run records what it held), printing progress every 30 s. */
-async function fullUp(fleet: RunningFleet, waitS: number, t0: number): Promise<{ line: FleetLine }> {
+async function fullUp(fleet: RunningFleet, waitS: number, t0: number, broker: Broker, h: RunningHeadend): Promise<{ line: FleetLine }> {
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   const progress = setInterval(() => {
     const l = fleet.last();
-    if (l !== undefined) console.log(`full +${Math.round((performance.now() - t0) / 1000)} s: ${JSON.stringify(l.states)} boot p95 ${l.boot.p95} ms held p95 ${l.held?.p95 ?? '-'} ms capacity ${l.capacityPerS?.toFixed(1) ?? '-'}/s cpu ${l.cpuMs} ms; mean ms by state ${JSON.stringify(l.phases ?? {})}`);
+    if (l !== undefined) console.log(`full +${Math.round((performance.now() - t0) / 1000)} s: ${JSON.stringify(l.states)} boot p95 ${l.boot.p95} ms held p95 ${l.held?.p95 ?? '-'} ms capacity ${l.capacityPerS?.toFixed(1) ?? '-'}/s cpu ${l.cpuMs} ms; mean ms by state ${JSON.stringify(l.phases ?? {})}; over 3 s ${JSON.stringify(l.slow ?? {})}; verdicts ${JSON.stringify(l.verdicts ?? {})}; head-end loop p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms max ${(loop.max / 1e6).toFixed(0)} ms, QUOTA ${refusedSetups(h)}, setups in flight ${h.node.sessions.admission.stats.inFlight}; broker: ${broker.refusals?.() ?? '-'}`);
+    loop.reset();
   }, 30_000);
   const line = await fleet
     .until((l) => (l.states.up ?? 0) === FULL, waitS * 1000, `${FULL} boxes up`)
-    .finally(() => clearInterval(progress))
+    .finally(() => (clearInterval(progress), loop.disable()))
     .catch((e: unknown) => {
       const l = fleet.last();
       if (l === undefined) throw e;
@@ -200,8 +220,9 @@ async function fullPhase(): Promise<void> {
     const pace = PACE > 0 ? ['--pace', String(PACE)] : [];
     const t0 = performance.now();
     const fleet = startFleetCli(['--count', String(FULL), '--mix', 'legacy-sd:1,hd-dvr:1,modern-4k:1', '--engine', 'shared', '--rate', String(rate), ...pace, '--report-interval', String(REPORT_S), ...common(broker.url, carousel)], PROF_DIR === '' ? undefined : PROF_DIR);
+    const verdicts = verdictLog(fleet, t0);
     try {
-      const up = await fullUp(fleet, MAX_S > 0 ? MAX_S : FULL / rate + 240, t0);
+      const up = await fullUp(fleet, MAX_S > 0 ? MAX_S : FULL / rate + 240, t0, broker, h);
       const c0 = up.line.cpuMs;
       const i0 = performance.now();
       const idle = await fleet.until((l) => performance.now() - i0 >= IDLE_S * 1000 && l.cpuMs > c0, (IDLE_S + 30) * 1000, 'the idle window');
@@ -213,10 +234,13 @@ async function fullPhase(): Promise<void> {
       out.fleet_boot_capacity_per_s = up.line.capacityPerS ?? null;
       out.fleet_held_p95_s = up.line.held?.p95 === undefined || up.line.held.p95 === null ? null : up.line.held.p95 / 1000;
       out.fleet_cpu_ms_per_boot = up.line.cpuMs / FULL;
-      console.log(`full: mean ms a booted box spent in each state: ${JSON.stringify(up.line.phases ?? {})}`);
+      console.log(`full: mean ms a booted box spent in each state: ${JSON.stringify(up.line.phases ?? {})}; the ${up.line.slow?.n ?? 0} over 3 s: ${JSON.stringify(up.line.slow?.phases ?? {})}`);
+      out.full_boots_over_3s = up.line.slow?.n ?? 0;
+      out.full_connack_busy = broker.busy?.() ?? null;
       out.full_boot_p95_s = (idle.boot.p95 ?? NaN) / 1000;
       // [13.4] verdicts that stayed wrong (a late CONNACK adopted undoes its connection's), and every verdict beside it.
       out.false_dead_paths = idle.channel.deadPaths - idle.channel.deadPathsUndone + idle.channel.deadLinks;
+      console.log(`full: verdicts by kind and phase ${JSON.stringify(idle.verdicts ?? {})}; the seconds they came in (first 80):\n  ${verdicts.log.join('\n  ') || 'none'}`);
       out.dead_verdicts = idle.channel.deadPaths + idle.channel.deadLinks;
       out.dial_late_adopted = idle.channel.lateAdopted;
       out.idle_cpu_ms_per_box_s = idleMs;
@@ -225,6 +249,7 @@ async function fullPhase(): Promise<void> {
       out.full_setups_refused = refusedSetups(h);
       row({ case: `${FULL} full boxes, ${idle.procs} processes, arrivals ${rate.toFixed(0)}/s offered, ${(out.arrival_rate_per_s ?? NaN).toFixed(1)}/s taken (pace ${PACE || 'off'})`, 'fleet boots/s': out.fleet_boot_capacity_per_s ?? NaN, 'held p95 s': out.fleet_held_p95_s ?? NaN, 'fleet cpu ms/boot': out.fleet_cpu_ms_per_boot, up: idle.states.up ?? 0, 'boot p50 s': (idle.boot.p50 ?? NaN) / 1000, 'boot p95 s': (idle.boot.p95 ?? NaN) / 1000, 'dial dead paths': idle.channel.deadPaths, 'undone (late CONNACK)': idle.channel.deadPathsUndone, 'link dead paths': idle.channel.deadLinks, 'idle ms/box/s': idleMs, 'fleet rss MB': idle.rssMb, 'QUOTA setups': refusedSetups(h) });
     } finally {
+      verdicts.stop();
       await fleet.stop();
     }
   } finally {

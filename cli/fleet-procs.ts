@@ -58,6 +58,11 @@ export interface FleetLine {
   phases?: Record<string, number>;
   /** Boxes started per second: the boxes over the longest process's first-to-last start. */
   startedPerS?: number;
+  /** [issue 19.5] Boots over the goal and the mean time each spent in each state, ms; verdicts by
+   *  kind and phase; the processes' longest event-loop delay in their latest line, ms. */
+  slow?: { n: number; phases: Record<string, number> };
+  verdicts?: Record<string, number>;
+  loopMaxMs?: number;
 }
 
 /** The parent's summary line: the children's latest summaries added up, boot times over all boxes. */
@@ -66,7 +71,9 @@ export function fleetLine(t: FleetTotals, s: number): FleetLine {
   const n = t.booted.length;
   const phases = n === 0 ? {} : { phases: Object.fromEntries(Object.entries(t.phaseMs).map(([k, ms]) => [k, Math.round(ms / n)])) };
   const started = t.startSpanMs > 0 ? { startedPerS: Math.round((100 * t.boxes) / (t.startSpanMs / 1000)) / 100 } : {};
-  return { event: 'fleet', s, procs: t.procs, alive: t.alive, died: t.died, boxes: t.boxes, states: t.states, rssMb: t.rssMb, cpuMs: t.cpuMs, channel: t.channel, boot: spread(t.booted), ...gate, ...phases, ...started };
+  const slow = t.slow === 0 ? {} : { slow: { n: t.slow, phases: Object.fromEntries(Object.entries(t.slowPhaseMs).map(([k, ms]) => [k, Math.round(ms / t.slow)])) } };
+  const tail = { ...slow, ...(Object.keys(t.verdicts).length === 0 ? {} : { verdicts: t.verdicts }), ...(t.loopMaxMs > 0 ? { loopMaxMs: t.loopMaxMs } : {}) };
+  return { event: 'fleet', s, procs: t.procs, alive: t.alive, died: t.died, boxes: t.boxes, states: t.states, rssMb: t.rssMb, cpuMs: t.cpuMs, channel: t.channel, boot: spread(t.booted), ...gate, ...phases, ...started, ...tail };
 }
 
 function spread(ms: readonly number[]): FleetLine['boot'] {

@@ -3,6 +3,7 @@
 // channel, reports and a session (devices/fleet-light.ts). `--procs N|auto` spreads them over
 // child processes (cli/fleet-procs.ts). Prints a summary line every two seconds until Ctrl-C.
 import { availableParallelism } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { intOption, numberOption, UserError } from './user-error.ts';
@@ -131,11 +132,20 @@ async function runHere(f: FleetFlags, mix: Record<string, number>): Promise<void
     gate = () => (full.pacer === undefined ? {} : { held: full.pacer.takeHeld().map((ms) => Math.round(ms)), capacityPerS: full.pacer.stats().capacityPerS });
   }
   const started = Date.now();
-  const summary = (): ChildSummary & { s: number } => ({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fleet.boxes.length, states: fleet.states() as Record<string, number>, rssMb: Math.round(process.memoryUsage().rss / 1e6), cpuMs: cpuMs(), channel: { ...fleet.watch.channel }, booted: fleet.watch.takeBooted().map((ms) => Math.round(ms)), requests: requests(), phaseMs: roundAll(fleet.watch.phaseMs), startSpanMs: Math.round(fleet.watch.startSpanMs()), ...gate() });
+  const loop = monitorEventLoopDelay({ resolution: 20 }); // [19.5] the lag its boxes' deadlines saw, per line
+  loop.enable();
+  const tail = (): Pick<ChildSummary, 'slow' | 'slowPhaseMs' | 'verdicts' | 'loopMaxMs'> => {
+    const loopMaxMs = Math.round(loop.max / 1e6);
+    loop.reset();
+    const w = fleet.watch;
+    return { slow: w.slow, slowPhaseMs: roundAll(w.slowPhaseMs), verdicts: { ...w.verdicts }, loopMaxMs };
+  };
+  const summary = (): ChildSummary & { s: number } => ({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fleet.boxes.length, states: fleet.states() as Record<string, number>, rssMb: Math.round(process.memoryUsage().rss / 1e6), cpuMs: cpuMs(), channel: { ...fleet.watch.channel }, booted: fleet.watch.takeBooted().map((ms) => Math.round(ms)), requests: requests(), phaseMs: roundAll(fleet.watch.phaseMs), startSpanMs: Math.round(fleet.watch.startSpanMs()), ...gate(), ...tail() });
   const timer = setInterval(() => console.log(JSON.stringify(summary())), f.summaryEvery * 1000);
   const code = await untilDone(stopped, script);
   clearInterval(timer);
   console.log(JSON.stringify(summary())); // the last word of a child: its final counts
+  loop.disable();
   const states = fleet.states(); // as they were when the run ended, not after the boxes stopped
   const fates = requests(); // [13.8] what became of every request
   await fleet.stop();

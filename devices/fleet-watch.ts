@@ -35,13 +35,22 @@ export class FleetWatch {
   /** Time boxes spent in each state before their first `up`, ms, added over the boxes up so far:
    *  where a boot's time goes (tuning, acquiring, starting, connecting, session-setup) [issue 19.5]. */
   readonly phaseMs: Record<string, number> = {};
+  /** Boots slower than `slowMs` (the goal): how many, and their time in each state, ms [issue 19.5]. */
+  slow = 0;
+  readonly slowPhaseMs: Record<string, number> = {};
+  /** Dead-path verdicts by kind and the box's state then (`dial@connecting`, `link@up`), and the
+   *  dial verdicts a late CONNACK undid (`undone@...`): which verdicts, at which phase [issue 19.5]. */
+  readonly verdicts: Record<string, number> = {};
+  #state = new Map<string, string>();
+  #slowMs: number;
   #firstStart: number | undefined;
   #lastStart = 0;
   #now: () => number;
   readonly channel: ChannelCounts = { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0 };
 
-  constructor(now: () => number = () => performance.now()) {
+  constructor(now: () => number = () => performance.now(), slowMs = 3000) {
     this.#now = now;
+    this.#slowMs = slowMs;
   }
 
   /** The box is being started now (its boot time counts from here). */
@@ -69,20 +78,23 @@ export class FleetWatch {
   }
 
   event(boxId: string, e: Seen): void {
+    const was = this.#state.get(boxId) ?? 'off';
     if (e.kind === 'state' && 'to' in e) {
+      this.#state.set(boxId, e.to);
       this.#moved(boxId, e.to);
       if ((e.to === 'up' || e.to === 'degraded') && this.#booting.delete(boxId)) this.#settled++;
       if (e.to === 'up') this.#up(boxId);
-      if ('event' in e && e.event === 'link-dead') this.channel.deadLinks++; // a full box's table row
+      if ('event' in e && e.event === 'link-dead') this.#verdict('link', was, 1); // a full box's table row
     } else if (e.kind === 'dial' && 'ok' in e && !e.ok) {
       this.channel.failures++;
-      if (e.deadPath === true) this.channel.deadPaths++;
+      if (e.deadPath === true) this.#verdict('dial', was, 1);
     } else if (e.kind === 'dial' && 'undone' in e && (e.undone ?? 0) > 0) {
       this.channel.lateAdopted++;
       this.channel.deadPathsUndone += e.undone ?? 0;
+      this.#verdict('undone', was, e.undone ?? 0);
     } else if (e.kind === 'link' && 'up' in e && !e.up) {
       this.channel.downs++;
-      if ('dead' in e && e.dead === true) this.channel.deadLinks++; // a light box says so on the link event
+      if ('dead' in e && e.dead === true) this.#verdict('link', was, 1); // a light box says so on the link event
     }
   }
 
@@ -91,6 +103,13 @@ export class FleetWatch {
     const out = this.#fresh;
     this.#fresh = [];
     return out;
+  }
+
+  #verdict(kind: 'dial' | 'link' | 'undone', state: string, n: number): void {
+    if (kind === 'dial') this.channel.deadPaths += n;
+    if (kind === 'link') this.channel.deadLinks += n;
+    const k = `${kind}@${state}`;
+    this.verdicts[k] = (this.verdicts[k] ?? 0) + n;
   }
 
   #moved(boxId: string, to: string): void {
@@ -102,7 +121,12 @@ export class FleetWatch {
     p.at = now;
     if (to !== 'up') return;
     this.#phase.delete(boxId);
-    for (const [k, ms] of Object.entries(p.acc)) this.phaseMs[k] = (this.phaseMs[k] ?? 0) + ms;
+    const slow = now - (this.#start.get(boxId) ?? now) > this.#slowMs;
+    if (slow) this.slow++;
+    for (const [k, ms] of Object.entries(p.acc)) {
+      this.phaseMs[k] = (this.phaseMs[k] ?? 0) + ms;
+      if (slow) this.slowPhaseMs[k] = (this.slowPhaseMs[k] ?? 0) + ms;
+    }
   }
 
   #up(boxId: string): void {

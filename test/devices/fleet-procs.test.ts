@@ -87,3 +87,13 @@ test('the arrival gate\'s holds and boot capacities add up over the children; a 
   t.like(line.held, { n: 4, p50: 0, max: 250 });
   t.is(fleetLine({ ...procs.totals(), held: [], capacityPerS: null }, 1).held, undefined);
 });
+
+test('the parent\'s line: slow boots\' mean time by state, verdicts by phase, the longest loop delay', (t) => {
+  const totals = { procs: 2, alive: 2, died: 0, boxes: 4, states: { up: 4 }, rssMb: 2, cpuMs: 2, channel: { deadPaths: 0, deadLinks: 1, failures: 0, downs: 1, lateAdopted: 0, deadPathsUndone: 0 }, booted: [100, 200, 4000, 5000], held: [], capacityPerS: null, phaseMs: {}, startSpanMs: 0 };
+  const line = fleetLine({ ...totals, slow: 2, slowPhaseMs: { connecting: 3000, 'session-setup': 6000 }, verdicts: { 'link@up': 1 }, loopMaxMs: 700 }, 1);
+  t.deepEqual(line.slow, { n: 2, phases: { connecting: 1500, 'session-setup': 3000 } });
+  t.deepEqual(line.verdicts, { 'link@up': 1 });
+  t.is(line.loopMaxMs, 700);
+  const quiet = fleetLine({ ...totals, slow: 0, slowPhaseMs: {}, verdicts: {}, loopMaxMs: 0 }, 1);
+  t.true(quiet.slow === undefined && quiet.verdicts === undefined && quiet.loopMaxMs === undefined);
+});
