@@ -103,7 +103,22 @@ async function runHere(f: FleetFlags, mix: Record<string, number>): Promise<void
   const trusted = (): ReturnType<typeof loadTrusted> => loadTrusted(f.trust, process.cwd());
   let requests = (): ReturnType<typeof fleetRequests> | undefined => undefined; // [13.8] full boxes keep a ledger
   let gate = (): Pick<ChildSummary, 'held' | 'capacityPerS'> => ({}); // [19.5] the arrival gate, with --pace
-  let fleet: { watch: FleetWatch; states(): Partial<Record<string, number>>; stop(): Promise<void>; boxes: readonly unknown[] };
+  let fleet: { watch: FleetWatch; states(): Partial<Record<string, number>>; stop(): Promise<void>; boxes: readonly unknown[] } | undefined;
+  type Running = NonNullable<typeof fleet>;
+  const started = Date.now();
+  const loop = monitorEventLoopDelay({ resolution: 20 }); // [19.5] the lag its boxes' deadlines saw, per line
+  const tail = (w: FleetWatch): Pick<ChildSummary, 'slow' | 'slowPhaseMs' | 'verdicts' | 'loopMaxMs'> => {
+    const loopMaxMs = Math.round(loop.max / 1e6);
+    loop.reset();
+    return { slow: w.slow, slowPhaseMs: roundAll(w.slowPhaseMs), verdicts: { ...w.verdicts }, loopMaxMs };
+  };
+  const summary = (fl: Running): ChildSummary & { s: number } => ({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fl.boxes.length, states: fl.states() as Record<string, number>, rssMb: Math.round(process.memoryUsage().rss / 1e6), cpuMs: cpuMs(), channel: { ...fl.watch.channel }, booted: fl.watch.takeBooted().map((ms) => Math.round(ms)), requests: requests(), phaseMs: roundAll(fl.watch.phaseMs), startSpanMs: Math.round(fl.watch.startSpanMs()), ...gate(), ...tail(fl.watch) });
+  let timer: NodeJS.Timeout | undefined;
+  const begin = (): void => {
+    if (timer !== undefined) return; // the summary lines, from when there is a fleet to sum
+    loop.enable();
+    timer = setInterval(() => void (fleet === undefined || console.log(JSON.stringify(summary(fleet)))), f.summaryEvery * 1000);
+  };
   if (f.light === true && headend !== undefined) {
     const app = f.app === undefined ? await appOnAir(udpTuner(f.carousel), await trusted(), 120_000) : parseApp(f.app); // no carousel, no keys with --app
     fleet = startLightFleet({ count: f.count, mix, headend, app, prefix: f.prefix, first: f.first, ...(startAt === undefined ? {} : { startAt }), ...(reportEveryMs === undefined ? {} : { reportEveryMs }), random, onEvent }, (boxId, password) => mqttDialer({ url: headend.url, boxId, password }));
@@ -123,28 +138,23 @@ async function runHere(f: FleetFlags, mix: Record<string, number>): Promise<void
       ...(f.stateDir === undefined ? {} : { stateDir: f.stateDir }),
       box: { loader: { traceRate: f.traceRate ?? envTraceRate(), ...(reportEveryMs === undefined ? {} : { reportEveryMs }) } },
       onEvent,
+      // [19.5] Summaries while the boxes arrive, not only once the last has started.
+      onStart: (full) => {
+        press = (k) => {
+          for (const b of full.boxes) void b.box.pressKey(k).catch(() => undefined);
+        };
+        fleet = full;
+        requests = () => fleetRequests(full.boxes.map((b) => b.box));
+        gate = () => (full.pacer === undefined ? {} : { held: full.pacer.takeHeld().map((ms) => Math.round(ms)), capacityPerS: full.pacer.stats().capacityPerS });
+        begin();
+      },
     });
-    press = (k) => {
-      for (const b of full.boxes) void b.box.pressKey(k).catch(() => undefined);
-    };
     fleet = full;
-    requests = () => fleetRequests(full.boxes.map((b) => b.box));
-    gate = () => (full.pacer === undefined ? {} : { held: full.pacer.takeHeld().map((ms) => Math.round(ms)), capacityPerS: full.pacer.stats().capacityPerS });
   }
-  const started = Date.now();
-  const loop = monitorEventLoopDelay({ resolution: 20 }); // [19.5] the lag its boxes' deadlines saw, per line
-  loop.enable();
-  const tail = (): Pick<ChildSummary, 'slow' | 'slowPhaseMs' | 'verdicts' | 'loopMaxMs'> => {
-    const loopMaxMs = Math.round(loop.max / 1e6);
-    loop.reset();
-    const w = fleet.watch;
-    return { slow: w.slow, slowPhaseMs: roundAll(w.slowPhaseMs), verdicts: { ...w.verdicts }, loopMaxMs };
-  };
-  const summary = (): ChildSummary & { s: number } => ({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fleet.boxes.length, states: fleet.states() as Record<string, number>, rssMb: Math.round(process.memoryUsage().rss / 1e6), cpuMs: cpuMs(), channel: { ...fleet.watch.channel }, booted: fleet.watch.takeBooted().map((ms) => Math.round(ms)), requests: requests(), phaseMs: roundAll(fleet.watch.phaseMs), startSpanMs: Math.round(fleet.watch.startSpanMs()), ...gate(), ...tail() });
-  const timer = setInterval(() => console.log(JSON.stringify(summary())), f.summaryEvery * 1000);
+  begin();
   const code = await untilDone(stopped, script);
   clearInterval(timer);
-  console.log(JSON.stringify(summary())); // the last word of a child: its final counts
+  console.log(JSON.stringify(summary(fleet))); // the last word of a child: its final counts
   loop.disable();
   const states = fleet.states(); // as they were when the run ended, not after the boxes stopped
   const fates = requests(); // [13.8] what became of every request

@@ -158,11 +158,15 @@ export interface FleetOptions {
   pace?: PaceOptions;
   stateDir?: string;
   onEvent?: (boxId: string, e: BoxEvent) => void;
+  /** Called at once with the fleet, whose boxes fill in as they start: its summary can run while
+   *  the boxes arrive (a 5,000-box fleet takes minutes to start) [issue 19.5]. */
+  onStart?: (fleet: Fleet) => void;
   /** Per-box options passed to the emulator as is. */
   box?: Pick<EmulatedBoxOptions, 'throttle' | 'backoff' | 'loader'>;
 }
 
 export interface Fleet {
+  /** The boxes started so far (in the order they came up while starting; in arrival order once all have). */
   readonly boxes: readonly EmulatedBox[];
   /** How many boxes are in each state now. */
   states(): Partial<Record<BootState, number>>;
@@ -184,6 +188,21 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const starting: Promise<EmulatedBox>[] = [];
   const watch = new FleetWatch();
   const pacer = o.pace === undefined ? undefined : new BootPacer(watch, o.pace);
+  const fleet: Fleet = {
+    boxes,
+    carousel: () => fan.stats(),
+    watch,
+    pacer,
+    states: () => {
+      const out: Partial<Record<BootState, number>> = {};
+      for (const b of boxes) out[b.box.state] = (out[b.box.state] ?? 0) + 1;
+      return out;
+    },
+    stop: async () => {
+      await Promise.all(boxes.map((b) => b.stop()));
+    },
+  };
+  o.onStart?.(fleet);
   let cut = o.cut ?? 0;
   const t0 = performance.now();
   for (let i = 0; i < count; i++) {
@@ -216,24 +235,12 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         },
         ...o.box,
       });
-    started.catch(() => undefined); // its error is Promise.all's below, not an unhandled rejection now
+    started.then((b) => boxes.push(b), () => undefined); // its error is Promise.all's below, not an unhandled rejection now
     starting.push(started);
     if (i + 1 < count && o.startAt === undefined) await new Promise((r) => setTimeout(r, o.staggerMs ?? 20));
   }
-  boxes.push(...(await Promise.all(starting)));
-  return {
-    boxes,
-    carousel: () => fan.stats(),
-    watch,
-    pacer,
-    states: () => {
-      const out: Partial<Record<BootState, number>> = {};
-      for (const b of boxes) out[b.box.state] = (out[b.box.state] ?? 0) + 1;
-      return out;
-    },
-    stop: async () => {
-      await Promise.all(boxes.map((b) => b.stop()));
-    },
-  };
+  const all = await Promise.all(starting);
+  boxes.splice(0, boxes.length, ...all); // in the order they arrived
+  return fleet;
 }
 
