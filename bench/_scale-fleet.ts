@@ -15,21 +15,27 @@ export interface RunningFleet {
   last(): FleetLine | undefined;
   /** Resolve with the first summary line (from now on) that satisfies `pred`; reject after `ms` or when the fleet exits. */
   until(pred: (l: FleetLine) => boolean, ms: number, what: string): Promise<FleetLine>;
+  /** Call `fn` with every summary line from now on; the returned function stops it. */
+  onLine(fn: (l: FleetLine) => void): () => void;
   /** SIGTERM the fleet (it ends its children) and wait for it. */
   stop(): Promise<void>;
   readonly child: ChildProcess;
 }
 
-export function startFleetCli(args: string[]): RunningFleet {
-  const child = spawn(process.execPath, [BIN, 'fleet', 'run', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** `profDir`: the fleet process writes a V8 CPU profile there when it exits (`--procs 1` only: children are not profiled). */
+export function startFleetCli(args: string[], profDir?: string): RunningFleet {
+  const prof = profDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir];
+  const child = spawn(process.execPath, [...prof, BIN, 'fleet', 'run', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let last: FleetLine | undefined;
   const booted: number[] = []; // a fleet in one process prints its own line: boot times come as deltas
+  const held: number[] = []; // and so do its arrival gate's holds
   const waiters = new Set<(l: FleetLine | undefined) => void>();
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
     if (!line.startsWith('{"event":"fleet"')) return;
     const one = parseSummary(line);
     if (one !== undefined) booted.push(...one.booted);
-    const l = one === undefined ? (JSON.parse(line) as FleetLine) : fleetLine({ ...one, procs: 1, alive: 1, died: 0, booted }, 0);
+    if (one !== undefined) held.push(...(one.held ?? []));
+    const l = one === undefined ? (JSON.parse(line) as FleetLine) : fleetLine({ ...one, procs: 1, alive: 1, died: 0, booted, held, capacityPerS: one.capacityPerS ?? null, phaseMs: one.phaseMs ?? {}, startSpanMs: one.startSpanMs ?? 0, slow: one.slow ?? 0, slowPhaseMs: one.slowPhaseMs ?? {}, verdicts: one.verdicts ?? {}, loopMaxMs: one.loopMaxMs ?? 0 }, 0);
     last = l;
     for (const w of [...waiters]) w(l);
   });
@@ -40,6 +46,11 @@ export function startFleetCli(args: string[]): RunningFleet {
   return {
     child,
     last: () => last,
+    onLine: (fn) => {
+      const w = (l: FleetLine | undefined): void => void (l === undefined ? waiters.delete(w) : fn(l));
+      waiters.add(w);
+      return () => void waiters.delete(w);
+    },
     until: (pred, ms, what) =>
       new Promise((resolve, reject) => {
         const timer = setTimeout(() => {

@@ -9,7 +9,8 @@
 //          loaded / unloaded, then (aedes) a broker restart: the reconnect storm's settle time
 //          against its jitter window (the transport's 10 s) and its dead-path verdicts.
 // Usage: npm run bench -- scale [--boxes 5000] [--light 18000] [--idle-s 20] [--brokers aedes,mosquitto]
-//        [--phases full,light,storm] [--procs auto] [--admission on|off] [--connect-gate on|off]. Develop with small sizes (--boxes 200 --light 1000).
+//        [--phases full,light,storm] [--procs auto] [--admission on|off] [--connect-gate on|off] [--pace 0.6]
+//        [--full-rate 0] [--prof-dir <dir>]. Develop with small sizes (--boxes 200 --light 1000).
 //        --brokers aedes-thread: aedes in a worker thread of the node's process (broker-thread.ts), beside
 //        aedes on the node's loop (the default embedding) for the A/B.
 import { randomBytes } from 'node:crypto';
@@ -24,7 +25,8 @@ import { startAedesBrokerThread, type ThreadBroker } from '../headend/broker/bro
 import { startMosquitto, type RunningMosquitto } from '../test/_helpers/mosquitto.ts';
 import { freeTcpPort, freeUdpPort } from '../test/_helpers/ports.ts';
 import { which } from '../test/_helpers/env.ts';
-import { probe, rssOf, settle, startFleetCli } from './_scale-fleet.ts';
+import { probe, rssOf, settle, startFleetCli, type RunningFleet } from './_scale-fleet.ts';
+import type { FleetLine } from '../cli/fleet-procs.ts';
 import { result, table } from './_report.ts';
 // @ts-expect-error build.mjs is plain JavaScript without types
 import { build } from '../build.mjs';
@@ -39,7 +41,7 @@ const IDLE_S = Number(flag('idle-s', '20'));
 const SHARE = Number(flag('share', '0.6'));
 const REPORT_S = Number(flag('report-interval', '60'));
 const PROCS = flag('procs', 'auto');
-/** Longest wait for every light box to be up, s (default: the arrivals' span + 180 s); a cut run still records what it held. */
+/** Longest wait for every light (full) box to be up, s (default: the arrivals' span + 180 (240) s); a cut run still records what it held. */
 const MAX_S = Number(flag('max-s', '0'));
 const BROKERS = flag('brokers', 'aedes,mosquitto').split(',');
 /** [issue 19.6] `off`: the node never answers QUOTA (setups), for the A/B against admission (the default, `on`). */
@@ -49,11 +51,16 @@ if (ADMISSION !== 'on' && ADMISSION !== 'off') throw new Error(`--admission must
 const GATE = flag('connect-gate', 'on');
 if (GATE !== 'on' && GATE !== 'off') throw new Error(`--connect-gate must be on or off, got ${GATE}`);
 const gateOption = GATE === 'off' ? { connectGate: 'off' as const } : {};
+/** The full fleet's process writes a CPU profile here on exit (with --procs 1), to see what a boot costs it. */
+const PROF_DIR = flag('prof-dir', '');
 const PHASES = new Set(flag('phases', 'full,light,storm').split(','));
-/** Full boxes booting per second the fleet itself can afford: a full box's boot costs the fleet
- *  ~40 ms of CPU (QuickJS start, verification, the first checkpoint), so 20/s is 0.8 of a core of
- *  this 2-core machine: the fleet, not the head-end, limits the rate here. `--full-rate` to change. */
-const FLEET_BOOTS_PER_S = Number(flag('full-rate', '20'));
+/** [issue 19.5] Arrivals are paced by the fleet as well as by the head-end: each fleet process holds
+ *  an arriving full box while its event loop is busier than this share (`weft fleet run --pace`),
+ *  so a box's boot counts from its start and never includes the fleet's own queue for its CPU; the
+ *  holds and the fleet's boot capacity are reported beside the head-end's. `--pace 0`: no gate. */
+const PACE = Number(flag('pace', '0.6'));
+/** A fixed cap on full-box arrivals per second on top of both (0: none). Wave 5 used 20. */
+const FLEET_BOOTS_PER_S = Number(flag('full-rate', '0'));
 const STORM_WINDOW_S = 10; // transport/reconnect.ts DEFAULT_BACKOFF.windowMs: the first reconnect is spread over it
 const NODE = 'node-1';
 /** The setup capacity probe: 20 boxes arriving at a time, 300 measured (bench/_scale-probe.ts). */
@@ -165,33 +172,84 @@ const row = (r: { case: string; [k: string]: string | number }): void => {
   console.log(`measured: ${JSON.stringify(r)}`);
 };
 
+/** [issue 19.5] Each second in which a dead-path verdict came (one that no late CONNACK undid): the
+ *  verdicts by kind and phase, the fleet's and the head-end's longest loop delay that second. */
+function verdictLog(fleet: RunningFleet, t0: number): { log: string[]; stop: () => void } {
+  const second = monitorEventLoopDelay({ resolution: 10 }); // this process: the node and aedes
+  second.enable();
+  const log: string[] = [];
+  let prev: Record<string, number> = {};
+  const stop = fleet.onLine((l) => {
+    const v = l.verdicts ?? {};
+    const fresh = Object.entries(v).filter(([k, n]) => !k.startsWith('undone@') && n > (prev[k] ?? 0)).map(([k, n]) => `${k} +${n - (prev[k] ?? 0)}`);
+    if (fresh.length > 0 && log.length < 80) log.push(`+${Math.round((performance.now() - t0) / 1000)} s, ${l.states.up ?? 0} up: ${fresh.join(', ')}; fleet loop max ${l.loopMaxMs ?? '-'} ms, head-end loop max ${Math.round(second.max / 1e6)} ms`);
+    prev = { ...v };
+    second.reset();
+  });
+  return { log, stop: () => (stop(), second.disable()) };
+}
+
+/** Wait for every full box to be up (or for `waitS`: a cut run records what it held), printing progress every 30 s. */
+async function fullUp(fleet: RunningFleet, waitS: number, t0: number, broker: Broker, h: RunningHeadend): Promise<{ line: FleetLine }> {
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const progress = setInterval(() => {
+    const l = fleet.last();
+    if (l !== undefined) console.log(`full +${Math.round((performance.now() - t0) / 1000)} s: ${JSON.stringify(l.states)} boot p95 ${l.boot.p95} ms held p95 ${l.held?.p95 ?? '-'} ms capacity ${l.capacityPerS?.toFixed(1) ?? '-'}/s cpu ${l.cpuMs} ms; mean ms by state ${JSON.stringify(l.phases ?? {})}; over 3 s ${JSON.stringify(l.slow ?? {})}; verdicts ${JSON.stringify(l.verdicts ?? {})}; head-end loop p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms max ${(loop.max / 1e6).toFixed(0)} ms, QUOTA ${refusedSetups(h)}, setups in flight ${h.node.sessions.admission.stats.inFlight}; broker: ${broker.refusals?.() ?? '-'}`);
+    loop.reset();
+  }, 30_000);
+  const line = await fleet
+    .until((l) => (l.states.up ?? 0) === FULL, waitS * 1000, `${FULL} boxes up`)
+    .finally(() => (clearInterval(progress), loop.disable()))
+    .catch((e: unknown) => {
+      const l = fleet.last();
+      if (l === undefined) throw e;
+      console.log(`full: ${(e as Error).message.split(' (last')[0]}: ${l.states.up ?? 0} up`);
+      return l;
+    });
+  return { line };
+}
+
 async function fullPhase(): Promise<void> {
   const broker = await aedes();
   const { h, carousel } = await headend(broker);
   try {
     const cap = await probe(probeArgs(broker.url, 'capacity', CAPACITY));
-    const rate = Math.min(SHARE * (cap.perS ?? 0), FLEET_BOOTS_PER_S);
-    console.log(`head-end setup capacity ${cap.perS?.toFixed(0)}/s (p99 ${cap.p99?.toFixed(1)} ms): ${FULL} full boxes arrive at ${rate.toFixed(0)}/s`);
-    const fleet = startFleetCli(['--count', String(FULL), '--mix', 'legacy-sd:1,hd-dvr:1,modern-4k:1', '--engine', 'shared', '--rate', String(rate), '--report-interval', String(REPORT_S), ...common(broker.url, carousel)]);
+    const rate = FLEET_BOOTS_PER_S > 0 ? Math.min(SHARE * (cap.perS ?? 0), FLEET_BOOTS_PER_S) : SHARE * (cap.perS ?? 0);
+    console.log(`head-end setup capacity ${cap.perS?.toFixed(0)}/s (p99 ${cap.p99?.toFixed(1)} ms): ${FULL} full boxes arrive at ${rate.toFixed(0)}/s at most${PACE > 0 ? `, held while a fleet process's loop is over ${PACE} busy` : ''}`);
+    const pace = PACE > 0 ? ['--pace', String(PACE)] : [];
+    const t0 = performance.now();
+    const fleet = startFleetCli(['--count', String(FULL), '--mix', 'legacy-sd:1,hd-dvr:1,modern-4k:1', '--engine', 'shared', '--rate', String(rate), ...pace, '--report-interval', String(REPORT_S), ...common(broker.url, carousel)], PROF_DIR === '' ? undefined : PROF_DIR);
+    const verdicts = verdictLog(fleet, t0);
     try {
-      const arrivalS = FULL / rate;
-      const up = await fleet.until((l) => (l.states.up ?? 0) === FULL, (arrivalS + 120) * 1000, `${FULL} boxes up`);
-      const c0 = up.cpuMs;
-      const t0 = performance.now();
-      const idle = await fleet.until((l) => performance.now() - t0 >= IDLE_S * 1000 && l.cpuMs > c0, (IDLE_S + 30) * 1000, 'the idle window');
-      const idleMs = ((idle.cpuMs - c0) / FULL / ((performance.now() - t0) / 1000));
+      const up = await fullUp(fleet, MAX_S > 0 ? MAX_S : FULL / rate + 240, t0, broker, h);
+      const c0 = up.line.cpuMs;
+      const i0 = performance.now();
+      const idle = await fleet.until((l) => performance.now() - i0 >= IDLE_S * 1000 && l.cpuMs > c0, (IDLE_S + 30) * 1000, 'the idle window');
+      const idleMs = ((idle.cpuMs - c0) / FULL / ((performance.now() - i0) / 1000));
       out.full_boxes = (idle.states.up ?? 0);
+      // [issue 19.5] both paces: the head-end's (the offered rate) and the fleet's (its gate).
+      out.arrival_rate_offered_per_s = rate;
+      out.arrival_rate_per_s = up.line.startedPerS ?? null; // first to last start inside the fleet (its processes' own start-up excluded)
+      out.fleet_boot_capacity_per_s = up.line.capacityPerS ?? null;
+      out.fleet_held_p95_s = up.line.held?.p95 === undefined || up.line.held.p95 === null ? null : up.line.held.p95 / 1000;
+      out.fleet_cpu_ms_per_boot = up.line.cpuMs / FULL;
+      console.log(`full: mean ms a booted box spent in each state: ${JSON.stringify(up.line.phases ?? {})}; the ${up.line.slow?.n ?? 0} over 3 s: ${JSON.stringify(up.line.slow?.phases ?? {})}`);
+      out.full_boots_over_3s = up.line.slow?.n ?? 0;
+      out.full_connack_busy = broker.busy?.() ?? null;
       out.full_boot_p95_s = (idle.boot.p95 ?? NaN) / 1000;
       // [13.4] verdicts that stayed wrong (a late CONNACK adopted undoes its connection's), and every verdict beside it.
       out.false_dead_paths = idle.channel.deadPaths - idle.channel.deadPathsUndone + idle.channel.deadLinks;
+      console.log(`full: verdicts by kind and phase ${JSON.stringify(idle.verdicts ?? {})}; the seconds they came in (first 80):\n  ${verdicts.log.join('\n  ') || 'none'}`);
       out.dead_verdicts = idle.channel.deadPaths + idle.channel.deadLinks;
       out.dial_late_adopted = idle.channel.lateAdopted;
       out.idle_cpu_ms_per_box_s = idleMs;
       out.setup_capacity_per_s = cap.perS ?? null;
       out.full_procs = idle.procs;
       out.full_setups_refused = refusedSetups(h);
-      row({ case: `${FULL} full boxes, ${idle.procs} processes, arrivals ${rate.toFixed(0)}/s`, up: idle.states.up ?? 0, 'boot p50 s': (idle.boot.p50 ?? NaN) / 1000, 'boot p95 s': (idle.boot.p95 ?? NaN) / 1000, 'dial dead paths': idle.channel.deadPaths, 'undone (late CONNACK)': idle.channel.deadPathsUndone, 'link dead paths': idle.channel.deadLinks, 'idle ms/box/s': idleMs, 'fleet rss MB': idle.rssMb, 'QUOTA setups': refusedSetups(h) });
+      row({ case: `${FULL} full boxes, ${idle.procs} processes, arrivals ${rate.toFixed(0)}/s offered, ${(out.arrival_rate_per_s ?? NaN).toFixed(1)}/s taken (pace ${PACE || 'off'})`, 'fleet boots/s': out.fleet_boot_capacity_per_s ?? NaN, 'held p95 s': out.fleet_held_p95_s ?? NaN, 'fleet cpu ms/boot': out.fleet_cpu_ms_per_boot, up: idle.states.up ?? 0, 'boot p50 s': (idle.boot.p50 ?? NaN) / 1000, 'boot p95 s': (idle.boot.p95 ?? NaN) / 1000, 'dial dead paths': idle.channel.deadPaths, 'undone (late CONNACK)': idle.channel.deadPathsUndone, 'link dead paths': idle.channel.deadLinks, 'idle ms/box/s': idleMs, 'fleet rss MB': idle.rssMb, 'QUOTA setups': refusedSetups(h) });
     } finally {
+      verdicts.stop();
       await fleet.stop();
     }
   } finally {

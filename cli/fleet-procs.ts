@@ -30,6 +30,7 @@ export function childArgs(f: FleetFlags, s: Slice, proc: number, procs: number):
   add('--rate', f.rate === undefined ? undefined : f.rate / procs); // the fleet's rate, split evenly
   add('--seed', f.seed + proc * 7919);
   add('--engine', f.engine);
+  add('--pace', f.pace);
   add('--summary-every', f.summaryEvery);
   add('--interface', f.interface);
   add('--trace-rate', f.traceRate);
@@ -50,13 +51,35 @@ export interface FleetLine {
   cpuMs: number;
   channel: FleetTotals['channel'];
   boot: { n: number; p50: number | null; p95: number | null; max: number | null };
+  /** [issue 19.5] With an arrival gate (`--pace`): how long boxes were held before they started, ms, and the fleet's boot capacity. */
+  held?: { n: number; p50: number | null; p95: number | null; max: number | null };
+  capacityPerS?: number | null;
+  /** Mean time a booted box spent in each state before its first `up`, ms. */
+  phases?: Record<string, number>;
+  /** Boxes started per second: the boxes over the longest process's first-to-last start. */
+  startedPerS?: number;
+  /** [issue 19.5] Boots over the goal and the mean time each spent in each state, ms; verdicts by
+   *  kind and phase; the processes' longest event-loop delay in their latest line, ms. */
+  slow?: { n: number; phases: Record<string, number> };
+  verdicts?: Record<string, number>;
+  loopMaxMs?: number;
 }
 
 /** The parent's summary line: the children's latest summaries added up, boot times over all boxes. */
 export function fleetLine(t: FleetTotals, s: number): FleetLine {
-  const sorted = [...t.booted].sort((a, b) => a - b);
+  const gate = t.held.length === 0 && t.capacityPerS === null ? {} : { held: spread(t.held), capacityPerS: t.capacityPerS };
+  const n = t.booted.length;
+  const phases = n === 0 ? {} : { phases: Object.fromEntries(Object.entries(t.phaseMs).map(([k, ms]) => [k, Math.round(ms / n)])) };
+  const started = t.startSpanMs > 0 ? { startedPerS: Math.round((100 * t.boxes) / (t.startSpanMs / 1000)) / 100 } : {};
+  const slow = t.slow === 0 ? {} : { slow: { n: t.slow, phases: Object.fromEntries(Object.entries(t.slowPhaseMs).map(([k, ms]) => [k, Math.round(ms / t.slow)])) } };
+  const tail = { ...slow, ...(Object.keys(t.verdicts).length === 0 ? {} : { verdicts: t.verdicts }), ...(t.loopMaxMs > 0 ? { loopMaxMs: t.loopMaxMs } : {}) };
+  return { event: 'fleet', s, procs: t.procs, alive: t.alive, died: t.died, boxes: t.boxes, states: t.states, rssMb: t.rssMb, cpuMs: t.cpuMs, channel: t.channel, boot: spread(t.booted), ...gate, ...phases, ...started, ...tail };
+}
+
+function spread(ms: readonly number[]): FleetLine['boot'] {
+  const sorted = [...ms].sort((a, b) => a - b);
   const pct = (p: number): number | null => (sorted.length === 0 ? null : (sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number));
-  return { event: 'fleet', s, procs: t.procs, alive: t.alive, died: t.died, boxes: t.boxes, states: t.states, rssMb: t.rssMb, cpuMs: t.cpuMs, channel: t.channel, boot: { n: sorted.length, p50: pct(50), p95: pct(95), max: sorted.at(-1) ?? null } };
+  return { n: sorted.length, p50: pct(50), p95: pct(95), max: sorted.at(-1) ?? null };
 }
 
 export async function runProcs(f: FleetFlags, procs: number): Promise<void> {

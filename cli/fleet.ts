@@ -3,6 +3,7 @@
 // channel, reports and a session (devices/fleet-light.ts). `--procs N|auto` spreads them over
 // child processes (cli/fleet-procs.ts). Prints a summary line every two seconds until Ctrl-C.
 import { availableParallelism } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { intOption, numberOption, UserError } from './user-error.ts';
@@ -47,6 +48,8 @@ export interface FleetFlags {
   seed: number;
   engine: 'box' | 'shared';
   summaryEvery: number;
+  /** [issue 19.5] Hold arriving full boxes while the process's loop utilisation is over this (0..1]. */
+  pace?: number;
 }
 
 /** The hard open-files limit of this process (each box holds at least one socket). */
@@ -65,6 +68,7 @@ export function procsFor(f: Pick<FleetFlags, 'procs' | 'count' | 'light'>): numb
 
 async function run(f: FleetFlags): Promise<void> {
   if (f.light === true && f.headend === undefined) throw new UserError('--light boxes need a head-end', 'give --headend mqtt://host:port');
+  if (f.light === true && f.pace !== undefined) throw new UserError('--pace holds arriving full boxes: light boxes have no boot to pace', 'drop --pace, or run full boxes');
   if (f.light === true && (f.keys !== undefined || f.exitOnScene !== undefined)) throw new UserError('--light boxes run no app: --keys and --exit-on-scene do not apply', 'drop them, or run full boxes');
   const mix = parseMix(f.mix);
   const procs = procsFor(f);
@@ -98,7 +102,23 @@ async function runHere(f: FleetFlags, mix: Record<string, number>): Promise<void
   const headend = f.headend === undefined ? undefined : { url: f.headend, password: passwordOf(f) };
   const trusted = (): ReturnType<typeof loadTrusted> => loadTrusted(f.trust, process.cwd());
   let requests = (): ReturnType<typeof fleetRequests> | undefined => undefined; // [13.8] full boxes keep a ledger
-  let fleet: { watch: FleetWatch; states(): Partial<Record<string, number>>; stop(): Promise<void>; boxes: readonly unknown[] };
+  let gate = (): Pick<ChildSummary, 'held' | 'capacityPerS'> => ({}); // [19.5] the arrival gate, with --pace
+  let fleet: { watch: FleetWatch; states(): Partial<Record<string, number>>; stop(): Promise<void>; boxes: readonly unknown[] } | undefined;
+  type Running = NonNullable<typeof fleet>;
+  const started = Date.now();
+  const loop = monitorEventLoopDelay({ resolution: 20 }); // [19.5] the lag its boxes' deadlines saw, per line
+  const tail = (w: FleetWatch): Pick<ChildSummary, 'slow' | 'slowPhaseMs' | 'verdicts' | 'loopMaxMs'> => {
+    const loopMaxMs = Math.round(loop.max / 1e6);
+    loop.reset();
+    return { slow: w.slow, slowPhaseMs: roundAll(w.slowPhaseMs), verdicts: { ...w.verdicts }, loopMaxMs };
+  };
+  const summary = (fl: Running): ChildSummary & { s: number } => ({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fl.boxes.length, states: fl.states() as Record<string, number>, rssMb: Math.round(process.memoryUsage().rss / 1e6), cpuMs: cpuMs(), channel: { ...fl.watch.channel }, booted: fl.watch.takeBooted().map((ms) => Math.round(ms)), requests: requests(), phaseMs: roundAll(fl.watch.phaseMs), startSpanMs: Math.round(fl.watch.startSpanMs()), ...gate(), ...tail(fl.watch) });
+  let timer: NodeJS.Timeout | undefined;
+  const begin = (): void => {
+    if (timer !== undefined) return; // the summary lines, from when there is a fleet to sum
+    loop.enable();
+    timer = setInterval(() => void (fleet === undefined || console.log(JSON.stringify(summary(fleet)))), f.summaryEvery * 1000);
+  };
   if (f.light === true && headend !== undefined) {
     const app = f.app === undefined ? await appOnAir(udpTuner(f.carousel), await trusted(), 120_000) : parseApp(f.app); // no carousel, no keys with --app
     fleet = startLightFleet({ count: f.count, mix, headend, app, prefix: f.prefix, first: f.first, ...(startAt === undefined ? {} : { startAt }), ...(reportEveryMs === undefined ? {} : { reportEveryMs }), random, onEvent }, (boxId, password) => mqttDialer({ url: headend.url, boxId, password }));
@@ -114,27 +134,37 @@ async function runHere(f: FleetFlags, mix: Record<string, number>): Promise<void
       cut: f.cut,
       ...(f.engine === 'shared' ? { engine: await loadEngine({ maxMemoryBytes: 2 ** 31 }) } : {}),
       ...(startAt === undefined ? {} : { startAt }),
+      ...(f.pace === undefined ? {} : { pace: { maxUtilisation: f.pace } }),
       ...(f.stateDir === undefined ? {} : { stateDir: f.stateDir }),
       box: { loader: { traceRate: f.traceRate ?? envTraceRate(), ...(reportEveryMs === undefined ? {} : { reportEveryMs }) } },
       onEvent,
+      // [19.5] Summaries while the boxes arrive, not only once the last has started.
+      onStart: (full) => {
+        press = (k) => {
+          for (const b of full.boxes) void b.box.pressKey(k).catch(() => undefined);
+        };
+        fleet = full;
+        requests = () => fleetRequests(full.boxes.map((b) => b.box));
+        gate = () => (full.pacer === undefined ? {} : { held: full.pacer.takeHeld().map((ms) => Math.round(ms)), capacityPerS: full.pacer.stats().capacityPerS });
+        begin();
+      },
     });
-    press = (k) => {
-      for (const b of full.boxes) void b.box.pressKey(k).catch(() => undefined);
-    };
     fleet = full;
-    requests = () => fleetRequests(full.boxes.map((b) => b.box));
   }
-  const started = Date.now();
-  const summary = (): ChildSummary & { s: number } => ({ event: 'fleet', s: Math.round((Date.now() - started) / 1000), boxes: fleet.boxes.length, states: fleet.states() as Record<string, number>, rssMb: Math.round(process.memoryUsage().rss / 1e6), cpuMs: cpuMs(), channel: { ...fleet.watch.channel }, booted: fleet.watch.takeBooted().map((ms) => Math.round(ms)), requests: requests() });
-  const timer = setInterval(() => console.log(JSON.stringify(summary())), f.summaryEvery * 1000);
+  begin();
   const code = await untilDone(stopped, script);
   clearInterval(timer);
-  console.log(JSON.stringify(summary())); // the last word of a child: its final counts
+  console.log(JSON.stringify(summary(fleet))); // the last word of a child: its final counts
+  loop.disable();
   const states = fleet.states(); // as they were when the run ended, not after the boxes stopped
   const fates = requests(); // [13.8] what became of every request
   await fleet.stop();
   console.log(JSON.stringify({ event: 'stopped', states, requests: fates }));
   process.exitCode = code;
+}
+
+function roundAll(o: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v)]));
 }
 
 function cpuMs(): number {
@@ -172,6 +202,7 @@ export function registerFleet(program: Command): void {
     .option('--rate <per-s>', 'boxes start as jittered (Poisson) arrivals at this rate instead of every 20 ms', numberOption(0.001))
     .option('--seed <n>', 'seed of the arrivals and of light boxes\' jitter', intOption(0), 1)
     .option('--engine <box|shared>', 'full boxes: a QuickJS engine each (the profile\'s memory cap) or one per process (big fleets)', parseEngine, 'box')
+    .option('--pace <0..1>', 'full boxes: hold an arriving box while this process\'s event loop is busier than this share (its boot then counts from its start; the hold is reported apart)', paceOption)
     .option('--summary-every <s>', 'seconds between summary lines', numberOption(0.1), 2)
     .option('--master-key <file>', "the head-end's box master key (development)", '.weft/master.key')
     .option('--trust <file>', 'trusted signing keys, JSON (default: .weft/keys/*.pub.json)')
@@ -186,6 +217,12 @@ export function registerFleet(program: Command): void {
     .option('--interface <ip>', 'local interface address to join a multicast carousel on (default: the system\'s choice)', ipOption('the address of a local interface'))
     .option('--trace-rate <0..1>', "share of the modules' requests that start a W3C trace (default: WEFT_TRACE_RATE, else 0: off)", rateOption)
     .action(async (f: FleetFlags) => run(f));
+}
+
+function paceOption(v: string): number {
+  const n = Number(v);
+  if (!(n > 0 && n <= 1)) throw new UserError(`--pace: "${v}" is not a share in (0, 1]`, 'e.g. --pace 0.6: hold arriving boxes while the process\'s loop is over 60% busy');
+  return n;
 }
 
 function parseEngine(v: string): 'box' | 'shared' {

@@ -1,7 +1,8 @@
 // The emulated box CPU: guest work runs one job at a time, and after a job that took d ms of
-// this host's time the CPU stays busy d x (1/cpuFactor - 1) ms more, so a box of factor 0.15
+// this host's CPU the box's CPU stays busy d x (1/cpuFactor - 1) ms more, so a box of factor 0.15
 // gets about 15% of a core (counted from when the box's CPU was free, so a host that runs the
-// next job late does not slow the box further). Sandbox deadlines see box time (host time / cpuFactor).
+// next job late does not slow the box further; d is CPU time, not wall time, so a host whose
+// cores are shared does not either). Sandbox deadlines see box time (host time / cpuFactor).
 
 import { ArgumentError } from '../runtime/index.ts';
 import { LoadMeter } from '../loader/index.ts';
@@ -10,16 +11,19 @@ import type { Cpu } from '../loader/index.ts';
 export class ThrottledCpu implements Cpu {
   readonly factor: number;
   #now: () => number;
+  #cpuTime: () => number;
   #queue: (() => void)[] = [];
   #busyUntil = 0;
   #scheduled = false;
   #meter: LoadMeter;
   #stats = { jobs: 0, hostMs: 0, waitedMs: 0 };
 
-  constructor(cpuFactor: number, now: () => number = () => performance.now()) {
+  /** `cpuTime`: this process's CPU time, ms (default process.cpuUsage); a job costs the box what it cost the host's CPU. */
+  constructor(cpuFactor: number, now: () => number = () => performance.now(), cpuTime: () => number = processCpuMs) {
     if (!(cpuFactor > 0 && cpuFactor <= 10)) throw new ArgumentError('ThrottledCpu: cpuFactor must be in (0, 10]', 'cpuFactor');
     this.factor = cpuFactor;
     this.#now = now;
+    this.#cpuTime = cpuTime;
     this.#meter = new LoadMeter(now);
   }
 
@@ -33,12 +37,17 @@ export class ThrottledCpu implements Cpu {
       this.#queue.push(() => {
         this.#stats.waitedMs += this.#now() - queuedAt;
         const t0 = this.#now();
+        const c0 = this.#cpuTime();
         try {
           resolve(fn());
         } catch (e) {
           reject(e instanceof Error ? e : new Error(String(e)));
         } finally {
-          const d = this.#now() - t0;
+          // The job's CPU time, at most its wall time (the process's CPU counts its other threads
+          // too). Wall time alone counted the host's other processes: a fleet process descheduled
+          // for 20 ms inside a 1 ms job made a 0.15 box busy 133 ms instead of 7, so at load 20 a
+          // box's boot measured the machine's queue for its cores, not the box [issue 19.5].
+          const d = Math.max(0, Math.min(this.#now() - t0, this.#cpuTime() - c0));
           this.#stats.jobs++;
           this.#stats.hostMs += d;
           this.#meter.add(Math.min(d / this.factor, 1e6));
@@ -75,4 +84,10 @@ export class ThrottledCpu implements Cpu {
     if (wait <= 0) queueMicrotask(go);
     else setTimeout(go, wait);
   }
+}
+
+/** User + system CPU time of this process, ms. */
+function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }

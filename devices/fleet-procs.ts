@@ -24,6 +24,21 @@ export interface ChildSummary {
   booted: number[];
   /** Full boxes: what became of their requests [issue 13.8] (loader/request-ledger.ts). */
   requests?: RequestCounts | undefined;
+  /** With an arrival gate (fleet-pace.ts): how long each box started since the last line was held, ms. */
+  held?: number[] | undefined;
+  /** With an arrival gate: the boots per second this process can afford (PaceStats). */
+  capacityPerS?: number | null | undefined;
+  /** Time its boxes spent in each state before their first `up`, ms, added up (FleetWatch.phaseMs). */
+  phaseMs?: Record<string, number> | undefined;
+  /** From its first box's start to its last's, ms (FleetWatch.startSpanMs). */
+  startSpanMs?: number | undefined;
+  /** [issue 19.5] Where slow boots and false verdicts come from: boots over the goal and their time
+   *  by state (FleetWatch.slow, slowPhaseMs), verdicts by kind and phase (FleetWatch.verdicts), the
+   *  process's longest event-loop delay since its last line, ms. */
+  slow?: number | undefined;
+  slowPhaseMs?: Record<string, number> | undefined;
+  verdicts?: Record<string, number> | undefined;
+  loopMaxMs?: number | undefined;
 }
 
 export interface ChildExit {
@@ -57,6 +72,19 @@ export interface FleetTotals {
   channel: ChildSummary['channel'];
   /** Every boot time reported so far, ms. */
   booted: number[];
+  /** Every arrival-gate hold reported so far, ms (fleet-pace.ts). */
+  held: number[];
+  /** The children's boot capacities added up, boots/s (null: no child has a gate). */
+  capacityPerS: number | null;
+  /** Time boxes spent in each state before their first `up`, ms, added over the children. */
+  phaseMs: Record<string, number>;
+  /** The longest of the children's start spans, ms (they start together). */
+  startSpanMs: number;
+  /** Added over the children (ChildSummary); `loopMaxMs` the longest of their latest. */
+  slow: number;
+  slowPhaseMs: Record<string, number>;
+  verdicts: Record<string, number>;
+  loopMaxMs: number;
 }
 
 /** Exit codes a child ends with by itself on purpose: its script reached its goal, or timed out. */
@@ -67,6 +95,7 @@ export class FleetProcs {
   #children: { child: ChildProcess; slice: Slice; exited: Promise<ChildExit> }[] = [];
   #last = new Map<number, ChildSummary>();
   #booted: number[] = [];
+  #held: number[] = [];
   #stopping = false;
   #died = 0;
   #alive = 0;
@@ -120,13 +149,20 @@ export class FleetProcs {
 
   /** The children's latest summaries added up, and every boot time reported so far. */
   totals(): FleetTotals {
-    const t: FleetTotals = { procs: this.#children.length, alive: this.#alive, died: this.#died, boxes: 0, states: {}, rssMb: 0, cpuMs: 0, channel: { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0 }, booted: this.#booted };
+    const t: FleetTotals = { procs: this.#children.length, alive: this.#alive, died: this.#died, boxes: 0, states: {}, rssMb: 0, cpuMs: 0, channel: { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0 }, booted: this.#booted, held: this.#held, capacityPerS: null, phaseMs: {}, startSpanMs: 0, slow: 0, slowPhaseMs: {}, verdicts: {}, loopMaxMs: 0 };
     for (const s of this.#last.values()) {
       t.boxes += s.boxes;
       t.rssMb += s.rssMb;
       t.cpuMs += s.cpuMs;
       for (const [k, n] of Object.entries(s.states)) t.states[k] = (t.states[k] ?? 0) + n;
       for (const k of ['deadPaths', 'deadLinks', 'failures', 'downs', 'lateAdopted', 'deadPathsUndone'] as const) t.channel[k] += s.channel[k];
+      if (typeof s.capacityPerS === 'number') t.capacityPerS = (t.capacityPerS ?? 0) + s.capacityPerS;
+      addTo(t.phaseMs, s.phaseMs);
+      t.startSpanMs = Math.max(t.startSpanMs, s.startSpanMs ?? 0);
+      t.slow += s.slow ?? 0;
+      addTo(t.slowPhaseMs, s.slowPhaseMs);
+      addTo(t.verdicts, s.verdicts);
+      t.loopMaxMs = Math.max(t.loopMaxMs, s.loopMaxMs ?? 0);
     }
     return t;
   }
@@ -136,7 +172,12 @@ export class FleetProcs {
     if (s === undefined) return onLine?.(line, proc);
     this.#last.set(proc, s);
     for (const ms of s.booted) this.#booted.push(ms);
+    for (const ms of s.held ?? []) this.#held.push(ms);
   }
+}
+
+function addTo(into: Record<string, number>, from: Record<string, number> | undefined): void {
+  for (const [k, n] of Object.entries(from ?? {})) into[k] = (into[k] ?? 0) + n;
 }
 
 /** A child's summary line, or undefined for any other line (checked: a child is another program). */
@@ -158,5 +199,13 @@ export function parseSummary(line: string): ChildSummary | undefined {
   const late = { lateAdopted: c.lateAdopted ?? 0, deadPathsUndone: c.deadPathsUndone ?? 0 };
   if (!num(late.lateAdopted) || !num(late.deadPathsUndone)) return undefined;
   if (!Array.isArray(o.booted) || !o.booted.every(num)) return undefined;
-  return { event: 'fleet', boxes: o.boxes, states: o.states, rssMb: o.rssMb, cpuMs: o.cpuMs, channel: { ...c, ...late }, booted: o.booted };
+  // [issue 19.5] the arrival gate's holds and capacity: absent without a gate.
+  if (o.held !== undefined && !(Array.isArray(o.held) && o.held.every(num))) return undefined;
+  if (o.capacityPerS !== undefined && o.capacityPerS !== null && !num(o.capacityPerS)) return undefined;
+  const counts = (x: unknown): boolean => x === undefined || (x !== null && typeof x === 'object' && !Array.isArray(x) && Object.values(x).every(num));
+  if (![o.phaseMs, o.slowPhaseMs, o.verdicts].every(counts)) return undefined;
+  if (![o.startSpanMs, o.slow, o.loopMaxMs].every((x) => x === undefined || num(x))) return undefined;
+  const gate = { ...(o.startSpanMs === undefined ? {} : { startSpanMs: o.startSpanMs }), ...(o.held === undefined ? {} : { held: o.held }), ...(o.capacityPerS === undefined ? {} : { capacityPerS: o.capacityPerS }), ...(o.phaseMs === undefined ? {} : { phaseMs: o.phaseMs }) };
+  const tail = { ...(o.slow === undefined ? {} : { slow: o.slow }), ...(o.slowPhaseMs === undefined ? {} : { slowPhaseMs: o.slowPhaseMs }), ...(o.verdicts === undefined ? {} : { verdicts: o.verdicts }), ...(o.loopMaxMs === undefined ? {} : { loopMaxMs: o.loopMaxMs }) };
+  return { event: 'fleet', boxes: o.boxes, states: o.states, rssMb: o.rssMb, cpuMs: o.cpuMs, channel: { ...c, ...late }, booted: o.booted, ...gate, ...tail };
 }

@@ -16,6 +16,8 @@ export type { LightBoxOptions, LightEvent, LightFleet, LightFleetOptions, LightS
 export { FleetWatch } from './fleet-watch.ts';
 export { VerifyShare } from './verify-share.ts';
 export type { VerifyShareStats } from './verify-share.ts';
+export { BootPacer } from './fleet-pace.ts';
+export type { BootProgress, PaceOptions, PaceStats } from './fleet-pace.ts';
 export type { ChannelCounts } from './fleet-watch.ts';
 export { planProcs, slices, arrivals, boxesPerProcLimit, parseOpenFilesLimit, fdsPerBox } from './fleet-plan.ts';
 export type { ProcPlanInput, Slice } from './fleet-plan.ts';

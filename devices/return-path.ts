@@ -25,6 +25,10 @@ interface Pair {
   client: Socket;
   upstream: Socket | undefined;
   stalled: boolean;
+  /** The upstream connect, due one latency after the box's. */
+  opening?: NodeJS.Timeout | undefined;
+  /** What the box sent that came due before the upstream connect did (its latency was lowered meanwhile). */
+  early: Buffer[];
 }
 
 export interface ReturnPathStats {
@@ -109,23 +113,37 @@ export class ReturnPath {
       client.resetAndDestroy();
       return;
     }
-    const pair: Pair = { client, upstream: undefined, stalled: this.#o.mode === 'dead' };
+    const pair: Pair = { client, upstream: undefined, stalled: this.#o.mode === 'dead', early: [] };
     this.#pairs.add(pair);
     client.on('close', () => this.#cut(pair));
     if (pair.stalled) {
       client.on('data', () => void this.#stats.swallowed++);
       return;
     }
-    const up = connect({ host: this.#o.target.host, port: this.#o.target.port, noDelay: true });
-    pair.upstream = up;
-    up.on('error', () => this.#cut(pair));
-    up.on('close', () => this.#cut(pair));
-    this.#relay(pair, client, up);
-    this.#relay(pair, up, client);
+    // The broker accepts the connection one latency after the box's connect, as after a TCP
+    // handshake over the path, and the CONNECT comes with it. Connected at once, the broker saw
+    // every CONNECT a latency (and, in a busy fleet process, its timers' lateness) after its
+    // accept, and its CONNECT gate judged that wait its own queue [issue 19.5].
+    const open = (): void => {
+      pair.opening = undefined;
+      if (pair.stalled) return;
+      const up = connect({ host: this.#o.target.host, port: this.#o.target.port, noDelay: true });
+      pair.upstream = up;
+      up.on('error', () => this.#cut(pair));
+      up.on('close', () => this.#cut(pair));
+      for (const chunk of pair.early.splice(0)) {
+        this.#stats.forwardedBytes += chunk.length;
+        up.write(chunk);
+      }
+      this.#relay(pair, up, () => client);
+    };
+    this.#relay(pair, client, () => pair.upstream);
+    if (this.#o.latencyMs < 1) open();
+    else pair.opening = setTimeout(open, this.#o.latencyMs);
   }
 
   // Deliver each chunk after the latency (plus a retransmission delay when "lost"), in order.
-  #relay(pair: Pair, from: Socket, to: Socket): void {
+  #relay(pair: Pair, from: Socket, target: () => Socket | undefined): void {
     let last = 0;
     from.on('data', (chunk: Buffer) => {
       if (pair.stalled) {
@@ -142,6 +160,8 @@ export class ReturnPath {
       due = Math.max(due, last);
       last = due;
       const write = (): void => {
+        const to = target();
+        if (to === undefined) return void (pair.stalled || pair.early.push(chunk)); // sent once the upstream connects
         if (pair.stalled || to.destroyed) return;
         this.#stats.forwardedBytes += chunk.length;
         to.write(chunk);
@@ -154,6 +174,7 @@ export class ReturnPath {
   #cut(p: Pair): void {
     if (!this.#pairs.delete(p)) return;
     p.stalled = true;
+    clearTimeout(p.opening);
     p.client.destroy();
     p.upstream?.destroy();
   }

@@ -27,10 +27,10 @@ import { type BrokerTlsOptions, type ResolvedBrokerTls, certificateIdentity, res
 import { ConnectGate, type ConnectGateOptions, type ConnectGateStats, loopDelay, resolveConnectGate } from './broker-connect-gate.ts';
 
 /** The gate with its lag source: the options', else the broker loop's delay (stopped at close). */
-function gateOf(o: ReturnType<typeof resolveConnectGate>): { gate: ConnectGate; lag: () => number; stop: () => void } | undefined {
+function gateOf(o: ReturnType<typeof resolveConnectGate>, clock: Clock): { gate: ConnectGate; lag: () => number; stop: () => void } | undefined {
   if (o === undefined) return undefined;
   const own = o.lag === undefined ? loopDelay() : undefined;
-  return { gate: new ConnectGate(o), lag: o.lag ?? own?.lag ?? (() => 0), stop: () => own?.stop() };
+  return { gate: new ConnectGate(o, () => clock.now()), lag: o.lag ?? own?.lag ?? (() => 0), stop: () => own?.stop() };
 }
 
 export interface BrokerLogEvent {
@@ -132,7 +132,7 @@ function resolve(options: AedesBrokerOptions): Resolved {
     preauth: new PreauthGuard(preauthLimits(`${W}.preauth`, options.preauth)),
     connectTimeoutMs: positiveInt(W, 'connectTimeoutMs', options.connectTimeoutMs ?? 5000),
     tls: resolveBrokerTls(options.tls),
-    gate: gateOf(resolveConnectGate(options.connectGate)),
+    gate: gateOf(resolveConnectGate(options.connectGate), options.clock ?? systemClock),
     log: options.log ?? throttledStderrLog('weft broker'),
   };
 }

@@ -4,7 +4,7 @@
 // The children are tiny `node -e` programs that print what a fleet child prints.
 import test from 'ava';
 import { FleetProcs, parseSummary, type ChildExit } from '../../devices/index.ts';
-import { exitCode } from '../../cli/fleet-procs.ts';
+import { exitCode, fleetLine } from '../../cli/fleet-procs.ts';
 
 const summary = (boxes: number, up: number, booted: number[], deadPaths = 0): string =>
   JSON.stringify({ event: 'fleet', s: 1, boxes, states: { up }, rssMb: 50, cpuMs: 10 * boxes, channel: { deadPaths, deadLinks: 0, failures: deadPaths, downs: 0 }, booted });
@@ -72,4 +72,28 @@ test('a summary line from a child is checked before it is counted', (t) => {
   t.is(parseSummary('{"event":"fleet",'), undefined);
   t.is(parseSummary(summary(1, 1, [5]).replace('"booted":[5]', '"booted":["x"]')), undefined);
   t.is(parseSummary('{"box":"b","kind":"state"}'), undefined);
+});
+
+test('the arrival gate\'s holds and boot capacities add up over the children; a fleet without a gate has none', async (t) => {
+  const gated = (held: number[], capacityPerS: number): string => JSON.stringify({ ...(JSON.parse(summary(2, 2, [100, 200])) as object), held, capacityPerS });
+  t.deepEqual(parseSummary(gated([0, 30], 12.5))?.held, [0, 30]);
+  t.is(parseSummary(gated([0], 1).replace('"held":[0]', '"held":["x"]')), undefined);
+  t.is(parseSummary(gated([0], 1).replace('"capacityPerS":1', '"capacityPerS":"fast"')), undefined);
+  const procs = new FleetProcs({ slices: [{ first: 1, count: 2, cut: 0 }, { first: 3, count: 2, cut: 0 }], command: (s) => child([s.first === 1 ? gated([0, 40], 10) : gated([250, 0], 7.5)]) });
+  t.teardown(() => procs.stop());
+  await until(() => procs.totals().held.length === 4);
+  const line = fleetLine(procs.totals(), 1);
+  t.is(line.capacityPerS, 17.5);
+  t.like(line.held, { n: 4, p50: 0, max: 250 });
+  t.is(fleetLine({ ...procs.totals(), held: [], capacityPerS: null }, 1).held, undefined);
+});
+
+test('the parent\'s line: slow boots\' mean time by state, verdicts by phase, the longest loop delay', (t) => {
+  const totals = { procs: 2, alive: 2, died: 0, boxes: 4, states: { up: 4 }, rssMb: 2, cpuMs: 2, channel: { deadPaths: 0, deadLinks: 1, failures: 0, downs: 1, lateAdopted: 0, deadPathsUndone: 0 }, booted: [100, 200, 4000, 5000], held: [], capacityPerS: null, phaseMs: {}, startSpanMs: 0 };
+  const line = fleetLine({ ...totals, slow: 2, slowPhaseMs: { connecting: 3000, 'session-setup': 6000 }, verdicts: { 'link@up': 1 }, loopMaxMs: 700 }, 1);
+  t.deepEqual(line.slow, { n: 2, phases: { connecting: 1500, 'session-setup': 3000 } });
+  t.deepEqual(line.verdicts, { 'link@up': 1 });
+  t.is(line.loopMaxMs, 700);
+  const quiet = fleetLine({ ...totals, slow: 0, slowPhaseMs: {}, verdicts: {}, loopMaxMs: 0 }, 1);
+  t.true(quiet.slow === undefined && quiet.verdicts === undefined && quiet.loopMaxMs === undefined);
 });
