@@ -9,28 +9,11 @@ import { needProgram, which } from '../_helpers/env.ts';
 import { until } from '../_helpers/mqtt-fixtures.ts';
 import { startRedisCluster } from '../_helpers/redis-cluster.ts';
 import { slotOf } from '../_helpers/redis-slot.ts';
+import { shuffled } from '../_helpers/shuffle.ts';
 
 const program = which('redis-server');
 const cli = which('redis-cli');
 const N = 240;
-
-/** A seeded shuffle (mulberry32), so each run claims in the same orders. */
-function shuffled<T>(items: T[], seed: number): T[] {
-  let s = seed >>> 0;
-  const rand = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = s;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [out[i], out[j]] = [out[j] as T, out[i] as T];
-  }
-  return out;
-}
 
 test('redis-cluster: a master killed during a claim storm of two nodes leaves every portion with exactly one owner that believes it', async (t) => {
   if (needProgram(t, 'redis-server', 'the Redis Cluster failover test') === undefined || program === undefined) return;
