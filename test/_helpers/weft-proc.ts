@@ -1,5 +1,6 @@
 // A `weft` child process printing JSON lines (head-ends, boxes), for tests on real processes:
-// `until` waits for a line that matches (no sleeps), `stop` ends it with SIGTERM and waits.
+// `until` waits for a line that matches (no sleeps; it fails once the process has ended without
+// it), `stop` ends it with SIGTERM and waits.
 import { spawn, type ChildProcess } from 'node:child_process';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -8,7 +9,13 @@ export class WeftProc {
   readonly lines: Record<string, unknown>[] = [];
   #waiters = new Set<() => void>();
   err = '';
+  /** Set once the process has ended and its output is all read ('close'). */
+  #closed = false;
   constructor(readonly child: ChildProcess) {
+    child.once('close', () => {
+      this.#closed = true;
+      for (const w of [...this.#waiters]) w();
+    });
     let buf = '';
     child.stdout?.on('data', (d: Buffer) => {
       buf += d.toString();
@@ -36,10 +43,11 @@ export class WeftProc {
     return new Promise((resolve, reject) => {
       const check = (): void => {
         const hit = this.lines.slice(from).find(pred);
-        if (hit === undefined) return;
+        if (hit === undefined && !this.#closed) return;
         this.#waiters.delete(check);
         clearTimeout(timer);
-        resolve(hit);
+        if (hit !== undefined) resolve(hit);
+        else reject(new Error(`exited (${String(this.child.exitCode ?? this.child.signalCode)}) waiting for ${what}: ${this.err.slice(-500)}`));
       };
       const timer = setTimeout(() => {
         this.#waiters.delete(check);
