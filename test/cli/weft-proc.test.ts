@@ -19,3 +19,11 @@ test('WeftProc: a line printed before the process ended is found after it ended'
   await once(p.child, 'close');
   t.deepEqual(await p.until((l) => l.event === 'ready', 'the ready line', 30_000), { event: 'ready' });
 });
+
+test('WeftProc: stop() on a process already killed by a signal returns', async (t) => {
+  const p = new WeftProc(spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  p.child.kill('SIGKILL');
+  await once(p.child, 'exit');
+  await p.stop();
+  t.is(p.child.signalCode, 'SIGKILL');
+});
