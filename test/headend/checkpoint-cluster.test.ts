@@ -3,7 +3,7 @@
 // modules count requests and snapshot the count). The dying node's registry is cut with it, so
 // nothing it held in memory reaches the registry after its death.
 import test from 'ava';
-import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
+import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply } from '../../runtime/index.ts';
 import type { Durability } from '../../runtime/app/index.ts';
 import type { PlacementPolicy } from '../../policy/index.ts';
 import type { Registry } from '../../headend/registry/registry.ts';
@@ -12,10 +12,10 @@ import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend
 import { MemoryNet } from '../_helpers/memory-net.ts';
 import { nodeSource } from '../../headend/console/node-source.ts';
 import { ConsoleMetrics } from '../../headend/console/metrics.ts';
+import { lowEndReport as report } from '../_helpers/memory-tier.ts';
 
 const INTERVAL = 1000;
 const CHECKPOINT_MS = 1000;
-const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 const here = (id: string): PlacementPolicy => ({ name: 'here', place: (view) => ok({ node: id, index: view.nodes.findIndex((n) => n.node === id), score: 0 }) });
 

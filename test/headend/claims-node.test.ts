@@ -4,7 +4,7 @@
 // nodes ran a copy; now the one the record does not name stops its copy through the node's stop
 // path, and the session's requests reach the owner. A setup costs the keeper no read.
 import test from 'ava';
-import { ArgumentError, Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
+import { ArgumentError, Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply } from '../../runtime/index.ts';
 import type { PlacementPolicy } from '../../policy/index.ts';
 import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
@@ -12,9 +12,9 @@ import { lossyRegistry, type LossyRegistry } from '../_helpers/lossy-registry.ts
 import { MemoryNet } from '../_helpers/memory-net.ts';
 import { PortionClaims } from '../../headend/portions/portion-claims.ts';
 import { nodeSource } from '../../headend/console/index.ts';
+import { lowEndReport as report } from '../_helpers/memory-tier.ts';
 
 const INTERVAL = 1000;
-const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
 /** Let every envelope, registry write and portion message already queued run (no time passes). */
 const settle = async (): Promise<void> => {
   for (let i = 0; i < 4; i++) await new Promise((r) => setImmediate(r));

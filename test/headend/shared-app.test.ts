@@ -4,7 +4,7 @@
 // own session's view; retried and forwarded requests count once; the owner's death re-places it
 // from its checkpoint with nothing acknowledged lost; a replica forwards to the one writer.
 import test from 'ava';
-import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
+import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply } from '../../runtime/index.ts';
 import type { PlacementPolicy } from '../../policy/index.ts';
 import { MemoryCheckpoints, appWideInstanceId, decodeCheckpoint, type SharedCheckpoints } from '../../headend/portions/shared-app.ts';
 import { appWideTag } from '../../headend/portions/shared-versions.ts';
@@ -12,6 +12,7 @@ import { signedApp, type ModuleSpec } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import type { FakeModule } from '../_helpers/in-thread-pool.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
+import { lowEndReport as report } from '../_helpers/memory-tier.ts';
 
 const INTERVAL = 1000;
 const POLL: ModuleSpec[] = [
@@ -23,7 +24,6 @@ const tally: FakeModule = (body, _env, state) => {
   state.n += (body as { votes?: number } | undefined)?.votes ?? 0;
   return { total: state.n };
 };
-const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 const here = (id: string): PlacementPolicy => ({ name: 'here', place: (view) => ok({ node: id, index: view.nodes.findIndex((n) => n.node === id), score: 0 }) });
 
