@@ -3,21 +3,18 @@
 // modules count requests and snapshot the count). The dying node's registry is cut with it, so
 // nothing it held in memory reaches the registry after its death.
 import test from 'ava';
-import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply } from '../../runtime/index.ts';
+import { Channel, ManualClock, SessionOps, checkOpenReply, type Envelope, type OpenReply } from '../../runtime/index.ts';
 import type { Durability } from '../../runtime/app/index.ts';
-import type { PlacementPolicy } from '../../policy/index.ts';
 import type { Registry } from '../../headend/registry/registry.ts';
 import { signedApp } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
 import { nodeSource } from '../../headend/console/node-source.ts';
 import { ConsoleMetrics } from '../../headend/console/metrics.ts';
-import { lowEndReport as report } from '../_helpers/memory-tier.ts';
+import { lowEndReport as report, settle, here } from '../_helpers/memory-tier.ts';
 
 const INTERVAL = 1000;
 const CHECKPOINT_MS = 1000;
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
-const here = (id: string): PlacementPolicy => ({ name: 'here', place: (view) => ok({ node: id, index: view.nodes.findIndex((n) => n.node === id), score: 0 }) });
 
 /** A registry that dies with its node: after kill() every call rejects, as from a process that is gone. */
 function killable(inner: Registry): { registry: Registry; kill(): void } {

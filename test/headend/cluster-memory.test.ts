@@ -3,18 +3,13 @@
 // detection is measured in heartbeats, not milliseconds (moved from cluster.test.ts, where it
 // asserted wall-clock ms and an unseeded balancer: issue 14 finding 3).
 import test from 'ava';
-import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply } from '../../runtime/index.ts';
-import type { PlacementPolicy } from '../../policy/index.ts';
+import { Channel, ManualClock, SessionOps, checkOpenReply, type Envelope, type OpenReply } from '../../runtime/index.ts';
 import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
-import { lowEndReport as report } from '../_helpers/memory-tier.ts';
+import { lowEndReport as report, settle, here } from '../_helpers/memory-tier.ts';
 
 const INTERVAL = 1000;
-/** Let every envelope, registry write and portion message already queued run (no time passes). */
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
-/** Keeps every session on the node that places it. */
-const here = (id: string): PlacementPolicy => ({ name: 'here', place: (view) => ok({ node: id, index: view.nodes.findIndex((n) => n.node === id), score: 0 }) });
 
 async function cluster() {
   const { pub, trusted } = await signedApp('mix', MIXED_APP);

@@ -10,8 +10,8 @@ import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
 import { gate } from '../_helpers/session-pair.ts';
+import { settle } from '../_helpers/memory-tier.ts';
 
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 async function cluster() {
   const { pub, trusted } = await signedApp('mix', MIXED_APP);

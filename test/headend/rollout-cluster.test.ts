@@ -12,6 +12,7 @@ import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
+import { settle } from '../_helpers/memory-tier.ts';
 
 const INTERVAL = 1000;
 const keys = await signer();
@@ -20,7 +21,6 @@ const v2 = await guideApp(keys, { version: '1.0.1' });
 const PLAN = { waves: [{ percent: 50, probationS: 60, errorBudget: 0.3 }, { percent: 100, probationS: 60, errorBudget: 0.3 }], quorum: 0.5, stallS: 300 };
 /** Boxes in the first wave (cohort below 50%). */
 const WAVE = Array.from({ length: 400 }, (_, i) => `box-${i}`).filter((b) => cohort01(b, 'guide') < 0.5);
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 async function cluster() {
   const { pub, trusted } = await signedApp('mix', MIXED_APP);

@@ -4,15 +4,14 @@
 // own session's view; retried and forwarded requests count once; the owner's death re-places it
 // from its checkpoint with nothing acknowledged lost; a replica forwards to the one writer.
 import test from 'ava';
-import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply } from '../../runtime/index.ts';
-import type { PlacementPolicy } from '../../policy/index.ts';
+import { Channel, ManualClock, SessionOps, checkOpenReply, type Envelope, type OpenReply } from '../../runtime/index.ts';
 import { MemoryCheckpoints, appWideInstanceId, decodeCheckpoint, type SharedCheckpoints } from '../../headend/portions/shared-app.ts';
 import { appWideTag } from '../../headend/portions/shared-versions.ts';
 import { signedApp, type ModuleSpec } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import type { FakeModule } from '../_helpers/in-thread-pool.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
-import { lowEndReport as report } from '../_helpers/memory-tier.ts';
+import { lowEndReport as report, settle, here } from '../_helpers/memory-tier.ts';
 
 const INTERVAL = 1000;
 const POLL: ModuleSpec[] = [
@@ -24,8 +23,6 @@ const tally: FakeModule = (body, _env, state) => {
   state.n += (body as { votes?: number } | undefined)?.votes ?? 0;
   return { total: state.n };
 };
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
-const here = (id: string): PlacementPolicy => ({ name: 'here', place: (view) => ok({ node: id, index: view.nodes.findIndex((n) => n.node === id), score: 0 }) });
 
 async function cluster(checkpoints: SharedCheckpoints = new MemoryCheckpoints()) {
   const { pub, trusted } = await signedApp('poll', POLL);

@@ -4,9 +4,8 @@
 // more stops; checkpoints are kept per code, so one version's state never restores into the
 // other's code. Deterministic tier: two nodes, one manual clock, an in-thread portion host.
 import test from 'ava';
-import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply } from '../../runtime/index.ts';
+import { Channel, ManualClock, SessionOps, checkOpenReply, type Envelope, type OpenReply } from '../../runtime/index.ts';
 import { decodeManifest } from '../../runtime/app/index.ts';
-import type { PlacementPolicy } from '../../policy/index.ts';
 import type { PublishedApp } from '../../headend/app-catalog.ts';
 import type { ChangeListener } from '../../headend/registry/registry.ts';
 import { MemoryCheckpoints, decodeCheckpoint, encodeCheckpoint } from '../../headend/portions/shared-app.ts';
@@ -16,7 +15,7 @@ import { signedApp, type ModuleSpec } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import type { FakeModule } from '../_helpers/in-thread-pool.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
-import { lowEndReport as report } from '../_helpers/memory-tier.ts';
+import { lowEndReport as report, settle, here } from '../_helpers/memory-tier.ts';
 
 const INTERVAL = 1000;
 const poll = (tallySource: string): ModuleSpec[] => [
@@ -29,8 +28,6 @@ const tally: FakeModule = (body, _env, state, spec) => {
   state.n += (body as { votes?: number } | undefined)?.votes ?? 0;
   return { total: state.n, version: decodeManifest(spec.manifest).version };
 };
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
-const here = (id: string): PlacementPolicy => ({ name: 'here', place: (view) => ok({ node: id, index: view.nodes.findIndex((n) => n.node === id), score: 0 }) });
 
 async function versions(sameShared = false) {
   const a = await signedApp('poll', poll(`weft.on('request', (b) => b);`), '1.0.0');
