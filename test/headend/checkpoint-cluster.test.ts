@@ -3,7 +3,7 @@
 // modules count requests and snapshot the count). The dying node's registry is cut with it, so
 // nothing it held in memory reaches the registry after its death.
 import test from 'ava';
-import { Channel, ManualClock, SessionOps, checkOpenReply, type Envelope, type OpenReply } from '../../runtime/index.ts';
+import { ManualClock, SessionOps, checkOpenReply, type OpenReply } from '../../runtime/index.ts';
 import type { Durability } from '../../runtime/app/index.ts';
 import type { Registry } from '../../headend/registry/registry.ts';
 import { signedApp } from '../_helpers/apps.ts';
@@ -11,7 +11,7 @@ import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend
 import { MemoryNet } from '../_helpers/memory-net.ts';
 import { nodeSource } from '../../headend/console/node-source.ts';
 import { ConsoleMetrics } from '../../headend/console/metrics.ts';
-import { lowEndReport as report, settle, here } from '../_helpers/memory-tier.ts';
+import { lowEndReport as report, here, memoryBox, clockStepper } from '../_helpers/memory-tier.ts';
 
 const INTERVAL = 1000;
 const CHECKPOINT_MS = 1000;
@@ -44,15 +44,8 @@ async function cluster(durability: Durability | undefined) {
     nodes.push(await memoryNode({ id, net, clock, registry, apps: [pub], trusted, intervalMs: INTERVAL, ...(id === 'n2' ? { policy: here('n2') } : {}) }));
   }
   for (const n of nodes) await n.refreshPeers();
-  const boxT = net.open();
-  const box = new Channel({ self: { vaddr: 'weft://box/b/inbox', udp: boxT.address.udp }, write: (e: Envelope) => boxT.send(e), clock, timeoutMs: 15_000 });
-  boxT.onEnvelope((e) => box.receive(e));
-  const advance = async (ms: number): Promise<void> => {
-    for (let left = ms; left > 0; left -= INTERVAL / 4) {
-      clock.advance(Math.min(left, INTERVAL / 4));
-      await settle();
-    }
-  };
+  const { box, transport: boxT } = memoryBox(net, clock);
+  const advance = clockStepper(clock, INTERVAL);
   const [n1, n2, n3] = nodes as [MemoryNode, MemoryNode, MemoryNode];
   const open = async (): Promise<OpenReply> =>
     checkOpenReply(await box.request({ vaddr: 'weft://headend/n2/sessions', udp: n2.udpAddress }, { app: 'tally', version: '1.0.0', boxId: 'b1', report: report('b1') }, { op: SessionOps.open }));

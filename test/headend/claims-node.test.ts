@@ -4,7 +4,7 @@
 // nodes ran a copy; now the one the record does not name stops its copy through the node's stop
 // path, and the session's requests reach the owner. A setup costs the keeper no read.
 import test from 'ava';
-import { ArgumentError, Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply } from '../../runtime/index.ts';
+import { ArgumentError, ManualClock, SessionOps, checkOpenReply, ok, type OpenReply } from '../../runtime/index.ts';
 import type { PlacementPolicy } from '../../policy/index.ts';
 import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
@@ -12,7 +12,7 @@ import { lossyRegistry, type LossyRegistry } from '../_helpers/lossy-registry.ts
 import { MemoryNet } from '../_helpers/memory-net.ts';
 import { PortionClaims } from '../../headend/portions/portion-claims.ts';
 import { nodeSource } from '../../headend/console/index.ts';
-import { lowEndReport as report } from '../_helpers/memory-tier.ts';
+import { lowEndReport as report, memoryBox } from '../_helpers/memory-tier.ts';
 
 const INTERVAL = 1000;
 /** Let every envelope, registry write and portion message already queued run (no time passes). */
@@ -31,9 +31,7 @@ async function pair() {
   const nodes: MemoryNode[] = [];
   for (const id of ['n1', 'n2']) nodes.push(await memoryNode({ id, net, clock, registry, apps: [pub], trusted, intervalMs: INTERVAL, policy: onN1, log: (l) => logs.push(`${id} ${l}`) }));
   for (const n of nodes) await n.refreshPeers();
-  const boxT = net.open();
-  const box = new Channel({ self: { vaddr: 'weft://box/b/inbox', udp: boxT.address.udp }, write: (e: Envelope) => boxT.send(e), clock, timeoutMs: 15_000 });
-  boxT.onEnvelope((e) => box.receive(e));
+  const { box, transport: boxT } = memoryBox(net, clock);
   const open = async (boxId: string, via: MemoryNode): Promise<OpenReply> =>
     checkOpenReply(await box.request({ vaddr: `weft://headend/${via.id}/sessions`, udp: via.udpAddress }, { app: 'mix', version: '1.0.0', boxId, report: report(boxId) }, { op: SessionOps.open }));
   const copies = (session: string): string[] => nodes.flatMap((n) => [...n.pool.instances.values()].filter((p) => p.session === session).map(() => n.id));

@@ -3,11 +3,11 @@
 // detection is measured in heartbeats, not milliseconds (moved from cluster.test.ts, where it
 // asserted wall-clock ms and an unseeded balancer: issue 14 finding 3).
 import test from 'ava';
-import { Channel, ManualClock, SessionOps, checkOpenReply, type Envelope, type OpenReply } from '../../runtime/index.ts';
+import { ManualClock, SessionOps, checkOpenReply, type OpenReply } from '../../runtime/index.ts';
 import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
-import { lowEndReport as report, settle, here } from '../_helpers/memory-tier.ts';
+import { lowEndReport as report, here, memoryBox, clockStepper } from '../_helpers/memory-tier.ts';
 
 const INTERVAL = 1000;
 
@@ -19,15 +19,8 @@ async function cluster() {
   const nodes: MemoryNode[] = [];
   for (const id of ['n1', 'n2', 'n3']) nodes.push(await memoryNode({ id, net, clock, registry, apps: [pub], trusted, intervalMs: INTERVAL, ...(id === 'n2' ? { policy: here('n2') } : {}) }));
   for (const n of nodes) await n.refreshPeers();
-  const boxT = net.open();
-  const box = new Channel({ self: { vaddr: 'weft://box/b/inbox', udp: boxT.address.udp }, write: (e: Envelope) => boxT.send(e), clock, timeoutMs: 15_000 });
-  boxT.onEnvelope((e) => box.receive(e));
-  const advance = async (ms: number): Promise<void> => {
-    for (let left = ms; left > 0; left -= INTERVAL / 4) {
-      clock.advance(Math.min(left, INTERVAL / 4));
-      await settle();
-    }
-  };
+  const { box, transport: boxT } = memoryBox(net, clock);
+  const advance = clockStepper(clock, INTERVAL);
   const close = async (): Promise<void> => {
     for (const n of nodes) await n.close();
     await boxT.close();
