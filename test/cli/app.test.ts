@@ -1,12 +1,12 @@
 // `weft app` against a real `weft headend up`: publish a new version of the built guide, promote
 // it, see the head-end serve it, restart the head-end and find it still live; mistakes are one line.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { decodeManifest, encodeManifest, importSigningKey, signManifest } from '../../runtime/app/index.ts';
+import { builtAppAt } from '../_helpers/app-version.ts';
 import { WeftProc } from '../_helpers/weft-proc.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -33,12 +33,7 @@ async function headendUp(): Promise<{ proc: WeftProc; url: string; token: string
 test.serial('publish, promote and restart: the new version stays live', async (t) => {
   await run(process.execPath, ['build.mjs', '--out', join(work, 'dist'), '--keys', join(work, 'keys'), '--no-firmware', '--quiet'], { cwd: ROOT });
   // v1.0.1 of the guide: the same modules, the manifest re-signed with the dev key.
-  const v2 = join(work, 'guide-1.0.1');
-  cpSync(join(work, 'dist', 'apps', 'guide'), v2, { recursive: true });
-  const manifest = { ...decodeManifest(readFileSync(join(v2, 'manifest.json'))), version: '1.0.1' };
-  const bytes = encodeManifest(manifest);
-  writeFileSync(join(v2, 'manifest.json'), bytes);
-  writeFileSync(join(v2, 'manifest.sig'), await signManifest(bytes, await importSigningKey(JSON.parse(readFileSync(join(work, 'keys', 'dev.jwk.json'), 'utf8')))));
+  const v2 = await builtAppAt(join(work, 'dist', 'apps', 'guide'), join(work, 'guide-1.0.1'), join(work, 'keys', 'dev.jwk.json'), '1.0.1');
 
   const h = await headendUp();
   const at = ['--headend', h.url, '--token', h.token];

@@ -4,12 +4,12 @@
 // last-known-good version; a head-end restarted mid-rollout puts the plan back on air, a box that
 // joins then follows it and reports, and the head-end halts and rolls back on that report.
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { decodeManifest, encodeManifest, importSigningKey, sha256Hex, signManifest, utf8 } from '../../runtime/app/index.ts';
+import { builtAppAt } from '../_helpers/app-version.ts';
 import { freeUdpPort } from '../_helpers/ports.ts';
 import { WeftProc } from '../_helpers/weft-proc.ts';
 
@@ -26,22 +26,8 @@ function weft(args: string[]): Promise<string> {
 const probation = (version: string, outcome: string) => (l: Record<string, unknown>) => l.kind === 'probation' && l.version === version && l.outcome === outcome;
 
 /** The built guide at another version; `bad`: its ui faults on start. Signed with the build's dev key. */
-async function version(v: string, bad = false): Promise<string> {
-  const dir = join(work, `guide-${v}`);
-  cpSync(join(work, 'apps', 'guide'), dir, { recursive: true });
-  const m = decodeManifest(readFileSync(join(dir, 'manifest.json')));
-  if (bad) {
-    const ui = m.modules.find((x) => x.name === 'ui');
-    if (ui === undefined) throw new Error('the guide has no ui module');
-    const bytes = utf8(`${readFileSync(join(dir, ui.file), 'utf8')}\nweft.on('start', () => { throw new Error('bad build: ui faults on start'); });\n`);
-    writeFileSync(join(dir, ui.file), bytes);
-    Object.assign(ui, { sha256: await sha256Hex(bytes), size: bytes.length });
-  }
-  const bytes = encodeManifest({ ...m, version: v });
-  writeFileSync(join(dir, 'manifest.json'), bytes);
-  writeFileSync(join(dir, 'manifest.sig'), await signManifest(bytes, await importSigningKey(JSON.parse(readFileSync(join(work, 'keys', 'dev.jwk.json'), 'utf8')))));
-  return dir;
-}
+const version = (v: string, bad = false): Promise<string> =>
+  builtAppAt(join(work, 'apps', 'guide'), join(work, `guide-${v}`), join(work, 'keys', 'dev.jwk.json'), v, bad ? { module: 'ui', text: `\nweft.on('start', () => { throw new Error('bad build: ui faults on start'); });\n` } : undefined);
 
 test.serial('publish -> candidate on the carousel -> a cut box commits it; a bad version reverts the cut box; a restart resumes and a reporting box halts it', async (t) => {
   await run(process.execPath, ['build.mjs', '--out', join(work, 'dist'), '--keys', join(work, 'keys'), '--no-firmware', '--quiet'], { cwd: ROOT });

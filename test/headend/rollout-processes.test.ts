@@ -5,10 +5,10 @@
 // either node, reach the one driver, which halts and rolls back; an operator's rollback makes an
 // older version live again. Each step waits on a line the nodes print, not on time.
 import test from 'ava';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Codes, RemoteError, SESSIONS_VADDR, STATS_VADDR, SessionOps, checkOpenReply, type ResourceReport } from '../../runtime/index.ts';
-import { decodeManifest, encodeManifest, importSigningKey, signManifest } from '../../runtime/app/index.ts';
+import { builtAppAt } from '../_helpers/app-version.ts';
 import { startNodeCluster } from '../_helpers/node-cluster.ts';
 import type { NodeProc } from '../_helpers/node-proc.ts';
 
@@ -20,14 +20,7 @@ const report = (boxId: string, outcome?: { version: string; outcome: 'reverted' 
   ({ boxId, profile: 'hd-dvr', freeMemoryBytes: 256 * 1024, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0.1, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: Date.now(), ...(outcome === undefined ? {} : { rollout: [{ app: 'guide', ...outcome, at: Date.now() }] }) }) as ResourceReport;
 
 /** The built guide at another version, signed with the build's dev key. */
-async function version(dir: string, v: string): Promise<string> {
-  const out = join(dir, `guide-${v}`);
-  cpSync(join(dir, 'dist', 'apps', 'guide'), out, { recursive: true });
-  const bytes = encodeManifest({ ...decodeManifest(readFileSync(join(out, 'manifest.json'))), version: v });
-  writeFileSync(join(out, 'manifest.json'), bytes);
-  writeFileSync(join(out, 'manifest.sig'), await signManifest(bytes, await importSigningKey(JSON.parse(readFileSync(join(dir, 'keys', 'dev.jwk.json'), 'utf8')))));
-  return out;
-}
+const version = (dir: string, v: string): Promise<string> => builtAppAt(join(dir, 'dist', 'apps', 'guide'), join(dir, `guide-${v}`), join(dir, 'keys', 'dev.jwk.json'), v);
 
 test('two node processes on mosquitto + redis: publish, promote, pair by version, one driver halts and rolls back on reports heard by either node, rollback to an older version', async (t) => {
   t.timeout(120_000);
