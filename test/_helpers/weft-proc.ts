@@ -1,6 +1,7 @@
 // A `weft` child process printing JSON lines (head-ends, boxes), for tests on real processes:
 // `until` waits for a line that matches (no sleeps; it fails once the process has ended without
-// it), `stop` ends it with SIGTERM and waits.
+// it), `stop` ends it with SIGTERM and waits. `runWeft`: a `weft` run to its end, for commands
+// that finish (mistakes, scripted boxes).
 import { spawn, type ChildProcess } from 'node:child_process';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -64,4 +65,34 @@ export class WeftProc {
     this.child.kill('SIGTERM');
     await exited;
   }
+}
+
+/** What `weft <args>` left when it ended: exit code, stdout, stderr; `lines`: stdout's JSON lines, parsed when read. */
+export interface WeftRun {
+  code: number | null;
+  out: string;
+  err: string;
+  readonly lines: Record<string, unknown>[];
+}
+
+/** `weft <args>` from the repository root, run to its end; never rejects (a failure is its code and stderr). */
+export function runWeft(args: string[]): Promise<WeftRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['cli/bin.mjs', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    // 'close', not 'exit': stdout and stderr are read to their end by then.
+    child.once('close', (code) =>
+      resolve({
+        code,
+        out,
+        err,
+        get lines() {
+          return out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+        },
+      }),
+    );
+  });
 }
