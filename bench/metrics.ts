@@ -5,13 +5,13 @@
 // the console's work (snapshot, prom-client exposition, HTTP), not a portion's.
 
 import { parseArgs } from 'node:util';
-import { ManualClock, ok, type ResourceReport } from '../runtime/index.ts';
-import type { PlacementPolicy } from '../policy/index.ts';
+import { ManualClock } from '../runtime/index.ts';
 import { nodeSource, startConsole, type RunningConsole } from '../headend/console/index.ts';
 import { MIXED_APP, signedApp } from '../test/_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../test/_helpers/headend.ts';
 import { MemoryNet } from '../test/_helpers/memory-net.ts';
 import { percentile, result, table } from './_report.ts';
+import { lowEndReport as report, here } from '../test/_helpers/memory-tier.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, sessions: { type: 'string', default: '1000' } } });
 const SESSIONS = Number(values.sessions);
@@ -19,8 +19,6 @@ const SCRAPES = values.quick ? 100 : 1000; // per node, in ROUNDS alternating ro
 const ROUNDS = 5;
 const GOAL_MS = 10;
 
-const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
-const here = (id: string): PlacementPolicy => ({ name: 'here', place: (view) => ok({ node: id, index: view.nodes.findIndex((n) => n.node === id), score: 0 }) });
 
 async function cluster(sessions: number): Promise<{ node: MemoryNode; close: () => Promise<void> }> {
   const { pub, trusted } = await signedApp('mix', MIXED_APP);

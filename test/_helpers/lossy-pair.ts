@@ -1,15 +1,15 @@
 // Two head-end nodes on the deterministic tier sharing a registry that loses acknowledged writes
 // (lossy-registry.ts), every session placed on n1, and one box channel: the rig of the keeper
 // tests (claims-node, session-records).
-import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
+import { ManualClock, SessionOps, checkOpenReply, ok, type OpenReply } from '../../runtime/index.ts';
 import type { PlacementPolicy } from '../../policy/index.ts';
 import { MIXED_APP, signedApp } from './apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from './headend.ts';
 import { lossyRegistry, type LossyRegistry } from './lossy-registry.ts';
 import { MemoryNet } from './memory-net.ts';
+import { lowEndReport as report, memoryBox } from './memory-tier.ts';
 
 const INTERVAL = 1000;
-const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
 /** Let every envelope, registry write and portion message already queued run (no time passes). */
 export const settle = async (): Promise<void> => {
   for (let i = 0; i < 4; i++) await new Promise((r) => setImmediate(r));
@@ -27,9 +27,7 @@ export async function lossyPair() {
   const nodes: MemoryNode[] = [];
   for (const id of ['n1', 'n2']) nodes.push(await memoryNode({ id, net, clock, registry, apps: [pub], trusted, intervalMs: INTERVAL, policy: onN1, log: (l) => logs.push(`${id} ${l}`) }));
   for (const n of nodes) await n.refreshPeers();
-  const boxT = net.open();
-  const box = new Channel({ self: { vaddr: 'weft://box/b/inbox', udp: boxT.address.udp }, write: (e: Envelope) => boxT.send(e), clock, timeoutMs: 15_000 });
-  boxT.onEnvelope((e) => box.receive(e));
+  const { box, transport: boxT } = memoryBox(net, clock);
   const open = async (boxId: string, via: MemoryNode): Promise<OpenReply> =>
     checkOpenReply(await box.request({ vaddr: `weft://headend/${via.id}/sessions`, udp: via.udpAddress }, { app: 'mix', version: '1.0.0', boxId, report: report(boxId) }, { op: SessionOps.open }));
   const copies = (session: string): string[] => nodes.flatMap((n) => [...n.pool.instances.values()].filter((p) => p.session === session).map(() => n.id));

@@ -2,13 +2,13 @@
 // serving the mixed app, with a session.open envelope maker: the rig of the tests that drive
 // `session.open` straight into the node's session manager (session-late, admission).
 import type { ExecutionContext } from 'ava';
-import { ManualClock, SessionOps, ok, type Envelope, type ResourceReport } from '../../runtime/index.ts';
+import { ManualClock, SessionOps, ok, type Envelope } from '../../runtime/index.ts';
 import type { PlacementPolicy } from '../../policy/index.ts';
 import { MIXED_APP, signedApp } from './apps.ts';
 import { memoryNode, memoryRegistry } from './headend.ts';
 import { MemoryNet } from './memory-net.ts';
+import { lowEndReport as report } from './memory-tier.ts';
 
-const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
 const here: PlacementPolicy = { name: 'here', place: (view) => ok({ node: 'n1', index: view.nodes.findIndex((n) => n.node === 'n1'), score: 0 }) };
 
 /** Node `n1` with app `mix` 1.0.0, closed when the test ends; `open` makes box `boxId`'s request. */

@@ -1,7 +1,6 @@
 // Free loopback ports for servers a test starts (bound, read, released). No ava imports: the
 // benchmarks use these too.
 
-import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 
 /** A TCP port free on 127.0.0.1 right now. */
@@ -17,11 +16,5 @@ export function freeTcpPort(): Promise<number> {
   });
 }
 
-/** A UDP port free on 127.0.0.1 right now. */
-export async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
-  const port = s.address().port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+// A UDP port free on loopback now: the carousel exports it (cli/demo.ts uses it), so tests use that one.
+export { freeUdpPort } from '../../carousel/index.ts';

@@ -1,14 +1,17 @@
 // Starts a throwaway Redis Cluster from Debian's redis-server: three masters with one replica
 // each (six processes on free loopback ports, no persistence), joined by `redis-cli --cluster
 // create`, and waits until every node reports cluster_state:ok and every master has its replica.
-// Can SIGKILL a master and wait for its replica to take over. Callers check the programs first.
+// Can SIGKILL a master and wait for its replica to take over. Callers of startRedisCluster check
+// the programs first; failoverCluster checks them in a test (env.ts).
 
 import type { ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ExecutionContext } from 'ava';
 import { Redis } from 'ioredis';
+import { needProgram } from './env.ts';
 import { freeTcpPort } from './ports.ts';
 import { launchRedis } from './redis.ts';
 
@@ -186,4 +189,16 @@ export async function startRedisCluster(program: string, cli: string, options: C
       return { killed, promoted };
     },
   };
+}
+
+/**
+ * For a failover test: a cluster whose masters fail over fast (1 s node timeout), or undefined when
+ * redis-server or redis-cli is missing, the test then marked skipped (failed under WEFT_REQUIRE_ALL=1).
+ */
+export async function failoverCluster(t: ExecutionContext, why: string): Promise<RedisCluster | undefined> {
+  const program = needProgram(t, 'redis-server', why);
+  if (program === undefined) return undefined;
+  const cli = needProgram(t, 'redis-cli', 'creating the Redis Cluster');
+  if (cli === undefined) return undefined;
+  return startRedisCluster(program, cli, { nodeTimeoutMs: 1000 });
 }

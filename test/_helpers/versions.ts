@@ -1,7 +1,7 @@
 // Two versions of one app and a deterministic head-end rig for version pairing (issue 15.6):
 // in-memory network, manual clock, in-thread portion host whose server module ('counter')
 // answers with its count and the version of the manifest its instance was started with.
-import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
+import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply } from '../../runtime/index.ts';
 import { decodeManifest } from '../../runtime/app/index.ts';
 import type { PlacementPolicy } from '../../policy/index.ts';
 import type { PublishedApp } from '../../headend/app-catalog.ts';
@@ -9,8 +9,8 @@ import { MIXED_APP, signedApp } from './apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from './headend.ts';
 import type { FakeModule } from './in-thread-pool.ts';
 import { MemoryNet } from './memory-net.ts';
+import { lowEndReport as report } from './memory-tier.ts';
 
-const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
 /** Places on `id`; when `id` is excluded (it died), on the first node that is not. */
 const here = (id: string): PlacementPolicy => ({
   name: 'here',

@@ -76,3 +76,24 @@ export function take(b: Broadcaster, n: number): Uint8Array {
   for (let i = 0; i < n; i++) parts.push(b.nextDatagram() as Uint8Array);
   return Buffer.concat(parts);
 }
+
+/**
+ * A lossy link for carousel datagrams, drawn from `r` once per datagram: below `lost` it is
+ * dropped, below `duplicated` delivered twice, below `swapped` held back and delivered after the
+ * next one (the bounds are cumulative).
+ */
+export function impairment(r: () => number, lost: number, duplicated: number, swapped: number): (d: Uint8Array) => Uint8Array[] {
+  let held: Uint8Array | undefined;
+  return (d) => {
+    const x = r();
+    if (x < lost) return [];
+    if (x < duplicated) return [d, d];
+    if (x < swapped && held === undefined) {
+      held = d;
+      return [];
+    }
+    const out = held === undefined ? [d] : [d, held];
+    held = undefined;
+    return out;
+  };
+}

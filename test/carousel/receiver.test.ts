@@ -2,7 +2,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { ArgumentError } from '../../runtime/index.ts';
 import { CarouselReceiver, type ReceiverEvent, encodeDdb, encodeDii, encodeDsi, makeModule } from '../../carousel/index.ts';
-import { broadcaster, prng, randomBytes, run, sameBytes, smallApp, take } from './_app.ts';
+import { broadcaster, impairment, prng, randomBytes, run, sameBytes, smallApp, take } from './_app.ts';
 
 const ALL = ['boot', 'fallback-1', 'fallback-2'] as const;
 
@@ -33,20 +33,9 @@ test('joins mid-cycle at any point and acquires the boot tier only, verified', (
 test('loss, reordering and duplicates: every tier still arrives intact', (t) => {
   const b = broadcaster();
   const r = prng(5);
-  let held: Uint8Array | undefined;
   const rx = new CarouselReceiver({ tiers: [...ALL] });
-  const pulled = run(b, rx, 20_000, (d) => {
-    const x = r();
-    if (x < 0.05) return []; // lost
-    if (x < 0.08) return [d, d]; // duplicated
-    if (x < 0.12 && held === undefined) {
-      held = d; // delivered after the next one
-      return [];
-    }
-    const out = held === undefined ? [d] : [d, held];
-    held = undefined;
-    return out;
-  });
+  // 5% lost, 3% duplicated, 4% delivered after the next one.
+  const pulled = run(b, rx, 20_000, impairment(r, 0.05, 0.08, 0.12));
   t.true(rx.done, `after ${pulled} datagrams`);
   expectModules(t, rx);
   const s = rx.stats();

@@ -1,28 +1,16 @@
 import test from 'ava';
 import { ManualClock } from '../../runtime/index.ts';
 import { CarouselReceiver, listenUdp, serveUdp } from '../../carousel/index.ts';
-import { broadcaster, prng, sameBytes, smallApp } from './_app.ts';
+import { broadcaster, impairment, prng, sameBytes, smallApp } from './_app.ts';
 
 test('round trip over real UDP on loopback with injected loss, reordering and duplicates', async (t) => {
   const set = smallApp(3);
   const r = prng(11);
-  let held: Uint8Array | undefined;
   const rx = new CarouselReceiver({ tiers: ['boot', 'fallback-1', 'fallback-2'] });
   let done: () => void = () => {};
   const finished = new Promise<void>((resolve) => (done = resolve));
   // The impairment sits between the socket and the receiver: 5% loss, 5% duplicates, 5% swapped pairs.
-  const impair = (d: Uint8Array): Uint8Array[] => {
-    const x = r();
-    if (x < 0.05) return []; // lost
-    if (x < 0.1) return [d, d]; // duplicated
-    if (x < 0.15 && held === undefined) {
-      held = d; // delivered after the next one
-      return [];
-    }
-    const out = held === undefined ? [d] : [d, held];
-    held = undefined;
-    return out;
-  };
+  const impair = impairment(r, 0.05, 0.1, 0.15);
   const listener = await listenUdp({ port: 0 }, (d) => {
     for (const o of impair(d)) rx.push(o);
     if (rx.done) done();

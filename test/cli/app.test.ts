@@ -1,12 +1,13 @@
 // `weft app` against a real `weft headend up`: publish a new version of the built guide, promote
 // it, see the head-end serve it, restart the head-end and find it still live; mistakes are one line.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { decodeManifest, encodeManifest, importSigningKey, signManifest } from '../../runtime/app/index.ts';
+import { builtAppAt } from '../_helpers/app-version.ts';
+import { WeftProc } from '../_helpers/weft-proc.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -20,62 +21,33 @@ function weft(args: string[]): Promise<{ code: number; out: string; err: string 
   );
 }
 
-interface Headend {
-  child: ChildProcess;
-  url: string;
-  token: string;
-  lines: string[];
-}
+const TOKEN = 'app-cli-token-0123456789';
 
-function headendUp(): Promise<Headend> {
-  const child = spawn(process.execPath, ['cli/bin.mjs', 'headend', 'up', '--broker-port', '0', '--registry', `sqlite:${join(work, 'registry.db')}`, '--apps', join(work, 'dist', 'apps'), '--keys', join(work, 'keys'), '--console-token', 'app-cli-token-0123456789'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        lines.push(line);
-        const j = JSON.parse(line) as { event?: string; console?: string };
-        if (j.event === 'ready' && j.console !== undefined) resolve({ child, url: j.console, token: 'app-cli-token-0123456789', lines });
-      }
-    });
-    let err = '';
-    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('exit', (code) => reject(new Error(`headend up exited ${code}: ${err}`)));
-  });
-}
-
-async function stop(h: Headend): Promise<void> {
-  const exited = new Promise((r) => h.child.once('exit', r));
-  h.child.kill('SIGTERM');
-  await exited;
+/** `weft headend up` on the built apps; `url`: its console, from its ready line. */
+async function headendUp(): Promise<{ proc: WeftProc; url: string; token: string }> {
+  const proc = WeftProc.start(['headend', 'up', '--broker-port', '0', '--registry', `sqlite:${join(work, 'registry.db')}`, '--apps', join(work, 'dist', 'apps'), '--keys', join(work, 'keys'), '--console-token', TOKEN]);
+  const ready = await proc.until((l) => l.event === 'ready' && l.console !== undefined, 'the head-end ready line');
+  return { proc, url: String(ready.console), token: TOKEN };
 }
 
 test.serial('publish, promote and restart: the new version stays live', async (t) => {
   await run(process.execPath, ['build.mjs', '--out', join(work, 'dist'), '--keys', join(work, 'keys'), '--no-firmware', '--quiet'], { cwd: ROOT });
   // v1.0.1 of the guide: the same modules, the manifest re-signed with the dev key.
-  const v2 = join(work, 'guide-1.0.1');
-  cpSync(join(work, 'dist', 'apps', 'guide'), v2, { recursive: true });
-  const manifest = { ...decodeManifest(readFileSync(join(v2, 'manifest.json'))), version: '1.0.1' };
-  const bytes = encodeManifest(manifest);
-  writeFileSync(join(v2, 'manifest.json'), bytes);
-  writeFileSync(join(v2, 'manifest.sig'), await signManifest(bytes, await importSigningKey(JSON.parse(readFileSync(join(work, 'keys', 'dev.jwk.json'), 'utf8')))));
+  const v2 = await builtAppAt(join(work, 'dist', 'apps', 'guide'), join(work, 'guide-1.0.1'), join(work, 'keys', 'dev.jwk.json'), '1.0.1');
 
   const h = await headendUp();
   const at = ['--headend', h.url, '--token', h.token];
   t.regex((await weft(['app', 'list', ...at])).out, /guide\s+1\.0\.0\s+live/);
   t.regex((await weft(['app', 'publish', v2, ...at])).out, /published guide 1\.0\.1: staged/);
   t.regex((await weft(['app', 'promote', 'guide', '1.0.1', '--now', ...at])).out, /guide 1\.0\.1: live/);
-  await stop(h);
+  await h.proc.stop();
 
   const again = await headendUp();
-  t.teardown(() => stop(again));
+  t.teardown(() => again.proc.stop());
   const status = await weft(['app', 'status', 'guide', '--json', '--headend', again.url]);
   t.deepEqual((JSON.parse(status.out) as { version: string; state: string }[]).map((r) => [r.version, r.state]), [['1.0.0', 'retired'], ['1.0.1', 'live']]);
-  t.true(again.lines.some((l) => l.includes('serving guide 1.0.1')), again.lines.join('\n'));
+  const lines = again.proc.lines.map((l) => JSON.stringify(l));
+  t.true(lines.some((l) => l.includes('serving guide 1.0.1')), lines.join('\n'));
 });
 
 test('mistakes: no token, a broker URL instead of the console, a folder that is not a built app', async (t) => {

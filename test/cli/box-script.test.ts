@@ -1,11 +1,9 @@
 // Scripting boxes from the command line: key scripts, terminal keys, --exit-on/--timeout.
 // Pure parts directly; `weft box run` and `weft fleet run` as real processes on a loopback carousel.
-import { spawn } from 'node:child_process';
 import test from 'ava';
 import { EXIT, parseKeys, parseState, runScript, terminalKey } from '../../cli/box-script.ts';
 import { onAir } from '../_helpers/on-air.ts';
-
-const ROOT = new URL('../../', import.meta.url).pathname;
+import { runWeft as weft } from '../_helpers/weft-proc.ts';
 
 test('key scripts: one key per token, characters and names; anything else refused by name', (t) => {
   t.deepEqual(parseKeys('1,2,ok'), ['1', '2', 'ok']);
@@ -34,18 +32,6 @@ test('a fleet script ends when every box reached the state, counting each box on
   t.is(await s.done, EXIT.reached);
   t.deepEqual(pressed, ['a'], 'the keys land before the script ends');
 });
-
-function weft(args: string[]): Promise<{ code: number | null; lines: Record<string, unknown>[]; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['cli/bin.mjs', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('exit', (code) => resolve({ code, lines: out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>), err }));
-  });
-}
-
 
 test('weft box run --keys --exit-on-scene: the keys reach the ui, exit 0 on its answer', async (t) => {
   const { args: air } = await onAir(t);

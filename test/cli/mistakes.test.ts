@@ -1,23 +1,10 @@
 // User mistakes at the `weft` command end in one line (what, why, what to do) and a non-zero
 // exit, never a Node stack trace; `--debug` adds the stack. Real processes, as a user types them.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-
-const ROOT = new URL('../../', import.meta.url).pathname;
-
-function weft(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['cli/bin.mjs', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('exit', (code) => resolve({ code, out, err }));
-  });
-}
+import { runWeft as weft } from '../_helpers/weft-proc.ts';
 
 const unsigned = mkdtempSync(join(tmpdir(), 'weft-unsigned-'));
 mkdirSync(join(unsigned, 'app'));

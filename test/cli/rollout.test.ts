@@ -3,14 +3,15 @@
 // candidate from the carousel, commits it after probation, reverts from a bad one to its cached
 // last-known-good version; a head-end restarted mid-rollout puts the plan back on air, a box that
 // joins then follows it and reports, and the head-end halts and rolls back on that report.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { decodeManifest, encodeManifest, importSigningKey, sha256Hex, signManifest, utf8 } from '../../runtime/app/index.ts';
+import { builtAppAt } from '../_helpers/app-version.ts';
 import { freeUdpPort } from '../_helpers/ports.ts';
+import { WeftProc } from '../_helpers/weft-proc.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -22,75 +23,11 @@ function weft(args: string[]): Promise<string> {
   return run(process.execPath, ['cli/bin.mjs', ...args], { cwd: ROOT }).then((r) => r.stdout);
 }
 
-/** A child printing JSON lines; `until` waits for a line that matches. */
-class Proc {
-  readonly lines: Record<string, unknown>[] = [];
-  #waiters = new Set<() => void>();
-  err = '';
-  constructor(readonly child: ChildProcess) {
-    let buf = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          this.lines.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          continue;
-        }
-        for (const w of [...this.#waiters]) w();
-      }
-    });
-    child.stderr?.on('data', (d: Buffer) => (this.err += d.toString()));
-  }
-
-  until(pred: (l: Record<string, unknown>) => boolean, what: string, ms = 60_000): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const hit = this.lines.find(pred);
-        if (hit === undefined) return;
-        this.#waiters.delete(check);
-        clearTimeout(timer);
-        resolve(hit);
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.delete(check);
-        reject(new Error(`timed out waiting for ${what}; last lines ${JSON.stringify(this.lines.slice(-8))} ${this.err.slice(-500)}`));
-      }, ms);
-      this.#waiters.add(check);
-      check();
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const exited = new Promise((r) => this.child.once('exit', r));
-    this.child.kill('SIGTERM');
-    await exited;
-  }
-}
-
-const weftProc = (args: string[]): Proc => new Proc(spawn(process.execPath, ['cli/bin.mjs', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
 const probation = (version: string, outcome: string) => (l: Record<string, unknown>) => l.kind === 'probation' && l.version === version && l.outcome === outcome;
 
 /** The built guide at another version; `bad`: its ui faults on start. Signed with the build's dev key. */
-async function version(v: string, bad = false): Promise<string> {
-  const dir = join(work, `guide-${v}`);
-  cpSync(join(work, 'apps', 'guide'), dir, { recursive: true });
-  const m = decodeManifest(readFileSync(join(dir, 'manifest.json')));
-  if (bad) {
-    const ui = m.modules.find((x) => x.name === 'ui');
-    if (ui === undefined) throw new Error('the guide has no ui module');
-    const bytes = utf8(`${readFileSync(join(dir, ui.file), 'utf8')}\nweft.on('start', () => { throw new Error('bad build: ui faults on start'); });\n`);
-    writeFileSync(join(dir, ui.file), bytes);
-    Object.assign(ui, { sha256: await sha256Hex(bytes), size: bytes.length });
-  }
-  const bytes = encodeManifest({ ...m, version: v });
-  writeFileSync(join(dir, 'manifest.json'), bytes);
-  writeFileSync(join(dir, 'manifest.sig'), await signManifest(bytes, await importSigningKey(JSON.parse(readFileSync(join(work, 'keys', 'dev.jwk.json'), 'utf8')))));
-  return dir;
-}
+const version = (v: string, bad = false): Promise<string> =>
+  builtAppAt(join(work, 'apps', 'guide'), join(work, `guide-${v}`), join(work, 'keys', 'dev.jwk.json'), v, bad ? { module: 'ui', text: `\nweft.on('start', () => { throw new Error('bad build: ui faults on start'); });\n` } : undefined);
 
 test.serial('publish -> candidate on the carousel -> a cut box commits it; a bad version reverts the cut box; a restart resumes and a reporting box halts it', async (t) => {
   await run(process.execPath, ['build.mjs', '--out', join(work, 'dist'), '--keys', join(work, 'keys'), '--no-firmware', '--quiet'], { cwd: ROOT });
@@ -100,14 +37,14 @@ test.serial('publish -> candidate on the carousel -> a cut box commits it; a bad
   const slow = join(work, 'slow.json'); // a probation long enough that only failures end the wave in this test
   writeFileSync(slow, JSON.stringify({ waves: [{ percent: 100, probationS: 3600, errorBudget: 0.5 }], quorum: 0.9, stallS: 3600 }));
   const port = await freeUdpPort();
-  const up = (): Proc => weftProc(['headend', 'up', '--broker-port', '0', '--registry', `sqlite:${join(work, 'registry.db')}`, '--apps', join(work, 'apps'), '--keys', join(work, 'keys'), '--carousel', `127.0.0.1:${port}`, '--console-token', TOKEN, '--interval', '200']);
-  const ready = (h: Proc) => h.until((l) => l.event === 'ready', 'the head-end ready line');
+  const up = (): WeftProc => WeftProc.start(['headend', 'up', '--broker-port', '0', '--registry', `sqlite:${join(work, 'registry.db')}`, '--apps', join(work, 'apps'), '--keys', join(work, 'keys'), '--carousel', `127.0.0.1:${port}`, '--console-token', TOKEN, '--interval', '200']);
+  const ready = (h: WeftProc) => h.until((l) => l.event === 'ready', 'the head-end ready line');
   let h = up();
   t.teardown(() => h.stop());
   const url = String((await ready(h)).console);
   const at = ['--headend', url, '--token', TOKEN];
   const trust = join(work, 'keys', 'dev.pub.json');
-  const cut = weftProc(['box', 'run', '--device', 'hd-dvr', '--id', 'box-cut', '--carousel', `udp://127.0.0.1:${port}`, '--trust', trust, '--state-dir', join(work, 'box-cut'), '--cut-return']);
+  const cut = WeftProc.start(['box', 'run', '--device', 'hd-dvr', '--id', 'box-cut', '--carousel', `udp://127.0.0.1:${port}`, '--trust', trust, '--state-dir', join(work, 'box-cut'), '--cut-return']);
   t.teardown(() => cut.stop());
   await cut.until(probation('1.0.0', 'committed'), 'the cut box commits the live 1.0.0');
 
@@ -131,7 +68,7 @@ test.serial('publish -> candidate on the carousel -> a cut box commits it; a bad
   const rows = JSON.parse(await weft(['app', 'status', 'guide', '--json', '--headend', url2])) as { version: string; state: string }[];
   t.is(rows.find((r) => r.version === '1.0.2')?.state, 'rolling', 'the plan survived the restart');
   const broker = String(h.lines.find((l) => l.event === 'ready')?.broker);
-  const late = weftProc(['box', 'run', '--device', 'hd-dvr', '--id', 'box-late', '--carousel', `udp://127.0.0.1:${port}`, '--trust', trust, '--state-dir', join(work, 'box-late'), '--headend', broker]);
+  const late = WeftProc.start(['box', 'run', '--device', 'hd-dvr', '--id', 'box-late', '--carousel', `udp://127.0.0.1:${port}`, '--trust', trust, '--state-dir', join(work, 'box-late'), '--headend', broker]);
   t.teardown(() => late.stop());
   await late.until(probation('1.0.2', 'reverted'), 'a box that joins after the restart follows the plan on air and reverts');
   await late.until(probation('1.0.1', 'committed'), 'and runs the live 1.0.1');

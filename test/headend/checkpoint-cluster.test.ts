@@ -3,21 +3,18 @@
 // modules count requests and snapshot the count). The dying node's registry is cut with it, so
 // nothing it held in memory reaches the registry after its death.
 import test from 'ava';
-import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
+import { ManualClock, SessionOps, checkOpenReply, type OpenReply } from '../../runtime/index.ts';
 import type { Durability } from '../../runtime/app/index.ts';
-import type { PlacementPolicy } from '../../policy/index.ts';
 import type { Registry } from '../../headend/registry/registry.ts';
 import { signedApp } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
 import { nodeSource } from '../../headend/console/node-source.ts';
 import { ConsoleMetrics } from '../../headend/console/metrics.ts';
+import { lowEndReport as report, here, memoryBox, clockStepper } from '../_helpers/memory-tier.ts';
 
 const INTERVAL = 1000;
 const CHECKPOINT_MS = 1000;
-const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
-const here = (id: string): PlacementPolicy => ({ name: 'here', place: (view) => ok({ node: id, index: view.nodes.findIndex((n) => n.node === id), score: 0 }) });
 
 /** A registry that dies with its node: after kill() every call rejects, as from a process that is gone. */
 function killable(inner: Registry): { registry: Registry; kill(): void } {
@@ -47,15 +44,8 @@ async function cluster(durability: Durability | undefined) {
     nodes.push(await memoryNode({ id, net, clock, registry, apps: [pub], trusted, intervalMs: INTERVAL, ...(id === 'n2' ? { policy: here('n2') } : {}) }));
   }
   for (const n of nodes) await n.refreshPeers();
-  const boxT = net.open();
-  const box = new Channel({ self: { vaddr: 'weft://box/b/inbox', udp: boxT.address.udp }, write: (e: Envelope) => boxT.send(e), clock, timeoutMs: 15_000 });
-  boxT.onEnvelope((e) => box.receive(e));
-  const advance = async (ms: number): Promise<void> => {
-    for (let left = ms; left > 0; left -= INTERVAL / 4) {
-      clock.advance(Math.min(left, INTERVAL / 4));
-      await settle();
-    }
-  };
+  const { box, transport: boxT } = memoryBox(net, clock);
+  const advance = clockStepper(clock, INTERVAL);
   const [n1, n2, n3] = nodes as [MemoryNode, MemoryNode, MemoryNode];
   const open = async (): Promise<OpenReply> =>
     checkOpenReply(await box.request({ vaddr: 'weft://headend/n2/sessions', udp: n2.udpAddress }, { app: 'tally', version: '1.0.0', boxId: 'b1', report: report('b1') }, { op: SessionOps.open }));

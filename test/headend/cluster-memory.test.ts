@@ -3,18 +3,13 @@
 // detection is measured in heartbeats, not milliseconds (moved from cluster.test.ts, where it
 // asserted wall-clock ms and an unseeded balancer: issue 14 finding 3).
 import test from 'ava';
-import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
-import type { PlacementPolicy } from '../../policy/index.ts';
+import { ManualClock, SessionOps, checkOpenReply, type OpenReply } from '../../runtime/index.ts';
 import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
+import { lowEndReport as report, here, memoryBox, clockStepper } from '../_helpers/memory-tier.ts';
 
 const INTERVAL = 1000;
-const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
-/** Let every envelope, registry write and portion message already queued run (no time passes). */
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
-/** Keeps every session on the node that places it. */
-const here = (id: string): PlacementPolicy => ({ name: 'here', place: (view) => ok({ node: id, index: view.nodes.findIndex((n) => n.node === id), score: 0 }) });
 
 async function cluster() {
   const { pub, trusted } = await signedApp('mix', MIXED_APP);
@@ -24,15 +19,8 @@ async function cluster() {
   const nodes: MemoryNode[] = [];
   for (const id of ['n1', 'n2', 'n3']) nodes.push(await memoryNode({ id, net, clock, registry, apps: [pub], trusted, intervalMs: INTERVAL, ...(id === 'n2' ? { policy: here('n2') } : {}) }));
   for (const n of nodes) await n.refreshPeers();
-  const boxT = net.open();
-  const box = new Channel({ self: { vaddr: 'weft://box/b/inbox', udp: boxT.address.udp }, write: (e: Envelope) => boxT.send(e), clock, timeoutMs: 15_000 });
-  boxT.onEnvelope((e) => box.receive(e));
-  const advance = async (ms: number): Promise<void> => {
-    for (let left = ms; left > 0; left -= INTERVAL / 4) {
-      clock.advance(Math.min(left, INTERVAL / 4));
-      await settle();
-    }
-  };
+  const { box, transport: boxT } = memoryBox(net, clock);
+  const advance = clockStepper(clock, INTERVAL);
   const close = async (): Promise<void> => {
     for (const n of nodes) await n.close();
     await boxT.close();

@@ -1,15 +1,14 @@
 // Three head-end nodes as separate processes (`weft headend node`) on a real mosquitto (MQTT 5,
 // shared subscription) and a real redis-server registry place 300 sessions across themselves.
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Channel, SESSIONS_VADDR, SessionOps, checkOpenReply, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
 import { connectMqttTransport, type MqttTransport } from '../../transport/mqtt.ts';
 import { needProgram } from '../_helpers/env.ts';
 import { startMosquitto } from '../_helpers/mosquitto.ts';
+import { startNodeProc, type NodeProc } from '../_helpers/node-proc.ts';
 import { startRedis } from '../_helpers/redis.ts';
 // @ts-expect-error build.mjs is plain JavaScript without types
 import { build } from '../../build.mjs';
@@ -17,23 +16,6 @@ import { build } from '../../build.mjs';
 const BOXES = 60;
 const PER_BOX = 5;
 const NODES = ['node-1', 'node-2', 'node-3'];
-const CLI = new URL('../../cli/main.ts', import.meta.url).pathname;
-
-function startNode(args: string[]): Promise<{ child: ChildProcess; lines: string[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'headend', 'node', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WEFT_CLUSTER_KEY: 'weft-cluster-processes-test-key' } });
-  const lines: string[] = [];
-  let err = '';
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  // Waits for the node's ready line or its exit, not a time: on a loaded machine compiling and
-  // starting a node took over 30 s (the test's own timeout bounds it).
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`node exited with ${code}: ${err}`)));
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
-      lines.push(l);
-      if (l.includes('"event":"ready"')) resolve({ child, lines });
-    });
-  });
-}
 
 const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 256 * 1024, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0.1, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: Date.now() });
 
@@ -50,7 +32,7 @@ test('three node processes on mosquitto + redis place 300 sessions across themse
   ];
   const rs = await startRedis(redis);
   const mq = await startMosquitto(mosquitto, { users, ownPasswordFile: true });
-  const procs: ChildProcess[] = [];
+  const procs: NodeProc[] = [];
   const boxes: MqttTransport[] = [];
   try {
     // The default heartbeat interval (1000 ms: a peer silent 2.5 s is dead). At 300 ms (dead after
@@ -58,8 +40,9 @@ test('three node processes on mosquitto + redis place 300 sessions across themse
     // made false deaths and re-placements in 3 of 4 runs; their product side is
     // cluster-false-death.test.ts, not this test's subject.
     for (const id of NODES) {
-      const p = await startNode(['--node', id, '--broker', mq.url, '--password', `${id}-pw`, '--mqtt5', '--share-group', 'heads', '--registry', rs.url, '--apps', join(dir, 'dist', 'apps'), '--keys', join(dir, 'keys'), '--interval', '1000']);
-      procs.push(p.child);
+      // Waits for the node's ready line or its exit, not a time: on a loaded machine compiling and
+      // starting a node took over 30 s (the test's own timeout bounds it).
+      procs.push(await startNodeProc(id, ['--broker', mq.url, '--password', `${id}-pw`, '--mqtt5', '--share-group', 'heads', '--registry', rs.url, '--apps', join(dir, 'dist', 'apps'), '--keys', join(dir, 'keys'), '--interval', '1000'], 'weft-cluster-processes-test-key'));
     }
     // No wait for statistics: the shared subscription hands each session.open to one node, and a
     // node without reports yet places on itself, so the sessions spread either way.
@@ -95,8 +78,7 @@ test('three node processes on mosquitto + redis place 300 sessions across themse
     for (const n of byNode.values()) t.true(n >= 30, `a node took only ${n} of 300`);
   } finally {
     for (const b of boxes) await b.close().catch(() => undefined);
-    for (const p of procs) p.kill('SIGTERM');
-    await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)))));
+    await Promise.all(procs.map((p) => p.stop()));
     await mq.stop();
     await rs.stop();
     await rm(dir, { recursive: true, force: true });

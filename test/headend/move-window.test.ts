@@ -5,13 +5,13 @@
 // "undeliverable: no route" (drain-live.test.ts, 2 of 8 full-suite runs under load). It must wait
 // for the start in flight and deliver, never drop the request.
 import test from 'ava';
-import { Channel, Codes, ManualClock, formatVaddr, type Envelope, type RemoteError } from '../../runtime/index.ts';
+import { Codes, ManualClock, formatVaddr, type RemoteError } from '../../runtime/index.ts';
 import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
 import { gate } from '../_helpers/session-pair.ts';
+import { settle, memoryBox } from '../_helpers/memory-tier.ts';
 
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 async function cluster() {
   const { pub, trusted } = await signedApp('mix', MIXED_APP);
@@ -21,9 +21,7 @@ async function cluster() {
   const nodes: MemoryNode[] = [];
   for (const id of ['n1', 'n2', 'n3']) nodes.push(await memoryNode({ id, net, clock, registry, apps: [pub], trusted }));
   for (const n of nodes) await n.refreshPeers();
-  const boxT = net.open();
-  const box = new Channel({ self: { vaddr: 'weft://box/b/inbox', udp: boxT.address.udp }, write: (e: Envelope) => boxT.send(e), clock, timeoutMs: 15_000, firstId: 1 });
-  boxT.onEnvelope((e) => box.receive(e));
+  const { box, transport: boxT } = memoryBox(net, clock, { firstId: 1 });
   const close = async (): Promise<void> => {
     for (const n of nodes) await n.close();
     await boxT.close();

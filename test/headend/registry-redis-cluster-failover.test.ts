@@ -5,37 +5,16 @@
 import test from 'ava';
 import { ClaimKeeper } from '../../headend/registry/claims.ts';
 import { RedisClusterRegistry } from '../../headend/registry/registry-redis-cluster.ts';
-import { needProgram, which } from '../_helpers/env.ts';
 import { until } from '../_helpers/mqtt-fixtures.ts';
-import { startRedisCluster } from '../_helpers/redis-cluster.ts';
+import { failoverCluster } from '../_helpers/redis-cluster.ts';
 import { slotOf } from '../_helpers/redis-slot.ts';
+import { shuffled } from '../_helpers/shuffle.ts';
 
-const program = which('redis-server');
-const cli = which('redis-cli');
 const N = 240;
 
-/** A seeded shuffle (mulberry32), so each run claims in the same orders. */
-function shuffled<T>(items: T[], seed: number): T[] {
-  let s = seed >>> 0;
-  const rand = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = s;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [out[i], out[j]] = [out[j] as T, out[i] as T];
-  }
-  return out;
-}
-
 test('redis-cluster: a master killed during a claim storm of two nodes leaves every portion with exactly one owner that believes it', async (t) => {
-  if (needProgram(t, 'redis-server', 'the Redis Cluster failover test') === undefined || program === undefined) return;
-  if (needProgram(t, 'redis-cli', 'creating the Redis Cluster') === undefined || cli === undefined) return;
-  const cluster = await startRedisCluster(program, cli, { nodeTimeoutMs: 1000 });
+  const cluster = await failoverCluster(t, 'the Redis Cluster failover test');
+  if (cluster === undefined) return;
   const opened: RedisClusterRegistry[] = [];
   try {
     const nodes = ['node-a', 'node-b'] as const;
@@ -91,9 +70,8 @@ test('redis-cluster: a master killed during a claim storm of two nodes leaves ev
 });
 
 test('redis-cluster: claims acknowledged only by a master that then dies vanish; each is found, and no epoch repeats', async (t) => {
-  if (needProgram(t, 'redis-server', 'the Redis Cluster failover test') === undefined || program === undefined) return;
-  if (needProgram(t, 'redis-cli', 'creating the Redis Cluster') === undefined || cli === undefined) return;
-  const cluster = await startRedisCluster(program, cli, { nodeTimeoutMs: 1000 });
+  const cluster = await failoverCluster(t, 'the Redis Cluster failover test');
+  if (cluster === undefined) return;
   const opened: RedisClusterRegistry[] = [];
   try {
     const a = await RedisClusterRegistry.open({ url: cluster.url, prefix: 'lost:', waitTimeoutMs: 20 });

@@ -3,40 +3,20 @@
 // while a master is SIGKILLed (issue 19 build 7). Afterwards every portion runs on exactly one
 // node, the one its records name: a copy whose claim vanished with the master and was made again
 // by the other node was stopped by its node's keeper (headend/portions/portion-claims.ts).
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { ManualClock, formatVaddr } from '../../runtime/index.ts';
 import { RedisClusterRegistry } from '../../headend/registry/registry-redis-cluster.ts';
 import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
-import { needProgram, which } from '../_helpers/env.ts';
 import { memoryNode, type MemoryNode } from '../_helpers/headend.ts';
 import { lossyRegistry, type LossyRegistry } from '../_helpers/lossy-registry.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
 import { until } from '../_helpers/mqtt-fixtures.ts';
-import { startRedisCluster, type RedisCluster } from '../_helpers/redis-cluster.ts';
+import { failoverCluster, type RedisCluster } from '../_helpers/redis-cluster.ts';
 import { slotOf } from '../_helpers/redis-slot.ts';
+import { shuffled } from '../_helpers/shuffle.ts';
 
-const program = which('redis-server');
-const cli = which('redis-cli');
 const MODULES = ['counter', 'epg'];
 const N = 120;
-
-/** A seeded shuffle (mulberry32), so each run starts in the same orders. */
-function shuffled<T>(items: T[], seed: number): T[] {
-  let s = seed >>> 0;
-  const rand = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = s;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [out[i], out[j]] = [out[j] as T, out[i] as T];
-  }
-  return out;
-}
 
 interface Rig {
   cluster: RedisCluster;
@@ -48,9 +28,9 @@ interface Rig {
   close(): Promise<void>;
 }
 
-async function rig(prefix: string, waitTimeoutMs?: number): Promise<Rig | undefined> {
-  if (program === undefined || cli === undefined) return undefined;
-  const cluster = await startRedisCluster(program, cli, { nodeTimeoutMs: 1000 });
+async function rig(t: ExecutionContext, prefix: string, waitTimeoutMs?: number): Promise<Rig | undefined> {
+  const cluster = await failoverCluster(t, 'the Redis Cluster head-end failover test');
+  if (cluster === undefined) return undefined;
   const regs: RedisClusterRegistry[] = [];
   const nodes: MemoryNode[] = [];
   const logs: string[] = [];
@@ -96,9 +76,7 @@ async function owners(r: Rig, sessions: string[]): Promise<{ session: string; co
 }
 
 test('redis-cluster, two head-end nodes: a master killed during a portion claim storm leaves every portion running on exactly one node, the one its records name', async (t) => {
-  if (needProgram(t, 'redis-server', 'the Redis Cluster head-end failover test') === undefined) return;
-  if (needProgram(t, 'redis-cli', 'creating the Redis Cluster') === undefined) return;
-  const r = await rig('nodes:');
+  const r = await rig(t, 'nodes:');
   if (r === undefined) return;
   try {
     const sessions = Array.from({ length: N }, (_, i) => `s${i}`);
@@ -135,9 +113,7 @@ test('redis-cluster, two head-end nodes: a master killed during a portion claim 
 });
 
 test('redis-cluster, two head-end nodes: portions whose claims only a dying master had are started by the other node; the first node stops its copies', async (t) => {
-  if (needProgram(t, 'redis-server', 'the Redis Cluster head-end failover test') === undefined) return;
-  if (needProgram(t, 'redis-cli', 'creating the Redis Cluster') === undefined) return;
-  const r = await rig('lostnodes:', 20);
+  const r = await rig(t, 'lostnodes:', 20);
   if (r === undefined) return;
   const [n1, n2] = r.nodes;
   try {

@@ -3,7 +3,7 @@
 // boxes' reports to it, so a wave is judged over the whole fleet. When the holder dies the other
 // node takes the lease over and drives with every report relayed again.
 import test from 'ava';
-import { Channel, ManualClock, SessionOps, type Envelope, type ResourceReport } from '../../runtime/index.ts';
+import { ManualClock, SessionOps, type ResourceReport } from '../../runtime/index.ts';
 import { cohort01 } from '../../runtime/app/index.ts';
 import { MemoryReleaseStore, Releases } from '../../headend/releases/index.ts';
 import { startRollout } from '../../headend/releases/rollout-start.ts';
@@ -12,6 +12,7 @@ import { MIXED_APP, signedApp } from '../_helpers/apps.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
+import { settle, memoryBox, clockStepper } from '../_helpers/memory-tier.ts';
 
 const INTERVAL = 1000;
 const keys = await signer();
@@ -20,7 +21,6 @@ const v2 = await guideApp(keys, { version: '1.0.1' });
 const PLAN = { waves: [{ percent: 50, probationS: 60, errorBudget: 0.3 }, { percent: 100, probationS: 60, errorBudget: 0.3 }], quorum: 0.5, stallS: 300 };
 /** Boxes in the first wave (cohort below 50%). */
 const WAVE = Array.from({ length: 400 }, (_, i) => `box-${i}`).filter((b) => cohort01(b, 'guide') < 0.5);
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 async function cluster() {
   const { pub, trusted } = await signedApp('mix', MIXED_APP);
@@ -43,20 +43,13 @@ async function cluster() {
   for (const b of [v1, v2]) await ops.publish({ manifestBytes: b.manifestBytes, signature: b.signature, sources: b.sources }, 'operator');
   await ops.promote('guide', '1.0.0', { now: true });
   await ops.promote('guide', '1.0.1', { plan: PLAN });
-  const boxT = net.open();
-  const box = new Channel({ self: { vaddr: 'weft://box/b/inbox', udp: boxT.address.udp }, write: (e: Envelope) => boxT.send(e), clock, timeoutMs: 15_000 });
-  boxT.onEnvelope((e) => box.receive(e));
+  const { box, transport: boxT } = memoryBox(net, clock);
   /** A box reports its outcome for 1.0.1 to one node's stats endpoint. */
   const report = async (n: MemoryNode, boxId: string, outcome: 'committed' | 'reverted'): Promise<void> => {
     const body: ResourceReport = { boxId, profile: 'hd-dvr', freeMemoryBytes: 1, appMemoryBytes: 1, cpuClass: 'mid', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: at.now, rollout: [{ app: 'guide', version: '1.0.1', outcome, at: at.now }] } as ResourceReport;
     await box.send({ vaddr: `weft://headend/${n.id}/stats`, udp: n.udpAddress }, body, { op: SessionOps.report, kind: 'stat' });
   };
-  const advance = async (ms: number): Promise<void> => {
-    for (let left = ms; left > 0; left -= INTERVAL / 4) {
-      clock.advance(Math.min(left, INTERVAL / 4));
-      await settle();
-    }
-  };
+  const advance = clockStepper(clock, INTERVAL);
   const close = async (): Promise<void> => {
     for (const n of nodes) await n.close();
     await boxT.close();

@@ -5,102 +5,32 @@
 // either node, reach the one driver, which halts and rolls back; an operator's rollback makes an
 // older version live again. Each step waits on a line the nodes print, not on time.
 import test from 'ava';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
-import { Channel, Codes, RemoteError, SESSIONS_VADDR, STATS_VADDR, SessionOps, checkOpenReply, type Envelope, type ResourceReport } from '../../runtime/index.ts';
-import { decodeManifest, encodeManifest, importSigningKey, signManifest } from '../../runtime/app/index.ts';
-import { connectMqttTransport, type MqttTransport } from '../../transport/mqtt.ts';
-import { needProgram } from '../_helpers/env.ts';
-import { startMosquitto } from '../_helpers/mosquitto.ts';
-import { startRedis } from '../_helpers/redis.ts';
-// @ts-expect-error build.mjs is plain JavaScript without types
-import { build } from '../../build.mjs';
+import { Codes, RemoteError, SESSIONS_VADDR, STATS_VADDR, SessionOps, checkOpenReply, type ResourceReport } from '../../runtime/index.ts';
+import { builtAppAt } from '../_helpers/app-version.ts';
+import { startNodeCluster } from '../_helpers/node-cluster.ts';
+import type { NodeProc } from '../_helpers/node-proc.ts';
 
-const CLI = new URL('../../cli/main.ts', import.meta.url).pathname;
 const NODES = ['node-1', 'node-2'];
 const BOXES = ['stb-a', 'stb-b'];
 const TOKEN = 'rollout-cluster-token-0123456789';
-const run = promisify(execFile);
-
-interface Node {
-  id: string;
-  child: ChildProcess;
-  lines: string[];
-  url: string;
-  /** Resolves with the first line from index `from` on (seen or to come) that matches. */
-  until(re: RegExp, what: string, from?: number): Promise<string>;
-}
-
-function startNode(id: string, args: string[]): Promise<Node> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'headend', 'node', '--node', id, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WEFT_CLUSTER_KEY: 'weft-rollout-processes-test-key' } });
-  const lines: string[] = [];
-  const waiters = new Set<() => void>();
-  let err = '';
-  const until = (re: RegExp, what: string, from = 0): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const check = (): void => {
-        const hit = lines.slice(from).find((l) => re.test(l));
-        if (hit !== undefined) {
-          waiters.delete(check);
-          resolve(hit);
-        } else if (child.exitCode !== null) reject(new Error(`${id} exited waiting for ${what}: ${err.slice(-400)}`));
-      };
-      waiters.add(check);
-      check();
-    });
-  for (const s of [child.stdout, child.stderr]) createInterface({ input: s as NodeJS.ReadableStream }).on('line', (l) => (lines.push(l), [...waiters].forEach((w) => w())));
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  child.once('exit', () => [...waiters].forEach((w) => w()));
-  return until(/"event":"ready"/, 'the ready line').then((l) => ({ id, child, lines, until, url: String((JSON.parse(l) as { console: string }).console) }));
-}
 
 const report = (boxId: string, outcome?: { version: string; outcome: 'reverted' | 'committed' }): ResourceReport =>
   ({ boxId, profile: 'hd-dvr', freeMemoryBytes: 256 * 1024, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0.1, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: Date.now(), ...(outcome === undefined ? {} : { rollout: [{ app: 'guide', ...outcome, at: Date.now() }] }) }) as ResourceReport;
 
 /** The built guide at another version, signed with the build's dev key. */
-async function version(dir: string, v: string): Promise<string> {
-  const out = join(dir, `guide-${v}`);
-  cpSync(join(dir, 'dist', 'apps', 'guide'), out, { recursive: true });
-  const bytes = encodeManifest({ ...decodeManifest(readFileSync(join(out, 'manifest.json'))), version: v });
-  writeFileSync(join(out, 'manifest.json'), bytes);
-  writeFileSync(join(out, 'manifest.sig'), await signManifest(bytes, await importSigningKey(JSON.parse(readFileSync(join(dir, 'keys', 'dev.jwk.json'), 'utf8')))));
-  return out;
-}
+const version = (dir: string, v: string): Promise<string> => builtAppAt(join(dir, 'dist', 'apps', 'guide'), join(dir, `guide-${v}`), join(dir, 'keys', 'dev.jwk.json'), v);
 
 test('two node processes on mosquitto + redis: publish, promote, pair by version, one driver halts and rolls back on reports heard by either node, rollback to an older version', async (t) => {
-  const mosquitto = needProgram(t, 'mosquitto', 'the shared MQTT broker of a multi-machine head-end');
-  const redis = needProgram(t, 'redis-server', 'the registry and release store of a multi-machine head-end');
-  if (mosquitto === undefined || redis === undefined) return;
   t.timeout(120_000);
-  const dir = await mkdtemp(join(tmpdir(), 'weft-rollout-cluster-'));
-  await build({ out: join(dir, 'dist'), keys: join(dir, 'keys'), quiet: true, firmware: false });
-  const plan = join(dir, 'plan.json');
-  writeFileSync(plan, JSON.stringify({ waves: [{ percent: 100, probationS: 3600, errorBudget: 0.5 }], quorum: 0.9, stallS: 3600 }));
-  const users = [...NODES.map((id) => ({ id, password: `${id}-pw`, role: 'headend' as const })), ...BOXES.map((id) => ({ id, password: `${id}-pw`, role: 'box' as const }))];
-  const rs = await startRedis(redis);
-  const mq = await startMosquitto(mosquitto, { users, ownPasswordFile: true });
-  const nodes: Node[] = [];
-  const boxes: MqttTransport[] = [];
-  const weft = (args: string[]): Promise<string> => run(process.execPath, ['--import', 'tsx', CLI, ...args]).then((r) => r.stdout);
+  const c = await startNodeCluster(t, { nodes: NODES, boxes: BOXES, token: TOKEN, clusterKey: 'weft-rollout-processes-test-key', tmpPrefix: 'weft-rollout-cluster-' });
+  if (c === undefined) return;
+  const { dir, nodes, channels, weft } = c;
   try {
-    for (const id of NODES) {
-      nodes.push(await startNode(id, ['--broker', mq.url, '--password', `${id}-pw`, '--mqtt5', '--share-group', 'heads', '--registry', rs.url, '--apps', join(dir, 'dist', 'apps'), '--keys', join(dir, 'keys'), '--interval', '300', '--console-token', TOKEN]));
-    }
-    const [n1, n2] = nodes as [Node, Node];
-    const channels = await Promise.all(
-      BOXES.map(async (id) => {
-        const tr = await connectMqttTransport({ role: 'box', url: mq.url, id, password: `${id}-pw`, protocolVersion: 5, log: () => {}, deadPath: { initialRttMs: 1000 } });
-        boxes.push(tr);
-        const ch = new Channel({ self: { vaddr: `weft://box/${id}/inbox` }, write: (e: Envelope) => tr.send(e), timeoutMs: 30_000 });
-        tr.onEnvelope((e) => ch.receive(e));
-        return ch;
-      }),
-    );
+    const plan = join(dir, 'plan.json');
+    writeFileSync(plan, JSON.stringify({ waves: [{ percent: 100, probationS: 3600, errorBudget: 0.5 }], quorum: 0.9, stallS: 3600 }));
+    const [n1, n2] = nodes as [NodeProc, NodeProc];
     const open = (i: number, v: string) => channels[i]!.request({ vaddr: SESSIONS_VADDR }, { app: 'guide', version: v, boxId: BOXES[i], report: report(BOXES[i]!) }, { op: SessionOps.open });
 
     // Publish through node-1; node-2 sees it in the shared store; promote through node-2.
@@ -131,11 +61,6 @@ test('two node processes on mosquitto + redis: publish, promote, pair by version
     for (const [i, n] of nodes.entries()) await n.until(/serving guide 1\.0\.0 as live/, `${n.id} serving 1.0.0 as live again`, marks[i]);
     t.true(checkOpenReply(await open(1, '1.0.0')).modules.length > 0);
   } finally {
-    for (const b of boxes) await b.close().catch(() => undefined);
-    for (const n of nodes) n.child.kill('SIGTERM');
-    await Promise.all(nodes.map((n) => new Promise((r) => (n.child.exitCode !== null ? r(null) : n.child.once('exit', r)))));
-    await mq.stop();
-    await rs.stop();
-    await rm(dir, { recursive: true, force: true });
+    await c.close();
   }
 });

@@ -4,14 +4,14 @@
 // own session's view; retried and forwarded requests count once; the owner's death re-places it
 // from its checkpoint with nothing acknowledged lost; a replica forwards to the one writer.
 import test from 'ava';
-import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
-import type { PlacementPolicy } from '../../policy/index.ts';
+import { ManualClock, SessionOps, checkOpenReply, type Envelope, type OpenReply } from '../../runtime/index.ts';
 import { MemoryCheckpoints, appWideInstanceId, decodeCheckpoint, type SharedCheckpoints } from '../../headend/portions/shared-app.ts';
 import { appWideTag } from '../../headend/portions/shared-versions.ts';
 import { signedApp, type ModuleSpec } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import type { FakeModule } from '../_helpers/in-thread-pool.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
+import { lowEndReport as report, here, memoryBox, clockStepper } from '../_helpers/memory-tier.ts';
 
 const INTERVAL = 1000;
 const POLL: ModuleSpec[] = [
@@ -23,9 +23,6 @@ const tally: FakeModule = (body, _env, state) => {
   state.n += (body as { votes?: number } | undefined)?.votes ?? 0;
   return { total: state.n };
 };
-const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
-const here = (id: string): PlacementPolicy => ({ name: 'here', place: (view) => ok({ node: id, index: view.nodes.findIndex((n) => n.node === id), score: 0 }) });
 
 async function cluster(checkpoints: SharedCheckpoints = new MemoryCheckpoints()) {
   const { pub, trusted } = await signedApp('poll', POLL);
@@ -37,19 +34,9 @@ async function cluster(checkpoints: SharedCheckpoints = new MemoryCheckpoints())
     nodes.push(await memoryNode({ id, net, clock, registry, apps: [pub], trusted, intervalMs: INTERVAL, policy: here(id), modules: { tally }, appWide: { checkpoints } }));
   }
   for (const n of nodes) await n.refreshPeers();
-  const boxT = net.open();
-  const box = new Channel({ self: { vaddr: 'weft://box/b/inbox', udp: boxT.address.udp }, write: (e: Envelope) => boxT.send(e), clock, timeoutMs: 15_000 });
   const raw: Envelope[] = [];
-  boxT.onEnvelope((e) => {
-    raw.push(e);
-    box.receive(e);
-  });
-  const advance = async (ms: number): Promise<void> => {
-    for (let left = ms; left > 0; left -= INTERVAL / 4) {
-      clock.advance(Math.min(left, INTERVAL / 4));
-      await settle();
-    }
-  };
+  const { box, transport: boxT } = memoryBox(net, clock, { tap: (e) => void raw.push(e) });
+  const advance = clockStepper(clock, INTERVAL);
   const open = async (n: MemoryNode, boxId: string): Promise<OpenReply> =>
     checkOpenReply(await box.request({ vaddr: `weft://headend/${n.id}/sessions`, udp: n.udpAddress }, { app: 'poll', version: '1.0.0', boxId, report: report(boxId) }, { op: SessionOps.open }));
   const close = async (): Promise<void> => {

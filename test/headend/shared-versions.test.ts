@@ -4,9 +4,8 @@
 // more stops; checkpoints are kept per code, so one version's state never restores into the
 // other's code. Deterministic tier: two nodes, one manual clock, an in-thread portion host.
 import test from 'ava';
-import { Channel, ManualClock, SessionOps, checkOpenReply, ok, type Envelope, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
+import { ManualClock, SessionOps, checkOpenReply, type OpenReply } from '../../runtime/index.ts';
 import { decodeManifest } from '../../runtime/app/index.ts';
-import type { PlacementPolicy } from '../../policy/index.ts';
 import type { PublishedApp } from '../../headend/app-catalog.ts';
 import type { ChangeListener } from '../../headend/registry/registry.ts';
 import { MemoryCheckpoints, decodeCheckpoint, encodeCheckpoint } from '../../headend/portions/shared-app.ts';
@@ -16,6 +15,7 @@ import { signedApp, type ModuleSpec } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import type { FakeModule } from '../_helpers/in-thread-pool.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
+import { lowEndReport as report, here, memoryBox, clockStepper } from '../_helpers/memory-tier.ts';
 
 const INTERVAL = 1000;
 const poll = (tallySource: string): ModuleSpec[] => [
@@ -28,9 +28,6 @@ const tally: FakeModule = (body, _env, state, spec) => {
   state.n += (body as { votes?: number } | undefined)?.votes ?? 0;
   return { total: state.n, version: decodeManifest(spec.manifest).version };
 };
-const report = (boxId: string): ResourceReport => ({ boxId, profile: 'legacy-sd', freeMemoryBytes: 1 << 20, appMemoryBytes: 4 << 20, cpuClass: 'low', cpuLoad: 0, storageFreeBytes: 0, sandboxBytes: 0, twoWayUp: true, at: 0 });
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
-const here = (id: string): PlacementPolicy => ({ name: 'here', place: (view) => ok({ node: id, index: view.nodes.findIndex((n) => n.node === id), score: 0 }) });
 
 async function versions(sameShared = false) {
   const a = await signedApp('poll', poll(`weft.on('request', (b) => b);`), '1.0.0');
@@ -58,15 +55,8 @@ async function cluster(sameShared = false, seed?: (c: MemoryCheckpoints) => void
   // A rollout: 1.0.1 is the candidate beside the live 1.0.0 on every node.
   for (const n of nodes) n.catalog.add(v101, { current: false });
   for (const n of nodes) await n.refreshPeers();
-  const boxT = net.open();
-  const box = new Channel({ self: { vaddr: 'weft://box/b/inbox', udp: boxT.address.udp }, write: (e: Envelope) => boxT.send(e), clock, timeoutMs: 15_000 });
-  boxT.onEnvelope((e) => box.receive(e));
-  const advance = async (ms: number): Promise<void> => {
-    for (let left = ms; left > 0; left -= INTERVAL / 4) {
-      clock.advance(Math.min(left, INTERVAL / 4));
-      await settle();
-    }
-  };
+  const { box, transport: boxT } = memoryBox(net, clock);
+  const advance = clockStepper(clock, INTERVAL);
   const open = async (n: MemoryNode, boxId: string, version: string, previous?: string): Promise<OpenReply> =>
     checkOpenReply(await box.request({ vaddr: `weft://headend/${n.id}/sessions`, udp: n.udpAddress }, { app: 'poll', version, boxId, report: report(boxId), ...(previous === undefined ? {} : { previous }) }, { op: SessionOps.open }));
   const vote = async (n: MemoryNode, s: OpenReply, votes: number): Promise<{ total: number; version: string }> =>

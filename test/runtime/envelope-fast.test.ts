@@ -2,6 +2,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { EnvelopeCodec, KINDS, type Envelope } from '../../runtime/index.ts';
 import { envelopeOf, goldenEnvelopes } from '../_fixtures/envelopes.ts';
+import { countCalls } from '../_helpers/count-calls.ts';
 
 // The codec's fast path (runtime/envelope-fast.ts) against its general path, which is what the
 // firmware runs: a codec built while WEFT_FIRMWARE is true has no fast path.
@@ -161,18 +162,13 @@ test('a string remembered by the decoder is a copy: input memory written over la
 test('an envelope with no body or a byte-string body is not scanned for a "__proto__" key (it can hold no map); an object body still is', (t) => {
   const codec = new EnvelopeCodec();
   const at = (body: unknown): Envelope => ({ v: 1, kind: 'req', id: 3, src: { udp: { host: '10.0.0.1', port: 7400 } }, dst: { udp: { host: '10.0.0.2', port: 7400 } }, body });
-  const original = Buffer.prototype.indexOf;
-  let scans = 0;
-  Buffer.prototype.indexOf = function (this: Buffer, ...args: Parameters<typeof original>) {
-    scans++;
-    return original.apply(this, args);
-  } as typeof original;
+  const scans = countCalls(Buffer.prototype, 'indexOf');
   try {
     for (const body of [undefined, Buffer.alloc(100, 0x5f), new Uint8Array(30)]) codec.decode(codec.encode(at(body)));
-    t.is(scans, 0);
+    t.is(scans.calls, 0);
     t.throws(() => codec.decode(Buffer.from(general.encode(at(JSON.parse('{"__proto__": 1}'))))), { message: /__proto__/ });
-    t.true(scans > 0);
+    t.true(scans.calls > 0);
   } finally {
-    Buffer.prototype.indexOf = original;
+    scans.restore();
   }
 });

@@ -2,6 +2,7 @@ import test from 'ava';
 import { EnvelopeCodec, type Envelope } from '../../runtime/index.ts';
 import { AUTH_TRAILER } from '../../transport/index.ts';
 import { MAX_DATA_HEADER, MAX_PIGGYBACK_ACKS, dataDatagram, dataDatagramAround, dataHeaderBytes, encodeForDatagram, parseDatagram } from '../../transport/udp-framing.ts';
+import { countCalls } from '../_helpers/count-calls.ts';
 
 const codec = new EnvelopeCodec();
 const env: Envelope = { v: 1, kind: 'req', id: 9, src: { udp: { host: '10.0.0.1', port: 7400 } }, dst: { udp: { host: '10.0.0.2', port: 7401 } }, deadline: 1_700_000_005_000, op: 'echo', body: new Uint8Array(100).fill(7) };
@@ -43,19 +44,14 @@ test('a reliable send of one datagram makes one Buffer view (the encoder\'s), no
   const { createUdpTransport } = await import('../../transport/index.ts');
   const [a, sink] = await Promise.all([createUdpTransport(), createUdpTransport()]);
   const dst = sink.address;
-  const original = Buffer.prototype.subarray;
-  let views = 0;
-  Buffer.prototype.subarray = function (this: Buffer, ...args: Parameters<typeof original>) {
-    views++;
-    return original.apply(this, args);
-  } as typeof original;
+  const views = countCalls(Buffer.prototype, 'subarray');
   const N = 50;
   try {
     for (let i = 0; i < N; i++) void a.send({ ...env, id: i, dst, deadline: undefined }).catch(() => undefined);
   } finally {
-    Buffer.prototype.subarray = original;
+    views.restore();
   }
-  t.true(views <= N + 2, `${views} views for ${N} sends`);
+  t.true(views.calls <= N + 2, `${views.calls} views for ${N} sends`);
   await Promise.all([a.close(), sink.close()]);
 });
 

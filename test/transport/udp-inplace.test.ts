@@ -5,6 +5,7 @@ import { EnvelopeCodec, type Envelope } from '../../runtime/index.ts';
 import { AUTH_TRAILER, UdpTransport } from '../../transport/index.ts';
 import { FLAG_POLL, FLAG_RELIABLE, dataDatagram, parseDatagram, singleData } from '../../transport/udp-framing.ts';
 import { resolveOptions } from '../../transport/udp-options.ts';
+import { countCalls } from '../_helpers/count-calls.ts';
 
 // [issue 19] A datagram of one fragment is read in place: singleData() finds its payload, the
 // envelope is decoded from the datagram itself, and parseDatagram() judges everything else.
@@ -61,22 +62,17 @@ for (const tail of [0, AUTH_TRAILER]) {
       return d;
     });
     const repeat = Buffer.from(datagrams[3] as Buffer); // a copy: the MAC's check clears the trailer's flag in place
-    const original = Buffer.prototype.subarray;
-    let views = 0;
-    Buffer.prototype.subarray = function (this: Buffer, ...args: Parameters<typeof original>) {
-      views++;
-      return original.apply(this, args);
-    } as typeof original;
+    const views = countCalls(Buffer.prototype, 'subarray');
     const rinfo = { address: '127.0.0.1', family: 'IPv4', port: 40001, size: 0 };
     try {
       for (const d of datagrams) socket.emit('message', d, rinfo);
       socket.emit('message', repeat, rinfo); // a duplicate: dropped, counted
     } finally {
-      Buffer.prototype.subarray = original;
+      views.restore();
     }
     // The MAC's check takes two views of its own (udp-auth.ts), the repeat's too; the old path
     // added two more per datagram (41 and 100 views).
-    t.is(views, tail === 0 ? 20 : 62, `${views} views for 20 envelopes`);
+    t.is(views.calls, tail === 0 ? 20 : 62, `${views.calls} views for 20 envelopes`);
     t.deepEqual(got.map((e) => e.id), Array.from({ length: 20 }, (_, i) => i));
     t.deepEqual(Buffer.from(got[5]?.body as Uint8Array), Buffer.from(env.body as Uint8Array));
     t.is(tail === 0 ? rx.stats().duplicates : rx.stats().replayed, 1, 'the MAC\'s replay window drops a repeat first');
