@@ -70,7 +70,7 @@ export interface AedesBrokerOptions {
   connectTimeoutMs?: number;
   /** Serve MQTT over TLS (mqtts://), optionally with client certificates as identity. Default: plain TCP. */
   tls?: BrokerTlsOptions;
-  /** [19.6] Past its connect capacity the broker answers a box's CONNECT with CONNACK 3 (broker-connect-gate.ts); `'off'`: never. Default on: 8 box CONNECTs in a row that waited over 100 ms (sojourn from accept plus the loop's delay). */
+  /** [19.6] Past its connect capacity the broker answers a box's CONNECT with CONNACK 3 (broker-connect-gate.ts); `'off'`: never. Default on: 8 box CONNECTs in a row that waited over 100 ms (sojourn from the CONNECT's first read plus the loop's delay). */
   connectGate?: ConnectGateOptions | 'off';
   clock?: Clock;
   log?: (e: BrokerLogEvent) => void;
@@ -205,7 +205,7 @@ function authenticate(c: Ctx): NonNullable<AedesOptions['authenticate']> {
     // [19.6] Past its connect capacity: CONNACK 3 now, before the box subscribes, opens a session and probes on this loop.
     const g = c.o.gate;
     if (who.role === 'box' && g !== undefined && !g.gate.admit(c.sojournMs(client.conn), g.lag())) {
-      c.reject('busy', who.id, undefined, `CONNECT read ${Math.round(c.sojournMs(client.conn))} ms after its accept, loop ${Math.round(g.lag())} ms late`);
+      c.reject('busy', who.id, undefined, `CONNECT authenticated ${Math.round(c.sojournMs(client.conn))} ms after its first read, loop ${Math.round(g.lag())} ms late`);
       return done(refuse(3, 'server busy; come back later'), null); // [MQTT-3.2.2-3] 3: server unavailable
     }
     const until = c.penalties.get(who.id);

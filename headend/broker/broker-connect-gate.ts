@@ -10,14 +10,15 @@ import { ArgumentError, nonNegative, positiveInt, rejectUnknown } from '../../ru
 
 export interface ConnectGateOptions {
   /**
-   * A CONNECT read more than this long after its connection was accepted waited in a queue, ms.
+   * A CONNECT authenticated more than this long after its first bytes were read, plus the loop's
+   * delay (its wait before that read), waited in a queue, ms.
    * Default 100: under a box's dead-path deadline for its CONNACK (3 x RTT + 45 ms; 105-285 ms
    * with the profiles' return paths), so a refusal reaches the box before its verdict.
    */
   targetMs?: number;
   /**
-   * How late the broker's event loop runs now, ms: a connection waits that long in the kernel's
-   * accept queue before its sojourn starts. Default `loopDelay()` (the broker's own loop).
+   * How late the broker's event loop runs now, ms: a CONNECT's bytes wait that long in the kernel
+   * before they are read and its sojourn starts. Default `loopDelay()` (the broker's own loop).
    */
   lag?: () => number;
   /** Past capacity when this many CONNECTs in a row each waited past `targetMs` (a standing queue, not one slow read); the next on time clears it. Default 8. */
@@ -115,8 +116,8 @@ export class ConnectGate {
   }
 
   /**
-   * A box's CONNECT reached authentication `sojournMs` after its connection was accepted, on a
-   * loop running `lagMs` late (its wait in the accept queue): true lets it in, false: answer CONNACK 3
+   * A box's CONNECT reached authentication `sojournMs` after its first bytes were read, on a
+   * loop running `lagMs` late (their wait before the read): true lets it in, false: answer CONNACK 3
    * (minLate late in a row, the first of them read intervalMs or more ago).
    */
   admit(sojournMs: number, lagMs = 0): boolean {

@@ -39,6 +39,8 @@ interface Held {
   timer: TimerHandle;
   /** When the TCP connection was accepted, on the clock. */
   at: number;
+  /** When its first bytes were read (the CONNECT's start), on the clock. */
+  readAt?: number;
 }
 
 /** The TLS server raw connections are handed to once admitted; a presented certificate must verify. */
@@ -65,6 +67,11 @@ function tlsEntry(
   return server;
 }
 
+// [19.6] From the CONNECT's first read, not the accept: a box slow to send it (a busy set-top CPU,
+// a TLS handshake on one) is not a queue here; the wait before the read is the loop's delay, which
+// the gate adds.
+const sojourn = (clock: Clock, h: Held | undefined): number => clock.now() - (h?.readAt ?? h?.at ?? NaN);
+
 const heldOf = (held: WeakMap<object, Held>, conn: unknown): Held | undefined => (typeof conn === 'object' && conn !== null ? held.get(conn) : undefined);
 
 /** Listen on `host:port`; each connection is admitted by the guard before any byte is read. */
@@ -83,6 +90,7 @@ export async function listen(o: ListenOptions): Promise<Listener> {
     held.set(conn, h);
     const frames = new FrameGuard(o.maxPacketBytes);
     guardReads(conn, (chunk) => {
+      h.readAt ??= o.clock.now();
       const over = frames.feed(chunk);
       if (over !== undefined) {
         o.onRefuse('tooLarge', `packet of ${over} bytes`);
@@ -139,7 +147,7 @@ export async function listen(o: ListenOptions): Promise<Listener> {
       const h = heldOf(held, conn);
       if (h !== undefined) release(h);
     },
-    sojournMs: (conn) => o.clock.now() - (heldOf(held, conn)?.at ?? NaN),
+    sojournMs: (conn) => sojourn(o.clock, heldOf(held, conn)),
     close() {
       server.close();
       for (const s of sockets) s.destroy();

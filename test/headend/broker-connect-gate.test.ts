@@ -1,7 +1,7 @@
 // [issue 19.6] The embedded broker past its connect capacity answers a box's CONNECT with CONNACK 3
 // (server unavailable) instead of letting it subscribe and open a session on a loop that is behind.
-// The rule (broker-connect-gate.ts) judges the queue by each CONNECT's sojourn from its accept,
-// measured on the broker's clock: here a fake one, advanced while connections wait to send.
+// The rule (broker-connect-gate.ts) judges the queue by each CONNECT's sojourn from its first read
+// plus the loop's delay, on the broker's clock: here a fake one and a lag the test sets.
 
 import test from 'ava';
 import { connect, type Socket } from 'node:net';
@@ -52,16 +52,18 @@ async function raw(url: string): Promise<{ send(id: string, username: string, pa
 
 test('aedes: box CONNECTs read late get CONNACK 3 once the queue stands; a node is never refused; on time lets boxes in again', async (t) => {
   const clock = new ManualClock(0);
-  const b = await aedesBroker({ clock, connectGate: { targetMs: 100, minLate: 2, intervalMs: 0, lag: () => 0 } });
+  let lagMs = 0;
+  const b = await aedesBroker({ clock, connectGate: { targetMs: 100, minLate: 2, intervalMs: 0, lag: () => lagMs } });
   t.teardown(() => b.close());
   const box = (id: string): [string, string, string] => [id, id, secretOf(id)];
   const node = USERS.find((u) => u.role === 'headend');
   if (node === undefined) throw new Error('no node in the fixtures');
-  // Four connections accepted, none has sent its CONNECT yet; then the broker is 150 ms behind.
+  // Four connections accepted; then the broker's loop runs 150 ms behind, so each CONNECT's bytes
+  // wait that long before they are read.
   const conns = await Promise.all([raw(b.url), raw(b.url), raw(b.url), raw(b.url)]);
   t.teardown(() => conns.forEach((c) => c.close()));
   await until(() => b.aedes?.stats().preauthHeldConnections === 4, 3000, 'the broker to accept all four');
-  clock.advance(150);
+  lagMs = 150;
   const [c0, c1, c2, c3] = conns as [typeof conns[0], typeof conns[0], typeof conns[0], typeof conns[0]];
   t.is(await c0.send(...box('box-a')), 0, 'one late CONNECT: not yet a queue');
   t.is(await c1.send(...box('box-b')), 3, 'the second in a row: server unavailable');
@@ -70,9 +72,23 @@ test('aedes: box CONNECTs read late get CONNACK 3 once the queue stands; a node 
   const fresh = await raw(b.url);
   t.teardown(() => fresh.close());
   await until(() => b.aedes?.stats().preauthHeldConnections === 1, 3000, 'the fresh connection accepted');
+  lagMs = 0;
   t.is(await fresh.send(...box('box-b')), 0, 'read on time: boxes get in again');
   t.like(b.aedes?.stats(), { busy: 2 });
   t.like(b.aedes?.gateStats(), { refused: 2, admitted: 2, maxSojournMs: 150 });
+});
+
+test('aedes: boxes slow to send their CONNECT after the TCP connect (a busy set-top CPU) are not a queue: the sojourn starts at the first read', async (t) => {
+  const clock = new ManualClock(0);
+  const b = await aedesBroker({ clock, connectGate: { targetMs: 100, minLate: 2, intervalMs: 0, lag: () => 0 } });
+  t.teardown(() => b.close());
+  const conns = await Promise.all([raw(b.url), raw(b.url), raw(b.url)]);
+  t.teardown(() => conns.forEach((c) => c.close()));
+  await until(() => b.aedes?.stats().preauthHeldConnections === 3, 3000, 'the broker to accept all three');
+  clock.advance(500); // the boxes take half a second to write their CONNECTs; the broker is on time
+  for (const [i, c] of conns.entries()) t.is(await c.send(`box-${'abc'[i]}`, `box-${'abc'[i]}`, secretOf(`box-${'abc'[i]}`)), 0);
+  t.like(b.aedes?.gateStats(), { refused: 0, admitted: 3 });
+  t.true((b.aedes?.gateStats()?.maxSojournMs ?? Infinity) < 100);
 });
 
 test('aedes: connectGate off never refuses', async (t) => {
