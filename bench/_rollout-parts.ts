@@ -66,6 +66,24 @@ export function waveParts(version: string, marks: Map<string, BoxMarks>, waveOf:
   return out;
 }
 
+/** Cumulative request fates of a fleet (loader/request-ledger.ts counts), as its summary prints them. */
+export type Fates = Record<string, number>;
+
+export interface RequestWindow {
+  sent: number;
+  ok: number;
+  retried: number;
+  failed: number;
+  overdue: number;
+  inFlight: number;
+}
+
+/** The requests of a window between two summaries of the same fleet: each count's change. */
+export function requestWindow(before: Fates, after: Fates): RequestWindow {
+  const d = (k: string): number => (after[k] ?? 0) - (before[k] ?? 0);
+  return { sent: d('sent'), ok: d('ok'), retried: d('retried'), failed: d('failed'), overdue: d('overdue'), inFlight: d('sent') - d('ok') - d('retried') - d('failed') };
+}
+
 /** CPU seconds (user + system) of a process so far, from /proc (Linux); NaN elsewhere. */
 export async function cpuSecondsOf(pid: number | undefined): Promise<number> {
   if (pid === undefined) return NaN;

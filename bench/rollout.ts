@@ -22,7 +22,7 @@ import { assignProfiles, parseMix } from '../devices/fleet.ts';
 import { PROFILES } from '../devices/profiles.ts';
 import type { Release } from '../headend/releases/index.ts';
 import { result, table } from './_report.ts';
-import { cpuSecondsOf, newMarks, noteEvent, waveParts, type BoxMarks } from './_rollout-parts.ts';
+import { cpuSecondsOf, newMarks, noteEvent, requestWindow, waveParts, type BoxMarks } from './_rollout-parts.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const arg = (name: string): string | undefined => {
@@ -300,8 +300,9 @@ await until(() => [...fates].every(([p, f]) => f.n > (seen.get(p) ?? 0) + 6), 's
 const reqEnd = keyed();
 const delta = (a: Record<string, number>, b: Record<string, number>, k: string): number => (b[k] ?? 0) - (a[k] ?? 0);
 // An overdue request is also counted failed (loader/request-ledger.ts): failed is every request whose caller got no answer.
-const lost = delta(req0, reqEnd, 'failed');
-const inFlight = (['ok', 'retried', 'failed'] as const).reduce((a, k) => a - delta(req0, reqEnd, k), delta(req0, reqEnd, 'sent'));
+const win = requestWindow(req0, reqEnd);
+const lost = win.failed;
+const inFlight = win.inFlight;
 const pairing = headLines.filter((l) => l.event === 'stats').at(-1)?.pairing as { switched?: number; switchFailed?: number; mismatched?: number } | undefined;
 const repairS = (1.8 * BOXES) / 1000;
 const budgetPublish = 2 * cycle + 2 * PROBATION_S + repairS;
