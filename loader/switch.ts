@@ -12,9 +12,8 @@ import { type Held, MAX_HELD, enqueueHeld, holdRequest } from './switch-held.ts'
 import { RequestLedger, type Tracked } from './request-ledger.ts';
 import type { SwitchOptions, SwitchStats } from './switch-options.ts';
 
-/** The longest a version switch waits for the old version's requests in flight, ms: each ends by
- *  its answer or its own deadline (the loader's default is 5 s); 2 s failed answers a loaded
- *  head-end gave later CLOSED (bench rollout). A longer deadline than this is cut here. */
+/** The longest a version switch waits for the old version's requests in flight, ms (the loader's
+ *  default deadline; 2 s failed answers a loaded head-end gave later CLOSED: bench rollout). */
 const SETTLE_MS = 5000;
 
 /** The session id of module addresses inside the box before (and besides) the real session. */
@@ -182,8 +181,8 @@ export class BoxSwitch {
     }
   }
 
-  // Every request that does not run here at once is followed to its end by the ledger [13.8],
-  // from the moment the module makes it: one that waits for the session and expires is counted too.
+  // Every request that does not run here at once is followed to its end by the ledger [13.8], from
+  // the module's call: one that waits for the session and expires is counted too.
   #request(from: string | undefined, dst: Address, body: unknown, timeoutMs: number | undefined): Promise<unknown> {
     const name = this.#moduleOf(dst.vaddr, false);
     const ms = timeoutMs ?? this.#o.timeoutMs;
@@ -207,15 +206,17 @@ export class BoxSwitch {
     return p;
   }
 
-  /** [issue 15.6] Before the box switches version: resolves once every request this version had sent
-   *  ended (answered to its caller, which still runs, or by its own deadline), at most `ms`. Closing
-   *  the session first failed them CLOSED while the head-end was answering them (bench rollout).
-   *  Requests made meanwhile, or still waiting for a session, do not hold it. */
+  /** [issue 15.6] Before a version switch: resolves once no request this version sent is left (each
+   *  answered to its caller, which still runs, or ended by its own deadline), at most `ms`; closing
+   *  the session first failed them CLOSED. Requests waiting for a session do not hold it. */
   settled(ms = SETTLE_MS): Promise<void> {
-    const sent = [...this.#inflight].filter(([, t]) => t.stage !== 'awaiting-session').map(([p]) => p.catch(() => 0));
     return new Promise((go) => {
       const timer = this.#o.clock.setTimeout(go, ms);
-      void Promise.all(sent).then(() => (this.#o.clock.clearTimeout(timer), go()));
+      const round = (): unknown => {
+        const sent = [...this.#inflight].filter(([, t]) => t.stage !== 'awaiting-session').map(([p]) => p.catch(() => 0));
+        return sent.length === 0 ? (this.#o.clock.clearTimeout(timer), go()) : Promise.all(sent).then(round);
+      };
+      round();
     });
   }
 
@@ -338,7 +339,7 @@ export class BoxSwitch {
     const ch = this.#transport === undefined ? undefined : from === undefined || this.#session === undefined ? this.#loader : this.#moduleChannel(from);
     if (ch === undefined || this.#transport === undefined) {
       this.#stats.unreachable++;
-      throw new UnreachableError(target, `${target} is not on this box and there is no two-way channel`);
+      throw new UnreachableError(target, `${target}: not here, no two-way channel`);
     }
     return ch;
   }
