@@ -66,6 +66,39 @@ export function waveParts(version: string, marks: Map<string, BoxMarks>, waveOf:
   return out;
 }
 
+/** Cumulative request fates of a fleet (loader/request-ledger.ts counts), as its summary prints them. */
+export type Fates = Record<string, number>;
+
+export interface RequestWindow {
+  /** Sent, answered (first try / after going again), failed, of those ended overdue: during the window. */
+  sent: number;
+  ok: number;
+  retried: number;
+  failed: number;
+  overdue: number;
+  /** Sent and not yet ended when the window opened, and when it closed (both >= 0). */
+  inFlightStart: number;
+  inFlight: number;
+}
+
+const FATES = ['sent', 'ok', 'retried', 'failed', 'overdue'] as const;
+const inFlightOf = (c: Fates): number => (c.sent ?? 0) - (c.ok ?? 0) - (c.retried ?? 0) - (c.failed ?? 0);
+
+/**
+ * The requests of a window between two summaries of the same fleet. In flight is counted at each
+ * end from the cumulative counts, not from the window's changes: a request sent before the window
+ * and answered in it is counted answered but not sent, so "sent - ended" over the window went
+ * below 0 (the lead's 1,000-box run printed -33). inFlightStart + sent = ok + retried + failed + inFlight.
+ */
+export function requestWindow(before: Fates, after: Fates): RequestWindow {
+  const d = {} as Record<(typeof FATES)[number], number>;
+  for (const k of FATES) {
+    d[k] = (after[k] ?? 0) - (before[k] ?? 0);
+    if (d[k] < 0) throw new RangeError(`requestWindow: ${k} went from ${before[k] ?? 0} to ${after[k] ?? 0}: counts are cumulative, so these are not one fleet's`);
+  }
+  return { ...d, inFlightStart: inFlightOf(before), inFlight: inFlightOf(after) };
+}
+
 /** CPU seconds (user + system) of a process so far, from /proc (Linux); NaN elsewhere. */
 export async function cpuSecondsOf(pid: number | undefined): Promise<number> {
   if (pid === undefined) return NaN;

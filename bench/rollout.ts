@@ -11,7 +11,7 @@
 // each a search its server portion may answer, and its boxes' ledgers span their version switches.
 // Run: npm run bench -- rollout [--boxes N] [--procs N]
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,8 +21,9 @@ import { rolloutModuleSet } from '../headend/releases/rollout-carousel.ts';
 import { assignProfiles, parseMix } from '../devices/fleet.ts';
 import { PROFILES } from '../devices/profiles.ts';
 import type { Release } from '../headend/releases/index.ts';
+import { call, readBuiltApp } from '../cli/app.ts';
 import { result, table } from './_report.ts';
-import { cpuSecondsOf, newMarks, noteEvent, waveParts, type BoxMarks } from './_rollout-parts.ts';
+import { cpuSecondsOf, newMarks, noteEvent, requestWindow, waveParts, type BoxMarks } from './_rollout-parts.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const arg = (name: string): string | undefined => {
@@ -106,7 +107,13 @@ const headAt: { at: number; msg: string }[] = [];
 const cutBoxes = new Set<string>();
 /** Each fleet process's latest request fates (sent, ok, retried, failed, overdue: loader/request-ledger.ts), and how many summaries it printed. */
 const fates = new Map<number, { n: number; requests: Record<string, number>; cpuMs: number; up: number }>();
+/** ROLLOUT_TRACE=<file>: every fleet summary and the run's marks (baseline, publish ...), one JSON line each with its time (ms): where requests failed, by phase. */
+const TRACE = process.env.ROLLOUT_TRACE;
+const trace = (o: Record<string, unknown>): void => {
+  if (TRACE !== undefined) appendFileSync(TRACE, `${JSON.stringify({ t: Math.round(performance.now()), ...o })}\n`);
+};
 function onFleetLine(p: number, l: Line): void {
+  if (l.event === 'fleet') trace({ p, ...l, booted: undefined });
   if (l.event !== 'fleet' || l.requests === null || typeof l.requests !== 'object') return;
   fates.set(p, { n: (fates.get(p)?.n ?? 0) + 1, requests: l.requests as Record<string, number>, cpuMs: typeof l.cpuMs === 'number' ? l.cpuMs : NaN, up: Number((l.states as Record<string, unknown> | undefined)?.up ?? 0) });
 }
@@ -175,8 +182,16 @@ async function cycleS(live: string, cand: string): Promise<number> {
   return (dumpCycle(set, { bitrate: BITRATE }).length * 8) / BITRATE;
 }
 
-async function weft(args: string[]): Promise<void> {
-  await run(process.execPath, ['cli/bin.mjs', ...args], { cwd: ROOT });
+/**
+ * Publish a built version and promote it with a plan, through the head-end's admin API from this
+ * process (the calls `weft app publish|promote` make). Two `weft app` processes per version cost
+ * seconds of start-up CPU on a busy machine, inside the measured window: at 1,000 boxes the
+ * key-pressing fleet stalled 4-9 s while they started (wave 7). The CLI is tested by test/cli.
+ */
+async function publishPromote(dir: string, v: string, plan: string): Promise<void> {
+  const o = { headend: String(ready.console), token: TOKEN };
+  await call(o, 'POST', 'api/apps', readBuiltApp(dir));
+  await call(o, 'POST', `api/apps/guide/${v}/promote`, { plan: JSON.parse(readFileSync(plan, 'utf8')) as unknown });
 }
 
 // ---- the run ----------------------------------------------------------------------------------
@@ -189,7 +204,6 @@ const head = spawnLines(['headend', 'up', '--broker-port', '0', '--registry', `s
 });
 await until(() => headLines.some((l) => l.event === 'ready'), 'head-end ready line');
 const ready = headLines.find((l) => l.event === 'ready') as Line;
-const at = ['--headend', String(ready.console), '--token', TOKEN];
 // The key-pressing process holds at most KEYED_MAX boxes: 200 pressing keys in one process (a key
 // every 2 s each, their search on the box) lagged that process 25 s at load ~20, so its boxes
 // took no version in 240 s; the others share the rest.
@@ -228,6 +242,7 @@ await until(() => fates.size === PROCS && [...fates.values()].reduce((a, f) => a
 // A same-run baseline: the key-pressing fleet's requests over 20 summaries (1 s apart) with no upgrade
 // running, so a loss during the upgrades can be told from what the loaded fleet loses anyway.
 const base0 = keyed();
+trace({ mark: 'baseline' });
 const baseN = fates.get(0)?.n ?? 0;
 await until(() => (fates.get(0)?.n ?? 0) >= baseN + 20, 'a 20 s baseline of requests');
 const base1 = keyed();
@@ -241,19 +256,19 @@ const planFile = (name: string, probationS: number, budget: number): string => {
 };
 
 // Publish the good version: waves of 10% then 100%.
-// t0 is when the head-end accepted the plan: the two `weft app` processes' own start-up (seconds
-// of tsx on a busy machine) is the CLI's, not the rollout's.
+// t0 is when the head-end answered the promote (it put the plan on air as it took it).
 const tCli = performance.now();
-await weft(['app', 'publish', good, ...at]);
-await weft(['app', 'promote', 'guide', '1.0.1', '--plan', planFile('good.json', PROBATION_S, 0.05), ...at]);
+await publishPromote(good, '1.0.1', planFile('good.json', PROBATION_S, 0.05));
 const t0 = performance.now();
 const cpu0 = { fleet: fleetCpuS(), head: await cpuSecondsOf(head.pid) };
 const req0 = keyed();
+trace({ mark: 'publish' });
 const t1 = await until(() => onVersion('1.0.1') === BOXES, `${BOXES} boxes on 1.0.1`, '1.0.1');
 await until(() => headLines.some((l) => typeof l.msg === 'string' && /guide 1\.0\.1 is live/.test(l.msg)), '1.0.1 live');
 const publishS = (t1 - t0) / 1000;
 const cpu1 = { fleet: fleetCpuS(), head: await cpuSecondsOf(head.pid) };
 const reqPublish = keyed();
+trace({ mark: 'published' });
 const waveOfBox = (id: string): number | undefined => (cohort01(id, 'guide') * 100 < FIRST_WAVE ? 0 : 1);
 const decidedAt = headAt.filter((h) => h.msg.includes('1.0.1') && /promoted|is live/.test(h.msg)).map((h) => h.at);
 // The head-end counts the boxes it hears from: the quorum's box is found among those with a return channel.
@@ -265,7 +280,7 @@ const m1 = probationMarks.filter((m) => m.version === '1.0.1');
 const first = (o: string): number => since(m1.find((m) => m.outcome === o)?.at ?? t0);
 const lastOf = (o: string): number => since(m1.filter((m) => m.outcome === o).at(-1)?.at ?? t0);
 table('publish 1.0.1: seconds after the head-end took the plan', [
-  { what: 'weft app publish + promote (CLI processes)', s: -since(tCli) },
+  { what: 'publish + promote (admin API calls)', s: -since(tCli) },
   ...headAt.filter((h) => h.msg.includes('1.0.1')).map((h) => ({ what: h.msg.slice(0, 60), s: since(h.at) })),
   { what: 'first box on probation', s: first('probation') },
   { what: 'first box committed', s: first('committed') },
@@ -274,11 +289,11 @@ table('publish 1.0.1: seconds after the head-end took the plan', [
 ]);
 
 // The bad version: it must stop at its first wave, and every box must come back.
-await weft(['app', 'publish', bad, ...at]);
-await weft(['app', 'promote', 'guide', '1.0.2', '--plan', planFile('bad.json', 60, 0.05), ...at]);
+await publishPromote(bad, '1.0.2', planFile('bad.json', 60, 0.05));
 const tHalt = await until(() => headLines.some((l) => typeof l.msg === 'string' && /guide 1\.0\.2 halted/.test(l.msg)), '1.0.2 halted');
 const tBack = await until(() => onVersion('1.0.1') === BOXES, `${BOXES} boxes back on 1.0.1`, '1.0.1');
 const rollbackS = (tBack - tHalt) / 1000;
+trace({ mark: 'back', tHalt: Math.round(tHalt), tBack: Math.round(tBack) });
 // The rollback's parts: the halt's directive on air -> each box that tried 1.0.2 ran 1.0.1 again (its `reverted`).
 const reverts = probationMarks.filter((m) => m.version === '1.0.2' && m.outcome === 'reverted' && m.at >= tHalt).map((m) => m.at - tHalt);
 table('rollback: seconds after the halt', [
@@ -298,10 +313,11 @@ const seen = new Map([...fates].map(([p, f]) => [p, f.n]));
 // Six more summaries (1 s apart): a request lost at the end is ended by its ledger (deadline + grace) by then.
 await until(() => [...fates].every(([p, f]) => f.n > (seen.get(p) ?? 0) + 6), 'six request summaries from every fleet process');
 const reqEnd = keyed();
+trace({ mark: 'end' });
 const delta = (a: Record<string, number>, b: Record<string, number>, k: string): number => (b[k] ?? 0) - (a[k] ?? 0);
 // An overdue request is also counted failed (loader/request-ledger.ts): failed is every request whose caller got no answer.
-const lost = delta(req0, reqEnd, 'failed');
-const inFlight = (['ok', 'retried', 'failed'] as const).reduce((a, k) => a - delta(req0, reqEnd, k), delta(req0, reqEnd, 'sent'));
+const win = requestWindow(req0, reqEnd);
+const lost = win.failed;
 const pairing = headLines.filter((l) => l.event === 'stats').at(-1)?.pairing as { switched?: number; switchFailed?: number; mismatched?: number } | undefined;
 const repairS = (1.8 * BOXES) / 1000;
 const budgetPublish = 2 * cycle + 2 * PROBATION_S + repairS;
@@ -329,8 +345,12 @@ result('rollout', {
   requests_sent_publish: delta(req0, reqPublish, 'sent'),
   requests_sent_rollback: delta(reqPublish, reqEnd, 'sent'),
   requests_failed: delta(req0, reqEnd, 'failed'),
+  requests_failed_publish: delta(req0, reqPublish, 'failed'),
+  requests_failed_rollback: delta(reqPublish, reqEnd, 'failed'),
   requests_overdue: delta(req0, reqEnd, 'overdue'),
-  requests_in_flight: inFlight,
+  // Sent and not ended when the publish began and at the end, from the cumulative counts (never below 0).
+  requests_in_flight_start: win.inFlightStart,
+  requests_in_flight: win.inFlight,
   fleet_cpu_s_publish: cpu1.fleet - cpu0.fleet,
   headend_cpu_s_publish: cpu1.head - cpu0.head,
   wave1_report_decide_s: parts[0]?.report_decide_s ?? null,

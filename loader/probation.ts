@@ -37,12 +37,12 @@ export class Probation {
 
   /** `lag`: the box's measured event-loop lag now, ms (sandbox/lag.ts); the ready deadline stretches by it. */
   constructor(o: { now: () => number; readyMs: number; faultsAllowed?: number; lag?: () => number }) {
-    if (!Number.isFinite(o.readyMs) || o.readyMs <= 0) throw new RangeError('probation: readyMs must be a positive number');
+    if (!Number.isFinite(o.readyMs) || o.readyMs <= 0) throw new RangeError('probation: readyMs > 0');
     this.#now = o.now;
     this.#lag = o.lag ?? (() => 0);
     this.readyMs = o.readyMs;
     this.faultsAllowed = o.faultsAllowed ?? 1;
-    if (!Number.isInteger(this.faultsAllowed) || this.faultsAllowed < 0) throw new RangeError('probation: faultsAllowed must be an integer >= 0');
+    if (!Number.isInteger(this.faultsAllowed) || this.faultsAllowed < 0) throw new RangeError('probation: faultsAllowed: integer >= 0');
   }
 
   /** The version on trial, if any. */
@@ -57,7 +57,7 @@ export class Probation {
 
   /** Put a version on trial (replacing any other). */
   begin(t: Trial): void {
-    if (!Number.isFinite(t.probationMs) || t.probationMs < 0) throw new RangeError('probation: probationMs must be >= 0');
+    if (!Number.isFinite(t.probationMs) || t.probationMs < 0) throw new RangeError('probation: probationMs >= 0');
     this.#trial = { ...t, expect: [...t.expect] };
     this.#since = this.#now();
     this.#ready = new Set();

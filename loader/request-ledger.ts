@@ -91,8 +91,9 @@ export class RequestLedger {
         done = true;
         this.#counts.overdue++;
         this.#overdueAt[t.stage] = (this.#overdueAt[t.stage] ?? 0) + 1;
-        this.#failed(new TimeoutError(`no answer and no error within ${timeoutMs} ms (ended by the box)`, timeoutMs));
-        reject(new TimeoutError(`request got no answer within ${timeoutMs} ms`, timeoutMs));
+        const e = new TimeoutError(`no answer within ${timeoutMs} ms (ended by the box)`, timeoutMs);
+        this.#failed(e);
+        reject(e);
       };
       let guard = clock.setTimeout(check, endAt - clock.now());
       let p: Promise<unknown>;

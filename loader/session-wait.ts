@@ -49,7 +49,7 @@ export class SessionWait {
       w.timer = this.#clock.setTimeout(() => {
         if (!this.#waiting.delete(w)) return;
         this.stats.expired++;
-        reject(new TimeoutError(`request to ${target}: no session with the head-end within ${ms} ms`, ms));
+        reject(new TimeoutError(`${target}: no session within ${ms} ms`, ms));
       }, ms);
       this.#waiting.add(w);
     });

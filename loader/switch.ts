@@ -12,9 +12,9 @@ import { type Held, MAX_HELD, enqueueHeld, holdRequest } from './switch-held.ts'
 import { RequestLedger, type Tracked } from './request-ledger.ts';
 import type { SwitchOptions, SwitchStats } from './switch-options.ts';
 
-/** How long a version switch waits for the old version's requests in flight, ms (their answers
- *  come within a round trip; a wedged one does not hold a rollback back longer than this). */
-const SETTLE_MS = 2000;
+/** The longest a version switch waits for the old version's requests in flight, ms (the loader's
+ *  default deadline; 2 s failed answers a loaded head-end gave later CLOSED: bench rollout). */
+const SETTLE_MS = 5000;
 
 /** The session id of module addresses inside the box before (and besides) the real session. */
 export const LOCAL_SESSION = 'local';
@@ -37,9 +37,8 @@ export class BoxSwitch {
   #retries: NoSessionRetries;
   #wait: SessionWait;
   #ledger: RequestLedger;
-  /** Requests of this version to the head-end not yet ended, and who waits for none to be left. */
-  #pending = 0;
-  #idle: (() => void)[] = [];
+  /** Requests of this version not yet ended, each with its place (a switch waits for those sent). */
+  #inflight = new Map<Promise<unknown>, Tracked>();
 
   constructor(options: SwitchOptions) {
     this.#o = options;
@@ -182,45 +181,50 @@ export class BoxSwitch {
     }
   }
 
-  // Every request that does not run here at once is followed to its end by the ledger [13.8].
+  // Every request that does not run here at once is followed to its end by the ledger [13.8], from
+  // the module's call: one that waits for the session and expires is counted too.
   #request(from: string | undefined, dst: Address, body: unknown, timeoutMs: number | undefined): Promise<unknown> {
     const name = this.#moduleOf(dst.vaddr, false);
+    const ms = timeoutMs ?? this.#o.timeoutMs;
     // Before the session is up, a module's request for the head-end waits for it (its deadline).
     if (this.#session === undefined && from !== undefined && this.#o.expecting?.() === true) {
       const r = name === undefined ? undefined : this.#routes.get(name);
-      if (r === undefined || r.kind === 'remote') return this.#wait.wait(name ?? dst.vaddr ?? 'address', timeoutMs ?? this.#o.timeoutMs, (left) => this.#request(from, dst, body, left));
+      if (r === undefined || r.kind === 'remote') return this.#track(ms, (t) => ((t.stage = 'awaiting-session'), this.#wait.wait(name ?? dst.vaddr ?? 'address', ms, () => this.#again(from, dst, name, body, t))));
     }
     const route = name === undefined ? undefined : this.#routeOf(name);
     if (name !== undefined && route?.kind === 'local') return this.#serve(route.module, body, this.#from(from));
     if (name !== undefined && route === undefined) return Promise.reject(this.#unreachable(name));
-    this.#pending++;
-    const p = this.#ledger.track(timeoutMs ?? this.#o.timeoutMs, (t) => this.#onward(from, dst, name, route, body, t));
-    p.then(this.#ended, this.#ended);
+    return this.#track(ms, (t) => this.#onward(from, dst, name, route, body, t));
+  }
+
+  #track(ms: number, run: (t: Tracked) => Promise<unknown>): Promise<unknown> {
+    let t: Tracked | undefined;
+    const p = this.#ledger.track(ms, (x) => run((t = x)));
+    const end = (): void => void this.#inflight.delete(p);
+    this.#inflight.set(p, t as Tracked);
+    p.then(end, end);
     return p;
   }
 
-  #ended = (): void => {
-    if (--this.#pending === 0) for (const go of this.#idle.splice(0)) go();
-  };
-
-  /**
-   * [issue 15.6] Before the box switches version: resolves once every request this version sent
-   * ended (answered to its caller, which still runs), or after `ms`. Closing the session first
-   * failed them CLOSED while the head-end was answering them (requests_lost in bench rollout).
-   */
+  /** [issue 15.6] Before a version switch: resolves once no request this version sent is left (each
+   *  answered to its caller, which still runs, or ended by its own deadline), at most `ms`; closing
+   *  the session first failed them CLOSED. Requests waiting for a session do not hold it. */
   settled(ms = SETTLE_MS): Promise<void> {
     return new Promise((go) => {
-      if (this.#pending === 0) return go();
       const timer = this.#o.clock.setTimeout(go, ms);
-      this.#idle.push(() => (this.#o.clock.clearTimeout(timer), go()));
+      const round = (): unknown => {
+        const sent = [...this.#inflight].filter(([, t]) => t.stage !== 'awaiting-session').map(([p]) => p.catch(() => 0));
+        return sent.length === 0 ? (this.#o.clock.clearTimeout(timer), go()) : Promise.all(sent).then(round);
+      };
+      round();
     });
   }
 
   // A request that goes again [13.1] goes to the module it named, wherever that runs now.
-  #again(from: string | undefined, dst: Address, name: string, body: unknown, t: Tracked): Promise<unknown> {
-    const route = this.#routeOf(name);
+  #again(from: string | undefined, dst: Address, name: string | undefined, body: unknown, t: Tracked): Promise<unknown> {
+    const route = name === undefined ? undefined : this.#routeOf(name);
     if (route?.kind === 'local') return this.#serve(route.module, body, this.#from(from));
-    if (route === undefined) return Promise.reject(this.#unreachable(name));
+    if (name !== undefined && route === undefined) return Promise.reject(this.#unreachable(name));
     return this.#onward(from, dst, name, route, body, t);
   }
 
@@ -335,7 +339,7 @@ export class BoxSwitch {
     const ch = this.#transport === undefined ? undefined : from === undefined || this.#session === undefined ? this.#loader : this.#moduleChannel(from);
     if (ch === undefined || this.#transport === undefined) {
       this.#stats.unreachable++;
-      throw new UnreachableError(target, `${target} is not on this box and there is no two-way channel`);
+      throw new UnreachableError(target, `${target}: not here, no two-way channel`);
     }
     return ch;
   }
