@@ -13,9 +13,9 @@ import type { DispatchTable } from './table.ts';
 
 export interface UpgradeHost {
   readonly id: string;
-  readonly portions: Pick<PortionManager, 'spec' | 'inflightOf' | 'snapshot'>;
+  readonly portions: Pick<PortionManager, 'spec' | 'inflightOf' | 'snapshot' | 'ofSession'>;
   readonly catalog: Pick<AppCatalog, 'get' | 'pin' | 'unpin' | 'pinned'>;
-  readonly table: Pick<DispatchTable, 'hosted'>;
+  readonly table: Pick<DispatchTable, 'hosted' | 'hosts'>;
   /** Hold new envelopes for `iid`; the returned function releases them to wherever it is then. */
   hold(iid: string): () => void;
   /** Start an instance here for the session's pinned version, binding its addresses (lifecycle start). */
@@ -38,8 +38,7 @@ export interface UpgradeStats {
 
 /** The instance of a session's server portion on this node (the first, for a shared one). */
 export function sessionInstance(host: Pick<UpgradeHost, 'table' | 'portions'>, session: string): string | undefined {
-  for (const h of host.table.hosted.values()) for (const iid of h.iids) if (host.portions.spec(iid)?.session === session) return iid;
-  return undefined;
+  return host.portions.ofSession(session).find((iid) => host.table.hosts(iid));
 }
 
 /** Switch the session's portion here to `version` with its state; the old version runs on when anything fails. */
