@@ -166,7 +166,7 @@ export class SessionManager {
       throw new RemoteError(Codes.NOT_FOUND, `no app "${req.app}"`);
     }
     // [issue 15.6] the box pairs with the server portion of exactly the version it runs, or none.
-    const pub = h.catalog.get(req.app, req.version);
+    const pub = h.catalog.get(req.app, req.version) ?? (await h.catalog.resolve(req.app, req.version)); // not synced here yet: one sync first
     if (pub === undefined) {
       this.counters.mismatched++;
       throw new RemoteError(Codes.VERSION_MISMATCH, `${req.app} ${req.version} is not served here (serving ${h.catalog.versions(req.app).join(', ')}); open again on the version the carousel names`, { app: req.app, version: req.version, serving: h.catalog.versions(req.app) });
@@ -292,6 +292,7 @@ export class SessionManager {
     const b = checkStartBody(env.body);
     // A draining node takes no new portion; the placing node runs it itself (#startSomewhere).
     if (this.#host.drainer?.active === true && b.from === undefined) throw new RemoteError(Codes.DRAINING, `node ${this.#host.id} is draining`);
+    if (b.version !== undefined && this.#host.catalog.get(b.app, b.version) === undefined) await this.#host.catalog.resolve(b.app, b.version); // not synced here yet: one sync first
     if (b.version !== undefined) this.#host.catalog.pin(b.session, b.version);
     const undo = b.box === undefined ? () => {} : this.#hosting(b.session, b.app, b.box);
     const r = await this.#host.startPortion(b.app, b.session, b.modules, b.states, b.from);
@@ -334,7 +335,7 @@ export class SessionManager {
     const sessions = await h.registry.listSessions({ node: dead });
     let n = 0;
     for (const s of sessions) {
-      const pair = pairingOf(h.catalog, s);
+      const pair = await pairingOf(h.catalog, s);
       if (pair.kind === 'mismatch') this.counters.replaceMismatched++;
       if (pair.kind === 'mismatch') await giveUp(h.registry, h.boxes, s);
       if (pair.kind !== 'serve') continue;

@@ -10,11 +10,12 @@ import type { Registry, SessionRecord } from './registry/registry.ts';
 /** What a re-placement may start: the recorded version (or the live one for an old record), nothing, or a version no longer served. */
 export type Pairing = { kind: 'serve'; pub: PublishedApp; version?: string } | { kind: 'no-app' } | { kind: 'mismatch'; version: string };
 
-export function pairingOf(catalog: AppCatalog, rec: SessionRecord): Pairing {
+export async function pairingOf(catalog: AppCatalog, rec: SessionRecord): Promise<Pairing> {
   if (catalog.get(rec.app) === undefined) return { kind: 'no-app' };
   // A record written before sessions carried their version pairs with the live one, as it did then.
   if (rec.appVersion === undefined) return { kind: 'serve', pub: catalog.get(rec.app) as PublishedApp };
-  const pub = catalog.get(rec.app, rec.appVersion);
+  // A version this survivor has not synced yet (a candidate promoted elsewhere a moment ago): its catalog syncs once first.
+  const pub = await catalog.resolve(rec.app, rec.appVersion);
   return pub === undefined ? { kind: 'mismatch', version: rec.appVersion } : { kind: 'serve', pub, version: rec.appVersion };
 }
 

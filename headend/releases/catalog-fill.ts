@@ -1,0 +1,106 @@
+// A version this node's catalog does not know yet, brought in on demand (issue 15.6): in the second
+// before a node's timer syncs its catalog (a candidate promoted through another node), a session
+// pinned to the candidate makes the node sync at once instead of refusing it or routing it to the
+// live version's app-wide instance. Coalesced: one sync per app in flight however many sessions
+// ask. Bounded: a version still unknown after its sync is a miss remembered for MISS_MS (its askers
+// are refused as before and do not sync again), at most MAX_MISSES remembered, and at most
+// SYNCS_PER_S fill syncs per app a second, so a box naming made-up versions cannot keep the node
+// listing the store. No timers; the clock is given.
+import type { AppCatalog, PublishedApp } from '../app-catalog.ts';
+
+/** How long a version still unknown after its sync is not asked for again, ms. */
+export const MISS_MS = 5000;
+/** Misses remembered at most (oldest forgotten first). */
+export const MAX_MISSES = 256;
+/** Fill syncs per app at most in any one second. */
+export const SYNCS_PER_S = 4;
+/** Longest version string worth a sync (manifests' versions are short semver). */
+const MAX_VERSION_CHARS = 64;
+
+export interface CatalogFillStats {
+  /** Versions asked for that the catalog did not have. */
+  asked: number;
+  /** Syncs started on a miss (each served every asker that came while it ran). */
+  syncs: number;
+  /** Asks answered by the sync: the version is served now. */
+  filled: number;
+  /** Asks still unknown after the sync (now remembered). */
+  missed: number;
+  /** Asks answered from a remembered miss, with no sync. */
+  remembered: number;
+  /** Asks refused with no sync: over SYNCS_PER_S, or not a version. */
+  limited: number;
+}
+
+export class CatalogFill {
+  readonly #catalog: AppCatalog;
+  readonly #sync: (app: string) => Promise<void>;
+  readonly #now: () => number;
+  readonly #inflight = new Map<string, Promise<void>>();
+  /** `app@version` -> until when it is a known miss. */
+  readonly #misses = new Map<string, number>();
+  /** app -> start times of its fill syncs within the last second. */
+  readonly #recent = new Map<string, number[]>();
+  readonly #stats: CatalogFillStats = { asked: 0, syncs: 0, filled: 0, missed: 0, remembered: 0, limited: 0 };
+
+  constructor(o: { catalog: AppCatalog; sync: (app: string) => Promise<void>; now: () => number }) {
+    this.#catalog = o.catalog;
+    this.#sync = o.sync;
+    this.#now = o.now;
+  }
+
+  stats(): CatalogFillStats {
+    return { ...this.#stats };
+  }
+
+  /** The version as the catalog serves it, after one sync of its app when it was not there; undefined: not served. */
+  want = (app: string, version: string): Promise<PublishedApp | undefined> => {
+    const have = this.#catalog.get(app, version);
+    if (have !== undefined) return Promise.resolve(have);
+    this.#stats.asked++;
+    const key = `${app}@${version}`;
+    const now = this.#now();
+    const until = this.#misses.get(key);
+    if (until !== undefined && until > now) {
+      this.#stats.remembered++;
+      return Promise.resolve(undefined);
+    }
+    this.#misses.delete(key);
+    let run = this.#inflight.get(app);
+    if (run === undefined) {
+      if (version.length > MAX_VERSION_CHARS || !this.#allow(app, now)) {
+        this.#stats.limited++;
+        return Promise.resolve(undefined);
+      }
+      this.#stats.syncs++;
+      const started = this.#sync(app).finally(() => this.#inflight.delete(app));
+      this.#inflight.set(app, (run = started));
+    }
+    const after = (): PublishedApp | undefined => {
+      const pub = this.#catalog.get(app, version);
+      if (pub !== undefined) {
+        this.#stats.filled++;
+        return pub;
+      }
+      this.#stats.missed++;
+      this.#remember(key);
+      return undefined;
+    };
+    return run.then(after, after);
+  };
+
+  #allow(app: string, now: number): boolean {
+    const recent = (this.#recent.get(app) ?? []).filter((t) => t > now - 1000);
+    if (recent.length >= SYNCS_PER_S) return false;
+    recent.push(now);
+    this.#recent.set(app, recent);
+    if (this.#recent.size > MAX_MISSES) this.#recent.delete(this.#recent.keys().next().value as string);
+    return true;
+  }
+
+  #remember(key: string): void {
+    this.#misses.delete(key);
+    this.#misses.set(key, this.#now() + MISS_MS);
+    if (this.#misses.size > MAX_MISSES) this.#misses.delete(this.#misses.keys().next().value as string);
+  }
+}
