@@ -31,7 +31,7 @@ import type { Registry, SessionRecord } from './registry/registry.ts';
 import { SessionSwitch } from './session-switch.ts';
 import { LateOpens } from './session-late.ts';
 import { Admission } from './admission.ts';
-import { giveUp, pairingOf } from './session-pairing.ts';
+import { Elsewhere, pairingOf } from './session-pairing.ts';
 import type { StatisticsProcess } from './stats/statistics-process.ts';
 import type { BoxLocations } from './node/box-locations.ts';
 import { boxPrincipal } from './node/box-ingress.ts';
@@ -333,11 +333,11 @@ export class SessionManager {
   async replaceFrom(dead: string): Promise<number> {
     const h = this.#host;
     const sessions = await h.registry.listSessions({ node: dead });
+    const elsewhere = new Elsewhere(h, dead); // a version not served here may still be served by another live node
     let n = 0;
     for (const s of sessions) {
       const pair = await pairingOf(h.catalog, s);
-      if (pair.kind === 'mismatch') this.counters.replaceMismatched++;
-      if (pair.kind === 'mismatch') await giveUp(h.registry, h.boxes, s);
+      if (pair.kind === 'mismatch' && (await elsewhere.place(s, pair.version)) === undefined) this.counters.replaceMismatched++; // given up
       if (pair.kind !== 'serve') continue;
       if (pair.version !== undefined) h.catalog.pin(s.id, pair.version); // its start (here or portion.start) takes that version
       const modules = Object.entries(s.placements).filter(([, side]) => side === 'headend').map(([m]) => m);
@@ -346,8 +346,8 @@ export class SessionManager {
       await h.registry.updateSession(s.id, { node }, s.version);
       n++;
     }
-    this.counters.replaced += n;
-    return n;
+    this.counters.replaced += n + elsewhere.placed;
+    return n + elsewhere.placed;
   }
 
   // The app's app-wide instance must run before a session may reach it; its failure refuses the session.

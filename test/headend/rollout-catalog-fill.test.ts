@@ -31,9 +31,9 @@ const tally: FakeModule = (body, _env, state, spec) => {
 
 /**
  * `placeOn`: where every node places the sessions it opens (default: where they are opened);
- * `reads`: counts n2's reads of session records.
+ * `reads`: counts n2's reads of session records; `ids`: the nodes (default n1, n2).
  */
-async function cluster(placeOn?: string, reads?: { n: number }) {
+async function cluster(placeOn?: string, reads?: { n: number }, ids = ['n1', 'n2']) {
   const a = await signedApp('poll', poll(`weft.on('request', (b) => b);`), '1.0.0');
   const b = await signedApp('poll', poll(`weft.on('request', (b) => b);\n// 1.0.1`), '1.0.1', a.key);
   const keys = await Promise.all(a.trusted.map((j) => trustedKeyFromJson(j)));
@@ -45,7 +45,7 @@ async function cluster(placeOn?: string, reads?: { n: number }) {
   const nodes: MemoryNode[] = [];
   const loops: RolloutLoop[] = [];
   const releases: Releases[] = [];
-  for (const id of ['n1', 'n2']) {
+  for (const id of ids) {
     const counted = new Proxy(registry, {
       get(target, p) {
         if (p === 'getSession' && id === 'n2' && reads !== undefined) reads.n++;
@@ -60,7 +60,7 @@ async function cluster(placeOn?: string, reads?: { n: number }) {
     releases.push(r);
   }
   for (const n of nodes) await n.refreshPeers();
-  const [r1] = releases as [Releases, Releases];
+  const [r1] = releases as [Releases, ...Releases[]];
   const pub = (p: PublishedApp) => r1.publish({ manifestBytes: p.manifestBytes, signature: p.signature, sources: p.sources }, 'operator');
   await pub(a.pub);
   await r1.promote('poll', '1.0.0', { now: true });
@@ -84,7 +84,7 @@ async function cluster(placeOn?: string, reads?: { n: number }) {
     await registry.close();
   };
   await advance(2 * INTERVAL);
-  return { clock, net, registry, store, nodes: nodes as [MemoryNode, MemoryNode], loops, open, vote, rollOut, syncs, advance, close };
+  return { clock, net, registry, store, r1, nodes: nodes as [MemoryNode, MemoryNode, ...MemoryNode[]], loops, open, vote, rollOut, syncs, advance, close };
 }
 
 test('a node that has not synced the candidate yet routes a candidate session\'s request to the candidate\'s instance, never to live\'s', async (t) => {
@@ -206,6 +206,34 @@ test('a portion.start of the candidate at a node that has not synced it: that no
     t.is(s.node, 'n2', 'placed on n2');
     t.is(n2.catalog.pinned(s.session), '1.0.1');
     t.deepEqual(await c.vote(n2, s, 1), { total: 1, version: '1.0.1' });
+  } finally {
+    await c.close();
+  }
+});
+
+test('a survivor that does not serve a withdrawn version even after its sync re-places the session on a live node that still serves it', async (t) => {
+  const c = await cluster(undefined, undefined, ['n1', 'n2', 'n3']);
+  const [n1, n2, n3] = c.nodes as [MemoryNode, MemoryNode, MemoryNode];
+  try {
+    await c.rollOut();
+    for (const l of c.loops) await l.sync?.sync();
+    const s1 = await c.open(n1, 'b-1', '1.0.1');
+    const s3 = await c.open(n3, 'b-3', '1.0.1');
+    await c.r1.rollback('poll', '1.0.1'); // the boxes go back over the carousel; until they do, n1 and n3 keep serving 1.0.1
+    for (const l of c.loops) await l.sync?.sync();
+    t.deepEqual(n2.catalog.versions('poll'), ['1.0.0'], 'n2 hosts no 1.0.1 session: it let the version go');
+    t.true(n3.catalog.versions('poll').includes('1.0.1'));
+    c.net.cut(n1.udpAddress);
+    n1.statistics.stop();
+    n1.timing.stop();
+    for (let i = 0; i < 20 && n2.timing.isAlive('n1') !== false; i++) await c.advance(INTERVAL / 2);
+    await c.advance(2 * INTERVAL);
+    t.is(n2.sessions.counters.replaceMismatched, 0, 'not given up');
+    t.is((await c.registry.getSession(s1.session))?.node, 'n3', 'placed where its version is still served');
+    t.is(n3.catalog.pinned(s1.session), '1.0.1');
+    const versions = [...n3.pool.instances.values()].filter((p) => p.session === s1.session).map((p) => decodeManifest(p.manifest).version);
+    t.deepEqual(versions, ['1.0.1'], 'its server portion runs 1.0.1 on n3');
+    t.is((await c.registry.getSession(s3.session))?.node, 'n3');
   } finally {
     await c.close();
   }
