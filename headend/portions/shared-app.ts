@@ -92,7 +92,11 @@ export class AppWide {
    */
   ensure(app: string, version?: string): Promise<Result<string | undefined, Error>> {
     const pub = version === undefined ? this.#h.catalog.get(app) : this.#h.catalog.get(app, version);
-    if (pub === undefined) return Promise.resolve(ok(undefined));
+    return pub === undefined ? Promise.resolve(ok(undefined)) : this.#ensurePub(app, pub);
+  }
+
+  // One ensure per code at a time. `pub` may be a version withdrawn here (routing to its running instance only).
+  #ensurePub(app: string, pub: PublishedApp): Promise<Result<string | undefined, Error>> {
     const key = `${app}|${this.#v.tag(pub)}`;
     const running = this.#inflight.get(key);
     if (running !== undefined) return running;
@@ -129,7 +133,7 @@ export class AppWide {
     const tag = this.#v.tag(pub);
     const to = taggedVaddr(app, module, tag);
     if (this.#up.has(`${app}|${tag}`)) return to;
-    return this.ensure(app, pub.manifest.version).then(
+    return this.#ensurePub(app, pub).then(
       (r) => (r.ok && r.value !== undefined ? to : undefined),
       () => undefined,
     );

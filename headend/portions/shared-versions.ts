@@ -66,7 +66,8 @@ export class SharedVersions {
   /**
    * What a session's app-wide requests run: its pinned version here, else its registry record's
    * (undefined: not served). A version this node does not know yet is asked of the release store
-   * once (catalog.resolve: a candidate not synced here yet), never answered with the live one. While
+   * once (catalog.resolve: a candidate not synced here yet, or a withdrawn version other nodes still
+   * run, whose instance it is routed to), never answered with the live one. While
    * every served version has one app-wide code, a record read is remembered until the registry
    * says the session changed, so a session costs one read per change, not one per request.
    */
@@ -80,7 +81,7 @@ export class SharedVersions {
     return this.#registry.getSession(session).then(
       (rec) => {
         const version = rec?.app === app ? rec.appVersion : undefined;
-        const pub = version === undefined ? this.#catalog.get(app) : this.#catalog.resolve(app, version);
+        const pub = version === undefined ? this.#catalog.get(app) : this.#catalog.resolve(app, version, true);
         if (single && rec !== undefined && pub !== undefined && !(pub instanceof Promise)) this.#remember(session, version ?? '');
         return pub;
       },
@@ -107,7 +108,7 @@ export class SharedVersions {
     const out = new Set<string>();
     const live = this.#catalog.get(app);
     for (const s of await this.#registry.listSessions({ app })) {
-      const got = s.appVersion === undefined ? live : this.#catalog.resolve(app, s.appVersion); // a version not synced here yet: asked once
+      const got = s.appVersion === undefined ? live : this.#catalog.resolve(app, s.appVersion, true); // a version not synced here yet: asked once
       const pub = got instanceof Promise ? await got : got;
       if (pub === undefined) return undefined;
       out.add(this.tag(pub));

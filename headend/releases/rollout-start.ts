@@ -42,7 +42,7 @@ export async function startRollout(o: {
     for (const key of tally.report(r)) driver.reported(key);
   };
   const sync = o.catalog === undefined ? undefined : new CatalogSync({ catalog: o.catalog, store: o.store, ...(o.log === undefined ? {} : { log: o.log }) });
-  const fill = sync === undefined || o.catalog === undefined ? undefined : new CatalogFill({ catalog: o.catalog, sync: (app) => sync.sync(app), now: o.now });
+  const fill = sync === undefined || o.catalog === undefined ? undefined : new CatalogFill({ catalog: o.catalog, sync: (app) => sync.sync(app), now: o.now, get: (app, v) => o.store.get(app, v) });
   if (fill !== undefined) o.catalog?.onMissing(fill.want);
   o.releases.onChange = (app) => {
     void sync?.sync(app);

@@ -239,6 +239,27 @@ test('a survivor that does not serve a withdrawn version even after its sync re-
   }
 });
 
+test('a request of a session on a withdrawn version entering a node that let the version go reaches that version\'s instance, not unserved', async (t) => {
+  const c = await cluster();
+  const [n1, n2] = c.nodes;
+  try {
+    const old = await c.open(n1, 'b-old', '1.0.0');
+    t.deepEqual(await c.vote(n1, old, 2), { total: 2, version: '1.0.0' });
+    await c.rollOut();
+    await c.r1.promote('poll', '1.0.1', { now: true }); // 1.0.0 retired; its box switches when its carousel says so
+    for (const l of c.loops) await l.sync?.sync();
+    t.deepEqual(n2.catalog.versions('poll'), ['1.0.1'], 'n2 hosts no 1.0.0 session: it let the version go');
+    t.deepEqual(await c.vote(n2, old, 1), { total: 3, version: '1.0.0' }, 'entered at n2: 1.0.0\'s instance on n1');
+    t.deepEqual(await c.vote(n2, old, 1), { total: 4, version: '1.0.0' });
+    t.is(n2.appWide.counters.unserved, 0);
+    t.like(c.loops[1]?.fill?.stats(), { withdrawn: 1, syncs: 1 }, 'its bytes read once, one sync');
+    await t.throwsAsync(c.open(n2, 'b-late', '1.0.0'), { message: /not served here/ }, 'an open of the withdrawn version is still refused');
+    t.deepEqual(n2.catalog.versions('poll'), ['1.0.1'], 'n2 still does not serve it (no open of 1.0.0 is served there)');
+  } finally {
+    await c.close();
+  }
+});
+
 test('CatalogFill: a flood of made-up versions syncs at most SYNCS_PER_S times a second, and remembers at most MAX_MISSES', async (t) => {
   const a = await signedApp('poll', poll(`weft.on('request', (b) => b);`), '1.0.0');
   const catalog = new AppCatalog();
