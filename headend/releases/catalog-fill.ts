@@ -113,10 +113,15 @@ export class CatalogFill {
   #withdrawn(app: string, version: string): Promise<PublishedApp | undefined> {
     const key = `${app}@${version}`;
     if (this.#get === undefined || version.length > MAX_VERSION_CHARS) return Promise.resolve(undefined);
-    const read = this.#get(app, version).then(
-      (r) => (r === undefined ? undefined : { manifest: decodeManifest(r.manifestBytes), manifestBytes: r.manifestBytes, signature: r.signature, sources: r.sources }),
-      () => undefined,
-    );
+    const asPublished = (r: Release | undefined): PublishedApp | undefined => {
+      if (r === undefined) return undefined;
+      try {
+        return { manifest: decodeManifest(r.manifestBytes), manifestBytes: r.manifestBytes, signature: r.signature, sources: r.sources };
+      } catch {
+        return undefined; // bytes the store holds but no manifest: not routed (verified at publish, so not expected)
+      }
+    };
+    const read = this.#get(app, version).then(asPublished, () => undefined);
     this.#published.set(key, read);
     return read.then((pub) => {
       if (pub !== undefined) this.#stats.withdrawn++;

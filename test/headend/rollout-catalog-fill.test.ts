@@ -288,3 +288,31 @@ test('CatalogFill: a flood of made-up versions syncs at most SYNCS_PER_S times a
   await catalog.resolve('poll', '8.0.0');
   t.is(syncs, before + 1, 'the oldest was forgotten: asked again');
 });
+
+test('CatalogFill: a withdrawn version is read once as published and never added to the catalog; one not in the store, or not a manifest, is undefined, asked again only once the miss is old', async (t) => {
+  const a = await signedApp('poll', poll(`weft.on('request', (b) => b);`), '1.0.0');
+  const old = await signedApp('poll', poll(`// old`), '0.9.0', a.key);
+  const catalog = new AppCatalog();
+  catalog.add(a.pub);
+  let now = 0;
+  const reads: string[] = [];
+  const release = (p: PublishedApp, manifestBytes = p.manifestBytes) => ({ app: 'poll', version: p.manifest.version, manifestBytes, signature: p.signature, sources: p.sources, state: 'retired' as const, publishedBy: 'operator', publishedAt: 1, plan: '', rev: 2 });
+  const get = (_app: string, v: string) => {
+    reads.push(v);
+    return Promise.resolve(v === '0.9.0' ? release(old.pub) : v === '0.8.0' ? release(old.pub, Uint8Array.of(1, 2, 3)) : undefined);
+  };
+  const fill = new CatalogFill({ catalog, sync: () => Promise.resolve(), now: () => now, get });
+  catalog.onMissing(fill.want);
+  t.is(await catalog.resolve('poll', '0.9.0'), undefined, 'not for an open or a start');
+  t.is((await catalog.resolve('poll', '0.9.0', true))?.manifest.version, '0.9.0');
+  t.is((await catalog.resolve('poll', '0.9.0', true))?.manifest.version, '0.9.0');
+  t.deepEqual(catalog.versions('poll'), ['1.0.0'], 'not added');
+  t.is(await catalog.resolve('poll', '0.8.0', true), undefined, 'not a manifest: undefined, no throw');
+  t.is(await catalog.resolve('poll', '0.7.0', true), undefined);
+  t.is(await catalog.resolve('poll', '0.7.0', true), undefined);
+  t.deepEqual(reads, ['0.9.0', '0.8.0', '0.7.0'], 'each read once');
+  now += 10_000;
+  t.is(await catalog.resolve('poll', '0.7.0', true), undefined);
+  t.deepEqual(reads.length, 4, 'asked again once the miss is old');
+  t.is(fill.stats().withdrawn, 1);
+});
