@@ -14,7 +14,7 @@ import type { DispatchTable } from './table.ts';
 export interface UpgradeHost {
   readonly id: string;
   readonly portions: Pick<PortionManager, 'spec' | 'inflightOf' | 'snapshot' | 'ofSession'>;
-  readonly catalog: Pick<AppCatalog, 'get' | 'pin' | 'unpin' | 'pinned'>;
+  readonly catalog: Pick<AppCatalog, 'get' | 'pin' | 'unpin' | 'pinned' | 'resolve'>;
   readonly table: Pick<DispatchTable, 'hosted' | 'hosts'>;
   /** Hold new envelopes for `iid`; the returned function releases them to wherever it is then. */
   hold(iid: string): () => void;
@@ -51,7 +51,7 @@ export async function upgradeSession(host: UpgradeHost, to: { session: string; v
     stats.already++;
     return { ok: true, value: iid }; // a retried open: already on that version
   }
-  const next = host.catalog.get(spec.app, version);
+  const next = host.catalog.get(spec.app, version) ?? (await host.catalog.resolve(spec.app, version)); // not synced here yet: one sync first
   if (next === undefined) return { ok: false, error: new RemoteError(Codes.VERSION_MISMATCH, `node ${host.id} does not serve ${spec.app} ${version}`, { app: spec.app, version }) };
   const before = host.catalog.pinned(session);
   // The same head-end code in both versions (a release that changed the box's modules only): the
