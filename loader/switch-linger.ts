@@ -48,6 +48,7 @@ export class SwitchLinger {
 
   #sweep(): void {
     for (const c of this.kept) if (this.kept.size > MAX_KEPT || c.stats().pending < 1) this.#drop(c);
+    this.#clock.clearTimeout(this.#timer as never); // one sweep timer, however many keeps
     this.#timer = this.kept.size > 0 ? this.#clock.setTimeout(() => this.#sweep(), SWEEP_MS) : undefined;
   }
 

@@ -140,8 +140,9 @@ test('a kept request that gets no answer ends by its own deadline (TIMEOUT, not 
 test('channels with nothing pending are not kept; at most MAX_KEPT are, the oldest closing first; close() ends them', async (t) => {
   const clock = new ManualClock(0);
   const linger = new SwitchLinger(clock);
+  const wheels = new ManualClock(0); // the channels' own deadline timers, apart from the linger's
   const channel = (i: number): { ch: Channel; outcome: Outcome } => {
-    const ch = new Channel({ self: { vaddr: `weft://guide/s${i}/ui` }, write: () => undefined, clock, timeoutMs: 60_000 });
+    const ch = new Channel({ self: { vaddr: `weft://guide/s${i}/ui` }, write: () => undefined, clock: wheels, timeoutMs: 60_000 });
     const outcome: Outcome = { state: 'pending' };
     ch.request({ vaddr: 'weft://headend/n/x' }, {}).then(
       () => (outcome.state = 'ok'),
@@ -157,10 +158,12 @@ test('channels with nothing pending are not kept; at most MAX_KEPT are, the olde
   for (const c of all) linger.keep([c.ch]);
   await flush();
   t.is(linger.kept.size, MAX_KEPT);
+  t.is(clock.pending, 1, 'one sweep timer however many keeps');
   t.like(all[0]?.outcome, { state: 'failed', code: Codes.CLOSED }, 'the oldest went first');
   t.true(all.slice(1).every((c) => c.outcome.state === 'pending'));
   linger.close();
   await flush();
   t.is(linger.kept.size, 0);
+  t.is(clock.pending, 0, 'no timer left');
   t.true(all.every((c) => c.outcome.state === 'failed' && c.outcome.code === Codes.CLOSED));
 });
