@@ -15,6 +15,7 @@ import { RollbackFloor } from './rollback-floor.ts';
 import { boxProbation, type BoxProbation } from './probation-box.ts';
 import { FALLBACK_TIERS, RunningApp } from './running-app.ts';
 import { RequestLedger, type RequestCounts } from './request-ledger.ts';
+import { SwitchLinger } from './switch-linger.ts';
 import { SessionLiveness } from './session-liveness.ts';
 import { SessionRetry } from './session-retry.ts';
 import { setupSession } from './session-setup.ts';
@@ -48,12 +49,14 @@ export class Box {
   #probation: BoxProbation;
   /** [13.8, issue 15.6] every request's fate over the box's life, across app versions. */
   #ledger: RequestLedger;
+  #linger: SwitchLinger; // [issue 15] channels of versions switched away from, kept for their replies
   #hooks: AdapterHooks = { fire: (ev, d) => this.#fire(ev, d), emit: (e) => this.#emit(e), attach: (t) => this.#run?.switch.attach(this.#liveness.wrap(t)) };
 
   constructor(options: BoxOptions) {
     this.#o = resolveBoxOptions(options);
     this.#timers = new NamedTimers(this.#o.clock);
     this.#ledger = new RequestLedger(this.#o.clock);
+    this.#linger = new SwitchLinger(this.#o.clock);
     this.#watchers = new Watchers(this.#o.clock);
     this.id = this.#o.boxId;
     this.profile = this.#o.profile;
@@ -132,8 +135,7 @@ export class Box {
 
   /** Ask a module of the app (wherever it runs now) as the loader. */
   ask(module: string, body: unknown, timeoutMs?: number): Promise<unknown> {
-    if (this.#run === undefined) return Promise.reject(new Error('no app is running'));
-    return this.#run.switch.ask(module, body, timeoutMs);
+    return this.#run?.switch.ask(module, body, timeoutMs) ?? Promise.reject(new Error('no app is running'));
   }
 
   /** Where a module's messages go now: here, held, the head-end, or nowhere (degraded). */
@@ -281,20 +283,18 @@ export class Box {
     // carousel work ran beside it; the first module's evaluation is what has to wait for it.
     const engine = await this.#o.engine;
     const expecting = (): boolean => this.#channels !== undefined && this.#state !== 'degraded' && this.#state !== 'stopped'; // a session is on its way
-    this.#run = new RunningApp(app, { ...this.#o, engine }, this.#liveness.wrap(this.#channels?.channel?.transport), (e) => this.#emit(e), this.#ledger, expecting);
+    this.#run = new RunningApp(app, { ...this.#o, engine, linger: this.#linger }, this.#liveness.wrap(this.#channels?.channel?.transport), (e) => this.#emit(e), this.#ledger, expecting);
     await this.#run.startBoot();
     this.#fire('started');
   }
 
   async #startFallback(app: AcquiredApp | undefined): Promise<void> {
     if (app !== undefined) this.#run?.adopt(app); // same version, more tiers
-    this.#fallbacks++;
-    await this.#run?.startLocal(this.#fallbacks);
+    await this.#run?.startLocal(++this.#fallbacks);
   }
 
   #acquireNext(): void {
-    const n = Math.min(this.#fallbacks + 1, FALLBACK_TIERS.length);
-    this.#acq.want(FALLBACK_TIERS.slice(0, n));
+    this.#acq.want(FALLBACK_TIERS.slice(0, this.#fallbacks + 1)); // (slice stops at the last tier)
   }
 
   #dial(): void {
@@ -366,7 +366,7 @@ export class Box {
   // `switching`: another version starts next; its open continues this session, so it is not closed
   // (the head-end switches its server portion in place, state included: issue 15.6-7).
   async #endApp(switching = false): Promise<void> {
-    if (switching) await this.#run?.switch.settled(); // its callers get their answers first
+    if (switching) await this.#run?.switch.retire(); // its callers get their answers first, or later on its kept channels
     const s = this.#session?.session;
     this.#dropSession();
     if (switching && s !== undefined) this.#previous = s;
@@ -377,9 +377,9 @@ export class Box {
 
   async #shutdown(): Promise<void> {
     this.#timers.clearAll();
-    this.#run?.runner.destroy();
-    this.#run?.switch.detach();
+    await this.#run?.end(undefined);
     this.#run = undefined;
+    this.#linger.close();
     await this.#channels?.stop();
     await this.#acq.close();
   }

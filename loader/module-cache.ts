@@ -2,6 +2,7 @@
 // profile's capacity [c1]. The cache never vouches for bytes: whatever it returns is verified
 // again against the signed manifest before it runs. Also the device-backed weft.storage.
 
+import { jsonOf } from '../runtime/app/index.ts';
 import type { KeyValueStore } from '../sandbox/index.ts';
 import type { DeviceStorage } from './ports.ts';
 
@@ -124,7 +125,7 @@ export class ModuleCache {
 export function parseIndex(bytes: Uint8Array | undefined): AppIndex | undefined {
   if (bytes === undefined) return undefined;
   try {
-    const o = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as Partial<AppIndex>;
+    const o = jsonOf(bytes) as Partial<AppIndex>;
     if (typeof o.app !== 'string' || typeof o.version !== 'string' || typeof o.at !== 'number') return undefined;
     if (typeof o.manifest !== 'string' || !HEX64.test(o.manifest) || typeof o.signature !== 'string' || !HEX64.test(o.signature)) return undefined;
     if (o.modules === null || typeof o.modules !== 'object') return undefined;

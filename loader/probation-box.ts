@@ -5,7 +5,7 @@
 // outcomes the box reports to the head-end. Needs no return channel: the carousel is enough.
 
 import type { CarouselModule } from '../carousel/index.ts';
-import { parseRollout, parseSignature, ROLLOUT_NAMES, rolloutTarget, verifySignature, type RolloutDirective, type TrustedKey } from '../runtime/app/index.ts';
+import { jsonOf, parseRollout, parseSignature, ROLLOUT_NAMES, rolloutTarget, verifySignature, type RolloutDirective, type TrustedKey } from '../runtime/app/index.ts';
 import type { Clock } from '../runtime/index.ts';
 import type { AcquiredApp, AcquirerOptions, VersionPick } from './acquire.ts';
 import type { BoxEvent } from './box-events.ts';
@@ -296,7 +296,7 @@ export class BoxProbation {
 function parseRecord(bytes: Uint8Array | undefined): Record_ | undefined {
   if (bytes === undefined) return undefined;
   try {
-    const o = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as Partial<Record_>;
+    const o = jsonOf(bytes) as Partial<Record_>;
     if (typeof o.seq !== 'number' || !Array.isArray(o.rejected) || !Array.isArray(o.outcomes)) return undefined;
     const rejected = o.rejected.filter((s): s is string => typeof s === 'string' && /^[0-9a-f]{64}$/.test(s)).slice(-MAX_REJECTED);
     const lkg = o.lkg === undefined ? undefined : parseIndex(new TextEncoder().encode(JSON.stringify(o.lkg)));

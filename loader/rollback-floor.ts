@@ -3,7 +3,7 @@
 // rollback directive names it. Versions are the manifests' (semver), never the carousel's 8-bit
 // module versions, which wrap.
 
-import { type TrustedKey, parseSignature, verifySignature } from '../runtime/app/index.ts';
+import { type TrustedKey, jsonOf, parseSignature, verifySignature } from '../runtime/app/index.ts';
 import type { DeviceStorage } from './ports.ts';
 
 const SEMVER = /^(\d{1,9})\.(\d{1,9})\.(\d{1,9})(?:-([0-9A-Za-z.-]{1,64}))?(?:\+[0-9A-Za-z.-]{1,64})?$/;
@@ -146,7 +146,7 @@ export class RollbackFloor {
 
 function parseRecord(bytes: Uint8Array): Record_ | undefined {
   try {
-    const o = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as Partial<Record_>;
+    const o = jsonOf(bytes) as Partial<Record_>;
     if (typeof o.version !== 'string' || !SEMVER.test(o.version)) return undefined;
     if (o.allow !== undefined && (typeof o.allow !== 'string' || !SEMVER.test(o.allow))) return undefined;
     return o.allow === undefined ? { version: o.version } : { version: o.version, allow: o.allow };
@@ -157,7 +157,7 @@ function parseRecord(bytes: Uint8Array): Record_ | undefined {
 
 function parseDirective(bytes: Uint8Array): RollbackDirective | undefined {
   try {
-    const o = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as Partial<RollbackDirective>;
+    const o = jsonOf(bytes) as Partial<RollbackDirective>;
     if (o === null || typeof o !== 'object' || Object.keys(o).length !== 4 || o.kind !== 'weft-rollback') return undefined;
     if (typeof o.app !== 'string' || !APP.test(o.app)) return undefined;
     if (typeof o.version !== 'string' || !SEMVER.test(o.version) || typeof o.maxFloor !== 'string' || !SEMVER.test(o.maxFloor)) return undefined;

@@ -13,6 +13,7 @@ import { DeviceKeyValue } from './module-cache.ts';
 import type { ResolvedBoxOptions } from './options.ts';
 import { BoxSwitch } from './switch.ts';
 import type { RequestLedger } from './request-ledger.ts';
+import type { SwitchLinger } from './switch-linger.ts';
 
 export const FALLBACK_TIERS: readonly Tier[] = ['fallback-1', 'fallback-2'];
 
@@ -26,12 +27,12 @@ export class RunningApp {
   #faults = 0;
 
   /** `expecting`: is a session on its way? Modules' requests for the head-end then wait for it. */
-  constructor(app: AcquiredApp, o: ResolvedBoxOptions & { engine: Engine }, transport: Transport | undefined, emit: (e: BoxEvent) => void, ledger: RequestLedger, expecting?: () => boolean) {
+  constructor(app: AcquiredApp, o: ResolvedBoxOptions & { engine: Engine; linger: SwitchLinger }, transport: Transport | undefined, emit: (e: BoxEvent) => void, ledger: RequestLedger, expecting?: () => boolean) {
     this.#app = app;
     this.#emit = emit;
     const p = o.profile;
     const name = app.manifest.app;
-    this.switch = new BoxSwitch({ app: name, boxId: o.boxId, cpu: o.cpu, clock: o.clock, timeoutMs: o.requestTimeoutMs, ledger, afterEntry: (m) => void this.runner.checkMemory(m), ...(expecting === undefined ? {} : { expecting }), ...(o.traceparent === undefined ? {} : { traceparent: o.traceparent }) });
+    this.switch = new BoxSwitch({ app: name, boxId: o.boxId, cpu: o.cpu, clock: o.clock, timeoutMs: o.requestTimeoutMs, ledger, linger: o.linger, afterEntry: (m) => void this.runner.checkMemory(m), ...(expecting === undefined ? {} : { expecting }), ...(o.traceparent === undefined ? {} : { traceparent: o.traceparent }) });
     if (transport !== undefined) this.switch.attach(transport);
     this.runner = new AppRunner({
       engine: o.engine,

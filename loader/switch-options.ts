@@ -4,6 +4,7 @@ import type { Clock, Envelope } from '../runtime/index.ts';
 import type { Cpu } from './ports.ts';
 import type { RequestCounts, RequestLedger } from './request-ledger.ts';
 import type { SessionWaitStats } from './session-wait.ts';
+import type { SwitchLinger } from './switch-linger.ts';
 
 export interface SwitchOptions {
   app: string;
@@ -24,6 +25,8 @@ export interface SwitchOptions {
   traceparent?: () => string | undefined;
   /** The box's ledger, kept across app versions (issue 15.6); default: this switch's own. */
   ledger?: RequestLedger;
+  /** What the box keeps of earlier versions' channels (issue 15); default: this switch's own. */
+  linger?: SwitchLinger;
 }
 
 export interface SwitchStats {

@@ -10,11 +10,8 @@ import { NoSessionRetries } from './session-liveness.ts';
 import { SessionWait } from './session-wait.ts';
 import { type Held, MAX_HELD, enqueueHeld, holdRequest } from './switch-held.ts';
 import { RequestLedger, type Tracked } from './request-ledger.ts';
+import { SwitchLinger, settle } from './switch-linger.ts';
 import type { SwitchOptions, SwitchStats } from './switch-options.ts';
-
-/** The longest a version switch waits for the old version's requests in flight, ms (the loader's
- *  default deadline; 2 s failed answers a loaded head-end gave later CLOSED: bench rollout). */
-const SETTLE_MS = 5000;
 
 /** The session id of module addresses inside the box before (and besides) the real session. */
 export const LOCAL_SESSION = 'local';
@@ -37,6 +34,7 @@ export class BoxSwitch {
   #retries: NoSessionRetries;
   #wait: SessionWait;
   #ledger: RequestLedger;
+  #linger: SwitchLinger;
   /** Requests of this version not yet ended, each with its place (a switch waits for those sent). */
   #inflight = new Map<Promise<unknown>, Tracked>();
 
@@ -47,6 +45,7 @@ export class BoxSwitch {
     this.#retries = new NoSessionRetries(options.clock, MAX_HELD);
     this.#wait = new SessionWait(options.clock);
     this.#ledger = options.ledger ?? new RequestLedger(options.clock);
+    this.#linger = options.linger ?? new SwitchLinger(options.clock);
   }
 
   get session(): string | undefined {
@@ -71,7 +70,7 @@ export class BoxSwitch {
     this.#loader = this.#channel(this.loaderAddress, {
       onRequest: (env) => (this.#o.onLoaderRequest ?? notHere)(env),
       onMessage: (env) => this.#o.onLoaderMessage?.(env),
-    });
+    }, '');
     transport.onEnvelope((env) => this.receive(env));
   }
 
@@ -154,6 +153,7 @@ export class BoxSwitch {
 
   /** One envelope from the return channel. Never throws. */
   receive(env: Envelope): void {
+    this.#linger.receive(env); // a reply to an earlier version's request
     const v = env.dst.vaddr;
     if (v === this.loaderAddress.vaddr) return this.#loader?.receive(env);
     const name = this.#moduleOf(v, true);
@@ -170,7 +170,7 @@ export class BoxSwitch {
     const name = this.#moduleOf(dst.vaddr, false);
     const route = name === undefined ? undefined : this.#routeOf(name);
     if (name !== undefined && route?.kind === 'local') return this.#deliver(route.module, body, this.#from(from));
-    if (name !== undefined && route?.kind === 'held') return this.#enqueue(name, route, { kind: 'msg', body, sender: from, from: this.#from(from) });
+    if (name !== undefined && route?.kind === 'held') return enqueueHeld(name, route.queue, { kind: 'msg', body, sender: from, from: this.#from(from) }, this.#stats);
     if (name !== undefined && route === undefined) return Promise.reject(this.#unreachable(name));
     try {
       const ch = this.#remote(from, name ?? dst.vaddr ?? 'address');
@@ -209,15 +209,17 @@ export class BoxSwitch {
   /** [issue 15.6] Before a version switch: resolves once no request this version sent is left (each
    *  answered to its caller, which still runs, or ended by its own deadline), at most `ms`; closing
    *  the session first failed them CLOSED. Requests waiting for a session do not hold it. */
-  settled(ms = SETTLE_MS): Promise<void> {
-    return new Promise((go) => {
-      const timer = this.#o.clock.setTimeout(go, ms);
-      const round = (): unknown => {
-        const sent = [...this.#inflight].filter(([, t]) => t.stage !== 'awaiting-session').map(([p]) => p.catch(() => 0));
-        return sent.length === 0 ? (this.#o.clock.clearTimeout(timer), go()) : Promise.all(sent).then(round);
-      };
-      round();
-    });
+  settled(ms?: number): Promise<void> {
+    return settle(this.#inflight, this.#o.clock, ms);
+  }
+
+  /** [issue 15] The next version takes over once this one settled: what it still has on the wire
+   *  keeps its channel, for the reply (switch-linger.ts); closing them failed it CLOSED. */
+  async retire(): Promise<void> {
+    await this.settled();
+    this.#linger.keep([...this.#channels.values(), ...(this.#loader === undefined ? [] : [this.#loader])]);
+    this.#channels.clear();
+    this.#loader = undefined;
   }
 
   // A request that goes again [13.1] goes to the module it named, wherever that runs now.
@@ -271,10 +273,6 @@ export class BoxSwitch {
 
   #held(name: string, route: Route & { kind: 'held' }, body: unknown, sender: string | undefined, from: Address, timeoutMs: number | undefined): Promise<unknown> {
     return holdRequest(this.#o.clock, this.#stats, name, route.queue, body, sender, from, timeoutMs ?? this.#o.timeoutMs);
-  }
-
-  #enqueue(name: string, route: Route & { kind: 'held' }, item: Held): Promise<void> {
-    return enqueueHeld(name, route.queue, item, this.#stats);
   }
 
   // A held module landed (here or on the head-end), or was dropped: what waited goes on, in order.
@@ -352,7 +350,7 @@ export class BoxSwitch {
     ch = this.#channel(this.#sessionAddress(name), {
       onRequest: (env) => this.#incomingRequest(name, env),
       onMessage: (env) => this.#incomingMessage(name, env),
-    }, true);
+    }, name, true);
     this.#channels.set(name, ch);
     return ch;
   }
@@ -373,18 +371,19 @@ export class BoxSwitch {
     if (route?.kind === 'local') {
       this.#deliver(route.module, env.body, env.src).catch(() => undefined);
     } else if (route?.kind === 'held') {
-      this.#enqueue(name, route, { kind: 'msg', body: env.body, sender: undefined, from: env.src }).catch(() => undefined);
+      enqueueHeld(name, route.queue, { kind: 'msg', body: env.body, sender: undefined, from: env.src }, this.#stats).catch(() => undefined);
     } else {
       this.#stats.forwarded++;
       this.#loader?.send(this.#sessionAddress(name), env.body, env.op === undefined ? {} : { op: env.op }).catch(() => undefined);
     }
   }
 
-  // A module's channel starts traces when the box samples them; the loader's own never does.
-  #channel(self: Address, handlers: { onRequest: (env: Envelope) => unknown; onMessage: (env: Envelope) => void }, traced = false): Channel {
+  // Module channels start traces when the box samples them; ids go on across versions (switch-linger.ts).
+  #channel(self: Address, handlers: { onRequest: (env: Envelope) => unknown; onMessage: (env: Envelope) => void }, key: string, traced = false): Channel {
     const t = this.#transport as Transport;
     const tp = traced ? this.#o.traceparent : undefined;
-    return new Channel({ self, write: (env) => t.send(env), clock: this.#o.clock, timeoutMs: this.#o.timeoutMs, ...handlers, ...(tp === undefined ? {} : { traceparent: tp }) });
+    const ids = this.#linger.ids;
+    return new Channel({ self, firstId: ids.get(key), write: (env) => (ids.set(key, env.id + 1), t.send(env)), clock: this.#o.clock, timeoutMs: this.#o.timeoutMs, ...handlers, ...(tp === undefined ? {} : { traceparent: tp }) });
   }
 
   #dropChannels(): void {

@@ -37,6 +37,12 @@ export function fromUtf8(bytes: Uint8Array): string | undefined {
   }
 }
 
+/** Strict UTF-8 JSON (records the box reads from storage and the carousel); throws on anything
+ *  else. One helper, not six copies of the expression: the firmware is short of bytes. */
+export function jsonOf(bytes: Uint8Array): unknown {
+  return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+}
+
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return toHex(new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes)));
 }

@@ -39,4 +39,4 @@ export type { SigningKey, TrustedKey, TrustedKeyJson, SignatureFile, Ed25519Jwk,
 export { verifyManifest, verifyModule, verifyApp } from './verify.ts';
 export type { TrustedManifest, VerifiedModule, VerifiedApp, VerifyAppInput } from './verify.ts';
 export { StateCodec, DEFAULT_MAX_STATE_BYTES } from './state.ts';
-export { sha256Hex, toHex, toBase64, fromBase64, utf8, fromUtf8 } from './bytes.ts';
+export { sha256Hex, toHex, toBase64, fromBase64, utf8, fromUtf8, jsonOf } from './bytes.ts';

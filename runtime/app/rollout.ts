@@ -2,7 +2,7 @@
 // head-end's operator key signs it and the carousel carries it (`rollout.json` + `rollout.sig`,
 // signed like a manifest). Shared by the head-end (encode) and the box (parse, pick). Pure.
 import { cohort01 } from './cohort.ts';
-import { utf8 } from './bytes.ts';
+import { jsonOf, utf8 } from './bytes.ts';
 
 export const ROLLOUT_STATES = ['steady', 'rolling', 'halted', 'rolled-back'] as const;
 export type RolloutState = (typeof ROLLOUT_STATES)[number];
@@ -62,7 +62,7 @@ export function encodeRollout(d: RolloutDirective): Uint8Array {
 export function parseRollout(bytes: Uint8Array): RolloutDirective | undefined {
   if (bytes.length > MAX_DIRECTIVE_BYTES) return undefined;
   try {
-    return checkRollout(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)));
+    return checkRollout(jsonOf(bytes));
   } catch {
     return undefined;
   }
@@ -75,45 +75,47 @@ export function parseRollout(bytes: Uint8Array): RolloutDirective | undefined {
  */
 export function rolloutTarget(d: RolloutDirective, box: { boxId: string; profile?: string; groups?: readonly string[] }): RolloutTarget {
   const c = d.candidate;
-  if (c === undefined || d.state === 'rolled-back') return { version: d.live, candidate: false };
-  if (c.groups !== undefined && box.groups?.some((g) => c.groups?.includes(g)) === true) return { version: c.version, candidate: true };
-  if (c.profiles !== undefined && (box.profile === undefined || !c.profiles.includes(box.profile))) return { version: d.live, candidate: false };
-  return cohort01(box.boxId, d.app) * 100 < c.percent ? { version: c.version, candidate: true } : { version: d.live, candidate: false };
+  const pick = c !== undefined && d.state !== 'rolled-back' && (box.groups?.some((g) => c.groups?.includes(g)) === true || ((c.profiles === undefined || c.profiles.includes(box.profile as string)) && cohort01(box.boxId, d.app) * 100 < c.percent));
+  return { version: pick ? c.version : d.live, candidate: pick };
 }
 
+// The messages are short on purpose: the box parses directives in its firmware (size budget).
 function checkRollout(v: unknown): RolloutDirective {
-  const o = record(v, 'rollout', KEYS);
-  if (o.kind !== 'weft-rollout') throw new RangeError('rollout.kind must be weft-rollout');
-  const app = str(o.app, 'rollout.app', APP);
-  if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 1) throw new RangeError('rollout.seq must be a positive integer');
-  const live = str(o.live, 'rollout.live', VERSION);
-  if (typeof o.probationS !== 'number' || !Number.isFinite(o.probationS) || o.probationS < 0 || o.probationS > 86_400) throw new RangeError('rollout.probationS must be a number in 0..86400');
-  if (!(ROLLOUT_STATES as readonly unknown[]).includes(o.state)) throw new RangeError(`rollout.state must be one of ${ROLLOUT_STATES.join(', ')}`);
-  const out: RolloutDirective = { kind: 'weft-rollout', app, seq: o.seq, live, probationS: o.probationS, state: o.state as RolloutState };
+  const o = record(v, '', KEYS);
+  if (o.kind !== 'weft-rollout') bad('.kind', 'not weft-rollout');
+  if (!(ROLLOUT_STATES as readonly unknown[]).includes(o.state)) bad('.state', `not one of ${ROLLOUT_STATES.join(', ')}`);
+  // Keys in this order: they are the signed bytes (encodeRollout).
+  const out: RolloutDirective = { kind: 'weft-rollout', app: str(o.app, '.app', APP), seq: num(o.seq, '.seq', 1, Number.MAX_SAFE_INTEGER, true), live: str(o.live, '.live', VERSION), probationS: num(o.probationS, '.probationS', 0, 86_400), state: o.state as RolloutState };
   if (o.candidate !== undefined) {
-    const c = record(o.candidate, 'rollout.candidate', CANDIDATE_KEYS);
-    const version = str(c.version, 'rollout.candidate.version', VERSION);
-    if (typeof c.percent !== 'number' || !Number.isFinite(c.percent) || c.percent < 0 || c.percent > 100) throw new RangeError('rollout.candidate.percent must be a number in 0..100');
-    const cand: RolloutCandidate = { version, percent: c.percent };
-    if (c.profiles !== undefined) cand.profiles = names(c.profiles, 'rollout.candidate.profiles');
-    if (c.groups !== undefined) cand.groups = names(c.groups, 'rollout.candidate.groups');
+    const c = record(o.candidate, '.candidate', CANDIDATE_KEYS);
+    const cand: RolloutCandidate = { version: str(c.version, '.candidate.version', VERSION), percent: num(c.percent, '.candidate.percent', 0, 100) };
+    for (const k of ['profiles', 'groups'] as const) if (c[k] !== undefined) cand[k] = names(c[k], `.candidate.${k}`);
     out.candidate = cand;
   }
   return out;
 }
 
+function bad(at: string, what: string): never {
+  throw new RangeError(`rollout${at}: ${what}`);
+}
+
 function record(v: unknown, at: string, keys: string[]): Record<string, unknown> {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new RangeError(`${at} must be an object`);
-  for (const k of Object.keys(v)) if (!keys.includes(k)) throw new RangeError(`${at}.${k}: unknown key`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) bad(at, 'not an object');
+  for (const k of Object.keys(v)) if (!keys.includes(k)) bad(`${at}.${k}`, 'unknown key');
   return v as Record<string, unknown>;
 }
 
 function str(v: unknown, at: string, re: RegExp): string {
-  if (typeof v !== 'string' || !re.test(v)) throw new RangeError(`${at}: bad value ${JSON.stringify(v)?.slice(0, 40)}`);
+  if (typeof v !== 'string' || !re.test(v)) bad(at, `bad value ${JSON.stringify(v)?.slice(0, 40)}`);
+  return v;
+}
+
+function num(v: unknown, at: string, min: number, max: number, int = false): number {
+  if (typeof v !== 'number' || !(v >= min && v <= max) || (int && !Number.isInteger(v))) bad(at, `not a number in ${min}..${max}`);
   return v;
 }
 
 function names(v: unknown, at: string): string[] {
-  if (!Array.isArray(v) || v.length > 64 || v.some((x) => typeof x !== 'string' || !NAME.test(x))) throw new RangeError(`${at} must be a list of at most 64 short names`);
+  if (!Array.isArray(v) || v.length > 64 || v.some((x) => typeof x !== 'string' || !NAME.test(x))) bad(at, 'not a list of at most 64 short names');
   return [...(v as string[])];
 }

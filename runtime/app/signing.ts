@@ -2,7 +2,7 @@
 // same code signs in build.mjs and verifies on the box. Owns the manifest.sig format; no I/O.
 
 import { ArgumentError } from '../errors.ts';
-import { concatBytes, fromBase64, sha256Hex, toBase64, utf8 } from './bytes.ts';
+import { concatBytes, fromBase64, jsonOf, sha256Hex, toBase64, utf8 } from './bytes.ts';
 
 /** A private key able to sign manifests. */
 export interface SigningKey {
@@ -121,7 +121,7 @@ export async function signManifest(manifestBytes: Uint8Array, key: SigningKey): 
 export function parseSignature(bytes: Uint8Array): { keyId: string; sig: Uint8Array } | undefined {
   let f: Partial<SignatureFile>;
   try {
-    f = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as Partial<SignatureFile>;
+    f = jsonOf(bytes) as Partial<SignatureFile>;
   } catch {
     return undefined;
   }

@@ -84,3 +84,28 @@ test('a request in flight when the box switches version is answered to the old v
   t.is((after?.ok ?? 0) - (before?.ok ?? 0), 1, 'the request was answered');
   t.true(events.some((e) => e.kind === 'scene' && (e.scene as { screen?: string; version?: string }).screen === 'now' && (e.scene as { version?: string }).version === '1.0.0'), 'the old ui showed the answer');
 });
+
+test('a request still unanswered when the switch\'s 5 s wait ends is answered after the switch, not failed CLOSED (issue 15: the old version\'s channels stay)', async (t) => {
+  const { v2, he, feed, box } = await upOnFirstVersion(t);
+  let reached!: () => void;
+  const atServer = new Promise<void>((r) => (reached = r));
+  let answer!: () => void;
+  he.gate = (m) => (m === 'server' ? (reached(), new Promise<void>((r) => (answer = r))) : undefined);
+  const before = box.report().requests;
+  // Its own deadline (30 s) outlasts the switch's wait: the head-end answers once the box switched.
+  const asked = box.ask('server', { op: 'now' }, 30_000).then(
+    (value) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, value: (error as Error).message }),
+  );
+  await atServer;
+  he.gate = undefined;
+  feed.update(v2.set);
+  await box.waitFor((b) => b.state === 'up' && b.app?.manifest.version === '1.0.1' && b.session !== undefined, 30_000);
+  answer();
+  const r = await asked;
+  t.true(r.ok, `answered, not cut by the switch: ${JSON.stringify(r.value)}`);
+  t.like(r.value, { title: 'News at Ten' });
+  const after = box.report().requests;
+  t.is((after?.failed ?? 0) - (before?.failed ?? 0), 0);
+  t.is((after?.ok ?? 0) - (before?.ok ?? 0), 1);
+});
