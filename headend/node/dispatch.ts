@@ -71,7 +71,7 @@ export interface DispatchOptions {
 
 export class NodeDispatch {
   readonly table = new DispatchTable();
-  readonly counters: NodeCounters = { dispatched: 0, forwarded: 0, undeliverable: 0, clientStarted: 0, moved: 0, notMine: 0 };
+  readonly counters: NodeCounters = { dispatched: 0, forwarded: 0, undeliverable: 0, clientStarted: 0, moved: 0, notMine: 0, orphans: 0, orphansForwarded: 0, orphansRerouted: 0, orphansAnswered: 0, orphansExpired: 0 };
   readonly refused: DispatchRefusals = { relay: 0, queueMismatch: 0, heldFull: 0 };
   readonly #host: DispatchHost;
   readonly #boxes: BoxLocations;
