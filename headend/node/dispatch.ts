@@ -135,7 +135,10 @@ export class NodeDispatch {
     if (queue !== undefined && this.#host.portions.has(queue)) return true;
     if (vaddr === undefined) return false;
     if (vaddr.startsWith(SHARED_HEADEND_PREFIX)) return this.#host.leader();
-    return this.table.endpoints.has(vaddr) || this.table.hosted.has(vaddr);
+    if (this.table.endpoints.has(vaddr) || this.table.hosted.has(vaddr)) return true;
+    // [c31] its start is in flight here (a re-placement: the old host lets go as soon as it sees
+    // the claim, before this worker runs the instance); dispatch holds it until the start ends.
+    return this.#host.starting?.(vaddr) !== undefined;
   }
 
   /** Hold envelopes for `iid` (it is being moved); the returned function releases them, in order, to wherever it is then. */
