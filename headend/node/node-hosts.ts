@@ -98,6 +98,12 @@ export function claimsHost(n: Omit<NodeParts, 'claims'>, log: (line: string) => 
   return {
     registry: n.registry,
     log,
+    // A session's portion is owned by the record of its first address (start-once.ts); an app's
+    // shared one ('*') moves that record between its own instances, so it keeps the plain rule.
+    claimOf: (iid) => {
+      const spec = n.portions.spec(iid);
+      return spec === undefined || spec.session === '*' ? undefined : formatVaddr({ app: spec.app, session: spec.session, module: spec.modules[0] ?? '' });
+    },
     stopLost: async (iid) => {
       let spec = n.portions.spec(iid);
       // A start still in flight finishes first (it routes and binds its addresses), then stops.
