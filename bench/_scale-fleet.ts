@@ -79,7 +79,7 @@ export function probe(args: string[]): Promise<Record<string, number>> {
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   return new Promise((resolve, reject) =>
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop() as string) as Record<string, number>) : reject(new Error(`probe ${args.join(' ')} failed (${String(code)})`)))),
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop() as string) as Record<string, number>) : reject(new Error(`probe --mode ${args[args.indexOf('--mode') + 1] ?? '?'} failed (exit ${String(code)}; its own line above says why)`)))),
   );
 }
 

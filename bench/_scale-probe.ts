@@ -108,4 +108,10 @@ async function capacity(): Promise<Record<string, number>> {
   return { perS, p50: percentile(lat, 50), p99: percentile(lat, 99) };
 }
 
-console.log(JSON.stringify(MODE === 'capacity' ? await capacity() : await requests()));
+try {
+  console.log(JSON.stringify(MODE === 'capacity' ? await capacity() : await requests()));
+} catch (e) {
+  // One line for the bench's log (it records the probe as failed): what went wrong, not a stack.
+  console.error(`probe --mode ${MODE}: ${(e as Error).message}`);
+  process.exit(1);
+}

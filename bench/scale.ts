@@ -38,6 +38,9 @@ const flag = (name: string, dflt: string): string => {
 const FULL = Number(flag('boxes', '5000'));
 const LIGHT = Number(flag('light', '18000'));
 const IDLE_S = Number(flag('idle-s', '20'));
+/** Each portion thread's instances and QuickJS engine memory (its last load report), for the progress lines. */
+const threadFill = (h: { node: { portions: { threadStats(): { instances: number; sandbox?: { engineBytes: number } }[] } } }): string =>
+  h.node.portions.threadStats().map((t) => `${t.instances}/${Math.round((t.sandbox?.engineBytes ?? 0) / 2 ** 20)}`).join(' ');
 const SHARE = Number(flag('share', '0.6'));
 const REPORT_S = Number(flag('report-interval', '60'));
 const PROCS = flag('procs', 'auto');
@@ -282,7 +285,7 @@ async function lightPhase(kind: string): Promise<void> {
       const t0 = performance.now();
       const progress = setInterval(() => {
         const l = fleet.last();
-        if (l !== undefined) console.log(`${kind} +${Math.round((performance.now() - t0) / 1000)} s: ${JSON.stringify(l.states)} dead paths ${l.channel.deadPaths} (undone ${l.channel.deadPathsUndone}) links ${l.channel.deadLinks}; sessions ${h.node.sessions.count} (late opens ended ${h.node.sessions.lateOpens.ended}, QUOTA setups ${refusedSetups(h)}, setups in flight ${h.node.sessions.admission.stats.inFlight}); rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB; loop p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms max ${(loop.max / 1e6).toFixed(0)} ms${broker.refusals === undefined ? '' : `; broker: ${broker.refusals()}`}`);
+        if (l !== undefined) console.log(`${kind} +${Math.round((performance.now() - t0) / 1000)} s: ${JSON.stringify(l.states)} dead paths ${l.channel.deadPaths} (undone ${l.channel.deadPathsUndone}) links ${l.channel.deadLinks}; sessions ${h.node.sessions.count} (late opens ended ${h.node.sessions.lateOpens.ended}, QUOTA setups ${refusedSetups(h)}, setups in flight ${h.node.sessions.admission.stats.inFlight}); threads (instances/engine MB) ${threadFill(h)}; rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB; loop p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms max ${(loop.max / 1e6).toFixed(0)} ms${broker.refusals === undefined ? '' : `; broker: ${broker.refusals()}`}`);
       }, 30_000);
       const waitS = MAX_S > 0 ? MAX_S : LIGHT / rate + 180;
       const up = await fleet.until((l) => (l.states.up ?? 0) === LIGHT, waitS * 1000, `${LIGHT} light boxes up`).finally(() => clearInterval(progress)).catch((e: unknown) => {

@@ -31,6 +31,8 @@ export class AppCatalog {
   #versions = new Map<string, Map<string, PublishedApp>>();
   /** session -> the app version it pairs with. */
   #pins = new Map<string, string>();
+  /** Asks the release store for a version not served here yet (releases/catalog-fill.ts); none: not asked. */
+  #fill: ((app: string, version: string, withdrawn: boolean) => Promise<PublishedApp | undefined>) | undefined;
 
   /** Serve a version; `current` (default true) makes it what sessions get when they name no version. */
   add(app: PublishedApp, o: { current?: boolean } = {}): void {
@@ -51,6 +53,22 @@ export class AppCatalog {
   get(app: string, version?: string): PublishedApp | undefined {
     if (version === undefined) return this.#apps.get(app);
     return this.#versions.get(app)?.get(version);
+  }
+
+  /**
+   * `get(app, version)`, or, for a version not served here, what the catalog holds once the release
+   * store was asked (a node that has not synced a new candidate yet; issue 15.6). `withdrawn`: also
+   * a version the store no longer serves, as published, not added here (only to route a running
+   * session of it to its app-wide instance; never to open or start one).
+   */
+  resolve(app: string, version: string, withdrawn = false): PublishedApp | undefined | Promise<PublishedApp | undefined> {
+    const pub = this.get(app, version);
+    return pub !== undefined || this.#fill === undefined || this.#apps.get(app) === undefined ? pub : this.#fill(app, version, withdrawn);
+  }
+
+  /** Install the release store's fill (rollout-start.ts); resolve() asks it for versions not served here. */
+  onMissing(fill: (app: string, version: string, withdrawn: boolean) => Promise<PublishedApp | undefined>): void {
+    this.#fill = fill;
   }
 
   /** The versions of an app served here, oldest added first. */

@@ -31,7 +31,7 @@ import type { Registry, SessionRecord } from './registry/registry.ts';
 import { SessionSwitch } from './session-switch.ts';
 import { LateOpens } from './session-late.ts';
 import { Admission } from './admission.ts';
-import { giveUp, pairingOf } from './session-pairing.ts';
+import { Elsewhere, pairingOf } from './session-pairing.ts';
 import type { StatisticsProcess } from './stats/statistics-process.ts';
 import type { BoxLocations } from './node/box-locations.ts';
 import { boxPrincipal } from './node/box-ingress.ts';
@@ -166,7 +166,7 @@ export class SessionManager {
       throw new RemoteError(Codes.NOT_FOUND, `no app "${req.app}"`);
     }
     // [issue 15.6] the box pairs with the server portion of exactly the version it runs, or none.
-    const pub = h.catalog.get(req.app, req.version);
+    const pub = h.catalog.get(req.app, req.version) ?? (await h.catalog.resolve(req.app, req.version)); // not synced here yet: one sync first
     if (pub === undefined) {
       this.counters.mismatched++;
       throw new RemoteError(Codes.VERSION_MISMATCH, `${req.app} ${req.version} is not served here (serving ${h.catalog.versions(req.app).join(', ')}); open again on the version the carousel names`, { app: req.app, version: req.version, serving: h.catalog.versions(req.app) });
@@ -292,6 +292,7 @@ export class SessionManager {
     const b = checkStartBody(env.body);
     // A draining node takes no new portion; the placing node runs it itself (#startSomewhere).
     if (this.#host.drainer?.active === true && b.from === undefined) throw new RemoteError(Codes.DRAINING, `node ${this.#host.id} is draining`);
+    if (b.version !== undefined && this.#host.catalog.get(b.app, b.version) === undefined) await this.#host.catalog.resolve(b.app, b.version); // not synced here yet: one sync first
     if (b.version !== undefined) this.#host.catalog.pin(b.session, b.version);
     const undo = b.box === undefined ? () => {} : this.#hosting(b.session, b.app, b.box);
     const r = await this.#host.startPortion(b.app, b.session, b.modules, b.states, b.from);
@@ -332,11 +333,11 @@ export class SessionManager {
   async replaceFrom(dead: string): Promise<number> {
     const h = this.#host;
     const sessions = await h.registry.listSessions({ node: dead });
+    const elsewhere = new Elsewhere(h, dead); // a version not served here may still be served by another live node
     let n = 0;
     for (const s of sessions) {
-      const pair = pairingOf(h.catalog, s);
-      if (pair.kind === 'mismatch') this.counters.replaceMismatched++;
-      if (pair.kind === 'mismatch') await giveUp(h.registry, h.boxes, s);
+      const pair = await pairingOf(h.catalog, s);
+      if (pair.kind === 'mismatch' && (await elsewhere.place(s, pair.version)) === undefined) this.counters.replaceMismatched++; // given up
       if (pair.kind !== 'serve') continue;
       if (pair.version !== undefined) h.catalog.pin(s.id, pair.version); // its start (here or portion.start) takes that version
       const modules = Object.entries(s.placements).filter(([, side]) => side === 'headend').map(([m]) => m);
@@ -345,8 +346,8 @@ export class SessionManager {
       await h.registry.updateSession(s.id, { node }, s.version);
       n++;
     }
-    this.counters.replaced += n;
-    return n;
+    this.counters.replaced += n + elsewhere.placed;
+    return n + elsewhere.placed;
   }
 
   // The app's app-wide instance must run before a session may reach it; its failure refuses the session.

@@ -100,10 +100,9 @@ export class PortionLifecycle {
   /** Stop every instance of a session on this node (its box closed it). */
   async stopSession(session: string): Promise<number> {
     const h = this.#host;
-    const iids = new Set<string>();
-    for (const hosted of h.table.hosted.values()) for (const iid of hosted.iids) if (h.portions.spec(iid)?.session === session) iids.add(iid);
+    const iids = h.portions.ofSession(session).filter((iid) => h.table.hosts(iid));
     for (const iid of iids) await this.stop(iid);
-    return iids.size;
+    return iids.length;
   }
 
   /** Stop an instance; unbinds the addresses nothing here serves any more. */

@@ -13,9 +13,9 @@ import type { DispatchTable } from './table.ts';
 
 export interface UpgradeHost {
   readonly id: string;
-  readonly portions: Pick<PortionManager, 'spec' | 'inflightOf' | 'snapshot'>;
-  readonly catalog: Pick<AppCatalog, 'get' | 'pin' | 'unpin' | 'pinned'>;
-  readonly table: Pick<DispatchTable, 'hosted'>;
+  readonly portions: Pick<PortionManager, 'spec' | 'inflightOf' | 'snapshot' | 'ofSession'>;
+  readonly catalog: Pick<AppCatalog, 'get' | 'pin' | 'unpin' | 'pinned' | 'resolve'>;
+  readonly table: Pick<DispatchTable, 'hosted' | 'hosts'>;
   /** Hold new envelopes for `iid`; the returned function releases them to wherever it is then. */
   hold(iid: string): () => void;
   /** Start an instance here for the session's pinned version, binding its addresses (lifecycle start). */
@@ -38,8 +38,7 @@ export interface UpgradeStats {
 
 /** The instance of a session's server portion on this node (the first, for a shared one). */
 export function sessionInstance(host: Pick<UpgradeHost, 'table' | 'portions'>, session: string): string | undefined {
-  for (const h of host.table.hosted.values()) for (const iid of h.iids) if (host.portions.spec(iid)?.session === session) return iid;
-  return undefined;
+  return host.portions.ofSession(session).find((iid) => host.table.hosts(iid));
 }
 
 /** Switch the session's portion here to `version` with its state; the old version runs on when anything fails. */
@@ -52,7 +51,7 @@ export async function upgradeSession(host: UpgradeHost, to: { session: string; v
     stats.already++;
     return { ok: true, value: iid }; // a retried open: already on that version
   }
-  const next = host.catalog.get(spec.app, version);
+  const next = host.catalog.get(spec.app, version) ?? (await host.catalog.resolve(spec.app, version)); // not synced here yet: one sync first
   if (next === undefined) return { ok: false, error: new RemoteError(Codes.VERSION_MISMATCH, `node ${host.id} does not serve ${spec.app} ${version}`, { app: spec.app, version }) };
   const before = host.catalog.pinned(session);
   // The same head-end code in both versions (a release that changed the box's modules only): the

@@ -110,7 +110,11 @@ export class Elastic {
       this.#forget(iid);
       return r;
     }
-    for (const [v, h] of this.#host.table.hosted) if (h.iids.includes(like)) this.#host.table.host(v, h.module, iid);
+    const t = this.#host.table;
+    for (const v of [...t.vaddrsOf(like)]) {
+      const h = t.hosted.get(v);
+      if (h !== undefined) t.host(v, h.module, iid);
+    }
     return ok(iid);
   }
 

@@ -93,6 +93,8 @@ export class PortionManager {
   #spread: number;
   #threads: Thread[] = [];
   #instances = new Map<string, Instance>();
+  /** Instances by session, in start order: a session's stop or switch finds its own without a scan. */
+  #bySession = new Map<string, Set<string>>();
   #waiting = new Map<string, (r: Result<void, Error>) => void>();
   #rpc = new Map<number, (m: FromWorker) => void>();
   #rid = 1;
@@ -135,6 +137,12 @@ export class PortionManager {
     return this.#instances.get(iid)?.inflight ?? 0;
   }
 
+  /** The session's instances here, in start order (none: empty). */
+  ofSession(session: string): readonly string[] {
+    const s = this.#bySession.get(session);
+    return s === undefined ? [] : [...s];
+  }
+
   spec(iid: string): PortionSpec | undefined {
     return this.#instances.get(iid)?.spec;
   }
@@ -166,12 +174,12 @@ export class PortionManager {
     }
     const thread = t;
     const done = new Promise<Result<void, Error>>((resolve) => this.#waiting.set(spec.iid, resolve));
-    this.#instances.set(spec.iid, { iid: spec.iid, spec, thread, inflight: 0, open: new OpenRequests() });
+    this.#add({ iid: spec.iid, spec, thread, inflight: 0, open: new OpenRequests() });
     thread.instances.add(spec.iid);
     this.#post(thread, { t: 'start', spec });
     const r = await done;
     if (!r.ok) {
-      this.#instances.delete(spec.iid);
+      this.#drop(spec.iid);
       thread.instances.delete(spec.iid);
     }
     return r;
@@ -249,7 +257,7 @@ export class PortionManager {
   async stop(iid: string, releaseThread = false): Promise<void> {
     const inst = this.#instances.get(iid);
     if (inst === undefined) return;
-    this.#instances.delete(iid);
+    this.#drop(iid);
     inst.thread.instances.delete(iid);
     this.#observer?.stopped(iid);
     // Until the worker says stopped, what it answers (queued envelopes run first) closes requests.
@@ -357,11 +365,27 @@ export class PortionManager {
     }
   }
 
+  #add(inst: Instance): void {
+    this.#instances.set(inst.iid, inst);
+    const s = this.#bySession.get(inst.spec.session);
+    if (s === undefined) this.#bySession.set(inst.spec.session, new Set([inst.iid]));
+    else s.add(inst.iid);
+  }
+
+  #drop(iid: string): void {
+    const inst = this.#instances.get(iid);
+    if (inst === undefined) return;
+    this.#instances.delete(iid);
+    const s = this.#bySession.get(inst.spec.session);
+    s?.delete(iid);
+    if (s?.size === 0) this.#bySession.delete(inst.spec.session);
+  }
+
   #lost(t: Thread): void {
     this.#threads = this.#threads.filter((x) => x !== t);
     for (const iid of t.instances) {
       const inst = this.#instances.get(iid);
-      this.#instances.delete(iid);
+      this.#drop(iid);
       this.#observer?.stopped(iid);
       this.#onFault(iid, '', 'worker thread exited');
       if (inst !== undefined) this.#orphaned(inst);

@@ -49,6 +49,7 @@ export class AppWide {
     // [fencing] a node judged dead while it still ran loses its claim to a survivor: when the
     // registry says the claim moved, this writer stops, so two writers never both answer for long.
     this.#unwatch = host.registry.watch((c) => {
+      if (c.kind !== 'location') this.#v.changed(c.kind === 'session' ? c.id : undefined); // its record is read again
       if (c.kind === 'session') return this.#retire.soon();
       for (const [k, v] of this.#up) if (c.kind === 'reset' || c.vaddr === v) this.#up.delete(k);
       if (c.kind === 'reset' || [...this.#writers.values()].some((w) => c.vaddr === v0Of(w))) void this.#fence();
@@ -79,11 +80,9 @@ export class AppWide {
     if (v.session === '*' || v.instance !== undefined) return undefined;
     const { app, module } = v;
     if (!isAppWide(this.#h.catalog.get(app)?.manifest, module)) return undefined;
-    if (this.#v.single(app)) return this.#addressFor(app, undefined, module);
-    this.#retire.soon(); // versions side by side: one may have become unpinned (a promotion changes no session)
-    const version = this.#v.versionOf(app, v.session);
-    if (!(version instanceof Promise)) return this.#addressFor(app, version, module);
-    return version.then((ver) => this.#addressFor(app, ver, module));
+    if (!this.#v.single(app)) this.#retire.soon(); // versions side by side: one may have become unpinned (a promotion changes no session)
+    const pub = this.#v.pubOf(app, v.session);
+    return pub instanceof Promise ? pub.then((p) => this.#addressFor(app, p, module)) : this.#addressFor(app, pub, module);
   }
 
   /**
@@ -93,7 +92,11 @@ export class AppWide {
    */
   ensure(app: string, version?: string): Promise<Result<string | undefined, Error>> {
     const pub = version === undefined ? this.#h.catalog.get(app) : this.#h.catalog.get(app, version);
-    if (pub === undefined) return Promise.resolve(ok(undefined));
+    return pub === undefined ? Promise.resolve(ok(undefined)) : this.#ensurePub(app, pub);
+  }
+
+  // One ensure per code at a time. `pub` may be a version withdrawn here (routing to its running instance only).
+  #ensurePub(app: string, pub: PublishedApp): Promise<Result<string | undefined, Error>> {
     const key = `${app}|${this.#v.tag(pub)}`;
     const running = this.#inflight.get(key);
     if (running !== undefined) return running;
@@ -122,8 +125,7 @@ export class AppWide {
     return n;
   }
 
-  #addressFor(app: string, version: string | undefined, module: string): string | Promise<string | undefined> | undefined {
-    const pub = version === undefined ? this.#h.catalog.get(app) : this.#h.catalog.get(app, version);
+  #addressFor(app: string, pub: PublishedApp | undefined, module: string): string | Promise<string | undefined> | undefined {
     if (pub === undefined || !isAppWide(pub.manifest, module)) {
       this.counters.unserved++;
       return undefined;
@@ -131,7 +133,7 @@ export class AppWide {
     const tag = this.#v.tag(pub);
     const to = taggedVaddr(app, module, tag);
     if (this.#up.has(`${app}|${tag}`)) return to;
-    return this.ensure(app, pub.manifest.version).then(
+    return this.#ensurePub(app, pub).then(
       (r) => (r.ok && r.value !== undefined ? to : undefined),
       () => undefined,
     );

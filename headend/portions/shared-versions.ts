@@ -18,6 +18,9 @@ export function appWideTag(m: Manifest): string {
   return `c${createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16)}`;
 }
 
+/** Sessions whose record's version is remembered at most (oldest forgotten first: read again). */
+export const MAX_SEEN = 100_000;
+
 /** The address an app-wide module of one code is claimed and reached at. */
 export function taggedVaddr(app: string, module: string, tag: string): string {
   return formatVaddr({ app, session: '*', module, instance: tag });
@@ -28,6 +31,8 @@ export class SharedVersions {
   readonly #registry: Registry;
   readonly #tags = new WeakMap<Manifest, string>();
   readonly #byBytes = new WeakMap<Uint8Array, string>();
+  /** session -> the version its record named when read ('' for none), while versions share one code. */
+  readonly #seen = new Map<string, string>();
 
   constructor(catalog: AppCatalog, registry: Registry) {
     this.#catalog = catalog;
@@ -58,14 +63,41 @@ export class SharedVersions {
     return this.#catalog.versions(app).every((v) => this.tag(this.#catalog.get(app, v) as PublishedApp) === live);
   }
 
-  /** The version a session pairs with (undefined: the live one): its pin here, else its registry record. */
-  versionOf(app: string, session: string): string | undefined | Promise<string | undefined> {
+  /**
+   * What a session's app-wide requests run: its pinned version here, else its registry record's
+   * (undefined: not served). A version this node does not know yet is asked of the release store
+   * once (catalog.resolve: a candidate not synced here yet, or a withdrawn version other nodes still
+   * run, whose instance it is routed to), never answered with the live one. While
+   * every served version has one app-wide code, a record read is remembered until the registry
+   * says the session changed, so a session costs one read per change, not one per request.
+   */
+  pubOf(app: string, session: string): PublishedApp | undefined | Promise<PublishedApp | undefined> {
     const pin = this.#catalog.pinned(session);
-    if (pin !== undefined) return pin;
+    if (pin !== undefined) return this.#catalog.resolve(app, pin);
+    const single = this.single(app);
+    const seen = single ? this.#seen.get(session) : undefined;
+    const known = seen === undefined ? undefined : seen === '' ? this.#catalog.get(app) : this.#catalog.get(app, seen);
+    if (known !== undefined) return known;
     return this.#registry.getSession(session).then(
-      (rec) => (rec?.app === app ? rec.appVersion : undefined),
-      () => undefined,
+      (rec) => {
+        const version = rec?.app === app ? rec.appVersion : undefined;
+        const pub = version === undefined ? this.#catalog.get(app) : this.#catalog.resolve(app, version, true);
+        if (single && rec !== undefined && pub !== undefined && !(pub instanceof Promise)) this.#remember(session, version ?? '');
+        return pub;
+      },
+      () => this.#catalog.get(app),
     );
+  }
+
+  /** The registry says a session changed (or, with no id, that changes may have been missed): read it again. */
+  changed(session?: string): void {
+    if (session === undefined) this.#seen.clear();
+    else this.#seen.delete(session);
+  }
+
+  #remember(session: string, version: string): void {
+    this.#seen.set(session, version);
+    if (this.#seen.size > MAX_SEEN) this.#seen.delete(this.#seen.keys().next().value as string);
   }
 
   /**
@@ -76,7 +108,8 @@ export class SharedVersions {
     const out = new Set<string>();
     const live = this.#catalog.get(app);
     for (const s of await this.#registry.listSessions({ app })) {
-      const pub = s.appVersion === undefined ? live : this.#catalog.get(app, s.appVersion);
+      const got = s.appVersion === undefined ? live : this.#catalog.resolve(app, s.appVersion, true); // a version not synced here yet: asked once
+      const pub = got instanceof Promise ? await got : got;
       if (pub === undefined) return undefined;
       out.add(this.tag(pub));
     }

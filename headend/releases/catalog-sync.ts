@@ -3,10 +3,12 @@
 // own manifest); a rolling or halted candidate is served beside it, so boxes the directive puts on
 // the candidate pair with the candidate's server portion. Other versions leave the catalog once no
 // session is pinned to them. Every node of a cluster runs it on its own timer: a change made
-// through another node's admin API reaches this node's catalog within one sync.
+// through another node's admin API reaches this node's catalog within one sync. A sync reads the
+// store's heads (no bytes); a version's bytes are read once, when the catalog does not hold them.
 import { decodeManifest } from '../../runtime/app/index.ts';
 import type { AppCatalog } from '../app-catalog.ts';
-import type { Release, ReleaseStore } from './store.ts';
+import type { PublishedApp } from '../app-catalog.ts';
+import type { Release, ReleaseHead, ReleaseStore } from './store.ts';
 
 export interface CatalogSyncStats {
   syncs: number;
@@ -15,10 +17,12 @@ export interface CatalogSyncStats {
   removed: number;
   /** Syncs that failed (the store did not answer); the next one tries again. */
   failed: number;
+  /** Versions whose bytes were read from the store (once each, unless replaced by a startup re-publish). */
+  fetched: number;
 }
 
 /** The versions an app's sessions may pair with: live, and the candidate beside it. */
-export function servedReleases(releases: readonly Release[]): { live?: Release; beside: Release[] } {
+export function servedReleases<R extends Pick<Release, 'state'>>(releases: readonly R[]): { live?: R; beside: R[] } {
   const live = releases.filter((r) => r.state === 'live').at(-1);
   return { ...(live === undefined ? {} : { live }), beside: releases.filter((r) => r.state === 'rolling' || r.state === 'halted') };
 }
@@ -29,7 +33,7 @@ export class CatalogSync {
   readonly #log: (line: string) => void;
   /** `app@version` -> publishedAt of the bytes in the catalog (a startup re-publish changes it). */
   readonly #have = new Map<string, number>();
-  readonly #stats: CatalogSyncStats = { syncs: 0, added: 0, removed: 0, failed: 0 };
+  readonly #stats: CatalogSyncStats = { syncs: 0, added: 0, removed: 0, failed: 0, fetched: 0 };
   #busy: Promise<void> | undefined;
 
   constructor(o: { catalog: AppCatalog; store: ReleaseStore; log?: (line: string) => void }) {
@@ -52,9 +56,9 @@ export class CatalogSync {
   }
 
   async #sync(app: string | undefined): Promise<void> {
-    let all: Release[];
+    let all: ReleaseHead[];
     try {
-      all = await this.#store.list(app);
+      all = await this.#store.heads(app);
     } catch (e) {
       this.#stats.failed++;
       return this.#log(`releases: catalog sync failed: ${(e as Error).message}`);
@@ -63,8 +67,8 @@ export class CatalogSync {
     const apps = new Set(all.map((r) => r.app));
     for (const name of apps) {
       const { live, beside } = servedReleases(all.filter((r) => r.app === name));
-      if (live !== undefined) this.#add(live, true);
-      for (const r of beside) this.#add(r, false);
+      if (live !== undefined) await this.#add(live, true);
+      for (const r of beside) await this.#add(r, false);
       const keep = new Set([live, ...beside].filter((r) => r !== undefined).map((r) => r.version));
       for (const v of this.#catalog.versions(name)) {
         if (keep.has(v) || !this.#catalog.remove(name, v)) continue; // a pinned session keeps its version
@@ -75,13 +79,31 @@ export class CatalogSync {
     }
   }
 
-  #add(r: Release, current: boolean): void {
-    const key = `${r.app}@${r.version}`;
-    const isCurrent = this.#catalog.get(r.app)?.manifest.version === r.version;
-    if (this.#have.get(key) === r.publishedAt && this.#catalog.get(r.app, r.version) !== undefined && isCurrent === current) return;
-    this.#catalog.add({ manifest: decodeManifest(r.manifestBytes), manifestBytes: r.manifestBytes, signature: r.signature, sources: r.sources }, { current });
-    this.#have.set(key, r.publishedAt);
+  async #add(h: ReleaseHead, current: boolean): Promise<void> {
+    const key = `${h.app}@${h.version}`;
+    const held = this.#have.get(key) === h.publishedAt ? this.#catalog.get(h.app, h.version) : undefined;
+    const isCurrent = this.#catalog.get(h.app)?.manifest.version === h.version;
+    if (held !== undefined && isCurrent === current) return;
+    // The bytes the catalog holds (same publish), else read once from the store.
+    const got = held === undefined ? await this.#fetch(h) : { pub: held, publishedAt: h.publishedAt };
+    if (got === undefined) return; // gone meanwhile, or the read failed (counted): the next sync tries again
+    this.#catalog.add(got.pub, { current });
+    this.#have.set(key, got.publishedAt);
     this.#stats.added++;
-    this.#log(`releases: serving ${r.app} ${r.version} ${current ? 'as live' : 'beside live'}`);
+    this.#log(`releases: serving ${h.app} ${h.version} ${current ? 'as live' : 'beside live'}`);
+  }
+
+  async #fetch(h: ReleaseHead): Promise<{ pub: PublishedApp; publishedAt: number } | undefined> {
+    let r: Release | undefined;
+    try {
+      r = await this.#store.get(h.app, h.version);
+    } catch (e) {
+      this.#stats.failed++;
+      this.#log(`releases: reading ${h.app} ${h.version} failed: ${(e as Error).message}`);
+      return undefined;
+    }
+    if (r === undefined) return undefined;
+    this.#stats.fetched++;
+    return { pub: { manifest: decodeManifest(r.manifestBytes), manifestBytes: r.manifestBytes, signature: r.signature, sources: r.sources }, publishedAt: r.publishedAt };
   }
 }

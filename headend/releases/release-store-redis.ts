@@ -4,7 +4,7 @@
 // list, a counter). The bytes are stored as published. Counters are plain INCRs.
 import { Cluster, Redis } from 'ioredis';
 import { parseClusterUrl } from '../registry/registry-redis-cluster-keys.ts';
-import { byAppVersion, checkCounter, checkKey, checkState, mayReplace, sameBytes, type NewRelease, type PublishOptions, type PublishOutcome, type Release, type ReleaseState, type ReleaseStore, type UpdateOutcome } from './store.ts';
+import { byAppVersion, checkCounter, checkKey, checkState, mayReplace, sameBytes, type NewRelease, type PublishOptions, type PublishOutcome, type Release, type ReleaseHead, type ReleaseState, type ReleaseStore, type UpdateOutcome } from './store.ts';
 import { decode, encode } from 'cbor-x';
 
 // KEYS[1] release hash, KEYS[2] the app's version set; ARGV: version, then field/value pairs.
@@ -119,6 +119,26 @@ export class RedisReleaseStore implements ReleaseStore {
         const r = await this.get(a, v);
         if (r !== undefined) out.push(r);
       }
+    }
+    return out.sort(byAppVersion);
+  }
+
+  async heads(app?: string): Promise<ReleaseHead[]> {
+    if (app !== undefined) checkKey(app);
+    const apps = app === undefined ? await this.#redis.smembers(`${this.#prefix}rel:apps`) : [app];
+    const out: ReleaseHead[] = [];
+    for (const a of apps) {
+      // One round trip per app: its keys share a hash tag, so one slot (one node of a cluster).
+      const versions = await this.#redis.smembers(this.#versions(a));
+      const p = this.#redis.pipeline();
+      for (const v of versions) p.hmget(this.#key(a, v), 'state', 'publishedAt', 'rev');
+      const rows = (await p.exec()) ?? [];
+      versions.forEach((version, i) => {
+        const [err, f] = rows[i] ?? [];
+        const [state, at, rev] = (f ?? []) as (string | null)[];
+        if (err !== null && err !== undefined) throw err;
+        if (rev !== null && rev !== undefined) out.push({ app: a, version, state: checkState(state), publishedAt: Number(at), rev: Number(rev) });
+      });
     }
     return out.sort(byAppVersion);
   }

@@ -3,7 +3,7 @@
 // stored as one CBOR blob per release, exactly as published.
 import Database from 'better-sqlite3';
 import { decode, encode } from 'cbor-x';
-import { byAppVersion, checkCounter, checkKey, checkState, mayReplace, sameBytes, type NewRelease, type PublishOptions, type PublishOutcome, type Release, type ReleaseState, type ReleaseStore, type UpdateOutcome } from './store.ts';
+import { byAppVersion, checkCounter, checkKey, checkState, mayReplace, sameBytes, type NewRelease, type PublishOptions, type PublishOutcome, type Release, type ReleaseHead, type ReleaseState, type ReleaseStore, type UpdateOutcome } from './store.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS releases (
@@ -66,6 +66,13 @@ export class SqliteReleaseStore implements ReleaseStore {
     if (app !== undefined) checkKey(app);
     const rows = (app === undefined ? this.#db.prepare('SELECT * FROM releases').all() : this.#db.prepare('SELECT * FROM releases WHERE app = ?').all(app)) as Row[];
     return rows.map(toRelease).sort(byAppVersion);
+  }
+
+  async heads(app?: string): Promise<ReleaseHead[]> {
+    if (app !== undefined) checkKey(app);
+    const cols = 'SELECT app, version, state, published_at, rev FROM releases';
+    const rows = (app === undefined ? this.#db.prepare(cols).all() : this.#db.prepare(`${cols} WHERE app = ?`).all(app)) as Pick<Row, 'app' | 'version' | 'state' | 'published_at' | 'rev'>[];
+    return rows.map((r) => ({ app: r.app, version: r.version, state: checkState(r.state), publishedAt: r.published_at, rev: r.rev })).sort(byAppVersion);
   }
 
   async update(app: string, version: string, rev: number, patch: { state?: ReleaseState; plan?: string }): Promise<UpdateOutcome> {

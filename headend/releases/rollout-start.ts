@@ -11,12 +11,15 @@ import { RolloutTally } from './rollout-tally.ts';
 import type { ReleaseStore } from './store.ts';
 import type { AppCatalog } from '../app-catalog.ts';
 import { CatalogSync } from './catalog-sync.ts';
+import { CatalogFill } from './catalog-fill.ts';
 
 export interface RolloutLoop {
   driver: RolloutDriver;
   tally: RolloutTally;
   /** Keeps the node's catalog serving live and the candidate beside it (when given a catalog). */
   sync?: CatalogSync;
+  /** Syncs at once for a session pinned to a version the catalog does not know yet (with a catalog). */
+  fill?: CatalogFill;
 }
 
 export async function startRollout(o: {
@@ -39,6 +42,8 @@ export async function startRollout(o: {
     for (const key of tally.report(r)) driver.reported(key);
   };
   const sync = o.catalog === undefined ? undefined : new CatalogSync({ catalog: o.catalog, store: o.store, ...(o.log === undefined ? {} : { log: o.log }) });
+  const fill = sync === undefined || o.catalog === undefined ? undefined : new CatalogFill({ catalog: o.catalog, sync: (app) => sync.sync(app), now: o.now, get: (app, v) => o.store.get(app, v) });
+  if (fill !== undefined) o.catalog?.onMissing(fill.want);
   o.releases.onChange = (app) => {
     void sync?.sync(app);
     void driver.refresh(app);
@@ -46,7 +51,7 @@ export async function startRollout(o: {
   if (o.sign === undefined) o.log?.('rollout: no operator key, so the carousel carries the live version only (no rollout directive)');
   await sync?.sync();
   for (const app of o.carousels.keys()) await driver.refresh(app);
-  return { driver, tally, ...(sync === undefined ? {} : { sync }) };
+  return { driver, tally, ...(sync === undefined ? {} : { sync }), ...(fill === undefined ? {} : { fill }) };
 }
 
 /** A signer from an operator key file (JWK, as build.mjs writes keys); undefined when the file is absent. */

@@ -25,6 +25,9 @@ export interface Release {
 
 export type NewRelease = Omit<Release, 'state' | 'plan' | 'rev'>;
 
+/** A release without its bytes or plan: what a node's catalog sync compares every second. */
+export type ReleaseHead = Pick<Release, 'app' | 'version' | 'state' | 'publishedAt' | 'rev'>;
+
 export type PublishOutcome = { ok: true; release: Release; created: boolean; replaced?: boolean } | { ok: false; reason: 'different-bytes'; existing: Release };
 
 /** `replaceIfPublishedBy`: other bytes under a published version replace it only when that
@@ -42,6 +45,8 @@ export interface ReleaseStore {
   get(app: string, version: string): Promise<Release | undefined>;
   /** Every version of one app (or of all apps), oldest first; bytes included. */
   list(app?: string): Promise<Release[]>;
+  /** The same versions without bytes or plan, oldest first (catalog-sync.ts reads these every second). */
+  heads(app?: string): Promise<ReleaseHead[]>;
   /** Change state and/or plan if `rev` is still the record's revision. */
   update(app: string, version: string, rev: number, patch: { state?: ReleaseState; plan?: string }): Promise<UpdateOutcome>;
   /** Add one to a named durable counter and return the new value (first call: 1). */
@@ -120,6 +125,10 @@ export class MemoryReleaseStore implements ReleaseStore {
     return [...this.#rows.values()].filter((r) => app === undefined || r.app === app).sort(byAppVersion);
   }
 
+  async heads(app?: string): Promise<ReleaseHead[]> {
+    return (await this.list(app)).map(({ app: a, version, state, publishedAt, rev }) => ({ app: a, version, state, publishedAt, rev }));
+  }
+
   async update(app: string, version: string, rev: number, patch: { state?: ReleaseState; plan?: string }): Promise<UpdateOutcome> {
     checkKey(app, version);
     const r = this.#rows.get(`${app}@${version}`);
@@ -144,6 +153,6 @@ export function mayReplace(existing: Release, o: PublishOptions): boolean {
   return o.replaceIfPublishedBy !== undefined && existing.publishedBy === o.replaceIfPublishedBy;
 }
 
-export function byAppVersion(a: Release, b: Release): number {
+export function byAppVersion(a: Pick<Release, 'app' | 'version'>, b: Pick<Release, 'app' | 'version'>): number {
   return a.app === b.app ? compareVersions(a.version, b.version) : a.app < b.app ? -1 : 1;
 }

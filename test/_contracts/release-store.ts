@@ -44,6 +44,26 @@ export function releaseStoreContract(kind: string, open: (name: string) => Promi
   });
 }
 
+export function releaseStoreHeads(kind: string, open: (name: string) => Promise<ReleaseStore>): void {
+  test(`${kind}: heads name every version with its state, publish time and revision, in list order, with no bytes`, async (t) => {
+    const s = await open('h');
+    t.teardown(() => s.close());
+    for (const v of ['1.0.10', '1.0.9']) await s.publish({ ...release('guide', v), publishedBy: 'startup' });
+    await s.publish(release('chat', '2.0.0'));
+    await s.update('guide', '1.0.9', 1, { state: 'live' });
+    const head = (r: { app: string; version: string; state: string; publishedAt: number; rev: number }) => ({ app: r.app, version: r.version, state: r.state, publishedAt: r.publishedAt, rev: r.rev });
+    t.deepEqual(await s.heads(), (await s.list()).map(head));
+    t.deepEqual(await s.heads('guide'), [
+      { app: 'guide', version: '1.0.9', state: 'live', publishedAt: 1000, rev: 2 },
+      { app: 'guide', version: '1.0.10', state: 'staged', publishedAt: 1000, rev: 1 },
+    ]);
+    t.false('sources' in ((await s.heads('chat'))[0] ?? {}), 'no bytes');
+    await s.publish({ ...release('guide', '1.0.9', 'rebuilt'), publishedBy: 'startup', publishedAt: 2000 }, { replaceIfPublishedBy: 'startup' });
+    t.like((await s.heads('guide'))[0], { version: '1.0.9', publishedAt: 2000, rev: 3 }, 'a replaced publish shows in its head');
+    t.deepEqual(await s.heads('nothing'), []);
+  });
+}
+
 export function releaseStoreMirror(kind: string, open: (name: string) => Promise<ReleaseStore>): void {
   test(`${kind}: the apps folder's mirror may replace its own bytes; nobody else's`, async (t) => {
     const s = await open('m');

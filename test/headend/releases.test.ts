@@ -10,7 +10,7 @@ import { RedisReleaseStore, releaseKeys } from '../../headend/releases/release-s
 import { openReleaseStore } from '../../headend/releases/open-store.ts';
 import { hashSlot } from '../../headend/registry/registry-redis-cluster-keys.ts';
 import { type RedisCluster, startRedisCluster } from '../_helpers/redis-cluster.ts';
-import { release, releaseStoreContract, releaseStoreDurability, releaseStoreMirror } from '../_contracts/release-store.ts';
+import { release, releaseStoreContract, releaseStoreDurability, releaseStoreHeads, releaseStoreMirror } from '../_contracts/release-store.ts';
 import type { ReleaseStore } from '../../headend/releases/store.ts';
 import { needProgram, which } from '../_helpers/env.ts';
 import { type RedisServer, startRedis } from '../_helpers/redis.ts';
@@ -29,12 +29,14 @@ const memory = async (name: string): Promise<MemoryReleaseStore> => {
 };
 releaseStoreContract('memory', memory);
 releaseStoreMirror('memory', memory);
+releaseStoreHeads('memory', memory);
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-releases-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 releaseStoreContract('sqlite', async (name) => new SqliteReleaseStore(join(dir, `${name}.db`)));
 releaseStoreDurability('sqlite', async (name) => new SqliteReleaseStore(join(dir, `${name}.db`)));
 releaseStoreMirror('sqlite', async (name) => new SqliteReleaseStore(join(dir, `${name}.db`)));
+releaseStoreHeads('sqlite', async (name) => new SqliteReleaseStore(join(dir, `${name}.db`)));
 
 const program = which('redis-server');
 if (program === undefined) {
@@ -51,6 +53,7 @@ if (program === undefined) {
   releaseStoreContract('redis', open);
   releaseStoreDurability('redis', open);
   releaseStoreMirror('redis', open);
+  releaseStoreHeads('redis', open);
 }
 
 test('the release store beside the registry: the same SQLite file, memory, and bad specs refused by name', async (t) => {
@@ -84,6 +87,7 @@ if (program === undefined || cli === undefined) {
   releaseStoreContract('redis-cluster', openCluster);
   releaseStoreDurability('redis-cluster', openCluster);
   releaseStoreMirror('redis-cluster', openCluster);
+  releaseStoreHeads('redis-cluster', openCluster);
 
   test('redis-cluster: a head-end on a redis-cluster:// registry keeps its releases in the cluster, not in memory', async (t) => {
     const a = await openCluster('spec');

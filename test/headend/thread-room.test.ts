@@ -107,3 +107,17 @@ test('PortionManager options are checked by name', (t) => {
   t.throws(() => new PortionManager({ pool, onOut: () => {}, spread: 0 }), { message: /spread/ });
   t.throws(() => new PortionManager({ pool, onOut: () => {}, perTread: 4 } as never), { message: /perTread/ });
 });
+
+test("ofSession: a session's instances in start order, without the stopped ones (the node's index for session stops and switches)", async (t) => {
+  const pool = new FakePool();
+  const pm = new PortionManager({ pool, onOut: () => {}, spread: 1 });
+  const of = (i: number, session: string): PortionSpec => ({ ...spec(i), session });
+  for (const [i, s] of [[1, 'a'], [2, 'b'], [3, 'a'], [4, 'c']] as const) t.true((await pm.start(of(i, s))).ok);
+  t.deepEqual(pm.ofSession('a'), ['p1', 'p3']);
+  t.deepEqual(pm.ofSession('none'), []);
+  await pm.stop('p1');
+  t.deepEqual(pm.ofSession('a'), ['p3']);
+  await pm.stop('p3');
+  t.deepEqual(pm.ofSession('a'), []);
+  t.deepEqual(pm.ofSession('b'), ['p2']);
+});
