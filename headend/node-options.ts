@@ -76,4 +76,12 @@ export interface NodeCounters {
   moved: number;
   /** Box messages heard but left to the node that hosts their destination (broadcast ingress). */
   notMine: number;
+  /** [c31] Requests a stopped instance had not answered (node/orphans.ts), and how each ended:
+   *  forwarded to the node the registry names, re-routed to an instance here, answered with an
+   *  error (NO_SESSION or UNAVAILABLE), or dropped past its deadline. */
+  orphans: number;
+  orphansForwarded: number;
+  orphansRerouted: number;
+  orphansAnswered: number;
+  orphansExpired: number;
 }

@@ -32,11 +32,11 @@ import { Membership } from './node/membership.ts';
 import { DRAIN_OPS, Drain, drainAsked, drainHost, type DrainOptions, type DrainProgress } from './node/drain.ts';
 import { movePortion } from './node/migration.ts';
 import { upgradeHostOf, upgradeSession, type UpgradeStats } from './node/version-upgrade.ts';
-import { appWideHost, claimsHost, dispatchHost, migrationHost, nodeLoad } from './node/node-hosts.ts';
+import { appWideHost, claimsHost, dispatchHost, migrationHost, nodeLoad, orphansOf } from './node/node-hosts.ts';
 import type { DispatchTable } from './node/table.ts';
 import type { NodeTracer } from './trace/tracer.ts';
 import { Balancer, type PlacementPolicy } from '../policy/index.ts';
-import { SERVICES_NAME, type PortionSpec } from './portions/portion-protocol.ts';
+import type { PortionSpec } from './portions/portion-protocol.ts';
 import { PortionManager } from './portions/portions.ts';
 import { Checkpointer } from './portions/checkpoint.ts';
 import { nodeCheckpointHost, observeFor } from './portions/checkpoint-wiring.ts';
@@ -151,6 +151,7 @@ export class HeadendNode {
       // A module's weft.log line, with where it came from (the instance names app and session).
       onLog: (iid, module, level, text) => this.#log(`${level} ${this.portions.spec(iid)?.app ?? '?'}/${this.portions.spec(iid)?.session ?? '?'}/${module} [${iid}]: ${text}`),
       observer: observeFor(() => this.checkpoints),
+      onOrphans: orphansOf(this, Endpoint.control),
     });
     this.checkpoints = new Checkpointer(nodeCheckpointHost(this, () => this.timing, (l) => this.#log(l)), o.checkpoints);
     const makeSpec = (a: string, s: string, m: string[], st?: Record<string, Uint8Array>) => this.makeSpec(a, s, m, st);
@@ -396,5 +397,4 @@ export class HeadendNode {
   }
 }
 
-export { SERVICES_NAME };
 export type { HeadendNodeOptions, NodeCounters };

@@ -10,6 +10,7 @@
 // host's sessions were not re-placed (`listSessions({node})` missed them).
 
 import type { NewSession, Registry, SessionRecord } from './registry/registry.ts';
+import { defaultBackoff, retryCall, type RetryPolicy } from './registry/retry.ts';
 
 export interface SessionRecordsHost {
   readonly id: string;
@@ -33,7 +34,6 @@ export interface SessionRecordStats {
 }
 
 const MAX_ATTEMPTS = 30;
-const defaultBackoff = (attempt: number): Promise<void> => new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** (attempt - 1))));
 
 export class SessionRecords {
   /** The registry the node's components use: session writes go through the keeper. */
@@ -49,11 +49,13 @@ export class SessionRecords {
   readonly #writing = new Set<string>();
   readonly #stats = { checked: 0, rewritten: 0, dropped: 0, retries: 0 };
   readonly #unwatch: () => void;
+  readonly #policy: RetryPolicy;
   #closed = false;
 
   constructor(inner: Registry, host: SessionRecordsHost) {
     this.#inner = inner;
     this.#h = host;
+    this.#policy = { maxAttempts: MAX_ATTEMPTS, backoff: (a) => (host.backoff ?? defaultBackoff)(a), stopped: () => this.#closed, retried: () => void this.#stats.retries++ };
     this.registry = keptRegistry(inner, this);
     this.#unwatch = inner.watch((c) => {
       if (c.kind === 'reset') for (const id of this.#held.keys()) this.#check(id);
@@ -148,21 +150,9 @@ export class SessionRecords {
     } else this.#check(id); // another writer was first: read what it wrote
   }
 
-  /** `fn`, retried after a backoff while it throws; null after MAX_ATTEMPTS failures. */
-  async #retry<T>(fn: () => Promise<T>): Promise<T | null> {
-    const backoff = this.#h.backoff ?? defaultBackoff;
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS && !this.#closed; attempt++) {
-      if (attempt > 1) {
-        this.#stats.retries++;
-        await backoff(attempt - 1);
-      }
-      try {
-        return await fn();
-      } catch {
-        // the next attempt, after its backoff
-      }
-    }
-    return null;
+  /** `fn`, retried after a backoff while it throws; null after MAX_ATTEMPTS tries (registry/retry.ts). */
+  #retry<T>(fn: () => Promise<T>): Promise<T | null> {
+    return retryCall(fn, this.#policy);
   }
 }
 

@@ -71,7 +71,7 @@ export interface DispatchOptions {
 
 export class NodeDispatch {
   readonly table = new DispatchTable();
-  readonly counters: NodeCounters = { dispatched: 0, forwarded: 0, undeliverable: 0, clientStarted: 0, moved: 0, notMine: 0 };
+  readonly counters: NodeCounters = { dispatched: 0, forwarded: 0, undeliverable: 0, clientStarted: 0, moved: 0, notMine: 0, orphans: 0, orphansForwarded: 0, orphansRerouted: 0, orphansAnswered: 0, orphansExpired: 0 };
   readonly refused: DispatchRefusals = { relay: 0, queueMismatch: 0, heldFull: 0 };
   readonly #host: DispatchHost;
   readonly #boxes: BoxLocations;
@@ -135,7 +135,10 @@ export class NodeDispatch {
     if (queue !== undefined && this.#host.portions.has(queue)) return true;
     if (vaddr === undefined) return false;
     if (vaddr.startsWith(SHARED_HEADEND_PREFIX)) return this.#host.leader();
-    return this.table.endpoints.has(vaddr) || this.table.hosted.has(vaddr);
+    if (this.table.endpoints.has(vaddr) || this.table.hosted.has(vaddr)) return true;
+    // [c31] its start is in flight here (a re-placement: the old host lets go as soon as it sees
+    // the claim, before this worker runs the instance); dispatch holds it until the start ends.
+    return this.#host.starting?.(vaddr) !== undefined;
   }
 
   /** Hold envelopes for `iid` (it is being moved); the returned function releases them, in order, to wherever it is then. */

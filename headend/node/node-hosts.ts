@@ -21,6 +21,8 @@ import type { DispatchHost, NodeDispatch } from './dispatch.ts';
 import type { DispatchTable } from './table.ts';
 import type { MigrationHost } from './migration.ts';
 import type { Membership } from './membership.ts';
+import { OrphanRoute } from './orphans.ts';
+import type { NodeCounters } from '../node-options.ts';
 
 type MakeSpec = (app: string, session: string, modules: string[], states?: Record<string, Uint8Array>) => Result<PortionSpec, Error>;
 
@@ -42,6 +44,7 @@ export interface NodeParts {
   readonly claims: Pick<PortionClaims, 'handOver'>;
   readonly starts: Pick<PortionStarts, 'starting'>;
   readonly drainer: { readonly active: boolean };
+  readonly counters: NodeCounters;
   vaddr(name: string): string;
   peerUdp(node: string): UdpAddress | undefined;
   request(dst: Address, body: unknown, op: string, timeoutMs?: number): Promise<unknown>;
@@ -95,6 +98,12 @@ export function claimsHost(n: Omit<NodeParts, 'claims'>, log: (line: string) => 
   return {
     registry: n.registry,
     log,
+    // A session's portion is owned by the record of its first address (start-once.ts); an app's
+    // shared one ('*') moves that record between its own instances, so it keeps the plain rule.
+    claimOf: (iid) => {
+      const spec = n.portions.spec(iid);
+      return spec === undefined || spec.session === '*' ? undefined : formatVaddr({ app: spec.app, session: spec.session, module: spec.modules[0] ?? '' });
+    },
     stopLost: async (iid) => {
       let spec = n.portions.spec(iid);
       // A start still in flight finishes first (it routes and binds its addresses), then stops.
@@ -113,6 +122,24 @@ export function claimsHost(n: Omit<NodeParts, 'claims'>, log: (line: string) => 
       return true;
     },
   };
+}
+
+/**
+ * [c31] Where the requests a stopped instance had not answered go (node/orphans.ts). Built while
+ * the node is constructed: its portions and starts are read when a stop reports.
+ */
+export function orphansOf(n: Pick<NodeParts, 'id' | 'udpAddress' | 'clock' | 'registry' | 'counters' | 'table' | 'portions' | 'starts' | 'vaddr' | 'dispatch'>, controlName: string): (iid: string, requests: Envelope[]) => void {
+  const route = new OrphanRoute({
+    id: n.id,
+    udpAddress: n.udpAddress,
+    clock: n.clock,
+    registry: n.registry,
+    counters: n.counters,
+    serves: (v) => n.table.hosted.get(v)?.iids.some((i) => n.portions.has(i)) === true || n.starts.starting(v) !== undefined,
+    dispatch: (e) => n.dispatch(e),
+    controlVaddr: () => n.vaddr(controlName),
+  });
+  return (iid, requests) => route.take(iid, requests);
 }
 
 /** What the app-wide writer needs of its node (portions/shared-app.ts). */

@@ -21,6 +21,8 @@ export interface PortionClaimsHost {
   readonly registry: Registry;
   /** Stop instance `iid` here without unbinding (another node owns it); false when it was not running. */
   stopLost(iid: string): Promise<boolean>;
+  /** The address whose record decides who runs instance `iid` (its portion's first), if it runs here. */
+  claimOf?(iid: string): string | undefined;
   log(line: string): void;
 }
 
@@ -29,6 +31,8 @@ export interface PortionClaimStats extends ClaimStats {
   copiesStopped: number;
   /** Stops or give-backs of a lost copy that failed (logged). */
   stopErrors: number;
+  /** Further addresses found in another's name while this copy still held its portion's claim: taken back, the copy kept. */
+  retaken: number;
 }
 
 export class PortionClaims implements ClaimWrites {
@@ -39,6 +43,7 @@ export class PortionClaims implements ClaimWrites {
   readonly #stops = new Set<Promise<void>>();
   #copiesStopped = 0;
   #stopErrors = 0;
+  #retaken = 0;
 
   constructor(host: PortionClaimsHost, options: Pick<ClaimKeeperOptions, 'backoff' | 'maxAttempts'> = {}) {
     rejectUnknown('PortionClaims', options, ['backoff', 'maxAttempts']);
@@ -47,7 +52,7 @@ export class PortionClaims implements ClaimWrites {
   }
 
   get stats(): PortionClaimStats {
-    return { ...this.keeper.stats, copiesStopped: this.#copiesStopped, stopErrors: this.#stopErrors };
+    return { ...this.keeper.stats, copiesStopped: this.#copiesStopped, stopErrors: this.#stopErrors, retaken: this.#retaken };
   }
 
   /** Bind and hold (a failed call is retried by the keeper; one that never answers throws UNAVAILABLE). */
@@ -82,8 +87,10 @@ export class PortionClaims implements ClaimWrites {
 
   /** Resolves when no claim, check or stop of a lost copy is in flight. */
   async settled(): Promise<void> {
-    await this.keeper.settled();
-    await Promise.all([...this.#stops]);
+    do {
+      await this.keeper.settled();
+      await Promise.all([...this.#stops]); // a retake that fails starts a stop before it ends
+    } while (this.#stops.size > 0);
   }
 
   /**
@@ -105,6 +112,15 @@ export class PortionClaims implements ClaimWrites {
   #lost(vaddr: string, owner: LocationRecord | undefined, mine: Location): void {
     const iid = mine.queue;
     if (iid === undefined || this.#stopping.has(iid)) return;
+    // [c31] The portion's claim decides who runs it; a further address in another's name (a late
+    // write of a copy that has lost the claim) is taken back while the claim is still this copy's.
+    const claim = this.#h.claimOf?.(iid);
+    if (claim !== undefined && claim !== vaddr && owner !== undefined) return this.#track(this.#retake(vaddr, owner, { ...mine, queue: iid }, claim));
+    this.#stopCopy(vaddr, owner, mine, iid);
+  }
+
+  #stopCopy(vaddr: string, owner: LocationRecord | undefined, mine: Location, iid: string): void {
+    if (this.#stopping.has(iid)) return;
     // Its other addresses go with it: let go now (and any its start still binds, through letGo),
     // given back after the stop if still in its name.
     const others = this.keeper.forgetInstance(iid);
@@ -116,11 +132,35 @@ export class PortionClaims implements ClaimWrites {
         this.#copiesStopped++;
         this.#h.log(`portion ${iid}: the record of ${vaddr} ${whose}; the copy here is stopped`);
       })
-      .finally(() => {
-        this.#stopping.delete(iid);
-        this.#stops.delete(p);
-      });
-    this.#stops.add(p);
+      .finally(() => this.#stopping.delete(iid));
+    this.#track(p);
+  }
+
+  #track(p: Promise<void>): void {
+    const q = p.finally(() => this.#stops.delete(q));
+    this.#stops.add(q);
+  }
+
+  // Read the claim: still this copy's, move the address back (its record may change meanwhile:
+  // read again, a few times); otherwise, or when that fails, the copy stops as any lost one does.
+  async #retake(vaddr: string, owner: LocationRecord, mine: Location & { queue: string }, claim: string): Promise<void> {
+    let cur: LocationRecord | undefined = owner;
+    try {
+      for (let i = 0; i < 3 && cur !== undefined && !ours(cur, mine); i++) {
+        const rec = await this.#h.registry.lookup(claim);
+        if (rec === undefined || !ours(rec, mine)) break;
+        const moved = await this.keeper.move(vaddr, mine, cur.epoch);
+        if (moved.ok) {
+          this.#retaken++;
+          this.#h.log(`portion ${mine.queue}: ${vaddr} was in ${cur.node}'s name while ${claim} is still this copy's; taken back`);
+          return;
+        }
+        cur = moved.error.reason === 'unavailable' ? undefined : moved.error.current;
+      }
+    } catch {
+      // unreadable: stop rather than risk two copies
+    }
+    this.#stopCopy(vaddr, cur, mine, mine.queue);
   }
 
   async #stop(iid: string, others: { vaddr: string; loc: Location }[]): Promise<boolean> {

@@ -7,6 +7,7 @@ import { ArgumentError, fail, ok, positiveInt, rejectUnknown, type Envelope, typ
 import { threadNow, type FromWorker, type ModuleWaits, type PortionSpec, type SandboxLoad, type ToWorker } from './portion-protocol.ts';
 import type { PooledWorker, WorkerPool } from './worker-pool.ts';
 import { PER_THREAD, THREAD_MEMORY_BYTES, threadHasRoom, type ThreadLimits } from './thread-room.ts';
+import { OpenRequests } from './open-requests.ts';
 
 /** The threads portions run on: the WorkerPool live, an in-thread host in deterministic tests. */
 export type PortionPool = Pick<WorkerPool, 'acquire' | 'release' | 'busy' | 'max'>;
@@ -27,6 +28,11 @@ export interface PortionManagerOptions {
   spread?: number;
   /** Hears deliveries, envelopes out and stops (the checkpointer, checkpoint.ts) [issue 13.2]. */
   observer?: PortionObserver;
+  /**
+   * [c31] Requests an instance had not answered when it stopped (any stop: ended, moved, lost, its
+   * thread gone), oldest first, once the stop is done: the node ends each at once (node/orphans.ts).
+   */
+  onOrphans?: (iid: string, requests: Envelope[]) => void;
 }
 
 /**
@@ -58,6 +64,8 @@ interface Instance {
   thread: Thread;
   /** Requests delivered and not yet answered (replies seen in onOut). */
   inflight: number;
+  /** Those requests themselves, for the node to end when the instance stops. */
+  open: OpenRequests;
 }
 
 export interface ThreadStats {
@@ -75,6 +83,12 @@ export class PortionManager {
   #onFault: NonNullable<PortionManagerOptions['onFault']>;
   #onLog: PortionManagerOptions['onLog'];
   #observer: PortionObserver | undefined;
+  #onOrphans: PortionManagerOptions['onOrphans'];
+  /** Instances whose stop is under way: their answers still close their open requests. */
+  #stopping = new Map<string, Instance>();
+  #closing = false;
+  /** Open requests given up at an instance's bound (open-requests.ts). */
+  #untracked = 0;
   #room: ThreadLimits;
   #spread: number;
   #threads: Thread[] = [];
@@ -87,7 +101,7 @@ export class PortionManager {
   #growing: Promise<number> | undefined;
 
   constructor(o: PortionManagerOptions) {
-    rejectUnknown('PortionManager', o, ['pool', 'onOut', 'onFault', 'onLog', 'perThread', 'threadMemoryBytes', 'spread', 'observer']);
+    rejectUnknown('PortionManager', o, ['pool', 'onOut', 'onFault', 'onLog', 'perThread', 'threadMemoryBytes', 'spread', 'observer', 'onOrphans']);
     this.#pool = o.pool;
     this.#onOut = o.onOut;
     this.#onFault = o.onFault ?? (() => {});
@@ -96,6 +110,14 @@ export class PortionManager {
     this.#spread = positiveInt('PortionManager', 'spread', o.spread ?? availableParallelism(), 64);
     this.#room = { perThread: positiveInt('PortionManager', 'perThread', o.perThread ?? PER_THREAD), memoryBytes: positiveInt('PortionManager', 'threadMemoryBytes', o.threadMemoryBytes ?? THREAD_MEMORY_BYTES) };
     this.#observer = o.observer;
+    this.#onOrphans = o.onOrphans;
+  }
+
+  /** Open requests given up at an instance's bound; their callers' deadlines end them. */
+  get untracked(): number {
+    let n = this.#untracked;
+    for (const i of this.#instances.values()) n += i.open.untracked;
+    return n;
   }
 
   get threads(): number {
@@ -152,7 +174,7 @@ export class PortionManager {
     }
     const thread = t;
     const done = new Promise<Result<void, Error>>((resolve) => this.#waiting.set(spec.iid, resolve));
-    this.#add({ iid: spec.iid, spec, thread, inflight: 0 });
+    this.#add({ iid: spec.iid, spec, thread, inflight: 0, open: new OpenRequests() });
     thread.instances.add(spec.iid);
     this.#post(thread, { t: 'start', spec });
     const r = await done;
@@ -193,6 +215,7 @@ export class PortionManager {
     if (env.kind === 'req' || env.kind === 'ctl') {
       inst.inflight++;
       inst.thread.inflight++;
+      inst.open.add(env);
     }
     // [c24] the arrival on the node, where the request's wait for a critical section starts.
     this.#post(inst.thread, { t: 'env', iid, module, env, at: threadNow() });
@@ -237,8 +260,23 @@ export class PortionManager {
     this.#drop(iid);
     inst.thread.instances.delete(iid);
     this.#observer?.stopped(iid);
-    await this.#call(inst.thread, (rid) => ({ t: 'stop', rid, iid }));
+    // Until the worker says stopped, what it answers (queued envelopes run first) closes requests.
+    this.#stopping.set(iid, inst);
+    try {
+      await this.#call(inst.thread, (rid) => ({ t: 'stop', rid, iid }));
+    } finally {
+      this.#stopping.delete(iid);
+    }
+    inst.thread.inflight = Math.max(0, inst.thread.inflight - inst.inflight);
+    this.#orphaned(inst);
     if (releaseThread) await this.#releaseIfIdle(inst.thread.w.id);
+  }
+
+  // [c31] Nothing is left waiting in a stopped instance: the node ends what it had not answered.
+  #orphaned(inst: Instance): void {
+    this.#untracked += inst.open.untracked;
+    const left = inst.open.take();
+    if (left.length > 0 && !this.#closing) this.#onOrphans?.(inst.iid, left);
   }
 
   async #releaseIfIdle(id: number): Promise<void> {
@@ -249,6 +287,7 @@ export class PortionManager {
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     for (const iid of [...this.#instances.keys()]) await this.stop(iid);
     for (const t of this.#threads) await this.#pool.release(t.w);
     this.#threads = [];
@@ -285,10 +324,13 @@ export class PortionManager {
   #fromWorker(t: Thread, m: FromWorker): void {
     switch (m.t) {
       case 'out': {
-        const inst = this.#instances.get(m.iid);
-        if (inst !== undefined && (m.env.kind === 'rep' || m.env.kind === 'err' || m.env.kind === 'ack') && inst.inflight > 0) {
-          inst.inflight--;
-          t.inflight = Math.max(0, t.inflight - 1);
+        const inst = this.#instances.get(m.iid) ?? this.#stopping.get(m.iid);
+        if (inst !== undefined && (m.env.kind === 'rep' || m.env.kind === 'err' || m.env.kind === 'ack')) {
+          inst.open.answered(m.env);
+          if (inst.inflight > 0) {
+            inst.inflight--;
+            t.inflight = Math.max(0, t.inflight - 1);
+          }
         }
         if (this.#observer === undefined) this.#onOut(m.env, m.iid);
         else this.#observer.out(m.iid, m.env, (e) => this.#onOut(e, m.iid));
@@ -342,9 +384,11 @@ export class PortionManager {
   #lost(t: Thread): void {
     this.#threads = this.#threads.filter((x) => x !== t);
     for (const iid of t.instances) {
+      const inst = this.#instances.get(iid);
       this.#drop(iid);
       this.#observer?.stopped(iid);
       this.#onFault(iid, '', 'worker thread exited');
+      if (inst !== undefined) this.#orphaned(inst);
     }
   }
 }

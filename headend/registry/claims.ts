@@ -10,6 +10,7 @@
 
 import { ArgumentError, type Result } from '../../runtime/index.ts';
 import type { Conflict, Location, LocationRecord, Registry } from './registry.ts';
+import { defaultBackoff, retryCall, type RetryPolicy } from './retry.ts';
 
 export interface ClaimKeeperOptions {
   registry: Registry;
@@ -40,14 +41,12 @@ export interface ClaimStats {
 export type ClaimRefusal = Conflict<LocationRecord> | { reason: 'unavailable' };
 
 const OPTIONS = ['registry', 'onLost', 'backoff', 'maxAttempts'];
-const defaultBackoff = (attempt: number): Promise<void> => new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** (attempt - 1))));
 
 export class ClaimKeeper {
   readonly stats: ClaimStats = { claimed: 0, refused: 0, checked: 0, rebound: 0, lost: 0, retries: 0 };
   readonly #registry: Registry;
   readonly #onLost: ClaimKeeperOptions['onLost'];
-  readonly #backoff: (attempt: number) => Promise<void>;
-  readonly #maxAttempts: number;
+  readonly #policy: RetryPolicy;
   /** vaddr -> the location this node claimed and the epoch it last saw it at. */
   readonly #held = new Map<string, Held>();
   /** Held vaddrs by instance (`queue`), so an instance that stops or moves lets go of them all. */
@@ -66,8 +65,7 @@ export class ClaimKeeper {
     if (typeof options.onLost !== 'function') throw new ArgumentError('ClaimKeeper: onLost must be a function', 'onLost');
     this.#registry = options.registry;
     this.#onLost = options.onLost;
-    this.#backoff = options.backoff ?? defaultBackoff;
-    this.#maxAttempts = options.maxAttempts ?? 30;
+    this.#policy = { backoff: options.backoff ?? defaultBackoff, maxAttempts: options.maxAttempts ?? 30, stopped: () => this.#closed, retried: () => void this.stats.retries++ };
     this.#unwatch = this.#registry.watch((c) => {
       if (c.kind === 'reset') for (const v of this.#held.keys()) this.#check(v);
       // Any write to a held vaddr, even at the epoch held: a claim lost in a failover can be made
@@ -244,20 +242,9 @@ export class ClaimKeeper {
     this.#onLost(vaddr, owner, h.loc);
   }
 
-  /** `fn`, retried after a backoff while it throws; null after maxAttempts failures. */
-  async #retry<T>(fn: () => Promise<T>, failed = 0): Promise<T | null> {
-    for (let attempt = failed + 1; ; attempt++) {
-      if (attempt > 1) {
-        if (attempt > this.#maxAttempts || this.#closed) return null;
-        this.stats.retries++;
-        await this.#backoff(attempt - 1);
-      }
-      try {
-        return await fn();
-      } catch {
-        // the next attempt, after its backoff
-      }
-    }
+  /** `fn`, retried after a backoff while it throws; null after maxAttempts failures (registry/retry.ts). */
+  #retry<T>(fn: () => Promise<T>, failed = 0): Promise<T | null> {
+    return retryCall(fn, this.#policy, failed);
   }
 
   #untrack(): void {

@@ -8,7 +8,11 @@ import type { PortionPool } from '../../headend/portions/portions.ts';
 import type { PooledWorker } from '../../headend/portions/worker-pool.ts';
 import type { FromWorker, PortionSpec, ToWorker } from '../../headend/portions/portion-protocol.ts';
 
-/** A module's request handler: the reply body. Default: `{ echo: body, n }` with a per-instance count. */
+/**
+ * A module's request handler: the reply body, or a promise of it (answered when it settles, if
+ * the instance still runs then: a stopped worker's channels are closed). Default: `{ echo: body,
+ * n }` with a per-instance count.
+ */
 export type FakeModule = (body: unknown, env: Envelope, state: { n: number }, spec: PortionSpec) => unknown;
 
 export interface InThreadPoolOptions {
@@ -29,6 +33,7 @@ export class InThreadPool implements PortionPool {
   readonly instances = new Map<string, PortionSpec>();
   /** When set, every start waits for it before it runs (a slow worker: the start is in flight). */
   holdStarts: { wait: () => Promise<void> } | undefined;
+  readonly #threads: FakeThread[] = [];
 
   constructor(options: InThreadPoolOptions = {}) {
     this.max = options.max ?? 8;
@@ -42,7 +47,18 @@ export class InThreadPool implements PortionPool {
   acquire(): Promise<PooledWorker> {
     if (this.#busy >= this.max) return Promise.reject(new Error(`all ${this.max} threads in use`));
     this.#busy++;
-    return Promise.resolve(new FakeThread(this.#nextId++, this.#modules, this.instances, () => this.holdStarts));
+    const th = new FakeThread(this.#nextId++, this.#modules, this.instances, () => this.holdStarts);
+    this.#threads.push(th);
+    return Promise.resolve(th);
+  }
+
+  /** The thread running instance `iid` exits (a crash): its instances are gone, its exit is heard. */
+  crash(iid: string): void {
+    const th = this.#threads.find((x) => x.runs(iid));
+    if (th === undefined) throw new Error(`no thread runs ${iid}`);
+    this.#threads.splice(this.#threads.indexOf(th), 1);
+    this.#busy = Math.max(0, this.#busy - 1);
+    th.exit();
   }
 
   release(_w: PooledWorker): Promise<void> {
@@ -54,6 +70,7 @@ export class InThreadPool implements PortionPool {
 class FakeThread implements PooledWorker {
   readonly id: number;
   #handler: ((m: unknown) => void) | undefined;
+  #exits: ((code: number) => void)[] = [];
   #states = new Map<string, Map<string, { n: number }>>();
 
   constructor(
@@ -76,7 +93,20 @@ class FakeThread implements PooledWorker {
     this.#handler = handler;
   }
 
-  onExit(): void {}
+  onExit(h: (code: number) => void): void {
+    this.#exits.push(h);
+  }
+
+  runs(iid: string): boolean {
+    return this.#states.has(iid);
+  }
+
+  exit(): void {
+    for (const iid of this.#states.keys()) this.instances.delete(iid);
+    this.#states.clear();
+    this.#handler = undefined;
+    for (const h of this.#exits) h(1);
+  }
 
   #reply(m: FromWorker): void {
     this.#handler?.(m);
@@ -99,9 +129,14 @@ class FakeThread implements PooledWorker {
         if (state === undefined || (m.env.kind !== 'req' && m.env.kind !== 'ctl')) return;
         const spec = this.instances.get(m.iid) as PortionSpec;
         const body = (this.modules[m.module] ?? echo)(m.env.body, m.env, state, spec);
-        const rep: Envelope = { v: 1, kind: m.env.kind === 'req' ? 'rep' : 'ack', id: 0, corr: m.env.id, src: { vaddr: m.env.dst.vaddr ?? '' }, dst: m.env.src, body };
-        if (m.env.op !== undefined) rep.op = m.env.op;
-        return this.#reply({ t: 'out', iid: m.iid, env: rep });
+        const answer = (b: unknown): void => {
+          if (!this.#states.has(m.iid)) return;
+          const rep: Envelope = { v: 1, kind: m.env.kind === 'req' ? 'rep' : 'ack', id: 0, corr: m.env.id, src: { vaddr: m.env.dst.vaddr ?? '' }, dst: m.env.src, body: b };
+          if (m.env.op !== undefined) rep.op = m.env.op;
+          this.#reply({ t: 'out', iid: m.iid, env: rep });
+        };
+        if (body instanceof Promise) return void body.then(answer, () => undefined);
+        return answer(body);
       }
       case 'snapshot': {
         const states: Record<string, Uint8Array> = {};

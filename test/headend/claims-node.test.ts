@@ -4,7 +4,7 @@
 // nodes ran a copy; now the one the record does not name stops its copy through the node's stop
 // path, and the session's requests reach the owner. A setup costs the keeper no read.
 import test from 'ava';
-import { ArgumentError, type OpenReply } from '../../runtime/index.ts';
+import { ArgumentError, formatVaddr, type OpenReply } from '../../runtime/index.ts';
 import { memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
 import { lossyPair as pair, settle } from '../_helpers/lossy-pair.ts';
 import { PortionClaims } from '../../headend/portions/portion-claims.ts';
@@ -140,6 +140,37 @@ test('a move whose answer is lost after the target took the portion: the source 
     c.net.heal(n2.udpAddress);
     const r = (await c.box.request({ vaddr: s.dasp, udp: n1.udpAddress }, { k: 1 })) as { echo: unknown };
     t.deepEqual(r.echo, { k: 1 }, 'what reaches n1 goes to n2');
+  } finally {
+    await c.close();
+  }
+});
+
+test('a further address written late in the name of a copy that lost the claim does not stop the owner: it takes the address back [c31]', async (t) => {
+  // node-mqtt under load (200 ms beats): n1, stalled in a session's start, was declared dead; n2
+  // re-placed the session; n1's start then bound the portion's further address by move over n2's
+  // record. n1's copy stopped (its claim is n2's), and n2's stopped too (that address named n1):
+  // no copy ran, and the box's requests went unanswered.
+  const c = await pair();
+  const [n1, n2] = c.nodes;
+  try {
+    const s = await c.open('b1', n1);
+    const iid1 = n1.table.hosted.get(s.dasp)?.iids[0] as string;
+    const modules = headendModules(n1, s.session);
+    t.true(modules.length >= 2);
+    t.true((await n2.startPortion('mix', s.session, modules, undefined, 'n1')).ok, 'n2 re-places it');
+    await n1.claims.settled();
+    await n2.claims.settled();
+    t.deepEqual(c.copies(s.session), ['n2']);
+    const further = formatVaddr({ app: 'mix', session: s.session, module: modules[1] as string });
+    const rec = await c.registry.lookup(further);
+    t.is(rec?.node, 'n2');
+    // n1's late bind: by move over n2's record, in the name of its stopped instance.
+    t.true((await c.registry.move(further, { node: 'n1', queue: iid1, udp: n1.udpAddress }, rec?.epoch ?? 0)).ok);
+    await n2.claims.settled();
+    t.deepEqual(c.copies(s.session), ['n2'], 'the owner runs on');
+    t.like(await c.registry.lookup(further), { node: 'n2' });
+    t.like(n2.claims.stats, { retaken: 1, copiesStopped: 0 });
+    t.truthy(await c.box.request({ vaddr: further, udp: n1.udpAddress }, { q: 'news' }), 'the address answers');
   } finally {
     await c.close();
   }
