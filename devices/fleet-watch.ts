@@ -13,7 +13,7 @@ export interface ChannelCounts {
   downs: number;
   /** Dials that came up on a connection judged dead before: its broker answered late (issue 13.4). */
   lateAdopted: number;
-  /** Of `deadPaths`, the verdicts those late connections undid (`deadPaths - deadPathsUndone` stayed wrong). */
+  /** Of `deadPaths`, the verdicts those late connections undid, or a late busy answer (CONNACK 3) on them did [19] (`deadPaths - deadPathsUndone` stayed wrong). */
   deadPathsUndone: number;
 }
 
@@ -39,7 +39,7 @@ export class FleetWatch {
   slow = 0;
   readonly slowPhaseMs: Record<string, number> = {};
   /** Dead-path verdicts by kind and the box's state then (`dial@connecting`, `link@up`), and the
-   *  dial verdicts a late CONNACK undid (`undone@...`): which verdicts, at which phase [issue 19.5]. */
+   *  dial verdicts a late CONNACK (0, or 3: busy) undid (`undone@...`): which verdicts, at which phase [issue 19.5]. */
   readonly verdicts: Record<string, number> = {};
   #state = new Map<string, string>();
   #slowMs: number;
@@ -85,13 +85,13 @@ export class FleetWatch {
       if ((e.to === 'up' || e.to === 'degraded') && this.#booting.delete(boxId)) this.#settled++;
       if (e.to === 'up') this.#up(boxId);
       if ('event' in e && e.event === 'link-dead') this.#verdict('link', was, 1); // a full box's table row
+    } else if (e.kind === 'dial' && 'undone' in e && (e.undone ?? 0) > 0) {
+      if ('ok' in e && e.ok) this.channel.lateAdopted++; // not ok: a late busy answer [19], no dial of its own
+      this.channel.deadPathsUndone += e.undone ?? 0;
+      this.#verdict('undone', was, e.undone ?? 0);
     } else if (e.kind === 'dial' && 'ok' in e && !e.ok) {
       this.channel.failures++;
       if (e.deadPath === true) this.#verdict('dial', was, 1);
-    } else if (e.kind === 'dial' && 'undone' in e && (e.undone ?? 0) > 0) {
-      this.channel.lateAdopted++;
-      this.channel.deadPathsUndone += e.undone ?? 0;
-      this.#verdict('undone', was, e.undone ?? 0);
     } else if (e.kind === 'link' && 'up' in e && !e.up) {
       this.channel.downs++;
       if ('dead' in e && e.dead === true) this.#verdict('link', was, 1); // a light box says so on the link event
