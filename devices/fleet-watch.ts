@@ -15,6 +15,8 @@ export interface ChannelCounts {
   lateAdopted: number;
   /** Of `deadPaths`, the verdicts those late connections undid, or a late busy answer (CONNACK 3) on them did [19] (`deadPaths - deadPathsUndone` stayed wrong). */
   deadPathsUndone: number;
+  /** Late busy answers (CONNACK 3) on connections kept past their verdicts, which undid them [19]. */
+  lateBusy: number;
 }
 
 /** The parts of a box event (BoxEvent or LightEvent) counted here. */
@@ -46,7 +48,7 @@ export class FleetWatch {
   #firstStart: number | undefined;
   #lastStart = 0;
   #now: () => number;
-  readonly channel: ChannelCounts = { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0 };
+  readonly channel: ChannelCounts = { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0, lateBusy: 0 };
 
   constructor(now: () => number = () => performance.now(), slowMs = 3000) {
     this.#now = now;
@@ -86,7 +88,8 @@ export class FleetWatch {
       if (e.to === 'up') this.#up(boxId);
       if ('event' in e && e.event === 'link-dead') this.#verdict('link', was, 1); // a full box's table row
     } else if (e.kind === 'dial' && 'undone' in e && (e.undone ?? 0) > 0) {
-      if ('ok' in e && e.ok) this.channel.lateAdopted++; // not ok: a late busy answer [19], no dial of its own
+      if ('ok' in e && e.ok) this.channel.lateAdopted++;
+      else this.channel.lateBusy++; // a late busy answer [19], no dial of its own
       this.channel.deadPathsUndone += e.undone ?? 0;
       this.#verdict('undone', was, e.undone ?? 0);
     } else if (e.kind === 'dial' && 'ok' in e && !e.ok) {

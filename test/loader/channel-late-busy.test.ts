@@ -169,6 +169,6 @@ test('the event stream: a full box and a light box tell it as a dial that undid 
   const w = new FleetWatch(() => 0);
   w.event('b1', { kind: 'state', to: 'connecting' });
   for (const e of [...light.filter((x) => x.kind === 'dial'), ...shown]) w.event('b1', e);
-  t.like(w.channel, { deadPaths: 1, failures: 1, deadPathsUndone: 3, lateAdopted: 0 });
+  t.like(w.channel, { deadPaths: 1, failures: 1, deadPathsUndone: 3, lateAdopted: 0, lateBusy: 2 });
   t.deepEqual(w.verdicts, { 'dial@connecting': 1, 'undone@connecting': 3 });
 });
