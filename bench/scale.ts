@@ -246,6 +246,7 @@ async function fullPhase(): Promise<void> {
       console.log(`full: verdicts by kind and phase ${JSON.stringify(idle.verdicts ?? {})}; the seconds they came in (first 80):\n  ${verdicts.log.join('\n  ') || 'none'}`);
       out.dead_verdicts = idle.channel.deadPaths + idle.channel.deadLinks;
       out.dial_late_adopted = idle.channel.lateAdopted;
+      out.dial_late_busy = idle.channel.lateBusy; // [19] verdicts undone by a late CONNACK 3 are in the undone count
       out.idle_cpu_ms_per_box_s = idleMs;
       out.setup_capacity_per_s = cap.perS ?? null;
       out.full_procs = idle.procs;

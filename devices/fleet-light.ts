@@ -145,6 +145,8 @@ export class LightBox {
     switch (e.kind) {
       case 'failed':
         return this.#emit({ kind: 'dial', ok: false, ms: e.ms, attempt: e.attempt, deadPath: e.deadPath, error: e.error.message });
+      case 'late-busy': // [19] verdicts undone; a round over (degraded) stays over, the background dial waits the busy backoff
+        return this.#emit({ ...e, kind: 'dial', ok: false });
       case 'round-over':
         this.#to('degraded');
         return this.#channels.background();

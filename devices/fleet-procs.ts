@@ -149,13 +149,13 @@ export class FleetProcs {
 
   /** The children's latest summaries added up, and every boot time reported so far. */
   totals(): FleetTotals {
-    const t: FleetTotals = { procs: this.#children.length, alive: this.#alive, died: this.#died, boxes: 0, states: {}, rssMb: 0, cpuMs: 0, channel: { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0 }, booted: this.#booted, held: this.#held, capacityPerS: null, phaseMs: {}, startSpanMs: 0, slow: 0, slowPhaseMs: {}, verdicts: {}, loopMaxMs: 0 };
+    const t: FleetTotals = { procs: this.#children.length, alive: this.#alive, died: this.#died, boxes: 0, states: {}, rssMb: 0, cpuMs: 0, channel: { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0, lateBusy: 0 }, booted: this.#booted, held: this.#held, capacityPerS: null, phaseMs: {}, startSpanMs: 0, slow: 0, slowPhaseMs: {}, verdicts: {}, loopMaxMs: 0 };
     for (const s of this.#last.values()) {
       t.boxes += s.boxes;
       t.rssMb += s.rssMb;
       t.cpuMs += s.cpuMs;
       for (const [k, n] of Object.entries(s.states)) t.states[k] = (t.states[k] ?? 0) + n;
-      for (const k of ['deadPaths', 'deadLinks', 'failures', 'downs', 'lateAdopted', 'deadPathsUndone'] as const) t.channel[k] += s.channel[k];
+      for (const k of ['deadPaths', 'deadLinks', 'failures', 'downs', 'lateAdopted', 'deadPathsUndone', 'lateBusy'] as const) t.channel[k] += s.channel[k];
       if (typeof s.capacityPerS === 'number') t.capacityPerS = (t.capacityPerS ?? 0) + s.capacityPerS;
       addTo(t.phaseMs, s.phaseMs);
       t.startSpanMs = Math.max(t.startSpanMs, s.startSpanMs ?? 0);
@@ -195,9 +195,9 @@ export function parseSummary(line: string): ChildSummary | undefined {
   if (o.states === null || typeof o.states !== 'object' || !Object.values(o.states).every(num)) return undefined;
   const c = o.channel;
   if (c === undefined || c === null || ![c.deadPaths, c.deadLinks, c.failures, c.downs].every(num)) return undefined;
-  // [13.4] late adoptions: absent from a fleet older than them (0), a number otherwise.
-  const late = { lateAdopted: c.lateAdopted ?? 0, deadPathsUndone: c.deadPathsUndone ?? 0 };
-  if (!num(late.lateAdopted) || !num(late.deadPathsUndone)) return undefined;
+  // [13.4, 19] late adoptions and late busy answers: absent from a fleet older than them (0), a number otherwise.
+  const late = { lateAdopted: c.lateAdopted ?? 0, deadPathsUndone: c.deadPathsUndone ?? 0, lateBusy: c.lateBusy ?? 0 };
+  if (!num(late.lateAdopted) || !num(late.deadPathsUndone) || !num(late.lateBusy)) return undefined;
   if (!Array.isArray(o.booted) || !o.booted.every(num)) return undefined;
   // [issue 19.5] the arrival gate's holds and capacity: absent without a gate.
   if (o.held !== undefined && !(Array.isArray(o.held) && o.held.every(num))) return undefined;

@@ -13,8 +13,10 @@ export interface ChannelCounts {
   downs: number;
   /** Dials that came up on a connection judged dead before: its broker answered late (issue 13.4). */
   lateAdopted: number;
-  /** Of `deadPaths`, the verdicts those late connections undid (`deadPaths - deadPathsUndone` stayed wrong). */
+  /** Of `deadPaths`, the verdicts those late connections undid, or a late busy answer (CONNACK 3) on them did [19] (`deadPaths - deadPathsUndone` stayed wrong). */
   deadPathsUndone: number;
+  /** Late busy answers (CONNACK 3) on connections kept past their verdicts, which undid them [19]. */
+  lateBusy: number;
 }
 
 /** The parts of a box event (BoxEvent or LightEvent) counted here. */
@@ -39,14 +41,14 @@ export class FleetWatch {
   slow = 0;
   readonly slowPhaseMs: Record<string, number> = {};
   /** Dead-path verdicts by kind and the box's state then (`dial@connecting`, `link@up`), and the
-   *  dial verdicts a late CONNACK undid (`undone@...`): which verdicts, at which phase [issue 19.5]. */
+   *  dial verdicts a late CONNACK (0, or 3: busy) undid (`undone@...`): which verdicts, at which phase [issue 19.5]. */
   readonly verdicts: Record<string, number> = {};
   #state = new Map<string, string>();
   #slowMs: number;
   #firstStart: number | undefined;
   #lastStart = 0;
   #now: () => number;
-  readonly channel: ChannelCounts = { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0 };
+  readonly channel: ChannelCounts = { deadPaths: 0, deadLinks: 0, failures: 0, downs: 0, lateAdopted: 0, deadPathsUndone: 0, lateBusy: 0 };
 
   constructor(now: () => number = () => performance.now(), slowMs = 3000) {
     this.#now = now;
@@ -85,13 +87,14 @@ export class FleetWatch {
       if ((e.to === 'up' || e.to === 'degraded') && this.#booting.delete(boxId)) this.#settled++;
       if (e.to === 'up') this.#up(boxId);
       if ('event' in e && e.event === 'link-dead') this.#verdict('link', was, 1); // a full box's table row
+    } else if (e.kind === 'dial' && 'undone' in e && (e.undone ?? 0) > 0) {
+      if ('ok' in e && e.ok) this.channel.lateAdopted++;
+      else this.channel.lateBusy++; // a late busy answer [19], no dial of its own
+      this.channel.deadPathsUndone += e.undone ?? 0;
+      this.#verdict('undone', was, e.undone ?? 0);
     } else if (e.kind === 'dial' && 'ok' in e && !e.ok) {
       this.channel.failures++;
       if (e.deadPath === true) this.#verdict('dial', was, 1);
-    } else if (e.kind === 'dial' && 'undone' in e && (e.undone ?? 0) > 0) {
-      this.channel.lateAdopted++;
-      this.channel.deadPathsUndone += e.undone ?? 0;
-      this.#verdict('undone', was, e.undone ?? 0);
     } else if (e.kind === 'link' && 'up' in e && !e.up) {
       this.channel.downs++;
       if ('dead' in e && e.dead === true) this.#verdict('link', was, 1); // a light box says so on the link event

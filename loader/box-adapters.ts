@@ -36,6 +36,8 @@ export function onChannel(e: ChannelEvent, h: AdapterHooks): void {
       return h.fire('dial-failed', { error: e.error });
     case 'round-over':
       return;
+    case 'late-busy': // [19] verdicts undone: the box's moves on them are not (docs/DECISIONS.md)
+      return h.emit({ ...e, kind: 'dial', ok: false });
     case 'up':
       h.attach(e.channel.transport);
       h.emit({ kind: 'dial', ok: true, ms: e.ms, attempt: e.attempt, ...(e.late === true ? { undone: e.channel.verdictsUndone ?? 0 } : {}) });

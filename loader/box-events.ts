@@ -10,7 +10,7 @@ export type BoxEvent =
   | { kind: 'refused'; problem: string; module?: string; message: string }
   | { kind: 'corrupt'; module: string }
   | { kind: 'module'; module: string; action: 'started' | 'stopped' | 'downloaded' | 'moved-to-headend' | 'kept-on-box' | 'fault' | 'restarted' | 'failed'; detail?: string }
-  /** `undone` (ok only): the dead-path verdicts this connection had before its broker answered late (issue 13.4). */
+  /** `undone`: the dead-path verdicts a connection had before its broker answered late (issue 13.4): ok, it came up on it; not ok, it was answered busy (CONNACK 3, issue 19). */
   | { kind: 'dial'; ok: boolean; ms: number; attempt: number; deadPath?: boolean; error?: string; undone?: number }
   | { kind: 'link'; up: boolean; detail?: string }
   | { kind: 'session'; session: string; node: string; placements: Record<string, 'box' | 'headend'> }

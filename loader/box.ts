@@ -75,7 +75,7 @@ export class Box {
     });
     const dialer = this.#o.dialer;
     if (dialer !== undefined) this.#channels = new ChannelManager(dialer, this.#o.clock, this.#o.random, this.#o.channel, (e) => {
-      if (e.kind === 'failed') this.#early.failed(e.error);
+      this.#early.heard(e); // a failure, or [19] a late busy answer that undoes one
       onChannel(e, this.#hooks);
     });
   }

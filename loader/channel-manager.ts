@@ -3,7 +3,7 @@
 // not a client library's 30 s; an unbounded slow retry in the background when degraded.
 
 import { type Clock, TimeoutError, type TimerHandle } from '../runtime/index.ts';
-import { type BackoffPolicy, reconnectDelay } from '../transport/reconnect.ts';
+import { type BackoffPolicy, DEFAULT_BACKOFF, reconnectDelay } from '../transport/reconnect.ts';
 import type { Dialer, ReturnChannel } from './ports.ts';
 
 export interface ChannelPolicy {
@@ -29,6 +29,8 @@ export type ChannelEvent =
   | { kind: 'round-over'; attempts: number }
   /** `late`: on a connection an earlier verdict judged dead; its broker answered after all (issue 13.4). */
   | { kind: 'up'; channel: ReturnChannel; ms: number; attempt: number; late?: true }
+  /** [19] A connection kept after `undone` verdicts was answered busy (CONNACK 3): alive, the verdicts wrong, undone; the next dial waits the busy backoff. */
+  | { kind: 'late-busy'; attempt: number; ms: number; undone: number }
   /** The established link dropped; the transport reconnects on its own. `dead`: its probe went unanswered (a dead path, not a flap). */
   | { kind: 'down'; cause: Error | undefined; dead: boolean }
   /** The transport reconnected by itself. */
@@ -45,8 +47,10 @@ export interface ChannelStats {
   lastDialMs: number;
   /** Ups on a connection kept open past its dead-path verdict, whose broker answered late (dial_late_adopted). */
   lateAdopted: number;
-  /** Of `deadPaths`, the verdicts on connections that came up after all: `deadPaths - deadPathsUndone` stayed wrong or were right. */
+  /** Of `deadPaths`, the verdicts on connections that came up or were answered busy after all: `deadPaths - deadPathsUndone` stayed wrong or were right. */
   deadPathsUndone: number;
+  /** Busy answers (CONNACK 3) on connections kept past their verdicts, which undid them [19]. */
+  lateBusy: number;
 }
 
 export class ChannelManager {
@@ -64,7 +68,9 @@ export class ChannelManager {
   #timeouts = 0;
   #rtt: number;
   #stopped = false;
-  #stats: ChannelStats = { attempts: 0, failures: 0, deadPaths: 0, ups: 0, downs: 0, deadLinks: 0, lastDialMs: 0, lateAdopted: 0, deadPathsUndone: 0 };
+  /** Late busy answers since the link was last up: the busy backoff's exponent. */
+  #busy = 0;
+  #stats: ChannelStats = { attempts: 0, failures: 0, deadPaths: 0, ups: 0, downs: 0, deadLinks: 0, lastDialMs: 0, lateAdopted: 0, deadPathsUndone: 0, lateBusy: 0 };
 
   constructor(dialer: Dialer, clock: Clock, random: () => number, policy: ChannelPolicy, onEvent: (e: ChannelEvent) => void) {
     this.#dialer = dialer;
@@ -163,7 +169,21 @@ export class ChannelManager {
       this.#up(ch, performance.now() - t0, n);
       return true;
     };
-    this.#dialer({ rttMs: this.#rtt, consecutiveTimeouts: this.#timeouts, onLink, onLate }).then(
+    // [19] A connection kept after `undone` verdicts was answered busy: the box behaves as if told busy
+    // in time. The verdicts leave the round's count and the deadline's doubling; an attempt under way
+    // waits the busy backoff in the transport, a scheduled one is moved to it; a round over stays over.
+    const onBusy = (undone: number): void => {
+      if (this.#stopped) return;
+      this.#timeouts = Math.max(0, this.#timeouts - undone);
+      this.#n = Math.max(this.#dialing ? 1 : 0, this.#n - undone);
+      this.#stats.lateBusy++;
+      this.#stats.deadPathsUndone += undone;
+      this.#emit({ kind: 'late-busy', attempt: n, ms: performance.now() - t0, undone });
+      if (this.#timer === undefined) return;
+      this.#cancel();
+      this.#schedule(reconnectDelay(++this.#busy, DEFAULT_BACKOFF, this.#random));
+    };
+    this.#dialer({ rttMs: this.#rtt, consecutiveTimeouts: this.#timeouts, onLink, onLate, onBusy }).then(
       (ch) => {
         this.#dialing = false;
         const ms = performance.now() - t0;
@@ -199,7 +219,7 @@ export class ChannelManager {
   #up(ch: ReturnChannel, ms: number, attempt: number): void {
     this.#channel = ch;
     this.#linkUp = true;
-    this.#timeouts = 0;
+    this.#timeouts = this.#busy = 0;
     this.#rtt = Math.max(1, ch.rttMs());
     this.#mode = 'idle';
     this.#cancel();
@@ -212,11 +232,12 @@ export class ChannelManager {
     this.#emit({ kind: 'up', channel: ch, ms, attempt, ...(undone > 0 ? { late: true as const } : {}) });
   }
 
-  #schedule(): void {
+  /** The next attempt after `delay` (default: the mode's backoff). */
+  #schedule(delay?: number): void {
     if (this.#stopped || this.#timer !== undefined) return;
     const policy = this.#mode === 'background' ? this.#policy.background : this.#policy.round;
     // Jittered exponential backoff: boxes that failed together do not retry together.
-    const delay = reconnectDelay(Math.max(1, this.#n), policy, this.#random);
+    delay ??= reconnectDelay(Math.max(1, this.#n), policy, this.#random);
     this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
       this.#attempt();

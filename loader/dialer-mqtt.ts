@@ -62,6 +62,8 @@ interface Kept {
   waiting: boolean;
   /** It came up and was handed to the box: no longer this dialer's to close. */
   handed: boolean;
+  /** [19] Verdicts a late busy answer undid, already told (`onBusy`). */
+  told: number;
 }
 
 export function mqttDialer(o: MqttDialerOptions): Dialer {
@@ -70,12 +72,20 @@ export function mqttDialer(o: MqttDialerOptions): Dialer {
   let kept: Kept | undefined;
   const channel = (t: MqttTransport): ReturnChannel => ({ transport: t, rttMs: () => t.rttMs, verdictsUndone: t.verdictsUndone });
 
+  /** [19] Verdicts a late busy answer undid since last told go to `req` (the box then behaves as if told busy in time). */
+  const tell = (k: Kept, req: DialRequest): void => {
+    const n = k.t.stats().busyUndone - k.told;
+    k.told += n;
+    if (n > 0) req.onBusy?.(n);
+  };
+
   /** Keep a transport whose start timed out with its connection open: a late CONNACK goes to the box. */
   const keep = (t: MqttTransport, route: Route): void => {
-    const k: Kept = { t, route, waiting: false, handed: false };
+    const k: Kept = { t, route, waiting: false, handed: false, told: 0 };
     kept = k;
     void t.late.then((up) => {
       if (kept === k) kept = undefined;
+      if (!up) tell(k, k.route.req); // given up: answered busy, the box dials again after the busy backoff
       if (!up || k.waiting) return; // given up, or the waiting request takes it
       k.handed = k.route.req.onLate?.(channel(t)) === true;
       if (!k.handed) void t.close();
@@ -92,6 +102,7 @@ export function mqttDialer(o: MqttDialerOptions): Dialer {
       return channel(k.t);
     } finally {
       k.waiting = false;
+      tell(k, req); // before the request's outcome: its round counts without the undone verdicts
     }
   };
 

@@ -3,7 +3,7 @@
 // (and the engine's load). `connecting` then takes its outcome: under way, or its first failure;
 // the boot table and the states a box shows are the same as when it dialed there.
 
-import type { ChannelManager } from './channel-manager.ts';
+import type { ChannelEvent, ChannelManager } from './channel-manager.ts';
 
 export class EarlyDial {
   #state: 'dialing' | Error | undefined;
@@ -14,9 +14,10 @@ export class EarlyDial {
     if (this.#state !== undefined) channels?.round();
   }
 
-  /** A channel failure while the early dial is under way is its outcome. */
-  failed(error: Error): void {
-    if (this.#state === 'dialing') this.#state = error;
+  /** The channel's events: a failure while the early dial is under way is its outcome; a late busy answer [19] undoes one not yet taken (the round goes on, or `connecting` starts one). */
+  heard(e: ChannelEvent): void {
+    if (e.kind === 'failed' && this.#state === 'dialing') this.#state = e.error;
+    if (e.kind === 'late-busy' && this.#state instanceof Error) this.#state = 'dialing';
   }
 
   /** Begun and not yet taken by `connecting` (a link it brought up is taken there). */

@@ -45,6 +45,12 @@ export interface DialRequest {
    * (the box is up on it); false: not wanted (the adapter closes it).
    */
   onLate?: (channel: ReturnChannel) => boolean;
+  /**
+   * [19] A connection kept after `undone` dead-path verdicts (of this request or earlier ones) was
+   * answered busy (CONNACK 3): the path is alive, those verdicts were wrong. Told before the
+   * request's own outcome when it waited on that connection.
+   */
+  onBusy?: (undone: number) => void;
 }
 
 /** An established two-way channel: the transport, and what it measured. */

@@ -83,7 +83,7 @@ export function connectAttempt(o: ResolvedMqttOptions, h: AttemptHooks, subackMs
     return socket;
   }, h.spec);
   const stream = socket ?? client.local; // a client of the broker in this process opens none
-  if (stream === undefined) throw new Error('the MQTT client did not open its stream');
+  if (stream === undefined) throw new Error('no stream'); // a client factory that opened none (a bug: short, the firmware counts bytes)
   const conn: Conn = { client, socket: stream, up: false, pending: new Set(), acking: 0, watch: undefined, draining: [], detach: () => {} };
   const clearTimer = (): void => {
     if (timer !== undefined) h.deadline.clearTimeout(timer);

@@ -23,12 +23,12 @@ export interface DialHost {
   suspect(message: string, afterMs: number): Error;
   /** Counted: a verdict, or an attempt that failed otherwise. */
   failed(): void;
-  /** Counted: a busy broker (BrokerBusyError) waited out; the dial tries again after it. */
-  busy(): void;
+  /** Counted: a busy broker (BrokerBusyError) waited out; the dial tries again after it. `a` had verdicts: a late busy answer undid them. */
+  busy(a: ConnectAttempt): void;
   /** A kept attempt came up while nobody waited on it. */
   lateUp(a: ConnectAttempt): void;
-  /** A kept attempt ended without its CONNACK while nobody waited on it. */
-  lateOver(): void;
+  /** A kept attempt ended without its CONNACK while nobody waited on it; `busy`: answered busy (after `busy(a)`). */
+  lateOver(busy?: boolean): void;
 }
 
 /** The dial's face to its transport (closures, not a class: the firmware counts every byte, and locals minify). */
@@ -56,8 +56,8 @@ interface Keeper {
   release(a: ConnectAttempt): void;
 }
 
-/** [13.4] Keeps one attempt open after its first verdict for `deadPath.lateMs`; `awaited`: the attempt a caller waits on now (its own deadline decides). */
-function keeper(o: ResolvedMqttOptions, host: DialHost, awaited: () => ConnectAttempt | undefined): Keeper {
+/** [13.4] Keeps one attempt open after its first verdict for `deadPath.lateMs`; `awaited`: the attempt a caller waits on now (its own deadline decides); `undo`: its verdicts were wrong. */
+function keeper(o: ResolvedMqttOptions, host: DialHost, awaited: () => ConnectAttempt | undefined, undo: (a: ConnectAttempt) => void): Keeper {
   const { clock, deadPath } = o;
   let kept: ConnectAttempt | undefined;
   let until = 0;
@@ -84,10 +84,13 @@ function keeper(o: ResolvedMqttOptions, host: DialHost, awaited: () => ConnectAt
         release(a);
         host.lateUp(a); // the late CONNACK (and SUBACK) came while nobody waited
       },
-      () => {
+      (e: unknown) => {
         if (kept !== a || awaited() === a) return;
         release(a);
-        host.lateOver();
+        // [19] A late busy answer: the path was alive, the verdicts wrong; the next dial's deadline is not doubled by them.
+        const busy = e instanceof BrokerBusyError;
+        if (busy) undo(a);
+        host.lateOver(busy);
       },
     );
   };
@@ -125,7 +128,7 @@ export function mqttDial(o: ResolvedMqttOptions, rtt: RttEstimator, deadline: Cl
   let awaited: ConnectAttempt | undefined; // the attempt a caller waits on now
   let busy = 0; // busy answers in a row
   let pause: ((err: Error) => void) | undefined; // ends the wait after a busy answer
-  const k = keeper(o, host, () => awaited);
+  const k = keeper(o, host, () => awaited, (a) => ((timeouts = 0), host.busy(a)));
   const release = k.release;
   const timeoutMs = (): number => connectTimeoutMs(rtt, deadPath, timeouts);
   const keptNow = (): ConnectAttempt | undefined => (k.kept !== undefined && clock.now() < k.until ? k.kept : undefined);
@@ -151,7 +154,7 @@ export function mqttDial(o: ResolvedMqttOptions, rtt: RttEstimator, deadline: Cl
           release(a);
           // [19.6] A busy broker is alive: wait its backoff plus seeded jitter and dial again (not a verdict, no fallback).
           if (e instanceof BrokerBusyError && busy < BUSY_TRIES && !host.isClosed()) {
-            host.busy();
+            host.busy(a); // a kept attempt's late answer undoes its verdicts
             const t = clock.setTimeout(() => {
               pause = undefined;
               dial().then(resolve, reject);

@@ -170,7 +170,8 @@ export function resolveMqttOptions(o: MqttTransportOptions): ResolvedMqttOptions
     dedupWindow: positiveInt(W, 'dedupWindow', o.dedupWindow ?? 16_384),
     clock: o.clock ?? systemClock,
     random: o.random ?? Math.random,
-    log: o.log ?? throttledStderrLog('weft mqtt'),
+    // A box's dialer always passes its log (loader/dialer-mqtt.ts): the firmware drops the stderr default (its size budget).
+    log: o.log ?? (globalThis.WEFT_FIRMWARE === true ? () => {} : throttledStderrLog('weft mqtt')),
     onLink: o.onLink,
     client: o.client,
   };

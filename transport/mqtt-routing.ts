@@ -81,7 +81,7 @@ export class MqttRouting {
   /** The one filter this endpoint subscribes to: its inbox (box), or the ingress (head-end). */
   subscription(sharedAvailable: boolean): string {
     const o = this.#o;
-    if (o.role === 'box') return o.topics.downFilter(o.id);
+    if (globalThis.WEFT_FIRMWARE === true || o.role === 'box') return o.topics.downFilter(o.id); // the firmware is a box: the ingress is head-end code
     if (o.shareGroup === undefined) return o.topics.upFilter();
     if (sharedAvailable) return o.topics.sharedUpFilter(o.shareGroup);
     o.log({ event: 'fallback', reason: 'noSharedSubscriptions', detail: 'the broker offers no shared subscriptions; reading the whole ingress' });

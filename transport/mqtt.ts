@@ -50,7 +50,7 @@ export class MqttTransport implements Transport {
   #queue: Envelope[] = [];
   /** The ingress filter subscribed on the current connection (head-end role). */
   #filter: string | undefined;
-  #stats = { sent: 0, received: 0, dropped: 0, handlerErrors: 0, connects: 0, connectFailures: 0, linkDrops: 0, lateAdopted: 0, lateAbandoned: 0, busy: 0 };
+  #stats = { sent: 0, received: 0, dropped: 0, handlerErrors: 0, connects: 0, connectFailures: 0, linkDrops: 0, lateAdopted: 0, lateAbandoned: 0, busy: 0, lateBusy: 0, busyUndone: 0 };
   /** Connect attempts: deadlines, verdicts, the one kept open for a late CONNACK (deadPath.lateMs). */
   #dial: MqttDial;
   #everUp = false;
@@ -74,13 +74,20 @@ export class MqttTransport implements Transport {
       open: (hooks, subackMs) => this.#open(hooks, subackMs),
       suspect: (message, afterMs) => new SuspectPathError(message, afterMs, this),
       failed: () => void this.#stats.connectFailures++,
-      busy: () => void this.#stats.busy++,
+      busy: (a) => {
+        this.#stats.busy++;
+        if (a.verdicts > 0) this.#stats.lateBusy++; // [19] kept past its verdicts, then answered busy: they were wrong
+        this.#stats.busyUndone += a.verdicts;
+      },
       lateUp: (a) => {
         const reconnecting = this.#everUp;
         this.#adoptAttempt(a);
         if (reconnecting) this.#reconnected();
       },
-      lateOver: () => this.#lateOver(),
+      lateOver: (busy) => {
+        if (!busy) this.#stats.lateAbandoned++;
+        if (!this.#everUp) this.#giveUp(); // a transport that never came up is done: its owner dials again
+      },
     });
     this.late = new Promise<boolean>((resolve) => {
       this.#settleLate = (up) => {
@@ -124,7 +131,7 @@ export class MqttTransport implements Transport {
    * transport stays open, waiting for a late CONNACK (`late`, `retryStart`) up to that bound.
    */
   async start(): Promise<void> {
-    if (this.#started) throw new Error('MqttTransport.start: already started');
+    if (this.#started) throw new Error('started twice');
     this.#started = true;
     await this.#settle(this.#dial.dial());
   }
@@ -177,15 +184,14 @@ export class MqttTransport implements Transport {
     const qos = QOS1_KINDS.has(env.kind) ? 1 : env.kind === 'msg' ? this.#o.msgQos : 0;
     const payload = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let opts = qos === 1 ? QOS1 : QOS0;
-    if (this.#o.protocolVersion === 5 && env.deadline !== undefined) {
-      // MQTT 5 message expiry: a broker holding this for an offline box drops it once stale.
+    if (globalThis.WEFT_FIRMWARE !== true && this.#o.protocolVersion === 5 && env.deadline !== undefined) {
+      // MQTT 5 message expiry: a broker holding this for an offline box drops it once stale (the firmware's client is 3.1.1 only).
       opts = { qos, properties: { messageExpiryInterval: Math.max(1, Math.ceil((env.deadline - this.#o.clock.now()) / 1000)) } };
     }
     const p: PendingSend = { env, done };
     conn.pending.add(p);
     if (qos === 0) {
-      // Nothing to confirm: done when the socket took it, or at its next drain (one listener
-      // per connection, not one per message).
+      // Nothing to confirm: done when the socket took it, or at its next drain (one listener per connection).
       conn.client.publish(topic, payload, opts);
       this.#stats.sent++;
       if (conn.socket.writableNeedDrain) this.#awaitDrain(conn, p);
@@ -258,8 +264,8 @@ export class MqttTransport implements Transport {
     this.#o.onLink?.('closed');
   }
 
-  /** `busy`: CONNACKs "server unavailable" (or drops before any) waited out (issue 19.6). */
-  stats(): Readonly<MqttStats & { busy: number }> {
+  /** `busy`: CONNACKs "server unavailable" (or drops before any) waited out (issue 19.6); `lateBusy`: on connections kept past verdicts, `busyUndone` of them. */
+  stats(): Readonly<MqttStats & { busy: number; lateBusy: number; busyUndone: number }> {
     return { ...this.#stats, ...this.#routing.rejected, queued: this.#queue.length, rttMs: Math.round(this.#rtt.rttMs * 1000) / 1000 };
   }
 
@@ -302,12 +308,6 @@ export class MqttTransport implements Transport {
     const newClient = o.client ?? (globalThis.WEFT_FIRMWARE === true ? noMqttJs : (open: () => Socket): MqttClientLike => new MqttClient(open, clientOptions(o) satisfies IClientOptions));
     const subscription = (shared: boolean): string => (this.#filter = this.#routing.subscription(shared));
     return connectAttempt(o, { ...hooks, newClient, spec: clientSpec(o), subscription, onMessage: this.#onMessage }, subackMs);
-  }
-
-  /** A connection kept for a late CONNACK ended without one: a transport that never came up is done. */
-  #lateOver(): void {
-    this.#stats.lateAbandoned++;
-    if (!this.#everUp) this.#giveUp();
   }
 
   #giveUp(): void {

@@ -89,7 +89,7 @@ test('the arrival gate\'s holds and boot capacities add up over the children; a 
 });
 
 test('the parent\'s line: slow boots\' mean time by state, verdicts by phase, the longest loop delay', (t) => {
-  const totals = { procs: 2, alive: 2, died: 0, boxes: 4, states: { up: 4 }, rssMb: 2, cpuMs: 2, channel: { deadPaths: 0, deadLinks: 1, failures: 0, downs: 1, lateAdopted: 0, deadPathsUndone: 0 }, booted: [100, 200, 4000, 5000], held: [], capacityPerS: null, phaseMs: {}, startSpanMs: 0 };
+  const totals = { procs: 2, alive: 2, died: 0, boxes: 4, states: { up: 4 }, rssMb: 2, cpuMs: 2, channel: { deadPaths: 0, deadLinks: 1, failures: 0, downs: 1, lateAdopted: 0, deadPathsUndone: 0, lateBusy: 0 }, booted: [100, 200, 4000, 5000], held: [], capacityPerS: null, phaseMs: {}, startSpanMs: 0 };
   const line = fleetLine({ ...totals, slow: 2, slowPhaseMs: { connecting: 3000, 'session-setup': 6000 }, verdicts: { 'link@up': 1 }, loopMaxMs: 700 }, 1);
   t.deepEqual(line.slow, { n: 2, phases: { connecting: 1500, 'session-setup': 3000 } });
   t.deepEqual(line.verdicts, { 'link@up': 1 });

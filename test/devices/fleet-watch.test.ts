@@ -18,7 +18,9 @@ test('verdicts, late adoptions and the verdicts they undid are counted apart', (
 test('a process summary carries them; one from an older fleet (without them) reads as 0', (t) => {
   const line = (channel: object): string => JSON.stringify({ event: 'fleet', s: 1, boxes: 2, states: { up: 2 }, rssMb: 1, cpuMs: 1, channel, booted: [] });
   t.like(parseSummary(line({ deadPaths: 3, deadLinks: 0, failures: 3, downs: 0, lateAdopted: 1, deadPathsUndone: 2 }))?.channel, { lateAdopted: 1, deadPathsUndone: 2 });
-  t.like(parseSummary(line({ deadPaths: 3, deadLinks: 0, failures: 3, downs: 0 }))?.channel, { lateAdopted: 0, deadPathsUndone: 0 });
+  t.like(parseSummary(line({ deadPaths: 3, deadLinks: 0, failures: 3, downs: 0 }))?.channel, { lateAdopted: 0, deadPathsUndone: 0, lateBusy: 0 });
+  t.like(parseSummary(line({ deadPaths: 3, deadLinks: 0, failures: 3, downs: 0, lateAdopted: 0, deadPathsUndone: 2, lateBusy: 1 }))?.channel, { deadPathsUndone: 2, lateBusy: 1 });
+  t.is(parseSummary(line({ deadPaths: 3, deadLinks: 0, failures: 3, downs: 0, lateBusy: 'x' })), undefined);
   t.is(parseSummary(line({ deadPaths: 3, deadLinks: 0, failures: 3, downs: 0, lateAdopted: 'x' })), undefined);
 });
 
