@@ -4,30 +4,20 @@
 // version's. Deterministic tier: two nodes sharing one registry and one release store, one manual
 // clock; each node syncs only when told to (the 1 s timer of cli/headend.ts is not running).
 import test from 'ava';
-import { ManualClock, RemoteError, SessionOps, checkOpenReply, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
+import { ManualClock, RemoteError, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
 import { decodeManifest, trustedKeyFromJson } from '../../runtime/app/index.ts';
 import { AppCatalog, type PublishedApp } from '../../headend/app-catalog.ts';
 import { CatalogFill, MAX_MISSES, SYNCS_PER_S } from '../../headend/releases/catalog-fill.ts';
 import { MemoryReleaseStore, Releases } from '../../headend/releases/index.ts';
 import { startRollout, type RolloutLoop } from '../../headend/releases/rollout-start.ts';
 import { MemoryCheckpoints } from '../../headend/portions/shared-app.ts';
-import { signedApp, type ModuleSpec } from '../_helpers/apps.ts';
+import { signedApp } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
-import type { FakeModule } from '../_helpers/in-thread-pool.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
-import { lowEndReport as report, here, memoryBox, clockStepper } from '../_helpers/memory-tier.ts';
+import { here, clockStepper } from '../_helpers/memory-tier.ts';
+import { poll, pollBox, tally } from '../_helpers/poll-app.ts';
 
 const INTERVAL = 1000;
-const poll = (tallySource: string): ModuleSpec[] => [
-  { name: 'ui', kind: 'client', source: `weft.on('key', () => {});` },
-  { name: 'ballot', kind: 'server', source: `weft.on('request', (b) => b);` },
-  { name: 'tally', kind: 'server', scope: 'app', critical: { guard: 'queue' }, source: tallySource },
-];
-/** The app-wide module: adds `votes`, and says which version's code counted them. */
-const tally: FakeModule = (body, _env, state, spec) => {
-  state.n += (body as { votes?: number } | undefined)?.votes ?? 0;
-  return { total: state.n, version: decodeManifest(spec.manifest).version };
-};
 
 /**
  * `placeOn`: where every node places the sessions it opens (default: where they are opened);
@@ -65,12 +55,8 @@ async function cluster(placeOn?: string, reads?: { n: number }, ids = ['n1', 'n2
   await pub(a.pub);
   await r1.promote('poll', '1.0.0', { now: true });
   for (const l of loops) await l.sync?.sync();
-  const { box, transport: boxT } = memoryBox(net, clock);
+  const { transport: boxT, open, vote } = pollBox(net, clock);
   const advance = clockStepper(clock, INTERVAL);
-  const open = async (n: MemoryNode, boxId: string, version: string, previous?: string): Promise<OpenReply> =>
-    checkOpenReply(await box.request({ vaddr: `weft://headend/${n.id}/sessions`, udp: n.udpAddress }, { app: 'poll', version, boxId, report: report(boxId), ...(previous === undefined ? {} : { previous }) }, { op: SessionOps.open }));
-  const vote = async (n: MemoryNode, s: OpenReply, votes: number): Promise<{ total: number; version: string }> =>
-    (await box.request({ vaddr: `weft://poll/${s.session}/tally`, udp: n.udpAddress }, { votes })) as { total: number; version: string };
   /** Publish and promote 1.0.1 through n1: n1's catalog follows at once, n2's only at its next sync. */
   const rollOut = async (): Promise<void> => {
     await pub(b.pub);

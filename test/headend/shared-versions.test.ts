@@ -4,30 +4,20 @@
 // more stops; checkpoints are kept per code, so one version's state never restores into the
 // other's code. Deterministic tier: two nodes, one manual clock, an in-thread portion host.
 import test from 'ava';
-import { ManualClock, SessionOps, checkOpenReply, type OpenReply } from '../../runtime/index.ts';
+import { ManualClock } from '../../runtime/index.ts';
 import { decodeManifest } from '../../runtime/app/index.ts';
 import type { PublishedApp } from '../../headend/app-catalog.ts';
 import type { ChangeListener } from '../../headend/registry/registry.ts';
 import { MemoryCheckpoints, decodeCheckpoint, encodeCheckpoint } from '../../headend/portions/shared-app.ts';
 import { appWideInstanceId } from '../../headend/portions/shared-parts.ts';
 import { appWideTag } from '../../headend/portions/shared-versions.ts';
-import { signedApp, type ModuleSpec } from '../_helpers/apps.ts';
+import { signedApp } from '../_helpers/apps.ts';
 import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
-import type { FakeModule } from '../_helpers/in-thread-pool.ts';
 import { MemoryNet } from '../_helpers/memory-net.ts';
-import { lowEndReport as report, here, memoryBox, clockStepper } from '../_helpers/memory-tier.ts';
+import { here, clockStepper } from '../_helpers/memory-tier.ts';
+import { poll, pollBox, tally } from '../_helpers/poll-app.ts';
 
 const INTERVAL = 1000;
-const poll = (tallySource: string): ModuleSpec[] => [
-  { name: 'ui', kind: 'client', source: `weft.on('key', () => {});` },
-  { name: 'ballot', kind: 'server', source: `weft.on('request', (b) => b);` },
-  { name: 'tally', kind: 'server', scope: 'app', critical: { guard: 'queue' }, source: tallySource },
-];
-/** The app-wide module: adds `votes`, and says which version's code counted them. */
-const tally: FakeModule = (body, _env, state, spec) => {
-  state.n += (body as { votes?: number } | undefined)?.votes ?? 0;
-  return { total: state.n, version: decodeManifest(spec.manifest).version };
-};
 
 async function versions(sameShared = false) {
   const a = await signedApp('poll', poll(`weft.on('request', (b) => b);`), '1.0.0');
@@ -55,12 +45,8 @@ async function cluster(sameShared = false, seed?: (c: MemoryCheckpoints) => void
   // A rollout: 1.0.1 is the candidate beside the live 1.0.0 on every node.
   for (const n of nodes) n.catalog.add(v101, { current: false });
   for (const n of nodes) await n.refreshPeers();
-  const { box, transport: boxT } = memoryBox(net, clock);
+  const { transport: boxT, open, vote } = pollBox(net, clock);
   const advance = clockStepper(clock, INTERVAL);
-  const open = async (n: MemoryNode, boxId: string, version: string, previous?: string): Promise<OpenReply> =>
-    checkOpenReply(await box.request({ vaddr: `weft://headend/${n.id}/sessions`, udp: n.udpAddress }, { app: 'poll', version, boxId, report: report(boxId), ...(previous === undefined ? {} : { previous }) }, { op: SessionOps.open }));
-  const vote = async (n: MemoryNode, s: OpenReply, votes: number): Promise<{ total: number; version: string }> =>
-    (await box.request({ vaddr: `weft://poll/${s.session}/tally`, udp: n.udpAddress }, { votes })) as { total: number; version: string };
   const promote = (pub: PublishedApp): void => {
     for (const n of nodes) n.catalog.add(pub);
   };
