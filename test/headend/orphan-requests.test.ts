@@ -32,14 +32,23 @@ function iidOf(n: { table: { hosted: Map<string, { iids: string[] }> } }, s: Ope
   return n.table.hosted.get(s.dasp)?.iids[0] as string;
 }
 
+type Pair = Awaited<ReturnType<typeof lossyPair>>;
+
+/** A session of box b1 on n1 and a request that hangs inside n1's copy (`timeoutMs`: the box's deadline for it), once it is counted in flight there. */
+async function hanging(c: Pair, timeoutMs?: number): Promise<{ s: OpenReply; iid: string; out: () => Outcome }> {
+  const [n1] = c.nodes;
+  const s = await c.open('b1', n1);
+  const iid = iidOf(n1, s);
+  const out = watch(c.box.request({ vaddr: s.dasp, udp: n1.udpAddress }, { hang: true }, timeoutMs === undefined ? {} : { timeoutMs }));
+  await settleUntil(() => n1.portions.inflightOf(iid) === 1);
+  return { s, iid, out };
+}
+
 test('a request in flight inside a copy whose claim another node takes over is forwarded to the owner and answered before its deadline [c31]', async (t) => {
   const c = await lossyPair({ counter: hangOnN1 });
   const [n1, n2] = c.nodes;
   try {
-    const s = await c.open('b1', n1);
-    const iid = iidOf(n1, s);
-    const out = watch(c.box.request({ vaddr: s.dasp, udp: n1.udpAddress }, { hang: true }));
-    await settleUntil(() => n1.portions.inflightOf(iid) === 1);
+    const { s, iid, out } = await hanging(c);
     t.is(n1.portions.inflightOf(iid), 1, 'the request waits inside n1\'s copy');
     // A failover loses n1's claim; n2 claims the portion (a survivor re-placing it).
     await c.registry.lose(s.dasp);
@@ -59,10 +68,7 @@ test('a request in flight when its copy\'s thread dies is answered NO_SESSION at
   const c = await lossyPair({ counter: hangOnN1 });
   const [n1] = c.nodes;
   try {
-    const s = await c.open('b1', n1);
-    const iid = iidOf(n1, s);
-    const out = watch(c.box.request({ vaddr: s.dasp, udp: n1.udpAddress }, { hang: true }));
-    await settleUntil(() => n1.portions.inflightOf(iid) === 1);
+    const { iid, out } = await hanging(c);
     n1.pool.crash(iid);
     await settleUntil(() => out() !== undefined);
     const o = out();
@@ -82,10 +88,8 @@ test('a request forwarded once from a stopped copy and left waiting by this node
   const c = await lossyPair({ counter: hangEverywhere });
   const [n1, n2] = c.nodes;
   try {
-    const s = await c.open('b1', n1);
-    const modules = [...(n1.pool.instances.get(iidOf(n1, s))?.modules ?? [])];
-    const out = watch(c.box.request({ vaddr: s.dasp, udp: n1.udpAddress }, { hang: true }));
-    await settleUntil(() => n1.portions.inflightOf(iidOf(n1, s)) === 1);
+    const { s, iid, out } = await hanging(c);
+    const modules = [...(n1.pool.instances.get(iid)?.modules ?? [])];
     await c.registry.lose(s.dasp);
     t.true((await n2.startPortion('mix', s.session, modules)).ok);
     await n1.claims.settled();
@@ -111,10 +115,7 @@ test('a request past its deadline when its copy stops is dropped, counted: its c
   const c = await lossyPair({ counter: hangOnN1 });
   const [n1] = c.nodes;
   try {
-    const s = await c.open('b1', n1);
-    const iid = iidOf(n1, s);
-    const out = watch(c.box.request({ vaddr: s.dasp, udp: n1.udpAddress }, { hang: true }, { timeoutMs: 1000 }));
-    await settleUntil(() => n1.portions.inflightOf(iid) === 1);
+    const { iid, out } = await hanging(c, 1000);
     c.clock.advance(1000);
     await settleUntil(() => out() !== undefined);
     t.true(out()?.ok === false, 'the box gave up (TIMEOUT)');
@@ -147,10 +148,7 @@ test('a request still inside a copy when its move ends (past the drain wait) goe
   const c = await lossyPair({ counter: hangOnN1 });
   const [n1] = c.nodes;
   try {
-    const s = await c.open('b1', n1);
-    const iid = iidOf(n1, s);
-    const out = watch(c.box.request({ vaddr: s.dasp, udp: n1.udpAddress }, { hang: true }));
-    await settleUntil(() => n1.portions.inflightOf(iid) === 1);
+    const { iid, out } = await hanging(c);
     // The move waits at most 20 ms (wall time, the move's own drain loop) for it, then goes on.
     t.deepEqual(await n1.movePortion(iid, 'n2', 20), { ok: true, value: 'n2' });
     await settleUntil(() => out() !== undefined);

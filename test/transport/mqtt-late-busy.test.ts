@@ -5,7 +5,7 @@
 // and behaves as if it had been told busy in time: the busy backoff, no doubled deadline, one
 // connection at a time. Both MQTT clients, a fake broker, a fake clock.
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { ManualClock } from '../../runtime/index.ts';
 import { SuspectPathError } from '../../transport/mqtt-errors.ts';
 import { liteMqttClient } from '../../transport/mqtt-lite.ts';
@@ -23,17 +23,23 @@ const DEAD = { initialRttMs: 20, lateMs: 5000 };
 /** reconnectDelay(1) of the default backoff (base 1000 ms, half of it jitter) with random() = 0.5. */
 const FIRST_WAIT = 750;
 
+/** A box's first dial past its verdict (no CONNACK within 110 ms): the connection is kept open for a late answer. */
+async function keptAfterVerdict(t: ExecutionContext, c: { client?: MqttClientFactory }) {
+  const b = await slowConnackBroker();
+  t.teardown(() => b.close());
+  const clock = new ManualClock(0);
+  const connecting = transport(b.url, 'box-a', { ...c, clock, random: () => 0.5, deadPath: DEAD });
+  await b.connected(1);
+  clock.advance(110);
+  const box = (await t.throwsAsync(connecting, { instanceOf: SuspectPathError })).transport;
+  return { b, clock, box };
+}
+
 for (const [name, client] of CLIENTS) {
   const c = client === undefined ? {} : { client };
 
   test(`${name}: CONNACK 3 on the connection kept after the verdict undoes it: lateBusy, not lateAbandoned; the connection is over`, async (t) => {
-    const b = await slowConnackBroker();
-    t.teardown(() => b.close());
-    const clock = new ManualClock(0);
-    const connecting = transport(b.url, 'box-a', { ...c, clock, random: () => 0.5, deadPath: DEAD });
-    await b.connected(1);
-    clock.advance(110);
-    const box = (await t.throwsAsync(connecting, { instanceOf: SuspectPathError })).transport;
+    const { b, clock, box } = await keptAfterVerdict(t, c);
     t.is(box.stats().busyUndone, 0);
     b.release(0, 3);
     t.false(await box.late, 'nothing came up: the box dials again itself, after the busy backoff');
@@ -45,13 +51,7 @@ for (const [name, client] of CLIENTS) {
   });
 
   test(`${name}: a retry waiting on the kept connection when CONNACK 3 comes waits the busy backoff, then one new connection with the undoubled deadline`, async (t) => {
-    const b = await slowConnackBroker();
-    t.teardown(() => b.close());
-    const clock = new ManualClock(0);
-    const connecting = transport(b.url, 'box-a', { ...c, clock, random: () => 0.5, deadPath: DEAD });
-    await b.connected(1);
-    clock.advance(110);
-    const box = (await t.throwsAsync(connecting, { instanceOf: SuspectPathError })).transport;
+    const { b, clock, box } = await keptAfterVerdict(t, c);
     t.is(box.connectTimeoutMs, 220, 'the retry waits twice as long');
     const retry = box.retryStart();
     clock.advance(100);
