@@ -4,7 +4,9 @@
 // the candidate pair with the candidate's server portion. Other versions leave the catalog once no
 // session is pinned to them. Every node of a cluster runs it on its own timer: a change made
 // through another node's admin API reaches this node's catalog within one sync. A sync reads the
-// store's heads (no bytes); a version's bytes are read once, when the catalog does not hold them.
+// store's change token first: unchanged since a sync that left nothing to redo, it stops there
+// (one read; most seconds of a node's life). Else it reads the heads (no bytes); a version's bytes
+// are read once, when the catalog does not hold them.
 import { decodeManifest } from '../../runtime/app/index.ts';
 import type { AppCatalog } from '../app-catalog.ts';
 import type { PublishedApp } from '../app-catalog.ts';
@@ -19,6 +21,8 @@ export interface CatalogSyncStats {
   failed: number;
   /** Versions whose bytes were read from the store (once each, unless replaced by a startup re-publish). */
   fetched: number;
+  /** Syncs that read only the change token: the store had not changed since a complete sync. */
+  unchanged: number;
 }
 
 /** The versions an app's sessions may pair with: live, and the candidate beside it. */
@@ -27,14 +31,24 @@ export function servedReleases<R extends Pick<Release, 'state'>>(releases: reado
   return { ...(live === undefined ? {} : { live }), beside: releases.filter((r) => r.state === 'rolling' || r.state === 'halted') };
 }
 
+/** A full sync at least every this many, whatever the token says: a store written by a node that
+ *  predates the token (a rolling upgrade of the head-end) or by hand is still seen, within this many syncs. */
+export const FULL_SYNC_EVERY = 30;
+
 export class CatalogSync {
   readonly #catalog: AppCatalog;
   readonly #store: ReleaseStore;
   readonly #log: (line: string) => void;
   /** `app@version` -> publishedAt of the bytes in the catalog (a startup re-publish changes it). */
   readonly #have = new Map<string, number>();
-  readonly #stats: CatalogSyncStats = { syncs: 0, added: 0, removed: 0, failed: 0, fetched: 0 };
+  readonly #stats: CatalogSyncStats = { syncs: 0, added: 0, removed: 0, failed: 0, fetched: 0, unchanged: 0 };
   #busy: Promise<void> | undefined;
+  /** The store's change token as of the last full sync that left nothing to redo (none yet: undefined). */
+  #synced: string | undefined;
+  /** This sync left something for the next: a read that failed, a version a pinned session keeps. */
+  #redo = false;
+  /** Syncs that read only the token since the last full one. */
+  #skipped = 0;
 
   constructor(o: { catalog: AppCatalog; store: ReleaseStore; log?: (line: string) => void }) {
     this.#catalog = o.catalog;
@@ -56,6 +70,23 @@ export class CatalogSync {
   }
 
   async #sync(app: string | undefined): Promise<void> {
+    let token: string | undefined;
+    if (app === undefined) {
+      try {
+        token = await this.#store.changes();
+      } catch (e) {
+        this.#stats.failed++;
+        return this.#log(`releases: catalog sync failed: ${(e as Error).message}`);
+      }
+      if (token === this.#synced && this.#skipped < FULL_SYNC_EVERY - 1) {
+        this.#stats.syncs++;
+        this.#stats.unchanged++;
+        this.#skipped++;
+        return;
+      }
+      this.#skipped = 0;
+    }
+    this.#redo = false;
     let all: ReleaseHead[];
     try {
       all = await this.#store.heads(app);
@@ -71,12 +102,18 @@ export class CatalogSync {
       for (const r of beside) await this.#add(r, false);
       const keep = new Set([live, ...beside].filter((r) => r !== undefined).map((r) => r.version));
       for (const v of this.#catalog.versions(name)) {
-        if (keep.has(v) || !this.#catalog.remove(name, v)) continue; // a pinned session keeps its version
+        if (keep.has(v)) continue;
+        if (!this.#catalog.remove(name, v)) {
+          this.#redo = true; // a pinned session keeps its version: look again next time
+          continue;
+        }
         this.#have.delete(`${name}@${v}`);
         this.#stats.removed++;
         this.#log(`releases: no longer serving ${name} ${v}`);
       }
     }
+    // A one-app sync (a version met before its sync) leaves the others unseen: only a full one counts.
+    if (token !== undefined) this.#synced = this.#redo ? undefined : token;
   }
 
   async #add(h: ReleaseHead, current: boolean): Promise<void> {
@@ -86,7 +123,10 @@ export class CatalogSync {
     if (held !== undefined && isCurrent === current) return;
     // The bytes the catalog holds (same publish), else read once from the store.
     const got = held === undefined ? await this.#fetch(h) : { pub: held, publishedAt: h.publishedAt };
-    if (got === undefined) return; // gone meanwhile, or the read failed (counted): the next sync tries again
+    if (got === undefined) {
+      this.#redo = true; // gone meanwhile, or the read failed (counted): the next sync tries again
+      return;
+    }
     this.#catalog.add(got.pub, { current });
     this.#have.set(key, got.publishedAt);
     this.#stats.added++;

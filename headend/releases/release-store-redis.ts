@@ -7,22 +7,25 @@ import { parseClusterUrl } from '../registry/registry-redis-cluster-keys.ts';
 import { byAppVersion, checkCounter, checkKey, checkState, mayReplace, sameBytes, type NewRelease, type PublishOptions, type PublishOutcome, type Release, type ReleaseHead, type ReleaseState, type ReleaseStore, type UpdateOutcome } from './store.ts';
 import { decode, encode } from 'cbor-x';
 
-// KEYS[1] release hash, KEYS[2] the app's version set; ARGV: version, then field/value pairs.
+// KEYS[1] release hash, KEYS[2] the app's version set, KEYS[3] the app's change counter; ARGV: version, then field/value pairs.
 const PUBLISH = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('INCR', KEYS[3])
 return 1`;
-// KEYS[1] release hash; ARGV: expected rev, state, plan.
+// KEYS[1] release hash, KEYS[2] the app's change counter; ARGV: expected rev, state, plan.
 const UPDATE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'not-found' end
 if redis.call('HGET', KEYS[1], 'rev') ~= ARGV[1] then return 'stale' end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'plan', ARGV[3], 'rev', tostring(tonumber(ARGV[1]) + 1))
+redis.call('INCR', KEYS[2])
 return 'ok'`;
 
-/** The keys of one release and of its app's version set: one hash tag, so one slot in a cluster. */
-export function releaseKeys(prefix: string, app: string, version: string): { release: string; versions: string } {
-  return { release: `${prefix}rel:{${app}}:${version}`, versions: `${prefix}rel:{${app}}:versions` };
+/** The keys of one release, of its app's version set and of its app's change counter: one hash
+ *  tag, so one slot in a cluster (a write and its counter move in one script or transaction). */
+export function releaseKeys(prefix: string, app: string, version: string): { release: string; versions: string; changes: string } {
+  return { release: `${prefix}rel:{${app}}:${version}`, versions: `${prefix}rel:{${app}}:versions`, changes: `${prefix}rel:{${app}}:changes` };
 }
 
 /** How long a cluster may take to answer its first slots query, ms. */
@@ -80,13 +83,20 @@ export class RedisReleaseStore implements ReleaseStore {
     checkKey(r.app, r.version);
     const sources = encode(Object.fromEntries(Object.entries(r.sources).map(([k, v]) => [k, Buffer.from(v)])));
     const fields = ['manifest', Buffer.from(r.manifestBytes), 'signature', Buffer.from(r.signature), 'sources', sources, 'state', 'staged', 'publishedBy', r.publishedBy, 'publishedAt', String(r.publishedAt), 'plan', '', 'rev', '1'];
-    const created = (await this.#redis.eval(PUBLISH, 2, this.#key(r.app, r.version), this.#versions(r.app), r.version, ...fields)) === 1;
+    const keys = releaseKeys(this.#prefix, r.app, r.version);
+    const created = (await this.#redis.eval(PUBLISH, 3, keys.release, keys.versions, keys.changes, r.version, ...fields)) === 1;
     await this.#redis.sadd(`${this.#prefix}rel:apps`, r.app);
     const release = (await this.get(r.app, r.version)) as Release;
     if (created) return { ok: true, release, created: true };
     if (sameBytes(release, r)) return { ok: true, release, created: false };
     if (!mayReplace(release, o)) return { ok: false, reason: 'different-bytes', existing: release };
-    await this.#redis.hset(this.#key(r.app, r.version), 'manifest', Buffer.from(r.manifestBytes), 'signature', Buffer.from(r.signature), 'sources', sources, 'publishedAt', String(r.publishedAt), 'rev', String(release.rev + 1));
+    const replaced = await this.#redis
+      .multi()
+      .hset(keys.release, 'manifest', Buffer.from(r.manifestBytes), 'signature', Buffer.from(r.signature), 'sources', sources, 'publishedAt', String(r.publishedAt), 'rev', String(release.rev + 1))
+      .incr(keys.changes)
+      .exec();
+    const failed = replaced?.find(([e]) => e !== null);
+    if (replaced === null || failed !== undefined) throw new Error(`release store: replacing ${r.app} ${r.version} failed: ${(failed?.[0] as Error | undefined)?.message ?? 'transaction aborted'}`);
     return { ok: true, release: (await this.get(r.app, r.version)) as Release, created: false, replaced: true };
   }
 
@@ -148,7 +158,8 @@ export class RedisReleaseStore implements ReleaseStore {
     const r = await this.get(app, version);
     if (r === undefined) return { ok: false, reason: 'not-found' };
     const state = patch.state === undefined ? r.state : checkState(patch.state);
-    const res = await this.#redis.eval(UPDATE, 1, this.#key(app, version), String(rev), state, patch.plan ?? r.plan);
+    const keys = releaseKeys(this.#prefix, app, version);
+    const res = await this.#redis.eval(UPDATE, 2, keys.release, keys.changes, String(rev), state, patch.plan ?? r.plan);
     if (res === 'not-found') return { ok: false, reason: 'not-found' };
     const now = (await this.get(app, version)) as Release;
     return res === 'ok' ? { ok: true, release: now } : { ok: false, reason: 'stale', current: now };
@@ -157,6 +168,22 @@ export class RedisReleaseStore implements ReleaseStore {
   async bump(counter: string): Promise<number> {
     checkCounter(counter);
     return this.#redis.incr(`${this.#prefix}relctr:${counter}`);
+  }
+
+  /** Every app's change counter, by app name: the app list and one pipelined GET (a slot each). */
+  async changes(): Promise<string> {
+    const apps = (await this.#redis.smembers(`${this.#prefix}rel:apps`)).sort();
+    if (apps.length === 0) return '';
+    const p = this.#redis.pipeline();
+    for (const a of apps) p.get(releaseKeys(this.#prefix, a, '0.0.0').changes);
+    const rows = (await p.exec()) ?? [];
+    return apps
+      .map((a, i) => {
+        const [err, n] = rows[i] ?? [];
+        if (err !== null && err !== undefined) throw err;
+        return `${a}:${(n as string | null) ?? 0}`;
+      })
+      .join(',');
   }
 
   async close(): Promise<void> {

@@ -14,6 +14,9 @@ CREATE TABLE IF NOT EXISTS releases (
 CREATE TABLE IF NOT EXISTS release_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
+/** The change token's counter row: a name bump() refuses (checkCounter), so no caller's counter is it. */
+const CHANGES = '#changes';
+
 interface Row {
   app: string;
   version: string;
@@ -47,12 +50,14 @@ export class SqliteReleaseStore implements ReleaseStore {
       const sources = encode(Object.fromEntries(Object.entries(r.sources).map(([k, v]) => [k, Buffer.from(v)])));
       if (existing !== undefined && !sameBytes(existing, r) && mayReplace(existing, o)) {
         this.#db.prepare('UPDATE releases SET manifest = ?, signature = ?, sources = ?, published_at = ?, rev = rev + 1 WHERE app = ? AND version = ?').run(Buffer.from(r.manifestBytes), Buffer.from(r.signature), sources, r.publishedAt, r.app, r.version);
+        this.#changed();
         return { ok: true, release: this.#row(r.app, r.version) as Release, created: false, replaced: true };
       }
       if (existing !== undefined) return sameBytes(existing, r) ? { ok: true, release: existing, created: false } : { ok: false, reason: 'different-bytes', existing };
       this.#db
         .prepare('INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
         .run(r.app, r.version, Buffer.from(r.manifestBytes), Buffer.from(r.signature), sources, 'staged', r.publishedBy, r.publishedAt, '', 1);
+      this.#changed();
       return { ok: true, release: this.#row(r.app, r.version) as Release, created: true };
     }).immediate();
   }
@@ -83,6 +88,7 @@ export class SqliteReleaseStore implements ReleaseStore {
       if (r === undefined) return { ok: false, reason: 'not-found' };
       if (r.rev !== rev) return { ok: false, reason: 'stale', current: r };
       this.#db.prepare('UPDATE releases SET state = ?, plan = ?, rev = ? WHERE app = ? AND version = ?').run(patch.state ?? r.state, patch.plan ?? r.plan, r.rev + 1, app, version);
+      this.#changed();
       return { ok: true, release: this.#row(app, version) as Release };
     }).immediate();
   }
@@ -93,8 +99,18 @@ export class SqliteReleaseStore implements ReleaseStore {
     return row.value;
   }
 
+  async changes(): Promise<string> {
+    const row = this.#db.prepare('SELECT value FROM release_counters WHERE name = ?').get(CHANGES) as { value: number } | undefined;
+    return String(row?.value ?? 0);
+  }
+
   async close(): Promise<void> {
     this.#db.close();
+  }
+
+  /** Inside the write's transaction: the change and its token move together. */
+  #changed(): void {
+    this.#db.prepare('INSERT INTO release_counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1').run(CHANGES);
   }
 
   #row(app: string, version: string): Release | undefined {

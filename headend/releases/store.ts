@@ -51,6 +51,10 @@ export interface ReleaseStore {
   update(app: string, version: string, rev: number, patch: { state?: ReleaseState; plan?: string }): Promise<UpdateOutcome>;
   /** Add one to a named durable counter and return the new value (first call: 1). */
   bump(counter: string): Promise<number>;
+  /** A token that differs after any change heads() would show (a publish that stores bytes, an
+   *  update), moved in the same write as the change: an unchanged token means unchanged heads, so
+   *  a catalog sync of an unchanged store is this one read (catalog-sync.ts). Opaque: compare only. */
+  changes(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -99,6 +103,7 @@ export class MemoryReleaseStore implements ReleaseStore {
   readonly kind = 'memory';
   #rows = new Map<string, Release>();
   #counters = new Map<string, number>();
+  #changes = 0;
 
   async publish(r: NewRelease, o: PublishOptions = {}): Promise<PublishOutcome> {
     checkKey(r.app, r.version);
@@ -107,11 +112,13 @@ export class MemoryReleaseStore implements ReleaseStore {
     if (existing !== undefined && !sameBytes(existing, r) && mayReplace(existing, o)) {
       const release: Release = { ...existing, ...r, publishedBy: existing.publishedBy, rev: existing.rev + 1 };
       this.#rows.set(key, release);
+      this.#changes++;
       return { ok: true, release, created: false, replaced: true };
     }
     if (existing !== undefined) return sameBytes(existing, r) ? { ok: true, release: existing, created: false } : { ok: false, reason: 'different-bytes', existing };
     const release: Release = { ...r, state: 'staged', plan: '', rev: 1 };
     this.#rows.set(key, release);
+    this.#changes++;
     return { ok: true, release, created: true };
   }
 
@@ -136,6 +143,7 @@ export class MemoryReleaseStore implements ReleaseStore {
     if (r.rev !== rev) return { ok: false, reason: 'stale', current: r };
     const next: Release = { ...r, ...(patch.state === undefined ? {} : { state: checkState(patch.state) }), ...(patch.plan === undefined ? {} : { plan: patch.plan }), rev: r.rev + 1 };
     this.#rows.set(`${app}@${version}`, next);
+    this.#changes++;
     return { ok: true, release: next };
   }
 
@@ -144,6 +152,10 @@ export class MemoryReleaseStore implements ReleaseStore {
     const n = (this.#counters.get(counter) ?? 0) + 1;
     this.#counters.set(counter, n);
     return n;
+  }
+
+  async changes(): Promise<string> {
+    return String(this.#changes);
   }
 
   async close(): Promise<void> {}

@@ -62,6 +62,39 @@ export function releaseStoreHeads(kind: string, open: (name: string) => Promise<
     t.like((await s.heads('guide'))[0], { version: '1.0.9', publishedAt: 2000, rev: 3 }, 'a replaced publish shows in its head');
     t.deepEqual(await s.heads('nothing'), []);
   });
+
+  test(`${kind}: the change token moves with every change heads() would show, and with nothing else`, async (t) => {
+    const s = await open('k');
+    t.teardown(() => s.close());
+    const seen = [await s.changes()];
+    const moved = async (what: string): Promise<void> => {
+      const now = await s.changes();
+      t.false(seen.includes(now), `${what} moves the token (${now})`);
+      seen.push(now);
+    };
+    const still = async (what: string): Promise<void> => {
+      t.is(await s.changes(), seen[seen.length - 1] as string, `${what} leaves the token`);
+    };
+    await s.publish({ ...release('guide', '1.0.0'), publishedBy: 'startup' });
+    await moved('a new version');
+    await s.publish(release('chat', '1.0.0'));
+    await moved('a new app');
+    await s.publish({ ...release('guide', '1.0.0'), publishedBy: 'startup' });
+    await s.publish(release('guide', '1.0.0', 'tampered'));
+    await s.get('guide', '1.0.0');
+    await s.heads();
+    await s.bump('carousel.transaction');
+    await still('the same bytes again, refused bytes, reads and counters');
+    await s.update('guide', '1.0.0', 1, { state: 'live' });
+    await moved('a state change');
+    await s.update('guide', '1.0.0', 1, { state: 'retired' });
+    await still('a stale update');
+    await s.update('chat', '1.0.0', 1, { plan: '{"waves":[]}' });
+    await moved('a plan change');
+    await s.publish({ ...release('guide', '1.0.0', 'rebuilt'), publishedBy: 'startup', publishedAt: 2000 }, { replaceIfPublishedBy: 'startup' });
+    await moved('replaced bytes');
+    await t.throwsAsync(s.bump('#changes'), { message: /bad counter name/ }, 'no caller can move the token by a counter of its own');
+  });
 }
 
 export function releaseStoreMirror(kind: string, open: (name: string) => Promise<ReleaseStore>): void {
