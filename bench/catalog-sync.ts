@@ -2,9 +2,11 @@
 // catalog sync costs (headend/releases/catalog-sync.ts, issue 15.6), which every node runs every
 // second. One app with N published versions of K KiB of modules each (one live, one rolling, the
 // rest retired), on SQLite and on a throwaway redis-server when there is one. The sync reads the
-// store's heads and a version's bytes once (new); the baseline is the same sync over a store whose
-// heads are its full listing, bytes included, as every sync read before. Alternating rounds in one
-// process; process CPU (and wall) per sync of an unchanged store, the steady state.
+// store's change token, and its heads and a version's bytes once only when the token moved (new);
+// the baselines are the same sync over a store whose token moves at every read, with its heads
+// (wave 8's sync: heads every second) or with heads that are its full listing, bytes included (as
+// every sync read before wave 8). Alternating rounds in one process; process CPU (and wall) per
+// sync of an unchanged store, the steady state.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,10 +52,14 @@ async function fill(store: ReleaseStore): Promise<void> {
   }
 }
 
-/** The baseline: a store whose heads come from its full listing, bytes included (every sync before). */
-function listing(store: ReleaseStore): ReleaseStore {
+/** A baseline: a store whose change token moves at every read (every sync reads heads), and whose
+ *  heads come from its full listing, bytes included, with `bytes` (every sync before wave 8). */
+function baseline(store: ReleaseStore, bytes: boolean): ReleaseStore {
+  let n = 0;
+  const changes = async (): Promise<string> => `moved ${++n}`;
   const heads = async (app?: string): Promise<ReleaseHead[]> => (await store.list(app)).map(({ app: a, version, state, publishedAt, rev }) => ({ app: a, version, state, publishedAt, rev }));
-  return new Proxy(store, { get: (t, p) => (p === 'heads' ? heads : (Reflect.get(t, p, t) as unknown as (...a: unknown[]) => unknown).bind(t)) });
+  const own: Record<string, unknown> = bytes ? { changes, heads } : { changes };
+  return new Proxy(store, { get: (t, p) => (typeof p === 'string' && p in own ? own[p] : (Reflect.get(t, p, t) as unknown as (...a: unknown[]) => unknown).bind(t)) });
 }
 
 /** SYNCS syncs of an unchanged store: process CPU and wall, us per sync. */
@@ -64,26 +70,22 @@ async function round(sync: CatalogSync): Promise<{ cpu: number; wall: number }> 
   return { cpu: (cpuUs() - t0) / SYNCS, wall: ((performance.now() - w0) * 1000) / SYNCS };
 }
 
-async function measure(store: ReleaseStore): Promise<{ old: { cpu: number; wall: number }; now: { cpu: number; wall: number }; fetched: number }> {
+type Cost = { cpu: number; wall: number };
+
+async function measure(store: ReleaseStore): Promise<{ old: Cost; heads: Cost; now: Cost; fetched: number }> {
   await fill(store);
-  const syncNew = new CatalogSync({ catalog: new AppCatalog(), store });
-  const syncOld = new CatalogSync({ catalog: new AppCatalog(), store: listing(store) });
-  await syncNew.sync();
-  await syncOld.sync();
-  const old: { cpu: number; wall: number }[] = [];
-  const now: { cpu: number; wall: number }[] = [];
+  const syncs = [new CatalogSync({ catalog: new AppCatalog(), store: baseline(store, true) }), new CatalogSync({ catalog: new AppCatalog(), store: baseline(store, false) }), new CatalogSync({ catalog: new AppCatalog(), store })];
+  for (const s of syncs) await s.sync();
+  const costs: Cost[][] = [[], [], []];
   for (let r = 0; r < ROUNDS; r++) {
-    // Alternate which goes first, so neither gains from running later.
-    if (r % 2 === 0) {
-      old.push(await round(syncOld));
-      now.push(await round(syncNew));
-    } else {
-      now.push(await round(syncNew));
-      old.push(await round(syncOld));
+    // Rotate which goes first, so none gains from running later.
+    for (let k = 0; k < 3; k++) {
+      const i = (r + k) % 3;
+      costs[i]!.push(await round(syncs[i]!));
     }
   }
-  const pick = (xs: { cpu: number; wall: number }[]) => ({ cpu: median(xs.map((x) => x.cpu)), wall: median(xs.map((x) => x.wall)) });
-  return { old: pick(old), now: pick(now), fetched: syncNew.stats().fetched };
+  const pick = (xs: Cost[]): Cost => ({ cpu: median(xs.map((x) => x.cpu)), wall: median(xs.map((x) => x.wall)) });
+  return { old: pick(costs[0]!), heads: pick(costs[1]!), now: pick(costs[2]!), fetched: syncs[2]!.stats().fetched };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-bench-catalog-'));
@@ -101,8 +103,9 @@ try {
     const store = await side.open();
     try {
       const m = await measure(store);
-      rows.push({ store: side.name, 'old us CPU/sync': m.old.cpu, 'new us CPU/sync': m.now.cpu, 'CPU ratio': m.now.cpu / m.old.cpu, 'old us wall': m.old.wall, 'new us wall': m.now.wall, 'bytes read (versions)': m.fetched });
-      Object.assign(fields, { [`${side.name}_cpu_us_per_sync_old`]: m.old.cpu, [`${side.name}_cpu_us_per_sync`]: m.now.cpu, [`${side.name}_cpu_ratio_vs_old`]: m.now.cpu / m.old.cpu, [`${side.name}_wall_us_per_sync`]: m.now.wall, [`${side.name}_wall_us_per_sync_old`]: m.old.wall });
+      rows.push({ store: side.name, 'listing us CPU/sync': m.old.cpu, 'heads us CPU/sync': m.heads.cpu, 'token us CPU/sync': m.now.cpu, 'ratio vs listing': m.now.cpu / m.old.cpu, 'ratio vs heads': m.now.cpu / m.heads.cpu, 'listing us wall': m.old.wall, 'heads us wall': m.heads.wall, 'token us wall': m.now.wall, 'bytes read (versions)': m.fetched });
+      const n = side.name;
+      Object.assign(fields, { [`${n}_cpu_us_per_sync_old`]: m.old.cpu, [`${n}_cpu_us_per_sync_heads`]: m.heads.cpu, [`${n}_cpu_us_per_sync`]: m.now.cpu, [`${n}_cpu_ratio_vs_old`]: m.now.cpu / m.old.cpu, [`${n}_cpu_ratio_vs_heads`]: m.now.cpu / m.heads.cpu, [`${n}_wall_us_per_sync`]: m.now.wall, [`${n}_wall_us_per_sync_heads`]: m.heads.wall, [`${n}_wall_us_per_sync_old`]: m.old.wall });
     } finally {
       await store.close();
     }
@@ -111,6 +114,6 @@ try {
   for (const s of sides) await s.close();
   rmSync(dir, { recursive: true, force: true });
 }
-if (program === undefined) Object.assign(fields, { redis_cpu_us_per_sync_old: null, redis_cpu_us_per_sync: null, redis_cpu_ratio_vs_old: null, redis_wall_us_per_sync: null, redis_wall_us_per_sync_old: null });
+if (program === undefined) for (const k of ['cpu_us_per_sync_old', 'cpu_us_per_sync_heads', 'cpu_us_per_sync', 'cpu_ratio_vs_old', 'cpu_ratio_vs_heads', 'wall_us_per_sync', 'wall_us_per_sync_heads', 'wall_us_per_sync_old']) fields[`redis_${k}`] = null;
 table(`catalog sync of an unchanged store, ${VERSIONS} versions of ${KB} KiB (median of ${ROUNDS} alternating rounds of ${SYNCS} syncs)`, rows);
 result('catalog-sync', { versions: VERSIONS, kb: KB, syncs: SYNCS, rounds: ROUNDS, ...fields });
