@@ -24,7 +24,8 @@ function counted(store: ReleaseStore): { store: ReleaseStore; calls: { list: num
   return { store: proxy, calls };
 }
 
-test('a sync of an unchanged store reads no bytes; a new version\'s bytes are read once; a promotion re-reads none', async (t) => {
+/** guide 1.0.0 published and live in a memory store; a catalog and its sync over the counted store. */
+async function rig() {
   const mem = new MemoryReleaseStore();
   const releases = new Releases({ store: mem, trusted: () => keys.trusted, now: () => 1 });
   const pub = (b: typeof v1) => releases.publish({ manifestBytes: b.manifestBytes, signature: b.signature, sources: b.sources }, 'operator');
@@ -32,7 +33,11 @@ test('a sync of an unchanged store reads no bytes; a new version\'s bytes are re
   await releases.promote('guide', '1.0.0', { now: true });
   const { store, calls } = counted(mem);
   const catalog = new AppCatalog();
-  const sync = new CatalogSync({ catalog, store });
+  return { mem, releases, pub, calls, catalog, sync: new CatalogSync({ catalog, store }) };
+}
+
+test('a sync of an unchanged store reads no bytes; a new version\'s bytes are read once; a promotion re-reads none', async (t) => {
+  const { releases, pub, calls, catalog, sync } = await rig();
   await sync.sync();
   t.is(catalog.get('guide')?.manifest.version, '1.0.0');
   t.like(calls, { list: 0, get: 1 }, 'the first sync reads the live version\'s bytes once');
@@ -52,14 +57,7 @@ test('a sync of an unchanged store reads no bytes; a new version\'s bytes are re
 });
 
 test('a sync of an unchanged store reads only its change token; a change, a failed read or a pinned version makes the next one full', async (t) => {
-  const mem = new MemoryReleaseStore();
-  const releases = new Releases({ store: mem, trusted: () => keys.trusted, now: () => 1 });
-  const pub = (b: typeof v1) => releases.publish({ manifestBytes: b.manifestBytes, signature: b.signature, sources: b.sources }, 'operator');
-  await pub(v1);
-  await releases.promote('guide', '1.0.0', { now: true });
-  const { store, calls } = counted(mem);
-  const catalog = new AppCatalog();
-  const sync = new CatalogSync({ catalog, store });
+  const { mem, releases, pub, calls, catalog, sync } = await rig();
   await sync.sync();
   t.is(calls.heads, 1);
   for (let i = 0; i < 5; i++) await sync.sync();
