@@ -236,6 +236,9 @@ export class AppRunner {
     // The app went: give its grown WebAssembly memory back, unless another runtime (a fleet
     // sharing one engine, or the next version already started) still lives in the instance.
     const e = this.#o.engine;
+    // A refusal (a runtime made while the fresh instance loaded keeps the old one) or a failed
+    // instantiate leaves the grown instance in use: nothing is lost but the memory, given back at
+    // the next app's exit. The engine counts only renewals that took (`renewals`).
     if (e.liveRuntimes() === 0 && e.memoryBytes() > ENGINE_START_BYTES) e.renew().catch(() => undefined);
   }
 
