@@ -30,7 +30,9 @@ export class AppCatalog {
   /** app -> version -> published bytes, the current one included. */
   #versions = new Map<string, Map<string, PublishedApp>>();
   /** session -> the app version it pairs with. */
-  #pins = new Map<string, string>();
+  #pins = new Map<string, { app: string; version: string }>();
+  /** `app@version` -> sessions pinned to it: a version is kept while one runs (O(1), however many sessions). */
+  #pinned = new Map<string, number>();
   /** Asks the release store for a version not served here yet (releases/catalog-fill.ts); none: not asked. */
   #fill: ((app: string, version: string, withdrawn: boolean) => Promise<PublishedApp | undefined>) | undefined;
 
@@ -79,41 +81,55 @@ export class AppCatalog {
   /** Stop serving a version (not the current one); sessions pinned to it keep it until they end. */
   remove(app: string, version: string): boolean {
     const vs = this.#versions.get(app);
-    if (vs === undefined || this.#apps.get(app)?.manifest.version === version || this.#pinned(version)) return false;
+    if (vs === undefined || this.#apps.get(app)?.manifest.version === version || this.#inUse(app, version)) return false;
     return vs.delete(version);
   }
 
-  /** Pair a session with a version (its box runs it): its portions start with that version's modules. */
-  pin(session: string, version: string): void {
-    if (!this.#pins.has(session) && this.#pins.size >= MAX_PINS) throw new ArgumentError(`AppCatalog.pin: over ${MAX_PINS} sessions pinned`, 'session');
-    this.#pins.set(session, version);
+  /** Pair a session of `app` with a version (its box runs it): its portions start with that version's modules. */
+  pin(session: string, app: string, version: string): void {
+    const was = this.#pins.get(session);
+    if (was === undefined && this.#pins.size >= MAX_PINS) throw new ArgumentError(`AppCatalog.pin: over ${MAX_PINS} sessions pinned`, 'session');
+    if (was !== undefined) this.#count(was, -1);
+    const pin = { app, version };
+    this.#pins.set(session, pin);
+    this.#count(pin, 1);
   }
 
   unpin(session: string): void {
+    const was = this.#pins.get(session);
+    if (was === undefined) return;
     this.#pins.delete(session);
+    this.#count(was, -1);
   }
 
   /** The version a session pairs with, if pinned. */
   pinned(session: string): string | undefined {
-    return this.#pins.get(session);
+    return this.#pins.get(session)?.version;
   }
 
   /** What a session's portion runs: its pinned version, else the current one. */
   forSession(app: string, session: string): PublishedApp | undefined {
-    const v = this.#pins.get(session);
+    const v = this.#pins.get(session)?.version;
     return v === undefined ? this.get(app) : this.get(app, v);
   }
 
-  #pinned(version: string): boolean {
-    for (const v of this.#pins.values()) if (v === version) return true;
-    return false;
+  /** Whether a session still runs this version of this app (another app's same version string does not count). */
+  #inUse(app: string, version: string): boolean {
+    return (this.#pinned.get(`${app}@${version}`) ?? 0) > 0;
+  }
+
+  #count(pin: { app: string; version: string }, by: 1 | -1): void {
+    const key = `${pin.app}@${pin.version}`;
+    const n = (this.#pinned.get(key) ?? 0) + by;
+    if (n > 0) this.#pinned.set(key, n);
+    else this.#pinned.delete(key);
   }
 
   #trim(app: string, vs: Map<string, PublishedApp>): void {
     const current = this.#apps.get(app)?.manifest.version;
     for (const v of [...vs.keys()]) {
       if (vs.size <= MAX_VERSIONS) return;
-      if (v !== current && !this.#pinned(v)) vs.delete(v); // a session's version stays while it runs
+      if (v !== current && !this.#inUse(app, v)) vs.delete(v); // a session's version stays while it runs
     }
   }
 

@@ -212,7 +212,7 @@ export class SessionManager {
       throw new RemoteError(Codes.UNAVAILABLE, `could not record session ${session}: ${claim.error.reason}`);
     }
     this.#quota.opened(req.boxId, session);
-    h.catalog.pin(session, pub.manifest.version);
+    h.catalog.pin(session, pub.manifest.app, pub.manifest.version);
     const onHeadend = placements.filter((p) => p.side === 'headend').map((p) => p.module);
     const states: Record<string, Uint8Array> = {};
     for (const r of req.running ?? []) if (onHeadend.includes(r.module)) states[r.module] = r.state;
@@ -293,7 +293,7 @@ export class SessionManager {
     // A draining node takes no new portion; the placing node runs it itself (#startSomewhere).
     if (this.#host.drainer?.active === true && b.from === undefined) throw new RemoteError(Codes.DRAINING, `node ${this.#host.id} is draining`);
     if (b.version !== undefined && this.#host.catalog.get(b.app, b.version) === undefined) await this.#host.catalog.resolve(b.app, b.version); // not synced here yet: one sync first
-    if (b.version !== undefined) this.#host.catalog.pin(b.session, b.version);
+    if (b.version !== undefined) this.#host.catalog.pin(b.session, b.app, b.version);
     const undo = b.box === undefined ? () => {} : this.#hosting(b.session, b.app, b.box);
     const r = await this.#host.startPortion(b.app, b.session, b.modules, b.states, b.from);
     if (!r.ok) undo();
@@ -339,7 +339,7 @@ export class SessionManager {
       const pair = await pairingOf(h.catalog, s);
       if (pair.kind === 'mismatch' && (await elsewhere.place(s, pair.version)) === undefined) this.counters.replaceMismatched++; // given up
       if (pair.kind !== 'serve') continue;
-      if (pair.version !== undefined) h.catalog.pin(s.id, pair.version); // its start (here or portion.start) takes that version
+      if (pair.version !== undefined) h.catalog.pin(s.id, s.app, pair.version); // its start (here or portion.start) takes that version
       const modules = Object.entries(s.placements).filter(([, side]) => side === 'headend').map(([m]) => m);
       const node = modules.length === 0 ? h.id : await this.#startSomewhere(s.app, s.id, modules, {}, s.box, dead);
       if (node !== h.id) h.catalog.unpin(s.id);

@@ -81,7 +81,7 @@ export class SessionSwitch {
       await end(rec);
       return undefined;
     }
-    if (rec.node === h.id) h.catalog.pin(rec.id, version);
+    if (rec.node === h.id) h.catalog.pin(rec.id, rec.app, version);
     // A survivor that re-places the session later starts this version (session-pairing.ts).
     if (!(await recordVersion(h.registry, rec, version))) this.stats.unrecorded++;
     const modules = placedModules(pub.manifest, rec.id, placements, wide);

@@ -58,7 +58,7 @@ export async function upgradeSession(host: UpgradeHost, to: { session: string; v
   // instance already runs the new version's bytes, so the switch is a pin; nothing is held or restarted.
   const prev = before === undefined ? undefined : host.catalog.get(spec.app, before);
   if (prev !== undefined && sameCode(prev, next, spec.modules, to.modules ?? spec.modules)) {
-    host.catalog.pin(session, version);
+    host.catalog.pin(session, spec.app, version);
     stats.repinned++;
     return { ok: true, value: iid };
   }
@@ -67,14 +67,14 @@ export async function upgradeSession(host: UpgradeHost, to: { session: string; v
     await host.idle(iid, drainMs);
     const snap = await host.portions.snapshot(iid);
     if (!snap.ok) return fail(stats, snap.error);
-    host.catalog.pin(session, version);
+    host.catalog.pin(session, spec.app, version);
     // The new version's modules on the head-end (it may add or drop one); each keeps its state by name.
     const modules = to.modules ?? spec.modules;
     const states = Object.fromEntries(Object.entries(snap.value).filter(([m]) => modules.includes(m)));
     const started = await host.startHere(spec.app, session, modules, states);
     if (!started.ok) {
       if (before === undefined) host.catalog.unpin(session);
-      else host.catalog.pin(session, before);
+      else host.catalog.pin(session, spec.app, before);
       return fail(stats, started.error);
     }
     await host.stopPortion(iid, false);

@@ -141,12 +141,12 @@ export async function releaseClaims(h: Pick<AppWideHost, 'registry' | 'id'>, w: 
 /** A spec with `version`'s modules: the session `*` is pinned to it for the (synchronous) make. */
 export function specFor(h: Pick<AppWideHost, 'catalog' | 'makeSpec'>, app: string, version: string, modules: string[]): Result<PortionSpec, Error> {
   const before = h.catalog.pinned('*');
-  h.catalog.pin('*', version);
+  h.catalog.pin('*', app, version);
   try {
     return h.makeSpec(app, '*', modules);
   } finally {
     if (before === undefined) h.catalog.unpin('*');
-    else h.catalog.pin('*', before);
+    else h.catalog.pin('*', app, before);
   }
 }
 

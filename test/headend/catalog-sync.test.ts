@@ -34,7 +34,7 @@ test('the rolling candidate is served beside live; live stays current; a rollbac
   t.deepEqual(r.catalog.versions('guide'), ['1.0.0', '1.0.1'], 'the candidate beside live');
   t.is(r.catalog.get('guide')?.manifest.version, '1.0.0', 'live is what a session naming no version gets');
   t.is(r.catalog.get('guide', '1.0.1')?.manifest.version, '1.0.1');
-  r.catalog.pin('s-cand', '1.0.1');
+  r.catalog.pin('s-cand', 'guide', '1.0.1');
   await r.releases.rollback('guide', '1.0.1');
   await r.loop.sync?.sync();
   t.deepEqual(r.catalog.versions('guide'), ['1.0.0', '1.0.1'], 'a session still runs it');
@@ -49,7 +49,7 @@ test('a version made live through another node becomes current here at the next 
   await r.pub(v1);
   await r.releases.promote('guide', '1.0.0', { now: true });
   await r.loop.sync?.sync();
-  r.catalog.pin('s-old', '1.0.0');
+  r.catalog.pin('s-old', 'guide', '1.0.0');
   // Another node's Releases over the same store: this node hears no onChange.
   const other = new Releases({ store: r.store, trusted: () => keys.trusted, now: () => 2 });
   await other.publish({ manifestBytes: v2.manifestBytes, signature: v2.signature, sources: v2.sources }, 'operator');
@@ -68,11 +68,31 @@ test('AppCatalog: unknown options refused by name; at most MAX_VERSIONS per app,
   t.throws(() => c.add(v1, { curent: true } as never), { message: /unknown option "curent"/ });
   c.add(v1);
   c.add({ ...v2, manifest: { ...v2.manifest, version: '1.0.2' } }, { current: false });
-  c.pin('s-old', '1.0.2');
+  c.pin('s-old', 'guide', '1.0.2');
   for (let i = 3; i < 12; i++) c.add({ ...v2, manifest: { ...v2.manifest, version: `1.0.${i}` } }, { current: false });
   t.is(c.versions('guide').length, 8);
   t.is(c.get('guide')?.manifest.version, '1.0.0');
   t.true(c.versions('guide').includes('1.0.0'), 'the current version stays');
   t.true(c.versions('guide').includes('1.0.2'), 'a version a session is pinned to stays');
   t.false(c.versions('guide').includes('1.0.3'), 'the oldest unpinned went first');
+});
+
+test('AppCatalog: a pin keeps its own app\'s version only; a re-pinned or ended session keeps none', async (t) => {
+  const c = new AppCatalog();
+  c.add(v1);
+  c.add(v2, { current: false });
+  // Another app's session on the same version string: before, any pin named by version alone kept
+  // guide 1.0.1 (a rolled-back candidate) servable while that other app ran "1.0.1".
+  c.pin('s-chat', 'chat', '1.0.1');
+  t.true(c.remove('guide', '1.0.1'), 'chat\'s 1.0.1 does not keep guide\'s');
+  c.add(v2, { current: false });
+  c.pin('s1', 'guide', '1.0.1');
+  c.pin('s2', 'guide', '1.0.1');
+  t.false(c.remove('guide', '1.0.1'), 'two sessions run it');
+  c.pin('s1', 'guide', '1.0.0'); // switched back
+  c.unpin('s2');
+  c.unpin('s2'); // twice: counted once
+  t.is(c.pinned('s1'), '1.0.0');
+  t.true(c.remove('guide', '1.0.1'), 'no session of guide runs it any more');
+  t.false(c.remove('guide', '1.0.0'), 'the current version stays');
 });

@@ -69,7 +69,7 @@ test('a sync of an unchanged store reads only its change token; a change, a fail
   t.is(calls.heads, 2, `a full sync every ${FULL_SYNC_EVERY} whatever the token says (a writer that does not move it)`);
   // A session still pinned to 1.0.0 keeps it: the sync must look again once the session ends,
   // though nothing in the store changes then.
-  catalog.pin('s1', '1.0.0');
+  catalog.pin('s1', 'guide', '1.0.0');
   await pub(v2);
   await releases.promote('guide', '1.0.1', { now: true });
   await sync.sync();
