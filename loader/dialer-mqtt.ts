@@ -124,8 +124,9 @@ export function mqttDialer(o: MqttDialerOptions): Dialer {
         ...(o.keepaliveSec === undefined ? {} : { keepaliveSec: o.keepaliveSec }),
         // The verdict must land within 3 RTT + 50 ms including the loader's own handling, so the
         // timer fires 5 ms before that. A path that timed out before gets twice the time next.
-        // [13.5] 4 s of silence + a probe timeout of 3 RTT + 45 ms: a silent cut shows within 5 s
-        // for RTTs up to ~300 ms, at one PINGREQ per idle box per 4 s, answered by the broker.
+        // [13.5] 4 s of silence + a probe timeout of 3 RTT + 45 ms, at least 500 ms (the transport's
+        // linkFloorMs, D84): a silent cut shows within 5 s for RTTs up to ~300 ms, at one PINGREQ
+        // per idle box per 4 s, answered by the broker.
         deadPath: { marginMs: DEAD_PATH_MARGIN_MS, idleProbeMs: 4000, lateMs: BOX_LATE_MS, ...o.deadPath, lag, initialRttMs: req.rttMs * 2 ** Math.min(req.consecutiveTimeouts, 6) },
         log: o.log ?? (() => {}),
         // Link changes go to the request whose channel this became (a late one: a later request's).

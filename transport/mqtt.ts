@@ -332,7 +332,7 @@ export class MqttTransport implements Transport {
     conn.watch = new LinkWatch(
       o.clock,
       o.linkSilenceMs,
-      () => this.connectTimeoutMs,
+      () => Math.max(o.deadPath.linkFloorMs, this.connectTimeoutMs), // [19.6] never below the floor: a broker's stall is not a dead path
       () => conn.acking,
       () => {
         // [19.6] Its answer's time is an RTT sample (RFC 6298): a broker whose loop runs late widens the probe's deadline.

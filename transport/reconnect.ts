@@ -18,6 +18,13 @@ export interface DeadPathPolicy {
   /** Probe an idle established link after this much silence, ms (MQTT PINGREQ, answered by the broker): a silent cut shows within idleProbeMs + the probe timeout. 0 (default): probe only while answers are owed. */
   idleProbeMs: number;
   /**
+   * [19.6] An established link's probe waits at least this, ms, whatever the RTT (as TCP's minimum
+   * RTO): on a LAN the RTT (~1 ms) says nothing about the broker's own loop, which stalls 100-400 ms
+   * under load, and the box's silent-cut promise (idle probe + probe timeout within 5 s) leaves up
+   * to 1 s for the probe. Default 500. The dial keeps 3 RTT + margin (a late CONNACK undoes it).
+   */
+  linkFloorMs: number;
+  /**
    * How long a connect attempt's connection stays open after its first dead-path verdict, for a
    * late CONNACK, ms (issue 13.4: a broker behind on its CONNECTs is slow, not dead). The verdict
    * still comes at its deadline; a CONNACK within this makes the link up on that connection (no
@@ -29,7 +36,7 @@ export interface DeadPathPolicy {
   lag?: LagSource;
 }
 
-export const DEFAULT_DEAD_PATH: Readonly<DeadPathPolicy> = { rttFactor: 3, marginMs: 50, initialRttMs: 100, maxMs: 10_000, idleProbeMs: 0, lateMs: 0 };
+export const DEFAULT_DEAD_PATH: Readonly<DeadPathPolicy> = { rttFactor: 3, marginMs: 50, initialRttMs: 100, maxMs: 10_000, idleProbeMs: 0, linkFloorMs: 500, lateMs: 0 };
 
 export function deadPathPolicy(where: string, p: Partial<DeadPathPolicy> = {}): DeadPathPolicy {
   rejectUnknown(where, p, [...Object.keys(DEFAULT_DEAD_PATH), 'lag']);
