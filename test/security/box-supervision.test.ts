@@ -21,7 +21,10 @@ const COUNTER = `let n = 0;
 
 async function rig(sources: Record<string, string>, o: { engine?: Engine; memoryBytes?: number } = {}) {
   const clock = new ManualClock();
-  const cpu: Cpu = { run: (fn) => Promise.resolve().then(fn), load: () => 0, now: () => performance.now() };
+  // The sandbox's CPU budget reads the test's clock, not the wall: under load, filling the big
+  // module's 4e6-element array took longer than its budget and the module was stopped ("big is
+  // not running"); no test here is about that budget (test/sandbox covers it).
+  const cpu: Cpu = { run: (fn) => Promise.resolve().then(fn), load: () => 0, now: () => clock.now() };
   const sw = new BoxSwitch({ app: 'test', boxId: 'box-1', cpu, clock, timeoutMs: 1000 });
   const faults: SandboxError[] = [];
   const events: SupervisionEvent[] = [];
