@@ -25,8 +25,6 @@ export interface StormResult {
   falseDeadPaths: number;
   undone: number;
   busy: number;
-  /** One line per fleet summary: seconds since the restart, boxes up, the broker's counters. */
-  timeline: string[];
 }
 
 /** The kernel's TCP counters that show a full accept queue (this machine's, every process's: /proc/net/netstat). */
@@ -59,11 +57,14 @@ async function profile(dir: string): Promise<() => Promise<void>> {
   };
 }
 
-/** Restart `broker` under `count` held boxes and wait (at most `maxS`) until all are up again. */
-export async function runStorm(count: number, broker: StormBroker, fleet: RunningFleet, maxS: number, profDir = ''): Promise<StormResult> {
+/**
+ * Restart `broker` under `count` held boxes and wait (at most `maxS`) until all are up again;
+ * `log` gets one line per fleet summary as it comes (seconds since the restart, boxes up, the
+ * broker's counters), so a storm that does not settle still shows where it stood.
+ */
+export async function runStorm(count: number, broker: StormBroker, fleet: RunningFleet, maxS: number, log: (line: string) => void, profDir = ''): Promise<StormResult> {
   const before = fleet.last();
   const busy0 = broker.busy?.() ?? 0;
-  const timeline: string[] = [];
   const stopProfile = await profile(profDir);
   const tcp0 = kernelTcp();
   const t0 = performance.now();
@@ -71,7 +72,7 @@ export async function runStorm(count: number, broker: StormBroker, fleet: Runnin
     const tcp = Object.entries(kernelTcp()).map(([k, v]) => [k, v - (tcp0[k] ?? 0)]);
     const b = { ...(broker.sample?.() ?? {}), ...Object.fromEntries(tcp) };
     const fields = Object.entries(b).map(([k, v]) => `${k} ${v}`).join(', ');
-    timeline.push(`+${((performance.now() - t0) / 1000).toFixed(1)} s: up ${l.states.up ?? 0}, interrupted ${l.states.interrupted ?? 0}; ${fields}`);
+    log(`+${((performance.now() - t0) / 1000).toFixed(1)} s: up ${l.states.up ?? 0}, interrupted ${l.states.interrupted ?? 0}; ${fields}`);
   });
   try {
     await broker.restart?.();
@@ -80,7 +81,7 @@ export async function runStorm(count: number, broker: StormBroker, fleet: Runnin
     const settleS = (performance.now() - t0) / 1000;
     const dead = verdicts(settled) - verdicts(before);
     const undone = undoneOf(settled) - undoneOf(before);
-    return { settleS, deadVerdicts: dead, falseDeadPaths: dead - undone, undone, busy: (broker.busy?.() ?? 0) - busy0, timeline };
+    return { settleS, deadVerdicts: dead, falseDeadPaths: dead - undone, undone, busy: (broker.busy?.() ?? 0) - busy0 };
   } finally {
     off();
     await stopProfile();

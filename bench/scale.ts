@@ -339,8 +339,7 @@ async function lightPhase(kind: string): Promise<void> {
 }
 
 async function storm(kind: string, broker: Broker, fleet: RunningFleet): Promise<void> {
-  const r = await runStorm(LIGHT, broker, fleet, STORM_WINDOW_S + 120, STORM_PROF);
-  for (const line of r.timeline) console.log(`storm ${kind} ${line}`);
+  const r = await runStorm(LIGHT, broker, fleet, STORM_WINDOW_S + 120, (line) => console.log(`storm ${kind} ${line}`), STORM_PROF);
   out[`storm_settle_s_${kind}`] = r.settleS;
   out[`storm_dead_verdicts_${kind}`] = r.deadVerdicts;
   out[`storm_false_dead_paths_${kind}`] = r.falseDeadPaths;
