@@ -76,6 +76,7 @@ export async function runStorm(count: number, broker: StormBroker, fleet: Runnin
   });
   try {
     await broker.restart?.();
+    log(`+${((performance.now() - t0) / 1000).toFixed(1)} s: the broker listens again (its close and start held this loop until now)`);
     await fleet.until((l) => (l.states.up ?? 0) < count, 30_000, 'the boxes to see the broker go');
     const settled = await fleet.until((l) => (l.states.up ?? 0) === count, maxS * 1000, 'the storm to settle');
     const settleS = (performance.now() - t0) / 1000;
