@@ -10,7 +10,7 @@
 //          against its jitter window (the transport's 10 s) and its dead-path verdicts.
 // Usage: npm run bench -- scale [--boxes 5000] [--light 18000] [--idle-s 20] [--brokers aedes,mosquitto]
 //        [--phases full,light,storm] [--procs auto] [--admission on|off] [--connect-gate on|off] [--pace 0.6]
-//        [--full-rate 0] [--prof-dir <dir>]. Develop with small sizes (--boxes 200 --light 1000).
+//        [--full-rate 0] [--prof-dir <dir>] [--storm-prof <dir>] [--listen-backlog N]. Develop with small sizes (--boxes 200 --light 1000).
 //        --brokers aedes-thread: aedes in a worker thread of the node's process (broker-thread.ts), beside
 //        aedes on the node's loop (the default embedding) for the A/B.
 import { randomBytes } from 'node:crypto';
@@ -28,6 +28,7 @@ import { which } from '../test/_helpers/env.ts';
 import { probe, rssOf, settle, startFleetCli, type RunningFleet } from './_scale-fleet.ts';
 import type { FleetLine } from '../cli/fleet-procs.ts';
 import { result, table } from './_report.ts';
+import { runStorm } from './_scale-storm.ts';
 // @ts-expect-error build.mjs is plain JavaScript without types
 import { build } from '../build.mjs';
 
@@ -53,9 +54,13 @@ if (ADMISSION !== 'on' && ADMISSION !== 'off') throw new Error(`--admission must
 /** [issue 19.6] `off`: embedded aedes never answers CONNACK 3 (broker-connect-gate.ts), for the A/B against the gate (the default, `on`). */
 const GATE = flag('connect-gate', 'on');
 if (GATE !== 'on' && GATE !== 'off') throw new Error(`--connect-gate must be on or off, got ${GATE}`);
-const gateOption = GATE === 'off' ? { connectGate: 'off' as const } : {};
+/** [19.6] The embedded broker's listen backlog (default: the broker's LISTEN_BACKLOG); `--listen-backlog 511`, Node's default, for the A/B. */
+const BACKLOG = flag('listen-backlog', '');
+const gateOption = { ...(GATE === 'off' ? { connectGate: 'off' as const } : {}), ...(BACKLOG === '' ? {} : { listenBacklog: Number(BACKLOG) }) };
 /** The full fleet's process writes a CPU profile here on exit (with --procs 1), to see what a boot costs it. */
 const PROF_DIR = flag('prof-dir', '');
+/** [19.6] The bench process (node, embedded aedes) writes a CPU profile of the storm alone here. */
+const STORM_PROF = flag('storm-prof', '');
 const PHASES = new Set(flag('phases', 'full,light,storm').split(','));
 /** [issue 19.5] Arrivals are paced by the fleet as well as by the head-end: each fleet process holds
  *  an arriving full box while its event loop is busier than this share (`weft fleet run --pace`),
@@ -95,6 +100,8 @@ interface Broker {
   refusals?: () => string;
   /** CONNECTs answered CONNACK 3 by the connect gate (aedes on the loop). */
   busy?: () => number;
+  /** [19.6] The broker's counters now, for the storm's timeline. */
+  sample?: () => Record<string, number>;
   restart?: () => Promise<void>;
   stop(): Promise<void>;
 }
@@ -130,6 +137,11 @@ async function aedes(): Promise<Broker> {
       return `preauth cut ${st.preauthConnections}, connect timeouts ${st.connectTimeout}, penalized ${st.penalized}, client errors ${st.clientErrors}, unauthenticated held ${st.preauthHeldConnections}, CONNACK 3 (gate ${GATE}) ${st.busy}, CONNECT sojourn max ${g === undefined ? '-' : Math.round(g.maxSojournMs)} ms`;
     },
     busy: () => busy0 + b.stats().busy,
+    sample: () => {
+      const st = b.stats();
+      const g = b.gateStats();
+      return { connected: st.connections, admitted: g?.admitted ?? 0, 'CONNACK 3': st.busy, 'preauth cut': st.preauthConnections, 'connect timeouts': st.connectTimeout, 'preauth held': st.preauthHeldConnections, 'sojourn max ms': Math.round(g?.maxSojournMs ?? 0) };
+    },
     restart: async () => {
       busy0 += b.stats().busy;
       await b.close(); // every connection drops at once
@@ -326,21 +338,12 @@ async function lightPhase(kind: string): Promise<void> {
   }
 }
 
-async function storm(kind: string, broker: Broker, fleet: ReturnType<typeof startFleetCli>): Promise<void> {
-  const before = fleet.last();
-  const verdicts = (l: typeof before): number => (l === undefined ? 0 : l.channel.deadPaths + l.channel.deadLinks);
-  const undone = (l: typeof before): number => (l === undefined ? 0 : l.channel.deadPathsUndone);
-  const dead0 = verdicts(before);
-  const busy0 = broker.busy?.() ?? 0;
-  const t0 = performance.now();
-  await broker.restart?.();
-  await fleet.until((l) => (l.states.up ?? 0) < LIGHT, 30_000, 'the boxes to see the broker go');
-  const settled = await fleet.until((l) => (l.states.up ?? 0) === LIGHT, (STORM_WINDOW_S + 120) * 1000, 'the storm to settle');
-  const s = (performance.now() - t0) / 1000;
-  out[`storm_settle_s_${kind}`] = s;
-  out[`storm_dead_verdicts_${kind}`] = verdicts(settled) - dead0;
-  out[`storm_false_dead_paths_${kind}`] = verdicts(settled) - dead0 - (undone(settled) - undone(before));
-  row({ case: `reconnect storm of ${LIGHT} after an ${kind} restart (window ${STORM_WINDOW_S} s)`, up: settled.states.up ?? 0, 'settle s': s, 'goal s': STORM_WINDOW_S + 5, 'dead paths': out[`storm_dead_verdicts_${kind}`] ?? NaN, 'undone (late CONNACK)': undone(settled) - undone(before), 'CONNACK 3': (broker.busy?.() ?? 0) - busy0 });
+async function storm(kind: string, broker: Broker, fleet: RunningFleet): Promise<void> {
+  const r = await runStorm(LIGHT, broker, fleet, STORM_WINDOW_S + 120, (line) => console.log(`storm ${kind} ${line}`), STORM_PROF);
+  out[`storm_settle_s_${kind}`] = r.settleS;
+  out[`storm_dead_verdicts_${kind}`] = r.deadVerdicts;
+  out[`storm_false_dead_paths_${kind}`] = r.falseDeadPaths;
+  row({ case: `reconnect storm of ${LIGHT} after an ${kind} restart (window ${STORM_WINDOW_S} s)`, up: LIGHT, 'settle s': r.settleS, 'goal s': STORM_WINDOW_S + 5, 'dead paths': r.deadVerdicts, 'undone (late CONNACK)': r.undone, 'CONNACK 3': r.busy });
 }
 
 try {

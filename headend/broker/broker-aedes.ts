@@ -68,6 +68,8 @@ export interface AedesBrokerOptions {
   preauth?: Partial<PreauthLimits>;
   /** A connection whose CONNECT is not accepted within this long is cut (`connectTimeout`). Default 5000 ms. */
   connectTimeoutMs?: number;
+  /** [19.6] Connections the kernel holds for the broker before its loop accepts them. Default LISTEN_BACKLOG. */
+  listenBacklog?: number;
   /** Serve MQTT over TLS (mqtts://), optionally with client certificates as identity. Default: plain TCP. */
   tls?: BrokerTlsOptions;
   /** [19.6] Past its connect capacity the broker answers a box's CONNECT with CONNACK 3 (broker-connect-gate.ts); `'off'`: never. Default on: 8 box CONNECTs in a row that waited over 100 ms (sojourn from the CONNECT's first read plus the loop's delay). */
@@ -92,7 +94,7 @@ export interface EmbeddedBroker {
 
 const KEYS = [
   'credentials', 'host', 'port', 'prefix', 'acl', 'maxPacketBytes', 'rateLimit', 'maxThrottleMs', 'penaltyMs', 'preauth',
-  'connectTimeoutMs', 'tls', 'connectGate', 'clock', 'log',
+  'connectTimeoutMs', 'listenBacklog', 'tls', 'connectGate', 'clock', 'log',
 ];
 const W = 'startAedesBroker';
 
@@ -108,6 +110,7 @@ interface Resolved {
   clock: Clock;
   preauth: PreauthGuard;
   connectTimeoutMs: number;
+  backlog: number;
   tls: ResolvedBrokerTls | undefined;
   gate: ReturnType<typeof gateOf>;
   log: (e: BrokerLogEvent) => void;
@@ -131,6 +134,7 @@ function resolve(options: AedesBrokerOptions): Resolved {
     clock: options.clock ?? systemClock,
     preauth: new PreauthGuard(preauthLimits(`${W}.preauth`, options.preauth)),
     connectTimeoutMs: positiveInt(W, 'connectTimeoutMs', options.connectTimeoutMs ?? 5000),
+    backlog: positiveInt(W, 'listenBacklog', options.listenBacklog ?? LISTEN_BACKLOG, 65_535),
     tls: resolveBrokerTls(options.tls),
     gate: gateOf(resolveConnectGate(options.connectGate), options.clock ?? systemClock),
     log: options.log ?? throttledStderrLog('weft broker'),
@@ -251,6 +255,16 @@ function authorizePublish(c: Ctx): NonNullable<AedesOptions['authorizePublish']>
 }
 
 /**
+ * [19.6] The listen backlog: a reconnect storm brings every box back within the 5 s spread window
+ * (1,200 connects/s at 6,000 boxes, 3,600/s at 18,000) while the loop also runs the node. Past
+ * the backlog the kernel drops SYNs, and a box's TCP sends them again after 1, 3, 7, 15 s, long
+ * past its dial's deadline: Node's 511 is less than half a second of a storm. Held here, a
+ * connection is accepted and answered (admitted, or refused at once: CONNACK 3 or the
+ * pre-authentication cap, both the box's 0.5-1 s busy backoff). Linux caps it at net.core.somaxconn.
+ */
+export const LISTEN_BACKLOG = 4096;
+
+/**
  * aedes' `concurrency` for its message emitter: 0, no global queue. Past its default (100
  * deliveries in flight) mqemitter queues messages and drains the queue recursively, so a backlog
  * under a connection storm overflowed the stack and took the node down near 8,000 boxes
@@ -298,6 +312,7 @@ export async function startAedesBroker(options: AedesBrokerOptions): Promise<Emb
     preauth: o.preauth,
     connectTimeoutMs: o.connectTimeoutMs,
     maxPacketBytes: o.maxPacket,
+    backlog: o.backlog,
     clock: o.clock,
     onRefuse: (reason, detail) => c.reject(reason, undefined, undefined, detail),
     handle(conn: Socket, peer: PeerCertificate | undefined) {

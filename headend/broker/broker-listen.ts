@@ -19,6 +19,8 @@ export interface ListenOptions {
   /** A connection not authenticated within this long is cut. */
   connectTimeoutMs: number;
   maxPacketBytes: number;
+  /** [19.6] The kernel's queue of connections not yet accepted (capped by net.core.somaxconn). */
+  backlog: number;
   clock: Clock;
   onRefuse(reason: ListenRefusal, detail?: string): void;
   /** A connection for the broker; `peer` is the verified client certificate (mTLS), if any. */
@@ -135,7 +137,7 @@ export async function listen(o: ListenOptions): Promise<Listener> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port, o.host, () => {
+    server.listen({ port: o.port, host: o.host, backlog: o.backlog }, () => {
       server.off('error', reject);
       resolve();
     });
