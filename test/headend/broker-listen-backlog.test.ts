@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { staticCredentials } from '../../headend/broker/broker-auth.ts';
 import { LISTEN_BACKLOG, startAedesBroker } from '../../headend/broker/broker-aedes.ts';
+import { requireAll } from '../_helpers/env.ts';
 
 const N = 1500;
 
@@ -44,8 +45,19 @@ parentPort.on('message', (m) => {
 parentPort.postMessage('ready');
 `;
 
-const enough = somaxconn() >= N;
-(enough ? test : test.skip)(`${N} connections arriving while the broker's loop is held all complete their handshake`, async (t) => {
+test(`${N} connections arriving while the broker's loop is held all complete their handshake`, async (t) => {
+  const max = somaxconn();
+  if (max < N) {
+    // The kernel caps every listen backlog at net.core.somaxconn: below N this machine cannot show it.
+    const msg = `net.core.somaxconn is ${max}, below ${N}; raise it (sysctl -w net.core.somaxconn=4096) to run this test`;
+    if (requireAll) {
+      t.fail(`${msg}: WEFT_REQUIRE_ALL=1 makes this a failure`);
+    } else {
+      t.log(`SKIPPED: ${msg}`);
+      t.pass();
+    }
+    return;
+  }
   t.true(LISTEN_BACKLOG >= N, 'the default backlog holds a burst of this size');
   const broker = await startAedesBroker({ credentials: staticCredentials([]), log: () => {} });
   const counts = new Int32Array(new SharedArrayBuffer(8));
