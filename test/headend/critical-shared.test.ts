@@ -15,7 +15,7 @@ const { parentPort, workerData } = require('node:worker_threads');
   const { SharedSemaphore } = await import(workerData.module);
   const clock = { now: () => Date.now(), setTimeout, clearTimeout };
   const sem = SharedSemaphore.attach(workerData.lock, { clock });
-  const shared = new Int32Array(workerData.shared); // [counter, inside, maxInside, logNext, log...]
+  const shared = new Int32Array(workerData.shared); // [counter, inside, maxInside, logNext, log (4 slots), threads done]
   const enter = () => {
     const inside = Atomics.add(shared, 1, 1) + 1;
     Atomics.notify(shared, 1);
@@ -32,9 +32,11 @@ const { parentPort, workerData } = require('node:worker_threads');
       // Contention must not depend on how the OS schedules three threads on two cores, so the
       // holder waits (bounded) for what the test needs to see.
       if (workerData.hold === 'pair') {
-        // until a second thread is inside too
-        const until = Date.now() + 100;
-        for (let c = Atomics.load(shared, 1); c < 2 && Date.now() < until; c = Atomics.load(shared, 1)) Atomics.wait(shared, 1, c, until - Date.now());
+        // until a second thread is inside too, or both others are done (then none will come): no
+        // wall-clock bound, which a loaded machine outran (the partner came after it, no race seen)
+        // Under a one-permit lock no partner can come: there it waits 100 ms for one that must not.
+        const until = workerData.permits >= 2 ? Infinity : Date.now() + 100;
+        for (let c = Atomics.load(shared, 1); c < 2 && Atomics.load(shared, 8) < 2 && Date.now() < until; c = Atomics.load(shared, 1)) Atomics.wait(shared, 1, c, 50);
       } else {
         // until another thread has queued behind us
         const until = Date.now() + 20;
@@ -44,6 +46,8 @@ const { parentPort, workerData } = require('node:worker_threads');
       leave();
       release();
     }
+    Atomics.add(shared, 8, 1); // one more thread done: a lone holder stops waiting for a partner
+    Atomics.notify(shared, 1);
     parentPort.postMessage('done');
   } else {
     parentPort.once('message', async () => {
@@ -80,7 +84,7 @@ function start(data: Record<string, unknown>): { w: Worker; next: () => Promise<
 async function countRun(permits: number, sync: boolean, hold: 'pair' | 'queued' = 'queued', n = 40) {
   const sem = SharedSemaphore.create(permits, { clock: systemClock });
   const shared = new Int32Array(new SharedArrayBuffer(4 * 16));
-  const workers = [0, 1, 2].map(() => start({ mode: 'count', n, hold, lock: sem.buffer, shared: shared.buffer, sync }));
+  const workers = [0, 1, 2].map(() => start({ mode: 'count', n, hold, permits, lock: sem.buffer, shared: shared.buffer, sync }));
   const ready = await Promise.all(workers.map((x) => x.next()));
   for (const x of workers) x.w.postMessage('go');
   const msgs = [...ready, ...(await Promise.all(workers.map((x) => x.next())))];
