@@ -72,3 +72,22 @@ test('different head-end code: the new version\'s first request waits for the op
   await box.waitFor((b) => (b.screen('ui') as { screen?: string } | undefined)?.screen === 'now', 10_000);
   t.like(box.screen('ui'), { screen: 'now', version: '1.0.1' });
 });
+
+test('a manifest that claims the same head-end code but is not signed by a trusted key moves nothing: refused, no switch, no open', async (t) => {
+  const v1 = await guideApp(keys, { version: '1.0.0' });
+  const forged = await guideApp(await signer(), { version: '1.0.1' }); // the same server bytes, a stranger's signature
+  const broker = await boxBroker();
+  const he = await Responder.start({ url: broker.url, engine, app: v1, trusted: keys.trusted });
+  const feed = carouselFeed(v1.set);
+  const { box, events } = makeBox(engine, keys.trusted, feed.tuner, broker.url, { profile: profile('modern-4k') });
+  teardownInOrder(t, box, he, broker);
+  await box.start();
+  await box.waitFor((b) => b.state === 'up', 20_000);
+  const first = box.session?.session;
+  feed.update(forged.set);
+  await box.waitFor(() => events.some((e) => e.kind === 'refused' && e.problem !== 'session'), 20_000);
+  t.is(box.app?.manifest.version, '1.0.0');
+  t.is(box.session?.session, first);
+  t.deepEqual(he.opens.map((o) => o.version), ['1.0.0'], 'no open of the forged version');
+  t.is(he.continued, 0);
+});
