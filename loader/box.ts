@@ -19,6 +19,7 @@ import { SwitchLinger } from './switch-linger.ts';
 import { SessionLiveness } from './session-liveness.ts';
 import { SessionRetry } from './session-retry.ts';
 import { setupSession } from './session-setup.ts';
+import { keepSession } from './session-keep.ts';
 import { NamedTimers } from './timers.ts';
 import { EarlyDial } from './early-dial.ts';
 
@@ -65,9 +66,7 @@ export class Box {
     this.#liveness = new SessionLiveness(() => this.#session?.session, () => this.#fire('session-lost'), () => this.#o.clock.now());
     this.#probation = boxProbation(this.#o, cache, this.#floor, this.#timers, { current: () => this.#acq.current, warm: (i) => this.#acq.warm(i), run: (app) => this.#fire('update', { app }), reacquire: () => this.#acq.want([]), report: () => this.#reportNow(), emit: (e) => this.#emit(e), lag: () => this.#run?.runner.stats().lagMs ?? 0 });
     this.#acq = new Acquirer({
-      tuner: this.#o.tuner, trusted: this.#o.trusted,
-      ...(this.#o.app === undefined ? {} : { app: this.#o.app }),
-      ...(cache === undefined ? {} : { cache }),
+      tuner: this.#o.tuner, trusted: this.#o.trusted, app: this.#o.app, cache,
       maxHeldBytes: carouselQuotaFor(this.#o.profile),
       floor: this.#floor, ...this.#probation.acquirerHooks(), // [issue 15] rollout directive, probation
       now: () => this.#o.clock.now(),
@@ -230,9 +229,10 @@ export class Box {
         return; // the acquirer is at it (a refusal already made it start over)
       case 'start-app':
         return this.#startApp(d.app);
-      case 'restart-app':
-        await this.#endApp(true);
-        return this.#startApp(d.app);
+      case 'restart-app': {
+        const from = this.#run?.app.manifest, old = this.#session; // [D86] a re-pin keeps the session
+        return this.#endApp(true).then(() => this.#startApp(d.app, from, old));
+      }
       case 'dial':
         return this.#dial();
       case 'acquire-fallback':
@@ -276,7 +276,7 @@ export class Box {
     }
   }
 
-  async #startApp(app: AcquiredApp | undefined): Promise<void> {
+  async #startApp(app: AcquiredApp | undefined, from?: AcquiredApp['manifest'], old?: OpenReply): Promise<void> {
     if (app === undefined) throw new Error('start-app without a verified app');
     this.#fallbacks = 0;
     // [issue 18.6] The engine may still be loading (loader/main.ts hands its promise over): the
@@ -284,6 +284,7 @@ export class Box {
     const engine = await this.#o.engine;
     const expecting = (): boolean => this.#channels !== undefined && this.#state !== 'degraded' && this.#state !== 'stopped'; // a session is on its way
     this.#run = new RunningApp(app, { ...this.#o, engine, linger: this.#linger }, this.#liveness.wrap(this.#channels?.channel?.transport), (e) => this.#emit(e), this.#ledger, expecting);
+    keepSession(this.#run.switch, from, app.manifest, old);
     await this.#run.startBoot();
     this.#fire('started');
   }
@@ -319,8 +320,7 @@ export class Box {
     const loader = run?.switch.loader;
     if (run === undefined || loader === undefined) return this.#fire('session-failed', { error: new Error('no app or no channel') });
     // Not awaited: the table goes on handling events (a link drop) while this runs.
-    const previous = this.#previous;
-    const c = { boxId: this.id, app: run.app, runner: run.runner, switch: run.switch, loader, report: () => this.report(), timeoutMs: this.#o.requestTimeoutMs, emit: (e: BoxEvent) => this.#emit(e), clock: this.#o.clock, random: this.#o.random, ...(previous === undefined ? {} : { previous }) };
+    const c = { boxId: this.id, app: run.app, runner: run.runner, switch: run.switch, loader, report: () => this.report(), timeoutMs: this.#o.requestTimeoutMs, emit: (e: BoxEvent) => this.#emit(e), clock: this.#o.clock, random: this.#o.random, previous: this.#previous };
     void setupSession(c).then(
       (reply) => {
         this.#session = reply;

@@ -1,7 +1,7 @@
 // Errors of the box's loader, as WeftError subclasses with wire codes from runtime/codes.ts.
 // Expected outcomes (a refused tier, a failed dial) are events and values, not these.
 
-import { Codes, WeftError, type WeftErrorOptions } from '../runtime/index.ts';
+import { Codes, type Envelope, RemoteError, WeftError, type WeftErrorOptions } from '../runtime/index.ts';
 
 /** A module's message cannot go anywhere now: its target runs on the head-end and the two-way
  *  channel is down (degraded mode), or the target is being moved or downloaded for too long. */
@@ -37,4 +37,9 @@ export class TunerError extends WeftError {
     this.errno = errno;
     this.syscall = syscall;
   }
+}
+
+/** The answer to a request for a loader operation the box does not have. */
+export function notHere(env: Envelope): never {
+  throw new RemoteError(Codes.NOT_FOUND, `the box has no operation "${env.op ?? ''}"`);
 }

@@ -32,7 +32,7 @@ export class RunningApp {
     this.#emit = emit;
     const p = o.profile;
     const name = app.manifest.app;
-    this.switch = new BoxSwitch({ app: name, boxId: o.boxId, cpu: o.cpu, clock: o.clock, timeoutMs: o.requestTimeoutMs, ledger, linger: o.linger, afterEntry: (m) => void this.runner.checkMemory(m), ...(expecting === undefined ? {} : { expecting }), ...(o.traceparent === undefined ? {} : { traceparent: o.traceparent }) });
+    this.switch = new BoxSwitch({ app: name, boxId: o.boxId, cpu: o.cpu, clock: o.clock, timeoutMs: o.requestTimeoutMs, ledger, linger: o.linger, afterEntry: (m) => void this.runner.checkMemory(m), expecting, traceparent: o.traceparent });
     if (transport !== undefined) this.switch.attach(transport);
     this.runner = new AppRunner({
       engine: o.engine,

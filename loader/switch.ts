@@ -3,9 +3,9 @@
 // a module is downloaded or moved; routes what arrives to the loader or to the module addressed.
 // It never runs guest code synchronously: every entry goes through the CPU port.
 
-import { type Address, Channel, Codes, type Envelope, RemoteError, type Transport, VADDR_SCHEME, formatVaddr, parseVaddr } from '../runtime/index.ts';
+import { type Address, Channel, type Envelope, type Transport, VADDR_SCHEME, formatVaddr, parseVaddr } from '../runtime/index.ts';
 import type { MessageLink, ModuleSandbox } from '../sandbox/index.ts';
-import { UnreachableError } from './errors.ts';
+import { UnreachableError, notHere } from './errors.ts';
 import { NoSessionRetries } from './session-liveness.ts';
 import { SessionWait } from './session-wait.ts';
 import { type Held, MAX_HELD, enqueueHeld, holdRequest } from './switch-held.ts';
@@ -58,8 +58,8 @@ export class BoxSwitch {
   }
 
   stats(): SwitchStats {
-    const r = this.#retries.stats;
-    return { ...this.#stats, retried: r.retried, noSessionFailed: r.noSessionFailed, failed: { ...r.failed }, sessionWait: { ...this.#wait.stats }, requests: this.#ledger.counts(), overdueAt: this.#ledger.overdueByStage() };
+    const r = this.#retries.stats; // retried, noSessionFailed, failed
+    return { ...this.#stats, ...r, failed: { ...r.failed }, sessionWait: { ...this.#wait.stats }, requests: this.#ledger.counts(), overdueAt: this.#ledger.overdueByStage() };
   }
 
   /** A return channel is established: incoming envelopes come here. */
@@ -83,8 +83,7 @@ export class BoxSwitch {
   /** Session id shared with the server portion [c26], or undefined when there is none. */
   setSession(session: string | undefined): void {
     if (session === this.#session) return;
-    for (const ch of this.#channels.values()) ch.close();
-    this.#channels.clear();
+    this.#closeModuleChannels();
     this.#session = session;
     if (session !== undefined) this.#retries.opened(session);
   }
@@ -168,10 +167,12 @@ export class BoxSwitch {
 
   #send(from: string | undefined, dst: Address, body: unknown): Promise<void> {
     const name = this.#moduleOf(dst.vaddr, false);
-    const route = name === undefined ? undefined : this.#routeOf(name);
-    if (name !== undefined && route?.kind === 'local') return this.#deliver(route.module, body, this.#from(from));
-    if (name !== undefined && route?.kind === 'held') return enqueueHeld(name, route.queue, { kind: 'msg', body, sender: from, from: this.#from(from) }, this.#stats);
-    if (name !== undefined && route === undefined) return Promise.reject(this.#unreachable(name));
+    if (name !== undefined) {
+      const route = this.#routeOf(name);
+      if (route?.kind === 'local') return this.#deliver(route.module, body, this.#from(from));
+      if (route?.kind === 'held') return enqueueHeld(name, route.queue, { kind: 'msg', body, sender: from, from: this.#from(from) }, this.#stats);
+      if (route === undefined) return Promise.reject(this.#unreachable(name));
+    }
     try {
       const ch = this.#remote(from, name ?? dst.vaddr ?? 'address');
       this.#stats.remote++;
@@ -192,7 +193,7 @@ export class BoxSwitch {
       if (r === undefined || r.kind === 'remote') return this.#track(ms, (t) => ((t.stage = 'awaiting-session'), this.#wait.wait(name ?? dst.vaddr ?? 'address', ms, () => this.#again(from, dst, name, body, t))));
     }
     const route = name === undefined ? undefined : this.#routeOf(name);
-    if (name !== undefined && route?.kind === 'local') return this.#serve(route.module, body, this.#from(from));
+    if (route?.kind === 'local') return this.#serve(route.module, body, this.#from(from));
     if (name !== undefined && route === undefined) return Promise.reject(this.#unreachable(name));
     return this.#track(ms, (t) => this.#onward(from, dst, name, route, body, t));
   }
@@ -383,17 +384,17 @@ export class BoxSwitch {
     const t = this.#transport as Transport;
     const tp = traced ? this.#o.traceparent : undefined;
     const ids = this.#linger.ids;
-    return new Channel({ self, firstId: ids.get(key), write: (env) => (ids.set(key, env.id + 1), t.send(env)), clock: this.#o.clock, timeoutMs: this.#o.timeoutMs, ...handlers, ...(tp === undefined ? {} : { traceparent: tp }) });
+    return new Channel({ self, firstId: ids.get(key), write: (env) => (ids.set(key, env.id + 1), t.send(env)), clock: this.#o.clock, timeoutMs: this.#o.timeoutMs, ...handlers, traceparent: tp }); // (no options are exact: undefined is absent)
+  }
+
+  #closeModuleChannels(): void {
+    for (const ch of this.#channels.values()) ch.close();
+    this.#channels.clear();
   }
 
   #dropChannels(): void {
-    for (const ch of this.#channels.values()) ch.close();
-    this.#channels.clear();
+    this.#closeModuleChannels();
     this.#loader?.close();
     this.#loader = undefined;
   }
-}
-
-function notHere(env: Envelope): never {
-  throw new RemoteError(Codes.NOT_FOUND, `the box has no operation "${env.op ?? ''}"`);
 }

@@ -69,6 +69,8 @@ export interface AppOptions {
   uiPadding?: number;
   /** Replace the UI module's source (signed as the genuine one). */
   uiSource?: string;
+  /** Replace the server portion's source: another version's head-end code (signed as the genuine one). */
+  serverSource?: string;
 }
 
 export interface BuiltApp {
@@ -96,7 +98,7 @@ export async function guideApp(s: Signer, o: AppOptions = {}): Promise<BuiltApp>
     ['ui', 'client', 'boot', (o.uiSource ?? UI(version)) + (o.uiPadding ? `/*${'.'.repeat(o.uiPadding)}*/\n` : ''), ['ui', 'storage'], {}],
     ['search', 'mutable', 'fallback-1', SEARCH, [], { memory: o.searchMemory ?? 64 * 1024 }],
     ['listings', 'client', 'fallback-2', LISTINGS, [], {}],
-    ['server', 'server', 'boot', SERVER, [], {}],
+    ['server', 'server', 'boot', o.serverSource ?? SERVER, [], {}],
   ];
   const sources: Record<string, Uint8Array> = {};
   const modules: ModuleEntry[] = [];

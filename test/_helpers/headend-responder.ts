@@ -67,6 +67,10 @@ export class Responder {
   readonly replies: OpenReply[] = [];
   /** When set, a request to a head-end-side module waits for the promise it returns (a slow answer). */
   gate: ((module: string) => Promise<void> | undefined) | undefined;
+  /** When set, the answer to a session.open waits for the promise it returns (a loaded head-end). */
+  gateOpen: ((req: OpenRequest) => Promise<void> | undefined) | undefined;
+  /** Opens of another version that continued the box's previous session (a version switch). */
+  continued = 0;
   #o: ResponderOptions;
   #t: MqttTransport;
   #trusted!: TrustedManifest;
@@ -147,6 +151,9 @@ export class Responder {
       if (this.#o.refuseCode === Codes.REFUSED) throw new RemoteError(Codes.REFUSED, 'session refused: untrusted-key', { reason: 'untrusted-key' });
       throw new RemoteError(this.#o.refuseCode ?? Codes.NO_CAPACITY, 'no node can take the session now', this.#o.refuseData);
     }
+    await this.gateOpen?.(req);
+    const kept = req.previous === undefined ? undefined : this.#continue(req.previous, req);
+    if (kept !== undefined) return kept;
     const manifest = this.#o.app.manifest;
     const session = `s${++this.#n}`;
     const rule = placeModules(manifest, { memory: req.report.freeMemoryBytes, storage: req.report.storageFreeBytes, cpu: req.report.cpuClass });
@@ -176,6 +183,18 @@ export class Responder {
     };
     this.replies.push(reply);
     return reply;
+  }
+
+  // A version switch naming the box's session: the session, its addresses and its instance stay (the
+  // head-end re-pins it, D57, or upgrades it in place); the reply is the one it had. An open of the
+  // same version (a re-open after a drop) or naming another box's session is a fresh one, as before.
+  #continue(previous: string, req: OpenRequest): OpenReply | undefined {
+    const at = this.replies.findLast((r) => r.session === previous);
+    const first = this.opens.find((o) => o.boxId === req.boxId && o.previous === undefined);
+    if (at === undefined || this.#hosted.get(previous)?.box !== req.boxId || first?.version === req.version) return undefined;
+    this.continued++;
+    this.replies.push(at);
+    return at;
   }
 
   async #host(h: Hosted, name: string, vaddr: string, state: Uint8Array | undefined): Promise<void> {

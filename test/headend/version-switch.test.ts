@@ -120,3 +120,32 @@ test('a switch between versions whose head-end code is the same bytes is a re-pi
     await r.close();
   }
 });
+
+// [D86] A box that keeps its session on a re-pin sends its new version's first requests before
+// its open: the head-end takes no version from them, and its pin moves only on an open it checks
+// against its own catalog (a version no release admits is refused; another box's session is not it).
+test('the box\'s word does not move the pin: early requests run on the pinned version, a forged version or another box\'s open leaves it', async (t) => {
+  const { v100, v101, trusted } = await sameServerCode();
+  const r = await rig([v100], trusted);
+  const [n1] = r.nodes as [MemoryNode];
+  try {
+    const s = await r.open(n1, 'b1', '1.0.0');
+    t.deepEqual(await r.ask(n1, s), { n: 1, version: '1.0.0' }, 'a request of the new version, before its open');
+    t.is(n1.catalog.pinned(s.session), '1.0.0');
+    const e = await t.throwsAsync(r.open(n1, 'b1', '1.0.1', s.session));
+    t.true(e instanceof RemoteError && e.remoteCode === Codes.VERSION_MISMATCH, 'a version no release admits');
+    t.is(n1.catalog.pinned(s.session), '1.0.0', 'the pin stays');
+    n1.catalog.add(v101, { current: false });
+    const theirs = await r.open(n1, 'b-other', '1.0.1', s.session);
+    t.not(theirs.session, s.session, 'another box naming this session opens its own');
+    t.is(n1.catalog.pinned(s.session), '1.0.0');
+    t.is((await r.registry.getSession(s.session))?.appVersion, '1.0.0');
+    t.is(n1.upgrades.repinned, 0);
+    await r.open(n1, 'b1', '1.0.1', s.session);
+    t.is(n1.catalog.pinned(s.session), '1.0.1', 'its own box\'s open of an admitted version re-pins it');
+    t.is(n1.upgrades.repinned, 1);
+    t.deepEqual(await r.ask(n1, s), { n: 2, version: '1.0.0' }, 'the same instance runs on: the code is the same bytes');
+  } finally {
+    await r.close();
+  }
+});

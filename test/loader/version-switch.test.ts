@@ -61,7 +61,8 @@ test('the box counts its requests across versions: its report\'s ledger is the b
   await box.ask('epg', { op: 'now' }).catch(() => undefined);
   const after = box.report().requests;
   t.is(after?.sent, 3, 'the two of 1.0.0 are still counted after the switch');
-  t.is((after?.ok ?? 0) + (after?.retried ?? 0) + (after?.failed ?? 0) + (after?.overdue ?? 0), 3, 'each ended once');
+  // An overdue request (ended by the ledger's own timer, a loaded loop) is also counted failed: not added twice.
+  t.is((after?.ok ?? 0) + (after?.retried ?? 0) + (after?.failed ?? 0), 3, 'each ended once');
 });
 
 test('a request in flight when the box switches version is answered to the old version\'s caller before the switch, not failed CLOSED (issue 15: requests_lost)', async (t) => {
