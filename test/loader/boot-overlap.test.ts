@@ -13,6 +13,9 @@ import { boxBroker, carouselFeed, makeBox, teardownInOrder } from '../_helpers/b
 import { Responder } from '../_helpers/headend-responder.ts';
 import { until } from '../_helpers/mqtt-fixtures.ts';
 
+/** Each wait ends on its event; this bound only ends a run that fails (a cold boot on a loaded 2-core machine took over 10 s). */
+const BOUND_MS = 45_000;
+
 const engine = await loadEngine();
 const keys = await signer();
 
@@ -31,7 +34,7 @@ async function warmStorage(app: BuiltApp, boxId: string): Promise<MemoryStorage>
   const storage = new MemoryStorage(profile('hd-dvr').storageBytes);
   const first = makeBox(engine, keys.trusted, carouselFeed(app.set).tuner, undefined, { profile: profile('broadcast-only'), storage, boxId });
   await first.box.start();
-  await first.box.waitFor((b) => b.running().includes('ui'), 10_000);
+  await first.box.waitFor((b) => b.running().includes('ui'), BOUND_MS);
   await first.box.stop();
   return storage;
 }
@@ -71,12 +74,12 @@ test('the cached app is checked while the box tunes: both are under way before e
   t.teardown(() => box.stop());
   void box.start();
   // Before: tune() was called only after the check had ended, so this never held.
-  await until(() => log.includes('tune') && log.includes('verify'), 5000, 'the tune and the check under way together');
+  await until(() => log.includes('tune') && log.includes('verify'), BOUND_MS, 'the tune and the check under way together');
   t.deepEqual(box.running(), [], 'nothing runs while its check is open');
   t.is(box.history.at(-1)?.state, 'tuning');
   check.release();
   tuned.release();
-  await box.waitFor((b) => b.running().includes('ui'), 10_000);
+  await box.waitFor((b) => b.running().includes('ui'), BOUND_MS);
   t.deepEqual(box.history.slice(0, 2).map((h) => [h.state, h.event]), [['tuning', 'boot'], ['starting', 'warm-hit']]);
   t.true(box.app?.fromCache);
   t.false(events.some((e) => e.kind === 'error'));
@@ -92,11 +95,11 @@ test('a DSI heard while the cached app is checked does not turn the warm boot in
   t.teardown(() => box.stop());
   void box.start();
   // The carousel is on air while the check is held: its DSI (every 100 ms here) arrives first.
-  await until(() => feed.sent > 400, 10_000, 'the carousel heard during the check (~2 s of stream: DSIs among it)');
+  await until(() => feed.sent > 400, BOUND_MS, 'the carousel heard during the check (~2 s of stream: DSIs among it)');
   t.true(log.includes('verify'));
   t.is(box.history.at(-1)?.state, 'tuning');
   check.release();
-  await box.waitFor((b) => b.running().includes('ui'), 10_000);
+  await box.waitFor((b) => b.running().includes('ui'), BOUND_MS);
   t.deepEqual(box.history.slice(0, 2).map((h) => h.state), ['tuning', 'starting'], 'started from storage, not acquired again');
   t.true(box.app?.fromCache);
   t.false(events.some((e) => e.kind === 'error'));
@@ -111,9 +114,9 @@ test('a cached app that fails its check never runs, though the tune was done fir
   const { box, events } = makeBox(engine, heldKeys(check, log, [false]), carouselFeed(app.set).tuner, undefined, { profile: profile('broadcast-only'), storage, boxId: 'box-5' });
   t.teardown(() => box.stop());
   void box.start();
-  await until(() => log.includes('verify'), 5000, 'the check under way');
+  await until(() => log.includes('verify'), BOUND_MS, 'the check under way');
   check.release();
-  await box.waitFor(() => events.some((e) => e.kind === 'module' && e.action === 'started'), 10_000);
+  await box.waitFor(() => events.some((e) => e.kind === 'module' && e.action === 'started'), BOUND_MS);
   t.is(box.history[1]?.state, 'acquiring-boot', 'no warm hit');
   const started = events.findIndex((e) => e.kind === 'module' && e.action === 'started');
   const verified = events.findIndex((e) => e.kind === 'state' && e.event === 'tier-verified');
@@ -132,11 +135,11 @@ test('the dial begins at power-on, beside the check: the link is up before the a
   teardownInOrder(t, box, he, broker);
   void box.start();
   // Before: the dial began with the app's start, after the check: no link while it was held.
-  await until(() => events.some((e) => e.kind === 'link' && e.up), 10_000, 'the link up while the check is held');
+  await until(() => events.some((e) => e.kind === 'link' && e.up), BOUND_MS, 'the link up while the check is held');
   t.is(box.history.at(-1)?.state, 'tuning');
   t.deepEqual(box.running(), []);
   check.release();
-  await box.waitFor((b) => b.state === 'up', 10_000);
+  await box.waitFor((b) => b.state === 'up', BOUND_MS);
   t.deepEqual(box.history.map((h) => h.state), ['tuning', 'starting', 'connecting', 'session-setup', 'up']);
   t.is(events.filter((e) => e.kind === 'dial').length, 1, 'one dial: connecting took the one begun at power-on');
   t.is(he.opens.length, 1);
