@@ -36,7 +36,8 @@ export async function weftRig(url: string): Promise<Rig> {
   };
 }
 
-export async function rawRig(url: string): Promise<Rig> {
+/** `size`: the payload's bytes (default: the id and body; larger pads with zeros, bench/_mqtt-size.ts). */
+export async function rawRig(url: string, size = 4 + BODY.length): Promise<Rig> {
   const reqTopic = topics.up('box-a', SERVICE.vaddr);
   const repTopic = topics.down('box-a', boxAddress('box-a').vaddr as string);
   const responder = await openRawClient(url, { username: 'node-1@headend', clientId: 'node-1@headend', password: 'bench-node' });
@@ -57,9 +58,10 @@ export async function rawRig(url: string): Promise<Rig> {
     once: () =>
       new Promise<void>((resolve) => {
         const id = next++ >>> 0;
-        const payload = Buffer.allocUnsafe(4 + BODY.length);
+        const payload = Buffer.allocUnsafe(size);
         payload.writeUInt32BE(id, 0);
         payload.set(BODY, 4);
+        payload.fill(0, 4 + BODY.length);
         waiting.set(id, resolve);
         requester.publish(reqTopic, payload, { qos: 1 });
       }),

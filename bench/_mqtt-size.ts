@@ -12,46 +12,16 @@ import { staticCredentials } from '../headend/broker/broker-auth.ts';
 import { EnvelopeCodec } from '../runtime/index.ts';
 import { startMosquitto } from '../test/_helpers/mosquitto.ts';
 import { which } from '../test/_helpers/env.ts';
-import { openRawClient } from '../transport/mqtt.ts';
-import { TopicScheme, boxAddress } from '../transport/mqtt-topics.ts';
+import { boxAddress } from '../transport/mqtt-topics.ts';
 import { BODY, type Rig, UNLIMITED, USERS, rawRig, weftRig } from './_mqtt-rigs.ts';
 
 const brokerKind = process.argv[2] ?? 'mosquitto';
 const ROUNDS = Number(process.argv[3] ?? 6);
 const SERVICE = 'weft://bench/s1/echo';
-const topics = new TopicScheme();
 const box = boxAddress('box-a');
 // Weft's request as the rig sends it (a deadline, no corr), encoded by the codec itself.
 const weftBytes = new EnvelopeCodec().encode({ v: 1, kind: 'req', id: 0xffff_fff0, src: box, dst: { vaddr: SERVICE }, deadline: Date.now() + 10_000, body: BODY }).length;
 const RAW_BYTES = 4 + BODY.length;
-
-/** Raw mqtt.js request/reply as bench/_mqtt-rigs.ts rawRig, with `size`-byte payloads. */
-async function paddedRig(url: string, size: number): Promise<Rig> {
-  const reqTopic = topics.up('box-a', SERVICE);
-  const repTopic = topics.down('box-a', box.vaddr as string);
-  const responder = await openRawClient(url, { username: 'node-1@headend', clientId: 'node-1@headend', password: 'bench-node' });
-  const requester = await openRawClient(url, { username: 'box-a', clientId: 'box-a', password: 'bench-box' });
-  await responder.subscribeAsync(topics.upFilter(), { qos: 1 });
-  await requester.subscribeAsync(topics.downFilter('box-a'), { qos: 1 });
-  responder.on('message', (_topic, payload) => responder.publish(repTopic, payload, { qos: 1 }));
-  const waiting = new Map<number, () => void>();
-  let next = 0;
-  requester.on('message', (_topic, payload) => {
-    const id = payload.readUInt32BE(0);
-    waiting.get(id)?.();
-    waiting.delete(id);
-  });
-  const once = (): Promise<void> =>
-    new Promise<void>((resolve) => {
-      const id = next++ >>> 0;
-      const payload = Buffer.alloc(size);
-      payload.writeUInt32BE(id, 0);
-      payload.set(BODY, 4);
-      waiting.set(id, resolve);
-      requester.publish(reqTopic, payload, { qos: 1 });
-    });
-  return { once, close: async () => void (await Promise.all([requester.endAsync(), responder.endAsync()])) };
-}
 
 async function brokers(): Promise<{ urls: string[]; stop: () => Promise<unknown> }> {
   if (brokerKind === 'aedes') {
@@ -91,7 +61,7 @@ async function slice(rig: Rig, s: Sample, windowed: boolean): Promise<void> {
 }
 
 const { urls, stop } = await brokers();
-const rigs: [string, Rig][] = [['raw', await rawRig(urls[0] as string)], ['raw padded', await paddedRig(urls[1] as string, weftBytes)], ['weft', await weftRig(urls[2] as string)]];
+const rigs: [string, Rig][] = [['raw', await rawRig(urls[0] as string)], ['raw padded', await rawRig(urls[1] as string, weftBytes)], ['weft', await weftRig(urls[2] as string)]];
 const samples = new Map<string, Sample>(rigs.map(([k]) => [k, { rtt: [], done: 0, secs: 0, cpuUs: 0 }]));
 for (const [, r] of rigs) for (let i = 0; i < 300; i++) await r.once();
 for (let round = 0; round < ROUNDS; round++) {

@@ -4,26 +4,17 @@
 // without waiting for the open's answer (D86). With other head-end code they wait, as before.
 // The open is held at the head-end in both cases, as on a loaded head-end with a wave re-pairing.
 import test, { type ExecutionContext } from 'ava';
-import { profile } from '../../devices/profiles.ts';
 import { loadEngine } from '../../sandbox/index.ts';
 import { SERVER, type BuiltApp, guideApp, signer } from '../_helpers/box-app.ts';
-import { boxBroker, carouselFeed, makeBox, teardownInOrder } from '../_helpers/box-fixtures.ts';
-import { Responder } from '../_helpers/headend-responder.ts';
+import { boxUpOn } from '../_helpers/box-up.ts';
 
 const engine = await loadEngine();
 const keys = await signer();
 
 /** Up on 1.0.0; `next` goes on air with its open held at the head-end until `answer()`. */
 async function switchWithOpenHeld(t: ExecutionContext, next: BuiltApp) {
-  const v1 = await guideApp(keys, { version: '1.0.0' });
-  const broker = await boxBroker();
-  const he = await Responder.start({ url: broker.url, engine, app: v1, trusted: keys.trusted });
-  const feed = carouselFeed(v1.set);
   // The open's own deadline outlasts the test's steps: a held open that expired would end the kept session.
-  const { box } = makeBox(engine, keys.trusted, feed.tuner, broker.url, { profile: profile('modern-4k'), requestTimeoutMs: 60_000 });
-  teardownInOrder(t, box, he, broker);
-  await box.start();
-  await box.waitFor((b) => b.state === 'up', 20_000);
+  const { he, feed, box } = await boxUpOn(t, engine, keys, await guideApp(keys, { version: '1.0.0' }), { requestTimeoutMs: 60_000 });
   const first = box.session?.session as string;
   let answer!: () => void;
   const held = new Promise<void>((r) => (answer = r));
@@ -76,13 +67,7 @@ test('different head-end code: the new version\'s first request waits for the op
 test('a manifest that claims the same head-end code but is not signed by a trusted key moves nothing: refused, no switch, no open', async (t) => {
   const v1 = await guideApp(keys, { version: '1.0.0' });
   const forged = await guideApp(await signer(), { version: '1.0.1' }); // the same server bytes, a stranger's signature
-  const broker = await boxBroker();
-  const he = await Responder.start({ url: broker.url, engine, app: v1, trusted: keys.trusted });
-  const feed = carouselFeed(v1.set);
-  const { box, events } = makeBox(engine, keys.trusted, feed.tuner, broker.url, { profile: profile('modern-4k') });
-  teardownInOrder(t, box, he, broker);
-  await box.start();
-  await box.waitFor((b) => b.state === 'up', 20_000);
+  const { he, feed, box, events } = await boxUpOn(t, engine, keys, v1);
   const first = box.session?.session;
   feed.update(forged.set);
   await box.waitFor(() => events.some((e) => e.kind === 'refused' && e.problem !== 'session'), 20_000);

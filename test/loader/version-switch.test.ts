@@ -8,6 +8,7 @@ import { loadEngine } from '../../sandbox/index.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
 import { boxBroker, carouselFeed, makeBox, teardownInOrder } from '../_helpers/box-fixtures.ts';
 import { Responder } from '../_helpers/headend-responder.ts';
+import { boxUpOn } from '../_helpers/box-up.ts';
 
 const engine = await loadEngine();
 const keys = await signer();
@@ -16,14 +17,7 @@ const keys = await signer();
 async function upOnFirstVersion(t: ExecutionContext) {
   const v1 = await guideApp(keys, { version: '1.0.0' });
   const v2 = await guideApp(keys, { version: '1.0.1' });
-  const broker = await boxBroker();
-  const he = await Responder.start({ url: broker.url, engine, app: v1, trusted: keys.trusted });
-  const feed = carouselFeed(v1.set);
-  const { box, events } = makeBox(engine, keys.trusted, feed.tuner, broker.url, { profile: profile('modern-4k') });
-  teardownInOrder(t, box, he, broker);
-  await box.start();
-  await box.waitFor((b) => b.state === 'up', 20_000);
-  return { v2, he, feed, box, events };
+  return { v2, ...(await boxUpOn(t, engine, keys, v1)) };
 }
 
 test('a new version on the carousel: the box opens its session again naming the previous one, and does not close it', async (t) => {
