@@ -7,24 +7,27 @@
 import { ArgumentError } from '../runtime/index.ts';
 import { LoadMeter } from '../loader/index.ts';
 import type { Cpu } from '../loader/index.ts';
+import { JobCpu, processCpuMs, processJobCpu } from './job-cpu.ts';
 
 export class ThrottledCpu implements Cpu {
   readonly factor: number;
   #now: () => number;
-  #cpuTime: () => number;
+  #clock: JobCpu;
   #queue: (() => void)[] = [];
   #busyUntil = 0;
   #scheduled = false;
   #meter: LoadMeter;
   #stats = { jobs: 0, hostMs: 0, waitedMs: 0 };
 
-  /** `cpuTime`: this process's CPU time, ms (default process.cpuUsage); a job costs the box what it cost the host's CPU. */
-  constructor(cpuFactor: number, now: () => number = () => performance.now(), cpuTime: () => number = processCpuMs) {
+  /** `cpuTime`: this process's CPU time, ms (default process.cpuUsage); a job costs the box what it cost the host's CPU.
+   *  `clock`: the reading shared with other boxes (default: the process's, or one on `now` and `cpuTime`). */
+  constructor(cpuFactor: number, now?: () => number, cpuTime?: () => number, clock?: JobCpu) {
     if (!(cpuFactor > 0 && cpuFactor <= 10)) throw new ArgumentError('ThrottledCpu: cpuFactor must be in (0, 10]', 'cpuFactor');
     this.factor = cpuFactor;
-    this.#now = now;
-    this.#cpuTime = cpuTime;
-    this.#meter = new LoadMeter(now);
+    // The boxes of a fleet process share one reading of the process's CPU (job-cpu.ts).
+    this.#clock = clock ?? (now === undefined && cpuTime === undefined ? processJobCpu() : new JobCpu(now ?? (() => performance.now()), cpuTime ?? processCpuMs));
+    this.#now = this.#clock.now;
+    this.#meter = new LoadMeter(this.#now);
   }
 
   stats(): { jobs: number; hostMs: number; waitedMs: number; queued: number } {
@@ -37,7 +40,7 @@ export class ThrottledCpu implements Cpu {
       this.#queue.push(() => {
         this.#stats.waitedMs += this.#now() - queuedAt;
         const t0 = this.#now();
-        const c0 = this.#cpuTime();
+        const c0 = this.#clock.begin(t0);
         try {
           resolve(fn());
         } catch (e) {
@@ -47,7 +50,8 @@ export class ThrottledCpu implements Cpu {
           // too). Wall time alone counted the host's other processes: a fleet process descheduled
           // for 20 ms inside a 1 ms job made a 0.15 box busy 133 ms instead of 7, so at load 20 a
           // box's boot measured the machine's queue for its cores, not the box [issue 19.5].
-          const d = Math.max(0, Math.min(this.#now() - t0, this.#cpuTime() - c0));
+          // Read as job-cpu.ts says: a short job is charged its wall time.
+          const d = this.#clock.end(t0, c0);
           this.#stats.jobs++;
           this.#stats.hostMs += d;
           this.#meter.add(Math.min(d / this.factor, 1e6));
@@ -84,10 +88,4 @@ export class ThrottledCpu implements Cpu {
     if (wait <= 0) queueMicrotask(go);
     else setTimeout(go, wait);
   }
-}
-
-/** User + system CPU time of this process, ms. */
-function processCpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
 }
