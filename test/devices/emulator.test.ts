@@ -36,8 +36,10 @@ test('the CPU throttle stretches guest work by 1/cpuFactor and runs one job at a
   // 8 ms of CPU keep the emulated CPU busy 8 / 0.25 = 32 ms from when the job came.
   t.true((marks[1] as number) - queued >= 31, `second job started ${((marks[1] as number) - queued).toFixed(1)} ms after the first came`);
   t.true(cpu.load() > 0);
-  const n0 = performance.now();
-  t.true(Math.abs(cpu.now() - n0 / 0.25) < 5, 'sandbox deadlines see box time');
+  const before = performance.now();
+  const boxNow = cpu.now();
+  const after = performance.now();
+  t.true(boxNow >= before / 0.25 && boxNow <= after / 0.25, 'sandbox deadlines see box time'); // bracketed, not timed
   t.throws(() => new ThrottledCpu(0), { instanceOf: ArgumentError });
 });
 
@@ -55,13 +57,12 @@ test('the return path adds latency each way, and emulates dead and reset paths',
   await t1.close();
 
   path.setMode('dead');
-  const t0 = performance.now();
   const dead = await dial({ initialRttMs: 20 }).then(() => undefined, (e: unknown) => e);
   t.true(dead instanceof TimeoutError, 'nothing answers: a dead path');
-  // On an idle CPU the verdict lands within 3 x 20 + 50 ms (test/transport/dead-path.test.ts, on an
-  // injected clock); here, on a shared machine, the judgement waits out the measured loop lag
-  // first, so only the order of magnitude is asserted: seconds at most, not mqtt.js's 30 s.
-  t.true(performance.now() - t0 < 10_000, 'found in a bounded time, not 30 s');
+  // The verdict is the dead-path judgement's (within 3 x 20 + 50 ms of box time on an idle CPU:
+  // test/transport/dead-path.test.ts, on an injected clock), not mqtt.js's 30 s connect timeout.
+  // Not timed here: on a shared machine the judgement first waits out the loop's measured lag.
+  t.regex((dead as TimeoutError).message, /no CONNACK .* dead path/);
 
   path.setMode('reset');
   const reset = await dial({ initialRttMs: 500 }).then(() => undefined, (e: unknown) => e);
