@@ -37,6 +37,8 @@ export interface SwitchStats {
   failed: number;
   /** Switches whose new version could not be written to the session record (it went meanwhile). */
   unrecorded: number;
+  /** Opens that waited for an earlier switch of the same box's session on this node (D93). */
+  queued: number;
 }
 
 /** How long the hosting node may take to switch, ms (it waits for in-flight requests first). */
@@ -44,7 +46,9 @@ const UPGRADE_TIMEOUT_MS = 15_000;
 
 export class SessionSwitch {
   readonly #h: SwitchHost;
-  readonly stats: SwitchStats = { switched: 0, unknown: 0, failed: 0, unrecorded: 0 };
+  readonly stats: SwitchStats = { switched: 0, unknown: 0, failed: 0, unrecorded: 0, queued: 0 };
+  /** `box session` -> the end of the last switch of it begun here (gone once nothing follows it). */
+  readonly #last = new Map<string, Promise<void>>();
 
   constructor(host: SwitchHost) {
     this.#h = host;
@@ -54,8 +58,29 @@ export class SessionSwitch {
    * The open of a box that names its previous session: the reply for that session on `pub`'s
    * version, or undefined when a fresh open must follow (after `end(old)` when a switch failed).
    * VERSION_MISMATCH from the hosting node goes to the box as it is.
+   * [D93] Switches of one box's session run one after another in the order their opens came (a
+   * box that goes back before its forward open is answered sends two), so the last one the box
+   * sent is the version the session ends on. At most one chain per session in flight, each
+   * bounded by the setups admission lets run; keyed by the box too, so another box naming the
+   * session queues nothing ahead of its own.
    */
-  async open(req: OpenRequest & { previous: string }, pub: PublishedApp, end: (old: SessionRecord) => Promise<void>): Promise<OpenReply | undefined> {
+  open(req: OpenRequest & { previous: string }, pub: PublishedApp, end: (old: SessionRecord) => Promise<void>): Promise<OpenReply | undefined> {
+    const key = `${req.boxId} ${req.previous}`;
+    const before = this.#last.get(key);
+    if (before !== undefined) this.stats.queued++;
+    const run = before === undefined ? this.#open(req, pub, end) : before.then(() => this.#open(req, pub, end));
+    const done = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#last.set(key, done);
+    void done.then(() => {
+      if (this.#last.get(key) === done) this.#last.delete(key);
+    });
+    return run;
+  }
+
+  async #open(req: OpenRequest & { previous: string }, pub: PublishedApp, end: (old: SessionRecord) => Promise<void>): Promise<OpenReply | undefined> {
     const h = this.#h;
     const rec = await h.registry.getSession(req.previous);
     if (rec === undefined || rec.box !== req.boxId || rec.app !== req.app) {
