@@ -46,6 +46,10 @@ const run = promisify(execFile);
 const work = mkdtempSync(join(tmpdir(), 'weft-bench-rollout-'));
 const children: ChildProcess[] = [];
 process.on('exit', () => {
+  if (process.env.LIFEPROF === '1') {
+    for (const c of children) c.kill('SIGUSR2');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 8000);
+  }
   for (const c of children) c.kill('SIGKILL');
   rmSync(work, { recursive: true, force: true });
 });
