@@ -77,6 +77,9 @@ export interface DdbMessage {
 
 export type DsmccMessage = DsiMessage | DiiMessage | DdbMessage;
 
+/** What tells one module's blocks from another's: enough to decide whether a block is wanted. */
+export type BlockKey = Pick<DdbMessage, 'downloadId' | 'moduleId' | 'version'>;
+
 // ---------- encoding ----------
 
 function section(tableId: number, tide: number, version: number, secNum: number, lastSecNum: number, message: Uint8Array): Uint8Array {

@@ -22,7 +22,8 @@ export class HeldBytes {
   #reserved = new Map<ModState, number>();
   #total = 0;
   #refusedDii = new Map<number, number>();
-  #refusedKeys = new Set<string>();
+  /** (module id << 8) | version: numbers, so asking builds no string. */
+  #refusedKeys = new Set<number>();
 
   constructor(quota: number) {
     this.quota = quota;
@@ -50,7 +51,7 @@ export class HeldBytes {
   /** Remember a refused DII: its repeats are ignored and its modules' blocks dropped. */
   refuse(ident: number, m: DiiMessage): void {
     if (this.#refusedKeys.size + m.modules.length > MAX_REFUSED) this.#refusedKeys.clear();
-    for (const e of m.modules) this.#refusedKeys.add(`${e.id}:${e.version}`);
+    for (const e of m.modules) this.#refusedKeys.add((e.id << 8) | e.version);
     this.#refusedDii.set(ident, m.transactionId);
   }
 
@@ -58,7 +59,7 @@ export class HeldBytes {
     return this.#refusedDii.get(ident) === transactionId;
   }
 
-  refusedBlock(key: string): boolean {
+  refusedBlock(key: number): boolean {
     return this.#refusedKeys.has(key);
   }
 
@@ -66,7 +67,7 @@ export class HeldBytes {
     if (this.#reserved.has(st)) return;
     this.#reserved.set(st, st.size);
     this.#total += st.size;
-    this.#refusedKeys.delete(`${st.id}:${st.version}`);
+    this.#refusedKeys.delete((st.id << 8) | st.version);
   }
 
   release(st: ModState): void {

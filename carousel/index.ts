@@ -20,7 +20,7 @@ export { listenShared, isLoopback, DEFAULT_CAROUSEL, DEFAULT_CAROUSEL_URL, DEFAU
 export type { ShareOptions, SharedListener } from './udp-share.ts';
 // The codecs, for tools and tests that speak the wire format directly (docs/CAROUSEL.md).
 export { encodeDsi, encodeDii, encodeDdb, decodeSection, MAX_BLOCK_SIZE, MAX_SECTION, TID_UN_MESSAGE, TID_DDB } from './dsmcc.ts';
-export type { DsiMessage, DiiMessage, DdbMessage, DiiModule, DsiGroup, DsmccMessage } from './dsmcc.ts';
+export type { DsiMessage, DiiMessage, DdbMessage, DiiModule, DsiGroup, DsmccMessage, BlockKey } from './dsmcc.ts';
 export { encodeModuleInfo, decodeModuleInfo } from './descriptors.ts';
 export type { ModuleInfo, FecLayout, Compatibility, WireKind } from './descriptors.ts';
 export { SectionPacketizer, SectionDepacketizer, parseTsHeader, nullPacket, TS_PACKET } from './ts.ts';

@@ -6,7 +6,7 @@
 import { ArgumentError, positiveInt, rejectUnknown } from '../runtime/index.ts';
 import { type GroupState, type ModState, assemble, blockCount, codeBlockOf, fecState, tierProgress, tryRepair } from './acquisition.ts';
 import { toHex } from './bytes.ts';
-import { type DdbMessage, type DiiMessage, type DsiMessage, type DsmccMessage, TID_DDB, decodeSection } from './dsmcc.ts';
+import { type BlockKey, type DdbMessage, type DiiMessage, type DsiMessage, type DsmccMessage, TID_DDB, decodeSection } from './dsmcc.ts';
 import { CarouselError } from './errors.ts';
 import { HeldBytes } from './held.ts';
 import { sha256Hex } from './hash.ts';
@@ -31,7 +31,8 @@ export class CarouselReceiver {
   #dsi: DsiMessage | undefined;
   #groups = new Map<number, GroupState>();
   #modules = new Map<number, ModState>();
-  #pending = new Map<string, Map<number, Uint8Array>>();
+  /** Blocks before their DII, by (module id << 8) | version, then block number. */
+  #pending = new Map<number, Map<number, Uint8Array>>();
   #pendingBytes = 0;
   #tierDone = new Map<Tier, number>();
   #lastFraction = new Map<Tier, number>();
@@ -105,18 +106,20 @@ export class CarouselReceiver {
     this.pushMessage(msg);
   }
 
-  /** Feed one decoded message: a shared demux (demux.ts) decodes each section once for many receivers. */
-  pushMessage(msg: DsmccMessage): void {
-    if (msg.type === 'ddb') this.#onDdb(msg);
-    else if (msg.type === 'dii') this.#onDii(msg);
-    else this.#onDsi(msg);
+  /**
+   * Feed one decoded message: a shared demux (demux.ts) decodes each section once for many receivers.
+   * False when `wants` answers as before it (a block, or a DSI or DII seen already): true when the
+   * message could make this receiver want blocks it did not, so a demux asks it again.
+   */
+  pushMessage(msg: DsmccMessage): boolean {
+    return msg.type === 'ddb' ? (this.#onDdb(msg), false) : msg.type === 'dii' ? this.#onDii(msg) : this.#onDsi(msg);
   }
 
   /** Whether this block would be kept or used; a demux hands over only those (an idle box: none). */
-  wants(m: DdbMessage): boolean {
+  wants(m: BlockKey): boolean {
     if (this.#downloadId !== undefined && m.downloadId !== this.#downloadId) return false;
     const st = this.#modules.get(m.moduleId);
-    if (st === undefined || st.version !== m.version) return !this.#held.refusedBlock(`${m.moduleId}:${m.version}`); // kept for its DII
+    if (st === undefined || st.version !== m.version) return !this.#held.refusedBlock((m.moduleId << 8) | m.version); // kept for its DII
     if (st.kind === 'fec') return st.wanted && !this.tierDone(st.tier); // repair symbols help until the tier is in
     return st.wanted && st.done === undefined;
   }
@@ -126,8 +129,8 @@ export class CarouselReceiver {
     this.#stats.lastError = e.message;
   }
 
-  #onDsi(m: DsiMessage): void {
-    if (this.#dsi?.transactionId === m.transactionId) return;
+  #onDsi(m: DsiMessage): boolean {
+    if (this.#dsi?.transactionId === m.transactionId) return false;
     this.#dsi = m;
     const idents = new Set(m.groups.map((g) => (g.groupId >>> 1) & 0x7fff));
     for (const [ident, g] of this.#groups) {
@@ -136,15 +139,17 @@ export class CarouselReceiver {
     }
     this.#emit({ kind: 'dsi', transactionId: m.transactionId, appId: m.appId, appVersion: m.appVersion, groups: m.groups.length });
     this.#checkTiers();
+    return true;
   }
 
-  #onDii(m: DiiMessage): void {
-    if (this.#downloadId !== undefined && m.downloadId !== this.#downloadId) return;
+  // True unless the DII changed nothing (another download, seen, or refused before).
+  #onDii(m: DiiMessage): boolean {
+    if (this.#downloadId !== undefined && m.downloadId !== this.#downloadId) return false;
     const ident = (m.transactionId >>> 1) & 0x7fff;
     const old = this.#groups.get(ident);
-    if (old !== undefined && old.transactionId === m.transactionId) return;
-    if (this.#held.refusedDii(ident, m.transactionId)) return;
-    if (!this.#admit(m, ident, old)) return;
+    if (old !== undefined && old.transactionId === m.transactionId) return false;
+    if (this.#held.refusedDii(ident, m.transactionId)) return false;
+    if (!this.#admit(m, ident, old)) return true; // the group it replaced is gone: its modules' blocks are kept again
     const tier = m.modules.find((e) => e.info.kind === 'fec')?.info.tier ?? m.modules[0]?.info.tier ?? 'boot';
     const kept: string[] = [];
     const restarted: string[] = [];
@@ -191,6 +196,7 @@ export class CarouselReceiver {
     for (const st of modules) this.#maybeComplete(st);
     this.#progress(tier, true);
     this.#checkTiers();
+    return true;
   }
 
   // A new module state: blocks from the cache or from the pre-DII buffer.
@@ -201,19 +207,17 @@ export class CarouselReceiver {
       st.have = st.blocks.length;
       st.cached = true;
     }
-    const blocks = this.#takePending(st.id).get(st.version);
-    if (blocks !== undefined) for (const [n, data] of blocks) this.#store(g, st, n, data);
+    for (const [n, data] of this.#takePending(st.id, st.version) ?? []) this.#store(g, st, n, data);
   }
 
-  // Remove and return the buffered blocks of a module id, by version.
-  #takePending(id: number): Map<number, Map<number, Uint8Array>> {
-    const out = new Map<number, Map<number, Uint8Array>>();
+  // Drop the buffered blocks of a module id, every version; return those of `version`.
+  #takePending(id: number, version = -1): Map<number, Uint8Array> | undefined {
+    let out;
     for (const [key, blocks] of this.#pending) {
-      const [kid, kver] = key.split(':').map(Number) as [number, number];
-      if (kid !== id) continue;
+      if (key >> 8 !== id) continue;
       this.#pending.delete(key);
       for (const b of blocks.values()) this.#pendingBytes -= b.length;
-      out.set(kver, blocks);
+      if ((key & 255) === version) out = blocks;
     }
     return out;
   }
@@ -263,7 +267,7 @@ export class CarouselReceiver {
   }
 
   #buffer(m: DdbMessage): void {
-    const key = `${m.moduleId}:${m.version}`;
+    const key = (m.moduleId << 8) | m.version;
     if (this.#held.refusedBlock(key)) {
       this.#stats.refusedBlocks++;
       return;

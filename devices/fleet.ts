@@ -82,13 +82,14 @@ export class TunerFanout {
           () => this.#raw.delete(onData),
           onStatus,
         ),
-      subscribe: (sink, onStatus) => {
+      subscribe: async (sink, onStatus) => {
         let off: (() => void) | undefined;
-        return this.#join(
+        const t = await this.#join(
           () => (off = this.#demux.subscribe(sink)),
           () => off?.(),
           onStatus,
         );
+        return { close: () => t.close(), changed: () => this.#demux.changed() };
       },
       shared: this.#demux.shared,
     };

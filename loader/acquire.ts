@@ -224,6 +224,7 @@ export class Acquirer {
   #receiver(): CarouselReceiver {
     const gen = ++this.#gen;
     this.#stats.receivers++;
+    this.#tuned?.changed?.(); // the sink's new receiver wants what it has not seen
     const rx: CarouselReceiver = new CarouselReceiver({
       tiers: this.#tiers,
       cached: (sha) => this.#verified.get(sha) ?? this.#o.cache?.get(sha),

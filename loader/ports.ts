@@ -28,6 +28,8 @@ export type TunerStatus =
 
 export interface Tuned {
   close(): Promise<void>;
+  /** With `subscribe`: the sink may want blocks it did not (a new receiver behind it); the demux asks it again. */
+  changed?(): void;
 }
 
 export type LinkEvent = 'up' | 'down' | 'closed';

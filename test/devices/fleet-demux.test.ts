@@ -28,13 +28,19 @@ test('boxes on one fan-out boot from one demux; their receivers decode nothing t
     t.is(rx.sections, 0, `${b.box.id} decoded no section itself`);
   }
   t.true(s.shared.hits > 0, 'modules verified by one box were shared with the others');
-  // Idle now: a further stretch of carousel reaches no box as blocks.
-  const before = s.unwantedBlocks;
-  await new Promise<void>((resolve) => {
-    const check = (): void => (fan.stats().unwantedBlocks > before + 100 ? resolve() : void setImmediate(check));
-    check();
-  });
-  t.pass();
+  // Idle now: a further stretch of carousel reaches no box as blocks, and [19.5] asks no box about
+  // them once each block on air was met (a whole cycle after the last box settled).
+  const past = async (n: number): Promise<void> => {
+    const from = fan.stats().unwantedBlocks;
+    await new Promise<void>((resolve) => {
+      const check = (): void => (fan.stats().unwantedBlocks > from + n ? resolve() : void setImmediate(check));
+      check();
+    });
+  };
+  await past(300);
+  const asked = fan.stats().asked;
+  await past(300);
+  t.is(fan.stats().asked, asked, 'idle boxes were not asked about blocks known to be wanted by none');
 });
 
 test('tools that tune raw still get datagrams, beside subscribed boxes; the last to leave closes the source', async (t) => {
