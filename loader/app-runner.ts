@@ -256,8 +256,8 @@ export class AppRunner {
       storage: o.storage,
       device: o.device,
       ui: o.ui,
-      ...(o.log === undefined ? {} : { log: o.log }),
-      ...(o.lag === undefined ? {} : { lag: o.lag }),
+      log: o.log, // (passed as they are: undefined is none)
+      lag: o.lag,
       onFault: (err) => this.#faulted(err),
     });
   }

@@ -14,7 +14,7 @@ export interface ReportInputs {
   twoWayUp: boolean;
   at: number;
   /** The switch's request ledger, when an app runs [13.8]. */
-  requests?: RequestOutcomes;
+  requests?: RequestOutcomes | undefined;
 }
 
 export function resourceReport(i: ReportInputs): ResourceReport {

@@ -37,6 +37,7 @@ export class Box {
   #run: RunningApp | undefined;
   #fallbacks = 0;
   #session: OpenReply | undefined;
+  #kept: OpenReply | undefined; // [D86, D89] what the running version kept at its switch, before its own open answers
   /** [issue 15.6-7] The session of the version the box switched away from: the next open continues it. */
   #previous: string | undefined;
   #timers: NamedTimers<'report' | 'grace' | 'retry' | 'probation'>;
@@ -151,7 +152,7 @@ export class Box {
   report(): ResourceReport {
     const { cpu, storage, clock } = this.#o;
     const requests = this.#run?.switch.stats().requests; // [13.8] what became of its requests reaches the head-end
-    return resourceReport({ boxId: this.id, profile: this.profile, sandboxBytes: this.#run?.runner.memoryUsed() ?? 0, cpu, storage, twoWayUp: this.twoWayUp, at: clock.now(), ...(requests === undefined ? {} : { requests }) });
+    return resourceReport({ boxId: this.id, profile: this.profile, sandboxBytes: this.#run?.runner.memoryUsed() ?? 0, cpu, storage, twoWayUp: this.twoWayUp, at: clock.now(), requests });
   }
 
   /** What became of its requests so far [13.8], without building a report (fleet summaries). */
@@ -160,18 +161,8 @@ export class Box {
   }
 
   stats(): Record<string, unknown> {
-    return {
-      state: this.#state,
-      ignoredEvents: this.#ignored,
-      acquire: this.#acq.stats(),
-      rollbackFloor: this.#floor.stats(),
-      probation: this.#probation.stats(),
-      session: { ...this.#liveness.stats },
-      channel: this.#channels?.stats(),
-      switch: this.#run?.switch.stats(),
-      app: this.#run?.runner.stats(),
-      storageUsed: this.#o.storage.used(),
-    };
+    return { state: this.#state, ignoredEvents: this.#ignored, acquire: this.#acq.stats(), rollbackFloor: this.#floor.stats(), probation: this.#probation.stats(),
+      session: { ...this.#liveness.stats }, channel: this.#channels?.stats(), switch: this.#run?.switch.stats(), app: this.#run?.runner.stats(), storageUsed: this.#o.storage.used() };
   }
 
   /** Resolve when `pred` holds (checked now and after every box event); reject after `ms`. */
@@ -230,7 +221,8 @@ export class Box {
       case 'start-app':
         return this.#startApp(d.app);
       case 'restart-app': {
-        const from = this.#run?.app.manifest, old = this.#session; // [D86] a re-pin keeps the session
+        // [D86, D89] a re-pin keeps the session: answered, or kept at this version's switch and still held
+        const run = this.#run, from = run?.app.manifest, old = this.#session ?? (this.#kept?.session === run?.switch.session ? this.#kept : undefined);
         return this.#endApp(true).then(() => this.#startApp(d.app, from, old));
       }
       case 'dial':
@@ -284,7 +276,7 @@ export class Box {
     const engine = await this.#o.engine;
     const expecting = (): boolean => this.#channels !== undefined && this.#state !== 'degraded' && this.#state !== 'stopped'; // a session is on its way
     this.#run = new RunningApp(app, { ...this.#o, engine, linger: this.#linger }, this.#liveness.wrap(this.#channels?.channel?.transport), (e) => this.#emit(e), this.#ledger, expecting);
-    keepSession(this.#run.switch, from, app.manifest, old);
+    this.#kept = keepSession(this.#run.switch, from, app.manifest, old);
     await this.#run.startBoot();
     this.#fire('started');
   }
@@ -323,6 +315,7 @@ export class Box {
     const c = { boxId: this.id, app: run.app, runner: run.runner, switch: run.switch, loader, report: () => this.report(), timeoutMs: this.#o.requestTimeoutMs, emit: (e: BoxEvent) => this.#emit(e), clock: this.#o.clock, random: this.#o.random, previous: this.#previous };
     void setupSession(c).then(
       (reply) => {
+        if (run !== this.#run) return; // [D89] a late answer to a version the box left: its own open decides
         this.#session = reply;
         this.#previous = undefined;
         this.#retry.succeeded();
@@ -335,6 +328,7 @@ export class Box {
       (error: unknown) => {
         // The head-end's reason (REFUSED: untrusted key, tampered, ...) reaches the box's observers and CLI.
         this.#emit({ kind: 'refused', problem: 'session', message: (error as Error).message });
+        if (run !== this.#run) return void this.#ignored++; // [D89] of a version the box left: its own open decides
         this.#retry.failed(error);
         this.#fire('session-failed', { error: error as Error });
       },

@@ -94,7 +94,7 @@ export class BoxProbation {
 
   constructor(o: BoxProbationOptions) {
     this.#o = o;
-    this.#p = new Probation({ now: () => o.clock.now(), readyMs: o.readyMs, ...(o.lag === undefined ? {} : { lag: o.lag }) });
+    this.#p = new Probation({ now: () => o.clock.now(), readyMs: o.readyMs, lag: o.lag });
   }
 
   stats(): ProbationStats & { trial: string | undefined } {

@@ -36,7 +36,7 @@ export class Probation {
   #readyAt: number | undefined;
 
   /** `lag`: the box's measured event-loop lag now, ms (sandbox/lag.ts); the ready deadline stretches by it. */
-  constructor(o: { now: () => number; readyMs: number; faultsAllowed?: number; lag?: () => number }) {
+  constructor(o: { now: () => number; readyMs: number; faultsAllowed?: number; lag?: (() => number) | undefined }) {
     if (!Number.isFinite(o.readyMs) || o.readyMs <= 0) throw new RangeError('probation: readyMs > 0');
     this.#now = o.now;
     this.#lag = o.lag ?? (() => 0);

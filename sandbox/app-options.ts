@@ -29,14 +29,14 @@ export interface AppSandboxOptions {
   /** Receives weft.ui.show(scene) from modules declaring `ui`. */
   ui?: (scene: unknown, module: string) => void;
   /** Receives weft.log.* and console.* lines (bounded per module). */
-  log?: (module: string, level: 'debug' | 'info' | 'warn' | 'error', text: string) => void;
+  log?: ((module: string, level: 'debug' | 'info' | 'warn' | 'error', text: string) => void) | undefined;
   /** Head-end services; presence makes weft.services available to modules that declare them [c7]. */
   services?: Record<string, ServiceHandler>;
   /** Told about every module stopped by a fatal fault (after it was destroyed). */
   onFault?: (err: SandboxError) => void;
   /** Measured event-loop lag of this thread (a LagMeter shared by its sandboxes): added to
    *  deadlines, slices and the watchdog, up to limits.maxLagMs. Default: none. */
-  lag?: LagSource;
+  lag?: LagSource | undefined;
   /** This process's CPU time, ms (default: process.cpuUsage, or none when `now` is given): a
    *  deadline passed while the process was starved is not the guest's (starve.ts). */
   cpu?: () => number;

@@ -71,6 +71,8 @@ export interface AppOptions {
   uiSource?: string;
   /** Replace the server portion's source: another version's head-end code (signed as the genuine one). */
   serverSource?: string;
+  /** The server module's `needs` in the manifest (a field the head-end's re-pin rule does not compare). */
+  serverNeeds?: ModuleEntry['needs'];
 }
 
 export interface BuiltApp {
@@ -98,7 +100,7 @@ export async function guideApp(s: Signer, o: AppOptions = {}): Promise<BuiltApp>
     ['ui', 'client', 'boot', (o.uiSource ?? UI(version)) + (o.uiPadding ? `/*${'.'.repeat(o.uiPadding)}*/\n` : ''), ['ui', 'storage'], {}],
     ['search', 'mutable', 'fallback-1', SEARCH, [], { memory: o.searchMemory ?? 64 * 1024 }],
     ['listings', 'client', 'fallback-2', LISTINGS, [], {}],
-    ['server', 'server', 'boot', o.serverSource ?? SERVER, [], {}],
+    ['server', 'server', 'boot', o.serverSource ?? SERVER, [], o.serverNeeds ?? {}],
   ];
   const sources: Record<string, Uint8Array> = {};
   const modules: ModuleEntry[] = [];

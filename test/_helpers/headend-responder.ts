@@ -78,6 +78,8 @@ export class Responder {
   #modules: Channel;
   #hosted = new Map<string, Hosted>();
   #n = 0;
+  /** The version each session runs now: an open of that same version naming it is a fresh one. */
+  #pins = new Map<string, string>();
   #refuse: number;
 
   private constructor(o: ResponderOptions, t: MqttTransport) {
@@ -181,6 +183,7 @@ export class Responder {
       download: modules.filter((m) => m.side === 'box' && !boot.has(m.module)).map((m) => m.module),
       reportEveryMs: this.#o.reportEveryMs ?? 200,
     };
+    this.#pins.set(session, req.version);
     this.replies.push(reply);
     return reply;
   }
@@ -190,8 +193,8 @@ export class Responder {
   // same version (a re-open after a drop) or naming another box's session is a fresh one, as before.
   #continue(previous: string, req: OpenRequest): OpenReply | undefined {
     const at = this.replies.findLast((r) => r.session === previous);
-    const first = this.opens.find((o) => o.boxId === req.boxId && o.previous === undefined);
-    if (at === undefined || this.#hosted.get(previous)?.box !== req.boxId || first?.version === req.version) return undefined;
+    if (at === undefined || this.#hosted.get(previous)?.box !== req.boxId || this.#pins.get(previous) === req.version) return undefined;
+    this.#pins.set(previous, req.version); // a revert to the version before continues it too
     this.continued++;
     this.replies.push(at);
     return at;

@@ -64,6 +64,20 @@ test('different head-end code: the new version\'s first request waits for the op
   t.like(box.screen('ui'), { screen: 'now', version: '1.0.1' });
 });
 
+test('[D89] a server module whose `needs` alone changed is the same head-end code: the first request goes on the kept session before the open is answered', async (t) => {
+  const { he, box, first, answer } = await switchWithOpenHeld(t, await guideApp(keys, { version: '1.0.1', serverNeeds: { memory: 4096 } }));
+  const served = he.served.length;
+  const pressed = box.pressKey('now');
+  await box.waitFor(() => he.served.length > served, 10_000);
+  t.is(he.served.at(-1)?.session, first, 'sent on the session the box had');
+  t.is(box.session, undefined, 'the open of 1.0.1 is still unanswered');
+  await pressed;
+  answer();
+  await box.waitFor((b) => b.state === 'up' && b.session !== undefined, 20_000);
+  t.is(box.session?.session, first);
+  t.is(waited(box), 0, 'no request waited for the open');
+});
+
 test('a manifest that claims the same head-end code but is not signed by a trusted key moves nothing: refused, no switch, no open', async (t) => {
   const v1 = await guideApp(keys, { version: '1.0.0' });
   const forged = await guideApp(await signer(), { version: '1.0.1' }); // the same server bytes, a stranger's signature
