@@ -14,7 +14,7 @@
 //        --brokers aedes-thread: aedes in a worker thread of the node's process (broker-thread.ts), beside
 //        aedes on the node's loop (the default embedding) for the A/B.
 import { randomBytes } from 'node:crypto';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -344,16 +344,26 @@ async function lightPhase(kind: string): Promise<void> {
 async function heldProbe(kind: string, url: string): Promise<{ p99?: number }> {
   const held = monitorEventLoopDelay({ resolution: 10 });
   held.enable();
+  const gc = { n: 0, sumMs: 0, maxMs: 0 }; // the node's GC pauses over the same window (part of its loop delay)
+  const gcs = new PerformanceObserver((l) => {
+    for (const e of l.getEntries()) {
+      gc.n++;
+      gc.sumMs += e.duration;
+      gc.maxMs = Math.max(gc.maxMs, e.duration);
+    }
+  });
+  gcs.observe({ entryTypes: ['gc'] });
   const stopProfile = await profile(HELD_PROF, `held-${kind}`);
   try {
     return await probe(probeArgs(url, 'request', ['--n', '500'])).catch((e: unknown) => (console.log(`${kind}: loaded probe: ${(e as Error).message}`), { p99: NaN }));
   } finally {
     await stopProfile();
     held.disable();
+    gcs.disconnect();
     const ms = (ns: number): number => Math.round(ns / 1e5) / 10;
     out[`held_loop_p99_ms_${kind}`] = ms(held.percentile(99));
     out[`held_loop_max_ms_${kind}`] = ms(held.max);
-    console.log(`${kind}: head-end loop delay while held (the loaded probe) p50 ${ms(held.percentile(50))} ms, p99 ${ms(held.percentile(99))} ms, max ${ms(held.max)} ms`);
+    console.log(`${kind}: head-end loop delay while held (the loaded probe) p50 ${ms(held.percentile(50))} ms, p99 ${ms(held.percentile(99))} ms, max ${ms(held.max)} ms; GC ${gc.n} pauses, ${Math.round(gc.sumMs)} ms in all, longest ${ms(gc.maxMs * 1e6)} ms`);
   }
 }
 
