@@ -43,8 +43,8 @@ function kernelTcp(): Record<string, number> {
 const verdicts = (l: FleetLine | undefined): number => (l === undefined ? 0 : l.channel.deadPaths + l.channel.deadLinks);
 const undoneOf = (l: FleetLine | undefined): number => (l === undefined ? 0 : l.channel.deadPathsUndone);
 
-/** A CPU profile of this process from now until `stop()`, written to `dir` (nothing without a dir). */
-async function profile(dir: string): Promise<() => Promise<void>> {
+/** A CPU profile of this process from now until `stop()`, written to `dir` as `<name>-<ms>.cpuprofile` (nothing without a dir). */
+export async function profile(dir: string, name = 'storm'): Promise<() => Promise<void>> {
   if (dir === '') return async () => {};
   const s = new Session();
   s.connect();
@@ -52,7 +52,7 @@ async function profile(dir: string): Promise<() => Promise<void>> {
   await s.post('Profiler.start');
   return async () => {
     const { profile: p } = await s.post('Profiler.stop');
-    await writeFile(join(dir, `storm-${Date.now()}.cpuprofile`), JSON.stringify(p));
+    await writeFile(join(dir, `${name}-${Date.now()}.cpuprofile`), JSON.stringify(p));
     s.disconnect();
   };
 }

@@ -10,11 +10,11 @@
 //          against its jitter window (the transport's 10 s) and its dead-path verdicts.
 // Usage: npm run bench -- scale [--boxes 5000] [--light 18000] [--idle-s 20] [--brokers aedes,mosquitto]
 //        [--phases full,light,storm] [--procs auto] [--admission on|off] [--connect-gate on|off] [--pace 0.6]
-//        [--full-rate 0] [--prof-dir <dir>] [--storm-prof <dir>] [--listen-backlog N]. Develop with small sizes (--boxes 200 --light 1000).
+//        [--full-rate 0] [--prof-dir <dir>] [--storm-prof <dir>] [--held-prof <dir>] [--listen-backlog N]. Develop with small sizes (--boxes 200 --light 1000).
 //        --brokers aedes-thread: aedes in a worker thread of the node's process (broker-thread.ts), beside
 //        aedes on the node's loop (the default embedding) for the A/B.
 import { randomBytes } from 'node:crypto';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +28,7 @@ import { which } from '../test/_helpers/env.ts';
 import { probe, rssOf, settle, startFleetCli, type RunningFleet } from './_scale-fleet.ts';
 import type { FleetLine } from '../cli/fleet-procs.ts';
 import { result, table } from './_report.ts';
-import { runStorm } from './_scale-storm.ts';
+import { profile, runStorm } from './_scale-storm.ts';
 // @ts-expect-error build.mjs is plain JavaScript without types
 import { build } from '../build.mjs';
 
@@ -61,6 +61,8 @@ const gateOption = { ...(GATE === 'off' ? { connectGate: 'off' as const } : {}),
 const PROF_DIR = flag('prof-dir', '');
 /** [19.6] The bench process (node, embedded aedes) writes a CPU profile of the storm alone here. */
 const STORM_PROF = flag('storm-prof', '');
+/** [19.6] ... and of the held phase alone (all light boxes up, the loaded probe's requests). */
+const HELD_PROF = flag('held-prof', '');
 const PHASES = new Set(flag('phases', 'full,light,storm').split(','));
 /** [issue 19.5] Arrivals are paced by the fleet as well as by the head-end: each fleet process holds
  *  an arriving full box while its event loop is busier than this share (`weft fleet run --pace`),
@@ -316,7 +318,7 @@ async function lightPhase(kind: string): Promise<void> {
       if (broker.heap !== undefined) out[`kb_per_light_box_broker_heap_${kind}`] = perBox(broker.heap() - broker0);
       console.log(`${kind}: head-end loop delay during arrivals p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms, max ${(loop.max / 1e6).toFixed(0)} ms; per box: node heap ${perBox(heap1.heapUsed - heap0.heapUsed)} kB, broker thread heap ${broker.heap === undefined ? '-' : perBox(broker.heap() - broker0)} kB, external ${perBox(heap1.external - heap0.external)} kB, rss ${perBox(heap1.rss - heap0.rss)} kB (the rest: portion instances in worker threads, sockets)`);
       const rss1 = process.memoryUsage().rss + (broker.pid === undefined ? 0 : rssOf(broker.pid));
-      const loaded = await probe(probeArgs(broker.url, 'request', ['--n', '500'])).catch((e: unknown) => (console.log(`${kind}: loaded probe: ${(e as Error).message}`), { p99: NaN }));
+      const loaded = await heldProbe(kind, broker.url);
       const kb = (rss1 - rss0) / 1024 / LIGHT;
       const ratio = (loaded.p99 ?? NaN) / (unloaded.p99 ?? NaN);
       out[`light_boxes_held_${kind}`] = up.states.up ?? 0;
@@ -335,6 +337,33 @@ async function lightPhase(kind: string): Promise<void> {
   } finally {
     await h.close();
     await broker.stop();
+  }
+}
+
+/** [19.6] The loaded probe, with the node's loop delay over the same held window (and its CPU profile with --held-prof). */
+async function heldProbe(kind: string, url: string): Promise<{ p99?: number }> {
+  const held = monitorEventLoopDelay({ resolution: 10 });
+  held.enable();
+  const gc = { n: 0, sumMs: 0, maxMs: 0 }; // the node's GC pauses over the same window (part of its loop delay)
+  const gcs = new PerformanceObserver((l) => {
+    for (const e of l.getEntries()) {
+      gc.n++;
+      gc.sumMs += e.duration;
+      gc.maxMs = Math.max(gc.maxMs, e.duration);
+    }
+  });
+  gcs.observe({ entryTypes: ['gc'] });
+  const stopProfile = await profile(HELD_PROF, `held-${kind}`);
+  try {
+    return await probe(probeArgs(url, 'request', ['--n', '500'])).catch((e: unknown) => (console.log(`${kind}: loaded probe: ${(e as Error).message}`), { p99: NaN }));
+  } finally {
+    await stopProfile();
+    held.disable();
+    gcs.disconnect();
+    const ms = (ns: number): number => Math.round(ns / 1e5) / 10;
+    out[`held_loop_p99_ms_${kind}`] = ms(held.percentile(99));
+    out[`held_loop_max_ms_${kind}`] = ms(held.max);
+    console.log(`${kind}: head-end loop delay while held (the loaded probe) p50 ${ms(held.percentile(50))} ms, p99 ${ms(held.percentile(99))} ms, max ${ms(held.max)} ms; GC ${gc.n} pauses, ${Math.round(gc.sumMs)} ms in all, longest ${ms(gc.maxMs * 1e6)} ms`);
   }
 }
 

@@ -43,6 +43,7 @@ import { Membership } from './node/membership.ts';
 import { PortionOwned } from './portions/start-once.ts';
 import { appWideModules } from './portions/shared-app.ts';
 import { ControlOps, checkStartBody, sessionIdFor, type StartBody } from './session-wire.ts';
+import { LiveSessions } from './live-sessions.ts';
 
 export { ControlOps, checkStartBody, sessionIdFor, type StartBody } from './session-wire.ts';
 
@@ -76,15 +77,9 @@ const START_TIMEOUT_MS = 10_000;
 /** A promise that never settles: the answer to a request another node is answering. */
 const NEVER: Promise<never> = new Promise(() => {});
 
-/** A session whose portion this node hosts (not merely placed: issue 14 finding 1). */
-interface Live {
-  app: string;
-  box: string;
-}
-
 export class SessionManager {
   #host: SessionHost;
-  #live = new Map<string, Live>();
+  #live = new LiveSessions();
   /** Sessions per box, bounded (docs/SECURITY.md, "quotas"). */
   readonly #quota: SessionQuota;
   /** module.get per box. */
@@ -117,10 +112,9 @@ export class SessionManager {
     return this.#live.size;
   }
 
+  /** [19.6] Kept as sessions come and go: the node's report does not pass over every session. */
   perApp(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const s of this.#live.values()) out[s.app] = (out[s.app] ?? 0) + 1;
-    return out;
+    return this.#live.perApp();
   }
 
   boxOfSession(_app: string, session: string): string | undefined {

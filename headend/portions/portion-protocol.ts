@@ -4,6 +4,7 @@
 import type { Clock, Envelope } from '../../runtime/index.ts';
 import type { CriticalGuard } from '../../runtime/app/index.ts';
 import type { WaitSnapshot } from './critical/index.ts';
+import type { LoadSweepStats } from './load-sweep.ts';
 
 /**
  * A clock both sides of the worker port agree on (ms since the epoch, sub-ms resolution): the
@@ -114,6 +115,8 @@ export interface SandboxLoad {
   warm: number;
   warmHits: number;
   warmMisses: number;
+  /** [19.6] The report's pass over the instances, in bounded turns (load-sweep.ts). */
+  sweep?: LoadSweepStats;
 }
 
 /** Module name of the node's service host: `weft://headend/<node>/services`. */

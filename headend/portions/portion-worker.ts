@@ -7,6 +7,7 @@ import { Channel, type Clock, Codes, RemoteError, formatVaddr, type Envelope } f
 import { trustedKeyFromJson, verifyApp, type TrustedKeyJson, type VerifiedModule } from '../../runtime/app/index.ts';
 import { AppEngines, AppSandbox, channelHandlers, type Engine, LagMeter, MemoryStore, type ModuleSandbox, namesTypedArrays, type ServiceHandler, type WarmRuntime } from '../../sandbox/index.ts';
 import { FairQueue } from './fair-queue.ts';
+import { LoadSweep } from './load-sweep.ts';
 import { CriticalGuard } from './portion-guard.ts';
 import { WorkerWarmth } from './worker-warm.ts';
 import { SERVICE_CLIENT, SERVICES_NAME, type FromWorker, type ModuleWaits, type PortionSpec, type ToWorker } from './portion-protocol.ts';
@@ -30,7 +31,7 @@ const post = (m: FromWorker): void => port.postMessage(m);
 // WebAssembly memory goes back to the OS and never starves another app.
 // From the pool's data: each app's engine cap (default 512 MiB), and for benches that compare
 // against the old behaviour, the slice and the schedule ('fifo': in arrival order, at once).
-const tuning = ((workerData as { data?: unknown } | null)?.data ?? {}) as { engineMemoryBytes?: unknown; sliceMs?: unknown; schedule?: unknown; warmPerBuild?: unknown };
+const tuning = ((workerData as { data?: unknown } | null)?.data ?? {}) as { engineMemoryBytes?: unknown; sliceMs?: unknown; schedule?: unknown; warmPerBuild?: unknown; sweepBatch?: unknown };
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined);
 const engines = new AppEngines({ maxMemoryBytes: num(tuning.engineMemoryBytes) ?? 512 * 1024 * 1024 });
 // [issue 19.3] Warm app sandboxes per app build (0 turns them off, for before/after benches).
@@ -335,23 +336,36 @@ port.on('message', (m: ToWorker) => {
   }
 });
 
-setInterval(() => {
-  let inflight = 0;
-  const waits: ModuleWaits[] = [];
-  for (const i of instances.values()) {
-    for (const ch of i.channels.values()) inflight += ch.stats().pending;
+// [19.6] The load report's pass over the instances, SWEEP_BATCH per turn: a request that arrives
+// meanwhile waits behind one batch, not behind every instance on the thread (load-sweep.ts).
+const SWEEP_BATCH = num(tuning.sweepBatch) ?? 256;
+let pass = { inflight: 0, slices: 0, waits: [] as ModuleWaits[] };
+const sweep: LoadSweep<Instance> = new LoadSweep<Instance>({
+  items: () => instances.values(),
+  batch: SWEEP_BATCH,
+  defer: (fn) => void setImmediate(fn).unref(),
+  visit: (i) => {
+    for (const ch of i.channels.values()) pass.inflight += ch.stats().pending;
     for (const [module, g] of i.guards) {
-      waits.push({ iid: i.spec.iid, module, ...g.snapshot() });
+      pass.waits.push({ iid: i.spec.iid, module, ...g.snapshot() });
       busyMs += g.cpuMs;
       g.cpuMs = 0;
     }
-  }
-  let slices = 0;
-  for (const i of instances.values()) slices += i.sandbox.stats().slices;
-  const w = warmth.stats();
-  const sandbox = { ...fair.stats(), ...engines.stats(), engineBytes: engines.memoryBytes(), lagMs: Math.round(lag.value()), slices, warm: w.warm, warmHits: w.hits, warmMisses: w.misses };
-  post({ t: 'load', busyMs, served, inflight, sandbox, ...(waits.length === 0 ? {} : { waits }) });
-  busyMs = 0;
+    pass.slices += i.sandbox.stats().slices;
+  },
+  done: () => {
+    const { inflight, slices, waits } = pass;
+    const w = warmth.stats();
+    const sandbox = { ...fair.stats(), ...engines.stats(), engineBytes: engines.memoryBytes(), lagMs: Math.round(lag.value()), slices, warm: w.warm, warmHits: w.hits, warmMisses: w.misses, sweep: { ...sweep.stats } };
+    post({ t: 'load', busyMs, served, inflight, sandbox, ...(waits.length === 0 ? {} : { waits }) });
+    busyMs = 0;
+  },
+  onError: (e) => post({ t: 'log', iid: '', module: '', level: 'error', text: `load report: ${(e as Error).message}` }),
+});
+setInterval(() => {
+  if (sweep.running) return void sweep.start(); // counted as overlapped: the pass under way reports
+  pass = { inflight: 0, slices: 0, waits: [] };
+  sweep.start();
 }, 500).unref();
 
 post({ t: 'ready' });

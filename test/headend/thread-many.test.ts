@@ -22,3 +22,22 @@ test('300 sessions of one app on one thread and engine: none sees another one\u2
     await w.close();
   }
 });
+
+// [issue 19.6] The thread's load report walks its instances a batch per turn (load-sweep.ts): with
+// thousands of instances the one-piece pass every 500 ms held the thread, and a request behind it.
+test('300 instances on one thread: the load report visits at most a batch of them per turn', async (t) => {
+  const w = await WorkerUnderTest.start({ warmPerBuild: 0, engineMemoryBytes: 256 << 20, sweepBatch: 64 });
+  try {
+    const app = await serverApp('many', { m: LEAKY });
+    for (let i = 0; i < 300; i++) t.like(await w.startPortion(app, `s${i}`), { ok: true });
+    await w.load(); // a pass that may have begun before the last start
+    const l = await w.load();
+    const sweep = l.sandbox?.sweep;
+    t.truthy(sweep, 'the report says how its pass went');
+    t.true((sweep?.maxPerTurn ?? Infinity) <= 64, `one turn visited ${sweep?.maxPerTurn} instances`);
+    t.true((sweep?.turns ?? 0) >= 5, 'a pass over 300 took five turns or more');
+    t.is(sweep?.errors, 0);
+  } finally {
+    await w.close();
+  }
+});
