@@ -274,26 +274,26 @@ export const LISTEN_BACKLOG = 4096;
 export const BROKER_CONCURRENCY = 0;
 
 /**
- * [19.6, D90] aedes announces each client it registers or unregisters on `$SYS/<its id>/new/clients`
- * and `.../disconnect/clients` so that brokers sharing one emitter (a cluster, the `mq` option)
- * close their client of the same id. The embedded broker has an emitter of its own, and no one
- * may subscribe to `$SYS` (the ACL; the node's code does not): only aedes' own handler hears them,
- * and it ignores its own broker's. A packet, an emit and a match per connect and per disconnect
- * (2.7% of the loop in a reconnect storm): not published, counted.
+ * [19.6, D90] aedes announces each client it registers or unregisters, and each SUBSCRIBE and
+ * UNSUBSCRIBE, on `$SYS/<its id>/...` so that brokers sharing one emitter (a cluster, the `mq`
+ * option) learn of them. The embedded broker has an emitter of its own, and no one may subscribe
+ * to `$SYS` (the ACL; the node's code does not): only aedes' own handler hears the client ones,
+ * and it ignores its own broker's. A packet, an emit and a match per connect, subscribe and
+ * disconnect (2.7% of the loop in a reconnect storm): not published, counted.
  */
 class EmbeddedAedes extends Aedes {
-  readonly #own: readonly string[];
+  readonly #own: ReadonlySet<string>;
   readonly #skipped: () => void;
 
   constructor(options: AedesOptions, skipped: () => void) {
     super(options);
-    this.#own = [`$SYS/${this.id}/new/clients`, `$SYS/${this.id}/disconnect/clients`];
+    this.#own = new Set(['new/clients', 'disconnect/clients', 'new/subscribes', 'new/unsubscribes'].map((t) => `$SYS/${this.id}/${t}`));
     this.#skipped = skipped;
   }
 
   // aedes calls publish(packet, done) for its own messages, publish(packet, client, done) for a client's.
   override publish(packet: PublishPacket, callback: (error?: Error) => void, done?: unknown): void {
-    if (done === undefined && (packet.topic === this.#own[0] || packet.topic === this.#own[1])) {
+    if (done === undefined && packet.topic.charCodeAt(0) === 36 /* $ */ && this.#own.has(packet.topic)) {
       this.#skipped();
       return callback();
     }

@@ -1,34 +1,38 @@
-// [issue 19.6, D90] aedes announced every client it registered or unregistered on
-// `$SYS/<broker id>/new/clients` and `.../disconnect/clients` (for brokers that share an emitter):
-// a packet, an emit and a match per connect and per disconnect, 2.7% of the node's loop in a
+// [issue 19.6, D90] aedes announced every client it registered or unregistered, and every
+// SUBSCRIBE and UNSUBSCRIBE, on `$SYS/<broker id>/...` (for brokers that share an emitter): a
+// packet, an emit and a match per connect, subscribe and disconnect, 2.7% of the node's loop in a
 // reconnect storm, heard by no one but aedes' own handler. The embedded broker skips them and
-// counts them. A takeover (the same client id connecting again) is one unregister and two
-// registers, all done before the second CONNACK, so the test waits on that CONNACK alone.
+// counts them. A takeover (the same client id connecting again) closes the first (its
+// subscription dropped, then unregistered, then its socket) and then registers the second, so the
+// test waits for the first to see its connection close; a SUBACK is written before its announcement.
 import test from 'ava';
 import { connectAsync } from 'mqtt';
 import { aedesBroker, secretOf } from '../_helpers/mqtt-fixtures.ts';
 
-test('no $SYS client announcements: a connect, a takeover and a disconnect are counted, not published', async (t) => {
+test('no $SYS client and subscription announcements: a connect, a subscribe, a takeover and a close are counted, not published', async (t) => {
   const broker = await aedesBroker();
   const embedded = broker.aedes!;
   const heard: string[] = [];
   await new Promise<void>((done) => {
     // The node's own link may subscribe anywhere (it is trusted): the only listener there could be.
-    embedded.local.subscribe('$SYS/+/+/clients', (topic) => void heard.push(topic), () => done());
+    embedded.local.subscribe('$SYS/#', (topic) => void heard.push(topic), () => done());
   });
   const opts = { clientId: 'box-a', username: 'box-a', password: secretOf('box-a'), reconnectPeriod: 0 };
   const first = await connectAsync(broker.url, opts);
-  const second = await connectAsync(broker.url, opts); // takes box-a over: the first is closed first
+  await first.subscribeAsync('weft/box/box-a/#', { qos: 1 });
+  const firstClosed = new Promise<void>((done) => first.once('close', () => done()));
+  const second = await connectAsync(broker.url, opts); // takes box-a over: the first is closed
+  await firstClosed;
   t.teardown(() => {
     first.end(true);
     second.end(true);
     return broker.close(); // once: a second close is the first's promise
   });
   t.deepEqual(heard, [], 'nothing announced');
-  t.is(embedded.stats().announcementsSkipped, 3, 'new, disconnect (the takeover), new');
+  t.is(embedded.stats().announcementsSkipped, 5, 'new client, new subscribe; the takeover: unsubscribe, disconnect, new client');
   t.is(embedded.stats().connections, 1);
   await broker.close();
-  t.is(embedded.stats().announcementsSkipped, 4, 'the close unregisters the second');
+  t.is(embedded.stats().announcementsSkipped, 6, 'the close unregisters the second (no subscriptions)');
 });
 
 test('a client publish and the node publishing still go through (only the announcements are skipped)', async (t) => {
