@@ -7,7 +7,7 @@
 
 import { Session } from 'node:inspector/promises';
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunningFleet } from './_scale-fleet.ts';
 import type { FleetLine } from '../cli/fleet-procs.ts';
@@ -46,6 +46,7 @@ const undoneOf = (l: FleetLine | undefined): number => (l === undefined ? 0 : l.
 /** A CPU profile of this process from now until `stop()`, written to `dir` as `<name>-<ms>.cpuprofile` (nothing without a dir). */
 export async function profile(dir: string, name = 'storm'): Promise<() => Promise<void>> {
   if (dir === '') return async () => {};
+  await mkdir(dir, { recursive: true }); // a missing dir lost the profile and the storm's result after a whole run
   const s = new Session();
   s.connect();
   await s.post('Profiler.enable');

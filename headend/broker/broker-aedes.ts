@@ -5,7 +5,7 @@
 
 import type { Socket } from 'node:net';
 import type { PeerCertificate } from 'node:tls';
-import { Aedes, type AedesOptions, type AuthenticateError, type Client } from 'aedes';
+import { Aedes, type AedesOptions, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import {
   ArgumentError,
   type Clock,
@@ -78,7 +78,7 @@ export interface AedesBrokerOptions {
   log?: (e: BrokerLogEvent) => void;
 }
 
-export type BrokerStats = Record<BrokerRejection | 'connections' | 'throttled' | 'clientErrors' | 'preauthHeldBytes' | 'preauthHeldConnections', number>;
+export type BrokerStats = Record<BrokerRejection | 'connections' | 'throttled' | 'clientErrors' | 'preauthHeldBytes' | 'preauthHeldConnections' | 'announcementsSkipped', number>;
 
 export interface EmbeddedBroker {
   readonly url: string;
@@ -161,7 +161,7 @@ function newContext(o: Resolved): Ctx {
     connections: 0, authFailed: 0, idMismatch: 0, penalized: 0, forbiddenPublish: 0, forbiddenSubscribe: 0,
     forbiddenForward: 0, tooLarge: 0, rateLimited: 0, throttled: 0, clientErrors: 0, preauthConnections: 0, preauthBytes: 0,
     connectTooLarge: 0, notConnect: 0, connectTimeout: 0, tlsFailed: 0, badCertificate: 0, preauthHeldBytes: 0, preauthHeldConnections: 0,
-    busy: 0,
+    busy: 0, announcementsSkipped: 0,
   };
   return {
     o,
@@ -273,11 +273,39 @@ export const LISTEN_BACKLOG = 4096;
  */
 export const BROKER_CONCURRENCY = 0;
 
+/**
+ * [19.6, D90] aedes announces each client it registers or unregisters, and each SUBSCRIBE and
+ * UNSUBSCRIBE, on `$SYS/<its id>/...` so that brokers sharing one emitter (a cluster, the `mq`
+ * option) learn of them. The embedded broker has an emitter of its own, and no one may subscribe
+ * to `$SYS` (the ACL; the node's code does not): only aedes' own handler hears the client ones,
+ * and it ignores its own broker's. A packet, an emit and a match per connect, subscribe and
+ * disconnect (2.7% of the loop in a reconnect storm): not published, counted.
+ */
+class EmbeddedAedes extends Aedes {
+  readonly #own: ReadonlySet<string>;
+  readonly #skipped: () => void;
+
+  constructor(options: AedesOptions, skipped: () => void) {
+    super(options);
+    this.#own = new Set(['new/clients', 'disconnect/clients', 'new/subscribes', 'new/unsubscribes'].map((t) => `$SYS/${this.id}/${t}`));
+    this.#skipped = skipped;
+  }
+
+  // aedes calls publish(packet, done) for its own messages, publish(packet, client, done) for a client's.
+  override publish(packet: PublishPacket, callback: (error?: Error) => void, done?: unknown): void {
+    if (done === undefined && packet.topic.charCodeAt(0) === 36 /* $ */ && this.#own.has(packet.topic)) {
+      this.#skipped();
+      return callback();
+    }
+    (super.publish as (p: PublishPacket, a: unknown, b: unknown) => void).call(this, packet, callback, done);
+  }
+}
+
 /** Start aedes on a loopback port with the Weft identity, ACL and limits. */
 export async function startAedesBroker(options: AedesBrokerOptions): Promise<EmbeddedBroker> {
   const o = resolve(options);
   const c = newContext(o);
-  const aedes = await Aedes.createBroker({
+  const aedes = new EmbeddedAedes({
     maxClientsIdLength: 73, // a 64-character node id + `@headend`
     drainTimeout: 10_000,
     concurrency: BROKER_CONCURRENCY,
@@ -302,7 +330,8 @@ export async function startAedesBroker(options: AedesBrokerOptions): Promise<Emb
       }
       return packet;
     },
-  });
+  }, () => void c.stats.announcementsSkipped++);
+  await aedes.listen();
   aedes.on('clientError', () => void c.stats.clientErrors++);
   aedes.on('connectionError', () => void c.stats.clientErrors++);
   const listener = await listen({

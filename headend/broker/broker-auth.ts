@@ -61,20 +61,53 @@ export function staticCredentials(entries: readonly Credential[]): CredentialSto
   };
 }
 
+/**
+ * [19.6, D90] Box secrets derived for logins that succeeded, kept by box id (least recently used
+ * out first) so a box that reconnects (a storm: every box at once) costs a compare, not an HMAC.
+ * Only a proven secret is kept, so strangers cannot fill it; every login still compares in
+ * constant time against the derived secret: nothing is trusted more than before.
+ */
+export const BOX_SECRET_CACHE = 32_768;
+
+export interface DerivedCredentials extends CredentialStore {
+  /** Secrets derived (HMAC), logins checked against a kept one, secrets kept now. */
+  stats(): { derived: number; reused: number; kept: number };
+}
+
 /** Boxes prove `derivedBoxSecret(masterKey, id)`; head-end nodes come from their own table. */
-export function derivedCredentials(masterKey: string | Uint8Array, headends: readonly Omit<Credential, 'role'>[]): CredentialStore {
+export function derivedCredentials(masterKey: string | Uint8Array, headends: readonly Omit<Credential, 'role'>[], cacheSize = BOX_SECRET_CACHE): DerivedCredentials {
   if (masterKey.length < 16) throw new ArgumentError('masterKey must be at least 16 bytes', 'masterKey');
+  if (!Number.isInteger(cacheSize) || cacheSize < 0) throw new ArgumentError('cacheSize must be a whole number >= 0', 'cacheSize');
   const nodes = staticCredentials(headends.map((h) => ({ ...h, role: 'headend' as const })));
+  const kept = new Map<string, Buffer>();
+  let derived = 0;
+  let reused = 0;
+  const secretOf = (id: string): Buffer => {
+    const k = kept.get(id);
+    if (k !== undefined) {
+      reused++;
+      return k;
+    }
+    derived++;
+    return Buffer.from(derivedBoxSecret(masterKey, id));
+  };
+  const keep = (id: string, secret: Buffer): void => {
+    kept.delete(id); // most recent last
+    kept.set(id, secret);
+    if (kept.size > cacheSize) kept.delete(kept.keys().next().value as string);
+  };
   return {
     verify(username, password) {
       const claim = claimedIdentity(username);
       if (claim === undefined) return undefined;
       if (claim.role === 'headend') return nodes.verify(username, password);
-      const want = Buffer.from(derivedBoxSecret(masterKey, claim.id));
-      const given = Buffer.from(password ?? '');
+      const want = secretOf(claim.id);
+      const given = typeof password === 'string' || password === undefined ? Buffer.from(password ?? '') : password;
       if (given.length !== want.length || !timingSafeEqual(want, given)) return undefined;
+      keep(claim.id, want);
       return claim;
     },
+    stats: () => ({ derived, reused, kept: kept.size }),
   };
 }
 
