@@ -78,7 +78,7 @@ export interface AedesBrokerOptions {
   log?: (e: BrokerLogEvent) => void;
 }
 
-export type BrokerStats = Record<BrokerRejection | 'connections' | 'throttled' | 'clientErrors' | 'preauthHeldBytes' | 'preauthHeldConnections' | 'announcementsSkipped', number>;
+export type BrokerStats = Record<BrokerRejection | 'connections' | 'throttled' | 'clientErrors' | 'preauthHeldBytes' | 'preauthHeldConnections' | 'announcementsSkipped' | 'retainCleared', number>;
 
 export interface EmbeddedBroker {
   readonly url: string;
@@ -161,7 +161,7 @@ function newContext(o: Resolved): Ctx {
     connections: 0, authFailed: 0, idMismatch: 0, penalized: 0, forbiddenPublish: 0, forbiddenSubscribe: 0,
     forbiddenForward: 0, tooLarge: 0, rateLimited: 0, throttled: 0, clientErrors: 0, preauthConnections: 0, preauthBytes: 0,
     connectTooLarge: 0, notConnect: 0, connectTimeout: 0, tlsFailed: 0, badCertificate: 0, preauthHeldBytes: 0, preauthHeldConnections: 0,
-    busy: 0, announcementsSkipped: 0,
+    busy: 0, announcementsSkipped: 0, retainCleared: 0,
   };
   return {
     o,
@@ -238,6 +238,9 @@ function authorizePublish(c: Ctx): NonNullable<AedesOptions['authorizePublish']>
       c.reject('tooLarge', who.id, packet.topic, `${size} bytes`);
       return done(new Error('payload too large'));
     }
+    // No retained messages (aedes would keep each without bound for every later subscriber): the message goes, its flag not.
+    if (packet.retain) c.stats.retainCleared++;
+    packet.retain = false;
     if (who.role !== 'box') return done(null);
     const wait = c.buckets.reserve(who.id, o.maxThrottleMs);
     if (wait < 0) {

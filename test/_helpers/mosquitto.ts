@@ -84,6 +84,8 @@ async function startOnce(program: string, o: MosquittoOptions): Promise<RunningM
     // A box cannot connect under another box's client id and take its session over.
     'use_username_as_clientid true',
     'persistence false',
+    // Weft keeps no retained messages: a box that sends one is disconnected, nothing is stored.
+    'retain_available false',
     `max_packet_size ${o.maxPacketBytes ?? 1024 * 1024 + 4096}`,
     'max_inflight_messages 1000',
     'max_queued_messages 100000',
