@@ -3,20 +3,28 @@
 // and have it served to every later subscriber. The embedded broker clears a box's retain flag
 // (the message itself goes through, as any other) and counts it; mosquitto, configured as
 // docs/OPERATIONS.md says (`retain_available false`), disconnects such a box. Found by the wave 10 storm helper.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { connectAsync } from 'mqtt';
 import { needProgram } from '../_helpers/env.ts';
-import { aedesBroker, mosquittoBroker, secretOf } from '../_helpers/mqtt-fixtures.ts';
+import { aedesBroker, mosquittoBroker, secretOf, type TestBroker } from '../_helpers/mqtt-fixtures.ts';
 
-test('a box\'s retained publish is delivered but not kept: a later subscriber gets only what is sent after it subscribed', async (t) => {
-  const broker = await aedesBroker();
-  const box = await connectAsync(broker.url, { clientId: 'box-a', username: 'box-a', password: secretOf('box-a'), reconnectPeriod: 0 });
-  const node = await connectAsync(broker.url, { clientId: 'node-1@headend', username: 'node-1@headend', password: secretOf('node-1'), reconnectPeriod: 0 });
+const login = (url: string, user: string, id: string) => connectAsync(url, { clientId: user, username: user, password: secretOf(id), reconnectPeriod: 0 });
+
+/** Box box-a and node node-1 on `broker`, all three ended after the test. */
+async function boxAndNode(t: ExecutionContext, broker: TestBroker) {
+  const box = await login(broker.url, 'box-a', 'box-a');
+  const node = await login(broker.url, 'node-1@headend', 'node-1');
   t.teardown(async () => {
     box.end(true);
     node.end(true);
     await broker.close();
   });
+  return { box, node };
+}
+
+test('a box\'s retained publish is delivered but not kept: a later subscriber gets only what is sent after it subscribed', async (t) => {
+  const broker = await aedesBroker();
+  const { box, node } = await boxAndNode(t, broker);
   await box.publishAsync('weft/up/box-a/guide/s1/search', 'kept?', { qos: 1, retain: true }); // PUBACK: authorized and stored, if at all
   const got: { payload: string; retain: boolean }[] = [];
   const live = new Promise<void>((done) =>
@@ -36,13 +44,7 @@ test('mosquitto with the documented configuration: a box that sends a retained m
   const program = needProgram(t, 'mosquitto', 'the retained-message rule on the real broker');
   if (program === undefined) return;
   const broker = await mosquittoBroker(program);
-  const box = await connectAsync(broker.url, { clientId: 'box-a', username: 'box-a', password: secretOf('box-a'), reconnectPeriod: 0 });
-  const node = await connectAsync(broker.url, { clientId: 'node-1@headend', username: 'node-1@headend', password: secretOf('node-1'), reconnectPeriod: 0 });
-  t.teardown(async () => {
-    box.end(true);
-    node.end(true);
-    await broker.close();
-  });
+  const { box, node } = await boxAndNode(t, broker);
   const closed = new Promise<void>((done) => box.once('close', () => done()));
   box.publish('weft/up/box-a/guide/s1/search', 'kept?', { qos: 1, retain: true }, () => undefined);
   await closed;
@@ -54,7 +56,7 @@ test('mosquitto with the documented configuration: a box that sends a retained m
     }),
   );
   await node.subscribeAsync('weft/up/box-a/#', { qos: 1 });
-  const again = await connectAsync(broker.url, { clientId: 'box-a', username: 'box-a', password: secretOf('box-a'), reconnectPeriod: 0 });
+  const again = await login(broker.url, 'box-a', 'box-a');
   t.teardown(() => void again.end(true));
   await again.publishAsync('weft/up/box-a/guide/s1/search', 'live', { qos: 1 });
   await live;
