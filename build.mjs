@@ -13,6 +13,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { sourceManifest, typecheckApp } from './scripts/app-source.mjs';
+import { compactFfi } from './scripts/firmware-ffi.mjs';
 
 const ROOT = dirname(fileURLToPath(import.meta.url));
 const FLAGS = { '--app': 'apps', '--out': 'out', '--keys': 'keys', '--key': 'key', '--quiet': 'quiet', '--no-firmware': 'noFirmware' };
@@ -145,6 +146,8 @@ const firmwarePlugin = {
     // The box's CBOR is runtime/cbor-lite.ts: byte-identical to cbor-x for what Weft encodes, ~22 KB less.
     b.onResolve({ filter: /^cbor-x$/ }, () => ({ path: join(ROOT, 'runtime', 'cbor-lite.ts') }));
     b.onResolve({ filter: /^@jitl\/quickjs-wasmfile-(debug-sync|debug-asyncify|release-asyncify)$/ }, (a) => ({ path: a.path, namespace: 'weft-absent' }));
+    // QuickJS's FFI table as a string and a loop, the same cwrap calls (~4.7 KB less; scripts/firmware-ffi.mjs, D95).
+    b.onLoad({ filter: /[\\/]@jitl[\\/]quickjs-wasmfile-release-sync[\\/]dist[\\/]ffi\.mjs$/ }, async (a) => ({ contents: compactFfi(await readFile(a.path, 'utf8'), a.path), loader: 'js' }));
     b.onLoad({ filter: /.*/, namespace: 'weft-stub' }, (a) => ({ contents: FIRMWARE_STUBS[a.path], loader: 'js' }));
     b.onLoad({ filter: /.*/, namespace: 'weft-absent' }, (a) => ({ contents: `const no = () => { throw new Error('${a.path} is not in the firmware'); }; export default { type: 'sync', importFFI: no, importModuleLoader: no };`, loader: 'js' }));
   },

@@ -2,7 +2,7 @@
 // two-way channel manager and session setup [c1, c2, c41, c42, c45]. Events are handled one at
 // a time, in order; long work (acquisition, dialing, session setup) ends in a new event.
 
-import { type DeviceProfile, type OpenReply, type ResourceReport, STATS_VADDR, SessionOps } from '../runtime/index.ts';
+import { type Channel, type DeviceProfile, type OpenReply, type ResourceReport, STATS_VADDR, SessionOps } from '../runtime/index.ts';
 import { type AcquiredApp, Acquirer, carouselQuotaFor } from './acquire.ts';
 import { type Action, type BootEvent, type BootState, step } from './boot-table.ts';
 import { type AdapterHooks, type Detail, onAcquire, onChannel } from './box-adapters.ts';
@@ -13,7 +13,7 @@ import { ModuleCache } from './module-cache.ts';
 import { type BoxOptions, type ResolvedBoxOptions, resolveBoxOptions } from './options.ts';
 import { RollbackFloor } from './rollback-floor.ts';
 import { boxProbation, type BoxProbation } from './probation-box.ts';
-import { FALLBACK_TIERS, RunningApp } from './running-app.ts';
+import { FALLBACK_TIERS, RunningApp, closeSession } from './running-app.ts';
 import { RequestLedger, type RequestCounts } from './request-ledger.ts';
 import { SwitchLinger } from './switch-linger.ts';
 import { SessionLiveness } from './session-liveness.ts';
@@ -43,6 +43,7 @@ export class Box {
   #timers: NamedTimers<'report' | 'grace' | 'retry' | 'probation'>;
   #watchers: Watchers;
   #ignored = 0;
+  #late = { closed: 0, failed: 0 }; // [D95] sessions opened by late answers, closed by the box
   #tuned = false;
   #floor: RollbackFloor;
   #liveness: SessionLiveness;
@@ -161,7 +162,7 @@ export class Box {
   }
 
   stats(): Record<string, unknown> {
-    return { state: this.#state, ignoredEvents: this.#ignored, acquire: this.#acq.stats(), rollbackFloor: this.#floor.stats(), probation: this.#probation.stats(),
+    return { state: this.#state, ignoredEvents: this.#ignored, lateSessions: this.#late, acquire: this.#acq.stats(), rollbackFloor: this.#floor.stats(), probation: this.#probation.stats(),
       session: { ...this.#liveness.stats }, channel: this.#channels?.stats(), switch: this.#run?.switch.stats(), app: this.#run?.runner.stats(), storageUsed: this.#o.storage.used() };
   }
 
@@ -312,10 +313,10 @@ export class Box {
     const loader = run?.switch.loader;
     if (run === undefined || loader === undefined) return this.#fire('session-failed', { error: new Error('no app or no channel') });
     // Not awaited: the table goes on handling events (a link drop) while this runs.
-    const c = { boxId: this.id, app: run.app, runner: run.runner, switch: run.switch, loader, report: () => this.report(), timeoutMs: this.#o.requestTimeoutMs, emit: (e: BoxEvent) => this.#emit(e), clock: this.#o.clock, random: this.#o.random, previous: this.#previous };
+    const c = { boxId: this.id, app: run.app, runner: run.runner, switch: run.switch, loader, report: () => this.report(), timeoutMs: this.#o.requestTimeoutMs, emit: (e: BoxEvent) => this.#emit(e), clock: this.#o.clock, random: this.#o.random, previous: this.#previous, left: () => run !== this.#run };
     void setupSession(c).then(
       (reply) => {
-        if (run !== this.#run) return; // [D89] a late answer to a version the box left: its own open decides
+        if (run !== this.#run) return this.#closeLate(reply.session, loader); // [D89] a late answer to a version the box left: its own open decides
         this.#session = reply;
         this.#previous = undefined;
         this.#retry.succeeded();
@@ -333,6 +334,11 @@ export class Box {
         this.#fire('session-failed', { error: error as Error });
       },
     );
+  }
+
+  // [D95] A session a late answer opened, unless the box holds or will name it: nothing but its close ends it on the head-end.
+  #closeLate(s: string, loader: Channel): void {
+    if (s !== this.#session?.session && s !== this.#previous && s !== this.#kept?.session) void closeSession(this.#run?.switch.loader ?? loader, s).then(() => this.#late.closed++, () => this.#late.failed++).then(() => this.#notify());
   }
 
   // [13.1] the head-end lost the session: drop it (not `up`), re-open after a seeded jitter.

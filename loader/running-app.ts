@@ -2,7 +2,7 @@
 // show, which tiers' modules run. Made by the Box when it starts an app, ended when the app stops
 // or a new version replaces it. No state machine here.
 
-import { SESSIONS_VADDR, SessionOps, type Transport } from '../runtime/index.ts';
+import { type Channel, SESSIONS_VADDR, SessionOps, type Transport } from '../runtime/index.ts';
 import { type Engine, LagMeter } from '../sandbox/index.ts';
 import type { Tier } from '../carousel/index.ts';
 import type { AcquiredApp } from './acquire.ts';
@@ -16,6 +16,9 @@ import type { RequestLedger } from './request-ledger.ts';
 import type { SwitchLinger } from './switch-linger.ts';
 
 export const FALLBACK_TIERS: readonly Tier[] = ['fallback-1', 'fallback-2'];
+
+/** session.close: the head-end ends `session` (its portion, its record, its place in the box's quota). */
+export const closeSession = (loader: Channel, session: string): Promise<unknown> => loader.request({ vaddr: SESSIONS_VADDR }, { session }, { op: SessionOps.close, timeoutMs: 1000 });
 
 export class RunningApp {
   readonly switch: BoxSwitch;
@@ -95,7 +98,7 @@ export class RunningApp {
   async end(session: string | undefined): Promise<void> {
     const loader = this.switch.loader;
     if (session !== undefined && loader !== undefined) {
-      await loader.request({ vaddr: SESSIONS_VADDR }, { session }, { op: SessionOps.close, timeoutMs: 1000 }).catch(() => undefined);
+      await closeSession(loader, session).catch(() => undefined);
     }
     this.switch.detach();
     this.runner.destroy();

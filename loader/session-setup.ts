@@ -38,6 +38,8 @@ export interface SetupContext {
   /** [issue 19.6] A QUOTA (setups) answer is waited out on this clock (its hint, jittered, capped) and the open sent again. */
   clock: Clock;
   random: () => number;
+  /** [D95] The box left this version while its open was out: the answer is returned as it is, not applied. */
+  left?: () => boolean;
 }
 
 /** QUOTA (setups) answers waited out before the open counts as failed: at most 8 x 30 s. */
@@ -79,6 +81,7 @@ async function setupOnce(c: SetupContext): Promise<OpenReply> {
       throw failed('open', e);
     });
     const r = checkReply(reply, manifest.app);
+    if (c.left?.() === true) return r;
     await apply(c, r, new Set(frozen));
     return r;
   } catch (e) {

@@ -35,10 +35,14 @@ test('dist/firmware runs a box with plain node from a folder of its own', async 
   t.true(built.firmware.bytes <= built.firmware.budget, 'within its size budget');
   t.true(built.firmware.budget <= 250 * 1024, 'the budget is the issue 19 goal, 250 KB');
   // The box speaks MQTT with its own client (transport/mqtt-lite.ts): no mqtt.js, no mqtt-packet.
-  const meta = JSON.parse(readFileSync(join(work, 'dist', 'meta', 'firmware.meta.json'), 'utf8')) as { inputs: Record<string, unknown> };
+  const meta = JSON.parse(readFileSync(join(work, 'dist', 'meta', 'firmware.meta.json'), 'utf8')) as { inputs: Record<string, unknown>; outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }> };
   t.deepEqual(Object.keys(meta.inputs).filter((f) => /node_modules\/(mqtt|mqtt-packet|bl|readable-stream)\//.test(f)), []);
   // Its CBOR is runtime/cbor-lite.ts (byte-identical for what Weft encodes), not cbor-x.
   t.deepEqual(Object.keys(meta.inputs).filter((f) => /node_modules\/cbor-x\//.test(f)), []);
+  // QuickJS's FFI table is compacted (scripts/firmware-ffi.mjs, D95): ~1.6 KB, not the package's ~6.3 KB.
+  const ffi = Object.entries(Object.values(meta.outputs)[0]?.inputs ?? {}).filter(([f]) => /quickjs-wasmfile-release-sync\/dist\/ffi\.mjs$/.test(f));
+  t.is(ffi.length, 1);
+  t.true((ffi[0]?.[1].bytesInOutput ?? Infinity) < 2000, `the FFI table brings ${ffi[0]?.[1].bytesInOutput} bytes`);
 
   // The image: the firmware folder alone, far from the repository's node_modules.
   const image = join(work, 'image');

@@ -54,6 +54,9 @@ test('back to the same head-end code before the open is answered: the first requ
   await box.waitFor((b) => (b.screen('ui') as { screen?: string } | undefined)?.screen === 'now', 10_000);
   t.like(box.screen('ui'), { screen: 'now', version: '1.0.0' });
   t.is(box.report().requests?.failed, 0);
+  // [D95] the left version's late answer named the session the box keeps: not closed.
+  t.deepEqual(he.closes, []);
+  t.deepEqual(box.stats().lateSessions, { closed: 0, failed: 0 });
 });
 
 test('the late failure of the left version\'s open does not fail the setup of the version the box runs: its own open answers it', async (t) => {
