@@ -5,6 +5,7 @@ import type { Clock, Envelope } from '../../runtime/index.ts';
 import type { CriticalGuard } from '../../runtime/app/index.ts';
 import type { WaitSnapshot } from './critical/index.ts';
 import type { LoadSweepStats } from './load-sweep.ts';
+import type { ThreadCpuStats } from './thread-cpu.ts';
 
 /**
  * A clock both sides of the worker port agree on (ms since the epoch, sub-ms resolution): the
@@ -117,6 +118,8 @@ export interface SandboxLoad {
   warmMisses: number;
   /** [19.6] The report's pass over the instances, in bounded turns (load-sweep.ts). */
   sweep?: LoadSweepStats;
+  /** The thread's own CPU readings for the sandbox's starvation check, and those answered from the process's CPU (thread-cpu.ts). */
+  threadCpu?: ThreadCpuStats;
 }
 
 /** Module name of the node's service host: `weft://headend/<node>/services`. */

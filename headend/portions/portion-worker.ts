@@ -11,6 +11,7 @@ import { LoadSweep } from './load-sweep.ts';
 import { CriticalGuard } from './portion-guard.ts';
 import { WorkerWarmth } from './worker-warm.ts';
 import { SERVICE_CLIENT, SERVICES_NAME, type FromWorker, type ModuleWaits, type PortionSpec, type ToWorker } from './portion-protocol.ts';
+import { threadCpu } from './thread-cpu.ts';
 
 interface Instance {
   spec: PortionSpec;
@@ -53,6 +54,9 @@ const unrefClock: Clock = {
 };
 const lag = new LagMeter({ clock: unrefClock });
 lag.start();
+// This thread's CPU, not the process's: a deadline passed while this thread waited for a core is
+// not the guest's, however busy the node's other threads were (thread-cpu.ts).
+const cpu = threadCpu();
 interface Delivery {
   iid: string;
   module: string;
@@ -151,6 +155,7 @@ function newSandbox(spec: PortionSpec, engine: Engine, services: Record<string, 
     ...(spec.session === '*' ? { storage: appStorage(spec.states?.[APP_STORAGE]) } : {}),
     limits: { sliceMs: SLICE_MS, ...(spec.memoryBytes === undefined ? {} : { memoryBytes: spec.memoryBytes }), ...(spec.deadlineMs === undefined ? {} : { deadlineMs: spec.deadlineMs }) },
     lag,
+    cpu,
     services,
     log: (module, level, text) => post({ t: 'log', iid: spec.iid, module, level, text }),
     onFault: (err) => {
@@ -356,7 +361,7 @@ const sweep: LoadSweep<Instance> = new LoadSweep<Instance>({
   done: () => {
     const { inflight, slices, waits } = pass;
     const w = warmth.stats();
-    const sandbox = { ...fair.stats(), ...engines.stats(), engineBytes: engines.memoryBytes(), lagMs: Math.round(lag.value()), slices, warm: w.warm, warmHits: w.hits, warmMisses: w.misses, sweep: { ...sweep.stats } };
+    const sandbox = { ...fair.stats(), ...engines.stats(), engineBytes: engines.memoryBytes(), lagMs: Math.round(lag.value()), slices, warm: w.warm, warmHits: w.hits, warmMisses: w.misses, sweep: { ...sweep.stats }, threadCpu: { ...cpu.stats } };
     post({ t: 'load', busyMs, served, inflight, sandbox, ...(waits.length === 0 ? {} : { waits }) });
     busyMs = 0;
   },
