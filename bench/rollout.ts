@@ -59,8 +59,9 @@ type Line = Record<string, unknown>;
 const waiters = new Set<() => void>();
 const headLines: Line[] = [];
 
-function spawnLines(args: string[], onLine: (l: Line) => void): ChildProcess {
-  const child = spawn(process.execPath, ['cli/bin.mjs', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+function spawnLines(args: string[], onLine: (l: Line) => void, nice = 0): ChildProcess {
+  const cmd = [process.execPath, 'cli/bin.mjs', ...args];
+  const child = nice === 0 ? spawn(cmd[0] as string, cmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] }) : spawn('nice', ['-n', String(nice), ...cmd], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   let buf = '';
   child.stdout?.on('data', (d: Buffer) => {
@@ -228,6 +229,10 @@ const ready = headLines.find((l) => l.event === 'ready') as Line;
 // The key-pressing process holds at most KEYED_MAX boxes: 200 pressing keys in one process (a key
 // every 2 s each, their search on the box) lagged that process 25 s at load ~20, so its boxes
 // took no version in 240 s; the others share the rest.
+// ROLLOUT_NICE=N (0..19): the fleets without keys run at niceness N, so their emulation yields to the
+// boxes whose requests are counted (a real box has its own CPU; wave 11 in PERFORMANCE.md). Default 0.
+const FLEET_NICE = Number(process.env.ROLLOUT_NICE ?? 0);
+if (!(Number.isInteger(FLEET_NICE) && FLEET_NICE >= 0 && FLEET_NICE <= 19)) throw new RangeError('rollout bench: ROLLOUT_NICE is a niceness 0..19');
 const KEYED_MAX = Number(process.env.ROLLOUT_KEYED_MAX ?? 100);
 // Only the kinds read here (bench/_rollout-parts.ts, onBoxLine); ROLLOUT_DEBUG shows one box's every event.
 const EVENTS = process.env.ROLLOUT_DEBUG === undefined ? 'probation,module,session' : BOX_EVENT_KINDS.join(',');
@@ -252,7 +257,7 @@ for (let p = 0; p < PROCS; p++) {
     const twoWay = PROFILES.find((x) => x.id === profile)?.channels.twoWay === true;
     if (!twoWay || cut-- > 0) cutBoxes.add(id);
   }
-  spawnLines(['fleet', 'run', '--count', String(count), '--prefix', `f${p}`, '--headend', String(ready.broker), '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--cut', String(cutN), '--mix', mix, '--events', EVENTS, '--summary-every', '1', ...(p === 0 && KEY_GAP_MS > 0 ? ['--keys', keys, '--key-gap', String(KEY_GAP_MS)] : [])], (l) => (onFleetLine(p, l), onBoxLine(l)));
+  spawnLines(['fleet', 'run', '--count', String(count), '--prefix', `f${p}`, '--headend', String(ready.broker), '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--cut', String(cutN), '--mix', mix, '--events', EVENTS, '--summary-every', '1', ...(p === 0 && KEY_GAP_MS > 0 ? ['--keys', keys, '--key-gap', String(KEY_GAP_MS)] : [])], (l) => (onFleetLine(p, l), onBoxLine(l)), p === 0 ? 0 : FLEET_NICE);
 }
 await until(() => onVersion('1.0.0') === BOXES, `${BOXES} boxes on 1.0.0`, '1.0.0');
 // Pacing: the baseline and the publish start from a settled fleet, every box with a return channel
@@ -385,6 +390,7 @@ result('rollout', {
   good_reverted: goodReverts.length,
   good_reverted_keyed: goodReverts.filter((r) => r.keyed).length,
   carousel_cycle_s: cycle,
+  fleet_nice: FLEET_NICE,
   probation_s: PROBATION_S,
   repair_s: repairS,
   budget_publish_s: budgetPublish,
