@@ -22,6 +22,7 @@ import { assignProfiles, parseMix } from '../devices/fleet.ts';
 import { PROFILES } from '../devices/profiles.ts';
 import type { Release } from '../headend/releases/index.ts';
 import { call, readBuiltApp } from '../cli/app.ts';
+import { BOX_EVENT_KINDS } from '../cli/fleet-events.ts';
 import { result, table } from './_report.ts';
 import { cpuSecondsOf, newMarks, noteEvent, requestWindow, waveParts, type BoxMarks } from './_rollout-parts.ts';
 
@@ -58,8 +59,9 @@ type Line = Record<string, unknown>;
 const waiters = new Set<() => void>();
 const headLines: Line[] = [];
 
-function spawnLines(args: string[], onLine: (l: Line) => void): ChildProcess {
-  const child = spawn(process.execPath, ['cli/bin.mjs', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+function spawnLines(args: string[], onLine: (l: Line) => void, nice = 0): ChildProcess {
+  const cmd = [process.execPath, 'cli/bin.mjs', ...args];
+  const child = nice === 0 ? spawn(cmd[0] as string, cmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] }) : spawn('nice', ['-n', String(nice), ...cmd], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   let buf = '';
   child.stdout?.on('data', (d: Buffer) => {
@@ -105,6 +107,20 @@ interface BoxView {
   tried: Set<string>;
 }
 const boxes = new Map<string, BoxView>();
+/** Boxes running and committed on each version, kept as lines arrive: the waits ask after every
+ *  line, and a scan of every box per line cost the bench's reader a core at 1,000 boxes. */
+const settled = new Map<string, number>();
+const settledOn = (b: BoxView): string | undefined => (b.running !== undefined && b.running === b.committed ? b.running : undefined);
+/** Change a box's view through `f`, keeping `settled` in step. */
+function change(b: BoxView, f: () => void): void {
+  const before = settledOn(b);
+  f();
+  const after = settledOn(b);
+  if (before === after) return;
+  if (before !== undefined) settled.set(before, (settled.get(before) ?? 0) - 1);
+  if (after !== undefined) settled.set(after, (settled.get(after) ?? 0) + 1);
+}
+const onVersion = (v: string): number => settled.get(v) ?? 0;
 /** Every probation event with the time it arrived, for the breakdown of publish_to_all_s. */
 const probationMarks: { at: number; version: string; outcome: string }[] = [];
 const headAt: { at: number; msg: string }[] = [];
@@ -141,19 +157,21 @@ function onBoxLine(l: Line): void {
     if (r.version === '1.0.1' && revertLog.filter((x) => x.version === '1.0.1').length <= 20) console.error(`rollout bench: ${id} (${b.profile ?? '?'}) reverted 1.0.1: ${r.reason}; last fault: ${r.fault ?? 'none'}`);
   }
   if (process.env.ROLLOUT_DEBUG === id && l.kind !== 'scene') console.error(JSON.stringify(l).slice(0, 300));
-  if (l.kind === 'probation' && l.outcome === 'probation' && typeof l.version === 'string') b.running = l.version;
+  if (l.kind === 'probation' && l.outcome === 'probation' && typeof l.version === 'string') change(b, () => (b.running = l.version as string));
   const m = marks.get(id) ?? newMarks();
   marks.set(id, m);
   noteEvent(m, l, performance.now(), b.running);
   if (l.kind !== 'probation' || typeof l.version !== 'string') return;
   probationMarks.push({ at: performance.now(), version: l.version, outcome: String(l.outcome) });
-  if (l.outcome === 'probation') {
-    b.running = l.version;
-    b.tried.add(l.version);
-  } else if (l.outcome === 'committed') b.running = b.committed = l.version;
-  else if (l.outcome === 'reverted' && b.running === l.version) b.running = b.committed;
+  const version = l.version;
+  change(b, () => {
+    if (l.outcome === 'probation') {
+      b.running = version;
+      b.tried.add(version);
+    } else if (l.outcome === 'committed') b.running = b.committed = version;
+    else if (l.outcome === 'reverted' && b.running === version) b.running = b.committed;
+  });
 }
-const onVersion = (v: string): number => [...boxes.values()].filter((b) => b.running === v && b.committed === v).length;
 
 // ---- versions of the built guide ------------------------------------------------------------
 async function version(v: string, badOn?: string): Promise<string> {
@@ -211,7 +229,13 @@ const ready = headLines.find((l) => l.event === 'ready') as Line;
 // The key-pressing process holds at most KEYED_MAX boxes: 200 pressing keys in one process (a key
 // every 2 s each, their search on the box) lagged that process 25 s at load ~20, so its boxes
 // took no version in 240 s; the others share the rest.
+// ROLLOUT_NICE=N (0..19): the fleets without keys run at niceness N, so their emulation yields to the
+// boxes whose requests are counted (a real box has its own CPU; wave 11 in PERFORMANCE.md). Default 0.
+const FLEET_NICE = Number(process.env.ROLLOUT_NICE ?? 0);
+if (!(Number.isInteger(FLEET_NICE) && FLEET_NICE >= 0 && FLEET_NICE <= 19)) throw new RangeError('rollout bench: ROLLOUT_NICE is a niceness 0..19');
 const KEYED_MAX = Number(process.env.ROLLOUT_KEYED_MAX ?? 100);
+// Only the kinds read here (bench/_rollout-parts.ts, onBoxLine); ROLLOUT_DEBUG shows one box's every event.
+const EVENTS = process.env.ROLLOUT_DEBUG === undefined ? 'probation,module,session' : BOX_EVENT_KINDS.join(',');
 const keyedN = Math.min(Math.ceil(BOXES / PROCS), KEYED_MAX);
 const per = Math.ceil((BOXES - keyedN) / (PROCS - 1));
 const MIX = 'hd-dvr:1,modern-4k:1,legacy-sd:1,broadcast-only:1';
@@ -233,7 +257,7 @@ for (let p = 0; p < PROCS; p++) {
     const twoWay = PROFILES.find((x) => x.id === profile)?.channels.twoWay === true;
     if (!twoWay || cut-- > 0) cutBoxes.add(id);
   }
-  spawnLines(['fleet', 'run', '--count', String(count), '--prefix', `f${p}`, '--headend', String(ready.broker), '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--cut', String(cutN), '--mix', mix, '--events', '--summary-every', '1', ...(p === 0 && KEY_GAP_MS > 0 ? ['--keys', keys, '--key-gap', String(KEY_GAP_MS)] : [])], (l) => (onFleetLine(p, l), onBoxLine(l)));
+  spawnLines(['fleet', 'run', '--count', String(count), '--prefix', `f${p}`, '--headend', String(ready.broker), '--carousel', `udp://127.0.0.1:${port}`, '--trust', join(work, 'keys', 'dev.pub.json'), '--cut', String(cutN), '--mix', mix, '--events', EVENTS, '--summary-every', '1', ...(p === 0 && KEY_GAP_MS > 0 ? ['--keys', keys, '--key-gap', String(KEY_GAP_MS)] : [])], (l) => (onFleetLine(p, l), onBoxLine(l)), p === 0 ? 0 : FLEET_NICE);
 }
 await until(() => onVersion('1.0.0') === BOXES, `${BOXES} boxes on 1.0.0`, '1.0.0');
 // Pacing: the baseline and the publish start from a settled fleet, every box with a return channel
@@ -366,6 +390,7 @@ result('rollout', {
   good_reverted: goodReverts.length,
   good_reverted_keyed: goodReverts.filter((r) => r.keyed).length,
   carousel_cycle_s: cycle,
+  fleet_nice: FLEET_NICE,
   probation_s: PROBATION_S,
   repair_s: repairS,
   budget_publish_s: budgetPublish,

@@ -35,6 +35,7 @@ export function childArgs(f: FleetFlags, s: Slice, proc: number, procs: number):
   add('--interface', f.interface);
   add('--trace-rate', f.traceRate);
   if (f.events === true) a.push('--events');
+  else if (Array.isArray(f.events)) a.push('--events', f.events.join(','));
   if (f.light === true) a.push('--light');
   return a;
 }

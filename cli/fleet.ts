@@ -7,6 +7,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { intOption, numberOption, UserError } from './user-error.ts';
+import { eventFilter, parseEventKinds } from './fleet-events.ts';
 import { envTraceRate, ipOption, rateOption } from './net-options.ts';
 import { appOnAir, arrivals, parseMix, parseOpenFilesLimit, planProcs, startFleet, startLightFleet, type ChildSummary, type FleetWatch } from '../devices/index.ts';
 import { loadTrusted } from '../loader/main.ts';
@@ -32,7 +33,8 @@ export interface FleetFlags {
   trust?: string;
   stateDir?: string;
   seconds: number;
-  events?: boolean;
+  /** Print box events: every kind (true) or the listed kinds. */
+  events?: boolean | string[];
   keys?: string[];
   keyGap: number;
   exitOn?: BootState;
@@ -89,11 +91,12 @@ async function runHere(f: FleetFlags, mix: Record<string, number>): Promise<void
   const stopped = untilStopped(f.seconds); // a signal while the fleet starts ends it too
   let press = (_key: string): void => {};
   const script = runScript({ keys: f.keys ?? [], gapMs: f.keyGap, ...(f.exitOn === undefined ? {} : { exitOn: f.exitOn }), ...(f.exitOnScene === undefined ? {} : { exitOnScene: f.exitOnScene }), ...(f.timeout === undefined ? {} : { timeoutS: f.timeout }), count: f.count, press: (k) => press(k) });
+  const printed = eventFilter(f.events);
   const onEvent = (box: string, e: unknown): void => {
     const ev = e as { kind?: string; to?: BootState; scene?: { screen?: unknown } | null };
     if (ev.kind === 'state' && ev.to !== undefined) script.onState(ev.to, box);
     if (ev.kind === 'scene') script.onScene(ev.scene?.screen, box);
-    if (f.events === true) console.log(JSON.stringify({ box, ...(e as object) }));
+    if (printed(ev.kind)) console.log(JSON.stringify({ box, ...(e as object) }));
   };
   const random = seededRandom(f.seed + f.first);
   const at = f.rate === undefined ? undefined : arrivals(f.count, f.rate, random);
@@ -207,7 +210,7 @@ export function registerFleet(program: Command): void {
     .option('--master-key <file>', "the head-end's box master key (development)", '.weft/master.key')
     .option('--trust <file>', 'trusted signing keys, JSON (default: .weft/keys/*.pub.json)')
     .option('--state-dir <dir>', 'keep each box\'s device storage under here')
-    .option('--events', 'print every box event as a JSON line')
+    .option('--events [kinds]', 'print box events as JSON lines: every kind, or only the comma-separated kinds given (e.g. probation,module,session)', parseEventKinds)
     .option('--seconds <n>', 'stop after this many seconds (0: until Ctrl-C)', numberOption(0), 0)
     .option('--keys <list>', 'remote keys every box presses once it runs, e.g. "n,e,w,s"', parseKeys)
     .option('--key-gap <ms>', 'time between scripted keys', intOption(1, 60_000), 300)

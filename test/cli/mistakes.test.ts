@@ -14,6 +14,7 @@ const mistakes: [string, string[], RegExp][] = [
   ['unknown device profile', ['box', 'run', '--device', 'nope', '--seconds', '1'], /unknown device profile "nope".*known: legacy-sd/],
   ['unknown profile in a fleet mix', ['fleet', 'run', '--count', '2', '--mix', 'foo:1', '--seconds', '1'], /unknown device profile "foo"/],
   ['a count that is not a number', ['fleet', 'run', '--count', 'x'], /--count.*'x' is invalid/],
+  ['an unknown box event kind to print', ['fleet', 'run', '--count', '1', '--events', 'probation,scenes'], /--events: unknown kind "scenes".*probation/],
   ['demo seconds that are not a number', ['demo', '--seconds', 'abc'], /--seconds.*'abc' is invalid/],
   ['a head-end interval that is not a number', ['headend', 'up', '--interval', 'abc'], /--interval.*'abc' is invalid/],
   ['an unsigned app at headend up', ['headend', 'up', '--apps', unsigned, '--broker-port', '0', '--registry', 'memory'], /manifest\.sig.*npm run build/],
