@@ -11,6 +11,7 @@ import type { BackoffPolicy } from '../transport/reconnect.ts';
 import { ThrottledCpu } from './cpu-throttle.ts';
 import { profile as profileById } from './profiles.ts';
 import { ReturnPath } from './return-path.ts';
+import { sharedLag } from './shared-lag.ts';
 import type { VerifyShare } from './verify-share.ts';
 
 export interface EmulatedBoxOptions {
@@ -79,6 +80,8 @@ export async function startEmulatedBox(o: EmulatedBoxOptions): Promise<EmulatedB
     ...(cpu === undefined ? {} : { cpu }),
     ...(o.onEvent === undefined ? {} : { onEvent: o.onEvent }),
     ...o.loader,
+    // [issue 19] one lag meter per clock for the boxes of this process, not one per running app (D97).
+    lag: () => sharedLag(o.loader?.clock).hold(),
   });
   await box.start();
   return {

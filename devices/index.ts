@@ -14,6 +14,8 @@ export type { Fleet, FleetOptions } from './fleet.ts';
 export { LightBox, startLightFleet, appOnAir } from './fleet-light.ts';
 export type { LightBoxOptions, LightEvent, LightFleet, LightFleetOptions, LightState, LightStats } from './fleet-light.ts';
 export { FleetWatch } from './fleet-watch.ts';
+export { SharedLag, sharedLag } from './shared-lag.ts';
+export type { SharedLagStats } from './shared-lag.ts';
 export { VerifyShare } from './verify-share.ts';
 export type { VerifyShareStats } from './verify-share.ts';
 export { BootPacer } from './fleet-pace.ts';

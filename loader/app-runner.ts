@@ -6,7 +6,7 @@
 
 import { type Clock, type Result, type TimerHandle, fail, ok } from '../runtime/index.ts';
 import type { VerifiedModule } from '../runtime/app/index.ts';
-import { AppSandbox, type Engine, type KeyValueStore, type LagMeter, type ModuleSandbox, SandboxError, type SandboxLimits } from '../sandbox/index.ts';
+import { AppSandbox, type Engine, type KeyValueStore, type LagHandle, type ModuleSandbox, SandboxError, type SandboxLimits } from '../sandbox/index.ts';
 import type { Cpu } from './ports.ts';
 import { RestartBudget, resolveSupervision, type SupervisionOptions } from './supervisor.ts';
 import { type BoxSwitch, LOCAL_SESSION } from './switch.ts';
@@ -35,7 +35,7 @@ export interface AppRunnerOptions {
   /** Told when a module restarted, or failed for good (its budget spent). */
   onSupervision?: (e: SupervisionEvent) => void;
   /** The box's measured event-loop lag (owned here from now on: stopped by destroy()). */
-  lag?: LagMeter;
+  lag?: LagHandle;
 }
 
 export interface SupervisionEvent {

@@ -13,7 +13,7 @@ import {
   traceSampler,
 } from '../runtime/index.ts';
 import type { TrustedKey } from '../runtime/app/index.ts';
-import type { Engine, SandboxLimits } from '../sandbox/index.ts';
+import type { Engine, LagHandle, SandboxLimits } from '../sandbox/index.ts';
 import { type BackoffPolicy, backoffPolicy } from '../transport/reconnect.ts';
 import { type ChannelPolicy, DEFAULT_CHANNEL_POLICY } from './channel-manager.ts';
 import { HostCpu } from './cpu.ts';
@@ -61,6 +61,9 @@ export interface BoxOptions {
   onEvent?: (e: import('./box-events.ts').BoxEvent) => void;
   /** Share of the modules' requests that start a W3C trace (0..1). Default 0: tracing off, nothing added to the wire. */
   traceRate?: number;
+  /** A lag source for each app the box runs (started and stopped with it). Default: a LagMeter of
+   *  the app's own on `clock`. The emulator passes holds on one meter per fleet process (D97). */
+  lag?: () => LagHandle;
 }
 
 export interface ResolvedBoxOptions {
@@ -85,6 +88,7 @@ export interface ResolvedBoxOptions {
   onEvent: (e: import('./box-events.ts').BoxEvent) => void;
   /** The sampling decision per module request; undefined when tracing is off. */
   traceparent: (() => string | undefined) | undefined;
+  lag: (() => LagHandle) | undefined;
 }
 
 /**
@@ -100,7 +104,7 @@ export function engineMemoryFor(profile: DeviceProfile): number {
 
 const KEYS = [
   'boxId', 'profile', 'engine', 'tuner', 'trusted', 'dialer', 'storage', 'cpu', 'app', 'clock', 'random', 'channel',
-  'requestTimeoutMs', 'sessionGraceMs', 'limits', 'reportEveryMs', 'groups', 'readyMs', 'onEvent', 'traceRate',
+  'requestTimeoutMs', 'sessionGraceMs', 'limits', 'reportEveryMs', 'groups', 'readyMs', 'onEvent', 'traceRate', 'lag',
 ];
 const ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const W = 'Box';
@@ -158,5 +162,6 @@ export function resolveBoxOptions(o: BoxOptions): ResolvedBoxOptions {
     readyMs: positiveInt(W, 'readyMs', o.readyMs ?? 30_000),
     onEvent: o.onEvent ?? (() => {}),
     traceparent,
+    lag: o.lag,
   };
 }

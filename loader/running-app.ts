@@ -58,7 +58,8 @@ export class RunningApp {
       },
       memoryLimit: p.appMemoryBytes,
       // [issue 13.3] deadlines stretch by the lag the box measures, so a loaded box keeps healthy code.
-      lag: new LagMeter({ clock: o.clock, now: () => o.clock.now() }),
+      // [issue 19] an emulated fleet hands its boxes one meter per process (D97); a box alone has its own.
+      lag: o.lag?.() ?? new LagMeter({ clock: o.clock, now: () => o.clock.now() }),
       onSupervision: (e) => {
         emit({ kind: 'module', module: e.module, action: e.action, detail: e.detail });
         // A module past its restart budget says so on screen instead of leaving it dead.

@@ -19,7 +19,7 @@ export type { MessageLink, ServiceHandler, EnvelopeSink } from './link.ts';
 export { AppEngines } from './engines.ts';
 export type { AppEnginesOptions, AppEnginesStats } from './engines.ts';
 export { LagMeter } from './lag.ts';
-export type { LagSource, LagMeterOptions } from './lag.ts';
+export type { LagHandle, LagSource, LagMeterOptions } from './lag.ts';
 export { namesTypedArrays, WarmRuntime } from './warm.ts';
 export { WarmPool } from './warm-pool.ts';
 export type { WarmPoolOptions, WarmPoolStats } from './warm-pool.ts';

@@ -13,6 +13,13 @@ export interface LagSource {
   busy(ms: number): void;
 }
 
+/** A LagSource its user starts and stops (a box's running app: its own LagMeter, or a hold on one
+ *  shared by the boxes of an emulated fleet, devices/shared-lag.ts). */
+export interface LagHandle extends LagSource {
+  start(): void;
+  stop(): void;
+}
+
 export interface LagMeterOptions {
   clock: Clock;
   /** Monotonic ms; default performance.now. */
@@ -23,7 +30,7 @@ export interface LagMeterOptions {
   window?: number;
 }
 
-export class LagMeter implements LagSource {
+export class LagMeter implements LagHandle {
   #clock: Clock;
   #now: () => number;
   #interval: number;
