@@ -42,6 +42,8 @@ export interface SwitchStats {
   queued: number;
   /** Switches this host refused because their box sent a later one, applied first (D96). */
   superseded: number;
+  /** Switches sent again without their order to a host of the release before D96 (a rolling upgrade). */
+  olderHost: number;
 }
 
 /** How long the hosting node may take to switch, ms (it waits for in-flight requests first). */
@@ -49,7 +51,7 @@ const UPGRADE_TIMEOUT_MS = 15_000;
 
 export class SessionSwitch {
   readonly #h: SwitchHost;
-  readonly stats: SwitchStats = { switched: 0, unknown: 0, failed: 0, unrecorded: 0, queued: 0, superseded: 0 };
+  readonly stats: SwitchStats = { switched: 0, unknown: 0, failed: 0, unrecorded: 0, queued: 0, superseded: 0, olderHost: 0 };
   /** `box session` -> the end of the last switch of it begun here (gone once nothing follows it). */
   readonly #last = new Map<string, Promise<void>>();
   /** [D96] The box's order of the switches of the sessions hosted here, whichever node they reached. */
@@ -134,8 +136,20 @@ export class SessionSwitch {
     if (rec.node === h.id) return this.#here(b);
     const udp = h.peerUdp(rec.node);
     if (udp === undefined) return { ok: false, error: new RemoteError(Codes.NO_SESSION, `session ${rec.id} is on ${rec.node}, which is gone`) };
+    const at = { vaddr: Membership.vaddr(rec.node, Endpoint.control), udp };
+    const r = await this.#ask(at, b);
+    if (r.ok || b.id === undefined || !olderHost(r.error)) return r;
+    // A host of the release before D96 (a rolling upgrade) refuses the id: it switches unordered, and records nothing.
+    this.stats.olderHost++;
+    const { id: _, ...plain } = b;
+    const again = await this.#ask(at, plain);
+    if (again.ok && !(await recordVersion(h.registry, rec, b.version))) this.stats.unrecorded++;
+    return again;
+  }
+
+  async #ask(at: Address, b: UpgradeBody): Promise<Result<string, Error>> {
     try {
-      const r = (await h.request({ vaddr: Membership.vaddr(rec.node, Endpoint.control), udp }, b, ControlOps.upgrade, UPGRADE_TIMEOUT_MS)) as { iid?: unknown };
+      const r = (await this.#h.request(at, b, ControlOps.upgrade, UPGRADE_TIMEOUT_MS)) as { iid?: unknown };
       return { ok: true, value: typeof r?.iid === 'string' ? r.iid : '' };
     } catch (e) {
       return { ok: false, error: e as Error };
@@ -167,4 +181,9 @@ export class SessionSwitch {
     if (up === undefined) return Promise.resolve({ ok: false, error: new RemoteError(Codes.UNAVAILABLE, `node ${this.#h.id} cannot switch versions`) });
     return up.call(this.#h, b.session, b.version, b.modules);
   }
+}
+
+/** The answer of a host that predates D96 to a `portion.upgrade` carrying the box's order. */
+function olderHost(e: Error): boolean {
+  return e instanceof RemoteError && e.remoteCode === Codes.BAD_REQUEST && e.message.includes('unknown field "id"');
 }

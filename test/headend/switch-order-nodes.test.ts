@@ -77,3 +77,23 @@ test('the forward switch through another node reaches the host first: both apply
     await r.close();
   }
 });
+
+test('a host of the release before D96 refuses the order: the switch goes again without it and the ingress records it', async (t) => {
+  const { r, n1, n2, s } = await twoNodes();
+  const sw = n1.sessions.switches;
+  const control = sw.control.bind(sw);
+  let refused = 0;
+  // That release's check of the body: no field but session, version and modules.
+  sw.control = (body: unknown) => ('id' in (body as object) ? (refused++, Promise.reject(new RemoteError(Codes.BAD_REQUEST, 'portion.upgrade: unknown field "id"'))) : control(body));
+  try {
+    const forward = await r.open(n2, 'b1', '1.0.1', s.session);
+    t.is(forward.session, s.session, 'switched in place, not ended');
+    t.is(refused, 1);
+    t.is(n2.sessions.switches.stats.olderHost, 1);
+    t.is(n2.sessions.switches.stats.failed, 0);
+    t.is((await r.registry.getSession(s.session))?.appVersion, '1.0.1');
+    t.deepEqual(await r.ask(n1, s), { n: 2, version: '1.0.1' });
+  } finally {
+    await r.close();
+  }
+});
