@@ -166,14 +166,20 @@ export class SessionSwitch {
   }
 
   async #switchHere(b: UpgradeBody): Promise<Result<string, Error>> {
-    const h = this.#h;
     const up = b.modules.length === 0 ? ({ ok: true, value: '' } as const) : await this.#local(b);
     if (!up.ok) return up;
-    const rec = await h.registry.getSession(b.session);
-    if (rec !== undefined) h.catalog.pin(rec.id, rec.app, b.version);
-    // A survivor that re-places the session later starts this version (session-pairing.ts).
-    if (rec === undefined || !(await recordVersion(h.registry, rec, b.version))) this.stats.unrecorded++;
+    // A survivor that re-places the session later starts this version (session-pairing.ts). The
+    // instance switched already: a record that cannot be written is counted, the switch stands.
+    if (!(await this.#record(b).catch(() => false))) this.stats.unrecorded++;
     return up;
+  }
+
+  async #record(b: UpgradeBody): Promise<boolean> {
+    const h = this.#h;
+    const rec = await h.registry.getSession(b.session);
+    if (rec === undefined) return false;
+    h.catalog.pin(rec.id, rec.app, b.version);
+    return recordVersion(h.registry, rec, b.version);
   }
 
   #local(b: UpgradeBody): Promise<Result<string, Error>> {

@@ -97,3 +97,21 @@ test('a host of the release before D96 refuses the order: the switch goes again 
     await r.close();
   }
 });
+
+test('the registry fails the host\'s record write after the upgrade: counted unrecorded, the switch answered, the session kept', async (t) => {
+  const { r, n1, n2, s } = await twoNodes();
+  const update = r.registry.updateSession.bind(r.registry);
+  let failures = 0;
+  r.registry.updateSession = (...args: Parameters<typeof update>) => (failures++ === 0 ? Promise.reject(new Error('registry down')) : update(...args));
+  try {
+    const forward = await r.open(n2, 'b1', '1.0.1', s.session);
+    t.is(forward.session, s.session, 'switched in place, not ended');
+    t.is(failures, 1);
+    t.is(n1.sessions.switches.stats.unrecorded, 1, 'counted on the host');
+    t.is(n2.sessions.switches.stats.failed, 0);
+    t.is(n1.catalog.pinned(s.session), '1.0.1');
+    t.deepEqual(await r.ask(n1, s), { n: 2, version: '1.0.1' });
+  } finally {
+    await r.close();
+  }
+});
