@@ -142,7 +142,7 @@ export class SessionManager {
         this.counters.refused++;
         return Promise.reject(new RemoteError(Codes.FORBIDDEN, `box ${by} cannot open a session for box ${req.boxId}`, { reason: 'identity' }));
       }
-      return this.admission.run(env.deadline, () => this.open(req, sessionIdFor(env)).then((r) => this.lateOpens.settle(env, r)));
+      return this.admission.run(env.deadline, () => this.open(req, sessionIdFor(env), env.id).then((r) => this.lateOpens.settle(env, r)));
     }
     if (env.op === SessionOps.close) return this.close(env);
     return Promise.reject(new RemoteError(Codes.NOT_FOUND, `no session operation "${env.op ?? ''}"`));
@@ -153,7 +153,7 @@ export class SessionManager {
    * request (broadcast ingress, a failover) the registry lets exactly one of them claim it; the
    * other stays silent and the box gets one answer.
    */
-  async open(req: OpenRequest, id = sessionIdFor(undefined)): Promise<OpenReply> {
+  async open(req: OpenRequest, id = sessionIdFor(undefined), order?: number): Promise<OpenReply> {
     const h = this.#host;
     if (h.catalog.get(req.app) === undefined) {
       this.counters.refused++;
@@ -166,7 +166,7 @@ export class SessionManager {
       throw new RemoteError(Codes.VERSION_MISMATCH, `${req.app} ${req.version} is not served here (serving ${h.catalog.versions(req.app).join(', ')}); open again on the version the carousel names`, { app: req.app, version: req.version, serving: h.catalog.versions(req.app) });
     }
     if (req.previous !== undefined) {
-      const r = await this.switches.open({ ...req, previous: req.previous }, pub, (old) => this.#end(old));
+      const r = await this.switches.open({ ...req, previous: req.previous }, pub, (old) => this.#end(old), order); // [D96] the box's order: its envelope id
       if (r !== undefined) return r;
     }
     try {

@@ -16,6 +16,7 @@ import { appWideModules } from './portions/shared-app.ts';
 import { openReply, placedModules } from './session-reply.ts';
 import { recordVersion } from './session-pairing.ts';
 import { ControlOps, checkUpgradeBody, type UpgradeBody } from './session-wire.ts';
+import { SwitchOrder, isSuperseded } from './session-switch-order.ts';
 
 export interface SwitchHost {
   readonly id: string;
@@ -39,6 +40,10 @@ export interface SwitchStats {
   unrecorded: number;
   /** Opens that waited for an earlier switch of the same box's session on this node (D93). */
   queued: number;
+  /** Switches this host refused because their box sent a later one, applied first (D96). */
+  superseded: number;
+  /** Switches sent again without their order to a host of the release before D96 (a rolling upgrade). */
+  olderHost: number;
 }
 
 /** How long the hosting node may take to switch, ms (it waits for in-flight requests first). */
@@ -46,12 +51,15 @@ const UPGRADE_TIMEOUT_MS = 15_000;
 
 export class SessionSwitch {
   readonly #h: SwitchHost;
-  readonly stats: SwitchStats = { switched: 0, unknown: 0, failed: 0, unrecorded: 0, queued: 0 };
+  readonly stats: SwitchStats = { switched: 0, unknown: 0, failed: 0, unrecorded: 0, queued: 0, superseded: 0, olderHost: 0 };
   /** `box session` -> the end of the last switch of it begun here (gone once nothing follows it). */
   readonly #last = new Map<string, Promise<void>>();
+  /** [D96] The box's order of the switches of the sessions hosted here, whichever node they reached. */
+  readonly order: SwitchOrder;
 
   constructor(host: SwitchHost) {
     this.#h = host;
+    this.order = new SwitchOrder((s) => host.catalog.pinned(s) !== undefined);
   }
 
   /**
@@ -63,12 +71,14 @@ export class SessionSwitch {
    * sent is the version the session ends on. At most one chain per session in flight, each
    * bounded by the setups admission lets run; keyed by the box too, so another box naming the
    * session queues nothing ahead of its own.
+   * [D96] `id`, the open's envelope id, is the box's order across nodes: the host applies no switch
+   * the box sent before the last it applied (a shared ingress may hand the two to two nodes).
    */
-  open(req: OpenRequest & { previous: string }, pub: PublishedApp, end: (old: SessionRecord) => Promise<void>): Promise<OpenReply | undefined> {
+  open(req: OpenRequest & { previous: string }, pub: PublishedApp, end: (old: SessionRecord) => Promise<void>, id?: number): Promise<OpenReply | undefined> {
     const key = `${req.boxId} ${req.previous}`;
     const before = this.#last.get(key);
     if (before !== undefined) this.stats.queued++;
-    const run = before === undefined ? this.#open(req, pub, end) : before.then(() => this.#open(req, pub, end));
+    const run = before === undefined ? this.#open(req, pub, end, id) : before.then(() => this.#open(req, pub, end, id));
     const done = run.then(
       () => undefined,
       () => undefined,
@@ -80,7 +90,7 @@ export class SessionSwitch {
     return run;
   }
 
-  async #open(req: OpenRequest & { previous: string }, pub: PublishedApp, end: (old: SessionRecord) => Promise<void>): Promise<OpenReply | undefined> {
+  async #open(req: OpenRequest & { previous: string }, pub: PublishedApp, end: (old: SessionRecord) => Promise<void>, id: number | undefined): Promise<OpenReply | undefined> {
     const h = this.#h;
     const rec = await h.registry.getSession(req.previous);
     if (rec === undefined || rec.box !== req.boxId || rec.app !== req.app) {
@@ -99,16 +109,14 @@ export class SessionSwitch {
       await end(rec);
       return undefined;
     }
-    const r = onHeadend.length === 0 ? ({ ok: true, value: '' } as const) : await this.#upgrade(rec, { session: rec.id, version, modules: onHeadend });
+    // The host upgrades, pins and records, in the box's order (a superseded switch is VERSION_MISMATCH).
+    const r = await this.#upgrade(rec, { session: rec.id, version, modules: onHeadend, ...(id === undefined ? {} : { id }) });
     if (!r.ok) {
       if (r.error instanceof RemoteError && r.error.remoteCode === Codes.VERSION_MISMATCH) throw r.error;
       this.stats.failed++;
       await end(rec);
       return undefined;
     }
-    if (rec.node === h.id) h.catalog.pin(rec.id, rec.app, version);
-    // A survivor that re-places the session later starts this version (session-pairing.ts).
-    if (!(await recordVersion(h.registry, rec, version))) this.stats.unrecorded++;
     const modules = placedModules(pub.manifest, rec.id, placements, wide);
     for (const m of modules) if (m.side === 'box') h.boxes.set(m.vaddr, req.boxId);
     this.stats.switched++;
@@ -118,22 +126,60 @@ export class SessionSwitch {
   /** `portion.upgrade` from the node a box's open reached: switch here. */
   async control(body: unknown): Promise<unknown> {
     const b = checkUpgradeBody(body);
-    const r = await this.#local(b);
+    const r = await this.#here(b);
     if (!r.ok) throw r.error instanceof RemoteError ? r.error : new RemoteError(Codes.UNAVAILABLE, r.error.message);
     return { iid: r.value, node: this.#h.id };
   }
 
   async #upgrade(rec: SessionRecord, b: UpgradeBody): Promise<Result<string, Error>> {
     const h = this.#h;
-    if (rec.node === h.id) return this.#local(b);
+    if (rec.node === h.id) return this.#here(b);
     const udp = h.peerUdp(rec.node);
     if (udp === undefined) return { ok: false, error: new RemoteError(Codes.NO_SESSION, `session ${rec.id} is on ${rec.node}, which is gone`) };
+    const at = { vaddr: Membership.vaddr(rec.node, Endpoint.control), udp };
+    const r = await this.#ask(at, b);
+    if (r.ok || b.id === undefined || !olderHost(r.error)) return r;
+    // A host of the release before D96 (a rolling upgrade) refuses the id: it switches unordered, and records nothing.
+    this.stats.olderHost++;
+    const { id: _, ...plain } = b;
+    const again = await this.#ask(at, plain);
+    if (again.ok && !(await recordVersion(h.registry, rec, b.version))) this.stats.unrecorded++;
+    return again;
+  }
+
+  async #ask(at: Address, b: UpgradeBody): Promise<Result<string, Error>> {
     try {
-      const r = (await h.request({ vaddr: Membership.vaddr(rec.node, Endpoint.control), udp }, b, ControlOps.upgrade, UPGRADE_TIMEOUT_MS)) as { iid?: unknown };
+      const r = (await this.#h.request(at, b, ControlOps.upgrade, UPGRADE_TIMEOUT_MS)) as { iid?: unknown };
       return { ok: true, value: typeof r?.iid === 'string' ? r.iid : '' };
     } catch (e) {
       return { ok: false, error: e as Error };
     }
+  }
+
+  /** [D96] Switch a session hosted here, after its earlier switches and unless the box sent a later one. */
+  async #here(b: UpgradeBody): Promise<Result<string, Error>> {
+    const r = await this.order.run(b.session, b.id, () => this.#switchHere(b), (x) => x.ok);
+    if (!isSuperseded(r)) return r;
+    this.stats.superseded++;
+    const data = { superseded: true, session: b.session, version: b.version };
+    return { ok: false, error: new RemoteError(Codes.VERSION_MISMATCH, `session ${b.session} is not switched to ${b.version}: its box sent a later switch (${r.by})`, data) };
+  }
+
+  async #switchHere(b: UpgradeBody): Promise<Result<string, Error>> {
+    const up = b.modules.length === 0 ? ({ ok: true, value: '' } as const) : await this.#local(b);
+    if (!up.ok) return up;
+    // A survivor that re-places the session later starts this version (session-pairing.ts). The
+    // instance switched already: a record that cannot be written is counted, the switch stands.
+    if (!(await this.#record(b).catch(() => false))) this.stats.unrecorded++;
+    return up;
+  }
+
+  async #record(b: UpgradeBody): Promise<boolean> {
+    const h = this.#h;
+    const rec = await h.registry.getSession(b.session);
+    if (rec === undefined) return false;
+    h.catalog.pin(rec.id, rec.app, b.version);
+    return recordVersion(h.registry, rec, b.version);
   }
 
   #local(b: UpgradeBody): Promise<Result<string, Error>> {
@@ -141,4 +187,9 @@ export class SessionSwitch {
     if (up === undefined) return Promise.resolve({ ok: false, error: new RemoteError(Codes.UNAVAILABLE, `node ${this.#h.id} cannot switch versions`) });
     return up.call(this.#h, b.session, b.version, b.modules);
   }
+}
+
+/** The answer of a host that predates D96 to a `portion.upgrade` carrying the box's order. */
+function olderHost(e: Error): boolean {
+  return e instanceof RemoteError && e.remoteCode === Codes.BAD_REQUEST && e.message.includes('unknown field "id"');
 }

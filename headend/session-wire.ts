@@ -47,6 +47,8 @@ export interface UpgradeBody {
   session: string;
   version: string;
   modules: string[];
+  /** [D96] The envelope id of the box's open: the host applies no switch older than the last it applied. */
+  id?: number;
 }
 
 /** Checks a `portion.upgrade` body from another node: types and bounds, unknown fields refused. */
@@ -56,7 +58,8 @@ export function checkUpgradeBody(b: unknown): UpgradeBody {
   };
   if (b === null || typeof b !== 'object' || Array.isArray(b)) return bad('body must be a map');
   const o = b as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!['session', 'version', 'modules'].includes(k)) bad(`unknown field "${k}"`);
+  for (const k of Object.keys(o)) if (!['session', 'version', 'modules', 'id'].includes(k)) bad(`unknown field "${k}"`);
+  if (o.id !== undefined && !(Number.isInteger(o.id) && (o.id as number) >= 0 && (o.id as number) <= 0xffff_ffff)) bad('id must be a uint32');
   if (typeof o.session !== 'string' || o.session.length === 0 || o.session.length > 128) bad('session must be a string of 1-128 characters');
   if (typeof o.version !== 'string' || !/^[0-9A-Za-z.+-]{1,32}$/.test(o.version)) bad('version must be an app version');
   if (!Array.isArray(o.modules) || o.modules.length === 0 || o.modules.length > MAX_MODULES || o.modules.some((m) => typeof m !== 'string' || m.length === 0 || m.length > 128)) bad(`modules must be 1-${MAX_MODULES} names`);
