@@ -6,6 +6,8 @@
 // uint32, compared as serial numbers). Identity is the ingress's (the open's box is the record's),
 // so a box can only misorder its own session, which it could do by sending its opens the other way.
 
+import { KeyedChain } from './keyed-chain.ts';
+
 /** Is `a` later than `b` on a uint32 counter that wraps (RFC 1982 serial numbers)? */
 export function laterId(a: number, b: number): boolean {
   const d = (a - b) >>> 0;
@@ -25,8 +27,8 @@ const MIN_PRUNE = 64;
 export class SwitchOrder {
   /** session -> the envelope id of the last switch applied here. */
   readonly #last = new Map<string, number>();
-  /** session -> the end of the last switch begun here (gone once nothing follows it). */
-  readonly #chain = new Map<string, Promise<void>>();
+  /** One chain of switches per session (gone once nothing follows). */
+  readonly #chain = new KeyedChain<string>();
   readonly #hosted: (session: string) => boolean;
   #pruneAt = MIN_PRUNE;
 
@@ -47,24 +49,13 @@ export class SwitchOrder {
    * come as an envelope): run in turn, unordered, as before D96.
    */
   run<T>(session: string, id: number | undefined, work: () => Promise<T>, ok: (r: T) => boolean): Promise<T | Superseded> {
-    const before = this.#chain.get(session);
-    const turn = async (): Promise<T | Superseded> => {
+    return this.#chain.run(session, async (): Promise<T | Superseded> => {
       const last = this.#last.get(session);
       if (id !== undefined && last !== undefined && laterId(last, id)) return { superseded: true, by: last };
       const r = await work();
       if (id !== undefined && ok(r)) this.#remember(session, id); // not older than the last: checked above, and only this chain writes it
       return r;
-    };
-    const run = before === undefined ? turn() : before.then(turn);
-    const done = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#chain.set(session, done);
-    void done.then(() => {
-      if (this.#chain.get(session) === done) this.#chain.delete(session);
     });
-    return run;
   }
 
   #remember(session: string, id: number): void {

@@ -17,6 +17,7 @@ import { openReply, placedModules } from './session-reply.ts';
 import { recordVersion } from './session-pairing.ts';
 import { ControlOps, checkUpgradeBody, type UpgradeBody } from './session-wire.ts';
 import { SwitchOrder, isSuperseded } from './session-switch-order.ts';
+import { KeyedChain } from './keyed-chain.ts';
 
 export interface SwitchHost {
   readonly id: string;
@@ -52,8 +53,8 @@ const UPGRADE_TIMEOUT_MS = 15_000;
 export class SessionSwitch {
   readonly #h: SwitchHost;
   readonly stats: SwitchStats = { switched: 0, unknown: 0, failed: 0, unrecorded: 0, queued: 0, superseded: 0, olderHost: 0 };
-  /** `box session` -> the end of the last switch of it begun here (gone once nothing follows it). */
-  readonly #last = new Map<string, Promise<void>>();
+  /** One chain per `box session`: the switches of it begun here, in turn (gone once nothing follows). */
+  readonly #last = new KeyedChain<string>();
   /** [D96] The box's order of the switches of the sessions hosted here, whichever node they reached. */
   readonly order: SwitchOrder;
 
@@ -76,18 +77,8 @@ export class SessionSwitch {
    */
   open(req: OpenRequest & { previous: string }, pub: PublishedApp, end: (old: SessionRecord) => Promise<void>, id?: number): Promise<OpenReply | undefined> {
     const key = `${req.boxId} ${req.previous}`;
-    const before = this.#last.get(key);
-    if (before !== undefined) this.stats.queued++;
-    const run = before === undefined ? this.#open(req, pub, end, id) : before.then(() => this.#open(req, pub, end, id));
-    const done = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#last.set(key, done);
-    void done.then(() => {
-      if (this.#last.get(key) === done) this.#last.delete(key);
-    });
-    return run;
+    if (this.#last.busy(key)) this.stats.queued++;
+    return this.#last.run(key, () => this.#open(req, pub, end, id));
   }
 
   async #open(req: OpenRequest & { previous: string }, pub: PublishedApp, end: (old: SessionRecord) => Promise<void>, id: number | undefined): Promise<OpenReply | undefined> {
