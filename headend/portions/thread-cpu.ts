@@ -5,9 +5,10 @@
 // CPU was judged spinning and stopped at its deadline, or its event's promise jobs called a
 // microtask storm that stops the whole app runtime (an app-wide `epg` of every session). Seen on
 // a loaded 2-core machine in bench rollout (issue 15/19, wave 11). Linux gives each thread's time
-// on a CPU in /proc/thread-self/schedstat (nanoseconds, first field); one descriptor per thread,
-// read at offset 0 (pread), no open per reading. Elsewhere, or if the file cannot be read, the
-// process's CPU time as before (stricter, never looser), counted in `threadCpuStats`.
+// on a CPU in /proc/thread-self/schedstat (nanoseconds, first field), opened and read per reading:
+// a descriptor kept per thread would outlive a portion thread the pool terminates (no close runs
+// then, and the elastic pool retires threads all day). Elsewhere, or if the file cannot be read,
+// the process's CPU time as before (stricter, never looser), counted in `threadCpuStats`.
 import { closeSync, openSync, readSync } from 'node:fs';
 
 /** Wall ms for which a reading stands in for the next (as sandbox/starve.ts's FRESH_MS): a
@@ -26,8 +27,6 @@ export interface ThreadCpu {
   /** ms of CPU this thread has had (or the process, on the fallback). */
   (): number;
   readonly stats: ThreadCpuStats;
-  /** Close the descriptor (a thread that ends; the next call opens it again). */
-  close(): void;
 }
 
 /** The process's CPU time, ms (the fallback). */
@@ -50,18 +49,20 @@ export function schedstatMs(text: string): number {
 export function threadCpu(path = '/proc/thread-self/schedstat', now: () => number = () => performance.now()): ThreadCpu {
   const stats: ThreadCpuStats = { reads: 0, fallbacks: 0 };
   const buf = Buffer.alloc(128);
-  let fd: number | undefined;
   let broken = false;
   let last = { value: 0, at: -Infinity };
   const readOwn = (): number => {
     if (broken) return NaN;
+    let fd: number | undefined;
     try {
-      fd ??= openSync(path, 'r');
+      fd = openSync(path, 'r');
       const n = readSync(fd, buf, 0, buf.length, 0);
       return schedstatMs(buf.toString('latin1', 0, n));
     } catch {
       broken = true; // no such file (not Linux, no schedstats): the fallback from now on
       return NaN;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
   };
   const read = (): number => {
@@ -73,9 +74,5 @@ export function threadCpu(path = '/proc/thread-self/schedstat', now: () => numbe
     last = { value: Number.isFinite(own) ? own : processCpuMs(), at };
     return last.value;
   };
-  const close = (): void => {
-    if (fd !== undefined) closeSync(fd);
-    fd = undefined;
-  };
-  return Object.assign(read, { stats, close });
+  return Object.assign(read, { stats });
 }

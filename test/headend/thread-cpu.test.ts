@@ -3,7 +3,7 @@
 // process busy while this thread waits for a core, and a healthy handler was then judged as
 // holding its host. Linux only (schedstat); elsewhere the clock falls back and the test says so.
 import test, { type ExecutionContext } from 'ava';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { schedstatMs, threadCpu } from '../../headend/portions/thread-cpu.ts';
 import { loadEngine, type SandboxError } from '../../sandbox/index.ts';
@@ -86,8 +86,20 @@ test.serial("another thread's CPU is not this thread's: it grows while this one 
     t.true(cpu.stats.reads >= 2);
   } finally {
     await spin.stop();
-    cpu.close();
   }
+});
+
+test.serial('a reading leaves no descriptor open: a portion thread the pool terminates runs no close', (t) => {
+  if (noSchedstat(t)) return;
+  const open = (): number => readdirSync('/proc/self/fd').length;
+  const before = open();
+  let now = 0;
+  const cpu = threadCpu(undefined, () => now);
+  cpu();
+  now = 10;
+  cpu();
+  t.is(cpu.stats.reads, 2);
+  t.is(open(), before);
 });
 
 // The guest calls a host function (its log) that holds the thread past deadline + grace without
@@ -126,7 +138,6 @@ test.serial("a handler whose thread waited while the node's other threads ran is
     t.is(cpu.stats.fallbacks, 0);
   } finally {
     for (const s of spins) await s.stop();
-    cpu.close();
   }
 });
 
