@@ -10,6 +10,7 @@
 // then, and the elastic pool retires threads all day). Elsewhere, or if the file cannot be read,
 // the process's CPU time as before (stricter, never looser), counted in `threadCpuStats`.
 import { closeSync, openSync, readSync } from 'node:fs';
+import { processCpuMs } from '../../sandbox/starve.ts'; // the fallback: the sandbox's own process-wide reading
 
 /** Wall ms for which a reading stands in for the next (as sandbox/starve.ts's FRESH_MS): a
  *  reading at most this old is at most this much CPU lower than now's, which makes the check
@@ -27,12 +28,6 @@ export interface ThreadCpu {
   /** ms of CPU this thread has had (or the process, on the fallback). */
   (): number;
   readonly stats: ThreadCpuStats;
-}
-
-/** The process's CPU time, ms (the fallback). */
-function processCpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
 }
 
 /** Parse schedstat's first field (ns on a CPU) to ms; NaN when the text is not that. */
