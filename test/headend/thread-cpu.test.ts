@@ -76,12 +76,22 @@ test.serial("another thread's CPU is not this thread's: it grows while this one 
   try {
     const own0 = cpu();
     const proc0 = processCpuMs();
-    // This thread blocks (no CPU) until the other has had 50 ms of CPU, read as the process's time.
+    // This thread blocks (no CPU of its own) until the process has had 50 ms more than this thread:
+    // the spinner's time, which a process-wide clock would count as this thread's (and never get
+    // there). Not "until the process had 50 ms": a VM may charge this thread a stolen slice of its
+    // own (CI once charged it 102 ms over such a wait), and that is its time, not the spinner's.
+    // The bound turns the old clock's endless wait into a failure: 4,000 waits of up to 5 ms.
     const flag = new Int32Array(new SharedArrayBuffer(4));
-    while (processCpuMs() - proc0 < 50) Atomics.wait(flag, 0, 0, 5);
-    now = 10;
-    const own = cpu() - own0;
-    t.true(own < 25, `this thread had ${own} ms while the process had ${processCpuMs() - proc0} ms`);
+    let others = 0;
+    let own = 0;
+    for (let i = 0; i < 4000 && others < 50; i++) {
+      Atomics.wait(flag, 0, 0, 5);
+      now += 10; // a fresh reading each time (the clock keeps one for 1 ms)
+      const proc = processCpuMs() - proc0; // first, so a process-wide clock reads at least as much
+      own = cpu() - own0;
+      others = proc - own;
+    }
+    t.true(others >= 50, `the other thread's CPU was counted as this thread's: this thread read ${own} ms, the process ${own + others} ms`);
     t.is(cpu.stats.fallbacks, 0);
     t.true(cpu.stats.reads >= 2);
   } finally {
