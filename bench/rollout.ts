@@ -23,6 +23,7 @@ import { PROFILES } from '../devices/profiles.ts';
 import type { Release } from '../headend/releases/index.ts';
 import { call, readBuiltApp } from '../cli/app.ts';
 import { BOX_EVENT_KINDS } from '../cli/fleet-events.ts';
+import { collectLifeProfiles, lifeProfArgs } from './_lifeprof-parent.ts';
 import { result, table } from './_report.ts';
 import { cpuSecondsOf, newMarks, noteEvent, requestWindow, waveParts, type BoxMarks } from './_rollout-parts.ts';
 
@@ -46,11 +47,11 @@ const TOKEN = 'rollout-bench-token-0123456789';
 const run = promisify(execFile);
 const work = mkdtempSync(join(tmpdir(), 'weft-bench-rollout-'));
 const children: ChildProcess[] = [];
+/** ROLLOUT_PROF_DIR=<dir>: the head-end and every fleet write a whole-life CPU profile there (bench/_lifeprof.mjs). */
+const PROF_DIR = process.env.ROLLOUT_PROF_DIR ?? '';
+const PROF_ARGS = lifeProfArgs(PROF_DIR);
 process.on('exit', () => {
-  if (process.env.LIFEPROF === '1') {
-    for (const c of children) c.kill('SIGUSR2');
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 8000);
-  }
+  if (PROF_DIR !== '') collectLifeProfiles(children);
   for (const c of children) c.kill('SIGKILL');
   rmSync(work, { recursive: true, force: true });
 });
@@ -60,7 +61,7 @@ const waiters = new Set<() => void>();
 const headLines: Line[] = [];
 
 function spawnLines(args: string[], onLine: (l: Line) => void, nice = 0): ChildProcess {
-  const cmd = [process.execPath, 'cli/bin.mjs', ...args];
+  const cmd = [process.execPath, ...PROF_ARGS, 'cli/bin.mjs', ...args];
   const child = nice === 0 ? spawn(cmd[0] as string, cmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] }) : spawn('nice', ['-n', String(nice), ...cmd], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   let buf = '';
