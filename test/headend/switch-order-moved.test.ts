@@ -93,3 +93,34 @@ test('the host cannot read the record\'s last id (the registry failed): ordered 
     await r.close();
   }
 });
+
+test('a session migrated by a drain after a switch: an older switch reaching its new host is refused as superseded', async (t) => {
+  const { v100, v101, trusted } = await twoVersions();
+  const r = await rig([v100], trusted, ['n1', 'n2'], 'n1');
+  const [n1, n2] = r.nodes as [MemoryNode, MemoryNode];
+  for (const n of r.nodes) n.catalog.add(v101, { current: false });
+  try {
+    await advanceUntil(r, () => r.nodes.every((n) => n.statistics.clusterView().nodes.length === 2));
+    const s = await r.open(n1, 'b1', '1.0.0');
+    await r.ask(n1, s);
+    const hold = holdOpenTo(r, n2.udpAddress);
+    const forward = r.open(n2, 'b1', '1.0.1', s.session);
+    await hold.held;
+    await r.open(n1, 'b1', '1.0.0', s.session); // the box went back: applied on n1
+    let drained = false;
+    void n1.drainer.start({ ratePerS: 100 }).finally(() => (drained = true));
+    await advanceUntil(r, () => drained);
+    t.is((await r.registry.getSession(s.session))?.node, 'n2', 'migrated with its state');
+    await hold.release();
+    const late = await forward.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    t.true(late instanceof RemoteError && late.remoteCode === Codes.VERSION_MISMATCH, `the left version's open: ${String(late)}`);
+    t.is(n2.sessions.switches.stats.superseded, 1);
+    t.is(n2.catalog.pinned(s.session), '1.0.0');
+    t.deepEqual(await r.ask(n2, s), { n: 2, version: '1.0.0' }, 'the state moved, the version the box runs');
+  } finally {
+    await r.close();
+  }
+});
