@@ -150,7 +150,7 @@ async function run(f: Flags): Promise<void> {
   const timer = setInterval(() => {
     const view = n.statistics.view();
     // [issue 15.6] version pairing: sessions switched in place, switches that failed, opens refused VERSION_MISMATCH.
-    const pairing = { switched: n.sessions.switches.stats.switched, switchFailed: n.sessions.switches.stats.failed, upgraded: n.upgrades.upgraded, repinned: n.upgrades.repinned, mismatched: n.sessions.counters.mismatched, replaceMismatched: n.sessions.counters.replaceMismatched, unrecorded: n.sessions.switches.stats.unrecorded, switchQueued: n.sessions.switches.stats.queued, switchSuperseded: n.sessions.switches.stats.superseded, switchOlderHost: n.sessions.switches.stats.olderHost };
+    const pairing = { switched: n.sessions.switches.stats.switched, switchFailed: n.sessions.switches.stats.failed, upgraded: n.upgrades.upgraded, repinned: n.upgrades.repinned, mismatched: n.sessions.counters.mismatched, replaceMismatched: n.sessions.counters.replaceMismatched, unrecorded: n.sessions.switches.stats.unrecorded, switchQueued: n.sessions.switches.stats.queued, switchSuperseded: n.sessions.switches.stats.superseded, switchOlderHost: n.sessions.switches.stats.olderHost, switchOrderUnread: n.sessions.switches.stats.orderUnread, badSwitchIds: n.registry.faults?.switchId ?? 0 };
     const catalogFill = rollout.fill?.stats(); // versions seen before this node's catalog synced them
     state({ event: 'stats', node: n.id, sessions: n.sessions.count, pairing, ...(catalogFill === undefined ? {} : { catalogFill }), nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters, carousel: carouselStats(h.carousels) }, 'stats');
   }, 5000);

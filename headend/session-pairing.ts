@@ -11,6 +11,7 @@ import { Endpoint } from './node/endpoints.ts';
 import { Membership } from './node/membership.ts';
 import type { Registry, SessionRecord } from './registry/registry.ts';
 import { ControlOps, type StartBody } from './session-wire.ts';
+import { laterId } from './session-switch-order.ts';
 
 /** What a re-placement may start: the recorded version (or the live one for an old record), nothing, or a version no longer served. */
 export type Pairing = { kind: 'serve'; pub: PublishedApp; version?: string } | { kind: 'no-app' } | { kind: 'mismatch'; version: string };
@@ -100,12 +101,17 @@ export class Elsewhere {
   }
 }
 
-/** Record a switch of version; another writer's change in between (a move) is read and the switch written over it. */
-export async function recordVersion(registry: Registry, rec: SessionRecord, version: string): Promise<boolean> {
+/**
+ * Record a switch of version, and [D99] its envelope id (one write: both or neither); another
+ * writer's change in between (a move) is read and the switch written over it, unless that record
+ * already holds a later switch of the box (then false: not recorded).
+ */
+export async function recordVersion(registry: Registry, rec: SessionRecord, version: string, id?: number): Promise<boolean> {
   let cur: SessionRecord | undefined = rec;
   for (let attempt = 0; attempt < 3 && cur !== undefined; attempt++) {
-    if (cur.appVersion === version) return true;
-    const r = await registry.updateSession(cur.id, { appVersion: version }, cur.version);
+    if (id !== undefined && cur.switchId !== undefined && laterId(cur.switchId, id)) return false;
+    if (cur.appVersion === version && (id === undefined || cur.switchId === id)) return true;
+    const r = await registry.updateSession(cur.id, { appVersion: version, ...(id === undefined ? {} : { switchId: id }) }, cur.version);
     if (r.ok) return true;
     cur = r.error.reason === 'stale' ? r.error.current : undefined;
   }

@@ -159,6 +159,7 @@ export class SessionRecords {
 function newSession(r: SessionRecord): NewSession {
   const s: NewSession = { id: r.id, app: r.app, box: r.box, node: r.node, placements: r.placements };
   if (r.appVersion !== undefined) s.appVersion = r.appVersion;
+  if (r.switchId !== undefined) s.switchId = r.switchId; // [D99] the box's order survives a lost write
   return s;
 }
 

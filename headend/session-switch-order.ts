@@ -47,11 +47,20 @@ export class SwitchOrder {
    * answer `Superseded` without running it when a later one was applied. `ok(result)` says whether
    * the switch took effect (only then is its id the session's last). No id (an open that did not
    * come as an envelope): run in turn, unordered, as before D96.
+   * [D99] `recorded`, the id the session record keeps (the last switch applied on whichever node
+   * hosted it), orders it too unless this node's memory refuses the switch already: a session
+   * re-placed or migrated here has no id in memory, and one that left and came back has an old
+   * one. A function is called in turn (it must not reject); a value is one the caller read.
    */
-  run<T>(session: string, id: number | undefined, work: () => Promise<T>, ok: (r: T) => boolean): Promise<T | Superseded> {
+  run<T>(session: string, id: number | undefined, work: () => Promise<T>, ok: (r: T) => boolean, recorded?: number | (() => Promise<number | undefined>)): Promise<T | Superseded> {
     return this.#chain.run(session, async (): Promise<T | Superseded> => {
       const last = this.#last.get(session);
       if (id !== undefined && last !== undefined && laterId(last, id)) return { superseded: true, by: last };
+      const stored = id === undefined ? undefined : typeof recorded === 'function' ? await recorded() : recorded;
+      if (id !== undefined && stored !== undefined && laterId(stored, id)) {
+        this.#remember(session, stored);
+        return { superseded: true, by: stored };
+      }
       const r = await work();
       if (id !== undefined && ok(r)) this.#remember(session, id); // not older than the last: checked above, and only this chain writes it
       return r;

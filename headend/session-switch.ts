@@ -45,6 +45,8 @@ export interface SwitchStats {
   superseded: number;
   /** Switches sent again without their order to a host of the release before D96 (a rolling upgrade). */
   olderHost: number;
+  /** [D99] Switches whose session record could not be read for its last id (the registry failed): ordered by this node's memory alone. */
+  orderUnread: number;
 }
 
 /** How long the hosting node may take to switch, ms (it waits for in-flight requests first). */
@@ -52,7 +54,7 @@ const UPGRADE_TIMEOUT_MS = 15_000;
 
 export class SessionSwitch {
   readonly #h: SwitchHost;
-  readonly stats: SwitchStats = { switched: 0, unknown: 0, failed: 0, unrecorded: 0, queued: 0, superseded: 0, olderHost: 0 };
+  readonly stats: SwitchStats = { switched: 0, unknown: 0, failed: 0, unrecorded: 0, queued: 0, superseded: 0, olderHost: 0, orderUnread: 0 };
   /** One chain per `box session`: the switches of it begun here, in turn (gone once nothing follows). */
   readonly #last = new KeyedChain<string>();
   /** [D96] The box's order of the switches of the sessions hosted here, whichever node they reached. */
@@ -124,7 +126,7 @@ export class SessionSwitch {
 
   async #upgrade(rec: SessionRecord, b: UpgradeBody): Promise<Result<string, Error>> {
     const h = this.#h;
-    if (rec.node === h.id) return this.#here(b);
+    if (rec.node === h.id) return this.#here(b, rec); // [D99] its switch id read in this box's turn (memory covers this node's later ones)
     const udp = h.peerUdp(rec.node);
     if (udp === undefined) return { ok: false, error: new RemoteError(Codes.NO_SESSION, `session ${rec.id} is on ${rec.node}, which is gone`) };
     const at = { vaddr: Membership.vaddr(rec.node, Endpoint.control), udp };
@@ -147,9 +149,18 @@ export class SessionSwitch {
     }
   }
 
-  /** [D96] Switch a session hosted here, after its earlier switches and unless the box sent a later one. */
-  async #here(b: UpgradeBody): Promise<Result<string, Error>> {
-    const r = await this.order.run(b.session, b.id, () => this.#switchHere(b), (x) => x.ok);
+  /**
+   * [D96] Switch a session hosted here, after its earlier switches and unless the box sent a later
+   * one. [D99] The record's last switch id orders it too: as this node read it for the open (`read`),
+   * else read in turn before the upgrade (the write after it reads the record afresh).
+   */
+  async #here(b: UpgradeBody, read?: SessionRecord): Promise<Result<string, Error>> {
+    const recorded = (): Promise<number | undefined> =>
+      this.#h.registry.getSession(b.session).then(
+        (rec) => rec?.switchId,
+        () => void this.stats.orderUnread++, // ordered by memory alone; the write counts `unrecorded` if it fails too
+      );
+    const r = await this.order.run(b.session, b.id, () => this.#switchHere(b), (x) => x.ok, read === undefined ? recorded : read.switchId);
     if (!isSuperseded(r)) return r;
     this.stats.superseded++;
     const data = { superseded: true, session: b.session, version: b.version };
@@ -165,12 +176,13 @@ export class SessionSwitch {
     return up;
   }
 
+  /** Pin `b`'s version and record it with [D99] its id, in one write. */
   async #record(b: UpgradeBody): Promise<boolean> {
     const h = this.#h;
     const rec = await h.registry.getSession(b.session);
     if (rec === undefined) return false;
     h.catalog.pin(rec.id, rec.app, b.version);
-    return recordVersion(h.registry, rec, b.version);
+    return recordVersion(h.registry, rec, b.version, b.id);
   }
 
   #local(b: UpgradeBody): Promise<Result<string, Error>> {

@@ -60,7 +60,7 @@ return {2, h}
 
 /**
  * createSession: KEYS = session; ARGV = channel, id, app, box, node, placements JSON, now, change,
- * app version|''.
+ * app version|'', switch id|''.
  * Returns {1} when created, {0, hash} when it exists.
  */
 export const CLUSTER_CREATE_SESSION = `
@@ -69,13 +69,14 @@ if redis.call('EXISTS', k) == 1 then return {0, redis.call('HGETALL', k)} end
 redis.call('HSET', k, 'id', ARGV[2], 'app', ARGV[3], 'box', ARGV[4], 'node', ARGV[5], 'placements', ARGV[6],
   'createdAt', ARGV[7], 'updatedAt', ARGV[7], 'version', 1)
 if ARGV[9] ~= '' then redis.call('HSET', k, 'appVersion', ARGV[9]) end
+if ARGV[10] ~= '' then redis.call('HSET', k, 'switchId', ARGV[10]) end
 redis.call('PUBLISH', ARGV[1], ARGV[8])
 return {1}
 `;
 
 /**
  * updateSession: KEYS = session; ARGV = channel, expected version, node|'', placements JSON|'',
- * now, change, app version|''. Returns {2, hash, old node} when updated, {1, hash} when stale, {0} when missing.
+ * now, change, app version|'', switch id|'' (empty: kept). Returns {2, hash, old node} when updated, {1, hash} when stale, {0} when missing.
  */
 export const CLUSTER_UPDATE_SESSION = `
 local k = KEYS[1]
@@ -86,6 +87,7 @@ local old = redis.call('HGET', k, 'node')
 if ARGV[3] ~= '' then redis.call('HSET', k, 'node', ARGV[3]) end
 if ARGV[4] ~= '' then redis.call('HSET', k, 'placements', ARGV[4]) end
 if ARGV[7] ~= '' then redis.call('HSET', k, 'appVersion', ARGV[7]) end
+if ARGV[8] ~= '' then redis.call('HSET', k, 'switchId', ARGV[8]) end
 redis.call('HSET', k, 'updatedAt', ARGV[5], 'version', tonumber(cur) + 1)
 redis.call('PUBLISH', ARGV[1], ARGV[6])
 return {2, redis.call('HGETALL', k), old}

@@ -58,6 +58,8 @@ export class RedisClusterRegistry implements Registry {
   readonly #origin = randomUUID();
   readonly #writer: ClusterWriter;
   #closed = false;
+  /** [D99] Stored values read and dropped as invalid. */
+  readonly faults = { switchId: 0 };
   readonly #callMs: number;
 
   /** Connect to the cluster, subscribe to the change channel, and wait until both are ready. */
@@ -211,9 +213,9 @@ export class RedisClusterRegistry implements Registry {
     const sets = [this.#keys.sessions(), this.#keys.nodeSessions(s.node), this.#keys.appSessions(s.app)];
     for (const set of sets) await this.#indexAdd(set, s.id);
     const change = this.#head({ kind: 'session', id: s.id, version: 1, deleted: false });
-    const out = (await this.#write(SCRIPTS.create, [this.#keys.session(s.id)], [this.#keys.channel, s.id, s.app, s.box, s.node, JSON.stringify(s.placements), now, change, s.appVersion ?? ''], false)) as [number, string[]?];
+    const out = (await this.#write(SCRIPTS.create, [this.#keys.session(s.id)], [this.#keys.channel, s.id, s.app, s.box, s.node, JSON.stringify(s.placements), now, change, s.appVersion ?? '', s.switchId ?? ''], false)) as [number, string[]?];
     if (out[0] === 0) {
-      const current = toSession(pairs(out[1]));
+      const current = toSession(pairs(out[1]), this.faults);
       if (current.node !== s.node) await this.#prune(sets[1] as string, s.id, async () => (await this.getSession(s.id))?.node === s.node);
       if (current.app !== s.app) await this.#prune(sets[2] as string, s.id, async () => (await this.getSession(s.id))?.app === s.app);
       return fail({ reason: 'exists', current });
@@ -229,12 +231,12 @@ export class RedisClusterRegistry implements Registry {
     if (!ID.test(id)) return fail({ reason: 'missing' });
     if (p.node !== undefined) await this.#indexAdd(this.#keys.nodeSessions(p.node), id);
     const change = this.#head({ kind: 'session', id, version: expectedVersion + 1, deleted: false });
-    const args = [this.#keys.channel, expectedVersion, p.node ?? '', p.placements === undefined ? '' : JSON.stringify(p.placements), this.#clock.now(), change, p.appVersion ?? ''];
+    const args = [this.#keys.channel, expectedVersion, p.node ?? '', p.placements === undefined ? '' : JSON.stringify(p.placements), this.#clock.now(), change, p.appVersion ?? '', p.switchId ?? ''];
     const out = (await this.#write(SCRIPTS.update, [this.#keys.session(id)], args, false)) as [number, string[]?, string?];
     const onNode = (n: string) => async (): Promise<boolean> => (await this.getSession(id))?.node === n;
     if (out[0] !== 2 && p.node !== undefined) await this.#prune(this.#keys.nodeSessions(p.node), id, onNode(p.node));
     if (out[0] === 0) return fail({ reason: 'missing' });
-    const rec = toSession(pairs(out[1]));
+    const rec = toSession(pairs(out[1]), this.faults);
     if (out[0] === 1) return fail({ reason: 'stale', current: rec });
     this.#feed.emit({ kind: 'session', id, version: rec.version, deleted: false });
     const old = out[2] ?? '';
@@ -246,7 +248,7 @@ export class RedisClusterRegistry implements Registry {
     this.#open();
     if (typeof id !== 'string' || !ID.test(id)) return undefined;
     const h = await this.#read(() => this.#cluster.hgetall(this.#keys.session(id)));
-    return h.version === undefined ? undefined : toSession(h);
+    return h.version === undefined ? undefined : toSession(h, this.faults);
   }
 
   async deleteSession(id: string): Promise<boolean> {
@@ -267,7 +269,7 @@ export class RedisClusterRegistry implements Registry {
     const set = f.node !== undefined ? this.#keys.nodeSessions(f.node) : f.app !== undefined ? this.#keys.appSessions(f.app) : this.#keys.sessions();
     const ids = await this.#read(() => this.#cluster.smembers(set));
     const rows = await this.#read(() => Promise.all(ids.map((id) => this.#cluster.hgetall(this.#keys.session(id)))));
-    const out = rows.filter((h) => h.version !== undefined).map(toSession);
+    const out = rows.filter((h) => h.version !== undefined).map((h) => toSession(h, this.faults));
     return out.filter((s) => (f.node === undefined || s.node === f.node) && (f.app === undefined || s.app === f.app)).sort(byId);
   }
 

@@ -72,8 +72,8 @@ return {2, h}
 `;
 
 /**
- * createSession: ARGV = prefix, id, app, box, node, placements JSON, now, change, app version|''.
- * Returns {1} when created, {0, hash} when it exists.
+ * createSession: ARGV = prefix, id, app, box, node, placements JSON, now, change, app version|'',
+ * switch id|''. Returns {1} when created, {0, hash} when it exists.
  */
 export const CREATE_SESSION = `${LIB}
 local id = ARGV[2]
@@ -82,6 +82,7 @@ if redis.call('EXISTS', k) == 1 then return {0, redis.call('HGETALL', k)} end
 redis.call('HSET', k, 'id', id, 'app', ARGV[3], 'box', ARGV[4], 'node', ARGV[5], 'placements', ARGV[6],
   'createdAt', ARGV[7], 'updatedAt', ARGV[7], 'version', 1)
 if ARGV[9] ~= '' then redis.call('HSET', k, 'appVersion', ARGV[9]) end
+if ARGV[10] ~= '' then redis.call('HSET', k, 'switchId', ARGV[10]) end
 redis.call('SADD', P .. 'sessions', id)
 redis.call('SADD', P .. 'node-sessions:' .. ARGV[5], id)
 redis.call('SADD', P .. 'app-sessions:' .. ARGV[3], id)
@@ -91,7 +92,7 @@ return {1}
 
 /**
  * updateSession: ARGV = prefix, id, expected version, node|'', placements JSON|'', now, change,
- * app version|''.
+ * app version|'', switch id|'' (empty: the stored one is kept).
  * Returns {2, hash} when updated, {1, hash} when stale, {0} when missing.
  */
 export const UPDATE_SESSION = `${LIB}
@@ -110,6 +111,7 @@ if ARGV[4] ~= '' then
 end
 if ARGV[5] ~= '' then redis.call('HSET', k, 'placements', ARGV[5]) end
 if ARGV[8] ~= '' then redis.call('HSET', k, 'appVersion', ARGV[8]) end
+if ARGV[9] ~= '' then redis.call('HSET', k, 'switchId', ARGV[9]) end
 redis.call('HSET', k, 'updatedAt', ARGV[6], 'version', tonumber(cur) + 1)
 publish(ARGV[7])
 return {2, redis.call('HGETALL', k)}

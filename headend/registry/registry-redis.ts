@@ -24,11 +24,13 @@ import {
   type NewCheckpoint,
   type NewSession,
   parseChange,
+  type ReadFaults,
   type Registry,
   type RegistryChange,
   type SessionFilter,
   type SessionPatch,
   type SessionRecord,
+  storedSwitchId,
   vaddrKey,
 } from './registry.ts';
 import { BIND, CREATE_SESSION, DELETE_CHECKPOINT, DELETE_SESSION, MOVE, PUT_CHECKPOINT, UNBIND, UPDATE_SESSION } from './registry-redis-scripts.ts';
@@ -68,6 +70,8 @@ export class RedisRegistry implements Registry {
   #onError: (err: unknown) => void;
   #origin = randomUUID();
   #closed = false;
+  /** [D99] Stored values read and dropped as invalid. */
+  readonly faults: ReadFaults = { switchId: 0 };
   #scripts = { bind: script(BIND), move: script(MOVE), unbind: script(UNBIND), create: script(CREATE_SESSION), update: script(UPDATE_SESSION), del: script(DELETE_SESSION), putCkpt: script(PUT_CHECKPOINT), delCkpt: script(DELETE_CHECKPOINT) };
 
   /** Connect both connections (commands, and the change subscription) and wait until ready. */
@@ -170,8 +174,8 @@ export class RedisRegistry implements Registry {
     this.#open();
     const now = this.#clock.now();
     const change: RegistryChange = { kind: 'session', id: s.id, version: 1, deleted: false };
-    const out = (await this.#eval(this.#scripts.create, [s.id, s.app, s.box, s.node, JSON.stringify(s.placements), now, this.#wire(change), s.appVersion ?? ''])) as [number, string[]?];
-    if (out[0] === 0) return fail({ reason: 'exists', current: toSession(pairs(out[1])) });
+    const out = (await this.#eval(this.#scripts.create, [s.id, s.app, s.box, s.node, JSON.stringify(s.placements), now, this.#wire(change), s.appVersion ?? '', s.switchId ?? ''])) as [number, string[]?];
+    if (out[0] === 0) return fail({ reason: 'exists', current: toSession(pairs(out[1]), this.faults) });
     this.#feed.emit(change);
     return ok({ ...s, createdAt: now, updatedAt: now, version: 1 });
   }
@@ -181,10 +185,10 @@ export class RedisRegistry implements Registry {
     checkEpoch('updateSession', 'expectedVersion', expectedVersion);
     this.#open();
     const change: RegistryChange = { kind: 'session', id, version: expectedVersion + 1, deleted: false };
-    const args = [id, expectedVersion, p.node ?? '', p.placements === undefined ? '' : JSON.stringify(p.placements), this.#clock.now(), this.#wire(change), p.appVersion ?? ''];
+    const args = [id, expectedVersion, p.node ?? '', p.placements === undefined ? '' : JSON.stringify(p.placements), this.#clock.now(), this.#wire(change), p.appVersion ?? '', p.switchId ?? ''];
     const out = (await this.#eval(this.#scripts.update, args)) as [number, string[]?];
     if (out[0] === 0) return fail({ reason: 'missing' });
-    const rec = toSession(pairs(out[1]));
+    const rec = toSession(pairs(out[1]), this.faults);
     if (out[0] === 1) return fail({ reason: 'stale', current: rec });
     this.#feed.emit(change);
     return ok(rec);
@@ -193,7 +197,7 @@ export class RedisRegistry implements Registry {
   async getSession(id: string): Promise<SessionRecord | undefined> {
     this.#open();
     const h = await this.#redis.hgetall(`${this.prefix}session:${id}`);
-    return h.version === undefined ? undefined : toSession(h);
+    return h.version === undefined ? undefined : toSession(h, this.faults);
   }
 
   async deleteSession(id: string): Promise<boolean> {
@@ -217,7 +221,7 @@ export class RedisRegistry implements Registry {
     const out: SessionRecord[] = [];
     for (const [err, h] of rows) {
       if (err !== null || (h as Record<string, string>).version === undefined) continue;
-      const s = toSession(h as Record<string, string>);
+      const s = toSession(h as Record<string, string>, this.faults);
       if ((f.node === undefined || s.node === f.node) && (f.app === undefined || s.app === f.app)) out.push(s);
     }
     return out.sort(byId);
@@ -351,7 +355,8 @@ export function toLocation(h: Record<string, string>): LocationRecord {
   return r;
 }
 
-export function toSession(h: Record<string, string>): SessionRecord {
+export function toSession(h: Record<string, string>, faults: ReadFaults): SessionRecord {
+  const switchId = storedSwitchId(h.switchId, faults);
   return {
     id: h.id ?? '',
     app: h.app ?? '',
@@ -359,6 +364,7 @@ export function toSession(h: Record<string, string>): SessionRecord {
     node: h.node ?? '',
     placements: JSON.parse(h.placements ?? '{}') as SessionRecord['placements'],
     ...(h.appVersion === undefined ? {} : { appVersion: h.appVersion }),
+    ...(switchId === undefined ? {} : { switchId }),
     createdAt: Number(h.createdAt),
     updatedAt: Number(h.updatedAt),
     version: Number(h.version),

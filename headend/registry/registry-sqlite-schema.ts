@@ -1,7 +1,7 @@
 // Tables of the SQLite registry adapter and the row <-> record mapping. Text and pure functions
 // only: the adapter (registry-sqlite.ts) is the one file that imports better-sqlite3.
 
-import type { CheckpointRecord, LocationRecord, SessionRecord } from './registry.ts';
+import { type CheckpointRecord, type LocationRecord, type ReadFaults, type SessionRecord, storedSwitchId } from './registry.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -15,7 +15,7 @@ CREATE INDEX IF NOT EXISTS locations_node ON locations (node);
 CREATE INDEX IF NOT EXISTS locations_session ON locations (app, session);
 CREATE TABLE IF NOT EXISTS sessions (
   id TEXT PRIMARY KEY, app TEXT NOT NULL, box TEXT NOT NULL, node TEXT NOT NULL, placements TEXT NOT NULL,
-  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, version INTEGER NOT NULL, app_version TEXT
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, version INTEGER NOT NULL, app_version TEXT, switch_id INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_node ON sessions (node);
 CREATE INDEX IF NOT EXISTS sessions_app ON sessions (app);
@@ -50,10 +50,27 @@ export interface SessionRow {
   version: number;
   /** Null in rows written before sessions carried their app version. */
   app_version: string | null;
+  /** [D99] Null in rows written before sessions carried their last switch id; checked when read. */
+  switch_id: unknown;
 }
 
-/** Files made before sessions carried their app version get the column (nullable: additive, same schema version). */
-export const ADD_APP_VERSION = 'ALTER TABLE sessions ADD COLUMN app_version TEXT';
+/** Session columns added after files were made: nullable, so additive within the same schema version. */
+const ADDED_COLUMNS = [
+  ['app_version', 'TEXT'], // issue 15.6
+  ['switch_id', 'INTEGER'], // D99
+] as const;
+
+/** What of a better-sqlite3 database the migration uses (this file imports no database package). */
+interface SchemaDb {
+  prepare(sql: string): { all(): unknown[] };
+  exec(sql: string): unknown;
+}
+
+/** A file made by an earlier build gets the session columns it lacks; its rows read them as absent. */
+export function addMissingColumns(db: SchemaDb): void {
+  const have = new Set((db.prepare('PRAGMA table_info(sessions)').all() as { name: string }[]).map((c) => c.name));
+  for (const [name, type] of ADDED_COLUMNS) if (!have.has(name)) db.exec(`ALTER TABLE sessions ADD COLUMN ${name} ${type}`);
+}
 
 export interface CheckpointRow {
   vaddr: string;
@@ -75,7 +92,8 @@ export function toLocation(row: LocationRow): LocationRecord {
   return r;
 }
 
-export function toSession(row: SessionRow): SessionRecord {
+export function toSession(row: SessionRow, faults: ReadFaults): SessionRecord {
+  const switchId = storedSwitchId(row.switch_id, faults);
   return {
     id: row.id,
     app: row.app,
@@ -83,6 +101,7 @@ export function toSession(row: SessionRow): SessionRecord {
     node: row.node,
     placements: JSON.parse(row.placements) as SessionRecord['placements'],
     ...(row.app_version === null || row.app_version === undefined ? {} : { appVersion: row.app_version }),
+    ...(switchId === undefined ? {} : { switchId }),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     version: row.version,

@@ -31,7 +31,7 @@ import {
   vaddrKey,
 } from './registry.ts';
 import { WriteBatch, type WriteFn, type WriteStats } from './sqlite-write-batch.ts';
-import { ADD_APP_VERSION, type CheckpointRow, type LocationRow, safeParse, SCHEMA, SCHEMA_VERSION, type SessionRow, toCheckpoint, toLocation, toSession } from './registry-sqlite-schema.ts';
+import { addMissingColumns, type CheckpointRow, type LocationRow, safeParse, SCHEMA, SCHEMA_VERSION, type SessionRow, toCheckpoint, toLocation, toSession } from './registry-sqlite-schema.ts';
 
 export interface SqliteRegistryOptions {
   /** Database file, or `:memory:` (then nothing survives close, and no other process sees it). */
@@ -70,6 +70,8 @@ export class SqliteRegistry implements Registry {
   #tx: Database.Transaction<(fn: WriteFn<unknown>) => [unknown, RegistryChange | undefined]>; // one write, logged: alone, or a savepoint in a batch
   #batch: WriteBatch | undefined;
   #alone = 0; // writes committed alone (synchronous ones, or all with batchWrites false)
+  /** [D99] Stored values read and dropped as invalid. */
+  readonly faults = { switchId: 0 };
 
   constructor(options: SqliteRegistryOptions) {
     rejectUnknown('SqliteRegistry', options, OPTIONS);
@@ -86,7 +88,7 @@ export class SqliteRegistry implements Registry {
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
-    if (!(db.prepare('PRAGMA table_info(sessions)').all() as { name: string }[]).some((c) => c.name === 'app_version')) db.exec(ADD_APP_VERSION);
+    addMissingColumns(db);
     db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)`).run(String(SCHEMA_VERSION));
     const found = db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).pluck().get();
     if (found !== String(SCHEMA_VERSION)) {
@@ -102,8 +104,8 @@ export class SqliteRegistry implements Registry {
       byNode: p('SELECT * FROM locations WHERE node = ? ORDER BY vaddr'),
       bySession: p('SELECT * FROM locations WHERE app = ? AND session = ? ORDER BY vaddr'),
       getSess: p('SELECT * FROM sessions WHERE id = ?'),
-      insSess: p('INSERT INTO sessions (id, app, box, node, placements, created_at, updated_at, version, app_version) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)'),
-      updSess: p('UPDATE sessions SET node = ?, placements = ?, updated_at = ?, version = version + 1, app_version = ? WHERE id = ? AND version = ?'),
+      insSess: p('INSERT INTO sessions (id, app, box, node, placements, created_at, updated_at, version, app_version, switch_id) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)'),
+      updSess: p('UPDATE sessions SET node = ?, placements = ?, updated_at = ?, version = version + 1, app_version = ?, switch_id = ? WHERE id = ? AND version = ?'),
       delSess: p('DELETE FROM sessions WHERE id = ?'),
       allSess: p('SELECT * FROM sessions WHERE (@node IS NULL OR node = @node) AND (@app IS NULL OR app = @app) ORDER BY id'),
       getCkpt: p('SELECT * FROM checkpoints WHERE vaddr = ?'),
@@ -164,7 +166,7 @@ export class SqliteRegistry implements Registry {
   getSession(id: string): Promise<SessionRecord | undefined> {
     return this.#async(() => {
       const row = this.#s.getSess!.get(id) as SessionRow | undefined;
-      return row === undefined ? undefined : toSession(row);
+      return row === undefined ? undefined : toSession(row, this.faults);
     });
   }
   deleteSession(id: string): Promise<boolean> {
@@ -180,7 +182,7 @@ export class SqliteRegistry implements Registry {
   listSessions(filter?: SessionFilter): Promise<SessionRecord[]> {
     return this.#async(() => {
       const f = checkSessionFilter('listSessions', filter);
-      return (this.#s.allSess!.all({ node: f.node ?? null, app: f.app ?? null }) as SessionRow[]).map(toSession);
+      return (this.#s.allSess!.all({ node: f.node ?? null, app: f.app ?? null }) as SessionRow[]).map((r) => toSession(r, this.faults));
     });
   }
 
@@ -321,9 +323,9 @@ export class SqliteRegistry implements Registry {
     const s = checkNewSession('createSession', session);
     return this.#write<SessResult>(() => {
       const row = this.#s.getSess!.get(s.id) as SessionRow | undefined;
-      if (row !== undefined) return [fail({ reason: 'exists', current: toSession(row) }), undefined];
+      if (row !== undefined) return [fail({ reason: 'exists', current: toSession(row, this.faults) }), undefined];
       const now = this.#clock.now();
-      this.#s.insSess!.run(s.id, s.app, s.box, s.node, JSON.stringify(s.placements), now, now, s.appVersion ?? null);
+      this.#s.insSess!.run(s.id, s.app, s.box, s.node, JSON.stringify(s.placements), now, now, s.appVersion ?? null, s.switchId ?? null);
       return [ok({ ...s, createdAt: now, updatedAt: now, version: 1 }), { kind: 'session', id: s.id, version: 1, deleted: false }];
     });
   }
@@ -334,12 +336,12 @@ export class SqliteRegistry implements Registry {
     return this.#write<SessResult>(() => {
       const row = this.#s.getSess!.get(id) as SessionRow | undefined;
       if (row === undefined) return [fail({ reason: 'missing' }), undefined];
-      if (row.version !== expectedVersion) return [fail({ reason: 'stale', current: toSession(row) }), undefined];
+      if (row.version !== expectedVersion) return [fail({ reason: 'stale', current: toSession(row, this.faults) }), undefined];
       const now = this.#clock.now();
       const placements = p.placements ?? (JSON.parse(row.placements) as SessionRecord['placements']);
-      const appVersion = p.appVersion ?? row.app_version;
-      this.#s.updSess!.run(p.node ?? row.node, JSON.stringify(placements), now, appVersion, id, expectedVersion);
-      const out = toSession({ ...row, node: p.node ?? row.node, placements: JSON.stringify(placements), updated_at: now, version: expectedVersion + 1, app_version: appVersion });
+      const next = { ...row, node: p.node ?? row.node, placements: JSON.stringify(placements), updated_at: now, version: expectedVersion + 1, app_version: p.appVersion ?? row.app_version, switch_id: p.switchId ?? row.switch_id };
+      this.#s.updSess!.run(next.node, next.placements, now, next.app_version, next.switch_id, id, expectedVersion);
+      const out = toSession(next, this.faults);
       return [ok(out), { kind: 'session', id, version: out.version, deleted: false }];
     });
   }
@@ -360,13 +362,9 @@ export class SqliteRegistry implements Registry {
     const [out, change] = fn();
     if (change !== undefined) {
       this.#s.logChange!.run(this.#origin, JSON.stringify(change));
-      if (++this.#writes % 1000 === 0) this.#s.prune!.run(this.#lastLogged() - this.#keep);
+      if (++this.#writes % 1000 === 0) this.#s.prune!.run(((this.#s.firstSeq!.get() as { last: number | null }).last ?? 0) - this.#keep);
     }
     return [out, change];
-  }
-
-  #lastLogged(): number {
-    return (this.#s.firstSeq!.get() as { last: number | null }).last ?? 0;
   }
 
   #schedulePoll(): void {

@@ -43,6 +43,8 @@ export interface SessionRecord {
   placements: Record<string, PlacementSide>;
   /** [issue 15.6] the app version the session pairs with (its box runs it); absent: the live one. */
   appVersion?: string;
+  /** [D99] the envelope id (uint32) of the last version switch its host applied; absent: none yet. */
+  switchId?: number;
   createdAt: number;
   updatedAt: number;
   /** 1 when created, +1 on every update; the compare-and-set token. */
@@ -56,6 +58,7 @@ export interface NewSession {
   node: string;
   placements?: Record<string, PlacementSide>;
   appVersion?: string;
+  switchId?: number;
 }
 
 export interface SessionPatch {
@@ -63,6 +66,14 @@ export interface SessionPatch {
   placements?: Record<string, PlacementSide>;
   /** The session switched app version with its box (docs/ROLLOUT.md). */
   appVersion?: string;
+  /** [D99] that switch's envelope id, written with its version; a patch without it keeps the stored one. */
+  switchId?: number;
+}
+
+/** Stored values an adapter read and dropped because they failed their check (never trusted). */
+export interface ReadFaults {
+  /** Session records whose `switchId` was not a uint32: read as absent. */
+  switchId: number;
 }
 
 export interface SessionFilter {
@@ -148,6 +159,8 @@ export interface Registry {
   getCheckpoint(vaddr: string): Promise<CheckpointRecord | undefined>;
   /** Remove a checkpoint (only one written at `upToEpoch` or before, when given); true when removed. */
   deleteCheckpoint(vaddr: string, upToEpoch?: number): Promise<boolean>;
+  /** [D99] Stored values read and dropped as invalid (the adapters count them). */
+  readonly faults?: Readonly<ReadFaults>;
   /** Hear changes; returns the function that stops listening. */
   watch(listener: ChangeListener): () => void;
   /** Release the connection or file. Later calls reject. Idempotent. */
@@ -159,6 +172,27 @@ const APP = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 /** An app version as manifests spell it (semver, bounded): stored, never interpreted here. */
 const APP_VERSION = /^[0-9A-Za-z][0-9A-Za-z.+-]{0,79}$/;
+
+/** [D99] A switch id to write: a uint32. */
+export function checkSwitchId(where: string, v: unknown): number {
+  if (!isUint32(v)) throw new ArgumentError(`${where}: switchId must be a uint32, got ${JSON.stringify(v)}`, 'switchId');
+  return v;
+}
+
+const isUint32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
+
+/**
+ * [D99] A switch id as storage gave it (a number from SQLite, decimal text from Redis): the uint32,
+ * or absent (nothing stored, or anything else, counted in `faults`: another writer's bad value
+ * must not order a box's switches).
+ */
+export function storedSwitchId(raw: unknown, faults: ReadFaults): number | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const n = typeof raw === 'string' && /^[0-9]{1,10}$/.test(raw) ? Number(raw) : raw;
+  if (isUint32(n)) return n;
+  faults.switchId++;
+  return undefined;
+}
 
 export function checkAppVersion(where: string, v: unknown): string {
   if (typeof v !== 'string' || !APP_VERSION.test(v)) throw new ArgumentError(`${where}: appVersion must match ${APP_VERSION.source}, got ${JSON.stringify(v)}`, 'appVersion');
@@ -213,9 +247,9 @@ export function checkPlacements(where: string, input: unknown): Record<string, P
   return out;
 }
 
-export function checkNewSession(where: string, input: unknown): Required<Omit<NewSession, 'appVersion'>> & Pick<NewSession, 'appVersion'> {
+export function checkNewSession(where: string, input: unknown): Required<Omit<NewSession, 'appVersion' | 'switchId'>> & Pick<NewSession, 'appVersion' | 'switchId'> {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new ArgumentError(`${where}: session must be an object`, 'session');
-  const { id, app, box, node, placements, appVersion, ...rest } = input as Record<string, unknown>;
+  const { id, app, box, node, placements, appVersion, switchId, ...rest } = input as Record<string, unknown>;
   const extra = Object.keys(rest);
   if (extra.length > 0) throw new ArgumentError(`${where}: unknown session field "${extra[0]}"`, extra[0]);
   if (typeof id !== 'string' || !SEGMENT.test(id)) throw new ArgumentError(`${where}: session id must be a vaddr segment, got ${JSON.stringify(id)}`, 'id');
@@ -227,18 +261,20 @@ export function checkNewSession(where: string, input: unknown): Required<Omit<Ne
     node: checkId(where, 'node', node),
     placements: placements === undefined ? {} : checkPlacements(where, placements),
     ...(appVersion === undefined ? {} : { appVersion: checkAppVersion(where, appVersion) }),
+    ...(switchId === undefined ? {} : { switchId: checkSwitchId(where, switchId) }),
   };
 }
 
 export function checkSessionPatch(where: string, input: unknown): SessionPatch {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new ArgumentError(`${where}: patch must be an object`, 'patch');
-  const { node, placements, appVersion, ...rest } = input as Record<string, unknown>;
+  const { node, placements, appVersion, switchId, ...rest } = input as Record<string, unknown>;
   const extra = Object.keys(rest);
   if (extra.length > 0) throw new ArgumentError(`${where}: unknown patch field "${extra[0]}"`, extra[0]);
   const out: SessionPatch = {};
   if (node !== undefined) out.node = checkId(where, 'node', node);
   if (placements !== undefined) out.placements = checkPlacements(where, placements);
   if (appVersion !== undefined) out.appVersion = checkAppVersion(where, appVersion);
+  if (switchId !== undefined) out.switchId = checkSwitchId(where, switchId);
   return out;
 }
 

@@ -5,8 +5,15 @@ import type { Registry } from '../../headend/registry/registry.ts';
 import { registryContract } from './registry.ts';
 import { checkpointContract } from './registry-checkpoints.ts';
 
-/** `open(prefix, clock)`: a registry of the adapter on the server, its keys under `prefix`. */
-export function serverRegistryContracts(name: string, open: (prefix: string, clock: ManualClock) => Promise<Registry & { close(): Promise<void> }>): void {
+/**
+ * `open(prefix, clock)`: a registry of the adapter on the server, its keys under `prefix`;
+ * `storeSwitchId(prefix, session, raw)`: write a session's stored switch id behind the adapter.
+ */
+export function serverRegistryContracts(
+  name: string,
+  open: (prefix: string, clock: ManualClock) => Promise<Registry & { close(): Promise<void> }>,
+  storeSwitchId?: (prefix: string, session: string, raw: string | number) => Promise<void>,
+): void {
   let n = 0;
   registryContract(name, async (clock) => {
     const prefix = `t${++n}:`;
@@ -20,6 +27,7 @@ export function serverRegistryContracts(name: string, open: (prefix: string, clo
       registry: await second(),
       second,
       propagate: () => {},
+      ...(storeSwitchId === undefined ? {} : { storeSwitchId: (session: string, raw: string | number) => storeSwitchId(prefix, session, raw) }),
       close: async () => {
         for (const r of opened) await r.close();
       },

@@ -12,6 +12,8 @@ export interface RegistryHarness {
   second(): Promise<Registry>;
   /** Let other instances learn of a write (advance the poll clock; a no-op where it is pushed). */
   propagate(): void;
+  /** [D99] Store `raw` as a session's switch id behind the adapter's back (another writer's bad value). */
+  storeSwitchId?(session: string, raw: string | number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -178,6 +180,47 @@ export function registryContract(name: string, make: RegistryFactory): void {
     t.deepEqual(await r.getSession('s1'), { ...want, node: 'node-b', placements: { epg: 'headend', ui: 'box' }, appVersion: '1.0.1', version: 4 });
     await t.throwsAsync(r.createSession({ id: 's2', app: 'guide', box: 'b', node: 'n', appVersion: 'x y' }), { instanceOf: ArgumentError, message: /appVersion/ });
     await t.throwsAsync(r.updateSession('s1', { appVersion: '' }, 4), { instanceOf: ArgumentError, message: /appVersion/ });
+  });
+
+  run('sessions: the last switch id is written with a switch and kept by every patch that does not name it (D99)', async (r, h, _clock, t) => {
+    await r.createSession({ id: 's1', app: 'guide', box: 'box-1', node: 'node-a', placements: { epg: 'headend' }, appVersion: '1.0.0' });
+    t.false('switchId' in ((await r.getSession('s1')) ?? {}), 'absent until a switch, never undefined or null');
+    const switched = await r.updateSession('s1', { appVersion: '1.0.1', switchId: 0xffff_ffff }, 1);
+    t.deepEqual(switched.ok ? [switched.value.appVersion, switched.value.switchId, switched.value.version] : 'refused', ['1.0.1', 0xffff_ffff, 2], 'one write: version and id');
+    t.is((await r.updateSession('s1', { node: 'node-b' }, 2)).ok ? (await r.getSession('s1'))?.switchId : -1, 0xffff_ffff, 'a move keeps it');
+    t.true((await r.updateSession('s1', { placements: { epg: 'headend', ui: 'box' } }, 3)).ok);
+    t.is((await r.listSessions({ node: 'node-b' }))[0]?.switchId, 0xffff_ffff);
+    t.is((await (await h.second()).getSession('s1'))?.switchId, 0xffff_ffff, 'another instance reads it');
+    const wrapped = await r.updateSession('s1', { appVersion: '1.0.0', switchId: 0 }, 4);
+    t.is(wrapped.ok ? wrapped.value.switchId : -1, 0, 'the box\'s counter wrapped: 0 is an id');
+    const stale = await r.updateSession('s1', { switchId: 5 }, 4);
+    t.is(stale.ok ? -1 : stale.error.current?.switchId, 0, 'a stale write changes nothing and shows the stored id');
+    const again = await r.createSession({ id: 's2', app: 'guide', box: 'box-2', node: 'node-a', switchId: 9 });
+    t.is(again.ok ? again.value.switchId : -1, 9, 'a record written again from a held copy keeps its id');
+    t.is((await r.getSession('s2'))?.switchId, 9);
+    for (const bad of [-1, 1.5, 2 ** 32, '7', null]) {
+      await t.throwsAsync(r.updateSession('s1', { switchId: bad as number }, 5), { instanceOf: ArgumentError, message: /switchId/ }, String(bad));
+      await t.throwsAsync(r.createSession({ id: 's3', app: 'guide', box: 'b', node: 'n', switchId: bad as number }), { instanceOf: ArgumentError, message: /switchId/ });
+    }
+    t.is((await r.getSession('s1'))?.version, 5);
+  });
+
+  run('sessions: a stored switch id that is not a uint32 is read as absent and counted, never trusted (D99)', async (r, h, _clock, t) => {
+    if (h.storeSwitchId === undefined) {
+      t.pass('the harness cannot write behind the adapter');
+      return;
+    }
+    await r.createSession({ id: 's1', app: 'guide', box: 'box-1', node: 'node-a', switchId: 3 });
+    for (const raw of ['x7', -1, 2 ** 32, 1.5]) {
+      await h.storeSwitchId('s1', raw);
+      const before = r.faults?.switchId ?? 0;
+      const got = await r.getSession('s1');
+      t.is(got?.node, 'node-a', 'the record itself is read');
+      t.false('switchId' in (got ?? {}), `${String(raw)} is not an id`);
+      t.is(r.faults?.switchId, before + 1, 'counted');
+    }
+    const rewritten = await r.updateSession('s1', { switchId: 4 }, 1);
+    t.is(rewritten.ok ? rewritten.value.switchId : -1, 4, 'a switch writes over it');
   });
 
   run('bad input is refused by name before anything is written', async (r, _h, _clock, t) => {

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { ArgumentError, Codes, WeftError } from '../../runtime/index.ts';
 import { RedisClusterRegistry } from '../../headend/registry/registry-redis-cluster.ts';
-import { hashSlot, parseClusterUrl } from '../../headend/registry/registry-redis-cluster-keys.ts';
+import { ClusterKeys, hashSlot, parseClusterUrl } from '../../headend/registry/registry-redis-cluster-keys.ts';
 import { Redis } from 'ioredis';
 import { EpochMemory, MAX_REMEMBERED_EPOCHS } from '../../headend/registry/registry-redis-cluster-feed.ts';
 import { nextChange } from '../_contracts/registry.ts';
@@ -62,7 +62,15 @@ if (program === undefined || cli === undefined) {
     return cluster.url;
   };
 
-  serverRegistryContracts('redis-cluster', (prefix, clock) => RedisClusterRegistry.open({ url: url(), prefix, clock }));
+  serverRegistryContracts(
+    'redis-cluster',
+    (prefix, clock) => RedisClusterRegistry.open({ url: url(), prefix, clock }),
+    async (prefix, session, raw) => {
+      const node = await cluster?.masterOf(slotOf(session));
+      const c = new Redis({ port: node?.port ?? 0, host: '127.0.0.1' });
+      await c.hset(new ClusterKeys(prefix).session(session), 'switchId', String(raw)).finally(() => c.quit());
+    },
+  );
 
   test('redis-cluster: a session, its locations and checkpoints share one hash slot; the node index spans shards', async (t) => {
     const r = await RedisClusterRegistry.open({ url: url(), prefix: `slot${++n}:` });

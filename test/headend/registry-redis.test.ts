@@ -26,7 +26,14 @@ if (program === undefined) {
     return server.url;
   };
 
-  serverRegistryContracts('redis', (prefix, clock) => RedisRegistry.open({ url: url(), prefix, clock }));
+  serverRegistryContracts(
+    'redis',
+    (prefix, clock) => RedisRegistry.open({ url: url(), prefix, clock }),
+    async (prefix, session, raw) => {
+      const c = new Redis(url());
+      await c.hset(`${prefix}session:${session}`, 'switchId', String(raw)).finally(() => c.quit());
+    },
+  );
 
   test('redis: registries with different prefixes do not see each other', async (t) => {
     const a = await RedisRegistry.open({ url: url(), prefix: 'pa:' });

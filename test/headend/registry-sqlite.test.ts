@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
 import { ArgumentError, ManualClock } from '../../runtime/index.ts';
 import type { RegistryChange } from '../../headend/registry/registry.ts';
 import { SqliteRegistry } from '../../headend/registry/registry-sqlite.ts';
@@ -30,6 +31,14 @@ registryContract('sqlite', async (clock) => {
     registry,
     second: async () => open(),
     propagate: () => clock.advance(100),
+    storeSwitchId: async (session, raw) => {
+      const d = new Database(db.path);
+      try {
+        d.prepare('UPDATE sessions SET switch_id = ? WHERE id = ?').run(raw, session);
+      } finally {
+        d.close();
+      }
+    },
     close: async () => {
       for (const r of opened) await r.close();
       db.remove();
@@ -94,6 +103,31 @@ test('sqlite: a file written before sessions carried their app version opens, ke
     t.is(switched.ok ? switched.value.appVersion : 'refused', '1.0.2');
     t.is((await again.getSession('s1'))?.appVersion, '1.0.2');
     await again.close();
+  } finally {
+    db.remove();
+  }
+});
+
+test('sqlite: a file written before sessions carried their last switch id opens, keeps its sessions and takes the id (D99)', async (t) => {
+  const db = tempDb();
+  try {
+    const first = new SqliteRegistry({ path: db.path });
+    await first.createSession({ id: 's1', app: 'guide', box: 'box-1', node: 'node-a', placements: { epg: 'headend' }, appVersion: '1.0.1' });
+    await first.close();
+    // The file as the build before D99 left it: sessions without the column.
+    const d = new Database(db.path);
+    d.exec('ALTER TABLE sessions DROP COLUMN switch_id');
+    d.close();
+    const again = new SqliteRegistry({ path: db.path });
+    const old = await again.getSession('s1');
+    t.deepEqual([old?.appVersion, old?.node, old !== undefined && 'switchId' in old], ['1.0.1', 'node-a', false]);
+    t.is(again.faults.switchId, 0, 'a missing id is not a bad one');
+    const switched = await again.updateSession('s1', { appVersion: '1.0.0', switchId: 12 }, 1);
+    t.deepEqual(switched.ok ? [switched.value.appVersion, switched.value.switchId] : 'refused', ['1.0.0', 12]);
+    await again.close();
+    const third = new SqliteRegistry({ path: db.path }); // the column added once survives the next open
+    t.is((await third.getSession('s1'))?.switchId, 12);
+    await third.close();
   } finally {
     db.remove();
   }

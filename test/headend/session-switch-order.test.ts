@@ -2,6 +2,9 @@
 import test from 'ava';
 import { SwitchOrder, isSuperseded, laterId } from '../../headend/session-switch-order.ts';
 import { checkUpgradeBody } from '../../headend/session-wire.ts';
+import { recordVersion } from '../../headend/session-pairing.ts';
+import { SqliteRegistry } from '../../headend/registry/registry-sqlite.ts';
+import { countCalls } from '../_helpers/count-calls.ts';
 
 const ok = (r: string): boolean => r !== 'failed';
 
@@ -67,4 +70,50 @@ test('portion.upgrade carries the id as a uint32 or not at all', (t) => {
   t.is(checkUpgradeBody({ ...b, id: 0xffff_ffff }).id, 0xffff_ffff);
   t.is(checkUpgradeBody(b).id, undefined);
   for (const id of [-1, 1.5, 2 ** 32, '7', null]) t.throws(() => checkUpgradeBody({ ...b, id }), { message: /id must be a uint32/ });
+});
+
+test('[D99] with no id in memory the record\'s id orders the switch; memory refuses without reading; no id reads nothing', async (t) => {
+  const o = new SwitchOrder(() => true);
+  let reads = 0;
+  const recorded = (id: number | undefined) => () => (reads++, Promise.resolve(id));
+  const sw = (what: string) => () => Promise.resolve(what);
+  t.deepEqual(await o.run('s', 6, sw('older'), ok, recorded(7)), { superseded: true, by: 7 }, 'moved here after 7 was applied elsewhere');
+  t.is(await o.run('s', 7, sw('repeat'), ok, recorded(7)), 'repeat', 'the same open heard twice runs again');
+  t.is(await o.run('s', 8, sw('later'), ok, recorded(7)), 'later');
+  reads = 0;
+  t.deepEqual(await o.run('s', 5, sw('x'), ok, recorded(undefined)), { superseded: true, by: 8 }, 'memory knows 8');
+  t.is(reads, 0, 'refused by memory: the record is not read');
+  t.is(await o.run('s', undefined, sw('unordered'), ok, recorded(9)), 'unordered');
+  t.is(reads, 0, 'an open without an id is not ordered');
+  t.is(await o.run('fresh', 3, sw('first'), ok, recorded(undefined)), 'first', 'no switch recorded yet');
+  t.deepEqual(await o.run('read', 4, sw('x'), ok, 5), { superseded: true, by: 5 }, 'an id the caller read already orders it the same way');
+  t.is(await o.run('read', 6, sw('y'), ok, 5), 'y');
+});
+
+test('[D99] an id in memory older than the record\'s (the session left and came back) does not let an older switch through', async (t) => {
+  const o = new SwitchOrder(() => true);
+  t.is(await o.run('s', 5, () => Promise.resolve('here'), ok), 'here');
+  // The session moved away, switched to 7 on another node, and came back: memory still says 5.
+  t.deepEqual(await o.run('s', 6, () => Promise.resolve('older'), ok, () => Promise.resolve(7)), { superseded: true, by: 7 });
+  t.deepEqual(await o.run('s', 6, () => Promise.resolve('older'), ok), { superseded: true, by: 7 }, 'the record\'s id is remembered');
+});
+
+test('[D99] recordVersion writes the version and the id in one write, over a move, never over a later id', async (t) => {
+  const reg = new SqliteRegistry({ path: ':memory:', batchWrites: false });
+  try {
+    const made = await reg.createSession({ id: 's', app: 'guide', box: 'b', node: 'n1', appVersion: '1.0.0', switchId: 10 });
+    if (!made.ok) throw new Error('not created');
+    const writes = countCalls(reg, 'updateSession');
+    t.false(await recordVersion(reg, made.value, '1.0.1', 9), 'the record holds a later switch');
+    t.is(writes.calls, 0);
+    t.true((await reg.updateSession('s', { node: 'n2' }, 1)).ok); // a move in between
+    t.true(await recordVersion(reg, made.value, '1.0.1', 11));
+    const rec = await reg.getSession('s');
+    t.deepEqual([rec?.appVersion, rec?.switchId, rec?.node, rec?.version], ['1.0.1', 11, 'n2', 3], 'one write over the moved record');
+    t.is(writes.calls, 3, 'the move, the stale try and the write');
+    t.true(await recordVersion(reg, rec ?? made.value, '1.0.1', 11), 'the same switch again: nothing to write');
+    t.is(writes.calls, 3);
+  } finally {
+    await reg.close();
+  }
 });
