@@ -86,6 +86,11 @@ export class Replicas {
   readonly #random: Uniform;
   readonly #log: (line: string) => void;
   readonly #spreads = new Map<string, Spread>();
+  /** Next replica number per portion address, kept across its groups: a new group's replica never reuses an old one's number. */
+  readonly #numbers = new Map<string, number>();
+  /** Replicas stopped because their primary's group ended (its instance stopped, or its code is no longer live), and stops that failed. */
+  readonly counters = { endedWithGroup: 0, stopFailed: 0 };
+  readonly #unlisten: () => void;
   #timer: TimerHandle | undefined;
   #closed = false;
 
@@ -97,6 +102,7 @@ export class Replicas {
     this.#share = { waitTargetMs: this.#cfg?.waitTargetMs ?? 50, ...options.share };
     this.#everyMs = options.everyMs ?? host.statistics.intervalMs;
     this.#random = options.random ?? Math.random;
+    this.#unlisten = host.elastic.onGroupEnd((g) => this.#ended(g));
   }
 
   /** Start deciding (after the node joined). Idempotent. */
@@ -112,6 +118,7 @@ export class Replicas {
 
   close(): void {
     this.#closed = true;
+    this.#unlisten();
     if (this.#timer !== undefined) this.#host.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
@@ -215,7 +222,7 @@ export class Replicas {
     let s = this.#spreads.get(g.vaddr);
     if (s === undefined) {
       const vaddrs = new Set(g.modules.map((m) => formatVaddr({ app: g.app, session: '*', module: m })));
-      s = { vaddr: g.vaddr, vaddrs, state: { app: g.app, nodes: [this.#host.id], shares: [1], demand: 0 }, instances: new Map(), next: 2, busy: false, routed: new Map(), last: '' };
+      s = { vaddr: g.vaddr, vaddrs, state: { app: g.app, nodes: [this.#host.id], shares: [1], demand: 0 }, instances: new Map(), next: this.#numbers.get(g.vaddr) ?? 2, busy: false, routed: new Map(), last: '' };
       this.#spreads.set(g.vaddr, s);
     }
     return s;
@@ -246,6 +253,7 @@ export class Replicas {
     const udp = this.#host.peerUdp(node);
     if (udp === undefined) return { ok: false, error: new Error(`no peer node "${node}"`) };
     const instance = String(s.next++);
+    this.#numbers.set(g.vaddr, s.next);
     s.busy = true;
     try {
       await this.#host.request({ vaddr: formatVaddr({ app: 'headend', session: node, module: 'control' }), udp }, { app: g.app, modules: g.modules, instance }, ReplicaOps.start, 10_000);
@@ -260,6 +268,24 @@ export class Replicas {
       return { ok: false, error: e as Error };
     } finally {
       s.busy = false;
+    }
+  }
+
+  // A primary's group ended: its requests are no longer split, and its replicas stop (what is on its way there is served first).
+  #ended(g: Group): void {
+    const s = this.#spreads.get(g.vaddr);
+    if (g.role !== 'primary' || s === undefined) return;
+    this.#spreads.delete(g.vaddr);
+    for (const [node, instance] of s.instances) {
+      const udp = this.#host.peerUdp(node);
+      const stop = udp === undefined ? Promise.reject(new Error(`no peer node "${node}"`)) : this.#host.request({ vaddr: formatVaddr({ app: 'headend', session: node, module: 'control' }), udp }, { app: g.app, modules: g.modules, instance }, ReplicaOps.stop, 10_000);
+      stop.then(
+        () => void this.counters.endedWithGroup++,
+        (e: unknown) => {
+          this.counters.stopFailed++;
+          this.#log(`${g.vaddr}: stopping replica ${instance} on ${node} after its group ended: ${(e as Error).message}`);
+        },
+      );
     }
   }
 
