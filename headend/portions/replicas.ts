@@ -24,6 +24,9 @@ import type { PortionSpec } from './portion-protocol.ts';
 import type { PortionManager } from './portions.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { StatisticsProcess } from '../stats/statistics-process.ts';
+import type { AppCatalog } from '../app-catalog.ts';
+import { decodeManifest } from '../../runtime/app/index.ts';
+import { specFor } from './shared-parts.ts';
 
 export const ReplicaOps = { start: 'replica.start', stop: 'replica.stop' } as const;
 
@@ -49,6 +52,8 @@ export interface ReplicaHost {
   readonly portions: PortionManager;
   readonly table: DispatchTable;
   readonly registry: Registry;
+  /** A replica runs its primary's version (a node that has not synced a new live version yet still runs the right code). */
+  readonly catalog: AppCatalog;
   /** The node's held claims (portion-claims.ts): a replica's own address is held like any claim. */
   readonly claims?: Pick<Registry, 'bind'>;
   peerUdp(node: string): UdpAddress | undefined;
@@ -76,6 +81,8 @@ interface ReplicaBody {
   app: string;
   modules: string[];
   instance: string;
+  /** The primary's app version (absent from older primaries: the live one here). */
+  version?: string;
 }
 
 export class Replicas {
@@ -171,7 +178,7 @@ export class Replicas {
     const h = this.#host;
     const existing = this.#replicaGroup(b);
     if (existing !== undefined) return { iid: existing.members[0] };
-    const spec = h.makeSpec(b.app, '*', b.modules);
+    const spec = b.version === undefined ? h.makeSpec(b.app, '*', b.modules) : specFor(h, b.app, b.version, b.modules);
     if (!spec.ok) throw new RemoteError(Codes.NOT_FOUND, spec.error.message);
     const iid = spec.value.iid;
     const r = await h.portions.start(spec.value);
@@ -256,7 +263,9 @@ export class Replicas {
     this.#numbers.set(g.vaddr, s.next);
     s.busy = true;
     try {
-      await this.#host.request({ vaddr: formatVaddr({ app: 'headend', session: node, module: 'control' }), udp }, { app: g.app, modules: g.modules, instance }, ReplicaOps.start, 10_000);
+      const lead = this.#host.portions.spec(g.members[0] as string);
+      const version = lead === undefined ? undefined : decodeManifest(lead.manifest).version;
+      await this.#host.request({ vaddr: formatVaddr({ app: 'headend', session: node, module: 'control' }), udp }, { app: g.app, modules: g.modules, instance, ...(version === undefined ? {} : { version }) }, ReplicaOps.start, 10_000);
       s.instances.set(node, instance);
       const grown: PortionState = { ...s.state, nodes: [...s.state.nodes, node], shares: [...s.state.shares, 0], changedAt: view.now };
       s.state = { ...grown, shares: portionShares(view, grown, this.#share) };
@@ -315,8 +324,8 @@ export class Replicas {
 function checkBody(body: unknown): ReplicaBody {
   const b = body as Partial<ReplicaBody> | undefined;
   const okModules = Array.isArray(b?.modules) && b.modules.length > 0 && b.modules.every((m) => typeof m === 'string');
-  if (typeof b?.app !== 'string' || !okModules || typeof b.instance !== 'string') {
-    throw new RemoteError(Codes.BAD_REQUEST, 'replica control body must be { app, modules: string[], instance }');
+  if (typeof b?.app !== 'string' || !okModules || typeof b.instance !== 'string' || (b.version !== undefined && typeof b.version !== 'string')) {
+    throw new RemoteError(Codes.BAD_REQUEST, 'replica control body must be { app, modules: string[], instance, version?: string }');
   }
-  return { app: b.app, modules: b.modules as string[], instance: b.instance };
+  return { app: b.app, modules: b.modules as string[], instance: b.instance, ...(b.version === undefined ? {} : { version: b.version }) };
 }

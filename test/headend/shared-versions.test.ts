@@ -312,3 +312,23 @@ test('a commit made through another head-end, then a rollback, learnt by the cat
     await c.close();
   }
 });
+
+test('a replica started for the new live code runs that code, on a node that has not learnt of the commit yet', async (t) => {
+  const c = await cluster();
+  const [n1, n2] = c.nodes;
+  try {
+    const cand = await c.open(n2, 'b-new', '1.0.1');
+    t.deepEqual(await c.vote(n2, cand, 3), { total: 3, version: '1.0.1' });
+    n2.catalog.add(c.v101); // committed; n1 has not synced it yet (1.0.0 is live there)
+    await c.advance(100);
+    t.is(n2.elastic.group(GROUP)?.members[0], n2.appWide.writerIid('poll'));
+    const pending = n2.replicas.spawnOn(GROUP, 'n1');
+    await c.advance(100);
+    const spawned = await pending;
+    if (!spawned.ok) return t.fail(spawned.error.message);
+    t.deepEqual(await c.box.request({ vaddr: spawned.value, udp: n1.udpAddress }, { votes: 1 }), { total: 4, version: '1.0.1' }, 'the replica runs 1.0.1 and forwards to its writer');
+    t.deepEqual(c.wide(), ['n1:1.0.1', 'n2:1.0.1'], 'no instance of 1.0.0 was started for it');
+  } finally {
+    await c.close();
+  }
+});
