@@ -58,11 +58,6 @@ export class LiveHandover {
     });
   }
 
-  /** Settles when the hand-overs asked for so far are done. */
-  async settled(): Promise<void> {
-    while (this.#chains.size > 0) await Promise.all([...this.#chains.values()]);
-  }
-
   async #handOver(app: string): Promise<void> {
     const h = this.#h;
     const live = h.liveTag(app);
