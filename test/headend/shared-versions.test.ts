@@ -5,7 +5,8 @@
 // other's code. Deterministic tier: two nodes, one manual clock, an in-thread portion host.
 import test from 'ava';
 import { ManualClock } from '../../runtime/index.ts';
-import { SeededRandom } from '../../policy/index.ts';
+import { SeededRandom, type WorkerController } from '../../policy/index.ts';
+import type { ElasticOptions } from '../../headend/portions/elastic.ts';
 import { decodeManifest } from '../../runtime/app/index.ts';
 import type { PublishedApp } from '../../headend/app-catalog.ts';
 import type { ChangeListener } from '../../headend/registry/registry.ts';
@@ -29,7 +30,7 @@ async function versions(sameShared = false) {
   return { v100: a.pub, v101: b.pub, trusted: a.trusted };
 }
 
-async function cluster(sameShared = false, seed?: (c: MemoryCheckpoints) => void, lateOn?: string) {
+async function cluster(sameShared = false, seed?: (c: MemoryCheckpoints) => void, lateOn?: string, elastic?: ElasticOptions) {
   const { v100, v101, trusted } = await versions(sameShared);
   const clock = new ManualClock();
   const net = new MemoryNet();
@@ -45,7 +46,7 @@ async function cluster(sameShared = false, seed?: (c: MemoryCheckpoints) => void
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
-  for (const id of ['n1', 'n2']) nodes.push(await memoryNode({ id, net, clock, registry: id === lateOn ? late : registry, apps: [v100], trusted, intervalMs: INTERVAL, policy: here(id), modules: { tally }, appWide: { checkpoints }, replicas: { random: new SeededRandom(7).uniform() } }));
+  for (const id of ['n1', 'n2']) nodes.push(await memoryNode({ id, net, clock, registry: id === lateOn ? late : registry, apps: [v100], trusted, intervalMs: INTERVAL, policy: here(id), modules: { tally }, appWide: { checkpoints }, replicas: { random: new SeededRandom(7).uniform() }, ...(elastic === undefined ? {} : { elastic }) }));
   // A rollout: 1.0.1 is the candidate beside the live 1.0.0 on every node.
   for (const n of nodes) n.catalog.add(v101, { current: false });
   for (const n of nodes) await n.refreshPeers();
@@ -232,6 +233,10 @@ test('a request for a version this node does not serve is not routed to another 
 // [issue 15 leftover] Threads and replicas grow from the elastic group of the untagged address,
 // which only the live code's instance leads: a candidate made live takes it over at once.
 const GROUP = 'weft://poll/*/tally';
+/** Step the clock until `done` (the hand-over's registry writes settle over a few turns), 2 s of steps at most. */
+async function settle(c: { advance: (ms: number) => Promise<unknown> }, done: () => boolean): Promise<void> {
+  for (let i = 0; i < 40 && !done(); i++) await c.advance(50);
+}
 
 test('a candidate\'s app-wide instance promoted to live leads the elastic group (threads, replicas) at once; the old live one leaves it', async (t) => {
   const c = await cluster();
@@ -247,7 +252,7 @@ test('a candidate\'s app-wide instance promoted to live leads the elastic group 
     await c.advance(100);
     t.true((await oldReplica).ok);
     c.promote(c.v101); // the rollout committed: 1.0.1 is live on every node
-    await c.advance(100);
+    await settle(c, () => n2.elastic.group(GROUP)?.role === 'primary' && n1.elastic.group(GROUP) === undefined && n1.replicas.counters.endedWithGroup === 1);
     const g = n2.elastic.group(GROUP);
     t.is(g?.role, 'primary');
     t.is(g?.members[0], n2.appWide.writerIid('poll'), 'the new live code\'s instance leads the group, without a restart');
@@ -298,11 +303,13 @@ test('a commit made through another head-end, then a rollback, learnt by the cat
     t.is(n1.elastic.group(GROUP)?.members[0], n1.appWide.writerIid('poll'));
     t.true((await releases.promote('poll', '1.0.1', { now: true })).ok, 'committed (no onLive hook here: the nodes learn it by their sync)');
     await syncAll();
+    await settle(c, () => n2.elastic.group(GROUP) !== undefined && n1.elastic.group(GROUP) === undefined);
     t.is(n2.elastic.group(GROUP)?.members[0], n2.appWide.writerIid('poll'), 'the new live code leads the group');
     t.is(n1.elastic.group(GROUP), undefined);
     t.is((await c.registry.lookup(GROUP))?.queue, n2.appWide.writerIid('poll'));
     t.true((await releases.rollback('poll', '1.0.0')).ok, 'an older version made live again');
     await syncAll();
+    await settle(c, () => n1.elastic.group(GROUP) !== undefined && n2.elastic.group(GROUP) === undefined);
     t.is(n1.elastic.group(GROUP)?.members[0], n1.appWide.writerIid('poll'), 'the old code\'s instance (its session kept it running) leads again');
     t.is(n2.elastic.group(GROUP), undefined);
     t.is((await c.registry.lookup(GROUP))?.queue, n1.appWide.writerIid('poll'));
@@ -320,7 +327,7 @@ test('a replica started for the new live code runs that code, on a node that has
     const cand = await c.open(n2, 'b-new', '1.0.1');
     t.deepEqual(await c.vote(n2, cand, 3), { total: 3, version: '1.0.1' });
     n2.catalog.add(c.v101); // committed; n1 has not synced it yet (1.0.0 is live there)
-    await c.advance(100);
+    await settle(c, () => n2.elastic.group(GROUP) !== undefined);
     t.is(n2.elastic.group(GROUP)?.members[0], n2.appWide.writerIid('poll'));
     const pending = n2.replicas.spawnOn(GROUP, 'n1');
     await c.advance(100);
@@ -328,6 +335,31 @@ test('a replica started for the new live code runs that code, on a node that has
     if (!spawned.ok) return t.fail(spawned.error.message);
     t.deepEqual(await c.box.request({ vaddr: spawned.value, udp: n1.udpAddress }, { votes: 1 }), { total: 4, version: '1.0.1' }, 'the replica runs 1.0.1 and forwards to its writer');
     t.deepEqual(c.wide(), ['n1:1.0.1', 'n2:1.0.1'], 'no instance of 1.0.0 was started for it');
+  } finally {
+    await c.close();
+  }
+});
+
+test('the promoted instance grows threads from its load as the live one did; the old one\'s extra thread is retired', async (t) => {
+  // The controller says two threads for whatever leads a group (the decision, not the measured wait, is under test here).
+  const two = (): WorkerController => ({ name: 'two', observe: () => {}, completed: () => {}, decide: (_n, p) => ({ action: p.workers < 2 ? 'add' : 'keep', workers: 2, reason: 'test' }) });
+  const c = await cluster(false, undefined, undefined, { controller: two, tickMs: 50 });
+  const [n1, n2] = c.nodes;
+  try {
+    const old = await c.open(n1, 'b-old', '1.0.0');
+    const cand = await c.open(n2, 'b-new', '1.0.1');
+    await c.vote(n1, old, 1);
+    await c.vote(n2, cand, 1);
+    await c.advance(200);
+    t.is(n1.elastic.group(GROUP)?.members.length, 2, 'the live code\'s instance runs on two threads');
+    t.deepEqual(c.wide(), ['n1:1.0.0', 'n1:1.0.0', 'n2:1.0.1'], 'the candidate\'s on one');
+    c.promote(c.v101);
+    await settle(c, () => n2.elastic.group(GROUP) !== undefined);
+    await c.advance(200);
+    t.is(n2.elastic.group(GROUP)?.members.length, 2, 'the new live code\'s instance grew a thread');
+    t.deepEqual(c.wide(), ['n1:1.0.0', 'n2:1.0.1', 'n2:1.0.1'], 'the old one\'s extra thread was retired; it serves its pinned session on one');
+    t.deepEqual(await c.vote(n1, old, 1), { total: 2, version: '1.0.0' });
+    t.deepEqual(await c.vote(n1, cand, 1), { total: 2, version: '1.0.1' });
   } finally {
     await c.close();
   }
