@@ -214,13 +214,11 @@ export class AppWide {
   async #adopt(w: Writer): Promise<void> {
     if ([...this.#writers.values()].some((x) => x.app === w.app && x.alias)) return;
     w.alias = true;
-    const loc = { node: this.#h.id, queue: w.iid, udp: this.#h.udpAddress };
-    for (const m of w.modules) {
-      const v = untagged(w, m);
-      this.#h.table.host(v, m, w.iid);
-      await bindOrMove(this.#h, v, loc);
-    }
+    // Served here and leading the group in this turn (the old live one gave them up in this turn too); then the registry.
+    for (const m of w.modules) this.#h.table.host(untagged(w, m), m, w.iid);
     this.#h.elastic.started(w.iid, true, w.app, w.modules, 'primary');
+    const loc = { node: this.#h.id, queue: w.iid, udp: this.#h.udpAddress };
+    for (const m of w.modules) await bindOrMove(this.#h, untagged(w, m), loc);
   }
 
   #writer(app: string, version?: string): Writer | undefined {

@@ -71,9 +71,11 @@ export class LiveHandover {
       neu = find();
       if (neu === undefined && (await this.#stillHere(olds))) return;
     }
+    const taking = neu !== undefined && !neu.alias;
+    if (taking) await this.#stopReplicas(app);
+    // The old gives the address up and the new takes it in one turn: no request finds it unserved here.
     const leaving = olds.map((w) => this.#giveUp(w));
-    if (neu !== undefined && !neu.alias) {
-      await this.#stopReplicas(app);
+    if (neu !== undefined && taking) {
       await h.adopt(neu);
       if (neu.alias) {
         h.counters.liveJoined++;
