@@ -35,6 +35,8 @@ export class AppCatalog {
   #pinned = new Map<string, number>();
   /** Asks the release store for a version not served here yet (releases/catalog-fill.ts); none: not asked. */
   #fill: ((app: string, version: string, withdrawn: boolean) => Promise<PublishedApp | undefined>) | undefined;
+  /** Told when an app's current version becomes another (a commit, a rollback, by hand or by a sync). */
+  readonly #onLive = new Set<(app: string) => void>();
 
   /** Serve a version; `current` (default true) makes it what sessions get when they name no version. */
   add(app: PublishedApp, o: { current?: boolean } = {}): void {
@@ -43,12 +45,20 @@ export class AppCatalog {
       if (!(app.sources[m.name] instanceof Uint8Array)) throw new ArgumentError(`app ${app.manifest.app}: no bytes for module "${m.name}"`, 'sources');
     }
     const name = app.manifest.app;
-    if (o.current !== false || !this.#apps.has(name)) this.#apps.set(name, app);
+    const was = this.#apps.get(name);
+    if (o.current !== false || was === undefined) this.#apps.set(name, app);
     let vs = this.#versions.get(name);
     if (vs === undefined) this.#versions.set(name, (vs = new Map()));
     vs.delete(app.manifest.version); // re-added: newest in insertion order
     vs.set(app.manifest.version, app);
     this.#trim(name, vs);
+    if (was !== undefined && this.#apps.get(name) !== was) for (const f of this.#onLive) f(name);
+  }
+
+  /** Call `f` whenever an app's current version is replaced (not at its first add); gives the unsubscribe. */
+  onLiveChange(f: (app: string) => void): () => void {
+    this.#onLive.add(f);
+    return () => void this.#onLive.delete(f);
   }
 
   /** The current version of an app, or exactly `version` when given (undefined when not served). */

@@ -37,6 +37,19 @@ export class DispatchTable {
     return this.#byIid.get(iid) ?? NONE;
   }
 
+  /** Stop routing one address to an instance (its others stay); true when it served it. */
+  unhostAt(vaddr: string, iid: string): boolean {
+    const h = this.hosted.get(vaddr);
+    const at = h === undefined ? -1 : h.iids.indexOf(iid);
+    if (h === undefined || at < 0) return false;
+    h.iids.splice(at, 1);
+    if (h.iids.length === 0) this.hosted.delete(vaddr);
+    const mine = this.#byIid.get(iid);
+    mine?.delete(vaddr);
+    if (mine?.size === 0) this.#byIid.delete(iid);
+    return true;
+  }
+
   /** Remove an instance; returns the vaddrs no instance serves any more. Touches only its own
    *  addresses: with 10,000 sessions, a scan of every address per stop made a burst of session
    *  closes quadratic and held the node's loop for tens of seconds (bench scale, issue 19.6). */

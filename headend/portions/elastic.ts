@@ -86,6 +86,8 @@ export class Elastic {
   /** Probes by instance, by critical module. */
   readonly #probes = new Map<string, Map<string, BigInt64Array>>();
   readonly #groups = new Map<string, GroupState>();
+  /** Told when a group ends (its leader stops or leaves): the replica manager stops its replicas. */
+  readonly #onEnd = new Set<(g: Group) => void>();
   #timer: TimerHandle | undefined;
   #closed = false;
 
@@ -175,12 +177,31 @@ export class Elastic {
 
   /** An instance is going away: if it leads a group, its other instances go first. Then forget it. */
   async stopping(iid: string): Promise<void> {
-    for (const g of this.#groups.values()) {
-      if (g.members[0] !== iid) continue;
-      this.#groups.delete(g.vaddr);
-      for (const x of g.members.slice(1).reverse()) await this.retireInstance(x);
-    }
+    await this.leave(iid);
     this.#forget(iid);
+  }
+
+  /**
+   * The group `iid` leads (if any) ends while the instance runs on: its other instances are retired
+   * (their requests finish first) and the address may be led by another at once (its app's new
+   * live code). Settles true, once they are gone, when it led one.
+   */
+  leave(iid: string): Promise<boolean> {
+    // The groups end now (another may lead the address at once); their extra instances drain after.
+    const led = [...this.#groups.values()].filter((g) => g.members[0] === iid);
+    for (const g of led) this.#groups.delete(g.vaddr);
+    for (const g of led) for (const f of this.#onEnd) f(g);
+    const rest = led.flatMap((g) => g.members.slice(1).reverse());
+    return (async () => {
+      for (const x of rest) await this.retireInstance(x);
+      return led.length > 0;
+    })();
+  }
+
+  /** Call `f` when a group ends; gives the unsubscribe. */
+  onGroupEnd(f: (g: Group) => void): () => void {
+    this.#onEnd.add(f);
+    return () => void this.#onEnd.delete(f);
   }
 
   /** Groups on this node (for the replica manager). */

@@ -24,6 +24,9 @@ import type { PortionSpec } from './portion-protocol.ts';
 import type { PortionManager } from './portions.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { StatisticsProcess } from '../stats/statistics-process.ts';
+import type { AppCatalog } from '../app-catalog.ts';
+import { decodeManifest } from '../../runtime/app/index.ts';
+import { specFor } from './shared-parts.ts';
 
 export const ReplicaOps = { start: 'replica.start', stop: 'replica.stop' } as const;
 
@@ -49,6 +52,8 @@ export interface ReplicaHost {
   readonly portions: PortionManager;
   readonly table: DispatchTable;
   readonly registry: Registry;
+  /** A replica runs its primary's version (a node that has not synced a new live version yet still runs the right code). */
+  readonly catalog: AppCatalog;
   /** The node's held claims (portion-claims.ts): a replica's own address is held like any claim. */
   readonly claims?: Pick<Registry, 'bind'>;
   peerUdp(node: string): UdpAddress | undefined;
@@ -76,6 +81,8 @@ interface ReplicaBody {
   app: string;
   modules: string[];
   instance: string;
+  /** The primary's app version (absent from older primaries: the live one here). */
+  version?: string;
 }
 
 export class Replicas {
@@ -86,6 +93,11 @@ export class Replicas {
   readonly #random: Uniform;
   readonly #log: (line: string) => void;
   readonly #spreads = new Map<string, Spread>();
+  /** Next replica number per portion address, kept across its groups: a new group's replica never reuses an old one's number. */
+  readonly #numbers = new Map<string, number>();
+  /** Replicas stopped because their primary's group ended (its instance stopped, or its code is no longer live), and stops that failed. */
+  readonly counters = { endedWithGroup: 0, stopFailed: 0 };
+  readonly #unlisten: () => void;
   #timer: TimerHandle | undefined;
   #closed = false;
 
@@ -97,6 +109,7 @@ export class Replicas {
     this.#share = { waitTargetMs: this.#cfg?.waitTargetMs ?? 50, ...options.share };
     this.#everyMs = options.everyMs ?? host.statistics.intervalMs;
     this.#random = options.random ?? Math.random;
+    this.#unlisten = host.elastic.onGroupEnd((g) => this.#ended(g));
   }
 
   /** Start deciding (after the node joined). Idempotent. */
@@ -112,6 +125,7 @@ export class Replicas {
 
   close(): void {
     this.#closed = true;
+    this.#unlisten();
     if (this.#timer !== undefined) this.#host.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
@@ -164,7 +178,7 @@ export class Replicas {
     const h = this.#host;
     const existing = this.#replicaGroup(b);
     if (existing !== undefined) return { iid: existing.members[0] };
-    const spec = h.makeSpec(b.app, '*', b.modules);
+    const spec = b.version === undefined ? h.makeSpec(b.app, '*', b.modules) : specFor(h, b.app, b.version, b.modules);
     if (!spec.ok) throw new RemoteError(Codes.NOT_FOUND, spec.error.message);
     const iid = spec.value.iid;
     const r = await h.portions.start(spec.value);
@@ -215,7 +229,7 @@ export class Replicas {
     let s = this.#spreads.get(g.vaddr);
     if (s === undefined) {
       const vaddrs = new Set(g.modules.map((m) => formatVaddr({ app: g.app, session: '*', module: m })));
-      s = { vaddr: g.vaddr, vaddrs, state: { app: g.app, nodes: [this.#host.id], shares: [1], demand: 0 }, instances: new Map(), next: 2, busy: false, routed: new Map(), last: '' };
+      s = { vaddr: g.vaddr, vaddrs, state: { app: g.app, nodes: [this.#host.id], shares: [1], demand: 0 }, instances: new Map(), next: this.#numbers.get(g.vaddr) ?? 2, busy: false, routed: new Map(), last: '' };
       this.#spreads.set(g.vaddr, s);
     }
     return s;
@@ -246,9 +260,12 @@ export class Replicas {
     const udp = this.#host.peerUdp(node);
     if (udp === undefined) return { ok: false, error: new Error(`no peer node "${node}"`) };
     const instance = String(s.next++);
+    this.#numbers.set(g.vaddr, s.next);
     s.busy = true;
     try {
-      await this.#host.request({ vaddr: formatVaddr({ app: 'headend', session: node, module: 'control' }), udp }, { app: g.app, modules: g.modules, instance }, ReplicaOps.start, 10_000);
+      const lead = this.#host.portions.spec(g.members[0] as string);
+      const version = lead === undefined ? undefined : decodeManifest(lead.manifest).version;
+      await this.#host.request({ vaddr: formatVaddr({ app: 'headend', session: node, module: 'control' }), udp }, { app: g.app, modules: g.modules, instance, ...(version === undefined ? {} : { version }) }, ReplicaOps.start, 10_000);
       s.instances.set(node, instance);
       const grown: PortionState = { ...s.state, nodes: [...s.state.nodes, node], shares: [...s.state.shares, 0], changedAt: view.now };
       s.state = { ...grown, shares: portionShares(view, grown, this.#share) };
@@ -260,6 +277,24 @@ export class Replicas {
       return { ok: false, error: e as Error };
     } finally {
       s.busy = false;
+    }
+  }
+
+  // A primary's group ended: its requests are no longer split, and its replicas stop (what is on its way there is served first).
+  #ended(g: Group): void {
+    const s = this.#spreads.get(g.vaddr);
+    if (g.role !== 'primary' || s === undefined) return;
+    this.#spreads.delete(g.vaddr);
+    for (const [node, instance] of s.instances) {
+      const udp = this.#host.peerUdp(node);
+      const stop = udp === undefined ? Promise.reject(new Error(`no peer node "${node}"`)) : this.#host.request({ vaddr: formatVaddr({ app: 'headend', session: node, module: 'control' }), udp }, { app: g.app, modules: g.modules, instance }, ReplicaOps.stop, 10_000);
+      stop.then(
+        () => void this.counters.endedWithGroup++,
+        (e: unknown) => {
+          this.counters.stopFailed++;
+          this.#log(`${g.vaddr}: stopping replica ${instance} on ${node} after its group ended: ${(e as Error).message}`);
+        },
+      );
     }
   }
 
@@ -289,8 +324,8 @@ export class Replicas {
 function checkBody(body: unknown): ReplicaBody {
   const b = body as Partial<ReplicaBody> | undefined;
   const okModules = Array.isArray(b?.modules) && b.modules.length > 0 && b.modules.every((m) => typeof m === 'string');
-  if (typeof b?.app !== 'string' || !okModules || typeof b.instance !== 'string') {
-    throw new RemoteError(Codes.BAD_REQUEST, 'replica control body must be { app, modules: string[], instance }');
+  if (typeof b?.app !== 'string' || !okModules || typeof b.instance !== 'string' || (b.version !== undefined && typeof b.version !== 'string')) {
+    throw new RemoteError(Codes.BAD_REQUEST, 'replica control body must be { app, modules: string[], instance, version?: string }');
   }
-  return { app: b.app, modules: b.modules as string[], instance: b.instance };
+  return { app: b.app, modules: b.modules as string[], instance: b.instance, ...(b.version === undefined ? {} : { version: b.version }) };
 }

@@ -13,6 +13,7 @@ import { DEDUP_MAX_ENTRIES, DedupWindow, dedupKey } from './shared-dedup.ts';
 import { bounded, decodeCheckpoint, encodeCheckpoint } from './shared-checkpoint.ts';
 import type { PublishedApp } from '../app-catalog.ts';
 import { Retirement, type RetireHost } from './shared-retire.ts';
+import { LiveHandover, untagged } from './shared-live.ts';
 import { SharedVersions, taggedVaddr } from './shared-versions.ts';
 import { CHECKPOINT_TIMEOUT_MS, MAX_JOINED, OPTIONS, answer, bindOrMove, releaseClaims, forwardToWriter, isAppWide, specFor, appWideInstanceId, appWideModules, replyKey, v0Of, type AppWideCounters, type AppWideHost, type AppWideOptions, type Pending, type Writer } from './shared-parts.ts';
 
@@ -20,7 +21,7 @@ export { MemoryCheckpoints, decodeCheckpoint, encodeCheckpoint, type SharedCheck
 export { appWideInstanceId, appWideModules, type AppWideCounters, type AppWideHost, type AppWideOptions } from './shared-parts.ts';
 
 export class AppWide {
-  readonly counters: AppWideCounters = { started: 0, restored: 0, takenOver: 0, forwarded: 0, duplicates: 0, checkpoints: 0, checkpointFailures: 0, demoted: 0, withheld: 0, retired: 0, unserved: 0 };
+  readonly counters: AppWideCounters = { started: 0, restored: 0, takenOver: 0, forwarded: 0, duplicates: 0, checkpoints: 0, checkpointFailures: 0, demoted: 0, withheld: 0, retired: 0, unserved: 0, liveJoined: 0, liveLeft: 0, liveFailed: 0 };
   readonly #h: AppWideHost;
   readonly #o: AppWideOptions;
   /** Writers here by `<app>|<tag>`, and by instance id. */
@@ -30,6 +31,8 @@ export class AppWide {
   readonly #up = new Map<string, string>();
   readonly #inflight = new Map<string, Promise<Result<string | undefined, Error>>>();
   readonly #unwatch: () => void;
+  readonly #unlisten: () => void;
+  readonly #live: LiveHandover;
   readonly #v: SharedVersions;
   readonly #retire: Retirement;
 
@@ -46,12 +49,17 @@ export class AppWide {
     this.#o = options;
     this.#v = new SharedVersions(host.catalog, host.registry);
     this.#retire = new Retirement(this.#retireHost());
+    this.#live = new LiveHandover({ id: host.id, table: host.table, elastic: host.elastic, registry: host.registry, counters: this.counters, writers: () => [...this.#writers.values()], liveTag: (a) => this.#v.liveTag(a), ensure: (a) => this.ensure(a), stopInstance: (i) => host.stopInstance(i), adopt: (w) => this.#adopt(w), retireSoon: () => this.#retire.soon(), log: host.log });
+    // A commit or rollback (here, or learnt by the catalog sync): the new live code leads the untagged address.
+    this.#unlisten = host.catalog.onLiveChange((app) => this.#live.changed(app));
     // [fencing] a node judged dead while it still ran loses its claim to a survivor: when the
     // registry says the claim moved, this writer stops, so two writers never both answer for long.
     this.#unwatch = host.registry.watch((c) => {
       if (c.kind !== 'location') this.#v.changed(c.kind === 'session' ? c.id : undefined); // its record is read again
       if (c.kind === 'session') return this.#retire.soon();
       for (const [k, v] of this.#up) if (c.kind === 'reset' || c.vaddr === v) this.#up.delete(k);
+      // An old live instance keeps the untagged address until the new live code's node takes it.
+      for (const w of this.#writers.values()) if (w.alias && (c.kind === 'reset' || c.vaddr === untagged(w, w.modules[0] as string)) && w.tag !== this.#v.liveTag(w.app)) this.#live.changed(w.app);
       if (c.kind === 'reset' || [...this.#writers.values()].some((w) => c.vaddr === v0Of(w))) void this.#fence();
     });
   }
@@ -201,16 +209,16 @@ export class AppWide {
   }
 
   // The untagged addresses go to the live code's instance: what apps, operators and replicas used
-  // before versions. Taken only when no other writer here has them (one table entry per address).
+  // before versions. Taken only when no other writer here has them (one table entry per address);
+  // it leads their elastic group (threads here, replicas elsewhere grow from its load).
   async #adopt(w: Writer): Promise<void> {
     if ([...this.#writers.values()].some((x) => x.app === w.app && x.alias)) return;
     w.alias = true;
+    // Served here and leading the group in this turn (the old live one gave them up in this turn too); then the registry.
+    for (const m of w.modules) this.#h.table.host(untagged(w, m), m, w.iid);
+    this.#h.elastic.started(w.iid, true, w.app, w.modules, 'primary');
     const loc = { node: this.#h.id, queue: w.iid, udp: this.#h.udpAddress };
-    for (const m of w.modules) {
-      const v = formatVaddr({ app: w.app, session: '*', module: m });
-      this.#h.table.host(v, m, w.iid);
-      await bindOrMove(this.#h, v, loc);
-    }
+    for (const m of w.modules) await bindOrMove(this.#h, untagged(w, m), loc);
   }
 
   #writer(app: string, version?: string): Writer | undefined {
@@ -285,6 +293,7 @@ export class AppWide {
   /** The node is leaving: give the claims back so the next session's node takes them at once. */
   async close(): Promise<void> {
     this.#unwatch();
+    this.#unlisten();
     this.#retire.close();
     for (const w of this.#writers.values()) await releaseClaims(this.#h, w);
     this.#writers.clear();

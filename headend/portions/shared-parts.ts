@@ -10,6 +10,7 @@ import type { DispatchTable } from '../node/table.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { PortionSpec } from './portion-protocol.ts';
 import type { PortionManager } from './portions.ts';
+import type { Elastic } from './elastic.ts';
 import type { DedupWindow } from './shared-dedup.ts';
 import type { SharedCheckpoints } from './shared-checkpoint.ts';
 
@@ -37,7 +38,7 @@ export interface AppWideHost {
   readonly catalog: AppCatalog;
   readonly table: DispatchTable;
   readonly portions: Pick<PortionManager, 'start' | 'snapshot' | 'spec' | 'deliver'>;
-  readonly elastic: { started(iid: string, running: boolean, app: string, modules: readonly string[], role?: 'primary' | 'replica'): void };
+  readonly elastic: Pick<Elastic, 'started' | 'leave' | 'group' | 'groups'>;
   makeSpec(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Result<PortionSpec, Error>;
   /** Liveness of a peer as the timing process sees it (undefined: not heard yet). */
   isAlive(node: string): boolean | undefined;
@@ -92,6 +93,12 @@ export interface AppWideCounters {
   retired: number;
   /** Session requests for a version this node does not serve (not routed; the sender retries). */
   unserved: number;
+  /** Live changes (commit, rollback) after which a writer here took the untagged address and led its elastic group (shared-live.ts). */
+  liveJoined: number;
+  /** Live changes after which a writer here gave them up (its extra threads and replicas retired), or a replica here of the old live code stopped. */
+  liveLeft: number;
+  /** Hand-overs that failed (the live code's instance did not start, the registry did not answer): tried again at the next change. */
+  liveFailed: number;
 }
 
 /** The app-scope modules of a manifest, in manifest order. */

@@ -113,6 +113,8 @@ export interface MemoryNodeOptions {
   /** App-wide modules: checkpoint store, duplicate window. */
   appWide?: AppWideOptions;
   replicas?: ReplicaOptions;
+  /** The thread controller loop (its controller injected: a decision, not a measured wait). */
+  elastic?: ElasticOptions;
 }
 
 export interface MemoryNode extends HeadendNode {
@@ -144,6 +146,7 @@ export async function memoryNode(o: MemoryNodeOptions): Promise<MemoryNode> {
     ...(o.log === undefined ? {} : { log: o.log }),
     ...(o.appWide === undefined ? {} : { appWide: o.appWide }),
     ...(o.replicas === undefined ? {} : { replicas: o.replicas }),
+    ...(o.elastic === undefined ? {} : { elastic: o.elastic }),
   });
   const close = node.close.bind(node);
   node.close = async () => {
