@@ -3,7 +3,7 @@
 // the older switch reaching the new host is refused VERSION_MISMATCH (`superseded`), and the session
 // stays on the version the box runs. Before D99 the id lived only in the old host's memory, and the
 // new host applied the older switch: the session ended pinned to the version the box had left.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Codes, RemoteError, type Envelope, type UdpAddress } from '../../runtime/index.ts';
 import type { MemoryNode } from '../_helpers/headend.ts';
 import { rig, twoVersions } from '../_helpers/versions.ts';
@@ -33,35 +33,56 @@ function holdOpenTo(r: Rig, to: UdpAddress): { held: Promise<void>; release: () 
   return { held, release: () => (kept === undefined ? Promise.resolve() : route(kept.from, kept.env)) };
 }
 
-test('a session re-placed after a switch: an older switch reaching its new host is refused as superseded', async (t) => {
+/**
+ * Two nodes sharing one registry, the session hosted on n1: the box's forward switch to 1.0.1 sent
+ * through n2 and held on the wire (it keeps its older envelope id), then the box's revert to
+ * 1.0.0 applied on n1, so the record carries the revert's id.
+ */
+async function switchedBack(t: ExecutionContext) {
   const { v100, v101, trusted } = await twoVersions();
-  const r = await rig([v100], trusted, ['n1', 'n2'], 'n1'); // hosted on n1; on n2 once n1 is gone
+  const r = await rig([v100], trusted, ['n1', 'n2'], 'n1');
   const [n1, n2] = r.nodes as [MemoryNode, MemoryNode];
-  for (const n of r.nodes) n.catalog.add(v101, { current: false });
   try {
+    for (const n of r.nodes) n.catalog.add(v101, { current: false });
     await advanceUntil(r, () => r.nodes.every((n) => n.statistics.clusterView().nodes.length === 2));
     const s = await r.open(n1, 'b1', '1.0.0');
     await r.ask(n1, s);
     const hold = holdOpenTo(r, n2.udpAddress);
     const forward = r.open(n2, 'b1', '1.0.1', s.session); // sent first, slow on the wire
+    forward.catch(() => undefined); // judged by refusedOnNewHost; never an unhandled rejection meanwhile
     await hold.held;
     t.is((await r.open(n1, 'b1', '1.0.0', s.session)).session, s.session, 'the box went back: applied on n1');
     t.is(typeof (await r.registry.getSession(s.session))?.switchId, 'number', 'the record carries the last switch id');
+    return { r, n1, n2, s, hold, forward };
+  } catch (e) {
+    await r.close();
+    throw e;
+  }
+}
+
+/** The held forward switch reaches n2, the session's host now: refused as superseded, counted, the session on 1.0.0. */
+async function refusedOnNewHost(t: ExecutionContext, r: Rig, n2: MemoryNode, session: string, hold: { release(): Promise<void> }, forward: Promise<unknown>): Promise<void> {
+  await hold.release();
+  const late = await forward.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.true(late instanceof RemoteError && late.remoteCode === Codes.VERSION_MISMATCH, `the left version's open: ${String(late)}`);
+  t.is(((late as RemoteError | undefined)?.data as { superseded?: unknown } | undefined)?.superseded, true);
+  t.is(n2.sessions.switches.stats.superseded, 1, 'counted on the new host');
+  t.is(n2.catalog.pinned(session), '1.0.0', 'the new host pins the version the box runs');
+  t.is((await r.registry.getSession(session))?.appVersion, '1.0.0');
+}
+
+test('a session re-placed after a switch: an older switch reaching its new host is refused as superseded', async (t) => {
+  const { r, n1, n2, s, hold, forward } = await switchedBack(t); // hosted on n1; on n2 once n1 is gone
+  try {
     r.net.cut(n1.udpAddress); // n1 dies; n2 re-places the session on the version its record keeps
     n1.statistics.stop();
     n1.timing.stop();
     await advanceUntil(r, () => n2.sessions.counters.replaced === 1);
     t.is((await r.registry.getSession(s.session))?.node, 'n2');
-    await hold.release();
-    const late = await forward.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    t.true(late instanceof RemoteError && late.remoteCode === Codes.VERSION_MISMATCH, `the left version's open: ${String(late)}`);
-    t.is(((late as RemoteError | undefined)?.data as { superseded?: unknown } | undefined)?.superseded, true);
-    t.is(n2.sessions.switches.stats.superseded, 1, 'counted on the new host');
-    t.is(n2.catalog.pinned(s.session), '1.0.0', 'the new host pins the version the box runs');
-    t.is((await r.registry.getSession(s.session))?.appVersion, '1.0.0');
+    await refusedOnNewHost(t, r, n2, s.session, hold, forward);
     t.is((await r.ask(n2, s)).version, '1.0.0', 'the instance runs the code of the version the box runs');
   } finally {
     await r.close();
@@ -95,30 +116,13 @@ test('the host cannot read the record\'s last id (the registry failed): ordered 
 });
 
 test('a session migrated by a drain after a switch: an older switch reaching its new host is refused as superseded', async (t) => {
-  const { v100, v101, trusted } = await twoVersions();
-  const r = await rig([v100], trusted, ['n1', 'n2'], 'n1');
-  const [n1, n2] = r.nodes as [MemoryNode, MemoryNode];
-  for (const n of r.nodes) n.catalog.add(v101, { current: false });
+  const { r, n1, n2, s, hold, forward } = await switchedBack(t);
   try {
-    await advanceUntil(r, () => r.nodes.every((n) => n.statistics.clusterView().nodes.length === 2));
-    const s = await r.open(n1, 'b1', '1.0.0');
-    await r.ask(n1, s);
-    const hold = holdOpenTo(r, n2.udpAddress);
-    const forward = r.open(n2, 'b1', '1.0.1', s.session);
-    await hold.held;
-    await r.open(n1, 'b1', '1.0.0', s.session); // the box went back: applied on n1
     let drained = false;
     void n1.drainer.start({ ratePerS: 100 }).finally(() => (drained = true));
     await advanceUntil(r, () => drained);
     t.is((await r.registry.getSession(s.session))?.node, 'n2', 'migrated with its state');
-    await hold.release();
-    const late = await forward.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    t.true(late instanceof RemoteError && late.remoteCode === Codes.VERSION_MISMATCH, `the left version's open: ${String(late)}`);
-    t.is(n2.sessions.switches.stats.superseded, 1);
-    t.is(n2.catalog.pinned(s.session), '1.0.0');
+    await refusedOnNewHost(t, r, n2, s.session, hold, forward);
     t.deepEqual(await r.ask(n2, s), { n: 2, version: '1.0.0' }, 'the state moved, the version the box runs');
   } finally {
     await r.close();
