@@ -94,8 +94,9 @@ export class AppSandbox implements AppCore {
     // The deadline interrupt [sandbox]: polled by the engine while guest code runs.
     this.#rt.setInterruptHandler(() => {
       if (this.#now() <= this.#deadline && this.#abort?.() !== true) return false;
-      // Past the deadline while the process was starved: slow, not spinning; at most 4x as long.
-      if (this.#abort?.() !== true && this.#starve.starved(this.#now(), 4 * (this.#deadline - this.#eventStart))) return false;
+      // Past the deadline while the process was starved (its CPU short of the deadline's span): slow, not spinning; at most 4x as long.
+      const span = this.#deadline - this.#eventStart;
+      if (this.#abort?.() !== true && this.#starve.starved(this.#now(), 4 * span, span)) return false;
       this.#interrupted = true;
       return true;
     });
@@ -289,7 +290,8 @@ export class AppSandbox implements AppCore {
       this.#lag?.busy(elapsed);
       if (this.#interrupted && sliced) this.#stats.slices++;
       // Asked only of an entry that overran (one CPU-time read): was the process starved meanwhile?
-      const starved = elapsed > deadlineMs && this.#starve.starved(this.#now(), 4 * (deadlineMs + this.limits.watchdogGraceMs + this.#eventLag));
+      const held = deadlineMs + this.limits.watchdogGraceMs + this.#eventLag;
+      const starved = elapsed > deadlineMs && this.#starve.starved(this.#now(), 4 * held, held);
       return { value, elapsed, interrupted: this.#interrupted, sliced: sliced && this.#interrupted, lagMs: this.#eventLag, starved };
     } finally {
       this.#deadline = Infinity;

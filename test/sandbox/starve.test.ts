@@ -99,3 +99,21 @@ test('checks that share a reading (the sandboxes of a thread on its own clocks) 
   t.true(checks[1]?.starved(300, 1000), 'the deadline check reads afresh: no CPU since its begin');
   t.is(reads, 3);
 });
+
+// Seen in npm run test:stress (cluster-processes, a node's `search` portion at load ~30): "promise
+// jobs used up the event's 100 ms CPU slice" for a job whose thread got part of a core: more than
+// half of the wall time, less than the slice in CPU. The slice is CPU, so it is judged in CPU.
+test('a guest with part of a core has not used its span until its CPU time reaches it; the wall cap still ends it', (t) => {
+  let cpu = 0;
+  const check = new StarveCheck(() => cpu);
+  check.begin(0);
+  cpu = 66; // 60% of 110 ms of wall: more than half, less than the 100 ms span
+  t.false(check.starved(110, 400), 'the half-wall rule alone judges it spinning');
+  t.true(check.starved(110, 400, 100), 'short of its span in CPU: slow, not spinning');
+  cpu = 100; // its CPU reached the span: a spinner with most of a core
+  t.false(check.starved(160, 400, 100));
+  cpu = 10; // little CPU, but the wall cap passed
+  t.false(check.starved(400, 400, 100));
+  cpu = 30; // under half the wall time: starved with or without a span, as before
+  t.true(check.starved(100, 400));
+});
