@@ -265,7 +265,7 @@ export class Replicas {
     try {
       const lead = this.#host.portions.spec(g.members[0] as string);
       const version = lead === undefined ? undefined : decodeManifest(lead.manifest).version;
-      await this.#host.request({ vaddr: formatVaddr({ app: 'headend', session: node, module: 'control' }), udp }, { app: g.app, modules: g.modules, instance, ...(version === undefined ? {} : { version }) }, ReplicaOps.start, 10_000);
+      await this.#control(node, udp, { app: g.app, modules: g.modules, instance, ...(version === undefined ? {} : { version }) }, ReplicaOps.start);
       s.instances.set(node, instance);
       const grown: PortionState = { ...s.state, nodes: [...s.state.nodes, node], shares: [...s.state.shares, 0], changedAt: view.now };
       s.state = { ...grown, shares: portionShares(view, grown, this.#share) };
@@ -287,7 +287,7 @@ export class Replicas {
     this.#spreads.delete(g.vaddr);
     for (const [node, instance] of s.instances) {
       const udp = this.#host.peerUdp(node);
-      const stop = udp === undefined ? Promise.reject(new Error(`no peer node "${node}"`)) : this.#host.request({ vaddr: formatVaddr({ app: 'headend', session: node, module: 'control' }), udp }, { app: g.app, modules: g.modules, instance }, ReplicaOps.stop, 10_000);
+      const stop = udp === undefined ? Promise.reject(new Error(`no peer node "${node}"`)) : this.#control(node, udp, { app: g.app, modules: g.modules, instance }, ReplicaOps.stop);
       stop.then(
         () => void this.counters.endedWithGroup++,
         (e: unknown) => {
@@ -296,6 +296,11 @@ export class Replicas {
         },
       );
     }
+  }
+
+  /** A replica start or stop sent to another node's control endpoint. */
+  #control(node: string, udp: UdpAddress, body: Omit<ReplicaBody, 'modules'> & { modules: readonly string[] }, op: string): Promise<unknown> {
+    return this.#host.request({ vaddr: formatVaddr({ app: 'headend', session: node, module: 'control' }), udp }, body, op, 10_000);
   }
 
   async #retire(g: Group, s: Spread, node: string): Promise<void> {
@@ -312,7 +317,7 @@ export class Replicas {
     if (udp === undefined) return;
     s.busy = true;
     try {
-      await this.#host.request({ vaddr: formatVaddr({ app: 'headend', session: node, module: 'control' }), udp }, { app: g.app, modules: g.modules, instance }, ReplicaOps.stop, 10_000);
+      await this.#control(node, udp, { app: g.app, modules: g.modules, instance }, ReplicaOps.stop);
     } catch (e) {
       this.#log(`${g.vaddr}: stopping replica ${instance} on ${node}: ${(e as Error).message}`);
     } finally {
