@@ -45,6 +45,8 @@ export interface StartCounters {
   takenOver: number;
   /** Addresses of a started instance left unbound: their record kept changing under REST_ATTEMPTS binds. */
   restUnbound: number;
+  /** Further addresses left in another node's name because this start's claim was no longer its own (a stalled start taken over). */
+  restYielded: number;
 }
 
 /** Bind-or-move rounds for each further address of an instance before it is counted unbound. */
@@ -53,7 +55,7 @@ const REST_ATTEMPTS = 4;
 export class PortionStarts {
   readonly #host: StartHost;
   readonly #inflight = new Map<string, Promise<Result<string, Error>>>();
-  readonly counters: StartCounters = { started: 0, joined: 0, ownedElsewhere: 0, takenOver: 0, restUnbound: 0 };
+  readonly counters: StartCounters = { started: 0, joined: 0, ownedElsewhere: 0, takenOver: 0, restUnbound: 0, restYielded: 0 };
 
   constructor(host: StartHost) {
     this.#host = host;
@@ -127,7 +129,7 @@ export class PortionStarts {
     for (const [i, m] of modules.entries()) {
       const v = formatVaddr({ app, session, module: m });
       h.table.host(v, m, iid);
-      if (i !== 0) await this.#bindRest(v, loc); // the first was claimed in #start
+      if (i !== 0) await this.#bindRest(v, loc, session === '*' ? undefined : formatVaddr({ app, session, module: modules[0] ?? '' })); // the first was claimed in #start
     }
     h.table.host(formatVaddr({ app, session, module: '_svc' }), '_svc', iid);
     return ok(iid);
@@ -138,17 +140,29 @@ export class PortionStarts {
    * instance's here (a stale one), is taken by move. A copy that lost the portion (a false death)
    * unbinds what it still holds: if that lands between the refused bind and the move, the move
    * finds no record and the address is bound again; a record that changed is read again.
+   * Another node's record is moved only while `claim` (a session portion's first address) is
+   * still this instance's: a start that stalled while another node took the portion over leaves
+   * that node's addresses alone, and its own claim keeper stops the copy here.
    */
-  async #bindRest(v: string, loc: Location): Promise<void> {
+  async #bindRest(v: string, loc: Location, claim: string | undefined): Promise<void> {
     const h = this.#host;
     for (let attempt = 0; attempt < REST_ATTEMPTS; attempt++) {
       const bound = await h.registry.bind(v, loc);
       const cur = bound.ok ? undefined : bound.error.current;
       if (bound.ok || (cur !== undefined && ours(cur, loc))) return;
       if (cur === undefined) continue;
+      if (claim !== undefined && cur.node !== loc.node && !(await this.#holds(claim, loc))) {
+        this.counters.restYielded++;
+        return;
+      }
       const moved = await h.registry.move(v, loc, cur.epoch);
       if (moved.ok || (moved.error.current !== undefined && ours(moved.error.current, loc))) return;
     }
     this.counters.restUnbound++;
+  }
+
+  async #holds(claim: string, loc: Location): Promise<boolean> {
+    const rec = await this.#host.registry.lookup(claim);
+    return rec !== undefined && ours(rec, loc);
   }
 }

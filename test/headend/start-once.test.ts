@@ -76,7 +76,7 @@ test('a repeated start on the host joins the one in flight or returns the runnin
   const c = await n1.starts.start('mix', 's1', ['counter']);
   t.true(ra.ok && rb.ok && c.ok);
   t.is(n1.instances.size, 1);
-  t.deepEqual(n1.starts.counters, { started: 1, joined: 2, ownedElsewhere: 0, takenOver: 0, restUnbound: 0 });
+  t.deepEqual(n1.starts.counters, { started: 1, joined: 2, ownedElsewhere: 0, takenOver: 0, restUnbound: 0, restYielded: 0 });
   await registry.close();
 });
 
@@ -86,4 +86,27 @@ test('portion.start bodies from other nodes are checked: unknown fields and bad 
   t.throws(() => checkStartBody({ app: 'mix', session: 's1', modules: [] }), { message: /modules must be/ });
   t.throws(() => checkStartBody({ app: 'mix', session: 's1', modules: ['m'], states: { m: 'x' } }), { message: /states must map/ });
   t.throws(() => checkStartBody(null), { message: /body must be a map/ });
+});
+
+test('a start that stalled while another node took its portion leaves that node\'s further addresses alone [c31]', async (t) => {
+  // D79's churn: n1, stalled in a start, was taken over by n2 (a re-placement naming n1 as the
+  // source); n1's start then bound the portion's further address by move over n2's record, and
+  // n2's claim keeper had to take it back. The claim decides: n1 reads it and yields.
+  const { pub } = await signedApp('mix', MIXED_APP);
+  const registry = memoryRegistry();
+  const pair = sessionPair(['n1', 'n2'], registry, pub, { placeOn: 'n1' });
+  const n1 = pair.nodes.get('n1')!;
+  const n2 = pair.nodes.get('n2')!;
+  const slow = gate();
+  n1.hold = slow;
+  const stalled = n1.starts.start('mix', 's1', ['counter', 'epg']);
+  await n1.launching(); // n1 holds the claim and waits in its worker
+  const taken = await n2.starts.start('mix', 's1', ['counter', 'epg'], undefined, 'n1');
+  t.true(taken.ok, 'n2 re-places the portion');
+  slow.open();
+  t.true((await stalled).ok, 'n1\'s worker started (its claim keeper stops that copy)');
+  for (const m of ['counter', 'epg']) t.like(await registry.lookup(`weft://mix/s1/${m}`), { node: 'n2' }, `${m} still names n2`);
+  t.is(n1.starts.counters.restYielded, 1);
+  t.is(n2.starts.counters.takenOver, 1);
+  await registry.close();
 });
