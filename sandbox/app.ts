@@ -13,6 +13,7 @@ import { SandboxError } from './errors.ts';
 import type { Capabilities } from './host-api.ts';
 import { resolveLimits, type SandboxLimits } from './limits.ts';
 import type { ServiceHandler } from './link.ts';
+import { admitModule } from './admit.ts';
 import { classify, describeThrown } from './marshal.ts';
 import { ModuleSandbox } from './module.ts';
 import { AppStorage, type KeyValueStore, MemoryStore } from './storage.ts';
@@ -122,7 +123,7 @@ export class AppSandbox implements AppCore {
    *  failures are values; the module is then already destroyed. */
   load(mod: VerifiedModule, options: LoadOptions = {}): Result<ModuleSandbox, SandboxError> {
     rejectUnknown('AppSandbox.load', options, ['link']);
-    const refused = this.#admit(mod);
+    const refused = admitModule(this, mod, this.#destroyed, this.#modules.has(mod.entry.name));
     if (refused !== undefined) return fail(refused);
     // A cold context has only the intrinsics the text names; a warm one is taken unless it is
     // lean and the module names a typed array (D63).
@@ -376,23 +377,5 @@ export class AppSandbox implements AppCore {
     }
     for (const ctx of this.#zombies) ctx.dispose();
     this.#zombies = [];
-  }
-
-  #admit(mod: VerifiedModule): SandboxError | undefined {
-    const where = `${this.app}/${mod.entry.name}`;
-    if (this.#destroyed) return new SandboxError('state', where, 'the app sandbox is destroyed');
-    if (mod.app !== this.app) return new SandboxError('capability', where, `module of app ${mod.app} cannot load into ${this.app}`);
-    if (this.#modules.has(mod.entry.name)) return new SandboxError('state', where, 'a module by that name is already loaded');
-    const services = servicesUsed(mod.entry);
-    if (this.side === 'box') {
-      // [c6, c7] peer and server modules, and anything bound to a head-end service, never run on a box.
-      if (mod.entry.kind === 'server' || mod.entry.kind === 'peer') return new SandboxError('capability', where, `a ${mod.entry.kind} module never runs on a box`);
-      if (services.length > 0) return new SandboxError('capability', where, `uses head-end service "${services[0]}", so it is pinned to the head-end`);
-    } else if (mod.entry.kind === 'client') {
-      return new SandboxError('capability', where, 'a client module runs on the box only');
-    }
-    const missing = services.find((s) => this.services?.[s] === undefined);
-    if (missing !== undefined) return new SandboxError('capability', where, `this head-end has no service "${missing}"`);
-    return undefined;
   }
 }
