@@ -58,6 +58,7 @@ export class AppSandbox implements AppCore {
   #destroyed = false;
   #freed = false;
   #entries = 0;
+  #nextEntry: (() => void) | undefined;
   #stats = { faults: 0, interruptedJobs: 0, jobs: 0, storms: 0, engineFailures: 0, slices: 0, lagMs: 0 };
 
   constructor(engine: Engine, options: AppSandboxOptions) {
@@ -271,9 +272,17 @@ export class AppSandbox implements AppCore {
     return this.#entries;
   }
 
+  /** `fn` runs once, at the next entry into guest code (before it): a waiter on guest activity needs no timer. */
+  onNextEntry(fn: () => void): void {
+    this.#nextEntry = fn;
+  }
+
   runEntry<T>(deadlineMs: number, fn: () => T, abort?: () => boolean): EntryRun<T> {
     if (this.#depth > 0) throw new SandboxError('state', this.app, 're-entrant call into guest code from a host callback');
     this.#entries++;
+    const wake = this.#nextEntry;
+    this.#nextEntry = undefined;
+    wake?.();
     if (this.#ops === 0) this.#beginEvent();
     this.#depth++;
     const start = this.#now();
