@@ -32,7 +32,7 @@ test('pacing follows the injected clock: one datagram per datagramMs of clock ti
   const b = broadcaster(smallApp(), { bitrate: 2_000_000 });
   let got = 0;
   const listener = await listenUdp({ port: 0 }, () => got++);
-  const server = await serveUdp(b, { unicast: { host: '127.0.0.1', port: listener.port }, clock, limit: 20 });
+  const server = await serveUdp(b, { unicast: { host: '127.0.0.1', port: listener.port }, clock, limit: 20, tickMs: 4 });
   t.is(server.sent, 1, 'the first datagram leaves at once');
   clock.advance(b.datagramMs * 9.5);
   t.is(server.sent, 10);
@@ -41,6 +41,22 @@ test('pacing follows the injected clock: one datagram per datagramMs of clock ti
   await server.finished;
   while (got < 20) await new Promise((resolve) => setImmediate(resolve));
   t.is(got, 20);
+  await server.close();
+  await listener.close();
+});
+
+test('by default a tick sends about four datagrams: 2 Mbit/s leaves every 20 ms, not every 4', async (t) => {
+  const clock = new ManualClock();
+  const b = broadcaster(smallApp(), { bitrate: 2_000_000 });
+  const listener = await listenUdp({ port: 0 }, () => {});
+  const server = await serveUdp(b, { unicast: { host: '127.0.0.1', port: listener.port }, clock, limit: 40 });
+  t.is(server.sent, 1);
+  clock.advance(19);
+  t.is(server.sent, 1, 'no tick before 20 ms (5.3 ms a datagram)');
+  clock.advance(1);
+  t.is(server.sent, Math.floor(20 / b.datagramMs) + 1, 'the tick at 20 ms sends what fell due');
+  clock.advance(1000);
+  t.is(server.sent, 40);
   await server.close();
   await listener.close();
 });
