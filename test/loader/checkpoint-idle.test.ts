@@ -21,14 +21,20 @@ const flush = async (): Promise<void> => {
   for (let i = 0; i < 10; i++) await Promise.resolve();
 };
 
-test('checkpoints are taken only after guest code ran', async (t) => {
+/** An app runner on an injected clock, checkpoints every second. */
+function boxRunner(boxId: string): { clock: ManualClock; runner: AppRunner } {
   const clock = new ManualClock();
   const cpu: Cpu = { run: (fn) => Promise.resolve().then(fn), load: () => 0, now: () => performance.now() };
-  const sw = new BoxSwitch({ app: 'test', boxId: 'box-1', cpu, clock, timeoutMs: 1000 });
+  const sw = new BoxSwitch({ app: 'test', boxId, cpu, clock, timeoutMs: 1000 });
   const runner = new AppRunner({
     engine, app: 'test', limits: {}, clock, cpu, storage: new MemoryStore(), device: {}, switch: sw, ui: () => {}, onFault: () => {},
     memoryLimit: 64 << 20, supervision: { restarts: 2, windowMs: 60_000, backoffMs: 200, maxBackoffMs: 5_000, checkpointMs: 1_000 },
   });
+  return { clock, runner };
+}
+
+test('checkpoints are taken only after guest code ran', async (t) => {
+  const { clock, runner } = boxRunner('box-1');
   t.teardown(() => runner.destroy());
   const mods = await verified('test', [{ name: 'counter', source: COUNTER }]);
   for (const mod of mods.values()) await runner.start(mod);
@@ -51,13 +57,7 @@ test('checkpoints are taken only after guest code ran', async (t) => {
 // a second per box, ~300 of a 300-box fleet process's ~750 loop turns a second when idle
 // (strace). The timer is now armed by guest code running, not kept running.
 test('an idle box keeps no checkpoint timer; guest code arms one', async (t) => {
-  const clock = new ManualClock();
-  const cpu: Cpu = { run: (fn) => Promise.resolve().then(fn), load: () => 0, now: () => performance.now() };
-  const sw = new BoxSwitch({ app: 'test', boxId: 'box-3', cpu, clock, timeoutMs: 1000 });
-  const runner = new AppRunner({
-    engine, app: 'test', limits: {}, clock, cpu, storage: new MemoryStore(), device: {}, switch: sw, ui: () => {}, onFault: () => {},
-    memoryLimit: 64 << 20, supervision: { restarts: 2, windowMs: 60_000, backoffMs: 200, maxBackoffMs: 5_000, checkpointMs: 1_000 },
-  });
+  const { clock, runner } = boxRunner('box-3');
   t.teardown(() => runner.destroy());
   t.is(clock.pending, 0, 'nothing loaded: no timer');
   const mods = await verified('test', [{ name: 'counter', source: COUNTER }]);
@@ -86,13 +86,7 @@ const SLOW = `let n = 0;
   export function restore(s) { n = s.n; }`;
 
 test('a costly snapshot is taken less often: checkpoints stay within 2% of the box time', async (t) => {
-  const clock = new ManualClock();
-  const cpu: Cpu = { run: (fn) => Promise.resolve().then(fn), load: () => 0, now: () => performance.now() };
-  const sw = new BoxSwitch({ app: 'test', boxId: 'box-2', cpu, clock, timeoutMs: 1000 });
-  const runner = new AppRunner({
-    engine, app: 'test', limits: {}, clock, cpu, storage: new MemoryStore(), device: {}, switch: sw, ui: () => {}, onFault: () => {},
-    memoryLimit: 64 << 20, supervision: { restarts: 2, windowMs: 60_000, backoffMs: 200, maxBackoffMs: 5_000, checkpointMs: 1_000 },
-  });
+  const { clock, runner } = boxRunner('box-2');
   t.teardown(() => runner.destroy());
   const mods = await verified('test', [{ name: 'slow', source: SLOW }]);
   for (const mod of mods.values()) await runner.start(mod);
