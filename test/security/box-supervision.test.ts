@@ -133,6 +133,10 @@ test('a promise storm stops the app runtime; a new one is made and the siblings 
   t.not(r.runner.sandbox, first, 'a new app runtime');
   t.is(await r.ask('other', null), 3, 'the sibling resumed from its snapshot');
   t.like(r.runner.stats(), { runtimes: 1, restarts: 2 });
+  const taken = r.runner.stats().checkpoints;
+  r.clock.advance(1_000);
+  await Promise.resolve();
+  t.true(r.runner.stats().checkpoints > taken, 'guest code in the new runtime is checkpointed (D104)');
 });
 
 test('when the app goes, the engine its modules grew is renewed: the memory goes back', async (t) => {
