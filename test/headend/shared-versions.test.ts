@@ -294,12 +294,12 @@ test('the promoted instance grows threads from its load as the live one did; the
     await c.vote(n2, cand, 1);
     await c.advance(200);
     t.is(n1.elastic.group(GROUP)?.members.length, 2, 'the live code\'s instance runs on two threads');
-    t.deepEqual(c.wide(), ['n1:1.0.0', 'n1:1.0.0', 'n2:1.0.1'], 'the candidate\'s on one');
+    t.deepEqual(c.wide(), ['n1:1.0.0', 'n1:1.0.0', 'n2:1.0.1', 'n2:1.0.1'], 'the candidate\'s on two in its own group (D102)');
     c.promote(c.v101);
     await settle(c, () => n2.elastic.group(GROUP) !== undefined);
     await c.advance(200);
     t.is(n2.elastic.group(GROUP)?.members.length, 2, 'the new live code\'s instance grew a thread');
-    t.deepEqual(c.wide(), ['n1:1.0.0', 'n2:1.0.1', 'n2:1.0.1'], 'the old one\'s extra thread was retired; it serves its pinned session on one');
+    t.deepEqual(c.wide(), ['n1:1.0.0', 'n2:1.0.1', 'n2:1.0.1'], 'the old one\'s extra thread was retired; it serves its pinned session on one; the candidate\'s own group and its thread ended');
     t.deepEqual(await c.vote(n1, old, 1), { total: 2, version: '1.0.0' });
     t.deepEqual(await c.vote(n1, cand, 1), { total: 2, version: '1.0.1' });
   } finally {
