@@ -14,7 +14,7 @@ import { bounded, decodeCheckpoint, encodeCheckpoint } from './shared-checkpoint
 import type { PublishedApp } from '../app-catalog.ts';
 import { Retirement, type RetireHost } from './shared-retire.ts';
 import { LiveHandover, untagged } from './shared-live.ts';
-import { adoptUntagged, ledGroup } from './shared-groups.ts';
+import { adoptUntagged, dropStaleReplica, ledGroup } from './shared-groups.ts';
 import { SharedVersions, taggedVaddr } from './shared-versions.ts';
 import { CHECKPOINT_TIMEOUT_MS, MAX_JOINED, OPTIONS, answer, bindOrMove, releaseClaims, forwardToWriter, isAppWide, specFor, appWideInstanceId, appWideModules, replyKey, v0Of, type AppWideCounters, type AppWideHost, type AppWideOptions, type Pending, type Writer } from './shared-parts.ts';
 
@@ -22,7 +22,7 @@ export { MemoryCheckpoints, decodeCheckpoint, encodeCheckpoint, type SharedCheck
 export { appWideInstanceId, appWideModules, type AppWideCounters, type AppWideHost, type AppWideOptions } from './shared-parts.ts';
 
 export class AppWide {
-  readonly counters: AppWideCounters = { started: 0, restored: 0, takenOver: 0, forwarded: 0, duplicates: 0, checkpoints: 0, checkpointFailures: 0, demoted: 0, withheld: 0, retired: 0, unserved: 0, liveJoined: 0, liveLeft: 0, liveFailed: 0, candidateLed: 0, candidateMerged: 0 };
+  readonly counters: AppWideCounters = { started: 0, restored: 0, takenOver: 0, forwarded: 0, duplicates: 0, checkpoints: 0, checkpointFailures: 0, demoted: 0, withheld: 0, retired: 0, unserved: 0, liveJoined: 0, liveLeft: 0, liveFailed: 0, candidateLed: 0, candidateMerged: 0, replicaDropped: 0 };
   readonly #h: AppWideHost;
   readonly #o: AppWideOptions;
   /** Writers here by `<app>|<tag>`, and by instance id. */
@@ -182,6 +182,7 @@ export class AppWide {
     const restored = saved === undefined ? undefined : decodeCheckpoint(saved);
     if (restored !== undefined) spec.value.states = restored.states;
     const r = await h.portions.start(spec.value);
+    if (r.ok) await dropStaleReplica({ ...h, counters: this.counters }, app, alias ? undefined : tag);
     // The live code's instance leads the untagged address's group; another code's leads its tagged address's (D102).
     h.elastic.started(spec.value.iid, r.ok, app, modules, 'primary', undefined, alias ? undefined : tag);
     if (!r.ok) {

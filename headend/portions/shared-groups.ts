@@ -9,7 +9,7 @@ import type { Group } from './elastic.ts';
 import { untagged } from './shared-live.ts';
 import { bindOrMove, type AppWideCounters, type AppWideHost, type Writer } from './shared-parts.ts';
 
-export type GroupHost = Pick<AppWideHost, 'id' | 'udpAddress' | 'table' | 'elastic' | 'registry' | 'log'> & { readonly counters: AppWideCounters };
+export type GroupHost = Pick<AppWideHost, 'id' | 'udpAddress' | 'table' | 'elastic' | 'registry' | 'log' | 'stopInstance'> & { readonly counters: AppWideCounters };
 
 /** The elastic group `w` leads here: its code's tagged one, or the untagged one. */
 export function ledGroup(h: Pick<GroupHost, 'elastic'>, w: Writer, tagged: boolean): Group | undefined {
@@ -31,6 +31,21 @@ export async function adoptUntagged(h: GroupHost, w: Writer, writers: Iterable<W
   if (own !== undefined && ledGroup(h, w, false) !== undefined) endOwnGroup(h, w, own);
   const loc = { node: h.id, queue: w.iid, udp: h.udpAddress };
   for (const m of w.modules) await bindOrMove(h, untagged(w, m), loc);
+}
+
+/**
+ * This node's new writer of a code (`tag`; undefined: the live code's untagged group) is about to
+ * lead its group: a replica here of a previous primary of that group (its node died, the claim came
+ * here) would keep the group's key from it. The replica's group ends now; its instance stops.
+ */
+export async function dropStaleReplica(h: GroupHost, app: string, tag: string | undefined): Promise<void> {
+  const g = h.elastic.groups().find((x) => x.role === 'replica' && x.app === app && x.tag === tag);
+  if (g === undefined) return;
+  const iid = g.members[0] as string;
+  h.counters.replicaDropped++;
+  h.log(`app-wide ${app} (${tag ?? 'live'}): this node's writer leads ${g.vaddr}; its replica ${iid} of a previous primary stops`);
+  const ending = h.elastic.leave(iid); // the key is free in this turn
+  await Promise.all([ending, h.stopInstance(iid)]).catch((e: unknown) => h.log(`app-wide ${app}: stopping replica ${iid}: ${(e as Error).message}`));
 }
 
 // Ends now (no new request reaches its extra threads' share); their requests finish, then they stop.

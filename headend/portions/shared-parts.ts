@@ -103,6 +103,8 @@ export interface AppWideCounters {
   candidateLed: number;
   /** Such groups ended because their instance became live and leads the untagged group instead (one set of threads and replicas, not two). */
   candidateMerged: number;
+  /** Replicas here of a previous primary stopped because this node's writer of that code now leads the group (its claim came here). */
+  replicaDropped: number;
 }
 
 /** The app-scope modules of a manifest, in manifest order. */

@@ -155,3 +155,32 @@ test('a replica start whose tag is not its version\'s app-wide code is refused a
     await c.close();
   }
 });
+
+test('the candidate\'s node dies: the survivor that held its replica re-claims it and leads its group; the replica of the dead primary is stopped', async (t) => {
+  const c = await rig();
+  const [n1, n2] = c.nodes;
+  try {
+    const old = await c.open(n1, 'b-old', '1.0.0');
+    await c.vote(n1, old, 1);
+    const cand = await c.open(n2, 'b-new', '1.0.1');
+    t.deepEqual(await c.vote(n2, cand, 2), { total: 2, version: '1.0.1' });
+    const pending = n2.replicas.spawnOn(c.tagged, 'n1');
+    await c.advance(100);
+    t.true((await pending).ok);
+    t.deepEqual(c.replicaGroups(n1), [c.tagged]);
+    c.net.cut(n2.udpAddress);
+    n2.statistics.stop();
+    n2.timing.stop();
+    for (let i = 0; i < 20 && n1.timing.isAlive('n2') !== false; i++) await c.advance(INTERVAL / 2);
+    await c.advance(INTERVAL);
+    t.is((await c.registry.lookup(c.tagged))?.node, 'n1', 're-claimed by the survivor');
+    const g = n1.elastic.group(c.tagged);
+    t.is(g?.role, 'primary', 'the survivor\'s writer leads the candidate\'s group');
+    t.is(g?.members[0], n1.appWide.writerIid('poll', '1.0.1'));
+    t.deepEqual(c.replicaGroups(n1), [], 'the dead primary\'s replica is gone');
+    t.is(n1.appWide.counters.replicaDropped, 1);
+    t.deepEqual(await c.vote(n1, cand, 1), { total: 3, version: '1.0.1' }, 'the candidate goes on from its checkpoint');
+  } finally {
+    await c.close();
+  }
+});
