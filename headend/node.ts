@@ -154,7 +154,7 @@ export class HeadendNode {
       onOrphans: orphansOf(this, Endpoint.control),
     });
     this.checkpoints = new Checkpointer(nodeCheckpointHost(this, () => this.timing, (l) => this.#log(l)), o.checkpoints);
-    const makeSpec = (a: string, s: string, m: string[], st?: Record<string, Uint8Array>) => this.makeSpec(a, s, m, st);
+    const makeSpec = (a: string, s: string, m: string[], st?: Record<string, Uint8Array>, v?: string) => this.makeSpec(a, s, m, st, v);
     this.elastic = new Elastic({ clock: this.clock, portions: this.portions, table: this.table, makeSpec, log: (l) => this.#log(l) }, o.elastic);
     this.#lifecycle = new PortionLifecycle(
       { id: o.id, udpAddress: udp, registry: this.claims, catalog: o.catalog, trusted: o.trusted, portions: this.portions, elastic: this.elastic, table: this.table, serviceNames: () => this.services.names(), ended: (i) => this.checkpoints.ended(i), letGo: (i) => this.claims.letGo(i) },
@@ -257,8 +257,8 @@ export class HeadendNode {
   }
 
   /** What a worker needs to start one instance here: a fresh instance id, critical sections prepared [c20-c23]. */
-  makeSpec(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Result<PortionSpec, Error> {
-    return this.#lifecycle.makeSpec(app, session, modules, states);
+  makeSpec(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>, version?: string): Result<PortionSpec, Error> {
+    return this.#lifecycle.makeSpec(app, session, modules, states, version);
   }
 
   /** The app's app-wide instance (of `version`'s code) runs somewhere: its node (portions/shared-app.ts). */

@@ -67,11 +67,11 @@ export class PortionLifecycle {
     return { ok: true, value: iid };
   }
 
-  /** What a worker needs to start one instance here: a fresh instance id, critical sections prepared [c20-c23]. */
-  makeSpec(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Result<PortionSpec, Error> {
+  /** What a worker needs to start one instance here: a fresh instance id, critical sections prepared [c20-c23]; `version`'s code when given. */
+  makeSpec(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>, version?: string): Result<PortionSpec, Error> {
     const h = this.#host;
     // [issue 15.6] the session's pinned version (its box runs it), never silently another one.
-    const pub = h.catalog.forSession(app, session);
+    const pub = version === undefined ? h.catalog.forSession(app, session) : h.catalog.get(app, version);
     const pinned = h.catalog.pinned(session);
     if (pub === undefined && pinned !== undefined && h.catalog.get(app) !== undefined) return { ok: false, error: new RemoteError(Codes.VERSION_MISMATCH, `node ${h.id} does not serve ${app} ${pinned}`, { app, version: pinned }) };
     if (pub === undefined) return { ok: false, error: new RemoteError(Codes.NOT_FOUND, `no app "${app}" on node ${h.id}`) };

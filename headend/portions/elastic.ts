@@ -5,7 +5,7 @@
 // Decisions come from headend/policy; this file only measures and applies them.
 
 import { fail, formatVaddr, ok, rejectUnknown, type Clock, type Result, type TimerHandle } from '../../runtime/index.ts';
-import type { Manifest } from '../../runtime/app/index.ts';
+import { decodeManifest, type Manifest } from '../../runtime/app/index.ts';
 import { SharedSemaphore, mergeWaits, type WaitSnapshot } from './critical/index.ts';
 import { WaitTargetController, type ThreadDecision, type WorkerController } from '../../policy/index.ts';
 import type { DispatchTable } from '../node/table.ts';
@@ -31,8 +31,8 @@ export interface ElasticHost {
   readonly clock: Clock;
   readonly portions: PortionManager;
   readonly table: DispatchTable;
-  /** The spec of a new instance: a fresh instance id, critical modules prepared (see prepare). */
-  makeSpec(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>): Result<PortionSpec, Error>;
+  /** The spec of a new instance: a fresh instance id, critical modules prepared (see prepare); of `version` when given. */
+  makeSpec(app: string, session: string, modules: string[], states?: Record<string, Uint8Array>, version?: string): Result<PortionSpec, Error>;
   log(line: string): void;
 }
 
@@ -51,8 +51,10 @@ interface Lock {
 
 /** A shared portion whose instances this node grows and shrinks. */
 export interface Group {
-  /** The critical module's address: the key of the group and of its lock. */
+  /** The critical module's address (its code's tagged one for a code that is not live: D102): the group's key. */
   readonly vaddr: string;
+  /** The app-wide code whose tagged addresses the group serves, when it is not the untagged (live) group. */
+  readonly tag: string | undefined;
   readonly app: string;
   readonly modules: readonly string[];
   /** `primary`: the registry points here; `replica`: started for another node's primary [c30]. */
@@ -104,7 +106,9 @@ export class Elastic {
   async spawnInstance(like: string): Promise<Result<string, Error>> {
     const base = this.#host.portions.spec(like);
     if (base === undefined) return fail(new Error(`no instance ${like}`));
-    const spec = this.#host.makeSpec(base.app, base.session, base.modules);
+    // An app-wide instance runs its own version's code (a candidate's is not the live one).
+    const version = base.session === '*' ? decodeManifest(base.manifest).version : undefined;
+    const spec = this.#host.makeSpec(base.app, base.session, base.modules, undefined, version);
     if (!spec.ok) return spec;
     const iid = spec.value.iid;
     const r = await this.#host.portions.startOnNewThread(spec.value);
@@ -156,19 +160,20 @@ export class Elastic {
 
   /**
    * An instance prepared above has started (or failed to). With a role, a shared portion's first
-   * instance: its group is made and the controller loop runs [c20, c27].
+   * instance: its group is made and the controller loop runs [c20, c27]. With a tag, the group of
+   * that app-wide code's tagged address (D102), beside the untagged one; the lock is the module's.
    */
-  started(iid: string, running: boolean, app: string, modules: readonly string[], role?: 'primary' | 'replica', instance?: string): void {
+  started(iid: string, running: boolean, app: string, modules: readonly string[], role?: 'primary' | 'replica', instance?: string, tag?: string): void {
     if (!running) return this.#forget(iid);
     const probes = this.#probes.get(iid);
     if (role === undefined || probes === undefined) return;
     const module = [...probes.keys()][0] as string;
-    const vaddr = formatVaddr({ app, session: '*', module });
-    const lock = this.#locks.get(vaddr);
+    const lock = this.#locks.get(formatVaddr({ app, session: '*', module }));
+    const vaddr = formatVaddr({ app, session: '*', module, instance: tag });
     if (lock === undefined || this.#groups.has(vaddr)) return;
     const max = Math.max(1, this.#maxWorkers ?? this.#host.portions.threadsLeft + this.#host.portions.threads);
     const g: GroupState = {
-      vaddr, app, modules: [...modules], role, instance, members: [iid], occupancy: 0, last: undefined,
+      vaddr, tag, app, modules: [...modules], role, instance, members: [iid], occupancy: 0, last: undefined,
       lock, controller: this.#makeController(vaddr, max), adding: 0, removing: false, prev: this.#reading(lock, [iid]),
     };
     this.#groups.set(vaddr, g);
@@ -182,13 +187,13 @@ export class Elastic {
   }
 
   /**
-   * The group `iid` leads (if any) ends while the instance runs on: its other instances are retired
-   * (their requests finish first) and the address may be led by another at once (its app's new
-   * live code). Settles true, once they are gone, when it led one.
+   * The group `iid` leads (if any; only the one keyed `vaddr` when given) ends while the instance
+   * runs on: its other instances are retired (their requests finish first) and the address may be
+   * led by another at once (its app's new live code). Settles true, once they are gone, when it led one.
    */
-  leave(iid: string): Promise<boolean> {
+  leave(iid: string, vaddr?: string): Promise<boolean> {
     // The groups end now (another may lead the address at once); their extra instances drain after.
-    const led = [...this.#groups.values()].filter((g) => g.members[0] === iid);
+    const led = [...this.#groups.values()].filter((g) => g.members[0] === iid && (vaddr === undefined || g.vaddr === vaddr));
     for (const g of led) this.#groups.delete(g.vaddr);
     for (const g of led) for (const f of this.#onEnd) f(g);
     const rest = led.flatMap((g) => g.members.slice(1).reverse());

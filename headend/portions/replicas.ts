@@ -9,6 +9,7 @@ import {
   Codes,
   RemoteError,
   formatVaddr,
+  parseVaddr,
   rejectUnknown,
   type Address,
   type Clock,
@@ -27,6 +28,7 @@ import type { StatisticsProcess } from '../stats/statistics-process.ts';
 import type { AppCatalog } from '../app-catalog.ts';
 import { decodeManifest } from '../../runtime/app/index.ts';
 import { specFor } from './shared-parts.ts';
+import { appWideTag } from './shared-versions.ts';
 
 export const ReplicaOps = { start: 'replica.start', stop: 'replica.stop' } as const;
 
@@ -83,7 +85,11 @@ interface ReplicaBody {
   instance: string;
   /** The primary's app version (absent from older primaries: the live one here). */
   version?: string;
+  /** The primary's app-wide code when its group is that code's tagged address (a candidate's, D102): the replica serves that address only. */
+  tag?: string;
 }
+
+const TAG = /^c[0-9a-f]{16}$/;
 
 export class Replicas {
   readonly #host: ReplicaHost;
@@ -95,8 +101,9 @@ export class Replicas {
   readonly #spreads = new Map<string, Spread>();
   /** Next replica number per portion address, kept across its groups: a new group's replica never reuses an old one's number. */
   readonly #numbers = new Map<string, number>();
-  /** Replicas stopped because their primary's group ended (its instance stopped, or its code is no longer live), and stops that failed. */
-  readonly counters = { endedWithGroup: 0, stopFailed: 0 };
+  /** Replicas stopped because their primary's group ended (its instance stopped, or its code is no longer live), and stops that failed;
+   *  replicas started here for a candidate's tagged group (D102), and starts refused because the tag was not the version's code. */
+  readonly counters = { endedWithGroup: 0, stopFailed: 0, taggedStarted: 0, tagRefused: 0 };
   readonly #unlisten: () => void;
   #timer: TimerHandle | undefined;
   #closed = false;
@@ -181,12 +188,19 @@ export class Replicas {
     const spec = b.version === undefined ? h.makeSpec(b.app, '*', b.modules) : specFor(h, b.app, b.version, b.modules);
     if (!spec.ok) throw new RemoteError(Codes.NOT_FOUND, spec.error.message);
     const iid = spec.value.iid;
+    // Trust nothing: a tagged replica runs the code its tag names, or none.
+    if (b.tag !== undefined && appWideTag(decodeManifest(spec.value.manifest)) !== b.tag) {
+      h.elastic.started(iid, false, b.app, b.modules);
+      this.counters.tagRefused++;
+      throw new RemoteError(Codes.BAD_REQUEST, `${b.app} ${b.version ?? '(live)'}: its app-wide code is not ${b.tag}`);
+    }
     const r = await h.portions.start(spec.value);
-    h.elastic.started(iid, r.ok, b.app, b.modules, 'replica', b.instance);
+    h.elastic.started(iid, r.ok, b.app, b.modules, 'replica', b.instance, b.tag);
     if (!r.ok) throw new RemoteError(Codes.UNAVAILABLE, r.error.message);
-    // [c26] served here under the portion's one address; [c31, c32] and its own instance address in the registry.
+    if (b.tag !== undefined) this.counters.taggedStarted++;
+    // [c26] served here under the portion's one address (a candidate's: its tagged one); [c31, c32] and its own instance address in the registry.
     for (const m of b.modules) {
-      h.table.host(formatVaddr({ app: b.app, session: '*', module: m }), m, iid);
+      h.table.host(formatVaddr({ app: b.app, session: '*', module: m, instance: b.tag }), m, iid);
       const own = formatVaddr({ app: b.app, session: '*', module: m, instance: b.instance });
       h.table.host(own, m, iid);
       await (h.claims ?? h.registry).bind(own, { node: h.id, queue: iid, udp: h.udpAddress });
@@ -203,7 +217,7 @@ export class Replicas {
   }
 
   #replicaGroup(b: ReplicaBody): Group | undefined {
-    return this.#host.elastic.groups().find((g) => g.role === 'replica' && g.app === b.app && g.instance === b.instance);
+    return this.#host.elastic.groups().find((g) => g.role === 'replica' && g.app === b.app && g.instance === b.instance && g.tag === b.tag);
   }
 
   async #decideAll(): Promise<void> {
@@ -228,7 +242,7 @@ export class Replicas {
   #spreadOf(g: Group): Spread {
     let s = this.#spreads.get(g.vaddr);
     if (s === undefined) {
-      const vaddrs = new Set(g.modules.map((m) => formatVaddr({ app: g.app, session: '*', module: m })));
+      const vaddrs = new Set(g.modules.map((m) => formatVaddr({ app: g.app, session: '*', module: m, instance: g.tag })));
       s = { vaddr: g.vaddr, vaddrs, state: { app: g.app, nodes: [this.#host.id], shares: [1], demand: 0 }, instances: new Map(), next: this.#numbers.get(g.vaddr) ?? 2, busy: false, routed: new Map(), last: '' };
       this.#spreads.set(g.vaddr, s);
     }
@@ -259,18 +273,19 @@ export class Replicas {
   async #spawn(g: Group, s: Spread, node: string, view: ClusterView): Promise<Result<string, Error>> {
     const udp = this.#host.peerUdp(node);
     if (udp === undefined) return { ok: false, error: new Error(`no peer node "${node}"`) };
-    const instance = String(s.next++);
+    // A candidate's replica numbers carry its tag: they never meet the live group's at a node or in the registry.
+    const instance = g.tag === undefined ? String(s.next++) : `${g.tag}.${s.next++}`;
     this.#numbers.set(g.vaddr, s.next);
     s.busy = true;
     try {
       const lead = this.#host.portions.spec(g.members[0] as string);
       const version = lead === undefined ? undefined : decodeManifest(lead.manifest).version;
-      await this.#control(node, udp, { app: g.app, modules: g.modules, instance, ...(version === undefined ? {} : { version }) }, ReplicaOps.start);
+      await this.#control(node, udp, bodyOf(g, instance, version), ReplicaOps.start);
       s.instances.set(node, instance);
       const grown: PortionState = { ...s.state, nodes: [...s.state.nodes, node], shares: [...s.state.shares, 0], changedAt: view.now };
       s.state = { ...grown, shares: portionShares(view, grown, this.#share) };
       this.#log(`${g.vaddr}: replica ${instance} on ${node}`);
-      return { ok: true, value: `${g.vaddr}/${instance}` };
+      return { ok: true, value: formatVaddr({ ...parseVaddr(g.vaddr), instance }) };
     } catch (e) {
       s.state = { ...s.state, changedAt: view.now };
       this.#log(`${g.vaddr}: replica on ${node} failed: ${(e as Error).message}`);
@@ -287,7 +302,7 @@ export class Replicas {
     this.#spreads.delete(g.vaddr);
     for (const [node, instance] of s.instances) {
       const udp = this.#host.peerUdp(node);
-      const stop = udp === undefined ? Promise.reject(new Error(`no peer node "${node}"`)) : this.#control(node, udp, { app: g.app, modules: g.modules, instance }, ReplicaOps.stop);
+      const stop = udp === undefined ? Promise.reject(new Error(`no peer node "${node}"`)) : this.#control(node, udp, bodyOf(g, instance), ReplicaOps.stop);
       stop.then(
         () => void this.counters.endedWithGroup++,
         (e: unknown) => {
@@ -299,7 +314,7 @@ export class Replicas {
   }
 
   /** A replica start or stop sent to another node's control endpoint. */
-  #control(node: string, udp: UdpAddress, body: Omit<ReplicaBody, 'modules'> & { modules: readonly string[] }, op: string): Promise<unknown> {
+  #control(node: string, udp: UdpAddress, body: ReplicaBody, op: string): Promise<unknown> {
     return this.#host.request({ vaddr: formatVaddr({ app: 'headend', session: node, module: 'control' }), udp }, body, op, 10_000);
   }
 
@@ -317,7 +332,7 @@ export class Replicas {
     if (udp === undefined) return;
     s.busy = true;
     try {
-      await this.#control(node, udp, { app: g.app, modules: g.modules, instance }, ReplicaOps.stop);
+      await this.#control(node, udp, bodyOf(g, instance), ReplicaOps.stop);
     } catch (e) {
       this.#log(`${g.vaddr}: stopping replica ${instance} on ${node}: ${(e as Error).message}`);
     } finally {
@@ -326,11 +341,17 @@ export class Replicas {
   }
 }
 
+/** A start or stop request for replica `instance` of group `g` (its tag, when a candidate's). */
+function bodyOf(g: Group, instance: string, version?: string): ReplicaBody {
+  return { app: g.app, modules: [...g.modules], instance, ...(version === undefined ? {} : { version }), ...(g.tag === undefined ? {} : { tag: g.tag }) };
+}
+
 function checkBody(body: unknown): ReplicaBody {
   const b = body as Partial<ReplicaBody> | undefined;
   const okModules = Array.isArray(b?.modules) && b.modules.length > 0 && b.modules.every((m) => typeof m === 'string');
-  if (typeof b?.app !== 'string' || !okModules || typeof b.instance !== 'string' || (b.version !== undefined && typeof b.version !== 'string')) {
-    throw new RemoteError(Codes.BAD_REQUEST, 'replica control body must be { app, modules: string[], instance, version?: string }');
+  const okTag = b?.tag === undefined || (typeof b.tag === 'string' && TAG.test(b.tag));
+  if (typeof b?.app !== 'string' || !okModules || typeof b.instance !== 'string' || (b.version !== undefined && typeof b.version !== 'string') || !okTag) {
+    throw new RemoteError(Codes.BAD_REQUEST, 'replica control body must be { app, modules: string[], instance, version?: string, tag?: c and 16 hex digits }');
   }
-  return { app: b.app, modules: b.modules as string[], instance: b.instance, ...(b.version === undefined ? {} : { version: b.version }) };
+  return { app: b.app, modules: b.modules as string[], instance: b.instance, ...(b.version === undefined ? {} : { version: b.version }), ...(b.tag === undefined ? {} : { tag: b.tag }) };
 }

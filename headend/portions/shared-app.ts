@@ -14,6 +14,7 @@ import { bounded, decodeCheckpoint, encodeCheckpoint } from './shared-checkpoint
 import type { PublishedApp } from '../app-catalog.ts';
 import { Retirement, type RetireHost } from './shared-retire.ts';
 import { LiveHandover, untagged } from './shared-live.ts';
+import { adoptUntagged, dropStaleReplica, ledGroup } from './shared-groups.ts';
 import { SharedVersions, taggedVaddr } from './shared-versions.ts';
 import { CHECKPOINT_TIMEOUT_MS, MAX_JOINED, OPTIONS, answer, bindOrMove, releaseClaims, forwardToWriter, isAppWide, specFor, appWideInstanceId, appWideModules, replyKey, v0Of, type AppWideCounters, type AppWideHost, type AppWideOptions, type Pending, type Writer } from './shared-parts.ts';
 
@@ -21,7 +22,7 @@ export { MemoryCheckpoints, decodeCheckpoint, encodeCheckpoint, type SharedCheck
 export { appWideInstanceId, appWideModules, type AppWideCounters, type AppWideHost, type AppWideOptions } from './shared-parts.ts';
 
 export class AppWide {
-  readonly counters: AppWideCounters = { started: 0, restored: 0, takenOver: 0, forwarded: 0, duplicates: 0, checkpoints: 0, checkpointFailures: 0, demoted: 0, withheld: 0, retired: 0, unserved: 0, liveJoined: 0, liveLeft: 0, liveFailed: 0 };
+  readonly counters: AppWideCounters = { started: 0, restored: 0, takenOver: 0, forwarded: 0, duplicates: 0, checkpoints: 0, checkpointFailures: 0, demoted: 0, withheld: 0, retired: 0, unserved: 0, liveJoined: 0, liveLeft: 0, liveFailed: 0, candidateLed: 0, candidateMerged: 0, replicaDropped: 0 };
   readonly #h: AppWideHost;
   readonly #o: AppWideOptions;
   /** Writers here by `<app>|<tag>`, and by instance id. */
@@ -181,8 +182,9 @@ export class AppWide {
     const restored = saved === undefined ? undefined : decodeCheckpoint(saved);
     if (restored !== undefined) spec.value.states = restored.states;
     const r = await h.portions.start(spec.value);
-    // Only the live code's instance grows threads and replicas (their group is the untagged address).
-    h.elastic.started(spec.value.iid, r.ok, app, modules, alias ? 'primary' : undefined);
+    if (r.ok) await dropStaleReplica({ ...h, counters: this.counters }, app, alias ? undefined : tag);
+    // The live code's instance leads the untagged address's group; another code's leads its tagged address's (D102).
+    h.elastic.started(spec.value.iid, r.ok, app, modules, 'primary', undefined, alias ? undefined : tag);
     if (!r.ok) {
       await h.registry.unbind(v0, claim.value.epoch);
       return r;
@@ -202,23 +204,16 @@ export class AppWide {
     this.#writers.set(key, w);
     this.#byIid.set(w.iid, w);
     this.#up.set(key, v0);
+    if (!alias && ledGroup(h, w, true) !== undefined) this.counters.candidateLed++;
     if (alias) await this.#adopt(w);
     this.counters.started++;
     h.log(`app-wide ${app} ${pub.manifest.version} (${tag}): ${modules.join(', ')} runs here as ${spec.value.iid}${restored === undefined ? '' : ' (restored from its checkpoint)'}`);
     return ok(h.id);
   }
 
-  // The untagged addresses go to the live code's instance: what apps, operators and replicas used
-  // before versions. Taken only when no other writer here has them (one table entry per address);
-  // it leads their elastic group (threads here, replicas elsewhere grow from its load).
-  async #adopt(w: Writer): Promise<void> {
-    if ([...this.#writers.values()].some((x) => x.app === w.app && x.alias)) return;
-    w.alias = true;
-    // Served here and leading the group in this turn (the old live one gave them up in this turn too); then the registry.
-    for (const m of w.modules) this.#h.table.host(untagged(w, m), m, w.iid);
-    this.#h.elastic.started(w.iid, true, w.app, w.modules, 'primary');
-    const loc = { node: this.#h.id, queue: w.iid, udp: this.#h.udpAddress };
-    for (const m of w.modules) await bindOrMove(this.#h, untagged(w, m), loc);
+  // The live code's instance takes the untagged addresses and their group (shared-groups.ts).
+  #adopt(w: Writer): Promise<void> {
+    return adoptUntagged({ ...this.#h, counters: this.counters }, w, this.#writers.values());
   }
 
   #writer(app: string, version?: string): Writer | undefined {

@@ -98,7 +98,7 @@ export class LiveHandover {
   async #stopReplicas(app: string): Promise<void> {
     const h = this.#h;
     for (const g of h.elastic.groups()) {
-      if (g.role !== 'replica' || g.app !== app) continue;
+      if (g.role !== 'replica' || g.app !== app || g.tag !== undefined) continue; // a candidate's replica (D102) serves its tagged address only
       for (const m of g.modules) for (const iid of g.members) h.table.unhostAt(untagged(g, m), iid);
       h.counters.liveLeft++;
       await h.stopInstance(g.members[0] as string);

@@ -97,8 +97,14 @@ export interface AppWideCounters {
   liveJoined: number;
   /** Live changes after which a writer here gave them up (its extra threads and replicas retired), or a replica here of the old live code stopped. */
   liveLeft: number;
-  /** Hand-overs that failed (the live code's instance did not start, the registry did not answer): tried again at the next change. */
+  /** Hand-overs that failed (the live code's instance did not start, the registry did not answer, its own group's threads did not stop): tried again at the next change. */
   liveFailed: number;
+  /** Instances of a code that is not live started here leading the elastic group of their tagged address (D102). */
+  candidateLed: number;
+  /** Such groups ended because their instance became live and leads the untagged group instead (one set of threads and replicas, not two). */
+  candidateMerged: number;
+  /** Replicas here of a previous primary stopped because this node's writer of that code now leads the group (its claim came here). */
+  replicaDropped: number;
 }
 
 /** The app-scope modules of a manifest, in manifest order. */

@@ -6,7 +6,7 @@
 import type { Envelope } from '../../runtime/index.ts';
 import type { PortionPool } from '../../headend/portions/portions.ts';
 import type { PooledWorker } from '../../headend/portions/worker-pool.ts';
-import type { FromWorker, PortionSpec, ToWorker } from '../../headend/portions/portion-protocol.ts';
+import { PROBE, type FromWorker, type PortionSpec, type ToWorker } from '../../headend/portions/portion-protocol.ts';
 
 /**
  * A module's request handler: the reply body, or a promise of it (answered when it settles, if
@@ -23,6 +23,12 @@ export interface InThreadPoolOptions {
 }
 
 const echo: FakeModule = (body, _env, state) => ({ n: ++state.n, echo: body });
+
+/** A request of a critical module finished: its instance's probe counts it (the node's thread controller reads it). */
+function countDone(spec: PortionSpec, module: string): void {
+  const probe = spec.critical?.[module]?.probe;
+  if (probe !== undefined) Atomics.add(new BigInt64Array(probe), PROBE.DONE, 1n);
+}
 
 export class InThreadPool implements PortionPool {
   readonly max: number;
@@ -131,6 +137,7 @@ class FakeThread implements PooledWorker {
         const body = (this.modules[m.module] ?? echo)(m.env.body, m.env, state, spec);
         const answer = (b: unknown): void => {
           if (!this.#states.has(m.iid)) return;
+          countDone(spec, m.module); // as the worker's critical guard does when a request finishes
           const rep: Envelope = { v: 1, kind: m.env.kind === 'req' ? 'rep' : 'ack', id: 0, corr: m.env.id, src: { vaddr: m.env.dst.vaddr ?? '' }, dst: m.env.src, body: b };
           if (m.env.op !== undefined) rep.op = m.env.op;
           this.#reply({ t: 'out', iid: m.iid, env: rep });

@@ -4,66 +4,16 @@
 // more stops; checkpoints are kept per code, so one version's state never restores into the
 // other's code. Deterministic tier: two nodes, one manual clock, an in-thread portion host.
 import test from 'ava';
-import { ManualClock } from '../../runtime/index.ts';
-import { SeededRandom, type WorkerController } from '../../policy/index.ts';
-import type { ElasticOptions } from '../../headend/portions/elastic.ts';
-import { decodeManifest } from '../../runtime/app/index.ts';
-import type { PublishedApp } from '../../headend/app-catalog.ts';
-import type { ChangeListener } from '../../headend/registry/registry.ts';
-import { MemoryCheckpoints, decodeCheckpoint, encodeCheckpoint } from '../../headend/portions/shared-app.ts';
+import type { WorkerController } from '../../policy/index.ts';
+import { decodeCheckpoint, encodeCheckpoint } from '../../headend/portions/shared-app.ts';
 import { appWideInstanceId } from '../../headend/portions/shared-parts.ts';
 import { appWideTag } from '../../headend/portions/shared-versions.ts';
 import { signedApp } from '../_helpers/apps.ts';
-import { memoryNode, memoryRegistry, type MemoryNode } from '../_helpers/headend.ts';
-import { MemoryNet } from '../_helpers/memory-net.ts';
-import { here, clockStepper } from '../_helpers/memory-tier.ts';
-import { poll, pollBox, tally } from '../_helpers/poll-app.ts';
+import { poll } from '../_helpers/poll-app.ts';
+import { GROUP, INTERVAL, cluster, settle } from '../_helpers/app-wide-cluster.ts';
 import { CatalogSync } from '../../headend/releases/catalog-sync.ts';
 import { MemoryReleaseStore, Releases } from '../../headend/releases/index.ts';
 import { trustedKeyFromJson } from '../../runtime/app/index.ts';
-
-const INTERVAL = 1000;
-
-async function versions(sameShared = false) {
-  const a = await signedApp('poll', poll(`weft.on('request', (b) => b);`), '1.0.0');
-  const b = await signedApp('poll', poll(`weft.on('request', (b) => b);${sameShared ? '' : '\n// 1.0.1'}`), '1.0.1', a.key);
-  return { v100: a.pub, v101: b.pub, trusted: a.trusted };
-}
-
-async function cluster(sameShared = false, seed?: (c: MemoryCheckpoints) => void, lateOn?: string, elastic?: ElasticOptions) {
-  const { v100, v101, trusted } = await versions(sameShared);
-  const clock = new ManualClock();
-  const net = new MemoryNet();
-  const registry = memoryRegistry(clock);
-  const checkpoints = new MemoryCheckpoints();
-  seed?.(checkpoints);
-  const nodes: MemoryNode[] = [];
-  // `lateOn`: that node hears no session changes from the registry (a change feed that is late).
-  const late = new Proxy(registry, {
-    get(target, p) {
-      if (p === 'watch') return (l: ChangeListener) => target.watch((ch) => (ch.kind === 'session' ? undefined : l(ch)));
-      const v = Reflect.get(target, p, target) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-  for (const id of ['n1', 'n2']) nodes.push(await memoryNode({ id, net, clock, registry: id === lateOn ? late : registry, apps: [v100], trusted, intervalMs: INTERVAL, policy: here(id), modules: { tally }, appWide: { checkpoints }, replicas: { random: new SeededRandom(7).uniform() }, ...(elastic === undefined ? {} : { elastic }) }));
-  // A rollout: 1.0.1 is the candidate beside the live 1.0.0 on every node.
-  for (const n of nodes) n.catalog.add(v101, { current: false });
-  for (const n of nodes) await n.refreshPeers();
-  const { box, transport: boxT, open, vote } = pollBox(net, clock);
-  const advance = clockStepper(clock, INTERVAL);
-  const promote = (pub: PublishedApp): void => {
-    for (const n of nodes) n.catalog.add(pub);
-  };
-  const wide = (): string[] => nodes.flatMap((n) => [...n.pool.instances.values()].filter((p) => p.session === '*').map((p) => `${n.id}:${decodeManifest(p.manifest).version}`)).sort();
-  const close = async (): Promise<void> => {
-    for (const n of nodes) await n.close();
-    await boxT.close();
-    await registry.close();
-  };
-  await advance(2 * INTERVAL);
-  return { v100, v101, trusted, clock, net, registry, checkpoints, nodes: nodes as [MemoryNode, MemoryNode], box, open, vote, promote, wide, advance, close };
-}
 
 test('two versions live at once: sessions on 1.0.0 reach the 1.0.0 instance, sessions on 1.0.1 the 1.0.1 one, from either node', async (t) => {
   const c = await cluster();
@@ -230,14 +180,6 @@ test('a request for a version this node does not serve is not routed to another 
   }
 });
 
-// [issue 15 leftover] Threads and replicas grow from the elastic group of the untagged address,
-// which only the live code's instance leads: a candidate made live takes it over at once.
-const GROUP = 'weft://poll/*/tally';
-/** Step the clock until `done` (the hand-over's registry writes settle over a few turns), 2 s of steps at most. */
-async function settle(c: { advance: (ms: number) => Promise<unknown> }, done: () => boolean): Promise<void> {
-  for (let i = 0; i < 40 && !done(); i++) await c.advance(50);
-}
-
 test('a candidate\'s app-wide instance promoted to live leads the elastic group (threads, replicas) at once; the old live one leaves it', async (t) => {
   const c = await cluster();
   const [n1, n2] = c.nodes;
@@ -352,12 +294,12 @@ test('the promoted instance grows threads from its load as the live one did; the
     await c.vote(n2, cand, 1);
     await c.advance(200);
     t.is(n1.elastic.group(GROUP)?.members.length, 2, 'the live code\'s instance runs on two threads');
-    t.deepEqual(c.wide(), ['n1:1.0.0', 'n1:1.0.0', 'n2:1.0.1'], 'the candidate\'s on one');
+    t.deepEqual(c.wide(), ['n1:1.0.0', 'n1:1.0.0', 'n2:1.0.1', 'n2:1.0.1'], 'the candidate\'s on two in its own group (D102)');
     c.promote(c.v101);
     await settle(c, () => n2.elastic.group(GROUP) !== undefined);
     await c.advance(200);
     t.is(n2.elastic.group(GROUP)?.members.length, 2, 'the new live code\'s instance grew a thread');
-    t.deepEqual(c.wide(), ['n1:1.0.0', 'n2:1.0.1', 'n2:1.0.1'], 'the old one\'s extra thread was retired; it serves its pinned session on one');
+    t.deepEqual(c.wide(), ['n1:1.0.0', 'n2:1.0.1', 'n2:1.0.1'], 'the old one\'s extra thread was retired; it serves its pinned session on one; the candidate\'s own group and its thread ended');
     t.deepEqual(await c.vote(n1, old, 1), { total: 2, version: '1.0.0' });
     t.deepEqual(await c.vote(n1, cand, 1), { total: 2, version: '1.0.1' });
   } finally {
