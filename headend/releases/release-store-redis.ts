@@ -36,14 +36,22 @@ export function releaseKeys(prefix: string, app: string, version: string): { rel
 /** How long a cluster may take to answer its first slots query, ms. */
 const CLUSTER_CONNECT_MS = 10_000;
 
+/** The announcements' connection to the cluster's `attempt`-th node (in turn: a lost node is passed over). */
+function clusterSubscriber(cluster: Cluster, attempt: number, prefix: string): Redis {
+  const nodes = cluster.nodes('all');
+  const n = nodes[attempt % Math.max(1, nodes.length)];
+  if (n === undefined) throw new Error('no cluster node known');
+  return new Redis({ host: n.options.host, port: n.options.port, lazyConnect: true, retryStrategy: () => null, connectTimeout: CLUSTER_CONNECT_MS, connectionName: `weft-releases-sub:${prefix}` });
+}
+
 export class RedisReleaseStore implements ReleaseStore {
   readonly kind: 'redis' | 'redis-cluster';
   #redis: Redis | Cluster;
   #prefix: string;
-  /** Hears the writes of every store over the same data (one Redis; a cluster announces, unheard here). */
-  #announcements: RedisAnnouncements | undefined;
+  /** Hears the writes of every store over the same data (D103). */
+  #announcements: RedisAnnouncements;
 
-  private constructor(redis: Redis | Cluster, prefix: string, announcements?: RedisAnnouncements) {
+  private constructor(redis: Redis | Cluster, prefix: string, announcements: RedisAnnouncements) {
     this.#redis = redis;
     this.#prefix = prefix;
     this.#announcements = announcements;
@@ -59,7 +67,7 @@ export class RedisReleaseStore implements ReleaseStore {
     await redis.connect();
     let announcements: RedisAnnouncements;
     try {
-      announcements = await RedisAnnouncements.open(redis.duplicate({ connectionName: `weft-releases-sub:${prefix}` }), prefix);
+      announcements = await RedisAnnouncements.open(() => redis.duplicate({ connectionName: `weft-releases-sub:${prefix}`, lazyConnect: true, retryStrategy: () => null }), prefix);
     } catch (e) {
       redis.disconnect();
       throw e;
@@ -83,7 +91,14 @@ export class RedisReleaseStore implements ReleaseStore {
     } finally {
       clearTimeout(timer);
     }
-    return new RedisReleaseStore(cluster, prefix);
+    let announcements: RedisAnnouncements;
+    try {
+      announcements = await RedisAnnouncements.open((i) => clusterSubscriber(cluster, i, prefix), prefix);
+    } catch (e) {
+      cluster.disconnect();
+      throw e;
+    }
+    return new RedisReleaseStore(cluster, prefix, announcements);
   }
 
   #key(app: string, version: string): string {
@@ -203,11 +218,11 @@ export class RedisReleaseStore implements ReleaseStore {
   }
 
   watch(listener: (a: StoreAnnouncement) => void): () => void {
-    return this.#announcements?.watch(listener) ?? (() => {});
+    return this.#announcements.watch(listener);
   }
 
   async close(): Promise<void> {
-    this.#announcements?.close();
+    this.#announcements.close();
     this.#redis.disconnect();
   }
 }

@@ -14,6 +14,8 @@ import type { ResourceReport } from '../../runtime/index.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
 import { needProgram, which } from '../_helpers/env.ts';
 import { startRedis } from '../_helpers/redis.ts';
+import { startRedisCluster } from '../_helpers/redis-cluster.ts';
+import { openReleaseStore } from '../../headend/releases/open-store.ts';
 
 const keys = await signer();
 const v1 = await guideApp(keys, { version: '1.0.0' });
@@ -132,4 +134,33 @@ test('redis store: what anyone publishes on the channel is not trusted beyond an
   for (const body of bodies) await admin.publish('t-bad:rel:announce', body);
   await heard; // heard by the node's sync first (it watched first)
   t.like(b.loop.sync?.stats(), { announcements: bodies.length, badAnnouncements: bodies.length, announcedSyncs: 0 });
+});
+
+test('redis cluster store: a commit through node A reaches node B; a subscription whose node drops moves on and resyncs', async (t) => {
+  const cli = which('redis-cli');
+  if (program === undefined || cli === undefined) return void needProgram(t, program === undefined ? 'redis-server' : 'redis-cli', 'the Redis Cluster release store');
+  const cluster = await startRedisCluster(program, cli);
+  const stores: ReleaseStore[] = [];
+  const admins: Redis[] = [];
+  t.teardown(async () => {
+    for (const a of admins) a.disconnect();
+    for (const s of stores) await s.close();
+    await cluster.stop();
+  });
+  for (let i = 0; i < 2; i++) stores.push(await openReleaseStore(cluster.url, { prefix: 't-cl:' }));
+  const a = await node(stores[0]!);
+  const b = await node(stores[1]!);
+  await commitReachesOtherNode(t, a, b);
+  const resynced = new Promise<void>((resolve) => {
+    stores[1]!.watch?.((ev) => {
+      if (ev.kind === 'resync') resolve();
+    });
+  });
+  // Every pub/sub connection of every node drops: B's subscriber subscribes again and B resyncs.
+  for (const n of cluster.nodes) admins.push(new Redis({ host: '127.0.0.1', port: n.port }));
+  await Promise.all(admins.map((r) => r.client('KILL', 'TYPE', 'pubsub')));
+  await resynced;
+  const changed = nextLive(b.catalog);
+  await a.releases.rollback('guide', '1.0.0'); // back to the retired 1.0.0
+  t.is(await changed, '1.0.0', 'the rollback through A reaches B too');
 });
