@@ -24,13 +24,15 @@ export interface AnnouncementStats {
   /** Subscriptions lost (the connection ended), and made again. */
   dropped: number;
   resubscribed: number;
+  /** Attempts to subscribe again that failed (each followed by another, after a backoff). */
+  failedAttempts: number;
 }
 
 export class RedisAnnouncements {
   readonly #connect: SubscriberFactory;
   readonly #channel: string;
   readonly #watchers = new Set<(a: StoreAnnouncement) => void>();
-  readonly stats: AnnouncementStats = { dropped: 0, resubscribed: 0 };
+  readonly #stats: AnnouncementStats = { dropped: 0, resubscribed: 0, failedAttempts: 0 };
   #sub: Redis | undefined;
   #attempt = 0;
   #rounds = 0;
@@ -48,6 +50,10 @@ export class RedisAnnouncements {
     const e = await a.#subscribe();
     if (e !== undefined) throw new Error(`release store: cannot subscribe to ${a.#channel}: ${e.message}`, { cause: e });
     return a;
+  }
+
+  stats(): AnnouncementStats {
+    return { ...this.#stats };
   }
 
   watch(listener: (a: StoreAnnouncement) => void): () => void {
@@ -91,7 +97,7 @@ export class RedisAnnouncements {
   #lost(sub: Redis): void {
     if (this.#closed || sub !== this.#sub) return;
     this.#sub = undefined;
-    this.stats.dropped++;
+    this.#stats.dropped++;
     void this.#again();
   }
 
@@ -100,10 +106,11 @@ export class RedisAnnouncements {
     if ((await this.#subscribe()) === undefined) {
       if (this.#closed) return;
       this.#rounds = 0;
-      this.stats.resubscribed++;
+      this.#stats.resubscribed++;
       return this.#emit({ kind: 'resync' });
     }
     if (this.#closed) return;
+    this.#stats.failedAttempts++;
     this.#timer = setTimeout(() => void this.#again(), Math.min(MAX_BACKOFF_MS, 50 * 2 ** this.#rounds++));
     this.#timer.unref();
   }

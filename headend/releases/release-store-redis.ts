@@ -6,7 +6,7 @@ import { Cluster, Redis } from 'ioredis';
 import { parseClusterUrl } from '../registry/registry-redis-cluster-keys.ts';
 import { byAppVersion, checkCounter, checkKey, checkState, mayReplace, sameBytes, type NewRelease, type PublishOptions, type PublishOutcome, type Release, type ReleaseHead, type ReleaseState, type ReleaseStore, type StoreAnnouncement, type UpdateOutcome } from './store.ts';
 import { decode, encode } from 'cbor-x';
-import { announceChannel, RedisAnnouncements } from './release-store-redis-announce.ts';
+import { announceChannel, RedisAnnouncements, type AnnouncementStats } from './release-store-redis-announce.ts';
 
 // Each write announces its app on the store's channel in the same atomic step (D103; a channel is no key).
 // KEYS[1] release hash, KEYS[2] the app's version set, KEYS[3] the app's change counter;
@@ -219,6 +219,11 @@ export class RedisReleaseStore implements ReleaseStore {
 
   watch(listener: (a: StoreAnnouncement) => void): () => void {
     return this.#announcements.watch(listener);
+  }
+
+  /** The subscription's drops, resubscriptions and failed attempts (D103). */
+  announceStats(): AnnouncementStats {
+    return this.#announcements.stats();
   }
 
   async close(): Promise<void> {

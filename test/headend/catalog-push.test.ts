@@ -111,6 +111,7 @@ test('redis store: a dropped subscription is made again and a full sync follows;
   await a.releases.promote('guide', '1.0.1', { now: true });
   t.is(await changed, '1.0.1');
   t.true((b.loop.sync?.stats().announcedSyncs ?? 0) >= syncsBefore + 2, 'the resync and the commit each made a sync');
+  t.like((stores[1] as RedisReleaseStore).announceStats(), { dropped: 1, resubscribed: 1 });
 });
 
 test('redis store: what anyone publishes on the channel is not trusted beyond an app name: counted and dropped', async (t) => {
