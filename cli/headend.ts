@@ -131,7 +131,7 @@ async function run(f: Flags): Promise<void> {
   const cluster = new ClusterRollout(n, rollout, n.sessions);
   const rolloutTimer = setInterval(() => {
     void cluster.tick().catch((e: unknown) => logger.warn({ event: 'log', node: n.id }, `rollout: ${(e as Error).message}`));
-    void rollout.sync?.sync(); // [issue 15.6] a change made through another node reaches this node's catalog
+    void rollout.sync?.sync(); // [issue 15.6] the fallback for a change made through another node (D103: its announcement syncs at once)
   }, 1000);
   rolloutTimer.unref();
   let ops: RunningConsole | undefined;
@@ -152,7 +152,8 @@ async function run(f: Flags): Promise<void> {
     // [issue 15.6] version pairing: sessions switched in place, switches that failed, opens refused VERSION_MISMATCH.
     const pairing = { switched: n.sessions.switches.stats.switched, switchFailed: n.sessions.switches.stats.failed, upgraded: n.upgrades.upgraded, repinned: n.upgrades.repinned, mismatched: n.sessions.counters.mismatched, replaceMismatched: n.sessions.counters.replaceMismatched, unrecorded: n.sessions.switches.stats.unrecorded, switchQueued: n.sessions.switches.stats.queued, switchSuperseded: n.sessions.switches.stats.superseded, switchOlderHost: n.sessions.switches.stats.olderHost, switchOrderUnread: n.sessions.switches.stats.orderUnread, badSwitchIds: n.registry.faults?.switchId ?? 0 };
     const catalogFill = rollout.fill?.stats(); // versions seen before this node's catalog synced them
-    state({ event: 'stats', node: n.id, sessions: n.sessions.count, pairing, ...(catalogFill === undefined ? {} : { catalogFill }), nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters, carousel: carouselStats(h.carousels) }, 'stats');
+    const catalogSync = rollout.sync?.stats(); // [D103] announcements heard, the syncs they made, bad ones dropped
+    state({ event: 'stats', node: n.id, sessions: n.sessions.count, pairing, ...(catalogFill === undefined ? {} : { catalogFill }), ...(catalogSync === undefined ? {} : { catalogSync }), nodes: view.nodes.map((e) => ({ node: e.stats.node, state: e.state, sessions: e.stats.sessions })), counters: n.counters, carousel: carouselStats(h.carousels) }, 'stats');
   }, 5000);
   timer.unref();
   // A drain (console action or `weft headend drain`) that ends with the node out of the cluster ends the process.

@@ -2,15 +2,17 @@
 // the live version is the catalog's current one (new sessions naming no version, the carousel's
 // own manifest); a rolling or halted candidate is served beside it, so boxes the directive puts on
 // the candidate pair with the candidate's server portion. Other versions leave the catalog once no
-// session is pinned to them. Every node of a cluster runs it on its own timer: a change made
-// through another node's admin API reaches this node's catalog within one sync. A sync reads the
+// session is pinned to them. Every node of a cluster syncs an app when the store announces a write
+// to it (D103: a change made through another node's admin API arrives at the pub/sub latency),
+// and on its own timer as the fallback (a lost announcement, a store written by an older node,
+// a store that announces nothing). A sync reads the
 // store's change token first: unchanged since a sync that left nothing to redo, it stops there
 // (one read; most seconds of a node's life). Else it reads the heads (no bytes); a version's bytes
 // are read once, when the catalog does not hold them.
 import { decodeManifest } from '../../runtime/app/index.ts';
 import type { AppCatalog } from '../app-catalog.ts';
 import type { PublishedApp } from '../app-catalog.ts';
-import type { Release, ReleaseHead, ReleaseStore } from './store.ts';
+import { isAppName, type Release, type ReleaseHead, type ReleaseStore, type StoreAnnouncement } from './store.ts';
 
 export interface CatalogSyncStats {
   syncs: number;
@@ -23,6 +25,14 @@ export interface CatalogSyncStats {
   fetched: number;
   /** Syncs that read only the change token: the store had not changed since a complete sync. */
   unchanged: number;
+  /** [D103] Announcements heard from the store (writes through any node; resyncs after a gap). */
+  announcements: number;
+  /** Syncs they started (one in flight per app and one queued: the rest coalesce into those). */
+  announcedSyncs: number;
+  /** Announcements heard while their app's sync was already queued (folded into it). */
+  coalesced: number;
+  /** Bodies that named no app (not a string, too long, not an app name): dropped. */
+  badAnnouncements: number;
 }
 
 /** The versions an app's sessions may pair with: live, and the candidate beside it. */
@@ -35,13 +45,21 @@ export function servedReleases<R extends Pick<Release, 'state'>>(releases: reado
  *  predates the token (a rolling upgrade of the head-end) or by hand is still seen, within this many syncs. */
 export const FULL_SYNC_EVERY = 30;
 
+/** The most apps with an announced sync running at once; an announcement for one more makes (or
+ *  joins) a sync of every app instead, so no flood of names makes this node hold more. */
+export const MAX_ANNOUNCED_APPS = 32;
+/** The key of an announced sync of every app (a resync, or the overflow above). */
+const EVERY_APP = '';
+
 export class CatalogSync {
   readonly #catalog: AppCatalog;
   readonly #store: ReleaseStore;
   readonly #log: (line: string) => void;
   /** `app@version` -> publishedAt of the bytes in the catalog (a startup re-publish changes it). */
   readonly #have = new Map<string, number>();
-  readonly #stats: CatalogSyncStats = { syncs: 0, added: 0, removed: 0, failed: 0, fetched: 0, unchanged: 0 };
+  readonly #stats: CatalogSyncStats = { syncs: 0, added: 0, removed: 0, failed: 0, fetched: 0, unchanged: 0, announcements: 0, announcedSyncs: 0, coalesced: 0, badAnnouncements: 0 };
+  /** Announced syncs running, by app (EVERY_APP: a full one); `again`: one more is queued behind it. */
+  readonly #announced = new Map<string, { again: boolean }>();
   #busy: Promise<void> | undefined;
   /** The store's change token as of the last full sync that left nothing to redo (none yet: undefined). */
   #synced: string | undefined;
@@ -58,6 +76,46 @@ export class CatalogSync {
 
   stats(): CatalogSyncStats {
     return { ...this.#stats };
+  }
+
+  /** Sync an app whenever the store announces a write to it (when the store can); gives the unsubscribe. */
+  listen(): () => void {
+    return this.#store.watch?.((a) => this.#heard(a)) ?? (() => {});
+  }
+
+  // The body is not trusted beyond naming an app; a flood costs one sync running per app and one queued.
+  #heard(a: StoreAnnouncement): void {
+    this.#stats.announcements++;
+    let key = EVERY_APP;
+    if (a.kind === 'changed') {
+      if (!isAppName(a.body)) {
+        this.#stats.badAnnouncements++;
+        return this.#log(`releases: dropped an announcement naming no app (${typeof a.body})`);
+      }
+      key = a.body;
+    }
+    if (key !== EVERY_APP && !this.#announced.has(key) && this.#announced.size >= MAX_ANNOUNCED_APPS) key = EVERY_APP;
+    const running = this.#announced.get(key);
+    if (running === undefined) return void this.#drain(key);
+    if (running.again) this.#stats.coalesced++;
+    running.again = true;
+  }
+
+  async #drain(key: string): Promise<void> {
+    const entry = { again: false };
+    this.#announced.set(key, entry);
+    try {
+      do {
+        entry.again = false;
+        this.#stats.announcedSyncs++;
+        await this.sync(key === EVERY_APP ? undefined : key);
+      } while (entry.again);
+    } catch (e) {
+      this.#stats.failed++; // a store read fails inside sync (counted there); this is a catalog that refused a version
+      this.#log(`releases: announced sync of ${key === EVERY_APP ? 'every app' : key} failed: ${(e as Error).message}`);
+    } finally {
+      this.#announced.delete(key);
+    }
   }
 
   /** Bring the catalog in line with the store (one app, or every app); one sync at a time. */

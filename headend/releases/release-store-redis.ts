@@ -4,22 +4,27 @@
 // list, a counter). The bytes are stored as published. Counters are plain INCRs.
 import { Cluster, Redis } from 'ioredis';
 import { parseClusterUrl } from '../registry/registry-redis-cluster-keys.ts';
-import { byAppVersion, checkCounter, checkKey, checkState, mayReplace, sameBytes, type NewRelease, type PublishOptions, type PublishOutcome, type Release, type ReleaseHead, type ReleaseState, type ReleaseStore, type UpdateOutcome } from './store.ts';
+import { byAppVersion, checkCounter, checkKey, checkState, mayReplace, sameBytes, type NewRelease, type PublishOptions, type PublishOutcome, type Release, type ReleaseHead, type ReleaseState, type ReleaseStore, type StoreAnnouncement, type UpdateOutcome } from './store.ts';
 import { decode, encode } from 'cbor-x';
+import { announceChannel, RedisAnnouncements, type AnnouncementStats } from './release-store-redis-announce.ts';
 
-// KEYS[1] release hash, KEYS[2] the app's version set, KEYS[3] the app's change counter; ARGV: version, then field/value pairs.
+// Each write announces its app on the store's channel in the same atomic step (D103; a channel is no key).
+// KEYS[1] release hash, KEYS[2] the app's version set, KEYS[3] the app's change counter;
+// ARGV: version, channel, app, then field/value pairs.
 const PUBLISH = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('INCR', KEYS[3])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1`;
-// KEYS[1] release hash, KEYS[2] the app's change counter; ARGV: expected rev, state, plan.
+// KEYS[1] release hash, KEYS[2] the app's change counter; ARGV: expected rev, state, plan, channel, app.
 const UPDATE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'not-found' end
 if redis.call('HGET', KEYS[1], 'rev') ~= ARGV[1] then return 'stale' end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'plan', ARGV[3], 'rev', tostring(tonumber(ARGV[1]) + 1))
 redis.call('INCR', KEYS[2])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 'ok'`;
 
 /** The keys of one release, of its app's version set and of its app's change counter: one hash
@@ -31,14 +36,25 @@ export function releaseKeys(prefix: string, app: string, version: string): { rel
 /** How long a cluster may take to answer its first slots query, ms. */
 const CLUSTER_CONNECT_MS = 10_000;
 
+/** The announcements' connection to the cluster's `attempt`-th node (in turn: a lost node is passed over). */
+function clusterSubscriber(cluster: Cluster, attempt: number, prefix: string): Redis {
+  const nodes = cluster.nodes('all');
+  const n = nodes[attempt % Math.max(1, nodes.length)];
+  if (n === undefined) throw new Error('no cluster node known');
+  return new Redis({ host: n.options.host, port: n.options.port, lazyConnect: true, retryStrategy: () => null, connectTimeout: CLUSTER_CONNECT_MS, connectionName: `weft-releases-sub:${prefix}` });
+}
+
 export class RedisReleaseStore implements ReleaseStore {
   readonly kind: 'redis' | 'redis-cluster';
   #redis: Redis | Cluster;
   #prefix: string;
+  /** Hears the writes of every store over the same data (D103). */
+  #announcements: RedisAnnouncements;
 
-  private constructor(redis: Redis | Cluster, prefix: string) {
+  private constructor(redis: Redis | Cluster, prefix: string, announcements: RedisAnnouncements) {
     this.#redis = redis;
     this.#prefix = prefix;
+    this.#announcements = announcements;
     this.kind = redis instanceof Cluster ? 'redis-cluster' : 'redis';
   }
 
@@ -49,7 +65,14 @@ export class RedisReleaseStore implements ReleaseStore {
     const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, connectionName: `weft-releases:${prefix}` });
     redis.on('error', () => {}); // reconnects on its own; commands fail with their own errors
     await redis.connect();
-    return new RedisReleaseStore(redis, prefix);
+    let announcements: RedisAnnouncements;
+    try {
+      announcements = await RedisAnnouncements.open(() => redis.duplicate({ connectionName: `weft-releases-sub:${prefix}`, lazyConnect: true, retryStrategy: () => null }), prefix);
+    } catch (e) {
+      redis.disconnect();
+      throw e;
+    }
+    return new RedisReleaseStore(redis, prefix, announcements);
   }
 
   static async #openCluster(url: string, prefix: string): Promise<RedisReleaseStore> {
@@ -68,7 +91,14 @@ export class RedisReleaseStore implements ReleaseStore {
     } finally {
       clearTimeout(timer);
     }
-    return new RedisReleaseStore(cluster, prefix);
+    let announcements: RedisAnnouncements;
+    try {
+      announcements = await RedisAnnouncements.open((i) => clusterSubscriber(cluster, i, prefix), prefix);
+    } catch (e) {
+      cluster.disconnect();
+      throw e;
+    }
+    return new RedisReleaseStore(cluster, prefix, announcements);
   }
 
   #key(app: string, version: string): string {
@@ -84,7 +114,7 @@ export class RedisReleaseStore implements ReleaseStore {
     const sources = encode(Object.fromEntries(Object.entries(r.sources).map(([k, v]) => [k, Buffer.from(v)])));
     const fields = ['manifest', Buffer.from(r.manifestBytes), 'signature', Buffer.from(r.signature), 'sources', sources, 'state', 'staged', 'publishedBy', r.publishedBy, 'publishedAt', String(r.publishedAt), 'plan', '', 'rev', '1'];
     const keys = releaseKeys(this.#prefix, r.app, r.version);
-    const created = (await this.#redis.eval(PUBLISH, 3, keys.release, keys.versions, keys.changes, r.version, ...fields)) === 1;
+    const created = (await this.#redis.eval(PUBLISH, 3, keys.release, keys.versions, keys.changes, r.version, announceChannel(this.#prefix), r.app, ...fields)) === 1;
     await this.#redis.sadd(`${this.#prefix}rel:apps`, r.app);
     const release = (await this.get(r.app, r.version)) as Release;
     if (created) return { ok: true, release, created: true };
@@ -94,6 +124,7 @@ export class RedisReleaseStore implements ReleaseStore {
       .multi()
       .hset(keys.release, 'manifest', Buffer.from(r.manifestBytes), 'signature', Buffer.from(r.signature), 'sources', sources, 'publishedAt', String(r.publishedAt), 'rev', String(release.rev + 1))
       .incr(keys.changes)
+      .publish(announceChannel(this.#prefix), r.app)
       .exec();
     const failed = replaced?.find(([e]) => e !== null);
     if (replaced === null || failed !== undefined) throw new Error(`release store: replacing ${r.app} ${r.version} failed: ${(failed?.[0] as Error | undefined)?.message ?? 'transaction aborted'}`);
@@ -159,7 +190,7 @@ export class RedisReleaseStore implements ReleaseStore {
     if (r === undefined) return { ok: false, reason: 'not-found' };
     const state = patch.state === undefined ? r.state : checkState(patch.state);
     const keys = releaseKeys(this.#prefix, app, version);
-    const res = await this.#redis.eval(UPDATE, 2, keys.release, keys.changes, String(rev), state, patch.plan ?? r.plan);
+    const res = await this.#redis.eval(UPDATE, 2, keys.release, keys.changes, String(rev), state, patch.plan ?? r.plan, announceChannel(this.#prefix), app);
     if (res === 'not-found') return { ok: false, reason: 'not-found' };
     const now = (await this.get(app, version)) as Release;
     return res === 'ok' ? { ok: true, release: now } : { ok: false, reason: 'stale', current: now };
@@ -186,7 +217,17 @@ export class RedisReleaseStore implements ReleaseStore {
       .join(',');
   }
 
+  watch(listener: (a: StoreAnnouncement) => void): () => void {
+    return this.#announcements.watch(listener);
+  }
+
+  /** The subscription's drops, resubscriptions and failed attempts (D103). */
+  announceStats(): AnnouncementStats {
+    return this.#announcements.stats();
+  }
+
   async close(): Promise<void> {
+    this.#announcements.close();
     this.#redis.disconnect();
   }
 }

@@ -44,6 +44,7 @@ export async function startRollout(o: {
   const sync = o.catalog === undefined ? undefined : new CatalogSync({ catalog: o.catalog, store: o.store, ...(o.log === undefined ? {} : { log: o.log }) });
   const fill = sync === undefined || o.catalog === undefined ? undefined : new CatalogFill({ catalog: o.catalog, sync: (app) => sync.sync(app), now: o.now, get: (app, v) => o.store.get(app, v) });
   if (fill !== undefined) o.catalog?.onMissing(fill.want);
+  sync?.listen(); // [D103] a write through any node syncs its app here at once; the caller's timer is the fallback
   o.releases.onChange = (app) => {
     void sync?.sync(app);
     void driver.refresh(app);

@@ -37,6 +37,12 @@ export interface PublishOptions {
 }
 export type UpdateOutcome = { ok: true; release: Release } | { ok: false; reason: 'not-found' } | { ok: false; reason: 'stale'; current: Release };
 
+/** What a store's watcher hears. `changed`: a write changed an app's heads (through this store or
+ *  any other over the same data); its body is whatever the store carried, untrusted (anyone who
+ *  can write to a shared Redis can publish): check it names an app before use. `resync`:
+ *  announcements may have been lost (a subscription made again after its connection dropped). */
+export type StoreAnnouncement = { kind: 'changed'; body: unknown } | { kind: 'resync' };
+
 export interface ReleaseStore {
   /** `memory`, `sqlite`, `redis` or `redis-cluster`, for logs and the node's state. */
   readonly kind: string;
@@ -55,6 +61,9 @@ export interface ReleaseStore {
    *  update), moved in the same write as the change: an unchanged token means unchanged heads, so
    *  a catalog sync of an unchanged store is this one read (catalog-sync.ts). Opaque: compare only. */
   changes(): Promise<string>;
+  /** Hear every write's announcement (D103); gives the unsubscribe. Absent: the store announces
+   *  nothing and its readers learn by their timer only. A listener must not throw. */
+  watch?(listener: (a: StoreAnnouncement) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -65,6 +74,11 @@ const COUNTER = /^[a-z0-9][a-z0-9.:-]{0,127}$/;
 export function checkKey(app: string, version?: string): void {
   if (typeof app !== 'string' || !APP.test(app)) throw new RangeError(`release store: bad app name ${JSON.stringify(app)}`);
   if (version !== undefined && (typeof version !== 'string' || !VERSION.test(version))) throw new RangeError(`release store: bad version ${JSON.stringify(version)}`);
+}
+
+/** A body that names an app (a string of at most 63 characters a store would accept as one). */
+export function isAppName(body: unknown): body is string {
+  return typeof body === 'string' && body.length <= 63 && APP.test(body);
 }
 
 export function checkCounter(name: string): void {
@@ -104,6 +118,8 @@ export class MemoryReleaseStore implements ReleaseStore {
   #rows = new Map<string, Release>();
   #counters = new Map<string, number>();
   #changes = 0;
+  /** Nodes of one process sharing this store hear each other's writes (the memory tier). */
+  #watchers = new Set<(a: StoreAnnouncement) => void>();
 
   async publish(r: NewRelease, o: PublishOptions = {}): Promise<PublishOutcome> {
     checkKey(r.app, r.version);
@@ -112,13 +128,13 @@ export class MemoryReleaseStore implements ReleaseStore {
     if (existing !== undefined && !sameBytes(existing, r) && mayReplace(existing, o)) {
       const release: Release = { ...existing, ...r, publishedBy: existing.publishedBy, rev: existing.rev + 1 };
       this.#rows.set(key, release);
-      this.#changes++;
+      this.#changed(r.app);
       return { ok: true, release, created: false, replaced: true };
     }
     if (existing !== undefined) return sameBytes(existing, r) ? { ok: true, release: existing, created: false } : { ok: false, reason: 'different-bytes', existing };
     const release: Release = { ...r, state: 'staged', plan: '', rev: 1 };
     this.#rows.set(key, release);
-    this.#changes++;
+    this.#changed(r.app);
     return { ok: true, release, created: true };
   }
 
@@ -143,7 +159,7 @@ export class MemoryReleaseStore implements ReleaseStore {
     if (r.rev !== rev) return { ok: false, reason: 'stale', current: r };
     const next: Release = { ...r, ...(patch.state === undefined ? {} : { state: checkState(patch.state) }), ...(patch.plan === undefined ? {} : { plan: patch.plan }), rev: r.rev + 1 };
     this.#rows.set(`${app}@${version}`, next);
-    this.#changes++;
+    this.#changed(app);
     return { ok: true, release: next };
   }
 
@@ -158,7 +174,20 @@ export class MemoryReleaseStore implements ReleaseStore {
     return String(this.#changes);
   }
 
-  async close(): Promise<void> {}
+  watch(listener: (a: StoreAnnouncement) => void): () => void {
+    this.#watchers.add(listener);
+    return () => void this.#watchers.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.#watchers.clear();
+  }
+
+  /** After the write, as Redis delivers a PUBLISH: later, never inside the writer's call. */
+  #changed(app: string): void {
+    this.#changes++;
+    for (const f of this.#watchers) queueMicrotask(() => f({ kind: 'changed', body: app }));
+  }
 }
 
 export function mayReplace(existing: Release, o: PublishOptions): boolean {

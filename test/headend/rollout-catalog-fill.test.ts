@@ -2,7 +2,8 @@
 // catalog does not know makes it sync its catalog once (coalesced, misses remembered a while), and
 // the session is routed right after, to its own version's app-wide instance, never to another
 // version's. Deterministic tier: two nodes sharing one registry and one release store, one manual
-// clock; each node syncs only when told to (the 1 s timer of cli/headend.ts is not running).
+// clock; each node syncs only when told to (the 1 s timer of cli/headend.ts is not running, and
+// the store's announcements, D103, are hidden from the nodes: the window before one arrives).
 import test from 'ava';
 import { ManualClock, RemoteError, type OpenReply, type ResourceReport } from '../../runtime/index.ts';
 import { decodeManifest, trustedKeyFromJson } from '../../runtime/app/index.ts';
@@ -31,6 +32,13 @@ async function cluster(placeOn?: string, reads?: { n: number }, ids = ['n1', 'n2
   const net = new MemoryNet();
   const registry = memoryRegistry(clock);
   const store = new MemoryReleaseStore();
+  // No `watch`: a node hears no announcement, as while one is on its way or was lost (D103).
+  const unannounced = new Proxy(store, {
+    get(target, p) {
+      const v = p === 'watch' ? undefined : (Reflect.get(target, p, target) as unknown);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
   const checkpoints = new MemoryCheckpoints();
   const nodes: MemoryNode[] = [];
   const loops: RolloutLoop[] = [];
@@ -45,7 +53,7 @@ async function cluster(placeOn?: string, reads?: { n: number }, ids = ['n1', 'n2
     });
     const n = await memoryNode({ id, net, clock, registry: counted, apps: [a.pub], trusted: a.trusted, intervalMs: INTERVAL, policy: here(placeOn ?? id), modules: { tally }, appWide: { checkpoints } });
     const r = new Releases({ store, trusted: () => keys, now: () => clock.now() });
-    loops.push(await startRollout({ releases: r, store, carousels: new Map(), reports: { onReport: (_r: ResourceReport): void => {} }, now: () => clock.now(), catalog: n.catalog }));
+    loops.push(await startRollout({ releases: r, store: unannounced, carousels: new Map(), reports: { onReport: (_r: ResourceReport): void => {} }, now: () => clock.now(), catalog: n.catalog }));
     nodes.push(n);
     releases.push(r);
   }
