@@ -50,7 +50,7 @@ export class AppWide {
     this.#o = options;
     this.#v = new SharedVersions(host.catalog, host.registry);
     this.#retire = new Retirement(this.#retireHost());
-    this.#live = new LiveHandover({ id: host.id, table: host.table, elastic: host.elastic, registry: host.registry, counters: this.counters, writers: () => [...this.#writers.values()], liveTag: (a) => this.#v.liveTag(a), ensure: (a) => this.ensure(a), stopInstance: (i) => host.stopInstance(i), adopt: (w) => this.#adopt(w), retireSoon: () => this.#retire.soon(), log: host.log });
+    this.#live = new LiveHandover({ id: host.id, table: host.table, elastic: host.elastic, registry: host.registry, counters: this.counters, clock: host.clock, writers: () => [...this.#writers.values()], liveTag: (a) => this.#v.liveTag(a), ensure: (a) => this.ensure(a), stopInstance: (i) => host.stopInstance(i), adopt: (w) => this.#adopt(w), retireSoon: () => this.#retire.soon(), log: host.log });
     // A commit or rollback (here, or learnt by the catalog sync): the new live code leads the untagged address.
     this.#unlisten = host.catalog.onLiveChange((app) => this.#live.changed(app));
     // [fencing] a node judged dead while it still ran loses its claim to a survivor: when the
@@ -289,6 +289,7 @@ export class AppWide {
   async close(): Promise<void> {
     this.#unwatch();
     this.#unlisten();
+    this.#live.close();
     this.#retire.close();
     for (const w of this.#writers.values()) await releaseClaims(this.#h, w);
     this.#writers.clear();

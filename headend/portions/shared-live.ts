@@ -8,7 +8,7 @@
 // until that node has taken it (the registry's change brings it back here). One hand-over per app
 // at a time. Decides and moves addresses; AppWide starts and adopts, Elastic retires.
 
-import { formatVaddr, type Result } from '../../runtime/index.ts';
+import { type Clock, formatVaddr, type Result, type TimerHandle } from '../../runtime/index.ts';
 import type { Elastic } from './elastic.ts';
 import type { DispatchTable } from '../node/table.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -21,6 +21,8 @@ export interface LiveHost {
   readonly elastic: Pick<Elastic, 'leave' | 'group' | 'groups'>;
   readonly registry: Pick<Registry, 'lookup'>;
   readonly counters: AppWideCounters;
+  /** Times the retry of a failed hand-over. */
+  readonly clock: Clock;
   writers(): Writer[];
   liveTag(app: string): string | undefined;
   /** Make sure the live code's instance runs somewhere (AppWide.ensure); gives its node. */
@@ -37,10 +39,17 @@ export interface LiveHost {
 /** The untagged address of a writer's module. */
 export const untagged = (w: Pick<Writer, 'app'>, module: string): string => formatVaddr({ app: w.app, session: '*', module });
 
+/** A failed hand-over is tried again after this, doubling up to RETRY_MAX_MS while it keeps failing. */
+export const RETRY_MS = 1_000;
+export const RETRY_MAX_MS = 30_000;
+
 export class LiveHandover {
   readonly #h: LiveHost;
   /** The hand-over running per app (a second change waits for it). */
   readonly #chains = new Map<string, Promise<void>>();
+  /** Apps whose last hand-over failed: the retry's timer and its next wait. */
+  readonly #retries = new Map<string, { timer: TimerHandle | undefined; waitMs: number }>();
+  #closed = false;
 
   constructor(host: LiveHost) {
     this.#h = host;
@@ -48,14 +57,41 @@ export class LiveHandover {
 
   /** The app's live version changed, or the untagged address moved: hand the live role over (queued per app). */
   changed(app: string): void {
-    const run = (this.#chains.get(app) ?? Promise.resolve()).then(() => this.#handOver(app)).catch((e: unknown) => {
-      this.#h.counters.liveFailed++;
-      this.#h.log(`app-wide ${app}: the live code's instance did not take the untagged address: ${(e as Error).message}`);
-    });
+    if (this.#closed) return;
+    const pending = this.#retries.get(app);
+    if (pending?.timer !== undefined) this.#h.clock.clearTimeout(pending.timer); // this run is the retry
+    if (pending !== undefined) pending.timer = undefined;
+    const run = (this.#chains.get(app) ?? Promise.resolve())
+      .then(() => this.#handOver(app))
+      .then(
+        () => void this.#retries.delete(app),
+        (e: unknown) => {
+          this.#h.counters.liveFailed++;
+          this.#h.log(`app-wide ${app}: the live code's instance did not take the untagged address: ${(e as Error).message}; tried again in ${this.#retryLater(app) / 1000} s`);
+        },
+      );
     this.#chains.set(app, run);
     void run.finally(() => {
       if (this.#chains.get(app) === run) this.#chains.delete(app);
     });
+  }
+
+  /** No more hand-overs or retries (the node is leaving). */
+  close(): void {
+    this.#closed = true;
+    for (const r of this.#retries.values()) if (r.timer !== undefined) this.#h.clock.clearTimeout(r.timer);
+    this.#retries.clear();
+  }
+
+  // A failed hand-over leaves the untagged address with the old code or with nobody here, and no
+  // event may come to try again: a timer does, backing off while it keeps failing.
+  #retryLater(app: string): number {
+    const r = this.#retries.get(app) ?? { timer: undefined, waitMs: RETRY_MS };
+    this.#retries.set(app, r);
+    const wait = r.waitMs;
+    r.waitMs = Math.min(2 * wait, RETRY_MAX_MS);
+    if (r.timer === undefined && !this.#closed) r.timer = this.#h.clock.setTimeout(() => this.changed(app), wait);
+    return wait;
   }
 
   async #handOver(app: string): Promise<void> {
