@@ -29,7 +29,15 @@ async function rig() {
   const c = await cluster(false, undefined, undefined, { controller: afterLoad, tickMs: 50 });
   const tagged = `weft://poll/*/tally/${appWideTag(c.v101.manifest)}`;
   const replicaGroups = (n: MemoryNode): string[] => n.elastic.groups().filter((g) => g.role === 'replica').map((g) => g.vaddr);
-  return { ...c, tagged, replicaGroups };
+  /** A box on the live 1.0.0 at n1 and one on the candidate at n2, each having voted; their tallies. */
+  const both = async (oldVotes = 1, candVotes = 1) => {
+    const [n1, n2] = c.nodes;
+    const old = await c.open(n1, 'b-old', '1.0.0');
+    const oldTally = await c.vote(n1, old, oldVotes);
+    const cand = await c.open(n2, 'b-new', '1.0.1');
+    return { old, cand, oldTally, candTally: await c.vote(n2, cand, candVotes) };
+  };
+  return { ...c, tagged, replicaGroups, both };
 }
 
 test('a candidate\'s app-wide instance grows a thread of its own code from its own load while it is a candidate', async (t) => {
@@ -60,10 +68,8 @@ test('a replica of the candidate\'s instance runs the candidate\'s code on anoth
   const c = await rig();
   const [n1, n2] = c.nodes;
   try {
-    const old = await c.open(n1, 'b-old', '1.0.0');
-    t.deepEqual(await c.vote(n1, old, 5), { total: 5, version: '1.0.0' });
-    const cand = await c.open(n2, 'b-new', '1.0.1');
-    t.deepEqual(await c.vote(n2, cand, 1), { total: 1, version: '1.0.1' });
+    const { oldTally, candTally } = await c.both(5, 1);
+    t.deepEqual([oldTally, candTally], [{ total: 5, version: '1.0.0' }, { total: 1, version: '1.0.1' }]);
     const pending = n2.replicas.spawnOn(c.tagged, 'n1');
     await c.advance(100);
     const spawned = await pending;
@@ -86,10 +92,7 @@ test('committed: the candidate\'s own group ends as its instance takes the untag
   const c = await rig();
   const [n1, n2] = c.nodes;
   try {
-    const old = await c.open(n1, 'b-old', '1.0.0');
-    await c.vote(n1, old, 1);
-    const cand = await c.open(n2, 'b-new', '1.0.1');
-    await c.vote(n2, cand, 1);
+    const { cand } = await c.both();
     await c.advance(200);
     t.is(n2.elastic.group(c.tagged)?.members.length, 2, 'before: the candidate runs on two threads');
     const pending = n2.replicas.spawnOn(c.tagged, 'n1');
@@ -118,10 +121,7 @@ test('halted: the candidate\'s sessions go back to the live version; its instanc
   const c = await rig();
   const [n1, n2] = c.nodes;
   try {
-    const old = await c.open(n1, 'b-old', '1.0.0');
-    await c.vote(n1, old, 1);
-    const cand = await c.open(n2, 'b-new', '1.0.1');
-    await c.vote(n2, cand, 1);
+    const { cand } = await c.both();
     await c.advance(200);
     const pending = n2.replicas.spawnOn(c.tagged, 'n1');
     await c.advance(100);
@@ -160,10 +160,8 @@ test('the candidate\'s node dies: the survivor that held its replica re-claims i
   const c = await rig();
   const [n1, n2] = c.nodes;
   try {
-    const old = await c.open(n1, 'b-old', '1.0.0');
-    await c.vote(n1, old, 1);
-    const cand = await c.open(n2, 'b-new', '1.0.1');
-    t.deepEqual(await c.vote(n2, cand, 2), { total: 2, version: '1.0.1' });
+    const { cand, candTally } = await c.both(1, 2);
+    t.deepEqual(candTally, { total: 2, version: '1.0.1' });
     const pending = n2.replicas.spawnOn(c.tagged, 'n1');
     await c.advance(100);
     t.true((await pending).ok);
