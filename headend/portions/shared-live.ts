@@ -64,7 +64,7 @@ export class LiveHandover {
     const run = (this.#chains.get(app) ?? Promise.resolve())
       .then(() => this.#handOver(app))
       .then(
-        () => void this.#retries.delete(app),
+        () => this.#cancelRetry(app),
         (e: unknown) => {
           this.#h.counters.liveFailed++;
           this.#h.log(`app-wide ${app}: the live code's instance did not take the untagged address: ${(e as Error).message}; tried again in ${this.#retryLater(app) / 1000} s`);
@@ -74,6 +74,13 @@ export class LiveHandover {
     void run.finally(() => {
       if (this.#chains.get(app) === run) this.#chains.delete(app);
     });
+  }
+
+  // A hand-over that took ends the app's retries (one still waiting, set by an earlier failed run of the chain, too).
+  #cancelRetry(app: string): void {
+    const r = this.#retries.get(app);
+    if (r?.timer !== undefined) this.#h.clock.clearTimeout(r.timer);
+    this.#retries.delete(app);
   }
 
   /** No more hand-overs or retries (the node is leaving). */

@@ -80,3 +80,12 @@ test('a change that comes while a retry waits runs at once and replaces it; clos
   await r.settle();
   t.is(r.ensured(), 2, 'nothing after close');
 });
+
+test('a hand-over queued behind a failed one that then takes leaves no retry behind', async (t) => {
+  const r = rig(1);
+  r.live.changed('poll'); // fails: a retry is set
+  r.live.changed('poll'); // queued behind it: takes
+  await r.settle();
+  t.deepEqual([r.ensured(), r.counters.liveFailed, r.counters.liveJoined], [2, 1, 1]);
+  t.is(r.clock.pending, 0, 'the retry the failure set is gone');
+});
