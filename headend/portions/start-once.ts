@@ -126,10 +126,12 @@ export class PortionStarts {
     h.elastic.started(iid, r.ok, app, modules, session === '*' ? 'primary' : undefined);
     if (!r.ok) return r;
     const loc = { node: h.id, queue: iid, udp: h.udpAddress };
+    // A session portion's first address is its claim (claimed in #start); an app-wide one moves its claim between its own instances.
+    const claim = session === '*' ? undefined : formatVaddr({ app, session, module: modules[0] ?? '' });
     for (const [i, m] of modules.entries()) {
       const v = formatVaddr({ app, session, module: m });
       h.table.host(v, m, iid);
-      if (i !== 0) await this.#bindRest(v, loc, session === '*' ? undefined : formatVaddr({ app, session, module: modules[0] ?? '' })); // the first was claimed in #start
+      if (i !== 0) await this.#bindRest(v, loc, claim);
     }
     h.table.host(formatVaddr({ app, session, module: '_svc' }), '_svc', iid);
     return ok(iid);
