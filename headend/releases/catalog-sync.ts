@@ -89,8 +89,9 @@ export class CatalogSync {
     let key = EVERY_APP;
     if (a.kind === 'changed') {
       if (!isAppName(a.body)) {
-        this.#stats.badAnnouncements++;
-        return this.#log(`releases: dropped an announcement naming no app (${typeof a.body})`);
+        // Counted each; logged the first time and once per 1,000 after, so a flood is not a flood of lines too.
+        if (this.#stats.badAnnouncements++ % 1000 === 0) this.#log(`releases: dropped an announcement naming no app (${typeof a.body}; ${this.#stats.badAnnouncements} so far)`);
+        return;
       }
       key = a.body;
     }

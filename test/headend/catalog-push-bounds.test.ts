@@ -45,13 +45,13 @@ class HeldStore extends MemoryReleaseStore {
   }
 }
 
-async function rig() {
+async function rig(log?: (line: string) => void) {
   const store = new HeldStore();
   const releases = new Releases({ store, trusted: () => keys.trusted, now: () => 1 });
   await releases.publish({ manifestBytes: v1.manifestBytes, signature: v1.signature, sources: v1.sources }, 'operator');
   await releases.promote('guide', '1.0.0', { now: true });
   const catalog = new AppCatalog();
-  const sync = new CatalogSync({ catalog, store });
+  const sync = new CatalogSync({ catalog, store, ...(log === undefined ? {} : { log }) });
   sync.listen();
   return { store, catalog, sync };
 }
@@ -63,6 +63,14 @@ test('a body that names no app is counted and dropped: no sync', async (t) => {
   for (const body of [42, {}, null, undefined, '', 'Guide', 'guide/x', 'x'.repeat(64), 'g'.repeat(100_000), ['guide']]) store.say(changed(body));
   t.like(sync.stats(), { announcements: 10, badAnnouncements: 10, announcedSyncs: 0 });
   t.deepEqual(store.asked, []);
+});
+
+test('a flood of bad bodies is counted each time but logged once per thousand', async (t) => {
+  const lines: string[] = [];
+  const { store, sync } = await rig((l) => lines.push(l));
+  for (let i = 0; i < 2500; i++) store.say(changed(i));
+  t.is(sync.stats().badAnnouncements, 2500);
+  t.is(lines.filter((l) => l.includes('naming no app')).length, 3, 'the 1st, 1,001st and 2,001st');
 });
 
 test('a flood of announcements for one app: one sync running, one queued, the rest folded into it', async (t) => {
