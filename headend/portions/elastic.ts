@@ -47,6 +47,8 @@ interface Lock {
   ewmaMs: number;
   /** Requests served by instances that have gone (so `served` never goes back). */
   doneGone: number;
+  /** An app-wide module (`scope: "app"`): one writer serves it all (D22), so its group grows no threads (D105). */
+  oneWriter: boolean;
 }
 
 /** A shared portion whose instances this node grows and shrinks. */
@@ -66,6 +68,8 @@ export interface Group {
   /** Busy fraction of the instances over the last ticks (smoothed), and the last decision. */
   occupancy: number;
   last: ThreadDecision | undefined;
+  /** An app-wide module's group: it stays on its one writer's thread (D105); replicas still grow. */
+  readonly oneWriter: boolean;
 }
 
 interface GroupState extends Group {
@@ -145,7 +149,7 @@ export class Elastic {
       const permits = e.critical.permits ?? 1;
       let lock = this.#locks.get(vaddr);
       if (lock === undefined) {
-        lock = { vaddr, module: e.name, permits, sem: SharedSemaphore.create(permits, { clock: threadClock }), iids: new Set(), seen: { count: 0, sumMs: 0 }, ewmaMs: 0, doneGone: 0 };
+        lock = { vaddr, module: e.name, permits, sem: SharedSemaphore.create(permits, { clock: threadClock }), iids: new Set(), seen: { count: 0, sumMs: 0 }, ewmaMs: 0, doneGone: 0, oneWriter: e.scope === 'app' };
         this.#locks.set(vaddr, lock);
       }
       lock.iids.add(iid);
@@ -171,9 +175,10 @@ export class Elastic {
     const lock = this.#locks.get(formatVaddr({ app, session: '*', module }));
     const vaddr = formatVaddr({ app, session: '*', module, instance: tag });
     if (lock === undefined || this.#groups.has(vaddr)) return;
-    const max = Math.max(1, this.#maxWorkers ?? this.#host.portions.threadsLeft + this.#host.portions.threads);
+    const oneWriter = lock.oneWriter;
+    const max = oneWriter ? 1 : Math.max(1, this.#maxWorkers ?? this.#host.portions.threadsLeft + this.#host.portions.threads);
     const g: GroupState = {
-      vaddr, tag, app, modules: [...modules], role, instance, members: [iid], occupancy: 0, last: undefined,
+      vaddr, tag, app, modules: [...modules], role, instance, members: [iid], occupancy: 0, last: undefined, oneWriter,
       lock, controller: this.#makeController(vaddr, max), adding: 0, removing: false, prev: this.#reading(lock, [iid]),
     };
     this.#groups.set(vaddr, g);
@@ -311,7 +316,10 @@ export class Elastic {
     const busy = Math.min(1, Math.max(0, Number(cur.busyUs - prev.busyUs) / 1000 / (g.members.length * dt)));
     g.occupancy += 0.3 * (busy - g.occupancy);
     const workers = g.members.length + g.adding;
-    const d = g.controller.decide(now, { workers, oldestWaitMs, lockBusy });
+    const asked = g.controller.decide(now, { workers, oldestWaitMs, lockBusy });
+    // [D105] Every request of an app-wide module goes to its writer's instance (AppWide.front), so
+    // an extra thread would serve none: whatever the controller says, the group keeps one.
+    const d = g.oneWriter && asked.workers > 1 ? { action: 'keep' as const, workers: 1, reason: `one writer (${asked.reason})` } : asked;
     g.last = d;
     if (d.workers > workers) {
       const k = Math.min(d.workers - workers, this.#host.portions.threadsLeft);

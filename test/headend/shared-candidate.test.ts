@@ -1,8 +1,9 @@
 // A candidate's app-wide instance while it is a candidate (issue 15 leftover, DECISIONS D102): a
-// wave can be most of the fleet, so its instance grows threads and replicas of its own code from
-// its own load, in an elastic group keyed by its tagged address; committed, that group ends as the
-// instance takes the untagged one (one set of threads and replicas, not two); halted, it ends with
-// the instance and its replicas stop. Deterministic tier: two nodes, one manual clock.
+// wave can be most of the fleet, so its instance grows replicas of its own code from its own load,
+// in an elastic group keyed by its tagged address (threads: none, it is the one writer, D105);
+// committed, that group ends as the instance takes the untagged one (one group and one set of
+// replicas, not two); halted, it ends with the instance and its replicas stop. Deterministic tier:
+// two nodes, one manual clock.
 import test from 'ava';
 import type { WorkerController } from '../../policy/index.ts';
 import { appWideTag } from '../../headend/portions/shared-versions.ts';
@@ -11,7 +12,7 @@ import { ReplicaOps } from '../../headend/portions/replicas.ts';
 import type { MemoryNode } from '../_helpers/headend.ts';
 import { GROUP, INTERVAL, cluster, settle } from '../_helpers/app-wide-cluster.ts';
 
-/** A controller that wants a second thread once its group has finished requests: growth follows the group's own measured load. */
+/** A controller that wants a second thread once its group has finished requests (the group's own measured load); D105 keeps an app-wide group on one. */
 const afterLoad = (): WorkerController => {
   let done = 0;
   return {
@@ -40,23 +41,30 @@ async function rig() {
   return { ...c, tagged, replicaGroups, both };
 }
 
-test('a candidate\'s app-wide instance grows a thread of its own code from its own load while it is a candidate', async (t) => {
+test('a candidate\'s app-wide instance leads a group of its own tagged address and stays on its writer\'s thread, whatever its controller asks (D105)', async (t) => {
   const c = await rig();
   const [n1, n2] = c.nodes;
   try {
     const cand = await c.open(n2, 'b-new', '1.0.1');
     t.deepEqual(await c.vote(n2, cand, 1), { total: 1, version: '1.0.1' });
     const g0 = n2.elastic.group(c.tagged);
-    t.is(g0?.members[0], n2.appWide.writerIid('poll', '1.0.1'), 'the candidate\'s instance leads a group keyed by its tagged address');
+    const writer = n2.appWide.writerIid('poll', '1.0.1') as string;
+    t.is(g0?.members[0], writer, 'the candidate\'s instance leads a group keyed by its tagged address');
     t.is(g0?.role, 'primary');
+    t.true(g0?.oneWriter, 'an app-wide module\'s group');
     await c.advance(200);
     t.deepEqual(await c.vote(n2, cand, 2), { total: 3, version: '1.0.1' });
     await c.advance(200);
-    t.is(n2.elastic.group(c.tagged)?.members.length, 2, 'its controller grew it a thread');
-    t.deepEqual(c.wide(), ['n2:1.0.1', 'n2:1.0.1'], 'the extra thread runs the candidate\'s code, not the live one');
-    t.is(n2.table.hosted.get(c.tagged)?.iids.length, 2, 'both threads answer the tagged address');
-    t.is(n2.table.hosted.get(GROUP), undefined, 'neither answers the untagged (live) address');
+    const g = n2.elastic.group(c.tagged);
+    t.is(g?.members.length, 1, 'no thread was added: every request goes to the one writer, so a second thread would serve none');
+    t.regex(g?.last?.reason ?? '', /^one writer \(\d+ done\)$/, 'the controller asked for two; the group kept one, and says why');
+    t.deepEqual(c.wide(), ['n2:1.0.1']);
+    t.is(n2.table.hosted.get(GROUP), undefined, 'the candidate does not answer the untagged (live) address');
     t.is(n1.elastic.group(GROUP), undefined, 'no live group was started for it');
+    // An instance spawned beside it (what a shared portion's controller does) runs the candidate's code, not the live one.
+    const spawned = await n2.elastic.spawnInstance(writer);
+    if (!spawned.ok) return t.fail(spawned.error.message);
+    t.deepEqual(c.wide(), ['n2:1.0.1', 'n2:1.0.1']);
     t.deepEqual(await c.vote(n2, cand, 1), { total: 4, version: '1.0.1' }, 'one writer: the count goes on');
     t.is(n2.appWide.counters.candidateLed, 1);
   } finally {
@@ -88,13 +96,13 @@ test('a replica of the candidate\'s instance runs the candidate\'s code on anoth
   }
 });
 
-test('committed: the candidate\'s own group ends as its instance takes the untagged one; one set of threads and replicas, none leaked', async (t) => {
+test('committed: the candidate\'s own group ends as its instance takes the untagged one; one group and one set of replicas, none leaked', async (t) => {
   const c = await rig();
   const [n1, n2] = c.nodes;
   try {
     const { cand } = await c.both();
     await c.advance(200);
-    t.is(n2.elastic.group(c.tagged)?.members.length, 2, 'before: the candidate runs on two threads');
+    t.is(n2.elastic.group(c.tagged)?.members.length, 1, 'before: the candidate runs on its writer\'s thread (D105)');
     const pending = n2.replicas.spawnOn(c.tagged, 'n1');
     await c.advance(100);
     t.true((await pending).ok, 'and has a replica on n1');
@@ -108,8 +116,8 @@ test('committed: the candidate\'s own group ends as its instance takes the untag
     await c.vote(n2, cand, 1);
     await c.advance(200);
     t.deepEqual(n2.elastic.groups().map((g) => g.vaddr), [GROUP], 'one group on n2, not two');
-    t.is(n2.elastic.group(GROUP)?.members.length, 2, 'the live group grew from its load');
-    t.deepEqual(c.wide().filter((w) => w.startsWith('n2')), ['n2:1.0.1', 'n2:1.0.1'], 'two threads of 1.0.1 in all: the old group\'s extra thread was retired');
+    t.is(n2.elastic.group(GROUP)?.members.length, 1, 'the live group stays on its writer\'s thread (D105)');
+    t.deepEqual(c.wide().filter((w) => w.startsWith('n2')), ['n2:1.0.1'], 'one instance of 1.0.1 on n2 in all');
     t.deepEqual(await c.vote(n2, cand, 1), { total: 3, version: '1.0.1' });
     t.deepEqual(await c.box.request({ vaddr: GROUP, udp: n1.udpAddress }, { votes: 1 }), { total: 4, version: '1.0.1' }, 'the untagged address reaches the new live code');
   } finally {
@@ -126,7 +134,7 @@ test('halted: the candidate\'s sessions go back to the live version; its instanc
     const pending = n2.replicas.spawnOn(c.tagged, 'n1');
     await c.advance(100);
     t.true((await pending).ok);
-    t.deepEqual(c.wide().filter((w) => w.endsWith('1.0.1')), ['n1:1.0.1', 'n2:1.0.1', 'n2:1.0.1'], 'before: two threads and a replica');
+    t.deepEqual(c.wide().filter((w) => w.endsWith('1.0.1')), ['n1:1.0.1', 'n2:1.0.1'], 'before: its writer and a replica');
     const back = await c.open(n2, 'b-new', '1.0.0', cand.session);
     t.deepEqual(await c.vote(n2, back, 1), { total: 2, version: '1.0.0' });
     await c.advance(3 * INTERVAL);

@@ -282,7 +282,7 @@ test('a replica started for the new live code runs that code, on a node that has
   }
 });
 
-test('the promoted instance grows threads from its load as the live one did; the old one\'s extra thread is retired', async (t) => {
+test('neither the live nor the promoted app-wide instance grows a thread, whatever the controller asks (D105): one writer each, before and after the commit', async (t) => {
   // The controller says two threads for whatever leads a group (the decision, not the measured wait, is under test here).
   const two = (): WorkerController => ({ name: 'two', observe: () => {}, completed: () => {}, decide: (_n, p) => ({ action: p.workers < 2 ? 'add' : 'keep', workers: 2, reason: 'test' }) });
   const c = await cluster(false, undefined, undefined, { controller: two, tickMs: 50 });
@@ -293,13 +293,14 @@ test('the promoted instance grows threads from its load as the live one did; the
     await c.vote(n1, old, 1);
     await c.vote(n2, cand, 1);
     await c.advance(200);
-    t.is(n1.elastic.group(GROUP)?.members.length, 2, 'the live code\'s instance runs on two threads');
-    t.deepEqual(c.wide(), ['n1:1.0.0', 'n1:1.0.0', 'n2:1.0.1', 'n2:1.0.1'], 'the candidate\'s on two in its own group (D102)');
+    t.is(n1.elastic.group(GROUP)?.members.length, 1, 'the live code\'s instance stays on its thread');
+    t.is(n1.elastic.group(GROUP)?.last?.reason, 'one writer (test)');
+    t.deepEqual(c.wide(), ['n1:1.0.0', 'n2:1.0.1'], 'the candidate\'s too, in its own group (D102)');
     c.promote(c.v101);
     await settle(c, () => n2.elastic.group(GROUP) !== undefined);
     await c.advance(200);
-    t.is(n2.elastic.group(GROUP)?.members.length, 2, 'the new live code\'s instance grew a thread');
-    t.deepEqual(c.wide(), ['n1:1.0.0', 'n2:1.0.1', 'n2:1.0.1'], 'the old one\'s extra thread was retired; it serves its pinned session on one; the candidate\'s own group and its thread ended');
+    t.is(n2.elastic.group(GROUP)?.members.length, 1, 'the new live code\'s instance leads the group on its one thread');
+    t.deepEqual(c.wide(), ['n1:1.0.0', 'n2:1.0.1'], 'the old one serves its pinned session; the candidate\'s own group ended');
     t.deepEqual(await c.vote(n1, old, 1), { total: 2, version: '1.0.0' });
     t.deepEqual(await c.vote(n1, cand, 1), { total: 2, version: '1.0.1' });
   } finally {
