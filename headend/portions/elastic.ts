@@ -12,6 +12,7 @@ import type { DispatchTable } from '../node/table.ts';
 import { newProbe, PROBE, threadClock, threadNow, type CriticalSpec, type PortionSpec } from './portion-protocol.ts';
 import type { PortionManager } from './portions.ts';
 import type { PortionStats } from '../stats/statistics.ts';
+import { appWideTag } from './shared-versions.ts';
 
 export interface ElasticOptions {
   /** The thread controller of one shared portion. Default: WaitTargetController with a 20 ms target. */
@@ -37,7 +38,10 @@ export interface ElasticHost {
 }
 
 interface Lock {
+  /** Its key: the module's address; an app-wide module's is its code's tagged one, so two codes on a node never share a section (D105). */
   vaddr: string;
+  /** The address its statistics are reported at: the group's key while it leads one (the untagged address for the live code), else vaddr. */
+  report: string;
   module: string;
   permits: number;
   sem: SharedSemaphore;
@@ -91,6 +95,8 @@ export class Elastic {
   readonly #locks = new Map<string, Lock>();
   /** Probes by instance, by critical module. */
   readonly #probes = new Map<string, Map<string, BigInt64Array>>();
+  /** A shared (`*`) instance's first critical module's lock: the one its group is measured by. */
+  readonly #sharedLock = new Map<string, Lock>();
   readonly #groups = new Map<string, GroupState>();
   /** Told when a group ends (its leader stops or leaves): the replica manager stops its replicas. */
   readonly #onEnd = new Set<(g: Group) => void>();
@@ -143,16 +149,21 @@ export class Elastic {
    */
   prepare(iid: string, manifest: Manifest, session: string, modules: readonly string[]): Record<string, CriticalSpec> | undefined {
     let out: Record<string, CriticalSpec> | undefined;
+    let tag: string | undefined;
     for (const e of manifest.modules) {
       if (e.critical === undefined || !modules.includes(e.name)) continue;
-      const vaddr = formatVaddr({ app: manifest.app, session, module: e.name });
+      // [D105] each app-wide code its own section: a candidate's writer never waits for the live one's.
+      const oneWriter = e.scope === 'app' && session === '*';
+      if (oneWriter) tag ??= appWideTag(manifest);
+      const vaddr = formatVaddr({ app: manifest.app, session, module: e.name, instance: oneWriter ? tag : undefined });
       const permits = e.critical.permits ?? 1;
       let lock = this.#locks.get(vaddr);
       if (lock === undefined) {
-        lock = { vaddr, module: e.name, permits, sem: SharedSemaphore.create(permits, { clock: threadClock }), iids: new Set(), seen: { count: 0, sumMs: 0 }, ewmaMs: 0, doneGone: 0, oneWriter: e.scope === 'app' };
+        lock = { vaddr, report: vaddr, module: e.name, permits, sem: SharedSemaphore.create(permits, { clock: threadClock }), iids: new Set(), seen: { count: 0, sumMs: 0 }, ewmaMs: 0, doneGone: 0, oneWriter };
         this.#locks.set(vaddr, lock);
       }
       lock.iids.add(iid);
+      if (session === '*' && !this.#sharedLock.has(iid)) this.#sharedLock.set(iid, lock);
       const probe = newProbe();
       let probes = this.#probes.get(iid);
       if (probes === undefined) this.#probes.set(iid, (probes = new Map()));
@@ -165,16 +176,18 @@ export class Elastic {
   /**
    * An instance prepared above has started (or failed to). With a role, a shared portion's first
    * instance: its group is made and the controller loop runs [c20, c27]. With a tag, the group of
-   * that app-wide code's tagged address (D102), beside the untagged one; the lock is the module's.
+   * that app-wide code's tagged address (D102), beside the untagged one. The group is measured by
+   * the instance's lock, whose statistics are reported at the group's key while it leads it.
    */
   started(iid: string, running: boolean, app: string, modules: readonly string[], role?: 'primary' | 'replica', instance?: string, tag?: string): void {
     if (!running) return this.#forget(iid);
     const probes = this.#probes.get(iid);
     if (role === undefined || probes === undefined) return;
     const module = [...probes.keys()][0] as string;
-    const lock = this.#locks.get(formatVaddr({ app, session: '*', module }));
+    const lock = this.#sharedLock.get(iid);
     const vaddr = formatVaddr({ app, session: '*', module, instance: tag });
     if (lock === undefined || this.#groups.has(vaddr)) return;
+    lock.report = vaddr;
     const oneWriter = lock.oneWriter;
     const max = oneWriter ? 1 : Math.max(1, this.#maxWorkers ?? this.#host.portions.threadsLeft + this.#host.portions.threads);
     const g: GroupState = {
@@ -200,6 +213,7 @@ export class Elastic {
     // The groups end now (another may lead the address at once); their extra instances drain after.
     const led = [...this.#groups.values()].filter((g) => g.members[0] === iid && (vaddr === undefined || g.vaddr === vaddr));
     for (const g of led) this.#groups.delete(g.vaddr);
+    for (const g of led) if (g.lock.report === g.vaddr) g.lock.report = g.lock.vaddr; // reported apart from the address's next leader
     for (const g of led) for (const f of this.#onEnd) f(g);
     const rest = led.flatMap((g) => g.members.slice(1).reverse());
     return (async () => {
@@ -247,7 +261,7 @@ export class Elastic {
       // counts as one zero wait, so an idle portion does not report its last busy minute forever.
       if (n > 0) lock.ewmaMs += (1 - (1 - ALPHA) ** n) * (sum / n - lock.ewmaMs);
       else if (queue === 0) lock.ewmaMs *= 1 - ALPHA;
-      out.push({ vaddr: lock.vaddr, workers: lock.iids.size, queue, served, waitEwmaMs: lock.ewmaMs, waitP50Ms: waits.p50Ms, waitP99Ms: waits.p99Ms, waitMaxMs: waits.maxMs });
+      out.push({ vaddr: lock.report, workers: lock.iids.size, queue, served, waitEwmaMs: lock.ewmaMs, waitP50Ms: waits.p50Ms, waitP99Ms: waits.p99Ms, waitMaxMs: waits.maxMs });
     }
     return out;
   }
@@ -261,6 +275,7 @@ export class Elastic {
   #forget(iid: string): void {
     const probes = this.#probes.get(iid);
     this.#probes.delete(iid);
+    this.#sharedLock.delete(iid);
     for (const [v, lock] of this.#locks) {
       if (!lock.iids.has(iid)) continue;
       const p = probes?.get(lock.module);

@@ -190,3 +190,28 @@ test('the candidate\'s node dies: the survivor that held its replica re-claims i
     await c.close();
   }
 });
+
+test('the live code and a candidate on one node each have their own critical section, reported at their group\'s address; at the commit the reports follow the groups (D105)', async (t) => {
+  const c = await rig();
+  const [n1] = c.nodes;
+  const oldTagged = `weft://poll/*/tally/${appWideTag(c.v100.manifest)}`;
+  const stats = (): Record<string, number> => Object.fromEntries(n1.elastic.portionStats().map((p) => [p.vaddr, p.workers]));
+  const served = (vaddr: string): number => n1.elastic.portionStats().find((p) => p.vaddr === vaddr)?.served ?? -1;
+  try {
+    const old = await c.open(n1, 'b-old', '1.0.0');
+    const cand = await c.open(n1, 'b-new', '1.0.1');
+    await c.vote(n1, old, 1);
+    await c.vote(n1, cand, 1);
+    await c.vote(n1, cand, 1);
+    t.deepEqual(c.wide(), ['n1:1.0.0', 'n1:1.0.1'], 'both codes\' writers run on n1');
+    t.deepEqual(stats(), { [GROUP]: 1, [c.tagged]: 1 }, 'two sections, one instance each: the candidate never queues behind the live writer');
+    t.deepEqual([served(GROUP), served(c.tagged)], [1, 2], 'each section counts its own code\'s requests');
+    c.promote(c.v101);
+    await settle(c, () => n1.elastic.group(GROUP)?.members[0] === n1.appWide.writerIid('poll', '1.0.1'));
+    t.deepEqual(stats(), { [GROUP]: 1, [oldTagged]: 1 }, 'the new live code reports at the untagged address, the old one (serving its pinned session) at its tagged one');
+    t.deepEqual([served(GROUP), served(oldTagged)], [2, 1], 'each section kept its own count');
+    t.deepEqual(await c.vote(n1, old, 1), { total: 2, version: '1.0.0' });
+  } finally {
+    await c.close();
+  }
+});
