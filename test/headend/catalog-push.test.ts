@@ -2,7 +2,8 @@
 // D103): the release store announces each state change it writes and every node syncs that app
 // when it hears it, not at its next timer sync. No test here runs a sync timer: a node learns only
 // from the announcement, so each waits on its catalog's onLiveChange (the test's timeout is the
-// only bound). Two nodes share one store: in memory (one process), and on a real redis-server.
+// only bound). Two nodes share one store: in memory (one process), one SQLite file (two
+// connections), and on a real redis-server.
 import test from 'ava';
 import { Redis } from 'ioredis';
 import { AppCatalog } from '../../headend/app-catalog.ts';
@@ -16,6 +17,10 @@ import { needProgram, which } from '../_helpers/env.ts';
 import { startRedis } from '../_helpers/redis.ts';
 import { startRedisCluster } from '../_helpers/redis-cluster.ts';
 import { openReleaseStore } from '../../headend/releases/open-store.ts';
+import { SqliteReleaseStore } from '../../headend/releases/release-store-sqlite.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const keys = await signer();
 const v1 = await guideApp(keys, { version: '1.0.0' });
@@ -67,6 +72,16 @@ async function commitReachesOtherNode(t: import('ava').ExecutionContext, a: Node
 test('memory store: a commit through node A reaches node B\'s catalog without B\'s timer', async (t) => {
   const store = new MemoryReleaseStore();
   await commitReachesOtherNode(t, await node(store), await node(store));
+});
+
+test('sqlite store: a commit through node A reaches node B\'s catalog without B\'s timer (two connections to one file, as two processes)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-push-'));
+  const stores = [0, 1].map(() => new SqliteReleaseStore(join(dir, 'registry.db'), { pollMs: 5 }));
+  t.teardown(async () => {
+    for (const s of stores) await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await commitReachesOtherNode(t, await node(stores[0]!), await node(stores[1]!));
 });
 
 const program = which('redis-server');
