@@ -11,7 +11,8 @@ import type { NewRelease, StoreAnnouncement } from '../../headend/releases/store
 
 const HOUR = 3_600_000;
 
-function pair(t: import('ava').ExecutionContext) {
+/** Two stores on one file (two connections, as two processes); `watch` false: the second does not watch yet. */
+function pair(t: import('ava').ExecutionContext, watch = true) {
   const dir = mkdtempSync(join(tmpdir(), 'weft-rel-announce-'));
   const file = join(dir, 'registry.db');
   const a = new SqliteReleaseStore(file, { pollMs: HOUR });
@@ -22,8 +23,9 @@ function pair(t: import('ava').ExecutionContext) {
     rmSync(dir, { recursive: true, force: true });
   });
   const heard: StoreAnnouncement[] = [];
-  b.watch((x) => heard.push(x));
-  return { file, a, b, heard };
+  const listen = (): void => void b.watch((x) => heard.push(x));
+  if (watch) listen();
+  return { file, a, b, heard, listen };
 }
 
 const release = (app: string, version: string): NewRelease => ({ app, version, manifestBytes: new Uint8Array([1]), signature: new Uint8Array([2]), sources: {}, publishedBy: 'op', publishedAt: 1 });
@@ -42,18 +44,9 @@ test('a write through one connection is announced, by app, to a watcher on anoth
 });
 
 test('writes made before the watch began are not announced; the watcher\'s own writes come only after another connection writes', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'weft-rel-announce-'));
-  const file = join(dir, 'registry.db');
-  const a = new SqliteReleaseStore(file, { pollMs: HOUR });
-  const b = new SqliteReleaseStore(file, { pollMs: HOUR });
-  t.teardown(async () => {
-    await a.close();
-    await b.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { a, b, heard, listen } = pair(t, false);
   await a.publish(release('old', '1.0.0'));
-  const heard: StoreAnnouncement[] = [];
-  b.watch((x) => heard.push(x));
+  listen();
   await b.publish(release('own', '1.0.0'));
   t.is(b.poll(), 0, 'its own commit does not move its data_version');
   await a.publish(release('guide', '1.0.0'));
