@@ -5,7 +5,7 @@
 import { ArgumentError } from '../runtime/index.ts';
 import { type ModuleSet, type Tier, checkModuleSet } from './module-set.ts';
 import { type CarouselOptions, type ResolvedOptions, resolveOptions } from './options.ts';
-import { type Plan, type PlanMemory, buildPlan, newMemory } from './plan.ts';
+import { type Plan, type PlanGroup, type PlanMemory, type PlanModule, buildPlan, newMemory } from './plan.ts';
 import { PID_PAT } from './psi.ts';
 import { SectionPacketizer, TS_PACKET, nullPacket } from './ts.ts';
 
@@ -174,9 +174,10 @@ export class Broadcaster {
   #nextSection(): Uint8Array | undefined {
     if (this.#pending !== undefined) {
       // Clean switch: nothing of the old version after this point [c1].
+      const old = this.#plan;
       this.#plan = this.#pending;
       this.#pending = undefined;
-      this.#rings = this.#makeRings(this.#plan);
+      this.#rings = this.#makeRings(this.#plan, old);
       this.#stats.versions++;
       this.#queueControl(true);
     }
@@ -202,16 +203,26 @@ export class Broadcaster {
     return s;
   }
 
-  #makeRings(plan: Plan): Ring[] {
+  // [issue 15] After a switch from `old`, each ring sends the blocks of the modules that changed
+  // first, then the rest in their order: a receiver holding the old version needs only those, and
+  // a rollout's changes (its directive, next/ manifest) sat at the end of the boot ring, so a box
+  // waited for every unchanged block ahead of them (~1.5 cycles) before it could take the version.
+  #makeRings(plan: Plan, old?: Plan): Ring[] {
+    const had = new Set(old?.groups.flatMap((g) => g.modules.map((m) => `${m.id}.${m.version}`)));
+    const fresh = (m: PlanModule): boolean => old !== undefined && !m.fec && !had.has(`${m.id}.${m.version}`);
+    const ring = (groups: PlanGroup[]): Uint8Array[] => {
+      const mods = groups.flatMap((g) => g.modules);
+      return [...mods.filter(fresh), ...mods.filter((m) => !fresh(m))].flatMap((m) => m.ddb);
+    };
     if (this.options.schedule === 'plain') {
-      const sections = plan.groups.flatMap((g) => g.ring);
+      const sections = ring(plan.groups);
       return sections.length === 0 ? [] : [{ tier: 'all', sections, pos: 0, pass: 0, weight: 1, laps: 0 }];
     }
     const rings: Ring[] = [];
     const tiers = [...new Set(plan.groups.map((g) => g.tier))];
     for (const tier of tiers) {
       const groups = plan.groups.filter((g) => g.tier === tier);
-      const sections = groups.flatMap((g) => g.ring);
+      const sections = ring(groups);
       const bytes = groups.reduce((n, g) => n + g.sourceAirtime, 0);
       if (sections.length === 0) continue;
       rings.push({ tier, sections, pos: 0, pass: 0, weight: this.options.repeat[tier] * Math.max(bytes, 1), laps: 0 });

@@ -294,6 +294,12 @@ export class Acquirer {
     const pick = this.#o.pick === undefined ? { manifest: got.find((m) => m.kind === 'manifest'), signature: got.find((m) => m.kind === 'signature'), prefix: '' } : await this.#o.pick(got);
     const { manifest, signature } = pick;
     if (manifest === undefined) return refuse('no-manifest', 'the boot tier carries no manifest');
+    // [issue 15] The version verified last, on air again (a new directive, another box's wave): the
+    // same bytes by SHA-256, so a check would say the same; every box of a fleet re-ran it per change.
+    const cur = this.#current;
+    if (cur?.manifestSha === manifest.sha256 && cur.manifest.modules.every((e) => !RUNNABLE.has(e.kind) || !this.#tiers.includes(e.tier) || (cur.modules.has(e.name) && got.some((c) => c.name === pick.prefix + e.name && c.sha256 === e.sha256)))) {
+      return { ok: true, value: { ...cur, modules: new Map([...cur.modules].filter(([, v]) => this.#tiers.includes(v.entry.tier))), tiers: this.#tiers, fromCache: false } };
+    }
     const t = await verifyManifest(manifest.bytes, signature?.bytes, this.#o.trusted);
     if (!t.ok) return refuse(problemOf(t.error), t.error.message);
     const m = t.value.manifest;
