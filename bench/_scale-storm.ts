@@ -79,7 +79,7 @@ export async function runStorm(count: number, broker: StormBroker, fleet: Runnin
     const tcp = Object.entries(kernelTcp()).map(([k, v]) => [k, v - (tcp0[k] ?? 0)]);
     const b = { ...(broker.sample?.() ?? {}), ...Object.fromEntries(tcp) };
     const fields = Object.entries(b).map(([k, v]) => `${k} ${v}`).join(', ');
-    log(`+${((performance.now() - t0) / 1000).toFixed(1)} s: up ${l.states.up ?? 0}, interrupted ${l.states.interrupted ?? 0}; ${fields}`);
+    log(`+${((performance.now() - t0) / 1000).toFixed(1)} s: up ${l.states.up ?? 0}, interrupted ${l.states.interrupted ?? 0}, session-setup ${l.states['session-setup'] ?? 0}, connecting ${l.states.connecting ?? 0}; ${fields}`);
   });
   try {
     await broker.restart?.();
