@@ -17,6 +17,10 @@ export interface StormBroker {
   restart?: () => Promise<void>;
   /** The broker's counters now: connected clients, CONNECTs admitted and refused by the gate. */
   sample?: () => Record<string, number>;
+  /** [wave 14] The node's own link is up (a shared broker drops the node too: the storm settles only when it is back). */
+  nodeUp?: () => boolean;
+  /** [wave 14] When the node's link last came up (performance.now()). */
+  nodeUpAt?: () => number;
 }
 
 export interface StormResult {
@@ -25,6 +29,8 @@ export interface StormResult {
   falseDeadPaths: number;
   undone: number;
   busy: number;
+  /** [wave 14] Seconds from the restart until the node's own link was up again (NaN: the node was never dropped, as on embedded aedes). */
+  nodeBackS: number;
 }
 
 /** The kernel's TCP counters that show a full accept queue (this machine's, every process's: /proc/net/netstat). */
@@ -73,17 +79,20 @@ export async function runStorm(count: number, broker: StormBroker, fleet: Runnin
     const tcp = Object.entries(kernelTcp()).map(([k, v]) => [k, v - (tcp0[k] ?? 0)]);
     const b = { ...(broker.sample?.() ?? {}), ...Object.fromEntries(tcp) };
     const fields = Object.entries(b).map(([k, v]) => `${k} ${v}`).join(', ');
-    log(`+${((performance.now() - t0) / 1000).toFixed(1)} s: up ${l.states.up ?? 0}, interrupted ${l.states.interrupted ?? 0}; ${fields}`);
+    log(`+${((performance.now() - t0) / 1000).toFixed(1)} s: up ${l.states.up ?? 0}, interrupted ${l.states.interrupted ?? 0}, session-setup ${l.states['session-setup'] ?? 0}, connecting ${l.states.connecting ?? 0}; ${fields}`);
   });
   try {
     await broker.restart?.();
     log(`+${((performance.now() - t0) / 1000).toFixed(1)} s: the broker listens again (its close and start held this loop until now)`);
     await fleet.until((l) => (l.states.up ?? 0) < count, 30_000, 'the boxes to see the broker go');
-    const settled = await fleet.until((l) => (l.states.up ?? 0) === count, maxS * 1000, 'the storm to settle');
+    // Every box up and, on a shared broker, the node's own link too: a box is served only through it.
+    const settled = await fleet.until((l) => (l.states.up ?? 0) === count && (broker.nodeUp?.() ?? true), maxS * 1000, 'the storm to settle');
     const settleS = (performance.now() - t0) / 1000;
+    const upAt = broker.nodeUpAt?.() ?? NaN;
+    const nodeBackS = upAt > t0 ? (upAt - t0) / 1000 : NaN;
     const dead = verdicts(settled) - verdicts(before);
     const undone = undoneOf(settled) - undoneOf(before);
-    return { settleS, deadVerdicts: dead, falseDeadPaths: dead - undone, undone, busy: (broker.busy?.() ?? 0) - busy0 };
+    return { settleS, deadVerdicts: dead, falseDeadPaths: dead - undone, undone, busy: (broker.busy?.() ?? 0) - busy0, nodeBackS };
   } finally {
     off();
     await stopProfile();

@@ -6,8 +6,9 @@
 //          fleet CPU per box per second.
 //   light: --light boxes (channel, reports every --report-interval s, session) held by the node on
 //          embedded aedes and on mosquitto: head-end memory per box, one full box's request p99
-//          loaded / unloaded, then (aedes) a broker restart: the reconnect storm's settle time
-//          against its jitter window (the transport's 10 s) and its dead-path verdicts.
+//          loaded / unloaded, then a broker restart: the reconnect storm's settle time against its
+//          jitter window (the transport's 10 s) and its dead-path verdicts. On mosquitto the node is
+//          a client too: the storm settles when every box is up and the node's own link is back.
 // Usage: npm run bench -- scale [--boxes 5000] [--light 18000] [--idle-s 20] [--brokers aedes,mosquitto]
 //        [--phases full,light,storm] [--procs auto] [--admission on|off] [--connect-gate on|off] [--pace 0.6]
 //        [--full-rate 0] [--prof-dir <dir>] [--storm-prof <dir>] [--held-prof <dir>] [--listen-backlog N]. Develop with small sizes (--boxes 200 --light 1000).
@@ -19,10 +20,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHeadend, type RunningHeadend } from '../headend/main.ts';
-import { headendCredentials, derivedBoxSecret } from '../headend/broker/broker-auth.ts';
+import { headendCredentials } from '../headend/broker/broker-auth.ts';
 import { startAedesBroker, type EmbeddedBroker } from '../headend/broker/broker-aedes.ts';
 import { startAedesBrokerThread, type ThreadBroker } from '../headend/broker/broker-thread.ts';
-import { startMosquitto, type RunningMosquitto } from '../test/_helpers/mosquitto.ts';
+import { mosquittoBroker, nodeLinkWatch, type Broker } from './_scale-brokers.ts';
 import { freeTcpPort, freeUdpPort } from '../test/_helpers/ports.ts';
 import { which } from '../test/_helpers/env.ts';
 import { probe, rssOf, settle, startFleetCli, type RunningFleet } from './_scale-fleet.ts';
@@ -93,21 +94,6 @@ const refusedSetups = (h: RunningHeadend): number => {
   return a.refusedBehind + a.refusedCeiling;
 };
 
-interface Broker {
-  url: string;
-  /** The broker thread's heap in use, bytes (aedes in its worker thread only). */
-  heap?: () => number;
-  pid: number | undefined;
-  /** The embedded broker's refusals (aedes on the loop): what cut a CONNECT before the node saw it. */
-  refusals?: () => string;
-  /** CONNECTs answered CONNACK 3 by the connect gate (aedes on the loop). */
-  busy?: () => number;
-  /** [19.6] The broker's counters now, for the storm's timeline. */
-  sample?: () => Record<string, number>;
-  restart?: () => Promise<void>;
-  stop(): Promise<void>;
-}
-
 /** aedes in a worker thread of the node's process (broker-thread.ts): its own event loop. */
 async function aedesThread(): Promise<Broker> {
   const port = await freeTcpPort();
@@ -153,14 +139,7 @@ async function aedes(): Promise<Broker> {
   };
 }
 
-async function mosquitto(program: string, ids: string[]): Promise<Broker> {
-  const users = [{ id: NODE, role: 'headend' as const, password: creds.nodePassword }, ...ids.map((id) => ({ id, role: 'box' as const, password: derivedBoxSecret(MASTER, id) }))];
-  const m: RunningMosquitto = await startMosquitto(program, { users, ownPasswordFile: true });
-  const pid = Number((await import('node:child_process')).execFileSync('pgrep', ['-n', '-f', join(m.dir, 'mosquitto.conf')]).toString().trim());
-  return { url: m.url, pid: Number.isFinite(pid) ? pid : undefined, stop: () => m.stop() };
-}
-
-async function headend(broker: Broker): Promise<{ h: RunningHeadend; carousel: number }> {
+async function headend(broker: Broker, log: (line: string) => void = () => {}): Promise<{ h: RunningHeadend; carousel: number }> {
   const carousel = await freeUdpPort();
   const h = await startHeadend({
     node: NODE,
@@ -174,7 +153,7 @@ async function headend(broker: Broker): Promise<{ h: RunningHeadend; carousel: n
     carousel: `127.0.0.1:${carousel}`,
     spareThreads: 2,
     ...(ADMISSION === 'off' ? { quotas: { setups: { maxInFlight: 1_000_000, minInFlight: 1_000_000 } } } : {}),
-    log: () => {},
+    log,
   });
   return { h, carousel };
 }
@@ -280,8 +259,10 @@ async function lightPhase(kind: string): Promise<void> {
   const ids = Array.from({ length: LIGHT }, (_, i) => `light-${i + 1}`);
   const program = which('mosquitto');
   if (kind === 'mosquitto' && program === undefined) return void console.log('mosquitto is not installed: light boxes on aedes only');
-  const broker = kind === 'mosquitto' ? await mosquitto(program as string, [...ids, 'probe-1', ...Array.from({ length: 400 }, (_, i) => `cap-${i + 1}`)]) : kind === 'aedes-thread' ? await aedesThread() : await aedes();
-  const { h, carousel } = await headend(broker);
+  const link = nodeLinkWatch(); // [wave 14] on mosquitto the node is a client too: its link drops in the storm
+  const mosquittoIds = [...ids, 'probe-1', ...Array.from({ length: 400 }, (_, i) => `cap-${i + 1}`)];
+  const broker = kind === 'mosquitto' ? await mosquittoBroker(program as string, { ids: mosquittoIds, master: MASTER, node: NODE, nodePassword: creds.nodePassword, link }) : kind === 'aedes-thread' ? await aedesThread() : await aedes();
+  const { h, carousel } = await headend(broker, link.log);
   try {
     const cap = await probe(probeArgs(broker.url, 'capacity', CAPACITY));
     const unloaded = await probe(probeArgs(broker.url, 'request', ['--n', '500']));
@@ -372,7 +353,8 @@ async function storm(kind: string, broker: Broker, fleet: RunningFleet): Promise
   out[`storm_settle_s_${kind}`] = r.settleS;
   out[`storm_dead_verdicts_${kind}`] = r.deadVerdicts;
   out[`storm_false_dead_paths_${kind}`] = r.falseDeadPaths;
-  row({ case: `reconnect storm of ${LIGHT} after an ${kind} restart (window ${STORM_WINDOW_S} s)`, up: LIGHT, 'settle s': r.settleS, 'goal s': STORM_WINDOW_S + 5, 'dead paths': r.deadVerdicts, 'undone (late CONNACK)': r.undone, 'CONNACK 3': r.busy });
+  out[`storm_node_back_s_${kind}`] = Number.isNaN(r.nodeBackS) ? null : r.nodeBackS;
+  row({ case: `reconnect storm of ${LIGHT} after an ${kind} restart (window ${STORM_WINDOW_S} s)`, up: LIGHT, 'settle s': r.settleS, 'goal s': STORM_WINDOW_S + 5, 'dead paths': r.deadVerdicts, 'undone (late CONNACK)': r.undone, 'CONNACK 3': r.busy, 'node back s': Number.isNaN(r.nodeBackS) ? '-' : r.nodeBackS });
 }
 
 try {

@@ -23,8 +23,7 @@ import {
   rejectUnknown,
   systemClock,
 } from '../runtime/index.ts';
-import { Acquirer, type ChannelEvent, ChannelManager, type ChannelStats, DEFAULT_CHANNEL_POLICY, type Dialer, type Tuner, quotaWaitMs } from '../loader/index.ts';
-import type { TrustedKey } from '../runtime/app/index.ts';
+import { type ChannelEvent, ChannelManager, type ChannelStats, DEFAULT_CHANNEL_POLICY, type Dialer, quotaWaitMs } from '../loader/index.ts';
 import { backoffPolicy, type BackoffPolicy } from '../transport/reconnect.ts';
 import { profile as profileById } from './profiles.ts';
 import { assignProfiles } from './fleet.ts';
@@ -67,6 +66,8 @@ export interface LightStats {
   reopened: number;
   /** Opens answered QUOTA (setups) and waited out: not failures, not dead paths [issue 19.6]. */
   deferred: number;
+  /** [wave 14] Client-started after a reconnect that no head-end answered in time (asked again after a backoff). */
+  confirmsUnanswered: number;
 }
 
 const KEYS = ['boxId', 'profile', 'dialer', 'app', 'reportEveryMs', 'requestTimeoutMs', 'retry', 'clock', 'random', 'onEvent'];
@@ -90,7 +91,9 @@ export class LightBox {
   #report: TimerHandle | undefined;
   #retryTimer: TimerHandle | undefined;
   #tries = 0;
-  readonly stats: LightStats = { opens: 0, openFailures: 0, reports: 0, reopened: 0, deferred: 0 };
+  /** The confirm in flight (a newer one makes an older answer moot). */
+  #confirms = 0;
+  readonly stats: LightStats = { opens: 0, openFailures: 0, reports: 0, reopened: 0, deferred: 0, confirmsUnanswered: 0 };
 
   constructor(o: LightBoxOptions) {
     rejectUnknown('LightBox', o, KEYS);
@@ -219,20 +222,32 @@ export class LightBox {
       );
   }
 
-  // After the transport reconnected by itself: client-started again; NO_SESSION (the head-end
-  // lost it) or no session at all means open one.
+  // After the transport reconnected by itself: client-started again, and `up` only once a head-end
+  // answers it [wave 14: a head-end node off a restarted broker hears nothing, and the box was
+  // counted up on a confirm no one got]. NO_SESSION (the head-end lost it) or no session at all
+  // means open one; no answer means ask again after the retry backoff (counted).
   #confirm(): void {
     const s = this.#session;
     const loader = this.#loader;
     if (s === undefined || loader === undefined) return this.#open();
-    this.#to('up');
-    this.#reportNow();
-    loader.control({ vaddr: s.dasp }, SessionOps.clientStarted, { session: s.session, modules: [] }, { timeoutMs: this.#o.requestTimeoutMs }).catch((e: unknown) => {
-      if (!(e instanceof WeftError) || e.code !== Codes.NO_SESSION || this.#session !== s) return;
-      this.#session = undefined;
-      this.#clearTimers();
-      this.#open();
-    });
+    const n = ++this.#confirms;
+    this.#to('session-setup');
+    const current = (): boolean => n === this.#confirms && this.#session === s && loader === this.#loader && this.#state === 'session-setup';
+    loader.control({ vaddr: s.dasp }, SessionOps.clientStarted, { session: s.session, modules: [] }, { timeoutMs: this.#o.requestTimeoutMs }).then(
+      () => {
+        if (!current()) return;
+        this.#tries = 0;
+        this.#to('up');
+        this.#reportNow();
+      },
+      (e: unknown) => {
+        if (!current()) return;
+        this.#clearTimers();
+        if (e instanceof WeftError && e.code === Codes.NO_SESSION) return void ((this.#session = undefined), this.#open());
+        this.stats.confirmsUnanswered++;
+        this.#after(() => this.#confirm());
+      },
+    );
   }
 
   // The head-end said when to come back: wait that (jittered, capped), still in session-setup; the backoff does not grow.
@@ -248,13 +263,18 @@ export class LightBox {
 
   #retryLater(): void {
     this.#to('degraded');
+    this.#after(() => this.#open());
+  }
+
+  /** `fn` after the retry backoff (growing with each try, jittered) if the link is up then; a link that comes up later confirms or opens on its own. */
+  #after(fn: () => void): void {
     const p = this.#retry;
     const base = Math.min(p.capMs, p.baseMs * p.factor ** Math.min(this.#tries++, 16));
     const delay = base * (1 - p.jitter) + this.#random() * base * p.jitter;
     this.#clearRetry();
     this.#retryTimer = this.#clock.setTimeout(() => {
       this.#retryTimer = undefined;
-      if (this.#channels.linkUp) this.#open();
+      if (this.#channels.linkUp) fn();
     }, delay);
   }
 
@@ -375,20 +395,4 @@ export function startLightFleet(o: LightFleetOptions, dialer: (boxId: string, pa
       await Promise.all(boxes.map((b) => b.stop()));
     },
   };
-}
-
-/** The app and version on air: the boot tier of the carousel acquired and verified once, for every light box of a process. */
-export async function appOnAir(tuner: Tuner, trusted: readonly TrustedKey[], timeoutMs: number, clock: Clock = systemClock): Promise<{ app: string; version: string }> {
-  let found: (v: { app: string; version: string }) => void = () => {};
-  const got = new Promise<{ app: string; version: string }>((r) => (found = r));
-  const acq = new Acquirer({ tuner, trusted, now: () => clock.now(), onEvent: (e) => e.kind === 'verified' && found({ app: e.app.manifest.app, version: e.app.manifest.version }) });
-  let timer: TimerHandle | undefined;
-  const late = new Promise<never>((_, reject) => (timer = clock.setTimeout(() => reject(new Error(`no signed app verified on the carousel within ${timeoutMs} ms`)), timeoutMs)));
-  try {
-    await acq.tune();
-    return await Promise.race([got, late]);
-  } finally {
-    if (timer !== undefined) clock.clearTimeout(timer);
-    await acq.close();
-  }
 }

@@ -10,6 +10,7 @@ import { ArgumentError, rejectUnknown } from '../runtime/index.ts';
 import type { TrustedKeyJson } from '../runtime/app/index.ts';
 import { createUdpTransport, udpSenderId, type UdpTransport } from '../transport/index.ts';
 import { connectMqttTransport, type MqttTransport } from '../transport/mqtt.ts';
+import type { BackoffPolicy } from '../transport/reconnect.ts';
 import { Broadcaster, moduleSetFromDir, serveUdp, type UdpServer } from '../carousel/index.ts';
 import { AppCatalog } from './app-catalog.ts';
 import { derivedBoxSecret, headendCredentials } from './broker/broker-auth.ts';
@@ -92,6 +93,13 @@ export interface HeadendConfig {
   log?: (line: string) => void;
 }
 
+/**
+ * [wave 14, D107] The node's own reconnect to a shared broker: at once, then the usual doubling.
+ * The fleet's first-reconnect window (transport/reconnect.ts, 10 s) spreads thousands of boxes;
+ * the node is one client, and every box message before it is back goes to no one.
+ */
+export const NODE_RECONNECT: Readonly<Partial<BackoffPolicy>> = { windowMs: 0 };
+
 const KEYS = ['node', 'broker', 'brokerPort', 'brokerHost', 'localLink', 'password', 'mqttVersion', 'shareGroup', 'registry', 'udpHost', 'udpPort', 'clusterKey', 'apps', 'keys', 'masterKey', 'nodeKey', 'carousel', 'carouselBitrate', 'carouselInterface', 'carouselTtl', 'tracer', 'intervalMs', 'spareThreads', 'warmSandboxes', 'quotas', 'policy', 'checkpoints', 'log'];
 
 export interface RunningHeadend {
@@ -142,7 +150,7 @@ export async function startHeadend(config: HeadendConfig = {}): Promise<RunningH
     const local = broker !== undefined && config.localLink !== false ? localClientFactory(broker.local) : undefined;
     const mqtt: MqttTransport = await connectMqttTransport({
       ...(local === undefined ? {} : { client: local }),
-      role: 'headend',
+      role: 'headend', backoff: NODE_RECONNECT, // D107: not the fleet's window
       url: brokerUrl,
       id,
       password: nodePassword,

@@ -49,6 +49,8 @@ export interface RunningMosquitto {
   dir: string;
   /** The broker's log so far. */
   log(): string;
+  /** Stop the broker process (every client drops) and start it again on the same port with the same config (users, ACL): nothing kept, as `persistence false`. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -105,9 +107,13 @@ async function startOnce(program: string, o: MosquittoOptions): Promise<RunningM
     'while kill -0 "$2" 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.2; done',
     'kill $m 2>/dev/null; wait $m',
   ].join('\n');
-  const child = spawn('/bin/sh', ['-c', watch, program, confFile, String(process.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
+  const launch = (): ChildProcess => {
+    const c = spawn('/bin/sh', ['-c', watch, program, confFile, String(process.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    c.stderr?.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
+    return c;
+  };
+  let child = launch();
   // Kill it if this process exits without stop(). Several brokers may run at once: raise the
   // listener limit by one per broker (and lower it on stop) rather than trip the leak warning.
   const killOnExit = (): void => void child.kill('SIGKILL');
@@ -129,7 +135,15 @@ async function startOnce(program: string, o: MosquittoOptions): Promise<RunningM
     await stop();
     throw new Error(`mosquitto did not start: ${why}`);
   }
-  return { url: `${o.tls === undefined ? 'mqtt' : 'mqtts'}://127.0.0.1:${port}`, port, dir, log: readLog, stop };
+  const restart = async (): Promise<void> => {
+    await stopChild(child);
+    child = launch();
+    // The old listener's port can sit in TIME_WAIT for a moment: mosquitto sets SO_REUSEADDR, so a start that fails says why.
+    await waitListening(port, child, 5000).catch((e: unknown) => {
+      throw new Error(`mosquitto did not start again on ${port}: ${(e as Error).message}\n${stderr}\n${readLog()}`);
+    });
+  };
+  return { url: `${o.tls === undefined ? 'mqtt' : 'mqtts'}://127.0.0.1:${port}`, port, dir, log: readLog, restart, stop };
 }
 
 function tlsLines(t: MosquittoTls | undefined): string[] {

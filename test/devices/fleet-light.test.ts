@@ -14,9 +14,11 @@ class Wire implements Transport {
   readonly address = { vaddr: 'weft://box/b/loader' };
   closed = false;
   #handler: EnvelopeHandler = () => {};
-  constructor(readonly headend: Channel) {}
+  /** `away()`: what the box sends is lost (a head-end off the broker: no one subscribed to hear it). */
+  constructor(readonly headend: Channel, readonly away: () => boolean = () => false) {}
   send(env: Envelope): Promise<void> {
     if (this.closed) return Promise.reject(new Error('closed'));
+    if (this.away()) return Promise.resolve();
     queueMicrotask(() => this.headend.receive(env));
     return Promise.resolve();
   }
@@ -48,6 +50,8 @@ interface FakeHeadend {
   refuseWith?: RemoteError;
   onLink?: (s: LinkEvent, cause?: Error) => void;
   dials: number;
+  /** The head-end hears nothing while set (its own link to the broker is down). */
+  away?: boolean;
 }
 
 function headend(clock: ManualClock, reportEveryMs = 5000): FakeHeadend {
@@ -77,7 +81,7 @@ function headend(clock: ManualClock, reportEveryMs = 5000): FakeHeadend {
         }
       },
     });
-    link.wire = new Wire(ch);
+    link.wire = new Wire(ch, () => h.away === true);
     return Promise.resolve({ transport: link.wire, rttMs: () => 10 });
   };
   return h;
@@ -144,6 +148,35 @@ test('after a reconnect the head-end answers NO_SESSION: the box opens a new ses
   t.is(h.opens, 2);
   t.is(b.session?.session, 's2');
   t.is(b.stats.reopened, 1);
+  await b.stop();
+});
+
+// [wave 14] A mosquitto restart drops the head-end node too: a box back before it sends its
+// client-started to no one. It was counted up at once and the unanswered confirm was dropped
+// silently; now it is up only when the head-end confirms the session, and asks again until then.
+test('after a reconnect the head-end does not hear the confirm: the box is not up until it asks again and is answered', async (t) => {
+  const clock = new ManualClock();
+  const h = headend(clock);
+  const b = box(h, clock);
+  b.start();
+  await settle();
+  t.deepEqual(h.started, ['s1']);
+  h.onLink?.('down', new Error('broker restarted'));
+  h.away = true; // the node is still reconnecting when the box is back
+  h.onLink?.('up');
+  await settle();
+  t.not(b.state, 'up', 'no head-end has confirmed the session yet');
+  clock.advance(5000); // the confirm's deadline: unanswered
+  await settle();
+  t.not(b.state, 'up');
+  t.is(b.stats.confirmsUnanswered, 1, 'the unanswered confirm is counted, not dropped');
+  h.away = false; // the node is back
+  clock.advance(4000); // the retry's backoff (background base 2 s, half jitter)
+  await settle();
+  t.is(b.state, 'up');
+  t.deepEqual(h.started, ['s1', 's1'], 'the same session confirmed, not a new one');
+  t.is(h.opens, 1);
+  t.is(h.reports, 2, 'a report once the session is confirmed (none while it was in doubt)');
   await b.stop();
 });
 
