@@ -40,7 +40,7 @@ export class Box {
   #kept: OpenReply | undefined; // [D86, D89] what the running version kept at its switch, before its own open answers
   /** [issue 15.6-7] The session of the version the box switched away from: the next open continues it. */
   #previous: string | undefined;
-  #timers: NamedTimers<'report' | 'grace' | 'retry' | 'probation'>;
+  #timers: NamedTimers<'report' | 'grace' | 'retry' | 'probation' | 'confirm'>;
   #watchers: Watchers;
   #ignored = 0;
   #late = { closed: 0, failed: 0 }; // [D95] sessions opened by late answers, closed by the box
@@ -65,7 +65,7 @@ export class Box {
     this.profile = this.#o.profile;
     const cache = this.#o.storage.capacity > 0 ? new ModuleCache(this.#o.storage) : undefined;
     this.#floor = new RollbackFloor(this.#o.storage);
-    this.#liveness = new SessionLiveness(() => this.#session?.session, () => this.#fire('session-lost'), () => this.#o.clock.now());
+    this.#liveness = new SessionLiveness(() => this.#session?.session, () => this.#fire('session-lost'), () => this.#o.clock.now(), this.#timers);
     this.#probation = boxProbation(this.#o, cache, this.#floor, this.#timers, { current: () => this.#acq.current, warm: (i) => this.#acq.warm(i), run: (app) => this.#fire('update', { app }), reacquire: () => this.#acq.want([]), report: () => this.#reportNow(), emit: (e) => this.#emit(e), lag: () => this.#run?.runner.stats().lagMs ?? 0 });
     this.#acq = new Acquirer({
       tuner: this.#o.tuner, trusted: this.#o.trusted, app: this.#o.app, cache,

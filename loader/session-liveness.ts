@@ -16,38 +16,54 @@ export interface LivenessStats {
   reopened: number;
   /** Sessions confirmed after a reconnect (client-started again). */
   confirms: number;
+  /** Confirms no head-end answered (a timeout, the link gone again): asked again 1, 2, 4 s later. */
+  confirmsUnanswered: number;
 }
 
 const MAX_TRACKED = 4096;
+/** A confirm is sent at most this many times per reconnect; then the next request finds out. */
+const CONFIRM_TRIES = 4;
+
+/** The box's named timers (cleared when it stops); this uses the one named `confirm`. */
+export interface ConfirmTimer {
+  arm(name: 'confirm', ms: number, fn: () => void): void;
+  clear(name: 'confirm'): void;
+}
 
 export class SessionLiveness {
   #session: () => string | undefined;
   #onLost: (session: string) => void;
   #now: () => number;
+  #timers: ConfirmTimer;
   #wrapped = new WeakMap<Transport, Transport>();
   #lostSession: string | undefined;
   #reopening = false;
   /** Requests sent and not yet answered: `<src vaddr>#<id>` -> deadline (bounded). */
   #inFlight = new Map<string, number>();
-  readonly stats: LivenessStats = { noSession: 0, lost: 0, inFlightFailed: 0, reopened: 0, confirms: 0 };
+  readonly stats: LivenessStats = { noSession: 0, lost: 0, inFlightFailed: 0, reopened: 0, confirms: 0, confirmsUnanswered: 0 };
 
   /** `session()`: the box's session now; `onLost` is called once per session the head-end disowns. */
-  constructor(session: () => string | undefined, onLost: (session: string) => void, now: () => number) {
+  constructor(session: () => string | undefined, onLost: (session: string) => void, now: () => number, timers: ConfirmTimer) {
     this.#session = session;
     this.#onLost = onLost;
     this.#now = now;
+    this.#timers = timers;
   }
 
   /**
    * After a reconnect: client-started again [c42] (a control message the head-end acknowledges).
    * A head-end that restarted meanwhile answers NO_SESSION: the session is lost, re-open it.
    */
-  confirm(loader: Channel | undefined, dasp: string, started: { session: string; modules: string[] }, timeoutMs: number): void {
+  confirm(loader: Channel | undefined, dasp: string, started: { session: string; modules: string[] }, timeoutMs: number, tries = 1): void {
+    this.#timers.clear('confirm'); // a later reconnect's confirm replaces an earlier one's
     if (loader === undefined) return;
     this.stats.confirms++;
     loader.control({ vaddr: dasp }, SessionOps.clientStarted, started, { timeoutMs }).catch((e: unknown) => {
-      if (!isNoSession(e) || this.#session() !== started.session || this.#lostSession === started.session) return;
-      this.#lost(started.session); // (the answer itself was counted in #inspect)
+      if (this.#session() !== started.session || this.#lostSession === started.session) return;
+      if (isNoSession(e)) return this.#lost(started.session); // (the answer itself was counted in #inspect)
+      // No head-end heard it (its node was not back yet): ask again, boundedly.
+      this.stats.confirmsUnanswered++;
+      if (tries < CONFIRM_TRIES) this.#timers.arm('confirm', 500 * 2 ** tries, () => this.confirm(loader, dasp, started, timeoutMs, tries + 1));
     });
   }
 
