@@ -4,15 +4,10 @@
 // profiled), and prints self time per function, then inclusive time for the named functions.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { takeOption } from './_args.mjs';
 
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const v = args[i + 1];
-  args.splice(i, 2);
-  return v;
-};
+const opt = (name, dflt) => takeOption(args, name, dflt);
 const from = Number(opt('from', '0'));
 const to = Number(opt('to', 'Infinity'));
 const top = Number(opt('top', '30'));

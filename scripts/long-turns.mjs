@@ -6,15 +6,10 @@
 // includes time the OS gave other processes: the sample stands on whatever was on the stack, and
 // the first line counts the busy samples that stand for over 5 ms (the profiler samples each ~1 ms).
 import { readFileSync } from 'node:fs';
+import { takeOption } from './_args.mjs';
 
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const v = args[i + 1];
-  args.splice(i, 2);
-  return v;
-};
+const opt = (name, dflt) => takeOption(args, name, dflt);
 const over = Number(opt('over', '10'));
 const top = Number(opt('top', '25'));
 if (args.length !== 1) {
