@@ -16,7 +16,7 @@ function loader(answers: ('ok' | 'timeout' | 'no-session')[]) {
       const a = answers[Math.min(sent.length, answers.length - 1)];
       sent.push(body);
       if (a === 'ok') return Promise.resolve(undefined);
-      return Promise.reject(a === 'timeout' ? new TimeoutError('no answer') : new RemoteError(Codes.NO_SESSION, 'no such session'));
+      return Promise.reject(a === 'timeout' ? new TimeoutError('no answer', 500) : new RemoteError(Codes.NO_SESSION, 'no such session'));
     },
   };
   return { ch: ch as unknown as Channel, sent };
