@@ -307,6 +307,7 @@ export class HeadendNode {
     this.statistics.stop();
     this.timing.stop();
     this.elastic.close();
+    this.sessions.lateOpens.close();
     this.replicas.close();
     this.claims.close();
     this.records.close();

@@ -94,7 +94,7 @@ export class SessionManager {
   /** Sessions whose box switched app version: their portion switches in place [issue 15.6]. */
   readonly switches: SessionSwitch;
   /** Opens that finished after their box gave up: ended at once [issue 19.6]. */
-  readonly lateOpens = new LateOpens(() => this.#host, (rec) => this.#end(rec));
+  readonly lateOpens: LateOpens;
   readonly admission: Admission; // [issue 19.6] past its setup capacity the node answers QUOTA at once
 
   constructor(host: SessionHost, quotas?: BoxQuotas, log: (line: string) => void = () => {}) {
@@ -102,6 +102,7 @@ export class SessionManager {
     this.refusals = new SessionRefusals(host.clock, log);
     this.switches = new SessionSwitch(host);
     const q = resolveQuotas(quotas);
+    this.lateOpens = new LateOpens(() => this.#host, (rec) => this.#end(rec), q.unconfirmedMs);
     this.#quota = new SessionQuota(q, async (id) => (await host.registry.getSession(id)) !== undefined);
     this.#downloads = new TokenBuckets(q.downloads, host.clock, q.boxes);
     this.#downloadLimit = q.downloads.burst;
@@ -129,6 +130,7 @@ export class SessionManager {
   /** The session's portion moved to another node: it no longer counts here. */
   moved(session: string): void {
     this.#live.delete(session);
+    this.lateOpens.settled(session);
     this.#host.catalog.unpin(session);
   }
 
@@ -142,7 +144,7 @@ export class SessionManager {
         this.counters.refused++;
         return Promise.reject(new RemoteError(Codes.FORBIDDEN, `box ${by} cannot open a session for box ${req.boxId}`, { reason: 'identity' }));
       }
-      return this.admission.run(env.deadline, () => this.open(req, sessionIdFor(env), env.id).then((r) => this.lateOpens.settle(env, r)));
+      return this.admission.run(env.deadline, () => this.open(req, sessionIdFor(env), env.id).then((r) => this.lateOpens.settle(env, r, (s) => this.#live.has(s))));
     }
     if (env.op === SessionOps.close) return this.close(env);
     return Promise.reject(new RemoteError(Codes.NOT_FOUND, `no session operation "${env.op ?? ''}"`));
@@ -246,6 +248,7 @@ export class SessionManager {
     h.boxes.forgetSession(rec.app, rec.id, Object.keys(rec.placements));
     await h.registry.deleteSession(rec.id);
     this.#live.delete(rec.id);
+    this.lateOpens.settled(rec.id);
     this.#quota.release(rec.box, rec.id);
     h.catalog.unpin(rec.id);
     this.counters.closed++;

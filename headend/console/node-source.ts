@@ -42,6 +42,10 @@ export function nodeSource(node: HeadendNode, o: { extra?: () => Record<string, 
       for (const [k, v] of Object.entries(node.sessions.counters)) counters[`sessions_${snake(k)}`] = v;
       const adm = node.sessions.admission.stats; // [issue 19.6] opens let in, and answered QUOTA (setups) past capacity
       for (const k of ['admitted', 'refusedBehind', 'refusedCeiling', 'stale'] as const) counters[`admission_${snake(k)}`] = adm[k];
+      const late = node.sessions.lateOpens; // opens their box gave up on: past the deadline, never confirmed [D47, D108]
+      counters.sessions_late_opens_ended = late.ended;
+      counters.sessions_unconfirmed_ended = late.unconfirmed.ended;
+      counters.sessions_unconfirmed_failed = late.unconfirmed.failed;
       counters.services_errors = node.services.stats().errors;
       // Durable portion state [issue 13.2]: written, bytes, deferred, refused, restored, loss window ms.
       for (const [k, v] of Object.entries(node.checkpoints.stats())) counters[`checkpoint_${snake(k)}`] = v;

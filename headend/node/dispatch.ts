@@ -35,6 +35,8 @@ export interface DispatchHost {
   controlVaddr(): string;
   /** Is `udp` a registered node's (this one included)? Only those are sent requests and messages. */
   isNodeUdp(udp: UdpAddress): Promise<boolean>;
+  /** A box's client-started to `vaddr`, its session's server portion (the session manager stops waiting for it). */
+  clientStarted?(vaddr: string): void;
   /** An envelope could not be delivered (the tracer records a sampled one's failure). */
   onUndeliverable?(env: Envelope, why: string): void;
   /**
@@ -106,7 +108,10 @@ export class NodeDispatch {
     }
     const v = dst.vaddr;
     if (v !== undefined) {
-      if (env.kind === 'ctl' && env.op === 'client-started') this.counters.clientStarted++;
+      if (env.kind === 'ctl' && env.op === 'client-started') {
+        this.counters.clientStarted++;
+        h.clientStarted?.(v);
+      }
       const ep = this.table.endpoints.get(v);
       if (ep !== undefined) return ep(env);
       const hosted = this.table.hosted.get(v);

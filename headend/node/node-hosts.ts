@@ -2,7 +2,7 @@
 // and the load figure its sampler reports. Each is built from the node's public parts (passed in
 // structurally, so nothing here imports node.ts) plus the private ones the node passes by hand.
 
-import { formatVaddr, type Address, type Clock, type Envelope, type Result, type UdpAddress } from '../../runtime/index.ts';
+import { formatVaddr, parseVaddr, type Address, type Clock, type Envelope, type Result, type UdpAddress } from '../../runtime/index.ts';
 import type { Elastic } from '../portions/elastic.ts';
 import type { PortionManager } from '../portions/portions.ts';
 import type { PortionStarts } from '../portions/start-once.ts';
@@ -68,7 +68,19 @@ export function dispatchHost(n: NodeParts, membership: () => Pick<Membership, 'l
     isNodeUdp: (u) => membership().isNodeUdp(u),
     onUndeliverable: (e, why) => void (e.ext?.tp !== undefined && tracer?.failed(e, why)),
     starting: (v) => n.starts.starting(v),
+    clientStarted: (v) => confirmFor(n, v),
   };
+}
+
+/** A box's client-started to its session's server portion at `vaddr`: the session is confirmed (session-late.ts). */
+function confirmFor(n: NodeParts, vaddr: string): void {
+  let session: string;
+  try {
+    session = parseVaddr(vaddr).session;
+  } catch {
+    return; // not a session's address: nothing waits for it
+  }
+  n.sessions.lateOpens.settled(session);
 }
 
 /** What a live migration needs of its source node (node/migration.ts). */

@@ -18,6 +18,8 @@ export interface BoxQuotas {
   boxes?: number;
   /** Session setups in flight: past them an open is answered QUOTA (`setups`) at once [issue 19.6]; headend/admission.ts. */
   setups?: AdmissionOptions;
+  /** A session its box has not confirmed (client-started) this long after the open is ended, ms (session-late.ts). Default 60,000. */
+  unconfirmedMs?: number;
 }
 
 export type ResolvedQuotas = Required<BoxQuotas>;
@@ -28,9 +30,10 @@ export const DEFAULT_QUOTAS: ResolvedQuotas = {
   downloads: { perSec: 2, burst: 32 },
   boxes: 100_000,
   setups: DEFAULT_ADMISSION,
+  unconfirmedMs: 60_000,
 };
 
-const KEYS = ['sessionsPerBox', 'sessions', 'downloads', 'boxes', 'setups'];
+const KEYS = ['sessionsPerBox', 'sessions', 'downloads', 'boxes', 'setups', 'unconfirmedMs'];
 const W = 'HeadendNode quotas';
 
 /** Validate quotas and fill the defaults; throws ArgumentError naming the bad option. */
@@ -44,7 +47,8 @@ export function resolveQuotas(q: BoxQuotas | undefined): ResolvedQuotas {
   const d = q.downloads ?? DEFAULT_QUOTAS.downloads;
   rejectUnknown(`${W}.downloads`, d, ['perSec', 'burst']);
   const downloads = { perSec: nonNegative(W, 'downloads.perSec', d.perSec), burst: positiveInt(W, 'downloads.burst', d.burst) };
-  return { sessionsPerBox, sessions, downloads, boxes: positiveInt(W, 'boxes', q.boxes ?? DEFAULT_QUOTAS.boxes), setups: resolveAdmission(q.setups) };
+  const unconfirmedMs = positiveInt(W, 'unconfirmedMs', q.unconfirmedMs ?? DEFAULT_QUOTAS.unconfirmedMs);
+  return { sessionsPerBox, sessions, downloads, boxes: positiveInt(W, 'boxes', q.boxes ?? DEFAULT_QUOTAS.boxes), setups: resolveAdmission(q.setups), unconfirmedMs };
 }
 
 /** A refusal for being over quota `quota` (docs/PROTOCOL.md: code QUOTA, data.quota names it). */
