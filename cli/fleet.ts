@@ -72,10 +72,23 @@ async function run(f: FleetFlags): Promise<void> {
   if (f.light === true && f.headend === undefined) throw new UserError('--light boxes need a head-end', 'give --headend mqtt://host:port');
   if (f.light === true && f.pace !== undefined) throw new UserError('--pace holds arriving full boxes: light boxes have no boot to pace', 'drop --pace, or run full boxes');
   if (f.light === true && (f.keys !== undefined || f.exitOnScene !== undefined)) throw new UserError('--light boxes run no app: --keys and --exit-on-scene do not apply', 'drop them, or run full boxes');
+  if (f.light !== true && brokersOf(f).length > 1) throw new UserError('several --headend brokers spread --light boxes only', 'give full boxes one mqtt://host:port');
   const mix = parseMix(f.mix);
   const procs = procsFor(f);
   if (procs > 1) return runProcs(f, procs);
   return runHere(f, mix);
+}
+
+/** `--headend` as a list: the listeners of one broker (or the brokers of one cluster) light boxes spread over. */
+function brokersOf(f: Pick<FleetFlags, 'headend'>): string[] {
+  return f.headend === undefined ? [] : f.headend.split(',').filter((u) => u.length > 0);
+}
+
+/** A box's broker of several: by a hash of its id, so it dials the same one on every reconnect. */
+function brokerFor(urls: string[], boxId: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < boxId.length; i++) h = Math.imul(h ^ boxId.charCodeAt(i), 0x01000193);
+  return urls[(h >>> 0) % urls.length] as string;
 }
 
 function passwordOf(f: FleetFlags): (id: string) => string {
@@ -124,7 +137,7 @@ async function runHere(f: FleetFlags, mix: Record<string, number>): Promise<void
   };
   if (f.light === true && headend !== undefined) {
     const app = f.app === undefined ? await appOnAir(udpTuner(f.carousel), await trusted(), 120_000) : parseApp(f.app); // no carousel, no keys with --app
-    fleet = startLightFleet({ count: f.count, mix, headend, app, prefix: f.prefix, first: f.first, ...(startAt === undefined ? {} : { startAt }), ...(reportEveryMs === undefined ? {} : { reportEveryMs }), random, onEvent }, (boxId, password) => mqttDialer({ url: headend.url, boxId, password }));
+    fleet = startLightFleet({ count: f.count, mix, headend, app, prefix: f.prefix, first: f.first, ...(startAt === undefined ? {} : { startAt }), ...(reportEveryMs === undefined ? {} : { reportEveryMs }), random, onEvent }, (boxId, password) => mqttDialer({ url: brokerFor(brokersOf(f), boxId), boxId, password }));
   } else {
     const full = await startFleet({
       count: f.count,
@@ -193,7 +206,7 @@ export function registerFleet(program: Command): void {
     .description('run N emulated boxes with a mix of device profiles')
     .requiredOption('--count <n>', 'how many boxes', intOption(1, 100_000))
     .option('--mix <spec>', 'profile weights, e.g. legacy-sd:2,hd-dvr:1', 'legacy-sd:1,hd-dvr:1,modern-4k:1,broadcast-only:1')
-    .option('--headend <url>', "the head-end's MQTT broker, mqtt://host:port (none: carousel only)")
+    .option('--headend <url>', "the head-end's MQTT broker, mqtt://host:port (none: carousel only); for --light boxes a comma-separated list of a broker's listeners, each box on one by a hash of its id")
     .option('--carousel <url>', 'where the carousel arrives: udp://group:port or udp://host:port', DEFAULT_CAROUSEL_URL)
     .option('--prefix <name>', 'box ids are <prefix>-<n>', 'box')
     .option('--first <n>', 'number of the first box', intOption(0, 10_000_000), 1)

@@ -194,7 +194,10 @@ export class LightBox {
       .request({ vaddr: SESSIONS_VADDR }, body, { op: SessionOps.open, timeoutMs })
       .then(async (raw) => {
         const r = checkOpenReply(raw);
-        await loader.control({ vaddr: r.dasp }, SessionOps.clientStarted, { session: r.session, modules: [] }, { timeoutMs });
+        await loader.control({ vaddr: r.dasp }, SessionOps.clientStarted, { session: r.session, modules: [] }, { timeoutMs }).catch((e: unknown) => {
+          if (loader === this.#loader) this.#previous = r.session; // [D109] the head-end may have heard it: continue it, not add one
+          throw e;
+        });
         return r;
       })
       .then(
@@ -223,9 +226,8 @@ export class LightBox {
   }
 
   // After the transport reconnected by itself: client-started again, and `up` only once a head-end
-  // answers it [wave 14: a head-end node off a restarted broker hears nothing, and the box was
-  // counted up on a confirm no one got]. NO_SESSION (the head-end lost it) or no session at all
-  // means open one; no answer means ask again after the retry backoff (counted).
+  // answers it [wave 14: a node off a restarted broker hears nothing]. NO_SESSION (the head-end lost
+  // it) or no session at all means open one; no answer means ask again after the retry backoff (counted).
   #confirm(): void {
     const s = this.#session;
     const loader = this.#loader;

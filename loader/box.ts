@@ -313,7 +313,7 @@ export class Box {
     const loader = run?.switch.loader;
     if (run === undefined || loader === undefined) return this.#fire('session-failed', { error: new Error('no app or no channel') });
     // Not awaited: the table goes on handling events (a link drop) while this runs.
-    const c = { boxId: this.id, app: run.app, runner: run.runner, switch: run.switch, loader, report: () => this.report(), timeoutMs: this.#o.requestTimeoutMs, emit: (e: BoxEvent) => this.#emit(e), clock: this.#o.clock, random: this.#o.random, previous: this.#previous, left: () => run !== this.#run };
+    const c = { boxId: this.id, app: run.app, runner: run.runner, switch: run.switch, loader, report: () => this.report(), timeoutMs: this.#o.requestTimeoutMs, emit: (e: BoxEvent) => this.#emit(e), clock: this.#o.clock, random: this.#o.random, previous: this.#previous, left: () => run !== this.#run, unconfirmed: (s: string) => void (run === this.#run && (this.#previous = s)) };
     void setupSession(c).then(
       (reply) => {
         if (run !== this.#run) return this.#closeLate(reply.session, loader); // [D89] a late answer to a version the box left: its own open decides

@@ -40,6 +40,8 @@ export interface SetupContext {
   random: () => number;
   /** [D95] The box left this version while its open was out: the answer is returned as it is, not applied. */
   left?: () => boolean;
+  /** [wave 15] client-started got no answer: the head-end may have heard it, so the next open continues this session. */
+  unconfirmed?: (session: string) => void;
 }
 
 /** QUOTA (setups) answers waited out before the open counts as failed: at most 8 x 30 s. */
@@ -152,6 +154,7 @@ async function apply(c: SetupContext, r: OpenReply, frozen: Set<string>): Promis
   // [c42] the client portion runs: tell the server portion.
   const started = { session: r.session, modules: c.runner.running() };
   await c.loader.control({ vaddr: r.dasp }, SessionOps.clientStarted, started, { timeoutMs: c.timeoutMs }).catch((e: unknown) => {
+    c.unconfirmed?.(r.session);
     throw failed('client-started', e);
   });
 }

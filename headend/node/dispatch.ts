@@ -102,16 +102,16 @@ export class NodeDispatch {
     this.counters.dispatched++;
     const dst = env.dst;
     const h = this.#host;
+    if (env.kind === 'ctl' && env.op === 'client-started') {
+      this.counters.clientStarted++;
+      if (dst.vaddr !== undefined) h.clientStarted?.(dst.vaddr); // the session's portion address names the session
+    }
     if (dst.queue !== undefined && h.portions.has(dst.queue)) {
       const module = this.#queueModule(dst.queue, dst.vaddr);
       if (module !== undefined && this.#deliver(dst.queue, module, env)) return;
     }
     const v = dst.vaddr;
     if (v !== undefined) {
-      if (env.kind === 'ctl' && env.op === 'client-started') {
-        this.counters.clientStarted++;
-        h.clientStarted?.(v);
-      }
       const ep = this.table.endpoints.get(v);
       if (ep !== undefined) return ep(env);
       const hosted = this.table.hosted.get(v);

@@ -47,6 +47,8 @@ export interface ResponderOptions {
   /** Change the code served by module.get (a tampered download). */
   tamper?: (module: string, code: Uint8Array) => Uint8Array;
   reportEveryMs?: number;
+  /** Hear this many client-started and answer none (the answer lost on a loaded broker). */
+  muteStarted?: number;
 }
 
 interface Hosted {
@@ -72,6 +74,7 @@ export class Responder {
   /** Opens of another version that continued the box's previous session (a version switch). */
   continued = 0;
   #o: ResponderOptions;
+  #muted: number;
   #t: MqttTransport;
   #trusted!: TrustedManifest;
   #sessions: Channel;
@@ -84,6 +87,7 @@ export class Responder {
 
   private constructor(o: ResponderOptions, t: MqttTransport) {
     this.#o = o;
+    this.#muted = o.muteStarted ?? 0;
     this.#t = t;
     this.#refuse = o.refuse ?? 0;
     const write = (env: Envelope): Promise<void> => t.send(env);
@@ -129,7 +133,10 @@ export class Responder {
       if (env.op === SessionOps.report) this.reports.push(checkReport(env.body));
       return;
     }
-    if (env.kind === 'ctl' && env.op === SessionOps.clientStarted) this.started.push({ dst: v, ...checkClientStarted(env.body) });
+    if (env.kind === 'ctl' && env.op === SessionOps.clientStarted) {
+      this.started.push({ dst: v, ...checkClientStarted(env.body) });
+      if (this.#muted > 0) return void this.#muted--; // heard, not answered
+    }
     try {
       const a = parseVaddr(v);
       const h = this.#hosted.get(a.session);

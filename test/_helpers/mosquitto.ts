@@ -33,6 +33,9 @@ export interface MosquittoOptions {
   ownPasswordFile?: boolean;
   /** Serve MQTT over TLS (the url becomes mqtts://). */
   tls?: MosquittoTls;
+  /** Plain listeners on this many ports (default 1): mosquitto listens with a fixed backlog of 100
+   *  each, so a reconnect storm of 18,000 boxes overflows one (bench scale spreads boxes over them). */
+  listeners?: number;
 }
 
 export interface MosquittoTls {
@@ -46,6 +49,8 @@ export interface MosquittoTls {
 export interface RunningMosquitto {
   url: string;
   port: number;
+  /** Every listener's URL, `url` first (`listeners`). */
+  urls: string[];
   dir: string;
   /** The broker's log so far. */
   log(): string;
@@ -67,8 +72,16 @@ export async function startMosquitto(program: string, options: MosquittoOptions)
 }
 
 async function startOnce(program: string, o: MosquittoOptions): Promise<RunningMosquitto> {
+  const n = o.listeners ?? 1;
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`startMosquitto: listeners must be an integer in 1..64, got ${n}`);
+  if (n > 1 && o.tls !== undefined) throw new Error('startMosquitto: several listeners are plain MQTT only; drop tls or listeners');
   const dir = mkdtempSync(join(tmpdir(), 'weft-mosquitto-'));
   const port = await freeTcpPort();
+  const more: number[] = [];
+  while (more.length < n - 1) {
+    const p = await freeTcpPort();
+    if (p !== port && !more.includes(p)) more.push(p);
+  }
   const passwd = join(dir, 'passwd');
   const acl = join(dir, 'acl');
   const logFile = join(dir, 'mosquitto.log');
@@ -95,6 +108,8 @@ async function startOnce(program: string, o: MosquittoOptions): Promise<RunningM
     ...(o.debugLog ? ['log_type all'] : ['log_type error', 'log_type warning', 'log_type notice']),
     'connection_messages true',
     ...(process.getuid?.() === 0 ? ['user root'] : []),
+    // The security settings above are global (per_listener_settings is false): they hold on every listener.
+    ...more.map((p) => `listener ${p} 127.0.0.1`),
     '',
   ].join('\n');
   const confFile = join(dir, 'mosquitto.conf');
@@ -128,8 +143,11 @@ async function startOnce(program: string, o: MosquittoOptions): Promise<RunningM
     await stopChild(child);
     rmSync(dir, { recursive: true, force: true });
   };
+  const listening = async (): Promise<void> => {
+    for (const p of [port, ...more]) await waitListening(p, child, 5000);
+  };
   try {
-    await waitListening(port, child, 5000);
+    await listening();
   } catch (e) {
     const why = `${(e as Error).message}\n${stderr}\n${readLog()}`;
     await stop();
@@ -139,11 +157,12 @@ async function startOnce(program: string, o: MosquittoOptions): Promise<RunningM
     await stopChild(child);
     child = launch();
     // The old listener's port can sit in TIME_WAIT for a moment: mosquitto sets SO_REUSEADDR, so a start that fails says why.
-    await waitListening(port, child, 5000).catch((e: unknown) => {
+    await listening().catch((e: unknown) => {
       throw new Error(`mosquitto did not start again on ${port}: ${(e as Error).message}\n${stderr}\n${readLog()}`);
     });
   };
-  return { url: `${o.tls === undefined ? 'mqtt' : 'mqtts'}://127.0.0.1:${port}`, port, dir, log: readLog, restart, stop };
+  const url = `${o.tls === undefined ? 'mqtt' : 'mqtts'}://127.0.0.1:${port}`;
+  return { url, port, urls: [url, ...more.map((p) => `mqtt://127.0.0.1:${p}`)], dir, log: readLog, restart, stop };
 }
 
 function tlsLines(t: MosquittoTls | undefined): string[] {

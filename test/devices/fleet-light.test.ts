@@ -52,6 +52,8 @@ interface FakeHeadend {
   dials: number;
   /** The head-end hears nothing while set (its own link to the broker is down). */
   away?: boolean;
+  /** The head-end hears a client-started but its answer is lost, this many times (a loaded broker). */
+  muteStarted?: number;
 }
 
 function headend(clock: ManualClock, reportEveryMs = 5000): FakeHeadend {
@@ -63,7 +65,10 @@ function headend(clock: ManualClock, reportEveryMs = 5000): FakeHeadend {
     const ch = new Channel({
       self: { vaddr: 'weft://headend/n1/sessions' },
       clock,
-      write: (env) => link.wire?.deliver(env),
+      write: (env) => {
+        if (env.kind === 'ack' && (h.muteStarted ?? 0) > 0) return void (h.muteStarted = (h.muteStarted ?? 0) - 1); // heard, the answer lost
+        link.wire?.deliver(env);
+      },
       onRequest: (env) => {
         if (env.op !== SessionOps.open) throw new RemoteError(Codes.BAD_REQUEST, 'no');
         if (h.refuse > 0 && h.refuse-- > 0) throw h.refuseWith ?? new RemoteError(Codes.UNAVAILABLE, 'busy');
@@ -177,6 +182,26 @@ test('after a reconnect the head-end does not hear the confirm: the box is not u
   t.deepEqual(h.started, ['s1', 's1'], 'the same session confirmed, not a new one');
   t.is(h.opens, 1);
   t.is(h.reports, 2, 'a report once the session is confirmed (none while it was in doubt)');
+  await b.stop();
+});
+
+test('a confirm whose answer is lost: the next open continues that session (previous), not a second one beside it', async (t) => {
+  // [wave 15] the head-end confirmed the session (it heard client-started) and the box, not
+  // hearing back, opened afresh: a confirmed session no box held (D108 does not end those).
+  const clock = new ManualClock();
+  const h = headend(clock);
+  h.muteStarted = 1;
+  const b = box(h, clock);
+  b.start();
+  await settle();
+  t.is(b.state, 'session-setup');
+  for (let i = 0; i < 40 && b.state !== 'up'; i++) {
+    clock.advance(1000);
+    await settle();
+  }
+  t.is(b.state, 'up');
+  t.deepEqual(h.started, ['s1', 's2'], 'the first confirm was heard');
+  t.deepEqual(h.previous, [undefined, 's1'], 'the second open names the session the box could not confirm');
   await b.stop();
 });
 

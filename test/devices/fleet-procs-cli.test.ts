@@ -2,6 +2,7 @@
 // processes, a carousel on loopback, a head-end counterpart on an embedded broker that knows each
 // box by the master-key derivation; one summary and one `stopped` line for the whole fleet.
 import { execFileSync, spawn } from 'node:child_process';
+import { type AddressInfo, type Socket, connect, createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +57,56 @@ test('--light: boxes with only a channel, reports and a session reach up against
   t.is(he.opens.length, 3);
   t.deepEqual(he.opens.map((o) => o.boxId).sort(), ['box-1', 'box-2', 'box-3']);
   t.true(he.reports.length >= 3, 'each box reported once it was up');
+});
+
+/** A plain TCP forwarder to `port` standing for one more listener of a broker; counts what it accepted. */
+async function listener(port: number): Promise<{ url: string; accepted: () => number; close: () => Promise<void> }> {
+  let n = 0;
+  const socks = new Set<Socket>();
+  const server = createServer({ noDelay: true }, (s) => {
+    n++;
+    const up = connect({ host: '127.0.0.1', port, noDelay: true });
+    for (const x of [s, up]) {
+      socks.add(x);
+      x.on('error', () => {}).once('close', () => socks.delete(x));
+    }
+    s.pipe(up).pipe(s);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url, accepted: () => n, close: () => new Promise<void>((r) => { for (const x of socks) x.destroy(); server.close(() => r()); }) };
+}
+
+test('--light over several --headend listeners: each box dials one, by its id, and all reach up', async (t) => {
+  const master = 'fleet-cli-master-key-0123456789';
+  const dir = mkdtempSync(join(tmpdir(), 'weft-light-'));
+  const keyFile = join(dir, 'master.key');
+  writeFileSync(keyFile, `${master}\n`);
+  const broker = await startAedesBroker({ credentials: derivedCredentials(master, [NODE]), log: () => {} });
+  const port = Number(new URL(broker.url).port);
+  const a = await listener(port);
+  const b = await listener(port);
+  const keys = await signer();
+  const he = await Responder.start({ url: broker.url, engine: await loadEngine(), app: await guideApp(keys), trusted: keys.trusted, reportEveryMs: 60_000 });
+  t.teardown(async () => {
+    await he.close();
+    await a.close();
+    await b.close();
+    await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const r = await weft(['fleet', 'run', '--light', '--app', 'guide@1.0.0', '--count', '8', '--mix', 'hd-dvr:1', '--headend', `${a.url},${b.url}`, '--master-key', keyFile, '--report-interval', '30', '--exit-on', 'up', '--timeout', '120']);
+  t.is(r.code, 0, r.err);
+  t.deepEqual(r.lines.at(-1), { event: 'stopped', states: { up: 8 } });
+  t.is(a.accepted() + b.accepted(), 8, 'one connection a box');
+  t.true(a.accepted() > 0 && b.accepted() > 0, `both listeners took boxes (${a.accepted()} / ${b.accepted()})`);
+});
+
+test('several --headend brokers for full boxes is a one-line user error', async (t) => {
+  const r = await weft(['fleet', 'run', '--count', '2', '--headend', 'mqtt://127.0.0.1:1883,mqtt://127.0.0.1:1884']);
+  t.is(r.code, 2);
+  t.regex(r.err, /several --headend brokers spread --light boxes only/);
+  t.notRegex(r.err, /\n\s+at /, 'no stack');
 });
 
 test('--light without a head-end is a one-line user error', async (t) => {
