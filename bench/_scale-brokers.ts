@@ -9,6 +9,8 @@ import { startMosquitto, type RunningMosquitto } from '../test/_helpers/mosquitt
 
 export interface Broker {
   url: string;
+  /** [wave 15] Every listener's URL (mosquitto with --listeners), `url` first: light boxes spread over them. */
+  urls?: string[];
   /** The broker thread's heap in use, bytes (aedes in its worker thread only). */
   heap?: () => number;
   pid: number | undefined;
@@ -54,15 +56,16 @@ export function nodeLinkWatch(): { log: (line: string) => void; up: () => boolea
 }
 
 /** mosquitto with a user per box id and the node's; `node` watches the node's link for the storm. */
-export async function mosquittoBroker(program: string, o: { ids: string[]; master: string; node: string; nodePassword: string; link: ReturnType<typeof nodeLinkWatch> }): Promise<Broker> {
+export async function mosquittoBroker(program: string, o: { ids: string[]; master: string; node: string; nodePassword: string; link: ReturnType<typeof nodeLinkWatch>; listeners?: number }): Promise<Broker> {
   const users = [{ id: o.node, role: 'headend' as const, password: o.nodePassword }, ...o.ids.map((id) => ({ id, role: 'box' as const, password: derivedBoxSecret(o.master, id) }))];
-  const m: RunningMosquitto = await startMosquitto(program, { users, ownPasswordFile: true });
+  const m: RunningMosquitto = await startMosquitto(program, { users, ownPasswordFile: true, listeners: o.listeners ?? 1 });
   const pidOf = (): number | undefined => {
     const pid = Number(execFileSync('pgrep', ['-n', '-f', join(m.dir, 'mosquitto.conf')]).toString().trim());
     return Number.isFinite(pid) ? pid : undefined;
   };
   const b: Broker = {
     url: m.url,
+    urls: m.urls,
     pid: pidOf(),
     sample: o.link.seen,
     nodeUp: o.link.up,

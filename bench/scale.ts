@@ -57,6 +57,9 @@ const GATE = flag('connect-gate', 'on');
 if (GATE !== 'on' && GATE !== 'off') throw new Error(`--connect-gate must be on or off, got ${GATE}`);
 /** [19.6] The embedded broker's listen backlog (default: the broker's LISTEN_BACKLOG); `--listen-backlog 511`, Node's default, for the A/B. */
 const BACKLOG = flag('listen-backlog', '');
+/** [wave 15] mosquitto's listeners for the light boxes (each listens with a fixed backlog of 100; the boxes spread over them by id). */
+const LISTENERS = Number(flag('listeners', '1'));
+if (!(Number.isInteger(LISTENERS) && LISTENERS >= 1 && LISTENERS <= 64)) throw new Error(`--listeners must be an integer in 1..64, got ${LISTENERS}`);
 const gateOption = { ...(GATE === 'off' ? { connectGate: 'off' as const } : {}), ...(BACKLOG === '' ? {} : { listenBacklog: Number(BACKLOG) }) };
 /** The full fleet's process writes a CPU profile here on exit (with --procs 1), to see what a boot costs it. */
 const PROF_DIR = flag('prof-dir', '');
@@ -261,7 +264,7 @@ async function lightPhase(kind: string): Promise<void> {
   if (kind === 'mosquitto' && program === undefined) return void console.log('mosquitto is not installed: light boxes on aedes only');
   const link = nodeLinkWatch(); // [wave 14] on mosquitto the node is a client too: its link drops in the storm
   const mosquittoIds = [...ids, 'probe-1', ...Array.from({ length: 400 }, (_, i) => `cap-${i + 1}`)];
-  const broker = kind === 'mosquitto' ? await mosquittoBroker(program as string, { ids: mosquittoIds, master: MASTER, node: NODE, nodePassword: creds.nodePassword, link }) : kind === 'aedes-thread' ? await aedesThread() : await aedes();
+  const broker = kind === 'mosquitto' ? await mosquittoBroker(program as string, { ids: mosquittoIds, master: MASTER, node: NODE, nodePassword: creds.nodePassword, link, listeners: LISTENERS }) : kind === 'aedes-thread' ? await aedesThread() : await aedes();
   const { h, carousel } = await headend(broker, link.log);
   try {
     const cap = await probe(probeArgs(broker.url, 'capacity', CAPACITY));
@@ -274,7 +277,7 @@ async function lightPhase(kind: string): Promise<void> {
     const heap0 = process.memoryUsage();
     const broker0 = broker.heap?.() ?? 0;
     loop.enable();
-    const fleet = startFleetCli(['--count', String(LIGHT), '--light', '--app', 'guide@1.0.0', '--prefix', 'light', '--mix', 'legacy-sd:1,hd-dvr:1,modern-4k:1', '--rate', String(rate), '--report-interval', String(REPORT_S), ...common(broker.url, carousel)]);
+    const fleet = startFleetCli(['--count', String(LIGHT), '--light', '--app', 'guide@1.0.0', '--prefix', 'light', '--mix', 'legacy-sd:1,hd-dvr:1,modern-4k:1', '--rate', String(rate), '--report-interval', String(REPORT_S), ...common((broker.urls ?? [broker.url]).join(','), carousel)]);
     try {
       // A fleet that does not get every box up in time is a result too (recorded, the next broker runs).
       // Progress every 30 s, so a long run shows where it stands.
