@@ -61,13 +61,12 @@ export function formatVaddr(v: VirtualAddress): string {
   return s;
 }
 
+/** The whole grammar of parseVaddr in one expression: a check that builds nothing and throws nothing. */
+const VADDR = new RegExp(`^weft://${APP.source.slice(1, -1)}/(?:\\*|${SEGMENT.source.slice(1, -1)})/${SEGMENT.source.slice(1, -1)}(?:/${SEGMENT.source.slice(1, -1)})?$`);
+
+/** Does parseVaddr accept `uri`? [wave 15] a storm of 18,000 boxes spent 0.9 s of the node's loop in parseVaddr's splits and throws. */
 export function isVaddr(uri: unknown): uri is string {
-  try {
-    parseVaddr(uri as string);
-    return true;
-  } catch {
-    return false;
-  }
+  return typeof uri === 'string' && uri.length <= 256 && VADDR.test(uri);
 }
 
 export function isIpLiteral(host: string): boolean {

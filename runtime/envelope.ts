@@ -2,7 +2,7 @@
 // size limit. Decoding untrusted bytes yields a DecodeError and nothing else. No I/O here.
 
 import { Decoder, Encoder } from 'cbor-x';
-import { type Address, checkAddress, isIpLiteral, parseVaddr } from './address.ts';
+import { type Address, checkAddress, isIpLiteral, isVaddr } from './address.ts';
 import { DecodeError, EncodeError } from './errors.ts';
 import { findProtoKey, mapsDecoder, mayHoldProtoKey } from './cbor-keys.ts';
 import { EnvelopeFrames } from './envelope-fast.ts';
@@ -79,7 +79,7 @@ export class EnvelopeCodec {
   #fast = globalThis.WEFT_FIRMWARE === true ? undefined : new EnvelopeFrames(this.#enc, this.#dec, (raw, field) => this.#address(raw, field));
   // Address strings that passed full validation before: most traffic repeats a few peers, so
   // decode skips re-parsing them. Bounded: emptied when full, never trusted without a check.
-  #validVaddr = new ValidStrings(isValidVaddr);
+  #validVaddr = new ValidStrings(isVaddr);
   #validQueue = new ValidStrings(isValidQueue);
   #validHost = new ValidStrings(isIpLiteral);
 
@@ -261,14 +261,6 @@ class ValidStrings {
   }
 }
 
-function isValidVaddr(s: string): boolean {
-  try {
-    parseVaddr(s);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function isValidQueue(s: string): boolean {
   try {

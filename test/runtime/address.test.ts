@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { AddressError, checkAddress, formatAddress, formatVaddr, parseVaddr } from '../../runtime/index.ts';
+import { AddressError, checkAddress, formatAddress, formatVaddr, isVaddr, parseVaddr } from '../../runtime/index.ts';
 
 test('parses a virtual address with and without an instance', (t) => {
   t.deepEqual(parseVaddr('weft://guide/s-8f2c/search'), { app: 'guide', session: 's-8f2c', module: 'search' });
@@ -57,6 +57,33 @@ test('property: parse never throws anything but AddressError', (t) => {
     { numRuns: 5000 },
   );
   t.pass();
+});
+
+// [wave 15] isVaddr is one expression (the envelope codec checks every address with it): it must
+// accept exactly what parseVaddr accepts, near misses included.
+test('property: isVaddr accepts exactly what parseVaddr accepts', (t) => {
+  const accepts = (s: string): boolean => {
+    try {
+      parseVaddr(s);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const part = fc.stringMatching(/^[A-Za-z0-9_.*\/-]{0,70}$/);
+  const edge = fc.stringMatching(/^[a-zA-Z0-9_][a-z0-9_.-]{58,68}$/); // around the 63/64-character bounds
+  const appEdge = fc.stringMatching(/^[a-z0-9][a-z0-9-]{60,65}$/);
+  const piece = fc.oneof(part, edge, appEdge, fc.constant('*'), fc.constant('a'));
+  const near = fc.tuple(piece, piece, piece, fc.option(piece)).map(([a, b, c, d]) => `weft://${a}/${b}/${c}${d === null ? '' : `/${d}`}`);
+  const good = vaddrParts.map((v) => formatVaddr(v));
+  const long = good.map((s) => `${s}/${'x'.repeat(Math.max(0, 257 - s.length))}`);
+  fc.assert(
+    fc.property(fc.oneof(fc.string(), near, good, long, fc.constant('weft://a/*/m'), fc.constant('weft://a/*/m\n')), (s) => isVaddr(s) === accepts(s)),
+    { numRuns: 20_000 },
+  );
+  t.false(isVaddr(42));
+  t.true(isVaddr('weft://guide/s1/epg/i-2'));
+  t.false(isVaddr('weft://Guide/s1/epg'), 'upper case app');
 });
 
 test('address objects: queue [c10], udp pair [c11], vaddr [c12]; unknown fields refused', (t) => {
