@@ -75,14 +75,10 @@ export interface PortionSpec {
   critical?: Record<string, CriticalSpec>;
 }
 
-/** `at`: the envelope's arrival on the node (threadNow), where its waits start [c24]. */
-export type EnvToWorker = { t: 'env'; iid: string; module: string; env: Envelope; at: number };
-
 export type ToWorker =
   | { t: 'start'; spec: PortionSpec }
-  | EnvToWorker
-  /** [wave 15] The envelopes for one thread delivered in one turn, in order: one postMessage for them all. */
-  | { t: 'envs'; list: EnvToWorker[] }
+  /** `at`: the envelope's arrival on the node (threadNow), where its waits start [c24]. */
+  | { t: 'env'; iid: string; module: string; env: Envelope; at: number }
   /** `flush: false` (a checkpoint): do not run queued envelopes first, so fair order holds; the answer says how many wait. */
   | { t: 'snapshot'; rid: number; iid: string; flush?: false }
   | { t: 'stop'; rid: number; iid: string };

@@ -327,9 +327,6 @@ port.on('message', (m: ToWorker) => {
     case 'env':
       deliver({ iid: m.iid, module: m.module, env: m.env, at: m.at });
       return;
-    case 'envs':
-      for (const e of m.list) deliver({ iid: e.iid, module: e.module, env: e.env, at: e.at });
-      return;
     case 'snapshot':
       // A checkpoint (flush: false) leaves the queue in its fair order: envelopes still waiting
       // were not answered, so the snapshot need not cover them; the node re-marks the instance.

@@ -4,8 +4,7 @@
 
 import { availableParallelism } from 'node:os';
 import { ArgumentError, fail, ok, positiveInt, rejectUnknown, type Envelope, type Result } from '../../runtime/index.ts';
-import { postInOrder } from './post-batch.ts';
-import { threadNow, type EnvToWorker, type FromWorker, type ModuleWaits, type PortionSpec, type SandboxLoad, type ToWorker } from './portion-protocol.ts';
+import { threadNow, type FromWorker, type ModuleWaits, type PortionSpec, type SandboxLoad, type ToWorker } from './portion-protocol.ts';
 import type { PooledWorker, WorkerPool } from './worker-pool.ts';
 import { PER_THREAD, THREAD_MEMORY_BYTES, threadHasRoom, type ThreadLimits } from './thread-room.ts';
 import { OpenRequests } from './open-requests.ts';
@@ -57,8 +56,6 @@ interface Thread {
   waits: ModuleWaits[];
   /** The worker's sandbox figures from its last load report (warm sandbox hits among them). */
   sandbox: SandboxLoad | undefined;
-  /** Envelopes for it this turn, posted as one message at the turn's end (post-batch.ts). */
-  batch: EnvToWorker[];
 }
 
 interface Instance {
@@ -153,7 +150,7 @@ export class PortionManager {
   /** Add a thread now (pre-warmed by the pool) [c20]. */
   async addThread(): Promise<number> {
     const w = await this.#pool.acquire();
-    const t: Thread = { w, instances: new Set(), busyMs: 0, inflight: 0, waits: [], sandbox: undefined, batch: [] };
+    const t: Thread = { w, instances: new Set(), busyMs: 0, inflight: 0, waits: [], sandbox: undefined };
     w.onMessage((m) => this.#fromWorker(t, m as FromWorker));
     w.onExit(() => this.#lost(t));
     this.#threads.push(t);
@@ -313,7 +310,7 @@ export class PortionManager {
   }
 
   #post(t: Thread, m: ToWorker): void {
-    postInOrder(t, m);
+    t.w.post(m);
   }
 
   #call(t: Thread, make: (rid: number) => ToWorker): Promise<FromWorker> {

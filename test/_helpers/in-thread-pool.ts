@@ -120,9 +120,6 @@ class FakeThread implements PooledWorker {
 
   #handle(m: ToWorker): void {
     switch (m.t) {
-      case 'envs':
-        for (const e of m.list) this.#handle(e);
-        return;
       case 'start': {
         const states = new Map<string, { n: number }>();
         for (const mod of m.spec.modules) {
