@@ -322,9 +322,7 @@ export class HeadendNode {
   #endpoints(): Channel {
     this.#endpoint(this.vaddr(Endpoint.services), { onRequest: this.services.handle });
     this.#endpoint(this.vaddr(Endpoint.modules), { onRequest: (e) => this.sessions.moduleGet(e) });
-    const sessionsHandlers = { onRequest: (e: Envelope) => this.sessions.handle(e) };
-    this.#endpoint(SESSIONS_VADDR, sessionsHandlers);
-    this.#endpoint(this.vaddr(Endpoint.sessions), sessionsHandlers);
+    for (const v of [SESSIONS_VADDR, this.vaddr(Endpoint.sessions)]) this.#endpoint(v, { onRequest: (e: Envelope) => this.sessions.handle(e) });
     const stats = (e: Envelope): void => this.#stat(e);
     this.table.endpoints.set(STATS_VADDR, stats);
     this.table.endpoints.set(this.vaddr(Endpoint.stats), stats);
