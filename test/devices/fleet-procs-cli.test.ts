@@ -6,13 +6,13 @@ import { type AddressInfo, type Socket, connect, createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { onAir } from '../_helpers/on-air.ts';
 import { guideApp, signer } from '../_helpers/box-app.ts';
 import { NODE } from '../_helpers/box-fixtures.ts';
 import { Responder } from '../_helpers/headend-responder.ts';
 import { derivedCredentials } from '../../headend/broker/broker-auth.ts';
-import { startAedesBroker } from '../../headend/broker/broker-aedes.ts';
+import { startAedesBroker, type EmbeddedBroker } from '../../headend/broker/broker-aedes.ts';
 import { loadEngine } from '../../sandbox/index.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -38,7 +38,8 @@ test('--procs 2: two processes share out the boxes, one summary and one stopped 
   t.like(fleet.at(-1), { procs: 2, boxes: 4, states: { degraded: 4 }, died: 0 });
 });
 
-test('--light: boxes with only a channel, reports and a session reach up against a head-end', async (t) => {
+/** An embedded broker that knows each box by the master-key derivation, a head-end counterpart on it, the key file. */
+async function lightHeadend(t: ExecutionContext): Promise<{ broker: EmbeddedBroker; he: Responder; keyFile: string }> {
   const master = 'fleet-cli-master-key-0123456789';
   const dir = mkdtempSync(join(tmpdir(), 'weft-light-'));
   const keyFile = join(dir, 'master.key');
@@ -51,6 +52,11 @@ test('--light: boxes with only a channel, reports and a session reach up against
     await broker.close();
     rmSync(dir, { recursive: true, force: true });
   });
+  return { broker, he, keyFile };
+}
+
+test('--light: boxes with only a channel, reports and a session reach up against a head-end', async (t) => {
+  const { broker, he, keyFile } = await lightHeadend(t);
   const r = await weft(['fleet', 'run', '--light', '--app', 'guide@1.0.0', '--count', '3', '--mix', 'hd-dvr:1', '--headend', broker.url, '--master-key', keyFile, '--report-interval', '30', '--exit-on', 'up', '--timeout', '120']);
   t.is(r.code, 0, r.err);
   t.deepEqual(r.lines.at(-1), { event: 'stopped', states: { up: 3 } });
@@ -78,22 +84,13 @@ async function listener(port: number): Promise<{ url: string; accepted: () => nu
 }
 
 test('--light over several --headend listeners: each box dials one, by its id, and all reach up', async (t) => {
-  const master = 'fleet-cli-master-key-0123456789';
-  const dir = mkdtempSync(join(tmpdir(), 'weft-light-'));
-  const keyFile = join(dir, 'master.key');
-  writeFileSync(keyFile, `${master}\n`);
-  const broker = await startAedesBroker({ credentials: derivedCredentials(master, [NODE]), log: () => {} });
+  const { broker, keyFile } = await lightHeadend(t);
   const port = Number(new URL(broker.url).port);
   const a = await listener(port);
   const b = await listener(port);
-  const keys = await signer();
-  const he = await Responder.start({ url: broker.url, engine: await loadEngine(), app: await guideApp(keys), trusted: keys.trusted, reportEveryMs: 60_000 });
   t.teardown(async () => {
-    await he.close();
-    await a.close();
+    await a.close(); // ava runs teardowns last-registered first: the listeners before the broker
     await b.close();
-    await broker.close();
-    rmSync(dir, { recursive: true, force: true });
   });
   const r = await weft(['fleet', 'run', '--light', '--app', 'guide@1.0.0', '--count', '8', '--mix', 'hd-dvr:1', '--headend', `${a.url},${b.url}`, '--master-key', keyFile, '--report-interval', '30', '--exit-on', 'up', '--timeout', '120']);
   t.is(r.code, 0, r.err);
