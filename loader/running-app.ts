@@ -28,6 +28,8 @@ export class RunningApp {
   #emit: (e: BoxEvent) => void;
   /** Faults reported through onFault, so a failed start is not printed a second time (issue 16). */
   #faults = 0;
+  /** The last module event, when a fault: the same fault again with no module event between is the same one. */
+  #lastFault: string | undefined;
 
   /** `expecting`: is a session on its way? Modules' requests for the head-end then wait for it. */
   constructor(app: AcquiredApp, o: ResolvedBoxOptions & { engine: Engine; linger: SwitchLinger }, transport: Transport | undefined, emit: (e: BoxEvent) => void, ledger: RequestLedger, expecting?: () => boolean) {
@@ -54,14 +56,14 @@ export class RunningApp {
       onFault: (err) => {
         this.#faults++;
         // `where` is `app/module`; events name the module alone, as every other module event does.
-        emit({ kind: 'module', module: err.where.slice(err.where.indexOf('/') + 1), action: 'fault', detail: err.message });
+        this.#module({ kind: 'module', module: err.where.slice(err.where.indexOf('/') + 1), action: 'fault', detail: err.message });
       },
       memoryLimit: p.appMemoryBytes,
       // [issue 13.3] deadlines stretch by the lag the box measures, so a loaded box keeps healthy code.
       // [issue 19] an emulated fleet hands its boxes one meter per process (D97); a box alone has its own.
       lag: o.lag?.() ?? new LagMeter({ clock: o.clock, now: () => o.clock.now() }),
       onSupervision: (e) => {
-        emit({ kind: 'module', module: e.module, action: e.action, detail: e.detail });
+        this.#module({ kind: 'module', module: e.module, action: e.action, detail: e.detail });
         // A module past its restart budget says so on screen instead of leaving it dead.
         if (e.action === 'failed' && this.#app.modules.get(e.module)?.entry.uses.includes('ui') === true) {
           const scene = { failed: true, module: e.module, reason: e.detail };
@@ -110,7 +112,15 @@ export class RunningApp {
     if (mod === undefined || this.runner.has(name)) return;
     const faults = this.#faults;
     const r = await this.runner.start(mod);
-    if (r.ok) this.#emit({ kind: 'module', module: name, action: 'started' });
-    else if (this.#faults === faults) this.#emit({ kind: 'module', module: name, action: 'fault', detail: r.error.message });
+    if (r.ok) this.#module({ kind: 'module', module: name, action: 'started' });
+    else if (this.#faults === faults) this.#module({ kind: 'module', module: name, action: 'fault', detail: r.error.message });
+  }
+
+  // A failed start and the fault its runtime reports can come in either order under load: one event.
+  #module(e: Extract<BoxEvent, { kind: 'module' }>): void {
+    const fault = e.action === 'fault' ? `${e.module}\n${e.detail ?? ''}` : undefined;
+    if (fault !== undefined && fault === this.#lastFault) return;
+    this.#lastFault = fault;
+    this.#emit(e);
   }
 }
