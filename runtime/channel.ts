@@ -149,6 +149,11 @@ export class Channel {
     return this.#closed !== undefined;
   }
 
+  /** Requests and controls awaiting their answer (a number, for passes over many channels). */
+  get pending(): number {
+    return this.#waiting.size;
+  }
+
   stats(): ChannelStats {
     return { ...this.#stats, pending: this.#waiting.size };
   }

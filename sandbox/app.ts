@@ -247,6 +247,11 @@ export class AppSandbox implements AppCore {
     }
   }
 
+  /** Slices so far (stats().slices without the object, for the load sweep's pass over every instance). */
+  get slices(): number {
+    return this.#stats.slices;
+  }
+
   stats(): { faults: number; interruptedJobs: number; jobs: number; storms: number; engineFailures: number; slices: number; lagMs: number; modules: number; zombies: number } {
     return { ...this.#stats, modules: this.#modules.size, zombies: this.#zombies.length };
   }

@@ -350,13 +350,14 @@ const sweep: LoadSweep<Instance> = new LoadSweep<Instance>({
   batch: SWEEP_BATCH,
   defer: (fn) => void setImmediate(fn).unref(),
   visit: (i) => {
-    for (const ch of i.channels.values()) pass.inflight += ch.stats().pending;
-    for (const [module, g] of i.guards) {
-      pass.waits.push({ iid: i.spec.iid, module, ...g.snapshot() });
-      busyMs += g.cpuMs;
-      g.cpuMs = 0;
-    }
-    pass.slices += i.sandbox.stats().slices;
+    for (const ch of i.channels.values()) pass.inflight += ch.pending;
+    if (i.guards.size > 0)
+      for (const [module, g] of i.guards) {
+        pass.waits.push({ iid: i.spec.iid, module, ...g.snapshot() });
+        busyMs += g.cpuMs;
+        g.cpuMs = 0;
+      }
+    pass.slices += i.sandbox.slices;
   },
   done: () => {
     const { inflight, slices, waits } = pass;

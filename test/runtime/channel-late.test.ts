@@ -35,6 +35,7 @@ test('with no reply, the late deadline still ends the request, as long again as 
   await flush();
   t.false(settled);
   t.is(a.stats().pending, 1);
+  t.is(a.pending, 1, 'the load sweep\'s count agrees with stats()');
   clock.stall(999);
   clock.fire();
   await flush();
@@ -44,6 +45,7 @@ test('with no reply, the late deadline still ends the request, as long again as 
   const e = await t.throwsAsync(p, { instanceOf: TimeoutError });
   t.is(e.afterMs, 5000);
   t.is(a.stats().pending, 0);
+  t.is(a.pending, 0);
 });
 
 test('a deadline on time is decided on time, and close still fails a request put off', async (t) => {

@@ -27,6 +27,7 @@ test('jobs each within their deadline, together past the event slice: stopped at
   t.is(err.fault, 'deadline');
   t.regex(err.message, /used up the event's 400 ms CPU slice/);
   t.is(app.stats().slices, 1);
+  t.is(app.slices, 1, 'the load sweep\'s count agrees with stats()');
   t.true(time.calls() < 2000, `the slice cut it short: ${time.calls()} clock reads`);
   apps.finish(t);
 });
@@ -46,6 +47,7 @@ test('a spinning handler is cut at the slice, not at its longer deadline; the ne
   t.true(time.calls() - before < 400, 'interrupted near the slice, far from the deadline');
   for (let i = 1; i <= 3; i++) t.is(await light.value.serve({}, from), i);
   t.is(app.stats().slices, 1);
+  t.is(app.slices, 1, 'the load sweep\'s count agrees with stats()');
   apps.finish(t);
 });
 
