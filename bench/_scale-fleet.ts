@@ -1,6 +1,8 @@
 // bench/scale's handles on its processes: a `weft fleet run` (its summary lines read as they
-// come, waited on by condition, never by sleeping), the measuring probe, and a process's RSS.
-import { spawn, type ChildProcess } from 'node:child_process';
+// come, waited on by condition, never by sleeping), the measuring probe, a process's RSS, and
+// `--pin`'s placement of the node and the fleet on CPUs of their own.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -22,10 +24,14 @@ export interface RunningFleet {
   readonly child: ChildProcess;
 }
 
-/** `profDir`: the fleet process writes a V8 CPU profile there when it exits (`--procs 1` only: children are not profiled). */
-export function startFleetCli(args: string[], profDir?: string): RunningFleet {
+/**
+ * `profDir`: the fleet process writes a V8 CPU profile there when it exits (`--procs 1` only: children are not profiled).
+ * `cpus`: run the fleet (and its children) on these CPUs only (`taskset -c`), e.g. apart from the node's.
+ */
+export function startFleetCli(args: string[], profDir?: string, cpus?: string): RunningFleet {
   const prof = profDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir];
-  const child = spawn(process.execPath, [...prof, BIN, 'fleet', 'run', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const cmd = [process.execPath, ...prof, BIN, 'fleet', 'run', ...args];
+  const child = cpus === undefined ? spawn(cmd[0] as string, cmd.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn('taskset', ['-c', cpus, ...cmd], { stdio: ['ignore', 'pipe', 'inherit'] });
   let last: FleetLine | undefined;
   const booted: number[] = []; // a fleet in one process prints its own line: boot times come as deltas
   const held: number[] = []; // and so do its arrival gate's holds
@@ -93,4 +99,11 @@ export function rssOf(pid: number): number {
 export async function settle(): Promise<void> {
   for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
   (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** `--pin`: this process and every thread it has on CPU 0 (the threads it starts later inherit it). */
+export function pinSelf(): void {
+  if (cpus().length < 2) throw new Error('--pin needs two CPUs or more: the node on one, the fleet on the rest');
+  execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+  console.log(`pinned: the node, its broker and probes on CPU 0, the light fleet on CPUs 1-${cpus().length - 1}`);
 }

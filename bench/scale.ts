@@ -11,13 +11,13 @@
 //          a client too: the storm settles when every box is up and the node's own link is back.
 // Usage: npm run bench -- scale [--boxes 5000] [--light 18000] [--idle-s 20] [--brokers aedes,mosquitto]
 //        [--phases full,light,storm] [--procs auto] [--admission on|off] [--connect-gate on|off] [--pace 0.6]
-//        [--full-rate 0] [--prof-dir <dir>] [--storm-prof <dir>] [--held-prof <dir>] [--listen-backlog N]. Develop with small sizes (--boxes 200 --light 1000).
+//        [--full-rate 0] [--prof-dir <dir>] [--storm-prof <dir>] [--held-prof <dir>] [--hold-s 0[,60]] [--pin] [--listen-backlog N]. Develop with small sizes (--boxes 200 --light 1000).
 //        --brokers aedes-thread: aedes in a worker thread of the node's process (broker-thread.ts), beside
 //        aedes on the node's loop (the default embedding) for the A/B.
 import { randomBytes } from 'node:crypto';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHeadend, type RunningHeadend } from '../headend/main.ts';
 import { headendCredentials } from '../headend/broker/broker-auth.ts';
@@ -26,10 +26,11 @@ import { startAedesBrokerThread, type ThreadBroker } from '../headend/broker/bro
 import { mosquittoBroker, nodeLinkWatch, type Broker } from './_scale-brokers.ts';
 import { freeTcpPort, freeUdpPort } from '../test/_helpers/ports.ts';
 import { which } from '../test/_helpers/env.ts';
-import { probe, rssOf, settle, startFleetCli, type RunningFleet } from './_scale-fleet.ts';
+import { pinSelf, probe, rssOf, settle, startFleetCli, type RunningFleet } from './_scale-fleet.ts';
 import type { FleetLine } from '../cli/fleet-procs.ts';
 import { result, table } from './_report.ts';
 import { profile, runStorm } from './_scale-storm.ts';
+import { heldWindow } from './_scale-held.ts';
 // @ts-expect-error build.mjs is plain JavaScript without types
 import { build } from '../build.mjs';
 
@@ -67,6 +68,15 @@ const PROF_DIR = flag('prof-dir', '');
 const STORM_PROF = flag('storm-prof', '');
 /** [19.6] ... and of the held phase alone (all light boxes up, the loaded probe's requests). */
 const HELD_PROF = flag('held-prof', '');
+/** [wave 16] When the loaded probe runs: seconds after the last light box is up, one probe each, in order (the last one is the row's). */
+/**
+ * [wave 16] `--pin`: the node's process (its threads, and the broker and probe it starts) on CPU 0 and
+ * the light fleet on the others, so the loaded probe reads what holding the fleet costs the node,
+ * not the emulator's CPU beside it (in the field the boxes bring their own). Both probes run pinned.
+ */
+const PIN = process.argv.includes('--pin');
+const HOLDS = flag('hold-s', '0').split(',').map(Number);
+if (!HOLDS.every((x, i) => Number.isFinite(x) && x >= 0 && (i === 0 || x > (HOLDS[i - 1] as number)))) throw new Error(`--hold-s must be rising seconds >= 0 (e.g. 0,60), got ${flag('hold-s', '0')}`);
 const PHASES = new Set(flag('phases', 'full,light,storm').split(','));
 /** [issue 19.5] Arrivals are paced by the fleet as well as by the head-end: each fleet process holds
  *  an arriving full box while its event loop is busier than this share (`weft fleet run --pace`),
@@ -259,6 +269,7 @@ async function fullPhase(): Promise<void> {
 }
 
 async function lightPhase(kind: string): Promise<void> {
+  if (PIN) pinSelf();
   const ids = Array.from({ length: LIGHT }, (_, i) => `light-${i + 1}`);
   const program = which('mosquitto');
   if (kind === 'mosquitto' && program === undefined) return void console.log('mosquitto is not installed: light boxes on aedes only');
@@ -277,7 +288,7 @@ async function lightPhase(kind: string): Promise<void> {
     const heap0 = process.memoryUsage();
     const broker0 = broker.heap?.() ?? 0;
     loop.enable();
-    const fleet = startFleetCli(['--count', String(LIGHT), '--light', '--app', 'guide@1.0.0', '--prefix', 'light', '--mix', 'legacy-sd:1,hd-dvr:1,modern-4k:1', '--rate', String(rate), '--report-interval', String(REPORT_S), ...common((broker.urls ?? [broker.url]).join(','), carousel)]);
+    const fleet = startFleetCli(['--count', String(LIGHT), '--light', '--app', 'guide@1.0.0', '--prefix', 'light', '--mix', 'legacy-sd:1,hd-dvr:1,modern-4k:1', '--rate', String(rate), '--report-interval', String(REPORT_S), ...common((broker.urls ?? [broker.url]).join(','), carousel)], undefined, PIN ? `1-${cpus().length - 1}` : undefined);
     try {
       // A fleet that does not get every box up in time is a result too (recorded, the next broker runs).
       // Progress every 30 s, so a long run shows where it stands.
@@ -302,7 +313,11 @@ async function lightPhase(kind: string): Promise<void> {
       if (broker.heap !== undefined) out[`kb_per_light_box_broker_heap_${kind}`] = perBox(broker.heap() - broker0);
       console.log(`${kind}: head-end loop delay during arrivals p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms, max ${(loop.max / 1e6).toFixed(0)} ms; per box: node heap ${perBox(heap1.heapUsed - heap0.heapUsed)} kB, broker thread heap ${broker.heap === undefined ? '-' : perBox(broker.heap() - broker0)} kB, external ${perBox(heap1.external - heap0.external)} kB, rss ${perBox(heap1.rss - heap0.rss)} kB (the rest: portion instances in worker threads, sockets)`);
       const rss1 = process.memoryUsage().rss + (broker.pid === undefined ? 0 : rssOf(broker.pid));
-      const loaded = await heldProbe(kind, broker.url);
+      let loaded: { p99?: number } = {};
+      for (const [i, holdS] of HOLDS.entries()) {
+        loaded = await heldProbe(kind, broker.url, fleet, broker.pid, holdS, holdS - (HOLDS[i - 1] ?? 0));
+        if (HOLDS.length > 1) out[`request_p99_ratio_loaded_${kind}_after_${holdS}s`] = (loaded.p99 ?? NaN) / (unloaded.p99 ?? NaN);
+      }
       const kb = (rss1 - rss0) / 1024 / LIGHT;
       const ratio = (loaded.p99 ?? NaN) / (unloaded.p99 ?? NaN);
       out[`light_boxes_held_${kind}`] = up.states.up ?? 0;
@@ -324,31 +339,21 @@ async function lightPhase(kind: string): Promise<void> {
   }
 }
 
-/** [19.6] The loaded probe, with the node's loop delay over the same held window (and its CPU profile with --held-prof). */
-async function heldProbe(kind: string, url: string): Promise<{ p99?: number }> {
-  const held = monitorEventLoopDelay({ resolution: 10 });
-  held.enable();
-  const gc = { n: 0, sumMs: 0, maxMs: 0 }; // the node's GC pauses over the same window (part of its loop delay)
-  const gcs = new PerformanceObserver((l) => {
-    for (const e of l.getEntries()) {
-      gc.n++;
-      gc.sumMs += e.duration;
-      gc.maxMs = Math.max(gc.maxMs, e.duration);
+/** [19.6] The loaded probe (bench/_scale-held.ts), with its node's CPU profile with --held-prof. */
+async function heldProbe(kind: string, url: string, fleet: RunningFleet, brokerPid: number | undefined, holdS: number, waitS: number): Promise<{ p99?: number }> {
+  const w = await heldWindow({ kind, holdS: waitS, brokerPid, fleet, log: (line) => console.log(line) }, async () => {
+    const stopProfile = await profile(HELD_PROF, `held-${kind}`);
+    try {
+      return await probe(probeArgs(url, 'request', ['--n', '500'])).catch((e: unknown) => (console.log(`${kind}: loaded probe: ${(e as Error).message}`), { p99: NaN }));
+    } finally {
+      await stopProfile();
     }
   });
-  gcs.observe({ entryTypes: ['gc'] });
-  const stopProfile = await profile(HELD_PROF, `held-${kind}`);
-  try {
-    return await probe(probeArgs(url, 'request', ['--n', '500'])).catch((e: unknown) => (console.log(`${kind}: loaded probe: ${(e as Error).message}`), { p99: NaN }));
-  } finally {
-    await stopProfile();
-    held.disable();
-    gcs.disconnect();
-    const ms = (ns: number): number => Math.round(ns / 1e5) / 10;
-    out[`held_loop_p99_ms_${kind}`] = ms(held.percentile(99));
-    out[`held_loop_max_ms_${kind}`] = ms(held.max);
-    console.log(`${kind}: head-end loop delay while held (the loaded probe) p50 ${ms(held.percentile(50))} ms, p99 ${ms(held.percentile(99))} ms, max ${ms(held.max)} ms; GC ${gc.n} pauses, ${Math.round(gc.sumMs)} ms in all, longest ${ms(gc.maxMs * 1e6)} ms`);
-  }
+  const at = holdS === 0 ? '' : `_after_${holdS}s`;
+  out[`held_loop_p99_ms_${kind}${at}`] = w.loopP99Ms;
+  out[`held_loop_max_ms_${kind}${at}`] = w.loopMaxMs;
+  for (const [k, v] of Object.entries(w.cores)) out[`held_cores_${k}_${kind}${at}`] = Math.round(v * 100) / 100;
+  return w;
 }
 
 async function storm(kind: string, broker: Broker, fleet: RunningFleet): Promise<void> {
