@@ -98,8 +98,8 @@ export function registerApp(program: Command): void {
     const c = common(app.command(`${name} <app> <version>`).description(what));
     (extra?.(c) ?? c).action(async (a: string, v: string, o: Common & { plan?: string; now?: boolean }) => {
       const body = name === 'promote' ? { ...(o.plan === undefined ? {} : { plan: readPlan(o.plan) }), ...(o.now === true ? { now: true } : {}) } : {};
-      const r = (await call(o, 'POST', `api/apps/${encodeURIComponent(a)}/${encodeURIComponent(v)}/${name}`, body)) as { state: string };
-      print(o, r, () => `${a} ${v}: ${r.state}`);
+      const r = (await call(o, 'POST', `api/apps/${encodeURIComponent(a)}/${encodeURIComponent(v)}/${name}`, body)) as { state: string; note?: string };
+      print(o, r, () => `${a} ${v}: ${r.state}${r.note === undefined ? '' : ` (${r.note})`}`);
     });
   };
   op('promote', 'start a rollout (default plan, or --plan), advance it a wave, or --now make the version live', (c) => c.option('--plan <file>', 'rollout plan, JSON (docs/ROLLOUT.md)').option('--now', 'make it live at once'));

@@ -7,6 +7,7 @@ import { parseClusterUrl } from '../registry/registry-redis-cluster-keys.ts';
 import { byAppVersion, checkCounter, checkKey, checkState, mayReplace, sameBytes, type NewRelease, type PublishOptions, type PublishOutcome, type Release, type ReleaseHead, type ReleaseState, type ReleaseStore, type StoreAnnouncement, type UpdateOutcome } from './store.ts';
 import { decode, encode } from 'cbor-x';
 import { announceChannel, RedisAnnouncements, type AnnouncementStats } from './release-store-redis-announce.ts';
+import { Durability, type DurabilityStats } from './release-store-redis-durable.ts';
 
 // Each write announces its app on the store's channel in the same atomic step (D103; a channel is no key).
 // KEYS[1] release hash, KEYS[2] the app's version set, KEYS[3] the app's change counter;
@@ -33,6 +34,8 @@ export function releaseKeys(prefix: string, app: string, version: string): { rel
   return { release: `${prefix}rel:{${app}}:${version}`, versions: `${prefix}rel:{${app}}:versions`, changes: `${prefix}rel:{${app}}:changes` };
 }
 
+/** How long a write on a cluster waits for its replica, ms (an operator's write: longer than a claim's 100 ms). */
+const WAIT_MS = 500;
 /** How long a cluster may take to answer its first slots query, ms. */
 const CLUSTER_CONNECT_MS = 10_000;
 
@@ -50,12 +53,15 @@ export class RedisReleaseStore implements ReleaseStore {
   #prefix: string;
   /** Hears the writes of every store over the same data (D103). */
   #announcements: RedisAnnouncements;
+  /** On a cluster each write waits for a replica; counters never repeat a value (wave 16). */
+  #durable: Durability;
 
   private constructor(redis: Redis | Cluster, prefix: string, announcements: RedisAnnouncements) {
     this.#redis = redis;
     this.#prefix = prefix;
     this.#announcements = announcements;
     this.kind = redis instanceof Cluster ? 'redis-cluster' : 'redis';
+    this.#durable = new Durability(redis, { replicas: this.kind === 'redis-cluster' ? 1 : 0, ms: WAIT_MS });
   }
 
   /** `redis://host:port[/db]` or `redis-cluster://host:port[,host:port...]` (seed nodes). */
@@ -114,10 +120,12 @@ export class RedisReleaseStore implements ReleaseStore {
     const sources = encode(Object.fromEntries(Object.entries(r.sources).map(([k, v]) => [k, Buffer.from(v)])));
     const fields = ['manifest', Buffer.from(r.manifestBytes), 'signature', Buffer.from(r.signature), 'sources', sources, 'state', 'staged', 'publishedBy', r.publishedBy, 'publishedAt', String(r.publishedAt), 'plan', '', 'rev', '1'];
     const keys = releaseKeys(this.#prefix, r.app, r.version);
+    // The app list first (a superset: an app listed with no version is harmless, a version whose app is not listed is lost to list()).
+    const listed = (await this.#redis.sadd(`${this.#prefix}rel:apps`, r.app)) === 0 || (await this.#durable.confirmed(`${this.#prefix}rel:apps`));
     const created = (await this.#redis.eval(PUBLISH, 3, keys.release, keys.versions, keys.changes, r.version, announceChannel(this.#prefix), r.app, ...fields)) === 1;
-    await this.#redis.sadd(`${this.#prefix}rel:apps`, r.app);
+    const unconfirmed = created && !((await this.#durable.confirmed(keys.release)) && listed) ? { unconfirmed: true as const } : {};
     const release = (await this.get(r.app, r.version)) as Release;
-    if (created) return { ok: true, release, created: true };
+    if (created) return { ok: true, release, created: true, ...unconfirmed };
     if (sameBytes(release, r)) return { ok: true, release, created: false };
     if (!mayReplace(release, o)) return { ok: false, reason: 'different-bytes', existing: release };
     const replaced = await this.#redis
@@ -128,7 +136,8 @@ export class RedisReleaseStore implements ReleaseStore {
       .exec();
     const failed = replaced?.find(([e]) => e !== null);
     if (replaced === null || failed !== undefined) throw new Error(`release store: replacing ${r.app} ${r.version} failed: ${(failed?.[0] as Error | undefined)?.message ?? 'transaction aborted'}`);
-    return { ok: true, release: (await this.get(r.app, r.version)) as Release, created: false, replaced: true };
+    const confirmed = await this.#durable.confirmed(keys.release);
+    return { ok: true, release: (await this.get(r.app, r.version)) as Release, created: false, replaced: true, ...(confirmed ? {} : { unconfirmed: true as const }) };
   }
 
   async get(app: string, version: string): Promise<Release | undefined> {
@@ -192,13 +201,19 @@ export class RedisReleaseStore implements ReleaseStore {
     const keys = releaseKeys(this.#prefix, app, version);
     const res = await this.#redis.eval(UPDATE, 2, keys.release, keys.changes, String(rev), state, patch.plan ?? r.plan, announceChannel(this.#prefix), app);
     if (res === 'not-found') return { ok: false, reason: 'not-found' };
+    const confirmed = res !== 'ok' || (await this.#durable.confirmed(keys.release));
     const now = (await this.get(app, version)) as Release;
-    return res === 'ok' ? { ok: true, release: now } : { ok: false, reason: 'stale', current: now };
+    return res === 'ok' ? { ok: true, release: now, ...(confirmed ? {} : { unconfirmed: true as const }) } : { ok: false, reason: 'stale', current: now };
   }
 
   async bump(counter: string): Promise<number> {
     checkCounter(counter);
-    return this.#redis.incr(`${this.#prefix}relctr:${counter}`);
+    return (await this.#durable.bump(`${this.#prefix}relctr:${counter}`)).value;
+  }
+
+  /** Writes no replica confirmed in time, and counters raised past a value a failover took back (wave 16). */
+  durabilityStats(): DurabilityStats {
+    return this.#durable.stats();
   }
 
   /** Every app's change counter, by app name: the app list and one pipelined GET (a slot each). */

@@ -55,6 +55,7 @@ export class Releases {
     if (extra.length > 0) return { ok: false, code: 'refused', message: `refused: module "${extra[0]}" is not in the signed manifest` };
     const r = await this.#store.publish({ app, version, ...input, publishedBy: by, publishedAt: this.#now() }, by === STARTUP ? { replaceIfPublishedBy: STARTUP } : {});
     if (!r.ok) return { ok: false, code: 'conflict', message: `${app} ${version} is already published with other bytes; publish a new version` };
+    if (r.unconfirmed === true) return { ok: true, release: r.release, note: UNCONFIRMED };
     if (r.replaced === true) return { ok: true, release: r.release, note: 'replaced the bytes the apps folder published before' };
     return { ok: true, release: r.release, ...(r.created ? {} : { note: 'already published (same bytes)' }) };
   }
@@ -122,10 +123,13 @@ export class Releases {
   async #set(r: Release, state: ReleaseState, plan: string): Promise<ReleaseOutcome> {
     const u = await this.#store.update(r.app, r.version, r.rev, { state, plan });
     if (u.ok) this.onChange(r.app);
-    if (u.ok) return { ok: true, release: u.release };
+    if (u.ok) return { ok: true, release: u.release, ...(u.unconfirmed === true ? { note: UNCONFIRMED } : {}) };
     return u.reason === 'not-found' ? notFound(r.app, r.version) : { ok: false, code: 'conflict', message: `${r.app} ${r.version} changed meanwhile (now ${u.current.state}); try again` };
   }
 }
+
+/** [wave 16] A write its Redis Cluster master took and no replica confirmed in time. */
+const UNCONFIRMED = 'stored on one Redis master only (no replica confirmed it in time): a failover now would undo it; check `weft app status` in a minute and repeat if it is gone';
 
 function notFound(app: string, version: string): ReleaseOutcome {
   return { ok: false, code: 'not-found', message: `no ${app} ${version} published` };

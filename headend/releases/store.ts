@@ -28,14 +28,15 @@ export type NewRelease = Omit<Release, 'state' | 'plan' | 'rev'>;
 /** A release without its bytes or plan: what a node's catalog sync compares every second. */
 export type ReleaseHead = Pick<Release, 'app' | 'version' | 'state' | 'publishedAt' | 'rev'>;
 
-export type PublishOutcome = { ok: true; release: Release; created: boolean; replaced?: boolean } | { ok: false; reason: 'different-bytes'; existing: Release };
+/** `unconfirmed`: stored on a Redis Cluster master that no replica confirmed in time: a failover of it now would undo the write. */
+export type PublishOutcome = { ok: true; release: Release; created: boolean; replaced?: boolean; unconfirmed?: true } | { ok: false; reason: 'different-bytes'; existing: Release };
 
 /** `replaceIfPublishedBy`: other bytes under a published version replace it only when that
  *  version was published by this publisher (the head-end's mirror of its apps folder, `startup`). */
 export interface PublishOptions {
   replaceIfPublishedBy?: string;
 }
-export type UpdateOutcome = { ok: true; release: Release } | { ok: false; reason: 'not-found' } | { ok: false; reason: 'stale'; current: Release };
+export type UpdateOutcome = { ok: true; release: Release; unconfirmed?: true } | { ok: false; reason: 'not-found' } | { ok: false; reason: 'stale'; current: Release };
 
 /** What a store's watcher hears. `changed`: a write changed an app's heads (through this store or
  *  any other over the same data); its body is whatever the store carried, untrusted (anyone who
