@@ -9,7 +9,7 @@ import { startMosquitto, type RunningMosquitto } from '../test/_helpers/mosquitt
 
 export interface Broker {
   url: string;
-  /** [wave 15] Every listener's URL (mosquitto with --listeners), `url` first: light boxes spread over them. */
+  /** [wave 15] The light boxes' listeners (mosquitto with --listeners): they spread over them. With more than one, `url` (the node's and the probe's) is a listener of its own. */
   urls?: string[];
   /** The broker thread's heap in use, bytes (aedes in its worker thread only). */
   heap?: () => number;
@@ -58,14 +58,17 @@ export function nodeLinkWatch(): { log: (line: string) => void; up: () => boolea
 /** mosquitto with a user per box id and the node's; `node` watches the node's link for the storm. */
 export async function mosquittoBroker(program: string, o: { ids: string[]; master: string; node: string; nodePassword: string; link: ReturnType<typeof nodeLinkWatch>; listeners?: number }): Promise<Broker> {
   const users = [{ id: o.node, role: 'headend' as const, password: o.nodePassword }, ...o.ids.map((id) => ({ id, role: 'box' as const, password: derivedBoxSecret(o.master, id) }))];
-  const m: RunningMosquitto = await startMosquitto(program, { users, ownPasswordFile: true, listeners: o.listeners ?? 1 });
+  // [wave 16] With several listeners for the boxes the node has one more of its own, as a head-end's
+  // link would be on an internal listener: a storm's backlog on the boxes' ports does not hold it back.
+  const boxPorts = o.listeners ?? 1;
+  const m: RunningMosquitto = await startMosquitto(program, { users, ownPasswordFile: true, listeners: boxPorts > 1 ? boxPorts + 1 : 1 });
   const pidOf = (): number | undefined => {
     const pid = Number(execFileSync('pgrep', ['-n', '-f', join(m.dir, 'mosquitto.conf')]).toString().trim());
     return Number.isFinite(pid) ? pid : undefined;
   };
   const b: Broker = {
     url: m.url,
-    urls: m.urls,
+    urls: boxPorts > 1 ? m.urls.slice(1) : m.urls,
     pid: pidOf(),
     sample: o.link.seen,
     nodeUp: o.link.up,
