@@ -2,7 +2,7 @@
 // fleet, with what the machine did over the same window: the node's loop delay and GC pauses, and
 // the CPU each party spent (the node's main thread, its other threads, the broker process, the
 // fleet's processes). Two cores are shared by all of them, so the probe's p99 reads the node's
-// own delays only when the others leave a core free. `holdS` waits that long after the last box
+// own delays only when the others leave a core free. `waitS` waits that long after the last box
 // came up first: the held state, not the tail of the arrivals (checkpoints of the last sessions,
 // their first reports, the GC of the arrivals' garbage).
 
@@ -50,16 +50,16 @@ function mark(brokerPid: number | undefined, fleet: RunningFleet): CpuMark {
 }
 
 /**
- * Wait `holdS`, then run `request` (the loaded probe) with the loop delay, GC pauses and CPU of each
- * party measured over it; `profiled` wraps the probe (a CPU profile of the node with --held-prof).
+ * Wait `waitS`, then run `request` (the loaded probe) with the loop delay, GC pauses and CPU of each
+ * party measured over it.
  */
 export async function heldWindow(
-  o: { kind: string; holdS: number; brokerPid?: number; fleet: RunningFleet; log: (line: string) => void },
+  o: { kind: string; waitS: number; brokerPid?: number; fleet: RunningFleet; log: (line: string) => void },
   request: () => Promise<{ p99?: number }>,
 ): Promise<HeldWindow> {
-  if (o.holdS > 0) {
+  if (o.waitS > 0) {
     const t = performance.now();
-    await o.fleet.until(() => performance.now() - t >= o.holdS * 1000, (o.holdS + 60) * 1000, `the ${o.holdS} s hold`);
+    await o.fleet.until(() => performance.now() - t >= o.waitS * 1000, (o.waitS + 60) * 1000, `the ${o.waitS} s hold`);
   }
   const held = monitorEventLoopDelay({ resolution: 10 });
   held.enable();
@@ -88,6 +88,6 @@ export async function heldWindow(
   const cores = { nodeMain: (m1.main - m0.main) / 1000 / s, nodeThreads: (m1.all - m0.all - (m1.main - m0.main)) / 1000 / s, broker: (m1.broker - m0.broker) / 1000 / s, fleet: (m1.fleet - m0.fleet) / 1000 / s };
   const ms = (ns: number): number => Math.round(ns / 1e5) / 10;
   const c = (x: number): string => x.toFixed(2);
-  o.log(`${o.kind}: held ${o.holdS} s more, then the loaded probe: head-end loop delay p50 ${ms(held.percentile(50))} ms, p99 ${ms(held.percentile(99))} ms, max ${ms(held.max)} ms; GC ${gc.n} pauses, ${Math.round(gc.sumMs)} ms in all, longest ${ms(gc.maxMs * 1e6)} ms; cores: node main ${c(cores.nodeMain)}, node threads ${c(cores.nodeThreads)}, broker ${c(cores.broker)}, fleet ${c(cores.fleet)} (over ${s.toFixed(1)} s)`);
+  o.log(`${o.kind}: held ${o.waitS} s more, then the loaded probe: head-end loop delay p50 ${ms(held.percentile(50))} ms, p99 ${ms(held.percentile(99))} ms, max ${ms(held.max)} ms; GC ${gc.n} pauses, ${Math.round(gc.sumMs)} ms in all, longest ${ms(gc.maxMs * 1e6)} ms; cores: node main ${c(cores.nodeMain)}, node threads ${c(cores.nodeThreads)}, broker ${c(cores.broker)}, fleet ${c(cores.fleet)} (over ${s.toFixed(1)} s)`);
   return { p99, loopP99Ms: ms(held.percentile(99)), loopMaxMs: ms(held.max), cores };
 }

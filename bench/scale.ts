@@ -68,13 +68,13 @@ const PROF_DIR = flag('prof-dir', '');
 const STORM_PROF = flag('storm-prof', '');
 /** [19.6] ... and of the held phase alone (all light boxes up, the loaded probe's requests). */
 const HELD_PROF = flag('held-prof', '');
-/** [wave 16] When the loaded probe runs: seconds after the last light box is up, one probe each, in order (the last one is the row's). */
 /**
  * [wave 16] `--pin`: the node's process (its threads, and the broker and probe it starts) on CPU 0 and
  * the light fleet on the others, so the loaded probe reads what holding the fleet costs the node,
  * not the emulator's CPU beside it (in the field the boxes bring their own). Both probes run pinned.
  */
 const PIN = process.argv.includes('--pin');
+/** [wave 16] When the loaded probe runs: seconds after the last light box is up, one probe each, in order (the last one is the row's). */
 const HOLDS = flag('hold-s', '0').split(',').map(Number);
 if (!HOLDS.every((x, i) => Number.isFinite(x) && x >= 0 && (i === 0 || x > (HOLDS[i - 1] as number)))) throw new Error(`--hold-s must be rising seconds >= 0 (e.g. 0,60), got ${flag('hold-s', '0')}`);
 const PHASES = new Set(flag('phases', 'full,light,storm').split(','));
@@ -341,7 +341,7 @@ async function lightPhase(kind: string): Promise<void> {
 
 /** [19.6] The loaded probe (bench/_scale-held.ts), with its node's CPU profile with --held-prof. */
 async function heldProbe(kind: string, url: string, fleet: RunningFleet, brokerPid: number | undefined, holdS: number, waitS: number): Promise<{ p99?: number }> {
-  const w = await heldWindow({ kind, holdS: waitS, brokerPid, fleet, log: (line) => console.log(line) }, async () => {
+  const w = await heldWindow({ kind, waitS, brokerPid, fleet, log: (line) => console.log(line) }, async () => {
     const stopProfile = await profile(HELD_PROF, `held-${kind}`);
     try {
       return await probe(probeArgs(url, 'request', ['--n', '500'])).catch((e: unknown) => (console.log(`${kind}: loaded probe: ${(e as Error).message}`), { p99: NaN }));

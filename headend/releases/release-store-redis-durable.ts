@@ -63,13 +63,14 @@ export class Durability {
     }
   }
 
-  /** Add one to the counter at `key` and return it: above every value this store returned for it before. */
-  async bump(key: string): Promise<{ value: number; confirmed: boolean }> {
+  /** Add one to the counter at `key` and return it: above every value this store returned for it before (an unconfirmed one is counted). */
+  async bump(key: string): Promise<number> {
     const floor = this.#highest.get(key) ?? 0;
     const [value, raised] = ((await this.#redis.eval(BUMP, 1, key, String(floor))) as [number, number]).map(Number) as [number, number];
     if (raised === 1) this.#stats.bumpsRaised++;
     this.#highest.set(key, value);
-    return { value, confirmed: await this.confirmed(key) };
+    await this.confirmed(key);
+    return value;
   }
 
   stats(): DurabilityStats {

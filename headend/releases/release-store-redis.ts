@@ -208,7 +208,7 @@ export class RedisReleaseStore implements ReleaseStore {
 
   async bump(counter: string): Promise<number> {
     checkCounter(counter);
-    return (await this.#durable.bump(`${this.#prefix}relctr:${counter}`)).value;
+    return this.#durable.bump(`${this.#prefix}relctr:${counter}`);
   }
 
   /** Writes no replica confirmed in time, and counters raised past a value a failover took back (wave 16). */
