@@ -10,6 +10,7 @@ import type { Durability } from '../../runtime/app/index.ts';
 import type { Registry } from '../registry/registry.ts';
 import { asError, ByteBudget, type CheckpointOptions, type CheckpointStats, emptyStats, isAnswer, resolveCheckpointOptions, type ResolvedCheckpointOptions, SyncCodes } from './checkpoint-options.ts';
 import type { PortionObserver } from './portions.ts';
+import { SNAPSHOT_BATCH } from './snapshot-batch.ts';
 
 /** What the checkpointer needs of its node (HeadendNode wires it). */
 export interface CheckpointHost {
@@ -58,8 +59,11 @@ interface Tracked {
   warnedLarge: boolean;
 }
 
-/** Instances checkpointed at once in one round (registry round trips overlap; workers are not flooded). */
-const CONCURRENCY = 8;
+/**
+ * Instances checkpointed at once in one round: their snapshots are asked for in one turn, so each
+ * thread gets them as one message (snapshot-batch.ts), and their registry writes overlap.
+ */
+const ROUND_BATCH = SNAPSHOT_BATCH;
 
 export class Checkpointer implements PortionObserver {
   readonly options: ResolvedCheckpointOptions;
@@ -223,15 +227,10 @@ export class Checkpointer implements PortionObserver {
     }, this.options.checkpointMs);
   }
 
-  /** One round: the oldest changes first, a few at a time; then sync replies that waited too long fail. */
+  /** One round: the oldest changes first, a batch at a time; then sync replies that waited too long fail. */
   async #round(): Promise<void> {
     const due = [...this.#dirty].filter((t) => !t.busy).sort((a, b) => (a.dirtySince ?? 0) - (b.dirtySince ?? 0));
-    const next = (): Tracked | undefined => due.shift();
-    await Promise.all(
-      Array.from({ length: Math.min(CONCURRENCY, due.length) }, async () => {
-        for (let t = next(); t !== undefined; t = next()) await this.#flush(t);
-      }),
-    );
+    for (let i = 0; i < due.length; i += ROUND_BATCH) await Promise.all(due.slice(i, i + ROUND_BATCH).map((t) => this.#flush(t)));
     const now = this.#host.clock.now();
     for (const t of this.#sync) {
       while (t.held.length > 0 && now - (t.held[0] as Held).at >= this.options.syncWaitMs) {

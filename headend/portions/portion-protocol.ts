@@ -81,7 +81,12 @@ export type ToWorker =
   | { t: 'env'; iid: string; module: string; env: Envelope; at: number }
   /** `flush: false` (a checkpoint): do not run queued envelopes first, so fair order holds; the answer says how many wait. */
   | { t: 'snapshot'; rid: number; iid: string; flush?: false }
+  /** [wave 17] Checkpoint snapshots (`flush: false`) of several instances in one message: one answer with a result each, in order. */
+  | { t: 'snapshots'; rid: number; iids: string[] }
   | { t: 'stop'; rid: number; iid: string };
+
+/** One instance's checkpoint snapshot: its states and the envelopes it does not cover, or why there is none. */
+export type SnapshotResult = { states: Record<string, Uint8Array>; queued: number } | { error: string };
 
 export type FromWorker =
   | { t: 'ready' }
@@ -91,6 +96,7 @@ export type FromWorker =
   | { t: 'out'; iid: string; env: Envelope }
   /** `queued`: envelopes of the instance still waiting in the fair queue (a `flush: false` snapshot). */
   | { t: 'snapshot'; rid: number; states?: Record<string, Uint8Array>; error?: string; queued?: number }
+  | { t: 'snapshots'; rid: number; results: SnapshotResult[] }
   | { t: 'stopped'; rid: number }
   | { t: 'fault'; iid: string; module: string; error: string }
   | { t: 'log'; iid: string; module: string; level: 'debug' | 'info' | 'warn' | 'error'; text: string }

@@ -10,7 +10,7 @@ import { FairQueue } from './fair-queue.ts';
 import { LoadSweep } from './load-sweep.ts';
 import { CriticalGuard } from './portion-guard.ts';
 import { WorkerWarmth } from './worker-warm.ts';
-import { SERVICE_CLIENT, SERVICES_NAME, type FromWorker, type ModuleWaits, type PortionSpec, type ToWorker } from './portion-protocol.ts';
+import { SERVICE_CLIENT, SERVICES_NAME, type FromWorker, type ModuleWaits, type PortionSpec, type SnapshotResult, type ToWorker } from './portion-protocol.ts';
 import { threadCpu } from './thread-cpu.ts';
 
 interface Instance {
@@ -293,8 +293,14 @@ function run(d: Delivery, app: string | undefined): void {
 }
 
 function snapshot(rid: number, iid: string, queued?: number): void {
+  const r = take(iid, queued);
+  post('error' in r ? { t: 'snapshot', rid, error: r.error } : { t: 'snapshot', rid, states: r.states, ...(queued === undefined ? {} : { queued }) });
+}
+
+/** The states of an instance's server and mutable modules (and an app-wide one's storage). */
+function take(iid: string, queued = 0): SnapshotResult {
   const inst = instances.get(iid);
-  if (inst === undefined) return post({ t: 'snapshot', rid, error: `no instance ${iid}` });
+  if (inst === undefined) return { error: `no instance ${iid}` };
   const states: Record<string, Uint8Array> = {};
   for (const m of inst.sandbox.modules()) {
     if (m.entry.kind !== 'mutable' && m.entry.kind !== 'server') continue;
@@ -305,7 +311,7 @@ function snapshot(rid: number, iid: string, queued?: number): void {
     const st = inst.sandbox.storage;
     states[APP_STORAGE] = new Uint8Array(Buffer.from(JSON.stringify(Object.fromEntries(st.keys().map((k) => [k, st.get(k)]))), 'utf8'));
   }
-  post({ t: 'snapshot', rid, states, ...(queued === undefined ? {} : { queued }) });
+  return { states, queued };
 }
 
 function stop(rid: number, iid: string): void {
@@ -333,6 +339,10 @@ port.on('message', (m: ToWorker) => {
       if (m.flush === false) return snapshot(m.rid, m.iid, queuedOf.get(m.iid) ?? 0);
       flush();
       snapshot(m.rid, m.iid);
+      return;
+    case 'snapshots':
+      // [wave 17] A checkpoint round's snapshots of this thread's instances, in one message each way.
+      post({ t: 'snapshots', rid: m.rid, results: m.iids.map((iid) => take(iid, queuedOf.get(iid) ?? 0)) });
       return;
     case 'stop':
       flush();

@@ -8,6 +8,7 @@ import { threadNow, type FromWorker, type ModuleWaits, type PortionSpec, type Sa
 import type { PooledWorker, WorkerPool } from './worker-pool.ts';
 import { PER_THREAD, THREAD_MEMORY_BYTES, threadHasRoom, type ThreadLimits } from './thread-room.ts';
 import { OpenRequests } from './open-requests.ts';
+import { SnapshotBatcher } from './snapshot-batch.ts';
 
 /** The threads portions run on: the WorkerPool live, an in-thread host in deterministic tests. */
 export type PortionPool = Pick<WorkerPool, 'acquire' | 'release' | 'busy' | 'max'>;
@@ -98,6 +99,8 @@ export class PortionManager {
   #waiting = new Map<string, (r: Result<void, Error>) => void>();
   #rpc = new Map<number, (m: FromWorker) => void>();
   #rid = 1;
+  /** Checkpoint snapshots asked for in one turn go to each thread as one message (snapshot-batch.ts). */
+  readonly #batch = new SnapshotBatcher<Thread>((t, make) => this.#call(t, make));
   #growing: Promise<number> | undefined;
 
   constructor(o: PortionManagerOptions) {
@@ -237,12 +240,9 @@ export class PortionManager {
    * A checkpoint's snapshot [issue 13.2]: the worker's fair order is kept (nothing queued is run
    * first); `queued` says how many envelopes of the instance wait and are not in the states.
    */
-  async checkpointSnapshot(iid: string): Promise<Result<{ states: Record<string, Uint8Array>; queued: number }, Error>> {
+  checkpointSnapshot(iid: string): Promise<Result<{ states: Record<string, Uint8Array>; queued: number }, Error>> {
     const inst = this.#instances.get(iid);
-    if (inst === undefined) return fail(new Error(`no instance ${iid}`));
-    const m = await this.#call(inst.thread, (rid) => ({ t: 'snapshot', rid, iid, flush: false }));
-    if (m.t !== 'snapshot' || m.states === undefined) return fail(new Error(m.t === 'snapshot' ? (m.error ?? 'snapshot failed') : 'snapshot failed'));
-    return ok({ states: m.states, queued: m.queued ?? 0 });
+    return inst === undefined ? Promise.resolve(fail(new Error(`no instance ${iid}`))) : this.#batch.take(inst.thread, iid);
   }
 
   async snapshot(iid: string): Promise<Result<Record<string, Uint8Array>, Error>> {
@@ -343,6 +343,7 @@ export class PortionManager {
         return;
       }
       case 'snapshot':
+      case 'snapshots':
       case 'stopped': {
         const r = this.#rpc.get(m.rid);
         this.#rpc.delete(m.rid);

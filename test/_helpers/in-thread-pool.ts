@@ -67,6 +67,11 @@ export class InThreadPool implements PortionPool {
     th.exit();
   }
 
+  /** Messages of kind `t` the node's threads were sent (a test counts the round trips). */
+  sent(t: ToWorker['t']): number {
+    return this.#threads.reduce((n, th) => n + (th.posted.get(t) ?? 0), 0);
+  }
+
   release(_w: PooledWorker): Promise<void> {
     this.#busy = Math.max(0, this.#busy - 1);
     return Promise.resolve();
@@ -118,7 +123,17 @@ class FakeThread implements PooledWorker {
     this.#handler?.(m);
   }
 
+  /** Messages this thread was sent, by kind (a test counts the round trips). */
+  readonly posted = new Map<string, number>();
+
+  #snap(iid: string): Record<string, Uint8Array> {
+    const states: Record<string, Uint8Array> = {};
+    for (const [mod, s] of this.#states.get(iid) ?? []) states[mod] = Uint8Array.of(s.n);
+    return states;
+  }
+
   #handle(m: ToWorker): void {
+    this.posted.set(m.t, (this.posted.get(m.t) ?? 0) + 1);
     switch (m.t) {
       case 'start': {
         const states = new Map<string, { n: number }>();
@@ -145,11 +160,10 @@ class FakeThread implements PooledWorker {
         if (body instanceof Promise) return void body.then(answer, () => undefined);
         return answer(body);
       }
-      case 'snapshot': {
-        const states: Record<string, Uint8Array> = {};
-        for (const [mod, s] of this.#states.get(m.iid) ?? []) states[mod] = Uint8Array.of(s.n);
-        return this.#reply({ t: 'snapshot', rid: m.rid, states });
-      }
+      case 'snapshot':
+        return this.#reply({ t: 'snapshot', rid: m.rid, states: this.#snap(m.iid) });
+      case 'snapshots':
+        return this.#reply({ t: 'snapshots', rid: m.rid, results: m.iids.map((iid) => (this.#states.has(iid) ? { states: this.#snap(iid), queued: 0 } : { error: `no instance ${iid}` })) });
       case 'stop':
         this.#states.delete(m.iid);
         this.instances.delete(m.iid);

@@ -31,3 +31,24 @@ test('a checkpoint snapshot covers the handled envelopes and counts the queued o
     await w.close();
   }
 });
+
+test('a batch of checkpoint snapshots answers each instance in order, as one snapshot each would, and names a missing one', async (t) => {
+  const w = await WorkerUnderTest.start();
+  const codec = new StateCodec();
+  try {
+    const app = await serverApp('tally', { counter: COUNTER });
+    for (const s of ['s1', 's2']) t.like(await w.startPortion(app, s), { ok: true });
+    for (const id of [w.request('tally', 's1', 'counter', {}), w.request('tally', 's2', 'counter', {}), w.request('tally', 's2', 'counter', {})]) t.is((await w.answer(id)).kind, 'rep');
+    const batch = await w.snapshots('tally', ['s2', 'gone', 's1']);
+    t.is(batch.results.length, 3);
+    const [s2, gone, s1] = batch.results as [(typeof batch.results)[number], (typeof batch.results)[number], (typeof batch.results)[number]];
+    t.deepEqual('states' in s2 ? codec.decode(s2.states.counter as Uint8Array) : s2, { n: 2 });
+    t.deepEqual('states' in s1 ? codec.decode(s1.states.counter as Uint8Array) : s1, { n: 1 });
+    t.like(s1, { queued: 0 });
+    t.deepEqual(gone, { error: 'no instance tally.gone' });
+    const one = await w.snapshot('tally', 's2', false);
+    t.deepEqual('states' in s2 ? [...(s2.states.counter as Uint8Array)] : undefined, [...(one.states?.counter as Uint8Array)], 'the same bytes as a snapshot of its own');
+  } finally {
+    await w.close();
+  }
+});

@@ -110,6 +110,13 @@ export class WorkerUnderTest {
     return this.next((m): m is FromWorker & { t: 'snapshot' } => m.t === 'snapshot' && m.rid === rid);
   }
 
+  /** Checkpoint snapshots of several instances of `app` in one message (a checkpoint round's batch). */
+  async snapshots(app: string, sessions: string[]): Promise<FromWorker & { t: 'snapshots' }> {
+    const rid = this.#id++;
+    this.#w.post({ t: 'snapshots', rid, iids: sessions.map((s) => `${app}.${s}`) });
+    return this.next((m): m is FromWorker & { t: 'snapshots' } => m.t === 'snapshots' && m.rid === rid);
+  }
+
   /** The next load report posted after now (every 500 ms). */
   load(): Promise<FromWorker & { t: 'load' }> {
     return this.next((m): m is FromWorker & { t: 'load' } => m.t === 'load', this.seen.length);
