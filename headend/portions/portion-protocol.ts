@@ -75,10 +75,19 @@ export interface PortionSpec {
   critical?: Record<string, CriticalSpec>;
 }
 
+/** An envelope for an instance's module; `at`: its arrival on the node (threadNow), where its waits start [c24]. */
+export interface EnvDelivery {
+  iid: string;
+  module: string;
+  env: Envelope;
+  at: number;
+}
+
 export type ToWorker =
   | { t: 'start'; spec: PortionSpec }
-  /** `at`: the envelope's arrival on the node (threadNow), where its waits start [c24]. */
-  | { t: 'env'; iid: string; module: string; env: Envelope; at: number }
+  | ({ t: 'env' } & EnvDelivery)
+  /** [wave 17] The envelopes delivered to the thread in one turn of the node's loop, in order (thread-post.ts). */
+  | { t: 'envs'; list: EnvDelivery[] }
   /** `flush: false` (a checkpoint): do not run queued envelopes first, so fair order holds; the answer says how many wait. */
   | { t: 'snapshot'; rid: number; iid: string; flush?: false }
   /** [wave 17] Checkpoint snapshots (`flush: false`) of several instances in one message: one answer with a result each, in order. */

@@ -10,7 +10,7 @@ import { FairQueue } from './fair-queue.ts';
 import { LoadSweep } from './load-sweep.ts';
 import { CriticalGuard } from './portion-guard.ts';
 import { WorkerWarmth } from './worker-warm.ts';
-import { SERVICE_CLIENT, SERVICES_NAME, type FromWorker, type ModuleWaits, type PortionSpec, type SnapshotResult, type ToWorker } from './portion-protocol.ts';
+import { SERVICE_CLIENT, SERVICES_NAME, type EnvDelivery, type FromWorker, type ModuleWaits, type PortionSpec, type SnapshotResult, type ToWorker } from './portion-protocol.ts';
 import { threadCpu } from './thread-cpu.ts';
 
 interface Instance {
@@ -57,12 +57,7 @@ lag.start();
 // This thread's CPU, not the process's: a deadline passed while this thread waited for a core is
 // not the guest's, however busy the node's other threads were (thread-cpu.ts).
 const cpu = threadCpu();
-interface Delivery {
-  iid: string;
-  module: string;
-  env: Envelope;
-  at: number;
-}
+type Delivery = EnvDelivery;
 const fair = new FairQueue<Delivery>({ now: () => performance.now() });
 /** Envelopes waiting in the fair queue per instance: a checkpoint's snapshot does not cover them. */
 const queuedOf = new Map<string, number>();
@@ -332,6 +327,9 @@ port.on('message', (m: ToWorker) => {
       return;
     case 'env':
       deliver({ iid: m.iid, module: m.module, env: m.env, at: m.at });
+      return;
+    case 'envs':
+      for (const d of m.list) deliver(d);
       return;
     case 'snapshot':
       // A checkpoint (flush: false) leaves the queue in its fair order: envelopes still waiting

@@ -9,6 +9,7 @@ import type { PooledWorker, WorkerPool } from './worker-pool.ts';
 import { PER_THREAD, THREAD_MEMORY_BYTES, threadHasRoom, type ThreadLimits } from './thread-room.ts';
 import { OpenRequests } from './open-requests.ts';
 import { SnapshotBatcher } from './snapshot-batch.ts';
+import { ThreadPost } from './thread-post.ts';
 
 /** The threads portions run on: the WorkerPool live, an in-thread host in deterministic tests. */
 export type PortionPool = Pick<WorkerPool, 'acquire' | 'release' | 'busy' | 'max'>;
@@ -49,6 +50,8 @@ export interface PortionObserver {
 
 interface Thread {
   w: PooledWorker;
+  /** What the node posts to it, a turn's envelopes gathered (thread-post.ts). */
+  out: ThreadPost;
   instances: Set<string>;
   /** Busy ms over the last load report, and envelopes delivered since. */
   busyMs: number;
@@ -153,7 +156,7 @@ export class PortionManager {
   /** Add a thread now (pre-warmed by the pool) [c20]. */
   async addThread(): Promise<number> {
     const w = await this.#pool.acquire();
-    const t: Thread = { w, instances: new Set(), busyMs: 0, inflight: 0, waits: [], sandbox: undefined };
+    const t: Thread = { w, out: new ThreadPost(w), instances: new Set(), busyMs: 0, inflight: 0, waits: [], sandbox: undefined };
     w.onMessage((m) => this.#fromWorker(t, m as FromWorker));
     w.onExit(() => this.#lost(t));
     this.#threads.push(t);
@@ -221,7 +224,7 @@ export class PortionManager {
       inst.open.add(env);
     }
     // [c24] the arrival on the node, where the request's wait for a critical section starts.
-    this.#post(inst.thread, { t: 'env', iid, module, env, at: threadNow() });
+    inst.thread.out.env({ iid, module, env, at: threadNow() });
     this.#observer?.delivered(iid);
     return true;
   }
@@ -310,7 +313,7 @@ export class PortionManager {
   }
 
   #post(t: Thread, m: ToWorker): void {
-    t.w.post(m);
+    t.out.post(m);
   }
 
   #call(t: Thread, make: (rid: number) => ToWorker): Promise<FromWorker> {

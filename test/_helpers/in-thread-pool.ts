@@ -95,6 +95,7 @@ class FakeThread implements PooledWorker {
 
   post(msg: unknown): void {
     const m = msg as ToWorker;
+    this.posted.set(m.t, (this.posted.get(m.t) ?? 0) + 1);
     const hold = m.t === 'start' ? this.held() : undefined;
     if (hold !== undefined) void hold.wait().then(() => this.#handle(m));
     else queueMicrotask(() => this.#handle(m));
@@ -133,7 +134,6 @@ class FakeThread implements PooledWorker {
   }
 
   #handle(m: ToWorker): void {
-    this.posted.set(m.t, (this.posted.get(m.t) ?? 0) + 1);
     switch (m.t) {
       case 'start': {
         const states = new Map<string, { n: number }>();
@@ -160,6 +160,9 @@ class FakeThread implements PooledWorker {
         if (body instanceof Promise) return void body.then(answer, () => undefined);
         return answer(body);
       }
+      case 'envs':
+        for (const d of m.list) this.#handle({ t: 'env', ...d });
+        return;
       case 'snapshot':
         return this.#reply({ t: 'snapshot', rid: m.rid, states: this.#snap(m.iid) });
       case 'snapshots':

@@ -4,7 +4,7 @@
 
 import { encodeManifest, generateSigningKey, type ModuleEntry, sha256Hex, signManifest, trustedKey, trustedKeyToJson, utf8 } from '../../runtime/app/index.ts';
 import type { Envelope } from '../../runtime/index.ts';
-import type { FromWorker, PortionSpec } from '../../headend/portions/portion-protocol.ts';
+import type { EnvDelivery, FromWorker, PortionSpec } from '../../headend/portions/portion-protocol.ts';
 import { type PooledWorker, WorkerPool } from '../../headend/portions/worker-pool.ts';
 
 const ENTRY = new URL('../../headend/portions/portion-worker.ts', import.meta.url);
@@ -86,10 +86,21 @@ export class WorkerUnderTest {
 
   /** Post a request envelope to a module of an instance; returns its message id. */
   request(app: string, session: string, module: string, body: unknown): number {
-    const id = this.#id++;
-    const env: Envelope = { v: 1, kind: 'req', id, src: { queue: 'tester' }, dst: { vaddr: `weft://${app}/${session}/${module}` }, deadline: Date.now() + 60_000, body };
-    this.#w.post({ t: 'env', iid: `${app}.${session}`, module, env, at: performance.timeOrigin + performance.now() });
-    return id;
+    const d = this.#delivery(app, session, module, body);
+    this.#w.post({ t: 'env', ...d });
+    return d.env.id;
+  }
+
+  /** Several requests in one `envs` message, as the node sends a turn's envelopes (thread-post.ts); their ids in order. */
+  requests(app: string, list: { session: string; module: string; body: unknown }[]): number[] {
+    const ds = list.map((r) => this.#delivery(app, r.session, r.module, r.body));
+    this.#w.post({ t: 'envs', list: ds });
+    return ds.map((d) => d.env.id);
+  }
+
+  #delivery(app: string, session: string, module: string, body: unknown): EnvDelivery {
+    const env: Envelope = { v: 1, kind: 'req', id: this.#id++, src: { queue: 'tester' }, dst: { vaddr: `weft://${app}/${session}/${module}` }, deadline: Date.now() + 60_000, body };
+    return { iid: `${app}.${session}`, module, env, at: performance.timeOrigin + performance.now() };
   }
 
   /** The answer (rep or err) to request `id`. */
