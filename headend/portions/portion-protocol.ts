@@ -86,7 +86,7 @@ export interface EnvDelivery {
 export type ToWorker =
   | { t: 'start'; spec: PortionSpec }
   | ({ t: 'env' } & EnvDelivery)
-  /** [wave 17] The envelopes delivered to the thread in one turn of the node's loop, in order (thread-post.ts). */
+  /** [wave 17] The envelopes delivered to the thread in one pass of the node's event loop, in order (thread-post.ts). */
   | { t: 'envs'; list: EnvDelivery[] }
   /** `flush: false` (a checkpoint): do not run queued envelopes first, so fair order holds; the answer says how many wait. */
   | { t: 'snapshot'; rid: number; iid: string; flush?: false }

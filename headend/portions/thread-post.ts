@@ -1,6 +1,8 @@
-// [wave 17] What the node posts to one portion thread, with the envelopes of one turn gathered:
-// those delivered to the thread in one turn of the node's loop (a socket read of many MQTT
-// packets, a storm's confirms) go as one `envs` message, not one postMessage each. Any other
+// [wave 17] What the node posts to one portion thread, with the envelopes of one loop iteration
+// gathered: those delivered to the thread by the I/O callbacks of one pass of the node's event
+// loop (the socket reads ready at once, a storm's confirms) go as one `envs` message at its check
+// phase, not one postMessage each (D114: at the end of each callback instead, with nextTick, the
+// storm's messages held one envelope each and cost as much as before). Any other
 // message to the thread sends the gathered envelopes first, so the worker sees everything in the
 // order the node sent it (a stop or a flushing snapshot runs what arrived before it).
 
@@ -18,14 +20,14 @@ export class ThreadPost {
     this.#w = w;
   }
 
-  /** An envelope for the thread: sent at the end of this turn, with the others of the turn. */
+  /** An envelope for the thread: sent after this pass's I/O callbacks, with the others they delivered. */
   env(d: EnvDelivery): void {
     this.#list.push(d);
     if (this.#list.length >= ENV_BATCH) this.flush();
     else if (!this.#armed) {
       this.#armed = true;
-      // After the microtasks queued now: a turn's deliveries come from callbacks and promise continuations alike.
-      process.nextTick(() => {
+      // After this pass's I/O callbacks: every socket read that is ready now adds to the message.
+      setImmediate(() => {
         this.#armed = false;
         this.flush();
       });

@@ -1,5 +1,5 @@
-// A turn's envelopes for one portion thread go as one message [wave 17]: the node gathers what it
-// delivers to a thread in one turn of its loop (thread-post.ts); any other message sends them
+// A loop pass's envelopes for one portion thread go as one message [wave 17]: the node gathers what
+// it delivers to a thread in one pass of its event loop (thread-post.ts); any other message sends them
 // first, so the worker sees the node's order. And the real worker runs an `envs` message's
 // envelopes as if each had come alone.
 import test from 'ava';
@@ -10,7 +10,8 @@ import { ENV_BATCH, ThreadPost } from '../../headend/portions/thread-post.ts';
 import { serverApp, WorkerUnderTest } from '../security/_portion-worker.ts';
 import { oneNodeSessions } from '../_helpers/one-node.ts';
 
-const tick = (): Promise<void> => new Promise((r) => process.nextTick(r));
+/** The check phase of this loop pass, where the gathered envelopes go. */
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 function recorder() {
   const sent: ToWorker[] = [];
@@ -24,10 +25,10 @@ function recorder() {
   return { sent, out, env, ids };
 }
 
-test('the envelopes of one turn go as one message at its end; one alone goes as before', async (t) => {
+test('the envelopes of one loop pass go as one message at its check phase; one alone goes as before', async (t) => {
   const r = recorder();
   for (let i = 0; i < 5; i++) r.out.env(r.env());
-  t.is(r.sent.length, 0, 'nothing posted inside the turn');
+  t.is(r.sent.length, 0, 'nothing posted before the check phase');
   await tick();
   t.is(r.sent.length, 1);
   t.is(r.sent[0]?.t, 'envs');
@@ -51,7 +52,7 @@ test('another message to the thread sends the gathered envelopes first, so a sto
   t.deepEqual(r.ids(r.sent[2]), [3]);
 });
 
-test(`a message holds at most ${ENV_BATCH} envelopes: the rest of the turn starts the next one`, async (t) => {
+test(`a message holds at most ${ENV_BATCH} envelopes: the rest of the pass starts the next one`, async (t) => {
   const r = recorder();
   for (let i = 0; i < ENV_BATCH + 3; i++) r.out.env(r.env());
   t.is(r.sent.length, 1, 'a full batch goes at once');
@@ -79,7 +80,7 @@ test('the worker runs an envs message as the envelopes one by one: each answered
   }
 });
 
-test('a node delivers 100 requests that reach it in one turn to their threads in a message per thread, and answers each', async (t) => {
+test('a node delivers 100 requests that reach it in one pass to their threads in a message per thread, and answers each', async (t) => {
   const N = 100;
   const h = await oneNodeSessions(N);
   try {
