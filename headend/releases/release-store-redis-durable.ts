@@ -8,15 +8,17 @@
 import type { Cluster, Redis } from 'ioredis';
 import { REDIRECT, refreshSlots } from '../registry/registry-redis-cluster-writer.ts';
 
-/** INCR, but never at or below ARGV[1] (the highest value this store returned): a counter a failover took back goes on from there. */
+/**
+ * INCR, but never at or below ARGV[1] (the highest value this store returned: a counter a
+ * failover took back goes on from there; the second value says so) nor below ARGV[2] (the
+ * caller's floor, D113).
+ */
 const BUMP = `
 local v = redis.call('INCR', KEYS[1])
-local floor = tonumber(ARGV[1])
-if v <= floor then
-  redis.call('SET', KEYS[1], floor + 1)
-  return {floor + 1, 1}
-end
-return {v, 0}`;
+local out = math.max(v, tonumber(ARGV[1]) + 1, tonumber(ARGV[2]))
+if out ~= v then redis.call('SET', KEYS[1], string.format('%.0f', out)) end
+if v <= tonumber(ARGV[1]) then return {out, 1} end
+return {out, 0}`;
 
 export interface DurabilityOptions {
   /** Replicas a write waits for: 1 on a cluster (what a failover promotes), 0 on one Redis (nothing to wait for). */
@@ -63,10 +65,10 @@ export class Durability {
     }
   }
 
-  /** Add one to the counter at `key` and return it: above every value this store returned for it before (an unconfirmed one is counted). */
-  async bump(key: string): Promise<number> {
+  /** Add one to the counter at `key` and return it: above every value this store returned for it before (an unconfirmed one is counted), and at least `atLeast`. */
+  async bump(key: string, atLeast = 0): Promise<number> {
     const floor = this.#highest.get(key) ?? 0;
-    const [value, raised] = ((await this.#redis.eval(BUMP, 1, key, String(floor))) as [number, number]).map(Number) as [number, number];
+    const [value, raised] = ((await this.#redis.eval(BUMP, 1, key, String(floor), String(atLeast))) as [number, number]).map(Number) as [number, number];
     if (raised === 1) this.#stats.bumpsRaised++;
     this.#highest.set(key, value);
     await this.confirmed(key);

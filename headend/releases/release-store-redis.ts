@@ -206,9 +206,9 @@ export class RedisReleaseStore implements ReleaseStore {
     return res === 'ok' ? { ok: true, release: now, ...(confirmed ? {} : { unconfirmed: true as const }) } : { ok: false, reason: 'stale', current: now };
   }
 
-  async bump(counter: string): Promise<number> {
-    checkCounter(counter);
-    return this.#durable.bump(`${this.#prefix}relctr:${counter}`);
+  async bump(counter: string, atLeast?: number): Promise<number> {
+    const least = checkCounter(counter, atLeast);
+    return this.#durable.bump(`${this.#prefix}relctr:${counter}`, least);
   }
 
   /** Writes no replica confirmed in time, and counters raised past a value a failover took back (wave 16). */

@@ -149,9 +149,9 @@ export class SqliteReleaseStore implements ReleaseStore {
     }).immediate();
   }
 
-  async bump(counter: string): Promise<number> {
-    checkCounter(counter);
-    const row = this.#db.prepare('INSERT INTO release_counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value').get(counter) as { value: number };
+  async bump(counter: string, atLeast?: number): Promise<number> {
+    const least = checkCounter(counter, atLeast);
+    const row = this.#db.prepare('INSERT INTO release_counters VALUES (?, max(1, ?)) ON CONFLICT(name) DO UPDATE SET value = max(value + 1, ?) RETURNING value').get(counter, least, least) as { value: number };
     return row.value;
   }
 

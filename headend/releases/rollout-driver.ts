@@ -187,7 +187,9 @@ export class RolloutDriver {
       for (const key of this.#rolling.keys()) if (key.startsWith(`${app}@`) && !all.some((r) => r.state === 'rolling' && `${r.app}@${r.version}` === key)) this.#rolling.delete(key);
       const view = rolloutView(all);
       if (view === undefined) return false;
-      const { set, directive } = await rolloutModuleSet(view, await this.#o.store.bump(`rollout.${app}`), sign);
+      // [D113] the seq is at least the clock's ms: above every seq handed out before, even by a
+      // leader whose counter write a Redis Cluster failover took back.
+      const { set, directive } = await rolloutModuleSet(view, await this.#o.store.bump(`rollout.${app}`, Math.floor(this.#o.now())), sign);
       sink.update(set);
       this.#directives.set(app, directive);
       this.#stats.published++;

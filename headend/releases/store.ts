@@ -56,8 +56,13 @@ export interface ReleaseStore {
   heads(app?: string): Promise<ReleaseHead[]>;
   /** Change state and/or plan if `rev` is still the record's revision. */
   update(app: string, version: string, rev: number, patch: { state?: ReleaseState; plan?: string }): Promise<UpdateOutcome>;
-  /** Add one to a named durable counter and return the new value (first call: 1). */
-  bump(counter: string): Promise<number>;
+  /**
+   * Add one to a named durable counter and return the new value (first call: 1). With `atLeast`,
+   * the value is never below it and the counter goes on from there: the rollout directive's seq
+   * passes the clock's ms, so a leader that takes over after a failover took back the counter's
+   * last values still hands out numbers above them (D113).
+   */
+  bump(counter: string, atLeast?: number): Promise<number>;
   /** A token that differs after any change heads() would show (a publish that stores bytes, an
    *  update), moved in the same write as the change: an unchanged token means unchanged heads, so
    *  a catalog sync of an unchanged store is this one read (catalog-sync.ts). Opaque: compare only. */
@@ -82,8 +87,10 @@ export function isAppName(body: unknown): body is string {
   return typeof body === 'string' && body.length <= 63 && APP.test(body);
 }
 
-export function checkCounter(name: string): void {
+export function checkCounter(name: string, atLeast?: number): number {
   if (typeof name !== 'string' || !COUNTER.test(name)) throw new RangeError(`release store: bad counter name ${JSON.stringify(name)}`);
+  if (atLeast !== undefined && !(Number.isSafeInteger(atLeast) && atLeast >= 0)) throw new RangeError(`release store: a counter's floor must be a safe integer >= 0, got ${atLeast}`);
+  return atLeast ?? 0;
 }
 
 export function checkState(s: unknown): ReleaseState {
@@ -164,9 +171,8 @@ export class MemoryReleaseStore implements ReleaseStore {
     return { ok: true, release: next };
   }
 
-  async bump(counter: string): Promise<number> {
-    checkCounter(counter);
-    const n = (this.#counters.get(counter) ?? 0) + 1;
+  async bump(counter: string, atLeast?: number): Promise<number> {
+    const n = Math.max((this.#counters.get(counter) ?? 0) + 1, checkCounter(counter, atLeast));
     this.#counters.set(counter, n);
     return n;
   }

@@ -40,6 +40,11 @@ export function releaseStoreContract(kind: string, open: (name: string) => Promi
     t.deepEqual((await s.list('chat')).map((r) => r.version), ['0.9.0', '1.0.9', '1.0.10-rc.1', '1.0.10']);
     t.is(await s.bump('carousel.transaction'), 1);
     t.is(await s.bump('carousel.transaction'), 2);
+    // [D113] a floor: the value is at least it, and the counter goes on from there.
+    t.is(await s.bump('rollout.chat', 1_733_600_000_123), 1_733_600_000_123);
+    t.is(await s.bump('rollout.chat', 5), 1_733_600_000_124, 'a floor below the counter is no floor');
+    t.is(await s.bump('rollout.chat'), 1_733_600_000_125);
+    await t.throwsAsync(s.bump('rollout.chat', -1), { message: /floor must be a safe integer >= 0/ });
     await t.throwsAsync(s.publish(release('Bad App', '1.0.0')), { message: /bad app name/ });
   });
 }

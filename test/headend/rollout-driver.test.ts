@@ -117,6 +117,19 @@ test('a restarted head-end resumes the plan from the store: the same wave goes b
   t.like((await b.driver.tick()).get('guide@1.0.1'), { kind: 'promote' }, 'probation counted from the wave\'s start before the restart');
 });
 
+test('a leader whose store lost the counter (a Redis Cluster failover took it back) still puts a higher seq on air: the seq is at least the clock ms [D113]', async (t) => {
+  const at = { now: 1_000_000 };
+  const a = await loop(new MemoryReleaseStore(), at);
+  await rolling(a);
+  const before = await a.onAir();
+  t.true(before.seq >= 1_000_000, `seq ${before.seq} is at least the clock's ms`);
+  at.now += 1_000;
+  const b = await loop(new MemoryReleaseStore(), at); // its counter starts again from nothing
+  await rolling(b);
+  const after = await b.onAir();
+  t.true(after.seq > before.seq, `${after.seq} > ${before.seq}: boxes that saw the old leader's directive take the new one`);
+});
+
 test('a malformed rollout part is dropped and counted; the tally holds at most maxBoxes boxes', async (t) => {
   const l = await loop();
   l.tally.report({ boxId: 'box-x', rollout: [{ app: 'guide', version: 'nope', outcome: 'committed', at: 1 }] });
