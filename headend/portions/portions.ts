@@ -50,7 +50,7 @@ export interface PortionObserver {
 
 interface Thread {
   w: PooledWorker;
-  /** What the node posts to it, a turn's envelopes gathered (thread-post.ts). */
+  /** What the node posts to it, the envelopes of one loop pass gathered (thread-post.ts). */
   out: ThreadPost;
   instances: Set<string>;
   /** Busy ms over the last load report, and envelopes delivered since. */
