@@ -223,6 +223,7 @@ export class LinkWatch {
   #clock: Clock;
   /** The probe deadline's clock: it confirms over the local lag before it fires. */
   #deadline: Clock;
+  #lag: LagSource;
   #timerClock: Clock;
   #silenceMs: number;
   #idleProbeMs: number;
@@ -247,7 +248,8 @@ export class LinkWatch {
   ) {
     this.#clock = clock;
     this.#timerClock = clock;
-    this.#deadline = confirmingClock(clock, o.lag ?? NO_LAG, o.onConfirm === undefined ? {} : { onConfirm: o.onConfirm });
+    this.#lag = o.lag ?? NO_LAG;
+    this.#deadline = confirmingClock(clock, this.#lag, o.onConfirm === undefined ? {} : { onConfirm: o.onConfirm });
     this.#silenceMs = silenceMs;
     this.#idleProbeMs = o.idleProbeMs ?? 0;
     this.#probeTimeoutMs = probeTimeoutMs;
@@ -307,6 +309,10 @@ export class LinkWatch {
     const silent = now - this.#lastRx;
     if (silent < quiet) return this.#after(quiet - silent);
     this.#probeAt = now;
+    // [D115] A reading now starts the lag's slice at the probe, so the deadline reads the loop's
+    // saturation over the probe's own window: a loop held through most of it (the answer waits
+    // behind it) is slow, not dead, however idle it was since the last reading.
+    this.#lag();
     this.#probe();
     this.#after(this.#probeTimeoutMs(), true);
   }

@@ -3,7 +3,7 @@
 // a dead path still found within 3 RTT + 50 ms on an idle CPU, and idle probing that finds a
 // silent cut within 5 s.
 import test from 'ava';
-import { type Clock, ManualClock, type TimerHandle } from '../../runtime/index.ts';
+import { type Clock, ManualClock, systemClock, type TimerHandle } from '../../runtime/index.ts';
 import { confirmingClock, eventLoopLag } from '../../transport/lag.ts';
 import { LinkWatch, RttEstimator, connectTimeoutMs, deadPathPolicy } from '../../transport/reconnect.ts';
 
@@ -168,4 +168,42 @@ test('event-loop lag: a loop that did nothing but work for a slice reads as satu
   const ms = lag();
   t.true(ms >= 100 && ms <= 1000, `lag ${ms} ms`);
   t.is(lag(), ms, 'callers within one slice share the reading');
+});
+
+test('a probe whose window the loop spent held (the answer queued behind it) is put off, not judged dead: the lag is read over the probe\'s own window [D115]', async (t) => {
+  // Real loop and clock: the lag source reads this loop's utilization. Found in bench scale's
+  // 5,000 full boxes: the box's idle probe went out, its fleet process was held ~450 ms, the
+  // answer came back through the emulated return path after the 500 ms deadline, and the verdict
+  // read the loop's saturation since the last reading, seconds ago, diluted to nothing.
+  const lag = eventLoopLag(); // made now: its first slice starts here, as a box's dialer's does
+  let probes = 0;
+  let dead = false;
+  const confirms: number[] = [];
+  let watch: LinkWatch | undefined;
+  await new Promise<void>((end) => {
+    watch = new LinkWatch(
+      systemClock,
+      0,
+      () => 500,
+      () => 0,
+      () => {
+        probes++;
+        if (probes > 1) return end();
+        setImmediate(() => {
+          const until = performance.now() + 480;
+          while (performance.now() < until); // the loop held through most of the window
+          setTimeout(() => watch?.heard(), 40); // the answer, one return-path latency after the loop is free: past the deadline
+        });
+      },
+      () => {
+        dead = true;
+        end();
+      },
+      { lag, idleProbeMs: 1000, onConfirm: (ms) => confirms.push(ms) },
+    );
+  });
+  watch?.stop();
+  t.false(dead, 'no dead-path verdict');
+  t.is(probes, 2, 'the link stayed up until the next idle probe');
+  t.true(confirms.length >= 1, 'the deadline was put off over the held loop');
 });
