@@ -57,8 +57,7 @@ lag.start();
 // This thread's CPU, not the process's: a deadline passed while this thread waited for a core is
 // not the guest's, however busy the node's other threads were (thread-cpu.ts).
 const cpu = threadCpu();
-type Delivery = EnvDelivery;
-const fair = new FairQueue<Delivery>({ now: () => performance.now() });
+const fair = new FairQueue<EnvDelivery>({ now: () => performance.now() });
 /** Envelopes waiting in the fair queue per instance: a checkpoint's snapshot does not cover them. */
 const queuedOf = new Map<string, number>();
 let turnArmed = false;
@@ -223,7 +222,7 @@ function guarded(inst: Instance, guard: CriticalGuard, h: ReturnType<typeof chan
   };
 }
 
-function deliver(d: Delivery): void {
+function deliver(d: EnvDelivery): void {
   const inst = instances.get(d.iid);
   if (inst === undefined || !inst.channels.has(d.module)) return;
   if (FIFO) return run(d, undefined);
@@ -262,7 +261,7 @@ function runNext(): boolean {
   return true;
 }
 
-function run(d: Delivery, app: string | undefined): void {
+function run(d: EnvDelivery, app: string | undefined): void {
   const inst = instances.get(d.iid);
   const ch = inst?.channels.get(d.module);
   if (inst !== undefined && ch !== undefined) {
