@@ -3,7 +3,7 @@
 import { workerData } from 'node:worker_threads';
 
 const entry = workerData?.entry;
-if (typeof entry !== 'string') throw new Error('worker-boot: workerData.entry (a file URL) is required');
+if (typeof entry !== 'string') throw new Error('worker-boot: workerData.entry (a file: or data: URL) is required');
 if (entry.endsWith('.ts')) {
   const { register } = await import('tsx/esm/api');
   register();

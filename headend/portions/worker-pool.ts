@@ -17,7 +17,7 @@ export interface WorkerPoolOptions {
   data?: unknown;
   /** Resource limits per worker (V8 heap, MB). */
   maxOldGenerationSizeMb?: number;
-  /** Start a .ts entry from one bundled file (worker-bundle.ts) instead of through tsx. Default
+  /** Start a .ts entry from one bundled module (worker-bundle.ts) instead of through tsx. Default
    *  true; threads asked for before the bundle is ready, or when it cannot be made, use tsx. */
   bundle?: boolean;
 }

@@ -1,6 +1,6 @@
 // User mistakes at the `weft` command end in one line (what, why, what to do) and a non-zero
 // exit, never a Node stack trace; `--debug` adds the stack. Real processes, as a user types them.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -9,6 +9,7 @@ import { runWeft as weft } from '../_helpers/weft-proc.ts';
 const unsigned = mkdtempSync(join(tmpdir(), 'weft-unsigned-'));
 mkdirSync(join(unsigned, 'app'));
 writeFileSync(join(unsigned, 'app', 'manifest.json'), '{}');
+test.after.always(() => rmSync(unsigned, { recursive: true, force: true }));
 
 const mistakes: [string, string[], RegExp][] = [
   ['unknown device profile', ['box', 'run', '--device', 'nope', '--seconds', '1'], /unknown device profile "nope".*known: legacy-sd/],

@@ -2,7 +2,11 @@
 // ~400 ms of CPU, most of it the TypeScript loader): the bundle is made once per process, imports
 // packages by absolute file URL and no .ts file, and a thread started from it runs portions.
 import test from 'ava';
-import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { bundledEntry } from '../../headend/portions/worker-bundle.ts';
 import { WorkerPool } from '../../headend/portions/worker-pool.ts';
 import { serverApp, WorkerUnderTest } from '../security/_portion-worker.ts';
@@ -12,10 +16,10 @@ const ENTRY = new URL('../../headend/portions/portion-worker.ts', import.meta.ur
 test('the worker entry is bundled once into a plain module that imports no TypeScript', async (t) => {
   const url = await bundledEntry(ENTRY);
   if (url === undefined) return t.fail('no bundle was made');
-  t.is(url.protocol, 'file:');
-  t.regex(url.pathname, /\.mjs$/);
-  t.is(await bundledEntry(ENTRY), url, 'the same file for every pool of the process');
-  const code = await readFile(url, 'utf8');
+  t.is(url.protocol, 'data:');
+  t.is(await bundledEntry(ENTRY), url, 'the same module for every pool of the process');
+  const code = Buffer.from(url.href.slice(url.href.indexOf(',') + 1), 'base64').toString('utf8');
+  t.regex(code, /\/\/# sourceURL=weft:portion-worker\.mjs\n$/, 'stack traces name the entry, not the whole URL');
   const imports = [...code.matchAll(/^import .* from "([^"]+)";$/gm)].map((m) => m[1] as string);
   t.true(imports.length > 0);
   t.false(imports.some((i) => i.endsWith('.ts')), 'no TypeScript left to load');
@@ -39,4 +43,24 @@ test('a pool starts its threads from the bundle, and they run portions', async (
   } finally {
     await w.close();
   }
+});
+
+// D116: the bundle was a file in a temporary directory removed by an exit handler, so every node
+// killed without running it (SIGKILL, a crash) left one behind; a crash-looping node filled /tmp.
+test('a process killed right after bundling leaves nothing in its temporary directory', async (t) => {
+  const tmp = mkdtempSync(join(tmpdir(), 'weft-bundle-kill-'));
+  t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+  const bundler = fileURLToPath(new URL('../../headend/portions/worker-bundle.ts', import.meta.url));
+  const entry = fileURLToPath(ENTRY);
+  const script = `const { bundledEntry } = await import(${JSON.stringify(bundler)});
+const u = await bundledEntry(new URL(${JSON.stringify(`file://${entry}`)}));
+if (u === undefined) process.exit(3);
+process.kill(process.pid, 'SIGKILL');`;
+  const signal = await new Promise<string | null>((resolve) => {
+    const child = execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env: { ...process.env, TMPDIR: tmp } });
+    child.on('exit', (_code, sig) => resolve(sig));
+  });
+  t.is(signal, 'SIGKILL', 'the child bundled, then was killed');
+  // tsx keeps its transform cache there (tsx-<uid>); nothing else may be.
+  t.deepEqual(readdirSync(tmp).filter((n) => !n.startsWith('tsx-')), [], 'no bundle file or directory left');
 });
