@@ -6,7 +6,6 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { bundledEntry } from '../../headend/portions/worker-bundle.ts';
 import { WorkerPool } from '../../headend/portions/worker-pool.ts';
 import { serverApp, WorkerUnderTest } from '../security/_portion-worker.ts';
@@ -50,10 +49,9 @@ test('a pool starts its threads from the bundle, and they run portions', async (
 test('a process killed right after bundling leaves nothing in its temporary directory', async (t) => {
   const tmp = mkdtempSync(join(tmpdir(), 'weft-bundle-kill-'));
   t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
-  const bundler = fileURLToPath(new URL('../../headend/portions/worker-bundle.ts', import.meta.url));
-  const entry = fileURLToPath(ENTRY);
+  const bundler = new URL('../../headend/portions/worker-bundle.ts', import.meta.url).href;
   const script = `const { bundledEntry } = await import(${JSON.stringify(bundler)});
-const u = await bundledEntry(new URL(${JSON.stringify(`file://${entry}`)}));
+const u = await bundledEntry(new URL(${JSON.stringify(ENTRY.href)}));
 if (u === undefined) process.exit(3);
 process.kill(process.pid, 'SIGKILL');`;
   const signal = await new Promise<string | null>((resolve) => {
