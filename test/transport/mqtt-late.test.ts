@@ -11,6 +11,7 @@ import { liteMqttClient } from '../../transport/mqtt-lite.ts';
 import type { MqttClientFactory } from '../../transport/mqtt-client.ts';
 import { transport, until } from '../_helpers/mqtt-fixtures.ts';
 import { slowConnackBroker } from '../_helpers/slow-connack.ts';
+import { StallClock } from '../_helpers/stall-clock.ts';
 
 const CLIENTS: [string, MqttClientFactory | undefined][] = [
   ['lite', liteMqttClient],
@@ -110,6 +111,51 @@ for (const [name, client] of CLIENTS) {
     b.release(0); // too late: nobody is listening
     t.is(box.stats().lateAdopted, 0);
     await t.throwsAsync(box.retryStart(), { message: /not lingering/ });
+  });
+
+  // [D117] The box's own loop held past the keeping's end (a fleet process stalled 0.7 s in a
+  // storm of 18,000): timers run before input, so the end fired with the CONNACK already in the
+  // socket and the connection was dropped, a false dead path no late CONNACK could undo.
+  test(`${name}: a keeping that ends during a stall of the box's own loop waits once more: the CONNACK read after it is adopted`, async (t) => {
+    const b = await slowConnackBroker();
+    t.teardown(() => b.close());
+    const clock = new StallClock(0);
+    const connecting = transport(b.url, 'box-a', { ...c, clock, deadPath: { ...DEAD, lateMs: 500 } });
+    await b.connected(1);
+    clock.stall(110);
+    clock.fire();
+    const box = (await t.throwsAsync(connecting, { instanceOf: SuspectPathError })).transport;
+    clock.stall(500 + 700); // held 0.7 s past the keeping's end
+    b.release(0); // the broker answered meanwhile: the CONNACK waits in the socket
+    clock.fire(); // the loop resumes: the expired timer runs before the socket is read
+    t.true(box.lingering, 'the end fired 700 ms late: it waits once more instead of giving up');
+    t.true(await box.late, 'the CONNACK read after the stall is adopted');
+    t.is(box.link, 'up');
+    t.is(b.opened, 1, 'no re-dial');
+    t.is(box.verdictsUndone, 1);
+    await box.close();
+  });
+
+  test(`${name}: the keeping is put off once only, for the stall's length at most lateMs: then it ends`, async (t) => {
+    const b = await slowConnackBroker();
+    t.teardown(() => b.close());
+    const clock = new StallClock(0);
+    const connecting = transport(b.url, 'box-a', { ...c, clock, deadPath: { ...DEAD, lateMs: 500 } });
+    await b.connected(1);
+    clock.stall(110);
+    clock.fire();
+    const box = (await t.throwsAsync(connecting, { instanceOf: SuspectPathError })).transport;
+    clock.stall(500 + 2000); // a stall longer than the keeping: put off by lateMs, not 2 s
+    clock.fire();
+    t.true(box.lingering);
+    clock.stall(499);
+    clock.fire();
+    t.true(box.lingering, 'not before the stall-long extension ends');
+    clock.stall(501); // a second late end is final: the rule applies once
+    clock.fire();
+    t.false(await box.late, 'given up');
+    t.is(box.link, 'closed');
+    await until(() => b.closed === 1, 3000, 'the connection to close');
   });
 
   test(`${name}: a retry never waits past the end of the keeping: its verdict there is final`, async (t) => {
