@@ -3,7 +3,7 @@
 // deadPath.lateMs); a CONNACK that then arrives makes the transport up on that same connection,
 // with no second CONNECT. Both MQTT clients (the box's lite one and mqtt.js), on a fake clock.
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { ManualClock, TimeoutError } from '../../runtime/index.ts';
 import type { LinkState } from '../../transport/mqtt-options.ts';
 import { SuspectPathError } from '../../transport/mqtt-errors.ts';
@@ -19,6 +19,19 @@ const CLIENTS: [string, MqttClientFactory | undefined][] = [
 ];
 // 3 x 20 + 50 = 110 ms: the verdict's deadline, as before.
 const DEAD = { initialRttMs: 20 };
+
+/** A box whose first dial got its verdict (at 110 ms) and is kept open 500 ms, on a StallClock. */
+async function keptOnStallClock(t: ExecutionContext, c: { client?: MqttClientFactory }): Promise<{ b: Awaited<ReturnType<typeof slowConnackBroker>>; clock: StallClock; box: SuspectPathError['transport'] }> {
+  const b = await slowConnackBroker();
+  t.teardown(() => b.close());
+  const clock = new StallClock(0);
+  const connecting = transport(b.url, 'box-a', { ...c, clock, deadPath: { ...DEAD, lateMs: 500 } });
+  await b.connected(1);
+  clock.stall(110);
+  clock.fire();
+  const err = await t.throwsAsync(connecting, { instanceOf: SuspectPathError });
+  return { b, clock, box: err.transport };
+}
 
 for (const [name, client] of CLIENTS) {
   const c = client === undefined ? {} : { client };
@@ -117,14 +130,7 @@ for (const [name, client] of CLIENTS) {
   // storm of 18,000): timers run before input, so the end fired with the CONNACK already in the
   // socket and the connection was dropped, a false dead path no late CONNACK could undo.
   test(`${name}: a keeping that ends during a stall of the box's own loop waits once more: the CONNACK read after it is adopted`, async (t) => {
-    const b = await slowConnackBroker();
-    t.teardown(() => b.close());
-    const clock = new StallClock(0);
-    const connecting = transport(b.url, 'box-a', { ...c, clock, deadPath: { ...DEAD, lateMs: 500 } });
-    await b.connected(1);
-    clock.stall(110);
-    clock.fire();
-    const box = (await t.throwsAsync(connecting, { instanceOf: SuspectPathError })).transport;
+    const { b, clock, box } = await keptOnStallClock(t, c);
     clock.stall(500 + 700); // held 0.7 s past the keeping's end
     b.release(0); // the broker answered meanwhile: the CONNACK waits in the socket
     clock.fire(); // the loop resumes: the expired timer runs before the socket is read
@@ -137,14 +143,7 @@ for (const [name, client] of CLIENTS) {
   });
 
   test(`${name}: the keeping is put off once only, for the stall's length at most lateMs: then it ends`, async (t) => {
-    const b = await slowConnackBroker();
-    t.teardown(() => b.close());
-    const clock = new StallClock(0);
-    const connecting = transport(b.url, 'box-a', { ...c, clock, deadPath: { ...DEAD, lateMs: 500 } });
-    await b.connected(1);
-    clock.stall(110);
-    clock.fire();
-    const box = (await t.throwsAsync(connecting, { instanceOf: SuspectPathError })).transport;
+    const { b, clock, box } = await keptOnStallClock(t, c);
     clock.stall(500 + 2000); // a stall longer than the keeping: put off by lateMs, not 2 s
     clock.fire();
     t.true(box.lingering);
