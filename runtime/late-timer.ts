@@ -10,13 +10,15 @@ export const LATE_TIMER_MS = 5;
 
 /**
  * `setTimeout(fire, ms)` that, when it fires late, waits once more for as long as the stall (at
- * most `ms` again) before `fire`. `rearm` receives the second timer so a clear can find it.
+ * most `ms` again) before `fire`. `rearm` receives the second timer so a clear can find it, and
+ * the clock time it falls due (a caller that tells others how long it waits, D117).
  */
-export function lateOnce(clock: Clock, ms: number, rearm: (t: TimerHandle) => void, fire: () => void): TimerHandle {
+export function lateOnce(clock: Clock, ms: number, rearm: (t: TimerHandle, due: number) => void, fire: () => void): TimerHandle {
   const due = clock.now() + ms;
   return clock.setTimeout(() => {
     const late = clock.now() - due;
     if (late <= LATE_TIMER_MS) return fire();
-    rearm(clock.setTimeout(fire, Math.min(late, ms)));
+    const again = Math.min(late, ms);
+    rearm(clock.setTimeout(fire, again), clock.now() + again);
   }, ms);
 }

@@ -5,7 +5,7 @@
 // it, and a retry meanwhile waits on it again instead of sending a second CONNECT (under the same
 // client id, a second CONNECT would also take the first connection over). No sockets here.
 
-import { type Clock, LATE_TIMER_MS, TimeoutError, type TimerHandle } from '../runtime/index.ts';
+import { type Clock, TimeoutError, type TimerHandle, lateOnce } from '../runtime/index.ts';
 import type { AttemptHooks, ConnectAttempt } from './mqtt-attempt.ts';
 import { BrokerBusyError, LinkDownError } from './mqtt-errors.ts';
 import type { ResolvedMqttOptions } from './mqtt-options.ts';
@@ -81,12 +81,7 @@ function keeper(o: ResolvedMqttOptions, host: DialHost, awaited: () => ConnectAt
     // [D117] Fired late (our loop stalled, and timers run before input), the keeping lasts once
     // more as long as the stall (at most lateMs): its CONNACK may already sit in the socket. D27's
     // rule, as every other give-up timer has it; `until` moves with it (a retry may wait till then).
-    timer = clock.setTimeout(() => {
-      const late = clock.now() - until;
-      if (late <= LATE_TIMER_MS) return end();
-      until = clock.now() + Math.min(late, deadPath.lateMs);
-      timer = clock.setTimeout(end, until - clock.now());
-    }, deadPath.lateMs);
+    timer = lateOnce(clock, deadPath.lateMs, (t, due) => ((timer = t), (until = due)), end);
     a.done.then(
       () => {
         if (kept !== a || awaited() === a || host.isClosed()) return;
