@@ -102,7 +102,7 @@ export class Channel {
   #traceparent: (() => string | undefined) | undefined;
   #waiting = new Map<number, Waiter>();
   // [c11] one timer for all pending deadlines, not one per request.
-  #wheel: DeadlineWheel<Waiter>;
+  #wheel: DeadlineWheel;
   #closed: Error | undefined;
   #stats = { sent: 0, received: 0, stray: 0, expired: 0, handlerErrors: 0 };
 
@@ -142,7 +142,7 @@ export class Channel {
     this.#maxPending = options.maxPending ?? 100_000;
     this.#nextId = (options.firstId ?? Math.floor(Math.random() * 0xffff_ffff)) >>> 0;
     this.#traceparent = options.traceparent;
-    this.#wheel = new DeadlineWheel<Waiter>(this.#clock, (w, due) => w.due === due && this.#waiting.get(w.id) === w, (w, now) => this.#expire(w, now));
+    this.#wheel = new DeadlineWheel(this.#clock, (id, due) => this.#waiting.get(id)?.due === due, (id, now) => this.#expire(this.#waiting.get(id) as Waiter, now));
   }
 
   get closed(): boolean {
@@ -233,7 +233,7 @@ export class Channel {
     return new Promise<unknown>((resolve, reject) => {
       const w: Waiter = { id: env.id, resolve, reject, due: env.deadline as number, putOff: false, kind, op: env.op, timeoutMs };
       this.#waiting.set(env.id, w);
-      this.#wheel.add(w, w.due);
+      this.#wheel.add(w.id, w.due);
       if (this.#wheel.size > 2 * this.#waiting.size + WHEEL_SLACK) this.#wheel.compact();
       this.#stats.sent++;
       if (globalThis.WEFT_FIRMWARE !== true && this.#posting !== undefined) return this.#posting.post(env, this.#posting.request);
@@ -291,7 +291,7 @@ export class Channel {
     if (!w.putOff && lateMs > LATE_TIMER_MS) {
       w.putOff = true;
       w.due = now + Math.min(lateMs, w.timeoutMs);
-      this.#wheel.add(w, w.due);
+      this.#wheel.add(w.id, w.due);
       return;
     }
     this.#forget(w.id);

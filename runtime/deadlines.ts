@@ -2,33 +2,40 @@
 // clock timer armed at the earliest due time, so a request costs no timer call of its own.
 // Settled entries are not removed at once; they are skipped when they surface. Owns no policy.
 // Idle (nothing pending), the timer stays armed but unref'd where the clock's handles allow it, so
-// a request after a reply costs no timer call, and an idle wheel never holds a process open.
+// a request after a reply costs no timer call, and an idle wheel never holds the process open.
+//
+// An entry is a numeric key (a request id, a transfer number) with its due time and insertion
+// order, kept in three parallel Float64Arrays (D118): adding one allocates nothing, and a
+// settled entry waiting to surface holds no reference. An entry that held its request's record
+// kept the record, its promise and its reply alive until it surfaced: under a window of
+// requests in flight, every request's reply outlived two scavenges and was copied to old space.
 
 import type { Clock, TimerHandle } from './clock.ts';
 
-interface Entry<T> {
-  due: number;
-  /** Insertion order: entries due at the same ms fire in the order they were added. */
-  seq: number;
-  item: T;
-}
+const INITIAL = 64;
+/** An idle or stopped wheel keeps arrays of at most this many entries; larger ones are dropped. */
+const KEEP = 4096;
 
-export class DeadlineWheel<T> {
+export class DeadlineWheel {
   #clock: Clock;
-  #heap: Entry<T>[] = [];
-  #seq = 0;
+  #due = new Float64Array(INITIAL);
+  /** Insertion order: entries due at the same ms fire in the order they were added. */
+  #seq = new Float64Array(INITIAL);
+  #key = new Float64Array(INITIAL);
+  #n = 0;
+  #nextSeq = 0;
   #timer: TimerHandle | undefined;
   #armedAt = Infinity;
   /** The armed timer was unref'd by idle(): it no longer holds the process open. */
   #unrefd = false;
-  #live: (item: T, due: number) => boolean;
-  #fire: (item: T, now: number) => void;
+  #live: (key: number, due: number) => boolean;
+  #fire: (key: number, now: number) => void;
 
   /**
-   * `live(item, due)`: whether the entry is still wanted (its request pending with that due time).
-   * `fire(item, now)`: the entry fell due; it may `add` again (a put-off verdict).
+   * `live(key, due)`: whether the entry is still wanted (its request pending with that due time).
+   * `fire(key, now)`: the entry fell due; it may `add` again (a put-off verdict).
    */
-  constructor(clock: Clock, live: (item: T, due: number) => boolean, fire: (item: T, now: number) => void) {
+  constructor(clock: Clock, live: (key: number, due: number) => boolean, fire: (key: number, now: number) => void) {
     this.#clock = clock;
     this.#live = live;
     this.#fire = fire;
@@ -36,21 +43,27 @@ export class DeadlineWheel<T> {
 
   /** Entries held, stale ones included (tests and stats). */
   get size(): number {
-    return this.#heap.length;
+    return this.#n;
   }
 
-  add(item: T, due: number): void {
-    const h = this.#heap;
-    const e: Entry<T> = { due, seq: this.#seq++, item };
-    h.push(e);
-    let i = h.length - 1;
+  add(key: number, due: number): void {
+    if (this.#n === this.#due.length) this.#grow();
+    const seq = this.#nextSeq++;
+    const d = this.#due;
+    const s = this.#seq;
+    const k = this.#key;
+    let i = this.#n++;
     while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(e, h[parent] as Entry<T>)) break;
-      h[i] = h[parent] as Entry<T>;
-      i = parent;
+      const p = (i - 1) >> 1;
+      if (!(due < (d[p] as number))) break; // a tie stays below: every older entry's seq is smaller
+      d[i] = d[p] as number;
+      s[i] = s[p] as number;
+      k[i] = k[p] as number;
+      i = p;
     }
-    h[i] = e;
+    d[i] = due;
+    s[i] = seq;
+    k[i] = key;
     if (due < this.#armedAt) this.#arm(due);
     else if (this.#unrefd) {
       this.#unrefd = false;
@@ -67,8 +80,7 @@ export class DeadlineWheel<T> {
   idle(hold = false): void {
     const t = this.#timer as Partial<Refable> | undefined;
     if (t?.unref === undefined) return this.stop();
-    // A ping-pong holds one entry here: pop it (a `length = 0` store is a runtime call).
-    if (this.#heap.pop() !== undefined && this.#heap.length > 0) this.#heap = [];
+    this.#empty();
     if (hold) return;
     t.unref();
     this.#unrefd = true;
@@ -80,15 +92,44 @@ export class DeadlineWheel<T> {
     this.#timer = undefined;
     this.#armedAt = Infinity;
     this.#unrefd = false;
-    this.#heap = [];
+    this.#empty();
   }
 
   /** Rebuild from live entries only (stale ones are settled requests): bounds the heap under a
    * stream whose pending set never empties. */
   compact(): void {
-    const kept = this.#heap.filter((e) => this.#live(e.item, e.due));
-    kept.sort((a, b) => (before(a, b) ? -1 : 1));
-    this.#heap = kept; // a sorted array is a valid min-heap
+    const d = this.#due;
+    const s = this.#seq;
+    const k = this.#key;
+    let n = 0;
+    for (let i = 0; i < this.#n; i++) {
+      if (!this.#live(k[i] as number, d[i] as number)) continue;
+      d[n] = d[i] as number;
+      s[n] = s[i] as number;
+      k[n] = k[i] as number;
+      n++;
+    }
+    this.#n = n;
+    for (let i = (n >> 1) - 1; i >= 0; i--) this.#siftDown(i);
+  }
+
+  #empty(): void {
+    this.#n = 0;
+    if (this.#due.length > KEEP) this.#alloc(INITIAL);
+  }
+
+  #grow(): void {
+    const [d, s, k] = [this.#due, this.#seq, this.#key];
+    this.#alloc(d.length * 2);
+    this.#due.set(d);
+    this.#seq.set(s);
+    this.#key.set(k);
+  }
+
+  #alloc(size: number): void {
+    this.#due = new Float64Array(size);
+    this.#seq = new Float64Array(size);
+    this.#key = new Float64Array(size);
   }
 
   #arm(due: number): void {
@@ -103,37 +144,52 @@ export class DeadlineWheel<T> {
     this.#armedAt = Infinity;
     this.#unrefd = false;
     const now = this.#clock.now();
-    for (;;) {
-      const top = this.#heap[0];
-      if (top === undefined) return;
-      if (!this.#live(top.item, top.due)) {
+    while (this.#n > 0) {
+      const key = this.#key[0] as number;
+      const due = this.#due[0] as number;
+      if (!this.#live(key, due)) {
         this.#pop();
         continue;
       }
-      if (top.due > now) break;
+      if (due > now) break;
       this.#pop();
-      this.#fire(top.item, now); // may add again
+      this.#fire(key, now); // may add again
     }
-    const next = this.#heap[0];
-    if (next !== undefined && next.due < this.#armedAt) this.#arm(next.due);
+    if (this.#n > 0 && (this.#due[0] as number) < this.#armedAt) this.#arm(this.#due[0] as number);
   };
 
   #pop(): void {
-    const h = this.#heap;
-    const last = h.pop() as Entry<T>;
-    if (h.length === 0) return;
-    const n = h.length;
-    let i = 0;
+    const last = --this.#n;
+    if (last === 0) return;
+    this.#due[0] = this.#due[last] as number;
+    this.#seq[0] = this.#seq[last] as number;
+    this.#key[0] = this.#key[last] as number;
+    this.#siftDown(0);
+  }
+
+  /** Moves entry i down to its place among its descendants. */
+  #siftDown(i: number): void {
+    const d = this.#due;
+    const s = this.#seq;
+    const k = this.#key;
+    const n = this.#n;
+    const due = d[i] as number;
+    const seq = s[i] as number;
+    const key = k[i] as number;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
-      const c = r < n && before(h[r] as Entry<T>, h[l] as Entry<T>) ? r : l;
-      if (!before(h[c] as Entry<T>, last)) break;
-      h[i] = h[c] as Entry<T>;
+      const c = r < n && ((d[r] as number) < (d[l] as number) || (d[r] === d[l] && (s[r] as number) < (s[l] as number))) ? r : l;
+      if (!((d[c] as number) < due || (d[c] === due && (s[c] as number) < seq))) break;
+      d[i] = d[c] as number;
+      s[i] = s[c] as number;
+      k[i] = k[c] as number;
       i = c;
     }
-    h[i] = last;
+    d[i] = due;
+    s[i] = seq;
+    k[i] = key;
   }
 }
 
@@ -141,8 +197,4 @@ export class DeadlineWheel<T> {
 interface Refable {
   ref(): unknown;
   unref(): unknown;
-}
-
-function before<T>(a: Entry<T>, b: Entry<T>): boolean {
-  return a.due < b.due || (a.due === b.due && a.seq < b.seq);
 }

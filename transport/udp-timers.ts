@@ -6,17 +6,17 @@
 import type { Clock } from '../runtime/index.ts';
 import { DeadlineWheel } from '../runtime/deadlines.ts';
 
-export class RetransmitQueue<T> {
-  #wheel: DeadlineWheel<T>;
+export class RetransmitQueue {
+  #wheel: DeadlineWheel;
 
-  /** `live(item, due)`: whether an entry is still wanted (its transfer pending, `due` its current due time). */
-  constructor(clock: Clock, live: (item: T, due: number) => boolean, fire: (item: T) => void) {
-    this.#wheel = new DeadlineWheel<T>(clock, live, (item) => fire(item));
+  /** `live(transfer, due)`: whether an entry is still wanted (its transfer pending, `due` its current due time). */
+  constructor(clock: Clock, live: (transfer: number, due: number) => boolean, fire: (transfer: number) => void) {
+    this.#wheel = new DeadlineWheel(clock, live, (transfer) => fire(transfer));
   }
 
-  /** Call `fire(item)` at `due` (clock ms) unless `live` says otherwise by then. */
-  schedule(item: T, due: number): void {
-    this.#wheel.add(item, due);
+  /** Call `fire(transfer)` at `due` (clock ms) unless `live` says otherwise by then. */
+  schedule(transfer: number, due: number): void {
+    this.#wheel.add(transfer, due);
   }
 
   /** Entries held, stale ones included (for tests and stats). */

@@ -44,7 +44,7 @@ export class UdpTransport implements Transport {
   #peers: PeerTable;
   #rx: Reassembler;
   #out = new Map<number, Outgoing>();
-  #rtq: RetransmitQueue<Outgoing>;
+  #rtq: RetransmitQueue;
   // Ids stay below 2^30 so V8 keeps them as small integers (fast Map keys); the wire allows uint32.
   #nextTransfer = Math.floor(Math.random() * 0x3fff_ffff);
   #handler: EnvelopeHandler | undefined;
@@ -68,7 +68,7 @@ export class UdpTransport implements Transport {
     this.#rx = new Reassembler(o, () => this.#peers.values());
     // Acks wait a moment so a reply written meanwhile carries them (piggyback).
     this.#acks = new AckBatcher(o.mtu, o.ackDelayMs, (peer, d) => this.#write(peer, d), o.tail);
-    this.#rtq = new RetransmitQueue<Outgoing>(o.clock, (out, due) => out.due === due && this.#out.get(out.transfer) === out, (out) => this.#onRto(out));
+    this.#rtq = new RetransmitQueue(o.clock, (t, due) => this.#out.get(t)?.due === due, (t) => this.#onRto(this.#out.get(t) as Outgoing));
     this.#v4 = socket.address().family === 'IPv4';
     this.address = { udp: { host: o.host, port: socket.address().port } };
     this.#tail = o.tail;
@@ -207,13 +207,13 @@ export class UdpTransport implements Transport {
   // [c11] retransmit with exponential backoff until acknowledged, the deadline, or maxRetries.
   #arm(out: Outgoing, now = this.#o.clock.now()): void {
     out.due = Math.min(now + out.rto, out.deadline);
-    this.#rtq.schedule(out, out.due);
+    this.#rtq.schedule(out.transfer, out.due);
   }
 
   #onRto(out: Outgoing): void {
     if (out.tries >= this.#o.maxRetries || this.#o.clock.now() >= out.deadline) {
       // [13.4] Fired late (our loop stalled; timers run before input): the ack may sit unread.
-      if (out.putOffLate(this.#o.clock.now())) return this.#rtq.schedule(out, out.due);
+      if (out.putOffLate(this.#o.clock.now())) return this.#rtq.schedule(out.transfer, out.due);
       this.#out.delete(out.transfer);
       this.#stats.timeouts++;
       const ms = this.#o.clock.now() - out.sentAt;
