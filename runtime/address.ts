@@ -57,7 +57,7 @@ export function parseVaddr(uri: string): VirtualAddress {
 
 export function formatVaddr(v: VirtualAddress): string {
   const s = `${SCHEME}${v.app}/${v.session}/${v.module}${v.instance === undefined ? '' : `/${v.instance}`}`;
-  parseVaddr(s); // validates every part
+  if (!isVaddr(s)) parseVaddr(s); // throws the error that names the bad part
   return s;
 }
 

@@ -12,16 +12,20 @@
 
 import type { Clock, TimerHandle } from './clock.ts';
 
-const INITIAL = 64;
+/** Entries of the first arrays, made on the first add: 64 bytes each, which V8 keeps on its heap
+ *  (no backing store to allocate). A Channel is made per portion on every session setup, and many
+ *  never send a request. */
+const INITIAL = 8;
 /** An idle or stopped wheel keeps arrays of at most this many entries; larger ones are dropped. */
 const KEEP = 4096;
+const NONE = new Float64Array(0);
 
 export class DeadlineWheel {
   #clock: Clock;
-  #due = new Float64Array(INITIAL);
+  #due = NONE;
   /** Insertion order: entries due at the same ms fire in the order they were added. */
-  #seq = new Float64Array(INITIAL);
-  #key = new Float64Array(INITIAL);
+  #seq = NONE;
+  #key = NONE;
   #n = 0;
   #nextSeq = 0;
   #timer: TimerHandle | undefined;
@@ -120,7 +124,7 @@ export class DeadlineWheel {
 
   #grow(): void {
     const [d, s, k] = [this.#due, this.#seq, this.#key];
-    this.#alloc(d.length * 2);
+    this.#alloc(Math.max(INITIAL, d.length * 2));
     this.#due.set(d);
     this.#seq.set(s);
     this.#key.set(k);
