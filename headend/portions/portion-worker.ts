@@ -55,8 +55,9 @@ const unrefClock: Clock = {
 const lag = new LagMeter({ clock: unrefClock });
 lag.start();
 // This thread's CPU, not the process's: a deadline passed while this thread waited for a core is
-// not the guest's, however busy the node's other threads were (thread-cpu.ts).
-const cpu = threadCpu();
+// not the guest's, however busy the node's other threads were (thread-cpu.ts). Its file stays open
+// for this thread's life: Node closes it when the thread exits (thread-cpu.ts says how).
+const cpu = threadCpu({ keep: true });
 const fair = new FairQueue<EnvDelivery>({ now: () => performance.now() });
 /** Envelopes waiting in the fair queue per instance: a checkpoint's snapshot does not cover them. */
 const queuedOf = new Map<string, number>();

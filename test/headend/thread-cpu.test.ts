@@ -3,7 +3,7 @@
 // process busy while this thread waits for a core, and a healthy handler was then judged as
 // holding its host. Linux only (schedstat); elsewhere the clock falls back and the test says so.
 import test, { type ExecutionContext } from 'ava';
-import { existsSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, readdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { schedstatMs, threadCpu } from '../../headend/portions/thread-cpu.ts';
 import { loadEngine, type SandboxError } from '../../sandbox/index.ts';
@@ -56,7 +56,7 @@ test('schedstat: the first field, nanoseconds on a CPU, in ms; anything else is 
 
 test('no schedstat file: the process CPU time stands in, counted as a fallback', (t) => {
   let now = 0;
-  const cpu = threadCpu('/nonexistent/schedstat', () => now);
+  const cpu = threadCpu({ path: '/nonexistent/schedstat', now: () => now });
   const v = cpu();
   t.true(v > 0 && v <= processCpuMs() + 1);
   t.deepEqual(cpu.stats, { reads: 0, fallbacks: 1 });
@@ -71,7 +71,7 @@ test('no schedstat file: the process CPU time stands in, counted as a fallback',
 test.serial("another thread's CPU is not this thread's: it grows while this one waits, the process's does not stand still", async (t) => {
   if (noSchedstat(t)) return;
   let now = 0;
-  const cpu = threadCpu(undefined, () => now);
+  const cpu = threadCpu({ now: () => now });
   const spin = await spinner();
   try {
     const own0 = cpu();
@@ -104,12 +104,36 @@ test.serial('a reading leaves no descriptor open: a portion thread the pool term
   const open = (): number => readdirSync('/proc/self/fd').length;
   const before = open();
   let now = 0;
-  const cpu = threadCpu(undefined, () => now);
+  const cpu = threadCpu({ now: () => now });
   cpu();
   now = 10;
   cpu();
   t.is(cpu.stats.reads, 2);
   t.is(open(), before);
+});
+
+test.serial('kept open: one descriptor for the clock\'s life, re-read in place with fresh figures (no open per reading)', (t) => {
+  if (noSchedstat(t)) return;
+  const open = (): number => readdirSync('/proc/self/fd').length;
+  const before = open();
+  let now = 0;
+  const cpu = threadCpu({ keep: true, now: () => now });
+  t.is(open(), before + 1, 'opened once, at creation');
+  t.true(cpu.fd !== undefined);
+  const first = cpu();
+  let x = 0;
+  for (let i = 0; i < 3e7; i++) x += i; // this thread's own CPU, so the next reading must be higher
+  t.true(x > 0);
+  now = 10;
+  const second = cpu();
+  t.true(second > first, `a later reading shows the CPU used since (${first} then ${second} ms)`);
+  t.is(cpu.stats.reads, 2);
+  t.is(open(), before + 1, 'no descriptor per reading');
+  closeSync(cpu.fd as number);
+});
+
+test('threadCpu refuses an unknown option by name', (t) => {
+  t.throws(() => threadCpu({ keeep: true } as never), { message: /keeep/ });
 });
 
 // The guest calls a host function (its log) that holds the thread past deadline + grace without
