@@ -18,6 +18,22 @@ if (args.length === 0) {
 }
 const files = args.flatMap((a) => (statSync(a).isDirectory() ? readdirSync(a).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(a, f)) : [a]));
 
+/** A bundle held in memory (headend/portions/worker-bundle.ts, D116) runs from a data: URL: named
+ *  by the source file its first line names, not by its whole base64 text. */
+const dataNames = new Map();
+function shortUrl(url) {
+  if (url.startsWith('data:')) {
+    let name = dataNames.get(url);
+    if (name === undefined) {
+      const head = Buffer.from(url.slice(url.indexOf(',') + 1, url.indexOf(',') + 161), 'base64').toString('utf8');
+      name = `bundle:${/^\/\/ (\S+)/.exec(head)?.[1] ?? 'data'}`;
+      dataNames.set(url, name);
+    }
+    return name;
+  }
+  return url.replace(/^.*\/(node_modules\/)/, '$1').replace(/^file:\/\/.*?\/(?=[a-z-]+\/[^/]+\.ts$)/, '');
+}
+
 const self = new Map();
 const inclusive = new Map();
 let busy = 0;
@@ -43,7 +59,7 @@ for (const file of files) {
     }
     busy += ms;
     threadBusy += ms;
-    const url = n.callFrame.url.replace(/^.*\/(node_modules\/)/, '$1').replace(/^file:\/\/.*?\/(?=[a-z-]+\/[^/]+\.ts$)/, '');
+    const url = shortUrl(n.callFrame.url);
     const key = `${name || '(anonymous)'} ${url}${url ? `:${n.callFrame.lineNumber + 1}` : ''}`;
     self.set(key, (self.get(key) ?? 0) + ms);
     const seen = new Set();
