@@ -1,6 +1,7 @@
 // A CPU-profile driver for the MQTT request path (docs/PERFORMANCE.md, "Request path, wave 5"):
-// `node --import tsx --cpu-prof --cpu-prof-dir=<dir> bench/_mqtt-profile.ts <raw|weft> [n] [aedes|mosquitto]`
-// runs n requests with 32 in flight (bench -- mqtt's throughput window) of one of its rigs (bench/_mqtt-rigs.ts) on one broker
+// `node --import tsx --cpu-prof --cpu-prof-dir=<dir> bench/_mqtt-profile.ts <raw|weft|bare> [n] [aedes|mosquitto]`
+// runs n requests with 32 in flight (bench -- mqtt's throughput window) of one of its rigs (bench/_mqtt-rigs.ts; `bare`:
+// Weft's transports without Channels) on one broker
 // and prints requests/s and this process's CPU per request (both ends run here; mosquitto apart).
 
 import { performance } from 'node:perf_hooks';
@@ -8,7 +9,7 @@ import { startAedesBroker } from '../headend/broker/broker-aedes.ts';
 import { staticCredentials } from '../headend/broker/broker-auth.ts';
 import { startMosquitto } from '../test/_helpers/mosquitto.ts';
 import { which } from '../test/_helpers/env.ts';
-import { UNLIMITED, USERS, rawRig, weftRig } from './_mqtt-rigs.ts';
+import { UNLIMITED, USERS, bareRig, rawRig, weftRig } from './_mqtt-rigs.ts';
 
 const mode = process.argv[2] ?? 'weft';
 const N = Number(process.argv[3] ?? 40_000);
@@ -25,7 +26,7 @@ if (brokerKind === 'aedes') {
   url = m.url;
   stop = () => m.stop();
 }
-const { once, close } = mode === 'raw' ? await rawRig(url) : await weftRig(url);
+const { once, close } = mode === 'raw' ? await rawRig(url) : mode === 'bare' ? await bareRig(url) : await weftRig(url);
 for (let i = 0; i < 2000; i++) await once();
 let left = N;
 const c0 = process.cpuUsage();

@@ -36,6 +36,34 @@ export async function weftRig(url: string): Promise<Rig> {
   };
 }
 
+/**
+ * Weft's two MQTT transports with no Channel (wave 19: what the Channels add to what gets promoted):
+ * the box posts a fresh request envelope, the node posts the reply, the box matches it by id.
+ */
+export async function bareRig(url: string): Promise<Rig> {
+  const common: Partial<MqttTransportOptions> = { rateLimit: UNLIMITED, log: () => {}, deadPath: { initialRttMs: 1000 } };
+  const node = await connectMqttTransport({ role: 'headend', url, id: 'node-1', password: 'bench-node', ...common });
+  const box = await connectMqttTransport({ role: 'box', url, id: 'box-a', password: 'bench-box', ...common });
+  const noop = (): void => {};
+  node.onEnvelope((e) => node.post({ v: 1, kind: 'rep', id: e.id, corr: e.id, src: SERVICE, dst: e.src, body: e.body }, noop));
+  const waiting = new Map<number, () => void>();
+  box.onEnvelope((e) => {
+    const done = waiting.get(e.corr as number);
+    waiting.delete(e.corr as number);
+    done?.();
+  });
+  let next = 0;
+  return {
+    once: () =>
+      new Promise<void>((resolve) => {
+        const id = (next = (next + 1) >>> 0);
+        waiting.set(id, resolve);
+        box.post({ v: 1, kind: 'req', id, src: box.address, dst: SERVICE, body: BODY, deadline: Date.now() + 10_000 }, noop);
+      }),
+    close: async () => void (await Promise.all([box.close(), node.close()])),
+  };
+}
+
 /** `size`: the payload's bytes (default: the id and body; larger pads with zeros, bench/_mqtt-size.ts). */
 export async function rawRig(url: string, size = 4 + BODY.length): Promise<Rig> {
   const reqTopic = topics.up('box-a', SERVICE.vaddr);
