@@ -52,22 +52,14 @@ export class DeadlineWheel {
 
   add(key: number, due: number): void {
     if (this.#n === this.#due.length) this.#grow();
-    const seq = this.#nextSeq++;
-    const d = this.#due;
-    const s = this.#seq;
-    const k = this.#key;
     let i = this.#n++;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!(due < (d[p] as number))) break; // a tie stays below: every older entry's seq is smaller
-      d[i] = d[p] as number;
-      s[i] = s[p] as number;
-      k[i] = k[p] as number;
+      if (!(due < (this.#due[p] as number))) break; // a tie stays below: every older entry's seq is smaller
+      this.#copy(i, p);
       i = p;
     }
-    d[i] = due;
-    s[i] = seq;
-    k[i] = key;
+    this.#put(i, due, this.#nextSeq++, key);
     if (due < this.#armedAt) this.#arm(due);
     else if (this.#unrefd) {
       this.#unrefd = false;
@@ -102,17 +94,8 @@ export class DeadlineWheel {
   /** Rebuild from live entries only (stale ones are settled requests): bounds the heap under a
    * stream whose pending set never empties. */
   compact(): void {
-    const d = this.#due;
-    const s = this.#seq;
-    const k = this.#key;
     let n = 0;
-    for (let i = 0; i < this.#n; i++) {
-      if (!this.#live(k[i] as number, d[i] as number)) continue;
-      d[n] = d[i] as number;
-      s[n] = s[i] as number;
-      k[n] = k[i] as number;
-      n++;
-    }
+    for (let i = 0; i < this.#n; i++) if (this.#live(this.#key[i] as number, this.#due[i] as number)) this.#copy(n++, i);
     this.#n = n;
     for (let i = (n >> 1) - 1; i >= 0; i--) this.#siftDown(i);
   }
@@ -165,9 +148,7 @@ export class DeadlineWheel {
   #pop(): void {
     const last = --this.#n;
     if (last === 0) return;
-    this.#due[0] = this.#due[last] as number;
-    this.#seq[0] = this.#seq[last] as number;
-    this.#key[0] = this.#key[last] as number;
+    this.#copy(0, last);
     this.#siftDown(0);
   }
 
@@ -175,25 +156,30 @@ export class DeadlineWheel {
   #siftDown(i: number): void {
     const d = this.#due;
     const s = this.#seq;
-    const k = this.#key;
     const n = this.#n;
     const due = d[i] as number;
     const seq = s[i] as number;
-    const key = k[i] as number;
+    const key = this.#key[i] as number;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
       const c = r < n && ((d[r] as number) < (d[l] as number) || (d[r] === d[l] && (s[r] as number) < (s[l] as number))) ? r : l;
       if (!((d[c] as number) < due || (d[c] === due && (s[c] as number) < seq))) break;
-      d[i] = d[c] as number;
-      s[i] = s[c] as number;
-      k[i] = k[c] as number;
+      this.#copy(i, c);
       i = c;
     }
-    d[i] = due;
-    s[i] = seq;
-    k[i] = key;
+    this.#put(i, due, seq, key);
+  }
+
+  #copy(to: number, from: number): void {
+    this.#put(to, this.#due[from] as number, this.#seq[from] as number, this.#key[from] as number);
+  }
+
+  #put(i: number, due: number, seq: number, key: number): void {
+    this.#due[i] = due;
+    this.#seq[i] = seq;
+    this.#key[i] = key;
   }
 }
 
