@@ -7,8 +7,9 @@
 // An entry is a numeric key (a request id, a transfer number) with its due time and insertion
 // order, kept in three parallel Float64Arrays (D118): adding one allocates nothing, and a
 // settled entry waiting to surface holds no reference. An entry that held its request's record
-// kept the record, its promise and its reply alive until it surfaced: under a window of
-// requests in flight, every request's reply outlived two scavenges and was copied to old space.
+// kept the record, its promise and its reply (or, for UDP, the envelope and its fragments) alive
+// until it surfaced: 216 settled requests in a heap snapshot of bench mqtt's rig, 19.5 MB after
+// 2,000 acknowledged 4 KB UDP sends while one transfer waited.
 
 import type { Clock, TimerHandle } from './clock.ts';
 
