@@ -3,7 +3,9 @@
 //  1. a portion start in a real worker thread, from the `start` message to its `started` answer,
 //     warm (a warm app sandbox taken) against cold (warmPerBuild 0) in the same run, starts spaced
 //     so the refill gets its turn (the moderate-load case warm sandboxes are for);
-//  2. a worker thread's boot CPU from the bundled entry against booting through tsx.
+//  2. the process's CPU per start, back to back (three runs, median): the figure a noisy
+//     machine moves least (wave 19);
+//  3. a worker thread's boot CPU from the bundled entry against booting through tsx.
 // Usage: npm run bench -- portion-start [--starts 300]
 
 import { WorkerPool } from '../headend/portions/worker-pool.ts';
@@ -23,10 +25,10 @@ const app = await serverApp('bench', { epg: SRC, search: SRC });
 const keepAlive = setInterval(() => {}, 60_000); // pools unref their threads
 
 /** Start/answer latency (ms) of `n` portions of 2 modules, 5 ms apart (the refill's turn). */
-async function starts(w: WorkerUnderTest, tag: string, n: number): Promise<number[]> {
+async function starts(w: WorkerUnderTest, tag: string, n: number, gapMs = 5): Promise<number[]> {
   const lat: number[] = [];
   for (let i = 0; i < n; i++) {
-    await new Promise((r) => setTimeout(r, 5));
+    if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
     const t0 = performance.now();
     const r = await w.startPortion(app, `${tag}${i}`);
     lat.push(performance.now() - t0);
@@ -46,6 +48,20 @@ for (let round = 0; round < STARTS / 50; round++) {
 const hits = (await warm.load()).sandbox?.warmHits ?? 0;
 await cold.close();
 await warm.close();
+
+/** The process's CPU (this thread and the worker's) per start, back to back after a warm-up,
+ *  refills included: what a start costs, whatever the machine's other tenants do to its latency. */
+async function cpuMsPerStart(n: number): Promise<number> {
+  const w = await WorkerUnderTest.start({ warmPerBuild: 2 });
+  await starts(w, 'warmup-', 50);
+  const c0 = process.cpuUsage();
+  await starts(w, 'cpu-', n, 0);
+  const c = process.cpuUsage(c0);
+  await w.close();
+  return (c.user + c.system) / 1000 / n;
+}
+const cpuPerStart: number[] = [];
+for (let i = 0; i < 3; i++) cpuPerStart.push(await cpuMsPerStart(STARTS));
 
 async function bootCpuMs(bundle: boolean): Promise<number> {
   const pool = new WorkerPool({ entry: new URL('../headend/portions/portion-worker.ts', import.meta.url), spare: 1, max: 2, bundle });
@@ -70,6 +86,7 @@ table(`portion start in a worker, 2 modules, start -> started (ms), ${lc.length}
   { case: 'cold (warmPerBuild 0)', p50: coldP50, p99: percentile(lc, 99) },
   { case: `warm (warmPerBuild 2; ${hits} hits)`, p50: warmP50, p99: percentile(lw, 99) },
 ]);
+table('starts back to back, process CPU per start (ms, refills included)', [{ runs: cpuPerStart.map((x) => x.toFixed(3)).join(' / '), median: percentile(cpuPerStart, 50) }]);
 table('worker thread boot (process CPU, ms, median of 3)', [
   { case: 'through tsx', ms: percentile(boots.tsx, 50) },
   { case: 'bundled entry', ms: percentile(boots.bundled, 50) },
@@ -80,6 +97,7 @@ result('portion-start', {
   warm_ratio_vs_cold: warmP50 / coldP50,
   warm_hits: hits,
   starts: lw.length,
+  cpu_ms_per_start: percentile(cpuPerStart, 50),
   boot_cpu_ms_tsx: percentile(boots.tsx, 50),
   boot_cpu_ms_bundled: percentile(boots.bundled, 50),
   boot_ratio_bundled_vs_tsx: percentile(boots.bundled, 50) / percentile(boots.tsx, 50),
