@@ -103,7 +103,9 @@ export class Channel {
   #waiting = new Map<number, Waiter>();
   // [c11] one timer for all pending deadlines, not one per request.
   #wheel: DeadlineWheel;
-  #closed: Error | undefined;
+  #closed = false;
+  /** What close() was given: the cause of the errors it and later sends raise. */
+  #closedBy: Error | undefined;
   #stats = { sent: 0, received: 0, stray: 0, expired: 0, handlerErrors: 0 };
 
   constructor(options: ChannelOptions) {
@@ -146,7 +148,7 @@ export class Channel {
   }
 
   get closed(): boolean {
-    return this.#closed !== undefined;
+    return this.#closed;
   }
 
   /** Requests and controls awaiting their answer (a number, for passes over many channels). */
@@ -171,7 +173,7 @@ export class Channel {
   /** Fire and forget (`msg` or `stat`). Resolves when the transport took it. */
   async send(dst: Address, body?: unknown, options: { op?: string; kind?: 'msg' | 'stat' } = {}): Promise<void> {
     rejectUnknown('Channel.send', options, ['op', 'kind']);
-    if (this.#closed) throw new ChannelClosedError('channel closed', { cause: this.#closed });
+    if (this.#closed) throw new ChannelClosedError('channel closed', { cause: this.#closedBy });
     const env = this.#envelope(options.kind ?? 'msg', dst, body, options.op);
     this.#stats.sent++;
     if (globalThis.WEFT_FIRMWARE !== true && this.#posting !== undefined) {
@@ -207,9 +209,13 @@ export class Channel {
   /** Fail every pending request with ChannelClosedError; later sends throw. Idempotent. */
   close(reason?: Error): void {
     if (this.#closed) return;
-    this.#closed = reason ?? new ChannelClosedError();
-    const err = new ChannelClosedError('channel closed with the request pending', { cause: reason });
+    this.#closed = true;
+    this.#closedBy = reason;
     this.#wheel.stop();
+    // Errors only when someone will see them: an Error captures a stack (~10 us), and every
+    // portion stop closes its instance's idle Channels (wave 20's profile: 4.9% of a start+stop).
+    if (this.#waiting.size === 0) return;
+    const err = new ChannelClosedError('channel closed with the request pending', { cause: reason });
     for (const [id, w] of this.#waiting) {
       this.#waiting.delete(id);
       w.reject(err);
@@ -219,7 +225,7 @@ export class Channel {
   // `options` undefined (most requests): nothing to check, no object made for it.
   #expectAnswer(kind: 'req' | 'ctl', dst: Address, body: unknown, options: SendOptions | undefined): Promise<unknown> {
     rejectUnknown(kind === 'req' ? 'Channel.request' : 'Channel.control', options, ['op', 'timeoutMs']);
-    if (this.#closed) return Promise.reject(new ChannelClosedError('channel closed', { cause: this.#closed }));
+    if (this.#closed) return Promise.reject(new ChannelClosedError('channel closed', { cause: this.#closedBy }));
     if (this.#waiting.size >= this.#maxPending) {
       return Promise.reject(new RemoteError(Codes.UNAVAILABLE, `too many pending requests (${this.#maxPending})`));
     }

@@ -48,6 +48,17 @@ test('close fails every pending request with ChannelClosedError, later sends too
   t.is(clock.pending, 0, 'timers cleared');
 });
 
+test('close(reason) with nothing pending: later sends fail with ChannelClosedError caused by the reason; a second close changes nothing', async (t) => {
+  const { a } = pair();
+  const why = new Error('instance stopped');
+  a.close(why);
+  t.true(a.closed);
+  a.close(new Error('again'));
+  const e = await t.throwsAsync(a.request({ queue: 'b' }), { instanceOf: ChannelClosedError });
+  t.is(e.cause, why);
+  t.is((await t.throwsAsync(a.send({ queue: 'b' }), { instanceOf: ChannelClosedError })).cause, why);
+});
+
 test('a write failure fails the request at once', async (t) => {
   const a = new Channel({ self: { queue: 'a' }, write: () => Promise.reject(new RemoteError(Codes.UNAVAILABLE, 'link down')), clock: new ManualClock() });
   const e = await t.throwsAsync(a.request({ queue: 'b' }), { instanceOf: RemoteError });
