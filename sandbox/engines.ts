@@ -1,7 +1,8 @@
 // One engine per app (per worker thread on the head-end): an app's memory bomb grows only its
 // own WebAssembly instance, and the instance is discarded when the app has no runtime left in
 // it, so the memory goes back to the host (WebAssembly memory never shrinks). Not per session:
-// an instance starts at 16 MiB.
+// an instance starts at 16 MiB. An engine filled past ROLL_AT by many sandboxes takes no new one:
+// the app's next goes to a fresh engine, and the full one goes with its last sandbox.
 
 import { ArgumentError, rejectUnknown } from '../runtime/index.ts';
 import { type Engine, type EngineOptions, loadEngine } from './engine.ts';
@@ -23,8 +24,27 @@ export interface AppEnginesStats {
   discarded: number;
   /** Engines set aside after a memory or engine fault: new runtimes of that app get a fresh one. */
   retired: number;
+  /** Engines that took no new sandbox once past ROLL_AT of their cap (their app's next went to a fresh one). */
+  rolled: number;
   refused: number;
 }
+
+/**
+ * The share of an engine's cap past which it takes no new sandbox (wave 20). Filled by volume
+ * (~680 small instances in 64 MiB), QuickJS failed inside its allocation paths in instances that
+ * had done nothing wrong: a null thrown at module evaluation, out-of-bounds accesses, assertion
+ * aborts. Below this mark the instances already there keep room to grow; a single guest's bomb
+ * is still its own runtime's limit and, past that, a memory fault that retires the engine.
+ */
+export const ROLL_AT = 0.75;
+
+/** WebAssembly memory starts at 16 MiB: an engine that has not grown is never full. */
+const INITIAL_BYTES = 16 * 1024 * 1024;
+
+const full = (e: Engine): boolean => {
+  const bytes = e.memoryBytes();
+  return bytes > INITIAL_BYTES && bytes >= e.maxMemoryBytes * ROLL_AT;
+};
 
 interface Held {
   app: string;
@@ -39,7 +59,7 @@ export class AppEngines {
   #max: number;
   #current = new Map<string, Promise<Held>>();
   #held = new Set<Held>();
-  #stats = { loaded: 0, discarded: 0, retired: 0, refused: 0 };
+  #stats = { loaded: 0, discarded: 0, retired: 0, rolled: 0, refused: 0 };
 
   constructor(options: AppEnginesOptions = {}) {
     rejectUnknown('AppEngines', options, ['maxMemoryBytes', 'variant', 'maxEngines']);
@@ -52,6 +72,24 @@ export class AppEngines {
    *  acquire() is paired with a release() once that sandbox is destroyed. */
   async acquire(app: string): Promise<Engine> {
     if (typeof app !== 'string' || app.length === 0) throw new ArgumentError('AppEngines.acquire: app is required', 'app');
+    for (;;) {
+      const h = await this.#currentOf(app);
+      if (!full(h.engine)) {
+        h.leases++;
+        return h.engine;
+      }
+      // Set aside like a faulted engine, but counted apart: nothing went wrong in it.
+      if (!h.retired) {
+        h.retired = true;
+        this.#stats.rolled++;
+        this.#current.delete(h.app);
+        this.#drop(h);
+      }
+    }
+  }
+
+  /** The app's current engine, loaded when it has none. */
+  #currentOf(app: string): Promise<Held> {
     let p = this.#current.get(app);
     if (p === undefined) {
       if (this.#held.size >= this.#max) {
@@ -67,9 +105,7 @@ export class AppEngines {
       this.#current.set(app, p);
       p.catch(() => this.#current.delete(app));
     }
-    const h = await p;
-    h.leases++;
-    return h.engine;
+    return p;
   }
 
   /** A sandbox of the engine was destroyed: the engine goes when none is left in it. */

@@ -42,3 +42,10 @@ export class SandboxError extends WeftError {
     this.detail = detail;
   }
 }
+
+/** Did a call into QuickJS fail in the engine itself (a WebAssembly trap, or an emscripten abort
+ *  on a QuickJS assertion), not in guest code? Its instance is unusable from then on. */
+export function isEngineTrap(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  return e.name === 'RuntimeError' || e.message.startsWith('Aborted(');
+}

@@ -8,7 +8,7 @@ export type { AppSandboxOptions, LoadOptions } from './app.ts';
 export { ModuleSandbox } from './module.ts';
 export { EVENT_KINDS } from './module-host.ts';
 export type { ModuleState, ModuleStats } from './module.ts';
-export { SandboxError, FATAL_FAULTS, REFUSALS } from './errors.ts';
+export { SandboxError, FATAL_FAULTS, REFUSALS, isEngineTrap } from './errors.ts';
 export type { SandboxFault } from './errors.ts';
 export { DEFAULT_LIMITS } from './limits.ts';
 export type { SandboxLimits } from './limits.ts';

@@ -123,6 +123,8 @@ export interface SandboxLoad {
   loaded: number;
   discarded: number;
   retired: number;
+  /** Engines that took no new instance past three quarters of their cap (sandbox/engines.ts ROLL_AT, wave 20). */
+  rolled: number;
   refused: number;
   engineBytes: number;
   lagMs: number;

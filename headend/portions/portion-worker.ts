@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Channel, type Clock, Codes, RemoteError, formatVaddr, type Envelope } from '../../runtime/index.ts';
 import { trustedKeyFromJson, verifyApp, type TrustedKeyJson, type VerifiedModule } from '../../runtime/app/index.ts';
-import { AppEngines, AppSandbox, channelHandlers, type Engine, LagMeter, MemoryStore, type ModuleSandbox, namesTypedArrays, type ServiceHandler, type WarmRuntime } from '../../sandbox/index.ts';
+import { AppEngines, AppSandbox, channelHandlers, type Engine, isEngineTrap, LagMeter, MemoryStore, type ModuleSandbox, namesTypedArrays, type ServiceHandler, type WarmRuntime } from '../../sandbox/index.ts';
 import { FairQueue } from './fair-queue.ts';
 import { LoadSweep } from './load-sweep.ts';
 import { CriticalGuard } from './portion-guard.ts';
@@ -121,9 +121,12 @@ async function start(spec: PortionSpec): Promise<void> {
   try {
     sandbox = newSandbox(spec, engine, services, warm);
   } catch (e) {
+    const error = engineFault(engine, spec.app, e);
+    svc.close();
     warm?.dispose();
     engines.release(engine);
-    throw e;
+    post({ t: 'started', iid: spec.iid, ok: false, error });
+    return;
   }
   const inst: Instance = { spec, sandbox, engine, channels, guards: new Map(), arrival: 0 };
   const refuse = (error: string): void => {
@@ -132,7 +135,12 @@ async function start(spec: PortionSpec): Promise<void> {
     engines.release(engine);
     post({ t: 'started', iid: spec.iid, ok: false, error });
   };
-  const r = loadModules(inst, app.value.modules);
+  let r: string | undefined;
+  try {
+    r = loadModules(inst, app.value.modules);
+  } catch (e) {
+    r = engineFault(engine, spec.app, e);
+  }
   if (r !== undefined) return refuse(r);
   instances.set(spec.iid, inst);
   post({ t: 'started', iid: spec.iid, ok: true });
@@ -158,6 +166,18 @@ function newSandbox(spec: PortionSpec, engine: Engine, services: Record<string, 
       post({ t: 'fault', iid: spec.iid, module: err.where, error: err.message });
     },
   });
+}
+
+/** Only QuickJS failing throws out of a sandbox: a trap or an abort leaves the engine unusable,
+ *  so the app's next start gets a fresh one (wave 20: a start on an engine that had aborted
+ *  was handed the same engine again, and failed with out-of-bounds accesses). */
+function engineFault(engine: Engine, app: string, e: unknown): string {
+  const error = `${app}: the portion instance failed: ${e instanceof Error ? e.message : String(e)}`.slice(0, 300);
+  if (isEngineTrap(e)) {
+    engine.fail(error);
+    retire(engine);
+  }
+  return error;
 }
 
 /** An engine set aside (a memory fault, or QuickJS failed): its warm runtimes go with it. */
@@ -272,12 +292,7 @@ function run(d: EnvDelivery, app: string | undefined): void {
       ch.receive(d.env);
     } catch (e) {
       // Only a broken engine throws out of a sandbox: the instance is lost, the thread goes on.
-      const error = `${inst.spec.app}: the portion instance failed: ${(e as Error).message}`.slice(0, 300);
-      if (/^Aborted\(|RuntimeError/.test(`${(e as Error).name} ${(e as Error).message}`)) {
-        inst.engine.fail(error);
-        retire(inst.engine);
-      }
-      post({ t: 'fault', iid: d.iid, module: `${inst.spec.app}/${d.module}`, error });
+      post({ t: 'fault', iid: d.iid, module: `${inst.spec.app}/${d.module}`, error: engineFault(inst.engine, inst.spec.app, e) });
     } finally {
       const ms = performance.now() - t0;
       if (app !== undefined) fair.charge(app, ms);

@@ -2,7 +2,7 @@
 // WebAssembly instance, and that memory is given back once the app's sandboxes are gone. Checked
 // through the engines' own accounting (WebAssembly memory byte length), not process RSS.
 import test from 'ava';
-import { AppEngines, AppSandbox, type SandboxError } from '../../sandbox/index.ts';
+import { AppEngines, AppSandbox, isEngineTrap, SandboxError } from '../../sandbox/index.ts';
 import { one } from './_harness.ts';
 
 const from = { queue: 'tester' };
@@ -74,4 +74,47 @@ test('a broken engine is dropped at once; the app gets a fresh one', async (t) =
   const e2 = await engines.acquire('a');
   t.not(e2, e1);
   t.is(e2.broken, undefined);
+});
+
+// Wave 20: a worker thread holding ~680 instances of one app filled its 64 MiB engine by volume;
+// QuickJS then failed inside its own allocator paths (null thrown, out-of-bounds accesses,
+// assertion aborts) in instances that had done nothing wrong. New sandboxes now go to a fresh
+// engine once the current one passes three quarters of its cap, before any allocation fails.
+test('an engine past three quarters of its cap takes no new sandbox: the app rolls over to a fresh engine before memory runs out', async (t) => {
+  const engines = new AppEngines({ maxMemoryBytes: 32 * MiB });
+  const HOLD = `const held = new Array(60000).fill(0).map((_, i) => 'x' + i); weft.on('request', () => held.length);`;
+  const live: Awaited<ReturnType<typeof sandbox>>[] = [];
+  let faults = 0;
+  while (live.length < 40) {
+    const s = await sandbox(engines, 'a', HOLD, () => void faults++);
+    live.push(s);
+    if (s.engine !== live[0]?.engine) break;
+  }
+  const last = live[live.length - 1] as (typeof live)[number];
+  t.not(last.engine, live[0]?.engine, 'a new sandbox went to a fresh engine');
+  t.is(faults, 0, 'no instance ran out of memory');
+  const before = live.slice(0, -1);
+  t.true(before.every((s) => s.engine === live[0]?.engine));
+  t.true(live[0]!.engine.memoryBytes() >= 24 * MiB, `the first engine had passed 3/4 of its cap: ${live[0]!.engine.memoryBytes()}`);
+  t.false(live[0]!.engine.exhausted(), 'and was not yet exhausted');
+  for (const s of before) t.is(await s.m.serve({}, from), 60000, 'the instances already there go on');
+  t.like(engines.stats(), { engines: 2, rolled: 1, retired: 0 });
+  for (const s of live) {
+    s.s.destroy();
+    engines.release(s.engine);
+  }
+  t.is(engines.memoryBytes(), 0, 'the rolled-over engine went with its last sandbox');
+});
+
+test('isEngineTrap: a WebAssembly trap or an emscripten abort is the engine failing; a guest fault or a plain error is not', (t) => {
+  // The smallest module whose one function traps (`unreachable`).
+  const bytes = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 7, 5, 1, 1, 102, 0, 0, 10, 5, 1, 3, 0, 0, 11]);
+  const W = (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => object; Instance: new (m: object) => { exports: { f: () => void } } } }).WebAssembly;
+  const f = new W.Instance(new W.Module(bytes)).exports.f;
+  t.true(isEngineTrap(t.throws(f)));
+  const abort = new Error('Aborted(Assertion failed: ctx->header.ref_count == 0)');
+  t.true(isEngineTrap(abort));
+  t.false(isEngineTrap(new SandboxError('memory', 'a/m', 'out of memory')));
+  t.false(isEngineTrap(new TypeError('x is not a function')));
+  t.false(isEngineTrap('Aborted(a string)'));
 });

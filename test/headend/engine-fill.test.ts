@@ -1,0 +1,32 @@
+// Wave 20: a portion thread whose instances of one app fill its app engine by volume. Before, the
+// instance that crossed the cap failed with a null thrown at module evaluation, later starts with
+// out-of-bounds accesses and QuickJS assertion aborts, while the thread kept handing the app the
+// same engine. Now the app rolls over to a fresh engine at three quarters of the cap
+// (sandbox/engines.ts ROLL_AT): every start succeeds and the instances already there still answer.
+import test from 'ava';
+import { serverApp, WorkerUnderTest } from '../security/_portion-worker.ts';
+
+// ~0.6 MB of QuickJS heap per instance: a 32 MiB engine holds some 50 of them.
+const HOLD = `const held = new Array(20000).fill(0).map((_, i) => 'x' + i);
+weft.on('request', () => held.length);`;
+const STARTS = 150;
+
+test('instances of one app that fill its engine roll over to fresh engines: every start succeeds and every instance answers', async (t) => {
+  const w = await WorkerUnderTest.start({ engineMemoryBytes: 32 << 20, warmPerBuild: 0 });
+  try {
+    const app = await serverApp('fill', { m: HOLD });
+    for (let i = 0; i < STARTS; i++) {
+      const r = await w.startPortion(app, `s${i}`);
+      if (!r.ok) return t.fail(`start ${i} failed: ${r.error}`);
+    }
+    for (const i of [0, 60, STARTS - 1]) t.is((await w.answer(w.request('fill', `s${i}`, 'm', null))).body, 20000, `s${i} answers`);
+    const load = await w.load();
+    t.true((load.sandbox?.rolled ?? 0) >= 2, `rolled over: ${JSON.stringify(load.sandbox)}`);
+    t.is(load.sandbox?.retired, 0, 'no engine faulted');
+    for (let i = 0; i < STARTS; i++) await w.stopPortion('fill', `s${i}`);
+    const after = await w.load();
+    t.is(after.sandbox?.engines, 0, 'every engine went with its last instance');
+  } finally {
+    await w.close();
+  }
+});
