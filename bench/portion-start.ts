@@ -5,6 +5,7 @@
 //     so the refill gets its turn (the moderate-load case warm sandboxes are for);
 //  2. the process's CPU per start, back to back (three runs, median): the figure a noisy
 //     machine moves least (wave 19);
+//     and per start + stop with 100 instances held (a session's whole stay; wave 20);
 //  3. a worker thread's boot CPU from the bundled entry against booting through tsx.
 // Usage: npm run bench -- portion-start [--starts 300]
 
@@ -63,6 +64,28 @@ async function cpuMsPerStart(n: number): Promise<number> {
 const cpuPerStart: number[] = [];
 for (let i = 0; i < 3; i++) cpuPerStart.push(await cpuMsPerStart(STARTS));
 
+/** The process's CPU per session's worth of churn (wave 20): with LIVE instances held, each start
+ *  stops the oldest, so a start and a stop are paid per step and the engine's memory is reused. */
+const LIVE = 100;
+async function cpuMsPerChurn(n: number): Promise<number> {
+  const w = await WorkerUnderTest.start({ warmPerBuild: 2 });
+  let i = 0;
+  const step = async (): Promise<void> => {
+    const r = await w.startPortion(app, `churn-${i}`);
+    if (!r.ok) throw new Error(r.error);
+    if (i >= LIVE) await w.stopPortion('bench', `churn-${i - LIVE}`);
+    i++;
+  };
+  while (i < LIVE + 50) await step();
+  const c0 = process.cpuUsage();
+  for (let k = 0; k < n; k++) await step();
+  const c = process.cpuUsage(c0);
+  await w.close();
+  return (c.user + c.system) / 1000 / n;
+}
+const cpuPerChurn: number[] = [];
+for (let i = 0; i < 3; i++) cpuPerChurn.push(await cpuMsPerChurn(STARTS));
+
 async function bootCpuMs(bundle: boolean): Promise<number> {
   const pool = new WorkerPool({ entry: new URL('../headend/portions/portion-worker.ts', import.meta.url), spare: 1, max: 2, bundle });
   await pool.warm();
@@ -87,6 +110,7 @@ table(`portion start in a worker, 2 modules, start -> started (ms), ${lc.length}
   { case: `warm (warmPerBuild 2; ${hits} hits)`, p50: warmP50, p99: percentile(lw, 99) },
 ]);
 table('starts back to back, process CPU per start (ms, refills included)', [{ runs: cpuPerStart.map((x) => x.toFixed(3)).join(' / '), median: percentile(cpuPerStart, 50) }]);
+table(`start + stop with ${LIVE} held, process CPU per pair (ms)`, [{ runs: cpuPerChurn.map((x) => x.toFixed(3)).join(' / '), median: percentile(cpuPerChurn, 50) }]);
 table('worker thread boot (process CPU, ms, median of 3)', [
   { case: 'through tsx', ms: percentile(boots.tsx, 50) },
   { case: 'bundled entry', ms: percentile(boots.bundled, 50) },
@@ -98,6 +122,7 @@ result('portion-start', {
   warm_hits: hits,
   starts: lw.length,
   cpu_ms_per_start: percentile(cpuPerStart, 50),
+  cpu_ms_per_start_stop: percentile(cpuPerChurn, 50),
   boot_cpu_ms_tsx: percentile(boots.tsx, 50),
   boot_cpu_ms_bundled: percentile(boots.bundled, 50),
   boot_ratio_bundled_vs_tsx: percentile(boots.bundled, 50) / percentile(boots.tsx, 50),
