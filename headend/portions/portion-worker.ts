@@ -4,7 +4,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { Channel, type Clock, Codes, RemoteError, formatVaddr, type Envelope } from '../../runtime/index.ts';
-import { trustedKeyFromJson, verifyApp, type TrustedKeyJson, type VerifiedModule } from '../../runtime/app/index.ts';
+import type { VerifiedModule } from '../../runtime/app/index.ts';
 import { AppEngines, AppSandbox, channelHandlers, type Engine, isEngineTrap, LagMeter, MemoryStore, type ModuleSandbox, namesTypedArrays, type ServiceHandler, type WarmRuntime } from '../../sandbox/index.ts';
 import { FairQueue } from './fair-queue.ts';
 import { LoadSweep } from './load-sweep.ts';
@@ -12,6 +12,7 @@ import { CriticalGuard } from './portion-guard.ts';
 import { WorkerWarmth } from './worker-warm.ts';
 import { SERVICE_CLIENT, SERVICES_NAME, type EnvDelivery, type FromWorker, type ModuleWaits, type PortionSpec, type SnapshotResult, type ToWorker } from './portion-protocol.ts';
 import { threadCpu } from './thread-cpu.ts';
+import { appKey, verified } from './verified-apps.ts';
 
 interface Instance {
   spec: PortionSpec;
@@ -62,29 +63,6 @@ const fair = new FairQueue<EnvDelivery>({ now: () => performance.now() });
 /** Envelopes waiting in the fair queue per instance: a checkpoint's snapshot does not cover them. */
 const queuedOf = new Map<string, number>();
 let turnArmed = false;
-
-// Verified apps, keyed by the exact manifest, signature, keys and module bytes they were
-// verified from: a thousand sessions of one app verify it once per thread, not a thousand times.
-const verifiedApps = new Map<string, Promise<Awaited<ReturnType<typeof verifyApp>>>>();
-
-function appKey(spec: PortionSpec): string {
-  const parts = [Buffer.from(spec.manifest).toString('latin1'), Buffer.from(spec.signature).toString('latin1'), JSON.stringify(spec.trusted)];
-  for (const m of [...spec.modules].sort()) parts.push(m, Buffer.from(spec.sources[m] ?? new Uint8Array()).toString('latin1'));
-  return parts.join('\u0000');
-}
-
-function verified(spec: PortionSpec, key: string): Promise<Awaited<ReturnType<typeof verifyApp>>> {
-  let v = verifiedApps.get(key);
-  if (v === undefined) {
-    const wanted = new Set(spec.modules);
-    v = Promise.all(spec.trusted.map((k) => trustedKeyFromJson(k as TrustedKeyJson))).then((trusted) =>
-      verifyApp({ manifest: spec.manifest, signature: spec.signature, trusted, modules: new Map(Object.entries(spec.sources)), select: (e) => wanted.has(e.name) }),
-    );
-    if (verifiedApps.size >= 64) verifiedApps.clear();
-    verifiedApps.set(key, v);
-  }
-  return v;
-}
 
 async function start(spec: PortionSpec): Promise<void> {
   const key = appKey(spec);
