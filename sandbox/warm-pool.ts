@@ -114,6 +114,12 @@ export class WarmPool {
     let engine: Engine | undefined;
     try {
       engine = await this.#engines.acquire(app);
+      // Judged again where the runtime is made: a start may have filled the engine meanwhile (D120).
+      while (!this.#engines.hasRoom(engine)) {
+        this.#engines.release(engine);
+        engine = undefined; // released: the catch must not release it again
+        engine = await this.#engines.acquire(app);
+      }
       const w = new WarmRuntime(engine, contexts, lean);
       engine = undefined; // the lease is the warm runtime's now
       if (this.#closed || this.#builds.get(build) !== b) {

@@ -93,8 +93,15 @@ async function start(spec: PortionSpec): Promise<void> {
   }
   // A warm runtime carries its engine lease; a cold start takes one.
   const build = WorkerWarmth.build(key, spec.modules.length);
-  const warm = warmth.take(build);
-  const engine = warm?.engine ?? (await engines.acquire(spec.app));
+  let warm = warmth.take(build);
+  let engine = warm?.engine ?? (await engines.acquire(spec.app));
+  // Judged again in the stretch that makes the sandbox: a burst's acquires all resolve first (D120).
+  while (!engines.hasRoom(engine)) {
+    warm?.dispose();
+    warm = undefined;
+    engines.release(engine);
+    engine = await engines.acquire(spec.app);
+  }
   let sandbox: AppSandbox;
   try {
     sandbox = newSandbox(spec, engine, services, warm);

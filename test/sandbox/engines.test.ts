@@ -118,3 +118,33 @@ test('isEngineTrap: a WebAssembly trap or an emscripten abort is the engine fail
   t.false(isEngineTrap(new TypeError('x is not a function')));
   t.false(isEngineTrap('Aborted(a string)'));
 });
+
+test('hasRoom judges an engine when the sandbox is made: leases taken in one burst all resolve to the same engine, and the ones past the mark are turned back', async (t) => {
+  const engines = new AppEngines({ maxMemoryBytes: 32 * MiB });
+  const HOLD = `const held = new Array(60000).fill(0).map((_, i) => 'x' + i); weft.on('request', () => held.length);`;
+  const mod = await one(HOLD, { name: 'm', kind: 'server' }, 'a');
+  const leases = await Promise.all(Array.from({ length: 30 }, () => engines.acquire('a')));
+  const first = leases[0] as (typeof leases)[number];
+  t.true(leases.every((e) => e === first), 'a burst resolves to one engine: acquire cannot see what is not made yet');
+  const made: AppSandbox[] = [];
+  let turnedBack = 0;
+  for (const engine of leases) {
+    if (!engines.hasRoom(engine)) {
+      engines.release(engine);
+      turnedBack++;
+      continue;
+    }
+    const s = new AppSandbox(engine, { app: 'a', side: 'headend', limits: { memoryBytes: 256 * MiB } });
+    const m = s.load(mod);
+    if (!m.ok) return t.fail(`sandbox ${made.length} failed: ${m.error.message}`);
+    made.push(s);
+  }
+  t.true(turnedBack > 0 && made.length > 0, `made ${made.length}, turned back ${turnedBack}`);
+  t.true(first.memoryBytes() >= 24 * MiB && !first.exhausted());
+  t.is(engines.stats().rolled, 1);
+  t.not(await engines.acquire('a'), first, 'the next acquire gets a fresh engine');
+  for (const s of made) {
+    s.destroy();
+    engines.release(first);
+  }
+});
