@@ -70,6 +70,9 @@ const MIN_MEMORY = 16 * 1024 * 1024;
 export const DEFAULT_ENGINE_MEMORY = 64 * 1024 * 1024;
 const DEFAULT_DEBUG_MEMORY = 1024 * 1024 * 1024;
 
+/** An engine's cap when none is given: 64 MiB, 1 GiB for the debug build (its leak sanitizer needs room). */
+export const defaultEngineMemory = (variant: EngineOptions['variant']): number => (variant === 'debug' ? DEFAULT_DEBUG_MEMORY : DEFAULT_ENGINE_MEMORY);
+
 /**
  * Load an engine. Apps that share it share its memory cap, so a box gives its running app one
  * engine and a head-end node one engine per app (or per worker) when apps must not starve
@@ -80,7 +83,7 @@ export async function loadEngine(options: EngineOptions = {}): Promise<Engine> {
   rejectUnknown('loadEngine', options, ['variant', 'maxMemoryBytes', 'wasmModule']);
   const variant = options.variant ?? 'release';
   if (variant !== 'release' && variant !== 'debug') throw new ArgumentError(`loadEngine: variant must be release or debug, got ${String(variant)}`, 'variant');
-  const max = options.maxMemoryBytes ?? (variant === 'debug' ? DEFAULT_DEBUG_MEMORY : DEFAULT_ENGINE_MEMORY);
+  const max = options.maxMemoryBytes ?? defaultEngineMemory(variant);
   if (!Number.isInteger(max) || max < MIN_MEMORY || max > 2 ** 31) {
     throw new ArgumentError(`loadEngine: maxMemoryBytes must be an integer in ${MIN_MEMORY}..${2 ** 31} (16 MiB to 2 GiB)`, 'maxMemoryBytes');
   }

@@ -5,7 +5,7 @@
 // the app's next goes to a fresh engine, and the full one goes with its last sandbox.
 
 import { ArgumentError, rejectUnknown } from '../runtime/index.ts';
-import { type Engine, type EngineOptions, loadEngine } from './engine.ts';
+import { defaultEngineMemory, type Engine, type EngineOptions, loadEngine } from './engine.ts';
 import { SandboxError } from './errors.ts';
 
 export interface AppEnginesOptions {
@@ -14,6 +14,10 @@ export interface AppEnginesOptions {
   variant?: EngineOptions['variant'];
   /** Engines held at once (each starts at 16 MiB); an app past it is refused. Default 32. */
   maxEngines?: number;
+  /** WebAssembly bytes one app's engines may hold together, its rolled-over ones included: past
+   *  it the app's next sandbox is refused rather than given another engine. Default twice
+   *  maxMemoryBytes (the bound one app had before engines rolled over, with room to roll once). */
+  maxAppBytes?: number;
 }
 
 export interface AppEnginesStats {
@@ -41,6 +45,8 @@ export const ROLL_AT = 0.75;
 /** WebAssembly memory starts at 16 MiB: an engine that has not grown is never full. */
 const INITIAL_BYTES = 16 * 1024 * 1024;
 
+const mib = (n: number): number => Math.round(n / 2 ** 20);
+
 const full = (e: Engine): boolean => {
   const bytes = e.memoryBytes();
   return bytes > INITIAL_BYTES && bytes >= e.maxMemoryBytes * ROLL_AT;
@@ -57,14 +63,18 @@ interface Held {
 export class AppEngines {
   #o: EngineOptions;
   #max: number;
+  #maxAppBytes: number;
   #current = new Map<string, Promise<Held>>();
   #held = new Set<Held>();
   #stats = { loaded: 0, discarded: 0, retired: 0, rolled: 0, refused: 0 };
 
   constructor(options: AppEnginesOptions = {}) {
-    rejectUnknown('AppEngines', options, ['maxMemoryBytes', 'variant', 'maxEngines']);
+    rejectUnknown('AppEngines', options, ['maxMemoryBytes', 'variant', 'maxEngines', 'maxAppBytes']);
     this.#max = options.maxEngines ?? 32;
     if (!Number.isInteger(this.#max) || this.#max < 1) throw new ArgumentError('AppEngines: maxEngines must be a positive integer', 'maxEngines');
+    const cap = options.maxMemoryBytes ?? defaultEngineMemory(options.variant);
+    this.#maxAppBytes = options.maxAppBytes ?? 2 * cap;
+    if (!Number.isInteger(this.#maxAppBytes) || this.#maxAppBytes < cap) throw new ArgumentError('AppEngines: maxAppBytes must be at least maxMemoryBytes (one engine)', 'maxAppBytes');
     this.#o = { ...(options.maxMemoryBytes === undefined ? {} : { maxMemoryBytes: options.maxMemoryBytes }), ...(options.variant === undefined ? {} : { variant: options.variant }) };
   }
 
@@ -112,6 +122,11 @@ export class AppEngines {
       if (this.#held.size >= this.#max) {
         this.#stats.refused++;
         throw new SandboxError('memory', app, `this thread already holds ${this.#max} app engines`);
+      }
+      const held = this.memoryOf(app);
+      if (held + INITIAL_BYTES > this.#maxAppBytes) {
+        this.#stats.refused++;
+        throw new SandboxError('memory', app, `the engines of app ${app} on this thread hold ${mib(held)} MiB (maxAppBytes ${mib(this.#maxAppBytes)} MiB)`);
       }
       p = loadEngine(this.#o).then((engine) => {
         const h: Held = { app, engine, leases: 0, retired: false };

@@ -31,11 +31,12 @@ const post = (m: FromWorker): void => port.postMessage(m);
 // One engine per app on this thread (not per session: an engine starts at 16 MiB), dropped when
 // the app's last instance here stops or set aside after a memory fault, so a memory bomb's
 // WebAssembly memory goes back to the OS and never starves another app.
-// From the pool's data: each app's engine cap (default 512 MiB), and for benches that compare
-// against the old behaviour, the slice and the schedule ('fifo': in arrival order, at once).
-const tuning = ((workerData as { data?: unknown } | null)?.data ?? {}) as { engineMemoryBytes?: unknown; sliceMs?: unknown; schedule?: unknown; warmPerBuild?: unknown; sweepBatch?: unknown };
+// From the pool's data: each app's engine cap (default 512 MiB; its engines together twice that,
+// D120), and for benches that compare against the old behaviour, the slice and the schedule
+// ('fifo': in arrival order, at once).
+const tuning = ((workerData as { data?: unknown } | null)?.data ?? {}) as { engineMemoryBytes?: unknown; appMemoryBytes?: unknown; sliceMs?: unknown; schedule?: unknown; warmPerBuild?: unknown; sweepBatch?: unknown };
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined);
-const engines = new AppEngines({ maxMemoryBytes: num(tuning.engineMemoryBytes) ?? 512 * 1024 * 1024 });
+const engines = new AppEngines({ maxMemoryBytes: num(tuning.engineMemoryBytes) ?? 512 * 1024 * 1024, ...(num(tuning.appMemoryBytes) === undefined ? {} : { maxAppBytes: num(tuning.appMemoryBytes) }) });
 // [issue 19.3] Warm app sandboxes per app build (0 turns them off, for before/after benches).
 const warmth = new WorkerWarmth(engines, tuning.warmPerBuild === 0 ? 0 : (num(tuning.warmPerBuild) ?? 2));
 const instances = new Map<string, Instance>();

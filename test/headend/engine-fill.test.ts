@@ -12,7 +12,7 @@ weft.on('request', () => held.length);`;
 const STARTS = 150;
 
 test('instances of one app that fill its engine roll over to fresh engines: every start succeeds and every instance answers', async (t) => {
-  const w = await WorkerUnderTest.start({ engineMemoryBytes: 32 << 20, warmPerBuild: 0 });
+  const w = await WorkerUnderTest.start({ engineMemoryBytes: 32 << 20, appMemoryBytes: 512 << 20, warmPerBuild: 0 });
   try {
     const app = await serverApp('fill', { m: HOLD });
     for (let i = 0; i < STARTS; i++) {
@@ -36,7 +36,7 @@ test('instances of one app that fill its engine roll over to fresh engines: ever
 // an empty engine 200 times: 28 started, 172 failed with QuickJS's out-of-memory. The check now
 // happens again in the same synchronous stretch that makes the sandbox.
 test('a burst of starts of one app, all posted at once, fills engines one after another: every start succeeds', async (t) => {
-  const w = await WorkerUnderTest.start({ engineMemoryBytes: 32 << 20, warmPerBuild: 2 });
+  const w = await WorkerUnderTest.start({ engineMemoryBytes: 32 << 20, appMemoryBytes: 512 << 20, warmPerBuild: 2 });
   try {
     const app = await serverApp('burst', { m: HOLD });
     const N = 200;

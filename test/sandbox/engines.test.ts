@@ -148,3 +148,30 @@ test('hasRoom judges an engine when the sandbox is made: leases taken in one bur
     engines.release(first);
   }
 });
+
+test('rolling over is bounded per app: past maxAppBytes of engines the next sandbox is refused by name, not run out of memory', async (t) => {
+  const engines = new AppEngines({ maxMemoryBytes: 32 * MiB, maxAppBytes: 64 * MiB });
+  const HOLD = `const held = new Array(60000).fill(0).map((_, i) => 'x' + i); weft.on('request', () => held.length);`;
+  const live: Awaited<ReturnType<typeof sandbox>>[] = [];
+  let refusal: SandboxError | undefined;
+  let faults = 0;
+  while (live.length < 60) {
+    try {
+      live.push(await sandbox(engines, 'a', HOLD, () => void faults++));
+    } catch (e) {
+      refusal = e as SandboxError;
+      break;
+    }
+  }
+  t.is(faults, 0, 'no instance ran out of memory');
+  t.is(refusal?.fault, 'memory');
+  t.regex(refusal?.message ?? '', /engines of app a on this thread hold \d+ MiB \(maxAppBytes 64 MiB\)/);
+  t.true(engines.memoryOf('a') <= 64 * MiB, `held ${engines.memoryOf('a')}`);
+  t.true(engines.stats().rolled >= 1 && engines.stats().refused === 1);
+  t.is(await live[0]!.m.serve({}, from), 60000, 'the instances already there go on');
+  t.throws(() => new AppEngines({ maxMemoryBytes: 32 * MiB, maxAppBytes: 16 * MiB }), { message: /maxAppBytes must be at least maxMemoryBytes/ });
+  for (const s of live) {
+    s.s.destroy();
+    engines.release(s.engine);
+  }
+});

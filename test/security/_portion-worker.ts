@@ -51,8 +51,8 @@ export class WorkerUnderTest {
     });
   }
 
-  /** `data`: the worker's tuning (engineMemoryBytes, warm sandboxes per build, and for benches sliceMs and schedule). */
-  static async start(data: { engineMemoryBytes?: number; sliceMs?: number; schedule?: 'fair' | 'fifo'; warmPerBuild?: number; sweepBatch?: number } = {}): Promise<WorkerUnderTest> {
+  /** `data`: the worker's tuning (engineMemoryBytes, appMemoryBytes, warm sandboxes per build, and for benches sliceMs and schedule). */
+  static async start(data: { engineMemoryBytes?: number; appMemoryBytes?: number; sliceMs?: number; schedule?: 'fair' | 'fifo'; warmPerBuild?: number; sweepBatch?: number } = {}): Promise<WorkerUnderTest> {
     const pool = new WorkerPool({ entry: ENTRY, spare: 0, max: 1, data: { engineMemoryBytes: 64 << 20, ...data } });
     // The pool unrefs its threads: hold the test's event loop open until close().
     const keepAlive = setInterval(() => {}, 60_000);
