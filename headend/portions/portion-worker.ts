@@ -321,11 +321,19 @@ function stop(rid: number, iid: string): void {
   post({ t: 'stopped', rid });
 }
 
+/** Starts not yet answered, by instance: a stop that overtakes one waits for its answer, then
+ *  stops what it started (wave 20: it was answered at once and the instance ran on, unowned). */
+const starting = new Map<string, Promise<void>>();
+
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
-    case 'start':
-      start(m.spec).catch((e: unknown) => post({ t: 'started', iid: m.spec.iid, ok: false, error: (e as Error).message }));
+    case 'start': {
+      const iid = m.spec.iid;
+      const p = start(m.spec).catch((e: unknown) => post({ t: 'started', iid, ok: false, error: (e as Error).message }));
+      starting.set(iid, p);
+      void p.finally(() => starting.get(iid) === p && starting.delete(iid));
       return;
+    }
     case 'env':
       deliver({ iid: m.iid, module: m.module, env: m.env, at: m.at });
       return;
@@ -343,10 +351,13 @@ port.on('message', (m: ToWorker) => {
       // [wave 17] A checkpoint round's snapshots of this thread's instances, in one message each way.
       post({ t: 'snapshots', rid: m.rid, results: m.iids.map((iid) => take(iid, queuedOf.get(iid) ?? 0)) });
       return;
-    case 'stop':
+    case 'stop': {
       flush();
-      stop(m.rid, m.iid);
+      const pending = starting.get(m.iid);
+      if (pending === undefined) stop(m.rid, m.iid);
+      else void pending.then(() => stop(m.rid, m.iid));
       return;
+    }
   }
 });
 

@@ -178,15 +178,17 @@ export class PortionManager {
       await this.#growing;
       t = this.#pick();
     }
-    const thread = t;
     const done = new Promise<Result<void, Error>>((resolve) => this.#waiting.set(spec.iid, resolve));
-    this.#add({ iid: spec.iid, spec, thread, inflight: 0, open: new OpenRequests() });
-    thread.instances.add(spec.iid);
-    this.#post(thread, { t: 'start', spec });
+    const inst: Instance = { iid: spec.iid, spec, thread: t, inflight: 0, open: new OpenRequests() };
+    this.#add(inst);
+    t.instances.add(spec.iid);
+    this.#post(t, { t: 'start', spec });
     const r = await done;
+    // Stopped meanwhile: the thread stopped what it started (wave 20), so it is not running.
+    if (this.#instances.get(spec.iid) !== inst) return r.ok ? fail(new Error(`${spec.iid} was stopped while it started`)) : r;
     if (!r.ok) {
       this.#drop(spec.iid);
-      thread.instances.delete(spec.iid);
+      t.instances.delete(spec.iid);
     }
     return r;
   }
