@@ -96,7 +96,9 @@ if (program === undefined || cli === undefined) {
 
   test('redis-cluster: a change published on one shard reaches a watcher subscribed on another node', async (t) => {
     const prefix = `feed${++n}:`;
-    const a = await RedisClusterRegistry.open({ url: url(), prefix });
+    // WAIT's bound well past any stall of a busy machine: a replica that acknowledges at all is
+    // counted as acknowledging (with the 100 ms default, 2 of 6 were short under a full test run).
+    const a = await RedisClusterRegistry.open({ url: url(), prefix, waitTimeoutMs: 30_000 });
     const b = await RedisClusterRegistry.open({ url: url(), prefix });
     try {
       for (const id of ['s1', 's2', 's3', 's4', 's5', 's6']) {
