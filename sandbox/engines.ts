@@ -67,6 +67,7 @@ export class AppEngines {
   #current = new Map<string, Promise<Held>>();
   #held = new Set<Held>();
   #stats = { loaded: 0, discarded: 0, retired: 0, rolled: 0, refused: 0 };
+  #rolledListeners = new Set<(engine: Engine) => void>();
 
   constructor(options: AppEnginesOptions = {}) {
     rejectUnknown('AppEngines', options, ['maxMemoryBytes', 'variant', 'maxEngines', 'maxAppBytes']);
@@ -103,6 +104,13 @@ export class AppEngines {
     return h !== undefined && !h.retired && !this.#rollIfFull(h);
   }
 
+  /** Call `listener` with each engine that rolls over (a warm pool frees what it made there);
+   *  returns the call that stops it. */
+  onRolled(listener: (engine: Engine) => void): () => void {
+    this.#rolledListeners.add(listener);
+    return () => this.#rolledListeners.delete(listener);
+  }
+
   /** Set a full engine aside like a faulted one, counted apart (nothing went wrong in it). */
   #rollIfFull(h: Held): boolean {
     if (!full(h.engine)) return false;
@@ -110,6 +118,7 @@ export class AppEngines {
       h.retired = true;
       this.#stats.rolled++;
       this.#current.delete(h.app);
+      for (const f of this.#rolledListeners) f(h.engine);
       this.#drop(h);
     }
     return true;

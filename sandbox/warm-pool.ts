@@ -58,6 +58,8 @@ export class WarmPool {
   /** By build key; Map order is recency (a take or refill moves the build to the end). */
   readonly #builds = new Map<string, Build>();
   #closed = false;
+  /** Stops the engines' roll-over calls (close). */
+  #unlisten: () => void;
   #stats = { hits: 0, misses: 0, refills: 0, discarded: 0, failed: 0 };
 
   constructor(options: WarmPoolOptions) {
@@ -73,6 +75,8 @@ export class WarmPool {
     if (!(this.#horizonMs >= 0 && this.#horizonMs <= 60_000)) throw new ArgumentError('WarmPool: horizonMs must be in 0..60000', 'horizonMs');
     if (typeof this.#now !== 'function') throw new ArgumentError('WarmPool: now must be a function', 'now');
     if (!Number.isInteger(this.#maxBuilds) || this.#maxBuilds < 1 || this.#maxBuilds > 256) throw new ArgumentError('WarmPool: maxBuilds must be an integer in 1..256', 'maxBuilds');
+    // An engine that rolls over takes no new instance: what is warm in it would only keep it alive.
+    this.#unlisten = this.#engines.onRolled((engine) => this.discardEngine(engine));
   }
 
   /**
@@ -108,6 +112,8 @@ export class WarmPool {
    * Never throws: a refused engine is counted in `failed`.
    */
   async refillOne(build: string, app: string, contexts: number, lean = false): Promise<boolean> {
+    const known = this.#builds.get(build);
+    if (known !== undefined) this.#dropStale(known);
     if (!this.wants(build)) return false;
     const b = this.#build(build, app);
     b.making++;
@@ -140,11 +146,7 @@ export class WarmPool {
 
   /** Free every warm runtime of an engine set aside (a memory fault) so it can be dropped. */
   discardEngine(engine: Engine): void {
-    for (const b of this.#builds.values()) {
-      const keep = b.ready.filter((w) => w.engine !== engine);
-      for (const w of b.ready) if (w.engine === engine) this.#discard(w);
-      b.ready = keep;
-    }
+    for (const b of this.#builds.values()) this.#discardWhere(b, (w) => w.engine === engine);
   }
 
   stats(): WarmPoolStats {
@@ -160,6 +162,7 @@ export class WarmPool {
   /** Free every warm runtime (handles, contexts, runtime each) and refuse refills from now on. */
   close(): void {
     this.#closed = true;
+    this.#unlisten();
     for (const b of this.#builds.values()) for (const w of b.ready) this.#discard(w);
     this.#builds.clear();
   }
@@ -181,6 +184,22 @@ export class WarmPool {
 
   #target(b: Build): number {
     return warmTarget(b.rate.perSec(this.#now()), this.#horizonMs, this.#perBuild, this.#maxPerBuild);
+  }
+
+  /** Free the build's runtimes whose engine is no longer its app's current one (rolled over or
+   *  retired): counted as ready, they kept the build from refilling in its fresh engine (wave 20). */
+  #dropStale(b: Build): void {
+    this.#discardWhere(b, (w) => !this.#engines.isCurrent(w.engine));
+  }
+
+  #discardWhere(b: Build, drop: (w: WarmRuntime) => boolean): void {
+    if (!b.ready.some(drop)) return;
+    const keep: WarmRuntime[] = [];
+    for (const w of b.ready) {
+      if (drop(w)) this.#discard(w);
+      else keep.push(w);
+    }
+    b.ready = keep;
   }
 
   #evict(): void {

@@ -208,3 +208,41 @@ test('warm pool options: maxPerBuild below perBuild, a bad horizon or clock are 
   t.throws(() => new WarmPool({ engines, now: 5 as unknown as () => number }), { message: /now/ });
   t.throws(() => new WarmPool({ engines, perBuld: 2 } as never), { message: /perBuld/ });
 });
+
+// Wave 20: warm runtimes made in an engine that then rolled over (sandbox/engines.ts ROLL_AT) stayed
+// in the pool, counted as ready: an idle build was not refilled in its fresh engine, and kept the
+// full engine (up to its whole cap) alive after its last instance, until a take found them.
+test('warm runtimes of an engine that rolled over are freed when it rolls, and the next refill makes new ones in the fresh engine', async (t) => {
+  const engines = new AppEngines({ maxMemoryBytes: 32 * 1024 * 1024 });
+  const pool = new WarmPool({ engines, perBuild: 2 });
+  await fill(pool, 'b1', 'test');
+  const HOLD = `const held = new Array(60000).fill(0).map((_, i) => 'x' + i); weft.on('request', () => held.length);`;
+  const mod = await one(HOLD, { name: 'm', kind: 'server' });
+  const made: { s: AppSandbox; engine: Awaited<ReturnType<AppEngines['acquire']>> }[] = [];
+  let first: Awaited<ReturnType<AppEngines['acquire']>> | undefined;
+  for (;;) {
+    const engine = await engines.acquire('test');
+    first ??= engine;
+    if (engine !== first) {
+      engines.release(engine);
+      break;
+    }
+    const s = new AppSandbox(engine, { app: 'test', side: 'headend' });
+    if (!s.load(mod).ok) return t.fail('a filler ran out of memory');
+    made.push({ s, engine });
+  }
+  t.is(engines.stats().rolled, 1, 'the engine the warm runtimes live in rolled over');
+  t.like(pool.stats(), { warm: 0, discarded: 2 }, 'freed when it rolled, not held until a take');
+  await fill(pool, 'b1', 'test');
+  t.like(pool.stats(), { warm: 2, discarded: 2, refills: 4 });
+  const w = pool.take('b1');
+  t.not(w?.engine, first, 'what is handed out now lives in the fresh engine');
+  w?.dispose();
+  if (w !== undefined) engines.release(w.engine);
+  for (const m of made) {
+    m.s.destroy();
+    engines.release(m.engine);
+  }
+  t.is(engines.memoryOf('test'), engines.stats().engines * 16 * 1024 * 1024, 'the full engine is gone: only fresh ones are held');
+  pool.close();
+});
