@@ -201,7 +201,8 @@ export class AppEngines {
   }
 
   #drop(h: Held): void {
-    if (h.leases > 0 && h.engine.broken === undefined) return;
+    // Once: a roll-over's listeners may release the last leases before the roll drops it itself.
+    if (!this.#held.has(h) || (h.leases > 0 && h.engine.broken === undefined)) return;
     this.#held.delete(h);
     if (!h.retired) this.#current.delete(h.app);
     this.#stats.discarded++;

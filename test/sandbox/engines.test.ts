@@ -175,3 +175,32 @@ test('rolling over is bounded per app: past maxAppBytes of engines the next sand
     engines.release(s.engine);
   }
 });
+
+test('an engine whose last sandboxes go while it rolls over (a warm pool freeing them) is discarded once', async (t) => {
+  const engines = new AppEngines({ maxMemoryBytes: 32 * MiB });
+  const HOLD = `const held = new Array(60000).fill(0).map((_, i) => 'x' + i); weft.on('request', () => held.length);`;
+  const mod = await one(HOLD, { name: 'm', kind: 'server' }, 'a');
+  const leases = await Promise.all(Array.from({ length: 12 }, () => engines.acquire('a')));
+  const first = leases[0] as (typeof leases)[number];
+  const made: AppSandbox[] = [];
+  for (const engine of leases) {
+    if (first.memoryBytes() >= 24 * MiB) {
+      engines.release(engine);
+      continue;
+    }
+    const s = new AppSandbox(engine, { app: 'a', side: 'headend', limits: { memoryBytes: 256 * MiB } });
+    if (!s.load(mod).ok) return t.fail('a filler ran out of memory');
+    made.push(s);
+  }
+  t.true(first.memoryBytes() >= 24 * MiB, 'filled past the mark');
+  const stop = engines.onRolled((e) => {
+    for (const s of made) {
+      s.destroy();
+      engines.release(e);
+    }
+  });
+  const fresh = await engines.acquire('a');
+  stop();
+  t.not(fresh, first);
+  t.like(engines.stats(), { rolled: 1, discarded: 1, engines: 1 });
+});
