@@ -9,6 +9,15 @@ const from = { queue: 'tester' };
 const MiB = 1 << 20;
 const BOMB = `const hoard = []; weft.on('request', () => { for (;;) hoard.push(new Array(100000).fill(7)); });`;
 const BUDDY = `weft.on('request', () => new Array(20000).fill(1).length);`;
+// ~0.6 MB of QuickJS heap per sandbox: a 32 MiB engine passes three quarters of its cap after some 15.
+const HOLD = `const held = new Array(60000).fill(0).map((_, i) => 'x' + i); weft.on('request', () => held.length);`;
+
+/** `n` leases of app `a` taken in one burst (they all resolve to one engine), and HOLD to fill it. */
+async function burst(engines: AppEngines, n: number) {
+  const mod = await one(HOLD, { name: 'm', kind: 'server' }, 'a');
+  const leases = await Promise.all(Array.from({ length: n }, () => engines.acquire('a')));
+  return { mod, leases, first: leases[0] as (typeof leases)[number] };
+}
 
 async function sandbox(engines: AppEngines, app: string, source: string, onFault?: (e: SandboxError, s: AppSandbox) => void) {
   const engine = await engines.acquire(app);
@@ -82,7 +91,6 @@ test('a broken engine is dropped at once; the app gets a fresh one', async (t) =
 // engine once the current one passes three quarters of its cap, before any allocation fails.
 test('an engine past three quarters of its cap takes no new sandbox: the app rolls over to a fresh engine before memory runs out', async (t) => {
   const engines = new AppEngines({ maxMemoryBytes: 32 * MiB });
-  const HOLD = `const held = new Array(60000).fill(0).map((_, i) => 'x' + i); weft.on('request', () => held.length);`;
   const live: Awaited<ReturnType<typeof sandbox>>[] = [];
   let faults = 0;
   while (live.length < 40) {
@@ -121,10 +129,7 @@ test('isEngineTrap: a WebAssembly trap or an emscripten abort is the engine fail
 
 test('hasRoom judges an engine when the sandbox is made: leases taken in one burst all resolve to the same engine, and the ones past the mark are turned back', async (t) => {
   const engines = new AppEngines({ maxMemoryBytes: 32 * MiB });
-  const HOLD = `const held = new Array(60000).fill(0).map((_, i) => 'x' + i); weft.on('request', () => held.length);`;
-  const mod = await one(HOLD, { name: 'm', kind: 'server' }, 'a');
-  const leases = await Promise.all(Array.from({ length: 30 }, () => engines.acquire('a')));
-  const first = leases[0] as (typeof leases)[number];
+  const { mod, leases, first } = await burst(engines, 30);
   t.true(leases.every((e) => e === first), 'a burst resolves to one engine: acquire cannot see what is not made yet');
   const made: AppSandbox[] = [];
   let turnedBack = 0;
@@ -151,7 +156,6 @@ test('hasRoom judges an engine when the sandbox is made: leases taken in one bur
 
 test('rolling over is bounded per app: past maxAppBytes of engines the next sandbox is refused by name, not run out of memory', async (t) => {
   const engines = new AppEngines({ maxMemoryBytes: 32 * MiB, maxAppBytes: 64 * MiB });
-  const HOLD = `const held = new Array(60000).fill(0).map((_, i) => 'x' + i); weft.on('request', () => held.length);`;
   const live: Awaited<ReturnType<typeof sandbox>>[] = [];
   let refusal: SandboxError | undefined;
   let faults = 0;
@@ -178,10 +182,7 @@ test('rolling over is bounded per app: past maxAppBytes of engines the next sand
 
 test('an engine whose last sandboxes go while it rolls over (a warm pool freeing them) is discarded once', async (t) => {
   const engines = new AppEngines({ maxMemoryBytes: 32 * MiB });
-  const HOLD = `const held = new Array(60000).fill(0).map((_, i) => 'x' + i); weft.on('request', () => held.length);`;
-  const mod = await one(HOLD, { name: 'm', kind: 'server' }, 'a');
-  const leases = await Promise.all(Array.from({ length: 12 }, () => engines.acquire('a')));
-  const first = leases[0] as (typeof leases)[number];
+  const { mod, leases, first } = await burst(engines, 12);
   const made: AppSandbox[] = [];
   for (const engine of leases) {
     if (first.memoryBytes() >= 24 * MiB) {
