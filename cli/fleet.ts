@@ -119,7 +119,7 @@ async function runHere(f: FleetFlags, mix: Record<string, number>): Promise<void
   const trusted = (): ReturnType<typeof loadTrusted> => loadTrusted(f.trust, process.cwd());
   let requests = (): ReturnType<typeof fleetRequests> | undefined => undefined; // [13.8] full boxes keep a ledger
   let gate = (): Pick<ChildSummary, 'held' | 'capacityPerS'> => ({}); // [19.5] the arrival gate, with --pace
-  let fleet: { watch: FleetWatch; states(): Partial<Record<string, number>>; stop(): Promise<void>; boxes: readonly unknown[] } | undefined;
+  let fleet: { watch: FleetWatch; states(): Partial<Record<string, number>>; settled?(ms: number): Promise<void>; stop(): Promise<void>; boxes: readonly unknown[] } | undefined;
   type Running = NonNullable<typeof fleet>;
   const started = Date.now();
   const loop = monitorEventLoopDelay({ resolution: 20 }); // [19.5] the lag its boxes' deadlines saw, per line
@@ -169,6 +169,7 @@ async function runHere(f: FleetFlags, mix: Record<string, number>): Promise<void
   }
   begin();
   const code = await untilDone(stopped, script);
+  await fleet.settled?.(10_000); // a box counted as it announced a state has finished entering it
   clearInterval(timer);
   console.log(JSON.stringify(summary(fleet))); // the last word of a child: its final counts
   loop.disable();

@@ -169,8 +169,11 @@ export interface FleetOptions {
 export interface Fleet {
   /** The boxes started so far (in the order they came up while starting; in arrival order once all have). */
   readonly boxes: readonly EmulatedBox[];
-  /** How many boxes are in each state now. */
+  /** How many boxes are in each state now (each box's state whose entry action has run). */
   states(): Partial<Record<BootState, number>>;
+  /** Resolves once every box has run the entry it last announced (Box.settled), or after `ms`:
+   *  `states()` then counts a box that announced `degraded` as degraded, not as where it was. */
+  settled(ms: number): Promise<void>;
   /** The shared carousel demux: sections decoded once for the fleet, blocks no box wanted, shared modules. */
   carousel(): DemuxStats;
   /** Boot times and channel counters from the boxes' events. */
@@ -198,6 +201,9 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       const out: Partial<Record<BootState, number>> = {};
       for (const b of boxes) out[b.box.state] = (out[b.box.state] ?? 0) + 1;
       return out;
+    },
+    settled: async (ms) => {
+      await Promise.all(boxes.map((b) => b.box.settled(ms).catch(() => undefined))); // a box still busy at `ms` is counted where it is
     },
     stop: async () => {
       await Promise.all(boxes.map((b) => b.stop()));

@@ -86,22 +86,15 @@ export class Box {
     return this.#settled;
   }
 
-  get history(): readonly HistoryEntry[] {
-    return this.#history;
-  }
+  get history(): readonly HistoryEntry[] { return this.#history; }
 
   /** The app version running, if any. */
   get app(): AcquiredApp | undefined {
     return this.#run?.app;
   }
 
-  get session(): OpenReply | undefined {
-    return this.#session;
-  }
-
-  get twoWayUp(): boolean {
-    return this.#channels?.linkUp ?? false;
-  }
+  get session(): OpenReply | undefined { return this.#session; }
+  get twoWayUp(): boolean { return this.#channels?.linkUp ?? false; }
 
   /** Power on. Resolves once the boot sequence is under way. */
   async start(): Promise<void> {
@@ -164,6 +157,12 @@ export class Box {
   stats(): Record<string, unknown> {
     return { state: this.#state, ignoredEvents: this.#ignored, lateSessions: this.#late, acquire: this.#acq.stats(), rollbackFloor: this.#floor.stats(), probation: this.#probation.stats(),
       session: { ...this.#liveness.stats }, channel: this.#channels?.stats(), switch: this.#run?.switch.stats(), app: this.#run?.runner.stats(), storageUsed: this.#o.storage.used() };
+  }
+
+  /** Resolve once the entry the box last announced has run its action, so `state` is no longer the
+   *  state before it (a script counts the announcement, then reads `state`); reject after `ms`. */
+  settled(ms: number): Promise<void> {
+    return this.waitFor((b) => b.#settled === b.#state, ms);
   }
 
   /** Resolve when `pred` holds (checked now and after every box event); reject after `ms`. */

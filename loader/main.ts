@@ -187,8 +187,9 @@ export async function main(argv: string[]): Promise<number> {
   const finished = new Promise<number>((r) => (done = r));
   const onEvent = (e: BoxEvent): void => {
     if (!a.quiet || e.kind === 'refused' || e.kind === 'error' || (e.kind === 'tuner' && !e.ok)) print({ ...e });
-    const first = a.exitOn === 'first-module' && e.kind === 'module' && e.action === 'started';
-    if (first || (e.kind === 'state' && e.to === a.exitOn)) setImmediate(() => done(0));
+    if (a.exitOn === 'first-module' && e.kind === 'module' && e.action === 'started') setImmediate(() => done(0));
+    // Announced is not entered: the exit line's state is the one asked for once its action ran.
+    if (e.kind === 'state' && e.to === a.exitOn) void box.settled(10_000).then(() => done(0), () => done(0));
   };
   // Signals end the box in any state, including while it loads or tunes [issue 13].
   process.once('SIGINT', () => done(0));

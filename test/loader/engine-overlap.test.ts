@@ -56,3 +56,25 @@ test('an engine that fails to load is an error event naming the app start and th
   await box.stop();
   t.is(box.state, 'stopped');
 });
+
+// A box announces a state as the table enters it; `state` is the one whose entry action has run.
+// `settled` is how a script that counted the announcement reads the box's state afterwards: a
+// fleet's `--exit-on degraded` counted both boxes at the announcement and then found one still
+// `acquiring-fallback-2`, its fallback modules starting under load (`states: {degraded: 1}`).
+test('settled waits for the entry action the box announced: state is then the announced one', async (t) => {
+  const app = await guideApp(keys);
+  const feed = carouselFeed(app.set);
+  const loading = deferred();
+  const { box } = makeBox(engine, keys.trusted, feed.tuner, undefined, { profile: profile('legacy-sd'), engine: loading.promise });
+  t.teardown(() => box.stop());
+  await box.start();
+  await box.waitFor((b) => b.history.some((h) => h.state === 'starting'), 10_000);
+  t.is(box.state, 'acquiring-boot', 'announced, not yet entered: the app start waits for the engine');
+  let settled = false;
+  const waiting = box.settled(10_000).then(() => (settled = true));
+  await new Promise((r) => setImmediate(r));
+  t.false(settled);
+  loading.resolve(engine);
+  await waiting;
+  t.not(box.state, 'acquiring-boot', 'the app started: the box is in `starting` or past it');
+});
