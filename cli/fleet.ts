@@ -169,7 +169,7 @@ async function runHere(f: FleetFlags, mix: Record<string, number>): Promise<void
   }
   begin();
   const code = await untilDone(stopped, script);
-  await fleet.settled?.(10_000); // a box counted as it announced a state has finished entering it
+  if (f.exitOn !== undefined) await fleet.settled?.(10_000); // a box counted as it announced the state has entered it (D122)
   clearInterval(timer);
   console.log(JSON.stringify(summary(fleet))); // the last word of a child: its final counts
   loop.disable();
