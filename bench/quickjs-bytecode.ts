@@ -28,8 +28,8 @@ const SOURCES = ['quickjs.c', 'libregexp.c', 'libunicode.c', 'cutils.c', 'dtoa.c
 
 /** QuickJS's source from Debian's archive (trixie: bookworm has none), with a private apt state. */
 async function quickjsSource(): Promise<string> {
-  const found = existsSync(cache) ? (await readdir(cache)).find((d) => d.startsWith('quickjs-') && existsSync(join(cache, d, 'quickjs.c'))) : undefined;
-  if (found !== undefined) return join(cache, found);
+  const found = await unpacked();
+  if (found !== undefined) return found;
   const apt = join(cache, 'apt');
   for (const d of ['lists/partial', 'archives/partial']) await mkdir(join(apt, d), { recursive: true });
   await writeFile(join(apt, 'sources.list'), 'deb-src http://deb.debian.org/debian trixie main\n');
@@ -41,7 +41,14 @@ async function quickjsSource(): Promise<string> {
   const orig = (await readdir(cache)).find((f) => /^quickjs_.*\.orig\.tar\.xz$/.test(f));
   if (orig === undefined) throw new Error('apt-get source quickjs left no .orig.tar.xz');
   await run('tar', ['xf', orig], { cwd: cache, step: 'tar xf' });
-  return quickjsSource();
+  const src = await unpacked();
+  if (src === undefined) throw new Error(`${orig} unpacked to no folder with quickjs.c in ${cache}`);
+  return src;
+}
+
+async function unpacked(): Promise<string | undefined> {
+  const dir = existsSync(cache) ? (await readdir(cache)).find((d) => d.startsWith('quickjs-') && existsSync(join(cache, d, 'quickjs.c'))) : undefined;
+  return dir === undefined ? undefined : join(cache, dir);
 }
 
 /** The probe built with Debian's emscripten; rebuilt when probe.c is newer. */
